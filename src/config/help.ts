@@ -1,0 +1,105 @@
+// --help text for each command. Kept beside the config because most of it describes config.
+export const EXIT = {
+  ok: 0,
+  runFailed: 1,
+  usage: 2,
+  config: 3,
+  quarantined: 4,
+  store: 5,
+} as const;
+
+const EXIT_CODES = `Exit codes:
+  0  success
+  1  the run failed (a file, table or stream could not be read; details in the run record)
+  2  usage error (unknown command or flag, bad flag value)
+  3  invalid config (each bad field is named with what was expected)
+  4  rows were quarantined and --fail-on-quarantine was given
+  5  the store cannot be opened or migrated`;
+
+const CONFIG = `Config:
+  --config FILE   JSON or TOML config (default: $TICKSYNC_CONFIG, else ./ticksync.toml or
+                  ./ticksync.json when present, else built-in defaults)
+  Environment overrides: TICKSYNC_<SECTION>__<FIELD>=value, levels separated by a double
+  underscore, fields in upper snake case: TICKSYNC_SERVER__PORT=9090,
+  TICKSYNC_INGEST__BATCH_SIZE=10000, TICKSYNC_STORE__URL=sqlite:/var/lib/ticksync.db,
+  TICKSYNC_SOURCES__DEMO__PATH=/data/csv. Values that parse as JSON are JSON.`;
+
+export const HELP: Record<string, string> = {
+  main: `ticksync — ingest, validate, store and serve market data (OHLCV bars)
+
+Usage: ticksync <command> [flags]
+
+Commands:
+  serve           run the HTTP API, metrics and the scheduler
+  ingest          one-off ingest from config sources or from a file given by flags
+  config check    validate a config file without starting anything
+  config schema   print the config's JSON Schema (for editors)
+  version         print the version
+
+Run 'ticksync <command> --help' for a command's flags.
+
+${CONFIG}
+
+${EXIT_CODES}
+`,
+  serve: `Usage: ticksync serve [--config FILE] [--host HOST] [--port PORT] [--store URL]
+
+Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars, /api/runs,
+/api/quarantine, /api/jobs; POST /api/jobs/<name>/run) and the scheduler, which runs the jobs of
+the config (cron schedules, runOnStart). Stops cleanly on SIGINT/SIGTERM, letting running
+batches commit.
+
+Flags:
+  --host HOST     listen address (default 127.0.0.1, config server.host)
+  --port PORT     listen port (default 8080, config server.port; 0 picks a free port)
+  --store URL     store URL, e.g. sqlite:./data/ticksync.db (config store.url)
+
+${CONFIG}
+
+${EXIT_CODES}
+`,
+  ingest: `Usage: ticksync ingest [--config FILE] [--source NAME ...]
+       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market WSE|NYSE] ...
+       ticksync ingest --sqlite PATH [--table stock_data] [--columns field=col,...] ...
+
+Reads every row, validates it, stores the good ones idempotently and quarantines the bad ones
+with the rule they broke. Progress is checkpointed with every batch: an interrupted ingest run
+again continues where it stopped, and re-running a finished one writes nothing.
+
+Flags:
+  --source NAME        a source from the config (repeatable; default: every source)
+  --file PATH          a CSV file, directory of CSV files, or glob
+  --layout L           stooq (Date,Open,High,Low,Close,Volume; default), stooq-bulk
+                       (<TICKER>,<PER>,<DATE>,...), or generic (map with --columns)
+  --sqlite PATH        a SQLite file with a price table
+  --table NAME         table of --sqlite (default stock_data)
+  --columns MAP        field=column pairs, e.g. symbol=ticker,ts=date,close=price
+  --symbol SYM         symbol of every row (default: from the file name or a symbol column)
+  --market M           market of bare tickers: WSE or NYSE
+  --interval I         1m 5m 15m 1h 1d (default) 1w 1mo
+  --delimiter C        CSV delimiter (default ,)
+  --decimal C          decimal separator . or , (default .)
+  --name NAME          source name stored with the bars (default: stooq, csv or sqlite)
+  --store URL          store URL (config store.url)
+  --batch-size N       rows per transaction (default 5000)
+  --fail-on-quarantine exit 4 when any row was quarantined
+  --json               print the run summaries as JSON
+
+${CONFIG}
+
+${EXIT_CODES}
+`,
+  "config check": `Usage: ticksync config check [--config FILE]
+
+Validates the config (file, then TICKSYNC_* overrides) and prints a summary. Starts nothing,
+opens nothing. Exit 0 when valid, 3 with every bad field named when not.
+
+${CONFIG}
+`,
+  "config schema": `Usage: ticksync config schema
+
+Prints the JSON Schema of the config file, derived from the same valibot schemas that validate
+it. Point an editor at it, or set "$schema" in a JSON config.
+`,
+  version: `Usage: ticksync version\n`,
+};

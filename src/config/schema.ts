@@ -1,0 +1,88 @@
+// The config file's schema. Every section is a valibot schema; the JSON Schema that editors use
+// (`ticksync config schema`) is derived from these, so the two never disagree.
+import * as v from "valibot";
+import { Cron } from "croner";
+import { sourceConfigSchema } from "../sources/registry.ts";
+
+const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
+
+const CronExpression = v.pipe(
+  v.string(),
+  v.check((s) => {
+    try {
+      new Cron(s, { paused: true });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "expected a cron expression such as \"*/30 * 9-17 * * 1-5\" (seconds optional)"),
+);
+
+const TimeZone = v.pipe(
+  v.string(),
+  v.check((tz) => {
+    try {
+      new Intl.DateTimeFormat("en", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "expected an IANA time zone such as Europe/Warsaw"),
+);
+
+export const storeConfigSchema = v.strictObject({
+  /** `sqlite:<path>` (default), a bare path to a SQLite file. Postgres and QuestDB URLs come next. */
+  url: v.optional(
+    v.pipe(v.string(), v.nonEmpty(), v.regex(/^(sqlite:|file:|[^:]+$)/, "expected sqlite:<path> or a path to a SQLite file")),
+    "sqlite:./.data/ticksync.db",
+  ),
+});
+
+export const serverConfigSchema = v.strictObject({
+  host: v.optional(v.pipe(v.string(), v.nonEmpty()), "127.0.0.1"),
+  port: v.optional(v.pipe(v.number("expected a port number"), v.integer("expected a whole port number"), v.minValue(0), v.maxValue(65535)), 8080),
+  /** Rows per page at most on /api endpoints. */
+  maxPageSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)), 10_000),
+});
+
+export const jobConfigSchema = v.strictObject({
+  name: Name,
+  kind: v.optional(v.literal("ingest"), "ingest"),
+  /** Name of a source in `sources`. */
+  source: Name,
+  /** Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered. */
+  schedule: v.optional(CronExpression),
+  timeZone: v.optional(TimeZone, "UTC"),
+  runOnStart: v.optional(v.boolean(), false),
+});
+
+export const configSchema = v.pipe(
+  v.strictObject({
+    $schema: v.optional(v.string()),
+    store: v.optional(storeConfigSchema, {}),
+    server: v.optional(serverConfigSchema, {}),
+    log: v.optional(v.strictObject({ level: v.optional(v.picklist(["debug", "info", "warn", "error"], "expected debug, info, warn or error"), "info") }), {}),
+    ingest: v.optional(v.strictObject({ batchSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)), 5000) }), {}),
+    sources: v.optional(v.record(Name, sourceConfigSchema), {}),
+    jobs: v.optional(v.array(jobConfigSchema), []),
+  }),
+  v.forward(
+    v.partialCheck(
+      [["jobs"], ["sources"]],
+      (c) => c.jobs.every((j) => j.source in c.sources),
+      (issue) => {
+        const c = issue.input as { jobs: { source: string }[]; sources: Record<string, unknown> };
+        const bad = c.jobs.find((j) => !(j.source in c.sources));
+        return `job source "${bad?.source}" is not defined in sources (defined: ${Object.keys(c.sources).join(", ") || "none"})`;
+      },
+    ),
+    ["jobs"],
+  ),
+  v.forward(
+    v.check((c) => new Set(c.jobs.map((j) => j.name)).size === c.jobs.length, "job names must be unique"),
+    ["jobs"],
+  ),
+);
+
+export type Config = v.InferOutput<typeof configSchema>;
+export type JobConfig = v.InferOutput<typeof jobConfigSchema>;

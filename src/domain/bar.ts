@@ -1,0 +1,74 @@
+// Bar: one OHLCV candle of one symbol at one interval, the unit everything in ticksync moves.
+// The natural key is (source, symbol, interval, ts); every store upserts on it.
+import * as v from "valibot";
+
+export const INTERVALS = ["1m", "5m", "15m", "1h", "1d", "1w", "1mo"] as const;
+export type Interval = (typeof INTERVALS)[number];
+export const IntervalSchema = v.picklist(INTERVALS, "expected one of 1m, 5m, 15m, 1h, 1d, 1w, 1mo");
+
+/** Length of an interval in ms; calendar intervals (1w, 1mo) use their shortest length. */
+export const INTERVAL_MS: Record<Interval, number> = {
+  "1m": 60_000,
+  "5m": 300_000,
+  "15m": 900_000,
+  "1h": 3_600_000,
+  "1d": 86_400_000,
+  "1w": 7 * 86_400_000,
+  "1mo": 28 * 86_400_000,
+};
+
+export type Bar = {
+  source: string;
+  symbol: string;
+  interval: Interval;
+  /** Start of the bar, epoch ms UTC. Daily and longer bars start at 00:00Z of their session date. */
+  ts: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  adjClose?: number | null;
+  turnover?: number | null;
+  trades?: number | null;
+};
+
+const price = (field: string) =>
+  v.pipe(
+    v.number(`${field} must be a number`),
+    v.finite(`${field} must be finite`),
+    v.gtValue(0, `${field} must be positive`),
+  );
+
+const optionalNonNegative = (field: string) =>
+  v.optional(
+    v.nullable(v.pipe(v.number(`${field} must be a number`), v.finite(`${field} must be finite`), v.minValue(0, `${field} must not be negative`))),
+  );
+
+/** Structural schema of a bar: types, finiteness and signs. Cross-field rules live in quality.ts. */
+export const BarSchema = v.object({
+  source: v.pipe(v.string(), v.nonEmpty("source is required")),
+  symbol: v.pipe(v.string(), v.nonEmpty("symbol is required")),
+  interval: IntervalSchema,
+  ts: v.pipe(v.number("ts must be a timestamp"), v.integer("ts must be whole milliseconds"), v.finite("ts must be finite")),
+  open: price("open"),
+  high: price("high"),
+  low: price("low"),
+  close: price("close"),
+  volume: v.pipe(v.number("volume must be a number"), v.finite("volume must be finite"), v.minValue(0, "volume must not be negative")),
+  adjClose: v.optional(v.nullable(price("adjClose"))),
+  turnover: optionalNonNegative("turnover"),
+  trades: v.optional(v.nullable(v.pipe(v.number(), v.integer("trades must be a whole number"), v.minValue(0, "trades must not be negative")))),
+});
+
+/**
+ * A row as a source read it, before validation: field values are still text (CSV) or whatever
+ * type the source database held. `locator` says where it came from (file:line, table:rowid) so a
+ * quarantined row can be found and replayed.
+ */
+export type RawRow = {
+  locator: string;
+  fields: Record<string, unknown>;
+};
+
+export const BAR_FIELDS = ["ts", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const;

@@ -1,0 +1,70 @@
+// Symbol normalisation. Providers spell one listing many ways: Stooq `pkn.pl`, Yahoo `PKN.WA`,
+// a WIG80 spreadsheet `PKN`. ticksync stores one canonical form, `<TICKER>.<MARKET SUFFIX>`
+// (`PKN.WA`, `AAPL.US`), so that bars of one listing from any source meet under one key.
+import type { Market } from "./calendar.ts";
+
+export type SymbolMarket = Market;
+
+/** Canonical suffix per market: Yahoo's `.WA` for Warsaw, Stooq's `.US` for US listings. */
+export const MARKET_SUFFIX: Record<SymbolMarket, string> = { WSE: "WA", NYSE: "US" };
+
+/** Every suffix seen in the wild for a market, upper case. */
+const SUFFIXES: Record<string, SymbolMarket> = {
+  WA: "WSE",
+  PL: "WSE",
+  WAR: "WSE",
+  WSE: "WSE",
+  US: "NYSE",
+  NYSE: "NYSE",
+  NASDAQ: "NYSE",
+  NYQ: "NYSE",
+  NMS: "NYSE",
+  ARCA: "NYSE",
+};
+
+export type NormalisedSymbol = { symbol: string; ticker: string; market: SymbolMarket };
+export type SymbolResult = ({ ok: true } & NormalisedSymbol) | { ok: false; reason: string };
+
+const TICKER = /^\^?[A-Z0-9][A-Z0-9&_-]{0,19}$/;
+
+/**
+ * Normalise a provider's spelling of a symbol. `defaultMarket` applies to bare tickers (`PKN`);
+ * a suffix in the symbol itself wins over it.
+ */
+export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): SymbolResult {
+  let s = raw.trim().toUpperCase();
+  if (s === "") return { ok: false, reason: "symbol is empty" };
+  let market: SymbolMarket | undefined;
+  // `PKN:WSE` and `WSE:PKN` are common in spreadsheets and TradingView exports.
+  const colon = s.indexOf(":");
+  if (colon > 0) {
+    const [a, b] = [s.slice(0, colon), s.slice(colon + 1)];
+    if (SUFFIXES[a]) [market, s] = [SUFFIXES[a], b];
+    else if (SUFFIXES[b]) [market, s] = [SUFFIXES[b], a];
+    else return { ok: false, reason: `unknown market in symbol "${raw}"` };
+  }
+  const dot = s.lastIndexOf(".");
+  if (market === undefined && dot > 0) {
+    const suffix = s.slice(dot + 1);
+    if (SUFFIXES[suffix]) {
+      market = SUFFIXES[suffix];
+      s = s.slice(0, dot);
+    }
+  }
+  market ??= defaultMarket;
+  if (market === undefined) return { ok: false, reason: `symbol "${raw}" has no market suffix and no default market is configured` };
+  // US share classes: BRK.B, BRK/B and BRK-B are one listing; keep Yahoo's dash.
+  if (market === "NYSE") s = s.replace(/[./]/g, "-");
+  if (!TICKER.test(s)) return { ok: false, reason: `symbol "${raw}" is not a valid ${market} ticker` };
+  return { ok: true, symbol: `${s}.${MARKET_SUFFIX[market]}`, ticker: s, market };
+}
+
+/** Market of an already canonical symbol (`PKN.WA` → WSE). */
+export function marketOf(symbol: string): SymbolMarket | undefined {
+  const dot = symbol.lastIndexOf(".");
+  return dot > 0 ? SUFFIXES[symbol.slice(dot + 1)] : undefined;
+}
+
+export function isMarket(value: string): value is SymbolMarket {
+  return value === "WSE" || value === "NYSE";
+}

@@ -1,0 +1,209 @@
+// The HTTP surface: probes, Prometheus metrics and the read API, as one Hono app. It depends
+// on the store contract and the scheduler, never on a particular store.
+import { Hono, type Context } from "hono";
+import * as v from "valibot";
+import { IntervalSchema, type Bar } from "../domain/bar.ts";
+import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
+import { parseTimestamp } from "../domain/time.ts";
+import type { Store } from "../stores/types.ts";
+import type { TicksyncMetrics } from "../monitor/metrics.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import { log } from "../monitor/log.ts";
+import { indexPage } from "./index-page.ts";
+
+export type AppDeps = {
+  store: Store;
+  metrics: TicksyncMetrics;
+  scheduler?: Scheduler;
+  maxPageSize?: number;
+  version?: string;
+};
+
+const Instant = v.pipe(
+  v.string(),
+  v.transform((s) => parseTimestamp(s)),
+  v.number("expected an ISO date (2024-01-31), an ISO date-time or epoch milliseconds"),
+);
+
+const Limit = (max: number) =>
+  v.optional(
+    v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1, "limit must be at least 1"), v.maxValue(max, `limit must be at most ${max}`)),
+  );
+
+const IdCursor = v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number)));
+
+function encodeCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString("base64url");
+}
+
+const BarCursor = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    try {
+      const c = JSON.parse(Buffer.from(dataset.value, "base64url").toString("utf8"));
+      if (typeof c?.ts === "number" && typeof c?.source === "string") return { ts: c.ts as number, source: c.source as string };
+    } catch {}
+    addIssue({ message: "expected a cursor returned as `next` by a previous page" });
+    return NEVER;
+  }),
+);
+
+function badRequest(c: Context, issues: v.BaseIssue<unknown>[]) {
+  return c.json(
+    {
+      error: "invalid request",
+      issues: issues.map((i) => ({ field: (i.path ?? []).map((p) => String(p.key)).join("."), message: i.message })),
+    },
+    400,
+  );
+}
+
+function barJson(b: Bar) {
+  return {
+    source: b.source,
+    symbol: b.symbol,
+    interval: b.interval,
+    ts: new Date(b.ts).toISOString(),
+    open: b.open,
+    high: b.high,
+    low: b.low,
+    close: b.close,
+    volume: b.volume,
+    ...(b.adjClose != null ? { adjClose: b.adjClose } : {}),
+    ...(b.turnover != null ? { turnover: b.turnover } : {}),
+    ...(b.trades != null ? { trades: b.trades } : {}),
+  };
+}
+
+export function createApp(deps: AppDeps) {
+  const { store, metrics } = deps;
+  const maxPage = deps.maxPageSize ?? 10_000;
+  const started = Date.now();
+  const app = new Hono();
+
+  const BarsQuery = v.strictObject({
+    symbol: v.pipe(v.string("symbol is required"), v.nonEmpty("symbol is required")),
+    interval: v.optional(IntervalSchema, "1d"),
+    source: v.optional(v.pipe(v.string(), v.nonEmpty())),
+    from: v.optional(Instant),
+    to: v.optional(Instant),
+    limit: Limit(maxPage),
+    cursor: v.optional(BarCursor),
+  });
+  const RunsQuery = v.strictObject({ limit: Limit(1000), before: IdCursor, source: v.optional(v.string()) });
+  const QuarantineQuery = v.strictObject({
+    limit: Limit(1000),
+    before: IdCursor,
+    source: v.optional(v.string()),
+    rule: v.optional(v.string()),
+    run: IdCursor,
+  });
+  const SymbolsQuery = v.strictObject({ market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")) });
+
+  app.onError((err, c) => {
+    log.error("request failed", { path: c.req.path, error: err.message });
+    return c.json({ error: "internal error", message: err.message }, 500);
+  });
+  app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
+
+  app.get("/", (c) => c.html(indexPage(deps.version ?? "dev")));
+
+  app.get("/healthz", (c) => c.json({ status: "ok", uptimeSeconds: Math.round((Date.now() - started) / 1000) }));
+
+  app.get("/readyz", async (c) => {
+    const r = await store.ready();
+    metrics.storeUp.set({ store: store.kind }, r.ok ? 1 : 0);
+    return c.json({ ready: r.ok, store: { kind: store.kind, schemaVersion: r.schemaVersion, expectedVersion: r.expectedVersion, ...(r.error ? { error: r.error } : {}) } }, r.ok ? 200 : 503);
+  });
+
+  app.get("/metrics", async (c) => {
+    const r = await store.ready();
+    metrics.storeUp.set({ store: store.kind }, r.ok ? 1 : 0);
+    return c.body(metrics.registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+
+  app.get("/api/symbols", async (c) => {
+    const q = v.safeParse(SymbolsQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const bySymbol = new Map<string, { symbol: string; market: string | null; series: unknown[] }>();
+    for (const s of await store.listSeries()) {
+      const market = marketOf(s.symbol) ?? null;
+      if (q.output.market && market !== q.output.market) continue;
+      let entry = bySymbol.get(s.symbol);
+      if (!entry) bySymbol.set(s.symbol, (entry = { symbol: s.symbol, market, series: [] }));
+      entry.series.push({ source: s.source, interval: s.interval, bars: s.bars, first: new Date(s.firstTs).toISOString(), last: new Date(s.lastTs).toISOString() });
+    }
+    return c.json({ data: [...bySymbol.values()], count: bySymbol.size });
+  });
+
+  app.get("/api/bars", async (c) => {
+    const q = v.safeParse(BarsQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const { interval, source, from, to, cursor } = q.output;
+    const limit = q.output.limit ?? Math.min(1000, maxPage);
+    if (from !== undefined && to !== undefined && from > to)
+      return c.json({ error: "invalid request", issues: [{ field: "from", message: "from must not be after to" }] }, 400);
+    // `PKN.WA`, `pkn.pl` and (when only one market has it) `PKN` all name the stored symbol.
+    let symbol: string | undefined;
+    const sym = normaliseSymbol(q.output.symbol);
+    if (sym.ok) symbol = sym.symbol;
+    else {
+      const candidates = new Set<string>();
+      for (const m of ["WSE", "NYSE"] as const) {
+        const n = normaliseSymbol(q.output.symbol, m);
+        if (n.ok && (await store.listSeries({ symbol: n.symbol })).length > 0) candidates.add(n.symbol);
+      }
+      if (candidates.size === 1) symbol = [...candidates][0];
+      else if (candidates.size > 1)
+        return c.json({ error: "invalid request", issues: [{ field: "symbol", message: `ambiguous symbol, use one of ${[...candidates].join(", ")}` }] }, 400);
+      else return c.json({ error: "invalid request", issues: [{ field: "symbol", message: sym.reason }] }, 400);
+    }
+    const bars = await store.queryBars({ symbol: symbol!, interval, source, from, to, limit: limit + 1, after: cursor });
+    const page = bars.slice(0, limit);
+    const last = page[page.length - 1];
+    const next = bars.length > limit && last ? encodeCursor({ ts: last.ts, source: last.source }) : null;
+    return c.json({ symbol, interval, data: page.map(barJson), next });
+  });
+
+  app.get("/api/runs", async (c) => {
+    const q = v.safeParse(RunsQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const limit = q.output.limit ?? 50;
+    const runs = await store.listRuns({ limit: limit + 1, before: q.output.before, source: q.output.source });
+    const page = runs.slice(0, limit);
+    return c.json({
+      data: page.map((r) => ({
+        ...r,
+        startedAt: new Date(r.startedAt).toISOString(),
+        finishedAt: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(),
+        from: r.fromTs === null ? null : new Date(r.fromTs).toISOString(),
+        to: r.toTs === null ? null : new Date(r.toTs).toISOString(),
+      })),
+      next: runs.length > limit ? String(page[page.length - 1]!.id) : null,
+    });
+  });
+
+  app.get("/api/quarantine", async (c) => {
+    const q = v.safeParse(QuarantineQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const limit = q.output.limit ?? 100;
+    const rows = await store.listQuarantine({ limit: limit + 1, before: q.output.before, source: q.output.source, rule: q.output.rule, runId: q.output.run });
+    const page = rows.slice(0, limit);
+    return c.json({
+      data: page.map((r) => ({ ...r, ts: r.ts === null ? null : new Date(r.ts).toISOString(), createdAt: new Date(r.createdAt).toISOString() })),
+      next: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+    });
+  });
+
+  app.get("/api/jobs", (c) => c.json({ data: deps.scheduler?.list() ?? [] }));
+
+  app.post("/api/jobs/:name/run", async (c) => {
+    if (!deps.scheduler) return c.json({ error: "no scheduler in this process" }, 404);
+    const r = await deps.scheduler.trigger(c.req.param("name"));
+    if (r === "unknown") return c.json({ error: "unknown job", job: c.req.param("name") }, 404);
+    if (r === "busy") return c.json({ status: "busy", message: "the job is running; it does not overlap itself" }, 409);
+    return c.json({ status: "started" }, 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,288 @@
+#!/usr/bin/env bun
+// CLI entry: parses the command line, loads config, and hands off. No business logic here.
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import pkg from "../package.json" with { type: "json" };
+import { ConfigError, configJsonSchema, loadConfig, type LoadedConfig } from "./config/load.ts";
+import { EXIT, HELP } from "./config/help.ts";
+import { openStore } from "./stores/open.ts";
+import type { Store } from "./stores/types.ts";
+import { ingestFromConfig } from "./pipeline/run.ts";
+import type { IngestSummary } from "./pipeline/ingest.ts";
+import { ticksyncMetrics } from "./monitor/metrics.ts";
+import { log, setLogLevel } from "./monitor/log.ts";
+import { createScheduler } from "./scheduler/scheduler.ts";
+import { createApp } from "./http/app.ts";
+import type { SourceConfig } from "./sources/registry.ts";
+
+class UsageError extends Error {}
+
+const out = (s: string) => process.stdout.write(s.endsWith("\n") ? s : s + "\n");
+const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : s + "\n");
+
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+function parse(argv: string[], options: NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>["options"]>): { values: Flags; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" }, config: { type: "string", short: "c" } }, allowPositionals: true, strict: true });
+    return { values: r.values as Flags, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function configPath(flag: unknown): string | null {
+  if (typeof flag === "string") return flag;
+  if (process.env.TICKSYNC_CONFIG) return process.env.TICKSYNC_CONFIG;
+  for (const f of ["ticksync.toml", "ticksync.json"]) if (existsSync(f)) return f;
+  return null;
+}
+
+function intFlag(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !/^\d+$/.test(value)) throw new UsageError(`--${name} expects a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+async function withStore<T>(loaded: LoadedConfig, fn: (store: Store) => Promise<T>): Promise<T> {
+  let store: Store;
+  try {
+    store = openStore(loaded.config.store.url);
+    await store.migrate();
+  } catch (e) {
+    err(`ticksync: cannot open the store ${loaded.config.store.url}: ${(e as Error).message}`);
+    process.exit(EXIT.store);
+  }
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function printSummary(s: IngestSummary) {
+  const score = s.quality ? s.quality.score.toFixed(3) : "-";
+  out(
+    `${s.source}: ${s.outcome} in ${(s.durationMs / 1000).toFixed(2)}s — read ${s.read}, inserted ${s.inserted}, updated ${s.updated}, ` +
+      `unchanged ${s.unchanged}, quarantined ${s.quarantined}, quality ${score}` +
+      (s.gapWarnings ? `, ${s.gapWarnings} gap warnings` : "") +
+      ` (run ${s.runId})`,
+  );
+  for (const st of s.streams) if (st.error) out(`  failed: ${st.error}`);
+  if (s.quality && Object.keys(s.quality.rules).length) out(`  rules: ${Object.entries(s.quality.rules).map(([k, n]) => `${k}=${n}`).join(" ")}`);
+}
+
+function sourceFromFlags(v: Flags): { name: string; cfg: SourceConfig } | null {
+  const common = {
+    ...(typeof v.symbol === "string" ? { symbol: v.symbol } : {}),
+    ...(typeof v.market === "string" ? { market: v.market } : {}),
+    ...(typeof v.interval === "string" ? { interval: v.interval } : {}),
+  };
+  let columns: Record<string, string> | undefined;
+  if (typeof v.columns === "string") {
+    columns = {};
+    for (const pair of v.columns.split(",")) {
+      const [field, col] = pair.split("=");
+      if (!field || !col) throw new UsageError(`--columns expects field=column pairs, got ${JSON.stringify(pair)}`);
+      columns[field.trim()] = col.trim();
+    }
+  }
+  if (typeof v.file === "string") {
+    const layout = (v.layout as string | undefined) ?? (columns ? "generic" : "stooq");
+    return {
+      name: (v.name as string | undefined) ?? (layout === "generic" ? "csv" : "stooq"),
+      cfg: {
+        type: "csv",
+        path: v.file,
+        layout,
+        ...common,
+        ...(columns ? { columns } : {}),
+        ...(typeof v.delimiter === "string" ? { delimiter: v.delimiter } : {}),
+        ...(typeof v.decimal === "string" ? { decimal: v.decimal } : {}),
+      } as SourceConfig,
+    };
+  }
+  if (typeof v.sqlite === "string")
+    return {
+      name: (v.name as string | undefined) ?? "sqlite",
+      cfg: { type: "sqlite", path: v.sqlite, ...(typeof v.table === "string" ? { table: v.table } : {}), ...common, ...(columns ? { columns } : {}) } as SourceConfig,
+    };
+  return null;
+}
+
+async function cmdIngest(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {
+    source: { type: "string", multiple: true },
+    file: { type: "string" },
+    layout: { type: "string" },
+    sqlite: { type: "string" },
+    table: { type: "string" },
+    columns: { type: "string" },
+    symbol: { type: "string" },
+    market: { type: "string" },
+    interval: { type: "string" },
+    delimiter: { type: "string" },
+    decimal: { type: "string" },
+    name: { type: "string" },
+    store: { type: "string" },
+    "batch-size": { type: "string" },
+    "fail-on-quarantine": { type: "boolean" },
+    json: { type: "boolean" },
+  });
+  if (v.help) return out(HELP.ingest!), EXIT.ok;
+  const fromFlags = sourceFromFlags(v);
+  // A source given by flags becomes an ordinary config source, validated by the same schema.
+  const loaded = loadConfig(configPath(v.config), process.env, {
+    store: { url: v.store as string | undefined },
+    ingest: { batchSize: intFlag("batch-size", v["batch-size"]) },
+    sources: fromFlags ? { [fromFlags.name]: fromFlags.cfg } : undefined,
+  });
+  setLogLevel(loaded.config.log.level);
+  const names = fromFlags ? [fromFlags.name] : ((v.source as string[] | undefined) ?? Object.keys(loaded.config.sources));
+  for (const n of names)
+    if (!loaded.config.sources[n]) throw new UsageError(`source ${n} is not defined in the config (defined: ${Object.keys(loaded.config.sources).join(", ") || "none"})`);
+  if (names.length === 0) throw new UsageError("nothing to ingest: give --file, --sqlite or --source, or define sources in the config");
+
+  const controller = new AbortController();
+  const stop = () => {
+    err("ticksync: stopping after the current batch (press again to force)");
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  return withStore(loaded, async (store) => {
+    const summaries: IngestSummary[] = [];
+    for (const name of names) {
+      const s = await ingestFromConfig({ loaded, store, source: name, signal: controller.signal });
+      summaries.push(s);
+      if (!v.json) printSummary(s);
+    }
+    if (v.json) out(JSON.stringify(summaries, null, 2));
+    if (summaries.some((s) => s.outcome !== "succeeded")) return EXIT.runFailed;
+    if (v["fail-on-quarantine"] && summaries.some((s) => s.quarantined > 0)) return EXIT.quarantined;
+    return EXIT.ok;
+  });
+}
+
+async function cmdServe(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { host: { type: "string" }, port: { type: "string" }, store: { type: "string" } });
+  if (v.help) return out(HELP.serve!), EXIT.ok;
+  const loaded = loadConfig(configPath(v.config), process.env, {
+    store: { url: v.store as string | undefined },
+    server: { host: v.host as string | undefined, port: intFlag("port", v.port) },
+  });
+  const { config } = loaded;
+  setLogLevel(config.log.level);
+  let store: Store;
+  try {
+    store = openStore(config.store.url);
+    const m = await store.migrate();
+    log.info("store ready", { store: store.kind, location: store.location, schemaVersion: m.version, applied: m.applied });
+  } catch (e) {
+    err(`ticksync: cannot open the store ${config.store.url}: ${(e as Error).message}`);
+    return EXIT.store;
+  }
+  const metrics = ticksyncMetrics();
+  for (const [job, t] of await store.lastSuccessByJob()) metrics.lastSuccess.set({ job }, Math.floor(t / 1000));
+  const scheduler = createScheduler();
+  const shutdown = new AbortController();
+  for (const job of config.jobs)
+    scheduler.add({
+      name: job.name,
+      schedule: job.schedule,
+      timeZone: job.timeZone,
+      runOnStart: job.runOnStart,
+      run: () => ingestFromConfig({ loaded, store, source: job.source, job: job.name, metrics, signal: shutdown.signal }),
+    });
+  const app = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch });
+  } catch (e) {
+    err(`ticksync: cannot listen on ${config.server.host}:${config.server.port}: ${(e as Error).message}`);
+    await store.close();
+    return EXIT.runFailed;
+  }
+  // One machine-readable line on stdout says where it listens (port 0 picks a free one).
+  out(JSON.stringify({ listening: `http://${server.hostname}:${server.port}`, version: pkg.version }));
+  log.info("listening", { url: `http://${server.hostname}:${server.port}`, jobs: config.jobs.map((j) => j.name) });
+  scheduler.start();
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      log.info("shutting down", { signal });
+      shutdown.abort();
+      await server.stop();
+      await scheduler.stop();
+      await store.close();
+      resolveExit(EXIT.ok);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+  });
+}
+
+function cmdConfig(argv: string[]): number {
+  const sub = argv[0];
+  const { values: v } = parse(argv.slice(1), {});
+  if (sub === "schema") {
+    if (v.help) return out(HELP["config schema"]!), EXIT.ok;
+    out(JSON.stringify(configJsonSchema(), null, 2));
+    return EXIT.ok;
+  }
+  if (sub === "check") {
+    if (v.help) return out(HELP["config check"]!), EXIT.ok;
+    const loaded = loadConfig(configPath(v.config));
+    const c = loaded.config;
+    out(`config ok${loaded.file ? `: ${loaded.file}` : " (defaults and environment)"}`);
+    out(`  store   ${c.store.url}`);
+    out(`  server  ${c.server.host}:${c.server.port}`);
+    out(`  sources ${Object.entries(c.sources).map(([n, s]) => `${n} (${s.type})`).join(", ") || "none"}`);
+    out(`  jobs    ${c.jobs.map((j) => `${j.name}${j.schedule ? ` [${j.schedule} ${j.timeZone}]` : ""}`).join(", ") || "none"}`);
+    return EXIT.ok;
+  }
+  if (v.help || sub === undefined) return out(HELP["config check"]! + "\n" + HELP["config schema"]!), sub === undefined && !v.help ? EXIT.usage : EXIT.ok;
+  throw new UsageError(`unknown config command: ${sub} (expected check or schema)`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        out(HELP.main!);
+        return cmd === undefined ? EXIT.usage : EXIT.ok;
+      case "version":
+      case "--version":
+        out(`ticksync ${pkg.version} (bun ${Bun.version})`);
+        return EXIT.ok;
+      case "ingest":
+        return await cmdIngest(rest);
+      case "serve":
+        return await cmdServe(rest);
+      case "config":
+        return cmdConfig(rest);
+      default:
+        throw new UsageError(`unknown command: ${cmd}`);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      err(`ticksync: ${e.message}`);
+      return EXIT.config;
+    }
+    if (e instanceof UsageError) {
+      err(`ticksync: ${e.message}\nRun 'ticksync ${cmd && HELP[cmd] ? cmd + " " : ""}--help' for usage.`);
+      return EXIT.usage;
+    }
+    err(`ticksync: ${(e as Error).stack ?? e}`);
+    return EXIT.runFailed;
+  }
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,65 @@
+// Wiring: from a validated config to a source, a run, and the metrics the run reports.
+import type { LoadedConfig } from "../config/load.ts";
+import { createSource } from "../sources/registry.ts";
+import type { Store } from "../stores/types.ts";
+import type { TicksyncMetrics } from "../monitor/metrics.ts";
+import { log } from "../monitor/log.ts";
+import { runIngest, type BatchEvent, type IngestSummary } from "./ingest.ts";
+
+export type IngestRequest = {
+  loaded: LoadedConfig;
+  store: Store;
+  source: string;
+  job?: string;
+  metrics?: TicksyncMetrics;
+  signal?: AbortSignal;
+  onBatch?: (e: BatchEvent) => void;
+};
+
+export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummary> {
+  const cfg = req.loaded.config.sources[req.source];
+  if (!cfg) throw new Error(`source ${req.source} is not defined in the config`);
+  const source = createSource(req.source, cfg, req.loaded.baseDir);
+  const m = req.metrics;
+  const job = req.job ?? `ingest:${req.source}`;
+  const summary = await runIngest({
+    store: req.store,
+    source,
+    job,
+    batchSize: req.loaded.config.ingest.batchSize,
+    signal: req.signal,
+    onBatch: (e) => {
+      if (m) {
+        const l = { source: e.source };
+        m.rowsRead.inc(l, e.read);
+        m.rowsStored.inc(l, e.inserted + e.updated);
+        m.rowsUnchanged.inc(l, e.unchanged);
+        m.rowsQuarantined.inc(l, e.quarantined);
+        for (const [rule, n] of Object.entries(e.quality.rules)) m.ruleViolations.inc({ source: e.source, rule }, n);
+        m.qualityScore.set(l, e.quality.score);
+      }
+      req.onBatch?.(e);
+    },
+    onStreamError: (stream, error) => log.error("stream failed", { source: req.source, stream, error: error.message }),
+  });
+  if (m) {
+    m.runs.inc({ source: req.source, outcome: summary.outcome });
+    m.runDuration.observe({ job }, summary.durationMs / 1000);
+    if (summary.outcome === "succeeded") m.lastSuccess.set({ job }, Math.floor(Date.now() / 1000));
+  }
+  log.info("run finished", {
+    run: summary.runId,
+    job,
+    source: req.source,
+    outcome: summary.outcome,
+    read: summary.read,
+    inserted: summary.inserted,
+    updated: summary.updated,
+    unchanged: summary.unchanged,
+    quarantined: summary.quarantined,
+    score: summary.quality?.score,
+    ms: Math.round(summary.durationMs),
+    ...(summary.error ? { error: summary.error } : {}),
+  });
+  return summary;
+}

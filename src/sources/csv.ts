@@ -1,0 +1,239 @@
+// CSV files: Stooq's daily download (`Date,Open,High,Low,Close,Volume`, one symbol per file),
+// Stooq's bulk ASCII layout (`<TICKER>,<PER>,<DATE>,<TIME>,...`) and a generic layout with the
+// columns mapped in config. Files are read in fixed-size slices from a byte offset, so a
+// ten-million-row file never sits in memory and a run resumes where its checkpoint says.
+import * as v from "valibot";
+import { Glob } from "bun";
+import { statSync, existsSync } from "node:fs";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import { IntervalSchema, type RawRow } from "../domain/bar.ts";
+import { MarketSchema, TsFormatSchema } from "./common.ts";
+import { SourceError, type Cursor, type Source, type SourceBatch } from "./types.ts";
+
+const ColumnName = v.union([v.pipe(v.string(), v.nonEmpty()), v.pipe(v.number(), v.integer(), v.minValue(0))], "expected a header name or a 0-based column index");
+
+export const csvColumnsSchema = v.strictObject({
+  symbol: v.optional(ColumnName),
+  ts: v.optional(ColumnName),
+  date: v.optional(ColumnName),
+  time: v.optional(ColumnName),
+  open: v.optional(ColumnName),
+  high: v.optional(ColumnName),
+  low: v.optional(ColumnName),
+  close: v.optional(ColumnName),
+  volume: v.optional(ColumnName),
+  adjClose: v.optional(ColumnName),
+  turnover: v.optional(ColumnName),
+  trades: v.optional(ColumnName),
+});
+
+export const csvSourceSchema = v.strictObject({
+  type: v.literal("csv"),
+  /** A file, a directory (every *.csv in it) or a glob. Relative paths are relative to the config file. */
+  path: v.pipe(v.string(), v.nonEmpty("path is required")),
+  layout: v.optional(v.picklist(["stooq", "stooq-bulk", "generic"], "expected stooq, stooq-bulk or generic"), "stooq"),
+  /** The symbol of every row, for one-symbol files; otherwise a symbol column or the file name. */
+  symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  market: v.optional(MarketSchema),
+  interval: v.optional(IntervalSchema, "1d"),
+  delimiter: v.optional(v.pipe(v.string(), v.length(1, "delimiter must be one character")), ","),
+  decimal: v.optional(v.picklist([".", ","], "decimal must be . or ,"), "."),
+  header: v.optional(v.boolean(), true),
+  columns: v.optional(csvColumnsSchema),
+  tsFormat: v.optional(TsFormatSchema, "auto"),
+  timeZone: v.optional(v.string()),
+});
+export type CsvSourceConfig = v.InferOutput<typeof csvSourceSchema>;
+type Columns = v.InferOutput<typeof csvColumnsSchema>;
+type Field = keyof Columns;
+
+const PRESETS: Record<"stooq" | "stooq-bulk", Columns> = {
+  stooq: { date: "Date", time: "Time", open: "Open", high: "High", low: "Low", close: "Close", volume: "Volume" },
+  "stooq-bulk": { symbol: "<TICKER>", date: "<DATE>", time: "<TIME>", open: "<OPEN>", high: "<HIGH>", low: "<LOW>", close: "<CLOSE>", volume: "<VOL>" },
+};
+/** Columns a preset may lack (Stooq index files have no Volume, daily files no Time). */
+const OPTIONAL_IN_PRESET = new Set<Field>(["time", "volume"]);
+
+const SLICE = 1 << 20;
+
+/** Symbol from a Stooq-style file name: `pkn_d.csv` → `pkn`, `aapl_us_d.csv` → `aapl.us`, `PKN.WA.csv` → `PKN.WA`. */
+export function symbolFromFileName(file: string): string {
+  let name = basename(file).replace(/\.(csv|txt)$/i, "");
+  name = name.replace(/_(d|w|m|q|y|\d+)$/i, "");
+  return name.replace(/_(us|pl|wa)$/i, ".$1");
+}
+
+/** Split one CSV line; fields may be quoted with "" escapes (no newlines inside fields). */
+export function splitCsvLine(line: string, delimiter: string): string[] {
+  if (!line.includes('"')) return line.split(delimiter);
+  const out: string[] = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (line[i + 1] === '"') (field += '"'), i++;
+        else quoted = false;
+      } else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === delimiter) out.push(field), (field = "");
+    else field += c;
+  }
+  out.push(field);
+  return out;
+}
+
+export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.cwd()): Source {
+  const pattern = isAbsolute(cfg.path) ? cfg.path : join(baseDir, cfg.path);
+
+  async function streams(): Promise<string[]> {
+    if (existsSync(pattern) && statSync(pattern).isDirectory())
+      return [...new Glob("*.{csv,CSV,txt}").scanSync({ cwd: pattern, absolute: true })].sort();
+    if (/[*?[{]/.test(pattern)) {
+      const files = [...new Glob(pattern).scanSync({ absolute: true })].sort();
+      if (files.length === 0) throw new SourceError(`source ${name}: no file matches ${cfg.path}`);
+      return files;
+    }
+    if (!existsSync(pattern)) throw new SourceError(`source ${name}: file not found: ${cfg.path}`);
+    return [resolve(pattern)];
+  }
+
+  /** Map field → column index from the header (or the configured indices when there is none). */
+  function columnIndex(header: string[] | null, file: string): Map<Field, number> {
+    const wanted: Columns = { ...(cfg.layout === "generic" ? {} : PRESETS[cfg.layout]), ...cfg.columns };
+    const lower = header?.map((h) => h.trim().replace(/^\uFEFF/, "").toLowerCase());
+    const idx = new Map<Field, number>();
+    for (const [field, col] of Object.entries(wanted) as [Field, string | number | undefined][]) {
+      if (col === undefined) continue;
+      if (typeof col === "number") {
+        idx.set(field, col);
+        continue;
+      }
+      const i = lower ? lower.indexOf(col.toLowerCase()) : -1;
+      if (i >= 0) idx.set(field, i);
+      else if (!(cfg.layout !== "generic" && OPTIONAL_IN_PRESET.has(field) && !cfg.columns?.[field]))
+        throw new SourceError(
+          `source ${name}: ${file}: column "${col}" for ${field} not found in header [${header?.join(",") ?? "no header"}]`,
+        );
+    }
+    if (!idx.has("ts") && !idx.has("date")) throw new SourceError(`source ${name}: no ts or date column is mapped for ${file}`);
+    for (const f of ["open", "high", "low", "close"] as const)
+      if (!idx.has(f)) throw new SourceError(`source ${name}: no ${f} column is mapped for ${file}`);
+    return idx;
+  }
+
+  /** First bytes of the file: changes when the file is replaced rather than appended to. */
+  async function fingerprint(file: string): Promise<string> {
+    const head = await Bun.file(file).slice(0, 4096).bytes();
+    return Bun.hash(head).toString(16);
+  }
+
+  async function readHeader(file: string): Promise<{ header: string[] | null; dataOffset: number }> {
+    if (!cfg.header) return { header: null, dataOffset: 0 };
+    const head = await Bun.file(file).slice(0, 65536).bytes();
+    const nl = head.indexOf(10);
+    const line = new TextDecoder().decode(nl >= 0 ? head.subarray(0, nl) : head).replace(/\r$/, "");
+    if (line.trim() === "") throw new SourceError(`source ${name}: ${file}: empty file or empty header line`);
+    return { header: splitCsvLine(line, cfg.delimiter), dataOffset: nl >= 0 ? nl + 1 : head.length };
+  }
+
+  async function* read(file: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
+    const bf = Bun.file(file);
+    const size = bf.size;
+    const fp = await fingerprint(file);
+    const { header, dataOffset } = await readHeader(file);
+    const idx = columnIndex(header, file);
+    const fileSymbol = cfg.symbol ?? (idx.has("symbol") ? undefined : symbolFromFileName(file));
+    let offset = dataOffset;
+    let line = cfg.header ? 1 : 0;
+    let yieldedAt = -1; // offset of the last cursor handed out, so an unchanged file yields nothing
+    // Resume only if this is the same file (same first bytes) and it has not shrunk.
+    if (cursor && cursor.fp === fp && typeof cursor.offset === "number" && cursor.offset <= size && cursor.offset >= dataOffset) {
+      offset = yieldedAt = cursor.offset;
+      line = Number(cursor.line ?? 0);
+    }
+    const decoder = new TextDecoder();
+    const decimalComma = cfg.decimal === ",";
+    const fieldsOf = (cols: string[]): Record<string, unknown> => {
+      const f: Record<string, unknown> = {};
+      for (const [field, i] of idx) {
+        let val = cols[i];
+        if (val !== undefined) {
+          val = val.trim();
+          if (decimalComma && field !== "symbol" && field !== "ts" && field !== "date" && field !== "time") val = val.replace(",", ".");
+        }
+        f[field] = val;
+      }
+      if (fileSymbol !== undefined && f.symbol === undefined) f.symbol = fileSymbol;
+      if (f.ts === undefined && f.date !== undefined) {
+        const date = String(f.date).replace(/^(\d{4})(\d{2})(\d{2})$/, "$1-$2-$3");
+        let time = f.time as string | undefined;
+        // Stooq's <TIME> is HHMMSS, 000000 on daily bars.
+        if (time && /^\d{5,6}$/.test(time)) time = time.padStart(6, "0").replace(/^(\d{2})(\d{2})(\d{2})$/, "$1:$2:$3");
+        f.ts = time && time !== "00:00:00" && time !== "0" ? `${date} ${time}` : f.date;
+        delete f.date;
+        delete f.time;
+      }
+      return f;
+    };
+
+    let rows: RawRow[] = [];
+    let leftover: Uint8Array = new Uint8Array(0);
+    let base = offset; // file offset of leftover[0]
+    while (base + leftover.length < size || leftover.length > 0) {
+      const readFrom = base + leftover.length;
+      const eof = readFrom >= size;
+      let buf: Uint8Array;
+      if (!eof) {
+        const chunk = await bf.slice(readFrom, Math.min(size, readFrom + SLICE)).bytes();
+        if (chunk.length === 0) break;
+        if (leftover.length === 0) buf = chunk;
+        else {
+          buf = new Uint8Array(leftover.length + chunk.length);
+          buf.set(leftover);
+          buf.set(chunk, leftover.length);
+        }
+      } else buf = leftover;
+      let pos = 0;
+      while (pos < buf.length) {
+        // Take up to the rest of this batch's lines in one decode.
+        let need = batchSize - rows.length;
+        let end = -1;
+        let p = pos;
+        while (need > 0) {
+          const i = buf.indexOf(10, p);
+          if (i < 0) break;
+          end = i;
+          p = i + 1;
+          need--;
+        }
+        if (end < 0) {
+          if (!(eof || base + buf.length >= size)) break;
+          end = buf.length - 1; // last line without a newline at end of file
+        }
+        const text = decoder.decode(buf.subarray(pos, end + 1));
+        const lines = text.split("\n");
+        if (lines[lines.length - 1] === "") lines.pop();
+        for (const raw of lines) {
+          line++;
+          const l = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+          if (l.trim() === "") continue;
+          rows.push({ locator: `${file}:${line}`, fields: fieldsOf(splitCsvLine(l, cfg.delimiter)) });
+        }
+        pos = end + 1;
+        if (rows.length >= batchSize) {
+          yield { rows, cursor: { offset: base + pos, line, fp } };
+          yieldedAt = base + pos;
+          rows = [];
+        }
+      }
+      leftover = buf.subarray(pos);
+      base += pos;
+      if (eof) break;
+    }
+    if (rows.length > 0 || yieldedAt !== base) yield { rows, cursor: { offset: base, line, fp } };
+  }
+
+  return { name, type: "csv", interval: cfg.interval, market: cfg.market, tsFormat: cfg.tsFormat, timeZone: cfg.timeZone, streams, read };
+}

@@ -1,0 +1,33 @@
+// What a source is: something that lists its streams (files, tables, provider series) and reads
+// each from a cursor in batches of raw rows. Sources know nothing of validation or stores.
+import type { Interval, RawRow } from "../domain/bar.ts";
+import type { SymbolMarket } from "../domain/symbols.ts";
+import type { TsFormat } from "../domain/time.ts";
+import type { Checkpoint } from "../stores/types.ts";
+
+export type Cursor = Checkpoint["cursor"];
+
+export type SourceBatch = {
+  rows: RawRow[];
+  /** Position after the last row of this batch; committed with the batch. */
+  cursor: Cursor;
+};
+
+export type Source = {
+  readonly name: string;
+  readonly type: string;
+  /** How rows of this source are read into bars. */
+  readonly interval: Interval;
+  readonly market?: SymbolMarket;
+  readonly tsFormat?: TsFormat;
+  readonly timeZone?: string;
+  /** The independent streams of this source, each with its own checkpoint. */
+  streams(): Promise<string[]>;
+  /** Batches after `cursor` (null: from the start). Rows are never all held in memory at once. */
+  read(stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch>;
+};
+
+/** Thrown when a stream cannot be read at all (missing file, missing column): a run failure, not a row error. */
+export class SourceError extends Error {
+  override name = "SourceError";
+}

@@ -1,0 +1,349 @@
+// The embedded store: one SQLite file in WAL mode, through bun:sqlite. It is the default, so a
+// user with no database server still gets a durable, idempotent, resumable service.
+import { Database, type Statement } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { hostname } from "node:os";
+import type { Bar, Interval } from "../domain/bar.ts";
+import type {
+  BarQuery,
+  Checkpoint,
+  CommitBatch,
+  CommitResult,
+  QuarantineRecord,
+  Readiness,
+  RunRecord,
+  RunStart,
+  RunSummary,
+  SeriesInfo,
+  Store,
+} from "./types.ts";
+
+type Migration = { version: number; name: string; sql: string };
+
+/** Versioned schema. Append only: a released migration is never edited. */
+export const SQLITE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "bars, checkpoints, quarantine, runs, series",
+    sql: `
+      -- Key order (symbol, interval, ts, source) serves the common read, one symbol's range.
+      CREATE TABLE bars (
+        symbol TEXT NOT NULL, interval TEXT NOT NULL, ts INTEGER NOT NULL, source TEXT NOT NULL,
+        open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL, volume REAL NOT NULL,
+        adj_close REAL, turnover REAL, trades INTEGER,
+        run_id INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        PRIMARY KEY (symbol, interval, ts, source)
+      ) WITHOUT ROWID;
+      CREATE TABLE series (
+        source TEXT NOT NULL, symbol TEXT NOT NULL, interval TEXT NOT NULL,
+        first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, bars INTEGER NOT NULL,
+        PRIMARY KEY (source, symbol, interval)
+      ) WITHOUT ROWID;
+      CREATE TABLE checkpoints (
+        stream TEXT PRIMARY KEY, cursor TEXT NOT NULL, last_ts INTEGER, last_key TEXT,
+        run_id INTEGER, updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, source TEXT NOT NULL, locator TEXT NOT NULL,
+        rule TEXT NOT NULL, reason TEXT NOT NULL, symbol TEXT, ts INTEGER, raw TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (source, locator)
+      );
+      CREATE INDEX quarantine_rule ON quarantine (rule, id);
+      CREATE TABLE runs (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, source TEXT NOT NULL, job TEXT, params TEXT,
+        owner TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER, duration_ms INTEGER,
+        outcome TEXT NOT NULL, read INTEGER NOT NULL DEFAULT 0, inserted INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0,
+        quarantined INTEGER NOT NULL DEFAULT 0, from_ts INTEGER, to_ts INTEGER, quality TEXT, error TEXT
+      );
+      CREATE INDEX runs_source ON runs (source, id);
+    `,
+  },
+];
+
+export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
+
+const BAR_COLS = "symbol, interval, ts, source, open, high, low, close, volume, adj_close, turnover, trades, run_id, updated_at";
+
+function rowToBar(r: any): Bar {
+  const bar: Bar = {
+    source: r.source,
+    symbol: r.symbol,
+    interval: r.interval as Interval,
+    ts: r.ts,
+    open: r.open,
+    high: r.high,
+    low: r.low,
+    close: r.close,
+    volume: r.volume,
+  };
+  if (r.adj_close !== null) bar.adjClose = r.adj_close;
+  if (r.turnover !== null) bar.turnover = r.turnover;
+  if (r.trades !== null) bar.trades = r.trades;
+  return bar;
+}
+
+function rowToRun(r: any): RunRecord {
+  return {
+    id: r.id,
+    kind: r.kind,
+    source: r.source,
+    job: r.job ?? undefined,
+    params: r.params ? JSON.parse(r.params) : undefined,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    durationMs: r.duration_ms,
+    outcome: r.outcome,
+    read: r.read,
+    stored: r.inserted + r.updated,
+    inserted: r.inserted,
+    updated: r.updated,
+    unchanged: r.unchanged,
+    quarantined: r.quarantined,
+    fromTs: r.from_ts,
+    toTs: r.to_ts,
+    quality: r.quality ? JSON.parse(r.quality) : null,
+    error: r.error,
+  };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: any) {
+    return e?.code === "EPERM";
+  }
+}
+
+/** Path of a `sqlite:` store URL (`sqlite:./data/x.db`, `sqlite:///abs/x.db`) or a bare path. */
+export function sqlitePath(url: string): string {
+  if (url.startsWith("sqlite://")) return url.slice("sqlite://".length) || ":memory:";
+  if (url.startsWith("sqlite:")) return url.slice("sqlite:".length);
+  if (url.startsWith("file:")) return url.slice("file:".length);
+  return url;
+}
+
+export function sqliteStore(url: string): Store {
+  const path = sqlitePath(url);
+  if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
+  const db = new Database(path, { create: true, strict: false });
+  db.exec("PRAGMA journal_mode = WAL");
+  // NORMAL in WAL mode: a committed transaction survives a process crash (kill -9); only an OS
+  // crash or power loss can roll back the last transactions, never corrupt the file.
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA busy_timeout = 10000");
+  db.exec("PRAGMA temp_store = MEMORY");
+  db.exec("PRAGMA cache_size = -65536");
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+  const owner = `${hostname()}:${process.pid}:${Date.now()}`;
+
+  let stmts: ReturnType<typeof prepare> | null = null;
+  const prepare = () => ({
+    insertBar: db.prepare(`INSERT INTO bars (${BAR_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`),
+    // Touches the row only when a value differs, so an unchanged re-delivery writes nothing.
+    updateBar: db.prepare(
+      `UPDATE bars SET open=?5, high=?6, low=?7, close=?8, volume=?9, adj_close=?10, turnover=?11, trades=?12, run_id=?13, updated_at=?14
+       WHERE symbol=?1 AND interval=?2 AND ts=?3 AND source=?4
+         AND (open IS NOT ?5 OR high IS NOT ?6 OR low IS NOT ?7 OR close IS NOT ?8 OR volume IS NOT ?9
+              OR adj_close IS NOT ?10 OR turnover IS NOT ?11 OR trades IS NOT ?12)`,
+    ),
+    upsertSeries: db.prepare(
+      `INSERT INTO series (source, symbol, interval, first_ts, last_ts, bars) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+       ON CONFLICT (source, symbol, interval) DO UPDATE SET
+         first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts), bars = bars + excluded.bars`,
+    ),
+    quarantine: db.prepare(
+      `INSERT INTO quarantine (run_id, source, locator, rule, reason, symbol, ts, raw, created_at) VALUES (?,?,?,?,?,?,?,?,?)
+       ON CONFLICT (source, locator) DO UPDATE SET run_id = excluded.run_id, rule = excluded.rule, reason = excluded.reason,
+         symbol = excluded.symbol, ts = excluded.ts, raw = excluded.raw
+       WHERE quarantine.rule IS NOT excluded.rule OR quarantine.raw IS NOT excluded.raw`,
+    ),
+    checkpoint: db.prepare(
+      `INSERT INTO checkpoints (stream, cursor, last_ts, last_key, run_id, updated_at) VALUES (?,?,?,?,?,?)
+       ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, last_ts = excluded.last_ts,
+         last_key = excluded.last_key, run_id = excluded.run_id, updated_at = excluded.updated_at`,
+    ),
+  });
+
+  const commit = db.transaction((b: CommitBatch): CommitResult => {
+    const s = (stmts ??= prepare());
+    const now = Date.now();
+    let inserted = 0;
+    let updated = 0;
+    let unchanged = 0;
+    // New bars per series, so `series` stays exact without scanning `bars`.
+    const series = new Map<string, { source: string; symbol: string; interval: string; first: number; last: number; n: number }>();
+    for (const bar of b.bars) {
+      const adj = bar.adjClose ?? null;
+      const turnover = bar.turnover ?? null;
+      const trades = bar.trades ?? null;
+      const ins = s.insertBar.run(bar.symbol, bar.interval, bar.ts, bar.source, bar.open, bar.high, bar.low, bar.close, bar.volume, adj, turnover, trades, b.runId, now);
+      if (ins.changes === 1) {
+        inserted++;
+        const key = `${bar.source}\u0000${bar.symbol}\u0000${bar.interval}`;
+        const se = series.get(key);
+        if (se) {
+          se.n++;
+          if (bar.ts < se.first) se.first = bar.ts;
+          if (bar.ts > se.last) se.last = bar.ts;
+        } else series.set(key, { source: bar.source, symbol: bar.symbol, interval: bar.interval, first: bar.ts, last: bar.ts, n: 1 });
+        continue;
+      }
+      const upd = s.updateBar.run(bar.symbol, bar.interval, bar.ts, bar.source, bar.open, bar.high, bar.low, bar.close, bar.volume, adj, turnover, trades, b.runId, now);
+      if (upd.changes === 1) updated++;
+      else unchanged++;
+    }
+    for (const se of series.values()) s.upsertSeries.run(se.source, se.symbol, se.interval, se.first, se.last, se.n);
+    let quarantined = 0;
+    for (const q of b.quarantine) {
+      const r = s.quarantine.run(b.runId, b.source, q.locator, q.rule, q.reason, q.symbol ?? null, q.ts ?? null, JSON.stringify(q.raw), now);
+      quarantined += r.changes;
+    }
+    if (b.checkpoint) {
+      const c = b.checkpoint;
+      s.checkpoint.run(c.stream, JSON.stringify(c.cursor), c.lastTs, c.lastKey, b.runId, now);
+    }
+    return { inserted, updated, unchanged, quarantined };
+  });
+
+  const schemaVersion = (): number =>
+    (db.query("SELECT max(version) AS v FROM schema_migrations").get() as { v: number | null }).v ?? 0;
+
+  const store: Store = {
+    kind: "sqlite",
+    location: path === ":memory:" ? ":memory:" : resolve(path),
+
+    async migrate() {
+      const current = schemaVersion();
+      const applied: number[] = [];
+      for (const m of SQLITE_MIGRATIONS) {
+        if (m.version <= current) continue;
+        db.transaction(() => {
+          db.exec(m.sql);
+          db.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
+        }).immediate();
+        applied.push(m.version);
+      }
+      recoverInterruptedRuns();
+      return { applied, version: schemaVersion() };
+    },
+
+    async ready(): Promise<Readiness> {
+      try {
+        const v = schemaVersion();
+        return { ok: v === SQLITE_SCHEMA_VERSION, schemaVersion: v, expectedVersion: SQLITE_SCHEMA_VERSION, ...(v === SQLITE_SCHEMA_VERSION ? {} : { error: "migrations pending" }) };
+      } catch (e) {
+        return { ok: false, schemaVersion: 0, expectedVersion: SQLITE_SCHEMA_VERSION, error: String((e as Error).message ?? e) };
+      }
+    },
+
+    async commitBatch(batch) {
+      return commit.immediate(batch);
+    },
+
+    async getCheckpoint(stream) {
+      const r = db.query("SELECT stream, cursor, last_ts, last_key FROM checkpoints WHERE stream = ?").get(stream) as any;
+      return r ? { stream: r.stream, cursor: JSON.parse(r.cursor), lastTs: r.last_ts, lastKey: r.last_key } : null;
+    },
+
+    async startRun(run: RunStart) {
+      const r = db
+        .query("INSERT INTO runs (kind, source, job, params, owner, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, 'running') RETURNING id")
+        .get(run.kind, run.source, run.job ?? null, run.params ? JSON.stringify(run.params) : null, owner, Date.now()) as { id: number };
+      return r.id;
+    },
+
+    async finishRun(id, s: RunSummary) {
+      const now = Date.now();
+      db.query(
+        `UPDATE runs SET finished_at = ?, duration_ms = ? - started_at, outcome = ?, read = ?, inserted = ?, updated = ?,
+           unchanged = ?, quarantined = ?, from_ts = ?, to_ts = ?, quality = ?, error = ? WHERE id = ?`,
+      ).run(now, now, s.outcome, s.read, s.inserted, s.updated, s.unchanged, s.quarantined, s.fromTs, s.toTs, s.quality ? JSON.stringify(s.quality) : null, s.error ?? null, id);
+    },
+
+    async listRuns({ limit, before, source }) {
+      const rows = db
+        .query(`SELECT * FROM runs WHERE id < ?1 AND (?2 IS NULL OR source = ?2) ORDER BY id DESC LIMIT ?3`)
+        .all(before ?? Number.MAX_SAFE_INTEGER, source ?? null, limit);
+      return rows.map(rowToRun);
+    },
+
+    async lastSuccessByJob() {
+      const rows = db
+        .query(`SELECT coalesce(job, kind || ':' || source) AS job, max(finished_at) AS t FROM runs WHERE outcome = 'succeeded' GROUP BY 1`)
+        .all() as { job: string; t: number }[];
+      return new Map(rows.map((r) => [r.job, r.t]));
+    },
+
+    async listSeries(opts) {
+      const rows = db
+        .query(`SELECT * FROM series WHERE (?1 IS NULL OR symbol = ?1) ORDER BY symbol, interval, source`)
+        .all(opts?.symbol ?? null) as any[];
+      return rows.map((r): SeriesInfo => ({ source: r.source, symbol: r.symbol, interval: r.interval, firstTs: r.first_ts, lastTs: r.last_ts, bars: r.bars }));
+    },
+
+    async queryBars(q: BarQuery) {
+      const afterTs = q.after?.ts ?? Number.MIN_SAFE_INTEGER;
+      const afterSource = q.after?.source ?? "";
+      const rows = db
+        .query(
+          `SELECT * FROM bars WHERE symbol = ?1 AND interval = ?2 AND (?3 IS NULL OR source = ?3)
+             AND ts >= ?4 AND ts <= ?5 AND (ts > ?6 OR (ts = ?6 AND source > ?7))
+           ORDER BY ts, source LIMIT ?8`,
+        )
+        .all(q.symbol, q.interval, q.source ?? null, q.from ?? Number.MIN_SAFE_INTEGER, q.to ?? Number.MAX_SAFE_INTEGER, afterTs, afterSource, q.limit);
+      return rows.map(rowToBar);
+    },
+
+    async listQuarantine({ limit, before, source, rule, runId }) {
+      const rows = db
+        .query(
+          `SELECT * FROM quarantine WHERE id < ?1 AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR rule = ?3) AND (?4 IS NULL OR run_id = ?4)
+           ORDER BY id DESC LIMIT ?5`,
+        )
+        .all(before ?? Number.MAX_SAFE_INTEGER, source ?? null, rule ?? null, runId ?? null, limit) as any[];
+      return rows.map(
+        (r): QuarantineRecord => ({
+          id: r.id,
+          runId: r.run_id,
+          source: r.source,
+          locator: r.locator,
+          rule: r.rule,
+          reason: r.reason,
+          symbol: r.symbol,
+          ts: r.ts,
+          raw: JSON.parse(r.raw),
+          createdAt: r.created_at,
+        }),
+      );
+    },
+
+    async countBars() {
+      return (db.query("SELECT count(*) AS n FROM bars").get() as { n: number }).n;
+    },
+
+    async close() {
+      stmts = null;
+      db.close();
+    },
+  };
+
+  /** A run left 'running' by a process that no longer exists was cut off: say so. */
+  function recoverInterruptedRuns() {
+    const host = hostname();
+    const running = db.query("SELECT id, owner FROM runs WHERE outcome = 'running'").all() as { id: number; owner: string }[];
+    for (const r of running) {
+      const [h, pid] = r.owner.split(":");
+      if (h !== host || r.owner === owner) continue;
+      if (Number(pid) === process.pid || !pidAlive(Number(pid)))
+        db.query("UPDATE runs SET outcome = 'interrupted', finished_at = ?, error = 'process ended before the run finished' WHERE id = ?").run(Date.now(), r.id);
+    }
+  }
+
+  return store;
+}
+
+export type SqliteStatement = Statement;

@@ -1,0 +1,112 @@
+// The store contract. Every store (embedded SQLite today; Postgres and QuestDB next) implements
+// it, so the pipeline, the HTTP layer and the tests never know which one they talk to.
+import type { Bar, Interval } from "../domain/bar.ts";
+import type { QualityReport, Rejection } from "../domain/quality.ts";
+
+export type UpsertCounts = { inserted: number; updated: number; unchanged: number };
+
+/**
+ * Where a stream (one file, one table, one provider series) was read up to. Constant size: a
+ * position in the source plus the last ts and key written, never a list of what was done.
+ */
+export type Checkpoint = {
+  stream: string;
+  cursor: Record<string, string | number | null>;
+  lastTs: number | null;
+  lastKey: string | null;
+};
+
+export type CommitBatch = {
+  runId: number;
+  source: string;
+  bars: Bar[];
+  quarantine: Rejection[];
+  /** Committed in the same transaction as the rows: a crash leaves both or neither. */
+  checkpoint?: Checkpoint;
+};
+
+export type CommitResult = UpsertCounts & { quarantined: number };
+
+export type RunOutcome = "running" | "succeeded" | "failed" | "interrupted";
+
+export type RunStart = { kind: string; source: string; job?: string; params?: Record<string, unknown> };
+
+export type RunSummary = {
+  outcome: Exclude<RunOutcome, "running">;
+  read: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  quarantined: number;
+  fromTs: number | null;
+  toTs: number | null;
+  quality: QualityReport | null;
+  error?: string | null;
+};
+
+export type RunRecord = RunStart & {
+  id: number;
+  startedAt: number;
+  finishedAt: number | null;
+  durationMs: number | null;
+  outcome: RunOutcome;
+  read: number;
+  stored: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  quarantined: number;
+  fromTs: number | null;
+  toTs: number | null;
+  quality: QualityReport | null;
+  error: string | null;
+};
+
+export type QuarantineRecord = {
+  id: number;
+  runId: number;
+  source: string;
+  locator: string;
+  rule: string;
+  reason: string;
+  symbol: string | null;
+  ts: number | null;
+  raw: Record<string, unknown>;
+  createdAt: number;
+};
+
+export type SeriesInfo = { source: string; symbol: string; interval: Interval; firstTs: number; lastTs: number; bars: number };
+
+export type BarQuery = {
+  symbol: string;
+  interval: Interval;
+  source?: string;
+  from?: number;
+  to?: number;
+  limit: number;
+  /** Keyset cursor: the (ts, source) of the last bar of the previous page. */
+  after?: { ts: number; source: string };
+};
+
+export type Page<T> = { data: T[]; next: string | null };
+
+export type Readiness = { ok: boolean; schemaVersion: number; expectedVersion: number; error?: string };
+
+export interface Store {
+  readonly kind: string;
+  /** Where it is, with any password removed, for logs and /readyz. */
+  readonly location: string;
+  migrate(): Promise<{ applied: number[]; version: number }>;
+  ready(): Promise<Readiness>;
+  commitBatch(batch: CommitBatch): Promise<CommitResult>;
+  getCheckpoint(stream: string): Promise<Checkpoint | null>;
+  startRun(run: RunStart): Promise<number>;
+  finishRun(id: number, summary: RunSummary): Promise<void>;
+  listRuns(opts: { limit: number; before?: number; source?: string }): Promise<RunRecord[]>;
+  lastSuccessByJob(): Promise<Map<string, number>>;
+  listSeries(opts?: { symbol?: string }): Promise<SeriesInfo[]>;
+  queryBars(q: BarQuery): Promise<Bar[]>;
+  listQuarantine(opts: { limit: number; before?: number; source?: string; rule?: string; runId?: number }): Promise<QuarantineRecord[]>;
+  countBars(): Promise<number>;
+  close(): Promise<void>;
+}
