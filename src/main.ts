@@ -68,7 +68,7 @@ function printSummary(s: IngestSummary) {
       (s.gapWarnings ? `, ${s.gapWarnings} gap warnings` : "") +
       ` (run ${s.runId})`,
   );
-  for (const st of s.streams) if (st.error) out(`  failed: ${st.error}`);
+  if (s.error) out(`  error: ${s.error}`);
   if (s.quality && Object.keys(s.quality.rules).length) out(`  rules: ${Object.entries(s.quality.rules).map(([k, n]) => `${k}=${n}`).join(" ")}`);
 }
 

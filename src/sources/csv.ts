@@ -123,9 +123,12 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     return idx;
   }
 
-  /** First bytes of the file: changes when the file is replaced rather than appended to. */
-  async function fingerprint(file: string): Promise<string> {
-    const head = await Bun.file(file).slice(0, 4096).bytes();
+  /**
+   * Hash of the first `length` bytes: the same while the file is only appended to, different
+   * when it is replaced. The length is kept in the cursor so a grown file hashes the same span.
+   */
+  async function fingerprint(file: string, length: number): Promise<string> {
+    const head = await Bun.file(file).slice(0, length).bytes();
     return Bun.hash(head).toString(16);
   }
 
@@ -141,7 +144,9 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
   async function* read(file: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
     const bf = Bun.file(file);
     const size = bf.size;
-    const fp = await fingerprint(file);
+    const mtime = bf.lastModified;
+    const fpLen = Math.min(size, 4096);
+    const fp = await fingerprint(file, fpLen);
     const { header, dataOffset } = await readHeader(file);
     const idx = columnIndex(header, file);
     const fileSymbol = cfg.symbol ?? (idx.has("symbol") ? undefined : symbolFromFileName(file));
@@ -149,7 +154,11 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     let line = cfg.header ? 1 : 0;
     let yieldedAt = -1; // offset of the last cursor handed out, so an unchanged file yields nothing
     // Resume only if this is the same file (same first bytes) and it has not shrunk.
-    if (cursor && cursor.fp === fp && typeof cursor.offset === "number" && cursor.offset <= size && cursor.offset >= dataOffset) {
+    // A file rewritten in place to the same size (a corrected row) has a new mtime: read it again.
+    const rewritten = cursor !== null && cursor.size === size && cursor.mtime !== mtime;
+    const sameFile =
+      cursor !== null && !rewritten && typeof cursor.fpLen === "number" && cursor.fpLen <= size && cursor.fp === (await fingerprint(file, cursor.fpLen));
+    if (sameFile && typeof cursor.offset === "number" && cursor.offset <= size && cursor.offset >= dataOffset) {
       offset = yieldedAt = cursor.offset;
       line = Number(cursor.line ?? 0);
     }
@@ -223,7 +232,7 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
         }
         pos = end + 1;
         if (rows.length >= batchSize) {
-          yield { rows, cursor: { offset: base + pos, line, fp } };
+          yield { rows, cursor: { offset: base + pos, line, fp, fpLen, size, mtime } };
           yieldedAt = base + pos;
           rows = [];
         }
@@ -232,7 +241,7 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
       base += pos;
       if (eof) break;
     }
-    if (rows.length > 0 || yieldedAt !== base) yield { rows, cursor: { offset: base, line, fp } };
+    if (rows.length > 0 || yieldedAt !== base) yield { rows, cursor: { offset: base, line, fp, fpLen, size, mtime } };
   }
 
   return { name, type: "csv", interval: cfg.interval, market: cfg.market, tsFormat: cfg.tsFormat, timeZone: cfg.timeZone, streams, read };

@@ -1,0 +1,243 @@
+// Ingest bench: CSV → the embedded SQLite store through the real CLI, against a raw bun:sqlite
+// insert of the same rows (one transaction, one prepared statement) measured in the same run.
+// Both run in child processes, so their peak RSS and their times are comparable. Two file sizes
+// show whether ticksync's peak RSS grows with the file (it must not: files are read in slices).
+//   bun scripts/bench/ingest.ts            (BENCH_ROWS=200000 for a quick run)
+//   bun scripts/bench/ingest.ts baseline <csv> <db>   (the baseline child; prints JSON)
+import { Database } from "bun:sqlite";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { DEMO_TICKERS, rng, wseSessions } from "../gen-demo.ts";
+import { SQLITE_MIGRATIONS } from "../../src/stores/sqlite.ts";
+
+const BIG_ROWS = 1_000_000;
+const SMALL_ROWS = 250_000;
+/** Sessions per symbol: 2,500 WSE sessions from 2012 end in 2021, so no bar is in the future. */
+const SESSIONS = 2_500;
+const FIRST_SESSION = "2012-01-02";
+const SEED = 20120102;
+const SOURCE = "bench";
+/** Target from the issue: ticksync inserts at ≥ 50% of the raw insert rate. */
+const RATE_TARGET = 0.5;
+/** Peak RSS counts as flat when 4× the rows costs at most this much more memory. */
+const RSS_FLAT = 1.25;
+
+const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
+const HEADER = "<TICKER>,<PER>,<DATE>,<TIME>,<OPEN>,<HIGH>,<LOW>,<CLOSE>,<VOL>,<OPENINT>";
+const BAR_COLS = "symbol, interval, ts, source, open, high, low, close, volume, adj_close, turnover, trades, run_id, updated_at";
+
+/** `ABE`, …, `XTB`, then `ABE1`, …: as many distinct valid WSE tickers as needed. */
+function ticker(i: number): string {
+  const base = DEMO_TICKERS[i % DEMO_TICKERS.length]!;
+  const round = Math.floor(i / DEMO_TICKERS.length);
+  return round === 0 ? base : `${base}${round}`;
+}
+
+/**
+ * A Stooq bulk file: one symbol after another, each a seeded random walk over consecutive WSE
+ * sessions (no gaps, no duplicates, every row valid). The walk is pulled back into 5..500 so a
+ * long series never rounds a price down to zero. Deterministic: rows n is a prefix of rows m > n.
+ */
+async function writeBulkCsv(path: string, rows: number): Promise<void> {
+  const days = wseSessions(FIRST_SESSION, SESSIONS).map((d) => d.replaceAll("-", ""));
+  const writer = Bun.file(path).writer();
+  writer.write(HEADER + "\n");
+  for (let i = 0, left = rows; left > 0; i++) {
+    const n = Math.min(left, days.length);
+    const r = rng(SEED + i);
+    const sym = ticker(i);
+    let price = 10 + r() * 290;
+    let chunk = "";
+    for (let d = 0; d < n; d++) {
+      const open = price * (1 + (r() - 0.5) * 0.01);
+      const close = open * (1 + (r() - 0.5) * 0.04);
+      const high = Math.max(open, close) * (1 + r() * 0.015);
+      const low = Math.min(open, close) * (1 - r() * 0.015);
+      const volume = Math.round(1_000 + r() * 500_000);
+      chunk += `${sym},D,${days[d]},000000,${open.toFixed(2)},${high.toFixed(2)},${low.toFixed(2)},${close.toFixed(2)},${volume},0\n`;
+      price = close < 5 ? close * 1.05 : close > 500 ? close * 0.95 : close;
+    }
+    writer.write(chunk);
+    left -= n;
+  }
+  await writer.end();
+}
+
+type Measured = { ms: number; maxRss: number };
+type BaselineResult = Measured & { insertMs: number; rows: number };
+type TicksyncResult = Measured & { runMs: number; inserted: number; quarantined: number };
+
+/** Run a child to completion; its wall time and peak RSS (bytes: bun-types' ResourceUsage.maxRSS). */
+async function spawnMeasured(cmd: string[], cwd: string): Promise<Measured & { stdout: string; stderr: string; exitCode: number }> {
+  // No TICKSYNC_* overrides from the caller's shell: the bench measures the defaults.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TICKSYNC_")));
+  const started = performance.now();
+  const proc = Bun.spawn(cmd, { cwd, env, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const ms = performance.now() - started;
+  const usage = proc.resourceUsage();
+  if (!usage) throw new Error(`no resource usage for ${cmd.join(" ")}`);
+  return { ms, maxRss: usage.maxRSS, stdout, stderr, exitCode };
+}
+
+async function runTicksync(csv: string, db: string, cwd: string): Promise<TicksyncResult> {
+  const cmd = [process.execPath, MAIN, "ingest", "--file", csv, "--layout", "stooq-bulk", "--market", "WSE", "--store", `sqlite:${db}`, "--name", SOURCE, "--json"];
+  const r = await spawnMeasured(cmd, cwd);
+  if (r.exitCode !== 0) throw new Error(`ticksync ingest exited ${r.exitCode}\n${r.stderr}${r.stdout}`);
+  const [summary] = JSON.parse(r.stdout) as { durationMs: number; inserted: number; quarantined: number }[];
+  if (!summary) throw new Error(`ticksync ingest printed no summary: ${r.stdout}`);
+  return { ms: r.ms, maxRss: r.maxRss, runMs: summary.durationMs, inserted: summary.inserted, quarantined: summary.quarantined };
+}
+
+async function runBaseline(csv: string, db: string, cwd: string): Promise<BaselineResult> {
+  const r = await spawnMeasured([process.execPath, import.meta.path, "baseline", csv, db], cwd);
+  if (r.exitCode !== 0) throw new Error(`baseline exited ${r.exitCode}\n${r.stderr}${r.stdout}`);
+  const out = JSON.parse(r.stdout) as { insertMs: number; rows: number };
+  return { ms: r.ms, maxRss: r.maxRss, insertMs: out.insertMs, rows: out.rows };
+}
+
+/**
+ * The baseline child. Parsing the CSV into column arrays is not timed; the timed part opens a
+ * fresh file with the store's pragmas and schema and inserts every row in one transaction.
+ */
+function baselineChild(csv: string, dbPath: string): void {
+  const lines = readFileSync(csv, "utf8").split("\n");
+  const n = lines.length - 1 - (lines[lines.length - 1] === "" ? 1 : 0);
+  const symbol: string[] = new Array(n);
+  const ts = new Float64Array(n);
+  const open = new Float64Array(n);
+  const high = new Float64Array(n);
+  const low = new Float64Array(n);
+  const close = new Float64Array(n);
+  const volume = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = lines[i + 1]!.split(",");
+    const d = c[2]!;
+    symbol[i] = `${c[0]}.WA`;
+    ts[i] = Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8));
+    open[i] = +c[4]!;
+    high[i] = +c[5]!;
+    low[i] = +c[6]!;
+    close[i] = +c[7]!;
+    volume[i] = +c[8]!;
+  }
+  lines.length = 0;
+  Bun.gc(true); // the parse garbage is not the insert's to collect
+
+  const started = performance.now();
+  const db = new Database(dbPath, { create: true, strict: false });
+  // The same pragmas as src/stores/sqlite.ts.
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA busy_timeout = 10000");
+  db.exec("PRAGMA temp_store = MEMORY");
+  db.exec("PRAGMA cache_size = -65536");
+  for (const m of SQLITE_MIGRATIONS) db.exec(m.sql);
+  const insert = db.prepare(`INSERT INTO bars (${BAR_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+  const now = Date.now();
+  db.transaction(() => {
+    for (let i = 0; i < n; i++) insert.run(symbol[i]!, "1d", ts[i]!, SOURCE, open[i]!, high[i]!, low[i]!, close[i]!, volume[i]!, null, null, null, 1, now);
+  })();
+  insert.finalize();
+  db.close();
+  process.stdout.write(JSON.stringify({ rows: n, insertMs: performance.now() - started }) + "\n");
+}
+
+type Fingerprint = { n: number; symbols: number; minTs: number; maxTs: number; volume: number; close: number };
+
+/** What both stores must agree on: the same rows, not just as many. */
+function fingerprint(dbPath: string): Fingerprint {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return db
+      .query("SELECT count(*) AS n, count(DISTINCT symbol) AS symbols, min(ts) AS minTs, max(ts) AS maxTs, total(volume) AS volume, round(total(close), 2) AS close FROM bars")
+      .get() as Fingerprint;
+  } finally {
+    db.close();
+  }
+}
+
+const MiB = (bytes: number) => bytes / (1 << 20);
+const int = (x: number) => Math.round(x).toLocaleString("en-US");
+const pad = (s: string, w: number) => s.padStart(w);
+
+type Row = { rows: number; ticksync: TicksyncResult; baseline: BaselineResult };
+
+function printTable(results: Row[]): void {
+  const head = ["rows", "ticksync s", "rows/s", "peak RSS MiB", "baseline s", "rows/s", "peak RSS MiB", "ratio"];
+  const w = [11, 11, 10, 13, 11, 10, 13, 7];
+  console.log(head.map((h, i) => pad(h, w[i]!)).join(" "));
+  for (const r of results) {
+    const rate = r.rows / (r.ticksync.ms / 1000);
+    const baseRate = r.rows / (r.baseline.insertMs / 1000);
+    const cells = [
+      int(r.rows),
+      (r.ticksync.ms / 1000).toFixed(2),
+      int(rate),
+      MiB(r.ticksync.maxRss).toFixed(1),
+      (r.baseline.insertMs / 1000).toFixed(2),
+      int(baseRate),
+      MiB(r.baseline.maxRss).toFixed(1),
+      (rate / baseRate).toFixed(2),
+    ];
+    console.log(cells.map((c, i) => pad(c, w[i]!)).join(" "));
+  }
+}
+
+export async function run(): Promise<boolean> {
+  const big = Number(process.env.BENCH_ROWS ?? BIG_ROWS);
+  if (!Number.isInteger(big) || big < 2) throw new Error(`BENCH_ROWS must be a whole number ≥ 2, got ${process.env.BENCH_ROWS}`);
+  const sizes = [Math.min(SMALL_ROWS, Math.floor(big / 2)), big];
+  const dir = mkdtempSync(join(tmpdir(), "ticksync-bench-ingest-"));
+  let ok = true;
+  try {
+    console.log(`ingest: stooq-bulk CSV → sqlite store, ticksync CLI vs raw bun:sqlite insert (bun ${Bun.version}, ${cpus().length} cores)`);
+    const genStarted = performance.now();
+    for (const rows of sizes) await writeBulkCsv(join(dir, `bars-${rows}.csv`), rows);
+    console.log(`generated ${sizes.map(int).join(" and ")} rows (${Math.ceil(big / SESSIONS)} symbols × up to ${SESSIONS} sessions) in ${((performance.now() - genStarted) / 1000).toFixed(1)}s`);
+
+    const results: Row[] = [];
+    for (const rows of sizes) {
+      const csv = join(dir, `bars-${rows}.csv`);
+      const baseDb = join(dir, `baseline-${rows}.db`);
+      const tsDb = join(dir, `ticksync-${rows}.db`);
+      const baseline = await runBaseline(csv, baseDb, dir);
+      const ticksync = await runTicksync(csv, tsDb, dir);
+      const want = fingerprint(baseDb);
+      const got = fingerprint(tsDb);
+      const problems: string[] = [];
+      if (baseline.rows !== rows || want.n !== rows) problems.push(`baseline stored ${want.n} of ${rows} rows`);
+      if (got.n !== rows) problems.push(`ticksync store has ${got.n} bars, expected ${rows}`);
+      if (ticksync.inserted !== rows || ticksync.quarantined !== 0) problems.push(`ticksync reported inserted ${ticksync.inserted}, quarantined ${ticksync.quarantined}`);
+      if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`stores differ: ticksync ${JSON.stringify(got)} vs baseline ${JSON.stringify(want)}`);
+      for (const p of problems) console.error(`FAIL ${int(rows)} rows: ${p}`);
+      if (problems.length) ok = false;
+      results.push({ rows, ticksync, baseline });
+    }
+
+    printTable(results);
+    const [small, large] = results as [Row, Row];
+    const ratio = large.rows / (large.ticksync.ms / 1000) / (large.rows / (large.baseline.insertMs / 1000));
+    const rss = large.ticksync.maxRss / small.ticksync.maxRss;
+    console.log(`rate  ${int(large.rows)} rows: ticksync/baseline ${ratio.toFixed(2)} (target ≥ ${RATE_TARGET.toFixed(2)}): ${ratio >= RATE_TARGET ? "target met" : "target missed"}`);
+    console.log(
+      `RSS   ticksync ${int(large.rows)} vs ${int(small.rows)} rows: ${rss.toFixed(2)}× (${(large.rows / small.rows).toFixed(0)}× the rows; flat ≤ ${RSS_FLAT}×): ${rss <= RSS_FLAT ? "target met" : "target missed"}`,
+    );
+    console.log(
+      `note  ticksync s is the CLI's wall clock (process start to exit; its own run took ${(large.ticksync.runMs / 1000).toFixed(2)}s at ${int(large.rows)}); ` +
+        `baseline s times only open + schema + insert + close, not its CSV parse, and its RSS holds every row in memory`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return ok;
+}
+
+if (import.meta.main) {
+  const [mode, csv, db] = process.argv.slice(2);
+  if (mode === "baseline") {
+    if (!csv || !db) throw new Error("usage: bun scripts/bench/ingest.ts baseline <csv> <db>");
+    baselineChild(csv, db);
+  } else process.exit((await run()) ? 0 : 1);
+}

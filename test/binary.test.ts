@@ -1,0 +1,55 @@
+// The compiled executable: built with `bun build --compile`, copied alone into an empty temp
+// dir (no node_modules anywhere above it), and run there as a user would.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { copyFileSync, existsSync } from "node:fs";
+import { dirname, join, parse } from "node:path";
+import { ROOT, cli, startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+
+const dir = tempDir("ticksync-bin-");
+const exe = join(dir, "ticksync");
+let server: Awaited<ReturnType<typeof startServe>> | undefined;
+
+beforeAll(async () => {
+  const build = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts"), "--outfile", join(dir, "build", "ticksync")], { stdout: "pipe", stderr: "pipe" });
+  expect(build.exitCode).toBe(0);
+  copyFileSync(join(dir, "build", "ticksync"), exe);
+  Bun.spawnSync(["chmod", "+x", exe]);
+  // Nothing to resolve packages from: no node_modules in the dir or any parent.
+  for (let d = dir; d !== parse(d).root; d = dirname(d)) expect(existsSync(join(d, "node_modules"))).toBe(false);
+}, 120_000);
+
+afterAll(async () => {
+  server?.proc.kill("SIGTERM");
+  await server?.proc.exited;
+});
+
+const env = { PATH: "/usr/bin:/bin", HOME: dir, TICKSYNC_LOG__LEVEL: "warn" };
+
+test("--help and version run from the lone executable", async () => {
+  const r = await cli(["--help"], { exe: [exe], cwd: dir, env });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("Usage: ticksync <command>");
+  const v = await cli(["version"], { exe: [exe], cwd: dir, env });
+  expect(v.stdout).toMatch(/^ticksync \d+\.\d+\.\d+ \(bun /);
+});
+
+test("ingest a CSV into a new SQLite store, then serve it", async () => {
+  writeFile(join(dir, "in", "cdr_d.csv"), stooqCsv([["2024-05-06", 120, 125, 119, 124, 5000], ["2024-05-07", 124, 126, 121, 122, 6000]]));
+  const r = await cli(["ingest", "--file", "in", "--market", "WSE", "--store", "sqlite:store.db"], { exe: [exe], cwd: dir, env });
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("inserted 2");
+  expect(existsSync(join(dir, "store.db"))).toBe(true);
+
+  server = await startServe(["--store", "sqlite:store.db"], { exe: [exe], cwd: dir, env });
+  const bars = await waitFor(() => fetch(`${server!.url}/api/bars?symbol=CDR.WA`).then((r) => r.json()), 10_000, "the API");
+  expect(bars.data.map((b: any) => b.close)).toEqual([124, 122]);
+  expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+}, 30_000);
+
+test("config check with a bad config exits 3 naming the field", async () => {
+  writeFile(join(dir, "bad.toml"), `[ingest]\nbatchSize = -5\n`);
+  const r = await cli(["config", "check", "--config", "bad.toml"], { exe: [exe], cwd: dir, env });
+  expect(r.code).toBe(3);
+  expect(r.stderr).toContain("ingest.batchSize");
+});

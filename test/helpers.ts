@@ -1,0 +1,73 @@
+// Shared test helpers: temp dirs, fixture files, and running the real CLI as a child process.
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll } from "bun:test";
+
+export const ROOT = join(import.meta.dir, "..");
+export const MAIN = join(ROOT, "src", "main.ts");
+
+/** A temp dir removed after the test file's tests. */
+export function tempDir(prefix = "ticksync-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function writeFile(path: string, text: string): string {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+  return path;
+}
+
+export type CliResult = { code: number; stdout: string; stderr: string };
+
+/** Run `ticksync <args>` (from source, or a given executable) and collect its output. */
+export async function cli(args: string[], opts: { cwd?: string; env?: Record<string, string>; exe?: string[] } = {}): Promise<CliResult> {
+  const cmd = [...(opts.exe ?? [process.execPath, MAIN]), ...args];
+  const proc = Bun.spawn(cmd, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+/** Stooq daily CSV text for consecutive WSE-like sessions (weekdays only, no holiday logic). */
+export function stooqCsv(rows: [date: string, o: number, h: number, l: number, c: number, v: number][]): string {
+  return ["Date,Open,High,Low,Close,Volume", ...rows.map((r) => r.join(","))].join("\n") + "\n";
+}
+
+/** Poll until `fn` returns a truthy value or the deadline passes. */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 15_000, what = "condition"): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+/** Start `ticksync serve` on a free port; resolves with its base URL once it listens. The caller stops it. */
+export async function startServe(args: string[], opts: { cwd?: string; env?: Record<string, string>; exe?: string[] } = {}) {
+  const cmd = [...(opts.exe ?? [process.execPath, MAIN]), "serve", "--port", "0", ...args];
+  const proc = Bun.spawn(cmd, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
+  const reader = proc.stdout.getReader();
+  let buf = "";
+  const deadline = Date.now() + 20_000;
+  while (!buf.includes("\n")) {
+    if (Date.now() > deadline) throw new Error("serve did not print its address");
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`serve exited early: ${await new Response(proc.stderr).text()}`);
+    buf += new TextDecoder().decode(value);
+  }
+  const { listening } = JSON.parse(buf.slice(0, buf.indexOf("\n")));
+  // Keep draining stdout so the child never blocks on a full pipe.
+  void (async () => {
+    while (!(await reader.read().catch(() => ({ done: true }))).done);
+  })();
+  return { url: listening as string, proc };
+}
