@@ -19,3 +19,4 @@ if (!Number.isFinite(tests) || tests === 0) {
 }
 console.log(`${tests - failures - skipped} passed, ${failures} failed, ${skipped} skipped`);
 process.exit(failures > 0 ? 1 : 0);
+export {};

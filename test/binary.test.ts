@@ -42,7 +42,7 @@ test("ingest a CSV into a new SQLite store, then serve it", async () => {
   expect(existsSync(join(dir, "store.db"))).toBe(true);
 
   server = await startServe(["--store", "sqlite:store.db"], { exe: [exe], cwd: dir, env });
-  const bars = await waitFor(() => fetch(`${server!.url}/api/bars?symbol=CDR.WA`).then((r) => r.json()), 10_000, "the API");
+  const bars = await waitFor(() => fetch(`${server!.url}/api/bars?symbol=CDR.WA`).then((r) => r.json() as Promise<any>), 10_000, "the API");
   expect(bars.data.map((b: any) => b.close)).toEqual([124, 122]);
   expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
 }, 30_000);

@@ -51,7 +51,7 @@ timeZone = "America/New_York"
   server = await startServe(["--config", join(dir, "ticksync.toml")], { env: { TICKSYNC_LOG__LEVEL: "warn" } });
   base = server.url;
   await waitFor(async () => {
-    const r = await fetch(`${base}/api/runs`).then((r) => r.json());
+    const r = await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>);
     return r.data?.[0]?.outcome === "succeeded";
   }, 20_000, "the start-up ingest");
 });
@@ -60,12 +60,12 @@ describe("probes", () => {
   test("GET /healthz is alive", async () => {
     const r = await fetch(`${base}/healthz`);
     expect(r.status).toBe(200);
-    expect(await r.json()).toMatchObject({ status: "ok" });
+    expect((await r.json()) as any).toMatchObject({ status: "ok" });
   });
   test("GET /readyz reports the store and its schema version", async () => {
     const r = await fetch(`${base}/readyz`);
     expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 1, expectedVersion: 1 } });
+    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 1, expectedVersion: 1 } });
   });
 });
 
@@ -99,21 +99,21 @@ describe("/metrics", () => {
 
 describe("/api", () => {
   test("symbols with their series", async () => {
-    const r = await fetch(`${base}/api/symbols`).then((r) => r.json());
+    const r = await fetch(`${base}/api/symbols`).then((r) => r.json() as Promise<any>);
     expect(r.count).toBe(2);
     const aapl = r.data.find((s: any) => s.symbol === "AAPL.US");
     expect(aapl).toEqual({ symbol: "AAPL.US", market: "NYSE", series: [{ source: "us", interval: "1d", bars: 30, first: "2024-01-02T00:00:00.000Z", last: "2024-02-12T00:00:00.000Z" }] });
-    expect((await fetch(`${base}/api/symbols?market=WSE`).then((r) => r.json())).count).toBe(0);
+    expect((await fetch(`${base}/api/symbols?market=WSE`).then((r) => r.json() as Promise<any>)).count).toBe(0);
   });
 
   test("bars: range, paging with a cursor, and symbol spellings", async () => {
-    const first = await fetch(`${base}/api/bars?symbol=AAPL.US&from=2024-01-03&to=2024-01-31&limit=10`).then((r) => r.json());
+    const first = await fetch(`${base}/api/bars?symbol=AAPL.US&from=2024-01-03&to=2024-01-31&limit=10`).then((r) => r.json() as Promise<any>);
     expect(first.data.length).toBe(10);
     expect(first.data[0]).toEqual({ source: "us", symbol: "AAPL.US", interval: "1d", ts: "2024-01-03T00:00:00.000Z", open: 181, high: 183, low: 180, close: 182, volume: 1000001 });
     const all = [...first.data];
     let next = first.next;
     while (next) {
-      const page = await fetch(`${base}/api/bars?symbol=AAPL.US&from=2024-01-03&to=2024-01-31&limit=10&cursor=${next}`).then((r) => r.json());
+      const page = await fetch(`${base}/api/bars?symbol=AAPL.US&from=2024-01-03&to=2024-01-31&limit=10&cursor=${next}`).then((r) => r.json() as Promise<any>);
       all.push(...page.data);
       next = page.next;
     }
@@ -122,7 +122,7 @@ describe("/api", () => {
     expect(all[20].ts).toBe("2024-01-31T00:00:00.000Z");
     // Bare ticker and Stooq spelling find the same symbol.
     for (const s of ["aapl", "aapl.us", "AAPL"]) {
-      const r = await fetch(`${base}/api/bars?symbol=${s}&limit=1`).then((r) => r.json());
+      const r = await fetch(`${base}/api/bars?symbol=${s}&limit=1`).then((r) => r.json() as Promise<any>);
       expect(r.symbol).toBe("AAPL.US");
       expect(r.data.length).toBe(1);
     }
@@ -143,24 +143,24 @@ describe("/api", () => {
     for (const [query, field] of cases) {
       const r = await fetch(`${base}/api/bars?${query}`);
       expect(r.status).toBe(400);
-      const body = await r.json();
+      const body = (await r.json()) as any;
       expect(body.issues.map((i: any) => i.field)).toContain(field);
     }
   });
 
   test("runs and quarantine", async () => {
-    const runs = await fetch(`${base}/api/runs`).then((r) => r.json());
+    const runs = await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>);
     expect(runs.data[0]).toMatchObject({ kind: "ingest", source: "us", job: "us-daily", outcome: "succeeded", read: 32, stored: 31, quarantined: 1, from: "2024-01-02T00:00:00.000Z" });
-    const q = await fetch(`${base}/api/quarantine`).then((r) => r.json());
+    const q = await fetch(`${base}/api/quarantine`).then((r) => r.json() as Promise<any>);
     expect(q.data.length).toBe(1);
     expect(q.data[0]).toMatchObject({ source: "us", rule: "high", symbol: "MSFT.US", ts: "2024-01-03T00:00:00.000Z", runId: runs.data[0].id });
     expect(q.data[0].locator).toEndWith("msft_us_d.csv:3");
-    expect((await fetch(`${base}/api/quarantine?rule=volume`).then((r) => r.json())).data.length).toBe(0);
+    expect((await fetch(`${base}/api/quarantine?rule=volume`).then((r) => r.json() as Promise<any>)).data.length).toBe(0);
     expect((await fetch(`${base}/api/quarantine?limit=x`)).status).toBe(400);
   });
 
   test("jobs: next run in its time zone, trigger by POST, no overlap", async () => {
-    const jobs = await fetch(`${base}/api/jobs`).then((r) => r.json());
+    const jobs = await fetch(`${base}/api/jobs`).then((r) => r.json() as Promise<any>);
     expect(jobs.data[0]).toMatchObject({ name: "us-daily", schedule: "0 30 22 * * 1-5", timeZone: "America/New_York", lastOutcome: "succeeded" });
     const next = new Date(jobs.data[0].nextRun);
     const ny = new Intl.DateTimeFormat("en-US", { timeZone: "America/New_York", hour: "2-digit", minute: "2-digit", hourCycle: "h23", weekday: "short" }).format(next);
@@ -169,16 +169,16 @@ describe("/api", () => {
     expect(r.status).toBe(202);
     expect((await fetch(`${base}/api/jobs/nope/run`, { method: "POST" })).status).toBe(404);
     await waitFor(async () => {
-      const runs = (await fetch(`${base}/api/runs`).then((r) => r.json())).data;
+      const runs = (await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>)).data;
       return runs.length === 2 && runs[0].outcome !== "running";
     }, 10_000, "the triggered run");
-    const runs = await fetch(`${base}/api/runs`).then((r) => r.json());
+    const runs = await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>);
     expect(runs.data[0]).toMatchObject({ outcome: "succeeded", read: 0, stored: 0 });
   });
 
   test("unknown paths are JSON 404s", async () => {
     const r = await fetch(`${base}/api/nothing`);
     expect(r.status).toBe(404);
-    expect(await r.json()).toMatchObject({ error: "not found" });
+    expect((await r.json()) as any).toMatchObject({ error: "not found" });
   });
 });
