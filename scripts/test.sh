@@ -14,7 +14,7 @@ mkdir -p test-artifacts
 report=test-artifacts/junit.xml
 rm -f "$report"
 status=0
-bun test --reporter=junit --reporter-outfile="$report" "$@" || status=$?
+bun test --timeout=120000 --reporter=junit --reporter-outfile="$report" "$@" || status=$?
 # The junit reporter replaces the console summary; print failures and the totals ourselves.
 bun scripts/junit-summary.ts "$report" || status=$((status == 0 ? 1 : status))
 exit $status

@@ -14,6 +14,9 @@ import { log, setLogLevel } from "./monitor/log.ts";
 import { createScheduler } from "./scheduler/scheduler.ts";
 import { createApp } from "./http/app.ts";
 import type { SourceConfig } from "./sources/registry.ts";
+import { createProgressReporter } from "./monitor/progress.ts";
+import { formatUniverseList, listUniverses, resolveUniverse } from "./universes/universes.ts";
+import { parseTimestamp } from "./domain/time.ts";
 
 class UsageError extends Error {}
 
@@ -68,7 +71,11 @@ function printSummary(s: IngestSummary) {
       (s.gapWarnings ? `, ${s.gapWarnings} gap warnings` : "") +
       ` (run ${s.runId})`,
   );
-  if (s.error) out(`  error: ${s.error}`);
+  const causes = Object.entries(s.failedStreams ?? {});
+  if (causes.length) {
+    out(`  failures by cause:`);
+    for (const [cause, streams] of causes) out(`    ${cause}: ${s.failures?.[cause] ?? streams.length} (${streams.join(", ")}${(s.failures?.[cause] ?? 0) > streams.length ? ", …" : ""})`);
+  } else if (s.error) out(`  error: ${s.error}`);
   if (s.quality && Object.keys(s.quality.rules).length) out(`  rules: ${Object.entries(s.quality.rules).map(([k, n]) => `${k}=${n}`).join(" ")}`);
 }
 
@@ -143,18 +150,13 @@ async function cmdIngest(argv: string[]): Promise<number> {
     if (!loaded.config.sources[n]) throw new UsageError(`source ${n} is not defined in the config (defined: ${Object.keys(loaded.config.sources).join(", ") || "none"})`);
   if (names.length === 0) throw new UsageError("nothing to ingest: give --file, --sqlite or --source, or define sources in the config");
 
-  const controller = new AbortController();
-  const stop = () => {
-    err("ticksync: stopping after the current batch (press again to force)");
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  const signal = interruptible();
   return withStore(loaded, async (store) => {
     const summaries: IngestSummary[] = [];
     for (const name of names) {
-      const s = await ingestFromConfig({ loaded, store, source: name, signal: controller.signal });
+      const progress = createProgressReporter({ unit: loaded.config.sources[name]!.type === "csv" ? "files" : "streams" });
+      const s = await ingestFromConfig({ loaded, store, source: name, signal, onProgress: (p) => p.total > 1 && progress.update(p) });
+      progress.finish();
       summaries.push(s);
       if (!v.json) printSummary(s);
     }
@@ -225,6 +227,130 @@ async function cmdServe(argv: string[]): Promise<number> {
   });
 }
 
+function interruptible() {
+  const controller = new AbortController();
+  const stop = () => {
+    err("ticksync: stopping after the current batches (press again to force)");
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  return controller.signal;
+}
+
+function dateFlag(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const t = typeof value === "string" && /^\d{4}-\d{2}-\d{2}$/.test(value) ? parseTimestamp(value) : null;
+  if (t === null) throw new UsageError(`--${name} expects a date YYYY-MM-DD, got ${JSON.stringify(value)}`);
+  return t;
+}
+
+async function cmdBackfill(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, {
+    source: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    symbols: { type: "string" },
+    concurrency: { type: "string" },
+    resume: { type: "boolean" },
+    run: { type: "string" },
+    "retry-failed": { type: "boolean" },
+    store: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (v.help) return out(HELP.backfill!), EXIT.ok;
+  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store as string | undefined } });
+  setLogLevel(loaded.config.log.level);
+  const concurrency = intFlag("concurrency", v.concurrency);
+  const signal = interruptible();
+  return withStore(loaded, async (store) => {
+    let req: Parameters<typeof ingestFromConfig>[0];
+    if (v.resume) {
+      let runId = intFlag("run", v.run);
+      if (runId === undefined) {
+        const runs = await store.listRuns({ limit: 200 });
+        runId = runs.find((r) => r.kind === "backfill" && r.outcome !== "succeeded" && r.outcome !== "running")?.id;
+        if (runId === undefined) {
+          const running = runs.find((r) => r.kind === "backfill" && r.outcome === "running");
+          throw new UsageError(running ? `backfill run ${running.id} is still running in another process` : "no unfinished backfill run to resume");
+        }
+      }
+      const run = await store.getRun(runId);
+      if (!run || run.kind !== "backfill") throw new UsageError(`run ${runId} is not a backfill run`);
+      if (run.outcome === "running") throw new UsageError(`backfill run ${runId} is still running in another process`);
+      if (run.outcome === "succeeded" && !v["retry-failed"]) throw new UsageError(`backfill run ${runId} already finished`);
+      const p = run.params ?? {};
+      if (!loaded.config.sources[run.source]) throw new UsageError(`source ${run.source} of run ${runId} is no longer in the config`);
+      const pending = (await store.listRunStreams(runId, "pending")).length;
+      err(`resuming backfill run ${runId} of ${run.source}: ${pending} streams not yet done`);
+      req = {
+        loaded,
+        store,
+        source: run.source,
+        kind: "backfill",
+        resumeRunId: runId,
+        retryFailed: Boolean(v["retry-failed"]),
+        range: { from: (p.from as number | undefined) ?? undefined, to: (p.to as number | undefined) ?? undefined },
+        concurrency: concurrency ?? (p.concurrency as number | undefined),
+      };
+    } else {
+      if (typeof v.source !== "string") throw new UsageError("backfill needs --source NAME (or --resume)");
+      if (!loaded.config.sources[v.source]) throw new UsageError(`source ${v.source} is not defined in the config (defined: ${Object.keys(loaded.config.sources).join(", ") || "none"})`);
+      const from = dateFlag("from", v.from);
+      if (from === undefined) throw new UsageError("backfill needs --from YYYY-MM-DD");
+      const to = dateFlag("to", v.to);
+      if (to !== undefined && to < from) throw new UsageError("--to is before --from");
+      let streams: string[] | undefined;
+      if (typeof v.symbols === "string") {
+        const list = resolveUniverse("cli", { cli: v.symbols.split(",").map((s) => s.trim()).filter(Boolean) });
+        if (!list.ok) throw new UsageError(`--symbols: ${list.reason}`);
+        streams = list.universe.symbols;
+      }
+      req = {
+        loaded,
+        store,
+        source: v.source,
+        kind: "backfill",
+        range: { from, to },
+        streams,
+        concurrency,
+        params: { from, to: to ?? null, concurrency: concurrency ?? null },
+      };
+    }
+    const progress = createProgressReporter({ unit: "symbols" });
+    const s = await ingestFromConfig({ ...req, signal, onProgress: (p) => progress.update(p) });
+    progress.finish();
+    if (v.json) out(JSON.stringify(s, null, 2));
+    else printSummary(s);
+    if (s.outcome === "interrupted") err(`interrupted: continue with 'ticksync backfill --resume --run ${s.runId}'`);
+    return s.outcome === "succeeded" ? EXIT.ok : EXIT.runFailed;
+  });
+}
+
+function cmdUniverse(argv: string[]): number {
+  const sub = argv[0];
+  const { values: v, positionals } = parse(argv.slice(1), { symbols: { type: "boolean" } });
+  if (v.help || sub === undefined) return out(HELP.universe!), sub === undefined && !v.help ? EXIT.usage : EXIT.ok;
+  if (sub !== "list" && sub !== "show") throw new UsageError(`unknown universe command: ${sub} (expected list or show)`);
+  const loaded = loadConfig(configPath(v.config));
+  if (sub === "list") {
+    const user = Object.keys(loaded.config.universes).map((name) => {
+      const r = resolveUniverse(name, loaded.config.universes);
+      if (!r.ok) throw new ConfigError(loaded.file, [{ path: `universes.${name}`, message: r.reason }]);
+      return r.universe;
+    });
+    out(formatUniverseList([...listUniverses(), ...user]));
+    return EXIT.ok;
+  }
+  const name = positionals[0];
+  if (!name) throw new UsageError("universe show needs a NAME");
+  const r = resolveUniverse(name, loaded.config.universes);
+  if (!r.ok) throw new UsageError(r.reason);
+  out(formatUniverseList([r.universe], { symbols: true }));
+  return EXIT.ok;
+}
+
 function cmdConfig(argv: string[]): number {
   const sub = argv[0];
   const { values: v } = parse(argv.slice(1), {});
@@ -268,6 +394,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdServe(rest);
       case "config":
         return cmdConfig(rest);
+      case "backfill":
+        return await cmdBackfill(rest);
+      case "universe":
+        return cmdUniverse(rest);
       default:
         throw new UsageError(`unknown command: ${cmd}`);
     }

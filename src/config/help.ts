@@ -32,6 +32,10 @@ Usage: ticksync <command> [flags]
 Commands:
   serve           run the HTTP API, metrics and the scheduler
   ingest          one-off ingest from config sources or from a file given by flags
+                  (providers continue after each symbol's last stored bar, less an overlap)
+  backfill        load a provider source's full history from a date; --resume continues an
+                  interrupted backfill with the symbols it has not done
+  universe list   the bundled symbol lists (WIG80, S&P 500, US ETFs) and your own
   config check    validate a config file without starting anything
   config schema   print the config's JSON Schema (for editors)
   version         print the version
@@ -88,6 +92,43 @@ Flags:
 ${CONFIG}
 
 ${EXIT_CODES}
+`,
+  backfill: `Usage: ticksync backfill --source NAME --from YYYY-MM-DD [--to YYYY-MM-DD] [--symbols A,B,...]
+       ticksync backfill --resume [--run ID] [--retry-failed]
+
+Loads every symbol of a provider source (its symbols and universe) over a date range, with
+bounded concurrency under the provider's rate limit. The run's state is in the store, symbol by
+symbol: after a crash, kill -9 or Ctrl-C, --resume continues with the symbols not yet done. A
+symbol that fails is recorded with its cause (not_found, no_data, rate_limited, timeout,
+server_error, network, bad_response, client_error, auth) and does not stop the run; the summary
+lists failures by cause. A progress bar (plain lines when not a terminal) shows symbols done,
+rows, rate and ETA.
+
+Flags:
+  --source NAME     a provider source from the config (stooq, yahoo, polygon, alphavantage)
+  --from DATE       first day to load
+  --to DATE         last day to load (default: today)
+  --symbols LIST    only these symbols (any provider spelling; @wig80 style universes allowed)
+  --concurrency N   symbols at once (default: the source's concurrency)
+  --resume          continue the newest unfinished backfill run (or --run ID)
+  --retry-failed    with --resume: also try the failed symbols again
+  --store URL       store URL (config store.url)
+  --json            print the run summary as JSON
+
+${CONFIG}
+
+${EXIT_CODES}
+`,
+  universe: `Usage: ticksync universe list
+       ticksync universe show NAME
+
+Bundled universes: wig80 (sWIG80 constituents), sp500 (S&P 500 constituents), etf-us (a curated
+list of widely held US ETFs), each with the date it is as of. Your own lists go in the config:
+
+  [universes]
+  mine = ["PKN.WA", "cdr.pl", "aapl.us", "@wig80"]
+
+and a provider source uses one with universe = "mine".
 `,
   "config check": `Usage: ticksync config check [--config FILE]
 

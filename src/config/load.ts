@@ -95,8 +95,11 @@ export function parseConfig(raw: unknown, file: string | null = null, origins = 
   if (result.success) return result.output;
   const issues = result.issues.map((i) => {
     const path = issuePath(i);
+    let message = i.message;
+    // valibot says "Invalid key: Expected never"; a person wants to hear the field is unknown.
+    if (i.kind === "schema" && i.expected === "never" && i.type === "strict_object") message = `unknown field ${JSON.stringify(path.split(".").pop())}: check its spelling (ticksync config schema lists every field)`;
     const origin = [...origins].find(([p]) => path === p || path.startsWith(`${p}.`) || p.startsWith(`${path}.`))?.[1];
-    return { path, message: i.message, ...(origin ? { origin } : {}) };
+    return { path, message, ...(origin ? { origin } : {}) };
   });
   throw new ConfigError(file, issues);
 }

@@ -102,7 +102,7 @@ export function validateRow(row: RawRow, ctx: ValidateContext): Bar | Rejection 
       continue;
     }
     const n = toNumber(x);
-    if (Number.isNaN(n)) return reject(row, "number", `${name} ${JSON.stringify(x)} is not a number`, { symbol: sym.symbol, ts: barTs });
+    if (Number.isNaN(n)) return reject(row, "number", `${name} ${typeof x === "string" ? JSON.stringify(x) : String(x)} is not a number`, { symbol: sym.symbol, ts: barTs });
     nums[name] = n;
   }
   const candidate = {

@@ -9,7 +9,7 @@ export type SymbolMarket = Market;
 export const MARKET_SUFFIX: Record<SymbolMarket, string> = { WSE: "WA", NYSE: "US" };
 
 /** Every suffix seen in the wild for a market, upper case. */
-const SUFFIXES: Record<string, SymbolMarket> = {
+const SUFFIXES: Record<string, SymbolMarket> = Object.assign(Object.create(null), {
   WA: "WSE",
   PL: "WSE",
   WAR: "WSE",
@@ -20,7 +20,7 @@ const SUFFIXES: Record<string, SymbolMarket> = {
   NYQ: "NYSE",
   NMS: "NYSE",
   ARCA: "NYSE",
-};
+});
 
 export type NormalisedSymbol = { symbol: string; ticker: string; market: SymbolMarket };
 export type SymbolResult = ({ ok: true } & NormalisedSymbol) | { ok: false; reason: string };
@@ -62,7 +62,8 @@ export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): Symb
 /** Market of an already canonical symbol (`PKN.WA` → WSE). */
 export function marketOf(symbol: string): SymbolMarket | undefined {
   const dot = symbol.lastIndexOf(".");
-  return dot > 0 ? SUFFIXES[symbol.slice(dot + 1)] : undefined;
+  const suffix = symbol.slice(dot + 1);
+  return dot > 0 && Object.hasOwn(SUFFIXES, suffix) ? SUFFIXES[suffix] : undefined;
 }
 
 export function isMarket(value: string): value is SymbolMarket {

@@ -10,7 +10,8 @@ const MIN_TS = Date.UTC(1900, 0, 1);
 const MAX_TS = Date.UTC(2200, 0, 1);
 
 function utc(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number | null {
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null;
+  // Date.UTC reads years 0..99 as 1900..1999: a `0001-01-01` placeholder is no date at all.
+  if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null;
   const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   // Date.UTC rolls 2024-02-30 over into March; a real date survives the round trip.
   if (new Date(t).getUTCDate() !== d) return null;
@@ -49,8 +50,9 @@ export function parseTimestamp(value: unknown, format: TsFormat = "auto", timeZo
       t = local(+m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), 0, m[4] ? timeZone : undefined);
     else if ((m = LOCAL_DATETIME.exec(s)))
       t = local(+m[1]!, +m[2]!, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0), +(m[7] ?? "0").padEnd(3, "0"), timeZone);
-    else if (/^\d{4}-\d{2}-\d{2}T.*(Z|[+-]\d{2}:?\d{2})$/.test(s)) {
-      const p = Date.parse(s);
+    else if ((m = /^(\d{4})-(\d{2})-(\d{2})T.*(Z|[+-]\d{2}:?\d{2})$/.exec(s))) {
+      // Date.parse rolls 2024-02-30 over into March: the calendar date must exist on its own.
+      const p = utc(+m[1]!, +m[2]!, +m[3]!) === null ? NaN : Date.parse(s);
       t = Number.isNaN(p) ? null : p;
     } else if (format === "auto" && /^-?\d+(\.\d+)?$/.test(s)) return parseTimestamp(Number(s), format, timeZone);
     else return null;

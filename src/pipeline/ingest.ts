@@ -1,8 +1,12 @@
 // The run engine for ingestion: source → validate → store, one transaction per batch with the
-// stream's checkpoint inside it. Killed at any moment, a run resumes from the last committed
-// batch and ends with exactly the rows of an uninterrupted run.
-import type { Source } from "../sources/types.ts";
+// stream's checkpoint inside it. Streams (files, tables, symbols) run with bounded concurrency;
+// one stream's failure is recorded with its cause and the others go on. Killed at any moment,
+// a run resumes from the last committed batch and ends with exactly the rows of an
+// uninterrupted run.
+import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
+import { ProviderError } from "../sources/http.ts";
+import { SourceError } from "../sources/types.ts";
 import { scoreBatch, validateBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
 
 export type BatchEvent = {
@@ -18,7 +22,9 @@ export type BatchEvent = {
   quality: QualityReport;
 };
 
-export type StreamResult = { stream: string; read: number; error?: string };
+export type Progress = { runId: number; done: number; total: number; failed: number; rows: number; elapsedMs: number };
+
+export type StreamResult = { stream: string; read: number; error?: string; cause?: string };
 
 export type IngestSummary = RunSummary & {
   runId: number;
@@ -27,111 +33,203 @@ export type IngestSummary = RunSummary & {
   durationMs: number;
   streams: StreamResult[];
   gapWarnings: number;
+  /** Failed streams by cause, with up to 20 stream names each. */
+  failedStreams: Record<string, string[]>;
 };
 
 export type IngestOptions = {
   store: Store;
   source: Source;
   job?: string;
-  kind?: string;
+  kind?: "ingest" | "backfill";
   batchSize?: number;
-  /** Restrict to these streams (files, tables); default: all of the source's. */
+  /** Restrict to these streams (files, tables, symbols); default: all of the source's. */
   streams?: string[];
+  /** Read this range instead of continuing from each stream's checkpoint (backfill). */
+  range?: ReadRange;
+  /** Streams at once; default the source's own (providers) or 1. */
+  concurrency?: number;
+  /** Continue this unfinished run with the streams it has not done. */
+  resumeRunId?: number;
+  /** With resumeRunId: also try again the streams that failed. */
+  retryFailed?: boolean;
+  /** Record every stream's state (resumable runs); otherwise only failures are recorded. */
+  trackStreams?: boolean;
+  params?: Record<string, unknown>;
   now?: () => number;
   signal?: AbortSignal;
   onBatch?: (e: BatchEvent) => void;
+  onProgress?: (p: Progress) => void;
   onStreamError?: (stream: string, error: Error) => void;
 };
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+function causeOf(e: unknown): string {
+  if (e instanceof ProviderError) return e.failure;
+  if (e instanceof SourceError) return "source_error";
+  return "error";
+}
+
 export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   const { store, source } = opts;
   const batchSize = opts.batchSize ?? 5000;
   const started = performance.now();
-  const runId = await store.startRun({ kind: opts.kind ?? "ingest", source: source.name, job: opts.job, params: { batchSize, type: source.type } });
+  const track = opts.trackStreams ?? opts.kind === "backfill";
   const totals = { read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0 };
   const rules: Partial<Record<Rule, number>> = {};
+  const failures: Record<string, number> = {};
   let accepted = 0;
   let gapSessions = 0;
   let gapWarnings = 0;
   let fromTs: number | null = null;
   let toTs: number | null = null;
+
+  let runId: number;
+  if (opts.resumeRunId !== undefined) {
+    const prev = await store.getRun(opts.resumeRunId);
+    if (!prev) throw new Error(`run ${opts.resumeRunId} does not exist`);
+    runId = prev.id;
+    await store.reopenRun(runId);
+    // A resumed run's summary covers all of its work, before and after the interruption.
+    Object.assign(totals, { read: prev.read, inserted: prev.inserted, updated: prev.updated, unchanged: prev.unchanged, quarantined: prev.quarantined });
+    accepted = prev.quality?.accepted ?? prev.inserted + prev.updated + prev.unchanged;
+    gapSessions = prev.quality?.gapSessions ?? 0;
+    Object.assign(rules, prev.quality?.rules ?? {});
+    [fromTs, toTs] = [prev.fromTs, prev.toTs];
+  } else {
+    runId = await store.startRun({ kind: opts.kind ?? "ingest", source: source.name, job: opts.job, params: { batchSize, type: source.type, ...opts.params } });
+  }
+
   const results: StreamResult[] = [];
   // Newest bar per symbol, seeded from the store, so gaps are found across batches and runs.
   const lastTs = new Map<string, number>();
   let fatal: unknown = null;
+  let done = 0;
+  let total = 0;
+  let failedCount = 0;
+  const progress = () =>
+    opts.onProgress?.({ runId, done, total, failed: failedCount, rows: totals.read, elapsedMs: performance.now() - started });
+
+  async function runStream(stream: string) {
+    const key = `${source.name}:${stream}`;
+    const result: StreamResult = { stream, read: 0 };
+    results.push(result);
+    try {
+      const cp = await store.getCheckpoint(key);
+      for await (const batch of source.read(stream, cp?.cursor ?? null, batchSize, opts.range)) {
+        if (opts.signal?.aborted) throw new Error("run aborted");
+        const v = validateBatch(batch.rows, {
+          source: source.name,
+          interval: source.interval,
+          market: source.market,
+          tsFormat: source.tsFormat,
+          timeZone: source.timeZone,
+          now: opts.now?.(),
+          lastTs,
+        });
+        let last = v.bars[0];
+        for (const b of v.bars) {
+          if (fromTs === null || b.ts < fromTs) fromTs = b.ts;
+          if (toTs === null || b.ts > toTs) toTs = b.ts;
+          if (last && b.ts > last.ts) last = b;
+        }
+        const res = await store.commitBatch({
+          runId,
+          source: source.name,
+          bars: v.bars,
+          quarantine: v.rejections,
+          checkpoint: {
+            stream: key,
+            cursor: batch.cursor,
+            lastTs: last && (cp?.lastTs == null || last.ts > cp.lastTs) ? last.ts : (cp?.lastTs ?? null),
+            lastKey: last ? `${last.symbol}|${last.interval}|${last.ts}` : (cp?.lastKey ?? null),
+          },
+        });
+        result.read += batch.rows.length;
+        totals.read += batch.rows.length;
+        totals.inserted += res.inserted;
+        totals.updated += res.updated;
+        totals.unchanged += res.unchanged;
+        totals.quarantined += v.rejections.length;
+        accepted += v.report.accepted;
+        gapSessions += v.report.gapSessions;
+        gapWarnings += v.warnings.length;
+        for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
+        opts.onBatch?.({ runId, source: source.name, stream, read: batch.rows.length, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
+      }
+      if (track) await store.setRunStream(runId, stream, { status: "done", rows: result.read });
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      // One stream's failure is recorded with its cause, and the others still run.
+      result.error = errorText(e);
+      result.cause = causeOf(e);
+      failures[result.cause] = (failures[result.cause] ?? 0) + 1;
+      failedCount++;
+      await store.setRunStream(runId, stream, { status: "failed", cause: result.cause, error: result.error, rows: result.read });
+      opts.onStreamError?.(stream, e as Error);
+    } finally {
+      done++;
+      progress();
+    }
+  }
+
   try {
     for (const s of await store.listSeries()) if (s.source === source.name && s.interval === source.interval) lastTs.set(s.symbol, s.lastTs);
-    const streams = opts.streams ?? (await source.streams());
-    for (const stream of streams) {
-      if (opts.signal?.aborted) throw new Error("run aborted");
-      const key = `${source.name}:${stream}`;
-      const result: StreamResult = { stream, read: 0 };
-      results.push(result);
-      try {
-        const cp = await store.getCheckpoint(key);
-        for await (const batch of source.read(stream, cp?.cursor ?? null, batchSize)) {
-          if (opts.signal?.aborted) throw new Error("run aborted");
-          const v = validateBatch(batch.rows, {
-            source: source.name,
-            interval: source.interval,
-            market: source.market,
-            tsFormat: source.tsFormat,
-            timeZone: source.timeZone,
-            now: opts.now?.(),
-            lastTs,
-          });
-          let last = v.bars[v.bars.length - 1];
-          for (const b of v.bars) {
-            if (fromTs === null || b.ts < fromTs) fromTs = b.ts;
-            if (toTs === null || b.ts > toTs) toTs = b.ts;
-            if (last && b.ts > last.ts) last = b;
-          }
-          const res = await store.commitBatch({
-            runId,
-            source: source.name,
-            bars: v.bars,
-            quarantine: v.rejections,
-            checkpoint: { stream: key, cursor: batch.cursor, lastTs: last?.ts ?? cp?.lastTs ?? null, lastKey: last ? `${last.symbol}|${last.interval}|${last.ts}` : (cp?.lastKey ?? null) },
-          });
-          result.read += batch.rows.length;
-          totals.read += batch.rows.length;
-          totals.inserted += res.inserted;
-          totals.updated += res.updated;
-          totals.unchanged += res.unchanged;
-          totals.quarantined += v.rejections.length;
-          accepted += v.report.accepted;
-          gapSessions += v.report.gapSessions;
-          gapWarnings += v.warnings.length;
-          for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
-          opts.onBatch?.({ runId, source: source.name, stream, read: batch.rows.length, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
+    let streams: string[];
+    if (opts.resumeRunId !== undefined) {
+      const states = await store.listRunStreams(runId);
+      streams = states.filter((s) => s.status === "pending" || (opts.retryFailed && s.status === "failed")).map((s) => s.stream);
+      // Earlier failures still count in the summary unless they are being retried.
+      for (const s of states)
+        if (s.status === "failed" && !opts.retryFailed) {
+          failures[s.cause ?? "error"] = (failures[s.cause ?? "error"] ?? 0) + 1;
+          results.push({ stream: s.stream, read: s.rows, error: s.error ?? "failed", cause: s.cause ?? "error" });
         }
-      } catch (e) {
-        if (opts.signal?.aborted) throw e;
-        // One stream's failure is recorded and the others still run.
-        result.error = errorText(e);
-        opts.onStreamError?.(stream, e as Error);
-      }
+    } else {
+      streams = opts.streams ?? (await source.streams());
+      if (track) await store.initRunStreams(runId, streams);
     }
+    total = streams.length;
+    progress();
+    const queue = [...streams];
+    const workers = Math.max(1, Math.min(opts.concurrency ?? source.concurrency ?? 1, queue.length));
+    // Wait for every worker, even after one throws, so nothing commits after the run is closed.
+    const settled = await Promise.allSettled(
+      Array.from({ length: workers }, async () => {
+        while (queue.length > 0) {
+          if (opts.signal?.aborted) throw new Error("run aborted");
+          await runStream(queue.shift()!);
+        }
+      }),
+    );
+    const rejected = settled.find((r) => r.status === "rejected");
+    if (rejected) throw (rejected as PromiseRejectedResult).reason;
   } catch (e) {
     fatal = e;
   }
   const failed = results.filter((r) => r.error);
+  const failedStreams: Record<string, string[]> = {};
+  for (const f of failed) (failedStreams[f.cause!] ??= []).length < 20 && failedStreams[f.cause!]!.push(f.stream);
   const quality = scoreBatch(totals.read, accepted, gapSessions, rules);
+  const byCause = Object.entries(failures)
+    .map(([c, n]) => `${c}: ${n}`)
+    .join(", ");
   const error = fatal
     ? errorText(fatal)
     : failed.length > 0
-      ? `${failed.length} of ${results.length} streams failed: ${failed.map((f) => f.error).join("; ")}`
+      ? `${failed.length} of ${results.length} streams failed (${byCause}): ${failed.slice(0, 5).map((f) => f.error).join("; ")}${failed.length > 5 ? "; …" : ""}`
       : null;
   const summary: RunSummary = {
-    outcome: error ? "failed" : "succeeded",
+    // An aborted run (SIGINT, shutdown) is interrupted, not failed: it can be resumed.
+    outcome: fatal && opts.signal?.aborted ? "interrupted" : error ? "failed" : "succeeded",
     ...totals,
     fromTs,
     toTs,
     quality,
     error,
+    failures,
   };
   await store.finishRun(runId, summary);
-  return { ...summary, runId, source: source.name, job: opts.job, durationMs: performance.now() - started, streams: results, gapWarnings };
+  return { ...summary, runId, source: source.name, job: opts.job, durationMs: performance.now() - started, streams: results, gapWarnings, failedStreams };
 }

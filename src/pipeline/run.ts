@@ -1,33 +1,50 @@
 // Wiring: from a validated config to a source, a run, and the metrics the run reports.
 import type { LoadedConfig } from "../config/load.ts";
 import { createSource } from "../sources/registry.ts";
+import type { ReadRange } from "../sources/types.ts";
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import { log } from "../monitor/log.ts";
-import { runIngest, type BatchEvent, type IngestSummary } from "./ingest.ts";
+import { runIngest, type BatchEvent, type IngestSummary, type Progress } from "./ingest.ts";
 
 export type IngestRequest = {
   loaded: LoadedConfig;
   store: Store;
   source: string;
   job?: string;
+  kind?: "ingest" | "backfill";
+  range?: ReadRange;
+  streams?: string[];
+  concurrency?: number;
+  resumeRunId?: number;
+  retryFailed?: boolean;
+  params?: Record<string, unknown>;
   metrics?: TicksyncMetrics;
   signal?: AbortSignal;
   onBatch?: (e: BatchEvent) => void;
+  onProgress?: (p: Progress) => void;
 };
 
 export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummary> {
   const cfg = req.loaded.config.sources[req.source];
   if (!cfg) throw new Error(`source ${req.source} is not defined in the config`);
-  const source = createSource(req.source, cfg, req.loaded.baseDir);
+  const source = createSource(req.source, cfg, req.loaded.baseDir, { universes: req.loaded.config.universes, signal: req.signal });
   const m = req.metrics;
-  const job = req.job ?? `ingest:${req.source}`;
+  const job = req.job ?? `${req.kind ?? "ingest"}:${req.source}`;
   const summary = await runIngest({
     store: req.store,
     source,
     job,
+    kind: req.kind,
+    range: req.range,
+    streams: req.streams,
+    concurrency: req.concurrency,
+    resumeRunId: req.resumeRunId,
+    retryFailed: req.retryFailed,
+    params: req.params,
     batchSize: req.loaded.config.ingest.batchSize,
     signal: req.signal,
+    onProgress: req.onProgress,
     onBatch: (e) => {
       if (m) {
         const l = { source: e.source };
@@ -40,7 +57,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
       }
       req.onBatch?.(e);
     },
-    onStreamError: (stream, error) => log.error("stream failed", { source: req.source, stream, error: error.message }),
+    onStreamError: (stream, error) => log.warn("stream failed", { source: req.source, stream, error: error.message }),
   });
   if (m) {
     m.runs.inc({ source: req.source, outcome: summary.outcome });
@@ -59,7 +76,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
     quarantined: summary.quarantined,
     score: summary.quality?.score,
     ms: Math.round(summary.durationMs),
-    ...(summary.error ? { error: summary.error } : {}),
+    ...(Object.keys(summary.failures ?? {}).length ? { failures: summary.failures } : {}),
   });
   return summary;
 }

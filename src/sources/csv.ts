@@ -91,7 +91,12 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     if (existsSync(pattern) && statSync(pattern).isDirectory())
       return [...new Glob("*.{csv,CSV,txt}").scanSync({ cwd: pattern, absolute: true })].sort();
     if (/[*?[{]/.test(pattern)) {
-      const files = [...new Glob(pattern).scanSync({ absolute: true })].sort();
+      let files: string[] = [];
+      try {
+        files = [...new Glob(pattern).scanSync({ absolute: true })].sort();
+      } catch {
+        // a glob under a directory that does not exist: no file matches
+      }
       if (files.length === 0) throw new SourceError(`source ${name}: no file matches ${cfg.path}`);
       return files;
     }
@@ -180,7 +185,7 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
         let time = f.time as string | undefined;
         // Stooq's <TIME> is HHMMSS, 000000 on daily bars.
         if (time && /^\d{5,6}$/.test(time)) time = time.padStart(6, "0").replace(/^(\d{2})(\d{2})(\d{2})$/, "$1:$2:$3");
-        f.ts = time && time !== "00:00:00" && time !== "0" ? `${date} ${time}` : f.date;
+        f.ts = time && time !== "00:00:00" && time !== "0" ? `${date} ${time}` : date;
         delete f.date;
         delete f.time;
       }

@@ -3,16 +3,34 @@
 import * as v from "valibot";
 import { csvSource, csvSourceSchema } from "./csv.ts";
 import { sqliteSource, sqliteSourceSchema } from "./sqlite.ts";
-import type { Source } from "./types.ts";
+import { stooqSource, stooqSourceSchema } from "./stooq.ts";
+import { yahooSource, yahooSourceSchema } from "./yahoo.ts";
+import { polygonSource, polygonSourceSchema } from "./polygon.ts";
+import { alphaVantageSource, alphaVantageSourceSchema } from "./alphavantage.ts";
+import type { Source, SourceContext } from "./types.ts";
 
-export const sourceConfigSchema = v.variant("type", [csvSourceSchema, sqliteSourceSchema], (issue) => `expected a source type of csv or sqlite, got ${JSON.stringify(issue.input)}`);
+export const SOURCE_TYPES = ["csv", "sqlite", "stooq", "yahoo", "polygon", "alphavantage"] as const;
+
+export const sourceConfigSchema = v.variant(
+  "type",
+  [csvSourceSchema, sqliteSourceSchema, stooqSourceSchema, yahooSourceSchema, polygonSourceSchema, alphaVantageSourceSchema],
+  (issue) => `expected a source type of ${SOURCE_TYPES.join(", ")}, got ${JSON.stringify(issue.input)}`,
+);
 export type SourceConfig = v.InferOutput<typeof sourceConfigSchema>;
 
-export function createSource(name: string, cfg: SourceConfig, baseDir?: string): Source {
+export function createSource(name: string, cfg: SourceConfig, baseDir?: string, ctx: SourceContext = {}): Source {
   switch (cfg.type) {
     case "csv":
       return csvSource(name, cfg, baseDir);
     case "sqlite":
       return sqliteSource(name, cfg, baseDir);
+    case "stooq":
+      return stooqSource(name, cfg, ctx);
+    case "yahoo":
+      return yahooSource(name, cfg, ctx);
+    case "polygon":
+      return polygonSource(name, cfg, ctx);
+    case "alphavantage":
+      return alphaVantageSource(name, cfg, ctx);
   }
 }

@@ -13,6 +13,16 @@ export type SourceBatch = {
   cursor: Cursor;
 };
 
+/** An explicit range to read (a backfill); without it a source reads on from its cursor. */
+export type ReadRange = { from?: number; to?: number };
+
+/** What a source may need from its surroundings. */
+export type SourceContext = {
+  /** User-defined universes from the config. */
+  universes?: Record<string, string[]>;
+  signal?: AbortSignal;
+};
+
 export type Source = {
   readonly name: string;
   readonly type: string;
@@ -21,10 +31,12 @@ export type Source = {
   readonly market?: SymbolMarket;
   readonly tsFormat?: TsFormat;
   readonly timeZone?: string;
+  /** Streams read at once (providers: symbols in flight, all under one rate limit). */
+  readonly concurrency?: number;
   /** The independent streams of this source, each with its own checkpoint. */
   streams(): Promise<string[]>;
   /** Batches after `cursor` (null: from the start). Rows are never all held in memory at once. */
-  read(stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch>;
+  read(stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch>;
 };
 
 /** Thrown when a stream cannot be read at all (missing file, missing column): a run failure, not a row error. */

@@ -1,6 +1,6 @@
 // The embedded store: one SQLite file in WAL mode, through bun:sqlite. It is the default, so a
 // user with no database server still gets a durable, idempotent, resumable service.
-import { Database, type Statement } from "bun:sqlite";
+import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { hostname } from "node:os";
@@ -61,6 +61,18 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX runs_source ON runs (source, id);
     `,
   },
+  {
+    version: 2,
+    name: "per-stream run state, failures by cause",
+    sql: `
+      ALTER TABLE runs ADD COLUMN failures TEXT;
+      CREATE TABLE run_streams (
+        run_id INTEGER NOT NULL, stream TEXT NOT NULL, status TEXT NOT NULL, cause TEXT, error TEXT,
+        rows INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, stream)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
@@ -106,6 +118,7 @@ function rowToRun(r: any): RunRecord {
     toTs: r.to_ts,
     quality: r.quality ? JSON.parse(r.quality) : null,
     error: r.error,
+    failures: r.failures ? JSON.parse(r.failures) : {},
   };
 }
 
@@ -260,8 +273,39 @@ export function sqliteStore(url: string): Store {
       const now = Date.now();
       db.query(
         `UPDATE runs SET finished_at = ?, duration_ms = ? - started_at, outcome = ?, read = ?, inserted = ?, updated = ?,
-           unchanged = ?, quarantined = ?, from_ts = ?, to_ts = ?, quality = ?, error = ? WHERE id = ?`,
-      ).run(now, now, s.outcome, s.read, s.inserted, s.updated, s.unchanged, s.quarantined, s.fromTs, s.toTs, s.quality ? JSON.stringify(s.quality) : null, s.error ?? null, id);
+           unchanged = ?, quarantined = ?, from_ts = ?, to_ts = ?, quality = ?, error = ?, failures = ? WHERE id = ?`,
+      ).run(now, now, s.outcome, s.read, s.inserted, s.updated, s.unchanged, s.quarantined, s.fromTs, s.toTs, s.quality ? JSON.stringify(s.quality) : null, s.error ?? null, s.failures ? JSON.stringify(s.failures) : null, id);
+    },
+
+    async getRun(id) {
+      const r = db.query("SELECT * FROM runs WHERE id = ?").get(id);
+      return r ? rowToRun(r) : null;
+    },
+
+    async reopenRun(id) {
+      db.query("UPDATE runs SET outcome = 'running', owner = ?, finished_at = NULL, error = NULL WHERE id = ?").run(owner, id);
+    },
+
+    async initRunStreams(runId, streams) {
+      const ins = db.prepare("INSERT INTO run_streams (run_id, stream, status, updated_at) VALUES (?, ?, 'pending', ?) ON CONFLICT DO NOTHING");
+      const now = Date.now();
+      db.transaction(() => {
+        for (const s of streams) ins.run(runId, s, now);
+      }).immediate();
+    },
+
+    async setRunStream(runId, stream, st) {
+      db.query(
+        `INSERT INTO run_streams (run_id, stream, status, cause, error, rows, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (run_id, stream) DO UPDATE SET status = ?3, cause = ?4, error = ?5, rows = run_streams.rows + ?6, updated_at = ?7`,
+      ).run(runId, stream, st.status, st.cause ?? null, st.error ?? null, st.rows, Date.now());
+    },
+
+    async listRunStreams(runId, status) {
+      const rows = db
+        .query("SELECT stream, status, cause, error, rows FROM run_streams WHERE run_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY stream")
+        .all(runId, status ?? null) as { stream: string; status: any; cause: string | null; error: string | null; rows: number }[];
+      return rows;
     },
 
     async listRuns({ limit, before, source }) {
@@ -345,5 +389,3 @@ export function sqliteStore(url: string): Store {
 
   return store;
 }
-
-export type SqliteStatement = Statement;

@@ -42,6 +42,8 @@ export type RunSummary = {
   toTs: number | null;
   quality: QualityReport | null;
   error?: string | null;
+  /** Failed streams by cause (not_found, rate_limited, timeout, ...). */
+  failures?: Record<string, number>;
 };
 
 export type RunRecord = RunStart & {
@@ -60,7 +62,11 @@ export type RunRecord = RunStart & {
   toTs: number | null;
   quality: QualityReport | null;
   error: string | null;
+  failures: Record<string, number>;
 };
+
+export type StreamStatus = "pending" | "done" | "failed";
+export type RunStream = { stream: string; status: StreamStatus; cause: string | null; error: string | null; rows: number };
 
 export type QuarantineRecord = {
   id: number;
@@ -102,6 +108,13 @@ export interface Store {
   getCheckpoint(stream: string): Promise<Checkpoint | null>;
   startRun(run: RunStart): Promise<number>;
   finishRun(id: number, summary: RunSummary): Promise<void>;
+  getRun(id: number): Promise<RunRecord | null>;
+  /** Take over an unfinished run (resume): it is running again, owned by this process. */
+  reopenRun(id: number): Promise<void>;
+  /** Per-stream state of a run (kept for resumable runs, and for failures of any run). */
+  initRunStreams(runId: number, streams: string[]): Promise<void>;
+  setRunStream(runId: number, stream: string, state: { status: StreamStatus; cause?: string | null; error?: string | null; rows: number }): Promise<void>;
+  listRunStreams(runId: number, status?: StreamStatus): Promise<RunStream[]>;
   listRuns(opts: { limit: number; before?: number; source?: string }): Promise<RunRecord[]>;
   lastSuccessByJob(): Promise<Map<string, number>>;
   listSeries(opts?: { symbol?: string }): Promise<SeriesInfo[]>;

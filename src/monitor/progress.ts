@@ -1,0 +1,47 @@
+// Progress of a long run on the terminal: a redrawn bar on a TTY, plain lines otherwise (logs,
+// CI), never more than a few per second.
+import type { Progress } from "../pipeline/ingest.ts";
+
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return "?";
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+export function progressLine(p: Progress, unit = "symbols"): string {
+  const secs = p.elapsedMs / 1000;
+  const rate = secs > 0 ? p.done / secs : 0;
+  const eta = rate > 0 ? ((p.total - p.done) / rate) * 1000 : Infinity;
+  return `${p.done}/${p.total} ${unit}${p.failed ? ` (${p.failed} failed)` : ""} · ${p.rows.toLocaleString("en-US")} rows · ${rate.toFixed(1)} ${unit}/s · ETA ${p.done === p.total ? "0s" : formatDuration(eta)}`;
+}
+
+export function createProgressReporter(opts: { stream?: NodeJS.WriteStream; unit?: string; intervalMs?: number } = {}) {
+  const out = opts.stream ?? process.stderr;
+  const tty = Boolean(out.isTTY);
+  const interval = opts.intervalMs ?? (tty ? 100 : 5000);
+  let lastAt = 0;
+  let last: Progress | null = null;
+  const draw = (p: Progress) => {
+    const line = progressLine(p, opts.unit);
+    if (tty) {
+      const width = 24;
+      const filled = p.total ? Math.round((p.done / p.total) * width) : width;
+      out.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${line}\x1b[K`);
+    } else out.write(`progress: ${line}\n`);
+  };
+  return {
+    update(p: Progress) {
+      last = p;
+      const now = performance.now();
+      if (now - lastAt >= interval || p.done === p.total) {
+        lastAt = now;
+        draw(p);
+      }
+    },
+    finish() {
+      if (tty && last) out.write("\n");
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// Per-provider rate limiting, shared by every worker that calls the provider. A token bucket
+// of capacity `burst` (default 1) refilled at the configured rate; grants are serialised, so
+// with burst 1 calls are at least one interval apart and no window of the provider's length
+// ever sees more calls than its limit. A 429 (or a provider's 200-with-a-note) pauses everyone until its
+// Retry-After, and consecutive ones halve the rate; successes win it back step by step.
+export type RateLimit = { perSecond?: number; perMinute?: number; burst?: number };
+
+export type RateLimiterStats = {
+  granted: number;
+  throttled: number;
+  factor: number;
+  waitedMs: number;
+};
+
+export type RateLimiter = {
+  readonly name: string;
+  /** Calls per second the limiter allows when not slowed down. */
+  readonly rate: number;
+  /** Resolves when a call may go; throws QuotaExhausted while the provider's quota is used up. */
+  acquire(signal?: AbortSignal): Promise<void>;
+  /** The provider's quota (a daily cap) is used up: no calls at all until `untilMs` (epoch ms). */
+  exhaust(untilMs: number, reason: string): void;
+  /** The provider said "too many": pause all callers, and slow down if it keeps saying so. */
+  throttled(retryAfterMs?: number): void;
+  succeeded(): void;
+  stats(): RateLimiterStats;
+};
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+
+export class QuotaExhausted extends Error {
+  override name = "QuotaExhausted";
+}
+
+export function ratePerSecond(limit: RateLimit): number {
+  if (limit.perSecond !== undefined) return limit.perSecond;
+  if (limit.perMinute !== undefined) return limit.perMinute / 60;
+  throw new Error("a rate limit needs perSecond or perMinute");
+}
+
+/**
+ * Headroom kept below the configured rate. Calls leave on timers and cross a network: a call
+ * sent late and the next one on time arrive closer together than planned. Two percent of slack
+ * keeps every window the provider counts within its limit.
+ */
+export const RATE_HEADROOM = 0.98;
+
+export function createRateLimiter(
+  name: string,
+  limit: RateLimit,
+  opts: { now?: () => number; sleep?: (ms: number, signal?: AbortSignal) => Promise<void>; minFactor?: number } = {},
+): RateLimiter {
+  const now = opts.now ?? (() => performance.now());
+  const wait = opts.sleep ?? sleep;
+  const rate = ratePerSecond(limit);
+  if (!(rate > 0)) throw new Error(`rate limit of ${name} must be positive`);
+  const burst = Math.max(1, limit.burst ?? 1);
+  const minFactor = opts.minFactor ?? 1 / 16;
+  let factor = 1;
+  let tokens = burst;
+  let refilledAt = now();
+  let pausedUntil = 0;
+  let consecutive = 0;
+  let exhaustedUntil = 0; // wall clock: quotas reset on calendar time
+  let exhaustedReason = "";
+  // Grants are handed out one at a time, in call order: each waits for the one before it.
+  let queue: Promise<void> = Promise.resolve();
+  const stats: RateLimiterStats = { granted: 0, throttled: 0, factor: 1, waitedMs: 0 };
+  const perMs = () => (rate * factor * RATE_HEADROOM) / 1000;
+
+  function refill(t: number) {
+    tokens = Math.min(burst, tokens + (t - refilledAt) * perMs());
+    refilledAt = t;
+  }
+
+  async function grant(signal?: AbortSignal) {
+    for (;;) {
+      if (Date.now() < exhaustedUntil) throw new QuotaExhausted(`${name}: ${exhaustedReason} (no calls until ${new Date(exhaustedUntil).toISOString()})`);
+      const t = now();
+      refill(t);
+      const delay = Math.max(pausedUntil - t, tokens >= 1 ? 0 : (1 - tokens) / perMs());
+      if (delay <= 0) break;
+      stats.waitedMs += delay;
+      await wait(delay, signal);
+    }
+    tokens -= 1;
+    stats.granted++;
+  }
+
+  return {
+    name,
+    rate,
+    acquire(signal) {
+      const mine = queue.then(() => grant(signal));
+      queue = mine.catch(() => {});
+      return mine;
+    },
+    exhaust(untilMs, reason) {
+      exhaustedUntil = Math.max(exhaustedUntil, untilMs);
+      exhaustedReason = reason;
+    },
+    throttled(retryAfterMs) {
+      stats.throttled++;
+      consecutive++;
+      // The first 429 may be bad luck (another client on the same key); from the second in a
+      // row on, the limit we were given is higher than what the provider enforces.
+      if (consecutive >= 2) factor = Math.max(minFactor, factor / 2);
+      stats.factor = factor;
+      const t = now();
+      refill(t);
+      tokens = 0;
+      pausedUntil = Math.max(pausedUntil, t + (retryAfterMs ?? 1 / perMs()));
+    },
+    succeeded() {
+      consecutive = 0;
+      if (factor < 1) factor = Math.min(1, factor + 1 / 32);
+      stats.factor = factor;
+    },
+    stats: () => ({ ...stats }),
+  };
+}
+
+export { sleep };

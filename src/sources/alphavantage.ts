@@ -1,0 +1,66 @@
+// Alpha Vantage TIME_SERIES_DAILY: `Time Series (Daily)` keyed by date, newest first, values
+// as strings. Its throttling comes as HTTP 200 with a "Note" or "Information" message, and a
+// bad symbol as 200 with "Error Message".
+import * as v from "valibot";
+import type { RawRow } from "../domain/bar.ts";
+import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
+import { providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
+import type { SourceContext } from "./types.ts";
+
+export const alphaVantageSourceSchema = v.strictObject(
+  // The free tier: 5 calls per minute (and a daily cap).
+  providerConfigEntries("alphavantage", { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1 }),
+);
+export type AlphaVantageSourceConfig = v.InferOutput<typeof alphaVantageSourceSchema>;
+
+const COMPACT_DAYS = 100; // "compact" returns the newest 100 sessions
+
+export const alphaVantageImpl: ProviderImpl = {
+  providerSymbol: (ticker, market) => (market === "NYSE" ? ticker.replace(/-/g, ".") : null),
+  async *fetchDaily(req) {
+    // compact covers ~140 calendar days; anything older needs the full series.
+    const outputsize = Date.now() - req.from < (COMPACT_DAYS * 7) / 5 * 86_400_000 - 10 * 86_400_000 ? "compact" : "full";
+    const url = `${req.baseUrl}/query?function=TIME_SERIES_DAILY&symbol=${encodeURIComponent(req.providerSymbol)}&outputsize=${outputsize}&datatype=json&apikey=${encodeURIComponent(req.apiKey ?? "")}`;
+    const series = await providerRequest(url, {
+      limiter: req.limiter,
+      retry: req.retry,
+      timeoutMs: req.timeoutMs,
+      signal: req.signal,
+      parse: (res, body) => {
+        const json = parseJsonBody(body, `alphavantage ${req.providerSymbol}`);
+        const note = json?.Note ?? json?.Information;
+        if (typeof note === "string") {
+          // Throttling in a 200: per minute it passes (retry after a pause); a per-day cap does
+          // not, so the provider is not called again for an hour.
+          const text = `alphavantage ${req.providerSymbol}: ${note.slice(0, 160)}`;
+          if (/per day/i.test(note) && !/per minute/i.test(note)) throw new ProviderError(text, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
+          throw new ProviderError(text, "rate_limited", { retryable: true });
+        }
+        const error = json?.["Error Message"];
+        if (typeof error === "string") {
+          const cause = /apikey/i.test(error) ? "auth" : "not_found";
+          throw new ProviderError(`alphavantage ${req.providerSymbol}: ${error.slice(0, 160)}`, cause);
+        }
+        if (!res.ok) throw new ProviderError(`alphavantage ${req.providerSymbol}: HTTP ${res.status}`, "client_error", { status: res.status });
+        const ts = json?.["Time Series (Daily)"];
+        if (!ts || typeof ts !== "object") throw new ProviderError(`alphavantage ${req.providerSymbol}: no "Time Series (Daily)" in the response`, "bad_response", { retryable: true });
+        return ts as Record<string, Record<string, string>>;
+      },
+    });
+    const rows: RawRow[] = [];
+    for (const [date, values] of Object.entries(series)) {
+      const t = Date.parse(date);
+      if (!(t >= req.from && t <= req.to)) continue;
+      rows.push({
+        locator: `alphavantage:${req.providerSymbol}:${date}`,
+        fields: { symbol: req.symbol, ts: date, open: values["1. open"], high: values["2. high"], low: values["3. low"], close: values["4. close"], volume: values["5. volume"] ?? "" },
+      });
+    }
+    rows.sort((a, b) => String(a.fields.ts).localeCompare(String(b.fields.ts)));
+    yield rows;
+  },
+};
+
+export function alphaVantageSource(name: string, cfg: AlphaVantageSourceConfig, ctx?: SourceContext) {
+  return providerSource(name, cfg as ProviderConfig, alphaVantageImpl, ctx);
+}

@@ -1,0 +1,186 @@
+// What every market-data provider source shares: its config (symbols or a universe, base URL,
+// key, rate limit, retries, overlap), one stream per symbol, and incremental reading from the
+// last stored bar less an overlap window so late corrections are picked up.
+import * as v from "valibot";
+import type { RawRow } from "../domain/bar.ts";
+import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
+import { parseTimestamp } from "../domain/time.ts";
+import { createRateLimiter, type RateLimit, type RateLimiter } from "../pipeline/ratelimit.ts";
+import { resolveUniverse } from "../universes/universes.ts";
+import { DEFAULT_RETRY, type RetryPolicy } from "./http.ts";
+import { MarketSchema } from "./common.ts";
+import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext } from "./types.ts";
+
+const DAY = 86_400_000;
+/** A range this long with no bar at all means the symbol is unknown (or was not trading). */
+export const NO_DATA_SPAN_MS = 7 * DAY;
+
+const Positive = v.pipe(v.number(), v.gtValue(0, "must be greater than 0"));
+export const rateLimitSchema = v.pipe(
+  v.strictObject({ perSecond: v.optional(Positive), perMinute: v.optional(Positive), burst: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))) }),
+  v.check((r) => (r.perSecond === undefined) !== (r.perMinute === undefined), "give exactly one of perSecond or perMinute"),
+);
+
+const DateString = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected a date YYYY-MM-DD"));
+
+/** Config fields every provider has; each provider adds its `type` and defaults. */
+export function providerConfigEntries<T extends string>(type: T, defaults: { baseUrl: string; rateLimit: RateLimit; concurrency: number }) {
+  return {
+    type: v.literal(type),
+    baseUrl: v.optional(v.pipe(v.string(), v.url("expected a URL such as https://host/path")), defaults.baseUrl),
+    /** Never logged; prefer the TICKSYNC_SOURCES__<NAME>__API_KEY environment variable. */
+    apiKey: v.optional(v.pipe(v.string(), v.nonEmpty())),
+    symbols: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()))),
+    universe: v.optional(v.pipe(v.string(), v.nonEmpty())),
+    market: v.optional(MarketSchema),
+    interval: v.optional(v.literal("1d", "providers load daily bars (1d)"), "1d"),
+    /** Where history starts when a symbol has no stored bars yet. */
+    start: v.optional(DateString, "2000-01-01"),
+    /** Days re-read before the last stored bar, for late corrections. */
+    overlapDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(366)), 5),
+    rateLimit: v.optional(rateLimitSchema, defaults.rateLimit),
+    timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 15_000),
+    retry: v.optional(
+      v.strictObject({
+        attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(20))),
+        rateLimitAttempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(50))),
+        baseDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
+        maxDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
+      }),
+      {},
+    ),
+    /** Symbols fetched at once (all share the rate limit). */
+    concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), defaults.concurrency),
+    /** Provider spellings that the default mapping gets wrong: canonical → provider symbol. */
+    symbolMap: v.optional(v.record(v.string(), v.string()), {}),
+  };
+}
+
+export type ProviderConfig = {
+  type: string;
+  baseUrl: string;
+  apiKey?: string;
+  symbols?: string[];
+  universe?: string;
+  market?: SymbolMarket;
+  interval: "1d";
+  start: string;
+  overlapDays: number;
+  rateLimit: RateLimit;
+  timeoutMs: number;
+  retry: Partial<RetryPolicy>;
+  concurrency: number;
+  symbolMap: Record<string, string>;
+};
+
+/** What a provider file implements: the symbol spelling and one fetch of a date range. */
+export type ProviderImpl = {
+  /** Provider's spelling of a canonical symbol, or null when the provider has no such market. */
+  providerSymbol(symbol: string, market: SymbolMarket): string | null;
+  /** Rows of [from, to] (epoch ms, inclusive days), oldest first, in one or more pages. */
+  fetchDaily(req: FetchRequest): AsyncIterable<RawRow[]>;
+};
+
+export type FetchRequest = {
+  symbol: string;
+  providerSymbol: string;
+  market: SymbolMarket;
+  from: number;
+  to: number;
+  limiter: RateLimiter;
+  retry: RetryPolicy;
+  timeoutMs: number;
+  baseUrl: string;
+  apiKey?: string;
+  signal?: AbortSignal;
+};
+
+/** Limiters are shared per provider endpoint and key, across sources and workers in the process. */
+const limiters = new Map<string, RateLimiter>();
+export function sharedLimiter(cfg: ProviderConfig): RateLimiter {
+  const key = `${cfg.type}|${cfg.baseUrl}|${cfg.apiKey ? Bun.hash(cfg.apiKey).toString(16) : ""}|${JSON.stringify(cfg.rateLimit)}`;
+  let l = limiters.get(key);
+  if (!l) limiters.set(key, (l = createRateLimiter(cfg.type, cfg.rateLimit)));
+  return l;
+}
+
+/** Forget every shared limiter (tests start each case with fresh provider state). */
+export function resetSharedLimiters() {
+  limiters.clear();
+}
+
+/** The symbols of a provider source: its own list plus its universe, canonical, de-duplicated. */
+export function providerSymbols(name: string, cfg: ProviderConfig, ctx: SourceContext = {}): string[] {
+  const out: string[] = [];
+  const bad: string[] = [];
+  if (cfg.universe) {
+    const u = resolveUniverse(cfg.universe, ctx.universes);
+    if (!u.ok) throw new SourceError(`source ${name}: ${u.reason}`);
+    out.push(...u.universe.symbols);
+  }
+  for (const s of cfg.symbols ?? []) {
+    const n = normaliseSymbol(s, cfg.market);
+    if (n.ok) out.push(n.symbol);
+    else bad.push(n.reason);
+  }
+  if (bad.length) throw new SourceError(`source ${name}: ${bad.join("; ")}`);
+  if (out.length === 0) throw new SourceError(`source ${name}: no symbols: set symbols or universe`);
+  return [...new Set(out)];
+}
+
+export function providerSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx: SourceContext = {}): Source {
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...cfg.retry };
+  const start = parseTimestamp(cfg.start)!;
+
+  async function* read(stream: string, cursor: Cursor | null, _batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
+    const sym = normaliseSymbol(stream);
+    if (!sym.ok) throw new SourceError(sym.reason);
+    const providerSymbol = cfg.symbolMap[sym.symbol] ?? impl.providerSymbol(sym.ticker, sym.market);
+    if (!providerSymbol) throw new SourceError(`source ${name} (${cfg.type}) has no data for ${sym.market} symbols like ${sym.symbol}`);
+    const lastTs = typeof cursor?.lastTs === "number" ? cursor.lastTs : null;
+    const from = range?.from ?? (lastTs !== null ? lastTs - cfg.overlapDays * DAY : start);
+    const to = range?.to ?? Date.now();
+    let newest = lastTs;
+    let yielded = false;
+    for await (const rows of impl.fetchDaily({
+      symbol: sym.symbol,
+      providerSymbol,
+      market: sym.market,
+      from,
+      to,
+      limiter: sharedLimiter(cfg),
+      retry,
+      timeoutMs: cfg.timeoutMs,
+      baseUrl: cfg.baseUrl.replace(/\/+$/, ""),
+      apiKey: cfg.apiKey,
+      signal: ctx.signal,
+    })) {
+      for (const r of rows) {
+        const t = parseTimestamp(r.fields.ts);
+        if (t !== null && (newest === null || t > newest)) newest = t;
+      }
+      // The cursor never moves back: a backfill of old years keeps the incremental position.
+      yield { rows, cursor: { lastTs: newest } };
+      yielded = true;
+    }
+    if (!yielded && cursor === null) yield { rows: [], cursor: { lastTs: null } };
+  }
+
+  return {
+    name,
+    type: cfg.type,
+    interval: cfg.interval,
+    market: cfg.market,
+    concurrency: cfg.concurrency,
+    streams: async () => providerSymbols(name, cfg, ctx),
+    read,
+  };
+}
+
+/** `YYYY-MM-DD` of an instant in a time zone: the exchange date of a bar. */
+const dateFormatters = new Map<string, Intl.DateTimeFormat>();
+export function dateInZone(ms: number, timeZone: string): string {
+  let f = dateFormatters.get(timeZone);
+  if (!f) dateFormatters.set(timeZone, (f = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" })));
+  return f.format(ms);
+}

@@ -1,0 +1,61 @@
+// Stooq's daily CSV download, one request per symbol: `/q/d/l/?s=<sym>&i=d&d1=&d2=`. WSE
+// symbols are bare lower-case tickers (`pkn`), US ones carry `.us`. Stooq answers 200 for
+// everything: `No data` for an unknown symbol, `Exceeded the daily hits limit` when throttled.
+import * as v from "valibot";
+import type { RawRow } from "../domain/bar.ts";
+import { ProviderError, providerRequest } from "./http.ts";
+import { NO_DATA_SPAN_MS, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
+import { splitCsvLine } from "./csv.ts";
+import type { SourceContext } from "./types.ts";
+
+export const stooqSourceSchema = v.strictObject(providerConfigEntries("stooq", { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2 }));
+export type StooqSourceConfig = v.InferOutput<typeof stooqSourceSchema>;
+
+const compact = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, "");
+
+export const stooqImpl: ProviderImpl = {
+  providerSymbol: (ticker, market) => (market === "WSE" ? ticker.toLowerCase() : `${ticker.toLowerCase()}.us`),
+  async *fetchDaily(req) {
+    const url = `${req.baseUrl}/q/d/l/?s=${encodeURIComponent(req.providerSymbol)}&i=d&d1=${compact(req.from)}&d2=${compact(req.to)}${req.apiKey ? `&apikey=${encodeURIComponent(req.apiKey)}` : ""}`;
+    const text = await providerRequest(url, {
+      limiter: req.limiter,
+      retry: req.retry,
+      timeoutMs: req.timeoutMs,
+      signal: req.signal,
+      parse: (res, body) => {
+        const head = body.trimStart().slice(0, 64).toLowerCase();
+        if (head.startsWith("exceeded the daily hits limit"))
+          // A daily limit: retrying in seconds will not help; the provider is not called for an hour.
+          throw new ProviderError(`stooq ${req.providerSymbol}: exceeded the daily hits limit`, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
+        if (!res.ok) throw new ProviderError(`stooq ${req.providerSymbol}: HTTP ${res.status}`, res.status === 404 ? "not_found" : "client_error", { status: res.status });
+        return body;
+      },
+    });
+    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
+    if (lines.length === 0 || /^no data/i.test(lines[0]!.trim())) {
+      if (req.to - req.from >= NO_DATA_SPAN_MS) throw new ProviderError(`stooq ${req.providerSymbol}: no data (unknown symbol or no trading in the range)`, "no_data");
+      return;
+    }
+    const header = splitCsvLine(lines[0]!, ",").map((h) => h.trim().toLowerCase());
+    const col = (n: string) => header.indexOf(n);
+    const [d, o, h, l, c, vol] = [col("date"), col("open"), col("high"), col("low"), col("close"), col("volume")];
+    if (d < 0 || o < 0 || h < 0 || l < 0 || c < 0)
+      throw new ProviderError(`stooq ${req.providerSymbol}: unexpected CSV header ${JSON.stringify(lines[0]!.slice(0, 80))}`, "bad_response", { retryable: true });
+    const rows: RawRow[] = [];
+    for (let i = 1; i < lines.length; i++) {
+      const f = splitCsvLine(lines[i]!, ",");
+      // A body cut mid-line leaves a short last row: that is a broken response, not a broken bar.
+      if (i === lines.length - 1 && f.length < header.length && !text.endsWith("\n"))
+        throw new ProviderError(`stooq ${req.providerSymbol}: the response ends mid-row`, "bad_response", { retryable: true });
+      rows.push({
+        locator: `stooq:${req.providerSymbol}:${f[d]}`,
+        fields: { symbol: req.symbol, ts: f[d], open: f[o], high: f[h], low: f[l], close: f[c], ...(vol >= 0 ? { volume: f[vol] ?? "" } : {}) },
+      });
+    }
+    yield rows;
+  },
+};
+
+export function stooqSource(name: string, cfg: StooqSourceConfig, ctx?: SourceContext) {
+  return providerSource(name, cfg as ProviderConfig, stooqImpl, ctx);
+}

@@ -1,0 +1,100 @@
+// Yahoo Finance v8 chart API: `timestamp[]` with `indicators.quote[0]` arrays and
+// `indicators.adjclose[0].adjclose`; errors come as `chart.error` ({code, description}).
+import * as v from "valibot";
+import type { RawRow } from "../domain/bar.ts";
+import { MARKET_TIMEZONES } from "../domain/calendar.ts";
+import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
+import { dateInZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
+import type { SourceContext } from "./types.ts";
+
+export const yahooSourceSchema = v.strictObject(
+  providerConfigEntries("yahoo", { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 }),
+);
+export type YahooSourceConfig = v.InferOutput<typeof yahooSourceSchema>;
+
+type Chart = {
+  chart?: {
+    result?: {
+      meta?: { exchangeTimezoneName?: string; symbol?: string };
+      timestamp?: number[];
+      indicators?: { quote?: Record<string, (number | null)[]>[]; adjclose?: { adjclose?: (number | null)[] }[] };
+    }[] | null;
+    error?: { code?: string; description?: string } | null;
+  };
+};
+
+/**
+ * Yahoo keeps prices as 32-bit floats, so 185.64 arrives as 185.63999938964844. The shortest
+ * decimal that is the same float32 is the price that was published.
+ */
+export function fromFloat32(x: number | null | undefined): number | null | undefined {
+  if (typeof x !== "number" || !Number.isFinite(x)) return x;
+  const f = Math.fround(x);
+  if (f !== x) return x; // not a float32 value: leave it as it came
+  for (let d = 0; d <= 8; d++) {
+    const r = Number(x.toFixed(d));
+    if (Math.fround(r) === f) return r;
+  }
+  return x;
+}
+
+export const yahooImpl: ProviderImpl = {
+  providerSymbol: (ticker, market) => (market === "WSE" ? `${ticker}.WA` : ticker),
+  async *fetchDaily(req) {
+    const url =
+      `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(req.from / 1000)}` +
+      `&period2=${Math.floor(req.to / 1000) + 86_400}&interval=1d&events=div%2Csplits&includeAdjustedClose=true`;
+    const chart = await providerRequest(url, {
+      limiter: req.limiter,
+      retry: req.retry,
+      timeoutMs: req.timeoutMs,
+      signal: req.signal,
+      headers: { accept: "application/json" },
+      parse: (res, body) => {
+        const json = parseJsonBody(body, `yahoo ${req.providerSymbol}`) as Chart;
+        const error = json.chart?.error;
+        if (error || !res.ok) {
+          const text = `yahoo ${req.providerSymbol}: ${error?.code ?? `HTTP ${res.status}`}${error?.description ? `: ${error.description}` : ""}`;
+          if (res.status === 404 || error?.code === "Not Found") throw new ProviderError(text, "not_found", { status: res.status });
+          if (res.status === 401 || res.status === 403) throw new ProviderError(text, "auth", { status: res.status });
+          throw new ProviderError(text, "client_error", { status: res.status });
+        }
+        const result = json.chart?.result?.[0];
+        if (!result) throw new ProviderError(`yahoo ${req.providerSymbol}: no chart result in the response`, "bad_response", { retryable: true });
+        return result;
+      },
+    });
+    const ts = chart.timestamp ?? [];
+    const q = chart.indicators?.quote?.[0] ?? {};
+    const adj = chart.indicators?.adjclose?.[0]?.adjclose;
+    const tz = chart.meta?.exchangeTimezoneName ?? MARKET_TIMEZONES[req.market];
+    const rows: RawRow[] = [];
+    for (let i = 0; i < ts.length; i++) {
+      const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
+      // Yahoo pads its arrays with all-null entries for sessions it has no trade for; that is
+      // no bar, not a broken one. A partly null entry is broken and goes to the quarantine.
+      if (open == null && high == null && low == null && close == null) continue;
+      const t = ts[i]! * 1000;
+      const date = dateInZone(t, tz);
+      if (Date.parse(date) < req.from || Date.parse(date) > req.to) continue;
+      rows.push({
+        locator: `yahoo:${req.providerSymbol}:${date}`,
+        fields: {
+          symbol: req.symbol,
+          ts: date,
+          open: fromFloat32(open),
+          high: fromFloat32(high),
+          low: fromFloat32(low),
+          close: fromFloat32(close),
+          volume: volume ?? "",
+          adjClose: fromFloat32(adj?.[i]) ?? undefined,
+        },
+      });
+    }
+    yield rows;
+  },
+};
+
+export function yahooSource(name: string, cfg: YahooSourceConfig, ctx?: SourceContext) {
+  return providerSource(name, cfg as ProviderConfig, yahooImpl, ctx);
+}

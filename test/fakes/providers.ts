@@ -1,0 +1,615 @@
+// One local HTTP server that answers like Stooq, Yahoo Finance (v8 chart), Polygon (v2 aggregates)
+// and Alpha Vantage (TIME_SERIES_DAILY), in their real wire formats: bodies, status codes, error
+// and rate-limit answers, quirks included (Stooq's 200 "No data", Polygon's 200 with no
+// `results`, Alpha Vantage's 200 {"Note"}, Yahoo's float32 prices). Tests queue faults, set a
+// server-side rate limit and read the request log to prove what a client did.
+//
+// It deliberately shares no code with src/: a time-zone or parsing bug in the client must not be
+// reproduced by the fake that is meant to catch it.
+
+export type FakeBar = { date: string /* YYYY-MM-DD */; open: number; high: number; low: number; close: number; volume: number; adjClose: number };
+
+export type Fault =
+  | { kind: "429"; retryAfterSeconds?: number; times: number } // HTTP 429 + Retry-After, in the provider's own 429 body
+  | { kind: "av-note"; times: number } // Alpha Vantage 200 {"Note": "...5 calls per minute..."}
+  | { kind: "av-information"; times: number } // Alpha Vantage 200 {"Information": "...rate limit..."}
+  | { kind: "stooq-limit"; times: number } // Stooq 200 "Exceeded the daily hits limit"
+  | { kind: "5xx"; status?: 500 | 502 | 503; times: number } // default 500
+  | { kind: "truncated"; times: number } // 200 with the real body cut in half
+  | { kind: "hang"; times: number } // never answers, until the client aborts
+  | { kind: "empty"; times?: number }; // a valid answer with no bars; without `times`, until reset()
+
+export type ProviderName = "stooq" | "yahoo" | "polygon" | "alphavantage";
+
+export type FakeRequest = { provider: string; path: string; query: Record<string, string>; at: number; status: number };
+
+export type FakeProviders = {
+  /** Base URL, e.g. http://127.0.0.1:PORT; a client's base URL is `${url}/yahoo` etc. */
+  url: string;
+  /** Every request in arrival order. `path` is below the provider prefix (`/v8/finance/chart/AAPL`); status 0 while unanswered (hung). */
+  requests: FakeRequest[];
+  setBars(provider: ProviderName, symbol: string, bars: FakeBar[]): void;
+  fault(provider: string, symbol: string | "*", f: Fault): void;
+  rateLimit(provider: string, perSecond: number): void;
+  violations(provider: string): number;
+  reset(): void;
+  stop(): Promise<void>;
+};
+
+export type FakeProvidersOptions = {
+  /** Polygon's page size; a page holds min(limit, polygonPageSize) bars. Default 5000 (Polygon's default limit). */
+  polygonPageSize?: number;
+  /** Yahoo stores prices as float32 and prints them as doubles (185.64 → 185.63999938964844). Default true. */
+  yahooFloat32?: boolean;
+};
+
+const PROVIDERS: readonly ProviderName[] = ["stooq", "yahoo", "polygon", "alphavantage"];
+const isProvider = (p: string): p is ProviderName => (PROVIDERS as readonly string[]).includes(p);
+
+// Each provider's own idea of symbol case: Stooq and Yahoo and Alpha Vantage ignore it, Polygon does not.
+function symbolKey(provider: ProviderName, symbol: string): string {
+  if (symbol === "*") return symbol;
+  if (provider === "stooq") return symbol.toLowerCase();
+  if (provider === "polygon") return symbol;
+  return symbol.toUpperCase();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time zones. Intl knows the history of DST rules; results are cached per day.
+
+const dtfCache = new Map<string, Intl.DateTimeFormat>();
+function offsetMinutes(timeZone: string, utcMs: number): number {
+  let dtf = dtfCache.get(timeZone);
+  if (!dtf) {
+    dtf = new Intl.DateTimeFormat("en-US", { timeZone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    dtfCache.set(timeZone, dtf);
+  }
+  const p: Record<string, number> = {};
+  for (const part of dtf.formatToParts(utcMs)) if (part.type !== "literal") p[part.type] = Number(part.value);
+  const asUtc = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour! % 24, p.minute!, p.second!);
+  return Math.round((asUtc - Math.floor(utcMs / 1000) * 1000) / 60_000);
+}
+
+const zonedCache = new Map<string, number>();
+/** Epoch ms of local wall time `hh:mm` on `date` in `timeZone`. */
+function zonedMs(date: string, hh: number, mm: number, timeZone: string): number {
+  const key = `${timeZone} ${date} ${hh}:${mm}`;
+  const hit = zonedCache.get(key);
+  if (hit !== undefined) return hit;
+  const [y, m, d] = date.split("-").map(Number) as [number, number, number];
+  const guess = Date.UTC(y, m - 1, d, hh, mm);
+  let t = guess - offsetMinutes(timeZone, guess) * 60_000;
+  const second = guess - offsetMinutes(timeZone, t) * 60_000;
+  if (second !== t) t = second;
+  zonedCache.set(key, t);
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic bars
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const round = (x: number, dp: number) => Math.round(x * 10 ** dp) / 10 ** dp;
+const DAY_MS = 86_400_000;
+const WALK_EPOCH = Date.UTC(1970, 0, 1);
+const ADJ_REFERENCE = Date.UTC(2030, 0, 1);
+
+/**
+ * Daily bars for `symbol` from `from` to `to` (inclusive, YYYY-MM-DD), weekdays only unless
+ * `weekdaysOnly: false`. Deterministic: a given symbol and date always get the same bar, whatever
+ * the range asked for (the walk starts at a fixed epoch and steps over every calendar day).
+ * Prices have 2 decimals and stay between ~10 and ~1000 (a mean-reverting walk); adjClose is close
+ * times a dividend-like factor ≤ 1 (4 decimals); volume is a positive integer.
+ */
+export function syntheticBars(symbol: string, from: string, to: string, opts: { weekdaysOnly?: boolean } = {}): FakeBar[] {
+  const weekdaysOnly = opts.weekdaysOnly ?? true;
+  const start = Date.parse(`${from}T00:00:00Z`);
+  const end = Date.parse(`${to}T00:00:00Z`);
+  if (Number.isNaN(start) || Number.isNaN(end)) throw new Error(`syntheticBars: bad range ${from}..${to}`);
+  const rand = mulberry32(fnv1a(symbol));
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const base = Math.log(20 + rand() * 380);
+  let dev = 0;
+  let prevClose = Math.exp(base);
+  const out: FakeBar[] = [];
+  for (let t = Math.min(start, WALK_EPOCH); t <= end; t += DAY_MS) {
+    // Every calendar day draws the same number of random values, so the output for a date does
+    // not depend on weekdaysOnly or on the range.
+    const [g1, g2, u1, u2, u3] = [gauss(), gauss(), rand(), rand(), rand()];
+    dev = 0.995 * dev + 0.015 * g2;
+    const open = Math.min(1000, Math.max(10, prevClose * (1 + 0.004 * g1)));
+    const close = Math.min(1000, Math.max(10, Math.exp(base + dev)));
+    prevClose = close;
+    if (t < start) continue;
+    const dow = new Date(t).getUTCDay();
+    if (weekdaysOnly && (dow === 0 || dow === 6)) continue;
+    const o = round(open, 2);
+    const c = round(close, 2);
+    const h = round(Math.max(o, c) * (1 + 0.012 * u1), 2);
+    const l = round(Math.min(o, c) * (1 - 0.012 * u2), 2);
+    const factor = Math.min(1, Math.exp((-0.015 * (ADJ_REFERENCE - t)) / (365.25 * DAY_MS)));
+    out.push({
+      date: new Date(t).toISOString().slice(0, 10),
+      open: o,
+      high: Math.max(h, o, c),
+      low: Math.min(l, o, c),
+      close: c,
+      volume: Math.max(1, Math.round(Math.exp(13 + 1.2 * u3 + 0.3 * g1 * g1))),
+      adjClose: round(c * factor, 4),
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared bits
+
+const requestId = () => crypto.randomUUID().replaceAll("-", "");
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
+const text = (body: string, status = 200, contentType = "text/plain; charset=utf-8", headers: Record<string, string> = {}) =>
+  new Response(body, { status, headers: { "content-type": contentType, ...headers } });
+
+const STATUS_TEXT: Record<number, string> = { 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable" };
+// What a load balancer in front of any of them sends for 502/503.
+const gatewayPage = (status: number) =>
+  text(`<html>\r\n<head><title>${status} ${STATUS_TEXT[status]}</title></head>\r\n<body>\r\n<center><h1>${status} ${STATUS_TEXT[status]}</h1></center>\r\n</body>\r\n</html>\r\n`, status, "text/html");
+
+const AV_NOTE =
+  "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and 500 calls per day. Please visit https://www.alphavantage.co/premium/ if you would like to target a higher API call frequency.";
+const AV_INFORMATION =
+  "We have detected your API key as XXXX and our standard API rate limit is 25 requests per day. Please subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to instantly remove all daily rate limits.";
+const AV_MISSING_KEY =
+  "the parameter apikey is invalid or missing. Please claim your free API key on (https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds.";
+const avInvalidCall = (fn: string) => `Invalid API call. Please retry or visit the documentation (https://www.alphavantage.co/documentation/) for ${fn}.`;
+const POLYGON_429 = "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. https://polygon.io/pricing";
+const STOOQ_LIMIT = "Exceeded the daily hits limit";
+
+// Alpha Vantage pretty-prints its JSON with four spaces.
+const avJson = (body: unknown) => new Response(JSON.stringify(body, null, 4), { headers: { "content-type": "application/json" } });
+
+function tooManyRequests(provider: ProviderName, retryAfterSeconds: number): Response {
+  const headers = { "retry-after": String(retryAfterSeconds) };
+  if (provider === "polygon") return json({ status: "ERROR", request_id: requestId(), error: POLYGON_429 }, 429, headers);
+  return text("Too Many Requests", 429, "text/plain; charset=utf-8", headers);
+}
+
+/** What the provider answers when a client goes over its limit (for rateLimit()). */
+function limitAnswer(provider: ProviderName): Response {
+  if (provider === "stooq") return text(STOOQ_LIMIT, 200, "text/csv");
+  if (provider === "alphavantage") return avJson({ Note: AV_NOTE });
+  return tooManyRequests(provider, 1);
+}
+
+function serverError(provider: ProviderName, status: 500 | 502 | 503): Response {
+  if (status !== 500) return gatewayPage(status);
+  if (provider === "polygon") return json({ status: "ERROR", request_id: requestId(), error: "Internal Server Error" }, 500);
+  if (provider === "yahoo") return json({ chart: { result: null, error: { code: "Internal Server Error", description: "Internal Server Error" } } }, 500);
+  return gatewayPage(500);
+}
+
+/** Bars of a symbol as the handler sees them: undefined = unknown symbol. */
+type Lookup = (symbol: string) => FakeBar[] | undefined;
+type Ctx = { url: URL; path: string; req: Request; base: string; lookup: Lookup };
+
+// ---------------------------------------------------------------------------------------------
+// Stooq: GET /q/d/l/?s=<sym>&i=d[&d1=YYYYMMDD&d2=YYYYMMDD]
+
+function stooq({ url, path, lookup }: Ctx): Response {
+  if (path !== "/q/d/l/" && path !== "/q/d/l") return text("Not Found", 404, "text/html");
+  const q = url.searchParams;
+  const s = (q.get("s") ?? "").toLowerCase();
+  const i = q.get("i") ?? "d";
+  if (i !== "d") return text(`fake stooq serves i=d only (got i=${i})`, 400);
+  const compact = (v: string | null) => (v && /^\d{8}$/.test(v) ? `${v.slice(0, 4)}-${v.slice(4, 6)}-${v.slice(6, 8)}` : null);
+  const d1 = compact(q.get("d1"));
+  const d2 = compact(q.get("d2"));
+  const all = s ? lookup(s) : undefined;
+  const rows = (all ?? []).filter((b) => (!d1 || b.date >= d1) && (!d2 || b.date <= d2));
+  if (rows.length === 0) return text("No data", 200, "text/csv");
+  // Indices and currencies come without a Volume column.
+  const withVolume = (all ?? []).some((b) => b.volume !== 0);
+  const head = withVolume ? "Date,Open,High,Low,Close,Volume" : "Date,Open,High,Low,Close";
+  const lines = rows.map((b) => [b.date, b.open, b.high, b.low, b.close, ...(withVolume ? [b.volume] : [])].join(","));
+  return text(`${head}\r\n${lines.join("\r\n")}\r\n`, 200, "text/csv", {
+    "content-disposition": `attachment;filename=${s.replace(/[^a-z0-9]/g, "_")}_d.csv`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Yahoo: GET /v8/finance/chart/<SYM>?period1=&period2=&interval=1d&events=div,splits&includeAdjustedClose=true
+
+const YAHOO_INTERVALS = ["1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "4h", "1d", "5d", "1wk", "1mo", "3mo"];
+const YAHOO_RANGES: Record<string, number> = { "1d": 1, "5d": 5, "1mo": 31, "3mo": 92, "6mo": 183, "1y": 366, "2y": 731, "5y": 1827, "10y": 3653 };
+
+type Venue = { tz: string; open: [number, number]; close: [number, number]; currency: string; exchangeName: string; fullExchangeName: string; abbr: [string, string] };
+const NEW_YORK: Venue = { tz: "America/New_York", open: [9, 30], close: [16, 0], currency: "USD", exchangeName: "NMS", fullExchangeName: "NasdaqGS", abbr: ["EST", "EDT"] };
+const WARSAW: Venue = { tz: "Europe/Warsaw", open: [9, 0], close: [17, 0], currency: "PLN", exchangeName: "WSE", fullExchangeName: "Warsaw", abbr: ["CET", "CEST"] };
+
+const yahooError = (status: number, code: string, description: string) => json({ chart: { result: null, error: { code, description } } }, status);
+
+function yahoo({ url, path, lookup }: Ctx, float32: boolean): Response {
+  const m = /^\/v8\/finance\/chart\/([^/]+)$/.exec(path);
+  if (!m) return json({ finance: { result: null, error: { code: "Not Found", description: "HTTP 404 Not Found" } } }, 404);
+  const symbol = decodeURIComponent(m[1]!).toUpperCase();
+  const q = url.searchParams;
+  const interval = q.get("interval") ?? "1d";
+  if (!YAHOO_INTERVALS.includes(interval))
+    return yahooError(400, "Bad Request", `Invalid input - interval=${interval} is not supported. Valid intervals: [${YAHOO_INTERVALS.join(", ")}]`);
+  if (interval !== "1d") return yahooError(400, "Bad Request", `fake yahoo serves interval=1d only (got ${interval})`);
+  const now = Math.floor(Date.now() / 1000);
+  const int = (name: string) => {
+    const v = q.get(name);
+    return v === null ? undefined : /^-?\d+$/.test(v) ? Number(v) : NaN;
+  };
+  let period1 = int("period1");
+  let period2 = int("period2");
+  const range = q.get("range");
+  if (Number.isNaN(period1) || Number.isNaN(period2))
+    return yahooError(400, "Bad Request", `Invalid input - period1 and period2 must be integers (epoch seconds). period1 = ${q.get("period1")}, period2 = ${q.get("period2")}`);
+  if (period1 === undefined) {
+    if (range && range !== "max" && range !== "ytd" && !(range in YAHOO_RANGES))
+      return yahooError(400, "Bad Request", `Invalid input - range=${range} is not supported. Valid ranges: [1d, 5d, 1mo, 3mo, 6mo, 1y, 2y, 5y, 10y, ytd, max]`);
+    period2 = now;
+    const r = range ?? "1mo";
+    period1 = r === "max" ? -2208988800 : r === "ytd" ? Date.UTC(new Date().getUTCFullYear(), 0, 1) / 1000 : now - YAHOO_RANGES[r]! * 86_400;
+  }
+  period2 ??= now;
+  if (period1 > period2) return yahooError(400, "Bad Request", `Invalid input - start date cannot be after end date. startDate = ${period1}, endDate = ${period2}`);
+
+  const all = lookup(symbol);
+  if (!all) return yahooError(404, "Not Found", "No data found, symbol may be delisted");
+  const venue = symbol.endsWith(".WA") ? WARSAW : NEW_YORK;
+  const openS = (date: string) => zonedMs(date, venue.open[0], venue.open[1], venue.tz) / 1000;
+  const rows = all.map((b) => ({ b, ts: openS(b.date) })).filter((r) => period1 <= r.ts && r.ts < period2);
+  const f = float32 ? Math.fround : (x: number) => x;
+
+  const last = all.at(-1);
+  const marketTime = last ? zonedMs(last.date, venue.close[0], venue.close[1], venue.tz) / 1000 : now;
+  const gmtoffset = offsetMinutes(venue.tz, marketTime * 1000) * 60;
+  const janOffset = offsetMinutes(venue.tz, Date.UTC(new Date(marketTime * 1000).getUTCFullYear(), 0, 15)) * 60;
+  const timezone = venue.abbr[gmtoffset === janOffset ? 0 : 1];
+  const period = (start: number, end: number) => ({ timezone, start, end, gmtoffset });
+  const lastDate = last?.date ?? new Date(now * 1000).toISOString().slice(0, 10);
+  const regStart = zonedMs(lastDate, venue.open[0], venue.open[1], venue.tz) / 1000;
+  const regEnd = zonedMs(lastDate, venue.close[0], venue.close[1], venue.tz) / 1000;
+  const firstIdx = rows.length ? all.indexOf(rows[0]!.b) : -1;
+  const previous = firstIdx > 0 ? all[firstIdx - 1]! : undefined;
+  const meta: Record<string, unknown> = {
+    currency: venue.currency,
+    symbol,
+    exchangeName: symbol.startsWith("^") ? (venue === WARSAW ? "WSE" : "SNP") : venue.exchangeName,
+    fullExchangeName: venue.fullExchangeName,
+    instrumentType: symbol.startsWith("^") ? "INDEX" : "EQUITY",
+    firstTradeDate: all.length ? openS(all[0]!.date) : null,
+    regularMarketTime: marketTime,
+    hasPrePostMarketData: venue === NEW_YORK,
+    gmtoffset,
+    timezone,
+    exchangeTimezoneName: venue.tz,
+    regularMarketPrice: last ? f(last.close) : null,
+    fiftyTwoWeekHigh: all.length ? f(Math.max(...all.slice(-252).map((b) => b.high))) : null,
+    fiftyTwoWeekLow: all.length ? f(Math.min(...all.slice(-252).map((b) => b.low))) : null,
+    regularMarketDayHigh: last ? f(last.high) : null,
+    regularMarketDayLow: last ? f(last.low) : null,
+    regularMarketVolume: last?.volume ?? 0,
+    longName: symbol,
+    shortName: symbol,
+    chartPreviousClose: previous ? f(previous.close) : rows.length ? f(rows[0]!.b.open) : null,
+    priceHint: 2,
+    currentTradingPeriod: {
+      pre: venue === NEW_YORK ? period(regStart - 5.5 * 3600, regStart) : period(regStart, regStart),
+      regular: period(regStart, regEnd),
+      post: venue === NEW_YORK ? period(regEnd, regEnd + 4 * 3600) : period(regEnd, regEnd),
+    },
+    dataGranularity: "1d",
+    range: q.has("period1") ? "" : (range ?? "1mo"),
+    validRanges: ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd", "max"],
+  };
+  if (rows.length === 0) return json({ chart: { result: [{ meta, indicators: { quote: [{}] } }], error: null } });
+  const quote = {
+    open: rows.map((r) => f(r.b.open)),
+    high: rows.map((r) => f(r.b.high)),
+    low: rows.map((r) => f(r.b.low)),
+    close: rows.map((r) => f(r.b.close)),
+    volume: rows.map((r) => r.b.volume),
+  };
+  const indicators: Record<string, unknown> = { quote: [quote] };
+  if (q.get("includeAdjustedClose") !== "false") indicators.adjclose = [{ adjclose: rows.map((r) => f(r.b.adjClose)) }];
+  return json({ chart: { result: [{ meta, timestamp: rows.map((r) => r.ts), indicators }], error: null } });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polygon: GET /v2/aggs/ticker/<T>/range/1/day/<from>/<to>?adjusted=&sort=&limit=&apiKey=
+
+const polygonError = (status: number, error: string) => json({ status: "ERROR", request_id: requestId(), error }, status);
+const nyMidnight = (date: string) => zonedMs(date, 0, 0, "America/New_York");
+
+function polygon({ url, path, req, base, lookup }: Ctx, pageSize: number): Response {
+  const m = /^\/v2\/aggs\/ticker\/([^/]+)\/range\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path);
+  if (!m) return text("404 page not found", 404);
+  const q = url.searchParams;
+  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.get("authorization") ?? "")?.[1];
+  const key = q.get("apiKey") || bearer;
+  if (!key) return polygonError(401, "API Key was not provided");
+  if (key === "bad") return polygonError(401, "Unknown API Key");
+
+  const ticker = decodeURIComponent(m[1]!);
+  const [multiplier, timespan, fromRaw, toRaw] = [m[2]!, m[3]!, decodeURIComponent(m[4]!), decodeURIComponent(m[5]!)];
+  if (multiplier !== "1" || timespan !== "day") return polygonError(400, `fake polygon serves range/1/day only (got ${multiplier}/${timespan})`);
+  const bound = (v: string) => (/^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v)) ? nyMidnight(v) : /^\d+$/.test(v) ? Number(v) : NaN);
+  const fromMs = bound(fromRaw);
+  const toMs = bound(toRaw);
+  if (Number.isNaN(fromMs)) return polygonError(400, "Could not parse the time parameter: 'from'. Use YYYY-MM-DD or Unix MS Timestamps");
+  if (Number.isNaN(toMs)) return polygonError(400, "Could not parse the time parameter: 'to'. Use YYYY-MM-DD or Unix MS Timestamps");
+
+  // next_url carries only `cursor`: the options of the first page ride inside it.
+  const opts = new URLSearchParams(q);
+  const cursor = q.get("cursor");
+  if (cursor) {
+    let decoded: URLSearchParams;
+    try {
+      decoded = new URLSearchParams(Buffer.from(cursor, "base64url").toString("utf8"));
+    } catch {
+      return polygonError(400, "Invalid cursor");
+    }
+    if (!decoded.has("sort")) return polygonError(400, "Invalid cursor");
+    for (const [k, v] of decoded) opts.set(k, v);
+  }
+  const adjusted = opts.get("adjusted") !== "false";
+  const sort = opts.get("sort") === "desc" ? "desc" : "asc";
+  const limitRaw = Number(opts.get("limit") ?? 5000);
+  const limit = Math.min(50_000, Math.max(1, Number.isFinite(limitRaw) ? Math.floor(limitRaw) : 5000));
+
+  const all = lookup(ticker);
+  const rows = (all ?? [])
+    .map((b) => ({ b, t: nyMidnight(b.date) }))
+    .filter((r) => fromMs <= r.t && r.t <= toMs);
+  if (sort === "desc") rows.reverse();
+  const none = { ticker, queryCount: 0, resultsCount: 0, adjusted, status: "OK", request_id: requestId(), count: 0 };
+  if (rows.length === 0) return json(none);
+
+  const size = Math.min(limit, pageSize);
+  const page = rows.slice(0, size);
+  // Polygon's `adjusted` is for splits only, and a FakeBar carries no splits (its adjClose is
+  // Yahoo's dividend-and-split figure), so both settings serve the same prices.
+  const results = page.map(({ b, t }) => ({
+    v: b.volume,
+    vw: round((b.high + b.low + b.close) / 3, 4),
+    o: b.open,
+    c: b.close,
+    h: b.high,
+    l: b.low,
+    t,
+    n: Math.max(1, Math.round(b.volume / 137)),
+  }));
+  const body: Record<string, unknown> = {
+    ticker,
+    queryCount: results.length,
+    resultsCount: results.length,
+    adjusted,
+    results,
+    status: "OK",
+    request_id: requestId(),
+    count: results.length,
+  };
+  const next = rows[size];
+  if (next) {
+    const c = Buffer.from(`adjusted=${adjusted}&limit=${limit}&sort=${sort}`).toString("base64url");
+    const [f, t] = sort === "asc" ? [String(next.t), toRaw] : [fromRaw, String(next.t)];
+    body.next_url = `${base}/polygon/v2/aggs/ticker/${encodeURIComponent(ticker)}/range/1/day/${f}/${t}?cursor=${c}`;
+  }
+  return json(body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alpha Vantage: GET /query?function=TIME_SERIES_DAILY&symbol=&outputsize=compact|full&apikey=[&datatype=json|csv]
+
+function alphavantage({ url, path, lookup }: Ctx): Response {
+  if (path !== "/query") return text("Not Found", 404, "text/html");
+  const q = url.searchParams;
+  if (!q.get("apikey")) return avJson({ "Error Message": AV_MISSING_KEY });
+  const fn = q.get("function") ?? "";
+  if (fn !== "TIME_SERIES_DAILY") return avJson({ "Error Message": avInvalidCall(fn) });
+  const symbol = q.get("symbol") ?? "";
+  const all = symbol ? lookup(symbol.toUpperCase()) : undefined;
+  if (!all) return avJson({ "Error Message": avInvalidCall(fn) });
+  const full = q.get("outputsize") === "full";
+  const newest = [...all].reverse();
+  const rows = full ? newest : newest.slice(0, 100);
+  const s4 = (x: number) => x.toFixed(4);
+  if (q.get("datatype") === "csv") {
+    const lines = rows.map((b) => [b.date, s4(b.open), s4(b.high), s4(b.low), s4(b.close), String(b.volume)].join(","));
+    return text(["timestamp,open,high,low,close,volume", ...lines].join("\r\n") + "\r\n", 200, "application/x-download", {
+      "content-disposition": `attachment; filename=daily_${symbol}.csv`,
+    });
+  }
+  const series: Record<string, Record<string, string>> = {};
+  for (const b of rows) series[b.date] = { "1. open": s4(b.open), "2. high": s4(b.high), "3. low": s4(b.low), "4. close": s4(b.close), "5. volume": String(b.volume) };
+  return avJson({
+    "Meta Data": {
+      "1. Information": "Daily Prices (open, high, low, close) and Volumes",
+      "2. Symbol": symbol,
+      "3. Last Refreshed": newest[0]?.date ?? new Date().toISOString().slice(0, 10),
+      "4. Output Size": full ? "Full size" : "Compact",
+      "5. Time Zone": "US/Eastern",
+    },
+    "Time Series (Daily)": series,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+function symbolOf(provider: ProviderName, path: string, q: URLSearchParams): string {
+  const seg = (re: RegExp) => {
+    const m = re.exec(path);
+    return m ? decodeURIComponent(m[1]!) : "";
+  };
+  if (provider === "stooq") return symbolKey(provider, q.get("s") ?? "");
+  if (provider === "yahoo") return symbolKey(provider, seg(/^\/v8\/finance\/chart\/([^/]+)/));
+  if (provider === "polygon") return seg(/^\/v2\/aggs\/ticker\/([^/]+)\//);
+  return symbolKey(provider, q.get("symbol") ?? "");
+}
+
+type QueuedFault = { symbol: string; fault: Fault; left: number };
+
+export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promise<FakeProviders> {
+  const pageSize = Math.max(1, opts.polygonPageSize ?? 5000);
+  const float32 = opts.yahooFloat32 ?? true;
+  const bars = new Map<ProviderName, Map<string, FakeBar[]>>();
+  const faults = new Map<ProviderName, QueuedFault[]>();
+  const limits = new Map<ProviderName, { perSecond: number; hits: number[] }>();
+  const violationCount = new Map<string, number>();
+  const requests: FakeRequest[] = [];
+  const hung = new Set<() => void>();
+
+  const takeFault = (provider: ProviderName, symbol: string): Fault | undefined => {
+    const queue = faults.get(provider);
+    if (!queue) return undefined;
+    const i = queue.findIndex((f) => f.symbol === "*" || f.symbol === symbol);
+    if (i < 0) return undefined;
+    const entry = queue[i]!;
+    if (--entry.left <= 0) queue.splice(i, 1);
+    return entry.fault;
+  };
+
+  // Sliding one-second window over the requests the server admitted.
+  const overLimit = (provider: ProviderName): boolean => {
+    const limit = limits.get(provider);
+    if (!limit) return false;
+    const now = performance.now();
+    while (limit.hits.length && limit.hits[0]! <= now - 1000) limit.hits.shift();
+    if (limit.hits.length >= limit.perSecond) {
+      violationCount.set(provider, (violationCount.get(provider) ?? 0) + 1);
+      return true;
+    }
+    limit.hits.push(now);
+    return false;
+  };
+
+  let base = "";
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0, // a hung request must stay open until the client gives up
+    async fetch(req, srv) {
+      const url = new URL(req.url);
+      const [, prefix = "", ...rest] = url.pathname.split("/");
+      const path = `/${rest.join("/")}`;
+      const entry: FakeRequest = { provider: prefix, path, query: Object.fromEntries(url.searchParams), at: Date.now(), status: 0 };
+      requests.push(entry);
+      const answer = (res: Response) => {
+        entry.status = res.status;
+        return res;
+      };
+      if (!isProvider(prefix)) return answer(text("Not Found", 404));
+      const provider = prefix;
+      if (overLimit(provider)) return answer(limitAnswer(provider));
+
+      const symbol = symbolOf(provider, path, url.searchParams);
+      const fault = takeFault(provider, symbol);
+      const table = bars.get(provider);
+      const ctx: Ctx = { url, path, req, base, lookup: (s) => table?.get(symbolKey(provider, s)) };
+      const handle = (c: Ctx) =>
+        provider === "stooq" ? stooq(c) : provider === "yahoo" ? yahoo(c, float32) : provider === "polygon" ? polygon(c, pageSize) : alphavantage(c);
+
+      switch (fault?.kind) {
+        case undefined:
+          return answer(handle(ctx));
+        case "429":
+          return answer(tooManyRequests(provider, fault.retryAfterSeconds ?? 1));
+        case "av-note":
+          return answer(avJson({ Note: AV_NOTE }));
+        case "av-information":
+          return answer(avJson({ Information: AV_INFORMATION }));
+        case "stooq-limit":
+          return answer(text(STOOQ_LIMIT, 200, "text/csv"));
+        case "5xx":
+          return answer(serverError(provider, fault.status ?? 500));
+        case "empty":
+          return answer(handle({ ...ctx, lookup: () => [] }));
+        case "truncated": {
+          const real = handle(ctx);
+          const body = await real.text();
+          return answer(new Response(body.slice(0, Math.floor(body.length / 2)), { status: real.status, headers: { "content-type": real.headers.get("content-type") ?? "text/plain" } }));
+        }
+        case "hang": {
+          srv.timeout(req, 0);
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              hung.delete(done);
+              resolve();
+            };
+            hung.add(done);
+            if (req.signal.aborted) done();
+            else req.signal.addEventListener("abort", done, { once: true });
+          });
+          return new Response(null, { status: 504 }); // nobody is listening any more; status stays 0 in the log
+        }
+      }
+    },
+  });
+  base = `http://127.0.0.1:${server.port}`;
+
+  const providerOf = (p: string): ProviderName => {
+    if (!isProvider(p)) throw new Error(`unknown provider "${p}" (expected one of ${PROVIDERS.join(", ")})`);
+    return p;
+  };
+
+  return {
+    url: base,
+    requests,
+    setBars(provider, symbol, list) {
+      const p = providerOf(provider);
+      const sorted = [...list].sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+      if (!bars.has(p)) bars.set(p, new Map());
+      bars.get(p)!.set(symbolKey(p, symbol), sorted);
+    },
+    fault(provider, symbol, f) {
+      const p = providerOf(provider);
+      // These answers exist only at one provider; anywhere else the test is mistaken.
+      if ((f.kind === "av-note" || f.kind === "av-information") && p !== "alphavantage") throw new Error(`fault(${p}): ${f.kind} is an Alpha Vantage answer`);
+      if (f.kind === "stooq-limit" && p !== "stooq") throw new Error(`fault(${p}): stooq-limit is a Stooq answer`);
+      const left = f.kind === "empty" ? (f.times ?? Infinity) : f.times;
+      if (!(left > 0)) return;
+      if (!faults.has(p)) faults.set(p, []);
+      faults.get(p)!.push({ symbol: symbolKey(p, symbol), fault: f, left });
+    },
+    rateLimit(provider, perSecond) {
+      const p = providerOf(provider);
+      if (!(perSecond > 0) || perSecond === Infinity) limits.delete(p);
+      else limits.set(p, { perSecond, hits: [] });
+    },
+    violations(provider) {
+      return violationCount.get(provider) ?? 0;
+    },
+    reset() {
+      bars.clear();
+      faults.clear();
+      limits.clear();
+      violationCount.clear();
+      requests.length = 0;
+    },
+    async stop() {
+      for (const release of [...hung]) release();
+      await server.stop(true);
+    },
+  };
+}
