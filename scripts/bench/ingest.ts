@@ -47,7 +47,7 @@ function ticker(i: number): string {
  * sessions (no gaps, no duplicates, every row valid). The walk is pulled back into 5..500 so a
  * long series never rounds a price down to zero. Deterministic: n rows are a prefix of m > n rows.
  */
-async function writeBulkCsv(path: string, rows: number): Promise<void> {
+export async function writeBulkCsv(path: string, rows: number): Promise<void> {
   const days = wseSessions(FIRST_SESSION, SESSIONS).map((d) => d.replaceAll("-", ""));
   const writer = Bun.file(path).writer();
   writer.write(HEADER + "\n");

@@ -50,88 +50,117 @@ export type ValidateContext = {
   futureToleranceMs?: number;
   /** Last bar ts per symbol seen before this batch, carried across batches by the caller for gap checks. */
   lastTs?: Map<string, number>;
+  /** Memo carried across batches by the caller (see ValidateCache). */
+  cache?: ValidateCache;
 };
 
-const REQUIRED = ["symbol", "ts", "open", "high", "low", "close"] as const;
-const NUMERIC = ["open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const;
-const OPTIONAL_NUMERIC = new Set(["adjClose", "turnover", "trades"]);
 const PRICE_FIELDS = new Set(["open", "high", "low", "close", "adjClose"]);
 
-const isEmpty = (x: unknown) => x === undefined || x === null || (typeof x === "string" && x.trim() === "");
+function isEmpty(x: unknown): boolean {
+  if (x === undefined || x === null || x === "") return true;
+  if (typeof x !== "string") return false;
+  const c0 = x.charCodeAt(0);
+  const cn = x.charCodeAt(x.length - 1);
+  // Only a cell that starts or ends with white space can be all white space.
+  return (c0 <= 32 || cn <= 32) && x.trim() === "";
+}
 
 function toNumber(x: unknown): number {
   if (typeof x === "number") return x;
   if (typeof x === "bigint") return Number(x);
   if (typeof x === "string") {
-    const s = x.trim();
     // Number("") is 0 and Number("0x10") is 16: neither is a price.
-    return s === "" || /^[+-]?0x/i.test(s) ? NaN : Number(s);
+    if (x === "" || ((x.includes("x") || x.includes("X")) && /^\s*[+-]?0x/i.test(x))) return NaN;
+    const n = Number(x);
+    return n === 0 && x.trim() === "" ? NaN : n;
   }
   return NaN;
+}
+
+/**
+ * Per-run memo of the pure, repetitive parts of validation: a file has few distinct symbols and
+ * (across symbols) few distinct dates. Bounded, so a long run does not grow it without end.
+ */
+export type ValidateCache = { symbols: Map<string, ReturnType<typeof normaliseSymbol>>; ts: Map<string, number | null> };
+const CACHE_LIMIT = 100_000;
+export const newValidateCache = (): ValidateCache => ({ symbols: new Map(), ts: new Map() });
+
+function cachedSymbol(cache: ValidateCache, raw: string, market: SymbolMarket | undefined) {
+  let r = cache.symbols.get(raw);
+  if (r === undefined) {
+    if (cache.symbols.size >= CACHE_LIMIT) cache.symbols.clear();
+    cache.symbols.set(raw, (r = normaliseSymbol(raw, market)));
+  }
+  return r;
+}
+
+function cachedTs(cache: ValidateCache, raw: unknown, ctx: ValidateContext): number | null {
+  if (typeof raw !== "string") return parseTimestamp(raw, ctx.tsFormat, ctx.timeZone);
+  let t = cache.ts.get(raw);
+  if (t === undefined) {
+    if (cache.ts.size >= CACHE_LIMIT) cache.ts.clear();
+    cache.ts.set(raw, (t = parseTimestamp(raw, ctx.tsFormat, ctx.timeZone)));
+  }
+  return t;
 }
 
 function reject(row: RawRow, rule: Rule, reason: string, extra?: { symbol?: string; ts?: number }): Rejection {
   return { locator: row.locator, rule, reason, raw: row.fields, ...extra };
 }
 
+const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : String(x));
+
 /** Validate one row; returns the bar or the first rule it breaks. */
-export function validateRow(row: RawRow, ctx: ValidateContext): Bar | Rejection {
+export function validateRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache = newValidateCache()): Bar | Rejection {
   const f = row.fields;
-  for (const name of REQUIRED) if (isEmpty(f[name])) return reject(row, "required", `${name} is missing`);
-  const sym = normaliseSymbol(String(f.symbol), ctx.market);
+  if (isEmpty(f.symbol)) return reject(row, "required", "symbol is missing");
+  if (isEmpty(f.ts)) return reject(row, "required", "ts is missing");
+  if (isEmpty(f.open)) return reject(row, "required", "open is missing");
+  if (isEmpty(f.high)) return reject(row, "required", "high is missing");
+  if (isEmpty(f.low)) return reject(row, "required", "low is missing");
+  if (isEmpty(f.close)) return reject(row, "required", "close is missing");
+  const sym = cachedSymbol(cache, String(f.symbol), ctx.market);
   if (!sym.ok) return reject(row, "symbol", sym.reason);
-  const ts = parseTimestamp(f.ts, ctx.tsFormat, ctx.timeZone);
+  const ts = cachedTs(cache, f.ts, ctx);
   if (ts === null) return reject(row, "timestamp", `ts ${JSON.stringify(f.ts)} is not a valid timestamp`, { symbol: sym.symbol });
   const interval = ctx.interval;
   const barTs = interval === "1d" || interval === "1w" || interval === "1mo" ? floorUtcDay(ts) : ts;
   const now = ctx.now ?? Date.now();
   if (barTs > now + (ctx.futureToleranceMs ?? 60_000))
     return reject(row, "future", `ts ${new Date(barTs).toISOString()} is in the future`, { symbol: sym.symbol, ts: barTs });
+  const where = { symbol: sym.symbol, ts: barTs };
 
-  const nums: Record<string, number | null> = {};
-  for (const name of NUMERIC) {
-    const x = f[name];
-    if (isEmpty(x)) {
-      if (OPTIONAL_NUMERIC.has(name)) nums[name] = null;
-      else if (name === "volume") {
-        // A layout without a volume column (indices) yields undefined: no volume is 0 volume.
-        // A volume column with an empty cell is a hole in the data.
-        if (x === undefined) nums[name] = 0;
-        else return reject(row, "required", "volume is empty", { symbol: sym.symbol, ts: barTs });
-      }
-      continue;
-    }
-    const n = toNumber(x);
-    if (Number.isNaN(n)) return reject(row, "number", `${name} ${typeof x === "string" ? JSON.stringify(x) : String(x)} is not a number`, { symbol: sym.symbol, ts: barTs });
-    nums[name] = n;
-  }
-  const candidate = {
-    source: ctx.source,
-    symbol: sym.symbol,
-    interval,
-    ts: barTs,
-    open: nums.open,
-    high: nums.high,
-    low: nums.low,
-    close: nums.close,
-    volume: nums.volume,
-    adjClose: nums.adjClose,
-    turnover: nums.turnover,
-    trades: nums.trades,
-  };
+  const open = toNumber(f.open);
+  if (Number.isNaN(open)) return reject(row, "number", `open ${show(f.open)} is not a number`, where);
+  const high = toNumber(f.high);
+  if (Number.isNaN(high)) return reject(row, "number", `high ${show(f.high)} is not a number`, where);
+  const low = toNumber(f.low);
+  if (Number.isNaN(low)) return reject(row, "number", `low ${show(f.low)} is not a number`, where);
+  const close = toNumber(f.close);
+  if (Number.isNaN(close)) return reject(row, "number", `close ${show(f.close)} is not a number`, where);
+  let volume: number;
+  if (f.volume === undefined) volume = 0; // a layout without a volume column (indices): no volume is 0 volume
+  else if (isEmpty(f.volume)) return reject(row, "required", "volume is empty", where); // a column with a hole
+  else if (Number.isNaN((volume = toNumber(f.volume)))) return reject(row, "number", `volume ${show(f.volume)} is not a number`, where);
+  let adjClose: number | null = null;
+  let turnover: number | null = null;
+  let trades: number | null = null;
+  if (!isEmpty(f.adjClose) && Number.isNaN((adjClose = toNumber(f.adjClose)))) return reject(row, "number", `adjClose ${show(f.adjClose)} is not a number`, where);
+  if (!isEmpty(f.turnover) && Number.isNaN((turnover = toNumber(f.turnover)))) return reject(row, "number", `turnover ${show(f.turnover)} is not a number`, where);
+  if (!isEmpty(f.trades) && Number.isNaN((trades = toNumber(f.trades)))) return reject(row, "number", `trades ${show(f.trades)} is not a number`, where);
+
+  const candidate = { source: ctx.source, symbol: sym.symbol, interval, ts: barTs, open, high, low, close, volume, adjClose, turnover, trades };
+  // Every row goes through the Bar schema: types, finiteness, signs.
   const parsed = v.safeParse(BarSchema, candidate);
   if (!parsed.success) {
     const issue = parsed.issues[0];
     const key = String(issue.path?.[0]?.key ?? "");
     const rule: Rule = PRICE_FIELDS.has(key) ? "price" : key === "volume" ? "volume" : "number";
-    return reject(row, rule, `${issue.message} (got ${JSON.stringify(f[key] ?? issue.input)})`, { symbol: sym.symbol, ts: barTs });
+    return reject(row, rule, `${issue.message} (got ${JSON.stringify(f[key] ?? issue.input)})`, where);
   }
   const bar = parsed.output as Bar;
-  const { open, high, low, close } = bar;
-  if (high < Math.max(open, close, low))
-    return reject(row, "high", `high ${high} is below max(open ${open}, close ${close}, low ${low})`, { symbol: bar.symbol, ts: barTs });
-  if (low > Math.min(open, close, high))
-    return reject(row, "low", `low ${low} is above min(open ${open}, close ${close}, high ${high})`, { symbol: bar.symbol, ts: barTs });
+  if (high < Math.max(open, close, low)) return reject(row, "high", `high ${high} is below max(open ${open}, close ${close}, low ${low})`, where);
+  if (low > Math.min(open, close, high)) return reject(row, "low", `low ${low} is above min(open ${open}, close ${close}, high ${high})`, where);
   return bar;
 }
 
@@ -140,23 +169,26 @@ export function validateBatch(rows: RawRow[], ctx: ValidateContext): ValidatedBa
   const bars: Bar[] = [];
   const rejections: Rejection[] = [];
   const rules: Partial<Record<Rule, number>> = {};
-  const seen = new Map<string, string>();
+  // symbol → ts → locator of the first row with that key, for duplicate detection.
+  const seen = new Map<string, Map<number, string>>();
+  const cache = ctx.cache ?? newValidateCache();
   const count = (rule: Rule, n = 1) => (rules[rule] = (rules[rule] ?? 0) + n);
   for (const row of rows) {
-    const out = validateRow(row, ctx);
+    const out = validateRow(row, ctx, cache);
     if ("rule" in out) {
       rejections.push(out);
       count(out.rule);
       continue;
     }
-    const key = `${out.symbol}\u0000${out.ts}`;
-    const first = seen.get(key);
+    let bySymbol = seen.get(out.symbol);
+    if (!bySymbol) seen.set(out.symbol, (bySymbol = new Map()));
+    const first = bySymbol.get(out.ts);
     if (first !== undefined) {
       rejections.push(reject(row, "duplicate", `duplicate of ${first} for ${out.symbol} at ${new Date(out.ts).toISOString()}`, { symbol: out.symbol, ts: out.ts }));
       count("duplicate");
       continue;
     }
-    seen.set(key, row.locator);
+    bySymbol.set(out.ts, row.locator);
     bars.push(out);
   }
   const warnings = ctx.interval === "1d" ? findDailyGaps(bars, ctx.lastTs ?? new Map()) : [];
@@ -176,6 +208,18 @@ export function scoreBatch(read: number, accepted: number, gapSessions: number, 
   return { read, accepted, rejected: read - accepted, gapSessions, score: Math.round(score * 1e6) / 1e6, rules };
 }
 
+const DAY_MS = 86_400_000;
+/** True when no weekday lies strictly between the two UTC days. */
+function adjacentWeekdays(a: number, b: number): boolean {
+  const da = Math.floor(a / DAY_MS);
+  const db = Math.floor(b / DAY_MS);
+  if (db - da <= 1) return true;
+  const weekday = (((da + 4) % 7) + 7) % 7; // 1970-01-01 was a Thursday (4)
+  // From Friday, Saturday or Sunday the next weekday is Monday.
+  const toMonday = weekday === 5 ? 3 : weekday === 6 ? 2 : weekday === 0 ? 1 : 1;
+  return db - da <= toMonday;
+}
+
 /**
  * Daily gaps per symbol against its market's calendar. `lastTs` carries the newest bar per
  * symbol between batches (one number per symbol: constant in the file size) and is updated.
@@ -193,7 +237,8 @@ export function findDailyGaps(bars: Bar[], lastTs: Map<string, number>): GapWarn
     list.sort((a, b) => a - b);
     let prev = lastTs.get(symbol);
     for (const ts of list) {
-      if (prev !== undefined && ts > prev && sym.ok) {
+      // Consecutive weekdays (or Friday → Monday) cannot hide a session: skip the calendar.
+      if (prev !== undefined && ts > prev && sym.ok && !adjacentWeekdays(prev, ts)) {
         const [after, before] = [utcDate(prev), utcDate(ts)];
         const cover = calendarCoverage(sym.market);
         if (after >= cover.from && before <= cover.to) {

@@ -7,7 +7,7 @@ import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
 import { ProviderError } from "../sources/http.ts";
 import { SourceError } from "../sources/types.ts";
-import { scoreBatch, validateBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
+import { newValidateCache, scoreBatch, validateBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
 
 export type BatchEvent = {
   runId: number;
@@ -104,6 +104,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   const results: StreamResult[] = [];
   // Newest bar per symbol, seeded from the store, so gaps are found across batches and runs.
   const lastTs = new Map<string, number>();
+  const cache = newValidateCache();
   let fatal: unknown = null;
   let done = 0;
   let total = 0;
@@ -127,6 +128,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
           timeZone: source.timeZone,
           now: opts.now?.(),
           lastTs,
+          cache,
         });
         let last = v.bars[0];
         for (const b of v.bars) {

@@ -169,28 +169,40 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     }
     const decoder = new TextDecoder();
     const decimalComma = cfg.decimal === ",";
-    const fieldsOf = (cols: string[]): Record<string, unknown> => {
-      const f: Record<string, unknown> = {};
-      for (const [field, i] of idx) {
-        let val = cols[i];
-        if (val !== undefined) {
-          val = val.trim();
-          if (decimalComma && field !== "symbol" && field !== "ts" && field !== "date" && field !== "time") val = val.replace(",", ".");
-        }
-        f[field] = val;
-      }
-      if (fileSymbol !== undefined && f.symbol === undefined) f.symbol = fileSymbol;
-      if (f.ts === undefined && f.date !== undefined) {
-        const date = String(f.date).replace(/^(\d{4})(\d{2})(\d{2})$/, "$1-$2-$3");
-        let time = f.time as string | undefined;
-        // Stooq's <TIME> is HHMMSS, 000000 on daily bars.
-        if (time && /^\d{5,6}$/.test(time)) time = time.padStart(6, "0").replace(/^(\d{2})(\d{2})(\d{2})$/, "$1:$2:$3");
-        f.ts = time && time !== "00:00:00" && time !== "0" ? `${date} ${time}` : date;
-        delete f.date;
-        delete f.time;
-      }
-      return f;
+    // Hot path: one call per row. The object has one fixed shape (unmapped fields undefined),
+    // which keeps property access fast downstream.
+    const at = (field: Field) => idx.get(field) ?? -1;
+    const [iSym, iTs, iDate, iTime, iOpen, iHigh, iLow, iClose, iVol, iAdj, iTurn, iTrades] = (
+      ["symbol", "ts", "date", "time", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const
+    ).map(at) as number[] as [number, number, number, number, number, number, number, number, number, number, number, number];
+    const cell = (cols: string[], i: number): string | undefined => {
+      if (i < 0) return undefined;
+      const val = cols[i];
+      if (val === undefined || val === "") return val;
+      return val.charCodeAt(0) <= 32 || val.charCodeAt(val.length - 1) <= 32 ? val.trim() : val;
     };
+    const num = decimalComma ? (cols: string[], i: number) => cell(cols, i)?.replace(",", ".") : cell;
+    const tsOf = (cols: string[]): string | undefined => {
+      if (iTs >= 0) return cell(cols, iTs);
+      const date = cell(cols, iDate);
+      let time = cell(cols, iTime);
+      // Stooq's <TIME> is HHMMSS, 000000 on daily bars.
+      if (!time || time === "000000" || time === "00:00:00" || time === "0" || date === undefined) return date;
+      if (/^\d{5,6}$/.test(time)) time = time.padStart(6, "0").replace(/^(\d{2})(\d{2})(\d{2})$/, "$1:$2:$3");
+      return `${date.replace(/^(\d{4})(\d{2})(\d{2})$/, "$1-$2-$3")} ${time}`;
+    };
+    const fieldsOf = (cols: string[]): Record<string, unknown> => ({
+      symbol: iSym >= 0 ? cell(cols, iSym) : fileSymbol,
+      ts: tsOf(cols),
+      open: num(cols, iOpen),
+      high: num(cols, iHigh),
+      low: num(cols, iLow),
+      close: num(cols, iClose),
+      volume: num(cols, iVol),
+      adjClose: num(cols, iAdj),
+      turnover: num(cols, iTurn),
+      trades: num(cols, iTrades),
+    });
 
     let rows: RawRow[] = [];
     let leftover: Uint8Array = new Uint8Array(0);
