@@ -7,7 +7,9 @@ const { values } = parseArgs({ args: process.argv.slice(2), options: { outfile: 
 const root = join(import.meta.dir, "..");
 const outfile = values.outfile ?? join(root, "dist", "ticksync");
 const started = performance.now();
-const proc = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--sourcemap", join(root, "src", "main.ts"), "--outfile", outfile], {
+// The read worker is a second entry point: the executable carries it and starts it as a thread.
+const entries = [join(root, "src", "main.ts"), join(root, "src", "pipeline", "read-worker.ts")];
+const proc = Bun.spawnSync([process.execPath, "build", "--compile", "--minify", "--sourcemap", ...entries, "--outfile", outfile], {
   cwd: root,
   stdout: "inherit",
   stderr: "inherit",

@@ -7,7 +7,8 @@ import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
 import { ProviderError } from "../sources/http.ts";
 import { SourceError } from "../sources/types.ts";
-import { newValidateCache, scoreBatch, validateBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
+import { inlineReader, workerReader, type StreamReader } from "./validated.ts";
+import { newValidateCache, scoreBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
 
 export type BatchEvent = {
   runId: number;
@@ -61,9 +62,17 @@ export type IngestOptions = {
   onBatch?: (e: BatchEvent) => void;
   onProgress?: (p: Progress) => void;
   onStreamError?: (stream: string, error: Error) => void;
+  /** Read and validate in a worker thread (default: when the source can be rebuilt there). */
+  worker?: boolean;
 };
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+function rebuildError(e: { message: string; name: string; failure?: string }): Error {
+  if (e.failure) return new ProviderError(e.message, e.failure as ProviderError["failure"]);
+  if (e.name === "SourceError") return new SourceError(e.message);
+  return new Error(e.message);
+}
 
 function causeOf(e: unknown): string {
   if (e instanceof ProviderError) return e.failure;
@@ -118,18 +127,8 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     results.push(result);
     try {
       const cp = await store.getCheckpoint(key);
-      for await (const batch of source.read(stream, cp?.cursor ?? null, batchSize, opts.range)) {
+      for await (const v of reader!.batches(stream, cp?.cursor ?? null, opts.range)) {
         if (opts.signal?.aborted) throw new Error("run aborted");
-        const v = validateBatch(batch.rows, {
-          source: source.name,
-          interval: source.interval,
-          market: source.market,
-          tsFormat: source.tsFormat,
-          timeZone: source.timeZone,
-          now: opts.now?.(),
-          lastTs,
-          cache,
-        });
         let last = v.bars[0];
         for (const b of v.bars) {
           if (fromTs === null || b.ts < fromTs) fromTs = b.ts;
@@ -143,13 +142,13 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
           quarantine: v.rejections,
           checkpoint: {
             stream: key,
-            cursor: batch.cursor,
+            cursor: v.cursor,
             lastTs: last && (cp?.lastTs == null || last.ts > cp.lastTs) ? last.ts : (cp?.lastTs ?? null),
             lastKey: last ? `${last.symbol}|${last.interval}|${last.ts}` : (cp?.lastKey ?? null),
           },
         });
-        result.read += batch.rows.length;
-        totals.read += batch.rows.length;
+        result.read += v.read;
+        totals.read += v.read;
         totals.inserted += res.inserted;
         totals.updated += res.updated;
         totals.unchanged += res.unchanged;
@@ -158,7 +157,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
         gapSessions += v.report.gapSessions;
         gapWarnings += v.warnings.length;
         for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
-        opts.onBatch?.({ runId, source: source.name, stream, read: batch.rows.length, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
+        opts.onBatch?.({ runId, source: source.name, stream, read: v.read, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
       }
       if (track) await store.setRunStream(runId, stream, { status: "done", rows: result.read });
     } catch (e) {
@@ -176,8 +175,14 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     }
   }
 
+  let reader: StreamReader | null = null;
   try {
     for (const s of await store.listSeries()) if (s.source === source.name && s.interval === source.interval) lastTs.set(s.symbol, s.lastTs);
+    const settings = { source: source.name, interval: source.interval, market: source.market, tsFormat: source.tsFormat, timeZone: source.timeZone, now: opts.now?.() };
+    reader =
+      (opts.worker ?? source.spec !== undefined) && source.spec
+        ? workerReader(source.spec, settings, batchSize, lastTs, rebuildError)
+        : inlineReader(source, settings, batchSize, lastTs, cache);
     let streams: string[];
     if (opts.resumeRunId !== undefined) {
       const states = await store.listRunStreams(runId);
@@ -209,6 +214,8 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     if (rejected) throw (rejected as PromiseRejectedResult).reason;
   } catch (e) {
     fatal = e;
+  } finally {
+    reader?.close();
   }
   const failed = results.filter((r) => r.error);
   const failedStreams: Record<string, string[]> = {};

@@ -20,10 +20,11 @@ export type SourceConfig = v.InferOutput<typeof sourceConfigSchema>;
 
 export function createSource(name: string, cfg: SourceConfig, baseDir?: string, ctx: SourceContext = {}): Source {
   switch (cfg.type) {
+    // Local readers are CPU-bound: the pipeline may rebuild them in a worker from this spec.
     case "csv":
-      return csvSource(name, cfg, baseDir);
+      return { ...csvSource(name, cfg, baseDir), spec: { name, config: cfg, baseDir } };
     case "sqlite":
-      return sqliteSource(name, cfg, baseDir);
+      return { ...sqliteSource(name, cfg, baseDir), spec: { name, config: cfg, baseDir } };
     case "stooq":
       return stooqSource(name, cfg, ctx);
     case "yahoo":

@@ -31,6 +31,8 @@ export type Source = {
   readonly market?: SymbolMarket;
   readonly tsFormat?: TsFormat;
   readonly timeZone?: string;
+  /** Set when the source can be rebuilt from plain config in a worker thread (local files). */
+  readonly spec?: { name: string; config: unknown; baseDir?: string };
   /** Streams read at once (providers: symbols in flight, all under one rate limit). */
   readonly concurrency?: number;
   /** The independent streams of this source, each with its own checkpoint. */

@@ -1,0 +1,180 @@
+// Validated batches of a stream: read + validate, either on the calling thread or in a worker
+// thread so parsing and validation overlap with the store's writes (two cores: one reads and
+// checks, one writes). Bars cross the thread boundary as columns in transferred buffers, so
+// handing a batch over costs next to nothing.
+import type { Bar, Interval } from "../domain/bar.ts";
+import { validateBatch, type GapWarning, type QualityReport, type Rejection, type ValidateCache, type ValidateContext } from "../domain/quality.ts";
+import type { Cursor, ReadRange, Source } from "../sources/types.ts";
+
+export type ValidatedBatch = {
+  bars: Bar[];
+  rejections: Rejection[];
+  warnings: GapWarning[];
+  report: QualityReport;
+  cursor: Cursor;
+  read: number;
+};
+
+export type StreamReader = {
+  batches(stream: string, cursor: Cursor | null, range?: ReadRange): AsyncIterable<ValidatedBatch>;
+  close(): void;
+};
+
+type ValidateSettings = Omit<ValidateContext, "lastTs" | "cache">;
+
+/** Read and validate on this thread. */
+export function inlineReader(source: Source, settings: ValidateSettings, batchSize: number, lastTs: Map<string, number>, cache: ValidateCache): StreamReader {
+  return {
+    async *batches(stream, cursor, range) {
+      for await (const batch of source.read(stream, cursor, batchSize, range)) {
+        const v = validateBatch(batch.rows, { ...settings, lastTs, cache });
+        yield { ...v, cursor: batch.cursor, read: batch.rows.length };
+      }
+    },
+    close() {},
+  };
+}
+
+/** Bars as columns: numbers in Float64Arrays (NaN for null), symbols by index into a list. */
+export type BarColumns = {
+  n: number;
+  source: string;
+  interval: Interval;
+  symbols: string[];
+  symbol: Uint32Array;
+  f64: Float64Array; // n × 9: ts, open, high, low, close, volume, adjClose, turnover, trades
+};
+
+const WIDTH = 9;
+
+export function toColumns(bars: Bar[], source: string, interval: Interval): BarColumns {
+  const n = bars.length;
+  const symbols: string[] = [];
+  const index = new Map<string, number>();
+  const symbol = new Uint32Array(n);
+  const f64 = new Float64Array(n * WIDTH);
+  for (let i = 0; i < n; i++) {
+    const b = bars[i]!;
+    let s = index.get(b.symbol);
+    if (s === undefined) {
+      index.set(b.symbol, (s = symbols.length));
+      symbols.push(b.symbol);
+    }
+    symbol[i] = s;
+    const o = i * WIDTH;
+    f64[o] = b.ts;
+    f64[o + 1] = b.open;
+    f64[o + 2] = b.high;
+    f64[o + 3] = b.low;
+    f64[o + 4] = b.close;
+    f64[o + 5] = b.volume;
+    f64[o + 6] = b.adjClose ?? NaN;
+    f64[o + 7] = b.turnover ?? NaN;
+    f64[o + 8] = b.trades ?? NaN;
+  }
+  return { n, source, interval, symbols, symbol, f64 };
+}
+
+export function fromColumns(c: BarColumns): Bar[] {
+  const out: Bar[] = new Array(c.n);
+  const f = c.f64;
+  for (let i = 0; i < c.n; i++) {
+    const o = i * WIDTH;
+    const bar: Bar = {
+      source: c.source,
+      symbol: c.symbols[c.symbol[i]!]!,
+      interval: c.interval,
+      ts: f[o]!,
+      open: f[o + 1]!,
+      high: f[o + 2]!,
+      low: f[o + 3]!,
+      close: f[o + 4]!,
+      volume: f[o + 5]!,
+    };
+    if (!Number.isNaN(f[o + 6]!)) bar.adjClose = f[o + 6]!;
+    if (!Number.isNaN(f[o + 7]!)) bar.turnover = f[o + 7]!;
+    if (!Number.isNaN(f[o + 8]!)) bar.trades = f[o + 8]!;
+    out[i] = bar;
+  }
+  return out;
+}
+
+/** What the worker needs to rebuild the source on its side: plain, cloneable data. */
+export type WorkerSourceSpec = { name: string; config: unknown; baseDir?: string };
+
+export type ToWorker =
+  | { type: "open"; spec: WorkerSourceSpec; settings: ValidateSettings; batchSize: number; lastTs: [string, number][] }
+  | { type: "read"; id: number; stream: string; cursor: Cursor | null; range?: ReadRange }
+  | { type: "ack"; id: number };
+
+export type FromWorker =
+  | { type: "batch"; id: number; columns: BarColumns; rejections: Rejection[]; warnings: GapWarning[]; report: QualityReport; cursor: Cursor; read: number }
+  | { type: "end"; id: number }
+  | { type: "error"; id: number; message: string; name: string; failure?: string };
+
+/** Batches a worker may run ahead of the writer: enough to keep both cores busy, bounded memory. */
+export const READ_AHEAD = 3;
+
+/**
+ * Where the worker's code is. From source it sits beside this file; in the compiled executable
+ * every module shares the entry's URL and the worker is a second entry point, kept under its
+ * path relative to src/ (see scripts/build.ts).
+ */
+function readWorkerUrl(): string {
+  const here = import.meta.url;
+  return here.includes("/$bunfs/") ? new URL("./pipeline/read-worker.ts", here).href : new URL("./read-worker.ts", here).href;
+}
+
+/**
+ * Read and validate in a worker thread. One worker serves all streams of a run, one at a time.
+ * `rebuildError` turns the worker's error back into the error class the engine classifies.
+ */
+export function workerReader(spec: WorkerSourceSpec, settings: ValidateSettings, batchSize: number, lastTs: Map<string, number>, rebuildError: (e: { message: string; name: string; failure?: string }) => Error): StreamReader {
+  const worker = new Worker(readWorkerUrl());
+  // One listener for the worker's whole life: a crash before or between reads is not missed.
+  let crashed: Error | null = null;
+  let current: { id: number; queue: FromWorker[]; wake: (() => void) | null } | null = null;
+  worker.addEventListener("message", (ev: MessageEvent<FromWorker>) => {
+    if (current && ev.data.id === current.id) {
+      current.queue.push(ev.data);
+      current.wake?.();
+    }
+  });
+  const die = (why: string) => {
+    crashed ??= new Error(`read worker failed: ${why}`);
+    current?.wake?.();
+  };
+  worker.addEventListener("error", (ev: ErrorEvent) => die(ev.message || "error"));
+  worker.addEventListener("close", () => die("it exited"));
+  worker.postMessage({ type: "open", spec, settings, batchSize, lastTs: [...lastTs] } satisfies ToWorker);
+  let nextId = 1;
+  let closed = false;
+  return {
+    async *batches(stream, cursor, range) {
+      const me = { id: nextId++, queue: [] as FromWorker[], wake: null as (() => void) | null };
+      current = me;
+      worker.postMessage({ type: "read", id: me.id, stream, cursor, range } satisfies ToWorker);
+      try {
+        for (;;) {
+          while (me.queue.length === 0 && !crashed) await new Promise<void>((r) => (me.wake = r));
+          me.wake = null;
+          if (me.queue.length === 0 && crashed) throw crashed;
+          const m = me.queue.shift()!;
+          if (m.type === "end") return;
+          if (m.type === "error") throw rebuildError(m);
+          if (m.type !== "batch") continue;
+          yield { bars: fromColumns(m.columns), rejections: m.rejections, warnings: m.warnings, report: m.report, cursor: m.cursor, read: m.read };
+          worker.postMessage({ type: "ack", id: me.id } satisfies ToWorker);
+        }
+      } finally {
+        if (current === me) current = null;
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      crashed ??= new Error("read worker closed");
+      worker.terminate();
+    },
+  };
+}
