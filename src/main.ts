@@ -269,17 +269,22 @@ async function cmdBackfill(argv: string[]): Promise<number> {
     if (v.resume) {
       let runId = intFlag("run", v.run);
       if (runId === undefined) {
-        const runs = await store.listRuns({ limit: 200 });
-        runId = runs.find((r) => r.kind === "backfill" && r.outcome !== "succeeded" && r.outcome !== "running")?.id;
-        if (runId === undefined) {
-          const running = runs.find((r) => r.kind === "backfill" && r.outcome === "running");
-          throw new UsageError(running ? `backfill run ${running.id} is still running in another process` : "no unfinished backfill run to resume");
+        // The newest backfill that has symbols left: pending ones, or failed ones with --retry-failed.
+        const runs = (await store.listRuns({ limit: 200 })).filter((r) => r.kind === "backfill");
+        for (const r of runs) {
+          if (r.outcome === "running") throw new UsageError(`backfill run ${r.id} is still running in another process`);
+          const left = (await store.listRunStreams(r.id, "pending")).length + (v["retry-failed"] ? (await store.listRunStreams(r.id, "failed")).length : 0);
+          if (left > 0) {
+            runId = r.id;
+            break;
+          }
         }
+        if (runId === undefined) throw new UsageError(`no unfinished backfill run to resume${v["retry-failed"] ? "" : " (--retry-failed also retries failed symbols)"}`);
       }
       const run = await store.getRun(runId);
       if (!run || run.kind !== "backfill") throw new UsageError(`run ${runId} is not a backfill run`);
       if (run.outcome === "running") throw new UsageError(`backfill run ${runId} is still running in another process`);
-      if (run.outcome === "succeeded" && !v["retry-failed"]) throw new UsageError(`backfill run ${runId} already finished`);
+      if (run.outcome === "succeeded") throw new UsageError(`backfill run ${runId} already finished`);
       const p = run.params ?? {};
       if (!loaded.config.sources[run.source]) throw new UsageError(`source ${run.source} of run ${runId} is no longer in the config`);
       const pending = (await store.listRunStreams(runId, "pending")).length;
@@ -303,7 +308,8 @@ async function cmdBackfill(argv: string[]): Promise<number> {
       if (to !== undefined && to < from) throw new UsageError("--to is before --from");
       let streams: string[] | undefined;
       if (typeof v.symbols === "string") {
-        const list = resolveUniverse("cli", { cli: v.symbols.split(",").map((s) => s.trim()).filter(Boolean) });
+        const market = (loaded.config.sources[v.source] as { market?: "WSE" | "NYSE" }).market;
+        const list = resolveUniverse("cli", { cli: v.symbols.split(",").map((s) => s.trim()).filter(Boolean) }, { market });
         if (!list.ok) throw new UsageError(`--symbols: ${list.reason}`);
         streams = list.universe.symbols;
       }

@@ -140,6 +140,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
           source: source.name,
           bars: v.bars,
           quarantine: v.rejections,
+          read: v.read,
           checkpoint: {
             stream: key,
             cursor: v.cursor,

@@ -174,6 +174,13 @@ export function sqliteStore(url: string): Store {
          symbol = excluded.symbol, ts = excluded.ts, raw = excluded.raw
        WHERE quarantine.rule IS NOT excluded.rule OR quarantine.raw IS NOT excluded.raw`,
     ),
+    // The run's counters move with its batches, so an interrupted run still says what it did.
+    runProgress: db.prepare(
+      `UPDATE runs SET read = read + ?2, inserted = inserted + ?3, updated = updated + ?4, unchanged = unchanged + ?5,
+         quarantined = quarantined + ?6,
+         from_ts = CASE WHEN ?7 IS NULL THEN from_ts ELSE min(coalesce(from_ts, ?7), ?7) END,
+         to_ts = CASE WHEN ?8 IS NULL THEN to_ts ELSE max(coalesce(to_ts, ?8), ?8) END WHERE id = ?1`,
+    ),
     checkpoint: db.prepare(
       `INSERT INTO checkpoints (stream, cursor, last_ts, last_key, run_id, updated_at) VALUES (?,?,?,?,?,?)
        ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, last_ts = excluded.last_ts,
@@ -215,6 +222,13 @@ export function sqliteStore(url: string): Store {
       const r = s.quarantine.run(b.runId, b.source, q.locator, q.rule, q.reason, q.symbol ?? null, q.ts ?? null, JSON.stringify(q.raw), now);
       quarantined += r.changes;
     }
+    let minTs: number | null = null;
+    let maxTs: number | null = null;
+    for (const bar of b.bars) {
+      if (minTs === null || bar.ts < minTs) minTs = bar.ts;
+      if (maxTs === null || bar.ts > maxTs) maxTs = bar.ts;
+    }
+    s.runProgress.run(b.runId, b.read, inserted, updated, unchanged, b.quarantine.length, minTs, maxTs);
     if (b.checkpoint) {
       const c = b.checkpoint;
       s.checkpoint.run(c.stream, JSON.stringify(c.cursor), c.lastTs, c.lastKey, b.runId, now);

@@ -23,6 +23,8 @@ export type CommitBatch = {
   quarantine: Rejection[];
   /** Committed in the same transaction as the rows: a crash leaves both or neither. */
   checkpoint?: Checkpoint;
+  /** Rows read for this batch (accepted and rejected); added to the run's counters in the same transaction. */
+  read: number;
 };
 
 export type CommitResult = UpsertCounts & { quarantined: number };
