@@ -1,7 +1,7 @@
-// Per-provider rate limiting, shared by every worker that calls the provider. A token bucket
-// of capacity `burst` (default 1) refilled at the configured rate; grants are serialised, so
-// with burst 1 calls are at least one interval apart and no window of the provider's length
-// ever sees more calls than its limit. A 429 (or a provider's 200-with-a-note) pauses everyone until its
+// Per-provider rate limiting, shared by every worker that calls the provider: a token bucket
+// of capacity `burst` (default 1) at the configured rate, kept as a GCRA schedule and handed out
+// one grant at a time, so with burst 1 calls are evenly spaced and no window of the provider's
+// length sees more calls than its limit. A 429 (or a provider's 200-with-a-note) pauses everyone until its
 // Retry-After, and consecutive ones halve the rate; successes win it back step by step.
 export type RateLimit = { perSecond?: number; perMinute?: number; burst?: number };
 
@@ -69,8 +69,9 @@ export function createRateLimiter(
   const burst = Math.max(1, limit.burst ?? 1);
   const minFactor = opts.minFactor ?? 1 / 16;
   let factor = 1;
-  let tokens = burst;
-  let refilledAt = now();
+  // GCRA: `tat` is when the next call is due on an even schedule; a bucket of `burst` calls may
+  // go early by up to (burst - 1) intervals.
+  let tat = -Infinity;
   let pausedUntil = 0;
   let consecutive = 0;
   let exhaustedUntil = 0; // wall clock: quotas reset on calendar time
@@ -78,24 +79,22 @@ export function createRateLimiter(
   // Grants are handed out one at a time, in call order: each waits for the one before it.
   let queue: Promise<void> = Promise.resolve();
   const stats: RateLimiterStats = { granted: 0, throttled: 0, factor: 1, waitedMs: 0 };
-  const perMs = () => (rate * factor * RATE_HEADROOM) / 1000;
-
-  function refill(t: number) {
-    tokens = Math.min(burst, tokens + (t - refilledAt) * perMs());
-    refilledAt = t;
-  }
+  const step = () => 1000 / (rate * factor * RATE_HEADROOM);
 
   async function grant(signal?: AbortSignal) {
+    let t: number;
     for (;;) {
       if (Date.now() < exhaustedUntil) throw new QuotaExhausted(`${name}: ${exhaustedReason} (no calls until ${new Date(exhaustedUntil).toISOString()})`);
-      const t = now();
-      refill(t);
-      const delay = Math.max(pausedUntil - t, tokens >= 1 ? 0 : (1 - tokens) / perMs());
+      t = now();
+      const delay = Math.max(pausedUntil, tat - (burst - 1) * step()) - t;
       if (delay <= 0) break;
       stats.waitedMs += delay;
       await wait(delay, signal);
     }
-    tokens -= 1;
+    // Timers fire a little late. Up to half an interval of lateness is credited to the next
+    // call, so the rate holds instead of losing a millisecond a call; an idle limiter starts
+    // over from now and never owes a burst.
+    tat = t - tat <= step() / 2 ? tat + step() : t + step();
     stats.granted++;
   }
 
@@ -119,9 +118,8 @@ export function createRateLimiter(
       if (consecutive >= 2) factor = Math.max(minFactor, factor / 2);
       stats.factor = factor;
       const t = now();
-      refill(t);
-      tokens = 0;
-      pausedUntil = Math.max(pausedUntil, t + (retryAfterMs ?? 1 / perMs()));
+      pausedUntil = Math.max(pausedUntil, t + (retryAfterMs ?? step()));
+      tat = Math.max(tat, pausedUntil);
     },
     succeeded() {
       consecutive = 0;
