@@ -29,6 +29,7 @@ bench = [${SYMBOLS.map((s) => `"${s}.US"`).join(", ")}, "GONE.US"]
 [sources.yahoo]
 type = "yahoo"
 baseUrl = "${fake.url}/yahoo"
+apiKey = "sekr3t-key"
 universe = "bench"
 concurrency = 4
 rateLimit = { perSecond = 15 }
@@ -72,6 +73,7 @@ test("backfill, kill -9 midway, --resume finishes only what was left; the summar
   expect(r.stderr).toContain("resuming backfill run 1 of yahoo");
   expect(r.code).toBe(1); // GONE.US does not exist: the run finishes, but not cleanly
   const summary = JSON.parse(r.stdout);
+  expect(r.stdout + r.stderr).not.toContain("sekr3t-key");
   expect(summary.runId).toBe(1);
   expect(summary.failures).toEqual({ not_found: 1 });
   expect(summary.failedStreams).toEqual({ not_found: ["GONE.US"] });
@@ -111,6 +113,22 @@ test("backfill, kill -9 midway, --resume finishes only what was left; the summar
   expect(JSON.parse(retried.stdout)).toMatchObject({ runId: 1, outcome: "succeeded", failures: {} });
   expect(fake.requests.slice(before).map((q) => q.path)).toEqual([expect.stringContaining("/GONE")]);
 }, 120_000);
+
+test("universe list shows the bundled lists with their dates, and the config's own", async () => {
+  const cfg = config("u");
+  const r = await cli(["universe", "list", "--config", cfg]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/wig80\s+WSE\s+80\s/);
+  expect(r.stdout).toMatch(/sp500\s+NYSE\s+50\d\s/);
+  expect(r.stdout).toMatch(/etf-us\s+NYSE\s+40\s/);
+  expect(r.stdout).toMatch(/bench\s+NYSE\s+61\s/);
+  const show = await cli(["universe", "show", "wig80", "--config", cfg]);
+  expect(show.code).toBe(0);
+  expect(show.stdout).toContain("11B.WA");
+  const bad = await cli(["universe", "show", "nasdaq100", "--config", cfg]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain("wig80");
+});
 
 test("progress is printed as plain lines when stderr is not a terminal", async () => {
   const cfg = config("b");
