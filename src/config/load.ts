@@ -130,8 +130,10 @@ export function loadConfig(file: string | null, env: Record<string, string | und
   const baseDir = resolved ? dirname(resolved) : process.cwd();
   // A relative SQLite store path is relative to the config file, as source paths are.
   const url = config.store.url;
-  const path = url.replace(/^(sqlite:|file:)/, "");
-  if (!isAbsolute(path) && path !== ":memory:" && !path.startsWith("//")) config.store.url = `sqlite:${resolve(baseDir, path)}`;
+  if (!/^postgres(ql)?:\/\//i.test(url)) {
+    const path = url.replace(/^(sqlite:|file:)/, "");
+    if (!isAbsolute(path) && path !== ":memory:" && !path.startsWith("//")) config.store.url = `sqlite:${resolve(baseDir, path)}`;
+  }
   return { config, file: resolved, baseDir };
 }
 

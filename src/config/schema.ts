@@ -31,9 +31,13 @@ const TimeZone = v.pipe(
 );
 
 export const storeConfigSchema = v.strictObject({
-  /** `sqlite:<path>` (default), a bare path to a SQLite file. Postgres and QuestDB URLs come next. */
+  /** `sqlite:<path>` (default) or a bare path to a SQLite file; `postgres://user:pass@host:port/db[?schema=name]`. */
   url: v.optional(
-    v.pipe(v.string(), v.nonEmpty(), v.regex(/^(sqlite:|file:|[^:]+$)/, "expected sqlite:<path> or a path to a SQLite file")),
+    v.pipe(
+      v.string(),
+      v.nonEmpty(),
+      v.regex(/^(sqlite:|file:|postgres(ql)?:\/\/|[^:]+$)/, "expected sqlite:<path>, a path to a SQLite file, or postgres://user@host:port/db"),
+    ),
     "sqlite:./.data/ticksync.db",
   ),
 });

@@ -1,0 +1,150 @@
+// One contract, every store: the same cases run against SQLite and PostgreSQL (and each store
+// added later), so the pipeline can rely on any of them alike.
+import { afterAll, describe, expect, test } from "bun:test";
+import type { Bar } from "../src/domain/bar.ts";
+import type { Rejection } from "../src/domain/quality.ts";
+import type { Store } from "../src/stores/types.ts";
+import { STORES } from "./stores.ts";
+import { tempDir } from "./helpers.ts";
+
+const dir = tempDir("ticksync-contract-");
+const day = (d: string) => Date.parse(`${d}T00:00:00Z`);
+
+function bar(symbol: string, date: string, close: number, extra: Partial<Bar> = {}): Bar {
+  return { source: "src", symbol, interval: "1d", ts: day(date), open: close - 1, high: close + 1, low: close - 2, close, volume: 1000, ...extra };
+}
+
+function rejection(locator: string, rule: Rejection["rule"] = "high"): Rejection {
+  return { locator, rule, reason: `${rule} broken`, raw: { open: "1", note: "ünïcode \t tab" }, symbol: "PKN.WA", ts: day("2024-01-05") };
+}
+
+for (const kind of STORES) {
+  describe.skipIf(kind.unavailable !== null)(`${kind.kind} store${kind.unavailable ? ` (skipped: ${kind.unavailable})` : ""}`, () => {
+    const open: Store[] = [];
+    afterAll(async () => {
+      for (const s of open) await s.close().catch(() => {});
+    });
+    async function fresh(): Promise<Store> {
+      const s = kind.open(kind.freshUrl(dir));
+      open.push(s);
+      await s.migrate();
+      return s;
+    }
+
+    test("migrations are versioned and idempotent; ready says so", async () => {
+      const url = kind.freshUrl(dir);
+      const s = kind.open(url);
+      open.push(s);
+      const before = await s.ready();
+      expect(before.ok).toBe(false);
+      const first = await s.migrate();
+      expect(first.applied.length).toBeGreaterThan(0);
+      const second = await s.migrate();
+      expect(second.applied).toEqual([]);
+      expect(second.version).toBe(first.version);
+      expect(await s.ready()).toEqual({ ok: true, schemaVersion: first.version, expectedVersion: first.version });
+    });
+
+    test("upsert reports inserted, updated and unchanged; unchanged writes nothing", async () => {
+      const s = await fresh();
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const batch = [bar("PKN.WA", "2024-01-02", 60), bar("PKN.WA", "2024-01-03", 61, { adjClose: 60.5, trades: 12, turnover: 61_000 }), bar("CDR.WA", "2024-01-02", 120)];
+      expect(await s.commitBatch({ runId: run, source: "src", bars: batch, quarantine: [], read: 3 })).toEqual({ inserted: 3, updated: 0, unchanged: 0, quarantined: 0 });
+      const again = await s.commitBatch({ runId: run, source: "src", bars: batch, quarantine: [], read: 3 });
+      expect(again).toEqual({ inserted: 0, updated: 0, unchanged: 3, quarantined: 0 });
+      const changed = [batch[0]!, { ...batch[1]!, adjClose: null }, { ...batch[2]!, close: 121 }, bar("CDR.WA", "2024-01-03", 122)];
+      expect(await s.commitBatch({ runId: run, source: "src", bars: changed, quarantine: [], read: 4 })).toEqual({ inserted: 1, updated: 2, unchanged: 1, quarantined: 0 });
+      expect(await s.countBars()).toBe(4);
+      const pkn = await s.queryBars({ symbol: "PKN.WA", interval: "1d", limit: 10 });
+      expect(pkn).toEqual([batch[0]!, { ...batch[1]!, adjClose: undefined }].map((b) => JSON.parse(JSON.stringify(b))));
+      const r = await s.getRun(run);
+      expect(r).toMatchObject({ read: 10, inserted: 4, updated: 2, unchanged: 4, fromTs: day("2024-01-02"), toTs: day("2024-01-03") });
+    });
+
+    test("series keep first, last and count per (source, symbol, interval)", async () => {
+      const s = await fresh();
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      await s.commitBatch({ runId: run, source: "src", bars: [bar("A.US", "2024-02-01", 1), bar("A.US", "2024-01-15", 2)], quarantine: [], read: 2 });
+      await s.commitBatch({ runId: run, source: "src", bars: [bar("A.US", "2024-03-01", 3), bar("A.US", "2024-01-15", 2)], quarantine: [], read: 2 });
+      expect(await s.listSeries()).toEqual([{ source: "src", symbol: "A.US", interval: "1d", firstTs: day("2024-01-15"), lastTs: day("2024-03-01"), bars: 3 }]);
+      expect(await s.listSeries({ symbol: "B.US" })).toEqual([]);
+    });
+
+    test("bars: range, source filter and keyset paging across sources", async () => {
+      const s = await fresh();
+      const run = await s.startRun({ kind: "ingest", source: "x" });
+      const bars: Bar[] = [];
+      for (const d of ["2024-01-02", "2024-01-03", "2024-01-04"]) for (const source of ["a", "b"]) bars.push({ ...bar("X.US", d, 10), source });
+      await s.commitBatch({ runId: run, source: "x", bars, quarantine: [], read: bars.length });
+      const page1 = await s.queryBars({ symbol: "X.US", interval: "1d", limit: 4 });
+      expect(page1.map((b) => `${b.source}${new Date(b.ts).getUTCDate()}`)).toEqual(["a2", "b2", "a3", "b3"]);
+      const page2 = await s.queryBars({ symbol: "X.US", interval: "1d", limit: 4, after: { ts: page1[3]!.ts, source: page1[3]!.source } });
+      expect(page2.map((b) => `${b.source}${new Date(b.ts).getUTCDate()}`)).toEqual(["a4", "b4"]);
+      const onlyB = await s.queryBars({ symbol: "X.US", interval: "1d", limit: 10, source: "b", from: day("2024-01-03") });
+      expect(onlyB.map((b) => new Date(b.ts).getUTCDate())).toEqual([3, 4]);
+      expect(await s.queryBars({ symbol: "X.US", interval: "1h", limit: 10 })).toEqual([]);
+    });
+
+    test("the checkpoint commits with its batch, and a failed batch leaves both as they were", async () => {
+      const s = await fresh();
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const cp = { stream: "src:file.csv", cursor: { offset: 120, line: 4, fp: "ab" }, lastTs: day("2024-01-03"), lastKey: "PKN.WA|1d|x" };
+      await s.commitBatch({ runId: run, source: "src", bars: [bar("PKN.WA", "2024-01-03", 5)], quarantine: [], checkpoint: cp, read: 1 });
+      expect(await s.getCheckpoint("src:file.csv")).toEqual(cp);
+      const broken = { ...bar("PKN.WA", "2024-01-04", 6), open: null as unknown as number };
+      const next = { ...cp, cursor: { offset: 999, line: 9, fp: "ab" } };
+      await expect(s.commitBatch({ runId: run, source: "src", bars: [bar("PKN.WA", "2024-01-05", 7), broken], quarantine: [rejection("file.csv:9")], checkpoint: next, read: 3 })).rejects.toThrow();
+      expect(await s.getCheckpoint("src:file.csv")).toEqual(cp);
+      expect(await s.countBars()).toBe(1);
+      expect(await s.listQuarantine({ limit: 10 })).toEqual([]);
+      expect((await s.getRun(run))!.read).toBe(1);
+      expect(await s.getCheckpoint("nope")).toBeNull();
+    });
+
+    test("quarantine is idempotent per (source, locator), keeps raw rows, filters and pages", async () => {
+      const s = await fresh();
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const q = [rejection("f.csv:2"), rejection("f.csv:3", "volume"), rejection("f.csv:4", "low")];
+      expect((await s.commitBatch({ runId: run, source: "src", bars: [], quarantine: q, read: 3 })).quarantined).toBe(3);
+      expect((await s.commitBatch({ runId: run, source: "src", bars: [], quarantine: q, read: 3 })).quarantined).toBe(0);
+      const all = await s.listQuarantine({ limit: 10 });
+      expect(all.length).toBe(3);
+      expect(all[0]).toMatchObject({ runId: run, source: "src", locator: "f.csv:4", rule: "low", reason: "low broken", symbol: "PKN.WA", ts: day("2024-01-05"), raw: { open: "1", note: "ünïcode \t tab" } });
+      expect((await s.listQuarantine({ limit: 10, rule: "volume" })).map((r) => r.locator)).toEqual(["f.csv:3"]);
+      expect((await s.listQuarantine({ limit: 10, source: "other" })).length).toBe(0);
+      expect((await s.listQuarantine({ limit: 10, runId: run })).length).toBe(3);
+      const page = await s.listQuarantine({ limit: 2 });
+      const rest = await s.listQuarantine({ limit: 2, before: page[1]!.id });
+      expect([...page, ...rest].map((r) => r.locator)).toEqual(["f.csv:4", "f.csv:3", "f.csv:2"]);
+    });
+
+    test("runs: lineage, outcome, reopen for resume, last success per job, per-stream state", async () => {
+      const s = await fresh();
+      const a = await s.startRun({ kind: "backfill", source: "yahoo", job: "nightly", params: { from: 1 } });
+      const b = await s.startRun({ kind: "ingest", source: "csv" });
+      await s.finishRun(b, { outcome: "succeeded", read: 5, inserted: 5, updated: 0, unchanged: 0, quarantined: 0, fromTs: day("2024-01-01"), toTs: day("2024-01-05"), quality: { read: 5, accepted: 5, rejected: 0, gapSessions: 0, score: 1, rules: {} } });
+      await s.finishRun(a, { outcome: "failed", read: 1, inserted: 1, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: "1 of 2 streams failed", failures: { not_found: 1 } });
+      const [latest, earlier] = await s.listRuns({ limit: 10 });
+      expect(latest).toMatchObject({ id: b, kind: "ingest", source: "csv", outcome: "succeeded", read: 5, stored: 5, quality: { score: 1 } });
+      expect(latest!.durationMs).toBeGreaterThanOrEqual(0);
+      expect(earlier).toMatchObject({ id: a, job: "nightly", params: { from: 1 }, outcome: "failed", error: "1 of 2 streams failed", failures: { not_found: 1 } });
+      expect((await s.listRuns({ limit: 10, source: "yahoo" })).map((r) => r.id)).toEqual([a]);
+      expect((await s.listRuns({ limit: 10, before: b })).map((r) => r.id)).toEqual([a]);
+      const last = await s.lastSuccessByJob();
+      expect([...last.keys()]).toEqual(["ingest:csv"]);
+      await s.reopenRun(a);
+      expect((await s.getRun(a))!.outcome).toBe("running");
+      await s.initRunStreams(a, ["A.US", "B.US", "C.US"]);
+      await s.initRunStreams(a, ["A.US"]); // again: no change
+      await s.setRunStream(a, "A.US", { status: "done", rows: 10 });
+      await s.setRunStream(a, "B.US", { status: "failed", cause: "not_found", error: "404", rows: 0 });
+      expect(await s.listRunStreams(a)).toEqual([
+        { stream: "A.US", status: "done", cause: null, error: null, rows: 10 },
+        { stream: "B.US", status: "failed", cause: "not_found", error: "404", rows: 0 },
+        { stream: "C.US", status: "pending", cause: null, error: null, rows: 0 },
+      ]);
+      expect((await s.listRunStreams(a, "pending")).map((x) => x.stream)).toEqual(["C.US"]);
+      expect(await s.getRun(999_999)).toBeNull();
+    });
+  });
+}

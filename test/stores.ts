@@ -1,0 +1,49 @@
+// The stores under test, each made fresh and isolated: SQLite in a temp file, PostgreSQL in a
+// new schema of the server that scripts/services/postgres.sh starts. With CI=true a missing
+// server is an error; without CI the Postgres cases are skipped, saying why.
+import { join } from "node:path";
+import { sqliteStore } from "../src/stores/sqlite.ts";
+import { postgresStore } from "../src/stores/postgres.ts";
+import type { Store } from "../src/stores/types.ts";
+
+export type StoreKind = "sqlite" | "postgres";
+
+export type StoreFactory = {
+  kind: StoreKind;
+  /** Why this store cannot be tested here, or null when it can. */
+  unavailable: string | null;
+  /** A URL for a fresh, empty store (a new file or schema). */
+  freshUrl(dir: string): string;
+  open(url: string): Store;
+};
+
+let n = 0;
+const unique = () => `${process.pid}_${Date.now().toString(36)}_${++n}`;
+
+export const PG_URL = process.env.TICKSYNC_TEST_PG_URL;
+
+function requireInCi(kind: string, url: string | undefined): string | null {
+  if (url) return null;
+  const why = `${kind} is not running (start it with scripts/services/all.sh start)`;
+  if (process.env.CI === "true") throw new Error(`CI=true and ${why}: the ${kind} tests cannot be skipped in CI`);
+  return why;
+}
+
+export const STORES: StoreFactory[] = [
+  {
+    kind: "sqlite",
+    unavailable: null,
+    freshUrl: (dir) => `sqlite:${join(dir, `store-${unique()}.db`)}`,
+    open: (url) => sqliteStore(url),
+  },
+  {
+    kind: "postgres",
+    unavailable: requireInCi("PostgreSQL", PG_URL),
+    freshUrl: () => {
+      const u = new URL(PG_URL!);
+      u.searchParams.set("schema", `t_${unique()}`);
+      return u.toString();
+    },
+    open: (url) => postgresStore(url),
+  },
+];
