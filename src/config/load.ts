@@ -27,6 +27,8 @@ export type LoadedConfig = { config: Config; file: string | null; baseDir: strin
 const ENV_PREFIX = "TICKSYNC_";
 /** Variables that are not config overrides. */
 const ENV_RESERVED = new Set(["TICKSYNC_CONFIG"]);
+/** TICKSYNC_TEST_*: the test harness's own (server URLs), never config. */
+const ENV_TEST_PREFIX = "TICKSYNC_TEST_";
 
 const camel = (segment: string) => segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -48,7 +50,7 @@ function parseEnvValue(raw: string): unknown {
 export function applyEnvOverrides(raw: Record<string, unknown>, env: Record<string, string | undefined>): Map<string, string> {
   const origins = new Map<string, string>();
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
-    if (!name.startsWith(ENV_PREFIX) || ENV_RESERVED.has(name) || value === undefined) continue;
+    if (!name.startsWith(ENV_PREFIX) || ENV_RESERVED.has(name) || name.startsWith(ENV_TEST_PREFIX) || value === undefined) continue;
     const segments = name.slice(ENV_PREFIX.length).split("__").filter(Boolean);
     if (segments.length === 0) continue;
     let node: Record<string, unknown> = raw;
