@@ -17,6 +17,7 @@ import type { SourceConfig } from "./sources/registry.ts";
 import { createProgressReporter } from "./monitor/progress.ts";
 import { formatUniverseList, listUniverses, resolveUniverse } from "./universes/universes.ts";
 import { parseTimestamp } from "./domain/time.ts";
+import { migrateStore, verifyStores } from "./pipeline/migrate.ts";
 
 class UsageError extends Error {}
 
@@ -334,6 +335,57 @@ async function cmdBackfill(argv: string[]): Promise<number> {
   });
 }
 
+async function openMigrated(url: string, label: string): Promise<Store> {
+  let store: Store;
+  try {
+    store = openStore(url);
+    await store.migrate();
+    return store;
+  } catch (e) {
+    err(`ticksync: cannot open the ${label} store ${url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@")}: ${(e as Error).message}`);
+    process.exit(EXIT.store);
+  }
+}
+
+async function cmdMigrate(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { from: { type: "string" }, to: { type: "string" }, "verify-only": { type: "boolean" }, "batch-size": { type: "string" }, json: { type: "boolean" } });
+  if (v.help) return out(HELP.migrate!), EXIT.ok;
+  if (typeof v.to !== "string") throw new UsageError("migrate needs --to URL");
+  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.from as string | undefined } });
+  setLogLevel(loaded.config.log.level);
+  const fromUrl = loaded.config.store.url;
+  const toUrl = loadConfig(null, {}, { store: { url: v.to } }).config.store.url;
+  if (fromUrl === toUrl) throw new UsageError("--from and --to are the same store");
+  const batchSize = intFlag("batch-size", v["batch-size"]);
+  const from = await openMigrated(fromUrl, "source");
+  const to = await openMigrated(toUrl, "target");
+  try {
+    let copied: Awaited<ReturnType<typeof migrateStore>> | null = null;
+    if (!v["verify-only"]) {
+      const progress = createProgressReporter({ unit: "series" });
+      const started = performance.now();
+      copied = await migrateStore(from, to, { batchSize, onProgress: (done, total, bars) => progress.update({ runId: 0, done, total, failed: 0, rows: bars, elapsedMs: performance.now() - started }) });
+      progress.finish();
+      if (!v.json)
+        out(`copied ${copied.bars} bars in ${copied.series} series${copied.resumedSeries ? ` (${copied.resumedSeries} resumed)` : ""}, ${copied.checkpoints} checkpoints, ${copied.quarantine} quarantined rows (run ${copied.runId} on the target)`);
+    }
+    const result = await verifyStores(from, to);
+    if (v.json) out(JSON.stringify({ copied, verify: { ...result, differing: result.differing.map((d) => ({ key: d.key, from: d.from && { count: d.from.count, checksum: d.from.sum.toString(16) }, to: d.to && { count: d.to.count, checksum: d.to.sum.toString(16) } })) } }, null, 2));
+    else {
+      out(`verify: ${result.ok ? "equal" : "DIFFERENT"} — bars ${result.bars.from} vs ${result.bars.to} in ${result.keys} (symbol, interval, day) keys; quarantine ${result.quarantine.from} vs ${result.quarantine.to}; checkpoints ${result.checkpoints.from} vs ${result.checkpoints.to}`);
+      for (const d of result.differing.slice(0, 50))
+        out(`  differs ${d.key}: from ${d.from ? `${d.from.count} bars #${d.from.sum.toString(16)}` : "none"}, to ${d.to ? `${d.to.count} bars #${d.to.sum.toString(16)}` : "none"}`);
+      if (result.differing.length > 50) out(`  … and ${result.differing.length - 50} more keys`);
+      if (result.quarantine.missing) out(`  ${result.quarantine.missing} quarantined rows missing on the target`);
+      for (const c of result.checkpoints.differing.slice(0, 20)) out(`  checkpoint differs: ${c}`);
+    }
+    return result.ok ? EXIT.ok : EXIT.mismatch;
+  } finally {
+    await from.close();
+    await to.close();
+  }
+}
+
 function cmdUniverse(argv: string[]): number {
   const sub = argv[0];
   const { values: v, positionals } = parse(argv.slice(1), { symbols: { type: "boolean" } });
@@ -404,6 +456,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdBackfill(rest);
       case "universe":
         return cmdUniverse(rest);
+      case "migrate":
+        return await cmdMigrate(rest);
       default:
         throw new UsageError(`unknown command: ${cmd}`);
     }

@@ -6,6 +6,7 @@ export const EXIT = {
   config: 3,
   quarantined: 4,
   store: 5,
+  mismatch: 6,
 } as const;
 
 const EXIT_CODES = `Exit codes:
@@ -14,7 +15,8 @@ const EXIT_CODES = `Exit codes:
   2  usage error (unknown command or flag, bad flag value)
   3  invalid config (each bad field is named with what was expected)
   4  rows were quarantined and --fail-on-quarantine was given
-  5  the store cannot be opened or migrated`;
+  5  the store cannot be opened or migrated
+  6  verification found differences (migrate, verify)`;
 
 const CONFIG = `Config:
   --config FILE   JSON or TOML config (default: $TICKSYNC_CONFIG, else ./ticksync.toml or
@@ -36,6 +38,7 @@ Commands:
   backfill        load a provider source's full history from a date; --resume continues an
                   interrupted backfill with the symbols it has not done
   universe list   the bundled symbol lists (WIG80, S&P 500, US ETFs) and your own
+  migrate         copy every bar, checkpoint and quarantined row to another store, then verify
   config check    validate a config file without starting anything
   config schema   print the config's JSON Schema (for editors)
   version         print the version
@@ -116,6 +119,24 @@ Flags:
   --json            print the run summary as JSON
 
 ${CONFIG}
+
+${EXIT_CODES}
+`,
+  migrate: `Usage: ticksync migrate --to URL [--from URL] [--batch-size N] [--json]
+       ticksync migrate --verify-only --to URL [--from URL]
+
+Copies all bars, checkpoints and quarantined rows from one store to another (any pair of
+sqlite:<path> and postgres://…), series by series, resumable: run it again after an
+interruption and it continues where it stopped. Then it verifies both sides: bar counts and an
+order-independent checksum per (symbol, interval, day), the quarantine and the checkpoints. When
+they differ it lists the differing keys and exits 6.
+
+Flags:
+  --from URL       the store to copy from (default: the config's store.url)
+  --to URL         the store to copy to
+  --verify-only    compare the two stores, copy nothing
+  --batch-size N   bars per transaction (default 10000)
+  --json           print the result as JSON
 
 ${EXIT_CODES}
 `,

@@ -344,6 +344,23 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       return r ? ({ stream: r.stream, cursor: r.cursor, lastTs: ms(r.last_ts), lastKey: r.last_key } as Checkpoint) : null;
     },
 
+    async listCheckpoints() {
+      const rows = await sql`SELECT stream, cursor, last_ts, last_key FROM checkpoints ORDER BY stream`;
+      return rows.map((r) => ({ stream: r.stream, cursor: r.cursor, lastTs: ms(r.last_ts), lastKey: r.last_key }) as Checkpoint);
+    },
+
+    async putCheckpoints(list, runId) {
+      if (list.length === 0) return;
+      await sql.begin(async (tx) => {
+        for (const c of list)
+          await tx`
+            INSERT INTO checkpoints (stream, cursor, last_ts, last_key, run_id, updated_at)
+            VALUES (${c.stream}, ${tx.json(c.cursor)}, ${c.lastTs === null ? null : new Date(c.lastTs)}, ${c.lastKey}, ${runId}, now())
+            ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, last_ts = excluded.last_ts, last_key = excluded.last_key,
+              run_id = excluded.run_id, updated_at = excluded.updated_at`;
+      });
+    },
+
     async startRun(run: RunStart) {
       const [r] = await sql`
         INSERT INTO runs (kind, source, job, params, owner, outcome)

@@ -276,6 +276,19 @@ export function sqliteStore(url: string): Store {
       return r ? { stream: r.stream, cursor: JSON.parse(r.cursor), lastTs: r.last_ts, lastKey: r.last_key } : null;
     },
 
+    async listCheckpoints() {
+      const rows = db.query("SELECT stream, cursor, last_ts, last_key FROM checkpoints ORDER BY stream").all() as any[];
+      return rows.map((r) => ({ stream: r.stream, cursor: JSON.parse(r.cursor), lastTs: r.last_ts, lastKey: r.last_key }));
+    },
+
+    async putCheckpoints(list, runId) {
+      const s = (stmts ??= prepare());
+      const now = Date.now();
+      db.transaction(() => {
+        for (const c of list) s.checkpoint.run(c.stream, JSON.stringify(c.cursor), c.lastTs, c.lastKey, runId, now);
+      }).immediate();
+    },
+
     async startRun(run: RunStart) {
       const r = db
         .query("INSERT INTO runs (kind, source, job, params, owner, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, 'running') RETURNING id")

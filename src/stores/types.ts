@@ -108,6 +108,10 @@ export interface Store {
   ready(): Promise<Readiness>;
   commitBatch(batch: CommitBatch): Promise<CommitResult>;
   getCheckpoint(stream: string): Promise<Checkpoint | null>;
+  /** Every checkpoint (for migration between stores). */
+  listCheckpoints(): Promise<Checkpoint[]>;
+  /** Write checkpoints as they are (migration); an existing one for the stream is replaced. */
+  putCheckpoints(checkpoints: Checkpoint[], runId: number): Promise<void>;
   startRun(run: RunStart): Promise<number>;
   finishRun(id: number, summary: RunSummary): Promise<void>;
   getRun(id: number): Promise<RunRecord | null>;
