@@ -4,9 +4,10 @@
 import { join } from "node:path";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import { postgresStore } from "../src/stores/postgres.ts";
+import { questdbStore } from "../src/stores/questdb.ts";
 import type { Store } from "../src/stores/types.ts";
 
-export type StoreKind = "sqlite" | "postgres";
+export type StoreKind = "sqlite" | "postgres" | "questdb";
 
 export type StoreFactory = {
   kind: StoreKind;
@@ -21,6 +22,9 @@ let n = 0;
 const unique = () => `${process.pid}_${Date.now().toString(36)}_${++n}`;
 
 export const PG_URL = process.env.TICKSYNC_TEST_PG_URL;
+/** QuestDB's PG wire URL and HTTP base, as scripts/services/questdb.sh prints them. */
+export const QDB_PG_URL = process.env.TICKSYNC_TEST_QUESTDB_URL;
+export const QDB_HTTP = process.env.TICKSYNC_TEST_QUESTDB_HTTP;
 
 function requireInCi(kind: string, url: string | undefined): string | null {
   if (url) return null;
@@ -45,5 +49,14 @@ export const STORES: StoreFactory[] = [
       return u.toString();
     },
     open: (url) => postgresStore(url),
+  },
+  {
+    kind: "questdb",
+    unavailable: requireInCi("QuestDB", QDB_PG_URL && QDB_HTTP),
+    freshUrl: () => {
+      const pg = new URL(QDB_PG_URL!);
+      return `questdb://${pg.username}:${pg.password}@${pg.host}${pg.pathname}?http=${QDB_HTTP}&prefix=t_${unique()}_`;
+    },
+    open: (url) => questdbStore(url),
   },
 ];

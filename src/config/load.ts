@@ -132,7 +132,7 @@ export function loadConfig(file: string | null, env: Record<string, string | und
   const baseDir = resolved ? dirname(resolved) : process.cwd();
   // A relative SQLite store path is relative to the config file, as source paths are.
   const url = config.store.url;
-  if (!/^postgres(ql)?:\/\//i.test(url)) {
+  if (!/^(postgres(ql)?|questdb):\/\//i.test(url)) {
     const path = url.replace(/^(sqlite:|file:)/, "");
     if (!isAbsolute(path) && path !== ":memory:" && !path.startsWith("//")) config.store.url = `sqlite:${resolve(baseDir, path)}`;
   }

@@ -36,7 +36,7 @@ export const storeConfigSchema = v.strictObject({
     v.pipe(
       v.string(),
       v.nonEmpty(),
-      v.regex(/^(sqlite:|file:|postgres(ql)?:\/\/|[^:]+$)/, "expected sqlite:<path>, a path to a SQLite file, or postgres://user@host:port/db"),
+      v.regex(/^(sqlite:|file:|postgres(ql)?:\/\/|questdb:\/\/|[^:]+$)/, "expected sqlite:<path>, a path to a SQLite file, postgres://user@host:port/db or questdb://user:pass@host:port/qdb?http=http://host:9000"),
     ),
     "sqlite:./.data/ticksync.db",
   ),
