@@ -32,6 +32,7 @@ beforeAll(async () => {
 });
 
 const pg = STORES.find((s) => s.kind === "postgres")!;
+const qdb = STORES.find((s) => s.kind === "questdb")!;
 
 describe("migrate", () => {
   test("sqlite → sqlite copies bars, checkpoints and quarantine, and verify says equal", async () => {
@@ -43,17 +44,17 @@ describe("migrate", () => {
     expect(out.verify).toMatchObject({ ok: true, bars: { from: GOOD, to: GOOD }, differing: [], quarantine: { from: BAD, to: BAD, missing: 0 } });
   });
 
-  test.skipIf(pg.unavailable !== null)("sqlite → postgres → sqlite round trip is equal by checksum", async () => {
-    const mid = pg.freshUrl(dir);
-    const back = `sqlite:${join(dir, "back.db")}`;
-    expect((await cli(["migrate", "--from", origin, "--to", mid], { env })).code).toBe(0);
-    const r = await cli(["migrate", "--from", mid, "--to", back], { env });
-    expect(r.stdout).toContain("verify: equal");
-    expect(r.code).toBe(0);
-    const v = await cli(["migrate", "--verify-only", "--from", origin, "--to", back, "--json"], { env });
+  test.skipIf(pg.unavailable !== null || qdb.unavailable !== null)("sqlite → postgres → questdb → sqlite round trip is equal by checksum", async () => {
+    const hops = [origin, pg.freshUrl(dir), qdb.freshUrl(dir), `sqlite:${join(dir, "back.db")}`];
+    for (let i = 1; i < hops.length; i++) {
+      const r = await cli(["migrate", "--from", hops[i - 1]!, "--to", hops[i]!], { env });
+      expect(r.stdout).toContain("verify: equal");
+      expect(r.code).toBe(0);
+    }
+    const v = await cli(["migrate", "--verify-only", "--from", origin, "--to", hops[3]!, "--json"], { env });
     expect(v.code).toBe(0);
-    expect(JSON.parse(v.stdout).verify).toMatchObject({ ok: true, keys: GOOD });
-  }, 120_000);
+    expect(JSON.parse(v.stdout).verify).toMatchObject({ ok: true, keys: GOOD, quarantine: { from: BAD, to: BAD, missing: 0 }, checkpoints: { from: 1, to: 1, differing: [] } });
+  }, 180_000);
 
   test.skipIf(pg.unavailable !== null)("a migration killed midway resumes where it stopped", async () => {
     const target = pg.freshUrl(dir);

@@ -7,13 +7,14 @@ import { stooqSource, stooqSourceSchema } from "./stooq.ts";
 import { yahooSource, yahooSourceSchema } from "./yahoo.ts";
 import { polygonSource, polygonSourceSchema } from "./polygon.ts";
 import { alphaVantageSource, alphaVantageSourceSchema } from "./alphavantage.ts";
+import { postgresSource, postgresSourceSchema } from "./postgres.ts";
 import type { Source, SourceContext } from "./types.ts";
 
-export const SOURCE_TYPES = ["csv", "sqlite", "stooq", "yahoo", "polygon", "alphavantage"] as const;
+export const SOURCE_TYPES = ["csv", "sqlite", "postgres", "stooq", "yahoo", "polygon", "alphavantage"] as const;
 
 export const sourceConfigSchema = v.variant(
   "type",
-  [csvSourceSchema, sqliteSourceSchema, stooqSourceSchema, yahooSourceSchema, polygonSourceSchema, alphaVantageSourceSchema],
+  [csvSourceSchema, sqliteSourceSchema, postgresSourceSchema, stooqSourceSchema, yahooSourceSchema, polygonSourceSchema, alphaVantageSourceSchema],
   (issue) => `expected a source type of ${SOURCE_TYPES.join(", ")}, got ${JSON.stringify(issue.input)}`,
 );
 export type SourceConfig = v.InferOutput<typeof sourceConfigSchema>;
@@ -25,6 +26,8 @@ export function createSource(name: string, cfg: SourceConfig, baseDir?: string, 
       return { ...csvSource(name, cfg, baseDir), spec: { name, config: cfg, baseDir } };
     case "sqlite":
       return { ...sqliteSource(name, cfg, baseDir), spec: { name, config: cfg, baseDir } };
+    case "postgres":
+      return postgresSource(name, cfg);
     case "stooq":
       return stooqSource(name, cfg, ctx);
     case "yahoo":

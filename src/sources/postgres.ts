@@ -1,0 +1,103 @@
+// A table in PostgreSQL or QuestDB (over its PG wire), such as the seeds' `wig80_historical`
+// (symbol, ts, OHLCV and indicator columns). Columns are mapped in config; rows are read in
+// (ts, symbol) order after a keyset cursor, so a run continues from the last row it stored and
+// picks up rows added since.
+import * as v from "valibot";
+import postgres from "postgres";
+import { IntervalSchema } from "../domain/bar.ts";
+import { parseQuestdbUrl } from "../stores/questdb.ts";
+import { MarketSchema, TsFormatSchema } from "./common.ts";
+import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch } from "./types.ts";
+
+const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
+
+export const postgresSourceSchema = v.strictObject({
+  type: v.literal("postgres"),
+  /** postgres://user:pass@host:port/db, or questdb://user:pass@host:8812/qdb for QuestDB. */
+  url: v.pipe(v.string(), v.regex(/^(postgres(ql)?|questdb):\/\//, "expected postgres://… or questdb://…")),
+  table: v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)")),
+  columns: v.optional(
+    v.strictObject({
+      symbol: v.optional(Column, "symbol"),
+      ts: v.optional(Column, "ts"),
+      open: v.optional(Column, "open"),
+      high: v.optional(Column, "high"),
+      low: v.optional(Column, "low"),
+      close: v.optional(Column, "close"),
+      volume: v.optional(Column, "volume"),
+      adjClose: v.optional(Column),
+      turnover: v.optional(Column),
+      trades: v.optional(Column),
+    }),
+    {},
+  ),
+  symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  market: v.optional(MarketSchema),
+  interval: v.optional(IntervalSchema, "1d"),
+  tsFormat: v.optional(TsFormatSchema, "auto"),
+  timeZone: v.optional(v.string()),
+});
+export type PostgresSourceConfig = v.InferOutput<typeof postgresSourceSchema>;
+
+export function postgresSource(name: string, cfg: PostgresSourceConfig): Source {
+  const questdb = cfg.url.startsWith("questdb:");
+  const url = questdb ? parseQuestdbUrl(cfg.url).pg : cfg.url;
+
+  async function* read(_stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
+    const sql = postgres(url, {
+      max: 1,
+      // QuestDB answers only part of pg_catalog; its TIMESTAMP has no zone and means UTC.
+      fetch_types: !questdb,
+      onnotice: () => {},
+      types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } },
+    });
+    try {
+      const c = cfg.columns;
+      const mapped = Object.entries(c).filter(([field]) => !(field === "symbol" && cfg.symbol)) as [string, string][];
+      const select = sql.unsafe(mapped.map(([field, col]) => `${col} AS "${field}"`).join(", "));
+      const table = sql.unsafe(cfg.table);
+      const tsCol = sql.unsafe(c.ts);
+      const symCol = cfg.symbol ? null : sql.unsafe(c.symbol);
+      let lastTs = typeof cursor?.ts === "number" ? new Date(cursor.ts) : range?.from !== undefined ? new Date(range.from - 1) : null;
+      let lastSym = typeof cursor?.symbol === "string" ? cursor.symbol : "";
+      const to = range?.to !== undefined ? new Date(range.to) : null;
+      let yielded = false;
+      for (;;) {
+        const after = lastTs === null ? sql`` : symCol ? sql`AND (${tsCol} > ${lastTs} OR (${tsCol} = ${lastTs} AND ${symCol} > ${lastSym}))` : sql`AND ${tsCol} > ${lastTs}`;
+        let rows: Record<string, unknown>[];
+        try {
+          rows = await sql`SELECT ${select} FROM ${table} WHERE ${tsCol} IS NOT NULL ${after} ${to ? sql`AND ${tsCol} <= ${to}` : sql``}
+                           ORDER BY ${tsCol}${symCol ? sql`, ${symCol}` : sql``} LIMIT ${batchSize}`;
+        } catch (e) {
+          throw new SourceError(`source ${name}: reading ${cfg.table}: ${(e as Error).message}`);
+        }
+        if (rows.length === 0) break;
+        const batch = rows.map((r) => {
+          if (cfg.symbol) r.symbol = cfg.symbol;
+          const ts = r.ts instanceof Date ? r.ts.getTime() : r.ts;
+          return { locator: `${cfg.table}:${typeof ts === "number" ? new Date(ts).toISOString() : String(ts)}:${String(r.symbol)}`, fields: { ...r, ts } };
+        });
+        const last = rows[rows.length - 1]!;
+        lastTs = last.ts instanceof Date ? last.ts : new Date(String(last.ts));
+        lastSym = String(last.symbol ?? "");
+        yield { rows: batch, cursor: { ts: lastTs.getTime(), symbol: lastSym } };
+        yielded = true;
+        if (rows.length < batchSize) break;
+      }
+      if (!yielded && cursor === null) yield { rows: [], cursor: { ts: null, symbol: null } };
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  }
+
+  return {
+    name,
+    type: "postgres",
+    interval: cfg.interval,
+    market: cfg.market,
+    tsFormat: cfg.tsFormat,
+    timeZone: cfg.timeZone,
+    streams: async () => [cfg.table],
+    read,
+  };
+}
