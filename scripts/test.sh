@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm test`: type-check, then every test (unit and integration) with bun test. Prints one
-# closing line "N passed, N failed, N skipped" read from bun's JUnit report.
+# `npm test`: type-check, start the test servers (scripts/services/all.sh), then every test
+# (unit and integration) with bun test. Prints one closing line "N passed, N failed, N skipped"
+# read from bun's JUnit report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -8,6 +9,26 @@ if [ ! -x node_modules/.bin/bun ]; then npm install --no-audit --no-fund; fi
 
 echo "== type-check"
 tsc --noEmit -p .
+
+echo "== services"
+# Real PostgreSQL and QuestDB on 127.0.0.1 (scripts/services/). Left running after the tests so the
+# next run reuses them (`scripts/services/all.sh stop` stops them). Each server that is up exports
+# its TICKSYNC_TEST_* variable; with CI=true a server that does not start fails the run, without
+# CI its tests skip.
+services_status=0
+# CI runs in a fresh clone: stop what it started when it is done. Locally they stay up for reuse.
+if [ "${CI:-}" = true ]; then trap 'bash scripts/services/all.sh stop >/dev/null 2>&1 || true' EXIT; fi
+services_out=$(bash scripts/services/all.sh start) || services_status=$?
+while IFS='=' read -r name value; do
+  case "$name" in TICKSYNC_TEST_*) export "$name=$value"; echo "$name=$value" ;; esac
+done <<<"$services_out"
+if [ "$services_status" != 0 ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "FAIL: CI=true and the test servers did not start (scripts/services/all.sh start exited $services_status; see the messages above and .services/*/*.log)" >&2
+    exit 1
+  fi
+  echo "WARNING: not every test server started (see above); the tests that need one are skipped" >&2
+fi
 
 echo "== bun test"
 mkdir -p test-artifacts

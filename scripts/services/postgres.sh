@@ -57,9 +57,10 @@ fi
 
 is_root() { [ "$(id -u)" = 0 ]; }
 
-# Run a server tool as the cluster's owner: the server refuses to run as root.
+# Run a server tool as the cluster's owner: the server refuses to run as root. fd 9 (the lock
+# below) is closed first, or the server would inherit it and hold the lock for its lifetime.
 as_pg() {
-  if is_root; then (cd / && runuser -u postgres -- "$@"); else (cd / && "$@"); fi
+  if is_root; then (exec 9>&- && cd / && runuser -u postgres -- "$@"); else (exec 9>&- && cd / && "$@"); fi
 }
 
 find_bin() {
@@ -119,11 +120,11 @@ live_pid() {
   pid=$(head -1 "$DATA/postmaster.pid" 2>/dev/null || true)
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$DATA" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-D $DATA " || return 1
   echo "$pid"
 }
 
-ready() { "$BIN/pg_isready" -q -h 127.0.0.1 -p "$(current_port)" -d postgres -t 2 >/dev/null 2>&1; }
+ready() { "$BIN/pg_isready" -q -U postgres -h 127.0.0.1 -p "$(current_port)" -d postgres -t 2 >/dev/null 2>&1; }
 
 psql_su() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(current_port)" -U postgres "$@"; }
 
@@ -153,13 +154,20 @@ EOF
     echo "include_if_exists = 'ticksync.conf'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
 }
 
+# The default port when it is free (a shift made while it was taken does not stick).
 choose_port() {
   local p
-  p=$(current_port)
-  if ! port_in_use "$p"; then echo "$p"; return 0; fi
-  [ -n "${TICKSYNC_PG_PORT:-}" ] && die "port $p (TICKSYNC_PG_PORT) is in use by another process"
+  if [ -n "${TICKSYNC_PG_PORT:-}" ]; then
+    port_in_use "$TICKSYNC_PG_PORT" && die "port $TICKSYNC_PG_PORT (TICKSYNC_PG_PORT) is in use by another process"
+    echo "$TICKSYNC_PG_PORT"
+    return 0
+  fi
   for p in $(seq "$DEFAULT_PORT" $((DEFAULT_PORT + 19))); do
-    if ! port_in_use "$p"; then say "port $(current_port) is taken by another process; using $p"; echo "$p"; return 0; fi
+    if ! port_in_use "$p"; then
+      [ "$p" != "$DEFAULT_PORT" ] && say "port $DEFAULT_PORT is taken by another process; using $p"
+      echo "$p"
+      return 0
+    fi
   done
   die "ports $DEFAULT_PORT-$((DEFAULT_PORT + 19)) are all in use"
 }

@@ -56,6 +56,8 @@ export function ratePerSecond(limit: RateLimit): number {
  * keeps every window the provider counts within its limit.
  */
 export const RATE_HEADROOM = 0.98;
+/** Lateness of a timer that still counts as on schedule (see grant). */
+const LATE_CREDIT_MS = 4;
 
 export function createRateLimiter(
   name: string,
@@ -91,10 +93,11 @@ export function createRateLimiter(
       stats.waitedMs += delay;
       await wait(delay, signal);
     }
-    // Timers fire a little late. Up to half an interval of lateness is credited to the next
-    // call, so the rate holds instead of losing a millisecond a call; an idle limiter starts
-    // over from now and never owes a burst.
-    tat = t - tat <= step() / 2 ? tat + step() : t + step();
+    // Timers fire a little late. A little lateness (timer jitter: at most half an interval and
+    // at most LATE_CREDIT_MS) is credited to the next call, so the rate holds instead of losing a
+    // millisecond a call. Anything later (an idle limiter, a stalled process) starts over from
+    // now: never a burst to catch up.
+    tat = t - tat <= Math.min(step() / 2, LATE_CREDIT_MS) ? tat + step() : t + step();
     stats.granted++;
   }
 
