@@ -103,7 +103,7 @@ export function redactPgUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
 }
 
-const COLS = ["symbol", "interval", "ts", "source", "open", "high", "low", "close", "volume", "adj_close", "turnover", "trades", "run_id"] as const;
+const INTRADAY = new Set(["1m", "5m", "15m", "1h"]);
 
 /** One value in COPY's text format. */
 function copyValue(v: unknown): string {
@@ -167,6 +167,9 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
   const owner = `${hostname()}:${process.pid}:${Date.now()}`;
   let timescale = false;
   const partitions = new Set<number>();
+  // Runs that wrote intraday bars; their rollup is refreshed when they finish (TimescaleDB's
+  // continuous aggregate refreshes itself).
+  const intradayRuns = new Set<number>();
 
   async function ensurePartitions(tx: Tx, bars: Bar[]) {
     if (timescale) return;
@@ -243,6 +246,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
         let unchanged = 0;
         if (b.bars.length > 0) {
           await ensurePartitions(tx, b.bars);
+          if (!timescale && b.bars.some((bar) => INTRADAY.has(bar.interval))) intradayRuns.add(b.runId);
           await tx`CREATE TEMP TABLE IF NOT EXISTS bars_stage (
               symbol text, interval text, ts timestamptz, source text, open float8, high float8, low float8, close float8,
               volume float8, adj_close float8, turnover float8, trades bigint, run_id bigint) ON COMMIT DELETE ROWS`;
@@ -376,6 +380,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
           quality = ${s.quality ? sql.json(s.quality as unknown as postgres.JSONValue) : null}, error = ${s.error ?? null},
           failures = ${s.failures ? sql.json(s.failures) : null}
         WHERE id = ${id}`;
+      if (intradayRuns.delete(id)) await refreshRollups();
     },
 
     async getRun(id) {
@@ -466,6 +471,15 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       await sql.end({ timeout: 5 });
     },
   };
+
+  /** Rebuild the plain materialised daily rollup (without TimescaleDB). */
+  async function refreshRollups() {
+    const [v] = await sql`SELECT ispopulated FROM pg_matviews WHERE schemaname = ${schema} AND matviewname = 'bars_1d_from_intraday'`;
+    if (!v) return;
+    // CONCURRENTLY keeps it readable during the refresh, once it has been filled the first time.
+    if (v.ispopulated) await sql`REFRESH MATERIALIZED VIEW CONCURRENTLY bars_1d_from_intraday`;
+    else await sql`REFRESH MATERIALIZED VIEW bars_1d_from_intraday`;
+  }
 
   async function recoverInterruptedRuns() {
     const host = hostname();
