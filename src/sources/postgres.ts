@@ -6,7 +6,7 @@ import * as v from "valibot";
 import postgres from "postgres";
 import { IntervalSchema } from "../domain/bar.ts";
 import { parseQuestdbUrl } from "../stores/questdb.ts";
-import { MarketSchema, TsFormatSchema } from "./common.ts";
+import { MarketSchema, TsFormatSchema, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch } from "./types.ts";
 
 const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
@@ -16,21 +16,7 @@ export const postgresSourceSchema = v.strictObject({
   /** postgres://user:pass@host:port/db, or questdb://user:pass@host:8812/qdb for QuestDB. */
   url: v.pipe(v.string(), v.regex(/^(postgres(ql)?|questdb):\/\//, "expected postgres://… or questdb://…")),
   table: v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)")),
-  columns: v.optional(
-    v.strictObject({
-      symbol: v.optional(Column, "symbol"),
-      ts: v.optional(Column, "ts"),
-      open: v.optional(Column, "open"),
-      high: v.optional(Column, "high"),
-      low: v.optional(Column, "low"),
-      close: v.optional(Column, "close"),
-      volume: v.optional(Column, "volume"),
-      adjClose: v.optional(Column),
-      turnover: v.optional(Column),
-      trades: v.optional(Column),
-    }),
-    {},
-  ),
+  columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "ts" }),
   symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
   market: v.optional(MarketSchema),
   interval: v.optional(IntervalSchema, "1d"),

@@ -6,7 +6,7 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { IntervalSchema } from "../domain/bar.ts";
-import { MarketSchema, TsFormatSchema } from "./common.ts";
+import { MarketSchema, TsFormatSchema, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Source, type SourceBatch, type Cursor } from "./types.ts";
 
 const Column = v.pipe(v.string(), v.nonEmpty());
@@ -15,21 +15,7 @@ export const sqliteSourceSchema = v.strictObject({
   type: v.literal("sqlite"),
   path: v.pipe(v.string(), v.nonEmpty("path is required")),
   table: v.optional(v.pipe(v.string(), v.nonEmpty()), "stock_data"),
-  columns: v.optional(
-    v.strictObject({
-      symbol: v.optional(Column, "symbol"),
-      ts: v.optional(Column, "date"),
-      open: v.optional(Column, "open"),
-      high: v.optional(Column, "high"),
-      low: v.optional(Column, "low"),
-      close: v.optional(Column, "close"),
-      volume: v.optional(Column, "volume"),
-      adjClose: v.optional(Column),
-      turnover: v.optional(Column),
-      trades: v.optional(Column),
-    }),
-    {},
-  ),
+  columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "date" }),
   /** The symbol of every row when the table holds one symbol and has no symbol column. */
   symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
   market: v.optional(MarketSchema),

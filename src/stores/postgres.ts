@@ -3,7 +3,7 @@
 // is one round of the fastest load path Postgres has and re-loading it is idempotent. The
 // checkpoint, the quarantine and the run's counters commit in the same transaction.
 import postgres from "postgres";
-import { hostname } from "node:os";
+import { newOwner, ownerGone } from "./owner.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
   BarQuery,
@@ -112,14 +112,6 @@ function copyValue(v: unknown): string {
   return String(v).replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n").replace(/\r/g, "\\r");
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e?.code === "EPERM";
-  }
-}
 
 const ms = (d: Date | string | null | undefined) => (d == null ? null : new Date(d).getTime());
 
@@ -164,7 +156,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     connection: { search_path: schema, application_name: "ticksync" },
     types: { bigint: postgres.BigInt },
   });
-  const owner = `${hostname()}:${process.pid}:${Date.now()}`;
+  const owner = newOwner();
   let timescale = false;
   const partitions = new Set<number>();
   // Runs that wrote intraday bars; their rollup is refreshed when they finish (TimescaleDB's
@@ -482,11 +474,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
   }
 
   async function recoverInterruptedRuns() {
-    const host = hostname();
     for (const r of await sql`SELECT id, owner FROM runs WHERE outcome = 'running'`) {
-      const [h, pid] = String(r.owner).split(":");
-      if (h !== host || r.owner === owner) continue;
-      if (Number(pid) === process.pid || !pidAlive(Number(pid)))
+      if (ownerGone(String(r.owner), owner))
         await sql`UPDATE runs SET outcome = 'interrupted', finished_at = now(), error = 'process ended before the run finished' WHERE id = ${r.id}`;
     }
   }

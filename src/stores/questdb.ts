@@ -6,7 +6,7 @@
 // wait until the WAL has applied them), quarantine, run counters, then the checkpoint — so a
 // crash can only make the next run read a batch again, and the dedup keys make that a no-op.
 import postgres from "postgres";
-import { hostname } from "node:os";
+import { newOwner, ownerGone } from "./owner.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type { BarQuery, Checkpoint, CommitBatch, CommitResult, QuarantineRecord, Readiness, RunRecord, RunStart, RunSummary, RunStream, SeriesInfo, Store } from "./types.ts";
 
@@ -51,14 +51,6 @@ const num = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
 const ms = (d: Date | string | null | undefined) => (d == null ? null : new Date(d).getTime());
 const date = (t: number | null | undefined) => (t == null ? null : new Date(t));
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e?.code === "EPERM";
-  }
-}
 
 /** One write at a time: QuestDB's non-WAL tables take a single writer. */
 function mutex() {
@@ -118,7 +110,7 @@ export function questdbStore(url: string): Store {
       timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) },
     },
   });
-  const owner = `${hostname()}:${process.pid}:${Date.now()}`;
+  const owner = newOwner();
   const exclusive = mutex();
 
   async function ilp(lines: string[]) {
@@ -168,8 +160,7 @@ export function questdbStore(url: string): Store {
           applied.push(1);
         }
         for (const r of await sql`SELECT id, owner FROM ${sql(T.runs)} WHERE outcome = 'running'`) {
-          const [h, pid] = String(r.owner).split(":");
-          if (h === hostname() && r.owner !== owner && (Number(pid) === process.pid || !pidAlive(Number(pid))))
+          if (ownerGone(String(r.owner), owner))
             await sql`UPDATE ${sql(T.runs)} SET outcome = 'interrupted', finished_at = ${new Date()}, error = 'process ended before the run finished' WHERE id = ${Number(r.id)}`;
         }
         return { applied, version: await version() };

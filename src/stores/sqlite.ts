@@ -3,7 +3,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { hostname } from "node:os";
+import { newOwner, ownerGone } from "./owner.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
   BarQuery,
@@ -122,14 +122,6 @@ function rowToRun(r: any): RunRecord {
   };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e: any) {
-    return e?.code === "EPERM";
-  }
-}
 
 /** Path of a `sqlite:` store URL (`sqlite:./data/x.db`, `sqlite:///abs/x.db`) or a bare path. */
 export function sqlitePath(url: string): string {
@@ -151,7 +143,7 @@ export function sqliteStore(url: string): Store {
   db.exec("PRAGMA temp_store = MEMORY");
   db.exec("PRAGMA cache_size = -65536");
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
-  const owner = `${hostname()}:${process.pid}:${Date.now()}`;
+  const owner = newOwner();
 
   let stmts: ReturnType<typeof prepare> | null = null;
   const prepare = () => ({
@@ -404,12 +396,9 @@ export function sqliteStore(url: string): Store {
 
   /** A run left 'running' by a process that no longer exists was cut off: say so. */
   function recoverInterruptedRuns() {
-    const host = hostname();
     const running = db.query("SELECT id, owner FROM runs WHERE outcome = 'running'").all() as { id: number; owner: string }[];
     for (const r of running) {
-      const [h, pid] = r.owner.split(":");
-      if (h !== host || r.owner === owner) continue;
-      if (Number(pid) === process.pid || !pidAlive(Number(pid)))
+      if (ownerGone(r.owner, owner))
         db.query("UPDATE runs SET outcome = 'interrupted', finished_at = ?, error = 'process ended before the run finished' WHERE id = ?").run(Date.now(), r.id);
     }
   }
