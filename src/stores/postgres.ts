@@ -256,40 +256,35 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
             stream.write(lines.join("\n") + "\n");
             stream.end(() => resolve());
           });
-          // Insert new keys, update changed ones, leave identical re-deliveries untouched. Every
-          // part of the statement sees the table as it was before it, so `prior` tells new keys
-          // from existing ones (a partitioned table has no xmax to ask), and the new rows feed
-          // the series table in the same statement.
+          // New keys go in (and feed the series table) in one statement; only when some keys
+          // already existed does a second statement update the rows whose values changed, so
+          // an identical re-delivery writes nothing and a fresh load pays for one pass.
           const [r] = await tx`
-            WITH prior AS (
-              SELECT s.symbol, s.interval, s.ts, s.source FROM bars_stage s
-              JOIN bars b ON b.symbol = s.symbol AND b.interval = s.interval AND b.ts = s.ts AND b.source = s.source
-            ),
-            up AS (
+            WITH ins AS (
               INSERT INTO bars (symbol, interval, ts, source, open, high, low, close, volume, adj_close, turnover, trades, run_id)
               SELECT symbol, interval, ts, source, open, high, low, close, volume, adj_close, turnover, trades, run_id FROM bars_stage
-              ON CONFLICT (symbol, interval, ts, source) DO UPDATE SET
-                open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close, volume = excluded.volume,
-                adj_close = excluded.adj_close, turnover = excluded.turnover, trades = excluded.trades,
-                run_id = excluded.run_id, updated_at = now()
-              WHERE (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.adj_close, bars.turnover, bars.trades)
-                IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.adj_close, excluded.turnover, excluded.trades)
+              ON CONFLICT (symbol, interval, ts, source) DO NOTHING
               RETURNING symbol, interval, ts, source
-            ),
-            changed AS (
-              SELECT up.*, p.symbol IS NULL AS fresh FROM up
-              LEFT JOIN prior p ON p.symbol = up.symbol AND p.interval = up.interval AND p.ts = up.ts AND p.source = up.source
             ),
             s AS (
               INSERT INTO series (source, symbol, interval, first_ts, last_ts, bars)
-              SELECT source, symbol, interval, min(ts), max(ts), count(*) FROM changed WHERE fresh GROUP BY source, symbol, interval
+              SELECT source, symbol, interval, min(ts), max(ts), count(*) FROM ins GROUP BY source, symbol, interval
               ON CONFLICT (source, symbol, interval) DO UPDATE SET
                 first_ts = least(series.first_ts, excluded.first_ts), last_ts = greatest(series.last_ts, excluded.last_ts),
                 bars = series.bars + excluded.bars
             )
-            SELECT count(*) FILTER (WHERE fresh)::int AS inserted, count(*) FILTER (WHERE NOT fresh)::int AS updated FROM changed`;
+            SELECT count(*)::int AS inserted FROM ins`;
           inserted = r!.inserted;
-          updated = r!.updated;
+          if (inserted < b.bars.length) {
+            const res = await tx`
+              UPDATE bars SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume,
+                adj_close = s.adj_close, turnover = s.turnover, trades = s.trades, run_id = s.run_id, updated_at = now()
+              FROM bars_stage s
+              WHERE bars.symbol = s.symbol AND bars.interval = s.interval AND bars.ts = s.ts AND bars.source = s.source
+                AND (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.adj_close, bars.turnover, bars.trades)
+                  IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume, s.adj_close, s.turnover, s.trades)`;
+            updated = res.count;
+          }
           unchanged = b.bars.length - inserted - updated;
         }
         let quarantined = 0;
