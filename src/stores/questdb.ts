@@ -118,7 +118,31 @@ export function questdbStore(url: string): Store {
       const res = await fetch(`${http}/write?precision=ms`, { method: "POST", body: lines.slice(i, i + 20_000).join("\n") + "\n" });
       if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
     }
+    // A 204 means the rows are committed to the WAL (durable); they become readable once the
+    // WAL is applied. Reads of bars wait for that (settled); writes need not.
+    walDirty = true;
+  }
+
+  let walDirty = false;
+  async function settled() {
+    if (!walDirty) return;
     await walApplied();
+    walDirty = false;
+  }
+
+  /**
+   * Newest stored ts per (source, symbol, interval), loaded once: a bar after it cannot exist
+   * yet, so a fresh load writes without asking the table first.
+   */
+  let newest: Map<string, number> | null = null;
+  const seriesKey = (source: string, symbol: string, interval: string) => `${source}\u0000${symbol}\u0000${interval}`;
+  async function newestBySeries(): Promise<Map<string, number>> {
+    if (newest) return newest;
+    await settled();
+    newest = new Map();
+    for (const r of await sql`SELECT source, symbol, interval, max(ts) AS last_ts FROM ${sql(T.bars)} GROUP BY source, symbol, interval`)
+      newest.set(seriesKey(r.source, r.symbol, r.interval), ms(r.last_ts)!);
+    return newest;
   }
 
   /** Wait until the bars table's WAL is applied, so what was written can be read back. */
@@ -188,18 +212,28 @@ export function questdbStore(url: string): Store {
         const lines: string[] = [];
         const now = Date.now();
         if (b.bars.length > 0) {
-          // What the table holds for these keys: one query per batch, by time range and symbols.
-          let lo = Infinity;
-          let hi = -Infinity;
-          const symbols = new Set<string>();
-          for (const bar of b.bars) (lo = Math.min(lo, bar.ts)), (hi = Math.max(hi, bar.ts)), symbols.add(bar.symbol);
+          // What the table holds for these keys. Bars after their series' newest stored bar are
+          // new by construction; the rest are looked up in one query by time range and symbols.
+          const last = await newestBySeries();
+          const maybe = b.bars.filter((bar) => bar.ts <= (last.get(seriesKey(bar.source, bar.symbol, bar.interval)) ?? -Infinity));
           const existing = new Map<string, Bar>();
-          const list = [...symbols];
-          for (let i = 0; i < list.length; i += 500)
-            for (const r of await sql`SELECT * FROM ${sql(T.bars)} WHERE ts >= ${new Date(lo)} AND ts <= ${new Date(hi)} AND symbol IN ${sql(list.slice(i, i + 500))}`) {
-              const old = rowToBar(r);
-              existing.set(`${old.symbol}\u0000${old.interval}\u0000${old.source}\u0000${old.ts}`, old);
-            }
+          if (maybe.length > 0) {
+            await settled();
+            let lo = Infinity;
+            let hi = -Infinity;
+            const symbols = new Set<string>();
+            for (const bar of maybe) (lo = Math.min(lo, bar.ts)), (hi = Math.max(hi, bar.ts)), symbols.add(bar.symbol);
+            const list = [...symbols];
+            for (let i = 0; i < list.length; i += 500)
+              for (const r of await sql`SELECT * FROM ${sql(T.bars)} WHERE ts >= ${new Date(lo)} AND ts <= ${new Date(hi)} AND symbol IN ${sql(list.slice(i, i + 500))}`) {
+                const old = rowToBar(r);
+                existing.set(`${old.symbol}\u0000${old.interval}\u0000${old.source}\u0000${old.ts}`, old);
+              }
+          }
+          for (const bar of b.bars) {
+            const k = seriesKey(bar.source, bar.symbol, bar.interval);
+            if (bar.ts > (last.get(k) ?? -Infinity)) last.set(k, bar.ts);
+          }
           for (const bar of b.bars) {
             const old = existing.get(`${bar.symbol}\u0000${bar.interval}\u0000${bar.source}\u0000${bar.ts}`);
             if (old && same(old.open, bar.open) && same(old.high, bar.high) && same(old.low, bar.low) && same(old.close, bar.close) && same(old.volume, bar.volume) && same(old.adjClose, bar.adjClose) && same(old.turnover, bar.turnover) && same(old.trades, bar.trades)) {
@@ -279,6 +313,7 @@ export function questdbStore(url: string): Store {
 
     finishRun: (id, s: RunSummary) =>
       exclusive(async () => {
+        await settled(); // a finished run's bars are readable
         const [r] = await sql`SELECT started_at FROM ${sql(T.runs)} WHERE id = ${id}`;
         const now = new Date();
         await sql`UPDATE ${sql(T.runs)} SET finished_at = ${now}, duration_ms = ${r ? now.getTime() - ms(r.started_at)! : null}, outcome = ${s.outcome},
@@ -338,6 +373,7 @@ export function questdbStore(url: string): Store {
     },
 
     async listSeries(opts) {
+      await settled();
       // Derived from the bars themselves: a columnar scan QuestDB does quickly, and nothing to keep in step.
       const rows = opts?.symbol
         ? await sql`SELECT source, symbol, interval, min(ts) AS first_ts, max(ts) AS last_ts, count() AS bars FROM ${sql(T.bars)} WHERE symbol = ${opts.symbol} GROUP BY source, symbol, interval ORDER BY symbol, interval, source`
@@ -346,6 +382,7 @@ export function questdbStore(url: string): Store {
     },
 
     async queryBars(q: BarQuery) {
+      await settled();
       const from = new Date(Math.max(q.from ?? 0, 0));
       const to = new Date(Math.min(q.to ?? 4102444800000, 4102444800000));
       const a = q.after;
@@ -379,11 +416,13 @@ export function questdbStore(url: string): Store {
     },
 
     async countBars() {
+      await settled();
       const [r] = await sql`SELECT count() AS n FROM ${sql(T.bars)}`;
       return Number(r!.n);
     },
 
     async close() {
+      await settled().catch(() => {});
       await sql.end({ timeout: 5 });
     },
   };
