@@ -1,0 +1,457 @@
+// Stores bench: a stooq-bulk CSV → the Postgres and QuestDB stores through the real CLI, each
+// against the fastest raw load of the same rows measured in the same run:
+//   Postgres: `psql \copy` of a COPY text file into an unindexed table;
+//   QuestDB:  the same ILP lines ticksync writes, POSTed to /write (20,000 lines a request, as
+//             src/stores/questdb.ts does) into a table made by the store's own migration, until
+//             its WAL is applied.
+// The raw files are prepared beforehand and not timed, so the baselines measure only the load.
+// A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file.
+// The servers are the test servers of scripts/services (started here when they are not up).
+//   bun scripts/bench/stores.ts      (BENCH_STORE_ROWS=200000 for a quick run;
+//                                     BENCH_QDB_BUDGET_S: QuestDB's time limit for the full size)
+import postgres from "postgres";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeBulkCsv } from "./ingest.ts";
+import { questdbStore } from "../../src/stores/questdb.ts";
+
+/** The issue's size. */
+const ROWS = 5_000_000;
+/** Target from the issue: ticksync loads at ≥ 70% of the raw load rate. */
+const RATE_TARGET = 0.7;
+/** Flat: four times the rows cost at most 15% more peak RSS. */
+const RSS_LIMIT = 1.15;
+/**
+ * QuestDB through ticksync is tried at the full size first; when it has not finished after this
+ * many seconds it is stopped (SIGTERM: it ends the run after the current batch) and QuestDB is
+ * reported at a quarter and a sixteenth of the rows instead.
+ */
+const QDB_BUDGET_S = 300;
+/** Lines per /write request: the chunk src/stores/questdb.ts's ilp() posts. */
+const ILP_LINES_PER_REQUEST = 20_000;
+const SOURCE = "bench";
+/** ticksync's first run in a fresh schema or prefix has id 1; the baselines write the same. */
+const RUN_ID = 1;
+
+const ROOT = join(import.meta.dir, "..", "..");
+const MAIN = join(ROOT, "src", "main.ts");
+const SERVICES = join(ROOT, "scripts", "services");
+const PG_COLS = "symbol, interval, ts, source, open, high, low, close, volume, adj_close, turnover, trades, run_id";
+
+const MiB = (bytes: number) => bytes / (1 << 20);
+const int = (x: number) => Math.round(x).toLocaleString("en-US");
+const rate = (rows: number, ms: number) => rows / (ms / 1000);
+const secs = (ms: number) => (ms / 1000).toFixed(2);
+/** As src/stores/questdb.ts writes an ILP double. */
+const ilpNum = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
+
+// --- services -------------------------------------------------------------------------------
+
+function service(script: "postgres" | "questdb", cmd: string): string {
+  const r = Bun.spawnSync(["bash", join(SERVICES, `${script}.sh`), cmd], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`scripts/services/${script}.sh ${cmd} exited ${r.exitCode}: ${r.stderr.toString().slice(-2000)}`);
+  return r.stdout.toString().trim();
+}
+
+function psqlBin(): string {
+  const onPath = Bun.which("psql");
+  if (onPath) return onPath;
+  const dirs = readdirSync("/usr/lib/postgresql").sort().reverse();
+  for (const d of dirs) if (Bun.file(`/usr/lib/postgresql/${d}/bin/psql`).size > 0) return `/usr/lib/postgresql/${d}/bin/psql`;
+  throw new Error("no psql found (scripts/services/postgres.sh installs it)");
+}
+
+// --- children -------------------------------------------------------------------------------
+
+type Measured = { ms: number; maxRss: number; stdout: string; stderr: string; exitCode: number; timedOut: boolean };
+
+/**
+ * GNU time, when installed, reports a child's own peak RSS. Bun's resourceUsage().maxRSS cannot:
+ * Linux carries the spawning process's high-water mark into the child at exec, so a child of a
+ * bench process that once held 300 MiB reports ≥ 300 MiB even for `true`.
+ */
+const GNU_TIME = Bun.file("/usr/bin/time").size > 0 ? "/usr/bin/time" : null;
+let rssFiles = 0;
+
+/** Run a child to completion: its wall time and peak RSS (bytes). After timeoutMs it gets SIGTERM. */
+async function spawnMeasured(cmd: string[], timeoutMs = Infinity): Promise<Measured> {
+  // No TICKSYNC_* overrides from the caller's shell: the bench measures the defaults.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TICKSYNC_")));
+  const rssFile = join(tmpdir(), `ticksync-bench-rss-${process.pid}-${rssFiles++}`);
+  const started = performance.now();
+  const proc = Bun.spawn(GNU_TIME ? [GNU_TIME, "-f", "%M", "-o", rssFile, ...cmd] : cmd, { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
+  // The command itself, not GNU time (which would die of SIGTERM and leave it running).
+  const signal = (sig: "SIGTERM" | "SIGKILL") => {
+    if (!GNU_TIME) return proc.kill(sig);
+    const kids = readFileSafe(`/proc/${proc.pid}/task/${proc.pid}/children`).trim().split(/\s+/).filter(Boolean);
+    for (const k of kids) process.kill(Number(k), sig);
+  };
+  let timedOut = false;
+  let kill: Timer | undefined;
+  const term = Number.isFinite(timeoutMs)
+    ? setTimeout(() => {
+        timedOut = true;
+        signal("SIGTERM");
+        kill = setTimeout(() => signal("SIGKILL"), 60_000);
+      }, timeoutMs)
+    : undefined;
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const ms = performance.now() - started;
+  clearTimeout(term);
+  clearTimeout(kill);
+  let maxRss: number;
+  if (GNU_TIME) {
+    // KiB on the last line (a line before it says so when the command died of a signal).
+    const kib = Number(readFileSafe(rssFile).trim().split("\n").pop());
+    rmSync(rssFile, { force: true });
+    if (!Number.isFinite(kib) || kib <= 0) throw new Error(`GNU time reported no peak RSS for ${cmd.join(" ")}`);
+    maxRss = kib * 1024;
+  } else {
+    const usage = proc.resourceUsage();
+    if (!usage) throw new Error(`no resource usage for ${cmd.join(" ")}`);
+    maxRss = usage.maxRSS;
+  }
+  return { ms, maxRss, stdout, stderr, exitCode, timedOut };
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+type TicksyncResult = { ms: number; maxRss: number; runMs: number; inserted: number; quarantined: number; timedOut: boolean };
+
+async function runTicksync(csv: string, store: string, timeoutMs = Infinity): Promise<TicksyncResult> {
+  const cmd = [process.execPath, MAIN, "ingest", "--file", csv, "--layout", "stooq-bulk", "--market", "WSE", "--name", SOURCE, "--store", store, "--json"];
+  const r = await spawnMeasured(cmd, timeoutMs);
+  if (r.timedOut) return { ms: r.ms, maxRss: r.maxRss, runMs: r.ms, inserted: 0, quarantined: 0, timedOut: true };
+  if (r.exitCode !== 0) throw new Error(`ticksync ingest exited ${r.exitCode}\n${r.stderr.slice(-3000)}${r.stdout.slice(-2000)}`);
+  const [summary] = JSON.parse(r.stdout) as { durationMs: number; inserted: number; quarantined: number }[];
+  if (!summary) throw new Error(`ticksync ingest printed no summary: ${r.stdout}`);
+  return { ms: r.ms, maxRss: r.maxRss, runMs: summary.durationMs, inserted: summary.inserted, quarantined: summary.quarantined, timedOut: false };
+}
+
+// --- the raw files --------------------------------------------------------------------------
+
+type Prepared = { rows: number; csv: string; copy: string; ilp: string; ilpTable: string; ilpBodies: [number, number][] };
+
+/**
+ * The CSV and, from it, the same rows as ticksync stores them: a COPY text file (the values
+ * ticksync's COPY into its staging table carries) and ILP lines (the lines ticksync POSTs), with
+ * the byte ranges of each request's body. Symbols get the market suffix, ts is the session's
+ * midnight UTC, as the stooq-bulk reader makes them.
+ */
+async function prepare(dir: string, rows: number, ilpTable: string): Promise<Prepared> {
+  const csv = join(dir, `bars-${rows}.csv`);
+  const copy = join(dir, `bars-${rows}.copy`);
+  const ilp = join(dir, `bars-${rows}.ilp`);
+  await writeBulkCsv(csv, rows);
+  const copyOut = Bun.file(copy).writer();
+  const ilpOut = Bun.file(ilp).writer();
+  const updatedAt = Date.now() * 1000;
+  const ilpBodies: [number, number][] = [];
+  let ilpBytes = 0;
+  let bodyStart = 0;
+  let n = 0;
+  let copyChunk = "";
+  let ilpChunk = "";
+  const flush = () => {
+    copyOut.write(copyChunk);
+    ilpOut.write(ilpChunk);
+    ilpBytes += ilpChunk.length; // ASCII only
+    copyChunk = ilpChunk = "";
+  };
+  const line = (l: string) => {
+    if (l === "" || l.startsWith("<TICKER>")) return;
+    const c = l.split(",");
+    const d = c[2]!;
+    const symbol = `${c[0]}.WA`;
+    const ts = Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8));
+    const [open, high, low, close, volume] = [+c[4]!, +c[5]!, +c[6]!, +c[7]!, +c[8]!];
+    copyChunk += `${symbol}\t1d\t${new Date(ts).toISOString()}\t${SOURCE}\t${open}\t${high}\t${low}\t${close}\t${volume}\t\\N\t\\N\t\\N\t${RUN_ID}\n`;
+    ilpChunk += `${ilpTable},symbol=${symbol},interval=1d,source=${SOURCE} open=${ilpNum(open)},high=${ilpNum(high)},low=${ilpNum(low)},close=${ilpNum(close)},volume=${ilpNum(volume)},run_id=${RUN_ID}i,updated_at=${updatedAt}t ${ts}\n`;
+    if (++n % ILP_LINES_PER_REQUEST === 0) {
+      flush();
+      ilpBodies.push([bodyStart, ilpBytes]);
+      bodyStart = ilpBytes;
+    }
+  };
+  let rest = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of Bun.file(csv).stream()) {
+    const text = rest + decoder.decode(chunk, { stream: true });
+    const lines = text.split("\n");
+    rest = lines.pop()!;
+    for (const l of lines) line(l);
+  }
+  line(rest + decoder.decode());
+  flush();
+  if (ilpBytes > bodyStart) ilpBodies.push([bodyStart, ilpBytes]);
+  await copyOut.end();
+  await ilpOut.end();
+  if (n !== rows) throw new Error(`prepared ${n} rows from ${csv}, expected ${rows}`);
+  return { rows, csv, copy, ilp, ilpTable, ilpBodies };
+}
+
+function unprepare(p: Prepared) {
+  for (const f of [p.csv, p.copy, p.ilp]) rmSync(f, { force: true });
+}
+
+// --- results --------------------------------------------------------------------------------
+
+type Row = { rows: number; ticksync: TicksyncResult; baselineMs: number; baselineRss?: number };
+
+function printTable(title: string, results: Row[], baselineName: string): void {
+  console.log(title);
+  const head = ["rows", "ticksync s", "rows/s", "peak RSS MiB", `${baselineName} s`, "rows/s", "ratio", `target ≥ ${RATE_TARGET}`];
+  const w = [11, 11, 10, 13, Math.max(11, baselineName.length + 2), 10, 6, 13];
+  const line = (cells: string[]) => console.log(cells.map((c, i) => c.padStart(w[i]!)).join(" "));
+  line(head);
+  for (const r of results) {
+    const t = rate(r.rows, r.ticksync.ms);
+    const b = rate(r.rows, r.baselineMs);
+    line([int(r.rows), secs(r.ticksync.ms), int(t), MiB(r.ticksync.maxRss).toFixed(1), secs(r.baselineMs), int(b), (t / b).toFixed(2), t / b >= RATE_TARGET ? "target met" : "target missed"]);
+  }
+}
+
+function printRss(store: string, small: Row, large: Row): void {
+  const x = large.ticksync.maxRss / small.ticksync.maxRss;
+  console.log(
+    `RSS   ${store}: ticksync peak ${MiB(large.ticksync.maxRss).toFixed(1)} MiB at ${int(large.rows)} rows vs ${MiB(small.ticksync.maxRss).toFixed(1)} MiB at ${int(small.rows)}: ` +
+      `${x.toFixed(2)}× for ${(large.rows / small.rows).toFixed(0)}× the rows (flat: ≤ ${RSS_LIMIT}×): ${x <= RSS_LIMIT ? "target met" : "target missed"}`,
+  );
+}
+
+/** One line per measurement as it is made: a long run shows where it is. */
+function progress(store: string, rows: number, baseline: string, baselineMs: number, t: TicksyncResult, note?: string) {
+  console.log(`  ${store} ${int(rows)} rows: ${baseline} ${secs(baselineMs)}s, ticksync ${note ?? `${secs(t.ms)}s`}`);
+}
+
+// --- Postgres -------------------------------------------------------------------------------
+
+type PgPrint = { n: number; close: string; minTs: string; maxTs: string };
+
+async function pgFingerprint(sql: postgres.Sql, table: string): Promise<PgPrint> {
+  const [r] = await sql.unsafe(`SELECT count(*)::bigint AS n, sum(close::numeric)::text AS close, min(ts)::text AS "minTs", max(ts)::text AS "maxTs" FROM ${table}`);
+  return { n: Number(r!.n), close: r!.close, minTs: r!.minTs, maxTs: r!.maxTs };
+}
+
+/** A checkpoint before each load, so neither pays for the other's dirty pages. */
+async function pgCheckpoint(sql: postgres.Sql) {
+  try {
+    await sql`CHECKPOINT`;
+  } catch {
+    // not allowed for this role: the loads then share the server's own checkpoints
+  }
+}
+
+async function benchPostgres(sql: postgres.Sql, pgUrl: string, psql: string, tag: string, p: Prepared): Promise<{ row: Row; problems: string[] }> {
+  const copySchema = `${tag}_${p.rows}_copy`;
+  const tsSchema = `${tag}_${p.rows}`;
+  const problems: string[] = [];
+  await sql.unsafe(`CREATE SCHEMA "${copySchema}"`);
+  await sql.unsafe(`CREATE TABLE "${copySchema}".bars (
+      symbol text, interval text, ts timestamptz, source text, open float8, high float8, low float8, close float8,
+      volume float8, adj_close float8, turnover float8, trades bigint, run_id bigint)`);
+  await pgCheckpoint(sql);
+  const base = await spawnMeasured([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pgUrl, "-c", `\\copy "${copySchema}".bars (${PG_COLS}) FROM '${p.copy}'`]);
+  if (base.exitCode !== 0) throw new Error(`psql \\copy exited ${base.exitCode}: ${base.stderr}`);
+
+  await pgCheckpoint(sql);
+  const sep = pgUrl.includes("?") ? "&" : "?";
+  const ticksync = await runTicksync(p.csv, `${pgUrl}${sep}schema=${tsSchema}`);
+
+  const want = await pgFingerprint(sql, `"${copySchema}".bars`);
+  const got = await pgFingerprint(sql, `"${tsSchema}".bars`);
+  if (want.n !== p.rows) problems.push(`psql \\copy stored ${want.n} of ${p.rows} rows`);
+  if (got.n !== p.rows) problems.push(`ticksync's bars hold ${got.n} rows, expected ${p.rows}`);
+  if (ticksync.inserted !== p.rows || ticksync.quarantined !== 0) problems.push(`ticksync reported inserted ${ticksync.inserted}, quarantined ${ticksync.quarantined}`);
+  if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`tables differ: ticksync ${JSON.stringify(got)} vs psql \\copy ${JSON.stringify(want)}`);
+  for (const s of [copySchema, tsSchema]) await sql.unsafe(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  progress("postgres", p.rows, "\\copy", base.ms, ticksync);
+  return { row: { rows: p.rows, ticksync, baselineMs: base.ms, baselineRss: base.maxRss }, problems };
+}
+
+// --- QuestDB --------------------------------------------------------------------------------
+
+type QdbPrint = { n: number; close: number; minTs: number | null; maxTs: number | null };
+
+async function qdbFingerprint(sql: postgres.Sql, table: string): Promise<QdbPrint> {
+  const [r] = await sql.unsafe(`SELECT count() AS n, sum(close) AS close, min(ts) AS "minTs", max(ts) AS "maxTs" FROM "${table}"`);
+  const t = (x: unknown) => (x == null ? null : new Date(String(x)).getTime());
+  return { n: Number(r!.n), close: Number(r!.close ?? 0), minTs: t(r!.minTs), maxTs: t(r!.maxTs) };
+}
+
+async function walApplied(sql: postgres.Sql, table: string, timeoutMs = 600_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [r] = await sql`SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = ${table}`;
+    if (!r) throw new Error(`QuestDB has no WAL table ${table}`);
+    if (r.suspended) throw new Error(`QuestDB suspended the WAL of ${table} (see its log)`);
+    if (Number(r.writerTxn) >= Number(r.sequencerTxn)) return;
+    if (Date.now() > deadline) throw new Error(`QuestDB did not apply the WAL of ${table} in time`);
+    await Bun.sleep(10);
+  }
+}
+
+async function qdbDropPrefix(sql: postgres.Sql, prefix: string) {
+  for (const r of await sql`SELECT table_name FROM tables()`) if (String(r.table_name).startsWith(prefix)) await sql.unsafe(`DROP TABLE IF EXISTS "${r.table_name}"`);
+}
+
+/** ticksync's store URL for QuestDB, from the PG-wire and HTTP URLs the service script prints. */
+function questdbUrl(pgWire: string, http: string, prefix: string): string {
+  const u = new URL(pgWire);
+  return `questdb://${u.username}:${u.password}@${u.host}${u.pathname}?http=${http}&prefix=${prefix}`;
+}
+
+type QdbOutcome = { row: Row; problems: string[]; stored: number };
+
+async function benchQuestdb(sql: postgres.Sql, pgWire: string, http: string, tag: string, p: Prepared, timeoutMs = Infinity): Promise<QdbOutcome> {
+  const basePrefix = p.ilpTable.slice(0, -"bars".length);
+  const tsPrefix = `${tag}_${p.rows}_`;
+  const problems: string[] = [];
+  // The baseline's table is made by the store's own migration: the same DDL, another name.
+  const maker = questdbStore(questdbUrl(pgWire, http, basePrefix));
+  await maker.migrate();
+  await maker.close();
+
+  const started = performance.now();
+  for (const [a, b] of p.ilpBodies) {
+    const res = await fetch(`${http}/write?precision=ms`, { method: "POST", body: Bun.file(p.ilp).slice(a, b) });
+    if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  }
+  await walApplied(sql, p.ilpTable);
+  const baselineMs = performance.now() - started;
+
+  const ticksync = await runTicksync(p.csv, questdbUrl(pgWire, http, tsPrefix), timeoutMs);
+  const tsTable = `${tsPrefix}bars`;
+  let stored = 0;
+  if ((await sql`SELECT table_name FROM tables() WHERE table_name = ${tsTable}`).length > 0) {
+    await walApplied(sql, tsTable);
+    const got = await qdbFingerprint(sql, tsTable);
+    stored = got.n;
+    if (!ticksync.timedOut) {
+      const want = await qdbFingerprint(sql, p.ilpTable);
+      if (want.n !== p.rows) problems.push(`raw ILP stored ${want.n} of ${p.rows} rows`);
+      if (got.n !== want.n) problems.push(`ticksync's bars hold ${got.n} rows, raw ILP ${want.n}`);
+      if (ticksync.inserted !== p.rows || ticksync.quarantined !== 0) problems.push(`ticksync reported inserted ${ticksync.inserted}, quarantined ${ticksync.quarantined}`);
+      // Sums of the same doubles in another order may differ in the last bits.
+      const close = Math.abs(got.close - want.close) <= 1e-9 * Math.abs(want.close);
+      if (got.minTs !== want.minTs || got.maxTs !== want.maxTs || !close) problems.push(`tables differ: ticksync ${JSON.stringify(got)} vs raw ILP ${JSON.stringify(want)}`);
+    }
+  } else if (!ticksync.timedOut) problems.push(`ticksync made no table ${tsTable}`);
+  await qdbDropPrefix(sql, basePrefix);
+  await qdbDropPrefix(sql, tsPrefix);
+  progress("questdb", p.rows, "raw ILP", baselineMs, ticksync, ticksync.timedOut ? `stopped after ${secs(ticksync.ms)}s with ${int(stored)} rows stored` : undefined);
+  return { row: { rows: p.rows, ticksync, baselineMs }, problems, stored };
+}
+
+// --- the bench ------------------------------------------------------------------------------
+
+export async function run(): Promise<boolean> {
+  const full = Number(process.env.BENCH_STORE_ROWS ?? ROWS);
+  if (!Number.isInteger(full) || full < 16) throw new Error(`BENCH_STORE_ROWS must be a whole number ≥ 16, got ${process.env.BENCH_STORE_ROWS}`);
+  const budgetS = Number(process.env.BENCH_QDB_BUDGET_S ?? QDB_BUDGET_S);
+  if (!(budgetS > 0)) throw new Error(`BENCH_QDB_BUDGET_S must be a number of seconds > 0, got ${process.env.BENCH_QDB_BUDGET_S}`);
+  const quarter = Math.floor(full / 4);
+  // A fresh name per run: schemas bench_<tag>_<rows>[_copy], QuestDB tables bench_<tag>_<rows>_*.
+  const tag = `bench_${Date.now().toString(36)}`;
+  const dir = mkdtempSync(join(tmpdir(), "ticksync-bench-stores-"));
+  const problems: string[] = [];
+  const fail = (store: string, rows: number, list: string[]) => {
+    for (const p of list) console.error(`FAIL ${store} ${int(rows)} rows: ${p}`);
+    problems.push(...list);
+  };
+
+  const pgUrl = service("postgres", "start");
+  const qdbPg = service("questdb", "start");
+  const qdbHttp = service("questdb", "http-url");
+  const psql = psqlBin();
+  const pg = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  const qdb = postgres(qdbPg, { max: 1, fetch_types: false, onnotice: () => {} });
+  const prepared = new Map<number, Prepared>();
+  const prep = async (rows: number) => {
+    let p = prepared.get(rows);
+    if (!p) {
+      const started = performance.now();
+      p = await prepare(dir, rows, `${tag}_ilp${rows}_bars`);
+      console.log(`prepared ${int(rows)} rows: CSV, COPY text and ILP files in ${secs(performance.now() - started)}s (not timed)`);
+      prepared.set(rows, p);
+    }
+    return p;
+  };
+
+  try {
+    const [pgVersion] = await pg`SELECT current_setting('server_version') AS v`;
+    console.log(
+      `stores: stooq-bulk CSV → postgres and questdb stores, ticksync CLI vs psql \\copy / raw ILP (bun ${Bun.version}, ${cpus().length} cores, ` +
+        `PostgreSQL ${pgVersion!.v}, QuestDB at ${qdbHttp}; peak RSS: ${GNU_TIME ? "GNU time" : "Bun's maxRSS, which includes this process's own peak: install Debian's time for the children's alone"})`,
+    );
+
+    // Postgres: the quarter, then the full size.
+    const pgRows: Row[] = [];
+    for (const rows of [quarter, full]) {
+      const r = await benchPostgres(pg, pgUrl, psql, tag, await prep(rows));
+      fail("postgres", rows, r.problems);
+      pgRows.push(r.row);
+    }
+
+    // QuestDB: the full size first, within the budget; a quarter after it (or, when the full size
+    // did not fit, a quarter and a sixteenth).
+    const qdbRows: Row[] = [];
+    const notes: string[] = [];
+    const first = await benchQuestdb(qdb, qdbPg, qdbHttp, tag, await prep(full), budgetS * 1000);
+    fail("questdb", full, first.problems);
+    let qdbSizes: number[];
+    if (first.row.ticksync.timedOut) {
+      const t = first.row.ticksync;
+      notes.push(
+        `note  questdb: ${int(full)} rows through ticksync did not finish within ${budgetS}s (BENCH_QDB_BUDGET_S): stopped after ${secs(t.ms)}s with ` +
+          `${int(first.stored)} rows stored (${int(rate(first.stored, t.ms))} rows/s, peak RSS ${MiB(t.maxRss).toFixed(1)} MiB; raw ILP took ${secs(first.row.baselineMs)}s for all ${int(full)}, ` +
+          `${int(rate(full, first.row.baselineMs))} rows/s). questdb is reported at ${int(quarter)} and ${int(Math.floor(full / 16))} rows.`,
+      );
+      qdbSizes = [Math.floor(full / 16), quarter];
+    } else {
+      qdbSizes = [quarter];
+      qdbRows.push(first.row);
+    }
+    for (const p of prepared.values()) if (p.rows === full) unprepare(p);
+    for (const rows of qdbSizes) {
+      const r = await benchQuestdb(qdb, qdbPg, qdbHttp, tag, await prep(rows));
+      fail("questdb", rows, r.problems);
+      qdbRows.push(r.row);
+    }
+    qdbRows.sort((a, b) => a.rows - b.rows);
+
+    console.log("");
+    printTable("postgres (ticksync: COPY into a staging table + upsert per batch; baseline: psql \\copy into an unindexed table)", pgRows, "\\copy");
+    console.log("");
+    printTable(`questdb (ticksync: ILP over HTTP per batch + WAL wait; baseline: the same ILP lines, ${int(ILP_LINES_PER_REQUEST)} a request, until the WAL is applied)`, qdbRows, "raw ILP");
+    console.log("");
+    printRss("postgres", pgRows[0]!, pgRows[pgRows.length - 1]!);
+    printRss("questdb", qdbRows[0]!, qdbRows[qdbRows.length - 1]!);
+    for (const n of notes) console.log(n);
+    console.log(
+      `note  ticksync s: the CLI's wall clock, process start to exit (its run itself: postgres ${secs(pgRows[pgRows.length - 1]!.ticksync.runMs)}s, ` +
+        `questdb ${secs(qdbRows[qdbRows.length - 1]!.ticksync.runMs)}s at the largest size). \\copy s: the psql process (connect + \\copy of a prepared file); ` +
+        `raw ILP s: the /write requests of prepared bodies + the WAL wait. psql's own peak RSS at ${int(full)} rows: ${MiB(pgRows[pgRows.length - 1]!.baselineRss ?? 0).toFixed(1)} MiB.`,
+    );
+  } finally {
+    // Whatever this run made, even after a failure half-way.
+    try {
+      for (const r of await pg`SELECT nspname FROM pg_namespace`) if (String(r.nspname).startsWith(`${tag}_`)) await pg.unsafe(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`);
+      await qdbDropPrefix(qdb, `${tag}_`);
+    } finally {
+      await pg.end();
+      await qdb.end();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return problems.length === 0;
+}
+
+if (import.meta.main) process.exit((await run()) ? 0 : 1);
