@@ -3,7 +3,7 @@
 // is one round of the fastest load path Postgres has and re-loading it is idempotent. The
 // checkpoint, the quarantine and the run's counters commit in the same transaction.
 import postgres from "postgres";
-import { newOwner, ownerGone } from "./owner.ts";
+import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
   BarQuery,
@@ -11,7 +11,6 @@ import type {
   CommitBatch,
   CommitResult,
   QuarantineRecord,
-  Readiness,
   RunRecord,
   RunStart,
   RunSummary,
@@ -222,14 +221,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       return { applied, version: await schemaVersion() };
     },
 
-    async ready(): Promise<Readiness> {
-      try {
-        const v = await schemaVersion();
-        return { ok: v === PG_SCHEMA_VERSION, schemaVersion: v, expectedVersion: PG_SCHEMA_VERSION, ...(v === PG_SCHEMA_VERSION ? {} : { error: "migrations pending" }) };
-      } catch (e) {
-        return { ok: false, schemaVersion: 0, expectedVersion: PG_SCHEMA_VERSION, error: (e as Error).message };
-      }
-    },
+    ready: () => readiness(schemaVersion, PG_SCHEMA_VERSION),
 
     async commitBatch(b: CommitBatch): Promise<CommitResult> {
       return sql.begin(async (tx) => {

@@ -6,9 +6,9 @@
 // wait until the WAL has applied them), quarantine, run counters, then the checkpoint — so a
 // crash can only make the next run read a batch again, and the dedup keys make that a no-op.
 import postgres from "postgres";
-import { newOwner, ownerGone } from "./owner.ts";
+import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
-import type { BarQuery, Checkpoint, CommitBatch, CommitResult, QuarantineRecord, Readiness, RunRecord, RunStart, RunSummary, RunStream, SeriesInfo, Store } from "./types.ts";
+import type { BarQuery, Checkpoint, CommitBatch, CommitResult, QuarantineRecord, RunRecord, RunStart, RunSummary, RunStream, SeriesInfo, Store } from "./types.ts";
 
 type Sql = postgres.Sql<{}>;
 
@@ -191,14 +191,7 @@ export function questdbStore(url: string): Store {
       });
     },
 
-    async ready(): Promise<Readiness> {
-      try {
-        const v = await version();
-        return { ok: v === QDB_SCHEMA_VERSION, schemaVersion: v, expectedVersion: QDB_SCHEMA_VERSION, ...(v === QDB_SCHEMA_VERSION ? {} : { error: "migrations pending" }) };
-      } catch (e) {
-        return { ok: false, schemaVersion: 0, expectedVersion: QDB_SCHEMA_VERSION, error: (e as Error).message };
-      }
-    },
+    ready: () => readiness(version, QDB_SCHEMA_VERSION),
 
     commitBatch: (b: CommitBatch) =>
       exclusive(async (): Promise<CommitResult> => {

@@ -3,7 +3,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { newOwner, ownerGone } from "./owner.ts";
+import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
   BarQuery,
@@ -11,7 +11,6 @@ import type {
   CommitBatch,
   CommitResult,
   QuarantineRecord,
-  Readiness,
   RunRecord,
   RunStart,
   RunSummary,
@@ -250,14 +249,7 @@ export function sqliteStore(url: string): Store {
       return { applied, version: schemaVersion() };
     },
 
-    async ready(): Promise<Readiness> {
-      try {
-        const v = schemaVersion();
-        return { ok: v === SQLITE_SCHEMA_VERSION, schemaVersion: v, expectedVersion: SQLITE_SCHEMA_VERSION, ...(v === SQLITE_SCHEMA_VERSION ? {} : { error: "migrations pending" }) };
-      } catch (e) {
-        return { ok: false, schemaVersion: 0, expectedVersion: SQLITE_SCHEMA_VERSION, error: String((e as Error).message ?? e) };
-      }
-    },
+    ready: () => readiness(async () => schemaVersion(), SQLITE_SCHEMA_VERSION),
 
     async commitBatch(batch) {
       return commit.immediate(batch);

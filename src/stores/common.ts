@@ -1,6 +1,9 @@
+// What every store does alike: run ownership and readiness.
+import { hostname } from "node:os";
+import type { Readiness } from "./types.ts";
+
 // Who owns a running run: `host:pid:start`. A run left 'running' by a process of this host
 // that no longer exists was cut off (crash, kill -9) and is marked interrupted by the next one.
-import { hostname } from "node:os";
 
 export function newOwner(): string {
   return `${hostname()}:${process.pid}:${Date.now()}`;
@@ -20,4 +23,14 @@ export function ownerGone(owner: string, self: string): boolean {
   const [host, pid] = owner.split(":");
   if (host !== hostname() || owner === self) return false;
   return Number(pid) === process.pid || !pidAlive(Number(pid));
+}
+
+/** Ready when the store answers and its schema is at the version this build expects. */
+export async function readiness(schemaVersion: () => Promise<number>, expected: number): Promise<Readiness> {
+  try {
+    const v = await schemaVersion();
+    return { ok: v === expected, schemaVersion: v, expectedVersion: expected, ...(v === expected ? {} : { error: "migrations pending" }) };
+  } catch (e) {
+    return { ok: false, schemaVersion: 0, expectedVersion: expected, error: (e as Error).message };
+  }
 }
