@@ -75,14 +75,28 @@ type Measured = { ms: number; maxRss: number };
 type BaselineResult = Measured & { insertMs: number; rows: number };
 type TicksyncResult = Measured & { runMs: number; inserted: number; quarantined: number };
 
-/** Run a child to completion: its wall time and peak RSS (bytes, per bun-types' ResourceUsage.maxRSS). */
+/**
+ * GNU time, when installed, reports a child's own peak RSS. Bun's resourceUsage().maxRSS cannot:
+ * Linux carries the spawning process's high-water mark into the child at exec.
+ */
+const GNU_TIME = Bun.file("/usr/bin/time").size > 0 ? "/usr/bin/time" : null;
+let rssFiles = 0;
+
+/** Run a child to completion: its wall time and peak RSS (bytes). */
 async function spawnMeasured(cmd: string[], cwd: string): Promise<Measured & { stdout: string; stderr: string; exitCode: number }> {
   // No TICKSYNC_* overrides from the caller's shell: the bench measures the defaults.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TICKSYNC_")));
+  const rssFile = join(tmpdir(), `ticksync-bench-ingest-rss-${process.pid}-${rssFiles++}`);
   const started = performance.now();
-  const proc = Bun.spawn(cmd, { cwd, env, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(GNU_TIME ? [GNU_TIME, "-f", "%M", "-o", rssFile, ...cmd] : cmd, { cwd, env, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   const ms = performance.now() - started;
+  if (GNU_TIME) {
+    const kib = Number(readFileSync(rssFile, "utf8").trim().split("\n").pop());
+    rmSync(rssFile, { force: true });
+    if (!Number.isFinite(kib) || kib <= 0) throw new Error(`GNU time reported no peak RSS for ${cmd.join(" ")}`);
+    return { ms, maxRss: kib * 1024, stdout, stderr, exitCode };
+  }
   const usage = proc.resourceUsage();
   if (!usage) throw new Error(`no resource usage for ${cmd.join(" ")}`);
   return { ms, maxRss: usage.maxRSS, stdout, stderr, exitCode };

@@ -430,7 +430,7 @@ export async function run(): Promise<boolean> {
     console.log("");
     printTable("postgres (ticksync: COPY into a staging table + upsert per batch; baseline: psql \\copy into an unindexed table)", pgRows, "\\copy");
     console.log("");
-    printTable(`questdb (ticksync: ILP over HTTP per batch + WAL wait; baseline: the same ILP lines, ${int(ILP_LINES_PER_REQUEST)} a request, until the WAL is applied)`, qdbRows, "raw ILP");
+    printTable(`questdb (ticksync: ILP over HTTP per batch + bookkeeping over PG wire; baseline: the same ILP lines, ${int(ILP_LINES_PER_REQUEST)} a request, until the WAL is applied)`, qdbRows, "raw ILP");
     console.log("");
     printRss("postgres", pgRows[0]!, pgRows[pgRows.length - 1]!);
     printRss("questdb", qdbRows[0]!, qdbRows[qdbRows.length - 1]!);
