@@ -6,6 +6,7 @@
 //
 // It deliberately shares no code with src/: a time-zone or parsing bug in the client must not be
 // reproduced by the fake that is meant to catch it.
+import { rng } from "../../scripts/gen-demo.ts";
 
 export type FakeBar = { date: string /* YYYY-MM-DD */; open: number; high: number; low: number; close: number; volume: number; adjClose: number };
 
@@ -94,17 +95,6 @@ function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const round = (x: number, dp: number) => Math.round(x * 10 ** dp) / 10 ** dp;
 const DAY_MS = 86_400_000;
 const WALK_EPOCH = Date.UTC(1970, 0, 1);
@@ -122,7 +112,7 @@ export function syntheticBars(symbol: string, from: string, to: string, opts: { 
   const start = Date.parse(`${from}T00:00:00Z`);
   const end = Date.parse(`${to}T00:00:00Z`);
   if (Number.isNaN(start) || Number.isNaN(end)) throw new Error(`syntheticBars: bad range ${from}..${to}`);
-  const rand = mulberry32(fnv1a(symbol));
+  const rand = rng(fnv1a(symbol));
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const base = Math.log(20 + rand() * 380);
   let dev = 0;
