@@ -7,7 +7,8 @@
 // The raw files are prepared beforehand and not timed, so the baselines measure only the load.
 // A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file.
 // The servers are the test servers of scripts/services (started here when they are not up).
-//   bun scripts/bench/stores.ts      (BENCH_STORE_ROWS=200000 for a quick run;
+//   bun scripts/bench/stores.ts [postgres|questdb]   (one store only when named;
+//                                     BENCH_STORE_ROWS=200000 for a quick run;
 //                                     BENCH_QDB_BUDGET_S: QuestDB's time limit for the full size)
 import postgres from "postgres";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -352,7 +353,9 @@ async function benchQuestdb(sql: postgres.Sql, pgWire: string, http: string, tag
 
 // --- the bench ------------------------------------------------------------------------------
 
-export async function run(): Promise<boolean> {
+export async function run(only?: string): Promise<boolean> {
+  if (only !== undefined && only !== "postgres" && only !== "questdb") throw new Error(`unknown store ${JSON.stringify(only)}: postgres or questdb`);
+  const bench = (store: "postgres" | "questdb") => only === undefined || only === store;
   const full = Number(process.env.BENCH_STORE_ROWS ?? ROWS);
   if (!Number.isInteger(full) || full < 16) throw new Error(`BENCH_STORE_ROWS must be a whole number ≥ 16, got ${process.env.BENCH_STORE_ROWS}`);
   const budgetS = Number(process.env.BENCH_QDB_BUDGET_S ?? QDB_BUDGET_S);
@@ -394,7 +397,7 @@ export async function run(): Promise<boolean> {
 
     // Postgres: the quarter, then the full size.
     const pgRows: Row[] = [];
-    for (const rows of [quarter, full]) {
+    for (const rows of bench("postgres") ? [quarter, full] : []) {
       const r = await benchPostgres(pg, pgUrl, psql, tag, await prep(rows));
       fail("postgres", rows, r.problems);
       pgRows.push(r.row);
@@ -404,41 +407,50 @@ export async function run(): Promise<boolean> {
     // did not fit, a quarter and a sixteenth).
     const qdbRows: Row[] = [];
     const notes: string[] = [];
-    const first = await benchQuestdb(qdb, qdbPg, qdbHttp, tag, await prep(full), budgetS * 1000);
-    fail("questdb", full, first.problems);
-    let qdbSizes: number[];
-    if (first.row.ticksync.timedOut) {
-      const t = first.row.ticksync;
-      notes.push(
-        `note  questdb: ${int(full)} rows through ticksync did not finish within ${budgetS}s (BENCH_QDB_BUDGET_S): stopped after ${secs(t.ms)}s with ` +
-          `${int(first.stored)} rows stored (${int(rate(first.stored, t.ms))} rows/s, peak RSS ${MiB(t.maxRss).toFixed(1)} MiB; raw ILP took ${secs(first.row.baselineMs)}s for all ${int(full)}, ` +
-          `${int(rate(full, first.row.baselineMs))} rows/s). questdb is reported at ${int(quarter)} and ${int(Math.floor(full / 16))} rows.`,
-      );
-      qdbSizes = [Math.floor(full / 16), quarter];
-    } else {
-      qdbSizes = [quarter];
-      qdbRows.push(first.row);
+    if (bench("questdb")) {
+      const first = await benchQuestdb(qdb, qdbPg, qdbHttp, tag, await prep(full), budgetS * 1000);
+      fail("questdb", full, first.problems);
+      let qdbSizes: number[];
+      if (first.row.ticksync.timedOut) {
+        const t = first.row.ticksync;
+        notes.push(
+          `note  questdb: ${int(full)} rows through ticksync did not finish within ${budgetS}s (BENCH_QDB_BUDGET_S): stopped after ${secs(t.ms)}s with ` +
+            `${int(first.stored)} rows stored (${int(rate(first.stored, t.ms))} rows/s, peak RSS ${MiB(t.maxRss).toFixed(1)} MiB; raw ILP took ${secs(first.row.baselineMs)}s for all ${int(full)}, ` +
+            `${int(rate(full, first.row.baselineMs))} rows/s). questdb is reported at ${int(quarter)} and ${int(Math.floor(full / 16))} rows.`,
+        );
+        qdbSizes = [Math.floor(full / 16), quarter];
+      } else {
+        qdbSizes = [quarter];
+        qdbRows.push(first.row);
+      }
+      for (const p of prepared.values()) if (p.rows === full) unprepare(p);
+      for (const rows of qdbSizes) {
+        const r = await benchQuestdb(qdb, qdbPg, qdbHttp, tag, await prep(rows));
+        fail("questdb", rows, r.problems);
+        qdbRows.push(r.row);
+      }
+      qdbRows.sort((a, b) => a.rows - b.rows);
     }
-    for (const p of prepared.values()) if (p.rows === full) unprepare(p);
-    for (const rows of qdbSizes) {
-      const r = await benchQuestdb(qdb, qdbPg, qdbHttp, tag, await prep(rows));
-      fail("questdb", rows, r.problems);
-      qdbRows.push(r.row);
-    }
-    qdbRows.sort((a, b) => a.rows - b.rows);
 
+    const pgLast = pgRows[pgRows.length - 1];
+    const qdbLast = qdbRows[qdbRows.length - 1];
+    if (pgLast) {
+      console.log("");
+      printTable("postgres (ticksync: COPY into a staging table + upsert per batch; baseline: psql \\copy into an unindexed table)", pgRows, "\\copy");
+    }
+    if (qdbLast) {
+      console.log("");
+      printTable(`questdb (ticksync: ILP over HTTP per batch + bookkeeping over PG wire; baseline: the same ILP lines, ${int(ILP_LINES_PER_REQUEST)} a request, until the WAL is applied)`, qdbRows, "raw ILP");
+    }
     console.log("");
-    printTable("postgres (ticksync: COPY into a staging table + upsert per batch; baseline: psql \\copy into an unindexed table)", pgRows, "\\copy");
-    console.log("");
-    printTable(`questdb (ticksync: ILP over HTTP per batch + bookkeeping over PG wire; baseline: the same ILP lines, ${int(ILP_LINES_PER_REQUEST)} a request, until the WAL is applied)`, qdbRows, "raw ILP");
-    console.log("");
-    printRss("postgres", pgRows[0]!, pgRows[pgRows.length - 1]!);
-    printRss("questdb", qdbRows[0]!, qdbRows[qdbRows.length - 1]!);
+    if (pgLast) printRss("postgres", pgRows[0]!, pgLast);
+    if (qdbLast) printRss("questdb", qdbRows[0]!, qdbLast);
     for (const n of notes) console.log(n);
+    const runs = [pgLast && `postgres ${secs(pgLast.ticksync.runMs)}s`, qdbLast && `questdb ${secs(qdbLast.ticksync.runMs)}s`].filter(Boolean).join(", ");
     console.log(
-      `note  ticksync s: the CLI's wall clock, process start to exit (its run itself: postgres ${secs(pgRows[pgRows.length - 1]!.ticksync.runMs)}s, ` +
-        `questdb ${secs(qdbRows[qdbRows.length - 1]!.ticksync.runMs)}s at the largest size). \\copy s: the psql process (connect + \\copy of a prepared file); ` +
-        `raw ILP s: the /write requests of prepared bodies + the WAL wait. psql's own peak RSS at ${int(full)} rows: ${MiB(pgRows[pgRows.length - 1]!.baselineRss ?? 0).toFixed(1)} MiB.`,
+      `note  ticksync s: the CLI's wall clock, process start to exit (its run itself: ${runs} at the largest size).` +
+        (pgLast ? ` \\copy s: the psql process (connect + \\copy of a prepared file); psql's own peak RSS at ${int(full)} rows: ${MiB(pgLast.baselineRss ?? 0).toFixed(1)} MiB.` : "") +
+        (qdbLast ? " raw ILP s: the /write requests of prepared bodies + the WAL wait." : ""),
     );
   } finally {
     // Whatever this run made, even after a failure half-way.
@@ -454,4 +466,4 @@ export async function run(): Promise<boolean> {
   return problems.length === 0;
 }
 
-if (import.meta.main) process.exit((await run()) ? 0 : 1);
+if (import.meta.main) process.exit((await run(process.argv[2])) ? 0 : 1);
