@@ -1,10 +1,15 @@
 // QuestDB as a store: bars go in over ILP on HTTP (`/write`) into a WAL table whose designated
 // timestamp and DEDUP UPSERT KEYS make every write idempotent; everything is read, and the
-// bookkeeping tables are written, over its PostgreSQL wire protocol with postgres.js.
+// run, quarantine and run-stream tables are written, over its PostgreSQL wire protocol with
+// postgres.js.
 //
-// QuestDB has no transaction across tables. A batch is written in a fixed order — bars (and
-// wait until the WAL has applied them), quarantine, run counters, then the checkpoint — so a
-// crash can only make the next run read a batch again, and the dedup keys make that a no-op.
+// QuestDB has no transaction across tables, but one ILP request to one table is one
+// transaction, answered 204 once it is committed to the WAL. So a batch is two requests in a
+// fixed order: its bars, then — only after QuestDB accepted them — one request to the progress
+// table that carries both the stream's checkpoint and the run's counters (rows keyed so the
+// newest replaces the one before). A crash between the two can only make the next run read
+// the batch again, and the dedup keys make that a no-op; the checkpoint never claims bars that
+// QuestDB has not accepted, and the run's counters always match its checkpoints.
 import postgres from "postgres";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
@@ -25,7 +30,7 @@ export function parseQuestdbUrl(url: string): { pg: string; http: string; locati
   return { pg, http: http.replace(/\/+$/, ""), prefix, location: `questdb://${u.username ? `${u.username}:***@` : ""}${u.host}${u.pathname}?http=${http}${prefix ? `&prefix=${prefix}` : ""}` };
 }
 
-const TABLE_NAMES = ["bars", "checkpoints", "quarantine", "runs", "run_streams", "schema_migrations"] as const;
+const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "runs", "run_streams", "schema_migrations"] as const;
 type TableName = (typeof TABLE_NAMES)[number];
 
 const TABLES = (t: Record<TableName, string>) => [
@@ -43,10 +48,26 @@ const TABLES = (t: Record<TableName, string>) => [
      from_ts TIMESTAMP, to_ts TIMESTAMP, quality VARCHAR, error VARCHAR, failures VARCHAR)`,
   `CREATE TABLE IF NOT EXISTS "${t.run_streams}" (run_id LONG, stream VARCHAR, status VARCHAR, cause VARCHAR, error VARCHAR, rows LONG, updated_at TIMESTAMP)`,
 ];
-const QDB_SCHEMA_VERSION = 1;
+/**
+ * Checkpoints (kind 'checkpoint', key: the stream) and run counters (kind 'run', key: the run id)
+ * as rows of one WAL table, written over ILP with the batch's data. All rows share one designated
+ * timestamp, so the dedup keys make a row replace the previous one of the same kind and key.
+ */
+const PROGRESS = (t: Record<TableName, string>) =>
+  `CREATE TABLE IF NOT EXISTS "${t.progress}" (
+     kind SYMBOL, key VARCHAR, ts TIMESTAMP,
+     cursor VARCHAR, last_ts TIMESTAMP, last_key VARCHAR,
+     run_id LONG, read LONG, inserted LONG, updated LONG, unchanged LONG, quarantined LONG, from_ts TIMESTAMP, to_ts TIMESTAMP,
+     updated_at TIMESTAMP
+   ) TIMESTAMP(ts) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(ts, kind, key)`;
+const QDB_SCHEMA_VERSION = 2;
 
 /** ILP tag values: commas, spaces and equals signs are escaped. */
 const tag = (s: string) => s.replace(/[ ,=\\]/g, (c) => `\\${c}`);
+/** ILP string field values: quoted, with quotes, backslashes and newlines escaped. */
+const str = (s: string) => `"${s.replace(/["\\\n]/g, (c) => `\\${c}`)}"`;
+/** ILP timestamp field (microseconds) from epoch ms. */
+const micros = (t: number) => `${Math.round(t * 1000)}t`;
 const num = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
 const ms = (d: Date | string | null | undefined) => (d == null ? null : new Date(d).getTime());
 const date = (t: number | null | undefined) => (t == null ? null : new Date(t));
@@ -98,6 +119,21 @@ function rowToBar(r: any): Bar {
 
 const same = (a: number | null | undefined, b: number | null | undefined) => (a ?? null) === (b ?? null);
 
+/** A run's counters, as commitBatch adds to them. */
+type Counters = { read: number; inserted: number; updated: number; unchanged: number; quarantined: number; fromTs: number | null; toTs: number | null };
+
+function rowToCounters(r: any): Counters {
+  return { read: Number(r.read), inserted: Number(r.inserted), updated: Number(r.updated), unchanged: Number(r.unchanged), quarantined: Number(r.quarantined), fromTs: ms(r.from_ts), toTs: ms(r.to_ts) };
+}
+
+const withCounters = (run: RunRecord, c: Counters | undefined): RunRecord => (c ? { ...run, ...c, stored: c.inserted + c.updated } : run);
+
+/** Lines per /write request. */
+const ILP_LINES_PER_REQUEST = 20_000;
+
+/** Per series: the newest stored ts and the start of its ILP lines (table and tags), made once. */
+type SeriesState = { last: number; head: string };
+
 export function questdbStore(url: string): Store {
   const { pg, http, location, prefix } = parseQuestdbUrl(url);
   const T = Object.fromEntries(TABLE_NAMES.map((n) => [n, `${prefix}${n}`])) as Record<TableName, string>;
@@ -112,48 +148,64 @@ export function questdbStore(url: string): Store {
   });
   const owner = newOwner();
   const exclusive = mutex();
+  const writeUrl = `${http}/write?precision=ms`;
 
-  async function ilp(lines: string[]) {
-    for (let i = 0; i < lines.length; i += 20_000) {
-      const res = await fetch(`${http}/write?precision=ms`, { method: "POST", body: lines.slice(i, i + 20_000).join("\n") + "\n" });
-      if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-    }
-    // A 204 means the rows are committed to the WAL (durable); they become readable once the
-    // WAL is applied. Reads of bars wait for that (settled); writes need not.
-    walDirty = true;
+  /** POST ILP lines; resolves once QuestDB has committed them to the table's WAL (204). */
+  async function ilp(body: string) {
+    const res = await fetch(writeUrl, { method: "POST", body });
+    if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
   }
 
-  let walDirty = false;
+  // A 204 means the rows are committed to the WAL (durable); they become readable once the WAL is
+  // applied. Reads wait for that; writes need not. A table starts dirty: a process that ended
+  // before (kill -9) may have left committed rows that are not applied yet.
+  let barsDirty = true;
   async function settled() {
-    if (!walDirty) return;
-    await walApplied();
-    walDirty = false;
+    if (!barsDirty) return;
+    await walApplied(T.bars);
+    barsDirty = false;
   }
+  let progressDirty = true;
+  async function progressSettled() {
+    if (!progressDirty) return;
+    await walApplied(T.progress);
+    progressDirty = false;
+  }
+
+  // What this process wrote to the progress table, so reading it back needs no wait for the WAL.
+  const checkpointsWritten = new Map<string, Checkpoint>();
+  const counters = new Map<number, Counters>();
 
   /**
-   * Newest stored ts per (source, symbol, interval), loaded once: a bar after it cannot exist
+   * Newest stored ts per (source, interval) and symbol, loaded once: a bar after it cannot exist
    * yet, so a fresh load writes without asking the table first.
    */
-  let newest: Map<string, number> | null = null;
-  const seriesKey = (source: string, symbol: string, interval: string) => `${source}\u0000${symbol}\u0000${interval}`;
-  async function newestBySeries(): Promise<Map<string, number>> {
+  let newest: Map<string, Map<string, SeriesState>> | null = null;
+  const head = (source: string, symbol: string, interval: string) => `${T.bars},symbol=${tag(symbol)},interval=${tag(interval)},source=${tag(source)} `;
+  async function newestBySeries(): Promise<Map<string, Map<string, SeriesState>>> {
     if (newest) return newest;
     await settled();
-    newest = new Map();
+    const m = new Map<string, Map<string, SeriesState>>();
     for (const r of await sql`SELECT source, symbol, interval, max(ts) AS last_ts FROM ${sql(T.bars)} GROUP BY source, symbol, interval`)
-      newest.set(seriesKey(r.source, r.symbol, r.interval), ms(r.last_ts)!);
-    return newest;
+      seriesGroup(m, r.source, r.interval).set(r.symbol, { last: ms(r.last_ts)!, head: head(r.source, r.symbol, r.interval) });
+    return (newest = m);
+  }
+  function seriesGroup(m: Map<string, Map<string, SeriesState>>, source: string, interval: string) {
+    const k = `${source}\u0000${interval}`;
+    let g = m.get(k);
+    if (!g) m.set(k, (g = new Map()));
+    return g;
   }
 
-  /** Wait until the bars table's WAL is applied, so what was written can be read back. */
-  async function walApplied(timeoutMs = 60_000) {
+  /** Wait until a WAL table's WAL is applied, so what was written can be read back. */
+  async function walApplied(table: string, timeoutMs = 60_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const [r] = await sql`SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = ${T.bars}`;
+      const [r] = await sql`SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = ${table}`;
       if (!r) return;
-      if (r.suspended) throw new Error("QuestDB suspended the bars table's WAL (see its log)");
+      if (r.suspended) throw new Error(`QuestDB suspended the WAL of ${table} (see its log)`);
       if (Number(r.writerTxn) >= Number(r.sequencerTxn)) return;
-      if (Date.now() > deadline) throw new Error("QuestDB did not apply the WAL of bars in time");
+      if (Date.now() > deadline) throw new Error(`QuestDB did not apply the WAL of ${table} in time`);
       await Bun.sleep(10);
     }
   }
@@ -170,6 +222,35 @@ export function questdbStore(url: string): Store {
     return Number(r?.v ?? 0);
   }
 
+  const tableExists = async (name: string) => (await sql`SELECT table_name FROM tables() WHERE table_name = ${name}`).length > 0;
+
+  /** The counters stored for these runs (those this process keeps are newer). */
+  async function storedCounters(ids: number[]): Promise<Map<string, Counters>> {
+    const out = new Map<string, Counters>();
+    const want = ids.filter((id) => !counters.has(id)).map(String);
+    if (want.length === 0) return out;
+    await progressSettled();
+    for (let i = 0; i < want.length; i += 500)
+      for (const r of await sql`SELECT key, read, inserted, updated, unchanged, quarantined, from_ts, to_ts FROM ${sql(T.progress)} WHERE kind = 'run' AND key IN ${sql(want.slice(i, i + 500))}`)
+        out.set(r.key, rowToCounters(r));
+    return out;
+  }
+  const countersOf = (id: number, stored: Map<string, Counters>) => counters.get(id) ?? stored.get(String(id));
+
+  const counterLine = (runId: number, c: Counters, now: number) =>
+    `${T.progress},kind=run key="${runId}",run_id=${runId}i,read=${c.read}i,inserted=${c.inserted}i,updated=${c.updated}i,unchanged=${c.unchanged}i,quarantined=${c.quarantined}i` +
+    `${c.fromTs === null ? "" : `,from_ts=${micros(c.fromTs)}`}${c.toTs === null ? "" : `,to_ts=${micros(c.toTs)}`},updated_at=${micros(now)} 0\n`;
+  const checkpointLine = (c: Checkpoint, runId: number, now: number) =>
+    `${T.progress},kind=checkpoint key=${str(c.stream)},cursor=${str(JSON.stringify(c.cursor))}${c.lastTs === null ? "" : `,last_ts=${micros(c.lastTs)}`}` +
+    `${c.lastKey === null ? "" : `,last_key=${str(c.lastKey)}`},run_id=${runId}i,updated_at=${micros(now)} 0\n`;
+
+  /** Write progress rows (one request: one transaction); remembered once QuestDB has them. */
+  async function writeProgress(body: string) {
+    if (body === "") return;
+    progressDirty = true;
+    await ilp(body);
+  }
+
   const store: Store = {
     kind: "questdb",
     location,
@@ -182,6 +263,19 @@ export function questdbStore(url: string): Store {
           for (const ddl of TABLES(T)) await sql.unsafe(ddl);
           await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (1, 'bars (WAL, dedup keys), bookkeeping tables', ${new Date()})`;
           applied.push(1);
+        }
+        if ((await version()) < 2) {
+          // Checkpoints move into the progress table, written over ILP with their batch. Each
+          // step can run again after a crash: the copy upserts the same keys.
+          await sql.unsafe(PROGRESS(T));
+          if (await tableExists(T.checkpoints)) {
+            await sql.unsafe(`INSERT INTO "${T.progress}" (kind, key, ts, cursor, last_ts, last_key, run_id, updated_at)
+                                SELECT 'checkpoint', stream, cast(0 AS timestamp), cursor, last_ts, last_key, run_id, updated_at FROM "${T.checkpoints}"`);
+            await walApplied(T.progress);
+            await sql.unsafe(`DROP TABLE IF EXISTS "${T.checkpoints}"`);
+          }
+          await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (2, 'checkpoints and run counters in one WAL table written over ILP', ${new Date()})`;
+          applied.push(2);
         }
         for (const r of await sql`SELECT id, owner FROM ${sql(T.runs)} WHERE outcome = 'running'`) {
           if (ownerGone(String(r.owner), owner))
@@ -197,52 +291,90 @@ export function questdbStore(url: string): Store {
       exclusive(async (): Promise<CommitResult> => {
         // No transaction to roll back: refuse a bad batch before anything is written.
         for (const bar of b.bars)
-          for (const k of ["ts", "open", "high", "low", "close", "volume"] as const)
-            if (typeof bar[k] !== "number" || !Number.isFinite(bar[k])) throw new Error(`bar ${bar.symbol} ${bar.ts}: ${k} is not a finite number`);
+          if (!(Number.isFinite(bar.ts) && Number.isFinite(bar.open) && Number.isFinite(bar.high) && Number.isFinite(bar.low) && Number.isFinite(bar.close) && Number.isFinite(bar.volume)))
+            for (const k of ["ts", "open", "high", "low", "close", "volume"] as const)
+              if (typeof bar[k] !== "number" || !Number.isFinite(bar[k])) throw new Error(`bar ${bar.symbol} ${bar.ts}: ${k} is not a finite number`);
+        // The run's counters so far: loaded once per run, then kept here.
+        let run = counters.get(b.runId);
+        if (!run) {
+          const r = await store.getRun(b.runId);
+          if (r) counters.set(b.runId, (run = { read: r.read, inserted: r.inserted, updated: r.updated, unchanged: r.unchanged, quarantined: r.quarantined, fromTs: r.fromTs, toTs: r.toTs }));
+        }
         let inserted = 0;
         let updated = 0;
         let unchanged = 0;
-        const lines: string[] = [];
+        let lo = run?.fromTs ?? null;
+        let hi = run?.toTs ?? null;
         const now = Date.now();
+        const bodies: string[] = [];
         if (b.bars.length > 0) {
           // What the table holds for these keys. Bars after their series' newest stored bar are
           // new by construction; the rest are looked up in one query by time range and symbols.
-          const last = await newestBySeries();
-          const maybe = b.bars.filter((bar) => bar.ts <= (last.get(seriesKey(bar.source, bar.symbol, bar.interval)) ?? -Infinity));
+          const all = await newestBySeries();
+          const states: SeriesState[] = new Array(b.bars.length);
+          let group: Map<string, SeriesState> | null = null;
+          let gSource = "";
+          let gInterval = "";
+          let maybe: Bar[] | null = null;
+          for (let i = 0; i < b.bars.length; i++) {
+            const bar = b.bars[i]!;
+            if (group === null || bar.source !== gSource || bar.interval !== gInterval) {
+              group = seriesGroup(all, (gSource = bar.source), (gInterval = bar.interval));
+            }
+            let st = group.get(bar.symbol);
+            if (!st) group.set(bar.symbol, (st = { last: -Infinity, head: head(bar.source, bar.symbol, bar.interval) }));
+            states[i] = st;
+            if (bar.ts <= st.last) (maybe ??= []).push(bar);
+            if (lo === null || bar.ts < lo) lo = bar.ts;
+            if (hi === null || bar.ts > hi) hi = bar.ts;
+          }
           const existing = new Map<string, Bar>();
-          if (maybe.length > 0) {
+          if (maybe) {
             await settled();
-            let lo = Infinity;
-            let hi = -Infinity;
+            let mlo = Infinity;
+            let mhi = -Infinity;
             const symbols = new Set<string>();
-            for (const bar of maybe) (lo = Math.min(lo, bar.ts)), (hi = Math.max(hi, bar.ts)), symbols.add(bar.symbol);
+            for (const bar of maybe) (mlo = Math.min(mlo, bar.ts)), (mhi = Math.max(mhi, bar.ts)), symbols.add(bar.symbol);
             const list = [...symbols];
             for (let i = 0; i < list.length; i += 500)
-              for (const r of await sql`SELECT * FROM ${sql(T.bars)} WHERE ts >= ${new Date(lo)} AND ts <= ${new Date(hi)} AND symbol IN ${sql(list.slice(i, i + 500))}`) {
+              for (const r of await sql`SELECT * FROM ${sql(T.bars)} WHERE ts >= ${new Date(mlo)} AND ts <= ${new Date(mhi)} AND symbol IN ${sql(list.slice(i, i + 500))}`) {
                 const old = rowToBar(r);
                 existing.set(`${old.symbol}\u0000${old.interval}\u0000${old.source}\u0000${old.ts}`, old);
               }
           }
-          for (const bar of b.bars) {
-            const k = seriesKey(bar.source, bar.symbol, bar.interval);
-            if (bar.ts > (last.get(k) ?? -Infinity)) last.set(k, bar.ts);
-          }
-          for (const bar of b.bars) {
-            const old = existing.get(`${bar.symbol}\u0000${bar.interval}\u0000${bar.source}\u0000${bar.ts}`);
-            if (old && same(old.open, bar.open) && same(old.high, bar.high) && same(old.low, bar.low) && same(old.close, bar.close) && same(old.volume, bar.volume) && same(old.adjClose, bar.adjClose) && same(old.turnover, bar.turnover) && same(old.trades, bar.trades)) {
-              unchanged++;
-              continue;
+          // The same tail for every line of the batch.
+          const tail = `,run_id=${b.runId}i,updated_at=${micros(now)} `;
+          let body = "";
+          let lines = 0;
+          for (let i = 0; i < b.bars.length; i++) {
+            const bar = b.bars[i]!;
+            const st = states[i]!;
+            if (bar.ts > st.last) st.last = bar.ts;
+            const old = existing.size > 0 ? existing.get(`${bar.symbol}\u0000${bar.interval}\u0000${bar.source}\u0000${bar.ts}`) : undefined;
+            if (old) {
+              if (same(old.open, bar.open) && same(old.high, bar.high) && same(old.low, bar.low) && same(old.close, bar.close) && same(old.volume, bar.volume) && same(old.adjClose, bar.adjClose) && same(old.turnover, bar.turnover) && same(old.trades, bar.trades)) {
+                unchanged++;
+                continue;
+              }
+              updated++;
+            } else inserted++;
+            body += `${st.head}open=${num(bar.open)},high=${num(bar.high)},low=${num(bar.low)},close=${num(bar.close)},volume=${num(bar.volume)}`;
+            if (bar.adjClose != null) body += `,adj_close=${num(bar.adjClose)}`;
+            if (bar.turnover != null) body += `,turnover=${num(bar.turnover)}`;
+            if (bar.trades != null) body += `,trades=${Math.trunc(bar.trades)}i`;
+            body += `${tail}${bar.ts}\n`;
+            if (++lines === ILP_LINES_PER_REQUEST) {
+              bodies.push(body);
+              body = "";
+              lines = 0;
             }
-            if (old) updated++;
-            else inserted++;
-            let fields = `open=${num(bar.open)},high=${num(bar.high)},low=${num(bar.low)},close=${num(bar.close)},volume=${num(bar.volume)}`;
-            if (bar.adjClose != null) fields += `,adj_close=${num(bar.adjClose)}`;
-            if (bar.turnover != null) fields += `,turnover=${num(bar.turnover)}`;
-            if (bar.trades != null) fields += `,trades=${Math.trunc(bar.trades)}i`;
-            lines.push(`${T.bars},symbol=${tag(bar.symbol)},interval=${tag(bar.interval)},source=${tag(bar.source)} ${fields},run_id=${b.runId}i,updated_at=${now * 1000}t ${bar.ts}`);
           }
+          if (lines > 0) bodies.push(body);
         }
-        if (lines.length > 0) await ilp(lines);
+        for (const body of bodies) {
+          barsDirty = true;
+          await ilp(body);
+        }
         let quarantined = 0;
         if (b.quarantine.length > 0) {
           const old = new Map<string, { rule: string; raw: string }>();
@@ -268,32 +400,38 @@ export function questdbStore(url: string): Store {
           for (let i = 0; i < fresh.length; i += 500)
             await sql`INSERT INTO ${sql(T.quarantine)} ${sql(fresh.slice(i, i + 500), "id", "run_id", "source", "locator", "rule", "reason", "symbol", "ts", "raw", "created_at")}`;
         }
-        const [run] = await sql`SELECT read, inserted, updated, unchanged, quarantined, from_ts, to_ts FROM ${sql(T.runs)} WHERE id = ${b.runId}`;
-        if (run) {
-          let lo = ms(run.from_ts);
-          let hi = ms(run.to_ts);
-          for (const bar of b.bars) (lo = lo === null ? bar.ts : Math.min(lo, bar.ts)), (hi = hi === null ? bar.ts : Math.max(hi, bar.ts));
-          await sql`UPDATE ${sql(T.runs)} SET read = ${Number(run.read) + b.read}, inserted = ${Number(run.inserted) + inserted}, updated = ${Number(run.updated) + updated},
-                      unchanged = ${Number(run.unchanged) + unchanged}, quarantined = ${Number(run.quarantined) + b.quarantine.length}, from_ts = ${date(lo)}, to_ts = ${date(hi)}
-                    WHERE id = ${b.runId}`;
-        }
-        if (b.checkpoint) await putCheckpoint(b.checkpoint, b.runId);
+        // The run's counters and the checkpoint: one request to one table, one transaction.
+        const next: Counters | null = run
+          ? { read: run.read + b.read, inserted: run.inserted + inserted, updated: run.updated + updated, unchanged: run.unchanged + unchanged, quarantined: run.quarantined + b.quarantine.length, fromTs: lo, toTs: hi }
+          : null;
+        await writeProgress((next ? counterLine(b.runId, next, now) : "") + (b.checkpoint ? checkpointLine(b.checkpoint, b.runId, now) : ""));
+        if (next) counters.set(b.runId, next);
+        if (b.checkpoint) checkpointsWritten.set(b.checkpoint.stream, b.checkpoint);
         return { inserted, updated, unchanged, quarantined };
       }),
 
     async getCheckpoint(stream) {
-      const [r] = await sql`SELECT stream, cursor, last_ts, last_key FROM ${sql(T.checkpoints)} WHERE stream = ${stream}`;
-      return r ? { stream: r.stream, cursor: JSON.parse(r.cursor), lastTs: ms(r.last_ts), lastKey: r.last_key ?? null } : null;
+      const mine = checkpointsWritten.get(stream);
+      if (mine) return mine;
+      await progressSettled();
+      const [r] = await sql`SELECT key, cursor, last_ts, last_key FROM ${sql(T.progress)} WHERE kind = 'checkpoint' AND key = ${stream}`;
+      return r ? { stream: r.key, cursor: JSON.parse(r.cursor), lastTs: ms(r.last_ts), lastKey: r.last_key ?? null } : null;
     },
 
     async listCheckpoints() {
-      const rows = await sql`SELECT stream, cursor, last_ts, last_key FROM ${sql(T.checkpoints)} ORDER BY stream`;
-      return rows.map((r): Checkpoint => ({ stream: r.stream, cursor: JSON.parse(r.cursor), lastTs: ms(r.last_ts), lastKey: r.last_key ?? null }));
+      await progressSettled();
+      const rows = await sql`SELECT key, cursor, last_ts, last_key FROM ${sql(T.progress)} WHERE kind = 'checkpoint' ORDER BY key`;
+      return rows.map((r): Checkpoint => ({ stream: r.key, cursor: JSON.parse(r.cursor), lastTs: ms(r.last_ts), lastKey: r.last_key ?? null }));
     },
 
     putCheckpoints: (list, runId) =>
       exclusive(async () => {
-        for (const c of list) await putCheckpoint(c, runId);
+        const now = Date.now();
+        for (let i = 0; i < list.length; i += ILP_LINES_PER_REQUEST) {
+          const part = list.slice(i, i + ILP_LINES_PER_REQUEST);
+          await writeProgress(part.map((c) => checkpointLine(c, runId, now)).join(""));
+          for (const c of part) checkpointsWritten.set(c.stream, c);
+        }
       }),
 
     startRun: (run: RunStart) =>
@@ -307,8 +445,12 @@ export function questdbStore(url: string): Store {
     finishRun: (id, s: RunSummary) =>
       exclusive(async () => {
         await settled(); // a finished run's bars are readable
-        const [r] = await sql`SELECT started_at FROM ${sql(T.runs)} WHERE id = ${id}`;
+        // The counters as the summary has them, where commitBatch keeps them, then the run's row.
+        const final: Counters = { read: s.read, inserted: s.inserted, updated: s.updated, unchanged: s.unchanged, quarantined: s.quarantined, fromTs: s.fromTs, toTs: s.toTs };
         const now = new Date();
+        await writeProgress(counterLine(id, final, now.getTime()));
+        counters.set(id, final);
+        const [r] = await sql`SELECT started_at FROM ${sql(T.runs)} WHERE id = ${id}`;
         await sql`UPDATE ${sql(T.runs)} SET finished_at = ${now}, duration_ms = ${r ? now.getTime() - ms(r.started_at)! : null}, outcome = ${s.outcome},
                     read = ${s.read}, inserted = ${s.inserted}, updated = ${s.updated}, unchanged = ${s.unchanged}, quarantined = ${s.quarantined},
                     from_ts = ${date(s.fromTs)}, to_ts = ${date(s.toTs)}, quality = ${s.quality ? JSON.stringify(s.quality) : null},
@@ -318,9 +460,8 @@ export function questdbStore(url: string): Store {
 
     async getRun(id) {
       const [r] = await sql`SELECT * FROM ${sql(T.runs)} WHERE id = ${id}`;
-      return r ? rowToRun(r) : null;
+      return r ? withCounters(rowToRun(r), countersOf(id, await storedCounters([id]))) : null;
     },
-
     reopenRun: (id) =>
       exclusive(async () => {
         await sql`UPDATE ${sql(T.runs)} SET outcome = 'running', owner = ${owner}, finished_at = ${null}, error = ${null} WHERE id = ${id}`;
@@ -352,7 +493,8 @@ export function questdbStore(url: string): Store {
       const rows = source
         ? await sql`SELECT * FROM ${sql(T.runs)} WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} AND source = ${source} ORDER BY id DESC LIMIT ${limit}`
         : await sql`SELECT * FROM ${sql(T.runs)} WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} ORDER BY id DESC LIMIT ${limit}`;
-      return rows.map(rowToRun);
+      const stored = await storedCounters(rows.map((r) => Number(r.id)));
+      return rows.map((r) => withCounters(rowToRun(r), countersOf(Number(r.id), stored)));
     },
 
     async lastSuccessByJob() {
@@ -419,14 +561,6 @@ export function questdbStore(url: string): Store {
       await sql.end({ timeout: 5 });
     },
   };
-
-  async function putCheckpoint(c: Checkpoint, runId: number) {
-    const [old] = await sql`SELECT stream FROM ${sql(T.checkpoints)} WHERE stream = ${c.stream}`;
-    if (old)
-      await sql`UPDATE ${sql(T.checkpoints)} SET cursor = ${JSON.stringify(c.cursor)}, last_ts = ${date(c.lastTs)}, last_key = ${c.lastKey}, run_id = ${runId}, updated_at = ${new Date()}
-                WHERE stream = ${c.stream}`;
-    else await sql`INSERT INTO ${sql(T.checkpoints)} VALUES (${c.stream}, ${JSON.stringify(c.cursor)}, ${date(c.lastTs)}, ${c.lastKey}, ${runId}, ${new Date()})`;
-  }
 
   return store;
 }
