@@ -6,7 +6,7 @@ import { STORES } from "./stores.ts";
 import { tempDir } from "./helpers.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
-import { parsePgUrl } from "../src/stores/postgres.ts";
+import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres.ts";
 
 const pg = STORES.find((s) => s.kind === "postgres")!;
 const dir = tempDir("ticksync-pg-");
@@ -49,5 +49,62 @@ describe.skipIf(pg.unavailable !== null)("postgres store specifics", () => {
       { symbol: "PKN.WA", source: "t", day: "2023-12-29", open: 10, high: 12, low: 9, close: 11.5, volume: 150 },
       { symbol: "PKN.WA", source: "t", day: "2024-01-02", open: 20, high: 22, low: 18, close: 21, volume: 60 },
     ]);
+  });
+  test("a schema of version 1 (bars keyed by text) moves to version 2 with its bars, series and partitions", async () => {
+    const timescale = (await sql!`SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'timescaledb'`)[0]!.n > 0;
+    if (timescale) return; // version 1 is made here as plain PostgreSQL
+    const oldUrl = pg.freshUrl(dir);
+    const old = parsePgUrl(oldUrl).schema;
+    const v1 = postgres(parsePgUrl(oldUrl).url, { max: 1, onnotice: () => {}, connection: { search_path: old } });
+    const iso = (s: string) => new Date(s);
+    try {
+      await v1.unsafe(`CREATE SCHEMA "${old}"`);
+      await v1.begin(async (tx) => {
+        await tx`CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), timescale boolean NOT NULL DEFAULT false)`;
+        await PG_MIGRATIONS[0]!.up(tx, { timescale: false });
+        await tx`INSERT INTO schema_migrations (version, name) VALUES (1, ${PG_MIGRATIONS[0]!.name})`;
+        for (const y of [2023, 2024]) await tx.unsafe(`CREATE TABLE bars_y${y} PARTITION OF bars FOR VALUES FROM ('${y}-01-01 00:00:00+00') TO ('${y + 1}-01-01 00:00:00+00')`);
+        await tx`INSERT INTO runs (kind, source, owner, outcome) VALUES ('ingest', 'a', 'gone', 'succeeded')`;
+        await tx`
+          INSERT INTO bars (symbol, interval, ts, source, open, high, low, close, volume, adj_close, turnover, trades, run_id) VALUES
+            ('PKN.WA', '1d', ${iso("2023-12-29")}, 'a', 1, 2, 0.5, 1.5, 10, null, null, null, 1),
+            ('PKN.WA', '1d', ${iso("2024-01-02")}, 'a', 2, 3, 1.5, 2.5, 20, 2.4, 50, 7, 1),
+            ('PKN.WA', '1d', ${iso("2024-01-02")}, 'b', 2.1, 3, 1.5, 2.5, 21, null, null, null, 1),
+            ('CDR.WA', '1m', ${iso("2024-01-02T09:00:00Z")}, 'a', 5, 6, 4, 5.5, 1, null, null, null, 1)`;
+        await tx`
+          INSERT INTO series (source, symbol, interval, first_ts, last_ts, bars)
+          SELECT source, symbol, interval, min(ts), max(ts), count(*) FROM bars GROUP BY 1, 2, 3`;
+        await tx`REFRESH MATERIALIZED VIEW bars_1d_from_intraday`;
+      });
+      const upgraded = pg.open(oldUrl);
+      try {
+        expect(await upgraded.migrate()).toEqual({ applied: PG_MIGRATIONS.slice(1).map((m) => m.version), version: PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version });
+        expect(await upgraded.countBars()).toBe(4);
+        expect((await upgraded.listSeries()).map((x) => `${x.source}|${x.symbol}|${x.interval}|${x.bars}`)).toEqual(["a|CDR.WA|1m|1", "a|PKN.WA|1d|2", "b|PKN.WA|1d|1"]);
+        expect(await upgraded.queryBars({ symbol: "PKN.WA", interval: "1d", limit: 10 })).toEqual([
+          { source: "a", symbol: "PKN.WA", interval: "1d", ts: Date.parse("2023-12-29"), open: 1, high: 2, low: 0.5, close: 1.5, volume: 10 },
+          { source: "a", symbol: "PKN.WA", interval: "1d", ts: Date.parse("2024-01-02"), open: 2, high: 3, low: 1.5, close: 2.5, volume: 20, adjClose: 2.4, turnover: 50, trades: 7 },
+          { source: "b", symbol: "PKN.WA", interval: "1d", ts: Date.parse("2024-01-02"), open: 2.1, high: 3, low: 1.5, close: 2.5, volume: 21 },
+        ]);
+        const parts = await v1`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'bars'::regclass ORDER BY 1`;
+        expect(parts.map((r) => r.relname)).toEqual(["bars_y2023", "bars_y2024"]);
+        // The upgraded store writes: a newer bar, a re-delivered one changed, one unchanged.
+        const run = await upgraded.startRun({ kind: "ingest", source: "a" });
+        const bar = (ts: string, close: number) => ({ source: "a", symbol: "PKN.WA", interval: "1d" as const, ts: Date.parse(ts), open: 2, high: 3, low: 1.5, close, volume: 20 });
+        expect(await upgraded.commitBatch({ runId: run, source: "a", bars: [bar("2024-01-03", 2.6)], quarantine: [], read: 1 })).toMatchObject({ inserted: 1, updated: 0, unchanged: 0 });
+        const again = [{ ...bar("2024-01-02", 2.5), adjClose: 2.4, turnover: 50, trades: 7 }, bar("2024-01-03", 2.7)];
+        expect(await upgraded.commitBatch({ runId: run, source: "a", bars: again, quarantine: [], read: 2 })).toMatchObject({ inserted: 0, updated: 1, unchanged: 1 });
+        const [s] = await upgraded.listSeries({ symbol: "PKN.WA" });
+        expect(s).toMatchObject({ source: "a", bars: 3, firstTs: Date.parse("2023-12-29"), lastTs: Date.parse("2024-01-03") });
+        await upgraded.finishRun(run, { outcome: "succeeded", read: 3, inserted: 1, updated: 1, unchanged: 1, quarantined: 0, fromTs: null, toTs: null, quality: null });
+        const rollup = await v1`SELECT symbol, source, open, close FROM bars_1d_from_intraday`;
+        expect(rollup.map((r) => ({ ...r }))).toEqual([{ symbol: "CDR.WA", source: "a", open: 5, close: 5.5 }]);
+      } finally {
+        await upgraded.close();
+      }
+    } finally {
+      await v1.unsafe(`DROP SCHEMA IF EXISTS "${old}" CASCADE`);
+      await v1.end();
+    }
   });
 });
