@@ -11,7 +11,7 @@ echo "== type-check"
 tsc --noEmit -p .
 
 echo "== services"
-# Real PostgreSQL and QuestDB on 127.0.0.1 (scripts/services/). Left running after the tests so the
+# Real PostgreSQL, QuestDB and Pocketbase on 127.0.0.1 (scripts/services/). Left running after the tests so the
 # next run reuses them (`scripts/services/all.sh stop` stops them). Each server that is up exports
 # its TICKSYNC_TEST_* variable; with CI=true a server that does not start fails the run, without
 # CI its tests skip.

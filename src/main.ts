@@ -18,6 +18,10 @@ import { createProgressReporter } from "./monitor/progress.ts";
 import { formatUniverseList, listUniverses, resolveUniverse } from "./universes/universes.ts";
 import { parseTimestamp } from "./domain/time.ts";
 import { migrateStore, verifyStores } from "./pipeline/migrate.ts";
+import { createSink, type Sink } from "./sinks/registry.ts";
+import { runSync, type SyncSummary } from "./pipeline/sync.ts";
+import { verifySink, type SinkVerifyResult } from "./pipeline/verify-sink.ts";
+import type { TicksyncMetrics } from "./monitor/metrics.ts";
 
 class UsageError extends Error {}
 
@@ -190,15 +194,26 @@ async function cmdServe(argv: string[]): Promise<number> {
   for (const [job, t] of await store.lastSuccessByJob()) metrics.lastSuccess.set({ job }, Math.floor(t / 1000));
   const scheduler = createScheduler();
   const shutdown = new AbortController();
+  const sinks = new Map(Object.entries(config.sinks).map(([name, cfg]) => [name, createSink(name, cfg, { signal: shutdown.signal })]));
   for (const job of config.jobs)
     scheduler.add({
       name: job.name,
       schedule: job.schedule,
       timeZone: job.timeZone,
       runOnStart: job.runOnStart,
-      run: () => ingestFromConfig({ loaded, store, source: job.source, job: job.name, metrics, signal: shutdown.signal }),
+      run:
+        job.kind === "sync"
+          ? () => syncWithMetrics(store, sinks.get(job.sink!)!, metrics, { job: job.name, signal: shutdown.signal })
+          : job.kind === "verify"
+            ? async () => {
+                let r = await verifySink(store, sinks.get(job.sink!)!, { repair: job.repair });
+                if (job.repair && r.repaired) r = await verifySink(store, sinks.get(job.sink!)!);
+                log[r.ok ? "info" : "warn"]("sink verified", { sink: r.sink, collection: r.collection, ok: r.ok, differingDays: r.differing.length, missing: r.missing, extra: r.extra, changed: r.changed });
+                return { outcome: "succeeded" };
+              }
+            : () => ingestFromConfig({ loaded, store, source: job.source!, job: job.name, metrics, signal: shutdown.signal }),
     });
-  const app = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version });
+  const app = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()] });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch });
@@ -225,6 +240,119 @@ async function cmdServe(argv: string[]): Promise<number> {
     };
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
+  });
+}
+
+async function syncWithMetrics(store: Store, sink: Sink, metrics: TicksyncMetrics | null, o: { job?: string; signal?: AbortSignal } = {}): Promise<SyncSummary> {
+  const l = { sink: sink.name, collection: sink.collection };
+  const s = await runSync({
+    store,
+    sink,
+    job: o.job,
+    signal: o.signal,
+    onBatch: (e) => {
+      metrics?.sinkRecords.inc(l, e.sent);
+      metrics?.sinkRejected.inc(l, e.rejected);
+    },
+  });
+  if (metrics) {
+    metrics.sinkRetries.inc(l, s.retries);
+    metrics.runs.inc({ source: `sink:${sink.name}`, outcome: s.outcome });
+    metrics.runDuration.observe({ job: o.job ?? `sync:${sink.name}` }, s.durationMs / 1000);
+    if (s.outcome === "succeeded") metrics.lastSuccess.set({ job: o.job ?? `sync:${sink.name}` }, Math.floor(Date.now() / 1000));
+  }
+  log[s.outcome === "succeeded" ? "info" : "warn"]("sync finished", {
+    run: s.runId,
+    sink: s.sink,
+    collection: s.collection,
+    outcome: s.outcome,
+    read: s.read,
+    sent: s.sent,
+    rejected: s.rejected,
+    retries: s.retries,
+    ms: Math.round(s.durationMs),
+    ...(s.error ? { error: s.error } : {}),
+  });
+  return s;
+}
+
+/** Sinks named by --sink (a name, or a type when exactly one sink has it), or all of them. */
+function pickSinks(loaded: LoadedConfig, names: string[], signal?: AbortSignal): Sink[] {
+  const all = loaded.config.sinks;
+  if (Object.keys(all).length === 0) throw new UsageError("no sinks in the config: add a [sinks.<name>] section (see README, Pocketbase)");
+  const chosen = names.length ? names : Object.keys(all);
+  return chosen.map((n) => {
+    if (all[n]) return createSink(n, all[n], { signal });
+    const ofType = Object.entries(all).filter(([, c]) => c.type === n);
+    if (ofType.length === 1) return createSink(ofType[0]![0], ofType[0]![1], { signal });
+    if (ofType.length > 1) throw new UsageError(`--sink ${n}: ${ofType.length} sinks have type ${n} (${ofType.map(([k]) => k).join(", ")}); name one`);
+    throw new UsageError(`--sink ${n}: no such sink (defined: ${Object.keys(all).join(", ")})`);
+  });
+}
+
+async function cmdSync(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { sink: { type: "string", multiple: true }, json: { type: "boolean" } });
+  if (v.help) return out(HELP.sync!), EXIT.ok;
+  const loaded = loadConfig(configPath(v.config), process.env);
+  setLogLevel(loaded.config.log.level);
+  const signal = interruptible();
+  const sinks = pickSinks(loaded, (v.sink as string[] | undefined) ?? [], signal);
+  return withStore(loaded, async (store) => {
+    const summaries: SyncSummary[] = [];
+    for (const sink of sinks) {
+      if (signal.aborted) break;
+      const s = await syncWithMetrics(store, sink, null, { signal });
+      summaries.push(s);
+      if (!v.json)
+        out(
+          `sync ${s.sink} → ${s.collection}: ${s.outcome}, ${s.read} read, ${s.sent} sent, ${s.rejected} refused by Pocketbase (quarantined), ` +
+            `${s.batches} batches, ${s.retries} retries, ${(s.durationMs / 1000).toFixed(2)} s (run ${s.runId})${s.error ? `\n  error: ${s.error}` : ""}`,
+        );
+    }
+    if (v.json) out(JSON.stringify(summaries, null, 2));
+    return summaries.every((s) => s.outcome === "succeeded") && summaries.length === sinks.length ? EXIT.ok : EXIT.runFailed;
+  });
+}
+
+function printSinkVerify(r: SinkVerifyResult) {
+  out(
+    `verify ${r.sink} → ${r.collection}: ${r.ok ? "consistent" : "DIFFERENT"} — ${r.storeRecords} records expected, ${r.sinkRecords} in Pocketbase, ` +
+      `${r.days} (symbol, day) keys; ${r.missing} missing, ${r.extra} extra, ${r.changed} changed (${(r.durationMs / 1000).toFixed(2)} s)`,
+  );
+  for (const d of r.differing.slice(0, 50))
+    out(`  differs ${d.key}: store ${d.store ? `${d.store.count} #${d.store.sum.toString(16)}` : "none"}, pocketbase ${d.sink ? `${d.sink.count} #${d.sink.sum.toString(16)}` : "none"}`);
+  if (r.differing.length > 50) out(`  … and ${r.differing.length - 50} more keys`);
+  if (r.repaired) out(`  repaired: ${r.repaired.sent} records re-sent, ${r.repaired.deleted} deleted, ${r.repaired.rejected} refused (quarantined)`);
+}
+
+const sinkVerifyJson = (r: SinkVerifyResult) => ({
+  ...r,
+  differing: r.differing.map((d) => ({ key: d.key, store: d.store && { count: d.store.count, checksum: d.store.sum.toString(16) }, sink: d.sink && { count: d.sink.count, checksum: d.sink.sum.toString(16) } })),
+});
+
+async function cmdVerify(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { sink: { type: "string", multiple: true }, repair: { type: "boolean" }, json: { type: "boolean" } });
+  if (v.help) return out(HELP.verify!), EXIT.ok;
+  const names = (v.sink as string[] | undefined) ?? [];
+  if (!names.length) throw new UsageError("verify needs --sink NAME (to compare two stores use: ticksync migrate --verify-only)");
+  const loaded = loadConfig(configPath(v.config), process.env);
+  setLogLevel(loaded.config.log.level);
+  const sinks = pickSinks(loaded, names);
+  return withStore(loaded, async (store) => {
+    let ok = true;
+    const results: unknown[] = [];
+    for (const sink of sinks) {
+      const first = await verifySink(store, sink, { repair: !!v.repair });
+      const after = v.repair && first.repaired ? await verifySink(store, sink) : null;
+      ok &&= (after ?? first).ok;
+      if (v.json) results.push({ verify: sinkVerifyJson(first), ...(after ? { afterRepair: sinkVerifyJson(after) } : {}) });
+      else {
+        printSinkVerify(first);
+        if (after) printSinkVerify(after);
+      }
+    }
+    if (v.json) out(JSON.stringify(results, null, 2));
+    return ok ? EXIT.ok : EXIT.mismatch;
   });
 }
 
@@ -458,6 +586,10 @@ export async function main(argv: string[]): Promise<number> {
         return cmdUniverse(rest);
       case "migrate":
         return await cmdMigrate(rest);
+      case "sync":
+        return await cmdSync(rest);
+      case "verify":
+        return await cmdVerify(rest);
       default:
         throw new UsageError(`unknown command: ${cmd}`);
     }

@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Both test servers at once. Usage: all.sh start | stop | status | url
+# Every test server at once. Usage: all.sh start | stop | status | url
 #
-#   start   starts PostgreSQL and QuestDB (each returns at once when already running) and prints,
-#           on stdout, one NAME=value line per server that is up:
+#   start   starts PostgreSQL, QuestDB and Pocketbase (each returns at once when already running)
+#           and prints, on stdout, one NAME=value line per server that is up:
 #             TICKSYNC_TEST_PG_URL=postgres://ticksync@127.0.0.1:55432/ticksync_test
 #             TICKSYNC_TEST_QUESTDB_URL=postgres://admin:quest@127.0.0.1:58812/qdb
 #             TICKSYNC_TEST_QUESTDB_HTTP=http://127.0.0.1:59000
-#           Exports nothing; exits non-zero when either server failed (the lines of the other
+#             TICKSYNC_TEST_PB_URL=http://127.0.0.1:58090
+#             TICKSYNC_TEST_PB_BIN=<the cached Pocketbase server binary; tests start their own>
+#           Exports nothing; exits non-zero when any server failed (the lines of the others
 #           are still printed). Progress and errors go to stderr.
-#   stop    stops both
-#   status  one line each; exit 0 only when both run
+#   stop    stops them all
+#   status  one line each; exit 0 only when all run
 #   url     the NAME=value lines, without starting anything
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 urls_pg() { echo "TICKSYNC_TEST_PG_URL=$(bash "$here/postgres.sh" url)"; }
+urls_pb() {
+  echo "TICKSYNC_TEST_PB_URL=$(bash "$here/pocketbase.sh" url)"
+  echo "TICKSYNC_TEST_PB_BIN=$(bash "$here/pocketbase.sh" bin)"
+}
 urls_qdb() {
   echo "TICKSYNC_TEST_QUESTDB_URL=$(bash "$here/questdb.sh" url)"
   echo "TICKSYNC_TEST_QUESTDB_HTTP=$(bash "$here/questdb.sh" http-url)"
@@ -25,10 +31,12 @@ case "${1:-}" in
     status=0
     if bash "$here/postgres.sh" start >/dev/null; then urls_pg; else echo "all: PostgreSQL did not start" >&2; status=1; fi
     if bash "$here/questdb.sh" start >/dev/null; then urls_qdb; else echo "all: QuestDB did not start" >&2; status=1; fi
+    if bash "$here/pocketbase.sh" start >/dev/null; then urls_pb; else echo "all: Pocketbase did not start" >&2; status=1; fi
     exit $status
     ;;
   stop)
     status=0
+    bash "$here/pocketbase.sh" stop || status=1
     bash "$here/questdb.sh" stop || status=1
     bash "$here/postgres.sh" stop || status=1
     exit $status
@@ -36,13 +44,16 @@ case "${1:-}" in
   status)
     pg=$(bash "$here/postgres.sh" status); pg_status=$?
     qdb=$(bash "$here/questdb.sh" status); qdb_status=$?
+    pb=$(bash "$here/pocketbase.sh" status); pb_status=$?
     echo "postgres: $pg"
     echo "questdb: $qdb"
-    [ $pg_status = 0 ] && [ $qdb_status = 0 ] || exit 3
+    echo "pocketbase: $pb"
+    [ $pg_status = 0 ] && [ $qdb_status = 0 ] && [ $pb_status = 0 ] || exit 3
     ;;
   url)
     urls_pg
     urls_qdb
+    echo "TICKSYNC_TEST_PB_URL=$(bash "$here/pocketbase.sh" url)"
     ;;
   *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
 esac

@@ -39,6 +39,8 @@ Commands:
                   interrupted backfill with the symbols it has not done
   universe list   the bundled symbol lists (WIG80, S&P 500, US ETFs) and your own
   migrate         copy every bar, checkpoint and quarantined row to another store, then verify
+  sync            deliver new and changed bars from the store to a sink (Pocketbase)
+  verify          compare the store with a sink per (symbol, day); --repair re-sends what differs
   config check    validate a config file without starting anything
   config schema   print the config's JSON Schema (for editors)
   version         print the version
@@ -137,6 +139,38 @@ Flags:
   --verify-only    compare the two stores, copy nothing
   --batch-size N   bars per transaction (default 10000)
   --json           print the result as JSON
+
+${EXIT_CODES}
+`,
+  sync: `Usage: ticksync sync [--config FILE] [--sink NAME ...] [--json]
+
+Delivers the bars the store gained or changed since the sink's cursor to each sink in the
+config's [sinks] (or only the named ones): Pocketbase records upserted through its batch API,
+one record id per (source, symbol, interval, ts), so running it again never duplicates. The
+cursor moves only past batches Pocketbase acknowledged. While Pocketbase is down or answers
+5xx/429 the sync waits (the sink's retryForS, default 600 s) and then fails with the cursor
+kept; the next sync continues from there. Records Pocketbase refuses are quarantined with its
+error (rule "sink"); the rest of their batch still goes in. Bars of ingest runs still running
+wait for the next sync.
+
+Flags:
+  --sink NAME   a sink from the config's [sinks] (repeatable; default: all)
+  --json        print the summaries as JSON
+
+${EXIT_CODES}
+`,
+  verify: `Usage: ticksync verify --sink NAME|pocketbase [--repair] [--config FILE] [--json]
+
+Compares the store with a sink: per (symbol, day), the record count and an order-independent
+checksum of the records as the sink holds them. Lists the differing days and exits 6 when they
+differ. With --repair it re-sends only the records that are missing or differ and deletes the
+sink's records the store has no bar for, then verifies again. The outcome is kept in the store
+and shown by /api/sinks and /metrics (ticksync_sink_consistent).
+
+Flags:
+  --sink NAME   a sink name from [sinks], or a sink type when exactly one sink has it
+  --repair      re-send what differs, delete what the store does not have, verify again
+  --json        print the result as JSON
 
 ${EXIT_CODES}
 `,

@@ -100,6 +100,11 @@ export function parseConfig(raw: unknown, file: string | null = null, origins = 
     let message = i.message;
     // valibot says "Invalid key: Expected never"; a person wants to hear the field is unknown.
     if (i.kind === "schema" && i.expected === "never" && i.type === "strict_object") message = `unknown field ${JSON.stringify(path.split(".").pop())}: check its spelling (ticksync config schema lists every field)`;
+    // A required field that is absent: say so, and name the variable that can supply it.
+    if (i.kind === "schema" && i.type === "strict_object" && i.received === "undefined" && path) {
+      const env = ENV_PREFIX + path.split(".").map((p) => p.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("__");
+      message = `required field is missing: set it in the config file or with ${env}`;
+    }
     const origin = [...origins].find(([p]) => path === p || path.startsWith(`${p}.`) || p.startsWith(`${path}.`))?.[1];
     return { path, message, ...(origin ? { origin } : {}) };
   });

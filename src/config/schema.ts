@@ -3,6 +3,7 @@
 import * as v from "valibot";
 import { Cron } from "croner";
 import { sourceConfigSchema } from "../sources/registry.ts";
+import { sinkConfigSchema } from "../sinks/registry.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -51,9 +52,14 @@ export const serverConfigSchema = v.strictObject({
 
 export const jobConfigSchema = v.strictObject({
   name: Name,
-  kind: v.optional(v.literal("ingest"), "ingest"),
-  /** Name of a source in `sources`. */
-  source: Name,
+  /** ingest: source → store; sync: store → sink; verify: compare store and sink (repair: re-send what differs). */
+  kind: v.optional(v.picklist(["ingest", "sync", "verify"], "expected ingest, sync or verify"), "ingest"),
+  /** Name of a source in `sources` (ingest jobs). */
+  source: v.optional(Name),
+  /** Name of a sink in `sinks` (sync and verify jobs). */
+  sink: v.optional(Name),
+  /** verify jobs: re-send what differs. */
+  repair: v.optional(v.boolean()),
   /** Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered. */
   schedule: v.optional(CronExpression),
   timeZone: v.optional(TimeZone, "UTC"),
@@ -70,16 +76,32 @@ export const configSchema = v.pipe(
     sources: v.optional(v.record(Name, sourceConfigSchema), {}),
     /** Named symbol lists of your own; entries may be any provider spelling or "@<bundled universe>". */
     universes: v.optional(v.record(Name, v.array(v.pipe(v.string(), v.nonEmpty()))), {}),
+    /** Where the store's bars are delivered (Pocketbase collections). */
+    sinks: v.optional(v.record(Name, sinkConfigSchema), {}),
     jobs: v.optional(v.array(jobConfigSchema), []),
   }),
   v.forward(
     v.partialCheck(
       [["jobs"], ["sources"]],
-      (c) => c.jobs.every((j) => j.source in c.sources),
+      (c) => c.jobs.every((j) => j.kind !== "ingest" || (j.source !== undefined && j.source in c.sources)),
       (issue) => {
-        const c = issue.input as { jobs: { source: string }[]; sources: Record<string, unknown> };
-        const bad = c.jobs.find((j) => !(j.source in c.sources));
+        const c = issue.input as { jobs: { name: string; kind: string; source?: string }[]; sources: Record<string, unknown> };
+        const bad = c.jobs.find((j) => j.kind === "ingest" && !(j.source !== undefined && j.source in c.sources));
+        if (bad?.source === undefined) return `ingest job "${bad?.name}" needs source = <a name in sources>`;
         return `job source "${bad?.source}" is not defined in sources (defined: ${Object.keys(c.sources).join(", ") || "none"})`;
+      },
+    ),
+    ["jobs"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["jobs"], ["sinks"]],
+      (c) => c.jobs.every((j) => j.kind === "ingest" || (j.sink !== undefined && j.sink in c.sinks)),
+      (issue) => {
+        const c = issue.input as { jobs: { name: string; kind: string; sink?: string }[]; sinks: Record<string, unknown> };
+        const bad = c.jobs.find((j) => j.kind !== "ingest" && !(j.sink !== undefined && j.sink in c.sinks));
+        if (bad?.sink === undefined) return `${bad?.kind} job "${bad?.name}" needs sink = <a name in sinks>`;
+        return `job sink "${bad?.sink}" is not defined in sinks (defined: ${Object.keys(c.sinks).join(", ") || "none"})`;
       },
     ),
     ["jobs"],

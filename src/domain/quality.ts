@@ -19,6 +19,7 @@ export const RULES = {
   low: "low is above open, close or high",
   duplicate: "the same (symbol, interval, ts) appears twice in the batch",
   gap: "trading sessions are missing between two bars (warning)",
+  sink: "a sink (Pocketbase) refused the record; its error is in the reason",
 } as const;
 export type Rule = keyof typeof RULES;
 

@@ -10,6 +10,11 @@ import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import { log } from "../monitor/log.ts";
 import { indexPage } from "./index-page.ts";
+import { consistencyOf, verifyStream, type ConsistencyStatus } from "../pipeline/verify-sink.ts";
+import { sinkStream } from "../pipeline/sync.ts";
+
+/** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
+export type SinkInfo = { name: string; kind: string; collection: string; location: string };
 
 export type AppDeps = {
   store: Store;
@@ -17,6 +22,7 @@ export type AppDeps = {
   scheduler?: Scheduler;
   maxPageSize?: number;
   version?: string;
+  sinks?: SinkInfo[];
 };
 
 const Instant = v.pipe(
@@ -116,10 +122,44 @@ export function createApp(deps: AppDeps) {
     return c.json({ ready: r.ok, store: { kind: store.kind, schemaVersion: r.schemaVersion, expectedVersion: r.expectedVersion, ...(r.error ? { error: r.error } : {}) } }, r.ok ? 200 : 503);
   });
 
+  /** Each sink's last verify, as kept in the store (a verify run by the CLI counts too). */
+  async function sinkConsistency(): Promise<ConsistencyStatus[]> {
+    return Promise.all((deps.sinks ?? []).map(async (s) => consistencyOf(s, await store.getCheckpoint(verifyStream(s)))));
+  }
+
   app.get("/metrics", async (c) => {
     const r = await store.ready();
     metrics.storeUp.set({ store: store.kind }, r.ok ? 1 : 0);
+    if (r.ok)
+      for (const s of await sinkConsistency()) {
+        const l = { sink: s.sink, collection: s.collection };
+        metrics.sinkConsistent.set(l, s.status === "consistent" ? 1 : s.status === "inconsistent" ? 0 : -1);
+        if (s.checkedAt !== null) {
+          metrics.sinkDifferingDays.set(l, s.differingDays ?? 0);
+          metrics.sinkVerifyRecords.set({ ...l, side: "store" }, s.storeRecords ?? 0);
+          metrics.sinkVerifyRecords.set({ ...l, side: "sink" }, s.sinkRecords ?? 0);
+          metrics.sinkLastVerify.set(l, Math.floor(s.checkedAt / 1000));
+        }
+      }
     return c.body(metrics.registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+
+  app.get("/api/sinks", async (c) => {
+    const consistency = await sinkConsistency();
+    const data = await Promise.all(
+      (deps.sinks ?? []).map(async (s, i) => {
+        const cp = await store.getCheckpoint(sinkStream(s));
+        return {
+          name: s.name,
+          kind: s.kind,
+          collection: s.collection,
+          location: s.location,
+          cursor: cp ? { ...cp.cursor, ts: typeof cp.cursor.ts === "number" ? new Date(cp.cursor.ts).toISOString() : null } : null,
+          consistency: { ...consistency[i]!, checkedAt: consistency[i]!.checkedAt === null ? null : new Date(consistency[i]!.checkedAt!).toISOString() },
+        };
+      }),
+    );
+    return c.json({ data });
   });
 
   app.get("/api/symbols", async (c) => {

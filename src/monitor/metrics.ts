@@ -116,6 +116,13 @@ export function ticksyncMetrics(registry: Registry = createRegistry()) {
     runDuration: registry.histogram("ticksync_run_duration_seconds", "Run durations.", [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]),
     lastSuccess: registry.gauge("ticksync_job_last_success_timestamp_seconds", "Unix time of the last successful run per job."),
     storeUp: registry.gauge("ticksync_store_up", "1 when the store answers and its schema is current."),
+    sinkRecords: registry.counter("ticksync_sink_records_total", "Records a sink acknowledged (upserted)."),
+    sinkRejected: registry.counter("ticksync_sink_rejected_total", "Records a sink refused (quarantined with the sink's error)."),
+    sinkRetries: registry.counter("ticksync_sink_retries_total", "Sink requests retried (server down, 5xx, 429)."),
+    sinkConsistent: registry.gauge("ticksync_sink_consistent", "1 when the last verify found the sink equal to the store, 0 when it differed, -1 never verified."),
+    sinkDifferingDays: registry.gauge("ticksync_sink_differing_days", "(symbol, day) keys that differed at the last verify."),
+    sinkVerifyRecords: registry.gauge("ticksync_sink_verify_records", "Records counted at the last verify, by side (store: expected, sink: found)."),
+    sinkLastVerify: registry.gauge("ticksync_sink_last_verify_timestamp_seconds", "Unix time of the last verify of a sink."),
   };
 }
 export type TicksyncMetrics = ReturnType<typeof ticksyncMetrics>;

@@ -9,7 +9,7 @@ import type { Store } from "../stores/types.ts";
 export type MigrateSummary = { runId: number; bars: number; series: number; checkpoints: number; quarantine: number; resumedSeries: number };
 
 /** A page of bars after a keyset position; every series is read in (ts, source) order. */
-async function* seriesBars(store: Store, symbol: string, interval: Bar["interval"], source: string, after: { ts: number; source: string } | undefined, page: number) {
+export async function* seriesBars(store: Store, symbol: string, interval: Bar["interval"], source: string, after: { ts: number; source: string } | undefined, page: number) {
   let cursor = after;
   for (;;) {
     const bars = await store.queryBars({ symbol, interval, source, limit: page, after: cursor });

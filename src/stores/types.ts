@@ -98,6 +98,25 @@ export type BarQuery = {
 
 export type Page<T> = { data: T[]; next: string | null };
 
+/**
+ * A position in the store's change order, (run_id, symbol, interval, ts, source): every bar
+ * carries the id of the run that last inserted or changed it, so a sink that remembers the last
+ * key it delivered knows exactly what is new since.
+ */
+export type ChangeKey = { runId: number; symbol: string; interval: Interval; ts: number; source: string };
+
+export type ChangeQuery = {
+  /** Exclusive: the last key delivered (null: from the start). */
+  after: ChangeKey | null;
+  /** Inclusive upper bound on run_id: runs above it may still be writing. */
+  uptoRun: number;
+  limit: number;
+  /** Only bars of these store sources. */
+  sources?: string[];
+};
+
+export type ChangedBar = { bar: Bar; runId: number };
+
 export type Readiness = { ok: boolean; schemaVersion: number; expectedVersion: number; error?: string };
 
 export interface Store {
@@ -127,5 +146,7 @@ export interface Store {
   queryBars(q: BarQuery): Promise<Bar[]>;
   listQuarantine(opts: { limit: number; before?: number; source?: string; rule?: string; runId?: number }): Promise<QuarantineRecord[]>;
   countBars(): Promise<number>;
+  /** Bars changed by runs in (after.runId, uptoRun], in change order; for sinks. */
+  changedBars?(q: ChangeQuery): Promise<ChangedBar[]>;
   close(): Promise<void>;
 }

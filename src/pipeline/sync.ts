@@ -1,0 +1,197 @@
+// Store → sink, incrementally. Bars are read in the store's change order (run_id, symbol,
+// interval, ts, source) after the sink's cursor, sent in batches with bounded concurrency, and
+// the cursor moves only over batches the sink acknowledged, in order: a batch still in flight or
+// failed holds back every batch after it. The cursor, the quarantine of records the sink refused
+// and the run's counters are committed together (one store transaction).
+import type { Rejection } from "../domain/quality.ts";
+import type { ChangeKey, Checkpoint, RunRecord, Store } from "../stores/types.ts";
+import { barToRecord, describeRejection, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
+import { log } from "../monitor/log.ts";
+
+export type SyncSummary = {
+  runId: number;
+  sink: string;
+  collection: string;
+  outcome: "succeeded" | "failed" | "interrupted";
+  read: number;
+  sent: number;
+  rejected: number;
+  retries: number;
+  batches: number;
+  /** The run ids synced through (inclusive) at the end. */
+  uptoRun: number;
+  durationMs: number;
+  error: string | null;
+};
+
+export type SyncProgress = { read: number; sent: number; rejected: number; elapsedMs: number };
+
+export const sinkStream = (sink: { name: string; collection: string }) => `sink:${sink.name}:${sink.collection}`;
+
+/**
+ * The highest run id whose bars are all written: below the oldest ingest (or migrate) run still
+ * running. Sync runs do not write bars and never hold it back.
+ */
+export async function settledRun(store: Store): Promise<number> {
+  const runs: RunRecord[] = [];
+  for (let before: number | undefined; ; ) {
+    const page = await store.listRuns({ limit: 500, before });
+    runs.push(...page);
+    // Runs are listed newest first; a run older than the newest 2000 still 'running' is a
+    // leftover of a dead process on another host, not a writer to wait for.
+    if (page.length < 500 || runs.length >= 2000) break;
+    before = page[page.length - 1]!.id;
+  }
+  if (runs.length === 0) return 0;
+  const writing = runs.filter((r) => r.outcome === "running" && r.kind !== "sync" && r.kind !== "verify").map((r) => r.id);
+  return writing.length ? Math.min(...writing) - 1 : Math.max(...runs.map((r) => r.id));
+}
+
+function cursorOf(cp: Checkpoint | null): ChangeKey | null {
+  if (!cp) return null;
+  const c = cp.cursor;
+  return { runId: Number(c.runId), symbol: String(c.symbol), interval: String(c.interval) as ChangeKey["interval"], ts: Number(c.ts), source: String(c.source) };
+}
+
+export function rejectionOf(sinkName: string, r: SinkRejection): Rejection {
+  const rec = r.record;
+  return {
+    locator: `${sinkName}/${rec.id}`,
+    rule: "sink",
+    reason: describeRejection(r),
+    raw: { ...rec, pocketbase: { status: r.status, message: r.message, fields: r.fields } },
+    symbol: rec.symbol,
+    ts: Date.parse(rec.ts.replace(" ", "T")),
+  };
+}
+
+export async function runSync(opts: {
+  store: Store;
+  sink: PocketbaseSink;
+  job?: string;
+  signal?: AbortSignal;
+  /** Bars read from the store per page (each page is split into the sink's batches). */
+  pageSize?: number;
+  onProgress?: (p: SyncProgress) => void;
+  onBatch?: (e: { sent: number; rejected: number }) => void;
+}): Promise<SyncSummary> {
+  const { store, sink } = opts;
+  if (!store.changedBars) throw new SinkError(`the ${store.kind} store cannot be read in change order yet; sync from the sqlite store`, "config");
+  const started = performance.now();
+  const stream = sinkStream(sink);
+  const runId = await store.startRun({ kind: "sync", source: `sink:${sink.name}`, job: opts.job ?? `sync:${sink.name}`, params: { sink: sink.name, collection: sink.collection, location: sink.location } });
+  const t = { read: 0, sent: 0, rejected: 0, batches: 0 };
+  const retriesBefore = sink.retries();
+  let uptoRun = 0;
+  let error: string | null = null;
+  let outcome: SyncSummary["outcome"] = "succeeded";
+  try {
+    await sink.prepare();
+    const size = sink.batchRecords();
+    const concurrency = sink.config.concurrency;
+    uptoRun = await settledRun(store);
+    let after = cursorOf(await store.getCheckpoint(stream));
+    // The cursor may be ahead of uptoRun only if runs were deleted; nothing to do then.
+    const pageSize = Math.max(opts.pageSize ?? 10_000, size * concurrency);
+
+    // Batches in read order. `done` ones at the head are committed together with their rejections.
+    type Slot = { last: ChangeKey; count: number; result: Promise<{ sent: number; rejected: SinkRejection[] }>; settled: boolean; value?: { sent: number; rejected: SinkRejection[] }; error?: unknown };
+    const window: Slot[] = [];
+    let failure: unknown = null;
+
+    const commitHead = async () => {
+      const done: Slot[] = [];
+      while (window.length && window[0]!.settled && !window[0]!.error) done.push(window.shift()!);
+      if (!done.length) return;
+      const rejected = done.flatMap((s) => s.value!.rejected);
+      const last = done[done.length - 1]!.last;
+      const read = done.reduce((n, s) => n + s.count, 0);
+      await store.commitBatch({
+        runId,
+        source: `sink:${sink.name}`,
+        bars: [],
+        quarantine: rejected.map((r) => rejectionOf(sink.name, r)),
+        read,
+        checkpoint: { stream, cursor: { ...last }, lastTs: last.ts, lastKey: `${last.runId}|${last.symbol}|${last.interval}|${last.ts}|${last.source}` },
+      });
+      for (const s of done) {
+        t.sent += s.value!.sent;
+        t.rejected += s.value!.rejected.length;
+        opts.onBatch?.({ sent: s.value!.sent, rejected: s.value!.rejected.length });
+      }
+      for (const r of rejected) log.warn("pocketbase rejected a record", { sink: sink.name, id: r.record.id, symbol: r.record.symbol, ts: r.record.ts, reason: describeRejection(r) });
+      opts.onProgress?.({ read: t.read, sent: t.sent, rejected: t.rejected, elapsedMs: performance.now() - started });
+    };
+
+    const inFlight = () => window.filter((s) => !s.settled).length;
+    let wake: (() => void) | null = null;
+    const settledOne = () => new Promise<void>((r) => (wake = r));
+
+    outer: for (;;) {
+      if (opts.signal?.aborted) {
+        outcome = "interrupted";
+        break;
+      }
+      const page = await store.changedBars({ after, uptoRun, limit: pageSize, sources: sink.config.sources });
+      if (!page.length) break;
+      t.read += page.length;
+      for (let i = 0; i < page.length; i += size) {
+        const chunk = page.slice(i, i + size);
+        const lastChanged = chunk[chunk.length - 1]!;
+        const last: ChangeKey = { runId: lastChanged.runId, symbol: lastChanged.bar.symbol, interval: lastChanged.bar.interval, ts: lastChanged.bar.ts, source: lastChanged.bar.source };
+        const records = chunk.map((c) => barToRecord(c.bar));
+        const slot: Slot = { last, count: chunk.length, settled: false, result: null as any };
+        slot.result = sink.write(records, { assumeNew: true }).then(
+          (value) => {
+            slot.value = value;
+            slot.settled = true;
+            wake?.();
+            return value;
+          },
+          (e) => {
+            slot.error = e;
+            slot.settled = true;
+            failure ??= e;
+            wake?.();
+            throw e;
+          },
+        );
+        slot.result.catch(() => {});
+        window.push(slot);
+        t.batches++;
+        while (inFlight() >= concurrency && !failure) await settledOne();
+        await commitHead();
+        if (failure) break outer;
+        if (opts.signal?.aborted) {
+          outcome = "interrupted";
+          break outer;
+        }
+      }
+      const tail = page[page.length - 1]!;
+      after = { runId: tail.runId, symbol: tail.bar.symbol, interval: tail.bar.interval, ts: tail.bar.ts, source: tail.bar.source };
+      if (page.length < pageSize) break;
+    }
+    // Let what is in flight finish; commit what was acknowledged in order.
+    while (inFlight() > 0) await settledOne();
+    await commitHead();
+    if (failure) throw failure;
+  } catch (e) {
+    outcome = opts.signal?.aborted && e instanceof SinkError && e.cause_ === "aborted" ? "interrupted" : "failed";
+    error = (e as Error).message ?? String(e);
+  }
+  const durationMs = performance.now() - started;
+  await store.finishRun(runId, {
+    outcome,
+    read: t.read,
+    inserted: t.sent,
+    updated: 0,
+    unchanged: 0,
+    quarantined: t.rejected,
+    fromTs: null,
+    toTs: null,
+    quality: null,
+    error,
+    failures: outcome === "failed" && error ? { sink: 1 } : {},
+  });
+  return { runId, sink: sink.name, collection: sink.collection, outcome, ...t, retries: sink.retries() - retriesBefore, uptoRun, durationMs, error };
+}

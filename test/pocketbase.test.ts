@@ -1,0 +1,328 @@
+// The Pocketbase sink against a real Pocketbase server (scripts/services/pocketbase-instance.ts:
+// the binary scripts/services/pocketbase.sh builds, a private data dir and port per test file).
+// With CI=true a missing server fails; without CI the tests skip when it cannot be built.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import PocketBase from "pocketbase";
+import { join } from "node:path";
+import { cli, tempDir, writeFile, startServe, waitFor } from "./helpers.ts";
+import { startPocketbase, pocketbaseBin, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
+import { benchBars } from "../scripts/bench/pocketbase.ts";
+import { sqliteStore } from "../src/stores/sqlite.ts";
+import type { Bar } from "../src/domain/bar.ts";
+import type { Store } from "../src/stores/types.ts";
+import { barToRecord, pocketbaseSink, recordId, type PocketbaseSinkConfig } from "../src/sinks/pocketbase.ts";
+import { runSync } from "../src/pipeline/sync.ts";
+
+let bin: string | null = null;
+let why: string | null = null;
+try {
+  bin = pocketbaseBin();
+} catch (e) {
+  if (process.env.CI === "true") throw new Error(`CI=true and no Pocketbase server binary: ${(e as Error).message}`);
+  why = (e as Error).message.split("\n")[0]!;
+}
+
+const dir = tempDir("ticksync-pb-test-");
+let n = 0;
+
+/** A fresh SQLite store holding `bars` (one ingest run). */
+async function storeWith(bars: Bar[]): Promise<{ url: string; store: Store }> {
+  const url = `sqlite:${join(dir, `store-${++n}.db`)}`;
+  const store = sqliteStore(url);
+  await store.migrate();
+  await addBars(store, bars);
+  return { url, store };
+}
+
+async function addBars(store: Store, bars: Bar[]) {
+  const runId = await store.startRun({ kind: "ingest", source: "test" });
+  for (let i = 0; i < bars.length; i += 2000) await store.commitBatch({ runId, source: bars[0]!.source, bars: bars.slice(i, i + 2000), quarantine: [], read: Math.min(2000, bars.length - i) });
+  await store.finishRun(runId, { outcome: "succeeded", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+}
+
+function configFile(storeUrl: string, pb: PocketbaseInstance, sink: Record<string, unknown> = {}): string {
+  const fields = { collection: `c${++n}`, enableBatchApi: true, ...sink };
+  const lines = Object.entries(fields).map(([k, v]) => `${k} = ${JSON.stringify(v)}`);
+  return writeFile(
+    join(dir, `ticksync-${n}.toml`),
+    `[store]\nurl = "${storeUrl}"\n\n[sinks.app]\ntype = "pocketbase"\nurl = "${pb.url}"\nemail = "${pb.email}"\n${lines.join("\n")}\n`,
+  );
+}
+
+const collectionOf = (config: string) => /collection = "([^"]+)"/.exec(require("node:fs").readFileSync(config, "utf8"))![1]!;
+
+async function admin(pb: PocketbaseInstance): Promise<PocketBase> {
+  const c = new PocketBase(pb.url);
+  c.autoCancellation(false);
+  await c.collection("_superusers").authWithPassword(pb.email, pb.password);
+  return c;
+}
+
+const count = async (c: PocketBase, collection: string) => (await c.collection(collection).getList(1, 1)).totalItems;
+
+describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}`, () => {
+  let pb: PocketbaseInstance;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    pb = await startPocketbase({ bin: bin! });
+    env = { TICKSYNC_SINKS__APP__PASSWORD: pb.password };
+  });
+  afterAll(async () => {
+    await pb?.destroy();
+  });
+
+  test("full sync writes every bar once with its fields; a re-run is a no-op", async () => {
+    const bars = benchBars(3); // 3 symbols × 365 sessions
+    const { url, store } = await storeWith(bars);
+    await store.close();
+    const config = configFile(url, pb, { batchSize: 100 });
+    const collection = collectionOf(config);
+
+    const first = await cli(["sync", "--config", config, "--json"], { env });
+    expect(first.code).toBe(0);
+    const [s1] = JSON.parse(first.stdout);
+    expect(s1).toMatchObject({ outcome: "succeeded", read: bars.length, sent: bars.length, rejected: 0 });
+    const c = await admin(pb);
+    expect(await count(c, collection)).toBe(bars.length);
+    // The collection was made with typed fields and the natural-key unique index.
+    const col = await c.collections.getOne(collection);
+    const types = Object.fromEntries((col.fields as { name: string; type: string }[]).map((f) => [f.name, f.type]));
+    expect(types).toMatchObject({ symbol: "text", ts: "date", open: "number", volume: "number", trades: "number" });
+    expect(col.indexes.some((ix: string) => /UNIQUE/.test(ix) && /source, symbol, interval, ts/.test(ix))).toBe(true);
+    // One record, field by field, under the id derived from its natural key.
+    const b = bars[400]!;
+    const rec = await c.collection(collection).getOne(recordId(b.source, b.symbol, b.interval, b.ts));
+    expect(rec).toMatchObject({ symbol: b.symbol, source: b.source, interval: "1d", open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume });
+    expect(Date.parse(rec.ts.replace(" ", "T"))).toBe(b.ts);
+
+    const again = await cli(["sync", "--config", config, "--json"], { env });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)[0]).toMatchObject({ outcome: "succeeded", read: 0, sent: 0 });
+    expect(await count(c, collection)).toBe(bars.length);
+
+    // New and changed bars since: only those travel, and the changed one is updated in place.
+    const s2 = sqliteStore(url);
+    const changed = { ...bars[10]!, close: bars[10]!.close + 1 };
+    const added = { ...bars[bars.length - 1]!, ts: bars[bars.length - 1]!.ts + 86_400_000 * 3 };
+    await addBars(s2, [changed, added]);
+    await s2.close();
+    const third = await cli(["sync", "--config", config, "--json"], { env });
+    expect(JSON.parse(third.stdout)[0]).toMatchObject({ outcome: "succeeded", read: 2, sent: 2 });
+    expect(await count(c, collection)).toBe(bars.length + 1);
+    expect((await c.collection(collection).getOne(barToRecord(changed).id)).close).toBe(changed.close);
+  });
+
+  test("a disabled batch API is an error that says where to enable it, unless the sink may enable it", async () => {
+    const c = await admin(pb);
+    await c.settings.update({ batch: { enabled: false, maxRequests: 50, timeout: 3, maxBodySize: 0 } });
+    const { url, store } = await storeWith(benchBars(1).slice(0, 20));
+    await store.close();
+    const config = configFile(url, pb, { enableBatchApi: false });
+    const r = await cli(["sync", "--config", config], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain("batch API is disabled");
+    expect(r.stdout + r.stderr).toContain("enableBatchApi = true");
+    expect(r.stdout + r.stderr).not.toContain(pb.password);
+    const allowed = configFile(url, pb, { enableBatchApi: true, batchSize: 20 });
+    const ok = await cli(["sync", "--config", allowed, "--json"], { env });
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)[0].sent).toBe(20);
+    expect((await c.settings.getAll()).batch).toMatchObject({ enabled: true, maxRequests: 20 });
+  });
+
+  test("Pocketbase killed mid-sync and restarted: nothing lost, nothing doubled", async () => {
+    const own = await startPocketbase({ bin: bin! });
+    try {
+      const bars = benchBars(12); // 4,380 bars
+      const { url, store } = await storeWith(bars);
+      await store.close();
+      const config = configFile(url, own, { batchSize: 25, concurrency: 2, retryForS: 60 });
+      const collection = collectionOf(config);
+      const sync = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "main.ts"), "sync", "--config", config, "--json"], {
+        env: { ...process.env, TICKSYNC_SINKS__APP__PASSWORD: own.password },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const c = await admin(own);
+      await waitFor(async () => (await count(c, collection).catch(() => 0)) > 500, 60_000, "records arriving");
+      await own.kill();
+      await Bun.sleep(1500);
+      await own.start();
+      const [stdout, stderr, code] = await Promise.all([new Response(sync.stdout).text(), new Response(sync.stderr).text(), sync.exited]);
+      expect(code, stderr).toBe(0);
+      const [s] = JSON.parse(stdout);
+      expect(s.outcome).toBe("succeeded");
+      expect(s.retries).toBeGreaterThan(0);
+      expect(stderr).toContain("pocketbase: waiting");
+      const c2 = await admin(own);
+      expect(await count(c2, collection)).toBe(bars.length);
+      const v = await cli(["verify", "--sink", "app", "--config", config], { env: { TICKSYNC_SINKS__APP__PASSWORD: own.password } });
+      expect(v.stdout).toContain("consistent");
+      expect(v.code).toBe(0);
+    } finally {
+      await own.destroy();
+    }
+  });
+
+  test("sync killed (-9) mid-run resumes from its cursor; a longer outage fails with the cursor kept", async () => {
+    const own = await startPocketbase({ bin: bin! });
+    try {
+      const bars = benchBars(8);
+      const { url, store } = await storeWith(bars);
+      await store.close();
+      const config = configFile(url, own, { batchSize: 20, concurrency: 1, retryForS: 1 });
+      const collection = collectionOf(config);
+      const penv = { TICKSYNC_SINKS__APP__PASSWORD: own.password };
+      const sync = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "main.ts"), "sync", "--config", config], { env: { ...process.env, ...penv }, stdout: "ignore", stderr: "ignore" });
+      const c = await admin(own);
+      await waitFor(async () => (await count(c, collection).catch(() => 0)) > 600, 60_000, "records arriving");
+      sync.kill("SIGKILL");
+      await sync.exited;
+      const partial = await count(c, collection);
+      expect(partial).toBeLessThan(bars.length);
+
+      // Pocketbase away for longer than retryForS: the run fails, says why, the cursor stays.
+      await own.kill();
+      const down = await cli(["sync", "--config", config, "--json"], { env: penv });
+      expect(down.code).toBe(1);
+      const [d] = JSON.parse(down.stdout);
+      expect(d.outcome).toBe("failed");
+      expect(d.error).toMatch(/still failing after 1 s/);
+      await own.start();
+
+      const resumed = await cli(["sync", "--config", config, "--json"], { env: penv });
+      expect(resumed.code).toBe(0);
+      const [r] = JSON.parse(resumed.stdout);
+      // It continued from the acknowledged cursor: what was confirmed before the kill is not re-read.
+      expect(r.read).toBeLessThan(bars.length);
+      expect(r.read).toBeGreaterThanOrEqual(bars.length - partial);
+      expect(await count(await admin(own), collection)).toBe(bars.length);
+    } finally {
+      await own.destroy();
+    }
+  });
+
+  test("a record Pocketbase refuses (field type mismatch) is quarantined with its error; the rest go in", async () => {
+    const c = await admin(pb);
+    const collection = `typed${++n}`;
+    // The app's own collection, where volume was made an integer field.
+    await c.collections.create({
+      name: collection,
+      type: "base",
+      // (a collection of the app's own, made before ticksync ever ran)
+      fields: [
+        { name: "source", type: "text" },
+        { name: "symbol", type: "text" },
+        { name: "interval", type: "text" },
+        { name: "ts", type: "date" },
+        { name: "volume", type: "number", onlyInt: true },
+      ],
+    });
+    const bars = benchBars(1).slice(0, 60);
+    bars[7] = { ...bars[7]!, volume: 1234.5 };
+    bars[33] = { ...bars[33]!, volume: 0.25 };
+    const { url, store } = await storeWith(bars);
+    await store.close();
+    const config = configFile(url, pb, { collection, batchSize: 50 });
+    const r = await cli(["sync", "--config", config, "--json"], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)[0]).toMatchObject({ sent: 58, rejected: 2 });
+    expect(await count(c, collection)).toBe(58);
+    // Missing fields were added; the key index too.
+    const col = await c.collections.getOne(collection);
+    expect((col.fields as { name: string }[]).map((f) => f.name)).toEqual(expect.arrayContaining(["open", "close", "adj_close", "trades"]));
+    const s = sqliteStore(url);
+    const q = await s.listQuarantine({ limit: 10, rule: "sink" });
+    await s.close();
+    expect(q.length).toBe(2);
+    expect(q.map((x) => x.ts).sort()).toEqual([bars[7]!.ts, bars[33]!.ts].sort());
+    expect(q[0]!.reason).toContain("volume");
+    expect(q[0]!.reason).toMatch(/Decimal numbers are not allowed/);
+    expect(q[0]!.locator).toMatch(/^app\/[a-z0-9]{15}$/);
+  });
+
+  test("verify finds a record deleted, changed or added by hand; repair restores exactly that", async () => {
+    const bars = benchBars(2);
+    const { url, store } = await storeWith(bars);
+    await store.close();
+    const config = configFile(url, pb);
+    const collection = collectionOf(config);
+    expect((await cli(["sync", "--config", config], { env })).code).toBe(0);
+    const clean = await cli(["verify", "--sink", "pocketbase", "--config", config], { env });
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toContain("consistent");
+
+    const c = await admin(pb);
+    const gone = bars[100]!;
+    const edited = bars[500]!;
+    await c.collection(collection).delete(recordId(gone.source, gone.symbol, gone.interval, gone.ts));
+    await c.collection(collection).update(recordId(edited.source, edited.symbol, edited.interval, edited.ts), { close: 1 });
+    const stray = await c.collection(collection).create({ source: "manual", symbol: "ZZZ.WA", interval: "1d", ts: "2025-01-02 00:00:00.000Z", open: 1, high: 1, low: 1, close: 1, volume: 1 });
+
+    const found = await cli(["verify", "--sink", "app", "--config", config, "--json"], { env });
+    expect(found.code).toBe(6);
+    const [{ verify }] = JSON.parse(found.stdout);
+    expect(verify).toMatchObject({ ok: false, missing: 1, changed: 1, extra: 1, storeRecords: bars.length, sinkRecords: bars.length });
+    const day = (b: Bar) => `${b.symbol}|${new Date(b.ts).toISOString().slice(0, 10)}`;
+    expect(verify.differing.map((d: { key: string }) => d.key).sort()).toEqual([day(gone), day(edited), "ZZZ.WA|2025-01-02"].sort());
+
+    // The consistency status is served by /api/sinks and /metrics of a running service.
+    const srv = await startServe(["--config", config], { env });
+    try {
+      const api = (await (await fetch(`${srv.url}/api/sinks`)).json()) as any;
+      expect(api.data[0]).toMatchObject({ name: "app", collection, consistency: { status: "inconsistent", missing: 1, extra: 1, changed: 1, differingDays: 3 } });
+      const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+      expect(metrics).toContain(`ticksync_sink_consistent{sink="app",collection="${collection}"} 0`);
+      expect(metrics).toContain(`ticksync_sink_differing_days{sink="app",collection="${collection}"} 3`);
+    } finally {
+      srv.proc.kill();
+      await srv.proc.exited;
+    }
+
+    const repair = await cli(["verify", "--sink", "app", "--repair", "--config", config, "--json"], { env });
+    expect(repair.code).toBe(0);
+    const [rep] = JSON.parse(repair.stdout);
+    expect(rep.verify.repaired).toEqual({ sent: 2, deleted: 1, rejected: 0 });
+    expect(rep.afterRepair).toMatchObject({ ok: true, missing: 0, changed: 0, extra: 0 });
+    expect(await count(c, collection)).toBe(bars.length);
+    expect((await c.collection(collection).getOne(recordId(gone.source, gone.symbol, gone.interval, gone.ts))).close).toBe(gone.close);
+    expect((await c.collection(collection).getOne(recordId(edited.source, edited.symbol, edited.interval, edited.ts))).close).toBe(edited.close);
+    await expect(c.collection(collection).getOne(stray.id)).rejects.toThrow();
+
+    const srv2 = await startServe(["--config", config], { env });
+    try {
+      const metrics = await (await fetch(`${srv2.url}/metrics`)).text();
+      expect(metrics).toContain(`ticksync_sink_consistent{sink="app",collection="${collection}"} 1`);
+    } finally {
+      srv2.proc.kill();
+      await srv2.proc.exited;
+    }
+  });
+
+  test("an expired or revoked token is replaced by signing in again", async () => {
+    const bars = benchBars(1).slice(0, 40);
+    const { store } = await storeWith(bars);
+    const cfg: PocketbaseSinkConfig = {
+      type: "pocketbase", url: pb.url, email: pb.email, password: pb.password, collection: `auth${++n}`,
+      enableBatchApi: true, batchSize: 10, concurrency: 1, timeoutMs: 10_000, retryForS: 10, readRule: null,
+    };
+    const sink = pocketbaseSink("app", cfg);
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    // A well-formed token that claims another hour but whose signature the server rejects: 401.
+    const forged = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ id: "x", type: "auth", collectionId: "pbc_3142635823", exp: Math.floor(Date.now() / 1000) + 3600, iat: Math.floor(Date.now() / 1000) })}.c2lnbmF0dXJl`;
+    sink.client.authStore.save(forged, null);
+    const s = await runSync({ store, sink });
+    expect(s).toMatchObject({ outcome: "succeeded", sent: 40 });
+    expect(sink.client.authStore.token).not.toBe(forged);
+    // A token about to expire is renewed before it is used.
+    const real = sink.client.authStore.token;
+    const payload = JSON.parse(Buffer.from(real.split(".")[1]!, "base64url").toString());
+    const expiring = `${real.split(".")[0]}.${b64({ ...payload, exp: Math.floor(Date.now() / 1000) + 5 })}.${real.split(".")[2]}`;
+    sink.client.authStore.save(expiring, null);
+    await addBars(store, [{ ...bars[0]!, ts: bars[0]!.ts - 86_400_000 * 7 }]);
+    const s2 = await runSync({ store, sink });
+    expect(s2).toMatchObject({ outcome: "succeeded", sent: 1 });
+    expect(sink.client.authStore.token).not.toBe(expiring);
+    await store.close();
+  });
+});
