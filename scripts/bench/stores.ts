@@ -436,7 +436,7 @@ export async function run(only?: string): Promise<boolean> {
     const qdbLast = qdbRows[qdbRows.length - 1];
     if (pgLast) {
       console.log("");
-      printTable("postgres (ticksync: COPY into a staging table + upsert per batch; baseline: psql \\copy into an unindexed table)", pgRows, "\\copy");
+      printTable("postgres (ticksync: a binary COPY per batch into bars keyed by (series_id, ts), staged + upserted when keys may exist; baseline: psql \\copy into an unindexed table)", pgRows, "\\copy");
     }
     if (qdbLast) {
       console.log("");
