@@ -19,8 +19,8 @@ import { formatUniverseList, listUniverses, resolveUniverse } from "./universes/
 import { parseTimestamp } from "./domain/time.ts";
 import { migrateStore, verifyStores } from "./pipeline/migrate.ts";
 import { createSink, type Sink } from "./sinks/registry.ts";
-import { runSync, type SyncSummary } from "./pipeline/sync.ts";
-import { verifySink, type SinkVerifyResult } from "./pipeline/verify-sink.ts";
+import { syncSink, type SyncSummary } from "./pipeline/sync.ts";
+import { verifySinkAll, type SinkVerifyResult } from "./pipeline/verify-sink.ts";
 import type { TicksyncMetrics } from "./monitor/metrics.ts";
 
 class UsageError extends Error {}
@@ -203,12 +203,17 @@ async function cmdServe(argv: string[]): Promise<number> {
       runOnStart: job.runOnStart,
       run:
         job.kind === "sync"
-          ? () => syncWithMetrics(store, sinks.get(job.sink!)!, metrics, { job: job.name, signal: shutdown.signal })
+          ? async () => {
+              const all = await syncWithMetrics(store, sinks.get(job.sink!)!, metrics, { job: job.name, signal: shutdown.signal, baseDir: loaded.baseDir });
+              return { outcome: all.find((s) => s.outcome !== "succeeded")?.outcome ?? "succeeded" };
+            }
           : job.kind === "verify"
             ? async () => {
-                let r = await verifySink(store, sinks.get(job.sink!)!, { repair: job.repair });
-                if (job.repair && r.repaired) r = await verifySink(store, sinks.get(job.sink!)!);
-                log[r.ok ? "info" : "warn"]("sink verified", { sink: r.sink, collection: r.collection, ok: r.ok, differingDays: r.differing.length, missing: r.missing, extra: r.extra, changed: r.changed });
+                const sink = sinks.get(job.sink!)!;
+                let results = await verifySinkAll(store, sink, { repair: job.repair, baseDir: loaded.baseDir });
+                if (job.repair && results.some((r) => r.repaired)) results = await verifySinkAll(store, sink, { baseDir: loaded.baseDir });
+                for (const r of results)
+                  log[r.ok ? "info" : "warn"]("sink verified", { sink: r.sink, collection: r.collection, ok: r.ok, differingDays: r.differing.length, missing: r.missing, extra: r.extra, changed: r.changed });
                 return { outcome: "succeeded" };
               }
             : () => ingestFromConfig({ loaded, store, source: job.source!, job: job.name, metrics, signal: shutdown.signal }),
@@ -243,37 +248,44 @@ async function cmdServe(argv: string[]): Promise<number> {
   });
 }
 
-async function syncWithMetrics(store: Store, sink: Sink, metrics: TicksyncMetrics | null, o: { job?: string; signal?: AbortSignal } = {}): Promise<SyncSummary> {
-  const l = { sink: sink.name, collection: sink.collection };
-  const s = await runSync({
+async function syncWithMetrics(store: Store, sink: Sink, metrics: TicksyncMetrics | null, o: { job?: string; signal?: AbortSignal; baseDir?: string } = {}): Promise<SyncSummary[]> {
+  const all = await syncSink({
     store,
     sink,
     job: o.job,
     signal: o.signal,
+    baseDir: o.baseDir,
     onBatch: (e) => {
-      metrics?.sinkRecords.inc(l, e.sent);
-      metrics?.sinkRejected.inc(l, e.rejected);
+      metrics?.sinkRecords.inc({ sink: sink.name, collection: sink.collection }, e.sent);
+      metrics?.sinkRejected.inc({ sink: sink.name, collection: sink.collection }, e.rejected);
     },
   });
-  if (metrics) {
-    metrics.sinkRetries.inc(l, s.retries);
-    metrics.runs.inc({ source: `sink:${sink.name}`, outcome: s.outcome });
-    metrics.runDuration.observe({ job: o.job ?? `sync:${sink.name}` }, s.durationMs / 1000);
-    if (s.outcome === "succeeded") metrics.lastSuccess.set({ job: o.job ?? `sync:${sink.name}` }, Math.floor(Date.now() / 1000));
+  for (const s of all) {
+    const l = { sink: sink.name, collection: s.collection };
+    if (metrics) {
+      if (s.collection !== sink.collection) {
+        metrics.sinkRecords.inc(l, s.sent);
+        metrics.sinkRejected.inc(l, s.rejected);
+      }
+      metrics.sinkRetries.inc(l, s.retries);
+      metrics.runs.inc({ source: `sink:${sink.name}`, outcome: s.outcome });
+      metrics.runDuration.observe({ job: o.job ?? `sync:${sink.name}` }, s.durationMs / 1000);
+    }
+    log[s.outcome === "succeeded" ? "info" : "warn"]("sync finished", {
+      run: s.runId,
+      sink: s.sink,
+      collection: s.collection,
+      outcome: s.outcome,
+      read: s.read,
+      sent: s.sent,
+      rejected: s.rejected,
+      retries: s.retries,
+      ms: Math.round(s.durationMs),
+      ...(s.error ? { error: s.error } : {}),
+    });
   }
-  log[s.outcome === "succeeded" ? "info" : "warn"]("sync finished", {
-    run: s.runId,
-    sink: s.sink,
-    collection: s.collection,
-    outcome: s.outcome,
-    read: s.read,
-    sent: s.sent,
-    rejected: s.rejected,
-    retries: s.retries,
-    ms: Math.round(s.durationMs),
-    ...(s.error ? { error: s.error } : {}),
-  });
-  return s;
+  if (metrics && all.every((s) => s.outcome === "succeeded")) metrics.lastSuccess.set({ job: o.job ?? `sync:${sink.name}` }, Math.floor(Date.now() / 1000));
+  return all;
 }
 
 /** Sinks named by --sink (a name, or a type when exactly one sink has it), or all of them. */
@@ -299,18 +311,24 @@ async function cmdSync(argv: string[]): Promise<number> {
   const sinks = pickSinks(loaded, (v.sink as string[] | undefined) ?? [], signal);
   return withStore(loaded, async (store) => {
     const summaries: SyncSummary[] = [];
+    let complete = true;
     for (const sink of sinks) {
-      if (signal.aborted) break;
-      const s = await syncWithMetrics(store, sink, null, { signal });
-      summaries.push(s);
+      if (signal.aborted) {
+        complete = false;
+        break;
+      }
+      const all = await syncWithMetrics(store, sink, null, { signal, baseDir: loaded.baseDir });
+      if (all.length < sink.collections.length) complete = false;
+      summaries.push(...all);
       if (!v.json)
-        out(
-          `sync ${s.sink} → ${s.collection}: ${s.outcome}, ${s.read} read, ${s.sent} sent, ${s.rejected} refused by Pocketbase (quarantined), ` +
-            `${s.batches} batches, ${s.retries} retries, ${(s.durationMs / 1000).toFixed(2)} s (run ${s.runId})${s.error ? `\n  error: ${s.error}` : ""}`,
-        );
+        for (const s of all)
+          out(
+            `sync ${s.sink} → ${s.collection}: ${s.outcome}, ${s.read} read, ${s.sent} sent, ${s.rejected} refused by Pocketbase (quarantined), ` +
+              `${s.batches} batches, ${s.retries} retries, ${(s.durationMs / 1000).toFixed(2)} s (run ${s.runId})${s.error ? `\n  error: ${s.error}` : ""}`,
+          );
     }
     if (v.json) out(JSON.stringify(summaries, null, 2));
-    return summaries.every((s) => s.outcome === "succeeded") && summaries.length === sinks.length ? EXIT.ok : EXIT.runFailed;
+    return complete && summaries.every((s) => s.outcome === "succeeded") ? EXIT.ok : EXIT.runFailed;
   });
 }
 
@@ -342,14 +360,17 @@ async function cmdVerify(argv: string[]): Promise<number> {
     let ok = true;
     const results: unknown[] = [];
     for (const sink of sinks) {
-      const first = await verifySink(store, sink, { repair: !!v.repair });
-      const after = v.repair && first.repaired ? await verifySink(store, sink) : null;
-      ok &&= (after ?? first).ok;
-      if (v.json) results.push({ verify: sinkVerifyJson(first), ...(after ? { afterRepair: sinkVerifyJson(after) } : {}) });
-      else {
-        printSinkVerify(first);
-        if (after) printSinkVerify(after);
-      }
+      const firsts = await verifySinkAll(store, sink, { repair: !!v.repair, baseDir: loaded.baseDir });
+      const afters = v.repair && firsts.some((r) => r.repaired) ? await verifySinkAll(store, sink, { baseDir: loaded.baseDir }) : null;
+      firsts.forEach((first, i) => {
+        const after = afters?.[i] ?? null;
+        ok &&= (after ?? first).ok;
+        if (v.json) results.push({ verify: sinkVerifyJson(first), ...(after ? { afterRepair: sinkVerifyJson(after) } : {}) });
+        else {
+          printSinkVerify(first);
+          if (after) printSinkVerify(after);
+        }
+      });
     }
     if (v.json) out(JSON.stringify(results, null, 2));
     return ok ? EXIT.ok : EXIT.mismatch;

@@ -12,6 +12,9 @@ import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
 import { barToRecord, pocketbaseSink, recordId, type PocketbaseSinkConfig } from "../src/sinks/pocketbase.ts";
 import { runSync } from "../src/pipeline/sync.ts";
+import { Database } from "bun:sqlite";
+import postgres from "postgres";
+import { PG_URL } from "./stores.ts";
 
 let bin: string | null = null;
 let why: string | null = null;
@@ -238,7 +241,7 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
     expect(q.map((x) => x.ts).sort()).toEqual([bars[7]!.ts, bars[33]!.ts].sort());
     expect(q[0]!.reason).toContain("volume");
     expect(q[0]!.reason).toMatch(/Decimal numbers are not allowed/);
-    expect(q[0]!.locator).toMatch(/^app\/[a-z0-9]{15}$/);
+    expect(q[0]!.locator).toMatch(new RegExp(`^app/${collection}/[a-z0-9]{15}$`));
   });
 
   test("verify finds a record deleted, changed or added by hand; repair restores exactly that", async () => {
@@ -270,7 +273,8 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
     const srv = await startServe(["--config", config], { env });
     try {
       const api = (await (await fetch(`${srv.url}/api/sinks`)).json()) as any;
-      expect(api.data[0]).toMatchObject({ name: "app", collection, consistency: { status: "inconsistent", missing: 1, extra: 1, changed: 1, differingDays: 3 } });
+      expect(api.data[0]).toMatchObject({ name: "app", collections: [{ collection, consistency: { status: "inconsistent", missing: 1, extra: 1, changed: 1, differingDays: 3 } }] });
+      expect(api.data[0].collections[0].cursor.runId).toBe(1);
       const metrics = await (await fetch(`${srv.url}/metrics`)).text();
       expect(metrics).toContain(`ticksync_sink_consistent{sink="app",collection="${collection}"} 0`);
       expect(metrics).toContain(`ticksync_sink_differing_days{sink="app",collection="${collection}"} 3`);
@@ -299,12 +303,174 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
     }
   });
 
+  test("429 (Retry-After honoured) and 5xx from a proxy in front of Pocketbase: retried, delivered once", async () => {
+    // A proxy that answers every 4th batch with 429 + Retry-After: 1 and every 7th with 503.
+    let batches = 0;
+    const seen: { at: number; status: number }[] = [];
+    const proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const u = new URL(req.url);
+        if (u.pathname === "/api/batch") {
+          batches++;
+          const status = batches % 4 === 0 ? 429 : batches % 7 === 0 ? 503 : 0;
+          seen.push({ at: Date.now(), status });
+          if (status === 429) return Response.json({ status: 429, message: "Too Many Requests.", data: {} }, { status: 429, headers: { "Retry-After": "1" } });
+          if (status === 503) return new Response("upstream unavailable", { status: 503 });
+        }
+        return fetch(pb.url + u.pathname + u.search, { method: req.method, headers: req.headers, body: req.body ? await req.arrayBuffer() : undefined });
+      },
+    });
+    try {
+      const bars = benchBars(1).slice(0, 300);
+      const { url, store } = await storeWith(bars);
+      await store.close();
+      const config = configFile(url, { ...pb, url: `http://127.0.0.1:${proxy.port}` }, { batchSize: 20, concurrency: 1 });
+      const collection = collectionOf(config);
+      const r = await cli(["sync", "--config", config, "--json"], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const [s] = JSON.parse(r.stdout);
+      expect(s).toMatchObject({ outcome: "succeeded", sent: 300, rejected: 0 });
+      expect(s.retries).toBeGreaterThanOrEqual(seen.filter((x) => x.status !== 0).length);
+      expect(await count(await admin(pb), collection)).toBe(300);
+      // After each 429 the next batch waited for the second Retry-After asked for.
+      const after429 = seen.flatMap((x, i) => (x.status === 429 && seen[i + 1] ? [seen[i + 1]!.at - x.at] : []));
+      expect(after429.length).toBeGreaterThan(0);
+      for (const gap of after429) expect(gap).toBeGreaterThanOrEqual(950);
+    } finally {
+      proxy.stop(true);
+    }
+  });
+
+  test("serve runs a scheduled sync job and a verify job", async () => {
+    const bars = benchBars(1).slice(0, 100);
+    const { url, store } = await storeWith(bars);
+    await store.close();
+    const config = configFile(url, pb);
+    const collection = collectionOf(config);
+    const text = require("node:fs").readFileSync(config, "utf8");
+    writeFile(config, `${text}\n[[jobs]]\nname = "to-app"\nkind = "sync"\nsink = "app"\nrunOnStart = true\nschedule = "*/2 * * * * *"\n\n[[jobs]]\nname = "check-app"\nkind = "verify"\nsink = "app"\n`);
+    const srv = await startServe(["--config", config], { env });
+    try {
+      const c = await admin(pb);
+      await waitFor(async () => (await count(c, collection).catch(() => 0)) === 100, 20_000, "the scheduled sync");
+      // New bars reach Pocketbase on the next tick, with no restart.
+      const s = sqliteStore(url);
+      await addBars(s, [{ ...bars[0]!, ts: bars[0]!.ts - 86_400_000 * 3 }]);
+      await s.close();
+      await waitFor(async () => (await count(c, collection)) === 101, 20_000, "the next tick");
+      const trig = await fetch(`${srv.url}/api/jobs/check-app/run`, { method: "POST" });
+      expect(trig.status).toBeLessThan(300);
+      await waitFor(async () => ((await (await fetch(`${srv.url}/api/sinks`)).json()) as any).data[0].collections[0].consistency.status === "consistent", 20_000, "verify job");
+    } finally {
+      srv.proc.kill();
+      await srv.proc.exited;
+    }
+  });
+
+  // The seeds' other tables, delivered as mapped collections: from a SQLite file and from PostgreSQL.
+  type TableHome = { from: string; table: string; exec(sql: string): Promise<void>; close(): Promise<void> };
+  const homes: [string, () => Promise<TableHome | null>][] = [
+    [
+      "sqlite",
+      async () => {
+        const path = join(dir, `seed-${++n}.db`);
+        const db = new Database(path);
+        return { from: `sqlite:${path}`, table: "ai_insights", exec: async (q) => void db.exec(q), close: async () => db.close() };
+      },
+    ],
+    [
+      "postgres",
+      async () => {
+        if (!PG_URL) {
+          if (process.env.CI === "true") throw new Error("CI=true and PostgreSQL is not running");
+          return null;
+        }
+        const schema = `pbseed_${process.pid}_${++n}`;
+        const sql = postgres(PG_URL, { max: 1, onnotice: () => {} });
+        await sql.unsafe(`CREATE SCHEMA ${schema}`);
+        return {
+          from: PG_URL,
+          table: `${schema}.ai_insights`,
+          exec: async (q) => void (await sql.unsafe(q.replaceAll("ai_insights", `${schema}.ai_insights`))),
+          close: async () => {
+            await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+            await sql.end();
+          },
+        };
+      },
+    ],
+  ];
+  for (const [kind, open] of homes)
+    test(`a mapped table (${kind}) becomes a collection: typed fields, key index, incremental by its cursor, verified`, async () => {
+      const home = await open();
+      if (!home) return console.warn("skipped: PostgreSQL is not running");
+      try {
+        const sqlite = kind === "sqlite";
+        await home.exec(
+          `CREATE TABLE ai_insights (symbol TEXT NOT NULL, day ${sqlite ? "TEXT" : "date"} NOT NULL, summary TEXT, score DOUBLE PRECISION, bullish BOOLEAN, ` +
+            `tags ${sqlite ? "TEXT" : "jsonb"}, updated_at ${sqlite ? "TEXT" : "timestamptz"} NOT NULL, PRIMARY KEY (symbol, day))`,
+        );
+        const values = Array.from({ length: 150 }, (_, i) => {
+          const day = new Date(Date.UTC(2025, 0, 1 + (i % 50))).toISOString().slice(0, 10);
+          const sym = ["PKN.WA", "CDR.WA", "XTB.WA"][Math.floor(i / 50)];
+          const bull = sqlite ? (i % 2 === 0 ? 1 : 0) : i % 2 === 0;
+          return `('${sym}', '${day}', 'insight ${i} for ''${sym}''', ${(i * 0.37).toFixed(2)}, ${bull}, '["t${i % 3}"]', '2025-03-01T00:00:${String(i % 60).padStart(2, "0")}Z')`;
+        });
+        await home.exec(`INSERT INTO ai_insights VALUES ${values.join(", ")}`);
+        const { url, store } = await storeWith(benchBars(1).slice(0, 5));
+        await store.close();
+        const collection = `insights${++n}`;
+        const config = configFile(url, pb, { batchSize: 40 });
+        const text = require("node:fs").readFileSync(config, "utf8");
+        writeFile(
+          config,
+          `${text}\n[sinks.app.tables.${collection}]\nfrom = "${home.from}"\ntable = "${home.table}"\nkey = ["symbol", "day"]\ncursor = "updated_at"\n` +
+            `fields = { symbol = "text", day = "date", summary = "text", score = "number", bullish = "bool", tags = "json", updated_at = "date" }\n`,
+        );
+        const first = await cli(["sync", "--config", config, "--json"], { env });
+        expect(first.code, first.stderr).toBe(0);
+        const sums = JSON.parse(first.stdout);
+        expect(sums.map((x: any) => [x.collection, x.sent])).toEqual([[collectionOf(config), 5], [collection, 150]]);
+        const c = await admin(pb);
+        expect(await count(c, collection)).toBe(150);
+        const col = await c.collections.getOne(collection);
+        const types = Object.fromEntries((col.fields as { name: string; type: string }[]).map((f) => [f.name, f.type]));
+        expect(types).toMatchObject({ symbol: "text", day: "date", score: "number", bullish: "bool", tags: "json", updated_at: "date" });
+        expect(col.indexes.some((ix: string) => /UNIQUE/.test(ix) && /\(symbol, day\)/.test(ix))).toBe(true);
+        const one = await c.collection(collection).getFirstListItem(`symbol = "CDR.WA" && day = "2025-01-03 00:00:00.000Z"`);
+        expect(one).toMatchObject({ summary: "insight 52 for 'CDR.WA'", score: 19.24, bullish: true, tags: ["t1"] });
+
+        // Nothing changed: nothing travels. One row changed (its cursor moves) and one added: two.
+        expect(JSON.parse((await cli(["sync", "--config", config, "--json"], { env })).stdout)[1]).toMatchObject({ read: 0, sent: 0 });
+        await home.exec(`UPDATE ai_insights SET score = 99.5, updated_at = '2025-04-01T00:00:00Z' WHERE symbol = 'CDR.WA' AND day = '2025-01-03'`);
+        await home.exec(`INSERT INTO ai_insights VALUES ('PKN.WA', '2025-06-30', 'new', 1, ${sqlite ? 0 : false}, '[]', '2025-04-02T00:00:00Z')`);
+        const third = JSON.parse((await cli(["sync", "--config", config, "--json"], { env })).stdout)[1];
+        expect(third).toMatchObject({ read: 2, sent: 2 });
+        expect(await count(c, collection)).toBe(151);
+        expect((await c.collection(collection).getOne(one.id)).score).toBe(99.5);
+
+        const v = await cli(["verify", "--sink", "app", "--config", config, "--json"], { env });
+        expect(v.code, v.stdout + v.stderr).toBe(0);
+        await c.collection(collection).delete(one.id);
+        const bad = await cli(["verify", "--sink", "app", "--config", config, "--json"], { env });
+        expect(bad.code).toBe(6);
+        expect(JSON.parse(bad.stdout)[1].verify).toMatchObject({ collection, missing: 1, differing: [{ key: "CDR.WA|2025-01-03" }] });
+        const fixed = await cli(["verify", "--sink", "app", "--repair", "--config", config, "--json"], { env });
+        expect(fixed.code).toBe(0);
+        expect((await c.collection(collection).getOne(one.id)).score).toBe(99.5);
+      } finally {
+        await home.close();
+      }
+    });
+
   test("an expired or revoked token is replaced by signing in again", async () => {
     const bars = benchBars(1).slice(0, 40);
     const { store } = await storeWith(bars);
     const cfg: PocketbaseSinkConfig = {
       type: "pocketbase", url: pb.url, email: pb.email, password: pb.password, collection: `auth${++n}`,
-      enableBatchApi: true, batchSize: 10, concurrency: 1, timeoutMs: 10_000, retryForS: 10, readRule: null,
+      enableBatchApi: true, batchSize: 10, concurrency: 1, timeoutMs: 10_000, retryForS: 10, readRule: null, bars: true, tables: {},
     };
     const sink = pocketbaseSink("app", cfg);
     const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");

@@ -14,7 +14,7 @@ import { consistencyOf, verifyStream, type ConsistencyStatus } from "../pipeline
 import { sinkStream } from "../pipeline/sync.ts";
 
 /** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
-export type SinkInfo = { name: string; kind: string; collection: string; location: string };
+export type SinkInfo = { name: string; kind: string; collections: string[]; location: string };
 
 export type AppDeps = {
   store: Store;
@@ -124,7 +124,8 @@ export function createApp(deps: AppDeps) {
 
   /** Each sink's last verify, as kept in the store (a verify run by the CLI counts too). */
   async function sinkConsistency(): Promise<ConsistencyStatus[]> {
-    return Promise.all((deps.sinks ?? []).map(async (s) => consistencyOf(s, await store.getCheckpoint(verifyStream(s)))));
+    const all = (deps.sinks ?? []).flatMap((s) => s.collections.map((collection) => ({ name: s.name, collection })));
+    return Promise.all(all.map(async (s) => consistencyOf(s, await store.getCheckpoint(verifyStream(s)))));
   }
 
   app.get("/metrics", async (c) => {
@@ -147,17 +148,22 @@ export function createApp(deps: AppDeps) {
   app.get("/api/sinks", async (c) => {
     const consistency = await sinkConsistency();
     const data = await Promise.all(
-      (deps.sinks ?? []).map(async (s, i) => {
-        const cp = await store.getCheckpoint(sinkStream(s));
-        return {
-          name: s.name,
-          kind: s.kind,
-          collection: s.collection,
-          location: s.location,
-          cursor: cp ? { ...cp.cursor, ts: typeof cp.cursor.ts === "number" ? new Date(cp.cursor.ts).toISOString() : null } : null,
-          consistency: { ...consistency[i]!, checkedAt: consistency[i]!.checkedAt === null ? null : new Date(consistency[i]!.checkedAt!).toISOString() },
-        };
-      }),
+      (deps.sinks ?? []).map(async (s) => ({
+        name: s.name,
+        kind: s.kind,
+        location: s.location,
+        collections: await Promise.all(
+          s.collections.map(async (collection) => {
+            const cp = await store.getCheckpoint(sinkStream({ name: s.name, collection }));
+            const k = consistency.find((x) => x.sink === s.name && x.collection === collection)!;
+            return {
+              collection,
+              cursor: cp ? { ...cp.cursor, ...(typeof cp.cursor.ts === "number" ? { ts: new Date(cp.cursor.ts).toISOString() } : {}) } : null,
+              consistency: { ...k, checkedAt: k.checkedAt === null ? null : new Date(k.checkedAt).toISOString() },
+            };
+          }),
+        ),
+      })),
     );
     return c.json({ data });
   });

@@ -3,10 +3,10 @@
 // the cursor moves only over batches the sink acknowledged, in order: a batch still in flight or
 // failed holds back every batch after it. The cursor, the quarantine of records the sink refused
 // and the run's counters are committed together (one store transaction).
-import type { Rejection } from "../domain/quality.ts";
 import type { ChangeKey, Checkpoint, RunRecord, Store } from "../stores/types.ts";
-import { barToRecord, describeRejection, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
+import { barToRecord, describeRejection, rejectionOf, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
 import { log } from "../monitor/log.ts";
+import { runTableSync } from "./sync-table.ts";
 
 export type SyncSummary = {
   runId: number;
@@ -53,16 +53,15 @@ function cursorOf(cp: Checkpoint | null): ChangeKey | null {
   return { runId: Number(c.runId), symbol: String(c.symbol), interval: String(c.interval) as ChangeKey["interval"], ts: Number(c.ts), source: String(c.source) };
 }
 
-export function rejectionOf(sinkName: string, r: SinkRejection): Rejection {
-  const rec = r.record;
-  return {
-    locator: `${sinkName}/${rec.id}`,
-    rule: "sink",
-    reason: describeRejection(r),
-    raw: { ...rec, pocketbase: { status: r.status, message: r.message, fields: r.fields } },
-    symbol: rec.symbol,
-    ts: Date.parse(rec.ts.replace(" ", "T")),
-  };
+/** Everything a sink delivers: the store's bars (unless bars = false), then each mapped table. */
+export async function syncSink(opts: { store: Store; sink: PocketbaseSink; job?: string; signal?: AbortSignal; baseDir?: string; onBatch?: (e: { sent: number; rejected: number }) => void }): Promise<SyncSummary[]> {
+  const out: SyncSummary[] = [];
+  if (opts.sink.config.bars) out.push(await runSync(opts));
+  for (const [collection, spec] of Object.entries(opts.sink.config.tables)) {
+    if (opts.signal?.aborted || out.some((s) => s.outcome !== "succeeded")) break;
+    out.push(await runTableSync({ ...opts, collection, spec }));
+  }
+  return out;
 }
 
 export async function runSync(opts: {

@@ -5,9 +5,9 @@
 // the ones the store does not account for. The outcome is kept in the store (a checkpoint named
 // verify:<sink>:<collection>) so /metrics and /api report it from any process.
 import type { Checkpoint, Store } from "../stores/types.ts";
-import { barToRecord, type BarRecord, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
-import { rejectionOf } from "./sync.ts";
+import { barToRecord, rejectionOf, type BarRecord, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
 import { seriesBars } from "./migrate.ts";
+import { verifyTable } from "./sync-table.ts";
 
 export type DayDigest = { count: number; sum: bigint };
 export type SinkDayDiff = { key: string; store: DayDigest | null; sink: DayDigest | null };
@@ -79,6 +79,14 @@ export function consistencyOf(sink: { name: string; collection: string }, cp: Ch
     changed: n("changed"),
     repaired: c.repaired === 1,
   };
+}
+
+/** Every collection of a sink: the bars' (unless bars = false) and each mapped table's. */
+export async function verifySinkAll(store: Store, sink: PocketbaseSink, opts: { repair?: boolean; baseDir?: string } = {}): Promise<SinkVerifyResult[]> {
+  const out: SinkVerifyResult[] = [];
+  if (sink.config.bars) out.push(await verifySink(store, sink, opts));
+  for (const [collection, spec] of Object.entries(sink.config.tables)) out.push(await verifyTable({ store, sink, collection, spec, repair: opts.repair, baseDir: opts.baseDir }));
+  return out;
 }
 
 export async function verifySink(

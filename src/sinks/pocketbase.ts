@@ -8,11 +8,43 @@
 import PocketBase, { ClientResponseError, getTokenPayload } from "pocketbase";
 import * as v from "valibot";
 import type { Bar } from "../domain/bar.ts";
+import type { Rejection } from "../domain/quality.ts";
 import { sleep } from "../pipeline/ratelimit.ts";
 import { log } from "../monitor/log.ts";
 import { retryAfterMs } from "../sources/http.ts";
 
 const CollectionName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, "expected a collection name of letters, digits and _"));
+const Column = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "expected a column name of letters, digits and _"),
+  v.check((c) => !["id", "created", "updated", "collectionId", "collectionName", "expand"].includes(c), "id, created, updated, collectionId, collectionName and expand are Pocketbase's own names"),
+);
+
+export const FIELD_TYPES = ["text", "number", "bool", "date", "json"] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+/**
+ * A table of another database (the seeds' ai_insights, market_correlations, valuation_analysis)
+ * delivered to a collection: columns become fields of the given types, the key columns make the
+ * record id and a unique index, and `cursor` (a column that grows as rows are added or changed,
+ * such as updated_at) makes the sync incremental. Without a cursor every sync re-sends the table.
+ */
+export const tableSpecSchema = v.strictObject({
+  /** postgres://…, questdb://…?http=… (read over the PG wire) or sqlite:<path>. */
+  from: v.pipe(v.string(), v.regex(/^(postgres(ql)?:\/\/|questdb:\/\/|sqlite:)/, "expected postgres://…, questdb://… or sqlite:<path>")),
+  /** The table to read (default: the collection's name). */
+  table: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)"))),
+  /** Column → Pocketbase field type; every column named here is delivered. */
+  fields: v.pipe(
+    v.record(Column, v.picklist(FIELD_TYPES, `expected one of ${FIELD_TYPES.join(", ")}`)),
+    v.check((f) => Object.keys(f).length > 0, "map at least one column"),
+  ),
+  /** The natural key: columns (among fields) that identify a row. */
+  key: v.pipe(v.array(Column), v.minLength(1, "name at least one key column")),
+  /** A column among fields whose value only grows for new or changed rows. */
+  cursor: v.optional(Column),
+});
+export type TableSpec = v.InferOutput<typeof tableSpecSchema>;
 
 export const pocketbaseSinkConfigSchema = v.strictObject({
   type: v.literal("pocketbase"),
@@ -48,11 +80,18 @@ export const pocketbaseSinkConfigSchema = v.strictObject({
   retryForS: v.optional(v.pipe(v.number(), v.minValue(0)), 600),
   /** API rule for list and view on a collection the sink creates (default: superusers only). */
   readRule: v.optional(v.nullable(v.string()), null),
+  /** Deliver the store's bars to `collection` (false: only the mapped tables). */
+  bars: v.optional(v.boolean(), true),
+  /** Other tables, each mapped to a collection of its own name: see tableSpecSchema. */
+  tables: v.optional(v.record(CollectionName, tableSpecSchema), {}),
 });
 export type PocketbaseSinkConfig = v.InferOutput<typeof pocketbaseSinkConfigSchema>;
 
 /** A Pocketbase collection field, as the collections API takes it. */
-type FieldSpec = { name: string; type: "text" | "number" | "date"; required?: boolean; onlyInt?: boolean; max?: number };
+export type FieldSpec = { name: string; type: FieldType; required?: boolean; onlyInt?: boolean; max?: number };
+
+/** What the sink needs to know of a collection it writes. */
+export type CollectionSpec = { name: string; fields: FieldSpec[]; key: string[] };
 
 /** The bars collection: the store's bar columns, snake_case, ts as a date. */
 export const BAR_FIELDS: FieldSpec[] = [
@@ -70,6 +109,9 @@ export const BAR_FIELDS: FieldSpec[] = [
   { name: "trades", type: "number", onlyInt: true },
 ];
 const KEY_FIELDS = ["source", "symbol", "interval", "ts"];
+
+/** Any record: its id and its fields. */
+export type PbRecord = { id: string } & Record<string, unknown>;
 
 /** A record as sent: Pocketbase stores an empty number as 0, so nulls are sent as 0. */
 export type BarRecord = {
@@ -97,7 +139,12 @@ const ID_SPACE = 36n ** BigInt(ID_LEN);
  * collide with odds of about n²/2^78 (10⁻¹¹ for ten million bars).
  */
 export function recordId(source: string, symbol: string, interval: string, ts: number): string {
-  const h = new Bun.CryptoHasher("sha256").update(`${source}\u0000${symbol}\u0000${interval}\u0000${ts}`).digest();
+  return keyId([source, symbol, interval, String(ts)]);
+}
+
+/** The record id of any natural key: its parts joined by NUL, hashed as for bars. */
+export function keyId(parts: string[]): string {
+  const h = new Bun.CryptoHasher("sha256").update(parts.join("\u0000")).digest();
   let n = 0n;
   for (let i = 0; i < 10; i++) n = (n << 8n) | BigInt(h[i]!);
   return (n % ID_SPACE).toString(36).padStart(ID_LEN, "0");
@@ -158,7 +205,7 @@ export class SinkError extends Error {
 }
 
 /** A record Pocketbase refused (validation): it goes to quarantine; the batch's others go in. */
-export type SinkRejection = { record: BarRecord; status: number; message: string; fields: Record<string, { code: string; message: string }> };
+export type SinkRejection = { record: PbRecord; collection: string; status: number; message: string; fields: Record<string, { code: string; message: string }> };
 
 export type BatchLimits = { maxRequests: number; timeoutS: number; maxBodyBytes: number };
 
@@ -170,6 +217,20 @@ const fieldErrors = (data: unknown): Record<string, { code: string; message: str
     for (const [k, e] of Object.entries(data as Record<string, any>)) if (e && typeof e === "object" && "message" in e) out[k] = { code: String(e.code ?? ""), message: String(e.message) };
   return out;
 };
+
+/** A refused record as a quarantine entry: rule "sink", Pocketbase's error as the reason. */
+export function rejectionOf(sinkName: string, r: SinkRejection): Rejection {
+  const rec = r.record;
+  const ts = typeof rec.ts === "string" ? Date.parse(rec.ts.replace(" ", "T")) : NaN;
+  return {
+    locator: `${sinkName}/${r.collection}/${rec.id}`,
+    rule: "sink",
+    reason: describeRejection(r),
+    raw: { ...rec, pocketbase: { collection: r.collection, status: r.status, message: r.message, fields: r.fields } },
+    ...(typeof rec.symbol === "string" ? { symbol: rec.symbol } : {}),
+    ...(Number.isFinite(ts) ? { ts } : {}),
+  };
+}
 
 /** One line a person can read: "volume: Decimal numbers are not allowed." */
 export function describeRejection(r: SinkRejection): string {
@@ -191,6 +252,14 @@ function transientOf(e: unknown): Transient | null {
 }
 
 export type PocketbaseSink = ReturnType<typeof pocketbaseSink>;
+
+export const barsCollection = (name: string): CollectionSpec => ({ name, fields: BAR_FIELDS, key: KEY_FIELDS });
+
+export const tableCollection = (name: string, spec: TableSpec): CollectionSpec => ({
+  name,
+  fields: Object.entries(spec.fields).map(([f, type]) => ({ name: f, type, ...(spec.key.includes(f) ? { required: type !== "bool" && type !== "number" } : {}) })),
+  key: spec.key,
+});
 
 export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { signal?: AbortSignal } = {}) {
   const pb = new PocketBase(cfg.url);
@@ -290,38 +359,42 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
   }
 
   /** Create the collection, or add what an existing one lacks; say what cannot be fixed. */
-  async function ensureCollection(): Promise<{ created: boolean; added: string[]; mismatched: string[] }> {
+  async function ensureCollection(spec: CollectionSpec): Promise<{ created: boolean; added: string[]; mismatched: string[] }> {
+    const col = spec.name;
     let existing: any = null;
     try {
-      existing = await withRetry("reading the collection", () => pb.collections.getOne(collection, req()));
+      existing = await withRetry("reading the collection", () => pb.collections.getOne(col, req()));
     } catch (e) {
       if (!(e instanceof ClientResponseError && e.status === 404)) throw e;
     }
-    const index = `CREATE UNIQUE INDEX idx_${collection}_key ON ${collection} (${KEY_FIELDS.join(", ")})`;
+    const index = `CREATE UNIQUE INDEX idx_${col}_key ON ${col} (${spec.key.join(", ")})`;
     if (!existing) {
       await withRetry("creating the collection", () =>
         pb.collections.create(
-          { name: collection, type: "base", fields: BAR_FIELDS, indexes: [index], listRule: cfg.readRule, viewRule: cfg.readRule, createRule: null, updateRule: null, deleteRule: null },
+          { name: col, type: "base", fields: spec.fields, indexes: [index], listRule: cfg.readRule, viewRule: cfg.readRule, createRule: null, updateRule: null, deleteRule: null },
           req(),
         ),
       );
-      log.info("pocketbase: created collection", { sink: name, collection });
+      log.info("pocketbase: created collection", { sink: name, collection: col });
       return { created: true, added: [], mismatched: [] };
     }
     const fields = existing.fields as { name: string; type: string }[];
     const have = new Map(fields.map((f) => [f.name, f]));
-    const missing = BAR_FIELDS.filter((f) => !have.has(f.name));
-    const mismatched = BAR_FIELDS.filter((f) => have.has(f.name) && have.get(f.name)!.type !== f.type).map((f) => `${f.name} is ${have.get(f.name)!.type}, expected ${f.type}`);
-    const hasKeyIndex = (existing.indexes as string[]).some((ix) => /UNIQUE/i.test(ix) && KEY_FIELDS.every((k) => new RegExp(`[(,\\s\`"]${k}[\`"\\s,)]`).test(ix)));
+    const missing = spec.fields.filter((f) => !have.has(f.name));
+    const mismatched = spec.fields.filter((f) => have.has(f.name) && have.get(f.name)!.type !== f.type).map((f) => `${f.name} is ${have.get(f.name)!.type}, expected ${f.type}`);
+    const hasKeyIndex = (existing.indexes as string[]).some((ix) => {
+      const cols = /\(([^)]*)\)\s*$/.exec(ix)?.[1]?.split(",").map((c) => c.trim().replace(/[`"\[\]]/g, "")) ?? [];
+      return /UNIQUE/i.test(ix) && cols.length === spec.key.length && spec.key.every((k) => cols.includes(k));
+    });
     if (missing.length || !hasKeyIndex) {
       await withRetry("updating the collection", () =>
-        pb.collections.update(collection, { fields: [...fields, ...missing], indexes: hasKeyIndex ? existing.indexes : [...existing.indexes, index] }, req()),
+        pb.collections.update(col, { fields: [...fields, ...missing], indexes: hasKeyIndex ? existing.indexes : [...existing.indexes, index] }, req()),
       );
-      log.info("pocketbase: updated collection", { sink: name, collection, addedFields: missing.map((f) => f.name), addedKeyIndex: !hasKeyIndex });
+      log.info("pocketbase: updated collection", { sink: name, collection: col, addedFields: missing.map((f) => f.name), addedKeyIndex: !hasKeyIndex });
     }
     // Pocketbase cannot change a field's type in place (it would drop the column's data); records
     // whose values the existing field refuses are quarantined with Pocketbase's message.
-    if (mismatched.length) log.warn("pocketbase: collection fields differ from what ticksync writes", { sink: name, collection, fields: mismatched });
+    if (mismatched.length) log.warn("pocketbase: collection fields differ from what ticksync writes", { sink: name, collection: col, fields: mismatched });
     return { created: false, added: missing.map((f) => f.name), mismatched };
   }
 
@@ -331,7 +404,8 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
    * id; when one of them already exists (a re-delivery after a crash) the batch is re-sent as
    * upserts.
    */
-  async function writeBatch(records: BarRecord[], opts: { assumeNew?: boolean } = {}): Promise<SendResult> {
+  async function writeBatch(records: PbRecord[], opts: { assumeNew?: boolean; collection?: string } = {}): Promise<SendResult> {
+    const col = opts.collection ?? collection;
     const rejected: SinkRejection[] = [];
     const before = retries;
     let pending = records;
@@ -340,7 +414,7 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
       try {
         await withRetry("sending a batch", async () => {
           const batch = pb.createBatch();
-          const c = batch.collection(collection);
+          const c = batch.collection(col);
           for (const r of pending) c[mode](r);
           return batch.send(req());
         });
@@ -357,19 +431,19 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
             mode = "upsert";
             continue;
           }
-          rejected.push({ record: pending[idx]!, status: Number(resp.status ?? 400), message: String(resp.message ?? "rejected"), fields: fieldErrors(resp.data) });
+          rejected.push({ record: pending[idx]!, collection: col, status: Number(resp.status ?? 400), message: String(resp.message ?? "rejected"), fields: fieldErrors(resp.data) });
           pending = pending.slice(0, idx).concat(pending.slice(idx + 1));
           continue;
         }
         // No request named: the transaction itself failed (its timeout, most likely): halve it.
         if (pending.length > 1) {
           const half = Math.ceil(pending.length / 2);
-          const a = await writeBatch(pending.slice(0, half), { assumeNew: mode === "create" });
-          const b = await writeBatch(pending.slice(half), { assumeNew: mode === "create" });
+          const a = await writeBatch(pending.slice(0, half), { assumeNew: mode === "create", collection: col });
+          const b = await writeBatch(pending.slice(half), { assumeNew: mode === "create", collection: col });
           rejected.push(...a.rejected, ...b.rejected);
           break;
         }
-        rejected.push({ record: pending[0]!, status: e.status, message: String(e.response?.message ?? e.message), fields: fieldErrors(e.response?.data) });
+        rejected.push({ record: pending[0]!, collection: col, status: e.status, message: String(e.response?.message ?? e.message), fields: fieldErrors(e.response?.data) });
         break;
       }
     }
@@ -381,12 +455,16 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
     kind: "pocketbase" as const,
     collection,
     config: cfg,
-    location: `${cfg.url}/${collection}`,
-    /** Sign in, check the batch API and the collection. */
+    location: cfg.url,
+    /** The collections it writes: the bars' (unless bars = false) and the mapped tables'. */
+    collections: [...(cfg.bars ? [collection] : []), ...Object.keys(cfg.tables)],
+    /** Sign in, check the batch API and the collections (bars, and each mapped table's). */
     async prepare() {
       limits = await ensureBatchApi();
-      const c = await ensureCollection();
-      return { limits, ...c };
+      const collections: Record<string, Awaited<ReturnType<typeof ensureCollection>>> = {};
+      if (cfg.bars) collections[collection] = await ensureCollection(barsCollection(collection));
+      for (const [col, spec] of Object.entries(cfg.tables)) collections[col] = await ensureCollection(tableCollection(col, spec));
+      return { limits, collections };
     },
     /** Records per batch request: the server's maxRequests, the configured size and the body limit. */
     batchRecords(): number {
@@ -396,14 +474,14 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
     },
     write: writeBatch,
     /** Delete records by id (repair of extras); ids already gone count as deleted. */
-    async remove(ids: string[]): Promise<number> {
+    async remove(ids: string[], col: string = collection): Promise<number> {
       const size = this.batchRecords();
       let n = 0;
       for (let i = 0; i < ids.length; i += size) {
         const chunk = ids.slice(i, i + size);
         for (const id of chunk) {
           try {
-            await withRetry("deleting a record", () => pb.collection(collection).delete(id, req()));
+            await withRetry("deleting a record", () => pb.collection(col).delete(id, req()));
             n++;
           } catch (e) {
             if (e instanceof ClientResponseError && e.status === 404) continue;
@@ -427,10 +505,24 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
         page++;
       }
     },
-    /** Total records in the collection. */
-    async count(): Promise<number> {
-      const res = await withRetry("counting records", () => pb.collection(collection).getList(1, 1, { fields: "id", ...req() }));
+    /** Total records in a collection. */
+    async count(col: string = collection): Promise<number> {
+      const res = await withRetry("counting records", () => pb.collection(col).getList(1, 1, { fields: "id", ...req() }));
       return res.totalItems;
+    },
+    /** Every record of a collection, in id order, a page at a time (keyset: no deep offsets). */
+    async scan(col: string, each: (r: Record<string, unknown>) => void): Promise<number> {
+      let after = "";
+      let n = 0;
+      for (;;) {
+        const res = await withRetry("reading records", () =>
+          pb.collection(col).getList(1, 1000, { filter: after ? pb.filter("id > {:a}", { a: after }) : "", sort: "id", skipTotal: true, ...req() }),
+        );
+        for (const r of res.items) each(r);
+        n += res.items.length;
+        if (res.items.length < 1000) return n;
+        after = res.items[res.items.length - 1]!.id;
+      }
     },
     /** Every record whose symbol is not in `known` (records no store bar accounts for). */
     async strays(known: Set<string>, each: (r: BarRecord) => void): Promise<void> {
