@@ -1,8 +1,8 @@
 // Stores bench: a stooq-bulk CSV → the Postgres and QuestDB stores through the real CLI, each
 // against the fastest raw load of the same rows measured in the same run:
 //   Postgres: `psql \copy` of a COPY text file into an unindexed table;
-//   QuestDB:  the same ILP lines ticksync writes, POSTed to /write (20,000 lines a request, as
-//             src/stores/questdb.ts does) into a table made by the store's own migration, until
+//   QuestDB:  the same ILP lines ticksync writes, POSTed to /write (20,000 lines a request, the
+//             size of src/stores/questdb.ts's writes) into a table made by the store's own migration, until
 //             its WAL is applied.
 // The raw files are prepared beforehand and not timed, so the baselines measure only the load.
 // A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file.
@@ -440,7 +440,7 @@ export async function run(only?: string): Promise<boolean> {
     }
     if (qdbLast) {
       console.log("");
-      printTable(`questdb (ticksync: ILP over HTTP per batch + bookkeeping over PG wire; baseline: the same ILP lines, ${int(ILP_LINES_PER_REQUEST)} a request, until the WAL is applied)`, qdbRows, "raw ILP");
+      printTable(`questdb (ticksync: bars, then checkpoint + run counters, over ILP/HTTP in writes of ${int(ILP_LINES_PER_REQUEST)} lines sent while the next are made; baseline: the same ILP lines, ${int(ILP_LINES_PER_REQUEST)} a request, until the WAL is applied)`, qdbRows, "raw ILP");
     }
     console.log("");
     if (pgLast) printRss("postgres", pgRows[0]!, pgLast);

@@ -68,7 +68,6 @@ const tag = (s: string) => s.replace(/[ ,=\\]/g, (c) => `\\${c}`);
 const str = (s: string) => `"${s.replace(/["\\\n]/g, (c) => `\\${c}`)}"`;
 /** ILP timestamp field (microseconds) from epoch ms. */
 const micros = (t: number) => `${Math.round(t * 1000)}t`;
-const num = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
 const ms = (d: Date | string | null | undefined) => (d == null ? null : new Date(d).getTime());
 const date = (t: number | null | undefined) => (t == null ? null : new Date(t));
 
@@ -132,7 +131,36 @@ const withCounters = (run: RunRecord, c: Counters | undefined): RunRecord => (c 
 const ILP_LINES_PER_REQUEST = 20_000;
 
 /** Per series: the newest stored ts and the start of its ILP lines (table and tags), made once. */
-type SeriesState = { last: number; head: string };
+type SeriesState = { last: number; head: Uint8Array };
+
+/**
+ * ILP text built as bytes in place: numbers are ASCII and copied char by char, the rest is
+ * encoded once (series heads, the batch's tail). No string per line, nothing to encode at send.
+ */
+type IlpBuffer = { buf: Uint8Array; len: number; lines: number };
+const utf8 = new TextEncoder();
+const ilpBuffer = (): IlpBuffer => ({ buf: new Uint8Array(1 << 20), len: 0, lines: 0 });
+function room(w: IlpBuffer, n: number) {
+  if (w.len + n <= w.buf.length) return;
+  const grown = new Uint8Array(Math.max(w.buf.length * 2, w.len + n));
+  grown.set(w.buf.subarray(0, w.len));
+  w.buf = grown;
+}
+function ascii(w: IlpBuffer, s: string) {
+  const b = w.buf;
+  let p = w.len;
+  for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+  w.len = p;
+}
+function bytes(w: IlpBuffer, u: Uint8Array) {
+  w.buf.set(u, w.len);
+  w.len += u.length;
+}
+/** `name=` then an ILP double: an integral value gets `.0`, or ILP would read a LONG column. */
+function double(w: IlpBuffer, name: string, x: number) {
+  ascii(w, name);
+  ascii(w, Number.isInteger(x) ? `${x}.0` : String(x));
+}
 
 export function questdbStore(url: string): Store {
   const { pg, http, location, prefix } = parseQuestdbUrl(url);
@@ -151,7 +179,7 @@ export function questdbStore(url: string): Store {
   const writeUrl = `${http}/write?precision=ms`;
 
   /** POST ILP lines; resolves once QuestDB has committed them to the table's WAL (204). */
-  async function ilp(body: string) {
+  async function ilp(body: string | Uint8Array) {
     const res = await fetch(writeUrl, { method: "POST", body });
     if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
   }
@@ -161,12 +189,14 @@ export function questdbStore(url: string): Store {
   // before (kill -9) may have left committed rows that are not applied yet.
   let barsDirty = true;
   async function settled() {
+    await drain();
     if (!barsDirty) return;
     await walApplied(T.bars);
     barsDirty = false;
   }
   let progressDirty = true;
   async function progressSettled() {
+    await drain();
     if (!progressDirty) return;
     await walApplied(T.progress);
     progressDirty = false;
@@ -176,12 +206,66 @@ export function questdbStore(url: string): Store {
   const checkpointsWritten = new Map<string, Checkpoint>();
   const counters = new Map<number, Counters>();
 
+  // Writes are gathered across batches into requests of ILP_LINES_PER_REQUEST lines (a batch is
+  // never split between two writes), and sent while the next batches are prepared: one write in
+  // flight, one queued behind it, at most. A write is the bars' requests, then — after QuestDB
+  // accepted them — one request with the checkpoints and run counters of the batches they hold.
+  // So commitBatch returns before its batch is durable, but nothing claims it until it is: a
+  // crash loses at most the batches not yet written, and their checkpoints with them. Anything
+  // that reads, finishes a run or marks a stream done waits for the writes first.
+  type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string> };
+  const nothingPending = (): Pending => ({ bodies: [], cur: ilpBuffer(), progress: new Map(), runs: new Set(), streams: new Set() });
+  let pending = nothingPending();
+  let writing: Promise<void> = Promise.resolve();
+  /** Runs with a write QuestDB refused: nothing of theirs is written after it, and they fail. */
+  const refused = new Map<number, Error>();
+  /** A batch waits at most this long for more to join its write. */
+  const WRITE_DELAY_MS = 500;
+  let timer: Timer | null = null;
+
+  function flush(): Promise<void> {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    const p = pending;
+    if (p.cur.lines === 0 && p.bodies.length === 0 && p.progress.size === 0) return writing;
+    pending = nothingPending();
+    if (p.cur.lines > 0) p.bodies.push(p.cur.buf.subarray(0, p.cur.len));
+    // What this process remembers of a write that did not happen is forgotten: reads go to the table.
+    const forget = () => {
+      for (const st of p.streams) checkpointsWritten.delete(st);
+      for (const r of p.runs) counters.delete(r);
+    };
+    writing = writing.then(async () => {
+      if ([...p.runs].some((r) => refused.has(r))) return forget();
+      try {
+        for (const body of p.bodies) {
+          barsDirty = true;
+          await ilp(body);
+        }
+        if (p.progress.size > 0) {
+          progressDirty = true;
+          await ilp([...p.progress.values()].join(""));
+        }
+      } catch (e) {
+        for (const r of p.runs) refused.set(r, e instanceof Error ? e : new Error(String(e)));
+        forget();
+      }
+    });
+    return writing;
+  }
+  /** Every gathered batch written (or refused: see `refused`). */
+  const drain = () => flush();
+  const refusal = (runId: number) => {
+    const e = refused.get(runId);
+    return e ? new Error(`QuestDB refused an earlier write of run ${runId}: ${e.message}`) : null;
+  };
+
   /**
    * Newest stored ts per (source, interval) and symbol, loaded once: a bar after it cannot exist
    * yet, so a fresh load writes without asking the table first.
    */
   let newest: Map<string, Map<string, SeriesState>> | null = null;
-  const head = (source: string, symbol: string, interval: string) => `${T.bars},symbol=${tag(symbol)},interval=${tag(interval)},source=${tag(source)} `;
+  const head = (source: string, symbol: string, interval: string) => utf8.encode(`${T.bars},symbol=${tag(symbol)},interval=${tag(interval)},source=${tag(source)} `);
   async function newestBySeries(): Promise<Map<string, Map<string, SeriesState>>> {
     if (newest) return newest;
     await settled();
@@ -289,6 +373,8 @@ export function questdbStore(url: string): Store {
 
     commitBatch: (b: CommitBatch) =>
       exclusive(async (): Promise<CommitResult> => {
+        const earlier = refusal(b.runId);
+        if (earlier) throw earlier;
         // No transaction to roll back: refuse a bad batch before anything is written.
         for (const bar of b.bars)
           if (!(Number.isFinite(bar.ts) && Number.isFinite(bar.open) && Number.isFinite(bar.high) && Number.isFinite(bar.low) && Number.isFinite(bar.close) && Number.isFinite(bar.volume)))
@@ -306,12 +392,12 @@ export function questdbStore(url: string): Store {
         let lo = run?.fromTs ?? null;
         let hi = run?.toTs ?? null;
         const now = Date.now();
-        const bodies: string[] = [];
+        const existing = new Map<string, Bar>();
+        const states: SeriesState[] = new Array(b.bars.length);
         if (b.bars.length > 0) {
           // What the table holds for these keys. Bars after their series' newest stored bar are
           // new by construction; the rest are looked up in one query by time range and symbols.
           const all = await newestBySeries();
-          const states: SeriesState[] = new Array(b.bars.length);
           let group: Map<string, SeriesState> | null = null;
           let gSource = "";
           let gInterval = "";
@@ -328,7 +414,6 @@ export function questdbStore(url: string): Store {
             if (lo === null || bar.ts < lo) lo = bar.ts;
             if (hi === null || bar.ts > hi) hi = bar.ts;
           }
-          const existing = new Map<string, Bar>();
           if (maybe) {
             await settled();
             let mlo = Infinity;
@@ -342,38 +427,6 @@ export function questdbStore(url: string): Store {
                 existing.set(`${old.symbol}\u0000${old.interval}\u0000${old.source}\u0000${old.ts}`, old);
               }
           }
-          // The same tail for every line of the batch.
-          const tail = `,run_id=${b.runId}i,updated_at=${micros(now)} `;
-          let body = "";
-          let lines = 0;
-          for (let i = 0; i < b.bars.length; i++) {
-            const bar = b.bars[i]!;
-            const st = states[i]!;
-            if (bar.ts > st.last) st.last = bar.ts;
-            const old = existing.size > 0 ? existing.get(`${bar.symbol}\u0000${bar.interval}\u0000${bar.source}\u0000${bar.ts}`) : undefined;
-            if (old) {
-              if (same(old.open, bar.open) && same(old.high, bar.high) && same(old.low, bar.low) && same(old.close, bar.close) && same(old.volume, bar.volume) && same(old.adjClose, bar.adjClose) && same(old.turnover, bar.turnover) && same(old.trades, bar.trades)) {
-                unchanged++;
-                continue;
-              }
-              updated++;
-            } else inserted++;
-            body += `${st.head}open=${num(bar.open)},high=${num(bar.high)},low=${num(bar.low)},close=${num(bar.close)},volume=${num(bar.volume)}`;
-            if (bar.adjClose != null) body += `,adj_close=${num(bar.adjClose)}`;
-            if (bar.turnover != null) body += `,turnover=${num(bar.turnover)}`;
-            if (bar.trades != null) body += `,trades=${Math.trunc(bar.trades)}i`;
-            body += `${tail}${bar.ts}\n`;
-            if (++lines === ILP_LINES_PER_REQUEST) {
-              bodies.push(body);
-              body = "";
-              lines = 0;
-            }
-          }
-          if (lines > 0) bodies.push(body);
-        }
-        for (const body of bodies) {
-          barsDirty = true;
-          await ilp(body);
         }
         let quarantined = 0;
         if (b.quarantine.length > 0) {
@@ -400,17 +453,67 @@ export function questdbStore(url: string): Store {
           for (let i = 0; i < fresh.length; i += 500)
             await sql`INSERT INTO ${sql(T.quarantine)} ${sql(fresh.slice(i, i + 500), "id", "run_id", "source", "locator", "rule", "reason", "symbol", "ts", "raw", "created_at")}`;
         }
-        // The run's counters and the checkpoint: one request to one table, one transaction.
+        // From here on no await: the batch joins the gathered write whole, its bars and then its
+        // run's counters and its checkpoint (one request to one table: one transaction, after the
+        // bars). A batch's lines may span two requests of the write, never two writes.
+        // The same tail for every line of the batch.
+        const tail = utf8.encode(`,run_id=${b.runId}i,updated_at=${micros(now)} `);
+        let w = pending.cur;
+        for (let i = 0; i < b.bars.length; i++) {
+          const bar = b.bars[i]!;
+          const st = states[i]!;
+          if (bar.ts > st.last) st.last = bar.ts;
+          const old = existing.size > 0 ? existing.get(`${bar.symbol}\u0000${bar.interval}\u0000${bar.source}\u0000${bar.ts}`) : undefined;
+          if (old) {
+            if (same(old.open, bar.open) && same(old.high, bar.high) && same(old.low, bar.low) && same(old.close, bar.close) && same(old.volume, bar.volume) && same(old.adjClose, bar.adjClose) && same(old.turnover, bar.turnover) && same(old.trades, bar.trades)) {
+              unchanged++;
+              continue;
+            }
+            updated++;
+          } else inserted++;
+          // Head, tail, 8 numbers of at most 25 characters and the field names.
+          room(w, st.head.length + tail.length + 320);
+          bytes(w, st.head);
+          double(w, "open=", bar.open);
+          double(w, ",high=", bar.high);
+          double(w, ",low=", bar.low);
+          double(w, ",close=", bar.close);
+          double(w, ",volume=", bar.volume);
+          if (bar.adjClose != null) double(w, ",adj_close=", bar.adjClose);
+          if (bar.turnover != null) double(w, ",turnover=", bar.turnover);
+          if (bar.trades != null) ascii(w, `,trades=${Math.trunc(bar.trades)}i`);
+          bytes(w, tail);
+          ascii(w, `${bar.ts}\n`);
+          if (++w.lines === ILP_LINES_PER_REQUEST) {
+            pending.bodies.push(w.buf.subarray(0, w.len));
+            w = pending.cur = ilpBuffer();
+          }
+        }
         const next: Counters | null = run
           ? { read: run.read + b.read, inserted: run.inserted + inserted, updated: run.updated + updated, unchanged: run.unchanged + unchanged, quarantined: run.quarantined + b.quarantine.length, fromTs: lo, toTs: hi }
           : null;
-        await writeProgress((next ? counterLine(b.runId, next, now) : "") + (b.checkpoint ? checkpointLine(b.checkpoint, b.runId, now) : ""));
-        if (next) counters.set(b.runId, next);
-        if (b.checkpoint) checkpointsWritten.set(b.checkpoint.stream, b.checkpoint);
+        pending.runs.add(b.runId);
+        if (next) {
+          pending.progress.set(`run:${b.runId}`, counterLine(b.runId, next, now));
+          counters.set(b.runId, next);
+        }
+        if (b.checkpoint) {
+          pending.progress.set(`checkpoint:${b.checkpoint.stream}`, checkpointLine(b.checkpoint, b.runId, now));
+          pending.streams.add(b.checkpoint.stream);
+          checkpointsWritten.set(b.checkpoint.stream, b.checkpoint);
+        }
+        if (pending.bodies.length > 0) {
+          // Queue this write behind the one in flight, and wait for that one: QuestDB always has
+          // the next write while this process prepares the one after it.
+          const inFlight = writing;
+          void flush();
+          await inFlight;
+        } else timer ??= setTimeout(() => void flush(), WRITE_DELAY_MS);
         return { inserted, updated, unchanged, quarantined };
       }),
 
     async getCheckpoint(stream) {
+      await drain();
       const mine = checkpointsWritten.get(stream);
       if (mine) return mine;
       await progressSettled();
@@ -426,6 +529,7 @@ export function questdbStore(url: string): Store {
 
     putCheckpoints: (list, runId) =>
       exclusive(async () => {
+        await drain();
         const now = Date.now();
         for (let i = 0; i < list.length; i += ILP_LINES_PER_REQUEST) {
           const part = list.slice(i, i + ILP_LINES_PER_REQUEST);
@@ -444,7 +548,13 @@ export function questdbStore(url: string): Store {
 
     finishRun: (id, s: RunSummary) =>
       exclusive(async () => {
-        await settled(); // a finished run's bars are readable
+        await settled(); // a finished run's bars are written and readable
+        const earlier = refusal(id);
+        if (earlier) {
+          // Not all of its bars are stored: the run failed, whatever its streams saw.
+          refused.delete(id);
+          s = { ...s, outcome: "failed", error: s.error ? `${earlier.message}; ${s.error}` : earlier.message };
+        }
         // The counters as the summary has them, where commitBatch keeps them, then the run's row.
         const final: Counters = { read: s.read, inserted: s.inserted, updated: s.updated, unchanged: s.unchanged, quarantined: s.quarantined, fromTs: s.fromTs, toTs: s.toTs };
         const now = new Date();
@@ -456,9 +566,11 @@ export function questdbStore(url: string): Store {
                     from_ts = ${date(s.fromTs)}, to_ts = ${date(s.toTs)}, quality = ${s.quality ? JSON.stringify(s.quality) : null},
                     error = ${s.error ?? null}, failures = ${s.failures ? JSON.stringify(s.failures) : null}
                   WHERE id = ${id}`;
+        if (earlier) throw earlier;
       }),
 
     async getRun(id) {
+      await drain();
       const [r] = await sql`SELECT * FROM ${sql(T.runs)} WHERE id = ${id}`;
       return r ? withCounters(rowToRun(r), countersOf(id, await storedCounters([id]))) : null;
     },
@@ -475,6 +587,12 @@ export function questdbStore(url: string): Store {
 
     setRunStream: (runId, stream, st) =>
       exclusive(async () => {
+        if (st.status === "done") {
+          // A stream is done once all its bars are written, not when they are gathered.
+          await drain();
+          const earlier = refusal(runId);
+          if (earlier) throw earlier;
+        }
         const [r] = await sql`SELECT rows FROM ${sql(T.run_streams)} WHERE run_id = ${runId} AND stream = ${stream}`;
         if (r)
           await sql`UPDATE ${sql(T.run_streams)} SET status = ${st.status}, cause = ${st.cause ?? null}, error = ${st.error ?? null}, rows = ${Number(r.rows) + st.rows}, updated_at = ${new Date()}
@@ -490,6 +608,7 @@ export function questdbStore(url: string): Store {
     },
 
     async listRuns({ limit, before, source }) {
+      await drain();
       const rows = source
         ? await sql`SELECT * FROM ${sql(T.runs)} WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} AND source = ${source} ORDER BY id DESC LIMIT ${limit}`
         : await sql`SELECT * FROM ${sql(T.runs)} WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} ORDER BY id DESC LIMIT ${limit}`;
