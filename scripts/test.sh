@@ -30,6 +30,9 @@ if [ "$services_status" != 0 ]; then
   echo "WARNING: not every test server started (see above); the tests that need one are skipped" >&2
 fi
 
+# Tables earlier local runs left in QuestDB (each test store has its own t_… prefix).
+bash scripts/services/questdb.sh drop-test-tables || true
+
 echo "== bun test"
 mkdir -p test-artifacts
 report=test-artifacts/junit.xml

@@ -14,7 +14,8 @@ import { barToRecord, pocketbaseSink, recordId, type PocketbaseSinkConfig } from
 import { runSync } from "../src/pipeline/sync.ts";
 import { Database } from "bun:sqlite";
 import postgres from "postgres";
-import { PG_URL } from "./stores.ts";
+import { PG_URL, STORES } from "./stores.ts";
+import { verifySinkAll } from "../src/pipeline/verify-sink.ts";
 
 let bin: string | null = null;
 let why: string | null = null;
@@ -368,6 +369,36 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       await srv.proc.exited;
     }
   });
+
+  // Any store is a sync source: each reads its bars in its own change order.
+  for (const kind of STORES)
+    test.skipIf(kind.unavailable !== null)(`incremental sync and verify from the ${kind.kind} store`, async () => {
+      const url = kind.freshUrl(dir);
+      const store = kind.open(url);
+      await store.migrate();
+      const bars = benchBars(3).filter((_, i) => i % 3 === 0); // 365 bars over 3 symbols
+      await addBars(store, bars.slice(0, 300));
+      const cfg: PocketbaseSinkConfig = {
+        type: "pocketbase", url: pb.url, email: pb.email, password: pb.password, collection: `from_${kind.kind}_${++n}`,
+        enableBatchApi: true, batchSize: 40, concurrency: 3, timeoutMs: 10_000, retryForS: 10, readRule: null, bars: true, tables: {},
+      };
+      try {
+        const sink = pocketbaseSink("app", cfg);
+        expect(await runSync({ store, sink, pageSize: 70 })).toMatchObject({ outcome: "succeeded", read: 300, sent: 300 });
+        expect(await runSync({ store, sink })).toMatchObject({ outcome: "succeeded", read: 0 });
+        // A later run: 65 new bars and one corrected; only those 66 travel.
+        const corrected = { ...bars[5]!, close: bars[5]!.close + 0.5 };
+        await addBars(store, [...bars.slice(300), corrected]);
+        expect(await runSync({ store, sink, pageSize: 20 })).toMatchObject({ outcome: "succeeded", read: 66, sent: 66 });
+        const c = await admin(pb);
+        expect(await count(c, cfg.collection)).toBe(365);
+        expect((await c.collection(cfg.collection).getOne(barToRecord(corrected).id)).close).toBe(corrected.close);
+        const v = await verifySinkAll(store, sink);
+        expect(v.map((r) => [r.ok, r.storeRecords, r.sinkRecords])).toEqual([[true, 365, 365]]);
+      } finally {
+        await store.close();
+      }
+    });
 
   // The seeds' other tables, delivered as mapped collections: from a SQLite file and from PostgreSQL.
   type TableHome = { from: string; table: string; exec(sql: string): Promise<void>; close(): Promise<void> };

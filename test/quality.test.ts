@@ -329,7 +329,7 @@ describe("rule: low", () => {
 });
 
 test("every rule has a human description", () => {
-  expect(Object.keys(RULES).sort()).toEqual(["duplicate", "future", "gap", "high", "low", "number", "price", "required", "symbol", "timestamp", "volume"]);
+  expect(Object.keys(RULES).sort()).toEqual(["duplicate", "future", "gap", "high", "low", "number", "price", "required", "sink", "symbol", "timestamp", "volume"]);
   for (const text of Object.values(RULES)) expect(text.length).toBeGreaterThan(10);
 });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The QuestDB server the tests talk to: the org.questdb:questdb jar from Maven Central, run by the
 # machine's Java 17, 127.0.0.1 only, private ports and root dir of this checkout.
-# Usage: questdb.sh start | stop | status | url | http-url
+# Usage: questdb.sh start | stop | status | url | http-url | drop-test-tables
 #
 #   start     fetch the jar if missing, write conf/server.conf, start, wait until HTTP answers
 #             `select 1`; prints the PG-wire URL on stdout. Already running: returns at once.
@@ -10,6 +10,7 @@
 #   status    exit 0 and "running ..." when it answers, exit 3 and "stopped" otherwise
 #   url       PG wire: postgres://admin:quest@127.0.0.1:58812/qdb
 #   http-url  HTTP (REST /exec, ILP /write): http://127.0.0.1:59000
+#   drop-test-tables  drop the tables earlier test runs left (names starting t_), when running
 #
 # Ports: HTTP 59000, PG wire 58812, ILP/TCP 59009, min HTTP (health) 59003. When one of them is
 # taken by another process (e.g. another checkout's QuestDB), all four move up by 10 (up to 9
@@ -110,6 +111,11 @@ pg.net.bind.to=127.0.0.1:$(pg_port "$s")
 line.tcp.net.bind.to=127.0.0.1:$(ilp_port "$s")
 line.udp.enabled=false
 telemetry.enabled=false
+# Column files grow in pages of this size (16 MiB by default). The tests make hundreds of small
+# tables of a dozen columns each; at the default one test run took 13 GB of disk, at 256 KiB it
+# takes a fraction of that. Larger tables only remap more often.
+cairo.writer.data.append.page.size=262144
+cairo.writer.data.index.value.append.page.size=262144
 EOF
   # At INFO QuestDB logs every query: ~90 MB for one test run. Errors and start-up notes only.
   cat >"$ROOT/conf/log.conf" <<EOF
@@ -213,11 +219,22 @@ cmd_status() {
   fi
 }
 
+cmd_drop_test_tables() {
+  ready || return 0
+  local names n=0 t
+  names=$(curl -sf -m 30 -G "$(http_url)/exec" --data-urlencode "query=select table_name from tables() where table_name like 't_%'" | grep -o '"t_[A-Za-z0-9_]*"' | tr -d '"' || true)
+  for t in $names; do
+    curl -sf -m 30 -G "$(http_url)/exec" --data-urlencode "query=DROP TABLE IF EXISTS \"$t\"" >/dev/null && n=$((n + 1))
+  done
+  say "dropped $n test tables"
+}
+
 case "${1:-}" in
   start) cmd_start ;;
+  drop-test-tables) cmd_drop_test_tables ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   url) url ;;
   http-url) http_url ;;
-  *) echo "usage: $0 start|stop|status|url|http-url" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|url|http-url|drop-test-tables" >&2; exit 2 ;;
 esac

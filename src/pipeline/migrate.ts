@@ -21,6 +21,12 @@ export async function* seriesBars(store: Store, symbol: string, interval: Bar["i
 }
 
 const MIGRATE_PREFIX = "migrate:";
+/**
+ * Checkpoints that describe this store and no other: earlier migrations' own, and sinks' change
+ * positions (run ids and keys of this store) and verify results against it. They do not travel:
+ * a sink reading from the target starts over there, which its upserts by record id make safe.
+ */
+const storeOwn = (stream: string) => stream.startsWith(MIGRATE_PREFIX) || stream.startsWith("sink:") || stream.startsWith("verify:");
 
 export async function migrateStore(from: Store, to: Store, opts: { batchSize?: number; onProgress?: (done: number, total: number, bars: number) => void } = {}): Promise<MigrateSummary> {
   const page = opts.batchSize ?? 10_000;
@@ -51,8 +57,8 @@ export async function migrateStore(from: Store, to: Store, opts: { batchSize?: n
       }
       opts.onProgress?.(++done, series.length, bars);
     }
-    // Checkpoints: the source's own cursors (not those of earlier migrations into it).
-    const checkpoints = (await from.listCheckpoints()).filter((c) => !c.stream.startsWith(MIGRATE_PREFIX));
+    // Checkpoints: the sources' read positions (not what describes the source store itself).
+    const checkpoints = (await from.listCheckpoints()).filter((c) => !storeOwn(c.stream));
     await to.putCheckpoints(checkpoints, runId);
     let quarantine = 0;
     for (let before: number | undefined; ; ) {
@@ -130,7 +136,7 @@ export async function digestStore(store: Store, page = 10_000): Promise<StoreDig
     before = rows[rows.length - 1]!.id;
   }
   const checkpoints = new Map<string, string>();
-  for (const c of await store.listCheckpoints()) if (!c.stream.startsWith(MIGRATE_PREFIX)) checkpoints.set(c.stream, canonicalJson([c.cursor, c.lastTs, c.lastKey]));
+  for (const c of await store.listCheckpoints()) if (!storeOwn(c.stream)) checkpoints.set(c.stream, canonicalJson([c.cursor, c.lastTs, c.lastKey]));
   return { bars, quarantine, checkpoints };
 }
 

@@ -3,7 +3,7 @@
 // the cursor moves only over batches the sink acknowledged, in order: a batch still in flight or
 // failed holds back every batch after it. The cursor, the quarantine of records the sink refused
 // and the run's counters are committed together (one store transaction).
-import type { ChangeKey, Checkpoint, RunRecord, Store } from "../stores/types.ts";
+import type { ChangePosition, Checkpoint, RunRecord, Store } from "../stores/types.ts";
 import { barToRecord, describeRejection, rejectionOf, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
 import { log } from "../monitor/log.ts";
 import { runTableSync } from "./sync-table.ts";
@@ -47,10 +47,10 @@ export async function settledRun(store: Store): Promise<number> {
   return writing.length ? Math.min(...writing) - 1 : Math.max(...runs.map((r) => r.id));
 }
 
-function cursorOf(cp: Checkpoint | null): ChangeKey | null {
-  if (!cp) return null;
-  const c = cp.cursor;
-  return { runId: Number(c.runId), symbol: String(c.symbol), interval: String(c.interval) as ChangeKey["interval"], ts: Number(c.ts), source: String(c.source) };
+/** The sink's cursor: the store's change position, kept as the store gave it. */
+function cursorOf(cp: Checkpoint | null): ChangePosition | null {
+  if (!cp || typeof cp.cursor.runId !== "number") return null;
+  return Object.fromEntries(Object.entries(cp.cursor).filter(([, v]) => v !== null)) as ChangePosition;
 }
 
 /** Everything a sink delivers: the store's bars (unless bars = false), then each mapped table. */
@@ -75,7 +75,6 @@ export async function runSync(opts: {
   onBatch?: (e: { sent: number; rejected: number }) => void;
 }): Promise<SyncSummary> {
   const { store, sink } = opts;
-  if (!store.changedBars) throw new SinkError(`the ${store.kind} store cannot be read in change order yet; sync from the sqlite store`, "config");
   const started = performance.now();
   const stream = sinkStream(sink);
   const runId = await store.startRun({ kind: "sync", source: `sink:${sink.name}`, job: opts.job ?? `sync:${sink.name}`, params: { sink: sink.name, collection: sink.collection, location: sink.location } });
@@ -94,7 +93,7 @@ export async function runSync(opts: {
     const pageSize = Math.max(opts.pageSize ?? 10_000, size * concurrency);
 
     // Batches in read order. `done` ones at the head are committed together with their rejections.
-    type Slot = { last: ChangeKey; count: number; result: Promise<{ sent: number; rejected: SinkRejection[] }>; settled: boolean; value?: { sent: number; rejected: SinkRejection[] }; error?: unknown };
+    type Slot = { last: ChangePosition; count: number; result: Promise<{ sent: number; rejected: SinkRejection[] }>; settled: boolean; value?: { sent: number; rejected: SinkRejection[] }; error?: unknown };
     const window: Slot[] = [];
     let failure: unknown = null;
 
@@ -111,7 +110,7 @@ export async function runSync(opts: {
         bars: [],
         quarantine: rejected.map((r) => rejectionOf(sink.name, r)),
         read,
-        checkpoint: { stream, cursor: { ...last }, lastTs: last.ts, lastKey: `${last.runId}|${last.symbol}|${last.interval}|${last.ts}|${last.source}` },
+        checkpoint: { stream, cursor: { ...last }, lastTs: typeof last.ts === "number" ? last.ts : null, lastKey: `run ${last.runId}` },
       });
       for (const s of done) {
         t.sent += s.value!.sent;
@@ -136,8 +135,7 @@ export async function runSync(opts: {
       t.read += page.length;
       for (let i = 0; i < page.length; i += size) {
         const chunk = page.slice(i, i + size);
-        const lastChanged = chunk[chunk.length - 1]!;
-        const last: ChangeKey = { runId: lastChanged.runId, symbol: lastChanged.bar.symbol, interval: lastChanged.bar.interval, ts: lastChanged.bar.ts, source: lastChanged.bar.source };
+        const last = chunk[chunk.length - 1]!.position;
         const records = chunk.map((c) => barToRecord(c.bar));
         const slot: Slot = { last, count: chunk.length, settled: false, result: null as any };
         slot.result = sink.write(records, { assumeNew: true }).then(
@@ -166,8 +164,7 @@ export async function runSync(opts: {
           break outer;
         }
       }
-      const tail = page[page.length - 1]!;
-      after = { runId: tail.runId, symbol: tail.bar.symbol, interval: tail.bar.interval, ts: tail.bar.ts, source: tail.bar.source };
+      after = page[page.length - 1]!.position;
       if (page.length < pageSize) break;
     }
     // Let what is in flight finish; commit what was acknowledged in order.

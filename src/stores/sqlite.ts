@@ -392,7 +392,11 @@ export function sqliteStore(url: string): Store {
     },
 
     async changedBars(q: ChangeQuery): Promise<ChangedBar[]> {
-      const a = q.after ?? { runId: 0, symbol: "", interval: "", ts: Number.MIN_SAFE_INTEGER, source: "" };
+      const p = q.after;
+      const a =
+        p && typeof p.symbol === "string" && typeof p.interval === "string" && typeof p.ts === "number" && typeof p.source === "string"
+          ? { runId: p.runId, symbol: p.symbol, interval: p.interval, ts: p.ts, source: p.source }
+          : { runId: p?.runId ?? 0, symbol: "", interval: "", ts: Number.MIN_SAFE_INTEGER, source: "" };
       const rows = db
         .query(
           `SELECT * FROM bars
@@ -401,7 +405,7 @@ export function sqliteStore(url: string): Store {
            ORDER BY run_id, symbol, interval, ts, source LIMIT ?8`,
         )
         .all(a.runId, a.symbol, a.interval, a.ts, a.source, q.uptoRun, q.sources?.length ? JSON.stringify(q.sources) : null, q.limit) as any[];
-      return rows.map((r) => ({ bar: rowToBar(r), runId: r.run_id }));
+      return rows.map((r) => ({ bar: rowToBar(r), position: { runId: r.run_id, symbol: r.symbol, interval: r.interval, ts: r.ts, source: r.source } }));
     },
 
     async close() {

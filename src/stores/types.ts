@@ -99,15 +99,17 @@ export type BarQuery = {
 export type Page<T> = { data: T[]; next: string | null };
 
 /**
- * A position in the store's change order, (run_id, symbol, interval, ts, source): every bar
- * carries the id of the run that last inserted or changed it, so a sink that remembers the last
- * key it delivered knows exactly what is new since.
+ * A position in a store's change order. Every bar carries the id of the run that last inserted
+ * or changed it, and each store reads changes in run order, then an order of its own that its
+ * indexes serve (SQLite: symbol, interval, ts, source; Postgres: series id, ts). The position is
+ * the store's to read: a sink keeps the last one it delivered, as it was given, and hands it back.
+ * `runId` is always there; the rest is the store's own.
  */
-export type ChangeKey = { runId: number; symbol: string; interval: Interval; ts: number; source: string };
+export type ChangePosition = { runId: number } & Record<string, string | number>;
 
 export type ChangeQuery = {
-  /** Exclusive: the last key delivered (null: from the start). */
-  after: ChangeKey | null;
+  /** Exclusive: the last position delivered (null: from the start). */
+  after: ChangePosition | null;
   /** Inclusive upper bound on run_id: runs above it may still be writing. */
   uptoRun: number;
   limit: number;
@@ -115,7 +117,7 @@ export type ChangeQuery = {
   sources?: string[];
 };
 
-export type ChangedBar = { bar: Bar; runId: number };
+export type ChangedBar = { bar: Bar; position: ChangePosition };
 
 export type Readiness = { ok: boolean; schemaVersion: number; expectedVersion: number; error?: string };
 
@@ -147,6 +149,6 @@ export interface Store {
   listQuarantine(opts: { limit: number; before?: number; source?: string; rule?: string; runId?: number }): Promise<QuarantineRecord[]>;
   countBars(): Promise<number>;
   /** Bars changed by runs in (after.runId, uptoRun], in change order; for sinks. */
-  changedBars?(q: ChangeQuery): Promise<ChangedBar[]>;
+  changedBars(q: ChangeQuery): Promise<ChangedBar[]>;
   close(): Promise<void>;
 }
