@@ -4,6 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Rejection } from "../src/domain/quality.ts";
 import type { Store } from "../src/stores/types.ts";
+import type { BarEvent } from "../src/stream/events.ts";
 import { STORES } from "./stores.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -43,6 +44,39 @@ for (const kind of STORES) {
       expect(second.applied).toEqual([]);
       expect(second.version).toBe(first.version);
       expect(await s.ready()).toEqual({ ok: true, schemaVersion: first.version, expectedVersion: first.version });
+    });
+
+    test("each batch's inserted and changed bars are events, in commit order, replayable after any id", async () => {
+      const s = await fresh();
+      const seen: BarEvent[] = [];
+      const off = s.onEvents((e) => seen.push(...e));
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const first = [bar("PKN.WA", "2024-01-02", 60), bar("PKN.WA", "2024-01-03", 61, { trades: 7 }), bar("CDR.WA", "2024-01-02", 120)];
+      await s.commitBatch({ runId: run, source: "src", bars: first, quarantine: [], read: 3 });
+      await s.commitBatch({ runId: run, source: "src", bars: first, quarantine: [], read: 3 }); // unchanged: no events
+      const second = [first[0]!, { ...first[2]!, close: 121 }, bar("CDR.WA", "2024-01-03", 122)];
+      await s.commitBatch({ runId: run, source: "src", bars: second, quarantine: [], read: 3 });
+      await s.countBars(); // every store has written what it holds
+      off();
+      expect(seen.map((e) => [e.op, e.bar.symbol, e.bar.close])).toEqual([
+        ["insert", "PKN.WA", 60],
+        ["insert", "PKN.WA", 61],
+        ["insert", "CDR.WA", 120],
+        ["update", "CDR.WA", 121],
+        ["insert", "CDR.WA", 122],
+      ]);
+      expect(seen[1]!.bar).toEqual(first[1]!);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]!.id).toBeGreaterThan(seen[i - 1]!.id);
+      const bounds = await s.eventBounds();
+      expect(bounds.last).toBeGreaterThanOrEqual(seen[seen.length - 1]!.id);
+      if (kind.kind === "questdb") return; // live only: QuestDB keeps no journal (README)
+      expect(bounds).toEqual({ first: seen[0]!.id, last: seen[seen.length - 1]!.id });
+      expect(await s.eventsSince(0, 100)).toEqual(seen);
+      expect(await s.eventsSince(seen[1]!.id, 100)).toEqual(seen.slice(2));
+      expect(await s.eventsSince(seen[4]!.id, 100)).toEqual([]);
+      expect(await s.pruneEvents(Date.now() + 1000)).toBe(2);
+      expect(await s.eventsSince(0, 100)).toEqual([]);
+      expect((await s.eventBounds()).first).toBeNull();
     });
 
     test("upsert reports inserted, updated and unchanged; unchanged writes nothing", async () => {

@@ -6,6 +6,7 @@
 // so re-loading is idempotent. The checkpoint, the quarantine and the run's counters commit in
 // the same transaction.
 import postgres from "postgres";
+import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
@@ -172,7 +173,24 @@ export const PG_MIGRATIONS: Migration[] = [
       await sql`CREATE INDEX bars_run ON bars USING brin (run_id)`;
     },
   },
+  {
+    version: 4,
+    name: "event journal",
+    async up(sql) {
+      // The bars each batch inserted or changed, compact (src/stream/events.ts), for the stream's
+      // replay. Batch numbers follow commit order: a batch takes JOURNAL_LOCK before it takes its
+      // number and holds it until it commits.
+      await sql`
+        CREATE TABLE journal (
+          batch bigserial PRIMARY KEY, run_id bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+          n int NOT NULL, series text NOT NULL, ops bytea NOT NULL, data bytea NOT NULL)`;
+      await sql`CREATE INDEX journal_created ON journal (created_at)`;
+    },
+  },
 ];
+
+/** Advisory lock key that orders journal batch numbers by commit. */
+const JOURNAL_LOCK = 0x7469636b; // "tick"
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;
 
 /** `?schema=name` picks the schema (default public); it is ours, not a libpq option. */
@@ -300,6 +318,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     types: { bigint: postgres.BigInt },
   });
   const owner = newOwner();
+  const listeners = new Set<(events: BarEvent[]) => void>();
   let timescale = false;
   const partitions = new Set<number>();
   // Runs that wrote intraday bars; their rollup is refreshed when they finish (TimescaleDB's
@@ -449,15 +468,21 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
 
     async commitBatch(b: CommitBatch): Promise<CommitResult> {
       const made: [string, number][] = [];
+      let events: BarEvent[] = [];
       const result = await sql.begin(async (tx) => {
         let inserted = 0;
         let updated = 0;
         let unchanged = 0;
+        // Which bars changed, for the journal: all of a direct load; else what the statements return.
+        let changedKeys: Map<string, "insert" | "update"> | null = null;
+        let ids: Int32Array | null = null;
         const later: Promise<unknown>[] = [];
         if (b.bars.length > 0) {
           await ensurePartitions(tx, b.bars);
           if (!timescale && b.bars.some((bar) => INTRADAY.has(bar.interval))) intradayRuns.add(b.runId);
-          const { list, ids, direct } = await lockSeries(tx, b.bars, made);
+          const locked = await lockSeries(tx, b.bars, made);
+          const { list, direct } = locked;
+          ids = locked.ids;
           const data = encodeCopy(b.bars, ids, b.runId);
           if (direct) {
             // Every bar is newer than its series' newest stored bar, and no series can gain bars
@@ -478,7 +503,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
             // New keys go in (and feed the series table) in one statement; only when some keys
             // already existed does a second statement update the rows whose values changed, so
             // an identical re-delivery writes nothing.
-            const [r] = await tx`
+            const insertedRows = await tx`
               WITH ins AS (
                 INSERT INTO bars (series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id)
                 SELECT series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id FROM bars_stage
@@ -491,8 +516,10 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
                 FROM (SELECT series_id, min(ts) AS f, max(ts) AS l, count(*) AS n FROM ins GROUP BY series_id) i
                 WHERE series.id = i.series_id
               )
-              SELECT count(*)::int AS inserted FROM ins`;
-            inserted = r!.inserted;
+              SELECT series_id, (extract(epoch FROM ts) * 1000)::float8 AS t FROM ins`;
+            changedKeys = new Map();
+            for (const k of insertedRows) changedKeys.set(`${k.series_id}|${k.t}`, "insert");
+            inserted = insertedRows.length;
             if (inserted < b.bars.length) {
               const res = await tx`
                 UPDATE bars SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume,
@@ -500,8 +527,10 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
                 FROM bars_stage s
                 WHERE bars.series_id = s.series_id AND bars.ts = s.ts
                   AND (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.adj_close, bars.turnover, bars.trades)
-                    IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume, s.adj_close, s.turnover, s.trades)`;
-              updated = res.count;
+                    IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume, s.adj_close, s.turnover, s.trades)
+                RETURNING bars.series_id, (extract(epoch FROM bars.ts) * 1000)::float8 AS t`;
+              for (const k of res) changedKeys.set(`${k.series_id}|${k.t}`, "update");
+              updated = res.length;
             }
           }
           unchanged = b.bars.length - inserted - updated;
@@ -548,10 +577,27 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
         }
         await Promise.all(later);
         const quarantined = quarantine ? (await quarantine).count : 0;
+        // Last: the journal. Its lock makes batch numbers follow commit order.
+        if (inserted + updated > 0) {
+          const changed: Bar[] = [];
+          const ops: ("insert" | "update")[] = [];
+          for (let i = 0; i < b.bars.length; i++) {
+            const op = changedKeys ? changedKeys.get(`${ids![i]}|${b.bars[i]!.ts}`) : "insert";
+            if (!op) continue;
+            changed.push(b.bars[i]!);
+            ops.push(op);
+          }
+          const j = encodeJournal(changed, ops);
+          await tx`SELECT pg_advisory_xact_lock(${JOURNAL_LOCK})`;
+          const [row] = await tx`INSERT INTO journal (run_id, n, series, ops, data) VALUES (${b.runId}, ${j.n}, ${j.series}, ${Buffer.from(j.ops)}, ${Buffer.from(j.data)}) RETURNING batch`;
+          const batch = Number(row!.batch);
+          events = changed.map((bar, i) => ({ id: eventId(batch, i), type: "bar", op: ops[i]!, bar }));
+        }
         return { inserted, updated, unchanged, quarantined };
       });
       // Series made by this batch are known once they are committed, not before.
       for (const [k, id] of made) seriesIds.set(k, id);
+      if (events.length) for (const fn of listeners) fn(events);
       return result as CommitResult;
     },
 
@@ -682,6 +728,34 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     async countBars() {
       const [r] = await sql`SELECT count(*)::bigint AS n FROM bars`;
       return Number(r!.n);
+    },
+
+    async eventsSince(after, limit) {
+      const first = eventBatch(after);
+      const rows = await sql`SELECT batch, series, ops, data FROM journal WHERE batch >= ${first} ORDER BY batch LIMIT ${Math.max(1, Math.ceil(limit / 100) + 1)}`;
+      const out: BarEvent[] = [];
+      for (const r of rows) {
+        const batch = Number(r.batch);
+        out.push(...decodeJournal(batch, r.series, r.ops, r.data, batch === first ? eventIndex(after) + 1 : 0));
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+
+    async eventBounds() {
+      const [r] = await sql`SELECT min(batch) AS first, max(batch) AS last FROM journal`;
+      if (r?.last == null) return { last: 0, first: null };
+      const [l] = await sql`SELECT n FROM journal WHERE batch = ${r.last}`;
+      return { last: eventId(Number(r.last), Number(l!.n) - 1), first: eventId(Number(r.first), 0) };
+    },
+
+    async pruneEvents(before) {
+      return (await sql`DELETE FROM journal WHERE created_at < ${new Date(before)}`).count;
+    },
+
+    onEvents(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
     },
 
     // Change order here: run, then (series_id, ts), the primary key's order. Runs that stored

@@ -13,6 +13,7 @@
 import postgres from "postgres";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
+import { eventId, type BarEvent } from "../stream/events.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, Checkpoint, CommitBatch, CommitResult, QuarantineRecord, RunRecord, RunStart, RunSummary, RunStream, SeriesInfo, Store } from "./types.ts";
 
 type Sql = postgres.Sql<{}>;
@@ -213,8 +214,13 @@ export function questdbStore(url: string): Store {
   // So commitBatch returns before its batch is durable, but nothing claims it until it is: a
   // crash loses at most the batches not yet written, and their checkpoints with them. Anything
   // that reads, finishes a run or marks a stream done waits for the writes first.
-  type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string> };
-  const nothingPending = (): Pending => ({ bodies: [], cur: ilpBuffer(), progress: new Map(), runs: new Set(), streams: new Set() });
+  type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[] };
+  const nothingPending = (): Pending => ({ bodies: [], cur: ilpBuffer(), progress: new Map(), runs: new Set(), streams: new Set(), events: [] });
+  // Events are live only here: QuestDB keeps no journal for replay (the SQLite and Postgres stores
+  // do). Batch numbers start at the store's opening second, so ids still grow across restarts
+  // unless a process averaged more than one batch a second since 1970.
+  const listeners = new Set<(events: BarEvent[]) => void>();
+  let nextBatch = Math.floor(Date.now() / 1000);
   let pending = nothingPending();
   let writing: Promise<void> = Promise.resolve();
   /** Runs with a write QuestDB refused: nothing of theirs is written after it, and they fail. */
@@ -246,6 +252,7 @@ export function questdbStore(url: string): Store {
           progressDirty = true;
           await ilp([...p.progress.values()].join(""));
         }
+        if (p.events.length) for (const fn of listeners) fn(p.events);
       } catch (e) {
         for (const r of p.runs) refused.set(r, e instanceof Error ? e : new Error(String(e)));
         forget();
@@ -459,6 +466,8 @@ export function questdbStore(url: string): Store {
         // The same tail for every line of the batch.
         const tail = utf8.encode(`,run_id=${b.runId}i,updated_at=${micros(now)} `);
         let w = pending.cur;
+        const batch = listeners.size ? nextBatch++ : 0;
+        let nEvents = 0;
         for (let i = 0; i < b.bars.length; i++) {
           const bar = b.bars[i]!;
           const st = states[i]!;
@@ -471,6 +480,7 @@ export function questdbStore(url: string): Store {
             }
             updated++;
           } else inserted++;
+          if (batch) pending.events.push({ id: eventId(batch, nEvents++), type: "bar", op: old ? "update" : "insert", bar });
           // Head, tail, 8 numbers of at most 25 characters and the field names.
           room(w, st.head.length + tail.length + 320);
           bytes(w, st.head);
@@ -673,6 +683,23 @@ export function questdbStore(url: string): Store {
       await settled();
       const [r] = await sql`SELECT count() AS n FROM ${sql(T.bars)}`;
       return Number(r!.n);
+    },
+
+    async eventsSince() {
+      return [];
+    },
+
+    async eventBounds() {
+      return { last: eventId(nextBatch, 0) - 1, first: null };
+    },
+
+    async pruneEvents() {
+      return 0;
+    },
+
+    onEvents(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
     },
 
     // Change order here: run, then the designated timestamp and the rest of the dedup key, so a

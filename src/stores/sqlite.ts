@@ -4,6 +4,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { newOwner, ownerGone, readiness } from "./common.ts";
+import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
   BarQuery,
@@ -83,6 +84,19 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX bars_changes ON bars (run_id);
     `,
   },
+  {
+    version: 4,
+    name: "event journal",
+    sql: `
+      -- The bars each batch inserted or changed, compact (src/stream/events.ts), for the stream's
+      -- replay. AUTOINCREMENT: a batch number is never reused, even after pruning.
+      CREATE TABLE journal (
+        batch INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, created_at INTEGER NOT NULL,
+        n INTEGER NOT NULL, series TEXT NOT NULL, ops BLOB NOT NULL, data BLOB NOT NULL
+      );
+      CREATE INDEX journal_created ON journal (created_at);
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
@@ -157,6 +171,7 @@ export function sqliteStore(url: string): Store {
 
   let stmts: ReturnType<typeof prepare> | null = null;
   const prepare = () => ({
+    journal: db.prepare("INSERT INTO journal (run_id, created_at, n, series, ops, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING batch"),
     insertBar: db.prepare(`INSERT INTO bars (${BAR_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`),
     // Touches the row only when a value differs, so an unchanged re-delivery writes nothing.
     updateBar: db.prepare(
@@ -190,12 +205,15 @@ export function sqliteStore(url: string): Store {
     ),
   });
 
-  const commit = db.transaction((b: CommitBatch): CommitResult => {
+  const listeners = new Set<(events: BarEvent[]) => void>();
+  const commit = db.transaction((b: CommitBatch): CommitResult & { events: BarEvent[] } => {
     const s = (stmts ??= prepare());
     const now = Date.now();
     let inserted = 0;
     let updated = 0;
     let unchanged = 0;
+    const changed: Bar[] = [];
+    const ops: ("insert" | "update")[] = [];
     // New bars per series, so `series` stays exact without scanning `bars`.
     const series = new Map<string, { source: string; symbol: string; interval: string; first: number; last: number; n: number }>();
     for (const bar of b.bars) {
@@ -205,6 +223,8 @@ export function sqliteStore(url: string): Store {
       const ins = s.insertBar.run(bar.symbol, bar.interval, bar.ts, bar.source, bar.open, bar.high, bar.low, bar.close, bar.volume, adj, turnover, trades, b.runId, now);
       if (ins.changes === 1) {
         inserted++;
+        changed.push(bar);
+        ops.push("insert");
         const key = `${bar.source}\u0000${bar.symbol}\u0000${bar.interval}`;
         const se = series.get(key);
         if (se) {
@@ -215,8 +235,11 @@ export function sqliteStore(url: string): Store {
         continue;
       }
       const upd = s.updateBar.run(bar.symbol, bar.interval, bar.ts, bar.source, bar.open, bar.high, bar.low, bar.close, bar.volume, adj, turnover, trades, b.runId, now);
-      if (upd.changes === 1) updated++;
-      else unchanged++;
+      if (upd.changes === 1) {
+        updated++;
+        changed.push(bar);
+        ops.push("update");
+      } else unchanged++;
     }
     for (const se of series.values()) s.upsertSeries.run(se.source, se.symbol, se.interval, se.first, se.last, se.n);
     let quarantined = 0;
@@ -235,7 +258,13 @@ export function sqliteStore(url: string): Store {
       const c = b.checkpoint;
       s.checkpoint.run(c.stream, JSON.stringify(c.cursor), c.lastTs, c.lastKey, b.runId, now);
     }
-    return { inserted, updated, unchanged, quarantined };
+    let events: BarEvent[] = [];
+    if (changed.length) {
+      const j = encodeJournal(changed, ops);
+      const { batch } = s.journal.get(b.runId, now, j.n, j.series, j.ops, j.data) as { batch: number };
+      events = changed.map((bar, i) => ({ id: eventId(batch, i), type: "bar", op: ops[i]!, bar }));
+    }
+    return { inserted, updated, unchanged, quarantined, events };
   });
 
   const schemaVersion = (): number =>
@@ -263,7 +292,34 @@ export function sqliteStore(url: string): Store {
     ready: () => readiness(async () => schemaVersion(), SQLITE_SCHEMA_VERSION),
 
     async commitBatch(batch) {
-      return commit.immediate(batch);
+      const { events, ...result } = commit.immediate(batch);
+      // After the commit, in commit order: SQLite commits one batch at a time, synchronously.
+      if (events.length) for (const fn of listeners) fn(events);
+      return result;
+    },
+
+    async eventsSince(after, limit) {
+      const rows = db.query("SELECT batch, series, ops, data FROM journal WHERE batch >= ? ORDER BY batch LIMIT ?").all(eventBatch(after), Math.max(1, Math.ceil(limit / 100) + 1)) as any[];
+      const out: BarEvent[] = [];
+      for (const r of rows) {
+        out.push(...decodeJournal(r.batch, r.series, r.ops, r.data, r.batch === eventBatch(after) ? eventIndex(after) + 1 : 0));
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+
+    async eventBounds() {
+      const r = db.query("SELECT min(batch) AS first, max(batch) AS last, (SELECT n FROM journal ORDER BY batch DESC LIMIT 1) AS n FROM journal").get() as any;
+      return r?.last == null ? { last: 0, first: null } : { last: eventId(r.last, r.n - 1), first: eventId(r.first, 0) };
+    },
+
+    async pruneEvents(before) {
+      return db.query("DELETE FROM journal WHERE created_at < ?").run(before).changes;
+    },
+
+    onEvents(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
     },
 
     async getCheckpoint(stream) {

@@ -2,6 +2,7 @@
 // it, so the pipeline, the HTTP layer and the tests never know which one they talk to.
 import type { Bar, Interval } from "../domain/bar.ts";
 import type { QualityReport, Rejection } from "../domain/quality.ts";
+import type { BarEvent } from "../stream/events.ts";
 
 export type UpsertCounts = { inserted: number; updated: number; unchanged: number };
 
@@ -150,5 +151,19 @@ export interface Store {
   countBars(): Promise<number>;
   /** Bars changed by runs in (after.runId, uptoRun], in change order; for sinks. */
   changedBars(q: ChangeQuery): Promise<ChangedBar[]>;
+  /**
+   * Events (bars inserted or changed) journaled after event id `after`, in id order, at most
+   * `limit` (whole batches may make it a little more). The journal keeps what `pruneEvents` left.
+   */
+  eventsSince(after: number, limit: number): Promise<BarEvent[]>;
+  /** The newest event id in the journal (0: none), and the oldest still kept (null: empty). */
+  eventBounds(): Promise<{ last: number; first: number | null }>;
+  /** Drop journaled batches older than this instant (epoch ms); returns the batches dropped. */
+  pruneEvents(before: number): Promise<number>;
+  /**
+   * Called with each committed batch's events, in commit order, right after its commit, in the
+   * process that committed it. Returns the unsubscribe function.
+   */
+  onEvents(fn: (events: BarEvent[]) => void): () => void;
   close(): Promise<void>;
 }
