@@ -65,7 +65,7 @@ describe("probes", () => {
   test("GET /readyz reports the store and its schema version", async () => {
     const r = await fetch(`${base}/readyz`);
     expect(r.status).toBe(200);
-    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 4, expectedVersion: 4 } });
+    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 5, expectedVersion: 5 } });
   });
 });
 

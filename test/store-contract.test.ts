@@ -6,7 +6,7 @@ import type { Rejection } from "../src/domain/quality.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { BarEvent } from "../src/stream/events.ts";
 import { STORES } from "./stores.ts";
-import { tempDir } from "./helpers.ts";
+import { tempDir, waitFor } from "./helpers.ts";
 
 const dir = tempDir("ticksync-contract-");
 const day = (d: string) => Date.parse(`${d}T00:00:00Z`);
@@ -77,6 +77,46 @@ for (const kind of STORES) {
       expect(await s.pruneEvents(Date.now() + 1000)).toBe(2);
       expect(await s.eventsSince(0, 100)).toEqual([]);
       expect((await s.eventBounds()).first).toBeNull();
+    });
+
+    test("a lease has one holder until it expires or is released", async () => {
+      const s = await fresh();
+      if (kind.kind === "questdb") {
+        expect(await s.tryLease("scheduler", "a", 1000)).toBe(true); // one process per QuestDB store
+        return;
+      }
+      expect(await s.tryLease("scheduler", "a", 300)).toBe(true);
+      expect(await s.tryLease("scheduler", "b", 300)).toBe(false);
+      expect(await s.tryLease("scheduler", "a", 300)).toBe(true); // renewed
+      expect(await s.tryLease("other", "b", 300)).toBe(true); // leases are by name
+      await Bun.sleep(400);
+      expect(await s.tryLease("scheduler", "b", 300)).toBe(true); // a let it expire
+      expect(await s.tryLease("scheduler", "a", 300)).toBe(false);
+      await s.releaseLease("scheduler", "a"); // not a's to give
+      expect(await s.tryLease("scheduler", "a", 300)).toBe(false);
+      await s.releaseLease("scheduler", "b");
+      expect(await s.tryLease("scheduler", "a", 300)).toBe(true);
+    });
+
+    test("another process's commits can be watched where the store can tell", async () => {
+      const url = kind.freshUrl(dir);
+      const a = kind.open(url);
+      const b = kind.open(url);
+      open.push(a, b);
+      await a.migrate();
+      await b.migrate();
+      let pokes = 0;
+      const stop = await a.watchEvents(() => pokes++);
+      if (kind.kind !== "postgres") {
+        expect(stop).toBeNull(); // SQLite and QuestDB readers poll
+        return;
+      }
+      const run = await b.startRun({ kind: "ingest", source: "src" });
+      await b.commitBatch({ runId: run, source: "src", bars: [bar("PKN.WA", "2024-01-02", 60)], quarantine: [], read: 1 });
+      await b.commitBatch({ runId: run, source: "src", bars: [bar("PKN.WA", "2024-01-02", 60)], quarantine: [], read: 1 }); // unchanged: no event
+      await waitFor(() => pokes === 1, 5000, "a notification");
+      expect((await a.eventsSince(0, 10)).map((e) => e.bar.close)).toEqual([60]);
+      await stop!();
     });
 
     test("upsert reports inserted, updated and unchanged; unchanged writes nothing", async () => {

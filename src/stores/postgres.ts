@@ -187,7 +187,17 @@ export const PG_MIGRATIONS: Migration[] = [
       await sql`CREATE INDEX journal_created ON journal (created_at)`;
     },
   },
+  {
+    version: 5,
+    name: "leases",
+    async up(sql) {
+      await sql`CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
+    },
+  },
 ];
+
+/** NOTIFY channel: a batch was journaled (payload: its batch number). One channel per schema. */
+const eventsChannel = (schema: string) => (schema.length <= 40 ? `ticksync_events_${schema}` : `ticksync_events_${Bun.hash(schema).toString(36)}`);
 
 /** Advisory lock key that orders journal batch numbers by commit. */
 const JOURNAL_LOCK = 0x7469636b; // "tick"
@@ -591,6 +601,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
           await tx`SELECT pg_advisory_xact_lock(${JOURNAL_LOCK})`;
           const [row] = await tx`INSERT INTO journal (run_id, n, series, ops, data) VALUES (${b.runId}, ${j.n}, ${j.series}, ${Buffer.from(j.ops)}, ${Buffer.from(j.data)}) RETURNING batch`;
           const batch = Number(row!.batch);
+          // Delivered to listeners when (and only if) this transaction commits.
+          await tx`SELECT pg_notify(${eventsChannel(schema)}, ${String(batch)})`;
           events = changed.map((bar, i) => ({ id: eventId(batch, i), type: "bar", op: ops[i]!, bar }));
         }
         return { inserted, updated, unchanged, quarantined };
@@ -756,6 +768,24 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     onEvents(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
+    },
+
+    async watchEvents(fn) {
+      const { unlisten } = await sql.listen(eventsChannel(schema), () => fn());
+      return unlisten;
+    },
+
+    async tryLease(name, holder, ttlMs) {
+      const rows = await sql`
+        INSERT INTO leases (name, holder, expires_at) VALUES (${name}, ${holder}, now() + ${ttlMs} * interval '1 millisecond')
+        ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+        WHERE leases.holder = excluded.holder OR leases.expires_at < now()
+        RETURNING holder`;
+      return rows[0]?.holder === holder;
+    },
+
+    async releaseLease(name, holder) {
+      await sql`DELETE FROM leases WHERE name = ${name} AND holder = ${holder}`;
     },
 
     // Change order here: run, then (series_id, ts), the primary key's order. Runs that stored

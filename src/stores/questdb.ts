@@ -702,6 +702,18 @@ export function questdbStore(url: string): Store {
       return () => listeners.delete(fn);
     },
 
+    async watchEvents() {
+      return null;
+    },
+
+    // QuestDB has no transactions to arbitrate a lease: one ticksync process per QuestDB store
+    // (replicas need the Postgres store; README).
+    async tryLease() {
+      return true;
+    },
+
+    async releaseLease() {},
+
     // Change order here: run, then the designated timestamp and the rest of the dedup key, so a
     // page scans only the partitions from its position on. The runs with bars come from the
     // run_id column itself (a columnar scan).

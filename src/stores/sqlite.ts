@@ -97,6 +97,11 @@ export const SQLITE_MIGRATIONS: Migration[] = [
       CREATE INDEX journal_created ON journal (created_at);
     `,
   },
+  {
+    version: 5,
+    name: "leases",
+    sql: `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;`,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
@@ -320,6 +325,28 @@ export function sqliteStore(url: string): Store {
     onEvents(fn) {
       listeners.add(fn);
       return () => listeners.delete(fn);
+    },
+
+    // Other processes on this file are seen by polling the journal.
+    async watchEvents() {
+      return null;
+    },
+
+    async tryLease(name, holder, ttlMs) {
+      const now = Date.now();
+      const r = db
+        .query(
+          `INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+           ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+           WHERE leases.holder = excluded.holder OR leases.expires_at < ?4
+           RETURNING holder`,
+        )
+        .get(name, holder, now + ttlMs, now) as { holder: string } | null;
+      return r?.holder === holder;
+    },
+
+    async releaseLease(name, holder) {
+      db.query("DELETE FROM leases WHERE name = ? AND holder = ?").run(name, holder);
     },
 
     async getCheckpoint(stream) {

@@ -165,5 +165,18 @@ export interface Store {
    * process that committed it. Returns the unsubscribe function.
    */
   onEvents(fn: (events: BarEvent[]) => void): () => void;
+  /**
+   * Called (without the events) when any process commits a batch to this store, where the store
+   * can tell (Postgres: LISTEN/NOTIFY); a reader then fetches them with eventsSince.
+   * Resolves to the unsubscribe function, or null where the store cannot tell.
+   */
+  watchEvents(fn: () => void): Promise<(() => Promise<void>) | null>;
+  /**
+   * Take or keep the named lease for `ttlMs` (replicas: one leader runs the scheduled jobs). True
+   * when `holder` has it now: it was free, expired, or already this holder's.
+   */
+  tryLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Give the lease up (on shutdown), if `holder` has it. */
+  releaseLease(name: string, holder: string): Promise<void>;
   close(): Promise<void>;
 }
