@@ -22,6 +22,8 @@ import { createSink, type Sink } from "./sinks/registry.ts";
 import { syncSink, type SyncSummary } from "./pipeline/sync.ts";
 import { verifySinkAll, type SinkVerifyResult } from "./pipeline/verify-sink.ts";
 import type { TicksyncMetrics } from "./monitor/metrics.ts";
+import { BackupError, backupStore, restoreStore } from "./monitor/backup.ts";
+import { join } from "node:path";
 
 class UsageError extends Error {}
 
@@ -377,6 +379,50 @@ async function cmdVerify(argv: string[]): Promise<number> {
   });
 }
 
+async function cmdBackup(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { out: { type: "string" }, keep: { type: "string" }, store: { type: "string" }, json: { type: "boolean" } });
+  if (v.help) return out(HELP.backup!), EXIT.ok;
+  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store as string | undefined } });
+  setLogLevel(loaded.config.log.level);
+  const dir = typeof v.out === "string" ? v.out : "backups";
+  try {
+    const r = await backupStore(loaded.config.store.url, dir, { keep: intFlag("keep", v.keep) });
+    if (v.json) out(JSON.stringify({ ...r.manifest, manifest: r.manifestPath, removed: r.removed }, null, 2));
+    else {
+      out(`backup ${r.manifest.kind}: ${join(dir, r.manifest.file)} (${r.manifest.bytes} bytes, sha256 ${r.manifest.sha256})`);
+      out(`  manifest ${r.manifestPath}: ${r.manifest.counts.bars} bars, ${r.manifest.counts.series} series, ${r.manifest.counts.quarantine} quarantined, ${r.manifest.counts.runs} runs`);
+      if (r.removed.length) out(`  removed ${r.removed.length} older backups: ${r.removed.join(", ")}`);
+    }
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof BackupError) {
+      err(`ticksync: backup: ${e.message}`);
+      return e.code === "unsupported" ? EXIT.usage : EXIT.runFailed;
+    }
+    throw e;
+  }
+}
+
+async function cmdRestore(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { from: { type: "string" }, to: { type: "string" }, force: { type: "boolean" }, json: { type: "boolean" } });
+  if (v.help) return out(HELP.restore!), EXIT.ok;
+  if (typeof v.from !== "string") throw new UsageError("restore needs --from <manifest.json>");
+  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.to as string | undefined } });
+  setLogLevel(loaded.config.log.level);
+  try {
+    const r = await restoreStore(v.from, loaded.config.store.url, { force: !!v.force });
+    if (v.json) out(JSON.stringify(r, null, 2));
+    else out(`restored ${r.manifest.kind} backup of ${r.manifest.createdAt} into ${r.target}: ${r.counts.bars} bars, ${r.counts.series} series, checksum ${r.barsChecksum} as in the manifest`);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof BackupError) {
+      err(`ticksync: restore: ${e.message}`);
+      return e.code === "checksum" || e.code === "mismatch" ? EXIT.mismatch : e.code === "exists" || e.code === "unsupported" ? EXIT.usage : EXIT.runFailed;
+    }
+    throw e;
+  }
+}
+
 function interruptible() {
   const controller = new AbortController();
   const stop = () => {
@@ -611,6 +657,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdSync(rest);
       case "verify":
         return await cmdVerify(rest);
+      case "backup":
+        return await cmdBackup(rest);
+      case "restore":
+        return await cmdRestore(rest);
       default:
         throw new UsageError(`unknown command: ${cmd}`);
     }

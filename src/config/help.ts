@@ -16,7 +16,7 @@ const EXIT_CODES = `Exit codes:
   3  invalid config (each bad field is named with what was expected)
   4  rows were quarantined and --fail-on-quarantine was given
   5  the store cannot be opened or migrated
-  6  verification found differences (migrate, verify)`;
+  6  verification found differences (migrate, verify), or a backup's checksum does not match (restore)`;
 
 const CONFIG = `Config:
   --config FILE   JSON or TOML config (default: $TICKSYNC_CONFIG, else ./ticksync.toml or
@@ -41,6 +41,8 @@ Commands:
   migrate         copy every bar, checkpoint and quarantined row to another store, then verify
   sync            deliver new and changed bars from the store to a sink (Pocketbase)
   verify          compare the store with a sink per (symbol, day); --repair re-sends what differs
+  backup          snapshot the store (SQLite: VACUUM INTO + gzip; Postgres: pg_dump) with a manifest
+  restore         restore a backup after checking its sha256; counts and checksum checked after
   config check    validate a config file without starting anything
   config schema   print the config's JSON Schema (for editors)
   version         print the version
@@ -171,6 +173,38 @@ Flags:
   --sink NAME   a sink name from [sinks], or a sink type when exactly one sink has it
   --repair      re-send what differs, delete what the store does not have, verify again
   --json        print the result as JSON
+
+${EXIT_CODES}
+`,
+  backup: `Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N] [--json]
+
+Writes a backup of the store into DIR (default ./backups) with a manifest beside it
+(ticksync-<UTC time>.json): the file's size and sha256, the row counts and a checksum of every
+bar. SQLite: VACUUM INTO a consistent snapshot while the service keeps writing, gzip-compressed.
+Postgres: pg_dump of the store's schema (custom format; pg_dump must be installed). QuestDB
+stores are backed up with QuestDB's own tools.
+
+Flags:
+  --out DIR    where backups go (default ./backups)
+  --keep N     keep the newest N backups in DIR, remove older ones
+  --store URL  the store (default: the config's store.url)
+  --json       print the manifest as JSON
+
+${EXIT_CODES}
+`,
+  restore: `Usage: ticksync restore --from MANIFEST [--to URL] [--force] [--config FILE] [--json]
+
+Restores the backup a manifest describes into the store (default: the config's store.url).
+The backup file's sha256 is checked first, and for SQLite the decompressed snapshot's sha256
+and integrity too, before anything is replaced; an existing store is replaced only with
+--force. Afterwards the restored store's counts and bar checksum are compared with the manifest
+(exit 6 when they differ).
+
+Flags:
+  --from MANIFEST  the backup's manifest (ticksync-<time>.json)
+  --to URL         the store to restore into
+  --force          replace an existing store
+  --json           print the result as JSON
 
 ${EXIT_CODES}
 `,

@@ -1,0 +1,108 @@
+// Backup → destroy the store → restore → equal, through the real CLI, for SQLite and for a real
+// PostgreSQL (pg_dump / pg_restore); a damaged backup is refused before anything is replaced.
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import postgres from "postgres";
+import { cli, tempDir } from "./helpers.ts";
+import { STORES } from "./stores.ts";
+import { benchBars } from "../scripts/bench/pocketbase.ts";
+import { digestStore } from "../src/pipeline/migrate.ts";
+import { openStore } from "../src/stores/open.ts";
+import type { Store } from "../src/stores/types.ts";
+import { parsePgUrl } from "../src/stores/postgres.ts";
+
+const dir = tempDir("ticksync-backup-");
+
+async function fill(store: Store) {
+  await store.migrate();
+  const run = await store.startRun({ kind: "ingest", source: "test" });
+  const bars = benchBars(3);
+  await store.commitBatch({
+    runId: run,
+    source: "test",
+    bars,
+    read: bars.length + 1,
+    quarantine: [{ locator: "f.csv:9", rule: "high", reason: "high below low", raw: { high: "1" }, symbol: "ABE.WA", ts: bars[0]!.ts }],
+    checkpoint: { stream: "f.csv", cursor: { offset: 1234 }, lastTs: bars[bars.length - 1]!.ts, lastKey: "x" },
+  });
+  await store.finishRun(run, { outcome: "succeeded", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 1, fromTs: null, toTs: null, quality: null });
+}
+
+const digestOf = async (url: string) => {
+  const s = openStore(url);
+  try {
+    const d = await digestStore(s);
+    return JSON.stringify([[...d.bars].map(([k, v]) => [k, v.count, v.sum.toString()]), [...d.quarantine], [...d.checkpoints]]);
+  } finally {
+    await s.close();
+  }
+};
+
+for (const kind of STORES.filter((k) => k.kind !== "questdb"))
+  describe.skipIf(kind.unavailable !== null)(`${kind.kind} backup and restore`, () => {
+    test("backup, destroy, restore: equal; a damaged backup or an existing store is refused", async () => {
+      const url = kind.freshUrl(dir);
+      const s = kind.open(url);
+      await fill(s);
+      await s.close();
+      const before = await digestOf(url);
+      const out = join(dir, `backups-${kind.kind}-${Date.now()}`);
+      const b = await cli(["backup", "--store", url, "--out", out, "--json"]);
+      expect(b.code, b.stderr).toBe(0);
+      const manifest = JSON.parse(b.stdout);
+      expect(manifest).toMatchObject({ format: "ticksync-backup/1", kind: kind.kind, counts: { bars: 1095, series: 3, quarantine: 1, checkpoints: 1, runs: 1 } });
+      expect(manifest.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(manifest.store).not.toContain("password");
+
+      // Destroy the store.
+      if (kind.kind === "sqlite") {
+        const path = url.slice("sqlite:".length);
+        for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+      } else {
+        const { url: conn, schema } = parsePgUrl(url);
+        const sql = postgres(conn, { max: 1, onnotice: () => {} });
+        await sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`);
+        await sql.end();
+      }
+
+      // A damaged backup file: refused, nothing replaced (for SQLite nothing is even created).
+      const file = join(out, manifest.file);
+      const good = readFileSync(file);
+      const bad = Buffer.from(good);
+      bad[bad.length >> 1] = bad[bad.length >> 1]! ^ 0xff;
+      writeFileSync(file, bad);
+      const refused = await cli(["restore", "--from", manifest.manifest, "--to", url]);
+      expect(refused.code).toBe(6);
+      expect(refused.stderr).toContain("does not match the manifest");
+      if (kind.kind === "sqlite") expect(existsSync(url.slice("sqlite:".length))).toBe(false);
+      writeFileSync(file, good);
+
+      const r = await cli(["restore", "--from", manifest.manifest, "--to", url, "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).counts).toEqual(manifest.counts);
+      expect(await digestOf(url)).toBe(before);
+
+      // Restoring over a store that exists needs --force.
+      const again = await cli(["restore", "--from", manifest.manifest, "--to", url]);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain("--force");
+      const forced = await cli(["restore", "--from", manifest.manifest, "--to", url, "--force"]);
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(await digestOf(url)).toBe(before);
+    });
+  });
+
+test("--keep leaves the newest backups only", async () => {
+  const url = `sqlite:${join(dir, "keep.db")}`;
+  const s = openStore(url);
+  await fill(s);
+  await s.close();
+  const out = join(dir, "keep");
+  for (let i = 0; i < 3; i++) {
+    expect((await cli(["backup", "--store", url, "--out", out, "--keep", "2"])).code).toBe(0);
+    await Bun.sleep(1100); // names carry the second
+  }
+  expect(readdirSync(out).filter((f) => f.endsWith(".json")).length).toBe(2);
+  expect(readdirSync(out).filter((f) => f.endsWith(".db.gz")).length).toBe(2);
+});
