@@ -1,7 +1,7 @@
 // Quality rules: turn raw rows into bars or into rejections with a rule name and a reason a
 // person can read. Each batch gets a score 0..1 and the rule counts behind it.
 import * as v from "valibot";
-import { BarSchema, type Bar, type Interval, type RawRow } from "./bar.ts";
+import { BarSchema, INTERVALS, type Bar, type Interval, type RawRow } from "./bar.ts";
 import { calendarCoverage, tradingDaysBetween } from "./calendar.ts";
 import { normaliseSymbol, type SymbolMarket } from "./symbols.ts";
 import { parseTimestamp, utcDate, floorUtcDay, type TsFormat } from "./time.ts";
@@ -113,6 +113,68 @@ const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : String
 
 /** Validate one row; returns the bar or the first rule it breaks. */
 export function validateRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache = newValidateCache()): Bar | Rejection {
+  return acceptRow(row, ctx, cache) ?? checkRow(row, ctx, cache);
+}
+
+/**
+ * A field as a number the way checkRow reads it (toNumber): text and numbers only, anything else
+ * is NaN and left to checkRow. Text that starts with 1-9 is neither empty, blank nor hex, so
+ * toNumber would return Number(x): that is taken without its checks.
+ */
+function numberOf(x: unknown): number {
+  if (typeof x === "number") return x;
+  if (typeof x !== "string") return NaN;
+  const c0 = x.charCodeAt(0);
+  return c0 >= 49 && c0 <= 57 ? Number(x) : toNumber(x);
+}
+
+/**
+ * The fast path for rows that break no rule: the bar checkRow (and with it BarSchema) would
+ * return for this row, or null when the row is not plainly good and must go through checkRow.
+ * It reads the fields with checkRow's own helpers and caches and accepts only when every check
+ * checkRow makes, and every check of BarSchema, passes:
+ * - symbol and ts are text that normalise/parse (an empty or blank one does not);
+ * - open, high, low, close are numbers > 0 and < Infinity (so not empty, not NaN, finite), volume
+ *   absent or a number in [0, Infinity), adjClose/turnover/trades empty or in their schema's range;
+ * - source is non-empty text and interval one of INTERVALS; ts is whole milliseconds;
+ * - high is the largest and low the smallest of open, high, low, close.
+ * Its bar has BarSchema's output shape: every key of the schema, in the schema's order.
+ * test/quality-fast.test.ts checks it against checkRow and v.safeParse(BarSchema) row by row.
+ */
+export function acceptRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache): Bar | null {
+  const f = row.fields;
+  const source = ctx.source;
+  const interval = ctx.interval;
+  if (typeof source !== "string" || source === "" || !INTERVALS.includes(interval)) return null;
+  const rawSymbol = f.symbol;
+  const rawTs = f.ts;
+  if (typeof rawSymbol !== "string" || typeof rawTs !== "string") return null;
+  const sym = cachedSymbol(cache, rawSymbol, ctx.market);
+  if (!sym.ok) return null;
+  const ts = cachedTs(cache, rawTs, ctx);
+  if (ts === null) return null;
+  const barTs = interval === "1d" || interval === "1w" || interval === "1mo" ? floorUtcDay(ts) : ts;
+  if (!Number.isInteger(barTs) || barTs > (ctx.now ?? Date.now()) + (ctx.futureToleranceMs ?? 60_000)) return null;
+  const open = numberOf(f.open);
+  const high = numberOf(f.high);
+  const low = numberOf(f.low);
+  const close = numberOf(f.close);
+  if (!(open > 0 && open < Infinity && high > 0 && high < Infinity && low > 0 && low < Infinity && close > 0 && close < Infinity)) return null;
+  if (!(high >= open && high >= close && high >= low && low <= open && low <= close)) return null;
+  const rawVolume = f.volume;
+  const volume = rawVolume === undefined ? 0 : numberOf(rawVolume);
+  if (!(volume >= 0 && volume < Infinity)) return null;
+  let adjClose: number | null = null;
+  let turnover: number | null = null;
+  let trades: number | null = null;
+  if (!isEmpty(f.adjClose) && !((adjClose = numberOf(f.adjClose)) > 0 && adjClose < Infinity)) return null;
+  if (!isEmpty(f.turnover) && !((turnover = numberOf(f.turnover)) >= 0 && turnover < Infinity)) return null;
+  if (!isEmpty(f.trades) && !((trades = numberOf(f.trades)) >= 0 && Number.isInteger(trades))) return null;
+  return { source, symbol: sym.symbol, interval, ts: barTs, open, high, low, close, volume, adjClose, turnover, trades };
+}
+
+/** The rules one by one, in order: the bar, or the first rule the row breaks with its reason. */
+export function checkRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache = newValidateCache()): Bar | Rejection {
   const f = row.fields;
   if (isEmpty(f.symbol)) return reject(row, "required", "symbol is missing");
   if (isEmpty(f.ts)) return reject(row, "required", "ts is missing");

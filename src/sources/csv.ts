@@ -175,14 +175,14 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     const [iSym, iTs, iDate, iTime, iOpen, iHigh, iLow, iClose, iVol, iAdj, iTurn, iTrades] = (
       ["symbol", "ts", "date", "time", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const
     ).map(at) as number[] as [number, number, number, number, number, number, number, number, number, number, number, number];
-    const cell = (cols: string[], i: number): string | undefined => {
+    const cell = (cols: (string | undefined)[], i: number): string | undefined => {
       if (i < 0) return undefined;
       const val = cols[i];
       if (val === undefined || val === "") return val;
       return val.charCodeAt(0) <= 32 || val.charCodeAt(val.length - 1) <= 32 ? val.trim() : val;
     };
-    const num = decimalComma ? (cols: string[], i: number) => cell(cols, i)?.replace(",", ".") : cell;
-    const tsOf = (cols: string[]): string | undefined => {
+    const num = decimalComma ? (cols: (string | undefined)[], i: number) => cell(cols, i)?.replace(",", ".") : cell;
+    const tsOf = (cols: (string | undefined)[]): string | undefined => {
       if (iTs >= 0) return cell(cols, iTs);
       const date = cell(cols, iDate);
       let time = cell(cols, iTime);
@@ -191,7 +191,7 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
       if (/^\d{5,6}$/.test(time)) time = time.padStart(6, "0").replace(/^(\d{2})(\d{2})(\d{2})$/, "$1:$2:$3");
       return `${date.replace(/^(\d{4})(\d{2})(\d{2})$/, "$1-$2-$3")} ${time}`;
     };
-    const fieldsOf = (cols: string[]): Record<string, unknown> => ({
+    const fieldsOf = (cols: (string | undefined)[]): Record<string, unknown> => ({
       symbol: iSym >= 0 ? cell(cols, iSym) : fileSymbol,
       ts: tsOf(cols),
       open: num(cols, iOpen),
@@ -203,6 +203,42 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
       turnover: num(cols, iTurn),
       trades: num(cols, iTrades),
     });
+
+    // Cells of a line without quotes, cut straight out of the decoded text in one pass over its
+    // characters: only the mapped columns become strings (the same strings line.split(delimiter)
+    // would give), the others are skipped. `cells` is reused from line to line, and a text cell
+    // equal to the one above it (a bulk file's ticker, a constant <TIME>) reuses that string
+    // instead of making a new one. fieldsOf copies what it needs out of `cells`.
+    const delimiter = cfg.delimiter;
+    const delimiterCode = delimiter.charCodeAt(0);
+    const fastSplit = delimiter !== "\n" && delimiter !== "\r" && delimiter !== '"';
+    const mapped = [iSym, iTs, iDate, iTime, iOpen, iHigh, iLow, iClose, iVol, iAdj, iTurn, iTrades];
+    const lastCol = Math.max(...mapped);
+    const wanted = Array.from({ length: lastCol + 1 }, (_, c) => mapped.includes(c));
+    // Text columns repeat from row to row; prices rarely do, so they are not compared.
+    const repeats = Array.from({ length: lastCol + 1 }, (_, c) => c === iSym || c === iTs || c === iDate || c === iTime);
+    const cells: (string | undefined)[] = new Array(lastCol + 1).fill(undefined);
+    const cut = (text: string, a: number, b: number, c: number): string => {
+      const above = cells[c];
+      if (above !== undefined && repeats[c] && above.length === b - a) {
+        let k = 0;
+        while (k < above.length && above.charCodeAt(k) === text.charCodeAt(a + k)) k++;
+        if (k === above.length) return above;
+      }
+      return text.slice(a, b);
+    };
+    const splitCells = (text: string, p: number, e: number): (string | undefined)[] => {
+      let c = 0;
+      for (let i = p, start = p; ; i++) {
+        if (i === e || text.charCodeAt(i) === delimiterCode) {
+          if (wanted[c]) cells[c] = cut(text, start, i, c);
+          if (i === e || ++c > lastCol) break;
+          start = i + 1;
+        }
+      }
+      while (++c <= lastCol) cells[c] = undefined; // a short row: no such cells
+      return cells;
+    };
 
     let rows: RawRow[] = [];
     let leftover: Uint8Array = new Uint8Array(0);
@@ -239,13 +275,21 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
           end = buf.length - 1; // last line without a newline at end of file
         }
         const text = decoder.decode(buf.subarray(pos, end + 1));
-        const lines = text.split("\n");
-        if (lines[lines.length - 1] === "") lines.pop();
-        for (const raw of lines) {
+        // Lines are walked by index in the decoded text (no array of lines); `quote` is the next
+        // '"' at or after the current line, so a text without quotes is searched for one once.
+        let quote = -2;
+        for (let p = 0, next = 0; p < text.length; p = next) {
+          let e = text.indexOf("\n", p);
+          next = e < 0 ? text.length : e + 1;
+          if (e < 0) e = text.length;
           line++;
-          const l = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-          if (l.trim() === "") continue;
-          rows.push({ locator: `${file}:${line}`, fields: fieldsOf(splitCsvLine(l, cfg.delimiter)) });
+          if (e > p && text.charCodeAt(e - 1) === 13) e--; // CRLF: one \r before the \n is not data
+          // A line that starts with a printable ASCII character is not blank; anything else is trimmed to see.
+          const c0 = e > p ? text.charCodeAt(p) : 0;
+          if (!(c0 > 32 && c0 < 127) && text.slice(p, e).trim() === "") continue;
+          if (quote !== -1 && quote < p) quote = text.indexOf('"', p);
+          const cols = fastSplit && !(quote >= 0 && quote < e) ? splitCells(text, p, e) : splitCsvLine(text.slice(p, e), delimiter);
+          rows.push({ locator: `${file}:${line}`, fields: fieldsOf(cols) });
         }
         pos = end + 1;
         if (rows.length >= batchSize) {
