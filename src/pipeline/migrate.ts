@@ -26,7 +26,7 @@ const MIGRATE_PREFIX = "migrate:";
  * positions (run ids and keys of this store) and verify results against it. They do not travel:
  * a sink reading from the target starts over there, which its upserts by record id make safe.
  */
-const storeOwn = (stream: string) => stream.startsWith(MIGRATE_PREFIX) || stream.startsWith("sink:") || stream.startsWith("verify:");
+const storeOwn = (stream: string) => stream.startsWith(MIGRATE_PREFIX) || stream.startsWith("sink:") || stream.startsWith("verify:") || stream.startsWith("alert:");
 
 export async function migrateStore(from: Store, to: Store, opts: { batchSize?: number; onProgress?: (done: number, total: number, bars: number) => void } = {}): Promise<MigrateSummary> {
   const page = opts.batchSize ?? 10_000;

@@ -1,0 +1,304 @@
+// Alerts: rules from config, evaluated on an interval in `serve`. A rule that starts firing is
+// announced once (webhook with a Slack-compatible payload, and/or e-mail over SMTP); while it
+// keeps firing nothing more is sent (unless `repeatS` asks for reminders); when it clears a
+// resolve message goes out. A person can acknowledge a firing alert (API or dashboard): that
+// silences reminders until it clears. The state lives in the store (as checkpoints named
+// alert:<name>), so it survives restarts and every replica sees the same.
+import * as v from "valibot";
+import nodemailer from "nodemailer";
+import { statfsSync } from "node:fs";
+import { IntervalSchema, INTERVAL_MS } from "../domain/bar.ts";
+import { marketOf } from "../domain/symbols.ts";
+import type { Store } from "../stores/types.ts";
+import { log } from "./log.ts";
+
+const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
+const Severity = v.optional(v.picklist(["info", "warning", "critical"], "expected info, warning or critical"), "warning");
+const Seconds = v.pipe(v.number("expected seconds"), v.minValue(1, "expected at least 1 second"));
+
+export const alertRuleSchema = v.variant(
+  "kind",
+  [
+    /** The newest bar of a market's series is older than maxAgeS while the market trades. */
+    v.strictObject({ kind: v.literal("staleness"), name: Name, severity: Severity, market: v.picklist(["WSE", "NYSE"], "expected WSE or NYSE"), interval: v.optional(IntervalSchema, "1d"), maxAgeS: Seconds }),
+    /** Runs that failed within the window. */
+    v.strictObject({ kind: v.literal("errors"), name: Name, severity: Severity, windowS: v.optional(Seconds, 3600), maxFailed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0) }),
+    /** Share of rows quarantined over the window's runs. */
+    v.strictObject({ kind: v.literal("quarantine"), name: Name, severity: Severity, windowS: v.optional(Seconds, 3600), maxRate: v.pipe(v.number(), v.minValue(0), v.maxValue(1)) }),
+    /** The last verify of a sink's collection found differences. */
+    v.strictObject({ kind: v.literal("consistency"), name: Name, severity: Severity, sink: v.optional(Name) }),
+    /** More bars than maxPending wait to be delivered to a sink. */
+    v.strictObject({ kind: v.literal("sink_backlog"), name: Name, severity: Severity, sink: Name, maxPending: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
+    /** Free space where the store (or `path`) lives is below a floor. */
+    v.strictObject({
+      kind: v.literal("disk"),
+      name: Name,
+      severity: Severity,
+      path: v.optional(v.string()),
+      minFreeBytes: v.optional(v.pipe(v.number(), v.minValue(0))),
+      minFreeRatio: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
+    }),
+  ],
+  "expected an alert rule with kind staleness, errors, quarantine, consistency, sink_backlog or disk",
+);
+export type AlertRule = v.InferOutput<typeof alertRuleSchema>;
+
+export const alertsConfigSchema = v.strictObject({
+  /** How often the rules are evaluated. */
+  intervalS: v.optional(Seconds, 30),
+  /** Remind every repeatS while an unacknowledged alert fires (0: announce once). */
+  repeatS: v.optional(v.pipe(v.number(), v.minValue(0)), 0),
+  rules: v.optional(v.array(alertRuleSchema), []),
+  /** POST a JSON message; "slack" sends { text } as Slack's incoming webhooks take it. */
+  webhook: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url("expected the webhook's URL")), format: v.optional(v.picklist(["slack", "json"]), "slack") })),
+  /** smtp://user:pass@host:port or smtps://…; the password is best set with TICKSYNC_ALERTS__EMAIL__URL. */
+  email: v.optional(
+    v.strictObject({
+      url: v.pipe(v.string(), v.regex(/^smtps?:\/\//, "expected smtp://user:pass@host:port or smtps://…")),
+      from: v.pipe(v.string(), v.email("expected an e-mail address")),
+      to: v.pipe(v.array(v.pipe(v.string(), v.email("expected an e-mail address"))), v.minLength(1)),
+    }),
+  ),
+});
+export type AlertsConfig = v.InferOutput<typeof alertsConfigSchema>;
+
+export type AlertStatus = "ok" | "firing";
+export type AlertState = {
+  name: string;
+  kind: AlertRule["kind"];
+  severity: string;
+  status: AlertStatus;
+  /** What the rule saw last, in words. */
+  message: string;
+  value: number | null;
+  since: number | null;
+  lastEvaluated: number | null;
+  lastNotified: number | null;
+  acknowledged: boolean;
+  acknowledgedBy: string | null;
+};
+
+export type Notification = { alert: AlertState; event: "firing" | "resolved" | "reminder" };
+export type Notifier = { name: string; send(n: Notification): Promise<void> };
+
+/** What rules read besides the store; injected so serve and the tests wire them alike. */
+export type AlertInputs = {
+  now?: () => number;
+  /** Is the market trading at this instant? */
+  isOpen: (market: "WSE" | "NYSE", at: Date) => boolean;
+  /** Bars pending for a sink (at most `atMost + 1` counted). */
+  sinkBacklog?: (sink: string, atMost: number) => Promise<number>;
+  /** Consistency status per sink collection. */
+  consistency?: () => Promise<{ sink: string; collection: string; status: string; differingDays: number | null }[]>;
+  /** Where the store's data lives, for the disk rule. */
+  dataPath?: string;
+};
+
+type Check = { firing: boolean; message: string; value: number | null };
+
+const stream = (name: string) => `alert:${name}`;
+
+function describeText(n: Notification): string {
+  const a = n.alert;
+  const icon = n.event === "resolved" ? "✅ RESOLVED" : n.event === "reminder" ? "🔁 STILL FIRING" : a.severity === "critical" ? "🔴 FIRING" : "🟠 FIRING";
+  return `${icon} [ticksync] ${a.name} (${a.kind}, ${a.severity}): ${a.message}`;
+}
+
+export function webhookNotifier(cfg: NonNullable<AlertsConfig["webhook"]>): Notifier {
+  return {
+    name: "webhook",
+    async send(n) {
+      const body = cfg.format === "slack" ? { text: describeText(n) } : { event: n.event, alert: n.alert, text: describeText(n) };
+      const r = await fetch(cfg.url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+      if (!r.ok) throw new Error(`webhook answered ${r.status}`);
+    },
+  };
+}
+
+export function emailNotifier(cfg: NonNullable<AlertsConfig["email"]>): Notifier {
+  const transport = nodemailer.createTransport(cfg.url);
+  return {
+    name: "email",
+    async send(n) {
+      const text = describeText(n);
+      await transport.sendMail({
+        from: cfg.from,
+        to: cfg.to.join(", "),
+        // Plain ASCII: mail clients show it as is, and filters can match it.
+        subject: `[ticksync] ${n.event === "resolved" ? "RESOLVED" : n.event === "reminder" ? "STILL FIRING" : "FIRING"} ${n.alert.name} (${n.alert.severity})`,
+        text: `${text}\n\nsince: ${n.alert.since ? new Date(n.alert.since).toISOString() : "-"}\nvalue: ${n.alert.value ?? "-"}\n`,
+      });
+    },
+  };
+}
+
+export function createAlerts(store: Store, cfg: AlertsConfig, inputs: AlertInputs, notifiers: Notifier[]) {
+  const now = inputs.now ?? Date.now;
+  const states = new Map<string, AlertState>();
+  let loaded = false;
+
+  async function load() {
+    if (loaded) return;
+    for (const r of cfg.rules) {
+      const cp = await store.getCheckpoint(stream(r.name));
+      const c = (cp?.cursor ?? {}) as Record<string, any>;
+      states.set(r.name, {
+        name: r.name,
+        kind: r.kind,
+        severity: r.severity,
+        status: c.status === "firing" ? "firing" : "ok",
+        message: typeof c.message === "string" ? c.message : "not evaluated yet",
+        value: typeof c.value === "number" ? c.value : null,
+        since: typeof c.since === "number" ? c.since : null,
+        lastEvaluated: typeof c.lastEvaluated === "number" ? c.lastEvaluated : null,
+        lastNotified: typeof c.lastNotified === "number" ? c.lastNotified : null,
+        acknowledged: c.acknowledged === 1,
+        acknowledgedBy: typeof c.acknowledgedBy === "string" ? c.acknowledgedBy : null,
+      });
+    }
+    loaded = true;
+  }
+
+  async function save(s: AlertState) {
+    await store.putCheckpoints(
+      [
+        {
+          stream: stream(s.name),
+          cursor: {
+            status: s.status,
+            message: s.message,
+            value: s.value,
+            since: s.since,
+            lastEvaluated: s.lastEvaluated,
+            lastNotified: s.lastNotified,
+            acknowledged: s.acknowledged ? 1 : 0,
+            acknowledgedBy: s.acknowledgedBy,
+          },
+          lastTs: s.since,
+          lastKey: s.status,
+        },
+      ],
+      0,
+    );
+  }
+
+  async function recentRuns(windowS: number) {
+    const from = now() - windowS * 1000;
+    const out = [];
+    for (let before: number | undefined; ; ) {
+      const page = await store.listRuns({ limit: 200, before });
+      for (const r of page) if (r.startedAt >= from) out.push(r);
+      if (page.length < 200 || page[page.length - 1]!.startedAt < from) break;
+      before = page[page.length - 1]!.id;
+    }
+    return out;
+  }
+
+  async function check(r: AlertRule): Promise<Check> {
+    switch (r.kind) {
+      case "staleness": {
+        const at = new Date(now());
+        if (!inputs.isOpen(r.market, at)) return { firing: false, message: `${r.market} is not trading`, value: null };
+        let newest = -Infinity;
+        for (const s of await store.listSeries()) if (s.interval === r.interval && marketOf(s.symbol) === r.market) newest = Math.max(newest, s.lastTs);
+        if (newest === -Infinity) return { firing: true, message: `no ${r.interval} bars for ${r.market} at all`, value: null };
+        // A bar covers [ts, ts + interval): it is stale once its end is older than maxAgeS.
+        const age = Math.round((now() - (newest + INTERVAL_MS[r.interval])) / 1000);
+        return { firing: age > r.maxAgeS, message: `newest ${r.market} ${r.interval} bar ends ${age} s ago (limit ${r.maxAgeS} s)`, value: age };
+      }
+      case "errors": {
+        const failed = (await recentRuns(r.windowS)).filter((x) => x.outcome === "failed" || x.outcome === "interrupted");
+        return { firing: failed.length > r.maxFailed, message: `${failed.length} runs failed in the last ${r.windowS} s (limit ${r.maxFailed})${failed[0] ? `; latest: run ${failed[0].id} ${failed[0].source}: ${failed[0].error ?? failed[0].outcome}` : ""}`, value: failed.length };
+      }
+      case "quarantine": {
+        const runs = (await recentRuns(r.windowS)).filter((x) => x.kind === "ingest" || x.kind === "backfill");
+        const read = runs.reduce((n, x) => n + x.read, 0);
+        const q = runs.reduce((n, x) => n + x.quarantined, 0);
+        const rate = read ? q / read : 0;
+        return { firing: rate > r.maxRate, message: `${q} of ${read} rows quarantined in the last ${r.windowS} s (${(rate * 100).toFixed(2)}%, limit ${(r.maxRate * 100).toFixed(2)}%)`, value: rate };
+      }
+      case "consistency": {
+        const list = (await inputs.consistency?.()) ?? [];
+        const bad = list.filter((c) => (!r.sink || c.sink === r.sink) && c.status === "inconsistent");
+        return { firing: bad.length > 0, message: bad.length ? `differs from the store: ${bad.map((c) => `${c.sink}/${c.collection} (${c.differingDays} days)`).join(", ")}` : "every verified sink matches the store", value: bad.length };
+      }
+      case "sink_backlog": {
+        if (!inputs.sinkBacklog) return { firing: false, message: "no such sink in this service", value: null };
+        const pending = await inputs.sinkBacklog(r.sink, r.maxPending);
+        return { firing: pending > r.maxPending, message: `${pending > r.maxPending ? `more than ${r.maxPending}` : pending} bars wait for sink ${r.sink} (limit ${r.maxPending})`, value: pending };
+      }
+      case "disk": {
+        const path = r.path ?? inputs.dataPath ?? ".";
+        const st = statfsSync(path);
+        const free = Number(st.bavail) * Number(st.bsize);
+        const ratio = free / (Number(st.blocks) * Number(st.bsize));
+        const low = (r.minFreeBytes !== undefined && free < r.minFreeBytes) || (r.minFreeRatio !== undefined && ratio < r.minFreeRatio);
+        return { firing: low, message: `${(free / 2 ** 30).toFixed(2)} GiB free (${(ratio * 100).toFixed(1)}%) at ${path}`, value: free };
+      }
+    }
+  }
+
+  async function notify(n: Notification) {
+    for (const x of notifiers)
+      try {
+        await x.send(n);
+      } catch (e) {
+        log.error("alert notification failed", { alert: n.alert.name, notifier: x.name, error: (e as Error).message });
+      }
+  }
+
+  return {
+    /** Evaluate every rule once; announce what started, cleared, or (repeatS) still fires. */
+    async evaluate(): Promise<AlertState[]> {
+      await load();
+      for (const r of cfg.rules) {
+        const s = states.get(r.name)!;
+        let c: Check;
+        try {
+          c = await check(r);
+        } catch (e) {
+          c = { firing: true, message: `the rule could not be evaluated: ${(e as Error).message}`, value: null };
+        }
+        const t = now();
+        const was = s.status;
+        s.message = c.message;
+        s.value = c.value;
+        s.lastEvaluated = t;
+        let event: Notification["event"] | null = null;
+        if (c.firing && was === "ok") {
+          s.status = "firing";
+          s.since = t;
+          s.acknowledged = false;
+          s.acknowledgedBy = null;
+          event = "firing";
+        } else if (!c.firing && was === "firing") {
+          s.status = "ok";
+          event = "resolved";
+        } else if (c.firing && cfg.repeatS > 0 && !s.acknowledged && s.lastNotified !== null && t - s.lastNotified >= cfg.repeatS * 1000) event = "reminder";
+        if (event) {
+          s.lastNotified = t;
+          log[event === "resolved" ? "info" : "warn"](`alert ${event}`, { alert: s.name, kind: s.kind, message: s.message });
+          await notify({ alert: { ...s }, event });
+          if (event === "resolved") s.since = null;
+        }
+        await save(s);
+      }
+      return this.list();
+    },
+    list(): AlertState[] {
+      return cfg.rules.map((r) => states.get(r.name)).filter((s): s is AlertState => !!s).map((s) => ({ ...s }));
+    },
+    async ack(name: string, by: string): Promise<AlertState | null> {
+      await load();
+      const s = states.get(name);
+      if (!s) return null;
+      if (s.status === "firing") {
+        s.acknowledged = true;
+        s.acknowledgedBy = by;
+        await save(s);
+      }
+      return { ...s };
+    },
+  };
+}
+export type Alerts = ReturnType<typeof createAlerts>;
