@@ -13,6 +13,8 @@ import { ticksyncMetrics } from "./monitor/metrics.ts";
 import { log, setLogLevel } from "./monitor/log.ts";
 import { createScheduler } from "./scheduler/scheduler.ts";
 import { createApp } from "./http/app.ts";
+import { createHub } from "./stream/hub.ts";
+import { streamWebSocket } from "./stream/ws.ts";
 import type { SourceConfig } from "./sources/registry.ts";
 import { createProgressReporter } from "./monitor/progress.ts";
 import { formatUniverseList, listUniverses, resolveUniverse } from "./universes/universes.ts";
@@ -220,12 +222,16 @@ async function cmdServe(argv: string[]): Promise<number> {
               }
             : () => ingestFromConfig({ loaded, store, source: job.source!, job: job.name, metrics, signal: shutdown.signal }),
     });
-  const app = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()] });
+  // The live feed: the hub tails the store's event journal and serves /api/ws and /api/stream.
+  const hub = createHub({ store, metrics, config: config.stream });
+  await hub.start();
+  const app = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream } });
   let server: ReturnType<typeof Bun.serve>;
   try {
-    server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch });
+    server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });
   } catch (e) {
     err(`ticksync: cannot listen on ${config.server.host}:${config.server.port}: ${(e as Error).message}`);
+    await hub.stop();
     await store.close();
     return EXIT.runFailed;
   }
@@ -240,6 +246,7 @@ async function cmdServe(argv: string[]): Promise<number> {
       stopping = true;
       log.info("shutting down", { signal });
       shutdown.abort();
+      await hub.stop();
       await server.stop();
       await scheduler.stop();
       await store.close();

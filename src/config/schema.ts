@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { Cron } from "croner";
 import { sourceConfigSchema } from "../sources/registry.ts";
 import { sinkConfigSchema } from "../sinks/registry.ts";
+import { streamConfigSchema } from "../stream/config.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -79,6 +80,8 @@ export const configSchema = v.pipe(
     /** Where the store's bars are delivered (Pocketbase collections). */
     sinks: v.optional(v.record(Name, sinkConfigSchema), {}),
     jobs: v.optional(v.array(jobConfigSchema), []),
+    /** The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention. */
+    stream: v.optional(streamConfigSchema, {}),
   }),
   v.forward(
     v.partialCheck(

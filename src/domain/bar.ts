@@ -72,3 +72,21 @@ export type RawRow = {
 };
 
 export const BAR_FIELDS = ["ts", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const;
+
+/** A bar as the HTTP API and the stream show it: ts as an ISO instant, absent extras left out. */
+export function barJson(b: Bar) {
+  return {
+    source: b.source,
+    symbol: b.symbol,
+    interval: b.interval,
+    ts: new Date(b.ts).toISOString(),
+    open: b.open,
+    high: b.high,
+    low: b.low,
+    close: b.close,
+    volume: b.volume,
+    ...(b.adjClose != null ? { adjClose: b.adjClose } : {}),
+    ...(b.turnover != null ? { turnover: b.turnover } : {}),
+    ...(b.trades != null ? { trades: b.trades } : {}),
+  };
+}

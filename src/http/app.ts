@@ -2,7 +2,7 @@
 // on the store contract and the scheduler, never on a particular store.
 import { Hono, type Context } from "hono";
 import * as v from "valibot";
-import { IntervalSchema, type Bar } from "../domain/bar.ts";
+import { IntervalSchema, barJson } from "../domain/bar.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import type { Store } from "../stores/types.ts";
@@ -12,6 +12,11 @@ import { log } from "../monitor/log.ts";
 import { indexPage } from "./index-page.ts";
 import { consistencyOf, verifyStream, type ConsistencyStatus } from "../pipeline/verify-sink.ts";
 import { sinkStream } from "../pipeline/sync.ts";
+import type { Hub } from "../stream/hub.ts";
+import type { StreamConfig } from "../stream/config.ts";
+import { tokenAuth } from "../stream/auth.ts";
+import { wsEndpoint } from "../stream/ws.ts";
+import { sseEndpoint } from "../stream/sse.ts";
 
 /** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
 export type SinkInfo = { name: string; kind: string; collections: string[]; location: string };
@@ -23,6 +28,8 @@ export type AppDeps = {
   maxPageSize?: number;
   version?: string;
   sinks?: SinkInfo[];
+  /** The live feed: /api/ws and /api/stream (Bun.serve needs the hub's `websocket` handler too). */
+  stream?: { hub: Hub; config: StreamConfig };
 };
 
 const Instant = v.pipe(
@@ -62,23 +69,6 @@ function badRequest(c: Context, issues: v.BaseIssue<unknown>[]) {
     },
     400,
   );
-}
-
-function barJson(b: Bar) {
-  return {
-    source: b.source,
-    symbol: b.symbol,
-    interval: b.interval,
-    ts: new Date(b.ts).toISOString(),
-    open: b.open,
-    high: b.high,
-    low: b.low,
-    close: b.close,
-    volume: b.volume,
-    ...(b.adjClose != null ? { adjClose: b.adjClose } : {}),
-    ...(b.turnover != null ? { turnover: b.turnover } : {}),
-    ...(b.trades != null ? { trades: b.trades } : {}),
-  };
 }
 
 export function createApp(deps: AppDeps) {
@@ -240,6 +230,13 @@ export function createApp(deps: AppDeps) {
       next: rows.length > limit ? String(page[page.length - 1]!.id) : null,
     });
   });
+
+  if (deps.stream) {
+    const { hub, config } = deps.stream;
+    const auth = tokenAuth(config.tokens);
+    app.get("/api/ws", auth, wsEndpoint(hub));
+    app.get("/api/stream", auth, sseEndpoint(hub, config));
+  }
 
   app.get("/api/jobs", (c) => c.json({ data: deps.scheduler?.list() ?? [] }));
 

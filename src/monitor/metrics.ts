@@ -123,6 +123,12 @@ export function ticksyncMetrics(registry: Registry = createRegistry()) {
     sinkDifferingDays: registry.gauge("ticksync_sink_differing_days", "(symbol, day) keys that differed at the last verify."),
     sinkVerifyRecords: registry.gauge("ticksync_sink_verify_records", "Records counted at the last verify, by side (store: expected, sink: found)."),
     sinkLastVerify: registry.gauge("ticksync_sink_last_verify_timestamp_seconds", "Unix time of the last verify of a sink."),
+    streamClients: registry.gauge("ticksync_stream_clients", "Connected stream clients by transport (ws, sse)."),
+    streamMessages: registry.counter("ticksync_stream_messages_sent_total", "Messages sent to stream clients by transport."),
+    streamConflated: registry.counter("ticksync_stream_conflated_total", "Bars not sent to a slow client because a newer bar of the series replaced them."),
+    streamDropped: registry.counter("ticksync_stream_dropped_clients_total", "Stream clients closed by the server, by reason (slow, heartbeat)."),
+    streamReplayed: registry.counter("ticksync_stream_replayed_events_total", "Events replayed from the journal to reconnecting clients."),
+    streamLastEventId: registry.gauge("ticksync_stream_last_event_id", "Id of the last event the stream published."),
   };
 }
 export type TicksyncMetrics = ReturnType<typeof ticksyncMetrics>;

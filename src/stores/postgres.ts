@@ -436,6 +436,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
 
   const store: Store = {
     kind: "postgres",
+    journal: true,
     location: redactPgUrl(url),
 
     async migrate() {

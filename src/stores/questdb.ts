@@ -344,6 +344,7 @@ export function questdbStore(url: string): Store {
 
   const store: Store = {
     kind: "questdb",
+    journal: false,
     location,
 
     async migrate() {

@@ -277,6 +277,7 @@ export function sqliteStore(url: string): Store {
 
   const store: Store = {
     kind: "sqlite",
+    journal: true,
     location: path === ":memory:" ? ":memory:" : resolve(path),
 
     async migrate() {

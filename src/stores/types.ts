@@ -124,6 +124,8 @@ export type Readiness = { ok: boolean; schemaVersion: number; expectedVersion: n
 
 export interface Store {
   readonly kind: string;
+  /** Whether committed events are journaled (eventsSince can replay them); false: onEvents is live only. */
+  readonly journal: boolean;
   /** Where it is, with any password removed, for logs and /readyz. */
   readonly location: string;
   migrate(): Promise<{ applied: number[]; version: number }>;

@@ -1,0 +1,31 @@
+// The `[stream]` config section: who may connect to /api/ws and /api/stream, how much a client may
+// fall behind before its policy applies, heartbeats, and how long the event journal is kept.
+import * as v from "valibot";
+
+const whole = (what: string, min: number, max: number) =>
+  v.pipe(v.number(`expected ${what}`), v.integer(`expected a whole number of ${what}`), v.minValue(min, `must be at least ${min}`), v.maxValue(max, `must be at most ${max}`));
+
+export const streamConfigSchema = v.strictObject({
+  /**
+   * API tokens. When any is set, /api/ws and /api/stream need one (`Authorization: Bearer <token>`
+   * or `?token=<token>`); without tokens the stream is open.
+   */
+  tokens: v.optional(v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))), []),
+  /** What happens to a client whose outbox is full: keep the latest bar per series (conflate) or close it with code 4008 (drop). */
+  slowClient: v.optional(v.picklist(["conflate", "drop"], "expected conflate or drop"), "conflate"),
+  /** Bytes a client may have waiting in its socket before further messages wait in its outbox. */
+  bufferBytes: v.optional(whole("bytes", 1024, 1 << 30), 1 << 20),
+  /** Messages that may wait in a client's outbox before the slowClient policy applies. */
+  bufferMessages: v.optional(whole("messages", 1, 1_000_000), 10_000),
+  /** Seconds between heartbeats (WebSocket ping frames, SSE comments); a WebSocket silent for two is closed. */
+  heartbeatSeconds: v.optional(whole("seconds", 1, 3600), 15),
+  /** How often the journal is read for batches other processes committed (ms). */
+  pollMs: v.optional(whole("milliseconds", 10, 60_000), 1000),
+  /** Journal batches older than this many days are pruned; a client away longer cannot be replayed. */
+  retentionDays: v.optional(v.pipe(v.number("expected a number of days"), v.gtValue(0, "must be more than 0"), v.maxValue(3650, "must be at most 3650")), 7),
+});
+
+export type StreamConfig = v.InferOutput<typeof streamConfigSchema>;
+
+/** The defaults, for a hub made without a config file (tests, benches). */
+export const defaultStreamConfig = (): StreamConfig => v.parse(streamConfigSchema, {});

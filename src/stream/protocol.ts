@@ -1,0 +1,160 @@
+// The stream's wire protocol, shared by the WebSocket endpoint and the SSE feed.
+//
+// WebSocket: GET /api/ws[?symbols=PKN.WA,CDR.WA|*][&since=<id>][&token=<token>]. Every frame is one
+// JSON object. Symbols in the query subscribe at once (with `since`: replayed from there).
+//
+//   client → server
+//     {"op":"subscribe","symbols":["PKN.WA","cdr.pl"] | ["*"],"since"?:<id>}
+//         Adds symbols (any spelling normaliseSymbol accepts; "*" is every symbol). Without `since`
+//         the server first sends a `snapshot` of the latest stored bar of each series of each new
+//         symbol, then live `bar`s. With `since` it replays every stored event after that id for
+//         these symbols instead, then goes live: no gap, no duplicate.
+//     {"op":"unsubscribe","symbols":[...]}      stops those symbols ("*" stops the wildcard)
+//     {"op":"ping"}                              → {"type":"pong","id":<last event id>}
+//
+//   server → client
+//     {"type":"snapshot","id":<id>,"bar":{...}}   latest stored bar; the `bar`s that follow have ids above `id`
+//     {"type":"bar","id":<id>,"op":"insert"|"update","bar":{...}}
+//         a stored bar; ids grow strictly (per connection, except a replay requested by a later
+//         subscribe, which starts from its own `since`)
+//     {"type":"status","status":"subscribed"|"unsubscribed"|"replay"|"replayed"|"replay_unavailable"|
+//                       "conflating"|"caught_up","message":..., ...}
+//         replay progress, conflation notices, and "replay unavailable from id X: journal starts at Y"
+//     {"type":"pong","id":<last event id>}
+//     {"type":"error","message":...,"symbols"?:[bad spellings]}   a bad message; the connection stays
+//
+// Slow clients: a client's socket may hold `stream.bufferBytes`; beyond that messages wait in its
+// outbox, which holds `stream.bufferMessages`. When that is full the `stream.slowClient` policy
+// applies: "conflate" keeps only the latest pending bar per series (source, symbol, interval) and
+// says so with a `conflating` status — the bar ids the client then sees skip the conflated ones; a
+// `caught_up` status follows when the outbox is empty again — or "drop" closes the connection with
+// code 4008. Heartbeats: the server sends a WebSocket ping every `stream.heartbeatSeconds`; a client
+// that sends nothing (no pong, no message) for two heartbeats is closed with code 4002.
+//
+// SSE: GET /api/stream?symbols=PKN.WA,CDR.WA|*[&since=<id>][&token=<token>], or the `Last-Event-ID`
+// header on reconnect (it wins over `since`). Each message is `event: <type>` with the same JSON as
+// `data:`; `bar` and `snapshot` events carry `id:`, so a browser's EventSource resumes by itself.
+// A comment line (`: heartbeat`) is sent every heartbeat.
+import * as v from "valibot";
+import { barJson } from "../domain/bar.ts";
+import type { BarEvent } from "./events.ts";
+
+/** Close codes the server uses. */
+export const CLOSE = {
+  /** The client sent nothing for two heartbeats. */
+  heartbeat: 4002,
+  /** The client read too slowly and the policy is "drop". */
+  slow: 4008,
+  /** The server is shutting down. */
+  goingAway: 1001,
+} as const;
+
+const Symbols = v.pipe(
+  v.array(v.string("expected symbols as strings"), "expected symbols: a list such as [\"PKN.WA\"] or [\"*\"]"),
+  v.minLength(1, "expected at least one symbol"),
+  v.maxLength(10_000, "at most 10000 symbols per message"),
+);
+const EventIdSchema = v.pipe(v.number("expected since: an event id"), v.integer("expected since: a whole event id"), v.minValue(0, "since must not be negative"));
+
+export const ClientMessageSchema = v.variant(
+  "op",
+  [
+    v.strictObject({ op: v.literal("subscribe"), symbols: Symbols, since: v.optional(EventIdSchema) }),
+    v.strictObject({ op: v.literal("unsubscribe"), symbols: Symbols }),
+    v.strictObject({ op: v.literal("ping") }),
+  ],
+  "expected op: subscribe, unsubscribe or ping",
+);
+export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
+
+/** A message on its way out: its JSON once, and its SSE frame made once when an SSE client needs it. */
+export type Outgoing = {
+  type: "bar" | "snapshot" | "status" | "pong" | "error";
+  json: string;
+  /** The event id (bar, snapshot). */
+  id?: number;
+  /** Symbol and series key of a bar: for the held-message filter and for conflation. */
+  symbol?: string;
+  series?: string;
+  sse?: string;
+};
+
+export const seriesKey = (b: { source: string; symbol: string; interval: string }) => `${b.symbol}\u0000${b.interval}\u0000${b.source}`;
+
+export function barMessage(e: BarEvent): Outgoing {
+  return { type: "bar", id: e.id, symbol: e.bar.symbol, series: seriesKey(e.bar), json: JSON.stringify({ type: "bar", id: e.id, op: e.op, bar: barJson(e.bar) }) };
+}
+
+export function snapshotMessage(id: number, bar: BarEvent["bar"]): Outgoing {
+  return { type: "snapshot", id, json: JSON.stringify({ type: "snapshot", id, bar: barJson(bar) }) };
+}
+
+export function statusMessage(status: string, message: string, extra: Record<string, unknown> = {}): Outgoing {
+  return { type: "status", json: JSON.stringify({ type: "status", status, message, ...extra }) };
+}
+
+export function errorMessage(message: string, extra: Record<string, unknown> = {}): Outgoing {
+  return { type: "error", json: JSON.stringify({ type: "error", message, ...extra }) };
+}
+
+export function pongMessage(id: number): Outgoing {
+  return { type: "pong", json: JSON.stringify({ type: "pong", id }) };
+}
+
+/** The SSE frame of a message: bars and snapshots carry `id:` so EventSource can resume. */
+export function sseFrame(m: Outgoing): string {
+  return (m.sse ??= `${m.id !== undefined ? `id: ${m.id}\n` : ""}event: ${m.type}\ndata: ${m.json}\n\n`);
+}
+
+export type ParsedSymbols = { symbols: Set<string>; all: boolean; bad: { symbol: string; reason: string }[] };
+
+/** `*` or symbols in any spelling, normalised; the ones that do not normalise are listed. */
+export function parseSymbols(raw: string[], normalise: (s: string) => { ok: true; symbol: string } | { ok: false; reason: string }): ParsedSymbols {
+  const out: ParsedSymbols = { symbols: new Set(), all: false, bad: [] };
+  for (const r of raw) {
+    if (r.trim() === "*") {
+      out.all = true;
+      continue;
+    }
+    const n = normalise(r);
+    if (n.ok) out.symbols.add(n.symbol);
+    else out.bad.push({ symbol: r, reason: n.reason });
+  }
+  return out;
+}
+
+/** A valibot issue as one line: `symbols.0: expected ...`. */
+export function issueText(issues: v.BaseIssue<unknown>[]): string {
+  return issues
+    .map((i) => {
+      const path = (i.path ?? []).map((p) => String(p.key)).join(".");
+      return path ? `${path}: ${i.message}` : i.message;
+    })
+    .join("; ");
+}
+
+export type StreamRequest = { symbols: Set<string>; all: boolean; since: number | undefined };
+
+/**
+ * `symbols` (comma-separated, or `*`) and `since` from a request's query (and `Last-Event-ID`,
+ * which wins over `since`). `symbols` may be absent on the WebSocket (subscribe later).
+ */
+export function parseStreamRequest(
+  q: { symbols?: string; since?: string; lastEventId?: string },
+  normalise: Parameters<typeof parseSymbols>[1],
+  symbolsRequired: boolean,
+): { ok: true; value: StreamRequest } | { ok: false; issues: { field: string; message: string }[] } {
+  const issues: { field: string; message: string }[] = [];
+  let parsed: ParsedSymbols = { symbols: new Set(), all: false, bad: [] };
+  const list = (q.symbols ?? "").split(",").filter((s) => s.trim() !== "");
+  if (list.length) parsed = parseSymbols(list, normalise);
+  else if (symbolsRequired) issues.push({ field: "symbols", message: "symbols is required: a comma-separated list such as PKN.WA,CDR.WA, or *" });
+  for (const b of parsed.bad) issues.push({ field: "symbols", message: b.reason });
+  let since: number | undefined;
+  const rawSince = q.lastEventId ?? q.since;
+  if (rawSince !== undefined && rawSince !== "") {
+    if (/^\d+$/.test(rawSince.trim())) since = Number(rawSince.trim());
+    else issues.push({ field: q.lastEventId !== undefined ? "Last-Event-ID" : "since", message: "expected an event id (a whole number)" });
+  }
+  return issues.length ? { ok: false, issues } : { ok: true, value: { symbols: parsed.symbols, all: parsed.all, since } };
+}

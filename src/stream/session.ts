@@ -1,0 +1,278 @@
+// One stream client, whatever carries it (WebSocket or SSE): what it subscribed to, its outbox and
+// slow-client policy, and the hand-over from snapshot or replay to the live feed.
+//
+// Hand-over without gap or duplicate: a subscribe registers its symbols first, so from that moment
+// every live event for them reaches this session; while the subscribe reads the store (snapshot or
+// replay) those live messages are held. The bus publishes in id order, so everything held is above
+// `mark` (the bus's last id when the symbols were registered). A replay reads the journal from
+// `since` up to at least `mark`, then the held messages follow, less those the replay already
+// sent (id ≤ the replay's last id). Subscribes and unsubscribes run one at a time, in order.
+import type { Store } from "../stores/types.ts";
+import { eventBatch } from "./events.ts";
+import { barMessage, snapshotMessage, statusMessage, type Outgoing } from "./protocol.ts";
+
+/** What carries messages to one client. */
+export type Transport = {
+  readonly kind: "ws" | "sse";
+  send(m: Outgoing): void;
+  /** Bytes accepted but not yet written to the client. */
+  buffered(): number;
+  close(code: number, reason: string): void;
+  /** A keep-alive: a WebSocket ping frame, an SSE comment. */
+  heartbeat(): void;
+};
+
+export type SessionCounters = { sent: Record<Transport["kind"], number>; conflated: number; dropped: Record<string, number>; replayed: number };
+
+export type SessionDeps = {
+  store: Store;
+  /** The last id the bus published. */
+  lastId(): number;
+  bufferBytes: number;
+  bufferMessages: number;
+  slowClient: "conflate" | "drop";
+  counters: SessionCounters;
+  /** Keep the hub's symbol index in step with the subscriptions. */
+  index(session: Session, change: "add" | "remove", symbols: Iterable<string>, all: boolean): void;
+  /** The session closed itself (slow client dropped). */
+  closed(session: Session, reason: string): void;
+};
+
+const REPLAY_PAGE = 5000;
+
+export type Session = ReturnType<typeof createSession>;
+
+export function createSession(t: Transport, d: SessionDeps) {
+  const symbols = new Set<string>();
+  let all = false;
+  let closed = false;
+  // Live messages held while a subscribe reads the store.
+  let holding = false;
+  let held: Outgoing[] = [];
+  // Messages waiting for room in the socket, in send order. Keys: a sequence number, or "s"+series
+  // for a conflated bar (one per series; re-set on each newer bar, which moves it to the end).
+  const outbox = new Map<string | number, Outgoing>();
+  let seq = 0;
+  let conflating = false;
+  let conflated = 0;
+  let roomWaiters: (() => void)[] = [];
+  let chain: Promise<void> = Promise.resolve();
+
+  const hasRoom = () => outbox.size === 0 && t.buffered() < d.bufferBytes;
+
+  function send(m: Outgoing) {
+    t.send(m);
+    d.counters.sent[t.kind]++;
+  }
+
+  function deliver(m: Outgoing) {
+    if (closed) return;
+    if (hasRoom()) return send(m);
+    if (conflating && m.series !== undefined) {
+      const key = "s" + m.series;
+      if (outbox.delete(key)) countConflated(1);
+      outbox.set(key, m);
+      return;
+    }
+    outbox.set(seq++, m);
+    if (outbox.size > d.bufferMessages) overflow();
+  }
+
+  function countConflated(n: number) {
+    conflated += n;
+    d.counters.conflated += n;
+  }
+
+  function drop(why: string) {
+    if (closed) return;
+    closed = true;
+    outbox.clear();
+    held = [];
+    d.counters.dropped.slow = (d.counters.dropped.slow ?? 0) + 1;
+    d.closed(session, why);
+    t.close(4008, why);
+  }
+
+  /** The outbox is full: drop the client, or keep the latest bar per series (in id order). */
+  function overflow() {
+    if (d.slowClient === "drop") return drop(`too slow: more than ${d.bufferMessages} messages waiting`);
+    const entries = [...outbox.values()];
+    const latest = new Map<string, Outgoing>();
+    for (const m of entries) if (m.series !== undefined) latest.set(m.series, m);
+    outbox.clear();
+    let dropped = 0;
+    if (!conflating)
+      outbox.set(
+        seq++,
+        statusMessage("conflating", "this client reads too slowly: only the latest pending bar per series is kept, so bar ids will skip", { limit: d.bufferMessages }),
+      );
+    for (const m of entries) {
+      if (m.series === undefined) outbox.set(seq++, m);
+      else if (latest.get(m.series) === m) outbox.set("s" + m.series, m);
+      else dropped++;
+    }
+    conflating = true;
+    countConflated(dropped);
+  }
+
+  /** The transport has room again: send what waits. */
+  function drain() {
+    while (outbox.size && !closed && t.buffered() < d.bufferBytes) {
+      const [key, m] = outbox.entries().next().value!;
+      outbox.delete(key);
+      send(m);
+    }
+    if (outbox.size || closed) return;
+    if (conflating) {
+      conflating = false;
+      send(statusMessage("caught_up", "the outbox is empty again: bars are sent one by one", { conflated }));
+      conflated = 0;
+    }
+    if (roomWaiters.length && t.buffered() < d.bufferBytes) {
+      const w = roomWaiters;
+      roomWaiters = [];
+      for (const fn of w) fn();
+    }
+  }
+
+  /** Wait until the client can take more (replay reads only as fast as the client does). */
+  async function room() {
+    while (!closed && !hasRoom()) {
+      await new Promise<void>((resolve) => {
+        roomWaiters.push(resolve);
+        // A transport that never says "drained" (or said it before we waited) is re-checked.
+        setTimeout(resolve, 20);
+      });
+      drain();
+    }
+  }
+
+  /** A live message from the hub (it matched this session's symbols). */
+  function push(m: Outgoing) {
+    if (closed) return;
+    if (!holding) return deliver(m);
+    held.push(m);
+    if (held.length > d.bufferMessages) {
+      if (d.slowClient === "drop") return drop(`too slow: more than ${d.bufferMessages} live messages waited for a replay`);
+      const latest = new Map<string, Outgoing>();
+      for (const h of held) if (h.series !== undefined) latest.set(h.series, h);
+      const before = held.length;
+      held = held.filter((h) => h.series === undefined || latest.get(h.series) === h);
+      countConflated(before - held.length);
+      held.unshift(statusMessage("conflating", "live bars arrived faster than the replay was read: only the latest per series is kept, so bar ids will skip"));
+    }
+  }
+
+  const matches = (m: Outgoing, syms: Set<string>, wildcard: boolean) => wildcard || (m.symbol !== undefined && syms.has(m.symbol));
+
+  async function snapshot(syms: Set<string>, wildcard: boolean, mark: number) {
+    const series = wildcard ? (await d.store.listSeries()).filter((s) => !symbols.has(s.symbol) || syms.has(s.symbol)) : (await Promise.all([...syms].map((s) => d.store.listSeries({ symbol: s })))).flat();
+    for (const s of series) {
+      if (closed) return;
+      const [bar] = await d.store.queryBars({ symbol: s.symbol, interval: s.interval, source: s.source, from: s.lastTs, limit: 1 });
+      if (!bar) continue;
+      await room();
+      deliver(snapshotMessage(mark, bar));
+    }
+  }
+
+  /** Replay the journal after `since` for these symbols, up to at least `mark`; returns the last id read. */
+  async function replay(since: number, syms: Set<string>, wildcard: boolean, mark: number): Promise<number> {
+    if (!d.store.journal) {
+      deliver(statusMessage("replay_unavailable", `replay unavailable from id ${since}: the ${d.store.kind} store keeps no event journal; live events only`, { since }));
+      return since;
+    }
+    const bounds = await d.store.eventBounds();
+    if (since > bounds.last) {
+      deliver(statusMessage("replay_unavailable", `replay unavailable from id ${since}: the journal ends at ${bounds.last}; live events only`, { since, last: bounds.last }));
+      return 0;
+    }
+    // Batch numbers can skip (nothing changed, a rolled-back transaction), so only a gap of more
+    // than one batch below the oldest kept one says events were pruned.
+    if (bounds.first !== null && since < bounds.first && eventBatch(since) < eventBatch(bounds.first) - 1)
+      deliver(statusMessage("replay_unavailable", `replay unavailable from id ${since}: journal starts at ${bounds.first}; replaying from there`, { since, first: bounds.first }));
+    deliver(statusMessage("replay", `replaying events after id ${since}`, { since }));
+    let cursor = since;
+    let n = 0;
+    while (!closed && cursor < mark) {
+      const events = await d.store.eventsSince(cursor, REPLAY_PAGE);
+      if (!events.length) break;
+      for (const e of events) {
+        if (!wildcard && !syms.has(e.bar.symbol)) continue;
+        await room();
+        if (closed) break;
+        deliver(barMessage(e));
+        n++;
+      }
+      cursor = events[events.length - 1]!.id;
+    }
+    d.counters.replayed += n;
+    deliver(statusMessage("replayed", `replayed ${n} events; live from here`, { events: n, last: cursor }));
+    return cursor;
+  }
+
+  async function subscribeNow(syms: Set<string>, wildcard: boolean, since: number | undefined) {
+    const fresh = new Set([...syms].filter((s) => !symbols.has(s)));
+    const freshAll = wildcard && !all;
+    holding = true;
+    let replayedTo = -1;
+    try {
+      for (const s of syms) symbols.add(s);
+      if (wildcard) all = true;
+      d.index(session, "add", syms, wildcard);
+      const mark = d.lastId();
+      deliver(statusMessage("subscribed", "subscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}), lastId: mark }));
+      if (since === undefined) await snapshot(fresh, freshAll, mark);
+      else replayedTo = await replay(since, syms, wildcard, mark);
+    } finally {
+      const h = held;
+      held = [];
+      holding = false;
+      for (const m of h) if (!(m.id !== undefined && m.id <= replayedTo && m.type === "bar" && matches(m, syms, wildcard))) deliver(m);
+    }
+  }
+
+  function unsubscribeNow(syms: Set<string>, wildcard: boolean) {
+    for (const s of syms) symbols.delete(s);
+    if (wildcard) all = false;
+    d.index(session, "remove", syms, wildcard);
+    deliver(statusMessage("unsubscribed", "unsubscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}) }));
+  }
+
+  /** Queue an operation after the previous ones; a failure is told to the client, not thrown. */
+  function queue(op: () => Promise<void> | void, onError: (e: Error) => void): Promise<void> {
+    chain = chain.then(() => (closed ? undefined : op())).catch(onError);
+    return chain;
+  }
+
+  const session = {
+    transport: t,
+    /** Last time the client was heard from (WebSocket messages and pongs). */
+    seenAt: Date.now(),
+    get all() {
+      return all;
+    },
+    get closed() {
+      return closed;
+    },
+    symbols: symbols as ReadonlySet<string>,
+    push,
+    drain,
+    deliver,
+    subscribe(syms: Set<string>, wildcard: boolean, since: number | undefined, onError: (e: Error) => void) {
+      return queue(() => subscribeNow(syms, wildcard, since), onError);
+    },
+    unsubscribe(syms: Set<string>, wildcard: boolean, onError: (e: Error) => void) {
+      return queue(() => unsubscribeNow(syms, wildcard), onError);
+    },
+    /** The connection is gone (or being closed by the hub): stop everything. */
+    end() {
+      closed = true;
+      outbox.clear();
+      held = [];
+      for (const fn of roomWaiters) fn();
+      roomWaiters = [];
+    },
+  };
+  return session;
+}

@@ -1,0 +1,95 @@
+// The WebSocket endpoint (GET /api/ws), on Hono's Bun WebSocket helper. The protocol is described
+// in protocol.ts. Each connection is one session of the hub; messages from the client are parsed
+// with valibot, and a bad one gets an `error` reply while the connection stays up.
+import type { Context } from "hono";
+import { upgradeWebSocket, websocket } from "hono/bun";
+import type { ServerWebSocket, WebSocketHandler } from "bun";
+import * as v from "valibot";
+import { normaliseSymbol } from "../domain/symbols.ts";
+import type { Hub } from "./hub.ts";
+import type { Session, Transport } from "./session.ts";
+import type { StreamConfig } from "./config.ts";
+import { ClientMessageSchema, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
+
+/** What Hono keeps in `ws.data`: its events object, to which the session is attached. */
+type WsData = { events: { session?: Session } };
+
+function wsTransport(ws: ServerWebSocket<unknown>): Transport {
+  return {
+    kind: "ws",
+    send: (m) => void ws.send(m.json),
+    buffered: () => ws.getBufferedAmount(),
+    close: (code, reason) => ws.close(code, reason),
+    heartbeat: () => void ws.ping(),
+  };
+}
+
+/** One message from a client: subscribe, unsubscribe or ping; anything else is an error reply. */
+function receive(hub: Hub, s: Session, text: string) {
+  s.seenAt = Date.now();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return s.deliver(errorMessage("expected a JSON object such as {\"op\":\"subscribe\",\"symbols\":[\"PKN.WA\"]}"));
+  }
+  const parsed = v.safeParse(ClientMessageSchema, raw);
+  if (!parsed.success) return s.deliver(errorMessage(issueText(parsed.issues), { received: typeof raw === "object" && raw && "op" in raw ? (raw as { op: unknown }).op : undefined }));
+  const msg = parsed.output;
+  if (msg.op === "ping") return s.deliver(pongMessage(hub.lastId()));
+  const syms = parseSymbols(msg.symbols, (x) => normaliseSymbol(x));
+  if (syms.bad.length) return s.deliver(errorMessage(`unknown symbols: ${syms.bad.map((b) => b.reason).join("; ")}`, { op: msg.op, symbols: syms.bad.map((b) => b.symbol) }));
+  const fail = (e: Error) => s.deliver(errorMessage(`${msg.op} failed: ${e.message}`, { op: msg.op }));
+  if (msg.op === "subscribe") void s.subscribe(syms.symbols, syms.all, msg.since, fail);
+  else void s.unsubscribe(syms.symbols, syms.all, fail);
+}
+
+/** GET /api/ws: upgrade, with optional `symbols` and `since` in the query to subscribe at once. */
+export function wsEndpoint(hub: Hub) {
+  return async (c: Context) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return c.json({ error: "expected a WebSocket upgrade request" }, 426);
+    const q = parseStreamRequest({ symbols: c.req.query("symbols"), since: c.req.query("since") }, (x) => normaliseSymbol(x), false);
+    if (!q.ok) return c.json({ error: "invalid request", issues: q.issues }, 400);
+    const initial: StreamRequest = q.value;
+    let session: Session | undefined;
+    const events: WsData["events"] & Parameters<typeof upgradeWebSocket>[1] = {
+      onOpen(_e, ws) {
+        session = hub.open(wsTransport(ws.raw as ServerWebSocket<unknown>));
+        events.session = session;
+        if (initial.symbols.size || initial.all)
+          void session.subscribe(initial.symbols, initial.all, initial.since, (e) => session?.deliver(errorMessage(`subscribe failed: ${e.message}`)));
+      },
+      onMessage(e) {
+        if (session) receive(hub, session, typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer));
+      },
+      onClose() {
+        if (session) hub.close(session);
+      },
+    };
+    return upgradeWebSocket(c, events);
+  };
+}
+
+/**
+ * The `websocket` handler for Bun.serve: Hono's, plus what the stream needs of Bun — `drain`
+ * (the socket has room again: send the session's outbox) and `pong` (the client is alive). Bun's
+ * own pings are off; the hub sends its heartbeats itself. Bun never drops a message: a session
+ * sends only while its socket holds less than `bufferBytes`, well under `backpressureLimit`.
+ */
+export function streamWebSocket(config: StreamConfig): WebSocketHandler<WsData> {
+  return {
+    ...(websocket as unknown as WebSocketHandler<WsData>),
+    drain(ws) {
+      ws.data.events.session?.drain();
+    },
+    pong(ws) {
+      const s = ws.data.events.session;
+      if (s) s.seenAt = Date.now();
+    },
+    sendPings: false,
+    idleTimeout: Math.min(960, config.heartbeatSeconds * 3),
+    backpressureLimit: 0,
+    closeOnBackpressureLimit: false,
+    maxPayloadLength: 1 << 20,
+  };
+}
