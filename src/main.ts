@@ -25,9 +25,13 @@ import { syncSink, type SyncSummary } from "./pipeline/sync.ts";
 import { verifySinkAll, type SinkVerifyResult } from "./pipeline/verify-sink.ts";
 import type { TicksyncMetrics } from "./monitor/metrics.ts";
 import { BackupError, backupStore, restoreStore } from "./monitor/backup.ts";
+import { auditedStore, cliActor, withActor } from "./monitor/audit.ts";
 import { join } from "node:path";
 
 class UsageError extends Error {}
+
+/** Every store the CLI opens records, on each run it starts, who started it. */
+const openAuditedStore = (url: string): Store => auditedStore(openStore(url));
 
 const out = (s: string) => process.stdout.write(s.endsWith("\n") ? s : s + "\n");
 const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : s + "\n");
@@ -59,7 +63,7 @@ function intFlag(name: string, value: unknown): number | undefined {
 async function withStore<T>(loaded: LoadedConfig, fn: (store: Store) => Promise<T>): Promise<T> {
   let store: Store;
   try {
-    store = openStore(loaded.config.store.url);
+    store = openAuditedStore(loaded.config.store.url);
     await store.migrate();
   } catch (e) {
     err(`ticksync: cannot open the store ${loaded.config.store.url}: ${(e as Error).message}`);
@@ -187,7 +191,7 @@ async function cmdServe(argv: string[]): Promise<number> {
   setLogLevel(config.log.level);
   let store: Store;
   try {
-    store = openStore(config.store.url);
+    store = openAuditedStore(config.store.url);
     const m = await store.migrate();
     log.info("store ready", { store: store.kind, location: store.location, schemaVersion: m.version, applied: m.applied });
   } catch (e) {
@@ -540,7 +544,7 @@ async function cmdBackfill(argv: string[]): Promise<number> {
 async function openMigrated(url: string, label: string): Promise<Store> {
   let store: Store;
   try {
-    store = openStore(url);
+    store = openAuditedStore(url);
     await store.migrate();
     return store;
   } catch (e) {
@@ -635,6 +639,12 @@ function cmdConfig(argv: string[]): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Runs started from here on record who started them (src/monitor/audit.ts); serve's jobs and
+  // API calls name themselves.
+  return withActor(cliActor(argv.slice(0, 2).join(" ")), () => dispatch(argv));
+}
+
+async function dispatch(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {

@@ -11,6 +11,7 @@ import { digestStore } from "../src/pipeline/migrate.ts";
 import { openStore } from "../src/stores/open.ts";
 import type { Store } from "../src/stores/types.ts";
 import { parsePgUrl } from "../src/stores/postgres.ts";
+import { auditEntry, redactParams } from "../src/monitor/audit.ts";
 
 const dir = tempDir("ticksync-backup-");
 
@@ -82,6 +83,11 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).counts).toEqual(manifest.counts);
       expect(await digestOf(url)).toBe(before);
+      // The audit trail of the restored store: the restore, started from the CLI.
+      const audited = openStore(url);
+      const runs = (await audited.listRuns({ limit: 10 })).map(auditEntry);
+      await audited.close();
+      expect(runs[0]).toMatchObject({ kind: "restore", outcome: "succeeded", startedBy: { by: "cli", command: "restore --from" }, params: { sha256: manifest.sha256 } });
 
       // Restoring over a store that exists needs --force.
       const again = await cli(["restore", "--from", manifest.manifest, "--to", url]);
@@ -105,4 +111,10 @@ test("--keep leaves the newest backups only", async () => {
   }
   expect(readdirSync(out).filter((f) => f.endsWith(".json")).length).toBe(2);
   expect(readdirSync(out).filter((f) => f.endsWith(".db.gz")).length).toBe(2);
+});
+
+test("audit parameters never carry secrets", () => {
+  expect(
+    redactParams({ url: "postgres://ticksync:s3cret@db:5432/x", sinks: { app: { password: "pw", email: "a@b.c" } }, href: "https://x/q?apikey=K1&symbol=A", token: null }),
+  ).toEqual({ url: "postgres://ticksync:***@db:5432/x", sinks: { app: { password: "***", email: "a@b.c" } }, href: "https://x/q?apikey=***&symbol=A", token: null });
 });

@@ -15,6 +15,7 @@ import { parsePgUrl, redactPgUrl } from "../stores/postgres.ts";
 import { sqlitePath } from "../stores/sqlite.ts";
 import type { Store } from "../stores/types.ts";
 import { digestStore } from "../pipeline/migrate.ts";
+import { auditedStore } from "./audit.ts";
 
 export const MANIFEST_FORMAT = "ticksync-backup/1";
 
@@ -106,11 +107,19 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
   mkdirSync(dir, { recursive: true });
   const now = opts.now ?? new Date();
   const name = `ticksync-${stamp(now)}`;
-  const store = openStore(url);
+  const store = auditedStore(openStore(url));
+  // The backup is a run of its own in the audit trail, recorded when it is done (so the
+  // snapshot does not hold it as running).
+  const record = async (outcome: "succeeded" | "failed", params: Record<string, unknown>, read: number, error: string | null) => {
+    const runId = await store.startRun({ kind: "backup", source: store.kind, params: { dir: resolve(dir), name, ...params } });
+    await store.finishRun(runId, { outcome, read, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error });
+  };
+  let migrated = false;
   try {
     if (store.kind === "questdb")
       throw new BackupError("the QuestDB store is backed up with QuestDB's own tools (SNAPSHOT / a copy of its root dir), not by ticksync", "unsupported");
     await store.migrate();
+    migrated = true;
     const described = await describe(store);
     let manifest: BackupManifest;
     if (store.kind === "sqlite") {
@@ -140,7 +149,11 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
     writeFileSync(`${manifestPath}.part`, JSON.stringify(manifest, null, 2) + "\n");
     renameSync(`${manifestPath}.part`, manifestPath);
     const removed = opts.keep ? prune(dir, opts.keep) : [];
+    await record("succeeded", { file: manifest.file, sha256: manifest.sha256, bytes: manifest.bytes, removed }, manifest.counts.bars, null);
     return { manifest, manifestPath, removed };
+  } catch (e) {
+    if (migrated) await record("failed", {}, 0, (e as Error).message).catch(() => {});
+    throw e;
   } finally {
     await store.close();
   }
@@ -219,10 +232,24 @@ export async function restoreStore(manifestPath: string, url: string, opts: { fo
     if (exists) await run([pgTool("psql"), "-v", "ON_ERROR_STOP=1", "-q", "-c", `DROP SCHEMA IF EXISTS "${schema}" CASCADE`], env);
     await run([pgTool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", `--dbname=${env.PGDATABASE}`, file], env);
   }
-  const store = openStore(url);
+  const store = auditedStore(openStore(url));
   try {
     const after = await describe(store);
     const same = JSON.stringify(after.counts) === JSON.stringify(m.counts) && after.barsChecksum === m.barsChecksum;
+    // Recorded in the restored store itself (after the check, so the check sees the snapshot).
+    const runId = await store.startRun({ kind: "restore", source: m.kind, params: { manifest: resolve(manifestPath), createdAt: m.createdAt, sha256: m.sha256, from: m.store } });
+    await store.finishRun(runId, {
+      outcome: same ? "succeeded" : "failed",
+      read: after.counts.bars,
+      inserted: 0,
+      updated: 0,
+      unchanged: 0,
+      quarantined: 0,
+      fromTs: null,
+      toTs: null,
+      quality: null,
+      error: same ? null : "restored content differs from the manifest",
+    });
     if (!same)
       throw new BackupError(
         `restored, but the content differs from the manifest: counts ${JSON.stringify(after.counts)} vs ${JSON.stringify(m.counts)}, bars checksum ${after.barsChecksum} vs ${m.barsChecksum}`,

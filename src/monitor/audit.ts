@@ -1,0 +1,90 @@
+// The audit trail. Every run (ingest, backfill, migrate, sync, verify and repair, backup,
+// restore) is already recorded with its parameters, counts and outcome; what this adds is who or
+// what started it — the CLI (and the OS user), a scheduled job, or an API call (and which
+// token) — carried through the async calls to wherever a run starts, and a redacted view of it
+// all for /api/audit.
+import { AsyncLocalStorage } from "node:async_hooks";
+import { userInfo } from "node:os";
+import type { RunRecord, RunStart, Store } from "../stores/types.ts";
+
+export type Actor =
+  | { by: "cli"; user: string; command: string }
+  | { by: "schedule"; job: string }
+  | { by: "api"; route: string; token: string | null; remote: string | null }
+  | { by: "system"; what: string };
+
+const current = new AsyncLocalStorage<Actor>();
+
+/** Run `fn` on behalf of `actor`: runs it starts record the actor. */
+export function withActor<T>(actor: Actor, fn: () => T): T {
+  return current.run(actor, fn);
+}
+
+export function currentActor(): Actor | undefined {
+  return current.getStore();
+}
+
+export function cliActor(command: string): Actor {
+  let user = process.env.USER ?? "unknown";
+  try {
+    user = userInfo().username;
+  } catch {}
+  return { by: "cli", user, command };
+}
+
+const SECRET_KEY = /pass(word)?|secret|token|api_?key|authorization|credential/i;
+
+/** Parameters with secrets masked: secret-looking keys, and passwords inside URLs. */
+export function redactParams(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactParams);
+  if (value && typeof value === "object")
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET_KEY.test(k) && v != null ? "***" : redactParams(v)]));
+  if (typeof value === "string") return value.replace(/(\/\/[^:/@\s]+:)[^@\s]*@/g, "$1***@").replace(/([?&](?:apikey|api_key|token|access_token|key|password)=)[^&#\s]*/gi, "$1***");
+  return value;
+}
+
+/** The store, but runs it starts carry the current actor in their parameters. */
+export function auditedStore(store: Store): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === "startRun")
+        return (run: RunStart) => {
+          const actor = currentActor() ?? { by: "system", what: "unattributed" };
+          return target.startRun({ ...run, params: { ...(run.params ?? {}), startedBy: actor } });
+        };
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+export type AuditEntry = {
+  id: number;
+  kind: string;
+  source: string;
+  job: string | null;
+  startedBy: Actor | null;
+  params: unknown;
+  startedAt: string;
+  finishedAt: string | null;
+  outcome: string;
+  counts: { read: number; inserted: number; updated: number; unchanged: number; quarantined: number };
+  error: string | null;
+};
+
+export function auditEntry(r: RunRecord): AuditEntry {
+  const { startedBy, ...params } = (r.params ?? {}) as Record<string, unknown>;
+  return {
+    id: r.id,
+    kind: r.kind,
+    source: r.source,
+    job: r.job ?? null,
+    startedBy: (redactParams(startedBy) as Actor) ?? null,
+    params: redactParams(params),
+    startedAt: new Date(r.startedAt).toISOString(),
+    finishedAt: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(),
+    outcome: r.outcome,
+    counts: { read: r.read, inserted: r.inserted, updated: r.updated, unchanged: r.unchanged, quarantined: r.quarantined },
+    error: r.error === null ? null : (redactParams(r.error) as string),
+  };
+}
