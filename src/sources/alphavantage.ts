@@ -1,6 +1,9 @@
 // Alpha Vantage TIME_SERIES_DAILY: `Time Series (Daily)` keyed by date, newest first, values
 // as strings. Its throttling comes as HTTP 200 with a "Note" or "Information" message, and a
-// bad symbol as 200 with "Error Message".
+// bad symbol as 200 with "Error Message". Latest quotes (mode = "quote"): GLOBAL_QUOTE, one
+// symbol per request → {"Global Quote": {"01. symbol", "02. open", "03. high", "04. low",
+// "05. price", "06. volume", "07. latest trading day", ...}}; `{"Global Quote": {}}` for a
+// symbol it does not know.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
@@ -15,6 +18,26 @@ export type AlphaVantageSourceConfig = v.InferOutput<typeof alphaVantageSourceSc
 
 const COMPACT_DAYS = 100; // "compact" returns the newest 100 sessions
 
+/** An Alpha Vantage answer as JSON, after its 200-with-a-message errors and throttling. */
+function avJson(res: Response, body: string, providerSymbol: string): any {
+  const json = parseJsonBody(body, `alphavantage ${providerSymbol}`);
+  const note = json?.Note ?? json?.Information;
+  if (typeof note === "string") {
+    // Throttling in a 200: per minute it passes (retry after a pause); a per-day cap does
+    // not, so the provider is not called again for an hour.
+    const text = `alphavantage ${providerSymbol}: ${note.slice(0, 160)}`;
+    if (/per day/i.test(note) && !/per minute/i.test(note)) throw new ProviderError(text, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
+    throw new ProviderError(text, "rate_limited", { retryable: true });
+  }
+  const error = json?.["Error Message"];
+  if (typeof error === "string") {
+    const cause = /apikey/i.test(error) ? "auth" : "not_found";
+    throw new ProviderError(`alphavantage ${providerSymbol}: ${error.slice(0, 160)}`, cause);
+  }
+  if (!res.ok) throw new ProviderError(`alphavantage ${providerSymbol}: HTTP ${res.status}`, "client_error", { status: res.status });
+  return json;
+}
+
 export const alphaVantageImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => (market === "NYSE" ? ticker.replace(/-/g, ".") : null),
   async *fetchDaily(req) {
@@ -27,21 +50,7 @@ export const alphaVantageImpl: ProviderImpl = {
       timeoutMs: req.timeoutMs,
       signal: req.signal,
       parse: (res, body) => {
-        const json = parseJsonBody(body, `alphavantage ${req.providerSymbol}`);
-        const note = json?.Note ?? json?.Information;
-        if (typeof note === "string") {
-          // Throttling in a 200: per minute it passes (retry after a pause); a per-day cap does
-          // not, so the provider is not called again for an hour.
-          const text = `alphavantage ${req.providerSymbol}: ${note.slice(0, 160)}`;
-          if (/per day/i.test(note) && !/per minute/i.test(note)) throw new ProviderError(text, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
-          throw new ProviderError(text, "rate_limited", { retryable: true });
-        }
-        const error = json?.["Error Message"];
-        if (typeof error === "string") {
-          const cause = /apikey/i.test(error) ? "auth" : "not_found";
-          throw new ProviderError(`alphavantage ${req.providerSymbol}: ${error.slice(0, 160)}`, cause);
-        }
-        if (!res.ok) throw new ProviderError(`alphavantage ${req.providerSymbol}: HTTP ${res.status}`, "client_error", { status: res.status });
+        const json = avJson(res, body, req.providerSymbol);
         const ts = json?.["Time Series (Daily)"];
         if (!ts || typeof ts !== "object") throw new ProviderError(`alphavantage ${req.providerSymbol}: no "Time Series (Daily)" in the response`, "bad_response", { retryable: true });
         return ts as Record<string, Record<string, string>>;
@@ -58,6 +67,29 @@ export const alphaVantageImpl: ProviderImpl = {
     }
     rows.sort((a, b) => String(a.fields.ts).localeCompare(String(b.fields.ts)));
     yield rows;
+  },
+};
+
+alphaVantageImpl.quotes = {
+  batch: 1,
+  async fetch(req) {
+    const { symbol, providerSymbol } = req.symbols[0]!;
+    const url = `${req.baseUrl}/query?function=GLOBAL_QUOTE&symbol=${encodeURIComponent(providerSymbol)}&datatype=json&apikey=${encodeURIComponent(req.apiKey ?? "")}`;
+    const q = await providerRequest(url, {
+      limiter: req.limiter,
+      retry: req.retry,
+      timeoutMs: req.timeoutMs,
+      signal: req.signal,
+      parse: (res, body) => {
+        const quote = avJson(res, body, providerSymbol)?.["Global Quote"];
+        if (!quote || typeof quote !== "object") throw new ProviderError(`alphavantage ${providerSymbol}: no "Global Quote" in the response`, "bad_response", { retryable: true });
+        return quote as Record<string, string>;
+      },
+    });
+    const date = q["07. latest trading day"];
+    if (!date) return { rows: [], missing: [symbol] };
+    const fields = { symbol, ts: date, open: q["02. open"], high: q["03. high"], low: q["04. low"], close: q["05. price"], volume: q["06. volume"] ?? "" };
+    return { rows: [{ locator: `alphavantage:quote:${providerSymbol}:${date}`, fields }], missing: [] };
   },
 };
 

@@ -7,7 +7,7 @@ import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import { createRateLimiter, type RateLimit, type RateLimiter } from "../pipeline/ratelimit.ts";
 import { resolveUniverse } from "../universes/universes.ts";
-import { DEFAULT_RETRY, type RetryPolicy } from "./http.ts";
+import { DEFAULT_RETRY, ProviderError, type RetryPolicy } from "./http.ts";
 import { MarketSchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext } from "./types.ts";
 
@@ -53,6 +53,11 @@ export function providerConfigEntries<T extends string>(type: T, defaults: { bas
     concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), defaults.concurrency),
     /** Provider spellings that the default mapping gets wrong: canonical → provider symbol. */
     symbolMap: v.optional(v.record(v.string(), v.string()), {}),
+    /**
+     * history: daily bars from the last stored one on. quote: the provider's latest-quote endpoint,
+     * turned into the current session's daily bar (updated in place by each poll).
+     */
+    mode: v.optional(v.picklist(["history", "quote"], "expected history or quote"), "history"),
   };
 }
 
@@ -71,6 +76,7 @@ export type ProviderConfig = {
   retry: Partial<RetryPolicy>;
   concurrency: number;
   symbolMap: Record<string, string>;
+  mode: "history" | "quote";
 };
 
 /** What a provider file implements: the symbol spelling and one fetch of a date range. */
@@ -79,6 +85,20 @@ export type ProviderImpl = {
   providerSymbol(symbol: string, market: SymbolMarket): string | null;
   /** Rows of [from, to] (epoch ms, inclusive days), oldest first, in one or more pages. */
   fetchDaily(req: FetchRequest): AsyncIterable<RawRow[]>;
+  /** The latest-quote endpoint (mode = "quote"), when the provider has one. */
+  quotes?: {
+    /** Symbols one request may carry. */
+    batch: number;
+    /**
+     * Today's bar of each symbol the provider quoted, as raw rows (ts = the session date). Symbols
+     * the provider does not know are returned in `missing`, not thrown: the others still count.
+     */
+    fetch(req: QuoteRequest): Promise<{ rows: RawRow[]; missing: string[] }>;
+  };
+};
+
+export type QuoteRequest = Omit<FetchRequest, "symbol" | "providerSymbol" | "market" | "from" | "to"> & {
+  symbols: { symbol: string; providerSymbol: string; market: SymbolMarket }[];
 };
 
 export type FetchRequest = {
@@ -166,6 +186,7 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     if (!yielded && cursor === null) yield { rows: [], cursor: { lastTs: null } };
   }
 
+  if (cfg.mode === "quote") return quoteSource(name, cfg, impl, ctx, retry);
   return {
     name,
     type: cfg.type,
@@ -175,6 +196,62 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     streams: async () => providerSymbols(name, cfg, ctx),
     read,
   };
+}
+
+/**
+ * mode = "quote": each read asks the provider's latest-quote endpoint once for the symbols of its
+ * stream and yields today's bar of each. A stream is as many symbols as one request may carry
+ * (Stooq, Polygon: many, joined by ","; Yahoo, Alpha Vantage: one), so a poll of the whole
+ * source costs one request per stream, all under the provider's shared rate limit. The bar's
+ * natural key is the session date: an unchanged quote rewrites nothing, a moved one updates it.
+ */
+function quoteSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx: SourceContext, retry: RetryPolicy): Source {
+  const quotes = impl.quotes;
+  if (!quotes) throw new SourceError(`source ${name}: ${cfg.type} has no latest-quote endpoint (mode = "quote")`);
+  const spell = (symbol: string) => {
+    const sym = normaliseSymbol(symbol);
+    if (!sym.ok) throw new SourceError(sym.reason);
+    return { symbol: sym.symbol, market: sym.market, providerSymbol: cfg.symbolMap[sym.symbol] ?? impl.providerSymbol(sym.ticker, sym.market) };
+  };
+
+  async function streams(): Promise<string[]> {
+    const out: string[] = [];
+    let chunk: string[] = [];
+    for (const s of providerSymbols(name, cfg, ctx)) {
+      // A symbol the provider cannot spell gets a stream of its own, which fails alone.
+      if (spell(s).providerSymbol === null) out.push(s);
+      else if (chunk.push(s) >= quotes!.batch) out.push(chunk.join(",")), (chunk = []);
+    }
+    if (chunk.length) out.push(chunk.join(","));
+    return out;
+  }
+
+  async function* read(stream: string, cursor: Cursor | null, _batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
+    if (range) throw new SourceError(`source ${name}: mode = "quote" reads only the latest quotes; a backfill needs mode = "history"`);
+    const symbols = stream.split(",").map(spell);
+    const bad = symbols.find((s) => s.providerSymbol === null);
+    if (bad) throw new SourceError(`source ${name} (${cfg.type}) has no data for ${bad.market} symbols like ${bad.symbol}`);
+    const { rows, missing } = await quotes!.fetch({
+      symbols: symbols as { symbol: string; providerSymbol: string; market: SymbolMarket }[],
+      limiter: sharedLimiter(cfg),
+      retry,
+      timeoutMs: cfg.timeoutMs,
+      baseUrl: cfg.baseUrl.replace(/\/+$/, ""),
+      apiKey: cfg.apiKey,
+      signal: ctx.signal,
+    });
+    let newest = typeof cursor?.lastTs === "number" ? cursor.lastTs : null;
+    for (const r of rows) {
+      const t = parseTimestamp(r.fields.ts);
+      if (t !== null && (newest === null || t > newest)) newest = t;
+    }
+    yield { rows, cursor: { lastTs: newest } };
+    // The quotes that came are stored (the batch above commits first); the unknown ones fail the stream.
+    if (missing.length)
+      throw new ProviderError(`${cfg.type}: no quote for ${missing.join(", ")} (unknown symbol or no trading yet)`, symbols.length === 1 ? "not_found" : "no_data");
+  }
+
+  return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, streams, read };
 }
 
 /** `YYYY-MM-DD` of an instant in a time zone: the exchange date of a bar. */

@@ -8,13 +8,14 @@ import { yahooSource, yahooSourceSchema } from "./yahoo.ts";
 import { polygonSource, polygonSourceSchema } from "./polygon.ts";
 import { alphaVantageSource, alphaVantageSourceSchema } from "./alphavantage.ts";
 import { postgresSource, postgresSourceSchema } from "./postgres.ts";
+import { replaySource, replaySourceSchema } from "./replay.ts";
 import type { Source, SourceContext } from "./types.ts";
 
-export const SOURCE_TYPES = ["csv", "sqlite", "postgres", "stooq", "yahoo", "polygon", "alphavantage"] as const;
+export const SOURCE_TYPES = ["csv", "sqlite", "postgres", "stooq", "yahoo", "polygon", "alphavantage", "replay"] as const;
 
 export const sourceConfigSchema = v.variant(
   "type",
-  [csvSourceSchema, sqliteSourceSchema, postgresSourceSchema, stooqSourceSchema, yahooSourceSchema, polygonSourceSchema, alphaVantageSourceSchema],
+  [csvSourceSchema, sqliteSourceSchema, postgresSourceSchema, stooqSourceSchema, yahooSourceSchema, polygonSourceSchema, alphaVantageSourceSchema, replaySourceSchema],
   (issue) => `expected a source type of ${SOURCE_TYPES.join(", ")}, got ${JSON.stringify(issue.input)}`,
 );
 export type SourceConfig = v.InferOutput<typeof sourceConfigSchema>;
@@ -36,5 +37,7 @@ export function createSource(name: string, cfg: SourceConfig, baseDir?: string, 
       return polygonSource(name, cfg, ctx);
     case "alphavantage":
       return alphaVantageSource(name, cfg, ctx);
+    case "replay":
+      return replaySource(name, cfg, baseDir, ctx);
   }
 }

@@ -1,6 +1,9 @@
 // Stooq's daily CSV download, one request per symbol: `/q/d/l/?s=<sym>&i=d&d1=&d2=`. WSE
 // symbols are bare lower-case tickers (`pkn`), US ones carry `.us`. Stooq answers 200 for
 // everything: `No data` for an unknown symbol, `Exceeded the daily hits limit` when throttled.
+// Latest quotes (mode = "quote") come from the light quote CSV, many symbols per request:
+// `/q/l/?s=pkn+msft.us&f=sd2t2ohlcv&h&e=csv` → `Symbol,Date,Time,Open,High,Low,Close,Volume`,
+// one line per symbol, `N/D` in every field for a symbol Stooq does not know.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, providerRequest } from "./http.ts";
@@ -53,6 +56,63 @@ export const stooqImpl: ProviderImpl = {
       });
     }
     yield rows;
+  },
+};
+
+/** Stooq's daily-limit answer (HTTP 200, plain text): no calls for an hour. */
+function checkLimit(body: string, what: string) {
+  if (body.trimStart().slice(0, 64).toLowerCase().startsWith("exceeded the daily hits limit"))
+    throw new ProviderError(`stooq ${what}: exceeded the daily hits limit`, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
+}
+
+/** Symbols per light-quote request: Stooq takes many; a URL this long stays well under limits. */
+const QUOTE_BATCH = 50;
+
+stooqImpl.quotes = {
+  batch: QUOTE_BATCH,
+  async fetch(req) {
+    const list = req.symbols.map((s) => encodeURIComponent(s.providerSymbol)).join("+");
+    const what = req.symbols.length === 1 ? req.symbols[0]!.providerSymbol : `${req.symbols.length} symbols`;
+    const url = `${req.baseUrl}/q/l/?s=${list}&f=sd2t2ohlcv&h&e=csv${req.apiKey ? `&apikey=${encodeURIComponent(req.apiKey)}` : ""}`;
+    const text = await providerRequest(url, {
+      limiter: req.limiter,
+      retry: req.retry,
+      timeoutMs: req.timeoutMs,
+      signal: req.signal,
+      parse: (res, body) => {
+        checkLimit(body, what);
+        if (!res.ok) throw new ProviderError(`stooq quotes (${what}): HTTP ${res.status}`, res.status === 404 ? "not_found" : "client_error", { status: res.status });
+        const lines = body.split(/\r?\n/).filter((l) => l.trim() !== "");
+        const header = splitCsvLine(lines[0] ?? "", ",").map((h) => h.trim().toLowerCase());
+        if (["symbol", "date", "open", "high", "low", "close"].some((c) => !header.includes(c)))
+          throw new ProviderError(`stooq quotes (${what}): unexpected reply ${JSON.stringify(body.slice(0, 80))}`, "bad_response", { retryable: true });
+        // A body cut short is a broken reply, retried whole: never half of a poll.
+        if (!body.endsWith("\n") && splitCsvLine(lines.at(-1)!, ",").length < header.length)
+          throw new ProviderError(`stooq quotes (${what}): the response ends mid-row`, "bad_response", { retryable: true });
+        return { header, lines: lines.slice(1) };
+      },
+    });
+    const col = (n: string) => text.header.indexOf(n);
+    const [sy, d, o, h, l, c, vol] = [col("symbol"), col("date"), col("open"), col("high"), col("low"), col("close"), col("volume")];
+    const wanted = new Map(req.symbols.map((s) => [s.providerSymbol.toLowerCase(), s.symbol]));
+    const rows: RawRow[] = [];
+    const seen = new Set<string>();
+    for (const line of text.lines) {
+      const f = splitCsvLine(line, ",");
+      const key = (f[sy] ?? "").trim().toLowerCase();
+      const symbol = wanted.get(key);
+      if (!symbol) continue; // not one we asked for
+      const raw = (f[d] ?? "").trim();
+      if (raw === "" || raw === "N/D") continue; // unknown to Stooq
+      seen.add(key);
+      // The light endpoint prints dates as YYYY-MM-DD (d2) or YYYYMMDD.
+      const date = /^\d{8}$/.test(raw) ? `${raw.slice(0, 4)}-${raw.slice(4, 6)}-${raw.slice(6, 8)}` : raw;
+      rows.push({
+        locator: `stooq:quote:${key}:${date}`,
+        fields: { symbol, ts: date, open: f[o], high: f[h], low: f[l], close: f[c], ...(vol >= 0 ? { volume: f[vol] === "N/D" ? "" : (f[vol] ?? "") } : {}) },
+      });
+    }
+    return { rows, missing: req.symbols.filter((s) => !seen.has(s.providerSymbol.toLowerCase())).map((s) => s.symbol) };
   },
 };
 

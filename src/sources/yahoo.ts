@@ -1,5 +1,7 @@
 // Yahoo Finance v8 chart API: `timestamp[]` with `indicators.quote[0]` arrays and
 // `indicators.adjclose[0].adjclose`; errors come as `chart.error` ({code, description}).
+// Latest quotes (mode = "quote"): the same chart with `range=1d&interval=1d`, one symbol per
+// request; its last entry is the current (or last) session's bar, its close the latest price.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
@@ -38,6 +40,20 @@ export function fromFloat32(x: number | null | undefined): number | null | undef
   return x;
 }
 
+function chartResult(res: Response, body: string, providerSymbol: string) {
+  const json = parseJsonBody(body, `yahoo ${providerSymbol}`) as Chart;
+  const error = json.chart?.error;
+  if (error || !res.ok) {
+    const text = `yahoo ${providerSymbol}: ${error?.code ?? `HTTP ${res.status}`}${error?.description ? `: ${error.description}` : ""}`;
+    if (res.status === 404 || error?.code === "Not Found") throw new ProviderError(text, "not_found", { status: res.status });
+    if (res.status === 401 || res.status === 403) throw new ProviderError(text, "auth", { status: res.status });
+    throw new ProviderError(text, "client_error", { status: res.status });
+  }
+  const result = json.chart?.result?.[0];
+  if (!result) throw new ProviderError(`yahoo ${providerSymbol}: no chart result in the response`, "bad_response", { retryable: true });
+  return result;
+}
+
 export const yahooImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => (market === "WSE" ? `${ticker}.WA` : ticker),
   async *fetchDaily(req) {
@@ -50,19 +66,7 @@ export const yahooImpl: ProviderImpl = {
       timeoutMs: req.timeoutMs,
       signal: req.signal,
       headers: { accept: "application/json" },
-      parse: (res, body) => {
-        const json = parseJsonBody(body, `yahoo ${req.providerSymbol}`) as Chart;
-        const error = json.chart?.error;
-        if (error || !res.ok) {
-          const text = `yahoo ${req.providerSymbol}: ${error?.code ?? `HTTP ${res.status}`}${error?.description ? `: ${error.description}` : ""}`;
-          if (res.status === 404 || error?.code === "Not Found") throw new ProviderError(text, "not_found", { status: res.status });
-          if (res.status === 401 || res.status === 403) throw new ProviderError(text, "auth", { status: res.status });
-          throw new ProviderError(text, "client_error", { status: res.status });
-        }
-        const result = json.chart?.result?.[0];
-        if (!result) throw new ProviderError(`yahoo ${req.providerSymbol}: no chart result in the response`, "bad_response", { retryable: true });
-        return result;
-      },
+      parse: (res, body) => chartResult(res, body, req.providerSymbol),
     });
     const ts = chart.timestamp ?? [];
     const q = chart.indicators?.quote?.[0] ?? {};
@@ -92,6 +96,34 @@ export const yahooImpl: ProviderImpl = {
       });
     }
     yield rows;
+  },
+};
+
+yahooImpl.quotes = {
+  batch: 1,
+  async fetch(req) {
+    const { symbol, providerSymbol, market } = req.symbols[0]!;
+    const url = `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(providerSymbol)}?range=1d&interval=1d&includePrePost=false`;
+    const chart = await providerRequest(url, {
+      limiter: req.limiter,
+      retry: req.retry,
+      timeoutMs: req.timeoutMs,
+      signal: req.signal,
+      headers: { accept: "application/json" },
+      parse: (res, body) => chartResult(res, body, providerSymbol),
+    });
+    const ts = chart.timestamp ?? [];
+    const q = chart.indicators?.quote?.[0] ?? {};
+    const tz = chart.meta?.exchangeTimezoneName ?? MARKET_TIMEZONES[market];
+    // The newest entry with prices; none (before the first trade of a listing) is no bar yet.
+    for (let i = ts.length - 1; i >= 0; i--) {
+      const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
+      if (open == null && high == null && low == null && close == null) continue;
+      const date = dateInZone(ts[i]! * 1000, tz);
+      const fields = { symbol, ts: date, open: fromFloat32(open), high: fromFloat32(high), low: fromFloat32(low), close: fromFloat32(close), volume: volume ?? "" };
+      return { rows: [{ locator: `yahoo:quote:${providerSymbol}:${date}`, fields }], missing: [] };
+    }
+    return { rows: [], missing: [] };
   },
 };
 

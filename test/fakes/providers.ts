@@ -1,5 +1,7 @@
 // One local HTTP server that answers like Stooq, Yahoo Finance (v8 chart), Polygon (v2 aggregates)
-// and Alpha Vantage (TIME_SERIES_DAILY), in their real wire formats: bodies, status codes, error
+// and Alpha Vantage (TIME_SERIES_DAILY), plus their latest-quote endpoints (Stooq's light quote
+// CSV, Polygon's stocks snapshot, Alpha Vantage's GLOBAL_QUOTE; Yahoo's is the chart with
+// range=1d), where a symbol's latest quote is its last bar, in their real wire formats: bodies, status codes, error
 // and rate-limit answers, quirks included (Stooq's 200 "No data", Polygon's 200 with no
 // `results`, Alpha Vantage's 200 {"Note"}, Yahoo's float32 prices). Tests queue faults, set a
 // server-side rate limit and read the request log to prove what a client did.
@@ -201,7 +203,27 @@ type Ctx = { url: URL; path: string; req: Request; base: string; lookup: Lookup 
 // ---------------------------------------------------------------------------------------------
 // Stooq: GET /q/d/l/?s=<sym>&i=d[&d1=YYYYMMDD&d2=YYYYMMDD]
 
-function stooq({ url, path, lookup }: Ctx): Response {
+// Stooq light quotes: GET /q/l/?s=<sym>+<sym>&f=sd2t2ohlcv&h&e=csv — one line per symbol asked,
+// in the order asked; `N/D` in every field for a symbol Stooq does not know.
+function stooqQuotes({ url, lookup }: Ctx): Response {
+  const q = url.searchParams;
+  const f = q.get("f") ?? "sd2t2ohlcv";
+  if (f !== "sd2t2ohlcv") return text(`fake stooq serves f=sd2t2ohlcv only (got f=${f})`, 400);
+  const symbols = (q.get("s") ?? "").split(/[ +]/).filter(Boolean);
+  const lines = symbols.map((s) => {
+    const last = lookup(s.toLowerCase())?.at(-1);
+    const sym = s.toUpperCase();
+    if (!last) return [sym, "N/D", "N/D", "N/D", "N/D", "N/D", "N/D", "N/D"].join(",");
+    const time = sym.includes(".") ? "22:00:09" : "17:04:58";
+    return [sym, last.date, time, last.open, last.high, last.low, last.close, last.volume].join(",");
+  });
+  const head = q.has("h") ? ["Symbol,Date,Time,Open,High,Low,Close,Volume"] : [];
+  return text([...head, ...lines].join("\r\n") + "\r\n", 200, "text/csv", { "content-disposition": "attachment;filename=q.csv" });
+}
+
+function stooq(ctx: Ctx): Response {
+  const { url, path, lookup } = ctx;
+  if (path === "/q/l/" || path === "/q/l") return stooqQuotes(ctx);
   if (path !== "/q/d/l/" && path !== "/q/d/l") return text("Not Found", 404, "text/html");
   const q = url.searchParams;
   const s = (q.get("s") ?? "").toLowerCase();
@@ -331,12 +353,45 @@ function yahoo({ url, path, lookup }: Ctx, float32: boolean): Response {
 const polygonError = (status: number, error: string) => json({ status: "ERROR", request_id: requestId(), error }, status);
 const nyMidnight = (date: string) => zonedMs(date, 0, 0, "America/New_York");
 
-function polygon({ url, path, req, base, lookup }: Ctx, pageSize: number): Response {
-  const m = /^\/v2\/aggs\/ticker\/([^/]+)\/range\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path);
-  if (!m) return text("404 page not found", 404);
+// Polygon stocks snapshot: GET /v2/snapshot/locale/us/markets/stocks/tickers?tickers=A,B — the
+// tickers it knows, in no promised order; `updated` in nanoseconds (the last bar's 16:00 New York).
+function polygonSnapshot({ url, lookup }: Ctx): Response {
+  const asked = (url.searchParams.get("tickers") ?? "").split(",").filter(Boolean);
+  const agg = (b: FakeBar) => ({ o: b.open, h: b.high, l: b.low, c: b.close, v: b.volume, vw: round((b.high + b.low + b.close) / 3, 4) });
+  const tickers = asked.flatMap((t) => {
+    const all = lookup(t);
+    const last = all?.at(-1);
+    if (!all || !last) return [];
+    const prev = all.at(-2) ?? last;
+    const updatedMs = zonedMs(last.date, 16, 0, "America/New_York");
+    return [
+      {
+        ticker: t,
+        todaysChange: round(last.close - prev.close, 2),
+        todaysChangePerc: round(((last.close - prev.close) / prev.close) * 100, 4),
+        updated: updatedMs * 1_000_000,
+        day: agg(last),
+        min: { ...agg(last), t: updatedMs - 60_000, n: 12, av: last.volume },
+        prevDay: agg(prev),
+        lastTrade: { i: "52983525029461", p: last.close, s: 100, t: updatedMs * 1_000_000, x: 4, c: [14, 41] },
+      },
+    ];
+  });
+  return json({ status: "OK", request_id: requestId(), count: tickers.length, tickers });
+}
+
+function polygon(ctx: Ctx, pageSize: number): Response {
+  const { url, path, req, base, lookup } = ctx;
   const q = url.searchParams;
   const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.get("authorization") ?? "")?.[1];
   const key = q.get("apiKey") || bearer;
+  if (path === "/v2/snapshot/locale/us/markets/stocks/tickers") {
+    if (!key) return polygonError(401, "API Key was not provided");
+    if (key === "bad") return polygonError(401, "Unknown API Key");
+    return polygonSnapshot(ctx);
+  }
+  const m = /^\/v2\/aggs\/ticker\/([^/]+)\/range\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path);
+  if (!m) return text("404 page not found", 404);
   if (!key) return polygonError(401, "API Key was not provided");
   if (key === "bad") return polygonError(401, "Unknown API Key");
 
@@ -416,6 +471,7 @@ function alphavantage({ url, path, lookup }: Ctx): Response {
   const q = url.searchParams;
   if (!q.get("apikey")) return avJson({ "Error Message": AV_MISSING_KEY });
   const fn = q.get("function") ?? "";
+  if (fn === "GLOBAL_QUOTE") return avGlobalQuote(q.get("symbol") ?? "", lookup);
   if (fn !== "TIME_SERIES_DAILY") return avJson({ "Error Message": avInvalidCall(fn) });
   const symbol = q.get("symbol") ?? "";
   const all = symbol ? lookup(symbol.toUpperCase()) : undefined;
@@ -444,6 +500,29 @@ function alphavantage({ url, path, lookup }: Ctx): Response {
   });
 }
 
+// Alpha Vantage GLOBAL_QUOTE: values as strings; an unknown symbol is 200 {"Global Quote": {}}.
+function avGlobalQuote(symbol: string, lookup: Lookup): Response {
+  const all = symbol ? lookup(symbol.toUpperCase()) : undefined;
+  const last = all?.at(-1);
+  if (!all || !last) return avJson({ "Global Quote": {} });
+  const prev = all.at(-2) ?? last;
+  const s4 = (x: number) => x.toFixed(4);
+  return avJson({
+    "Global Quote": {
+      "01. symbol": symbol.toUpperCase(),
+      "02. open": s4(last.open),
+      "03. high": s4(last.high),
+      "04. low": s4(last.low),
+      "05. price": s4(last.close),
+      "06. volume": String(last.volume),
+      "07. latest trading day": last.date,
+      "08. previous close": s4(prev.close),
+      "09. change": s4(last.close - prev.close),
+      "10. change percent": `${(((last.close - prev.close) / prev.close) * 100).toFixed(4)}%`,
+    },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The server
 
@@ -454,7 +533,7 @@ function symbolOf(provider: ProviderName, path: string, q: URLSearchParams): str
   };
   if (provider === "stooq") return symbolKey(provider, q.get("s") ?? "");
   if (provider === "yahoo") return symbolKey(provider, seg(/^\/v8\/finance\/chart\/([^/]+)/));
-  if (provider === "polygon") return seg(/^\/v2\/aggs\/ticker\/([^/]+)\//);
+  if (provider === "polygon") return path.startsWith("/v2/snapshot/") ? (q.get("tickers") ?? "") : seg(/^\/v2\/aggs\/ticker\/([^/]+)\//);
   return symbolKey(provider, q.get("symbol") ?? "");
 }
 
