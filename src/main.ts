@@ -209,6 +209,7 @@ async function cmdServe(argv: string[]): Promise<number> {
       schedule: job.schedule,
       timeZone: job.timeZone,
       runOnStart: job.runOnStart,
+      gate: job.market ? { market: job.market, phases: job.phases ?? ["open"] } : undefined,
       run:
         job.kind === "sync"
           ? async () => {

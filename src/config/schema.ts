@@ -51,21 +51,36 @@ export const serverConfigSchema = v.strictObject({
   maxPageSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)), 10_000),
 });
 
-export const jobConfigSchema = v.strictObject({
-  name: Name,
-  /** ingest: source → store; sync: store → sink; verify: compare store and sink (repair: re-send what differs). */
-  kind: v.optional(v.picklist(["ingest", "sync", "verify"], "expected ingest, sync or verify"), "ingest"),
-  /** Name of a source in `sources` (ingest jobs). */
-  source: v.optional(Name),
-  /** Name of a sink in `sinks` (sync and verify jobs). */
-  sink: v.optional(Name),
-  /** verify jobs: re-send what differs. */
-  repair: v.optional(v.boolean()),
-  /** Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered. */
-  schedule: v.optional(CronExpression),
-  timeZone: v.optional(TimeZone, "UTC"),
-  runOnStart: v.optional(v.boolean(), false),
-});
+export const jobConfigSchema = v.pipe(
+  v.strictObject({
+    name: Name,
+    /** ingest: source → store; sync: store → sink; verify: compare store and sink (repair: re-send what differs). */
+    kind: v.optional(v.picklist(["ingest", "sync", "verify"], "expected ingest, sync or verify"), "ingest"),
+    /** Name of a source in `sources` (ingest jobs). */
+    source: v.optional(Name),
+    /** Name of a sink in `sinks` (sync and verify jobs). */
+    sink: v.optional(Name),
+    /** verify jobs: re-send what differs. */
+    repair: v.optional(v.boolean()),
+    /** Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered. */
+    schedule: v.optional(CronExpression),
+    timeZone: v.optional(TimeZone, "UTC"),
+    runOnStart: v.optional(v.boolean(), false),
+    /** Run cron ticks only while this exchange trades (manual and start-up runs are not gated). */
+    market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+    /** With market: the phases a tick may run in (pre, open, post); the regular session ("open") by default. */
+    phases: v.optional(
+      v.pipe(
+        v.array(v.picklist(["pre", "open", "post"], "expected pre, open or post")),
+        v.nonEmpty("expected at least one of pre, open, post"),
+      ),
+    ),
+  }),
+  v.forward(
+    v.partialCheck([["market"], ["phases"]], (j) => j.phases === undefined || j.market !== undefined, 'phases need a market: set market = "WSE" or "NYSE"'),
+    ["phases"],
+  ),
+);
 
 export const configSchema = v.pipe(
   v.strictObject({

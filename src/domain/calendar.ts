@@ -4,6 +4,9 @@
 // imported statically so `bun build --compile` bundles them: the binary needs no data files.
 import wseExceptions from "./holidays/wse.json";
 import nyseExceptions from "./holidays/nyse.json";
+// The hours of a trading day and its phases (pre-open, regular session, after-hours) per market,
+// with the sources they were read from.
+import sessionHours from "./sessions.json";
 
 export type Market = "WSE" | "NYSE";
 
@@ -25,15 +28,29 @@ export const MARKET_TIMEZONES: Record<Market, string> = {
 
 type Hours = { open: string; close: string };
 
-const REGULAR_HOURS: Record<Market, Hours> = {
-  // GPW main market: continuous trading 09:00-16:50, closing-auction call 16:50-17:00 with the
-  // closing price fixed at 17:00, then trading-at-last (only at that price) until 17:05. Price
-  // formation ends at 17:00, so that is the close; the last five minutes move no prices.
-  WSE: { open: "09:00", close: "17:00" },
-  NYSE: { open: "09:30", close: "16:00" },
-};
+/**
+ * The phase a market is in at an instant. `open` is the regular session (what `sessionFor`
+ * returns, and what prices are formed in); `pre` is the time before it in which orders are taken
+ * (WSE: the opening-auction call) or traded (NYSE: the pre-market session); `post` is the time
+ * after it (WSE: trading at last, only at the closing price; NYSE: the after-hours session).
+ * Any other time, and all of a non-trading day, is `closed`.
+ */
+export type MarketPhase = "closed" | "pre" | "open" | "post";
+/** The phases a trading day is made of, in order. */
+export type SessionPhase = Exclude<MarketPhase, "closed">;
+export const SESSION_PHASES: readonly SessionPhase[] = ["pre", "open", "post"];
 
-const NYSE_EARLY_CLOSE = "13:00";
+type Span = { from: string; to: string };
+type DayHours = { pre: Span; open: Span; post: Span; earlyClose?: { close: string; postTo: string } };
+
+const DAY_HOURS: Record<Market, DayHours> = { WSE: sessionHours.WSE, NYSE: sessionHours.NYSE };
+
+// GPW main market: price formation ends with the closing auction at 17:00, so that is the close;
+// the five minutes of trading at last after it move no prices and are the `post` phase.
+const REGULAR_HOURS: Record<Market, Hours> = {
+  WSE: { open: DAY_HOURS.WSE.open.from, close: DAY_HOURS.WSE.open.to },
+  NYSE: { open: DAY_HOURS.NYSE.open.from, close: DAY_HOURS.NYSE.open.to },
+};
 
 // Rules are today's rules; the one-off closures are known for these years (and past the build
 // date nobody knows the next day of mourning). Earlier years still get an answer from the rules,
@@ -230,7 +247,9 @@ function yearCalendar(market: Market, year: number): YearCalendar {
   for (const e of (exceptions.openDespiteRule ?? []).filter(inYear)) closed.delete(e.date);
 
   const special = new Map<string, Partial<Hours>>();
-  for (const n of rules.early) special.set(formatDate(n), { close: NYSE_EARLY_CLOSE });
+  const earlyClose = DAY_HOURS[market].earlyClose?.close;
+  if (rules.early.length > 0 && earlyClose === undefined) throw new Error(`${market} has early closes but no earlyClose hours in sessions.json`);
+  for (const n of rules.early) special.set(formatDate(n), { close: earlyClose });
   for (const e of (exceptions.specialSessions ?? []).filter(inYear)) {
     special.set(e.date, { ...(e.open ? { open: e.open } : {}), ...(e.close ? { close: e.close } : {}) });
   }
@@ -343,17 +362,24 @@ export function isTradingDay(market: Market, date: string): boolean {
   return tradingDay(market, parseDate(date), date);
 }
 
-/** The session of a local exchange date, or null when the exchange does not trade that day. */
-export function sessionFor(market: Market, date: string): Session | null {
-  if (!tradingDay(market, parseDate(date), date)) return null;
+/** Local opening and closing times of a trading day, or null when the exchange does not trade. */
+function hoursOn(market: Market, n: number, date: string): (Hours & { early: boolean }) | null {
+  if (!tradingDay(market, n, date)) return null;
   const special = yearCalendar(market, digits(date, 0, 4)).special.get(date);
   const regular = REGULAR_HOURS[market];
+  return { open: special?.open ?? regular.open, close: special?.close ?? regular.close, early: special !== undefined };
+}
+
+/** The session of a local exchange date, or null when the exchange does not trade that day. */
+export function sessionFor(market: Market, date: string): Session | null {
+  const hours = hoursOn(market, parseDate(date), date);
+  if (hours === null) return null;
   const timeZone = timeZoneOf(market);
   return {
     date,
-    open: zonedTimeToUtc(date, special?.open ?? regular.open, timeZone),
-    close: zonedTimeToUtc(date, special?.close ?? regular.close, timeZone),
-    early: special !== undefined,
+    open: zonedTimeToUtc(date, hours.open, timeZone),
+    close: zonedTimeToUtc(date, hours.close, timeZone),
+    early: hours.early,
   };
 }
 
@@ -392,12 +418,91 @@ export function previousTradingDay(market: Market, date: string): string {
   return stepTradingDay(market, date, -1);
 }
 
-/** Whether an instant falls within a session's regular hours, open inclusive, close exclusive. */
-export function isOpen(market: Market, instantMs: number): boolean {
-  if (!Number.isFinite(instantMs)) throw new RangeError(`invalid instant ${instantMs}`);
+// ---------------------------------------------------------------------------------------------
+// Phases of the trading day. Every phase lies within one local day (no market here trades across
+// midnight), so the phase at an instant is decided by that instant's local date alone.
+
+export type PhaseSpan = {
+  phase: SessionPhase;
+  /** Epoch ms UTC, inclusive. */
+  from: number;
+  /** Epoch ms UTC, exclusive. */
+  to: number;
+};
+
+function phaseSpans(market: Market, n: number, date: string): PhaseSpan[] {
+  const hours = hoursOn(market, n, date);
+  if (hours === null) return [];
+  const day = DAY_HOURS[market];
   const timeZone = timeZoneOf(market);
-  const session = sessionFor(market, formatDate(Math.floor((instantMs + offsetAt(timeZone, instantMs)) / DAY_MS)));
-  return session !== null && instantMs >= session.open && instantMs < session.close;
+  const at = (hhmm: string) => zonedTimeToUtc(date, hhmm, timeZone);
+  const open = at(hours.open);
+  const close = at(hours.close);
+  // A shortened day ends its after-hours earlier too (NYSE: 17:00 instead of 20:00).
+  const shortened = parseClock(hours.close) < parseClock(REGULAR_HOURS[market].close);
+  const postTo = at(shortened && day.earlyClose ? day.earlyClose.postTo : day.post.to);
+  const spans: PhaseSpan[] = [
+    { phase: "pre", from: at(day.pre.from), to: open },
+    { phase: "open", from: open, to: close },
+    { phase: "post", from: close, to: postTo },
+  ];
+  return spans.filter((s) => s.from < s.to);
+}
+
+/** The phases of a local exchange date in order, as UTC instants; empty on a non-trading day. */
+export function phasesOn(market: Market, date: string): PhaseSpan[] {
+  return phaseSpans(market, parseDate(date), date);
+}
+
+/** Local exchange date (day number) of an instant. */
+function localDay(market: Market, instantMs: number): number {
+  if (!Number.isFinite(instantMs)) throw new RangeError(`invalid instant ${instantMs}`);
+  return Math.floor((instantMs + offsetAt(timeZoneOf(market), instantMs)) / DAY_MS);
+}
+
+/** The phase of a market at an instant (epoch ms); see `MarketPhase`. */
+export function marketPhase(market: Market, instantMs: number): MarketPhase {
+  const n = localDay(market, instantMs);
+  for (const s of phaseSpans(market, n, formatDate(n))) if (instantMs >= s.from && instantMs < s.to) return s.phase;
+  return "closed";
+}
+
+function checkPhases(phases: readonly SessionPhase[]): void {
+  if (phases.length === 0) throw new RangeError("no phases given: expected some of pre, open, post");
+  for (const p of phases) if (!SESSION_PHASES.includes(p)) throw new RangeError(`unknown phase ${JSON.stringify(p)}: expected pre, open or post`);
+}
+
+/**
+ * Whether a market is in one of `phases` at an instant; by default the regular session only.
+ * Each phase starts inclusive and ends exclusive, so at the closing instant the market is `post`.
+ */
+export function isOpen(market: Market, instantMs: number, phases: readonly SessionPhase[] = ["open"]): boolean {
+  checkPhases(phases);
+  return (phases as readonly MarketPhase[]).includes(marketPhase(market, instantMs));
+}
+
+/**
+ * The first instant at or after `instantMs` at which the market is in one of `phases`: the
+ * instant itself when it already is, else the start of the next such phase.
+ */
+export function nextOpen(market: Market, instantMs: number, phases: readonly SessionPhase[] = ["open"]): number {
+  checkPhases(phases);
+  let n = localDay(market, instantMs);
+  for (let i = 0; i <= MAX_SEARCH_DAYS; i++, n++) {
+    for (const s of phaseSpans(market, n, formatDate(n))) {
+      if (phases.includes(s.phase) && s.to > instantMs) return Math.max(s.from, instantMs);
+    }
+  }
+  throw new Error(`no ${market} ${phases.join("/")} phase within ${MAX_SEARCH_DAYS} days of ${new Date(instantMs).toISOString()}`);
+}
+
+// The shipped hours must make one day of contiguous phases in order; a broken file stops start-up.
+for (const market of Object.keys(DAY_HOURS) as Market[]) {
+  const d = DAY_HOURS[market];
+  const times = [d.pre.from, d.pre.to, d.open.from, d.open.to, d.post.from, d.post.to].map(parseClock);
+  const ordered = times[0]! < times[1]! && times[1] === times[2] && times[2]! < times[3]! && times[3] === times[4] && times[4]! < times[5]!;
+  const early = d.earlyClose === undefined || (times[2]! < parseClock(d.earlyClose.close) && parseClock(d.earlyClose.close) < parseClock(d.earlyClose.postTo));
+  if (!ordered || !early) throw new Error(`sessions.json: the ${market} phases are not contiguous and in order`);
 }
 
 /** The dates for which holidays, including one-off closures, are shipped. */

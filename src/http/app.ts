@@ -245,7 +245,10 @@ export function createApp(deps: AppDeps) {
     const r = await deps.scheduler.trigger(c.req.param("name"));
     if (r === "unknown") return c.json({ error: "unknown job", job: c.req.param("name") }, 404);
     if (r === "busy") return c.json({ status: "busy", message: "the job is running; it does not overlap itself" }, 409);
-    return c.json({ status: "started" }, 202);
+    // Market hours gate cron ticks only: a manual run starts whatever the market's phase, and says so.
+    const job = deps.scheduler.list().find((j) => j.name === c.req.param("name"));
+    const gated = job?.market ? { marketPhase: job.marketPhase, note: `manual runs ignore market hours (${job.market} is ${job.marketPhase})` } : {};
+    return c.json({ status: "started", ...gated }, 202);
   });
 
   return app;

@@ -1,13 +1,21 @@
 // In-process scheduling with croner. A job never overlaps itself: a cron tick or a manual
 // trigger that finds the job running is skipped and counted, not queued behind it.
+// A job may be gated by market hours: a cron tick outside the given phases of its market is
+// skipped and counted, so `*/30 * * * * *` polls only while the exchange trades. Manual
+// triggers and run-on-start are explicit requests and run whatever the market's phase.
 import { Cron } from "croner";
+import { isOpen, marketPhase, nextOpen, type Market, type MarketPhase, type SessionPhase } from "../domain/calendar.ts";
 import { log } from "../monitor/log.ts";
+
+export type MarketGate = { market: Market; phases: readonly SessionPhase[] };
 
 export type JobSpec = {
   name: string;
   schedule?: string;
   timeZone?: string;
   runOnStart?: boolean;
+  /** Run cron ticks only while this market is in one of these phases. */
+  gate?: MarketGate;
   run: () => Promise<{ outcome: string }>;
 };
 
@@ -16,23 +24,71 @@ export type JobStatus = {
   schedule: string | null;
   timeZone: string | null;
   running: boolean;
+  /** For a gated job, the first cron tick at which its market is in one of its phases. */
   nextRun: string | null;
+  /** Gated jobs: the market, the phases it runs in, and the phase the market is in now. */
+  market: Market | null;
+  phases: SessionPhase[] | null;
+  marketPhase: MarketPhase | null;
   lastStartedAt: string | null;
   lastFinishedAt: string | null;
   lastOutcome: string | null;
   lastError: string | null;
   skippedOverlaps: number;
+  /** Cron ticks skipped because the market was outside the job's phases. */
+  skippedClosed: number;
 };
 
 type Entry = {
   spec: JobSpec;
   cron: Cron | null;
   running: Promise<void> | null;
-  status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun">;
+  status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun" | "market" | "phases" | "marketPhase">;
 };
 
-export function createScheduler() {
+// Each failed try moves past a whole phase or to the next day, so this is a horizon of months; a
+// schedule that never meets its phases (say 03:00 daily for WSE "open") ends here with null.
+const MAX_GATED_TRIES = 1000;
+
+/**
+ * The first tick of `cron` after `afterMs` at which the market is in one of the gate's phases:
+ * the next tick if the market is open then, else the first tick at or after the next opening.
+ */
+export function nextGatedRun(cron: Cron, gate: MarketGate, afterMs: number): Date | null {
+  let after = afterMs;
+  for (let i = 0; i < MAX_GATED_TRIES; i++) {
+    const tick = cron.nextRun(new Date(after));
+    if (tick === null) return null;
+    if (isOpen(gate.market, tick.getTime(), gate.phases)) return tick;
+    // croner looks strictly after its reference, in whole seconds: a millisecond before the
+    // opening lets a tick exactly at the opening count.
+    after = nextOpen(gate.market, tick.getTime(), gate.phases) - 1;
+  }
+  return null;
+}
+
+export type SchedulerOptions = {
+  /** The clock the market-hours gate reads (tests pin it); croner's timers keep real time. */
+  now?: () => number;
+};
+
+export function createScheduler(options: SchedulerOptions = {}) {
+  const now = options.now ?? Date.now;
   const jobs = new Map<string, Entry>();
+
+  /** A cron tick: run unless the job's market is outside its phases. */
+  function tick(entry: Entry): void {
+    const gate = entry.spec.gate;
+    if (gate) {
+      const t = now();
+      if (!isOpen(gate.market, t, gate.phases)) {
+        entry.status.skippedClosed++;
+        log.debug("market outside the job's phases, tick skipped", { job: entry.spec.name, market: gate.market, phase: marketPhase(gate.market, t), phases: gate.phases });
+        return;
+      }
+    }
+    void execute(entry);
+  }
 
   async function execute(entry: Entry): Promise<"started" | "busy"> {
     if (entry.running) {
@@ -65,10 +121,13 @@ export function createScheduler() {
         spec,
         cron: null,
         running: null,
-        status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0 },
+        status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0, skippedClosed: 0 },
       };
-      if (spec.schedule)
-        entry.cron = new Cron(spec.schedule, { name: `ticksync:${spec.name}`, timezone: spec.timeZone, paused: true }, () => void execute(entry));
+      if (spec.schedule) {
+        entry.cron = new Cron(spec.schedule, { name: `ticksync:${spec.name}`, timezone: spec.timeZone, paused: true }, () => tick(entry));
+        if (spec.gate && nextGatedRun(entry.cron, spec.gate, now()) === null)
+          log.warn("the job's schedule never falls in its market phases", { job: spec.name, schedule: spec.schedule, market: spec.gate.market, phases: spec.gate.phases });
+      }
       jobs.set(spec.name, entry);
     },
     /** Start the cron timers and the run-on-start jobs. */
@@ -88,14 +147,22 @@ export function createScheduler() {
       await Promise.all(list.map((e) => e?.running));
     },
     list(): JobStatus[] {
-      return [...jobs.values()].map((e) => ({
-        name: e.spec.name,
-        schedule: e.spec.schedule ?? null,
-        timeZone: e.spec.timeZone ?? null,
-        running: e.running !== null,
-        nextRun: e.cron?.nextRun()?.toISOString() ?? null,
-        ...e.status,
-      }));
+      const t = now();
+      return [...jobs.values()].map((e) => {
+        const gate = e.spec.gate;
+        const next = e.cron === null ? null : gate ? nextGatedRun(e.cron, gate, t) : e.cron.nextRun(new Date(t));
+        return {
+          name: e.spec.name,
+          schedule: e.spec.schedule ?? null,
+          timeZone: e.spec.timeZone ?? null,
+          running: e.running !== null,
+          nextRun: next?.toISOString() ?? null,
+          market: gate?.market ?? null,
+          phases: gate ? [...gate.phases] : null,
+          marketPhase: gate ? marketPhase(gate.market, t) : null,
+          ...e.status,
+        };
+      });
     },
     async stop() {
       for (const e of jobs.values()) e.cron?.stop();
