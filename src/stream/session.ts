@@ -57,6 +57,8 @@ export function createSession(t: Transport, d: SessionDeps) {
   let conflated = 0;
   let roomWaiters: (() => void)[] = [];
   let chain: Promise<void> = Promise.resolve();
+  // Bars the client already has (it asked for a replay from an id the bus has not reached yet).
+  let floors: { syms: Set<string>; wildcard: boolean; upTo: number }[] = [];
 
   const hasRoom = () => outbox.size === 0 && t.buffered() < d.bufferBytes;
 
@@ -150,6 +152,11 @@ export function createSession(t: Transport, d: SessionDeps) {
   /** A live message from the hub (it matched this session's symbols). */
   function push(m: Outgoing) {
     if (closed) return;
+    if (floors.length && m.id !== undefined) {
+      // Ids come in order: a floor below this id is passed for good.
+      floors = floors.filter((f) => f.upTo > m.id!);
+      if (floors.some((f) => matches(m, f.syms, f.wildcard))) return;
+    }
     if (!holding) return deliver(m);
     held.push(m);
     if (held.length > d.bufferMessages) {
@@ -176,21 +183,28 @@ export function createSession(t: Transport, d: SessionDeps) {
     }
   }
 
-  /** Replay the journal after `since` for these symbols, up to at least `mark`; returns the last id read. */
-  async function replay(since: number, syms: Set<string>, wildcard: boolean, mark: number): Promise<number> {
+  /**
+   * Replay the journal after `since` up to `mark` for these symbols: what comes after `mark` the bus
+   * delivers (held meanwhile). The journal may already hold later events (another process's
+   * commit the tailer has not read yet); they are left to the bus, so nothing comes twice.
+   */
+  async function replay(since: number, syms: Set<string>, wildcard: boolean, mark: number): Promise<void> {
     if (!d.store.journal) {
       deliver(statusMessage("replay_unavailable", `replay unavailable from id ${since}: the ${d.store.kind} store keeps no event journal; live events only`, { since }));
-      return since;
+      return;
     }
     const bounds = await d.store.eventBounds();
     if (since > bounds.last) {
       deliver(statusMessage("replay_unavailable", `replay unavailable from id ${since}: the journal ends at ${bounds.last}; live events only`, { since, last: bounds.last }));
-      return 0;
+      return;
     }
     // Batch numbers can skip (nothing changed, a rolled-back transaction), so only a gap of more
     // than one batch below the oldest kept one says events were pruned.
     if (bounds.first !== null && since < bounds.first && eventBatch(since) < eventBatch(bounds.first) - 1)
       deliver(statusMessage("replay_unavailable", `replay unavailable from id ${since}: journal starts at ${bounds.first}; replaying from there`, { since, first: bounds.first }));
+    // The client has seen events the bus has not published yet (another replica was ahead):
+    // those must not come again when the bus gets to them.
+    if (since > mark) floors.push({ syms, wildcard, upTo: since });
     deliver(statusMessage("replay", `replaying events after id ${since}`, { since }));
     let cursor = since;
     let n = 0;
@@ -198,24 +212,24 @@ export function createSession(t: Transport, d: SessionDeps) {
       const events = await d.store.eventsSince(cursor, REPLAY_PAGE);
       if (!events.length) break;
       for (const e of events) {
+        if (e.id > mark) break;
+        cursor = e.id;
         if (!wildcard && !syms.has(e.bar.symbol)) continue;
         await room();
         if (closed) break;
         deliver(barMessage(e));
         n++;
       }
-      cursor = events[events.length - 1]!.id;
+      if (events[events.length - 1]!.id > mark) break;
     }
     d.counters.replayed += n;
     deliver(statusMessage("replayed", `replayed ${n} events; live from here`, { events: n, last: cursor }));
-    return cursor;
   }
 
   async function subscribeNow(syms: Set<string>, wildcard: boolean, since: number | undefined) {
     const fresh = new Set([...syms].filter((s) => !symbols.has(s)));
     const freshAll = wildcard && !all;
     holding = true;
-    let replayedTo = -1;
     try {
       for (const s of syms) symbols.add(s);
       if (wildcard) all = true;
@@ -223,12 +237,12 @@ export function createSession(t: Transport, d: SessionDeps) {
       const mark = d.lastId();
       deliver(statusMessage("subscribed", "subscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}), lastId: mark }));
       if (since === undefined) await snapshot(fresh, freshAll, mark);
-      else replayedTo = await replay(since, syms, wildcard, mark);
+      else await replay(since, syms, wildcard, mark);
     } finally {
       const h = held;
       held = [];
       holding = false;
-      for (const m of h) if (!(m.id !== undefined && m.id <= replayedTo && m.type === "bar" && matches(m, syms, wildcard))) deliver(m);
+      for (const m of h) push(m);
     }
   }
 

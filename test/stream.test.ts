@@ -1,0 +1,513 @@
+// The live feed against real servers: a SQLite store file, the Hono app on Bun.serve (in process,
+// and `ticksync serve` as a child), real WebSocket clients (Bun's, and one in its own process that
+// a test stops so it no longer reads) and an SSE client over fetch. Bars are committed to the same
+// file by this process's store handle or by a second handle (another writer, found by the
+// journal tailer's poll), as a CLI ingest would.
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { sqliteStore } from "../src/stores/sqlite.ts";
+import type { Store } from "../src/stores/types.ts";
+import type { Bar } from "../src/domain/bar.ts";
+import { createHub, type Hub } from "../src/stream/hub.ts";
+import { createApp } from "../src/http/app.ts";
+import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { streamWebSocket } from "../src/stream/ws.ts";
+import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
+import { parseConfig, ConfigError } from "../src/config/load.ts";
+import { ROOT, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+
+const dir = tempDir("ticksync-stream-");
+let nFile = 0;
+
+type Server = { base: string; wsBase: string; file: string; store: Store; hub: Hub; metrics: ReturnType<typeof ticksyncMetrics>; stop(): Promise<void> };
+const servers: Server[] = [];
+afterAll(async () => {
+  for (const s of servers) await s.stop().catch(() => {});
+});
+
+async function startStream(over: Partial<StreamConfig> = {}, file = join(dir, `s${++nFile}.db`)): Promise<Server> {
+  const store = sqliteStore(`sqlite:${file}`);
+  await store.migrate();
+  const metrics = ticksyncMetrics();
+  const config: StreamConfig = { ...defaultStreamConfig(), pollMs: 50, ...over };
+  const hub = createHub({ store, metrics, config });
+  await hub.start();
+  const app = createApp({ store, metrics, stream: { hub, config } });
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch, websocket: streamWebSocket(config) });
+  const s: Server = {
+    base: `http://127.0.0.1:${server.port}`,
+    wsBase: `ws://127.0.0.1:${server.port}`,
+    file,
+    store,
+    hub,
+    metrics,
+    async stop() {
+      await hub.stop();
+      await server.stop(true);
+      await store.close();
+    },
+  };
+  servers.push(s);
+  return s;
+}
+
+const T0 = Date.UTC(2024, 0, 2, 9, 0);
+/** `n` one-minute bars per symbol from minute `from`; close differs by `salt` so a re-send is an update. */
+function bars(symbols: string[], from: number, n: number, salt = 0): Bar[] {
+  const out: Bar[] = [];
+  for (let i = from; i < from + n; i++)
+    for (const symbol of symbols) out.push({ source: "test", symbol, interval: "1m", ts: T0 + i * 60_000, open: 10, high: 12, low: 9, close: 10 + (i % 100) / 100 + salt, volume: 100 + i });
+  return out;
+}
+
+const runs = new WeakMap<Store, number>();
+async function commit(store: Store, list: Bar[]) {
+  let run = runs.get(store);
+  if (run === undefined) runs.set(store, (run = await store.startRun({ kind: "ingest", source: "test" })));
+  for (let i = 0; i < list.length; i += 5000) {
+    const b = list.slice(i, i + 5000);
+    await store.commitBatch({ runId: run, source: "test", bars: b, quarantine: [], read: b.length });
+  }
+}
+
+/** The journal's ids after `since` for these symbols: what a client must receive, in this order. */
+async function journalIds(store: Store, symbols: string[], since = 0): Promise<number[]> {
+  const want = new Set(symbols);
+  return (await store.eventsSince(since, 10_000_000)).filter((e) => want.has(e.bar.symbol)).map((e) => e.id);
+}
+
+type Msg = { type: string; id?: number; status?: string; message?: string; bar?: { symbol: string; close: number; ts: string }; [k: string]: unknown };
+
+function wsClient(url: string) {
+  const ws = new WebSocket(url);
+  const msgs: Msg[] = [];
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => (ws.onclose = (e) => resolve({ code: e.code, reason: e.reason })));
+  ws.onmessage = (e) => msgs.push(JSON.parse(String(e.data)));
+  return {
+    ws,
+    msgs,
+    opened,
+    closed,
+    send: (m: unknown) => ws.send(typeof m === "string" ? m : JSON.stringify(m)),
+    bars: () => msgs.filter((m) => m.type === "bar"),
+    ids: () => msgs.filter((m) => m.type === "bar").map((m) => m.id!),
+    until: (pred: (msgs: Msg[]) => unknown, what: string, ms = 15_000) => waitFor(() => pred(msgs), ms, what),
+  };
+}
+
+type SseEvent = { id?: string; event: string; data: Msg };
+
+async function sseClient(url: string, headers: Record<string, string> = {}) {
+  const abort = new AbortController();
+  const res = await fetch(url, { headers, signal: abort.signal });
+  const events: SseEvent[] = [];
+  const comments: string[] = [];
+  if (res.ok)
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buf = "";
+      try {
+        for await (const chunk of res.body!) {
+          buf += decoder.decode(chunk, { stream: true });
+          let end: number;
+          while ((end = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            const ev: { id?: string; event?: string; data?: string } = {};
+            for (const line of block.split("\n")) {
+              if (line.startsWith(":")) comments.push(line.slice(1).trim());
+              else if (line.startsWith("id: ")) ev.id = line.slice(4);
+              else if (line.startsWith("event: ")) ev.event = line.slice(7);
+              else if (line.startsWith("data: ")) ev.data = line.slice(6);
+            }
+            if (ev.event && ev.data) events.push({ id: ev.id, event: ev.event, data: JSON.parse(ev.data) });
+          }
+        }
+      } catch {}
+    })();
+  return {
+    res,
+    events,
+    comments,
+    ids: () => events.filter((e) => e.event === "bar").map((e) => Number(e.id)),
+    until: (pred: (e: SseEvent[]) => unknown, what: string, ms = 15_000) => waitFor(() => pred(events), ms, what),
+    close: () => abort.abort(),
+  };
+}
+
+const PKN = "PKN.WA";
+const CDR = "CDR.WA";
+const ALE = "ALE.WA";
+
+describe("WebSocket /api/ws", () => {
+  test("snapshot on subscribe, then exactly the subscribed events in id order, from this process and from another writer", async () => {
+    const s = await startStream();
+    await commit(s.store, bars([PKN, CDR, ALE], 0, 3));
+    const c = wsClient(`${s.wsBase}/api/ws`);
+    await c.opened;
+    // Spellings of other providers name the same listings.
+    c.send({ op: "subscribe", symbols: ["pkn.pl", "CDR:WSE"] });
+    await c.until((m) => m.filter((x) => x.type === "snapshot").length === 2, "two snapshots");
+    const snaps = c.msgs.filter((m) => m.type === "snapshot");
+    expect(snaps.map((m) => m.bar!.symbol).sort()).toEqual([CDR, PKN]);
+    for (const m of snaps) expect(m.bar!.ts).toBe(new Date(T0 + 2 * 60_000).toISOString());
+    const snapId = snaps[0]!.id!;
+    expect(snapId).toBe((await s.store.eventBounds()).last);
+    expect(c.msgs[0]).toMatchObject({ type: "status", status: "subscribed", symbols: [PKN, CDR] });
+
+    // A second handle on the same file is another process's commit: the tailer's poll finds it.
+    const other = sqliteStore(`sqlite:${s.file}`);
+    await commit(other, bars([PKN, CDR, ALE], 3, 50));
+    await commit(s.store, bars([ALE, CDR, PKN], 53, 50));
+    await commit(other, bars([PKN], 0, 10, 1)); // updates of stored bars are events too
+    const expected = await journalIds(s.store, [PKN, CDR], snapId);
+    expect(expected.length).toBe(2 * 100 + 10);
+    await c.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "every event");
+    await Bun.sleep(200);
+    expect(c.ids()).toEqual(expected);
+    expect(c.bars().every((m) => m.bar!.symbol === PKN || m.bar!.symbol === CDR)).toBe(true);
+    expect(c.bars().slice(-10).every((m) => m.op === "update")).toBe(true);
+    await other.close();
+    c.ws.close();
+  });
+
+  test("bad messages get error replies and the connection stays up; ping, unsubscribe, wildcard", async () => {
+    const s = await startStream();
+    const c = wsClient(`${s.wsBase}/api/ws`);
+    await c.opened;
+    c.send("not json");
+    c.send({ op: "dance" });
+    c.send({ op: "subscribe" });
+    c.send({ op: "subscribe", symbols: ["PKN.WA", "NOPE", "x!y.WA"] });
+    c.send({ op: "subscribe", symbols: [PKN], since: -1 });
+    c.send({ op: "subscribe", symbols: [PKN], extra: 1 });
+    c.send({ op: "ping" });
+    await c.until((m) => m.some((x) => x.type === "pong"), "pong");
+    const errors = c.msgs.filter((m) => m.type === "error");
+    expect(errors.length).toBe(6);
+    expect(errors[0]!.message).toContain("expected a JSON object");
+    expect(errors[1]!.message).toContain("expected op: subscribe, unsubscribe or ping");
+    expect(errors[2]!.message).toContain("symbols");
+    expect(errors[3]).toMatchObject({ op: "subscribe", symbols: ["NOPE", "x!y.WA"] });
+    expect(errors[4]!.message).toContain("since must not be negative");
+    expect(errors[5]!.message).toContain("extra");
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    // None of the bad subscribes subscribed anything: a good one still works.
+    c.send({ op: "subscribe", symbols: [PKN] });
+    await c.until((m) => m.some((x) => x.status === "subscribed"), "subscribed");
+    await commit(s.store, bars([PKN, CDR], 0, 2));
+    await c.until((m) => m.filter((x) => x.type === "bar").length === 2, "PKN bars");
+    c.send({ op: "unsubscribe", symbols: [PKN] });
+    c.send({ op: "subscribe", symbols: ["*"] });
+    await c.until((m) => m.filter((x) => x.status === "subscribed").length === 2, "wildcard subscribed");
+    await commit(s.store, bars([PKN, CDR, ALE], 2, 1));
+    await c.until((m) => m.filter((x) => x.type === "bar").length === 5, "every symbol's bar");
+    await Bun.sleep(100);
+    expect(c.bars().map((m) => m.bar!.symbol)).toEqual([PKN, PKN, PKN, CDR, ALE]);
+    // The wildcard's snapshot covered the series it had not seen.
+    expect(c.msgs.filter((m) => m.type === "snapshot").map((m) => m.bar!.symbol)).toContain(CDR);
+    c.ws.close();
+  });
+
+  test("reconnect with since replays exactly the missed events, then live, while writers keep committing", async () => {
+    const s = await startStream();
+    const other = sqliteStore(`sqlite:${s.file}`);
+    await commit(s.store, bars([PKN, CDR], 0, 5));
+    const a = wsClient(`${s.wsBase}/api/ws`);
+    await a.opened;
+    a.send({ op: "subscribe", symbols: [PKN, CDR] });
+    let minute = 5;
+    let writing = true;
+    // Two writers commit small batches as fast as they can for the whole test.
+    const writer = (async () => {
+      while (writing) {
+        await commit(minute % 2 ? other : s.store, bars([PKN, CDR, ALE], minute, 3));
+        minute += 3;
+        await Bun.sleep(2);
+      }
+    })();
+    await a.until((m) => m.filter((x) => x.type === "bar").length >= 60, "some live events");
+    a.ws.close();
+    await a.closed;
+    const last = a.ids().at(-1)!;
+    await Bun.sleep(150); // events it misses
+    const b = wsClient(`${s.wsBase}/api/ws?symbols=PKN.WA,CDR.WA&since=${last}`);
+    await b.opened;
+    await b.until((m) => m.some((x) => x.status === "replayed"), "replay done");
+    await Bun.sleep(300); // and live for a while
+    writing = false;
+    await writer;
+    const expected = await journalIds(s.store, [PKN, CDR], last);
+    await b.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "everything after since");
+    await Bun.sleep(200);
+    expect(b.ids()).toEqual(expected);
+    const replayed = b.msgs.find((m) => m.status === "replayed")!;
+    expect(replayed.events as number).toBeGreaterThan(0);
+    expect(b.msgs.some((m) => m.type === "snapshot")).toBe(false);
+    // The first client saw, after its snapshot, a prefix of the same sequence.
+    const aSnap = a.msgs.find((m) => m.type === "snapshot")!.id!;
+    expect(a.ids()).toEqual((await journalIds(s.store, [PKN, CDR], aSnap)).slice(0, a.ids().length));
+    b.ws.close();
+    await other.close();
+  });
+
+  test("since older than the journal, or ahead of it, is told in a status message", async () => {
+    const s = await startStream();
+    await commit(s.store, bars([PKN], 0, 1));
+    await commit(s.store, bars([PKN], 1, 1));
+    await commit(s.store, bars([PKN], 2, 1));
+    const { first, last } = await s.store.eventBounds();
+    await s.store.pruneEvents(Date.now() + 1); // the journal is empty now; the bars stay
+    await commit(s.store, bars([PKN], 3, 1));
+    const c = wsClient(`${s.wsBase}/api/ws`);
+    await c.opened;
+    c.send({ op: "subscribe", symbols: [PKN], since: first });
+    await c.until((m) => m.some((x) => x.status === "replayed"), "replay");
+    const bounds = await s.store.eventBounds();
+    expect(c.msgs.find((m) => m.status === "replay_unavailable")!.message).toBe(`replay unavailable from id ${first}: journal starts at ${bounds.first}; replaying from there`);
+    expect(c.ids()).toEqual([bounds.last]);
+    c.send({ op: "subscribe", symbols: [CDR], since: last * 10 });
+    await c.until((m) => m.filter((x) => x.status === "replay_unavailable").length === 2, "ahead");
+    expect(c.msgs.filter((m) => m.status === "replay_unavailable")[1]!.message).toContain("the journal ends at");
+    c.ws.close();
+  });
+
+  test("a client that stops reading is conflated; a normal client keeps receiving everything", async () => {
+    // The burst of one commit (1,000 events) fits any client's limits; a stopped client overflows them.
+    const s = await startStream({ bufferBytes: 64 * 1024, bufferMessages: 5000, slowClient: "conflate" });
+    const symbols = [PKN, CDR, ALE, "KGH.WA"];
+    const slow = Bun.spawn([process.execPath, join(ROOT, "test/fakes/ws-client.ts"), `${s.wsBase}/api/ws`, JSON.stringify({ op: "subscribe", symbols })], { stdout: "pipe", stderr: "inherit" });
+    const lines: string[] = [];
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buf = "";
+      for await (const chunk of slow.stdout) {
+        buf += decoder.decode(chunk, { stream: true });
+        const parts = buf.split("\n");
+        buf = parts.pop()!;
+        lines.push(...parts);
+      }
+    })();
+    try {
+      await waitFor(() => lines.includes("ready"), 15_000, "the slow client to subscribe");
+      const fast = wsClient(`${s.wsBase}/api/ws`);
+      await fast.opened;
+      fast.send({ op: "subscribe", symbols });
+      await fast.until((m) => m.some((x) => x.status === "subscribed"), "fast subscribed");
+      process.kill(slow.pid, "SIGSTOP");
+      // 60,000 bars (~13 MB of messages): far more than the stopped client's socket buffers hold.
+      const started = Date.now();
+      // A pause between batches, as a real ingest has (its fetches): this process's own client reads then.
+      for (let i = 0; i < 60; i++) {
+        await commit(s.store, bars(symbols, i * 250, 250));
+        await Bun.sleep(5);
+      }
+      const expected = await journalIds(s.store, symbols);
+      await fast.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "the fast client to get everything", 60_000);
+      const fastDone = Date.now() - started;
+      expect(fast.ids()).toEqual(expected);
+      expect(s.hub.counters.conflated).toBeGreaterThan(0);
+      expect(s.hub.clients).toBe(2); // conflated, not dropped
+      process.kill(slow.pid, "SIGCONT");
+      // It resumes: told it was conflated, then caught up, ending on each series' latest bar.
+      await waitFor(() => lines.some((l) => l.includes('"caught_up"')), 30_000, "the slow client to catch up");
+      const conflating = lines.find((l) => l.includes('"conflating"'))!;
+      expect(JSON.parse(conflating).message).toContain("bar ids will skip");
+      const slowIds = lines.filter((l) => l.startsWith("bar ")).map((l) => Number(l.split(" ")[1]));
+      expect(slowIds.length).toBeLessThan(expected.length);
+      expect(slowIds).toEqual([...slowIds].sort((x, y) => x - y)); // still in id order
+      const lastPer = new Map<string, number>();
+      for (const l of lines.filter((l) => l.startsWith("bar "))) lastPer.set(l.split(" ")[2]!, Number(l.split(" ")[1]));
+      const journal = await s.store.eventsSince(0, 10_000_000);
+      for (const sym of symbols) expect(lastPer.get(sym)).toBe(journal.filter((e) => e.bar.symbol === sym).at(-1)!.id);
+      await waitFor(() => /ticksync_stream_conflated_total [1-9]/.test(s.metrics.registry.render()), 3000, "the conflated metric");
+      expect(s.metrics.registry.render()).toContain('ticksync_stream_clients{transport="ws"} 2');
+      console.log(`fast client got ${expected.length} events in ${fastDone} ms while the other was stopped; the stopped one got ${slowIds.length} after conflation`);
+      fast.ws.close();
+    } finally {
+      slow.kill("SIGCONT");
+      slow.kill();
+    }
+  }, 120_000);
+
+  test("with slowClient = drop, a client that stops reading is closed with code 4008; the others go on", async () => {
+    const s = await startStream({ bufferBytes: 64 * 1024, bufferMessages: 5000, slowClient: "drop" });
+    const slow = Bun.spawn([process.execPath, join(ROOT, "test/fakes/ws-client.ts"), `${s.wsBase}/api/ws`, JSON.stringify({ op: "subscribe", symbols: [PKN, CDR] })], { stdout: "pipe", stderr: "inherit" });
+    const out = new Response(slow.stdout).text();
+    try {
+      await waitFor(() => s.hub.clients === 1, 15_000, "the slow client");
+      await Bun.sleep(200);
+      const fast = wsClient(`${s.wsBase}/api/ws?symbols=PKN.WA,CDR.WA`);
+      await fast.until((m) => m.some((x) => x.status === "subscribed"), "fast subscribed");
+      process.kill(slow.pid, "SIGSTOP");
+      for (let i = 0; i < 60; i++) {
+        await commit(s.store, bars([PKN, CDR], i * 500, 500));
+        await Bun.sleep(5);
+      }
+      await waitFor(() => s.hub.counters.dropped.slow === 1, 30_000, "the slow client to be dropped");
+      const expected = await journalIds(s.store, [PKN, CDR]);
+      await fast.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "the fast client to get everything", 60_000);
+      expect(fast.ids()).toEqual(expected);
+      process.kill(slow.pid, "SIGCONT");
+      expect(await out).toMatch(/closed 4008 too slow/);
+      expect(s.hub.clients).toBe(1);
+      await waitFor(() => s.metrics.registry.render().includes('ticksync_stream_dropped_clients_total{reason="slow"} 1'), 3000, "the dropped metric");
+      fast.ws.close();
+    } finally {
+      slow.kill("SIGCONT");
+      slow.kill();
+    }
+  }, 120_000);
+
+  test("a client that answers no heartbeat is closed with code 4002", async () => {
+    const s = await startStream({ heartbeatSeconds: 1 });
+    const stopped = Bun.spawn([process.execPath, join(ROOT, "test/fakes/ws-client.ts"), `${s.wsBase}/api/ws`, JSON.stringify({ op: "subscribe", symbols: [PKN] })], { stdout: "pipe", stderr: "inherit" });
+    const out = new Response(stopped.stdout).text();
+    const alive = wsClient(`${s.wsBase}/api/ws?symbols=PKN.WA`);
+    await alive.opened;
+    try {
+      await waitFor(() => s.hub.clients === 2, 15_000, "both clients");
+      await Bun.sleep(300);
+      process.kill(stopped.pid, "SIGSTOP");
+      await waitFor(() => s.hub.counters.dropped.heartbeat === 1, 10_000, "the silent client to be closed");
+      process.kill(stopped.pid, "SIGCONT");
+      expect(await out).toMatch(/closed 4002 no heartbeat/);
+      // Bun's client answers pings by itself: it is still connected.
+      expect(alive.ws.readyState).toBe(WebSocket.OPEN);
+      expect(s.hub.clients).toBe(1);
+      alive.ws.close();
+    } finally {
+      stopped.kill("SIGCONT");
+      stopped.kill();
+    }
+  }, 30_000);
+});
+
+describe("SSE /api/stream", () => {
+  test("headers, the subscribed events with ids, heartbeats, and Last-Event-ID replays exactly the missed ones", async () => {
+    const s = await startStream({ heartbeatSeconds: 1 });
+    await commit(s.store, bars([PKN, CDR], 0, 2));
+    const a = await sseClient(`${s.base}/api/stream?symbols=pkn.pl,CDR.WA`);
+    expect(a.res.status).toBe(200);
+    expect(a.res.headers.get("content-type")).toStartWith("text/event-stream");
+    expect(a.res.headers.get("cache-control")).toBe("no-cache");
+    expect(a.res.headers.get("x-accel-buffering")).toBe("no");
+    await a.until((e) => e.filter((x) => x.event === "snapshot").length === 2, "snapshots");
+    const other = sqliteStore(`sqlite:${s.file}`);
+    await commit(other, bars([PKN, CDR, ALE], 2, 20));
+    const firstPart = await journalIds(s.store, [PKN, CDR], (await s.store.eventsSince(0, 100))[3]!.id);
+    await a.until((e) => e.filter((x) => x.event === "bar").length >= firstPart.length, "live events");
+    expect(a.ids()).toEqual(firstPart);
+    expect(a.events.find((e) => e.event === "bar")!.data).toMatchObject({ type: "bar", op: "insert", bar: { symbol: PKN } });
+    await a.until(() => a.comments.includes("heartbeat"), "a heartbeat comment", 5000);
+    a.close();
+    const lastSeen = a.ids().at(-1)!;
+    await commit(s.store, bars([PKN, CDR, ALE], 22, 10));
+    await commit(other, bars([CDR], 22, 5, 1));
+    // EventSource reconnects with Last-Event-ID: it wins over since.
+    const b = await sseClient(`${s.base}/api/stream?symbols=PKN.WA,CDR.WA&since=0`, { "Last-Event-ID": String(lastSeen) });
+    await b.until((e) => e.some((x) => x.data.status === "replayed"), "replay");
+    await commit(other, bars([PKN], 40, 3));
+    const expected = await journalIds(s.store, [PKN, CDR], lastSeen);
+    expect(expected.length).toBe(10 * 2 + 5 + 3);
+    await b.until((e) => e.filter((x) => x.event === "bar").length >= expected.length, "replay and live");
+    await Bun.sleep(200);
+    expect(b.ids()).toEqual(expected);
+    b.close();
+    await waitFor(() => s.hub.clients === 0, 5000, "both SSE clients to be gone");
+    await other.close();
+  });
+
+  test("bad requests are 400 with the field", async () => {
+    const s = await startStream();
+    for (const [q, field] of [
+      ["", "symbols"],
+      ["symbols=NOPE", "symbols"],
+      ["symbols=PKN.WA&since=abc", "since"],
+    ] as const) {
+      const r = await fetch(`${s.base}/api/stream?${q}`);
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { issues: { field: string }[] }).issues[0]!.field).toBe(field);
+    }
+    const r = await fetch(`${s.base}/api/ws`);
+    expect(r.status).toBe(426);
+  });
+});
+
+describe("ticksync serve", () => {
+  test("token auth, WebSocket and SSE fed by another process's commits", async () => {
+    const token = "s3cret-token-0123456789";
+    const db = join(dir, "serve.db");
+    const cfg = writeFile(join(dir, "serve.toml"), `[store]\nurl = "sqlite:${db}"\n\n[stream]\ntokens = ["${token}"]\npollMs = 50\n`);
+    const { url, proc } = await startServe(["--config", cfg]);
+    try {
+      const ws = url.replace("http", "ws");
+      expect((await fetch(`${url}/api/stream?symbols=PKN.WA`)).status).toBe(401);
+      expect((await fetch(`${url}/api/stream?symbols=PKN.WA&token=wrong-token-0123456789`)).status).toBe(401);
+      expect((await fetch(`${url}/api/stream?symbols=PKN.WA`, { headers: { Authorization: "Bearer nope" } })).status).toBe(401);
+      const refused = new WebSocket(`${ws}/api/ws`);
+      const refusedClose = await new Promise<number>((resolve) => (refused.onclose = (e) => resolve(e.code)));
+      expect(refusedClose).not.toBe(1000);
+      // Other endpoints are not behind the stream's tokens.
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+
+      const c = wsClient(`${ws}/api/ws?token=${token}&symbols=PKN.WA`);
+      await c.opened;
+      const sse = await sseClient(`${url}/api/stream?symbols=PKN.WA`, { Authorization: `Bearer ${token}` });
+      expect(sse.res.status).toBe(200);
+      await c.until((m) => m.some((x) => x.status === "subscribed"), "ws subscribed");
+      await sse.until((e) => e.some((x) => x.data.status === "subscribed"), "sse subscribed");
+      const store = sqliteStore(`sqlite:${db}`);
+      await commit(store, bars([PKN, CDR], 0, 25));
+      const expected = await journalIds(store, [PKN]);
+      await c.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "ws events");
+      await sse.until((e) => e.filter((x) => x.event === "bar").length >= expected.length, "sse events");
+      expect(c.ids()).toEqual(expected);
+      expect(sse.ids()).toEqual(expected);
+      const last = (await store.eventBounds()).last;
+      // The hub brings the registry up to date every second.
+      const metrics = await waitFor(async () => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return text.includes(`ticksync_stream_last_event_id ${last}`) && text;
+      }, 5000, "the stream metrics");
+      expect(metrics).toMatch(/ticksync_stream_messages_sent_total\{transport="ws"\} \d+/);
+      c.ws.close();
+      sse.close();
+      await store.close();
+    } finally {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    }
+  }, 60_000);
+});
+
+describe("journal retention and config", () => {
+  test("serve prunes journal batches older than stream.retentionDays", async () => {
+    const s = await startStream({ retentionDays: 1 / 86_400 }); // one second
+    await commit(s.store, bars([PKN], 0, 3));
+    expect((await s.store.eventBounds()).first).not.toBeNull();
+    await waitFor(async () => (await s.store.eventBounds()).first === null, 5000, "the journal to be pruned");
+    expect(await s.store.countBars()).toBe(3);
+  });
+
+  test("stream config: defaults, and errors that name the field", () => {
+    expect(parseConfig({}).stream).toEqual({ tokens: [], slowClient: "conflate", bufferBytes: 1 << 20, bufferMessages: 10_000, heartbeatSeconds: 15, pollMs: 1000, retentionDays: 7 });
+    const issues = (raw: unknown) => {
+      try {
+        parseConfig(raw);
+      } catch (e) {
+        if (e instanceof ConfigError) return e.issues;
+      }
+      throw new Error("expected a ConfigError");
+    };
+    expect(issues({ stream: { slowClient: "wait" } })).toEqual([{ path: "stream.slowClient", message: "expected conflate or drop" }]);
+    expect(issues({ stream: { tokens: ["short"] } })).toEqual([{ path: "stream.tokens[0]", message: "a token must be at least 16 characters" }]);
+    expect(issues({ stream: { retentionDays: 0 } })).toEqual([{ path: "stream.retentionDays", message: "must be more than 0" }]);
+    expect(issues({ stream: { heartbeatSeconds: 1.5 } })[0]!.path).toBe("stream.heartbeatSeconds");
+    expect(issues({ stream: { tokenz: [] } })[0]!.message).toContain('unknown field "tokenz"');
+  });
+});
