@@ -115,6 +115,19 @@ describe("parseConfig errors name the field and what was expected", () => {
     expect(issue!.message).toContain("expected a cron expression");
   });
 
+  test("market hours on a job: market and phases, phases only with a market", () => {
+    const ok = parseConfig({ sources: { pkn: csv }, jobs: [{ name: "live", source: "pkn", schedule: "*/30 * * * * *", market: "WSE" }, { name: "ext", source: "pkn", market: "NYSE", phases: ["pre", "open", "post"] }] });
+    expect(ok.jobs[0]).toMatchObject({ market: "WSE" });
+    expect(ok.jobs[0]!.phases).toBeUndefined(); // the scheduler reads no phases as ["open"]
+    expect(ok.jobs[1]).toMatchObject({ market: "NYSE", phases: ["pre", "open", "post"] });
+    expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "LSE" }] })).toEqual([{ path: "jobs[0].market", message: "expected WSE or NYSE" }]);
+    expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "WSE", phases: ["open", "lunch"] }] })).toEqual([{ path: "jobs[0].phases[1]", message: "expected pre, open or post" }]);
+    expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "WSE", phases: [] }] })).toEqual([{ path: "jobs[0].phases", message: "expected at least one of pre, open, post" }]);
+    expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "ok", source: "pkn" }, { name: "j", source: "pkn", phases: ["open"] }] })).toEqual([
+      { path: "jobs[1].phases", message: 'phases need a market: set market = "WSE" or "NYSE"' },
+    ]);
+  });
+
   test("a bad time zone", () => {
     const [issue] = issuesOf({ sources: { pkn: csv }, jobs: [{ name: "ok", source: "pkn" }, { name: "j", source: "pkn", timeZone: "Mars/Olympus_Mons" }] });
     expect(issue).toEqual({ path: "jobs[1].timeZone", message: "expected an IANA time zone such as Europe/Warsaw" });

@@ -43,6 +43,8 @@ type Entry = {
   spec: JobSpec;
   cron: Cron | null;
   running: Promise<void> | null;
+  /** A gated job's next run as found at `at`; it holds until that run (a null one for a day). */
+  next: { at: number; run: Date | null } | null;
   status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun" | "market" | "phases" | "marketPhase">;
 };
 
@@ -75,6 +77,16 @@ export type SchedulerOptions = {
 export function createScheduler(options: SchedulerOptions = {}) {
   const now = options.now ?? Date.now;
   const jobs = new Map<string, Entry>();
+
+  // Finding a gated next run can take many steps (a schedule that never meets its phases takes
+  // them all), and no gated tick lies between the time it was searched from and the run found.
+  function gatedNext(e: Entry, gate: MarketGate, t: number): Date | null {
+    const c = e.next;
+    if (c !== null && t >= c.at && (c.run === null ? t < c.at + 86_400_000 : t < c.run.getTime())) return c.run;
+    const run = nextGatedRun(e.cron!, gate, t);
+    e.next = { at: t, run };
+    return run;
+  }
 
   /** A cron tick: run unless the job's market is outside its phases. */
   function tick(entry: Entry): void {
@@ -121,11 +133,12 @@ export function createScheduler(options: SchedulerOptions = {}) {
         spec,
         cron: null,
         running: null,
+        next: null,
         status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0, skippedClosed: 0 },
       };
       if (spec.schedule) {
         entry.cron = new Cron(spec.schedule, { name: `ticksync:${spec.name}`, timezone: spec.timeZone, paused: true }, () => tick(entry));
-        if (spec.gate && nextGatedRun(entry.cron, spec.gate, now()) === null)
+        if (spec.gate && gatedNext(entry, spec.gate, now()) === null)
           log.warn("the job's schedule never falls in its market phases", { job: spec.name, schedule: spec.schedule, market: spec.gate.market, phases: spec.gate.phases });
       }
       jobs.set(spec.name, entry);
@@ -150,7 +163,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
       const t = now();
       return [...jobs.values()].map((e) => {
         const gate = e.spec.gate;
-        const next = e.cron === null ? null : gate ? nextGatedRun(e.cron, gate, t) : e.cron.nextRun(new Date(t));
+        const next = e.cron === null ? null : gate ? gatedNext(e, gate, t) : e.cron.nextRun(new Date(t));
         return {
           name: e.spec.name,
           schedule: e.spec.schedule ?? null,
