@@ -57,7 +57,8 @@ ${EXIT_CODES}
 
 Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars, /api/runs,
 /api/quarantine, /api/jobs; POST /api/jobs/<name>/run) and the scheduler, which runs the jobs of
-the config (cron schedules, runOnStart). Stops cleanly on SIGINT/SIGTERM, letting running
+the config (cron schedules, runOnStart; a job with market = "WSE"|"NYSE" runs its cron ticks
+only in its phases, default ["open"]). Stops cleanly on SIGINT/SIGTERM, letting running
 batches commit.
 
 Flags:
