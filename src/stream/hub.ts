@@ -8,7 +8,7 @@ import { log } from "../monitor/log.ts";
 import { createBus, type EventBus } from "./bus.ts";
 import type { BarEvent } from "./events.ts";
 import { barMessage, CLOSE } from "./protocol.ts";
-import { createSession, type Session, type SessionCounters, type Transport } from "./session.ts";
+import { ALL_TOPIC, createSession, symbolTopic, type Session, type SessionCounters, type Transport } from "./session.ts";
 import { startTailer, type Tailer } from "./tailer.ts";
 import { startRetention } from "./retention.ts";
 import type { StreamConfig } from "./config.ts";
@@ -23,6 +23,8 @@ export function createHub(o: HubOptions) {
   const sessions = new Set<Session>();
   const bySymbol = new Map<string, Set<Session>>();
   const wildcard = new Set<Session>();
+  const fastSessions = new Set<Session>();
+  let publish: ((topic: string, text: string) => void) | null = null;
   const counters: SessionCounters = { sent: { ws: 0, sse: 0 }, conflated: 0, dropped: {}, replayed: 0 };
   let tailer: Tailer | null = null;
   const timers: (() => void)[] = [];
@@ -42,12 +44,27 @@ export function createHub(o: HubOptions) {
   }
 
   function fanOut(events: BarEvent[]) {
+    // A fast-path client that has fallen behind leaves it before anything more is published.
+    for (const s of fastSessions) if (s.transport.buffered() > config.bufferBytes) s.leaveFast();
     for (const e of events) {
       const subs = bySymbol.get(e.bar.symbol);
       if (!subs && !wildcard.size) continue;
       const m = barMessage(e);
-      if (subs) for (const s of subs) if (!s.all) s.push(m);
-      for (const s of wildcard) s.push(m);
+      let bySym = 0;
+      let byAll = 0;
+      if (subs)
+        for (const s of subs) {
+          if (s.all) continue;
+          if (s.fast) bySym++;
+          else s.push(m);
+        }
+      for (const s of wildcard) {
+        if (s.fast) byAll++;
+        else s.push(m);
+      }
+      if (bySym) publish!(symbolTopic(e.bar.symbol), m.json);
+      if (byAll) publish!(ALL_TOPIC, m.json);
+      counters.sent.ws += bySym + byAll;
     }
   }
   bus.subscribe(fanOut);
@@ -126,6 +143,12 @@ export function createHub(o: HubOptions) {
         slowClient: config.slowClient,
         counters,
         index,
+        fastPath: (s, on) => {
+          if (on) {
+            publish ??= t.topics!.publish;
+            fastSessions.add(s);
+          } else fastSessions.delete(s);
+        },
         closed: (s, reason) => {
           log.info("stream client dropped", { transport: t.kind, reason });
           forget(s);

@@ -20,7 +20,18 @@ export type Transport = {
   close(code: number, reason: string): void;
   /** A keep-alive: a WebSocket ping frame, an SSE comment. */
   heartbeat(): void;
+  /**
+   * Bun's pub/sub, where the transport has it (WebSocket): the fast path. A live session that keeps
+   * up is subscribed to its symbols' topics and the hub publishes each event once, natively, to
+   * all of them; a session that falls behind leaves the topics and is served one by one through
+   * its outbox. Bun keeps a socket's published and sent messages in order, so switching is seamless.
+   */
+  topics?: { subscribe(topic: string): void; unsubscribe(topic: string): void; publish(topic: string, text: string): void };
 };
+
+/** The pub/sub topic of a symbol's events, and of every event. */
+export const symbolTopic = (symbol: string) => `s:${symbol}`;
+export const ALL_TOPIC = "*";
 
 export type SessionCounters = { sent: Record<Transport["kind"], number>; conflated: number; dropped: Record<string, number>; replayed: number };
 
@@ -36,6 +47,8 @@ export type SessionDeps = {
   index(session: Session, change: "add" | "remove", symbols: Iterable<string>, all: boolean): void;
   /** The session closed itself (slow client dropped). */
   closed(session: Session, reason: string): void;
+  /** The session joined (true) or left (false) the fast path. */
+  fastPath(session: Session, on: boolean): void;
 };
 
 const REPLAY_PAGE = 5000;
@@ -57,6 +70,8 @@ export function createSession(t: Transport, d: SessionDeps) {
   let conflated = 0;
   let roomWaiters: (() => void)[] = [];
   let chain: Promise<void> = Promise.resolve();
+  // On the fast path: subscribed to its topics, not pushed to one by one.
+  let fast = false;
   // Bars the client already has (it asked for a replay from an id the bus has not reached yet).
   let floors: { syms: Set<string>; wildcard: boolean; upTo: number }[] = [];
 
@@ -117,6 +132,30 @@ export function createSession(t: Transport, d: SessionDeps) {
     countConflated(dropped);
   }
 
+  function topicsOf(): string[] {
+    return all ? [ALL_TOPIC] : [...symbols].map(symbolTopic);
+  }
+
+  /** Join the fast path when nothing waits and nothing is held back. */
+  function enterFast() {
+    if (!t.topics || fast || holding || closed || outbox.size || floors.length || (!all && !symbols.size) || t.buffered() >= d.bufferBytes) return;
+    fast = true;
+    for (const topic of topicsOf()) t.topics.subscribe(topic);
+    d.fastPath(session, true);
+  }
+
+  /** Leave the fast path: from now on messages come through push (and the outbox). */
+  function leaveFast() {
+    if (!fast) return;
+    fast = false;
+    // A socket already closed has left its topics.
+    if (!closed)
+      try {
+        for (const topic of topicsOf()) t.topics!.unsubscribe(topic);
+      } catch {}
+    d.fastPath(session, false);
+  }
+
   /** The transport has room again: send what waits. */
   function drain() {
     while (outbox.size && !closed && t.buffered() < d.bufferBytes) {
@@ -135,6 +174,7 @@ export function createSession(t: Transport, d: SessionDeps) {
       roomWaiters = [];
       for (const fn of w) fn();
     }
+    enterFast();
   }
 
   /** Wait until the client can take more (replay reads only as fast as the client does). */
@@ -229,6 +269,7 @@ export function createSession(t: Transport, d: SessionDeps) {
   async function subscribeNow(syms: Set<string>, wildcard: boolean, since: number | undefined) {
     const fresh = new Set([...syms].filter((s) => !symbols.has(s)));
     const freshAll = wildcard && !all;
+    leaveFast();
     holding = true;
     try {
       for (const s of syms) symbols.add(s);
@@ -243,14 +284,17 @@ export function createSession(t: Transport, d: SessionDeps) {
       held = [];
       holding = false;
       for (const m of h) push(m);
+      enterFast();
     }
   }
 
   function unsubscribeNow(syms: Set<string>, wildcard: boolean) {
+    leaveFast();
     for (const s of syms) symbols.delete(s);
     if (wildcard) all = false;
     d.index(session, "remove", syms, wildcard);
     deliver(statusMessage("unsubscribed", "unsubscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}) }));
+    enterFast();
   }
 
   /** Queue an operation after the previous ones; a failure is told to the client, not thrown. */
@@ -269,6 +313,10 @@ export function createSession(t: Transport, d: SessionDeps) {
     get closed() {
       return closed;
     },
+    get fast() {
+      return fast;
+    },
+    leaveFast,
     symbols: symbols as ReadonlySet<string>,
     push,
     drain,
@@ -281,6 +329,7 @@ export function createSession(t: Transport, d: SessionDeps) {
     },
     /** The connection is gone (or being closed by the hub): stop everything. */
     end() {
+      leaveFast();
       closed = true;
       outbox.clear();
       held = [];

@@ -3,7 +3,7 @@
 // with valibot, and a bad one gets an `error` reply while the connection stays up.
 import type { Context } from "hono";
 import { upgradeWebSocket, websocket } from "hono/bun";
-import type { ServerWebSocket, WebSocketHandler } from "bun";
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import * as v from "valibot";
 import { normaliseSymbol } from "../domain/symbols.ts";
 import type { Hub } from "./hub.ts";
@@ -14,9 +14,14 @@ import { ClientMessageSchema, errorMessage, issueText, parseStreamRequest, parse
 /** What Hono keeps in `ws.data`: its events object, to which the session is attached. */
 type WsData = { events: { session?: Session } };
 
-function wsTransport(ws: ServerWebSocket<unknown>): Transport {
+function wsTransport(ws: ServerWebSocket<unknown>, server: Server<unknown>): Transport {
   return {
     kind: "ws",
+    topics: {
+      subscribe: (topic) => ws.subscribe(topic),
+      unsubscribe: (topic) => ws.unsubscribe(topic),
+      publish: (topic, text) => void server.publish(topic, text),
+    },
     send: (m) => void ws.send(m.json),
     buffered: () => ws.getBufferedAmount(),
     close: (code, reason) => ws.close(code, reason),
@@ -54,7 +59,7 @@ export function wsEndpoint(hub: Hub) {
     let session: Session | undefined;
     const events: WsData["events"] & Parameters<typeof upgradeWebSocket>[1] = {
       onOpen(_e, ws) {
-        session = hub.open(wsTransport(ws.raw as ServerWebSocket<unknown>));
+        session = hub.open(wsTransport(ws.raw as ServerWebSocket<unknown>, c.env as Server<unknown>));
         events.session = session;
         if (initial.symbols.size || initial.all)
           void session.subscribe(initial.symbols, initial.all, initial.since, (e) => session?.deliver(errorMessage(`subscribe failed: ${e.message}`)));
