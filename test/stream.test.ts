@@ -422,6 +422,42 @@ describe("SSE /api/stream", () => {
     await other.close();
   });
 
+  test("an SSE client that stops reading is conflated (or dropped) like a WebSocket one", async () => {
+    for (const policy of ["conflate", "drop"] as const) {
+      const s = await startStream({ bufferBytes: 64 * 1024, bufferMessages: 5000, slowClient: policy });
+      const slow = Bun.spawn([process.execPath, join(ROOT, "test/fakes/sse-client.ts"), `${s.base}/api/stream?symbols=PKN.WA`], { stdout: "pipe", stderr: "inherit" });
+      const out = new Response(slow.stdout).text();
+      try {
+        await waitFor(() => s.hub.clients === 1, 15_000, "the SSE client");
+        await Bun.sleep(300);
+        process.kill(slow.pid, "SIGSTOP");
+        for (let i = 0; i < 60; i++) {
+          await commit(s.store, bars([PKN], i * 1000, 1000));
+          await Bun.sleep(5);
+        }
+        if (policy === "conflate") await waitFor(() => s.hub.counters.conflated > 0, 10_000, "conflation");
+        else await waitFor(() => s.hub.counters.dropped.slow === 1, 10_000, "the drop");
+        process.kill(slow.pid, "SIGCONT");
+        if (policy === "conflate") {
+          const last = (await s.store.eventBounds()).last;
+          await waitFor(() => s.hub.counters.sent.sse > 0 && s.hub.clients === 1, 5000, "still connected");
+          await Bun.sleep(1500);
+          slow.kill();
+          const text = await out;
+          expect(text).toContain('"status":"conflating"');
+          expect(text).toContain('"status":"caught_up"');
+          expect(text).toContain(`bar ${last}\n`);
+        } else {
+          expect(await out).toContain("ended");
+          expect(s.hub.clients).toBe(0);
+        }
+      } finally {
+        slow.kill("SIGCONT");
+        slow.kill();
+      }
+    }
+  }, 120_000);
+
   test("bad requests are 400 with the field", async () => {
     const s = await startStream();
     for (const [q, field] of [

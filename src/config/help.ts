@@ -56,7 +56,8 @@ ${EXIT_CODES}
   serve: `Usage: ticksync serve [--config FILE] [--host HOST] [--port PORT] [--store URL]
 
 Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars, /api/runs,
-/api/quarantine, /api/jobs; POST /api/jobs/<name>/run) and the scheduler, which runs the jobs of
+/api/quarantine, /api/jobs; POST /api/jobs/<name>/run; the live feed of stored bars on
+/api/ws (WebSocket) and /api/stream (SSE), see [stream]) and the scheduler, which runs the jobs of
 the config (cron schedules, runOnStart; a job with market = "WSE"|"NYSE" runs its cron ticks
 only in its phases, default ["open"]). Stops cleanly on SIGINT/SIGTERM, letting running
 batches commit.
