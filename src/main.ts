@@ -26,7 +26,12 @@ import { verifySinkAll, type SinkVerifyResult } from "./pipeline/verify-sink.ts"
 import type { TicksyncMetrics } from "./monitor/metrics.ts";
 import { BackupError, backupStore, restoreStore } from "./monitor/backup.ts";
 import { auditedStore, cliActor, withActor } from "./monitor/audit.ts";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { hostname } from "node:os";
+import { createAlerts, emailNotifier, webhookNotifier } from "./monitor/alerts.ts";
+import { isOpen } from "./domain/calendar.ts";
+import { sinkStream } from "./pipeline/sync.ts";
+import { sqlitePath } from "./stores/sqlite.ts";
 
 class UsageError extends Error {}
 
@@ -200,7 +205,26 @@ async function cmdServe(argv: string[]): Promise<number> {
   }
   const metrics = ticksyncMetrics();
   for (const [job, t] of await store.lastSuccessByJob()) metrics.lastSuccess.set({ job }, Math.floor(t / 1000));
-  const scheduler = createScheduler();
+  // Replicas: the holder of the "scheduler" lease in the store runs the scheduled jobs; the others
+  // take over within leaseSeconds when it stops renewing. A single process simply holds it.
+  const replica = `${hostname()}:${process.pid}:${Date.now().toString(36)}`;
+  const leaseMs = config.server.leaseSeconds * 1000;
+  let leader = false;
+  const renewLease = async () => {
+    try {
+      const now = await store.tryLease("scheduler", replica, leaseMs);
+      if (now !== leader) log.info(now ? "leading: this replica runs the scheduled jobs" : "following: another replica runs the scheduled jobs", { replica });
+      leader = now;
+    } catch (e) {
+      // Unsure whether we still hold it: stop leading rather than run jobs twice.
+      if (leader) log.warn("lease renewal failed; following until it succeeds", { error: (e as Error).message });
+      leader = false;
+    }
+    metrics.leader.set({ replica }, leader ? 1 : 0);
+  };
+  await renewLease();
+  const leaseTimer = setInterval(() => void renewLease(), Math.max(250, leaseMs / 3));
+  const scheduler = createScheduler({ isLeader: () => leader });
   const shutdown = new AbortController();
   const sinks = new Map(Object.entries(config.sinks).map(([name, cfg]) => [name, createSink(name, cfg, { signal: shutdown.signal })]));
   for (const job of config.jobs)
@@ -225,12 +249,56 @@ async function cmdServe(argv: string[]): Promise<number> {
                   log[r.ok ? "info" : "warn"]("sink verified", { sink: r.sink, collection: r.collection, ok: r.ok, differingDays: r.differing.length, missing: r.missing, extra: r.extra, changed: r.changed });
                 return { outcome: "succeeded" };
               }
-            : () => ingestFromConfig({ loaded, store, source: job.source!, job: job.name, metrics, signal: shutdown.signal }),
+            : job.kind === "backup"
+              ? async () => {
+                  const r = await backupStore(config.store.url, resolve(loaded.baseDir, job.dir ?? "backups"), { keep: job.keep });
+                  log.info("backup written", { file: r.manifest.file, bytes: r.manifest.bytes, sha256: r.manifest.sha256, removed: r.removed.length });
+                  return { outcome: "succeeded" };
+                }
+              : () => ingestFromConfig({ loaded, store, source: job.source!, job: job.name, metrics, signal: shutdown.signal }),
     });
   // The live feed: the hub tails the store's event journal and serves /api/ws and /api/stream.
   const hub = createHub({ store, metrics, config: config.stream });
   await hub.start();
-  const app = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream } });
+  // Another replica's (or process's) commits: Postgres says so at once; the hub also polls.
+  const unwatch = await store.watchEvents(() => void hub.poke()).catch((e) => {
+    log.warn("cannot listen for other processes' commits; polling only", { error: (e as Error).message });
+    return null;
+  });
+  // Alerts: evaluated on their interval; notifications go to the webhook and e-mail configured.
+  const alerts = config.alerts.rules.length
+    ? createAlerts(
+        store,
+        config.alerts,
+        {
+          isOpen: (market, at) => isOpen(market, at.getTime(), ["open"]),
+          consistency: async () => ((await (await app.request("/api/sinks")).json()) as any).data.flatMap((s: any) => s.collections.map((c: any) => ({ sink: s.name, collection: c.collection, status: c.consistency.status, differingDays: c.consistency.differingDays }))),
+          sinkBacklog: async (name, atMost) => {
+            const sink = sinks.get(name);
+            if (!sink) return 0;
+            const cp = await store.getCheckpoint(sinkStream(sink));
+            const after = cp && typeof cp.cursor.runId === "number" ? (cp.cursor as any) : null;
+            return (await store.changedBars({ after, uptoRun: Number.MAX_SAFE_INTEGER, limit: atMost + 1, sources: sink.config.sources })).length;
+          },
+          dataPath: store.kind === "sqlite" ? dirname(resolve(sqlitePath(config.store.url))) : loaded.baseDir,
+        },
+        [...(config.alerts.webhook ? [webhookNotifier(config.alerts.webhook)] : []), ...(config.alerts.email ? [emailNotifier(config.alerts.email)] : [])],
+      )
+    : undefined;
+  let alertTimer: ReturnType<typeof setInterval> | null = null;
+  if (alerts) {
+    const evaluate = async () => {
+      if (!leader) return; // one replica announces
+      try {
+        for (const a of await alerts.evaluate()) metrics.alertFiring.set({ alert: a.name, severity: a.severity }, a.status === "firing" ? 1 : 0);
+      } catch (e) {
+        log.error("alert evaluation failed", { error: (e as Error).message });
+      }
+    };
+    alertTimer = setInterval(() => void evaluate(), config.alerts.intervalS * 1000);
+    setTimeout(() => void evaluate(), 1000);
+  }
+  const app: ReturnType<typeof createApp> = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream }, alerts });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });
@@ -251,6 +319,10 @@ async function cmdServe(argv: string[]): Promise<number> {
       stopping = true;
       log.info("shutting down", { signal });
       shutdown.abort();
+      clearInterval(leaseTimer);
+      if (alertTimer) clearInterval(alertTimer);
+      await unwatch?.().catch(() => {});
+      if (leader) await store.releaseLease("scheduler", replica).catch(() => {});
       await hub.stop();
       await server.stop();
       await scheduler.stop();

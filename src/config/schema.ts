@@ -5,6 +5,7 @@ import { Cron } from "croner";
 import { sourceConfigSchema } from "../sources/registry.ts";
 import { sinkConfigSchema } from "../sinks/registry.ts";
 import { streamConfigSchema } from "../stream/config.ts";
+import { alertsConfigSchema } from "../monitor/alerts.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -49,19 +50,27 @@ export const serverConfigSchema = v.strictObject({
   port: v.optional(v.pipe(v.number("expected a port number"), v.integer("expected a whole port number"), v.minValue(0), v.maxValue(65535)), 8080),
   /** Rows per page at most on /api endpoints. */
   maxPageSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)), 10_000),
+  /**
+   * Replicas on one Postgres store: the scheduler lease lasts this long and is renewed at a third
+   * of it; when the leader dies another replica takes the jobs over within about this time.
+   */
+  leaseSeconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(600)), 10),
 });
 
 export const jobConfigSchema = v.pipe(
   v.strictObject({
     name: Name,
     /** ingest: source → store; sync: store → sink; verify: compare store and sink (repair: re-send what differs). */
-    kind: v.optional(v.picklist(["ingest", "sync", "verify"], "expected ingest, sync or verify"), "ingest"),
+    kind: v.optional(v.picklist(["ingest", "sync", "verify", "backup"], "expected ingest, sync, verify or backup"), "ingest"),
     /** Name of a source in `sources` (ingest jobs). */
     source: v.optional(Name),
     /** Name of a sink in `sinks` (sync and verify jobs). */
     sink: v.optional(Name),
     /** verify jobs: re-send what differs. */
     repair: v.optional(v.boolean()),
+    /** backup jobs: where backups go (relative to the config file) and how many are kept. */
+    dir: v.optional(v.pipe(v.string(), v.nonEmpty())),
+    keep: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
     /** Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered. */
     schedule: v.optional(CronExpression),
     timeZone: v.optional(TimeZone, "UTC"),
@@ -97,6 +106,8 @@ export const configSchema = v.pipe(
     jobs: v.optional(v.array(jobConfigSchema), []),
     /** The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention. */
     stream: v.optional(streamConfigSchema, {}),
+    /** Alert rules and where notifications go. */
+    alerts: v.optional(alertsConfigSchema, {}),
   }),
   v.forward(
     v.partialCheck(
@@ -114,10 +125,10 @@ export const configSchema = v.pipe(
   v.forward(
     v.partialCheck(
       [["jobs"], ["sinks"]],
-      (c) => c.jobs.every((j) => j.kind === "ingest" || (j.sink !== undefined && j.sink in c.sinks)),
+      (c) => c.jobs.every((j) => j.kind === "ingest" || j.kind === "backup" || (j.sink !== undefined && j.sink in c.sinks)),
       (issue) => {
         const c = issue.input as { jobs: { name: string; kind: string; sink?: string }[]; sinks: Record<string, unknown> };
-        const bad = c.jobs.find((j) => j.kind !== "ingest" && !(j.sink !== undefined && j.sink in c.sinks));
+        const bad = c.jobs.find((j) => j.kind !== "ingest" && j.kind !== "backup" && !(j.sink !== undefined && j.sink in c.sinks));
         if (bad?.sink === undefined) return `${bad?.kind} job "${bad?.name}" needs sink = <a name in sinks>`;
         return `job sink "${bad?.sink}" is not defined in sinks (defined: ${Object.keys(c.sinks).join(", ") || "none"})`;
       },

@@ -16,6 +16,9 @@ import type { Hub } from "../stream/hub.ts";
 import type { StreamConfig } from "../stream/config.ts";
 import { tokenAuth } from "../stream/auth.ts";
 import { wsEndpoint } from "../stream/ws.ts";
+import { getConnInfo } from "hono/bun";
+import { auditEntry, withActor, type Actor } from "../monitor/audit.ts";
+import type { Alerts } from "../monitor/alerts.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 
 /** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
@@ -24,6 +27,7 @@ export type SinkInfo = { name: string; kind: string; collections: string[]; loca
 export type AppDeps = {
   store: Store;
   metrics: TicksyncMetrics;
+  alerts?: Alerts;
   scheduler?: Scheduler;
   maxPageSize?: number;
   version?: string;
@@ -240,9 +244,50 @@ export function createApp(deps: AppDeps) {
 
   app.get("/api/jobs", (c) => c.json({ data: deps.scheduler?.list() ?? [] }));
 
+  /** Who calls: the route, a fingerprint of the bearer token (never the token), the peer address. */
+  function apiActor(c: Context): Actor {
+    const token = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? c.req.query("token") ?? null;
+    let remote: string | null = null;
+    try {
+      remote = getConnInfo(c).remote.address ?? null;
+    } catch {}
+    return { by: "api", route: `${c.req.method} ${c.req.path}`, tokenId: token ? `sha256:${new Bun.CryptoHasher("sha256").update(token).digest("hex").slice(0, 12)}` : null, remote };
+  }
+
+  const AuditQuery = v.strictObject({ limit: Limit(1000), before: IdCursor, kind: v.optional(v.string()), source: v.optional(v.string()) });
+  // Every run, sync, verify, repair, backup and restore: who started it, with what, and how it ended.
+  app.get("/api/audit", async (c) => {
+    const q = v.safeParse(AuditQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const limit = q.output.limit ?? 100;
+    const out = [];
+    let before = q.output.before;
+    // Filtering by kind pages through runs until the page is full.
+    for (;;) {
+      const rows = await store.listRuns({ limit: 500, before, source: q.output.source });
+      for (const r of rows) if (!q.output.kind || r.kind === q.output.kind) out.push(auditEntry(r));
+      if (out.length > limit || rows.length < 500) break;
+      before = rows[rows.length - 1]!.id;
+    }
+    const page = out.slice(0, limit);
+    return c.json({ data: page, next: out.length > limit ? String(page[page.length - 1]!.id) : null });
+  });
+
+  app.get("/api/alerts", async (c) => c.json({ data: deps.alerts?.list() ?? [] }));
+
+  app.post("/api/alerts/:name/ack", async (c) => {
+    if (!deps.alerts) return c.json({ error: "no alerts are configured" }, 404);
+    const body = (await c.req.json().catch(() => ({}))) as { by?: unknown };
+    const actor = apiActor(c);
+    const by = typeof body.by === "string" && body.by.trim() ? body.by.trim().slice(0, 100) : actor.by === "api" && actor.tokenId ? `token ${actor.tokenId}` : "api";
+    const s = await deps.alerts.ack(c.req.param("name"), by);
+    if (!s) return c.json({ error: "unknown alert", alert: c.req.param("name") }, 404);
+    return c.json({ data: s });
+  });
+
   app.post("/api/jobs/:name/run", async (c) => {
     if (!deps.scheduler) return c.json({ error: "no scheduler in this process" }, 404);
-    const r = await deps.scheduler.trigger(c.req.param("name"));
+    const r = await withActor(apiActor(c), () => deps.scheduler!.trigger(c.req.param("name")));
     if (r === "unknown") return c.json({ error: "unknown job", job: c.req.param("name") }, 404);
     if (r === "busy") return c.json({ status: "busy", message: "the job is running; it does not overlap itself" }, 409);
     // Market hours gate cron ticks only: a manual run starts whatever the market's phase, and says so.

@@ -9,8 +9,8 @@ import type { RunRecord, RunStart, Store } from "../stores/types.ts";
 
 export type Actor =
   | { by: "cli"; user: string; command: string }
-  | { by: "schedule"; job: string }
-  | { by: "api"; route: string; token: string | null; remote: string | null }
+  | { by: "schedule"; job: string; process?: string }
+  | { by: "api"; route: string; /** A fingerprint of the bearer token (sha256, 12 hex), never the token. */ tokenId: string | null; remote: string | null }
   | { by: "system"; what: string };
 
 const current = new AsyncLocalStorage<Actor>();
@@ -32,13 +32,14 @@ export function cliActor(command: string): Actor {
   return { by: "cli", user, command };
 }
 
+/** Keys whose values are secrets (a `…Id` key names one by fingerprint and is kept). */
 const SECRET_KEY = /pass(word)?|secret|token|api_?key|authorization|credential/i;
 
 /** Parameters with secrets masked: secret-looking keys, and passwords inside URLs. */
 export function redactParams(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactParams);
   if (value && typeof value === "object")
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET_KEY.test(k) && v != null ? "***" : redactParams(v)]));
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET_KEY.test(k) && !/Id$/.test(k) && v != null ? "***" : redactParams(v)]));
   if (typeof value === "string") return value.replace(/(\/\/[^:/@\s]+:)[^@\s]*@/g, "$1***@").replace(/([?&](?:apikey|api_key|token|access_token|key|password)=)[^&#\s]*/gi, "$1***");
   return value;
 }

@@ -116,6 +116,8 @@ export function ticksyncMetrics(registry: Registry = createRegistry()) {
     runDuration: registry.histogram("ticksync_run_duration_seconds", "Run durations.", [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]),
     lastSuccess: registry.gauge("ticksync_job_last_success_timestamp_seconds", "Unix time of the last successful run per job."),
     storeUp: registry.gauge("ticksync_store_up", "1 when the store answers and its schema is current."),
+    leader: registry.gauge("ticksync_scheduler_leader", "1 when this replica holds the scheduler lease and runs the scheduled jobs."),
+    alertFiring: registry.gauge("ticksync_alert_firing", "1 while an alert rule fires."),
     sinkRecords: registry.counter("ticksync_sink_records_total", "Records a sink acknowledged (upserted)."),
     sinkRejected: registry.counter("ticksync_sink_rejected_total", "Records a sink refused (quarantined with the sink's error)."),
     sinkRetries: registry.counter("ticksync_sink_retries_total", "Sink requests retried (server down, 5xx, 429)."),

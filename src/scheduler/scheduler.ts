@@ -6,6 +6,11 @@
 import { Cron } from "croner";
 import { isOpen, marketPhase, nextOpen, type Market, type MarketPhase, type SessionPhase } from "../domain/calendar.ts";
 import { log } from "../monitor/log.ts";
+import { currentActor, withActor } from "../monitor/audit.ts";
+import { hostname } from "node:os";
+
+/** Which replica ran a scheduled job, for the audit trail. */
+const PROCESS = `${hostname()}:${process.pid}`;
 
 export type MarketGate = { market: Market; phases: readonly SessionPhase[] };
 
@@ -37,6 +42,8 @@ export type JobStatus = {
   skippedOverlaps: number;
   /** Cron ticks skipped because the market was outside the job's phases. */
   skippedClosed: number;
+  /** Cron ticks left to the replica that holds the scheduler lease. */
+  skippedFollower: number;
 };
 
 type Entry = {
@@ -72,6 +79,11 @@ export function nextGatedRun(cron: Cron, gate: MarketGate, afterMs: number): Dat
 export type SchedulerOptions = {
   /** The clock the market-hours gate reads (tests pin it); croner's timers keep real time. */
   now?: () => number;
+  /**
+   * Replicas: only the holder of the scheduler lease runs cron ticks and run-on-start jobs (a
+   * manual trigger runs where it is asked). Without it every tick runs here.
+   */
+  isLeader?: () => boolean;
 };
 
 export function createScheduler(options: SchedulerOptions = {}) {
@@ -88,8 +100,13 @@ export function createScheduler(options: SchedulerOptions = {}) {
     return run;
   }
 
-  /** A cron tick: run unless the job's market is outside its phases. */
+  /** A cron tick: run unless another replica leads, or the job's market is outside its phases. */
   function tick(entry: Entry): void {
+    if (options.isLeader && !options.isLeader()) {
+      entry.status.skippedFollower++;
+      log.debug("not the leader, tick left to the leader", { job: entry.spec.name });
+      return;
+    }
     const gate = entry.spec.gate;
     if (gate) {
       const t = now();
@@ -99,7 +116,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         return;
       }
     }
-    void execute(entry);
+    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, () => execute(entry));
   }
 
   async function execute(entry: Entry): Promise<"started" | "busy"> {
@@ -134,7 +151,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         cron: null,
         running: null,
         next: null,
-        status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0, skippedClosed: 0 },
+        status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0, skippedClosed: 0, skippedFollower: 0 },
       };
       if (spec.schedule) {
         entry.cron = new Cron(spec.schedule, { name: `ticksync:${spec.name}`, timezone: spec.timeZone, paused: true }, () => tick(entry));
@@ -147,12 +164,14 @@ export function createScheduler(options: SchedulerOptions = {}) {
     start() {
       for (const e of jobs.values()) {
         e.cron?.resume();
-        if (e.spec.runOnStart) void execute(e);
+        if (e.spec.runOnStart && (!options.isLeader || options.isLeader())) void withActor({ by: "schedule", job: e.spec.name, process: PROCESS }, () => execute(e));
       }
     },
     trigger(name: string): Promise<"started" | "busy" | "unknown"> {
       const e = jobs.get(name);
-      return e ? execute(e) : Promise.resolve("unknown");
+      if (!e) return Promise.resolve("unknown");
+      // A manual run is recorded as the caller's (the API names itself), else as the schedule's.
+      return currentActor() ? execute(e) : withActor({ by: "schedule", job: name, process: PROCESS }, () => execute(e));
     },
     /** Resolves when the job is idle (used by tests and shutdown). */
     async idle(name?: string) {

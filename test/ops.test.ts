@@ -1,0 +1,77 @@
+// Operating `ticksync serve`: an alert rule fires to a local webhook and is acknowledged over the
+// API; the audit trail says who started each run; a scheduled backup job writes its manifest.
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+
+const dir = tempDir("ticksync-ops-");
+const posts: any[] = [];
+const hook = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  async fetch(req) {
+    posts.push(await req.json());
+    return new Response("ok");
+  },
+});
+afterAll(() => hook.stop(true));
+
+test("alerts fire to the webhook and are acknowledged; runs are audited; the backup job writes a manifest", async () => {
+  writeFile(join(dir, "csv", "pkn_d.csv"), stooqCsv([["2024-01-02", 60, 61, 59, 60.5, 1000]]));
+  const config = writeFile(
+    join(dir, "ticksync.toml"),
+    [
+      `[store]\nurl = "sqlite:store.db"`,
+      `[sources.files]\ntype = "csv"\npath = "csv"\nlayout = "stooq"\nmarket = "WSE"`,
+      `[sources.missing]\ntype = "csv"\npath = "nowhere/*.csv"\nlayout = "stooq"\nmarket = "WSE"`,
+      `[[jobs]]\nname = "load"\nsource = "files"\nrunOnStart = true`,
+      `[[jobs]]\nname = "broken"\nsource = "missing"`,
+      `[[jobs]]\nname = "nightly-backup"\nkind = "backup"\ndir = "backups"\nkeep = 3`,
+      `[alerts]\nintervalS = 1\nwebhook = { url = "http://127.0.0.1:${hook.port}/hook" }`,
+      `[[alerts.rules]]\nkind = "errors"\nname = "failed-runs"\nwindowS = 600\nmaxFailed = 0\nseverity = "critical"`,
+    ].join("\n\n") + "\n",
+  );
+  const srv = await startServe(["--config", config]);
+  try {
+    const api = async (path: string, init?: RequestInit) => (await fetch(`${srv.url}${path}`, init)).json() as Promise<any>;
+    await waitFor(async () => (await api("/api/runs")).data.some((r: any) => r.job === "load" && r.outcome === "succeeded"), 15_000, "the start-up run");
+    // Nothing has failed: the alert is quiet.
+    await waitFor(async () => (await api("/api/alerts")).data[0]?.lastEvaluated, 10_000, "an evaluation");
+    expect((await api("/api/alerts")).data[0]).toMatchObject({ name: "failed-runs", status: "ok" });
+
+    // A run that fails (its files are not there), started over the API with a token.
+    const trig = await fetch(`${srv.url}/api/jobs/broken/run`, { method: "POST", headers: { Authorization: "Bearer op-token-0123456789abcdef" } });
+    expect(trig.status).toBe(202);
+    await waitFor(() => posts.some((p) => p.text.includes("FIRING [ticksync] failed-runs")), 15_000, "the alert at the webhook");
+    const firing = (await api("/api/alerts")).data[0];
+    expect(firing).toMatchObject({ status: "firing", acknowledged: false, severity: "critical" });
+    const ack = await api("/api/alerts/failed-runs/ack", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "alice" }) });
+    expect(ack.data).toMatchObject({ acknowledged: true, acknowledgedBy: "alice" });
+    expect((await fetch(`${srv.url}/api/alerts/nope/ack`, { method: "POST" })).status).toBe(404);
+    // Announced once while it keeps firing.
+    await Bun.sleep(2500);
+    expect(posts.filter((p) => p.text.includes("failed-runs")).length).toBe(1);
+
+    // The audit trail: the start-up run by the schedule, the failed one by the API (the token as
+    // a fingerprint, never itself).
+    const audit = (await api("/api/audit?limit=20")).data;
+    const broken = audit.find((e: any) => e.job === "broken");
+    expect(broken).toMatchObject({ kind: "ingest", outcome: "failed", startedBy: { by: "api", route: "POST /api/jobs/broken/run", tokenId: expect.stringMatching(/^sha256:[0-9a-f]{12}$/) } });
+    expect(JSON.stringify(audit)).not.toContain("op-token-0123456789abcdef");
+    expect(audit.find((e: any) => e.job === "load")).toMatchObject({ startedBy: { by: "schedule", job: "load" } });
+    expect((await api("/api/audit?kind=ingest&limit=1")).next).not.toBeNull();
+
+    // The backup job, triggered: a manifest and its file in the config's backups dir.
+    expect((await fetch(`${srv.url}/api/jobs/nightly-backup/run`, { method: "POST" })).status).toBe(202);
+    await waitFor(() => existsSync(join(dir, "backups")) && readdirSync(join(dir, "backups")).some((f) => f.endsWith(".json")), 15_000, "the backup");
+    expect(readdirSync(join(dir, "backups")).some((f) => f.endsWith(".db.gz"))).toBe(true);
+    await waitFor(async () => (await api("/api/audit?kind=backup")).data[0]?.outcome === "succeeded", 10_000, "the backup in the audit trail");
+    const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+    expect(metrics).toContain('ticksync_alert_firing{alert="failed-runs",severity="critical"} 1');
+    expect(metrics).toMatch(/ticksync_scheduler_leader\{replica="[^"]+"\} 1/);
+  } finally {
+    srv.proc.kill();
+    await srv.proc.exited;
+  }
+}, 60_000);

@@ -1,0 +1,90 @@
+// Two `ticksync serve` replicas on one real PostgreSQL store: one leader runs the scheduled jobs
+// (a lease in the store); kill -9 the leader and the other takes the jobs over within seconds;
+// WebSocket clients of both replicas receive every bar, whichever replica stored it
+// (LISTEN/NOTIFY wakes the other's stream).
+import { afterAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { PG_URL } from "./stores.ts";
+import { postgresStore } from "../src/stores/postgres.ts";
+import { auditEntry } from "../src/monitor/audit.ts";
+
+const dir = tempDir("ticksync-replicas-");
+if (!PG_URL && process.env.CI === "true") throw new Error("CI=true and PostgreSQL is not running");
+
+type Client = { ws: WebSocket; bars: { id: number; symbol: string; close: number }[] };
+
+async function client(base: string): Promise<Client> {
+  const ws = new WebSocket(`${base.replace("http", "ws")}/api/ws?symbols=*`);
+  const c: Client = { ws, bars: [] };
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(String(m.data));
+    if (msg.type === "bar") c.bars.push({ id: msg.id, symbol: msg.bar.symbol, close: msg.bar.close });
+  };
+  await new Promise<void>((ok, bad) => {
+    ws.onopen = () => ok();
+    ws.onerror = () => bad(new Error("websocket did not open"));
+  });
+  return c;
+}
+
+describe.skipIf(!PG_URL)("replicas on one Postgres store", () => {
+  const procs: { proc: ReturnType<typeof Bun.spawn> }[] = [];
+  afterAll(() => {
+    for (const p of procs) p.proc.kill("SIGKILL");
+  });
+
+  test("one leader runs the jobs; the other takes over when it dies; both streams get every bar", async () => {
+    const u = new URL(PG_URL!);
+    u.searchParams.set("schema", `replicas_${process.pid}_${Date.now().toString(36)}`);
+    const data = join(dir, "csv");
+    writeFile(join(data, "pkn_d.csv"), stooqCsv([["2024-01-02", 60, 61, 59, 60.5, 1000]]));
+    const config = writeFile(
+      join(dir, "ticksync.toml"),
+      `[store]\nurl = "${u}"\n[server]\nleaseSeconds = 2\n[sources.files]\ntype = "csv"\npath = "csv"\nlayout = "stooq"\nmarket = "WSE"\n` +
+        `[[jobs]]\nname = "load"\nsource = "files"\nschedule = "* * * * * *"\n`,
+    );
+    const store = postgresStore(u.toString());
+    await store.migrate();
+    const a = await startServe(["--config", config]);
+    procs.push(a);
+    await Bun.sleep(300); // a takes the lease first
+    const b = await startServe(["--config", config]);
+    procs.push(b);
+    await waitFor(async () => (await store.countBars()) === 1, 15_000, "the first file stored");
+    const ca = await client(a.url);
+    const cb = await client(b.url);
+
+    // Only the leader (a) runs the scheduled ticks.
+    await waitFor(async () => (await store.listRuns({ limit: 50 })).length >= 3, 15_000, "scheduled runs");
+    const jobsB = ((await (await fetch(`${b.url}/api/jobs`)).json()) as any).data[0];
+    expect(jobsB.skippedFollower).toBeGreaterThan(0);
+    const byProcess = async () => new Set((await store.listRuns({ limit: 500 })).map((r) => (auditEntry(r).startedBy as any)?.process));
+    expect([...(await byProcess())]).toEqual([expect.stringMatching(new RegExp(`:${a.proc.pid}$`))]);
+
+    // A new file: the leader stores its bar; both replicas' clients get it.
+    writeFile(join(data, "cdr_d.csv"), stooqCsv([["2024-01-02", 120, 121, 119, 120.5, 500]]));
+    await waitFor(() => ca.bars.some((x) => x.symbol === "CDR.WA") && cb.bars.some((x) => x.symbol === "CDR.WA"), 15_000, "the bar on both replicas");
+
+    // The leader dies without letting go: the other takes over within the lease time.
+    a.proc.kill("SIGKILL");
+    await a.proc.exited;
+    const died = Date.now();
+    await waitFor(async () => [...(await byProcess())].some((p) => p?.endsWith(`:${b.proc.pid}`)), 15_000, "the follower taking over");
+    expect(Date.now() - died).toBeLessThan(8000);
+    // And its clients keep receiving: another file stored by the new leader.
+    writeFile(join(data, "xtb_d.csv"), stooqCsv([["2024-01-02", 30, 31, 29, 30.5, 700]]));
+    await waitFor(() => cb.bars.some((x) => x.symbol === "XTB.WA"), 15_000, "a bar after the takeover");
+    // Ids only grow on each connection.
+    for (const c of [ca, cb]) for (let i = 1; i < c.bars.length; i++) expect(c.bars[i]!.id).toBeGreaterThan(c.bars[i - 1]!.id);
+    // (PKN.WA was stored before the clients connected: a snapshot, and a bar when the replica's
+    // tailer had not read it yet at the snapshot.)
+    expect(cb.bars.map((x) => x.symbol).filter((x) => x !== "PKN.WA")).toEqual(["CDR.WA", "XTB.WA"]);
+    expect(ca.bars.map((x) => x.symbol).filter((x) => x !== "PKN.WA")).toEqual(["CDR.WA"]);
+    ca.ws.close();
+    cb.ws.close();
+    b.proc.kill();
+    await b.proc.exited;
+    await store.close();
+  }, 90_000);
+});
