@@ -1,11 +1,11 @@
 // The journal tailer: the one path by which events reach the bus in `serve`. It reads the store's
-// journal after the last id it published, in id order, whenever it is poked — by the store's own
-// onEvents (a commit in this process), by the store's watchEvents (Postgres LISTEN/NOTIFY: another
-// replica's commit), by a timer (commits nobody announced: a CLI `ticksync ingest` into the same
-// SQLite file), and by whoever else calls `poke()`. Because it only ever reads the
-// journal in id order from where it left off, delivery is exactly id order with no gap and no
-// duplicate however many writers there are. A store without a journal (QuestDB) cannot be read
-// back: its onEvents events are published as they come, live only.
+// journal after the last id it published, in id order, whenever it is poked: by the store's own
+// onEvents (a commit in this process), by a timer (commits nobody announced: a CLI `ticksync
+// ingest` into the same SQLite file), and through `poke()` by whoever learns of a commit (serve
+// pokes on the store's watchEvents: Postgres LISTEN/NOTIFY, another replica's commit). Because it
+// only ever reads the journal in id order from where it left off, delivery is exactly id order
+// with no gap and no duplicate however many writers there are. A store without a journal
+// (QuestDB) cannot be read back: its onEvents events are published as they come, live only.
 import type { Store } from "../stores/types.ts";
 import type { EventBus } from "./bus.ts";
 import { log } from "../monitor/log.ts";
@@ -66,19 +66,13 @@ export async function startTailer(o: { store: Store; bus: EventBus; pollMs: numb
     return reading;
   }
   const off = store.onEvents(() => void poke());
-  // Commits of other processes announced by the store (Postgres LISTEN/NOTIFY); the timer covers
-  // stores that cannot announce them, and a missed notification.
-  const unwatch = await store.watchEvents(() => void poke()).catch((e) => {
-    log.warn("cannot watch the store for other processes' commits; polling only", { error: (e as Error).message });
-    return null;
-  });
+  // The timer also covers a missed notification of another process's commit.
   const timer = setInterval(() => void poke(), o.pollMs);
   timer.unref?.();
   return {
     poke,
     stop() {
       off();
-      void unwatch?.();
       clearInterval(timer);
     },
     journal,
