@@ -298,7 +298,7 @@ async function cmdServe(argv: string[]): Promise<number> {
     alertTimer = setInterval(() => void evaluate(), config.alerts.intervalS * 1000);
     setTimeout(() => void evaluate(), 1000);
   }
-  const app: ReturnType<typeof createApp> = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream }, alerts });
+  const app: ReturnType<typeof createApp> = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream }, alerts, security: config.server });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });

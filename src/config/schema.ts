@@ -55,6 +55,18 @@ export const serverConfigSchema = v.strictObject({
    * of it; when the leader dies another replica takes the jobs over within about this time.
    */
   leaseSeconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(600)), 10),
+  /**
+   * API tokens (Authorization: Bearer <token>): needed for every mutating request (and for reads
+   * with authReads). Without tokens only callers on this machine may mutate. Prefer setting them
+   * with TICKSYNC_SERVER__TOKENS='["…"]'.
+   */
+  tokens: v.optional(v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))), []),
+  /** Reads need a token too (the probes /healthz and /readyz never do). */
+  authReads: v.optional(v.boolean(), false),
+  /** Origins allowed to call the API from a browser (CORS); none by default. */
+  corsOrigins: v.optional(v.array(v.pipe(v.string(), v.url("expected an origin such as https://app.example.com"))), []),
+  /** Largest request body accepted, bytes. */
+  maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 30)), 1 << 20),
 });
 
 export const jobConfigSchema = v.pipe(

@@ -19,6 +19,7 @@ import { wsEndpoint } from "../stream/ws.ts";
 import { getConnInfo } from "hono/bun";
 import { auditEntry, withActor, type Actor } from "../monitor/audit.ts";
 import type { Alerts } from "../monitor/alerts.ts";
+import { securityMiddleware, type SecurityConfig } from "./security.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 
 /** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
@@ -28,6 +29,7 @@ export type AppDeps = {
   store: Store;
   metrics: TicksyncMetrics;
   alerts?: Alerts;
+  security?: SecurityConfig;
   scheduler?: Scheduler;
   maxPageSize?: number;
   version?: string;
@@ -105,6 +107,9 @@ export function createApp(deps: AppDeps) {
     return c.json({ error: "internal error", message: err.message }, 500);
   });
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
+  // Tokens, body limits, CORS (src/http/security.ts). The stream endpoints check their own tokens.
+  const security = deps.security ?? { tokens: [], authReads: false, corsOrigins: [], maxBodyBytes: 1 << 20 };
+  for (const mw of securityMiddleware(security, { skip: (p) => p === "/api/ws" || p === "/api/stream" })) app.use("*", mw);
 
   app.get("/", (c) => c.html(indexPage(deps.version ?? "dev")));
 
@@ -237,7 +242,8 @@ export function createApp(deps: AppDeps) {
 
   if (deps.stream) {
     const { hub, config } = deps.stream;
-    const auth = tokenAuth(config.tokens);
+    // Stream tokens; when reads need a token, the server's tokens open the stream too.
+    const auth = tokenAuth(security.authReads ? [...config.tokens, ...security.tokens] : config.tokens);
     app.get("/api/ws", auth, wsEndpoint(hub));
     app.get("/api/stream", auth, sseEndpoint(hub, config));
   }
