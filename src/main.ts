@@ -260,6 +260,21 @@ async function cmdServe(argv: string[]): Promise<number> {
   // The live feed: the hub tails the store's event journal and serves /api/ws and /api/stream.
   const hub = createHub({ store, metrics, config: config.stream });
   await hub.start();
+  // Sinks follow the event bus: a sync job with onEvents runs a second after bars were stored
+  // (on the leader; a run in progress is not doubled: the scheduler skips overlaps).
+  for (const job of config.jobs.filter((j) => j.kind === "sync" && j.onEvents)) {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const arm = () => {
+      if (timer || !leader) return;
+      timer = setTimeout(async () => {
+        timer = null;
+        // Running already: bars stored meanwhile may be past its reading, so try again after it.
+        const r = await withActor({ by: "system", what: `events → ${job.name}` }, () => scheduler.trigger(job.name));
+        if (r === "busy") arm();
+      }, 1000);
+    };
+    hub.bus.subscribe(arm);
+  }
   // Another replica's (or process's) commits: Postgres says so at once; the hub also polls.
   const unwatch = await store.watchEvents(() => void hub.poke()).catch((e) => {
     log.warn("cannot listen for other processes' commits; polling only", { error: (e as Error).message });

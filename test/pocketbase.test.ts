@@ -496,6 +496,31 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       }
     });
 
+  test("a sync job with onEvents follows the event bus: bars stored by another process reach Pocketbase", async () => {
+    const bars = benchBars(1).slice(0, 50);
+    const { url, store } = await storeWith(bars.slice(0, 10));
+    await store.close();
+    const config = configFile(url, pb);
+    const collection = collectionOf(config);
+    const text = require("node:fs").readFileSync(config, "utf8");
+    writeFile(config, `${text}\n[stream]\npollMs = 100\n\n[[jobs]]\nname = "follow"\nkind = "sync"\nsink = "app"\nonEvents = true\nrunOnStart = true\n`);
+    const srv = await startServe(["--config", config], { env });
+    try {
+      const c = await admin(pb);
+      await waitFor(async () => (await count(c, collection).catch(() => 0)) === 10, 20_000, "the start-up sync");
+      // Another process stores more bars; no schedule, no trigger: the events start the sync.
+      const other = sqliteStore(url);
+      await addBars(other, bars.slice(10));
+      await other.close();
+      await waitFor(async () => (await count(c, collection)) === 50, 20_000, "the sync the events started");
+      const audit = ((await (await fetch(`${srv.url}/api/audit?kind=sync`)).json()) as any).data;
+      expect(audit[0].startedBy).toMatchObject({ by: "system", what: "events → follow" });
+    } finally {
+      srv.proc.kill();
+      await srv.proc.exited;
+    }
+  });
+
   test("an expired or revoked token is replaced by signing in again", async () => {
     const bars = benchBars(1).slice(0, 40);
     const { store } = await storeWith(bars);

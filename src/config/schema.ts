@@ -80,6 +80,8 @@ export const jobConfigSchema = v.pipe(
     sink: v.optional(Name),
     /** verify jobs: re-send what differs. */
     repair: v.optional(v.boolean()),
+    /** sync jobs: also run as soon as bars are stored (events), a second after the last one. */
+    onEvents: v.optional(v.boolean()),
     /** backup jobs: where backups go (relative to the config file) and how many are kept. */
     dir: v.optional(v.pipe(v.string(), v.nonEmpty())),
     keep: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
