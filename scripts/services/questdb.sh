@@ -127,9 +127,12 @@ EOF
 }
 
 # The default ports when they are free (a shift made while they were taken does not stick).
+# Shifts that already failed to bind (a port held as some connection's ephemeral local port is
+# invisible to the probe) are passed in $1 and skipped.
 choose_shift() {
-  local s p busy
+  local s p busy skip=" ${1:-} "
   for s in 0 10 20 30 40 50 60 70 80 90; do
+    case "$skip" in *" $s "*) continue ;; esac
     busy=
     for p in $(http_port "$s") $(min_port "$s") $(pg_port "$s") $(ilp_port "$s"); do
       if port_in_use "$p"; then busy=$p; break; fi
@@ -146,11 +149,13 @@ lock() {
   flock -w 300 9 || die "another questdb.sh holds $SVC/.lock"
 }
 
+# 0 ready; 2 exited because a port could not be bound (try other ports); dies otherwise.
 wait_ready() {
   local i
   for i in $(seq 1 600); do
     ready && return 0
     if ! live_pid >/dev/null; then
+      if [ -n "${LOG_FROM:-}" ] && tail -c +"$LOG_FROM" "$LOG" | grep -q "could not bind socket"; then return 2; fi
       tail -n 40 "$LOG" >&2
       die "QuestDB exited during start-up; see $LOG"
     fi
@@ -173,22 +178,30 @@ cmd_start() {
 
   ensure_java
   fetch_jar
-  local s
-  s=$(choose_shift)
-  echo "$s" >"$SHIFT_FILE"
-  write_conf "$s"
+  local s failed="" attempt rc
   # Keep one previous log, and that only while it is small enough to look through.
   if [ -f "$LOG" ] && [ "$(stat -c %s "$LOG")" -gt $((64 * 1024 * 1024)) ]; then mv -f "$LOG" "$LOG.old"; fi
-  say "starting QuestDB $QDB_VERSION on 127.0.0.1:$(http_port "$s") (log $LOG)"
-  # setsid + nohup: the server outlives this script and the test run's process group; fd 9 (the
-  # lock) is not inherited.
-  setsid nohup java -Xms128m -Xmx"$HEAP" -XX:+UseParallelGC \
-    -p "$JAR" -m io.questdb/io.questdb.ServerMain -d "$ROOT" \
-    </dev/null >>"$LOG" 2>&1 9>&- &
-  # $! is the server itself unless setsid had to fork; live_pid finds it either way.
-  echo "$!" >"$PID_FILE"
-  wait_ready
-  url
+  for attempt in 1 2 3 4 5; do
+    s=$(choose_shift "$failed")
+    echo "$s" >"$SHIFT_FILE"
+    write_conf "$s"
+    say "starting QuestDB $QDB_VERSION on 127.0.0.1:$(http_port "$s") (log $LOG)"
+    LOG_FROM=$(($(stat -c %s "$LOG" 2>/dev/null || echo 0) + 1))
+    # setsid + nohup: the server outlives this script and the test run's process group; fd 9 (the
+    # lock) is not inherited.
+    setsid nohup java -Xms128m -Xmx"$HEAP" -XX:+UseParallelGC \
+      -p "$JAR" -m io.questdb/io.questdb.ServerMain -d "$ROOT" \
+      </dev/null >>"$LOG" 2>&1 9>&- &
+    # $! is the server itself unless setsid had to fork; live_pid finds it either way.
+    echo "$!" >"$PID_FILE"
+    rc=0
+    wait_ready || rc=$?
+    if [ "$rc" = 0 ]; then url; return 0; fi
+    say "a port of shift $s could not be bound; trying other ports"
+    failed="$failed $s"
+    rm -f "$PID_FILE"
+  done
+  die "QuestDB could not bind its ports after 5 tries; see $LOG"
 }
 
 cmd_stop() {
