@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: type-check, start the test servers (scripts/services/all.sh), then every test
+# `npm test`: type-check, start the test servers (scripts/services/all.sh) and make sure Chromium is
+# there (scripts/services/chromium.sh), then every test
 # (unit and integration) with bun test. Prints one closing line "N passed, N failed, N skipped"
 # read from bun's JUnit report.
 set -euo pipefail
@@ -28,6 +29,18 @@ if [ "$services_status" != 0 ]; then
     exit 1
   fi
   echo "WARNING: not every test server started (see above); the tests that need one are skipped" >&2
+fi
+
+# Headless Chromium for the dashboard tests (test/dashboard.test.ts): installed with apt-get when
+# missing. With CI=true a missing browser fails the run; without CI those tests skip with a warning.
+if chromium_path=$(bash scripts/services/chromium.sh ensure); then
+  export TICKSYNC_TEST_CHROMIUM="$chromium_path"
+  echo "TICKSYNC_TEST_CHROMIUM=$chromium_path"
+elif [ "${CI:-}" = true ]; then
+  echo "FAIL: CI=true and Chromium is not available for the dashboard tests (scripts/services/chromium.sh ensure)" >&2
+  exit 1
+else
+  echo "WARNING: no Chromium: the dashboard tests are skipped (apt-get install -y chromium)" >&2
 fi
 
 # Tables earlier local runs left in QuestDB (each test store has its own t_… prefix).

@@ -15,7 +15,7 @@ import { createScheduler } from "./scheduler/scheduler.ts";
 import { createApp } from "./http/app.ts";
 import { createHub } from "./stream/hub.ts";
 import { streamWebSocket } from "./stream/ws.ts";
-import type { SourceConfig } from "./sources/registry.ts";
+import { createSource, type SourceConfig } from "./sources/registry.ts";
 import { createProgressReporter } from "./monitor/progress.ts";
 import { formatUniverseList, listUniverses, resolveUniverse } from "./universes/universes.ts";
 import { parseTimestamp } from "./domain/time.ts";
@@ -313,7 +313,14 @@ async function cmdServe(argv: string[]): Promise<number> {
     alertTimer = setInterval(() => void evaluate(), config.alerts.intervalS * 1000);
     setTimeout(() => void evaluate(), 1000);
   }
-  const app: ReturnType<typeof createApp> = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream }, alerts, security: config.server });
+  // Quarantine replay validates raw rows with the source's settings as the config has them now.
+  const replayContext = (name: string) => {
+    const cfg = config.sources[name];
+    if (!cfg) return null;
+    const src = createSource(name, cfg, loaded.baseDir, { universes: config.universes });
+    return { source: name, interval: src.interval, market: src.market, tsFormat: src.tsFormat, timeZone: src.timeZone };
+  };
+  const app: ReturnType<typeof createApp> = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream }, alerts, security: config.server, replayContext });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });

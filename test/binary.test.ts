@@ -45,6 +45,16 @@ test("ingest a CSV into a new SQLite store, then serve it", async () => {
   const bars = await waitFor(() => fetch(`${server!.url}/api/bars?symbol=CDR.WA`).then((r) => r.json() as Promise<any>), 10_000, "the API");
   expect(bars.data.map((b: any) => b.close)).toEqual([124, 122]);
   expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  // The dashboard and its assets come from inside the executable (nothing else is in this dir).
+  const page = await fetch(`${server.url}/`);
+  expect(page.headers.get("content-type")).toContain("text/html");
+  expect(await page.text()).toContain('id="candles"');
+  for (const asset of ["dashboard.js", "dashboard.css", "lightweight-charts.js"]) {
+    const res = await fetch(`${server.url}/assets/${asset}`);
+    expect(res.status).toBe(200);
+    expect((await res.text()).length).toBeGreaterThan(1000);
+  }
+  expect(await (await fetch(`${server.url}/assets/lightweight-charts.js`)).text()).toContain("Lightweight Charts");
 }, 30_000);
 
 test("config check with a bad config exits 3 naming the field", async () => {

@@ -9,7 +9,10 @@ import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import { log } from "../monitor/log.ts";
-import { indexPage } from "./index-page.ts";
+import { dashboardRoutes } from "./dashboard/routes.ts";
+import { freshness } from "../monitor/freshness.ts";
+import { rates } from "../monitor/rates.ts";
+import { replayQuarantine, type ContextOf } from "../pipeline/replay-quarantine.ts";
 import { consistencyOf, verifyStream, type ConsistencyStatus } from "../pipeline/verify-sink.ts";
 import { sinkStream } from "../pipeline/sync.ts";
 import type { Hub } from "../stream/hub.ts";
@@ -36,6 +39,8 @@ export type AppDeps = {
   sinks?: SinkInfo[];
   /** The live feed: /api/ws and /api/stream (Bun.serve needs the hub's `websocket` handler too). */
   stream?: { hub: Hub; config: StreamConfig };
+  /** How a configured source validates rows now (quarantine replay); absent: replay is unavailable. */
+  replayContext?: ContextOf;
 };
 
 const Instant = v.pipe(
@@ -109,9 +114,13 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
   // Tokens, body limits, CORS (src/http/security.ts). The stream endpoints check their own tokens.
   const security = deps.security ?? { tokens: [], authReads: false, corsOrigins: [], maxBodyBytes: 1 << 20 };
-  for (const mw of securityMiddleware(security, { skip: (p) => p === "/api/ws" || p === "/api/stream" })) app.use("*", mw);
+  // The dashboard's page and assets hold no data (they fetch it with the token the page is given),
+  // so they load without one even with authReads.
+  const publicPath = (p: string) => p === "/" || p.startsWith("/assets/");
+  for (const mw of securityMiddleware(security, { skip: (p) => p === "/api/ws" || p === "/api/stream" || publicPath(p) })) app.use("*", mw);
 
-  app.get("/", (c) => c.html(indexPage(deps.version ?? "dev")));
+  // The dashboard: `/` and `/assets/*`, embedded in the executable (src/http/dashboard/).
+  app.route("/", dashboardRoutes(deps.version ?? "dev"));
 
   app.get("/healthz", (c) => c.json({ status: "ok", uptimeSeconds: Math.round((Date.now() - started) / 1000) }));
 
@@ -238,6 +247,54 @@ export function createApp(deps: AppDeps) {
       data: page.map((r) => ({ ...r, ts: r.ts === null ? null : new Date(r.ts).toISOString(), createdAt: new Date(r.createdAt).toISOString() })),
       next: rows.length > limit ? String(page[page.length - 1]!.id) : null,
     });
+  });
+
+  // Replay after a fix: validate the selected records' raw rows again with the source's current
+  // settings; rows that pass are stored by a `replay` run and leave the quarantine. `ids`, or
+  // `all: true` with the filters (source, rule, run) to replay whatever matches them.
+  const ReplayBody = v.pipe(
+    v.strictObject({
+      ids: v.optional(v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(1))), v.minLength(1, "expected at least one id"), v.maxLength(10_000, "at most 10000 ids"))),
+      all: v.optional(v.literal(true, "all must be true when given")),
+      source: v.optional(v.pipe(v.string(), v.nonEmpty())),
+      rule: v.optional(v.pipe(v.string(), v.nonEmpty())),
+      run: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+      limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000, "limit must be at most 10000")), 10_000),
+    }),
+    v.check((b) => (b.ids !== undefined) !== (b.all === true), "give either ids or all: true (with source, rule or run to narrow it)"),
+  );
+  app.post("/api/quarantine/replay", async (c) => {
+    if (!deps.replayContext) return c.json({ error: "quarantine replay is not available in this process" }, 404);
+    if (!store.deleteQuarantine) return c.json({ error: `the ${store.kind} store cannot remove quarantine records, so it cannot replay them` }, 501);
+    const body = v.safeParse(ReplayBody, await c.req.json().catch(() => undefined));
+    if (!body.success) return badRequest(c, body.issues);
+    const { ids, source, rule, run, limit } = body.output;
+    const result = await withActor(apiActor(c), () => replayQuarantine(store, { ids, source, rule, run, limit }, deps.replayContext!));
+    return c.json({ data: result });
+  });
+
+  // The dashboard's heat map: each series' days over the last `days` against its market's calendar.
+  const FreshnessQuery = v.strictObject({
+    days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(366, "days must be at most 366")), "40"),
+    interval: v.optional(v.picklist(["1m", "5m", "15m", "1h", "1d"], "expected one of 1m, 5m, 15m, 1h, 1d"), "1d"),
+    market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+  });
+  app.get("/api/freshness", async (c) => {
+    const q = v.safeParse(FreshnessQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    return c.json(await freshness(store, { days: q.output.days, interval: q.output.interval, market: q.output.market }));
+  });
+
+  // Ingest and sync rows per second over a window, from the runs in the store.
+  const Seconds = (max: number, dflt: string) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected whole seconds"), v.transform(Number), v.minValue(10), v.maxValue(max)), dflt);
+  const RatesQuery = v.pipe(
+    v.strictObject({ window: Seconds(31 * 86_400, "21600"), bucket: Seconds(86_400, "300") }),
+    v.check((q) => q.window / q.bucket <= 2000, "at most 2000 buckets per window"),
+  );
+  app.get("/api/rates", async (c) => {
+    const q = v.safeParse(RatesQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    return c.json(await rates(store, { windowSeconds: q.output.window, bucketSeconds: q.output.bucket }));
   });
 
   if (deps.stream) {

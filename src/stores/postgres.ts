@@ -717,6 +717,12 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       return rows.map(rowToBar);
     },
 
+    async deleteQuarantine(ids) {
+      if (ids.length === 0) return 0;
+      const r = await sql`DELETE FROM quarantine WHERE id = ANY(${sql.array(ids)}::bigint[])`;
+      return r.count;
+    },
+
     async listQuarantine({ limit, before, source, rule, runId }) {
       const rows = await sql`
         SELECT * FROM quarantine WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} AND (${source ?? null}::text IS NULL OR source = ${source ?? null})

@@ -448,6 +448,15 @@ export function sqliteStore(url: string): Store {
       return rows.map(rowToBar);
     },
 
+    async deleteQuarantine(ids) {
+      let n = 0;
+      const del = db.prepare("DELETE FROM quarantine WHERE id = ?");
+      db.transaction(() => {
+        for (const id of ids) n += del.run(id).changes;
+      })();
+      return n;
+    },
+
     async listQuarantine({ limit, before, source, rule, runId }) {
       const rows = db
         .query(

@@ -150,6 +150,11 @@ export interface Store {
   listSeries(opts?: { symbol?: string }): Promise<SeriesInfo[]>;
   queryBars(q: BarQuery): Promise<Bar[]>;
   listQuarantine(opts: { limit: number; before?: number; source?: string; rule?: string; runId?: number }): Promise<QuarantineRecord[]>;
+  /**
+   * Remove quarantine records by id (a replay stored their rows); returns how many were removed.
+   * Absent where the store cannot delete rows (QuestDB).
+   */
+  deleteQuarantine?(ids: number[]): Promise<number>;
   countBars(): Promise<number>;
   /** Bars changed by runs in (after.runId, uptoRun], in change order; for sinks. */
   changedBars(q: ChangeQuery): Promise<ChangedBar[]>;
