@@ -92,6 +92,7 @@ afterAll(async () => {
 });
 
 const api = async (path: string, init: RequestInit = {}) => (await fetch(`${srv!.url}${path}`, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, ...init.headers } })).json() as Promise<any>;
+// Inside page.evaluate the page's globals are reached through globalThis (no DOM lib in this tsconfig).
 const attr = (name: string) => page.locator("#candles").getAttribute(name);
 
 it("the page asks for the token, then loads every panel without console errors", async () => {
@@ -140,7 +141,7 @@ it("bars committed to the store while the page is open appear on the chart over 
   } finally {
     await store.close();
   }
-  const state = await page.evaluate(() => (window as any).ticksync.chart);
+  const state = await page.evaluate(() => (globalThis as any).ticksync.chart);
   expect(state).toMatchObject({ symbol, lastBar: { close: 207.25, volume: 4321 } });
   expect(state.lastEventId).toBeGreaterThan(0);
   expect(await page.locator("#last-bar").textContent()).toContain("C 207.25");
@@ -184,10 +185,10 @@ it("a phone-width screen renders without horizontal overflow", async () => {
     await p.goto(srv!.url);
     await waitFor(async () => Number(await p.locator("#candles").getAttribute("data-bars")) > 0, 15_000, "the chart on the phone");
     await waitFor(async () => (await p.locator("#heatmap .cell").count()) > 0, 10_000, "the heat map on the phone");
-    const { scrollWidth, innerWidth } = await p.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    const { scrollWidth, innerWidth } = await p.evaluate(() => ({ scrollWidth: (globalThis as any).document.documentElement.scrollWidth, innerWidth: (globalThis as any).innerWidth }));
     expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
     // Every card fits the screen (wide tables and the heat map scroll inside their card).
-    const widest = await p.evaluate(() => Math.max(...[...document.querySelectorAll(".card")].map((c) => c.getBoundingClientRect().right)));
+    const widest = await p.evaluate(() => Math.max(...[...(globalThis as any).document.querySelectorAll(".card")].map((c: any) => c.getBoundingClientRect().right)));
     expect(widest).toBeLessThanOrEqual(innerWidth);
     await p.screenshot({ path: join(ARTIFACTS, "dashboard-phone.png"), fullPage: true });
     expect(errors).toEqual([]);

@@ -192,6 +192,21 @@ for (const kind of STORES) {
       expect([...page, ...rest].map((r) => r.locator)).toEqual(["f.csv:4", "f.csv:3", "f.csv:2"]);
     });
 
+    test("quarantine records are removed by id (a replay stored their rows), where the store can delete", async () => {
+      const s = await fresh();
+      if (!s.deleteQuarantine) return; // QuestDB: no deletes, no replay
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      await s.commitBatch({ runId: run, source: "src", bars: [], quarantine: [rejection("f.csv:2"), rejection("f.csv:3"), rejection("f.csv:4")], read: 3 });
+      const [c, b] = await s.listQuarantine({ limit: 10 });
+      expect(await s.deleteQuarantine([c!.id, b!.id, 999_999])).toBe(2);
+      expect((await s.listQuarantine({ limit: 10 })).map((r) => r.locator)).toEqual(["f.csv:2"]);
+      expect(await s.deleteQuarantine([c!.id])).toBe(0);
+      expect(await s.deleteQuarantine([])).toBe(0);
+      // The same row quarantined again later is a new record.
+      await s.commitBatch({ runId: run, source: "src", bars: [], quarantine: [rejection("f.csv:3")], read: 1 });
+      expect((await s.listQuarantine({ limit: 10 })).length).toBe(2);
+    });
+
     test("runs: lineage, outcome, reopen for resume, last success per job, per-stream state", async () => {
       const s = await fresh();
       const a = await s.startRun({ kind: "backfill", source: "yahoo", job: "nightly", params: { from: 1 } });
