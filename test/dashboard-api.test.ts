@@ -71,6 +71,8 @@ test("rates: rows per second per bucket from ingest and sync runs", async () => 
   expect((await app.request("/api/rates?window=86400&bucket=10")).status).toBe(400);
   expect((await app.request("/api/freshness?days=0")).status).toBe(400);
   expect((await app.request("/api/freshness?days=5")).status).toBe(200);
+  expect(((await (await app.request("/api/freshness?days=3&to=2024-01-10")).json()) as any).dates).toEqual(["2024-01-08", "2024-01-09", "2024-01-10"]);
+  expect((await app.request("/api/freshness?to=10.01.2024")).status).toBe(400);
 });
 
 test("quarantine replay: after a fix the rows pass, are stored by a replay run and leave the quarantine", async () => {

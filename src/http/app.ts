@@ -278,11 +278,12 @@ export function createApp(deps: AppDeps) {
     days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(366, "days must be at most 366")), "40"),
     interval: v.optional(v.picklist(["1m", "5m", "15m", "1h", "1d"], "expected one of 1m, 5m, 15m, 1h, 1d"), "1d"),
     market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+    to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"))),
   });
   app.get("/api/freshness", async (c) => {
     const q = v.safeParse(FreshnessQuery, c.req.query());
     if (!q.success) return badRequest(c, q.issues);
-    return c.json(await freshness(store, { days: q.output.days, interval: q.output.interval, market: q.output.market }));
+    return c.json(await freshness(store, { days: q.output.days, interval: q.output.interval, market: q.output.market, to: q.output.to }));
   });
 
   // Ingest and sync rows per second over a window, from the runs in the store.

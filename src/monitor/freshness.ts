@@ -60,10 +60,10 @@ function sessionOrUnknown(market: Market, date: string) {
   }
 }
 
-export async function freshness(store: Store, opts: { days: number; interval: Interval; market?: Market; symbols?: string[]; now?: number }): Promise<Freshness> {
+/** `to`: the last column's date (default: today, the later of the markets' local dates). */
+export async function freshness(store: Store, opts: { days: number; interval: Interval; market?: Market; symbols?: string[]; to?: string; now?: number }): Promise<Freshness> {
   const now = opts.now ?? Date.now();
-  // Columns end at today in the westernmost market (NYSE), so no market's today is cut off.
-  const today = [localDate(now, MARKET_TIMEZONES.WSE), localDate(now, MARKET_TIMEZONES.NYSE)].sort().at(-1)!;
+  const today = opts.to ?? [localDate(now, MARKET_TIMEZONES.WSE), localDate(now, MARKET_TIMEZONES.NYSE)].sort().at(-1)!;
   const dates = Array.from({ length: opts.days }, (_, i) => addDays(today, i - opts.days + 1));
   const sessions = {} as Record<Market, string>;
   const sessionLetters = (market: Market) =>

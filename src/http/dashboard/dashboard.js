@@ -338,7 +338,16 @@
   const CELL = { S: "stored", M: "missing", P: "pending", "-": "closed", "?": "unknown" };
   const CELL_TEXT = { S: "stored", M: "missing", P: "session not closed yet", "-": "not a session", "?": "before the series / unknown" };
   async function refreshFreshness() {
-    const f = await api(`/api/freshness?days=${$("#fresh-days").value}`);
+    const days = $("#fresh-days").value;
+    let f = await api(`/api/freshness?days=${days}`);
+    // Nothing stored in the window (an old data set, a stopped feed): the window ends at the newest bar instead.
+    let note = "";
+    if (f.rows.length && f.rows.every((r) => r.stored === 0)) {
+      const newest = f.rows.map((r) => r.last.slice(0, 10)).sort().at(-1);
+      note = ` · nothing stored in the last ${days} days: shown up to the newest bar, ${newest}`;
+      const markets = f.markets;
+      f = { ...(await api(`/api/freshness?days=${days}&to=${newest}`)), markets };
+    }
     $("#markets").replaceChildren(
       ...Object.entries(f.markets).map(([m, s]) => h("span", { class: `pill ${s.phase === "open" ? "ok" : s.phase === "closed" ? "" : "warn"}`, title: s.nextOpen ? `next open ${s.nextOpen}` : "" }, `${m} ${s.phase}${s.phase !== "open" && s.nextOpen ? ` · opens ${ago(s.nextOpen)}` : ""}`)),
     );
@@ -352,7 +361,7 @@
     }
     grid.replaceChildren(...cells);
     const missing = f.rows.reduce((n, r) => n + r.missing, 0);
-    $("#fresh-summary").textContent = f.rows.length ? `${f.rows.length} series · ${missing} missing session bars · ${f.rows.filter((r) => r.missing === 0).length} complete` : "No daily series stored yet.";
+    $("#fresh-summary").textContent = f.rows.length ? `${f.rows.length} series · ${missing} missing session bars · ${f.rows.filter((r) => r.missing === 0).length} complete${note}` : "No daily series stored yet.";
   }
   $("#fresh-days").addEventListener("change", () => refreshFreshness().catch((e) => notice(`freshness: ${e.message}`, "bad")));
 
