@@ -320,7 +320,7 @@ async function cmdServe(argv: string[]): Promise<number> {
     const src = createSource(name, cfg, loaded.baseDir, { universes: config.universes });
     return { source: name, interval: src.interval, market: src.market, tsFormat: src.tsFormat, timeZone: src.timeZone };
   };
-  const app: ReturnType<typeof createApp> = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream }, alerts, security: config.server, replayContext });
+  const app: ReturnType<typeof createApp> = createApp({ store, metrics, scheduler, maxPageSize: config.server.maxPageSize, version: pkg.version, sinks: [...sinks.values()], stream: { hub, config: config.stream }, alerts, security: config.server, replayContext, indicators: config.indicators, universes: config.universes });
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });

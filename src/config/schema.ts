@@ -6,6 +6,8 @@ import { sourceConfigSchema } from "../sources/registry.ts";
 import { sinkConfigSchema } from "../sinks/registry.ts";
 import { streamConfigSchema } from "../stream/config.ts";
 import { alertsConfigSchema } from "../monitor/alerts.ts";
+import { indicatorsConfigSchema } from "../domain/indicators.ts";
+import { resolveUniverse } from "../universes/universes.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -122,6 +124,8 @@ export const configSchema = v.pipe(
     stream: v.optional(streamConfigSchema, {}),
     /** Alert rules and where notifications go. */
     alerts: v.optional(alertsConfigSchema, {}),
+    /** Indicator sets /api/indicators computes when a request names none: `default`, and per universe. */
+    indicators: v.optional(indicatorsConfigSchema, {}),
   }),
   v.forward(
     v.partialCheck(
@@ -152,6 +156,21 @@ export const configSchema = v.pipe(
   v.forward(
     v.check((c) => new Set(c.jobs.map((j) => j.name)).size === c.jobs.length, "job names must be unique"),
     ["jobs"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["indicators"], ["universes"]],
+      (c) => Object.keys(c.indicators.universes).every((name) => resolveUniverse(name, c.universes).ok),
+      (issue) => {
+        const c = issue.input as { indicators: { universes: Record<string, unknown> }; universes: Record<string, string[]> };
+        for (const name of Object.keys(c.indicators.universes)) {
+          const r = resolveUniverse(name, c.universes);
+          if (!r.ok) return `indicators.universes.${name}: ${r.reason}`;
+        }
+        return "unknown universe";
+      },
+    ),
+    ["indicators"],
   ),
 );
 

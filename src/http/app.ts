@@ -24,6 +24,8 @@ import { auditEntry, withActor, type Actor } from "../monitor/audit.ts";
 import type { Alerts } from "../monitor/alerts.ts";
 import { securityMiddleware, type SecurityConfig } from "./security.ts";
 import { sseEndpoint } from "../stream/sse.ts";
+import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
+import type { IndicatorsConfig } from "../domain/indicators.ts";
 
 /** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
 export type SinkInfo = { name: string; kind: string; collections: string[]; location: string };
@@ -35,6 +37,12 @@ export type AppDeps = {
   security?: SecurityConfig;
   scheduler?: Scheduler;
   maxPageSize?: number;
+  /** `[indicators]`: the sets /api/indicators computes when a request names none. */
+  indicators?: IndicatorsConfig;
+  /** The config's own universes (for `[indicators.universes]`). */
+  universes?: Record<string, string[]>;
+  /** Clock for gap detection (the latest completed session); tests pin it. */
+  now?: () => number;
   version?: string;
   sinks?: SinkInfo[];
   /** The live feed: /api/ws and /api/stream (Bun.serve needs the hub's `websocket` handler too). */
@@ -150,6 +158,7 @@ export function createApp(deps: AppDeps) {
           metrics.sinkLastVerify.set(l, Math.floor(s.checkedAt / 1000));
         }
       }
+    if (r.ok) await derived.updateGapMetric();
     return c.body(metrics.registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
@@ -212,12 +221,19 @@ export function createApp(deps: AppDeps) {
         return c.json({ error: "invalid request", issues: [{ field: "symbol", message: `ambiguous symbol, use one of ${[...candidates].join(", ")}` }] }, 400);
       else return c.json({ error: "invalid request", issues: [{ field: "symbol", message: sym.reason }] }, 400);
     }
+    // No bars at this interval but finer ones: rolled up on read along the exchange's sessions.
+    const rolled = await rolledUpBars(store, { symbol: symbol!, interval, source, from, to, limit, after: cursor });
+    if (rolled)
+      return c.json({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next: rolled.next && encodeCursor(rolled.next) });
     const bars = await store.queryBars({ symbol: symbol!, interval, source, from, to, limit: limit + 1, after: cursor });
     const page = bars.slice(0, limit);
     const last = page[page.length - 1];
     const next = bars.length > limit && last ? encodeCursor({ ts: last.ts, source: last.source }) : null;
     return c.json({ symbol, interval, data: page.map(barJson), next });
   });
+
+  // Derived data: /api/indicators, /api/gaps (and the gap gauge /metrics sets).
+  const derived = registerDerivedRoutes(app, { store, metrics, maxPageSize: maxPage, indicators: deps.indicators, universes: deps.universes, now: deps.now });
 
   app.get("/api/runs", async (c) => {
     const q = v.safeParse(RunsQuery, c.req.query());

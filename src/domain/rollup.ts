@@ -1,0 +1,244 @@
+// Rollups: bars of a coarser interval built from finer ones along the exchange's own boundaries.
+// An intraday bucket starts at the session open in exchange time and steps by its length, the
+// last one cut at the close (NYSE 1h: 09:30-10:30 … 15:30-16:00, 12:30-13:00 on an early close);
+// a daily bar is one session (a WSE daily bar is the Warsaw session, not a UTC day); a weekly bar
+// is the sessions of one ISO week, a monthly bar those of one calendar month. DST needs no special
+// case: session opens and closes are UTC instants the calendar computes per local date.
+import { INTERVAL_MS, INTERVALS, type Bar, type Interval } from "./bar.ts";
+import { isTradingDay, MARKET_TIMEZONES, sessionFor, zonedTimeToUtc, type Market, type Session } from "./calendar.ts";
+
+const DAY_MS = 86_400_000;
+
+export const INTRADAY: readonly Interval[] = ["1m", "5m", "15m", "1h"];
+export const isIntraday = (i: Interval) => INTRADAY.includes(i);
+
+// ---------------------------------------------------------------------------------------------
+// Dates (`YYYY-MM-DD`) as UTC midnights.
+
+export const dateMs = (date: string) => Date.parse(`${date}T00:00:00Z`);
+export const dateOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+export const addDays = (date: string, n: number) => dateOf(dateMs(date) + n * DAY_MS);
+
+/** Monday of the ISO week a date is in. */
+export function isoWeekMonday(date: string): string {
+  const t = dateMs(date);
+  return dateOf(t - ((new Date(t).getUTCDay() + 6) % 7) * DAY_MS);
+}
+
+export const monthStart = (date: string) => `${date.slice(0, 8)}01`;
+
+export function nextMonthStart(date: string): string {
+  const y = Number(date.slice(0, 4));
+  const m = Number(date.slice(5, 7));
+  return m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, "0")}-01`;
+}
+
+/** Local date of an instant at a market (its time zone's calendar day). */
+export function localDate(market: Market, ts: number): string {
+  const tz = MARKET_TIMEZONES[market];
+  const d = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
+  if (ts >= zonedTimeToUtc(addDays(d, 1), "00:00", tz)) return addDays(d, 1);
+  if (ts < zonedTimeToUtc(d, "00:00", tz)) return addDays(d, -1);
+  return d;
+}
+
+/** UTC instant of local midnight starting a date at a market. */
+export const localMidnight = (market: Market, date: string) => zonedTimeToUtc(date, "00:00", MARKET_TIMEZONES[market]);
+
+// Sessions are asked for once per bar; memoise them (bounded: a long read must not grow it forever).
+const sessionMemo = new Map<string, Session | null>();
+const firstSessionMemo = new Map<string, string | null>();
+const MEMO_LIMIT = 50_000;
+
+function memo<T>(map: Map<string, T>, key: string, make: () => T): T {
+  if (map.has(key)) return map.get(key)!;
+  if (map.size >= MEMO_LIMIT) map.clear();
+  const value = make();
+  map.set(key, value);
+  return value;
+}
+
+export const sessionOn = (market: Market, date: string) => memo(sessionMemo, `${market} ${date}`, () => sessionFor(market, date));
+
+/**
+ * The regular session a bar [ts, ts + lengthMs) falls in: the one it overlaps. A bar that starts
+ * before the open but runs into it (a clock-aligned 09:00 hour bar at NYSE) belongs to it; a
+ * pre-market or after-hours bar, or one on a non-trading day, belongs to none.
+ */
+export function sessionAt(market: Market, ts: number, lengthMs: number): Session | null {
+  const d = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
+  for (const date of [d, addDays(d, -1), addDays(d, 1)]) {
+    const s = sessionOn(market, date);
+    if (s && ts < s.close && ts + lengthMs > s.open) return s;
+  }
+  return null;
+}
+
+/** First trading day in [from, from + days), or null. */
+function firstSessionIn(market: Market, from: string, days: number): string | null {
+  return memo(firstSessionMemo, `${market} ${from} ${days}`, () => {
+    for (let i = 0; i < days; i++) {
+      const d = addDays(from, i);
+      if (isTradingDay(market, d)) return d;
+    }
+    return null;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Whether bars of `to` can be built exactly from bars of `from`: an intraday interval from a
+ * finer one that divides it (1h from 1m, 5m or 15m; 15m from 1m or 5m; 5m from 1m), 1d from any
+ * intraday interval, 1w and 1mo from intraday or daily bars. Weeks and months do not nest, so
+ * neither is built from the other.
+ */
+export function canRollUp(from: Interval, to: Interval): boolean {
+  if (INTERVALS.indexOf(from) >= INTERVALS.indexOf(to)) return false;
+  if (isIntraday(to)) return isIntraday(from) && INTERVAL_MS[to] % INTERVAL_MS[from] === 0;
+  if (to === "1d") return isIntraday(from);
+  return isIntraday(from) || from === "1d";
+}
+
+/** The finer intervals a `to` bar can be built from, coarsest first (the cheapest to read). */
+export function rollupSources(to: Interval): Interval[] {
+  return INTERVALS.filter((i) => canRollUp(i, to)).reverse();
+}
+
+/**
+ * The bucket a `from` bar starting at `ts` belongs to: the rolled-up bar's ts, and `end`, an
+ * exclusive bound on the ts of every finer bar in it (all of a bucket is read once a bar at or
+ * after `end` is). Null when the bar lies outside every regular session (intraday bars only).
+ * Daily and longer buckets keep the store's convention: ts is 00:00Z of a session date — the
+ * session's own for 1d, the first session of the ISO week (1w) or month (1mo); a week or month
+ * without any session (daily bars only) starts at its Monday or its 1st.
+ */
+export function bucketOf(ts: number, from: Interval, to: Interval, market: Market): { ts: number; end: number } | null {
+  let date: string;
+  let endOf: (date: string) => number;
+  if (isIntraday(from)) {
+    const s = sessionAt(market, ts, INTERVAL_MS[from]);
+    if (s === null) return null;
+    if (isIntraday(to)) {
+      const step = INTERVAL_MS[to];
+      const start = s.open + Math.floor((Math.max(ts, s.open) - s.open) / step) * step;
+      return { ts: start, end: Math.min(start + step, s.close) };
+    }
+    if (to === "1d") return { ts: dateMs(s.date), end: s.close };
+    date = s.date;
+    endOf = (d) => localMidnight(market, d);
+  } else {
+    date = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
+    endOf = dateMs;
+  }
+  if (to === "1w") {
+    const monday = isoWeekMonday(date);
+    return { ts: dateMs(firstSessionIn(market, monday, 7) ?? monday), end: endOf(addDays(monday, 7)) };
+  }
+  if (to === "1mo") {
+    const first = monthStart(date);
+    const next = nextMonthStart(date);
+    const days = Math.round((dateMs(next) - dateMs(first)) / DAY_MS);
+    return { ts: dateMs(firstSessionIn(market, first, days) ?? first), end: endOf(next) };
+  }
+  throw new RangeError(`cannot roll ${from} bars up to ${to}`);
+}
+
+type Open = { ts: number; end: number; bar: Bar; turnoverAll: boolean; tradesAll: boolean };
+
+function finish(o: Open): Bar {
+  return { ...o.bar, turnover: o.turnoverAll ? o.bar.turnover : null, trades: o.tradesAll ? o.bar.trades : null };
+}
+
+export type Roller = {
+  /** Add the next finer bar; each source's bars must come in ts order (the store's order). */
+  push(bar: Bar): void;
+  /**
+   * The rolled-up bars complete at `watermark` (every finer bar with ts < watermark has been
+   * pushed; Infinity: all of them), in (ts, source) order, each returned once. A bucket of any
+   * source not returned yet ends after every bar returned, so consecutive drains keep that order.
+   */
+  drain(watermark: number): Bar[];
+  /** Finer bars outside every regular session, left out. */
+  readonly excluded: number;
+};
+
+/**
+ * A streaming rollup of `from` bars into `to` bars at a market: open = first, high = max,
+ * low = min, close = last, volume = sum; turnover and trades are summed when every finer bar has
+ * them (a partial sum would understate), else null; adjClose is the last bar's (null if it has
+ * none). Several sources are rolled up side by side, each into its own bars.
+ */
+export function createRoller(from: Interval, to: Interval, market: Market): Roller {
+  if (!canRollUp(from, to)) throw new RangeError(`cannot roll ${from} bars up to ${to}`);
+  const open = new Map<string, Open>();
+  let closed: Open[] = [];
+  let excluded = 0;
+  return {
+    push(b) {
+      const k = bucketOf(b.ts, from, to, market);
+      if (k === null) {
+        excluded++;
+        return;
+      }
+      const cur = open.get(b.source);
+      if (cur !== undefined && cur.ts === k.ts) {
+        const a = cur.bar;
+        a.high = Math.max(a.high, b.high);
+        a.low = Math.min(a.low, b.low);
+        a.close = b.close;
+        a.volume += b.volume;
+        a.adjClose = b.adjClose ?? null;
+        if (b.turnover == null) cur.turnoverAll = false;
+        else a.turnover = (a.turnover ?? 0) + b.turnover;
+        if (b.trades == null) cur.tradesAll = false;
+        else a.trades = (a.trades ?? 0) + b.trades;
+        return;
+      }
+      if (cur !== undefined) closed.push(cur);
+      open.set(b.source, {
+        ts: k.ts,
+        end: k.end,
+        turnoverAll: b.turnover != null,
+        tradesAll: b.trades != null,
+        bar: {
+          source: b.source,
+          symbol: b.symbol,
+          interval: to,
+          ts: k.ts,
+          open: b.open,
+          high: b.high,
+          low: b.low,
+          close: b.close,
+          volume: b.volume,
+          adjClose: b.adjClose ?? null,
+          turnover: b.turnover ?? null,
+          trades: b.trades ?? null,
+        },
+      });
+    },
+    drain(watermark) {
+      const done: Open[] = [];
+      const keep: Open[] = [];
+      for (const o of closed) (o.end <= watermark ? done : keep).push(o);
+      closed = keep;
+      for (const [source, o] of open)
+        if (o.end <= watermark) {
+          done.push(o);
+          open.delete(source);
+        }
+      return done.map(finish).sort((a, b) => a.ts - b.ts || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+    },
+    get excluded() {
+      return excluded;
+    },
+  };
+}
+
+/** Roll a whole list of `from` bars (any order, any sources) up to `to`; (ts, source) order. */
+export function rollup(bars: readonly Bar[], to: Interval, market: Market): Bar[] {
+  if (bars.length === 0) return [];
+  const roller = createRoller(bars[0]!.interval, to, market);
+  for (const b of [...bars].sort((a, b) => a.ts - b.ts)) roller.push(b);
+  return roller.drain(Infinity);
+}

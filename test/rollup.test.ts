@@ -1,0 +1,180 @@
+// Rollups along exchange sessions: intraday buckets from the open in exchange time across both
+// DST changes (the US and the EU change on different weekends), half-day sessions, daily bars as
+// sessions, weekly and monthly bars around holidays. Instants are written out in UTC by hand.
+import { describe, expect, test } from "bun:test";
+import type { Bar, Interval } from "../src/domain/bar.ts";
+import { bucketOf, canRollUp, createRoller, rollup, rollupSources } from "../src/domain/rollup.ts";
+
+const MIN = 60_000;
+const iso = (t: number) => new Date(t).toISOString();
+
+/** `count` one-minute bars from `start` (UTC ISO): open = 100 + i, high +0.5, low -0.5, close +0.25, volume 10. */
+function minutes(start: string, count: number, source = "s", firstIndex = 0): Bar[] {
+  const t0 = Date.parse(start);
+  return Array.from({ length: count }, (_, k) => {
+    const i = firstIndex + k;
+    return { source, symbol: "X", interval: "1m" as Interval, ts: t0 + k * MIN, open: 100 + i, high: 100.5 + i, low: 99.5 + i, close: 100.25 + i, volume: 10 };
+  });
+}
+
+function daily(date: string, o: number, h: number, l: number, c: number, volume: number, extra: Partial<Bar> = {}): Bar {
+  return { source: "s", symbol: "X", interval: "1d", ts: Date.parse(`${date}T00:00:00Z`), open: o, high: h, low: l, close: c, volume, ...extra };
+}
+
+const shape = (b: Bar) => [iso(b.ts), b.open, b.high, b.low, b.close, b.volume];
+
+describe("which intervals build which", () => {
+  test("intraday from dividing finer intraday; 1d from intraday; 1w and 1mo from intraday or 1d", () => {
+    expect(canRollUp("1m", "5m")).toBe(true);
+    expect(canRollUp("5m", "15m")).toBe(true);
+    expect(canRollUp("15m", "1h")).toBe(true);
+    expect(canRollUp("1h", "1d")).toBe(true);
+    expect(canRollUp("1d", "1w")).toBe(true);
+    expect(canRollUp("1d", "1mo")).toBe(true);
+    expect(canRollUp("1w", "1mo")).toBe(false); // weeks straddle months
+    expect(canRollUp("1d", "1d")).toBe(false);
+    expect(canRollUp("1h", "5m")).toBe(false);
+    expect(rollupSources("1w")).toEqual(["1d", "1h", "15m", "5m", "1m"]);
+    expect(rollupSources("1h")).toEqual(["15m", "5m", "1m"]);
+  });
+});
+
+describe("intraday buckets from the session open, in exchange time", () => {
+  test("NYSE 1h across the US spring change (2024-03-10): 09:30 EST = 14:30Z before, 09:30 EDT = 13:30Z after", () => {
+    const fri = minutes("2024-03-08T14:30:00Z", 390); // 09:30-16:00 EST
+    const mon = minutes("2024-03-11T13:30:00Z", 390, "s", 1000); // 09:30-16:00 EDT
+    const out = rollup([...fri, ...mon], "1h", "NYSE");
+    expect(out.map((b) => iso(b.ts))).toEqual([
+      "2024-03-08T14:30:00.000Z", "2024-03-08T15:30:00.000Z", "2024-03-08T16:30:00.000Z", "2024-03-08T17:30:00.000Z",
+      "2024-03-08T18:30:00.000Z", "2024-03-08T19:30:00.000Z", "2024-03-08T20:30:00.000Z",
+      "2024-03-11T13:30:00.000Z", "2024-03-11T14:30:00.000Z", "2024-03-11T15:30:00.000Z", "2024-03-11T16:30:00.000Z",
+      "2024-03-11T17:30:00.000Z", "2024-03-11T18:30:00.000Z", "2024-03-11T19:30:00.000Z",
+    ]);
+    // First hour: minutes 0..59; the last bucket (15:30-16:00) holds minutes 360..389 only.
+    expect(shape(out[0]!)).toEqual(["2024-03-08T14:30:00.000Z", 100, 159.5, 99.5, 159.25, 600]);
+    expect(shape(out[6]!)).toEqual(["2024-03-08T20:30:00.000Z", 460, 489.5, 459.5, 489.25, 300]);
+    expect(shape(out[7]!)).toEqual(["2024-03-11T13:30:00.000Z", 1100, 1159.5, 1099.5, 1159.25, 600]);
+    expect(out.every((b) => b.interval === "1h")).toBe(true);
+  });
+
+  test("in the weeks the US has changed and the EU has not, WSE still opens 09:00 CET = 08:00Z", () => {
+    // 2024-03-15: NYSE on EDT (13:30Z), WSE on CET (08:00Z); 2024-04-02: WSE on CEST (07:00Z).
+    const wse = [...minutes("2024-03-15T08:00:00Z", 480), ...minutes("2024-04-02T07:00:00Z", 480, "s", 1000)];
+    const hours = rollup(wse, "1h", "WSE");
+    expect(hours.length).toBe(16);
+    expect(iso(hours[0]!.ts)).toBe("2024-03-15T08:00:00.000Z");
+    expect(iso(hours[7]!.ts)).toBe("2024-03-15T15:00:00.000Z"); // 16:00-17:00 CET
+    expect(iso(hours[8]!.ts)).toBe("2024-04-02T07:00:00.000Z");
+    const days = rollup(wse, "1d", "WSE");
+    // A WSE daily bar is the Warsaw session, at 00:00Z of its date.
+    expect(days.map(shape)).toEqual([
+      ["2024-03-15T00:00:00.000Z", 100, 579.5, 99.5, 579.25, 4800],
+      ["2024-04-02T00:00:00.000Z", 1100, 1579.5, 1099.5, 1579.25, 4800],
+    ]);
+    const nyse = rollup(minutes("2024-03-15T13:30:00Z", 390), "1h", "NYSE");
+    expect(iso(nyse[0]!.ts)).toBe("2024-03-15T13:30:00.000Z");
+  });
+
+  test("autumn: EU back on CET (2024-10-27), US still on EDT until 2024-11-03", () => {
+    const wse = rollup([...minutes("2024-10-25T07:00:00Z", 60), ...minutes("2024-10-28T08:00:00Z", 60, "s", 100)], "1h", "WSE");
+    expect(wse.map((b) => iso(b.ts))).toEqual(["2024-10-25T07:00:00.000Z", "2024-10-28T08:00:00.000Z"]);
+    const nyse = rollup([...minutes("2024-11-01T13:30:00Z", 60), ...minutes("2024-11-04T14:30:00Z", 60, "s", 100)], "1h", "NYSE");
+    expect(nyse.map((b) => iso(b.ts))).toEqual(["2024-11-01T13:30:00.000Z", "2024-11-04T14:30:00.000Z"]);
+  });
+
+  test("half day: NYSE 2024-11-29 closes 13:00 EST, the last hour is 12:30-13:00; after-hours bars are left out", () => {
+    const bars = [...minutes("2024-11-29T14:30:00Z", 210), ...minutes("2024-11-29T18:00:00Z", 30, "s", 500)]; // + 13:00-13:30 after-hours
+    const roller = createRoller("1m", "1h", "NYSE");
+    for (const b of bars) roller.push(b);
+    const out = roller.drain(Infinity);
+    expect(out.map(shape)).toEqual([
+      ["2024-11-29T14:30:00.000Z", 100, 159.5, 99.5, 159.25, 600],
+      ["2024-11-29T15:30:00.000Z", 160, 219.5, 159.5, 219.25, 600],
+      ["2024-11-29T16:30:00.000Z", 220, 279.5, 219.5, 279.25, 600],
+      ["2024-11-29T17:30:00.000Z", 280, 309.5, 279.5, 309.25, 300],
+    ]);
+    expect(roller.excluded).toBe(30);
+    expect(bucketOf(Date.parse("2024-11-29T17:45:00Z"), "1m", "1h", "NYSE")).toEqual({ ts: Date.parse("2024-11-29T17:30:00Z"), end: Date.parse("2024-11-29T18:00:00Z") });
+    // The daily bar of a half day ends at the early close.
+    expect(rollup(bars, "1d", "NYSE").map(shape)).toEqual([["2024-11-29T00:00:00.000Z", 100, 309.5, 99.5, 309.25, 2100]]);
+  });
+
+  test("a clock-aligned hour bar that runs into the open counts in the first bucket", () => {
+    const h = (ts: string, o: number): Bar => ({ source: "s", symbol: "X", interval: "1h", ts: Date.parse(ts), open: o, high: o + 1, low: o - 1, close: o, volume: 5 });
+    const out = rollup([h("2024-06-03T13:00:00Z", 10), h("2024-06-03T14:00:00Z", 11), h("2024-06-03T20:00:00Z", 12), h("2024-06-03T21:00:00Z", 13)], "1d", "NYSE");
+    // 13:00Z (09:00 EDT) overlaps the 09:30 open; 20:00Z (16:00 EDT) starts at the close: after-hours.
+    expect(out.map(shape)).toEqual([["2024-06-03T00:00:00.000Z", 10, 12, 9, 11, 10]]);
+  });
+
+  test("5m from 1m, two sources side by side in (ts, source) order; turnover and trades summed only when every bar has them", () => {
+    const a = minutes("2024-06-03T07:00:00Z", 10, "a").map((b) => ({ ...b, turnover: 1000, trades: 3, adjClose: b.close - 1 }));
+    const b = minutes("2024-06-03T07:00:00Z", 10, "b").map((x, i) => ({ ...x, turnover: i === 7 ? null : 500 }));
+    const out = rollup([...b, ...a], "5m", "WSE");
+    expect(out.map((x) => [iso(x.ts), x.source, x.volume, x.turnover, x.trades, x.adjClose])).toEqual([
+      ["2024-06-03T07:00:00.000Z", "a", 50, 5000, 15, 103.25],
+      ["2024-06-03T07:00:00.000Z", "b", 50, 2500, null, null],
+      ["2024-06-03T07:05:00.000Z", "a", 50, 5000, 15, 108.25],
+      ["2024-06-03T07:05:00.000Z", "b", 50, null, null, null],
+    ]);
+  });
+
+  test("drain returns only buckets whose every finer bar has been seen", () => {
+    const roller = createRoller("1m", "5m", "WSE");
+    const bars = minutes("2024-06-03T07:00:00Z", 12);
+    for (const b of bars.slice(0, 7)) roller.push(b);
+    expect(roller.drain(bars[6]!.ts).map((b) => iso(b.ts))).toEqual(["2024-06-03T07:00:00.000Z"]);
+    expect(roller.drain(bars[6]!.ts)).toEqual([]);
+    for (const b of bars.slice(7)) roller.push(b);
+    expect(roller.drain(Infinity).map((b) => iso(b.ts))).toEqual(["2024-06-03T07:05:00.000Z", "2024-06-03T07:10:00.000Z"]);
+  });
+});
+
+describe("weeks and months of sessions", () => {
+  test("NYSE Thanksgiving week: Thursday closed, the week is Mon-Wed + Fri, ts = its first session", () => {
+    const out = rollup(
+      [
+        daily("2024-11-25", 10, 12, 9, 11, 100),
+        daily("2024-11-26", 11, 13, 10, 12, 200),
+        daily("2024-11-27", 12, 15, 11, 14, 300),
+        daily("2024-11-29", 14, 14.5, 8, 9, 50, { adjClose: 8.9 }),
+        daily("2024-12-02", 9, 10, 8.5, 9.5, 70),
+      ],
+      "1w",
+      "NYSE",
+    );
+    expect(out.map(shape)).toEqual([
+      ["2024-11-25T00:00:00.000Z", 10, 15, 8, 9, 650],
+      ["2024-12-02T00:00:00.000Z", 9, 10, 8.5, 9.5, 70],
+    ]);
+    expect(out[0]!.adjClose).toBe(8.9);
+  });
+
+  test("a week whose Monday is a holiday starts on Tuesday (NYSE MLK day 2024-01-15, WSE Easter Monday 2024-04-01)", () => {
+    const nyse = rollup([daily("2024-01-16", 1, 2, 1, 2, 1), daily("2024-01-19", 2, 3, 2, 3, 1)], "1w", "NYSE");
+    expect(nyse.map((b) => iso(b.ts))).toEqual(["2024-01-16T00:00:00.000Z"]);
+    const wse = rollup([daily("2024-04-03", 1, 2, 1, 2, 1), daily("2024-04-02", 1, 1, 1, 1, 1)], "1w", "WSE");
+    expect(wse.map(shape)).toEqual([["2024-04-02T00:00:00.000Z", 1, 2, 1, 2, 2]]);
+    // Even when the series lacks that Tuesday, the week keeps its calendar start.
+    expect(iso(rollup([daily("2024-04-05", 1, 1, 1, 1, 1)], "1w", "WSE")[0]!.ts)).toBe("2024-04-02T00:00:00.000Z");
+  });
+
+  test("ISO weeks across a year end: 2024-12-30..2025-01-03 is one week (WSE closed 12-31 and 01-01)", () => {
+    const out = rollup([daily("2024-12-30", 5, 6, 4, 5, 10), daily("2025-01-02", 5, 7, 5, 6, 10), daily("2025-01-03", 6, 6, 3, 4, 10)], "1w", "WSE");
+    expect(out.map(shape)).toEqual([["2024-12-30T00:00:00.000Z", 5, 7, 3, 4, 30]]);
+  });
+
+  test("months: ts is the month's first session (WSE May 2024: 1st and 3rd are holidays → 2nd; NYSE Jan 2024 → 2nd)", () => {
+    const wse = rollup([daily("2024-05-02", 10, 11, 9, 10, 1), daily("2024-05-31", 10, 20, 10, 19, 2), daily("2024-06-03", 19, 19, 18, 18, 3)], "1mo", "WSE");
+    expect(wse.map(shape)).toEqual([
+      ["2024-05-02T00:00:00.000Z", 10, 20, 9, 19, 3],
+      ["2024-06-03T00:00:00.000Z", 19, 19, 18, 18, 3],
+    ]);
+    expect(iso(rollup([daily("2024-01-31", 1, 1, 1, 1, 1)], "1mo", "NYSE")[0]!.ts)).toBe("2024-01-02T00:00:00.000Z");
+  });
+
+  test("weekly from intraday across the US change: the sessions of each ISO week by exchange date", () => {
+    // Fri 2024-03-08 (EST) and Mon 2024-03-11 (EDT) are in different weeks.
+    const out = rollup([...minutes("2024-03-08T20:59:00Z", 1), ...minutes("2024-03-11T13:30:00Z", 1, "s", 1)], "1w", "NYSE");
+    expect(out.map((b) => iso(b.ts))).toEqual(["2024-03-04T00:00:00.000Z", "2024-03-11T00:00:00.000Z"]);
+  });
+});
