@@ -77,6 +77,9 @@ async function withStore<T>(loaded: LoadedConfig, fn: (store: Store) => Promise<
   try {
     return await fn(store);
   } finally {
+    // The event journal keeps a copy of each stored bar for the stream's replay; a CLI-only
+    // setup (no serve to prune it) trims it here to the same retention.
+    await store.pruneEvents(Date.now() - loaded.config.stream.retentionDays * 86_400_000).catch(() => {});
     await store.close();
   }
 }
