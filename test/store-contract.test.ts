@@ -71,8 +71,15 @@ for (const kind of STORES) {
       expect(bounds.last).toBeGreaterThanOrEqual(seen[seen.length - 1]!.id);
       if (kind.kind === "questdb") return; // live only: QuestDB keeps no journal (README)
       expect(bounds).toEqual({ first: seen[0]!.id, last: seen[seen.length - 1]!.id });
-      expect(await s.eventsSince(0, 100)).toEqual(seen);
-      expect(await s.eventsSince(seen[1]!.id, 100)).toEqual(seen.slice(2));
+      const replayed = await s.eventsSince(0, 100);
+      expect(replayed.map((e) => [e.id, e.op, e.bar.symbol, e.bar.ts])).toEqual(seen.map((e) => [e.id, e.op, e.bar.symbol, e.bar.ts]));
+      if (kind.kind === "postgres") {
+        // Postgres journals keys: a replayed event carries the bar as stored now (CDR.WA's first
+        // bar was changed by a later event, which is replayed too).
+        expect(replayed[2]!.bar.close).toBe(121);
+        expect(replayed.filter((_, i) => i !== 2)).toEqual(seen.filter((_, i) => i !== 2));
+      } else expect(replayed).toEqual(seen);
+      expect((await s.eventsSince(seen[1]!.id, 100)).map((e) => e.id)).toEqual(seen.slice(2).map((e) => e.id));
       expect(await s.eventsSince(seen[4]!.id, 100)).toEqual([]);
       expect(await s.pruneEvents(Date.now() + 1000)).toBe(2);
       expect(await s.eventsSince(0, 100)).toEqual([]);

@@ -6,7 +6,7 @@
 // so re-loading is idempotent. The checkpoint, the quarantine and the run's counters commit in
 // the same transaction.
 import postgres from "postgres";
-import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
+import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
@@ -198,6 +198,9 @@ export const PG_MIGRATIONS: Migration[] = [
 
 /** NOTIFY channel: a batch was journaled (payload: its batch number). One channel per schema. */
 const eventsChannel = (schema: string) => (schema.length <= 40 ? `ticksync_events_${schema}` : `ticksync_events_${Bun.hash(schema).toString(36)}`);
+
+/** A journal row holding keys (series id, ts) rather than copies of the bars. */
+const JOURNAL_KEYS = "keys:v1";
 
 /** Advisory lock key that orders journal batch numbers by commit. */
 const JOURNAL_LOCK = 0x7469636b; // "tick"
@@ -598,12 +601,24 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
             changed.push(b.bars[i]!);
             ops.push(op);
           }
-          const j = encodeJournal(changed, ops);
-          await tx`SELECT pg_advisory_xact_lock(${JOURNAL_LOCK})`;
-          const [row] = await tx`INSERT INTO journal (run_id, n, series, ops, data) VALUES (${b.runId}, ${j.n}, ${j.series}, ${Buffer.from(j.ops)}, ${Buffer.from(j.data)}) RETURNING batch`;
+          // Keys only (series id and ts per bar): a copy of every bar would add a third to a
+          // load's cost here; a replay reads the bars back by key (their current values).
+          const keys = new Float64Array(changed.length * 2);
+          for (let i = 0, k = 0; i < b.bars.length; i++) {
+            const op = changedKeys ? changedKeys.get(`${ids![i]}|${b.bars[i]!.ts}`) : "insert";
+            if (!op) continue;
+            keys[k++] = ids![i]!;
+            keys[k++] = b.bars[i]!.ts;
+          }
+          const j = { n: changed.length, series: JOURNAL_KEYS, ops: Uint8Array.from(ops, (o) => (o === "update" ? 1 : 0)), data: new Uint8Array(keys.buffer) };
+          // One round trip (postgres.js pipelines what is sent together, in order): the lock, the
+          // row, and the notification that is delivered when (and only if) this commits.
+          const [, [row]] = await Promise.all([
+            tx`SELECT pg_advisory_xact_lock(${JOURNAL_LOCK})`,
+            tx`INSERT INTO journal (run_id, n, series, ops, data) VALUES (${b.runId}, ${j.n}, ${j.series}, ${Buffer.from(j.ops)}, ${Buffer.from(j.data)}) RETURNING batch`,
+            tx`SELECT pg_notify(${eventsChannel(schema)}, currval(pg_get_serial_sequence('journal', 'batch'))::text)`,
+          ]);
           const batch = Number(row!.batch);
-          // Delivered to listeners when (and only if) this transaction commits.
-          await tx`SELECT pg_notify(${eventsChannel(schema)}, ${String(batch)})`;
           events = changed.map((bar, i) => ({ id: eventId(batch, i), type: "bar", op: ops[i]!, bar }));
         }
         return { inserted, updated, unchanged, quarantined };
@@ -755,7 +770,29 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       const out: BarEvent[] = [];
       for (const r of rows) {
         const batch = Number(r.batch);
-        out.push(...decodeJournal(batch, r.series, r.ops, r.data, batch === first ? eventIndex(after) + 1 : 0));
+        const from = batch === first ? eventIndex(after) + 1 : 0;
+        if (r.series !== JOURNAL_KEYS) out.push(...decodeJournal(batch, r.series, r.ops, r.data, from));
+        else {
+          const raw: Uint8Array = r.data;
+          const keys = new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+          const sids: number[] = [];
+          const tss: string[] = [];
+          for (let i = from; i < r.ops.length; i++) {
+            sids.push(keys[i * 2]!);
+            tss.push(new Date(keys[i * 2 + 1]!).toISOString());
+          }
+          if (!sids.length) continue;
+          // A bar deleted since (retention) has no event left to replay; the others keep their ids.
+          const found = await sql`
+            SELECT k.ord, s.source, s.symbol, s.interval, b.ts, b.open, b.high, b.low, b.close, b.volume, b.adj_close, b.turnover, b.trades
+            FROM unnest(${sids}::int[], ${tss}::timestamptz[]) WITH ORDINALITY AS k(series_id, ts, ord)
+            JOIN bars b ON b.series_id = k.series_id AND b.ts = k.ts JOIN series s ON s.id = k.series_id
+            ORDER BY k.ord`;
+          for (const f of found) {
+            const i = from + Number(f.ord) - 1;
+            out.push({ id: eventId(batch, i), type: "bar", op: r.ops[i] === 1 ? "update" : "insert", bar: rowToBar(f) });
+          }
+        }
         if (out.length >= limit) break;
       }
       return out;
