@@ -7,9 +7,9 @@ import type { Store } from "../stores/types.ts";
 import { rejectionOf, SinkError, type PbRecord, type PocketbaseSink, type SinkRejection, type TableSpec } from "../sinks/pocketbase.ts";
 import { openTableReader, recordFields, rowToRecord, type RowKey } from "../sinks/table-rows.ts";
 import { canonicalJson } from "./migrate.ts";
-import type { SyncSummary } from "./sync.ts";
+import { finishSyncRun, type SyncSummary } from "./sync.ts";
 import { log } from "../monitor/log.ts";
-import type { SinkDayDiff, SinkVerifyResult } from "./verify-sink.ts";
+import { recordDiff, repairRecords, type SinkDayDiff, type SinkVerifyResult } from "./verify-sink.ts";
 
 export const tableStream = (sink: { name: string }, collection: string) => `sink:${sink.name}:${collection}`;
 
@@ -66,19 +66,7 @@ export async function runTableSync(opts: { store: Store; sink: PocketbaseSink; c
     await reader.close();
   }
   const durationMs = performance.now() - started;
-  await store.finishRun(runId, {
-    outcome,
-    read: t.read,
-    inserted: t.sent,
-    updated: 0,
-    unchanged: 0,
-    quarantined: t.rejected,
-    fromTs: null,
-    toTs: null,
-    quality: null,
-    error,
-    failures: outcome === "failed" && error ? { sink: 1 } : {},
-  });
+  await finishSyncRun(store, runId, outcome, t, error);
   return { runId, sink: sink.name, collection, outcome, ...t, retries: sink.retries() - retriesBefore, uptoRun: 0, durationMs, error };
 }
 
@@ -120,48 +108,18 @@ export async function verifyTable(opts: { store: Store; sink: PocketbaseSink; co
       groups.set(key, g);
     };
     for (const { rec, hash } of expected.values()) add("store", groupOf(rec), hash);
-    let missing = 0;
-    let extra = 0;
-    let changed = 0;
-    const seen = new Set<string>();
-    const resend: PbRecord[] = [];
-    const remove: string[] = [];
+    const diff = recordDiff(expected);
     const sinkRecords = await sink.scan(collection, (raw) => {
       const rec = recordFields(spec, raw);
       const h = hashOf(rec, fields);
       add("sink", groupOf(rec), h);
-      seen.add(rec.id);
-      const e = expected.get(rec.id);
-      if (!e) {
-        extra++;
-        remove.push(rec.id);
-      } else if (e.hash !== h) {
-        changed++;
-        resend.push(e.rec);
-      }
+      diff.sinkHas(rec.id, h);
     });
-    for (const [id, e] of expected)
-      if (!seen.has(id)) {
-        missing++;
-        resend.push(e.rec);
-      }
+    const { missing, extra, changed, resend, remove } = diff.finish();
     const differing: SinkDayDiff[] = [];
     for (const [key, g] of groups) if (!g.store || !g.sink || g.store.count !== g.sink.count || g.store.sum !== g.sink.sum) differing.push({ key, store: g.store, sink: g.sink });
     differing.sort((a, b) => a.key.localeCompare(b.key));
-    let repaired: SinkVerifyResult["repaired"] = null;
-    if (opts.repair && (resend.length || remove.length)) {
-      const size = sink.batchRecords();
-      let sent = 0;
-      const rejected: SinkRejection[] = [];
-      for (let i = 0; i < resend.length; i += size) {
-        const r = await sink.write(resend.slice(i, i + size), { collection });
-        sent += r.sent;
-        rejected.push(...r.rejected);
-      }
-      const deleted = await sink.remove(remove, collection);
-      if (rejected.length) await store.commitBatch({ runId, source: `sink:${sink.name}`, bars: [], quarantine: rejected.map((r) => rejectionOf(sink.name, r)), read: 0 });
-      repaired = { sent, deleted, rejected: rejected.length };
-    }
+    const repaired = opts.repair && (resend.length || remove.length) ? await repairRecords(store, sink, runId, collection, resend, remove) : null;
     const ok = differing.length === 0;
     const checkedAt = Date.now();
     await store.putCheckpoints(

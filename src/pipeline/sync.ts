@@ -176,6 +176,12 @@ export async function runSync(opts: {
     error = (e as Error).message ?? String(e);
   }
   const durationMs = performance.now() - started;
+  await finishSyncRun(store, runId, outcome, t, error);
+  return { runId, sink: sink.name, collection: sink.collection, outcome, ...t, retries: sink.retries() - retriesBefore, uptoRun, durationMs, error };
+}
+
+/** A sync run's record: rows read from the store, records the sink took (inserted), refused (quarantined). */
+export async function finishSyncRun(store: Store, runId: number, outcome: SyncSummary["outcome"], t: { read: number; sent: number; rejected: number }, error: string | null) {
   await store.finishRun(runId, {
     outcome,
     read: t.read,
@@ -189,5 +195,4 @@ export async function runSync(opts: {
     error,
     failures: outcome === "failed" && error ? { sink: 1 } : {},
   });
-  return { runId, sink: sink.name, collection: sink.collection, outcome, ...t, retries: sink.retries() - retriesBefore, uptoRun, durationMs, error };
 }

@@ -5,7 +5,7 @@
 // the ones the store does not account for. The outcome is kept in the store (a checkpoint named
 // verify:<sink>:<collection>) so /metrics and /api report it from any process.
 import type { Checkpoint, Store } from "../stores/types.ts";
-import { barToRecord, rejectionOf, type BarRecord, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
+import { barToRecord, rejectionOf, type BarRecord, type PbRecord, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
 import { seriesBars } from "./migrate.ts";
 import { verifyTable } from "./sync-table.ts";
 
@@ -48,6 +48,56 @@ function addTo(m: Map<string, DayDigest>, key: string, h: bigint) {
 }
 
 export const verifyStream = (sink: { name: string; collection: string }) => `verify:${sink.name}:${sink.collection}`;
+
+/**
+ * Record by record: what the sink holds against what it should hold (by id and content hash).
+ * Feed it each record the sink has, then `finish()`: what is missing, extra or changed, and what
+ * a repair would re-send or delete.
+ */
+export function recordDiff<R extends PbRecord>(expected: Map<string, { rec: R; hash: bigint }>) {
+  const seen = new Set<string>();
+  const resend: R[] = [];
+  const remove: string[] = [];
+  let extra = 0;
+  let changed = 0;
+  return {
+    sinkHas(id: string, hash: bigint) {
+      seen.add(id);
+      const e = expected.get(id);
+      if (!e) {
+        extra++;
+        remove.push(id);
+      } else if (e.hash !== hash) {
+        changed++;
+        resend.push(e.rec);
+      }
+    },
+    finish() {
+      let missing = 0;
+      for (const [id, e] of expected)
+        if (!seen.has(id)) {
+          missing++;
+          resend.push(e.rec);
+        }
+      return { missing, extra, changed, resend, remove };
+    },
+  };
+}
+
+/** Re-send what differs and delete what the store does not have; refused records are quarantined. */
+export async function repairRecords(store: Store, sink: PocketbaseSink, runId: number, collection: string, resend: PbRecord[], remove: string[]): Promise<NonNullable<SinkVerifyResult["repaired"]>> {
+  const size = sink.batchRecords();
+  const rejected: SinkRejection[] = [];
+  let sent = 0;
+  for (let i = 0; i < resend.length; i += size) {
+    const r = await sink.write(resend.slice(i, i + size), { collection });
+    sent += r.sent;
+    rejected.push(...r.rejected);
+  }
+  const deleted = await sink.remove(remove, collection);
+  if (rejected.length) await store.commitBatch({ runId, source: `sink:${sink.name}`, bars: [], quarantine: rejected.map((r) => rejectionOf(sink.name, r)), read: 0 });
+  return { sent, deleted, rejected: rejected.length };
+}
 
 export type ConsistencyStatus = {
   sink: string;
@@ -124,25 +174,18 @@ export async function verifySink(
           }
       }
       storeRecords += expected.size;
-      const seen = new Set<string>();
+      const diff = recordDiff(expected);
       sinkRecords += await sink.recordsOf(symbol, (r) => {
         const hash = recordHash(r);
         addTo(sinkDays, dayKey(r), hash);
-        seen.add(r.id);
-        const e = expected.get(r.id);
-        if (!e) {
-          extra++;
-          remove.push(r.id);
-        } else if (e.hash !== hash) {
-          changed++;
-          resend.push(e.rec);
-        }
+        diff.sinkHas(r.id, hash);
       });
-      for (const [id, e] of expected)
-        if (!seen.has(id)) {
-          missing++;
-          resend.push(e.rec);
-        }
+      const d = diff.finish();
+      missing += d.missing;
+      extra += d.extra;
+      changed += d.changed;
+      resend.push(...d.resend);
+      remove.push(...d.remove);
       opts.onProgress?.(++done, symbols.length);
     }
     // Records of symbols the store has no bars for: only looked for when the totals say so.
@@ -164,21 +207,7 @@ export async function verifySink(
     for (const [key, e] of sinkDays) if (!storeDays.has(key)) differing.push({ key, store: null, sink: e });
     differing.sort((a, b) => a.key.localeCompare(b.key));
 
-    let repaired: SinkVerifyResult["repaired"] = null;
-    if (opts.repair && (resend.length || remove.length)) {
-      const size = sink.batchRecords();
-      const rejected: SinkRejection[] = [];
-      let sent = 0;
-      for (let i = 0; i < resend.length; i += size) {
-        const r = await sink.write(resend.slice(i, i + size));
-        sent += r.sent;
-        rejected.push(...r.rejected);
-      }
-      const deleted = await sink.remove(remove);
-      if (rejected.length)
-        await store.commitBatch({ runId, source: `sink:${sink.name}`, bars: [], quarantine: rejected.map((r) => rejectionOf(sink.name, r)), read: 0 });
-      repaired = { sent, deleted, rejected: rejected.length };
-    }
+    const repaired = opts.repair && (resend.length || remove.length) ? await repairRecords(store, sink, runId, sink.collection, resend, remove) : null;
     const ok = differing.length === 0;
     const checkedAt = Date.now();
     const result: SinkVerifyResult = {
