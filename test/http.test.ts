@@ -65,7 +65,7 @@ describe("probes", () => {
   test("GET /readyz reports the store and its schema version", async () => {
     const r = await fetch(`${base}/readyz`);
     expect(r.status).toBe(200);
-    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 5, expectedVersion: 5 } });
+    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 6, expectedVersion: 6 } });
   });
 });
 
@@ -102,7 +102,10 @@ describe("/api", () => {
     const r = await fetch(`${base}/api/symbols`).then((r) => r.json() as Promise<any>);
     expect(r.count).toBe(2);
     const aapl = r.data.find((s: any) => s.symbol === "AAPL.US");
-    expect(aapl).toEqual({ symbol: "AAPL.US", market: "NYSE", series: [{ source: "us", interval: "1d", bars: 30, first: "2024-01-02T00:00:00.000Z", last: "2024-02-12T00:00:00.000Z" }] });
+    expect(aapl).toEqual({ symbol: "AAPL.US", market: "NYSE", series: [{ source: "us", interval: "1d", bars: 30, first: "2024-01-02T00:00:00.000Z", last: "2024-02-12T00:00:00.000Z" }],
+      // No provider described it: the instrument fields are there, empty.
+      name: null, exchange: null, currency: null, type: null, sector: null, industry: null, isin: null, instruments: [],
+    });
     expect((await fetch(`${base}/api/symbols?market=WSE`).then((r) => r.json() as Promise<any>)).count).toBe(0);
   });
 

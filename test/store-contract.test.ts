@@ -242,5 +242,46 @@ for (const kind of STORES) {
       expect((await s.listRunStreams(a, "pending")).map((x) => x.stream)).toEqual(["C.US"]);
       expect(await s.getRun(999_999)).toBeNull();
     });
+
+    // --- instruments and corporate actions ---
+    test("instruments: upsert by (source, symbol), listed by symbol; absent only where documented (QuestDB)", async () => {
+      const s = await fresh();
+      if (kind.kind === "questdb") return expect(s.upsertInstruments).toBeUndefined();
+      const base = { exchange: "NasdaqGS", currency: "USD", type: "EQUITY", sector: null, industry: null, isin: null };
+      await s.upsertInstruments!([
+        { source: "yh", symbol: "AAPL.US", name: "Apple Inc.", ...base },
+        { source: "pg", symbol: "AAPL.US", name: "Apple Inc", ...base, industry: "Electronic Computers", isin: null },
+        { source: "yh", symbol: "PKN.WA", name: "ORLEN S.A.", exchange: "Warsaw", currency: "PLN", type: "EQUITY", sector: null, industry: null, isin: "PLPKN0000018" },
+      ]);
+      await s.upsertInstruments!([{ source: "yh", symbol: "AAPL.US", name: "Apple Inc. (new name)", ...base }]);
+      const all = await s.listInstruments!();
+      expect(all.map((i) => [i.symbol, i.source, i.name])).toEqual([
+        ["AAPL.US", "pg", "Apple Inc"],
+        ["AAPL.US", "yh", "Apple Inc. (new name)"],
+        ["PKN.WA", "yh", "ORLEN S.A."],
+      ]);
+      const [pkn] = await s.listInstruments!({ symbol: "PKN.WA" });
+      expect(pkn).toMatchObject({ source: "yh", symbol: "PKN.WA", exchange: "Warsaw", currency: "PLN", type: "EQUITY", sector: null, industry: null, isin: "PLPKN0000018" });
+      expect(pkn!.updatedAt).toBeGreaterThan(0);
+    });
+
+    test("corporate actions: upsert by (source, symbol, type, ex-date), unchanged re-delivery writes nothing, listed by ex-date", async () => {
+      const s = await fresh();
+      if (kind.kind === "questdb") return expect(s.upsertActions).toBeUndefined();
+      const split = { source: "yh", symbol: "AAPL.US", type: "split" as const, exDate: day("2020-08-31"), numerator: 4, denominator: 1, amount: null, currency: null, payDate: null };
+      const div = { source: "yh", symbol: "AAPL.US", type: "dividend" as const, exDate: day("2020-08-07"), numerator: null, denominator: null, amount: 0.82, currency: "USD", payDate: null };
+      const other = { ...div, source: "pg", payDate: day("2020-08-13") };
+      expect(await s.upsertActions!([split, div, other, { ...div, symbol: "MSFT.US", amount: 0.51 }])).toBe(4);
+      expect(await s.upsertActions!([split, div])).toBe(0);
+      expect(await s.upsertActions!([{ ...div, amount: 0.8201 }])).toBe(1); // a correction replaces it
+      const list = await s.listActions!("AAPL.US");
+      expect(list.map(({ updatedAt, ...a }) => a)).toEqual([
+        { ...other },
+        { ...div, amount: 0.8201 },
+        { ...split },
+      ]);
+      expect(await s.listActions!("NONE.US")).toEqual([]);
+    });
+    // --- end instruments and corporate actions ---
   });
 }

@@ -2,7 +2,8 @@
 // on the store contract and the scheduler, never on a particular store.
 import { Hono, type Context } from "hono";
 import * as v from "valibot";
-import { IntervalSchema, barJson } from "../domain/bar.ts";
+import { IntervalSchema, barJson, type Bar, type Interval } from "../domain/bar.ts";
+import { adjustBars, dedupeActions, type Instrument } from "../domain/actions.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import type { Store } from "../stores/types.ts";
@@ -26,6 +27,39 @@ import { securityMiddleware, type SecurityConfig } from "./security.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
+
+const INSTRUMENT_FIELDS = ["name", "exchange", "currency", "type", "sector", "industry", "isin"] as const;
+
+/** Instrument fields of a symbol: each the newest non-null value any source gave; and by source. */
+function instrumentFields(list: Instrument[]) {
+  const sorted = [...list].sort((a, b) => (b.updatedAt ?? 0) - (a.updatedAt ?? 0));
+  const merged = Object.fromEntries(INSTRUMENT_FIELDS.map((f) => [f, sorted.find((i) => i[f] !== null)?.[f] ?? null]));
+  return { ...merged, instruments: list.map(({ symbol: _s, updatedAt, ...rest }) => ({ ...rest, updatedAt: updatedAt === undefined ? null : new Date(updatedAt).toISOString() })) };
+}
+
+/**
+ * A page of raw bars adjusted for the symbol's stored actions, per source (each source's own
+ * record of an action first, one record per action). Dividend factors take the raw close of the
+ * last stored bar of the same series before the ex-date.
+ */
+async function adjustedPage(store: Store, symbol: string, interval: Interval, page: Bar[]) {
+  const all = await store.listActions!(symbol);
+  const bars: Bar[] = [];
+  const actions: Record<string, unknown>[] = [];
+  for (const [source, group] of Map.groupBy(page, (b) => b.source)) {
+    const chosen = dedupeActions(all, source);
+    const prevClose = async (exDate: number) => {
+      const before = await store.queryBars({ symbol, interval, source, from: exDate - 45 * 86_400_000, to: exDate - 1, limit: 100_000 });
+      return before.at(-1)?.close ?? null;
+    };
+    const adj = await adjustBars(group, chosen, prevClose);
+    bars.push(...adj.bars);
+    for (const a of adj.applied) actions.push({ series: source, ...a, exDate: new Date(a.exDate).toISOString().slice(0, 10) });
+  }
+  // Back in the page's (ts, source) order.
+  bars.sort((a, b) => a.ts - b.ts || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+  return { bars, actions };
+}
 
 /** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
 export type SinkInfo = { name: string; kind: string; collections: string[]; location: string };
@@ -104,6 +138,8 @@ export function createApp(deps: AppDeps) {
     to: v.optional(Instant),
     limit: Limit(maxPage),
     cursor: v.optional(BarCursor),
+    /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
+    adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
   });
   const RunsQuery = v.strictObject({ limit: Limit(1000), before: IdCursor, source: v.optional(v.string()) });
   const QuarantineQuery = v.strictObject({
@@ -196,7 +232,11 @@ export function createApp(deps: AppDeps) {
       if (!entry) bySymbol.set(s.symbol, (entry = { symbol: s.symbol, market, series: [] }));
       entry.series.push({ source: s.source, interval: s.interval, bars: s.bars, first: new Date(s.firstTs).toISOString(), last: new Date(s.lastTs).toISOString() });
     }
-    return c.json({ data: [...bySymbol.values()], count: bySymbol.size });
+    // What the providers say each symbol is: merged (the newest record's value per field) and per source.
+    const instruments = (await store.listInstruments?.()) ?? [];
+    const bySym = Map.groupBy(instruments, (i) => i.symbol);
+    const data = [...bySymbol.values()].map((e) => ({ ...e, ...instrumentFields(bySym.get(e.symbol) ?? []) }));
+    return c.json({ data, count: data.length });
   });
 
   app.get("/api/bars", async (c) => {
@@ -222,13 +262,21 @@ export function createApp(deps: AppDeps) {
       else return c.json({ error: "invalid request", issues: [{ field: "symbol", message: sym.reason }] }, 400);
     }
     // No bars at this interval but finer ones: rolled up on read along the exchange's sessions.
+    const adjusted = q.output.adjusted === "true";
+    if (adjusted && !store.listActions) return c.json({ error: `the ${store.kind} store keeps no corporate actions, so it cannot adjust prices` }, 501);
     const rolled = await rolledUpBars(store, { symbol: symbol!, interval, source, from, to, limit, after: cursor });
+    if (rolled && adjusted)
+      return c.json({ error: "invalid request", issues: [{ field: "adjusted", message: `adjusted prices need stored ${interval} bars; ${interval} is rolled up on read here` }] }, 400);
     if (rolled)
       return c.json({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next: rolled.next && encodeCursor(rolled.next) });
     const bars = await store.queryBars({ symbol: symbol!, interval, source, from, to, limit: limit + 1, after: cursor });
     const page = bars.slice(0, limit);
     const last = page[page.length - 1];
     const next = bars.length > limit && last ? encodeCursor({ ts: last.ts, source: last.source }) : null;
+    if (adjusted) {
+      const adj = await adjustedPage(store, symbol!, interval, page);
+      return c.json({ symbol, interval, adjusted: true, actions: adj.actions, data: adj.bars.map(barJson), next });
+    }
     return c.json({ symbol, interval, data: page.map(barJson), next });
   });
 

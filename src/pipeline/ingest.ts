@@ -7,7 +7,8 @@ import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
 import { ProviderError } from "../sources/http.ts";
 import { SourceError } from "../sources/types.ts";
-import { inlineReader, workerReader, type StreamReader } from "./validated.ts";
+import { inlineReader, workerReader, type StreamReader, type ValidatedBatch } from "./validated.ts";
+import { log } from "../monitor/log.ts";
 import { newValidateCache, scoreBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
 
 export type BatchEvent = {
@@ -121,6 +122,22 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   const progress = () =>
     opts.onProgress?.({ runId, done, total, failed: failedCount, rows: totals.read, elapsedMs: performance.now() - started });
 
+  // Corporate actions and instruments are upserts by their natural keys, written just before the
+  // batch they came with: a crash between the two leaves the checkpoint where it was, so the
+  // re-read writes them again (unchanged) with the bars. A store that does not keep them says so
+  // once per run in the log, never silently.
+  let referenceWarned = false;
+  async function storeReference(actions: ValidatedBatch["actions"], instruments: ValidatedBatch["instruments"]) {
+    if (!actions?.length && !instruments?.length) return;
+    if (!store.upsertActions || !store.upsertInstruments) {
+      if (!referenceWarned) log.warn("store keeps no corporate actions or instruments; the provider's are not stored", { store: store.kind, source: source.name });
+      referenceWarned = true;
+      return;
+    }
+    if (instruments?.length) await store.upsertInstruments(instruments);
+    if (actions?.length) await store.upsertActions(actions);
+  }
+
   async function runStream(stream: string) {
     const key = `${source.name}:${stream}`;
     const result: StreamResult = { stream, read: 0 };
@@ -135,6 +152,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
           if (toTs === null || b.ts > toTs) toTs = b.ts;
           if (last && b.ts > last.ts) last = b;
         }
+        await storeReference(v.actions, v.instruments);
         const res = await store.commitBatch({
           runId,
           source: source.name,

@@ -4,7 +4,7 @@
 // handing a batch over costs next to nothing.
 import type { Bar, Interval } from "../domain/bar.ts";
 import { validateBatch, type GapWarning, type QualityReport, type Rejection, type ValidateCache, type ValidateContext } from "../domain/quality.ts";
-import type { Cursor, ReadRange, Source } from "../sources/types.ts";
+import type { Cursor, ReadRange, Source, SourceBatch } from "../sources/types.ts";
 
 export type ValidatedBatch = {
   bars: Bar[];
@@ -13,6 +13,9 @@ export type ValidatedBatch = {
   report: QualityReport;
   cursor: Cursor;
   read: number;
+  /** Passed through from the source batch (providers; worker-read local files have none). */
+  actions?: SourceBatch["actions"];
+  instruments?: SourceBatch["instruments"];
 };
 
 export type StreamReader = {
@@ -28,7 +31,7 @@ export function inlineReader(source: Source, settings: ValidateSettings, batchSi
     async *batches(stream, cursor, range) {
       for await (const batch of source.read(stream, cursor, batchSize, range)) {
         const v = validateBatch(batch.rows, { ...settings, lastTs, cache });
-        yield { ...v, cursor: batch.cursor, read: batch.rows.length };
+        yield { ...v, cursor: batch.cursor, read: batch.rows.length, actions: batch.actions, instruments: batch.instruments };
       }
     },
     close() {},

@@ -3,6 +3,7 @@
 // last stored bar less an overlap window so late corrections are picked up.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
+import type { CorporateAction, Instrument } from "../domain/actions.ts";
 import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import { createRateLimiter, type RateLimit, type RateLimiter } from "../pipeline/ratelimit.ts";
@@ -83,8 +84,11 @@ export type ProviderConfig = {
 export type ProviderImpl = {
   /** Provider's spelling of a canonical symbol, or null when the provider has no such market. */
   providerSymbol(symbol: string, market: SymbolMarket): string | null;
-  /** Rows of [from, to] (epoch ms, inclusive days), oldest first, in one or more pages. */
-  fetchDaily(req: FetchRequest): AsyncIterable<RawRow[]>;
+  /**
+   * Rows of [from, to] (epoch ms, inclusive days), oldest first, in one or more pages; a page
+   * may carry the corporate actions and instrument metadata the provider sent with it.
+   */
+  fetchDaily(req: FetchRequest): AsyncIterable<RawRow[] | ProviderPage>;
   /** The latest-quote endpoint (mode = "quote"), when the provider has one. */
   quotes?: {
     /** Symbols one request may carry. */
@@ -95,6 +99,13 @@ export type ProviderImpl = {
      */
     fetch(req: QuoteRequest): Promise<{ rows: RawRow[]; missing: string[] }>;
   };
+};
+
+/** A page of rows with what came beside them (source = the source's name, filled in here). */
+export type ProviderPage = {
+  rows: RawRow[];
+  actions?: Omit<CorporateAction, "source">[];
+  instrument?: Omit<Instrument, "source">;
 };
 
 export type QuoteRequest = Omit<FetchRequest, "symbol" | "providerSymbol" | "market" | "from" | "to"> & {
@@ -162,7 +173,7 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     const to = range?.to ?? Date.now();
     let newest = lastTs;
     let yielded = false;
-    for await (const rows of impl.fetchDaily({
+    for await (const got of impl.fetchDaily({
       symbol: sym.symbol,
       providerSymbol,
       market: sym.market,
@@ -175,12 +186,17 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
       apiKey: cfg.apiKey,
       signal: ctx.signal,
     })) {
+      const page: ProviderPage = Array.isArray(got) ? { rows: got } : got;
+      const rows = page.rows;
       for (const r of rows) {
         const t = parseTimestamp(r.fields.ts);
         if (t !== null && (newest === null || t > newest)) newest = t;
       }
       // The cursor never moves back: a backfill of old years keeps the incremental position.
-      yield { rows, cursor: { lastTs: newest } };
+      const batch: SourceBatch = { rows, cursor: { lastTs: newest } };
+      if (page.actions?.length) batch.actions = page.actions.map((a) => ({ ...a, source: name }));
+      if (page.instrument) batch.instruments = [{ ...page.instrument, source: name }];
+      yield batch;
       yielded = true;
     }
     if (!yielded && cursor === null) yield { rows: [], cursor: { lastTs: null } };

@@ -4,6 +4,7 @@ import type { Interval, RawRow } from "../domain/bar.ts";
 import type { SymbolMarket } from "../domain/symbols.ts";
 import type { TsFormat } from "../domain/time.ts";
 import type { Checkpoint } from "../stores/types.ts";
+import type { CorporateAction, Instrument } from "../domain/actions.ts";
 
 export type Cursor = Checkpoint["cursor"];
 
@@ -11,6 +12,10 @@ export type SourceBatch = {
   rows: RawRow[];
   /** Position after the last row of this batch; committed with the batch. */
   cursor: Cursor;
+  /** Splits and dividends the provider published with these rows (stored before the batch). */
+  actions?: CorporateAction[];
+  /** What the provider says the symbols are. */
+  instruments?: Instrument[];
 };
 
 /** An explicit range to read (a backfill); without it a source reads on from its cursor. */

@@ -1,12 +1,18 @@
 // Yahoo Finance v8 chart API: `timestamp[]` with `indicators.quote[0]` arrays and
 // `indicators.adjclose[0].adjclose`; errors come as `chart.error` ({code, description}).
+// Corporate actions come with the bars (`events=div,splits`): `events.dividends` and
+// `events.splits`, objects keyed by the ex-date's session-open timestamp, {date, amount} and
+// {date, numerator, denominator, splitRatio}. Yahoo's `close` (and volume, and dividend amounts)
+// are already adjusted for every split up to now; ticksync stores raw bars and adjusts on read,
+// so those splits are taken out again here, which is why history is always asked up to now.
+// `meta` names the listing (longName, exchange, currency, instrumentType): the instrument.
 // Latest quotes (mode = "quote"): the same chart with `range=1d&interval=1d`, one symbol per
 // request; its last entry is the current (or last) session's bar, its close the latest price.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
-import { dateInZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
+import { dateInZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { SourceContext } from "./types.ts";
 
 export const yahooSourceSchema = v.strictObject(
@@ -17,8 +23,21 @@ export type YahooSourceConfig = v.InferOutput<typeof yahooSourceSchema>;
 type Chart = {
   chart?: {
     result?: {
-      meta?: { exchangeTimezoneName?: string; symbol?: string };
+      meta?: {
+        exchangeTimezoneName?: string;
+        symbol?: string;
+        currency?: string;
+        exchangeName?: string;
+        fullExchangeName?: string;
+        instrumentType?: string;
+        longName?: string;
+        shortName?: string;
+      };
       timestamp?: number[];
+      events?: {
+        dividends?: Record<string, { date?: number; amount?: number }>;
+        splits?: Record<string, { date?: number; numerator?: number; denominator?: number; splitRatio?: string }>;
+      };
       indicators?: { quote?: Record<string, (number | null)[]>[]; adjclose?: { adjclose?: (number | null)[] }[] };
     }[] | null;
     error?: { code?: string; description?: string } | null;
@@ -54,12 +73,35 @@ function chartResult(res: Response, body: string, providerSymbol: string) {
   return result;
 }
 
+/** Prices to 8 decimals: undoing a split must not leave 125.85750000000002 behind. */
+const roundPrice = (x: number) => Number(x.toFixed(8));
+
+type YahooEvents = NonNullable<NonNullable<NonNullable<Chart["chart"]>["result"]>[number]["events"]>;
+
+/** Splits and dividends of a chart's `events`, by exchange date; malformed entries are left out. */
+export function yahooEvents(events: YahooEvents | undefined, tz: string) {
+  const splits: { date: string; numerator: number; denominator: number }[] = [];
+  const dividends: { date: string; amount: number }[] = [];
+  for (const [key, sp] of Object.entries(events?.splits ?? {})) {
+    const t = typeof sp?.date === "number" ? sp.date : Number(key);
+    if (!Number.isFinite(t) || !(sp?.numerator! > 0) || !(sp?.denominator! > 0)) continue;
+    splits.push({ date: dateInZone(t * 1000, tz), numerator: sp.numerator!, denominator: sp.denominator! });
+  }
+  for (const [key, d] of Object.entries(events?.dividends ?? {})) {
+    const t = typeof d?.date === "number" ? d.date : Number(key);
+    if (!Number.isFinite(t) || !(d?.amount! > 0)) continue;
+    dividends.push({ date: dateInZone(t * 1000, tz), amount: fromFloat32(d.amount)! });
+  }
+  return { splits, dividends };
+}
+
 export const yahooImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => (market === "WSE" ? `${ticker}.WA` : ticker),
   async *fetchDaily(req) {
+    // Up to now, whatever `to` is: every split after a bar must be in the events to undo it.
     const url =
       `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(req.from / 1000)}` +
-      `&period2=${Math.floor(req.to / 1000) + 86_400}&interval=1d&events=div%2Csplits&includeAdjustedClose=true`;
+      `&period2=${Math.max(Math.floor(req.to / 1000) + 86_400, Math.floor(Date.now() / 1000))}&interval=1d&events=div%2Csplits&includeAdjustedClose=true`;
     const chart = await providerRequest(url, {
       limiter: req.limiter,
       retry: req.retry,
@@ -72,6 +114,23 @@ export const yahooImpl: ProviderImpl = {
     const q = chart.indicators?.quote?.[0] ?? {};
     const adj = chart.indicators?.adjclose?.[0]?.adjclose;
     const tz = chart.meta?.exchangeTimezoneName ?? MARKET_TIMEZONES[req.market];
+    const { splits, dividends } = yahooEvents(chart.events, tz);
+    // Yahoo's split-adjusted values times the ratios of the splits after them: the raw ones.
+    const unsplit = (date: string) => {
+      let k = 1;
+      for (const sp of splits) if (sp.date > date) k *= sp.numerator / sp.denominator;
+      return k;
+    };
+    const raw = (x: number | null | undefined, k: number) => (typeof x === "number" && k !== 1 ? roundPrice(x * k) : x);
+    const actions: NonNullable<ProviderPage["actions"]> = [];
+    for (const sp of splits)
+      actions.push({ symbol: req.symbol, type: "split", exDate: Date.parse(sp.date), numerator: sp.numerator, denominator: sp.denominator, amount: null, currency: null, payDate: null });
+    for (const d of dividends)
+      actions.push({ symbol: req.symbol, type: "dividend", exDate: Date.parse(d.date), numerator: null, denominator: null, amount: roundPrice(d.amount * unsplit(d.date)), currency: chart.meta?.currency ?? null, payDate: null });
+    const m = chart.meta;
+    const instrument: ProviderPage["instrument"] = m
+      ? { symbol: req.symbol, name: m.longName ?? m.shortName ?? null, exchange: m.fullExchangeName ?? m.exchangeName ?? null, currency: m.currency ?? null, type: m.instrumentType ?? null, sector: null, industry: null, isin: null }
+      : undefined;
     const rows: RawRow[] = [];
     for (let i = 0; i < ts.length; i++) {
       const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
@@ -81,21 +140,24 @@ export const yahooImpl: ProviderImpl = {
       const t = ts[i]! * 1000;
       const date = dateInZone(t, tz);
       if (Date.parse(date) < req.from || Date.parse(date) > req.to) continue;
+      const k = unsplit(date);
       rows.push({
         locator: `yahoo:${req.providerSymbol}:${date}`,
         fields: {
           symbol: req.symbol,
           ts: date,
-          open: fromFloat32(open),
-          high: fromFloat32(high),
-          low: fromFloat32(low),
-          close: fromFloat32(close),
-          volume: volume ?? "",
+          open: raw(fromFloat32(open), k),
+          high: raw(fromFloat32(high), k),
+          low: raw(fromFloat32(low), k),
+          close: raw(fromFloat32(close), k),
+          volume: volume == null ? "" : k !== 1 ? Math.round(volume / k) : volume,
+          // Yahoo's own adjusted close, as published (relative to now): kept for comparison.
           adjClose: fromFloat32(adj?.[i]) ?? undefined,
         },
       });
     }
-    yield rows;
+    // Actions outside the range asked for are stored too: they are facts whichever bars are read.
+    yield { rows, actions, instrument };
   },
 };
 

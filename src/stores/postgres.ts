@@ -194,6 +194,26 @@ export const PG_MIGRATIONS: Migration[] = [
       await sql`CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
     },
   },
+  // --- instruments and corporate actions ---
+  {
+    version: 6,
+    name: "instruments, corporate actions",
+    async up(sql) {
+      await sql`
+        CREATE TABLE instruments (
+          source text NOT NULL, symbol text NOT NULL, name text, exchange text, currency text, type text,
+          sector text, industry text, isin text, updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (source, symbol))`;
+      await sql`CREATE INDEX instruments_symbol ON instruments (symbol)`;
+      await sql`
+        CREATE TABLE actions (
+          symbol text NOT NULL, type text NOT NULL CHECK (type IN ('split', 'dividend')), ex_date timestamptz NOT NULL, source text NOT NULL,
+          numerator double precision, denominator double precision, amount double precision, currency text, pay_date timestamptz,
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (symbol, type, ex_date, source))`;
+    },
+  },
+  // --- end instruments and corporate actions ---
 ];
 
 /** NOTIFY channel: a batch was journaled (payload: its batch number). One channel per schema. */
@@ -860,6 +880,47 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       }
       return out;
     },
+
+    // --- instruments and corporate actions ---
+    async upsertInstruments(list) {
+      if (list.length === 0) return;
+      const rows = list.map((i) => ({ source: i.source, symbol: i.symbol, name: i.name, exchange: i.exchange, currency: i.currency, type: i.type, sector: i.sector, industry: i.industry, isin: i.isin }));
+      await sql`
+        INSERT INTO instruments ${sql(rows, "source", "symbol", "name", "exchange", "currency", "type", "sector", "industry", "isin")}
+        ON CONFLICT (source, symbol) DO UPDATE SET name = excluded.name, exchange = excluded.exchange, currency = excluded.currency,
+          type = excluded.type, sector = excluded.sector, industry = excluded.industry, isin = excluded.isin, updated_at = now()`;
+    },
+    async listInstruments(opts) {
+      const rows = await sql`
+        SELECT * FROM instruments WHERE (${opts?.symbol ?? null}::text IS NULL OR symbol = ${opts?.symbol ?? null}) ORDER BY symbol, source`;
+      return rows.map((r) => ({ source: r.source, symbol: r.symbol, name: r.name, exchange: r.exchange, currency: r.currency, type: r.type, sector: r.sector, industry: r.industry, isin: r.isin, updatedAt: ms(r.updated_at)! }));
+    },
+    async upsertActions(list) {
+      if (list.length === 0) return 0;
+      // One row per key in a statement (ON CONFLICT cannot touch a row twice); the last one wins.
+      const byKey = new Map(list.map((a) => [`${a.symbol}|${a.type}|${a.exDate}|${a.source}`, a]));
+      const rows = [...byKey.values()].map((a) => ({
+        symbol: a.symbol, type: a.type, ex_date: new Date(a.exDate), source: a.source, numerator: a.numerator, denominator: a.denominator,
+        amount: a.amount, currency: a.currency, pay_date: a.payDate === null ? null : new Date(a.payDate),
+      }));
+      // Rewrites a record only when a value differs, so re-reading the same events changes nothing.
+      const r = await sql`
+        INSERT INTO actions ${sql(rows, "symbol", "type", "ex_date", "source", "numerator", "denominator", "amount", "currency", "pay_date")}
+        ON CONFLICT (symbol, type, ex_date, source) DO UPDATE SET numerator = excluded.numerator, denominator = excluded.denominator,
+          amount = excluded.amount, currency = excluded.currency, pay_date = excluded.pay_date, updated_at = now()
+        WHERE (actions.numerator, actions.denominator, actions.amount, actions.currency, actions.pay_date)
+          IS DISTINCT FROM (excluded.numerator, excluded.denominator, excluded.amount, excluded.currency, excluded.pay_date)`;
+      return r.count;
+    },
+    async listActions(symbol) {
+      const rows = await sql`SELECT * FROM actions WHERE symbol = ${symbol} ORDER BY ex_date, type, source`;
+      return rows.map((r) => ({
+        source: r.source, symbol: r.symbol, type: r.type, exDate: ms(r.ex_date)!, numerator: r.numerator, denominator: r.denominator,
+        amount: r.amount, currency: r.currency, payDate: ms(r.pay_date), updatedAt: ms(r.updated_at)!,
+      }));
+    },
+    // --- end instruments and corporate actions ---
+
 
     async close() {
       await sql.end({ timeout: 5 });

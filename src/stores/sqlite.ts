@@ -102,6 +102,24 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     name: "leases",
     sql: `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;`,
   },
+  // --- instruments and corporate actions ---
+  {
+    version: 6,
+    name: "instruments, corporate actions",
+    sql: `
+      CREATE TABLE instruments (
+        source TEXT NOT NULL, symbol TEXT NOT NULL, name TEXT, exchange TEXT, currency TEXT, type TEXT,
+        sector TEXT, industry TEXT, isin TEXT, updated_at INTEGER NOT NULL,
+        PRIMARY KEY (source, symbol)
+      ) WITHOUT ROWID;
+      CREATE TABLE actions (
+        symbol TEXT NOT NULL, type TEXT NOT NULL, ex_date INTEGER NOT NULL, source TEXT NOT NULL,
+        numerator REAL, denominator REAL, amount REAL, currency TEXT, pay_date INTEGER, updated_at INTEGER NOT NULL,
+        PRIMARY KEY (symbol, type, ex_date, source)
+      ) WITHOUT ROWID;
+    `,
+  },
+  // --- end instruments and corporate actions ---
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
@@ -500,6 +518,50 @@ export function sqliteStore(url: string): Store {
         .all(a.runId, a.symbol, a.interval, a.ts, a.source, q.uptoRun, q.sources?.length ? JSON.stringify(q.sources) : null, q.limit) as any[];
       return rows.map((r) => ({ bar: rowToBar(r), position: { runId: r.run_id, symbol: r.symbol, interval: r.interval, ts: r.ts, source: r.source } }));
     },
+
+    // --- instruments and corporate actions ---
+    async upsertInstruments(list) {
+      const st = db.prepare(
+        `INSERT INTO instruments (source, symbol, name, exchange, currency, type, sector, industry, isin, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)
+         ON CONFLICT (source, symbol) DO UPDATE SET name = excluded.name, exchange = excluded.exchange, currency = excluded.currency,
+           type = excluded.type, sector = excluded.sector, industry = excluded.industry, isin = excluded.isin, updated_at = excluded.updated_at`,
+      );
+      const now = Date.now();
+      db.transaction(() => {
+        for (const i of list) st.run(i.source, i.symbol, i.name, i.exchange, i.currency, i.type, i.sector, i.industry, i.isin, now);
+      }).immediate();
+    },
+    async listInstruments(opts) {
+      const rows = (
+        opts?.symbol
+          ? db.query("SELECT * FROM instruments WHERE symbol = ? ORDER BY symbol, source").all(opts.symbol)
+          : db.query("SELECT * FROM instruments ORDER BY symbol, source").all()
+      ) as any[];
+      return rows.map((r) => ({ source: r.source, symbol: r.symbol, name: r.name, exchange: r.exchange, currency: r.currency, type: r.type, sector: r.sector, industry: r.industry, isin: r.isin, updatedAt: r.updated_at }));
+    },
+    async upsertActions(list) {
+      // Rewrites a record only when a value differs, so re-reading the same events changes nothing.
+      const st = db.prepare(
+        `INSERT INTO actions (symbol, type, ex_date, source, numerator, denominator, amount, currency, pay_date, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)
+         ON CONFLICT (symbol, type, ex_date, source) DO UPDATE SET numerator = ?5, denominator = ?6, amount = ?7, currency = ?8, pay_date = ?9, updated_at = ?10
+         WHERE numerator IS NOT ?5 OR denominator IS NOT ?6 OR amount IS NOT ?7 OR currency IS NOT ?8 OR pay_date IS NOT ?9`,
+      );
+      const now = Date.now();
+      let n = 0;
+      db.transaction(() => {
+        for (const a of list) n += st.run(a.symbol, a.type, a.exDate, a.source, a.numerator, a.denominator, a.amount, a.currency, a.payDate, now).changes;
+      }).immediate();
+      return n;
+    },
+    async listActions(symbol) {
+      const rows = db.query("SELECT * FROM actions WHERE symbol = ? ORDER BY ex_date, type, source").all(symbol) as any[];
+      return rows.map((r) => ({
+        source: r.source, symbol: r.symbol, type: r.type, exDate: r.ex_date, numerator: r.numerator, denominator: r.denominator,
+        amount: r.amount, currency: r.currency, payDate: r.pay_date, updatedAt: r.updated_at,
+      }));
+    },
+    // --- end instruments and corporate actions ---
+
 
     async close() {
       stmts = null;

@@ -3,6 +3,7 @@
 import type { Bar, Interval } from "../domain/bar.ts";
 import type { QualityReport, Rejection } from "../domain/quality.ts";
 import type { BarEvent } from "../stream/events.ts";
+import type { CorporateAction, Instrument } from "../domain/actions.ts";
 
 export type UpsertCounts = { inserted: number; updated: number; unchanged: number };
 
@@ -83,6 +84,7 @@ export type QuarantineRecord = {
   raw: Record<string, unknown>;
   createdAt: number;
 };
+
 
 export type SeriesInfo = { source: string; symbol: string; interval: Interval; firstTs: number; lastTs: number; bars: number };
 
@@ -185,5 +187,17 @@ export interface Store {
   tryLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Give the lease up (on shutdown), if `holder` has it. */
   releaseLease(name: string, holder: string): Promise<void>;
+  // --- instruments and corporate actions (src/domain/actions.ts) ---
+  // Absent where the store does not keep them (QuestDB: see README); callers say so, never drop
+  // them silently.
+  /** Insert or replace instruments by (source, symbol). */
+  upsertInstruments?(instruments: Instrument[]): Promise<void>;
+  /** Instruments of every source, or of one symbol; ordered by symbol, source. */
+  listInstruments?(opts?: { symbol?: string }): Promise<Instrument[]>;
+  /** Insert or replace actions by (source, symbol, type, exDate); returns how many were new or changed. */
+  upsertActions?(actions: CorporateAction[]): Promise<number>;
+  /** A symbol's actions from every source, by ex-date. */
+  listActions?(symbol: string): Promise<CorporateAction[]>;
+  // --- end instruments and corporate actions ---
   close(): Promise<void>;
 }

@@ -32,6 +32,8 @@ export type FakeProviders = {
   /** Every request in arrival order. `path` is below the provider prefix (`/v8/finance/chart/AAPL`); status 0 while unanswered (hung). */
   requests: FakeRequest[];
   setBars(provider: ProviderName, symbol: string, bars: FakeBar[]): void;
+  /** Splits and dividends served with the bars (Yahoo: `events` when asked with events=div,splits). */
+  setEvents(provider: "yahoo", symbol: string, events: FakeEvents): void;
   fault(provider: string, symbol: string | "*", f: Fault): void;
   rateLimit(provider: string, perSecond: number): void;
   violations(provider: string): number;
@@ -198,7 +200,10 @@ function serverError(provider: ProviderName, status: 500 | 502 | 503): Response 
 
 /** Bars of a symbol as the handler sees them: undefined = unknown symbol. */
 type Lookup = (symbol: string) => FakeBar[] | undefined;
-type Ctx = { url: URL; path: string; req: Request; base: string; lookup: Lookup };
+/** Corporate actions a provider publishes for a symbol (Yahoo: the chart's `events`). Amounts as Yahoo gives them (split-adjusted). */
+export type FakeEvents = { dividends?: { date: string; amount: number }[]; splits?: { date: string; numerator: number; denominator: number }[] };
+
+type Ctx = { url: URL; path: string; req: Request; base: string; lookup: Lookup; events?: FakeEvents };
 
 // ---------------------------------------------------------------------------------------------
 // Stooq: GET /q/d/l/?s=<sym>&i=d[&d1=YYYYMMDD&d2=YYYYMMDD]
@@ -256,7 +261,7 @@ const WARSAW: Venue = { tz: "Europe/Warsaw", open: [9, 0], close: [17, 0], curre
 
 const yahooError = (status: number, code: string, description: string) => json({ chart: { result: null, error: { code, description } } }, status);
 
-function yahoo({ url, path, lookup }: Ctx, float32: boolean): Response {
+function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
   const m = /^\/v8\/finance\/chart\/([^/]+)$/.exec(path);
   if (!m) return json({ finance: { result: null, error: { code: "Not Found", description: "HTTP 404 Not Found" } } }, 404);
   const symbol = decodeURIComponent(m[1]!).toUpperCase();
@@ -344,7 +349,17 @@ function yahoo({ url, path, lookup }: Ctx, float32: boolean): Response {
   };
   const indicators: Record<string, unknown> = { quote: [quote] };
   if (q.get("includeAdjustedClose") !== "false") indicators.adjclose = [{ adjclose: rows.map((r) => f(r.b.adjClose)) }];
-  return json({ chart: { result: [{ meta, timestamp: rows.map((r) => r.ts), indicators }], error: null } });
+  // Yahoo's events: objects keyed by the ex-date's session-open timestamp, within the period.
+  const asked = (q.get("events") ?? "").split(/[,|]/);
+  const inPeriod = (date: string) => period1 <= openS(date) && openS(date) < period2;
+  const ev: Record<string, unknown> = {};
+  const divs = (events?.dividends ?? []).filter((d) => inPeriod(d.date));
+  const splits = (events?.splits ?? []).filter((d) => inPeriod(d.date));
+  if (asked.includes("div") && divs.length) ev.dividends = Object.fromEntries(divs.map((d) => [String(openS(d.date)), { amount: f(d.amount), date: openS(d.date) }]));
+  if (asked.includes("splits") && splits.length)
+    ev.splits = Object.fromEntries(splits.map((d) => [String(openS(d.date)), { date: openS(d.date), numerator: d.numerator, denominator: d.denominator, splitRatio: `${d.numerator}:${d.denominator}` }]));
+  const result: Record<string, unknown> = { meta, timestamp: rows.map((r) => r.ts), ...(Object.keys(ev).length ? { events: ev } : {}), indicators };
+  return json({ chart: { result: [result], error: null } });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,6 +558,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
   const pageSize = Math.max(1, opts.polygonPageSize ?? 5000);
   const float32 = opts.yahooFloat32 ?? true;
   const bars = new Map<ProviderName, Map<string, FakeBar[]>>();
+  const events = new Map<string, FakeEvents>();
   const faults = new Map<ProviderName, QueuedFault[]>();
   const limits = new Map<ProviderName, { perSecond: number; hits: number[] }>();
   const violationCount = new Map<string, number>();
@@ -595,7 +611,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
       const symbol = symbolOf(provider, path, url.searchParams);
       const fault = takeFault(provider, symbol);
       const table = bars.get(provider);
-      const ctx: Ctx = { url, path, req, base, lookup: (s) => table?.get(symbolKey(provider, s)) };
+      const ctx: Ctx = { url, path, req, base, lookup: (s) => table?.get(symbolKey(provider, s)), events: events.get(`${provider}|${symbol}`) };
       const handle = (c: Ctx) =>
         provider === "stooq" ? stooq(c) : provider === "yahoo" ? yahoo(c, float32) : provider === "polygon" ? polygon(c, pageSize) : alphavantage(c);
 
@@ -651,6 +667,9 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
       if (!bars.has(p)) bars.set(p, new Map());
       bars.get(p)!.set(symbolKey(p, symbol), sorted);
     },
+    setEvents(provider, symbol, ev) {
+      events.set(`${providerOf(provider)}|${symbolKey(providerOf(provider), symbol)}`, ev);
+    },
     fault(provider, symbol, f) {
       const p = providerOf(provider);
       // These answers exist only at one provider; anywhere else the test is mistaken.
@@ -671,6 +690,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
     },
     reset() {
       bars.clear();
+      events.clear();
       faults.clear();
       limits.clear();
       violationCount.clear();
