@@ -25,6 +25,8 @@ import { syncSink, type SyncSummary } from "./pipeline/sync.ts";
 import { verifySinkAll, type SinkVerifyResult } from "./pipeline/verify-sink.ts";
 import type { TicksyncMetrics } from "./monitor/metrics.ts";
 import { BackupError, backupStore, restoreStore } from "./monitor/backup.ts";
+import { runGapfill } from "./pipeline/gapfill.ts";
+import { runRetention } from "./pipeline/retention.ts";
 import { auditedStore, cliActor, withActor } from "./monitor/audit.ts";
 import { dirname, join, resolve } from "node:path";
 import { hostname } from "node:os";
@@ -258,7 +260,14 @@ async function cmdServe(argv: string[]): Promise<number> {
                   log.info("backup written", { file: r.manifest.file, bytes: r.manifest.bytes, sha256: r.manifest.sha256, removed: r.removed.length });
                   return { outcome: "succeeded" };
                 }
-              : () => ingestFromConfig({ loaded, store, source: job.source!, job: job.name, metrics, signal: shutdown.signal }),
+              : job.kind === "gapfill"
+                ? async () => {
+                    const r = await runGapfill({ loaded, store, source: job.source!, job: job.name, lookbackDays: job.lookbackDays ?? 365, metrics, signal: shutdown.signal });
+                    return { outcome: r.outcome };
+                  }
+                : job.kind === "retention"
+                  ? async () => (await runRetention(store, config.retention.rules, { job: job.name, metrics })).outcome === "succeeded" ? { outcome: "succeeded" } : { outcome: "failed" }
+                  : () => ingestFromConfig({ loaded, store, source: job.source!, job: job.name, metrics, signal: shutdown.signal }),
     });
   // The live feed: the hub tails the store's event journal and serves /api/ws and /api/stream.
   const hub = createHub({ store, metrics, config: config.stream });

@@ -65,7 +65,7 @@ describe("probes", () => {
   test("GET /readyz reports the store and its schema version", async () => {
     const r = await fetch(`${base}/readyz`);
     expect(r.status).toBe(200);
-    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 6, expectedVersion: 6 } });
+    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 7, expectedVersion: 7 } });
   });
 });
 

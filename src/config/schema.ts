@@ -8,6 +8,7 @@ import { streamConfigSchema } from "../stream/config.ts";
 import { alertsConfigSchema } from "../monitor/alerts.ts";
 import { indicatorsConfigSchema } from "../domain/indicators.ts";
 import { resolveUniverse } from "../universes/universes.ts";
+import { retentionConfigSchema } from "../pipeline/retention.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -71,12 +72,23 @@ export const serverConfigSchema = v.strictObject({
   maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 30)), 1 << 20),
 });
 
+/** Job kinds that need a sink. */
+const SINK_JOBS = new Set(["sync", "verify"]);
+
 export const jobConfigSchema = v.pipe(
   v.strictObject({
     name: Name,
-    /** ingest: source → store; sync: store → sink; verify: compare store and sink (repair: re-send what differs). */
-    kind: v.optional(v.picklist(["ingest", "sync", "verify", "backup"], "expected ingest, sync, verify or backup"), "ingest"),
-    /** Name of a source in `sources` (ingest jobs). */
+    /**
+     * ingest: source → store; sync: store → sink; verify: compare store and sink (repair: re-send what differs);
+     * gapfill: ask a provider source for the sessions its series lack; retention: apply [retention] rules.
+     */
+    kind: v.optional(
+      v.picklist(["ingest", "sync", "verify", "backup", "gapfill", "retention"], "expected ingest, sync, verify, backup, gapfill or retention"),
+      "ingest",
+    ),
+    /** gapfill jobs: only sessions this many days back are looked at (default 365). */
+    lookbackDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(36_600))),
+    /** Name of a source in `sources` (ingest and gapfill jobs). */
     source: v.optional(Name),
     /** Name of a sink in `sinks` (sync and verify jobs). */
     sink: v.optional(Name),
@@ -126,15 +138,17 @@ export const configSchema = v.pipe(
     alerts: v.optional(alertsConfigSchema, {}),
     /** Indicator sets /api/indicators computes when a request names none: `default`, and per universe. */
     indicators: v.optional(indicatorsConfigSchema, {}),
+    /** How long bars are kept, per interval (`rules = [{ interval = "1m", keepDays = 90 }]`); enforced by retention jobs. */
+    retention: v.optional(retentionConfigSchema, {}),
   }),
   v.forward(
     v.partialCheck(
       [["jobs"], ["sources"]],
-      (c) => c.jobs.every((j) => j.kind !== "ingest" || (j.source !== undefined && j.source in c.sources)),
+      (c) => c.jobs.every((j) => (j.kind !== "ingest" && j.kind !== "gapfill") || (j.source !== undefined && j.source in c.sources)),
       (issue) => {
         const c = issue.input as { jobs: { name: string; kind: string; source?: string }[]; sources: Record<string, unknown> };
-        const bad = c.jobs.find((j) => j.kind === "ingest" && !(j.source !== undefined && j.source in c.sources));
-        if (bad?.source === undefined) return `ingest job "${bad?.name}" needs source = <a name in sources>`;
+        const bad = c.jobs.find((j) => (j.kind === "ingest" || j.kind === "gapfill") && !(j.source !== undefined && j.source in c.sources));
+        if (bad?.source === undefined) return `${bad?.kind} job "${bad?.name}" needs source = <a name in sources>`;
         return `job source "${bad?.source}" is not defined in sources (defined: ${Object.keys(c.sources).join(", ") || "none"})`;
       },
     ),
@@ -143,10 +157,10 @@ export const configSchema = v.pipe(
   v.forward(
     v.partialCheck(
       [["jobs"], ["sinks"]],
-      (c) => c.jobs.every((j) => j.kind === "ingest" || j.kind === "backup" || (j.sink !== undefined && j.sink in c.sinks)),
+      (c) => c.jobs.every((j) => !SINK_JOBS.has(j.kind) || (j.sink !== undefined && j.sink in c.sinks)),
       (issue) => {
         const c = issue.input as { jobs: { name: string; kind: string; sink?: string }[]; sinks: Record<string, unknown> };
-        const bad = c.jobs.find((j) => j.kind !== "ingest" && j.kind !== "backup" && !(j.sink !== undefined && j.sink in c.sinks));
+        const bad = c.jobs.find((j) => SINK_JOBS.has(j.kind) && !(j.sink !== undefined && j.sink in c.sinks));
         if (bad?.sink === undefined) return `${bad?.kind} job "${bad?.name}" needs sink = <a name in sinks>`;
         return `job sink "${bad?.sink}" is not defined in sinks (defined: ${Object.keys(c.sinks).join(", ") || "none"})`;
       },
@@ -155,6 +169,14 @@ export const configSchema = v.pipe(
   ),
   v.forward(
     v.check((c) => new Set(c.jobs.map((j) => j.name)).size === c.jobs.length, "job names must be unique"),
+    ["jobs"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["jobs"], ["retention"]],
+      (c) => c.jobs.every((j) => j.kind !== "retention" || c.retention.rules.length > 0),
+      'a retention job needs rules: [retention] rules = [{ interval = "1m", keepDays = 90 }]',
+    ),
     ["jobs"],
   ),
   v.forward(

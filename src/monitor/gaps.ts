@@ -6,11 +6,13 @@
 // session, never the bars themselves). Results are kept per series and redone only where the
 // series changed, and then only for the units that could have changed: the ones missing before
 // and the ones after its previous last bar (a grown series), everything when it shrank or its
-// first bar moved (retention, a delete).
+// first bar moved (retention, a delete). Sessions a gapfill found the provider has no data for
+// (the store's no-data records) are not gaps: they are left out of the runs, for daily and
+// intraday series (whose unit is the session).
 import type { Interval } from "../domain/bar.ts";
 import type { Market } from "../domain/calendar.ts";
-import { barDate, expectedUnits, missingRuns, trailingRuns, unitKey, unitWindow, type GapRun } from "../domain/gaps.ts";
-import { isIntraday } from "../domain/rollup.ts";
+import { barDate, expectedUnits, latestCompletedSession, missingRuns, trailingRuns, unitKey, unitWindow, type GapRun } from "../domain/gaps.ts";
+import { addDays, isIntraday } from "../domain/rollup.ts";
 import { marketOf } from "../domain/symbols.ts";
 import type { SeriesInfo, Store } from "../stores/types.ts";
 
@@ -64,7 +66,29 @@ export function createGapScanner(store: Store, opts: { now?: () => number } = {}
     }
   }
 
-  async function scanSeries(info: SeriesInfo, market: Market): Promise<SeriesGaps> {
+  /** Recorded no-data sessions per series (the store may keep none). */
+  async function loadNoData(): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    for (const d of (await store.listNoData?.()) ?? []) {
+      const k = keyOf(d);
+      let set = out.get(k);
+      if (!set) out.set(k, (set = new Set()));
+      set.add(d.session);
+    }
+    return out;
+  }
+
+  /** Units after the one `lastDate` is in, up to the latest completed session, less the no-data ones. */
+  function trailing(market: Market, info: SeriesInfo, lastDate: string, skip: Set<string> | undefined): GapRun[] {
+    if (!skip) return trailingRuns(market, info.interval, lastDate, now());
+    const latest = latestCompletedSession(market, now());
+    if (latest === null || latest <= lastDate) return [];
+    const lastKey = unitKey(info.interval, lastDate);
+    const units = expectedUnits(market, info.interval, addDays(lastDate, 1), latest).filter((u) => u.key !== lastKey);
+    return missingRuns(units, (k) => skip.has(k), true);
+  }
+
+  async function scanSeries(info: SeriesInfo, market: Market, noData: Map<string, Set<string>>): Promise<SeriesGaps> {
     const firstDate = barDate(market, info.interval, info.firstTs);
     const lastDate = barDate(market, info.interval, info.lastTs);
     const lastKey = unitKey(info.interval, lastDate);
@@ -83,7 +107,8 @@ export function createGapScanner(store: Store, opts: { now?: () => number } = {}
       missing = new Set(units.filter((u) => !present.has(u.key)).map((u) => u.key));
     }
     cache.set(key, { info, lastKey, missing });
-    const runs = [...missingRuns(units, (k) => !missing.has(k)), ...trailingRuns(market, info.interval, lastDate, now())];
+    const skip = noData.get(key);
+    const runs = [...missingRuns(units, (k) => !missing.has(k) || skip?.has(k) === true), ...trailing(market, info, lastDate, skip)];
     return {
       source: info.source,
       symbol: info.symbol,
@@ -107,11 +132,12 @@ export function createGapScanner(store: Store, opts: { now?: () => number } = {}
       try {
         const out: SeriesGaps[] = [];
         const seen = new Set<string>();
+        const noData = await loadNoData();
         for (const info of await store.listSeries()) {
           const market = marketOf(info.symbol);
           if (market === undefined || info.bars === 0) continue;
           seen.add(keyOf(info));
-          out.push(await scanSeries(info, market));
+          out.push(await scanSeries(info, market, noData));
         }
         for (const k of cache.keys()) if (!seen.has(k)) cache.delete(k);
         return out;
@@ -127,13 +153,14 @@ export function createGapScanner(store: Store, opts: { now?: () => number } = {}
     /** The series matching a filter (symbol canonical). */
     async scan(filter: GapFilter = {}): Promise<SeriesGaps[]> {
       const out: SeriesGaps[] = [];
+      const noData = await loadNoData();
       for (const info of await store.listSeries(filter.symbol ? { symbol: filter.symbol } : undefined)) {
         const market = marketOf(info.symbol);
         if (market === undefined || info.bars === 0) continue;
         if (filter.market && market !== filter.market) continue;
         if (filter.interval && info.interval !== filter.interval) continue;
         if (filter.source && info.source !== filter.source) continue;
-        out.push(await scanSeries(info, market));
+        out.push(await scanSeries(info, market, noData));
       }
       return out;
     },

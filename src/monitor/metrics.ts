@@ -131,6 +131,8 @@ export function ticksyncMetrics(registry: Registry = createRegistry()) {
     streamDropped: registry.counter("ticksync_stream_dropped_clients_total", "Stream clients closed by the server, by reason (slow, heartbeat)."),
     streamReplayed: registry.counter("ticksync_stream_replayed_events_total", "Events replayed from the journal to reconnecting clients."),
     streamLastEventId: registry.gauge("ticksync_stream_last_event_id", "Id of the last event the stream published."),
+    gapfillSessions: registry.counter("ticksync_gapfill_sessions_total", "Missing sessions a gapfill asked its provider for, by outcome (filled, no_data: recorded and not asked again, failed, pending: still missing after a fetch but newer than the newest bar)."),
+    retentionDeleted: registry.counter("ticksync_retention_deleted_total", "Bars deleted by retention, by interval."),
     gapBars: registry.gauge("ticksync_gap_bars", "Bars missing by the exchange calendar (between each series' first bar and the latest completed session), by market and interval; updated at scrape time."),
   };
 }

@@ -43,7 +43,7 @@ export type IngestOptions = {
   store: Store;
   source: Source;
   job?: string;
-  kind?: "ingest" | "backfill";
+  kind?: "ingest" | "backfill" | "gapfill";
   batchSize?: number;
   /** Restrict to these streams (files, tables, symbols); default: all of the source's. */
   streams?: string[];

@@ -1,7 +1,7 @@
 // Wiring: from a validated config to a source, a run, and the metrics the run reports.
 import type { LoadedConfig } from "../config/load.ts";
 import { createSource } from "../sources/registry.ts";
-import type { ReadRange } from "../sources/types.ts";
+import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import { log } from "../monitor/log.ts";
@@ -12,8 +12,12 @@ export type IngestRequest = {
   store: Store;
   source: string;
   job?: string;
-  kind?: "ingest" | "backfill";
+  kind?: "ingest" | "backfill" | "gapfill";
   range?: ReadRange;
+  /** Wraps the source made from the config (gapfill: each symbol read over its own range). */
+  adapt?: (source: Source) => Source;
+  /** Record every stream's state (default: backfill runs only). */
+  trackStreams?: boolean;
   streams?: string[];
   concurrency?: number;
   resumeRunId?: number;
@@ -28,7 +32,8 @@ export type IngestRequest = {
 export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummary> {
   const cfg = req.loaded.config.sources[req.source];
   if (!cfg) throw new Error(`source ${req.source} is not defined in the config`);
-  const source = createSource(req.source, cfg, req.loaded.baseDir, { universes: req.loaded.config.universes, signal: req.signal });
+  const made = createSource(req.source, cfg, req.loaded.baseDir, { universes: req.loaded.config.universes, signal: req.signal });
+  const source = req.adapt ? req.adapt(made) : made;
   const m = req.metrics;
   const job = req.job ?? `${req.kind ?? "ingest"}:${req.source}`;
   const summary = await runIngest({
@@ -36,6 +41,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
     source,
     job,
     kind: req.kind,
+    trackStreams: req.trackStreams,
     range: req.range,
     streams: req.streams,
     concurrency: req.concurrency,

@@ -214,6 +214,18 @@ export const PG_MIGRATIONS: Migration[] = [
     },
   },
   // --- end instruments and corporate actions ---
+  // --- retention and no-data sessions ---
+  {
+    version: 7,
+    name: "no-data sessions",
+    async up(sql) {
+      await sql`
+        CREATE TABLE no_data (
+          source text NOT NULL, symbol text NOT NULL, interval text NOT NULL, session date NOT NULL,
+          recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (source, symbol, interval, session))`;
+    },
+  },
+  // --- end retention and no-data sessions ---
 ];
 
 /** NOTIFY channel: a batch was journaled (payload: its batch number). One channel per schema. */
@@ -921,6 +933,40 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     },
     // --- end instruments and corporate actions ---
 
+    // --- retention and no-data sessions ---
+    async deleteBars({ interval, before }) {
+      // One DELETE over the (series_id, ts) key; TimescaleDB included: its chunks hold every
+      // interval, so drop_chunks / add_retention_policy would take the daily bars too. The
+      // series rows are locked first (as a commit does) and keep their first ts and count exact;
+      // an emptied series keeps its row with bars = 0, which listSeries leaves out.
+      const cutoff = new Date(before);
+      return sql.begin(async (tx) => {
+        const ids = (await tx`SELECT id FROM series WHERE interval = ${interval} AND first_ts < ${cutoff} AND bars > 0 ORDER BY id FOR UPDATE`).map((r) => r.id as number);
+        if (ids.length === 0) return 0;
+        const counts = await tx`
+          WITH d AS (DELETE FROM bars WHERE series_id = ANY(${ids}::int[]) AND ts < ${cutoff} RETURNING series_id)
+          SELECT series_id, count(*)::bigint AS n FROM d GROUP BY series_id`;
+        await tx`
+          UPDATE series SET bars = series.bars - u.n,
+            first_ts = coalesce((SELECT min(b.ts) FROM bars b WHERE b.series_id = series.id), series.first_ts)
+          FROM unnest(${counts.map((c) => c.series_id)}::int[], ${counts.map((c) => String(c.n))}::bigint[]) AS u(id, n)
+          WHERE series.id = u.id`;
+        return counts.reduce((t, c) => t + Number(c.n), 0);
+      }) as Promise<number>;
+    },
+    async markNoData(list) {
+      if (list.length === 0) return 0;
+      const rows = list.map((d) => ({ source: d.source, symbol: d.symbol, interval: d.interval, session: d.session }));
+      const r = await sql`INSERT INTO no_data ${sql(rows, "source", "symbol", "interval", "session")} ON CONFLICT DO NOTHING`;
+      return r.count;
+    },
+    async listNoData(opts) {
+      const rows = await sql`
+        SELECT source, symbol, interval, to_char(session, 'YYYY-MM-DD') AS session, recorded_at FROM no_data
+        WHERE (${opts?.source ?? null}::text IS NULL OR source = ${opts?.source ?? null}) ORDER BY source, symbol, interval, session`;
+      return rows.map((r) => ({ source: r.source, symbol: r.symbol, interval: r.interval, session: r.session, recordedAt: ms(r.recorded_at)! }));
+    },
+    // --- end retention and no-data sessions ---
 
     async close() {
       await sql.end({ timeout: 5 });

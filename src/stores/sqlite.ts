@@ -120,6 +120,18 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     `,
   },
   // --- end instruments and corporate actions ---
+  // --- retention and no-data sessions ---
+  {
+    version: 7,
+    name: "no-data sessions",
+    sql: `
+      CREATE TABLE no_data (
+        source TEXT NOT NULL, symbol TEXT NOT NULL, interval TEXT NOT NULL, session TEXT NOT NULL, recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (source, symbol, interval, session)
+      ) WITHOUT ROWID;
+    `,
+  },
+  // --- end retention and no-data sessions ---
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
@@ -562,6 +574,38 @@ export function sqliteStore(url: string): Store {
     },
     // --- end instruments and corporate actions ---
 
+    // --- retention and no-data sessions ---
+    async deleteBars({ interval, before }) {
+      // Series by series, so each one's first ts and count stay exact; an emptied series goes.
+      let total = 0;
+      db.transaction(() => {
+        const series = db.query("SELECT source, symbol, bars FROM series WHERE interval = ? AND first_ts < ?").all(interval, before) as { source: string; symbol: string; bars: number }[];
+        for (const se of series) {
+          const n = db.query("DELETE FROM bars WHERE symbol = ? AND interval = ? AND source = ? AND ts < ?").run(se.symbol, interval, se.source, before).changes;
+          total += n;
+          const first = db.query("SELECT min(ts) AS t FROM bars WHERE symbol = ? AND interval = ? AND source = ?").get(se.symbol, interval, se.source) as { t: number | null };
+          if (first.t === null) db.query("DELETE FROM series WHERE source = ? AND symbol = ? AND interval = ?").run(se.source, se.symbol, interval);
+          else db.query("UPDATE series SET first_ts = ?, bars = bars - ? WHERE source = ? AND symbol = ? AND interval = ?").run(first.t, n, se.source, se.symbol, interval);
+        }
+      }).immediate();
+      return total;
+    },
+    async markNoData(list) {
+      const st = db.prepare("INSERT INTO no_data (source, symbol, interval, session, recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+      const now = Date.now();
+      let n = 0;
+      db.transaction(() => {
+        for (const d of list) n += st.run(d.source, d.symbol, d.interval, d.session, now).changes;
+      }).immediate();
+      return n;
+    },
+    async listNoData(opts) {
+      const rows = db
+        .query("SELECT * FROM no_data WHERE (?1 IS NULL OR source = ?1) ORDER BY source, symbol, interval, session")
+        .all(opts?.source ?? null) as any[];
+      return rows.map((r) => ({ source: r.source, symbol: r.symbol, interval: r.interval, session: r.session, recordedAt: r.recorded_at }));
+    },
+    // --- end retention and no-data sessions ---
 
     async close() {
       stmts = null;

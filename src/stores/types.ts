@@ -85,6 +85,10 @@ export type QuarantineRecord = {
   createdAt: number;
 };
 
+// --- retention and no-data sessions ---
+/** A session (exchange date, YYYY-MM-DD) a provider had no bar for when asked. */
+export type NoDataSession = { source: string; symbol: string; interval: Interval; session: string; recordedAt?: number };
+// --- end retention and no-data sessions ---
 
 export type SeriesInfo = { source: string; symbol: string; interval: Interval; firstTs: number; lastTs: number; bars: number };
 
@@ -199,5 +203,17 @@ export interface Store {
   /** A symbol's actions from every source, by ex-date. */
   listActions?(symbol: string): Promise<CorporateAction[]>;
   // --- end instruments and corporate actions ---
+  // --- retention and no-data sessions (src/pipeline/retention.ts, src/pipeline/gapfill.ts) ---
+  /**
+   * Delete the bars of one interval (every source and symbol) with ts < `before`, keeping each
+   * series' first ts and bar count exact (a series left empty is removed from listSeries).
+   * Returns the bars deleted. Absent where the store cannot delete rows (QuestDB).
+   */
+  deleteBars?(opts: { interval: Interval; before: number }): Promise<number>;
+  /** Record sessions a provider was asked for and had no bar for; returns how many were new. */
+  markNoData?(sessions: NoDataSession[]): Promise<number>;
+  /** The recorded no-data sessions, of one source or all, by source, symbol, interval, session. */
+  listNoData?(opts?: { source?: string }): Promise<NoDataSession[]>;
+  // --- end retention and no-data sessions ---
   close(): Promise<void>;
 }
