@@ -5,21 +5,128 @@
 // {ticker, day: {o, h, l, c, v, vw}, updated (ns), prevDay, min, lastTrade}. Snapshots are
 // cleared at 3:30 ET and refill as trades come: a zero `day` is no bar yet. (Snapshots need a
 // paid Polygon plan; the free tier answers 403, reported as auth.)
+// Reference data (opt-in, `actions = true` / `details = true`: each is one or more extra calls
+// per symbol under the same rate limit): `/v3/reference/splits?ticker=` → results[] of
+// {execution_date, split_from, split_to} (4-for-1: from 1, to 4), `/v3/reference/dividends?ticker=`
+// → results[] of {ex_dividend_date, cash_amount, currency, pay_date, declaration_date, frequency,
+// dividend_type}, both paginated by `next_url` like the aggregates; `/v3/reference/tickers/<T>` →
+// results {name, primary_exchange, type, currency_name, sic_description, share_class_figi}. Cash
+// amounts are as declared (not split-adjusted), and the aggregates are asked with adjusted=false,
+// so stored bars are raw and a split is applied once, on read.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
-import { NO_DATA_SPAN_MS, dateInZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
+import { NO_DATA_SPAN_MS, dateInZone, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { SourceContext } from "./types.ts";
 
-export const polygonSourceSchema = v.strictObject(
+export const polygonSourceSchema = v.strictObject({
   // The free tier allows 5 calls per minute.
-  providerConfigEntries("polygon", { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 }),
-);
+  ...providerConfigEntries("polygon", { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 }),
+  /** Splits and dividends per symbol (two more calls per symbol and run, more when paginated). */
+  actions: v.optional(v.boolean(), false),
+  /** Ticker details per symbol as its instrument (one more call per symbol and run). */
+  details: v.optional(v.boolean(), false),
+});
 export type PolygonSourceConfig = v.InferOutput<typeof polygonSourceSchema>;
+
+type Reference<T> = { status?: string; error?: string; message?: string; results?: T; next_url?: string };
+type Split = { execution_date?: string; split_from?: number; split_to?: number };
+type Dividend = { ex_dividend_date?: string; cash_amount?: number; currency?: string; pay_date?: string; declaration_date?: string; frequency?: number; dividend_type?: string };
+type TickerDetails = { name?: string; primary_exchange?: string; type?: string; currency_name?: string; sic_description?: string; share_class_figi?: string };
 
 type Aggs = { status?: string; error?: string; message?: string; results?: { t: number; o: number; h: number; l: number; c: number; v: number; vw?: number; n?: number }[]; next_url?: string };
 
 const withKey = (url: string, key: string | undefined) => (key ? `${url}${url.includes("?") ? "&" : "?"}apiKey=${encodeURIComponent(key)}` : url);
+
+/** One Polygon GET with the key added, its errors classified (what an unknown ticker is depends on the caller). */
+function polygonGet<T extends { status?: string; error?: string; message?: string }>(url: string, req: FetchRequest, what: string, notFound: "throw" | "null" = "throw"): Promise<T | null> {
+  return providerRequest(withKey(url, req.apiKey), {
+    limiter: req.limiter,
+    retry: req.retry,
+    timeoutMs: req.timeoutMs,
+    signal: req.signal,
+    parse: (res, text) => {
+      const json = parseJsonBody(text, `polygon ${what}`) as T;
+      const msg = `polygon ${what}: ${json.error ?? json.message ?? `HTTP ${res.status}`}`;
+      if (res.status === 401 || res.status === 403) throw new ProviderError(msg, "auth", { status: res.status });
+      if (res.status === 404) {
+        if (notFound === "null") return null;
+        throw new ProviderError(msg, "not_found", { status: res.status });
+      }
+      if (!res.ok || json.status === "ERROR") throw new ProviderError(msg, "client_error", { status: res.status });
+      return json;
+    },
+  });
+}
+
+/** All pages of a /v3/reference list: `next_url` carries a cursor and no key (added again). */
+async function referenceList<T>(first: string, req: FetchRequest, what: string): Promise<T[]> {
+  const out: T[] = [];
+  let url: string | null = first;
+  while (url) {
+    const body: Reference<T[]> | null = await polygonGet<Reference<T[]>>(url, req, what);
+    if (body?.results !== undefined && !Array.isArray(body.results)) throw new ProviderError(`polygon ${what}: results is not a list`, "bad_response", { retryable: true });
+    out.push(...(body?.results ?? []));
+    url = body?.next_url ?? null;
+  }
+  return out;
+}
+
+const dayMs = (s: string | null | undefined) => (typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(s)) ? Date.parse(s) : null);
+
+/** Splits and dividends of one ticker as CorporateAction records; malformed entries are left out. */
+export async function polygonActions(req: FetchRequest): Promise<NonNullable<ProviderPage["actions"]>> {
+  const t = encodeURIComponent(req.providerSymbol);
+  const splits = await referenceList<Split>(`${req.baseUrl}/v3/reference/splits?ticker=${t}&order=asc&sort=execution_date&limit=1000`, req, `splits ${req.providerSymbol}`);
+  const dividends = await referenceList<Dividend>(`${req.baseUrl}/v3/reference/dividends?ticker=${t}&order=asc&sort=ex_dividend_date&limit=1000`, req, `dividends ${req.providerSymbol}`);
+  const actions: NonNullable<ProviderPage["actions"]> = [];
+  for (const sp of splits) {
+    const exDate = dayMs(sp.execution_date);
+    if (exDate === null || !(sp.split_from! > 0) || !(sp.split_to! > 0)) continue;
+    // split_to new shares for split_from old ones: numerator/denominator.
+    actions.push({ symbol: req.symbol, type: "split", exDate, numerator: sp.split_to!, denominator: sp.split_from!, amount: null, currency: null, payDate: null });
+  }
+  for (const d of dividends) {
+    const exDate = dayMs(d.ex_dividend_date);
+    if (exDate === null || !(d.cash_amount! > 0)) continue;
+    actions.push({ symbol: req.symbol, type: "dividend", exDate, numerator: null, denominator: null, amount: d.cash_amount!, currency: d.currency?.toUpperCase() ?? null, payDate: dayMs(d.pay_date) });
+  }
+  return actions;
+}
+
+/** Ticker details as the instrument; an unknown ticker (404) is no instrument, not a failure. */
+export async function polygonInstrument(req: FetchRequest): Promise<ProviderPage["instrument"]> {
+  const body = await polygonGet<Reference<TickerDetails>>(`${req.baseUrl}/v3/reference/tickers/${encodeURIComponent(req.providerSymbol)}`, req, `ticker ${req.providerSymbol}`, "null");
+  const r = body?.results;
+  if (!r || typeof r !== "object") return undefined;
+  // SIC's description is an industry ("ELECTRONIC COMPUTERS"); Polygon gives no sector or ISIN.
+  return { symbol: req.symbol, name: r.name ?? null, exchange: r.primary_exchange ?? null, currency: r.currency_name?.toUpperCase() ?? null, type: r.type ?? null, sector: null, industry: r.sic_description ?? null, isin: null };
+}
+
+/** Polygon's impl, with the reference endpoints asked once per symbol and run when opted in. */
+export function polygonImplWith(ref: { actions: boolean; details: boolean }): ProviderImpl {
+  if (!ref.actions && !ref.details) return polygonImpl;
+  return {
+    ...polygonImpl,
+    async *fetchDaily(req) {
+      let first = true;
+      for await (const got of polygonImpl.fetchDaily(req)) {
+        const rows = Array.isArray(got) ? got : got.rows;
+        if (!first) {
+          yield rows;
+          continue;
+        }
+        // After the first page of bars (an unknown ticker has failed by then): the actions and
+        // instrument ride with it, all of them whatever the range (they are facts for any read).
+        first = false;
+        const page: ProviderPage = { rows };
+        if (ref.actions) page.actions = await polygonActions(req);
+        if (ref.details) page.instrument = await polygonInstrument(req);
+        yield page;
+      }
+    },
+  };
+}
 
 export const polygonImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => (market === "NYSE" ? ticker.replace(/-/g, ".") : null),
@@ -107,5 +214,5 @@ polygonImpl.quotes = {
 };
 
 export function polygonSource(name: string, cfg: PolygonSourceConfig, ctx?: SourceContext) {
-  return providerSource(name, cfg as ProviderConfig, polygonImpl, ctx);
+  return providerSource(name, cfg as ProviderConfig, polygonImplWith({ actions: cfg.actions, details: cfg.details }), ctx);
 }

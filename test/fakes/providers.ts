@@ -32,9 +32,15 @@ export type FakeProviders = {
   /** Every request in arrival order. `path` is below the provider prefix (`/v8/finance/chart/AAPL`); status 0 while unanswered (hung). */
   requests: FakeRequest[];
   setBars(provider: ProviderName, symbol: string, bars: FakeBar[]): void;
-  /** Splits and dividends served with the bars (Yahoo: `events` when asked with events=div,splits). */
-  setEvents(provider: "yahoo", symbol: string, events: FakeEvents): void;
-  fault(provider: string, symbol: string | "*", f: Fault): void;
+  /**
+   * Splits and dividends of a symbol. Yahoo: the chart's `events` when asked with events=div,splits
+   * (amounts split-adjusted, as Yahoo gives them). Polygon: /v3/reference/splits and /dividends
+   * (amounts as declared), and aggregates asked with adjusted=true get the splits taken into the
+   * prices and volumes before them (the bars set are raw).
+   */
+  setEvents(provider: "yahoo" | "polygon", symbol: string, events: FakeEvents): void;
+  /** `opts.path`: only requests whose path (below the provider prefix) starts with it get the fault. */
+  fault(provider: string, symbol: string | "*", f: Fault, opts?: { path?: string }): void;
   rateLimit(provider: string, perSecond: number): void;
   violations(provider: string): number;
   reset(): void;
@@ -202,6 +208,84 @@ function serverError(provider: ProviderName, status: 500 | 502 | 503): Response 
 type Lookup = (symbol: string) => FakeBar[] | undefined;
 /** Corporate actions a provider publishes for a symbol (Yahoo: the chart's `events`). Amounts as Yahoo gives them (split-adjusted). */
 export type FakeEvents = { dividends?: { date: string; amount: number }[]; splits?: { date: string; numerator: number; denominator: number }[] };
+
+// Polygon reference: GET /v3/reference/splits|dividends?ticker=&limit=&order=&sort=, paged by a
+// `next_url` carrying only `cursor`; GET /v3/reference/tickers/<T> (ticker details).
+function polygonReference({ url, path, base, lookup, events }: Ctx, pageSize: number): Response {
+  const q = url.searchParams;
+  const details = /^\/v3\/reference\/tickers\/([^/]+)$/.exec(path);
+  if (details) {
+    const ticker = decodeURIComponent(details[1]!);
+    if (!lookup(ticker)) return json({ status: "NOT_FOUND", request_id: requestId(), message: "Ticker not found." }, 404);
+    return json({
+      request_id: requestId(),
+      results: {
+        ticker,
+        name: `${ticker} Holdings Inc. Common Stock`,
+        market: "stocks",
+        locale: "us",
+        primary_exchange: "XNAS",
+        type: "CS",
+        active: true,
+        currency_name: "usd",
+        cik: "0000320193",
+        composite_figi: "BBG000B9XRY4",
+        share_class_figi: "BBG001S5N8V8",
+        market_cap: 2_771_126_040_150,
+        phone_number: "(408) 996-1010",
+        description: "A fake listing.",
+        sic_code: "3571",
+        sic_description: "ELECTRONIC COMPUTERS",
+        ticker_root: ticker,
+        list_date: "1980-12-12",
+        share_class_shares_outstanding: 16_406_400_000,
+        weighted_shares_outstanding: 16_334_371_000,
+        round_lot: 100,
+      },
+      status: "OK",
+    });
+  }
+  const kind = path === "/v3/reference/splits" ? "splits" : path === "/v3/reference/dividends" ? "dividends" : null;
+  if (!kind) return text("404 page not found", 404);
+  let opts = q;
+  const cursor = q.get("cursor");
+  if (cursor) {
+    opts = new URLSearchParams(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (!opts.has("offset")) return polygonError(400, "Invalid cursor");
+  }
+  const ticker = opts.get("ticker") ?? "";
+  const limitRaw = Number(opts.get("limit") ?? 10);
+  const limit = Math.min(1000, Math.max(1, Number.isFinite(limitRaw) ? Math.floor(limitRaw) : 10));
+  const offset = Number(opts.get("offset") ?? 0);
+  const plusDays = (date: string, n: number) => new Date(Date.parse(date) + n * 86_400_000).toISOString().slice(0, 10);
+  const all: Record<string, unknown>[] =
+    kind === "splits"
+      ? (events?.splits ?? []).map((sp, i) => ({ execution_date: sp.date, id: `E${ticker}S${i}`, split_from: sp.denominator, split_to: sp.numerator, ticker }))
+      : (events?.dividends ?? []).map((d, i) => ({
+          cash_amount: d.amount,
+          currency: "USD",
+          declaration_date: plusDays(d.date, -28),
+          dividend_type: "CD",
+          ex_dividend_date: d.date,
+          frequency: 4,
+          id: `E${ticker}D${i}`,
+          pay_date: plusDays(d.date, 7),
+          record_date: plusDays(d.date, 1),
+          ticker,
+        }));
+  const dateKey = kind === "splits" ? "execution_date" : "ex_dividend_date";
+  all.sort((a, b) => String(a[dateKey]).localeCompare(String(b[dateKey])));
+  if (opts.get("order") !== "asc") all.reverse(); // Polygon's default order is descending
+  const size = Math.min(limit, pageSize);
+  const results = all.slice(offset, offset + size);
+  const body: Record<string, unknown> = { results, status: "OK", request_id: requestId() };
+  if (offset + size < all.length) {
+    const next = new URLSearchParams(opts);
+    next.set("offset", String(offset + size));
+    body.next_url = `${base}/polygon${path}?cursor=${Buffer.from(next.toString()).toString("base64url")}`;
+  }
+  return json(body);
+}
 
 type Ctx = { url: URL; path: string; req: Request; base: string; lookup: Lookup; events?: FakeEvents };
 
@@ -405,6 +489,11 @@ function polygon(ctx: Ctx, pageSize: number): Response {
     if (key === "bad") return polygonError(401, "Unknown API Key");
     return polygonSnapshot(ctx);
   }
+  if (path.startsWith("/v3/reference/")) {
+    if (!key) return polygonError(401, "API Key was not provided");
+    if (key === "bad") return polygonError(401, "Unknown API Key");
+    return polygonReference(ctx, pageSize);
+  }
   const m = /^\/v2\/aggs\/ticker\/([^/]+)\/range\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path);
   if (!m) return text("404 page not found", 404);
   if (!key) return polygonError(401, "API Key was not provided");
@@ -447,18 +536,24 @@ function polygon(ctx: Ctx, pageSize: number): Response {
 
   const size = Math.min(limit, pageSize);
   const page = rows.slice(0, size);
-  // Polygon's `adjusted` is for splits only, and a FakeBar carries no splits (its adjClose is
-  // Yahoo's dividend-and-split figure), so both settings serve the same prices.
-  const results = page.map(({ b, t }) => ({
-    v: b.volume,
-    vw: round((b.high + b.low + b.close) / 3, 4),
-    o: b.open,
-    c: b.close,
-    h: b.high,
-    l: b.low,
-    t,
-    n: Math.max(1, Math.round(b.volume / 137)),
-  }));
+  // Polygon's `adjusted` is for splits only: with adjusted=true the prices before each split set
+  // with setEvents are divided by its ratio and the volumes multiplied (a FakeBar's adjClose is
+  // Yahoo's dividend-and-split figure, not used here).
+  const splitK = (date: string) => (adjusted ? (ctx.events?.splits ?? []).filter((sp) => date < sp.date).reduce((k, sp) => (k * sp.denominator) / sp.numerator, 1) : 1);
+  const results = page.map(({ b, t }) => {
+    const k = splitK(b.date);
+    const px = (x: number) => (k === 1 ? x : round(x * k, 4));
+    return {
+      v: k === 1 ? b.volume : Math.round(b.volume / k),
+      vw: round(((b.high + b.low + b.close) / 3) * k, 4),
+      o: px(b.open),
+      c: px(b.close),
+      h: px(b.high),
+      l: px(b.low),
+      t,
+      n: Math.max(1, Math.round(b.volume / 137)),
+    };
+  });
   const body: Record<string, unknown> = {
     ticker,
     queryCount: results.length,
@@ -548,11 +643,19 @@ function symbolOf(provider: ProviderName, path: string, q: URLSearchParams): str
   };
   if (provider === "stooq") return symbolKey(provider, q.get("s") ?? "");
   if (provider === "yahoo") return symbolKey(provider, seg(/^\/v8\/finance\/chart\/([^/]+)/));
-  if (provider === "polygon") return path.startsWith("/v2/snapshot/") ? (q.get("tickers") ?? "") : seg(/^\/v2\/aggs\/ticker\/([^/]+)\//);
+  if (provider === "polygon") {
+    if (path.startsWith("/v2/snapshot/")) return q.get("tickers") ?? "";
+    if (path.startsWith("/v3/reference/tickers/")) return seg(/^\/v3\/reference\/tickers\/([^/]+)$/);
+    if (path.startsWith("/v3/reference/")) {
+      const cursor = q.get("cursor");
+      return (cursor ? new URLSearchParams(Buffer.from(cursor, "base64url").toString("utf8")) : q).get("ticker") ?? "";
+    }
+    return seg(/^\/v2\/aggs\/ticker\/([^/]+)\//);
+  }
   return symbolKey(provider, q.get("symbol") ?? "");
 }
 
-type QueuedFault = { symbol: string; fault: Fault; left: number };
+type QueuedFault = { symbol: string; fault: Fault; left: number; path?: string };
 
 export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promise<FakeProviders> {
   const pageSize = Math.max(1, opts.polygonPageSize ?? 5000);
@@ -565,10 +668,10 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
   const requests: FakeRequest[] = [];
   const hung = new Set<() => void>();
 
-  const takeFault = (provider: ProviderName, symbol: string): Fault | undefined => {
+  const takeFault = (provider: ProviderName, symbol: string, path: string): Fault | undefined => {
     const queue = faults.get(provider);
     if (!queue) return undefined;
-    const i = queue.findIndex((f) => f.symbol === "*" || f.symbol === symbol);
+    const i = queue.findIndex((f) => (f.symbol === "*" || f.symbol === symbol) && (f.path === undefined || path.startsWith(f.path)));
     if (i < 0) return undefined;
     const entry = queue[i]!;
     if (--entry.left <= 0) queue.splice(i, 1);
@@ -609,7 +712,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
       if (overLimit(provider)) return answer(limitAnswer(provider));
 
       const symbol = symbolOf(provider, path, url.searchParams);
-      const fault = takeFault(provider, symbol);
+      const fault = takeFault(provider, symbol, path);
       const table = bars.get(provider);
       const ctx: Ctx = { url, path, req, base, lookup: (s) => table?.get(symbolKey(provider, s)), events: events.get(`${provider}|${symbol}`) };
       const handle = (c: Ctx) =>
@@ -670,7 +773,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
     setEvents(provider, symbol, ev) {
       events.set(`${providerOf(provider)}|${symbolKey(providerOf(provider), symbol)}`, ev);
     },
-    fault(provider, symbol, f) {
+    fault(provider, symbol, f, opts) {
       const p = providerOf(provider);
       // These answers exist only at one provider; anywhere else the test is mistaken.
       if ((f.kind === "av-note" || f.kind === "av-information") && p !== "alphavantage") throw new Error(`fault(${p}): ${f.kind} is an Alpha Vantage answer`);
@@ -678,7 +781,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
       const left = f.kind === "empty" ? (f.times ?? Infinity) : f.times;
       if (!(left > 0)) return;
       if (!faults.has(p)) faults.set(p, []);
-      faults.get(p)!.push({ symbol: symbolKey(p, symbol), fault: f, left });
+      faults.get(p)!.push({ symbol: symbolKey(p, symbol), fault: f, left, ...(opts?.path !== undefined ? { path: opts.path } : {}) });
     },
     rateLimit(provider, perSecond) {
       const p = providerOf(provider);
