@@ -5,7 +5,6 @@ import * as v from "valibot";
 import { IntervalSchema, barJson, type Bar, type Interval } from "../domain/bar.ts";
 import { adjustBars, dedupeActions, type Instrument } from "../domain/actions.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
-import { parseTimestamp } from "../domain/time.ts";
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
@@ -23,6 +22,7 @@ import { wsEndpoint } from "../stream/ws.ts";
 import { getConnInfo } from "hono/bun";
 import { auditEntry, withActor, type Actor } from "../monitor/audit.ts";
 import type { Alerts } from "../monitor/alerts.ts";
+import { badRequest, IdCursor, Instant, Limit } from "./query.ts";
 import { securityMiddleware, type SecurityConfig } from "./security.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
@@ -85,19 +85,6 @@ export type AppDeps = {
   replayContext?: ContextOf;
 };
 
-const Instant = v.pipe(
-  v.string(),
-  v.transform((s) => parseTimestamp(s)),
-  v.number("expected an ISO date (2024-01-31), an ISO date-time or epoch milliseconds"),
-);
-
-const Limit = (max: number) =>
-  v.optional(
-    v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1, "limit must be at least 1"), v.maxValue(max, `limit must be at most ${max}`)),
-  );
-
-const IdCursor = v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number)));
-
 function encodeCursor(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString("base64url");
 }
@@ -113,16 +100,6 @@ const BarCursor = v.pipe(
     return NEVER;
   }),
 );
-
-function badRequest(c: Context, issues: v.BaseIssue<unknown>[]) {
-  return c.json(
-    {
-      error: "invalid request",
-      issues: issues.map((i) => ({ field: (i.path ?? []).map((p) => String(p.key)).join("."), message: i.message })),
-    },
-    400,
-  );
-}
 
 export function createApp(deps: AppDeps) {
   const { store, metrics } = deps;

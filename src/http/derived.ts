@@ -8,12 +8,12 @@ import type { Market } from "../domain/calendar.ts";
 import { computeIndicators, parseIndicator, PERIODS_PER_YEAR, warmupBars, type IndicatorSpec, type IndicatorsConfig } from "../domain/indicators.ts";
 import { createRoller, isIntraday, localDate, rollupSources } from "../domain/rollup.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
-import { parseTimestamp } from "../domain/time.ts";
 import { createGapScanner, type SeriesGaps } from "../monitor/gaps.ts";
 import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import { log } from "../monitor/log.ts";
 import type { Store } from "../stores/types.ts";
 import { resolveUniverse } from "../universes/universes.ts";
+import { badRequest, Instant, invalid, Limit } from "./query.ts";
 
 const DAY_MS = 86_400_000;
 /** Finer bars read for one rolled-up page at most; a page that reaches it ends early, with `next`. */
@@ -96,25 +96,6 @@ export async function rolledUpBars(
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function invalid(c: Context, issues: { field: string; message: string }[]) {
-  return c.json({ error: "invalid request", issues }, 400);
-}
-
-function badRequest(c: Context, issues: v.BaseIssue<unknown>[]) {
-  return invalid(c, issues.map((i) => ({ field: (i.path ?? []).map((p) => String(p.key)).join("."), message: i.message })));
-}
-
-const Instant = v.pipe(
-  v.string(),
-  v.transform((s) => parseTimestamp(s)),
-  v.number("expected an ISO date (2024-01-31), an ISO date-time or epoch milliseconds"),
-);
-
-const Limit = (max: number) =>
-  v.optional(
-    v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1, "limit must be at least 1"), v.maxValue(max, `limit must be at most ${max}`)),
-  );
 
 const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString("base64url");
 
