@@ -9,7 +9,7 @@ import { openTableReader, recordFields, rowToRecord, type RowKey } from "../sink
 import { canonicalJson } from "./migrate.ts";
 import { finishSyncRun, type SyncSummary } from "./sync.ts";
 import { log } from "../monitor/log.ts";
-import { recordDiff, repairRecords, type SinkDayDiff, type SinkVerifyResult } from "./verify-sink.ts";
+import { recordDiff, recordVerify, repairRecords, type SinkDayDiff, type SinkVerifyResult } from "./verify-sink.ts";
 
 export const tableStream = (sink: { name: string }, collection: string) => `sink:${sink.name}:${collection}`;
 
@@ -122,30 +122,9 @@ export async function verifyTable(opts: { store: Store; sink: PocketbaseSink; co
     const repaired = opts.repair && (resend.length || remove.length) ? await repairRecords(store, sink, runId, collection, resend, remove) : null;
     const ok = differing.length === 0;
     const checkedAt = Date.now();
-    await store.putCheckpoints(
-      [
-        {
-          stream: `verify:${sink.name}:${collection}`,
-          cursor: { status: ok ? "consistent" : "inconsistent", checkedAt, storeRecords: expected.size, sinkRecords, differingDays: differing.length, missing, extra, changed, repaired: repaired ? 1 : 0 },
-          lastTs: null,
-          lastKey: null,
-        },
-      ],
-      runId,
-    );
-    await store.finishRun(runId, {
-      outcome: "succeeded",
-      read: expected.size,
-      inserted: repaired?.sent ?? 0,
-      updated: 0,
-      unchanged: 0,
-      quarantined: repaired?.rejected ?? 0,
-      fromTs: null,
-      toTs: null,
-      quality: null,
-      error: ok ? null : `${differing.length} groups differ: ${missing} missing, ${extra} extra, ${changed} changed`,
-    });
-    return { ok, sink: sink.name, collection, checkedAt, storeRecords: expected.size, sinkRecords, days: groups.size, differing, missing, extra, changed, repaired, durationMs: performance.now() - started };
+    const result: SinkVerifyResult = { ok, sink: sink.name, collection, checkedAt, storeRecords: expected.size, sinkRecords, days: groups.size, differing, missing, extra, changed, repaired, durationMs: performance.now() - started };
+    await recordVerify(store, runId, result, "groups");
+    return result;
   } catch (e) {
     await store.finishRun(runId, { outcome: "failed", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: (e as Error).message });
     throw e;

@@ -84,6 +84,46 @@ export function recordDiff<R extends PbRecord>(expected: Map<string, { rec: R; h
   };
 }
 
+/**
+ * Keep what a verify found (the status /api/sinks and /metrics report; after a repair the caller
+ * verifies again, which records the state it left) and close its run.
+ */
+export async function recordVerify(store: Store, runId: number, r: SinkVerifyResult, groups: string): Promise<void> {
+  await store.putCheckpoints(
+    [
+      {
+        stream: verifyStream({ name: r.sink, collection: r.collection }),
+        cursor: {
+          status: r.ok ? "consistent" : "inconsistent",
+          checkedAt: r.checkedAt,
+          storeRecords: r.storeRecords,
+          sinkRecords: r.sinkRecords,
+          differingDays: r.differing.length,
+          missing: r.missing,
+          extra: r.extra,
+          changed: r.changed,
+          repaired: r.repaired ? 1 : 0,
+        },
+        lastTs: null,
+        lastKey: null,
+      },
+    ],
+    runId,
+  );
+  await store.finishRun(runId, {
+    outcome: "succeeded",
+    read: r.storeRecords,
+    inserted: r.repaired?.sent ?? 0,
+    updated: 0,
+    unchanged: 0,
+    quarantined: r.repaired?.rejected ?? 0,
+    fromTs: null,
+    toTs: null,
+    quality: null,
+    error: r.ok ? null : `${r.differing.length} ${groups} differ: ${r.missing} missing, ${r.extra} extra, ${r.changed} changed`,
+  });
+}
+
 /** Re-send what differs and delete what the store does not have; refused records are quarantined. */
 export async function repairRecords(store: Store, sink: PocketbaseSink, runId: number, collection: string, resend: PbRecord[], remove: string[]): Promise<NonNullable<SinkVerifyResult["repaired"]>> {
   const size = sink.batchRecords();
@@ -225,30 +265,7 @@ export async function verifySink(
       repaired,
       durationMs: performance.now() - started,
     };
-    // What was found. After a repair the caller verifies again, which records the state it left.
-    await store.putCheckpoints(
-      [
-        {
-          stream: verifyStream(sink),
-          cursor: { status: ok ? "consistent" : "inconsistent", checkedAt, storeRecords, sinkRecords, differingDays: differing.length, missing, extra, changed, repaired: repaired ? 1 : 0 },
-          lastTs: null,
-          lastKey: null,
-        },
-      ],
-      runId,
-    );
-    await store.finishRun(runId, {
-      outcome: "succeeded",
-      read: storeRecords,
-      inserted: repaired?.sent ?? 0,
-      updated: 0,
-      unchanged: 0,
-      quarantined: repaired?.rejected ?? 0,
-      fromTs: null,
-      toTs: null,
-      quality: null,
-      error: ok ? null : `${differing.length} (symbol, day) keys differ: ${missing} missing, ${extra} extra, ${changed} changed`,
-    });
+    await recordVerify(store, runId, result, "(symbol, day) keys");
     return result;
   } catch (e) {
     await store.finishRun(runId, { outcome: "failed", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: (e as Error).message });
