@@ -1,8 +1,10 @@
 // Polygon's reference endpoints as an opt-in of the polygon source: /v3/reference/splits and
 // /dividends (paged by next_url, the key added again), ticker details as the instrument; raw
 // aggregates (adjusted=false) + the actions give, on read, the adjusted closes worked by hand.
-// Without the opt-in not one extra request is made.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+// Without the opt-in not one extra request is made. With it, the reference endpoints are asked
+// at most once per referenceRefreshHours and symbol, splits/dividends only from the newest known
+// one less actionsOverlapDays; when they were asked is kept in the stream's cursor.
+import { afterAll, beforeAll, describe, expect, setSystemTime, test } from "bun:test";
 import { join } from "node:path";
 import { parseConfig } from "../src/config/load.ts";
 import { createApp } from "../src/http/app.ts";
@@ -139,6 +141,104 @@ describe("polygon corporate actions (actions = true, details = true)", () => {
   test("ticker details are the instrument", async () => {
     const r = await get("/api/symbols");
     expect(r.data[0]).toMatchObject({ symbol: "AAPL.US", name: "AAPL Holdings Inc. Common Stock", exchange: "XNAS", currency: "USD", type: "CS", sector: null, industry: "ELECTRONIC COMPUTERS", isin: null });
+  });
+});
+
+describe("reference data is asked once per refresh period, actions incrementally", () => {
+  const HOUR = 3_600_000;
+  const opts = { actions: true, details: true }; // referenceRefreshHours 24, actionsOverlapDays 30
+  let store: Store;
+  let t0 = 0;
+  const polygon = () => fake.requests.filter((r) => r.provider === "polygon");
+  const reference = () => polygon().filter((r) => r.path.startsWith("/v3/reference/"));
+  const cursor = async () => (await store.getCheckpoint("pg:AAPL.US"))!.cursor;
+  const actionKeys = async () => (await store.listActions!("AAPL.US")).map((a) => `${a.type} ${new Date(a.exDate).toISOString().slice(0, 10)}`);
+  // [path, the date filter of a first page (or "cursor" for next_url pages)]
+  const asked = () => reference().map((r) => [r.path, r.query.cursor ? "cursor" : (r.query["execution_date.gte"] ?? r.query["ex_dividend_date.gte"] ?? null)]);
+
+  beforeAll(async () => {
+    fake.reset();
+    fake.setBars("polygon", "AAPL", BARS);
+    fake.setEvents("polygon", "AAPL", EVENTS);
+    store = sqliteStore(join(dir, "cached.db"));
+    await store.migrate();
+  });
+  afterAll(async () => {
+    setSystemTime();
+    await store.close();
+  });
+
+  test("the first run asks all of history once and keeps when in the cursor", async () => {
+    t0 = Date.now();
+    await ingest(store, opts);
+    expect(asked()).toEqual([
+      ["/v3/reference/splits", null],
+      ["/v3/reference/dividends", null],
+      ["/v3/reference/dividends", "cursor"],
+      ["/v3/reference/tickers/AAPL", null],
+    ]);
+    const c = await cursor();
+    expect(c.actionsAt).toBeGreaterThanOrEqual(t0);
+    expect(c.detailsAt).toBe(c.actionsAt);
+    expect(c.actionsNewest).toBe("2024-03-14");
+    expect(await actionKeys()).toEqual(["dividend 2024-03-07", "split 2024-03-12", "dividend 2024-03-14"]);
+  });
+
+  test("a second run within the period asks for bars only: not one reference request", async () => {
+    const before = await cursor();
+    fake.requests.length = 0;
+    setSystemTime(new Date(t0 + 23 * HOUR));
+    await ingest(store, opts);
+    expect(polygon().length).toBeGreaterThan(0);
+    expect(polygon().every((r) => r.path.startsWith("/v2/aggs/"))).toBe(true);
+    const c = await cursor();
+    expect([c.actionsAt, c.detailsAt, c.actionsNewest]).toEqual([before.actionsAt, before.detailsAt, before.actionsNewest]);
+    expect(await actionKeys()).toHaveLength(3);
+  });
+
+  test("after the period: asked only from the newest known action less 30 days; what was published since is stored", async () => {
+    // Published since the first run: a 3-for-1 split ahead, and a late dividend inside the
+    // overlap window. One older than the window is not asked for again (the saving).
+    fake.setEvents("polygon", "AAPL", {
+      dividends: [{ date: "2023-11-01", amount: 0.25 }, { date: "2024-02-20", amount: 0.2 }, ...EVENTS.dividends],
+      splits: [...EVENTS.splits, { date: "2024-06-03", numerator: 3, denominator: 1 }],
+    });
+    fake.requests.length = 0;
+    setSystemTime(new Date(t0 + 25 * HOUR));
+    await ingest(store, opts);
+    // 2024-03-14 − 30 days = 2024-02-13; dividends on or after it: 02-20, 03-07, 03-14 (pages of 1).
+    expect(asked()).toEqual([
+      ["/v3/reference/splits", "2024-02-13"],
+      ["/v3/reference/splits", "cursor"],
+      ["/v3/reference/dividends", "2024-02-13"],
+      ["/v3/reference/dividends", "cursor"],
+      ["/v3/reference/dividends", "cursor"],
+      ["/v3/reference/tickers/AAPL", null],
+    ]);
+    expect(reference().every((r) => r.query.apiKey === "k3y-secret")).toBe(true);
+    expect(await actionKeys()).toEqual(["dividend 2024-02-20", "dividend 2024-03-07", "split 2024-03-12", "dividend 2024-03-14", "split 2024-06-03"]);
+    const c = await cursor();
+    expect(c.actionsAt).toBeGreaterThanOrEqual(t0 + 25 * HOUR);
+    expect(c.actionsNewest).toBe("2024-06-03");
+  });
+
+  test("the period after that asks from the new newest action on", async () => {
+    fake.requests.length = 0;
+    setSystemTime(new Date(t0 + 50 * HOUR));
+    await ingest(store, opts);
+    // 2024-06-03 − 30 days = 2024-05-04: only the new split comes back.
+    expect(asked()).toEqual([
+      ["/v3/reference/splits", "2024-05-04"],
+      ["/v3/reference/dividends", "2024-05-04"],
+      ["/v3/reference/tickers/AAPL", null],
+    ]);
+    expect(await actionKeys()).toHaveLength(5);
+  });
+
+  test("referenceRefreshHours = 0 asks on every run", async () => {
+    fake.requests.length = 0;
+    await ingest(store, { ...opts, referenceRefreshHours: 0 });
+    expect(reference().map((r) => r.path)).toEqual(["/v3/reference/splits", "/v3/reference/dividends", "/v3/reference/tickers/AAPL"]);
   });
 });
 

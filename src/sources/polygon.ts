@@ -6,7 +6,9 @@
 // cleared at 3:30 ET and refill as trades come: a zero `day` is no bar yet. (Snapshots need a
 // paid Polygon plan; the free tier answers 403, reported as auth.)
 // Reference data (opt-in, `actions = true` / `details = true`: each is one or more extra calls
-// per symbol under the same rate limit): `/v3/reference/splits?ticker=` → results[] of
+// per symbol under the same rate limit, so each is asked at most once per referenceRefreshHours
+// and symbol, and splits/dividends only from a recent date on; see polygonImplWith):
+// `/v3/reference/splits?ticker=` → results[] of
 // {execution_date, split_from, split_to} (4-for-1: from 1, to 4), `/v3/reference/dividends?ticker=`
 // → results[] of {ex_dividend_date, cash_amount, currency, pay_date, declaration_date, frequency,
 // dividend_type}, both paginated by `next_url` like the aggregates; `/v3/reference/tickers/<T>` →
@@ -17,15 +19,19 @@ import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
-import type { SourceContext } from "./types.ts";
+import type { Cursor, SourceContext } from "./types.ts";
 
 export const polygonSourceSchema = v.strictObject({
   // The free tier allows 5 calls per minute.
   ...providerConfigEntries("polygon", { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 }),
-  /** Splits and dividends per symbol (two more calls per symbol and run, more when paginated). */
+  /** Splits and dividends per symbol (two more calls per symbol and refresh, more when paginated). */
   actions: v.optional(v.boolean(), false),
-  /** Ticker details per symbol as its instrument (one more call per symbol and run). */
+  /** Ticker details per symbol as its instrument (one more call per symbol and refresh). */
   details: v.optional(v.boolean(), false),
+  /** Reference data (actions, details) is asked again per symbol after this long; 0: every run. */
+  referenceRefreshHours: v.optional(v.pipe(v.number(), v.minValue(0)), 24),
+  /** Splits and dividends are asked again from this many days before the newest one known (or the last ask). */
+  actionsOverlapDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3660)), 30),
 });
 export type PolygonSourceConfig = v.InferOutput<typeof polygonSourceSchema>;
 
@@ -74,11 +80,16 @@ async function referenceList<T>(first: string, req: FetchRequest, what: string):
 
 const dayMs = (s: string | null | undefined) => (typeof s === "string" && /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(s)) ? Date.parse(s) : null);
 
-/** Splits and dividends of one ticker as CorporateAction records; malformed entries are left out. */
-export async function polygonActions(req: FetchRequest): Promise<NonNullable<ProviderPage["actions"]>> {
+/**
+ * Splits and dividends of one ticker as CorporateAction records, all of them or those dated on or
+ * after `since` (YYYY-MM-DD: Polygon's execution_date.gte / ex_dividend_date.gte filters);
+ * malformed entries are left out.
+ */
+export async function polygonActions(req: FetchRequest, since: string | null = null): Promise<NonNullable<ProviderPage["actions"]>> {
   const t = encodeURIComponent(req.providerSymbol);
-  const splits = await referenceList<Split>(`${req.baseUrl}/v3/reference/splits?ticker=${t}&order=asc&sort=execution_date&limit=1000`, req, `splits ${req.providerSymbol}`);
-  const dividends = await referenceList<Dividend>(`${req.baseUrl}/v3/reference/dividends?ticker=${t}&order=asc&sort=ex_dividend_date&limit=1000`, req, `dividends ${req.providerSymbol}`);
+  const from = (field: string) => (since ? `&${field}.gte=${since}` : "");
+  const splits = await referenceList<Split>(`${req.baseUrl}/v3/reference/splits?ticker=${t}${from("execution_date")}&order=asc&sort=execution_date&limit=1000`, req, `splits ${req.providerSymbol}`);
+  const dividends = await referenceList<Dividend>(`${req.baseUrl}/v3/reference/dividends?ticker=${t}${from("ex_dividend_date")}&order=asc&sort=ex_dividend_date&limit=1000`, req, `dividends ${req.providerSymbol}`);
   const actions: NonNullable<ProviderPage["actions"]> = [];
   for (const sp of splits) {
     const exDate = dayMs(sp.execution_date);
@@ -103,12 +114,54 @@ export async function polygonInstrument(req: FetchRequest): Promise<ProviderPage
   return { symbol: req.symbol, name: r.name ?? null, exchange: r.primary_exchange ?? null, currency: r.currency_name?.toUpperCase() ?? null, type: r.type ?? null, sector: null, industry: r.sic_description ?? null, isin: null };
 }
 
-/** Polygon's impl, with the reference endpoints asked once per symbol and run when opted in. */
-export function polygonImplWith(ref: { actions: boolean; details: boolean }): ProviderImpl {
+const DAY = 86_400_000;
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * What the stream's cursor keeps of the reference calls, committed with the batch their records
+ * came with (a crash before that commit only means asking again): when actions and details were
+ * last asked (epoch ms) and the newest ex-date of any split or dividend seen (YYYY-MM-DD).
+ */
+export type ReferenceState = { actionsAt: number | null; actionsNewest: string | null; detailsAt: number | null };
+
+export function referenceState(cursor: Cursor | null): ReferenceState {
+  const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : null);
+  const newest = cursor?.actionsNewest;
+  return { actionsAt: num(cursor?.actionsAt), actionsNewest: typeof newest === "string" && dayMs(newest) !== null ? newest : null, detailsAt: num(cursor?.detailsAt) };
+}
+
+/**
+ * First ex-date to ask splits and dividends from: the earlier of the newest one known and the day
+ * of the last ask, less the overlap (records Polygon publishes or corrects late, and an
+ * announced dividend whose ex-date is still ahead); null: never asked, so everything.
+ */
+export function actionsSince(state: ReferenceState, overlapDays: number): string | null {
+  if (state.actionsAt === null) return null;
+  const asked = isoDay(state.actionsAt);
+  const through = state.actionsNewest !== null && state.actionsNewest < asked ? state.actionsNewest : asked;
+  return isoDay(Date.parse(through) - overlapDays * DAY);
+}
+
+export type ReferenceOptions = { actions: boolean; details: boolean; refreshHours: number; overlapDays: number };
+
+/**
+ * Polygon's impl with the reference endpoints when opted in: asked with a symbol's first page of
+ * bars when its last ask is older than refreshHours (a paid, rate-limited API is not asked daily
+ * facts on every 5-minute run), splits and dividends incrementally from actionsSince.
+ */
+export function polygonImplWith(ref: ReferenceOptions): ProviderImpl {
   if (!ref.actions && !ref.details) return polygonImpl;
+  const refreshMs = ref.refreshHours * 3_600_000;
+  // A time ahead of the clock (the clock was set back) counts as due rather than never.
+  const due = (at: number | null, now: number) => at === null || at > now || now - at >= refreshMs;
   return {
     ...polygonImpl,
     async *fetchDaily(req) {
+      const now = Date.now();
+      const was = referenceState(req.cursor);
+      const actions = ref.actions && due(was.actionsAt, now);
+      const details = ref.details && due(was.detailsAt, now);
+      if (!actions && !details) return yield* polygonImpl.fetchDaily(req);
       let first = true;
       for await (const got of polygonImpl.fetchDaily(req)) {
         const rows = Array.isArray(got) ? got : got.rows;
@@ -117,11 +170,20 @@ export function polygonImplWith(ref: { actions: boolean; details: boolean }): Pr
           continue;
         }
         // After the first page of bars (an unknown ticker has failed by then): the actions and
-        // instrument ride with it, all of them whatever the range (they are facts for any read).
+        // instrument ride with it, whatever the range (they are facts for any read), and so does
+        // the record of having asked.
         first = false;
-        const page: ProviderPage = { rows };
-        if (ref.actions) page.actions = await polygonActions(req);
-        if (ref.details) page.instrument = await polygonInstrument(req);
+        const page: ProviderPage = { rows, cursor: {} };
+        if (actions) {
+          page.actions = await polygonActions(req, actionsSince(was, ref.overlapDays));
+          let newest = was.actionsNewest;
+          for (const a of page.actions) if (newest === null || isoDay(a.exDate) > newest) newest = isoDay(a.exDate);
+          Object.assign(page.cursor!, { actionsAt: now, actionsNewest: newest });
+        }
+        if (details) {
+          page.instrument = await polygonInstrument(req);
+          page.cursor!.detailsAt = now;
+        }
         yield page;
       }
     },
@@ -214,5 +276,6 @@ polygonImpl.quotes = {
 };
 
 export function polygonSource(name: string, cfg: PolygonSourceConfig, ctx?: SourceContext) {
-  return providerSource(name, cfg as ProviderConfig, polygonImplWith({ actions: cfg.actions, details: cfg.details }), ctx);
+  const ref = { actions: cfg.actions, details: cfg.details, refreshHours: cfg.referenceRefreshHours, overlapDays: cfg.actionsOverlapDays };
+  return providerSource(name, cfg as ProviderConfig, polygonImplWith(ref), ctx);
 }

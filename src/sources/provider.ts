@@ -106,9 +106,14 @@ export type ProviderPage = {
   rows: RawRow[];
   actions?: Omit<CorporateAction, "source">[];
   instrument?: Omit<Instrument, "source">;
+  /**
+   * Fields the provider keeps in the stream's cursor beside `lastTs` (e.g. when it last asked a
+   * reference endpoint), from this page on: committed with the page's rows, in one transaction.
+   */
+  cursor?: Record<string, string | number | null>;
 };
 
-export type QuoteRequest = Omit<FetchRequest, "symbol" | "providerSymbol" | "market" | "from" | "to"> & {
+export type QuoteRequest = Omit<FetchRequest, "symbol" | "providerSymbol" | "market" | "from" | "to" | "cursor"> & {
   symbols: { symbol: string; providerSymbol: string; market: SymbolMarket }[];
 };
 
@@ -124,6 +129,8 @@ export type FetchRequest = {
   baseUrl: string;
   apiKey?: string;
   signal?: AbortSignal;
+  /** The stream's cursor as last committed (null: never read), with the provider's own fields. */
+  cursor: Cursor | null;
 };
 
 /** Limiters are shared per provider endpoint and key, across sources and workers in the process. */
@@ -172,6 +179,8 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     const from = range?.from ?? (lastTs !== null ? lastTs - cfg.overlapDays * DAY : start);
     const to = range?.to ?? Date.now();
     let newest = lastTs;
+    // The provider's own cursor fields ride along unchanged until a page replaces them.
+    const { lastTs: _last, ...kept } = cursor ?? {};
     let yielded = false;
     for await (const got of impl.fetchDaily({
       symbol: sym.symbol,
@@ -185,15 +194,17 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
       baseUrl: cfg.baseUrl.replace(/\/+$/, ""),
       apiKey: cfg.apiKey,
       signal: ctx.signal,
+      cursor,
     })) {
       const page: ProviderPage = Array.isArray(got) ? { rows: got } : got;
+      if (page.cursor) Object.assign(kept, page.cursor);
       const rows = page.rows;
       for (const r of rows) {
         const t = parseTimestamp(r.fields.ts);
         if (t !== null && (newest === null || t > newest)) newest = t;
       }
       // The cursor never moves back: a backfill of old years keeps the incremental position.
-      const batch: SourceBatch = { rows, cursor: { lastTs: newest } };
+      const batch: SourceBatch = { rows, cursor: { ...kept, lastTs: newest } };
       if (page.actions?.length) batch.actions = page.actions.map((a) => ({ ...a, source: name }));
       if (page.instrument) batch.instruments = [{ ...page.instrument, source: name }];
       yield batch;

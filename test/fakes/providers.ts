@@ -209,7 +209,8 @@ type Lookup = (symbol: string) => FakeBar[] | undefined;
 /** Corporate actions a provider publishes for a symbol (Yahoo: the chart's `events`). Amounts as Yahoo gives them (split-adjusted). */
 export type FakeEvents = { dividends?: { date: string; amount: number }[]; splits?: { date: string; numerator: number; denominator: number }[] };
 
-// Polygon reference: GET /v3/reference/splits|dividends?ticker=&limit=&order=&sort=, paged by a
+// Polygon reference: GET /v3/reference/splits|dividends?ticker=&limit=&order=&sort= (and the date
+// filters execution_date[.gte|.gt|.lte|.lt] / ex_dividend_date[...]), paged by a
 // `next_url` carrying only `cursor`; GET /v3/reference/tickers/<T> (ticker details).
 function polygonReference({ url, path, base, lookup, events }: Ctx, pageSize: number): Response {
   const q = url.searchParams;
@@ -274,6 +275,14 @@ function polygonReference({ url, path, base, lookup, events }: Ctx, pageSize: nu
           ticker,
         }));
   const dateKey = kind === "splits" ? "execution_date" : "ex_dividend_date";
+  // Polygon's range filters on the date field: execution_date.gte=2024-01-01 and so on (and = for one day).
+  const ops: Record<string, (d: string, v: string) => boolean> = { "": (d, v) => d === v, ".gte": (d, v) => d >= v, ".gt": (d, v) => d > v, ".lte": (d, v) => d <= v, ".lt": (d, v) => d < v };
+  for (const [op, test] of Object.entries(ops)) {
+    const value = opts.get(dateKey + op);
+    if (value === null) continue;
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return polygonError(400, `Could not parse the query parameter: '${dateKey}${op}'. Use YYYY-MM-DD`);
+    for (let i = all.length - 1; i >= 0; i--) if (!test(String(all[i]![dateKey]), value)) all.splice(i, 1);
+  }
   all.sort((a, b) => String(a[dateKey]).localeCompare(String(b[dateKey])));
   if (opts.get("order") !== "asc") all.reverse(); // Polygon's default order is descending
   const size = Math.min(limit, pageSize);
