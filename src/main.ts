@@ -34,6 +34,9 @@ import { createAlerts, emailNotifier, webhookNotifier } from "./monitor/alerts.t
 import { isOpen } from "./domain/calendar.ts";
 import { sinkStream } from "./pipeline/sync.ts";
 import { sqlitePath } from "./stores/sqlite.ts";
+import { importInstruments } from "./pipeline/instruments.ts";
+import { INSTRUMENT_COLUMNS, isInstrumentColumn, type InstrumentColumn } from "./sources/instruments.ts";
+import { isMarket } from "./domain/symbols.ts";
 
 class UsageError extends Error {}
 
@@ -722,6 +725,59 @@ function cmdUniverse(argv: string[]): number {
   return EXIT.ok;
 }
 
+async function cmdInstruments(argv: string[]): Promise<number> {
+  const sub = argv[0]?.startsWith("-") ? undefined : argv[0];
+  const { values: v } = parse(sub === undefined ? argv : argv.slice(1), {
+    file: { type: "string" },
+    source: { type: "string" },
+    market: { type: "string" },
+    delimiter: { type: "string" },
+    columns: { type: "string" },
+    store: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (v.help || sub === undefined) return out(HELP.instruments!), v.help ? EXIT.ok : EXIT.usage;
+  if (sub !== "import") throw new UsageError(`unknown instruments command: ${sub} (expected import)`);
+  if (typeof v.file !== "string") throw new UsageError("instruments import needs --file <csv>");
+  const source = typeof v.source === "string" ? v.source.trim() : "csv";
+  if (source === "") throw new UsageError("--source expects a name");
+  let market: "WSE" | "NYSE" | undefined;
+  if (typeof v.market === "string") {
+    const m = v.market.toUpperCase();
+    if (!isMarket(m)) throw new UsageError(`--market expects WSE or NYSE, got ${JSON.stringify(v.market)}`);
+    market = m;
+  }
+  let columns: Partial<Record<InstrumentColumn, string>> | undefined;
+  if (typeof v.columns === "string") {
+    columns = {};
+    for (const pair of v.columns.split(",")) {
+      const [field, col] = pair.split("=").map((x) => x.trim());
+      if (!field || !col) throw new UsageError(`--columns expects field=column pairs, got ${JSON.stringify(pair)}`);
+      if (!isInstrumentColumn(field)) throw new UsageError(`--columns: unknown field ${JSON.stringify(field)} (fields: ${INSTRUMENT_COLUMNS.join(", ")})`);
+      columns[field] = col;
+    }
+  }
+  const delimiter = typeof v.delimiter === "string" ? (v.delimiter === "\\t" || v.delimiter === "tab" ? "\t" : v.delimiter) : undefined;
+  if (delimiter !== undefined && delimiter.length !== 1) throw new UsageError(`--delimiter expects one character (or tab), got ${JSON.stringify(v.delimiter)}`);
+  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store as string | undefined } });
+  setLogLevel(loaded.config.log.level);
+  const file = resolve(v.file);
+  return withStore(loaded, async (store) => {
+    const r = await importInstruments(store, file, { source, market, delimiter, columns });
+    if (v.json) out(JSON.stringify(r, null, 2));
+    else {
+      for (const x of r.rejected) err(`${v.file}:${x.line}: rejected: ${x.reason}`);
+      if (!r.error)
+        out(
+          `instruments ${v.file} → ${source}: ${r.rows} rows, inserted ${r.inserted}, updated ${r.updated}, unchanged ${r.unchanged}, rejected ${r.rejected.length}` +
+            `${r.ignored.length ? ` (columns not read: ${r.ignored.join(", ")})` : ""} (run ${r.runId})`,
+        );
+      if (r.error) err(`ticksync: instruments import: ${r.error}`);
+    }
+    return r.error ? EXIT.runFailed : r.rejected.length ? EXIT.quarantined : EXIT.ok;
+  });
+}
+
 function cmdConfig(argv: string[]): number {
   const sub = argv[0];
   const { values: v } = parse(argv.slice(1), {});
@@ -775,6 +831,8 @@ async function dispatch(argv: string[]): Promise<number> {
         return await cmdBackfill(rest);
       case "universe":
         return cmdUniverse(rest);
+      case "instruments":
+        return await cmdInstruments(rest);
       case "migrate":
         return await cmdMigrate(rest);
       case "sync":

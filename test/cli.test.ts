@@ -8,7 +8,7 @@ const dir = tempDir("ticksync-cli-");
 const good = writeFile(join(dir, "data", "pkn_d.csv"), stooqCsv([["2024-01-02", 60, 61, 59, 60.5, 1000], ["2024-01-03", 60.5, 60, 61, 60.2, 1000]]));
 
 describe("help", () => {
-  for (const cmd of [[], ["serve"], ["ingest"], ["config", "check"], ["config", "schema"]])
+  for (const cmd of [[], ["serve"], ["ingest"], ["instruments", "import"], ["config", "check"], ["config", "schema"]])
     test(`ticksync ${cmd.join(" ")} --help`, async () => {
       const r = await cli([...cmd, "--help"]);
       expect(r.code).toBe(0);

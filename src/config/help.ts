@@ -14,7 +14,7 @@ const EXIT_CODES = `Exit codes:
   1  the run failed (a file, table or stream could not be read; details in the run record)
   2  usage error (unknown command or flag, bad flag value)
   3  invalid config (each bad field is named with what was expected)
-  4  rows were quarantined and --fail-on-quarantine was given
+  4  rows were quarantined and --fail-on-quarantine was given; instruments import rejected lines
   5  the store cannot be opened or migrated
   6  verification found differences (migrate, verify), or a backup's checksum does not match (restore)`;
 
@@ -38,6 +38,8 @@ Commands:
   backfill        load a provider source's full history from a date; --resume continues an
                   interrupted backfill with the symbols it has not done
   universe list   the bundled symbol lists (WIG80, S&P 500, US ETFs) and your own
+  instruments import
+                  store what symbols are (name, ISIN, sector, …) from your CSV file
   migrate         copy every bar, checkpoint and quarantined row to another store, then verify
   sync            deliver new and changed bars from the store to a sink (Pocketbase)
   verify          compare the store with a sink per (symbol, day); --repair re-sends what differs
@@ -220,6 +222,33 @@ list of widely held US ETFs), each with the date it is as of. Your own lists go 
   mine = ["PKN.WA", "cdr.pl", "aapl.us", "@wig80"]
 
 and a provider source uses one with universe = "mine".
+`,
+  instruments: `Usage: ticksync instruments import --file CSV [--source NAME] [--market WSE|NYSE] [--store URL]
+                                [--delimiter C] [--columns field=column,...] [--json]
+
+Stores instrument metadata from a CSV file (e.g. GPW's instrument list exported to CSV): what no
+price provider publishes, ISIN above all. The header names the columns, in any case and order:
+symbol (required), name, isin, exchange, currency, sector, industry, type; other columns are
+ignored. One line per instrument (no line breaks inside fields). Symbols in any spelling
+(PKN.WA, pkn.pl, WSE:PKN, or a bare PKN with --market). An ISIN is checked with its check digit
+(ISO 6166). A line with no symbol, a bad symbol or ISIN, or a symbol already given is rejected
+with its line number and reason, and the other lines are still stored: exit 4 when any line was
+rejected, 1 when the file could not be read or stored. Records are keyed (source, symbol), as a
+provider's are; a record equal to the stored one is not written again. /api/symbols shows each
+field from the newest record of any source that has it, and every source's own record.
+
+Flags:
+  --file CSV          the instrument list
+  --source NAME       the source the records are stored under (default csv)
+  --market M          market of bare tickers: WSE or NYSE
+  --store URL         store URL (config store.url); SQLite or Postgres (QuestDB keeps no instruments)
+  --delimiter C       , ; or tab (default: the one the header line has most of)
+  --columns MAP       field=column pairs for other header names, e.g. symbol=Ticker,isin=Kod ISIN
+  --json              print the result (counts, rejected lines) as JSON
+
+${CONFIG}
+
+${EXIT_CODES}
 `,
   "config check": `Usage: ticksync config check [--config FILE]
 
