@@ -3,7 +3,7 @@
 // sessions, weekly and monthly bars around holidays. Instants are written out in UTC by hand.
 import { describe, expect, test } from "bun:test";
 import type { Bar, Interval } from "../src/domain/bar.ts";
-import { bucketOf, canRollUp, createRoller, rollup, rollupSources } from "../src/domain/rollup.ts";
+import { bucketOf, bucketSpan, canRollUp, coveringSpan, createRoller, outOfSessionSpan, rollup, rollupSources } from "../src/domain/rollup.ts";
 
 const MIN = 60_000;
 const iso = (t: number) => new Date(t).toISOString();
@@ -177,4 +177,39 @@ describe("weeks and months of sessions", () => {
     const out = rollup([...minutes("2024-03-08T20:59:00Z", 1), ...minutes("2024-03-11T13:30:00Z", 1, "s", 1)], "1w", "NYSE");
     expect(out.map((b) => iso(b.ts))).toEqual(["2024-03-04T00:00:00.000Z", "2024-03-11T00:00:00.000Z"]);
   });
+});
+
+describe("spans for materialised rollups (bucketSpan, coveringSpan, outOfSessionSpan)", () => {
+  // Bars every 11 minutes (and a daily bar every day) through 2024, both markets: every DST change,
+  // half day and holiday of the year.
+  const year = { from: Date.parse("2024-01-01T00:00:00Z"), to: Date.parse("2025-01-01T00:00:00Z") };
+  for (const market of ["WSE", "NYSE"] as const)
+    test(`${market}: a bucket's span holds its finer bars and ends where bucketOf says; the covering span holds every bucket of a bar`, () => {
+      let checked = 0;
+      for (const from of ["1m", "1d"] as const) {
+        const step = from === "1m" ? 11 * MIN : 86_400_000;
+        for (let ts = year.from; ts < year.to; ts += step) {
+          const cover = coveringSpan(ts, from, market);
+          for (const to of ["5m", "15m", "1h", "1d", "1w", "1mo"] as const) {
+            if (!canRollUp(from, to)) continue;
+            const k = bucketOf(ts, from, to, market);
+            if (k === null) {
+              // Left out: the stretch it lies in holds it and no part of a session.
+              const st = outOfSessionSpan(market, ts);
+              expect(ts >= st.start && ts < st.end).toBe(true);
+              expect(bucketOf(st.start, from, to, market)).toBeNull();
+              expect(bucketOf(st.end - MIN, from, to, market)).toBeNull();
+              continue;
+            }
+            const span = bucketSpan(k.ts, from, to, market);
+            expect(span.end).toBe(k.end);
+            // An intraday bar overlaps its bucket's span (it may start before the open); a daily bar lies in it.
+            expect((from === "1m" ? ts + MIN > span.start : ts >= span.start) && ts < span.end).toBe(true);
+            expect(span.start >= cover.start && span.end <= cover.end).toBe(true);
+            checked++;
+          }
+        }
+      }
+      expect(checked).toBeGreaterThan(40_000);
+    });
 });

@@ -42,12 +42,13 @@ export function localDate(market: Market, ts: number): string {
   return d;
 }
 
-/** UTC instant of local midnight starting a date at a market. */
-export const localMidnight = (market: Market, date: string) => zonedTimeToUtc(date, "00:00", MARKET_TIMEZONES[market]);
+/** UTC instant of local midnight starting a date at a market (memoised: weekly and monthly buckets ask per bar). */
+export const localMidnight = (market: Market, date: string) => memo(midnightMemo, `${market} ${date}`, () => zonedTimeToUtc(date, "00:00", MARKET_TIMEZONES[market]));
 
 // Sessions are asked for once per bar; memoise them (bounded: a long read must not grow it forever).
 const sessionMemo = new Map<string, Session | null>();
 const firstSessionMemo = new Map<string, string | null>();
+const midnightMemo = new Map<string, number>();
 const MEMO_LIMIT = 50_000;
 
 function memo<T>(map: Map<string, T>, key: string, make: () => T): T {
@@ -60,17 +61,22 @@ function memo<T>(map: Map<string, T>, key: string, make: () => T): T {
 
 export const sessionOn = (market: Market, date: string) => memo(sessionMemo, `${market} ${date}`, () => sessionFor(market, date));
 
+let lastDay: { market: Market; day: number; sessions: (Session | null)[] } | null = null;
+
 /**
  * The regular session a bar [ts, ts + lengthMs) falls in: the one it overlaps. A bar that starts
  * before the open but runs into it (a clock-aligned 09:00 hour bar at NYSE) belongs to it; a
  * pre-market or after-hours bar, or one on a non-trading day, belongs to none.
  */
 export function sessionAt(market: Market, ts: number, lengthMs: number): Session | null {
-  const d = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
-  for (const date of [d, addDays(d, -1), addDays(d, 1)]) {
-    const s = sessionOn(market, date);
-    if (s && ts < s.close && ts + lengthMs > s.open) return s;
+  // Bars come in ts order: the candidate sessions of the last UTC day asked about are kept.
+  const day = Math.floor(ts / DAY_MS);
+  let c = lastDay;
+  if (c === null || c.market !== market || c.day !== day) {
+    const d = dateOf(day * DAY_MS);
+    c = lastDay = { market, day, sessions: [sessionOn(market, d), sessionOn(market, addDays(d, -1)), sessionOn(market, addDays(d, 1))] };
   }
+  for (const s of c.sessions) if (s && ts < s.close && ts + lengthMs > s.open) return s;
   return null;
 }
 
@@ -131,20 +137,82 @@ export function bucketOf(ts: number, from: Interval, to: Interval, market: Marke
     date = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
     endOf = dateMs;
   }
-  if (to === "1w") {
-    const monday = isoWeekMonday(date);
-    return { ts: dateMs(firstSessionIn(market, monday, 7) ?? monday), end: endOf(addDays(monday, 7)) };
-  }
-  if (to === "1mo") {
+  if (to !== "1w" && to !== "1mo") throw new RangeError(`cannot roll ${from} bars up to ${to}`);
+  // Asked once per finer bar: the week or month of a date is worked out once.
+  const p = memo(periodMemo, `${market} ${isIntraday(from) ? "i" : "d"} ${to} ${date}`, () => {
+    if (to === "1w") {
+      const monday = isoWeekMonday(date);
+      return { ts: dateMs(firstSessionIn(market, monday, 7) ?? monday), end: endOf(addDays(monday, 7)) };
+    }
     const first = monthStart(date);
     const next = nextMonthStart(date);
     const days = Math.round((dateMs(next) - dateMs(first)) / DAY_MS);
     return { ts: dateMs(firstSessionIn(market, first, days) ?? first), end: endOf(next) };
+  });
+  return { ts: p.ts, end: p.end };
+}
+const periodMemo = new Map<string, { ts: number; end: number }>();
+
+/**
+ * The time a rolled-up bar at `ts` (a bucket's ts, as bucketOf gives it) spans: `end` as bucketOf
+ * gives it; `start` the bucket's ts for intraday buckets, else the midnight (the market's for
+ * intraday `from` bars, UTC for daily ones, as bucketOf reads them) starting its first date — the
+ * session's, the ISO week's Monday, the month's 1st. Every finer bar of the bucket starts in
+ * [start - the finer interval, end); pages of rolled-up bars count the bars left out between
+ * their first start and last end (see outOfSessionSpan).
+ */
+export function bucketSpan(ts: number, from: Interval, to: Interval, market: Market): { start: number; end: number } {
+  if (!canRollUp(from, to)) throw new RangeError(`cannot roll ${from} bars up to ${to}`);
+  const midnight = isIntraday(from) ? (d: string) => localMidnight(market, d) : dateMs;
+  if (isIntraday(to)) {
+    const s = sessionAt(market, ts, 1);
+    if (s === null) throw new RangeError(`no ${market} session at ${new Date(ts).toISOString()} for a ${to} bucket`);
+    return { start: ts, end: Math.min(ts + INTERVAL_MS[to], s.close) };
   }
-  throw new RangeError(`cannot roll ${from} bars up to ${to}`);
+  const date = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
+  if (to === "1d") {
+    const s = sessionOn(market, date);
+    return { start: midnight(date), end: s ? s.close : midnight(addDays(date, 1)) };
+  }
+  if (to === "1w") {
+    const monday = isoWeekMonday(date);
+    return { start: midnight(monday), end: midnight(addDays(monday, 7)) };
+  }
+  return { start: midnight(monthStart(date)), end: midnight(nextMonthStart(date)) };
 }
 
-type Open = { ts: number; end: number; bar: Bar; turnoverAll: boolean; tradesAll: boolean };
+/**
+ * The stretch of time outside the regular session an intraday bar at `ts` lies in (one that
+ * bucketOf leaves out): a non-trading day's whole local day, or the part of a trading day before
+ * its open or after its close. Stretches never cross a local midnight, an open or a close, so
+ * a span from a bucket's start to a bucket's end holds each one whole or not at all.
+ */
+export function outOfSessionSpan(market: Market, ts: number): { start: number; end: number } {
+  const d = localDate(market, ts);
+  const s = sessionOn(market, d);
+  const next = localMidnight(market, addDays(d, 1));
+  if (s === null) return { start: localMidnight(market, d), end: next };
+  return ts < s.open ? { start: localMidnight(market, d), end: s.open } : { start: s.close, end: next };
+}
+
+/**
+ * The ISO week and calendar month around the date a `from` bar at `ts` is on (its market's local
+ * date for intraday bars, the UTC date for daily ones), as one span: every bucket of every
+ * interval a bar there rolls up into lies inside it. Recomputing the buckets of a changed bar
+ * reads the finer bars of this span.
+ */
+export function coveringSpan(ts: number, from: Interval, market: Market): { start: number; end: number } {
+  const date = isIntraday(from) ? localDate(market, ts) : dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
+  const midnight = isIntraday(from) ? (d: string) => localMidnight(market, d) : dateMs;
+  const monday = isoWeekMonday(date);
+  const first = monthStart(date);
+  return {
+    start: midnight(monday < first ? monday : first),
+    end: Math.max(midnight(addDays(monday, 7)), midnight(nextMonthStart(date))),
+  };
+}
+
+type Open = { ts: number; end: number; bar: Bar; turnoverAll: boolean; tradesAll: boolean; n: number; last: number };
 
 function finish(o: Open): Bar {
   return { ...o.bar, turnover: o.turnoverAll ? o.bar.turnover : null, trades: o.tradesAll ? o.bar.trades : null };
@@ -159,6 +227,8 @@ export type Roller = {
    * source not returned yet ends after every bar returned, so consecutive drains keep that order.
    */
   drain(watermark: number): Bar[];
+  /** As drain, with the number of finer bars in each rolled-up bar and the ts of its last one. */
+  drainCounted(watermark: number): { bar: Bar; bars: number; last: number }[];
   /** Finer bars outside every regular session, left out. */
   readonly excluded: number;
 };
@@ -174,6 +244,20 @@ export function createRoller(from: Interval, to: Interval, market: Market): Roll
   const open = new Map<string, Open>();
   let closed: Open[] = [];
   let excluded = 0;
+  function drainCounted(watermark: number): { bar: Bar; bars: number; last: number }[] {
+    const done: Open[] = [];
+    const keep: Open[] = [];
+    for (const o of closed) (o.end <= watermark ? done : keep).push(o);
+    closed = keep;
+    for (const [source, o] of open)
+      if (o.end <= watermark) {
+        done.push(o);
+        open.delete(source);
+      }
+    return done
+      .map((o) => ({ bar: finish(o), bars: o.n, last: o.last }))
+      .sort((x, y) => x.bar.ts - y.bar.ts || (x.bar.source < y.bar.source ? -1 : x.bar.source > y.bar.source ? 1 : 0));
+  }
   return {
     push(b) {
       const k = bucketOf(b.ts, from, to, market);
@@ -193,12 +277,16 @@ export function createRoller(from: Interval, to: Interval, market: Market): Roll
         else a.turnover = (a.turnover ?? 0) + b.turnover;
         if (b.trades == null) cur.tradesAll = false;
         else a.trades = (a.trades ?? 0) + b.trades;
+        cur.n++;
+        cur.last = b.ts;
         return;
       }
       if (cur !== undefined) closed.push(cur);
       open.set(b.source, {
         ts: k.ts,
         end: k.end,
+        n: 1,
+        last: b.ts,
         turnoverAll: b.turnover != null,
         tradesAll: b.trades != null,
         bar: {
@@ -217,18 +305,8 @@ export function createRoller(from: Interval, to: Interval, market: Market): Roll
         },
       });
     },
-    drain(watermark) {
-      const done: Open[] = [];
-      const keep: Open[] = [];
-      for (const o of closed) (o.end <= watermark ? done : keep).push(o);
-      closed = keep;
-      for (const [source, o] of open)
-        if (o.end <= watermark) {
-          done.push(o);
-          open.delete(source);
-        }
-      return done.map(finish).sort((a, b) => a.ts - b.ts || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-    },
+    drain: (watermark) => drainCounted(watermark).map((d) => d.bar),
+    drainCounted,
     get excluded() {
       return excluded;
     },
