@@ -1,5 +1,5 @@
 // What only the PostgreSQL store does: yearly range partitions made on demand (no TimescaleDB
-// on Debian), and the plain materialised daily rollup of intraday bars refreshed after a run.
+// on Debian), and the materialised rollups refreshed after a run (test/rollup-pg.test.ts has the rest).
 import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { STORES } from "./stores.ts";
@@ -22,7 +22,7 @@ describe.skipIf(pg.unavailable !== null)("postgres store specifics", () => {
     await sql?.end();
   });
 
-  test("bars land in yearly partitions made on demand; a daily rollup of intraday bars is refreshed after the run", async () => {
+  test("bars land in yearly partitions made on demand; daily bars of the Warsaw sessions are rolled up after the run", async () => {
     store = pg.open(url);
     await store.migrate();
     const timescale = (await sql!`SELECT count(*)::int AS n FROM pg_extension WHERE extname = 'timescaledb'`)[0]!.n > 0;
@@ -44,7 +44,9 @@ describe.skipIf(pg.unavailable !== null)("postgres store specifics", () => {
       const [y24] = await sql!.unsafe(`SELECT count(*)::int AS n FROM "${schema}".bars_y2024`);
       expect(y24!.n).toBe(3);
     }
-    const rollup = await sql!.unsafe(`SELECT symbol, source, day, open, high, low, close, volume FROM "${schema}".bars_1d_from_intraday ORDER BY day`);
+    const rollup = await sql!.unsafe(
+      `SELECT s.symbol, s.source, r.ts AS day, r.open, r.high, r.low, r.close, r.volume FROM "${schema}".rollups r JOIN "${schema}".series s ON s.id = r.series_id WHERE r.interval = '1d' ORDER BY r.ts`,
+    );
     expect(rollup.map((r): Record<string, unknown> => ({ ...r, day: new Date(r.day).toISOString().slice(0, 10) }))).toEqual([
       { symbol: "PKN.WA", source: "t", day: "2023-12-29", open: 10, high: 12, low: 9, close: 11.5, volume: 150 },
       { symbol: "PKN.WA", source: "t", day: "2024-01-02", open: 20, high: 22, low: 18, close: 21, volume: 60 },
@@ -97,8 +99,22 @@ describe.skipIf(pg.unavailable !== null)("postgres store specifics", () => {
         const [s] = await upgraded.listSeries({ symbol: "PKN.WA" });
         expect(s).toMatchObject({ source: "a", bars: 3, firstTs: Date.parse("2023-12-29"), lastTs: Date.parse("2024-01-03") });
         await upgraded.finishRun(run, { outcome: "succeeded", read: 3, inserted: 1, updated: 1, unchanged: 1, quarantined: 0, fromTs: null, toTs: null, quality: null });
-        const rollup = await v1`SELECT symbol, source, open, close FROM bars_1d_from_intraday`;
-        expect(rollup.map((r) => ({ ...r }))).toEqual([{ symbol: "CDR.WA", source: "a", open: 5, close: 5.5 }]);
+        // Migration 8 rolled the stored bars up (CDR's minute into its session, PKN's days into
+        // weeks and months); the run then rewrote the week and month of its days.
+        const rollup = await v1`
+          SELECT s.symbol, s.source, r.interval, to_char(r.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS ts, r.open, r.close, r.volume, r.run_id
+          FROM rollups r JOIN series s ON s.id = r.series_id WHERE r.interval IN ('1d', '1w', '1mo') ORDER BY 1, 2, 3, 4`;
+        expect(rollup.map((r: any) => ({ ...r, run_id: r.run_id === null ? null : Number(r.run_id) }))).toEqual([
+          { symbol: "CDR.WA", source: "a", interval: "1d", ts: "2024-01-02", open: 5, close: 5.5, volume: 1, run_id: null },
+          { symbol: "CDR.WA", source: "a", interval: "1mo", ts: "2024-01-02", open: 5, close: 5.5, volume: 1, run_id: null },
+          { symbol: "CDR.WA", source: "a", interval: "1w", ts: "2024-01-02", open: 5, close: 5.5, volume: 1, run_id: null },
+          { symbol: "PKN.WA", source: "a", interval: "1mo", ts: "2023-12-01", open: 1, close: 1.5, volume: 10, run_id: null },
+          { symbol: "PKN.WA", source: "a", interval: "1mo", ts: "2024-01-02", open: 2, close: 2.7, volume: 40, run_id: run },
+          { symbol: "PKN.WA", source: "a", interval: "1w", ts: "2023-12-27", open: 1, close: 1.5, volume: 10, run_id: null },
+          { symbol: "PKN.WA", source: "a", interval: "1w", ts: "2024-01-02", open: 2, close: 2.7, volume: 40, run_id: run },
+          { symbol: "PKN.WA", source: "b", interval: "1mo", ts: "2024-01-02", open: 2.1, close: 2.5, volume: 21, run_id: null },
+          { symbol: "PKN.WA", source: "b", interval: "1w", ts: "2024-01-02", open: 2.1, close: 2.5, volume: 21, run_id: null },
+        ]);
       } finally {
         await upgraded.close();
       }

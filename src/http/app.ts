@@ -172,6 +172,7 @@ export function createApp(deps: AppDeps) {
         }
       }
     if (r.ok) await derived.updateGapMetric();
+    if (r.ok && store.rollupPending) metrics.rollupPendingRuns.set({ store: store.kind }, await store.rollupPending());
     return c.body(metrics.registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
@@ -238,14 +239,19 @@ export function createApp(deps: AppDeps) {
         return c.json({ error: "invalid request", issues: [{ field: "symbol", message: `ambiguous symbol, use one of ${[...candidates].join(", ")}` }] }, 400);
       else return c.json({ error: "invalid request", issues: [{ field: "symbol", message: sym.reason }] }, 400);
     }
-    // No bars at this interval but finer ones: rolled up on read along the exchange's sessions.
+    // No bars at this interval but finer ones: rolled up along the exchange's sessions, from the
+    // store's materialised rollups when it keeps them (Postgres), else on read.
     const adjusted = q.output.adjusted === "true";
     if (adjusted && !store.listActions) return c.json({ error: `the ${store.kind} store keeps no corporate actions, so it cannot adjust prices` }, 501);
     const rolled = await rolledUpBars(store, { symbol: symbol!, interval, source, from, to, limit, after: cursor });
     if (rolled && adjusted)
-      return c.json({ error: "invalid request", issues: [{ field: "adjusted", message: `adjusted prices need stored ${interval} bars; ${interval} is rolled up on read here` }] }, 400);
-    if (rolled)
+      return c.json({ error: "invalid request", issues: [{ field: "adjusted", message: `adjusted prices need stored ${interval} bars; ${interval} is rolled up here` }] }, 400);
+    if (rolled) {
+      const path = rolled.materialised ? "materialised" : "on_read";
+      metrics.rollupPages.inc({ path });
+      c.header("X-Ticksync-Rollup", path);
       return c.json({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next: rolled.next && encodeCursor(rolled.next) });
+    }
     const bars = await store.queryBars({ symbol: symbol!, interval, source, from, to, limit: limit + 1, after: cursor });
     const page = bars.slice(0, limit);
     const last = page[page.length - 1];

@@ -6,7 +6,7 @@ import * as v from "valibot";
 import { INTERVAL_MS, IntervalSchema, type Bar, type Interval } from "../domain/bar.ts";
 import type { Market } from "../domain/calendar.ts";
 import { computeIndicators, parseIndicator, PERIODS_PER_YEAR, warmupBars, type IndicatorSpec, type IndicatorsConfig } from "../domain/indicators.ts";
-import { createRoller, isIntraday, localDate, rollupSources } from "../domain/rollup.ts";
+import { bucketOf, bucketSpan, createRoller, isIntraday, localDate, rollupSources } from "../domain/rollup.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
 import { createGapScanner, type SeriesGaps } from "../monitor/gaps.ts";
 import type { TicksyncMetrics } from "../monitor/metrics.ts";
@@ -38,7 +38,12 @@ export async function rollupBase(store: Store, symbol: string, interval: Interva
   return rollupSources(interval).find((i) => series.some((s) => s.interval === i)) ?? null;
 }
 
-export type RolledPage = { bars: Bar[]; next: Cursor | null; from: Interval; excluded: number };
+/**
+ * `excluded`: the finer bars outside every regular session between the start of the page's first
+ * bucket and the end of its last (none on an empty page); `materialised`: read from the store's
+ * materialised rollups rather than rolled up here.
+ */
+export type RolledPage = { bars: Bar[]; next: Cursor | null; from: Interval; excluded: number; materialised: boolean };
 
 /**
  * One page of rolled-up bars, in (ts, source) order like a stored page, filtered by the rolled-up
@@ -61,12 +66,16 @@ export async function readRolledUp(
     (q.to === undefined || b.ts <= q.to) &&
     (q.after === undefined || b.ts > q.after.ts || (b.ts === q.after.ts && b.source > q.after.source));
   const out: Bar[] = [];
+  const left: number[] = [];
   let after: Cursor | undefined;
   let read = 0;
   let exhausted = false;
   for (;;) {
     const rows = await store.queryBars({ symbol: q.symbol, interval: q.base, source: q.source, from: fetchFrom, to: fetchTo, limit: CHUNK, after });
-    for (const b of rows) roller.push(b);
+    for (const b of rows) {
+      if (bucketOf(b.ts, q.base, q.interval, q.market) === null) left.push(b.ts);
+      roller.push(b);
+    }
     read += rows.length;
     exhausted = rows.length < CHUNK;
     const last = rows[rows.length - 1];
@@ -77,12 +86,22 @@ export async function readRolledUp(
   const bars = out.slice(0, q.limit);
   const more = out.length > q.limit || !exhausted;
   const lastBar = bars[bars.length - 1];
-  return { bars, next: more && lastBar ? { ts: lastBar.ts, source: lastBar.source } : null, from: q.base, excluded: roller.excluded };
+  // Counted over the page's own span (every finer bar in it has been read), so the count does not
+  // depend on how far the reading went, and a materialised page can give the same.
+  let excluded = 0;
+  if (lastBar) {
+    const lo = bucketSpan(bars[0]!.ts, q.base, q.interval, q.market).start;
+    const hi = bucketSpan(lastBar.ts, q.base, q.interval, q.market).end;
+    for (const t of left) if (t >= lo && t < hi) excluded++;
+  }
+  return { bars, next: more && lastBar ? { ts: lastBar.ts, source: lastBar.source } : null, from: q.base, excluded, materialised: false };
 }
 
 /**
  * /api/bars' fallback: a page rolled up from finer bars when the store has none at `interval`
- * for the symbol (and source), or null to read the stored bars as usual.
+ * for the symbol (and source), or null to read the stored bars as usual. From the store's
+ * materialised rollups when it keeps them up to date (Postgres), else rolled up here; the two
+ * give the same page.
  */
 export async function rolledUpBars(
   store: Store,
@@ -90,6 +109,11 @@ export async function rolledUpBars(
 ): Promise<RolledPage | null> {
   const market = marketOf(q.symbol);
   if (market === undefined) return null;
+  const m = await store.rollupPage?.(q);
+  if (m) {
+    const last = m.bars[m.bars.length - 1];
+    return { bars: m.bars, next: m.more && last ? { ts: last.ts, source: last.source } : null, from: m.from, excluded: m.excluded, materialised: true };
+  }
   const base = await rollupBase(store, q.symbol, q.interval, q.source);
   if (base === null) return null;
   return readRolledUp(store, { ...q, market, base });

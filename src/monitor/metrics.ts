@@ -133,6 +133,8 @@ export function ticksyncMetrics(registry: Registry = createRegistry()) {
     streamLastEventId: registry.gauge("ticksync_stream_last_event_id", "Id of the last event the stream published."),
     gapfillSessions: registry.counter("ticksync_gapfill_sessions_total", "Missing sessions a gapfill asked its provider for, by outcome (filled, no_data: recorded and not asked again, failed, pending: still missing after a fetch but newer than the newest bar)."),
     retentionDeleted: registry.counter("ticksync_retention_deleted_total", "Bars deleted by retention, by interval."),
+    rollupPages: registry.counter("ticksync_rollup_pages_total", "Rolled-up /api/bars pages by path (materialised: from the store's rollups; on_read: rolled up from finer bars)."),
+    rollupPendingRuns: registry.gauge("ticksync_rollup_pending_runs", "Runs whose stored bars are not in the store's materialised rollups yet (Postgres); updated at scrape time."),
     gapBars: registry.gauge("ticksync_gap_bars", "Bars missing by the exchange calendar (between each series' first bar and the latest completed session), by market and interval; updated at scrape time."),
   };
 }

@@ -8,6 +8,8 @@
 import postgres from "postgres";
 import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
+import { pgRollups, queueRun, queueRuns, rebuildRollups } from "./postgres-rollups.ts";
+import { log } from "../monitor/log.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
   BarQuery,
@@ -226,6 +228,48 @@ export const PG_MIGRATIONS: Migration[] = [
     },
   },
   // --- end retention and no-data sessions ---
+  // --- materialised rollups ---
+  {
+    version: 8,
+    name: "rollups: every coarser interval along exchange sessions, refreshed per run (replaces the UTC-day bars_1d_from_intraday)",
+    async up(sql, { timescale }) {
+      // The daily rollup of versions 1-7 cut days at 00:00 UTC: not a WSE or NYSE session. Its
+      // TimescaleDB form (a continuous aggregate, time_bucket on a fixed grid) cannot follow
+      // sessions either (opens at 09:30 ET, early closes, holidays, a time zone per market), so
+      // both forms give way to one table kept by src/stores/postgres-rollups.ts.
+      if (timescale) {
+        await sql`DROP VIEW IF EXISTS bars_1d_from_intraday`;
+        await sql`DROP MATERIALIZED VIEW IF EXISTS bars_1d_by_series`;
+      } else await sql`DROP MATERIALIZED VIEW IF EXISTS bars_1d_from_intraday`;
+      await sql`
+        CREATE TABLE rollups (
+          series_id int NOT NULL, interval text NOT NULL, ts timestamptz NOT NULL,
+          open float8 NOT NULL, high float8 NOT NULL, low float8 NOT NULL, close float8 NOT NULL, volume float8 NOT NULL,
+          adj_close float8, turnover float8, trades bigint,
+          bars int NOT NULL, last_ts timestamptz NOT NULL, run_id bigint, updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (series_id, interval, ts))`;
+      // Per series, the newest finer bar the rollups hold: a run with only newer bars carries on.
+      await sql`CREATE TABLE rollup_series (series_id int PRIMARY KEY, upto timestamptz NOT NULL)`;
+      // Finer bars outside every regular session, per stretch (a night, a weekend day, ...).
+      await sql`
+        CREATE TABLE rollup_excluded (
+          series_id int NOT NULL, start_ts timestamptz NOT NULL, end_ts timestamptz NOT NULL, bars int NOT NULL, run_id bigint,
+          PRIMARY KEY (series_id, start_ts))`;
+      // Runs whose bars are stored but not rolled up yet, with the ts range they wrote.
+      await sql`CREATE TABLE rollup_pending (run_id bigint PRIMARY KEY, from_ts timestamptz NOT NULL, to_ts timestamptz NOT NULL)`;
+      // Retention: the latest cutoff per series, and the deleted bars of buckets it cuts through.
+      await sql`CREATE TABLE rollup_cutoffs (series_id int PRIMARY KEY, before timestamptz NOT NULL)`;
+      await sql`
+        CREATE TABLE rollup_carry (
+          series_id int NOT NULL, ts timestamptz NOT NULL,
+          open float8 NOT NULL, high float8 NOT NULL, low float8 NOT NULL, close float8 NOT NULL, volume float8 NOT NULL,
+          adj_close float8, turnover float8, trades bigint, PRIMARY KEY (series_id, ts))`;
+      // A read of rollups asks whether a running run wrote finer bars of its series.
+      await sql`CREATE INDEX runs_running ON runs (id) WHERE outcome = 'running'`;
+      await rebuildRollups(sql);
+    },
+  },
+  // --- end materialised rollups ---
 ];
 
 /** NOTIFY channel: a batch was journaled (payload: its batch number). One channel per schema. */
@@ -366,9 +410,10 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
   const listeners = new Set<(events: BarEvent[]) => void>();
   let timescale = false;
   const partitions = new Set<number>();
-  // Runs that wrote intraday bars; their rollup is refreshed when they finish (TimescaleDB's
-  // continuous aggregate refreshes itself).
+  // Runs that wrote intraday bars. No longer read: since migration 8 a finishing run queues its
+  // bars for the rollups by their run id (postgres-rollups.ts); emptied as runs finish.
   const intradayRuns = new Set<number>();
+  const rollups = pgRollups(sql, schema);
 
   async function ensurePartitions(tx: Tx, bars: Bar[]) {
     if (timescale) return;
@@ -507,6 +552,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
         if (y) partitions.add(Number(y));
       }
       await recoverInterruptedRuns();
+      // Runs queued for the rollups and not worked off (a process ended, a rollup failed).
+      await rollUpQueued();
       return { applied, version: await schemaVersion() };
     },
 
@@ -691,6 +738,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     },
 
     async finishRun(id, s: RunSummary) {
+      // Queued before the run is marked finished: a crash in between leaves it queued.
+      await queueRun(sql, id, s);
       await sql`
         UPDATE runs SET finished_at = now(), duration_ms = (extract(epoch FROM now() - started_at) * 1000)::bigint, outcome = ${s.outcome},
           read = ${s.read}, inserted = ${s.inserted}, updated = ${s.updated}, unchanged = ${s.unchanged}, quarantined = ${s.quarantined},
@@ -698,7 +747,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
           quality = ${s.quality ? sql.json(s.quality as unknown as postgres.JSONValue) : null}, error = ${s.error ?? null},
           failures = ${s.failures ? sql.json(s.failures) : null}
         WHERE id = ${id}`;
-      if (intradayRuns.delete(id)) await refreshRollups();
+      intradayRuns.delete(id);
+      await rollUpQueued();
     },
 
     async getRun(id) {
@@ -940,9 +990,13 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       // series rows are locked first (as a commit does) and keep their first ts and count exact;
       // an emptied series keeps its row with bars = 0, which listSeries leaves out.
       const cutoff = new Date(before);
+      // Rollups keep what retention deletes: first every finished run rolled up, then, with the
+      // delete, the cutoff recorded and the bars of buckets it cuts through kept aside.
+      await rollUpQueued();
       return sql.begin(async (tx) => {
         const ids = (await tx`SELECT id FROM series WHERE interval = ${interval} AND first_ts < ${cutoff} AND bars > 0 ORDER BY id FOR UPDATE`).map((r) => r.id as number);
         if (ids.length === 0) return 0;
+        await rollups.carry(tx, ids, before);
         const counts = await tx`
           WITH d AS (DELETE FROM bars WHERE series_id = ANY(${ids}::int[]) AND ts < ${cutoff} RETURNING series_id)
           SELECT series_id, count(*)::bigint AS n FROM d GROUP BY series_id`;
@@ -968,25 +1022,39 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     },
     // --- end retention and no-data sessions ---
 
+    // --- materialised rollups ---
+    rollupPage: (q) => rollups.page(q),
+    rollupPending: () => rollups.pending(),
+    // --- end materialised rollups ---
+
     async close() {
       await sql.end({ timeout: 5 });
     },
   };
 
-  /** Rebuild the plain materialised daily rollup (without TimescaleDB). */
-  async function refreshRollups() {
-    const [v] = await sql`SELECT ispopulated FROM pg_matviews WHERE schemaname = ${schema} AND matviewname = 'bars_1d_from_intraday'`;
-    if (!v) return;
-    // CONCURRENTLY keeps it readable during the refresh, once it has been filled the first time.
-    if (v.ispopulated) await sql`REFRESH MATERIALIZED VIEW CONCURRENTLY bars_1d_from_intraday`;
-    else await sql`REFRESH MATERIALIZED VIEW bars_1d_from_intraday`;
+  /**
+   * Roll up the runs queued for the materialised rollups (the one finishing, and any left by a
+   * process that ended or a rollup that failed). A failure is logged and the run stays queued:
+   * finishing a run or starting the store never fails for its rollup.
+   */
+  async function rollUpQueued() {
+    try {
+      await rollups.catchUp();
+    } catch (e) {
+      log.warn("rollups not refreshed; their runs stay queued", { error: (e as Error).message });
+    }
   }
 
   async function recoverInterruptedRuns() {
+    const interrupted: number[] = [];
     for (const r of await sql`SELECT id, owner FROM runs WHERE outcome = 'running'`) {
-      if (ownerGone(String(r.owner), owner))
+      if (ownerGone(String(r.owner), owner)) {
         await sql`UPDATE runs SET outcome = 'interrupted', finished_at = now(), error = 'process ended before the run finished' WHERE id = ${r.id}`;
+        interrupted.push(Number(r.id));
+      }
     }
+    // Their committed bars stay: queued for the rollups like a finished run's.
+    await queueRuns(sql, interrupted);
   }
 
   return store;

@@ -106,6 +106,14 @@ export type BarQuery = {
 export type Page<T> = { data: T[]; next: string | null };
 
 /**
+ * A page of bars a store keeps rolled up (materialised): up to `limit` bars in (ts, source)
+ * order, `more` when there is another after them, `from` the finer interval they were built
+ * from, `excluded` the finer bars outside every regular session between the page's first
+ * bucket's start and last bucket's end (as a page rolled up on read counts them).
+ */
+export type RollupPage = { from: Interval; bars: Bar[]; more: boolean; excluded: number };
+
+/**
  * A position in a store's change order. Every bar carries the id of the run that last inserted
  * or changed it, and each store reads changes in run order, then an order of its own that its
  * indexes serve (SQLite: symbol, interval, ts, source; Postgres: series id, ts). The position is
@@ -215,5 +223,16 @@ export interface Store {
   /** The recorded no-data sessions, of one source or all, by source, symbol, interval, session. */
   listNoData?(opts?: { source?: string }): Promise<NoDataSession[]>;
   // --- end retention and no-data sessions ---
+  // --- materialised rollups (Postgres; src/stores/postgres-rollups.ts) ---
+  /**
+   * /api/bars' rolled-up page from the store's materialised rollups, equal to the page rolled up
+   * on read (src/http/derived.ts); null when the store has none for this query or they are not
+   * up to date yet (finer bars of a run still running or queued), and the caller rolls up on read.
+   * Absent where nothing is materialised (SQLite, QuestDB).
+   */
+  rollupPage?(q: BarQuery): Promise<RollupPage | null>;
+  /** Runs whose stored bars are not in the materialised rollups yet. */
+  rollupPending?(): Promise<number>;
+  // --- end materialised rollups ---
   close(): Promise<void>;
 }

@@ -1,0 +1,385 @@
+// Materialised rollups in PostgreSQL (src/stores/postgres-rollups.ts): the table equals the
+// rollup on read across DST changes and a half day, for WSE and NYSE; a run rewrites only the
+// buckets its bars are in; the same load again changes nothing; /api/bars from Postgres equals
+// SQLite's on-read answer; migration 8 fills the table for bars stored before it; retention keeps
+// the rolled-up history of the bars it deletes.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { hostname } from "node:os";
+import postgres from "postgres";
+import { INTERVALS, type Bar, type Interval } from "../src/domain/bar.ts";
+import { bucketOf, canRollUp, rollup } from "../src/domain/rollup.ts";
+import { marketOf } from "../src/domain/symbols.ts";
+import { createApp } from "../src/http/app.ts";
+import { readRolledUp, rolledUpBars, rollupBase } from "../src/http/derived.ts";
+import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres.ts";
+import { pgRollups, queueRun } from "../src/stores/postgres-rollups.ts";
+import { sqliteStore } from "../src/stores/sqlite.ts";
+import type { Store } from "../src/stores/types.ts";
+import { tempDir } from "./helpers.ts";
+import { STORES } from "./stores.ts";
+
+const pg = STORES.find((s) => s.kind === "postgres")!;
+const dir = tempDir("ticksync-rollup-pg-");
+const MIN = 60_000;
+const COARSER: Interval[] = ["5m", "15m", "1h", "1d", "1w", "1mo"];
+
+/** `n` one-minute bars from `start` (UTC ISO), values varying so order mistakes show. */
+function minutes(symbol: string, source: string, start: string, n: number, seed: number): Bar[] {
+  const t0 = Date.parse(start);
+  return Array.from({ length: n }, (_, k) => {
+    const i = seed + k;
+    const mid = 100 + 10 * Math.sin(i / 7) + (i % 13) / 10;
+    const b: Bar = { source, symbol, interval: "1m", ts: t0 + k * MIN, open: mid, high: mid + 0.5 + (i % 3) / 10, low: mid - 0.5 - (i % 5) / 10, close: mid + ((i % 7) - 3) / 10, volume: 10 + (i % 17) };
+    if (i % 50 !== 0) b.turnover = b.volume * mid; // some bars without: those buckets have none
+    b.trades = 1 + (i % 9);
+    return b;
+  });
+}
+
+// WSE: Thursday 2024-03-28 in CET (09:00-17:00 = 08:00-16:00Z), Good Friday and Easter Monday
+// closed, Tuesday 04-02 in CEST (07:00-15:00Z); pre-open bars, after-close bars and a Saturday bar
+// left out of every bucket. Plus a session in May (another month).
+const WSE: Bar[] = [
+  ...minutes("PKN.WA", "live", "2024-03-28T07:50:00Z", 500, 0), // 07:50-16:10Z: 10 before, 10 after
+  ...minutes("PKN.WA", "live", "2024-03-30T09:00:00Z", 3, 600), // Saturday
+  ...minutes("PKN.WA", "live", "2024-04-02T07:00:00Z", 480, 1000),
+  ...minutes("PKN.WA", "live", "2024-05-06T07:00:00Z", 480, 2000),
+];
+// NYSE, two sources: the US change (Friday 2024-11-01 EDT 13:30-20:00Z, Monday 11-04 EST
+// 14:30-21:00Z) and Black Friday 2024-11-29 closing 13:00 EST (18:00Z), with after-hours bars.
+const nyse = (source: string, seed: number): Bar[] => [
+  ...minutes("AAPL.US", source, "2024-11-01T13:30:00Z", 390, seed),
+  ...minutes("AAPL.US", source, "2024-11-04T14:00:00Z", 450, seed + 500), // 30 pre-market bars, 30 after-hours
+  ...minutes("AAPL.US", source, "2024-11-29T14:30:00Z", 240, seed + 1000), // 210 in the session, 30 after 13:00 EST
+];
+const NYSE: Bar[] = [...nyse("a", 0), ...nyse("b", 7)];
+// Daily bars of another symbol (1w and 1mo from 1d), WSE holidays around Easter.
+const DAILY: Bar[] = ["2024-03-25", "2024-03-26", "2024-03-27", "2024-03-28", "2024-04-02", "2024-04-03", "2024-04-04", "2024-04-05", "2024-04-08"].map((d, i) => ({
+  source: "stooq", symbol: "CDR.WA", interval: "1d", ts: Date.parse(`${d}T00:00:00Z`), open: 100 + i, high: 102 + i, low: 99 + i, close: 101 + i, volume: 1000 + i,
+}));
+const ALL = [...WSE, ...NYSE, ...DAILY];
+const volume = (bars: Bar[]) => bars.reduce((t, b) => t + b.volume, 0);
+
+async function load(store: Store, bars: Bar[], finish = true): Promise<number> {
+  const runId = await store.startRun({ kind: "ingest", source: "test" });
+  for (let i = 0; i < bars.length; i += 700) {
+    const part = bars.slice(i, i + 700);
+    await store.commitBatch({ runId, source: "test", bars: part, quarantine: [], read: part.length });
+  }
+  if (finish) await store.finishRun(runId, { outcome: "succeeded", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+  return runId;
+}
+
+type Q = { symbol: string; interval: Interval; source?: string; from?: number; to?: number; limit: number };
+
+/** Every page of rolledUpBars (materialised where the store has them), followed by its cursor. */
+async function pages(store: Store, q: Q, onRead = false) {
+  const out: { bars: Bar[]; excluded: number; materialised: boolean; next: unknown }[] = [];
+  let after: { ts: number; source: string } | undefined;
+  for (;;) {
+    const p = onRead
+      ? await readRolledUp(store, { ...q, market: marketOf(q.symbol)!, base: (await rollupBase(store, q.symbol, q.interval, q.source))!, after })
+      : (await rolledUpBars(store, { ...q, after }))!;
+    out.push({ bars: p.bars, excluded: p.excluded, materialised: p.materialised, next: p.next });
+    if (!p.next) return out;
+    after = p.next;
+  }
+}
+
+/** The rollups table as rows, with who wrote each and when. */
+async function snapshot(sql: postgres.Sql, schema: string) {
+  const rows: any[] = await sql.unsafe(
+    `SELECT s.source, s.symbol, r.interval, r.ts, r.open, r.high, r.low, r.close, r.volume, r.turnover, r.trades, r.bars, r.run_id, r.updated_at
+     FROM "${schema}".rollups r JOIN "${schema}".series s ON s.id = r.series_id ORDER BY s.source, s.symbol, r.interval, r.ts`,
+  );
+  return new Map(rows.map((r) => [`${r.source}|${r.symbol}|${r.interval}|${new Date(r.ts).toISOString()}`, { ...r, run_id: r.run_id === null ? null : Number(r.run_id) }]));
+}
+
+describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", () => {
+  const sql = pg.unavailable === null ? postgres(parsePgUrl(process.env.TICKSYNC_TEST_PG_URL!).url, { max: 2, onnotice: () => {} }) : null!;
+  const stores: Store[] = [];
+  const schemas: string[] = [];
+  async function fresh(): Promise<{ store: Store; schema: string; url: string }> {
+    const url = pg.freshUrl(dir);
+    const store = pg.open(url);
+    stores.push(store);
+    schemas.push(parsePgUrl(url).schema);
+    await store.migrate();
+    return { store, schema: parsePgUrl(url).schema, url };
+  }
+  let main: { store: Store; schema: string };
+  let lite: Store;
+  beforeAll(async () => {
+    main = await fresh();
+    await load(main.store, ALL);
+    lite = sqliteStore(`sqlite:${dir}/lite.db`);
+    await lite.migrate();
+    await load(lite, ALL);
+  });
+  afterAll(async () => {
+    for (const s of stores) await s.close().catch(() => {});
+    await lite?.close();
+    for (const s of schemas) await sql.unsafe(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+    await sql.end();
+  });
+
+  test("every coarser interval of each series is materialised, equal to the rollup on read (WSE and NYSE, DST, half day, left-out bars)", async () => {
+    const snap = await snapshot(sql, main.schema);
+    for (const [symbol, bars] of [["PKN.WA", WSE], ["AAPL.US", NYSE], ["CDR.WA", DAILY]] as const) {
+      const market = marketOf(symbol)!;
+      for (const interval of COARSER) {
+        if (!canRollUp(bars[0]!.interval, interval)) continue;
+        // The whole table's rows of the symbol equal domain/rollup.ts over all its bars...
+        const want = [...new Set(bars.map((b) => b.source))].flatMap((src) => rollup(bars.filter((b) => b.source === src), interval, market));
+        const got = [...snap.values()].filter((r) => r.symbol === symbol && r.interval === interval);
+        expect(got.length).toBe(want.length);
+        for (const w of want) {
+          const r = snap.get(`${w.source}|${symbol}|${interval}|${new Date(w.ts).toISOString()}`);
+          expect(r).toMatchObject({ open: w.open, high: w.high, low: w.low, close: w.close, volume: w.volume, turnover: w.turnover ?? null });
+          expect(r!.trades === null ? null : Number(r!.trades)).toBe(w.trades ?? null);
+        }
+        // ...and page by page, served from the table, equal to rolling up on read.
+        for (const q of [{ symbol, interval, limit: 7 }, { symbol, interval, limit: 1000 }, { symbol, interval, limit: 5, from: Date.parse("2024-04-02T09:00:00Z"), to: Date.parse("2024-11-29T15:00:00Z") }]) {
+          const m = await pages(main.store, q);
+          const r = await pages(main.store, q, true);
+          expect(m.every((p) => p.materialised)).toBe(true);
+          expect(m).toEqual(r.map((p) => ({ ...p, materialised: true })));
+        }
+      }
+    }
+    // Hand-checked: the half day's last NYSE hour is 12:30-13:00 EST; 30 after-hours bars left out.
+    const half = (await rolledUpBars(main.store, { symbol: "AAPL.US", interval: "1h", source: "a", from: Date.parse("2024-11-29T00:00:00Z"), limit: 100 }))!;
+    expect(half.bars.map((b) => new Date(b.ts).toISOString().slice(11, 16))).toEqual(["14:30", "15:30", "16:30", "17:30"]);
+    expect(half.bars[3]!.volume).toBe(volume(nyse("a", 0).slice(840 + 180, 840 + 210)));
+    expect(half.excluded).toBe(0); // the after-hours stretch starts at the close, past the page's last end
+    const day = (await rolledUpBars(main.store, { symbol: "AAPL.US", interval: "1d", source: "a", limit: 100 }))!;
+    expect(day.bars.map((b) => new Date(b.ts).toISOString().slice(0, 10))).toEqual(["2024-11-01", "2024-11-04", "2024-11-29"]);
+    expect(day.excluded).toBe(60); // the Monday's pre-market and after-hours; the half day's after-hours lie after its close
+    const wse = (await rolledUpBars(main.store, { symbol: "PKN.WA", interval: "1w", limit: 100 }))!;
+    expect(wse.bars.map((b) => [new Date(b.ts).toISOString().slice(0, 10), b.volume])).toEqual([
+        ["2024-03-25", volume(WSE.slice(10, 490))],
+      ["2024-04-02", volume(WSE.slice(503, 983))],
+      ["2024-05-06", volume(WSE.slice(983))],
+    ]);
+    expect(wse.excluded).toBe(23); // 10 before the open, 10 after the close, 3 on Saturday
+  });
+
+  test("/api/bars?interval=1w (and every other rolled-up interval) from Postgres equals SQLite's answer rolled up on read", async () => {
+    const appPg = createApp({ store: main.store, metrics: ticksyncMetrics() });
+    const metrics = ticksyncMetrics();
+    const appLite = createApp({ store: lite, metrics });
+    const all = async (app: ReturnType<typeof createApp>, path: string) => {
+      const bodies: unknown[] = [];
+      const how = new Set<string | null>();
+      let next: string | null = null;
+      do {
+        const r = await app.request(`${path}${next ? `&cursor=${next}` : ""}`);
+        expect(r.status).toBe(200);
+        how.add(r.headers.get("x-ticksync-rollup"));
+        const body = (await r.json()) as { next: string | null };
+        bodies.push(body);
+        next = body.next;
+      } while (next);
+      return { bodies, how: [...how] };
+    };
+    for (const symbol of ["PKN.WA", "AAPL.US", "CDR.WA"])
+      for (const interval of COARSER)
+        for (const extra of ["&limit=2", "&limit=500", "&limit=3&source=b&from=2024-11-04T15:00:00Z"]) {
+          const path = `/api/bars?symbol=${symbol}&interval=${interval}${extra}`;
+          const p = await all(appPg, path);
+          const l = await all(appLite, path);
+          expect(p.bodies).toEqual(l.bodies);
+          if (interval === "1w" && extra === "&limit=2") expect((p.bodies[0] as any).data.length).toBeGreaterThan(0);
+          if ((p.bodies[0] as any).rolledUpFrom) {
+            expect(p.how).toEqual(["materialised"]);
+            expect(l.how).toEqual(["on_read"]);
+          }
+        }
+    expect(metrics.registry.render()).toContain('ticksync_rollup_pages_total{path="on_read"}');
+  });
+
+  test("a second run rewrites only the buckets its bars are in; the answer stays equal to on read", async () => {
+    const { store, schema } = await fresh();
+    await load(store, [...WSE.slice(0, 983), ...nyse("a", 0)]);
+    const before = await snapshot(sql, schema);
+    await Bun.sleep(5);
+    // New bars: the May session (a new week and month), one changed bar on 2024-04-02, and the
+    // last minutes of the NYSE half day changed.
+    const changedWse = { ...WSE[600]!, close: WSE[600]!.close + 1, volume: WSE[600]!.volume + 5 };
+    const changedNyse = nyse("a", 0).slice(1010).map((b) => ({ ...b, volume: b.volume + 1 }));
+    const added = [...WSE.slice(983), changedWse, ...changedNyse];
+    const run2 = await load(store, added);
+    const after = await snapshot(sql, schema);
+    const touched = new Set<string>();
+    for (const b of added)
+      for (const t of COARSER) {
+        const k = bucketOf(b.ts, "1m", t, marketOf(b.symbol)!);
+        if (k) touched.add(`${b.source}|${b.symbol}|${t}|${new Date(k.ts).toISOString()}`);
+      }
+    expect(touched.size).toBeGreaterThan(20);
+    for (const [key, row] of after) {
+      if (touched.has(key)) expect(row.run_id).toBe(run2);
+      else expect({ key, run: row.run_id, at: row.updated_at }).toEqual({ key, run: before.get(key)!.run_id, at: before.get(key)!.updated_at });
+    }
+    for (const key of touched) expect(after.has(key)).toBe(true);
+    expect([...before.keys()].every((k) => after.has(k))).toBe(true);
+    for (const symbol of ["PKN.WA", "AAPL.US"])
+      for (const interval of COARSER) {
+        const q = { symbol, interval, limit: 50 };
+        expect(await pages(store, q)).toEqual((await pages(store, q, true)).map((p) => ({ ...p, materialised: true })));
+      }
+
+    // The same load again: its bars are unchanged, nothing in the table is rewritten.
+    await load(store, added);
+    await load(store, [...WSE.slice(0, 983), ...nyse("a", 0), ...added]);
+    expect(await snapshot(sql, schema)).toEqual(after);
+    // Rolling up a run again (its queue entry back) writes nothing either.
+    await sql.unsafe(`INSERT INTO "${schema}".rollup_pending SELECT run_id, min(ts), max(ts) FROM "${schema}".bars WHERE run_id = ${run2} GROUP BY run_id`);
+    expect(await store.rollupPending!()).toBe(1);
+    await load(store, []); // a run finishing works the queue off
+    expect(await store.rollupPending!()).toBe(0);
+    expect(await snapshot(sql, schema)).toEqual(after);
+  });
+
+  test("bars arriving in order, run by run, are carried on from the stored rows, exactly as rolled up from the start", async () => {
+    const { store, schema } = await fresh();
+    const conn = postgres(parsePgUrl(process.env.TICKSYNC_TEST_PG_URL!).url, { max: 1, onnotice: () => {}, connection: { search_path: schema } });
+    try {
+      const rollups = pgRollups(conn, schema);
+      const bars = [...nyse("a", 0), ...WSE.filter((b) => b.ts < Date.parse("2024-04-03T00:00:00Z"))].sort((x, y) => x.ts - y.ts);
+      const runs: number[] = [];
+      for (let i = 0; i < bars.length; i += 97) {
+        const runId = await load(store, bars.slice(i, i + 97), false);
+        runs.push(runId);
+        await queueRun(conn, runId, { fromTs: null, toTs: null });
+        const c = await rollups.catchUp();
+        expect(c.runs).toBe(1);
+        // A series' first run rolls its weeks and months up; every later one only carries on.
+        const symbols = new Set(bars.slice(i, i + 97).map((b) => b.symbol));
+        const first = [...symbols].filter((sym) => bars.findIndex((x) => x.symbol === sym) >= i).length;
+        expect({ recomputed: c.recomputed, appended: c.appended }).toEqual({ recomputed: first, appended: symbols.size - first });
+      }
+      const snap = await snapshot(sql, schema);
+      for (const [symbol, market] of [["AAPL.US", "NYSE"], ["PKN.WA", "WSE"]] as const)
+        for (const interval of COARSER) {
+          const want = rollup(bars.filter((b) => b.symbol === symbol), interval, market);
+          const got = [...snap.values()].filter((r) => r.symbol === symbol && r.interval === interval);
+          expect(got.map((r) => [new Date(r.ts).getTime(), r.open, r.high, r.low, r.close, r.volume, r.turnover, r.trades === null ? null : Number(r.trades)])).toEqual(
+            want.map((b) => [b.ts, b.open, b.high, b.low, b.close, b.volume, b.turnover ?? null, b.trades ?? null]),
+          );
+        }
+      // Left-out bars counted once, also where a stretch of them spans two runs.
+      const left = await sql.unsafe(`SELECT s.symbol, sum(e.bars)::int AS n FROM "${schema}".rollup_excluded e JOIN "${schema}".series s ON s.id = e.series_id GROUP BY 1 ORDER BY 1`);
+      const out = (symbol: string, market: "WSE" | "NYSE") => bars.filter((b) => b.symbol === symbol && bucketOf(b.ts, "1m", "1d", market) === null).length;
+      expect(left.map((r) => [r.symbol, r.n])).toEqual([["AAPL.US", out("AAPL.US", "NYSE")], ["PKN.WA", out("PKN.WA", "WSE")]]);
+      expect(out("AAPL.US", "NYSE")).toBe(90);
+      // Finished now: the same pages as on read.
+      for (const r of runs) await store.finishRun(r, { outcome: "succeeded", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+      expect(await snapshot(sql, schema)).toEqual(snap);
+      for (const symbol of ["AAPL.US", "PKN.WA"])
+        for (const interval of COARSER) {
+          const q = { symbol, interval, limit: 40 };
+          expect(await pages(store, q)).toEqual((await pages(store, q, true)).map((p) => ({ ...p, materialised: true })));
+        }
+    } finally {
+      await conn.end();
+    }
+  });
+
+  test("while a run that wrote finer bars is running or queued, pages are rolled up on read; a run found interrupted is rolled up", async () => {
+    const { store, schema, url } = await fresh();
+    await load(store, WSE.slice(0, 503));
+    const running = await load(store, WSE.slice(503, 983), false);
+    const q = { symbol: "PKN.WA", interval: "1w" as Interval, limit: 10 };
+    const during = await pages(store, q);
+    expect(during.map((p) => p.materialised)).toEqual([false]);
+    expect(during[0]!.bars.length).toBe(2);
+    // The process "ends": another store opening the schema finds the run interrupted and rolls it up.
+    await sql.unsafe(`UPDATE "${schema}".runs SET owner = '${hostname()}:${process.pid}:0' WHERE id = ${running}`);
+    const again = pg.open(url);
+    stores.push(again);
+    await again.migrate();
+    expect((await again.getRun(running))!.outcome).toBe("interrupted");
+    const after = await pages(again, q);
+    expect(after.map((p) => p.materialised)).toEqual([true]);
+    expect(after.map((p) => ({ ...p, materialised: false }))).toEqual(during);
+  });
+
+  test("migration 8 fills the table from bars stored before it", async () => {
+    const url = pg.freshUrl(dir);
+    const schema = parsePgUrl(url).schema;
+    schemas.push(schema);
+    const v7 = postgres(parsePgUrl(url).url, { max: 1, onnotice: () => {}, connection: { search_path: schema } });
+    try {
+      await v7.unsafe(`CREATE SCHEMA "${schema}"`);
+      await v7.begin(async (tx) => {
+        await tx`CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), timescale boolean NOT NULL DEFAULT false)`;
+        for (const m of PG_MIGRATIONS.filter((m) => m.version <= 7)) {
+          await m.up(tx, { timescale: false });
+          await tx`INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${m.name})`;
+        }
+        await tx`INSERT INTO runs (kind, source, owner, outcome, from_ts, to_ts) VALUES ('ingest', 'test', 'gone', 'succeeded', now(), now())`;
+        await tx.unsafe(`CREATE TABLE bars_y2024 PARTITION OF bars FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2025-01-01 00:00:00+00')`);
+        const series = [...new Set(ALL.map((b) => `${b.source}|${b.symbol}|${b.interval}`))];
+        for (const key of series) {
+          const [source, symbol, interval] = key.split("|");
+          const mine = ALL.filter((b) => b.source === source && b.symbol === symbol && b.interval === interval);
+          const [s] = await tx`
+            INSERT INTO series (source, symbol, interval, first_ts, last_ts, bars)
+            VALUES (${source!}, ${symbol!}, ${interval!}, ${new Date(mine[0]!.ts)}, ${new Date(mine[mine.length - 1]!.ts)}, ${mine.length}) RETURNING id`;
+          const rows = mine.map((b) => ({ series_id: s!.id, ts: new Date(b.ts), open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, turnover: b.turnover ?? null, trades: b.trades ?? null, run_id: 1 }));
+          for (let i = 0; i < rows.length; i += 1000) await tx`INSERT INTO bars ${tx(rows.slice(i, i + 1000))}`;
+        }
+      });
+      const store = pg.open(url);
+      stores.push(store);
+      expect((await store.migrate()).applied).toEqual([8]);
+      expect(await snapshot(sql, schema).then((m) => [...m.values()].every((r) => r.run_id === null))).toBe(true);
+      const rel = await v7`SELECT to_regclass('bars_1d_from_intraday') AS t`;
+      expect(rel[0]!.t).toBeNull();
+      // The same rows as the store that rolled the same bars up run by run.
+      const built = await snapshot(sql, schema);
+      const ran = await snapshot(sql, main.schema);
+      expect(built.size).toBe(ran.size);
+      for (const [key, want] of ran) expect({ ...built.get(key), run_id: 0, updated_at: 0 }).toEqual({ ...want, run_id: 0, updated_at: 0 });
+    } finally {
+      await v7.end();
+    }
+  }, 60_000);
+
+  test("retention keeps the rolled-up history of deleted bars; a bucket the cutoff cuts through stays whole as bars arrive", async () => {
+    const { store, schema } = await fresh();
+    // PKN 1m: 2024-03-28 and 2024-04-02 (week 14 and 13, March and April) and 2024-05-06.
+    await load(store, WSE);
+    const q = (interval: Interval) => ({ symbol: "PKN.WA", interval, limit: 10_000 });
+    const before = new Map<Interval, Bar[]>();
+    for (const i of COARSER) before.set(i, (await rolledUpBars(store, q(i)))!.bars);
+    // Delete 1m bars before 2024-04-02T12:00Z: mid-session, mid-week, mid-month.
+    const cutoff = Date.parse("2024-04-02T12:00:00Z");
+    const deleted = await store.deleteBars!({ interval: "1m", before: cutoff });
+    expect(deleted).toBe(503 + 300);
+    for (const i of COARSER) {
+      const page = (await rolledUpBars(store, q(i)))!;
+      expect(page.materialised).toBe(true);
+      expect(page.bars).toEqual(before.get(i)!);
+    }
+    // New bars into the cut week and month (Wednesday 2024-04-03) and the cut day itself changed
+    // after the cutoff: those buckets hold the deleted bars and the new ones.
+    const wed = minutes("PKN.WA", "live", "2024-04-03T07:00:00Z", 480, 5000);
+    const late = { ...WSE[503 + 400]!, close: 1 };
+    await load(store, [...wed, late]);
+    const ever = [...WSE.filter((b) => b.ts !== late.ts), late, ...wed];
+    for (const i of COARSER) {
+      const page = (await rolledUpBars(store, q(i)))!;
+      expect(page.materialised).toBe(true);
+      expect(page.bars).toEqual(rollup(ever, i, "WSE"));
+    }
+    // Retention again later: the carried bars of a bucket now wholly before the cutoff go.
+    await store.deleteBars!({ interval: "1m", before: Date.parse("2024-05-01T00:00:00Z") });
+    const [carry] = await sql.unsafe(`SELECT count(*)::int AS n FROM "${schema}".rollup_carry`);
+    expect(carry!.n).toBe(0);
+    for (const i of COARSER) expect((await rolledUpBars(store, q(i)))!.bars).toEqual(rollup(ever, i, "WSE"));
+    expect(INTERVALS.length).toBe(7);
+  });
+});
