@@ -1,9 +1,9 @@
 // Stores bench: a stooq-bulk CSV → the Postgres and QuestDB stores through the real CLI, each
 // against the fastest raw load of the same rows measured in the same run:
 //   Postgres: `psql \copy` of a COPY text file into an unindexed table;
-//   QuestDB:  the same ILP lines ticksync writes, POSTed to /write (20,000 lines a request, the
-//             size of src/stores/questdb.ts's writes) into a table made by the store's own migration, until
-//             its WAL is applied.
+//   QuestDB:  the same ILP lines ticksync writes, POSTed to /write (as many lines a request as
+//             src/stores/questdb.ts's writes hold) into a table made by the store's own migration,
+//             until its WAL is applied.
 // The raw files are prepared beforehand and not timed, so the baselines measure only the load.
 // A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file.
 // The servers are the test servers of scripts/services (started here when they are not up).
@@ -15,7 +15,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeBulkCsv } from "./ingest.ts";
-import { questdbStore } from "../../src/stores/questdb.ts";
+import { ILP_LINES_PER_REQUEST as QDB_LINES_PER_REQUEST, questdbStore } from "../../src/stores/questdb.ts";
 
 /** The issue's size. */
 const ROWS = 5_000_000;
@@ -29,8 +29,8 @@ const RSS_LIMIT = 1.15;
  * reported at a quarter and a sixteenth of the rows instead.
  */
 const QDB_BUDGET_S = 300;
-/** Lines per /write request: the chunk src/stores/questdb.ts's ilp() posts. */
-const ILP_LINES_PER_REQUEST = 20_000;
+/** Lines per /write request: the chunk src/stores/questdb.ts posts by default. */
+const ILP_LINES_PER_REQUEST = QDB_LINES_PER_REQUEST;
 const SOURCE = "bench";
 /** ticksync's first run in a fresh schema or prefix has id 1; the baselines write the same. */
 const RUN_ID = 1;

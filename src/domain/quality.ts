@@ -82,11 +82,16 @@ function toNumber(x: unknown): number {
  * Per-run memo of the pure, repetitive parts of validation: a file has few distinct symbols and
  * (across symbols) few distinct dates. Bounded, so a long run does not grow it without end.
  */
-export type ValidateCache = { symbols: Map<string, ReturnType<typeof normaliseSymbol>>; ts: Map<string, number | null> };
-const CACHE_LIMIT = 100_000;
-export const newValidateCache = (): ValidateCache => ({ symbols: new Map(), ts: new Map() });
+export type ValidateCache = {
+  symbols: Map<string, ReturnType<typeof normaliseSymbol>>;
+  ts: Map<string, number | null>;
+  /** ts by a number made of a row's date and time digits (see src/domain/cells.ts). */
+  tsKey: Map<number, number | null>;
+};
+export const CACHE_LIMIT = 100_000;
+export const newValidateCache = (): ValidateCache => ({ symbols: new Map(), ts: new Map(), tsKey: new Map() });
 
-function cachedSymbol(cache: ValidateCache, raw: string, market: SymbolMarket | undefined) {
+export function cachedSymbol(cache: ValidateCache, raw: string, market: SymbolMarket | undefined) {
   let r = cache.symbols.get(raw);
   if (r === undefined) {
     if (cache.symbols.size >= CACHE_LIMIT) cache.symbols.clear();
@@ -95,7 +100,7 @@ function cachedSymbol(cache: ValidateCache, raw: string, market: SymbolMarket | 
   return r;
 }
 
-function cachedTs(cache: ValidateCache, raw: unknown, ctx: ValidateContext): number | null {
+export function cachedTs(cache: ValidateCache, raw: unknown, ctx: ValidateContext): number | null {
   if (typeof raw !== "string") return parseTimestamp(raw, ctx.tsFormat, ctx.timeZone);
   let t = cache.ts.get(raw);
   if (t === undefined) {
@@ -105,7 +110,7 @@ function cachedTs(cache: ValidateCache, raw: unknown, ctx: ValidateContext): num
   return t;
 }
 
-function reject(row: RawRow, rule: Rule, reason: string, extra?: { symbol?: string; ts?: number }): Rejection {
+export function reject(row: RawRow, rule: Rule, reason: string, extra?: { symbol?: string; ts?: number }): Rejection {
   return { locator: row.locator, rule, reason, raw: row.fields, ...extra };
 }
 
@@ -287,17 +292,25 @@ function adjacentWeekdays(a: number, b: number): boolean {
  * Daily gaps per symbol against its market's calendar. `lastTs` carries the newest bar per
  * symbol between batches (one number per symbol: constant in the file size) and is updated.
  */
-export function findDailyGaps(bars: Bar[], lastTs: Map<string, number>): GapWarning[] {
+export function findDailyGaps(bars: readonly Bar[], lastTs: Map<string, number>): GapWarning[] {
   const bySymbol = new Map<string, number[]>();
   for (const b of bars) {
     let list = bySymbol.get(b.symbol);
     if (!list) bySymbol.set(b.symbol, (list = []));
     list.push(b.ts);
   }
+  return findDailyGapsIn(bySymbol, lastTs);
+}
+
+/**
+ * findDailyGaps over each symbol's bar timestamps; `rising` names the symbols whose list is
+ * known to be in increasing order already (it is sorted otherwise, in place).
+ */
+export function findDailyGapsIn(bySymbol: Map<string, number[]>, lastTs: Map<string, number>, rising?: (symbol: string) => boolean): GapWarning[] {
   const warnings: GapWarning[] = [];
   for (const [symbol, list] of bySymbol) {
     const sym = normaliseSymbol(symbol);
-    list.sort((a, b) => a - b);
+    if (!rising?.(symbol)) list.sort((a, b) => a - b);
     let prev = lastTs.get(symbol);
     for (const ts of list) {
       // Consecutive weekdays (or Friday → Monday) cannot hide a session: skip the calendar.

@@ -7,6 +7,7 @@ import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
 import { ProviderError } from "../sources/http.ts";
 import { SourceError } from "../sources/types.ts";
+import { COLUMN_WIDTH } from "../domain/columns.ts";
 import { inlineReader, workerReader, type StreamReader, type ValidatedBatch } from "./validated.ts";
 import { log } from "../monitor/log.ts";
 import { newValidateCache, scoreBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
@@ -144,40 +145,72 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     results.push(result);
     try {
       const cp = await store.getCheckpoint(key);
-      for await (const v of reader!.batches(stream, cp?.cursor ?? null, opts.range)) {
-        if (opts.signal?.aborted) throw new Error("run aborted");
-        let last = v.bars[0];
-        for (const b of v.bars) {
-          if (fromTs === null || b.ts < fromTs) fromTs = b.ts;
-          if (toTs === null || b.ts > toTs) toTs = b.ts;
-          if (last && b.ts > last.ts) last = b;
+      let cpLastTs = cp?.lastTs ?? null;
+      let cpLastKey = cp?.lastKey ?? null;
+      // Batches committing at once (the store's pipeline): the next batch is read, checked and
+      // sent while the one before is still being written. A failed commit stops the stream, after
+      // the others in flight have settled (the store commits none after a failed one).
+      const depth = Math.max(1, store.pipeline ?? 1);
+      const inFlight: Promise<void>[] = [];
+      let failed: { error: unknown } | null = null;
+      const settle = async () => {
+        try {
+          await inFlight.shift();
+        } catch (e) {
+          failed ??= { error: e };
         }
-        await storeReference(v.actions, v.instruments);
-        const res = await store.commitBatch({
-          runId,
-          source: source.name,
-          bars: v.bars,
-          quarantine: v.rejections,
-          read: v.read,
-          checkpoint: {
-            stream: key,
-            cursor: v.cursor,
-            lastTs: last && (cp?.lastTs == null || last.ts > cp.lastTs) ? last.ts : (cp?.lastTs ?? null),
-            lastKey: last ? `${last.symbol}|${last.interval}|${last.ts}` : (cp?.lastKey ?? null),
-          },
-        });
-        result.read += v.read;
-        totals.read += v.read;
-        totals.inserted += res.inserted;
-        totals.updated += res.updated;
-        totals.unchanged += res.unchanged;
-        totals.quarantined += v.rejections.length;
-        accepted += v.report.accepted;
-        gapSessions += v.report.gapSessions;
-        gapWarnings += v.warnings.length;
-        for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
-        opts.onBatch?.({ runId, source: source.name, stream, read: v.read, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
+      };
+      try {
+        for await (const v of reader!.batches(stream, cp?.cursor ?? null, opts.range)) {
+          if (opts.signal?.aborted) throw new Error("run aborted");
+          // The batch's range, and its newest bar (the first of them, for the checkpoint's key).
+          const c = v.columns;
+          let last = -1;
+          for (let i = 0, o = 0; i < c.n; i++, o += COLUMN_WIDTH) {
+            const t = c.f64[o]!;
+            if (fromTs === null || t < fromTs) fromTs = t;
+            if (toTs === null || t > toTs) toTs = t;
+            if (last < 0 || t > c.f64[last * COLUMN_WIDTH]!) last = i;
+          }
+          if (last >= 0) {
+            const t = c.f64[last * COLUMN_WIDTH]!;
+            const s = c.series[c.row[last]!]!;
+            if (cpLastTs === null || t > cpLastTs) cpLastTs = t;
+            cpLastKey = `${s.symbol}|${s.interval}|${t}`;
+          }
+          await storeReference(v.actions, v.instruments);
+          const committing = store
+            .commitBatch({
+              runId,
+              source: source.name,
+              bars: c,
+              quarantine: v.rejections,
+              read: v.read,
+              checkpoint: { stream: key, cursor: v.cursor, lastTs: cpLastTs, lastKey: cpLastKey },
+            })
+            .then((res) => {
+              result.read += v.read;
+              totals.read += v.read;
+              totals.inserted += res.inserted;
+              totals.updated += res.updated;
+              totals.unchanged += res.unchanged;
+              totals.quarantined += v.rejections.length;
+              accepted += v.report.accepted;
+              gapSessions += v.report.gapSessions;
+              gapWarnings += v.warnings.length;
+              for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
+              opts.onBatch?.({ runId, source: source.name, stream, read: v.read, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
+            });
+          committing.catch(() => {}); // seen by settle()
+          inFlight.push(committing);
+          while (inFlight.length >= depth) await settle();
+          if (failed) break;
+        }
+      } finally {
+        // Nothing of this stream is still committing when it ends, however it ends.
+        while (inFlight.length > 0) await settle();
       }
+      if (failed) throw (failed as { error: unknown }).error;
       if (track) await store.setRunStream(runId, stream, { status: "done", rows: result.read });
     } catch (e) {
       if (opts.signal?.aborted) throw e;

@@ -4,7 +4,10 @@ import { newValidateCache, validateBatch } from "../domain/quality.ts";
 import { createSource, type SourceConfig } from "../sources/registry.ts";
 import type { Source } from "../sources/types.ts";
 import { ProviderError } from "../sources/http.ts";
-import { READ_AHEAD, toColumns, type FromWorker, type ToWorker } from "./validated.ts";
+import { READ_AHEAD, type FromWorker, type ToWorker } from "./validated.ts";
+import { toColumns } from "../domain/columns.ts";
+import { validateCells, type ColumnBatch } from "../domain/cells.ts";
+import type { Cursor } from "../sources/types.ts";
 
 declare const self: Worker;
 
@@ -21,16 +24,24 @@ async function read(msg: Extract<ToWorker, { type: "read" }>) {
   credits.set(msg.id, credit);
   try {
     if (!source || !open) throw new Error("read before open");
-    for await (const batch of source.read(msg.stream, msg.cursor, open.batchSize, msg.range)) {
-      const v = validateBatch(batch.rows, { ...open.settings, lastTs, cache });
+    const ctx = { ...open.settings, lastTs, cache };
+    const send = async (v: ColumnBatch, cursor: Cursor, read: number) => {
       while (credit.n <= 0) await new Promise<void>((r) => (credit.wake = r));
       credit.n--;
-      const columns = toColumns(v.bars, source.name, source.interval);
-      post({ type: "batch", id: msg.id, columns, rejections: v.rejections, warnings: v.warnings, report: v.report, cursor: batch.cursor, read: batch.rows.length }, [
+      const { columns } = v;
+      post({ type: "batch", id: msg.id, columns, rejections: v.rejections, warnings: v.warnings, report: v.report, cursor, read }, [
         columns.f64.buffer as ArrayBuffer,
-        columns.symbol.buffer as ArrayBuffer,
+        columns.row.buffer as ArrayBuffer,
       ]);
-    }
+    };
+    // Delimited text goes from cells to columns with no object per row; other sources by rows.
+    if (source.readCells && !msg.range)
+      for await (const batch of source.readCells(msg.stream, msg.cursor, open.batchSize)) await send(validateCells(batch.cells, ctx), batch.cursor, batch.cells.n);
+    else
+      for await (const batch of source.read(msg.stream, msg.cursor, open.batchSize, msg.range)) {
+        const v = validateBatch(batch.rows, ctx);
+        await send({ columns: toColumns(v.bars), rejections: v.rejections, warnings: v.warnings, report: v.report }, batch.cursor, batch.rows.length);
+      }
     post({ type: "end", id: msg.id });
   } catch (e) {
     const err = e as Error;

@@ -2,12 +2,14 @@
 // thread so parsing and validation overlap with the store's writes (two cores: one reads and
 // checks, one writes). Bars cross the thread boundary as columns in transferred buffers, so
 // handing a batch over costs next to nothing.
-import type { Bar, Interval } from "../domain/bar.ts";
+import { toColumns, type BarColumns } from "../domain/columns.ts";
+import { validateCells } from "../domain/cells.ts";
 import { validateBatch, type GapWarning, type QualityReport, type Rejection, type ValidateCache, type ValidateContext } from "../domain/quality.ts";
 import type { Cursor, ReadRange, Source, SourceBatch } from "../sources/types.ts";
 
 export type ValidatedBatch = {
-  bars: Bar[];
+  /** The accepted bars. */
+  columns: BarColumns;
   rejections: Rejection[];
   warnings: GapWarning[];
   report: QualityReport;
@@ -29,77 +31,18 @@ type ValidateSettings = Omit<ValidateContext, "lastTs" | "cache">;
 export function inlineReader(source: Source, settings: ValidateSettings, batchSize: number, lastTs: Map<string, number>, cache: ValidateCache): StreamReader {
   return {
     async *batches(stream, cursor, range) {
+      const ctx = { ...settings, lastTs, cache };
+      if (source.readCells && !range) {
+        for await (const batch of source.readCells(stream, cursor, batchSize)) yield { ...validateCells(batch.cells, ctx), cursor: batch.cursor, read: batch.cells.n };
+        return;
+      }
       for await (const batch of source.read(stream, cursor, batchSize, range)) {
         const v = validateBatch(batch.rows, { ...settings, lastTs, cache });
-        yield { ...v, cursor: batch.cursor, read: batch.rows.length, actions: batch.actions, instruments: batch.instruments };
+        yield { columns: toColumns(v.bars), rejections: v.rejections, warnings: v.warnings, report: v.report, cursor: batch.cursor, read: batch.rows.length, actions: batch.actions, instruments: batch.instruments };
       }
     },
     close() {},
   };
-}
-
-/** Bars as columns: numbers in Float64Arrays (NaN for null), symbols by index into a list. */
-export type BarColumns = {
-  n: number;
-  source: string;
-  interval: Interval;
-  symbols: string[];
-  symbol: Uint32Array;
-  f64: Float64Array; // n × 9: ts, open, high, low, close, volume, adjClose, turnover, trades
-};
-
-const WIDTH = 9;
-
-export function toColumns(bars: Bar[], source: string, interval: Interval): BarColumns {
-  const n = bars.length;
-  const symbols: string[] = [];
-  const index = new Map<string, number>();
-  const symbol = new Uint32Array(n);
-  const f64 = new Float64Array(n * WIDTH);
-  for (let i = 0; i < n; i++) {
-    const b = bars[i]!;
-    let s = index.get(b.symbol);
-    if (s === undefined) {
-      index.set(b.symbol, (s = symbols.length));
-      symbols.push(b.symbol);
-    }
-    symbol[i] = s;
-    const o = i * WIDTH;
-    f64[o] = b.ts;
-    f64[o + 1] = b.open;
-    f64[o + 2] = b.high;
-    f64[o + 3] = b.low;
-    f64[o + 4] = b.close;
-    f64[o + 5] = b.volume;
-    f64[o + 6] = b.adjClose ?? NaN;
-    f64[o + 7] = b.turnover ?? NaN;
-    f64[o + 8] = b.trades ?? NaN;
-  }
-  return { n, source, interval, symbols, symbol, f64 };
-}
-
-export function fromColumns(c: BarColumns): Bar[] {
-  const out: Bar[] = new Array(c.n);
-  const f = c.f64;
-  for (let i = 0; i < c.n; i++) {
-    const o = i * WIDTH;
-    const bar: Bar = {
-      source: c.source,
-      symbol: c.symbols[c.symbol[i]!]!,
-      interval: c.interval,
-      ts: f[o]!,
-      open: f[o + 1]!,
-      high: f[o + 2]!,
-      low: f[o + 3]!,
-      close: f[o + 4]!,
-      volume: f[o + 5]!,
-    };
-    if (!Number.isNaN(f[o + 6]!)) bar.adjClose = f[o + 6]!;
-    if (!Number.isNaN(f[o + 7]!)) bar.turnover = f[o + 7]!;
-    if (!Number.isNaN(f[o + 8]!)) bar.trades = f[o + 8]!;
-    out[i] = bar;
-  }
-  return out;
 }
 
 /** What the worker needs to rebuild the source on its side: plain, cloneable data. */
@@ -166,7 +109,7 @@ export function workerReader(spec: WorkerSourceSpec, settings: ValidateSettings,
           if (m.type === "end") return;
           if (m.type === "error") throw rebuildError(m);
           if (m.type !== "batch") continue;
-          yield { bars: fromColumns(m.columns), rejections: m.rejections, warnings: m.warnings, report: m.report, cursor: m.cursor, read: m.read };
+          yield { columns: m.columns, rejections: m.rejections, warnings: m.warnings, report: m.report, cursor: m.cursor, read: m.read };
           worker.postMessage({ type: "ack", id: me.id } satisfies ToWorker);
         }
       } finally {

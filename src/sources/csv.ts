@@ -8,7 +8,8 @@ import { statSync, existsSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { IntervalSchema, type RawRow } from "../domain/bar.ts";
 import { MarketSchema, TsFormatSchema } from "./common.ts";
-import { SourceError, type Cursor, type Source, type SourceBatch } from "./types.ts";
+import { SourceError, type CellBatch, type Cursor, type Source, type SourceBatch } from "./types.ts";
+import { CELL_FIELDS, CELL_SPAN, MISSING, UNMAPPED, type CellRows } from "../domain/cells.ts";
 
 const ColumnName = v.union([v.pipe(v.string(), v.nonEmpty()), v.pipe(v.number(), v.integer(), v.minValue(0))], "expected a header name or a 0-based column index");
 
@@ -55,6 +56,20 @@ const PRESETS: Record<"stooq" | "stooq-bulk", Columns> = {
 const OPTIONAL_IN_PRESET = new Set<Field>(["time", "volume"]);
 
 const SLICE = 1 << 20;
+
+const emptyCells = (symbol: string | undefined, decimalComma: boolean): CellRows => ({
+  n: 0,
+  text: "",
+  spans: new Int32Array(0),
+  plain: new Uint8Array(0),
+  symbol,
+  decimalComma,
+  composeTs: () => undefined,
+  row: () => {
+    throw new Error("no rows");
+  },
+  locator: () => "",
+});
 
 /** Symbol from a Stooq-style file name: `pkn_d.csv` → `pkn`, `aapl_us_d.csv` → `aapl.us`, `PKN.WA.csv` → `PKN.WA`. */
 export function symbolFromFileName(file: string): string {
@@ -146,7 +161,12 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     return { header: splitCsvLine(line, cfg.delimiter), dataOffset: nl >= 0 ? nl + 1 : head.length };
   }
 
-  async function* read(file: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
+  /**
+   * The file's rows after `cursor`, in batches of cells: each line is cut into the mapped
+   * fields' cell positions in its decoded text (no string per row or cell); a line with quotes is
+   * kept whole and split by splitCsvLine when its row is asked for.
+   */
+  async function* readCells(file: string, cursor: Cursor | null, batchSize: number): AsyncIterable<CellBatch> {
     const bf = Bun.file(file);
     const size = bf.size;
     const mtime = bf.lastModified;
@@ -169,78 +189,53 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     }
     const decoder = new TextDecoder();
     const decimalComma = cfg.decimal === ",";
-    // Hot path: one call per row. The object has one fixed shape (unmapped fields undefined),
-    // which keeps property access fast downstream.
-    const at = (field: Field) => idx.get(field) ?? -1;
-    const [iSym, iTs, iDate, iTime, iOpen, iHigh, iLow, iClose, iVol, iAdj, iTurn, iTrades] = (
-      ["symbol", "ts", "date", "time", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const
-    ).map(at) as number[] as [number, number, number, number, number, number, number, number, number, number, number, number];
-    const cell = (cols: (string | undefined)[], i: number): string | undefined => {
-      if (i < 0) return undefined;
-      const val = cols[i];
+    // Column of each field (-1: not mapped), in CELL_FIELDS order.
+    const col = CELL_FIELDS.map((f) => idx.get(f) ?? -1);
+    const [iSym, iTs, iDate, iTime] = col as [number, number, number, number];
+    const lastCol = Math.max(...col);
+    // Per column, the fields it feeds (a column may feed two, e.g. date and ts).
+    const feeds: number[][] = Array.from({ length: lastCol + 1 }, () => []);
+    col.forEach((c, f) => c >= 0 && feeds[c]!.push(f));
+    const delimiter = cfg.delimiter;
+    const delimiterCode = delimiter.charCodeAt(0);
+    const fastSplit = delimiter !== "\n" && delimiter !== "\r" && delimiter !== '"';
+    // Per column, the first field it feeds (-1: none); the pairs (first, other) of a shared column.
+    const firstField = new Int32Array(lastCol + 2).fill(-1);
+    feeds.forEach((fs, c) => fs.length && (firstField[c] = fs[0]!));
+    const sharedFields = feeds.flatMap((fs) => fs.slice(1).map((f) => [fs[0]!, f] as const));
+    // A row's spans before its cells are found: not mapped, or mapped and missing.
+    const blankSpans = new Int32Array(CELL_SPAN);
+    CELL_FIELDS.forEach((_, f) => (blankSpans[2 * f] = blankSpans[2 * f + 1] = col[f]! < 0 ? UNMAPPED : MISSING));
+
+    /** A cell as a row holds it: trimmed when it starts or ends with white space. */
+    const cellText = (val: string | undefined): string | undefined => {
       if (val === undefined || val === "") return val;
       return val.charCodeAt(0) <= 32 || val.charCodeAt(val.length - 1) <= 32 ? val.trim() : val;
     };
-    const num = decimalComma ? (cols: (string | undefined)[], i: number) => cell(cols, i)?.replace(",", ".") : cell;
-    const tsOf = (cols: (string | undefined)[]): string | undefined => {
-      if (iTs >= 0) return cell(cols, iTs);
-      const date = cell(cols, iDate);
-      let time = cell(cols, iTime);
+    const num = (val: string | undefined) => (decimalComma ? val?.replace(",", ".") : val);
+    const composeTs = (date: string | undefined, time: string | undefined): string | undefined => {
       // Stooq's <TIME> is HHMMSS, 000000 on daily bars.
       if (!time || time === "000000" || time === "00:00:00" || time === "0" || date === undefined) return date;
       if (/^\d{5,6}$/.test(time)) time = time.padStart(6, "0").replace(/^(\d{2})(\d{2})(\d{2})$/, "$1:$2:$3");
       return `${date.replace(/^(\d{4})(\d{2})(\d{2})$/, "$1-$2-$3")} ${time}`;
     };
-    const fieldsOf = (cols: (string | undefined)[]): Record<string, unknown> => ({
-      symbol: iSym >= 0 ? cell(cols, iSym) : fileSymbol,
-      ts: tsOf(cols),
-      open: num(cols, iOpen),
-      high: num(cols, iHigh),
-      low: num(cols, iLow),
-      close: num(cols, iClose),
-      volume: num(cols, iVol),
-      adjClose: num(cols, iAdj),
-      turnover: num(cols, iTurn),
-      trades: num(cols, iTrades),
-    });
-
-    // Cells of a line without quotes, cut straight out of the decoded text in one pass over its
-    // characters: only the mapped columns become strings (the same strings line.split(delimiter)
-    // would give), the others are skipped. `cells` is reused from line to line, and a text cell
-    // equal to the one above it (a bulk file's ticker, a constant <TIME>) reuses that string
-    // instead of making a new one. fieldsOf copies what it needs out of `cells`.
-    const delimiter = cfg.delimiter;
-    const delimiterCode = delimiter.charCodeAt(0);
-    const fastSplit = delimiter !== "\n" && delimiter !== "\r" && delimiter !== '"';
-    const mapped = [iSym, iTs, iDate, iTime, iOpen, iHigh, iLow, iClose, iVol, iAdj, iTurn, iTrades];
-    const lastCol = Math.max(...mapped);
-    const wanted = Array.from({ length: lastCol + 1 }, (_, c) => mapped.includes(c));
-    // Text columns repeat from row to row; prices rarely do, so they are not compared.
-    const repeats = Array.from({ length: lastCol + 1 }, (_, c) => c === iSym || c === iTs || c === iDate || c === iTime);
-    const cells: (string | undefined)[] = new Array(lastCol + 1).fill(undefined);
-    const cut = (text: string, a: number, b: number, c: number): string => {
-      const above = cells[c];
-      if (above !== undefined && repeats[c] && above.length === b - a) {
-        let k = 0;
-        while (k < above.length && above.charCodeAt(k) === text.charCodeAt(a + k)) k++;
-        if (k === above.length) return above;
-      }
-      return text.slice(a, b);
-    };
-    const splitCells = (text: string, p: number, e: number): (string | undefined)[] => {
-      let c = 0;
-      for (let i = p, start = p; ; i++) {
-        if (i === e || text.charCodeAt(i) === delimiterCode) {
-          if (wanted[c]) cells[c] = cut(text, start, i, c);
-          if (i === e || ++c > lastCol) break;
-          start = i + 1;
-        }
-      }
-      while (++c <= lastCol) cells[c] = undefined; // a short row: no such cells
-      return cells;
+    /** A row's fields from its cells by column. */
+    const fieldsOf = (cell: (c: number) => string | undefined): Record<string, unknown> => {
+      const at = (f: number) => (col[f]! < 0 ? undefined : cellText(cell(col[f]!)));
+      return {
+        symbol: iSym >= 0 ? at(0) : fileSymbol,
+        ts: iTs >= 0 ? at(1) : composeTs(iDate >= 0 ? at(2) : undefined, iTime >= 0 ? at(3) : undefined),
+        open: num(at(4)),
+        high: num(at(5)),
+        low: num(at(6)),
+        close: num(at(7)),
+        volume: num(at(8)),
+        adjClose: num(at(9)),
+        turnover: num(at(10)),
+        trades: num(at(11)),
+      };
     };
 
-    let rows: RawRow[] = [];
     let leftover: Uint8Array = new Uint8Array(0);
     let base = offset; // file offset of leftover[0]
     while (base + leftover.length < size || leftover.length > 0) {
@@ -258,9 +253,11 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
         }
       } else buf = leftover;
       let pos = 0;
+      const atEnd = eof || base + buf.length >= size;
       while (pos < buf.length) {
-        // Take up to the rest of this batch's lines in one decode.
-        let need = batchSize - rows.length;
+        // A batch's lines in one decode: batchSize lines (blank ones count here, so a batch may
+        // hold fewer rows), or at the end of the file all that is left. Short of both, read on.
+        let need = batchSize;
         let end = -1;
         let p = pos;
         while (need > 0) {
@@ -270,40 +267,89 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
           p = i + 1;
           need--;
         }
-        if (end < 0) {
-          if (!(eof || base + buf.length >= size)) break;
-          end = buf.length - 1; // last line without a newline at end of file
+        if (need > 0) {
+          if (!atEnd) break;
+          end = buf.length - 1; // the rest, with a last line that may have no newline
         }
         const text = decoder.decode(buf.subarray(pos, end + 1));
-        // Lines are walked by index in the decoded text (no array of lines); `quote` is the next
-        // '"' at or after the current line, so a text without quotes is searched for one once.
-        let quote = -2;
-        for (let p = 0, next = 0; p < text.length; p = next) {
-          let e = text.indexOf("\n", p);
-          next = e < 0 ? text.length : e + 1;
-          if (e < 0) e = text.length;
+        const most = batchSize - need + 1; // lines in the text, at most
+        const spans = new Int32Array(most * CELL_SPAN);
+        const plain = new Uint8Array(most);
+        const lines = new Float64Array(most);
+        const quoted = new Map<number, string>();
+        let n = 0;
+        // One pass over each line's characters: its end, its cells, and whether it has a quote.
+        for (let q = 0; q < text.length; ) {
           line++;
-          if (e > p && text.charCodeAt(e - 1) === 13) e--; // CRLF: one \r before the \n is not data
+          const o = n * CELL_SPAN;
+          for (let k = 0; k < CELL_SPAN; k++) spans[o + k] = blankSpans[k]!;
+          let c = 0;
+          let start = q;
+          let hasQuote = false;
+          let i = q;
+          for (; i < text.length; i++) {
+            const ch = text.charCodeAt(i);
+            if (ch === delimiterCode && fastSplit) {
+              const f = c <= lastCol ? firstField[c]! : -1;
+              if (f >= 0) (spans[o + 2 * f] = start), (spans[o + 2 * f + 1] = i);
+              c++;
+              start = i + 1;
+            } else if (ch === 10) break;
+            else if (ch === 34) hasQuote = true;
+          }
+          const next = i + 1;
+          let e = i;
+          if (e > q && text.charCodeAt(e - 1) === 13) e--; // CRLF: one \r before the \n is not data
           // A line that starts with a printable ASCII character is not blank; anything else is trimmed to see.
-          const c0 = e > p ? text.charCodeAt(p) : 0;
-          if (!(c0 > 32 && c0 < 127) && text.slice(p, e).trim() === "") continue;
-          if (quote !== -1 && quote < p) quote = text.indexOf('"', p);
-          const cols = fastSplit && !(quote >= 0 && quote < e) ? splitCells(text, p, e) : splitCsvLine(text.slice(p, e), delimiter);
-          rows.push({ locator: `${file}:${line}`, fields: fieldsOf(cols) });
+          const c0 = e > q ? text.charCodeAt(q) : 0;
+          if (!(c0 > 32 && c0 < 127) && text.slice(q, e).trim() === "") {
+            q = next;
+            continue;
+          }
+          lines[n] = line;
+          if (fastSplit && !hasQuote) {
+            plain[n] = 1;
+            // The last cell ends the line (or what is before its \r).
+            const f = c <= lastCol ? firstField[c]! : -1;
+            if (f >= 0) (spans[o + 2 * f] = Math.min(start, e)), (spans[o + 2 * f + 1] = e);
+            // A column that feeds more than one field: the others get its cell too.
+            for (const [f1, f2] of sharedFields) (spans[o + 2 * f2] = spans[o + 2 * f1]!), (spans[o + 2 * f2 + 1] = spans[o + 2 * f1 + 1]!);
+          } else quoted.set(n, text.slice(q, e));
+          n++;
+          q = next;
         }
         pos = end + 1;
-        if (rows.length >= batchSize) {
-          yield { rows, cursor: { offset: base + pos, line, fp, fpLen, size, mtime } };
+        const locator = (i: number) => `${file}:${lines[i]}`;
+        const row = (i: number): RawRow => {
+          const whole = quoted.get(i);
+          if (whole !== undefined) {
+            const cols = splitCsvLine(whole, delimiter);
+            return { locator: locator(i), fields: fieldsOf((c) => cols[c]) };
+          }
+          const o = i * CELL_SPAN;
+          // The cell of column c through the first field it feeds (all of them share its span).
+          return { locator: locator(i), fields: fieldsOf((c) => (spans[o + 2 * feeds[c]![0]!]! < 0 ? undefined : text.slice(spans[o + 2 * feeds[c]![0]!]!, spans[o + 2 * feeds[c]![0]! + 1]!))) };
+        };
+        const cells: CellRows = { n, text, spans, plain, symbol: fileSymbol, decimalComma, composeTs, row, locator };
+        if (n > 0) {
+          yield { cells, cursor: { offset: base + pos, line, fp, fpLen, size, mtime } };
           yieldedAt = base + pos;
-          rows = [];
         }
       }
       leftover = buf.subarray(pos);
       base += pos;
       if (eof) break;
     }
-    if (rows.length > 0 || yieldedAt !== base) yield { rows, cursor: { offset: base, line, fp, fpLen, size, mtime } };
+    if (yieldedAt !== base) yield { cells: emptyCells(fileSymbol, decimalComma), cursor: { offset: base, line, fp, fpLen, size, mtime } };
   }
 
-  return { name, type: "csv", interval: cfg.interval, market: cfg.market, tsFormat: cfg.tsFormat, timeZone: cfg.timeZone, streams, read };
+  async function* read(file: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
+    for await (const { cells, cursor: next } of readCells(file, cursor, batchSize)) {
+      const rows: RawRow[] = new Array(cells.n);
+      for (let i = 0; i < cells.n; i++) rows[i] = cells.row(i);
+      yield { rows, cursor: next };
+    }
+  }
+
+  return { name, type: "csv", interval: cfg.interval, market: cfg.market, tsFormat: cfg.tsFormat, timeZone: cfg.timeZone, streams, read, readCells };
 }

@@ -5,6 +5,7 @@ import type { SymbolMarket } from "../domain/symbols.ts";
 import type { TsFormat } from "../domain/time.ts";
 import type { Checkpoint } from "../stores/types.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
+import type { CellRows } from "../domain/cells.ts";
 
 export type Cursor = Checkpoint["cursor"];
 
@@ -17,6 +18,9 @@ export type SourceBatch = {
   /** What the provider says the symbols are. */
   instruments?: Instrument[];
 };
+
+/** A batch of text rows as cells (delimited files), validated straight into columns by the read worker. */
+export type CellBatch = { cells: CellRows; cursor: Cursor };
 
 /** An explicit range to read (a backfill); without it a source reads on from its cursor. */
 export type ReadRange = { from?: number; to?: number };
@@ -44,6 +48,8 @@ export type Source = {
   streams(): Promise<string[]>;
   /** Batches after `cursor` (null: from the start). Rows are never all held in memory at once. */
   read(stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch>;
+  /** The same batches as read(), as cells (sources of delimited text): no object per row. */
+  readCells?(stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<CellBatch>;
 };
 
 /** Thrown when a stream cannot be read at all (missing file, missing column): a run failure, not a row error. */

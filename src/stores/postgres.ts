@@ -11,6 +11,7 @@ import { newOwner, ownerGone, readiness } from "./common.ts";
 import { pgRollups, queueRun, queueRuns, rebuildRollups } from "./postgres-rollups.ts";
 import { log } from "../monitor/log.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
+import { barAt, COLUMN_WIDTH, columnsOf, tsRange, type BarColumns } from "../domain/columns.ts";
 import type {
   BarQuery,
   ChangedBar,
@@ -295,7 +296,6 @@ export function redactPgUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
 }
 
-const INTRADAY = new Set(["1m", "5m", "15m", "1h"]);
 
 /** The columns a batch is COPYed into, bars or its staging table, in this order. */
 const COPY_COLUMNS = "series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id";
@@ -310,12 +310,14 @@ const TWO_32 = 4_294_967_296;
 /**
  * Bars in COPY's binary format: no number is formatted as text on this side or parsed on the
  * server's, which is most of what a text COPY costs both. Non-finite numbers go as NULL.
+ * `seriesIds` holds the series id of each of the columns' series.
  */
-export function encodeCopy(bars: Bar[], seriesIds: Int32Array, runId: number): Uint8Array {
-  const out = new Uint8Array(19 + bars.length * COPY_ROW_MAX + 2);
+export function encodeCopy(c: BarColumns, seriesIds: Int32Array, runId: number): Uint8Array {
+  const out = new Uint8Array(19 + c.n * COPY_ROW_MAX + 2);
   const dv = new DataView(out.buffer);
   out.set(COPY_SIGNATURE);
   let o = 19; // signature, flags and header extension length (both 0)
+  const f = c.f64;
   // Integers up to 2^53 as two 32-bit halves: no BigInt per value.
   const int8 = (x: number) => {
     const hi = Math.floor(x / TWO_32);
@@ -324,8 +326,8 @@ export function encodeCopy(bars: Bar[], seriesIds: Int32Array, runId: number): U
     dv.setUint32(o + 8, x - hi * TWO_32);
     o += 12;
   };
-  const float8 = (x: number | null | undefined) => {
-    if (typeof x === "number" && Number.isFinite(x)) {
+  const float8 = (x: number) => {
+    if (Number.isFinite(x)) {
       dv.setInt32(o, 8);
       dv.setFloat64(o + 4, x);
       o += 12;
@@ -334,21 +336,21 @@ export function encodeCopy(bars: Bar[], seriesIds: Int32Array, runId: number): U
       o += 4;
     }
   };
-  for (let i = 0; i < bars.length; i++) {
-    const b = bars[i]!;
+  for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
     dv.setInt16(o, COPY_FIELDS);
     dv.setInt32(o + 2, 4);
-    dv.setInt32(o + 6, seriesIds[i]!);
+    dv.setInt32(o + 6, seriesIds[c.row[i]!]!);
     o += 10;
-    int8((b.ts - PG_EPOCH_MS) * 1000);
-    float8(b.open);
-    float8(b.high);
-    float8(b.low);
-    float8(b.close);
-    float8(b.volume);
-    float8(b.adjClose);
-    float8(b.turnover);
-    if (typeof b.trades === "number" && Number.isFinite(b.trades)) int8(Math.round(b.trades));
+    int8((f[k]! - PG_EPOCH_MS) * 1000);
+    float8(f[k + 1]!);
+    float8(f[k + 2]!);
+    float8(f[k + 3]!);
+    float8(f[k + 4]!);
+    float8(f[k + 5]!);
+    float8(f[k + 6]!);
+    float8(f[k + 7]!);
+    const trades = f[k + 8]!;
+    if (Number.isFinite(trades)) int8(Math.round(trades));
     else dv.setInt32(o, -1), (o += 4);
     int8(runId);
   }
@@ -360,7 +362,6 @@ const seriesKey = (source: string, symbol: string, interval: string) => `${sourc
 
 /** A batch's bars of one series: where its bars' ts lie, and whether they rise strictly (no key twice). */
 type BatchSeries = { key: string; source: string; symbol: string; interval: string; id: number; min: number; max: number; n: number; last: number; rising: boolean };
-
 
 const ms = (d: Date | string | null | undefined) => (d == null ? null : new Date(d).getTime());
 
@@ -410,92 +411,110 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
   const listeners = new Set<(events: BarEvent[]) => void>();
   let timescale = false;
   const partitions = new Set<number>();
-  // Runs that wrote intraday bars. No longer read: since migration 8 a finishing run queues its
-  // bars for the rollups by their run id (postgres-rollups.ts); emptied as runs finish.
-  const intradayRuns = new Set<number>();
   const rollups = pgRollups(sql, schema);
 
-  async function ensurePartitions(tx: Tx, bars: Bar[]) {
-    if (timescale) return;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const b of bars) (lo = b.ts < lo ? b.ts : lo), (hi = b.ts > hi ? b.ts : hi);
-    for (let y = new Date(lo).getUTCFullYear(); y <= new Date(hi).getUTCFullYear(); y++) {
+  /** Years whose partition is being made or made, by this process. */
+  const making = new Map<number, Promise<void>>();
+
+  /**
+   * The year partitions of the batch's bars, made when missing: one maker at a time across
+   * processes (an advisory lock: two CREATE TABLE IF NOT EXISTS at once may both try), and once
+   * per year in this process.
+   */
+  async function ensurePartitions(c: BarColumns) {
+    const range = tsRange(c);
+    if (timescale || !range) return;
+    const waits: Promise<void>[] = [];
+    for (let y = new Date(range.min).getUTCFullYear(); y <= new Date(range.max).getUTCFullYear(); y++) {
       if (partitions.has(y)) continue;
-      const name = `bars_y${y}`;
-      await tx.unsafe(`CREATE TABLE IF NOT EXISTS "${schema}".${name} PARTITION OF "${schema}".bars FOR VALUES FROM ('${y}-01-01 00:00:00+00') TO ('${y + 1}-01-01 00:00:00+00')`);
-      partitions.add(y);
+      let m = making.get(y);
+      if (!m) {
+        const name = `bars_y${y}`;
+        m = sql
+          .begin(async (tx) => {
+            await tx`SELECT pg_advisory_xact_lock(hashtext(${`${schema}.ticksync.partition`}))`;
+            await tx.unsafe(`CREATE TABLE IF NOT EXISTS "${schema}".${name} PARTITION OF "${schema}".bars FOR VALUES FROM ('${y}-01-01 00:00:00+00') TO ('${y + 1}-01-01 00:00:00+00')`);
+          })
+          .then(() => void partitions.add(y))
+          .finally(() => making.delete(y));
+        making.set(y, m);
+      }
+      waits.push(m);
     }
+    await Promise.all(waits);
   }
 
   /** Series ids known to be committed, by seriesKey: their rows need not be made. */
   const seriesIds = new Map<string, number>();
 
   /**
-   * The batch's series with their ids, their rows made when new and locked until commit (in id
-   * order, so concurrent batches cannot deadlock on them): every writer of bars holds its series'
-   * lock, so the newest stored bar read here stays the newest until this batch commits. `direct`:
-   * the whole batch can go straight into bars (each series' bars newer than its newest stored
-   * one, no ts twice, no missing value that the staging path would report).
+   * Per series, the newest ts of the batches this process has sent and not yet seen committed or
+   * failed (`n` of them): a batch after them is new even though they are not visible yet.
    */
-  async function lockSeries(tx: Tx, bars: Bar[], made: [string, number][]): Promise<{ list: BatchSeries[]; ids: Int32Array; direct: boolean }> {
-    const byKey = new Map<string, BatchSeries>();
-    const of: BatchSeries[] = new Array(bars.length);
+  const inFlight = new Map<string, { max: number; n: number }>();
+
+  /**
+   * Before a batch's transaction: its year partitions and series rows exist (made and committed
+   * here when new: a series row with no bars counts as no series), and what the table already
+   * holds of each series. `direct`: the whole batch can go straight into bars — each series'
+   * bars rise, start after its newest stored bar and after the batches still in flight, and have
+   * no missing value that the staging path would report. Another process writing the same keys
+   * at the same time makes the direct COPY fail on the primary key, and the batch is then
+   * written again through the staging path.
+   */
+  async function prepareSeries(c: BarColumns): Promise<{ list: BatchSeries[]; ids: Int32Array; direct: boolean }> {
+    const list: BatchSeries[] = c.series.map((x) => ({ key: seriesKey(x.source, x.symbol, x.interval), ...x, id: 0, min: Infinity, max: -Infinity, n: 0, last: -Infinity, rising: true }));
+    const f = c.f64;
     let direct = true;
-    let s: BatchSeries | undefined;
-    for (let i = 0; i < bars.length; i++) {
-      const b = bars[i]!;
-      // Bars of a series usually come together: the map is asked only when the series changes.
-      if (!s || s.symbol !== b.symbol || s.source !== b.source || s.interval !== b.interval) {
-        const k = seriesKey(b.source, b.symbol, b.interval);
-        s = byKey.get(k);
-        if (!s) byKey.set(k, (s = { key: k, source: b.source, symbol: b.symbol, interval: b.interval, id: 0, min: b.ts, max: b.ts, n: 0, last: -Infinity, rising: true }));
-      }
-      if (b.ts <= s.last) s.rising = false;
-      s.last = b.ts;
-      if (b.ts < s.min) s.min = b.ts;
-      if (b.ts > s.max) s.max = b.ts;
+    for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
+      const s = list[c.row[i]!]!;
+      const ts = f[k]!;
+      if (ts <= s.last) s.rising = false;
+      s.last = ts;
+      if (ts < s.min) s.min = ts;
+      if (ts > s.max) s.max = ts;
       s.n++;
-      of[i] = s;
-      if (direct && !(Number.isFinite(b.open) && Number.isFinite(b.high) && Number.isFinite(b.low) && Number.isFinite(b.close) && Number.isFinite(b.volume))) direct = false;
+      if (direct && !(Number.isFinite(f[k + 1]!) && Number.isFinite(f[k + 2]!) && Number.isFinite(f[k + 3]!) && Number.isFinite(f[k + 4]!) && Number.isFinite(f[k + 5]!))) direct = false;
     }
-    const list = [...byKey.values()];
+    await ensurePartitions(c);
+    const byKey = new Map(list.map((x) => [x.key, x]));
     const cols = (l: BatchSeries[]) => [l.map((x) => x.source), l.map((x) => x.symbol), l.map((x) => x.interval)] as const;
-    const queries: Promise<unknown>[] = [];
-    // New series (in key order: two batches making the same ones wait for each other, not deadlock).
-    const fresh = list.filter((x) => !seriesIds.has(x.key)).sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+    // New series rows first (committed on their own), then the batch's series as stored.
+    const fresh = list.filter((x) => !seriesIds.has(x.key));
     if (fresh.length > 0) {
       const [src, sym, int] = cols(fresh);
-      const iso = (x: number) => new Date(x).toISOString();
-      queries.push(tx`
+      await sql`
         INSERT INTO series (source, symbol, interval, first_ts, last_ts, bars)
         SELECT source, symbol, interval, f, l, 0
-        FROM unnest(${src}::text[], ${sym}::text[], ${int}::text[], ${fresh.map((x) => iso(x.min))}::timestamptz[], ${fresh.map((x) => iso(x.max))}::timestamptz[]) AS u(source, symbol, interval, f, l)
+        FROM unnest(${src}::text[], ${sym}::text[], ${int}::text[], ${fresh.map((x) => new Date(x.min).toISOString())}::timestamptz[], ${fresh.map((x) => new Date(x.max).toISOString())}::timestamptz[]) AS u(source, symbol, interval, f, l)
         ORDER BY source, symbol, interval
-        ON CONFLICT (source, symbol, interval) DO NOTHING`);
+        ON CONFLICT (source, symbol, interval) DO NOTHING`;
     }
     const [src, sym, int] = cols(list);
-    const locked = tx`
+    const stored = await sql`
       SELECT id, source, symbol, interval, last_ts, bars FROM series
-      WHERE (source, symbol, interval) IN (SELECT * FROM unnest(${src}::text[], ${sym}::text[], ${int}::text[]))
-      ORDER BY id FOR NO KEY UPDATE`;
-    queries.push(locked);
-    await Promise.all(queries);
-    for (const r of await locked) {
+      WHERE (source, symbol, interval) IN (SELECT * FROM unnest(${src}::text[], ${sym}::text[], ${int}::text[]))`;
+    for (const r of stored) {
       const x = byKey.get(seriesKey(r.source, r.symbol, r.interval));
       if (!x) continue;
       x.id = r.id;
+      seriesIds.set(x.key, r.id);
       if (Number(r.bars) > 0 && x.min <= new Date(r.last_ts).getTime()) direct = false;
-      if (!seriesIds.has(x.key)) made.push([x.key, r.id]);
     }
     for (const x of list) {
       if (x.id === 0) throw new Error(`series ${x.source}/${x.symbol}/${x.interval} has no row after it was made`);
-      if (!x.rising) direct = false;
+      const pending = inFlight.get(x.key);
+      if (!x.rising || (pending && x.min <= pending.max)) direct = false;
     }
-    const ids = new Int32Array(bars.length);
-    for (let i = 0; i < bars.length; i++) ids[i] = of[i]!.id;
-    return { list, ids, direct };
+    return { list, ids: Int32Array.from(list, (x) => x.id), direct };
   }
+
+  /**
+   * Batches of one stream may be in flight together: each commits only after the one before it
+   * committed, and not at all when that one failed. Per stream (or run, for batches without a
+   * checkpoint): when the last batch sent has its connection, and whether it committed.
+   */
+  const chains = new Map<string, { started: Promise<void>; committed: Promise<boolean> }>();
 
   /** One binary COPY of encoded bars into `table`. */
   async function copyInto(tx: Tx, table: "bars" | "bars_stage", data: Uint8Array) {
@@ -512,6 +531,166 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     if (!r?.t) return 0;
     const [v] = await sql`SELECT coalesce(max(version), 0) AS v FROM schema_migrations`;
     return Number(v!.v);
+  }
+
+  /**
+   * One batch's transaction. Its rows go in first (a COPY, in parallel with the batch before it
+   * when that one is still in flight); the statements on rows other batches share — series
+   * counts, run counters, checkpoint, quarantine, journal — wait until the batch before has
+   * committed (`before`), and none is made when it failed.
+   */
+  async function writeBatch(
+    b: CommitBatch,
+    c: BarColumns,
+    prepared: Awaited<ReturnType<typeof prepareSeries>> | null,
+    direct: boolean,
+    before: Promise<boolean> | undefined,
+    started: () => void,
+  ): Promise<{ result: CommitResult; events: BarEvent[] }> {
+    const f = c.f64;
+    let events: BarEvent[] = [];
+    const result = await sql.begin(async (tx) => {
+      started();
+      let inserted = 0;
+      let updated = 0;
+      let unchanged = 0;
+      // Which bars changed, for the journal: all of a direct load; else what the statements return.
+      let changedKeys: Map<string, "insert" | "update"> | null = null;
+      // Per bar: its series' id.
+      let ids: Int32Array | null = null;
+      // New bars per series id (min ts, max ts, count), for the series table.
+      const gained = new Map<number, [number, number, number]>();
+      if (prepared) {
+        const { list, ids: idOf } = prepared;
+        ids = new Int32Array(c.n);
+        for (let i = 0; i < c.n; i++) ids[i] = idOf[c.row[i]!]!;
+        const data = encodeCopy(c, idOf, b.runId);
+        if (direct) {
+          // Every bar is newer than its series' newest stored (or in flight) bar: no key can
+          // exist, so no upsert is needed.
+          await copyInto(tx, "bars", data);
+          inserted = c.n;
+          for (const x of list) gained.set(x.id, [x.min, x.max, x.n]);
+        } else {
+          await tx`CREATE TEMP TABLE IF NOT EXISTS bars_stage (
+              series_id int, ts timestamptz, open float8, high float8, low float8, close float8,
+              volume float8, adj_close float8, turnover float8, trades bigint, run_id bigint) ON COMMIT DELETE ROWS`;
+          await copyInto(tx, "bars_stage", data);
+          // New keys go in; only when some keys already existed does a second statement update
+          // the rows whose values changed, so an identical re-delivery writes nothing.
+          const insertedRows = await tx`
+            INSERT INTO bars (series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id)
+            SELECT series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id FROM bars_stage
+            ON CONFLICT (series_id, ts) DO NOTHING
+            RETURNING series_id, (extract(epoch FROM ts) * 1000)::float8 AS t`;
+          changedKeys = new Map();
+          for (const k of insertedRows) {
+            changedKeys.set(`${k.series_id}|${k.t}`, "insert");
+            const g = gained.get(k.series_id);
+            if (g) (g[0] = Math.min(g[0], k.t)), (g[1] = Math.max(g[1], k.t)), g[2]++;
+            else gained.set(k.series_id, [k.t, k.t, 1]);
+          }
+          inserted = insertedRows.length;
+          if (inserted < c.n) {
+            const res = await tx`
+              UPDATE bars SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume,
+                adj_close = s.adj_close, turnover = s.turnover, trades = s.trades, run_id = s.run_id, updated_at = now()
+              FROM bars_stage s
+              WHERE bars.series_id = s.series_id AND bars.ts = s.ts
+                AND (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.adj_close, bars.turnover, bars.trades)
+                  IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume, s.adj_close, s.turnover, s.trades)
+              RETURNING bars.series_id, (extract(epoch FROM bars.ts) * 1000)::float8 AS t`;
+            for (const k of res) changedKeys.set(`${k.series_id}|${k.t}`, "update");
+            updated = res.length;
+          }
+        }
+        unchanged = c.n - inserted - updated;
+      }
+      // From here on, rows that other batches write too: only after the batch before committed.
+      if (before && !(await before)) throw new Error("an earlier batch of this stream was not committed, so this one is not either");
+      // The bookkeeping goes in one round trip (postgres.js pipelines queries sent together).
+      const later: Promise<unknown>[] = [];
+      if (gained.size > 0) {
+        const g = [...gained].sort((x, y) => x[0] - y[0]); // in id order, as every writer locks them
+        const iso = (x: number) => new Date(x).toISOString();
+        later.push(tx`
+          UPDATE series SET first_ts = CASE WHEN series.bars = 0 THEN u.f ELSE least(series.first_ts, u.f) END,
+            last_ts = CASE WHEN series.bars = 0 THEN u.l ELSE greatest(series.last_ts, u.l) END, bars = series.bars + u.n
+          FROM unnest(${g.map((x) => x[0])}::int[], ${g.map((x) => iso(x[1][0]))}::timestamptz[], ${g.map((x) => iso(x[1][1]))}::timestamptz[], ${g.map((x) => x[1][2])}::bigint[]) AS u(id, f, l, n)
+          WHERE series.id = u.id`);
+      }
+      let quarantine: Promise<{ count: number }> | null = null;
+      if (b.quarantine.length > 0) {
+        const rows = b.quarantine.map((q) => ({
+          run_id: b.runId,
+          source: b.source,
+          locator: q.locator,
+          rule: q.rule,
+          reason: q.reason,
+          symbol: q.symbol ?? null,
+          ts: q.ts == null ? null : new Date(q.ts),
+          raw: JSON.parse(JSON.stringify(q.raw ?? {})),
+        }));
+        quarantine = tx`
+          INSERT INTO quarantine ${tx(rows, "run_id", "source", "locator", "rule", "reason", "symbol", "ts", "raw")}
+          ON CONFLICT (source, locator) DO UPDATE SET run_id = excluded.run_id, rule = excluded.rule, reason = excluded.reason,
+            symbol = excluded.symbol, ts = excluded.ts, raw = excluded.raw
+          WHERE quarantine.rule IS DISTINCT FROM excluded.rule OR quarantine.raw IS DISTINCT FROM excluded.raw`;
+        later.push(quarantine);
+      }
+      const range = tsRange(c);
+      const minTs = range ? new Date(range.min) : null;
+      const maxTs = range ? new Date(range.max) : null;
+      later.push(tx`
+        UPDATE runs SET read = read + ${b.read}, inserted = inserted + ${inserted}, updated = updated + ${updated},
+          unchanged = unchanged + ${unchanged}, quarantined = quarantined + ${b.quarantine.length},
+          from_ts = CASE WHEN ${minTs}::timestamptz IS NULL THEN from_ts ELSE least(from_ts, ${minTs}::timestamptz) END,
+          to_ts = CASE WHEN ${maxTs}::timestamptz IS NULL THEN to_ts ELSE greatest(to_ts, ${maxTs}::timestamptz) END
+        WHERE id = ${b.runId}`);
+      if (b.checkpoint) {
+        const cp = b.checkpoint;
+        later.push(tx`
+          INSERT INTO checkpoints (stream, cursor, last_ts, last_key, run_id, updated_at)
+          VALUES (${cp.stream}, ${tx.json(cp.cursor)}, ${cp.lastTs === null ? null : new Date(cp.lastTs)}, ${cp.lastKey}, ${b.runId}, now())
+          ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, last_ts = excluded.last_ts, last_key = excluded.last_key,
+            run_id = excluded.run_id, updated_at = excluded.updated_at`);
+      }
+      await Promise.all(later);
+      const quarantined = quarantine ? (await quarantine).count : 0;
+      // Last: the journal. Its lock makes batch numbers follow commit order.
+      if (inserted + updated > 0) {
+        // Keys only (series id and ts per bar): a copy of every bar would add a third to a
+        // load's cost here; a replay reads the bars back by key (their current values).
+        const n = inserted + updated;
+        const keys = new Float64Array(n * 2);
+        const ops = new Uint8Array(n);
+        const changed = new Int32Array(n); // which bars, for this process' listeners
+        let k = 0;
+        for (let i = 0; i < c.n && k < n; i++) {
+          const ts = f[i * COLUMN_WIDTH]!;
+          const op = changedKeys ? changedKeys.get(`${ids![i]}|${ts}`) : "insert";
+          if (!op) continue;
+          keys[2 * k] = ids![i]!;
+          keys[2 * k + 1] = ts;
+          ops[k] = op === "update" ? 1 : 0;
+          changed[k++] = i;
+        }
+        // One round trip (postgres.js pipelines what is sent together, in order): the lock, the
+        // row, and the notification that is delivered when (and only if) this commits.
+        const [, [row]] = await Promise.all([
+          tx`SELECT pg_advisory_xact_lock(${JOURNAL_LOCK})`,
+          tx`INSERT INTO journal (run_id, n, series, ops, data) VALUES (${b.runId}, ${k}, ${JOURNAL_KEYS}, ${Buffer.from(ops.buffer, 0, k)}, ${Buffer.from(keys.buffer, 0, k * 16)}) RETURNING batch`,
+          tx`SELECT pg_notify(${eventsChannel(schema)}, currval(pg_get_serial_sequence('journal', 'batch'))::text)`,
+        ]);
+        const batch = Number(row!.batch);
+        if (listeners.size > 0) {
+          events = new Array(k);
+          for (let e = 0; e < k; e++) events[e] = { id: eventId(batch, e), type: "bar", op: ops[e] === 1 ? "update" : "insert", bar: barAt(c, changed[e]!) };
+        }
+      }
+      return { inserted, updated, unchanged, quarantined };
+    });
+    return { result: result as CommitResult, events };
   }
 
   const store: Store = {
@@ -559,153 +738,49 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
 
     ready: () => readiness(schemaVersion, PG_SCHEMA_VERSION),
 
+    pipeline: 2,
+
     async commitBatch(b: CommitBatch): Promise<CommitResult> {
-      const made: [string, number][] = [];
-      let events: BarEvent[] = [];
-      const result = await sql.begin(async (tx) => {
-        let inserted = 0;
-        let updated = 0;
-        let unchanged = 0;
-        // Which bars changed, for the journal: all of a direct load; else what the statements return.
-        let changedKeys: Map<string, "insert" | "update"> | null = null;
-        let ids: Int32Array | null = null;
-        const later: Promise<unknown>[] = [];
-        if (b.bars.length > 0) {
-          await ensurePartitions(tx, b.bars);
-          if (!timescale && b.bars.some((bar) => INTRADAY.has(bar.interval))) intradayRuns.add(b.runId);
-          const locked = await lockSeries(tx, b.bars, made);
-          const { list, direct } = locked;
-          ids = locked.ids;
-          const data = encodeCopy(b.bars, ids, b.runId);
-          if (direct) {
-            // Every bar is newer than its series' newest stored bar, and no series can gain bars
-            // before this commits (its row is locked): no key can exist, so no upsert is needed.
-            await copyInto(tx, "bars", data);
-            inserted = b.bars.length;
-            const iso = (x: number) => new Date(x).toISOString();
-            later.push(tx`
-              UPDATE series SET first_ts = CASE WHEN series.bars = 0 THEN u.f ELSE least(series.first_ts, u.f) END,
-                last_ts = CASE WHEN series.bars = 0 THEN u.l ELSE greatest(series.last_ts, u.l) END, bars = series.bars + u.n
-              FROM unnest(${list.map((s) => s.id)}::int[], ${list.map((s) => iso(s.min))}::timestamptz[], ${list.map((s) => iso(s.max))}::timestamptz[], ${list.map((s) => s.n)}::bigint[]) AS u(id, f, l, n)
-              WHERE series.id = u.id`);
-          } else {
-            await tx`CREATE TEMP TABLE IF NOT EXISTS bars_stage (
-                series_id int, ts timestamptz, open float8, high float8, low float8, close float8,
-                volume float8, adj_close float8, turnover float8, trades bigint, run_id bigint) ON COMMIT DELETE ROWS`;
-            await copyInto(tx, "bars_stage", data);
-            // New keys go in (and feed the series table) in one statement; only when some keys
-            // already existed does a second statement update the rows whose values changed, so
-            // an identical re-delivery writes nothing.
-            const insertedRows = await tx`
-              WITH ins AS (
-                INSERT INTO bars (series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id)
-                SELECT series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id FROM bars_stage
-                ON CONFLICT (series_id, ts) DO NOTHING
-                RETURNING series_id, ts
-              ),
-              s AS (
-                UPDATE series SET first_ts = CASE WHEN series.bars = 0 THEN i.f ELSE least(series.first_ts, i.f) END,
-                  last_ts = CASE WHEN series.bars = 0 THEN i.l ELSE greatest(series.last_ts, i.l) END, bars = series.bars + i.n
-                FROM (SELECT series_id, min(ts) AS f, max(ts) AS l, count(*) AS n FROM ins GROUP BY series_id) i
-                WHERE series.id = i.series_id
-              )
-              SELECT series_id, (extract(epoch FROM ts) * 1000)::float8 AS t FROM ins`;
-            changedKeys = new Map();
-            for (const k of insertedRows) changedKeys.set(`${k.series_id}|${k.t}`, "insert");
-            inserted = insertedRows.length;
-            if (inserted < b.bars.length) {
-              const res = await tx`
-                UPDATE bars SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume,
-                  adj_close = s.adj_close, turnover = s.turnover, trades = s.trades, run_id = s.run_id, updated_at = now()
-                FROM bars_stage s
-                WHERE bars.series_id = s.series_id AND bars.ts = s.ts
-                  AND (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.adj_close, bars.turnover, bars.trades)
-                    IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume, s.adj_close, s.turnover, s.trades)
-                RETURNING bars.series_id, (extract(epoch FROM bars.ts) * 1000)::float8 AS t`;
-              for (const k of res) changedKeys.set(`${k.series_id}|${k.t}`, "update");
-              updated = res.length;
-            }
+      const c = columnsOf(b.bars);
+      const chainKey = b.checkpoint ? `stream ${b.checkpoint.stream}` : `run ${b.runId}`;
+      const before = chains.get(chainKey);
+      let started!: () => void;
+      let committed!: (ok: boolean) => void;
+      const mine = { started: new Promise<void>((r) => (started = r)), committed: new Promise<boolean>((r) => (committed = r)) };
+      chains.set(chainKey, mine);
+      let prepared: Awaited<ReturnType<typeof prepareSeries>> | null = null;
+      try {
+        prepared = c.n > 0 ? await prepareSeries(c) : null;
+        if (prepared) for (const x of prepared.list) {
+          const p = inFlight.get(x.key);
+          if (p) (p.max = Math.max(p.max, x.max)), p.n++;
+          else inFlight.set(x.key, { max: x.max, n: 1 });
+        }
+        // The batch before this one has its connection first, so it can always finish.
+        await before?.started;
+        let out: { result: CommitResult; events: BarEvent[] };
+        try {
+          out = await writeBatch(b, c, prepared, prepared?.direct ?? false, before?.committed, started);
+        } catch (e) {
+          if (!(prepared?.direct && (e as { code?: string })?.code === "23505")) throw e;
+          // Another writer stored some of these keys meanwhile: upsert them after all.
+          out = await writeBatch(b, c, prepared, false, before?.committed, started);
+        }
+        committed(true);
+        if (out.events.length) for (const fn of listeners) fn(out.events);
+        return out.result;
+      } catch (e) {
+        started();
+        committed(false);
+        throw e;
+      } finally {
+        if (chains.get(chainKey) === mine) chains.delete(chainKey);
+        if (prepared)
+          for (const x of prepared.list) {
+            const p = inFlight.get(x.key);
+            if (p && --p.n === 0) inFlight.delete(x.key);
           }
-          unchanged = b.bars.length - inserted - updated;
-        }
-        // The bookkeeping goes in one round trip (postgres.js pipelines queries sent together).
-        let quarantine: Promise<{ count: number }> | null = null;
-        if (b.quarantine.length > 0) {
-          const rows = b.quarantine.map((q) => ({
-            run_id: b.runId,
-            source: b.source,
-            locator: q.locator,
-            rule: q.rule,
-            reason: q.reason,
-            symbol: q.symbol ?? null,
-            ts: q.ts == null ? null : new Date(q.ts),
-            raw: JSON.parse(JSON.stringify(q.raw ?? {})),
-          }));
-          quarantine = tx`
-            INSERT INTO quarantine ${tx(rows, "run_id", "source", "locator", "rule", "reason", "symbol", "ts", "raw")}
-            ON CONFLICT (source, locator) DO UPDATE SET run_id = excluded.run_id, rule = excluded.rule, reason = excluded.reason,
-              symbol = excluded.symbol, ts = excluded.ts, raw = excluded.raw
-            WHERE quarantine.rule IS DISTINCT FROM excluded.rule OR quarantine.raw IS DISTINCT FROM excluded.raw`;
-          later.push(quarantine);
-        }
-        let minTs: number | null = null;
-        let maxTs: number | null = null;
-        for (const bar of b.bars) {
-          if (minTs === null || bar.ts < minTs) minTs = bar.ts;
-          if (maxTs === null || bar.ts > maxTs) maxTs = bar.ts;
-        }
-        later.push(tx`
-          UPDATE runs SET read = read + ${b.read}, inserted = inserted + ${inserted}, updated = updated + ${updated},
-            unchanged = unchanged + ${unchanged}, quarantined = quarantined + ${b.quarantine.length},
-            from_ts = CASE WHEN ${minTs === null ? null : new Date(minTs)}::timestamptz IS NULL THEN from_ts ELSE least(from_ts, ${minTs === null ? null : new Date(minTs)}::timestamptz) END,
-            to_ts = CASE WHEN ${maxTs === null ? null : new Date(maxTs)}::timestamptz IS NULL THEN to_ts ELSE greatest(to_ts, ${maxTs === null ? null : new Date(maxTs)}::timestamptz) END
-          WHERE id = ${b.runId}`);
-        if (b.checkpoint) {
-          const c = b.checkpoint;
-          later.push(tx`
-            INSERT INTO checkpoints (stream, cursor, last_ts, last_key, run_id, updated_at)
-            VALUES (${c.stream}, ${tx.json(c.cursor)}, ${c.lastTs === null ? null : new Date(c.lastTs)}, ${c.lastKey}, ${b.runId}, now())
-            ON CONFLICT (stream) DO UPDATE SET cursor = excluded.cursor, last_ts = excluded.last_ts, last_key = excluded.last_key,
-              run_id = excluded.run_id, updated_at = excluded.updated_at`);
-        }
-        await Promise.all(later);
-        const quarantined = quarantine ? (await quarantine).count : 0;
-        // Last: the journal. Its lock makes batch numbers follow commit order.
-        if (inserted + updated > 0) {
-          const changed: Bar[] = [];
-          const ops: ("insert" | "update")[] = [];
-          for (let i = 0; i < b.bars.length; i++) {
-            const op = changedKeys ? changedKeys.get(`${ids![i]}|${b.bars[i]!.ts}`) : "insert";
-            if (!op) continue;
-            changed.push(b.bars[i]!);
-            ops.push(op);
-          }
-          // Keys only (series id and ts per bar): a copy of every bar would add a third to a
-          // load's cost here; a replay reads the bars back by key (their current values).
-          const keys = new Float64Array(changed.length * 2);
-          for (let i = 0, k = 0; i < b.bars.length; i++) {
-            const op = changedKeys ? changedKeys.get(`${ids![i]}|${b.bars[i]!.ts}`) : "insert";
-            if (!op) continue;
-            keys[k++] = ids![i]!;
-            keys[k++] = b.bars[i]!.ts;
-          }
-          const j = { n: changed.length, series: JOURNAL_KEYS, ops: Uint8Array.from(ops, (o) => (o === "update" ? 1 : 0)), data: new Uint8Array(keys.buffer) };
-          // One round trip (postgres.js pipelines what is sent together, in order): the lock, the
-          // row, and the notification that is delivered when (and only if) this commits.
-          const [, [row]] = await Promise.all([
-            tx`SELECT pg_advisory_xact_lock(${JOURNAL_LOCK})`,
-            tx`INSERT INTO journal (run_id, n, series, ops, data) VALUES (${b.runId}, ${j.n}, ${j.series}, ${Buffer.from(j.ops)}, ${Buffer.from(j.data)}) RETURNING batch`,
-            tx`SELECT pg_notify(${eventsChannel(schema)}, currval(pg_get_serial_sequence('journal', 'batch'))::text)`,
-          ]);
-          const batch = Number(row!.batch);
-          events = changed.map((bar, i) => ({ id: eventId(batch, i), type: "bar", op: ops[i]!, bar }));
-        }
-        return { inserted, updated, unchanged, quarantined };
-      });
-      // Series made by this batch are known once they are committed, not before.
-      for (const [k, id] of made) seriesIds.set(k, id);
-      if (events.length) for (const fn of listeners) fn(events);
-      return result as CommitResult;
+      }
     },
 
     async getCheckpoint(stream) {
@@ -747,7 +822,6 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
           quality = ${s.quality ? sql.json(s.quality as unknown as postgres.JSONValue) : null}, error = ${s.error ?? null},
           failures = ${s.failures ? sql.json(s.failures) : null}
         WHERE id = ${id}`;
-      intradayRuns.delete(id);
       await rollUpQueued();
     },
 

@@ -11,6 +11,7 @@
 // the batch again, and the dedup keys make that a no-op; the checkpoint never claims bars that
 // QuestDB has not accepted, and the run's counters always match its checkpoints.
 import postgres from "postgres";
+import { barAt, COLUMN_WIDTH, columnsOf } from "../domain/columns.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import { eventId, type BarEvent } from "../stream/events.ts";
@@ -19,16 +20,20 @@ import type { BarQuery, ChangedBar, ChangeQuery, Checkpoint, CommitBatch, Commit
 type Sql = postgres.Sql<{}>;
 
 /** `questdb://user:pass@host:pgPort/db?http=http://host:9000` → PG wire URL and HTTP base. */
-export function parseQuestdbUrl(url: string): { pg: string; http: string; location: string; prefix: string } {
+export function parseQuestdbUrl(url: string): { pg: string; http: string; location: string; prefix: string; lines: number } {
   const u = new URL(url);
   const http = u.searchParams.get("http") ?? `http://${u.hostname}:9000`;
   // `prefix` names this store's tables apart, so several stores can share one QuestDB.
   const prefix = u.searchParams.get("prefix") ?? "";
   if (!/^[a-z0-9_]*$/i.test(prefix)) throw new Error(`prefix ${JSON.stringify(prefix)} must be letters, digits and _`);
+  // `lines`: ILP lines per /write request (one QuestDB transaction each).
+  const lines = Number(u.searchParams.get("lines") ?? ILP_LINES_PER_REQUEST);
+  if (!Number.isInteger(lines) || lines < 1 || lines > 1_000_000) throw new Error(`lines ${JSON.stringify(u.searchParams.get("lines"))} must be a whole number from 1 to 1000000`);
   u.searchParams.delete("http");
   u.searchParams.delete("prefix");
+  u.searchParams.delete("lines");
   const pg = `postgres://${u.username ? `${u.username}${u.password ? `:${u.password}` : ""}@` : ""}${u.host}${u.pathname || "/qdb"}`;
-  return { pg, http: http.replace(/\/+$/, ""), prefix, location: `questdb://${u.username ? `${u.username}:***@` : ""}${u.host}${u.pathname}?http=${http}${prefix ? `&prefix=${prefix}` : ""}` };
+  return { pg, http: http.replace(/\/+$/, ""), prefix, lines, location: `questdb://${u.username ? `${u.username}:***@` : ""}${u.host}${u.pathname}?http=${http}${prefix ? `&prefix=${prefix}` : ""}` };
 }
 
 const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "runs", "run_streams", "schema_migrations"] as const;
@@ -128,19 +133,23 @@ function rowToCounters(r: any): Counters {
 
 const withCounters = (run: RunRecord, c: Counters | undefined): RunRecord => (c ? { ...run, ...c, stored: c.inserted + c.updated } : run);
 
-/** Lines per /write request. */
-const ILP_LINES_PER_REQUEST = 20_000;
+/**
+ * Lines per /write request, and so per QuestDB transaction: each one makes QuestDB merge its
+ * rows into every partition they touch (all months of a series' history, for a bulk file), so
+ * fewer, larger transactions cost it far less work.
+ */
+export const ILP_LINES_PER_REQUEST = 100_000;
 
 /** Per series: the newest stored ts and the start of its ILP lines (table and tags), made once. */
 type SeriesState = { last: number; head: Uint8Array };
 
 /**
- * ILP text built as bytes in place: numbers are ASCII and copied char by char, the rest is
- * encoded once (series heads, the batch's tail). No string per line, nothing to encode at send.
+ * ILP text built as bytes in place: numbers are written digit by digit, the rest is encoded
+ * once (series heads, field names, the batch's tail). No string per line or number.
  */
 type IlpBuffer = { buf: Uint8Array; len: number; lines: number };
 const utf8 = new TextEncoder();
-const ilpBuffer = (): IlpBuffer => ({ buf: new Uint8Array(1 << 20), len: 0, lines: 0 });
+const ilpBuffer = (): IlpBuffer => ({ buf: new Uint8Array(1 << 22), len: 0, lines: 0 });
 function room(w: IlpBuffer, n: number) {
   if (w.len + n <= w.buf.length) return;
   const grown = new Uint8Array(Math.max(w.buf.length * 2, w.len + n));
@@ -153,18 +162,61 @@ function ascii(w: IlpBuffer, s: string) {
   for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
   w.len = p;
 }
+/** Short byte strings are copied by hand: a native set() per line costs more than the copy. */
 function bytes(w: IlpBuffer, u: Uint8Array) {
-  w.buf.set(u, w.len);
-  w.len += u.length;
+  const b = w.buf;
+  let p = w.len;
+  for (let i = 0; i < u.length; i++) b[p++] = u[i]!;
+  w.len = p;
 }
-/** `name=` then an ILP double: an integral value gets `.0`, or ILP would read a LONG column. */
-function double(w: IlpBuffer, name: string, x: number) {
-  ascii(w, name);
-  ascii(w, Number.isInteger(x) ? `${x}.0` : String(x));
+/** The digits of a whole number 0 ≤ m < 2^53, with a decimal point `k` digits from the right. */
+function digits(w: IlpBuffer, m: number, k: number) {
+  const b = w.buf;
+  let n = 1;
+  for (let x = m; x >= 10; x = Math.floor(x / 10)) n++;
+  if (n <= k) n = k + 1; // 0.05: a leading 0 and zeros after the point
+  const len = k > 0 ? n + 1 : n;
+  let p = w.len + len - 1;
+  for (let i = 0; i < n; i++) {
+    if (k > 0 && i === k) b[p--] = 46;
+    b[p--] = 48 + (m % 10);
+    m = Math.floor(m / 10);
+  }
+  w.len += len;
 }
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+const TWO_53 = 9_007_199_254_740_992;
+/**
+ * `name` then x as an ILP double. A price or volume with at most 8 decimals is written from the
+ * whole number m = x·10^k: when m / 10^k is x in floating point, the decimal m·10^-k reads back
+ * as exactly x (m and 10^k are exact, so both are the double nearest that decimal). Anything else
+ * is JavaScript's shortest form. An integral value gets `.0`, or ILP would read a LONG.
+ */
+function double(w: IlpBuffer, name: Uint8Array, x: number) {
+  bytes(w, name);
+  if (x >= 0 && x < TWO_53)
+    for (let k = 0; k < POW10.length; k++) {
+      const m = Math.round(x * POW10[k]!);
+      if (m >= TWO_53) break;
+      if (m / POW10[k]! === x) {
+        digits(w, m, k);
+        if (k === 0) (w.buf[w.len++] = 46), (w.buf[w.len++] = 48);
+        return;
+      }
+    }
+  // Whole numbers from 1e21 up print with an exponent, which is a double already.
+  ascii(w, Number.isInteger(x) && Math.abs(x) < 1e21 ? `${x}.0` : String(x));
+}
+/** x as this store writes an ILP double (tested: it reads back as exactly x). */
+export function ilpDoubleText(x: number): string {
+  const w = ilpBuffer();
+  double(w, new Uint8Array(0), x);
+  return new TextDecoder().decode(w.buf.subarray(0, w.len));
+}
+const FIELD = Object.fromEntries(["open=", ",high=", ",low=", ",close=", ",volume=", ",adj_close=", ",turnover=", ",trades="].map((n) => [n, utf8.encode(n)]));
 
 export function questdbStore(url: string): Store {
-  const { pg, http, location, prefix } = parseQuestdbUrl(url);
+  const { pg, http, location, prefix, lines: linesPerRequest } = parseQuestdbUrl(url);
   const T = Object.fromEntries(TABLE_NAMES.map((n) => [n, `${prefix}${n}`])) as Record<TableName, string>;
   const sql: Sql = postgres(pg, {
     max: 1,
@@ -207,7 +259,7 @@ export function questdbStore(url: string): Store {
   const checkpointsWritten = new Map<string, Checkpoint>();
   const counters = new Map<number, Counters>();
 
-  // Writes are gathered across batches into requests of ILP_LINES_PER_REQUEST lines (a batch is
+  // Writes are gathered across batches into requests of `lines` lines (a batch is
   // never split between two writes), and sent while the next batches are prepared: one write in
   // flight, one queued behind it, at most. A write is the bars' requests, then — after QuestDB
   // accepted them — one request with the checkpoints and run counters of the batches they hold.
@@ -383,11 +435,15 @@ export function questdbStore(url: string): Store {
       exclusive(async (): Promise<CommitResult> => {
         const earlier = refusal(b.runId);
         if (earlier) throw earlier;
+        const c = columnsOf(b.bars);
+        const f = c.f64;
         // No transaction to roll back: refuse a bad batch before anything is written.
-        for (const bar of b.bars)
-          if (!(Number.isFinite(bar.ts) && Number.isFinite(bar.open) && Number.isFinite(bar.high) && Number.isFinite(bar.low) && Number.isFinite(bar.close) && Number.isFinite(bar.volume)))
-            for (const k of ["ts", "open", "high", "low", "close", "volume"] as const)
-              if (typeof bar[k] !== "number" || !Number.isFinite(bar[k])) throw new Error(`bar ${bar.symbol} ${bar.ts}: ${k} is not a finite number`);
+        for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH)
+          if (!(Number.isFinite(f[k]!) && Number.isFinite(f[k + 1]!) && Number.isFinite(f[k + 2]!) && Number.isFinite(f[k + 3]!) && Number.isFinite(f[k + 4]!) && Number.isFinite(f[k + 5]!))) {
+            const bar = barAt(c, i);
+            for (const key of ["ts", "open", "high", "low", "close", "volume"] as const)
+              if (!Number.isFinite(bar[key])) throw new Error(`bar ${bar.symbol} ${bar.ts}: ${key} is not a finite number`);
+          }
         // The run's counters so far: loaded once per run, then kept here.
         let run = counters.get(b.runId);
         if (!run) {
@@ -401,34 +457,29 @@ export function questdbStore(url: string): Store {
         let hi = run?.toTs ?? null;
         const now = Date.now();
         const existing = new Map<string, Bar>();
-        const states: SeriesState[] = new Array(b.bars.length);
-        if (b.bars.length > 0) {
+        let states: SeriesState[] = [];
+        if (c.n > 0) {
           // What the table holds for these keys. Bars after their series' newest stored bar are
           // new by construction; the rest are looked up in one query by time range and symbols.
           const all = await newestBySeries();
-          let group: Map<string, SeriesState> | null = null;
-          let gSource = "";
-          let gInterval = "";
-          let maybe: Bar[] | null = null;
-          for (let i = 0; i < b.bars.length; i++) {
-            const bar = b.bars[i]!;
-            if (group === null || bar.source !== gSource || bar.interval !== gInterval) {
-              group = seriesGroup(all, (gSource = bar.source), (gInterval = bar.interval));
-            }
-            let st = group.get(bar.symbol);
-            if (!st) group.set(bar.symbol, (st = { last: -Infinity, head: head(bar.source, bar.symbol, bar.interval) }));
-            states[i] = st;
-            if (bar.ts <= st.last) (maybe ??= []).push(bar);
-            if (lo === null || bar.ts < lo) lo = bar.ts;
-            if (hi === null || bar.ts > hi) hi = bar.ts;
+          states = c.series.map((x) => {
+            const group = seriesGroup(all, x.source, x.interval);
+            let st = group.get(x.symbol);
+            if (!st) group.set(x.symbol, (st = { last: -Infinity, head: head(x.source, x.symbol, x.interval) }));
+            return st;
+          });
+          let mlo = Infinity;
+          let mhi = -Infinity;
+          const maybe = new Set<string>();
+          for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
+            const ts = f[k]!;
+            if (ts <= states[c.row[i]!]!.last) (mlo = Math.min(mlo, ts)), (mhi = Math.max(mhi, ts)), maybe.add(c.series[c.row[i]!]!.symbol);
+            if (lo === null || ts < lo) lo = ts;
+            if (hi === null || ts > hi) hi = ts;
           }
-          if (maybe) {
+          if (maybe.size > 0) {
             await settled();
-            let mlo = Infinity;
-            let mhi = -Infinity;
-            const symbols = new Set<string>();
-            for (const bar of maybe) (mlo = Math.min(mlo, bar.ts)), (mhi = Math.max(mhi, bar.ts)), symbols.add(bar.symbol);
-            const list = [...symbols];
+            const list = [...maybe];
             for (let i = 0; i < list.length; i += 500)
               for (const r of await sql`SELECT * FROM ${sql(T.bars)} WHERE ts >= ${new Date(mlo)} AND ts <= ${new Date(mhi)} AND symbol IN ${sql(list.slice(i, i + 500))}`) {
                 const old = rowToBar(r);
@@ -469,33 +520,47 @@ export function questdbStore(url: string): Store {
         let w = pending.cur;
         const batch = listeners.size ? nextBatch++ : 0;
         let nEvents = 0;
-        for (let i = 0; i < b.bars.length; i++) {
-          const bar = b.bars[i]!;
-          const st = states[i]!;
-          if (bar.ts > st.last) st.last = bar.ts;
-          const old = existing.size > 0 ? existing.get(`${bar.symbol}\u0000${bar.interval}\u0000${bar.source}\u0000${bar.ts}`) : undefined;
+        const value = (x: number) => (Number.isNaN(x) ? null : x);
+        for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
+          const st = states[c.row[i]!]!;
+          const ts = f[k]!;
+          if (ts > st.last) st.last = ts;
+          let old: Bar | undefined;
+          if (existing.size > 0) {
+            const x = c.series[c.row[i]!]!;
+            old = existing.get(`${x.symbol}\u0000${x.interval}\u0000${x.source}\u0000${ts}`);
+          }
           if (old) {
-            if (same(old.open, bar.open) && same(old.high, bar.high) && same(old.low, bar.low) && same(old.close, bar.close) && same(old.volume, bar.volume) && same(old.adjClose, bar.adjClose) && same(old.turnover, bar.turnover) && same(old.trades, bar.trades)) {
+            if (same(old.open, f[k + 1]) && same(old.high, f[k + 2]) && same(old.low, f[k + 3]) && same(old.close, f[k + 4]) && same(old.volume, f[k + 5]) && same(old.adjClose, value(f[k + 6]!)) && same(old.turnover, value(f[k + 7]!)) && same(old.trades, value(f[k + 8]!))) {
               unchanged++;
               continue;
             }
             updated++;
           } else inserted++;
-          if (batch) pending.events.push({ id: eventId(batch, nEvents++), type: "bar", op: old ? "update" : "insert", bar });
+          if (batch) pending.events.push({ id: eventId(batch, nEvents++), type: "bar", op: old ? "update" : "insert", bar: barAt(c, i) });
           // Head, tail, 8 numbers of at most 25 characters and the field names.
           room(w, st.head.length + tail.length + 320);
           bytes(w, st.head);
-          double(w, "open=", bar.open);
-          double(w, ",high=", bar.high);
-          double(w, ",low=", bar.low);
-          double(w, ",close=", bar.close);
-          double(w, ",volume=", bar.volume);
-          if (bar.adjClose != null) double(w, ",adj_close=", bar.adjClose);
-          if (bar.turnover != null) double(w, ",turnover=", bar.turnover);
-          if (bar.trades != null) ascii(w, `,trades=${Math.trunc(bar.trades)}i`);
+          double(w, FIELD["open="]!, f[k + 1]!);
+          double(w, FIELD[",high="]!, f[k + 2]!);
+          double(w, FIELD[",low="]!, f[k + 3]!);
+          double(w, FIELD[",close="]!, f[k + 4]!);
+          double(w, FIELD[",volume="]!, f[k + 5]!);
+          if (Number.isFinite(f[k + 6]!)) double(w, FIELD[",adj_close="]!, f[k + 6]!);
+          if (Number.isFinite(f[k + 7]!)) double(w, FIELD[",turnover="]!, f[k + 7]!);
+          const trades = f[k + 8]!;
+          if (Number.isFinite(trades)) {
+            bytes(w, FIELD[",trades="]!);
+            const t = Math.trunc(trades);
+            if (t >= 0 && t < TWO_53) digits(w, t, 0);
+            else ascii(w, String(t));
+            w.buf[w.len++] = 105; // i
+          }
           bytes(w, tail);
-          ascii(w, `${bar.ts}\n`);
-          if (++w.lines === ILP_LINES_PER_REQUEST) {
+          if (ts >= 0) digits(w, ts, 0);
+          else ascii(w, String(ts));
+          w.buf[w.len++] = 10;
+          if (++w.lines === linesPerRequest) {
             pending.bodies.push(w.buf.subarray(0, w.len));
             w = pending.cur = ilpBuffer();
           }
@@ -542,8 +607,8 @@ export function questdbStore(url: string): Store {
       exclusive(async () => {
         await drain();
         const now = Date.now();
-        for (let i = 0; i < list.length; i += ILP_LINES_PER_REQUEST) {
-          const part = list.slice(i, i + ILP_LINES_PER_REQUEST);
+        for (let i = 0; i < list.length; i += linesPerRequest) {
+          const part = list.slice(i, i + linesPerRequest);
           await writeProgress(part.map((c) => checkpointLine(c, runId, now)).join(""));
           for (const c of part) checkpointsWritten.set(c.stream, c);
         }

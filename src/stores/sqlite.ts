@@ -3,6 +3,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { barsOf } from "../domain/columns.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
@@ -251,7 +252,8 @@ export function sqliteStore(url: string): Store {
     const ops: ("insert" | "update")[] = [];
     // New bars per series, so `series` stays exact without scanning `bars`.
     const series = new Map<string, { source: string; symbol: string; interval: string; first: number; last: number; n: number }>();
-    for (const bar of b.bars) {
+    const bars = barsOf(b.bars);
+    for (const bar of bars) {
       const adj = bar.adjClose ?? null;
       const turnover = bar.turnover ?? null;
       const trades = bar.trades ?? null;
@@ -284,7 +286,7 @@ export function sqliteStore(url: string): Store {
     }
     let minTs: number | null = null;
     let maxTs: number | null = null;
-    for (const bar of b.bars) {
+    for (const bar of bars) {
       if (minTs === null || bar.ts < minTs) minTs = bar.ts;
       if (maxTs === null || bar.ts > maxTs) maxTs = bar.ts;
     }

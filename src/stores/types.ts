@@ -1,6 +1,7 @@
 // The store contract. Every store (embedded SQLite today; Postgres and QuestDB next) implements
 // it, so the pipeline, the HTTP layer and the tests never know which one they talk to.
 import type { Bar, Interval } from "../domain/bar.ts";
+import type { BarList } from "../domain/columns.ts";
 import type { QualityReport, Rejection } from "../domain/quality.ts";
 import type { BarEvent } from "../stream/events.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
@@ -21,7 +22,8 @@ export type Checkpoint = {
 export type CommitBatch = {
   runId: number;
   source: string;
-  bars: Bar[];
+  /** As objects or as columns (bulk loads): the same bars either way. */
+  bars: BarList;
   quarantine: Rejection[];
   /** Committed in the same transaction as the rows: a crash leaves both or neither. */
   checkpoint?: Checkpoint;
@@ -145,6 +147,12 @@ export interface Store {
   migrate(): Promise<{ applied: number[]; version: number }>;
   ready(): Promise<Readiness>;
   commitBatch(batch: CommitBatch): Promise<CommitResult>;
+  /**
+   * Batches of one stream (one checkpoint's) that may be in flight at once, default 1: with more,
+   * commitBatch is called again before the earlier call settles, and the store commits them in
+   * the order of the calls, none after one that failed.
+   */
+  readonly pipeline?: number;
   getCheckpoint(stream: string): Promise<Checkpoint | null>;
   /** Every checkpoint (for migration between stores). */
   listCheckpoints(): Promise<Checkpoint[]>;
