@@ -35,7 +35,7 @@ describe("parseConfig defaults", () => {
       store: { url: "sqlite:./.data/ticksync.db" },
       server: { host: "127.0.0.1", port: 8080, maxPageSize: 10_000 },
       log: { level: "info" },
-      ingest: { batchSize: 5000 },
+      ingest: { batchSize: 20_000 },
       sources: {},
       jobs: [],
     });

@@ -96,7 +96,7 @@ Flags:
   --decimal C          decimal separator . or , (default .)
   --name NAME          source name stored with the bars (default: stooq, csv or sqlite)
   --store URL          store URL (config store.url)
-  --batch-size N       rows per transaction (default 5000)
+  --batch-size N       rows per transaction (default 20000)
   --fail-on-quarantine exit 4 when any row was quarantined
   --json               print the run summaries as JSON
 

@@ -125,7 +125,7 @@ export const configSchema = v.pipe(
     store: v.optional(storeConfigSchema, {}),
     server: v.optional(serverConfigSchema, {}),
     log: v.optional(v.strictObject({ level: v.optional(v.picklist(["debug", "info", "warn", "error"], "expected debug, info, warn or error"), "info") }), {}),
-    ingest: v.optional(v.strictObject({ batchSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)), 5000) }), {}),
+    ingest: v.optional(v.strictObject({ batchSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)), 20_000) }), {}),
     sources: v.optional(v.record(Name, sourceConfigSchema), {}),
     /** Named symbol lists of your own; entries may be any provider spelling or "@<bundled universe>". */
     universes: v.optional(v.record(Name, v.array(v.pipe(v.string(), v.nonEmpty()))), {}),

@@ -84,7 +84,7 @@ function causeOf(e: unknown): string {
 
 export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   const { store, source } = opts;
-  const batchSize = opts.batchSize ?? 5000;
+  const batchSize = opts.batchSize ?? 20_000;
   const started = performance.now();
   const track = opts.trackStreams ?? opts.kind === "backfill";
   const totals = { read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0 };
