@@ -152,7 +152,7 @@ const utf8 = new TextEncoder();
 /** Buffers of finished writes, kept for the next ones: a fresh one costs its pages' faults again. */
 const spareBuffers: Uint8Array[] = [];
 const ilpBuffer = (): IlpBuffer => ({ buf: spareBuffers.pop() ?? new Uint8Array(1 << 22), len: 0, lines: 0 });
-const recycle = (body: Uint8Array) => void (spareBuffers.length < 4 && spareBuffers.push(new Uint8Array(body.buffer)));
+const recycle = (body: Uint8Array) => void (spareBuffers.length < 2 && spareBuffers.push(new Uint8Array(body.buffer)));
 function room(w: IlpBuffer, n: number) {
   if (w.len + n <= w.buf.length) return;
   const grown = new Uint8Array(Math.max(w.buf.length * 2, w.len + n));
