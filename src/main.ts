@@ -207,6 +207,9 @@ async function cmdServe(argv: string[]): Promise<number> {
     store = openAuditedStore(config.store.url);
     const m = await store.migrate();
     log.info("store ready", { store: store.kind, location: store.location, schemaVersion: m.version, applied: m.applied });
+    // Materialised rollups (Postgres) serve /api/bars: this process works off the runs queued for
+    // them, now and after each run it finishes, in the background (answers roll up on read meanwhile).
+    store.rollUpInBackground?.();
   } catch (e) {
     err(`ticksync: cannot open the store ${config.store.url}: ${(e as Error).message}`);
     return EXIT.store;
@@ -522,6 +525,27 @@ async function cmdBackup(argv: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+async function cmdRollups(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { store: { type: "string" }, json: { type: "boolean" } });
+  if (v.help) return out(HELP.rollups!), EXIT.ok;
+  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store as string | undefined } });
+  setLogLevel(loaded.config.log.level);
+  return withStore(loaded, async (store) => {
+    if (!store.rollUp) {
+      if (v.json) out(JSON.stringify({ store: store.kind, materialised: false }, null, 2));
+      else out(`the ${store.kind} store keeps no materialised rollups: /api/bars rolls up on read`);
+      return EXIT.ok;
+    }
+    const started = performance.now();
+    const r = await store.rollUp();
+    const pending = (await store.rollupPending?.()) ?? 0;
+    const seconds = (performance.now() - started) / 1000;
+    if (v.json) out(JSON.stringify({ store: store.kind, materialised: true, ...r, pending, seconds: Number(seconds.toFixed(3)) }, null, 2));
+    else out(`rolled up ${r.runs} runs in ${seconds.toFixed(2)}s: ${r.written} rows written, ${r.deleted} removed; ${r.failed} failed, ${pending} still queued`);
+    return r.failed > 0 ? EXIT.runFailed : EXIT.ok;
+  });
 }
 
 async function cmdRestore(argv: string[]): Promise<number> {
@@ -843,6 +867,8 @@ async function dispatch(argv: string[]): Promise<number> {
         return await cmdBackup(rest);
       case "restore":
         return await cmdRestore(rest);
+      case "rollups":
+        return await cmdRollups(rest);
       default:
         throw new UsageError(`unknown command: ${cmd}`);
     }

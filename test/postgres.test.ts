@@ -1,5 +1,5 @@
 // What only the PostgreSQL store does: yearly range partitions made on demand (no TimescaleDB
-// on Debian), and the materialised rollups refreshed after a run (test/rollup-pg.test.ts has the rest).
+// on Debian), and the materialised rollups refreshed for a run (test/rollup-pg.test.ts has the rest).
 import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { STORES } from "./stores.ts";
@@ -37,6 +37,7 @@ describe.skipIf(pg.unavailable !== null)("postgres store specifics", () => {
     ];
     await store.commitBatch({ runId: run, source: "t", bars, quarantine: [], read: bars.length });
     await store.finishRun(run, { outcome: "succeeded", read: 5, inserted: 5, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    expect(await store.rollUp!()).toMatchObject({ runs: 1, failed: 0 });
     if (!timescale) {
       const parts = await sql!`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
                                JOIN pg_namespace n ON n.oid = p.relnamespace WHERE p.relname = 'bars' AND n.nspname = ${schema} ORDER BY 1`;
@@ -99,6 +100,7 @@ describe.skipIf(pg.unavailable !== null)("postgres store specifics", () => {
         const [s] = await upgraded.listSeries({ symbol: "PKN.WA" });
         expect(s).toMatchObject({ source: "a", bars: 3, firstTs: Date.parse("2023-12-29"), lastTs: Date.parse("2024-01-03") });
         await upgraded.finishRun(run, { outcome: "succeeded", read: 3, inserted: 1, updated: 1, unchanged: 1, quarantined: 0, fromTs: null, toTs: null, quality: null });
+        await upgraded.rollUp!();
         // Migration 8 rolled the stored bars up (CDR's minute into its session, PKN's days into
         // weeks and months); the run then rewrote the week and month of its days.
         const rollup = await v1`

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { hostname } from "node:os";
 import postgres from "postgres";
 import { INTERVALS, type Bar, type Interval } from "../src/domain/bar.ts";
-import { bucketOf, canRollUp, rollup } from "../src/domain/rollup.ts";
+import { bucketOf, canRollUp, createRoller, rollup } from "../src/domain/rollup.ts";
 import { marketOf } from "../src/domain/symbols.ts";
 import { createApp } from "../src/http/app.ts";
 import { readRolledUp, rolledUpBars, rollupBase } from "../src/http/derived.ts";
@@ -16,7 +16,7 @@ import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres.ts";
 import { pgRollups, queueRun } from "../src/stores/postgres-rollups.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
-import { tempDir } from "./helpers.ts";
+import { cli, tempDir, waitFor } from "./helpers.ts";
 import { STORES } from "./stores.ts";
 
 const pg = STORES.find((s) => s.kind === "postgres")!;
@@ -59,15 +59,73 @@ const DAILY: Bar[] = ["2024-03-25", "2024-03-26", "2024-03-27", "2024-03-28", "2
   source: "stooq", symbol: "CDR.WA", interval: "1d", ts: Date.parse(`${d}T00:00:00Z`), open: 100 + i, high: 102 + i, low: 99 + i, close: 101 + i, volume: 1000 + i,
 }));
 const ALL = [...WSE, ...NYSE, ...DAILY];
+
+/**
+ * Daily bars of two symbols (WSE, NYSE) and two sources from December 2019 to March 2021: most
+ * calendar days, some weekend and holiday bars, one at noon, volumes with fractions (their sums
+ * round differently in another order), turnover, trades and adjClose missing here and there.
+ */
+function dailyHistory(): Bar[] {
+  let seed = 7;
+  const r = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const out: Bar[] = [];
+  for (const [symbol, source] of [["CDR.WA", "x"], ["CDR.WA", "y"], ["IBM.US", "x"], ["IBM.US", "y"]] as const) {
+    let price = 50 + r() * 100;
+    for (let t = Date.parse("2019-12-01T00:00:00Z"); t < Date.parse("2021-03-10T00:00:00Z"); t += 86_400_000) {
+      const dow = new Date(t).getUTCDay();
+      if ((dow === 0 || dow === 6) && r() > 0.08) continue;
+      if (r() < 0.05) continue;
+      const i = out.length;
+      const open = price * (1 + (r() - 0.5) / 50);
+      const close = open * (1 + (r() - 0.5) / 25);
+      const b: Bar = { source, symbol, interval: "1d", ts: i % 97 === 0 ? t + 43_200_000 : t, open, high: Math.max(open, close) * (1 + r() / 100), low: Math.min(open, close) * (1 - r() / 100), close, volume: r() * 1e6 + r() };
+      if (i % 17 !== 0) b.turnover = b.volume * (open + close) * 0.5;
+      if (i % 23 !== 0) b.trades = Math.floor(r() * 5000);
+      if (i % 3 !== 0) b.adjClose = close * 0.97;
+      out.push(b);
+      price = close;
+    }
+  }
+  return out;
+}
+
+/** What the rollups table must hold for these daily bars: createRoller's buckets with their counts and last ts. */
+function dailyExpected(bars: Bar[]) {
+  const want = new Map<string, unknown>();
+  for (const symbol of new Set(bars.map((b) => b.symbol)))
+    for (const interval of ["1w", "1mo"] as const) {
+      const roller = createRoller("1d", interval, marketOf(symbol)!);
+      for (const b of bars.filter((x) => x.symbol === symbol).sort((x, y) => x.ts - y.ts)) roller.push(b);
+      for (const d of roller.drainCounted(Infinity))
+        want.set(`${d.bar.source}|${symbol}|${interval}|${new Date(d.bar.ts).toISOString()}`, {
+          open: d.bar.open, high: d.bar.high, low: d.bar.low, close: d.bar.close, volume: d.bar.volume, adj_close: d.bar.adjClose ?? null,
+          turnover: d.bar.turnover ?? null, trades: d.bar.trades ?? null, bars: d.bars, last_ts: new Date(d.last).toISOString(),
+        });
+    }
+  return want;
+}
+
+/** The snapshot's rows as dailyExpected gives them. */
+const dailyRows = (snap: Map<string, any>): Map<string, unknown> =>
+  new Map(
+    [...snap].map(([k, r]) => [
+      k,
+      { open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume, adj_close: r.adj_close, turnover: r.turnover, trades: r.trades === null ? null : Number(r.trades), bars: r.bars, last_ts: new Date(r.last_ts).toISOString() },
+    ]),
+  );
 const volume = (bars: Bar[]) => bars.reduce((t, b) => t + b.volume, 0);
 
+/** A run of these bars; finished, and then rolled up (a finishing run only queues itself). */
 async function load(store: Store, bars: Bar[], finish = true): Promise<number> {
   const runId = await store.startRun({ kind: "ingest", source: "test" });
   for (let i = 0; i < bars.length; i += 700) {
     const part = bars.slice(i, i + 700);
     await store.commitBatch({ runId, source: "test", bars: part, quarantine: [], read: part.length });
   }
-  if (finish) await store.finishRun(runId, { outcome: "succeeded", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+  if (finish) {
+    await store.finishRun(runId, { outcome: "succeeded", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    await store.rollUp?.();
+  }
   return runId;
 }
 
@@ -90,7 +148,7 @@ async function pages(store: Store, q: Q, onRead = false) {
 /** The rollups table as rows, with who wrote each and when. */
 async function snapshot(sql: postgres.Sql, schema: string) {
   const rows: any[] = await sql.unsafe(
-    `SELECT s.source, s.symbol, r.interval, r.ts, r.open, r.high, r.low, r.close, r.volume, r.turnover, r.trades, r.bars, r.run_id, r.updated_at
+    `SELECT s.source, s.symbol, r.interval, r.ts, r.open, r.high, r.low, r.close, r.volume, r.adj_close, r.turnover, r.trades, r.bars, r.last_ts, r.run_id, r.updated_at
      FROM "${schema}".rollups r JOIN "${schema}".series s ON s.id = r.series_id ORDER BY s.source, s.symbol, r.interval, r.ts`,
   );
   return new Map(rows.map((r) => [`${r.source}|${r.symbol}|${r.interval}|${new Date(r.ts).toISOString()}`, { ...r, run_id: r.run_id === null ? null : Number(r.run_id) }]));
@@ -237,7 +295,7 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
     // Rolling up a run again (its queue entry back) writes nothing either.
     await sql.unsafe(`INSERT INTO "${schema}".rollup_pending SELECT run_id, min(ts), max(ts) FROM "${schema}".bars WHERE run_id = ${run2} GROUP BY run_id`);
     expect(await store.rollupPending!()).toBe(1);
-    await load(store, []); // a run finishing works the queue off
+    expect(await store.rollUp!()).toMatchObject({ runs: 1, failed: 0, written: 0, deleted: 0 });
     expect(await store.rollupPending!()).toBe(0);
     expect(await snapshot(sql, schema)).toEqual(after);
   });
@@ -276,6 +334,8 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
       expect(out("AAPL.US", "NYSE")).toBe(90);
       // Finished now: the same pages as on read.
       for (const r of runs) await store.finishRun(r, { outcome: "succeeded", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+      expect(await store.rollupPending!()).toBe(runs.length); // queued again by finishing, not rolled up by it
+      expect(await store.rollUp!()).toMatchObject({ runs: runs.length, written: 0, deleted: 0 });
       expect(await snapshot(sql, schema)).toEqual(snap);
       for (const symbol of ["AAPL.US", "PKN.WA"])
         for (const interval of COARSER) {
@@ -301,6 +361,9 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
     stores.push(again);
     await again.migrate();
     expect((await again.getRun(running))!.outcome).toBe("interrupted");
+    expect(await again.rollupPending!()).toBe(1); // queued, not rolled up by opening the store
+    expect((await pages(again, q)).map((p) => p.materialised)).toEqual([false]);
+    expect(await again.rollUp!()).toMatchObject({ runs: 1, failed: 0 });
     const after = await pages(again, q);
     expect(after.map((p) => p.materialised)).toEqual([true]);
     expect(after.map((p) => ({ ...p, materialised: false }))).toEqual(during);
@@ -334,7 +397,7 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
       });
       const store = pg.open(url);
       stores.push(store);
-      expect((await store.migrate()).applied).toEqual([8]);
+      expect((await store.migrate()).applied).toEqual([8, 9]);
       expect(await snapshot(sql, schema).then((m) => [...m.values()].every((r) => r.run_id === null))).toBe(true);
       const rel = await v7`SELECT to_regclass('bars_1d_from_intraday') AS t`;
       expect(rel[0]!.t).toBeNull();
@@ -382,4 +445,122 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
     for (const i of COARSER) expect((await rolledUpBars(store, q(i)))!.bars).toEqual(rollup(ever, i, "WSE"));
     expect(INTERVALS.length).toBe(7);
   });
+  test("daily bars into weeks and months: the table holds createRoller's buckets bit for bit, through loads, corrections, a reload and retention", async () => {
+    const { store, schema } = await fresh();
+    const all = dailyHistory();
+    const cut = Math.floor(all.length * 0.7);
+    const first = all.filter((_, i) => i % 4 !== 3 || i < cut / 2); // gaps that a later run fills
+    const ever = new Map(first.map((b) => [`${b.source}|${b.symbol}|${b.ts}`, b]));
+    const loaded = () => [...ever.values()];
+    await load(store, first);
+    expect(dailyRows(await snapshot(sql, schema))).toEqual(dailyExpected(loaded()));
+    // A backfill of the gaps and later days, and corrections of old bars (a volume's fraction, a close).
+    const later = all.filter((b) => !ever.has(`${b.source}|${b.symbol}|${b.ts}`));
+    const fixed = first.filter((_, i) => i % 101 === 5).map((b) => ({ ...b, volume: b.volume + 0.1, close: b.close * 1.001, low: Math.min(b.low, b.close * 1.001) }));
+    for (const b of [...later, ...fixed]) ever.set(`${b.source}|${b.symbol}|${b.ts}`, b);
+    await load(store, [...later, ...fixed]);
+    const after = await snapshot(sql, schema);
+    expect(dailyRows(after)).toEqual(dailyExpected(loaded()));
+    for (const symbol of ["CDR.WA", "IBM.US"])
+      for (const interval of ["1w", "1mo"] as const) {
+        const q = { symbol, interval, limit: 37 };
+        expect(await pages(store, q)).toEqual((await pages(store, q, true)).map((p) => ({ ...p, materialised: true })));
+      }
+    // The whole history again: nothing changes, nothing is rewritten.
+    await load(store, loaded());
+    expect(await snapshot(sql, schema)).toEqual(after);
+    // One bar changed mid-month, in a month starting mid-week: its window cuts a week the run has no bar in.
+    const oct = loaded().filter((b) => b.ts === Date.parse("2020-10-15T00:00:00Z")).map((b) => ({ ...b, volume: b.volume * 2 }));
+    expect(oct.length).toBeGreaterThan(0);
+    for (const b of oct) ever.set(`${b.source}|${b.symbol}|${b.ts}`, b);
+    await load(store, oct);
+    expect(dailyRows(await snapshot(sql, schema))).toEqual(dailyExpected(loaded()));
+    // Retention mid-week and mid-month, then new and changed bars after the cutoff, in the cut week and month.
+    const cutoff = Date.parse("2020-06-17T00:00:00Z");
+    expect(await store.deleteBars!({ interval: "1d", before: cutoff })).toBe(loaded().filter((b) => b.ts < cutoff).length);
+    expect(dailyRows(await snapshot(sql, schema))).toEqual(dailyExpected(loaded()));
+    const fresh2 = all.filter((b) => b.ts >= cutoff && b.ts < cutoff + 5 * 86_400_000).map((b) => ({ ...b, close: b.close * 1.01, high: Math.max(b.high, b.close * 1.01), volume: b.volume / 3 }));
+    for (const b of fresh2) ever.set(`${b.source}|${b.symbol}|${b.ts}`, b);
+    await load(store, fresh2);
+    expect(dailyRows(await snapshot(sql, schema))).toEqual(dailyExpected(loaded()));
+  }, 60_000);
+
+  test("a finishing run only queues itself; serve's background catch-up and 'ticksync rollups' work the queue off", async () => {
+    const { store, url } = await fresh();
+    const run = await load(store, DAILY, false);
+    await store.finishRun(run, { outcome: "succeeded", read: 9, inserted: 9, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    expect(await store.rollupPending!()).toBe(1);
+    const q = { symbol: "CDR.WA", interval: "1w" as Interval, limit: 10 };
+    const onRead = await pages(store, q);
+    expect(onRead.map((p) => p.materialised)).toEqual([false]);
+    // The CLI catches up and says so.
+    const r = await cli(["rollups", "--store", url, "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ materialised: true, runs: 1, failed: 0, pending: 0 });
+    expect(await pages(store, q)).toEqual(onRead.map((p) => ({ ...p, materialised: true })));
+    // A store kept in the background (serve) rolls up each run it finishes, and what it finds queued at start.
+    const served = pg.open(url);
+    stores.push(served);
+    await served.migrate();
+    const queued = await load(store, WSE.slice(0, 500), false);
+    await store.finishRun(queued, { outcome: "succeeded", read: 500, inserted: 500, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    expect(await served.rollupPending!()).toBe(1);
+    served.rollUpInBackground!();
+    await waitFor(async () => (await served.rollupPending!()) === 0, 15_000, "the queued run rolled up at start");
+    const mine = await load(served, WSE.slice(500), false);
+    await served.finishRun(mine, { outcome: "succeeded", read: 483, inserted: 483, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    await waitFor(async () => (await served.rollupPending!()) === 0, 15_000, "the finished run rolled up in the background");
+    for (const interval of COARSER) {
+      const p = (await rolledUpBars(served, { symbol: "PKN.WA", interval, limit: 1000 }))!;
+      expect(p.materialised).toBe(true);
+      expect(p.bars).toEqual(rollup(WSE, interval, "WSE"));
+    }
+  }, 60_000);
+
+  test("two processes catching up at once, and a catch-up stopped midway (store closing), leave the table as one whole catch-up does", async () => {
+    const { store, schema, url } = await fresh();
+    const bars = dailyHistory();
+    const runs: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const part = bars.filter((_, k) => k % 4 === i);
+      const run = await load(store, part, false);
+      await store.finishRun(run, { outcome: "succeeded", read: part.length, inserted: part.length, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+      runs.push(run);
+    }
+    const conn = postgres(parsePgUrl(url).url, { max: 1, onnotice: () => {}, connection: { search_path: schema } });
+    try {
+      // Stopped inside its first run's transaction: rolled back, still queued, nothing written.
+      let asked = 0;
+      const stopped = await pgRollups(conn, schema).catchUp(() => ++asked > 1);
+      expect(stopped).toMatchObject({ runs: 0, failed: 0 });
+      expect(asked).toBeGreaterThan(1);
+      expect(await store.rollupPending!()).toBe(4);
+      expect((await snapshot(sql, schema)).size).toBe(0);
+    } finally {
+      await conn.end();
+    }
+    // Two replicas at once: each run is rolled up once, by one of them.
+    const other = pg.open(url);
+    stores.push(other);
+    await other.migrate();
+    const [a, b] = await Promise.all([store.rollUp!(), other.rollUp!()]);
+    expect(a.runs + b.runs).toBe(4);
+    expect(a.failed + b.failed).toBe(0);
+    expect(await store.rollupPending!()).toBe(0);
+    expect(dailyRows(await snapshot(sql, schema))).toEqual(dailyExpected(bars));
+    // close() while a catch-up runs: it finishes or rolls back whole, never half.
+    const more = bars.map((x) => ({ ...x, volume: x.volume + 1 }));
+    const closing = pg.open(url);
+    await closing.migrate();
+    await load(closing, more, false).then((run) => closing.finishRun(run, { outcome: "succeeded", read: 0, inserted: 0, updated: more.length, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null }));
+    const before = await snapshot(sql, schema);
+    const caught = closing.rollUp!();
+    await Bun.sleep(5);
+    await closing.close();
+    await caught;
+    const pending = await store.rollupPending!();
+    expect(pending === 0 ? dailyRows(await snapshot(sql, schema)) : await snapshot(sql, schema)).toEqual(pending === 0 ? dailyExpected(more) : before);
+    expect(await store.rollUp!()).toMatchObject({ runs: pending, failed: 0 });
+    expect(dailyRows(await snapshot(sql, schema))).toEqual(dailyExpected(more));
+  }, 60_000);
 });

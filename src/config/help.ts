@@ -45,6 +45,8 @@ Commands:
   verify          compare the store with a sink per (symbol, day); --repair re-sends what differs
   backup          snapshot the store (SQLite: VACUUM INTO + gzip; Postgres: pg_dump) with a manifest
   restore         restore a backup after checking its sha256; counts and checksum checked after
+  rollups         bring the materialised rollups (Postgres) up to date with the runs queued
+                  for them (serve does so in the background)
   config check    validate a config file without starting anything
   config schema   print the config's JSON Schema (for editors)
   version         print the version
@@ -61,8 +63,10 @@ Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars
 /api/quarantine, /api/jobs; POST /api/jobs/<name>/run; the live feed of stored bars on
 /api/ws (WebSocket) and /api/stream (SSE), see [stream]) and the scheduler, which runs the jobs of
 the config (cron schedules, runOnStart; a job with market = "WSE"|"NYSE" runs its cron ticks
-only in its phases, default ["open"]). Stops cleanly on SIGINT/SIGTERM, letting running
-batches commit.
+only in its phases, default ["open"]). With a Postgres store it also keeps the materialised
+rollups that /api/bars serves: the runs queued for them are rolled up in the background, at start
+and after each run it finishes (see 'ticksync rollups'). Stops cleanly on SIGINT/SIGTERM, letting
+running batches commit (a rollup in progress rolls back and stays queued).
 
 Flags:
   --host HOST     listen address (default 127.0.0.1, config server.host)
@@ -209,6 +213,25 @@ Flags:
   --to URL         the store to restore into
   --force          replace an existing store
   --json           print the result as JSON
+
+${EXIT_CODES}
+`,
+  rollups: `Usage: ticksync rollups [--config FILE] [--store URL] [--json]
+
+Rolls up, into the materialised rollups of a Postgres store, every run that stored bars and is
+queued for them, oldest first, and reports the runs, the rows written and removed, and how many
+are still queued. A finishing run that stored bars (ingest, backfill, ...) only queues itself:
+the rollups serve /api/bars, and 'ticksync serve' works the queue off in the background (at start
+and after each run it finishes), answering on read meanwhile. Run this to have them ready before serve starts,
+or after a large load. Safe beside a running serve or another replica: one process rolls up at a
+time, the others wait. A run whose rollup fails stays queued (exit 1). SQLite and QuestDB keep
+no materialised rollups: nothing to do.
+
+Flags:
+  --store URL  the store (default: the config's store.url)
+  --json       print the counts as JSON
+
+${CONFIG}
 
 ${EXIT_CODES}
 `,

@@ -114,6 +114,8 @@ export type Page<T> = { data: T[]; next: string | null };
  * bucket's start and last bucket's end (as a page rolled up on read counts them).
  */
 export type RollupPage = { from: Interval; bars: Bar[]; more: boolean; excluded: number };
+/** What a catch-up of the materialised rollups did: runs rolled up, runs that failed (left queued), rows written and removed. */
+export type RollupResult = { runs: number; failed: number; written: number; deleted: number };
 
 /**
  * A position in a store's change order. Every bar carries the id of the run that last inserted
@@ -241,6 +243,14 @@ export interface Store {
   rollupPage?(q: BarQuery): Promise<RollupPage | null>;
   /** Runs whose stored bars are not in the materialised rollups yet. */
   rollupPending?(): Promise<number>;
+  /**
+   * Roll up every queued run now (after the catch-up already in progress in this process, if
+   * any); runs that failed stay queued. A run finishing only queues itself: the rollups serve
+   * /api/bars, so `serve` keeps them (rollUpInBackground), and `ticksync rollups` catches up.
+   */
+  rollUp?(): Promise<RollupResult>;
+  /** From now on roll up queued runs in the background: at once, and after each run this process finishes. */
+  rollUpInBackground?(): void;
   // --- end materialised rollups ---
   close(): Promise<void>;
 }
