@@ -477,7 +477,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
    * at the same time makes the direct COPY fail on the primary key, and the batch is then
    * written again through the staging path.
    */
-  async function prepareSeries(c: BarColumns): Promise<{ list: BatchSeries[]; ids: Int32Array; direct: boolean }> {
+  /** The batch's series: where their bars' ts lie, whether they rise; `direct` false when a bar misses a value. */
+  function seriesStats(c: BarColumns): { list: BatchSeries[]; direct: boolean } {
     const list: BatchSeries[] = c.series.map((x) => ({ key: seriesKey(x.source, x.symbol, x.interval), ...x, id: 0, min: Infinity, max: -Infinity, n: 0, last: -Infinity, rising: true }));
     const f = c.f64;
     let direct = true;
@@ -491,6 +492,12 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       s.n++;
       if (direct && !(Number.isFinite(f[k + 1]!) && Number.isFinite(f[k + 2]!) && Number.isFinite(f[k + 3]!) && Number.isFinite(f[k + 4]!) && Number.isFinite(f[k + 5]!))) direct = false;
     }
+    return { list, direct };
+  }
+
+  async function prepareSeries(c: BarColumns, stats: { list: BatchSeries[]; direct: boolean }, overlaps: boolean): Promise<{ list: BatchSeries[]; ids: Int32Array; direct: boolean }> {
+    const { list } = stats;
+    let direct = stats.direct && !overlaps;
     await ensurePartitions(c);
     const byKey = new Map(list.map((x) => [x.key, x]));
     const cols = (l: BatchSeries[]) => [l.map((x) => x.source), l.map((x) => x.symbol), l.map((x) => x.interval)] as const;
@@ -518,8 +525,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     }
     for (const x of list) {
       if (x.id === 0) throw new Error(`series ${x.source}/${x.symbol}/${x.interval} has no row after it was made`);
-      const pending = inFlight.get(x.key);
-      if (!x.rising || (pending && x.min <= pending.max)) direct = false;
+      if (!x.rising) direct = false;
     }
     return { list, ids: Int32Array.from(list, (x) => x.id), direct };
   }
@@ -787,16 +793,26 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
       let committed!: (ok: boolean) => void;
       const mine = { started: new Promise<void>((r) => (started = r)), committed: new Promise<boolean>((r) => (committed = r)) };
       chains.set(chainKey, mine);
-      let prepared: Awaited<ReturnType<typeof prepareSeries>> | null = null;
-      try {
-        prepared = c.n > 0 ? await prepareSeries(c) : null;
-        if (prepared) for (const x of prepared.list) {
+      // The batch's series, counted in flight at once (before any await), so the next batch
+      // sees them: keys it may share with this one make it wait for this one's commit.
+      const stats = c.n > 0 ? seriesStats(c) : null;
+      let overlaps = false;
+      if (stats)
+        for (const x of stats.list) {
           const p = inFlight.get(x.key);
+          if (p && x.min <= p.max) overlaps = true;
           if (p) (p.max = Math.max(p.max, x.max)), p.n++;
           else inFlight.set(x.key, { max: x.max, n: 1 });
         }
-        // The batch before this one has its connection first, so it can always finish.
-        await before?.started;
+      let prepared: Awaited<ReturnType<typeof prepareSeries>> | null = null;
+      try {
+        prepared = stats ? await prepareSeries(c, stats, overlaps) : null;
+        // Keys an earlier batch still in flight may hold: write only after it committed, or its
+        // rows and these would wait for each other (it in Postgres, this one here). Otherwise the
+        // batch before has its connection first, so it can always finish.
+        if (overlaps) {
+          if (before && !(await before.committed)) throw new Error("an earlier batch of this stream was not committed, so this one is not either");
+        } else await before?.started;
         let out: { result: CommitResult; events: BarEvent[] };
         try {
           out = await writeBatch(b, c, prepared, prepared?.direct ?? false, before?.committed, started);
@@ -814,8 +830,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
         throw e;
       } finally {
         if (chains.get(chainKey) === mine) chains.delete(chainKey);
-        if (prepared)
-          for (const x of prepared.list) {
+        if (stats)
+          for (const x of stats.list) {
             const p = inFlight.get(x.key);
             if (p && --p.n === 0) inFlight.delete(x.key);
           }
