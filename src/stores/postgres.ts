@@ -286,6 +286,19 @@ export const PG_MIGRATIONS: Migration[] = [
       await sql`DROP INDEX IF EXISTS bars_run`;
     },
   },
+  {
+    version: 10,
+    name: "journal keys compressed with lz4 where the server has it",
+    async up(sql) {
+      // A batch's keys (16 bytes a bar) are compressed on their way to TOAST; pglz took a load
+      // ~2.5× the server time lz4 takes for about the same size. PostgreSQL 14+ built with lz4
+      // (Debian's is); elsewhere the column keeps pglz.
+      await sql.unsafe(`DO $$ BEGIN
+          EXECUTE 'ALTER TABLE journal ALTER COLUMN data SET COMPRESSION lz4';
+        EXCEPTION WHEN others THEN NULL;
+        END $$`);
+    },
+  },
 ];
 
 /** NOTIFY channel: a batch was journaled (payload: its batch number). One channel per schema. */
