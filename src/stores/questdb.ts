@@ -151,7 +151,15 @@ type IlpBuffer = { buf: Uint8Array; len: number; lines: number };
 const utf8 = new TextEncoder();
 /** Buffers of finished writes, kept for the next ones: a fresh one costs its pages' faults again. */
 const spareBuffers: Uint8Array[] = [];
-const ilpBuffer = (): IlpBuffer => ({ buf: spareBuffers.pop() ?? new Uint8Array(1 << 22), len: 0, lines: 0 });
+/**
+ * A buffer for a write of `lines` lines, made at the size such a write usually needs (a daily
+ * bar's line is about 140 bytes), so it seldom grows: the memory a load holds is the same
+ * from its first write to its last.
+ */
+const ilpBuffer = (lines: number): IlpBuffer => {
+  const spare = spareBuffers.pop();
+  return { buf: spare ?? new Uint8Array(Math.min(64 << 20, Math.max(1 << 16, lines * 160))), len: 0, lines: 0 };
+};
 const recycle = (body: Uint8Array) => void (spareBuffers.length < 2 && spareBuffers.push(new Uint8Array(body.buffer)));
 function room(w: IlpBuffer, n: number) {
   if (w.len + n <= w.buf.length) return;
@@ -338,7 +346,7 @@ export function questdbStore(url: string): Store {
   // crash loses at most the batches not yet written, and their checkpoints with them. Anything
   // that reads, finishes a run or marks a stream done waits for the writes first.
   type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[] };
-  const nothingPending = (): Pending => ({ bodies: [], cur: ilpBuffer(), progress: new Map(), runs: new Set(), streams: new Set(), events: [] });
+  const nothingPending = (): Pending => ({ bodies: [], cur: ilpBuffer(linesPerRequest), progress: new Map(), runs: new Set(), streams: new Set(), events: [] });
   // Events are live only here: QuestDB keeps no journal for replay (the SQLite and Postgres stores
   // do). Batch numbers start at the store's opening second, so ids still grow across restarts
   // unless a process averaged more than one batch a second since 1970.
@@ -616,7 +624,7 @@ export function questdbStore(url: string): Store {
           ilpLine(w, st.head, f, k, tail);
           if (++w.lines === linesPerRequest) {
             pending.bodies.push(w.buf.subarray(0, w.len));
-            w = pending.cur = ilpBuffer();
+            w = pending.cur = ilpBuffer(linesPerRequest);
           }
         }
         const next: Counters | null = run
