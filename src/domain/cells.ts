@@ -45,7 +45,8 @@ export const MISSING = -2;
 
 /**
  * A batch of text rows as a source cut them: where each field's cell lies in `text`, and how to
- * make the row's RawRow when it is needed (a rejected or not plainly good row).
+ * make the row's RawRow when it is needed (a rejected or not plainly good row). Valid until the
+ * source is asked for its next batch (it reuses the arrays).
  */
 export type CellRows = {
   n: number;

@@ -236,6 +236,9 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
       };
     };
 
+    let spansAll = new Int32Array(0);
+    let plainAll = new Uint8Array(0);
+    let linesAll = new Float64Array(0);
     let leftover: Uint8Array = new Uint8Array(0);
     let base = offset; // file offset of leftover[0]
     while (base + leftover.length < size || leftover.length > 0) {
@@ -272,10 +275,14 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
           end = buf.length - 1; // the rest, with a last line that may have no newline
         }
         const text = decoder.decode(buf.subarray(pos, end + 1));
-        const most = batchSize - need + 1; // lines in the text, at most
-        const spans = new Int32Array(most * CELL_SPAN);
-        const plain = new Uint8Array(most);
-        const lines = new Float64Array(most);
+        // Lines in the text, at most. The arrays are the stream's, reused batch after batch
+        // (a batch's cells are read before the next batch is asked for).
+        const most = batchSize - need + 1;
+        if (plainAll.length < most) (spansAll = new Int32Array(most * CELL_SPAN)), (plainAll = new Uint8Array(most)), (linesAll = new Float64Array(most));
+        const spans = spansAll;
+        const plain = plainAll;
+        const lines = linesAll;
+        plain.fill(0, 0, most);
         const quoted = new Map<number, string>();
         let n = 0;
         // One pass over each line's characters: its end, its cells, and whether it has a quote.
