@@ -177,9 +177,15 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       const config = configFile(url, own, { batchSize: 20, concurrency: 1, retryForS: 1 });
       const collection = collectionOf(config);
       const penv = { TICKSYNC_SINKS__APP__PASSWORD: own.password };
-      const sync = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "main.ts"), "sync", "--config", config], { env: { ...process.env, ...penv }, stdout: "ignore", stderr: "ignore" });
+      const sync = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "main.ts"), "sync", "--config", config], { env: { ...process.env, ...penv }, stdout: "ignore", stderr: "pipe" });
       const c = await admin(own);
-      await waitFor(async () => (await count(c, collection).catch(() => 0)) > 600, 60_000, "records arriving");
+      try {
+        await waitFor(async () => (await count(c, collection).catch(() => 0)) > 600, 60_000, "records arriving");
+      } catch (e) {
+        // Say what the sync said, not only that nothing arrived.
+        sync.kill("SIGKILL");
+        throw new Error(`${(e as Error).message}; the sync exited ${await sync.exited}, its log: ${(await new Response(sync.stderr).text()).slice(-3000)}`);
+      }
       sync.kill("SIGKILL");
       await sync.exited;
       const partial = await count(c, collection);
