@@ -480,10 +480,16 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
         expect(one).toMatchObject({ summary: "insight 52 for 'CDR.WA'", score: 19.24, bullish: true, tags: ["t1"] });
 
         // Nothing changed: nothing travels. One row changed (its cursor moves) and one added: two.
-        expect(JSON.parse((await cli(["sync", "--config", config, "--json"], { env })).stdout)[1]).toMatchObject({ read: 0, sent: 0 });
+        // A sync that printed no summary fails with its exit code and log, not a JSON parse error.
+        const syncSummaries = async () => {
+          const r = await cli(["sync", "--config", config, "--json"], { env });
+          expect(r.code, `sync exited ${r.code}: ${r.stderr.slice(-3000)}`).toBe(0);
+          return JSON.parse(r.stdout);
+        };
+        expect((await syncSummaries())[1]).toMatchObject({ read: 0, sent: 0 });
         await home.exec(`UPDATE ai_insights SET score = 99.5, updated_at = '2025-04-01T00:00:00Z' WHERE symbol = 'CDR.WA' AND day = '2025-01-03'`);
         await home.exec(`INSERT INTO ai_insights VALUES ('PKN.WA', '2025-06-30', 'new', 1, ${sqlite ? 0 : false}, '[]', '2025-04-02T00:00:00Z')`);
-        const third = JSON.parse((await cli(["sync", "--config", config, "--json"], { env })).stdout)[1];
+        const third = (await syncSummaries())[1];
         expect(third).toMatchObject({ read: 2, sent: 2 });
         expect(await count(c, collection)).toBe(151);
         expect((await c.collection(collection).getOne(one.id)).score).toBe(99.5);
