@@ -11,19 +11,11 @@ import { plainNumber, validateCells } from "../src/domain/cells.ts";
 import { toColumns } from "../src/domain/columns.ts";
 import { newValidateCache, validateBatch, type ValidateContext } from "../src/domain/quality.ts";
 import type { SourceBatch } from "../src/sources/types.ts";
-import { tempDir, writeFile } from "./helpers.ts";
+import { tempDir, writeFile, rng } from "./helpers.ts";
 
 const dir = tempDir("ticksync-cells-");
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 const ODD_NUMBERS = ["0", "-1", "1e3", "", " ", " 61.5", "61.5 ", "61,5", ".5", "5.", "+5", "0x10", "12345678901234567890", "1234567890123456", "0.1000000000000000055", "abc", "1.2.3", "007", "99999999999.99", "1e400", "NaN"];

@@ -7,18 +7,9 @@ import * as v from "valibot";
 import { join } from "node:path";
 import { csvSource, csvSourceSchema, splitCsvLine } from "../src/sources/csv.ts";
 import type { SourceBatch } from "../src/sources/types.ts";
-import { tempDir, writeFile } from "./helpers.ts";
+import { tempDir, writeFile, rng } from "./helpers.ts";
 
 const dir = tempDir("ticksync-csv-fast-");
-
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CELLS = ["PKN", "61.5", "", " ", " 61.5", "61.5 ", "\t7\t", '"q,uoted"', '"say ""hi"""', '""', "Łódź", "🚀", "1e3", "x", "20240102", "\u00a0", "a b"];
 const COLUMNS = { symbol: "s", ts: "d", open: "o", high: "h", low: "l", close: "c", volume: "v" };

@@ -71,3 +71,13 @@ export async function startServe(args: string[], opts: { cwd?: string; env?: Rec
   })();
   return { url: listening as string, proc };
 }
+
+/** A small seeded random number generator (mulberry32), so a failing random case can be replayed. */
+export function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

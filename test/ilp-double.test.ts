@@ -4,15 +4,7 @@
 // before it in the column had.
 import { describe, expect, test } from "bun:test";
 import { ilpDoubleText } from "../src/stores/questdb.ts";
-
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./helpers.ts";
 
 describe("ILP doubles", () => {
   test("read back exactly, always as doubles", () => {

@@ -6,18 +6,9 @@ import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { BarSchema, INTERVALS, type Bar, type RawRow } from "../src/domain/bar.ts";
 import { acceptRow, checkRow, newValidateCache, validateBatch, validateRow, type ValidateContext } from "../src/domain/quality.ts";
+import { rng } from "./helpers.ts";
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
-
-/** A small seeded RNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NUMBERS = [
   "61.5", "62.75", "60.1", "62", "0", "-0", "0.0", "-1", "-61.5", "1e3", "1E3", "1e-3", "1e400", "-1e400", "1e-400", "5e-324",
