@@ -1,13 +1,10 @@
 // The read worker: rebuilds a source from its config, reads and validates streams, and posts
 // validated batches as columns. It stays at most READ_AHEAD batches ahead of the writer.
-import { newValidateCache, validateBatch } from "../domain/quality.ts";
+import { newValidateCache } from "../domain/quality.ts";
 import { createSource, type SourceConfig } from "../sources/registry.ts";
 import type { Source } from "../sources/types.ts";
 import { ProviderError } from "../sources/http.ts";
-import { READ_AHEAD, type FromWorker, type ToWorker } from "./validated.ts";
-import { toColumns } from "../domain/columns.ts";
-import { validateCells, type ColumnBatch } from "../domain/cells.ts";
-import type { Cursor } from "../sources/types.ts";
+import { READ_AHEAD, validatedBatches, type FromWorker, type ToWorker } from "./validated.ts";
 
 declare const self: Worker;
 
@@ -24,24 +21,15 @@ async function read(msg: Extract<ToWorker, { type: "read" }>) {
   credits.set(msg.id, credit);
   try {
     if (!source || !open) throw new Error("read before open");
-    const ctx = { ...open.settings, lastTs, cache };
-    const send = async (v: ColumnBatch, cursor: Cursor, read: number) => {
+    for await (const v of validatedBatches(source, msg.stream, msg.cursor, open.batchSize, msg.range, { ...open.settings, lastTs, cache })) {
       while (credit.n <= 0) await new Promise<void>((r) => (credit.wake = r));
       credit.n--;
       const { columns } = v;
-      post({ type: "batch", id: msg.id, columns, rejections: v.rejections, warnings: v.warnings, report: v.report, cursor, read }, [
+      post({ type: "batch", id: msg.id, columns, rejections: v.rejections, warnings: v.warnings, report: v.report, cursor: v.cursor, read: v.read }, [
         columns.f64.buffer as ArrayBuffer,
         columns.row.buffer as ArrayBuffer,
       ]);
-    };
-    // Delimited text goes from cells to columns with no object per row; other sources by rows.
-    if (source.readCells && !msg.range)
-      for await (const batch of source.readCells(msg.stream, msg.cursor, open.batchSize)) await send(validateCells(batch.cells, ctx), batch.cursor, batch.cells.n);
-    else
-      for await (const batch of source.read(msg.stream, msg.cursor, open.batchSize, msg.range)) {
-        const v = validateBatch(batch.rows, ctx);
-        await send({ columns: toColumns(v.bars), rejections: v.rejections, warnings: v.warnings, report: v.report }, batch.cursor, batch.rows.length);
-      }
+    }
     post({ type: "end", id: msg.id });
   } catch (e) {
     const err = e as Error;

@@ -27,20 +27,25 @@ export type StreamReader = {
 
 type ValidateSettings = Omit<ValidateContext, "lastTs" | "cache">;
 
+/**
+ * A stream's batches read and validated into columns: delimited text straight from its cells (no
+ * object per row), any other source (or an explicit range) by rows through validateBatch.
+ */
+export async function* validatedBatches(source: Source, stream: string, cursor: Cursor | null, batchSize: number, range: ReadRange | undefined, ctx: ValidateContext): AsyncIterable<ValidatedBatch> {
+  if (source.readCells && !range) {
+    for await (const batch of source.readCells(stream, cursor, batchSize)) yield { ...validateCells(batch.cells, ctx), cursor: batch.cursor, read: batch.cells.n };
+    return;
+  }
+  for await (const batch of source.read(stream, cursor, batchSize, range)) {
+    const v = validateBatch(batch.rows, ctx);
+    yield { columns: toColumns(v.bars), rejections: v.rejections, warnings: v.warnings, report: v.report, cursor: batch.cursor, read: batch.rows.length, actions: batch.actions, instruments: batch.instruments };
+  }
+}
+
 /** Read and validate on this thread. */
 export function inlineReader(source: Source, settings: ValidateSettings, batchSize: number, lastTs: Map<string, number>, cache: ValidateCache): StreamReader {
   return {
-    async *batches(stream, cursor, range) {
-      const ctx = { ...settings, lastTs, cache };
-      if (source.readCells && !range) {
-        for await (const batch of source.readCells(stream, cursor, batchSize)) yield { ...validateCells(batch.cells, ctx), cursor: batch.cursor, read: batch.cells.n };
-        return;
-      }
-      for await (const batch of source.read(stream, cursor, batchSize, range)) {
-        const v = validateBatch(batch.rows, { ...settings, lastTs, cache });
-        yield { columns: toColumns(v.bars), rejections: v.rejections, warnings: v.warnings, report: v.report, cursor: batch.cursor, read: batch.rows.length, actions: batch.actions, instruments: batch.instruments };
-      }
-    },
+    batches: (stream, cursor, range) => validatedBatches(source, stream, cursor, batchSize, range, { ...settings, lastTs, cache }),
     close() {},
   };
 }
