@@ -148,7 +148,13 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
         stderr: "pipe",
       });
       const c = await admin(own);
-      await waitFor(async () => (await count(c, collection).catch(() => 0)) > 500, 60_000, "records arriving");
+      try {
+        await waitFor(async () => (await count(c, collection).catch(() => 0)) > 500, 60_000, "records arriving");
+      } catch (e) {
+        // Say what the sync said, not only that nothing arrived.
+        sync.kill("SIGKILL");
+        throw new Error(`${(e as Error).message}; the sync exited ${await sync.exited}, its log: ${(await new Response(sync.stderr).text()).slice(-3000)}`);
+      }
       await own.kill();
       await Bun.sleep(1500);
       await own.start();
