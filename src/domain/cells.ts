@@ -67,6 +67,9 @@ export type CellRows = {
   locator(i: number): string;
 };
 
+/** Arrays a batch's columns may be written into (a finished batch's, given back): longer is fine. */
+export type ColumnBuffers = { f64: Float64Array; row: Uint32Array };
+
 export type ColumnBatch = { columns: BarColumns; rejections: Rejection[]; warnings: GapWarning[]; report: QualityReport };
 
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
@@ -114,7 +117,7 @@ const bare = (text: string, a: number, b: number) => b > a && text.charCodeAt(a)
  * Validate a batch of cell rows into columns. `ctx` as for validateBatch (lastTs and cache are
  * carried across batches the same way).
  */
-export function validateCells(rows: CellRows, ctx: ValidateContext): ColumnBatch {
+export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: ColumnBuffers): ColumnBatch {
   const cache = ctx.cache ?? newValidateCache();
   const { n, text, spans, plain } = rows;
   const interval = ctx.interval;
@@ -133,9 +136,9 @@ export function validateCells(rows: CellRows, ctx: ValidateContext): ColumnBatch
   const byTs: (Map<number, number> | null)[] = [];
   /** Series in the order of their first accepted bar (the order validateBatch sees them in). */
   const order: number[] = [];
-  const rowSeries = new Uint32Array(n);
+  const rowSeries = reuse && reuse.row.length >= n ? reuse.row : new Uint32Array(n);
   const fromRow = new Int32Array(n); // the cell row of each accepted bar
-  const f64 = new Float64Array(n * COLUMN_WIDTH);
+  const f64 = reuse && reuse.f64.length >= n * COLUMN_WIDTH ? reuse.f64 : new Float64Array(n * COLUMN_WIDTH);
   let out = 0;
   const rejections: Rejection[] = [];
   const rules: Partial<Record<Rule, number>> = {};

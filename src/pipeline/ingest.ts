@@ -200,7 +200,10 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
               gapWarnings += v.warnings.length;
               for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
               opts.onBatch?.({ runId, source: source.name, stream, read: v.read, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
-            });
+            })
+            // The store is done with the columns once the commit settled: their arrays go back
+            // to the reader for the next batches.
+            .finally(() => reader!.release(c));
           committing.catch(() => {}); // seen by settle()
           inFlight.push(committing);
           while (inFlight.length >= depth) await settle();

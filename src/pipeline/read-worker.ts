@@ -5,6 +5,7 @@ import { createSource, type SourceConfig } from "../sources/registry.ts";
 import type { Source } from "../sources/types.ts";
 import { ProviderError } from "../sources/http.ts";
 import { READ_AHEAD, validatedBatches, type FromWorker, type ToWorker } from "./validated.ts";
+import type { ColumnBuffers } from "../domain/cells.ts";
 
 declare const self: Worker;
 
@@ -14,6 +15,9 @@ let lastTs = new Map<string, number>();
 const cache = newValidateCache();
 const credits = new Map<number, { n: number; wake: (() => void) | null }>();
 
+/** Column arrays of batches the writer is done with, written again by the next batches. */
+const given: ColumnBuffers[] = [];
+
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => self.postMessage(m, transfer);
 
 async function read(msg: Extract<ToWorker, { type: "read" }>) {
@@ -21,7 +25,7 @@ async function read(msg: Extract<ToWorker, { type: "read" }>) {
   credits.set(msg.id, credit);
   try {
     if (!source || !open) throw new Error("read before open");
-    for await (const v of validatedBatches(source, msg.stream, msg.cursor, open.batchSize, msg.range, { ...open.settings, lastTs, cache })) {
+    for await (const v of validatedBatches(source, msg.stream, msg.cursor, open.batchSize, msg.range, { ...open.settings, lastTs, cache }, () => given.pop())) {
       while (credit.n <= 0) await new Promise<void>((r) => (credit.wake = r));
       credit.n--;
       const { columns } = v;
@@ -50,7 +54,9 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       source = null; // reported by the first read
     }
   } else if (m.type === "read") void read(m);
-  else if (m.type === "ack") {
+  else if (m.type === "buffers") {
+    if (given.length < READ_AHEAD + 2) given.push({ f64: m.f64, row: m.row });
+  } else if (m.type === "ack") {
     const c = credits.get(m.id);
     if (c) {
       c.n++;

@@ -3,7 +3,7 @@
 // checks, one writes). Bars cross the thread boundary as columns in transferred buffers, so
 // handing a batch over costs next to nothing.
 import { toColumns, type BarColumns } from "../domain/columns.ts";
-import { validateCells } from "../domain/cells.ts";
+import { validateCells, type ColumnBuffers } from "../domain/cells.ts";
 import { validateBatch, type GapWarning, type QualityReport, type Rejection, type ValidateCache, type ValidateContext } from "../domain/quality.ts";
 import type { Cursor, ReadRange, Source, SourceBatch } from "../sources/types.ts";
 
@@ -22,6 +22,8 @@ export type ValidatedBatch = {
 
 export type StreamReader = {
   batches(stream: string, cursor: Cursor | null, range?: ReadRange): AsyncIterable<ValidatedBatch>;
+  /** A batch the store is done with: its column arrays may be written again (they must not be read after). */
+  release(columns: BarColumns): void;
   close(): void;
 };
 
@@ -31,9 +33,9 @@ type ValidateSettings = Omit<ValidateContext, "lastTs" | "cache">;
  * A stream's batches read and validated into columns: delimited text straight from its cells (no
  * object per row), any other source (or an explicit range) by rows through validateBatch.
  */
-export async function* validatedBatches(source: Source, stream: string, cursor: Cursor | null, batchSize: number, range: ReadRange | undefined, ctx: ValidateContext): AsyncIterable<ValidatedBatch> {
+export async function* validatedBatches(source: Source, stream: string, cursor: Cursor | null, batchSize: number, range: ReadRange | undefined, ctx: ValidateContext, reuse?: () => ColumnBuffers | undefined): AsyncIterable<ValidatedBatch> {
   if (source.readCells && !range) {
-    for await (const batch of source.readCells(stream, cursor, batchSize)) yield { ...validateCells(batch.cells, ctx), cursor: batch.cursor, read: batch.cells.n };
+    for await (const batch of source.readCells(stream, cursor, batchSize)) yield { ...validateCells(batch.cells, ctx, reuse?.()), cursor: batch.cursor, read: batch.cells.n };
     return;
   }
   for await (const batch of source.read(stream, cursor, batchSize, range)) {
@@ -46,6 +48,7 @@ export async function* validatedBatches(source: Source, stream: string, cursor: 
 export function inlineReader(source: Source, settings: ValidateSettings, batchSize: number, lastTs: Map<string, number>, cache: ValidateCache): StreamReader {
   return {
     batches: (stream, cursor, range) => validatedBatches(source, stream, cursor, batchSize, range, { ...settings, lastTs, cache }),
+    release() {},
     close() {},
   };
 }
@@ -56,7 +59,9 @@ export type WorkerSourceSpec = { name: string; config: unknown; baseDir?: string
 export type ToWorker =
   | { type: "open"; spec: WorkerSourceSpec; settings: ValidateSettings; batchSize: number; lastTs: [string, number][] }
   | { type: "read"; id: number; stream: string; cursor: Cursor | null; range?: ReadRange }
-  | { type: "ack"; id: number };
+  | { type: "ack"; id: number }
+  /** A batch's column arrays back, for the next batches (transferred). */
+  | { type: "buffers"; f64: Float64Array; row: Uint32Array };
 
 export type FromWorker =
   | { type: "batch"; id: number; columns: BarColumns; rejections: Rejection[]; warnings: GapWarning[]; report: QualityReport; cursor: Cursor; read: number }
@@ -120,6 +125,10 @@ export function workerReader(spec: WorkerSourceSpec, settings: ValidateSettings,
       } finally {
         if (current === me) current = null;
       }
+    },
+    release(columns) {
+      if (closed || columns.f64.byteLength === 0) return;
+      worker.postMessage({ type: "buffers", f64: columns.f64, row: columns.row } satisfies ToWorker, [columns.f64.buffer as ArrayBuffer, columns.row.buffer as ArrayBuffer]);
     },
     close() {
       if (closed) return;
