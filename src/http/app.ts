@@ -22,7 +22,7 @@ import { wsEndpoint } from "../stream/ws.ts";
 import { getConnInfo } from "hono/bun";
 import { auditEntry, withActor, type Actor } from "../monitor/audit.ts";
 import type { Alerts } from "../monitor/alerts.ts";
-import { badRequest, IdCursor, Instant, Limit } from "./query.ts";
+import { badRequest, BarCursorParam, encodeBarCursor, IdCursor, Instant, Limit } from "./query.ts";
 import { securityMiddleware, type SecurityConfig } from "./security.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
@@ -85,22 +85,6 @@ export type AppDeps = {
   replayContext?: ContextOf;
 };
 
-function encodeCursor(value: unknown): string {
-  return Buffer.from(JSON.stringify(value)).toString("base64url");
-}
-
-const BarCursor = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    try {
-      const c = JSON.parse(Buffer.from(dataset.value, "base64url").toString("utf8"));
-      if (typeof c?.ts === "number" && typeof c?.source === "string") return { ts: c.ts as number, source: c.source as string };
-    } catch {}
-    addIssue({ message: "expected a cursor returned as `next` by a previous page" });
-    return NEVER;
-  }),
-);
-
 export function createApp(deps: AppDeps) {
   const { store, metrics } = deps;
   const maxPage = deps.maxPageSize ?? 10_000;
@@ -114,7 +98,7 @@ export function createApp(deps: AppDeps) {
     from: v.optional(Instant),
     to: v.optional(Instant),
     limit: Limit(maxPage),
-    cursor: v.optional(BarCursor),
+    cursor: v.optional(BarCursorParam),
     /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
     adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
   });
@@ -250,12 +234,12 @@ export function createApp(deps: AppDeps) {
       const path = rolled.materialised ? "materialised" : "on_read";
       metrics.rollupPages.inc({ path });
       c.header("X-Ticksync-Rollup", path);
-      return c.json({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next: rolled.next && encodeCursor(rolled.next) });
+      return c.json({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next: rolled.next && encodeBarCursor(rolled.next) });
     }
     const bars = await store.queryBars({ symbol: symbol!, interval, source, from, to, limit: limit + 1, after: cursor });
     const page = bars.slice(0, limit);
     const last = page[page.length - 1];
-    const next = bars.length > limit && last ? encodeCursor({ ts: last.ts, source: last.source }) : null;
+    const next = bars.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null;
     if (adjusted) {
       const adj = await adjustedPage(store, symbol!, interval, page);
       return c.json({ symbol, interval, adjusted: true, actions: adj.actions, data: adj.bars.map(barJson), next });

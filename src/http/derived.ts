@@ -13,14 +13,13 @@ import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import { log } from "../monitor/log.ts";
 import type { Store } from "../stores/types.ts";
 import { resolveUniverse } from "../universes/universes.ts";
-import { badRequest, Instant, invalid, Limit } from "./query.ts";
+import { badRequest, BarCursorParam, encodeBarCursor, Instant, invalid, Limit, type BarCursor } from "./query.ts";
 
 const DAY_MS = 86_400_000;
 /** Finer bars read for one rolled-up page at most; a page that reaches it ends early, with `next`. */
 export const ROLLUP_READ_BUDGET = 1_000_000;
 const CHUNK = 10_000;
 
-type Cursor = { ts: number; source: string };
 
 /** How far a rolled-up bar's finer bars can lie from its ts (a bound, not a length). */
 function reach(to: Interval): number {
@@ -43,7 +42,7 @@ export async function rollupBase(store: Store, symbol: string, interval: Interva
  * bucket and the end of its last (none on an empty page); `materialised`: read from the store's
  * materialised rollups rather than rolled up here.
  */
-export type RolledPage = { bars: Bar[]; next: Cursor | null; from: Interval; excluded: number; materialised: boolean };
+export type RolledPage = { bars: Bar[]; next: BarCursor | null; from: Interval; excluded: number; materialised: boolean };
 
 /**
  * One page of rolled-up bars, in (ts, source) order like a stored page, filtered by the rolled-up
@@ -54,7 +53,7 @@ export type RolledPage = { bars: Bar[]; next: Cursor | null; from: Interval; exc
  */
 export async function readRolledUp(
   store: Store,
-  q: { symbol: string; market: Market; base: Interval; interval: Interval; source?: string; from?: number; to?: number; limit: number; after?: Cursor },
+  q: { symbol: string; market: Market; base: Interval; interval: Interval; source?: string; from?: number; to?: number; limit: number; after?: BarCursor },
 ): Promise<RolledPage> {
   const start = q.after !== undefined ? Math.max(q.after.ts, q.from ?? -Infinity) : q.from;
   const lookback = INTERVAL_MS[q.base] + reach(q.interval);
@@ -67,7 +66,7 @@ export async function readRolledUp(
     (q.after === undefined || b.ts > q.after.ts || (b.ts === q.after.ts && b.source > q.after.source));
   const out: Bar[] = [];
   const left: number[] = [];
-  let after: Cursor | undefined;
+  let after: BarCursor | undefined;
   let read = 0;
   let exhausted = false;
   for (;;) {
@@ -105,7 +104,7 @@ export async function readRolledUp(
  */
 export async function rolledUpBars(
   store: Store,
-  q: { symbol: string; interval: Interval; source?: string; from?: number; to?: number; limit: number; after?: Cursor },
+  q: { symbol: string; interval: Interval; source?: string; from?: number; to?: number; limit: number; after?: BarCursor },
 ): Promise<RolledPage | null> {
   const market = marketOf(q.symbol);
   if (market === undefined) return null;
@@ -120,20 +119,6 @@ export async function rolledUpBars(
 }
 
 // ---------------------------------------------------------------------------------------------
-
-const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString("base64url");
-
-const CursorSchema = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    try {
-      const c = JSON.parse(Buffer.from(dataset.value, "base64url").toString("utf8"));
-      if (typeof c?.ts === "number" && typeof c?.source === "string") return { ts: c.ts as number, source: c.source as string };
-    } catch {}
-    addIssue({ message: "expected a cursor returned as `next` by a previous page" });
-    return NEVER;
-  }),
-);
 
 const IndicatorSet = v.pipe(
   v.string(),
@@ -199,7 +184,7 @@ export function registerDerivedRoutes(app: Hono, deps: DerivedDeps) {
     from: v.optional(Instant),
     to: v.optional(Instant),
     limit: Limit(maxPageSize),
-    cursor: v.optional(CursorSchema),
+    cursor: v.optional(BarCursorParam),
     set: v.optional(IndicatorSet),
   });
 
@@ -232,11 +217,11 @@ export function registerDerivedRoutes(app: Hono, deps: DerivedDeps) {
     // Bars of the series in [fromTs, toTs], at most `max`, stored or rolled up.
     const read = async (fromTs: number | undefined, toTs: number | undefined, max: number): Promise<Bar[]> => {
       const out: Bar[] = [];
-      let after: Cursor | undefined;
+      let after: BarCursor | undefined;
       while (out.length < max) {
         const n = Math.min(CHUNK, max - out.length);
         let page: Bar[];
-        let next: Cursor | null;
+        let next: BarCursor | null;
         if (base !== null) {
           const r = await readRolledUp(store, { symbol, market: market!, base, interval, source, from: fromTs, to: toTs, limit: n, after });
           page = r.bars;
@@ -283,7 +268,7 @@ export function registerDerivedRoutes(app: Hono, deps: DerivedDeps) {
       return row;
     });
     const last = rows[rows.length - 1];
-    return c.json({ ...head, data, next: page.length > limit && last ? encodeCursor({ ts: last.ts, source: last.source }) : null });
+    return c.json({ ...head, data, next: page.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null });
   });
 
   const GapsQuery = v.strictObject({

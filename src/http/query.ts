@@ -17,6 +17,25 @@ export const Limit = (max: number) =>
 
 export const IdCursor = v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number)));
 
+/** Where a page of bars ended: the last bar's ts and source (bars of one ts are ordered by source). */
+export type BarCursor = { ts: number; source: string };
+
+/** A BarCursor as the opaque `next` of a page. */
+export const encodeBarCursor = (c: BarCursor): string => Buffer.from(JSON.stringify(c)).toString("base64url");
+
+/** A `cursor` query parameter: a `next` returned by a previous page. */
+export const BarCursorParam = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    try {
+      const c = JSON.parse(Buffer.from(dataset.value, "base64url").toString("utf8"));
+      if (typeof c?.ts === "number" && typeof c?.source === "string") return { ts: c.ts as number, source: c.source as string };
+    } catch {}
+    addIssue({ message: "expected a cursor returned as `next` by a previous page" });
+    return NEVER;
+  }),
+);
+
 /** 400 with the fields that were wrong and why. */
 export function invalid(c: Context, issues: { field: string; message: string }[]) {
   return c.json({ error: "invalid request", issues }, 400);
