@@ -1,7 +1,8 @@
 // The CSV source's line walk against a plain reference: split the file into lines, drop one
 // trailing \r, skip blank lines, split each with splitCsvLine and trim cells the way the source
 // does. Random files with quotes, CRLF, blank and white-space lines, short and long rows,
-// multi-byte text and every batch size must give the same rows, locators and cursors.
+// multi-byte text and every batch size must give the same rows, locators and cursors. A row with
+// fewer or more cells than the header is marked malformed (the reason is checked in csv-parse).
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { join } from "node:path";
@@ -50,6 +51,7 @@ function reference(file: string, text: string, delimiter: string): { locator: st
     rows.push({
       locator: `${file}:${n + 1}`,
       fields: {
+        ...(cols.length === header.length ? {} : { malformed: expect.any(String) }),
         symbol: cell(cols, col("s")),
         ts: cell(cols, col("d")),
         open: cell(cols, col("o")),
@@ -79,19 +81,20 @@ describe("CSV line walk", () => {
       for await (const b of src.read(file, null, batchSize)) batches.push(b);
       const rows = batches.flatMap((b) => b.rows);
       expect(rows).toEqual(reference(file, text, delimiter));
-      // Each cursor is the byte offset just after the batch's last line.
+      // Each cursor is the byte offset just after the batch's last whole line: a last line
+      // without a newline is not covered (the next run reads it again).
       const bytes = Buffer.from(text);
-      for (const b of batches.slice(0, -1)) {
+      for (const b of batches) {
         const off = b.cursor.offset as number;
         expect(bytes[off - 1]).toBe(10);
       }
-      expect(batches.at(-1)!.cursor.offset).toBe(bytes.length);
+      expect(batches.at(-1)!.cursor.offset).toBe(bytes.lastIndexOf(10) + 1);
       // Resuming from every cursor yields exactly the rows after it.
       const cut = batches[Math.floor(batches.length / 2)]!;
       const rest: unknown[] = [];
       for await (const b of src.read(file, cut.cursor, batchSize)) rest.push(...b.rows);
-      const before = batches.slice(0, batches.indexOf(cut) + 1).reduce((n, b) => n + b.rows.length, 0);
-      expect(rest).toEqual(rows.slice(before));
+      // (the rows after the cursor's line: an unterminated last line is after it, though read)
+      expect(rest).toEqual(rows.filter((row) => Number(row.locator.split(":").at(-1)) > (cut.cursor.line as number)));
     }
   });
 });

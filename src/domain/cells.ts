@@ -306,9 +306,10 @@ export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: Colu
       slow(i);
       continue;
     }
-    // Volume: no cell (unmapped or a short row) is 0, as in acceptRow; an empty one is not plain.
+    // Volume: no column is 0, as in acceptRow; a missing cell (a short row, which the source
+    // leaves to row(i) anyway) or an empty one is not plain.
     const vA = spans[p + 2 * F_VOLUME]!;
-    const volume = vA < 0 ? 0 : plainNumber(text, vA, spans[p + 2 * F_VOLUME + 1]!, comma);
+    const volume = vA === UNMAPPED ? 0 : vA < 0 ? NaN : plainNumber(text, vA, spans[p + 2 * F_VOLUME + 1]!, comma);
     if (!(volume >= 0)) {
       slow(i);
       continue;

@@ -111,10 +111,24 @@ export function cachedTs(cache: ValidateCache, raw: unknown, ctx: ValidateContex
 }
 
 export function reject(row: RawRow, rule: Rule, reason: string, extra?: { symbol?: string; ts?: number }): Rejection {
-  return { locator: row.locator, rule, reason, raw: row.fields, ...extra };
+  return { locator: row.locator, rule, reason, raw: storable(row.fields), ...extra };
+}
+
+/** The fields as JSON can hold them (stores keep a rejection's raw row as JSON): a bigint as its digits. */
+function storable(fields: Record<string, unknown>): Record<string, unknown> {
+  for (const k in fields) if (typeof fields[k] === "bigint") return Object.fromEntries(Object.entries(fields).map(([key, x]) => [key, typeof x === "bigint" ? x.toString() : x]));
+  return fields;
 }
 
 const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : String(x));
+/** A value for a reason: JSON where it can be (a bigint, which JSON.stringify refuses, as its digits). */
+function json(x: unknown): string {
+  try {
+    return JSON.stringify(x, (_, y) => (typeof y === "bigint" ? y.toString() : y)) ?? String(x);
+  } catch {
+    return String(x);
+  }
+}
 
 /** Validate one row; returns the bar or the first rule it breaks. */
 export function validateRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache = newValidateCache()): Bar | Rejection {
@@ -142,12 +156,14 @@ function numberOf(x: unknown): number {
  * - open, high, low, close are numbers > 0 and < Infinity (so not empty, not NaN, finite), volume
  *   absent or a number in [0, Infinity), adjClose/turnover/trades empty or in their schema's range;
  * - source is non-empty text and interval one of INTERVALS; ts is whole milliseconds;
- * - high is the largest and low the smallest of open, high, low, close.
+ * - high is the largest and low the smallest of open, high, low, close;
+ * - the source did not mark the row malformed (a CSV row with too few or too many cells).
  * Its bar has BarSchema's output shape: every key of the schema, in the schema's order.
  * test/quality-fast.test.ts checks it against checkRow and v.safeParse(BarSchema) row by row.
  */
 export function acceptRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache): Bar | null {
   const f = row.fields;
+  if (f.malformed !== undefined) return null;
   const source = ctx.source;
   const interval = ctx.interval;
   if (typeof source !== "string" || source === "" || !INTERVALS.includes(interval)) return null;
@@ -181,6 +197,8 @@ export function acceptRow(row: RawRow, ctx: ValidateContext, cache: ValidateCach
 /** The rules one by one, in order: the bar, or the first rule the row breaks with its reason. */
 export function checkRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache = newValidateCache()): Bar | Rejection {
   const f = row.fields;
+  // A source's word that the row's cells do not line up (a CSV row short of or past its header).
+  if (f.malformed !== undefined) return reject(row, "required", String(f.malformed));
   if (isEmpty(f.symbol)) return reject(row, "required", "symbol is missing");
   if (isEmpty(f.ts)) return reject(row, "required", "ts is missing");
   if (isEmpty(f.open)) return reject(row, "required", "open is missing");
@@ -190,7 +208,7 @@ export function checkRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache
   const sym = cachedSymbol(cache, String(f.symbol), ctx.market);
   if (!sym.ok) return reject(row, "symbol", sym.reason);
   const ts = cachedTs(cache, f.ts, ctx);
-  if (ts === null) return reject(row, "timestamp", `ts ${JSON.stringify(f.ts)} is not a valid timestamp`, { symbol: sym.symbol });
+  if (ts === null) return reject(row, "timestamp", `ts ${json(f.ts)} is not a valid timestamp`, { symbol: sym.symbol });
   const interval = ctx.interval;
   const barTs = interval === "1d" || interval === "1w" || interval === "1mo" ? floorUtcDay(ts) : ts;
   const now = ctx.now ?? Date.now();
@@ -224,7 +242,7 @@ export function checkRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache
     const issue = parsed.issues[0];
     const key = String(issue.path?.[0]?.key ?? "");
     const rule: Rule = PRICE_FIELDS.has(key) ? "price" : key === "volume" ? "volume" : "number";
-    return reject(row, rule, `${issue.message} (got ${JSON.stringify(f[key] ?? issue.input)})`, where);
+    return reject(row, rule, `${issue.message} (got ${json(f[key] ?? issue.input)})`, where);
   }
   const bar = parsed.output as Bar;
   if (high < Math.max(open, close, low)) return reject(row, "high", `high ${high} is below max(open ${open}, close ${close}, low ${low})`, where);

@@ -1,7 +1,8 @@
 // CSV files: Stooq's daily download (`Date,Open,High,Low,Close,Volume`, one symbol per file),
 // Stooq's bulk ASCII layout (`<TICKER>,<PER>,<DATE>,<TIME>,...`) and a generic layout with the
 // columns mapped in config. Files are read in fixed-size slices from a byte offset, so a
-// ten-million-row file never sits in memory and a run resumes where its checkpoint says.
+// ten-million-row file never sits in memory and a run resumes where its checkpoint says, when
+// the checkpoint proves the file's prefix unchanged (src/sources/csv-checkpoint.ts).
 import * as v from "valibot";
 import { Glob } from "bun";
 import { statSync, existsSync } from "node:fs";
@@ -10,6 +11,7 @@ import { IntervalSchema, type RawRow } from "../domain/bar.ts";
 import { MarketSchema, TsFormatSchema } from "./common.ts";
 import { SourceError, type CellBatch, type Cursor, type Source, type SourceBatch } from "./types.ts";
 import { CELL_FIELDS, CELL_SPAN, MISSING, UNMAPPED, type CellRows } from "../domain/cells.ts";
+import { prefixHash, resumeFrom } from "./csv-checkpoint.ts";
 
 const ColumnName = v.union([v.pipe(v.string(), v.nonEmpty()), v.pipe(v.number(), v.integer(), v.minValue(0))], "expected a header name or a 0-based column index");
 
@@ -56,6 +58,12 @@ const PRESETS: Record<"stooq" | "stooq-bulk", Columns> = {
 const OPTIONAL_IN_PRESET = new Set<Field>(["time", "volume"]);
 
 const SLICE = 1 << 20;
+/** A header line longer than this is refused (hostile input: bounded work and memory). */
+const HEADER_MAX = 65536;
+/** A line longer than this stops the stream with a SourceError (it would have to sit in memory whole). */
+const LINE_MAX = 16 << 20;
+/** Names listed in a short row's reason, at most. */
+const NAMES_MAX = 8;
 
 const emptyCells = (symbol: string | undefined, decimalComma: boolean): CellRows => ({
   n: 0,
@@ -138,27 +146,36 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
         );
     }
     if (!idx.has("ts") && !idx.has("date")) throw new SourceError(`source ${name}: no ts or date column is mapped for ${file}`);
+    for (const [field, i] of idx)
+      if (header && i >= header.length) throw new SourceError(`source ${name}: ${file}: column ${i} for ${field} is past the header's ${header.length} columns`);
     for (const f of ["open", "high", "low", "close"] as const)
       if (!idx.has(f)) throw new SourceError(`source ${name}: no ${f} column is mapped for ${file}`);
     return idx;
   }
 
-  /**
-   * Hash of the first `length` bytes: the same while the file is only appended to, different
-   * when it is replaced. The length is kept in the cursor so a grown file hashes the same span.
-   */
-  async function fingerprint(file: string, length: number): Promise<string> {
-    const head = await Bun.file(file).slice(0, length).bytes();
-    return Bun.hash(head).toString(16);
-  }
-
-  async function readHeader(file: string): Promise<{ header: string[] | null; dataOffset: number }> {
-    if (!cfg.header) return { header: null, dataOffset: 0 };
-    const head = await Bun.file(file).slice(0, 65536).bytes();
+  async function readHeader(file: string): Promise<{ header: string[] | null; headBytes: Uint8Array }> {
+    if (!cfg.header) return { header: null, headBytes: new Uint8Array(0) };
+    const head = await Bun.file(file).slice(0, HEADER_MAX).bytes();
     const nl = head.indexOf(10);
+    if (nl < 0 && head.length >= HEADER_MAX) throw new SourceError(`source ${name}: ${file}: header line longer than ${HEADER_MAX} bytes`);
     const line = new TextDecoder().decode(nl >= 0 ? head.subarray(0, nl) : head).replace(/\r$/, "");
     if (line.trim() === "") throw new SourceError(`source ${name}: ${file}: empty file or empty header line`);
-    return { header: splitCsvLine(line, cfg.delimiter), dataOffset: nl >= 0 ? nl + 1 : head.length };
+    return { header: splitCsvLine(line, cfg.delimiter), headBytes: nl >= 0 ? head.subarray(0, nl + 1) : head };
+  }
+
+  /**
+   * Why a row of `found` cells has the wrong shape (its cells do not line up with the header),
+   * or undefined when it has the right number. Without a header only a short row is known.
+   */
+  function shapeProblem(found: number, header: string[] | null, idx: Map<Field, number>, least: number): string | undefined {
+    const most = header ? header.length : Infinity;
+    if (found > most) return `extra cells: ${found} cells where the header has ${most} (${found - most} extra)`;
+    if (found >= least) return undefined;
+    const names = header
+      ? header.slice(found).map((h) => h.trim().replace(/^\uFEFF/, "").slice(0, 40))
+      : [...idx].filter(([, i]) => i >= found).sort((a, b) => a[1] - b[1]).map(([f, i]) => `${f} (column ${i})`);
+    const more = names.length > NAMES_MAX ? ` and ${names.length - NAMES_MAX} more` : "";
+    return `short row: ${found} cells where the ${header ? "header has" : "mapped columns need"} ${least}; missing ${names.slice(0, NAMES_MAX).join(", ")}${more}`;
   }
 
   /**
@@ -169,30 +186,29 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
   async function* readCells(file: string, cursor: Cursor | null, batchSize: number): AsyncIterable<CellBatch> {
     const bf = Bun.file(file);
     const size = bf.size;
-    const mtime = bf.lastModified;
-    const fpLen = Math.min(size, 4096);
-    const fp = await fingerprint(file, fpLen);
-    const { header, dataOffset } = await readHeader(file);
+    const { header, headBytes } = await readHeader(file);
     const idx = columnIndex(header, file);
     const fileSymbol = cfg.symbol ?? (idx.has("symbol") ? undefined : symbolFromFileName(file));
-    let offset = dataOffset;
-    let line = cfg.header ? 1 : 0;
-    let yieldedAt = -1; // offset of the last cursor handed out, so an unchanged file yields nothing
-    // Resume only if this is the same file (same first bytes) and it has not shrunk.
-    // A file rewritten in place to the same size (a corrected row) has a new mtime: read it again.
-    const rewritten = cursor !== null && cursor.size === size && cursor.mtime !== mtime;
-    const sameFile =
-      cursor !== null && !rewritten && typeof cursor.fpLen === "number" && cursor.fpLen <= size && cursor.fp === (await fingerprint(file, cursor.fpLen));
-    if (sameFile && typeof cursor.offset === "number" && cursor.offset <= size && cursor.offset >= dataOffset) {
-      offset = yieldedAt = cursor.offset;
-      line = Number(cursor.line ?? 0);
-    }
+    // Resume only where the cursor proves the bytes before it unchanged; else from the start.
+    const resume = await resumeFrom(bf, cursor, size, headBytes.length);
+    const hash = resume?.hash ?? prefixHash();
+    if (!resume) hash.update(headBytes);
+    const offset = resume?.offset ?? headBytes.length;
+    let line = resume?.line ?? (cfg.header ? 1 : 0);
+    // The checkpoint: the end of the last whole line consumed (hashed up to there), and its line.
+    let cpOffset = offset;
+    let cpLine = line;
+    let yieldedAt = resume ? offset : -1; // offset of the last cursor handed out, so an unchanged file yields nothing
     const decoder = new TextDecoder();
     const decimalComma = cfg.decimal === ",";
     // Column of each field (-1: not mapped), in CELL_FIELDS order.
     const col = CELL_FIELDS.map((f) => idx.get(f) ?? -1);
     const [iSym, iTs, iDate, iTime] = col as [number, number, number, number];
     const lastCol = Math.max(...col);
+    // Cells a row must have: the header's count (a row with fewer or more is quarantined), or
+    // without a header at least up to the last mapped column.
+    const leastCells = header ? header.length : lastCol + 1;
+    const mostCells = header ? header.length : Infinity;
     // Per column, the fields it feeds (a column may feed two, e.g. date and ts).
     const feeds: number[][] = Array.from({ length: lastCol + 1 }, () => []);
     col.forEach((c, f) => c >= 0 && feeds[c]!.push(f));
@@ -262,6 +278,7 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
         // hold fewer rows), or at the end of the file all that is left. Short of both, read on.
         let need = batchSize;
         let end = -1;
+        const batchStart = pos;
         let p = pos;
         while (need > 0) {
           const i = buf.indexOf(10, p);
@@ -270,7 +287,10 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
           p = i + 1;
           need--;
         }
+        const lastNewline = end; // -1: none in this batch
         if (need > 0) {
+          if (lastNewline < 0 && buf.length - pos > LINE_MAX)
+            throw new SourceError(`source ${name}: ${file}: line ${line + 1} is longer than ${LINE_MAX} bytes`);
           if (!atEnd) break;
           end = buf.length - 1; // the rest, with a last line that may have no newline
         }
@@ -314,7 +334,8 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
             continue;
           }
           lines[n] = line;
-          if (fastSplit && !hasQuote) {
+          // A row with too few or too many cells is left to row(i), which says what is wrong.
+          if (fastSplit && !hasQuote && c + 1 >= leastCells && c + 1 <= mostCells) {
             plain[n] = 1;
             // The last cell ends the line (or what is before its \r).
             const f = c <= lastCol ? firstField[c]! : -1;
@@ -326,12 +347,22 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
           q = next;
         }
         pos = end + 1;
+        // The checkpoint moves to the batch's last newline: a last line without one (the file's
+        // end, perhaps still being written) is read again by the next run.
+        if (lastNewline >= batchStart) {
+          hash.update(buf.subarray(cpOffset - base, lastNewline + 1));
+          cpOffset = base + lastNewline + 1;
+          cpLine = lastNewline === end ? line : line - 1;
+        }
         const locator = (i: number) => `${file}:${lines[i]}`;
         const row = (i: number): RawRow => {
           const whole = quoted.get(i);
           if (whole !== undefined) {
             const cols = splitCsvLine(whole, delimiter);
-            return { locator: locator(i), fields: fieldsOf((c) => cols[c]) };
+            const fields = fieldsOf((c) => cols[c]);
+            const problem = cols.length >= leastCells && cols.length <= mostCells ? undefined : shapeProblem(cols.length, header, idx, leastCells);
+            if (problem !== undefined) fields.malformed = problem;
+            return { locator: locator(i), fields };
           }
           const o = i * CELL_SPAN;
           // The cell of column c through the first field it feeds (all of them share its span).
@@ -339,15 +370,15 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
         };
         const cells: CellRows = { n, text, spans, plain, symbol: fileSymbol, decimalComma, composeTs, row, locator };
         if (n > 0) {
-          yield { cells, cursor: { offset: base + pos, line, fp, fpLen, size, mtime } };
-          yieldedAt = base + pos;
+          yield { cells, cursor: { offset: cpOffset, line: cpLine, hash: hash.digest() } };
+          yieldedAt = cpOffset;
         }
       }
       leftover = buf.subarray(pos);
       base += pos;
       if (eof) break;
     }
-    if (yieldedAt !== base) yield { cells: emptyCells(fileSymbol, decimalComma), cursor: { offset: base, line, fp, fpLen, size, mtime } };
+    if (yieldedAt !== cpOffset) yield { cells: emptyCells(fileSymbol, decimalComma), cursor: { offset: cpOffset, line: cpLine, hash: hash.digest() } };
   }
 
   async function* read(file: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
