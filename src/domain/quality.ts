@@ -123,6 +123,7 @@ function storable(fields: Record<string, unknown>): Record<string, unknown> {
 const show = (x: unknown) => (typeof x === "string" ? JSON.stringify(x) : String(x));
 /** A value for a reason: JSON where it can be (a bigint, which JSON.stringify refuses, as its digits). */
 function json(x: unknown): string {
+  if (typeof x === "bigint") return x.toString();
   try {
     return JSON.stringify(x, (_, y) => (typeof y === "bigint" ? y.toString() : y)) ?? String(x);
   } catch {
