@@ -154,7 +154,11 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
   }
 
   async function readHeader(file: string): Promise<{ header: string[] | null; headBytes: Uint8Array }> {
-    if (!cfg.header) return { header: null, headBytes: new Uint8Array(0) };
+    if (!cfg.header) {
+      // A UTF-8 BOM at the start of a file without a header is not part of its first cell.
+      const bom = await Bun.file(file).slice(0, 3).bytes();
+      return { header: null, headBytes: bom.length === 3 && bom[0] === 0xef && bom[1] === 0xbb && bom[2] === 0xbf ? bom : new Uint8Array(0) };
+    }
     const head = await Bun.file(file).slice(0, HEADER_MAX).bytes();
     const nl = head.indexOf(10);
     if (nl < 0 && head.length >= HEADER_MAX) throw new SourceError(`source ${name}: ${file}: header line longer than ${HEADER_MAX} bytes`);
@@ -199,7 +203,9 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
     let cpOffset = offset;
     let cpLine = line;
     let yieldedAt = resume ? offset : -1; // offset of the last cursor handed out, so an unchanged file yields nothing
-    const decoder = new TextDecoder();
+    // A BOM is data past the file's start: a decoder would drop it at the start of each batch's
+    // text only, so a row would depend on where its batch began.
+    const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
     const decimalComma = cfg.decimal === ",";
     // Column of each field (-1: not mapped), in CELL_FIELDS order.
     const col = CELL_FIELDS.map((f) => idx.get(f) ?? -1);
