@@ -136,6 +136,19 @@ describe("Stooq daily layout", () => {
     const file = writeFile(fresh("zero_d.csv"), "");
     await expect(readAll(file)).rejects.toThrow(SourceError);
   });
+
+  test("a header line over 64 KiB and a data line over 16 MiB are SourceErrors, not held whole", async () => {
+    const wide = writeFile(fresh("wide_d.csv"), "Date," + "x".repeat(70_000) + "\n" + DAYS[0] + "\n");
+    await expect(readAll(wide)).rejects.toThrow(`wide_d.csv: header line longer than 65536 bytes`);
+    const long = writeFile(fresh("long_d.csv"), [HEADER, DAYS[0], "2024-01-03," + "9".repeat(17 << 20), DAYS[1]].join("\n") + "\n");
+    await expect(readAll(long)).rejects.toThrow(`long_d.csv: line 3 is longer than ${16 << 20} bytes`);
+  });
+
+  test("a BOM at the start of a file without a header is not part of its first cell", async () => {
+    const file = writeFile(fresh("bomnohdr.csv"), "\uFEFF2024-01-02,1,2,0.5,1.5,7\n");
+    const rows = rowsOf(await readAll(file, { layout: "generic", header: false, symbol: "PKN", columns: { ts: 0, open: 1, high: 2, low: 3, close: 4, volume: 5 } }));
+    expect(rows.map((r) => r.fields.ts)).toEqual(["2024-01-02"]);
+  });
 });
 
 describe("missing columns", () => {

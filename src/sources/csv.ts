@@ -295,8 +295,8 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
         }
         const lastNewline = end; // -1: none in this batch
         if (need > 0) {
-          if (lastNewline < 0 && buf.length - pos > LINE_MAX)
-            throw new SourceError(`source ${name}: ${file}: line ${line + 1} is longer than ${LINE_MAX} bytes`);
+          if (buf.length - (lastNewline >= 0 ? lastNewline + 1 : pos) > LINE_MAX)
+            throw new SourceError(`source ${name}: ${file}: line ${line + 1 + (lastNewline < 0 ? 0 : buf.subarray(pos, lastNewline + 1).filter((b) => b === 10).length)} is longer than ${LINE_MAX} bytes`);
           if (!atEnd) break;
           end = buf.length - 1; // the rest, with a last line that may have no newline
         }
