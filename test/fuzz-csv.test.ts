@@ -13,6 +13,7 @@ import { validateCells } from "../src/domain/cells.ts";
 import { toColumns } from "../src/domain/columns.ts";
 import { newValidateCache, validateBatch, type ValidateContext } from "../src/domain/quality.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";
+import { prefixHash } from "../src/sources/csv-checkpoint.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Cursor, Source, SourceBatch } from "../src/sources/types.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
@@ -124,6 +125,36 @@ async function rowsOf(src: Source, file: string, cursor: Cursor | null, batchSiz
   for await (const b of src.read(file, cursor, batchSize)) out.push(b);
   return out;
 }
+
+describe("fuzz: the checkpoint's prefix hash", () => {
+  test(
+    "any split of the same bytes gives the same digest; one changed byte gives another",
+    () => {
+      const bytes = fc.integer({ min: 0, max: 300_000 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: 2 ** 31 - 1 })));
+      fc.assert(
+        fc.property(bytes, fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 8 }), fc.double({ min: 0, max: 1, noNaN: true }), ([n, seed], cuts, flip) => {
+          const data = new Uint8Array(n);
+          for (let i = 0, x = seed; i < n; i++) data[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+          const whole = prefixHash();
+          whole.update(data);
+          const split = prefixHash();
+          const points = [0, ...cuts.map((c) => Math.floor(c * n)).sort((a, b) => a - b), n];
+          for (let k = 1; k < points.length; k++) split.update(data.subarray(points[k - 1]!, points[k]!));
+          expect(split.digest()).toBe(whole.digest());
+          expect(split.length).toBe(n);
+          if (n === 0) return;
+          const other = data.slice();
+          other[Math.min(n - 1, Math.floor(flip * n))]! ^= 1;
+          const changed = prefixHash();
+          changed.update(other);
+          expect(changed.digest()).not.toBe(whole.digest());
+        }),
+        fuzzParams(100),
+      );
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+});
 
 describe("fuzz: the CSV reader and the cell fast path", () => {
   test(

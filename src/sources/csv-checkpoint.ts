@@ -57,12 +57,13 @@ export type Resume = { offset: number; line: number; hash: PrefixHash };
 export async function resumeFrom(file: BunFile, cursor: Cursor | null, size: number, dataOffset: number): Promise<Resume | null> {
   if (!cursor || typeof cursor.offset !== "number" || typeof cursor.hash !== "string") return null;
   const offset = cursor.offset;
-  if (!Number.isSafeInteger(offset) || offset < dataOffset || offset > size || offset === 0) return null;
+  const line = Number(cursor.line);
+  if (!Number.isSafeInteger(offset) || offset < dataOffset || offset > size || offset === 0 || !Number.isSafeInteger(line) || line < 0) return null;
   // Only at a line end: the byte before the offset is a newline (cheap to see before hashing).
   const before = await file.slice(offset - 1, offset).bytes();
   if (before[0] !== 10) return null;
   const hash = prefixHash();
   for (let at = 0; at < offset; at += SLICE) hash.update(await file.slice(at, Math.min(offset, at + SLICE)).bytes());
   if (hash.length !== offset || hash.digest() !== cursor.hash) return null;
-  return { offset, line: Number(cursor.line ?? 0), hash };
+  return { offset, line, hash };
 }
