@@ -36,6 +36,8 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
   const source = req.adapt ? req.adapt(made) : made;
   const m = req.metrics;
   const job = req.job ?? `${req.kind ?? "ingest"}:${req.source}`;
+  // The quality gate: the job's own, else the source's, else the default (see runIngest).
+  const minQuality = req.loaded.config.jobs.find((j) => j.name === job)?.minQuality ?? cfg.minQuality;
   const summary = await runIngest({
     store: req.store,
     source,
@@ -49,6 +51,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
     retryFailed: req.retryFailed,
     params: req.params,
     batchSize: req.loaded.config.ingest.batchSize,
+    minQuality,
     signal: req.signal,
     onProgress: req.onProgress,
     onBatch: (e) => {

@@ -9,7 +9,7 @@ import { parseTimestamp } from "../domain/time.ts";
 import { createRateLimiter, type RateLimit, type RateLimiter } from "../pipeline/ratelimit.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { DEFAULT_RETRY, ProviderError, type RetryPolicy } from "./http.ts";
-import { MarketSchema } from "./common.ts";
+import { MarketSchema, minQualitySchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext } from "./types.ts";
 
 const DAY = 86_400_000;
@@ -28,6 +28,7 @@ const DateString = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected a
 export function providerConfigEntries<T extends string>(type: T, defaults: { baseUrl: string; rateLimit: RateLimit; concurrency: number }) {
   return {
     type: v.literal(type),
+    minQuality: v.optional(minQualitySchema),
     baseUrl: v.optional(v.pipe(v.string(), v.url("expected a URL such as https://host/path")), defaults.baseUrl),
     /** Never logged; prefer the TICKSYNC_SOURCES__<NAME>__API_KEY environment variable. */
     apiKey: v.optional(v.pipe(v.string(), v.nonEmpty())),
