@@ -12,7 +12,7 @@ import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
-import { dateInZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
+import { NO_DATA_SPAN_MS, dateInZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { SourceContext } from "./types.ts";
 
 export const yahooSourceSchema = v.strictObject(
@@ -66,6 +66,9 @@ function chartResult(res: Response, body: string, providerSymbol: string) {
     const text = `yahoo ${providerSymbol}: ${error?.code ?? `HTTP ${res.status}`}${error?.description ? `: ${error.description}` : ""}`;
     if (res.status === 404 || error?.code === "Not Found") throw new ProviderError(text, "not_found", { status: res.status });
     if (res.status === 401 || res.status === 403) throw new ProviderError(text, "auth", { status: res.status });
+    // HTTP 400 {"code": "Bad Request", "description": "Data doesn't exist for startDate = …, endDate = …"}:
+    // the symbol has no bars in the period (delisted, not listed yet), not a bad request of ours.
+    if (/data doesn.t exist/i.test(error?.description ?? "")) throw new ProviderError(text, "no_data", { status: res.status });
     throw new ProviderError(text, "client_error", { status: res.status });
   }
   const result = json.chart?.result?.[0];
@@ -102,14 +105,21 @@ export const yahooImpl: ProviderImpl = {
     const url =
       `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(req.from / 1000)}` +
       `&period2=${Math.max(Math.floor(req.to / 1000) + 86_400, Math.floor(Date.now() / 1000))}&interval=1d&events=div%2Csplits&includeAdjustedClose=true`;
-    const chart = await providerRequest(url, {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      headers: { accept: "application/json" },
-      parse: (res, body) => chartResult(res, body, req.providerSymbol),
-    });
+    let chart: ReturnType<typeof chartResult>;
+    try {
+      chart = await providerRequest(url, {
+        limiter: req.limiter,
+        retry: req.retry,
+        timeoutMs: req.timeoutMs,
+        signal: req.signal,
+        headers: { accept: "application/json" },
+        parse: (res, body) => chartResult(res, body, req.providerSymbol),
+      });
+    } catch (e) {
+      // As with the other providers: no bars over a few days (a weekend) is just nothing new.
+      if (e instanceof ProviderError && e.failure === "no_data" && req.to - req.from < NO_DATA_SPAN_MS) return;
+      throw e;
+    }
     const ts = chart.timestamp ?? [];
     const q = chart.indicators?.quote?.[0] ?? {};
     const adj = chart.indicators?.adjclose?.[0]?.adjclose;
