@@ -183,7 +183,9 @@ async function cmdIngest(argv: string[]): Promise<number> {
     const summaries: IngestSummary[] = [];
     for (const name of names) {
       const progress = createProgressReporter({ unit: loaded.config.sources[name]!.type === "csv" ? "files" : "streams" });
-      const s = await ingestFromConfig({ loaded, store, source: name, signal, onProgress: (p) => p.total > 1 && progress.update(p) });
+      // One stream shows no progress line, unless it has to wait (then from that wait on).
+      let waited = false;
+      const s = await ingestFromConfig({ loaded, store, source: name, signal, onProgress: (p) => (p.total > 1 || (waited ||= Boolean(p.waiting))) && progress.update(p) });
       progress.finish();
       summaries.push(s);
       if (!v.json) printSummary(s);

@@ -8,6 +8,7 @@ import type { Store, RunSummary } from "../stores/types.ts";
 import { ProviderError } from "../sources/http.ts";
 import { SourceError } from "../sources/types.ts";
 import { DEFAULT_MIN_QUALITY } from "../sources/common.ts";
+import type { Wait } from "./ratelimit.ts";
 import { COLUMN_WIDTH } from "../domain/columns.ts";
 import { inlineReader, workerReader, type StreamReader, type ValidatedBatch } from "./validated.ts";
 import { log } from "../monitor/log.ts";
@@ -26,7 +27,16 @@ export type BatchEvent = {
   quality: QualityReport;
 };
 
-export type Progress = { runId: number; done: number; total: number; failed: number; rows: number; elapsedMs: number };
+export type Progress = {
+  runId: number;
+  done: number;
+  total: number;
+  failed: number;
+  rows: number;
+  elapsedMs: number;
+  /** A long wait in progress (a provider's rate limit, Retry-After, a retry's backoff). */
+  waiting?: Wait | null;
+};
 
 export type StreamResult = { stream: string; read: number; error?: string; cause?: string };
 
@@ -136,7 +146,9 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   let total = 0;
   let failedCount = 0;
   const progress = () =>
-    opts.onProgress?.({ runId, done, total, failed: failedCount, rows: totals.read, elapsedMs: performance.now() - started });
+    opts.onProgress?.({ runId, done, total, failed: failedCount, rows: totals.read, elapsedMs: performance.now() - started, waiting: source.waits?.current() ?? null });
+  // A long wait (rate limit, Retry-After) is news: the progress line and /api/jobs say why it is quiet.
+  const unwatch = opts.onProgress && source.waits ? source.waits.subscribe(progress) : null;
 
   // Corporate actions and instruments are upserts by their natural keys, written just before the
   // batch they came with: a crash between the two leaves the checkpoint where it was, so the
@@ -286,6 +298,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     fatal = e;
   } finally {
     reader?.close();
+    unwatch?.();
   }
   const failed = results.filter((r) => r.error);
   const failedStreams: Record<string, string[]> = {};

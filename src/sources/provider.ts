@@ -221,6 +221,7 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     interval: cfg.interval,
     market: cfg.market,
     concurrency: cfg.concurrency,
+    waits: sharedLimiter(cfg).waits,
     streams: async () => providerSymbols(name, cfg, ctx),
     read,
   };
@@ -279,7 +280,7 @@ function quoteSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx:
       throw new ProviderError(`${cfg.type}: no quote for ${missing.join(", ")} (unknown symbol or no trading yet)`, symbols.length === 1 ? "not_found" : "no_data");
   }
 
-  return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, streams, read };
+  return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, waits: sharedLimiter(cfg).waits, streams, read };
 }
 
 /** `YYYY-MM-DD` of an instant in a time zone: the exchange date of a bar. */
