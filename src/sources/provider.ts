@@ -283,6 +283,22 @@ function quoteSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx:
   return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, waits: sharedLimiter(cfg).waits, streams, read };
 }
 
+/** An epoch-ms value a Date can hold: a provider's timestamp that is anything else is not a time. */
+export function isInstant(ms: unknown): ms is number {
+  return typeof ms === "number" && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
+}
+
+/** A time zone a provider named, if Intl knows it; else the market's own. */
+export function knownZone(tz: unknown, fallback: string): string {
+  if (typeof tz !== "string" || tz === "") return fallback;
+  try {
+    dateInZone(0, tz);
+    return tz;
+  } catch {
+    return fallback;
+  }
+}
+
 /** `YYYY-MM-DD` of an instant in a time zone: the exchange date of a bar. */
 const dateFormatters = new Map<string, Intl.DateTimeFormat>();
 export function dateInZone(ms: number, timeZone: string): string {
