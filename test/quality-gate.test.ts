@@ -9,6 +9,7 @@ import { sqliteStore } from "../src/stores/sqlite.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { DEFAULT_MIN_QUALITY } from "../src/sources/common.ts";
+import { startFakeProviders, syntheticBars } from "./fakes/providers.ts";
 
 const dir = tempDir("ticksync-gate-");
 
@@ -163,3 +164,22 @@ describe("serve: a scheduled job below the gate", () => {
     }
   }, 60_000);
 });
+
+test("backfill from a provider whose every bar is broken: failed, exit 4", async () => {
+  const fake = await startFakeProviders();
+  try {
+    // Yahoo answering bars whose high is below their low: every one is quarantined.
+    const broken = syntheticBars("AAPL", "2024-01-02", "2024-02-29", { weekdaysOnly: true }).map((b) => ({ ...b, high: b.low / 2 }));
+    fake.setBars("yahoo", "AAPL", broken);
+    const cfg = writeFile(
+      join(dir, "backfill.json"),
+      JSON.stringify({ store: { url: `sqlite:${join(dir, "backfill.db")}` }, sources: { y: { type: "yahoo", baseUrl: `${fake.url}/yahoo`, rateLimit: { perSecond: 50 }, symbols: ["AAPL.US"] } } }),
+    );
+    const r = await cli(["backfill", "--config", cfg, "--source", "y", "--from", "2024-01-01", "--to", "2024-03-01"]);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toContain(`y: failed in`);
+    expect(r.stdout).toContain(`quality 0.000 is below minQuality ${DEFAULT_MIN_QUALITY}: ${broken.length} of ${broken.length} rows quarantined`);
+  } finally {
+    await fake.stop();
+  }
+}, 60_000);

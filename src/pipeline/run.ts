@@ -85,7 +85,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
     updated: summary.updated,
     unchanged: summary.unchanged,
     quarantined: summary.quarantined,
-    score: summary.quality?.score,
+    score: summary.read > 0 ? summary.quality?.score : null, // no rows: no score (not 1)
     ms: Math.round(summary.durationMs),
     ...(Object.keys(summary.failures ?? {}).length ? { failures: summary.failures } : {}),
   });
