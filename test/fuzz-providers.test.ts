@@ -12,7 +12,7 @@ import type { RawRow } from "../src/domain/bar.ts";
 import { validateBatch } from "../src/domain/quality.ts";
 import { createRateLimiter } from "../src/pipeline/ratelimit.ts";
 import { ProviderError } from "../src/sources/http.ts";
-import type { FetchRequest, ProviderImpl } from "../src/sources/provider.ts";
+import type { FetchRequest, ProviderImpl, QuoteRequest } from "../src/sources/provider.ts";
 import { stooqImpl } from "../src/sources/stooq.ts";
 import { yahooImpl } from "../src/sources/yahoo.ts";
 import { polygonImpl } from "../src/sources/polygon.ts";
@@ -288,6 +288,82 @@ describe("alpha vantage TIME_SERIES_DAILY JSON", () => {
         }),
         params(150),
       );
+    },
+    LIMIT,
+  );
+});
+
+describe("latest-quote endpoints (mode = \"quote\")", () => {
+  const symbols = [
+    { symbol: "AAPL.US", providerSymbol: "AAPL", market: "NYSE" as const },
+    { symbol: "MSFT.US", providerSymbol: "MSFT", market: "NYSE" as const },
+  ];
+  const stooqSymbols = [
+    { symbol: "AAPL.US", providerSymbol: "aapl.us", market: "NYSE" as const },
+    { symbol: "MSFT.US", providerSymbol: "msft.us", market: "NYSE" as const },
+  ];
+  async function quote(impl: ProviderImpl, a: Answer, syms: QuoteRequest["symbols"]) {
+    answer = a;
+    const req: QuoteRequest = { symbols: syms, limiter: createRateLimiter("fuzz", { perSecond: 1e6 }), retry: { attempts: 1, rateLimitAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 }, timeoutMs: 5_000, baseUrl: base, apiKey: "fuzz-key" };
+    try {
+      const out = await impl.quotes!.fetch(req);
+      accountedFor(out.rows);
+      for (const m of out.missing) expect(syms.map((s) => s.symbol)).toContain(m);
+    } catch (e) {
+      if (!(e instanceof ProviderError)) throw e;
+    }
+  }
+  const tickerName = fc.oneof(fc.constantFrom("AAPL", "MSFT"), hostileValue);
+
+  test(
+    "polygon snapshot: hostile tickers, days and update times",
+    async () => {
+      const updated = fc.oneof(fc.constant(1704205800000000000), fc.constantFrom(1e300, -1e300, 8.64e21), hostileValue);
+      const ticker = fc.oneof(
+        { weight: 4, arbitrary: fc.record({ ticker: tickerName, updated, day: fc.oneof(fc.record({ o: numberOrHostile, h: numberOrHostile, l: numberOrHostile, c: numberOrHostile, v: numberOrHostile, vw: numberOrHostile }), hostileValue) }, { requiredKeys: [] }) },
+        { weight: 1, arbitrary: fc.constant(null) },
+        { weight: 1, arbitrary: hostileValue },
+      );
+      const body = fc.oneof(fc.array(ticker, { maxLength: 6 }).map((tickers) => json({ status: "OK", tickers })), hostileValue.map((x) => json({ status: "OK", tickers: x })), anyAnswer);
+      await fc.assert(fc.asyncProperty(body, (a) => quote(polygonImpl, a, symbols)), params(150));
+    },
+    LIMIT,
+  );
+
+  test(
+    "yahoo chart (range=1d): hostile values",
+    async () => {
+      const body = fc.oneof(
+        fc.record({ ts: fc.array(timestampOrHostile, { maxLength: 4 }), close: fc.array(numberOrHostile, { maxLength: 4 }), tz: hostileValue }).map((c) =>
+          json({ chart: { result: [{ meta: { exchangeTimezoneName: c.tz }, timestamp: c.ts, indicators: { quote: [{ open: c.close, high: c.close, low: c.close, close: c.close, volume: c.close }] } }], error: null } }),
+        ),
+        anyAnswer,
+      );
+      await fc.assert(fc.asyncProperty(body, (a) => quote(yahooImpl, a, symbols.slice(0, 1))), params(150));
+    },
+    LIMIT,
+  );
+
+  test(
+    "alpha vantage GLOBAL_QUOTE: hostile values",
+    async () => {
+      const body = fc.oneof(
+        fc.record({ "02. open": numberOrHostile, "03. high": numberOrHostile, "04. low": numberOrHostile, "05. price": numberOrHostile, "06. volume": numberOrHostile, "07. latest trading day": fc.oneof(dateText, hostileValue) }, { requiredKeys: [] }).map((q) => json({ "Global Quote": q })),
+        hostileValue.map((x) => json({ "Global Quote": x })),
+        anyAnswer,
+      );
+      await fc.assert(fc.asyncProperty(body, (a) => quote(alphaVantageImpl, a, symbols.slice(0, 1))), params(150));
+    },
+    LIMIT,
+  );
+
+  test(
+    "stooq light quote CSV: hostile cells",
+    async () => {
+      const cell = fc.oneof(fc.string({ maxLength: 10 }).filter((s) => !/[\r\n]/.test(s)), fc.constantFrom("N/D", "AAPL.US", "aapl.us", "MSFT.US", "20240102", "2024-01-02"), price.map(String));
+      const line = fc.array(cell, { maxLength: 9 }).map((c) => c.join(","));
+      const body = fc.oneof(fc.array(line, { maxLength: 6 }).map((lines) => ({ status: 200, body: `Symbol,Date,Time,Open,High,Low,Close,Volume\n${lines.join("\n")}\n`, contentType: "text/csv" })), anyAnswer);
+      await fc.assert(fc.asyncProperty(body, (a) => quote(stooqImpl, a, stooqSymbols)), params(150));
     },
     LIMIT,
   );

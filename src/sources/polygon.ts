@@ -266,13 +266,17 @@ polygonImpl.quotes = {
     const rows: RawRow[] = [];
     const seen = new Set<string>();
     for (const t of body.tickers ?? []) {
-      const symbol = t.ticker !== undefined ? bySymbol.get(t.ticker) : undefined;
+      const symbol = t && typeof t.ticker === "string" ? bySymbol.get(t.ticker) : undefined;
       if (!symbol) continue;
       seen.add(t.ticker!);
       const d = t.day;
-      if (!d || !(d.o! > 0) || typeof t.updated !== "number") continue; // cleared overnight: no bar yet
+      if (!d || typeof d !== "object" || !(d.o! > 0) || typeof t.updated !== "number") continue; // cleared overnight: no bar yet
       // `updated` is in nanoseconds (older answers: milliseconds).
       const ms = t.updated > 1e15 ? Math.floor(t.updated / 1e6) : t.updated;
+      if (!isInstant(ms)) {
+        seen.delete(t.ticker!); // no time: no quote of any session, so missing
+        continue;
+      }
       const date = dateInZone(ms, "America/New_York");
       rows.push({
         locator: `polygon:snapshot:${t.ticker}:${date}`,
