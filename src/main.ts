@@ -90,7 +90,8 @@ async function withStore<T>(loaded: LoadedConfig, fn: (store: Store) => Promise<
 }
 
 function printSummary(s: IngestSummary) {
-  const score = s.quality ? s.quality.score.toFixed(3) : "-";
+  // A run that read nothing has no quality to speak of (its score of 1 would claim a perfect run).
+  const score = s.read === 0 ? "n/a (0 rows)" : s.quality ? s.quality.score.toFixed(3) : "-";
   out(
     `${s.source}: ${s.outcome} in ${(s.durationMs / 1000).toFixed(2)}s — read ${s.read}, inserted ${s.inserted}, updated ${s.updated}, ` +
       `unchanged ${s.unchanged}, quarantined ${s.quarantined}, quality ${score}` +
@@ -101,6 +102,7 @@ function printSummary(s: IngestSummary) {
   if (causes.length) {
     out(`  failures by cause:`);
     for (const [cause, streams] of causes) out(`    ${cause}: ${s.failures?.[cause] ?? streams.length} (${streams.join(", ")}${(s.failures?.[cause] ?? 0) > streams.length ? ", …" : ""})`);
+    if (s.belowMinQuality) out(`  quality gate: ${s.quality!.score.toFixed(3)} is below minQuality ${s.minQuality}`);
   } else if (s.error) out(`  error: ${s.error}`);
   if (s.quality && Object.keys(s.quality.rules).length) out(`  rules: ${Object.entries(s.quality.rules).map(([k, n]) => `${k}=${n}`).join(" ")}`);
 }
@@ -181,13 +183,16 @@ async function cmdIngest(argv: string[]): Promise<number> {
     const summaries: IngestSummary[] = [];
     for (const name of names) {
       const progress = createProgressReporter({ unit: loaded.config.sources[name]!.type === "csv" ? "files" : "streams" });
-      const s = await ingestFromConfig({ loaded, store, source: name, signal, onProgress: (p) => p.total > 1 && progress.update(p) });
+      // One stream shows no progress line, unless it has to wait (then from that wait on).
+      let waited = false;
+      const s = await ingestFromConfig({ loaded, store, source: name, signal, onProgress: (p) => (p.total > 1 || (waited ||= Boolean(p.waiting))) && progress.update(p) });
       progress.finish();
       summaries.push(s);
       if (!v.json) printSummary(s);
     }
     if (v.json) out(JSON.stringify(summaries, null, 2));
-    if (summaries.some((s) => s.outcome !== "succeeded")) return EXIT.runFailed;
+    if (summaries.some((s) => s.outcome !== "succeeded" && (s.readFailed || !s.belowMinQuality))) return EXIT.runFailed;
+    if (summaries.some((s) => s.belowMinQuality)) return EXIT.quarantined;
     if (v["fail-on-quarantine"] && summaries.some((s) => s.quarantined > 0)) return EXIT.quarantined;
     return EXIT.ok;
   });
@@ -671,7 +676,7 @@ async function cmdBackfill(argv: string[]): Promise<number> {
     if (v.json) out(JSON.stringify(s, null, 2));
     else printSummary(s);
     if (s.outcome === "interrupted") err(`interrupted: continue with 'ticksync backfill --resume --run ${s.runId}'`);
-    return s.outcome === "succeeded" ? EXIT.ok : EXIT.runFailed;
+    return s.outcome === "succeeded" ? EXIT.ok : s.belowMinQuality && !s.readFailed ? EXIT.quarantined : EXIT.runFailed;
   });
 }
 

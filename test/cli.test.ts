@@ -120,8 +120,10 @@ describe("ingest exit codes", () => {
   });
   test("a bare ticker with no market is quarantined with the reason", async () => {
     const r = await cli(["ingest", "--file", good, "--store", `sqlite:${join(dir, "e.db")}`, "--json"]);
-    expect(r.code).toBe(0);
+    // Every row quarantined: nothing usable, so the quality gate fails the run (exit 4).
+    expect(r.code).toBe(4);
     const [s] = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ outcome: "failed", belowMinQuality: true });
     expect(s.quarantined).toBe(2);
     expect(s.quality.rules).toEqual({ symbol: 2 });
   });

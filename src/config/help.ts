@@ -14,7 +14,9 @@ const EXIT_CODES = `Exit codes:
   1  the run failed (a file, table or stream could not be read; details in the run record)
   2  usage error (unknown command or flag, bad flag value)
   3  invalid config (each bad field is named with what was expected)
-  4  rows were quarantined and --fail-on-quarantine was given; instruments import rejected lines
+  4  the run's quality score fell below minQuality (default 0.01: nothing usable, e.g. every
+     row quarantined); rows were quarantined and --fail-on-quarantine was given; instruments
+     import rejected lines
   5  the store cannot be opened or migrated
   6  verification found differences (migrate, verify), or a backup's checksum does not match (restore)`;
 

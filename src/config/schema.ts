@@ -9,6 +9,7 @@ import { alertsConfigSchema } from "../monitor/alerts.ts";
 import { indicatorsConfigSchema } from "../domain/indicators.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { retentionConfigSchema } from "../pipeline/retention.ts";
+import { minQualitySchema } from "../sources/common.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -90,6 +91,8 @@ export const jobConfigSchema = v.pipe(
     lookbackDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(36_600))),
     /** Name of a source in `sources` (ingest and gapfill jobs). */
     source: v.optional(Name),
+    /** ingest and gapfill jobs: the quality gate, instead of the source's minQuality. */
+    minQuality: v.optional(minQualitySchema),
     /** Name of a sink in `sinks` (sync and verify jobs). */
     sink: v.optional(Name),
     /** verify jobs: re-send what differs. */

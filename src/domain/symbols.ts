@@ -22,6 +22,19 @@ const SUFFIXES: Record<string, SymbolMarket> = Object.assign(Object.create(null)
   ARCA: "NYSE",
 });
 
+/**
+ * The markets ticksync knows, as a reader sees them: `.WA (WSE; also .PL, .WAR, .WSE), …`, built
+ * from the suffix tables so that a market added there is listed here too.
+ */
+export function knownMarketSuffixes(): string {
+  return (Object.entries(MARKET_SUFFIX) as [SymbolMarket, string][])
+    .map(([market, canonical]) => {
+      const aliases = Object.keys(SUFFIXES).filter((x) => SUFFIXES[x] === market && x !== canonical);
+      return `.${canonical} (${market}${aliases.length ? `; also ${aliases.map((a) => `.${a}`).join(", ")}` : ""})`;
+    })
+    .join(", ");
+}
+
 export type NormalisedSymbol = { symbol: string; ticker: string; market: SymbolMarket };
 export type SymbolResult = ({ ok: true } & NormalisedSymbol) | { ok: false; reason: string };
 
@@ -41,7 +54,7 @@ export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): Symb
     const [a, b] = [s.slice(0, colon), s.slice(colon + 1)];
     if (SUFFIXES[a]) [market, s] = [SUFFIXES[a], b];
     else if (SUFFIXES[b]) [market, s] = [SUFFIXES[b], a];
-    else return { ok: false, reason: `unknown market in symbol "${raw}"` };
+    else return { ok: false, reason: `unknown market in symbol "${raw}" (known: ${knownMarketSuffixes()})` };
   }
   const dot = s.lastIndexOf(".");
   if (market === undefined && dot > 0) {
@@ -52,7 +65,12 @@ export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): Symb
     }
   }
   market ??= defaultMarket;
-  if (market === undefined) return { ok: false, reason: `symbol "${raw}" has no market suffix and no default market is configured` };
+  if (market === undefined) {
+    // `APS.AX`, `EURGBP=X`: a suffix, but of a market ticksync does not know (yet).
+    const suffix = /(\.[A-Z]{2,8}|=[A-Z0-9]{1,8})$/.exec(s)?.[0];
+    if (suffix) return { ok: false, reason: `${raw.trim()}: unknown market suffix "${suffix}" (known: ${knownMarketSuffixes()})` };
+    return { ok: false, reason: `symbol "${raw}" has no market suffix and no default market is configured` };
+  }
   // US share classes: BRK.B, BRK/B and BRK-B are one listing; keep Yahoo's dash.
   if (market === "NYSE") s = s.replace(/[./]/g, "-");
   if (!TICKER.test(s)) return { ok: false, reason: `symbol "${raw}" is not a valid ${market} ticker` };

@@ -27,6 +27,7 @@ import { securityMiddleware, type SecurityConfig } from "./security.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
+import { jobWaiting } from "../monitor/progress.ts";
 
 const INSTRUMENT_FIELDS = ["name", "exchange", "currency", "type", "sector", "industry", "isin"] as const;
 
@@ -337,7 +338,8 @@ export function createApp(deps: AppDeps) {
     app.get("/api/stream", auth, sseEndpoint(hub, config));
   }
 
-  app.get("/api/jobs", (c) => c.json({ data: deps.scheduler?.list() ?? [] }));
+  // A running job in a long wait (rate limit, Retry-After) says so: `waiting: {reason, until, seconds}`.
+  app.get("/api/jobs", (c) => c.json({ data: (deps.scheduler?.list() ?? []).map((j) => ({ ...j, waiting: j.running ? jobWaiting(j.name) : null })) }));
 
   /** Who calls: the route, a fingerprint of the bearer token (never the token), the peer address. */
   function apiActor(c: Context): Actor {

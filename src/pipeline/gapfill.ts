@@ -63,6 +63,7 @@ function rangedSource(source: Source, ranges: Map<string, ReadRange>): Source {
     tsFormat: source.tsFormat,
     timeZone: source.timeZone,
     concurrency: source.concurrency,
+    waits: source.waits,
     streams: async () => [...ranges.keys()],
     async *read(stream, cursor, batchSize) {
       try {

@@ -7,6 +7,8 @@ import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
 import { ProviderError } from "../sources/http.ts";
 import { SourceError } from "../sources/types.ts";
+import { DEFAULT_MIN_QUALITY } from "../sources/common.ts";
+import type { Wait } from "./ratelimit.ts";
 import { COLUMN_WIDTH } from "../domain/columns.ts";
 import { inlineReader, workerReader, type StreamReader, type ValidatedBatch } from "./validated.ts";
 import { log } from "../monitor/log.ts";
@@ -25,7 +27,16 @@ export type BatchEvent = {
   quality: QualityReport;
 };
 
-export type Progress = { runId: number; done: number; total: number; failed: number; rows: number; elapsedMs: number };
+export type Progress = {
+  runId: number;
+  done: number;
+  total: number;
+  failed: number;
+  rows: number;
+  elapsedMs: number;
+  /** A long wait in progress (a provider's rate limit, Retry-After, a retry's backoff). */
+  waiting?: Wait | null;
+};
 
 export type StreamResult = { stream: string; read: number; error?: string; cause?: string };
 
@@ -38,6 +49,12 @@ export type IngestSummary = RunSummary & {
   gapWarnings: number;
   /** Failed streams by cause, with up to 20 stream names each. */
   failedStreams: Record<string, string[]>;
+  /** The quality gate the run was held to. */
+  minQuality: number;
+  /** The run read rows and scored below minQuality: failed for its data. */
+  belowMinQuality: boolean;
+  /** A stream or the run itself could not be read or stored (a failure besides the quality gate). */
+  readFailed: boolean;
 };
 
 export type IngestOptions = {
@@ -66,9 +83,17 @@ export type IngestOptions = {
   onStreamError?: (stream: string, error: Error) => void;
   /** Read and validate in a worker thread (default: when the source can be rebuilt there). */
   worker?: boolean;
+  /** The quality gate: a run that read rows and scored below it is failed (default DEFAULT_MIN_QUALITY). */
+  minQuality?: number;
 };
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** ` (rule: n, …)`, the most broken rules first, for the gate's message. */
+function describeRules(rules: Partial<Record<Rule, number>>): string {
+  const top = Object.entries(rules).filter(([r]) => r !== "gap").sort((a, b) => b[1]! - a[1]!).slice(0, 4);
+  return top.length ? ` (${top.map(([r, n]) => `${r}: ${n}`).join(", ")})` : "";
+}
 
 function rebuildError(e: { message: string; name: string; failure?: string }): Error {
   if (e.failure) return new ProviderError(e.message, e.failure as ProviderError["failure"]);
@@ -121,7 +146,9 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   let total = 0;
   let failedCount = 0;
   const progress = () =>
-    opts.onProgress?.({ runId, done, total, failed: failedCount, rows: totals.read, elapsedMs: performance.now() - started });
+    opts.onProgress?.({ runId, done, total, failed: failedCount, rows: totals.read, elapsedMs: performance.now() - started, waiting: source.waits?.current() ?? null });
+  // A long wait (rate limit, Retry-After) is news: the progress line and /api/jobs say why it is quiet.
+  const unwatch = opts.onProgress && source.waits ? source.waits.subscribe(progress) : null;
 
   // Corporate actions and instruments are upserts by their natural keys, written just before the
   // batch they came with: a crash between the two leaves the checkpoint where it was, so the
@@ -271,6 +298,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     fatal = e;
   } finally {
     reader?.close();
+    unwatch?.();
   }
   const failed = results.filter((r) => r.error);
   const failedStreams: Record<string, string[]> = {};
@@ -279,11 +307,17 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   const byCause = Object.entries(failures)
     .map(([c, n]) => `${c}: ${n}`)
     .join(", ");
-  const error = fatal
+  const readError = fatal
     ? errorText(fatal)
     : failed.length > 0
       ? `${failed.length} of ${results.length} streams failed (${byCause}): ${failed.slice(0, 5).map((f) => f.error).join("; ")}${failed.length > 5 ? "; …" : ""}`
       : null;
+  // The quality gate: rows that passed are stored all the same, but a run that brought (almost)
+  // nothing usable is a failure someone must hear about, not a success. An aborted run is not judged.
+  const minQuality = opts.minQuality ?? DEFAULT_MIN_QUALITY;
+  const belowMinQuality = !(fatal && opts.signal?.aborted) && totals.read > 0 && quality.score < minQuality;
+  const gateError = belowMinQuality ? `quality ${quality.score.toFixed(3)} is below minQuality ${minQuality}: ${totals.quarantined} of ${totals.read} rows quarantined${describeRules(rules)}` : null;
+  const error = readError && gateError ? `${readError}; ${gateError}` : (readError ?? gateError);
   const summary: RunSummary = {
     // An aborted run (SIGINT, shutdown) is interrupted, not failed: it can be resumed.
     outcome: fatal && opts.signal?.aborted ? "interrupted" : error ? "failed" : "succeeded",
@@ -295,5 +329,5 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     failures,
   };
   await store.finishRun(runId, summary);
-  return { ...summary, runId, source: source.name, job: opts.job, durationMs: performance.now() - started, streams: results, gapWarnings, failedStreams };
+  return { ...summary, runId, source: source.name, job: opts.job, durationMs: performance.now() - started, streams: results, gapWarnings, failedStreams, minQuality, belowMinQuality, readFailed: readError !== null };
 }

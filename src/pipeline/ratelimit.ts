@@ -5,6 +5,15 @@
 // Retry-After, and consecutive ones halve the rate; successes win it back step by step.
 export type RateLimit = { perSecond?: number; perMinute?: number; burst?: number };
 
+/** A wait in progress that a person should see: why, and until when (epoch ms). */
+export type Wait = { reason: string; until: number };
+
+/** Waits at least this long are shown (progress line, /api/jobs): shorter ones are the normal pace. */
+export const SHOWN_WAIT_MS = 2000;
+
+/** The longest wait in progress, and word when that changes. */
+export type Waits = { current(): Wait | null; subscribe(fn: () => void): () => void };
+
 export type RateLimiterStats = {
   granted: number;
   throttled: number;
@@ -21,9 +30,13 @@ export type RateLimiter = {
   /** The provider's quota (a daily cap) is used up: no calls at all until `untilMs` (epoch ms). */
   exhaust(untilMs: number, reason: string): void;
   /** The provider said "too many": pause all callers, and slow down if it keeps saying so. */
-  throttled(retryAfterMs?: number): void;
+  throttled(retryAfterMs?: number, why?: string): void;
   succeeded(): void;
   stats(): RateLimiterStats;
+  /** Waits of this provider's callers that last SHOWN_WAIT_MS or more. */
+  readonly waits: Waits;
+  /** Sleep ms (a retry's backoff), shown among the waits when long enough. */
+  pause(ms: number, reason: string, signal?: AbortSignal): Promise<void>;
 };
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -82,6 +95,37 @@ export function createRateLimiter(
   let queue: Promise<void> = Promise.resolve();
   const stats: RateLimiterStats = { granted: 0, throttled: 0, factor: 1, waitedMs: 0 };
   const step = () => 1000 / (rate * factor * RATE_HEADROOM);
+  let pauseWhy = "";
+
+  // Long waits in progress (the grant's, and retries' backoffs), so a run can say why it is quiet.
+  const active = new Set<Wait>();
+  const listeners = new Set<() => void>();
+  const changed = () => {
+    for (const fn of listeners) fn();
+  };
+  const waits: Waits = {
+    current() {
+      let longest: Wait | null = null;
+      for (const w of active) if (longest === null || w.until > longest.until) longest = w;
+      return longest;
+    },
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+  };
+  async function shown(ms: number, reason: string, sleepFor: () => Promise<void>) {
+    if (ms < SHOWN_WAIT_MS) return sleepFor();
+    const w: Wait = { reason, until: Date.now() + ms };
+    active.add(w);
+    changed();
+    try {
+      await sleepFor();
+    } finally {
+      active.delete(w);
+      changed();
+    }
+  }
 
   async function grant(signal?: AbortSignal) {
     let t: number;
@@ -91,7 +135,8 @@ export function createRateLimiter(
       const delay = Math.max(pausedUntil, tat - (burst - 1) * step()) - t;
       if (delay <= 0) break;
       stats.waitedMs += delay;
-      await wait(delay, signal);
+      const paused = pausedUntil - t >= delay;
+      await shown(delay, `${name} rate limit${paused && pauseWhy ? `: ${pauseWhy}` : ""}`, () => wait(delay, signal));
     }
     // Timers fire a little late. A little lateness (timer jitter: at most half an interval and
     // at most LATE_CREDIT_MS) is credited to the next call, so the rate holds instead of losing a
@@ -113,8 +158,9 @@ export function createRateLimiter(
       exhaustedUntil = Math.max(exhaustedUntil, untilMs);
       exhaustedReason = reason;
     },
-    throttled(retryAfterMs) {
+    throttled(retryAfterMs, why) {
       stats.throttled++;
+      pauseWhy = why ?? "";
       consecutive++;
       // The first 429 may be bad luck (another client on the same key); from the second in a
       // row on, the limit we were given is higher than what the provider enforces.
@@ -130,6 +176,8 @@ export function createRateLimiter(
       stats.factor = factor;
     },
     stats: () => ({ ...stats }),
+    waits,
+    pause: (ms, reason, signal) => shown(ms, reason, () => wait(ms, signal)),
   };
 }
 

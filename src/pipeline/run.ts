@@ -5,6 +5,7 @@ import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../monitor/metrics.ts";
 import { log } from "../monitor/log.ts";
+import { trackJobWaits } from "../monitor/progress.ts";
 import { runIngest, type BatchEvent, type IngestSummary, type Progress } from "./ingest.ts";
 
 export type IngestRequest = {
@@ -36,6 +37,9 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
   const source = req.adapt ? req.adapt(made) : made;
   const m = req.metrics;
   const job = req.job ?? `${req.kind ?? "ingest"}:${req.source}`;
+  // The quality gate: the job's own, else the source's, else the default (see runIngest).
+  const minQuality = req.loaded.config.jobs.find((j) => j.name === job)?.minQuality ?? cfg.minQuality;
+  const untrack = source.waits ? trackJobWaits(job, () => source.waits!.current()) : null;
   const summary = await runIngest({
     store: req.store,
     source,
@@ -49,6 +53,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
     retryFailed: req.retryFailed,
     params: req.params,
     batchSize: req.loaded.config.ingest.batchSize,
+    minQuality,
     signal: req.signal,
     onProgress: req.onProgress,
     onBatch: (e) => {
@@ -64,7 +69,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
       req.onBatch?.(e);
     },
     onStreamError: (stream, error) => log.warn("stream failed", { source: req.source, stream, error: error.message }),
-  });
+  }).finally(() => untrack?.());
   if (m) {
     m.runs.inc({ source: req.source, outcome: summary.outcome });
     m.runDuration.observe({ job }, summary.durationMs / 1000);
@@ -80,7 +85,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
     updated: summary.updated,
     unchanged: summary.unchanged,
     quarantined: summary.quarantined,
-    score: summary.quality?.score,
+    score: summary.read > 0 ? summary.quality?.score : null, // no rows: no score (not 1)
     ms: Math.round(summary.durationMs),
     ...(Object.keys(summary.failures ?? {}).length ? { failures: summary.failures } : {}),
   });

@@ -57,9 +57,11 @@ export const alphaVantageImpl: ProviderImpl = {
       },
     });
     const rows: RawRow[] = [];
-    for (const [date, values] of Object.entries(series)) {
+    for (const [date, entry] of Object.entries(series)) {
       const t = Date.parse(date);
-      if (!(t >= req.from && t <= req.to)) continue;
+      // Outside the range asked is left out; a key that is no date is a row for the quarantine.
+      if (!Number.isNaN(t) && !(t >= req.from && t <= req.to)) continue;
+      const values: Record<string, unknown> = entry && typeof entry === "object" ? entry : {};
       rows.push({
         locator: `alphavantage:${req.providerSymbol}:${date}`,
         fields: { symbol: req.symbol, ts: date, open: values["1. open"], high: values["2. high"], low: values["3. low"], close: values["4. close"], volume: values["5. volume"] ?? "" },

@@ -22,3 +22,20 @@ export function tableColumnsSchema(column: v.GenericSchema<string, string>, defa
     {},
   );
 }
+
+/**
+ * The quality gate's default: a run that read rows and scored below this is failed. 0.01 means
+ * "nothing usable" (fewer than 1 row in 100 passed the rules), so a wrong file, layout or
+ * provider answer fails instead of reporting success; a source or job may ask for more.
+ */
+export const DEFAULT_MIN_QUALITY = 0.01;
+
+/** `minQuality` of a source or job: the lowest quality score (0..1) a run may end with and succeed. */
+export const minQualitySchema = v.pipe(
+  v.number("expected a quality score between 0 and 1"),
+  v.minValue(0, "expected a quality score between 0 and 1"),
+  v.maxValue(1, "expected a quality score between 0 and 1"),
+  v.description(
+    `The lowest quality score (0..1: the share of rows read that passed the rules, less a gap penalty) a run may end with and succeed; below it the run is failed (exit 4, the failed-runs alert fires). Runs that read no rows are not scored. Default ${DEFAULT_MIN_QUALITY}: fail when nothing usable came; 0 turns the gate off.`,
+  ),
+);

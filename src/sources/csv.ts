@@ -8,7 +8,7 @@ import { Glob } from "bun";
 import { statSync, existsSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { IntervalSchema, type RawRow } from "../domain/bar.ts";
-import { MarketSchema, TsFormatSchema } from "./common.ts";
+import { MarketSchema, TsFormatSchema, minQualitySchema } from "./common.ts";
 import { SourceError, type CellBatch, type Cursor, type Source, type SourceBatch } from "./types.ts";
 import { CELL_FIELDS, CELL_SPAN, MISSING, UNMAPPED, type CellRows } from "../domain/cells.ts";
 import { prefixHash, resumeFrom } from "./csv-checkpoint.ts";
@@ -32,6 +32,7 @@ export const csvColumnsSchema = v.strictObject({
 
 export const csvSourceSchema = v.strictObject({
   type: v.literal("csv"),
+  minQuality: v.optional(minQualitySchema),
   /** A file, a directory (every *.csv in it) or a glob. Relative paths are relative to the config file. */
   path: v.pipe(v.string(), v.nonEmpty("path is required")),
   layout: v.optional(v.picklist(["stooq", "stooq-bulk", "generic"], "expected stooq, stooq-bulk or generic"), "stooq"),

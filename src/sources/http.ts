@@ -2,7 +2,7 @@
 // timeout, and is retried only when trying again can help (timeouts, connection resets, 5xx,
 // rate limits) — never for a 4xx that will answer the same next time.
 import type { RateLimiter } from "../pipeline/ratelimit.ts";
-import { QuotaExhausted, sleep } from "../pipeline/ratelimit.ts";
+import { QuotaExhausted } from "../pipeline/ratelimit.ts";
 
 /** Why a symbol could not be loaded; runs summarise failures by these. */
 export type FailureCause =
@@ -115,12 +115,13 @@ export async function providerRequest<T>(url: string, o: RequestOptions<T>): Pro
     }
     if (!err.retryable) throw err;
     if (err.failure === "rate_limited") {
-      o.limiter.throttled(err.opts.retryAfterMs);
+      o.limiter.throttled(err.opts.retryAfterMs, err.opts.status === 429 ? `HTTP 429${err.opts.retryAfterMs !== undefined ? `, Retry-After ${Math.round(err.opts.retryAfterMs / 1000)} s` : ""}` : "the provider asked to slow down");
       if (++limited >= policy.rateLimitAttempts) throw new ProviderError(`still rate-limited after ${limited} tries: ${err.message}`, "rate_limited", { status: err.opts.status });
       continue; // the limiter's pause is the wait
     }
     if (++transient >= policy.attempts) throw new ProviderError(`gave up after ${transient} tries: ${err.message}`, err.failure, { status: err.opts.status });
-    await sleep(Math.max(err.opts.retryAfterMs ?? 0, backoffMs(transient - 1, policy, o.random)), o.signal).catch(() => {
+    const backoff = Math.max(err.opts.retryAfterMs ?? 0, backoffMs(transient - 1, policy, o.random));
+    await o.limiter.pause(backoff, `${o.limiter.name} retry after ${err.failure} (try ${transient + 1} of ${policy.attempts})`, o.signal).catch(() => {
       throw new ProviderError("aborted", "aborted");
     });
   }

@@ -18,7 +18,7 @@
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
-import { NO_DATA_SPAN_MS, dateInZone, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
+import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { Cursor, SourceContext } from "./types.ts";
 
 export const polygonSourceSchema = v.strictObject({
@@ -197,8 +197,12 @@ export const polygonImpl: ProviderImpl = {
     let url: string | null =
       `${req.baseUrl}/v2/aggs/ticker/${encodeURIComponent(req.providerSymbol)}/range/1/day/${day(req.from)}/${day(req.to)}?adjusted=false&sort=asc&limit=50000`;
     let page = 0;
+    // A next_url seen before would page forever: a broken answer, not more data.
+    const asked = new Set<string>();
     while (url) {
       page++;
+      if (asked.has(url)) throw new ProviderError(`polygon ${req.providerSymbol}: next_url repeats an earlier page`, "bad_response");
+      asked.add(url);
       const body: Aggs = await providerRequest(withKey(url, req.apiKey), {
         limiter: req.limiter,
         retry: req.retry,
@@ -210,6 +214,8 @@ export const polygonImpl: ProviderImpl = {
           if (res.status === 401 || res.status === 403) throw new ProviderError(msg, "auth", { status: res.status });
           if (res.status === 404) throw new ProviderError(msg, "not_found", { status: res.status });
           if (!res.ok || json.status === "ERROR") throw new ProviderError(msg, "client_error", { status: res.status });
+          if (json.results != null && !Array.isArray(json.results)) throw new ProviderError(`polygon ${req.providerSymbol}: results is not a list`, "bad_response", { retryable: true });
+          if (json.next_url != null && typeof json.next_url !== "string") throw new ProviderError(`polygon ${req.providerSymbol}: next_url is not a URL`, "bad_response", { retryable: true });
           return json;
         },
       });
@@ -218,16 +224,18 @@ export const polygonImpl: ProviderImpl = {
       // record; over a few days (an incremental run over a weekend) it is just nothing new.
       if (page === 1 && results.length === 0 && !body.next_url && req.to - req.from >= NO_DATA_SPAN_MS)
         throw new ProviderError(`polygon ${req.providerSymbol}: no data in ${day(req.from)}..${day(req.to)} (unknown ticker or no trading)`, "no_data");
-      const rows: RawRow[] = results.map((r) => {
+      const rows: RawRow[] = results.map((entry, i) => {
+        // Every entry is a row, a broken one too (the quarantine says what is wrong with it).
+        const r: Partial<Record<string, unknown>> = entry && typeof entry === "object" ? entry : {};
         // Daily aggregates start at midnight New York time.
-        const date = dateInZone(r.t, "America/New_York");
+        const date = isInstant(r.t) ? dateInZone(r.t, "America/New_York") : String(r.t);
         return {
-          locator: `polygon:${req.providerSymbol}:${date}`,
-          fields: { symbol: req.symbol, ts: date, open: r.o, high: r.h, low: r.l, close: r.c, volume: r.v, trades: r.n, turnover: r.vw !== undefined ? r.vw * r.v : undefined },
+          locator: `polygon:${req.providerSymbol}:${isInstant(r.t) ? date : `#${i}`}`,
+          fields: { symbol: req.symbol, ts: date, open: r.o, high: r.h, low: r.l, close: r.c, volume: r.v, trades: r.n, turnover: typeof r.vw === "number" && typeof r.v === "number" ? r.vw * r.v : undefined },
         };
       });
       yield rows;
-      url = body.next_url ?? null;
+      url = body.next_url || null;
     }
   },
 };
@@ -258,13 +266,17 @@ polygonImpl.quotes = {
     const rows: RawRow[] = [];
     const seen = new Set<string>();
     for (const t of body.tickers ?? []) {
-      const symbol = t.ticker !== undefined ? bySymbol.get(t.ticker) : undefined;
+      const symbol = t && typeof t.ticker === "string" ? bySymbol.get(t.ticker) : undefined;
       if (!symbol) continue;
       seen.add(t.ticker!);
       const d = t.day;
-      if (!d || !(d.o! > 0) || typeof t.updated !== "number") continue; // cleared overnight: no bar yet
+      if (!d || typeof d !== "object" || !(d.o! > 0) || typeof t.updated !== "number") continue; // cleared overnight: no bar yet
       // `updated` is in nanoseconds (older answers: milliseconds).
       const ms = t.updated > 1e15 ? Math.floor(t.updated / 1e6) : t.updated;
+      if (!isInstant(ms)) {
+        seen.delete(t.ticker!); // no time: no quote of any session, so missing
+        continue;
+      }
       const date = dateInZone(ms, "America/New_York");
       rows.push({
         locator: `polygon:snapshot:${t.ticker}:${date}`,

@@ -9,7 +9,7 @@ import { parseTimestamp } from "../domain/time.ts";
 import { createRateLimiter, type RateLimit, type RateLimiter } from "../pipeline/ratelimit.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { DEFAULT_RETRY, ProviderError, type RetryPolicy } from "./http.ts";
-import { MarketSchema } from "./common.ts";
+import { MarketSchema, minQualitySchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext } from "./types.ts";
 
 const DAY = 86_400_000;
@@ -28,6 +28,7 @@ const DateString = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected a
 export function providerConfigEntries<T extends string>(type: T, defaults: { baseUrl: string; rateLimit: RateLimit; concurrency: number }) {
   return {
     type: v.literal(type),
+    minQuality: v.optional(minQualitySchema),
     baseUrl: v.optional(v.pipe(v.string(), v.url("expected a URL such as https://host/path")), defaults.baseUrl),
     /** Never logged; prefer the TICKSYNC_SOURCES__<NAME>__API_KEY environment variable. */
     apiKey: v.optional(v.pipe(v.string(), v.nonEmpty())),
@@ -220,6 +221,7 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     interval: cfg.interval,
     market: cfg.market,
     concurrency: cfg.concurrency,
+    waits: sharedLimiter(cfg).waits,
     streams: async () => providerSymbols(name, cfg, ctx),
     read,
   };
@@ -278,7 +280,23 @@ function quoteSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx:
       throw new ProviderError(`${cfg.type}: no quote for ${missing.join(", ")} (unknown symbol or no trading yet)`, symbols.length === 1 ? "not_found" : "no_data");
   }
 
-  return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, streams, read };
+  return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, waits: sharedLimiter(cfg).waits, streams, read };
+}
+
+/** An epoch-ms value a Date can hold: a provider's timestamp that is anything else is not a time. */
+export function isInstant(ms: unknown): ms is number {
+  return typeof ms === "number" && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15;
+}
+
+/** A time zone a provider named, if Intl knows it; else the market's own. */
+export function knownZone(tz: unknown, fallback: string): string {
+  if (typeof tz !== "string" || tz === "") return fallback;
+  try {
+    dateInZone(0, tz);
+    return tz;
+  } catch {
+    return fallback;
+  }
 }
 
 /** `YYYY-MM-DD` of an instant in a time zone: the exchange date of a bar. */

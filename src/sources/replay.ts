@@ -16,6 +16,7 @@ import { openStore } from "../stores/open.ts";
 import type { Store } from "../stores/types.ts";
 import { csvSource, csvSourceSchema } from "./csv.ts";
 import { SourceError, type Cursor, type Source, type SourceBatch, type SourceContext } from "./types.ts";
+import { minQualitySchema } from "./common.ts";
 
 const Positive = v.pipe(v.number(), v.gtValue(0, "must be greater than 0"));
 const Day = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected a date YYYY-MM-DD"));
@@ -23,10 +24,11 @@ const Day = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected a date Y
 export const replaySourceSchema = v.pipe(
   v.strictObject({
     type: v.literal("replay"),
+    minQuality: v.optional(minQualitySchema),
     /** A store URL (sqlite:<path>, a .db path, postgres://…, questdb://…), read only. */
     from: v.optional(v.pipe(v.string(), v.nonEmpty())),
     /** Or a CSV file, described as a csv source is (path, layout, columns, …). */
-    csv: v.optional(v.omit(csvSourceSchema, ["type", "interval"])),
+    csv: v.optional(v.omit(csvSourceSchema, ["type", "interval", "minQuality"])),
     /** Symbols to play (default: every series of the interval in the store or file). */
     symbols: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()))),
     /** The stored source to play when a symbol has bars from several. */

@@ -6,13 +6,14 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { IntervalSchema } from "../domain/bar.ts";
-import { MarketSchema, TsFormatSchema, tableColumnsSchema } from "./common.ts";
+import { MarketSchema, TsFormatSchema, minQualitySchema, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Source, type SourceBatch, type Cursor } from "./types.ts";
 
 const Column = v.pipe(v.string(), v.nonEmpty());
 
 export const sqliteSourceSchema = v.strictObject({
   type: v.literal("sqlite"),
+  minQuality: v.optional(minQualitySchema),
   path: v.pipe(v.string(), v.nonEmpty("path is required")),
   table: v.optional(v.pipe(v.string(), v.nonEmpty()), "stock_data"),
   columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "date" }),

@@ -6,6 +6,7 @@ import type { TsFormat } from "../domain/time.ts";
 import type { Checkpoint } from "../stores/types.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
 import type { CellRows } from "../domain/cells.ts";
+import type { Waits } from "../pipeline/ratelimit.ts";
 
 export type Cursor = Checkpoint["cursor"];
 
@@ -44,6 +45,8 @@ export type Source = {
   readonly spec?: { name: string; config: unknown; baseDir?: string };
   /** Streams read at once (providers: symbols in flight, all under one rate limit). */
   readonly concurrency?: number;
+  /** Long waits of the source (a provider's rate limit, Retry-After, retries), for progress and /api/jobs. */
+  readonly waits?: Waits;
   /** The independent streams of this source, each with its own checkpoint. */
   streams(): Promise<string[]>;
   /** Batches after `cursor` (null: from the start). Rows are never all held in memory at once. */

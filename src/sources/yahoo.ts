@@ -12,7 +12,7 @@ import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
-import { dateInZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
+import { NO_DATA_SPAN_MS, dateInZone, isInstant, knownZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { SourceContext } from "./types.ts";
 
 export const yahooSourceSchema = v.strictObject(
@@ -66,11 +66,26 @@ function chartResult(res: Response, body: string, providerSymbol: string) {
     const text = `yahoo ${providerSymbol}: ${error?.code ?? `HTTP ${res.status}`}${error?.description ? `: ${error.description}` : ""}`;
     if (res.status === 404 || error?.code === "Not Found") throw new ProviderError(text, "not_found", { status: res.status });
     if (res.status === 401 || res.status === 403) throw new ProviderError(text, "auth", { status: res.status });
+    // HTTP 400 {"code": "Bad Request", "description": "Data doesn't exist for startDate = …, endDate = …"}:
+    // the symbol has no bars in the period (delisted, not listed yet), not a bad request of ours.
+    if (/data doesn.t exist/i.test(error?.description ?? "")) throw new ProviderError(text, "no_data", { status: res.status });
     throw new ProviderError(text, "client_error", { status: res.status });
   }
   const result = json.chart?.result?.[0];
-  if (!result) throw new ProviderError(`yahoo ${providerSymbol}: no chart result in the response`, "bad_response", { retryable: true });
+  if (!result || typeof result !== "object") throw new ProviderError(`yahoo ${providerSymbol}: no chart result in the response`, "bad_response", { retryable: true });
+  // A hostile or broken body: entries may be anything, but the arrays must be arrays.
+  if (result.timestamp != null && !Array.isArray(result.timestamp)) throw new ProviderError(`yahoo ${providerSymbol}: timestamp is not a list`, "bad_response", { retryable: true });
   return result;
+}
+
+const text = (x: unknown) => (typeof x === "string" ? x : null);
+
+/** The chart's quote arrays (open, high, …); a field that is not a list counts as absent (entries may still be anything: fromFloat32 and the rules take care of them). */
+function quoteOf(chart: ReturnType<typeof chartResult>): Record<string, (number | null)[]> {
+  const q: unknown = chart.indicators?.quote?.[0];
+  const out: Record<string, (number | null)[]> = {};
+  if (q && typeof q === "object") for (const k of ["open", "high", "low", "close", "volume"]) if (Array.isArray((q as any)[k])) out[k] = (q as any)[k];
+  return out;
 }
 
 /** Prices to 8 decimals: undoing a split must not leave 125.85750000000002 behind. */
@@ -84,12 +99,12 @@ export function yahooEvents(events: YahooEvents | undefined, tz: string) {
   const dividends: { date: string; amount: number }[] = [];
   for (const [key, sp] of Object.entries(events?.splits ?? {})) {
     const t = typeof sp?.date === "number" ? sp.date : Number(key);
-    if (!Number.isFinite(t) || !(sp?.numerator! > 0) || !(sp?.denominator! > 0)) continue;
+    if (!isInstant(t * 1000) || !(sp?.numerator! > 0) || !(sp?.denominator! > 0) || !Number.isFinite(sp.numerator! / sp.denominator!)) continue;
     splits.push({ date: dateInZone(t * 1000, tz), numerator: sp.numerator!, denominator: sp.denominator! });
   }
   for (const [key, d] of Object.entries(events?.dividends ?? {})) {
     const t = typeof d?.date === "number" ? d.date : Number(key);
-    if (!Number.isFinite(t) || !(d?.amount! > 0)) continue;
+    if (!isInstant(t * 1000) || !(d?.amount! > 0) || !Number.isFinite(d.amount)) continue;
     dividends.push({ date: dateInZone(t * 1000, tz), amount: fromFloat32(d.amount)! });
   }
   return { splits, dividends };
@@ -102,18 +117,25 @@ export const yahooImpl: ProviderImpl = {
     const url =
       `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(req.from / 1000)}` +
       `&period2=${Math.max(Math.floor(req.to / 1000) + 86_400, Math.floor(Date.now() / 1000))}&interval=1d&events=div%2Csplits&includeAdjustedClose=true`;
-    const chart = await providerRequest(url, {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      headers: { accept: "application/json" },
-      parse: (res, body) => chartResult(res, body, req.providerSymbol),
-    });
+    let chart: ReturnType<typeof chartResult>;
+    try {
+      chart = await providerRequest(url, {
+        limiter: req.limiter,
+        retry: req.retry,
+        timeoutMs: req.timeoutMs,
+        signal: req.signal,
+        headers: { accept: "application/json" },
+        parse: (res, body) => chartResult(res, body, req.providerSymbol),
+      });
+    } catch (e) {
+      // As with the other providers: no bars over a few days (a weekend) is just nothing new.
+      if (e instanceof ProviderError && e.failure === "no_data" && req.to - req.from < NO_DATA_SPAN_MS) return;
+      throw e;
+    }
     const ts = chart.timestamp ?? [];
-    const q = chart.indicators?.quote?.[0] ?? {};
+    const q = quoteOf(chart);
     const adj = chart.indicators?.adjclose?.[0]?.adjclose;
-    const tz = chart.meta?.exchangeTimezoneName ?? MARKET_TIMEZONES[req.market];
+    const tz = knownZone(chart.meta?.exchangeTimezoneName, MARKET_TIMEZONES[req.market]);
     const { splits, dividends } = yahooEvents(chart.events, tz);
     // Yahoo's split-adjusted values times the ratios of the splits after them: the raw ones.
     const unsplit = (date: string) => {
@@ -128,16 +150,22 @@ export const yahooImpl: ProviderImpl = {
     for (const d of dividends)
       actions.push({ symbol: req.symbol, type: "dividend", exDate: Date.parse(d.date), numerator: null, denominator: null, amount: roundPrice(d.amount * unsplit(d.date)), currency: chart.meta?.currency ?? null, payDate: null });
     const m = chart.meta;
-    const instrument: ProviderPage["instrument"] = m
-      ? { symbol: req.symbol, name: m.longName ?? m.shortName ?? null, exchange: m.fullExchangeName ?? m.exchangeName ?? null, currency: m.currency ?? null, type: m.instrumentType ?? null, sector: null, industry: null, isin: null }
-      : undefined;
+    const instrument: ProviderPage["instrument"] =
+      m && typeof m === "object"
+        ? { symbol: req.symbol, name: text(m.longName) ?? text(m.shortName), exchange: text(m.fullExchangeName) ?? text(m.exchangeName), currency: text(m.currency), type: text(m.instrumentType), sector: null, industry: null, isin: null }
+        : undefined;
     const rows: RawRow[] = [];
     for (let i = 0; i < ts.length; i++) {
       const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
       // Yahoo pads its arrays with all-null entries for sessions it has no trade for; that is
       // no bar, not a broken one. A partly null entry is broken and goes to the quarantine.
       if (open == null && high == null && low == null && close == null) continue;
-      const t = ts[i]! * 1000;
+      const t = (ts[i] as unknown as number) * 1000;
+      // A timestamp that is no time still makes a row: the quarantine says so (rule ts).
+      if (!isInstant(t)) {
+        rows.push({ locator: `yahoo:${req.providerSymbol}:#${i}`, fields: { symbol: req.symbol, ts: String(ts[i]), open, high, low, close, volume: volume ?? "" } });
+        continue;
+      }
       const date = dateInZone(t, tz);
       if (Date.parse(date) < req.from || Date.parse(date) > req.to) continue;
       const k = unsplit(date);
@@ -150,7 +178,7 @@ export const yahooImpl: ProviderImpl = {
           high: raw(fromFloat32(high), k),
           low: raw(fromFloat32(low), k),
           close: raw(fromFloat32(close), k),
-          volume: volume == null ? "" : k !== 1 ? Math.round(volume / k) : volume,
+          volume: volume == null ? "" : k !== 1 && typeof volume === "number" ? Math.round(volume / k) : volume,
           // Yahoo's own adjusted close, as published (relative to now): kept for comparison.
           adjClose: fromFloat32(adj?.[i]) ?? undefined,
         },
@@ -175,12 +203,13 @@ yahooImpl.quotes = {
       parse: (res, body) => chartResult(res, body, providerSymbol),
     });
     const ts = chart.timestamp ?? [];
-    const q = chart.indicators?.quote?.[0] ?? {};
-    const tz = chart.meta?.exchangeTimezoneName ?? MARKET_TIMEZONES[market];
+    const q = quoteOf(chart);
+    const tz = knownZone(chart.meta?.exchangeTimezoneName, MARKET_TIMEZONES[market]);
     // The newest entry with prices; none (before the first trade of a listing) is no bar yet.
     for (let i = ts.length - 1; i >= 0; i--) {
       const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
       if (open == null && high == null && low == null && close == null) continue;
+      if (!isInstant((ts[i] as unknown as number) * 1000)) continue; // no time: not the latest quote
       const date = dateInZone(ts[i]! * 1000, tz);
       const fields = { symbol, ts: date, open: fromFloat32(open), high: fromFloat32(high), low: fromFloat32(low), close: fromFloat32(close), volume: volume ?? "" };
       return { rows: [{ locator: `yahoo:quote:${providerSymbol}:${date}`, fields }], missing: [] };

@@ -389,6 +389,9 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
   const openS = (date: string) => zonedMs(date, venue.open[0], venue.open[1], venue.tz) / 1000;
   const rows = all.map((b) => ({ b, ts: openS(b.date) })).filter((r) => period1 <= r.ts && r.ts < period2);
   const f = float32 ? Math.fround : (x: number) => x;
+  // A period wholly after a symbol's last bar (delisted, or no trading since): Yahoo answers 400.
+  if (q.has("period1") && rows.length === 0 && all.length > 0 && period1 > openS(all.at(-1)!.date))
+    return yahooError(400, "Bad Request", `Data doesn't exist for startDate = ${period1}, endDate = ${period2}`);
 
   const last = all.at(-1);
   const marketTime = last ? zonedMs(last.date, venue.close[0], venue.close[1], venue.tz) / 1000 : now;
