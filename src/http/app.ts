@@ -1,6 +1,7 @@
 // The HTTP surface: probes, Prometheus metrics and the read API, as one Hono app. It depends
 // on the store contract and the scheduler, never on a particular store.
 import { Hono, type Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import * as v from "valibot";
 import { IntervalSchema, barJson, type Bar, type Interval } from "../domain/bar.ts";
 import { adjustBars, dedupeActions, type Instrument } from "../domain/actions.ts";
@@ -17,13 +18,13 @@ import { consistencyOf, verifyStream, type ConsistencyStatus } from "../pipeline
 import { sinkStream } from "../pipeline/sync.ts";
 import type { Hub } from "../stream/hub.ts";
 import type { StreamConfig } from "../stream/config.ts";
-import { tokenAuth } from "../stream/auth.ts";
 import { wsEndpoint } from "../stream/ws.ts";
 import { getConnInfo } from "hono/bun";
 import { auditEntry, withActor, type Actor } from "../monitor/audit.ts";
 import type { Alerts } from "../monitor/alerts.ts";
-import { badRequest, BarCursorParam, encodeBarCursor, IdCursor, Instant, Limit } from "./query.ts";
-import { securityMiddleware, type SecurityConfig } from "./security.ts";
+import { badRequest, BarCursorParam, encodeBarCursor, IdCursor, Instant, Limit, listGuard, queryGuard } from "./query.ts";
+import { readGuard, securityMiddleware, type SecurityConfig } from "./security.ts";
+import { MAX_AUDIT_SCAN } from "./limits.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
@@ -113,12 +114,16 @@ export function createApp(deps: AppDeps) {
   const SymbolsQuery = v.strictObject({ market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")) });
 
   app.onError((err, c) => {
+    if (err instanceof HTTPException) return c.json({ error: err.message || "request refused" }, err.status);
     log.error("request failed", { path: c.req.path, error: err.message });
     return c.json({ error: "internal error", message: err.message }, 500);
   });
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
-  // Tokens, body limits, CORS (src/http/security.ts). The stream endpoints check their own tokens.
+  // Host, origin, tokens, body limits, CORS (src/http/security.ts); the stream endpoints check
+  // tokens with the same rule (readGuard) and their own stream tokens.
   const security = deps.security ?? { tokens: [], authReads: false, corsOrigins: [], maxBodyBytes: 1 << 20 };
+  // Every query string is bounded before a route reads it (src/http/limits.ts).
+  app.use("*", queryGuard);
   // The dashboard's page and assets hold no data (they fetch it with the token the page is given),
   // so they load without one even with authReads.
   const publicPath = (p: string) => p === "/" || p.startsWith("/assets/");
@@ -332,9 +337,10 @@ export function createApp(deps: AppDeps) {
   if (deps.stream) {
     const { hub, config } = deps.stream;
     // Stream tokens; when reads need a token, the server's tokens open the stream too.
-    const auth = tokenAuth(security.authReads ? [...config.tokens, ...security.tokens] : config.tokens);
-    app.get("/api/ws", auth, wsEndpoint(hub));
-    app.get("/api/stream", auth, sseEndpoint(hub, config));
+    const auth = readGuard(security, config.tokens);
+    const symbols = listGuard("symbols");
+    app.get("/api/ws", auth, symbols, wsEndpoint(hub));
+    app.get("/api/stream", auth, symbols, sseEndpoint(hub, config));
   }
 
   app.get("/api/jobs", (c) => c.json({ data: deps.scheduler?.list() ?? [] }));
@@ -357,15 +363,24 @@ export function createApp(deps: AppDeps) {
     const limit = q.output.limit ?? 100;
     const out = [];
     let before = q.output.before;
-    // Filtering by kind pages through runs until the page is full.
+    // Filtering by kind pages through runs until the page is full, or MAX_AUDIT_SCAN runs were
+    // read: then the page ends early and `next` continues after the last run read.
+    let scanned = 0;
+    let more = false;
     for (;;) {
       const rows = await store.listRuns({ limit: 500, before, source: q.output.source });
+      scanned += rows.length;
       for (const r of rows) if (!q.output.kind || r.kind === q.output.kind) out.push(auditEntry(r));
       if (out.length > limit || rows.length < 500) break;
       before = rows[rows.length - 1]!.id;
+      if (scanned >= MAX_AUDIT_SCAN) {
+        more = true;
+        break;
+      }
     }
     const page = out.slice(0, limit);
-    return c.json({ data: page, next: out.length > limit ? String(page[page.length - 1]!.id) : null });
+    const next = out.length > limit ? String(page[page.length - 1]!.id) : more ? String(before) : null;
+    return c.json({ data: page, next });
   });
 
   app.get("/api/alerts", async (c) => c.json({ data: deps.alerts?.list() ?? [] }));
