@@ -207,7 +207,7 @@ browserTest("a page on another origin (Chromium) cannot run a job, replay the qu
     });
     const page = await (await browser.newContext()).newPage();
     await page.goto(`http://127.0.0.2:${evil.port}/`);
-    await page.waitForFunction(() => document.title === "done", undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => (globalThis as any).document.title === "done", undefined, { timeout: 30_000 });
     const results = (await page.evaluate(() => (globalThis as any).results)) as Record<string, string>;
     console.log("evil page:", JSON.stringify(results));
     // Nothing changed: no run started by the API, no replay (a replay's run is recorded before
