@@ -1,7 +1,6 @@
 // The HTTP surface: probes, Prometheus metrics and the read API, as one Hono app. It depends
 // on the store contract and the scheduler, never on a particular store.
 import { Hono, type Context } from "hono";
-import { HTTPException } from "hono/http-exception";
 import * as v from "valibot";
 import { IntervalSchema, barJson, type Bar, type Interval } from "../domain/bar.ts";
 import { adjustBars, dedupeActions, type Instrument } from "../domain/actions.ts";
@@ -114,7 +113,6 @@ export function createApp(deps: AppDeps) {
   const SymbolsQuery = v.strictObject({ market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")) });
 
   app.onError((err, c) => {
-    if (err instanceof HTTPException) return c.json({ error: err.message || "request refused" }, err.status);
     log.error("request failed", { path: c.req.path, error: err.message });
     return c.json({ error: "internal error", message: err.message }, 500);
   });
