@@ -18,7 +18,8 @@ import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
 
 const dir = tempDir("ticksync-fuzz-query-");
 const DAY = 86_400_000;
-const MAX_BYTES = 2_000_000;
+/** Far above the largest answer the limits allow on this store (~0.1 MB), far below an unbounded one. */
+const MAX_BYTES = 500_000;
 const MAX_MS = 5_000;
 
 let store: Store;
@@ -53,6 +54,13 @@ const NAMES = ["symbol", "symbols", "interval", "source", "from", "to", "limit",
 const HOSTILE_NAMES = ["__proto__", "constructor", "toString", "hasOwnProperty", "", "%", "a%5B%5D", "ßymbol", "symbol[]", "__proto__[x]"];
 const base64 = (s: string) => Buffer.from(s).toString("base64url");
 
+/** Distinct valid indicators: a few, or up to 2,000 (the issue's request was 1,900). */
+const indicators = (maxLength: number, size: "small" | "max") =>
+  fc
+    .uniqueArray(fc.tuple(fc.constantFrom("sma", "ema", "rsi", "vol"), fc.integer({ min: 2, max: 1000 })), { minLength: 1, maxLength, size, selector: ([k, n]) => `${k}:${n}` })
+    .map((a) => a.map(([k, n]) => `${k}:${n}`).join(","));
+const indicatorSet = fc.oneof(indicators(32, "small"), indicators(2000, "max"));
+
 /** A value: a plausible one, a hostile one, or random text. */
 const value = fc.oneof(
   fc.constantFrom("AAPL.US", "aapl", "PKN", "pkn.wa", "PKN.WA", "*", "1d", "1h", "1m", "5m", "1w", "1mo", "stooq", "live", "WSE", "NYSE", "true", "false", "sma:20", "rsi:14,sma:3", "vol:20:ann", "vwap", "ret,logret", "2024-01-31", "2024-03-28T08:00:00Z", "1704067200000", "1", "10", "50", "1000", "10000", "ingest", "high"),
@@ -60,6 +68,7 @@ const value = fc.oneof(
   fc.json().map(base64),
   fc.record({ ts: fc.oneof(fc.double(), fc.integer()), source: fc.string() }).map((c) => base64(JSON.stringify(c))),
   fc.array(fc.constantFrom("sma:5", "ema:9", "rsi:14", "vol:20", "ret", "AAPL.US", "PKN.WA", "nope", "*", "x.y.z"), { maxLength: 2000 }).map((a) => a.join(",")),
+  fc.constant(0).chain(() => indicatorSet),
   fc.string({ unit: "binary", maxLength: 200 }),
   fc.string({ maxLength: 30_000 }),
 );
@@ -97,7 +106,7 @@ test("every GET route answers any query string with 200/304/400/404 and JSON err
         expect(typeof JSON.parse(text).error).toBe("string");
       } else if (route.startsWith("/api/")) JSON.parse(text);
     }),
-    fuzzParams(400, 40_000),
+    fuzzParams(300, 30_000),
   );
   console.log("statuses:", JSON.stringify(Object.fromEntries(statuses)));
   // The cases reach the routes' own validation and answers, not only the guards in front.
@@ -119,4 +128,41 @@ test("valid requests with hostile extras: a route's valid query plus one more ho
     }),
     fuzzParams(150, 15_000),
   );
+}, FUZZ_TIMEOUT_MS);
+
+test("the data routes with a real symbol and any mix of their own parameters: 200 or 400, bounded", async () => {
+  let largest = 0;
+  let withSet = 0;
+  const mostly = (valid: fc.Arbitrary<string>) => fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: value });
+  const own = (k: string, v: fc.Arbitrary<string>) => fc.option(v.map((x) => `${k}=${encodeURIComponent(x)}`), { nil: undefined });
+  const req = fc.record({
+    route: fc.constantFrom("/api/indicators", "/api/indicators", "/api/bars", "/api/gaps"),
+    symbol: fc.constantFrom("AAPL.US", "aapl", "PKN.WA", "pkn"),
+    rest: fc.tuple(
+      own("set", mostly(indicatorSet)),
+      own("limit", mostly(fc.constantFrom("1", "100", "1000", "5000", "10000"))),
+      own("interval", mostly(fc.constantFrom("1d", "1h", "1w", "1m"))),
+      own("from", mostly(fc.constantFrom("2024-01-01", "2024-03-28T09:00:00Z", "1704067200000"))),
+      own("to", mostly(fc.constantFrom("2024-12-31", "2024-03-28T12:00:00Z"))),
+      fc.oneof({ weight: 5, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: value.map((x) => `cursor=${encodeURIComponent(x)}`) }),
+      own("source", fc.constantFrom("stooq", "live")),
+    ),
+  });
+  await fc.assert(
+    fc.asyncProperty(req, async ({ route, symbol, rest }) => {
+      const q = [`symbol=${symbol}`, ...rest.filter((x) => x !== undefined)];
+      const params = route === "/api/indicators" ? q : q.filter((p) => !p.startsWith("set=") && !p.startsWith("cursor="));
+      const url = `${route}?${params.join("&")}`;
+      const t0 = performance.now();
+      const res = await app.request(url);
+      const text = await res.text();
+      if (![200, 400].includes(res.status)) throw new Error(`${url.slice(0, 300)} → ${res.status}: ${text.slice(0, 300)}`);
+      largest = Math.max(largest, text.length);
+      if (res.status === 200 && params.some((p) => p.startsWith("set="))) withSet++;
+      expect(text.length).toBeLessThanOrEqual(MAX_BYTES);
+      expect(performance.now() - t0).toBeLessThan(MAX_MS);
+    }),
+    fuzzParams(150, 15_000),
+  );
+  console.log(`largest answer ${largest} bytes; ${withSet} answered with a set=`);
 }, FUZZ_TIMEOUT_MS);
