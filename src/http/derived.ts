@@ -14,7 +14,7 @@ import { log } from "../monitor/log.ts";
 import type { Store } from "../stores/types.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { badRequest, BarCursorParam, encodeBarCursor, Instant, invalid, Limit, type BarCursor } from "./query.ts";
-import { MAX_INDICATOR_CELLS, MAX_INDICATORS } from "./limits.ts";
+import { MAX_GAPS_PAGE, MAX_INDICATOR_CELLS, MAX_INDICATORS } from "./limits.ts";
 
 const DAY_MS = 86_400_000;
 /** Finer bars read for one rolled-up page at most; a page that reaches it ends early, with `next`. */
@@ -289,7 +289,7 @@ export function registerDerivedRoutes(app: Hono, deps: DerivedDeps) {
     market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
     interval: v.optional(IntervalSchema, "1d"),
     source: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    limit: Limit(10_000),
+    limit: Limit(MAX_GAPS_PAGE),
   });
 
   const iso = (t: number) => new Date(t).toISOString();

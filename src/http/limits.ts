@@ -1,7 +1,7 @@
 // The bounds on what one HTTP request may ask of the server, in one place: whatever a client
-// sends, the work, the memory and the response of a request stay under these. Each is checked
-// before the work starts and refused with a 400 that names the limit (README: "HTTP limits").
-// Page sizes (`limit=`) are per route, next to their query schema, up to `server.maxPageSize`.
+// sends, the work, the memory and the response of a request stay under these. A request over one
+// is refused before the work starts, with a 400 that names the limit, or (the audit scan) its
+// page ends early with `next` (README: "HTTP limits").
 
 /** The query string (after `?`), bytes as sent (percent-encoded). */
 export const MAX_QUERY_BYTES = 16_384;
@@ -18,3 +18,12 @@ export const MAX_AUDIT_SCAN = 5_000;
 /** Issues listed in one 400, and the characters of each message (input is never echoed whole). */
 export const MAX_ISSUES = 20;
 export const MAX_MESSAGE_CHARS = 300;
+/** Page sizes (`limit=`): /api/runs, /api/quarantine, /api/audit; /api/gaps' runs. /api/bars and
+ * /api/indicators take `server.maxPageSize` (10000 by default). */
+export const MAX_RECORDS_PAGE = 1_000;
+export const MAX_GAPS_PAGE = 10_000;
+/** Quarantine records one replay request may name or select. */
+export const MAX_REPLAY_RECORDS = 10_000;
+/** /api/freshness `days`, /api/rates buckets per window. */
+export const MAX_FRESHNESS_DAYS = 366;
+export const MAX_RATE_BUCKETS = 2_000;
