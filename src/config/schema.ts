@@ -67,6 +67,18 @@ export const serverConfigSchema = v.strictObject({
   tokens: v.optional(v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))), []),
   /** Reads need a token too (the probes /healthz and /readyz never do). */
   authReads: v.optional(v.boolean(), false),
+  /**
+   * Host names that reach this server besides IP addresses, localhost and `host` (a reverse
+   * proxy's or a DNS name); other Host headers get 403 (DNS rebinding). ".example.com" allows
+   * the domain and its subdomains.
+   */
+  allowedHosts: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string(), v.regex(/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i, "expected a host name such as ticksync.example.com or .example.com"))),
+      v.description("Host names that reach this server besides IP addresses, localhost and server.host (other Host headers get 403); .example.com allows the domain and its subdomains"),
+    ),
+    [],
+  ),
   /** Origins allowed to call the API from a browser (CORS); none by default. */
   corsOrigins: v.optional(v.array(v.pipe(v.string(), v.url("expected an origin such as https://app.example.com"))), []),
   /** Largest request body accepted, bytes. */

@@ -17,13 +17,13 @@ import { consistencyOf, verifyStream, type ConsistencyStatus } from "../pipeline
 import { sinkStream } from "../pipeline/sync.ts";
 import type { Hub } from "../stream/hub.ts";
 import type { StreamConfig } from "../stream/config.ts";
-import { tokenAuth } from "../stream/auth.ts";
 import { wsEndpoint } from "../stream/ws.ts";
 import { getConnInfo } from "hono/bun";
 import { auditEntry, withActor, type Actor } from "../monitor/audit.ts";
 import type { Alerts } from "../monitor/alerts.ts";
-import { badRequest, BarCursorParam, encodeBarCursor, IdCursor, Instant, Limit } from "./query.ts";
-import { securityMiddleware, type SecurityConfig } from "./security.ts";
+import { badRequest, BarCursorParam, encodeBarCursor, IdCursor, Instant, Limit, listGuard, queryGuard } from "./query.ts";
+import { readGuard, securityMiddleware, type SecurityConfig } from "./security.ts";
+import { MAX_AUDIT_SCAN, MAX_FRESHNESS_DAYS, MAX_RATE_BUCKETS, MAX_RECORDS_PAGE, MAX_REPLAY_RECORDS } from "./limits.ts";
 import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
@@ -103,9 +103,9 @@ export function createApp(deps: AppDeps) {
     /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
     adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
   });
-  const RunsQuery = v.strictObject({ limit: Limit(1000), before: IdCursor, source: v.optional(v.string()) });
+  const RunsQuery = v.strictObject({ limit: Limit(MAX_RECORDS_PAGE), before: IdCursor, source: v.optional(v.string()) });
   const QuarantineQuery = v.strictObject({
-    limit: Limit(1000),
+    limit: Limit(MAX_RECORDS_PAGE),
     before: IdCursor,
     source: v.optional(v.string()),
     rule: v.optional(v.string()),
@@ -118,8 +118,11 @@ export function createApp(deps: AppDeps) {
     return c.json({ error: "internal error", message: err.message }, 500);
   });
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
-  // Tokens, body limits, CORS (src/http/security.ts). The stream endpoints check their own tokens.
+  // Host, origin, tokens, body limits, CORS (src/http/security.ts); the stream endpoints check
+  // tokens with the same rule (readGuard) and their own stream tokens.
   const security = deps.security ?? { tokens: [], authReads: false, corsOrigins: [], maxBodyBytes: 1 << 20 };
+  // Every query string is bounded before a route reads it (src/http/limits.ts).
+  app.use("*", queryGuard);
   // The dashboard's page and assets hold no data (they fetch it with the token the page is given),
   // so they load without one even with authReads.
   const publicPath = (p: string) => p === "/" || p.startsWith("/assets/");
@@ -286,12 +289,12 @@ export function createApp(deps: AppDeps) {
   // `all: true` with the filters (source, rule, run) to replay whatever matches them.
   const ReplayBody = v.pipe(
     v.strictObject({
-      ids: v.optional(v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(1))), v.minLength(1, "expected at least one id"), v.maxLength(10_000, "at most 10000 ids"))),
+      ids: v.optional(v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(1))), v.minLength(1, "expected at least one id"), v.maxLength(MAX_REPLAY_RECORDS, `at most ${MAX_REPLAY_RECORDS} ids`))),
       all: v.optional(v.literal(true, "all must be true when given")),
       source: v.optional(v.pipe(v.string(), v.nonEmpty())),
       rule: v.optional(v.pipe(v.string(), v.nonEmpty())),
       run: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
-      limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000, "limit must be at most 10000")), 10_000),
+      limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_REPLAY_RECORDS, `limit must be at most ${MAX_REPLAY_RECORDS}`)), MAX_REPLAY_RECORDS),
     }),
     v.check((b) => (b.ids !== undefined) !== (b.all === true), "give either ids or all: true (with source, rule or run to narrow it)"),
   );
@@ -307,7 +310,7 @@ export function createApp(deps: AppDeps) {
 
   // The dashboard's heat map: each series' days over the last `days` against its market's calendar.
   const FreshnessQuery = v.strictObject({
-    days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(366, "days must be at most 366")), "40"),
+    days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(MAX_FRESHNESS_DAYS, `days must be at most ${MAX_FRESHNESS_DAYS}`)), "40"),
     interval: v.optional(v.picklist(["1m", "5m", "15m", "1h", "1d"], "expected one of 1m, 5m, 15m, 1h, 1d"), "1d"),
     market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
     to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"))),
@@ -322,7 +325,7 @@ export function createApp(deps: AppDeps) {
   const Seconds = (max: number, dflt: string) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected whole seconds"), v.transform(Number), v.minValue(10), v.maxValue(max)), dflt);
   const RatesQuery = v.pipe(
     v.strictObject({ window: Seconds(31 * 86_400, "21600"), bucket: Seconds(86_400, "300") }),
-    v.check((q) => q.window / q.bucket <= 2000, "at most 2000 buckets per window"),
+    v.check((q) => q.window / q.bucket <= MAX_RATE_BUCKETS, `at most ${MAX_RATE_BUCKETS} buckets per window`),
   );
   app.get("/api/rates", async (c) => {
     const q = v.safeParse(RatesQuery, c.req.query());
@@ -333,9 +336,10 @@ export function createApp(deps: AppDeps) {
   if (deps.stream) {
     const { hub, config } = deps.stream;
     // Stream tokens; when reads need a token, the server's tokens open the stream too.
-    const auth = tokenAuth(security.authReads ? [...config.tokens, ...security.tokens] : config.tokens);
-    app.get("/api/ws", auth, wsEndpoint(hub));
-    app.get("/api/stream", auth, sseEndpoint(hub, config));
+    const auth = readGuard(security, config.tokens);
+    const symbols = listGuard("symbols");
+    app.get("/api/ws", auth, symbols, wsEndpoint(hub));
+    app.get("/api/stream", auth, symbols, sseEndpoint(hub, config));
   }
 
   // A running job in a long wait (rate limit, Retry-After) says so: `waiting: {reason, until, seconds}`.
@@ -351,7 +355,7 @@ export function createApp(deps: AppDeps) {
     return { by: "api", route: `${c.req.method} ${c.req.path}`, tokenId: token ? `sha256:${new Bun.CryptoHasher("sha256").update(token).digest("hex").slice(0, 12)}` : null, remote };
   }
 
-  const AuditQuery = v.strictObject({ limit: Limit(1000), before: IdCursor, kind: v.optional(v.string()), source: v.optional(v.string()) });
+  const AuditQuery = v.strictObject({ limit: Limit(MAX_RECORDS_PAGE), before: IdCursor, kind: v.optional(v.string()), source: v.optional(v.string()) });
   // Every run, sync, verify, repair, backup and restore: who started it, with what, and how it ended.
   app.get("/api/audit", async (c) => {
     const q = v.safeParse(AuditQuery, c.req.query());
@@ -359,15 +363,24 @@ export function createApp(deps: AppDeps) {
     const limit = q.output.limit ?? 100;
     const out = [];
     let before = q.output.before;
-    // Filtering by kind pages through runs until the page is full.
+    // Filtering by kind pages through runs until the page is full, or MAX_AUDIT_SCAN runs were
+    // read: then the page ends early and `next` continues after the last run read.
+    let scanned = 0;
+    let more = false;
     for (;;) {
       const rows = await store.listRuns({ limit: 500, before, source: q.output.source });
+      scanned += rows.length;
       for (const r of rows) if (!q.output.kind || r.kind === q.output.kind) out.push(auditEntry(r));
       if (out.length > limit || rows.length < 500) break;
       before = rows[rows.length - 1]!.id;
+      if (scanned >= MAX_AUDIT_SCAN) {
+        more = true;
+        break;
+      }
     }
     const page = out.slice(0, limit);
-    return c.json({ data: page, next: out.length > limit ? String(page[page.length - 1]!.id) : null });
+    const next = out.length > limit ? String(page[page.length - 1]!.id) : more ? String(before) : null;
+    return c.json({ data: page, next });
   });
 
   app.get("/api/alerts", async (c) => c.json({ data: deps.alerts?.list() ?? [] }));

@@ -14,6 +14,7 @@ import { log } from "../monitor/log.ts";
 import type { Store } from "../stores/types.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { badRequest, BarCursorParam, encodeBarCursor, Instant, invalid, Limit, type BarCursor } from "./query.ts";
+import { MAX_GAPS_PAGE, MAX_INDICATOR_CELLS, MAX_INDICATORS } from "./limits.ts";
 
 const DAY_MS = 86_400_000;
 /** Finer bars read for one rolled-up page at most; a page that reaches it ends early, with `next`. */
@@ -123,14 +124,20 @@ export async function rolledUpBars(
 const IndicatorSet = v.pipe(
   v.string(),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const parts = dataset.value.split(",");
+    // Counted before any is parsed: the work of a refusal does not grow with the list.
+    if (parts.length > MAX_INDICATORS) {
+      addIssue({ message: `at most ${MAX_INDICATORS} indicators (got ${parts.length})` });
+      return NEVER;
+    }
     const specs: IndicatorSpec[] = [];
-    for (const part of dataset.value.split(",")) {
+    for (const part of parts) {
       const r = parseIndicator(part);
       if (typeof r === "string") addIssue({ message: r });
       else if (specs.some((s) => s.key === r.key)) addIssue({ message: `${r.key} is listed twice` });
       else specs.push(r);
     }
-    return specs.length > 0 && specs.length === dataset.value.split(",").length ? specs : NEVER;
+    return specs.length > 0 && specs.length === parts.length ? specs : NEVER;
   }),
 );
 
@@ -192,13 +199,19 @@ export function registerDerivedRoutes(app: Hono, deps: DerivedDeps) {
     const q = v.safeParse(IndicatorsQuery, c.req.query());
     if (!q.success) return badRequest(c, q.issues);
     const { interval, from, to, cursor } = q.output;
-    const limit = q.output.limit ?? Math.min(1000, maxPageSize);
+    let limit = q.output.limit ?? Math.min(1000, maxPageSize);
     if (from !== undefined && to !== undefined && from > to) return invalid(c, [{ field: "from", message: "from must not be after to" }]);
     const resolved = await resolveSymbol(store, q.output.symbol);
     if ("error" in resolved) return invalid(c, [{ field: "symbol", message: resolved.error }]);
     const symbol = resolved.symbol;
     const market = marketOf(symbol);
     const specs = q.output.set ?? specsFor(symbol);
+    // Rows × indicators bounds the values computed and sent; a default page shrinks to fit.
+    const cells = limit * specs.length;
+    if (cells > MAX_INDICATOR_CELLS) {
+      if (q.output.limit !== undefined) return invalid(c, [{ field: "limit", message: `limit × indicators: at most ${MAX_INDICATOR_CELLS} values per page (got ${limit} × ${specs.length} = ${cells})` }]);
+      limit = Math.floor(MAX_INDICATOR_CELLS / specs.length);
+    }
     const periodsPerYear = PERIODS_PER_YEAR[interval];
     const ann = specs.find((s) => s.kind === "vol" && s.annualised);
     if (ann && periodsPerYear === undefined) return invalid(c, [{ field: "set", message: `${ann.key}: annualised volatility needs 1d, 1w or 1mo bars` }]);
@@ -276,7 +289,7 @@ export function registerDerivedRoutes(app: Hono, deps: DerivedDeps) {
     market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
     interval: v.optional(IntervalSchema, "1d"),
     source: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    limit: Limit(10_000),
+    limit: Limit(MAX_GAPS_PAGE),
   });
 
   const iso = (t: number) => new Date(t).toISOString();

@@ -1,7 +1,8 @@
 // Query-string pieces every /api route validates alike, and the 400 they answer with.
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import * as v from "valibot";
 import { parseTimestamp } from "../domain/time.ts";
+import { MAX_ISSUES, MAX_LIST_ITEMS, MAX_MESSAGE_CHARS, MAX_QUERY_BYTES, MAX_QUERY_PARAMS } from "./limits.ts";
 
 /** An instant: ISO date, ISO date-time or epoch milliseconds, as epoch ms. */
 export const Instant = v.pipe(
@@ -36,11 +37,43 @@ export const BarCursorParam = v.pipe(
   }),
 );
 
-/** 400 with the fields that were wrong and why. */
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}… (${s.length} characters)` : s);
+
+/** 400 with the fields that were wrong and why: the first MAX_ISSUES, each message clipped. */
 export function invalid(c: Context, issues: { field: string; message: string }[]) {
-  return c.json({ error: "invalid request", issues }, 400);
+  const shown = issues.slice(0, MAX_ISSUES).map((i) => ({ field: clip(i.field, 100), message: clip(i.message, MAX_MESSAGE_CHARS) }));
+  return c.json({ error: "invalid request", issues: shown, ...(issues.length > MAX_ISSUES ? { moreIssues: issues.length - MAX_ISSUES } : {}) }, 400);
 }
 
 export function badRequest(c: Context, issues: v.BaseIssue<unknown>[]) {
   return invalid(c, issues.map((i) => ({ field: (i.path ?? []).map((p) => String(p.key)).join("."), message: i.message })));
+}
+
+/**
+ * Every request's query string, before any route parses it: at most MAX_QUERY_BYTES and
+ * MAX_QUERY_PARAMS, each parameter once (a repeated one would be read differently by different
+ * parsers on the way).
+ */
+export const queryGuard: MiddlewareHandler = async (c, next) => {
+  const url = c.req.url;
+  const at = url.indexOf("?");
+  if (at === -1) return next();
+  const bytes = url.length - at - 1;
+  if (bytes > MAX_QUERY_BYTES) return invalid(c, [{ field: "query", message: `the query string is at most ${MAX_QUERY_BYTES} bytes (got ${bytes})` }]);
+  const all = c.req.queries();
+  const names = Object.keys(all);
+  if (names.length > MAX_QUERY_PARAMS) return invalid(c, [{ field: "query", message: `at most ${MAX_QUERY_PARAMS} query parameters (got ${names.length})` }]);
+  const repeated = names.filter((n) => all[n]!.length > 1);
+  if (repeated.length) return invalid(c, repeated.map((n) => ({ field: n, message: `given ${all[n]!.length} times: give it once` })));
+  return next();
+};
+
+/** A comma-separated list parameter (such as `symbols=`) of at most MAX_LIST_ITEMS items. */
+export function listGuard(name: string): MiddlewareHandler {
+  return async (c, next) => {
+    const raw = c.req.query(name);
+    const n = raw ? raw.split(",").filter((s) => s.trim() !== "").length : 0;
+    if (n > MAX_LIST_ITEMS) return invalid(c, [{ field: name, message: `at most ${MAX_LIST_ITEMS} items (got ${n})` }]);
+    return next();
+  };
 }

@@ -8,22 +8,23 @@ import css from "./dashboard.css" with { type: "text" };
 import script from "./dashboard.js" with { type: "text" };
 import lightweightCharts from "../../../node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js" with { type: "text" };
 
-const ASSETS: Record<string, { body: string; type: string }> = {
-  "dashboard.css": { body: css, type: "text/css; charset=utf-8" },
-  "dashboard.js": { body: script, type: "text/javascript; charset=utf-8" },
-  "lightweight-charts.js": { body: lightweightCharts, type: "text/javascript; charset=utf-8" },
-};
+// A Map, not an object: a name such as `constructor` or `__proto__` must find nothing.
+const ASSETS = new Map<string, { body: string; type: string }>([
+  ["dashboard.css", { body: css, type: "text/css; charset=utf-8" }],
+  ["dashboard.js", { body: script, type: "text/javascript; charset=utf-8" }],
+  ["lightweight-charts.js", { body: lightweightCharts, type: "text/javascript; charset=utf-8" }],
+]);
 
 /** `/` and `/assets/*`. Assets are named with the version in their query, so they may be cached. */
 export function dashboardRoutes(version: string): Hono {
   const app = new Hono();
   // bun-types type an .html import as an HTML bundle; with type "text" it is the file's text.
   const html = (indexHtml as unknown as string).replaceAll("__VERSION__", version.replace(/[^\w.+-]/g, ""));
-  const etags = new Map(Object.entries(ASSETS).map(([name, a]) => [name, `"${Bun.hash(a.body).toString(36)}"`]));
+  const etags = new Map([...ASSETS].map(([name, a]) => [name, `"${Bun.hash(a.body).toString(36)}"`]));
   app.get("/", (c) => c.html(html, 200, { "Cache-Control": "no-cache" }));
   app.get("/assets/:name", (c) => {
     const name = c.req.param("name");
-    const asset = ASSETS[name];
+    const asset = ASSETS.get(name);
     if (!asset) return c.json({ error: "not found", path: c.req.path }, 404);
     const etag = etags.get(name)!;
     if (c.req.header("if-none-match") === etag) return c.body(null, 304, { ETag: etag });
