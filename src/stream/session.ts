@@ -59,7 +59,7 @@ const REPLAY_PAGE = 5000;
 /** Subscribes/unsubscribes that may wait their turn: each holds its symbols until it runs. */
 export const MAX_PENDING = 8;
 /** Store lookups of a snapshot between two turns of the event loop, so other clients are served meanwhile. */
-const LOOKUPS_PER_TURN = 32;
+const LOOKUPS_PER_TURN = 16;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export type Session = ReturnType<typeof createSession>;

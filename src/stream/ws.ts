@@ -9,7 +9,7 @@ import { normaliseSymbol } from "../domain/symbols.ts";
 import type { Hub } from "./hub.ts";
 import type { Session, Transport } from "./session.ts";
 import type { StreamConfig } from "./config.ts";
-import { clip, CLOSE, ClientMessageSchema, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
+import { clip, CLOSE, ClientMessageSchema, MAX_SYMBOLS_PER_MESSAGE, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
 
 /** What Hono keeps in `ws.data`: its events object, to which the session is attached. */
 type WsData = { events: { session?: Session } };
@@ -55,6 +55,10 @@ function receive(hub: Hub, s: Session, text: string) {
   } catch {
     return s.deliver(errorMessage("expected a JSON object such as {\"op\":\"subscribe\",\"symbols\":[\"PKN.WA\"]}"));
   }
+  // Refused before validation, which would check every element of a list that long first.
+  const list = typeof raw === "object" && raw !== null ? (raw as { symbols?: unknown }).symbols : undefined;
+  if (Array.isArray(list) && list.length > MAX_SYMBOLS_PER_MESSAGE)
+    return s.deliver(errorMessage(`symbols: at most ${MAX_SYMBOLS_PER_MESSAGE} symbols per message (got ${list.length})`, { limit: MAX_SYMBOLS_PER_MESSAGE }));
   const parsed = v.safeParse(ClientMessageSchema, raw);
   if (!parsed.success) return s.deliver(errorMessage(issueText(parsed.issues), { received: typeof raw === "object" && raw && Object.hasOwn(raw, "op") ? quote((raw as { op: unknown }).op) : undefined }));
   const msg = parsed.output;
