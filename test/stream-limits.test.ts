@@ -92,6 +92,7 @@ describe("a client that floods and never reads", () => {
     const flooder = await rawWs(s.url);
     const big = wsFrame(JSON.stringify({ op: "x".repeat(500_000) }));
     let peak = base;
+    const t0 = performance.now();
     for (let i = 0; i < 400; i++) {
       expect(await flooder.write(big)).toBe(true);
       if (i % 25 === 0) peak = Math.max(peak, await rssMb(s.pid));
@@ -100,22 +101,23 @@ describe("a client that floods and never reads", () => {
     await flooder.write(wsFrame('{"op":"ping"}'));
     const during = await good.ping();
     peak = Math.max(peak, await rssMb(s.pid));
-    const replies = await flooder.readAll(60_000).catch((e) => e as Error);
+    const t1 = performance.now();
+    const replies = await flooder.readAll(60_000, (t) => t.includes('"type":"pong"')).catch((e) => e as Error);
     peak = Math.max(peak, await rssMb(s.pid));
+    flooder.destroy();
+    await waitFor(async () => (await wsClients(s.url)) === 1, 10_000, "the flooder to be gone");
+    const after = await rssMb(s.pid);
+    console.log(`RSS ${base.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB during 400 × 500 kB (200 MB sent in ${(t1 - t0).toFixed(0)} ms), ${after.toFixed(0)} MB after; good client's ping during the flood ${during.toFixed(1)} ms`);
+    // The old server echoed each message: 200 MB waiting in its outbox, RSS up by more than that.
+    expect(peak - base).toBeLessThan(100);
+    expect(after - base).toBeLessThan(64);
     expect(replies).not.toBeInstanceOf(Error);
     const r = replies as Awaited<ReturnType<typeof flooder.readAll>>;
-    flooder.destroy();
     const errors = r.texts.filter((t) => t.includes('"type":"error"'));
     expect(errors.length).toBe(400);
     expect(r.texts.at(-1)).toContain('"type":"pong"');
     for (const e of errors) expect(e.length).toBeLessThan(1000);
     expect(JSON.parse(errors[0]!).received).toStartWith("xxxx");
-    await waitFor(async () => (await wsClients(s.url)) === 1, 10_000, "the flooder to be gone");
-    const after = await rssMb(s.pid);
-    console.log(`RSS ${base.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB during 400 × 500 kB (200 MB sent), ${after.toFixed(0)} MB after; good client's ping during the flood ${during.toFixed(1)} ms`);
-    // The old server echoed each message: 200 MB waiting in its outbox, RSS up by more than that.
-    expect(peak - base).toBeLessThan(100);
-    expect(after - base).toBeLessThan(64);
     // The good client was not disturbed: live bars and pongs.
     await commit(s.db, [bar("PKN.WA"), bar("CDR.WA")]);
     await waitFor(() => good.msgs.some((m) => m.type === "bar"), 10_000, "the good client's bar");
@@ -210,9 +212,10 @@ describe("subscribe floods", () => {
     expect(errors.filter((e) => e.startsWith("subscribe refused: a client may hold at most 5000 symbols")).length).toBe(3);
     expect(flooder.msgs.filter((m) => m.type === "status" && m.status === "subscribed").length).toBe(5);
     expect(flooder.msgs.filter((m) => m.type === "snapshot").length).toBe(5000);
-    // Generous for a loaded 2-core machine; the old server took seconds (6.9 s in the issue).
-    expect(pd).toBeLessThan(10 * pb + 300);
-    expect(Math.max(...during)).toBeLessThan(1500);
+    // Generous for a loaded 2-core machine (one stall of ~0.9 s seen at load 17); the old server
+    // answered no ping within 30 s here (6.9 s in the issue).
+    expect(pd).toBeLessThan(10 * pb + 500);
+    expect(Math.max(...during)).toBeLessThan(3000);
     expect(peak - base).toBeLessThan(150);
     // The flooder's subscription works: a bar of one of its symbols reaches it.
     await commit(s.db, [bar("S10.WA", 1)]);

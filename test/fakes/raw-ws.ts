@@ -31,8 +31,8 @@ export type RawWs = {
   socket: Socket;
   /** Write bytes; resolves once the socket took them (false: the server closed the connection). */
   write(data: Uint8Array): Promise<boolean>;
-  /** Start reading: every text frame until the server's close frame or the end of the connection. */
-  readAll(timeoutMs?: number): Promise<RawReplies>;
+  /** Start reading: every text frame until the server's close frame, the end of the connection, or a text `until` accepts. */
+  readAll(timeoutMs?: number, until?: (text: string) => boolean): Promise<RawReplies>;
   destroy(): void;
 };
 
@@ -81,13 +81,14 @@ export async function rawWs(base: string, path = "/api/ws"): Promise<RawWs> {
       }
       return !gone;
     },
-    readAll(timeoutMs = 30_000) {
+    readAll(timeoutMs = 30_000, until) {
       const out: RawReplies = { texts: [], bytes: 0 };
       const decoder = new TextDecoder();
       return new Promise<RawReplies>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no close frame within ${timeoutMs} ms (${out.texts.length} messages read)`)), timeoutMs);
         const finish = () => {
           clearTimeout(timer);
+          socket.removeAllListeners("data");
           resolve(out);
         };
         // Server frames are unmasked; lengths up to 2^53 are enough here.
@@ -108,7 +109,14 @@ export async function rawWs(base: string, path = "/api/ws"): Promise<RawWs> {
             if (buf.length < at + n) return;
             const payload = buf.subarray(at, at + n);
             buf = buf.subarray(at + n);
-            if (op === 1) out.texts.push(decoder.decode(payload));
+            if (op === 1) {
+              const text = decoder.decode(payload);
+              out.texts.push(text);
+              if (until?.(text)) {
+                socket.pause();
+                return finish();
+              }
+            }
             if (op === 8) {
               out.close = { code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: decoder.decode(payload.subarray(2)) };
               socket.destroy();
