@@ -106,11 +106,14 @@ describe("a client that floods and never reads", () => {
     peak = Math.max(peak, await rssMb(s.pid));
     flooder.destroy();
     await waitFor(async () => (await wsClients(s.url)) === 1, 10_000, "the flooder to be gone");
-    const after = await rssMb(s.pid);
+    // Memory falls back once it left (the old server kept it: 907 MB in the issue).
+    const after = await waitFor(async () => {
+      const r = await rssMb(s.pid);
+      return r - base < 64 ? r : 0;
+    }, 15_000, "the server's RSS to fall back");
     console.log(`RSS ${base.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB during 400 × 500 kB (200 MB sent in ${(t1 - t0).toFixed(0)} ms), ${after.toFixed(0)} MB after; good client's ping during the flood ${during.toFixed(1)} ms`);
     // The old server echoed each message: 200 MB waiting in its outbox, RSS up by more than that.
     expect(peak - base).toBeLessThan(100);
-    expect(after - base).toBeLessThan(64);
     expect(replies).not.toBeInstanceOf(Error);
     const r = replies as Awaited<ReturnType<typeof flooder.readAll>>;
     const errors = r.texts.filter((t) => t.includes('"type":"error"'));
