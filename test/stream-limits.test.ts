@@ -226,4 +226,22 @@ describe("subscribe floods", () => {
     flooder.ws.close();
     good.ws.close();
   }, 120_000);
+
+  test("at most 8 subscribes wait their turn: the rest are refused at once, and those queued complete in order", async () => {
+    const s = await serve({});
+    // A wildcard snapshot of 10,000 series takes hundreds of turns of the event loop: the requests after it queue.
+    await commit(s.db, Array.from({ length: 10_000 }, (_, i) => bar(`W${i}.WA`)));
+    const c = await goodClient(`${s.ws}/api/ws`);
+    c.ws.send(JSON.stringify({ op: "subscribe", symbols: ["*"] }));
+    for (let i = 0; i < 20; i++) c.ws.send(JSON.stringify({ op: "subscribe", symbols: [`W${i}.WA`] }));
+    await waitFor(() => c.msgs.filter((m) => m.type === "error" || m.status === "subscribed").length >= 21, 30_000, "21 replies");
+    const refused = c.msgs.filter((m) => m.type === "error");
+    expect(refused.length).toBe(13);
+    for (const e of refused) expect(e.message).toBe("too many requests waiting: at most 8 subscribes/unsubscribes at a time; wait for their replies");
+    const subscribed = c.msgs.filter((m) => m.status === "subscribed");
+    expect(subscribed.map((m) => (m.all ? "*" : (m.symbols as string[])[0]))).toEqual(["*", "W0.WA", "W1.WA", "W2.WA", "W3.WA", "W4.WA", "W5.WA", "W6.WA"]);
+    // The wildcard's 10,000, and one more for each named symbol (named symbols are snapshotted on their own).
+    expect(c.msgs.filter((m) => m.type === "snapshot").length).toBe(10_007);
+    c.ws.close();
+  }, 60_000);
 });
