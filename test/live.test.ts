@@ -10,7 +10,7 @@ import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { setLogLevel } from "../src/monitor/log.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
-import { cli, tempDir, writeFile } from "./helpers.ts";
+import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";
 
 setLogLevel("error");
 const dir = tempDir("ticksync-live-");
@@ -259,7 +259,10 @@ describe("replay", () => {
     const config = writeFile(join(dir, "replay.json"), JSON.stringify({ store: { url: `sqlite:${storePath}` }, sources: { rp: { type: "replay", from: `sqlite:${storePath}`, barsPerSecond: 20 } } }));
     const { MAIN } = await import("./helpers.ts");
     const proc = Bun.spawn([process.execPath, MAIN, "ingest", "--config", config, "--source", "rp", "--json"], { stdout: "pipe", stderr: "pipe" });
-    await Bun.sleep(800);
+    // Stopped once its first batches are stored (read through a second handle on the file).
+    store = sqliteStore(storePath);
+    await waitFor(async () => (await replayed("AAPL.US")).length >= 2, 15_000, "the first replayed batches");
+    await store.close();
     proc.kill("SIGTERM");
     const code = await proc.exited;
     const out = JSON.parse(await new Response(proc.stdout).text());

@@ -96,6 +96,43 @@ function wsClient(url: string) {
     bars: () => msgs.filter((m) => m.type === "bar"),
     ids: () => msgs.filter((m) => m.type === "bar").map((m) => m.id!),
     until: (pred: (msgs: Msg[]) => unknown, what: string, ms = 15_000) => waitFor(() => pred(msgs), ms, what),
+    /**
+     * Ping until a pong carries an id ≥ `id`: the hub had published every event up to it, and what
+     * it sent this client came before the pong. The positive marker for "nothing more arrives".
+     */
+    async settle(id: number) {
+      const pongs = () => msgs.filter((m) => m.type === "pong");
+      for (;;) {
+        const n = pongs().length;
+        ws.send('{"op":"ping"}');
+        await waitFor(() => pongs().length > n, 15_000, "a pong");
+        if (pongs().at(-1)!.id! >= id) return;
+      }
+    },
+  };
+}
+
+/** A client in its own process: its stdout as lines, and a wait for a line. */
+function child(args: string[]) {
+  const proc = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "inherit" });
+  const lines: string[] = [];
+  const ended = (async () => {
+    const decoder = new TextDecoder();
+    let buf = "";
+    for await (const chunk of proc.stdout) {
+      buf += decoder.decode(chunk, { stream: true });
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      lines.push(...parts);
+    }
+    return lines.join("\n");
+  })();
+  return {
+    proc,
+    lines,
+    /** All its output, once it exited. */
+    ended,
+    line: (pred: (l: string) => boolean, what: string, ms = 15_000) => waitFor(() => lines.find(pred), ms, what),
   };
 }
 
@@ -167,7 +204,7 @@ describe("WebSocket /api/ws", () => {
     const expected = await journalIds(s.store, [PKN, CDR], snapId);
     expect(expected.length).toBe(2 * 100 + 10);
     await c.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "every event");
-    await Bun.sleep(200);
+    await c.settle(expected.at(-1)!);
     expect(c.ids()).toEqual(expected);
     expect(c.bars().every((m) => m.bar!.symbol === PKN || m.bar!.symbol === CDR)).toBe(true);
     expect(c.bars().slice(-10).every((m) => m.op === "update")).toBe(true);
@@ -206,7 +243,7 @@ describe("WebSocket /api/ws", () => {
     await c.until((m) => m.filter((x) => x.status === "subscribed").length === 2, "wildcard subscribed");
     await commit(s.store, bars([PKN, CDR, ALE], 2, 1));
     await c.until((m) => m.filter((x) => x.type === "bar").length === 5, "every symbol's bar");
-    await Bun.sleep(100);
+    await c.settle((await s.store.eventBounds()).last);
     expect(c.bars().map((m) => m.bar!.symbol)).toEqual([PKN, PKN, PKN, CDR, ALE]);
     // The wildcard's snapshot covered the series it had not seen.
     expect(c.msgs.filter((m) => m.type === "snapshot").map((m) => m.bar!.symbol)).toContain(CDR);
@@ -227,23 +264,26 @@ describe("WebSocket /api/ws", () => {
       while (writing) {
         await commit(minute % 2 ? other : s.store, bars([PKN, CDR, ALE], minute, 3));
         minute += 3;
-        await Bun.sleep(2);
+        // Let the clients' sockets and the tailer run between commits.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     })();
     await a.until((m) => m.filter((x) => x.type === "bar").length >= 60, "some live events");
     a.ws.close();
     await a.closed;
     const last = a.ids().at(-1)!;
-    await Bun.sleep(150); // events it misses
+    const missedFrom = minute;
+    await waitFor(() => minute >= missedFrom + 30, 15_000, "commits it misses");
     const b = wsClient(`${s.wsBase}/api/ws?symbols=PKN.WA,CDR.WA&since=${last}`);
     await b.opened;
     await b.until((m) => m.some((x) => x.status === "replayed"), "replay done");
-    await Bun.sleep(300); // and live for a while
+    const replayedTo = b.msgs.find((m) => m.status === "replayed")!.last as number;
+    await b.until((m) => m.filter((x) => x.type === "bar" && x.id! > replayedTo).length >= 30, "live events after the replay");
     writing = false;
     await writer;
     const expected = await journalIds(s.store, [PKN, CDR], last);
     await b.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "everything after since");
-    await Bun.sleep(200);
+    await b.settle(expected.at(-1)!);
     expect(b.ids()).toEqual(expected);
     const replayed = b.msgs.find((m) => m.status === "replayed")!;
     expect(replayed.events as number).toBeGreaterThan(0);
@@ -301,10 +341,10 @@ describe("WebSocket /api/ws", () => {
       process.kill(slow.pid, "SIGSTOP");
       // 60,000 bars (~13 MB of messages): far more than the stopped client's socket buffers hold.
       const started = Date.now();
-      // A pause between batches, as a real ingest has (its fetches): this process's own client reads then.
+      // Each batch read by this process's own client before the next, as a real ingest pauses for its fetches.
       for (let i = 0; i < 60; i++) {
         await commit(s.store, bars(symbols, i * 250, 250));
-        await Bun.sleep(5);
+        await fast.until((m) => m.filter((x) => x.type === "bar").length >= (i + 1) * 1000, "the fast client to read the batch");
       }
       const expected = await journalIds(s.store, symbols);
       await fast.until((m) => m.filter((x) => x.type === "bar").length >= expected.length, "the fast client to get everything", 60_000);
@@ -336,17 +376,17 @@ describe("WebSocket /api/ws", () => {
 
   test("with slowClient = drop, a client that stops reading is closed with code 4008; the others go on", async () => {
     const s = await startStream({ bufferBytes: 64 * 1024, bufferMessages: 5000, slowClient: "drop" });
-    const slow = Bun.spawn([process.execPath, join(ROOT, "test/fakes/ws-client.ts"), `${s.wsBase}/api/ws`, JSON.stringify({ op: "subscribe", symbols: [PKN, CDR] })], { stdout: "pipe", stderr: "inherit" });
-    const out = new Response(slow.stdout).text();
+    const c = child([join(ROOT, "test/fakes/ws-client.ts"), `${s.wsBase}/api/ws`, JSON.stringify({ op: "subscribe", symbols: [PKN, CDR] })]);
+    const slow = c.proc;
+    const out = c.ended;
     try {
-      await waitFor(() => s.hub.clients === 1, 15_000, "the slow client");
-      await Bun.sleep(200);
+      await c.line((l) => l === "ready", "the slow client to subscribe");
       const fast = wsClient(`${s.wsBase}/api/ws?symbols=PKN.WA,CDR.WA`);
       await fast.until((m) => m.some((x) => x.status === "subscribed"), "fast subscribed");
       process.kill(slow.pid, "SIGSTOP");
       for (let i = 0; i < 60; i++) {
         await commit(s.store, bars([PKN, CDR], i * 500, 500));
-        await Bun.sleep(5);
+        await fast.until((m) => m.filter((x) => x.type === "bar").length >= (i + 1) * 1000, "the fast client to read the batch");
       }
       await waitFor(() => s.hub.counters.dropped.slow === 1, 30_000, "the slow client to be dropped");
       const expected = await journalIds(s.store, [PKN, CDR]);
@@ -365,13 +405,14 @@ describe("WebSocket /api/ws", () => {
 
   test("a client that answers no heartbeat is closed with code 4002", async () => {
     const s = await startStream({ heartbeatSeconds: 1 });
-    const stopped = Bun.spawn([process.execPath, join(ROOT, "test/fakes/ws-client.ts"), `${s.wsBase}/api/ws`, JSON.stringify({ op: "subscribe", symbols: [PKN] })], { stdout: "pipe", stderr: "inherit" });
-    const out = new Response(stopped.stdout).text();
+    const c = child([join(ROOT, "test/fakes/ws-client.ts"), `${s.wsBase}/api/ws`, JSON.stringify({ op: "subscribe", symbols: [PKN] })]);
+    const stopped = c.proc;
+    const out = c.ended;
     const alive = wsClient(`${s.wsBase}/api/ws?symbols=PKN.WA`);
     await alive.opened;
     try {
+      await c.line((l) => l === "ready", "the client to subscribe");
       await waitFor(() => s.hub.clients === 2, 15_000, "both clients");
-      await Bun.sleep(300);
       process.kill(stopped.pid, "SIGSTOP");
       await waitFor(() => s.hub.counters.dropped.heartbeat === 1, 10_000, "the silent client to be closed");
       process.kill(stopped.pid, "SIGCONT");
@@ -415,8 +456,11 @@ describe("SSE /api/stream", () => {
     const expected = await journalIds(s.store, [PKN, CDR], lastSeen);
     expect(expected.length).toBe(10 * 2 + 5 + 3);
     await b.until((e) => e.filter((x) => x.event === "bar").length >= expected.length, "replay and live");
-    await Bun.sleep(200);
-    expect(b.ids()).toEqual(expected);
+    // A marker event committed after: once it arrived, nothing else came before it that should not have.
+    await commit(other, bars([PKN], 50, 1));
+    const marker = (await s.store.eventBounds()).last;
+    await b.until(() => b.ids().includes(marker), "the marker event");
+    expect(b.ids()).toEqual([...expected, marker]);
     b.close();
     await waitFor(() => s.hub.clients === 0, 5000, "both SSE clients to be gone");
     await other.close();
@@ -425,15 +469,16 @@ describe("SSE /api/stream", () => {
   test("an SSE client that stops reading is conflated (or dropped) like a WebSocket one", async () => {
     for (const policy of ["conflate", "drop"] as const) {
       const s = await startStream({ bufferBytes: 64 * 1024, bufferMessages: 5000, slowClient: policy });
-      const slow = Bun.spawn([process.execPath, join(ROOT, "test/fakes/sse-client.ts"), `${s.base}/api/stream?symbols=PKN.WA`], { stdout: "pipe", stderr: "inherit" });
-      const out = new Response(slow.stdout).text();
+      const c = child([join(ROOT, "test/fakes/sse-client.ts"), `${s.base}/api/stream?symbols=PKN.WA`]);
+      const slow = c.proc;
+      const out = c.ended;
       try {
-        await waitFor(() => s.hub.clients === 1, 15_000, "the SSE client");
-        await Bun.sleep(300);
+        await c.line((l) => l.includes('"status":"subscribed"'), "the SSE client to subscribe");
         process.kill(slow.pid, "SIGSTOP");
         for (let i = 0; i < 60; i++) {
           await commit(s.store, bars([PKN], i * 1000, 1000));
-          await Bun.sleep(5);
+          // The server writes and pulls between batches, as during a real ingest's fetches.
+          await new Promise((resolve) => setImmediate(resolve));
         }
         if (policy === "conflate") await waitFor(() => s.hub.counters.conflated > 0, 10_000, "conflation");
         else await waitFor(() => s.hub.counters.dropped.slow === 1, 10_000, "the drop");
@@ -441,7 +486,8 @@ describe("SSE /api/stream", () => {
         if (policy === "conflate") {
           const last = (await s.store.eventBounds()).last;
           await waitFor(() => s.hub.counters.sent.sse > 0 && s.hub.clients === 1, 5000, "still connected");
-          await Bun.sleep(1500);
+          await c.line((l) => l === `bar ${last}`, "the last bar", 30_000);
+          await c.line((l) => l.includes('"caught_up"'), "caught up", 30_000);
           slow.kill();
           const text = await out;
           expect(text).toContain('"status":"conflating"');
@@ -531,7 +577,7 @@ describe("journal retention and config", () => {
   });
 
   test("stream config: defaults, and errors that name the field", () => {
-    expect(parseConfig({}).stream).toEqual({ tokens: [], slowClient: "conflate", bufferBytes: 1 << 20, bufferMessages: 10_000, heartbeatSeconds: 15, pollMs: 1000, retentionDays: 7 });
+    expect(parseConfig({}).stream).toEqual({ tokens: [], slowClient: "conflate", bufferBytes: 1 << 20, bufferMessages: 10_000, outboxBytes: 16 << 20, maxMessageBytes: 65_536, messagesPerSecond: 20, maxSymbols: 5000, heartbeatSeconds: 15, pollMs: 1000, retentionDays: 7 });
     const issues = (raw: unknown) => {
       try {
         parseConfig(raw);

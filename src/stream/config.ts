@@ -17,6 +17,14 @@ export const streamConfigSchema = v.strictObject({
   bufferBytes: v.optional(whole("bytes", 1024, 1 << 30), 1 << 20),
   /** Messages that may wait in a client's outbox before the slowClient policy applies. */
   bufferMessages: v.optional(whole("messages", 1, 1_000_000), 10_000),
+  /** Bytes all messages waiting in a client's outbox may take, whatever their type; beyond that (after conflation) the client is closed with code 4008. */
+  outboxBytes: v.optional(whole("bytes", 64 * 1024, 1 << 30), 16 << 20),
+  /** Largest WebSocket message a client may send (bytes); a larger one closes the socket with code 1009. */
+  maxMessageBytes: v.optional(whole("bytes", 1024, 16 << 20), 64 * 1024),
+  /** WebSocket messages a client may send per second (bursts of twice that); more close it with code 4029. */
+  messagesPerSecond: v.optional(whole("messages", 1, 100_000), 20),
+  /** Symbols one client may be subscribed to at once (the wildcard counts as none); a subscribe beyond it is refused with an error reply. */
+  maxSymbols: v.optional(whole("symbols", 1, 1_000_000), 5000),
   /** Seconds between heartbeats (WebSocket ping frames, SSE comments); a WebSocket silent for two is closed. */
   heartbeatSeconds: v.optional(whole("seconds", 1, 3600), 15),
   /** How often the journal is read for batches other processes committed (ms). */

@@ -122,6 +122,7 @@ export function createHub(o: HubOptions) {
   return {
     bus,
     counters,
+    config,
     /** Start reading the journal, pruning it, and the heartbeats. */
     async start() {
       tailer = await startTailer({ store, bus, pollMs: config.pollMs });
@@ -140,6 +141,8 @@ export function createHub(o: HubOptions) {
         lastId: bus.lastId,
         bufferBytes: config.bufferBytes,
         bufferMessages: config.bufferMessages,
+        outboxBytes: config.outboxBytes,
+        maxSymbols: config.maxSymbols,
         slowClient: config.slowClient,
         counters,
         index,
@@ -160,6 +163,13 @@ export function createHub(o: HubOptions) {
     /** A client's connection is gone. */
     close(s: Session) {
       forget(s);
+    },
+    /** Close a client that broke a limit (counted under `reason` in the dropped-clients metric). */
+    refuse(s: Session, reason: string, code: number, message: string) {
+      counters.dropped[reason] = (counters.dropped[reason] ?? 0) + 1;
+      log.info("stream client dropped", { transport: s.transport.kind, reason: message });
+      forget(s);
+      s.transport.close(code, message);
     },
     get clients() {
       return sessions.size;

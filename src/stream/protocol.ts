@@ -31,6 +31,14 @@
 // code 4008. Heartbeats: the server sends a WebSocket ping every `stream.heartbeatSeconds`; a client
 // that sends nothing (no pong, no message) for two heartbeats is closed with code 4002.
 //
+// Limits (stream config): a message above `maxMessageBytes` closes the socket with 1009 (Bun's
+// own check); more than `messagesPerSecond` messages a second (bursts of twice that) close it with
+// 4029; a subscribe or unsubscribe names at most 1000 symbols and a client holds at most
+// `maxSymbols` (else an `error` reply, nothing changed); at most 8 subscribes/unsubscribes wait
+// their turn (else an `error` reply); the outbox holds at most `outboxBytes` whatever the message
+// type: beyond that (after conflation, where it applies) the client is closed with 4008. Errors
+// quote client input clipped to a few dozen characters.
+//
 // SSE: GET /api/stream?symbols=PKN.WA,CDR.WA|*[&since=<id>][&token=<token>], or the `Last-Event-ID`
 // header on reconnect (it wins over `since`). Each message is `event: <type>` with the same JSON as
 // `data:`; `bar` and `snapshot` events carry `id:`, so a browser's EventSource resumes by itself.
@@ -47,12 +55,24 @@ export const CLOSE = {
   slow: 4008,
   /** The server is shutting down. */
   goingAway: 1001,
+  /** A message above `stream.maxMessageBytes` (Bun closes the socket itself). */
+  tooBig: 1009,
+  /** More than `stream.messagesPerSecond` messages a second (bursts of twice that). */
+  flood: 4029,
 } as const;
 
+/** Symbols one subscribe or unsubscribe may name (the per-client cap is `stream.maxSymbols`). */
+export const MAX_SYMBOLS_PER_MESSAGE = 1000;
+
+/** A piece of client input quoted in a reply: short, so an error never echoes a large message. */
+export function clip(s: string, max = 40): string {
+  return s.length > max ? `${s.slice(0, max)}… (${s.length} chars)` : s;
+}
+
 const Symbols = v.pipe(
-  v.array(v.string("expected symbols as strings"), "expected symbols: a list such as [\"PKN.WA\"] or [\"*\"]"),
+  v.array(v.pipe(v.string("expected symbols as strings"), v.maxLength(64, "expected symbols of at most 64 characters")), "expected symbols: a list such as [\"PKN.WA\"] or [\"*\"]"),
   v.minLength(1, "expected at least one symbol"),
-  v.maxLength(10_000, "at most 10000 symbols per message"),
+  v.maxLength(MAX_SYMBOLS_PER_MESSAGE, `at most ${MAX_SYMBOLS_PER_MESSAGE} symbols per message`),
 );
 const EventIdSchema = v.pipe(v.number("expected since: an event id"), v.integer("expected since: a whole event id"), v.minValue(0, "since must not be negative"));
 
@@ -94,7 +114,7 @@ export function statusMessage(status: string, message: string, extra: Record<str
 }
 
 export function errorMessage(message: string, extra: Record<string, unknown> = {}): Outgoing {
-  return { type: "error", json: JSON.stringify({ type: "error", message, ...extra }) };
+  return { type: "error", json: JSON.stringify({ type: "error", message: clip(message, 400), ...extra }) };
 }
 
 export function pongMessage(id: number): Outgoing {
@@ -127,9 +147,10 @@ export function parseSymbols(raw: string[], normalise: (s: string) => { ok: true
 export function issueText(issues: v.BaseIssue<unknown>[]): string {
   return issues
     .map((i) => {
-      const path = (i.path ?? []).map((p) => String(p.key)).join(".");
-      return path ? `${path}: ${i.message}` : i.message;
+      const path = (i.path ?? []).map((p) => clip(String(p.key))).join(".");
+      return clip(path ? `${path}: ${i.message}` : i.message, 200);
     })
+    .slice(0, 5)
     .join("; ");
 }
 

@@ -9,7 +9,7 @@
 // sent (id ≤ the replay's last id). Subscribes and unsubscribes run one at a time, in order.
 import type { Store } from "../stores/types.ts";
 import { eventBatch } from "./events.ts";
-import { barMessage, snapshotMessage, statusMessage, type Outgoing } from "./protocol.ts";
+import { barMessage, errorMessage, snapshotMessage, statusMessage, type Outgoing } from "./protocol.ts";
 
 /** What carries messages to one client. */
 export type Transport = {
@@ -41,6 +41,10 @@ export type SessionDeps = {
   lastId(): number;
   bufferBytes: number;
   bufferMessages: number;
+  /** Bytes the outbox may hold, whatever the message type. */
+  outboxBytes: number;
+  /** Symbols the client may be subscribed to at once. */
+  maxSymbols: number;
   slowClient: "conflate" | "drop";
   counters: SessionCounters;
   /** Keep the hub's symbol index in step with the subscriptions. */
@@ -52,6 +56,11 @@ export type SessionDeps = {
 };
 
 const REPLAY_PAGE = 5000;
+/** Subscribes/unsubscribes that may wait their turn: each holds its symbols until it runs. */
+export const MAX_PENDING = 8;
+/** Store lookups of a snapshot between two turns of the event loop, so other clients are served meanwhile. */
+const LOOKUPS_PER_TURN = 16;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export type Session = ReturnType<typeof createSession>;
 
@@ -65,7 +74,11 @@ export function createSession(t: Transport, d: SessionDeps) {
   // Messages waiting for room in the socket, in send order. Keys: a sequence number, or "s"+series
   // for a conflated bar (one per series; re-set on each newer bar, which moves it to the end).
   const outbox = new Map<string | number, Outgoing>();
+  // What the outbox holds, in UTF-16 units of its JSON (bytes for the ASCII JSON sent; at most 3× for other text).
+  let outBytes = 0;
   let seq = 0;
+  // Queued subscribes/unsubscribes not finished yet.
+  let pending = 0;
   let conflating = false;
   let conflated = 0;
   let roomWaiters: (() => void)[] = [];
@@ -82,17 +95,27 @@ export function createSession(t: Transport, d: SessionDeps) {
     d.counters.sent[t.kind]++;
   }
 
+  function put(key: string | number, m: Outgoing) {
+    const old = outbox.get(key);
+    if (old) {
+      outbox.delete(key);
+      outBytes -= old.json.length;
+      countConflated(1);
+    }
+    outbox.set(key, m);
+    outBytes += m.json.length;
+  }
+
   function deliver(m: Outgoing) {
     if (closed) return;
     if (hasRoom()) return send(m);
-    if (conflating && m.series !== undefined) {
-      const key = "s" + m.series;
-      if (outbox.delete(key)) countConflated(1);
-      outbox.set(key, m);
-      return;
-    }
-    outbox.set(seq++, m);
+    put(conflating && m.series !== undefined ? "s" + m.series : seq++, m);
     if (outbox.size > d.bufferMessages) overflow();
+    if (outBytes > d.outboxBytes) {
+      // Conflation may free enough; what it cannot shrink (errors, pongs, snapshots) closes the client.
+      if (d.slowClient === "conflate" && outbox.size > 1) overflow();
+      if (outBytes > d.outboxBytes) drop(`too slow: more than ${d.outboxBytes} bytes waiting`);
+    }
   }
 
   function countConflated(n: number) {
@@ -104,6 +127,7 @@ export function createSession(t: Transport, d: SessionDeps) {
     if (closed) return;
     closed = true;
     outbox.clear();
+    outBytes = 0;
     held = [];
     d.counters.dropped.slow = (d.counters.dropped.slow ?? 0) + 1;
     d.closed(session, why);
@@ -117,15 +141,13 @@ export function createSession(t: Transport, d: SessionDeps) {
     const latest = new Map<string, Outgoing>();
     for (const m of entries) if (m.series !== undefined) latest.set(m.series, m);
     outbox.clear();
+    outBytes = 0;
     let dropped = 0;
     if (!conflating)
-      outbox.set(
-        seq++,
-        statusMessage("conflating", "this client reads too slowly: only the latest pending bar per series is kept, so bar ids will skip", { limit: d.bufferMessages }),
-      );
+      put(seq++, statusMessage("conflating", "this client reads too slowly: only the latest pending bar per series is kept, so bar ids will skip", { limit: d.bufferMessages }));
     for (const m of entries) {
-      if (m.series === undefined) outbox.set(seq++, m);
-      else if (latest.get(m.series) === m) outbox.set("s" + m.series, m);
+      if (m.series === undefined) put(seq++, m);
+      else if (latest.get(m.series) === m) put("s" + m.series, m);
       else dropped++;
     }
     conflating = true;
@@ -138,7 +160,7 @@ export function createSession(t: Transport, d: SessionDeps) {
 
   /** Join the fast path when nothing waits and nothing is held back. */
   function enterFast() {
-    if (!t.topics || fast || holding || closed || outbox.size || floors.length || (!all && !symbols.size) || t.buffered() >= d.bufferBytes) return;
+    if (!t.topics || fast || holding || pending || closed || outbox.size || floors.length || (!all && !symbols.size) || t.buffered() >= d.bufferBytes) return;
     fast = true;
     for (const topic of topicsOf()) t.topics.subscribe(topic);
     d.fastPath(session, true);
@@ -161,6 +183,7 @@ export function createSession(t: Transport, d: SessionDeps) {
     while (outbox.size && !closed && t.buffered() < d.bufferBytes) {
       const [key, m] = outbox.entries().next().value!;
       outbox.delete(key);
+      outBytes -= m.json.length;
       send(m);
     }
     if (outbox.size || closed) return;
@@ -212,14 +235,30 @@ export function createSession(t: Transport, d: SessionDeps) {
 
   const matches = (m: Outgoing, syms: Set<string>, wildcard: boolean) => wildcard || (m.symbol !== undefined && syms.has(m.symbol));
 
+  /** The latest stored bar of each series of these symbols, one lookup at a time, yielding between chunks. */
   async function snapshot(syms: Set<string>, wildcard: boolean, mark: number) {
-    const series = wildcard ? (await d.store.listSeries()).filter((s) => !symbols.has(s.symbol) || syms.has(s.symbol)) : (await Promise.all([...syms].map((s) => d.store.listSeries({ symbol: s })))).flat();
-    for (const s of series) {
-      if (closed) return;
+    let lookups = 0;
+    const turn = async () => {
+      if (++lookups % LOOKUPS_PER_TURN === 0) await nextTurn();
+    };
+    const one = async (s: Awaited<ReturnType<Store["listSeries"]>>[number]) => {
+      await turn();
       const [bar] = await d.store.queryBars({ symbol: s.symbol, interval: s.interval, source: s.source, from: s.lastTs, limit: 1 });
-      if (!bar) continue;
+      if (!bar) return;
       await room();
       deliver(snapshotMessage(mark, bar));
+    };
+    if (wildcard) {
+      for (const s of await d.store.listSeries()) {
+        if (closed) return;
+        if (!symbols.has(s.symbol) || syms.has(s.symbol)) await one(s);
+      }
+      return;
+    }
+    for (const sym of syms) {
+      if (closed) return;
+      await turn();
+      for (const s of await d.store.listSeries({ symbol: sym })) await one(s);
     }
   }
 
@@ -267,8 +306,20 @@ export function createSession(t: Transport, d: SessionDeps) {
   }
 
   async function subscribeNow(syms: Set<string>, wildcard: boolean, since: number | undefined) {
-    const fresh = new Set([...syms].filter((s) => !symbols.has(s)));
+    const fresh = new Set<string>();
+    for (const s of syms) if (!symbols.has(s)) fresh.add(s);
     const freshAll = wildcard && !all;
+    if (symbols.size + fresh.size > d.maxSymbols) {
+      deliver(errorMessage(`subscribe refused: a client may hold at most ${d.maxSymbols} symbols; it has ${symbols.size} and asked for ${fresh.size} more`, { op: "subscribe", limit: d.maxSymbols }));
+      return;
+    }
+    // Nothing new and no replay: no store read, so the fast path may stay as it is.
+    if (since === undefined && !fresh.size && !freshAll) {
+      deliver(statusMessage("subscribed", "subscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}), lastId: d.lastId() }));
+      return;
+    }
+    // Costs as many topic changes as the client holds, once per burst of requests (it re-enters
+    // the fast path only when none is pending); everything else here is linear in the change.
     leaveFast();
     holding = true;
     try {
@@ -284,22 +335,36 @@ export function createSession(t: Transport, d: SessionDeps) {
       held = [];
       holding = false;
       for (const m of h) push(m);
-      enterFast();
     }
   }
 
   function unsubscribeNow(syms: Set<string>, wildcard: boolean) {
-    leaveFast();
-    for (const s of syms) symbols.delete(s);
+    // On the fast path a symbol's topic is left on its own: linear in the change.
+    if (wildcard && all) leaveFast();
+    for (const s of syms) {
+      if (!symbols.delete(s)) continue;
+      if (fast && !all) t.topics!.unsubscribe(symbolTopic(s));
+    }
     if (wildcard) all = false;
     d.index(session, "remove", syms, wildcard);
+    if (fast && !all && !symbols.size) leaveFast();
     deliver(statusMessage("unsubscribed", "unsubscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}) }));
-    enterFast();
   }
 
   /** Queue an operation after the previous ones; a failure is told to the client, not thrown. */
   function queue(op: () => Promise<void> | void, onError: (e: Error) => void): Promise<void> {
-    chain = chain.then(() => (closed ? undefined : op())).catch(onError);
+    if (pending >= MAX_PENDING) {
+      deliver(errorMessage(`too many requests waiting: at most ${MAX_PENDING} subscribes/unsubscribes at a time; wait for their replies`, { limit: MAX_PENDING }));
+      return chain;
+    }
+    pending++;
+    chain = chain
+      .then(() => (closed ? undefined : op()))
+      .catch(onError)
+      .finally(() => {
+        // The fast path is joined again once a burst of requests is done.
+        if (--pending === 0) enterFast();
+      });
     return chain;
   }
 
@@ -332,7 +397,9 @@ export function createSession(t: Transport, d: SessionDeps) {
       leaveFast();
       closed = true;
       outbox.clear();
+      outBytes = 0;
       held = [];
+      floors = [];
       for (const fn of roomWaiters) fn();
       roomWaiters = [];
     },

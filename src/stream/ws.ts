@@ -9,7 +9,7 @@ import { normaliseSymbol } from "../domain/symbols.ts";
 import type { Hub } from "./hub.ts";
 import type { Session, Transport } from "./session.ts";
 import type { StreamConfig } from "./config.ts";
-import { ClientMessageSchema, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
+import { clip, CLOSE, ClientMessageSchema, MAX_SYMBOLS_PER_MESSAGE, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
 
 /** What Hono keeps in `ws.data`: its events object, to which the session is attached. */
 type WsData = { events: { session?: Session } };
@@ -29,21 +29,48 @@ function wsTransport(ws: ServerWebSocket<unknown>, server: Server<unknown>): Tra
   };
 }
 
+/** A token bucket of `rate` per second and twice that in a burst (a check per message; no library does this synchronously). */
+export function tokenBucket(rate: number, now = () => performance.now()) {
+  const capacity = 2 * rate;
+  let tokens = capacity;
+  let at = now();
+  return () => {
+    const t = now();
+    tokens = Math.min(capacity, tokens + ((t - at) * rate) / 1000);
+    at = t;
+    if (tokens < 1) return false;
+    tokens--;
+    return true;
+  };
+}
+
+/** A received value quoted back: a short string, or only its type. */
+const quote = (x: unknown) => (typeof x === "string" ? clip(x) : x === null ? "null" : typeof x);
+
 /** One message from a client: subscribe, unsubscribe or ping; anything else is an error reply. */
 function receive(hub: Hub, s: Session, text: string) {
-  s.seenAt = Date.now();
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
     return s.deliver(errorMessage("expected a JSON object such as {\"op\":\"subscribe\",\"symbols\":[\"PKN.WA\"]}"));
   }
+  // Refused before validation, which would check every element of a list that long first.
+  const list = typeof raw === "object" && raw !== null ? (raw as { symbols?: unknown }).symbols : undefined;
+  if (Array.isArray(list) && list.length > MAX_SYMBOLS_PER_MESSAGE)
+    return s.deliver(errorMessage(`symbols: at most ${MAX_SYMBOLS_PER_MESSAGE} symbols per message (got ${list.length})`, { limit: MAX_SYMBOLS_PER_MESSAGE }));
   const parsed = v.safeParse(ClientMessageSchema, raw);
-  if (!parsed.success) return s.deliver(errorMessage(issueText(parsed.issues), { received: typeof raw === "object" && raw && "op" in raw ? (raw as { op: unknown }).op : undefined }));
+  if (!parsed.success) return s.deliver(errorMessage(issueText(parsed.issues), { received: typeof raw === "object" && raw && Object.hasOwn(raw, "op") ? quote((raw as { op: unknown }).op) : undefined }));
   const msg = parsed.output;
   if (msg.op === "ping") return s.deliver(pongMessage(hub.lastId()));
   const syms = parseSymbols(msg.symbols, (x) => normaliseSymbol(x));
-  if (syms.bad.length) return s.deliver(errorMessage(`unknown symbols: ${syms.bad.map((b) => b.reason).join("; ")}`, { op: msg.op, symbols: syms.bad.map((b) => b.symbol) }));
+  if (syms.bad.length)
+    return s.deliver(
+      errorMessage(`unknown symbols: ${syms.bad.slice(0, 5).map((b) => b.reason).join("; ")}${syms.bad.length > 5 ? ` and ${syms.bad.length - 5} more` : ""}`, {
+        op: msg.op,
+        symbols: syms.bad.slice(0, 20).map((b) => clip(b.symbol)),
+      }),
+    );
   const fail = (e: Error) => s.deliver(errorMessage(`${msg.op} failed: ${e.message}`, { op: msg.op }));
   if (msg.op === "subscribe") void s.subscribe(syms.symbols, syms.all, msg.since, fail);
   else void s.unsubscribe(syms.symbols, syms.all, fail);
@@ -57,6 +84,7 @@ export function wsEndpoint(hub: Hub) {
     if (!q.ok) return c.json({ error: "invalid request", issues: q.issues }, 400);
     const initial: StreamRequest = q.value;
     let session: Session | undefined;
+    const allowed = tokenBucket(hub.config.messagesPerSecond);
     const events: WsData["events"] & Parameters<typeof upgradeWebSocket>[1] = {
       onOpen(_e, ws) {
         session = hub.open(wsTransport(ws.raw as ServerWebSocket<unknown>, c.env as Server<unknown>));
@@ -65,7 +93,15 @@ export function wsEndpoint(hub: Hub) {
           void session.subscribe(initial.symbols, initial.all, initial.since, (e) => session?.deliver(errorMessage(`subscribe failed: ${e.message}`)));
       },
       onMessage(e) {
-        if (session) receive(hub, session, typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer));
+        if (!session || session.closed) return;
+        session.seenAt = Date.now();
+        if (!allowed()) return hub.refuse(session, "flood", CLOSE.flood, `too many messages: more than ${hub.config.messagesPerSecond} a second`);
+        try {
+          receive(hub, session, typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer));
+        } catch (err) {
+          // A bug must not take the server down: the client is told, the connection stays.
+          session.deliver(errorMessage(`the message could not be handled: ${(err as Error).message}`));
+        }
       },
       onClose() {
         if (session) hub.close(session);
@@ -95,6 +131,7 @@ export function streamWebSocket(config: StreamConfig): WebSocketHandler<WsData> 
     idleTimeout: Math.min(960, config.heartbeatSeconds * 3),
     backpressureLimit: 0,
     closeOnBackpressureLimit: false,
-    maxPayloadLength: 1 << 20,
+    // Bun closes a client that sends more with code 1009.
+    maxPayloadLength: config.maxMessageBytes,
   };
 }
