@@ -95,7 +95,7 @@ export function urlSecrets(text: string, wholePath = false): string[] {
   if (u.password) out.push(u.password, safeDecode(u.password));
   for (const [k, val] of u.searchParams) if (val && (isSecretKey(k) || /^(sig|signature)$/i.test(k))) out.push(val);
   // Webhook URLs carry their token in the path (hooks.slack.com/services/T…/B…/<token>).
-  if (wholePath && u.pathname.length > 1) out.push(u.pathname + u.search);
+  if (wholePath && u.pathname.length > 1) out.push(u.pathname + u.search, u.pathname.split("/").filter(Boolean).pop() ?? "");
   // questdb://…?http=http://user:pass@host: a URL inside a parameter.
   for (const [, val] of u.searchParams) if (/^[a-z][a-z0-9+.-]*:\/\//i.test(val)) out.push(...urlSecrets(val));
   return out;
