@@ -48,13 +48,16 @@ export function clearSecrets(): void {
 }
 
 // `scheme://user:password@`: the password ends at the last @ before the host (passwords may hold @).
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@"'<>]*:)[^\s/?#"'<>]*@/gi;
-// `?apikey=…` / `&token=…` / `password=…` in a URL or a form body.
-const QUERY_SECRET = /([?&;](?:pass(?:word|wd)?|secret|client_secret|tokens?|access_token|auth_token|api_?key|apikey|key|sig|signature)=)[^&#\s"'<>]*/gi;
+// The scheme is optional: `//user:password@host` (protocol-relative, or a scheme mistyped) counts.
+const URL_PASSWORD = /((?:[a-z][a-z0-9+.-]*:)?\/\/[^\s:/?#@"'<>]*:)[^\s/?#"'<>]*@/gi;
+// `?apikey=…` / `&key=…` in a URL or a form body.
+const QUERY_SECRET = /([?&;](?:key|sig|signature)=)[^&#\s"'<>]*/gi;
+// `password=…` / `token=…` anywhere (a query, a form body, a libpq conninfo "host=h password=…").
+const NAMED_SECRET = /((?<![A-Za-z0-9_])(?:pass(?:word|wd)?|secret|client_secret|tokens?|access_token|auth_token|api_?key|apikey)=)[^&#\s"'<>]*/gi;
 
-/** Mask URL passwords and secret query parameters in a text (by shape only). */
+/** Mask URL passwords and secret parameters in a text (by shape only). */
 export function redactUrl(text: string): string {
-  return text.replace(URL_PASSWORD, `$1${MASK}@`).replace(QUERY_SECRET, `$1${MASK}`);
+  return text.replace(URL_PASSWORD, `$1${MASK}@`).replace(QUERY_SECRET, `$1${MASK}`).replace(NAMED_SECRET, `$1${MASK}`);
 }
 
 /** Mask every secret in a text: by shape (URLs) and every registered value (plus `extra`). */
@@ -85,13 +88,15 @@ const maskLike = (x: unknown) => (Array.isArray(x) ? x.map(() => MASK) : MASK);
 
 /** The secret parts of one URL: its password (as written and decoded) and secret query values. */
 export function urlSecrets(text: string, wholePath = false): string[] {
+  // By shape first: a URL that does not parse (a typo in the host) still has its password.
+  const out: string[] = [...text.matchAll(URL_PASSWORD)].map((m) => m[0].slice(m[1]!.length, -1));
+  for (const re of [QUERY_SECRET, NAMED_SECRET]) for (const m of text.matchAll(re)) out.push(m[0].slice(m[1]!.length));
   let u: URL;
   try {
     u = new URL(text);
   } catch {
-    return [];
+    return out;
   }
-  const out: string[] = [];
   if (u.password) out.push(u.password, safeDecode(u.password));
   for (const [k, val] of u.searchParams) if (val && (isSecretKey(k) || /^(sig|signature)$/i.test(k))) out.push(val);
   // Webhook URLs carry their token in the path (hooks.slack.com/services/T…/B…/<token>).
