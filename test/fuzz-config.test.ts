@@ -173,7 +173,7 @@ describe("config loader fuzz", () => {
   test(
     "structured configs (TOML or JSON, some damaged) with TICKSYNC_* variables: a config or a clean error, no secret in it",
     () => {
-      fc.assert(fc.property(structured, check), fuzzParams(150));
+      fc.assert(fc.property(structured, check), fuzzParams(300));
     },
     FUZZ_TIMEOUT_MS,
   );

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, startServe, stooqCsv, tempDir, waitFor, writeFile, type CliResult } from "./helpers.ts";
+import { addSecrets, clearSecrets, collectSecrets, redact, redactUrl, redactValue } from "../src/lib/redact.ts";
 
 const dir = tempDir("ticksync-secrets-");
 const tag = () => Math.random().toString(36).slice(2, 10);
@@ -179,5 +180,36 @@ describe("no secret in any output", () => {
     expect(r.stderr).toContain("server.tokens");
     expect(r.stderr).toContain("TICKSYNC_SERVER__TOKENS");
     expect(r.stderr).not.toContain(S.envPlainToken);
+  });
+});
+
+describe("src/lib/redact.ts", () => {
+  test("URL passwords and secret parameters are masked by shape, wherever they are in a text", () => {
+    expect(redactUrl("cannot open the store postgres://ticksync:p@ss:w0rd@db.example:5432/t?schema=x: refused")).toBe("cannot open the store postgres://ticksync:***@db.example:5432/t?schema=x: refused");
+    expect(redactUrl("GET https://api.example/v2?ticker=A&apiKey=abc123&x=1")).toBe("GET https://api.example/v2?ticker=A&apiKey=***&x=1");
+    expect(redactUrl("host=db password=hunter22 dbname=t")).toBe("host=db password=*** dbname=t");
+    expect(redactUrl("//u:pw1234@host and questdb://a:b@h/qdb?http=http://c:d@h2:9000")).toBe("//u:***@host and questdb://a:***@h/qdb?http=http://c:***@h2:9000");
+    // Not secrets: an e-mail address, a key column list, a user without a password.
+    expect(redactUrl("mail ops@example.com, key=symbol? no: postgres://reader@h/db")).toBe("mail ops@example.com, key=symbol? no: postgres://reader@h/db");
+  });
+
+  test("collectSecrets finds every secret a config holds, and nothing that is not one", () => {
+    const found = collectSecrets({
+      store: { url: "postgres://u:StorePw99@h/db" },
+      server: { tokens: ["server-token-0123456789"] },
+      sources: { p: { type: "polygon", apiKey: "PolyKey77" } },
+      sinks: { app: { password: "PbPass55", url: "http://pb:PbUrl44@h", tables: { t: { key: ["symbol", "ts"], from: "postgres://r:TablePw33@h/db" } } } },
+      alerts: { webhook: { url: "https://hooks.example.com/services/T1/B2/HookTok66" }, email: { url: "smtp://m:SmtpPw22@h:587" } },
+    });
+    for (const s of ["StorePw99", "server-token-0123456789", "PolyKey77", "PbPass55", "PbUrl44", "TablePw33", "HookTok66", "SmtpPw22"]) expect(found).toContain(s);
+    for (const s of ["symbol", "ts", "polygon", "h", "u"]) expect(found).not.toContain(s);
+  });
+
+  test("registered secrets are masked in any text, also JSON-escaped; secret-named fields are masked, …Id fingerprints kept", () => {
+    clearSecrets();
+    addSecrets(['we"ird-Secret', "plainSecret1"]);
+    expect(redact(`a plainSecret1 b ${JSON.stringify({ p: 'we"ird-Secret' })}`)).toBe('a *** b {"p":"***"}');
+    expect(redactValue({ password: "x", tokens: ["a", "b"], tokenId: "abc123", note: "plainSecret1", n: 1 })).toEqual({ password: "***", tokens: ["***", "***"], tokenId: "abc123", note: "***", n: 1 });
+    clearSecrets();
   });
 });
