@@ -44,6 +44,10 @@ const scanCli = (what: string, r: CliResult) => {
 };
 
 const CLOSED = "127.0.0.1:1"; // nothing listens: connection refused at once
+// The alert webhook: a local receiver whose URL path carries the token, as Slack's does.
+const hookBodies: string[] = [];
+const hook = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async (req) => (hookBodies.push(await req.text()), new Response("ok")) });
+afterAll(() => hook.stop(true));
 const quick = { rateLimit: { perSecond: 100 }, retry: { attempts: 1, rateLimitAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, timeoutMs: 1000, symbols: ["AAPL.US"] };
 const config = {
   store: { url: "sqlite:./store.db" },
@@ -67,7 +71,7 @@ const config = {
   alerts: {
     intervalS: 1,
     rules: [{ kind: "errors", name: "failures", severity: "critical", windowS: 3600, maxFailed: 0 }],
-    webhook: { url: `http://${CLOSED}/hooks/services/${S.webhookToken}` },
+    webhook: { url: `http://127.0.0.1:${hook.port}/hooks/services/${S.webhookToken}`, format: "json" },
     email: { url: `smtp://mailer:${S.smtpPw}@${CLOSED}`, from: "ticksync@example.com", to: ["ops@example.com"] },
   },
 };
@@ -121,6 +125,10 @@ describe("no secret in any output", () => {
     // The live feed: SSE with the stream token in the query (as browsers send it).
     const sse = await fetch(`${base}/api/stream?token=${S.streamToken}`, { signal: AbortSignal.timeout(1500) }).then((r) => r.text()).catch(() => "");
     scan("SSE", sse);
+    // The notification the webhook received (its text quotes the failed runs' errors).
+    await waitFor(() => hookBodies.length > 0, 15_000, "the webhook notification");
+    expect(hookBodies.join("\n")).toContain("failures");
+    for (const b of hookBodies) scan("webhook body", b);
     serve!.proc.kill("SIGTERM");
     await serve!.proc.exited;
     await logDone;
@@ -158,6 +166,9 @@ describe("no secret in any output", () => {
       wrong.password = S.wrongPgPw;
       cases.push(["ingest, wrong Postgres user and password", run(["ingest", "--source", "demo", "--store", wrong.toString()]), 5]);
     }
+    const pbUrl = process.env.TICKSYNC_TEST_PB_URL;
+    // A real Pocketbase refusing the sink's (wrong) password.
+    if (pbUrl) cases.push(["sync, Pocketbase refuses the password", run(["sync", "--sink", "app"], { TICKSYNC_SINKS__APP__URL: pbUrl }), 1]);
     for (const [what, p, code] of cases) {
       const r = await p;
       scanCli(what, r);
