@@ -892,4 +892,14 @@ async function dispatch(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exit(await main(process.argv.slice(2)));
+if (import.meta.main) {
+  // A failure nobody awaited (a background task) ends the process as before (exit 1), but as one
+  // scrubbed line like every other failure, not Bun's source excerpt and stack.
+  const crash = (e: unknown) => {
+    err(`ticksync: ${oneLine(e)}`);
+    process.exit(EXIT.runFailed);
+  };
+  process.on("unhandledRejection", crash);
+  process.on("uncaughtException", crash);
+  process.exit(await main(process.argv.slice(2)));
+}

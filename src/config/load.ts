@@ -30,7 +30,7 @@ export type LoadedConfig = { config: Config; file: string | null; baseDir: strin
 
 const ENV_PREFIX = "TICKSYNC_";
 /** Variables that are not config overrides. */
-const ENV_RESERVED = new Set(["TICKSYNC_CONFIG"]);
+const ENV_RESERVED = new Set(["TICKSYNC_CONFIG", "TICKSYNC_DEBUG", "TICKSYNC_FUZZ", "TICKSYNC_FUZZ_SEED"]);
 /** TICKSYNC_TEST_*: the test harness's own (server URLs), never config. */
 const ENV_TEST_PREFIX = "TICKSYNC_TEST_";
 
