@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import postgres from "postgres";
 import { cli, startServe, stooqCsv, tempDir, waitFor, writeFile, type CliResult } from "./helpers.ts";
 import { addSecrets, clearSecrets, collectSecrets, redact, redactUrl, redactValue } from "../src/lib/redact.ts";
 
@@ -17,6 +18,7 @@ const tag = () => Math.random().toString(36).slice(2, 10);
 const S = {
   storePw: `StorePw${tag()}`,
   wrongPgPw: `WrongPgPw${tag()}`,
+  pgBackupPw: `PgBackupPw${tag()}`,
   qdbStorePw: `QdbStorePw${tag()}`,
   pbUrlPw: `PbUrlPw${tag()}`,
   pbPassword: `PbPassword${tag()}`,
@@ -141,36 +143,37 @@ describe("no secret in any output", () => {
   test("each command's output, failures included", async () => {
     const pgUrl = process.env.TICKSYNC_TEST_PG_URL;
     const badStore = `postgres://ticksync:${S.storePw}@${CLOSED}/ticksync`;
-    const cases: [string, Promise<CliResult>, number | null][] = [
-      ["config check", run(["config", "check"]), 0],
-      ["config check, unreachable store", run(["config", "check"], { TICKSYNC_STORE__URL: badStore }), 0],
-      ["config check, token as plain text", run(["config", "check"], { TICKSYNC_SERVER__TOKENS: S.envPlainToken }), 3],
-      ["config check, short token", run(["config", "check"], { TICKSYNC_STREAM__TOKENS: JSON.stringify([S.envPlainToken.slice(0, 12)]) }), 3],
-      ["ingest, unreachable store", run(["ingest", "--source", "demo", "--store", badStore]), 5],
-      ["ingest, each provider unreachable", run(["ingest", "--source", "stq", "--source", "yh", "--source", "poly", "--source", "av"]), 1],
-      ["ingest, QuestDB and Postgres sources unreachable", run(["ingest", "--source", "qdb", "--source", "pgsrc"]), 1],
-      ["backfill", run(["backfill", "--source", "av", "--from", "2024-01-01", "--json"]), 1],
-      ["sync, unreachable sink", run(["sync", "--sink", "app"]), 1],
-      ["verify, unreachable sink", run(["verify", "--sink", "app"]), null],
-      ["backup, unreachable Postgres", run(["backup", "--store", badStore, "--out", join(dir, "b-pg")]), 5],
-      ["migrate to an unreachable store", run(["migrate", "--to", badStore]), 5],
-      ["rollups, unreachable store", run(["rollups", "--store", badStore]), 5],
-      ["serve, unreachable store", run(["serve", "--port", "0", "--store", badStore]), 5],
-      ["serve, unreachable QuestDB", run(["serve", "--port", "0", "--store", `questdb://admin:${S.qdbStorePw}@${CLOSED}/qdb`]), 5],
-      ["universe list", run(["universe", "list"]), 0],
+    const cases: [string, () => Promise<CliResult>, number | null][] = [
+      ["config check", () => run(["config", "check"]), 0],
+      ["config check, unreachable store", () => run(["config", "check"], { TICKSYNC_STORE__URL: badStore }), 0],
+      ["config check, token as plain text", () => run(["config", "check"], { TICKSYNC_SERVER__TOKENS: S.envPlainToken }), 3],
+      ["config check, short token", () => run(["config", "check"], { TICKSYNC_STREAM__TOKENS: JSON.stringify([S.envPlainToken.slice(0, 12)]) }), 3],
+      ["ingest, unreachable store", () => run(["ingest", "--source", "demo", "--store", badStore]), 5],
+      ["ingest, each provider unreachable", () => run(["ingest", "--source", "stq", "--source", "yh", "--source", "poly", "--source", "av"]), 1],
+      ["ingest, QuestDB and Postgres sources unreachable", () => run(["ingest", "--source", "qdb", "--source", "pgsrc"]), 1],
+      ["backfill", () => run(["backfill", "--source", "av", "--from", "2024-01-01", "--json"]), 1],
+      ["sync, unreachable sink", () => run(["sync", "--sink", "app"]), 1],
+      ["verify, unreachable sink", () => run(["verify", "--sink", "app"]), null],
+      ["backup, unreachable Postgres", () => run(["backup", "--store", badStore, "--out", join(dir, "b-pg")]), 5],
+      ["migrate to an unreachable store", () => run(["migrate", "--to", badStore]), 5],
+      ["rollups, unreachable store", () => run(["rollups", "--store", badStore]), 5],
+      ["serve, unreachable store", () => run(["serve", "--port", "0", "--store", badStore]), 5],
+      ["serve, unreachable QuestDB", () => run(["serve", "--port", "0", "--store", `questdb://admin:${S.qdbStorePw}@${CLOSED}/qdb`]), 5],
+      ["universe list", () => run(["universe", "list"]), 0],
     ];
     if (pgUrl) {
       const wrong = new URL(pgUrl);
       // The test server trusts local connections: a role that does not exist is refused still.
       wrong.username = "no_such_role";
       wrong.password = S.wrongPgPw;
-      cases.push(["ingest, wrong Postgres user and password", run(["ingest", "--source", "demo", "--store", wrong.toString()]), 5]);
+      cases.push(["ingest, wrong Postgres user and password", () => run(["ingest", "--source", "demo", "--store", wrong.toString()]), 5]);
     }
     const pbUrl = process.env.TICKSYNC_TEST_PB_URL;
     // A real Pocketbase refusing the sink's (wrong) password.
-    if (pbUrl) cases.push(["sync, Pocketbase refuses the password", run(["sync", "--sink", "app"], { TICKSYNC_SINKS__APP__URL: pbUrl }), 1]);
-    for (const [what, p, code] of cases) {
-      const r = await p;
+    if (pbUrl) cases.push(["sync, Pocketbase refuses the password", () => run(["sync", "--sink", "app"], { TICKSYNC_SINKS__APP__URL: pbUrl }), 1]);
+    // One after another: they share the SQLite store, and migrations take its write lock.
+    for (const [what, start, code] of cases) {
+      const r = await start();
       scanCli(what, r);
       if (code !== null) expect({ what, code: r.code, stderr: r.stderr.slice(0, 500) }).toMatchObject({ what, code });
       expect(r.stderr).not.toContain("    at ");
@@ -182,6 +185,19 @@ describe("no secret in any output", () => {
     expect(backup.code).toBe(0);
     scanCli("backup", backup);
     for (const f of readdirSync(join(dir, "b")).filter((f) => f.endsWith(".json"))) scan(`manifest ${f}`, readFileSync(join(dir, "b", f), "utf8"));
+    // A Postgres backup (the test server trusts local connections, so the password is accepted).
+    if (pgUrl) {
+      const u = new URL(pgUrl);
+      u.password = S.pgBackupPw;
+      u.searchParams.set("schema", `secrets_${tag().replace(/[^a-z0-9]/g, "")}`);
+      const pg = await run(["backup", "--store", u.toString(), "--out", join(dir, "b-pg-ok"), "--json"]);
+      scanCli("backup of Postgres", pg);
+      expect(pg.code, pg.stderr).toBe(0);
+      for (const f of readdirSync(join(dir, "b-pg-ok")).filter((f) => f.endsWith(".json"))) scan(`Postgres manifest ${f}`, readFileSync(join(dir, "b-pg-ok", f), "utf8"));
+      const sql = postgres(pgUrl, { max: 1, onnotice: () => {} });
+      await sql.unsafe(`DROP SCHEMA "${u.searchParams.get("schema")}" CASCADE`);
+      await sql.end();
+    }
     expect(leaks).toEqual([]);
   }, 240_000);
 
