@@ -98,14 +98,14 @@ const structured: fc.Arbitrary<Case> = fc
       for (const [section, key, value] of c.extra) setPath(obj, [section, key], value);
       if (c.jobs) obj.jobs = c.jobs.map((j) => Object.fromEntries(Object.entries(j).filter(([, x]) => x !== undefined)));
       let text = c.ext === "toml" ? toToml(obj) : JSON.stringify(obj, null, 1);
-      // Damage near a secret (its key, its URL) can make it a plain value: such a secret is not checked.
+      // Damage near a secret (its key, its URL, its table header) can make it a plain value: such a secret is not checked.
       let damaged = (_s: string) => false;
       if (c.damage) {
         const [at, cut, insert] = c.damage;
         const i = at % (text.length + 1);
         const before = text;
         damaged = (s) => {
-          for (let p = before.indexOf(s); p >= 0; p = before.indexOf(s, p + 1)) if (i <= p + s.length && i + cut >= p - 48) return true;
+          for (let p = before.indexOf(s); p >= 0; p = before.indexOf(s, p + 1)) if (i <= p + s.length && i + cut >= p - 120) return true;
           return false;
         };
         text = text.slice(0, i) + insert + text.slice(i + cut);
