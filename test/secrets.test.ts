@@ -240,3 +240,10 @@ describe("src/lib/redact.ts", () => {
     clearSecrets();
   });
 });
+
+test("a default password that is a plain word is masked in URLs but not everywhere (questdb stays questdb)", () => {
+  clearSecrets();
+  addSecrets(collectSecrets({ store: { url: "questdb://admin:quest@127.0.0.1:8812/qdb" } }));
+  expect(redact("store questdb://admin:quest@127.0.0.1:8812/qdb (questdb)")).toBe("store questdb://admin:***@127.0.0.1:8812/qdb (questdb)");
+  clearSecrets();
+});

@@ -19,6 +19,11 @@ export const isSecretKey = (key: string): boolean => (SECRET_KEY.test(key) || SE
 
 /** Secrets shorter than this are not searched for by value (they would mask ordinary words); URLs still are by shape. */
 export const MIN_SECRET_LENGTH = 4;
+/**
+ * A plain lower-case word (a default such as QuestDB's "quest" or "postgres") is masked by shape
+ * only: masking it everywhere would turn "questdb" into "***db" in every message.
+ */
+const PLAIN_WORD = /^[a-z]{1,8}$/;
 
 const known = new Set<string>();
 let pattern: RegExp | null = null;
@@ -29,7 +34,7 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 export function addSecrets(values: Iterable<string>): void {
   let added = false;
   for (const value of values) {
-    if (typeof value !== "string" || value.length < MIN_SECRET_LENGTH) continue;
+    if (typeof value !== "string" || value.length < MIN_SECRET_LENGTH || PLAIN_WORD.test(value)) continue;
     // As written, URL-encoded, and JSON-escaped (a secret with a quote inside a JSON body).
     for (const form of new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]))
       if (!known.has(form)) {
