@@ -37,14 +37,19 @@ import { sqlitePath } from "./stores/sqlite.ts";
 import { importInstruments } from "./pipeline/instruments.ts";
 import { INSTRUMENT_COLUMNS, isInstrumentColumn, type InstrumentColumn } from "./sources/instruments.ts";
 import { isMarket } from "./domain/symbols.ts";
+import { redact, redactUrl } from "./lib/redact.ts";
 
 class UsageError extends Error {}
 
 /** Every store the CLI opens records, on each run it starts, who started it. */
 const openAuditedStore = (url: string): Store => auditedStore(openStore(url));
 
-const out = (s: string) => process.stdout.write(s.endsWith("\n") ? s : s + "\n");
-const err = (s: string) => process.stderr.write(s.endsWith("\n") ? s : s + "\n");
+// Everything the CLI prints is scrubbed of secrets (src/lib/redact.ts): URL passwords and every
+// secret the config holds.
+const out = (s: string) => process.stdout.write(redact(s.endsWith("\n") ? s : s + "\n"));
+const err = (s: string) => process.stderr.write(redact(s.endsWith("\n") ? s : s + "\n"));
+/** An error as one line: its message (a stack only with TICKSYNC_DEBUG=1). */
+const oneLine = (e: unknown) => (process.env.TICKSYNC_DEBUG === "1" && e instanceof Error && e.stack ? e.stack : String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, " "));
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
 
@@ -76,7 +81,7 @@ async function withStore<T>(loaded: LoadedConfig, fn: (store: Store) => Promise<
     store = openAuditedStore(loaded.config.store.url);
     await store.migrate();
   } catch (e) {
-    err(`ticksync: cannot open the store ${loaded.config.store.url}: ${(e as Error).message}`);
+    err(`ticksync: cannot open the store ${redactUrl(loaded.config.store.url)}: ${oneLine(e)}`);
     process.exit(EXIT.store);
   }
   try {
@@ -216,7 +221,7 @@ async function cmdServe(argv: string[]): Promise<number> {
     // them, now and after each run it finishes, in the background (answers roll up on read meanwhile).
     store.rollUpInBackground?.();
   } catch (e) {
-    err(`ticksync: cannot open the store ${config.store.url}: ${(e as Error).message}`);
+    err(`ticksync: cannot open the store ${redactUrl(config.store.url)}: ${oneLine(e)}`);
     return EXIT.store;
   }
   const metrics = ticksyncMetrics();
@@ -525,8 +530,8 @@ async function cmdBackup(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (e) {
     if (e instanceof BackupError) {
-      err(`ticksync: backup: ${e.message}`);
-      return e.code === "unsupported" ? EXIT.usage : EXIT.runFailed;
+      err(`ticksync: backup: ${oneLine(e)}`);
+      return e.code === "unsupported" ? EXIT.usage : e.code === "store" ? EXIT.store : EXIT.runFailed;
     }
     throw e;
   }
@@ -566,8 +571,8 @@ async function cmdRestore(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (e) {
     if (e instanceof BackupError) {
-      err(`ticksync: restore: ${e.message}`);
-      return e.code === "checksum" || e.code === "mismatch" ? EXIT.mismatch : e.code === "exists" || e.code === "unsupported" ? EXIT.usage : EXIT.runFailed;
+      err(`ticksync: restore: ${oneLine(e)}`);
+      return e.code === "checksum" || e.code === "mismatch" ? EXIT.mismatch : e.code === "exists" || e.code === "unsupported" ? EXIT.usage : e.code === "store" ? EXIT.store : EXIT.runFailed;
     }
     throw e;
   }
@@ -687,7 +692,7 @@ async function openMigrated(url: string, label: string): Promise<Store> {
     await store.migrate();
     return store;
   } catch (e) {
-    err(`ticksync: cannot open the ${label} store ${url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@")}: ${(e as Error).message}`);
+    err(`ticksync: cannot open the ${label} store ${redactUrl(url)}: ${oneLine(e)}`);
     process.exit(EXIT.store);
   }
 }
@@ -820,7 +825,7 @@ function cmdConfig(argv: string[]): number {
     const loaded = loadConfig(configPath(v.config));
     const c = loaded.config;
     out(`config ok${loaded.file ? `: ${loaded.file}` : " (defaults and environment)"}`);
-    out(`  store   ${c.store.url}`);
+    out(`  store   ${redactUrl(c.store.url)}`);
     out(`  server  ${c.server.host}:${c.server.port}`);
     out(`  sources ${Object.entries(c.sources).map(([n, s]) => `${n} (${s.type})`).join(", ") || "none"}`);
     out(`  jobs    ${c.jobs.map((j) => `${j.name}${j.schedule ? ` [${j.schedule} ${j.timeZone}]` : ""}`).join(", ") || "none"}`);
@@ -886,9 +891,20 @@ async function dispatch(argv: string[]): Promise<number> {
       err(`ticksync: ${e.message}\nRun 'ticksync ${cmd && HELP[cmd] ? cmd + " " : ""}--help' for usage.`);
       return EXIT.usage;
     }
-    err(`ticksync: ${(e as Error).stack ?? e}`);
+    // One line, never a stack (TICKSYNC_DEBUG=1 shows it), scrubbed like every output.
+    err(`ticksync: ${oneLine(e)}`);
     return EXIT.runFailed;
   }
 }
 
-if (import.meta.main) process.exit(await main(process.argv.slice(2)));
+if (import.meta.main) {
+  // A failure nobody awaited (a background task) ends the process as before (exit 1), but as one
+  // scrubbed line like every other failure, not Bun's source excerpt and stack.
+  const crash = (e: unknown) => {
+    err(`ticksync: ${oneLine(e)}`);
+    process.exit(EXIT.runFailed);
+  };
+  process.on("unhandledRejection", crash);
+  process.on("uncaughtException", crash);
+  process.exit(await main(process.argv.slice(2)));
+}

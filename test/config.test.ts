@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ConfigError, applyEnvOverrides, configJsonSchema, loadConfig, parseConfig, type ConfigIssue } from "../src/config/load.ts";
-import { tempDir, writeFile } from "./helpers.ts";
+import { cli, tempDir, writeFile } from "./helpers.ts";
 
 /** The issues of a config that must not parse. */
 function issuesOf(raw: unknown, origins?: Map<string, string>): ConfigIssue[] {
@@ -337,5 +337,45 @@ describe("configJsonSchema", () => {
   test("the file's own $schema key is allowed", () => {
     expect(schema.properties.$schema).toEqual({ type: "string" });
     expect(parseConfig({ $schema: "./ticksync.schema.json" }).server.port).toBe(8080);
+  });
+});
+
+describe("overrides for entries the config does not have", () => {
+  const dir = tempDir("ticksync-config-env-");
+  const file = writeFile(join(dir, "profile", "ticksync.toml"), '[sources.demo]\ntype = "csv"\npath = "data"\n[sinks.app]\ntype = "pocketbase"\nurl = "http://127.0.0.1:8090"\nemail = "a@example.com"\n');
+
+  test("a key exported for a source not in the config is ignored with a warning naming the variable, never its value", () => {
+    const warnings: string[] = [];
+    const key = "polygon-key-in-my-shell-profile";
+    const loaded = loadConfig(file, { TICKSYNC_SOURCES__POLY__API_KEY: key, TICKSYNC_ALERTS__EMAIL__URL: "smtp://u:mailpass99@h:25", TICKSYNC_SINKS__APP__PASSWORD: "pb-password-1" }, {}, (w) => warnings.push(w));
+    expect(Object.keys(loaded.config.sources)).toEqual(["demo"]);
+    expect(loaded.config.alerts.email).toBeUndefined();
+    // An override of an existing entry still applies.
+    expect(loaded.config.sinks.app!.password).toBe("pb-password-1");
+    expect(warnings).toEqual(["TICKSYNC_ALERTS__EMAIL__URL ignored: the config has no alerts.email", "TICKSYNC_SOURCES__POLY__API_KEY ignored: the config has no sources.poly"]);
+    expect(warnings.join("\n")).not.toContain(key);
+    expect(warnings.join("\n")).not.toContain("mailpass99");
+  });
+
+  test("through the CLI: config check passes, exit 0, one warning line on stderr", async () => {
+    const r = await cli(["config", "check", "--config", file], { env: { TICKSYNC_SOURCES__POLY__API_KEY: "polygon-key-in-my-shell-profile", TICKSYNC_SINKS__APP__PASSWORD: "pb-password-1" } });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "ticksync: warning: TICKSYNC_SOURCES__POLY__API_KEY ignored: the config has no sources.poly\n" });
+    expect(r.stdout).toContain("demo (csv)");
+  });
+
+  test("top-level sections are still created by a variable (they have defaults)", () => {
+    const warnings: string[] = [];
+    const loaded = loadConfig(null, { TICKSYNC_SERVER__PORT: "9191", TICKSYNC_STORE__URL: "sqlite:/tmp/x.db" }, {}, (w) => warnings.push(w));
+    expect(loaded.config.server.port).toBe(9191);
+    expect(loaded.config.store.url).toBe("sqlite:/tmp/x.db");
+    expect(warnings).toEqual([]);
+  });
+
+  test("a value cannot be walked through: a variable under a scalar is ignored", () => {
+    const raw: Record<string, unknown> = { server: { port: 1 } };
+    const warnings: string[] = [];
+    applyEnvOverrides(raw, { TICKSYNC_SERVER__PORT__X: "1" }, (w) => warnings.push(w));
+    expect(raw).toEqual({ server: { port: 1 } });
+    expect(warnings).toEqual(["TICKSYNC_SERVER__PORT__X ignored: the config has no server.port"]);
   });
 });

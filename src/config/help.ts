@@ -11,14 +11,16 @@ export const EXIT = {
 
 const EXIT_CODES = `Exit codes:
   0  success
-  1  the run failed (a file, table or stream could not be read; details in the run record)
+  1  the run failed (a file, table or stream could not be read; details in the run record;
+     a backup or restore could not write its output)
   2  usage error (unknown command or flag, bad flag value)
   3  invalid config (each bad field is named with what was expected)
   4  the run's quality score fell below minQuality (default 0.01: nothing usable, e.g. every
      row quarantined); rows were quarantined and --fail-on-quarantine was given; instruments
      import rejected lines
-  5  the store cannot be opened or migrated
-  6  verification found differences (migrate, verify), or a backup's checksum does not match (restore)`;
+  5  the store cannot be opened or migrated (also by backup)
+  6  verification found differences (migrate, verify), or a backup's checksum does not match (restore)
+A failure prints one line on stderr (TICKSYNC_DEBUG=1 adds the stack); secrets are shown as ***.`;
 
 const CONFIG = `Config:
   --config FILE   JSON or TOML config (default: $TICKSYNC_CONFIG, else ./ticksync.toml or
@@ -26,7 +28,9 @@ const CONFIG = `Config:
   Environment overrides: TICKSYNC_<SECTION>__<FIELD>=value, levels separated by a double
   underscore, fields in upper snake case: TICKSYNC_SERVER__PORT=9090,
   TICKSYNC_INGEST__BATCH_SIZE=10000, TICKSYNC_STORE__URL=sqlite:/var/lib/ticksync.db,
-  TICKSYNC_SOURCES__DEMO__PATH=/data/csv. Values that parse as JSON are JSON.`;
+  TICKSYNC_SOURCES__DEMO__PATH=/data/csv. Values that parse as JSON are JSON. An override
+  inside an entry the config does not have (sources.<name>, sinks.<name>, alerts.email) is
+  ignored with a warning.`;
 
 export const HELP: Record<string, string> = {
   main: `ticksync — ingest, validate, store and serve market data (OHLCV bars)

@@ -6,6 +6,7 @@ import { toJsonSchema } from "@valibot/to-json-schema";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { configSchema, type Config } from "./schema.ts";
+import { addSecrets, collectSecrets, isSecretKey, redact } from "../lib/redact.ts";
 
 export type ConfigIssue = { path: string; message: string; origin?: string };
 
@@ -15,9 +16,12 @@ export class ConfigError extends Error {
     readonly file: string | null,
     readonly issues: ConfigIssue[],
   ) {
+    // Scrubbed: valibot's messages quote the input, which may be a password or a token.
     super(
-      `invalid config${file ? ` in ${file}` : ""}:\n` +
-        issues.map((i) => `  - ${i.path || "(root)"}: ${i.message}${i.origin ? ` (from ${i.origin})` : ""}`).join("\n"),
+      redact(
+        `invalid config${file ? ` in ${file}` : ""}:\n` +
+          issues.map((i) => `  - ${i.path || "(root)"}: ${i.message}${i.origin ? ` (from ${i.origin})` : ""}`).join("\n"),
+      ),
     );
   }
 }
@@ -26,7 +30,7 @@ export type LoadedConfig = { config: Config; file: string | null; baseDir: strin
 
 const ENV_PREFIX = "TICKSYNC_";
 /** Variables that are not config overrides. */
-const ENV_RESERVED = new Set(["TICKSYNC_CONFIG"]);
+const ENV_RESERVED = new Set(["TICKSYNC_CONFIG", "TICKSYNC_DEBUG", "TICKSYNC_FUZZ", "TICKSYNC_FUZZ_SEED"]);
 /** TICKSYNC_TEST_*: the test harness's own (server URLs), never config. */
 const ENV_TEST_PREFIX = "TICKSYNC_TEST_";
 
@@ -45,9 +49,16 @@ function parseEnvValue(raw: string): unknown {
  * written in upper snake case: TICKSYNC_SERVER__PORT=9090 sets server.port,
  * TICKSYNC_INGEST__BATCH_SIZE sets ingest.batchSize, TICKSYNC_SOURCES__DEMO__PATH sets
  * sources.demo.path. Values are JSON when they parse as JSON (numbers, booleans), else text.
+ * A top-level section is created when absent (it has defaults); an override inside an entry the
+ * config does not have (sources.poly, sinks.app, alerts.email…) is ignored with a warning that
+ * names the variable: people export every key they own in a shell profile.
  * Returns the origin of each overridden path for error messages.
  */
-export function applyEnvOverrides(raw: Record<string, unknown>, env: Record<string, string | undefined>): Map<string, string> {
+export function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  warn: (message: string) => void = () => {},
+): Map<string, string> {
   const origins = new Map<string, string>();
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
     if (!name.startsWith(ENV_PREFIX) || ENV_RESERVED.has(name) || name.startsWith(ENV_TEST_PREFIX) || value === undefined) continue;
@@ -55,17 +66,31 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: Record<stri
     if (segments.length === 0) continue;
     let node: Record<string, unknown> = raw;
     const path: string[] = [];
-    segments.forEach((seg, i) => {
+    let missing: string | null = null;
+    for (const [i, seg] of segments.entries()) {
       // Match an existing key case-insensitively (source names keep their own spelling).
-      const existing = Object.keys(node).find((k) => k.toLowerCase() === seg.toLowerCase() || k === camel(seg));
+      const existing = Object.keys(node).find((k) => Object.hasOwn(node, k) && (k.toLowerCase() === seg.toLowerCase() || k === camel(seg)));
       const key = existing ?? (Array.isArray(node) && /^\d+$/.test(seg) ? seg : camel(seg));
       path.push(key);
-      if (i === segments.length - 1) node[key] = parseEnvValue(value);
-      else {
-        if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
-        node = node[key] as Record<string, unknown>;
+      if (i === segments.length - 1) break;
+      const child = Object.hasOwn(node, key) ? node[key] : undefined;
+      if (typeof child !== "object" || child === null) {
+        // Only a top-level section may be created; deeper, the entry must exist in the config.
+        if (i > 0 || child !== undefined) {
+          missing = path.join(".");
+          break;
+        }
+        node[key] = {};
       }
-    });
+      node = node[key] as Record<string, unknown>;
+    }
+    if (missing !== null) {
+      warn(`${name} ignored: the config has no ${missing}`);
+      continue;
+    }
+    const key = path[path.length - 1]!;
+    // Never through the prototype chain (TICKSYNC___PROTO__…): define an own property.
+    Object.defineProperty(node, key, { value: parseEnvValue(value), enumerable: true, writable: true, configurable: true });
     origins.set(path.join("."), name);
   }
   return origins;
@@ -77,8 +102,39 @@ function issuePath(issue: v.BaseIssue<unknown>): string {
     .reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), "");
 }
 
+/** Values of TICKSYNC_* variables that hold secrets: a secret-named last level, or a URL's password. */
+function envSecrets(env: Record<string, string | undefined>): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name.startsWith(ENV_TEST_PREFIX) || value === undefined) continue;
+    const key = isSecretKey(camel(name.split("__").pop() ?? "")) ? "secret" : /WEBHOOK/i.test(name) ? "webhook" : "value";
+    out.push(...collectSecrets({ [key]: parseEnvValue(value) }));
+    if (key === "secret") out.push(value);
+  }
+  return out;
+}
+
+/** Values written after a secret-named key in a file that may not parse (its error may quote them). */
+function textSecrets(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/["']?([A-Za-z_][\w-]*)["']?\s*[=:]\s*(\[[^\]]*\]?|"[^"\n]*"?|'[^'\n]*'?|[^\s,}\]#]+)/g)) {
+    if (!isSecretKey(m[1]!)) continue;
+    const value = m[2]!;
+    // A list of tokens: each quoted string in it; else the value without its quotes.
+    if (value.startsWith("[")) for (const q of value.matchAll(/"([^"\n]*)"?|'([^'\n]*)'?/g)) out.push(q[1] ?? q[2] ?? "");
+    else out.push(value.replace(/^["']|["']$/g, ""));
+  }
+  return out;
+}
+
 function readFile(file: string): Record<string, unknown> {
-  const text = readFileSync(file, "utf8");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(file, [{ path: "", message: `cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+  }
+  addSecrets(textSecrets(text));
   const ext = extname(file).toLowerCase();
   try {
     const parsed = ext === ".toml" ? Bun.TOML.parse(text) : JSON.parse(text);
@@ -98,6 +154,8 @@ export function parseConfig(raw: unknown, file: string | null = null, origins = 
   const issues = result.issues.map((i) => {
     const path = issuePath(i);
     let message = i.message;
+    // A bad secret is described without its value (valibot's message quotes what it received).
+    if (path.split(/[.[\]]/).some((p) => p && isSecretKey(p))) message = message.replace(/,? but received [^]*$/, "");
     // valibot says "Invalid key: Expected never"; a person wants to hear the field is unknown.
     if (i.kind === "schema" && i.expected === "never" && i.type === "strict_object") message = `unknown field ${JSON.stringify(path.split(".").pop())}: check its spelling (ticksync config schema lists every field)`;
     // A required field that is absent: say so, and name the variable that can supply it.
@@ -106,6 +164,8 @@ export function parseConfig(raw: unknown, file: string | null = null, origins = 
       message = `required field is missing: set it in the config file or with ${env}`;
     }
     const origin = [...origins].find(([p]) => path === p || path.startsWith(`${p}.`) || p.startsWith(`${path}.`))?.[1];
+    // A list given as plain text in a variable: show how to write it.
+    if (origin?.startsWith(ENV_PREFIX) && i.expected === "Array") message = `expected a JSON list, e.g. ${origin}='["…"]'`;
     return { path, message, ...(origin ? { origin } : {}) };
   });
   throw new ConfigError(file, issues);
@@ -115,7 +175,12 @@ export function parseConfig(raw: unknown, file: string | null = null, origins = 
 export type FlagOverrides = { store?: { url?: string }; server?: { host?: string; port?: number }; ingest?: { batchSize?: number }; sources?: Record<string, unknown> };
 
 /** Load, override and validate. `file` null means defaults plus environment only. */
-export function loadConfig(file: string | null, env: Record<string, string | undefined> = process.env, flags: FlagOverrides = {}): LoadedConfig {
+export function loadConfig(
+  file: string | null,
+  env: Record<string, string | undefined> = process.env,
+  flags: FlagOverrides = {},
+  warn: (message: string) => void = (m) => process.stderr.write(`ticksync: warning: ${m}\n`),
+): LoadedConfig {
   let raw: Record<string, unknown> = {};
   let resolved: string | null = null;
   if (file) {
@@ -123,7 +188,13 @@ export function loadConfig(file: string | null, env: Record<string, string | und
     if (!existsSync(resolved)) throw new ConfigError(file, [{ path: "", message: `config file not found: ${file}` }]);
     raw = readFile(resolved);
   }
-  const origins = applyEnvOverrides(raw, env);
+  // Secrets are known before anything can print them: those in the file, in TICKSYNC_* variables
+  // (also ignored ones: a secret-named variable's value) and in flags.
+  addSecrets(collectSecrets(raw));
+  addSecrets(envSecrets(env));
+  addSecrets(collectSecrets(flags));
+  const origins = applyEnvOverrides(raw, env, warn);
+  addSecrets(collectSecrets(raw));
   for (const [section, values] of Object.entries(flags) as [string, Record<string, unknown> | undefined][]) {
     if (!values) continue;
     const target = (typeof raw[section] === "object" && raw[section] !== null ? raw[section] : (raw[section] = {})) as Record<string, unknown>;

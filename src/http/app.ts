@@ -28,6 +28,7 @@ import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
 import { jobWaiting } from "../monitor/progress.ts";
+import { redact, redactUrl, redactValue } from "../lib/redact.ts";
 
 const INSTRUMENT_FIELDS = ["name", "exchange", "currency", "type", "sector", "industry", "isin"] as const;
 
@@ -115,7 +116,7 @@ export function createApp(deps: AppDeps) {
 
   app.onError((err, c) => {
     log.error("request failed", { path: c.req.path, error: err.message });
-    return c.json({ error: "internal error", message: err.message }, 500);
+    return c.json({ error: "internal error", message: redact(err.message) }, 500);
   });
   app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
   // Host, origin, tokens, body limits, CORS (src/http/security.ts); the stream endpoints check
@@ -170,7 +171,7 @@ export function createApp(deps: AppDeps) {
       (deps.sinks ?? []).map(async (s) => ({
         name: s.name,
         kind: s.kind,
-        location: s.location,
+        location: redactUrl(s.location),
         collections: await Promise.all(
           s.collections.map(async (collection) => {
             const cp = await store.getCheckpoint(sinkStream({ name: s.name, collection }));
@@ -261,8 +262,9 @@ export function createApp(deps: AppDeps) {
     const runs = await store.listRuns({ limit: limit + 1, before: q.output.before, source: q.output.source });
     const page = runs.slice(0, limit);
     return c.json({
+      // Runs written before redaction existed may hold a secret: scrub on the way out too.
       data: page.map((r) => ({
-        ...r,
+        ...redactValue(r),
         startedAt: new Date(r.startedAt).toISOString(),
         finishedAt: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(),
         from: r.fromTs === null ? null : new Date(r.fromTs).toISOString(),
@@ -383,7 +385,7 @@ export function createApp(deps: AppDeps) {
     return c.json({ data: page, next });
   });
 
-  app.get("/api/alerts", async (c) => c.json({ data: deps.alerts?.list() ?? [] }));
+  app.get("/api/alerts", async (c) => c.json({ data: redactValue(deps.alerts?.list() ?? []) }));
 
   app.post("/api/alerts/:name/ack", async (c) => {
     if (!deps.alerts) return c.json({ error: "no alerts are configured" }, 404);

@@ -11,6 +11,7 @@ import { IntervalSchema, INTERVAL_MS } from "../domain/bar.ts";
 import { marketOf } from "../domain/symbols.ts";
 import type { Store } from "../stores/types.ts";
 import { log } from "./log.ts";
+import { redact } from "../lib/redact.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 const Severity = v.optional(v.picklist(["info", "warning", "critical"], "expected info, warning or critical"), "warning");
@@ -261,7 +262,8 @@ export function createAlerts(store: Store, cfg: AlertsConfig, inputs: AlertInput
         }
         const t = now();
         const was = s.status;
-        s.message = c.message;
+        // Scrubbed here, so the API, the log and every notification get the same safe text.
+        s.message = redact(c.message);
         s.value = c.value;
         s.lastEvaluated = t;
         let event: Notification["event"] | null = null;

@@ -6,6 +6,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { userInfo } from "node:os";
 import type { RunRecord, RunStart, Store } from "../stores/types.ts";
+import { redactValue } from "../lib/redact.ts";
 
 export type Actor =
   | { by: "cli"; user: string; command: string }
@@ -32,17 +33,8 @@ export function cliActor(command: string): Actor {
   return { by: "cli", user, command };
 }
 
-/** Keys whose values are secrets (a `…Id` key names one by fingerprint and is kept). */
-const SECRET_KEY = /pass(word)?|secret|token|api_?key|authorization|credential/i;
-
-/** Parameters with secrets masked: secret-looking keys, and passwords inside URLs. */
-export function redactParams(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactParams);
-  if (value && typeof value === "object")
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET_KEY.test(k) && !/Id$/.test(k) && v != null ? "***" : redactParams(v)]));
-  if (typeof value === "string") return value.replace(/(\/\/[^:/@\s]+:)[^@\s]*@/g, "$1***@").replace(/([?&](?:apikey|api_key|token|access_token|key|password)=)[^&#\s]*/gi, "$1***");
-  return value;
-}
+/** Parameters with secrets masked (src/lib/redact.ts: secret-named keys, URL passwords, known secrets). */
+export const redactParams = (value: unknown): unknown => redactValue(value);
 
 /** The store, but runs it starts carry the current actor in their parameters. */
 export function auditedStore(store: Store): Store {

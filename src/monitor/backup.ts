@@ -11,7 +11,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { openStore } from "../stores/open.ts";
-import { parsePgUrl, redactPgUrl } from "../stores/postgres.ts";
+import { parsePgUrl } from "../stores/postgres.ts";
+import { redact, redactUrl } from "../lib/redact.ts";
 import { sqlitePath } from "../stores/sqlite.ts";
 import type { Store } from "../stores/types.ts";
 import { digestStore } from "../pipeline/migrate.ts";
@@ -41,7 +42,7 @@ export class BackupError extends Error {
   override name = "BackupError";
   constructor(
     message: string,
-    readonly code: "unsupported" | "tool_missing" | "checksum" | "exists" | "failed" | "mismatch",
+    readonly code: "unsupported" | "tool_missing" | "checksum" | "exists" | "failed" | "mismatch" | "store",
   ) {
     super(message);
   }
@@ -97,14 +98,24 @@ function pgEnv(url: string): { env: Record<string, string>; schema: string } {
 async function run(cmd: string[], env: Record<string, string>): Promise<void> {
   const p = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
   const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new BackupError(`${basename(cmd[0]!)} exited ${code}: ${err.trim().slice(-2000)}`, "failed");
+  if (code !== 0) throw new BackupError(`${basename(cmd[0]!)} exited ${code}: ${redact(err.trim().slice(-2000))}`, "failed");
+}
+
+/** A file-system step whose failure (EACCES, ENOENT under /proc…) is a one-line BackupError. */
+function writable<T>(fn: () => T, where: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BackupError(`cannot write to ${where}: ${code ?? (e as Error).message}`, "failed");
+  }
 }
 
 export type BackupResult = { manifest: BackupManifest; manifestPath: string; removed: string[] };
 
 /** Back the store up into `dir`; then keep only the newest `keep` backups of that store there. */
 export async function backupStore(url: string, dir: string, opts: { keep?: number; now?: Date } = {}): Promise<BackupResult> {
-  mkdirSync(dir, { recursive: true });
+  writable(() => mkdirSync(dir, { recursive: true }), dir);
   const now = opts.now ?? new Date();
   const name = `ticksync-${stamp(now)}`;
   const store = auditedStore(openStore(url));
@@ -118,7 +129,11 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
   try {
     if (store.kind === "questdb")
       throw new BackupError("the QuestDB store is backed up with QuestDB's own tools (SNAPSHOT / a copy of its root dir), not by ticksync", "unsupported");
-    await store.migrate();
+    try {
+      await store.migrate();
+    } catch (e) {
+      throw new BackupError(`cannot open the store ${redactUrl(url)}: ${(e as Error).message}`, "store");
+    }
     migrated = true;
     const described = await describe(store);
     let manifest: BackupManifest;
@@ -137,13 +152,13 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
       await pipeline(createReadStream(raw), createGzip({ level: 6 }), createWriteStream(`${file}.part`));
       renameSync(`${file}.part`, file);
       rmSync(raw, { force: true });
-      manifest = { format: MANIFEST_FORMAT, kind: "sqlite", createdAt: now.toISOString(), store: url, file: basename(file), bytes: statSync(file).size, sha256: await sha256File(file), raw: rawInfo, ...described };
+      manifest = { format: MANIFEST_FORMAT, kind: "sqlite", createdAt: now.toISOString(), store: redactUrl(url), file: basename(file), bytes: statSync(file).size, sha256: await sha256File(file), raw: rawInfo, ...described };
     } else {
       const file = join(dir, `${name}.pgdump`);
       const { env, schema } = pgEnv(url);
       await run([pgTool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", `--schema=${schema}`, `--file=${file}.part`], env);
       renameSync(`${file}.part`, file);
-      manifest = { format: MANIFEST_FORMAT, kind: "postgres", createdAt: now.toISOString(), store: redactPgUrl(url), file: basename(file), bytes: statSync(file).size, sha256: await sha256File(file), ...described };
+      manifest = { format: MANIFEST_FORMAT, kind: "postgres", createdAt: now.toISOString(), store: redactUrl(url), file: basename(file), bytes: statSync(file).size, sha256: await sha256File(file), ...described };
     }
     const manifestPath = join(dir, `${name}.json`);
     writeFileSync(`${manifestPath}.part`, JSON.stringify(manifest, null, 2) + "\n");
@@ -206,7 +221,7 @@ export async function restoreStore(manifestPath: string, url: string, opts: { fo
   if (kind === "sqlite") {
     const path = resolve(sqlitePath(url));
     if (existsSync(path) && !opts.force) throw new BackupError(`${path} exists; restore replaces it only with --force`, "exists");
-    mkdirSync(dirname(path), { recursive: true });
+    writable(() => mkdirSync(dirname(path), { recursive: true }), dirname(path));
     const part = `${path}.restore-${process.pid}`;
     try {
       await pipeline(createReadStream(file), createGunzip(), createWriteStream(part));
@@ -255,7 +270,7 @@ export async function restoreStore(manifestPath: string, url: string, opts: { fo
         `restored, but the content differs from the manifest: counts ${JSON.stringify(after.counts)} vs ${JSON.stringify(m.counts)}, bars checksum ${after.barsChecksum} vs ${m.barsChecksum}`,
         "mismatch",
       );
-    return { manifest: m, target: kind === "sqlite" ? resolve(sqlitePath(url)) : redactPgUrl(url), counts: after.counts, barsChecksum: after.barsChecksum };
+    return { manifest: m, target: kind === "sqlite" ? resolve(sqlitePath(url)) : redactUrl(url), counts: after.counts, barsChecksum: after.barsChecksum };
   } finally {
     await store.close();
   }

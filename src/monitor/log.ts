@@ -1,5 +1,7 @@
-// Structured JSON logs on stderr, one object per line. Secrets never reach here: callers log
-// names and counts, and `redact` masks credentials in URLs and known secret keys.
+// Structured JSON logs on stderr, one object per line. Every line is scrubbed of secrets
+// (src/lib/redact.ts: URL passwords, secret-named fields, and every secret the config holds).
+import { redact, redactValue } from "../lib/redact.ts";
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -15,22 +17,13 @@ export function setLogSink(fn: (line: string) => void) {
   sink = fn;
 }
 
-const SECRET_KEY = /pass(word)?|secret|token|api[_-]?key|authorization/i;
-
-export function redact(value: unknown): unknown {
-  if (typeof value === "string") return value.replace(/(\/\/[^:/@\s]+:)[^@\s]+@/g, "$1***@");
-  if (Array.isArray(value)) return value.map(redact);
-  if (value && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? "***" : redact(v);
-    return out;
-  }
-  return value;
-}
+/** Fields with secret-named keys masked and every string scrubbed. */
+export const redactFields = (value: unknown): unknown => redactValue(value);
 
 function write(level: LogLevel, msg: string, fields?: Record<string, unknown>) {
   if (ORDER[level] < threshold) return;
-  sink(JSON.stringify({ time: new Date().toISOString(), level, msg, ...(fields ? (redact(fields) as object) : {}) }));
+  // Fields are masked by key; the whole line is scrubbed again for secrets by value or URL shape.
+  sink(redact(JSON.stringify({ time: new Date().toISOString(), level, msg, ...(fields ? (redactValue(fields) as object) : {}) })));
 }
 
 export const log = {

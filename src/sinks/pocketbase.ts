@@ -12,6 +12,7 @@ import type { Rejection } from "../domain/quality.ts";
 import { sleep } from "../pipeline/ratelimit.ts";
 import { log } from "../monitor/log.ts";
 import { retryAfterMs } from "../sources/http.ts";
+import { redactUrl } from "../lib/redact.ts";
 
 const CollectionName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, "expected a collection name of letters, digits and _"));
 const Column = v.pipe(
@@ -274,7 +275,8 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
     return data;
   };
   const collection = cfg.collection;
-  const where = `Pocketbase sink ${name} (${cfg.url})`;
+  // How the sink names itself in errors, runs and /api/sinks: its URL without credentials.
+  const where = `Pocketbase sink ${name} (${redactUrl(cfg.url)})`;
   let limits: BatchLimits | null = null;
   let authing: Promise<void> | null = null;
   let retries = 0;
@@ -455,7 +457,7 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
     kind: "pocketbase" as const,
     collection,
     config: cfg,
-    location: cfg.url,
+    location: redactUrl(cfg.url),
     /** The collections it writes: the bars' (unless bars = false) and the mapped tables'. */
     collections: [...(cfg.bars ? [collection] : []), ...Object.keys(cfg.tables)],
     /** Sign in, check the batch API and the collections (bars, and each mapped table's). */

@@ -3,6 +3,7 @@
 // rate limits) — never for a 4xx that will answer the same next time.
 import type { RateLimiter } from "../pipeline/ratelimit.ts";
 import { QuotaExhausted } from "../pipeline/ratelimit.ts";
+import { redactUrl } from "../lib/redact.ts";
 
 /** Why a symbol could not be loaded; runs summarise failures by these. */
 export type FailureCause =
@@ -52,10 +53,8 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
-/** Mask credentials in a URL before it reaches an error message or a log. */
-export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:apikey|api_key|apiKey|token|access_token|key)=)[^&#]*/gi, "$1***");
-}
+/** Mask credentials in a URL before it reaches an error message or a log (the one redaction: src/lib/redact.ts). */
+export { redactUrl };
 
 /** Exponential backoff with full jitter: a random wait in [0, min(max, base·2^n)). */
 export function backoffMs(attempt: number, p: RetryPolicy, random = Math.random): number {

@@ -12,6 +12,7 @@ import { pgRollups, queueRun, queueRuns, rebuildRollups, type RollupCounts } fro
 import { log } from "../monitor/log.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import { barAt, COLUMN_WIDTH, columnsOf, tsRange, type BarColumns } from "../domain/columns.ts";
+import { redactUrl } from "../lib/redact.ts";
 import type {
   BarQuery,
   ChangedBar,
@@ -320,9 +321,8 @@ export function parsePgUrl(url: string): { url: string; schema: string } {
   return { url: u.toString(), schema };
 }
 
-export function redactPgUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, "$1***@");
-}
+/** The URL without its password (the one redaction: src/lib/redact.ts). */
+export const redactPgUrl = (url: string): string => redactUrl(url);
 
 
 /** The columns a batch is COPYed into, bars or its staging table, in this order. */
