@@ -16,6 +16,7 @@ import { Database } from "bun:sqlite";
 import postgres from "postgres";
 import { PG_URL, STORES } from "./stores.ts";
 import { verifySinkAll } from "../src/pipeline/verify-sink.ts";
+import { setLogSink } from "../src/monitor/log.ts";
 
 let bin: string | null = null;
 let why: string | null = null;
@@ -314,6 +315,45 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
     expect(q[0]!.reason).toContain("volume");
     expect(q[0]!.reason).toMatch(/Decimal numbers are not allowed/);
     expect(q[0]!.locator).toMatch(new RegExp(`^app/${collection}/[a-z0-9]{15}$`));
+  });
+
+  test("a batch transaction that times out is halved, and at one record waited out, never quarantined as a refusal", async () => {
+    const own = await startPocketbase({ bin: bin! }); // its batch timeout is set to 1 s here
+    const stderr = (line: string) => void process.stderr.write(line + "\n");
+    let lock: Database | null = null;
+    try {
+      const c = await admin(own);
+      await c.settings.update({ batch: { ...PB_DEFAULT_BATCH, timeout: 1 } });
+      const bars = benchBars(1).slice(0, 4);
+      const { store } = await storeWith(bars);
+      const cfg: PocketbaseSinkConfig = {
+        type: "pocketbase", url: own.url, email: own.email, password: own.password, collection: `slow${++n}`,
+        enableBatchApi: false, batchSize: 2, concurrency: 1, timeoutMs: 20_000, retryForS: 60, readRule: null, bars: true, tables: {},
+      };
+      const sink = pocketbaseSink("app", cfg);
+      await sink.prepare(); // the collection exists before the lock
+      // Another writer holds Pocketbase's database: every batch transaction outlives its 1 s.
+      lock = new Database(join(own.dataDir, "data.db"));
+      lock.exec("PRAGMA busy_timeout = 10000");
+      lock.exec("BEGIN IMMEDIATE");
+      let waiting!: () => void;
+      const waited = new Promise<void>((r) => (waiting = r));
+      setLogSink((line) => (/pocketbase: waiting/.test(line) ? waiting() : stderr(line)));
+      const sync = runSync({ store, sink });
+      // The writer lets go once the sink waits a one-record transaction out (or the sync ended).
+      await Promise.race([waited, sync]);
+      lock.exec("COMMIT");
+      const s = await sync;
+      expect(s).toMatchObject({ outcome: "succeeded", sent: 4, rejected: 0 });
+      expect(s.retries).toBeGreaterThan(0);
+      expect(await count(c, cfg.collection)).toBe(4);
+      expect(await store.listQuarantine({ limit: 10, rule: "sink" })).toEqual([]);
+      await closeStore(store);
+    } finally {
+      setLogSink(stderr);
+      lock?.close();
+      await own.destroy();
+    }
   });
 
   test("verify finds a record deleted, changed or added by hand; repair restores exactly that", async () => {
