@@ -53,7 +53,7 @@ async function cliSync(config: string, password: string): Promise<{ ms: number; 
 
 let copies = 0;
 
-type Measured = { naiveRecords: number; naiveMs: number; naiveCount: number; batchMs: number; batchCount: number; syncMs: number; syncedCount: number; sent: number; code: number; maxRequests: number; noopMs: number; noop: any };
+type Measured = { naiveRecords: number; naiveMs: number; naiveCount: number; batchMs: number; batchCount: number; syncMs: number; syncedCount: number; sent: number; batches: number; retries: number; code: number; maxRequests: number; noopMs: number; noop: any };
 
 /** The naive loop and ticksync, each into its own fresh Pocketbase, reached through `link`. */
 async function measure(dir: string, dbPath: string, bars: Bar[], naiveLimit: number, link: (port: number) => Promise<{ port: number; stop(): void }>): Promise<Measured> {
@@ -127,6 +127,8 @@ async function measure(dir: string, dbPath: string, bars: Bar[], naiveLimit: num
       syncMs: first.ms,
       syncedCount,
       sent: firstSummary?.sent ?? 0,
+      batches: firstSummary?.batches ?? 0,
+      retries: firstSummary?.retries ?? 0,
       code: first.code,
       maxRequests: batch.maxRequests,
       noopMs: noop.ms,
@@ -172,7 +174,7 @@ export async function run(): Promise<boolean> {
       line([name, `SDK createBatch loop (${PB_DEFAULT_BATCH.maxRequests})`, int(m.batchCount), (m.batchMs / 1000).toFixed(2), int(batchRate)]);
       line([name, `ticksync sync (batch ${m.maxRequests})`, int(m.syncedCount), (m.syncMs / 1000).toFixed(2), int(syncRate)]);
       console.log(`${name}: ratio ticksync / naive ${(syncRate / naiveRate).toFixed(1)}× (target ≥ ${RATIO_TARGET}×: ${syncRate / naiveRate >= RATIO_TARGET ? "met" : "MISSED"}); ` +
-        `ticksync / SDK createBatch loop ${(syncRate / batchRate).toFixed(2)}×; no-op re-sync ${(m.noopMs / 1000).toFixed(3)} s wall with process start-up${m.noop ? `, ${(m.noop.durationMs / 1000).toFixed(3)} s in the sync, ${m.noop.read} records read` : ", failed"}`);
+        `ticksync / SDK createBatch loop ${(syncRate / batchRate).toFixed(2)}× (ticksync: ${m.batches} batches, ${m.retries} retries); no-op re-sync ${(m.noopMs / 1000).toFixed(3)} s wall with process start-up${m.noop ? `, ${(m.noop.durationMs / 1000).toFixed(3)} s in the sync, ${m.noop.read} records read` : ", failed"}`);
       if (m.code !== 0 || m.sent !== bars.length || m.syncedCount !== bars.length) {
         console.error(`FAIL (${name}): ticksync sync exited ${m.code}, sent ${m.sent}, Pocketbase holds ${m.syncedCount} of ${bars.length}`);
         ok = false;

@@ -82,10 +82,11 @@ export async function startPocketbase(opts: { bin?: string; front?: boolean } = 
         if (done) break;
         out += new TextDecoder().decode(value);
         if (out.includes("Server started at")) {
-          // Keep draining stdout so the server never blocks on a full pipe.
+          // Keep draining its output so the server never blocks on a full pipe.
           void (async () => {
             while (!(await reader.read().catch(() => ({ done: true }))).done);
           })();
+          void new Response(p.stderr).arrayBuffer().catch(() => {});
           return { ok: true };
         }
       }
