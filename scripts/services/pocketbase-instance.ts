@@ -1,10 +1,13 @@
-// A private Pocketbase server for one test file or one bench: its own data dir and port on
-// 127.0.0.1, the superuser made by its own CLI, the binary that scripts/services/pocketbase.sh
-// builds and caches. It can be killed (SIGKILL) and started again on the same port and data, which
-// is how the tests take Pocketbase away in the middle of a sync.
+// A private Pocketbase server for one test or one bench: its own data dir and port on 127.0.0.1,
+// the superuser made by its own CLI, the binary that scripts/services/pocketbase.sh builds and
+// caches. It can be killed (SIGKILL) and started again on the same data, which is how the tests
+// take Pocketbase away in the middle of a sync. With `front`, clients reach it through a TCP
+// relay whose port never changes (the server may come back on another port), and the relay can
+// hold a client's batch request so a test knows the sync is mid-flight when it acts.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Socket, TCPSocketListener } from "bun";
 
 const SCRIPT = join(import.meta.dir, "pocketbase.sh");
 
@@ -20,7 +23,7 @@ export function pocketbaseBin(): string {
   return r.stdout.toString().trim();
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = s.port;
   s.stop(true);
@@ -28,19 +31,32 @@ async function freePort(): Promise<number> {
 }
 
 export type PocketbaseInstance = {
+  /** What clients use: the front relay's address with `front`, else the server's own. */
   url: string;
+  /** The server's own address now (with `front` it may change at each start). */
+  serverUrl(): string;
   email: string;
   password: string;
   dataDir: string;
   /** SIGKILL: Pocketbase is gone mid-request, as in a crash. */
   kill(): Promise<void>;
-  /** Start again on the same port and data dir. */
+  /** Start again on the same data dir (and, without `front`, the same port). */
   start(): Promise<void>;
   /** Stop and remove the data dir. */
   destroy(): Promise<void>;
+  /**
+   * With `front` only: from the `n`th `POST /api/batch` through the front on, hold every byte
+   * clients send (nothing reaches the server). Resolves when that request is being held.
+   */
+  holdAtBatch(n: number): Promise<void>;
+  /** Let held bytes go (to the server if it is up; otherwise their connections are closed). */
+  release(): void;
 };
 
-export async function startPocketbase(opts: { bin?: string } = {}): Promise<PocketbaseInstance> {
+/** Why `serve` exited before it listened, when it is a port someone else took. */
+const portTaken = (log: string) => /address already in use/i.test(log);
+
+export async function startPocketbase(opts: { bin?: string; front?: boolean } = {}): Promise<PocketbaseInstance> {
   const bin = opts.bin ?? pocketbaseBin();
   const home = mkdtempSync(join(tmpdir(), "ticksync-pb-"));
   const dataDir = join(home, "pb_data");
@@ -50,46 +66,194 @@ export async function startPocketbase(opts: { bin?: string } = {}): Promise<Pock
   const flags = ["--dir", dataDir, "--migrationsDir", join(home, "pb_migrations"), "--hooksDir", join(home, "pb_hooks"), "--publicDir", join(home, "pb_public"), "--automigrate=false"];
   const up = Bun.spawnSync([bin, "superuser", "upsert", PB_EMAIL, PB_PASSWORD, ...flags], { stdout: "pipe", stderr: "pipe" });
   if (up.exitCode !== 0) throw new Error(`pocketbase superuser upsert failed: ${up.stderr.toString()}${up.stdout.toString()}`);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  let port = freePort();
   let proc: ReturnType<typeof Bun.spawn> | null = null;
 
+  /** One `serve`; resolves once it printed its start banner (printed after it bound the port). */
+  async function serveOnce(): Promise<{ ok: true } | { ok: false; log: string }> {
+    const p = Bun.spawn([bin, "serve", ...flags, "--http", `127.0.0.1:${port}`], { stdout: "pipe", stderr: "pipe" });
+    proc = p;
+    const reader = p.stdout.getReader();
+    let out = "";
+    const deadline = setTimeout(() => p.kill("SIGKILL"), 30_000);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+        if (out.includes("Server started at")) {
+          // Keep draining its output so the server never blocks on a full pipe.
+          void (async () => {
+            while (!(await reader.read().catch(() => ({ done: true }))).done);
+          })();
+          void new Response(p.stderr).arrayBuffer().catch(() => {});
+          return { ok: true };
+        }
+      }
+    } finally {
+      clearTimeout(deadline);
+    }
+    const code = await p.exited;
+    proc = null;
+    return { ok: false, log: `exit ${code}: ${await new Response(p.stderr).text()}${out}`.slice(-2000) };
+  }
+
   async function start() {
-    proc = Bun.spawn([bin, "serve", ...flags, "--http", `127.0.0.1:${port}`], { stdout: "ignore", stderr: "pipe" });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        const r = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) });
-        if (r.ok) return;
-      } catch {}
-      if (proc.exitCode !== null) throw new Error(`pocketbase exited with ${proc.exitCode}: ${await new Response(proc.stderr as ReadableStream).text()}`);
-      if (Date.now() > deadline) throw new Error(`pocketbase did not answer on ${url} within 30 s`);
-      await Bun.sleep(50);
+    if (proc) throw new Error("pocketbase is already running");
+    // Without a front the clients know this port: wait for it if another socket holds it a while.
+    // With one, a taken port is replaced by another.
+    const until = Date.now() + 15_000;
+    for (let attempt = 1; ; attempt++) {
+      const r = await serveOnce();
+      if (r.ok) return;
+      if (!portTaken(r.log) || Date.now() > until) throw new Error(`pocketbase serve on 127.0.0.1:${port} failed (attempt ${attempt}): ${r.log}`);
+      if (front) port = freePort();
+      else await Bun.sleep(200); // pacing a retry of bind(2), not synchronisation
     }
   }
 
   async function kill() {
     if (!proc) return;
-    proc.kill("SIGKILL");
-    await proc.exited;
+    const p = proc;
+    p.kill("SIGKILL");
+    await p.exited;
     proc = null;
   }
 
-  await start();
+  const front = opts.front ? relay(() => (proc ? port : null)) : null;
+  try {
+    await start();
+  } catch (e) {
+    front?.stop();
+    rmSync(home, { recursive: true, force: true });
+    throw e;
+  }
   return {
-    url,
+    url: front ? `http://127.0.0.1:${front.port}` : `http://127.0.0.1:${port}`,
+    serverUrl: () => `http://127.0.0.1:${port}`,
     email: PB_EMAIL,
     password: PB_PASSWORD,
     dataDir,
     kill,
     start,
     async destroy() {
+      front?.stop();
       if (proc) {
-        proc.kill("SIGTERM");
-        await Promise.race([proc.exited, Bun.sleep(5000)]);
+        const p = proc;
+        p.kill("SIGTERM");
+        await Promise.race([p.exited, Bun.sleep(5000)]); // a bound on a graceful stop, then SIGKILL
         await kill();
       }
       rmSync(home, { recursive: true, force: true });
+    },
+    holdAtBatch(n) {
+      if (!front) throw new Error("holdAtBatch needs startPocketbase({ front: true })");
+      return front.holdAtBatch(n);
+    },
+    release() {
+      front?.release();
+    },
+  };
+}
+
+type Side = { socket: Socket<any> | null; pending: Uint8Array[]; closed: boolean };
+type Conn = { client: Side; upstream: Side; held: Uint8Array[] };
+
+function send(side: Side, data: Uint8Array) {
+  if (side.closed) return;
+  if (!side.socket || side.pending.length) return void side.pending.push(data);
+  const n = side.socket.write(data);
+  if (n < data.length) side.pending.push(data.subarray(n));
+}
+
+function flush(side: Side) {
+  while (side.socket && side.pending.length) {
+    const head = side.pending[0]!;
+    const n = side.socket.write(head);
+    if (n < head.length) return void (side.pending[0] = head.subarray(n));
+    side.pending.shift();
+  }
+}
+
+const BATCH = Buffer.from("POST /api/batch");
+
+/**
+ * A TCP relay on a port of its own to whatever port `target()` names (null: the server is down,
+ * and a new connection is closed at once, as a refused one would fail). Written here because it
+ * must hold a request and follow a moving target; a general proxy library does neither.
+ */
+function relay(target: () => number | null) {
+  const conns = new Set<Conn>();
+  let hold: { at: number; seen: number; on: boolean; reached: () => void } | null = null;
+
+  const closeBoth = (c: Conn) => {
+    c.client.closed = c.upstream.closed = true;
+    c.client.socket?.end();
+    c.upstream.socket?.end();
+    conns.delete(c);
+  };
+
+  const server: TCPSocketListener<Conn> = Bun.listen<Conn>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(socket) {
+        const c: Conn = { client: { socket, pending: [], closed: false }, upstream: { socket: null, pending: [], closed: false }, held: [] };
+        socket.data = c;
+        conns.add(c);
+        const port = target();
+        if (port === null) return closeBoth(c);
+        Bun.connect<Conn>({
+          hostname: "127.0.0.1",
+          port,
+          data: c,
+          socket: {
+            open(up) {
+              c.upstream.socket = up;
+              if (c.client.closed) return closeBoth(c);
+              flush(c.upstream);
+            },
+            data: (_up, chunk) => send(c.client, new Uint8Array(chunk)),
+            drain: () => flush(c.upstream),
+            close: () => closeBoth(c),
+            error: () => closeBoth(c),
+            connectError: () => closeBoth(c),
+          },
+        }).catch(() => closeBoth(c));
+      },
+      data(socket, chunk) {
+        const c = socket.data;
+        const bytes = new Uint8Array(chunk);
+        if (hold && !hold.on && Buffer.from(bytes.subarray(0, BATCH.length)).equals(BATCH) && ++hold.seen >= hold.at) {
+          hold.on = true;
+          hold.reached();
+        }
+        if (hold?.on) c.held.push(bytes);
+        else send(c.upstream, bytes);
+      },
+      drain: (socket) => flush(socket.data.client),
+      close: (socket) => closeBoth(socket.data),
+      error: (socket) => closeBoth(socket.data),
+    },
+  });
+
+  return {
+    port: server.port,
+    holdAtBatch(n: number): Promise<void> {
+      return new Promise<void>((reached) => (hold = { at: n, seen: 0, on: false, reached }));
+    },
+    release() {
+      hold = null;
+      for (const c of [...conns]) {
+        const held = c.held.splice(0);
+        // The server these bytes were meant for is gone: their connection fails as it would have.
+        if (held.length && (target() === null || c.upstream.closed)) closeBoth(c);
+        else for (const b of held) send(c.upstream, b);
+      }
+    },
+    stop() {
+      for (const c of [...conns]) closeBoth(c);
+      server.stop(true);
     },
   };
 }

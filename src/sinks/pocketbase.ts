@@ -241,7 +241,21 @@ export function describeRejection(r: SinkRejection): string {
 
 type Transient = { kind: "unreachable" | "server_error" | "rate_limited"; message: string };
 
+/** The request a failed batch names (the one Pocketbase refused), or null: the transaction failed. */
+function failedRequest(e: ClientResponseError, size: number): number | null {
+  const failed = e.response?.data?.requests as Record<string, any> | undefined;
+  const idx = failed ? Number(Object.keys(failed)[0]) : NaN;
+  return Number.isInteger(idx) && idx >= 0 && idx < size ? idx : null;
+}
+
+/**
+ * A batch of one record whose transaction failed without naming it (Pocketbase's batch timeout,
+ * on a loaded server): nothing in the record was refused, so it is waited out like a 5xx.
+ */
+class TransactionFailed extends Error {}
+
 function transientOf(e: unknown): Transient | null {
+  if (e instanceof TransactionFailed) return { kind: "server_error", message: e.message };
   if (e instanceof ClientResponseError) {
     if (e.isAbort || e.status === 0) return { kind: "unreachable", message: e.message || "no response" };
     if (e.status === 429) return { kind: "rate_limited", message: "429 Too Many Requests" };
@@ -418,15 +432,20 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
           const batch = pb.createBatch();
           const c = batch.collection(col);
           for (const r of pending) c[mode](r);
-          return batch.send(req());
+          try {
+            return await batch.send(req());
+          } catch (e) {
+            if (pending.length === 1 && e instanceof ClientResponseError && e.status === 400 && failedRequest(e, 1) === null)
+              throw new TransactionFailed(`Pocketbase 400 ${e.message || "batch transaction failed"} (a batch of one record; the server's batch timeout is ${limits?.timeoutS ?? "?"} s)`);
+            throw e;
+          }
         });
         break;
       } catch (e) {
         if (!(e instanceof ClientResponseError) || e.status !== 400) throw e;
-        const failed = e.response?.data?.requests as Record<string, any> | undefined;
-        const idx = failed ? Number(Object.keys(failed)[0]) : NaN;
-        if (Number.isInteger(idx) && idx >= 0 && idx < pending.length) {
-          const resp = failed![String(idx)]?.response ?? {};
+        const idx = failedRequest(e, pending.length);
+        if (idx !== null) {
+          const resp = e.response?.data?.requests?.[String(idx)]?.response ?? {};
           // In create mode "not unique" (on the id, or on the key index when the id is the same
           // record's) means the record is there already: re-send the batch as upserts.
           if (mode === "create" && Object.values(resp.data ?? {}).some((f: any) => f?.code === "validation_not_unique")) {
@@ -438,14 +457,11 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
           continue;
         }
         // No request named: the transaction itself failed (its timeout, most likely): halve it.
-        if (pending.length > 1) {
-          const half = Math.ceil(pending.length / 2);
-          const a = await writeBatch(pending.slice(0, half), { assumeNew: mode === "create", collection: col });
-          const b = await writeBatch(pending.slice(half), { assumeNew: mode === "create", collection: col });
-          rejected.push(...a.rejected, ...b.rejected);
-          break;
-        }
-        rejected.push({ record: pending[0]!, collection: col, status: e.status, message: String(e.response?.message ?? e.message), fields: fieldErrors(e.response?.data) });
+        // (A single record never gets here: withRetry waits its failure out, see TransactionFailed.)
+        const half = Math.ceil(pending.length / 2);
+        const a = await writeBatch(pending.slice(0, half), { assumeNew: mode === "create", collection: col });
+        const b = await writeBatch(pending.slice(half), { assumeNew: mode === "create", collection: col });
+        rejected.push(...a.rejected, ...b.rejected);
         break;
       }
     }
