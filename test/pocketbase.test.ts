@@ -39,15 +39,9 @@ async function storeWith(bars: Bar[]): Promise<{ url: string; store: Store }> {
   return { url, store };
 }
 
-/**
- * Close a store before a child process opens its file. bun:sqlite's close() leaves the connection
- * open until its statements are collected, and that late close checkpoints the WAL under an
- * exclusive lock; the store's open (src/stores/sqlite.ts) sets busy_timeout only after its first
- * pragma, so a child opening then fails "database is locked". Collecting now closes it now.
- */
+/** Close a store before a child process opens its file. */
 async function closeStore(store: Store) {
   await store.close();
-  Bun.gc(true);
 }
 
 async function addBars(store: Store, bars: Bar[]) {

@@ -195,11 +195,13 @@ export function sqliteStore(url: string): Store {
   const path = sqlitePath(url);
   if (path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
   const db = new Database(path, { create: true, strict: false });
+  // busy_timeout first: even the journal_mode pragma can meet another process's lock (bun's close()
+  // finishes lazily, when its statements are collected, and checkpoints the WAL under that lock).
+  db.exec("PRAGMA busy_timeout = 10000");
   db.exec("PRAGMA journal_mode = WAL");
   // NORMAL in WAL mode: a committed transaction survives a process crash (kill -9); only an OS
   // crash or power loss can roll back the last transactions, never corrupt the file.
   db.exec("PRAGMA synchronous = NORMAL");
-  db.exec("PRAGMA busy_timeout = 10000");
   db.exec("PRAGMA temp_store = MEMORY");
   db.exec("PRAGMA cache_size = -65536");
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
