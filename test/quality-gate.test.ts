@@ -69,11 +69,15 @@ describe("ingest --file", () => {
   });
 
   test("a failed run that read 0 rows prints quality n/a, not 1.000 (exit 1: it could not read)", async () => {
-    const r = await cli(["ingest", "--file", join(dir, "missing.csv"), "--market", "WSE", "--store", `sqlite:${join(dir, "missing.db")}`]);
+    const db = join(dir, "missing.db");
+    const r = await cli(["ingest", "--file", join(dir, "missing.csv"), "--market", "WSE", "--store", `sqlite:${db}`]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("read 0");
     expect(r.stdout).toContain("quality n/a (0 rows)");
     expect(r.stdout).not.toContain("quality 1.000");
+    // The ledger (and so /api/runs and the dashboard) holds no score either, not a perfect one.
+    const run = await runOf(db, Number(/\(run (\d+)\)/.exec(r.stdout)![1]));
+    expect(run).toMatchObject({ outcome: "failed", read: 0, quality: null });
   });
 });
 

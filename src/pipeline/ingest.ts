@@ -328,6 +328,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     error,
     failures,
   };
-  await store.finishRun(runId, summary);
+  // A run that read nothing has no score: the ledger keeps none rather than a perfect 1.
+  await store.finishRun(runId, totals.read > 0 ? summary : { ...summary, quality: null });
   return { ...summary, runId, source: source.name, job: opts.job, durationMs: performance.now() - started, streams: results, gapWarnings, failedStreams, minQuality, belowMinQuality, readFailed: readError !== null };
 }
