@@ -15,6 +15,7 @@ import { newValidateCache, validateBatch, type ValidateContext } from "../src/do
 import { runIngest } from "../src/pipeline/ingest.ts";
 import { prefixHash } from "../src/sources/csv-checkpoint.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
+import { DEFAULT_MIN_QUALITY } from "../src/sources/common.ts";
 import type { Cursor, Source, SourceBatch } from "../src/sources/types.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
 import { tempDir } from "./helpers.ts";
@@ -217,7 +218,9 @@ describe("fuzz: the CSV reader and the cell fast path", () => {
           try {
             await store.migrate();
             const s = await runIngest({ store, source: src, batchSize: f.batchSize, now: () => NOW });
-            expect(s.outcome).toBe("succeeded");
+            // The quality gate fails a run that read rows and kept (almost) none; nothing else fails.
+            expect(s.outcome).toBe(s.read > 0 && s.quality!.score < DEFAULT_MIN_QUALITY ? "failed" : "succeeded");
+            expect(s.belowMinQuality).toBe(s.outcome === "failed");
             expect(s.read).toBe(dataLines(f.bytes));
             // Within a batch a repeated key is a duplicate (quarantined); across batches an upsert.
             expect(s.inserted + s.updated + s.unchanged + s.quarantined).toBe(s.read);
