@@ -853,6 +853,7 @@ async function dispatch(argv: string[]): Promise<number> {
         return cmd === undefined ? EXIT.usage : EXIT.ok;
       case "version":
       case "--version":
+        if (rest.includes("--help") || rest.includes("-h")) return out(HELP.version!), EXIT.ok;
         out(`ticksync ${pkg.version} (bun ${Bun.version})`);
         return EXIT.ok;
       case "ingest":

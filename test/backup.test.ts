@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
-import { cli, tempDir } from "./helpers.ts";
+import { cli, tempDir, waitFor } from "./helpers.ts";
 import { STORES } from "./stores.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
 import { digestStore } from "../src/pipeline/migrate.ts";
@@ -105,12 +105,18 @@ test("--keep leaves the newest backups only", async () => {
   await fill(s);
   await s.close();
   const out = join(dir, "keep");
+  const manifests = () => readdirSync(out).filter((f) => f.endsWith(".json")).sort();
+  const made: string[] = [];
   for (let i = 0; i < 3; i++) {
+    // Names carry the second: the next backup waits for a second that has no backup yet.
+    if (i > 0) await waitFor(() => !made.includes(`ticksync-${new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.json`), 5000, "the next second");
+    const before = new Set(existsSync(out) ? manifests() : []);
     expect((await cli(["backup", "--store", url, "--out", out, "--keep", "2"])).code).toBe(0);
-    await Bun.sleep(1100); // names carry the second
+    made.push(...manifests().filter((m) => !before.has(m)));
   }
-  expect(readdirSync(out).filter((f) => f.endsWith(".json")).length).toBe(2);
-  expect(readdirSync(out).filter((f) => f.endsWith(".db.gz")).length).toBe(2);
+  expect(made.length).toBe(3);
+  expect(manifests()).toEqual(made.slice(1));
+  expect(readdirSync(out).filter((f) => f.endsWith(".db.gz")).sort()).toEqual(made.slice(1).map((m) => m.replace(".json", ".db.gz")));
 });
 
 test("audit parameters never carry secrets", () => {

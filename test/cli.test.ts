@@ -3,16 +3,52 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { cli, stooqCsv, tempDir, writeFile } from "./helpers.ts";
+import { HELP } from "../src/config/help.ts";
 
 const dir = tempDir("ticksync-cli-");
 const good = writeFile(join(dir, "data", "pkn_d.csv"), stooqCsv([["2024-01-02", 60, 61, 59, 60.5, 1000], ["2024-01-03", 60.5, 60, 61, 60.2, 1000]]));
 
+/** Each command's own usage line and some of its own flags, written out here (not read from help.ts). */
+const OWN_HELP: Record<string, { usage: string; flags: string[] }> = {
+  serve: { usage: "Usage: ticksync serve [--config FILE] [--host HOST] [--port PORT] [--store URL]", flags: ["--host HOST", "--port PORT"] },
+  ingest: { usage: "Usage: ticksync ingest [--config FILE] [--source NAME ...]", flags: ["--file PATH", "--layout L", "--batch-size N", "--fail-on-quarantine"] },
+  backfill: { usage: "Usage: ticksync backfill --source NAME --from YYYY-MM-DD", flags: ["--resume", "--retry-failed", "--concurrency N"] },
+  "universe list": { usage: "Usage: ticksync universe list", flags: [] },
+  "instruments import": { usage: "Usage: ticksync instruments import --file CSV", flags: ["--file CSV", "--columns MAP", "--delimiter C"] },
+  migrate: { usage: "Usage: ticksync migrate --to URL [--from URL]", flags: ["--verify-only", "--batch-size N"] },
+  sync: { usage: "Usage: ticksync sync [--config FILE] [--sink NAME ...]", flags: ["--sink NAME"] },
+  verify: { usage: "Usage: ticksync verify --sink NAME|pocketbase [--repair]", flags: ["--repair"] },
+  backup: { usage: "Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N]", flags: ["--out DIR", "--keep N"] },
+  restore: { usage: "Usage: ticksync restore --from MANIFEST [--to URL] [--force]", flags: ["--from MANIFEST", "--force"] },
+  rollups: { usage: "Usage: ticksync rollups [--config FILE] [--store URL]", flags: ["--store URL"] },
+  "config check": { usage: "Usage: ticksync config check [--config FILE]", flags: [] },
+  "config schema": { usage: "Usage: ticksync config schema", flags: [] },
+  version: { usage: "Usage: ticksync version", flags: [] },
+};
+
+/** The commands the main help lists (src/config/help.ts): a command added there needs its own help. */
+const LISTED = HELP.main!.split("Commands:\n")[1]!.split("\n\n")[0]!.split("\n").flatMap((l) => /^  ([a-z]+(?: [a-z]+)?)(?: {2,}|$)/.exec(l)?.[1] ?? []);
+
 describe("help", () => {
-  for (const cmd of [[], ["serve"], ["ingest"], ["instruments", "import"], ["config", "check"], ["config", "schema"]])
-    test(`ticksync ${cmd.join(" ")} --help`, async () => {
-      const r = await cli([...cmd, "--help"]);
+  test("every command the main help lists has its own help checked here", () => {
+    expect(LISTED.length).toBeGreaterThan(10);
+    expect(LISTED.sort()).toEqual(Object.keys(OWN_HELP).sort());
+  });
+  test("ticksync --help", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith("ticksync — ingest, validate, store and serve market data");
+    expect(r.stdout).toContain("Usage: ticksync <command> [flags]");
+  });
+  for (const cmd of LISTED)
+    test(`ticksync ${cmd} --help prints its own usage and flags`, async () => {
+      const r = await cli([...cmd.split(" "), "--help"]);
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain("Usage: ticksync");
+      const own = OWN_HELP[cmd];
+      expect(own).toBeDefined();
+      expect(r.stdout).toStartWith(own!.usage);
+      expect(r.stdout).not.toContain("Commands:"); // not the main help
+      for (const f of own!.flags) expect(r.stdout).toMatch(new RegExp(`^  ${f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `, "m"));
     });
   test("no command prints usage and exits 2", async () => {
     const r = await cli([]);

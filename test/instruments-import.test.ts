@@ -10,7 +10,7 @@ import { ticksyncMetrics } from "../src/monitor/metrics.ts";
 import { parseInstrumentsCsv } from "../src/sources/instruments.ts";
 import { SourceError } from "../src/sources/types.ts";
 import type { Store } from "../src/stores/types.ts";
-import { cli, stooqCsv, tempDir, writeFile } from "./helpers.ts";
+import { cli, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { STORES } from "./stores.ts";
 
 const dir = tempDir("ticksync-instruments-");
@@ -130,7 +130,9 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb")) {
 
     test("the file fixed and imported again: exit 0, equal records not written again", async () => {
       const before = new Map((await store.listInstruments!()).map((i) => [i.symbol, i.updatedAt]));
-      await Bun.sleep(5);
+      // A record written again would carry a later updatedAt: wait for the clock to pass them.
+      const newest = Math.max(...[...before.values()].map((t) => new Date(t as string | number).getTime()));
+      await waitFor(() => Date.now() > newest, 5000, "the clock past the stored updatedAt");
       const fixed = writeFile(join(dir, `gpw-fixed-${kind.kind}.csv`), [LIST.split("\n")[0], LIST.split("\n")[1], LIST.split("\n")[2], "KGH,KGHM,PLKGHM000017,WSE,PLN,Basic Materials,Copper,EQUITY,"].join("\r\n"));
       const r = await cli(["instruments", "import", "--file", fixed, "--source", "gpw", "--market", "WSE", "--store", url, "--json"]);
       expect(r.code).toBe(0);

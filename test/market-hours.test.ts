@@ -12,6 +12,7 @@ import {
   tradingDaysBetween,
   type Market,
   type MarketPhase,
+  type SessionPhase,
 } from "../src/domain/calendar.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -135,10 +136,68 @@ describe("isOpen with phases", () => {
     expect(isOpen("NYSE", at("2025-03-08T09:00:00Z"), ["pre", "open", "post"])).toBe(false); // Saturday
   });
 
-  test("every case agrees with marketPhase", () => {
-    for (const [market, instant, phase] of CASES) {
-      for (const p of ["pre", "open", "post"] as const) expect([market, instant, p, isOpen(market, at(instant), [p])]).toEqual([market, instant, p, phase === p]);
-    }
+  // Worked by hand from the exchanges' published hours and 2025 calendars (nyse.com "Holidays
+  // and Trading Hours"; gpw.pl "Trading calendar"): NYSE 09:30-16:00 ET, pre-market from 04:00,
+  // after-hours to 20:00 (to 17:00 after a 13:00 early close); WSE 09:00-17:00 Warsaw time,
+  // pre-opening from 08:30, trading at last to 17:05. The US moved clocks on 2025-03-09 and
+  // 2025-11-02, Europe on 2025-03-30 and 2025-10-26.
+  test.each([
+    // NYSE: the session's ends on each side of the US spring change.
+    ["NYSE", "2025-03-07T14:29:59.999Z", undefined, false, "Fri 09:29:59.999 EST"],
+    ["NYSE", "2025-03-07T14:30:00Z", undefined, true, "Fri 09:30 EST"],
+    ["NYSE", "2025-03-07T20:59:59.999Z", undefined, true, "Fri 15:59:59.999 EST"],
+    ["NYSE", "2025-03-10T13:30:00Z", undefined, true, "Mon 09:30 EDT, an hour earlier in UTC"],
+    ["NYSE", "2025-03-10T14:29:59Z", undefined, true, "Mon 10:29:59 EDT (09:29:59 had it been EST)"],
+    ["NYSE", "2025-03-10T20:00:00Z", undefined, false, "Mon 16:00 EDT"],
+    ["NYSE", "2025-03-31T13:30:00Z", undefined, true, "after Europe's change too: still 09:30 EDT"],
+    ["NYSE", "2025-11-03T13:30:00Z", undefined, false, "Mon 08:30 EST, after the autumn change"],
+    ["NYSE", "2025-11-03T14:30:00Z", undefined, true, "Mon 09:30 EST"],
+    // NYSE holidays and early closes of 2025.
+    ["NYSE", "2025-01-09T15:00:00Z", undefined, false, "national day of mourning for President Carter"],
+    ["NYSE", "2025-01-20T15:00:00Z", undefined, false, "Martin Luther King Jr. Day"],
+    ["NYSE", "2025-04-18T15:00:00Z", undefined, false, "Good Friday"],
+    ["NYSE", "2025-06-19T15:00:00Z", undefined, false, "Juneteenth"],
+    ["NYSE", "2025-07-03T16:59:59Z", undefined, true, "12:59:59 EDT before Independence Day"],
+    ["NYSE", "2025-07-03T17:00:00Z", undefined, false, "13:00 EDT early close"],
+    ["NYSE", "2025-11-27T16:00:00Z", undefined, false, "Thanksgiving"],
+    ["NYSE", "2025-11-28T17:59:59Z", undefined, true, "12:59:59 EST the day after Thanksgiving"],
+    ["NYSE", "2025-11-28T18:00:00Z", undefined, false, "13:00 EST early close"],
+    ["NYSE", "2025-12-24T18:00:00Z", undefined, false, "Christmas Eve 13:00 EST early close"],
+    ["NYSE", "2025-12-26T15:00:00Z", undefined, true, "26 December is a trading day in New York"],
+    // NYSE extended hours.
+    ["NYSE", "2025-03-10T07:59:59.999Z", ["pre"], false, "Mon 03:59:59.999 EDT"],
+    ["NYSE", "2025-03-10T08:00:00Z", ["pre"], true, "Mon 04:00 EDT"],
+    ["NYSE", "2025-03-07T00:59:59Z", ["post"], true, "Thu 19:59:59 EST"],
+    ["NYSE", "2025-03-07T01:00:00Z", ["post"], false, "Thu 20:00 EST"],
+    ["NYSE", "2025-11-28T21:59:59Z", ["post"], true, "16:59:59 EST after an early close"],
+    ["NYSE", "2025-11-28T22:00:00Z", ["post"], false, "17:00 EST after an early close"],
+    ["NYSE", "2025-11-27T20:00:00Z", ["pre", "open", "post"], false, "Thanksgiving has no extended hours"],
+    // WSE: the session's ends on each side of both European changes.
+    ["WSE", "2025-03-28T07:59:59.999Z", undefined, false, "Fri 08:59:59.999 CET"],
+    ["WSE", "2025-03-28T08:00:00Z", undefined, true, "Fri 09:00 CET"],
+    ["WSE", "2025-03-31T07:00:00Z", undefined, true, "Mon 09:00 CEST"],
+    ["WSE", "2025-03-31T14:59:59Z", undefined, true, "Mon 16:59:59 CEST"],
+    ["WSE", "2025-03-31T15:59:59Z", undefined, false, "Mon 17:59:59 CEST (16:59:59 had it been CET)"],
+    ["WSE", "2025-10-24T15:00:00Z", undefined, false, "Fri 17:00 CEST"],
+    ["WSE", "2025-10-27T07:00:00Z", undefined, false, "Mon 08:00 CET, after the autumn change"],
+    ["WSE", "2025-10-27T08:00:00Z", undefined, true, "Mon 09:00 CET"],
+    // WSE holidays of 2025 (GPW closes on Good Friday and Christmas Eve as well).
+    ["WSE", "2025-01-06T10:00:00Z", undefined, false, "Epiphany"],
+    ["WSE", "2025-04-18T10:00:00Z", undefined, false, "Good Friday"],
+    ["WSE", "2025-04-21T10:00:00Z", undefined, false, "Easter Monday"],
+    ["WSE", "2025-04-22T10:00:00Z", undefined, true, "the Tuesday after Easter"],
+    ["WSE", "2025-06-19T10:00:00Z", undefined, false, "Corpus Christi"],
+    ["WSE", "2025-08-15T10:00:00Z", undefined, false, "Assumption"],
+    ["WSE", "2025-11-11T10:00:00Z", undefined, false, "Independence Day"],
+    ["WSE", "2025-12-24T10:00:00Z", undefined, false, "Christmas Eve"],
+    ["WSE", "2025-12-31T10:00:00Z", undefined, false, "New Year's Eve"],
+    ["WSE", "2025-12-30T10:00:00Z", undefined, true, "30 December"],
+    // WSE pre-opening and trading at last.
+    ["WSE", "2025-10-27T07:30:00Z", ["pre"], true, "Mon 08:30 CET"],
+    ["WSE", "2025-10-24T15:04:59Z", ["post"], true, "Fri 17:04:59 CEST"],
+    ["WSE", "2025-10-24T15:05:00Z", ["post"], false, "Fri 17:05 CEST"],
+  ] as [Market, string, SessionPhase[] | undefined, boolean, string][])("%s %s phases %p: open %p (%s)", (market, instant, phases, open) => {
+    expect(phases ? isOpen(market, at(instant), phases) : isOpen(market, at(instant))).toBe(open);
   });
 
   test("bad phases and instants are rejected", () => {

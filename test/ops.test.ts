@@ -49,8 +49,11 @@ test("alerts fire to the webhook and are acknowledged; runs are audited; the bac
     const ack = await api("/api/alerts/failed-runs/ack", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "alice" }) });
     expect(ack.data).toMatchObject({ acknowledged: true, acknowledgedBy: "alice" });
     expect((await fetch(`${srv.url}/api/alerts/nope/ack`, { method: "POST" })).status).toBe(404);
-    // Announced once while it keeps firing.
-    await Bun.sleep(2500);
+    // Announced once while it keeps firing: three more evaluations (each 1 s; the first two have
+    // finished, notifications included, once the third has begun).
+    const evaluated = new Set<number>([firing.lastEvaluated]);
+    await waitFor(async () => evaluated.add((await api("/api/alerts")).data[0].lastEvaluated).size > 3, 15_000, "three more evaluations");
+    expect((await api("/api/alerts")).data[0]).toMatchObject({ status: "firing" });
     expect(posts.filter((p) => p.text.includes("failed-runs")).length).toBe(1);
 
     // The audit trail: the start-up run by the schedule, the failed one by the API (the token as

@@ -48,7 +48,8 @@ describe.skipIf(!PG_URL)("replicas on one Postgres store", () => {
     await store.migrate();
     const a = await startServe(["--config", config]);
     procs.push(a);
-    await Bun.sleep(300); // a takes the lease first
+    // a takes the lease first: its scheduler says it leads before b starts.
+    await waitFor(async () => /^ticksync_scheduler_leader\{replica="[^"]+"\} 1$/m.test(await (await fetch(`${a.url}/metrics`)).text()), 15_000, "a leading");
     const b = await startServe(["--config", config]);
     procs.push(b);
     await waitFor(async () => (await store.countBars()) === 1, 15_000, "the first file stored");

@@ -221,6 +221,19 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
       ["2024-05-06", volume(WSE.slice(983))],
     ]);
     expect(wse.excluded).toBe(23); // 10 before the open, 10 after the close, 3 on Saturday
+    // Worked by hand from DAILY's nine bars (not by the fold under test): Good Friday 03-29 and
+    // Easter Monday 04-01 closed, so April's first session and that week's is Tuesday 04-02.
+    const ohlcv = (p: { bars: Bar[] }) => p.bars.map((b) => [new Date(b.ts).toISOString().slice(0, 10), b.open, b.high, b.low, b.close, b.volume]);
+    expect(ohlcv((await rolledUpBars(main.store, { symbol: "CDR.WA", interval: "1w", limit: 10 }))!)).toEqual([
+      ["2024-03-25", 100, 105, 99, 104, 1000 + 1001 + 1002 + 1003],
+      ["2024-04-02", 104, 109, 103, 108, 1004 + 1005 + 1006 + 1007],
+      ["2024-04-08", 108, 110, 107, 109, 1008],
+    ]);
+    expect(ohlcv((await rolledUpBars(main.store, { symbol: "CDR.WA", interval: "1mo", limit: 10 }))!)).toEqual([
+      ["2024-03-01", 100, 105, 99, 104, 4006],
+      ["2024-04-02", 104, 110, 103, 109, 5030],
+    ]);
+    expect(snap.get(`stooq|CDR.WA|1w|2024-04-02T00:00:00.000Z`)).toMatchObject({ open: 104, high: 109, low: 103, close: 108, volume: 4022, bars: 4 });
   });
 
   test("/api/bars?interval=1w (and every other rolled-up interval) from Postgres equals SQLite's answer rolled up on read", async () => {
@@ -261,7 +274,8 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
     const { store, schema } = await fresh();
     await load(store, [...WSE.slice(0, 983), ...nyse("a", 0)]);
     const before = await snapshot(sql, schema);
-    await Bun.sleep(5);
+    // A rewritten row would carry a later updated_at: wait for the server's clock to pass them.
+    await waitFor(async () => (await sql.unsafe(`SELECT clock_timestamp() > max(updated_at) AS later FROM "${schema}".rollups`))[0]!.later, 5000, "the clock past the stored rows");
     // New bars: the May session (a new week and month), one changed bar on 2024-04-02, and the
     // last minutes of the NYSE half day changed.
     const changedWse = { ...WSE[600]!, close: WSE[600]!.close + 1, volume: WSE[600]!.volume + 5 };
@@ -554,13 +568,25 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
     await closing.migrate();
     await load(closing, more, false).then((run) => closing.finishRun(run, { outcome: "succeeded", read: 0, inserted: 0, updated: more.length, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null }));
     const before = await snapshot(sql, schema);
-    const caught = closing.rollUp!();
-    await Bun.sleep(5);
-    await closing.close();
+    // Held inside its first run's transaction: the rollups table locked here until close() began.
+    let caught!: Promise<unknown>;
+    let closed!: Promise<void>;
+    await sql.begin(async (tx) => {
+      await tx.unsafe(`LOCK TABLE "${schema}".rollups IN ACCESS EXCLUSIVE MODE`);
+      caught = closing.rollUp!();
+      await waitFor(
+        async () => (await sql`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT l.granted AND c.relname = 'rollups' AND n.nspname = ${schema}`)[0]!.n > 0,
+        15_000,
+        "the catch-up waiting inside its transaction",
+      );
+      closed = closing.close();
+    });
+    await closed;
     await caught;
-    const pending = await store.rollupPending!();
-    expect(pending === 0 ? dailyRows(await snapshot(sql, schema)) : await snapshot(sql, schema)).toEqual(pending === 0 ? dailyExpected(more) : before);
-    expect(await store.rollUp!()).toMatchObject({ runs: pending, failed: 0 });
+    // Stopped inside the transaction: rolled back whole, the run still queued, the table as before.
+    expect(await store.rollupPending!()).toBe(1);
+    expect(await snapshot(sql, schema)).toEqual(before);
+    expect(await store.rollUp!()).toMatchObject({ runs: 1, failed: 0 });
     expect(dailyRows(await snapshot(sql, schema))).toEqual(dailyExpected(more));
   }, 60_000);
 });

@@ -1,6 +1,8 @@
 // Stores bench: a stooq-bulk CSV → the Postgres and QuestDB stores through the real CLI, each
 // against the fastest raw load of the same rows measured in the same run:
-//   Postgres: `psql \copy` of a COPY text file into an unindexed table;
+//   Postgres: `psql \copy` of a COPY text file into an unindexed table, and into a table with
+//             the store's key (the store's own bars table, made by its migration: primary key
+//             (series_id, ts), yearly partitions); ticksync's rate is printed against both;
 //   QuestDB:  the same ILP lines ticksync writes, POSTed to /write (as many lines a request as
 //             src/stores/questdb.ts's writes hold) into a table made by the store's own migration,
 //             until its WAL is applied.
@@ -16,6 +18,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeBulkCsv } from "./ingest.ts";
 import { ILP_LINES_PER_REQUEST as QDB_LINES_PER_REQUEST, questdbStore } from "../../src/stores/questdb.ts";
+import { postgresStore } from "../../src/stores/postgres.ts";
 
 /** The issue's size. */
 const ROWS = 5_000_000;
@@ -39,6 +42,8 @@ const ROOT = join(import.meta.dir, "..", "..");
 const MAIN = join(ROOT, "src", "main.ts");
 const SERVICES = join(ROOT, "scripts", "services");
 const PG_COLS = "symbol, interval, ts, source, open, high, low, close, volume, adj_close, turnover, trades, run_id";
+/** The store's bars columns a keyed COPY fills (updated_at takes its default). */
+const PG_KEYED_COLS = "series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id";
 
 const MiB = (bytes: number) => bytes / (1 << 20);
 const int = (x: number) => Math.round(x).toLocaleString("en-US");
@@ -138,20 +143,25 @@ async function runTicksync(csv: string, store: string, timeoutMs = Infinity): Pr
 
 // --- the raw files --------------------------------------------------------------------------
 
-type Prepared = { rows: number; csv: string; copy: string; ilp: string; ilpTable: string; ilpBodies: [number, number][] };
+type Prepared = { rows: number; csv: string; copy: string; keyed: string; years: number[]; ilp: string; ilpTable: string; ilpBodies: [number, number][] };
 
 /**
  * The CSV and, from it, the same rows as ticksync stores them: a COPY text file (the values
  * ticksync's COPY into its staging table carries) and ILP lines (the lines ticksync POSTs), with
  * the byte ranges of each request's body. Symbols get the market suffix, ts is the session's
- * midnight UTC, as the stooq-bulk reader makes them.
+ * midnight UTC, as the stooq-bulk reader makes them. The keyed COPY file has the store's bars
+ * columns: a series id per symbol instead of the text key.
  */
 async function prepare(dir: string, rows: number, ilpTable: string): Promise<Prepared> {
   const csv = join(dir, `bars-${rows}.csv`);
   const copy = join(dir, `bars-${rows}.copy`);
   const ilp = join(dir, `bars-${rows}.ilp`);
+  const keyed = join(dir, `bars-${rows}.keyed.copy`);
   await writeBulkCsv(csv, rows);
   const copyOut = Bun.file(copy).writer();
+  const keyedOut = Bun.file(keyed).writer();
+  const seriesIds = new Map<string, number>();
+  const years = new Set<number>();
   const ilpOut = Bun.file(ilp).writer();
   const updatedAt = Date.now() * 1000;
   const ilpBodies: [number, number][] = [];
@@ -159,12 +169,14 @@ async function prepare(dir: string, rows: number, ilpTable: string): Promise<Pre
   let bodyStart = 0;
   let n = 0;
   let copyChunk = "";
+  let keyedChunk = "";
   let ilpChunk = "";
   const flush = () => {
     copyOut.write(copyChunk);
+    keyedOut.write(keyedChunk);
     ilpOut.write(ilpChunk);
     ilpBytes += ilpChunk.length; // ASCII only
-    copyChunk = ilpChunk = "";
+    copyChunk = keyedChunk = ilpChunk = "";
   };
   const line = (l: string) => {
     if (l === "" || l.startsWith("<TICKER>")) return;
@@ -173,7 +185,12 @@ async function prepare(dir: string, rows: number, ilpTable: string): Promise<Pre
     const symbol = `${c[0]}.WA`;
     const ts = Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8));
     const [open, high, low, close, volume] = [+c[4]!, +c[5]!, +c[6]!, +c[7]!, +c[8]!];
-    copyChunk += `${symbol}\t1d\t${new Date(ts).toISOString()}\t${SOURCE}\t${open}\t${high}\t${low}\t${close}\t${volume}\t\\N\t\\N\t\\N\t${RUN_ID}\n`;
+    const iso = new Date(ts).toISOString();
+    copyChunk += `${symbol}\t1d\t${iso}\t${SOURCE}\t${open}\t${high}\t${low}\t${close}\t${volume}\t\\N\t\\N\t\\N\t${RUN_ID}\n`;
+    let sid = seriesIds.get(symbol);
+    if (sid === undefined) seriesIds.set(symbol, (sid = seriesIds.size + 1));
+    years.add(Number(d.slice(0, 4)));
+    keyedChunk += `${sid}\t${iso}\t${open}\t${high}\t${low}\t${close}\t${volume}\t\\N\t\\N\t\\N\t${RUN_ID}\n`;
     ilpChunk += `${ilpTable},symbol=${symbol},interval=1d,source=${SOURCE} open=${ilpNum(open)},high=${ilpNum(high)},low=${ilpNum(low)},close=${ilpNum(close)},volume=${ilpNum(volume)},run_id=${RUN_ID}i,updated_at=${updatedAt}t ${ts}\n`;
     if (++n % ILP_LINES_PER_REQUEST === 0) {
       flush();
@@ -193,31 +210,34 @@ async function prepare(dir: string, rows: number, ilpTable: string): Promise<Pre
   flush();
   if (ilpBytes > bodyStart) ilpBodies.push([bodyStart, ilpBytes]);
   await copyOut.end();
+  await keyedOut.end();
   await ilpOut.end();
   if (n !== rows) throw new Error(`prepared ${n} rows from ${csv}, expected ${rows}`);
-  return { rows, csv, copy, ilp, ilpTable, ilpBodies };
+  return { rows, csv, copy, keyed, years: [...years].sort(), ilp, ilpTable, ilpBodies };
 }
 
 function unprepare(p: Prepared) {
-  for (const f of [p.csv, p.copy, p.ilp]) rmSync(f, { force: true });
+  for (const f of [p.csv, p.copy, p.keyed, p.ilp]) rmSync(f, { force: true });
 }
 
 // --- results --------------------------------------------------------------------------------
 
-type Row = { rows: number; ticksync: TicksyncResult; baselineMs: number; baselineRss?: number };
+type Row = { rows: number; ticksync: TicksyncResult; baselineMs: number; baselineRss?: number; /** Postgres: COPY into the store's keyed bars table. */ keyedMs?: number };
 
 /** The target is the issue's, at its size (the full one); smaller sizes are there for the RSS comparison. */
 function printTable(title: string, results: Row[], baselineName: string, full: number): void {
   console.log(title);
-  const head = ["rows", "ticksync s", "rows/s", "peak RSS MiB", `${baselineName} s`, "rows/s", "ratio", `target ≥ ${RATE_TARGET}`];
-  const w = [11, 11, 10, 13, Math.max(11, baselineName.length + 2), 10, 6, 13];
+  const keyed = results.some((r) => r.keyedMs !== undefined);
+  const head = ["rows", "ticksync s", "rows/s", "peak RSS MiB", `${baselineName} s`, "rows/s", "ratio", `target ≥ ${RATE_TARGET}`, ...(keyed ? ["keyed COPY s", "rows/s", "ratio"] : [])];
+  const w = [11, 11, 10, 13, Math.max(11, baselineName.length + 2), 10, 6, 13, 13, 10, 6];
   const line = (cells: string[]) => console.log(cells.map((c, i) => c.padStart(w[i]!)).join(" "));
   line(head);
   for (const r of results) {
     const t = rate(r.rows, r.ticksync.ms);
     const b = rate(r.rows, r.baselineMs);
     const verdict = r.rows === full ? (t / b >= RATE_TARGET ? "target met" : "target missed") : "(RSS size)";
-    line([int(r.rows), secs(r.ticksync.ms), int(t), MiB(r.ticksync.maxRss).toFixed(1), secs(r.baselineMs), int(b), (t / b).toFixed(2), verdict]);
+    const k = r.keyedMs === undefined ? [] : [secs(r.keyedMs), int(rate(r.rows, r.keyedMs)), (t / rate(r.rows, r.keyedMs)).toFixed(2)];
+    line([int(r.rows), secs(r.ticksync.ms), int(t), MiB(r.ticksync.maxRss).toFixed(1), secs(r.baselineMs), int(b), (t / b).toFixed(2), verdict, ...k]);
   }
 }
 
@@ -230,8 +250,8 @@ function printRss(store: string, small: Row, large: Row): void {
 }
 
 /** One line per measurement as it is made: a long run shows where it is. */
-function progress(store: string, rows: number, baseline: string, baselineMs: number, t: TicksyncResult, note?: string) {
-  console.log(`  ${store} ${int(rows)} rows: ${baseline} ${secs(baselineMs)}s, ticksync ${note ?? `${secs(t.ms)}s`}`);
+function progress(store: string, rows: number, baseline: string, baselineMs: number, t: TicksyncResult, note?: string, other?: string) {
+  console.log(`  ${store} ${int(rows)} rows: ${baseline} ${secs(baselineMs)}s, ${other ? `${other}, ` : ""}ticksync ${note ?? `${secs(t.ms)}s`}`);
 }
 
 // --- Postgres -------------------------------------------------------------------------------
@@ -254,6 +274,7 @@ async function pgCheckpoint(sql: postgres.Sql) {
 
 async function benchPostgres(sql: postgres.Sql, pgUrl: string, psql: string, tag: string, p: Prepared): Promise<{ row: Row; problems: string[] }> {
   const copySchema = `${tag}_${p.rows}_copy`;
+  const keyedSchema = `${tag}_${p.rows}_keyed`;
   const tsSchema = `${tag}_${p.rows}`;
   const problems: string[] = [];
   await sql.unsafe(`CREATE SCHEMA "${copySchema}"`);
@@ -264,19 +285,31 @@ async function benchPostgres(sql: postgres.Sql, pgUrl: string, psql: string, tag
   const base = await spawnMeasured([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pgUrl, "-c", `\\copy "${copySchema}".bars (${PG_COLS}) FROM '${p.copy}'`]);
   if (base.exitCode !== 0) throw new Error(`psql \\copy exited ${base.exitCode}: ${base.stderr}`);
 
-  await pgCheckpoint(sql);
+  // The keyed baseline: the store's own bars table (its migration, in another schema) with the
+  // partitions the rows need made beforehand (not timed), then one COPY of the prepared rows.
   const sep = pgUrl.includes("?") ? "&" : "?";
+  const maker = postgresStore(`${pgUrl}${sep}schema=${keyedSchema}`);
+  await maker.migrate();
+  await maker.close();
+  for (const y of p.years) await sql.unsafe(`CREATE TABLE "${keyedSchema}".bars_y${y} PARTITION OF "${keyedSchema}".bars FOR VALUES FROM ('${y}-01-01 00:00:00+00') TO ('${y + 1}-01-01 00:00:00+00')`);
+  await pgCheckpoint(sql);
+  const keyed = await spawnMeasured([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pgUrl, "-c", `\\copy "${keyedSchema}".bars (${PG_KEYED_COLS}) FROM '${p.keyed}'`]);
+  if (keyed.exitCode !== 0) throw new Error(`psql \\copy into the keyed table exited ${keyed.exitCode}: ${keyed.stderr}`);
+
+  await pgCheckpoint(sql);
   const ticksync = await runTicksync(p.csv, `${pgUrl}${sep}schema=${tsSchema}`);
 
   const want = await pgFingerprint(sql, `"${copySchema}".bars`);
   const got = await pgFingerprint(sql, `"${tsSchema}".bars`);
+  const keyedGot = await pgFingerprint(sql, `"${keyedSchema}".bars`);
   if (want.n !== p.rows) problems.push(`psql \\copy stored ${want.n} of ${p.rows} rows`);
+  if (JSON.stringify(keyedGot) !== JSON.stringify(want)) problems.push(`tables differ: keyed COPY ${JSON.stringify(keyedGot)} vs psql \\copy ${JSON.stringify(want)}`);
   if (got.n !== p.rows) problems.push(`ticksync's bars hold ${got.n} rows, expected ${p.rows}`);
   if (ticksync.inserted !== p.rows || ticksync.quarantined !== 0) problems.push(`ticksync reported inserted ${ticksync.inserted}, quarantined ${ticksync.quarantined}`);
   if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`tables differ: ticksync ${JSON.stringify(got)} vs psql \\copy ${JSON.stringify(want)}`);
-  for (const s of [copySchema, tsSchema]) await sql.unsafe(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-  progress("postgres", p.rows, "\\copy", base.ms, ticksync);
-  return { row: { rows: p.rows, ticksync, baselineMs: base.ms, baselineRss: base.maxRss }, problems };
+  for (const s of [copySchema, keyedSchema, tsSchema]) await sql.unsafe(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  progress("postgres", p.rows, "\\copy", base.ms, ticksync, undefined, `keyed COPY ${secs(keyed.ms)}s`);
+  return { row: { rows: p.rows, ticksync, baselineMs: base.ms, baselineRss: base.maxRss, keyedMs: keyed.ms }, problems };
 }
 
 // --- QuestDB --------------------------------------------------------------------------------
@@ -372,8 +405,9 @@ export async function run(only?: string): Promise<boolean> {
     problems.push(...list);
   };
 
-  const pgUrl = service("postgres", "start");
-  const qdbPg = service("questdb", "start");
+  // Only the servers of the stores benched (a URL that is never connected to costs nothing).
+  const pgUrl = service("postgres", bench("postgres") ? "start" : "url");
+  const qdbPg = service("questdb", bench("questdb") ? "start" : "url");
   const qdbHttp = service("questdb", "http-url");
   const psql = psqlBin();
   const pg = postgres(pgUrl, { max: 1, onnotice: () => {} });
@@ -391,7 +425,7 @@ export async function run(only?: string): Promise<boolean> {
   };
 
   try {
-    const [pgVersion] = await pg`SELECT current_setting('server_version') AS v`;
+    const [pgVersion] = bench("postgres") ? await pg`SELECT current_setting('server_version') AS v` : [{ v: "not benched" }];
     console.log(
       `stores: stooq-bulk CSV → postgres and questdb stores, ticksync CLI vs psql \\copy / raw ILP (bun ${Bun.version}, ${cpus().length} cores, ` +
         `PostgreSQL ${pgVersion!.v}, QuestDB at ${qdbHttp}; peak RSS: ${GNU_TIME ? "GNU time" : "Bun's maxRSS, which includes this process's own peak: install Debian's time for the children's alone"})`,
@@ -438,7 +472,7 @@ export async function run(only?: string): Promise<boolean> {
     const qdbLast = qdbRows[qdbRows.length - 1];
     if (pgLast) {
       console.log("");
-      printTable("postgres (ticksync: a binary COPY per batch of 20,000 into bars keyed by (series_id, ts), two batches in flight, staged + upserted when keys may exist; baseline: psql \\copy into an unindexed table)", pgRows, "\\copy", full);
+      printTable("postgres (ticksync: a binary COPY per batch of 20,000 into bars keyed by (series_id, ts), two batches in flight, staged + upserted when keys may exist; baselines: psql \\copy into an unindexed table, and keyed COPY: psql \\copy into the store's own bars table, primary key (series_id, ts), yearly partitions)", pgRows, "\\copy", full);
     }
     if (qdbLast) {
       console.log("");
@@ -457,8 +491,8 @@ export async function run(only?: string): Promise<boolean> {
   } finally {
     // Whatever this run made, even after a failure half-way.
     try {
-      for (const r of await pg`SELECT nspname FROM pg_namespace`) if (String(r.nspname).startsWith(`${tag}_`)) await pg.unsafe(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`);
-      await qdbDropPrefix(qdb, `${tag}_`);
+      if (bench("postgres")) for (const r of await pg`SELECT nspname FROM pg_namespace`) if (String(r.nspname).startsWith(`${tag}_`)) await pg.unsafe(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`);
+      if (bench("questdb")) await qdbDropPrefix(qdb, `${tag}_`);
     } finally {
       await pg.end();
       await qdb.end();

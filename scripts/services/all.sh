@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test server at once. Usage: all.sh start | stop | status | url
+# Every test server at once. Usage: all.sh start | stop | status | url | running
 #
 #   start   starts PostgreSQL, QuestDB and Pocketbase (each returns at once when already running)
 #           and prints, on stdout, one NAME=value line per server that is up:
@@ -13,6 +13,9 @@
 #   stop    stops them all
 #   status  one line each; exit 0 only when all run
 #   url     the NAME=value lines, without starting anything
+#   running the NAME=value lines of the servers that answer now (test/preload.ts reads them for a
+#           plain `bun test`); starts and builds nothing. stderr names each one not running;
+#           exit 0 when all run, 3 otherwise
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -55,5 +58,13 @@ case "${1:-}" in
     urls_qdb
     echo "TICKSYNC_TEST_PB_URL=$(bash "$here/pocketbase.sh" url)"
     ;;
-  *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+  running)
+    status=0
+    if bash "$here/postgres.sh" status >/dev/null; then urls_pg; else echo "all: PostgreSQL is not running" >&2; status=3; fi
+    if bash "$here/questdb.sh" status >/dev/null; then urls_qdb; else echo "all: QuestDB is not running" >&2; status=3; fi
+    # A running server means its binary is built (`bin` then only prints the path).
+    if bash "$here/pocketbase.sh" status >/dev/null; then urls_pb; else echo "all: Pocketbase is not running" >&2; status=3; fi
+    exit $status
+    ;;
+  *) echo "usage: $0 start|stop|status|url|running" >&2; exit 2 ;;
 esac
