@@ -337,6 +337,9 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       // The writer lets go once the sink waits a one-record transaction out (or the sync ended).
       await Promise.race([waited, sync]);
       lock.exec("COMMIT");
+      // From here the batches must go through: a 1 s transaction budget on a loaded machine, with
+      // Pocketbase's write connection still busy with the timed-out ones, would make that a race.
+      await c.settings.update({ batch: { ...PB_DEFAULT_BATCH, timeout: 30 } });
       const s = await sync;
       expect(s).toMatchObject({ outcome: "succeeded", sent: 4, rejected: 0 });
       expect(s.retries).toBeGreaterThan(0);
