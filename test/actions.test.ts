@@ -15,6 +15,9 @@ import type { Store } from "../src/stores/types.ts";
 import { actionFactor, adjustBars, type CorporateAction } from "../src/domain/actions.ts";
 import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 setLogLevel("error");
 const dir = tempDir("ticksync-actions-");

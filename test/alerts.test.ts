@@ -8,6 +8,9 @@ import { tempDir, waitFor } from "./helpers.ts";
 import { startSmtp } from "./fakes/smtp.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import { alertsConfigSchema, createAlerts, emailNotifier, webhookNotifier, type AlertsConfig } from "../src/monitor/alerts.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-alerts-");
 const smtp = startSmtp();

@@ -6,6 +6,9 @@ import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { MAIN, cli, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-backfill-");
 let fake: FakeProviders;

@@ -12,6 +12,9 @@ import { openStore } from "../src/stores/open.ts";
 import type { Store } from "../src/stores/types.ts";
 import { parsePgUrl } from "../src/stores/postgres.ts";
 import { auditEntry, redactParams } from "../src/monitor/audit.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-backup-");
 

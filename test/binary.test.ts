@@ -4,6 +4,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join, parse } from "node:path";
 import { ROOT, cli, startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-bin-");
 const exe = join(dir, "ticksync");

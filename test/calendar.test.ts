@@ -12,6 +12,9 @@ import {
   zonedTimeToUtc,
   type Market,
 } from "../src/domain/calendar.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const at = (iso: string) => Date.parse(iso);
 

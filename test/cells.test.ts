@@ -12,6 +12,9 @@ import { toColumns } from "../src/domain/columns.ts";
 import { newValidateCache, validateBatch, type ValidateContext } from "../src/domain/quality.ts";
 import type { SourceBatch } from "../src/sources/types.ts";
 import { tempDir, writeFile, rng } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-cells-");
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);

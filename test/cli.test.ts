@@ -4,6 +4,9 @@ import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { cli, stooqCsv, tempDir, writeFile } from "./helpers.ts";
 import { HELP } from "../src/config/help.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-cli-");
 const good = writeFile(join(dir, "data", "pkn_d.csv"), stooqCsv([["2024-01-02", 60, 61, 59, 60.5, 1000], ["2024-01-03", 60.5, 60, 61, 60.2, 1000]]));

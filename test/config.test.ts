@@ -4,6 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ConfigError, applyEnvOverrides, configJsonSchema, loadConfig, parseConfig, type ConfigIssue } from "../src/config/load.ts";
 import { cli, tempDir, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 /** The issues of a config that must not parse. */
 function issuesOf(raw: unknown, origins?: Map<string, string>): ConfigIssue[] {

@@ -6,6 +6,9 @@ import { join } from "node:path";
 import { MAIN, cli, tempDir, waitFor } from "./helpers.ts";
 import { STORES } from "./stores.ts";
 import type { Store } from "../src/stores/types.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-crash-");
 const ROWS_PER_SYMBOL = 3000;

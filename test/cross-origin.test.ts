@@ -12,6 +12,9 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { cli, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const exe = process.env.TICKSYNC_TEST_CHROMIUM || (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : "");
 if (!exe) {

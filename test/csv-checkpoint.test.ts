@@ -14,6 +14,9 @@ import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
 import { STORES } from "./stores.ts";
 import { tempDir, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-csv-checkpoint-");
 const HEADER = "<TICKER>,<PER>,<DATE>,<TIME>,<OPEN>,<HIGH>,<LOW>,<CLOSE>,<VOL>,<OPENINT>";

@@ -9,6 +9,9 @@ import { join } from "node:path";
 import { csvSource, csvSourceSchema, splitCsvLine } from "../src/sources/csv.ts";
 import type { SourceBatch } from "../src/sources/types.ts";
 import { tempDir, writeFile, rng } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-csv-fast-");
 

@@ -8,6 +8,9 @@ import { csvSource, csvSourceSchema, splitCsvLine, symbolFromFileName } from "..
 import { SourceError, type Cursor, type SourceBatch } from "../src/sources/types.ts";
 import { parseTimestamp } from "../src/domain/time.ts";
 import { tempDir, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-csv-");
 let n = 0;

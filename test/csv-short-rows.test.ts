@@ -12,6 +12,9 @@ import { runIngest } from "../src/pipeline/ingest.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import { SourceError } from "../src/sources/types.ts";
 import { tempDir, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-csv-short-");
 const NOW = Date.UTC(2025, 0, 15);

@@ -11,6 +11,9 @@ import type { Bar } from "../src/domain/bar.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-dash-api-");
 const stores: Store[] = [];

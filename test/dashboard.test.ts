@@ -13,6 +13,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { ROOT, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const exe = process.env.TICKSYNC_TEST_CHROMIUM || (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : "");
 if (!exe) {

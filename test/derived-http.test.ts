@@ -8,6 +8,9 @@ import { ticksyncMetrics } from "../src/monitor/metrics.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-derived-");
 let store: Store;

@@ -11,6 +11,9 @@ import { ConfigError, loadConfig } from "../src/config/load.ts";
 import { clearSecrets } from "../src/lib/redact.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-fuzz-config-");
 afterAll(() => clearSecrets());

@@ -19,6 +19,9 @@ import { DEFAULT_MIN_QUALITY } from "../src/sources/common.ts";
 import type { Cursor, Source, SourceBatch } from "../src/sources/types.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-fuzz-csv-");
 const NOW = Date.UTC(2025, 0, 15, 12);

@@ -18,6 +18,9 @@ import { yahooImpl } from "../src/sources/yahoo.ts";
 import { polygonImpl } from "../src/sources/polygon.ts";
 import { alphaVantageImpl } from "../src/sources/alphavantage.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 type Answer = { status: number; body: string; contentType: string };
 let answer: Answer = { status: 200, body: "", contentType: "text/plain" };

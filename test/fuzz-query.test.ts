@@ -15,6 +15,9 @@ import { createHub, type Hub } from "../src/stream/hub.ts";
 import { defaultStreamConfig } from "../src/stream/config.ts";
 import { tempDir } from "./helpers.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-fuzz-query-");
 const DAY = 86_400_000;

@@ -17,6 +17,9 @@ import { normaliseSymbol } from "../src/domain/symbols.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";
 import { tempDir } from "./helpers.ts";
 import { rawWs, wsFrame } from "./fakes/raw-ws.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-fuzz-ws-");
 // The rate limit is opened: every case opens a connection and sends at once (stream-limits tests the rate).

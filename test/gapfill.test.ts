@@ -16,6 +16,9 @@ import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { startFakeProviders, syntheticBars, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-gapfill-");
 // 2024-03-28 (Thursday) has closed; 2024-03-29 is Good Friday, an NYSE holiday.

@@ -9,6 +9,9 @@ import { createGapScanner } from "../src/monitor/gaps.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const d = (date: string) => Date.parse(`${date}T00:00:00Z`);
 const run = (from: string, to: string, sessions: number, bars = sessions, trailing = false) => ({ from, to, units: sessions, sessions, bars, trailing });

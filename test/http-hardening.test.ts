@@ -14,6 +14,9 @@ import { ticksyncMetrics } from "../src/monitor/metrics.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { startServe, tempDir, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-hardening-");
 const DAY = 86_400_000;

@@ -2,6 +2,9 @@
 import { describe, expect, test } from "bun:test";
 import { backoffMs, DEFAULT_RETRY, redactUrl, retryAfterMs } from "../src/sources/http.ts";
 import { createRateLimiter, ratePerSecond, RATE_HEADROOM } from "../src/pipeline/ratelimit.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 describe("Retry-After", () => {
   test("seconds and HTTP dates", () => {

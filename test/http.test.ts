@@ -3,6 +3,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-http-");
 let base = "";

@@ -5,6 +5,9 @@
 import { describe, expect, test } from "bun:test";
 import { ilpDoubleText } from "../src/stores/questdb.ts";
 import { rng } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 describe("ILP doubles", () => {
   test("read back exactly, always as doubles", () => {

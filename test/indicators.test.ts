@@ -17,6 +17,9 @@ import {
   type IndicatorSpec,
 } from "../src/domain/indicators.ts";
 import * as v from "valibot";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const CLOSES = [10, 11, 10.5, 11.5, 12, 11, 11.5, 12.5, 13, 12, 12.5, 13.5];
 const DAY = 86_400_000;

@@ -11,6 +11,9 @@ import { stooqCsv, tempDir, writeFile } from "./helpers.ts";
 import * as v from "valibot";
 import { csvSourceSchema } from "../src/sources/csv.ts";
 import { sqliteSourceSchema } from "../src/sources/sqlite.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir();
 const csvCfg = (path: string, extra: Record<string, unknown> = {}) => v.parse(csvSourceSchema, { type: "csv", path, market: "WSE", ...extra });

@@ -12,6 +12,9 @@ import { SourceError } from "../src/sources/types.ts";
 import type { Store } from "../src/stores/types.ts";
 import { cli, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { STORES } from "./stores.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-instruments-");
 const barsDir = join(dir, "bars");

@@ -9,6 +9,9 @@ import { createScheduler, type Scheduler } from "../src/scheduler/scheduler.ts";
 import { isTradingDay, zonedTimeToUtc } from "../src/domain/calendar.ts";
 import { setLogLevel } from "../src/monitor/log.ts";
 import { startServe, stooqCsv, tempDir, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 setLogLevel("error");
 const dir = tempDir("ticksync-jobs-api-");

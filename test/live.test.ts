@@ -11,6 +11,9 @@ import { setLogLevel } from "../src/monitor/log.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 setLogLevel("error");
 const dir = tempDir("ticksync-live-");

@@ -14,6 +14,9 @@ import {
   type MarketPhase,
   type SessionPhase,
 } from "../src/domain/calendar.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -4,6 +4,9 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 let promtool: string | null = null;
 let why = "";

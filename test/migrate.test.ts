@@ -6,6 +6,9 @@ import { join } from "node:path";
 import { MAIN, cli, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { STORES } from "./stores.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-migrate-");
 const SYMBOLS = 40;

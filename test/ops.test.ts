@@ -4,6 +4,9 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-ops-");
 const posts: any[] = [];

@@ -6,6 +6,9 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { cli, stooqCsv, tempDir, writeFile, type CliResult } from "./helpers.ts";
 import { EXIT } from "../src/config/help.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-outcomes-");
 writeFile(join(dir, "data", "pkn_d.csv"), stooqCsv([["2024-01-02", 60, 61, 59, 60.5, 1000], ["2024-01-03", 60.5, 61, 60, 60.2, 1000]]));

@@ -11,6 +11,9 @@ import { runIngest } from "../src/pipeline/ingest.ts";
 import { STORES } from "./stores.ts";
 import { tempDir, writeFile } from "./helpers.ts";
 import type { Store } from "../src/stores/types.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-pipeline-");
 const sqlite = STORES.find((s) => s.kind === "sqlite")!;

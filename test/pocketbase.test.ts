@@ -17,6 +17,9 @@ import postgres from "postgres";
 import { PG_URL, STORES } from "./stores.ts";
 import { verifySinkAll } from "../src/pipeline/verify-sink.ts";
 import { setLogSink } from "../src/monitor/log.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 let bin: string | null = null;
 let why: string | null = null;

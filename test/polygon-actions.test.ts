@@ -16,6 +16,9 @@ import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 setLogLevel("error");
 const dir = tempDir("ticksync-polygon-actions-");

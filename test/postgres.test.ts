@@ -7,6 +7,9 @@ import { tempDir } from "./helpers.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
 import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const pg = STORES.find((s) => s.kind === "postgres")!;
 const dir = tempDir("ticksync-pg-");

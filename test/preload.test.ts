@@ -1,9 +1,15 @@
-// test/preload.ts: a plain `bun test` gets npm test's timeout and finds the test servers that
-// already run (scripts/services/all.sh running), warning once per server it cannot find.
+// A plain `bun test` runs like npm test: test/preload.ts finds the test servers that already run
+// (scripts/services/all.sh running), warning once per server it cannot find, and every test file
+// gets npm test's timeout (test/timeout.ts).
 import { describe, expect, test } from "bun:test";
+import { Glob } from "bun";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { discoverServers, SERVERS } from "./preload.ts";
 import { ROOT, tempDir, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const ALL = Object.fromEntries(SERVERS.flatMap((s) => s.vars.map((v) => [v, `value-of-${v}`])));
 
@@ -51,11 +57,25 @@ describe("server discovery", () => {
   });
 });
 
-test("a plain `bun test` allows a test longer than bun's default 5 s (bunfig.toml preload)", () => {
-  const file = writeFile(join(tempDir("ticksync-preload-"), "slow.test.ts"), `import { test } from "bun:test";\ntest("5.3 s", async () => { await Bun.sleep(5300); });\n`);
-  // Servers "found": the child does not look for them.
-  const r = Bun.spawnSync([process.execPath, "test", file], { cwd: ROOT, env: { ...process.env, ...ALL }, stdout: "pipe", stderr: "pipe" });
-  const out = r.stdout.toString() + r.stderr.toString();
-  expect(out).toContain("1 pass");
-  expect(r.exitCode).toBe(0);
-}, 30_000);
+test("a plain `bun test` of several files allows each a test longer than bun's default 5 s (test/timeout.ts)", () => {
+  // Two files: a preload's setDefaultTimeout reached only the first (oven-sh/bun#43787).
+  const dir = join(ROOT, "test", `.tmp-timeout-${process.pid}`);
+  try {
+    for (const name of ["a", "b"])
+      writeFile(join(dir, `${name}.test.ts`), `import { test } from "bun:test";\nimport { testTimeout } from "../timeout.ts";\ntestTimeout();\ntest("5.3 s", async () => { await Bun.sleep(5300); });\n`);
+    // Servers "found": the child does not look for them.
+    const r = Bun.spawnSync([process.execPath, "test", dir], { cwd: ROOT, env: { ...process.env, ...ALL }, stdout: "pipe", stderr: "pipe" });
+    const out = r.stdout.toString() + r.stderr.toString();
+    expect(out).toContain("2 pass");
+    expect(r.exitCode).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+test("every test file sets the budget in its own body (testTimeout())", () => {
+  const files = [...new Glob("**/*.test.ts").scanSync({ cwd: join(ROOT, "test") })];
+  expect(files.length).toBeGreaterThan(50);
+  const without = files.filter((f) => !/^testTimeout\(\);$/m.test(readFileSync(join(ROOT, "test", f), "utf8")));
+  expect(without).toEqual([]);
+});

@@ -1,17 +1,13 @@
 // Loaded before every `bun test` (bunfig.toml [test] preload), so a plain `bun test` runs like
 // `npm test` (scripts/test.sh):
-// - the per-test timeout: bunfig.toml has no key for it (bun 1.4), so it is set here, unless
-//   `--timeout` is given on the command line (which then wins, e.g. `npm run fuzz`);
+// - (the per-test timeout is not set here: a preload's setDefaultTimeout reaches only the first
+//   file of a run, oven-sh/bun#43787; every test file calls testTimeout() from test/timeout.ts);
 // - the test servers: when the TICKSYNC_TEST_* variables are not set, the servers of
 //   scripts/services that already run are found (`all.sh running`, which starts nothing) and
 //   their variables set. Each one not found is one warning, and its tests skip; with CI=true a
 //   missing server fails the run instead.
-import { setDefaultTimeout } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-
-/** The same as scripts/test.sh used to pass: Pocketbase and crash tests run for tens of seconds. */
-export const TEST_TIMEOUT_MS = 120_000;
 
 /** The variables each server of scripts/services/all.sh provides. */
 export const SERVERS: { name: string; vars: string[]; without: string }[] = [
@@ -20,14 +16,6 @@ export const SERVERS: { name: string; vars: string[]; without: string }[] = [
   // The Pocketbase tests start their own servers from the binary; they skip when none can be built.
   { name: "Pocketbase", vars: ["TICKSYNC_TEST_PB_URL", "TICKSYNC_TEST_PB_BIN"], without: "its tests use scripts/services/pocketbase.sh bin, and skip when that fails" },
 ];
-
-function commandLine(): string[] {
-  try {
-    return readFileSync("/proc/self/cmdline", "utf8").split("\0");
-  } catch {
-    return []; // no /proc (macOS): the default applies
-  }
-}
 
 /** NAME=value lines of `all.sh running` (servers that answer now), as a map. */
 export function runningServers(script = join(import.meta.dir, "..", "scripts", "services", "all.sh")): Map<string, string> {
@@ -62,5 +50,4 @@ export function discoverServers(env: Record<string, string | undefined> = proces
   return warnings;
 }
 
-if (!commandLine().some((a) => a === "--timeout" || a.startsWith("--timeout="))) setDefaultTimeout(TEST_TIMEOUT_MS);
 for (const w of discoverServers()) console.warn(w);

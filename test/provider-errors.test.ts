@@ -12,6 +12,9 @@ import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { normaliseSymbol, MARKET_SUFFIX } from "../src/domain/symbols.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 setLogLevel("error");
 const dir = tempDir("ticksync-proverr-");

@@ -10,6 +10,9 @@ import { setLogLevel } from "../src/monitor/log.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { startFakeProviders, syntheticBars, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 setLogLevel("error");
 const dir = tempDir("ticksync-prov-");

@@ -7,6 +7,9 @@ import * as v from "valibot";
 import { BarSchema, INTERVALS, type Bar, type RawRow } from "../src/domain/bar.ts";
 import { acceptRow, checkRow, newValidateCache, validateBatch, validateRow, type ValidateContext } from "../src/domain/quality.ts";
 import { rng } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 

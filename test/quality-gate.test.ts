@@ -10,6 +10,9 @@ import { loadConfig } from "../src/config/load.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { DEFAULT_MIN_QUALITY } from "../src/sources/common.ts";
 import { startFakeProviders, syntheticBars } from "./fakes/providers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-gate-");
 

@@ -3,6 +3,9 @@
 import { describe, expect, test } from "bun:test";
 import { RULES, scoreBatch, validateBatch, validateRow, type Rejection, type ValidateContext } from "../src/domain/quality.ts";
 import type { Bar, RawRow } from "../src/domain/bar.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 const ctx: ValidateContext = { source: "test", interval: "1d", market: "WSE", now: NOW };

@@ -14,6 +14,9 @@ import { setLogLevel } from "../src/monitor/log.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
 import { cli, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 setLogLevel("error");
 const dir = tempDir("ticksync-wait-");

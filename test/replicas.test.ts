@@ -8,6 +8,9 @@ import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts"
 import { PG_URL } from "./stores.ts";
 import { postgresStore } from "../src/stores/postgres.ts";
 import { auditEntry } from "../src/monitor/audit.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-replicas-");
 if (!PG_URL && process.env.CI === "true") throw new Error("CI=true and PostgreSQL is not running");

@@ -11,6 +11,9 @@ import { parseConfig } from "../src/config/load.ts";
 import type { Store } from "../src/stores/types.ts";
 import { STORES } from "./stores.ts";
 import { tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-retention-");
 const DAY = 86_400_000;

@@ -18,6 +18,9 @@ import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { cli, tempDir, waitFor } from "./helpers.ts";
 import { STORES } from "./stores.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const pg = STORES.find((s) => s.kind === "postgres")!;
 const dir = tempDir("ticksync-rollup-pg-");

@@ -4,6 +4,9 @@
 import { describe, expect, test } from "bun:test";
 import type { Bar, Interval } from "../src/domain/bar.ts";
 import { bucketOf, bucketSpan, canRollUp, coveringSpan, createRoller, outOfSessionSpan, rollup, rollupSources } from "../src/domain/rollup.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const MIN = 60_000;
 const iso = (t: number) => new Date(t).toISOString();

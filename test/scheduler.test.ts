@@ -5,6 +5,9 @@ import { Cron } from "croner";
 import { createScheduler, nextGatedRun, type Scheduler } from "../src/scheduler/scheduler.ts";
 import { setLogLevel, setLogSink } from "../src/monitor/log.ts";
 import { waitFor } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const at = (iso: string) => Date.parse(iso);
 const SATURDAY = at("2025-03-29T10:00:00Z");

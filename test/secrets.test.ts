@@ -11,6 +11,9 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { cli, startServe, stooqCsv, tempDir, waitFor, writeFile, type CliResult } from "./helpers.ts";
 import { addSecrets, clearSecrets, collectSecrets, redact, redactUrl, redactValue } from "../src/lib/redact.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-secrets-");
 const tag = () => Math.random().toString(36).slice(2, 10);

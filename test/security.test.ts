@@ -8,6 +8,9 @@ import { createApp } from "../src/http/app.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import { ticksyncMetrics } from "../src/monitor/metrics.ts";
 import { createScheduler } from "../src/scheduler/scheduler.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-security-");
 const TOKEN = "s3cret-token-0123456789";

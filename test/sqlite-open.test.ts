@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { ROOT, tempDir } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-sqlite-open-");
 

@@ -7,6 +7,9 @@ import type { Store } from "../src/stores/types.ts";
 import type { BarEvent } from "../src/stream/events.ts";
 import { STORES } from "./stores.ts";
 import { tempDir, waitFor } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-contract-");
 const day = (d: string) => Date.parse(`${d}T00:00:00Z`);

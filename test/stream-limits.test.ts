@@ -8,6 +8,9 @@ import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { rawWs, wsFrame } from "./fakes/raw-ws.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-stream-limits-");
 const procs: Awaited<ReturnType<typeof startServe>>["proc"][] = [];

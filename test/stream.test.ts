@@ -15,6 +15,9 @@ import { streamWebSocket } from "../src/stream/ws.ts";
 import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
 import { parseConfig, ConfigError } from "../src/config/load.ts";
 import { ROOT, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-stream-");
 let nFile = 0;

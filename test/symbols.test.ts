@@ -1,6 +1,9 @@
 // Symbol normalisation: every provider's spelling of one listing meets under one canonical key.
 import { describe, expect, test } from "bun:test";
 import { MARKET_SUFFIX, isMarket, marketOf, normaliseSymbol, type SymbolMarket } from "../src/domain/symbols.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 function canonical(raw: string, market?: SymbolMarket): string {
   const r = normaliseSymbol(raw, market);

@@ -7,6 +7,9 @@ import { join } from "node:path";
 import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { PG_URL, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const dir = tempDir("ticksync-table-");
 const env = { TICKSYNC_LOG__LEVEL: "warn" };

@@ -2,6 +2,9 @@
 // anything that is not a real instant between 1900 and 2200.
 import { describe, expect, test } from "bun:test";
 import { floorUtcDay, parseTimestamp, utcDate } from "../src/domain/time.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 const utc = Date.UTC;
 

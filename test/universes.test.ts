@@ -4,6 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { normaliseSymbol } from "../src/domain/symbols.ts";
 import { formatUniverseList, listUniverses, resolveUniverse, type Universe } from "../src/universes/universes.ts";
 import wig80Data from "../src/universes/data/wig80.json";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 function bundled(name: string): Universe {
   const u = listUniverses().find((x) => x.name === name);

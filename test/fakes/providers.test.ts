@@ -5,6 +5,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./providers.ts";
 import { waitFor } from "../helpers.ts";
 import { createRateLimiter } from "../../src/pipeline/ratelimit.ts";
+import { testTimeout } from "../timeout.ts";
+
+testTimeout();
 
 let fake: FakeProviders;
 beforeAll(async () => {
