@@ -16,7 +16,7 @@ import { Database } from "bun:sqlite";
 import postgres from "postgres";
 import { PG_URL, STORES } from "./stores.ts";
 import { verifySinkAll } from "../src/pipeline/verify-sink.ts";
-import { setLogSink } from "../src/monitor/log.ts";
+import { setLogLevel, setLogSink } from "../src/monitor/log.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -335,11 +335,14 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       lock.exec("BEGIN IMMEDIATE");
       let waiting!: () => void;
       const waited = new Promise<void>((r) => (waiting = r));
+      // The level is process-wide and other test files turn it down to errors: the event is a warning.
+      setLogLevel("warn");
       setLogSink((line) => (/pocketbase: waiting/.test(line) ? waiting() : stderr(line)));
       const sync = runSync({ store, sink });
       // The writer lets go once the sink waits a one-record transaction out (or the sync ended).
-      await Promise.race([waited, sync]);
+      const first = await Promise.race([waited.then(() => "waiting" as const), sync.then(() => "ended" as const)]);
       lock.exec("COMMIT");
+      expect(first).toBe("waiting"); // the sink waited a one-record batch out while the lock held
       // From here the batches must go through: a 1 s transaction budget on a loaded machine, with
       // Pocketbase's write connection still busy with the timed-out ones, would make that a race.
       await c.settings.update({ batch: { ...PB_DEFAULT_BATCH, timeout: 30 } });
@@ -351,6 +354,7 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       await closeStore(store);
     } finally {
       setLogSink(stderr);
+      setLogLevel("info");
       lock?.close();
       await own.destroy();
     }
