@@ -64,6 +64,10 @@ async function measure(dir: string, dbPath: string, bars: Bar[], naiveLimit: num
     links.push(l);
     return `http://127.0.0.1:${l.port}`;
   };
+  const retire = async (server: (typeof servers)[number]) => {
+    servers.splice(servers.indexOf(server), 1);
+    await server.destroy();
+  };
   try {
     // --- naive: one create per record --------------------------------------------------------
     const naiveServer = await startPocketbase();
@@ -80,6 +84,8 @@ async function measure(dir: string, dbPath: string, bars: Bar[], naiveLimit: num
     for (const r of records) await pb.collection("stock_data").create(r);
     const naiveMs = performance.now() - naiveStarted;
     const naiveCount = (await pb.collection("stock_data").getList(1, 1)).totalItems;
+    // Each server is stopped once measured, so nothing of one measurement runs during the next.
+    await retire(naiveServer);
 
     // --- a loop of SDK batches, at the size Pocketbase allows by default ---------------------
     const batchServer = await startPocketbase();
@@ -101,6 +107,7 @@ async function measure(dir: string, dbPath: string, bars: Bar[], naiveLimit: num
     }
     const batchMs = performance.now() - batchStarted;
     const batchCount = (await bp.collection("stock_data").getList(1, 1)).totalItems;
+    await retire(batchServer);
 
     // --- ticksync sync -----------------------------------------------------------------------
     const server = await startPocketbase();

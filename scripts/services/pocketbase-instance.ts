@@ -71,7 +71,9 @@ export async function startPocketbase(opts: { bin?: string; front?: boolean } = 
 
   /** One `serve`; resolves once it printed its start banner (printed after it bound the port). */
   async function serveOnce(): Promise<{ ok: true } | { ok: false; log: string }> {
-    const p = Bun.spawn([bin, "serve", ...flags, "--http", `127.0.0.1:${port}`], { stdout: "pipe", stderr: "pipe" });
+    // --dev=false: examples/base defaults to dev mode, which prints every SQL statement and request
+    // to stdout (~300 bytes per record written), work that a bench would charge to whoever writes.
+    const p = Bun.spawn([bin, "serve", ...flags, "--dev=false", "--http", `127.0.0.1:${port}`], { stdout: "pipe", stderr: "pipe" });
     proc = p;
     const reader = p.stdout.getReader();
     let out = "";
