@@ -2,7 +2,7 @@
 // PostgreSQL (pg_dump / pg_restore); a damaged backup is refused before anything is replaced.
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import postgres from "postgres";
 import { cli, tempDir, waitFor } from "./helpers.ts";
 import { STORES } from "./stores.ts";
@@ -12,6 +12,7 @@ import { openStore } from "../src/stores/open.ts";
 import type { Store } from "../src/stores/types.ts";
 import { parsePgUrl } from "../src/stores/postgres.ts";
 import { auditEntry, redactParams } from "../src/monitor/audit.ts";
+import { backupStore } from "../src/monitor/backup.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -120,6 +121,23 @@ test("--keep leaves the newest backups only", async () => {
   expect(made.length).toBe(3);
   expect(manifests()).toEqual(made.slice(1));
   expect(readdirSync(out).filter((f) => f.endsWith(".db.gz")).sort()).toEqual(made.slice(1).map((m) => m.replace(".json", ".db.gz")));
+});
+
+test("backups within the same second all stay, numbered; --keep counts them newest last", async () => {
+  const url = `sqlite:${join(dir, "same-second.db")}`;
+  const s = openStore(url);
+  await fill(s);
+  await s.close();
+  const out = join(dir, "same-second");
+  const now = new Date("2026-12-06T07:00:00.250Z");
+  const names: string[] = [];
+  for (let i = 0; i < 3; i++) names.push(basename((await backupStore(url, out, { now })).manifestPath));
+  expect(names).toEqual(["ticksync-20261206T070000Z.json", "ticksync-20261206T070000Z-2.json", "ticksync-20261206T070000Z-3.json"]);
+  expect(readdirSync(out).filter((f) => f.endsWith(".db.gz")).length).toBe(3);
+  // A later second's backup is newer than all three; keep 2 leaves it and the third.
+  const later = await backupStore(url, out, { now: new Date("2026-12-06T07:00:01Z"), keep: 2 });
+  expect(later.removed.sort()).toEqual(names.slice(0, 2).sort());
+  expect(readdirSync(out).filter((f) => f.endsWith(".json")).sort()).toEqual(["ticksync-20261206T070000Z-3.json", "ticksync-20261206T070001Z.json"]);
 });
 
 test("audit parameters never carry secrets", () => {

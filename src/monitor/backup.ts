@@ -117,7 +117,9 @@ export type BackupResult = { manifest: BackupManifest; manifestPath: string; rem
 export async function backupStore(url: string, dir: string, opts: { keep?: number; now?: Date } = {}): Promise<BackupResult> {
   writable(() => mkdirSync(dir, { recursive: true }), dir);
   const now = opts.now ?? new Date();
-  const name = `ticksync-${stamp(now)}`;
+  // A second backup within the same second gets -2, -3…: it never replaces the first.
+  let name = `ticksync-${stamp(now)}`;
+  for (let n = 2; existsSync(join(dir, `${name}.json`)); n++) name = `ticksync-${stamp(now)}-${n}`;
   const store = auditedStore(openStore(url));
   // The backup is a run of its own in the audit trail, recorded when it is done (so the
   // snapshot does not hold it as running).
@@ -174,12 +176,22 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
   }
 }
 
+const BACKUP_NAME = /^ticksync-(\d{8}T\d{6}Z)(?:-(\d+))?\.json$/;
+
 /** The newest `keep` backups in `dir` stay; older ones (manifest and file) go. */
 export function prune(dir: string, keep: number): string[] {
+  // Newest first: by the time stamp, then by the number a backup of the same second got.
+  const order = (f: string) => {
+    const m = BACKUP_NAME.exec(f)!;
+    return [m[1]!, Number(m[2] ?? 1)] as const;
+  };
   const manifests = readdirSync(dir)
-    .filter((f) => /^ticksync-\d{8}T\d{6}Z\.json$/.test(f))
-    .sort()
-    .reverse();
+    .filter((f) => BACKUP_NAME.test(f))
+    .sort((a, b) => {
+      const [sa, na] = order(a);
+      const [sb, nb] = order(b);
+      return sa < sb ? 1 : sa > sb ? -1 : nb - na;
+    });
   const removed: string[] = [];
   for (const m of manifests.slice(keep)) {
     try {
