@@ -2,10 +2,12 @@
 // CI), never more than a few per second.
 import type { Progress } from "../pipeline/ingest.ts";
 import type { Wait } from "../pipeline/ratelimit.ts";
+import { redact } from "../lib/redact.ts";
 
 /** `waiting 98 s: alphavantage rate limit`: a long wait in words, with the seconds left. */
 export function waitText(w: Wait, now = Date.now()): string {
-  return `waiting ${Math.max(0, Math.ceil((w.until - now) / 1000))} s: ${w.reason}`;
+  // A reason may quote a provider's answer: scrubbed like every other output.
+  return `waiting ${Math.max(0, Math.ceil((w.until - now) / 1000))} s: ${redact(w.reason)}`;
 }
 
 /** What each running job waits for, for /api/jobs (a job's run registers its source's waits). */
@@ -21,7 +23,7 @@ export function trackJobWaits(job: string, current: () => Wait | null): () => vo
 /** The wait a running job is in, if any: why, until when, and the seconds left. */
 export function jobWaiting(job: string, now = Date.now()): { reason: string; until: string; seconds: number } | null {
   const w = jobWaits.get(job)?.();
-  return w ? { reason: w.reason, until: new Date(w.until).toISOString(), seconds: Math.max(0, Math.ceil((w.until - now) / 1000)) } : null;
+  return w ? { reason: redact(w.reason), until: new Date(w.until).toISOString(), seconds: Math.max(0, Math.ceil((w.until - now) / 1000)) } : null;
 }
 
 export function formatDuration(ms: number): string {
