@@ -94,7 +94,19 @@ const anyAnswer = fc.record({
 });
 
 const LIMIT = FUZZ_TIMEOUT_MS;
+
 const params = <T>(runs: number) => ({ ...fuzzParams<T>(runs), timeout: 10_000 });
+
+/** A payload of broken `structure`, or any answer at all: its rows are accounted for, or it is a ProviderError. */
+async function brokenStructure(impl: ProviderImpl, structure: fc.Arbitrary<unknown>) {
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(structure.map((b) => json(b, 200)), anyAnswer), async (a) => {
+      const out = await fetchAll(impl, a);
+      if ("rows" in out) accountedFor(out.rows);
+    }),
+    params(150),
+  );
+}
 
 describe("stooq daily CSV", () => {
   const cell = fc.oneof(fc.string({ maxLength: 10 }).filter((s) => !/[\r\n]/.test(s)), fc.constantFrom("N/D", "-", '"1,5"', '""', "1e400", "NaN"), price.map(String));
@@ -197,13 +209,7 @@ describe("yahoo chart JSON", () => {
         hostileValue.map((x) => ({ chart: { result: x, error: x } })),
         hostileValue.map((x) => ({ chart: x })),
       );
-      await fc.assert(
-        fc.asyncProperty(fc.oneof(structure.map((b) => json(b, 200)), anyAnswer), async (a) => {
-          const out = await fetchAll(yahooImpl, a);
-          if ("rows" in out) accountedFor(out.rows);
-        }),
-        params(150),
-      );
+      await brokenStructure(yahooImpl, structure);
     },
     LIMIT,
   );
@@ -240,13 +246,7 @@ describe("polygon aggregates JSON", () => {
         fc.constant({ status: "OK", results: [{ t: 1704171600000, o: 1, h: 1, l: 1, c: 1, v: 1 }], next_url: `${base}/v2/aggs/ticker/AAPL/range/1/day/a/b?cursor=same` }),
         hostileValue.map((x) => ({ status: x, error: x, message: x })),
       );
-      await fc.assert(
-        fc.asyncProperty(fc.oneof(structure.map((b) => json(b, 200)), anyAnswer), async (a) => {
-          const out = await fetchAll(polygonImpl, a);
-          if ("rows" in out) accountedFor(out.rows);
-        }),
-        params(150),
-      );
+      await brokenStructure(polygonImpl, structure);
     },
     LIMIT,
   );
@@ -284,13 +284,7 @@ describe("alpha vantage TIME_SERIES_DAILY JSON", () => {
         hostileValue.map((x) => ({ "Time Series (Daily)": x })),
         hostileValue.map((x) => ({ Note: x, Information: x, "Error Message": x })),
       );
-      await fc.assert(
-        fc.asyncProperty(fc.oneof(structure.map((b) => json(b, 200)), anyAnswer), async (a) => {
-          const out = await fetchAll(alphaVantageImpl, a);
-          if ("rows" in out) accountedFor(out.rows);
-        }),
-        params(150),
-      );
+      await brokenStructure(alphaVantageImpl, structure);
     },
     LIMIT,
   );

@@ -7,7 +7,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Socket, TCPSocketListener } from "bun";
+import type { TCPSocketListener } from "bun";
+import { flush, newSide, send, type Side } from "./tcp-side.ts";
 
 const SCRIPT = join(import.meta.dir, "pocketbase.sh");
 
@@ -158,24 +159,7 @@ export async function startPocketbase(opts: { bin?: string; front?: boolean } = 
   };
 }
 
-type Side = { socket: Socket<any> | null; pending: Uint8Array[]; closed: boolean };
 type Conn = { client: Side; upstream: Side; held: Uint8Array[] };
-
-function send(side: Side, data: Uint8Array) {
-  if (side.closed) return;
-  if (!side.socket || side.pending.length) return void side.pending.push(data);
-  const n = side.socket.write(data);
-  if (n < data.length) side.pending.push(data.subarray(n));
-}
-
-function flush(side: Side) {
-  while (side.socket && side.pending.length) {
-    const head = side.pending[0]!;
-    const n = side.socket.write(head);
-    if (n < head.length) return void (side.pending[0] = head.subarray(n));
-    side.pending.shift();
-  }
-}
 
 const BATCH = Buffer.from("POST /api/batch");
 
@@ -200,7 +184,7 @@ function relay(target: () => number | null) {
     port: 0,
     socket: {
       open(socket) {
-        const c: Conn = { client: { socket, pending: [], closed: false }, upstream: { socket: null, pending: [], closed: false }, held: [] };
+        const c: Conn = { client: newSide(socket), upstream: newSide(), held: [] };
         socket.data = c;
         conns.add(c);
         const port = target();

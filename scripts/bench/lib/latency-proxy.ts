@@ -2,34 +2,7 @@
 // that round-trip time between a client and a server on this machine, so a bench can show what
 // latency does to a chatty client and a batching one alike. Bytes keep their order; a write the
 // socket cannot take at once waits for `drain`.
-import type { Socket } from "bun";
-
-type Side = { socket: Socket<any> | null; pending: Uint8Array[]; closed: boolean };
-
-function sendTo(side: Side, data: Uint8Array) {
-  if (side.closed || !side.socket) {
-    if (!side.closed) side.pending.push(data);
-    return;
-  }
-  if (side.pending.length) {
-    side.pending.push(data);
-    return;
-  }
-  const n = side.socket.write(data);
-  if (n < data.length) side.pending.push(data.subarray(n));
-}
-
-function flush(side: Side) {
-  while (side.socket && side.pending.length) {
-    const head = side.pending[0]!;
-    const n = side.socket.write(head);
-    if (n < head.length) {
-      side.pending[0] = head.subarray(n);
-      return;
-    }
-    side.pending.shift();
-  }
-}
+import { flush, newSide, send, type Side } from "../../services/tcp-side.ts";
 
 export async function latencyProxy(targetPort: number, oneWayMs: number): Promise<{ port: number; stop(): void }> {
   const server = Bun.listen<{ client: Side; upstream: Side }>({
@@ -37,8 +10,8 @@ export async function latencyProxy(targetPort: number, oneWayMs: number): Promis
     port: 0,
     socket: {
       async open(socket) {
-        const client: Side = { socket, pending: [], closed: false };
-        const upstream: Side = { socket: null, pending: [], closed: false };
+        const client = newSide(socket);
+        const upstream = newSide();
         socket.data = { client, upstream };
         upstream.socket = await Bun.connect({
           hostname: "127.0.0.1",
@@ -46,7 +19,7 @@ export async function latencyProxy(targetPort: number, oneWayMs: number): Promis
           socket: {
             data(_s, chunk) {
               const copy = new Uint8Array(chunk);
-              setTimeout(() => sendTo(client, copy), oneWayMs);
+              setTimeout(() => send(client, copy), oneWayMs);
             },
             drain: () => flush(upstream),
             close() {
@@ -63,7 +36,7 @@ export async function latencyProxy(targetPort: number, oneWayMs: number): Promis
       },
       data(socket, chunk) {
         const copy = new Uint8Array(chunk);
-        setTimeout(() => sendTo(socket.data.upstream, copy), oneWayMs);
+        setTimeout(() => send(socket.data.upstream, copy), oneWayMs);
       },
       drain: (socket) => flush(socket.data.client),
       close(socket) {
