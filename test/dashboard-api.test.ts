@@ -3,7 +3,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createApp } from "../src/http/app.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { freshness } from "../src/monitor/freshness.ts";
 import { rates } from "../src/monitor/rates.ts";
 import { validateBatch, type ValidateContext } from "../src/domain/quality.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import { createHub } from "../src/stream/hub.ts";
 import { createApp } from "../src/http/app.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { streamWebSocket } from "../src/stream/ws.ts";
 import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
 import { CLOSE, parseStreamRequest } from "../src/stream/protocol.ts";

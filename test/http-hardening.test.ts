@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Bar } from "../src/domain/bar.ts";
 import { createApp } from "../src/http/app.ts";
 import { MAX_AUDIT_SCAN, MAX_INDICATOR_CELLS, MAX_INDICATORS, MAX_ISSUES, MAX_LIST_ITEMS, MAX_QUERY_BYTES, MAX_QUERY_PARAMS } from "../src/http/limits.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { startServe, tempDir, writeFile } from "./helpers.ts";

@@ -1,7 +1,7 @@
 // The pieces of the provider call policy that are pure functions, and the limiter's schedule.
 import { describe, expect, test } from "bun:test";
-import { backoffMs, DEFAULT_RETRY, redactUrl, retryAfterMs } from "../src/sources/http.ts";
-import { createRateLimiter, ratePerSecond, RATE_HEADROOM } from "../src/pipeline/ratelimit.ts";
+import { backoffMs, DEFAULT_RETRY, redactUrl, retryAfterMs } from "../src/lib/http.ts";
+import { createRateLimiter, ratePerSecond, RATE_HEADROOM } from "../src/lib/ratelimit.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { isinCheckDigit, isinProblem } from "../src/domain/isin.ts";
 import { createApp } from "../src/http/app.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { parseInstrumentsCsv } from "../src/sources/instruments.ts";
 import { SourceError } from "../src/sources/types.ts";
 import type { Store } from "../src/stores/types.ts";

@@ -4,10 +4,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import { createApp } from "../src/http/app.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { createScheduler, type Scheduler } from "../src/scheduler/scheduler.ts";
 import { isTradingDay, zonedTimeToUtc } from "../src/domain/calendar.ts";
-import { setLogLevel } from "../src/monitor/log.ts";
+import { setLogLevel } from "../src/lib/log.ts";
 import { startServe, stooqCsv, tempDir, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 

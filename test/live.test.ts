@@ -7,7 +7,7 @@ import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
-import { setLogLevel } from "../src/monitor/log.ts";
+import { setLogLevel } from "../src/lib/log.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";

@@ -16,7 +16,7 @@ import { Database } from "bun:sqlite";
 import postgres from "postgres";
 import { PG_URL, STORES } from "./stores.ts";
 import { verifySinkAll } from "../src/pipeline/verify-sink.ts";
-import { setLogLevel, setLogSink } from "../src/monitor/log.ts";
+import { setLogLevel, setLogSink } from "../src/lib/log.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, setSystemTime, test } from "bun:
 import { join } from "node:path";
 import { parseConfig } from "../src/config/load.ts";
 import { createApp } from "../src/http/app.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
-import { setLogLevel } from "../src/monitor/log.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
+import { setLogLevel } from "../src/lib/log.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";

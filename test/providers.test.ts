@@ -6,7 +6,7 @@ import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";
 import type { Store } from "../src/stores/types.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
-import { setLogLevel } from "../src/monitor/log.ts";
+import { setLogLevel } from "../src/lib/log.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { startFakeProviders, syntheticBars, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Bar, Interval } from "../src/domain/bar.ts";
 import { runRetention } from "../src/pipeline/retention.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { parseConfig } from "../src/config/load.ts";
 import type { Store } from "../src/stores/types.ts";
 import { STORES } from "./stores.ts";

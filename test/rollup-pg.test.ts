@@ -11,7 +11,7 @@ import { bucketOf, canRollUp, createRoller, rollup } from "../src/domain/rollup.
 import { marketOf } from "../src/domain/symbols.ts";
 import { createApp } from "../src/http/app.ts";
 import { readRolledUp, rolledUpBars, rollupBase } from "../src/http/derived.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres.ts";
 import { pgRollups, queueRun } from "../src/stores/postgres-rollups.ts";
 import { sqliteStore } from "../src/stores/sqlite.ts";

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Cron } from "croner";
 import { createScheduler, nextGatedRun, type Scheduler } from "../src/scheduler/scheduler.ts";
-import { setLogLevel, setLogSink } from "../src/monitor/log.ts";
+import { setLogLevel, setLogSink } from "../src/lib/log.ts";
 import { waitFor } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 

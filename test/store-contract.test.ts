@@ -4,7 +4,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Rejection } from "../src/domain/quality.ts";
 import type { Store } from "../src/stores/types.ts";
-import type { BarEvent } from "../src/stream/events.ts";
+import type { BarEvent } from "../src/stores/events.ts";
 import { STORES } from "./stores.ts";
 import { tempDir, waitFor } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";

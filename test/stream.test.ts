@@ -10,7 +10,7 @@ import type { Store } from "../src/stores/types.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { createHub, type Hub } from "../src/stream/hub.ts";
 import { createApp } from "../src/http/app.ts";
-import { ticksyncMetrics } from "../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { streamWebSocket } from "../src/stream/ws.ts";
 import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
 import { parseConfig, ConfigError } from "../src/config/load.ts";

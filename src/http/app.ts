@@ -6,9 +6,9 @@ import { IntervalSchema, barJson, type Bar, type Interval } from "../domain/bar.
 import { adjustBars, dedupeActions, type Instrument } from "../domain/actions.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
 import type { Store } from "../stores/types.ts";
-import type { TicksyncMetrics } from "../monitor/metrics.ts";
+import type { TicksyncMetrics } from "../lib/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { freshness } from "../monitor/freshness.ts";
 import { rates } from "../monitor/rates.ts";
@@ -27,7 +27,7 @@ import { MAX_AUDIT_SCAN, MAX_FRESHNESS_DAYS, MAX_RATE_BUCKETS, MAX_RECORDS_PAGE,
 import { sseEndpoint } from "../stream/sse.ts";
 import { registerDerivedRoutes, rolledUpBars } from "./derived.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
-import { jobWaiting } from "../monitor/progress.ts";
+import { jobWaiting } from "../pipeline/progress.ts";
 import { redact, redactUrl, redactValue } from "../lib/redact.ts";
 
 const INSTRUMENT_FIELDS = ["name", "exchange", "currency", "type", "sector", "industry", "isin"] as const;

@@ -10,7 +10,7 @@ import { statfsSync } from "node:fs";
 import { IntervalSchema, INTERVAL_MS } from "../domain/bar.ts";
 import { marketOf } from "../domain/symbols.ts";
 import type { Store } from "../stores/types.ts";
-import { log } from "./log.ts";
+import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));

@@ -5,13 +5,13 @@
 // uninterrupted run.
 import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
-import { ProviderError } from "../sources/http.ts";
+import { ProviderError } from "../lib/http.ts";
 import { SourceError } from "../sources/types.ts";
 import { DEFAULT_MIN_QUALITY } from "../sources/common.ts";
-import type { Wait } from "./ratelimit.ts";
+import type { Wait } from "../lib/ratelimit.ts";
 import { COLUMN_WIDTH } from "../domain/columns.ts";
 import { inlineReader, workerReader, type StreamReader, type ValidatedBatch } from "./validated.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import { newValidateCache, scoreBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
 
 export type BatchEvent = {

@@ -4,7 +4,7 @@
 // file twice changes nothing and keeps each record's updatedAt (which /api/symbols uses to pick
 // between sources).
 import type { Instrument } from "../domain/actions.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import { readInstrumentsCsv, type InstrumentCsvOptions, type InstrumentRejection } from "../sources/instruments.ts";
 import type { Store } from "../stores/types.ts";
 

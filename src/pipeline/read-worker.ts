@@ -3,7 +3,7 @@
 import { newValidateCache } from "../domain/quality.ts";
 import { createSource, type SourceConfig } from "../sources/registry.ts";
 import type { Source } from "../sources/types.ts";
-import { ProviderError } from "../sources/http.ts";
+import { ProviderError } from "../lib/http.ts";
 import { READ_AHEAD, validatedBatches, type FromWorker, type ToWorker } from "./validated.ts";
 import type { ColumnBuffers } from "../domain/cells.ts";
 

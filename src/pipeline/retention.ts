@@ -11,8 +11,8 @@
 // drop whole partitions, which hold every interval), so a retention run there fails and says so.
 import * as v from "valibot";
 import { INTERVALS, type Interval } from "../domain/bar.ts";
-import { log } from "../monitor/log.ts";
-import type { TicksyncMetrics } from "../monitor/metrics.ts";
+import { log } from "../lib/log.ts";
+import type { TicksyncMetrics } from "../lib/metrics.ts";
 import type { Store } from "../stores/types.ts";
 
 const DAY = 86_400_000;

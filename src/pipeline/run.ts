@@ -3,9 +3,9 @@ import type { LoadedConfig } from "../config/load.ts";
 import { createSource } from "../sources/registry.ts";
 import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store } from "../stores/types.ts";
-import type { TicksyncMetrics } from "../monitor/metrics.ts";
-import { log } from "../monitor/log.ts";
-import { trackJobWaits } from "../monitor/progress.ts";
+import type { TicksyncMetrics } from "../lib/metrics.ts";
+import { log } from "../lib/log.ts";
+import { trackJobWaits } from "./progress.ts";
 import { runIngest, type BatchEvent, type IngestSummary, type Progress } from "./ingest.ts";
 
 export type IngestRequest = {

@@ -8,7 +8,7 @@ import { rejectionOf, SinkError, type PbRecord, type PocketbaseSink, type SinkRe
 import { openTableReader, recordFields, rowToRecord, type RowKey } from "../sinks/table-rows.ts";
 import { canonicalJson } from "./migrate.ts";
 import { finishSyncRun, type SyncSummary } from "./sync.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import { recordDiff, recordVerify, repairRecords, type SinkDayDiff, type SinkVerifyResult } from "./verify-sink.ts";
 
 export const tableStream = (sink: { name: string }, collection: string) => `sink:${sink.name}:${collection}`;

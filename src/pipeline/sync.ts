@@ -5,7 +5,7 @@
 // and the run's counters are committed together (one store transaction).
 import type { ChangePosition, Checkpoint, RunRecord, Store } from "../stores/types.ts";
 import { barToRecord, describeRejection, rejectionOf, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import { runTableSync } from "./sync-table.ts";
 
 export type SyncSummary = {

@@ -5,7 +5,7 @@
 // triggers and run-on-start are explicit requests and run whatever the market's phase.
 import { Cron } from "croner";
 import { isOpen, marketPhase, nextOpen, type Market, type MarketPhase, type SessionPhase } from "../domain/calendar.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import { currentActor, withActor } from "../monitor/audit.ts";
 import { hostname } from "node:os";
 

@@ -9,9 +9,9 @@ import PocketBase, { ClientResponseError, getTokenPayload } from "pocketbase";
 import * as v from "valibot";
 import type { Bar } from "../domain/bar.ts";
 import type { Rejection } from "../domain/quality.ts";
-import { sleep } from "../pipeline/ratelimit.ts";
-import { log } from "../monitor/log.ts";
-import { retryAfterMs } from "../sources/http.ts";
+import { sleep } from "../lib/ratelimit.ts";
+import { log } from "../lib/log.ts";
+import { retryAfterMs } from "../lib/http.ts";
 import { redactUrl } from "../lib/redact.ts";
 
 const CollectionName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, "expected a collection name of letters, digits and _"));

@@ -6,7 +6,7 @@
 // symbol it does not know.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
-import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
+import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
 import type { SourceContext } from "./types.ts";
 

@@ -17,7 +17,7 @@
 // so stored bars are raw and a split is applied once, on read.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
-import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
+import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { Cursor, SourceContext } from "./types.ts";
 

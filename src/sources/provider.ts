@@ -6,9 +6,9 @@ import type { RawRow } from "../domain/bar.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
 import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
-import { createRateLimiter, type RateLimit, type RateLimiter } from "../pipeline/ratelimit.ts";
+import { createRateLimiter, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
 import { resolveUniverse } from "../universes/universes.ts";
-import { DEFAULT_RETRY, ProviderError, type RetryPolicy } from "./http.ts";
+import { DEFAULT_RETRY, ProviderError, type RetryPolicy } from "../lib/http.ts";
 import { MarketSchema, minQualitySchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext } from "./types.ts";
 

@@ -11,7 +11,7 @@ import { INTERVAL_MS, IntervalSchema, type Bar, type Interval, type RawRow } fro
 import { validateBatch } from "../domain/quality.ts";
 import { normaliseSymbol } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
-import { sleep } from "../pipeline/ratelimit.ts";
+import { sleep } from "../lib/ratelimit.ts";
 import { openStore } from "../stores/open.ts";
 import type { Store } from "../stores/types.ts";
 import { csvSource, csvSourceSchema } from "./csv.ts";

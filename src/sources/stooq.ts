@@ -6,7 +6,7 @@
 // one line per symbol, `N/D` in every field for a symbol Stooq does not know.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
-import { ProviderError, providerRequest } from "./http.ts";
+import { ProviderError, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
 import { splitCsvLine } from "./csv.ts";
 import type { SourceContext } from "./types.ts";

@@ -6,7 +6,7 @@ import type { TsFormat } from "../domain/time.ts";
 import type { Checkpoint } from "../stores/types.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
 import type { CellRows } from "../domain/cells.ts";
-import type { Waits } from "../pipeline/ratelimit.ts";
+import type { Waits } from "../lib/ratelimit.ts";
 
 export type Cursor = Checkpoint["cursor"];
 

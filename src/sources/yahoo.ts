@@ -11,7 +11,7 @@
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
-import { ProviderError, parseJsonBody, providerRequest } from "./http.ts";
+import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, knownZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { SourceContext } from "./types.ts";
 

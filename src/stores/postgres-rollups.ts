@@ -37,7 +37,7 @@ import {
   sessionAt,
 } from "../domain/rollup.ts";
 import { marketOf } from "../domain/symbols.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import type { BarQuery, RollupPage } from "./types.ts";
 
 type Sql = postgres.Sql<{}>;

@@ -6,10 +6,10 @@
 // so re-loading is idempotent. The checkpoint, the quarantine and the run's counters commit in
 // the same transaction.
 import postgres from "postgres";
-import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
+import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "./events.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import { pgRollups, queueRun, queueRuns, rebuildRollups, type RollupCounts } from "./postgres-rollups.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import { barAt, COLUMN_WIDTH, columnsOf, tsRange, type BarColumns } from "../domain/columns.ts";
 import { redactUrl } from "../lib/redact.ts";

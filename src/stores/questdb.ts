@@ -14,7 +14,7 @@ import postgres from "postgres";
 import { barAt, COLUMN_WIDTH, columnsOf } from "../domain/columns.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
-import { eventId, type BarEvent } from "../stream/events.ts";
+import { eventId, type BarEvent } from "./events.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, Checkpoint, CommitBatch, CommitResult, QuarantineRecord, RunRecord, RunStart, RunSummary, RunStream, SeriesInfo, Store } from "./types.ts";
 
 type Sql = postgres.Sql<{}>;

@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { barsOf } from "../domain/columns.ts";
 import { newOwner, ownerGone, readiness } from "./common.ts";
-import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../stream/events.ts";
+import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "./events.ts";
 import type { Bar, Interval } from "../domain/bar.ts";
 import type {
   BarQuery,

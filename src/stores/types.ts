@@ -3,7 +3,7 @@
 import type { Bar, Interval } from "../domain/bar.ts";
 import type { BarList } from "../domain/columns.ts";
 import type { QualityReport, Rejection } from "../domain/quality.ts";
-import type { BarEvent } from "../stream/events.ts";
+import type { BarEvent } from "./events.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
 
 export type UpsertCounts = { inserted: number; updated: number; unchanged: number };

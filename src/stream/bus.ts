@@ -1,8 +1,8 @@
 // The in-process event bus: whoever commits bars publishes their events here (the pipeline, after
 // the store's transaction), and whoever cares subscribes (the WebSocket/SSE hub, sinks). A
 // subscriber that throws is logged and kept; it never stops delivery to the others.
-import type { BarEvent } from "./events.ts";
-import { log } from "../monitor/log.ts";
+import type { BarEvent } from "../stores/events.ts";
+import { log } from "../lib/log.ts";
 
 export type BusListener = (events: BarEvent[]) => void;
 

@@ -3,10 +3,10 @@
 // journal tailer fills (src/stream/tailer.ts); each event is turned into JSON once, however many
 // clients receive it.
 import type { Store } from "../stores/types.ts";
-import type { TicksyncMetrics } from "../monitor/metrics.ts";
-import { log } from "../monitor/log.ts";
+import type { TicksyncMetrics } from "../lib/metrics.ts";
+import { log } from "../lib/log.ts";
 import { createBus, type EventBus } from "./bus.ts";
-import type { BarEvent } from "./events.ts";
+import type { BarEvent } from "../stores/events.ts";
 import { barMessage, CLOSE } from "./protocol.ts";
 import { ALL_TOPIC, createSession, symbolTopic, type Session, type SessionCounters, type Transport } from "./session.ts";
 import { startTailer, type Tailer } from "./tailer.ts";

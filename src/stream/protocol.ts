@@ -45,7 +45,7 @@
 // A comment line (`: heartbeat`) is sent every heartbeat.
 import * as v from "valibot";
 import { barJson } from "../domain/bar.ts";
-import type { BarEvent } from "./events.ts";
+import type { BarEvent } from "../stores/events.ts";
 
 /** Close codes the server uses. */
 export const CLOSE = {

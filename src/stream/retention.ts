@@ -2,7 +2,7 @@
 // and then every hour (or more often for a short retention). A client away longer than that is
 // told its replay starts later than it asked (see session.ts).
 import type { Store } from "../stores/types.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 
 export function startRetention(store: Store, keepMs: number): () => void {
   if (!store.journal) return () => {};

@@ -8,7 +8,7 @@
 // `since` up to at least `mark`, then the held messages follow, less those the replay already
 // sent (id ≤ the replay's last id). Subscribes and unsubscribes run one at a time, in order.
 import type { Store } from "../stores/types.ts";
-import { eventBatch } from "./events.ts";
+import { eventBatch } from "../stores/events.ts";
 import { barMessage, errorMessage, snapshotMessage, statusMessage, type Outgoing } from "./protocol.ts";
 
 /** What carries messages to one client. */

@@ -8,7 +8,7 @@
 // (QuestDB) cannot be read back: its onEvents events are published as they come, live only.
 import type { Store } from "../stores/types.ts";
 import type { EventBus } from "./bus.ts";
-import { log } from "../monitor/log.ts";
+import { log } from "../lib/log.ts";
 
 export type Tailer = {
   /** Read the journal now (coalesced: a poke during a read makes one more read after it). */

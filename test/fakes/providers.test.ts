@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./providers.ts";
 import { waitFor } from "../helpers.ts";
-import { createRateLimiter } from "../../src/pipeline/ratelimit.ts";
+import { createRateLimiter } from "../../src/lib/ratelimit.ts";
 import { testTimeout } from "../timeout.ts";
 
 testTimeout();

@@ -11,7 +11,7 @@
 import { sqliteStore } from "../../../src/stores/sqlite.ts";
 import { createHub } from "../../../src/stream/hub.ts";
 import { createApp } from "../../../src/http/app.ts";
-import { ticksyncMetrics } from "../../../src/monitor/metrics.ts";
+import { ticksyncMetrics } from "../../../src/lib/metrics.ts";
 import { streamWebSocket } from "../../../src/stream/ws.ts";
 import { defaultStreamConfig } from "../../../src/stream/config.ts";
 import { barMessage } from "../../../src/stream/protocol.ts";

@@ -1,9 +1,9 @@
 // Calling a provider's HTTP API: every call waits for the provider's shared rate limiter, has a
 // timeout, and is retried only when trying again can help (timeouts, connection resets, 5xx,
 // rate limits) — never for a 4xx that will answer the same next time.
-import type { RateLimiter } from "../pipeline/ratelimit.ts";
-import { QuotaExhausted } from "../pipeline/ratelimit.ts";
-import { redactUrl } from "../lib/redact.ts";
+import type { RateLimiter } from "./ratelimit.ts";
+import { QuotaExhausted } from "./ratelimit.ts";
+import { redactUrl } from "./redact.ts";
 
 /** Why a symbol could not be loaded; runs summarise failures by these. */
 export type FailureCause =

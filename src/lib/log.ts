@@ -1,6 +1,6 @@
 // Structured JSON logs on stderr, one object per line. Every line is scrubbed of secrets
 // (src/lib/redact.ts: URL passwords, secret-named fields, and every secret the config holds).
-import { redact, redactValue } from "../lib/redact.ts";
+import { redact, redactValue } from "./redact.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };

@@ -1,7 +1,7 @@
 // Progress of a long run on the terminal: a redrawn bar on a TTY, plain lines otherwise (logs,
 // CI), never more than a few per second.
-import type { Progress } from "../pipeline/ingest.ts";
-import type { Wait } from "../pipeline/ratelimit.ts";
+import type { Progress } from "./ingest.ts";
+import type { Wait } from "../lib/ratelimit.ts";
 import { redact } from "../lib/redact.ts";
 
 /** `waiting 98 s: alphavantage rate limit`: a long wait in words, with the seconds left. */

@@ -1,0 +1,16 @@
+// Size rules of docs/architecture.md ("Style"): no file over 600 lines, no function over 150.
+// ESLint runs only these two rules; import layering is dependency-cruiser's (.dependency-cruiser.cjs).
+import tsParser from "@typescript-eslint/parser";
+
+export default [
+  { ignores: ["node_modules/**", "dist/**", ".services/**", "src/http/dashboard/*.js"] },
+  {
+    files: ["src/**/*.ts"],
+    languageOptions: { parser: tsParser, ecmaVersion: "latest", sourceType: "module" },
+    linterOptions: { reportUnusedDisableDirectives: "error", noInlineConfig: true },
+    rules: {
+      "max-lines": ["error", { max: 600, skipBlankLines: false, skipComments: false }],
+      "max-lines-per-function": ["error", { max: 150, skipBlankLines: false, skipComments: false, IIFEs: true }],
+    },
+  },
+];
