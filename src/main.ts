@@ -33,7 +33,7 @@ import { hostname } from "node:os";
 import { createAlerts, emailNotifier, webhookNotifier } from "./monitor/alerts.ts";
 import { isOpen } from "./domain/calendar.ts";
 import { sinkStream } from "./pipeline/sync.ts";
-import { sqlitePath } from "./stores/sqlite.ts";
+import { sqlitePath } from "./stores/sqlite/index.ts";
 import { importInstruments } from "./pipeline/instruments.ts";
 import { INSTRUMENT_COLUMNS, isInstrumentColumn, type InstrumentColumn } from "./sources/instruments.ts";
 import { isMarket } from "./domain/symbols.ts";

@@ -10,7 +10,7 @@ import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { actionFactor, adjustBars, type CorporateAction } from "../src/domain/actions.ts";
 import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";

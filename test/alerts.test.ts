@@ -6,7 +6,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { tempDir, waitFor } from "./helpers.ts";
 import { startSmtp } from "./fakes/smtp.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { alertsConfigSchema, createAlerts, emailNotifier, webhookNotifier, type AlertsConfig } from "../src/monitor/alerts.ts";
 import { testTimeout } from "./timeout.ts";
 

@@ -10,7 +10,7 @@ import { benchBars } from "../scripts/bench/pocketbase.ts";
 import { digestStore } from "../src/pipeline/migrate.ts";
 import { openStore } from "../src/stores/open.ts";
 import type { Store } from "../src/stores/types.ts";
-import { parsePgUrl } from "../src/stores/postgres.ts";
+import { parsePgUrl } from "../src/stores/postgres/index.ts";
 import { auditEntry, redactParams } from "../src/monitor/audit.ts";
 import { backupStore } from "../src/monitor/backup.ts";
 import { testTimeout } from "./timeout.ts";

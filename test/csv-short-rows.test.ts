@@ -9,7 +9,7 @@ import { csvSource, csvSourceSchema } from "../src/sources/csv.ts";
 import { validateCells } from "../src/domain/cells.ts";
 import { newValidateCache, validateBatch, validateRow, type Rejection, type ValidateContext } from "../src/domain/quality.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { SourceError } from "../src/sources/types.ts";
 import { tempDir, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";

@@ -8,7 +8,7 @@ import { freshness } from "../src/monitor/freshness.ts";
 import { rates } from "../src/monitor/rates.ts";
 import { validateBatch, type ValidateContext } from "../src/domain/quality.ts";
 import type { Bar } from "../src/domain/bar.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { tempDir } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { ROOT, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";

@@ -14,7 +14,7 @@ import { toColumns } from "../src/domain/columns.ts";
 import { newValidateCache, validateBatch, type ValidateContext } from "../src/domain/quality.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";
 import { prefixHash } from "../src/sources/csv-checkpoint.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { DEFAULT_MIN_QUALITY } from "../src/sources/common.ts";
 import type { Cursor, Source, SourceBatch } from "../src/sources/types.ts";
 import { FUZZ_TIMEOUT_MS, fuzzParams } from "./fuzz.ts";

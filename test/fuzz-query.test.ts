@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Bar } from "../src/domain/bar.ts";
 import { createApp } from "../src/http/app.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { createHub, type Hub } from "../src/stream/hub.ts";
 import { defaultStreamConfig } from "../src/stream/config.ts";

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { join } from "node:path";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { createHub } from "../src/stream/hub.ts";
 import { createApp } from "../src/http/app.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";

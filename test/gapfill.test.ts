@@ -12,7 +12,7 @@ import { createGapScanner } from "../src/pipeline/gaps.ts";
 import { isTradingDay } from "../src/domain/calendar.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { startFakeProviders, syntheticBars, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";

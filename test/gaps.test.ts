@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Bar, Interval } from "../src/domain/bar.ts";
 import { countSessions, expectedUnits, findGaps, latestCompletedSession } from "../src/domain/gaps.ts";
 import { createGapScanner } from "../src/pipeline/gaps.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { tempDir } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";

@@ -11,7 +11,7 @@ import type { Bar } from "../src/domain/bar.ts";
 import { createApp } from "../src/http/app.ts";
 import { MAX_AUDIT_SCAN, MAX_INDICATOR_CELLS, MAX_INDICATORS, MAX_ISSUES, MAX_LIST_ITEMS, MAX_QUERY_BYTES, MAX_QUERY_PARAMS } from "../src/http/limits.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { startServe, tempDir, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";

@@ -1,9 +1,9 @@
-// The QuestDB store writes doubles digit by digit from a scaled whole number (src/stores/questdb.ts):
+// The QuestDB store writes doubles digit by digit from a scaled whole number (src/stores/questdb/index.ts):
 // every text it writes must be an ILP double (a point or an exponent, never a bare integer, which
 // ILP reads as a LONG) that reads back as exactly the number, whatever decimal places the number
 // before it in the column had.
 import { describe, expect, test } from "bun:test";
-import { ilpDoubleText } from "../src/stores/questdb.ts";
+import { ilpDoubleText } from "../src/stores/questdb/index.ts";
 import { rng } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 

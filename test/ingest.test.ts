@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { csvSource } from "../src/sources/csv.ts";
 import { sqliteSource } from "../src/sources/sqlite.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";

@@ -2,7 +2,7 @@
 // clock (exact next runs), and through `ticksync serve` from a config file (the wiring).
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { createApp } from "../src/http/app.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { createScheduler, type Scheduler } from "../src/scheduler/scheduler.ts";

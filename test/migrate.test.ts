@@ -5,7 +5,7 @@ import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { MAIN, cli, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { STORES } from "./stores.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();

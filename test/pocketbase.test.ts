@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { cli, tempDir, writeFile, startServe, waitFor } from "./helpers.ts";
 import { startPocketbase, pocketbaseBin, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
 import { barToRecord, pocketbaseSink, recordId, type PocketbaseSinkConfig } from "../src/sinks/pocketbase.ts";

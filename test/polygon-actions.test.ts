@@ -12,7 +12,7 @@ import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
 import { tempDir } from "./helpers.ts";

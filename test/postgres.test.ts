@@ -6,7 +6,7 @@ import { STORES } from "./stores.ts";
 import { tempDir } from "./helpers.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
-import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres.ts";
+import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres/index.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();

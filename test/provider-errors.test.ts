@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { setLogLevel } from "../src/lib/log.ts";

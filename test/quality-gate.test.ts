@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { cli, startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { DEFAULT_MIN_QUALITY } from "../src/sources/common.ts";

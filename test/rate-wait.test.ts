@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import type { Progress } from "../src/pipeline/ingest.ts";
 import { createRateLimiter, SHOWN_WAIT_MS } from "../src/lib/ratelimit.ts";

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { PG_URL } from "./stores.ts";
-import { postgresStore } from "../src/stores/postgres.ts";
+import { postgresStore } from "../src/stores/postgres/index.ts";
 import { auditEntry } from "../src/monitor/audit.ts";
 import { testTimeout } from "./timeout.ts";
 

@@ -1,4 +1,4 @@
-// Materialised rollups in PostgreSQL (src/stores/postgres-rollups.ts): the table equals the
+// Materialised rollups in PostgreSQL (src/stores/postgres/rollups.ts): the table equals the
 // rollup on read across DST changes and a half day, for WSE and NYSE; a run rewrites only the
 // buckets its bars are in; the same load again changes nothing; /api/bars from Postgres equals
 // SQLite's on-read answer; migration 8 fills the table for bars stored before it; retention keeps
@@ -12,9 +12,9 @@ import { marketOf } from "../src/domain/symbols.ts";
 import { createApp } from "../src/http/app.ts";
 import { readRolledUp, rolledUpBars, rollupBase } from "../src/http/derived.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
-import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres.ts";
-import { pgRollups, queueRun } from "../src/stores/postgres-rollups.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres/index.ts";
+import { pgRollups, queueRun } from "../src/stores/postgres/rollups.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { cli, tempDir, waitFor } from "./helpers.ts";
 import { STORES } from "./stores.ts";

@@ -5,7 +5,7 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { startServe, tempDir, writeFile } from "./helpers.ts";
 import { createApp } from "../src/http/app.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { createScheduler } from "../src/scheduler/scheduler.ts";
 import { testTimeout } from "./timeout.ts";

@@ -4,7 +4,7 @@
 // "database is locked". Seen as intermittent Pocketbase-test failures (a child sync's store open).
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { ROOT, tempDir } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
@@ -14,7 +14,7 @@ testTimeout();
 const dir = tempDir("ticksync-sqlite-open-");
 
 test("a child opens a store the parent has just closed, every time", async () => {
-  const child = `const { sqliteStore } = await import(${JSON.stringify(join(ROOT, "src/stores/sqlite.ts"))});
+  const child = `const { sqliteStore } = await import(${JSON.stringify(join(ROOT, "src/stores/sqlite/index.ts"))});
 const s = sqliteStore(process.argv[1]); await s.migrate(); await s.close(); console.log("opened");`;
   const failures: string[] = [];
   for (let i = 0; i < 12; i++) {

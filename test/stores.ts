@@ -2,9 +2,9 @@
 // new schema of the server that scripts/services/postgres.sh starts. With CI=true a missing
 // server is an error; without CI the Postgres cases are skipped, saying why.
 import { join } from "node:path";
-import { sqliteStore } from "../src/stores/sqlite.ts";
-import { postgresStore } from "../src/stores/postgres.ts";
-import { questdbStore } from "../src/stores/questdb.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
+import { postgresStore } from "../src/stores/postgres/index.ts";
+import { questdbStore } from "../src/stores/questdb/index.ts";
 import type { Store } from "../src/stores/types.ts";
 
 export type StoreKind = "sqlite" | "postgres" | "questdb";

@@ -4,7 +4,7 @@
 // round trips stay flat. Memory is the server process's resident set (/proc/<pid>/status VmRSS).
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { rawWs, wsFrame } from "./fakes/raw-ws.ts";

@@ -5,7 +5,7 @@
 // journal tailer's poll), as a CLI ingest would.
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { createHub, type Hub } from "../src/stream/hub.ts";

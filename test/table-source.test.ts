@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { join } from "node:path";
 import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { PG_URL, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
-import { sqliteStore } from "../src/stores/sqlite.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEMO_TICKERS, rng, wseSessions } from "../gen-demo.ts";
-import { SQLITE_MIGRATIONS } from "../../src/stores/sqlite.ts";
+import { SQLITE_MIGRATIONS } from "../../src/stores/sqlite/index.ts";
 
 /** The issue's size: the rate is measured here. */
 const ROWS = 1_000_000;
@@ -24,7 +24,7 @@ const SOURCE = "bench";
 const RATE_TARGET = 0.5;
 /**
  * Peak RSS is compared between ROWS and twice ROWS. The store lets SQLite cache up to 64 MiB of
- * pages (`cache_size = -65536` in src/stores/sqlite.ts); a 1M-row store is ~90 MiB, so that cap is
+ * pages (`cache_size = -65536` in src/stores/sqlite/index.ts); a 1M-row store is ~90 MiB, so that cap is
  * reached in both runs and what is left to compare is the reader's memory. Flat: the double-size
  * file costs at most 15% more.
  */
@@ -148,7 +148,7 @@ function baselineChild(csv: string, dbPath: string): void {
 
   const started = performance.now();
   const db = new Database(dbPath, { create: true, strict: false });
-  // The same pragmas as src/stores/sqlite.ts.
+  // The same pragmas as src/stores/sqlite/index.ts.
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA busy_timeout = 10000");

@@ -15,7 +15,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEMO_TICKERS, randomWalk, wseSessions } from "../gen-demo.ts";
-import { sqliteStore } from "../../src/stores/sqlite.ts";
+import { sqliteStore } from "../../src/stores/sqlite/index.ts";
 import { BAR_FIELDS, barToRecord } from "../../src/sinks/pocketbase.ts";
 import type { Bar } from "../../src/domain/bar.ts";
 import { startPocketbase } from "../services/pocketbase-instance.ts";

@@ -4,7 +4,7 @@
 //             the store's key (the store's own bars table, made by its migration: primary key
 //             (series_id, ts), yearly partitions); ticksync's rate is printed against both;
 //   QuestDB:  the same ILP lines ticksync writes, POSTed to /write (as many lines a request as
-//             src/stores/questdb.ts's writes hold) into a table made by the store's own migration,
+//             src/stores/questdb/index.ts's writes hold) into a table made by the store's own migration,
 //             until its WAL is applied.
 // The raw files are prepared beforehand and not timed, so the baselines measure only the load.
 // A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file.
@@ -17,8 +17,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeBulkCsv } from "./ingest.ts";
-import { ILP_LINES_PER_REQUEST as QDB_LINES_PER_REQUEST, questdbStore } from "../../src/stores/questdb.ts";
-import { postgresStore } from "../../src/stores/postgres.ts";
+import { ILP_LINES_PER_REQUEST as QDB_LINES_PER_REQUEST, questdbStore } from "../../src/stores/questdb/index.ts";
+import { postgresStore } from "../../src/stores/postgres/index.ts";
 
 /** The issue's size. */
 const ROWS = 5_000_000;
@@ -32,7 +32,7 @@ const RSS_LIMIT = 1.15;
  * reported at a quarter and a sixteenth of the rows instead.
  */
 const QDB_BUDGET_S = 300;
-/** Lines per /write request: the chunk src/stores/questdb.ts posts by default. */
+/** Lines per /write request: the chunk src/stores/questdb/index.ts posts by default. */
 const ILP_LINES_PER_REQUEST = QDB_LINES_PER_REQUEST;
 const SOURCE = "bench";
 /** ticksync's first run in a fresh schema or prefix has id 1; the baselines write the same. */
@@ -49,7 +49,7 @@ const MiB = (bytes: number) => bytes / (1 << 20);
 const int = (x: number) => Math.round(x).toLocaleString("en-US");
 const rate = (rows: number, ms: number) => rows / (ms / 1000);
 const secs = (ms: number) => (ms / 1000).toFixed(2);
-/** As src/stores/questdb.ts writes an ILP double. */
+/** As src/stores/questdb/index.ts writes an ILP double. */
 const ilpNum = (x: number) => (Number.isInteger(x) ? `${x}.0` : String(x));
 
 // --- services -------------------------------------------------------------------------------

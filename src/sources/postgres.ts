@@ -5,7 +5,7 @@
 import * as v from "valibot";
 import postgres from "postgres";
 import { IntervalSchema } from "../domain/bar.ts";
-import { parseQuestdbUrl } from "../stores/questdb.ts";
+import { parseQuestdbUrl } from "../stores/questdb/index.ts";
 import { MarketSchema, TsFormatSchema, minQualitySchema, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch } from "./types.ts";
 

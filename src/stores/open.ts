@@ -3,9 +3,9 @@
 // Run records are written scrubbed of secrets (src/lib/redact.ts): a run's parameters and its
 // error text (which may quote a sink's or a provider's URL) are shown by /api/runs, /api/audit,
 // alerts and backups, so no secret is kept in the store to be shown later.
-import { sqliteStore } from "./sqlite.ts";
-import { postgresStore } from "./postgres.ts";
-import { questdbStore } from "./questdb.ts";
+import { sqliteStore } from "./sqlite/index.ts";
+import { postgresStore } from "./postgres/index.ts";
+import { questdbStore } from "./questdb/index.ts";
 import type { RunStart, RunSummary, Store } from "./types.ts";
 import { redact, redactUrl, redactValue } from "../lib/redact.ts";
 

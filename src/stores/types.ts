@@ -233,7 +233,7 @@ export interface Store {
   /** The recorded no-data sessions, of one source or all, by source, symbol, interval, session. */
   listNoData?(opts?: { source?: string }): Promise<NoDataSession[]>;
   // --- end retention and no-data sessions ---
-  // --- materialised rollups (Postgres; src/stores/postgres-rollups.ts) ---
+  // --- materialised rollups (Postgres; src/stores/postgres/rollups.ts) ---
   /**
    * /api/bars' rolled-up page from the store's materialised rollups, equal to the page rolled up
    * on read (src/http/derived.ts); null when the store has none for this query or they are not

@@ -8,7 +8,7 @@
 // the instant each batch's commit (bare: publish) ended is written to <file>.committed.json by
 // batch number, so clients measure latency from the end of the commit to their receipt. Prints
 // {"produced":…,"batches":…,"commitMs":…,"committedAt":<that file>} when done.
-import { sqliteStore } from "../../../src/stores/sqlite.ts";
+import { sqliteStore } from "../../../src/stores/sqlite/index.ts";
 import { createHub } from "../../../src/stream/hub.ts";
 import { createApp } from "../../../src/http/app.ts";
 import { ticksyncMetrics } from "../../../src/lib/metrics.ts";

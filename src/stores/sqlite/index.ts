@@ -3,10 +3,10 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { barsOf } from "../domain/columns.ts";
-import { newOwner, ownerGone, readiness } from "./common.ts";
-import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "./events.ts";
-import type { Bar, Interval } from "../domain/bar.ts";
+import { barsOf } from "../../domain/columns.ts";
+import { newOwner, ownerGone, readiness } from "../common.ts";
+import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../events.ts";
+import type { Bar, Interval } from "../../domain/bar.ts";
 import type {
   BarQuery,
   ChangedBar,
@@ -20,7 +20,7 @@ import type {
   RunSummary,
   SeriesInfo,
   Store,
-} from "./types.ts";
+} from "../types.ts";
 
 type Migration = { version: number; name: string; sql: string };
 
@@ -89,7 +89,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     version: 4,
     name: "event journal",
     sql: `
-      -- The bars each batch inserted or changed, compact (src/stream/events.ts), for the stream's
+      -- The bars each batch inserted or changed, compact (src/stores/events.ts), for the stream's
       -- replay. AUTOINCREMENT: a batch number is never reused, even after pruning.
       CREATE TABLE journal (
         batch INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, created_at INTEGER NOT NULL,

@@ -11,11 +11,11 @@
 // the batch again, and the dedup keys make that a no-op; the checkpoint never claims bars that
 // QuestDB has not accepted, and the run's counters always match its checkpoints.
 import postgres from "postgres";
-import { barAt, COLUMN_WIDTH, columnsOf } from "../domain/columns.ts";
-import { newOwner, ownerGone, readiness } from "./common.ts";
-import type { Bar, Interval } from "../domain/bar.ts";
-import { eventId, type BarEvent } from "./events.ts";
-import type { BarQuery, ChangedBar, ChangeQuery, Checkpoint, CommitBatch, CommitResult, QuarantineRecord, RunRecord, RunStart, RunSummary, RunStream, SeriesInfo, Store } from "./types.ts";
+import { barAt, COLUMN_WIDTH, columnsOf } from "../../domain/columns.ts";
+import { newOwner, ownerGone, readiness } from "../common.ts";
+import type { Bar, Interval } from "../../domain/bar.ts";
+import { eventId, type BarEvent } from "../events.ts";
+import type { BarQuery, ChangedBar, ChangeQuery, Checkpoint, CommitBatch, CommitResult, QuarantineRecord, RunRecord, RunStart, RunSummary, RunStream, SeriesInfo, Store } from "../types.ts";
 
 type Sql = postgres.Sql<{}>;
 

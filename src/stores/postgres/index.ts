@@ -6,13 +6,13 @@
 // so re-loading is idempotent. The checkpoint, the quarantine and the run's counters commit in
 // the same transaction.
 import postgres from "postgres";
-import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "./events.ts";
-import { newOwner, ownerGone, readiness } from "./common.ts";
-import { pgRollups, queueRun, queueRuns, rebuildRollups, type RollupCounts } from "./postgres-rollups.ts";
-import { log } from "../lib/log.ts";
-import type { Bar, Interval } from "../domain/bar.ts";
-import { barAt, COLUMN_WIDTH, columnsOf, tsRange, type BarColumns } from "../domain/columns.ts";
-import { redactUrl } from "../lib/redact.ts";
+import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../events.ts";
+import { newOwner, ownerGone, readiness } from "../common.ts";
+import { pgRollups, queueRun, queueRuns, rebuildRollups, type RollupCounts } from "./rollups.ts";
+import { log } from "../../lib/log.ts";
+import type { Bar, Interval } from "../../domain/bar.ts";
+import { barAt, COLUMN_WIDTH, columnsOf, tsRange, type BarColumns } from "../../domain/columns.ts";
+import { redactUrl } from "../../lib/redact.ts";
 import type {
   BarQuery,
   ChangedBar,
@@ -27,7 +27,7 @@ import type {
   RunStream,
   SeriesInfo,
   Store,
-} from "./types.ts";
+} from "../types.ts";
 
 type Sql = postgres.Sql<{}>;
 type Tx = postgres.TransactionSql<{}>;
@@ -181,7 +181,7 @@ export const PG_MIGRATIONS: Migration[] = [
     version: 4,
     name: "event journal",
     async up(sql) {
-      // The bars each batch inserted or changed, compact (src/stream/events.ts), for the stream's
+      // The bars each batch inserted or changed, compact (src/stores/events.ts), for the stream's
       // replay. Batch numbers follow commit order: a batch takes JOURNAL_LOCK before it takes its
       // number and holds it until it commits.
       await sql`
@@ -238,7 +238,7 @@ export const PG_MIGRATIONS: Migration[] = [
       // The daily rollup of versions 1-7 cut days at 00:00 UTC: not a WSE or NYSE session. Its
       // TimescaleDB form (a continuous aggregate, time_bucket on a fixed grid) cannot follow
       // sessions either (opens at 09:30 ET, early closes, holidays, a time zone per market), so
-      // both forms give way to one table kept by src/stores/postgres-rollups.ts.
+      // both forms give way to one table kept by src/stores/postgres/rollups.ts.
       if (timescale) {
         await sql`DROP VIEW IF EXISTS bars_1d_from_intraday`;
         await sql`DROP MATERIALIZED VIEW IF EXISTS bars_1d_by_series`;
