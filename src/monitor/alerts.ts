@@ -133,6 +133,141 @@ export function emailNotifier(cfg: NonNullable<AlertsConfig["email"]>): Notifier
   };
 }
 
+/** A rule's state as kept in the store, or a fresh one. */
+async function loadState(store: Store, r: AlertRule): Promise<AlertState> {
+  const cp = await store.getCheckpoint(stream(r.name));
+  const c = (cp?.cursor ?? {}) as Record<string, any>;
+  return {
+    name: r.name,
+    kind: r.kind,
+    severity: r.severity,
+    status: c.status === "firing" ? "firing" : "ok",
+    message: typeof c.message === "string" ? c.message : "not evaluated yet",
+    value: typeof c.value === "number" ? c.value : null,
+    since: typeof c.since === "number" ? c.since : null,
+    lastEvaluated: typeof c.lastEvaluated === "number" ? c.lastEvaluated : null,
+    lastNotified: typeof c.lastNotified === "number" ? c.lastNotified : null,
+    acknowledged: c.acknowledged === 1,
+    acknowledgedBy: typeof c.acknowledgedBy === "string" ? c.acknowledgedBy : null,
+  };
+}
+
+async function saveState(store: Store, s: AlertState): Promise<void> {
+  await store.putCheckpoints(
+    [
+      {
+        stream: stream(s.name),
+        cursor: {
+          status: s.status,
+          message: s.message,
+          value: s.value,
+          since: s.since,
+          lastEvaluated: s.lastEvaluated,
+          lastNotified: s.lastNotified,
+          acknowledged: s.acknowledged ? 1 : 0,
+          acknowledgedBy: s.acknowledgedBy,
+        },
+        lastTs: s.since,
+        lastKey: s.status,
+      },
+    ],
+    0,
+  );
+}
+
+/** The runs started in the last `windowS` seconds, newest first. */
+async function recentRuns(store: Store, now: () => number, windowS: number) {
+  const from = now() - windowS * 1000;
+  const out = [];
+  for (let before: number | undefined; ; ) {
+    const page = await store.listRuns({ limit: 200, before });
+    for (const r of page) if (r.startedAt >= from) out.push(r);
+    if (page.length < 200 || page[page.length - 1]!.startedAt < from) break;
+    before = page[page.length - 1]!.id;
+  }
+  return out;
+}
+
+/** What a rule sees now. */
+async function checkRule(r: AlertRule, store: Store, inputs: AlertInputs, now: () => number): Promise<Check> {
+  switch (r.kind) {
+    case "staleness": {
+      const at = new Date(now());
+      if (!inputs.isOpen(r.market, at)) return { firing: false, message: `${r.market} is not trading`, value: null };
+      let newest = -Infinity;
+      for (const s of await store.listSeries()) if (s.interval === r.interval && marketOf(s.symbol) === r.market) newest = Math.max(newest, s.lastTs);
+      if (newest === -Infinity) return { firing: true, message: `no ${r.interval} bars for ${r.market} at all`, value: null };
+      // A bar covers [ts, ts + interval): it is stale once its end is older than maxAgeS.
+      const age = Math.round((now() - (newest + INTERVAL_MS[r.interval])) / 1000);
+      return { firing: age > r.maxAgeS, message: `newest ${r.market} ${r.interval} bar ends ${age} s ago (limit ${r.maxAgeS} s)`, value: age };
+    }
+    case "errors": {
+      const failed = (await recentRuns(store, now, r.windowS)).filter((x) => x.outcome === "failed" || x.outcome === "interrupted");
+      return { firing: failed.length > r.maxFailed, message: `${failed.length} runs failed in the last ${r.windowS} s (limit ${r.maxFailed})${failed[0] ? `; latest: run ${failed[0].id} ${failed[0].source}: ${failed[0].error ?? failed[0].outcome}` : ""}`, value: failed.length };
+    }
+    case "quarantine": {
+      const runs = (await recentRuns(store, now, r.windowS)).filter((x) => x.kind === "ingest" || x.kind === "backfill");
+      const read = runs.reduce((n, x) => n + x.read, 0);
+      const q = runs.reduce((n, x) => n + x.quarantined, 0);
+      const rate = read ? q / read : 0;
+      return { firing: rate > r.maxRate, message: `${q} of ${read} rows quarantined in the last ${r.windowS} s (${(rate * 100).toFixed(2)}%, limit ${(r.maxRate * 100).toFixed(2)}%)`, value: rate };
+    }
+    case "consistency": {
+      const list = (await inputs.consistency?.()) ?? [];
+      const bad = list.filter((c) => (!r.sink || c.sink === r.sink) && c.status === "inconsistent");
+      return { firing: bad.length > 0, message: bad.length ? `differs from the store: ${bad.map((c) => `${c.sink}/${c.collection} (${c.differingDays} days)`).join(", ")}` : "every verified sink matches the store", value: bad.length };
+    }
+    case "sink_backlog": {
+      if (!inputs.sinkBacklog) return { firing: false, message: "no such sink in this service", value: null };
+      const pending = await inputs.sinkBacklog(r.sink, r.maxPending);
+      return { firing: pending > r.maxPending, message: `${pending > r.maxPending ? `more than ${r.maxPending}` : pending} bars wait for sink ${r.sink} (limit ${r.maxPending})`, value: pending };
+    }
+    case "disk": {
+      const path = r.path ?? inputs.dataPath ?? ".";
+      const st = statfsSync(path);
+      const free = Number(st.bavail) * Number(st.bsize);
+      const ratio = free / (Number(st.blocks) * Number(st.bsize));
+      const low = (r.minFreeBytes !== undefined && free < r.minFreeBytes) || (r.minFreeRatio !== undefined && ratio < r.minFreeRatio);
+      return { firing: low, message: `${(free / 2 ** 30).toFixed(2)} GiB free (${(ratio * 100).toFixed(1)}%) at ${path}`, value: free };
+    }
+  }
+}
+
+/**
+ * A check's result applied to the rule's state at `t`: what to announce, if anything (it starts
+ * firing, it clears, or with `repeatS` it still fires unacknowledged).
+ */
+function transition(s: AlertState, c: Check, t: number, repeatS: number): Notification["event"] | null {
+  const was = s.status;
+  // Scrubbed here, so the API, the log and every notification get the same safe text.
+  s.message = redact(c.message);
+  s.value = c.value;
+  s.lastEvaluated = t;
+  if (c.firing && was === "ok") {
+    s.status = "firing";
+    s.since = t;
+    s.acknowledged = false;
+    s.acknowledgedBy = null;
+    return "firing";
+  }
+  if (!c.firing && was === "firing") {
+    s.status = "ok";
+    return "resolved";
+  }
+  if (c.firing && repeatS > 0 && !s.acknowledged && s.lastNotified !== null && t - s.lastNotified >= repeatS * 1000) return "reminder";
+  return null;
+}
+
+/** Every notifier in turn; one that fails is logged and the others still run. */
+async function notify(notifiers: Notifier[], n: Notification): Promise<void> {
+  for (const x of notifiers)
+    try {
+      await x.send(n);
+    } catch (e) {
+      log.error("alert notification failed", { alert: n.alert.name, notifier: x.name, error: (e as Error).message });
+    }
+}
+
 export function createAlerts(store: Store, cfg: AlertsConfig, inputs: AlertInputs, notifiers: Notifier[]) {
   const now = inputs.now ?? Date.now;
   const states = new Map<string, AlertState>();
@@ -140,112 +275,8 @@ export function createAlerts(store: Store, cfg: AlertsConfig, inputs: AlertInput
 
   async function load() {
     if (loaded) return;
-    for (const r of cfg.rules) {
-      const cp = await store.getCheckpoint(stream(r.name));
-      const c = (cp?.cursor ?? {}) as Record<string, any>;
-      states.set(r.name, {
-        name: r.name,
-        kind: r.kind,
-        severity: r.severity,
-        status: c.status === "firing" ? "firing" : "ok",
-        message: typeof c.message === "string" ? c.message : "not evaluated yet",
-        value: typeof c.value === "number" ? c.value : null,
-        since: typeof c.since === "number" ? c.since : null,
-        lastEvaluated: typeof c.lastEvaluated === "number" ? c.lastEvaluated : null,
-        lastNotified: typeof c.lastNotified === "number" ? c.lastNotified : null,
-        acknowledged: c.acknowledged === 1,
-        acknowledgedBy: typeof c.acknowledgedBy === "string" ? c.acknowledgedBy : null,
-      });
-    }
+    for (const r of cfg.rules) states.set(r.name, await loadState(store, r));
     loaded = true;
-  }
-
-  async function save(s: AlertState) {
-    await store.putCheckpoints(
-      [
-        {
-          stream: stream(s.name),
-          cursor: {
-            status: s.status,
-            message: s.message,
-            value: s.value,
-            since: s.since,
-            lastEvaluated: s.lastEvaluated,
-            lastNotified: s.lastNotified,
-            acknowledged: s.acknowledged ? 1 : 0,
-            acknowledgedBy: s.acknowledgedBy,
-          },
-          lastTs: s.since,
-          lastKey: s.status,
-        },
-      ],
-      0,
-    );
-  }
-
-  async function recentRuns(windowS: number) {
-    const from = now() - windowS * 1000;
-    const out = [];
-    for (let before: number | undefined; ; ) {
-      const page = await store.listRuns({ limit: 200, before });
-      for (const r of page) if (r.startedAt >= from) out.push(r);
-      if (page.length < 200 || page[page.length - 1]!.startedAt < from) break;
-      before = page[page.length - 1]!.id;
-    }
-    return out;
-  }
-
-  async function check(r: AlertRule): Promise<Check> {
-    switch (r.kind) {
-      case "staleness": {
-        const at = new Date(now());
-        if (!inputs.isOpen(r.market, at)) return { firing: false, message: `${r.market} is not trading`, value: null };
-        let newest = -Infinity;
-        for (const s of await store.listSeries()) if (s.interval === r.interval && marketOf(s.symbol) === r.market) newest = Math.max(newest, s.lastTs);
-        if (newest === -Infinity) return { firing: true, message: `no ${r.interval} bars for ${r.market} at all`, value: null };
-        // A bar covers [ts, ts + interval): it is stale once its end is older than maxAgeS.
-        const age = Math.round((now() - (newest + INTERVAL_MS[r.interval])) / 1000);
-        return { firing: age > r.maxAgeS, message: `newest ${r.market} ${r.interval} bar ends ${age} s ago (limit ${r.maxAgeS} s)`, value: age };
-      }
-      case "errors": {
-        const failed = (await recentRuns(r.windowS)).filter((x) => x.outcome === "failed" || x.outcome === "interrupted");
-        return { firing: failed.length > r.maxFailed, message: `${failed.length} runs failed in the last ${r.windowS} s (limit ${r.maxFailed})${failed[0] ? `; latest: run ${failed[0].id} ${failed[0].source}: ${failed[0].error ?? failed[0].outcome}` : ""}`, value: failed.length };
-      }
-      case "quarantine": {
-        const runs = (await recentRuns(r.windowS)).filter((x) => x.kind === "ingest" || x.kind === "backfill");
-        const read = runs.reduce((n, x) => n + x.read, 0);
-        const q = runs.reduce((n, x) => n + x.quarantined, 0);
-        const rate = read ? q / read : 0;
-        return { firing: rate > r.maxRate, message: `${q} of ${read} rows quarantined in the last ${r.windowS} s (${(rate * 100).toFixed(2)}%, limit ${(r.maxRate * 100).toFixed(2)}%)`, value: rate };
-      }
-      case "consistency": {
-        const list = (await inputs.consistency?.()) ?? [];
-        const bad = list.filter((c) => (!r.sink || c.sink === r.sink) && c.status === "inconsistent");
-        return { firing: bad.length > 0, message: bad.length ? `differs from the store: ${bad.map((c) => `${c.sink}/${c.collection} (${c.differingDays} days)`).join(", ")}` : "every verified sink matches the store", value: bad.length };
-      }
-      case "sink_backlog": {
-        if (!inputs.sinkBacklog) return { firing: false, message: "no such sink in this service", value: null };
-        const pending = await inputs.sinkBacklog(r.sink, r.maxPending);
-        return { firing: pending > r.maxPending, message: `${pending > r.maxPending ? `more than ${r.maxPending}` : pending} bars wait for sink ${r.sink} (limit ${r.maxPending})`, value: pending };
-      }
-      case "disk": {
-        const path = r.path ?? inputs.dataPath ?? ".";
-        const st = statfsSync(path);
-        const free = Number(st.bavail) * Number(st.bsize);
-        const ratio = free / (Number(st.blocks) * Number(st.bsize));
-        const low = (r.minFreeBytes !== undefined && free < r.minFreeBytes) || (r.minFreeRatio !== undefined && ratio < r.minFreeRatio);
-        return { firing: low, message: `${(free / 2 ** 30).toFixed(2)} GiB free (${(ratio * 100).toFixed(1)}%) at ${path}`, value: free };
-      }
-    }
-  }
-
-  async function notify(n: Notification) {
-    for (const x of notifiers)
-      try {
-        await x.send(n);
-      } catch (e) {
-        log.error("alert notification failed", { alert: n.alert.name, notifier: x.name, error: (e as Error).message });
-      }
   }
 
   return {
@@ -256,34 +287,19 @@ export function createAlerts(store: Store, cfg: AlertsConfig, inputs: AlertInput
         const s = states.get(r.name)!;
         let c: Check;
         try {
-          c = await check(r);
+          c = await checkRule(r, store, inputs, now);
         } catch (e) {
           c = { firing: true, message: `the rule could not be evaluated: ${(e as Error).message}`, value: null };
         }
         const t = now();
-        const was = s.status;
-        // Scrubbed here, so the API, the log and every notification get the same safe text.
-        s.message = redact(c.message);
-        s.value = c.value;
-        s.lastEvaluated = t;
-        let event: Notification["event"] | null = null;
-        if (c.firing && was === "ok") {
-          s.status = "firing";
-          s.since = t;
-          s.acknowledged = false;
-          s.acknowledgedBy = null;
-          event = "firing";
-        } else if (!c.firing && was === "firing") {
-          s.status = "ok";
-          event = "resolved";
-        } else if (c.firing && cfg.repeatS > 0 && !s.acknowledged && s.lastNotified !== null && t - s.lastNotified >= cfg.repeatS * 1000) event = "reminder";
+        const event = transition(s, c, t, cfg.repeatS);
         if (event) {
           s.lastNotified = t;
           log[event === "resolved" ? "info" : "warn"](`alert ${event}`, { alert: s.name, kind: s.kind, message: s.message });
-          await notify({ alert: { ...s }, event });
+          await notify(notifiers, { alert: { ...s }, event });
           if (event === "resolved") s.since = null;
         }
-        await save(s);
+        await saveState(store, s);
       }
       return this.list();
     },
@@ -297,7 +313,7 @@ export function createAlerts(store: Store, cfg: AlertsConfig, inputs: AlertInput
       if (s.status === "firing") {
         s.acknowledged = true;
         s.acknowledgedBy = by;
-        await save(s);
+        await saveState(store, s);
       }
       return { ...s };
     },

@@ -1,14 +1,16 @@
-// The stream hub: every connected client (session), the symbol index that routes each event to the
-// sessions that want it, heartbeats, and the stream's metrics. Events come from the bus, which the
-// journal tailer fills (src/stream/tailer.ts); each event is turned into JSON once, however many
-// clients receive it.
+// The stream hub: every connected client (session), heartbeats, and the parts it wires together:
+// the journal tailer that fills the bus (src/stream/tailer.ts), the fan-out from the bus to the
+// sessions (src/stream/fanout.ts), the journal's retention, and the stream's metrics
+// (src/stream/report.ts).
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import { log } from "../lib/log.ts";
 import { createBus, type EventBus } from "./bus.ts";
-import type { BarEvent } from "../stores/events.ts";
-import { barMessage, CLOSE } from "./protocol.ts";
-import { ALL_TOPIC, createSession, symbolTopic, type Session, type SessionCounters, type Transport } from "./session.ts";
+import { CLOSE } from "./protocol.ts";
+import { Session, type SessionCounters } from "./session.ts";
+import type { Transport } from "./transport.ts";
+import { Fanout } from "./fanout.ts";
+import { streamReporter } from "./report.ts";
 import { startTailer, type Tailer } from "./tailer.ts";
 import { startRetention } from "./retention.ts";
 import type { StreamConfig } from "./config.ts";
@@ -17,101 +19,38 @@ export type HubOptions = { store: Store; config: StreamConfig; metrics?: Ticksyn
 
 export type Hub = ReturnType<typeof createHub>;
 
+/** Ping every client; close a WebSocket client that sent nothing for two heartbeats. */
+function heartbeat(sessions: Set<Session>, config: StreamConfig, counters: SessionCounters, forget: (s: Session) => void): void {
+  const now = Date.now();
+  const silentFor = 2 * config.heartbeatSeconds * 1000;
+  for (const s of sessions) {
+    if (s.transport.kind === "ws" && now - s.seenAt > silentFor) {
+      counters.dropped.heartbeat = (counters.dropped.heartbeat ?? 0) + 1;
+      forget(s);
+      s.transport.close(CLOSE.heartbeat, `no heartbeat for ${Math.round((now - s.seenAt) / 1000)} s`);
+      continue;
+    }
+    s.transport.heartbeat();
+  }
+}
+
 export function createHub(o: HubOptions) {
   const { store, config } = o;
   const bus = o.bus ?? createBus();
   const sessions = new Set<Session>();
-  const bySymbol = new Map<string, Set<Session>>();
-  const wildcard = new Set<Session>();
-  const fastSessions = new Set<Session>();
-  let publish: ((topic: string, text: string) => void) | null = null;
   const counters: SessionCounters = { sent: { ws: 0, sse: 0 }, conflated: 0, dropped: {}, replayed: 0 };
+  const fanout = new Fanout(config, counters);
   let tailer: Tailer | null = null;
   const timers: (() => void)[] = [];
-
-  function index(s: Session, change: "add" | "remove", symbols: Iterable<string>, all: boolean) {
-    for (const sym of symbols) {
-      let set = bySymbol.get(sym);
-      if (change === "add") {
-        if (!set) bySymbol.set(sym, (set = new Set()));
-        set.add(s);
-      } else if (set) {
-        set.delete(s);
-        if (!set.size) bySymbol.delete(sym);
-      }
-    }
-    if (all) change === "add" ? wildcard.add(s) : wildcard.delete(s);
-  }
-
-  function fanOut(events: BarEvent[]) {
-    // A fast-path client that has fallen behind leaves it before anything more is published.
-    for (const s of fastSessions) if (s.transport.buffered() > config.bufferBytes) s.leaveFast();
-    for (const e of events) {
-      const subs = bySymbol.get(e.bar.symbol);
-      if (!subs && !wildcard.size) continue;
-      const m = barMessage(e);
-      let bySym = 0;
-      let byAll = 0;
-      if (subs)
-        for (const s of subs) {
-          if (s.all) continue;
-          if (s.fast) bySym++;
-          else s.push(m);
-        }
-      for (const s of wildcard) {
-        if (s.fast) byAll++;
-        else s.push(m);
-      }
-      if (bySym) publish!(symbolTopic(e.bar.symbol), m.json);
-      if (byAll) publish!(ALL_TOPIC, m.json);
-      counters.sent.ws += bySym + byAll;
-    }
-  }
-  bus.subscribe(fanOut);
+  bus.subscribe(fanout.fanOut);
 
   function forget(s: Session) {
     if (!sessions.delete(s)) return;
     s.end();
-    index(s, "remove", [...s.symbols], true);
+    fanout.index(s, "remove", [...s.symbols], true);
   }
 
-  // Counters are plain numbers on the hot path; the metrics registry is brought up to date here.
-  const reported = { ws: 0, sse: 0, conflated: 0, replayed: 0, dropped: {} as Record<string, number> };
-  function report() {
-    const m = o.metrics;
-    if (!m) return;
-    let ws = 0;
-    for (const s of sessions) if (s.transport.kind === "ws") ws++;
-    m.streamClients.set({ transport: "ws" }, ws);
-    m.streamClients.set({ transport: "sse" }, sessions.size - ws);
-    for (const k of ["ws", "sse"] as const) {
-      m.streamMessages.inc({ transport: k }, counters.sent[k] - reported[k]);
-      reported[k] = counters.sent[k];
-    }
-    m.streamConflated.inc({}, counters.conflated - reported.conflated);
-    reported.conflated = counters.conflated;
-    m.streamReplayed.inc({}, counters.replayed - reported.replayed);
-    reported.replayed = counters.replayed;
-    for (const [reason, n] of Object.entries(counters.dropped)) {
-      m.streamDropped.inc({ reason }, n - (reported.dropped[reason] ?? 0));
-      reported.dropped[reason] = n;
-    }
-    m.streamLastEventId.set({}, bus.lastId());
-  }
-
-  function heartbeat() {
-    const now = Date.now();
-    const silentFor = 2 * config.heartbeatSeconds * 1000;
-    for (const s of sessions) {
-      if (s.transport.kind === "ws" && now - s.seenAt > silentFor) {
-        counters.dropped.heartbeat = (counters.dropped.heartbeat ?? 0) + 1;
-        forget(s);
-        s.transport.close(CLOSE.heartbeat, `no heartbeat for ${Math.round((now - s.seenAt) / 1000)} s`);
-        continue;
-      }
-      s.transport.heartbeat();
-    }
-  }
+  const report = streamReporter(o.metrics, counters, sessions, bus.lastId);
 
   const every = (ms: number, fn: () => void) => {
     const t = setInterval(fn, ms);
@@ -127,7 +66,7 @@ export function createHub(o: HubOptions) {
     async start() {
       tailer = await startTailer({ store, bus, pollMs: config.pollMs });
       timers.push(startRetention(store, config.retentionDays * 86_400_000));
-      every(config.heartbeatSeconds * 1000, heartbeat);
+      every(config.heartbeatSeconds * 1000, () => heartbeat(sessions, config, counters, forget));
       every(1000, report);
       report();
     },
@@ -136,7 +75,7 @@ export function createHub(o: HubOptions) {
     lastId: () => bus.lastId(),
     /** A client connected. */
     open(t: Transport): Session {
-      const s = createSession(t, {
+      const s = new Session(t, {
         store,
         lastId: bus.lastId,
         bufferBytes: config.bufferBytes,
@@ -145,13 +84,8 @@ export function createHub(o: HubOptions) {
         maxSymbols: config.maxSymbols,
         slowClient: config.slowClient,
         counters,
-        index,
-        fastPath: (s, on) => {
-          if (on) {
-            publish ??= t.topics!.publish;
-            fastSessions.add(s);
-          } else fastSessions.delete(s);
-        },
+        index: fanout.index,
+        fastPath: fanout.fastPath,
         closed: (s, reason) => {
           log.info("stream client dropped", { transport: t.kind, reason });
           forget(s);

@@ -5,7 +5,8 @@
 import type { Context } from "hono";
 import { normaliseSymbol } from "../domain/symbols.ts";
 import type { Hub } from "./hub.ts";
-import type { Session, Transport } from "./session.ts";
+import type { Session } from "./session.ts";
+import type { Transport } from "./transport.ts";
 import type { StreamConfig } from "./config.ts";
 import { errorMessage, parseStreamRequest, sseFrame, type Outgoing } from "./protocol.ts";
 

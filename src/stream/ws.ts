@@ -7,7 +7,8 @@ import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import * as v from "valibot";
 import { normaliseSymbol } from "../domain/symbols.ts";
 import type { Hub } from "./hub.ts";
-import type { Session, Transport } from "./session.ts";
+import type { Session } from "./session.ts";
+import type { Transport } from "./transport.ts";
 import type { StreamConfig } from "./config.ts";
 import { clip, CLOSE, ClientMessageSchema, MAX_SYMBOLS_PER_MESSAGE, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
 

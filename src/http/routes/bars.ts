@@ -1,0 +1,88 @@
+// GET /api/bars: a keyset-paged page of a symbol's bars; rolled up from finer bars when the store
+// has none at the interval asked for (src/http/derived.ts), or adjusted for the stored splits and
+// dividends (`adjusted=true`, src/domain/actions.ts).
+import { Hono } from "hono";
+import * as v from "valibot";
+import { IntervalSchema, barJson, type Bar, type Interval } from "../../domain/bar.ts";
+import { adjustBars, dedupeActions } from "../../domain/actions.ts";
+import type { Store } from "../../stores/types.ts";
+import type { TicksyncMetrics } from "../../lib/metrics.ts";
+import { badRequest, BarCursorParam, encodeBarCursor, Instant, Limit } from "../query.ts";
+import { rolledUpBars } from "../derived.ts";
+import { resolveSymbol } from "../resolve-symbol.ts";
+
+/**
+ * A page of raw bars adjusted for the symbol's stored actions, per source (each source's own
+ * record of an action first, one record per action). Dividend factors take the raw close of the
+ * last stored bar of the same series before the ex-date.
+ */
+async function adjustedPage(store: Store, symbol: string, interval: Interval, page: Bar[]) {
+  const all = await store.listActions!(symbol);
+  const bars: Bar[] = [];
+  const actions: Record<string, unknown>[] = [];
+  for (const [source, group] of Map.groupBy(page, (b) => b.source)) {
+    const chosen = dedupeActions(all, source);
+    const prevClose = async (exDate: number) => {
+      const before = await store.queryBars({ symbol, interval, source, from: exDate - 45 * 86_400_000, to: exDate - 1, limit: 100_000 });
+      return before.at(-1)?.close ?? null;
+    };
+    const adj = await adjustBars(group, chosen, prevClose);
+    bars.push(...adj.bars);
+    for (const a of adj.applied) actions.push({ series: source, ...a, exDate: new Date(a.exDate).toISOString().slice(0, 10) });
+  }
+  // Back in the page's (ts, source) order.
+  bars.sort((a, b) => a.ts - b.ts || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+  return { bars, actions };
+}
+
+const barsQuery = (maxPage: number) =>
+  v.strictObject({
+    symbol: v.pipe(v.string("symbol is required"), v.nonEmpty("symbol is required")),
+    interval: v.optional(IntervalSchema, "1d"),
+    source: v.optional(v.pipe(v.string(), v.nonEmpty())),
+    from: v.optional(Instant),
+    to: v.optional(Instant),
+    limit: Limit(maxPage),
+    cursor: v.optional(BarCursorParam),
+    /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
+    adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
+  });
+
+export function barRoutes(store: Store, metrics: TicksyncMetrics, maxPage: number): Hono {
+  const BarsQuery = barsQuery(maxPage);
+  const app = new Hono();
+  app.get("/", async (c) => {
+    const q = v.safeParse(BarsQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const { interval, source, from, to, cursor } = q.output;
+    const limit = q.output.limit ?? Math.min(1000, maxPage);
+    if (from !== undefined && to !== undefined && from > to)
+      return c.json({ error: "invalid request", issues: [{ field: "from", message: "from must not be after to" }] }, 400);
+    const resolved = await resolveSymbol(store, q.output.symbol);
+    if ("error" in resolved) return c.json({ error: "invalid request", issues: [{ field: "symbol", message: resolved.error }] }, 400);
+    const symbol = resolved.symbol;
+    // No bars at this interval but finer ones: rolled up along the exchange's sessions, from the
+    // store's materialised rollups when it keeps them (Postgres), else on read.
+    const adjusted = q.output.adjusted === "true";
+    if (adjusted && !store.listActions) return c.json({ error: `the ${store.kind} store keeps no corporate actions, so it cannot adjust prices` }, 501);
+    const rolled = await rolledUpBars(store, { symbol, interval, source, from, to, limit, after: cursor });
+    if (rolled && adjusted)
+      return c.json({ error: "invalid request", issues: [{ field: "adjusted", message: `adjusted prices need stored ${interval} bars; ${interval} is rolled up here` }] }, 400);
+    if (rolled) {
+      const path = rolled.materialised ? "materialised" : "on_read";
+      metrics.rollupPages.inc({ path });
+      c.header("X-Ticksync-Rollup", path);
+      return c.json({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next: rolled.next && encodeBarCursor(rolled.next) });
+    }
+    const bars = await store.queryBars({ symbol, interval, source, from, to, limit: limit + 1, after: cursor });
+    const page = bars.slice(0, limit);
+    const last = page[page.length - 1];
+    const next = bars.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null;
+    if (adjusted) {
+      const adj = await adjustedPage(store, symbol, interval, page);
+      return c.json({ symbol, interval, adjusted: true, actions: adj.actions, data: adj.bars.map(barJson), next });
+    }
+    return c.json({ symbol, interval, data: page.map(barJson), next });
+  });
+  return app;
+}

@@ -1,0 +1,25 @@
+// GET /api/freshness: the dashboard's heat map, each series' days over the last `days` against
+// its market's calendar (src/monitor/freshness.ts).
+import { Hono } from "hono";
+import * as v from "valibot";
+import type { Store } from "../../stores/types.ts";
+import { freshness } from "../../monitor/freshness.ts";
+import { badRequest } from "../query.ts";
+import { MAX_FRESHNESS_DAYS } from "../limits.ts";
+
+const FreshnessQuery = v.strictObject({
+  days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(MAX_FRESHNESS_DAYS, `days must be at most ${MAX_FRESHNESS_DAYS}`)), "40"),
+  interval: v.optional(v.picklist(["1m", "5m", "15m", "1h", "1d"], "expected one of 1m, 5m, 15m, 1h, 1d"), "1d"),
+  market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+  to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"))),
+});
+
+export function freshnessRoutes(store: Store): Hono {
+  const app = new Hono();
+  app.get("/", async (c) => {
+    const q = v.safeParse(FreshnessQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    return c.json(await freshness(store, { days: q.output.days, interval: q.output.interval, market: q.output.market, to: q.output.to }));
+  });
+  return app;
+}

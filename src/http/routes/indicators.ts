@@ -1,0 +1,172 @@
+// GET /api/indicators: technical indicators (src/domain/indicators.ts) over one series' bars,
+// stored or rolled up, keyset-paged like /api/bars. Each page reads the bars before it that its
+// first values need (warm-up), so a value does not depend on where a page starts.
+import { Hono } from "hono";
+import * as v from "valibot";
+import { INTERVAL_MS, IntervalSchema, type Bar, type Interval } from "../../domain/bar.ts";
+import type { Market } from "../../domain/calendar.ts";
+import { computeIndicators, parseIndicator, PERIODS_PER_YEAR, warmupBars, type IndicatorSpec } from "../../domain/indicators.ts";
+import { isIntraday, localDate } from "../../domain/rollup.ts";
+import { marketOf } from "../../domain/symbols.ts";
+import type { Store } from "../../stores/types.ts";
+import { resolveUniverse } from "../../universes/universes.ts";
+import { CHUNK, reach, readRolledUp, rollupBase } from "../derived.ts";
+import type { AppDeps } from "../deps.ts";
+import { badRequest, BarCursorParam, encodeBarCursor, Instant, invalid, Limit, type BarCursor } from "../query.ts";
+import { MAX_INDICATOR_CELLS, MAX_INDICATORS } from "../limits.ts";
+import { resolveSymbol } from "../resolve-symbol.ts";
+
+const DAY_MS = 86_400_000;
+
+const IndicatorSet = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const parts = dataset.value.split(",");
+    // Counted before any is parsed: the work of a refusal does not grow with the list.
+    if (parts.length > MAX_INDICATORS) {
+      addIssue({ message: `at most ${MAX_INDICATORS} indicators (got ${parts.length})` });
+      return NEVER;
+    }
+    const specs: IndicatorSpec[] = [];
+    for (const part of parts) {
+      const r = parseIndicator(part);
+      if (typeof r === "string") addIssue({ message: r });
+      else if (specs.some((s) => s.key === r.key)) addIssue({ message: `${r.key} is listed twice` });
+      else specs.push(r);
+    }
+    return specs.length > 0 && specs.length === parts.length ? specs : NEVER;
+  }),
+);
+
+const indicatorsQuery = (maxPageSize: number) =>
+  v.strictObject({
+    symbol: v.pipe(v.string("symbol is required"), v.nonEmpty("symbol is required")),
+    interval: v.optional(IntervalSchema, "1d"),
+    source: v.optional(v.pipe(v.string(), v.nonEmpty())),
+    from: v.optional(Instant),
+    to: v.optional(Instant),
+    limit: Limit(maxPageSize),
+    cursor: v.optional(BarCursorParam),
+    set: v.optional(IndicatorSet),
+  });
+
+/**
+ * The indicator set of a symbol when a request names none: the first universe of
+ * `[indicators.universes]` (in config order) listing it, else `[indicators] default`. Throws when
+ * a configured universe does not resolve.
+ */
+function configuredSets(deps: Pick<AppDeps, "indicators" | "universes">): (symbol: string) => IndicatorSpec[] {
+  const universeSets: { symbols: Set<string>; specs: IndicatorSpec[] }[] = [];
+  for (const [name, list] of Object.entries(deps.indicators?.universes ?? {})) {
+    const u = resolveUniverse(name, deps.universes ?? {});
+    if (!u.ok) throw new Error(`indicators.universes.${name}: ${u.reason}`);
+    universeSets.push({ symbols: new Set(u.universe.symbols), specs: list.map((s) => parseIndicator(s) as IndicatorSpec) });
+  }
+  const defaultSpecs = (deps.indicators?.default ?? ["sma:20", "rsi:14"]).map((s) => parseIndicator(s) as IndicatorSpec);
+  return (symbol) => universeSets.find((u) => u.symbols.has(symbol))?.specs ?? defaultSpecs;
+}
+
+/** One series, as stored (`base` null) or rolled up from `base` bars. */
+type Series = { symbol: string; market: Market | undefined; base: Interval | null; interval: Interval; source: string };
+
+/** Bars of the series in [fromTs, toTs], at most `max`, stored or rolled up. */
+async function readSeries(store: Store, s: Series, fromTs: number | undefined, toTs: number | undefined, max: number): Promise<Bar[]> {
+  const { symbol, market, base, interval, source } = s;
+  const out: Bar[] = [];
+  let after: BarCursor | undefined;
+  while (out.length < max) {
+    const n = Math.min(CHUNK, max - out.length);
+    let page: Bar[];
+    let next: BarCursor | null;
+    if (base !== null) {
+      const r = await readRolledUp(store, { symbol, market: market!, base, interval, source, from: fromTs, to: toTs, limit: n, after });
+      page = r.bars;
+      next = r.next;
+    } else {
+      page = await store.queryBars({ symbol, interval, source, from: fromTs, to: toTs, limit: n, after });
+      const last = page[page.length - 1];
+      next = page.length === n && last ? { ts: last.ts, source: last.source } : null;
+    }
+    out.push(...page);
+    if (next === null) break;
+    after = next;
+  }
+  return out;
+}
+
+/**
+ * Warm-up: the `need` bars before `t0` that make a page's first values right (see warmupBars), or
+ * as many as there are back to the series' first bar (`firstTs`).
+ */
+async function warmUp(store: Store, s: Series, t0: number, need: number, firstTs: number): Promise<Bar[]> {
+  const { interval } = s;
+  // A first guess of the span that holds `need` bars (sessions are a fraction of the clock),
+  // doubled until it does or reaches back to the series' first bar.
+  let span = need * INTERVAL_MS[interval] * (isIntraday(interval) ? 6 : interval === "1d" ? 1.6 : 1.2) + INTERVAL_MS[interval];
+  let warm: Bar[];
+  for (;;) {
+    const lo = t0 - span;
+    warm = await readSeries(store, s, lo, t0 - 1, Number.MAX_SAFE_INTEGER);
+    if (warm.length >= need || lo <= firstTs - reach(interval)) break;
+    span *= 2;
+  }
+  return warm.slice(Math.max(0, warm.length - need));
+}
+
+export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "universes">, maxPageSize: number): Hono {
+  const { store } = deps;
+  const specsFor = configuredSets(deps);
+  const IndicatorsQuery = indicatorsQuery(maxPageSize);
+  const app = new Hono();
+  app.get("/", async (c) => {
+    const q = v.safeParse(IndicatorsQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const { interval, from, to, cursor } = q.output;
+    let limit = q.output.limit ?? Math.min(1000, maxPageSize);
+    if (from !== undefined && to !== undefined && from > to) return invalid(c, [{ field: "from", message: "from must not be after to" }]);
+    const resolved = await resolveSymbol(store, q.output.symbol);
+    if ("error" in resolved) return invalid(c, [{ field: "symbol", message: resolved.error }]);
+    const symbol = resolved.symbol;
+    const market = marketOf(symbol);
+    const specs = q.output.set ?? specsFor(symbol);
+    // Rows × indicators bounds the values computed and sent; a default page shrinks to fit.
+    const cells = limit * specs.length;
+    if (cells > MAX_INDICATOR_CELLS) {
+      if (q.output.limit !== undefined) return invalid(c, [{ field: "limit", message: `limit × indicators: at most ${MAX_INDICATOR_CELLS} values per page (got ${limit} × ${specs.length} = ${cells})` }]);
+      limit = Math.floor(MAX_INDICATOR_CELLS / specs.length);
+    }
+    const periodsPerYear = PERIODS_PER_YEAR[interval];
+    const ann = specs.find((s) => s.kind === "vol" && s.annualised);
+    if (ann && periodsPerYear === undefined) return invalid(c, [{ field: "set", message: `${ann.key}: annualised volatility needs 1d, 1w or 1mo bars` }]);
+
+    // One series: indicators over bars of two sources interleaved would mean nothing.
+    const base = await rollupBase(store, symbol, interval, q.output.source);
+    const readInterval = base ?? interval;
+    const series = (await store.listSeries({ symbol })).filter((s) => s.interval === readInterval && s.bars > 0 && (!q.output.source || s.source === q.output.source));
+    const sources = [...new Set(series.map((s) => s.source))];
+    if (sources.length > 1) return invalid(c, [{ field: "source", message: `${symbol} has ${readInterval} bars from several sources, choose one: ${sources.join(", ")}` }]);
+    const source = sources[0];
+    const head = { symbol, interval, source: source ?? null, set: specs.map((s) => s.key), ...(base ? { rolledUpFrom: base } : {}) };
+    if (source === undefined) return c.json({ ...head, data: [], next: null });
+    if (base !== null && market === undefined) return c.json({ ...head, data: [], next: null });
+    const one: Series = { symbol, market, base, interval, source };
+
+    const start = cursor ? Math.max(cursor.ts + 1, from ?? -Infinity) : from;
+    const page = await readSeries(store, one, start, to, limit + 1);
+    const rows = page.slice(0, limit);
+    const barsPerDay = isIntraday(interval) ? DAY_MS / INTERVAL_MS[interval] : 1;
+    const need = rows.length > 0 ? warmupBars(specs, barsPerDay) : 0;
+    const warm = need > 0 ? await warmUp(store, one, rows[0]!.ts, need, Math.min(...series.map((s) => s.firstTs))) : [];
+    const all = [...warm, ...rows];
+    const sessionOf = isIntraday(interval) && market ? (b: Bar) => localDate(market, b.ts) : undefined;
+    const cols = computeIndicators(all, specs, { periodsPerYear, sessionOf });
+    const data = rows.map((b, i) => {
+      const row: Record<string, unknown> = { ts: new Date(b.ts).toISOString(), close: b.close };
+      for (const s of specs) row[s.key] = cols[s.key]![warm.length + i] ?? null;
+      return row;
+    });
+    const last = rows[rows.length - 1];
+    return c.json({ ...head, data, next: page.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null });
+  });
+  return app;
+}

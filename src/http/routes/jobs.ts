@@ -1,0 +1,23 @@
+// GET /api/jobs: the scheduler's jobs and what each is doing; POST /api/jobs/:name/run: start one now.
+import { Hono } from "hono";
+import { jobWaiting } from "../../pipeline/progress.ts";
+import { withActor } from "../../monitor/audit.ts";
+import { apiActor } from "../actor.ts";
+import type { AppDeps } from "../deps.ts";
+
+export function jobRoutes(deps: Pick<AppDeps, "scheduler">): Hono {
+  const app = new Hono();
+  // A running job in a long wait (rate limit, Retry-After) says so: `waiting: {reason, until, seconds}`.
+  app.get("/", (c) => c.json({ data: (deps.scheduler?.list() ?? []).map((j) => ({ ...j, waiting: j.running ? jobWaiting(j.name) : null })) }));
+  app.post("/:name/run", async (c) => {
+    if (!deps.scheduler) return c.json({ error: "no scheduler in this process" }, 404);
+    const r = await withActor(apiActor(c), () => deps.scheduler!.trigger(c.req.param("name")));
+    if (r === "unknown") return c.json({ error: "unknown job", job: c.req.param("name") }, 404);
+    if (r === "busy") return c.json({ status: "busy", message: "the job is running; it does not overlap itself" }, 409);
+    // Market hours gate cron ticks only: a manual run starts whatever the market's phase, and says so.
+    const job = deps.scheduler.list().find((j) => j.name === c.req.param("name"));
+    const gated = job?.market ? { marketPhase: job.marketPhase, note: `manual runs ignore market hours (${job.market} is ${job.marketPhase})` } : {};
+    return c.json({ status: "started", ...gated }, 202);
+  });
+  return app;
+}

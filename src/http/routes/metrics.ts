@@ -1,0 +1,63 @@
+// GET /metrics: the Prometheus registry, with the gauges that are read from the store on each
+// scrape brought up to date first (store up, sink consistency, gaps, pending rollups).
+import { Hono } from "hono";
+import type { Store } from "../../stores/types.ts";
+import type { TicksyncMetrics } from "../../lib/metrics.ts";
+import type { GapScanner, SeriesGaps } from "../../pipeline/gaps.ts";
+import { log } from "../../lib/log.ts";
+import type { AppDeps, SinkInfo } from "../deps.ts";
+import { sinkConsistency } from "./sinks.ts";
+
+/**
+ * The ticksync_gap_bars{market,interval} gauge, set on a scrape. Every (market, interval) it has
+ * shown keeps a value: 0 once its gaps are gone.
+ */
+export function gapGauge(gaps: GapScanner, metrics: TicksyncMetrics): () => Promise<void> {
+  const shown = new Set<string>();
+  return async () => {
+    let all: SeriesGaps[];
+    try {
+      all = await gaps.scanAll();
+    } catch (e) {
+      log.warn("gap scan failed", { error: (e as Error).message });
+      return;
+    }
+    const sums = new Map<string, number>([...shown].map((k) => [k, 0]));
+    for (const g of all) {
+      const k = `${g.market}\u0000${g.interval}`;
+      sums.set(k, (sums.get(k) ?? 0) + g.missingBars);
+    }
+    for (const [k, n] of sums) {
+      const [market, interval] = k.split("\u0000") as [string, string];
+      metrics.gapBars.set({ market, interval }, n);
+      shown.add(k);
+    }
+  };
+}
+
+async function updateSinkGauges(store: Store, metrics: TicksyncMetrics, sinks: SinkInfo[]): Promise<void> {
+  for (const s of await sinkConsistency(store, sinks)) {
+    const l = { sink: s.sink, collection: s.collection };
+    metrics.sinkConsistent.set(l, s.status === "consistent" ? 1 : s.status === "inconsistent" ? 0 : -1);
+    if (s.checkedAt !== null) {
+      metrics.sinkDifferingDays.set(l, s.differingDays ?? 0);
+      metrics.sinkVerifyRecords.set({ ...l, side: "store" }, s.storeRecords ?? 0);
+      metrics.sinkVerifyRecords.set({ ...l, side: "sink" }, s.sinkRecords ?? 0);
+      metrics.sinkLastVerify.set(l, Math.floor(s.checkedAt / 1000));
+    }
+  }
+}
+
+export function metricsRoutes(deps: Pick<AppDeps, "store" | "metrics" | "sinks">, updateGapMetric: () => Promise<void>): Hono {
+  const { store, metrics } = deps;
+  const app = new Hono();
+  app.get("/", async (c) => {
+    const r = await store.ready();
+    metrics.storeUp.set({ store: store.kind }, r.ok ? 1 : 0);
+    if (r.ok) await updateSinkGauges(store, metrics, deps.sinks ?? []);
+    if (r.ok) await updateGapMetric();
+    if (r.ok && store.rollupPending) metrics.rollupPendingRuns.set({ store: store.kind }, await store.rollupPending());
+    return c.body(metrics.registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+  return app;
+}

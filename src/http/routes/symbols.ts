@@ -1,0 +1,41 @@
+// GET /api/symbols: every stored symbol with its series, and what the providers say it is
+// (name, exchange, currency…: merged, and per source).
+import { Hono } from "hono";
+import * as v from "valibot";
+import type { Instrument } from "../../domain/actions.ts";
+import { marketOf } from "../../domain/symbols.ts";
+import type { Store } from "../../stores/types.ts";
+import { badRequest } from "../query.ts";
+
+const INSTRUMENT_FIELDS = ["name", "exchange", "currency", "type", "sector", "industry", "isin"] as const;
+
+/** Instrument fields of a symbol: each the newest non-null value any source gave; and by source. */
+function instrumentFields(list: Instrument[]) {
+  const sorted = [...list].sort((a, b) => (b.updatedAt ?? 0) - (a.updatedAt ?? 0));
+  const merged = Object.fromEntries(INSTRUMENT_FIELDS.map((f) => [f, sorted.find((i) => i[f] !== null)?.[f] ?? null]));
+  return { ...merged, instruments: list.map(({ symbol: _s, updatedAt, ...rest }) => ({ ...rest, updatedAt: updatedAt === undefined ? null : new Date(updatedAt).toISOString() })) };
+}
+
+const SymbolsQuery = v.strictObject({ market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")) });
+
+export function symbolRoutes(store: Store): Hono {
+  const app = new Hono();
+  app.get("/", async (c) => {
+    const q = v.safeParse(SymbolsQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const bySymbol = new Map<string, { symbol: string; market: string | null; series: unknown[] }>();
+    for (const s of await store.listSeries()) {
+      const market = marketOf(s.symbol) ?? null;
+      if (q.output.market && market !== q.output.market) continue;
+      let entry = bySymbol.get(s.symbol);
+      if (!entry) bySymbol.set(s.symbol, (entry = { symbol: s.symbol, market, series: [] }));
+      entry.series.push({ source: s.source, interval: s.interval, bars: s.bars, first: new Date(s.firstTs).toISOString(), last: new Date(s.lastTs).toISOString() });
+    }
+    // What the providers say each symbol is: merged (the newest record's value per field) and per source.
+    const instruments = (await store.listInstruments?.()) ?? [];
+    const bySym = Map.groupBy(instruments, (i) => i.symbol);
+    const data = [...bySymbol.values()].map((e) => ({ ...e, ...instrumentFields(bySym.get(e.symbol) ?? []) }));
+    return c.json({ data, count: data.length });
+  });
+  return app;
+}
