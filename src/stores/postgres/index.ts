@@ -8,7 +8,7 @@
 import postgres from "postgres";
 import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../events.ts";
 import { newOwner, ownerGone, readiness } from "../common.ts";
-import { pgRollups, queueRun, queueRuns, rebuildRollups, type RollupCounts } from "./rollups.ts";
+import { pgRollups, queueRun, queueRuns, rebuildRollups, type RollupCounts } from "./rollups/index.ts";
 import { log } from "../../lib/log.ts";
 import type { Bar, Interval } from "../../domain/bar.ts";
 import { barAt, COLUMN_WIDTH, columnsOf, tsRange, type BarColumns } from "../../domain/columns.ts";

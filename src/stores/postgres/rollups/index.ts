@@ -23,8 +23,8 @@
 // (a daily history outlives 1m retention); the deleted bars of the buckets the cutoff cuts through
 // are kept aside in `rollup_carry` until the cutoff has passed them, so those buckets stay whole.
 import type postgres from "postgres";
-import { INTERVAL_MS, INTERVALS, type Bar, type Interval } from "../../domain/bar.ts";
-import type { Market } from "../../domain/calendar.ts";
+import { INTERVAL_MS, INTERVALS, type Bar, type Interval } from "../../../domain/bar.ts";
+import type { Market } from "../../../domain/calendar.ts";
 import {
   bucketOf,
   bucketSpan,
@@ -35,10 +35,10 @@ import {
   outOfSessionSpan,
   rollupSources,
   sessionAt,
-} from "../../domain/rollup.ts";
-import { marketOf } from "../../domain/symbols.ts";
-import { log } from "../../lib/log.ts";
-import type { BarQuery, RollupPage } from "../types.ts";
+} from "../../../domain/rollup.ts";
+import { marketOf } from "../../../domain/symbols.ts";
+import { log } from "../../../lib/log.ts";
+import type { BarQuery, RollupPage } from "../../types.ts";
 
 type Sql = postgres.Sql<{}>;
 type Tx = postgres.TransactionSql<{}>;
