@@ -22,6 +22,9 @@
 // Retention (deleteBars) keeps rollups: buckets wholly before a series' cutoff stay as they were
 // (a daily history outlives 1m retention); the deleted bars of the buckets the cutoff cuts through
 // are kept aside in `rollup_carry` until the cutoff has passed them, so those buckets stay whole.
+//
+// Here: queueing runs, rolling one up (rollUpRun), catching up, retention's carry, rebuilding;
+// intraday.ts and daily.ts roll series up, page.ts reads, worker.ts is the store's catch-up loop.
 import { coveringSpan } from "../../../domain/rollup.ts";
 import { log } from "../../../lib/log.ts";
 import type { BarQuery } from "../../types.ts";
