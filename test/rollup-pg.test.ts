@@ -13,7 +13,7 @@ import { createApp } from "../src/http/app.ts";
 import { readRolledUp, rolledUpBars, rollupBase } from "../src/http/derived.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { PG_MIGRATIONS, parsePgUrl } from "../src/stores/postgres/index.ts";
-import { pgRollups, queueRun } from "../src/stores/postgres/rollups.ts";
+import { pgRollups, queueRun } from "../src/stores/postgres/rollups/index.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { cli, tempDir, waitFor } from "./helpers.ts";
