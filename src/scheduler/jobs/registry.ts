@@ -47,8 +47,15 @@ const TimeZone = v.pipe(
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 type KindEntries = UnionToIntersection<(typeof JOB_KINDS)[number]["schema"]["entries"]>;
+// The fields older than the registry keep the order the config has always had them in (the order
+// of error messages and of the JSON Schema); a new kind's fields follow, in registry order.
+const FIELD_ORDER = ["lookbackDays", "source", "minQuality", "sink", "repair", "onEvents", "dir", "keep"];
+const rank = (field: string) => (FIELD_ORDER.includes(field) ? FIELD_ORDER.indexOf(field) : FIELD_ORDER.length);
+
 /** Every kind's own fields, once each (a field two kinds share is the same schema). */
-const kindEntries = Object.assign({}, ...JOB_KINDS.map((k) => k.schema.entries)) as KindEntries;
+const kindEntries = Object.fromEntries(
+  Object.entries(Object.assign({}, ...JOB_KINDS.map((k) => k.schema.entries)) as Record<string, unknown>).sort(([a], [b]) => rank(a) - rank(b)),
+) as KindEntries;
 
 const oneOf = (words: readonly string[]) => `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`;
 
