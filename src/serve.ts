@@ -21,7 +21,7 @@ import { createSink, type Sink } from "./sinks/registry.ts";
 import { createSource } from "./sources/registry.ts";
 import { openStore } from "./stores/open.ts";
 import { sqlitePath } from "./stores/sqlite/index.ts";
-import type { Store } from "./stores/types.ts";
+import type { ChangePosition, Store } from "./stores/types.ts";
 import { createHub, type Hub } from "./stream/hub.ts";
 import { streamWebSocket } from "./stream/ws.ts";
 
@@ -89,7 +89,7 @@ function alertInputs(o: Opened): AlertInputs {
       const sink = sinks.get(name);
       if (!sink) return 0;
       const cp = await store.getCheckpoint(sinkStream(sink));
-      const after = cp && typeof cp.cursor.runId === "number" ? (cp.cursor as never) : null;
+      const after = cp && typeof cp.cursor.runId === "number" ? (cp.cursor as ChangePosition) : null;
       return (await store.changedBars({ after, uptoRun: Number.MAX_SAFE_INTEGER, limit: atMost + 1, sources: sink.config.sources })).length;
     },
     dataPath: store.kind === "sqlite" ? dirname(resolve(sqlitePath(loaded.config.store.url))) : loaded.baseDir,

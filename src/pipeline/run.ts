@@ -19,7 +19,9 @@ export type IngestSettings = {
     /** The jobs' own quality gates, by job name. */
     jobs: readonly { name: string; minQuality?: number }[];
   };
+  /** Relative source paths resolve against it. */
   baseDir: string;
+  /** The config file it came from (not read here; a LoadedConfig carries it). */
   file?: string | null;
 };
 
