@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { cli, stooqCsv, tempDir, writeFile } from "./helpers.ts";
-import { HELP } from "../src/config/help.ts";
+import { HELP } from "../src/cli/registry.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();

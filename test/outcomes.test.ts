@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { cli, stooqCsv, tempDir, writeFile, type CliResult } from "./helpers.ts";
-import { EXIT } from "../src/config/help.ts";
+import { EXIT } from "../src/cli/exit.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();

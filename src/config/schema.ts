@@ -1,7 +1,6 @@
 // The config file's schema. Every section is a valibot schema; the JSON Schema that editors use
 // (`ticksync config schema`) is derived from these, so the two never disagree.
 import * as v from "valibot";
-import { Cron } from "croner";
 import { sourceConfigSchema } from "../sources/registry.ts";
 import { sinkConfigSchema } from "../sinks/registry.ts";
 import { streamConfigSchema } from "../stream/config.ts";
@@ -9,33 +8,8 @@ import { alertsConfigSchema } from "../monitor/alerts.ts";
 import { indicatorsConfigSchema } from "../domain/indicators.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { retentionConfigSchema } from "../pipeline/retention.ts";
-import { minQualitySchema } from "../sources/common.ts";
-
-const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
-
-const CronExpression = v.pipe(
-  v.string(),
-  v.check((s) => {
-    try {
-      new Cron(s, { paused: true });
-      return true;
-    } catch {
-      return false;
-    }
-  }, "expected a cron expression such as \"*/30 * 9-17 * * 1-5\" (seconds optional)"),
-);
-
-const TimeZone = v.pipe(
-  v.string(),
-  v.check((tz) => {
-    try {
-      new Intl.DateTimeFormat("en", { timeZone: tz });
-      return true;
-    } catch {
-      return false;
-    }
-  }, "expected an IANA time zone such as Europe/Warsaw"),
-);
+import { jobConfigSchema, SINK_JOB_KINDS, SOURCE_JOB_KINDS } from "../scheduler/jobs/registry.ts";
+import { Name } from "../scheduler/jobs/kind.ts";
 
 export const storeConfigSchema = v.strictObject({
   /** `sqlite:<path>` (default) or a bare path to a SQLite file; `postgres://user:pass@host:port/db[?schema=name]`. */
@@ -85,54 +59,8 @@ export const serverConfigSchema = v.strictObject({
   maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 30)), 1 << 20),
 });
 
-/** Job kinds that need a sink. */
-const SINK_JOBS = new Set(["sync", "verify"]);
-
-export const jobConfigSchema = v.pipe(
-  v.strictObject({
-    name: Name,
-    /**
-     * ingest: source → store; sync: store → sink; verify: compare store and sink (repair: re-send what differs);
-     * gapfill: ask a provider source for the sessions its series lack; retention: apply [retention] rules.
-     */
-    kind: v.optional(
-      v.picklist(["ingest", "sync", "verify", "backup", "gapfill", "retention"], "expected ingest, sync, verify, backup, gapfill or retention"),
-      "ingest",
-    ),
-    /** gapfill jobs: only sessions this many days back are looked at (default 365). */
-    lookbackDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(36_600))),
-    /** Name of a source in `sources` (ingest and gapfill jobs). */
-    source: v.optional(Name),
-    /** ingest and gapfill jobs: the quality gate, instead of the source's minQuality. */
-    minQuality: v.optional(minQualitySchema),
-    /** Name of a sink in `sinks` (sync and verify jobs). */
-    sink: v.optional(Name),
-    /** verify jobs: re-send what differs. */
-    repair: v.optional(v.boolean()),
-    /** sync jobs: also run as soon as bars are stored (events), a second after the last one. */
-    onEvents: v.optional(v.boolean()),
-    /** backup jobs: where backups go (relative to the config file) and how many are kept. */
-    dir: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    keep: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
-    /** Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered. */
-    schedule: v.optional(CronExpression),
-    timeZone: v.optional(TimeZone, "UTC"),
-    runOnStart: v.optional(v.boolean(), false),
-    /** Run cron ticks only while this exchange trades (manual and start-up runs are not gated). */
-    market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
-    /** With market: the phases a tick may run in (pre, open, post); the regular session ("open") by default. */
-    phases: v.optional(
-      v.pipe(
-        v.array(v.picklist(["pre", "open", "post"], "expected pre, open or post")),
-        v.nonEmpty("expected at least one of pre, open, post"),
-      ),
-    ),
-  }),
-  v.forward(
-    v.partialCheck([["market"], ["phases"]], (j) => j.phases === undefined || j.market !== undefined, 'phases need a market: set market = "WSE" or "NYSE"'),
-    ["phases"],
-  ),
-);
+// The job part of the config is derived from the job kinds (src/scheduler/jobs/registry.ts).
+export { jobConfigSchema };
 
 export const configSchema = v.pipe(
   v.strictObject({
@@ -159,10 +87,10 @@ export const configSchema = v.pipe(
   v.forward(
     v.partialCheck(
       [["jobs"], ["sources"]],
-      (c) => c.jobs.every((j) => (j.kind !== "ingest" && j.kind !== "gapfill") || (j.source !== undefined && j.source in c.sources)),
+      (c) => c.jobs.every((j) => !SOURCE_JOB_KINDS.has(j.kind) || (j.source !== undefined && j.source in c.sources)),
       (issue) => {
         const c = issue.input as { jobs: { name: string; kind: string; source?: string }[]; sources: Record<string, unknown> };
-        const bad = c.jobs.find((j) => (j.kind === "ingest" || j.kind === "gapfill") && !(j.source !== undefined && j.source in c.sources));
+        const bad = c.jobs.find((j) => SOURCE_JOB_KINDS.has(j.kind) && !(j.source !== undefined && j.source in c.sources));
         if (bad?.source === undefined) return `${bad?.kind} job "${bad?.name}" needs source = <a name in sources>`;
         return `job source "${bad?.source}" is not defined in sources (defined: ${Object.keys(c.sources).join(", ") || "none"})`;
       },
@@ -172,10 +100,10 @@ export const configSchema = v.pipe(
   v.forward(
     v.partialCheck(
       [["jobs"], ["sinks"]],
-      (c) => c.jobs.every((j) => !SINK_JOBS.has(j.kind) || (j.sink !== undefined && j.sink in c.sinks)),
+      (c) => c.jobs.every((j) => !SINK_JOB_KINDS.has(j.kind) || (j.sink !== undefined && j.sink in c.sinks)),
       (issue) => {
         const c = issue.input as { jobs: { name: string; kind: string; sink?: string }[]; sinks: Record<string, unknown> };
-        const bad = c.jobs.find((j) => SINK_JOBS.has(j.kind) && !(j.sink !== undefined && j.sink in c.sinks));
+        const bad = c.jobs.find((j) => SINK_JOB_KINDS.has(j.kind) && !(j.sink !== undefined && j.sink in c.sinks));
         if (bad?.sink === undefined) return `${bad?.kind} job "${bad?.name}" needs sink = <a name in sinks>`;
         return `job sink "${bad?.sink}" is not defined in sinks (defined: ${Object.keys(c.sinks).join(", ") || "none"})`;
       },

@@ -10,7 +10,6 @@
 //   pending  still empty, but nothing newer is stored either (the provider may not have
 //            published it yet): asked again next time;
 //   failed   the symbol's fetch failed (rate limit, timeout, ...): asked again next time.
-import type { LoadedConfig } from "../config/load.ts";
 import type { Interval } from "../domain/bar.ts";
 import type { Market } from "../domain/calendar.ts";
 import { barDate, sessionsIn, unitWindow } from "../domain/gaps.ts";
@@ -21,13 +20,14 @@ import type { TicksyncMetrics } from "../lib/metrics.ts";
 import { ProviderError } from "../lib/http.ts";
 import type { ReadRange, Source } from "../sources/types.ts";
 import type { NoDataSession, Store } from "../stores/types.ts";
-import { ingestFromConfig } from "./run.ts";
+import { ingestFromConfig, type IngestSettings } from "./run.ts";
 
 const DAY = 86_400_000;
 const PROVIDERS = new Set(["stooq", "yahoo", "polygon", "alphavantage"]);
 
 export type GapfillOptions = {
-  loaded: LoadedConfig;
+  /** The config as loaded (its sources, universes, batch size and jobs). */
+  loaded: IngestSettings;
   store: Store;
   /** A provider source (history mode) in the config. */
   source: string;

@@ -1,6 +1,5 @@
 // Wiring: from a validated config to a source, a run, and the metrics the run reports.
-import type { LoadedConfig } from "../config/load.ts";
-import { createSource } from "../sources/registry.ts";
+import { createSource, type SourceConfig } from "../sources/registry.ts";
 import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
@@ -8,8 +7,26 @@ import { log } from "../lib/log.ts";
 import { trackJobWaits } from "./progress.ts";
 import { runIngest, type BatchEvent, type IngestSummary, type Progress } from "./ingest.ts";
 
+/**
+ * What a run needs of the config: the caller (cli/, serve.ts) passes its loaded config, which has
+ * this shape; the pipeline sits below config/ and does not import it.
+ */
+export type IngestSettings = {
+  config: {
+    sources: Readonly<Record<string, SourceConfig>>;
+    universes: Readonly<Record<string, string[]>>;
+    ingest: { batchSize: number };
+    /** The jobs' own quality gates, by job name. */
+    jobs: readonly { name: string; minQuality?: number }[];
+  };
+  /** Relative source paths resolve against it. */
+  baseDir: string;
+  /** The config file it came from (not read here; a LoadedConfig carries it). */
+  file?: string | null;
+};
+
 export type IngestRequest = {
-  loaded: LoadedConfig;
+  loaded: IngestSettings;
   store: Store;
   source: string;
   job?: string;

@@ -1,0 +1,128 @@
+// `ticksync backfill`: a provider source's history over a date range, symbol by symbol, and
+// --resume to continue an interrupted one (which run, and with what, is chosen in pipeline/).
+import { loadConfig, type LoadedConfig } from "../config/load.ts";
+import { setLogLevel } from "../lib/log.ts";
+import { chooseBackfillResume, ResumeError } from "../pipeline/backfill-resume.ts";
+import { createProgressReporter } from "../pipeline/progress.ts";
+import { ingestFromConfig, type IngestRequest } from "../pipeline/run.ts";
+import type { Store } from "../stores/types.ts";
+import { resolveUniverse } from "../universes/universes.ts";
+import { defineCommand, flag, options, parseOptions, text, UsageError, type Options } from "./command.ts";
+import { CONFIG_HELP, configPath, dateFlag, interruptible, intFlag, withStore } from "./context.ts";
+import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
+import { err, out } from "./io.ts";
+import { printSummary } from "./ingest.ts";
+
+const schema = options({
+  source: text("a provider source from the config"),
+  from: text("first day to load (YYYY-MM-DD)"),
+  to: text("last day to load (default: today)"),
+  symbols: text("only these symbols (any provider spelling; @wig80 style universes allowed)"),
+  concurrency: text("symbols at once (default: the source's concurrency)"),
+  resume: flag("continue the newest unfinished backfill run (or --run ID)"),
+  run: text("with --resume: the run to continue"),
+  "retry-failed": flag("with --resume: also try the failed symbols again"),
+  store: text("store URL (config store.url)"),
+  json: flag("print the run summary as JSON"),
+});
+type Values = Options<typeof schema>;
+
+/** The request that continues an unfinished backfill run. */
+async function resumeRequest(loaded: LoadedConfig, store: Store, v: Values, concurrency: number | undefined): Promise<IngestRequest> {
+  const retryFailed = Boolean(v["retry-failed"]);
+  let chosen;
+  try {
+    chosen = await chooseBackfillResume(store, { runId: intFlag("run", v.run), retryFailed, sources: loaded.config.sources });
+  } catch (e) {
+    if (e instanceof ResumeError) throw new UsageError(e.message);
+    throw e;
+  }
+  const { run, pending } = chosen;
+  const p = run.params ?? {};
+  err(`resuming backfill run ${run.id} of ${run.source}: ${pending} streams not yet done`);
+  return {
+    loaded,
+    store,
+    source: run.source,
+    kind: "backfill",
+    resumeRunId: run.id,
+    retryFailed,
+    range: { from: (p.from as number | undefined) ?? undefined, to: (p.to as number | undefined) ?? undefined },
+    concurrency: concurrency ?? (p.concurrency as number | undefined),
+  };
+}
+
+/** The request that starts a new backfill run from --source, --from, --to and --symbols. */
+function newRequest(loaded: LoadedConfig, store: Store, v: Values, concurrency: number | undefined): IngestRequest {
+  if (v.source === undefined) throw new UsageError("backfill needs --source NAME (or --resume)");
+  if (!loaded.config.sources[v.source]) throw new UsageError(`source ${v.source} is not defined in the config (defined: ${Object.keys(loaded.config.sources).join(", ") || "none"})`);
+  const from = dateFlag("from", v.from);
+  if (from === undefined) throw new UsageError("backfill needs --from YYYY-MM-DD");
+  const to = dateFlag("to", v.to);
+  if (to !== undefined && to < from) throw new UsageError("--to is before --from");
+  let streams: string[] | undefined;
+  if (v.symbols !== undefined) {
+    const market = (loaded.config.sources[v.source] as { market?: "WSE" | "NYSE" }).market;
+    const list = resolveUniverse("cli", { cli: v.symbols.split(",").map((s) => s.trim()).filter(Boolean) }, { market });
+    if (!list.ok) throw new UsageError(`--symbols: ${list.reason}`);
+    streams = list.universe.symbols;
+  }
+  return { loaded, store, source: v.source, kind: "backfill", range: { from, to }, streams, concurrency, params: { from, to: to ?? null, concurrency: concurrency ?? null } };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values: v } = parseOptions(schema, argv);
+  if (v.help) return out(help.backfill), EXIT.ok;
+  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store } });
+  setLogLevel(loaded.config.log.level);
+  const concurrency = intFlag("concurrency", v.concurrency);
+  const signal = interruptible();
+  return withStore(loaded, async (store) => {
+    const req = v.resume ? await resumeRequest(loaded, store, v, concurrency) : newRequest(loaded, store, v, concurrency);
+    const progress = createProgressReporter({ unit: "symbols" });
+    const s = await ingestFromConfig({ ...req, signal, onProgress: (p) => progress.update(p) });
+    progress.finish();
+    if (v.json) out(JSON.stringify(s, null, 2));
+    else printSummary(s);
+    if (s.outcome === "interrupted") err(`interrupted: continue with 'ticksync backfill --resume --run ${s.runId}'`);
+    return s.outcome === "succeeded" ? EXIT.ok : s.belowMinQuality && !s.readFailed ? EXIT.quarantined : EXIT.runFailed;
+  });
+}
+
+// The provider types and failure causes named here should come from the source registry (sources/).
+const help = {
+  backfill: `Usage: ticksync backfill --source NAME --from YYYY-MM-DD [--to YYYY-MM-DD] [--symbols A,B,...]
+       ticksync backfill --resume [--run ID] [--retry-failed]
+
+Loads every symbol of a provider source (its symbols and universe) over a date range, with
+bounded concurrency under the provider's rate limit. The run's state is in the store, symbol by
+symbol: after a crash, kill -9 or Ctrl-C, --resume continues with the symbols not yet done. A
+symbol that fails is recorded with its cause (not_found, no_data, rate_limited, timeout,
+server_error, network, bad_response, client_error, auth) and does not stop the run; the summary
+lists failures by cause. A progress bar (plain lines when not a terminal) shows symbols done,
+rows, rate and ETA.
+
+Flags:
+  --source NAME     a provider source from the config (stooq, yahoo, polygon, alphavantage)
+  --from DATE       first day to load
+  --to DATE         last day to load (default: today)
+  --symbols LIST    only these symbols (any provider spelling; @wig80 style universes allowed)
+  --concurrency N   symbols at once (default: the source's concurrency)
+  --resume          continue the newest unfinished backfill run (or --run ID)
+  --retry-failed    with --resume: also try the failed symbols again
+  --store URL       store URL (config store.url)
+  --json            print the run summary as JSON
+
+${CONFIG_HELP}
+
+${EXIT_CODES_HELP}
+`,
+};
+
+export const backfillCommand = defineCommand({
+  type: "backfill",
+  listed: [["backfill", "load a provider source's full history from a date; --resume continues an\ninterrupted backfill with the symbols it has not done"]],
+  schema,
+  help,
+  run,
+});

@@ -1,0 +1,170 @@
+// `ticksync ingest`: one-off ingest from the config's sources, or from a file or SQLite table
+// given by flags (which becomes an ordinary config source, validated by the same schema).
+import { loadConfig } from "../config/load.ts";
+import { setLogLevel } from "../lib/log.ts";
+import type { IngestSummary } from "../pipeline/ingest.ts";
+import { createProgressReporter } from "../pipeline/progress.ts";
+import { ingestFromConfig } from "../pipeline/run.ts";
+import type { SourceConfig } from "../sources/registry.ts";
+import { defineCommand, flag, options, parseOptions, text, texts, UsageError, type Options } from "./command.ts";
+import { CONFIG_HELP, configPath, interruptible, intFlag, withStore } from "./context.ts";
+import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
+import { out } from "./io.ts";
+
+const schema = options({
+  source: texts("a source from the config (repeatable; default: every source)"),
+  file: text("a CSV file, directory of CSV files, or glob"),
+  layout: text("CSV layout: stooq (default), stooq-bulk, or generic (map with --columns)"),
+  sqlite: text("a SQLite file with a price table"),
+  table: text("table of --sqlite (default stock_data)"),
+  columns: text("field=column pairs, e.g. symbol=ticker,ts=date,close=price"),
+  symbol: text("symbol of every row (default: from the file name or a symbol column)"),
+  market: text("market of bare tickers"),
+  interval: text("bar interval (default 1d)"),
+  delimiter: text("CSV delimiter (default ,)"),
+  decimal: text("decimal separator . or , (default .)"),
+  name: text("source name stored with the bars (default: stooq, csv or sqlite)"),
+  store: text("store URL (config store.url)"),
+  "batch-size": text("rows per transaction (default 20000)"),
+  "fail-on-quarantine": flag("exit 4 when any row was quarantined"),
+  json: flag("print the run summaries as JSON"),
+});
+
+/** One run's summary as the CLI prints it (ingest and backfill). */
+export function printSummary(s: IngestSummary) {
+  // A run that read nothing has no quality to speak of (its score of 1 would claim a perfect run).
+  const score = s.read === 0 ? "n/a (0 rows)" : s.quality ? s.quality.score.toFixed(3) : "-";
+  out(
+    `${s.source}: ${s.outcome} in ${(s.durationMs / 1000).toFixed(2)}s — read ${s.read}, inserted ${s.inserted}, updated ${s.updated}, ` +
+      `unchanged ${s.unchanged}, quarantined ${s.quarantined}, quality ${score}` +
+      (s.gapWarnings ? `, ${s.gapWarnings} gap warnings` : "") +
+      ` (run ${s.runId})`,
+  );
+  const causes = Object.entries(s.failedStreams ?? {});
+  if (causes.length) {
+    out(`  failures by cause:`);
+    for (const [cause, streams] of causes) out(`    ${cause}: ${s.failures?.[cause] ?? streams.length} (${streams.join(", ")}${(s.failures?.[cause] ?? 0) > streams.length ? ", …" : ""})`);
+    if (s.belowMinQuality) out(`  quality gate: ${s.quality!.score.toFixed(3)} is below minQuality ${s.minQuality}`);
+  } else if (s.error) out(`  error: ${s.error}`);
+  if (s.quality && Object.keys(s.quality.rules).length) out(`  rules: ${Object.entries(s.quality.rules).map(([k, n]) => `${k}=${n}`).join(" ")}`);
+}
+
+function columnsFlag(value: string | undefined): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  const columns: Record<string, string> = {};
+  for (const pair of value.split(",")) {
+    const [field, col] = pair.split("=");
+    if (!field || !col) throw new UsageError(`--columns expects field=column pairs, got ${JSON.stringify(pair)}`);
+    columns[field.trim()] = col.trim();
+  }
+  return columns;
+}
+
+/** The source --file or --sqlite describes, as a config source; null when neither is given. */
+function sourceFromFlags(v: Options<typeof schema>): { name: string; cfg: SourceConfig } | null {
+  const common = {
+    ...(v.symbol !== undefined ? { symbol: v.symbol } : {}),
+    ...(v.market !== undefined ? { market: v.market } : {}),
+    ...(v.interval !== undefined ? { interval: v.interval } : {}),
+  };
+  const columns = columnsFlag(v.columns);
+  if (v.file !== undefined) {
+    const layout = v.layout ?? (columns ? "generic" : "stooq");
+    return {
+      name: v.name ?? (layout === "generic" ? "csv" : "stooq"),
+      cfg: {
+        type: "csv",
+        path: v.file,
+        layout,
+        ...common,
+        ...(columns ? { columns } : {}),
+        ...(v.delimiter !== undefined ? { delimiter: v.delimiter } : {}),
+        ...(v.decimal !== undefined ? { decimal: v.decimal } : {}),
+      } as SourceConfig,
+    };
+  }
+  if (v.sqlite !== undefined)
+    return {
+      name: v.name ?? "sqlite",
+      cfg: { type: "sqlite", path: v.sqlite, ...(v.table !== undefined ? { table: v.table } : {}), ...common, ...(columns ? { columns } : {}) } as SourceConfig,
+    };
+  return null;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values: v } = parseOptions(schema, argv);
+  if (v.help) return out(help.ingest), EXIT.ok;
+  const fromFlags = sourceFromFlags(v);
+  const loaded = loadConfig(configPath(v.config), process.env, {
+    store: { url: v.store },
+    ingest: { batchSize: intFlag("batch-size", v["batch-size"]) },
+    sources: fromFlags ? { [fromFlags.name]: fromFlags.cfg } : undefined,
+  });
+  setLogLevel(loaded.config.log.level);
+  const names = fromFlags ? [fromFlags.name] : (v.source ?? Object.keys(loaded.config.sources));
+  for (const n of names)
+    if (!loaded.config.sources[n]) throw new UsageError(`source ${n} is not defined in the config (defined: ${Object.keys(loaded.config.sources).join(", ") || "none"})`);
+  if (names.length === 0) throw new UsageError("nothing to ingest: give --file, --sqlite or --source, or define sources in the config");
+
+  const signal = interruptible();
+  return withStore(loaded, async (store) => {
+    const summaries: IngestSummary[] = [];
+    for (const name of names) {
+      const progress = createProgressReporter({ unit: loaded.config.sources[name]!.type === "csv" ? "files" : "streams" });
+      // One stream shows no progress line, unless it has to wait (then from that wait on).
+      let waited = false;
+      const s = await ingestFromConfig({ loaded, store, source: name, signal, onProgress: (p) => (p.total > 1 || (waited ||= Boolean(p.waiting))) && progress.update(p) });
+      progress.finish();
+      summaries.push(s);
+      if (!v.json) printSummary(s);
+    }
+    if (v.json) out(JSON.stringify(summaries, null, 2));
+    if (summaries.some((s) => s.outcome !== "succeeded" && (s.readFailed || !s.belowMinQuality))) return EXIT.runFailed;
+    if (summaries.some((s) => s.belowMinQuality)) return EXIT.quarantined;
+    if (v["fail-on-quarantine"] && summaries.some((s) => s.quarantined > 0)) return EXIT.quarantined;
+    return EXIT.ok;
+  });
+}
+
+// The source types and layouts named here should come from the source registry (sources/).
+const help = {
+  ingest: `Usage: ticksync ingest [--config FILE] [--source NAME ...]
+       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market WSE|NYSE] ...
+       ticksync ingest --sqlite PATH [--table stock_data] [--columns field=col,...] ...
+
+Reads every row, validates it, stores the good ones idempotently and quarantines the bad ones
+with the rule they broke. Progress is checkpointed with every batch: an interrupted ingest run
+again continues where it stopped, and re-running a finished one writes nothing.
+
+Flags:
+  --source NAME        a source from the config (repeatable; default: every source)
+  --file PATH          a CSV file, directory of CSV files, or glob
+  --layout L           stooq (Date,Open,High,Low,Close,Volume; default), stooq-bulk
+                       (<TICKER>,<PER>,<DATE>,...), or generic (map with --columns)
+  --sqlite PATH        a SQLite file with a price table
+  --table NAME         table of --sqlite (default stock_data)
+  --columns MAP        field=column pairs, e.g. symbol=ticker,ts=date,close=price
+  --symbol SYM         symbol of every row (default: from the file name or a symbol column)
+  --market M           market of bare tickers: WSE or NYSE
+  --interval I         1m 5m 15m 1h 1d (default) 1w 1mo
+  --delimiter C        CSV delimiter (default ,)
+  --decimal C          decimal separator . or , (default .)
+  --name NAME          source name stored with the bars (default: stooq, csv or sqlite)
+  --store URL          store URL (config store.url)
+  --batch-size N       rows per transaction (default 20000)
+  --fail-on-quarantine exit 4 when any row was quarantined
+  --json               print the run summaries as JSON
+
+${CONFIG_HELP}
+
+${EXIT_CODES_HELP}
+`,
+};
+
+export const ingestCommand = defineCommand({
+  type: "ingest",
+  listed: [["ingest", "one-off ingest from config sources or from a file given by flags\n(providers continue after each symbol's last stored bar, less an overlap)"]],
+  schema,
+  help,
+  run,
+});

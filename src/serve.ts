@@ -1,0 +1,208 @@
+// The wiring of `ticksync serve`: the store, the scheduler with the config's jobs (the job-kind
+// registry makes their runners), the scheduler lease across replicas, the live feed's hub, alerts,
+// and the HTTP app, until SIGINT/SIGTERM. The command's flags are cli/serve.ts's.
+import { dirname, resolve } from "node:path";
+import pkg from "../package.json" with { type: "json" };
+import type { LoadedConfig } from "./config/load.ts";
+import { isOpen } from "./domain/calendar.ts";
+import { createApp } from "./http/app.ts";
+import { log } from "./lib/log.ts";
+import { ticksyncMetrics, type TicksyncMetrics } from "./lib/metrics.ts";
+import { redactUrl } from "./lib/redact.ts";
+import { createAlerts, emailNotifier, webhookNotifier, type AlertInputs, type Alerts } from "./monitor/alerts.ts";
+import { auditedStore } from "./monitor/audit.ts";
+import { sinkStream } from "./pipeline/sync.ts";
+import { consistencyOf, verifyStream } from "./pipeline/verify-sink.ts";
+import { jobRunner } from "./scheduler/jobs/registry.ts";
+import { holdSchedulerLease, type SchedulerLease } from "./scheduler/lease.ts";
+import { triggerOnEvents } from "./scheduler/on-events.ts";
+import { createScheduler, type Scheduler } from "./scheduler/scheduler.ts";
+import { createSink, type Sink } from "./sinks/registry.ts";
+import { createSource } from "./sources/registry.ts";
+import { openStore } from "./stores/open.ts";
+import { sqlitePath } from "./stores/sqlite/index.ts";
+import type { ChangePosition, Store } from "./stores/types.ts";
+import { createHub, type Hub } from "./stream/hub.ts";
+import { streamWebSocket } from "./stream/ws.ts";
+
+/** serve could not start: the store would not open, or the address would not bind. */
+export class ServeError extends Error {
+  override name = "ServeError";
+  constructor(
+    readonly reason: "store" | "listen",
+    message: string,
+    override readonly cause: unknown,
+  ) {
+    super(message);
+  }
+}
+
+type Opened = { loaded: LoadedConfig; store: Store; metrics: TicksyncMetrics; lease: SchedulerLease; sinks: Map<string, Sink>; shutdown: AbortController };
+
+async function openServeStore(url: string): Promise<Store> {
+  try {
+    const store = auditedStore(openStore(url));
+    const m = await store.migrate();
+    log.info("store ready", { store: store.kind, location: store.location, schemaVersion: m.version, applied: m.applied });
+    // Materialised rollups (Postgres) serve /api/bars: this process works off the runs queued for
+    // them, now and after each run it finishes, in the background (answers roll up on read meanwhile).
+    store.rollUpInBackground?.();
+    return store;
+  } catch (e) {
+    throw new ServeError("store", `cannot open the store ${redactUrl(url)}`, e);
+  }
+}
+
+/** The scheduler with every job of the config, run on the replica that holds the lease. */
+function scheduleJobs(o: Opened): Scheduler {
+  const { config } = o.loaded;
+  const scheduler = createScheduler({ isLeader: o.lease.isLeader });
+  const ctx = { store: o.store, sinks: o.sinks, metrics: o.metrics, signal: o.shutdown.signal, settings: o.loaded, storeUrl: config.store.url, retentionRules: config.retention.rules };
+  for (const job of config.jobs)
+    scheduler.add({
+      name: job.name,
+      schedule: job.schedule,
+      timeZone: job.timeZone,
+      runOnStart: job.runOnStart,
+      gate: job.market ? { market: job.market, phases: job.phases ?? ["open"] } : undefined,
+      run: jobRunner(job, ctx),
+    });
+  return scheduler;
+}
+
+/** What the alert rules read: market hours, sink backlogs, the sinks' last verify, the data's disk. */
+function alertInputs(o: Opened): AlertInputs {
+  const { store, sinks, loaded } = o;
+  return {
+    isOpen: (market, at) => isOpen(market, at.getTime(), ["open"]),
+    // Each sink collection's last verify, as kept in the store (the same status /api/sinks shows).
+    consistency: async () =>
+      Promise.all(
+        [...sinks.values()].flatMap((s) =>
+          s.collections.map(async (collection) => {
+            const k = consistencyOf({ name: s.name, collection }, await store.getCheckpoint(verifyStream({ name: s.name, collection })));
+            return { sink: k.sink, collection: k.collection, status: k.status, differingDays: k.differingDays };
+          }),
+        ),
+      ),
+    sinkBacklog: async (name, atMost) => {
+      const sink = sinks.get(name);
+      if (!sink) return 0;
+      const cp = await store.getCheckpoint(sinkStream(sink));
+      const after = cp && typeof cp.cursor.runId === "number" ? (cp.cursor as ChangePosition) : null;
+      return (await store.changedBars({ after, uptoRun: Number.MAX_SAFE_INTEGER, limit: atMost + 1, sources: sink.config.sources })).length;
+    },
+    dataPath: store.kind === "sqlite" ? dirname(resolve(sqlitePath(loaded.config.store.url))) : loaded.baseDir,
+  };
+}
+
+/** Alerts evaluated on their interval by the leader; notifications go to the webhook and e-mail. */
+function startAlerts(o: Opened): { alerts: Alerts | undefined; stop: () => void } {
+  const cfg = o.loaded.config.alerts;
+  if (!cfg.rules.length) return { alerts: undefined, stop: () => {} };
+  const notifiers = [...(cfg.webhook ? [webhookNotifier(cfg.webhook)] : []), ...(cfg.email ? [emailNotifier(cfg.email)] : [])];
+  const alerts = createAlerts(o.store, cfg, alertInputs(o), notifiers);
+  const evaluate = async () => {
+    if (!o.lease.isLeader()) return; // one replica announces
+    try {
+      for (const a of await alerts.evaluate()) o.metrics.alertFiring.set({ alert: a.name, severity: a.severity }, a.status === "firing" ? 1 : 0);
+    } catch (e) {
+      log.error("alert evaluation failed", { error: (e as Error).message });
+    }
+  };
+  const timer = setInterval(() => void evaluate(), cfg.intervalS * 1000);
+  setTimeout(() => void evaluate(), 1000);
+  return { alerts, stop: () => clearInterval(timer) };
+}
+
+/** The live feed: the hub tails the store's event journal; sync jobs with onEvents follow it. */
+async function startFeed(o: Opened, scheduler: Scheduler): Promise<{ hub: Hub; unwatch: (() => Promise<void>) | null }> {
+  const { config } = o.loaded;
+  const hub = createHub({ store: o.store, metrics: o.metrics, config: config.stream });
+  await hub.start();
+  for (const job of config.jobs.filter((j) => j.kind === "sync" && j.onEvents))
+    triggerOnEvents({ scheduler, job: job.name, subscribe: (onEvent) => hub.bus.subscribe(onEvent), isLeader: o.lease.isLeader });
+  // Another replica's (or process's) commits: Postgres says so at once; the hub also polls.
+  const unwatch = await o.store.watchEvents(() => void hub.poke()).catch((e) => {
+    log.warn("cannot listen for other processes' commits; polling only", { error: (e as Error).message });
+    return null;
+  });
+  return { hub, unwatch };
+}
+
+/** The HTTP app over everything serve opened. */
+function buildApp(o: Opened, scheduler: Scheduler, hub: Hub, alerts: Alerts | undefined) {
+  const { config, baseDir } = o.loaded;
+  // Quarantine replay validates raw rows with the source's settings as the config has them now.
+  const replayContext = (name: string) => {
+    const cfg = config.sources[name];
+    if (!cfg) return null;
+    const src = createSource(name, cfg, baseDir, { universes: config.universes });
+    return { source: name, interval: src.interval, market: src.market, tsFormat: src.tsFormat, timeZone: src.timeZone };
+  };
+  return createApp({
+    store: o.store,
+    metrics: o.metrics,
+    scheduler,
+    maxPageSize: config.server.maxPageSize,
+    version: pkg.version,
+    sinks: [...o.sinks.values()],
+    stream: { hub, config: config.stream },
+    alerts,
+    security: config.server,
+    replayContext,
+    indicators: config.indicators,
+    universes: config.universes,
+  });
+}
+
+/**
+ * Runs the service until SIGINT/SIGTERM (a second signal ends the process at once, 130).
+ * `onListening` gets the URL it listens on (port 0 picks a free one). Throws ServeError when it
+ * cannot start.
+ */
+export async function serve(loaded: LoadedConfig, onListening: (url: string) => void): Promise<void> {
+  const { config } = loaded;
+  const store = await openServeStore(config.store.url);
+  const metrics = ticksyncMetrics();
+  for (const [job, t] of await store.lastSuccessByJob()) metrics.lastSuccess.set({ job }, Math.floor(t / 1000));
+  const lease = await holdSchedulerLease(store, { leaseMs: config.server.leaseSeconds * 1000, metrics });
+  const shutdown = new AbortController();
+  const sinks = new Map(Object.entries(config.sinks).map(([name, cfg]) => [name, createSink(name, cfg, { signal: shutdown.signal })]));
+  const opened: Opened = { loaded, store, metrics, lease, sinks, shutdown };
+  const scheduler = scheduleJobs(opened);
+  const { hub, unwatch } = await startFeed(opened, scheduler);
+  const alerting = startAlerts(opened);
+  const app = buildApp(opened, scheduler, hub, alerting.alerts);
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });
+  } catch (e) {
+    await hub.stop();
+    await store.close();
+    throw new ServeError("listen", `cannot listen on ${config.server.host}:${config.server.port}`, e);
+  }
+  onListening(`http://${server.hostname}:${server.port}`);
+  log.info("listening", { url: `http://${server.hostname}:${server.port}`, jobs: config.jobs.map((j) => j.name) });
+  scheduler.start();
+  return new Promise<void>((stopped) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      log.info("shutting down", { signal });
+      shutdown.abort();
+      lease.stopRenewing();
+      alerting.stop();
+      await unwatch?.().catch(() => {});
+      await lease.release();
+      await hub.stop();
+      await server.stop();
+      await scheduler.stop();
+      await store.close();
+      stopped();
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+  });
+}
