@@ -8,44 +8,59 @@ import { Glob } from "bun";
 import { statSync, existsSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { IntervalSchema, type RawRow } from "../domain/bar.ts";
-import { MarketSchema, TsFormatSchema, minQualitySchema } from "./common.ts";
-import { SourceError, type CellBatch, type Cursor, type Source, type SourceBatch } from "./types.ts";
+import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType } from "./common.ts";
+import { SourceError, type CellBatch, type Cursor, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
 import { CELL_FIELDS, CELL_SPAN, MISSING, UNMAPPED, type CellRows } from "../domain/cells.ts";
 import { prefixHash, resumeFrom } from "./csv-checkpoint.ts";
 
 const ColumnName = v.union([v.pipe(v.string(), v.nonEmpty()), v.pipe(v.number(), v.integer(), v.minValue(0))], "expected a header name or a 0-based column index");
 
-export const csvColumnsSchema = v.strictObject({
-  symbol: v.optional(ColumnName),
-  ts: v.optional(ColumnName),
-  date: v.optional(ColumnName),
-  time: v.optional(ColumnName),
-  open: v.optional(ColumnName),
-  high: v.optional(ColumnName),
-  low: v.optional(ColumnName),
-  close: v.optional(ColumnName),
-  volume: v.optional(ColumnName),
-  adjClose: v.optional(ColumnName),
-  turnover: v.optional(ColumnName),
-  trades: v.optional(ColumnName),
-});
+const column = (what: string) => v.optional(v.pipe(ColumnName, v.description(what)));
+
+export const csvColumnsSchema = v.pipe(
+  v.strictObject({
+    symbol: column("Column of the symbol (else the source's symbol or the file name)."),
+    ts: column("Column of a full timestamp (instead of date and time)."),
+    date: column("Column of the date."),
+    time: column("Column of the time of day, for intraday bars."),
+    open: column("Column of the opening price."),
+    high: column("Column of the highest price."),
+    low: column("Column of the lowest price."),
+    close: column("Column of the closing price."),
+    volume: column("Column of the volume."),
+    adjClose: column("Column of the adjusted close."),
+    turnover: column("Column of the turnover (traded value)."),
+    trades: column("Column of the number of trades."),
+  }),
+  v.description("Which column (header name or 0-based index) holds each bar field: the generic layout needs them, a Stooq layout takes them over its own."),
+);
+
+export const CSV_SUMMARY = "CSV files: Stooq daily or bulk downloads, or any layout with its columns mapped";
 
 export const csvSourceSchema = v.strictObject({
-  type: v.literal("csv"),
+  type: sourceType("csv", CSV_SUMMARY),
   minQuality: v.optional(minQualitySchema),
-  /** A file, a directory (every *.csv in it) or a glob. Relative paths are relative to the config file. */
-  path: v.pipe(v.string(), v.nonEmpty("path is required")),
-  layout: v.optional(v.picklist(["stooq", "stooq-bulk", "generic"], "expected stooq, stooq-bulk or generic"), "stooq"),
-  /** The symbol of every row, for one-symbol files; otherwise a symbol column or the file name. */
-  symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  path: v.pipe(
+    v.string(),
+    v.nonEmpty("path is required"),
+    v.description("A file, a directory (every *.csv in it) or a glob. Relative paths are relative to the config file."),
+  ),
+  layout: v.optional(
+    v.pipe(
+      v.picklist(["stooq", "stooq-bulk", "generic"], "expected stooq, stooq-bulk or generic"),
+      v.description("stooq: Date,Open,High,Low,Close,Volume, one symbol per file; stooq-bulk: <TICKER>,<PER>,<DATE>,<TIME>,…; generic: the columns mapped in `columns`."),
+    ),
+    "stooq",
+  ),
+  symbol: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("The symbol of every row, for one-symbol files; otherwise a symbol column or the file name."))),
   market: v.optional(MarketSchema),
-  interval: v.optional(IntervalSchema, "1d"),
-  delimiter: v.optional(v.pipe(v.string(), v.length(1, "delimiter must be one character")), ","),
-  decimal: v.optional(v.picklist([".", ","], "decimal must be . or ,"), "."),
-  header: v.optional(v.boolean(), true),
+  interval: v.optional(v.pipe(IntervalSchema, v.description(describe.interval)), "1d"),
+  delimiter: v.optional(v.pipe(v.string(), v.length(1, "delimiter must be one character"), v.description("The field separator, one character.")), ","),
+  decimal: v.optional(v.pipe(v.picklist([".", ","], "decimal must be . or ,"), v.description("The decimal mark of numbers: . or ,.")), "."),
+  header: v.optional(v.pipe(v.boolean(), v.description("The first line names the columns.")), true),
   columns: v.optional(csvColumnsSchema),
   tsFormat: v.optional(TsFormatSchema, "auto"),
-  timeZone: v.optional(v.string()),
+  timeZone: v.optional(v.pipe(v.string(), v.description(describe.timeZone))),
 });
 export type CsvSourceConfig = v.InferOutput<typeof csvSourceSchema>;
 type Columns = v.InferOutput<typeof csvColumnsSchema>;
@@ -398,3 +413,12 @@ export function csvSource(name: string, cfg: CsvSourceConfig, baseDir = process.
 
   return { name, type: "csv", interval: cfg.interval, market: cfg.market, tsFormat: cfg.tsFormat, timeZone: cfg.timeZone, streams, read, readCells };
 }
+
+export const csvDescriptor: SourceDescriptor<typeof csvSourceSchema> = {
+  type: "csv",
+  summary: CSV_SUMMARY,
+  schema: csvSourceSchema,
+  create: (name, cfg, baseDir) => csvSource(name, cfg, baseDir),
+  provider: false,
+  rebuildInWorker: true,
+};
