@@ -58,7 +58,7 @@ export const serverConfigSchema = v.strictObject({
       v.integer("expected a whole port number"),
       v.minValue(0),
       v.maxValue(65535),
-      v.description("TCP port of the HTTP server (0: any free port)."),
+      v.description("TCP port of the HTTP server."),
     ),
     8080,
   ),
@@ -177,9 +177,8 @@ export const configSchema = v.pipe(
       ),
       {},
     ),
-    /** Where the store's bars are delivered (Pocketbase collections). */
-    sinks: v.optional(v.record(Name, sinkConfigSchema), {}),
-    jobs: v.optional(v.array(jobConfigSchema), []),
+    sinks: v.optional(v.pipe(v.record(Name, sinkConfigSchema), v.description("Where the store's bars are delivered (Pocketbase collections), by name.")), {}),
+    jobs: v.optional(v.pipe(v.array(jobConfigSchema), v.description("Work `ticksync serve` runs on a schedule, on start or when triggered; each has a kind.")), []),
     stream: v.optional(v.pipe(streamConfigSchema, v.description("The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention.")), {}),
     alerts: v.optional(v.pipe(alertsConfigSchema, v.description("Alert rules and where notifications go.")), {}),
     indicators: v.optional(
