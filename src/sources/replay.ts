@@ -66,6 +66,47 @@ const after = (b: Key, k: Key) => b.ts > k.ts || (b.ts === k.ts && b.symbol > k.
 /** Moments of a window in time order: every symbol's bar at one ts together, symbols sorted. */
 type Moments = { firstTs: number | null; lastTs: number | null; moments(from: Key | null): AsyncIterable<Bar[]>; rejected: RawRow[]; close(): Promise<void> };
 
+/** What of the data a replay plays: its symbols (all when undefined) and its time window. */
+type Window = { wanted: string[] | undefined; fromTs: number | undefined; toTs: number | undefined };
+
+/** A CSV file's bars as moments. It is read whole: replay files are demo-sized; larger sets replay from a store. */
+async function csvMoments(name: string, cfg: ReplaySourceConfig, baseDir: string, { wanted, fromTs, toTs }: Window): Promise<Moments> {
+  const interval = cfg.interval;
+  const csv = csvSource(name, { ...cfg.csv!, type: "csv", interval } as Parameters<typeof csvSource>[1], baseDir);
+  const bars: Bar[] = [];
+  const rejected: RawRow[] = [];
+  for (const stream of await csv.streams())
+    for await (const batch of csv.read(stream, null, 50_000)) {
+      const out = validateBatch(batch.rows, { source: name, interval, market: csv.market, tsFormat: csv.tsFormat, timeZone: csv.timeZone });
+      bars.push(...out.bars.filter((b) => (!wanted || wanted.includes(b.symbol)) && b.ts >= (fromTs ?? -Infinity) && b.ts <= (toTs ?? Infinity)));
+      // Rows that are not bars go on as they are: the pipeline quarantines them with the reason.
+      for (const r of out.rejections) rejected.push({ locator: r.locator, fields: r.raw });
+    }
+  bars.sort((a, b) => a.ts - b.ts || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+  return {
+    firstTs: bars[0]?.ts ?? null,
+    lastTs: bars.at(-1)?.ts ?? null,
+    rejected,
+    async *moments(start) {
+      let i = 0;
+      while (i < bars.length && start && !after(bars[i]!, start)) i++;
+      while (i < bars.length) {
+        const ts = bars[i]!.ts;
+        const moment: Bar[] = [];
+        while (i < bars.length && bars[i]!.ts === ts) moment.push(bars[i++]!);
+        yield moment;
+      }
+    },
+    close: async () => {},
+  };
+}
+
+/** A played bar as the row the pipeline stores under the replay's name, `shift` ms later. */
+const replayRow = (b: Bar, shift: number): RawRow => ({
+  locator: `replay:${b.source}:${b.symbol}:${new Date(b.ts).toISOString()}`,
+  fields: { symbol: b.symbol, ts: b.ts + shift, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose, turnover: b.turnover, trades: b.trades },
+});
+
 export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = process.cwd(), ctx: SourceContext = {}): Source {
   const interval = cfg.interval;
   const fromTs = cfg.start ? parseTimestamp(cfg.start)! : undefined;
@@ -138,44 +179,8 @@ export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = pr
     }
   }
 
-  async function fromCsv(): Promise<Moments> {
-    // A CSV file is read whole: replay files are demo-sized. Larger sets replay from a store.
-    const csv = csvSource(name, { ...cfg.csv!, type: "csv", interval } as Parameters<typeof csvSource>[1], baseDir);
-    const bars: Bar[] = [];
-    const rejected: RawRow[] = [];
-    for (const stream of await csv.streams())
-      for await (const batch of csv.read(stream, null, 50_000)) {
-        const out = validateBatch(batch.rows, { source: name, interval, market: csv.market, tsFormat: csv.tsFormat, timeZone: csv.timeZone });
-        bars.push(...out.bars.filter((b) => (!wanted || wanted.includes(b.symbol)) && b.ts >= (fromTs ?? -Infinity) && b.ts <= (toTs ?? Infinity)));
-        // Rows that are not bars go on as they are: the pipeline quarantines them with the reason.
-        for (const r of out.rejections) rejected.push({ locator: r.locator, fields: r.raw });
-      }
-    bars.sort((a, b) => a.ts - b.ts || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
-    return {
-      firstTs: bars[0]?.ts ?? null,
-      lastTs: bars.at(-1)?.ts ?? null,
-      rejected,
-      async *moments(start) {
-        let i = 0;
-        while (i < bars.length && start && !after(bars[i]!, start)) i++;
-        while (i < bars.length) {
-          const ts = bars[i]!.ts;
-          const moment: Bar[] = [];
-          while (i < bars.length && bars[i]!.ts === ts) moment.push(bars[i++]!);
-          yield moment;
-        }
-      },
-      close: async () => {},
-    };
-  }
-
-  const row = (b: Bar, shift: number): RawRow => ({
-    locator: `replay:${b.source}:${b.symbol}:${new Date(b.ts).toISOString()}`,
-    fields: { symbol: b.symbol, ts: b.ts + shift, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose, turnover: b.turnover, trades: b.trades },
-  });
-
   async function* read(_stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
-    const data = cfg.from !== undefined ? await fromStore() : await fromCsv();
+    const data = cfg.from !== undefined ? await fromStore() : await csvMoments(name, cfg, baseDir, { wanted, fromTs, toTs });
     const signal = ctx.signal;
     try {
       if (data.firstTs === null || data.lastTs === null) {
@@ -209,7 +214,7 @@ export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = pr
             if (signal?.aborted) throw new SourceError(`source ${name}: replay stopped`);
             [prevTs, prevCount] = [ts, part.length];
             const last = part.at(-1)!;
-            yield { rows: [...pending, ...part.map((b) => row(b, shift))], cursor: { ts: last.ts, symbol: last.symbol, pass, shift } };
+            yield { rows: [...pending, ...part.map((b) => replayRow(b, shift))], cursor: { ts: last.ts, symbol: last.symbol, pass, shift } };
             pending = [];
           }
         }
