@@ -10,42 +10,54 @@ import { resolveUniverse } from "../universes/universes.ts";
 import { retentionConfigSchema } from "../pipeline/retention.ts";
 import { jobConfigSchema, SINK_JOB_KINDS, SOURCE_JOB_KINDS } from "../scheduler/jobs/registry.ts";
 import { Name } from "../scheduler/jobs/kind.ts";
+import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
 
 export const storeConfigSchema = v.strictObject({
-  /** `sqlite:<path>` (default) or a bare path to a SQLite file; `postgres://user:pass@host:port/db[?schema=name]`. */
   url: v.optional(
     v.pipe(
       v.string(),
       v.nonEmpty(),
       v.regex(/^(sqlite:|file:|postgres(ql)?:\/\/|questdb:\/\/|[^:]+$)/, "expected sqlite:<path>, a path to a SQLite file, postgres://user@host:port/db or questdb://user:pass@host:port/qdb?http=http://host:9000"),
+      v.description("sqlite:<path> (the default, relative to the config file) or a bare path to a SQLite file; postgres://user:pass@host:port/db[?schema=name]; questdb://user:pass@host:port/qdb?http=http://host:9000."),
     ),
     "sqlite:./.data/ticksync.db",
   ),
 });
 
 export const serverConfigSchema = v.strictObject({
-  host: v.optional(v.pipe(v.string(), v.nonEmpty()), "127.0.0.1"),
-  port: v.optional(v.pipe(v.number("expected a port number"), v.integer("expected a whole port number"), v.minValue(0), v.maxValue(65535)), 8080),
-  /** Rows per page at most on /api endpoints. */
-  maxPageSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000)), 10_000),
-  /**
-   * Replicas on one Postgres store: the scheduler lease lasts this long and is renewed at a third
-   * of it; when the leader dies another replica takes the jobs over within about this time.
-   */
-  leaseSeconds: v.optional(v.pipe(v.number(), v.minValue(1), v.maxValue(600)), 10),
-  /**
-   * API tokens (Authorization: Bearer <token>): needed for every mutating request (and for reads
-   * with authReads). Without tokens only callers on this machine may mutate. Prefer setting them
-   * with TICKSYNC_SERVER__TOKENS='["…"]'.
-   */
-  tokens: v.optional(v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))), []),
-  /** Reads need a token too (the probes /healthz and /readyz never do). */
-  authReads: v.optional(v.boolean(), false),
-  /**
-   * Host names that reach this server besides IP addresses, localhost and `host` (a reverse
-   * proxy's or a DNS name); other Host headers get 403 (DNS rebinding). ".example.com" allows
-   * the domain and its subdomains.
-   */
+  host: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("Address the HTTP server listens on; 127.0.0.1 keeps it to this machine.")), "127.0.0.1"),
+  port: v.optional(
+    v.pipe(
+      v.number("expected a port number"),
+      v.integer("expected a whole port number"),
+      v.minValue(0),
+      v.maxValue(65535),
+      v.description("TCP port of the HTTP server."),
+    ),
+    8080,
+  ),
+  maxPageSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100_000), v.description("Rows per page at most on /api endpoints.")), 10_000),
+  leaseSeconds: v.optional(
+    v.pipe(
+      v.number(),
+      v.minValue(1),
+      v.maxValue(600),
+      v.description(
+        "Replicas on one Postgres store: the scheduler lease lasts this long and is renewed at a third of it; when the leader dies another replica takes the jobs over within about this time.",
+      ),
+    ),
+    10,
+  ),
+  tokens: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))),
+      v.description(
+        "API tokens (Authorization: Bearer <token>): needed for every mutating request (and for reads with authReads). Without tokens only callers on this machine may mutate. Prefer setting them with TICKSYNC_SERVER__TOKENS='[\"…\"]'.",
+      ),
+    ),
+    [],
+  ),
+  authReads: v.optional(v.pipe(v.boolean(), v.description("Reads need a token too (the probes /healthz and /readyz never do).")), false),
   allowedHosts: v.optional(
     v.pipe(
       v.array(v.pipe(v.string(), v.regex(/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?\.?$/i, "expected a host name such as ticksync.example.com or .example.com"))),
@@ -53,10 +65,25 @@ export const serverConfigSchema = v.strictObject({
     ),
     [],
   ),
-  /** Origins allowed to call the API from a browser (CORS); none by default. */
-  corsOrigins: v.optional(v.array(v.pipe(v.string(), v.url("expected an origin such as https://app.example.com"))), []),
-  /** Largest request body accepted, bytes. */
-  maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 30)), 1 << 20),
+  corsOrigins: v.optional(
+    v.pipe(v.array(v.pipe(v.string(), v.url("expected an origin such as https://app.example.com"))), v.description("Origins allowed to call the API from a browser (CORS); none by default.")),
+    [],
+  ),
+  maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 30), v.description("Largest request body accepted, bytes.")), 1 << 20),
+});
+
+export const logConfigSchema = v.strictObject({
+  level: v.optional(
+    v.pipe(v.picklist(["debug", "info", "warn", "error"], "expected debug, info, warn or error"), v.description("The least severe log level written (to stderr).")),
+    "info",
+  ),
+});
+
+export const ingestConfigSchema = v.strictObject({
+  batchSize: v.optional(
+    v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000), v.description("Rows per store transaction (and per checkpoint).")),
+    DEFAULT_BATCH_SIZE,
+  ),
 });
 
 // The job part of the config is derived from the job kinds (src/scheduler/jobs/registry.ts).
@@ -64,25 +91,32 @@ export { jobConfigSchema };
 
 export const configSchema = v.pipe(
   v.strictObject({
+    // Not a setting: the editor's pointer to the JSON Schema, kept a bare string in that schema.
     $schema: v.optional(v.string()),
-    store: v.optional(storeConfigSchema, {}),
-    server: v.optional(serverConfigSchema, {}),
-    log: v.optional(v.strictObject({ level: v.optional(v.picklist(["debug", "info", "warn", "error"], "expected debug, info, warn or error"), "info") }), {}),
-    ingest: v.optional(v.strictObject({ batchSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000)), 20_000) }), {}),
-    sources: v.optional(v.record(Name, sourceConfigSchema), {}),
-    /** Named symbol lists of your own; entries may be any provider spelling or "@<bundled universe>". */
-    universes: v.optional(v.record(Name, v.array(v.pipe(v.string(), v.nonEmpty()))), {}),
-    /** Where the store's bars are delivered (Pocketbase collections). */
-    sinks: v.optional(v.record(Name, sinkConfigSchema), {}),
-    jobs: v.optional(v.array(jobConfigSchema), []),
-    /** The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention. */
-    stream: v.optional(streamConfigSchema, {}),
-    /** Alert rules and where notifications go. */
-    alerts: v.optional(alertsConfigSchema, {}),
-    /** Indicator sets /api/indicators computes when a request names none: `default`, and per universe. */
-    indicators: v.optional(indicatorsConfigSchema, {}),
-    /** How long bars are kept, per interval (`rules = [{ interval = "1m", keepDays = 90 }]`); enforced by retention jobs. */
-    retention: v.optional(retentionConfigSchema, {}),
+    store: v.optional(v.pipe(storeConfigSchema, v.description("Where bars, runs, checkpoints and the event journal are kept.")), {}),
+    server: v.optional(v.pipe(serverConfigSchema, v.description("The HTTP server of `ticksync serve`: address, API tokens, limits.")), {}),
+    log: v.optional(v.pipe(logConfigSchema, v.description("Logging.")), {}),
+    ingest: v.optional(v.pipe(ingestConfigSchema, v.description("How ingest runs write to the store.")), {}),
+    sources: v.optional(v.pipe(v.record(Name, sourceConfigSchema), v.description("Where bars come from, by name; each has a type (csv, sqlite, postgres, providers, replay).")), {}),
+    universes: v.optional(
+      v.pipe(
+        v.record(Name, v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols of this universe."))),
+        v.description('Named symbol lists of your own; entries may be any provider spelling or "@<bundled universe>".'),
+      ),
+      {},
+    ),
+    sinks: v.optional(v.pipe(v.record(Name, sinkConfigSchema), v.description("Where the store's bars are delivered (Pocketbase collections), by name.")), {}),
+    jobs: v.optional(v.pipe(v.array(jobConfigSchema), v.description("Work `ticksync serve` runs on a schedule, on start or when triggered; each has a kind.")), []),
+    stream: v.optional(v.pipe(streamConfigSchema, v.description("The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention.")), {}),
+    alerts: v.optional(v.pipe(alertsConfigSchema, v.description("Alert rules and where notifications go.")), {}),
+    indicators: v.optional(
+      v.pipe(indicatorsConfigSchema, v.description("Indicator sets /api/indicators computes when a request names none: `default`, and per universe.")),
+      {},
+    ),
+    retention: v.optional(
+      v.pipe(retentionConfigSchema, v.description('How long bars are kept, per interval (rules = [{ interval = "1m", keepDays = 90 }]); enforced by retention jobs.')),
+      {},
+    ),
   }),
   v.forward(
     v.partialCheck(

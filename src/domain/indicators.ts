@@ -179,8 +179,14 @@ export const IndicatorListSchema = v.pipe(
  * to its own set, which wins for the symbols in it (the first listed universe that has a symbol).
  */
 export const indicatorsConfigSchema = v.strictObject({
-  default: v.optional(IndicatorListSchema, ["sma:20", "rsi:14"]),
-  universes: v.optional(v.record(v.string(), IndicatorListSchema), {}),
+  default: v.optional(v.pipe(IndicatorListSchema, v.description('Indicators computed for every symbol, e.g. "sma:20", "ema:50", "rsi:14".')), ["sma:20", "rsi:14"]),
+  universes: v.optional(
+    v.pipe(
+      v.record(v.string(), v.pipe(IndicatorListSchema, v.description("The indicator set of this universe."))),
+      v.description("Per universe (bundled or from [universes]) its own set, which wins for the symbols in it (the first listed universe that has a symbol)."),
+    ),
+    {},
+  ),
 });
 export type IndicatorsConfig = v.InferOutput<typeof indicatorsConfigSchema>;
 

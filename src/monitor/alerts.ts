@@ -14,30 +14,58 @@ import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
-const Severity = v.optional(v.picklist(["info", "warning", "critical"], "expected info, warning or critical"), "warning");
+const Severity = v.optional(v.pipe(v.picklist(["info", "warning", "critical"], "expected info, warning or critical"), v.description("info, warning or critical.")), "warning");
 const Seconds = v.pipe(v.number("expected seconds"), v.minValue(1, "expected at least 1 second"));
+const described = <S extends v.GenericSchema>(schema: S, text: string) => v.pipe(schema, v.description(text));
+const ruleKind = <T extends string>(kind: T, text: string) => described(v.literal(kind), text);
+const ruleName = described(Name, "The alert's name (its state is kept as alert:<name>).");
+const windowS = v.optional(described(Seconds, "The window looked back over, seconds."), 3600);
 
 export const alertRuleSchema = v.variant(
   "kind",
   [
-    /** The newest bar of a market's series is older than maxAgeS while the market trades. */
-    v.strictObject({ kind: v.literal("staleness"), name: Name, severity: Severity, market: v.picklist(["WSE", "NYSE"], "expected WSE or NYSE"), interval: v.optional(IntervalSchema, "1d"), maxAgeS: Seconds }),
-    /** Runs that failed within the window. */
-    v.strictObject({ kind: v.literal("errors"), name: Name, severity: Severity, windowS: v.optional(Seconds, 3600), maxFailed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0) }),
-    /** Share of rows quarantined over the window's runs. */
-    v.strictObject({ kind: v.literal("quarantine"), name: Name, severity: Severity, windowS: v.optional(Seconds, 3600), maxRate: v.pipe(v.number(), v.minValue(0), v.maxValue(1)) }),
-    /** The last verify of a sink's collection found differences. */
-    v.strictObject({ kind: v.literal("consistency"), name: Name, severity: Severity, sink: v.optional(Name) }),
-    /** More bars than maxPending wait to be delivered to a sink. */
-    v.strictObject({ kind: v.literal("sink_backlog"), name: Name, severity: Severity, sink: Name, maxPending: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
-    /** Free space where the store (or `path`) lives is below a floor. */
     v.strictObject({
-      kind: v.literal("disk"),
-      name: Name,
+      kind: ruleKind("staleness", "The newest bar of a market's series is older than maxAgeS while the market trades."),
+      name: ruleName,
       severity: Severity,
-      path: v.optional(v.string()),
-      minFreeBytes: v.optional(v.pipe(v.number(), v.minValue(0))),
-      minFreeRatio: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
+      market: described(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE"), "The market whose series are watched (WSE or NYSE)."),
+      interval: v.optional(described(IntervalSchema, "The interval of the series watched."), "1d"),
+      maxAgeS: described(Seconds, "Seconds since the newest bar's end beyond which the rule fires."),
+    }),
+    v.strictObject({
+      kind: ruleKind("errors", "Runs that failed within the window."),
+      name: ruleName,
+      severity: Severity,
+      windowS,
+      maxFailed: v.optional(described(v.pipe(v.number(), v.integer(), v.minValue(0)), "Failed runs allowed in the window; more fire."), 0),
+    }),
+    v.strictObject({
+      kind: ruleKind("quarantine", "Share of rows quarantined over the window's runs."),
+      name: ruleName,
+      severity: Severity,
+      windowS,
+      maxRate: described(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), "Share of rows read (0..1) that may be quarantined; more fire."),
+    }),
+    v.strictObject({
+      kind: ruleKind("consistency", "The last verify of a sink's collection found differences."),
+      name: ruleName,
+      severity: Severity,
+      sink: v.optional(described(Name, "The sink watched (default: every sink).")),
+    }),
+    v.strictObject({
+      kind: ruleKind("sink_backlog", "More bars than maxPending wait to be delivered to a sink."),
+      name: ruleName,
+      severity: Severity,
+      sink: described(Name, "The sink watched."),
+      maxPending: described(v.pipe(v.number(), v.integer(), v.minValue(0)), "Bars that may wait for the sink; more fire."),
+    }),
+    v.strictObject({
+      kind: ruleKind("disk", "Free space where the store (or path) lives is below a floor."),
+      name: ruleName,
+      severity: Severity,
+      path: v.optional(described(v.string(), "The directory whose file system is watched (default: the store's).")),
+      minFreeBytes: v.optional(described(v.pipe(v.number(), v.minValue(0)), "Fires below this many free bytes.")),
+      minFreeRatio: v.optional(described(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), "Fires below this share (0..1) of the file system free.")),
     }),
   ],
   "expected an alert rule with kind staleness, errors, quarantine, consistency, sink_backlog or disk",
@@ -45,20 +73,30 @@ export const alertRuleSchema = v.variant(
 export type AlertRule = v.InferOutput<typeof alertRuleSchema>;
 
 export const alertsConfigSchema = v.strictObject({
-  /** How often the rules are evaluated. */
-  intervalS: v.optional(Seconds, 30),
-  /** Remind every repeatS while an unacknowledged alert fires (0: announce once). */
-  repeatS: v.optional(v.pipe(v.number(), v.minValue(0)), 0),
-  rules: v.optional(v.array(alertRuleSchema), []),
-  /** POST a JSON message; "slack" sends { text } as Slack's incoming webhooks take it. */
-  webhook: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url("expected the webhook's URL")), format: v.optional(v.picklist(["slack", "json"]), "slack") })),
-  /** smtp://user:pass@host:port or smtps://…; the password is best set with TICKSYNC_ALERTS__EMAIL__URL. */
+  intervalS: v.optional(described(Seconds, "How often the rules are evaluated, seconds."), 30),
+  repeatS: v.optional(described(v.pipe(v.number(), v.minValue(0)), "Remind every repeatS seconds while an unacknowledged alert fires (0: announce once)."), 0),
+  rules: v.optional(described(v.array(alertRuleSchema), "The alert rules, each with a kind."), []),
+  webhook: v.optional(
+    described(
+      v.strictObject({
+        url: described(v.pipe(v.string(), v.url("expected the webhook's URL")), "The URL POSTed to; best set with TICKSYNC_ALERTS__WEBHOOK__URL (its path is a secret)."),
+        format: v.optional(described(v.picklist(["slack", "json"]), 'slack: { text } as Slack\'s incoming webhooks take it; json: { event, alert, text }.'), "slack"),
+      }),
+      "POST a JSON message per notification.",
+    ),
+  ),
   email: v.optional(
-    v.strictObject({
-      url: v.pipe(v.string(), v.regex(/^smtps?:\/\//, "expected smtp://user:pass@host:port or smtps://…")),
-      from: v.pipe(v.string(), v.email("expected an e-mail address")),
-      to: v.pipe(v.array(v.pipe(v.string(), v.email("expected an e-mail address"))), v.minLength(1)),
-    }),
+    described(
+      v.strictObject({
+        url: described(
+          v.pipe(v.string(), v.regex(/^smtps?:\/\//, "expected smtp://user:pass@host:port or smtps://…")),
+          "smtp://user:pass@host:port or smtps://…; the password is best set with TICKSYNC_ALERTS__EMAIL__URL.",
+        ),
+        from: described(v.pipe(v.string(), v.email("expected an e-mail address")), "The sender's address."),
+        to: described(v.pipe(v.array(v.pipe(v.string(), v.email("expected an e-mail address"))), v.minLength(1)), "Recipients' addresses."),
+      }),
+      "Send notifications by e-mail over SMTP.",
+    ),
   ),
 });
 export type AlertsConfig = v.InferOutput<typeof alertsConfigSchema>;

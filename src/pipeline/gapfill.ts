@@ -18,12 +18,13 @@ import { createGapScanner } from "./gaps.ts";
 import { log } from "../lib/log.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import { ProviderError } from "../lib/http.ts";
+import { PROVIDER_SOURCE_TYPES } from "../sources/registry.ts";
 import type { ReadRange, Source } from "../sources/types.ts";
 import type { NoDataSession, Store } from "../stores/types.ts";
 import { ingestFromConfig, type IngestSettings } from "./run.ts";
 
 const DAY = 86_400_000;
-const PROVIDERS = new Set(["stooq", "yahoo", "polygon", "alphavantage"]);
+const PROVIDERS = new Set(PROVIDER_SOURCE_TYPES);
 
 export type GapfillOptions = {
   /** The config as loaded (its sources, universes, batch size and jobs). */
@@ -82,7 +83,7 @@ export async function runGapfill(opts: GapfillOptions): Promise<GapfillResult> {
   const cfg = loaded.config.sources[source];
   if (!cfg) throw new Error(`source ${source} is not defined in the config`);
   if (!PROVIDERS.has(cfg.type) || (cfg as { mode?: string }).mode === "quote")
-    throw new Error(`source ${source}: gapfill needs a provider source in history mode (stooq, yahoo, polygon, alphavantage), not ${cfg.type}`);
+    throw new Error(`source ${source}: gapfill needs a provider source in history mode (${PROVIDER_SOURCE_TYPES.join(", ")}), not ${cfg.type}`);
   if (!store.listNoData || !store.markNoData) throw new Error(`the ${store.kind} store keeps no no-data sessions; gapfill needs SQLite or Postgres`);
 
   const interval = ((cfg as { interval?: Interval }).interval ?? "1d") as Interval;

@@ -6,7 +6,7 @@
 import type { ReadRange, Source } from "../sources/types.ts";
 import type { Store, RunSummary } from "../stores/types.ts";
 import { ProviderError } from "../lib/http.ts";
-import { SourceError } from "../sources/types.ts";
+import { DEFAULT_BATCH_SIZE, SourceError } from "../sources/types.ts";
 import { DEFAULT_MIN_QUALITY } from "../sources/common.ts";
 import type { Wait } from "../lib/ratelimit.ts";
 import { COLUMN_WIDTH } from "../domain/columns.ts";
@@ -109,7 +109,7 @@ function causeOf(e: unknown): string {
 
 export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   const { store, source } = opts;
-  const batchSize = opts.batchSize ?? 20_000;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const started = performance.now();
   const track = opts.trackStreams ?? opts.kind === "backfill";
   const totals = { read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0 };

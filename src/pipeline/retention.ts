@@ -18,16 +18,18 @@ import type { Store } from "../stores/types.ts";
 const DAY = 86_400_000;
 
 export const retentionRuleSchema = v.strictObject({
-  /** The bar interval the rule applies to. */
-  interval: v.picklist(INTERVALS, `expected an interval: ${INTERVALS.join(", ")}`),
-  /** Bars with ts older than this many days before the run are deleted. */
-  keepDays: v.pipe(v.number("expected a number of days"), v.integer("expected whole days"), v.minValue(1, "keepDays must be at least 1")),
+  interval: v.pipe(v.picklist(INTERVALS, `expected an interval: ${INTERVALS.join(", ")}`), v.description("The bar interval the rule applies to.")),
+  keepDays: v.pipe(
+    v.number("expected a number of days"),
+    v.integer("expected whole days"),
+    v.minValue(1, "keepDays must be at least 1"),
+    v.description("Bars with ts older than this many days before the run are deleted."),
+  ),
 });
 
 export const retentionConfigSchema = v.pipe(
   v.strictObject({
-    /** One rule per interval; intervals without a rule are kept forever. */
-    rules: v.optional(v.array(retentionRuleSchema), []),
+    rules: v.optional(v.pipe(v.array(retentionRuleSchema), v.description("One rule per interval; intervals without a rule are kept forever.")), []),
   }),
   v.forward(
     v.check((r) => new Set(r.rules.map((x) => x.interval)).size === r.rules.length, "one rule per interval"),

@@ -8,11 +8,13 @@ import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
-import type { SourceContext } from "./types.ts";
+import type { SourceContext, SourceDescriptor } from "./types.ts";
+
+const ALPHAVANTAGE_SUMMARY = "Alpha Vantage daily bars, or its latest quotes (free tier: 5 calls a minute)";
 
 export const alphaVantageSourceSchema = v.strictObject(
   // The free tier: 5 calls per minute (and a daily cap).
-  providerConfigEntries("alphavantage", { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1 }),
+  providerConfigEntries("alphavantage", ALPHAVANTAGE_SUMMARY, { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1 }),
 );
 export type AlphaVantageSourceConfig = v.InferOutput<typeof alphaVantageSourceSchema>;
 
@@ -98,3 +100,12 @@ alphaVantageImpl.quotes = {
 export function alphaVantageSource(name: string, cfg: AlphaVantageSourceConfig, ctx?: SourceContext) {
   return providerSource(name, cfg as ProviderConfig, alphaVantageImpl, ctx);
 }
+
+export const alphaVantageDescriptor: SourceDescriptor<typeof alphaVantageSourceSchema> = {
+  type: "alphavantage",
+  summary: ALPHAVANTAGE_SUMMARY,
+  schema: alphaVantageSourceSchema,
+  create: (name, cfg, _baseDir, ctx) => alphaVantageSource(name, cfg, ctx),
+  provider: true,
+  rebuildInWorker: false,
+};

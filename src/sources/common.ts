@@ -1,24 +1,44 @@
 // Config pieces shared by every source's schema.
 import * as v from "valibot";
 
-export const MarketSchema = v.picklist(["WSE", "NYSE"], "expected WSE or NYSE");
-export const TsFormatSchema = v.picklist(["auto", "iso", "yyyymmdd", "epoch_s", "epoch_ms"], "expected auto, iso, yyyymmdd, epoch_s or epoch_ms");
+export const MarketSchema = v.pipe(
+  v.picklist(["WSE", "NYSE"], "expected WSE or NYSE"),
+  v.description("Market of bare tickers (symbols without a suffix such as .WA or .US): WSE or NYSE."),
+);
+export const TsFormatSchema = v.pipe(
+  v.picklist(["auto", "iso", "yyyymmdd", "epoch_s", "epoch_ms"], "expected auto, iso, yyyymmdd, epoch_s or epoch_ms"),
+  v.description("How timestamps are written: auto (detected per value), iso, yyyymmdd, epoch_s or epoch_ms."),
+);
+
+/** A source's `type` field: the literal, described by the type's one-line summary. */
+export const sourceType = <T extends string>(type: T, summary: string) => v.pipe(v.literal(type), v.description(summary));
+
+/** Fields several sources share, described once. */
+export const describe = {
+  interval: "The bar interval of the rows read.",
+  timeZone: "IANA time zone in which timestamps written without an offset are read (default UTC).",
+  symbol: "The symbol of every row, for a source holding one symbol without a symbol column.",
+  symbols: "Symbols to read, in any provider spelling.",
+};
 
 /** Column mapping of a table source: field → column, with the table's usual names as defaults. */
 export function tableColumnsSchema(column: v.GenericSchema<string, string>, defaults: { symbol: string; ts: string }) {
   return v.optional(
-    v.strictObject({
-      symbol: v.optional(column, defaults.symbol),
-      ts: v.optional(column, defaults.ts),
-      open: v.optional(column, "open"),
-      high: v.optional(column, "high"),
-      low: v.optional(column, "low"),
-      close: v.optional(column, "close"),
-      volume: v.optional(column, "volume"),
-      adjClose: v.optional(column),
-      turnover: v.optional(column),
-      trades: v.optional(column),
-    }),
+    v.pipe(
+      v.strictObject({
+        symbol: v.optional(v.pipe(column, v.description("Column of the symbol.")), defaults.symbol),
+        ts: v.optional(v.pipe(column, v.description("Column of the bar's timestamp (see tsFormat).")), defaults.ts),
+        open: v.optional(v.pipe(column, v.description("Column of the opening price.")), "open"),
+        high: v.optional(v.pipe(column, v.description("Column of the highest price.")), "high"),
+        low: v.optional(v.pipe(column, v.description("Column of the lowest price.")), "low"),
+        close: v.optional(v.pipe(column, v.description("Column of the closing price.")), "close"),
+        volume: v.optional(v.pipe(column, v.description("Column of the volume.")), "volume"),
+        adjClose: v.optional(v.pipe(column, v.description("Column of the adjusted close, if the table has one."))),
+        turnover: v.optional(v.pipe(column, v.description("Column of the turnover (traded value), if the table has one."))),
+        trades: v.optional(v.pipe(column, v.description("Column of the number of trades, if the table has one."))),
+      }),
+      v.description("Which column holds each bar field; the table's usual names by default."),
+    ),
     {},
   );
 }

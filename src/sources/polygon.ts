@@ -19,19 +19,29 @@ import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
-import type { Cursor, SourceContext } from "./types.ts";
+import type { Cursor, SourceContext, SourceDescriptor } from "./types.ts";
+
+const POLYGON_SUMMARY = "Polygon.io daily bars of US listings, optionally with splits, dividends and ticker details";
 
 export const polygonSourceSchema = v.strictObject({
   // The free tier allows 5 calls per minute.
-  ...providerConfigEntries("polygon", { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 }),
-  /** Splits and dividends per symbol (two more calls per symbol and refresh, more when paginated). */
-  actions: v.optional(v.boolean(), false),
-  /** Ticker details per symbol as its instrument (one more call per symbol and refresh). */
-  details: v.optional(v.boolean(), false),
-  /** Reference data (actions, details) is asked again per symbol after this long; 0: every run. */
-  referenceRefreshHours: v.optional(v.pipe(v.number(), v.minValue(0)), 24),
-  /** Splits and dividends are asked again from this many days before the newest one known (or the last ask). */
-  actionsOverlapDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(3660)), 30),
+  ...providerConfigEntries("polygon", POLYGON_SUMMARY, { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 }),
+  actions: v.optional(v.pipe(v.boolean(), v.description("Splits and dividends per symbol (two more calls per symbol and refresh, more when paginated).")), false),
+  details: v.optional(v.pipe(v.boolean(), v.description("Ticker details per symbol as its instrument (one more call per symbol and refresh).")), false),
+  referenceRefreshHours: v.optional(
+    v.pipe(v.number(), v.minValue(0), v.description("Reference data (actions, details) is asked again per symbol after this long; 0: every run.")),
+    24,
+  ),
+  actionsOverlapDays: v.optional(
+    v.pipe(
+      v.number(),
+      v.integer(),
+      v.minValue(0),
+      v.maxValue(3660),
+      v.description("Splits and dividends are asked again from this many days before the newest one known (or the last ask)."),
+    ),
+    30,
+  ),
 });
 export type PolygonSourceConfig = v.InferOutput<typeof polygonSourceSchema>;
 
@@ -291,3 +301,12 @@ export function polygonSource(name: string, cfg: PolygonSourceConfig, ctx?: Sour
   const ref = { actions: cfg.actions, details: cfg.details, refreshHours: cfg.referenceRefreshHours, overlapDays: cfg.actionsOverlapDays };
   return providerSource(name, cfg as ProviderConfig, polygonImplWith(ref), ctx);
 }
+
+export const polygonDescriptor: SourceDescriptor<typeof polygonSourceSchema> = {
+  type: "polygon",
+  summary: POLYGON_SUMMARY,
+  schema: polygonSourceSchema,
+  create: (name, cfg, _baseDir, ctx) => polygonSource(name, cfg, ctx),
+  provider: true,
+  rebuildInWorker: false,
+};

@@ -6,23 +6,32 @@ import * as v from "valibot";
 import postgres from "postgres";
 import { IntervalSchema } from "../domain/bar.ts";
 import { parseQuestdbUrl } from "../stores/questdb/index.ts";
-import { MarketSchema, TsFormatSchema, minQualitySchema, tableColumnsSchema } from "./common.ts";
-import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch } from "./types.ts";
+import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType, tableColumnsSchema } from "./common.ts";
+import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
 
 const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
 
+const POSTGRES_SUMMARY = "A table in PostgreSQL or QuestDB, columns mapped, read incrementally by (ts, symbol)";
+
 export const postgresSourceSchema = v.strictObject({
-  type: v.literal("postgres"),
+  type: sourceType("postgres", POSTGRES_SUMMARY),
   minQuality: v.optional(minQualitySchema),
-  /** postgres://user:pass@host:port/db, or questdb://user:pass@host:8812/qdb for QuestDB. */
-  url: v.pipe(v.string(), v.regex(/^(postgres(ql)?|questdb):\/\//, "expected postgres://… or questdb://…")),
-  table: v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)")),
+  url: v.pipe(
+    v.string(),
+    v.regex(/^(postgres(ql)?|questdb):\/\//, "expected postgres://… or questdb://…"),
+    v.description("postgres://user:pass@host:port/db, or questdb://user:pass@host:8812/qdb for QuestDB."),
+  ),
+  table: v.pipe(
+    v.string(),
+    v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)"),
+    v.description("The table to read (schema.table allowed)."),
+  ),
   columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "ts" }),
-  symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  symbol: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description(describe.symbol))),
   market: v.optional(MarketSchema),
-  interval: v.optional(IntervalSchema, "1d"),
+  interval: v.optional(v.pipe(IntervalSchema, v.description(describe.interval)), "1d"),
   tsFormat: v.optional(TsFormatSchema, "auto"),
-  timeZone: v.optional(v.string()),
+  timeZone: v.optional(v.pipe(v.string(), v.description(describe.timeZone))),
 });
 export type PostgresSourceConfig = v.InferOutput<typeof postgresSourceSchema>;
 
@@ -88,3 +97,12 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
     read,
   };
 }
+
+export const postgresDescriptor: SourceDescriptor<typeof postgresSourceSchema> = {
+  type: "postgres",
+  summary: POSTGRES_SUMMARY,
+  schema: postgresSourceSchema,
+  create: (name, cfg) => postgresSource(name, cfg),
+  provider: false,
+  rebuildInWorker: false,
+};

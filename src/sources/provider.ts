@@ -9,7 +9,7 @@ import { parseTimestamp } from "../domain/time.ts";
 import { createRateLimiter, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { DEFAULT_RETRY, ProviderError, type RetryPolicy } from "../lib/http.ts";
-import { MarketSchema, minQualitySchema } from "./common.ts";
+import { MarketSchema, minQualitySchema, sourceType } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext } from "./types.ts";
 
 const DAY = 86_400_000;
@@ -18,48 +18,57 @@ export const NO_DATA_SPAN_MS = 7 * DAY;
 
 const Positive = v.pipe(v.number(), v.gtValue(0, "must be greater than 0"));
 export const rateLimitSchema = v.pipe(
-  v.strictObject({ perSecond: v.optional(Positive), perMinute: v.optional(Positive), burst: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))) }),
+  v.strictObject({
+    perSecond: v.optional(v.pipe(Positive, v.description("Calls per second (or perMinute)."))),
+    perMinute: v.optional(v.pipe(Positive, v.description("Calls per minute (or perSecond)."))),
+    burst: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.description("Calls that may go at once before the even spacing applies (default 1)."))),
+  }),
   v.check((r) => (r.perSecond === undefined) !== (r.perMinute === undefined), "give exactly one of perSecond or perMinute"),
+  v.description("The provider's rate limit, shared by every symbol in flight; the defaults follow its free tier."),
 );
 
 const DateString = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected a date YYYY-MM-DD"));
 
-/** Config fields every provider has; each provider adds its `type` and defaults. */
-export function providerConfigEntries<T extends string>(type: T, defaults: { baseUrl: string; rateLimit: RateLimit; concurrency: number }) {
+const retrySchema = v.pipe(
+  v.strictObject({
+    attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(20), v.description(`Tries of a call that failed transiently (network, 5xx) (default ${DEFAULT_RETRY.attempts}).`))),
+    rateLimitAttempts: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(50), v.description(`Tries of a call the provider throttled (429, its own limit messages) (default ${DEFAULT_RETRY.rateLimitAttempts}).`)),
+    ),
+    baseDelayMs: v.optional(v.pipe(v.number(), v.minValue(0), v.description(`Backoff base, ms: retry n waits a random time up to baseDelayMs × 2^n (default ${DEFAULT_RETRY.baseDelayMs}).`))),
+    maxDelayMs: v.optional(v.pipe(v.number(), v.minValue(0), v.description(`Longest backoff wait, ms (default ${DEFAULT_RETRY.maxDelayMs}).`))),
+  }),
+  v.description("Retries with backoff; Retry-After is honoured."),
+);
+
+/** Config fields every provider has; each provider adds its `type` (with its summary) and defaults. */
+export function providerConfigEntries<T extends string>(type: T, summary: string, defaults: { baseUrl: string; rateLimit: RateLimit; concurrency: number }) {
   return {
-    type: v.literal(type),
+    type: sourceType(type, summary),
     minQuality: v.optional(minQualitySchema),
-    baseUrl: v.optional(v.pipe(v.string(), v.url("expected a URL such as https://host/path")), defaults.baseUrl),
-    /** Never logged; prefer the TICKSYNC_SOURCES__<NAME>__API_KEY environment variable. */
-    apiKey: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    symbols: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()))),
-    universe: v.optional(v.pipe(v.string(), v.nonEmpty())),
+    baseUrl: v.optional(v.pipe(v.string(), v.url("expected a URL such as https://host/path"), v.description("The provider's API root (a mirror or a test double).")), defaults.baseUrl),
+    apiKey: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("Never logged; prefer the TICKSYNC_SOURCES__<NAME>__API_KEY environment variable."))),
+    symbols: v.optional(v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols to load, in any provider spelling (with or besides universe)."))),
+    universe: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("A bundled universe (wig80, sp500, etf-us) or one of [universes]."))),
     market: v.optional(MarketSchema),
-    interval: v.optional(v.literal("1d", "providers load daily bars (1d)"), "1d"),
-    /** Where history starts when a symbol has no stored bars yet. */
-    start: v.optional(DateString, "2000-01-01"),
-    /** Days re-read before the last stored bar, for late corrections. */
-    overlapDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(366)), 5),
+    interval: v.optional(v.pipe(v.literal("1d", "providers load daily bars (1d)"), v.description("Providers load daily bars (1d).")), "1d"),
+    start: v.optional(v.pipe(DateString, v.description("Where history starts when a symbol has no stored bars yet.")), "2000-01-01"),
+    overlapDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(366), v.description("Days re-read before the last stored bar, for late corrections.")), 5),
     rateLimit: v.optional(rateLimitSchema, defaults.rateLimit),
-    timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 15_000),
-    retry: v.optional(
-      v.strictObject({
-        attempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(20))),
-        rateLimitAttempts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(50))),
-        baseDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
-        maxDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
-      }),
+    timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.description("Time a call may take, ms.")), 15_000),
+    retry: v.optional(retrySchema, {}),
+    concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64), v.description("Symbols fetched at once (all share the rate limit).")), defaults.concurrency),
+    symbolMap: v.optional(
+      v.pipe(v.record(v.string(), v.string()), v.description("Provider spellings that the default mapping gets wrong: canonical → provider symbol.")),
       {},
     ),
-    /** Symbols fetched at once (all share the rate limit). */
-    concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), defaults.concurrency),
-    /** Provider spellings that the default mapping gets wrong: canonical → provider symbol. */
-    symbolMap: v.optional(v.record(v.string(), v.string()), {}),
-    /**
-     * history: daily bars from the last stored one on. quote: the provider's latest-quote endpoint,
-     * turned into the current session's daily bar (updated in place by each poll).
-     */
-    mode: v.optional(v.picklist(["history", "quote"], "expected history or quote"), "history"),
+    mode: v.optional(
+      v.pipe(
+        v.picklist(["history", "quote"], "expected history or quote"),
+        v.description("history: daily bars from the last stored one on. quote: the provider's latest-quote endpoint, turned into the current session's daily bar (updated in place by each poll)."),
+      ),
+      "history",
+    ),
   };
 }
 

@@ -15,43 +15,40 @@ import { sleep } from "../lib/ratelimit.ts";
 import { openStore } from "../stores/open.ts";
 import type { Store } from "../stores/types.ts";
 import { csvSource, csvSourceSchema } from "./csv.ts";
-import { SourceError, type Cursor, type Source, type SourceBatch, type SourceContext } from "./types.ts";
-import { minQualitySchema } from "./common.ts";
+import { SourceError, type Cursor, type Source, type SourceBatch, type SourceContext, type SourceDescriptor } from "./types.ts";
+import { minQualitySchema, sourceType } from "./common.ts";
 
 const Positive = v.pipe(v.number(), v.gtValue(0, "must be greater than 0"));
 const Day = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected a date YYYY-MM-DD"));
 
+const REPLAY_SUMMARY = "Stored bars (a store or a CSV file) played back as a live-looking feed, for demos and tests";
+
 export const replaySourceSchema = v.pipe(
   v.strictObject({
-    type: v.literal("replay"),
+    type: sourceType("replay", REPLAY_SUMMARY),
     minQuality: v.optional(minQualitySchema),
-    /** A store URL (sqlite:<path>, a .db path, postgres://…, questdb://…), read only. */
-    from: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    /** Or a CSV file, described as a csv source is (path, layout, columns, …). */
-    csv: v.optional(v.omit(csvSourceSchema, ["type", "interval", "minQuality"])),
-    /** Symbols to play (default: every series of the interval in the store or file). */
-    symbols: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()))),
-    /** The stored source to play when a symbol has bars from several. */
-    source: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    interval: v.optional(IntervalSchema, "1d"),
-    /** First and last session played (inclusive). */
-    start: v.optional(Day),
-    end: v.optional(Day),
-    /** Market time per wall time: 60 plays one minute per second, 86400 one day per second. */
-    speed: v.optional(Positive),
-    /** Or a fixed pace in bars per second (default 10 when neither is given). */
-    barsPerSecond: v.optional(Positive),
-    /** With `speed`: the longest pause between two moments (nights, weekends), in wall ms. */
-    maxPauseMs: v.optional(v.pipe(v.number(), v.minValue(0)), 10_000),
-    /**
-     * original: bars keep their timestamps (replaying again rewrites the same bars).
-     * shifted: moved by whole periods (weeks for 1d and 1w, else intervals) so that the first
-     * pass ends in the current period; a looped pass follows the one before, and a bar is never
-     * played before its shifted time (from then on the feed runs in real time).
-     */
-    timestamps: v.optional(v.picklist(["original", "shifted"], "expected original or shifted"), "original"),
-    /** Start over at the end, until stopped. */
-    loop: v.optional(v.boolean(), false),
+    from: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("A store URL (sqlite:<path>, a .db path, postgres://…, questdb://…), read only."))),
+    csv: v.optional(
+      v.pipe(v.omit(csvSourceSchema, ["type", "interval", "minQuality"]), v.description("Or a CSV file, described as a csv source is (path, layout, columns, …).")),
+    ),
+    symbols: v.optional(v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols to play (default: every series of the interval in the store or file)."))),
+    source: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("The stored source to play when a symbol has bars from several."))),
+    interval: v.optional(v.pipe(IntervalSchema, v.description("The interval of the bars played.")), "1d"),
+    start: v.optional(v.pipe(Day, v.description("First session played (inclusive)."))),
+    end: v.optional(v.pipe(Day, v.description("Last session played (inclusive)."))),
+    speed: v.optional(v.pipe(Positive, v.description("Market time per wall time: 60 plays one minute per second, 86400 one day per second."))),
+    barsPerSecond: v.optional(v.pipe(Positive, v.description("Or a fixed pace in bars per second (default 10 when neither is given)."))),
+    maxPauseMs: v.optional(v.pipe(v.number(), v.minValue(0), v.description("With speed: the longest pause between two moments (nights, weekends), in wall ms.")), 10_000),
+    timestamps: v.optional(
+      v.pipe(
+        v.picklist(["original", "shifted"], "expected original or shifted"),
+        v.description(
+          "original: bars keep their timestamps (replaying again rewrites the same bars). shifted: moved by whole periods (weeks for 1d and 1w, else intervals) so that the first pass ends in the current period; a looped pass follows the one before, and a bar is never played before its shifted time.",
+        ),
+      ),
+      "original",
+    ),
+    loop: v.optional(v.pipe(v.boolean(), v.description('Start over at the end, until stopped (needs timestamps = "shifted").')), false),
   }),
   v.check((c) => (c.from === undefined) !== (c.csv === undefined), "give exactly one of from (a store URL) or csv (a CSV file)"),
   v.check((c) => c.speed === undefined || c.barsPerSecond === undefined, "give at most one of speed or barsPerSecond"),
@@ -68,6 +65,47 @@ const after = (b: Key, k: Key) => b.ts > k.ts || (b.ts === k.ts && b.symbol > k.
 
 /** Moments of a window in time order: every symbol's bar at one ts together, symbols sorted. */
 type Moments = { firstTs: number | null; lastTs: number | null; moments(from: Key | null): AsyncIterable<Bar[]>; rejected: RawRow[]; close(): Promise<void> };
+
+/** What of the data a replay plays: its symbols (all when undefined) and its time window. */
+type Window = { wanted: string[] | undefined; fromTs: number | undefined; toTs: number | undefined };
+
+/** A CSV file's bars as moments. It is read whole: replay files are demo-sized; larger sets replay from a store. */
+async function csvMoments(name: string, cfg: ReplaySourceConfig, baseDir: string, { wanted, fromTs, toTs }: Window): Promise<Moments> {
+  const interval = cfg.interval;
+  const csv = csvSource(name, { ...cfg.csv!, type: "csv", interval } as Parameters<typeof csvSource>[1], baseDir);
+  const bars: Bar[] = [];
+  const rejected: RawRow[] = [];
+  for (const stream of await csv.streams())
+    for await (const batch of csv.read(stream, null, 50_000)) {
+      const out = validateBatch(batch.rows, { source: name, interval, market: csv.market, tsFormat: csv.tsFormat, timeZone: csv.timeZone });
+      bars.push(...out.bars.filter((b) => (!wanted || wanted.includes(b.symbol)) && b.ts >= (fromTs ?? -Infinity) && b.ts <= (toTs ?? Infinity)));
+      // Rows that are not bars go on as they are: the pipeline quarantines them with the reason.
+      for (const r of out.rejections) rejected.push({ locator: r.locator, fields: r.raw });
+    }
+  bars.sort((a, b) => a.ts - b.ts || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+  return {
+    firstTs: bars[0]?.ts ?? null,
+    lastTs: bars.at(-1)?.ts ?? null,
+    rejected,
+    async *moments(start) {
+      let i = 0;
+      while (i < bars.length && start && !after(bars[i]!, start)) i++;
+      while (i < bars.length) {
+        const ts = bars[i]!.ts;
+        const moment: Bar[] = [];
+        while (i < bars.length && bars[i]!.ts === ts) moment.push(bars[i++]!);
+        yield moment;
+      }
+    },
+    close: async () => {},
+  };
+}
+
+/** A played bar as the row the pipeline stores under the replay's name, `shift` ms later. */
+const replayRow = (b: Bar, shift: number): RawRow => ({
+  locator: `replay:${b.source}:${b.symbol}:${new Date(b.ts).toISOString()}`,
+  fields: { symbol: b.symbol, ts: b.ts + shift, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose, turnover: b.turnover, trades: b.trades },
+});
 
 export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = process.cwd(), ctx: SourceContext = {}): Source {
   const interval = cfg.interval;
@@ -141,44 +179,8 @@ export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = pr
     }
   }
 
-  async function fromCsv(): Promise<Moments> {
-    // A CSV file is read whole: replay files are demo-sized. Larger sets replay from a store.
-    const csv = csvSource(name, { ...cfg.csv!, type: "csv", interval } as Parameters<typeof csvSource>[1], baseDir);
-    const bars: Bar[] = [];
-    const rejected: RawRow[] = [];
-    for (const stream of await csv.streams())
-      for await (const batch of csv.read(stream, null, 50_000)) {
-        const out = validateBatch(batch.rows, { source: name, interval, market: csv.market, tsFormat: csv.tsFormat, timeZone: csv.timeZone });
-        bars.push(...out.bars.filter((b) => (!wanted || wanted.includes(b.symbol)) && b.ts >= (fromTs ?? -Infinity) && b.ts <= (toTs ?? Infinity)));
-        // Rows that are not bars go on as they are: the pipeline quarantines them with the reason.
-        for (const r of out.rejections) rejected.push({ locator: r.locator, fields: r.raw });
-      }
-    bars.sort((a, b) => a.ts - b.ts || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
-    return {
-      firstTs: bars[0]?.ts ?? null,
-      lastTs: bars.at(-1)?.ts ?? null,
-      rejected,
-      async *moments(start) {
-        let i = 0;
-        while (i < bars.length && start && !after(bars[i]!, start)) i++;
-        while (i < bars.length) {
-          const ts = bars[i]!.ts;
-          const moment: Bar[] = [];
-          while (i < bars.length && bars[i]!.ts === ts) moment.push(bars[i++]!);
-          yield moment;
-        }
-      },
-      close: async () => {},
-    };
-  }
-
-  const row = (b: Bar, shift: number): RawRow => ({
-    locator: `replay:${b.source}:${b.symbol}:${new Date(b.ts).toISOString()}`,
-    fields: { symbol: b.symbol, ts: b.ts + shift, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose, turnover: b.turnover, trades: b.trades },
-  });
-
   async function* read(_stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
-    const data = cfg.from !== undefined ? await fromStore() : await fromCsv();
+    const data = cfg.from !== undefined ? await fromStore() : await csvMoments(name, cfg, baseDir, { wanted, fromTs, toTs });
     const signal = ctx.signal;
     try {
       if (data.firstTs === null || data.lastTs === null) {
@@ -212,7 +214,7 @@ export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = pr
             if (signal?.aborted) throw new SourceError(`source ${name}: replay stopped`);
             [prevTs, prevCount] = [ts, part.length];
             const last = part.at(-1)!;
-            yield { rows: [...pending, ...part.map((b) => row(b, shift))], cursor: { ts: last.ts, symbol: last.symbol, pass, shift } };
+            yield { rows: [...pending, ...part.map((b) => replayRow(b, shift))], cursor: { ts: last.ts, symbol: last.symbol, pass, shift } };
             pending = [];
           }
         }
@@ -232,3 +234,12 @@ export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = pr
 
   return { name, type: "replay", interval, tsFormat: "epoch_ms", concurrency: 1, streams: async () => ["replay"], read };
 }
+
+export const replayDescriptor: SourceDescriptor<typeof replaySourceSchema> = {
+  type: "replay",
+  summary: REPLAY_SUMMARY,
+  schema: replaySourceSchema,
+  create: (name, cfg, baseDir, ctx) => replaySource(name, cfg, baseDir, ctx),
+  provider: false,
+  rebuildInWorker: false,
+};

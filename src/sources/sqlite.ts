@@ -6,23 +6,24 @@ import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { IntervalSchema } from "../domain/bar.ts";
-import { MarketSchema, TsFormatSchema, minQualitySchema, tableColumnsSchema } from "./common.ts";
-import { SourceError, type Source, type SourceBatch, type Cursor } from "./types.ts";
+import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType, tableColumnsSchema } from "./common.ts";
+import { SourceError, type Source, type SourceBatch, type Cursor, type SourceDescriptor } from "./types.ts";
 
 const Column = v.pipe(v.string(), v.nonEmpty());
 
+const SQLITE_SUMMARY = "A table in an existing SQLite file, columns mapped, read in rowid order";
+
 export const sqliteSourceSchema = v.strictObject({
-  type: v.literal("sqlite"),
+  type: sourceType("sqlite", SQLITE_SUMMARY),
   minQuality: v.optional(minQualitySchema),
-  path: v.pipe(v.string(), v.nonEmpty("path is required")),
-  table: v.optional(v.pipe(v.string(), v.nonEmpty()), "stock_data"),
+  path: v.pipe(v.string(), v.nonEmpty("path is required"), v.description("The SQLite file, opened read-only; relative to the config file.")),
+  table: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("The table to read.")), "stock_data"),
   columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "date" }),
-  /** The symbol of every row when the table holds one symbol and has no symbol column. */
-  symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  symbol: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description(describe.symbol))),
   market: v.optional(MarketSchema),
-  interval: v.optional(IntervalSchema, "1d"),
+  interval: v.optional(v.pipe(IntervalSchema, v.description(describe.interval)), "1d"),
   tsFormat: v.optional(TsFormatSchema, "auto"),
-  timeZone: v.optional(v.string()),
+  timeZone: v.optional(v.pipe(v.string(), v.description(describe.timeZone))),
 });
 export type SqliteSourceConfig = v.InferOutput<typeof sqliteSourceSchema>;
 
@@ -74,3 +75,12 @@ export function sqliteSource(name: string, cfg: SqliteSourceConfig, baseDir = pr
 
   return { name, type: "sqlite", interval: cfg.interval, market: cfg.market, tsFormat: cfg.tsFormat, timeZone: cfg.timeZone, streams, read };
 }
+
+export const sqliteDescriptor: SourceDescriptor<typeof sqliteSourceSchema> = {
+  type: "sqlite",
+  summary: SQLITE_SUMMARY,
+  schema: sqliteSourceSchema,
+  create: (name, cfg, baseDir) => sqliteSource(name, cfg, baseDir),
+  provider: false,
+  rebuildInWorker: true,
+};

@@ -9,9 +9,11 @@ import type { RawRow } from "../domain/bar.ts";
 import { ProviderError, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
 import { splitCsvLine } from "./csv.ts";
-import type { SourceContext } from "./types.ts";
+import type { SourceContext, SourceDescriptor } from "./types.ts";
 
-export const stooqSourceSchema = v.strictObject(providerConfigEntries("stooq", { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2 }));
+const STOOQ_SUMMARY = "Stooq daily bars over HTTP (WSE and US listings), or its latest quotes";
+
+export const stooqSourceSchema = v.strictObject(providerConfigEntries("stooq", STOOQ_SUMMARY, { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2 }));
 export type StooqSourceConfig = v.InferOutput<typeof stooqSourceSchema>;
 
 const compact = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, "");
@@ -119,3 +121,12 @@ stooqImpl.quotes = {
 export function stooqSource(name: string, cfg: StooqSourceConfig, ctx?: SourceContext) {
   return providerSource(name, cfg as ProviderConfig, stooqImpl, ctx);
 }
+
+export const stooqDescriptor: SourceDescriptor<typeof stooqSourceSchema> = {
+  type: "stooq",
+  summary: STOOQ_SUMMARY,
+  schema: stooqSourceSchema,
+  create: (name, cfg, _baseDir, ctx) => stooqSource(name, cfg, ctx),
+  provider: true,
+  rebuildInWorker: false,
+};

@@ -1,5 +1,7 @@
 // What a source is: something that lists its streams (files, tables, provider series) and reads
 // each from a cursor in batches of raw rows. Sources know nothing of validation or stores.
+// A source type describes itself with a SourceDescriptor (registry.ts lists them).
+import type * as v from "valibot";
 import type { Interval, RawRow } from "../domain/bar.ts";
 import type { SymbolMarket } from "../domain/symbols.ts";
 import type { TsFormat } from "../domain/time.ts";
@@ -7,6 +9,10 @@ import type { Checkpoint } from "../stores/types.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
 import type { CellRows } from "../domain/cells.ts";
 import type { Waits } from "../lib/ratelimit.ts";
+import type { Descriptor } from "../lib/descriptor.ts";
+
+/** Rows per read batch and per store transaction when neither the config nor a flag says. */
+export const DEFAULT_BATCH_SIZE = 20_000;
 
 export type Cursor = Checkpoint["cursor"];
 
@@ -58,4 +64,15 @@ export type Source = {
 /** Thrown when a stream cannot be read at all (missing file, missing column): a run failure, not a row error. */
 export class SourceError extends Error {
   override name = "SourceError";
+}
+
+/** Builds a source of one type from its validated config. */
+export type SourceFactory<C> = (name: string, cfg: C, baseDir: string | undefined, ctx: SourceContext) => Source;
+
+/** What a source type says about itself: its config schema, factory, and what the pipeline may do with it. */
+export interface SourceDescriptor<S extends v.GenericSchema = v.GenericSchema> extends Descriptor<S, SourceFactory<v.InferOutput<S>>> {
+  /** An HTTP market-data provider reading a date range per symbol: gapfill may ask it for missing sessions. */
+  readonly provider: boolean;
+  /** A CPU-bound local reader the pipeline may rebuild from plain config in a read worker. */
+  readonly rebuildInWorker: boolean;
 }

@@ -13,10 +13,12 @@ import type { RawRow } from "../domain/bar.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, knownZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
-import type { SourceContext } from "./types.ts";
+import type { SourceContext, SourceDescriptor } from "./types.ts";
+
+const YAHOO_SUMMARY = "Yahoo Finance daily bars with splits and dividends, or its latest quotes";
 
 export const yahooSourceSchema = v.strictObject(
-  providerConfigEntries("yahoo", { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 }),
+  providerConfigEntries("yahoo", YAHOO_SUMMARY, { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 }),
 );
 export type YahooSourceConfig = v.InferOutput<typeof yahooSourceSchema>;
 
@@ -221,3 +223,12 @@ yahooImpl.quotes = {
 export function yahooSource(name: string, cfg: YahooSourceConfig, ctx?: SourceContext) {
   return providerSource(name, cfg as ProviderConfig, yahooImpl, ctx);
 }
+
+export const yahooDescriptor: SourceDescriptor<typeof yahooSourceSchema> = {
+  type: "yahoo",
+  summary: YAHOO_SUMMARY,
+  schema: yahooSourceSchema,
+  create: (name, cfg, _baseDir, ctx) => yahooSource(name, cfg, ctx),
+  provider: true,
+  rebuildInWorker: false,
+};

@@ -2,35 +2,53 @@
 // fall behind before its policy applies, heartbeats, and how long the event journal is kept.
 import * as v from "valibot";
 
-const whole = (what: string, min: number, max: number) =>
-  v.pipe(v.number(`expected ${what}`), v.integer(`expected a whole number of ${what}`), v.minValue(min, `must be at least ${min}`), v.maxValue(max, `must be at most ${max}`));
+const whole = (what: string, min: number, max: number, doc: string) =>
+  v.pipe(
+    v.number(`expected ${what}`),
+    v.integer(`expected a whole number of ${what}`),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+    v.description(doc),
+  );
 
 export const streamConfigSchema = v.strictObject({
-  /**
-   * API tokens. When any is set, /api/ws and /api/stream need one (`Authorization: Bearer <token>`
-   * or `?token=<token>`); without tokens the stream is open.
-   */
-  tokens: v.optional(v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))), []),
-  /** What happens to a client whose outbox is full: keep the latest bar per series (conflate) or close it with code 4008 (drop). */
-  slowClient: v.optional(v.picklist(["conflate", "drop"], "expected conflate or drop"), "conflate"),
-  /** Bytes a client may have waiting in its socket before further messages wait in its outbox. */
-  bufferBytes: v.optional(whole("bytes", 1024, 1 << 30), 1 << 20),
-  /** Messages that may wait in a client's outbox before the slowClient policy applies. */
-  bufferMessages: v.optional(whole("messages", 1, 1_000_000), 10_000),
-  /** Bytes all messages waiting in a client's outbox may take, whatever their type; beyond that (after conflation) the client is closed with code 4008. */
-  outboxBytes: v.optional(whole("bytes", 64 * 1024, 1 << 30), 16 << 20),
-  /** Largest WebSocket message a client may send (bytes); a larger one closes the socket with code 1009. */
-  maxMessageBytes: v.optional(whole("bytes", 1024, 16 << 20), 64 * 1024),
-  /** WebSocket messages a client may send per second (bursts of twice that); more close it with code 4029. */
-  messagesPerSecond: v.optional(whole("messages", 1, 100_000), 20),
-  /** Symbols one client may be subscribed to at once (the wildcard counts as none); a subscribe beyond it is refused with an error reply. */
-  maxSymbols: v.optional(whole("symbols", 1, 1_000_000), 5000),
-  /** Seconds between heartbeats (WebSocket ping frames, SSE comments); a WebSocket silent for two is closed. */
-  heartbeatSeconds: v.optional(whole("seconds", 1, 3600), 15),
-  /** How often the journal is read for batches other processes committed (ms). */
-  pollMs: v.optional(whole("milliseconds", 10, 60_000), 1000),
-  /** Journal batches older than this many days are pruned; a client away longer cannot be replayed. */
-  retentionDays: v.optional(v.pipe(v.number("expected a number of days"), v.gtValue(0, "must be more than 0"), v.maxValue(3650, "must be at most 3650")), 7),
+  tokens: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))),
+      v.description("API tokens. When any is set, /api/ws and /api/stream need one (`Authorization: Bearer <token>` or `?token=<token>`); without tokens the stream is open."),
+    ),
+    [],
+  ),
+  slowClient: v.optional(
+    v.pipe(
+      v.picklist(["conflate", "drop"], "expected conflate or drop"),
+      v.description("What happens to a client whose outbox is full: keep the latest bar per series (conflate) or close it with code 4008 (drop)."),
+    ),
+    "conflate",
+  ),
+  bufferBytes: v.optional(whole("bytes", 1024, 1 << 30, "Bytes a client may have waiting in its socket before further messages wait in its outbox."), 1 << 20),
+  bufferMessages: v.optional(whole("messages", 1, 1_000_000, "Messages that may wait in a client's outbox before the slowClient policy applies."), 10_000),
+  outboxBytes: v.optional(
+    whole("bytes", 64 * 1024, 1 << 30, "Bytes all messages waiting in a client's outbox may take, whatever their type; beyond that (after conflation) the client is closed with code 4008."),
+    16 << 20,
+  ),
+  maxMessageBytes: v.optional(whole("bytes", 1024, 16 << 20, "Largest WebSocket message a client may send (bytes); a larger one closes the socket with code 1009."), 64 * 1024),
+  messagesPerSecond: v.optional(whole("messages", 1, 100_000, "WebSocket messages a client may send per second (bursts of twice that); more close it with code 4029."), 20),
+  maxSymbols: v.optional(
+    whole("symbols", 1, 1_000_000, "Symbols one client may be subscribed to at once (the wildcard counts as none); a subscribe beyond it is refused with an error reply."),
+    5000,
+  ),
+  heartbeatSeconds: v.optional(whole("seconds", 1, 3600, "Seconds between heartbeats (WebSocket ping frames, SSE comments); a WebSocket silent for two is closed."), 15),
+  pollMs: v.optional(whole("milliseconds", 10, 60_000, "How often the journal is read for batches other processes committed (ms)."), 1000),
+  retentionDays: v.optional(
+    v.pipe(
+      v.number("expected a number of days"),
+      v.gtValue(0, "must be more than 0"),
+      v.maxValue(3650, "must be at most 3650"),
+      v.description("Journal batches older than this many days are pruned; a client away longer cannot be replayed."),
+    ),
+    7,
+  ),
 });
 
 export type StreamConfig = v.InferOutput<typeof streamConfigSchema>;
