@@ -5,6 +5,7 @@ import { setLogLevel } from "../lib/log.ts";
 import { chooseBackfillResume, ResumeError } from "../pipeline/backfill-resume.ts";
 import { createProgressReporter } from "../pipeline/progress.ts";
 import { ingestFromConfig, type IngestRequest } from "../pipeline/run.ts";
+import { PROVIDER_SOURCE_TYPES } from "../sources/registry.ts";
 import type { Store } from "../stores/types.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { defineCommand, flag, options, parseOptions, text, UsageError, type Options } from "./command.ts";
@@ -89,7 +90,6 @@ async function run(argv: string[]): Promise<number> {
   });
 }
 
-// The provider types and failure causes named here should come from the source registry (sources/).
 const help = {
   backfill: `Usage: ticksync backfill --source NAME --from YYYY-MM-DD [--to YYYY-MM-DD] [--symbols A,B,...]
        ticksync backfill --resume [--run ID] [--retry-failed]
@@ -103,7 +103,7 @@ lists failures by cause. A progress bar (plain lines when not a terminal) shows 
 rows, rate and ETA.
 
 Flags:
-  --source NAME     a provider source from the config (stooq, yahoo, polygon, alphavantage)
+  --source NAME     a provider source from the config (${PROVIDER_SOURCE_TYPES.join(", ")})
   --from DATE       first day to load
   --to DATE         last day to load (default: today)
   --symbols LIST    only these symbols (any provider spelling; @wig80 style universes allowed)

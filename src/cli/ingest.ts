@@ -6,6 +6,7 @@ import type { IngestSummary } from "../pipeline/ingest.ts";
 import { createProgressReporter } from "../pipeline/progress.ts";
 import { ingestFromConfig } from "../pipeline/run.ts";
 import type { SourceConfig } from "../sources/registry.ts";
+import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
 import { defineCommand, flag, options, parseOptions, text, texts, UsageError, type Options } from "./command.ts";
 import { CONFIG_HELP, configPath, interruptible, intFlag, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
@@ -25,7 +26,7 @@ const schema = options({
   decimal: text("decimal separator . or , (default .)"),
   name: text("source name stored with the bars (default: stooq, csv or sqlite)"),
   store: text("store URL (config store.url)"),
-  "batch-size": text("rows per transaction (default 20000)"),
+  "batch-size": text(`rows per transaction (default ${DEFAULT_BATCH_SIZE})`),
   "fail-on-quarantine": flag("exit 4 when any row was quarantined"),
   json: flag("print the run summaries as JSON"),
 });
@@ -126,7 +127,6 @@ async function run(argv: string[]): Promise<number> {
   });
 }
 
-// The source types and layouts named here should come from the source registry (sources/).
 const help = {
   ingest: `Usage: ticksync ingest [--config FILE] [--source NAME ...]
        ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market WSE|NYSE] ...
@@ -151,7 +151,7 @@ Flags:
   --decimal C          decimal separator . or , (default .)
   --name NAME          source name stored with the bars (default: stooq, csv or sqlite)
   --store URL          store URL (config store.url)
-  --batch-size N       rows per transaction (default 20000)
+  --batch-size N       rows per transaction (default ${DEFAULT_BATCH_SIZE})
   --fail-on-quarantine exit 4 when any row was quarantined
   --json               print the run summaries as JSON
 
