@@ -37,6 +37,7 @@ import { sqlitePath } from "./stores/sqlite/index.ts";
 import { importInstruments } from "./pipeline/instruments.ts";
 import { INSTRUMENT_COLUMNS, isInstrumentColumn, type InstrumentColumn } from "./sources/instruments.ts";
 import { isMarket } from "./domain/symbols.ts";
+import { marketChoices, type Market } from "./domain/markets/index.ts";
 import { redact, redactUrl } from "./lib/redact.ts";
 
 class UsageError extends Error {}
@@ -659,7 +660,7 @@ async function cmdBackfill(argv: string[]): Promise<number> {
       if (to !== undefined && to < from) throw new UsageError("--to is before --from");
       let streams: string[] | undefined;
       if (typeof v.symbols === "string") {
-        const market = (loaded.config.sources[v.source] as { market?: "WSE" | "NYSE" }).market;
+        const market = (loaded.config.sources[v.source] as { market?: Market }).market;
         const list = resolveUniverse("cli", { cli: v.symbols.split(",").map((s) => s.trim()).filter(Boolean) }, { market });
         if (!list.ok) throw new UsageError(`--symbols: ${list.reason}`);
         streams = list.universe.symbols;
@@ -775,10 +776,10 @@ async function cmdInstruments(argv: string[]): Promise<number> {
   if (typeof v.file !== "string") throw new UsageError("instruments import needs --file <csv>");
   const source = typeof v.source === "string" ? v.source.trim() : "csv";
   if (source === "") throw new UsageError("--source expects a name");
-  let market: "WSE" | "NYSE" | undefined;
+  let market: Market | undefined;
   if (typeof v.market === "string") {
     const m = v.market.toUpperCase();
-    if (!isMarket(m)) throw new UsageError(`--market expects WSE or NYSE, got ${JSON.stringify(v.market)}`);
+    if (!isMarket(m)) throw new UsageError(`--market expects ${marketChoices()}, got ${JSON.stringify(v.market)}`);
     market = m;
   }
   let columns: Partial<Record<InstrumentColumn, string>> | undefined;

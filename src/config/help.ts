@@ -1,4 +1,6 @@
 // --help text for each command. Kept beside the config because most of it describes config.
+import { marketChoices, marketCodes } from "../domain/markets/index.ts";
+
 export const EXIT = {
   ok: 0,
   runFailed: 1,
@@ -68,7 +70,7 @@ ${EXIT_CODES}
 Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars, /api/runs,
 /api/quarantine, /api/jobs; POST /api/jobs/<name>/run; the live feed of stored bars on
 /api/ws (WebSocket) and /api/stream (SSE), see [stream]) and the scheduler, which runs the jobs of
-the config (cron schedules, runOnStart; a job with market = "WSE"|"NYSE" runs its cron ticks
+the config (cron schedules, runOnStart; a job with market = ${marketCodes().map((m) => JSON.stringify(m)).join("|")} runs its cron ticks
 only in its phases, default ["open"]). With a Postgres store it also keeps the materialised
 rollups that /api/bars serves: the runs queued for them are rolled up in the background, at start
 and after each run it finishes (see 'ticksync rollups'). Stops cleanly on SIGINT/SIGTERM, letting
@@ -84,7 +86,7 @@ ${CONFIG}
 ${EXIT_CODES}
 `,
   ingest: `Usage: ticksync ingest [--config FILE] [--source NAME ...]
-       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market WSE|NYSE] ...
+       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market ${marketCodes().join("|")}] ...
        ticksync ingest --sqlite PATH [--table stock_data] [--columns field=col,...] ...
 
 Reads every row, validates it, stores the good ones idempotently and quarantines the bad ones
@@ -100,7 +102,7 @@ Flags:
   --table NAME         table of --sqlite (default stock_data)
   --columns MAP        field=column pairs, e.g. symbol=ticker,ts=date,close=price
   --symbol SYM         symbol of every row (default: from the file name or a symbol column)
-  --market M           market of bare tickers: WSE or NYSE
+  --market M           market of bare tickers: ${marketChoices()}
   --interval I         1m 5m 15m 1h 1d (default) 1w 1mo
   --delimiter C        CSV delimiter (default ,)
   --decimal C          decimal separator . or , (default .)
@@ -252,7 +254,7 @@ list of widely held US ETFs), each with the date it is as of. Your own lists go 
 
 and a provider source uses one with universe = "mine".
 `,
-  instruments: `Usage: ticksync instruments import --file CSV [--source NAME] [--market WSE|NYSE] [--store URL]
+  instruments: `Usage: ticksync instruments import --file CSV [--source NAME] [--market ${marketCodes().join("|")}] [--store URL]
                                 [--delimiter C] [--columns field=column,...] [--json]
 
 Stores instrument metadata from a CSV file (e.g. GPW's instrument list exported to CSV): what no
@@ -269,7 +271,7 @@ field from the newest record of any source that has it, and every source's own r
 Flags:
   --file CSV          the instrument list
   --source NAME       the source the records are stored under (default csv)
-  --market M          market of bare tickers: WSE or NYSE
+  --market M          market of bare tickers: ${marketChoices()}
   --store URL         store URL (config store.url); SQLite or Postgres (QuestDB keeps no instruments)
   --delimiter C       , ; or tab (default: the one the header line has most of)
   --columns MAP       field=column pairs for other header names, e.g. symbol=Ticker,isin=Kod ISIN

@@ -10,6 +10,7 @@ import { indicatorsConfigSchema } from "../domain/indicators.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { retentionConfigSchema } from "../pipeline/retention.ts";
 import { minQualitySchema } from "../sources/common.ts";
+import { MarketSchema, marketChoices } from "../domain/markets/index.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -119,7 +120,7 @@ export const jobConfigSchema = v.pipe(
     timeZone: v.optional(TimeZone, "UTC"),
     runOnStart: v.optional(v.boolean(), false),
     /** Run cron ticks only while this exchange trades (manual and start-up runs are not gated). */
-    market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+    market: v.optional(MarketSchema),
     /** With market: the phases a tick may run in (pre, open, post); the regular session ("open") by default. */
     phases: v.optional(
       v.pipe(
@@ -129,7 +130,7 @@ export const jobConfigSchema = v.pipe(
     ),
   }),
   v.forward(
-    v.partialCheck([["market"], ["phases"]], (j) => j.phases === undefined || j.market !== undefined, 'phases need a market: set market = "WSE" or "NYSE"'),
+    v.partialCheck([["market"], ["phases"]], (j) => j.phases === undefined || j.market !== undefined, `phases need a market: set market = ${marketChoices(true)}`),
     ["phases"],
   ),
 );

@@ -5,6 +5,7 @@ import * as v from "valibot";
 import { IntervalSchema, barJson, type Bar, type Interval } from "../domain/bar.ts";
 import { adjustBars, dedupeActions, type Instrument } from "../domain/actions.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
+import { MarketSchema, marketCodes } from "../domain/markets/index.ts";
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
@@ -112,7 +113,7 @@ export function createApp(deps: AppDeps) {
     rule: v.optional(v.string()),
     run: IdCursor,
   });
-  const SymbolsQuery = v.strictObject({ market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")) });
+  const SymbolsQuery = v.strictObject({ market: v.optional(MarketSchema) });
 
   app.onError((err, c) => {
     log.error("request failed", { path: c.req.path, error: err.message });
@@ -219,7 +220,7 @@ export function createApp(deps: AppDeps) {
     if (sym.ok) symbol = sym.symbol;
     else {
       const candidates = new Set<string>();
-      for (const m of ["WSE", "NYSE"] as const) {
+      for (const m of marketCodes()) {
         const n = normaliseSymbol(q.output.symbol, m);
         if (n.ok && (await store.listSeries({ symbol: n.symbol })).length > 0) candidates.add(n.symbol);
       }
@@ -314,7 +315,7 @@ export function createApp(deps: AppDeps) {
   const FreshnessQuery = v.strictObject({
     days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(MAX_FRESHNESS_DAYS, `days must be at most ${MAX_FRESHNESS_DAYS}`)), "40"),
     interval: v.optional(v.picklist(["1m", "5m", "15m", "1h", "1d"], "expected one of 1m, 5m, 15m, 1h, 1d"), "1d"),
-    market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+    market: v.optional(MarketSchema),
     to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"))),
   });
   app.get("/api/freshness", async (c) => {

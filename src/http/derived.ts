@@ -8,6 +8,7 @@ import type { Market } from "../domain/calendar.ts";
 import { computeIndicators, parseIndicator, PERIODS_PER_YEAR, warmupBars, type IndicatorSpec, type IndicatorsConfig } from "../domain/indicators.ts";
 import { bucketOf, bucketSpan, createRoller, isIntraday, localDate, rollupSources } from "../domain/rollup.ts";
 import { marketOf, normaliseSymbol } from "../domain/symbols.ts";
+import { MarketSchema, marketCodes } from "../domain/markets/index.ts";
 import { createGapScanner, type SeriesGaps } from "../pipeline/gaps.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import { log } from "../lib/log.ts";
@@ -146,7 +147,7 @@ async function resolveSymbol(store: Store, raw: string): Promise<{ symbol: strin
   const sym = normaliseSymbol(raw);
   if (sym.ok) return { symbol: sym.symbol };
   const candidates = new Set<string>();
-  for (const m of ["WSE", "NYSE"] as const) {
+  for (const m of marketCodes()) {
     const n = normaliseSymbol(raw, m);
     if (n.ok && (await store.listSeries({ symbol: n.symbol })).length > 0) candidates.add(n.symbol);
   }
@@ -286,7 +287,7 @@ export function registerDerivedRoutes(app: Hono, deps: DerivedDeps) {
 
   const GapsQuery = v.strictObject({
     symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+    market: v.optional(MarketSchema),
     interval: v.optional(IntervalSchema, "1d"),
     source: v.optional(v.pipe(v.string(), v.nonEmpty())),
     limit: Limit(MAX_GAPS_PAGE),

@@ -9,6 +9,7 @@ import nodemailer from "nodemailer";
 import { statfsSync } from "node:fs";
 import { IntervalSchema, INTERVAL_MS } from "../domain/bar.ts";
 import { marketOf } from "../domain/symbols.ts";
+import { MarketSchema, type Market } from "../domain/markets/index.ts";
 import type { Store } from "../stores/types.ts";
 import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
@@ -21,7 +22,7 @@ export const alertRuleSchema = v.variant(
   "kind",
   [
     /** The newest bar of a market's series is older than maxAgeS while the market trades. */
-    v.strictObject({ kind: v.literal("staleness"), name: Name, severity: Severity, market: v.picklist(["WSE", "NYSE"], "expected WSE or NYSE"), interval: v.optional(IntervalSchema, "1d"), maxAgeS: Seconds }),
+    v.strictObject({ kind: v.literal("staleness"), name: Name, severity: Severity, market: MarketSchema, interval: v.optional(IntervalSchema, "1d"), maxAgeS: Seconds }),
     /** Runs that failed within the window. */
     v.strictObject({ kind: v.literal("errors"), name: Name, severity: Severity, windowS: v.optional(Seconds, 3600), maxFailed: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0) }),
     /** Share of rows quarantined over the window's runs. */
@@ -86,7 +87,7 @@ export type Notifier = { name: string; send(n: Notification): Promise<void> };
 export type AlertInputs = {
   now?: () => number;
   /** Is the market trading at this instant? */
-  isOpen: (market: "WSE" | "NYSE", at: Date) => boolean;
+  isOpen: (market: Market, at: Date) => boolean;
   /** Bars pending for a sink (at most `atMost + 1` counted). */
   sinkBacklog?: (sink: string, atMost: number) => Promise<number>;
   /** Consistency status per sink collection. */

@@ -1,7 +1,7 @@
 // Config pieces shared by every source's schema.
 import * as v from "valibot";
 
-export const MarketSchema = v.picklist(["WSE", "NYSE"], "expected WSE or NYSE");
+export { MarketSchema } from "../domain/markets/index.ts";
 export const TsFormatSchema = v.picklist(["auto", "iso", "yyyymmdd", "epoch_s", "epoch_ms"], "expected auto, iso, yyyymmdd, epoch_s or epoch_ms");
 
 /** Column mapping of a table source: field → column, with the table's usual names as defaults. */
