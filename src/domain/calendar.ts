@@ -73,9 +73,11 @@ function timeZoneOf(market: Market): string {
 }
 
 function yearCalendar(market: Market, year: number): YearCalendar {
-  const { info, years } = calendarOf(market);
+  const years = calendars.get(market)?.years;
+  if (years === undefined) throw unknownMarket(market);
   let cal = years.get(year);
   if (cal !== undefined) return cal;
+  const info = calendarOf(market).info;
 
   const inYear = (e: { date: string }) => digits(e.date, 0, 4) === year;
   const closed = new Set(ruleDays(info.holidays, year).map(formatDate));
