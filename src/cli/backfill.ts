@@ -13,6 +13,7 @@ import { CONFIG_HELP, configPath, dateFlag, interruptible, intFlag, withStore } 
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, out } from "./io.ts";
 import { printSummary } from "./ingest.ts";
+import type { Market } from "../domain/markets/index.ts";
 
 const schema = options({
   source: text("a provider source from the config"),
@@ -63,7 +64,7 @@ function newRequest(loaded: LoadedConfig, store: Store, v: Values, concurrency: 
   if (to !== undefined && to < from) throw new UsageError("--to is before --from");
   let streams: string[] | undefined;
   if (v.symbols !== undefined) {
-    const market = (loaded.config.sources[v.source] as { market?: "WSE" | "NYSE" }).market;
+    const market = (loaded.config.sources[v.source] as { market?: Market }).market;
     const list = resolveUniverse("cli", { cli: v.symbols.split(",").map((s) => s.trim()).filter(Boolean) }, { market });
     if (!list.ok) throw new UsageError(`--symbols: ${list.reason}`);
     streams = list.universe.symbols;

@@ -11,6 +11,7 @@ import { defineCommand, flag, options, parseOptions, text, texts, UsageError, ty
 import { CONFIG_HELP, configPath, interruptible, intFlag, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { out } from "./io.ts";
+import { marketChoices, marketCodes } from "../domain/markets/index.ts";
 
 const schema = options({
   source: texts("a source from the config (repeatable; default: every source)"),
@@ -129,7 +130,7 @@ async function run(argv: string[]): Promise<number> {
 
 const help = {
   ingest: `Usage: ticksync ingest [--config FILE] [--source NAME ...]
-       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market WSE|NYSE] ...
+       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market ${marketCodes().join("|")}] ...
        ticksync ingest --sqlite PATH [--table stock_data] [--columns field=col,...] ...
 
 Reads every row, validates it, stores the good ones idempotently and quarantines the bad ones
@@ -145,7 +146,7 @@ Flags:
   --table NAME         table of --sqlite (default stock_data)
   --columns MAP        field=column pairs, e.g. symbol=ticker,ts=date,close=price
   --symbol SYM         symbol of every row (default: from the file name or a symbol column)
-  --market M           market of bare tickers: WSE or NYSE
+  --market M           market of bare tickers: ${marketChoices()}
   --interval I         1m 5m 15m 1h 1d (default) 1w 1mo
   --delimiter C        CSV delimiter (default ,)
   --decimal C          decimal separator . or , (default .)

@@ -9,6 +9,7 @@ import { defineCommand, flag, options, parseOptions, text, UsageError } from "./
 import { CONFIG_HELP, configPath, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, out } from "./io.ts";
+import { marketChoices, marketCodes, type Market } from "../domain/markets/index.ts";
 
 const schema = options({
   file: text("the instrument list (CSV)"),
@@ -20,10 +21,10 @@ const schema = options({
   json: flag("print the result (counts, rejected lines) as JSON"),
 });
 
-function marketFlag(value: string | undefined): "WSE" | "NYSE" | undefined {
+function marketFlag(value: string | undefined): Market | undefined {
   if (value === undefined) return undefined;
   const m = value.toUpperCase();
-  if (!isMarket(m)) throw new UsageError(`--market expects WSE or NYSE, got ${JSON.stringify(value)}`);
+  if (!isMarket(m)) throw new UsageError(`--market expects ${marketChoices()}, got ${JSON.stringify(value)}`);
   return m;
 }
 
@@ -76,7 +77,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 const help = {
-  instruments: `Usage: ticksync instruments import --file CSV [--source NAME] [--market WSE|NYSE] [--store URL]
+  instruments: `Usage: ticksync instruments import --file CSV [--source NAME] [--market ${marketCodes().join("|")}] [--store URL]
                                 [--delimiter C] [--columns field=column,...] [--json]
 
 Stores instrument metadata from a CSV file (e.g. GPW's instrument list exported to CSV): what no
@@ -93,7 +94,7 @@ field from the newest record of any source that has it, and every source's own r
 Flags:
   --file CSV          the instrument list
   --source NAME       the source the records are stored under (default csv)
-  --market M          market of bare tickers: WSE or NYSE
+  --market M          market of bare tickers: ${marketChoices()}
   --store URL         store URL (config store.url); SQLite or Postgres (QuestDB keeps no instruments)
   --delimiter C       , ; or tab (default: the one the header line has most of)
   --columns MAP       field=column pairs for other header names, e.g. symbol=Ticker,isin=Kod ISIN

@@ -7,6 +7,7 @@ import { defineCommand, options, parseOptions, text } from "./command.ts";
 import { CONFIG_HELP, configPath, intFlag } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
+import { marketCodes } from "../domain/markets/index.ts";
 
 const schema = options({
   host: text("listen address (default 127.0.0.1, config server.host)"),
@@ -37,14 +38,13 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-// The markets named here should come from the market registry (domain/markets).
 const help = {
   serve: `Usage: ticksync serve [--config FILE] [--host HOST] [--port PORT] [--store URL]
 
 Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars, /api/runs,
 /api/quarantine, /api/jobs; POST /api/jobs/<name>/run; the live feed of stored bars on
 /api/ws (WebSocket) and /api/stream (SSE), see [stream]) and the scheduler, which runs the jobs of
-the config (cron schedules, runOnStart; a job with market = "WSE"|"NYSE" runs its cron ticks
+the config (cron schedules, runOnStart; a job with market = ${marketCodes().map((m) => JSON.stringify(m)).join("|")} runs its cron ticks
 only in its phases, default ["open"]). With a Postgres store it also keeps the materialised
 rollups that /api/bars serves: the runs queued for them are rolled up in the background, at start
 and after each run it finishes (see 'ticksync rollups'). Stops cleanly on SIGINT/SIGTERM, letting

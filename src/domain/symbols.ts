@@ -1,26 +1,22 @@
 // Symbol normalisation. Providers spell one listing many ways: Stooq `pkn.pl`, Yahoo `PKN.WA`,
 // a WIG80 spreadsheet `PKN`. ticksync stores one canonical form, `<TICKER>.<MARKET SUFFIX>`
 // (`PKN.WA`, `AAPL.US`), so that bars of one listing from any source meet under one key.
-import type { Market } from "./calendar.ts";
+// The suffixes, and how each provider spells a ticker, are the markets' data (markets/*.json).
+import { MARKETS, isMarket, marketInfo, type Market } from "./markets/index.ts";
 
+export { isMarket };
 export type SymbolMarket = Market;
 
 /** Canonical suffix per market: Yahoo's `.WA` for Warsaw, Stooq's `.US` for US listings. */
-export const MARKET_SUFFIX: Record<SymbolMarket, string> = { WSE: "WA", NYSE: "US" };
+export const MARKET_SUFFIX: Record<SymbolMarket, string> = Object.fromEntries(MARKETS.map((m) => [m.code, m.symbols.suffix])) as Record<SymbolMarket, string>;
 
-/** Every suffix seen in the wild for a market, upper case. */
-const SUFFIXES: Record<string, SymbolMarket> = Object.assign(Object.create(null), {
-  WA: "WSE",
-  PL: "WSE",
-  WAR: "WSE",
-  WSE: "WSE",
-  US: "NYSE",
-  NYSE: "NYSE",
-  NASDAQ: "NYSE",
-  NYQ: "NYSE",
-  NMS: "NYSE",
-  ARCA: "NYSE",
-});
+/** Every suffix seen in the wild for a market, upper case: each market's canonical one, then its aliases. */
+const SUFFIXES: Record<string, SymbolMarket> = Object.create(null);
+for (const m of MARKETS) for (const suffix of [m.symbols.suffix, ...m.symbols.aliases]) SUFFIXES[suffix] = m.code;
+
+/** Per market, the separator a share class is stored with (US: BRK.B, BRK/B and BRK-B are one listing). */
+const SHARE_CLASS = new Map<SymbolMarket, string>(MARKETS.flatMap((m) => (m.symbols.shareClassSeparator === undefined ? [] : [[m.code, m.symbols.shareClassSeparator] as const])));
+const SHARE_CLASS_MARK = /[./-]/g;
 
 /**
  * The markets ticksync knows, as a reader sees them: `.WA (WSE; also .PL, .WAR, .WSE), …`, built
@@ -71,8 +67,8 @@ export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): Symb
     if (suffix) return { ok: false, reason: `${raw.trim()}: unknown market suffix "${suffix}" (known: ${knownMarketSuffixes()})` };
     return { ok: false, reason: `symbol "${raw}" has no market suffix and no default market is configured` };
   }
-  // US share classes: BRK.B, BRK/B and BRK-B are one listing; keep Yahoo's dash.
-  if (market === "NYSE") s = s.replace(/[./]/g, "-");
+  const shareClass = SHARE_CLASS.get(market);
+  if (shareClass !== undefined) s = s.replace(SHARE_CLASS_MARK, shareClass);
   if (!TICKER.test(s)) return { ok: false, reason: `symbol "${raw}" is not a valid ${market} ticker` };
   return { ok: true, symbol: `${s}.${MARKET_SUFFIX[market]}`, ticker: s, market };
 }
@@ -84,6 +80,15 @@ export function marketOf(symbol: string): SymbolMarket | undefined {
   return dot > 0 && Object.hasOwn(SUFFIXES, suffix) ? SUFFIXES[suffix] : undefined;
 }
 
-export function isMarket(value: string): value is SymbolMarket {
-  return value === "WSE" || value === "NYSE";
+/**
+ * A canonical ticker as a provider writes it (`PKN` → Yahoo `PKN.WA`, Stooq `pkn`), or null when
+ * the provider has no listing of that market.
+ */
+export function providerSpelling(provider: string, ticker: string, market: SymbolMarket): string | null {
+  const providers = marketInfo(market)?.providers;
+  const spelling = providers !== undefined && Object.hasOwn(providers, provider) ? providers[provider] : undefined;
+  if (spelling === undefined) return null;
+  let s = spelling.shareClassSeparator === undefined ? ticker : ticker.replaceAll("-", spelling.shareClassSeparator);
+  if (spelling.case === "lower") s = s.toLowerCase();
+  return spelling.suffix === undefined ? s : s + spelling.suffix;
 }

@@ -12,6 +12,7 @@ import { marketOf } from "../domain/symbols.ts";
 import type { Store } from "../stores/types.ts";
 import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
+import { MarketSchema, marketChoices, type Market } from "../domain/markets/index.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 const Severity = v.optional(v.pipe(v.picklist(["info", "warning", "critical"], "expected info, warning or critical"), v.description("info, warning or critical.")), "warning");
@@ -28,7 +29,7 @@ export const alertRuleSchema = v.variant(
       kind: ruleKind("staleness", "The newest bar of a market's series is older than maxAgeS while the market trades."),
       name: ruleName,
       severity: Severity,
-      market: described(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE"), "The market whose series are watched (WSE or NYSE)."),
+      market: described(MarketSchema, `The market whose series are watched (${marketChoices()}).`),
       interval: v.optional(described(IntervalSchema, "The interval of the series watched."), "1d"),
       maxAgeS: described(Seconds, "Seconds since the newest bar's end beyond which the rule fires."),
     }),
@@ -124,7 +125,7 @@ export type Notifier = { name: string; send(n: Notification): Promise<void> };
 export type AlertInputs = {
   now?: () => number;
   /** Is the market trading at this instant? */
-  isOpen: (market: "WSE" | "NYSE", at: Date) => boolean;
+  isOpen: (market: Market, at: Date) => boolean;
   /** Bars pending for a sink (at most `atMost + 1` counted). */
   sinkBacklog?: (sink: string, atMost: number) => Promise<number>;
   /** Consistency status per sink collection. */

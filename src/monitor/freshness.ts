@@ -5,6 +5,7 @@
 import type { Interval } from "../domain/bar.ts";
 import { MARKET_TIMEZONES, marketPhase, nextOpen, sessionFor, type Market, type MarketPhase } from "../domain/calendar.ts";
 import { marketOf } from "../domain/symbols.ts";
+import { marketCodes } from "../domain/markets/index.ts";
 import { utcDate } from "../domain/time.ts";
 import type { Store } from "../stores/types.ts";
 
@@ -63,7 +64,7 @@ function sessionOrUnknown(market: Market, date: string) {
 /** `to`: the last column's date (default: today, the later of the markets' local dates). */
 export async function freshness(store: Store, opts: { days: number; interval: Interval; market?: Market; symbols?: string[]; to?: string; now?: number }): Promise<Freshness> {
   const now = opts.now ?? Date.now();
-  const today = opts.to ?? [localDate(now, MARKET_TIMEZONES.WSE), localDate(now, MARKET_TIMEZONES.NYSE)].sort().at(-1)!;
+  const today = opts.to ?? marketCodes().map((m) => localDate(now, MARKET_TIMEZONES[m])).sort().at(-1)!;
   const dates = Array.from({ length: opts.days }, (_, i) => addDays(today, i - opts.days + 1));
   const sessions = {} as Record<Market, string>;
   const sessionLetters = (market: Market) =>
@@ -73,8 +74,8 @@ export async function freshness(store: Store, opts: { days: number; interval: In
       if (s === null) return "-";
       return s.close > now ? "P" : "T";
     });
-  const letters = { WSE: sessionLetters("WSE"), NYSE: sessionLetters("NYSE") };
-  for (const m of ["WSE", "NYSE"] as const) sessions[m] = letters[m].join("");
+  const letters = Object.fromEntries(marketCodes().map((m) => [m, sessionLetters(m)])) as Record<Market, string[]>;
+  for (const m of marketCodes()) sessions[m] = letters[m].join("");
   const from = Date.parse(`${dates[0]}T00:00:00Z`);
   const to = Date.parse(`${today}T23:59:59.999Z`);
   const rows: FreshnessRow[] = [];
@@ -103,7 +104,7 @@ export async function freshness(store: Store, opts: { days: number; interval: In
   }
   rows.sort((a, b) => b.missing - a.missing || a.symbol.localeCompare(b.symbol) || a.source.localeCompare(b.source));
   const markets = {} as Freshness["markets"];
-  for (const m of ["WSE", "NYSE"] as const) {
+  for (const m of marketCodes()) {
     let next: string | null = null;
     try {
       next = new Date(nextOpen(m, now)).toISOString();

@@ -6,6 +6,7 @@
 // symbol it does not know.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
+import { providerSpelling } from "../domain/symbols.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
 import type { SourceContext, SourceDescriptor } from "./types.ts";
@@ -41,7 +42,7 @@ function avJson(res: Response, body: string, providerSymbol: string): any {
 }
 
 export const alphaVantageImpl: ProviderImpl = {
-  providerSymbol: (ticker, market) => (market === "NYSE" ? ticker.replace(/-/g, ".") : null),
+  providerSymbol: (ticker, market) => providerSpelling("alphavantage", ticker, market),
   async *fetchDaily(req) {
     // compact covers ~140 calendar days; anything older needs the full series.
     const outputsize = Date.now() - req.from < (COMPACT_DAYS * 7) / 5 * 86_400_000 - 10 * 86_400_000 ? "compact" : "full";

@@ -1,9 +1,10 @@
 // Config pieces shared by every source's schema.
 import * as v from "valibot";
+import { MarketSchema as MarketPicklist, marketChoices } from "../domain/markets/index.ts";
 
 export const MarketSchema = v.pipe(
-  v.picklist(["WSE", "NYSE"], "expected WSE or NYSE"),
-  v.description("Market of bare tickers (symbols without a suffix such as .WA or .US): WSE or NYSE."),
+  MarketPicklist,
+  v.description(`Market of bare tickers (symbols without a market suffix): ${marketChoices()}.`),
 );
 export const TsFormatSchema = v.pipe(
   v.picklist(["auto", "iso", "yyyymmdd", "epoch_s", "epoch_ms"], "expected auto, iso, yyyymmdd, epoch_s or epoch_ms"),

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import type { Instrument } from "../domain/actions.ts";
 import { isinProblem } from "../domain/isin.ts";
 import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
+import { marketChoices } from "../domain/markets/index.ts";
 import { splitCsvLine } from "./csv.ts";
 import { SourceError } from "./types.ts";
 
@@ -86,7 +87,7 @@ export function parseInstrumentsCsv(text: string, opts: InstrumentCsvOptions): I
     }
     const sym = normaliseSymbol(raw, opts.market);
     if (!sym.ok) {
-      reject(opts.market === undefined && /no default market/.test(sym.reason) ? `${sym.reason} (give --market WSE or NYSE)` : sym.reason);
+      reject(opts.market === undefined && /no default market/.test(sym.reason) ? `${sym.reason} (give --market ${marketChoices()})` : sym.reason);
       continue;
     }
     const isin = cell("isin")?.toUpperCase() ?? null;

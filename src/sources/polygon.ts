@@ -17,6 +17,7 @@
 // so stored bars are raw and a split is applied once, on read.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
+import { providerSpelling } from "../domain/symbols.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
 import type { Cursor, SourceContext, SourceDescriptor } from "./types.ts";
@@ -201,7 +202,7 @@ export function polygonImplWith(ref: ReferenceOptions): ProviderImpl {
 }
 
 export const polygonImpl: ProviderImpl = {
-  providerSymbol: (ticker, market) => (market === "NYSE" ? ticker.replace(/-/g, ".") : null),
+  providerSymbol: (ticker, market) => providerSpelling("polygon", ticker, market),
   async *fetchDaily(req) {
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
     let url: string | null =

@@ -6,6 +6,7 @@
 // one line per symbol, `N/D` in every field for a symbol Stooq does not know.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
+import { providerSpelling } from "../domain/symbols.ts";
 import { ProviderError, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
 import { splitCsvLine } from "./csv.ts";
@@ -19,7 +20,7 @@ export type StooqSourceConfig = v.InferOutput<typeof stooqSourceSchema>;
 const compact = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, "");
 
 export const stooqImpl: ProviderImpl = {
-  providerSymbol: (ticker, market) => (market === "WSE" ? ticker.toLowerCase() : `${ticker.toLowerCase()}.us`),
+  providerSymbol: (ticker, market) => providerSpelling("stooq", ticker, market),
   async *fetchDaily(req) {
     const url = `${req.baseUrl}/q/d/l/?s=${encodeURIComponent(req.providerSymbol)}&i=d&d1=${compact(req.from)}&d2=${compact(req.to)}${req.apiKey ? `&apikey=${encodeURIComponent(req.apiKey)}` : ""}`;
     const text = await providerRequest(url, {

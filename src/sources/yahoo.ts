@@ -10,6 +10,7 @@
 // request; its last entry is the current (or last) session's bar, its close the latest price.
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
+import { providerSpelling } from "../domain/symbols.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
 import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, knownZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
@@ -113,7 +114,7 @@ export function yahooEvents(events: YahooEvents | undefined, tz: string) {
 }
 
 export const yahooImpl: ProviderImpl = {
-  providerSymbol: (ticker, market) => (market === "WSE" ? `${ticker}.WA` : ticker),
+  providerSymbol: (ticker, market) => providerSpelling("yahoo", ticker, market),
   async *fetchDaily(req) {
     // Up to now, whatever `to` is: every split after a bar must be in the events to undo it.
     const url =

@@ -4,6 +4,7 @@
 // statically so `bun build --compile` bundles it: the binary needs no data files.
 import * as v from "valibot";
 import { isMarket, marketOf, normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
+import { MARKET_CODES } from "../domain/markets/index.ts";
 import wig80 from "./data/wig80.json";
 import sp500 from "./data/sp500.json";
 import etfUs from "./data/etf-us.json";
@@ -36,7 +37,7 @@ const IsoDate = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}$/, "expected YYYY
 const bundledSchema = v.strictObject({
   name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]*$/, "expected a lower-case name")),
   title: v.pipe(v.string(), v.nonEmpty()),
-  market: v.picklist(["WSE", "NYSE"]),
+  market: v.picklist(MARKET_CODES),
   asOf: IsoDate,
   source: v.pipe(v.string(), v.nonEmpty()),
   note: v.string(),

@@ -6,11 +6,12 @@ import type { Store } from "../../stores/types.ts";
 import { freshness } from "../../monitor/freshness.ts";
 import { badRequest } from "../query.ts";
 import { MAX_FRESHNESS_DAYS } from "../limits.ts";
+import { MarketSchema } from "../../domain/markets/index.ts";
 
 const FreshnessQuery = v.strictObject({
   days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(MAX_FRESHNESS_DAYS, `days must be at most ${MAX_FRESHNESS_DAYS}`)), "40"),
   interval: v.optional(v.picklist(["1m", "5m", "15m", "1h", "1d"], "expected one of 1m, 5m, 15m, 1h, 1d"), "1d"),
-  market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+  market: v.optional(MarketSchema),
   to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"))),
 });
 

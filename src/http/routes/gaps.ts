@@ -8,10 +8,11 @@ import type { Store } from "../../stores/types.ts";
 import { badRequest, invalid, Limit } from "../query.ts";
 import { MAX_GAPS_PAGE } from "../limits.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
+import { MarketSchema } from "../../domain/markets/index.ts";
 
 const GapsQuery = v.strictObject({
   symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
-  market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")),
+  market: v.optional(MarketSchema),
   interval: v.optional(IntervalSchema, "1d"),
   source: v.optional(v.pipe(v.string(), v.nonEmpty())),
   limit: Limit(MAX_GAPS_PAGE),

@@ -6,6 +6,7 @@ import type { Instrument } from "../../domain/actions.ts";
 import { marketOf } from "../../domain/symbols.ts";
 import type { Store } from "../../stores/types.ts";
 import { badRequest } from "../query.ts";
+import { MarketSchema } from "../../domain/markets/index.ts";
 
 const INSTRUMENT_FIELDS = ["name", "exchange", "currency", "type", "sector", "industry", "isin"] as const;
 
@@ -16,7 +17,7 @@ function instrumentFields(list: Instrument[]) {
   return { ...merged, instruments: list.map(({ symbol: _s, updatedAt, ...rest }) => ({ ...rest, updatedAt: updatedAt === undefined ? null : new Date(updatedAt).toISOString() })) };
 }
 
-const SymbolsQuery = v.strictObject({ market: v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")) });
+const SymbolsQuery = v.strictObject({ market: v.optional(MarketSchema) });
 
 export function symbolRoutes(store: Store): Hono {
   const app = new Hono();

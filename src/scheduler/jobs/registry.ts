@@ -11,6 +11,7 @@ import { Name, type AnyJobKind, type JobContext, type JobRunner } from "./kind.t
 import { retentionJob } from "./retention.ts";
 import { syncJob } from "./sync.ts";
 import { verifyJob } from "./verify.ts";
+import { MarketSchema, marketChoices } from "../../domain/markets/index.ts";
 
 export const JOB_KINDS = [ingestJob, syncJob, verifyJob, backupJob, gapfillJob, retentionJob] as const;
 
@@ -71,7 +72,7 @@ export const jobConfigSchema = v.pipe(
     timeZone: v.pipe(v.optional(TimeZone, "UTC"), v.description("The time zone of the schedule (IANA).")),
     runOnStart: v.pipe(v.optional(v.boolean(), false), v.description("Run once when serve starts (on the replica that leads).")),
     // The markets named here should come from the market registry (domain/markets).
-    market: v.pipe(v.optional(v.picklist(["WSE", "NYSE"], "expected WSE or NYSE")), v.description("Run cron ticks only while this exchange trades (manual and start-up runs are not gated).")),
+    market: v.pipe(v.optional(MarketSchema), v.description("Run cron ticks only while this exchange trades (manual and start-up runs are not gated).")),
     phases: v.pipe(
       v.optional(
         v.pipe(
@@ -83,7 +84,7 @@ export const jobConfigSchema = v.pipe(
     ),
   }),
   v.forward(
-    v.partialCheck([["market"], ["phases"]], (j) => j.phases === undefined || j.market !== undefined, 'phases need a market: set market = "WSE" or "NYSE"'),
+    v.partialCheck([["market"], ["phases"]], (j) => j.phases === undefined || j.market !== undefined, `phases need a market: set market = ${marketChoices(true)}`),
     ["phases"],
   ),
 );

@@ -1,0 +1,70 @@
+// The registry of markets: one data file per market beside this one (what a file says: schema.ts),
+// checked when the process starts. The files are imported statically so `bun build --compile`
+// embeds them: the binary needs no data files. Everything else that knows of a market (calendar,
+// symbols, config and API choices, messages) reads it from here: a new market is a new file and
+// its line in FILES; a file is named after its code in lower case (wse.json).
+import * as v from "valibot";
+import { MarketFileSchema, phaseProblem, type MarketFile } from "./schema.ts";
+import nyse from "./nyse.json";
+import wse from "./wse.json";
+
+/** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
+const FILES = { WSE: wse, NYSE: nyse };
+
+export type Market = keyof typeof FILES;
+export type MarketInfo = MarketFile & { code: Market };
+
+function readMarket(code: string, data: unknown): MarketInfo {
+  const file = `src/domain/markets/${code.toLowerCase()}.json`;
+  const parsed = v.safeParse(MarketFileSchema, data);
+  if (!parsed.success) throw new Error(`${file}: ${v.summarize(parsed.issues)}`);
+  if (parsed.output.code !== code) throw new Error(`${file}: code ${JSON.stringify(parsed.output.code)} is not the registry's ${code}`);
+  const problem = phaseProblem(parsed.output);
+  if (problem !== undefined) throw new Error(`${file}: ${problem}`);
+  return parsed.output as MarketInfo;
+}
+
+/** The markets, in registry order. */
+export const MARKETS: readonly MarketInfo[] = Object.entries(FILES).map(([code, data]) => readMarket(code, data));
+
+// A Map, not an object: a market name from config ("constructor", say) must not hit a prototype.
+const BY_CODE = new Map<string, MarketInfo>(MARKETS.map((m) => [m.code, m]));
+
+/** The market codes, in registry order (`["WSE", "NYSE"]`). */
+export const MARKET_CODES: readonly Market[] = MARKETS.map((m) => m.code);
+
+export function marketCodes(): readonly Market[] {
+  return MARKET_CODES;
+}
+
+export function isMarket(value: string): value is Market {
+  return BY_CODE.has(value);
+}
+
+/** The market of a code, or undefined for a name the registry does not have. */
+export function marketInfo(code: string): MarketInfo | undefined {
+  return BY_CODE.get(code);
+}
+
+/** `A`, `A or B`, `A, B or C`: the form every "expected …" message uses. */
+function orList(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} or ${items.at(-1)}`;
+}
+
+/** The markets as a message offers them: `WSE or NYSE`; quoted, `"WSE" or "NYSE"`. */
+export function marketChoices(quoted = false): string {
+  return orList(MARKET_CODES.map((c) => (quoted ? JSON.stringify(c) : c)));
+}
+
+/** A market field of config or of an API query: one of the registry's codes. */
+export const MarketSchema = v.picklist(MARKET_CODES, `expected ${marketChoices()}`);
+
+// Symbol suffixes must name one market each: `.US` cannot be two exchanges.
+const suffixOwners = new Map<string, Market>();
+for (const m of MARKETS) {
+  for (const s of [m.symbols.suffix, ...m.symbols.aliases]) {
+    const owner = suffixOwners.get(s);
+    if (owner !== undefined) throw new Error(`src/domain/markets: suffix ${s} of ${m.code} is already ${owner}'s`);
+    suffixOwners.set(s, m.code);
+  }
+}

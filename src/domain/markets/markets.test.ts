@@ -1,0 +1,102 @@
+// The markets registry: the shipped files read as the calendar and the symbols expect, the
+// choices and messages built from it, the holiday rule language, and a broken file refused.
+import { describe, expect, test } from "bun:test";
+import * as v from "valibot";
+import { testTimeout } from "../../../test/timeout.ts";
+import { formatDate } from "../days.ts";
+import { providerSpelling } from "../symbols.ts";
+import { MARKETS, MARKET_CODES, MarketSchema, isMarket, marketChoices, marketInfo } from "./index.ts";
+import { ruleDays } from "./rules.ts";
+import { MarketFileSchema, phaseProblem, type HolidayRule, type MarketFile } from "./schema.ts";
+import wse from "./wse.json";
+
+testTimeout();
+
+const days = (rules: HolidayRule[], year: number) => ruleDays(rules, year).map(formatDate);
+
+describe("the registry", () => {
+  test("lists the shipped markets in order, each with its code, MIC, zone and currency", () => {
+    expect(MARKET_CODES).toEqual(["WSE", "NYSE"]);
+    expect(MARKETS.map((m) => [m.code, m.mic, m.timeZone, m.currency])).toEqual([
+      ["WSE", "XWAR", "Europe/Warsaw", "PLN"],
+      ["NYSE", "XNYS", "America/New_York", "USD"],
+    ]);
+  });
+
+  test("knows a code only as it is spelled, and nothing of the prototype", () => {
+    expect(isMarket("NYSE")).toBe(true);
+    expect(isMarket("nyse")).toBe(false);
+    expect(isMarket("constructor")).toBe(false);
+    expect(marketInfo("toString")).toBeUndefined();
+  });
+
+  test("messages and the config picklist are built from the codes", () => {
+    expect(marketChoices()).toBe("WSE or NYSE");
+    expect(marketChoices(true)).toBe('"WSE" or "NYSE"');
+    const r = v.safeParse(MarketSchema, "XYZ");
+    expect(r.success).toBe(false);
+    expect(r.issues?.[0]?.message).toBe("expected WSE or NYSE");
+    expect(v.parse(MarketSchema, "WSE")).toBe("WSE");
+  });
+});
+
+describe("how providers spell a ticker", () => {
+  test("per the markets' files; a provider a market does not list has none of its listings", () => {
+    expect(providerSpelling("yahoo", "PKN", "WSE")).toBe("PKN.WA");
+    expect(providerSpelling("yahoo", "BRK-B", "NYSE")).toBe("BRK-B");
+    expect(providerSpelling("stooq", "PKN", "WSE")).toBe("pkn");
+    expect(providerSpelling("stooq", "BRK-B", "NYSE")).toBe("brk-b.us");
+    expect(providerSpelling("polygon", "BRK-B", "NYSE")).toBe("BRK.B");
+    expect(providerSpelling("alphavantage", "PKN", "WSE")).toBeNull();
+    expect(providerSpelling("constructor", "PKN", "WSE")).toBeNull();
+  });
+});
+
+describe("holiday rules", () => {
+  test("a fixed date, Easter-relative days, the nth and the last weekday of a month", () => {
+    const rules: HolidayRule[] = [
+      { date: "05-03", what: "fixed" },
+      { easter: -2, what: "Good Friday" },
+      { month: 11, weekday: "Thu", nth: 4, what: "Thanksgiving" },
+      { month: 5, weekday: "Mon", nth: "last", what: "Memorial Day" },
+    ];
+    expect(days(rules, 2024)).toEqual(["2024-05-03", "2024-03-29", "2024-11-28", "2024-05-27"]);
+  });
+
+  test("observance: nearest weekday, or Sunday to Monday with a Saturday dropped", () => {
+    const nearest: HolidayRule[] = [{ date: "07-04", observed: "nearest-weekday", what: "x" }];
+    expect(days(nearest, 2020)).toEqual(["2020-07-03"]); // a Saturday
+    expect(days(nearest, 2021)).toEqual(["2021-07-05"]); // a Sunday
+    const sunday: HolidayRule[] = [{ date: "01-01", observed: "sunday-to-monday", what: "x" }];
+    expect(days(sunday, 2022)).toEqual([]); // a Saturday
+    expect(days(sunday, 2023)).toEqual(["2023-01-02"]);
+  });
+
+  test("an offset, then the weekdays and the years it applies in", () => {
+    expect(days([{ month: 11, weekday: "Thu", nth: 4, offset: 1, what: "x" }], 2024)).toEqual(["2024-11-29"]);
+    const eve: HolidayRule[] = [{ date: "12-24", onWeekdays: ["Mon", "Tue", "Wed", "Thu"], what: "x" }];
+    expect(days(eve, 2024)).toEqual(["2024-12-24"]); // a Tuesday
+    expect(days(eve, 2021)).toEqual([]); // a Friday
+    const bounded: HolidayRule[] = [{ date: "06-19", from: 2022, until: 2023, what: "x" }];
+    expect([2021, 2022, 2023, 2024].map((y) => days(bounded, y).length)).toEqual([0, 1, 1, 0]);
+  });
+});
+
+describe("a market file", () => {
+  test("a third market is data: a file of its own reads like the shipped ones", () => {
+    const xyz = { ...wse, code: "XYZ", mic: "XXYZ", name: "A test exchange", timeZone: "Asia/Tokyo", currency: "JPY", symbols: { suffix: "XY", aliases: [] }, providers: {} };
+    const file = v.parse(MarketFileSchema, xyz);
+    expect(phaseProblem(file)).toBeUndefined();
+    expect(days(file.holidays, 2024)).toContain("2024-03-29");
+  });
+
+  test("a broken file is refused with what is wrong", () => {
+    const parse = (patch: object) => v.safeParse(MarketFileSchema, { ...wse, ...patch });
+    expect(parse({ timeZone: "Mars/Olympus" }).success).toBe(false);
+    expect(parse({ holidays: [{ date: "13-01", what: "x" }] }).success).toBe(false);
+    expect(parse({ holidays: [{ easter: 1, nth: 2, what: "x" }] }).success).toBe(false);
+    const file = v.parse(MarketFileSchema, wse) as MarketFile;
+    expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
+    expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
+  });
+});

@@ -1,0 +1,136 @@
+// What a market's data file says, as a valibot schema: the registry (index.ts) checks every file
+// with it when the process starts, so a broken file stops start-up with the field that is wrong
+// instead of giving wrong sessions later.
+import * as v from "valibot";
+import { parseClock, parseDate } from "../days.ts";
+
+const Text = v.pipe(v.string(), v.nonEmpty());
+const Clock = v.pipe(
+  v.string(),
+  v.check((s) => isValid(() => parseClock(s)), "expected HH:MM or HH:MM:SS"),
+  v.description("local exchange time, HH:MM or HH:MM:SS"),
+);
+const IsoDate = v.pipe(
+  v.string(),
+  v.check((s) => isValid(() => parseDate(s)), "expected YYYY-MM-DD"),
+  v.description("local exchange date, YYYY-MM-DD"),
+);
+const Year = v.pipe(v.number(), v.integer(), v.minValue(1900), v.maxValue(2200));
+const TimeZone = v.pipe(
+  v.string(),
+  v.check((s) => isValid(() => new Intl.DateTimeFormat("en-US", { timeZone: s })), "expected an IANA time zone such as Europe/Warsaw"),
+  v.description("IANA time zone of the exchange's local time"),
+);
+
+function isValid(f: () => unknown): boolean {
+  try {
+    f();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Weekday names as the files spell them, in `weekday()` order (0 = Sunday). */
+export const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"] as const;
+const Weekday = v.picklist(WEEKDAYS, `expected one of ${WEEKDAYS.join(", ")}`);
+
+/** A suffix as it is written after the dot of a symbol, upper case (`WA`, `NASDAQ`). */
+const Suffix = v.pipe(v.string(), v.regex(/^[A-Z]{2,8}$/, "expected 2 to 8 upper-case letters"));
+
+// Fields every holiday rule may add to the day it names, applied in this order: the observance
+// moves the day, the offset shifts it, then onWeekdays and from/until decide whether it counts.
+const RuleFields = {
+  what: v.pipe(Text, v.description("the holiday's name, or why the day is shortened")),
+  offset: v.optional(v.pipe(v.number(), v.integer(), v.description("days added to the named day (1: the day after)"))),
+  onWeekdays: v.optional(v.pipe(v.array(Weekday), v.description("the rule applies only when its day falls on one of these"))),
+  from: v.optional(v.pipe(Year, v.description("first year the rule applies"))),
+  until: v.optional(v.pipe(Year, v.description("last year the rule applies"))),
+};
+
+const FixedDateRule = v.strictObject({
+  date: v.pipe(v.string(), v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "expected MM-DD"), v.description("the same date every year, MM-DD")),
+  observed: v.optional(
+    v.pipe(
+      v.picklist(["nearest-weekday", "sunday-to-monday"]),
+      v.description("when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one"),
+    ),
+  ),
+  ...RuleFields,
+});
+const EasterRule = v.strictObject({
+  easter: v.pipe(v.number(), v.integer(), v.description("days after Easter Sunday (Gregorian), e.g. -2 for Good Friday")),
+  ...RuleFields,
+});
+const NthWeekdayRule = v.strictObject({
+  month: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(12), v.description("month, 1-12")),
+  weekday: Weekday,
+  nth: v.pipe(v.union([v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(5)), v.literal("last")]), v.description("1-5, or last")),
+  ...RuleFields,
+});
+
+/** One yearly holiday or half day: a fixed date, a day relative to Easter, or the nth weekday of a month. */
+export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule]);
+export type HolidayRule = v.InferOutput<typeof HolidayRule>;
+
+const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
+
+const ProviderSpelling = v.strictObject({
+  case: v.optional(v.pipe(v.picklist(["lower"]), v.description("lower: the provider writes tickers in lower case (default: upper, as stored)"))),
+  shareClassSeparator: v.optional(v.pipe(v.string(), v.description("written for the `-` of a share class (BRK-B → BRK.B with `.`)"))),
+  suffix: v.optional(v.pipe(v.string(), v.description("appended to the ticker, e.g. `.WA`"))),
+});
+
+const Dated = { date: IsoDate, reason: Text };
+
+export const MarketFileSchema = v.strictObject({
+  code: v.pipe(v.string(), v.regex(/^[A-Z]{2,8}$/), v.description("ticksync's name of the market, as config and the API spell it")),
+  mic: v.pipe(v.string(), v.regex(/^[A-Z0-9]{4}$/), v.description("ISO 10383 market identifier code of the exchange")),
+  name: v.pipe(Text, v.description("the exchange, as a reader knows it")),
+  timeZone: TimeZone,
+  currency: v.optional(v.pipe(v.string(), v.regex(/^[A-Z]{3}$/), v.description("ISO 4217 code of the currency most of its listings trade in"))),
+  notes: v.optional(v.array(Text)),
+  symbols: v.pipe(
+    v.strictObject({
+      suffix: v.pipe(Suffix, v.description("canonical suffix of a stored symbol (PKN.WA)")),
+      aliases: v.pipe(v.array(Suffix), v.description("other suffixes and prefixes read as this market (pkn.pl, WSE:PKN)")),
+      shareClassSeparator: v.optional(v.pipe(v.string(), v.length(1), v.description("a share class written after `.`, `/` or `-` is stored with this (BRK.B, BRK/B → BRK-B)"))),
+    }),
+    v.description("how ticksync spells and reads the market's symbols"),
+  ),
+  providers: v.pipe(v.record(v.string(), ProviderSpelling), v.description("how each provider spells a ticker of this market; a provider not listed has none of its listings")),
+  phases: v.pipe(
+    v.strictObject({
+      note: v.optional(Text),
+      pre: Span,
+      open: Span,
+      post: Span,
+      earlyClose: v.optional(v.strictObject({ close: Clock, postTo: Clock, what: Text })),
+      sources: v.array(Text),
+    }),
+    v.description("the phases of a trading day in local time, each [from, to): pre, the regular session (open), post; and where a half day ends them"),
+  ),
+  coverage: v.pipe(v.strictObject({ from: IsoDate, to: IsoDate }), v.description("the dates for which the one-off closures are known")),
+  holidays: v.pipe(v.array(HolidayRule), v.description("yearly days the exchange is closed")),
+  halfDays: v.pipe(v.array(HolidayRule), v.description("yearly days the session ends at phases.earlyClose")),
+  closures: v.pipe(v.array(v.strictObject(Dated)), v.description("one-off closures no rule predicts")),
+  openDespiteRule: v.optional(v.pipe(v.array(v.strictObject(Dated)), v.description("dates a rule makes a holiday on which the exchange nevertheless traded"))),
+  specialSessions: v.optional(
+    v.pipe(
+      v.array(v.strictObject({ ...Dated, open: v.optional(Clock), close: v.optional(Clock) })),
+      v.description("trading days with other than the regular hours (local times)"),
+    ),
+  ),
+});
+export type MarketFile = v.InferOutput<typeof MarketFileSchema>;
+
+/** What the schema cannot say: the phases make one day, in order, and a half day has hours. */
+export function phaseProblem(file: MarketFile): string | undefined {
+  const d = file.phases;
+  const t = [d.pre.from, d.pre.to, d.open.from, d.open.to, d.post.from, d.post.to].map(parseClock);
+  const ordered = t[0]! < t[1]! && t[1] === t[2] && t[2]! < t[3]! && t[3] === t[4] && t[4]! < t[5]!;
+  const early = d.earlyClose === undefined || (t[2]! < parseClock(d.earlyClose.close) && parseClock(d.earlyClose.close) < parseClock(d.earlyClose.postTo));
+  if (!ordered || !early) return `the ${file.code} phases are not contiguous and in order`;
+  if (file.halfDays.length > 0 && d.earlyClose === undefined) return `${file.code} has half days but no phases.earlyClose hours`;
+  return undefined;
+}
