@@ -4,6 +4,9 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { CONFIG_DOCS_PATH, missingDescriptions, renderConfigDocs } from "../scripts/gen-config-docs.ts";
 import { configJsonSchema } from "../src/config/load.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
 
 describe("config reference", () => {
   test("docs/config.md is up to date with the schema (else run: bun scripts/gen-config-docs.ts)", () => {

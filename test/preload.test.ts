@@ -74,8 +74,10 @@ test("a plain `bun test` of several files allows each a test longer than bun's d
 }, 60_000);
 
 test("every test file sets the budget in its own body (testTimeout())", () => {
-  const files = [...new Glob("**/*.test.ts").scanSync({ cwd: join(ROOT, "test") })];
+  // Integration tests in test/, unit tests beside the code they test in src/.
+  const files = ["test", "src"].flatMap((dir) => [...new Glob("**/*.test.ts").scanSync({ cwd: join(ROOT, dir) })].map((f) => join(dir, f)));
   expect(files.length).toBeGreaterThan(50);
-  const without = files.filter((f) => !/^testTimeout\(\);$/m.test(readFileSync(join(ROOT, "test", f), "utf8")));
+  expect(files.filter((f) => f.startsWith("src/")).length).toBeGreaterThan(5);
+  const without = files.filter((f) => !/^testTimeout\(\);$/m.test(readFileSync(join(ROOT, f), "utf8")));
   expect(without).toEqual([]);
 });

@@ -3,6 +3,9 @@
 import { expect, test } from "bun:test";
 import * as v from "valibot";
 import { COMMANDS, findCommand, HELP } from "./registry.ts";
+import { testTimeout } from "../../test/timeout.ts";
+
+testTimeout();
 
 for (const command of COMMANDS)
   test(`${command.type}: options described, listed flags parsed`, () => {

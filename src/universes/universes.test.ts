@@ -1,10 +1,10 @@
 // Universes: the bundled lists are well-formed data, and user lists resolve the way the config
 // documents them (any provider spelling, "@name" expansion, every bad entry named).
 import { describe, expect, test } from "bun:test";
-import { normaliseSymbol } from "../src/domain/symbols.ts";
-import { formatUniverseList, listUniverses, resolveUniverse, type Universe } from "../src/universes/universes.ts";
-import wig80Data from "../src/universes/data/wig80.json";
-import { testTimeout } from "./timeout.ts";
+import { normaliseSymbol } from "../domain/symbols.ts";
+import { formatUniverseList, listUniverses, resolveUniverse, type Universe } from "./universes.ts";
+import wig80Data from "./data/wig80.json";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 

@@ -1,7 +1,7 @@
 // Indicators against values worked out by hand (with a calculator) for a 12-bar series. The
 // expected numbers are literals, not recomputed by the code under test.
 import { describe, expect, test } from "bun:test";
-import type { Bar } from "../src/domain/bar.ts";
+import type { Bar } from "./bar.ts";
 import {
   computeIndicators,
   ema,
@@ -15,9 +15,9 @@ import {
   vwap,
   warmupBars,
   type IndicatorSpec,
-} from "../src/domain/indicators.ts";
+} from "./indicators.ts";
 import * as v from "valibot";
-import { testTimeout } from "./timeout.ts";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 
@@ -159,7 +159,7 @@ describe("indicator sets", () => {
 
 describe("[indicators] in the config", () => {
   test("sets are checked; a universe must exist", async () => {
-    const { configSchema } = await import("../src/config/schema.ts");
+    const { configSchema } = await import("../config/schema.ts");
     const ok = v.safeParse(configSchema, { universes: { mine: ["PKN.WA"] }, indicators: { default: ["sma:20"], universes: { mine: ["rsi:14"], wig80: ["ema:12"] } } });
     expect(ok.success).toBe(true);
     expect(v.safeParse(configSchema, {}).output).toMatchObject({ indicators: { default: ["sma:20", "rsi:14"], universes: {} } });

@@ -1,7 +1,7 @@
 // Symbol normalisation: every provider's spelling of one listing meets under one canonical key.
 import { describe, expect, test } from "bun:test";
-import { MARKET_SUFFIX, isMarket, marketOf, normaliseSymbol, type SymbolMarket } from "../src/domain/symbols.ts";
-import { testTimeout } from "./timeout.ts";
+import { MARKET_SUFFIX, isMarket, marketOf, normaliseSymbol, type SymbolMarket } from "./symbols.ts";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 

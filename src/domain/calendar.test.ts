@@ -11,8 +11,8 @@ import {
   tradingDaysBetween,
   zonedTimeToUtc,
   type Market,
-} from "../src/domain/calendar.ts";
-import { testTimeout } from "./timeout.ts";
+} from "./calendar.ts";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 

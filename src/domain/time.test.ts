@@ -1,8 +1,8 @@
 // Timestamp parsing: the spellings market-data files use, all to epoch ms UTC, and null for
 // anything that is not a real instant between 1900 and 2200.
 import { describe, expect, test } from "bun:test";
-import { floorUtcDay, parseTimestamp, utcDate } from "../src/domain/time.ts";
-import { testTimeout } from "./timeout.ts";
+import { floorUtcDay, parseTimestamp, utcDate } from "./time.ts";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 

@@ -1,8 +1,8 @@
 // The pieces of the provider call policy that are pure functions, and the limiter's schedule.
 import { describe, expect, test } from "bun:test";
-import { backoffMs, DEFAULT_RETRY, redactUrl, retryAfterMs } from "../src/lib/http.ts";
-import { createRateLimiter, ratePerSecond, RATE_HEADROOM } from "../src/lib/ratelimit.ts";
-import { testTimeout } from "./timeout.ts";
+import { backoffMs, DEFAULT_RETRY, redactUrl, retryAfterMs } from "./http.ts";
+import { createRateLimiter, ratePerSecond, RATE_HEADROOM } from "./ratelimit.ts";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 

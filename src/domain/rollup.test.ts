@@ -2,9 +2,9 @@
 // DST changes (the US and the EU change on different weekends), half-day sessions, daily bars as
 // sessions, weekly and monthly bars around holidays. Instants are written out in UTC by hand.
 import { describe, expect, test } from "bun:test";
-import type { Bar, Interval } from "../src/domain/bar.ts";
-import { bucketOf, bucketSpan, canRollUp, coveringSpan, createRoller, outOfSessionSpan, rollup, rollupSources } from "../src/domain/rollup.ts";
-import { testTimeout } from "./timeout.ts";
+import type { Bar, Interval } from "./bar.ts";
+import { bucketOf, bucketSpan, canRollUp, coveringSpan, createRoller, outOfSessionSpan, rollup, rollupSources } from "./rollup.ts";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 

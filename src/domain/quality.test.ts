@@ -1,9 +1,9 @@
 // Quality rules one by one: every bad input becomes a rejection with the rule that caught it and
 // a reason a person can read; good rows become bars; batches get duplicates, gaps and a score.
 import { describe, expect, test } from "bun:test";
-import { RULES, scoreBatch, validateBatch, validateRow, type Rejection, type ValidateContext } from "../src/domain/quality.ts";
-import type { Bar, RawRow } from "../src/domain/bar.ts";
-import { testTimeout } from "./timeout.ts";
+import { RULES, scoreBatch, validateBatch, validateRow, type Rejection, type ValidateContext } from "./quality.ts";
+import type { Bar, RawRow } from "./bar.ts";
+import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
 
