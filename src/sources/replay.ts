@@ -69,166 +69,190 @@ const after = (b: Key, k: Key) => b.ts > k.ts || (b.ts === k.ts && b.symbol > k.
 /** Moments of a window in time order: every symbol's bar at one ts together, symbols sorted. */
 type Moments = { firstTs: number | null; lastTs: number | null; moments(from: Key | null): AsyncIterable<Bar[]>; rejected: RawRow[]; close(): Promise<void> };
 
+/** What a replay's readers share: its name and config, the window it plays and its time unit. */
+type ReplayPlan = {
+  readonly name: string;
+  readonly cfg: ReplaySourceConfig;
+  readonly baseDir: string;
+  readonly interval: Interval;
+  readonly fromTs: number | undefined;
+  readonly toTs: number | undefined;
+  /** The symbols asked for, normalised (undefined: all). */
+  readonly wanted: string[] | undefined;
+  /** What a shifted replay moves bars by: whole weeks (1d, 1w) or intervals. */
+  readonly unit: number;
+  readonly signal: AbortSignal | undefined;
+};
+
+/** The series of a store in one moment order: a k-way merge of the series, each read in pages by its keyset. */
+async function* mergedMoments(plan: ReplayPlan, store: Store, series: { symbol: string; source: string }[], start: Key | null): AsyncIterable<Bar[]> {
+  const { interval, fromTs, toTs } = plan;
+  const heads = series.map((s) => ({ ...s, buf: [] as Bar[], i: 0, done: false, after: undefined as { ts: number; source: string } | undefined }));
+  const peek = async (h: (typeof heads)[number]) => {
+    while (h.i >= h.buf.length && !h.done) {
+      const page = await store.queryBars({ symbol: h.symbol, interval, source: h.source, from: Math.max(start?.ts ?? -Infinity, fromTs ?? -Infinity), to: toTs, limit: PAGE, after: h.after });
+      h.buf = page.filter((b) => !start || after(b, start));
+      h.i = 0;
+      if (page.length < PAGE) h.done = true;
+      else h.after = { ts: page.at(-1)!.ts, source: h.source };
+    }
+    return h.i < h.buf.length ? h.buf[h.i]! : null;
+  };
+  for (;;) {
+    let ts = Infinity;
+    for (const h of heads) {
+      const b = await peek(h);
+      if (b && b.ts < ts) ts = b.ts;
+    }
+    if (ts === Infinity) return;
+    const moment: Bar[] = [];
+    for (const h of heads) if ((await peek(h))?.ts === ts) moment.push(h.buf[h.i++]!);
+    yield moment;
+  }
+}
+
+async function fromStore(plan: ReplayPlan): Promise<Moments> {
+  const { name, cfg, interval, fromTs, toTs, wanted } = plan;
+  let url = cfg.from!;
+  const bare = !/^[a-z]+:/i.test(url);
+  const path = bare ? url : /^(sqlite|file):/i.test(url) ? url.replace(/^(sqlite|file):/i, "") : null;
+  if (path !== null) {
+    const abs = isAbsolute(path) ? path : resolve(plan.baseDir, path);
+    if (!existsSync(abs)) throw new SourceError(`source ${name}: no store at ${path}`);
+    url = `sqlite:${abs}`;
+  }
+  const store: Store = openStore(url);
+  try {
+    const all = (await store.listSeries()).filter((s) => s.interval === interval && s.source !== name && (!cfg.source || s.source === cfg.source));
+    const series: { symbol: string; source: string }[] = [];
+    let firstTs: number | null = null;
+    let lastTs: number | null = null;
+    for (const symbol of wanted ?? [...new Set(all.map((s) => s.symbol))].sort()) {
+      const of = all.filter((s) => s.symbol === symbol);
+      if (of.length === 0) throw new SourceError(`source ${name}: no ${interval} bars of ${symbol} in ${store.location}${cfg.source ? ` from source ${cfg.source}` : ""}`);
+      if (of.length > 1) throw new SourceError(`source ${name}: ${symbol} has ${interval} bars from sources ${of.map((s) => s.source).join(", ")}: set source`);
+      series.push({ symbol, source: of[0]!.source });
+      const [f, l] = [Math.max(of[0]!.firstTs, fromTs ?? -Infinity), Math.min(of[0]!.lastTs, toTs ?? Infinity)];
+      if (f <= l) [firstTs, lastTs] = [Math.min(firstTs ?? f, f), Math.max(lastTs ?? l, l)];
+    }
+    if (series.length === 0) throw new SourceError(`source ${name}: no ${interval} series to replay in ${store.location}`);
+    return { firstTs, lastTs, rejected: [], moments: (start) => mergedMoments(plan, store, series, start), close: () => store.close() };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+async function fromCsv(plan: ReplayPlan): Promise<Moments> {
+  const { name, interval, fromTs, toTs, wanted } = plan;
+  // A CSV file is read whole: replay files are demo-sized. Larger sets replay from a store.
+  const csv = csvSource(name, { ...plan.cfg.csv!, type: "csv", interval } as Parameters<typeof csvSource>[1], plan.baseDir);
+  const bars: Bar[] = [];
+  const rejected: RawRow[] = [];
+  for (const stream of await csv.streams())
+    for await (const batch of csv.read(stream, null, 50_000)) {
+      const out = validateBatch(batch.rows, { source: name, interval, market: csv.market, tsFormat: csv.tsFormat, timeZone: csv.timeZone });
+      bars.push(...out.bars.filter((b) => (!wanted || wanted.includes(b.symbol)) && b.ts >= (fromTs ?? -Infinity) && b.ts <= (toTs ?? Infinity)));
+      // Rows that are not bars go on as they are: the pipeline quarantines them with the reason.
+      for (const r of out.rejections) rejected.push({ locator: r.locator, fields: r.raw });
+    }
+  bars.sort((a, b) => a.ts - b.ts || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+  return {
+    firstTs: bars[0]?.ts ?? null,
+    lastTs: bars.at(-1)?.ts ?? null,
+    rejected,
+    async *moments(start) {
+      let i = 0;
+      while (i < bars.length && start && !after(bars[i]!, start)) i++;
+      while (i < bars.length) {
+        const ts = bars[i]!.ts;
+        const moment: Bar[] = [];
+        while (i < bars.length && bars[i]!.ts === ts) moment.push(bars[i++]!);
+        yield moment;
+      }
+    },
+    close: async () => {},
+  };
+}
+
+const replayRow = (b: Bar, shift: number): RawRow => ({
+  locator: `replay:${b.source}:${b.symbol}:${new Date(b.ts).toISOString()}`,
+  fields: { symbol: b.symbol, ts: b.ts + shift, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose, turnover: b.turnover, trades: b.trades },
+});
+
+/** The window's moments in batches, paced, pass after pass when looped; the cursor says where to resume. */
+async function* play(plan: ReplayPlan, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
+  const { name, cfg, interval, unit, signal } = plan;
+  const data = cfg.from !== undefined ? await fromStore(plan) : await fromCsv(plan);
+  try {
+    if (data.firstTs === null || data.lastTs === null) {
+      if (!cursor) yield { rows: data.rejected, cursor: { ts: null, symbol: null, pass: 0, shift: 0 } };
+      return;
+    }
+    const span = data.lastTs - data.firstTs;
+    // The shift that puts the window's last bar in the current period (never after now).
+    const shiftNow = () => (cfg.timestamps === "shifted" ? Math.floor((Date.now() - data.lastTs!) / unit) * unit : 0);
+    let pass = typeof cursor?.pass === "number" ? cursor.pass : 0;
+    let shift = typeof cursor?.shift === "number" ? cursor.shift : shiftNow();
+    let from: Key | null = typeof cursor?.ts === "number" && typeof cursor.symbol === "string" ? { ts: cursor.ts, symbol: cursor.symbol } : null;
+    let pending = cursor ? [] : data.rejected;
+    // Pacing runs on a schedule from the first batch, so time spent committing is not added.
+    let due = performance.now();
+    let prevTs: number | null = null;
+    let prevCount = 0;
+    for (;;) {
+      for await (const moment of data.moments(from)) {
+        for (let i = 0; i < moment.length; i += batchSize) {
+          const part = moment.slice(i, i + batchSize);
+          const ts = part[0]!.ts;
+          if (prevTs !== null)
+            due += cfg.speed !== undefined ? (i === 0 ? Math.min((ts - prevTs) / cfg.speed, cfg.maxPauseMs) : 0) : (prevCount / (cfg.barsPerSecond ?? 10)) * 1000;
+          // A shifted bar is never played before its time: past the present, the feed is real time.
+          const early = cfg.timestamps === "shifted" ? ts + shift - Date.now() : 0;
+          if (early > 0) due = Math.max(due, performance.now() + early);
+          const wait = due - performance.now();
+          if (signal?.aborted) throw new SourceError(`source ${name}: replay stopped`);
+          if (wait > 0) await sleep(wait, signal).catch(() => {});
+          if (signal?.aborted) throw new SourceError(`source ${name}: replay stopped`);
+          [prevTs, prevCount] = [ts, part.length];
+          const last = part.at(-1)!;
+          yield { rows: [...pending, ...part.map((b) => replayRow(b, shift))], cursor: { ts: last.ts, symbol: last.symbol, pass, shift } };
+          pending = [];
+        }
+      }
+      if (!cfg.loop) return;
+      // The next pass follows right after this one, whole periods later; its bars come as their
+      // time comes (see above), so a loop is a feed that goes on in real time.
+      pass++;
+      shift += Math.ceil((span + INTERVAL_MS[interval]) / unit) * unit;
+      from = null;
+      prevTs = null;
+      due += (prevCount / (cfg.barsPerSecond ?? 10)) * 1000;
+    }
+  } finally {
+    await data.close();
+  }
+}
+
 export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = process.cwd(), ctx: SourceContext = {}): Source {
   const interval = cfg.interval;
-  const fromTs = cfg.start ? parseTimestamp(cfg.start)! : undefined;
-  const toTs = cfg.end ? parseTimestamp(cfg.end)! + 86_400_000 - 1 : undefined;
   const wanted = cfg.symbols?.map((s) => {
     const n = normaliseSymbol(s, cfg.csv?.market);
     if (!n.ok) throw new SourceError(`source ${name}: ${n.reason}`);
     return n.symbol;
   });
-  const unit = interval === "1d" || interval === "1w" ? WEEK : INTERVAL_MS[interval];
-
-  async function fromStore(): Promise<Moments> {
-    let url = cfg.from!;
-    const bare = !/^[a-z]+:/i.test(url);
-    const path = bare ? url : /^(sqlite|file):/i.test(url) ? url.replace(/^(sqlite|file):/i, "") : null;
-    if (path !== null) {
-      const abs = isAbsolute(path) ? path : resolve(baseDir, path);
-      if (!existsSync(abs)) throw new SourceError(`source ${name}: no store at ${path}`);
-      url = `sqlite:${abs}`;
-    }
-    const store: Store = openStore(url);
-    try {
-      const all = (await store.listSeries()).filter((s) => s.interval === interval && s.source !== name && (!cfg.source || s.source === cfg.source));
-      const series: { symbol: string; source: string }[] = [];
-      let firstTs: number | null = null;
-      let lastTs: number | null = null;
-      for (const symbol of wanted ?? [...new Set(all.map((s) => s.symbol))].sort()) {
-        const of = all.filter((s) => s.symbol === symbol);
-        if (of.length === 0) throw new SourceError(`source ${name}: no ${interval} bars of ${symbol} in ${store.location}${cfg.source ? ` from source ${cfg.source}` : ""}`);
-        if (of.length > 1) throw new SourceError(`source ${name}: ${symbol} has ${interval} bars from sources ${of.map((s) => s.source).join(", ")}: set source`);
-        series.push({ symbol, source: of[0]!.source });
-        const [f, l] = [Math.max(of[0]!.firstTs, fromTs ?? -Infinity), Math.min(of[0]!.lastTs, toTs ?? Infinity)];
-        if (f <= l) [firstTs, lastTs] = [Math.min(firstTs ?? f, f), Math.max(lastTs ?? l, l)];
-      }
-      if (series.length === 0) throw new SourceError(`source ${name}: no ${interval} series to replay in ${store.location}`);
-      return {
-        firstTs,
-        lastTs,
-        rejected: [],
-        // A k-way merge of the series, each read in pages by its keyset.
-        async *moments(start) {
-          const heads = series.map((s) => ({ ...s, buf: [] as Bar[], i: 0, done: false, after: undefined as { ts: number; source: string } | undefined }));
-          const peek = async (h: (typeof heads)[number]) => {
-            while (h.i >= h.buf.length && !h.done) {
-              const page = await store.queryBars({ symbol: h.symbol, interval, source: h.source, from: Math.max(start?.ts ?? -Infinity, fromTs ?? -Infinity), to: toTs, limit: PAGE, after: h.after });
-              h.buf = page.filter((b) => !start || after(b, start));
-              h.i = 0;
-              if (page.length < PAGE) h.done = true;
-              else h.after = { ts: page.at(-1)!.ts, source: h.source };
-            }
-            return h.i < h.buf.length ? h.buf[h.i]! : null;
-          };
-          for (;;) {
-            let ts = Infinity;
-            for (const h of heads) {
-              const b = await peek(h);
-              if (b && b.ts < ts) ts = b.ts;
-            }
-            if (ts === Infinity) return;
-            const moment: Bar[] = [];
-            for (const h of heads) if ((await peek(h))?.ts === ts) moment.push(h.buf[h.i++]!);
-            yield moment;
-          }
-        },
-        close: () => store.close(),
-      };
-    } catch (e) {
-      await store.close();
-      throw e;
-    }
-  }
-
-  async function fromCsv(): Promise<Moments> {
-    // A CSV file is read whole: replay files are demo-sized. Larger sets replay from a store.
-    const csv = csvSource(name, { ...cfg.csv!, type: "csv", interval } as Parameters<typeof csvSource>[1], baseDir);
-    const bars: Bar[] = [];
-    const rejected: RawRow[] = [];
-    for (const stream of await csv.streams())
-      for await (const batch of csv.read(stream, null, 50_000)) {
-        const out = validateBatch(batch.rows, { source: name, interval, market: csv.market, tsFormat: csv.tsFormat, timeZone: csv.timeZone });
-        bars.push(...out.bars.filter((b) => (!wanted || wanted.includes(b.symbol)) && b.ts >= (fromTs ?? -Infinity) && b.ts <= (toTs ?? Infinity)));
-        // Rows that are not bars go on as they are: the pipeline quarantines them with the reason.
-        for (const r of out.rejections) rejected.push({ locator: r.locator, fields: r.raw });
-      }
-    bars.sort((a, b) => a.ts - b.ts || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
-    return {
-      firstTs: bars[0]?.ts ?? null,
-      lastTs: bars.at(-1)?.ts ?? null,
-      rejected,
-      async *moments(start) {
-        let i = 0;
-        while (i < bars.length && start && !after(bars[i]!, start)) i++;
-        while (i < bars.length) {
-          const ts = bars[i]!.ts;
-          const moment: Bar[] = [];
-          while (i < bars.length && bars[i]!.ts === ts) moment.push(bars[i++]!);
-          yield moment;
-        }
-      },
-      close: async () => {},
-    };
-  }
-
-  const row = (b: Bar, shift: number): RawRow => ({
-    locator: `replay:${b.source}:${b.symbol}:${new Date(b.ts).toISOString()}`,
-    fields: { symbol: b.symbol, ts: b.ts + shift, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose, turnover: b.turnover, trades: b.trades },
-  });
-
-  async function* read(_stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> {
-    const data = cfg.from !== undefined ? await fromStore() : await fromCsv();
-    const signal = ctx.signal;
-    try {
-      if (data.firstTs === null || data.lastTs === null) {
-        if (!cursor) yield { rows: data.rejected, cursor: { ts: null, symbol: null, pass: 0, shift: 0 } };
-        return;
-      }
-      const span = data.lastTs - data.firstTs;
-      // The shift that puts the window's last bar in the current period (never after now).
-      const shiftNow = () => (cfg.timestamps === "shifted" ? Math.floor((Date.now() - data.lastTs!) / unit) * unit : 0);
-      let pass = typeof cursor?.pass === "number" ? cursor.pass : 0;
-      let shift = typeof cursor?.shift === "number" ? cursor.shift : shiftNow();
-      let from: Key | null = typeof cursor?.ts === "number" && typeof cursor.symbol === "string" ? { ts: cursor.ts, symbol: cursor.symbol } : null;
-      let pending = cursor ? [] : data.rejected;
-      // Pacing runs on a schedule from the first batch, so time spent committing is not added.
-      let due = performance.now();
-      let prevTs: number | null = null;
-      let prevCount = 0;
-      for (;;) {
-        for await (const moment of data.moments(from)) {
-          for (let i = 0; i < moment.length; i += batchSize) {
-            const part = moment.slice(i, i + batchSize);
-            const ts = part[0]!.ts;
-            if (prevTs !== null)
-              due += cfg.speed !== undefined ? (i === 0 ? Math.min((ts - prevTs) / cfg.speed, cfg.maxPauseMs) : 0) : (prevCount / (cfg.barsPerSecond ?? 10)) * 1000;
-            // A shifted bar is never played before its time: past the present, the feed is real time.
-            const early = cfg.timestamps === "shifted" ? ts + shift - Date.now() : 0;
-            if (early > 0) due = Math.max(due, performance.now() + early);
-            const wait = due - performance.now();
-            if (signal?.aborted) throw new SourceError(`source ${name}: replay stopped`);
-            if (wait > 0) await sleep(wait, signal).catch(() => {});
-            if (signal?.aborted) throw new SourceError(`source ${name}: replay stopped`);
-            [prevTs, prevCount] = [ts, part.length];
-            const last = part.at(-1)!;
-            yield { rows: [...pending, ...part.map((b) => row(b, shift))], cursor: { ts: last.ts, symbol: last.symbol, pass, shift } };
-            pending = [];
-          }
-        }
-        if (!cfg.loop) return;
-        // The next pass follows right after this one, whole periods later; its bars come as their
-        // time comes (see above), so a loop is a feed that goes on in real time.
-        pass++;
-        shift += Math.ceil((span + INTERVAL_MS[interval]) / unit) * unit;
-        from = null;
-        prevTs = null;
-        due += (prevCount / (cfg.barsPerSecond ?? 10)) * 1000;
-      }
-    } finally {
-      await data.close();
-    }
-  }
+  const plan: ReplayPlan = {
+    name,
+    cfg,
+    baseDir,
+    interval,
+    fromTs: cfg.start ? parseTimestamp(cfg.start)! : undefined,
+    toTs: cfg.end ? parseTimestamp(cfg.end)! + 86_400_000 - 1 : undefined,
+    wanted,
+    unit: interval === "1d" || interval === "1w" ? WEEK : INTERVAL_MS[interval],
+    signal: ctx.signal,
+  };
+  const read = (_stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<SourceBatch> => play(plan, cursor, batchSize);
 
   return { name, type: "replay", interval, tsFormat: "epoch_ms", concurrency: 1, streams: async () => ["replay"], read };
 }
