@@ -9,6 +9,7 @@ import { log } from "../lib/log.ts";
 import { runTableSync } from "./sync-table.ts";
 import { finishSyncRun, type SyncProgress, type SyncSummary } from "./sync-run.ts";
 
+// Callers (main, http) take the sync types from here, where the engine is.
 export type { SyncProgress, SyncSummary } from "./sync-run.ts";
 
 export const sinkStream = (sink: { name: string; collection: string }) => `sink:${sink.name}:${sink.collection}`;

@@ -10,7 +10,8 @@ import { seriesBars } from "./migrate.ts";
 import { verifyTable } from "./sync-table.ts";
 import { MASK, recordDiff, recordVerify, repairRecords, type DayDigest, type SinkDayDiff, type SinkVerifyResult } from "./verify-records.ts";
 
-export { verifyStream, type DayDigest, type SinkDayDiff, type SinkVerifyResult } from "./verify-records.ts";
+// Callers (main, http) take these from here, where the engine is.
+export { verifyStream, type SinkVerifyResult } from "./verify-records.ts";
 
 export function recordHash(r: BarRecord): bigint {
   return BigInt(
