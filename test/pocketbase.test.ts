@@ -10,7 +10,7 @@ import { benchBars } from "../scripts/bench/pocketbase.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
-import { barToRecord, pocketbaseSink, recordId, type PocketbaseSinkConfig } from "../src/sinks/pocketbase.ts";
+import { barToRecord, pocketbaseSink, recordId, type PocketbaseSinkConfig } from "../src/sinks/pocketbase/index.ts";
 import { runSync } from "../src/pipeline/sync.ts";
 import { Database } from "bun:sqlite";
 import postgres from "postgres";

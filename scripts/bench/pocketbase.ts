@@ -16,7 +16,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEMO_TICKERS, randomWalk, wseSessions } from "../gen-demo.ts";
 import { sqliteStore } from "../../src/stores/sqlite/index.ts";
-import { BAR_FIELDS, barToRecord } from "../../src/sinks/pocketbase.ts";
+import { BAR_FIELDS, barToRecord } from "../../src/sinks/pocketbase/index.ts";
 import type { Bar } from "../../src/domain/bar.ts";
 import { startPocketbase } from "../services/pocketbase-instance.ts";
 import { latencyProxy } from "./lib/latency-proxy.ts";

@@ -20,6 +20,7 @@ import {
   type QualityReport,
   type Rejection,
   type Rule,
+  type ValidateCache,
   type ValidateContext,
 } from "./quality.ts";
 import { floorUtcDay } from "./time.ts";
@@ -112,49 +113,165 @@ function digitsOf(text: string, a: number, b: number, len: number): number {
 /** True when the cell is not empty and neither starts nor ends with white space (no trimming to do). */
 const bare = (text: string, a: number, b: number) => b > a && text.charCodeAt(a) > 32 && text.charCodeAt(b - 1) > 32;
 
-
 /**
- * Validate a batch of cell rows into columns. `ctx` as for validateBatch (lastTs and cache are
- * carried across batches the same way).
+ * One batch's validation in progress: its series, the columns accepted bars go into, and the
+ * rejections and rule counts so far. The per-row steps below take it as their first argument.
  */
-export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: ColumnBuffers): ColumnBatch {
-  const cache = ctx.cache ?? newValidateCache();
-  const { n, text, spans, plain } = rows;
+type CellsRun = {
+  readonly rows: CellRows;
+  readonly ctx: ValidateContext;
+  readonly cache: ValidateCache;
+  readonly text: string;
+  readonly spans: Int32Array;
+  readonly series: SeriesKey[];
+  readonly seriesOf: Map<string, number>;
+  // Per series: its newest accepted ts so far and whether its bars rose until then; once they do
+  // not, a map of its keys to the row that had them first (made from the bars accepted before).
+  readonly newest: number[];
+  readonly rising: boolean[];
+  readonly byTs: (Map<number, number> | null)[];
+  /** Series in the order of their first accepted bar (the order validateBatch sees them in). */
+  readonly order: number[];
+  readonly rowSeries: Uint32Array;
+  /** The cell row of each accepted bar. */
+  readonly fromRow: Int32Array;
+  readonly f64: Float64Array;
+  /** Bars accepted so far. */
+  out: number;
+  readonly rejections: Rejection[];
+  readonly rules: Partial<Record<Rule, number>>;
+};
+
+function newCellsRun(rows: CellRows, ctx: ValidateContext, reuse: ColumnBuffers | undefined): CellsRun {
+  const n = rows.n;
+  return {
+    rows,
+    ctx,
+    cache: ctx.cache ?? newValidateCache(),
+    text: rows.text,
+    spans: rows.spans,
+    series: [],
+    seriesOf: new Map(),
+    newest: [],
+    rising: [],
+    byTs: [],
+    order: [],
+    rowSeries: reuse && reuse.row.length >= n ? reuse.row : new Uint32Array(n),
+    fromRow: new Int32Array(n),
+    f64: reuse && reuse.f64.length >= n * COLUMN_WIDTH ? reuse.f64 : new Float64Array(n * COLUMN_WIDTH),
+    out: 0,
+    rejections: [],
+    rules: {},
+  };
+}
+
+const count = (r: CellsRun, rule: Rule) => (r.rules[rule] = (r.rules[rule] ?? 0) + 1);
+
+function seriesIndex(r: CellsRun, symbol: string): number {
+  let s = r.seriesOf.get(symbol);
+  if (s === undefined) {
+    r.seriesOf.set(symbol, (s = r.series.length));
+    r.series.push({ source: r.ctx.source, symbol, interval: r.ctx.interval });
+    r.newest.push(-Infinity);
+    r.rising.push(true);
+    r.byTs.push(null);
+  }
+  return s;
+}
+
+/** Accept bar values at row i (already checked), or find it a duplicate. */
+function accept(r: CellsRun, i: number, s: number, ts: number, open: number, high: number, low: number, close: number, volume: number, adj: number, turnover: number, trades: number): void {
+  const { newest, rising, rowSeries, f64 } = r;
+  const out = r.out;
+  if (newest[s] === -Infinity) r.order.push(s);
+  else if (ts <= newest[s]! && rising[s]) {
+    // Not after this series' newest bar of the batch: from now on its keys are looked up.
+    rising[s] = false;
+    const m = new Map<number, number>();
+    for (let j = 0; j < out; j++) if (rowSeries[j] === s) m.set(f64[j * COLUMN_WIDTH]!, r.fromRow[j]!);
+    r.byTs[s] = m;
+  }
+  const m = r.byTs[s];
+  if (m) {
+    const first = m.get(ts);
+    if (first !== undefined) {
+      const symbol = r.series[s]!.symbol;
+      r.rejections.push(reject(r.rows.row(i), "duplicate", `duplicate of ${r.rows.locator(first)} for ${symbol} at ${new Date(ts).toISOString()}`, { symbol, ts }));
+      count(r, "duplicate");
+      return;
+    }
+    m.set(ts, i);
+  }
+  if (ts > newest[s]!) newest[s] = ts;
+  rowSeries[out] = s;
+  r.fromRow[out] = i;
+  const o = out * COLUMN_WIDTH;
+  f64[o] = ts;
+  f64[o + 1] = open;
+  f64[o + 2] = high;
+  f64[o + 3] = low;
+  f64[o + 4] = close;
+  f64[o + 5] = volume;
+  f64[o + 6] = adj;
+  f64[o + 7] = turnover;
+  f64[o + 8] = trades;
+  r.out = out + 1;
+}
+
+/** The ordinary way: the row's RawRow through validateRow. */
+function slow(r: CellsRun, i: number): void {
+  const v = validateRow(r.rows.row(i), r.ctx, r.cache);
+  if ("rule" in v) {
+    r.rejections.push(v);
+    count(r, v.rule);
+    return;
+  }
+  const bar = v as Bar;
+  accept(r, i, seriesIndex(r, bar.symbol), bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.adjClose ?? NaN, bar.turnover ?? NaN, bar.trades ?? NaN);
+}
+
+/** ts of the row at span offset p, or null when it is not plainly good. */
+function tsAt(r: CellsRun, p: number): number | null {
+  const { spans, text, cache, ctx } = r;
+  const tA = spans[p + 2 * F_TS]!;
+  if (tA !== UNMAPPED) {
+    const tB = spans[p + 2 * F_TS + 1]!;
+    if (tA < 0 || !bare(text, tA, tB)) return null;
+    return cachedTs(cache, text.slice(tA, tB), ctx);
+  }
+  const dA = spans[p + 2 * F_DATE]!;
+  const dB = spans[p + 2 * F_DATE + 1]!;
+  if (dA < 0 || !bare(text, dA, dB)) return null;
+  const hA = spans[p + 2 * F_TIME]!;
+  const hB = spans[p + 2 * F_TIME + 1]!;
+  // A date of 8 digits with no time, an empty one or one of 6 digits: the digits are the key.
+  const date = digitsOf(text, dA, dB, 8);
+  const time = hA < 0 || hA === hB ? 0 : digitsOf(text, hA, hB, 6);
+  if (date >= 0 && time >= 0) {
+    const key = date * 1e6 + time;
+    let t = cache.tsKey.get(key);
+    if (t === undefined) {
+      if (cache.tsKey.size >= CACHE_LIMIT) cache.tsKey.clear();
+      const ts = r.rows.composeTs(text.slice(dA, dB), hA < 0 ? undefined : text.slice(hA, hB));
+      cache.tsKey.set(key, (t = ts === undefined ? null : cachedTs(cache, ts, ctx)));
+    }
+    return t;
+  }
+  if (hA >= 0 && hA < hB && !bare(text, hA, hB)) return null;
+  const ts = r.rows.composeTs(text.slice(dA, dB), hA < 0 ? undefined : text.slice(hA, hB));
+  return ts === undefined ? null : cachedTs(cache, ts, ctx);
+}
+
+/** Every row of the batch: plainly good ones read from their cells, the others the ordinary way. */
+function validateRows(r: CellsRun): void {
+  const { rows, ctx, cache, text, spans } = r;
+  const { n, plain } = rows;
   const interval = ctx.interval;
   const daily = interval === "1d" || interval === "1w" || interval === "1mo";
   // What acceptRow checks of the context, once: when it fails, every row takes the ordinary way.
   const fastOk = typeof ctx.source === "string" && ctx.source !== "" && INTERVALS.includes(interval);
   const latest = (ctx.now ?? Date.now()) + (ctx.futureToleranceMs ?? 60_000);
   const comma = rows.decimalComma;
-
-  const series: SeriesKey[] = [];
-  const seriesOf = new Map<string, number>();
-  // Per series: its newest accepted ts so far and whether its bars rose until then; once they do
-  // not, a map of its keys to the row that had them first (made from the bars accepted before).
-  const newest: number[] = [];
-  const rising: boolean[] = [];
-  const byTs: (Map<number, number> | null)[] = [];
-  /** Series in the order of their first accepted bar (the order validateBatch sees them in). */
-  const order: number[] = [];
-  const rowSeries = reuse && reuse.row.length >= n ? reuse.row : new Uint32Array(n);
-  const fromRow = new Int32Array(n); // the cell row of each accepted bar
-  const f64 = reuse && reuse.f64.length >= n * COLUMN_WIDTH ? reuse.f64 : new Float64Array(n * COLUMN_WIDTH);
-  let out = 0;
-  const rejections: Rejection[] = [];
-  const rules: Partial<Record<Rule, number>> = {};
-  const count = (rule: Rule) => (rules[rule] = (rules[rule] ?? 0) + 1);
-  const seriesIndex = (symbol: string): number => {
-    let s = seriesOf.get(symbol);
-    if (s === undefined) {
-      seriesOf.set(symbol, (s = series.length));
-      series.push({ source: ctx.source, symbol, interval });
-      newest.push(-Infinity);
-      rising.push(true);
-      byTs.push(null);
-    }
-    return s;
-  };
-
   // The symbol of the row above (its cell's place in the text, and what it normalised to).
   let symA = -1;
   let symB = -1;
@@ -163,92 +280,12 @@ export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: Colu
   let fileIdx = -1;
   if (fileSymbol !== undefined && fastOk) {
     const sym = cachedSymbol(cache, fileSymbol, ctx.market);
-    if (sym.ok) fileIdx = seriesIndex(sym.symbol);
+    if (sym.ok) fileIdx = seriesIndex(r, sym.symbol);
   }
-
-  /** Accept bar values at row i (already checked), or find it a duplicate. */
-  const accept = (i: number, s: number, ts: number, open: number, high: number, low: number, close: number, volume: number, adj: number, turnover: number, trades: number) => {
-    if (newest[s] === -Infinity) order.push(s);
-    else if (ts <= newest[s]! && rising[s]) {
-      // Not after this series' newest bar of the batch: from now on its keys are looked up.
-      rising[s] = false;
-      const m = new Map<number, number>();
-      for (let j = 0; j < out; j++) if (rowSeries[j] === s) m.set(f64[j * COLUMN_WIDTH]!, fromRow[j]!);
-      byTs[s] = m;
-    }
-    const m = byTs[s];
-    if (m) {
-      const first = m.get(ts);
-      if (first !== undefined) {
-        const symbol = series[s]!.symbol;
-        rejections.push(reject(rows.row(i), "duplicate", `duplicate of ${rows.locator(first)} for ${symbol} at ${new Date(ts).toISOString()}`, { symbol, ts }));
-        count("duplicate");
-        return;
-      }
-      m.set(ts, i);
-    }
-    if (ts > newest[s]!) newest[s] = ts;
-    rowSeries[out] = s;
-    fromRow[out] = i;
-    const o = out * COLUMN_WIDTH;
-    f64[o] = ts;
-    f64[o + 1] = open;
-    f64[o + 2] = high;
-    f64[o + 3] = low;
-    f64[o + 4] = close;
-    f64[o + 5] = volume;
-    f64[o + 6] = adj;
-    f64[o + 7] = turnover;
-    f64[o + 8] = trades;
-    out++;
-  };
-
-  /** The ordinary way: the row's RawRow through validateRow. */
-  const slow = (i: number) => {
-    const r = validateRow(rows.row(i), ctx, cache);
-    if ("rule" in r) {
-      rejections.push(r);
-      count(r.rule);
-      return;
-    }
-    const bar = r as Bar;
-    accept(i, seriesIndex(bar.symbol), bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.adjClose ?? NaN, bar.turnover ?? NaN, bar.trades ?? NaN);
-  };
-
-  /** ts of the row at span offset p, or null when it is not plainly good. */
-  const tsAt = (p: number): number | null => {
-    const tA = spans[p + 2 * F_TS]!;
-    if (tA !== UNMAPPED) {
-      const tB = spans[p + 2 * F_TS + 1]!;
-      if (tA < 0 || !bare(text, tA, tB)) return null;
-      return cachedTs(cache, text.slice(tA, tB), ctx);
-    }
-    const dA = spans[p + 2 * F_DATE]!;
-    const dB = spans[p + 2 * F_DATE + 1]!;
-    if (dA < 0 || !bare(text, dA, dB)) return null;
-    const hA = spans[p + 2 * F_TIME]!;
-    const hB = spans[p + 2 * F_TIME + 1]!;
-    // A date of 8 digits with no time, an empty one or one of 6 digits: the digits are the key.
-    const date = digitsOf(text, dA, dB, 8);
-    const time = hA < 0 || hA === hB ? 0 : digitsOf(text, hA, hB, 6);
-    if (date >= 0 && time >= 0) {
-      const key = date * 1e6 + time;
-      let t = cache.tsKey.get(key);
-      if (t === undefined) {
-        if (cache.tsKey.size >= CACHE_LIMIT) cache.tsKey.clear();
-        const ts = rows.composeTs(text.slice(dA, dB), hA < 0 ? undefined : text.slice(hA, hB));
-        cache.tsKey.set(key, (t = ts === undefined ? null : cachedTs(cache, ts, ctx)));
-      }
-      return t;
-    }
-    if (hA >= 0 && hA < hB && !bare(text, hA, hB)) return null;
-    const ts = rows.composeTs(text.slice(dA, dB), hA < 0 ? undefined : text.slice(hA, hB));
-    return ts === undefined ? null : cachedTs(cache, ts, ctx);
-  };
 
   for (let i = 0; i < n; i++) {
     if (!fastOk || plain[i] === 0) {
-      slow(i);
+      slow(r, i);
       continue;
     }
     const p = i * CELL_SPAN;
@@ -258,7 +295,7 @@ export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: Colu
       const a = spans[p]!;
       const b = spans[p + 1]!;
       if (a < 0 || !bare(text, a, b)) {
-        slow(i);
+        slow(r, i);
         continue;
       }
       if (symIdx >= 0 && b - a === symB - symA) {
@@ -270,26 +307,26 @@ export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: Colu
         const sym = cachedSymbol(cache, text.slice(a, b), ctx.market);
         if (!sym.ok) {
           symIdx = -1;
-          slow(i);
+          slow(r, i);
           continue;
         }
-        s = seriesIndex(sym.symbol);
+        s = seriesIndex(r, sym.symbol);
       }
       symA = a;
       symB = b;
       symIdx = s;
     } else if (s < 0) {
-      slow(i);
+      slow(r, i);
       continue;
     }
-    const t = tsAt(p);
+    const t = tsAt(r, p);
     if (t === null) {
-      slow(i);
+      slow(r, i);
       continue;
     }
     const ts = daily ? floorUtcDay(t) : t;
     if (!Number.isInteger(ts) || ts > latest) {
-      slow(i);
+      slow(r, i);
       continue;
     }
     const o = p + 2 * F_OPEN;
@@ -299,11 +336,11 @@ export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: Colu
     const low = plainNumber(text, spans[o + 4]!, spans[o + 5]!, comma);
     const close = plainNumber(text, spans[o + 6]!, spans[o + 7]!, comma);
     if (!(open > 0 && high > 0 && low > 0 && close > 0)) {
-      slow(i);
+      slow(r, i);
       continue;
     }
     if (!(high >= open && high >= close && high >= low && low <= open && low <= close)) {
-      slow(i);
+      slow(r, i);
       continue;
     }
     // Volume: no column is 0, as in acceptRow; a missing cell (a short row, which the source
@@ -311,7 +348,7 @@ export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: Colu
     const vA = spans[p + 2 * F_VOLUME]!;
     const volume = vA === UNMAPPED ? 0 : vA < 0 ? NaN : plainNumber(text, vA, spans[p + 2 * F_VOLUME + 1]!, comma);
     if (!(volume >= 0)) {
-      slow(i);
+      slow(r, i);
       continue;
     }
     // Extras: no cell or an empty one is null (NaN here); otherwise plain and in range.
@@ -325,31 +362,43 @@ export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: Colu
     const rB = spans[p + 2 * F_TRADES + 1]!;
     const trades = rA < 0 || rA === rB ? NaN : plainNumber(text, rA, rB, comma);
     if ((xA >= 0 && xA < xB && !(adj > 0)) || (uA >= 0 && uA < uB && !(turnover >= 0)) || (rA >= 0 && rA < rB && !(trades >= 0 && Number.isInteger(trades)))) {
-      slow(i);
+      slow(r, i);
       continue;
     }
-    accept(i, s, ts, open, high, low, close, volume, adj, turnover, trades);
+    accept(r, i, s, ts, open, high, low, close, volume, adj, turnover, trades);
   }
+}
 
-  // Gaps against the calendar, per symbol over its accepted bars (daily bars only).
-  let warnings: GapWarning[] = [];
-  if (interval === "1d") {
-    const lists = new Map<number, number[]>(order.map((s) => [s, []]));
-    for (let j = 0; j < out; j++) lists.get(rowSeries[j]!)!.push(f64[j * COLUMN_WIDTH]!);
-    const bySymbol = new Map<string, number[]>(order.map((s) => [series[s]!.symbol, lists.get(s)!]));
-    const risen = new Set(order.filter((s) => rising[s]).map((s) => series[s]!.symbol));
-    warnings = findDailyGapsIn(bySymbol, ctx.lastTs ?? new Map(), (symbol) => risen.has(symbol));
-  }
+/** Gaps against the calendar, per symbol over its accepted bars (daily bars only). */
+function gapWarnings(r: CellsRun): GapWarning[] {
+  if (r.ctx.interval !== "1d") return [];
+  const { order, series, rowSeries, f64 } = r;
+  const lists = new Map<number, number[]>(order.map((s) => [s, []]));
+  for (let j = 0; j < r.out; j++) lists.get(rowSeries[j]!)!.push(f64[j * COLUMN_WIDTH]!);
+  const bySymbol = new Map<string, number[]>(order.map((s) => [series[s]!.symbol, lists.get(s)!]));
+  const risen = new Set(order.filter((s) => r.rising[s]).map((s) => series[s]!.symbol));
+  return findDailyGapsIn(bySymbol, r.ctx.lastTs ?? new Map(), (symbol) => risen.has(symbol));
+}
+
+/** The columns' series: those with bars, in the order of their first bar. */
+function columnsOf(r: CellsRun): BarColumns {
+  const { order, series, rowSeries, f64, out } = r;
+  if (order.length === series.length && order.every((s, k) => s === k)) return { n: out, series, row: rowSeries, f64 };
+  const renumber = new Uint32Array(series.length);
+  order.forEach((s, k) => (renumber[s] = k));
+  for (let i = 0; i < out; i++) rowSeries[i] = renumber[rowSeries[i]!]!;
+  return { n: out, series: order.map((s) => series[s]!), row: rowSeries, f64 };
+}
+
+/**
+ * Validate a batch of cell rows into columns. `ctx` as for validateBatch (lastTs and cache are
+ * carried across batches the same way).
+ */
+export function validateCells(rows: CellRows, ctx: ValidateContext, reuse?: ColumnBuffers): ColumnBatch {
+  const r = newCellsRun(rows, ctx, reuse);
+  validateRows(r);
+  const warnings = gapWarnings(r);
   const gapSessions = warnings.reduce((k, w) => k + w.missing, 0);
-  if (gapSessions > 0) rules.gap = (rules.gap ?? 0) + gapSessions;
-  // The columns' series: those with bars, in the order of their first bar.
-  let columns: BarColumns;
-  if (order.length === series.length && order.every((s, k) => s === k)) columns = { n: out, series, row: rowSeries, f64 };
-  else {
-    const renumber = new Uint32Array(series.length);
-    order.forEach((s, k) => (renumber[s] = k));
-    for (let i = 0; i < out; i++) rowSeries[i] = renumber[rowSeries[i]!]!;
-    columns = { n: out, series: order.map((s) => series[s]!), row: rowSeries, f64 };
-  }
-  return { columns, rejections, warnings, report: scoreBatch(n, out, gapSessions, rules) };
+  if (gapSessions > 0) r.rules.gap = (r.rules.gap ?? 0) + gapSessions;
+  return { columns: columnsOf(r), rejections: r.rejections, warnings, report: scoreBatch(rows.n, r.out, gapSessions, r.rules) };
 }

@@ -107,203 +107,247 @@ function causeOf(e: unknown): string {
   return "error";
 }
 
-export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
+/** One run's state: what its streams add up, batch by batch, and what its summary reports. */
+type RunState = {
+  readonly opts: IngestOptions;
+  readonly runId: number;
+  readonly started: number;
+  /** Record every stream's state (resumable runs). */
+  readonly track: boolean;
+  totals: { read: number; inserted: number; updated: number; unchanged: number; quarantined: number };
+  rules: Partial<Record<Rule, number>>;
+  failures: Record<string, number>;
+  accepted: number;
+  gapSessions: number;
+  gapWarnings: number;
+  fromTs: number | null;
+  toTs: number | null;
+  results: StreamResult[];
+  done: number;
+  total: number;
+  failedCount: number;
+  reader: StreamReader | null;
+  referenceWarned: boolean;
+};
+
+/** A new run in the store, or an unfinished one reopened with its totals so far. */
+async function openRun(opts: IngestOptions, batchSize: number, started: number): Promise<RunState> {
   const { store, source } = opts;
-  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
-  const started = performance.now();
-  const track = opts.trackStreams ?? opts.kind === "backfill";
-  const totals = { read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0 };
-  const rules: Partial<Record<Rule, number>> = {};
-  const failures: Record<string, number> = {};
-  let accepted = 0;
-  let gapSessions = 0;
-  let gapWarnings = 0;
-  let fromTs: number | null = null;
-  let toTs: number | null = null;
-
-  let runId: number;
-  if (opts.resumeRunId !== undefined) {
-    const prev = await store.getRun(opts.resumeRunId);
-    if (!prev) throw new Error(`run ${opts.resumeRunId} does not exist`);
-    runId = prev.id;
-    await store.reopenRun(runId);
-    // A resumed run's summary covers all of its work, before and after the interruption.
-    Object.assign(totals, { read: prev.read, inserted: prev.inserted, updated: prev.updated, unchanged: prev.unchanged, quarantined: prev.quarantined });
-    accepted = prev.quality?.accepted ?? prev.inserted + prev.updated + prev.unchanged;
-    gapSessions = prev.quality?.gapSessions ?? 0;
-    Object.assign(rules, prev.quality?.rules ?? {});
-    [fromTs, toTs] = [prev.fromTs, prev.toTs];
-  } else {
-    runId = await store.startRun({ kind: opts.kind ?? "ingest", source: source.name, job: opts.job, params: { batchSize, type: source.type, ...opts.params } });
+  const st: RunState = {
+    opts,
+    runId: 0,
+    started,
+    track: opts.trackStreams ?? opts.kind === "backfill",
+    totals: { read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0 },
+    rules: {},
+    failures: {},
+    accepted: 0,
+    gapSessions: 0,
+    gapWarnings: 0,
+    fromTs: null,
+    toTs: null,
+    results: [],
+    done: 0,
+    total: 0,
+    failedCount: 0,
+    reader: null,
+    referenceWarned: false,
+  };
+  if (opts.resumeRunId === undefined) {
+    return { ...st, runId: await store.startRun({ kind: opts.kind ?? "ingest", source: source.name, job: opts.job, params: { batchSize, type: source.type, ...opts.params } }) };
   }
+  const prev = await store.getRun(opts.resumeRunId);
+  if (!prev) throw new Error(`run ${opts.resumeRunId} does not exist`);
+  await store.reopenRun(prev.id);
+  // A resumed run's summary covers all of its work, before and after the interruption.
+  Object.assign(st.totals, { read: prev.read, inserted: prev.inserted, updated: prev.updated, unchanged: prev.unchanged, quarantined: prev.quarantined });
+  Object.assign(st.rules, prev.quality?.rules ?? {});
+  return { ...st, runId: prev.id, accepted: prev.quality?.accepted ?? prev.inserted + prev.updated + prev.unchanged, gapSessions: prev.quality?.gapSessions ?? 0, fromTs: prev.fromTs, toTs: prev.toTs };
+}
 
-  const results: StreamResult[] = [];
+function reportProgress(st: RunState): void {
+  const { opts } = st;
+  opts.onProgress?.({ runId: st.runId, done: st.done, total: st.total, failed: st.failedCount, rows: st.totals.read, elapsedMs: performance.now() - st.started, waiting: opts.source.waits?.current() ?? null });
+}
+
+/**
+ * Corporate actions and instruments are upserts by their natural keys, written just before the
+ * batch they came with: a crash between the two leaves the checkpoint where it was, so the
+ * re-read writes them again (unchanged) with the bars. A store that does not keep them says so
+ * once per run in the log, never silently.
+ */
+async function storeReference(st: RunState, actions: ValidatedBatch["actions"], instruments: ValidatedBatch["instruments"]) {
+  const { store, source } = st.opts;
+  if (!actions?.length && !instruments?.length) return;
+  if (!store.upsertActions || !store.upsertInstruments) {
+    if (!st.referenceWarned) log.warn("store keeps no corporate actions or instruments; the provider's are not stored", { store: store.kind, source: source.name });
+    st.referenceWarned = true;
+    return;
+  }
+  if (instruments?.length) await store.upsertInstruments(instruments);
+  if (actions?.length) await store.upsertActions(actions);
+}
+
+/** A committed batch's counts into the run's totals and the stream's result; onBatch hears of it. */
+function countBatch(st: RunState, result: StreamResult, v: ValidatedBatch, res: { inserted: number; updated: number; unchanged: number }): void {
+  const { totals, rules, opts } = st;
+  result.read += v.read;
+  totals.read += v.read;
+  totals.inserted += res.inserted;
+  totals.updated += res.updated;
+  totals.unchanged += res.unchanged;
+  totals.quarantined += v.rejections.length;
+  st.accepted += v.report.accepted;
+  st.gapSessions += v.report.gapSessions;
+  st.gapWarnings += v.warnings.length;
+  for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
+  opts.onBatch?.({ runId: st.runId, source: opts.source.name, stream: result.stream, read: v.read, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
+}
+
+/**
+ * One stream's batches, each committed with the stream's checkpoint. Batches commit in a
+ * pipeline (the store's depth): the next batch is read, checked and sent while the one before is
+ * still being written. A failed commit stops the stream, after the others in flight have settled
+ * (the store commits none after a failed one).
+ */
+async function commitStream(st: RunState, stream: string, result: StreamResult): Promise<void> {
+  const { opts } = st;
+  const { store, source } = opts;
+  const reader = st.reader!;
+  const key = `${source.name}:${stream}`;
+  const cp = await store.getCheckpoint(key);
+  let cpLastTs = cp?.lastTs ?? null;
+  let cpLastKey = cp?.lastKey ?? null;
+  const depth = Math.max(1, store.pipeline ?? 1);
+  const inFlight: Promise<void>[] = [];
+  let failed: { error: unknown } | null = null;
+  const settle = async () => {
+    try {
+      await inFlight.shift();
+    } catch (e) {
+      failed ??= { error: e };
+    }
+  };
+  try {
+    for await (const v of reader.batches(stream, cp?.cursor ?? null, opts.range)) {
+      if (opts.signal?.aborted) throw new Error("run aborted");
+      // The batch's range, and its newest bar (the first of them, for the checkpoint's key).
+      const c = v.columns;
+      let fromTs = st.fromTs;
+      let toTs = st.toTs;
+      let last = -1;
+      for (let i = 0, o = 0; i < c.n; i++, o += COLUMN_WIDTH) {
+        const t = c.f64[o]!;
+        if (fromTs === null || t < fromTs) fromTs = t;
+        if (toTs === null || t > toTs) toTs = t;
+        if (last < 0 || t > c.f64[last * COLUMN_WIDTH]!) last = i;
+      }
+      st.fromTs = fromTs;
+      st.toTs = toTs;
+      if (last >= 0) {
+        const t = c.f64[last * COLUMN_WIDTH]!;
+        const s = c.series[c.row[last]!]!;
+        if (cpLastTs === null || t > cpLastTs) cpLastTs = t;
+        cpLastKey = `${s.symbol}|${s.interval}|${t}`;
+      }
+      await storeReference(st, v.actions, v.instruments);
+      const committing = store
+        .commitBatch({ runId: st.runId, source: source.name, bars: c, quarantine: v.rejections, read: v.read, checkpoint: { stream: key, cursor: v.cursor, lastTs: cpLastTs, lastKey: cpLastKey } })
+        .then((res) => countBatch(st, result, v, res))
+        // The store is done with the columns once the commit settled: their arrays go back
+        // to the reader for the next batches.
+        .finally(() => reader.release(c));
+      committing.catch(() => {}); // seen by settle()
+      inFlight.push(committing);
+      while (inFlight.length >= depth) await settle();
+      if (failed) break;
+    }
+  } finally {
+    // Nothing of this stream is still committing when it ends, however it ends.
+    while (inFlight.length > 0) await settle();
+  }
+  if (failed) throw (failed as { error: unknown }).error;
+}
+
+/** One stream: its batches committed, or its failure recorded with its cause (the others still run). */
+async function runStream(st: RunState, stream: string): Promise<void> {
+  const { opts } = st;
+  const { store } = opts;
+  const result: StreamResult = { stream, read: 0 };
+  st.results.push(result);
+  try {
+    await commitStream(st, stream, result);
+    if (st.track) await store.setRunStream(st.runId, stream, { status: "done", rows: result.read });
+  } catch (e) {
+    if (opts.signal?.aborted) throw e;
+    result.error = errorText(e);
+    result.cause = causeOf(e);
+    st.failures[result.cause] = (st.failures[result.cause] ?? 0) + 1;
+    st.failedCount++;
+    await store.setRunStream(st.runId, stream, { status: "failed", cause: result.cause, error: result.error, rows: result.read });
+    opts.onStreamError?.(stream, e as Error);
+  } finally {
+    st.done++;
+    reportProgress(st);
+  }
+}
+
+/** The streams to run: the resumed run's pending ones (and its failed ones when retried), or the source's. */
+async function pickStreams(st: RunState): Promise<string[]> {
+  const { opts } = st;
+  const { store } = opts;
+  if (opts.resumeRunId === undefined) {
+    const streams = opts.streams ?? (await opts.source.streams());
+    if (st.track) await store.initRunStreams(st.runId, streams);
+    return streams;
+  }
+  const states = await store.listRunStreams(st.runId);
+  // Earlier failures still count in the summary unless they are being retried.
+  for (const s of states)
+    if (s.status === "failed" && !opts.retryFailed) {
+      st.failures[s.cause ?? "error"] = (st.failures[s.cause ?? "error"] ?? 0) + 1;
+      st.results.push({ stream: s.stream, read: s.rows, error: s.error ?? "failed", cause: s.cause ?? "error" });
+    }
+  return states.filter((s) => s.status === "pending" || (opts.retryFailed && s.status === "failed")).map((s) => s.stream);
+}
+
+/** The reader (in a worker when the source can be rebuilt there), then every stream, `concurrency` at once. */
+async function runStreams(st: RunState, batchSize: number): Promise<void> {
+  const { opts } = st;
+  const { store, source } = opts;
   // Newest bar per symbol, seeded from the store, so gaps are found across batches and runs.
   const lastTs = new Map<string, number>();
-  const cache = newValidateCache();
-  let fatal: unknown = null;
-  let done = 0;
-  let total = 0;
-  let failedCount = 0;
-  const progress = () =>
-    opts.onProgress?.({ runId, done, total, failed: failedCount, rows: totals.read, elapsedMs: performance.now() - started, waiting: source.waits?.current() ?? null });
-  // A long wait (rate limit, Retry-After) is news: the progress line and /api/jobs say why it is quiet.
-  const unwatch = opts.onProgress && source.waits ? source.waits.subscribe(progress) : null;
-
-  // Corporate actions and instruments are upserts by their natural keys, written just before the
-  // batch they came with: a crash between the two leaves the checkpoint where it was, so the
-  // re-read writes them again (unchanged) with the bars. A store that does not keep them says so
-  // once per run in the log, never silently.
-  let referenceWarned = false;
-  async function storeReference(actions: ValidatedBatch["actions"], instruments: ValidatedBatch["instruments"]) {
-    if (!actions?.length && !instruments?.length) return;
-    if (!store.upsertActions || !store.upsertInstruments) {
-      if (!referenceWarned) log.warn("store keeps no corporate actions or instruments; the provider's are not stored", { store: store.kind, source: source.name });
-      referenceWarned = true;
-      return;
-    }
-    if (instruments?.length) await store.upsertInstruments(instruments);
-    if (actions?.length) await store.upsertActions(actions);
-  }
-
-  async function runStream(stream: string) {
-    const key = `${source.name}:${stream}`;
-    const result: StreamResult = { stream, read: 0 };
-    results.push(result);
-    try {
-      const cp = await store.getCheckpoint(key);
-      let cpLastTs = cp?.lastTs ?? null;
-      let cpLastKey = cp?.lastKey ?? null;
-      // Batches committing at once (the store's pipeline): the next batch is read, checked and
-      // sent while the one before is still being written. A failed commit stops the stream, after
-      // the others in flight have settled (the store commits none after a failed one).
-      const depth = Math.max(1, store.pipeline ?? 1);
-      const inFlight: Promise<void>[] = [];
-      let failed: { error: unknown } | null = null;
-      const settle = async () => {
-        try {
-          await inFlight.shift();
-        } catch (e) {
-          failed ??= { error: e };
-        }
-      };
-      try {
-        for await (const v of reader!.batches(stream, cp?.cursor ?? null, opts.range)) {
-          if (opts.signal?.aborted) throw new Error("run aborted");
-          // The batch's range, and its newest bar (the first of them, for the checkpoint's key).
-          const c = v.columns;
-          let last = -1;
-          for (let i = 0, o = 0; i < c.n; i++, o += COLUMN_WIDTH) {
-            const t = c.f64[o]!;
-            if (fromTs === null || t < fromTs) fromTs = t;
-            if (toTs === null || t > toTs) toTs = t;
-            if (last < 0 || t > c.f64[last * COLUMN_WIDTH]!) last = i;
-          }
-          if (last >= 0) {
-            const t = c.f64[last * COLUMN_WIDTH]!;
-            const s = c.series[c.row[last]!]!;
-            if (cpLastTs === null || t > cpLastTs) cpLastTs = t;
-            cpLastKey = `${s.symbol}|${s.interval}|${t}`;
-          }
-          await storeReference(v.actions, v.instruments);
-          const committing = store
-            .commitBatch({
-              runId,
-              source: source.name,
-              bars: c,
-              quarantine: v.rejections,
-              read: v.read,
-              checkpoint: { stream: key, cursor: v.cursor, lastTs: cpLastTs, lastKey: cpLastKey },
-            })
-            .then((res) => {
-              result.read += v.read;
-              totals.read += v.read;
-              totals.inserted += res.inserted;
-              totals.updated += res.updated;
-              totals.unchanged += res.unchanged;
-              totals.quarantined += v.rejections.length;
-              accepted += v.report.accepted;
-              gapSessions += v.report.gapSessions;
-              gapWarnings += v.warnings.length;
-              for (const [rule, n] of Object.entries(v.report.rules) as [Rule, number][]) rules[rule] = (rules[rule] ?? 0) + n;
-              opts.onBatch?.({ runId, source: source.name, stream, read: v.read, ...res, quarantined: v.rejections.length, warnings: v.warnings, quality: v.report });
-            })
-            // The store is done with the columns once the commit settled: their arrays go back
-            // to the reader for the next batches.
-            .finally(() => reader!.release(c));
-          committing.catch(() => {}); // seen by settle()
-          inFlight.push(committing);
-          while (inFlight.length >= depth) await settle();
-          if (failed) break;
-        }
-      } finally {
-        // Nothing of this stream is still committing when it ends, however it ends.
-        while (inFlight.length > 0) await settle();
+  for (const s of await store.listSeries()) if (s.source === source.name && s.interval === source.interval) lastTs.set(s.symbol, s.lastTs);
+  const settings = { source: source.name, interval: source.interval, market: source.market, tsFormat: source.tsFormat, timeZone: source.timeZone, now: opts.now?.() };
+  st.reader =
+    (opts.worker ?? source.spec !== undefined) && source.spec
+      ? workerReader(source.spec, settings, batchSize, lastTs, rebuildError)
+      : inlineReader(source, settings, batchSize, lastTs, newValidateCache());
+  const streams = await pickStreams(st);
+  st.total = streams.length;
+  reportProgress(st);
+  const queue = [...streams];
+  const workers = Math.max(1, Math.min(opts.concurrency ?? source.concurrency ?? 1, queue.length));
+  // Wait for every worker, even after one throws, so nothing commits after the run is closed.
+  const settled = await Promise.allSettled(
+    Array.from({ length: workers }, async () => {
+      while (queue.length > 0) {
+        if (opts.signal?.aborted) throw new Error("run aborted");
+        await runStream(st, queue.shift()!);
       }
-      if (failed) throw (failed as { error: unknown }).error;
-      if (track) await store.setRunStream(runId, stream, { status: "done", rows: result.read });
-    } catch (e) {
-      if (opts.signal?.aborted) throw e;
-      // One stream's failure is recorded with its cause, and the others still run.
-      result.error = errorText(e);
-      result.cause = causeOf(e);
-      failures[result.cause] = (failures[result.cause] ?? 0) + 1;
-      failedCount++;
-      await store.setRunStream(runId, stream, { status: "failed", cause: result.cause, error: result.error, rows: result.read });
-      opts.onStreamError?.(stream, e as Error);
-    } finally {
-      done++;
-      progress();
-    }
-  }
+    }),
+  );
+  const rejected = settled.find((r) => r.status === "rejected");
+  if (rejected) throw (rejected as PromiseRejectedResult).reason;
+}
 
-  let reader: StreamReader | null = null;
-  try {
-    for (const s of await store.listSeries()) if (s.source === source.name && s.interval === source.interval) lastTs.set(s.symbol, s.lastTs);
-    const settings = { source: source.name, interval: source.interval, market: source.market, tsFormat: source.tsFormat, timeZone: source.timeZone, now: opts.now?.() };
-    reader =
-      (opts.worker ?? source.spec !== undefined) && source.spec
-        ? workerReader(source.spec, settings, batchSize, lastTs, rebuildError)
-        : inlineReader(source, settings, batchSize, lastTs, cache);
-    let streams: string[];
-    if (opts.resumeRunId !== undefined) {
-      const states = await store.listRunStreams(runId);
-      streams = states.filter((s) => s.status === "pending" || (opts.retryFailed && s.status === "failed")).map((s) => s.stream);
-      // Earlier failures still count in the summary unless they are being retried.
-      for (const s of states)
-        if (s.status === "failed" && !opts.retryFailed) {
-          failures[s.cause ?? "error"] = (failures[s.cause ?? "error"] ?? 0) + 1;
-          results.push({ stream: s.stream, read: s.rows, error: s.error ?? "failed", cause: s.cause ?? "error" });
-        }
-    } else {
-      streams = opts.streams ?? (await source.streams());
-      if (track) await store.initRunStreams(runId, streams);
-    }
-    total = streams.length;
-    progress();
-    const queue = [...streams];
-    const workers = Math.max(1, Math.min(opts.concurrency ?? source.concurrency ?? 1, queue.length));
-    // Wait for every worker, even after one throws, so nothing commits after the run is closed.
-    const settled = await Promise.allSettled(
-      Array.from({ length: workers }, async () => {
-        while (queue.length > 0) {
-          if (opts.signal?.aborted) throw new Error("run aborted");
-          await runStream(queue.shift()!);
-        }
-      }),
-    );
-    const rejected = settled.find((r) => r.status === "rejected");
-    if (rejected) throw (rejected as PromiseRejectedResult).reason;
-  } catch (e) {
-    fatal = e;
-  } finally {
-    reader?.close();
-    unwatch?.();
-  }
+/** The run's outcome (read failures, the quality gate), closed in the store's ledger. */
+async function finishIngest(st: RunState, fatal: unknown): Promise<IngestSummary> {
+  const { opts, totals, rules, failures, results } = st;
   const failed = results.filter((r) => r.error);
   const failedStreams: Record<string, string[]> = {};
   for (const f of failed) (failedStreams[f.cause!] ??= []).length < 20 && failedStreams[f.cause!]!.push(f.stream);
-  const quality = scoreBatch(totals.read, accepted, gapSessions, rules);
+  const quality = scoreBatch(totals.read, st.accepted, st.gapSessions, rules);
   const byCause = Object.entries(failures)
     .map(([c, n]) => `${c}: ${n}`)
     .join(", ");
@@ -322,13 +366,43 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
     // An aborted run (SIGINT, shutdown) is interrupted, not failed: it can be resumed.
     outcome: fatal && opts.signal?.aborted ? "interrupted" : error ? "failed" : "succeeded",
     ...totals,
-    fromTs,
-    toTs,
+    fromTs: st.fromTs,
+    toTs: st.toTs,
     quality,
     error,
     failures,
   };
   // A run that read nothing has no score: the ledger keeps none rather than a perfect 1.
-  await store.finishRun(runId, totals.read > 0 ? summary : { ...summary, quality: null });
-  return { ...summary, runId, source: source.name, job: opts.job, durationMs: performance.now() - started, streams: results, gapWarnings, failedStreams, minQuality, belowMinQuality, readFailed: readError !== null };
+  await opts.store.finishRun(st.runId, totals.read > 0 ? summary : { ...summary, quality: null });
+  return {
+    ...summary,
+    runId: st.runId,
+    source: opts.source.name,
+    job: opts.job,
+    durationMs: performance.now() - st.started,
+    streams: results,
+    gapWarnings: st.gapWarnings,
+    failedStreams,
+    minQuality,
+    belowMinQuality,
+    readFailed: readError !== null,
+  };
+}
+
+export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
+  const started = performance.now();
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  const st = await openRun(opts, batchSize, started);
+  // A long wait (rate limit, Retry-After) is news: the progress line and /api/jobs say why it is quiet.
+  const unwatch = opts.onProgress && opts.source.waits ? opts.source.waits.subscribe(() => reportProgress(st)) : null;
+  let fatal: unknown = null;
+  try {
+    await runStreams(st, batchSize);
+  } catch (e) {
+    fatal = e;
+  } finally {
+    st.reader?.close();
+    unwatch?.();
+  }
+  return finishIngest(st, fatal);
 }

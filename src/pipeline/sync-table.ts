@@ -4,12 +4,12 @@
 // cursor column only rows added or changed since travel; without one each sync re-sends the
 // table (the cursor then marks progress within the pass, so a killed pass resumes).
 import type { Store } from "../stores/types.ts";
-import { rejectionOf, SinkError, type PbRecord, type PocketbaseSink, type SinkRejection, type TableSpec } from "../sinks/pocketbase.ts";
-import { openTableReader, recordFields, rowToRecord, type RowKey } from "../sinks/table-rows.ts";
+import { rejectionOf, SinkError, type PbRecord, type PocketbaseSink, type SinkRejection, type TableSpec } from "../sinks/pocketbase/index.ts";
+import { openTableReader, recordFields, rowToRecord, type RowKey } from "../sinks/pocketbase/table-rows.ts";
 import { canonicalJson } from "./migrate.ts";
-import { finishSyncRun, type SyncSummary } from "./sync.ts";
+import { finishSyncRun, type SyncSummary } from "./sync-run.ts";
 import { log } from "../lib/log.ts";
-import { recordDiff, recordVerify, repairRecords, type SinkDayDiff, type SinkVerifyResult } from "./verify-sink.ts";
+import { MASK, recordDiff, recordVerify, repairRecords, type SinkDayDiff, type SinkVerifyResult } from "./verify-records.ts";
 
 export const tableStream = (sink: { name: string }, collection: string) => `sink:${sink.name}:${collection}`;
 
@@ -70,7 +70,6 @@ export async function runTableSync(opts: { store: Store; sink: PocketbaseSink; c
   return { runId, sink: sink.name, collection, outcome, ...t, retries: sink.retries() - retriesBefore, uptoRun: 0, durationMs, error };
 }
 
-const MASK = (1n << 64n) - 1n;
 const hashOf = (rec: PbRecord, fields: string[]) => BigInt(Bun.hash.wyhash(canonicalJson([rec.id, ...fields.map((f) => rec[f] ?? null)])));
 
 /**

@@ -4,27 +4,13 @@
 // failed holds back every batch after it. The cursor, the quarantine of records the sink refused
 // and the run's counters are committed together (one store transaction).
 import type { ChangePosition, Checkpoint, RunRecord, Store } from "../stores/types.ts";
-import { barToRecord, describeRejection, rejectionOf, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase.ts";
+import { barToRecord, describeRejection, rejectionOf, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase/index.ts";
 import { log } from "../lib/log.ts";
 import { runTableSync } from "./sync-table.ts";
+import { finishSyncRun, type SyncProgress, type SyncSummary } from "./sync-run.ts";
 
-export type SyncSummary = {
-  runId: number;
-  sink: string;
-  collection: string;
-  outcome: "succeeded" | "failed" | "interrupted";
-  read: number;
-  sent: number;
-  rejected: number;
-  retries: number;
-  batches: number;
-  /** The run ids synced through (inclusive) at the end. */
-  uptoRun: number;
-  durationMs: number;
-  error: string | null;
-};
-
-export type SyncProgress = { read: number; sent: number; rejected: number; elapsedMs: number };
+// Callers (main, http) take the sync types from here, where the engine is.
+export type { SyncProgress, SyncSummary } from "./sync-run.ts";
 
 export const sinkStream = (sink: { name: string; collection: string }) => `sink:${sink.name}:${sink.collection}`;
 
@@ -178,21 +164,4 @@ export async function runSync(opts: {
   const durationMs = performance.now() - started;
   await finishSyncRun(store, runId, outcome, t, error);
   return { runId, sink: sink.name, collection: sink.collection, outcome, ...t, retries: sink.retries() - retriesBefore, uptoRun, durationMs, error };
-}
-
-/** A sync run's record: rows read from the store, records the sink took (inserted), refused (quarantined). */
-export async function finishSyncRun(store: Store, runId: number, outcome: SyncSummary["outcome"], t: { read: number; sent: number; rejected: number }, error: string | null) {
-  await store.finishRun(runId, {
-    outcome,
-    read: t.read,
-    inserted: t.sent,
-    updated: 0,
-    unchanged: 0,
-    quarantined: t.rejected,
-    fromTs: null,
-    toTs: null,
-    quality: null,
-    error,
-    failures: outcome === "failed" && error ? { sink: 1 } : {},
-  });
 }

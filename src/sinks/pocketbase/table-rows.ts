@@ -3,9 +3,10 @@
 // A page starts strictly after the last row of the previous one, so no offset ever grows.
 import { Database } from "bun:sqlite";
 import postgres from "postgres";
-import { parseQuestdbUrl } from "../stores/questdb/index.ts";
-import { sqlitePath } from "../stores/sqlite/index.ts";
-import { keyId, pbDate, type FieldType, type PbRecord, type TableSpec } from "./pocketbase.ts";
+import { parseQuestdbUrl } from "../../stores/questdb/index.ts";
+import { sqlitePath } from "../../stores/sqlite/index.ts";
+import type { FieldType, TableSpec } from "./config.ts";
+import { keyId, pbDate, type PbRecord } from "./records.ts";
 
 export type Row = Record<string, unknown>;
 
