@@ -29,7 +29,7 @@ const OWN_HELP: Record<string, { usage: string; flags: string[] }> = {
   version: { usage: "Usage: ticksync version", flags: [] },
 };
 
-/** The commands the main help lists (src/config/help.ts): a command added there needs its own help. */
+/** The commands the main help lists (src/cli/registry.ts): a command added there needs its own help. */
 const LISTED = HELP.main!.split("Commands:\n")[1]!.split("\n\n")[0]!.split("\n").flatMap((l) => /^  ([a-z]+(?: [a-z]+)?)(?: {2,}|$)/.exec(l)?.[1] ?? []);
 
 describe("help", () => {

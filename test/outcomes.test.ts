@@ -1,5 +1,5 @@
 // Clear outcomes: a failure prints one line (no stack trace) and the documented exit code
-// (src/config/help.ts, README "Exit codes"): 1 a run, a backup or a restore failed; 5 the store
+// (src/cli/exit.ts, docs/operations.md "Exit codes"): 1 a run, a backup or a restore failed; 5 the store
 // cannot be opened. TICKSYNC_DEBUG=1 adds the stack for a bug report.
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";

@@ -1,4 +1,4 @@
-// Materialised rollups in PostgreSQL (src/stores/postgres/rollups.ts): the table equals the
+// Materialised rollups in PostgreSQL (src/stores/postgres/rollups/): the table equals the
 // rollup on read across DST changes and a half day, for WSE and NYSE; a run rewrites only the
 // buckets its bars are in; the same load again changes nothing; /api/bars from Postgres equals
 // SQLite's on-read answer; migration 8 fills the table for bars stored before it; retention keeps

@@ -6,7 +6,7 @@ import { UsageError } from "./command.ts";
 
 export function pickSinks(loaded: LoadedConfig, names: string[], signal?: AbortSignal): Sink[] {
   const all = loaded.config.sinks;
-  if (Object.keys(all).length === 0) throw new UsageError("no sinks in the config: add a [sinks.<name>] section (see README, Pocketbase)");
+  if (Object.keys(all).length === 0) throw new UsageError("no sinks in the config: add a [sinks.<name>] section (see docs/pocketbase.md)");
   const chosen = names.length ? names : Object.keys(all);
   return chosen.map((n) => {
     if (all[n]) return createSink(n, all[n], { signal });

@@ -1,7 +1,7 @@
 // The bounds on what one HTTP request may ask of the server, in one place: whatever a client
 // sends, the work, the memory and the response of a request stay under these. A request over one
 // is refused before the work starts, with a 400 that names the limit, or (the audit scan) its
-// page ends early with `next` (README: "HTTP limits").
+// page ends early with `next` (docs/operations.md, "HTTP limits").
 
 /** The query string (after `?`), bytes as sent (percent-encoded). */
 export const MAX_QUERY_BYTES = 16_384;
