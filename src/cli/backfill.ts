@@ -1,30 +1,29 @@
 // `ticksync backfill`: a provider source's history over a date range, symbol by symbol, and
 // --resume to continue an interrupted one (which run, and with what, is chosen in pipeline/).
-import { loadConfig, type LoadedConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
+import type { LoadedConfig } from "../config/load.ts";
 import { chooseBackfillResume, ResumeError } from "../pipeline/backfill-resume.ts";
 import { createProgressReporter } from "../pipeline/progress.ts";
 import { ingestFromConfig, type IngestRequest } from "../pipeline/run.ts";
 import { PROVIDER_SOURCE_TYPES } from "../sources/registry.ts";
 import type { Store } from "../stores/types.ts";
 import { resolveUniverse } from "../universes/universes.ts";
-import { defineCommand, flag, options, parseOptions, text, UsageError, type Options } from "./command.ts";
-import { CONFIG_HELP, configPath, dateFlag, interruptible, intFlag, withStore } from "./context.ts";
+import { defineCommand, flag, options, text, unlisted, UsageError, type Options } from "./command.ts";
+import { CONFIG_HELP, dateFlag, interruptible, intFlag, loadCommandConfig, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, out } from "./io.ts";
 import { printSummary } from "./ingest.ts";
 import type { Market } from "../domain/markets/index.ts";
 
 const schema = options({
-  source: text("a provider source from the config"),
-  from: text("first day to load (YYYY-MM-DD)"),
-  to: text("last day to load (default: today)"),
-  symbols: text("only these symbols (any provider spelling; @wig80 style universes allowed)"),
-  concurrency: text("symbols at once (default: the source's concurrency)"),
+  source: text(`a provider source from the config (${PROVIDER_SOURCE_TYPES.join(", ")})`, "NAME"),
+  from: text("first day to load", "DATE"),
+  to: text("last day to load (default: today)", "DATE"),
+  symbols: text("only these symbols (any provider spelling; @wig80 style universes allowed)", "LIST"),
+  concurrency: text("symbols at once (default: the source's concurrency)", "N"),
   resume: flag("continue the newest unfinished backfill run (or --run ID)"),
-  run: text("with --resume: the run to continue"),
+  run: unlisted(text("with --resume: the run to continue", "ID")),
   "retry-failed": flag("with --resume: also try the failed symbols again"),
-  store: text("store URL (config store.url)"),
+  store: text("store URL (config store.url)", "URL"),
   json: flag("print the run summary as JSON"),
 });
 type Values = Options<typeof schema>;
@@ -72,11 +71,8 @@ function newRequest(loaded: LoadedConfig, store: Store, v: Values, concurrency: 
   return { loaded, store, source: v.source, kind: "backfill", range: { from, to }, streams, concurrency, params: { from, to: to ?? null, concurrency: concurrency ?? null } };
 }
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.backfill), EXIT.ok;
-  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store } });
-  setLogLevel(loaded.config.log.level);
+async function run(v: Values): Promise<number> {
+  const loaded = loadCommandConfig(v, { store: { url: v.store } });
   const concurrency = intFlag("concurrency", v.concurrency);
   const signal = interruptible();
   return withStore(loaded, async (store) => {
@@ -91,39 +87,20 @@ async function run(argv: string[]): Promise<number> {
   });
 }
 
-const help = {
-  backfill: `Usage: ticksync backfill --source NAME --from YYYY-MM-DD [--to YYYY-MM-DD] [--symbols A,B,...]
-       ticksync backfill --resume [--run ID] [--retry-failed]
-
-Loads every symbol of a provider source (its symbols and universe) over a date range, with
+export const backfillCommand = defineCommand({
+  type: "backfill",
+  listed: [["backfill", "load a provider source's full history from a date; --resume continues an\ninterrupted backfill with the symbols it has not done"]],
+  schema,
+  usage: `Usage: ticksync backfill --source NAME --from YYYY-MM-DD [--to YYYY-MM-DD] [--symbols A,B,...]
+       ticksync backfill --resume [--run ID] [--retry-failed]`,
+  about: `Loads every symbol of a provider source (its symbols and universe) over a date range, with
 bounded concurrency under the provider's rate limit. The run's state is in the store, symbol by
 symbol: after a crash, kill -9 or Ctrl-C, --resume continues with the symbols not yet done. A
 symbol that fails is recorded with its cause (not_found, no_data, rate_limited, timeout,
 server_error, network, bad_response, client_error, auth) and does not stop the run; the summary
 lists failures by cause. A progress bar (plain lines when not a terminal) shows symbols done,
-rows, rate and ETA.
-
-Flags:
-  --source NAME     a provider source from the config (${PROVIDER_SOURCE_TYPES.join(", ")})
-  --from DATE       first day to load
-  --to DATE         last day to load (default: today)
-  --symbols LIST    only these symbols (any provider spelling; @wig80 style universes allowed)
-  --concurrency N   symbols at once (default: the source's concurrency)
-  --resume          continue the newest unfinished backfill run (or --run ID)
-  --retry-failed    with --resume: also try the failed symbols again
-  --store URL       store URL (config store.url)
-  --json            print the run summary as JSON
-
-${CONFIG_HELP}
-
-${EXIT_CODES_HELP}
-`,
-};
-
-export const backfillCommand = defineCommand({
-  type: "backfill",
-  listed: [["backfill", "load a provider source's full history from a date; --resume continues an\ninterrupted backfill with the symbols it has not done"]],
-  schema,
-  help,
+rows, rate and ETA.`,
+  flagGap: 3,
+  footers: [CONFIG_HELP, EXIT_CODES_HELP],
   run,
 });

@@ -1,25 +1,20 @@
 // `ticksync backup`: snapshot the store with a manifest beside it.
 import { join } from "node:path";
-import { loadConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
 import { BackupError, backupStore } from "../monitor/backup.ts";
-import { defineCommand, flag, options, parseOptions, text } from "./command.ts";
-import { configPath, intFlag } from "./context.ts";
+import { defineCommand, flag, options, text, type Options } from "./command.ts";
+import { intFlag, loadCommandConfig } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
 
 const schema = options({
-  out: text("where backups go (default ./backups)"),
-  keep: text("keep the newest N backups in DIR, remove older ones"),
-  store: text("the store (default: the config's store.url)"),
+  out: text("where backups go (default ./backups)", "DIR"),
+  keep: text("keep the newest N backups in DIR, remove older ones", "N"),
+  store: text("the store (default: the config's store.url)", "URL"),
   json: flag("print the manifest as JSON"),
 });
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.backup), EXIT.ok;
-  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store } });
-  setLogLevel(loaded.config.log.level);
+async function run(v: Options<typeof schema>): Promise<number> {
+  const loaded = loadCommandConfig(v, { store: { url: v.store } });
   const dir = v.out ?? "backups";
   try {
     const r = await backupStore(loaded.config.store.url, dir, { keep: intFlag("keep", v.keep) });
@@ -40,29 +35,16 @@ async function run(argv: string[]): Promise<number> {
 }
 
 // How each store is backed up should come from the store registry (stores/).
-const help = {
-  backup: `Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N] [--json]
-
-Writes a backup of the store into DIR (default ./backups) with a manifest beside it
-(ticksync-<UTC time>.json): the file's size and sha256, the row counts and a checksum of every
-bar. SQLite: VACUUM INTO a consistent snapshot while the service keeps writing, gzip-compressed.
-Postgres: pg_dump of the store's schema (custom format; pg_dump must be installed). QuestDB
-stores are backed up with QuestDB's own tools.
-
-Flags:
-  --out DIR    where backups go (default ./backups)
-  --keep N     keep the newest N backups in DIR, remove older ones
-  --store URL  the store (default: the config's store.url)
-  --json       print the manifest as JSON
-
-${EXIT_CODES_HELP}
-`,
-};
-
 export const backupCommand = defineCommand({
   type: "backup",
   listed: [["backup", "snapshot the store (SQLite: VACUUM INTO + gzip; Postgres: pg_dump) with a manifest"]],
   schema,
-  help,
+  usage: `Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N] [--json]`,
+  about: `Writes a backup of the store into DIR (default ./backups) with a manifest beside it
+(ticksync-<UTC time>.json): the file's size and sha256, the row counts and a checksum of every
+bar. SQLite: VACUUM INTO a consistent snapshot while the service keeps writing, gzip-compressed.
+Postgres: pg_dump of the store's schema (custom format; pg_dump must be installed). QuestDB
+stores are backed up with QuestDB's own tools.`,
+  footers: [EXIT_CODES_HELP],
   run,
 });

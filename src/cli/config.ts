@@ -1,7 +1,7 @@
 // `ticksync config check|schema`: validate a config without starting anything; print its JSON Schema.
 import { configJsonSchema, loadConfig } from "../config/load.ts";
 import { redactUrl } from "../lib/redact.ts";
-import { defineCommand, options, parseOptions, UsageError } from "./command.ts";
+import { defineRawCommand, helpText, options, parseOptions, UsageError } from "./command.ts";
 import { CONFIG_HELP, configPath } from "./context.ts";
 import { EXIT } from "./exit.ts";
 import { out } from "./io.ts";
@@ -33,21 +33,20 @@ function run(argv: string[]): number {
 }
 
 const help = {
-  "config check": `Usage: ticksync config check [--config FILE]
-
-Validates the config (file, then TICKSYNC_* overrides) and prints a summary. Starts nothing,
-opens nothing. Exit 0 when valid, 3 with every bad field named when not.
-
-${CONFIG_HELP}
-`,
-  "config schema": `Usage: ticksync config schema
-
-Prints the JSON Schema of the config file, derived from the same valibot schemas that validate
-it. Point an editor at it, or set "$schema" in a JSON config.
-`,
+  "config check": helpText(schema, {
+    usage: `Usage: ticksync config check [--config FILE]`,
+    about: `Validates the config (file, then TICKSYNC_* overrides) and prints a summary. Starts nothing,
+opens nothing. Exit 0 when valid, 3 with every bad field named when not.`,
+    footers: [CONFIG_HELP],
+  }),
+  "config schema": helpText(schema, {
+    usage: `Usage: ticksync config schema`,
+    about: `Prints the JSON Schema of the config file, derived from the same valibot schemas that validate
+it. Point an editor at it, or set "$schema" in a JSON config.`,
+  }),
 };
 
-export const configCommand = defineCommand({
+export const configCommand = defineRawCommand({
   type: "config",
   listed: [
     ["config check", "validate a config file without starting anything"],

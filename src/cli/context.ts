@@ -1,8 +1,9 @@
-// What the commands share: finding the config file, reading numeric and date flags, opening the
-// store (audited, migrated), and stopping cleanly on Ctrl-C.
+// What the commands share: finding and loading the config, reading numeric and date flags,
+// opening the store (audited, migrated), and stopping cleanly on Ctrl-C.
 import { existsSync } from "node:fs";
-import type { LoadedConfig } from "../config/load.ts";
+import { loadConfig, type FlagOverrides, type LoadedConfig } from "../config/load.ts";
 import { parseTimestamp } from "../domain/time.ts";
+import { setLogLevel } from "../lib/log.ts";
 import { redactUrl } from "../lib/redact.ts";
 import { auditedStore } from "../monitor/audit.ts";
 import { openStore } from "../stores/open.ts";
@@ -27,6 +28,13 @@ export function configPath(flag: string | undefined): string | null {
   if (process.env.TICKSYNC_CONFIG) return process.env.TICKSYNC_CONFIG;
   for (const f of ["ticksync.toml", "ticksync.json"]) if (existsSync(f)) return f;
   return null;
+}
+
+/** The config a command runs with: the file (--config), the environment, then its flags; sets the log level. */
+export function loadCommandConfig(values: { config?: string }, flags?: FlagOverrides): LoadedConfig {
+  const loaded = loadConfig(configPath(values.config), process.env, flags);
+  setLogLevel(loaded.config.log.level);
+  return loaded;
 }
 
 export function intFlag(name: string, value: string | undefined): number | undefined {

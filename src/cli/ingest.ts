@@ -1,33 +1,31 @@
 // `ticksync ingest`: one-off ingest from the config's sources, or from a file or SQLite table
 // given by flags (which becomes an ordinary config source, validated by the same schema).
-import { loadConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
 import type { IngestSummary } from "../pipeline/ingest.ts";
 import { createProgressReporter } from "../pipeline/progress.ts";
 import { ingestFromConfig } from "../pipeline/run.ts";
 import type { SourceConfig } from "../sources/registry.ts";
 import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
-import { defineCommand, flag, options, parseOptions, text, texts, UsageError, type Options } from "./command.ts";
-import { CONFIG_HELP, configPath, interruptible, intFlag, withStore } from "./context.ts";
+import { defineCommand, flag, options, text, texts, UsageError, type Options } from "./command.ts";
+import { CONFIG_HELP, interruptible, intFlag, loadCommandConfig, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { out } from "./io.ts";
 import { marketChoices, marketCodes } from "../domain/markets/index.ts";
 
 const schema = options({
-  source: texts("a source from the config (repeatable; default: every source)"),
-  file: text("a CSV file, directory of CSV files, or glob"),
-  layout: text("CSV layout: stooq (default), stooq-bulk, or generic (map with --columns)"),
-  sqlite: text("a SQLite file with a price table"),
-  table: text("table of --sqlite (default stock_data)"),
-  columns: text("field=column pairs, e.g. symbol=ticker,ts=date,close=price"),
-  symbol: text("symbol of every row (default: from the file name or a symbol column)"),
-  market: text("market of bare tickers"),
-  interval: text("bar interval (default 1d)"),
-  delimiter: text("CSV delimiter (default ,)"),
-  decimal: text("decimal separator . or , (default .)"),
-  name: text("source name stored with the bars (default: stooq, csv or sqlite)"),
-  store: text("store URL (config store.url)"),
-  "batch-size": text(`rows per transaction (default ${DEFAULT_BATCH_SIZE})`),
+  source: texts("a source from the config (repeatable; default: every source)", "NAME"),
+  file: text("a CSV file, directory of CSV files, or glob", "PATH"),
+  layout: text("stooq (Date,Open,High,Low,Close,Volume; default), stooq-bulk\n(<TICKER>,<PER>,<DATE>,...), or generic (map with --columns)", "L"),
+  sqlite: text("a SQLite file with a price table", "PATH"),
+  table: text("table of --sqlite (default stock_data)", "NAME"),
+  columns: text("field=column pairs, e.g. symbol=ticker,ts=date,close=price", "MAP"),
+  symbol: text("symbol of every row (default: from the file name or a symbol column)", "SYM"),
+  market: text(`market of bare tickers: ${marketChoices()}`, "M"),
+  interval: text("1m 5m 15m 1h 1d (default) 1w 1mo", "I"),
+  delimiter: text("CSV delimiter (default ,)", "C"),
+  decimal: text("decimal separator . or , (default .)", "C"),
+  name: text("source name stored with the bars (default: stooq, csv or sqlite)", "NAME"),
+  store: text("store URL (config store.url)", "URL"),
+  "batch-size": text(`rows per transaction (default ${DEFAULT_BATCH_SIZE})`, "N"),
   "fail-on-quarantine": flag("exit 4 when any row was quarantined"),
   json: flag("print the run summaries as JSON"),
 });
@@ -93,16 +91,13 @@ function sourceFromFlags(v: Options<typeof schema>): { name: string; cfg: Source
   return null;
 }
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.ingest), EXIT.ok;
+async function run(v: Options<typeof schema>): Promise<number> {
   const fromFlags = sourceFromFlags(v);
-  const loaded = loadConfig(configPath(v.config), process.env, {
+  const loaded = loadCommandConfig(v, {
     store: { url: v.store },
     ingest: { batchSize: intFlag("batch-size", v["batch-size"]) },
     sources: fromFlags ? { [fromFlags.name]: fromFlags.cfg } : undefined,
   });
-  setLogLevel(loaded.config.log.level);
   const names = fromFlags ? [fromFlags.name] : (v.source ?? Object.keys(loaded.config.sources));
   for (const n of names)
     if (!loaded.config.sources[n]) throw new UsageError(`source ${n} is not defined in the config (defined: ${Object.keys(loaded.config.sources).join(", ") || "none"})`);
@@ -128,44 +123,17 @@ async function run(argv: string[]): Promise<number> {
   });
 }
 
-const help = {
-  ingest: `Usage: ticksync ingest [--config FILE] [--source NAME ...]
-       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market ${marketCodes().join("|")}] ...
-       ticksync ingest --sqlite PATH [--table stock_data] [--columns field=col,...] ...
-
-Reads every row, validates it, stores the good ones idempotently and quarantines the bad ones
-with the rule they broke. Progress is checkpointed with every batch: an interrupted ingest run
-again continues where it stopped, and re-running a finished one writes nothing.
-
-Flags:
-  --source NAME        a source from the config (repeatable; default: every source)
-  --file PATH          a CSV file, directory of CSV files, or glob
-  --layout L           stooq (Date,Open,High,Low,Close,Volume; default), stooq-bulk
-                       (<TICKER>,<PER>,<DATE>,...), or generic (map with --columns)
-  --sqlite PATH        a SQLite file with a price table
-  --table NAME         table of --sqlite (default stock_data)
-  --columns MAP        field=column pairs, e.g. symbol=ticker,ts=date,close=price
-  --symbol SYM         symbol of every row (default: from the file name or a symbol column)
-  --market M           market of bare tickers: ${marketChoices()}
-  --interval I         1m 5m 15m 1h 1d (default) 1w 1mo
-  --delimiter C        CSV delimiter (default ,)
-  --decimal C          decimal separator . or , (default .)
-  --name NAME          source name stored with the bars (default: stooq, csv or sqlite)
-  --store URL          store URL (config store.url)
-  --batch-size N       rows per transaction (default ${DEFAULT_BATCH_SIZE})
-  --fail-on-quarantine exit 4 when any row was quarantined
-  --json               print the run summaries as JSON
-
-${CONFIG_HELP}
-
-${EXIT_CODES_HELP}
-`,
-};
-
 export const ingestCommand = defineCommand({
   type: "ingest",
   listed: [["ingest", "one-off ingest from config sources or from a file given by flags\n(providers continue after each symbol's last stored bar, less an overlap)"]],
   schema,
-  help,
+  usage: `Usage: ticksync ingest [--config FILE] [--source NAME ...]
+       ticksync ingest --file PATH [--layout stooq|stooq-bulk|generic] [--symbol SYM] [--market ${marketCodes().join("|")}] ...
+       ticksync ingest --sqlite PATH [--table stock_data] [--columns field=col,...] ...`,
+  about: `Reads every row, validates it, stores the good ones idempotently and quarantines the bad ones
+with the rule they broke. Progress is checkpointed with every batch: an interrupted ingest run
+again continues where it stopped, and re-running a finished one writes nothing.`,
+  flagGap: 1,
+  footers: [CONFIG_HELP, EXIT_CODES_HELP],
   run,
 });

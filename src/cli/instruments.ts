@@ -1,23 +1,21 @@
 // `ticksync instruments import`: store what symbols are (name, ISIN, sector, …) from a CSV file.
 import { resolve } from "node:path";
-import { loadConfig } from "../config/load.ts";
 import { isMarket } from "../domain/symbols.ts";
-import { setLogLevel } from "../lib/log.ts";
 import { importInstruments } from "../pipeline/instruments.ts";
 import { INSTRUMENT_COLUMNS, isInstrumentColumn, type InstrumentColumn } from "../sources/instruments.ts";
-import { defineCommand, flag, options, parseOptions, text, UsageError } from "./command.ts";
-import { CONFIG_HELP, configPath, withStore } from "./context.ts";
+import { defineRawCommand, flag, helpText, options, parseOptions, text, UsageError } from "./command.ts";
+import { CONFIG_HELP, loadCommandConfig, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, out } from "./io.ts";
 import { marketChoices, marketCodes, type Market } from "../domain/markets/index.ts";
 
 const schema = options({
-  file: text("the instrument list (CSV)"),
-  source: text("the source the records are stored under (default csv)"),
-  market: text("market of bare tickers"),
-  delimiter: text(", ; or tab (default: the one the header line has most of)"),
-  columns: text("field=column pairs for other header names, e.g. symbol=Ticker,isin=Kod ISIN"),
-  store: text("store URL (config store.url)"),
+  file: text("the instrument list", "CSV"),
+  source: text("the source the records are stored under (default csv)", "NAME"),
+  market: text(`market of bare tickers: ${marketChoices()}`, "M"),
+  store: text("store URL (config store.url); SQLite or Postgres (QuestDB keeps no instruments)", "URL"),
+  delimiter: text(", ; or tab (default: the one the header line has most of)", "C"),
+  columns: text("field=column pairs for other header names, e.g. symbol=Ticker,isin=Kod ISIN", "MAP"),
   json: flag("print the result (counts, rejected lines) as JSON"),
 });
 
@@ -57,8 +55,7 @@ async function run(argv: string[]): Promise<number> {
   const market = marketFlag(v.market);
   const columns = columnsFlag(v.columns);
   const delimiter = delimiterFlag(v.delimiter);
-  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.store } });
-  setLogLevel(loaded.config.log.level);
+  const loaded = loadCommandConfig(v, { store: { url: v.store } });
   const file = resolve(v.file);
   return withStore(loaded, async (store) => {
     const r = await importInstruments(store, file, { source, market, delimiter, columns });
@@ -77,10 +74,10 @@ async function run(argv: string[]): Promise<number> {
 }
 
 const help = {
-  instruments: `Usage: ticksync instruments import --file CSV [--source NAME] [--market ${marketCodes().join("|")}] [--store URL]
-                                [--delimiter C] [--columns field=column,...] [--json]
-
-Stores instrument metadata from a CSV file (e.g. GPW's instrument list exported to CSV): what no
+  instruments: helpText(schema, {
+    usage: `Usage: ticksync instruments import --file CSV [--source NAME] [--market ${marketCodes().join("|")}] [--store URL]
+                                [--delimiter C] [--columns field=column,...] [--json]`,
+    about: `Stores instrument metadata from a CSV file (e.g. GPW's instrument list exported to CSV): what no
 price provider publishes, ISIN above all. The header names the columns, in any case and order:
 symbol (required), name, isin, exchange, currency, sector, industry, type; other columns are
 ignored. One line per instrument (no line breaks inside fields). Symbols in any spelling
@@ -89,24 +86,13 @@ ignored. One line per instrument (no line breaks inside fields). Symbols in any 
 with its line number and reason, and the other lines are still stored: exit 4 when any line was
 rejected, 1 when the file could not be read or stored. Records are keyed (source, symbol), as a
 provider's are; a record equal to the stored one is not written again. /api/symbols shows each
-field from the newest record of any source that has it, and every source's own record.
-
-Flags:
-  --file CSV          the instrument list
-  --source NAME       the source the records are stored under (default csv)
-  --market M          market of bare tickers: ${marketChoices()}
-  --store URL         store URL (config store.url); SQLite or Postgres (QuestDB keeps no instruments)
-  --delimiter C       , ; or tab (default: the one the header line has most of)
-  --columns MAP       field=column pairs for other header names, e.g. symbol=Ticker,isin=Kod ISIN
-  --json              print the result (counts, rejected lines) as JSON
-
-${CONFIG_HELP}
-
-${EXIT_CODES_HELP}
-`,
+field from the newest record of any source that has it, and every source's own record.`,
+    flagGap: 7,
+    footers: [CONFIG_HELP, EXIT_CODES_HELP],
+  }),
 };
 
-export const instrumentsCommand = defineCommand({
+export const instrumentsCommand = defineRawCommand({
   type: "instruments",
   listed: [["instruments import", "store what symbols are (name, ISIN, sector, …) from your CSV file"]],
   schema,

@@ -1,18 +1,17 @@
 // `ticksync migrate`: copy every bar, checkpoint and quarantined row to another store, then verify.
 import { loadConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
 import { migrateStore, verifyStores } from "../pipeline/migrate.ts";
 import { createProgressReporter } from "../pipeline/progress.ts";
-import { defineCommand, flag, options, parseOptions, text, UsageError } from "./command.ts";
-import { configPath, intFlag, openMigrated } from "./context.ts";
+import { defineCommand, flag, options, text, UsageError, type Options } from "./command.ts";
+import { intFlag, loadCommandConfig, openMigrated } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { out } from "./io.ts";
 
 const schema = options({
-  from: text("the store to copy from (default: the config's store.url)"),
-  to: text("the store to copy to"),
+  from: text("the store to copy from (default: the config's store.url)", "URL"),
+  to: text("the store to copy to", "URL"),
   "verify-only": flag("compare the two stores, copy nothing"),
-  "batch-size": text("bars per transaction (default 10000)"),
+  "batch-size": text("bars per transaction (default 10000)", "N"),
   json: flag("print the result as JSON"),
 });
 
@@ -32,12 +31,9 @@ const verifyJson = (result: VerifyResult) => ({
   differing: result.differing.map((d) => ({ key: d.key, from: d.from && { count: d.from.count, checksum: d.from.sum.toString(16) }, to: d.to && { count: d.to.count, checksum: d.to.sum.toString(16) } })),
 });
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.migrate), EXIT.ok;
+async function run(v: Options<typeof schema>): Promise<number> {
   if (v.to === undefined) throw new UsageError("migrate needs --to URL");
-  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.from } });
-  setLogLevel(loaded.config.log.level);
+  const loaded = loadCommandConfig(v, { store: { url: v.from } });
   const fromUrl = loaded.config.store.url;
   const toUrl = loadConfig(null, {}, { store: { url: v.to } }).config.store.url;
   if (fromUrl === toUrl) throw new UsageError("--from and --to are the same store");
@@ -65,31 +61,18 @@ async function run(argv: string[]): Promise<number> {
 }
 
 // The store URL forms named here should come from the store registry (stores/).
-const help = {
-  migrate: `Usage: ticksync migrate --to URL [--from URL] [--batch-size N] [--json]
-       ticksync migrate --verify-only --to URL [--from URL]
-
-Copies all bars, checkpoints and quarantined rows from one store to another (any pair of
-sqlite:<path> and postgres://…), series by series, resumable: run it again after an
-interruption and it continues where it stopped. Then it verifies both sides: bar counts and an
-order-independent checksum per (symbol, interval, day), the quarantine and the checkpoints. When
-they differ it lists the differing keys and exits 6.
-
-Flags:
-  --from URL       the store to copy from (default: the config's store.url)
-  --to URL         the store to copy to
-  --verify-only    compare the two stores, copy nothing
-  --batch-size N   bars per transaction (default 10000)
-  --json           print the result as JSON
-
-${EXIT_CODES_HELP}
-`,
-};
-
 export const migrateCommand = defineCommand({
   type: "migrate",
   listed: [["migrate", "copy every bar, checkpoint and quarantined row to another store, then verify"]],
   schema,
-  help,
+  usage: `Usage: ticksync migrate --to URL [--from URL] [--batch-size N] [--json]
+       ticksync migrate --verify-only --to URL [--from URL]`,
+  about: `Copies all bars, checkpoints and quarantined rows from one store to another (any pair of
+sqlite:<path> and postgres://…), series by series, resumable: run it again after an
+interruption and it continues where it stopped. Then it verifies both sides: bar counts and an
+order-independent checksum per (symbol, interval, day), the quarantine and the checkpoints. When
+they differ it lists the differing keys and exits 6.`,
+  flagGap: 3,
+  footers: [EXIT_CODES_HELP],
   run,
 });

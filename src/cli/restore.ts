@@ -1,15 +1,13 @@
 // `ticksync restore`: restore a backup after checking its sha256; counts and checksum checked after.
-import { loadConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
 import { BackupError, restoreStore } from "../monitor/backup.ts";
-import { defineCommand, flag, options, parseOptions, text, UsageError } from "./command.ts";
-import { configPath } from "./context.ts";
+import { defineCommand, flag, options, text, UsageError, type Options } from "./command.ts";
+import { loadCommandConfig } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
 
 const schema = options({
-  from: text("the backup's manifest (ticksync-<time>.json)"),
-  to: text("the store to restore into (default: the config's store.url)"),
+  from: text("the backup's manifest (ticksync-<time>.json)", "MANIFEST"),
+  to: text("the store to restore into", "URL"),
   force: flag("replace an existing store"),
   json: flag("print the result as JSON"),
 });
@@ -21,12 +19,9 @@ function restoreExit(e: BackupError): number {
   return e.code === "store" ? EXIT.store : EXIT.runFailed;
 }
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.restore), EXIT.ok;
+async function run(v: Options<typeof schema>): Promise<number> {
   if (v.from === undefined) throw new UsageError("restore needs --from <manifest.json>");
-  const loaded = loadConfig(configPath(v.config), process.env, { store: { url: v.to } });
-  setLogLevel(loaded.config.log.level);
+  const loaded = loadCommandConfig(v, { store: { url: v.to } });
   try {
     const r = await restoreStore(v.from, loaded.config.store.url, { force: !!v.force });
     if (v.json) out(JSON.stringify(r, null, 2));
@@ -41,29 +36,16 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-const help = {
-  restore: `Usage: ticksync restore --from MANIFEST [--to URL] [--force] [--config FILE] [--json]
-
-Restores the backup a manifest describes into the store (default: the config's store.url).
-The backup file's sha256 is checked first, and for SQLite the decompressed snapshot's sha256
-and integrity too, before anything is replaced; an existing store is replaced only with
---force. Afterwards the restored store's counts and bar checksum are compared with the manifest
-(exit 6 when they differ).
-
-Flags:
-  --from MANIFEST  the backup's manifest (ticksync-<time>.json)
-  --to URL         the store to restore into
-  --force          replace an existing store
-  --json           print the result as JSON
-
-${EXIT_CODES_HELP}
-`,
-};
-
 export const restoreCommand = defineCommand({
   type: "restore",
   listed: [["restore", "restore a backup after checking its sha256; counts and checksum checked after"]],
   schema,
-  help,
+  usage: `Usage: ticksync restore --from MANIFEST [--to URL] [--force] [--config FILE] [--json]`,
+  about: `Restores the backup a manifest describes into the store (default: the config's store.url).
+The backup file's sha256 is checked first, and for SQLite the decompressed snapshot's sha256
+and integrity too, before anything is replaced; an existing store is replaced only with
+--force. Afterwards the restored store's counts and bar checksum are compared with the manifest
+(exit 6 when they differ).`,
+  footers: [EXIT_CODES_HELP],
   run,
 });

@@ -1,28 +1,20 @@
 // `ticksync serve`: the HTTP API, metrics, the live feed and the scheduler (wired in src/serve.ts).
-import { loadConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { serve, ServeError } from "../serve.ts";
-import { defineCommand, options, parseOptions, text } from "./command.ts";
-import { CONFIG_HELP, configPath, intFlag } from "./context.ts";
+import { defineCommand, options, text, type Options } from "./command.ts";
+import { CONFIG_HELP, intFlag, loadCommandConfig } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
 import { marketCodes } from "../domain/markets/index.ts";
 
 const schema = options({
-  host: text("listen address (default 127.0.0.1, config server.host)"),
-  port: text("listen port (default 8080, config server.port; 0 picks a free port)"),
-  store: text("store URL, e.g. sqlite:./data/ticksync.db (config store.url)"),
+  host: text("listen address (default 127.0.0.1, config server.host)", "HOST"),
+  port: text("listen port (default 8080, config server.port; 0 picks a free port)", "PORT"),
+  store: text("store URL, e.g. sqlite:./data/ticksync.db (config store.url)", "URL"),
 });
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.serve), EXIT.ok;
-  const loaded = loadConfig(configPath(v.config), process.env, {
-    store: { url: v.store },
-    server: { host: v.host, port: intFlag("port", v.port) },
-  });
-  setLogLevel(loaded.config.log.level);
+async function run(v: Options<typeof schema>): Promise<number> {
+  const loaded = loadCommandConfig(v, { store: { url: v.store }, server: { host: v.host, port: intFlag("port", v.port) } });
   try {
     // One machine-readable line on stdout says where it listens (port 0 picks a free one).
     await serve(loaded, (url) => out(JSON.stringify({ listening: url, version: pkg.version })));
@@ -38,33 +30,20 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-const help = {
-  serve: `Usage: ticksync serve [--config FILE] [--host HOST] [--port PORT] [--store URL]
-
-Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars, /api/runs,
+export const serveCommand = defineCommand({
+  type: "serve",
+  listed: [["serve", "run the HTTP API, metrics and the scheduler"]],
+  schema,
+  usage: `Usage: ticksync serve [--config FILE] [--host HOST] [--port PORT] [--store URL]`,
+  about: `Starts the HTTP server (GET /healthz, /readyz, /metrics, /api/symbols, /api/bars, /api/runs,
 /api/quarantine, /api/jobs; POST /api/jobs/<name>/run; the live feed of stored bars on
 /api/ws (WebSocket) and /api/stream (SSE), see [stream]) and the scheduler, which runs the jobs of
 the config (cron schedules, runOnStart; a job with market = ${marketCodes().map((m) => JSON.stringify(m)).join("|")} runs its cron ticks
 only in its phases, default ["open"]). With a Postgres store it also keeps the materialised
 rollups that /api/bars serves: the runs queued for them are rolled up in the background, at start
 and after each run it finishes (see 'ticksync rollups'). Stops cleanly on SIGINT/SIGTERM, letting
-running batches commit (a rollup in progress rolls back and stays queued).
-
-Flags:
-  --host HOST     listen address (default 127.0.0.1, config server.host)
-  --port PORT     listen port (default 8080, config server.port; 0 picks a free port)
-  --store URL     store URL, e.g. sqlite:./data/ticksync.db (config store.url)
-
-${CONFIG_HELP}
-
-${EXIT_CODES_HELP}
-`,
-};
-
-export const serveCommand = defineCommand({
-  type: "serve",
-  listed: [["serve", "run the HTTP API, metrics and the scheduler"]],
-  schema,
-  help,
+running batches commit (a rollup in progress rolls back and stays queued).`,
+  flagGap: 5,
+  footers: [CONFIG_HELP, EXIT_CODES_HELP],
   run,
 });

@@ -1,24 +1,19 @@
 // `ticksync sync`: deliver new and changed bars from the store to the config's sinks.
-import { loadConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
 import type { SyncSummary } from "../pipeline/sync.ts";
 import { syncWithMetrics } from "../scheduler/jobs/sync.ts";
-import { defineCommand, flag, options, parseOptions, texts } from "./command.ts";
-import { configPath, interruptible, withStore } from "./context.ts";
+import { defineCommand, flag, options, texts, type Options } from "./command.ts";
+import { interruptible, loadCommandConfig, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { out } from "./io.ts";
 import { pickSinks } from "./sinks.ts";
 
 const schema = options({
-  sink: texts("a sink from the config's [sinks] (repeatable; default: all)"),
+  sink: texts("a sink from the config's [sinks] (repeatable; default: all)", "NAME"),
   json: flag("print the summaries as JSON"),
 });
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.sync), EXIT.ok;
-  const loaded = loadConfig(configPath(v.config), process.env);
-  setLogLevel(loaded.config.log.level);
+async function run(v: Options<typeof schema>): Promise<number> {
+  const loaded = loadCommandConfig(v);
   const signal = interruptible();
   const sinks = pickSinks(loaded, v.sink ?? [], signal);
   return withStore(loaded, async (store) => {
@@ -44,30 +39,20 @@ async function run(argv: string[]): Promise<number> {
   });
 }
 
-const help = {
-  sync: `Usage: ticksync sync [--config FILE] [--sink NAME ...] [--json]
-
-Delivers the bars the store gained or changed since the sink's cursor to each sink in the
+export const syncCommand = defineCommand({
+  type: "sync",
+  listed: [["sync", "deliver new and changed bars from the store to a sink (Pocketbase)"]],
+  schema,
+  usage: `Usage: ticksync sync [--config FILE] [--sink NAME ...] [--json]`,
+  about: `Delivers the bars the store gained or changed since the sink's cursor to each sink in the
 config's [sinks] (or only the named ones): Pocketbase records upserted through its batch API,
 one record id per (source, symbol, interval, ts), so running it again never duplicates. The
 cursor moves only past batches Pocketbase acknowledged. While Pocketbase is down or answers
 5xx/429 the sync waits (the sink's retryForS, default 600 s) and then fails with the cursor
 kept; the next sync continues from there. Records Pocketbase refuses are quarantined with its
 error (rule "sink"); the rest of their batch still goes in. Bars of ingest runs still running
-wait for the next sync.
-
-Flags:
-  --sink NAME   a sink from the config's [sinks] (repeatable; default: all)
-  --json        print the summaries as JSON
-
-${EXIT_CODES_HELP}
-`,
-};
-
-export const syncCommand = defineCommand({
-  type: "sync",
-  listed: [["sync", "deliver new and changed bars from the store to a sink (Pocketbase)"]],
-  schema,
-  help,
+wait for the next sync.`,
+  flagGap: 3,
+  footers: [EXIT_CODES_HELP],
   run,
 });

@@ -1,13 +1,13 @@
 // `ticksync universe list|show`: the bundled symbol lists and the config's own.
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { formatUniverseList, listUniverses, resolveUniverse } from "../universes/universes.ts";
-import { defineCommand, flag, options, parseOptions, UsageError } from "./command.ts";
+import { defineRawCommand, flag, helpText, options, parseOptions, unlisted, UsageError } from "./command.ts";
 import { configPath } from "./context.ts";
 import { EXIT } from "./exit.ts";
 import { out } from "./io.ts";
 
 const schema = options({
-  symbols: flag("list each universe's symbols"),
+  symbols: unlisted(flag("list each universe's symbols")),
 });
 
 function run(argv: string[]): number {
@@ -35,20 +35,20 @@ function run(argv: string[]): number {
 
 // The bundled universes named here should come from the universe list (universes/).
 const help = {
-  universe: `Usage: ticksync universe list
-       ticksync universe show NAME
-
-Bundled universes: wig80 (sWIG80 constituents), sp500 (S&P 500 constituents), etf-us (a curated
+  universe: helpText(schema, {
+    usage: `Usage: ticksync universe list
+       ticksync universe show NAME`,
+    about: `Bundled universes: wig80 (sWIG80 constituents), sp500 (S&P 500 constituents), etf-us (a curated
 list of widely held US ETFs), each with the date it is as of. Your own lists go in the config:
 
   [universes]
   mine = ["PKN.WA", "cdr.pl", "aapl.us", "@wig80"]
 
-and a provider source uses one with universe = "mine".
-`,
+and a provider source uses one with universe = "mine".`,
+  }),
 };
 
-export const universeCommand = defineCommand({
+export const universeCommand = defineRawCommand({
   type: "universe",
   listed: [["universe list", "the bundled symbol lists (WIG80, S&P 500, US ETFs) and your own"]],
   schema,

@@ -1,15 +1,13 @@
 // `ticksync verify`: compare the store with a sink per (symbol, day); --repair re-sends what differs.
-import { loadConfig } from "../config/load.ts";
-import { setLogLevel } from "../lib/log.ts";
 import { verifySinkAll, type SinkVerifyResult } from "../pipeline/verify-sink.ts";
-import { defineCommand, flag, options, parseOptions, texts, UsageError } from "./command.ts";
-import { configPath, withStore } from "./context.ts";
+import { defineCommand, flag, options, texts, UsageError, type Options } from "./command.ts";
+import { loadCommandConfig, withStore } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { out } from "./io.ts";
 import { pickSinks } from "./sinks.ts";
 
 const schema = options({
-  sink: texts("a sink name from [sinks], or a sink type when exactly one sink has it (repeatable)"),
+  sink: texts("a sink name from [sinks], or a sink type when exactly one sink has it", "NAME"),
   repair: flag("re-send what differs, delete what the store does not have, verify again"),
   json: flag("print the result as JSON"),
 });
@@ -30,13 +28,10 @@ const sinkVerifyJson = (r: SinkVerifyResult) => ({
   differing: r.differing.map((d) => ({ key: d.key, store: d.store && { count: d.store.count, checksum: d.store.sum.toString(16) }, sink: d.sink && { count: d.sink.count, checksum: d.sink.sum.toString(16) } })),
 });
 
-async function run(argv: string[]): Promise<number> {
-  const { values: v } = parseOptions(schema, argv);
-  if (v.help) return out(help.verify), EXIT.ok;
+async function run(v: Options<typeof schema>): Promise<number> {
   const names = v.sink ?? [];
   if (!names.length) throw new UsageError("verify needs --sink NAME (to compare two stores use: ticksync migrate --verify-only)");
-  const loaded = loadConfig(configPath(v.config), process.env);
-  setLogLevel(loaded.config.log.level);
+  const loaded = loadCommandConfig(v);
   const sinks = pickSinks(loaded, names);
   return withStore(loaded, async (store) => {
     let ok = true;
@@ -59,28 +54,17 @@ async function run(argv: string[]): Promise<number> {
   });
 }
 
-const help = {
-  verify: `Usage: ticksync verify --sink NAME|pocketbase [--repair] [--config FILE] [--json]
-
-Compares the store with a sink: per (symbol, day), the record count and an order-independent
-checksum of the records as the sink holds them. Lists the differing days and exits 6 when they
-differ. With --repair it re-sends only the records that are missing or differ and deletes the
-sink's records the store has no bar for, then verifies again. The outcome is kept in the store
-and shown by /api/sinks and /metrics (ticksync_sink_consistent).
-
-Flags:
-  --sink NAME   a sink name from [sinks], or a sink type when exactly one sink has it
-  --repair      re-send what differs, delete what the store does not have, verify again
-  --json        print the result as JSON
-
-${EXIT_CODES_HELP}
-`,
-};
-
 export const verifyCommand = defineCommand({
   type: "verify",
   listed: [["verify", "compare the store with a sink per (symbol, day); --repair re-sends what differs"]],
   schema,
-  help,
+  usage: `Usage: ticksync verify --sink NAME|pocketbase [--repair] [--config FILE] [--json]`,
+  about: `Compares the store with a sink: per (symbol, day), the record count and an order-independent
+checksum of the records as the sink holds them. Lists the differing days and exits 6 when they
+differ. With --repair it re-sends only the records that are missing or differ and deletes the
+sink's records the store has no bar for, then verifies again. The outcome is kept in the store
+and shown by /api/sinks and /metrics (ticksync_sink_consistent).`,
+  flagGap: 3,
+  footers: [EXIT_CODES_HELP],
   run,
 });

@@ -1,8 +1,10 @@
 // `ticksync version`: the version of ticksync and of the Bun it runs on.
 import pkg from "../../package.json" with { type: "json" };
-import { defineCommand, options } from "./command.ts";
+import { defineRawCommand, helpText, options } from "./command.ts";
 import { EXIT } from "./exit.ts";
 import { out } from "./io.ts";
+
+const schema = options({});
 
 // Any arguments but --help are ignored, as they always were: no options schema is enforced.
 function run(argv: string[]): number {
@@ -12,14 +14,14 @@ function run(argv: string[]): number {
 }
 
 const help = {
-  version: `Usage: ticksync version\n`,
+  version: helpText(schema, { usage: `Usage: ticksync version` }),
 };
 
-export const versionCommand = defineCommand({
+export const versionCommand = defineRawCommand({
   type: "version",
   aliases: ["--version"],
   listed: [["version", "print the version"]],
-  schema: options({}),
+  schema,
   help,
   run,
 });
