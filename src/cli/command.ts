@@ -86,7 +86,7 @@ export interface HelpText {
   readonly about?: string;
   /** The texts after the flags (the Config and Exit codes sections). */
   readonly footers?: readonly string[];
-  /** Spaces between the widest flag and the descriptions (default 2). */
+  /** Spaces between the widest flag and the descriptions (default 2; some helps keep the wider column they always had). */
   readonly flagGap?: number;
 }
 
