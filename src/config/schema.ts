@@ -10,6 +10,7 @@ import { indicatorsConfigSchema } from "../domain/indicators.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { retentionConfigSchema } from "../pipeline/retention.ts";
 import { minQualitySchema } from "../sources/common.ts";
+import { storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 
@@ -43,7 +44,7 @@ export const storeConfigSchema = v.strictObject({
     v.pipe(
       v.string(),
       v.nonEmpty(),
-      v.regex(/^(sqlite:|file:|postgres(ql)?:\/\/|questdb:\/\/|[^:]+$)/, "expected sqlite:<path>, a path to a SQLite file, postgres://user@host:port/db or questdb://user:pass@host:port/qdb?http=http://host:9000"),
+      v.regex(storeUrlPattern({ paths: true }), `expected ${storeUrlForms()}`),
     ),
     "sqlite:./.data/ticksync.db",
   ),

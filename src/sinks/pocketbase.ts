@@ -13,6 +13,7 @@ import { sleep } from "../lib/ratelimit.ts";
 import { log } from "../lib/log.ts";
 import { retryAfterMs } from "../lib/http.ts";
 import { redactUrl } from "../lib/redact.ts";
+import { storeUrlPattern } from "../stores/registry.ts";
 
 const CollectionName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, "expected a collection name of letters, digits and _"));
 const Column = v.pipe(
@@ -32,7 +33,7 @@ export type FieldType = (typeof FIELD_TYPES)[number];
  */
 export const tableSpecSchema = v.strictObject({
   /** postgres://…, questdb://…?http=… (read over the PG wire) or sqlite:<path>. */
-  from: v.pipe(v.string(), v.regex(/^(postgres(ql)?:\/\/|questdb:\/\/|sqlite:)/, "expected postgres://…, questdb://… or sqlite:<path>")),
+  from: v.pipe(v.string(), v.regex(storeUrlPattern(), "expected postgres://…, questdb://… or sqlite:<path>")),
   /** The table to read (default: the collection's name). */
   table: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)"))),
   /** Column → Pocketbase field type; every column named here is delivered. */

@@ -6,6 +6,7 @@ import * as v from "valibot";
 import postgres from "postgres";
 import { IntervalSchema } from "../domain/bar.ts";
 import { parseQuestdbUrl } from "../stores/questdb/index.ts";
+import { storeUrlPattern } from "../stores/registry.ts";
 import { MarketSchema, TsFormatSchema, minQualitySchema, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch } from "./types.ts";
 
@@ -15,7 +16,7 @@ export const postgresSourceSchema = v.strictObject({
   type: v.literal("postgres"),
   minQuality: v.optional(minQualitySchema),
   /** postgres://user:pass@host:port/db, or questdb://user:pass@host:8812/qdb for QuestDB. */
-  url: v.pipe(v.string(), v.regex(/^(postgres(ql)?|questdb):\/\//, "expected postgres://… or questdb://…")),
+  url: v.pipe(v.string(), v.regex(storeUrlPattern({ pgWire: true }), "expected postgres://… or questdb://…")),
   table: v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)")),
   columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "ts" }),
   symbol: v.optional(v.pipe(v.string(), v.nonEmpty())),
