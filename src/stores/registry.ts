@@ -38,7 +38,7 @@ const redactStoreUrl = (url: string): string => redact(redactUrl(url));
 
 const urlSchema = (description: string) => v.pipe(v.string(), v.nonEmpty(), v.description(description));
 
-export const sqliteDescriptor: StoreDescriptor = {
+export const sqliteStoreDescriptor: StoreDescriptor = {
   type: "sqlite",
   summary: "the embedded default: one SQLite file in WAL mode",
   schema: urlSchema("sqlite:<path>, file:<path> or a path to a SQLite file (relative to the config file)"),
@@ -55,7 +55,7 @@ export const sqliteDescriptor: StoreDescriptor = {
   backup: sqliteBackup,
 };
 
-export const postgresDescriptor: StoreDescriptor = {
+export const postgresStoreDescriptor: StoreDescriptor = {
   type: "postgres",
   summary: "PostgreSQL (TimescaleDB when the extension is there): replicas, large data",
   schema: urlSchema("postgres://user:pass@host:port/db[?schema=name]"),
@@ -68,7 +68,7 @@ export const postgresDescriptor: StoreDescriptor = {
   backup: postgresBackup,
 };
 
-export const questdbDescriptor: StoreDescriptor = {
+export const questdbStoreDescriptor: StoreDescriptor = {
   type: "questdb",
   summary: "QuestDB: bars over ILP, everything else over its PostgreSQL wire",
   schema: urlSchema("questdb://user:pass@host:pgport/qdb?http=http://host:9000[&prefix=name][&lines=n]"),
@@ -82,7 +82,7 @@ export const questdbDescriptor: StoreDescriptor = {
 };
 
 /** Every store, the default first. */
-export const STORES: readonly StoreDescriptor[] = [sqliteDescriptor, postgresDescriptor, questdbDescriptor];
+export const STORES: readonly StoreDescriptor[] = [sqliteStoreDescriptor, postgresStoreDescriptor, questdbStoreDescriptor];
 
 export const storeTypes = (): string[] => typesOf(STORES);
 export const findStore = (type: string): StoreDescriptor | undefined => findDescriptor(STORES, type);
