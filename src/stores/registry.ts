@@ -1,91 +1,16 @@
-// The stores, one descriptor each: the URL prefixes it answers to, how it opens, reads, redacts
-// and backs up its URL. Everything that tells stores apart by URL (opening, the config's store
-// URL field, a relative SQLite path, backups, readers of other databases) asks here. A new store
-// is one folder and one line in STORES.
-import { isAbsolute, resolve } from "node:path";
-import * as v from "valibot";
-import { findDescriptor, typesOf, type Descriptor } from "../lib/descriptor.ts";
-import { redact, redactUrl } from "../lib/redact.ts";
-import type { StoreBackup } from "./backup.ts";
-import { parsePgUrl, postgresStore } from "./postgres/index.ts";
-import { postgresBackup } from "./postgres-backup.ts";
-import { parseQuestdbUrl, questdbStore } from "./questdb/index.ts";
-import { sqliteBackup } from "./sqlite/backup.ts";
-import { sqlitePath, sqliteStore } from "./sqlite/index.ts";
-import type { Store } from "./types.ts";
+// The stores: one descriptor each (src/stores/descriptor.ts), exported by the store's folder.
+// Everything that tells stores apart by URL (opening, the config's store URL field, a relative
+// SQLite path, backups, readers of other databases) asks here. A new store is one folder and
+// one line in STORES.
+import type { StoreDescriptor } from "./descriptor.ts";
+import { postgresStoreDescriptor } from "./postgres-descriptor.ts";
+import { questdbStoreDescriptor } from "./questdb/descriptor.ts";
+import { sqliteStoreDescriptor } from "./sqlite/descriptor.ts";
 
-export interface StoreDescriptor extends Descriptor<v.GenericSchema<string, string>, (url: string) => Store> {
-  /** URL prefixes of this store (`postgres://`), matched without regard to case when opening. */
-  readonly prefixes: readonly string[];
-  /** The default store: also takes a URL no other store claims (SQLite: `file:<path>`, a bare path). */
-  readonly fallback?: { readonly prefixes: readonly string[] };
-  /** How its URL is written, for messages. */
-  readonly urlForm: string;
-  /** Its URL taken apart (a path, a connection and schema…). */
-  readonly parseUrl: (url: string) => unknown;
-  /** The URL as it may be shown: without its password or secret parameters. */
-  readonly redact: (url: string) => string;
-  /** The URL with a relative location made absolute against `baseDir` (a config file's folder). */
-  readonly relativeTo?: (url: string, baseDir: string) => string;
-  /** Its PostgreSQL-wire URL, where other readers can query its tables (src/sources/postgres.ts). */
-  readonly pgWire?: (url: string) => string;
-  /** How ticksync backs it up, or why it does not. */
-  readonly backup: StoreBackup | { readonly unsupported: string };
-}
-
-/** A store URL as it may be shown (src/lib/redact.ts): one rule for every store. */
-const redactStoreUrl = (url: string): string => redact(redactUrl(url));
-
-const urlSchema = (description: string) => v.pipe(v.string(), v.nonEmpty(), v.description(description));
-
-export const sqliteStoreDescriptor: StoreDescriptor = {
-  type: "sqlite",
-  summary: "the embedded default: one SQLite file in WAL mode",
-  schema: urlSchema("sqlite:<path>, file:<path> or a path to a SQLite file (relative to the config file)"),
-  create: sqliteStore,
-  prefixes: ["sqlite:"],
-  fallback: { prefixes: ["file:"] },
-  urlForm: "sqlite:<path>, a path to a SQLite file",
-  parseUrl: sqlitePath,
-  redact: redactStoreUrl,
-  relativeTo(url, baseDir) {
-    const path = url.replace(/^(sqlite:|file:)/, "");
-    return !isAbsolute(path) && path !== ":memory:" && !path.startsWith("//") ? `sqlite:${resolve(baseDir, path)}` : url;
-  },
-  backup: sqliteBackup,
-};
-
-export const postgresStoreDescriptor: StoreDescriptor = {
-  type: "postgres",
-  summary: "PostgreSQL (TimescaleDB when the extension is there): replicas, large data",
-  schema: urlSchema("postgres://user:pass@host:port/db[?schema=name]"),
-  create: postgresStore,
-  prefixes: ["postgres://", "postgresql://"],
-  urlForm: "postgres://user@host:port/db",
-  parseUrl: parsePgUrl,
-  redact: redactStoreUrl,
-  pgWire: (url) => url,
-  backup: postgresBackup,
-};
-
-export const questdbStoreDescriptor: StoreDescriptor = {
-  type: "questdb",
-  summary: "QuestDB: bars over ILP, everything else over its PostgreSQL wire",
-  schema: urlSchema("questdb://user:pass@host:pgport/qdb?http=http://host:9000[&prefix=name][&lines=n]"),
-  create: questdbStore,
-  prefixes: ["questdb://"],
-  urlForm: "questdb://user:pass@host:port/qdb?http=http://host:9000",
-  parseUrl: parseQuestdbUrl,
-  redact: redactStoreUrl,
-  pgWire: (url) => parseQuestdbUrl(url).pg,
-  backup: { unsupported: "the QuestDB store is backed up with QuestDB's own tools (SNAPSHOT / a copy of its root dir), not by ticksync" },
-};
+export type { StoreDescriptor } from "./descriptor.ts";
 
 /** Every store, the default first. */
 export const STORES: readonly StoreDescriptor[] = [sqliteStoreDescriptor, postgresStoreDescriptor, questdbStoreDescriptor];
-
-export const storeTypes = (): string[] => typesOf(STORES);
-export const findStore = (type: string): StoreDescriptor | undefined => findDescriptor(STORES, type);
 
 const startsWithAny = (url: string, prefixes: readonly string[]) => prefixes.some((p) => url.slice(0, p.length).toLowerCase() === p);
 

@@ -1,12 +1,14 @@
-// Postgres backups: pg_dump of the store's schema in its custom (compressed) format, restored
-// with pg_restore after dropping the schema (only with force). libpq reads the connection from
-// its environment, so no password is on a command line.
-// (Belongs in src/stores/postgres/backup.ts: kept here while another change splits that folder.)
+// The Postgres store as the registry lists it (src/stores/registry.ts), and its backups: pg_dump
+// of the store's schema in its custom (compressed) format, restored with pg_restore after
+// dropping the schema (only with force). libpq reads the connection from its environment, so no
+// password is on a command line.
+// (Belongs in src/stores/postgres/: kept here while another change splits that folder.)
 import { existsSync, readdirSync, renameSync } from "node:fs";
 import { basename, join } from "node:path";
 import { redact, redactUrl } from "../lib/redact.ts";
 import { BackupError, type StoreBackup } from "./backup.ts";
-import { parsePgUrl } from "./postgres/index.ts";
+import { redactStoreUrl, storeUrlSchema, type StoreDescriptor } from "./descriptor.ts";
+import { parsePgUrl, postgresStore } from "./postgres/index.ts";
 
 function pgTool(name: "pg_dump" | "pg_restore" | "psql"): string {
   const onPath = Bun.which(name);
@@ -60,4 +62,17 @@ async function restore(url: string, file: string, opts: { force: boolean }): Pro
   await run([pgTool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", `--dbname=${env.PGDATABASE}`, file], env);
 }
 
-export const postgresBackup: StoreBackup = { dump, restore, target: (url) => redactUrl(url) };
+const postgresBackup: StoreBackup = { dump, restore, target: (url) => redactUrl(url) };
+
+export const postgresStoreDescriptor: StoreDescriptor = {
+  type: "postgres",
+  summary: "PostgreSQL (TimescaleDB when the extension is there): replicas, large data",
+  schema: storeUrlSchema("postgres://user:pass@host:port/db[?schema=name]"),
+  create: postgresStore,
+  prefixes: ["postgres://", "postgresql://"],
+  urlForm: "postgres://user@host:port/db",
+  parseUrl: parsePgUrl,
+  redact: redactStoreUrl,
+  pgWire: (url) => url,
+  backup: postgresBackup,
+};
