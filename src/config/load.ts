@@ -4,8 +4,9 @@
 import * as v from "valibot";
 import { toJsonSchema } from "@valibot/to-json-schema";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, extname, isAbsolute, resolve } from "node:path";
+import { dirname, extname, resolve } from "node:path";
 import { configSchema, type Config } from "./schema.ts";
+import { storeFor } from "../stores/registry.ts";
 import { addSecrets, collectSecrets, isSecretKey, redact } from "../lib/redact.ts";
 
 export type ConfigIssue = { path: string; message: string; origin?: string };
@@ -208,10 +209,8 @@ export function loadConfig(
   const baseDir = resolved ? dirname(resolved) : process.cwd();
   // A relative SQLite store path is relative to the config file, as source paths are.
   const url = config.store.url;
-  if (!/^(postgres(ql)?|questdb):\/\//i.test(url)) {
-    const path = url.replace(/^(sqlite:|file:)/, "");
-    if (!isAbsolute(path) && path !== ":memory:" && !path.startsWith("//")) config.store.url = `sqlite:${resolve(baseDir, path)}`;
-  }
+  const relativeTo = storeFor(url).relativeTo;
+  if (relativeTo) config.store.url = relativeTo(url, baseDir);
   return { config, file: resolved, baseDir };
 }
 

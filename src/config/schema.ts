@@ -11,13 +11,14 @@ import { retentionConfigSchema } from "../pipeline/retention.ts";
 import { jobConfigSchema, SINK_JOB_KINDS, SOURCE_JOB_KINDS } from "../scheduler/jobs/registry.ts";
 import { Name } from "../scheduler/jobs/kind.ts";
 import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
+import { storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
 
 export const storeConfigSchema = v.strictObject({
   url: v.optional(
     v.pipe(
       v.string(),
       v.nonEmpty(),
-      v.regex(/^(sqlite:|file:|postgres(ql)?:\/\/|questdb:\/\/|[^:]+$)/, "expected sqlite:<path>, a path to a SQLite file, postgres://user@host:port/db or questdb://user:pass@host:port/qdb?http=http://host:9000"),
+      v.regex(storeUrlPattern({ paths: true }), `expected ${storeUrlForms()}`),
       v.description("sqlite:<path> (the default, relative to the config file) or a bare path to a SQLite file; postgres://user:pass@host:port/db[?schema=name]; questdb://user:pass@host:port/qdb?http=http://host:9000."),
     ),
     "sqlite:./.data/ticksync.db",

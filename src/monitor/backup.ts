@@ -1,22 +1,22 @@
-// Backups of the store and restores that check before they replace anything.
+// Backups of the store and restores that check before they replace anything. How a store is
+// copied to a file and back is its own (the registry's `backup`, src/stores/registry.ts):
 //   SQLite:   VACUUM INTO a snapshot (consistent while the service writes), gzip-compressed.
 //   Postgres: pg_dump of the store's schema in its custom (compressed) format.
 // Each backup has a manifest beside it: what was backed up, when, the file's size and sha256,
 // the row counts at the time and a checksum of the bars (the digest `migrate` verifies with).
 // Restore reads the manifest, checks the file's sha256 before touching the store, restores to a
 // temporary place first where it can (SQLite), and checks the counts and the bar checksum after.
-import { Database } from "bun:sqlite";
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createGunzip, createGzip } from "node:zlib";
 import { openStore } from "../stores/open.ts";
-import { parsePgUrl } from "../stores/postgres/index.ts";
-import { redact, redactUrl } from "../lib/redact.ts";
-import { sqlitePath } from "../stores/sqlite/index.ts";
+import { redactUrl } from "../lib/redact.ts";
+import { BackupError, sha256File, writable } from "../stores/backup.ts";
+import { storeFor } from "../stores/registry.ts";
 import type { Store } from "../stores/types.ts";
 import { digestStore } from "../pipeline/migrate.ts";
 import { auditedStore } from "./audit.ts";
+
+export { BackupError } from "../stores/backup.ts";
 
 export const MANIFEST_FORMAT = "ticksync-backup/1";
 
@@ -37,22 +37,6 @@ export type BackupManifest = {
   /** Order-independent checksum of every bar (sum of per-bar hashes mod 2^64, hex). */
   barsChecksum: string;
 };
-
-export class BackupError extends Error {
-  override name = "BackupError";
-  constructor(
-    message: string,
-    readonly code: "unsupported" | "tool_missing" | "checksum" | "exists" | "failed" | "mismatch" | "store",
-  ) {
-    super(message);
-  }
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = new Bun.CryptoHasher("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest("hex");
-}
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 
@@ -77,40 +61,6 @@ async function describe(store: Store): Promise<Pick<BackupManifest, "counts" | "
   return { counts: { bars, series, quarantine: d.quarantine.size, checkpoints: (await store.listCheckpoints()).length, runs }, barsChecksum: sum.toString(16), schemaVersion: r.schemaVersion };
 }
 
-function pgTool(name: "pg_dump" | "pg_restore" | "psql"): string {
-  const onPath = Bun.which(name);
-  if (onPath) return onPath;
-  if (existsSync("/usr/lib/postgresql"))
-    for (const v of readdirSync("/usr/lib/postgresql").sort().reverse()) if (existsSync(`/usr/lib/postgresql/${v}/bin/${name}`)) return `/usr/lib/postgresql/${v}/bin/${name}`;
-  throw new BackupError(`${name} is not installed: Postgres backups need it (Debian: apt-get install postgresql-client)`, "tool_missing");
-}
-
-/** libpq's environment for a postgres:// URL (no password on a command line). */
-function pgEnv(url: string): { env: Record<string, string>; schema: string } {
-  const { url: conn, schema } = parsePgUrl(url);
-  const u = new URL(conn);
-  const env: Record<string, string> = { PGHOST: u.hostname, PGPORT: u.port || "5432", PGDATABASE: decodeURIComponent(u.pathname.slice(1)) || "postgres" };
-  if (u.username) env.PGUSER = decodeURIComponent(u.username);
-  if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
-  return { env, schema };
-}
-
-async function run(cmd: string[], env: Record<string, string>): Promise<void> {
-  const p = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new BackupError(`${basename(cmd[0]!)} exited ${code}: ${redact(err.trim().slice(-2000))}`, "failed");
-}
-
-/** A file-system step whose failure (EACCES, ENOENT under /proc…) is a one-line BackupError. */
-function writable<T>(fn: () => T, where: string): T {
-  try {
-    return fn();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new BackupError(`cannot write to ${where}: ${code ?? (e as Error).message}`, "failed");
-  }
-}
-
 export type BackupResult = { manifest: BackupManifest; manifestPath: string; removed: string[] };
 
 /** Back the store up into `dir`; then keep only the newest `keep` backups of that store there. */
@@ -129,8 +79,8 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
   };
   let migrated = false;
   try {
-    if (store.kind === "questdb")
-      throw new BackupError("the QuestDB store is backed up with QuestDB's own tools (SNAPSHOT / a copy of its root dir), not by ticksync", "unsupported");
+    const backup = storeFor(url).backup;
+    if (!("dump" in backup)) throw new BackupError(backup.unsupported, "unsupported");
     try {
       await store.migrate();
     } catch (e) {
@@ -138,30 +88,18 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
     }
     migrated = true;
     const described = await describe(store);
-    let manifest: BackupManifest;
-    if (store.kind === "sqlite") {
-      const raw = join(dir, `.${name}.db.part`);
-      const file = join(dir, `${name}.db.gz`);
-      rmSync(raw, { force: true });
-      // VACUUM INTO writes a consistent, compact copy while others keep writing (WAL).
-      const db = new Database(sqlitePath(url), { readonly: true });
-      try {
-        db.run("VACUUM INTO ?", [raw]);
-      } finally {
-        db.close();
-      }
-      const rawInfo = { bytes: statSync(raw).size, sha256: await sha256File(raw) };
-      await pipeline(createReadStream(raw), createGzip({ level: 6 }), createWriteStream(`${file}.part`));
-      renameSync(`${file}.part`, file);
-      rmSync(raw, { force: true });
-      manifest = { format: MANIFEST_FORMAT, kind: "sqlite", createdAt: now.toISOString(), store: redactUrl(url), file: basename(file), bytes: statSync(file).size, sha256: await sha256File(file), raw: rawInfo, ...described };
-    } else {
-      const file = join(dir, `${name}.pgdump`);
-      const { env, schema } = pgEnv(url);
-      await run([pgTool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", `--schema=${schema}`, `--file=${file}.part`], env);
-      renameSync(`${file}.part`, file);
-      manifest = { format: MANIFEST_FORMAT, kind: "postgres", createdAt: now.toISOString(), store: redactUrl(url), file: basename(file), bytes: statSync(file).size, sha256: await sha256File(file), ...described };
-    }
+    const { file, raw } = await backup.dump(url, dir, name);
+    const manifest: BackupManifest = {
+      format: MANIFEST_FORMAT,
+      kind: store.kind as BackupManifest["kind"],
+      createdAt: now.toISOString(),
+      store: redactUrl(url),
+      file: basename(file),
+      bytes: statSync(file).size,
+      sha256: await sha256File(file),
+      ...(raw ? { raw } : {}),
+      ...described,
+    };
     const manifestPath = join(dir, `${name}.json`);
     writeFileSync(`${manifestPath}.part`, JSON.stringify(manifest, null, 2) + "\n");
     renameSync(`${manifestPath}.part`, manifestPath);
@@ -228,37 +166,12 @@ export async function restoreStore(manifestPath: string, url: string, opts: { fo
   if (!existsSync(file)) throw new BackupError(`the backup file ${file} named by the manifest is missing`, "failed");
   const sum = await sha256File(file);
   if (sum !== m.sha256) throw new BackupError(`${file}: sha256 ${sum} does not match the manifest's ${m.sha256}; nothing was restored`, "checksum");
-  const kind = /^postgres(ql)?:\/\//i.test(url) ? "postgres" : /^questdb:/i.test(url) ? "questdb" : "sqlite";
+  const target = storeFor(url);
+  const kind = target.type;
   if (kind !== m.kind) throw new BackupError(`this is a ${m.kind} backup; it cannot be restored into a ${kind} store (use ticksync migrate after restoring it into a ${m.kind} store)`, "unsupported");
-  if (kind === "sqlite") {
-    const path = resolve(sqlitePath(url));
-    if (existsSync(path) && !opts.force) throw new BackupError(`${path} exists; restore replaces it only with --force`, "exists");
-    writable(() => mkdirSync(dirname(path), { recursive: true }), dirname(path));
-    const part = `${path}.restore-${process.pid}`;
-    try {
-      await pipeline(createReadStream(file), createGunzip(), createWriteStream(part));
-      const rawSum = await sha256File(part);
-      if (m.raw && rawSum !== m.raw.sha256) throw new BackupError(`the decompressed snapshot's sha256 ${rawSum} does not match the manifest's ${m.raw.sha256}; nothing was restored`, "checksum");
-      const check = new Database(part, { readonly: true });
-      try {
-        const r = check.query("PRAGMA integrity_check").get() as { integrity_check: string };
-        if (r.integrity_check !== "ok") throw new BackupError(`the snapshot fails SQLite's integrity check: ${r.integrity_check}`, "checksum");
-      } finally {
-        check.close();
-      }
-      // The old file's WAL and shared-memory files belong to it, not to the restored one.
-      for (const suffix of ["-wal", "-shm"]) rmSync(path + suffix, { force: true });
-      renameSync(part, path);
-    } finally {
-      rmSync(part, { force: true });
-    }
-  } else {
-    const { env, schema } = pgEnv(url);
-    const exists = await pgSchemaHasTables(url);
-    if (exists && !opts.force) throw new BackupError(`schema ${schema} already has tables; restore replaces it only with --force`, "exists");
-    if (exists) await run([pgTool("psql"), "-v", "ON_ERROR_STOP=1", "-q", "-c", `DROP SCHEMA IF EXISTS "${schema}" CASCADE`], env);
-    await run([pgTool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", `--dbname=${env.PGDATABASE}`, file], env);
-  }
+  const backup = target.backup;
+  if (!("restore" in backup)) throw new BackupError(backup.unsupported, "unsupported");
+  await backup.restore(url, file, { force: !!opts.force, raw: m.raw });
   const store = auditedStore(openStore(url));
   try {
     const after = await describe(store);
@@ -282,20 +195,8 @@ export async function restoreStore(manifestPath: string, url: string, opts: { fo
         `restored, but the content differs from the manifest: counts ${JSON.stringify(after.counts)} vs ${JSON.stringify(m.counts)}, bars checksum ${after.barsChecksum} vs ${m.barsChecksum}`,
         "mismatch",
       );
-    return { manifest: m, target: kind === "sqlite" ? resolve(sqlitePath(url)) : redactUrl(url), counts: after.counts, barsChecksum: after.barsChecksum };
+    return { manifest: m, target: backup.target(url), counts: after.counts, barsChecksum: after.barsChecksum };
   } finally {
     await store.close();
   }
-}
-
-async function pgSchemaHasTables(url: string): Promise<boolean> {
-  const { env, schema } = pgEnv(url);
-  const p = Bun.spawn([pgTool("psql"), "-At", "-c", `SELECT count(*) FROM information_schema.tables WHERE table_schema = '${schema.replace(/'/g, "''")}'`], {
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new BackupError(`psql exited ${code}: ${err.trim()}`, "failed");
-  return Number(out.trim()) > 0;
 }

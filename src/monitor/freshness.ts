@@ -7,7 +7,7 @@ import { MARKET_TIMEZONES, marketPhase, nextOpen, sessionFor, type Market, type 
 import { marketOf } from "../domain/symbols.ts";
 import { marketCodes } from "../domain/markets/index.ts";
 import { utcDate } from "../domain/time.ts";
-import type { Store } from "../stores/types.ts";
+import type { BarReader } from "../stores/types.ts";
 
 /**
  * One letter per day, oldest first:
@@ -62,7 +62,7 @@ function sessionOrUnknown(market: Market, date: string) {
 }
 
 /** `to`: the last column's date (default: today, the later of the markets' local dates). */
-export async function freshness(store: Store, opts: { days: number; interval: Interval; market?: Market; symbols?: string[]; to?: string; now?: number }): Promise<Freshness> {
+export async function freshness(store: BarReader, opts: { days: number; interval: Interval; market?: Market; symbols?: string[]; to?: string; now?: number }): Promise<Freshness> {
   const now = opts.now ?? Date.now();
   const today = opts.to ?? marketCodes().map((m) => localDate(now, MARKET_TIMEZONES[m])).sort().at(-1)!;
   const dates = Array.from({ length: opts.days }, (_, i) => addDays(today, i - opts.days + 1));

@@ -2,13 +2,13 @@
 // cover every replica): each run's rows are spread evenly over the buckets its run time covers.
 // Ingest counts rows read and stored by ingest/backfill runs; sync counts records delivered
 // (inserted + updated) by sync runs.
-import type { RunRecord, Store } from "../stores/types.ts";
+import type { RunLedger, RunRecord } from "../stores/types.ts";
 
 export type RatePoint = { t: number; ingestRead: number; ingestStored: number; quarantined: number; synced: number };
 export type Rates = { bucketSeconds: number; from: string; to: string; points: RatePoint[] };
 
 /** Walks runs newest first until they all started before `from` (at most `maxRuns`). */
-async function runsSince(store: Store, from: number, maxRuns: number): Promise<RunRecord[]> {
+async function runsSince(store: RunLedger, from: number, maxRuns: number): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   let before: number | undefined;
   for (;;) {
@@ -23,7 +23,7 @@ async function runsSince(store: Store, from: number, maxRuns: number): Promise<R
   return out;
 }
 
-export async function rates(store: Store, opts: { windowSeconds: number; bucketSeconds: number; now?: number; maxRuns?: number }): Promise<Rates> {
+export async function rates(store: RunLedger, opts: { windowSeconds: number; bucketSeconds: number; now?: number; maxRuns?: number }): Promise<Rates> {
   const now = opts.now ?? Date.now();
   const bucket = opts.bucketSeconds * 1000;
   const to = Math.ceil(now / bucket) * bucket;

@@ -4,12 +4,12 @@
 // and an order-independent checksum per (symbol, interval, day).
 import type { Bar } from "../domain/bar.ts";
 import type { Rejection } from "../domain/quality.ts";
-import type { Store } from "../stores/types.ts";
+import type { BarReader, Store } from "../stores/types.ts";
 
 export type MigrateSummary = { runId: number; bars: number; series: number; checkpoints: number; quarantine: number; resumedSeries: number };
 
 /** A page of bars after a keyset position; every series is read in (ts, source) order. */
-export async function* seriesBars(store: Store, symbol: string, interval: Bar["interval"], source: string, after: { ts: number; source: string } | undefined, page: number) {
+export async function* seriesBars(store: BarReader, symbol: string, interval: Bar["interval"], source: string, after: { ts: number; source: string } | undefined, page: number) {
   let cursor = after;
   for (;;) {
     const bars = await store.queryBars({ symbol, interval, source, limit: page, after: cursor });

@@ -8,6 +8,7 @@ import { IntervalSchema } from "../domain/bar.ts";
 import { parseQuestdbUrl } from "../stores/questdb/index.ts";
 import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
+import { storeUrlPattern } from "../stores/registry.ts";
 
 const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
 
@@ -18,7 +19,7 @@ export const postgresSourceSchema = v.strictObject({
   minQuality: v.optional(minQualitySchema),
   url: v.pipe(
     v.string(),
-    v.regex(/^(postgres(ql)?|questdb):\/\//, "expected postgres://… or questdb://…"),
+    v.regex(storeUrlPattern({ pgWire: true }), "expected postgres://… or questdb://…"),
     v.description("postgres://user:pass@host:port/db, or questdb://user:pass@host:8812/qdb for QuestDB."),
   ),
   table: v.pipe(

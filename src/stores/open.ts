@@ -1,22 +1,19 @@
-// Pick a store by its URL: sqlite:<path> (the default, embedded), postgres://… (PostgreSQL,
-// TimescaleDB when the extension is there), questdb://user:pass@host:pgport/qdb?http=… (QuestDB).
+// Open a store by its URL (the registry, src/stores/registry.ts, says which): sqlite:<path> (the
+// default, embedded), postgres://… (PostgreSQL, TimescaleDB when the extension is there),
+// questdb://user:pass@host:pgport/qdb?http=… (QuestDB).
 // Run records are written scrubbed of secrets (src/lib/redact.ts): a run's parameters and its
 // error text (which may quote a sink's or a provider's URL) are shown by /api/runs, /api/audit,
 // alerts and backups, so no secret is kept in the store to be shown later.
-import { sqliteStore } from "./sqlite/index.ts";
-import { postgresStore } from "./postgres/index.ts";
-import { questdbStore } from "./questdb/index.ts";
+import { storeFor } from "./registry.ts";
 import type { RunStart, RunSummary, Store } from "./types.ts";
-import { redact, redactUrl, redactValue } from "../lib/redact.ts";
+import { redact, redactValue } from "../lib/redact.ts";
 
 export function openStore(url: string): Store {
-  if (/^postgres(ql)?:\/\//i.test(url)) return scrubbedRuns(postgresStore(url));
-  if (/^questdb:\/\//i.test(url)) return scrubbedRuns(questdbStore(url));
-  return scrubbedRuns(sqliteStore(url));
+  return scrubbedRuns(storeFor(url).create(url));
 }
 
 /** The store URL as it may be shown: without its password or secret parameters. */
-export const displayStoreUrl = (url: string): string => redact(redactUrl(url));
+export const displayStoreUrl = (url: string): string => storeFor(url).redact(url);
 
 function scrubbedRuns(store: Store): Store {
   return new Proxy(store, {

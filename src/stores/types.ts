@@ -1,5 +1,7 @@
-// The store contract. Every store (embedded SQLite today; Postgres and QuestDB next) implements
-// it, so the pipeline, the HTTP layer and the tests never know which one they talk to.
+// The store contract, by capability: bar writes and reads, the run ledger, the event journal,
+// leases, and the optional reference data, retention and materialised rollups. Every store
+// (SQLite, Postgres, QuestDB) implements `Store`, their composition, so the pipeline, the HTTP
+// layer and the tests never know which one they talk to; a caller takes only the part it needs.
 import type { Bar, Interval } from "../domain/bar.ts";
 import type { BarList } from "../domain/columns.ts";
 import type { QualityReport, Rejection } from "../domain/quality.ts";
@@ -140,14 +142,18 @@ export type ChangedBar = { bar: Bar; position: ChangePosition };
 
 export type Readiness = { ok: boolean; schemaVersion: number; expectedVersion: number; error?: string };
 
-export interface Store {
+/** What every store is and does to open, check and close itself. */
+export interface StoreLifecycle {
   readonly kind: string;
-  /** Whether committed events are journaled (eventsSince can replay them); false: onEvents is live only. */
-  readonly journal: boolean;
   /** Where it is, with any password removed, for logs and /readyz. */
   readonly location: string;
   migrate(): Promise<{ applied: number[]; version: number }>;
   ready(): Promise<Readiness>;
+  close(): Promise<void>;
+}
+
+/** Bars in: a batch with its quarantine, checkpoint and run counters, in one transaction. */
+export interface BarWriter {
   commitBatch(batch: CommitBatch): Promise<CommitResult>;
   /**
    * Batches of one stream (one checkpoint's) that may be in flight at once, default 1: with more,
@@ -155,6 +161,19 @@ export interface Store {
    * the order of the calls, none after one that failed.
    */
   readonly pipeline?: number;
+}
+
+/** Bars out: pages of one series, the series kept, and the change order sinks read. */
+export interface BarReader {
+  listSeries(opts?: { symbol?: string }): Promise<SeriesInfo[]>;
+  queryBars(q: BarQuery): Promise<Bar[]>;
+  countBars(): Promise<number>;
+  /** Bars changed by runs in (after.runId, uptoRun], in change order; for sinks. */
+  changedBars(q: ChangeQuery): Promise<ChangedBar[]>;
+}
+
+/** The run ledger: runs and their streams, checkpoints, and the quarantine of rejected rows. */
+export interface RunLedger {
   getCheckpoint(stream: string): Promise<Checkpoint | null>;
   /** Every checkpoint (for migration between stores). */
   listCheckpoints(): Promise<Checkpoint[]>;
@@ -171,17 +190,18 @@ export interface Store {
   listRunStreams(runId: number, status?: StreamStatus): Promise<RunStream[]>;
   listRuns(opts: { limit: number; before?: number; source?: string }): Promise<RunRecord[]>;
   lastSuccessByJob(): Promise<Map<string, number>>;
-  listSeries(opts?: { symbol?: string }): Promise<SeriesInfo[]>;
-  queryBars(q: BarQuery): Promise<Bar[]>;
   listQuarantine(opts: { limit: number; before?: number; source?: string; rule?: string; runId?: number }): Promise<QuarantineRecord[]>;
   /**
    * Remove quarantine records by id (a replay stored their rows); returns how many were removed.
    * Absent where the store cannot delete rows (QuestDB).
    */
   deleteQuarantine?(ids: number[]): Promise<number>;
-  countBars(): Promise<number>;
-  /** Bars changed by runs in (after.runId, uptoRun], in change order; for sinks. */
-  changedBars(q: ChangeQuery): Promise<ChangedBar[]>;
+}
+
+/** The event journal: the bars each committed batch changed, live and (where kept) replayable. */
+export interface EventJournal {
+  /** Whether committed events are journaled (eventsSince can replay them); false: onEvents is live only. */
+  readonly journal: boolean;
   /**
    * Events (bars inserted or changed) journaled after event id `after`, in id order, at most
    * `limit` (whole batches may make it a little more). The journal keeps what `pruneEvents` left.
@@ -202,55 +222,80 @@ export interface Store {
    * Resolves to the unsubscribe function, or null where the store cannot tell.
    */
   watchEvents(fn: () => void): Promise<(() => Promise<void>) | null>;
+}
+
+/** Named leases (replicas: one leader runs the scheduled jobs). */
+export interface Leases {
   /**
-   * Take or keep the named lease for `ttlMs` (replicas: one leader runs the scheduled jobs). True
-   * when `holder` has it now: it was free, expired, or already this holder's.
+   * Take or keep the named lease for `ttlMs`. True when `holder` has it now: it was free,
+   * expired, or already this holder's.
    */
   tryLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Give the lease up (on shutdown), if `holder` has it. */
   releaseLease(name: string, holder: string): Promise<void>;
-  // --- instruments and corporate actions (src/domain/actions.ts) ---
-  // Absent where the store does not keep them (QuestDB: see README); callers say so, never drop
-  // them silently.
+}
+
+/**
+ * Instruments and corporate actions (src/domain/actions.ts). Optional in a Store: absent where
+ * the store does not keep them (QuestDB: see README); callers say so, never drop them silently.
+ */
+export interface ReferenceData {
   /** Insert or replace instruments by (source, symbol). */
-  upsertInstruments?(instruments: Instrument[]): Promise<void>;
+  upsertInstruments(instruments: Instrument[]): Promise<void>;
   /** Instruments of every source, or of one symbol; ordered by symbol, source. */
-  listInstruments?(opts?: { symbol?: string }): Promise<Instrument[]>;
+  listInstruments(opts?: { symbol?: string }): Promise<Instrument[]>;
   /** Insert or replace actions by (source, symbol, type, exDate); returns how many were new or changed. */
-  upsertActions?(actions: CorporateAction[]): Promise<number>;
+  upsertActions(actions: CorporateAction[]): Promise<number>;
   /** A symbol's actions from every source, by ex-date. */
-  listActions?(symbol: string): Promise<CorporateAction[]>;
-  // --- end instruments and corporate actions ---
-  // --- retention and no-data sessions (src/pipeline/retention.ts, src/pipeline/gapfill.ts) ---
+  listActions(symbol: string): Promise<CorporateAction[]>;
+}
+
+/** Retention and no-data sessions (src/pipeline/retention.ts, src/pipeline/gapfill.ts). Optional in a Store. */
+export interface Retention {
   /**
    * Delete the bars of one interval (every source and symbol) with ts < `before`, keeping each
    * series' first ts and bar count exact (a series left empty is removed from listSeries).
    * Returns the bars deleted. Absent where the store cannot delete rows (QuestDB).
    */
-  deleteBars?(opts: { interval: Interval; before: number }): Promise<number>;
+  deleteBars(opts: { interval: Interval; before: number }): Promise<number>;
   /** Record sessions a provider was asked for and had no bar for; returns how many were new. */
-  markNoData?(sessions: NoDataSession[]): Promise<number>;
+  markNoData(sessions: NoDataSession[]): Promise<number>;
   /** The recorded no-data sessions, of one source or all, by source, symbol, interval, session. */
-  listNoData?(opts?: { source?: string }): Promise<NoDataSession[]>;
-  // --- end retention and no-data sessions ---
-  // --- materialised rollups (Postgres; src/stores/postgres/rollups.ts) ---
+  listNoData(opts?: { source?: string }): Promise<NoDataSession[]>;
+}
+
+/** Materialised rollups (Postgres; src/stores/postgres/rollups.ts). Optional in a Store. */
+export interface MaterialisedRollups {
   /**
    * /api/bars' rolled-up page from the store's materialised rollups, equal to the page rolled up
    * on read (src/http/derived.ts); null when the store has none for this query or they are not
    * up to date yet (finer bars of a run still running or queued), and the caller rolls up on read.
    * Absent where nothing is materialised (SQLite, QuestDB).
    */
-  rollupPage?(q: BarQuery): Promise<RollupPage | null>;
+  rollupPage(q: BarQuery): Promise<RollupPage | null>;
   /** Runs whose stored bars are not in the materialised rollups yet. */
-  rollupPending?(): Promise<number>;
+  rollupPending(): Promise<number>;
   /**
    * Roll up every queued run now (after the catch-up already in progress in this process, if
    * any); runs that failed stay queued. A run finishing only queues itself: the rollups serve
    * /api/bars, so `serve` keeps them (rollUpInBackground), and `ticksync rollups` catches up.
    */
-  rollUp?(): Promise<RollupResult>;
+  rollUp(): Promise<RollupResult>;
   /** From now on roll up queued runs in the background: at once, and after each run this process finishes. */
-  rollUpInBackground?(): void;
-  // --- end materialised rollups ---
-  close(): Promise<void>;
+  rollUpInBackground(): void;
 }
+
+/**
+ * A whole store: every capability, the optional ones where it has them. Callers that need only
+ * one part take that part's type (e.g. the stream takes an EventJournal).
+ */
+export interface Store
+  extends StoreLifecycle,
+    BarWriter,
+    BarReader,
+    RunLedger,
+    EventJournal,
+    Leases,
+    Partial<ReferenceData>,
+    Partial<Retention>,
+    Partial<MaterialisedRollups> {}

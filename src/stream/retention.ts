@@ -1,10 +1,10 @@
 // Journal retention: `serve` drops journaled batches older than `stream.retentionDays`, at start
 // and then every hour (or more often for a short retention). A client away longer than that is
 // told its replay starts later than it asked (see session.ts).
-import type { Store } from "../stores/types.ts";
+import type { EventJournal } from "../stores/types.ts";
 import { log } from "../lib/log.ts";
 
-export function startRetention(store: Store, keepMs: number): () => void {
+export function startRetention(store: EventJournal, keepMs: number): () => void {
   if (!store.journal) return () => {};
   const prune = async () => {
     try {

@@ -6,7 +6,7 @@
 // only ever reads the journal in id order from where it left off, delivery is exactly id order
 // with no gap and no duplicate however many writers there are. A store without a journal
 // (QuestDB) cannot be read back: its onEvents events are published as they come, live only.
-import type { Store } from "../stores/types.ts";
+import type { EventJournal } from "../stores/types.ts";
 import type { EventBus } from "./bus.ts";
 import { log } from "../lib/log.ts";
 
@@ -18,7 +18,7 @@ export type Tailer = {
   readonly journal: boolean;
 };
 
-export async function startTailer(o: { store: Store; bus: EventBus; pollMs: number; readLimit?: number }): Promise<Tailer> {
+export async function startTailer(o: { store: EventJournal; bus: EventBus; pollMs: number; readLimit?: number }): Promise<Tailer> {
   const { store, bus } = o;
   const limit = o.readLimit ?? 20_000;
   const journal = store.journal;

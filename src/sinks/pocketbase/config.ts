@@ -2,6 +2,7 @@
 // limits and retry budget, and the tables of other databases mapped to collections of their own.
 // Every field says what it is (`v.description`): help, the JSON Schema and docs/config.md read it.
 import * as v from "valibot";
+import { storeUrlPattern } from "../../stores/registry.ts";
 
 const CollectionName = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, "expected a collection name of letters, digits and _"));
 const Column = v.pipe(
@@ -22,7 +23,7 @@ export type FieldType = (typeof FIELD_TYPES)[number];
 export const tableSpecSchema = v.strictObject({
   from: v.pipe(
     v.string(),
-    v.regex(/^(postgres(ql)?:\/\/|questdb:\/\/|sqlite:)/, "expected postgres://…, questdb://… or sqlite:<path>"),
+    v.regex(storeUrlPattern(), "expected postgres://…, questdb://… or sqlite:<path>"),
     v.description("The database the table is read from: postgres://…, questdb://…?http=… (read over the PG wire) or sqlite:<path>."),
   ),
   table: v.optional(

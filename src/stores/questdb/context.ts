@@ -1,0 +1,138 @@
+// The QuestDB store's connection and state: its URL, its table names, the PG-wire client, and
+// what the process keeps between calls (the writes gathered and in flight, what it wrote to the
+// progress table, the newest stored ts per series). Every module of the store takes this context.
+import postgres from "postgres";
+import type { BarEvent } from "../events.ts";
+import type { Checkpoint } from "../types.ts";
+import { ILP_LINES_PER_REQUEST, ilpBuffer, type IlpBuffer } from "./ilp.ts";
+
+export type Sql = postgres.Sql<{}>;
+
+/** `questdb://user:pass@host:pgPort/db?http=http://host:9000` → PG wire URL and HTTP base. */
+export function parseQuestdbUrl(url: string): { pg: string; http: string; location: string; prefix: string; lines: number } {
+  const u = new URL(url);
+  const http = u.searchParams.get("http") ?? `http://${u.hostname}:9000`;
+  // `prefix` names this store's tables apart, so several stores can share one QuestDB.
+  const prefix = u.searchParams.get("prefix") ?? "";
+  if (!/^[a-z0-9_]*$/i.test(prefix)) throw new Error(`prefix ${JSON.stringify(prefix)} must be letters, digits and _`);
+  // `lines`: ILP lines per /write request (one QuestDB transaction each).
+  const lines = Number(u.searchParams.get("lines") ?? ILP_LINES_PER_REQUEST);
+  if (!Number.isInteger(lines) || lines < 1 || lines > 1_000_000) throw new Error(`lines ${JSON.stringify(u.searchParams.get("lines"))} must be a whole number from 1 to 1000000`);
+  u.searchParams.delete("http");
+  u.searchParams.delete("prefix");
+  u.searchParams.delete("lines");
+  const pg = `postgres://${u.username ? `${u.username}${u.password ? `:${u.password}` : ""}@` : ""}${u.host}${u.pathname || "/qdb"}`;
+  return { pg, http: http.replace(/\/+$/, ""), prefix, lines, location: `questdb://${u.username ? `${u.username}:***@` : ""}${u.host}${u.pathname}?http=${http}${prefix ? `&prefix=${prefix}` : ""}` };
+}
+
+export const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "runs", "run_streams", "schema_migrations"] as const;
+export type TableName = (typeof TABLE_NAMES)[number];
+
+/** A run's counters, as commitBatch adds to them. */
+export type Counters = { read: number; inserted: number; updated: number; unchanged: number; quarantined: number; fromTs: number | null; toTs: number | null };
+
+/** Per series: the newest stored ts and the start of its ILP lines (table and tags), made once. */
+export type SeriesState = { last: number; head: Uint8Array };
+
+/**
+ * Writes gathered across batches (src/stores/questdb/queue.ts): the bars' request bodies, the
+ * one being filled, the progress rows (checkpoints and run counters) by key, the runs and streams
+ * they hold, and their events.
+ */
+export type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[] };
+
+export const nothingPending = (linesPerRequest: number): Pending => ({ bodies: [], cur: ilpBuffer(linesPerRequest), progress: new Map(), runs: new Set(), streams: new Set(), events: [] });
+
+export type QdbContext = {
+  readonly sql: Sql;
+  /** Table names with the store's prefix. */
+  readonly T: Record<TableName, string>;
+  readonly owner: string;
+  /** One write at a time: QuestDB's non-WAL tables take a single writer. */
+  readonly exclusive: <R>(fn: () => Promise<R>) => Promise<R>;
+  readonly writeUrl: string;
+  readonly linesPerRequest: number;
+  // A 204 means the rows are committed to the WAL (durable); they become readable once the WAL is
+  // applied. Reads wait for that; writes need not. A table starts dirty: a process that ended
+  // before (kill -9) may have left committed rows that are not applied yet.
+  barsDirty: boolean;
+  progressDirty: boolean;
+  /** What this process wrote to the progress table, so reading it back needs no wait for the WAL. */
+  readonly checkpointsWritten: Map<string, Checkpoint>;
+  readonly counters: Map<number, Counters>;
+  // Events are live only here: QuestDB keeps no journal for replay (the SQLite and Postgres stores
+  // do). Batch numbers start at the store's opening second, so ids still grow across restarts
+  // unless a process averaged more than one batch a second since 1970.
+  readonly listeners: Set<(events: BarEvent[]) => void>;
+  nextBatch: number;
+  pending: Pending;
+  writing: Promise<void>;
+  /** Runs with a write QuestDB refused: nothing of theirs is written after it, and they fail. */
+  readonly refused: Map<number, Error>;
+  timer: Timer | null;
+  /**
+   * Newest stored ts per (source, interval) and symbol, loaded once: a bar after it cannot exist
+   * yet, so a fresh load writes without asking the table first.
+   */
+  newest: Map<string, Map<string, SeriesState>> | null;
+};
+
+/** One write at a time: QuestDB's non-WAL tables take a single writer. */
+function mutex() {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => {});
+    return run;
+  };
+}
+
+export function openContext(pg: string, http: string, prefix: string, linesPerRequest: number, owner: string): QdbContext {
+  const sql: Sql = postgres(pg, {
+    max: 1,
+    fetch_types: false,
+    onnotice: () => {},
+    types: {
+      // QuestDB's TIMESTAMP has no zone and means UTC; postgres.js would read it as local time.
+      timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) },
+    },
+  });
+  return {
+    sql,
+    T: Object.fromEntries(TABLE_NAMES.map((n) => [n, `${prefix}${n}`])) as Record<TableName, string>,
+    owner,
+    exclusive: mutex(),
+    writeUrl: `${http}/write?precision=ms`,
+    linesPerRequest,
+    barsDirty: true,
+    progressDirty: true,
+    checkpointsWritten: new Map(),
+    counters: new Map(),
+    listeners: new Set(),
+    nextBatch: Math.floor(Date.now() / 1000),
+    pending: nothingPending(linesPerRequest),
+    writing: Promise.resolve(),
+    refused: new Map(),
+    timer: null,
+    newest: null,
+  };
+}
+
+/** Wait until a WAL table's WAL is applied, so what was written can be read back. */
+export async function walApplied(cx: QdbContext, table: string, timeoutMs = 60_000) {
+  const { sql } = cx;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [r] = await sql`SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = ${table}`;
+    if (!r) return;
+    if (r.suspended) throw new Error(`QuestDB suspended the WAL of ${table} (see its log)`);
+    if (Number(r.writerTxn) >= Number(r.sequencerTxn)) return;
+    if (Date.now() > deadline) throw new Error(`QuestDB did not apply the WAL of ${table} in time`);
+    await Bun.sleep(10);
+  }
+}
+
+export async function nextId(cx: QdbContext, table: "runs" | "quarantine"): Promise<number> {
+  const [r] = await cx.sql`SELECT max(id) AS m FROM ${cx.sql(cx.T[table])}`;
+  return Number(r?.m ?? 0) + 1;
+}

@@ -1,0 +1,16 @@
+// The QuestDB store as the registry lists it (src/stores/registry.ts).
+import { redactStoreUrl, storeUrlSchema, type StoreDescriptor } from "../descriptor.ts";
+import { parseQuestdbUrl, questdbStore } from "./index.ts";
+
+export const questdbStoreDescriptor: StoreDescriptor = {
+  type: "questdb",
+  summary: "QuestDB: bars over ILP, everything else over its PostgreSQL wire",
+  schema: storeUrlSchema("questdb://user:pass@host:pgport/qdb?http=http://host:9000[&prefix=name][&lines=n]"),
+  create: questdbStore,
+  prefixes: ["questdb://"],
+  urlForm: "questdb://user:pass@host:port/qdb?http=http://host:9000",
+  parseUrl: parseQuestdbUrl,
+  redact: redactStoreUrl,
+  pgWire: (url) => parseQuestdbUrl(url).pg,
+  backup: { unsupported: "the QuestDB store is backed up with QuestDB's own tools (SNAPSHOT / a copy of its root dir), not by ticksync" },
+};

@@ -1,0 +1,74 @@
+// The QuestDB store's schema: its tables (bars in a WAL table with dedup keys; bookkeeping
+// tables over PG wire; the progress table written over ILP) and their versioned migration.
+import { ownerGone } from "../common.ts";
+import { walApplied, type QdbContext, type TableName } from "./context.ts";
+
+const TABLES = (t: Record<TableName, string>) => [
+  `CREATE TABLE IF NOT EXISTS "${t.bars}" (
+     symbol SYMBOL, interval SYMBOL, source SYMBOL, ts TIMESTAMP,
+     open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, adj_close DOUBLE, turnover DOUBLE, trades LONG,
+     run_id LONG, updated_at TIMESTAMP
+   ) TIMESTAMP(ts) PARTITION BY MONTH WAL DEDUP UPSERT KEYS(ts, symbol, interval, source)`,
+  // Bookkeeping tables are small, non-partitioned, written synchronously over PG wire.
+  `CREATE TABLE IF NOT EXISTS "${t.checkpoints}" (stream VARCHAR, cursor VARCHAR, last_ts TIMESTAMP, last_key VARCHAR, run_id LONG, updated_at TIMESTAMP)`,
+  `CREATE TABLE IF NOT EXISTS "${t.quarantine}" (id LONG, run_id LONG, source VARCHAR, locator VARCHAR, rule VARCHAR, reason VARCHAR, symbol VARCHAR, ts TIMESTAMP, raw VARCHAR, created_at TIMESTAMP)`,
+  `CREATE TABLE IF NOT EXISTS "${t.runs}" (
+     id LONG, kind VARCHAR, source VARCHAR, job VARCHAR, params VARCHAR, owner VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
+     duration_ms LONG, outcome VARCHAR, read LONG, inserted LONG, updated LONG, unchanged LONG, quarantined LONG,
+     from_ts TIMESTAMP, to_ts TIMESTAMP, quality VARCHAR, error VARCHAR, failures VARCHAR)`,
+  `CREATE TABLE IF NOT EXISTS "${t.run_streams}" (run_id LONG, stream VARCHAR, status VARCHAR, cause VARCHAR, error VARCHAR, rows LONG, updated_at TIMESTAMP)`,
+];
+/**
+ * Checkpoints (kind 'checkpoint', key: the stream) and run counters (kind 'run', key: the run id)
+ * as rows of one WAL table, written over ILP with the batch's data. All rows share one designated
+ * timestamp, so the dedup keys make a row replace the previous one of the same kind and key.
+ */
+const PROGRESS = (t: Record<TableName, string>) =>
+  `CREATE TABLE IF NOT EXISTS "${t.progress}" (
+     kind SYMBOL, key VARCHAR, ts TIMESTAMP,
+     cursor VARCHAR, last_ts TIMESTAMP, last_key VARCHAR,
+     run_id LONG, read LONG, inserted LONG, updated LONG, unchanged LONG, quarantined LONG, from_ts TIMESTAMP, to_ts TIMESTAMP,
+     updated_at TIMESTAMP
+   ) TIMESTAMP(ts) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(ts, kind, key)`;
+export const QDB_SCHEMA_VERSION = 2;
+
+export async function version(cx: QdbContext): Promise<number> {
+  const { sql, T } = cx;
+  const tables = await sql`SELECT table_name FROM tables() WHERE table_name = ${T.schema_migrations}`;
+  if (tables.length === 0) return 0;
+  const [r] = await sql`SELECT max(version) AS v FROM ${sql(T.schema_migrations)}`;
+  return Number(r?.v ?? 0);
+}
+
+const tableExists = async (cx: QdbContext, name: string) => (await cx.sql`SELECT table_name FROM tables() WHERE table_name = ${name}`).length > 0;
+
+export function migrate(cx: QdbContext): Promise<{ applied: number[]; version: number }> {
+  const { sql, T } = cx;
+  return cx.exclusive(async () => {
+    const applied: number[] = [];
+    await sql`CREATE TABLE IF NOT EXISTS ${sql(T.schema_migrations)} (version INT, name VARCHAR, applied_at TIMESTAMP)`;
+    if ((await version(cx)) < 1) {
+      for (const ddl of TABLES(T)) await sql.unsafe(ddl);
+      await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (1, 'bars (WAL, dedup keys), bookkeeping tables', ${new Date()})`;
+      applied.push(1);
+    }
+    if ((await version(cx)) < 2) {
+      // Checkpoints move into the progress table, written over ILP with their batch. Each
+      // step can run again after a crash: the copy upserts the same keys.
+      await sql.unsafe(PROGRESS(T));
+      if (await tableExists(cx, T.checkpoints)) {
+        await sql.unsafe(`INSERT INTO "${T.progress}" (kind, key, ts, cursor, last_ts, last_key, run_id, updated_at)
+                            SELECT 'checkpoint', stream, cast(0 AS timestamp), cursor, last_ts, last_key, run_id, updated_at FROM "${T.checkpoints}"`);
+        await walApplied(cx, T.progress);
+        await sql.unsafe(`DROP TABLE IF EXISTS "${T.checkpoints}"`);
+      }
+      await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (2, 'checkpoints and run counters in one WAL table written over ILP', ${new Date()})`;
+      applied.push(2);
+    }
+    for (const r of await sql`SELECT id, owner FROM ${sql(T.runs)} WHERE outcome = 'running'`) {
+      if (ownerGone(String(r.owner), cx.owner))
+        await sql`UPDATE ${sql(T.runs)} SET outcome = 'interrupted', finished_at = ${new Date()}, error = 'process ended before the run finished' WHERE id = ${Number(r.id)}`;
+    }
+    return { applied, version: await version(cx) };
+  });
+}

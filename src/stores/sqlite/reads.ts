@@ -1,0 +1,43 @@
+// The SQLite store's bar reads: series, pages of one series, the count, and the change order sinks read.
+import { rowToBar, rowToSeries } from "../rows.ts";
+import type { Bar } from "../../domain/bar.ts";
+import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo } from "../types.ts";
+import type { SqliteContext } from "./db.ts";
+
+export async function listSeries(cx: SqliteContext, opts?: { symbol?: string }): Promise<SeriesInfo[]> {
+  return cx.db.query(`SELECT * FROM series WHERE (?1 IS NULL OR symbol = ?1) ORDER BY symbol, interval, source`).all(opts?.symbol ?? null).map(rowToSeries);
+}
+
+export async function queryBars(cx: SqliteContext, q: BarQuery): Promise<Bar[]> {
+  const afterTs = q.after?.ts ?? Number.MIN_SAFE_INTEGER;
+  const afterSource = q.after?.source ?? "";
+  const rows = cx.db
+    .query(
+      `SELECT * FROM bars WHERE symbol = ?1 AND interval = ?2 AND (?3 IS NULL OR source = ?3)
+         AND ts >= ?4 AND ts <= ?5 AND (ts > ?6 OR (ts = ?6 AND source > ?7))
+       ORDER BY ts, source LIMIT ?8`,
+    )
+    .all(q.symbol, q.interval, q.source ?? null, q.from ?? Number.MIN_SAFE_INTEGER, q.to ?? Number.MAX_SAFE_INTEGER, afterTs, afterSource, q.limit);
+  return rows.map(rowToBar);
+}
+
+export async function countBars(cx: SqliteContext): Promise<number> {
+  return (cx.db.query("SELECT count(*) AS n FROM bars").get() as { n: number }).n;
+}
+
+export async function changedBars(cx: SqliteContext, q: ChangeQuery): Promise<ChangedBar[]> {
+  const p = q.after;
+  const a =
+    p && typeof p.symbol === "string" && typeof p.interval === "string" && typeof p.ts === "number" && typeof p.source === "string"
+      ? { runId: p.runId, symbol: p.symbol, interval: p.interval, ts: p.ts, source: p.source }
+      : { runId: p?.runId ?? 0, symbol: "", interval: "", ts: Number.MIN_SAFE_INTEGER, source: "" };
+  const rows = cx.db
+    .query(
+      `SELECT * FROM bars
+       WHERE (run_id, symbol, interval, ts, source) > (?1, ?2, ?3, ?4, ?5) AND run_id <= ?6
+         AND (?7 IS NULL OR source IN (SELECT value FROM json_each(?7)))
+       ORDER BY run_id, symbol, interval, ts, source LIMIT ?8`,
+    )
+    .all(a.runId, a.symbol, a.interval, a.ts, a.source, q.uptoRun, q.sources?.length ? JSON.stringify(q.sources) : null, q.limit) as any[];
+  return rows.map((r) => ({ bar: rowToBar(r), position: { runId: r.run_id, symbol: r.symbol, interval: r.interval, ts: r.ts, source: r.source } }));
+}
