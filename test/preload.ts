@@ -6,7 +6,6 @@
 //   scripts/services that already run are found (`all.sh running`, which starts nothing) and
 //   their variables set. Each one not found is one warning, and its tests skip; with CI=true a
 //   missing server fails the run instead.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** The variables each server of scripts/services/all.sh provides. */

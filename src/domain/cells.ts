@@ -28,7 +28,6 @@ import { floorUtcDay } from "./time.ts";
 /** Fields a row's cells may hold, in the order of CellRows.spans. */
 export const CELL_FIELDS = ["symbol", "ts", "date", "time", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const;
 export type CellField = (typeof CELL_FIELDS)[number];
-const F_SYMBOL = 0;
 const F_TS = 1;
 const F_DATE = 2;
 const F_TIME = 3;

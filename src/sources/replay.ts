@@ -7,7 +7,7 @@
 import * as v from "valibot";
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import { INTERVAL_MS, IntervalSchema, type Bar, type Interval, type RawRow } from "../domain/bar.ts";
+import { INTERVAL_MS, IntervalSchema, type Bar, type RawRow } from "../domain/bar.ts";
 import { validateBatch } from "../domain/quality.ts";
 import { normaliseSymbol } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";

@@ -3,7 +3,7 @@
 // SQLite path, backups, readers of other databases) asks here. A new store is one folder and
 // one line in STORES.
 import type { StoreDescriptor } from "./descriptor.ts";
-import { postgresStoreDescriptor } from "./postgres-descriptor.ts";
+import { postgresStoreDescriptor } from "./postgres/descriptor.ts";
 import { questdbStoreDescriptor } from "./questdb/descriptor.ts";
 import { sqliteStoreDescriptor } from "./sqlite/descriptor.ts";
 

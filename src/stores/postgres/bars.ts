@@ -1,25 +1,16 @@
 // Reads of bars: the series, a symbol's page of bars, the count, and the bars runs changed (the
 // sinks' change order).
-import type { Bar, Interval } from "../../domain/bar.ts";
+import type { Bar } from "../../domain/bar.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo, Store } from "../types.ts";
+import { rowToBar, rowToSeries } from "../rows.ts";
 import type { PgContext } from "./context.ts";
-import { ms } from "./sql.ts";
-
-/** A row of bars joined with its series. */
-export function rowToBar(r: any): Bar {
-  const bar: Bar = { source: r.source, symbol: r.symbol, interval: r.interval as Interval, ts: ms(r.ts)!, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume };
-  if (r.adj_close !== null) bar.adjClose = r.adj_close;
-  if (r.turnover !== null) bar.turnover = r.turnover;
-  if (r.trades !== null) bar.trades = Number(r.trades);
-  return bar;
-}
 
 export async function listSeries({ sql }: PgContext, opts?: Parameters<Store["listSeries"]>[0]): Promise<SeriesInfo[]> {
   // A series row with no bars is one whose first batch has not committed yet.
   const rows = await sql`
     SELECT source, symbol, interval, first_ts, last_ts, bars FROM series
     WHERE bars > 0 AND (${opts?.symbol ?? null}::text IS NULL OR symbol = ${opts?.symbol ?? null}) ORDER BY symbol, interval, source`;
-  return rows.map((r): SeriesInfo => ({ source: r.source, symbol: r.symbol, interval: r.interval, firstTs: ms(r.first_ts)!, lastTs: ms(r.last_ts)!, bars: Number(r.bars) }));
+  return rows.map(rowToSeries);
 }
 
 export async function queryBars({ sql }: PgContext, q: BarQuery): Promise<Bar[]> {

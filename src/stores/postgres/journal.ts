@@ -3,7 +3,7 @@
 // announced to other processes by NOTIFY on the schema's channel.
 import { barAt, COLUMN_WIDTH, type BarColumns } from "../../domain/columns.ts";
 import { decodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../events.ts";
-import { rowToBar } from "./bars.ts";
+import { rowToBar } from "../rows.ts";
 import type { PgContext } from "./context.ts";
 import type { Tx } from "./sql.ts";
 

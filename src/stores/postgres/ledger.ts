@@ -1,56 +1,15 @@
 // The run ledger: runs and their per-stream state, checkpoints and quarantine records; with the
 // statements a batch's transaction makes on them (its run's counters, checkpoint, quarantine).
-// rowToRun and rowToQuarantine map this store's rows (timestamps as Dates, bigints as BigInt).
+// Rows map to records as in every store (../rows.ts); jsonb columns arrive parsed (jsonValue).
 import type postgres from "postgres";
 import { tsRange, type BarColumns } from "../../domain/columns.ts";
 import { ownerGone } from "../common.ts";
+import { jsonValue, rowToCheckpoint, rowToQuarantine, rowToRun, rowToRunStream } from "../rows.ts";
 import type { Checkpoint, CommitBatch, QuarantineRecord, RunRecord, RunStart, RunStream, RunSummary, Store } from "../types.ts";
 import type { PgContext } from "./context.ts";
 import { queueRun, queueRuns } from "./rollups/index.ts";
 import { rollUpQueued } from "./rollups/worker.ts";
 import { ms, type Tx } from "./sql.ts";
-
-/** A runs row as its record. */
-export function rowToRun(r: any): RunRecord {
-  return {
-    id: Number(r.id),
-    kind: r.kind,
-    source: r.source,
-    job: r.job ?? undefined,
-    params: r.params ?? undefined,
-    startedAt: ms(r.started_at)!,
-    finishedAt: ms(r.finished_at),
-    durationMs: r.duration_ms === null ? null : Number(r.duration_ms),
-    outcome: r.outcome,
-    read: Number(r.read),
-    inserted: Number(r.inserted),
-    updated: Number(r.updated),
-    unchanged: Number(r.unchanged),
-    stored: Number(r.inserted) + Number(r.updated),
-    quarantined: Number(r.quarantined),
-    fromTs: ms(r.from_ts),
-    toTs: ms(r.to_ts),
-    quality: r.quality ?? null,
-    error: r.error,
-    failures: r.failures ?? {},
-  };
-}
-
-/** A quarantine row as its record. */
-export function rowToQuarantine(r: any): QuarantineRecord {
-  return {
-    id: Number(r.id),
-    runId: Number(r.run_id),
-    source: r.source,
-    locator: r.locator,
-    rule: r.rule,
-    reason: r.reason,
-    symbol: r.symbol,
-    ts: ms(r.ts),
-    raw: r.raw,
-    createdAt: ms(r.created_at)!,
-  };
-}
 
 // --- checkpoints ---
 
@@ -61,7 +20,7 @@ export async function getCheckpoint({ sql }: PgContext, stream: string): Promise
 
 export async function listCheckpoints({ sql }: PgContext): Promise<Checkpoint[]> {
   const rows = await sql`SELECT stream, cursor, last_ts, last_key FROM checkpoints ORDER BY stream`;
-  return rows.map((r) => ({ stream: r.stream, cursor: r.cursor, lastTs: ms(r.last_ts), lastKey: r.last_key }) as Checkpoint);
+  return rows.map((r) => rowToCheckpoint(r, jsonValue));
 }
 
 export async function putCheckpoints({ sql }: PgContext, list: Checkpoint[], runId: number): Promise<void> {
@@ -98,7 +57,7 @@ export async function finishRun({ sql, worker }: PgContext, id: number, s: RunSu
 
 export async function getRun({ sql }: PgContext, id: number): Promise<RunRecord | null> {
   const [r] = await sql`SELECT * FROM runs WHERE id = ${id}`;
-  return r ? rowToRun(r) : null;
+  return r ? rowToRun(r, jsonValue) : null;
 }
 
 export async function reopenRun({ sql, owner }: PgContext, id: number): Promise<void> {
@@ -119,14 +78,14 @@ export async function setRunStream({ sql }: PgContext, runId: number, stream: st
 
 export async function listRunStreams({ sql }: PgContext, runId: number, status?: Parameters<Store["listRunStreams"]>[1]): Promise<RunStream[]> {
   const rows = await sql`SELECT stream, status, cause, error, rows FROM run_streams WHERE run_id = ${runId} AND (${status ?? null}::text IS NULL OR status = ${status ?? null}) ORDER BY stream`;
-  return rows.map((r): RunStream => ({ stream: r.stream, status: r.status, cause: r.cause, error: r.error, rows: Number(r.rows) }));
+  return rows.map(rowToRunStream);
 }
 
 export async function listRuns({ sql }: PgContext, { limit, before, source }: Parameters<Store["listRuns"]>[0]): Promise<RunRecord[]> {
   const rows = await sql`
     SELECT * FROM runs WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} AND (${source ?? null}::text IS NULL OR source = ${source ?? null})
     ORDER BY id DESC LIMIT ${limit}`;
-  return rows.map(rowToRun);
+  return rows.map((r) => rowToRun(r, jsonValue));
 }
 
 export async function lastSuccessByJob({ sql }: PgContext): Promise<Map<string, number>> {
@@ -141,7 +100,7 @@ export async function listQuarantine({ sql }: PgContext, { limit, before, source
     SELECT * FROM quarantine WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} AND (${source ?? null}::text IS NULL OR source = ${source ?? null})
       AND (${rule ?? null}::text IS NULL OR rule = ${rule ?? null}) AND (${runId ?? null}::bigint IS NULL OR run_id = ${runId ?? null})
     ORDER BY id DESC LIMIT ${limit}`;
-  return rows.map(rowToQuarantine);
+  return rows.map((r) => rowToQuarantine(r, jsonValue));
 }
 
 export async function deleteQuarantine({ sql }: PgContext, ids: number[]): Promise<number> {

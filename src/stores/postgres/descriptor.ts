@@ -2,13 +2,12 @@
 // of the store's schema in its custom (compressed) format, restored with pg_restore after
 // dropping the schema (only with force). libpq reads the connection from its environment, so no
 // password is on a command line.
-// (Belongs in src/stores/postgres/: kept here while another change splits that folder.)
 import { existsSync, readdirSync, renameSync } from "node:fs";
 import { basename, join } from "node:path";
-import { redact, redactUrl } from "../lib/redact.ts";
-import { BackupError, type StoreBackup } from "./backup.ts";
-import { redactStoreUrl, storeUrlSchema, type StoreDescriptor } from "./descriptor.ts";
-import { parsePgUrl, postgresStore } from "./postgres/index.ts";
+import { redact, redactUrl } from "../../lib/redact.ts";
+import { BackupError, type StoreBackup } from "../backup.ts";
+import { redactStoreUrl, storeUrlSchema, type StoreDescriptor } from "../descriptor.ts";
+import { parsePgUrl, postgresStore } from "./index.ts";
 
 function pgTool(name: "pg_dump" | "pg_restore" | "psql"): string {
   const onPath = Bun.which(name);
