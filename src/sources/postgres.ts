@@ -5,10 +5,9 @@
 import * as v from "valibot";
 import postgres from "postgres";
 import { IntervalSchema } from "../domain/bar.ts";
-import { parseQuestdbUrl } from "../stores/questdb/index.ts";
 import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
-import { storeUrlPattern } from "../stores/registry.ts";
+import { storeFor, storeUrlPattern } from "../stores/registry.ts";
 
 const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
 
@@ -37,14 +36,14 @@ export const postgresSourceSchema = v.strictObject({
 export type PostgresSourceConfig = v.InferOutput<typeof postgresSourceSchema>;
 
 export function postgresSource(name: string, cfg: PostgresSourceConfig): Source {
-  const questdb = cfg.url.startsWith("questdb:");
-  const url = questdb ? parseQuestdbUrl(cfg.url).pg : cfg.url;
+  // The schema let only stores with a PostgreSQL wire through.
+  const { url, catalog } = storeFor(cfg.url).pgWire!(cfg.url);
 
   async function* read(_stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
     const sql = postgres(url, {
       max: 1,
       // QuestDB answers only part of pg_catalog; its TIMESTAMP has no zone and means UTC.
-      fetch_types: !questdb,
+      fetch_types: catalog,
       onnotice: () => {},
       types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } },
     });

@@ -7,6 +7,9 @@ import { redact, redactUrl } from "../lib/redact.ts";
 import type { StoreBackup } from "./backup.ts";
 import type { Store } from "./types.ts";
 
+/** A store's PostgreSQL-wire endpoint (StoreDescriptor.pgWire). */
+export type PgWire = { readonly url: string; readonly catalog: boolean };
+
 export interface StoreDescriptor extends Descriptor<v.GenericSchema<string, string>, (url: string) => Store> {
   /** URL prefixes of this store (`postgres://`), matched without regard to case when opening. */
   readonly prefixes: readonly string[];
@@ -20,8 +23,11 @@ export interface StoreDescriptor extends Descriptor<v.GenericSchema<string, stri
   readonly redact: (url: string) => string;
   /** The URL with a relative location made absolute against `baseDir` (a config file's folder). */
   readonly relativeTo?: (url: string, baseDir: string) => string;
-  /** Its PostgreSQL-wire URL, where other readers can query its tables (src/sources/postgres.ts). */
-  readonly pgWire?: (url: string) => string;
+  /**
+   * Where other readers query its tables over the PostgreSQL wire (the postgres table source, the
+   * Pocketbase table sink): the URL, and whether its pg_catalog answers postgres.js's type lookup.
+   */
+  readonly pgWire?: (url: string) => PgWire;
   /** How ticksync backs it up, or why it does not. */
   readonly backup: StoreBackup | { readonly unsupported: string };
 }

@@ -3,8 +3,7 @@
 // A page starts strictly after the last row of the previous one, so no offset ever grows.
 import { Database } from "bun:sqlite";
 import postgres from "postgres";
-import { parseQuestdbUrl } from "../../stores/questdb/index.ts";
-import { sqlitePath } from "../../stores/sqlite/index.ts";
+import { storeFor } from "../../stores/registry.ts";
 import type { FieldType, TableSpec } from "./config.ts";
 import { keyId, pbDate, type PbRecord } from "./records.ts";
 
@@ -52,8 +51,10 @@ export function openTableReader(collection: string, spec: TableSpec, baseDir = p
   const orderBy = order.map(quoteIdent).join(", ");
   const keyOf = (row: Row) => order.map((c) => encode(row[c]));
 
-  if (spec.from.startsWith("sqlite:")) {
-    const path = sqlitePath(spec.from);
+  const store = storeFor(spec.from);
+  if (!store.pgWire) {
+    // A file store (SQLite): read it in place.
+    const path = store.parseUrl(spec.from) as string;
     const db = new Database(path.startsWith("/") ? path : `${baseDir}/${path}`, { readonly: true });
     return {
       keyOf,
@@ -67,13 +68,13 @@ export function openTableReader(collection: string, spec: TableSpec, baseDir = p
       },
     };
   }
-  const questdb = spec.from.startsWith("questdb:");
-  const sql = postgres(questdb ? parseQuestdbUrl(spec.from).pg : spec.from, {
+  const wire = store.pgWire(spec.from);
+  const sql = postgres(wire.url, {
     max: 1,
-    fetch_types: !questdb,
+    fetch_types: wire.catalog,
     onnotice: () => {},
-    // QuestDB's TIMESTAMP has no zone and means UTC.
-    ...(questdb ? { types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } } } : {}),
+    // Without the catalog (QuestDB) TIMESTAMP comes untyped; it has no zone and means UTC.
+    ...(!wire.catalog ? { types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } } } : {}),
   });
   return {
     keyOf,

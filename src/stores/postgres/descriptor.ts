@@ -72,6 +72,6 @@ export const postgresStoreDescriptor: StoreDescriptor = {
   urlForm: "postgres://user@host:port/db",
   parseUrl: parsePgUrl,
   redact: redactStoreUrl,
-  pgWire: (url) => url,
+  pgWire: (url) => ({ url, catalog: true }),
   backup: postgresBackup,
 };

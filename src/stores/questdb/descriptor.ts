@@ -11,6 +11,7 @@ export const questdbStoreDescriptor: StoreDescriptor = {
   urlForm: "questdb://user:pass@host:port/qdb?http=http://host:9000",
   parseUrl: parseQuestdbUrl,
   redact: redactStoreUrl,
-  pgWire: (url) => parseQuestdbUrl(url).pg,
+  // QuestDB answers only part of pg_catalog.
+  pgWire: (url) => ({ url: parseQuestdbUrl(url).pg, catalog: false }),
   backup: { unsupported: "the QuestDB store is backed up with QuestDB's own tools (SNAPSHOT / a copy of its root dir), not by ticksync" },
 };
