@@ -24,6 +24,7 @@ import { sqlitePath } from "./stores/sqlite/index.ts";
 import type { ChangePosition, Store } from "./stores/types.ts";
 import { createHub, type Hub } from "./stream/hub.ts";
 import { streamWebSocket } from "./stream/ws.ts";
+import { errorText } from "./lib/errors.ts";
 
 /** serve could not start: the store would not open, or the address would not bind. */
 export class ServeError extends Error {
@@ -107,7 +108,7 @@ function startAlerts(o: Opened): { alerts: Alerts | undefined; stop: () => void 
     try {
       for (const a of await alerts.evaluate()) o.metrics.alertFiring.set({ alert: a.name, severity: a.severity }, a.status === "firing" ? 1 : 0);
     } catch (e) {
-      log.error("alert evaluation failed", { error: (e as Error).message });
+      log.error("alert evaluation failed", { error: errorText(e) });
     }
   };
   const timer = setInterval(() => void evaluate(), cfg.intervalS * 1000);
@@ -124,7 +125,7 @@ async function startFeed(o: Opened, scheduler: Scheduler): Promise<{ hub: Hub; u
     triggerOnEvents({ scheduler, job: job.name, subscribe: (onEvent) => hub.bus.subscribe(onEvent), isLeader: o.lease.isLeader });
   // Another replica's (or process's) commits: Postgres says so at once; the hub also polls.
   const unwatch = await o.store.watchEvents(() => void hub.poke()).catch((e) => {
-    log.warn("cannot listen for other processes' commits; polling only", { error: (e as Error).message });
+    log.warn("cannot listen for other processes' commits; polling only", { error: errorText(e) });
     return null;
   });
   return { hub, unwatch };

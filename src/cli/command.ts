@@ -6,6 +6,7 @@ import * as v from "valibot";
 import type { Descriptor } from "../lib/descriptor.ts";
 import { EXIT } from "./exit.ts";
 import { out } from "./io.ts";
+import { errorText } from "../lib/errors.ts";
 
 /** A bad command line: the dispatcher prints it with a pointer to the command's help (exit 2). */
 export class UsageError extends Error {}
@@ -60,7 +61,7 @@ export function parseOptions<S extends OptionsSchema>(schema: S, argv: string[])
   try {
     parsed = parseArgs({ args: argv, options: parseArgsOptions(schema), allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(errorText(e));
   }
   return { values: v.parse(schema, { ...parsed.values }), positionals: parsed.positionals };
 }

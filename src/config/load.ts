@@ -8,6 +8,7 @@ import { dirname, extname, resolve } from "node:path";
 import { configSchema, type Config } from "./schema.ts";
 import { storeFor } from "../stores/registry.ts";
 import { addSecrets, collectSecrets, isSecretKey, redact } from "../lib/redact.ts";
+import { errorText } from "../lib/errors.ts";
 
 export type ConfigIssue = { path: string; message: string; origin?: string };
 
@@ -133,7 +134,7 @@ function readFile(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new ConfigError(file, [{ path: "", message: `cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+    throw new ConfigError(file, [{ path: "", message: `cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? errorText(e)}` }]);
   }
   addSecrets(textSecrets(text));
   const ext = extname(file).toLowerCase();
@@ -144,7 +145,7 @@ function readFile(file: string): Record<string, unknown> {
     return parsed as Record<string, unknown>;
   } catch (e) {
     if (e instanceof ConfigError) throw e;
-    throw new ConfigError(file, [{ path: "", message: `cannot parse ${ext === ".toml" ? "TOML" : "JSON"}: ${(e as Error).message}` }]);
+    throw new ConfigError(file, [{ path: "", message: `cannot parse ${ext === ".toml" ? "TOML" : "JSON"}: ${errorText(e)}` }]);
   }
 }
 

@@ -4,6 +4,7 @@
 import type { RateLimiter } from "./ratelimit.ts";
 import { QuotaExhausted } from "./ratelimit.ts";
 import { redactUrl } from "./redact.ts";
+import { errorText } from "./errors.ts";
 
 /** Why a symbol could not be loaded; runs summarise failures by these. */
 export type FailureCause =
@@ -104,7 +105,7 @@ export async function providerRequest<T>(url: string, o: RequestOptions<T>): Pro
       if (e instanceof ProviderError) err = e;
       else if (o.signal?.aborted) throw new ProviderError("aborted", "aborted");
       else if ((e as Error)?.name === "TimeoutError") err = new ProviderError(`timed out after ${o.timeoutMs} ms: ${redactUrl(url)}`, "timeout", { retryable: true });
-      else err = new ProviderError(`${(e as Error)?.message ?? e}: ${redactUrl(url)}`, "network", { retryable: true });
+      else err = new ProviderError(`${errorText(e)}: ${redactUrl(url)}`, "network", { retryable: true });
     }
     o.onAttempt?.({ url: redactUrl(url), status, attempt: transient + limited + 1, error: err.message });
     if (err.opts.quotaExhaustedForMs !== undefined) {

@@ -13,6 +13,7 @@ import type { Store } from "../stores/types.ts";
 import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
 import { MarketSchema, marketChoices, type Market } from "../domain/markets/index.ts";
+import { errorText } from "../lib/errors.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 const Severity = v.optional(v.pipe(v.picklist(["info", "warning", "critical"], "expected info, warning or critical"), v.description("info, warning or critical.")), "warning");
@@ -303,7 +304,7 @@ async function notify(notifiers: Notifier[], n: Notification): Promise<void> {
     try {
       await x.send(n);
     } catch (e) {
-      log.error("alert notification failed", { alert: n.alert.name, notifier: x.name, error: (e as Error).message });
+      log.error("alert notification failed", { alert: n.alert.name, notifier: x.name, error: errorText(e) });
     }
 }
 
@@ -328,7 +329,7 @@ export function createAlerts(store: Store, cfg: AlertsConfig, inputs: AlertInput
         try {
           c = await checkRule(r, store, inputs, now);
         } catch (e) {
-          c = { firing: true, message: `the rule could not be evaluated: ${(e as Error).message}`, value: null };
+          c = { firing: true, message: `the rule could not be evaluated: ${errorText(e)}`, value: null };
         }
         const t = now();
         const event = transition(s, c, t, cfg.repeatS);

@@ -15,6 +15,7 @@ import { storeFor } from "../stores/registry.ts";
 import type { Store } from "../stores/types.ts";
 import { digestStore } from "../pipeline/migrate.ts";
 import { auditedStore } from "./audit.ts";
+import { errorText } from "../lib/errors.ts";
 
 export { BackupError } from "../stores/backup.ts";
 
@@ -84,7 +85,7 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
     try {
       await store.migrate();
     } catch (e) {
-      throw new BackupError(`cannot open the store ${redactUrl(url)}: ${(e as Error).message}`, "store");
+      throw new BackupError(`cannot open the store ${redactUrl(url)}: ${errorText(e)}`, "store");
     }
     migrated = true;
     const described = await describe(store);
@@ -107,7 +108,7 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
     await record("succeeded", { file: manifest.file, sha256: manifest.sha256, bytes: manifest.bytes, removed }, manifest.counts.bars, null);
     return { manifest, manifestPath, removed };
   } catch (e) {
-    if (migrated) await record("failed", {}, 0, (e as Error).message).catch(() => {});
+    if (migrated) await record("failed", {}, 0, errorText(e)).catch(() => {});
     throw e;
   } finally {
     await store.close();
@@ -147,7 +148,7 @@ export function readManifest(path: string): BackupManifest {
   try {
     m = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
-    throw new BackupError(`cannot read the manifest ${path}: ${(e as Error).message}`, "failed");
+    throw new BackupError(`cannot read the manifest ${path}: ${errorText(e)}`, "failed");
   }
   if (m?.format !== MANIFEST_FORMAT) throw new BackupError(`${path} is not a ticksync backup manifest (format ${JSON.stringify(m?.format)})`, "failed");
   return m;

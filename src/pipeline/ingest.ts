@@ -13,6 +13,7 @@ import { COLUMN_WIDTH } from "../domain/columns.ts";
 import { inlineReader, workerReader, type StreamReader, type ValidatedBatch } from "./validated.ts";
 import { log } from "../lib/log.ts";
 import { newValidateCache, scoreBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
+import { errorText } from "../lib/errors.ts";
 
 export type BatchEvent = {
   runId: number;
@@ -87,7 +88,6 @@ export type IngestOptions = {
   minQuality?: number;
 };
 
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** ` (rule: n, …)`, the most broken rules first, for the gate's message. */
 function describeRules(rules: Partial<Record<Rule, number>>): string {

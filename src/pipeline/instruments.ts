@@ -7,6 +7,7 @@ import type { Instrument } from "../domain/actions.ts";
 import { log } from "../lib/log.ts";
 import { readInstrumentsCsv, type InstrumentCsvOptions, type InstrumentRejection } from "../sources/instruments.ts";
 import type { Store } from "../stores/types.ts";
+import { errorText } from "../lib/errors.ts";
 
 export type InstrumentImport = {
   runId: number;
@@ -53,7 +54,7 @@ export async function importInstruments(store: Store, file: string, opts: Instru
     }
     for (let at = 0; at < changed.length; at += CHUNK) await store.upsertInstruments(changed.slice(at, at + CHUNK));
   } catch (e) {
-    r.error = (e as Error).message ?? String(e);
+    r.error = errorText(e);
   }
   // A rejected line fails the run (the good lines are stored all the same), as a failed stream does an ingest.
   if (!r.error && !r.rejected.length) r.outcome = "succeeded";

@@ -5,6 +5,7 @@
 import type { Bar } from "../domain/bar.ts";
 import type { Rejection } from "../domain/quality.ts";
 import type { BarReader, Store } from "../stores/types.ts";
+import { errorText } from "../lib/errors.ts";
 
 export type MigrateSummary = { runId: number; bars: number; series: number; checkpoints: number; quarantine: number; resumedSeries: number };
 
@@ -78,7 +79,7 @@ export async function migrateStore(from: Store, to: Store, opts: { batchSize?: n
     await to.finishRun(runId, { outcome: "succeeded", read: bars, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, ...(await runCounts(to, runId)) });
     return summary;
   } catch (e) {
-    await to.finishRun(runId, { outcome: "failed", read: bars, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: (e as Error).message, ...(await runCounts(to, runId)) });
+    await to.finishRun(runId, { outcome: "failed", read: bars, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: errorText(e), ...(await runCounts(to, runId)) });
     throw e;
   }
 }

@@ -14,6 +14,7 @@
 import type { Bar } from "../domain/bar.ts";
 import { newValidateCache, scoreBatch, validateRow, type Rejection, type Rule, type ValidateContext } from "../domain/quality.ts";
 import type { QuarantineRecord, Store } from "../stores/types.ts";
+import { errorText } from "../lib/errors.ts";
 
 export type ReplaySelection = {
   /** Quarantine ids; with the filters below, only ids that also match them. */
@@ -150,7 +151,7 @@ export async function replayQuarantine(store: Store, sel: ReplaySelection, conte
         quality: scoreBatch(candidates.length, bars.length, 0, rules),
       });
     } catch (e) {
-      await store.finishRun(runId, { outcome: "failed", read: candidates.length, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: (e as Error).message });
+      await store.finishRun(runId, { outcome: "failed", read: candidates.length, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: errorText(e) });
       throw e;
     }
     result.released += s.released;

@@ -14,6 +14,7 @@ import { INTERVALS, type Interval } from "../domain/bar.ts";
 import { log } from "../lib/log.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import type { Store } from "../stores/types.ts";
+import { errorText } from "../lib/errors.ts";
 
 const DAY = 86_400_000;
 
@@ -77,7 +78,7 @@ export async function runRetention(
       opts.metrics?.retentionDeleted.inc({ interval: p.interval }, n);
     }
   } catch (e) {
-    error = (e as Error).message ?? String(e);
+    error = errorText(e);
   }
   const outcome = error ? "failed" : "succeeded";
   await store.finishRun(runId, { outcome, read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error });

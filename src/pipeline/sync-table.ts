@@ -10,6 +10,7 @@ import { canonicalJson } from "./migrate.ts";
 import { finishSyncRun, type SyncSummary } from "./sync-run.ts";
 import { log } from "../lib/log.ts";
 import { MASK, recordDiff, recordVerify, repairRecords, type SinkDayDiff, type SinkVerifyResult } from "./verify-records.ts";
+import { errorText } from "../lib/errors.ts";
 
 export const tableStream = (sink: { name: string }, collection: string) => `sink:${sink.name}:${collection}`;
 
@@ -61,7 +62,7 @@ export async function runTableSync(opts: { store: Store; sink: PocketbaseSink; c
     }
   } catch (e) {
     outcome = opts.signal?.aborted && e instanceof SinkError && e.cause_ === "aborted" ? "interrupted" : "failed";
-    error = (e as Error).message ?? String(e);
+    error = errorText(e);
   } finally {
     await reader.close();
   }
@@ -125,7 +126,7 @@ export async function verifyTable(opts: { store: Store; sink: PocketbaseSink; co
     await recordVerify(store, runId, result, "groups");
     return result;
   } catch (e) {
-    await store.finishRun(runId, { outcome: "failed", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: (e as Error).message });
+    await store.finishRun(runId, { outcome: "failed", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: errorText(e) });
     throw e;
   } finally {
     await reader.close();

@@ -8,6 +8,7 @@ import { barToRecord, describeRejection, rejectionOf, SinkError, type Pocketbase
 import { log } from "../lib/log.ts";
 import { runTableSync } from "./sync-table.ts";
 import { finishSyncRun, type SyncProgress, type SyncSummary } from "./sync-run.ts";
+import { errorText } from "../lib/errors.ts";
 
 // Callers (main, http) take the sync types from here, where the engine is.
 export type { SyncProgress, SyncSummary } from "./sync-run.ts";
@@ -159,7 +160,7 @@ export async function runSync(opts: {
     if (failure) throw failure;
   } catch (e) {
     outcome = opts.signal?.aborted && e instanceof SinkError && e.cause_ === "aborted" ? "interrupted" : "failed";
-    error = (e as Error).message ?? String(e);
+    error = errorText(e);
   }
   const durationMs = performance.now() - started;
   await finishSyncRun(store, runId, outcome, t, error);

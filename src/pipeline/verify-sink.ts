@@ -9,6 +9,7 @@ import { barToRecord, type BarRecord, type PocketbaseSink } from "../sinks/pocke
 import { seriesBars } from "./migrate.ts";
 import { verifyTable } from "./sync-table.ts";
 import { MASK, recordDiff, recordVerify, repairRecords, type DayDigest, type SinkDayDiff, type SinkVerifyResult } from "./verify-records.ts";
+import { errorText } from "../lib/errors.ts";
 
 // Callers (main, http) take these from here, where the engine is.
 export { verifyStream, type SinkVerifyResult } from "./verify-records.ts";
@@ -158,7 +159,7 @@ export async function verifySink(
     await recordVerify(store, runId, result, "(symbol, day) keys");
     return result;
   } catch (e) {
-    await store.finishRun(runId, { outcome: "failed", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: (e as Error).message });
+    await store.finishRun(runId, { outcome: "failed", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: errorText(e) });
     throw e;
   }
 }

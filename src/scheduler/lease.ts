@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { log } from "../lib/log.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import type { Store } from "../stores/types.ts";
+import { errorText } from "../lib/errors.ts";
 
 const LEASE = "scheduler";
 
@@ -27,7 +28,7 @@ export async function holdSchedulerLease(store: Pick<Store, "tryLease" | "releas
       leader = now;
     } catch (e) {
       // Unsure whether we still hold it: stop leading rather than run jobs twice.
-      if (leader) log.warn("lease renewal failed; following until it succeeds", { error: (e as Error).message });
+      if (leader) log.warn("lease renewal failed; following until it succeeds", { error: errorText(e) });
       leader = false;
     }
     o.metrics.leader.set({ replica }, leader ? 1 : 0);

@@ -8,6 +8,7 @@ import { isOpen, marketPhase, nextOpen, type Market, type MarketPhase, type Sess
 import { log } from "../lib/log.ts";
 import { currentActor, withActor } from "../monitor/audit.ts";
 import { hostname } from "node:os";
+import { errorText } from "../lib/errors.ts";
 
 /** Which replica ran a scheduled job, for the audit trail. */
 const PROCESS = `${hostname()}:${process.pid}`;
@@ -133,7 +134,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         entry.status.lastError = null;
       } catch (e) {
         entry.status.lastOutcome = "failed";
-        entry.status.lastError = (e as Error).message ?? String(e);
+        entry.status.lastError = errorText(e);
         log.error("job failed", { job: entry.spec.name, error: entry.status.lastError });
       } finally {
         entry.status.lastFinishedAt = new Date().toISOString();

@@ -10,6 +10,7 @@ import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
 import { marketChoices } from "../domain/markets/index.ts";
 import { splitCsvLine } from "./csv.ts";
 import { SourceError } from "./types.ts";
+import { errorText } from "../lib/errors.ts";
 
 export const INSTRUMENT_COLUMNS = ["symbol", "name", "isin", "exchange", "currency", "sector", "industry", "type"] as const;
 export type InstrumentColumn = (typeof INSTRUMENT_COLUMNS)[number];
@@ -122,7 +123,7 @@ export async function readInstrumentsCsv(path: string, opts: InstrumentCsvOption
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    throw new SourceError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new SourceError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? errorText(e)}`);
   }
   return parseInstrumentsCsv(text, opts);
 }

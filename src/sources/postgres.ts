@@ -8,6 +8,7 @@ import { IntervalSchema } from "../domain/bar.ts";
 import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType, tableColumnsSchema } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
 import { storeFor, storeUrlPattern } from "../stores/registry.ts";
+import { errorText } from "../lib/errors.ts";
 
 const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
 
@@ -65,7 +66,7 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
           rows = await sql`SELECT ${select} FROM ${table} WHERE ${tsCol} IS NOT NULL ${after} ${to ? sql`AND ${tsCol} <= ${to}` : sql``}
                            ORDER BY ${tsCol}${symCol ? sql`, ${symCol}` : sql``} LIMIT ${batchSize}`;
         } catch (e) {
-          throw new SourceError(`source ${name}: reading ${cfg.table}: ${(e as Error).message}`);
+          throw new SourceError(`source ${name}: reading ${cfg.table}: ${errorText(e)}`);
         }
         if (rows.length === 0) break;
         const batch = rows.map((r) => {

@@ -2,6 +2,7 @@
 // steps that copy a store to a file and back, and their errors. The manifest, the checks of the
 // content before and after, and the audit trail are src/monitor/backup.ts's.
 import { createReadStream } from "node:fs";
+import { errorText } from "../lib/errors.ts";
 
 export class BackupError extends Error {
   override name = "BackupError";
@@ -40,6 +41,6 @@ export function writable<T>(fn: () => T, where: string): T {
     return fn();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new BackupError(`cannot write to ${where}: ${code ?? (e as Error).message}`, "failed");
+    throw new BackupError(`cannot write to ${where}: ${code ?? errorText(e)}`, "failed");
   }
 }

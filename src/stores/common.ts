@@ -1,6 +1,7 @@
 // What every store does alike: run ownership and readiness.
 import { hostname } from "node:os";
 import type { Readiness } from "./types.ts";
+import { errorText } from "../lib/errors.ts";
 
 // Who owns a running run: `host:pid:start`. A run left 'running' by a process of this host
 // that no longer exists was cut off (crash, kill -9) and is marked interrupted by the next one.
@@ -31,6 +32,6 @@ export async function readiness(schemaVersion: () => Promise<number>, expected: 
     const v = await schemaVersion();
     return { ok: v === expected, schemaVersion: v, expectedVersion: expected, ...(v === expected ? {} : { error: "migrations pending" }) };
   } catch (e) {
-    return { ok: false, schemaVersion: 0, expectedVersion: expected, error: (e as Error).message };
+    return { ok: false, schemaVersion: 0, expectedVersion: expected, error: errorText(e) };
   }
 }

@@ -3,6 +3,7 @@
 // subscriber that throws is logged and kept; it never stops delivery to the others.
 import type { BarEvent } from "../stores/events.ts";
 import { log } from "../lib/log.ts";
+import { errorText } from "../lib/errors.ts";
 
 export type BusListener = (events: BarEvent[]) => void;
 
@@ -19,7 +20,7 @@ export function createBus() {
         try {
           fn(fresh);
         } catch (e) {
-          log.error("event listener failed", { error: (e as Error).message });
+          log.error("event listener failed", { error: errorText(e) });
         }
       }
     },

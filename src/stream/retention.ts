@@ -3,6 +3,7 @@
 // told its replay starts later than it asked (see session.ts).
 import type { EventJournal } from "../stores/types.ts";
 import { log } from "../lib/log.ts";
+import { errorText } from "../lib/errors.ts";
 
 export function startRetention(store: EventJournal, keepMs: number): () => void {
   if (!store.journal) return () => {};
@@ -11,7 +12,7 @@ export function startRetention(store: EventJournal, keepMs: number): () => void 
       const n = await store.pruneEvents(Date.now() - keepMs);
       if (n) log.info("event journal pruned", { batches: n, olderThanHours: Math.round(keepMs / 3_600_000) });
     } catch (e) {
-      log.warn("pruning the event journal failed", { error: (e as Error).message });
+      log.warn("pruning the event journal failed", { error: errorText(e) });
     }
   };
   void prune();

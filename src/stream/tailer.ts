@@ -9,6 +9,7 @@
 import type { EventJournal } from "../stores/types.ts";
 import type { EventBus } from "./bus.ts";
 import { log } from "../lib/log.ts";
+import { errorText } from "../lib/errors.ts";
 
 export type Tailer = {
   /** Read the journal now (coalesced: a poke during a read makes one more read after it). */
@@ -55,7 +56,7 @@ export async function startTailer(o: { store: EventJournal; bus: EventBus; pollM
         failing = false;
       } catch (e) {
         // Nothing is lost: the next poke reads from the same id.
-        if (!failing) log.warn("reading the event journal failed", { error: (e as Error).message });
+        if (!failing) log.warn("reading the event journal failed", { error: errorText(e) });
         failing = true;
       } finally {
         reading = null;

@@ -11,6 +11,7 @@ import type { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
 import type { StreamConfig } from "./config.ts";
 import { clip, CLOSE, ClientMessageSchema, MAX_SYMBOLS_PER_MESSAGE, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
+import { errorText } from "../lib/errors.ts";
 
 /** What Hono keeps in `ws.data`: its events object, to which the session is attached. */
 type WsData = { events: { session?: Session } };
@@ -101,7 +102,7 @@ export function wsEndpoint(hub: Hub) {
           receive(hub, session, typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer));
         } catch (err) {
           // A bug must not take the server down: the client is told, the connection stays.
-          session.deliver(errorMessage(`the message could not be handled: ${(err as Error).message}`));
+          session.deliver(errorMessage(`the message could not be handled: ${errorText(err)}`));
         }
       },
       onClose() {

@@ -7,6 +7,7 @@ import type { GapScanner, SeriesGaps } from "../../pipeline/gaps.ts";
 import { log } from "../../lib/log.ts";
 import type { AppDeps, SinkInfo } from "../deps.ts";
 import { sinkConsistency } from "./sinks.ts";
+import { errorText } from "../../lib/errors.ts";
 
 /**
  * The ticksync_gap_bars{market,interval} gauge, set on a scrape. Every (market, interval) it has
@@ -19,7 +20,7 @@ export function gapGauge(gaps: GapScanner, metrics: TicksyncMetrics): () => Prom
     try {
       all = await gaps.scanAll();
     } catch (e) {
-      log.warn("gap scan failed", { error: (e as Error).message });
+      log.warn("gap scan failed", { error: errorText(e) });
       return;
     }
     const sums = new Map<string, number>([...shown].map((k) => [k, 0]));

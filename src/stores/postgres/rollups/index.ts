@@ -48,6 +48,7 @@ import {
 import { recomputeDaily } from "./daily.ts";
 import { append, recompute } from "./intraday.ts";
 import { rollupPage } from "./page.ts";
+import { errorText } from "../../../lib/errors.ts";
 
 export { RollupInterrupted, rollupTargets, type RollupCounts } from "./common.ts";
 
@@ -192,7 +193,7 @@ async function catchUp(db: RollupDb, stop: () => boolean = () => false): Promise
       for (const k of ["written", "deleted", "appended", "recomputed"] as const) total[k] += c[k];
     } catch (e) {
       if (e instanceof RollupInterrupted) break;
-      log.warn("rollup of a run failed; it stays queued", { run, error: (e as Error).message });
+      log.warn("rollup of a run failed; it stays queued", { run, error: errorText(e) });
       failed.push(String(run));
       total.failed++;
     }

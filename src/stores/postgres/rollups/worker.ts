@@ -3,6 +3,7 @@
 import { log } from "../../../lib/log.ts";
 import type { RollupCounts } from "./common.ts";
 import type { PgRollups } from "./index.ts";
+import { errorText } from "../../../lib/errors.ts";
 
 export type RollupWorker = {
   rollups: PgRollups;
@@ -51,7 +52,7 @@ export async function rollUpQueued(w: RollupWorker): Promise<void> {
     const c = await catchUp(w);
     if (c.runs > 0 || c.failed > 0) log.info("rollups caught up", { runs: c.runs, failed: c.failed, written: c.written, deleted: c.deleted });
   } catch (e) {
-    if (!w.closing) log.warn("rollups not refreshed; their runs stay queued", { error: (e as Error).message });
+    if (!w.closing) log.warn("rollups not refreshed; their runs stay queued", { error: errorText(e) });
   }
 }
 
