@@ -4,20 +4,10 @@
 // symbol per request → {"Global Quote": {"01. symbol", "02. open", "03. high", "04. low",
 // "05. price", "06. volume", "07. latest trading day", ...}}; `{"Global Quote": {}}` for a
 // symbol it does not know.
-import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { providerSpelling } from "../domain/symbols.ts";
-import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
-import { providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
-import type { SourceContext, SourceDescriptor } from "./types.ts";
-
-const ALPHAVANTAGE_SUMMARY = "Alpha Vantage daily bars, or its latest quotes (free tier: 5 calls a minute)";
-
-export const alphaVantageSourceSchema = v.strictObject(
-  // The free tier: 5 calls per minute (and a daily cap).
-  providerConfigEntries("alphavantage", ALPHAVANTAGE_SUMMARY, { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1 }),
-);
-export type AlphaVantageSourceConfig = v.InferOutput<typeof alphaVantageSourceSchema>;
+import { ProviderError, parseJsonBody } from "../lib/http.ts";
+import { providerCall, providerDescriptor, type FetchRequest, type ProviderImpl, type QuoteRequest } from "./provider.ts";
 
 const COMPACT_DAYS = 100; // "compact" returns the newest 100 sessions
 
@@ -41,24 +31,22 @@ function avJson(res: Response, body: string, providerSymbol: string): any {
   return json;
 }
 
+/** The object under `key` of one Alpha Vantage call's answer (a time series, a quote). */
+function avCall<T>(req: FetchRequest | QuoteRequest, url: string, providerSymbol: string, key: string): Promise<T> {
+  return providerCall(req, url, (res, body) => {
+    const value = avJson(res, body, providerSymbol)?.[key];
+    if (!value || typeof value !== "object") throw new ProviderError(`alphavantage ${providerSymbol}: no "${key}" in the response`, "bad_response", { retryable: true });
+    return value as T;
+  });
+}
+
 export const alphaVantageImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => providerSpelling("alphavantage", ticker, market),
   async *fetchDaily(req) {
     // compact covers ~140 calendar days; anything older needs the full series.
     const outputsize = Date.now() - req.from < (COMPACT_DAYS * 7) / 5 * 86_400_000 - 10 * 86_400_000 ? "compact" : "full";
     const url = `${req.baseUrl}/query?function=TIME_SERIES_DAILY&symbol=${encodeURIComponent(req.providerSymbol)}&outputsize=${outputsize}&datatype=json&apikey=${encodeURIComponent(req.apiKey ?? "")}`;
-    const series = await providerRequest(url, {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      parse: (res, body) => {
-        const json = avJson(res, body, req.providerSymbol);
-        const ts = json?.["Time Series (Daily)"];
-        if (!ts || typeof ts !== "object") throw new ProviderError(`alphavantage ${req.providerSymbol}: no "Time Series (Daily)" in the response`, "bad_response", { retryable: true });
-        return ts as Record<string, Record<string, string>>;
-      },
-    });
+    const series = await avCall<Record<string, Record<string, string>>>(req, url, req.providerSymbol, "Time Series (Daily)");
     const rows: RawRow[] = [];
     for (const [date, entry] of Object.entries(series)) {
       const t = Date.parse(date);
@@ -80,17 +68,7 @@ alphaVantageImpl.quotes = {
   async fetch(req) {
     const { symbol, providerSymbol } = req.symbols[0]!;
     const url = `${req.baseUrl}/query?function=GLOBAL_QUOTE&symbol=${encodeURIComponent(providerSymbol)}&datatype=json&apikey=${encodeURIComponent(req.apiKey ?? "")}`;
-    const q = await providerRequest(url, {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      parse: (res, body) => {
-        const quote = avJson(res, body, providerSymbol)?.["Global Quote"];
-        if (!quote || typeof quote !== "object") throw new ProviderError(`alphavantage ${providerSymbol}: no "Global Quote" in the response`, "bad_response", { retryable: true });
-        return quote as Record<string, string>;
-      },
-    });
+    const q = await avCall<Record<string, string>>(req, url, providerSymbol, "Global Quote");
     const date = q["07. latest trading day"];
     if (!date) return { rows: [], missing: [symbol] };
     const fields = { symbol, ts: date, open: q["02. open"], high: q["03. high"], low: q["04. low"], close: q["05. price"], volume: q["06. volume"] ?? "" };
@@ -98,15 +76,10 @@ alphaVantageImpl.quotes = {
   },
 };
 
-export function alphaVantageSource(name: string, cfg: AlphaVantageSourceConfig, ctx?: SourceContext) {
-  return providerSource(name, cfg as ProviderConfig, alphaVantageImpl, ctx);
-}
-
-export const alphaVantageDescriptor: SourceDescriptor<typeof alphaVantageSourceSchema> = {
+// The free tier: 5 calls per minute (and a daily cap).
+export const alphaVantageDescriptor = providerDescriptor({
   type: "alphavantage",
-  summary: ALPHAVANTAGE_SUMMARY,
-  schema: alphaVantageSourceSchema,
-  create: (name, cfg, _baseDir, ctx) => alphaVantageSource(name, cfg, ctx),
-  provider: true,
-  rebuildInWorker: false,
-};
+  summary: "Alpha Vantage daily bars, or its latest quotes (free tier: 5 calls a minute)",
+  defaults: { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1 },
+  impl: alphaVantageImpl,
+});

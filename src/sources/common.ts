@@ -1,5 +1,6 @@
 // Config pieces shared by every source's schema.
 import * as v from "valibot";
+import { IntervalSchema } from "../domain/bar.ts";
 import { MarketSchema as MarketPicklist, marketChoices } from "../domain/markets/index.ts";
 
 export const MarketSchema = v.pipe(
@@ -23,7 +24,7 @@ export const describe = {
 };
 
 /** Column mapping of a table source: field → column, with the table's usual names as defaults. */
-export function tableColumnsSchema(column: v.GenericSchema<string, string>, defaults: { symbol: string; ts: string }) {
+function tableColumnsSchema(column: v.GenericSchema<string, string>, defaults: { symbol: string; ts: string }) {
   return v.optional(
     v.pipe(
       v.strictObject({
@@ -42,6 +43,18 @@ export function tableColumnsSchema(column: v.GenericSchema<string, string>, defa
     ),
     {},
   );
+}
+
+/** Config fields every table source (SQLite, PostgreSQL) has after its own: the column mapping and how rows read into bars. */
+export function tableSourceEntries(column: v.GenericSchema<string, string>, defaults: { symbol: string; ts: string }) {
+  return {
+    columns: tableColumnsSchema(column, defaults),
+    symbol: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description(describe.symbol))),
+    market: v.optional(MarketSchema),
+    interval: v.optional(v.pipe(IntervalSchema, v.description(describe.interval)), "1d"),
+    tsFormat: v.optional(TsFormatSchema, "auto"),
+    timeZone: v.optional(v.pipe(v.string(), v.description(describe.timeZone))),
+  };
 }
 
 /**

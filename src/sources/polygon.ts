@@ -18,15 +18,12 @@
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { providerSpelling } from "../domain/symbols.ts";
-import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
-import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerConfigEntries, providerSource, type FetchRequest, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
-import type { Cursor, SourceContext, SourceDescriptor } from "./types.ts";
+import { ProviderError, parseJsonBody } from "../lib/http.ts";
+import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerCall, providerDescriptor, type FetchRequest, type ProviderImpl, type ProviderPage, type QuoteRequest } from "./provider.ts";
+import type { Cursor } from "./types.ts";
 
-const POLYGON_SUMMARY = "Polygon.io daily bars of US listings, optionally with splits, dividends and ticker details";
-
-export const polygonSourceSchema = v.strictObject({
-  // The free tier allows 5 calls per minute.
-  ...providerConfigEntries("polygon", POLYGON_SUMMARY, { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 }),
+/** Polygon's config fields beyond every provider's: the opt-in reference data. */
+const referenceEntries = {
   actions: v.optional(v.pipe(v.boolean(), v.description("Splits and dividends per symbol (two more calls per symbol and refresh, more when paginated).")), false),
   details: v.optional(v.pipe(v.boolean(), v.description("Ticker details per symbol as its instrument (one more call per symbol and refresh).")), false),
   referenceRefreshHours: v.optional(
@@ -43,8 +40,7 @@ export const polygonSourceSchema = v.strictObject({
     ),
     30,
   ),
-});
-export type PolygonSourceConfig = v.InferOutput<typeof polygonSourceSchema>;
+};
 
 type Reference<T> = { status?: string; error?: string; message?: string; results?: T; next_url?: string };
 type Split = { execution_date?: string; split_from?: number; split_to?: number };
@@ -55,24 +51,29 @@ type Aggs = { status?: string; error?: string; message?: string; results?: { t: 
 
 const withKey = (url: string, key: string | undefined) => (key ? `${url}${url.includes("?") ? "&" : "?"}apiKey=${encodeURIComponent(key)}` : url);
 
-/** One Polygon GET with the key added, its errors classified (what an unknown ticker is depends on the caller). */
-function polygonGet<T extends { status?: string; error?: string; message?: string }>(url: string, req: FetchRequest, what: string, notFound: "throw" | "null" = "throw"): Promise<T | null> {
-  return providerRequest(withKey(url, req.apiKey), {
-    limiter: req.limiter,
-    retry: req.retry,
-    timeoutMs: req.timeoutMs,
-    signal: req.signal,
-    parse: (res, text) => {
-      const json = parseJsonBody(text, `polygon ${what}`) as T;
-      const msg = `polygon ${what}: ${json.error ?? json.message ?? `HTTP ${res.status}`}`;
-      if (res.status === 401 || res.status === 403) throw new ProviderError(msg, "auth", { status: res.status });
-      if (res.status === 404) {
-        if (notFound === "null") return null;
-        throw new ProviderError(msg, "not_found", { status: res.status });
-      }
-      if (!res.ok || json.status === "ERROR") throw new ProviderError(msg, "client_error", { status: res.status });
-      return json;
-    },
+type PolygonBody = { status?: string; error?: string; message?: string };
+type GetOptions<T> = {
+  /** What a 404 is: an unknown ticker (not_found, the default), nothing there (null), or a failure like any other 4xx. */
+  on404?: "not_found" | "null" | "client_error";
+  /** More checks of the answer, inside the call: what they throw as retryable is retried. */
+  check?: (json: T, msg: string) => void;
+};
+
+/** One Polygon GET with the key added, its errors classified. */
+function polygonGet<T extends PolygonBody>(url: string, req: FetchRequest | QuoteRequest, what: string, o: GetOptions<T> & { on404: "null" }): Promise<T | null>;
+function polygonGet<T extends PolygonBody>(url: string, req: FetchRequest | QuoteRequest, what: string, o?: GetOptions<T> & { on404?: "not_found" | "client_error" }): Promise<T>;
+function polygonGet<T extends PolygonBody>(url: string, req: FetchRequest | QuoteRequest, what: string, o: GetOptions<T> = {}): Promise<T | null> {
+  return providerCall(req, withKey(url, req.apiKey), (res, text) => {
+    const json = parseJsonBody(text, `polygon ${what}`) as T;
+    const msg = `polygon ${what}: ${json.error ?? json.message ?? `HTTP ${res.status}`}`;
+    if (res.status === 401 || res.status === 403) throw new ProviderError(msg, "auth", { status: res.status });
+    if (res.status === 404 && o.on404 !== "client_error") {
+      if (o.on404 === "null") return null;
+      throw new ProviderError(msg, "not_found", { status: res.status });
+    }
+    if (!res.ok || json.status === "ERROR") throw new ProviderError(msg, "client_error", { status: res.status });
+    o.check?.(json, msg);
+    return json;
   });
 }
 
@@ -81,10 +82,10 @@ async function referenceList<T>(first: string, req: FetchRequest, what: string):
   const out: T[] = [];
   let url: string | null = first;
   while (url) {
-    const body: Reference<T[]> | null = await polygonGet<Reference<T[]>>(url, req, what);
-    if (body?.results !== undefined && !Array.isArray(body.results)) throw new ProviderError(`polygon ${what}: results is not a list`, "bad_response", { retryable: true });
-    out.push(...(body?.results ?? []));
-    url = body?.next_url ?? null;
+    const body: Reference<T[]> = await polygonGet<Reference<T[]>>(url, req, what);
+    if (body.results !== undefined && !Array.isArray(body.results)) throw new ProviderError(`polygon ${what}: results is not a list`, "bad_response", { retryable: true });
+    out.push(...(body.results ?? []));
+    url = body.next_url ?? null;
   }
   return out;
 }
@@ -118,7 +119,7 @@ export async function polygonActions(req: FetchRequest, since: string | null = n
 
 /** Ticker details as the instrument; an unknown ticker (404) is no instrument, not a failure. */
 export async function polygonInstrument(req: FetchRequest): Promise<ProviderPage["instrument"]> {
-  const body = await polygonGet<Reference<TickerDetails>>(`${req.baseUrl}/v3/reference/tickers/${encodeURIComponent(req.providerSymbol)}`, req, `ticker ${req.providerSymbol}`, "null");
+  const body = await polygonGet<Reference<TickerDetails>>(`${req.baseUrl}/v3/reference/tickers/${encodeURIComponent(req.providerSymbol)}`, req, `ticker ${req.providerSymbol}`, { on404: "null" });
   const r = body?.results;
   if (!r || typeof r !== "object") return undefined;
   // SIC's description is an industry ("ELECTRONIC COMPUTERS"); Polygon gives no sector or ISIN.
@@ -214,20 +215,10 @@ export const polygonImpl: ProviderImpl = {
       page++;
       if (asked.has(url)) throw new ProviderError(`polygon ${req.providerSymbol}: next_url repeats an earlier page`, "bad_response");
       asked.add(url);
-      const body: Aggs = await providerRequest(withKey(url, req.apiKey), {
-        limiter: req.limiter,
-        retry: req.retry,
-        timeoutMs: req.timeoutMs,
-        signal: req.signal,
-        parse: (res, text) => {
-          const json = parseJsonBody(text, `polygon ${req.providerSymbol}`) as Aggs;
-          const msg = `polygon ${req.providerSymbol}: ${json.error ?? json.message ?? `HTTP ${res.status}`}`;
-          if (res.status === 401 || res.status === 403) throw new ProviderError(msg, "auth", { status: res.status });
-          if (res.status === 404) throw new ProviderError(msg, "not_found", { status: res.status });
-          if (!res.ok || json.status === "ERROR") throw new ProviderError(msg, "client_error", { status: res.status });
+      const body: Aggs = await polygonGet<Aggs>(url, req, req.providerSymbol, {
+        check: (json) => {
           if (json.results != null && !Array.isArray(json.results)) throw new ProviderError(`polygon ${req.providerSymbol}: results is not a list`, "bad_response", { retryable: true });
           if (json.next_url != null && typeof json.next_url !== "string") throw new ProviderError(`polygon ${req.providerSymbol}: next_url is not a URL`, "bad_response", { retryable: true });
-          return json;
         },
       });
       const results = body.results ?? [];
@@ -259,18 +250,10 @@ polygonImpl.quotes = {
     const list = req.symbols.map((s) => s.providerSymbol).join(",");
     const what = req.symbols.length === 1 ? list : `${req.symbols.length} tickers`;
     const url = `${req.baseUrl}/v2/snapshot/locale/us/markets/stocks/tickers?tickers=${encodeURIComponent(list)}`;
-    const body: Snapshot = await providerRequest(withKey(url, req.apiKey), {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      parse: (res, text) => {
-        const json = parseJsonBody(text, `polygon snapshot (${what})`) as Snapshot;
-        const msg = `polygon snapshot (${what}): ${json.error ?? json.message ?? `HTTP ${res.status}`}`;
-        if (res.status === 401 || res.status === 403) throw new ProviderError(msg, "auth", { status: res.status });
-        if (!res.ok || json.status === "ERROR") throw new ProviderError(msg, "client_error", { status: res.status });
+    const body = await polygonGet<Snapshot>(url, req, `snapshot (${what})`, {
+      on404: "client_error",
+      check: (json, msg) => {
         if (json.tickers !== undefined && !Array.isArray(json.tickers)) throw new ProviderError(`${msg}: tickers is not a list`, "bad_response", { retryable: true });
-        return json;
       },
     });
     const bySymbol = new Map(req.symbols.map((s) => [s.providerSymbol, s.symbol]));
@@ -298,16 +281,11 @@ polygonImpl.quotes = {
   },
 };
 
-export function polygonSource(name: string, cfg: PolygonSourceConfig, ctx?: SourceContext) {
-  const ref = { actions: cfg.actions, details: cfg.details, refreshHours: cfg.referenceRefreshHours, overlapDays: cfg.actionsOverlapDays };
-  return providerSource(name, cfg as ProviderConfig, polygonImplWith(ref), ctx);
-}
-
-export const polygonDescriptor: SourceDescriptor<typeof polygonSourceSchema> = {
+// The free tier allows 5 calls per minute.
+export const polygonDescriptor = providerDescriptor({
   type: "polygon",
-  summary: POLYGON_SUMMARY,
-  schema: polygonSourceSchema,
-  create: (name, cfg, _baseDir, ctx) => polygonSource(name, cfg, ctx),
-  provider: true,
-  rebuildInWorker: false,
-};
+  summary: "Polygon.io daily bars of US listings, optionally with splits, dividends and ticker details",
+  defaults: { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 },
+  entries: referenceEntries,
+  impl: (cfg) => polygonImplWith({ actions: cfg.actions, details: cfg.details, refreshHours: cfg.referenceRefreshHours, overlapDays: cfg.actionsOverlapDays }),
+});

@@ -4,8 +4,7 @@
 // picks up rows added since.
 import * as v from "valibot";
 import postgres from "postgres";
-import { IntervalSchema } from "../domain/bar.ts";
-import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType, tableColumnsSchema } from "./common.ts";
+import { minQualitySchema, sourceType, tableSourceEntries } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
 import { storeFor, storeUrlPattern } from "../stores/registry.ts";
 import { errorText } from "../lib/errors.ts";
@@ -27,12 +26,7 @@ export const postgresSourceSchema = v.strictObject({
     v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)"),
     v.description("The table to read (schema.table allowed)."),
   ),
-  columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "ts" }),
-  symbol: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description(describe.symbol))),
-  market: v.optional(MarketSchema),
-  interval: v.optional(v.pipe(IntervalSchema, v.description(describe.interval)), "1d"),
-  tsFormat: v.optional(TsFormatSchema, "auto"),
-  timeZone: v.optional(v.pipe(v.string(), v.description(describe.timeZone))),
+  ...tableSourceEntries(Column, { symbol: "symbol", ts: "ts" }),
 });
 export type PostgresSourceConfig = v.InferOutput<typeof postgresSourceSchema>;
 

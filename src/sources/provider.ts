@@ -1,6 +1,7 @@
 // What every market-data provider source shares: its config (symbols or a universe, base URL,
-// key, rate limit, retries, overlap), one stream per symbol, and incremental reading from the
-// last stored bar less an overlap window so late corrections are picked up.
+// key, rate limit, retries, overlap) and descriptor, one stream per symbol, incremental reading
+// from the last stored bar less an overlap window so late corrections are picked up, and the
+// rate-limited, retried HTTP call a provider file makes (providerCall).
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
@@ -8,9 +9,9 @@ import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import { createRateLimiter, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
 import { resolveUniverse } from "../universes/universes.ts";
-import { DEFAULT_RETRY, ProviderError, type RetryPolicy } from "../lib/http.ts";
+import { DEFAULT_RETRY, ProviderError, providerRequest, type RetryPolicy } from "../lib/http.ts";
 import { MarketSchema, minQualitySchema, sourceType } from "./common.ts";
-import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext } from "./types.ts";
+import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceContext, type SourceDescriptor } from "./types.ts";
 
 const DAY = 86_400_000;
 /** A range this long with no bar at all means the symbol is unknown (or was not trading). */
@@ -41,8 +42,11 @@ const retrySchema = v.pipe(
   v.description("Retries with backoff; Retry-After is honoured."),
 );
 
+/** What differs between providers in the fields they share: where they are and how much they allow. */
+type ProviderDefaults = { baseUrl: string; rateLimit: RateLimit; concurrency: number };
+
 /** Config fields every provider has; each provider adds its `type` (with its summary) and defaults. */
-export function providerConfigEntries<T extends string>(type: T, summary: string, defaults: { baseUrl: string; rateLimit: RateLimit; concurrency: number }) {
+function providerConfigEntries<T extends string>(type: T, summary: string, defaults: ProviderDefaults) {
   return {
     type: sourceType(type, summary),
     minQuality: v.optional(minQualitySchema),
@@ -176,15 +180,43 @@ export function providerSymbols(name: string, cfg: ProviderConfig, ctx: SourceCo
   return [...new Set(out)];
 }
 
+/** A stream's symbol, canonical and as the provider spells it (null: the provider has no such market). */
+function spell(cfg: ProviderConfig, impl: ProviderImpl, stream: string) {
+  const sym = normaliseSymbol(stream);
+  if (!sym.ok) throw new SourceError(sym.reason);
+  return { symbol: sym.symbol, market: sym.market, providerSymbol: cfg.symbolMap[sym.symbol] ?? impl.providerSymbol(sym.ticker, sym.market) };
+}
+
+function noProviderSymbol(name: string, cfg: ProviderConfig, s: { symbol: string; market: SymbolMarket }) {
+  return new SourceError(`source ${name} (${cfg.type}) has no data for ${s.market} symbols like ${s.symbol}`);
+}
+
+/** What every request of a source carries, whatever it asks. */
+function requestBase(cfg: ProviderConfig, ctx: SourceContext, retry: RetryPolicy) {
+  return { limiter: sharedLimiter(cfg), retry, timeoutMs: cfg.timeoutMs, baseUrl: cfg.baseUrl.replace(/\/+$/, ""), apiKey: cfg.apiKey, signal: ctx.signal };
+}
+
+/** The newest parsable `ts` of the rows, or `newest` when none is newer. */
+function newestTs(rows: RawRow[], newest: number | null): number | null {
+  for (const r of rows) {
+    const t = parseTimestamp(r.fields.ts);
+    if (t !== null && (newest === null || t > newest)) newest = t;
+  }
+  return newest;
+}
+
+function sourceOf(name: string, cfg: ProviderConfig, streams: Source["streams"], read: Source["read"]): Source {
+  return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, waits: sharedLimiter(cfg).waits, streams, read };
+}
+
 export function providerSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx: SourceContext = {}): Source {
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...cfg.retry };
   const start = parseTimestamp(cfg.start)!;
 
   async function* read(stream: string, cursor: Cursor | null, _batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
-    const sym = normaliseSymbol(stream);
-    if (!sym.ok) throw new SourceError(sym.reason);
-    const providerSymbol = cfg.symbolMap[sym.symbol] ?? impl.providerSymbol(sym.ticker, sym.market);
-    if (!providerSymbol) throw new SourceError(`source ${name} (${cfg.type}) has no data for ${sym.market} symbols like ${sym.symbol}`);
+    const sym = spell(cfg, impl, stream);
+    const providerSymbol = sym.providerSymbol;
+    if (!providerSymbol) throw noProviderSymbol(name, cfg, sym);
     const lastTs = typeof cursor?.lastTs === "number" ? cursor.lastTs : null;
     const from = range?.from ?? (lastTs !== null ? lastTs - cfg.overlapDays * DAY : start);
     const to = range?.to ?? Date.now();
@@ -192,27 +224,11 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     // The provider's own cursor fields ride along unchanged until a page replaces them.
     const { lastTs: _last, ...kept } = cursor ?? {};
     let yielded = false;
-    for await (const got of impl.fetchDaily({
-      symbol: sym.symbol,
-      providerSymbol,
-      market: sym.market,
-      from,
-      to,
-      limiter: sharedLimiter(cfg),
-      retry,
-      timeoutMs: cfg.timeoutMs,
-      baseUrl: cfg.baseUrl.replace(/\/+$/, ""),
-      apiKey: cfg.apiKey,
-      signal: ctx.signal,
-      cursor,
-    })) {
+    for await (const got of impl.fetchDaily({ symbol: sym.symbol, providerSymbol, market: sym.market, from, to, ...requestBase(cfg, ctx, retry), cursor })) {
       const page: ProviderPage = Array.isArray(got) ? { rows: got } : got;
       if (page.cursor) Object.assign(kept, page.cursor);
       const rows = page.rows;
-      for (const r of rows) {
-        const t = parseTimestamp(r.fields.ts);
-        if (t !== null && (newest === null || t > newest)) newest = t;
-      }
+      newest = newestTs(rows, newest);
       // The cursor never moves back: a backfill of old years keeps the incremental position.
       const batch: SourceBatch = { rows, cursor: { ...kept, lastTs: newest } };
       if (page.actions?.length) batch.actions = page.actions.map((a) => ({ ...a, source: name }));
@@ -224,16 +240,7 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
   }
 
   if (cfg.mode === "quote") return quoteSource(name, cfg, impl, ctx, retry);
-  return {
-    name,
-    type: cfg.type,
-    interval: cfg.interval,
-    market: cfg.market,
-    concurrency: cfg.concurrency,
-    waits: sharedLimiter(cfg).waits,
-    streams: async () => providerSymbols(name, cfg, ctx),
-    read,
-  };
+  return sourceOf(name, cfg, async () => providerSymbols(name, cfg, ctx), read);
 }
 
 /**
@@ -246,18 +253,13 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
 function quoteSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx: SourceContext, retry: RetryPolicy): Source {
   const quotes = impl.quotes;
   if (!quotes) throw new SourceError(`source ${name}: ${cfg.type} has no latest-quote endpoint (mode = "quote")`);
-  const spell = (symbol: string) => {
-    const sym = normaliseSymbol(symbol);
-    if (!sym.ok) throw new SourceError(sym.reason);
-    return { symbol: sym.symbol, market: sym.market, providerSymbol: cfg.symbolMap[sym.symbol] ?? impl.providerSymbol(sym.ticker, sym.market) };
-  };
 
   async function streams(): Promise<string[]> {
     const out: string[] = [];
     let chunk: string[] = [];
     for (const s of providerSymbols(name, cfg, ctx)) {
       // A symbol the provider cannot spell gets a stream of its own, which fails alone.
-      if (spell(s).providerSymbol === null) out.push(s);
+      if (spell(cfg, impl, s).providerSymbol === null) out.push(s);
       else if (chunk.push(s) >= quotes!.batch) out.push(chunk.join(",")), (chunk = []);
     }
     if (chunk.length) out.push(chunk.join(","));
@@ -266,30 +268,51 @@ function quoteSource(name: string, cfg: ProviderConfig, impl: ProviderImpl, ctx:
 
   async function* read(stream: string, cursor: Cursor | null, _batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
     if (range) throw new SourceError(`source ${name}: mode = "quote" reads only the latest quotes; a backfill needs mode = "history"`);
-    const symbols = stream.split(",").map(spell);
+    const symbols = stream.split(",").map((s) => spell(cfg, impl, s));
     const bad = symbols.find((s) => s.providerSymbol === null);
-    if (bad) throw new SourceError(`source ${name} (${cfg.type}) has no data for ${bad.market} symbols like ${bad.symbol}`);
+    if (bad) throw noProviderSymbol(name, cfg, bad);
     const { rows, missing } = await quotes!.fetch({
       symbols: symbols as { symbol: string; providerSymbol: string; market: SymbolMarket }[],
-      limiter: sharedLimiter(cfg),
-      retry,
-      timeoutMs: cfg.timeoutMs,
-      baseUrl: cfg.baseUrl.replace(/\/+$/, ""),
-      apiKey: cfg.apiKey,
-      signal: ctx.signal,
+      ...requestBase(cfg, ctx, retry),
     });
-    let newest = typeof cursor?.lastTs === "number" ? cursor.lastTs : null;
-    for (const r of rows) {
-      const t = parseTimestamp(r.fields.ts);
-      if (t !== null && (newest === null || t > newest)) newest = t;
-    }
+    const newest = newestTs(rows, typeof cursor?.lastTs === "number" ? cursor.lastTs : null);
     yield { rows, cursor: { lastTs: newest } };
     // The quotes that came are stored (the batch above commits first); the unknown ones fail the stream.
     if (missing.length)
       throw new ProviderError(`${cfg.type}: no quote for ${missing.join(", ")} (unknown symbol or no trading yet)`, symbols.length === 1 ? "not_found" : "no_data");
   }
 
-  return { name, type: cfg.type, interval: cfg.interval, market: cfg.market, concurrency: cfg.concurrency, waits: sharedLimiter(cfg).waits, streams, read };
+  return sourceOf(name, cfg, streams, read);
+}
+
+/** One provider call under the request's rate limiter, retry policy, timeout and abort signal. */
+export function providerCall<T>(req: Pick<FetchRequest, "limiter" | "retry" | "timeoutMs" | "signal">, url: string, parse: (res: Response, body: string) => T, headers?: Record<string, string>): Promise<T> {
+  return providerRequest(url, { limiter: req.limiter, retry: req.retry, timeoutMs: req.timeoutMs, signal: req.signal, headers, parse });
+}
+
+type ProviderSchema<T extends string, E extends v.ObjectEntries> = v.StrictObjectSchema<ReturnType<typeof providerConfigEntries<T>> & E, undefined>;
+
+/**
+ * A provider's descriptor: the fields every provider shares (with its defaults) plus its own
+ * `entries`, and a source reading through `impl` (or the impl its config asks for).
+ */
+export function providerDescriptor<T extends string, E extends v.ObjectEntries = {}>(spec: {
+  type: T;
+  summary: string;
+  defaults: ProviderDefaults;
+  entries?: E;
+  impl: ProviderImpl | ((cfg: v.InferOutput<ProviderSchema<T, E>>) => ProviderImpl);
+}): SourceDescriptor<ProviderSchema<T, E>> {
+  const { type, summary, impl } = spec;
+  const schema = v.strictObject({ ...providerConfigEntries(type, summary, spec.defaults), ...spec.entries } as ReturnType<typeof providerConfigEntries<T>> & E);
+  return {
+    type,
+    summary,
+    schema,
+    create: (name, cfg, _baseDir, ctx) => providerSource(name, cfg as ProviderConfig, typeof impl === "function" ? impl(cfg) : impl, ctx),
+    provider: true,
+    rebuildInWorker: false,
+  };
 }
 
 /** An epoch-ms value a Date can hold: a provider's timestamp that is anything else is not a time. */

@@ -5,8 +5,7 @@ import * as v from "valibot";
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { IntervalSchema } from "../domain/bar.ts";
-import { MarketSchema, TsFormatSchema, describe, minQualitySchema, sourceType, tableColumnsSchema } from "./common.ts";
+import { minQualitySchema, sourceType, tableSourceEntries } from "./common.ts";
 import { SourceError, type Source, type SourceBatch, type Cursor, type SourceDescriptor } from "./types.ts";
 
 const Column = v.pipe(v.string(), v.nonEmpty());
@@ -18,12 +17,7 @@ export const sqliteSourceSchema = v.strictObject({
   minQuality: v.optional(minQualitySchema),
   path: v.pipe(v.string(), v.nonEmpty("path is required"), v.description("The SQLite file, opened read-only; relative to the config file.")),
   table: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("The table to read.")), "stock_data"),
-  columns: tableColumnsSchema(Column, { symbol: "symbol", ts: "date" }),
-  symbol: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description(describe.symbol))),
-  market: v.optional(MarketSchema),
-  interval: v.optional(v.pipe(IntervalSchema, v.description(describe.interval)), "1d"),
-  tsFormat: v.optional(TsFormatSchema, "auto"),
-  timeZone: v.optional(v.pipe(v.string(), v.description(describe.timeZone))),
+  ...tableSourceEntries(Column, { symbol: "symbol", ts: "date" }),
 });
 export type SqliteSourceConfig = v.InferOutput<typeof sqliteSourceSchema>;
 

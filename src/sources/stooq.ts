@@ -4,38 +4,33 @@
 // Latest quotes (mode = "quote") come from the light quote CSV, many symbols per request:
 // `/q/l/?s=pkn+msft.us&f=sd2t2ohlcv&h&e=csv` → `Symbol,Date,Time,Open,High,Low,Close,Volume`,
 // one line per symbol, `N/D` in every field for a symbol Stooq does not know.
-import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { providerSpelling } from "../domain/symbols.ts";
-import { ProviderError, providerRequest } from "../lib/http.ts";
-import { NO_DATA_SPAN_MS, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl } from "./provider.ts";
+import { ProviderError } from "../lib/http.ts";
+import { NO_DATA_SPAN_MS, providerCall, providerDescriptor, type ProviderImpl } from "./provider.ts";
 import { splitCsvLine } from "./csv.ts";
-import type { SourceContext, SourceDescriptor } from "./types.ts";
-
-const STOOQ_SUMMARY = "Stooq daily bars over HTTP (WSE and US listings), or its latest quotes";
-
-export const stooqSourceSchema = v.strictObject(providerConfigEntries("stooq", STOOQ_SUMMARY, { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2 }));
-export type StooqSourceConfig = v.InferOutput<typeof stooqSourceSchema>;
 
 const compact = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, "");
+
+/** Stooq's daily-limit answer (HTTP 200, plain text): no calls for an hour (retrying in seconds would not help). */
+function checkLimit(body: string, what: string) {
+  if (body.trimStart().slice(0, 64).toLowerCase().startsWith("exceeded the daily hits limit"))
+    throw new ProviderError(`stooq ${what}: exceeded the daily hits limit`, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
+}
+
+/** An HTTP error status (Stooq answers 200 for most failures; checkLimit and the body tell those). */
+function checkStatus(res: Response, what: string) {
+  if (!res.ok) throw new ProviderError(`stooq ${what}: HTTP ${res.status}`, res.status === 404 ? "not_found" : "client_error", { status: res.status });
+}
 
 export const stooqImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => providerSpelling("stooq", ticker, market),
   async *fetchDaily(req) {
     const url = `${req.baseUrl}/q/d/l/?s=${encodeURIComponent(req.providerSymbol)}&i=d&d1=${compact(req.from)}&d2=${compact(req.to)}${req.apiKey ? `&apikey=${encodeURIComponent(req.apiKey)}` : ""}`;
-    const text = await providerRequest(url, {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      parse: (res, body) => {
-        const head = body.trimStart().slice(0, 64).toLowerCase();
-        if (head.startsWith("exceeded the daily hits limit"))
-          // A daily limit: retrying in seconds will not help; the provider is not called for an hour.
-          throw new ProviderError(`stooq ${req.providerSymbol}: exceeded the daily hits limit`, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
-        if (!res.ok) throw new ProviderError(`stooq ${req.providerSymbol}: HTTP ${res.status}`, res.status === 404 ? "not_found" : "client_error", { status: res.status });
-        return body;
-      },
+    const text = await providerCall(req, url, (res, body) => {
+      checkLimit(body, req.providerSymbol);
+      checkStatus(res, req.providerSymbol);
+      return body;
     });
     const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
     if (lines.length === 0 || /^no data/i.test(lines[0]!.trim())) {
@@ -62,12 +57,6 @@ export const stooqImpl: ProviderImpl = {
   },
 };
 
-/** Stooq's daily-limit answer (HTTP 200, plain text): no calls for an hour. */
-function checkLimit(body: string, what: string) {
-  if (body.trimStart().slice(0, 64).toLowerCase().startsWith("exceeded the daily hits limit"))
-    throw new ProviderError(`stooq ${what}: exceeded the daily hits limit`, "rate_limited", { quotaExhaustedForMs: 3_600_000 });
-}
-
 /** Symbols per light-quote request: Stooq takes many; a URL this long stays well under limits. */
 const QUOTE_BATCH = 50;
 
@@ -77,23 +66,17 @@ stooqImpl.quotes = {
     const list = req.symbols.map((s) => encodeURIComponent(s.providerSymbol)).join("+");
     const what = req.symbols.length === 1 ? req.symbols[0]!.providerSymbol : `${req.symbols.length} symbols`;
     const url = `${req.baseUrl}/q/l/?s=${list}&f=sd2t2ohlcv&h&e=csv${req.apiKey ? `&apikey=${encodeURIComponent(req.apiKey)}` : ""}`;
-    const text = await providerRequest(url, {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      parse: (res, body) => {
-        checkLimit(body, what);
-        if (!res.ok) throw new ProviderError(`stooq quotes (${what}): HTTP ${res.status}`, res.status === 404 ? "not_found" : "client_error", { status: res.status });
-        const lines = body.split(/\r?\n/).filter((l) => l.trim() !== "");
-        const header = splitCsvLine(lines[0] ?? "", ",").map((h) => h.trim().toLowerCase());
-        if (["symbol", "date", "open", "high", "low", "close"].some((c) => !header.includes(c)))
-          throw new ProviderError(`stooq quotes (${what}): unexpected reply ${JSON.stringify(body.slice(0, 80))}`, "bad_response", { retryable: true });
-        // A body cut short is a broken reply, retried whole: never half of a poll.
-        if (!body.endsWith("\n") && splitCsvLine(lines.at(-1)!, ",").length < header.length)
-          throw new ProviderError(`stooq quotes (${what}): the response ends mid-row`, "bad_response", { retryable: true });
-        return { header, lines: lines.slice(1) };
-      },
+    const text = await providerCall(req, url, (res, body) => {
+      checkLimit(body, what);
+      checkStatus(res, `quotes (${what})`);
+      const lines = body.split(/\r?\n/).filter((l) => l.trim() !== "");
+      const header = splitCsvLine(lines[0] ?? "", ",").map((h) => h.trim().toLowerCase());
+      if (["symbol", "date", "open", "high", "low", "close"].some((c) => !header.includes(c)))
+        throw new ProviderError(`stooq quotes (${what}): unexpected reply ${JSON.stringify(body.slice(0, 80))}`, "bad_response", { retryable: true });
+      // A body cut short is a broken reply, retried whole: never half of a poll.
+      if (!body.endsWith("\n") && splitCsvLine(lines.at(-1)!, ",").length < header.length)
+        throw new ProviderError(`stooq quotes (${what}): the response ends mid-row`, "bad_response", { retryable: true });
+      return { header, lines: lines.slice(1) };
     });
     const col = (n: string) => text.header.indexOf(n);
     const [sy, d, o, h, l, c, vol] = [col("symbol"), col("date"), col("open"), col("high"), col("low"), col("close"), col("volume")];
@@ -119,15 +102,9 @@ stooqImpl.quotes = {
   },
 };
 
-export function stooqSource(name: string, cfg: StooqSourceConfig, ctx?: SourceContext) {
-  return providerSource(name, cfg as ProviderConfig, stooqImpl, ctx);
-}
-
-export const stooqDescriptor: SourceDescriptor<typeof stooqSourceSchema> = {
+export const stooqDescriptor = providerDescriptor({
   type: "stooq",
-  summary: STOOQ_SUMMARY,
-  schema: stooqSourceSchema,
-  create: (name, cfg, _baseDir, ctx) => stooqSource(name, cfg, ctx),
-  provider: true,
-  rebuildInWorker: false,
-};
+  summary: "Stooq daily bars over HTTP (WSE and US listings), or its latest quotes",
+  defaults: { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2 },
+  impl: stooqImpl,
+});

@@ -8,20 +8,11 @@
 // `meta` names the listing (longName, exchange, currency, instrumentType): the instrument.
 // Latest quotes (mode = "quote"): the same chart with `range=1d&interval=1d`, one symbol per
 // request; its last entry is the current (or last) session's bar, its close the latest price.
-import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { providerSpelling } from "../domain/symbols.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
-import { ProviderError, parseJsonBody, providerRequest } from "../lib/http.ts";
-import { NO_DATA_SPAN_MS, dateInZone, isInstant, knownZone, providerConfigEntries, providerSource, type ProviderConfig, type ProviderImpl, type ProviderPage } from "./provider.ts";
-import type { SourceContext, SourceDescriptor } from "./types.ts";
-
-const YAHOO_SUMMARY = "Yahoo Finance daily bars with splits and dividends, or its latest quotes";
-
-export const yahooSourceSchema = v.strictObject(
-  providerConfigEntries("yahoo", YAHOO_SUMMARY, { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 }),
-);
-export type YahooSourceConfig = v.InferOutput<typeof yahooSourceSchema>;
+import { ProviderError, parseJsonBody } from "../lib/http.ts";
+import { NO_DATA_SPAN_MS, dateInZone, isInstant, knownZone, providerCall, providerDescriptor, type FetchRequest, type ProviderImpl, type ProviderPage, type QuoteRequest } from "./provider.ts";
 
 type Chart = {
   chart?: {
@@ -81,6 +72,11 @@ function chartResult(res: Response, body: string, providerSymbol: string) {
   return result;
 }
 
+/** One chart call (history or the latest session), its answer checked by chartResult. */
+function chartCall(req: FetchRequest | QuoteRequest, url: string, providerSymbol: string) {
+  return providerCall(req, url, (res, body) => chartResult(res, body, providerSymbol), { accept: "application/json" });
+}
+
 const text = (x: unknown) => (typeof x === "string" ? x : null);
 
 /** The chart's quote arrays (open, high, …); a field that is not a list counts as absent (entries may still be anything: fromFloat32 and the rules take care of them). */
@@ -122,14 +118,7 @@ export const yahooImpl: ProviderImpl = {
       `&period2=${Math.max(Math.floor(req.to / 1000) + 86_400, Math.floor(Date.now() / 1000))}&interval=1d&events=div%2Csplits&includeAdjustedClose=true`;
     let chart: ReturnType<typeof chartResult>;
     try {
-      chart = await providerRequest(url, {
-        limiter: req.limiter,
-        retry: req.retry,
-        timeoutMs: req.timeoutMs,
-        signal: req.signal,
-        headers: { accept: "application/json" },
-        parse: (res, body) => chartResult(res, body, req.providerSymbol),
-      });
+      chart = await chartCall(req, url, req.providerSymbol);
     } catch (e) {
       // As with the other providers: no bars over a few days (a weekend) is just nothing new.
       if (e instanceof ProviderError && e.failure === "no_data" && req.to - req.from < NO_DATA_SPAN_MS) return;
@@ -197,14 +186,7 @@ yahooImpl.quotes = {
   async fetch(req) {
     const { symbol, providerSymbol, market } = req.symbols[0]!;
     const url = `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(providerSymbol)}?range=1d&interval=1d&includePrePost=false`;
-    const chart = await providerRequest(url, {
-      limiter: req.limiter,
-      retry: req.retry,
-      timeoutMs: req.timeoutMs,
-      signal: req.signal,
-      headers: { accept: "application/json" },
-      parse: (res, body) => chartResult(res, body, providerSymbol),
-    });
+    const chart = await chartCall(req, url, providerSymbol);
     const ts = chart.timestamp ?? [];
     const q = quoteOf(chart);
     const tz = knownZone(chart.meta?.exchangeTimezoneName, MARKET_TIMEZONES[market]);
@@ -221,15 +203,9 @@ yahooImpl.quotes = {
   },
 };
 
-export function yahooSource(name: string, cfg: YahooSourceConfig, ctx?: SourceContext) {
-  return providerSource(name, cfg as ProviderConfig, yahooImpl, ctx);
-}
-
-export const yahooDescriptor: SourceDescriptor<typeof yahooSourceSchema> = {
+export const yahooDescriptor = providerDescriptor({
   type: "yahoo",
-  summary: YAHOO_SUMMARY,
-  schema: yahooSourceSchema,
-  create: (name, cfg, _baseDir, ctx) => yahooSource(name, cfg, ctx),
-  provider: true,
-  rebuildInWorker: false,
-};
+  summary: "Yahoo Finance daily bars with splits and dividends, or its latest quotes",
+  defaults: { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 },
+  impl: yahooImpl,
+});
