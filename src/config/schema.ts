@@ -90,61 +90,65 @@ export const ingestConfigSchema = v.strictObject({
 // The job part of the config is derived from the job kinds (src/scheduler/jobs/registry.ts).
 export { jobConfigSchema };
 
+/** The config's sections; configSchema adds the checks across them. */
+const configSections = v.strictObject({
+  // Not a setting: the editor's pointer to the JSON Schema, kept a bare string in that schema.
+  $schema: v.optional(v.string()),
+  store: v.optional(v.pipe(storeConfigSchema, v.description("Where bars, runs, checkpoints and the event journal are kept.")), {}),
+  server: v.optional(v.pipe(serverConfigSchema, v.description("The HTTP server of `ticksync serve`: address, API tokens, limits.")), {}),
+  log: v.optional(v.pipe(logConfigSchema, v.description("Logging.")), {}),
+  ingest: v.optional(v.pipe(ingestConfigSchema, v.description("How ingest runs write to the store.")), {}),
+  sources: v.optional(v.pipe(v.record(Name, sourceConfigSchema), v.description("Where bars come from, by name; each has a type (csv, sqlite, postgres, providers, replay).")), {}),
+  universes: v.optional(
+    v.pipe(
+      v.record(Name, v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols of this universe."))),
+      v.description('Named symbol lists of your own; entries may be any provider spelling or "@<bundled universe>".'),
+    ),
+    {},
+  ),
+  sinks: v.optional(v.pipe(v.record(Name, sinkConfigSchema), v.description("Where the store's bars are delivered (Pocketbase collections), by name.")), {}),
+  jobs: v.optional(v.pipe(v.array(jobConfigSchema), v.description("Work `ticksync serve` runs on a schedule, on start or when triggered; each has a kind.")), []),
+  stream: v.optional(v.pipe(streamConfigSchema, v.description("The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention.")), {}),
+  alerts: v.optional(v.pipe(alertsConfigSchema, v.description("Alert rules and where notifications go.")), {}),
+  indicators: v.optional(
+    v.pipe(indicatorsConfigSchema, v.description("Indicator sets /api/indicators computes when a request names none: `default`, and per universe.")),
+    {},
+  ),
+  retention: v.optional(
+    v.pipe(retentionConfigSchema, v.description('How long bars are kept, per interval (rules = [{ interval = "1m", keepDays = 90 }]); enforced by retention jobs.')),
+    {},
+  ),
+});
+
+type ReferringJob = { name: string; kind: string; source?: string; sink?: string };
+
+/**
+ * A job of `kinds` must name one of the configured sources (or sinks) in its `source` (`sink`):
+ * refused with the first job that names none or one that is not defined.
+ */
+function jobReference(ref: "source" | "sink", kinds: ReadonlySet<string>): v.GenericPipeItem<v.InferOutput<typeof configSections>> {
+  const table = ref === "source" ? "sources" : "sinks";
+  const unresolved = (jobs: ReferringJob[], defined: Record<string, unknown>) =>
+    jobs.find((j) => kinds.has(j.kind) && !(j[ref] !== undefined && j[ref] in defined));
+  return v.forward(
+    v.partialCheck(
+      [["jobs"], [table]],
+      (c) => unresolved(c.jobs, c[table]) === undefined,
+      (issue) => {
+        const c = issue.input as { jobs: ReferringJob[]; sources: Record<string, unknown>; sinks: Record<string, unknown> };
+        const bad = unresolved(c.jobs, c[table]);
+        if (bad?.[ref] === undefined) return `${bad?.kind} job "${bad?.name}" needs ${ref} = <a name in ${table}>`;
+        return `job ${ref} "${bad?.[ref]}" is not defined in ${table} (defined: ${Object.keys(c[table]).join(", ") || "none"})`;
+      },
+    ),
+    ["jobs"],
+  );
+}
+
 export const configSchema = v.pipe(
-  v.strictObject({
-    // Not a setting: the editor's pointer to the JSON Schema, kept a bare string in that schema.
-    $schema: v.optional(v.string()),
-    store: v.optional(v.pipe(storeConfigSchema, v.description("Where bars, runs, checkpoints and the event journal are kept.")), {}),
-    server: v.optional(v.pipe(serverConfigSchema, v.description("The HTTP server of `ticksync serve`: address, API tokens, limits.")), {}),
-    log: v.optional(v.pipe(logConfigSchema, v.description("Logging.")), {}),
-    ingest: v.optional(v.pipe(ingestConfigSchema, v.description("How ingest runs write to the store.")), {}),
-    sources: v.optional(v.pipe(v.record(Name, sourceConfigSchema), v.description("Where bars come from, by name; each has a type (csv, sqlite, postgres, providers, replay).")), {}),
-    universes: v.optional(
-      v.pipe(
-        v.record(Name, v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols of this universe."))),
-        v.description('Named symbol lists of your own; entries may be any provider spelling or "@<bundled universe>".'),
-      ),
-      {},
-    ),
-    sinks: v.optional(v.pipe(v.record(Name, sinkConfigSchema), v.description("Where the store's bars are delivered (Pocketbase collections), by name.")), {}),
-    jobs: v.optional(v.pipe(v.array(jobConfigSchema), v.description("Work `ticksync serve` runs on a schedule, on start or when triggered; each has a kind.")), []),
-    stream: v.optional(v.pipe(streamConfigSchema, v.description("The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention.")), {}),
-    alerts: v.optional(v.pipe(alertsConfigSchema, v.description("Alert rules and where notifications go.")), {}),
-    indicators: v.optional(
-      v.pipe(indicatorsConfigSchema, v.description("Indicator sets /api/indicators computes when a request names none: `default`, and per universe.")),
-      {},
-    ),
-    retention: v.optional(
-      v.pipe(retentionConfigSchema, v.description('How long bars are kept, per interval (rules = [{ interval = "1m", keepDays = 90 }]); enforced by retention jobs.')),
-      {},
-    ),
-  }),
-  v.forward(
-    v.partialCheck(
-      [["jobs"], ["sources"]],
-      (c) => c.jobs.every((j) => !SOURCE_JOB_KINDS.has(j.kind) || (j.source !== undefined && j.source in c.sources)),
-      (issue) => {
-        const c = issue.input as { jobs: { name: string; kind: string; source?: string }[]; sources: Record<string, unknown> };
-        const bad = c.jobs.find((j) => SOURCE_JOB_KINDS.has(j.kind) && !(j.source !== undefined && j.source in c.sources));
-        if (bad?.source === undefined) return `${bad?.kind} job "${bad?.name}" needs source = <a name in sources>`;
-        return `job source "${bad?.source}" is not defined in sources (defined: ${Object.keys(c.sources).join(", ") || "none"})`;
-      },
-    ),
-    ["jobs"],
-  ),
-  v.forward(
-    v.partialCheck(
-      [["jobs"], ["sinks"]],
-      (c) => c.jobs.every((j) => !SINK_JOB_KINDS.has(j.kind) || (j.sink !== undefined && j.sink in c.sinks)),
-      (issue) => {
-        const c = issue.input as { jobs: { name: string; kind: string; sink?: string }[]; sinks: Record<string, unknown> };
-        const bad = c.jobs.find((j) => SINK_JOB_KINDS.has(j.kind) && !(j.sink !== undefined && j.sink in c.sinks));
-        if (bad?.sink === undefined) return `${bad?.kind} job "${bad?.name}" needs sink = <a name in sinks>`;
-        return `job sink "${bad?.sink}" is not defined in sinks (defined: ${Object.keys(c.sinks).join(", ") || "none"})`;
-      },
-    ),
-    ["jobs"],
-  ),
+  configSections,
+  jobReference("source", SOURCE_JOB_KINDS),
+  jobReference("sink", SINK_JOB_KINDS),
   v.forward(
     v.check((c) => new Set(c.jobs.map((j) => j.name)).size === c.jobs.length, "job names must be unique"),
     ["jobs"],

@@ -1,6 +1,7 @@
 // Query-string pieces every /api route validates alike, and the 400 they answer with.
 import type { Context, MiddlewareHandler } from "hono";
 import * as v from "valibot";
+import { IntervalSchema } from "../domain/bar.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import { MAX_ISSUES, MAX_LIST_ITEMS, MAX_MESSAGE_CHARS, MAX_QUERY_BYTES, MAX_QUERY_PARAMS } from "./limits.ts";
 
@@ -36,6 +37,17 @@ export const BarCursorParam = v.pipe(
     return NEVER;
   }),
 );
+
+/** The query of a page of one series' bars (/api/bars, /api/indicators); each route adds its own. */
+export const barPageEntries = (maxPage: number) => ({
+  symbol: v.pipe(v.string("symbol is required"), v.nonEmpty("symbol is required")),
+  interval: v.optional(IntervalSchema, "1d"),
+  source: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  from: v.optional(Instant),
+  to: v.optional(Instant),
+  limit: Limit(maxPage),
+  cursor: v.optional(BarCursorParam),
+});
 
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n)}… (${s.length} characters)` : s);
 

@@ -39,35 +39,25 @@ export type RunOutcome = "running" | "succeeded" | "failed" | "interrupted";
 
 export type RunStart = { kind: string; source: string; job?: string; params?: Record<string, unknown> };
 
-export type RunSummary = {
+/** A run's counters: rows read, how the store took them, and the range of bar timestamps written. */
+export type RunCounters = UpsertCounts & { read: number; quarantined: number; fromTs: number | null; toTs: number | null };
+
+export type RunSummary = RunCounters & {
   outcome: Exclude<RunOutcome, "running">;
-  read: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  quarantined: number;
-  fromTs: number | null;
-  toTs: number | null;
   quality: QualityReport | null;
   error?: string | null;
   /** Failed streams by cause (not_found, rate_limited, timeout, ...). */
   failures?: Record<string, number>;
 };
 
-export type RunRecord = RunStart & {
+export type RunRecord = RunStart & RunCounters & {
   id: number;
   startedAt: number;
   finishedAt: number | null;
   durationMs: number | null;
   outcome: RunOutcome;
-  read: number;
+  /** Bars written: inserted + updated. */
   stored: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  quarantined: number;
-  fromTs: number | null;
-  toTs: number | null;
   quality: QualityReport | null;
   error: string | null;
   failures: Record<string, number>;

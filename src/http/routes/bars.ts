@@ -3,11 +3,11 @@
 // dividends (`adjusted=true`, src/domain/actions.ts).
 import { Hono } from "hono";
 import * as v from "valibot";
-import { IntervalSchema, barJson, type Bar, type Interval } from "../../domain/bar.ts";
+import { barJson, type Bar, type Interval } from "../../domain/bar.ts";
 import { adjustBars, dedupeActions } from "../../domain/actions.ts";
 import type { Store } from "../../stores/types.ts";
 import type { TicksyncMetrics } from "../../lib/metrics.ts";
-import { badRequest, BarCursorParam, encodeBarCursor, Instant, Limit } from "../query.ts";
+import { badRequest, barPageEntries, encodeBarCursor } from "../query.ts";
 import { rolledUpBars } from "../derived.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
 
@@ -37,13 +37,7 @@ async function adjustedPage(store: Store, symbol: string, interval: Interval, pa
 
 const barsQuery = (maxPage: number) =>
   v.strictObject({
-    symbol: v.pipe(v.string("symbol is required"), v.nonEmpty("symbol is required")),
-    interval: v.optional(IntervalSchema, "1d"),
-    source: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    from: v.optional(Instant),
-    to: v.optional(Instant),
-    limit: Limit(maxPage),
-    cursor: v.optional(BarCursorParam),
+    ...barPageEntries(maxPage),
     /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
     adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
   });

@@ -3,7 +3,7 @@
 // first values need (warm-up), so a value does not depend on where a page starts.
 import { Hono } from "hono";
 import * as v from "valibot";
-import { INTERVAL_MS, IntervalSchema, type Bar, type Interval } from "../../domain/bar.ts";
+import { INTERVAL_MS, type Bar, type Interval } from "../../domain/bar.ts";
 import type { Market } from "../../domain/calendar.ts";
 import { computeIndicators, parseIndicator, PERIODS_PER_YEAR, warmupBars, type IndicatorSpec } from "../../domain/indicators.ts";
 import { isIntraday, localDate } from "../../domain/rollup.ts";
@@ -12,7 +12,7 @@ import type { Store } from "../../stores/types.ts";
 import { resolveUniverse } from "../../universes/universes.ts";
 import { CHUNK, reach, readRolledUp, rollupBase } from "../derived.ts";
 import type { AppDeps } from "../deps.ts";
-import { badRequest, BarCursorParam, encodeBarCursor, Instant, invalid, Limit, type BarCursor } from "../query.ts";
+import { badRequest, barPageEntries, encodeBarCursor, invalid, type BarCursor } from "../query.ts";
 import { MAX_INDICATOR_CELLS, MAX_INDICATORS } from "../limits.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
 
@@ -40,13 +40,7 @@ const IndicatorSet = v.pipe(
 
 const indicatorsQuery = (maxPageSize: number) =>
   v.strictObject({
-    symbol: v.pipe(v.string("symbol is required"), v.nonEmpty("symbol is required")),
-    interval: v.optional(IntervalSchema, "1d"),
-    source: v.optional(v.pipe(v.string(), v.nonEmpty())),
-    from: v.optional(Instant),
-    to: v.optional(Instant),
-    limit: Limit(maxPageSize),
-    cursor: v.optional(BarCursorParam),
+    ...barPageEntries(maxPageSize),
     set: v.optional(IndicatorSet),
   });
 

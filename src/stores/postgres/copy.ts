@@ -8,10 +8,22 @@ const COPY_COLUMNS = "series_id, ts, open, high, low, close, volume, adj_close, 
 const COPY_FIELDS = 11;
 /** The widest row: field count, 11 lengths, int4 and 10 eight-byte values. */
 const COPY_ROW_MAX = 2 + COPY_FIELDS * 4 + 4 + 10 * 8;
-const COPY_SIGNATURE = [0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]; // PGCOPY\n\377\r\n\0
+export const COPY_SIGNATURE = [0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]; // PGCOPY\n\377\r\n\0
 /** Postgres counts timestamps in microseconds from 2000-01-01 UTC. */
 export const PG_EPOCH_MS = 946_684_800_000;
 export const TWO_32 = 4_294_967_296;
+
+/**
+ * An int8 field at `o`: its length, then the integer (up to 2^53) as two 32-bit halves, so no
+ * BigInt per value. Returns the offset after it.
+ */
+export function putInt8(dv: DataView, o: number, x: number): number {
+  const hi = Math.floor(x / TWO_32);
+  dv.setInt32(o, 8);
+  dv.setInt32(o + 4, hi);
+  dv.setUint32(o + 8, x - hi * TWO_32);
+  return o + 12;
+}
 
 /**
  * Bars in COPY's binary format: no number is formatted as text on this side or parsed on the
@@ -24,14 +36,6 @@ export function encodeCopy(c: BarColumns, seriesIds: Int32Array, runId: number):
   out.set(COPY_SIGNATURE);
   let o = 19; // signature, flags and header extension length (both 0)
   const f = c.f64;
-  // Integers up to 2^53 as two 32-bit halves: no BigInt per value.
-  const int8 = (x: number) => {
-    const hi = Math.floor(x / TWO_32);
-    dv.setInt32(o, 8);
-    dv.setInt32(o + 4, hi);
-    dv.setUint32(o + 8, x - hi * TWO_32);
-    o += 12;
-  };
   const float8 = (x: number) => {
     if (Number.isFinite(x)) {
       dv.setInt32(o, 8);
@@ -47,7 +51,7 @@ export function encodeCopy(c: BarColumns, seriesIds: Int32Array, runId: number):
     dv.setInt32(o + 2, 4);
     dv.setInt32(o + 6, seriesIds[c.row[i]!]!);
     o += 10;
-    int8((f[k]! - PG_EPOCH_MS) * 1000);
+    o = putInt8(dv, o, (f[k]! - PG_EPOCH_MS) * 1000);
     float8(f[k + 1]!);
     float8(f[k + 2]!);
     float8(f[k + 3]!);
@@ -56,9 +60,9 @@ export function encodeCopy(c: BarColumns, seriesIds: Int32Array, runId: number):
     float8(f[k + 6]!);
     float8(f[k + 7]!);
     const trades = f[k + 8]!;
-    if (Number.isFinite(trades)) int8(Math.round(trades));
+    if (Number.isFinite(trades)) o = putInt8(dv, o, Math.round(trades));
     else dv.setInt32(o, -1), (o += 4);
-    int8(runId);
+    o = putInt8(dv, o, runId);
   }
   dv.setInt16(o, -1);
   return out.subarray(0, o + 2);

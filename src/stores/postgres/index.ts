@@ -12,16 +12,17 @@
 // reference.ts (instruments, actions), retention.ts, rollups/ (materialised rollups).
 import postgres from "postgres";
 import { newOwner, readiness } from "../common.ts";
+import { bindBarReader, bindJournal, bindLeases, bindLedger, bindReferenceData, bindRetention } from "../compose.ts";
 import type { BarEvent } from "../events.ts";
 import type { Store } from "../types.ts";
-import { changedBars, countBars, listSeries, queryBars } from "./bars.ts";
+import * as bars from "./bars.ts";
 import { commitBatch } from "./batch.ts";
 import type { PgContext } from "./context.ts";
-import { eventBounds, eventsSince, onEvents, pruneEvents, watchEvents } from "./journal.ts";
-import { releaseLease, tryLease } from "./leases.ts";
+import * as journal from "./journal.ts";
+import * as leases from "./leases.ts";
 import * as ledger from "./ledger.ts";
-import { listActions, listInstruments, upsertActions, upsertInstruments } from "./reference.ts";
-import { deleteBars, listNoData, markNoData } from "./retention.ts";
+import * as reference from "./reference.ts";
+import * as retention from "./retention.ts";
 import { pgRollups } from "./rollups/index.ts";
 import { catchUp, rollUpInBackground, rollUpQueued, rollupWorker, stopWorker } from "./rollups/worker.ts";
 import { applyMigrations, PG_SCHEMA_VERSION, schemaVersion } from "./schema.ts";
@@ -77,43 +78,14 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     pipeline: 2,
     commitBatch: (b) => commitBatch(ctx, b),
 
-    getCheckpoint: (stream) => ledger.getCheckpoint(ctx, stream),
-    listCheckpoints: () => ledger.listCheckpoints(ctx),
-    putCheckpoints: (list, runId) => ledger.putCheckpoints(ctx, list, runId),
-    startRun: (run) => ledger.startRun(ctx, run),
-    finishRun: (id, s) => ledger.finishRun(ctx, id, s),
-    getRun: (id) => ledger.getRun(ctx, id),
-    reopenRun: (id) => ledger.reopenRun(ctx, id),
-    initRunStreams: (runId, streams) => ledger.initRunStreams(ctx, runId, streams),
-    setRunStream: (runId, stream, st) => ledger.setRunStream(ctx, runId, stream, st),
-    listRunStreams: (runId, status) => ledger.listRunStreams(ctx, runId, status),
-    listRuns: (o) => ledger.listRuns(ctx, o),
-    lastSuccessByJob: () => ledger.lastSuccessByJob(ctx),
-    listQuarantine: (o) => ledger.listQuarantine(ctx, o),
+    ...bindLedger(ctx, ledger),
     deleteQuarantine: (ids) => ledger.deleteQuarantine(ctx, ids),
-
-    listSeries: (o) => listSeries(ctx, o),
-    queryBars: (q) => queryBars(ctx, q),
-    countBars: () => countBars(ctx),
-    changedBars: (q) => changedBars(ctx, q),
-
-    eventsSince: (after, limit) => eventsSince(ctx, after, limit),
-    eventBounds: () => eventBounds(ctx),
-    pruneEvents: (before) => pruneEvents(ctx, before),
-    onEvents: (fn) => onEvents(ctx, fn),
-    watchEvents: (fn) => watchEvents(ctx, fn),
-
-    tryLease: (name, holder, ttlMs) => tryLease(ctx, name, holder, ttlMs),
-    releaseLease: (name, holder) => releaseLease(ctx, name, holder),
-
-    upsertInstruments: (list) => upsertInstruments(ctx, list),
-    listInstruments: (o) => listInstruments(ctx, o),
-    upsertActions: (list) => upsertActions(ctx, list),
-    listActions: (symbol) => listActions(ctx, symbol),
-
-    deleteBars: (o) => deleteBars(ctx, o),
-    markNoData: (list) => markNoData(ctx, list),
-    listNoData: (o) => listNoData(ctx, o),
+    ...bindBarReader(ctx, bars),
+    ...bindJournal(ctx, journal),
+    watchEvents: (fn) => journal.watchEvents(ctx, fn),
+    ...bindLeases(ctx, leases),
+    ...bindReferenceData(ctx, reference),
+    ...bindRetention(ctx, retention),
 
     rollupPage: (q) => rollups.page(q),
     rollupPending: () => rollups.pending(),

@@ -3,7 +3,7 @@
 // progress table, the newest stored ts per series). Every module of the store takes this context.
 import postgres from "postgres";
 import type { BarEvent } from "../events.ts";
-import type { Checkpoint } from "../types.ts";
+import type { Checkpoint, RunCounters } from "../types.ts";
 import { ILP_LINES_PER_REQUEST, ilpBuffer, type IlpBuffer } from "./ilp.ts";
 
 export type Sql = postgres.Sql<{}>;
@@ -29,7 +29,7 @@ export const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "ru
 export type TableName = (typeof TABLE_NAMES)[number];
 
 /** A run's counters, as commitBatch adds to them. */
-export type Counters = { read: number; inserted: number; updated: number; unchanged: number; quarantined: number; fromTs: number | null; toTs: number | null };
+export type Counters = RunCounters;
 
 /** Per series: the newest stored ts and the start of its ILP lines (table and tags), made once. */
 export type SeriesState = { last: number; head: Uint8Array };

@@ -14,12 +14,13 @@
 // Modules: context (URL, connection, state), ilp (the line encoder), queue (gathered writes),
 // schema (tables, migration), writes (commitBatch), reads, ledger (runs, checkpoints, quarantine).
 import { newOwner, readiness } from "../common.ts";
+import { bindBarReader, bindLedger } from "../compose.ts";
 import { eventId } from "../events.ts";
 import type { Store } from "../types.ts";
 import { openContext, parseQuestdbUrl } from "./context.ts";
 import * as ledger from "./ledger.ts";
 import { settled } from "./queue.ts";
-import { changedBars, countBars, listSeries, queryBars } from "./reads.ts";
+import * as reads from "./reads.ts";
 import { migrate, QDB_SCHEMA_VERSION, version } from "./schema.ts";
 import { commitBatch } from "./writes.ts";
 
@@ -36,23 +37,8 @@ export function questdbStore(url: string): Store {
     migrate: async () => migrate(cx),
     ready: () => readiness(() => version(cx), QDB_SCHEMA_VERSION),
     commitBatch: (b) => commitBatch(cx, b),
-    getCheckpoint: (stream) => ledger.getCheckpoint(cx, stream),
-    listCheckpoints: () => ledger.listCheckpoints(cx),
-    putCheckpoints: (list, runId) => ledger.putCheckpoints(cx, list, runId),
-    startRun: (run) => ledger.startRun(cx, run),
-    finishRun: (id, summary) => ledger.finishRun(cx, id, summary),
-    getRun: (id) => ledger.getRun(cx, id),
-    reopenRun: (id) => ledger.reopenRun(cx, id),
-    initRunStreams: (runId, streams) => ledger.initRunStreams(cx, runId, streams),
-    setRunStream: (runId, stream, state) => ledger.setRunStream(cx, runId, stream, state),
-    listRunStreams: (runId, status) => ledger.listRunStreams(cx, runId, status),
-    listRuns: (opts) => ledger.listRuns(cx, opts),
-    lastSuccessByJob: () => ledger.lastSuccessByJob(cx),
-    listQuarantine: (opts) => ledger.listQuarantine(cx, opts),
-    listSeries: (opts) => listSeries(cx, opts),
-    queryBars: (q) => queryBars(cx, q),
-    countBars: () => countBars(cx),
-    changedBars: (q) => changedBars(cx, q),
+    ...bindLedger(cx, ledger),
+    ...bindBarReader(cx, reads),
     // Events are live only: no journal to replay (see src/stores/questdb/context.ts).
     eventsSince: async () => [],
     eventBounds: async () => ({ last: eventId(cx.nextBatch, 0) - 1, first: null }),

@@ -4,7 +4,7 @@
 import type { Interval } from "../../../domain/bar.ts";
 import type { Market } from "../../../domain/calendar.ts";
 import { bucketOf, bucketSpan } from "../../../domain/rollup.ts";
-import { PG_EPOCH_MS, TWO_32 } from "../copy.ts";
+import { COPY_SIGNATURE, PG_EPOCH_MS, putInt8, TWO_32 } from "../copy.ts";
 import { DAILY_TARGETS, epochMs, iso, type RollSeries, type Span, type Tx } from "./common.ts";
 
 /** Daily bars (of whole series, as the series rows count them) read and rolled up per step, about. */
@@ -60,18 +60,11 @@ function encodeStaged(r: Staged): Uint8Array {
   const n = r.sid.length;
   const out = new Uint8Array(19 + n * (2 + 14 * 4 + 4 + 4 + 11 * 8 + 4) + 2);
   const dv = new DataView(out.buffer);
-  out.set([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]);
+  out.set(COPY_SIGNATURE);
   let o = 19;
   const int4 = (x: number) => (dv.setInt32(o, 4), dv.setInt32(o + 4, x), (o += 8));
-  const int8 = (x: number) => {
-    const hi = Math.floor(x / TWO_32);
-    dv.setInt32(o, 8);
-    dv.setInt32(o + 4, hi);
-    dv.setUint32(o + 8, x - hi * TWO_32);
-    o += 12;
-  };
   const float8 = (x: number | null) => (x === null ? (dv.setInt32(o, -1), (o += 4)) : (dv.setInt32(o, 8), dv.setFloat64(o + 4, x), (o += 12)));
-  const ts = (t: number) => int8((t - PG_EPOCH_MS) * 1000);
+  const ts = (t: number) => (o = putInt8(dv, o, (t - PG_EPOCH_MS) * 1000));
   for (let i = 0; i < n; i++) {
     dv.setInt16(o, 14);
     o += 2;
@@ -90,7 +83,7 @@ function encodeStaged(r: Staged): Uint8Array {
     float8(r.turnover[i]!);
     const trades = r.trades[i]!;
     if (trades === null) dv.setInt32(o, -1), (o += 4);
-    else int8(Math.round(trades));
+    else o = putInt8(dv, o, Math.round(trades));
     int4(r.bars[i]!);
     ts(r.last[i]!);
     int4(r.mode[i]!);
