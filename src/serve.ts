@@ -20,7 +20,7 @@ import { createScheduler, type Scheduler } from "./scheduler/scheduler.ts";
 import { createSink, type Sink } from "./sinks/registry.ts";
 import { createSource } from "./sources/registry.ts";
 import { openStore } from "./stores/open.ts";
-import { sqlitePath } from "./stores/sqlite/index.ts";
+import { storeFor } from "./stores/registry.ts";
 import type { ChangePosition, Store } from "./stores/types.ts";
 import { createHub, type Hub } from "./stream/hub.ts";
 import { streamWebSocket } from "./stream/ws.ts";
@@ -93,8 +93,15 @@ function alertInputs(o: Opened): AlertInputs {
       const after = cp && typeof cp.cursor.runId === "number" ? (cp.cursor as ChangePosition) : null;
       return (await store.changedBars({ after, uptoRun: Number.MAX_SAFE_INTEGER, limit: atMost + 1, sources: sink.config.sources })).length;
     },
-    dataPath: store.kind === "sqlite" ? dirname(resolve(sqlitePath(loaded.config.store.url))) : loaded.baseDir,
+    dataPath: dataPath(loaded),
   };
+}
+
+/** Where the disk alert looks: a local file store's folder, else the config file's. */
+function dataPath(loaded: LoadedConfig): string {
+  const url = loaded.config.store.url;
+  const localFile = storeFor(url).localFile;
+  return localFile ? dirname(resolve(localFile(url))) : loaded.baseDir;
 }
 
 /** Alerts evaluated on their interval by the leader; notifications go to the webhook and e-mail. */

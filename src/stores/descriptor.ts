@@ -28,6 +28,8 @@ export interface StoreDescriptor extends Descriptor<v.GenericSchema<string, stri
    * Pocketbase table sink): the URL, and whether its pg_catalog answers postgres.js's type lookup.
    */
   readonly pgWire?: (url: string) => PgWire;
+  /** A store kept in one local file: that file (the disk alert watches its folder). */
+  readonly localFile?: (url: string) => string;
   /** How ticksync backs it up, or why it does not. */
   readonly backup: StoreBackup | { readonly unsupported: string };
 }

@@ -13,6 +13,7 @@ export const sqliteStoreDescriptor: StoreDescriptor = {
   fallback: { prefixes: ["file:"] },
   urlForm: "sqlite:<path>, a path to a SQLite file",
   parseUrl: sqlitePath,
+  localFile: sqlitePath,
   redact: redactStoreUrl,
   relativeTo(url, baseDir) {
     const path = url.replace(/^(sqlite:|file:)/, "");
