@@ -41,7 +41,7 @@ for (const kind of STORES) {
     const journal = probe?.journal ?? false;
     const deletes = probe?.deleteQuarantine !== undefined;
     // QuestDB has no transactions to arbitrate a lease nor a channel to notify another process:
-    // one ticksync process per QuestDB store (README); SQLite readers poll.
+    // one ticksync process per QuestDB store (docs/stores.md); SQLite readers poll.
     const leases = kind.kind !== "questdb";
     const notifies = kind.kind === "postgres";
     const lacks = (what: string) => `(skipped: the ${kind.kind} store ${what})`;
@@ -99,7 +99,7 @@ for (const kind of STORES) {
       expect((await s.eventBounds()).first).toBeNull();
     });
 
-    test.skipIf(!journal)(`events are journaled: replayable after any id, pruned by age ${journal ? "" : lacks("keeps no journal (README)")}`, async () => {
+    test.skipIf(!journal)(`events are journaled: replayable after any id, pruned by age ${journal ? "" : lacks("keeps no journal (docs/stores.md)")}`, async () => {
       const s = await fresh();
       const { seen } = await commitWithEvents(s);
       const bounds = await s.eventBounds();

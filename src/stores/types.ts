@@ -227,7 +227,7 @@ export interface Leases {
 
 /**
  * Instruments and corporate actions (src/domain/actions.ts). Optional in a Store: absent where
- * the store does not keep them (QuestDB: see README); callers say so, never drop them silently.
+ * the store does not keep them (QuestDB: see docs/stores.md); callers say so, never drop them silently.
  */
 export interface ReferenceData {
   /** Insert or replace instruments by (source, symbol). */

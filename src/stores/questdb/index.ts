@@ -49,7 +49,7 @@ export function questdbStore(url: string): Store {
     },
     watchEvents: async () => null,
     // QuestDB has no transactions to arbitrate a lease: one ticksync process per QuestDB store
-    // (replicas need the Postgres store; README).
+    // (replicas need the Postgres store; docs/stores.md).
     tryLease: async () => true,
     releaseLease: async () => {},
     async close() {
