@@ -5,6 +5,7 @@ import { defineRawCommand, helpText, options, parseOptions, UsageError } from ".
 import { CONFIG_HELP, configPath } from "./context.ts";
 import { EXIT } from "./exit.ts";
 import { out } from "./io.ts";
+import { sourceTypesHelp } from "../sources/registry.ts";
 
 const schema = options({});
 
@@ -37,7 +38,7 @@ const help = {
     usage: `Usage: ticksync config check [--config FILE]`,
     about: `Validates the config (file, then TICKSYNC_* overrides) and prints a summary. Starts nothing,
 opens nothing. Exit 0 when valid, 3 with every bad field named when not.`,
-    footers: [CONFIG_HELP],
+    footers: [`Source types ([sources.<name>] type = …; every field: docs/config.md):\n${sourceTypesHelp()}`, CONFIG_HELP],
   }),
   "config schema": helpText(schema, {
     usage: `Usage: ticksync config schema`,
