@@ -1,7 +1,8 @@
 // Live sources: providers' latest-quote mode against the local fake servers (real formats, 429s,
 // malformed replies), and the replay source (pacing, its own source name, interrupt + resume).
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
 import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
@@ -297,6 +298,20 @@ describe("replay", () => {
     expect(pkn[1]!.ts).toBeLessThanOrEqual(Date.now());
     expect(pkn[1]!.ts).toBeGreaterThan(Date.now() - 7 * DAY);
     expect(pkn.map((b) => b.close)).toEqual([60.5, 61.5]);
+  });
+
+  test("a store file named relative to the config file, in any spelling; a missing one fails and is not created", async () => {
+    await seed(weekdayBars("AAPL.US", 3));
+    const rel = basename(storePath);
+    for (const from of [rel, `sqlite:${rel}`, `SQLITE:${rel}`, `file:${rel}`]) {
+      const s = await ingestFromConfig({ loaded: loaded({ rp: { type: "replay", from, barsPerSecond: 1000 } }), store, source: "rp" });
+      expect({ from, outcome: s.outcome }).toEqual({ from, outcome: "succeeded" });
+    }
+    expect(await replayed("AAPL.US")).toEqual(weekdayBars("AAPL.US", 3).map(strip));
+    const missing = await ingestFromConfig({ loaded: loaded({ rp: { type: "replay", from: "sqlite:missing.db" } }), store, source: "rp" });
+    expect(missing.failures).toEqual({ source_error: 1 });
+    expect(missing.error).toContain("no store at missing.db");
+    expect(existsSync(join(dir, "missing.db"))).toBe(false);
   });
 
   test("config: one of from/csv, loop needs shifted timestamps, a symbol with two stored sources must be chosen", async () => {

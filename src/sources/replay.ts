@@ -6,13 +6,13 @@
 // it between batches, and its cursor (the last bar played, the pass and its time shift) resumes it.
 import * as v from "valibot";
 import { existsSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
 import { INTERVAL_MS, IntervalSchema, type Bar, type RawRow } from "../domain/bar.ts";
 import { validateBatch } from "../domain/quality.ts";
 import { normaliseSymbol } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import { sleep } from "../lib/ratelimit.ts";
 import { openStore } from "../stores/open.ts";
+import { storeFor } from "../stores/registry.ts";
 import type { Store } from "../stores/types.ts";
 import { csvSource, csvSourceSchema } from "./csv.ts";
 import { SourceError, type Cursor, type Source, type SourceBatch, type SourceContext, type SourceDescriptor } from "./types.ts";
@@ -120,12 +120,13 @@ export function replaySource(name: string, cfg: ReplaySourceConfig, baseDir = pr
 
   async function fromStore(): Promise<Moments> {
     let url = cfg.from!;
-    const bare = !/^[a-z]+:/i.test(url);
-    const path = bare ? url : /^(sqlite|file):/i.test(url) ? url.replace(/^(sqlite|file):/i, "") : null;
-    if (path !== null) {
-      const abs = isAbsolute(path) ? path : resolve(baseDir, path);
-      if (!existsSync(abs)) throw new SourceError(`source ${name}: no store at ${path}`);
-      url = `sqlite:${abs}`;
+    // A store in a local file (SQLite): relative to the config file, and it must exist (opening
+    // would create an empty one).
+    const kind = storeFor(url);
+    if (kind.localFile) {
+      const located = kind.relativeTo ? kind.relativeTo(url, baseDir) : url;
+      if (!existsSync(kind.localFile(located))) throw new SourceError(`source ${name}: no store at ${kind.localFile(url)}`);
+      url = located;
     }
     const store: Store = openStore(url);
     try {

@@ -18,11 +18,15 @@ export type SqliteContext = {
   readonly listeners: Set<(events: BarEvent[]) => void>;
 };
 
-/** Path of a `sqlite:` store URL (`sqlite:./data/x.db`, `sqlite:///abs/x.db`) or a bare path. */
+/**
+ * Path of a `sqlite:` store URL (`sqlite:./data/x.db`, `sqlite:///abs/x.db`) or a bare path. The
+ * scheme is matched in any case, as the store registry matches it (stores/registry.ts).
+ */
 export function sqlitePath(url: string): string {
-  if (url.startsWith("sqlite://")) return url.slice("sqlite://".length) || ":memory:";
-  if (url.startsWith("sqlite:")) return url.slice("sqlite:".length);
-  if (url.startsWith("file:")) return url.slice("file:".length);
+  const scheme = url.slice(0, 9).toLowerCase();
+  if (scheme === "sqlite://") return url.slice("sqlite://".length) || ":memory:";
+  if (scheme.startsWith("sqlite:")) return url.slice("sqlite:".length);
+  if (scheme.startsWith("file:")) return url.slice("file:".length);
   return url;
 }
 

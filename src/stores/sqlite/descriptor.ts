@@ -16,7 +16,7 @@ export const sqliteStoreDescriptor: StoreDescriptor = {
   localFile: sqlitePath,
   redact: redactStoreUrl,
   relativeTo(url, baseDir) {
-    const path = url.replace(/^(sqlite:|file:)/, "");
+    const path = url.replace(/^(sqlite:|file:)/i, "");
     return !isAbsolute(path) && path !== ":memory:" && !path.startsWith("//") ? `sqlite:${resolve(baseDir, path)}` : url;
   },
   backup: sqliteBackup,
