@@ -53,6 +53,13 @@ describe("help", () => {
       expect(r.stdout).not.toContain("Commands:"); // not the main help
       for (const f of own!.flags) expect(r.stdout).toMatch(new RegExp(`^  ${f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} `, "m"));
     });
+  test("`ticksync <word> --help` works for every command word (what a usage error tells to run)", async () => {
+    for (const word of new Set(LISTED.map((c) => c.split(" ")[0]!))) {
+      const r = await cli([word, "--help"]);
+      expect({ word, code: r.code, stderr: r.stderr }).toEqual({ word, code: 0, stderr: "" });
+      expect(r.stdout).toContain(`Usage: ticksync ${word}`);
+    }
+  });
   test("no command prints usage and exits 2", async () => {
     const r = await cli([]);
     expect(r.code).toBe(2);

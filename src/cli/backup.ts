@@ -5,6 +5,7 @@ import { defineCommand, flag, options, text, type Options } from "./command.ts";
 import { intFlag, loadCommandConfig } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
+import { STORES } from "../stores/registry.ts";
 
 const schema = options({
   out: text("where backups go (default ./backups)", "DIR"),
@@ -34,17 +35,15 @@ async function run(v: Options<typeof schema>): Promise<number> {
   }
 }
 
-// How each store is backed up should come from the store registry (stores/).
 export const backupCommand = defineCommand({
   type: "backup",
-  listed: [["backup", "snapshot the store (SQLite: VACUUM INTO + gzip; Postgres: pg_dump) with a manifest"]],
+  listed: [["backup", "snapshot the store with a manifest (sha256, row counts, a checksum of every bar)"]],
   schema,
   usage: `Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N] [--json]`,
   about: `Writes a backup of the store into DIR (default ./backups) with a manifest beside it
 (ticksync-<UTC time>.json): the file's size and sha256, the row counts and a checksum of every
-bar. SQLite: VACUUM INTO a consistent snapshot while the service keeps writing, gzip-compressed.
-Postgres: pg_dump of the store's schema (custom format; pg_dump must be installed). QuestDB
-stores are backed up with QuestDB's own tools.`,
+bar. By store:
+${STORES.map((d) => `  ${d.type.padEnd(10)}${"method" in d.backup ? d.backup.method : d.backup.unsupported}`).join("\n")}`,
   footers: [EXIT_CODES_HELP],
   run,
 });

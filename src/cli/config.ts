@@ -21,8 +21,9 @@ function check(configFlag: string | undefined): number {
 }
 
 function run(argv: string[]): number {
-  const sub = argv[0];
-  const { values: v } = parseOptions(schema, argv.slice(1));
+  // A flag first (`config --help`) is no subcommand, as for instruments.
+  const sub = argv[0]?.startsWith("-") ? undefined : argv[0];
+  const { values: v } = parseOptions(schema, sub === undefined ? argv : argv.slice(1));
   if (sub === "schema") {
     if (v.help) return out(help["config schema"]), EXIT.ok;
     out(JSON.stringify(configJsonSchema(), null, 2));

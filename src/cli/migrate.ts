@@ -6,6 +6,7 @@ import { defineCommand, flag, options, text, UsageError, type Options } from "./
 import { intFlag, loadCommandConfig, openMigrated } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { out } from "./io.ts";
+import { STORES } from "../stores/registry.ts";
 
 const schema = options({
   from: text("the store to copy from (default: the config's store.url)", "URL"),
@@ -60,15 +61,14 @@ async function run(v: Options<typeof schema>): Promise<number> {
   }
 }
 
-// The store URL forms named here should come from the store registry (stores/).
 export const migrateCommand = defineCommand({
   type: "migrate",
   listed: [["migrate", "copy every bar, checkpoint and quarantined row to another store, then verify"]],
   schema,
   usage: `Usage: ticksync migrate --to URL [--from URL] [--batch-size N] [--json]
        ticksync migrate --verify-only --to URL [--from URL]`,
-  about: `Copies all bars, checkpoints and quarantined rows from one store to another (any pair of
-sqlite:<path> and postgres://…), series by series, resumable: run it again after an
+  about: `Copies all bars, checkpoints and quarantined rows from one store to another (any two of
+${STORES.map((d) => `${d.prefixes[0]}…`).join(", ")}), series by series, resumable: run it again after an
 interruption and it continues where it stopped. Then it verifies both sides: bar counts and an
 order-independent checksum per (symbol, interval, day), the quarantine and the checkpoints. When
 they differ it lists the differing keys and exits 6.`,

@@ -11,8 +11,9 @@ const schema = options({
 });
 
 function run(argv: string[]): number {
-  const sub = argv[0];
-  const { values: v, positionals } = parseOptions(schema, argv.slice(1));
+  // A flag first (`universe --help`) is no subcommand, as for instruments.
+  const sub = argv[0]?.startsWith("-") ? undefined : argv[0];
+  const { values: v, positionals } = parseOptions(schema, sub === undefined ? argv : argv.slice(1));
   if (v.help || sub === undefined) return out(help.universe), sub === undefined && !v.help ? EXIT.usage : EXIT.ok;
   if (sub !== "list" && sub !== "show") throw new UsageError(`unknown universe command: ${sub} (expected list or show)`);
   const loaded = loadConfig(configPath(v.config));
@@ -33,13 +34,16 @@ function run(argv: string[]): number {
   return EXIT.ok;
 }
 
-// The bundled universes named here should come from the universe list (universes/).
 const help = {
   universe: helpText(schema, {
     usage: `Usage: ticksync universe list
        ticksync universe show NAME`,
-    about: `Bundled universes: wig80 (sWIG80 constituents), sp500 (S&P 500 constituents), etf-us (a curated
-list of widely held US ETFs), each with the date it is as of. Your own lists go in the config:
+    about: `Bundled universes, each with the date it is as of (universe list prints them):
+${listUniverses()
+  .filter((u) => u.bundled)
+  .map((u) => `  ${u.name.padEnd(8)}${u.title}`)
+  .join("\n")}
+Your own lists go in the config:
 
   [universes]
   mine = ["PKN.WA", "cdr.pl", "aapl.us", "@wig80"]

@@ -18,6 +18,8 @@ export class BackupError extends Error {
 export type RawSnapshot = { bytes: number; sha256: string };
 
 export interface StoreBackup {
+  /** How it is done, for help and docs (`ticksync backup --help`). */
+  readonly method: string;
   /** Write the store's backup into `dir` as `name` plus its own extension; returns the file written. */
   dump(url: string, dir: string, name: string): Promise<{ file: string; raw?: RawSnapshot }>;
   /**

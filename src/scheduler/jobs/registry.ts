@@ -71,7 +71,6 @@ export const jobConfigSchema = v.pipe(
     schedule: v.pipe(v.optional(CronExpression), v.description("Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered.")),
     timeZone: v.pipe(v.optional(TimeZone, "UTC"), v.description("The time zone of the schedule (IANA).")),
     runOnStart: v.pipe(v.optional(v.boolean(), false), v.description("Run once when serve starts (on the replica that leads).")),
-    // The markets named here should come from the market registry (domain/markets).
     market: v.pipe(v.optional(MarketSchema), v.description("Run cron ticks only while this exchange trades (manual and start-up runs are not gated).")),
     phases: v.pipe(
       v.optional(

@@ -61,7 +61,12 @@ async function restore(url: string, file: string, opts: { force: boolean }): Pro
   await run([pgTool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error", `--dbname=${env.PGDATABASE}`, file], env);
 }
 
-const postgresBackup: StoreBackup = { dump, restore, target: (url) => redactUrl(url) };
+const postgresBackup: StoreBackup = {
+  method: "pg_dump of the store's schema (custom format; pg_dump must be installed)",
+  dump,
+  restore,
+  target: (url) => redactUrl(url),
+};
 
 export const postgresStoreDescriptor: StoreDescriptor = {
   type: "postgres",

@@ -50,4 +50,9 @@ async function restore(url: string, file: string, opts: { force: boolean; raw?: 
   }
 }
 
-export const sqliteBackup: StoreBackup = { dump, restore, target: (url) => resolve(sqlitePath(url)) };
+export const sqliteBackup: StoreBackup = {
+  method: "VACUUM INTO a consistent snapshot while the service keeps writing, gzip-compressed",
+  dump,
+  restore,
+  target: (url) => resolve(sqlitePath(url)),
+};
