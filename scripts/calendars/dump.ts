@@ -1,0 +1,77 @@
+// Prints what ticksync's calendar says of every weekday of a market in a range of years, one line
+// per day, for scripts/calendars/check.py to compare with exchange-calendars. Run by hand:
+//   bun scripts/calendars/dump.ts WSE 2000 2035 [--csv]
+// Only the exported calendar API is used, so what is printed is what the service answers.
+import { formatDate, parseClock, parseDate, weekday } from "../../src/domain/days.ts";
+import { isTradingDay, MARKET_TIMEZONES, sessionFor } from "../../src/domain/calendar.ts";
+import { isMarket, marketChoices, marketInfo, type Market } from "../../src/domain/markets/index.ts";
+
+type Day = {
+  date: string;
+  trading: boolean;
+  open?: string; // local HH:MM
+  close?: string;
+  openUtc?: string; // ISO instant
+  closeUtc?: string;
+  half?: boolean; // closes before the regular close: an early close
+  lateOpen?: boolean; // opens after the regular open
+};
+
+const USAGE = `usage: bun scripts/calendars/dump.ts MARKET FROM_YEAR TO_YEAR [--csv]  (MARKET: ${marketChoices()})`;
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}
+
+/** HH:MM of an instant in a zone (the calendar keeps no seconds in session times). */
+function localClock(ms: number, timeZone: string): string {
+  return new Intl.DateTimeFormat("en-GB", { timeZone, hourCycle: "h23", hour: "2-digit", minute: "2-digit" }).format(ms);
+}
+
+// `Session.early` means "shortened" (an early close or a late open); the check needs the two apart,
+// so each is told from the local times against the regular session's.
+function dayOf(market: Market, date: string, timeZone: string): Day {
+  const s = sessionFor(market, date);
+  // Two answers of one API must agree, or the dump would compare the wrong thing.
+  if ((s !== null) !== isTradingDay(market, date)) throw new Error(`${market} ${date}: sessionFor and isTradingDay disagree`);
+  if (s === null) return { date, trading: false };
+  const regular = marketInfo(market)!.phases.open;
+  const open = localClock(s.open, timeZone);
+  const close = localClock(s.close, timeZone);
+  const half = parseClock(close) < parseClock(regular.to);
+  const lateOpen = parseClock(open) > parseClock(regular.from);
+  if (s.early !== (half || lateOpen)) throw new Error(`${market} ${date}: early=${s.early} but hours ${open}-${close}`);
+  return {
+    date,
+    trading: true,
+    open,
+    close,
+    openUtc: new Date(s.open).toISOString(),
+    closeUtc: new Date(s.close).toISOString(),
+    half,
+    lateOpen,
+  };
+}
+
+const args = process.argv.slice(2).filter((a) => a !== "--csv");
+const csv = process.argv.includes("--csv");
+const [market, fromArg, toArg] = args;
+if (market === undefined || fromArg === undefined || toArg === undefined || args.length !== 3) fail(USAGE);
+if (!isMarket(market)) fail(`unknown market ${JSON.stringify(market)}: expected ${marketChoices()}`);
+const from = Number(fromArg);
+const to = Number(toArg);
+if (!Number.isInteger(from) || !Number.isInteger(to) || from > to || from < 1900 || to > 2200) fail(USAGE);
+
+const timeZone = MARKET_TIMEZONES[market];
+const out: string[] = [];
+if (csv) out.push("market,mic,date,trading,open,close,open_utc,close_utc,half,late_open");
+const mic = marketInfo(market)!.mic;
+for (let n = parseDate(`${from}-01-01`), end = parseDate(`${to}-12-31`); n <= end; n++) {
+  const wd = weekday(n);
+  if (wd === 0 || wd === 6) continue; // no market here trades on a weekend; the check asks for weekdays
+  const d = dayOf(market, formatDate(n), timeZone);
+  if (csv) out.push([market, mic, d.date, d.trading, d.open ?? "", d.close ?? "", d.openUtc ?? "", d.closeUtc ?? "", d.half ?? "", d.lateOpen ?? ""].join(","));
+  else out.push(JSON.stringify({ market, mic, ...d }));
+}
+process.stdout.write(out.join("\n") + "\n");
