@@ -4,7 +4,7 @@
 Run by hand, not in CI (it needs a Python package the project does not ship):
 
     python3 -m venv /tmp/ecal && /tmp/ecal/bin/pip install exchange-calendars==4.13.2
-    source /work/env.sh   # or any shell with bun on PATH
+    export PATH="$PWD/node_modules/.bin:$PATH"   # bun on PATH
     /tmp/ecal/bin/python scripts/calendars/check.py [WSE NYSE] [--from 2000] [--to 2035]
 
 For each market it runs scripts/calendars/dump.ts (our calendar, through its exported API), builds
