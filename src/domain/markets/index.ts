@@ -5,11 +5,15 @@
 // its line in FILES; a file is named after its code in lower case (wse.json).
 import * as v from "valibot";
 import { MarketFileSchema, phaseProblem, type MarketFile } from "./schema.ts";
+import ams from "./ams.json";
 import nyse from "./nyse.json";
+import par from "./par.json";
+import six from "./six.json";
 import wse from "./wse.json";
+import xetra from "./xetra.json";
 
 /** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
-const FILES = { WSE: wse, NYSE: nyse };
+const FILES = { WSE: wse, NYSE: nyse, XETRA: xetra, PAR: par, AMS: ams, SIX: six };
 
 export type Market = keyof typeof FILES;
 export type MarketInfo = MarketFile & { code: Market };
