@@ -19,7 +19,14 @@ testTimeout();
 const at = (iso: string) => Date.parse(iso);
 
 test("market time zones", () => {
-  expect(MARKET_TIMEZONES).toEqual({ WSE: "Europe/Warsaw", NYSE: "America/New_York" });
+  expect(MARKET_TIMEZONES).toEqual({
+    WSE: "Europe/Warsaw",
+    NYSE: "America/New_York",
+    XETRA: "Europe/Berlin",
+    PAR: "Europe/Paris",
+    AMS: "Europe/Amsterdam",
+    SIX: "Europe/Zurich",
+  });
 });
 
 test("WSE Easter holidays 2024 (Easter Sunday is March 31)", () => {

@@ -4,7 +4,8 @@ import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { testTimeout } from "../../../test/timeout.ts";
 import { formatDate } from "../days.ts";
-import { providerSpelling } from "../symbols.ts";
+import { isTradingDay, sessionFor } from "../calendar.ts";
+import { normaliseSymbol, providerSpelling } from "../symbols.ts";
 import { MARKETS, MARKET_CODES, MarketSchema, isMarket, marketChoices, marketInfo } from "./index.ts";
 import { ruleDays } from "./rules.ts";
 import { MarketFileSchema, phaseProblem, type HolidayRule, type MarketFile } from "./schema.ts";
@@ -16,10 +17,14 @@ const days = (rules: HolidayRule[], year: number) => ruleDays(rules, year).map(f
 
 describe("the registry", () => {
   test("lists the shipped markets in order, each with its code, MIC, zone and currency", () => {
-    expect(MARKET_CODES).toEqual(["WSE", "NYSE"]);
+    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "XETRA", "PAR", "AMS", "SIX"]);
     expect(MARKETS.map((m) => [m.code, m.mic, m.timeZone, m.currency])).toEqual([
       ["WSE", "XWAR", "Europe/Warsaw", "PLN"],
       ["NYSE", "XNYS", "America/New_York", "USD"],
+      ["XETRA", "XETR", "Europe/Berlin", "EUR"],
+      ["PAR", "XPAR", "Europe/Paris", "EUR"],
+      ["AMS", "XAMS", "Europe/Amsterdam", "EUR"],
+      ["SIX", "XSWX", "Europe/Zurich", "CHF"],
     ]);
   });
 
@@ -31,11 +36,11 @@ describe("the registry", () => {
   });
 
   test("messages and the config picklist are built from the codes", () => {
-    expect(marketChoices()).toBe("WSE or NYSE");
-    expect(marketChoices(true)).toBe('"WSE" or "NYSE"');
+    expect(marketChoices()).toBe("WSE, NYSE, XETRA, PAR, AMS or SIX");
+    expect(marketChoices(true)).toBe('"WSE", "NYSE", "XETRA", "PAR", "AMS" or "SIX"');
     const r = v.safeParse(MarketSchema, "XYZ");
     expect(r.success).toBe(false);
-    expect(r.issues?.[0]?.message).toBe("expected WSE or NYSE");
+    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, XETRA, PAR, AMS or SIX");
     expect(v.parse(MarketSchema, "WSE")).toBe("WSE");
   });
 });
@@ -98,5 +103,53 @@ describe("a market file", () => {
     const file = v.parse(MarketFileSchema, wse) as MarketFile;
     expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
     expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
+  });
+});
+
+// Facts of the European markets, each known on its own (not read from exchange-calendars): a
+// holiday, a day that is not one, a half day's close in UTC, a symbol and its spellings.
+describe("the European markets", () => {
+  const closeUtc = (m: Parameters<typeof sessionFor>[0], date: string) => new Date(sessionFor(m, date)!.close).toISOString();
+  const marketOfSymbol = (raw: string) => {
+    const r = normaliseSymbol(raw);
+    return r.ok ? [r.symbol, r.market] : r.reason;
+  };
+
+  test("Xetra: Christmas Eve, Good Friday and Reformation Day 2017 closed, the year's last trading day short", () => {
+    expect(isTradingDay("XETRA", "2024-12-24")).toBe(false);
+    expect(isTradingDay("XETRA", "2017-10-31")).toBe(false);
+    expect(isTradingDay("XETRA", "2024-03-29")).toBe(false);
+    expect(closeUtc("XETRA", "2024-12-30")).toBe("2024-12-30T13:00:00.000Z"); // 14:00 CET
+    expect(closeUtc("XETRA", "2024-12-23")).toBe("2024-12-23T16:30:00.000Z"); // 17:30 CET
+    expect(marketOfSymbol("sap.de")).toEqual(["SAP.DE", "XETRA"]);
+    expect(providerSpelling("yahoo", "SAP", "XETRA")).toBe("SAP.DE");
+    expect(providerSpelling("stooq", "SAP", "XETRA")).toBe("sap.de");
+    expect(providerSpelling("alphavantage", "SAP", "XETRA")).toBe("SAP.DEX");
+  });
+
+  test("Euronext Paris: Labour Day closed, Bastille Day traded, Christmas Eve closes at 14:05", () => {
+    expect(isTradingDay("PAR", "2025-05-01")).toBe(false);
+    expect(isTradingDay("PAR", "2025-07-14")).toBe(true);
+    expect(closeUtc("PAR", "2025-12-24")).toBe("2025-12-24T13:05:00.000Z");
+    expect(marketOfSymbol("AIR.PA")).toEqual(["AIR.PA", "PAR"]);
+    expect(providerSpelling("yahoo", "AIR", "PAR")).toBe("AIR.PA");
+    expect(providerSpelling("stooq", "AIR", "PAR")).toBeNull();
+  });
+
+  test("Euronext Amsterdam: Good Friday closed, King's Day traded, New Year's Eve closes at 14:05", () => {
+    expect(isTradingDay("AMS", "2025-04-18")).toBe(false);
+    expect(isTradingDay("AMS", "2025-04-28")).toBe(true);
+    expect(closeUtc("AMS", "2025-12-31")).toBe("2025-12-31T13:05:00.000Z");
+    expect(marketOfSymbol("ASML.AS")).toEqual(["ASML.AS", "AMS"]);
+    expect(providerSpelling("yahoo", "ASML", "AMS")).toBe("ASML.AS");
+  });
+
+  test("SIX: Berchtoldstag, Ascension and the National Day closed; no half days", () => {
+    expect(isTradingDay("SIX", "2025-01-02")).toBe(false);
+    expect(isTradingDay("SIX", "2025-05-29")).toBe(false);
+    expect(isTradingDay("SIX", "2025-08-01")).toBe(false);
+    expect(closeUtc("SIX", "2025-12-30")).toBe("2025-12-30T16:30:00.000Z");
+    expect(marketOfSymbol("nesn.sw")).toEqual(["NESN.SW", "SIX"]);
+    expect(providerSpelling("yahoo", "NESN", "SIX")).toBe("NESN.SW");
   });
 });
