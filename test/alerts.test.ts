@@ -4,6 +4,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
+import { marketChoices } from "../src/domain/markets/index.ts";
 import { tempDir, waitFor } from "./helpers.ts";
 import { startSmtp } from "./fakes/smtp.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
@@ -96,9 +97,9 @@ test("rules fire once, stay quiet while firing, can be acknowledged, and resolve
 });
 
 test("a rule that cannot be evaluated fires with the reason; config errors name the field", () => {
-  const bad = v.safeParse(alertsConfigSchema, { rules: [{ kind: "staleness", name: "x", market: "LSE", maxAgeS: 10 }] });
+  const bad = v.safeParse(alertsConfigSchema, { rules: [{ kind: "staleness", name: "x", market: "XYZ", maxAgeS: 10 }] });
   expect(bad.success).toBe(false);
-  expect(bad.issues?.[0]?.message).toContain("WSE or NYSE");
+  expect(bad.issues?.[0]?.message).toContain(marketChoices());
   const bad2 = v.safeParse(alertsConfigSchema, { email: { url: "http://x", from: "a@b.c", to: ["d@e.f"] } });
   expect(bad2.success).toBe(false);
 });
