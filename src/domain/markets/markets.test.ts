@@ -72,6 +72,30 @@ describe("holiday rules", () => {
     expect(days(sunday, 2023)).toEqual(["2023-01-02"]);
   });
 
+  test("substitute days: next weekday, and a second moved holiday moves past the first", () => {
+    const christmas: HolidayRule[] = [
+      { date: "12-25", observed: "next-weekday", what: "Christmas" },
+      { date: "12-26", observed: "next-weekday", what: "Boxing Day" },
+    ];
+    expect(days(christmas, 2024)).toEqual(["2024-12-25", "2024-12-26"]); // Wed, Thu: not moved
+    expect(days(christmas, 2021)).toEqual(["2021-12-27", "2021-12-28"]); // Sat, Sun → Mon, Tue
+    expect(days(christmas, 2022)).toEqual(["2022-12-26", "2022-12-27"]); // Sun → Mon, so Mon → Tue
+    expect(days(christmas, 2020)).toEqual(["2020-12-25", "2020-12-28"]); // Fri stays, Sat → Mon
+    // The order of the rules decides which moves: only the later one avoids the earlier.
+    expect(days([...christmas].reverse(), 2022)).toEqual(["2022-12-26", "2022-12-27"]);
+    expect(days([{ date: "01-01", observed: "next-weekday", what: "x" }], 2022)).toEqual(["2022-01-03"]); // Sat → Mon
+  });
+
+  test("previous weekday: a weekend day moves to the Friday before", () => {
+    const eve: HolidayRule[] = [{ date: "12-24", observed: "previous-weekday", what: "x" }];
+    expect([2022, 2023, 2024].map((y) => days(eve, y)[0])).toEqual(["2022-12-23", "2023-12-22", "2024-12-24"]);
+  });
+
+  test("the last weekday on or before a date (Victoria Day: the Monday before May 25)", () => {
+    const victoria: HolidayRule[] = [{ weekday: "Mon", onOrBefore: "05-24", what: "Victoria Day" }];
+    expect([2021, 2022, 2023, 2024].map((y) => days(victoria, y)[0])).toEqual(["2021-05-24", "2022-05-23", "2023-05-22", "2024-05-20"]);
+  });
+
   test("an offset, then the weekdays and the years it applies in", () => {
     expect(days([{ month: 11, weekday: "Thu", nth: 4, offset: 1, what: "x" }], 2024)).toEqual(["2024-11-29"]);
     const eve: HolidayRule[] = [{ date: "12-24", onWeekdays: ["Mon", "Tue", "Wed", "Thu"], what: "x" }];
