@@ -5,11 +5,12 @@
 // its line in FILES; a file is named after its code in lower case (wse.json).
 import * as v from "valibot";
 import { MarketFileSchema, phaseProblem, type MarketFile } from "./schema.ts";
+import lse from "./lse.json";
 import nyse from "./nyse.json";
 import wse from "./wse.json";
 
 /** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
-const FILES = { WSE: wse, NYSE: nyse };
+const FILES = { WSE: wse, NYSE: nyse, LSE: lse };
 
 export type Market = keyof typeof FILES;
 export type MarketInfo = MarketFile & { code: Market };
