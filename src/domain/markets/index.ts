@@ -7,10 +7,11 @@ import * as v from "valibot";
 import { MarketFileSchema, phaseProblem, type MarketFile } from "./schema.ts";
 import lse from "./lse.json";
 import nyse from "./nyse.json";
+import tsx from "./tsx.json";
 import wse from "./wse.json";
 
 /** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
-const FILES = { WSE: wse, NYSE: nyse, LSE: lse };
+const FILES = { WSE: wse, NYSE: nyse, LSE: lse, TSX: tsx };
 
 export type Market = keyof typeof FILES;
 export type MarketInfo = MarketFile & { code: Market };
