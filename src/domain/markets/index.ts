@@ -5,13 +5,14 @@
 // its line in FILES; a file is named after its code in lower case (wse.json).
 import * as v from "valibot";
 import { MarketFileSchema, phaseProblem, type MarketFile } from "./schema.ts";
+import asx from "./asx.json";
 import lse from "./lse.json";
 import nyse from "./nyse.json";
 import tsx from "./tsx.json";
 import wse from "./wse.json";
 
 /** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
-const FILES = { WSE: wse, NYSE: nyse, LSE: lse, TSX: tsx };
+const FILES = { WSE: wse, NYSE: nyse, LSE: lse, TSX: tsx, ASX: asx };
 
 export type Market = keyof typeof FILES;
 export type MarketInfo = MarketFile & { code: Market };
