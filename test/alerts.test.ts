@@ -96,9 +96,9 @@ test("rules fire once, stay quiet while firing, can be acknowledged, and resolve
 });
 
 test("a rule that cannot be evaluated fires with the reason; config errors name the field", () => {
-  const bad = v.safeParse(alertsConfigSchema, { rules: [{ kind: "staleness", name: "x", market: "LSE", maxAgeS: 10 }] });
+  const bad = v.safeParse(alertsConfigSchema, { rules: [{ kind: "staleness", name: "x", market: "XYZ", maxAgeS: 10 }] });
   expect(bad.success).toBe(false);
-  expect(bad.issues?.[0]?.message).toContain("WSE or NYSE");
+  expect(bad.issues?.[0]?.message).toContain("WSE, NYSE, LSE, TSX or ASX");
   const bad2 = v.safeParse(alertsConfigSchema, { email: { url: "http://x", from: "a@b.c", to: ["d@e.f"] } });
   expect(bad2.success).toBe(false);
 });

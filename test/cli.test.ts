@@ -153,9 +153,9 @@ describe("ingest exit codes", () => {
     expect(r.stdout).toContain("file not found");
   });
   test("a bad flag value for the source is a config error naming the field: exit 3", async () => {
-    const r = await cli(["ingest", "--file", good, "--market", "LSE", "--store", `sqlite:${join(dir, "d.db")}`]);
+    const r = await cli(["ingest", "--file", good, "--market", "XYZ", "--store", `sqlite:${join(dir, "d.db")}`]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain("sources.stooq.market: expected WSE or NYSE");
+    expect(r.stderr).toContain("sources.stooq.market: expected WSE, NYSE, LSE, TSX or ASX");
   });
   test("a store that cannot be opened: exit 5", async () => {
     const blocked = join(dir, "blocked");

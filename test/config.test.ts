@@ -90,7 +90,7 @@ describe("parseConfig errors name the field and what was expected", () => {
   test("other csv fields", () => {
     expect(issuesOf({ sources: { x: { ...csv, delimiter: ";;" } } })[0]).toEqual({ path: "sources.x.delimiter", message: "delimiter must be one character" });
     expect(issuesOf({ sources: { x: { ...csv, decimal: "'" } } })[0]).toEqual({ path: "sources.x.decimal", message: "decimal must be . or ," });
-    expect(issuesOf({ sources: { x: { ...csv, market: "LSE" } } })[0]).toEqual({ path: "sources.x.market", message: "expected WSE or NYSE" });
+    expect(issuesOf({ sources: { x: { ...csv, market: "XYZ" } } })[0]).toEqual({ path: "sources.x.market", message: "expected WSE, NYSE, LSE, TSX or ASX" });
     expect(issuesOf({ sources: { x: { ...csv, interval: "2d" } } })[0]!.path).toBe("sources.x.interval");
     expect(issuesOf({ sources: { x: { type: "csv", path: "" } } })[0]).toEqual({ path: "sources.x.path", message: "path is required" });
   });
@@ -123,11 +123,11 @@ describe("parseConfig errors name the field and what was expected", () => {
     expect(ok.jobs[0]).toMatchObject({ market: "WSE" });
     expect(ok.jobs[0]!.phases).toBeUndefined(); // the scheduler reads no phases as ["open"]
     expect(ok.jobs[1]).toMatchObject({ market: "NYSE", phases: ["pre", "open", "post"] });
-    expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "LSE" }] })).toEqual([{ path: "jobs[0].market", message: "expected WSE or NYSE" }]);
+    expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "XYZ" }] })).toEqual([{ path: "jobs[0].market", message: "expected WSE, NYSE, LSE, TSX or ASX" }]);
     expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "WSE", phases: ["open", "lunch"] }] })).toEqual([{ path: "jobs[0].phases[1]", message: "expected pre, open or post" }]);
     expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "WSE", phases: [] }] })).toEqual([{ path: "jobs[0].phases", message: "expected at least one of pre, open, post" }]);
     expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "ok", source: "pkn" }, { name: "j", source: "pkn", phases: ["open"] }] })).toEqual([
-      { path: "jobs[1].phases", message: 'phases need a market: set market = "WSE" or "NYSE"' },
+      { path: "jobs[1].phases", message: 'phases need a market: set market = "WSE", "NYSE", "LSE", "TSX" or "ASX"' },
     ]);
   });
 

@@ -57,7 +57,7 @@ describe("reading an instrument list", () => {
   test("a bare ticker without a market is rejected saying to give --market", () => {
     const r = parseInstrumentsCsv("symbol\nPKN\nAAPL.US\n", { source: "x" });
     expect(r.instruments.map((i) => i.symbol)).toEqual(["AAPL.US"]);
-    expect(r.rejected).toEqual([{ line: 2, reason: 'symbol "PKN" has no market suffix and no default market is configured (give --market WSE or NYSE)' }]);
+    expect(r.rejected).toEqual([{ line: 2, reason: 'symbol "PKN" has no market suffix and no default market is configured (give --market WSE, NYSE, LSE, TSX or ASX)' }]);
   });
   test("no symbol column, or a mapped column that is not there, is an error for the file", () => {
     expect(() => parseInstrumentsCsv("name,isin\nORLEN,PLPKN0000018\n", { source: "x" })).toThrow(SourceError);
@@ -70,8 +70,8 @@ describe("the command line", () => {
   test("usage errors exit 2", async () => {
     const a = await cli(["instruments", "import"]);
     expect([a.code, a.stderr]).toEqual([2, expect.stringContaining("instruments import needs --file <csv>")]);
-    const b = await cli(["instruments", "import", "--file", listFile, "--market", "LSE"]);
-    expect([b.code, b.stderr]).toEqual([2, expect.stringContaining("--market expects WSE or NYSE")]);
+    const b = await cli(["instruments", "import", "--file", listFile, "--market", "XYZ"]);
+    expect([b.code, b.stderr]).toEqual([2, expect.stringContaining("--market expects WSE, NYSE, LSE, TSX or ASX")]);
     const c = await cli(["instruments", "import", "--file", listFile, "--columns", "ticker=Symbol"]);
     expect([c.code, c.stderr]).toEqual([2, expect.stringContaining('--columns: unknown field "ticker"')]);
   });

@@ -4,7 +4,8 @@ import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { testTimeout } from "../../../test/timeout.ts";
 import { formatDate } from "../days.ts";
-import { providerSpelling } from "../symbols.ts";
+import { isTradingDay, sessionFor } from "../calendar.ts";
+import { normaliseSymbol, providerSpelling } from "../symbols.ts";
 import { MARKETS, MARKET_CODES, MarketSchema, isMarket, marketChoices, marketInfo } from "./index.ts";
 import { ruleDays } from "./rules.ts";
 import { MarketFileSchema, phaseProblem, type HolidayRule, type MarketFile } from "./schema.ts";
@@ -16,10 +17,13 @@ const days = (rules: HolidayRule[], year: number) => ruleDays(rules, year).map(f
 
 describe("the registry", () => {
   test("lists the shipped markets in order, each with its code, MIC, zone and currency", () => {
-    expect(MARKET_CODES).toEqual(["WSE", "NYSE"]);
+    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "LSE", "TSX", "ASX"]);
     expect(MARKETS.map((m) => [m.code, m.mic, m.timeZone, m.currency])).toEqual([
       ["WSE", "XWAR", "Europe/Warsaw", "PLN"],
       ["NYSE", "XNYS", "America/New_York", "USD"],
+      ["LSE", "XLON", "Europe/London", "GBP"],
+      ["TSX", "XTSE", "America/Toronto", "CAD"],
+      ["ASX", "XASX", "Australia/Sydney", "AUD"],
     ]);
   });
 
@@ -31,11 +35,11 @@ describe("the registry", () => {
   });
 
   test("messages and the config picklist are built from the codes", () => {
-    expect(marketChoices()).toBe("WSE or NYSE");
-    expect(marketChoices(true)).toBe('"WSE" or "NYSE"');
+    expect(marketChoices()).toBe("WSE, NYSE, LSE, TSX or ASX");
+    expect(marketChoices(true)).toBe('"WSE", "NYSE", "LSE", "TSX" or "ASX"');
     const r = v.safeParse(MarketSchema, "XYZ");
     expect(r.success).toBe(false);
-    expect(r.issues?.[0]?.message).toBe("expected WSE or NYSE");
+    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, LSE, TSX or ASX");
     expect(v.parse(MarketSchema, "WSE")).toBe("WSE");
   });
 });
@@ -122,5 +126,35 @@ describe("a market file", () => {
     const file = v.parse(MarketFileSchema, wse) as MarketFile;
     expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
     expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
+  });
+});
+
+// A few facts per market, known independently of exchange-calendars (the check compares the rest).
+describe("London, Toronto and Sydney", () => {
+  const closeUtc = (market: "LSE" | "TSX" | "ASX", date: string) => new Date(sessionFor(market, date)!.close).toISOString();
+
+  test("LSE: substitute bank holidays, the Platinum Jubilee, 12:30 half days", () => {
+    expect(["2022-06-02", "2022-06-03", "2022-12-26", "2022-12-27", "2022-05-30"].map((d) => isTradingDay("LSE", d))).toEqual([false, false, false, false, true]);
+    expect(closeUtc("LSE", "2023-12-22")).toBe("2023-12-22T12:30:00.000Z"); // Christmas Eve on a Sunday: the Friday before
+    expect(closeUtc("LSE", "2024-07-01")).toBe("2024-07-01T15:30:00.000Z"); // 16:30 BST
+    expect(normaliseSymbol("VOD.L")).toEqual({ ok: true, symbol: "VOD.L", ticker: "VOD", market: "LSE" });
+    expect(normaliseSymbol("vod.uk")).toMatchObject({ ok: true, symbol: "VOD.L" });
+    expect(["yahoo", "stooq", "alphavantage", "polygon"].map((p) => providerSpelling(p, "VOD", "LSE"))).toEqual(["VOD.L", "vod.uk", "VOD.LON", null]);
+  });
+
+  test("TSX: Victoria Day, Canada Day on a Saturday, 13:00 on Christmas Eve", () => {
+    expect(["2024-05-20", "2023-07-03", "2023-07-04"].map((d) => isTradingDay("TSX", d))).toEqual([false, false, true]);
+    expect(closeUtc("TSX", "2021-12-24")).toBe("2021-12-24T18:00:00.000Z"); // 13:00 EST
+    expect(normaliseSymbol("RY.TO")).toEqual({ ok: true, symbol: "RY.TO", ticker: "RY", market: "TSX" });
+    expect(providerSpelling("alphavantage", "RY", "TSX")).toBe("RY.TRT");
+    expect(providerSpelling("stooq", "RY", "TSX")).toBeNull();
+  });
+
+  test("ASX: Anzac Day, Australia Day on a Sunday, the 14:10 close before Christmas", () => {
+    expect(["2024-04-25", "2025-01-27", "2022-09-22", "2025-01-28"].map((d) => isTradingDay("ASX", d))).toEqual([false, false, false, true]);
+    expect(closeUtc("ASX", "2024-12-24")).toBe("2024-12-24T03:10:00.000Z"); // 14:10 AEDT
+    expect(closeUtc("ASX", "2024-12-23")).toBe("2024-12-23T05:00:00.000Z"); // 16:00 AEDT
+    expect(normaliseSymbol("APS.AX")).toEqual({ ok: true, symbol: "APS.AX", ticker: "APS", market: "ASX" });
+    expect(providerSpelling("yahoo", "BHP", "ASX")).toBe("BHP.AX");
   });
 });
