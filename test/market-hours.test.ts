@@ -274,7 +274,7 @@ describe("phasesOn", () => {
 
   test("every trading day 2000-2035: three contiguous phases around the session, of the expected lengths", () => {
     const H = 3_600_000;
-    const earlyCloses: Record<Market, string[]> = { WSE: [], NYSE: [] };
+    const earlyCloses: Record<"WSE" | "NYSE", string[]> = { WSE: [], NYSE: [] };
     for (const market of ["WSE", "NYSE"] as const) {
       for (const date of tradingDaysBetween(market, "1999-12-31", "2036-01-01")) {
         const spans = phasesOn(market, date);

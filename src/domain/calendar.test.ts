@@ -19,7 +19,7 @@ testTimeout();
 const at = (iso: string) => Date.parse(iso);
 
 test("market time zones", () => {
-  expect(MARKET_TIMEZONES).toEqual({ WSE: "Europe/Warsaw", NYSE: "America/New_York" });
+  expect(MARKET_TIMEZONES).toEqual({ WSE: "Europe/Warsaw", NYSE: "America/New_York", LSE: "Europe/London", TSX: "America/Toronto", ASX: "Australia/Sydney" });
 });
 
 test("WSE Easter holidays 2024 (Easter Sunday is March 31)", () => {
