@@ -207,7 +207,7 @@ describe("isOpen with phases", () => {
     expect(() => isOpen("WSE", at("2025-03-31T07:00:00Z"), [])).toThrow(RangeError);
     expect(() => isOpen("WSE", at("2025-03-31T07:00:00Z"), ["lunch" as "open"])).toThrow(RangeError);
     expect(() => marketPhase("WSE", Number.NaN)).toThrow(RangeError);
-    expect(() => marketPhase("LSE" as Market, at("2025-03-31T07:00:00Z"))).toThrow(RangeError);
+    expect(() => marketPhase("XYZ" as Market, at("2025-03-31T07:00:00Z"))).toThrow(RangeError);
     expect(() => nextOpen("NYSE", at("2025-03-31T07:00:00Z"), [])).toThrow(RangeError);
   });
 });
@@ -274,7 +274,7 @@ describe("phasesOn", () => {
 
   test("every trading day 2000-2035: three contiguous phases around the session, of the expected lengths", () => {
     const H = 3_600_000;
-    const earlyCloses: { WSE: string[]; NYSE: string[] } = { WSE: [], NYSE: [] };
+    const earlyCloses: Record<"WSE" | "NYSE", string[]> = { WSE: [], NYSE: [] };
     for (const market of ["WSE", "NYSE"] as const) {
       for (const date of tradingDaysBetween(market, "1999-12-31", "2036-01-01")) {
         const spans = phasesOn(market, date);

@@ -5,7 +5,7 @@ Run by hand, not in CI (it needs a Python package the project does not ship):
 
     python3 -m venv /tmp/ecal && /tmp/ecal/bin/pip install exchange-calendars==4.13.2
     export PATH="$PWD/node_modules/.bin:$PATH"   # bun on PATH
-    /tmp/ecal/bin/python scripts/calendars/check.py [WSE NYSE] [--from 2000] [--to 2035]
+    /tmp/ecal/bin/python scripts/calendars/check.py [CODE ...] [--from 2000] [--to 2035]
 
 For each market it runs scripts/calendars/dump.ts (our calendar, through its exported API), builds
 the exchange-calendars calendar of the market's MIC, and compares every weekday: trading or not,
@@ -160,7 +160,7 @@ def check_market(market: str, mic: str, args, known: list[dict]) -> bool:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("markets", nargs="*", default=["WSE", "NYSE"], help="ticksync market codes (default: WSE NYSE)")
+    p.add_argument("markets", nargs="*", help="ticksync market codes (default: every market of the registry)")
     p.add_argument("--from", dest="first", type=int, default=2000)
     p.add_argument("--to", dest="last", type=int, default=2035)
     p.add_argument("--dump", help="read our calendar from this dump.ts output instead of running bun")
@@ -171,7 +171,7 @@ def main() -> int:
         ["bun", "-e", "import { MARKETS } from './src/domain/markets/index.ts'; console.log(JSON.stringify(Object.fromEntries(MARKETS.map((m) => [m.code, m.mic]))))"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     ok = True
-    for market in args.markets:
+    for market in args.markets or list(mics):
         if market not in mics:
             sys.exit(f"unknown market {market}: expected one of {', '.join(mics)}")
         ok = check_market(market, mics[market], args, known.get(mics[market], [])) and ok

@@ -22,10 +22,13 @@ test("market time zones", () => {
   expect(MARKET_TIMEZONES).toEqual({
     WSE: "Europe/Warsaw",
     NYSE: "America/New_York",
+    LSE: "Europe/London",
     XETRA: "Europe/Berlin",
     PAR: "Europe/Paris",
     AMS: "Europe/Amsterdam",
     SIX: "Europe/Zurich",
+    TSX: "America/Toronto",
+    ASX: "Australia/Sydney",
   });
 });
 
@@ -253,7 +256,7 @@ test("malformed input is rejected, not guessed", () => {
   expect(() => isTradingDay("WSE", "2024-2-3")).toThrow(RangeError);
   expect(() => isTradingDay("WSE", "20240203")).toThrow(RangeError);
   expect(isTradingDay("WSE", "2024-02-29")).toBe(true); // leap day, a Thursday
-  expect(() => isTradingDay("LSE" as Market, "2024-01-02")).toThrow(RangeError);
+  expect(() => isTradingDay("XYZ" as Market, "2024-01-02")).toThrow(RangeError);
   expect(() => isOpen("constructor" as Market, at("2024-01-02T10:00:00Z"))).toThrow(RangeError);
   expect(() => isOpen("NYSE", Number.NaN)).toThrow(RangeError);
   expect(() => zonedTimeToUtc("2024-01-02", "24:00", "Europe/Warsaw")).toThrow(RangeError);

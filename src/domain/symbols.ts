@@ -62,7 +62,7 @@ export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): Symb
   }
   market ??= defaultMarket;
   if (market === undefined) {
-    // `APS.AX`, `EURGBP=X`: a suffix, but of a market ticksync does not know (yet).
+    // `NPN.JO`, `EURGBP=X`: a suffix, but of a market ticksync does not know (yet).
     const suffix = /(\.[A-Z]{2,8}|=[A-Z0-9]{1,8})$/.exec(s)?.[0];
     if (suffix) return { ok: false, reason: `${raw.trim()}: unknown market suffix "${suffix}" (known: ${knownMarketSuffixes()})` };
     return { ok: false, reason: `symbol "${raw}" has no market suffix and no default market is configured` };

@@ -17,14 +17,17 @@ const days = (rules: HolidayRule[], year: number) => ruleDays(rules, year).map(f
 
 describe("the registry", () => {
   test("lists the shipped markets in order, each with its code, MIC, zone and currency", () => {
-    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "XETRA", "PAR", "AMS", "SIX"]);
+    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX"]);
     expect(MARKETS.map((m) => [m.code, m.mic, m.timeZone, m.currency])).toEqual([
       ["WSE", "XWAR", "Europe/Warsaw", "PLN"],
       ["NYSE", "XNYS", "America/New_York", "USD"],
+      ["LSE", "XLON", "Europe/London", "GBP"],
       ["XETRA", "XETR", "Europe/Berlin", "EUR"],
       ["PAR", "XPAR", "Europe/Paris", "EUR"],
       ["AMS", "XAMS", "Europe/Amsterdam", "EUR"],
       ["SIX", "XSWX", "Europe/Zurich", "CHF"],
+      ["TSX", "XTSE", "America/Toronto", "CAD"],
+      ["ASX", "XASX", "Australia/Sydney", "AUD"],
     ]);
   });
 
@@ -36,11 +39,11 @@ describe("the registry", () => {
   });
 
   test("messages and the config picklist are built from the codes", () => {
-    expect(marketChoices()).toBe("WSE, NYSE, XETRA, PAR, AMS or SIX");
-    expect(marketChoices(true)).toBe('"WSE", "NYSE", "XETRA", "PAR", "AMS" or "SIX"');
+    expect(marketChoices()).toBe("WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX or ASX");
+    expect(marketChoices(true)).toBe('"WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX" or "ASX"');
     const r = v.safeParse(MarketSchema, "XYZ");
     expect(r.success).toBe(false);
-    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, XETRA, PAR, AMS or SIX");
+    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX or ASX");
     expect(v.parse(MarketSchema, "WSE")).toBe("WSE");
   });
 });
@@ -77,6 +80,30 @@ describe("holiday rules", () => {
     expect(days(sunday, 2023)).toEqual(["2023-01-02"]);
   });
 
+  test("substitute days: next weekday, and a second moved holiday moves past the first", () => {
+    const christmas: HolidayRule[] = [
+      { date: "12-25", observed: "next-weekday", what: "Christmas" },
+      { date: "12-26", observed: "next-weekday", what: "Boxing Day" },
+    ];
+    expect(days(christmas, 2024)).toEqual(["2024-12-25", "2024-12-26"]); // Wed, Thu: not moved
+    expect(days(christmas, 2021)).toEqual(["2021-12-27", "2021-12-28"]); // Sat, Sun → Mon, Tue
+    expect(days(christmas, 2022)).toEqual(["2022-12-26", "2022-12-27"]); // Sun → Mon, so Mon → Tue
+    expect(days(christmas, 2020)).toEqual(["2020-12-25", "2020-12-28"]); // Fri stays, Sat → Mon
+    // The order of the rules decides which moves: only the later one avoids the earlier.
+    expect(days([...christmas].reverse(), 2022)).toEqual(["2022-12-26", "2022-12-27"]);
+    expect(days([{ date: "01-01", observed: "next-weekday", what: "x" }], 2022)).toEqual(["2022-01-03"]); // Sat → Mon
+  });
+
+  test("previous weekday: a weekend day moves to the Friday before", () => {
+    const eve: HolidayRule[] = [{ date: "12-24", observed: "previous-weekday", what: "x" }];
+    expect([2022, 2023, 2024].map((y) => days(eve, y)[0])).toEqual(["2022-12-23", "2023-12-22", "2024-12-24"]);
+  });
+
+  test("the last weekday on or before a date (Victoria Day: the Monday before May 25)", () => {
+    const victoria: HolidayRule[] = [{ weekday: "Mon", onOrBefore: "05-24", what: "Victoria Day" }];
+    expect([2021, 2022, 2023, 2024].map((y) => days(victoria, y)[0])).toEqual(["2021-05-24", "2022-05-23", "2023-05-22", "2024-05-20"]);
+  });
+
   test("an offset, then the weekdays and the years it applies in", () => {
     expect(days([{ month: 11, weekday: "Thu", nth: 4, offset: 1, what: "x" }], 2024)).toEqual(["2024-11-29"]);
     const eve: HolidayRule[] = [{ date: "12-24", onWeekdays: ["Mon", "Tue", "Wed", "Thu"], what: "x" }];
@@ -103,6 +130,36 @@ describe("a market file", () => {
     const file = v.parse(MarketFileSchema, wse) as MarketFile;
     expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
     expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
+  });
+});
+
+// A few facts per market, known independently of exchange-calendars (the check compares the rest).
+describe("London, Toronto and Sydney", () => {
+  const closeUtc = (market: "LSE" | "TSX" | "ASX", date: string) => new Date(sessionFor(market, date)!.close).toISOString();
+
+  test("LSE: substitute bank holidays, the Platinum Jubilee, 12:30 half days", () => {
+    expect(["2022-06-02", "2022-06-03", "2022-12-26", "2022-12-27", "2022-05-30"].map((d) => isTradingDay("LSE", d))).toEqual([false, false, false, false, true]);
+    expect(closeUtc("LSE", "2023-12-22")).toBe("2023-12-22T12:30:00.000Z"); // Christmas Eve on a Sunday: the Friday before
+    expect(closeUtc("LSE", "2024-07-01")).toBe("2024-07-01T15:30:00.000Z"); // 16:30 BST
+    expect(normaliseSymbol("VOD.L")).toEqual({ ok: true, symbol: "VOD.L", ticker: "VOD", market: "LSE" });
+    expect(normaliseSymbol("vod.uk")).toMatchObject({ ok: true, symbol: "VOD.L" });
+    expect(["yahoo", "stooq", "alphavantage", "polygon"].map((p) => providerSpelling(p, "VOD", "LSE"))).toEqual(["VOD.L", "vod.uk", "VOD.LON", null]);
+  });
+
+  test("TSX: Victoria Day, Canada Day on a Saturday, 13:00 on Christmas Eve", () => {
+    expect(["2024-05-20", "2023-07-03", "2023-07-04"].map((d) => isTradingDay("TSX", d))).toEqual([false, false, true]);
+    expect(closeUtc("TSX", "2021-12-24")).toBe("2021-12-24T18:00:00.000Z"); // 13:00 EST
+    expect(normaliseSymbol("RY.TO")).toEqual({ ok: true, symbol: "RY.TO", ticker: "RY", market: "TSX" });
+    expect(providerSpelling("alphavantage", "RY", "TSX")).toBe("RY.TRT");
+    expect(providerSpelling("stooq", "RY", "TSX")).toBeNull();
+  });
+
+  test("ASX: Anzac Day, Australia Day on a Sunday, the 14:10 close before Christmas", () => {
+    expect(["2024-04-25", "2025-01-27", "2022-09-22", "2025-01-28"].map((d) => isTradingDay("ASX", d))).toEqual([false, false, false, true]);
+    expect(closeUtc("ASX", "2024-12-24")).toBe("2024-12-24T03:10:00.000Z"); // 14:10 AEDT
+    expect(closeUtc("ASX", "2024-12-23")).toBe("2024-12-23T05:00:00.000Z"); // 16:00 AEDT
+    expect(normaliseSymbol("APS.AX")).toEqual({ ok: true, symbol: "APS.AX", ticker: "APS", market: "ASX" });
+    expect(providerSpelling("yahoo", "BHP", "ASX")).toBe("BHP.AX");
   });
 });
 

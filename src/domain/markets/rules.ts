@@ -11,26 +11,61 @@ function nearestWeekday(n: number): number {
   return wd === 6 ? n - 1 : wd === 0 ? n + 1 : n;
 }
 
-/** The day a rule names in a year, before its offset; null when it is not observed that year. */
-function namedDay(rule: HolidayRule, y: number): number | null {
+const isWeekend = (n: number) => weekday(n) === 0 || weekday(n) === 6;
+
+/**
+ * Substitute-day observance (UK, Canada, Australia): a day on a weekend, or on a day an earlier
+ * rule already named, moves to the next weekday that is neither, so that two holidays that both
+ * move (Christmas on Saturday, Boxing Day on Sunday) land on Monday and Tuesday.
+ */
+function nextFreeWeekday(n: number, taken: readonly number[]): number {
+  let d = n;
+  while (isWeekend(d) || taken.includes(d)) d++;
+  return d;
+}
+
+/** The Friday before a weekend day (a weekday stays). */
+function previousWeekday(n: number): number {
+  const wd = weekday(n);
+  return wd === 6 ? n - 1 : wd === 0 ? n - 2 : n;
+}
+
+/** The last `wd` on or before day n. */
+function weekdayOnOrBefore(n: number, wd: number): number {
+  return n - ((weekday(n) - wd + 7) % 7);
+}
+
+const monthDay = (y: number, mmdd: string) => dayNumber(y, Number(mmdd.slice(0, 2)), Number(mmdd.slice(3, 5)));
+
+/**
+ * The day a rule names in a year, before its offset; null when it is not observed that year.
+ * `taken`: the days the rules before it named that year (what a substitute day must avoid).
+ */
+function namedDay(rule: HolidayRule, y: number, taken: readonly number[]): number | null {
   if ("easter" in rule) return easterSunday(y) + rule.easter;
+  if ("onOrBefore" in rule) return weekdayOnOrBefore(monthDay(y, rule.onOrBefore), weekdayIndex(rule.weekday));
   if ("nth" in rule) {
     const wd = weekdayIndex(rule.weekday);
     return rule.nth === "last" ? lastWeekday(y, rule.month, wd) : nthWeekday(y, rule.month, wd, rule.nth);
   }
-  const n = dayNumber(y, Number(rule.date.slice(0, 2)), Number(rule.date.slice(3, 5)));
+  const n = monthDay(y, rule.date);
   if (rule.observed === "nearest-weekday") return nearestWeekday(n);
+  if (rule.observed === "next-weekday") return nextFreeWeekday(n, taken);
+  if (rule.observed === "previous-weekday") return previousWeekday(n);
   // A Saturday one is not observed at all; a Sunday one moves to Monday.
   if (rule.observed === "sunday-to-monday") return weekday(n) === 6 ? null : weekday(n) === 0 ? n + 1 : n;
   return n;
 }
 
-/** The days (day numbers) the rules name in year `y`, in the rules' order. */
+/**
+ * The days (day numbers) the rules name in year `y`, in the rules' order. Order matters only to
+ * `next-weekday` observance: a rule moves past the days of the rules listed before it.
+ */
 export function ruleDays(rules: readonly HolidayRule[], y: number): number[] {
   const days: number[] = [];
   for (const rule of rules) {
     if ((rule.from !== undefined && y < rule.from) || (rule.until !== undefined && y > rule.until)) continue;
-    const named = namedDay(rule, y);
+    const named = namedDay(rule, y, days);
     if (named === null) continue;
     const n = named + (rule.offset ?? 0);
     if (rule.onWeekdays !== undefined && !rule.onWeekdays.some((w) => weekdayIndex(w) === weekday(n))) continue;

@@ -35,8 +35,8 @@ function isValid(f: () => unknown): boolean {
 export const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"] as const;
 const Weekday = v.picklist(WEEKDAYS, `expected one of ${WEEKDAYS.join(", ")}`);
 
-/** A suffix as it is written after the dot of a symbol, upper case (`WA`, `NASDAQ`). */
-const Suffix = v.pipe(v.string(), v.regex(/^[A-Z]{2,8}$/, "expected 2 to 8 upper-case letters"));
+/** A suffix as it is written after the dot of a symbol, upper case (`WA`, `NASDAQ`, London's `L`). */
+const Suffix = v.pipe(v.string(), v.regex(/^[A-Z]{1,8}$/, "expected 1 to 8 upper-case letters"));
 
 // Fields every holiday rule may add to the day it names, applied in this order: the observance
 // moves the day, the offset shifts it, then onWeekdays and from/until decide whether it counts.
@@ -48,14 +48,29 @@ const RuleFields = {
   until: v.optional(v.pipe(Year, v.description("last year the rule applies"))),
 };
 
+const MonthDay = v.pipe(v.string(), v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "expected MM-DD"));
+
+/** How a fixed-date rule is observed when its date falls on a weekend (see `observed` below). */
+export const OBSERVANCES = ["nearest-weekday", "sunday-to-monday", "next-weekday", "previous-weekday"] as const;
+
 const FixedDateRule = v.strictObject({
-  date: v.pipe(v.string(), v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "expected MM-DD"), v.description("the same date every year, MM-DD")),
+  date: v.pipe(MonthDay, v.description("the same date every year, MM-DD")),
   observed: v.optional(
     v.pipe(
-      v.picklist(["nearest-weekday", "sunday-to-monday"]),
-      v.description("when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one"),
+      v.picklist(OBSERVANCES),
+      v.description(
+        "when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one; " +
+          "next-weekday (substitute days, as in the UK, Canada and Australia) moves it to the next weekday that no rule listed before it has already named, and also moves it off such a day on a weekday " +
+          "(Christmas on Saturday and Boxing Day on Sunday are observed Monday and Tuesday; Christmas on Sunday moves to Monday, so Boxing Day on that Monday moves to Tuesday); " +
+          "previous-weekday moves Saturday and Sunday to the Friday before (a half day on the last trading day before the date)",
+      ),
     ),
   ),
+  ...RuleFields,
+});
+const WeekdayOnOrBeforeRule = v.strictObject({
+  weekday: Weekday,
+  onOrBefore: v.pipe(MonthDay, v.description("the last such weekday on or before this date, MM-DD (Victoria Day: Mon on or before 05-24)")),
   ...RuleFields,
 });
 const EasterRule = v.strictObject({
@@ -69,8 +84,8 @@ const NthWeekdayRule = v.strictObject({
   ...RuleFields,
 });
 
-/** One yearly holiday or half day: a fixed date, a day relative to Easter, or the nth weekday of a month. */
-export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule]);
+/** One yearly holiday or half day: a fixed date, a day relative to Easter, the nth weekday of a month, or the last weekday on or before a date. */
+export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule]);
 export type HolidayRule = v.InferOutput<typeof HolidayRule>;
 
 const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
