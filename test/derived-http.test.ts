@@ -194,7 +194,7 @@ describe("/api/gaps and ticksync_gap_bars", () => {
   test("intraday: WSE 1m, Good Friday and Easter Monday closed, 2024-04-03 missing whole", async () => {
     const { body } = await get("/api/gaps?market=WSE&interval=1m");
     expect(body.data).toEqual([{ source: "live", symbol: "PKN.WA", market: "WSE", interval: "1m", from: "2024-04-03", to: "2024-04-03", units: 1, sessions: 1, bars: 480, trailing: true }]);
-    expect((await get("/api/gaps?market=XETRA")).status).toBe(400);
+    expect((await get("/api/gaps?market=XYZ")).status).toBe(400);
   });
 
   test("/metrics carries the gauge by market and interval", async () => {
