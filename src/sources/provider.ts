@@ -3,7 +3,7 @@
 // from the last stored bar less an overlap window so late corrections are picked up, and the
 // rate-limited, retried HTTP call a provider file makes (providerCall).
 import * as v from "valibot";
-import type { RawRow } from "../domain/bar.ts";
+import { INTERVAL_MS, type Interval, type RawRow } from "../domain/bar.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
 import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
 import { parseTimestamp } from "../domain/time.ts";
@@ -45,8 +45,26 @@ const retrySchema = v.pipe(
 /** What differs between providers in the fields they share: where they are and how much they allow. */
 type ProviderDefaults = { baseUrl: string; rateLimit: RateLimit; concurrency: number };
 
+/** Intraday intervals: bars shorter than a session, timestamped at their open instant (UTC). */
+export const isIntraday = (i: Interval) => INTERVAL_MS[i] < INTERVAL_MS["1d"];
+/** Bars re-read before the last stored intraday bar (capped by overlapDays): late corrections without re-reading whole days of 1m bars. */
+export const INTRADAY_OVERLAP_BARS = 60;
+
+/** Where an incremental read starts: the last stored bar less the overlap (days for daily and longer bars, a few bars intraday). */
+export function overlapStart(lastTs: number, interval: Interval, overlapDays: number): number {
+  if (!isIntraday(interval)) return lastTs - overlapDays * DAY;
+  return lastTs - Math.min(overlapDays * DAY, INTRADAY_OVERLAP_BARS * INTERVAL_MS[interval]);
+}
+
+function intervalSchema(type: string, intervals: readonly Interval[]) {
+  const list = intervals.join(", ");
+  const [only] = intervals;
+  const message = intervals.length === 1 ? `${type} loads ${only} bars only (interval = "${only}")` : `${type} offers the intervals ${list}`;
+  return v.optional(v.pipe(v.picklist(intervals as Interval[], message), v.description(`Bar interval; ${type} offers ${list}.`)), "1d" as Interval);
+}
+
 /** Config fields every provider has; each provider adds its `type` (with its summary) and defaults. */
-function providerConfigEntries<T extends string>(type: T, summary: string, defaults: ProviderDefaults) {
+function providerConfigEntries<T extends string>(type: T, summary: string, defaults: ProviderDefaults, intervals: readonly Interval[] = ["1d"]) {
   return {
     type: sourceType(type, summary),
     minQuality: v.optional(minQualitySchema),
@@ -55,9 +73,12 @@ function providerConfigEntries<T extends string>(type: T, summary: string, defau
     symbols: v.optional(v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols to load, in any provider spelling (with or besides universe)."))),
     universe: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("A bundled universe (wig80, sp500, etf-us) or one of [universes]."))),
     market: v.optional(MarketSchema),
-    interval: v.optional(v.pipe(v.literal("1d", "providers load daily bars (1d)"), v.description("Providers load daily bars (1d).")), "1d"),
+    interval: intervalSchema(type, intervals),
     start: v.optional(v.pipe(DateString, v.description("Where history starts when a symbol has no stored bars yet.")), "2000-01-01"),
-    overlapDays: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(366), v.description("Days re-read before the last stored bar, for late corrections.")), 5),
+    overlapDays: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(366), v.description(`Days re-read before the last stored bar, for late corrections (intraday: ${INTRADAY_OVERLAP_BARS} bars, at most these days).`)),
+      5,
+    ),
     rateLimit: v.optional(rateLimitSchema, defaults.rateLimit),
     timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.description("Time a call may take, ms.")), 15_000),
     retry: v.optional(retrySchema, {}),
@@ -83,7 +104,7 @@ export type ProviderConfig = {
   symbols?: string[];
   universe?: string;
   market?: SymbolMarket;
-  interval: "1d";
+  interval: Interval;
   start: string;
   overlapDays: number;
   rateLimit: RateLimit;
@@ -127,12 +148,14 @@ export type ProviderPage = {
   cursor?: Record<string, string | number | null>;
 };
 
-export type QuoteRequest = Omit<FetchRequest, "symbol" | "providerSymbol" | "market" | "from" | "to" | "cursor"> & {
+export type QuoteRequest = Omit<FetchRequest, "symbol" | "interval" | "providerSymbol" | "market" | "from" | "to" | "cursor"> & {
   symbols: { symbol: string; providerSymbol: string; market: SymbolMarket }[];
 };
 
 export type FetchRequest = {
   symbol: string;
+  /** The source's interval (absent: 1d). */
+  interval?: Interval;
   providerSymbol: string;
   market: SymbolMarket;
   from: number;
@@ -218,13 +241,13 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     const providerSymbol = sym.providerSymbol;
     if (!providerSymbol) throw noProviderSymbol(name, cfg, sym);
     const lastTs = typeof cursor?.lastTs === "number" ? cursor.lastTs : null;
-    const from = range?.from ?? (lastTs !== null ? lastTs - cfg.overlapDays * DAY : start);
+    const from = range?.from ?? (lastTs !== null ? overlapStart(lastTs, cfg.interval, cfg.overlapDays) : start);
     const to = range?.to ?? Date.now();
     let newest = lastTs;
     // The provider's own cursor fields ride along unchanged until a page replaces them.
     const { lastTs: _last, ...kept } = cursor ?? {};
     let yielded = false;
-    for await (const got of impl.fetchDaily({ symbol: sym.symbol, providerSymbol, market: sym.market, from, to, ...requestBase(cfg, ctx, retry), cursor })) {
+    for await (const got of impl.fetchDaily({ symbol: sym.symbol, interval: cfg.interval, providerSymbol, market: sym.market, from, to, ...requestBase(cfg, ctx, retry), cursor })) {
       const page: ProviderPage = Array.isArray(got) ? { rows: got } : got;
       if (page.cursor) Object.assign(kept, page.cursor);
       const rows = page.rows;
@@ -239,6 +262,7 @@ export function providerSource(name: string, cfg: ProviderConfig, impl: Provider
     if (!yielded && cursor === null) yield { rows: [], cursor: { lastTs: null } };
   }
 
+  if (cfg.mode === "quote" && cfg.interval !== "1d") throw new SourceError(`source ${name}: mode = "quote" makes daily bars; interval must be 1d (got ${cfg.interval})`);
   if (cfg.mode === "quote") return quoteSource(name, cfg, impl, ctx, retry);
   return sourceOf(name, cfg, async () => providerSymbols(name, cfg, ctx), read);
 }
@@ -301,10 +325,12 @@ export function providerDescriptor<T extends string, E extends v.ObjectEntries =
   summary: string;
   defaults: ProviderDefaults;
   entries?: E;
+  /** The intervals the provider offers (default daily only). */
+  intervals?: readonly Interval[];
   impl: ProviderImpl | ((cfg: v.InferOutput<ProviderSchema<T, E>>) => ProviderImpl);
 }): SourceDescriptor<ProviderSchema<T, E>> {
   const { type, summary, impl } = spec;
-  const schema = v.strictObject({ ...providerConfigEntries(type, summary, spec.defaults), ...spec.entries } as ReturnType<typeof providerConfigEntries<T>> & E);
+  const schema = v.strictObject({ ...providerConfigEntries(type, summary, spec.defaults, spec.intervals), ...spec.entries } as ReturnType<typeof providerConfigEntries<T>> & E);
   return {
     type,
     summary,

@@ -8,7 +8,11 @@
 // `meta` names the listing (longName, exchange, currency, instrumentType): the instrument.
 // Latest quotes (mode = "quote"): the same chart with `range=1d&interval=1d`, one symbol per
 // request; its last entry is the current (or last) session's bar, its close the latest price.
-import type { RawRow } from "../domain/bar.ts";
+// Intraday (1m, 5m, 15m, 60m): Yahoo keeps a short look-back per interval and caps 1m requests at
+// 7 days; older ranges are answered 422 "Unprocessable Entity". Ranges are clipped to the look-back
+// and asked in windows it accepts; intraday rows are bars' open instants (UTC), as Yahoo sends them.
+import type { Interval, RawRow } from "../domain/bar.ts";
+import { log } from "../lib/log.ts";
 import { providerSpelling } from "../domain/symbols.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
 import { ProviderError, parseJsonBody } from "../lib/http.ts";
@@ -60,6 +64,9 @@ function chartResult(res: Response, body: string, providerSymbol: string) {
     const text = `yahoo ${providerSymbol}: ${error?.code ?? `HTTP ${res.status}`}${error?.description ? `: ${error.description}` : ""}`;
     if (res.status === 404 || error?.code === "Not Found") throw new ProviderError(text, "not_found", { status: res.status });
     if (res.status === 401 || res.status === 403) throw new ProviderError(text, "auth", { status: res.status });
+    // HTTP 422 {"code": "Unprocessable Entity", "description": "1m data not available for startTime=… The
+    // requested range must be within the last 30 days."}: beyond the interval's look-back; asking again won't help.
+    if (res.status === 422 || error?.code === "Unprocessable Entity") throw new ProviderError(text, "no_data", { status: res.status, retryable: false });
     // HTTP 400 {"code": "Bad Request", "description": "Data doesn't exist for startDate = …, endDate = …"}:
     // the symbol has no bars in the period (delisted, not listed yet), not a bad request of ours.
     if (/data doesn.t exist/i.test(error?.description ?? "")) throw new ProviderError(text, "no_data", { status: res.status });
@@ -109,13 +116,99 @@ export function yahooEvents(events: YahooEvents | undefined, tz: string) {
   return { splits, dividends };
 }
 
+/** Yahoo's spelling of each interval ticksync loads from it. */
+export const YAHOO_INTERVAL: Partial<Record<Interval, string>> = { "1m": "1m", "5m": "5m", "15m": "15m", "1h": "60m", "1d": "1d", "1w": "1wk", "1mo": "1mo" };
+export const YAHOO_INTERVALS = Object.keys(YAHOO_INTERVAL) as Interval[];
+const DAY = 86_400_000;
+/** How far back Yahoo serves an intraday interval, and the longest range one request may ask (days). 1d, 1wk, 1mo: unlimited. */
+export const YAHOO_LOOKBACK: Partial<Record<Interval, { days: number; windowDays: number }>> = {
+  "1m": { days: 30, windowDays: 7 },
+  "5m": { days: 60, windowDays: 60 },
+  "15m": { days: 60, windowDays: 60 },
+  "1h": { days: 730, windowDays: 730 },
+};
+/** Clipped starts stay this far inside the look-back, so a request sent a moment later is still accepted. */
+const LOOKBACK_MARGIN_MS = 10 * 60_000;
+
+function lookbackError(req: FetchRequest, interval: Interval, e: ProviderError): ProviderError {
+  const days = YAHOO_LOOKBACK[interval]!.days;
+  return new ProviderError(`yahoo ${req.providerSymbol}: ${YAHOO_INTERVAL[interval]} bars reach back ${days} days only (Yahoo's look-back); ${e.message}`, "no_data", {
+    status: e.opts.status,
+    retryable: false,
+  });
+}
+
+/**
+ * Intraday bars: [from, to] clipped to the interval's look-back (one warning when clipped), asked
+ * in windows Yahoo accepts, one page per window. A range wholly beyond the look-back is asked once
+ * as it is: Yahoo's 422 becomes a no_data failure naming the limit (not retried).
+ */
+async function* fetchIntraday(req: FetchRequest, interval: Interval): AsyncIterable<ProviderPage> {
+  const { days, windowDays } = YAHOO_LOOKBACK[interval]!;
+  const earliest = Date.now() - days * DAY + LOOKBACK_MARGIN_MS;
+  let from = req.from;
+  if (from < earliest && req.to >= earliest) {
+    log.warn(`yahoo ${req.providerSymbol}: ${YAHOO_INTERVAL[interval]} bars reach back ${days} days only; loading from ${new Date(earliest).toISOString()} instead of ${new Date(from).toISOString()}`);
+    from = earliest;
+  }
+  let lastNoData: ProviderError | null = null;
+  let any = false;
+  for (let a = from; a <= req.to; ) {
+    const b = Math.min(a + windowDays * DAY, req.to + 1);
+    const url =
+      `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(a / 1000)}` +
+      `&period2=${Math.ceil(b / 1000)}&interval=${YAHOO_INTERVAL[interval]}&includePrePost=false`;
+    let chart: ReturnType<typeof chartResult>;
+    try {
+      chart = await chartCall(req, url, req.providerSymbol);
+    } catch (e) {
+      if (!(e instanceof ProviderError) || e.failure !== "no_data") throw e;
+      if (e.opts.status === 422) throw lookbackError(req, interval, e);
+      // No bars in this window (a weekend, a holiday): the other windows may have some.
+      lastNoData = e;
+      a = b;
+      continue;
+    }
+    const page = intradayPage(req, chart, a, b);
+    any ||= page.rows.length > 0;
+    yield page;
+    a = b;
+  }
+  if (!any && lastNoData && req.to - req.from >= NO_DATA_SPAN_MS) throw lastNoData;
+}
+
+/** One window's intraday rows: ts = the bar's open instant in UTC (Yahoo's epoch seconds), prices as Yahoo sends them. */
+function intradayPage(req: FetchRequest, chart: ReturnType<typeof chartResult>, from: number, end: number): ProviderPage {
+  const ts = chart.timestamp ?? [];
+  const q = quoteOf(chart);
+  const rows: RawRow[] = [];
+  for (let i = 0; i < ts.length; i++) {
+    const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
+    if (open == null && high == null && low == null && close == null) continue;
+    const t = (ts[i] as unknown as number) * 1000;
+    if (!isInstant(t)) {
+      rows.push({ locator: `yahoo:${req.providerSymbol}:#${i}`, fields: { symbol: req.symbol, ts: String(ts[i]), open, high, low, close, volume: volume ?? "" } });
+      continue;
+    }
+    if (t < from || t >= end || t < req.from || t > req.to) continue;
+    const iso = new Date(t).toISOString();
+    rows.push({
+      locator: `yahoo:${req.providerSymbol}:${iso}`,
+      fields: { symbol: req.symbol, ts: iso, open: fromFloat32(open), high: fromFloat32(high), low: fromFloat32(low), close: fromFloat32(close), volume: volume ?? "" },
+    });
+  }
+  return { rows };
+}
+
 export const yahooImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => providerSpelling("yahoo", ticker, market),
   async *fetchDaily(req) {
+    const interval = req.interval ?? "1d";
+    if (YAHOO_LOOKBACK[interval]) return yield* fetchIntraday(req, interval);
     // Up to now, whatever `to` is: every split after a bar must be in the events to undo it.
     const url =
       `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(req.from / 1000)}` +
-      `&period2=${Math.max(Math.floor(req.to / 1000) + 86_400, Math.floor(Date.now() / 1000))}&interval=1d&events=div%2Csplits&includeAdjustedClose=true`;
+      `&period2=${Math.max(Math.floor(req.to / 1000) + 86_400, Math.floor(Date.now() / 1000))}&interval=${YAHOO_INTERVAL[interval]}&events=div%2Csplits&includeAdjustedClose=true`;
     let chart: ReturnType<typeof chartResult>;
     try {
       chart = await chartCall(req, url, req.providerSymbol);
@@ -205,7 +298,8 @@ yahooImpl.quotes = {
 
 export const yahooDescriptor = providerDescriptor({
   type: "yahoo",
-  summary: "Yahoo Finance daily bars with splits and dividends, or its latest quotes",
+  summary: "Yahoo Finance bars (1m to 1mo; daily and longer with splits and dividends), or its latest quotes",
   defaults: { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 },
+  intervals: YAHOO_INTERVALS,
   impl: yahooImpl,
 });
