@@ -131,8 +131,9 @@ export const YAHOO_LOOKBACK: Partial<Record<Interval, { days: number; windowDays
 const LOOKBACK_MARGIN_MS = 10 * 60_000;
 
 function lookbackError(req: FetchRequest, interval: Interval, e: ProviderError): ProviderError {
-  const days = YAHOO_LOOKBACK[interval]!.days;
-  return new ProviderError(`yahoo ${req.providerSymbol}: ${YAHOO_INTERVAL[interval]} bars reach back ${days} days only (Yahoo's look-back); ${e.message}`, "no_data", {
+  const { days, windowDays } = YAHOO_LOOKBACK[interval]!;
+  const cap = windowDays < days ? `, at most ${windowDays} days per request` : "";
+  return new ProviderError(`${e.message} (Yahoo's ${YAHOO_INTERVAL[interval]} bars reach back ${days} days only${cap})`, "no_data", {
     status: e.opts.status,
     retryable: false,
   });
@@ -154,7 +155,8 @@ async function* fetchIntraday(req: FetchRequest, interval: Interval): AsyncItera
   let lastNoData: ProviderError | null = null;
   let any = false;
   for (let a = from; a <= req.to; ) {
-    const b = Math.min(a + windowDays * DAY, req.to + 1);
+    // period2 is rounded up to a second: the window stays a second short of its limit.
+    const b = Math.min(a + windowDays * DAY - 1000, req.to + 1);
     const url =
       `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(a / 1000)}` +
       `&period2=${Math.ceil(b / 1000)}&interval=${YAHOO_INTERVAL[interval]}&includePrePost=false`;

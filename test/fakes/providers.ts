@@ -362,7 +362,8 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
   const interval = q.get("interval") ?? "1d";
   if (!YAHOO_INTERVALS.includes(interval))
     return yahooError(400, "Bad Request", `Invalid input - interval=${interval} is not supported. Valid intervals: [${YAHOO_INTERVALS.join(", ")}]`);
-  if (interval !== "1d") return yahooError(400, "Bad Request", `fake yahoo serves interval=1d only (got ${interval})`);
+  if (interval in YAHOO_INTRADAY) return yahooIntraday(symbol, q, interval, lookup, float32);
+  if (interval !== "1d") return yahooError(400, "Bad Request", `fake yahoo serves interval=1d and 1m, 5m, 15m, 60m only (got ${interval})`);
   const now = Math.floor(Date.now() / 1000);
   const int = (name: string) => {
     const v = q.get(name);
@@ -456,6 +457,58 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
     ev.splits = Object.fromEntries(splits.map((d) => [String(openS(d.date)), { date: openS(d.date), numerator: d.numerator, denominator: d.denominator, splitRatio: `${d.numerator}:${d.denominator}` }]));
   const result: Record<string, unknown> = { meta, timestamp: rows.map((r) => r.ts), ...(Object.keys(ev).length ? { events: ev } : {}), indicators };
   return json({ chart: { result: [result], error: null } });
+}
+
+// Yahoo intraday: GET /v8/finance/chart/<SYM>?period1=&period2=&interval=1m|5m|15m|60m. Each daily bar
+// set becomes its regular session's bars (New York 09:30-16:00, Warsaw 09:00-17:00), stamped with
+// their open instants; 60m bars start at the open (09:30, 10:30, …). Yahoo's look-back: 1m within
+// the last 30 days and at most 7 days per request, 5m and 15m within 60 days, 60m within 730 days;
+// anything else is its HTTP 422 "Unprocessable Entity".
+const YAHOO_INTRADAY: Record<string, { step: number; days: number }> = {
+  "1m": { step: 60, days: 30 },
+  "5m": { step: 300, days: 60 },
+  "15m": { step: 900, days: 60 },
+  "60m": { step: 3600, days: 730 },
+};
+
+function yahooIntraday(symbol: string, q: URLSearchParams, interval: string, lookup: Lookup, float32: boolean): Response {
+  const { step, days } = YAHOO_INTRADAY[interval]!;
+  const period1 = Number(q.get("period1"));
+  const period2 = Number(q.get("period2"));
+  if (!/^\d+$/.test(q.get("period1") ?? "") || !/^\d+$/.test(q.get("period2") ?? ""))
+    return yahooError(400, "Bad Request", `Invalid input - period1 and period2 must be integers (epoch seconds). period1 = ${q.get("period1")}, period2 = ${q.get("period2")}`);
+  const now = Math.floor(Date.now() / 1000);
+  const notAvailable = `${interval} data not available for startTime=${period1} and endTime=${period2}.`;
+  if (period1 < now - days * 86_400) return yahooError(422, "Unprocessable Entity", `${notAvailable} The requested range must be within the last ${days} days.`);
+  if (interval === "1m" && period2 - period1 > 7 * 86_400)
+    return yahooError(422, "Unprocessable Entity", `${notAvailable} Only 7 days worth of 1m granularity data are allowed to be fetched per request.`);
+  const all = lookup(symbol);
+  if (!all) return yahooError(404, "Not Found", "No data found, symbol may be delisted");
+  const venue = symbol.endsWith(".WA") ? WARSAW : NEW_YORK;
+  const f = float32 ? Math.fround : (x: number) => x;
+  const ts: number[] = [];
+  const quote = { open: [] as number[], high: [] as number[], low: [] as number[], close: [] as number[], volume: [] as number[] };
+  for (const b of all) {
+    const open = zonedMs(b.date, venue.open[0], venue.open[1], venue.tz) / 1000;
+    const close = zonedMs(b.date, venue.close[0], venue.close[1], venue.tz) / 1000;
+    if (close <= period1 || open >= period2) continue;
+    const n = Math.ceil((close - open) / step);
+    const price = (k: number) => round(b.open + ((b.close - b.open) * k) / n, 2);
+    for (let k = 0; k < n; k++) {
+      const t = open + k * step;
+      if (t < period1 || t >= period2) continue;
+      const [o, c] = [price(k), price(k + 1)];
+      ts.push(t);
+      quote.open.push(f(o));
+      quote.close.push(f(c));
+      quote.high.push(f(round(Math.max(o, c) + 0.01, 2)));
+      quote.low.push(f(round(Math.min(o, c) - 0.01, 2)));
+      quote.volume.push(Math.round(b.volume / n));
+    }
+  }
+  const meta = { currency: venue.currency, symbol, exchangeName: venue.exchangeName, fullExchangeName: venue.fullExchangeName, instrumentType: "EQUITY", exchangeTimezoneName: venue.tz, dataGranularity: interval, range: "" };
+  if (ts.length === 0) return json({ chart: { result: [{ meta, indicators: { quote: [{}] } }], error: null } });
+  return json({ chart: { result: [{ meta, timestamp: ts, indicators: { quote: [quote] } }], error: null } });
 }
 
 // ---------------------------------------------------------------------------------------------
