@@ -108,6 +108,19 @@ describe("yahoo intraday", () => {
     expect(String(failed!.error)).toContain("30 days");
   });
 
+  test("15m within 60 days in one request; 5m 70 days back is no_data", async () => {
+    const days = recentSessions("NVDA", 20).slice(-2);
+    fake.setBars("yahoo", "NVDA", days);
+    const s = await ingestFromConfig({ loaded: loaded({ y: yahoo({ symbols: ["NVDA.US"], interval: "15m", start: days[0]!.date }) }), store, source: "y" });
+    expect(s.outcome).toBe("succeeded");
+    expect((await store.queryBars({ symbol: "NVDA.US", interval: "15m", limit: 1000 })).length).toBe(2 * 26);
+    expect(requests().map((r) => r.query.interval)).toEqual(["15m"]);
+    const from = Date.now() - 70 * DAY;
+    const f = await ingestFromConfig({ loaded: loaded({ y: yahoo({ symbols: ["NVDA.US"], interval: "5m" }) }), store, source: "y", range: { from, to: from + 5 * DAY } });
+    expect(f.failures).toEqual({ no_data: 1 });
+    expect(requests().length).toBe(2);
+  });
+
   test("a start beyond the look-back is clipped to it, not refused", async () => {
     fake.setBars("yahoo", "KO", recentSessions("KO", 40));
     const s = await ingestFromConfig({ loaded: loaded({ y: yahoo({ symbols: ["KO.US"], interval: "1m", start: dateOf(Date.now() - 40 * DAY) }) }), store, source: "y" });
