@@ -6,6 +6,7 @@ import * as v from "valibot";
 import { INTERVAL_MS, type Interval, type RawRow } from "../domain/bar.ts";
 import type { CorporateAction, Instrument } from "../domain/actions.ts";
 import { normaliseSymbol, type SymbolMarket } from "../domain/symbols.ts";
+import { isIntraday } from "../domain/rollup.ts";
 import { parseTimestamp } from "../domain/time.ts";
 import { createRateLimiter, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
 import { resolveUniverse } from "../universes/universes.ts";
@@ -45,8 +46,6 @@ const retrySchema = v.pipe(
 /** What differs between providers in the fields they share: where they are and how much they allow. */
 type ProviderDefaults = { baseUrl: string; rateLimit: RateLimit; concurrency: number };
 
-/** Intraday intervals: bars shorter than a session, timestamped at their open instant (UTC). */
-export const isIntraday = (i: Interval) => INTERVAL_MS[i] < INTERVAL_MS["1d"];
 /** Bars re-read before the last stored intraday bar (capped by overlapDays): late corrections without re-reading whole days of 1m bars. */
 export const INTRADAY_OVERLAP_BARS = 60;
 
