@@ -1,45 +1,29 @@
 // Live sources: providers' latest-quote mode against the local fake servers (real formats, 429s,
 // malformed replies), and the replay source (pacing, its own source name, interrupt + resume).
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { setLogLevel } from "../src/lib/log.ts";
-import { resetSharedLimiters } from "../src/sources/provider.ts";
-import { startFakeProviders, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
-import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";
+import type { FakeBar, FakeProviders } from "./fakes/providers.ts";
+import { cli, waitFor, writeFile } from "./helpers.ts";
+import { loadedSources, useProviderTestEnv } from "./provider-env.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 
 setLogLevel("error");
-const dir = tempDir("ticksync-live-");
 let fake: FakeProviders;
 let store: Store;
 let storePath: string;
-let n = 0;
-
-beforeAll(async () => {
-  fake = await startFakeProviders();
-});
-afterAll(async () => {
-  await fake.stop();
-});
-beforeEach(async () => {
-  fake.reset();
-  resetSharedLimiters();
-  storePath = join(dir, `store-${++n}.db`);
-  store = sqliteStore(storePath);
-  await store.migrate();
-});
+const dir = useProviderTestEnv("ticksync-live-", (env) => void ({ fake, store, storePath } = env));
 
 const QUICK_RETRY = { attempts: 3, rateLimitAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 };
 const DAY = 86_400_000;
-const loaded = (sources: Record<string, unknown>): LoadedConfig => ({ config: parseConfig({ sources }), file: null, baseDir: dir });
+const loaded = (sources: Record<string, unknown>) => loadedSources(dir, sources);
 const quoteSource = (type: string, extra: Record<string, unknown> = {}) => ({
   type,
   mode: "quote",

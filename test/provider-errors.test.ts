@@ -1,41 +1,23 @@
 // How provider answers and symbols that cannot be loaded are named: Yahoo's HTTP 400 "Data
 // doesn't exist for startDate …" is no_data (not a client error), and a symbol with the suffix of
 // a market ticksync does not know says which suffix and which markets are known.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
-import { sqliteStore } from "../src/stores/sqlite/index.ts";
+import { describe, expect, test } from "bun:test";
 import type { Store } from "../src/stores/types.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { setLogLevel } from "../src/lib/log.ts";
-import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { normaliseSymbol, MARKET_SUFFIX } from "../src/domain/symbols.ts";
-import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
-import { tempDir } from "./helpers.ts";
+import { syntheticBars, type FakeProviders } from "./fakes/providers.ts";
+import { loadedSources, useProviderTestEnv } from "./provider-env.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 
 setLogLevel("error");
-const dir = tempDir("ticksync-proverr-");
 let fake: FakeProviders;
 let store: Store;
-let n = 0;
+const dir = useProviderTestEnv("ticksync-proverr-", (env) => void ({ fake, store } = env));
 
-beforeAll(async () => {
-  fake = await startFakeProviders();
-});
-afterAll(async () => {
-  await fake.stop();
-});
-beforeEach(async () => {
-  fake.reset();
-  resetSharedLimiters();
-  store = sqliteStore(join(dir, `store-${++n}.db`));
-  await store.migrate();
-});
-
-const loaded = (sources: Record<string, unknown>): LoadedConfig => ({ config: parseConfig({ sources }), file: null, baseDir: dir });
+const loaded = (sources: Record<string, unknown>) => loadedSources(dir, sources);
 const yahoo = (extra: Record<string, unknown>) => ({ type: "yahoo", baseUrl: `${fake.url}/yahoo`, rateLimit: { perSecond: 200 }, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 }, ...extra });
 
 describe("yahoo: Data doesn't exist for startDate", () => {

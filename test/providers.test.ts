@@ -1,44 +1,24 @@
 // Provider sources against local servers that speak the providers' real formats, faults
 // included. Every test checks the rows stored and the number of requests made.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
-import { sqliteStore } from "../src/stores/sqlite/index.ts";
+import { describe, expect, test } from "bun:test";
 import type { Store } from "../src/stores/types.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { setLogLevel } from "../src/lib/log.ts";
-import { resetSharedLimiters } from "../src/sources/provider.ts";
-import { startFakeProviders, syntheticBars, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
-import { tempDir } from "./helpers.ts";
+import { syntheticBars, type FakeBar, type FakeProviders } from "./fakes/providers.ts";
+import { loadedSources, useProviderTestEnv } from "./provider-env.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 
 setLogLevel("error");
-const dir = tempDir("ticksync-prov-");
 let fake: FakeProviders;
 let store: Store;
-let n = 0;
-
-beforeAll(async () => {
-  fake = await startFakeProviders({ polygonPageSize: 3 });
-});
-afterAll(async () => {
-  await fake.stop();
-});
-beforeEach(async () => {
-  fake.reset();
-  resetSharedLimiters();
-  store = sqliteStore(join(dir, `store-${++n}.db`));
-  await store.migrate();
-});
+const dir = useProviderTestEnv("ticksync-prov-", (env) => void ({ fake, store } = env), { polygonPageSize: 3 });
 
 const FAST = { perSecond: 200 };
 const QUICK_RETRY = { attempts: 3, rateLimitAttempts: 4, baseDelayMs: 5, maxDelayMs: 20 };
 
-function loaded(sources: Record<string, unknown>): LoadedConfig {
-  return { config: parseConfig({ sources }), file: null, baseDir: dir };
-}
+const loaded = (sources: Record<string, unknown>) => loadedSources(dir, sources);
 
 function provider(type: string, extra: Record<string, unknown> = {}) {
   return { type, baseUrl: `${fake.url}/${type}`, apiKey: "k3y-secret", rateLimit: FAST, retry: QUICK_RETRY, start: "2024-01-01", ...extra };

@@ -1,41 +1,25 @@
 // Yahoo intraday bars (1m … 60m) against the local Yahoo server: open-instant timestamps, requests
 // in windows Yahoo's look-back accepts, its 422 for a range beyond the look-back as no_data (not
 // retried), incremental loading per interval, and the per-provider interval check of the config.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
-import { sqliteStore } from "../src/stores/sqlite/index.ts";
+import { describe, expect, test } from "bun:test";
+import { parseConfig } from "../src/config/load.ts";
 import type { Store } from "../src/stores/types.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { setLogLevel } from "../src/lib/log.ts";
-import { INTRADAY_OVERLAP_BARS, resetSharedLimiters } from "../src/sources/provider.ts";
-import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
-import { tempDir } from "./helpers.ts";
+import { INTRADAY_OVERLAP_BARS } from "../src/sources/provider.ts";
+import { syntheticBars, type FakeProviders } from "./fakes/providers.ts";
+import { loadedSources, useProviderTestEnv } from "./provider-env.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 
 setLogLevel("error");
-const dir = tempDir("ticksync-yintra-");
 let fake: FakeProviders;
 let store: Store;
-let n = 0;
-
-beforeAll(async () => {
-  fake = await startFakeProviders();
-});
-afterAll(async () => {
-  await fake.stop();
-});
-beforeEach(async () => {
-  fake.reset();
-  resetSharedLimiters();
-  store = sqliteStore(join(dir, `store-${++n}.db`));
-  await store.migrate();
-});
+const dir = useProviderTestEnv("ticksync-yintra-", (env) => void ({ fake, store } = env));
 
 const DAY = 86_400_000;
-const loaded = (sources: Record<string, unknown>): LoadedConfig => ({ config: parseConfig({ sources }), file: null, baseDir: dir });
+const loaded = (sources: Record<string, unknown>) => loadedSources(dir, sources);
 const yahoo = (extra: Record<string, unknown>) => ({
   type: "yahoo",
   baseUrl: `${fake.url}/yahoo`,
