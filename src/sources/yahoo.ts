@@ -94,6 +94,23 @@ function quoteOf(chart: ReturnType<typeof chartResult>): Record<string, (number 
   return out;
 }
 
+type Cell = number | null | undefined;
+type ChartEntry = { t: number; open: Cell; high: Cell; low: Cell; close: Cell; volume: Cell };
+
+/**
+ * Entry i of a chart's arrays. null: Yahoo pads its arrays with all-null entries where it has no
+ * trade, which is no bar, not a broken one (a partly null entry is broken: the quarantine says
+ * so). A row: its timestamp is no time, and the row still goes on, for the quarantine (rule ts).
+ * Else the bar's open instant and values.
+ */
+function chartEntry(req: FetchRequest, ts: unknown[], q: Record<string, (number | null)[]>, i: number): ChartEntry | RawRow | null {
+  const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
+  if (open == null && high == null && low == null && close == null) return null;
+  const t = (ts[i] as number) * 1000;
+  if (!isInstant(t)) return { locator: `yahoo:${req.providerSymbol}:#${i}`, fields: { symbol: req.symbol, ts: String(ts[i]), open, high, low, close, volume: volume ?? "" } };
+  return { t, open, high, low, close, volume };
+}
+
 /** Prices to 8 decimals: undoing a split must not leave 125.85750000000002 behind. */
 const roundPrice = (x: number) => Number(x.toFixed(8));
 
@@ -185,13 +202,13 @@ function intradayPage(req: FetchRequest, chart: ReturnType<typeof chartResult>, 
   const q = quoteOf(chart);
   const rows: RawRow[] = [];
   for (let i = 0; i < ts.length; i++) {
-    const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
-    if (open == null && high == null && low == null && close == null) continue;
-    const t = (ts[i] as unknown as number) * 1000;
-    if (!isInstant(t)) {
-      rows.push({ locator: `yahoo:${req.providerSymbol}:#${i}`, fields: { symbol: req.symbol, ts: String(ts[i]), open, high, low, close, volume: volume ?? "" } });
+    const e = chartEntry(req, ts, q, i);
+    if (e === null) continue;
+    if ("locator" in e) {
+      rows.push(e);
       continue;
     }
+    const { t, open, high, low, close, volume } = e;
     if (t < from || t >= end || t < req.from || t > req.to) continue;
     const iso = new Date(t).toISOString();
     rows.push({
@@ -243,16 +260,13 @@ export const yahooImpl: ProviderImpl = {
         : undefined;
     const rows: RawRow[] = [];
     for (let i = 0; i < ts.length; i++) {
-      const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
-      // Yahoo pads its arrays with all-null entries for sessions it has no trade for; that is
-      // no bar, not a broken one. A partly null entry is broken and goes to the quarantine.
-      if (open == null && high == null && low == null && close == null) continue;
-      const t = (ts[i] as unknown as number) * 1000;
-      // A timestamp that is no time still makes a row: the quarantine says so (rule ts).
-      if (!isInstant(t)) {
-        rows.push({ locator: `yahoo:${req.providerSymbol}:#${i}`, fields: { symbol: req.symbol, ts: String(ts[i]), open, high, low, close, volume: volume ?? "" } });
+      const e = chartEntry(req, ts, q, i);
+      if (e === null) continue;
+      if ("locator" in e) {
+        rows.push(e);
         continue;
       }
+      const { t, open, high, low, close, volume } = e;
       const date = dateInZone(t, tz);
       if (Date.parse(date) < req.from || Date.parse(date) > req.to) continue;
       const k = unsplit(date);
