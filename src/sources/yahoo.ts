@@ -95,20 +95,24 @@ function quoteOf(chart: ReturnType<typeof chartResult>): Record<string, (number 
 }
 
 type Cell = number | null | undefined;
-type ChartEntry = { t: number; open: Cell; high: Cell; low: Cell; close: Cell; volume: Cell };
+type ChartBar = { i: number; t: number; open: Cell; high: Cell; low: Cell; close: Cell; volume: Cell };
 
 /**
- * Entry i of a chart's arrays. null: Yahoo pads its arrays with all-null entries where it has no
- * trade, which is no bar, not a broken one (a partly null entry is broken: the quarantine says
- * so). A row: its timestamp is no time, and the row still goes on, for the quarantine (rule ts).
- * Else the bar's open instant and values.
+ * A chart's entries as bars, in order. Yahoo pads its arrays with all-null entries where it had no
+ * trade: no bar, not a broken one, so skipped (a partly null entry is broken: the quarantine says
+ * so). An entry whose timestamp is no time still makes a row, pushed onto `rows` for the
+ * quarantine (rule ts).
  */
-function chartEntry(req: FetchRequest, ts: unknown[], q: Record<string, (number | null)[]>, i: number): ChartEntry | RawRow | null {
-  const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
-  if (open == null && high == null && low == null && close == null) return null;
-  const t = (ts[i] as number) * 1000;
-  if (!isInstant(t)) return { locator: `yahoo:${req.providerSymbol}:#${i}`, fields: { symbol: req.symbol, ts: String(ts[i]), open, high, low, close, volume: volume ?? "" } };
-  return { t, open, high, low, close, volume };
+function* chartBars(req: FetchRequest, chart: ReturnType<typeof chartResult>, rows: RawRow[]): Generator<ChartBar> {
+  const ts: unknown[] = chart.timestamp ?? [];
+  const q = quoteOf(chart);
+  for (let i = 0; i < ts.length; i++) {
+    const [open, high, low, close, volume] = [q.open?.[i], q.high?.[i], q.low?.[i], q.close?.[i], q.volume?.[i]];
+    if (open == null && high == null && low == null && close == null) continue;
+    const t = (ts[i] as number) * 1000;
+    if (isInstant(t)) yield { i, t, open, high, low, close, volume };
+    else rows.push({ locator: `yahoo:${req.providerSymbol}:#${i}`, fields: { symbol: req.symbol, ts: String(ts[i]), open, high, low, close, volume: volume ?? "" } });
+  }
 }
 
 /** Prices to 8 decimals: undoing a split must not leave 125.85750000000002 behind. */
@@ -198,17 +202,8 @@ async function* fetchIntraday(req: FetchRequest, interval: Interval): AsyncItera
 
 /** One window's intraday rows: ts = the bar's open instant in UTC (Yahoo's epoch seconds), prices as Yahoo sends them. */
 function intradayPage(req: FetchRequest, chart: ReturnType<typeof chartResult>, from: number, end: number): ProviderPage {
-  const ts = chart.timestamp ?? [];
-  const q = quoteOf(chart);
   const rows: RawRow[] = [];
-  for (let i = 0; i < ts.length; i++) {
-    const e = chartEntry(req, ts, q, i);
-    if (e === null) continue;
-    if ("locator" in e) {
-      rows.push(e);
-      continue;
-    }
-    const { t, open, high, low, close, volume } = e;
+  for (const { t, open, high, low, close, volume } of chartBars(req, chart, rows)) {
     if (t < from || t >= end || t < req.from || t > req.to) continue;
     const iso = new Date(t).toISOString();
     rows.push({
@@ -236,8 +231,6 @@ export const yahooImpl: ProviderImpl = {
       if (e instanceof ProviderError && e.failure === "no_data" && req.to - req.from < NO_DATA_SPAN_MS) return;
       throw e;
     }
-    const ts = chart.timestamp ?? [];
-    const q = quoteOf(chart);
     const adj = chart.indicators?.adjclose?.[0]?.adjclose;
     const tz = knownZone(chart.meta?.exchangeTimezoneName, MARKET_TIMEZONES[req.market]);
     const { splits, dividends } = yahooEvents(chart.events, tz);
@@ -259,14 +252,7 @@ export const yahooImpl: ProviderImpl = {
         ? { symbol: req.symbol, name: text(m.longName) ?? text(m.shortName), exchange: text(m.fullExchangeName) ?? text(m.exchangeName), currency: text(m.currency), type: text(m.instrumentType), sector: null, industry: null, isin: null }
         : undefined;
     const rows: RawRow[] = [];
-    for (let i = 0; i < ts.length; i++) {
-      const e = chartEntry(req, ts, q, i);
-      if (e === null) continue;
-      if ("locator" in e) {
-        rows.push(e);
-        continue;
-      }
-      const { t, open, high, low, close, volume } = e;
+    for (const { i, t, open, high, low, close, volume } of chartBars(req, chart, rows)) {
       const date = dateInZone(t, tz);
       if (Date.parse(date) < req.from || Date.parse(date) > req.to) continue;
       const k = unsplit(date);
