@@ -29,6 +29,8 @@ test("market time zones", () => {
     SIX: "Europe/Zurich",
     TSX: "America/Toronto",
     ASX: "Australia/Sydney",
+    FX: "America/New_York",
+    CRYPTO: "UTC",
   });
 });
 

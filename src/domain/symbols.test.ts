@@ -1,6 +1,6 @@
 // Symbol normalisation: every provider's spelling of one listing meets under one canonical key.
 import { describe, expect, test } from "bun:test";
-import { MARKET_SUFFIX, isMarket, marketOf, normaliseSymbol, type SymbolMarket } from "./symbols.ts";
+import { MARKET_SUFFIX, isMarket, marketOf, normaliseSymbol, providerSpelling, type SymbolMarket } from "./symbols.ts";
 import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
@@ -153,5 +153,84 @@ test("isMarket and MARKET_SUFFIX", () => {
   expect(isMarket("NYSE")).toBe(true);
   expect(isMarket("wse")).toBe(false);
   expect(isMarket("constructor")).toBe(false);
-  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX" });
+  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX", FX: "FX", CRYPTO: "CRYPTO" });
+});
+
+describe("currency pairs (FX)", () => {
+  for (const raw of ["EURGBP=X", "eurgbp=x", "C:EURGBP", "EURGBP.FX", "eurgbp.forex", "FX:EURGBP", "EUR/GBP.FX"]) {
+    test(`${JSON.stringify(raw)} names its own market → EURGBP.FX`, () => {
+      expect(normaliseSymbol(raw)).toEqual({ ok: true, symbol: "EURGBP.FX", ticker: "EURGBP", market: "FX" });
+    });
+  }
+
+  for (const raw of ["eurgbp", "EUR/GBP", "EUR-GBP", "eur_gbp"]) {
+    test(`${JSON.stringify(raw)} with default FX → EURGBP.FX`, () => expect(canonical(raw, "FX")).toBe("EURGBP.FX"));
+  }
+
+  test("a pair that is not two 3-letter codes is refused with the form expected", () => {
+    expect(reason("EURGB", "FX")).toContain("two 3-letter codes");
+    expect(reason("EURO/GBP", "FX")).toContain("not a valid FX pair");
+    expect(reason("C:EURGBPX")).toContain("not a valid FX pair");
+  });
+
+  test("each provider's spelling, and back", () => {
+    expect(providerSpelling("yahoo", "EURGBP", "FX")).toBe("EURGBP=X");
+    expect(providerSpelling("stooq", "EURGBP", "FX")).toBe("eurgbp");
+    expect(providerSpelling("polygon", "EURGBP", "FX")).toBe("C:EURGBP");
+    expect(providerSpelling("alphavantage", "EURGBP", "FX")).toBeNull();
+    for (const provider of ["yahoo", "polygon"]) expect(canonical(providerSpelling(provider, "EURGBP", "FX")!)).toBe("EURGBP.FX");
+    expect(canonical(providerSpelling("stooq", "EURGBP", "FX")!, "FX")).toBe("EURGBP.FX");
+  });
+
+  test("Yahoo's =F (futures) is still an unknown market, listing the known ones", () => {
+    const r = reason("GC=F");
+    expect(r).toContain('unknown market suffix "=F"');
+    expect(r).toContain(".FX (FX; also .FOREX)");
+  });
+});
+
+describe("crypto pairs", () => {
+  for (const [raw, symbol] of [
+    ["X:BTCUSD", "BTC-USD.CRYPTO"],
+    ["BTC-USD.CRYPTO", "BTC-USD.CRYPTO"],
+    ["btc-usdt.cc", "BTC-USDT.CRYPTO"],
+    ["CRYPTO:ETHBTC", "ETH-BTC.CRYPTO"],
+    ["X:1INCHUSD", "1INCH-USD.CRYPTO"],
+  ] as const) {
+    test(`${raw} → ${symbol}`, () => expect(canonical(raw)).toBe(symbol));
+  }
+
+  test("a bare pair with default CRYPTO splits at the longest known quote", () => {
+    expect(normaliseSymbol("BTCUSDT", "CRYPTO")).toEqual({ ok: true, symbol: "BTC-USDT.CRYPTO", ticker: "BTC-USDT", market: "CRYPTO" });
+    expect(canonical("BTCUSD", "CRYPTO")).toBe("BTC-USD.CRYPTO");
+    expect(canonical("btc/eur", "CRYPTO")).toBe("BTC-EUR.CRYPTO");
+    expect(canonical("SOLFDUSD", "CRYPTO")).toBe("SOL-FDUSD.CRYPTO");
+  });
+
+  test("a pair with no known quote at its end is refused, naming the quotes", () => {
+    const r = reason("BTCXYZ", "CRYPTO");
+    expect(r).toContain('"BTCXYZ" is not a valid CRYPTO pair');
+    expect(r).toContain("USDT");
+    expect(reason("USDT", "CRYPTO")).toContain("not a valid CRYPTO pair");
+    expect(reason("A-B-C", "CRYPTO")).toContain("not a valid CRYPTO pair");
+  });
+
+  test("each provider's spelling, and back", () => {
+    expect(providerSpelling("yahoo", "BTC-USD", "CRYPTO")).toBe("BTC-USD");
+    expect(providerSpelling("polygon", "BTC-USD", "CRYPTO")).toBe("X:BTCUSD");
+    expect(providerSpelling("binance", "BTC-USDT", "CRYPTO")).toBe("BTCUSDT");
+    expect(providerSpelling("stooq", "BTC-USD", "CRYPTO")).toBeNull();
+    expect(canonical(providerSpelling("polygon", "BTC-USD", "CRYPTO")!)).toBe("BTC-USD.CRYPTO");
+    expect(canonical(providerSpelling("binance", "BTC-USDT", "CRYPTO")!, "CRYPTO")).toBe("BTC-USDT.CRYPTO");
+  });
+
+  test("Citi on NYSE is not a currency: a market name wins over Polygon's C: prefix", () => {
+    expect(canonical("C:NYSE")).toBe("C.US");
+    expect(canonical("NYSE:C")).toBe("C.US");
+  });
+
+  test("marketOf pairs", () => {
+    expect(marketOf("BTC-USDT.CRYPTO")).toBe("CRYPTO");
+    expect(marketOf("EURGBP.FX")).toBe("FX");
+  });
 });

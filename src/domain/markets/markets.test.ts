@@ -17,7 +17,7 @@ const days = (rules: HolidayRule[], year: number) => ruleDays(rules, year).map(f
 
 describe("the registry", () => {
   test("lists the shipped markets in order, each with its code, MIC, zone and currency", () => {
-    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX"]);
+    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "FX", "CRYPTO"]);
     expect(MARKETS.map((m) => [m.code, m.mic, m.timeZone, m.currency])).toEqual([
       ["WSE", "XWAR", "Europe/Warsaw", "PLN"],
       ["NYSE", "XNYS", "America/New_York", "USD"],
@@ -28,6 +28,8 @@ describe("the registry", () => {
       ["SIX", "XSWX", "Europe/Zurich", "CHF"],
       ["TSX", "XTSE", "America/Toronto", "CAD"],
       ["ASX", "XASX", "Australia/Sydney", "AUD"],
+      ["FX", "XXXX", "America/New_York", undefined],
+      ["CRYPTO", "XXXX", "UTC", undefined],
     ]);
   });
 
@@ -39,8 +41,8 @@ describe("the registry", () => {
   });
 
   test("messages and the config picklist are built from the codes", () => {
-    expect(marketChoices()).toBe("WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX or ASX");
-    expect(marketChoices(true)).toBe('"WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX" or "ASX"');
+    expect(marketChoices()).toBe("WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, FX or CRYPTO");
+    expect(marketChoices(true)).toBe('"WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "FX" or "CRYPTO"');
     const r = v.safeParse(MarketSchema, "XYZ");
     expect(r.success).toBe(false);
     expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX or ASX");

@@ -93,8 +93,22 @@ const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
 const ProviderSpelling = v.strictObject({
   case: v.optional(v.pipe(v.picklist(["lower"]), v.description("lower: the provider writes tickers in lower case (default: upper, as stored)"))),
   shareClassSeparator: v.optional(v.pipe(v.string(), v.description("written for the `-` of a share class (BRK-B → BRK.B with `.`)"))),
-  suffix: v.optional(v.pipe(v.string(), v.description("appended to the ticker, e.g. `.WA`"))),
+  pairSeparator: v.optional(v.pipe(v.string(), v.maxLength(1), v.description("a pair market: written between base and quote (Yahoo `BTC-USD`: `-`; Binance `BTCUSDT`: none)"))),
+  prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Z]{1,3}:$/, "expected 1 to 3 upper-case letters and a colon"), v.description("put before the ticker, e.g. Polygon's `C:` (EURUSD → C:EURUSD); read back as this market"))),
+  suffix: v.optional(v.pipe(v.string(), v.description("appended to the ticker, e.g. `.WA`, or Yahoo's `=X` for currency pairs (read back as this market)"))),
 });
+
+/** A code of a currency or crypto asset (EUR, USDT, 1INCH). */
+const AssetCode = v.pipe(v.string(), v.regex(/^[A-Z0-9]{2,10}$/, "expected 2 to 10 upper-case letters or digits"));
+
+const Pairs = v.pipe(
+  v.strictObject({
+    separator: v.pipe(v.picklist(["", "-"]), v.description("stored between base and quote: none for FX (EURGBP), `-` for crypto (BTC-USDT)")),
+    baseLength: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(10), v.description("every base code has this length (3 for ISO 4217 currencies): EURGBP splits 3 + 3"))),
+    quotes: v.optional(v.pipe(v.array(AssetCode), v.description("quote assets recognised at the end of a pair written without a separator (BTCUSDT → BTC-USDT); the longest match wins"))),
+  }),
+  v.description("a market of pairs (FX, crypto): a ticker is a base and a quote asset"),
+);
 
 const Dated = { date: IsoDate, reason: Text };
 
@@ -110,6 +124,7 @@ export const MarketFileSchema = v.strictObject({
       suffix: v.pipe(Suffix, v.description("canonical suffix of a stored symbol (PKN.WA)")),
       aliases: v.pipe(v.array(Suffix), v.description("other suffixes and prefixes read as this market (pkn.pl, WSE:PKN)")),
       shareClassSeparator: v.optional(v.pipe(v.string(), v.length(1), v.description("a share class written after `.`, `/` or `-` is stored with this (BRK.B, BRK/B → BRK-B)"))),
+      pairs: v.optional(Pairs),
     }),
     v.description("how ticksync spells and reads the market's symbols"),
   ),
