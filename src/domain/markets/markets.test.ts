@@ -45,7 +45,7 @@ describe("the registry", () => {
     expect(marketChoices(true)).toBe('"WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "FX" or "CRYPTO"');
     const r = v.safeParse(MarketSchema, "XYZ");
     expect(r.success).toBe(false);
-    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX or ASX");
+    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, FX or CRYPTO");
     expect(v.parse(MarketSchema, "WSE")).toBe("WSE");
   });
 });
