@@ -97,8 +97,9 @@ test("gapfill fetches only the missing sessions, records a no-data session and n
   // One request per symbol with holes, over its missing sessions only, within the rate limit.
   const asked = fake.requests.map((q) => ({ symbol: q.path.split("/").pop(), from: new Date(Number(q.query.period1) * 1000).toISOString().slice(0, 10) }));
   expect(asked.map((a) => a.symbol).sort()).toEqual(["AAPL", "IBM", "KO"]);
-  expect(asked.find((a) => a.symbol === "AAPL")!.from).toBe("2024-02-05");
-  expect(asked.find((a) => a.symbol === "KO")!.from).toBe("2024-02-20");
+  // Yahoo is asked from the day before the first missing session (a session open east of UTC falls on it).
+  expect(asked.find((a) => a.symbol === "AAPL")!.from).toBe("2024-02-04");
+  expect(asked.find((a) => a.symbol === "KO")!.from).toBe("2024-02-19");
   expect(fake.violations("yahoo")).toBe(0);
   expect(r.requested).toEqual({ "AAPL.US": HOLES.AAPL!, "IBM.US": HOLES.IBM!, "KO.US": HOLES.KO! });
   expect(r.sessions).toEqual({ filled: 4, no_data: 1, pending: 0, failed: 2 });

@@ -220,8 +220,10 @@ export const yahooImpl: ProviderImpl = {
     const interval = req.interval ?? "1d";
     if (YAHOO_LOOKBACK[interval]) return yield* fetchIntraday(req, interval);
     // Up to now, whatever `to` is: every split after a bar must be in the events to undo it.
+    // From a day early: Yahoo stamps a daily bar with its session's open, which east of UTC
+    // (Sydney 10:00, a currency's London midnight in summer) falls on the UTC day before its date.
     const url =
-      `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(req.from / 1000)}` +
+      `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(req.from / 1000) - 86_400}` +
       `&period2=${Math.max(Math.floor(req.to / 1000) + 86_400, Math.floor(Date.now() / 1000))}&interval=${YAHOO_INTERVAL[interval]}&events=div%2Csplits&includeAdjustedClose=true`;
     let chart: ReturnType<typeof chartResult>;
     try {

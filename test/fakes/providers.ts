@@ -351,6 +351,20 @@ const YAHOO_RANGES: Record<string, number> = { "1d": 1, "5d": 5, "1mo": 31, "3mo
 type Venue = { tz: string; open: [number, number]; close: [number, number]; currency: string; exchangeName: string; fullExchangeName: string; abbr: [string, string] };
 const NEW_YORK: Venue = { tz: "America/New_York", open: [9, 30], close: [16, 0], currency: "USD", exchangeName: "NMS", fullExchangeName: "NasdaqGS", abbr: ["EST", "EDT"] };
 const WARSAW: Venue = { tz: "Europe/Warsaw", open: [9, 0], close: [17, 0], currency: "PLN", exchangeName: "WSE", fullExchangeName: "Warsaw", abbr: ["CET", "CEST"] };
+const SYDNEY: Venue = { tz: "Australia/Sydney", open: [10, 0], close: [16, 0], currency: "AUD", exchangeName: "ASX", fullExchangeName: "ASX", abbr: ["AEDT", "AEST"] };
+// Yahoo's currency pairs (EURGBP=X: exchange "CCY", days of London) and crypto pairs (BTC-USD:
+// "CCC", UTC days): daily bars stamped at the day's midnight, quoted in the pair's quote currency.
+const CURRENCY: Venue = { tz: "Europe/London", open: [0, 0], close: [23, 59], currency: "GBP", exchangeName: "CCY", fullExchangeName: "CCY", abbr: ["GMT", "BST"] };
+const CRYPTO: Venue = { tz: "UTC", open: [0, 0], close: [23, 59], currency: "USD", exchangeName: "CCC", fullExchangeName: "CCC", abbr: ["UTC", "UTC"] };
+
+/** The venue of a Yahoo symbol, by its spelling: `.WA` Warsaw, `.AX` Sydney, `=X` currencies, `BASE-USD` crypto, else New York. */
+function venueOf(symbol: string): Venue {
+  if (symbol.endsWith(".WA")) return WARSAW;
+  if (symbol.endsWith(".AX")) return SYDNEY;
+  if (symbol.endsWith("=X")) return { ...CURRENCY, currency: symbol.slice(3, 6) };
+  if (/^[A-Z0-9]+-(USD|EUR|GBP)$/.test(symbol)) return { ...CRYPTO, currency: symbol.slice(-3) };
+  return NEW_YORK;
+}
 
 const yahooError = (status: number, code: string, description: string) => json({ chart: { result: null, error: { code, description } } }, status);
 
@@ -386,7 +400,7 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
 
   const all = lookup(symbol);
   if (!all) return yahooError(404, "Not Found", "No data found, symbol may be delisted");
-  const venue = symbol.endsWith(".WA") ? WARSAW : NEW_YORK;
+  const venue = venueOf(symbol);
   const openS = (date: string) => zonedMs(date, venue.open[0], venue.open[1], venue.tz) / 1000;
   const rows = all.map((b) => ({ b, ts: openS(b.date) })).filter((r) => period1 <= r.ts && r.ts < period2);
   const f = float32 ? Math.fround : (x: number) => x;
@@ -410,7 +424,7 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
     symbol,
     exchangeName: symbol.startsWith("^") ? (venue === WARSAW ? "WSE" : "SNP") : venue.exchangeName,
     fullExchangeName: venue.fullExchangeName,
-    instrumentType: symbol.startsWith("^") ? "INDEX" : "EQUITY",
+    instrumentType: symbol.startsWith("^") ? "INDEX" : venue.exchangeName === "CCY" ? "CURRENCY" : venue.exchangeName === "CCC" ? "CRYPTOCURRENCY" : "EQUITY",
     firstTradeDate: all.length ? openS(all[0]!.date) : null,
     regularMarketTime: marketTime,
     hasPrePostMarketData: venue === NEW_YORK,
@@ -484,7 +498,7 @@ function yahooIntraday(symbol: string, q: URLSearchParams, interval: string, loo
     return yahooError(422, "Unprocessable Entity", `${notAvailable} Only 7 days worth of 1m granularity data are allowed to be fetched per request.`);
   const all = lookup(symbol);
   if (!all) return yahooError(404, "Not Found", "No data found, symbol may be delisted");
-  const venue = symbol.endsWith(".WA") ? WARSAW : NEW_YORK;
+  const venue = venueOf(symbol);
   const f = float32 ? Math.fround : (x: number) => x;
   const ts: number[] = [];
   const quote = { open: [] as number[], high: [] as number[], low: [] as number[], close: [] as number[], volume: [] as number[] };
