@@ -223,20 +223,24 @@ function hoursOn(market: Market, n: number, date: string): (Hours & { early: boo
   if (!tradingDay(market, n, date)) return null;
   const special = yearCalendar(market, digits(date, 0, 4)).special.get(date);
   const regular = regularOf(calendarOf(market), date);
-  let open = special?.open ?? regular.open;
-  let close = special?.close ?? regular.close;
-  let breaks = regular.breaks;
-  if (special !== undefined && breaks.length > 0) {
-    const kept: Clocks[] = [];
-    for (const b of breaks) {
-      if (parseClock(b.to) <= parseClock(open) || parseClock(b.from) >= parseClock(close)) continue;
-      if (parseClock(b.from) <= parseClock(open)) open = b.to;
-      else if (parseClock(b.to) >= parseClock(close)) close = b.from;
-      else kept.push(b);
-    }
-    breaks = kept;
+  if (special === undefined) return { ...regular, early: false, regular };
+  return { ...clipToBreaks(special.open ?? regular.open, special.close ?? regular.close, regular.breaks), early: true, regular };
+}
+
+/**
+ * A session's hours with its breaks: a close before or inside a break ends the session at the
+ * break's start (a half day ending at lunch), an open inside one moves to its end, and only the
+ * breaks wholly inside what is left are kept. Local times.
+ */
+export function clipToBreaks(open: string, close: string, breaks: readonly Clocks[]): { open: string; close: string; breaks: Clocks[] } {
+  const kept: Clocks[] = [];
+  for (const b of breaks) {
+    if (parseClock(b.to) <= parseClock(open) || parseClock(b.from) >= parseClock(close)) continue;
+    if (parseClock(b.from) <= parseClock(open)) open = b.to;
+    else if (parseClock(b.to) >= parseClock(close)) close = b.from;
+    else kept.push(b);
   }
-  return { open, close, breaks, early: special !== undefined, regular };
+  return { open, close, breaks: kept };
 }
 
 /**

@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { testTimeout } from "../../../test/timeout.ts";
 import { formatDate } from "../days.ts";
-import { isOpen, isTradingDay, marketPhase, nextOpen, phasesOn, sessionFor } from "../calendar.ts";
+import { clipToBreaks, isOpen, isTradingDay, marketPhase, nextOpen, phasesOn, sessionFor } from "../calendar.ts";
 import { normaliseSymbol, providerSpelling } from "../symbols.ts";
 import { MARKETS, MARKET_CODES, MarketSchema, isMarket, marketChoices, marketInfo, symbolsProblem } from "./index.ts";
 import { ruleDays } from "./rules.ts";
@@ -333,6 +333,16 @@ describe("Tokyo", () => {
       ["open", "2025-06-02T03:30:00.000Z", "2025-06-02T06:30:00.000Z"],
       ["post", "2025-06-02T06:30:00.000Z", "2025-06-02T07:00:00.000Z"],
     ]);
+  });
+
+  test("a shortened session ends at a break it closes in, or opens at the end of one it opens in", () => {
+    const lunch = [{ from: "11:30", to: "12:30" }];
+    expect(clipToBreaks("09:00", "15:30", lunch)).toEqual({ open: "09:00", close: "15:30", breaks: lunch });
+    expect(clipToBreaks("09:00", "12:00", lunch)).toEqual({ open: "09:00", close: "11:30", breaks: [] }); // closes inside lunch
+    expect(clipToBreaks("09:00", "11:00", lunch)).toEqual({ open: "09:00", close: "11:00", breaks: [] }); // closes before it
+    expect(clipToBreaks("09:00", "12:30", lunch)).toEqual({ open: "09:00", close: "11:30", breaks: [] }); // closes at its end
+    expect(clipToBreaks("12:00", "15:30", lunch)).toEqual({ open: "12:30", close: "15:30", breaks: [] }); // opens inside it
+    expect(clipToBreaks("13:00", "15:30", lunch)).toEqual({ open: "13:00", close: "15:30", breaks: [] });
   });
 
   test("symbols: .T is canonical, Stooq's .jp and TSE: read as Tokyo", () => {
