@@ -9,7 +9,8 @@ Run by hand, not in CI (it needs a Python package the project does not ship):
 
 For each market it runs scripts/calendars/dump.ts (our calendar, through its exported API), builds
 the exchange-calendars calendar of the market's MIC, and compares every weekday: trading or not,
-half day (early close) or not, and the session's open and close instants (UTC). A difference fails
+half day (early close) or not, the session's open and close instants (UTC), and its break (a lunch
+break: exchange-calendars' break_start and break_end, at most one a day, against ours). A difference fails
 the run (exit 1) unless scripts/calendars/known-differences.json lists it with a reason; an entry
 there that no longer matches a difference fails it too, so the file cannot go stale.
 """
@@ -26,10 +27,11 @@ from collections import defaultdict
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 KNOWN = os.path.join(HERE, "known-differences.json")
-KINDS = ("session", "half-day", "open", "close")
+KINDS = ("session", "half-day", "open", "close", "break")
 
 try:
     import exchange_calendars as xcals
+    import pandas as pd
 except ImportError:
     sys.exit("exchange_calendars is not installed: python3 -m venv /tmp/ecal && "
              "/tmp/ecal/bin/pip install exchange-calendars==4.13.2, then run with /tmp/ecal/bin/python")
@@ -69,11 +71,14 @@ def iso_utc(ts) -> str:
 def their_days(cal, lo: dt.date, hi: dt.date) -> dict[str, dict]:
     sched = cal.schedule.loc[str(lo):str(hi)]
     early = {d.date().isoformat() for d in cal.early_closes}
+    has_breaks = "break_start" in sched.columns
     return {
         day.date().isoformat(): {
             "open": iso_utc(row["open"]),
             "close": iso_utc(row["close"]),
             "half": day.date().isoformat() in early,
+            "breaks": [{"from": iso_utc(row["break_start"]), "to": iso_utc(row["break_end"])}]
+            if has_breaks and not pd.isna(row["break_start"]) else [],
         }
         for day, row in sched.iterrows()
     }
@@ -82,7 +87,8 @@ def their_days(cal, lo: dt.date, hi: dt.date) -> dict[str, dict]:
 def describe(d: dict | None) -> str:
     if d is None or not d.get("trading", True):
         return "closed"
-    return f"{d.get('openUtc', d.get('open'))}..{d.get('closeUtc', d.get('close'))}" + (" half day" if d.get("half") else "")
+    breaks = "".join(f" break {b['from']}..{b['to']}" for b in d.get("breaks", []))
+    return f"{d.get('openUtc', d.get('open'))}..{d.get('closeUtc', d.get('close'))}" + (" half day" if d.get("half") else "") + breaks
 
 
 def compare(our_days: list[dict], their: dict[str, dict], lo: dt.date, hi: dt.date) -> tuple[int, int, int, list[dict]]:
@@ -110,6 +116,8 @@ def compare(our_days: list[dict], their: dict[str, dict], lo: dt.date, hi: dt.da
             diffs.append({"date": date, "kind": "open", "both": both})
         if d["closeUtc"] != t["close"]:
             diffs.append({"date": date, "kind": "close", "both": both})
+        if d.get("breaks", []) != t["breaks"]:
+            diffs.append({"date": date, "kind": "break", "both": both})
     # dump.ts prints weekdays only: a session exchange-calendars has on a weekend is a difference too.
     for date in sorted(set(their) - seen):
         diffs.append({"date": date, "kind": "session", "both": f"ours closed (weekend); exchange-calendars {describe(their[date])}"})

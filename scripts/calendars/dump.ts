@@ -3,7 +3,7 @@
 //   bun scripts/calendars/dump.ts WSE 2000 2035 [--csv]
 // Only the exported calendar API is used, so what is printed is what the service answers.
 import { formatDate, parseClock, parseDate, weekday } from "../../src/domain/days.ts";
-import { isTradingDay, MARKET_TIMEZONES, sessionFor } from "../../src/domain/calendar.ts";
+import { isTradingDay, MARKET_TIMEZONES, regularHoursOn, sessionFor } from "../../src/domain/calendar.ts";
 import { isMarket, marketChoices, marketInfo, type Market } from "../../src/domain/markets/index.ts";
 
 type Day = {
@@ -15,6 +15,7 @@ type Day = {
   closeUtc?: string;
   half?: boolean; // closes before the regular close: an early close
   lateOpen?: boolean; // opens after the regular open
+  breaks?: { from: string; to: string }[]; // breaks in the session (a lunch break), ISO instants
 };
 
 const USAGE = `usage: bun scripts/calendars/dump.ts MARKET FROM_YEAR TO_YEAR [--csv]  (MARKET: ${marketChoices()})`;
@@ -36,11 +37,11 @@ function dayOf(market: Market, date: string, timeZone: string): Day {
   // Two answers of one API must agree, or the dump would compare the wrong thing.
   if ((s !== null) !== isTradingDay(market, date)) throw new Error(`${market} ${date}: sessionFor and isTradingDay disagree`);
   if (s === null) return { date, trading: false };
-  const regular = marketInfo(market)!.phases.open;
+  const regular = regularHoursOn(market, date); // the date's own regular hours (Tokyo closed at 15:00 before 2024-11-05)
   const open = localClock(s.open, timeZone);
   const close = localClock(s.close, timeZone);
-  const half = parseClock(close) < parseClock(regular.to);
-  const lateOpen = parseClock(open) > parseClock(regular.from);
+  const half = parseClock(close) < parseClock(regular.close);
+  const lateOpen = parseClock(open) > parseClock(regular.open);
   if (s.early !== (half || lateOpen)) throw new Error(`${market} ${date}: early=${s.early} but hours ${open}-${close}`);
   return {
     date,
@@ -51,6 +52,7 @@ function dayOf(market: Market, date: string, timeZone: string): Day {
     closeUtc: new Date(s.close).toISOString(),
     half,
     lateOpen,
+    breaks: (s.breaks ?? []).map((b) => ({ from: new Date(b.from).toISOString(), to: new Date(b.to).toISOString() })),
   };
 }
 
@@ -65,13 +67,13 @@ if (!Number.isInteger(from) || !Number.isInteger(to) || from > to || from < 1900
 
 const timeZone = MARKET_TIMEZONES[market];
 const out: string[] = [];
-if (csv) out.push("market,mic,date,trading,open,close,open_utc,close_utc,half,late_open");
+if (csv) out.push("market,mic,date,trading,open,close,open_utc,close_utc,half,late_open,breaks_utc");
 const mic = marketInfo(market)!.mic;
 for (let n = parseDate(`${from}-01-01`), end = parseDate(`${to}-12-31`); n <= end; n++) {
   const wd = weekday(n);
   if (wd === 0 || wd === 6) continue; // no market here trades on a weekend; the check asks for weekdays
   const d = dayOf(market, formatDate(n), timeZone);
-  if (csv) out.push([market, mic, d.date, d.trading, d.open ?? "", d.close ?? "", d.openUtc ?? "", d.closeUtc ?? "", d.half ?? "", d.lateOpen ?? ""].join(","));
+  if (csv) out.push([market, mic, d.date, d.trading, d.open ?? "", d.close ?? "", d.openUtc ?? "", d.closeUtc ?? "", d.half ?? "", d.lateOpen ?? "", (d.breaks ?? []).map((b) => `${b.from}/${b.to}`).join(" ")].join(","));
   else out.push(JSON.stringify({ market, mic, ...d }));
 }
 process.stdout.write(out.join("\n") + "\n");

@@ -22,6 +22,7 @@ test("market time zones", () => {
   expect(MARKET_TIMEZONES).toEqual({
     WSE: "Europe/Warsaw",
     NYSE: "America/New_York",
+    NASDAQ: "America/New_York",
     LSE: "Europe/London",
     XETRA: "Europe/Berlin",
     PAR: "Europe/Paris",
@@ -29,6 +30,7 @@ test("market time zones", () => {
     SIX: "Europe/Zurich",
     TSX: "America/Toronto",
     ASX: "Australia/Sydney",
+    TSE: "Asia/Tokyo",
     FX: "America/New_York",
     CRYPTO: "UTC",
   });

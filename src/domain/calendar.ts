@@ -17,22 +17,32 @@ export type Session = {
   close: number;
   /** A shortened session: early close or late open. */
   early: boolean;
+  /** Breaks in the session (Tokyo's lunch), epoch ms UTC, [from, to); absent when it has none. */
+  breaks?: readonly { from: number; to: number }[];
 };
 
 export const MARKET_TIMEZONES: Record<Market, string> = Object.fromEntries(MARKETS.map((m) => [m.code, m.timeZone])) as Record<Market, string>;
 
-type Hours = { open: string; close: string };
+type Clocks = { from: string; to: string };
+/** A day's regular hours, local times. */
+type Hours = { open: string; close: string; breaks: readonly Clocks[] };
 
 /**
  * The phase a market is in at an instant. `open` is the regular session (what `sessionFor`
  * returns, and what prices are formed in); `pre` is the time before it in which orders are taken
  * (WSE: the opening-auction call) or traded (NYSE: the pre-market session); `post` is the time
- * after it (WSE: trading at last, only at the closing price; NYSE: the after-hours session).
+ * after it (WSE: trading at last, only at the closing price; NYSE: the after-hours session);
+ * `break` is a break inside the regular session (Tokyo's lunch), in which nothing trades.
  * Any other time, and all of a non-trading day, is `closed`.
  */
-export type MarketPhase = "closed" | "pre" | "open" | "post";
-/** The phases a trading day is made of, in order. */
-export type SessionPhase = Exclude<MarketPhase, "closed">;
+export type MarketPhase = "closed" | "pre" | "open" | "break" | "post";
+/**
+ * The phases a job may be gated by (a market "is open" in them): a `break` in the session (a lunch
+ * break) is closed for trading, so it is not one.
+ */
+export type SessionPhase = Exclude<MarketPhase, "closed" | "break">;
+/** The phases a trading day is made of: pre, open (and break, where the session has one), post. */
+export type DayPhase = Exclude<MarketPhase, "closed">;
 export const SESSION_PHASES: readonly SessionPhase[] = ["pre", "open", "post"];
 
 // ---------------------------------------------------------------------------------------------
@@ -42,21 +52,36 @@ type YearCalendar = {
   /** Dates the exchange is closed (only weekdays matter; weekends are closed anyway). */
   closed: Set<string>;
   /** Trading days whose hours differ from the regular ones. */
-  special: Map<string, Partial<Hours>>;
+  special: Map<string, Partial<Pick<Hours, "open" | "close">>>;
 };
 
 type MarketCalendar = {
   info: MarketInfo;
-  /** The regular session's local opening and closing times. */
+  /** The regular session's local times today. */
   regular: Hours;
+  /** The regular hours of earlier years, oldest first: each applies up to its `until` date. */
+  history: readonly { until: string; hours: Hours }[];
   /** Year → its holidays and special sessions, built on first use. */
   years: Map<number, YearCalendar>;
 };
 
 // A Map, not an object: a market name from config ("constructor", say) must not hit a prototype.
 const calendars = new Map<string, MarketCalendar>(
-  MARKETS.map((info) => [info.code, { info, regular: { open: info.phases.open.from, close: info.phases.open.to }, years: new Map() }]),
+  MARKETS.map((info) => {
+    const regular: Hours = { open: info.phases.open.from, close: info.phases.open.to, breaks: info.phases.breaks ?? [] };
+    const history = (info.hoursHistory ?? []).map((h) => ({
+      until: h.until,
+      hours: { open: h.open ?? regular.open, close: h.close ?? regular.close, breaks: h.breaks ?? regular.breaks },
+    }));
+    return [info.code, { info, regular, history, years: new Map() }];
+  }),
 );
+
+/** The regular hours of a date: today's, or those of the earlier years it lies in. */
+function regularOf(cal: MarketCalendar, date: string): Hours {
+  for (const h of cal.history) if (date <= h.until) return h.hours;
+  return cal.regular;
+}
 
 function unknownMarket(market: string): RangeError {
   return new RangeError(`unknown market ${JSON.stringify(market)}: expected ${marketChoices()}`);
@@ -85,7 +110,7 @@ function yearCalendar(market: Market, year: number): YearCalendar {
   for (const e of (info.openDespiteRule ?? []).filter(inYear)) closed.delete(e.date);
 
   // The registry has checked that a market with half days has their hours.
-  const special = new Map<string, Partial<Hours>>();
+  const special = new Map<string, Partial<Pick<Hours, "open" | "close">>>();
   const earlyClose = info.phases.earlyClose?.close;
   for (const n of ruleDays(info.halfDays, year)) special.set(formatDate(n), { close: earlyClose });
   for (const e of (info.specialSessions ?? []).filter(inYear)) {
@@ -189,12 +214,43 @@ export function isTradingDay(market: Market, date: string): boolean {
   return tradingDay(market, parseDate(date), date);
 }
 
-/** Local opening and closing times of a trading day, or null when the exchange does not trade. */
-function hoursOn(market: Market, n: number, date: string): (Hours & { early: boolean }) | null {
+/**
+ * Local hours of a trading day, or null when the exchange does not trade: the regular hours of
+ * its date, with a special session's open or close. A session that closes before or inside a break
+ * ends there (a half day ending at lunch), one opening inside a break opens at its end.
+ */
+function hoursOn(market: Market, n: number, date: string): (Hours & { early: boolean; regular: Hours }) | null {
   if (!tradingDay(market, n, date)) return null;
   const special = yearCalendar(market, digits(date, 0, 4)).special.get(date);
-  const regular = calendarOf(market).regular;
-  return { open: special?.open ?? regular.open, close: special?.close ?? regular.close, early: special !== undefined };
+  const regular = regularOf(calendarOf(market), date);
+  if (special === undefined) return { ...regular, early: false, regular };
+  return { ...clipToBreaks(special.open ?? regular.open, special.close ?? regular.close, regular.breaks), early: true, regular };
+}
+
+/**
+ * A session's hours with its breaks: a close before or inside a break ends the session at the
+ * break's start (a half day ending at lunch), an open inside one moves to its end, and only the
+ * breaks wholly inside what is left are kept. Local times.
+ */
+export function clipToBreaks(open: string, close: string, breaks: readonly Clocks[]): { open: string; close: string; breaks: Clocks[] } {
+  const kept: Clocks[] = [];
+  for (const b of breaks) {
+    if (parseClock(b.to) <= parseClock(open) || parseClock(b.from) >= parseClock(close)) continue;
+    if (parseClock(b.from) <= parseClock(open)) open = b.to;
+    else if (parseClock(b.to) >= parseClock(close)) close = b.from;
+    else kept.push(b);
+  }
+  return { open, close, breaks: kept };
+}
+
+/**
+ * The regular hours of a local exchange date as local times (HH:MM): the session's open and close
+ * and its breaks on a day with no special hours; today's or, for a past date, those of its years.
+ */
+export function regularHoursOn(market: Market, date: string): { open: string; close: string; breaks: { from: string; to: string }[] } {
+  parseDate(date);
+  const h = regularOf(calendarOf(market), date);
+  return { open: h.open, close: h.close, breaks: h.breaks.map((b) => ({ from: b.from, to: b.to })) };
 }
 
 /** The session of a local exchange date, or null when the exchange does not trade that day. */
@@ -202,12 +258,14 @@ export function sessionFor(market: Market, date: string): Session | null {
   const hours = hoursOn(market, parseDate(date), date);
   if (hours === null) return null;
   const timeZone = timeZoneOf(market);
-  return {
+  const session: Session = {
     date,
     open: zonedTimeToUtc(date, hours.open, timeZone),
     close: zonedTimeToUtc(date, hours.close, timeZone),
     early: hours.early,
   };
+  if (hours.breaks.length > 0) session.breaks = hours.breaks.map((b) => ({ from: zonedTimeToUtc(date, b.from, timeZone), to: zonedTimeToUtc(date, b.to, timeZone) }));
+  return session;
 }
 
 /** Trading days strictly between two dates, ascending; empty when `toDate` is not after `fromDate`. */
@@ -250,7 +308,7 @@ export function previousTradingDay(market: Market, date: string): string {
 // midnight), so the phase at an instant is decided by that instant's local date alone.
 
 export type PhaseSpan = {
-  phase: SessionPhase;
+  phase: DayPhase;
   /** Epoch ms UTC, inclusive. */
   from: number;
   /** Epoch ms UTC, exclusive. */
@@ -260,20 +318,22 @@ export type PhaseSpan = {
 function phaseSpans(market: Market, n: number, date: string): PhaseSpan[] {
   const hours = hoursOn(market, n, date);
   if (hours === null) return [];
-  const { info, regular } = calendarOf(market);
+  const { info } = calendarOf(market);
   const day = info.phases;
   const timeZone = info.timeZone;
   const at = (hhmm: string) => zonedTimeToUtc(date, hhmm, timeZone);
   const open = at(hours.open);
   const close = at(hours.close);
   // A shortened day ends its after-hours earlier too (NYSE: 17:00 instead of 20:00).
-  const shortened = parseClock(hours.close) < parseClock(regular.close);
+  const shortened = parseClock(hours.close) < parseClock(hours.regular.close);
   const postTo = at(shortened && day.earlyClose ? day.earlyClose.postTo : day.post.to);
-  const spans: PhaseSpan[] = [
-    { phase: "pre", from: at(day.pre.from), to: open },
-    { phase: "open", from: open, to: close },
-    { phase: "post", from: close, to: postTo },
-  ];
+  const spans: PhaseSpan[] = [{ phase: "pre", from: at(day.pre.from), to: open }];
+  let from = open;
+  for (const b of hours.breaks) {
+    spans.push({ phase: "open", from, to: at(b.from) }, { phase: "break", from: at(b.from), to: at(b.to) });
+    from = at(b.to);
+  }
+  spans.push({ phase: "open", from, to: close }, { phase: "post", from: close, to: postTo });
   return spans.filter((s) => s.from < s.to);
 }
 
@@ -303,6 +363,7 @@ function checkPhases(phases: readonly SessionPhase[]): void {
 /**
  * Whether a market is in one of `phases` at an instant; by default the regular session only.
  * Each phase starts inclusive and ends exclusive, so at the closing instant the market is `post`.
+ * In a break of the session (`break`) it is in none of them: closed for trading.
  */
 export function isOpen(market: Market, instantMs: number, phases: readonly SessionPhase[] = ["open"]): boolean {
   checkPhases(phases);
@@ -318,7 +379,7 @@ export function nextOpen(market: Market, instantMs: number, phases: readonly Ses
   let n = localDay(market, instantMs);
   for (let i = 0; i <= MAX_SEARCH_DAYS; i++, n++) {
     for (const s of phaseSpans(market, n, formatDate(n))) {
-      if (phases.includes(s.phase) && s.to > instantMs) return Math.max(s.from, instantMs);
+      if ((phases as readonly DayPhase[]).includes(s.phase) && s.to > instantMs) return Math.max(s.from, instantMs);
     }
   }
   throw new Error(`no ${market} ${phases.join("/")} phase within ${MAX_SEARCH_DAYS} days of ${new Date(instantMs).toISOString()}`);

@@ -183,10 +183,10 @@ describe("weeks and months of sessions", () => {
 });
 
 describe("spans for materialised rollups (bucketSpan, coveringSpan, outOfSessionSpan)", () => {
-  // Bars every 11 minutes (and a daily bar every day) through 2024, both markets: every DST change,
-  // half day and holiday of the year.
+  // Bars every 11 minutes (and a daily bar every day) through 2024: every DST change, half day and
+  // holiday of the year, and Tokyo's lunch breaks and its change of close on 2024-11-05.
   const year = { from: Date.parse("2024-01-01T00:00:00Z"), to: Date.parse("2025-01-01T00:00:00Z") };
-  for (const market of ["WSE", "NYSE"] as const)
+  for (const market of ["WSE", "NYSE", "TSE"] as const)
     test(`${market}: a bucket's span holds its finer bars and ends where bucketOf says; the covering span holds every bucket of a bar`, () => {
       let checked = 0;
       for (const from of ["1m", "1d"] as const) {
@@ -215,4 +215,40 @@ describe("spans for materialised rollups (bucketSpan, coveringSpan, outOfSession
       }
       expect(checked).toBeGreaterThan(40_000);
     });
+});
+
+describe("a session with a lunch break (Tokyo, 09:00-11:30 and 12:30-15:30 JST)", () => {
+  // 2025-06-02, a Monday: 150 morning minutes from 00:00Z, 180 afternoon minutes from 03:30Z.
+  const morning = minutes("2025-06-02T00:00:00Z", 150);
+  const afternoon = minutes("2025-06-02T03:30:00Z", 180, "s", 150);
+
+  test("1h buckets start again after lunch and none spans it", () => {
+    const out = rollup([...morning, ...afternoon], "1h", "TSE");
+    expect(out.map(shape)).toEqual([
+      ["2025-06-02T00:00:00.000Z", 100, 159.5, 99.5, 159.25, 600], // 09:00-10:00
+      ["2025-06-02T01:00:00.000Z", 160, 219.5, 159.5, 219.25, 600], // 10:00-11:00
+      ["2025-06-02T02:00:00.000Z", 220, 249.5, 219.5, 249.25, 300], // 11:00-11:30, cut at lunch
+      ["2025-06-02T03:30:00.000Z", 250, 309.5, 249.5, 309.25, 600], // 12:30-13:30
+      ["2025-06-02T04:30:00.000Z", 310, 369.5, 309.5, 369.25, 600],
+      ["2025-06-02T05:30:00.000Z", 370, 429.5, 369.5, 429.25, 600], // 14:30-15:30
+    ]);
+    expect(bucketOf(Date.parse("2025-06-02T02:29:00Z"), "1m", "1h", "TSE")).toEqual({ ts: Date.parse("2025-06-02T02:00:00Z"), end: Date.parse("2025-06-02T02:30:00Z") });
+    expect(bucketSpan(Date.parse("2025-06-02T02:00:00Z"), "1m", "1h", "TSE")).toEqual({ start: Date.parse("2025-06-02T02:00:00Z"), end: Date.parse("2025-06-02T02:30:00Z") });
+  });
+
+  test("one 1d bar for the session; a bar inside the break is left out, as one stretch", () => {
+    const lunch = minutes("2025-06-02T02:45:00Z", 1, "s", 999);
+    const roller = createRoller("1m", "1d", "TSE");
+    for (const b of [...morning, ...lunch, ...afternoon]) roller.push(b);
+    expect(roller.drain(Infinity).map(shape)).toEqual([["2025-06-02T00:00:00.000Z", 100, 429.5, 99.5, 429.25, 3300]]);
+    expect(roller.excluded).toBe(1);
+    expect(bucketOf(lunch[0]!.ts, "1m", "1h", "TSE")).toBeNull();
+    expect(outOfSessionSpan("TSE", lunch[0]!.ts)).toEqual({ start: Date.parse("2025-06-02T02:30:00Z"), end: Date.parse("2025-06-02T03:30:00Z") });
+  });
+
+  test("a clock-aligned hour bar running into the afternoon belongs to it", () => {
+    // 12:00-13:00 JST overlaps the afternoon part only: its bucket starts at 12:30.
+    expect(bucketOf(Date.parse("2025-06-02T03:00:00Z"), "1h", "1d", "TSE")).toEqual({ ts: Date.parse("2025-06-02T00:00:00Z"), end: Date.parse("2025-06-02T06:30:00Z") });
+    expect(bucketOf(Date.parse("2025-06-02T03:00:00Z"), "15m", "1h", "TSE")).toBeNull(); // 12:00-12:15: lunch
+  });
 });

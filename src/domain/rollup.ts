@@ -1,6 +1,8 @@
 // Rollups: bars of a coarser interval built from finer ones along the exchange's own boundaries.
 // An intraday bucket starts at the session open in exchange time and steps by its length, the
 // last one cut at the close (NYSE 1h: 09:30-10:30 … 15:30-16:00, 12:30-13:00 on an early close);
+// a session with a break (Tokyo's lunch) is two parts, each bucketed so from its own start, so no
+// bucket spans the break (TSE 1h: 09:00-10:00, 10:00-11:00, 11:00-11:30, 12:30-13:30 …);
 // a daily bar is one session (a WSE daily bar is the Warsaw session, not a UTC day); a weekly bar
 // is the sessions of one ISO week, a monthly bar those of one calendar month. DST needs no special
 // case: session opens and closes are UTC instants the calendar computes per local date.
@@ -76,9 +78,24 @@ export function sessionAt(market: Market, ts: number, lengthMs: number): Session
     const d = dateOf(day * DAY_MS);
     c = lastDay = { market, day, sessions: [sessionOn(market, d), sessionOn(market, addDays(d, -1)), sessionOn(market, addDays(d, 1))] };
   }
-  for (const s of c.sessions) if (s && ts < s.close && ts + lengthMs > s.open) return s;
+  for (const s of c.sessions) if (s && ts < s.close && ts + lengthMs > s.open) return s.breaks === undefined || partAt(s, ts, lengthMs) >= 0 ? s : null;
   return null;
 }
+
+/**
+ * The part of a session between its breaks that a bar [ts, ts + lengthMs) overlaps first, as its
+ * index (0: open to the first break; the last: the last break's end to the close); -1 for a bar
+ * wholly inside a break. An index, not a span, so the per-bar path allocates nothing.
+ */
+function partAt(s: Session, ts: number, lengthMs: number): number {
+  const breaks = s.breaks ?? [];
+  for (let i = 0; i <= breaks.length; i++) {
+    if (ts < partTo(s, i) && ts + lengthMs > partFrom(s, i)) return i;
+  }
+  return -1;
+}
+const partFrom = (s: Session, i: number) => (i === 0 ? s.open : s.breaks![i - 1]!.to);
+const partTo = (s: Session, i: number) => (s.breaks === undefined || i === s.breaks.length ? s.close : s.breaks[i]!.from);
 
 /** First trading day in [from, from + days), or null. */
 function firstSessionIn(market: Market, from: string, days: number): string | null {
@@ -127,8 +144,10 @@ export function bucketOf(ts: number, from: Interval, to: Interval, market: Marke
     if (s === null) return null;
     if (isIntraday(to)) {
       const step = INTERVAL_MS[to];
-      const start = s.open + Math.floor((Math.max(ts, s.open) - s.open) / step) * step;
-      return { ts: start, end: Math.min(start + step, s.close) };
+      const part = s.breaks === undefined ? 0 : partAt(s, ts, INTERVAL_MS[from]); // sessionAt found one
+      const open = partFrom(s, part);
+      const start = open + Math.floor((Math.max(ts, open) - open) / step) * step;
+      return { ts: start, end: Math.min(start + step, partTo(s, part)) };
     }
     if (to === "1d") return { ts: dateMs(s.date), end: s.close };
     date = s.date;
@@ -167,7 +186,7 @@ export function bucketSpan(ts: number, from: Interval, to: Interval, market: Mar
   if (isIntraday(to)) {
     const s = sessionAt(market, ts, 1);
     if (s === null) throw new RangeError(`no ${market} session at ${new Date(ts).toISOString()} for a ${to} bucket`);
-    return { start: ts, end: Math.min(ts + INTERVAL_MS[to], s.close) };
+    return { start: ts, end: Math.min(ts + INTERVAL_MS[to], partTo(s, s.breaks === undefined ? 0 : partAt(s, ts, 1))) };
   }
   const date = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
   if (to === "1d") {
@@ -183,15 +202,17 @@ export function bucketSpan(ts: number, from: Interval, to: Interval, market: Mar
 
 /**
  * The stretch of time outside the regular session an intraday bar at `ts` lies in (one that
- * bucketOf leaves out): a non-trading day's whole local day, or the part of a trading day before
- * its open or after its close. Stretches never cross a local midnight, an open or a close, so
- * a span from a bucket's start to a bucket's end holds each one whole or not at all.
+ * bucketOf leaves out): a non-trading day's whole local day, the part of a trading day before
+ * its open or after its close, or a break in its session. Stretches never cross a local midnight,
+ * an open, a close or a break's ends, so a span from a bucket's start to a bucket's end holds each
+ * one whole or not at all.
  */
 export function outOfSessionSpan(market: Market, ts: number): { start: number; end: number } {
   const d = localDate(market, ts);
   const s = sessionOn(market, d);
   const next = localMidnight(market, addDays(d, 1));
   if (s === null) return { start: localMidnight(market, d), end: next };
+  for (const b of s.breaks ?? []) if (ts >= b.from && ts < b.to) return { start: b.from, end: b.to };
   return ts < s.open ? { start: localMidnight(market, d), end: s.open } : { start: s.close, end: next };
 }
 

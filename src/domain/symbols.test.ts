@@ -52,8 +52,18 @@ describe("US listings", () => {
     expect(canonical("AAPL", "NYSE")).toBe("AAPL.US");
   });
 
-  test("NASDAQ and NYSE prefixes or suffixes map to the US market", () => {
-    for (const raw of ["NASDAQ:AAPL", "AAPL:NASDAQ", "NYSE:AAPL", "aapl.nms", "AAPL.NYQ", "ARCA:AAPL"]) expect(canonical(raw)).toBe("AAPL.US");
+  test("NASDAQ and NYSE prefixes or suffixes store as .US", () => {
+    for (const raw of ["NASDAQ:AAPL", "AAPL:NASDAQ", "NYSE:AAPL", "aapl.nms", "AAPL.NYQ", "ARCA:AAPL", "XNAS:AAPL", "AAPL.NASDAQ"]) expect(canonical(raw)).toBe("AAPL.US");
+  });
+
+  test("Nasdaq's prefixes and suffixes, or NASDAQ as the default, name NASDAQ; the stored symbol is NYSE's .US", () => {
+    const nasdaq = { ok: true as const, symbol: "AAPL.US", ticker: "AAPL", market: "NASDAQ" as const };
+    for (const raw of ["NASDAQ:AAPL", "AAPL:NASDAQ", "aapl.nms", "XNAS:AAPL", "AAPL.NASDAQ"]) expect(normaliseSymbol(raw)).toEqual(nasdaq);
+    expect(normaliseSymbol("AAPL", "NASDAQ")).toEqual(nasdaq);
+    expect(normaliseSymbol("brk.b", "NASDAQ")).toEqual({ ok: true, symbol: "BRK-B.US", ticker: "BRK-B", market: "NASDAQ" });
+    // .US is NYSE's: a suffix in the symbol wins over the NASDAQ default, as any suffix does.
+    expect(normaliseSymbol("AAPL.US", "NASDAQ")).toEqual({ ok: true, symbol: "AAPL.US", ticker: "AAPL", market: "NYSE" });
+    expect(marketOf("AAPL.US")).toBe("NYSE");
   });
 
   for (const raw of ["BRK.B", "BRK/B", "BRK-B", "brk.b", "brk-b.us", "BRK.B.US", "NYSE:BRK/B"]) {
@@ -132,7 +142,8 @@ describe("marketOf", () => {
 
   test("other known suffixes are recognised too", () => {
     expect(marketOf("PKN.PL")).toBe("WSE");
-    expect(marketOf("AAPL.NASDAQ")).toBe("NYSE");
+    expect(marketOf("AAPL.NASDAQ")).toBe("NASDAQ");
+    expect(marketOf("7203.JP")).toBe("TSE");
   });
 
   test("no or unknown suffix: undefined", () => {
@@ -153,7 +164,7 @@ test("isMarket and MARKET_SUFFIX", () => {
   expect(isMarket("NYSE")).toBe(true);
   expect(isMarket("wse")).toBe(false);
   expect(isMarket("constructor")).toBe(false);
-  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX", FX: "FX", CRYPTO: "CRYPTO" });
+  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", NASDAQ: "NASDAQ", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX", TSE: "T", FX: "FX", CRYPTO: "CRYPTO" });
 });
 
 describe("currency pairs (FX)", () => {

@@ -10,6 +10,13 @@ export type SymbolMarket = Market;
 /** Canonical suffix per market: Yahoo's `.WA` for Warsaw, Stooq's `.US` for US listings. */
 export const MARKET_SUFFIX: Record<SymbolMarket, string> = Object.fromEntries(MARKETS.map((m) => [m.code, m.symbols.suffix])) as Record<SymbolMarket, string>;
 
+/**
+ * The suffix a market's symbols are stored with: its own, or that of the market it is `storedAs`
+ * (NASDAQ's are NYSE's `.US`: providers write both markets' listings alike, so one listing has
+ * one key whichever market a source names).
+ */
+const STORED_SUFFIX = new Map<SymbolMarket, string>(MARKETS.map((m) => [m.code, m.symbols.storedAs === undefined ? m.symbols.suffix : MARKET_SUFFIX[m.symbols.storedAs as SymbolMarket]]));
+
 /** Every suffix seen in the wild for a market, upper case: each market's canonical one, then its aliases. */
 const SUFFIXES: Record<string, SymbolMarket> = Object.create(null);
 for (const m of MARKETS) for (const suffix of [m.symbols.suffix, ...m.symbols.aliases]) SUFFIXES[suffix] = m.code;
@@ -26,7 +33,8 @@ export function knownMarketSuffixes(): string {
   return (Object.entries(MARKET_SUFFIX) as [SymbolMarket, string][])
     .map(([market, canonical]) => {
       const aliases = Object.keys(SUFFIXES).filter((x) => SUFFIXES[x] === market && x !== canonical);
-      return `.${canonical} (${market}${aliases.length ? `; also ${aliases.map((a) => `.${a}`).join(", ")}` : ""})`;
+      const stored = STORED_SUFFIX.get(market);
+      return `.${canonical} (${market}${stored !== canonical ? `, stored as .${stored}` : ""}${aliases.length ? `; also ${aliases.map((a) => `.${a}`).join(", ")}` : ""})`;
     })
     .join(", ");
 }
@@ -123,10 +131,13 @@ export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): Symb
   const shareClass = SHARE_CLASS.get(market);
   if (shareClass !== undefined) s = s.replace(SHARE_CLASS_MARK, shareClass);
   if (!TICKER.test(s)) return { ok: false, reason: `symbol "${raw}" is not a valid ${market} ticker` };
-  return { ok: true, symbol: `${s}.${MARKET_SUFFIX[market]}`, ticker: s, market };
+  return { ok: true, symbol: `${s}.${STORED_SUFFIX.get(market)}`, ticker: s, market };
 }
 
-/** Market of an already canonical symbol (`PKN.WA` → WSE). */
+/**
+ * Market of an already canonical symbol (`PKN.WA` → WSE). A suffix two markets store with is its
+ * owner's: `AAPL.US` is NYSE's even when a source named NASDAQ (the stored symbol cannot tell).
+ */
 export function marketOf(symbol: string): SymbolMarket | undefined {
   const dot = symbol.lastIndexOf(".");
   const suffix = symbol.slice(dot + 1);

@@ -10,15 +10,17 @@ import asx from "./asx.json";
 import crypto from "./crypto.json";
 import fx from "./fx.json";
 import lse from "./lse.json";
+import nasdaq from "./nasdaq.json";
 import nyse from "./nyse.json";
 import par from "./par.json";
 import six from "./six.json";
+import tse from "./tse.json";
 import tsx from "./tsx.json";
 import wse from "./wse.json";
 import xetra from "./xetra.json";
 
 /** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
-const FILES = { WSE: wse, NYSE: nyse, LSE: lse, XETRA: xetra, PAR: par, AMS: ams, SIX: six, TSX: tsx, ASX: asx, FX: fx, CRYPTO: crypto };
+const FILES = { WSE: wse, NYSE: nyse, NASDAQ: nasdaq, LSE: lse, XETRA: xetra, PAR: par, AMS: ams, SIX: six, TSX: tsx, ASX: asx, TSE: tse, FX: fx, CRYPTO: crypto };
 
 export type Market = keyof typeof FILES;
 export type MarketInfo = MarketFile & { code: Market };
@@ -68,12 +70,31 @@ export function marketChoices(quoted = false): string {
 /** A market field of config or of an API query: one of the registry's codes. */
 export const MarketSchema = v.picklist(MARKET_CODES, `expected ${marketChoices()}`);
 
-// Symbol suffixes must name one market each: `.US` cannot be two exchanges.
-const suffixOwners = new Map<string, Market>();
-for (const m of MARKETS) {
-  for (const s of [m.symbols.suffix, ...m.symbols.aliases]) {
-    const owner = suffixOwners.get(s);
-    if (owner !== undefined) throw new Error(`src/domain/markets: suffix ${s} of ${m.code} is already ${owner}'s`);
-    suffixOwners.set(s, m.code);
+/**
+ * Why the markets' symbols cannot be read, or undefined: a suffix or alias must name one market
+ * (`.US` cannot be two exchanges), and a market storing its symbols with another's suffix
+ * (`storedAs`: NASDAQ's AAPL is AAPL.US) must name a market that stores its own.
+ */
+export function symbolsProblem(markets: readonly MarketFile[]): string | undefined {
+  const codes = new Map(markets.map((m) => [m.code, m]));
+  for (const m of markets) {
+    const target = m.symbols.storedAs;
+    if (target === undefined) continue;
+    const other = codes.get(target);
+    if (other === undefined || other.code === m.code || other.symbols.storedAs !== undefined) {
+      return `${m.code}: symbols.storedAs ${JSON.stringify(target)} is not another market that stores its own symbols`;
+    }
   }
+  const owners = new Map<string, string>();
+  for (const m of markets) {
+    for (const s of [m.symbols.suffix, ...m.symbols.aliases]) {
+      const owner = owners.get(s);
+      if (owner !== undefined) return `suffix ${s} of ${m.code} is already ${owner}'s`;
+      owners.set(s, m.code);
+    }
+  }
+  return undefined;
 }
+
+const symbolsBroken = symbolsProblem(MARKETS);
+if (symbolsBroken !== undefined) throw new Error(`src/domain/markets: ${symbolsBroken}`);

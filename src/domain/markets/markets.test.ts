@@ -4,9 +4,9 @@ import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import { testTimeout } from "../../../test/timeout.ts";
 import { formatDate } from "../days.ts";
-import { isTradingDay, sessionFor } from "../calendar.ts";
+import { clipToBreaks, isOpen, isTradingDay, marketPhase, nextOpen, phasesOn, sessionFor } from "../calendar.ts";
 import { normaliseSymbol, providerSpelling } from "../symbols.ts";
-import { MARKETS, MARKET_CODES, MarketSchema, isMarket, marketChoices, marketInfo } from "./index.ts";
+import { MARKETS, MARKET_CODES, MarketSchema, isMarket, marketChoices, marketInfo, symbolsProblem } from "./index.ts";
 import { ruleDays } from "./rules.ts";
 import { MarketFileSchema, phaseProblem, type HolidayRule, type MarketFile } from "./schema.ts";
 import wse from "./wse.json";
@@ -17,10 +17,11 @@ const days = (rules: HolidayRule[], year: number) => ruleDays(rules, year).map(f
 
 describe("the registry", () => {
   test("lists the shipped markets in order, each with its code, MIC, zone and currency", () => {
-    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "FX", "CRYPTO"]);
+    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "NASDAQ", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "TSE", "FX", "CRYPTO"]);
     expect(MARKETS.map((m) => [m.code, m.mic, m.timeZone, m.currency])).toEqual([
       ["WSE", "XWAR", "Europe/Warsaw", "PLN"],
       ["NYSE", "XNYS", "America/New_York", "USD"],
+      ["NASDAQ", "XNAS", "America/New_York", "USD"],
       ["LSE", "XLON", "Europe/London", "GBP"],
       ["XETRA", "XETR", "Europe/Berlin", "EUR"],
       ["PAR", "XPAR", "Europe/Paris", "EUR"],
@@ -28,6 +29,7 @@ describe("the registry", () => {
       ["SIX", "XSWX", "Europe/Zurich", "CHF"],
       ["TSX", "XTSE", "America/Toronto", "CAD"],
       ["ASX", "XASX", "Australia/Sydney", "AUD"],
+      ["TSE", "XTKS", "Asia/Tokyo", "JPY"],
       ["FX", "XXXX", "America/New_York", undefined],
       ["CRYPTO", "XXXX", "UTC", undefined],
     ]);
@@ -41,11 +43,11 @@ describe("the registry", () => {
   });
 
   test("messages and the config picklist are built from the codes", () => {
-    expect(marketChoices()).toBe("WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, FX or CRYPTO");
-    expect(marketChoices(true)).toBe('"WSE", "NYSE", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "FX" or "CRYPTO"');
+    expect(marketChoices()).toBe("WSE, NYSE, NASDAQ, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, TSE, FX or CRYPTO");
+    expect(marketChoices(true)).toBe('"WSE", "NYSE", "NASDAQ", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "TSE", "FX" or "CRYPTO"');
     const r = v.safeParse(MarketSchema, "XYZ");
     expect(r.success).toBe(false);
-    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, FX or CRYPTO");
+    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, NASDAQ, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, TSE, FX or CRYPTO");
     expect(v.parse(MarketSchema, "WSE")).toBe("WSE");
   });
 });
@@ -114,6 +116,44 @@ describe("holiday rules", () => {
     const bounded: HolidayRule[] = [{ date: "06-19", from: 2022, until: 2023, what: "x" }];
     expect([2021, 2022, 2023, 2024].map((y) => days(bounded, y).length)).toEqual([0, 1, 1, 0]);
   });
+
+  test("equinox days by the Japanese formula, with a substitute when one falls on a Sunday", () => {
+    const vernal: HolidayRule[] = [{ equinox: "vernal", what: "x" }];
+    const autumnal: HolidayRule[] = [{ equinox: "autumnal", observed: "substitute", what: "x" }];
+    expect([2010, 2012, 2024, 2027].map((y) => days(vernal, y)[0])).toEqual(["2010-03-21", "2012-03-20", "2024-03-20", "2027-03-21"]);
+    expect(days(autumnal, 2012)).toEqual(["2012-09-22"]);
+    expect(days(autumnal, 2024)).toEqual(["2024-09-22", "2024-09-23"]); // a Sunday, and Monday's substitute
+    expect(days(vernal, 1979)).toEqual([]); // outside the formula's years: no day rather than a wrong one
+  });
+
+  test("substitute: a Sunday holiday adds the next day no rule names, whichever rule comes first", () => {
+    const golden: HolidayRule[] = [
+      { date: "05-03", observed: "substitute", what: "Constitution Day" },
+      { date: "05-04", observed: "substitute", what: "Greenery Day" },
+      { date: "05-05", observed: "substitute", what: "Children's Day" },
+    ];
+    expect(days(golden, 2015).sort()).toEqual(["2015-05-03", "2015-05-04", "2015-05-05", "2015-05-06"]); // May 3 a Sunday: Wednesday
+    expect(days(golden, 2014).sort()).toEqual(["2014-05-03", "2014-05-04", "2014-05-05", "2014-05-06"]); // May 4 a Sunday: Tuesday
+    expect(days(golden, 2024).sort()).toEqual(["2024-05-03", "2024-05-04", "2024-05-05", "2024-05-06"]); // May 5 a Sunday: Monday
+    expect(days([{ date: "05-03", observed: "substitute", what: "x" }], 2025)).toEqual(["2025-05-03"]); // a Saturday one is lost
+  });
+
+  test("sandwiched: a day between two days other rules name on their own dates", () => {
+    const silver: HolidayRule[] = [
+      { month: 9, weekday: "Mon", nth: 3, what: "Respect for the Aged Day" },
+      { equinox: "autumnal", observed: "substitute", what: "Autumnal Equinox Day" },
+      { sandwiched: true, what: "citizens' holiday" },
+    ];
+    expect(days(silver, 2015)).toEqual(["2015-09-21", "2015-09-23", "2015-09-22"]);
+    expect(days(silver, 2024)).toEqual(["2024-09-16", "2024-09-22", "2024-09-23"]); // a week apart: none
+    // A substitute day is not a holiday of its own date: Sunday 05-03's Monday and a Wednesday holiday sandwich nothing.
+    const moved: HolidayRule[] = [
+      { date: "05-03", observed: "substitute", what: "x" },
+      { date: "05-06", what: "y" },
+      { sandwiched: true, what: "z" },
+    ];
+    expect(days(moved, 2026).sort()).toEqual(["2026-05-03", "2026-05-04", "2026-05-06"]);
+  });
 });
 
 describe("a market file", () => {
@@ -132,6 +172,32 @@ describe("a market file", () => {
     const file = v.parse(MarketFileSchema, wse) as MarketFile;
     expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
     expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
+  });
+
+  test("breaks lie inside the session, in order; earlier hours are in date order", () => {
+    const file = v.parse(MarketFileSchema, wse) as MarketFile;
+    const withBreaks = (breaks: { from: string; to: string }[]) => ({ ...file, phases: { ...file.phases, breaks: breaks.map((b) => ({ ...b, what: "lunch" })) } });
+    expect(phaseProblem(withBreaks([{ from: "12:00", to: "13:00" }]))).toBeUndefined();
+    const broken = "the WSE breaks are not inside phases.open, in order and apart";
+    expect(phaseProblem(withBreaks([{ from: "08:30", to: "09:30" }]))).toBe(broken); // starts before the 09:00 open
+    expect(phaseProblem(withBreaks([{ from: "16:00", to: "17:00" }]))).toBe(broken); // reaches the 17:00 close
+    expect(phaseProblem(withBreaks([{ from: "13:00", to: "12:00" }]))).toBe(broken);
+    expect(phaseProblem(withBreaks([{ from: "12:00", to: "13:00" }, { from: "12:30", to: "14:00" }]))).toBe(broken);
+    const history = (h: { until: string; close?: string }[]) => ({ ...file, hoursHistory: h.map((x) => ({ ...x, what: "x" })) });
+    expect(phaseProblem(history([{ until: "2010-01-01", close: "16:30" }, { until: "2013-04-12" }]))).toBeUndefined();
+    expect(phaseProblem(history([{ until: "2013-04-12" }, { until: "2010-01-01" }]))).toBe("the WSE hoursHistory is not in date order");
+    expect(phaseProblem(history([{ until: "2010-01-01", close: "08:00" }]))).toContain("is not a session inside the day's phases");
+  });
+
+  test("symbols: one owner per suffix, and storedAs names a market that stores its own", () => {
+    const files = MARKETS.map((m) => v.parse(MarketFileSchema, m) as MarketFile);
+    expect(symbolsProblem(files)).toBeUndefined();
+    const patch = (code: string, symbols: Partial<MarketFile["symbols"]>) => files.map((m) => (m.code === code ? { ...m, symbols: { ...m.symbols, ...symbols } } : m));
+    expect(symbolsProblem(patch("NASDAQ", { aliases: ["XNAS", "NMS", "US"] }))).toBe("suffix US of NASDAQ is already NYSE's");
+    expect(symbolsProblem(patch("TSE", { suffix: "NASDAQ" }))).toBe("suffix NASDAQ of TSE is already NASDAQ's");
+    expect(symbolsProblem(patch("NASDAQ", { storedAs: "XYZ" }))).toBe('NASDAQ: symbols.storedAs "XYZ" is not another market that stores its own symbols');
+    expect(symbolsProblem(patch("NASDAQ", { storedAs: "NASDAQ" }))).toContain("is not another market");
+    expect(symbolsProblem(patch("TSE", { storedAs: "NASDAQ" }))).toContain("is not another market"); // NASDAQ stores as NYSE itself
   });
 });
 
@@ -210,5 +276,108 @@ describe("the European markets", () => {
     expect(closeUtc("SIX", "2025-12-30")).toBe("2025-12-30T16:30:00.000Z");
     expect(marketOfSymbol("nesn.sw")).toEqual(["NESN.SW", "SIX"]);
     expect(providerSpelling("yahoo", "NESN", "SIX")).toBe("NESN.SW");
+  });
+});
+
+// Facts of Tokyo, each known on its own (not read from exchange-calendars).
+describe("Tokyo", () => {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const at = (instant: string) => Date.parse(instant);
+
+  test("holidays: equinoxes, substitutes, the citizens' holiday, the year-end closure, one-offs", () => {
+    const closed = (d: string) => !isTradingDay("TSE", d);
+    expect(closed("2025-03-20")).toBe(true); // Vernal Equinox Day (Thursday)
+    expect(closed("2024-09-23")).toBe(true); // Autumnal Equinox on Sunday the 22nd: Monday's substitute holiday
+    expect(closed("2024-02-12")).toBe(true); // National Foundation Day on a Sunday
+    expect(closed("2015-05-06")).toBe(true); // Constitution Day on a Sunday: the Wednesday after Golden Week
+    expect(closed("2015-09-22")).toBe(true); // Silver Week: between Respect for the Aged Day and the equinox
+    expect(["2019-04-30", "2019-05-01", "2019-05-02", "2019-10-22"].every(closed)).toBe(true); // the accession and enthronement
+    expect(["2020-07-23", "2020-07-24", "2021-08-09"].every(closed)).toBe(true); // Olympic moves (Mountain Day 2021 on a Sunday)
+    expect(closed("2020-10-12")).toBe(false); // Sports Day 2020 moved to July 24, so October's second Monday traded
+    expect(closed("2020-10-01")).toBe(true); // arrowhead failure
+    expect(["2024-12-31", "2025-01-02", "2025-01-03"].every(closed)).toBe(true);
+    expect(closed("2025-01-06")).toBe(false);
+    expect(closed("2019-12-23")).toBe(false); // no Emperor's Birthday in 2019
+    expect(closed("2020-02-24")).toBe(true); // Emperor Naruhito's birthday on a Sunday
+  });
+
+  test("the session: 09:00-15:30 with lunch 11:30-12:30, 15:00 before 2024-11-05", () => {
+    expect(sessionFor("TSE", "2025-06-02")).toEqual({
+      date: "2025-06-02",
+      open: at("2025-06-02T00:00:00Z"),
+      close: at("2025-06-02T06:30:00Z"),
+      early: false,
+      breaks: [{ from: at("2025-06-02T02:30:00Z"), to: at("2025-06-02T03:30:00Z") }],
+    });
+    expect(iso(sessionFor("TSE", "2024-11-01")!.close)).toBe("2024-11-01T06:00:00.000Z");
+    expect(iso(sessionFor("TSE", "2024-11-05")!.close)).toBe("2024-11-05T06:30:00.000Z");
+  });
+
+  test("lunch is a break: not open, and the next open is its end", () => {
+    const cases: [string, string][] = [
+      ["2025-06-02T02:29:59Z", "open"], // 11:29:59 JST
+      ["2025-06-02T02:30:00Z", "break"],
+      ["2025-06-02T02:45:00Z", "break"], // 11:45
+      ["2025-06-02T03:15:00Z", "break"], // 12:15
+      ["2025-06-02T03:30:00Z", "open"], // 12:30
+      ["2025-06-02T06:30:00Z", "post"], // 15:30
+      ["2025-06-01T02:45:00Z", "closed"], // a Sunday has no lunch break
+    ];
+    expect(cases.map(([t]) => [t, marketPhase("TSE", at(t))])).toEqual(cases);
+    expect(isOpen("TSE", at("2025-06-02T02:45:00Z"))).toBe(false);
+    expect(isOpen("TSE", at("2025-06-02T02:45:00Z"), ["pre", "open", "post"])).toBe(false);
+    expect(iso(nextOpen("TSE", at("2025-06-02T02:45:00Z")))).toBe("2025-06-02T03:30:00.000Z");
+    expect(iso(nextOpen("TSE", at("2025-06-02T02:45:00Z"), ["post"]))).toBe("2025-06-02T06:30:00.000Z");
+    expect(phasesOn("TSE", "2025-06-02").map((p) => [p.phase, iso(p.from), iso(p.to)])).toEqual([
+      ["pre", "2025-06-01T23:00:00.000Z", "2025-06-02T00:00:00.000Z"],
+      ["open", "2025-06-02T00:00:00.000Z", "2025-06-02T02:30:00.000Z"],
+      ["break", "2025-06-02T02:30:00.000Z", "2025-06-02T03:30:00.000Z"],
+      ["open", "2025-06-02T03:30:00.000Z", "2025-06-02T06:30:00.000Z"],
+      ["post", "2025-06-02T06:30:00.000Z", "2025-06-02T07:00:00.000Z"],
+    ]);
+  });
+
+  test("a shortened session ends at a break it closes in, or opens at the end of one it opens in", () => {
+    const lunch = [{ from: "11:30", to: "12:30" }];
+    expect(clipToBreaks("09:00", "15:30", lunch)).toEqual({ open: "09:00", close: "15:30", breaks: lunch });
+    expect(clipToBreaks("09:00", "12:00", lunch)).toEqual({ open: "09:00", close: "11:30", breaks: [] }); // closes inside lunch
+    expect(clipToBreaks("09:00", "11:00", lunch)).toEqual({ open: "09:00", close: "11:00", breaks: [] }); // closes before it
+    expect(clipToBreaks("09:00", "12:30", lunch)).toEqual({ open: "09:00", close: "11:30", breaks: [] }); // closes at its end
+    expect(clipToBreaks("12:00", "15:30", lunch)).toEqual({ open: "12:30", close: "15:30", breaks: [] }); // opens inside it
+    expect(clipToBreaks("13:00", "15:30", lunch)).toEqual({ open: "13:00", close: "15:30", breaks: [] });
+  });
+
+  test("symbols: .T is canonical, Stooq's .jp and TSE: read as Tokyo", () => {
+    for (const raw of ["7203.T", "7203.jp", "TSE:7203", "7203.TYO", "XTKS:7203"]) {
+      expect(normaliseSymbol(raw)).toEqual({ ok: true, symbol: "7203.T", ticker: "7203", market: "TSE" });
+    }
+    expect(normaliseSymbol("130A", "TSE")).toMatchObject({ ok: true, symbol: "130A.T" });
+    expect(["yahoo", "stooq", "alphavantage", "polygon"].map((p) => providerSpelling(p, "7203", "TSE"))).toEqual(["7203.T", "7203.jp", null, null]);
+  });
+});
+
+describe("Nasdaq", () => {
+  test("NYSE's holidays and half days, Nasdaq's extended hours", () => {
+    expect(isTradingDay("NASDAQ", "2025-04-18")).toBe(false); // Good Friday
+    expect(isTradingDay("NASDAQ", "2025-01-09")).toBe(false); // national day of mourning for President Carter
+    expect(new Date(sessionFor("NASDAQ", "2025-07-03")!.close).toISOString()).toBe("2025-07-03T17:00:00.000Z"); // 13:00 EDT
+    expect(marketPhase("NASDAQ", Date.parse("2025-06-02T08:00:00Z"))).toBe("pre"); // 04:00 EDT
+    expect(marketPhase("NASDAQ", Date.parse("2025-06-02T23:59:00Z"))).toBe("post"); // 19:59 EDT
+  });
+
+  test("the same sessions as NYSE 2000-2035 but for NYSE's noon opening of 2002-09-11", () => {
+    const differing: string[] = [];
+    for (let t = Date.UTC(2000, 0, 1); t <= Date.UTC(2035, 11, 31); t += 86_400_000) {
+      const d = formatDate(Math.floor(t / 86_400_000));
+      if (JSON.stringify(sessionFor("NASDAQ", d)) !== JSON.stringify(sessionFor("NYSE", d))) differing.push(d);
+    }
+    expect(differing).toEqual(["2002-09-11"]);
+  });
+
+  test("symbols: stored as .US, read as NASDAQ; providers spell them as NYSE's", () => {
+    expect(normaliseSymbol("AAPL", "NASDAQ")).toEqual({ ok: true, symbol: "AAPL.US", ticker: "AAPL", market: "NASDAQ" });
+    expect(normaliseSymbol("NASDAQ:AAPL")).toEqual({ ok: true, symbol: "AAPL.US", ticker: "AAPL", market: "NASDAQ" });
+    expect(normaliseSymbol("aapl.us")).toMatchObject({ symbol: "AAPL.US", market: "NYSE" });
+    for (const p of ["yahoo", "stooq", "alphavantage", "polygon"]) expect(providerSpelling(p, "BRK-B", "NASDAQ")).toBe(providerSpelling(p, "BRK-B", "NYSE"));
   });
 });

@@ -38,10 +38,23 @@ function weekdayOnOrBefore(n: number, wd: number): number {
 const monthDay = (y: number, mmdd: string) => dayNumber(y, Number(mmdd.slice(0, 2)), Number(mmdd.slice(3, 5)));
 
 /**
+ * Japan's equinox day in a year, by the approximation its published dates follow (the constants
+ * of the formula widely quoted for 1980-2099); null outside those years, where it does not hold.
+ * Written here because no library the project ships computes it.
+ */
+function equinoxDay(kind: "vernal" | "autumnal", y: number): number | null {
+  if (y < 1980 || y > 2099) return null;
+  const base = kind === "vernal" ? 20.8431 : 23.2488;
+  const day = Math.floor(base + 0.242194 * (y - 1980) - Math.floor((y - 1980) / 4));
+  return dayNumber(y, kind === "vernal" ? 3 : 9, day);
+}
+
+/**
  * The day a rule names in a year, before its offset; null when it is not observed that year.
  * `taken`: the days the rules before it named that year (what a substitute day must avoid).
  */
-function namedDay(rule: HolidayRule, y: number, taken: readonly number[]): number | null {
+function namedDay(rule: NamingRule, y: number, taken: readonly number[]): number | null {
+  if ("equinox" in rule) return equinoxDay(rule.equinox, y);
   if ("easter" in rule) return easterSunday(y) + rule.easter;
   if ("onOrBefore" in rule) return weekdayOnOrBefore(monthDay(y, rule.onOrBefore), weekdayIndex(rule.weekday));
   if ("nth" in rule) {
@@ -52,24 +65,45 @@ function namedDay(rule: HolidayRule, y: number, taken: readonly number[]): numbe
   if (rule.observed === "nearest-weekday") return nearestWeekday(n);
   if (rule.observed === "next-weekday") return nextFreeWeekday(n, taken);
   if (rule.observed === "previous-weekday") return previousWeekday(n);
+  if (rule.observed === "substitute") return n; // the day itself; its substitute is added once every rule has named its day
   // A Saturday one is not observed at all; a Sunday one moves to Monday.
   if (rule.observed === "sunday-to-monday") return weekday(n) === 6 ? null : weekday(n) === 0 ? n + 1 : n;
   return n;
 }
 
+type NamingRule = Exclude<HolidayRule, { sandwiched: true }>;
+
+const inYears = (rule: HolidayRule, y: number) => (rule.from === undefined || y >= rule.from) && (rule.until === undefined || y <= rule.until);
+
 /**
- * The days (day numbers) the rules name in year `y`, in the rules' order. Order matters only to
- * `next-weekday` observance: a rule moves past the days of the rules listed before it.
+ * The days (day numbers) the rules name in year `y`, in the rules' order, then the days between
+ * two holidays (`sandwiched`), then the substitutes of Sunday holidays (`observed: "substitute"`).
+ * Order matters to `next-weekday` observance: a rule moves past the days of the rules before it.
  */
 export function ruleDays(rules: readonly HolidayRule[], y: number): number[] {
   const days: number[] = [];
+  const sundays: number[] = []; // days of substitute-observed rules that fell on a Sunday
+  const unmoved = new Set<number>(); // days named on their own date: what a sandwiched day sits between
   for (const rule of rules) {
-    if ((rule.from !== undefined && y < rule.from) || (rule.until !== undefined && y > rule.until)) continue;
+    if (!inYears(rule, y) || "sandwiched" in rule) continue;
     const named = namedDay(rule, y, days);
     if (named === null) continue;
     const n = named + (rule.offset ?? 0);
     if (rule.onWeekdays !== undefined && !rule.onWeekdays.some((w) => weekdayIndex(w) === weekday(n))) continue;
     days.push(n);
+    if ("observed" in rule && rule.observed === "substitute" && weekday(n) === 0) sundays.push(n);
+    if (!("observed" in rule) || rule.observed === undefined || rule.observed === "substitute") unmoved.add(n);
+  }
+  for (const rule of rules) {
+    if (!inYears(rule, y) || !("sandwiched" in rule)) continue;
+    for (const n of [...unmoved]) {
+      if (unmoved.has(n + 2) && !days.includes(n + 1) && (rule.onWeekdays === undefined || rule.onWeekdays.some((w) => weekdayIndex(w) === weekday(n + 1)))) days.push(n + 1);
+    }
+  }
+  for (const n of sundays.sort((a, b) => a - b)) {
+    let d = n + 1;
+    while (days.includes(d)) d++;
+    days.push(d);
   }
   return days;
 }

@@ -51,7 +51,11 @@ const RuleFields = {
 const MonthDay = v.pipe(v.string(), v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "expected MM-DD"));
 
 /** How a fixed-date rule is observed when its date falls on a weekend (see `observed` below). */
-export const OBSERVANCES = ["nearest-weekday", "sunday-to-monday", "next-weekday", "previous-weekday"] as const;
+export const OBSERVANCES = ["nearest-weekday", "sunday-to-monday", "next-weekday", "previous-weekday", "substitute"] as const;
+
+const SUBSTITUTE =
+  "substitute (Japan's substitute holiday): on a Sunday the day stays a holiday and the next day that no rule of the file names (after every rule is applied) is one too, " +
+  "so Constitution Day on a Sunday, before Greenery and Children's Day, gives the Wednesday";
 
 const FixedDateRule = v.strictObject({
   date: v.pipe(MonthDay, v.description("the same date every year, MM-DD")),
@@ -62,7 +66,8 @@ const FixedDateRule = v.strictObject({
         "when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one; " +
           "next-weekday (substitute days, as in the UK, Canada and Australia) moves it to the next weekday that no rule listed before it has already named, and also moves it off such a day on a weekday " +
           "(Christmas on Saturday and Boxing Day on Sunday are observed Monday and Tuesday; Christmas on Sunday moves to Monday, so Boxing Day on that Monday moves to Tuesday); " +
-          "previous-weekday moves Saturday and Sunday to the Friday before (a half day on the last trading day before the date)",
+          "previous-weekday moves Saturday and Sunday to the Friday before (a half day on the last trading day before the date); " +
+          SUBSTITUTE,
       ),
     ),
   ),
@@ -84,11 +89,34 @@ const NthWeekdayRule = v.strictObject({
   ...RuleFields,
 });
 
-/** One yearly holiday or half day: a fixed date, a day relative to Easter, the nth weekday of a month, or the last weekday on or before a date. */
-export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule]);
+const EquinoxRule = v.strictObject({
+  equinox: v.pipe(
+    v.picklist(["vernal", "autumnal"]),
+    v.description("the day of the March (vernal) or September (autumnal) equinox in Japan, by the approximation the Japanese government's dates follow (valid 1980-2099; no day outside)"),
+  ),
+  observed: v.optional(v.pipe(v.picklist(["substitute"]), v.description(SUBSTITUTE))),
+  ...RuleFields,
+});
+const SandwichedRule = v.strictObject({
+  sandwiched: v.pipe(
+    v.literal(true),
+    v.description("a day no other rule names whose day before and day after other rules name on their own dates (not moved by an observance): Japan's citizens' holiday"),
+  ),
+  ...RuleFields,
+});
+
+/**
+ * One yearly holiday or half day: a fixed date, a day relative to Easter, the nth weekday of a
+ * month, the last weekday on or before a date, an equinox, or a day between two holidays.
+ */
+export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule, EquinoxRule, SandwichedRule]);
 export type HolidayRule = v.InferOutput<typeof HolidayRule>;
 
 const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
+const Breaks = v.pipe(
+  v.array(Span),
+  v.description("breaks in the regular session (a lunch break), local times strictly inside it, in order and not overlapping; closed for trading"),
+);
 
 const ProviderSpelling = v.strictObject({
   case: v.optional(v.pipe(v.picklist(["lower"]), v.description("lower: the provider writes tickers in lower case (default: upper, as stored)"))),
@@ -123,6 +151,13 @@ export const MarketFileSchema = v.strictObject({
     v.strictObject({
       suffix: v.pipe(Suffix, v.description("canonical suffix of a stored symbol (PKN.WA)")),
       aliases: v.pipe(v.array(Suffix), v.description("other suffixes and prefixes read as this market (pkn.pl, WSE:PKN)")),
+      storedAs: v.optional(
+        v.pipe(
+          v.string(),
+          v.regex(/^[A-Z]{2,8}$/),
+          v.description("the code of another market whose canonical suffix this market's symbols are stored with (NASDAQ: NYSE, so AAPL.US), where providers write both markets' listings alike"),
+        ),
+      ),
       shareClassSeparator: v.optional(v.pipe(v.string(), v.length(1), v.description("a share class written after `.`, `/` or `-` is stored with this (BRK.B, BRK/B → BRK-B)"))),
       pairs: v.optional(Pairs),
     }),
@@ -135,10 +170,25 @@ export const MarketFileSchema = v.strictObject({
       pre: Span,
       open: Span,
       post: Span,
+      breaks: v.optional(Breaks),
       earlyClose: v.optional(v.strictObject({ close: Clock, postTo: Clock, what: Text })),
       sources: v.array(Text),
     }),
     v.description("the phases of a trading day in local time, each [from, to): pre, the regular session (open), post; and where a half day ends them"),
+  ),
+  hoursHistory: v.optional(
+    v.pipe(
+      v.array(
+        v.strictObject({
+          until: v.pipe(IsoDate, v.description("the last date these hours applied")),
+          open: v.optional(Clock),
+          close: v.optional(Clock),
+          breaks: v.optional(Breaks),
+          what: Text,
+        }),
+      ),
+      v.description("the regular hours of earlier years, oldest first: a date up to an entry's until (and after the one before it) has its hours; a field left out is today's (phases)"),
+    ),
   ),
   coverage: v.pipe(v.strictObject({ from: IsoDate, to: IsoDate }), v.description("the dates for which the one-off closures are known")),
   holidays: v.pipe(v.array(HolidayRule), v.description("yearly days the exchange is closed")),
@@ -154,13 +204,37 @@ export const MarketFileSchema = v.strictObject({
 });
 export type MarketFile = v.InferOutput<typeof MarketFileSchema>;
 
-/** What the schema cannot say: the phases make one day, in order, and a half day has hours. */
+/** Breaks strictly inside [open, close], in order, not overlapping, each of some length. */
+function breaksInside(open: string, close: string, breaks: readonly { from: string; to: string }[]): boolean {
+  let last = parseClock(open);
+  for (const b of breaks) {
+    if (!(last < parseClock(b.from) && parseClock(b.from) < parseClock(b.to))) return false;
+    last = parseClock(b.to);
+  }
+  return last < parseClock(close);
+}
+
+/**
+ * What the schema cannot say: the phases make one day, in order, breaks lie inside the session,
+ * a half day has hours, and earlier hours are in date order and make a session each.
+ */
 export function phaseProblem(file: MarketFile): string | undefined {
   const d = file.phases;
   const t = [d.pre.from, d.pre.to, d.open.from, d.open.to, d.post.from, d.post.to].map(parseClock);
   const ordered = t[0]! < t[1]! && t[1] === t[2] && t[2]! < t[3]! && t[3] === t[4] && t[4]! < t[5]!;
   const early = d.earlyClose === undefined || (t[2]! < parseClock(d.earlyClose.close) && parseClock(d.earlyClose.close) < parseClock(d.earlyClose.postTo));
   if (!ordered || !early) return `the ${file.code} phases are not contiguous and in order`;
+  if (!breaksInside(d.open.from, d.open.to, d.breaks ?? [])) return `the ${file.code} breaks are not inside phases.open, in order and apart`;
   if (file.halfDays.length > 0 && d.earlyClose === undefined) return `${file.code} has half days but no phases.earlyClose hours`;
+  let previous = "";
+  for (const h of file.hoursHistory ?? []) {
+    const open = h.open ?? d.open.from;
+    const close = h.close ?? d.open.to;
+    if (h.until <= previous) return `the ${file.code} hoursHistory is not in date order`;
+    if (!(t[0]! < parseClock(open) && parseClock(close) < t[5]!) || !breaksInside(open, close, h.breaks ?? d.breaks ?? [])) {
+      return `the ${file.code} hoursHistory entry until ${h.until} is not a session inside the day's phases with its breaks inside it`;
+    }
+    previous = h.until;
+  }
   return undefined;
 }

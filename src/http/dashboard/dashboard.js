@@ -349,7 +349,8 @@
       f = { ...(await api(`/api/freshness?days=${days}&to=${newest}`)), markets };
     }
     $("#markets").replaceChildren(
-      ...Object.entries(f.markets).map(([m, s]) => h("span", { class: `pill ${s.phase === "open" ? "ok" : s.phase === "closed" ? "" : "warn"}`, title: s.nextOpen ? `next open ${s.nextOpen}` : "" }, `${m} ${s.phase}${s.phase !== "open" && s.nextOpen ? ` · opens ${ago(s.nextOpen)}` : ""}`)),
+      // A break in the session (Tokyo's lunch) is shown as one, not as a closed market.
+      ...Object.entries(f.markets).map(([m, s]) => h("span", { class: `pill ${s.phase === "open" ? "ok" : s.phase === "closed" ? "" : "warn"}`, title: s.nextOpen ? `next open ${s.nextOpen}` : "" }, `${m} ${s.phase === "break" ? "lunch break" : s.phase}${s.phase !== "open" && s.nextOpen ? ` · ${s.phase === "break" ? "reopens" : "opens"} ${ago(s.nextOpen)}` : ""}`)),
     );
     const grid = $("#heatmap");
     grid.style.gridTemplateColumns = `max-content repeat(${f.dates.length}, 12px)`;

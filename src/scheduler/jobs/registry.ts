@@ -79,7 +79,7 @@ export const jobConfigSchema = v.pipe(
           v.nonEmpty("expected at least one of pre, open, post"),
         ),
       ),
-      v.description('With market: the phases a tick may run in (pre, open, post); the regular session ("open") by default.'),
+      v.description('With market: the phases a tick may run in (pre, open, post; a break in the session, such as the Tokyo lunch, is in none of them); the regular session ("open") by default.'),
     ),
   }),
   v.forward(
