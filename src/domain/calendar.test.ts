@@ -29,6 +29,7 @@ test("market time zones", () => {
     SIX: "Europe/Zurich",
     TSX: "America/Toronto",
     ASX: "Australia/Sydney",
+    HKEX: "Asia/Hong_Kong",
   });
 });
 

@@ -153,5 +153,5 @@ test("isMarket and MARKET_SUFFIX", () => {
   expect(isMarket("NYSE")).toBe(true);
   expect(isMarket("wse")).toBe(false);
   expect(isMarket("constructor")).toBe(false);
-  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX" });
+  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX", HKEX: "HK" });
 });

@@ -7,6 +7,7 @@ import * as v from "valibot";
 import { MarketFileSchema, phaseProblem, type MarketFile } from "./schema.ts";
 import ams from "./ams.json";
 import asx from "./asx.json";
+import hkex from "./hkex.json";
 import lse from "./lse.json";
 import nyse from "./nyse.json";
 import par from "./par.json";
@@ -16,7 +17,7 @@ import wse from "./wse.json";
 import xetra from "./xetra.json";
 
 /** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
-const FILES = { WSE: wse, NYSE: nyse, LSE: lse, XETRA: xetra, PAR: par, AMS: ams, SIX: six, TSX: tsx, ASX: asx };
+const FILES = { WSE: wse, NYSE: nyse, LSE: lse, XETRA: xetra, PAR: par, AMS: ams, SIX: six, TSX: tsx, ASX: asx, HKEX: hkex };
 
 export type Market = keyof typeof FILES;
 export type MarketInfo = MarketFile & { code: Market };

@@ -50,22 +50,47 @@ const RuleFields = {
 
 const MonthDay = v.pipe(v.string(), v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "expected MM-DD"));
 
-/** How a fixed-date rule is observed when its date falls on a weekend (see `observed` below). */
-export const OBSERVANCES = ["nearest-weekday", "sunday-to-monday", "next-weekday", "previous-weekday"] as const;
+/** How a rule's day is observed when it falls on a weekend or on another rule's day (see `Observed` below). */
+export const OBSERVANCES = ["nearest-weekday", "sunday-to-monday", "next-weekday", "previous-weekday", "next-free-day"] as const;
+
+const Observed = v.optional(
+  v.pipe(
+    v.picklist(OBSERVANCES),
+    v.description(
+      "when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one; " +
+        "next-weekday (substitute days, as in the UK, Canada and Australia) moves it to the next weekday that no rule listed before it has already named, and also moves it off such a day on a weekday " +
+        "(Christmas on Saturday and Boxing Day on Sunday are observed Monday and Tuesday; Christmas on Sunday moves to Monday, so Boxing Day on that Monday moves to Tuesday); " +
+        "previous-weekday moves Saturday and Sunday to the Friday before (a half day on the last trading day before the date); " +
+        "next-free-day (Hong Kong) moves a Sunday one, or one on a weekday a rule listed before it has named, to the next day that is neither; a Saturday one stays " +
+        "(Ching Ming on Easter Monday is observed on Tuesday; Lunar New Year's Day on a Sunday pushes the three days to Monday-Wednesday)",
+    ),
+  ),
+);
 
 const FixedDateRule = v.strictObject({
   date: v.pipe(MonthDay, v.description("the same date every year, MM-DD")),
-  observed: v.optional(
-    v.pipe(
-      v.picklist(OBSERVANCES),
-      v.description(
-        "when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one; " +
-          "next-weekday (substitute days, as in the UK, Canada and Australia) moves it to the next weekday that no rule listed before it has already named, and also moves it off such a day on a weekday " +
-          "(Christmas on Saturday and Boxing Day on Sunday are observed Monday and Tuesday; Christmas on Sunday moves to Monday, so Boxing Day on that Monday moves to Tuesday); " +
-          "previous-weekday moves Saturday and Sunday to the Friday before (a half day on the last trading day before the date)",
-      ),
-    ),
+  observed: Observed,
+  ...RuleFields,
+});
+const LunarRule = v.strictObject({
+  lunar: v.pipe(
+    v.string(),
+    v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|30)$/, "expected MM-DD of the Chinese calendar"),
+    v.description("a month and day of the Chinese lunisolar calendar, MM-DD (a regular month, not a leap one), in the Chinese year that begins in the rule's year: 01-01 is Lunar New Year, 08-16 the day after Mid-Autumn"),
   ),
+  observed: Observed,
+  ...RuleFields,
+});
+const SolarTermRule = v.strictObject({
+  solarTerm: v.pipe(
+    v.number(),
+    v.integer(),
+    v.minValue(0),
+    v.maxValue(345),
+    v.multipleOf(15),
+    v.description("a solar term: the day (China's civil time, UTC+8) the sun's apparent longitude reaches these degrees, a multiple of 15 (15: Qingming, Ching Ming, about April 5)"),
+  ),
+  observed: Observed,
   ...RuleFields,
 });
 const WeekdayOnOrBeforeRule = v.strictObject({
@@ -84,8 +109,11 @@ const NthWeekdayRule = v.strictObject({
   ...RuleFields,
 });
 
-/** One yearly holiday or half day: a fixed date, a day relative to Easter, the nth weekday of a month, or the last weekday on or before a date. */
-export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule]);
+/**
+ * One yearly holiday or half day: a fixed date, a day relative to Easter, the nth weekday of a
+ * month, the last weekday on or before a date, a date of the Chinese calendar, or a solar term.
+ */
+export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule, LunarRule, SolarTermRule]);
 export type HolidayRule = v.InferOutput<typeof HolidayRule>;
 
 const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
@@ -93,6 +121,7 @@ const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
 const ProviderSpelling = v.strictObject({
   case: v.optional(v.pipe(v.picklist(["lower"]), v.description("lower: the provider writes tickers in lower case (default: upper, as stored)"))),
   shareClassSeparator: v.optional(v.pipe(v.string(), v.description("written for the `-` of a share class (BRK-B → BRK.B with `.`)"))),
+  stripLeadingZeros: v.optional(v.pipe(v.literal(true), v.description("an all-digit ticker is written without its leading zeros (Stooq's Hong Kong 0700 → 700.hk)"))),
   suffix: v.optional(v.pipe(v.string(), v.description("appended to the ticker, e.g. `.WA`"))),
 });
 
@@ -110,6 +139,7 @@ export const MarketFileSchema = v.strictObject({
       suffix: v.pipe(Suffix, v.description("canonical suffix of a stored symbol (PKN.WA)")),
       aliases: v.pipe(v.array(Suffix), v.description("other suffixes and prefixes read as this market (pkn.pl, WSE:PKN)")),
       shareClassSeparator: v.optional(v.pipe(v.string(), v.length(1), v.description("a share class written after `.`, `/` or `-` is stored with this (BRK.B, BRK/B → BRK-B)"))),
+      padDigits: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(8), v.description("an all-digit ticker is stored with this many digits at least, zero-padded, any other leading zeros dropped (Hong Kong 4: 700, 00700 → 0700)"))),
     }),
     v.description("how ticksync spells and reads the market's symbols"),
   ),
@@ -119,6 +149,7 @@ export const MarketFileSchema = v.strictObject({
       note: v.optional(Text),
       pre: Span,
       open: Span,
+      breaks: v.optional(v.pipe(v.array(Span), v.description("breaks inside the regular session, in order (a lunch break: no trading from `from` to `to`)"))),
       post: Span,
       earlyClose: v.optional(v.strictObject({ close: Clock, postTo: Clock, what: Text })),
       sources: v.array(Text),
@@ -146,6 +177,13 @@ export function phaseProblem(file: MarketFile): string | undefined {
   const ordered = t[0]! < t[1]! && t[1] === t[2] && t[2]! < t[3]! && t[3] === t[4] && t[4]! < t[5]!;
   const early = d.earlyClose === undefined || (t[2]! < parseClock(d.earlyClose.close) && parseClock(d.earlyClose.close) < parseClock(d.earlyClose.postTo));
   if (!ordered || !early) return `the ${file.code} phases are not contiguous and in order`;
+  // Breaks lie inside the regular session, in order, and a half day ends at or before the first.
+  let last = t[2]!;
+  for (const b of d.breaks ?? []) {
+    const [from, to] = [parseClock(b.from), parseClock(b.to)];
+    if (!(last < from && from < to && to < t[3]!)) return `the ${file.code} breaks are not inside the regular session and in order`;
+    last = to;
+  }
   if (file.halfDays.length > 0 && d.earlyClose === undefined) return `${file.code} has half days but no phases.earlyClose hours`;
   return undefined;
 }
