@@ -131,7 +131,7 @@ const TROPICAL_YEAR_DAYS = 365.2422;
  * longitude still to go; three steps reach well under a second.
  */
 export function solarTermInstant(y: number, degrees: number): number {
-  const fromEquinox = degrees >= 270 ? degrees - 360 : degrees; // the January-March terms
+  const fromEquinox = degrees >= 285 ? degrees - 360 : degrees; // the terms of January to mid-March
   let ms = (dayNumber(y, 3, 20) + (fromEquinox / 360) * TROPICAL_YEAR_DAYS) * DAY_MS;
   for (let i = 0; i < 5; i++) {
     const togo = ((degrees - solarLongitude(ms) + 540) % 360) - 180;
