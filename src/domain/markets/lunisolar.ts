@@ -47,6 +47,19 @@ function nextMonthStart(n: number): number {
  * and 2030 on February 2; the Hong Kong Observatory has February 6 and 3).
  */
 export function lunarDay(y: number, month: number, day: number): number | null {
+  const start = chinaDay(newMoonInstant(icuMonthStarts(y)[month - 1]!));
+  if (day < 30) return start + day - 1;
+  return chinaDay(newMoonInstant(start + 30)) > start + 29 ? start + 29 : null;
+}
+
+// ICU month starts per Chinese year, cached: some 25 format calls a year, asked by every lunar
+// rule of it. One entry per year asked, as the calendar's own cache of years (calendar.ts).
+const MONTH_STARTS = new Map<number, number[]>();
+
+/** The first days (by ICU) of the twelve regular months of the Chinese year that begins in y. */
+function icuMonthStarts(y: number): number[] {
+  const cached = MONTH_STARTS.get(y);
+  if (cached !== undefined) return cached;
   let n = dayNumber(y, 1, 21);
   let c = chineseDate(n);
   while (!(c.year === y && c.month === 1 && !c.leap)) {
@@ -54,10 +67,10 @@ export function lunarDay(y: number, month: number, day: number): number | null {
     c = chineseDate(n);
   }
   n -= c.day - 1; // Lunar New Year's Day, by ICU
-  for (c = chineseDate(n); !(c.month === month && !c.leap); c = chineseDate(n)) n = nextMonthStart(n);
-  const start = chinaDay(newMoonInstant(n));
-  if (day < 30) return start + day - 1;
-  return chinaDay(newMoonInstant(start + 30)) > start + 29 ? start + 29 : null;
+  const starts: number[] = [];
+  for (c = chineseDate(n); starts.length < 12; n = nextMonthStart(n), c = chineseDate(n)) if (!c.leap) starts.push(n);
+  MONTH_STARTS.set(y, starts);
+  return starts;
 }
 
 /** The civil day (UTC+8, the zone the Chinese calendar is reckoned in) of an instant. */
