@@ -177,7 +177,7 @@ export function phaseProblem(file: MarketFile): string | undefined {
   const ordered = t[0]! < t[1]! && t[1] === t[2] && t[2]! < t[3]! && t[3] === t[4] && t[4]! < t[5]!;
   const early = d.earlyClose === undefined || (t[2]! < parseClock(d.earlyClose.close) && parseClock(d.earlyClose.close) < parseClock(d.earlyClose.postTo));
   if (!ordered || !early) return `the ${file.code} phases are not contiguous and in order`;
-  // Breaks lie inside the regular session, in order, and a half day ends at or before the first.
+  // Breaks lie inside the regular session, in order.
   let last = t[2]!;
   for (const b of d.breaks ?? []) {
     const [from, to] = [parseClock(b.from), parseClock(b.to)];
