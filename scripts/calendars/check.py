@@ -11,8 +11,9 @@ For each market it runs scripts/calendars/dump.ts (our calendar, through its exp
 the exchange-calendars calendar of the market's MIC, and compares every weekday: trading or not,
 half day (early close) or not, the session's open and close instants (UTC), and its break (a lunch
 break: exchange-calendars' break_start and break_end, at most one a day, against ours). A difference fails
-the run (exit 1) unless scripts/calendars/known-differences.json lists it with a reason; an entry
-there that no longer matches a difference fails it too, so the file cannot go stale.
+the run (exit 1) unless scripts/calendars/known-differences.json lists it with a reason (by date, or
+by a range of dates, from..until, for one kind: a change of hours the market file does not date);
+an entry there that no longer matches a difference fails it too, so the file cannot go stale.
 """
 from __future__ import annotations
 
@@ -131,16 +132,23 @@ def load_known(path: str) -> dict[str, list[dict]]:
         if mic.startswith("_"):
             continue
         for e in entries:
-            if e.get("kind") not in KINDS or not e.get("date") or not e.get("reason") or not e.get("source"):
-                sys.exit(f"{path}: {mic} entry {e} needs date, kind ({', '.join(KINDS)}), reason and source")
+            dated = bool(e.get("date")) != bool(e.get("from") and e.get("until"))
+            if e.get("kind") not in KINDS or not dated or not e.get("reason") or not e.get("source"):
+                sys.exit(f"{path}: {mic} entry {e} needs a date (or from and until), kind ({', '.join(KINDS)}), reason and source")
     return known
 
 
 def check_market(market: str, mic: str, args, known: list[dict]) -> bool:
     cal, lo, hi, refused = theirs(mic, args.first, args.last)
     compared, sessions_ours, sessions_theirs, diffs = compare(ours(market, args.first, args.last, args.dump), their_days(cal, lo, hi), lo, hi)
-    keyed = {(e["date"], e["kind"]): e for e in known}
-    used = set()
+    def known_for(date: str, kind: str) -> int | None:
+        """The index of the entry that lists this difference: its date, or a range holding it."""
+        for i, e in enumerate(known):
+            if e["kind"] == kind and (e.get("date") == date or e.get("from", "~") <= date <= e.get("until", "")):
+                return i
+        return None
+
+    used: set[int] = set()
     print(f"== {market} ({mic}) {lo}..{hi}, exchange-calendars {xcals.__version__}")
     if refused:
         print(f"   note: {refused}")
@@ -148,18 +156,27 @@ def check_market(market: str, mic: str, args, known: list[dict]) -> bool:
     for d in diffs:
         by_kind[d["kind"]].append(d)
     unexplained = 0
+    in_ranges: dict[int, list[str]] = defaultdict(list)
     for kind in KINDS:
         for d in by_kind.get(kind, []):
-            k = keyed.get((d["date"], kind))
-            if k is not None:
-                used.add((d["date"], kind))
+            i = known_for(d["date"], kind)
+            k = known[i] if i is not None else None
+            if i is not None:
+                used.add(i)
             else:
                 unexplained += 1
+            if k is not None and "from" in k:
+                in_ranges[i].append(d["date"])  # one line per range below, not one per day
+                continue
             tag = f"known: {k['reason']}" if k else "DIFFERS"
             print(f"   {kind:8} {d['date']}  {d['both']}  [{tag}]")
-    stale = [e for e in known if (e["date"], e["kind"]) not in used]
+    for i, dates_in in in_ranges.items():
+        e = known[i]
+        print(f"   {e['kind']:8} {e['from']}..{e['until']}  {len(dates_in)} days, {dates_in[0]}..{dates_in[-1]}  [known: {e['reason']}]")
+    stale = [e for i, e in enumerate(known) if i not in used]
     for e in stale:
-        print(f"   STALE known difference {e['date']} {e['kind']}: no longer differs; remove it from known-differences.json")
+        when = e.get("date") or f"{e['from']}..{e['until']}"
+        print(f"   STALE known difference {when} {e['kind']}: no longer differs; remove it from known-differences.json")
     dates = len({d["date"] for d in diffs})
     print(f"   weekdays compared {compared}; sessions ours {sessions_ours}, exchange-calendars {sessions_theirs}; "
           f"days differing {dates} ({len(diffs)} differences: {len(diffs) - unexplained} known, {unexplained} unexplained)")

@@ -31,6 +31,7 @@ test("market time zones", () => {
     TSX: "America/Toronto",
     ASX: "Australia/Sydney",
     TSE: "Asia/Tokyo",
+    HKEX: "Asia/Hong_Kong",
     FX: "America/New_York",
     CRYPTO: "UTC",
   });

@@ -164,7 +164,7 @@ test("isMarket and MARKET_SUFFIX", () => {
   expect(isMarket("NYSE")).toBe(true);
   expect(isMarket("wse")).toBe(false);
   expect(isMarket("constructor")).toBe(false);
-  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", NASDAQ: "NASDAQ", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX", TSE: "T", FX: "FX", CRYPTO: "CRYPTO" });
+  expect(MARKET_SUFFIX).toEqual({ WSE: "WA", NYSE: "US", NASDAQ: "NASDAQ", LSE: "L", XETRA: "DE", PAR: "PA", AMS: "AS", SIX: "SW", TSX: "TO", ASX: "AX", TSE: "T", HKEX: "HK", FX: "FX", CRYPTO: "CRYPTO" });
 });
 
 describe("currency pairs (FX)", () => {

@@ -24,6 +24,10 @@ for (const m of MARKETS) for (const suffix of [m.symbols.suffix, ...m.symbols.al
 /** Per market, the separator a share class is stored with (US: BRK.B, BRK/B and BRK-B are one listing). */
 const SHARE_CLASS = new Map<SymbolMarket, string>(MARKETS.flatMap((m) => (m.symbols.shareClassSeparator === undefined ? [] : [[m.code, m.symbols.shareClassSeparator] as const])));
 const SHARE_CLASS_MARK = /[./-]/g;
+/** Per market, the digits an all-digit ticker is stored with (Hong Kong: 700 → 0700). */
+const PAD_DIGITS = new Map<SymbolMarket, number>(MARKETS.flatMap((m) => (m.symbols.padDigits === undefined ? [] : [[m.code, m.symbols.padDigits] as const])));
+const ALL_DIGITS = /^\d+$/;
+const LEADING_ZEROS = /^0+(?=\d)/;
 
 /**
  * The markets ticksync knows, as a reader sees them: `.WA (WSE; also .PL, .WAR, .WSE), …`, built
@@ -130,6 +134,8 @@ export function normaliseSymbol(raw: string, defaultMarket?: SymbolMarket): Symb
   }
   const shareClass = SHARE_CLASS.get(market);
   if (shareClass !== undefined) s = s.replace(SHARE_CLASS_MARK, shareClass);
+  const pad = PAD_DIGITS.get(market);
+  if (pad !== undefined && ALL_DIGITS.test(s)) s = s.replace(LEADING_ZEROS, "").padStart(pad, "0");
   if (!TICKER.test(s)) return { ok: false, reason: `symbol "${raw}" is not a valid ${market} ticker` };
   return { ok: true, symbol: `${s}.${STORED_SUFFIX.get(market)}`, ticker: s, market };
 }
@@ -158,6 +164,7 @@ export function providerSpelling(provider: string, ticker: string, market: Symbo
     const pair = pairTicker(ticker, market, pairs);
     if (typeof pair !== "string") s = pair.base + (spelling.pairSeparator ?? "") + pair.quote;
   } else if (spelling.shareClassSeparator !== undefined) s = ticker.replaceAll("-", spelling.shareClassSeparator);
+  if (spelling.stripLeadingZeros && ALL_DIGITS.test(s)) s = s.replace(LEADING_ZEROS, "");
   if (spelling.case === "lower") s = s.toLowerCase();
   return (spelling.prefix ?? "") + s + (spelling.suffix ?? "");
 }

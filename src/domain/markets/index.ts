@@ -9,6 +9,7 @@ import ams from "./ams.json";
 import asx from "./asx.json";
 import crypto from "./crypto.json";
 import fx from "./fx.json";
+import hkex from "./hkex.json";
 import lse from "./lse.json";
 import nasdaq from "./nasdaq.json";
 import nyse from "./nyse.json";
@@ -20,7 +21,7 @@ import wse from "./wse.json";
 import xetra from "./xetra.json";
 
 /** Every market's file, by code, in the order markets are listed (messages, help, the dashboard). */
-const FILES = { WSE: wse, NYSE: nyse, NASDAQ: nasdaq, LSE: lse, XETRA: xetra, PAR: par, AMS: ams, SIX: six, TSX: tsx, ASX: asx, TSE: tse, FX: fx, CRYPTO: crypto };
+const FILES = { WSE: wse, NYSE: nyse, NASDAQ: nasdaq, LSE: lse, XETRA: xetra, PAR: par, AMS: ams, SIX: six, TSX: tsx, ASX: asx, TSE: tse, HKEX: hkex, FX: fx, CRYPTO: crypto };
 
 export type Market = keyof typeof FILES;
 export type MarketInfo = MarketFile & { code: Market };

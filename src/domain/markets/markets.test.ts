@@ -17,7 +17,7 @@ const days = (rules: HolidayRule[], year: number) => ruleDays(rules, year).map(f
 
 describe("the registry", () => {
   test("lists the shipped markets in order, each with its code, MIC, zone and currency", () => {
-    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "NASDAQ", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "TSE", "FX", "CRYPTO"]);
+    expect(MARKET_CODES).toEqual(["WSE", "NYSE", "NASDAQ", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "TSE", "HKEX", "FX", "CRYPTO"]);
     expect(MARKETS.map((m) => [m.code, m.mic, m.timeZone, m.currency])).toEqual([
       ["WSE", "XWAR", "Europe/Warsaw", "PLN"],
       ["NYSE", "XNYS", "America/New_York", "USD"],
@@ -30,6 +30,7 @@ describe("the registry", () => {
       ["TSX", "XTSE", "America/Toronto", "CAD"],
       ["ASX", "XASX", "Australia/Sydney", "AUD"],
       ["TSE", "XTKS", "Asia/Tokyo", "JPY"],
+      ["HKEX", "XHKG", "Asia/Hong_Kong", "HKD"],
       ["FX", "XXXX", "America/New_York", undefined],
       ["CRYPTO", "XXXX", "UTC", undefined],
     ]);
@@ -43,11 +44,11 @@ describe("the registry", () => {
   });
 
   test("messages and the config picklist are built from the codes", () => {
-    expect(marketChoices()).toBe("WSE, NYSE, NASDAQ, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, TSE, FX or CRYPTO");
-    expect(marketChoices(true)).toBe('"WSE", "NYSE", "NASDAQ", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "TSE", "FX" or "CRYPTO"');
+    expect(marketChoices()).toBe("WSE, NYSE, NASDAQ, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, TSE, HKEX, FX or CRYPTO");
+    expect(marketChoices(true)).toBe('"WSE", "NYSE", "NASDAQ", "LSE", "XETRA", "PAR", "AMS", "SIX", "TSX", "ASX", "TSE", "HKEX", "FX" or "CRYPTO"');
     const r = v.safeParse(MarketSchema, "XYZ");
     expect(r.success).toBe(false);
-    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, NASDAQ, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, TSE, FX or CRYPTO");
+    expect(r.issues?.[0]?.message).toBe("expected WSE, NYSE, NASDAQ, LSE, XETRA, PAR, AMS, SIX, TSX, ASX, TSE, HKEX, FX or CRYPTO");
     expect(v.parse(MarketSchema, "WSE")).toBe("WSE");
   });
 });
@@ -106,6 +107,36 @@ describe("holiday rules", () => {
   test("the last weekday on or before a date (Victoria Day: the Monday before May 25)", () => {
     const victoria: HolidayRule[] = [{ weekday: "Mon", onOrBefore: "05-24", what: "Victoria Day" }];
     expect([2021, 2022, 2023, 2024].map((y) => days(victoria, y)[0])).toEqual(["2021-05-24", "2022-05-23", "2023-05-22", "2024-05-20"]);
+  });
+
+  test("Hong Kong's next-free-day: a Sunday one, or one on an earlier rule's weekday, moves on; a Saturday one stays", () => {
+    const rules: HolidayRule[] = [
+      { easter: 1, what: "Easter Monday" },
+      { date: "04-05", observed: "next-free-day", what: "Ching Ming" },
+    ];
+    expect(days(rules, 2015)).toEqual(["2015-04-06", "2015-04-07"]); // Sunday → Monday, Easter Monday's → Tuesday
+    expect(days(rules, 2010)).toEqual(["2010-04-05", "2010-04-06"]); // on Easter Monday → Tuesday
+    expect(days(rules, 2025)).toEqual(["2025-04-21", "2025-04-05"]); // a Saturday stays
+    const coinciding: HolidayRule[] = [
+      { date: "10-01", what: "National Day" },
+      { date: "10-01", observed: "next-free-day", what: "x" },
+    ];
+    expect(days(coinciding, 2033)).toEqual(["2033-10-01", "2033-10-01"]); // a Saturday: not moved even so
+    expect(days(coinciding, 2025)).toEqual(["2025-10-01", "2025-10-02"]);
+  });
+
+  test("a date of the Chinese calendar and a solar term, observed like any other day", () => {
+    const lunar: HolidayRule[] = [
+      { lunar: "01-01", observed: "next-free-day", what: "Lunar New Year" },
+      { lunar: "01-02", observed: "next-free-day", what: "second day" },
+      { lunar: "01-03", observed: "next-free-day", what: "third day" },
+      { lunar: "01-01", offset: -1, what: "eve" },
+      { lunar: "08-16", what: "the day after Mid-Autumn" },
+    ];
+    // 2023: Lunar New Year on a Sunday, so the three days are Monday to Wednesday.
+    expect(days(lunar, 2023)).toEqual(["2023-01-23", "2023-01-24", "2023-01-25", "2023-01-21", "2023-09-30"]);
+    expect(days([{ solarTerm: 15, what: "Ching Ming" }], 2025)).toEqual(["2025-04-04"]);
+    expect(days([{ solarTerm: 15, observed: "next-free-day", what: "Ching Ming" }], 2026)).toEqual(["2026-04-06"]); // a Sunday
   });
 
   test("an offset, then the weekdays and the years it applies in", () => {
@@ -169,9 +200,17 @@ describe("a market file", () => {
     expect(parse({ timeZone: "Mars/Olympus" }).success).toBe(false);
     expect(parse({ holidays: [{ date: "13-01", what: "x" }] }).success).toBe(false);
     expect(parse({ holidays: [{ easter: 1, nth: 2, what: "x" }] }).success).toBe(false);
+    expect(parse({ holidays: [{ lunar: "13-01", what: "x" }] }).success).toBe(false);
+    expect(parse({ holidays: [{ lunar: "08-31", what: "x" }] }).success).toBe(false);
+    expect(parse({ holidays: [{ solarTerm: 20, what: "x" }] }).success).toBe(false);
+    expect(parse({ holidays: [{ date: "05-01", observed: "next-free-day", what: "x" }] }).success).toBe(true);
     const file = v.parse(MarketFileSchema, wse) as MarketFile;
     expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
     expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
+    const lunch = (from: string, to: string) => phaseProblem({ ...file, phases: { ...file.phases, breaks: [{ from, to, what: "lunch" }] } });
+    expect(lunch("12:00", "13:00")).toBeUndefined();
+    expect(lunch("08:00", "13:00")).toBe("the WSE breaks are not inside phases.open, in order and apart");
+    expect(lunch("13:00", "12:00")).toBe("the WSE breaks are not inside phases.open, in order and apart");
   });
 
   test("breaks lie inside the session, in order; earlier hours are in date order", () => {
@@ -379,5 +418,45 @@ describe("Nasdaq", () => {
     expect(normaliseSymbol("NASDAQ:AAPL")).toEqual({ ok: true, symbol: "AAPL.US", ticker: "AAPL", market: "NASDAQ" });
     expect(normaliseSymbol("aapl.us")).toMatchObject({ symbol: "AAPL.US", market: "NYSE" });
     for (const p of ["yahoo", "stooq", "alphavantage", "polygon"]) expect(providerSpelling(p, "BRK-B", "NASDAQ")).toBe(providerSpelling(p, "BRK-B", "NYSE"));
+  });
+});
+
+// Hong Kong, known independently of exchange-calendars: the gazetted general holidays (2023's
+// Lunar New Year on a Sunday, 2025's Buddha's Birthday, 2027's Lunar New Year on a Saturday, which
+// the runtime's ICU alone would put a day late), the morning-only eves, four-digit tickers.
+describe("Hong Kong", () => {
+  const closeUtc = (date: string) => new Date(sessionFor("HKEX", date)!.close).toISOString();
+  const trading = (...dates: string[]) => dates.map((d) => isTradingDay("HKEX", d));
+
+  test("Lunar New Year: three days, a Sunday among them adds the fourth; the eve is a morning", () => {
+    expect(trading("2025-01-29", "2025-01-30", "2025-01-31", "2025-02-03")).toEqual([false, false, false, true]);
+    expect(closeUtc("2025-01-28")).toBe("2025-01-28T04:00:00.000Z"); // 12:00 HKT
+    expect(trading("2023-01-20", "2023-01-23", "2023-01-24", "2023-01-25", "2023-01-26")).toEqual([true, false, false, false, true]);
+    // 2027-02-06 is a Saturday: the third day (Monday) and the fourth (Tuesday) closed, Friday the eve.
+    expect(trading("2027-02-08", "2027-02-09", "2027-02-10")).toEqual([false, false, true]);
+    expect(closeUtc("2027-02-05")).toBe("2027-02-05T04:00:00.000Z");
+  });
+
+  test("the Buddha's Birthday 2025, Ching Ming moved past Easter Monday, Christmas on a Sunday", () => {
+    expect(trading("2025-05-05", "2025-05-06")).toEqual([false, true]);
+    expect(trading("2015-04-06", "2015-04-07", "2015-04-08")).toEqual([false, false, true]);
+    expect(trading("2022-12-26", "2022-12-27", "2022-12-28")).toEqual([false, false, true]);
+    expect(trading("2025-10-01", "2025-10-07", "2025-10-29")).toEqual([false, false, false]); // National Day, the day after Mid-Autumn, Chung Yeung
+  });
+
+  test("hours: 09:30 to 16:00 with a lunch break; Christmas Eve ends at noon", () => {
+    const s = sessionFor("HKEX", "2025-03-03")!;
+    expect([new Date(s.open).toISOString(), new Date(s.close).toISOString()]).toEqual(["2025-03-03T01:30:00.000Z", "2025-03-03T08:00:00.000Z"]);
+    expect(marketInfo("HKEX")!.phases.breaks).toEqual([{ from: "12:00", to: "13:00", what: expect.any(String) }]);
+    expect(closeUtc("2025-12-24")).toBe("2025-12-24T04:00:00.000Z");
+  });
+
+  test("tickers are stored with four digits, as Yahoo writes them; Stooq drops the zeros", () => {
+    for (const raw of ["700.HK", "0700.HK", "00700.hk", "HKG:700", "700:XHKG", "700.HKEX"]) expect(normaliseSymbol(raw)).toEqual({ ok: true, symbol: "0700.HK", ticker: "0700", market: "HKEX" });
+    expect(normaliseSymbol("9988.HK")).toMatchObject({ symbol: "9988.HK" });
+    expect(normaliseSymbol("5", "HKEX")).toMatchObject({ symbol: "0005.HK" });
+    expect(normaliseSymbol("700", "NYSE")).toMatchObject({ symbol: "700.US" }); // padding is Hong Kong's alone
+    expect(["yahoo", "stooq", "alphavantage", "polygon"].map((p) => providerSpelling(p, "0700", "HKEX"))).toEqual(["0700.HK", "700.hk", null, null]);
+    expect(providerSpelling("stooq", "0005", "HKEX")).toBe("5.hk");
   });
 });

@@ -1,7 +1,8 @@
 // The holiday rules of a market file, evaluated for one year: the days they name, as day numbers.
 // Run once per (market, year) by the calendar, which caches the result.
 import { dayNumber, easterSunday, lastWeekday, nthWeekday, weekday } from "../days.ts";
-import { WEEKDAYS, type HolidayRule } from "./schema.ts";
+import { lunarDay, solarTermDay } from "./lunisolar.ts";
+import { OBSERVANCES, WEEKDAYS, type HolidayRule } from "./schema.ts";
 
 const weekdayIndex = (name: (typeof WEEKDAYS)[number]) => WEEKDAYS.indexOf(name);
 
@@ -24,6 +25,18 @@ function nextFreeWeekday(n: number, taken: readonly number[]): number {
   return d;
 }
 
+/**
+ * Hong Kong's observance: a day on a Sunday, or on a weekday an earlier rule already named, moves
+ * to the next day that is neither. A Saturday one stays, even on another holiday: Hong Kong does
+ * not substitute Saturday holidays, and no coincidence on a Saturday is known to have moved one.
+ */
+function nextFreeDay(n: number, taken: readonly number[]): number {
+  if (weekday(n) === 6) return n;
+  let d = n;
+  while (weekday(d) === 0 || taken.includes(d)) d++;
+  return d;
+}
+
 /** The Friday before a weekend day (a weekday stays). */
 function previousWeekday(n: number): number {
   const wd = weekday(n);
@@ -36,6 +49,18 @@ function weekdayOnOrBefore(n: number, wd: number): number {
 }
 
 const monthDay = (y: number, mmdd: string) => dayNumber(y, Number(mmdd.slice(0, 2)), Number(mmdd.slice(3, 5)));
+
+/** Day n as observed; null when it is not observed (sunday-to-monday drops a Saturday one). */
+function observe(n: number, observed: (typeof OBSERVANCES)[number] | undefined, taken: readonly number[]): number | null {
+  if (observed === "nearest-weekday") return nearestWeekday(n);
+  if (observed === "next-weekday") return nextFreeWeekday(n, taken);
+  if (observed === "next-free-day") return nextFreeDay(n, taken);
+  if (observed === "previous-weekday") return previousWeekday(n);
+  if (observed === "substitute") return n; // the day itself; its substitute is added once every rule has named its day
+  // A Saturday one is not observed at all; a Sunday one moves to Monday.
+  if (observed === "sunday-to-monday") return weekday(n) === 6 ? null : weekday(n) === 0 ? n + 1 : n;
+  return n;
+}
 
 /**
  * Japan's equinox day in a year, by the approximation its published dates follow (the constants
@@ -61,14 +86,12 @@ function namedDay(rule: NamingRule, y: number, taken: readonly number[]): number
     const wd = weekdayIndex(rule.weekday);
     return rule.nth === "last" ? lastWeekday(y, rule.month, wd) : nthWeekday(y, rule.month, wd, rule.nth);
   }
-  const n = monthDay(y, rule.date);
-  if (rule.observed === "nearest-weekday") return nearestWeekday(n);
-  if (rule.observed === "next-weekday") return nextFreeWeekday(n, taken);
-  if (rule.observed === "previous-weekday") return previousWeekday(n);
-  if (rule.observed === "substitute") return n; // the day itself; its substitute is added once every rule has named its day
-  // A Saturday one is not observed at all; a Sunday one moves to Monday.
-  if (rule.observed === "sunday-to-monday") return weekday(n) === 6 ? null : weekday(n) === 0 ? n + 1 : n;
-  return n;
+  if ("lunar" in rule) {
+    const n = lunarDay(y, Number(rule.lunar.slice(0, 2)), Number(rule.lunar.slice(3, 5)));
+    return n === null ? null : observe(n, rule.observed, taken);
+  }
+  if ("solarTerm" in rule) return observe(solarTermDay(y, rule.solarTerm), rule.observed, taken);
+  return observe(monthDay(y, rule.date), rule.observed, taken);
 }
 
 type NamingRule = Exclude<HolidayRule, { sandwiched: true }>;
@@ -78,7 +101,7 @@ const inYears = (rule: HolidayRule, y: number) => (rule.from === undefined || y 
 /**
  * The days (day numbers) the rules name in year `y`, in the rules' order, then the days between
  * two holidays (`sandwiched`), then the substitutes of Sunday holidays (`observed: "substitute"`).
- * Order matters to `next-weekday` observance: a rule moves past the days of the rules before it.
+ * Order matters to `next-weekday` and `next-free-day` observance: a rule moves past the days of the rules before it.
  */
 export function ruleDays(rules: readonly HolidayRule[], y: number): number[] {
   const days: number[] = [];

@@ -50,27 +50,52 @@ const RuleFields = {
 
 const MonthDay = v.pipe(v.string(), v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "expected MM-DD"));
 
-/** How a fixed-date rule is observed when its date falls on a weekend (see `observed` below). */
-export const OBSERVANCES = ["nearest-weekday", "sunday-to-monday", "next-weekday", "previous-weekday", "substitute"] as const;
+/** How a rule's day is observed when it falls on a weekend or on another rule's day (see `Observed` below). */
+export const OBSERVANCES = ["nearest-weekday", "sunday-to-monday", "next-weekday", "previous-weekday", "next-free-day", "substitute"] as const;
 
 const SUBSTITUTE =
   "substitute (Japan's substitute holiday): on a Sunday the day stays a holiday and the next day that no rule of the file names (after every rule is applied) is one too, " +
   "so Constitution Day on a Sunday, before Greenery and Children's Day, gives the Wednesday";
 
-const FixedDateRule = v.strictObject({
-  date: v.pipe(MonthDay, v.description("the same date every year, MM-DD")),
-  observed: v.optional(
-    v.pipe(
-      v.picklist(OBSERVANCES),
-      v.description(
-        "when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one; " +
-          "next-weekday (substitute days, as in the UK, Canada and Australia) moves it to the next weekday that no rule listed before it has already named, and also moves it off such a day on a weekday " +
-          "(Christmas on Saturday and Boxing Day on Sunday are observed Monday and Tuesday; Christmas on Sunday moves to Monday, so Boxing Day on that Monday moves to Tuesday); " +
-          "previous-weekday moves Saturday and Sunday to the Friday before (a half day on the last trading day before the date); " +
-          SUBSTITUTE,
-      ),
+const Observed = v.optional(
+  v.pipe(
+    v.picklist(OBSERVANCES),
+    v.description(
+      "when it falls on a weekend: nearest-weekday moves Saturday to Friday and Sunday to Monday; sunday-to-monday moves Sunday to Monday and drops a Saturday one; " +
+        "next-weekday (substitute days, as in the UK, Canada and Australia) moves it to the next weekday that no rule listed before it has already named, and also moves it off such a day on a weekday " +
+        "(Christmas on Saturday and Boxing Day on Sunday are observed Monday and Tuesday; Christmas on Sunday moves to Monday, so Boxing Day on that Monday moves to Tuesday); " +
+        "previous-weekday moves Saturday and Sunday to the Friday before (a half day on the last trading day before the date); " +
+        "next-free-day (Hong Kong) moves a Sunday one, or one on a weekday a rule listed before it has named, to the next day that is neither; a Saturday one stays " +
+        "(Ching Ming on Easter Monday is observed on Tuesday; Lunar New Year's Day on a Sunday pushes the three days to Monday-Wednesday); " +
+        SUBSTITUTE,
     ),
   ),
+);
+
+const FixedDateRule = v.strictObject({
+  date: v.pipe(MonthDay, v.description("the same date every year, MM-DD")),
+  observed: Observed,
+  ...RuleFields,
+});
+const LunarRule = v.strictObject({
+  lunar: v.pipe(
+    v.string(),
+    v.regex(/^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|30)$/, "expected MM-DD of the Chinese calendar"),
+    v.description("a month and day of the Chinese lunisolar calendar, MM-DD (a regular month, not a leap one), in the Chinese year that begins in the rule's year: 01-01 is Lunar New Year, 08-16 the day after Mid-Autumn"),
+  ),
+  observed: Observed,
+  ...RuleFields,
+});
+const SolarTermRule = v.strictObject({
+  solarTerm: v.pipe(
+    v.number(),
+    v.integer(),
+    v.minValue(0),
+    v.maxValue(345),
+    v.multipleOf(15),
+    v.description("a solar term: the day (China's civil time, UTC+8) the sun's apparent longitude reaches these degrees, a multiple of 15 (15: Qingming, Ching Ming, about April 5)"),
+  ),
+  observed: Observed,
   ...RuleFields,
 });
 const WeekdayOnOrBeforeRule = v.strictObject({
@@ -107,9 +132,10 @@ const SandwichedRule = v.strictObject({
 
 /**
  * One yearly holiday or half day: a fixed date, a day relative to Easter, the nth weekday of a
- * month, the last weekday on or before a date, an equinox, or a day between two holidays.
+ * month, the last weekday on or before a date, an equinox, a day between two holidays, a date of the
+ * Chinese calendar, or a solar term.
  */
-export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule, EquinoxRule, SandwichedRule]);
+export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule, EquinoxRule, SandwichedRule, LunarRule, SolarTermRule]);
 export type HolidayRule = v.InferOutput<typeof HolidayRule>;
 
 const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
@@ -121,6 +147,7 @@ const Breaks = v.pipe(
 const ProviderSpelling = v.strictObject({
   case: v.optional(v.pipe(v.picklist(["lower"]), v.description("lower: the provider writes tickers in lower case (default: upper, as stored)"))),
   shareClassSeparator: v.optional(v.pipe(v.string(), v.description("written for the `-` of a share class (BRK-B → BRK.B with `.`)"))),
+  stripLeadingZeros: v.optional(v.pipe(v.literal(true), v.description("an all-digit ticker is written without its leading zeros (Stooq's Hong Kong 0700 → 700.hk)"))),
   pairSeparator: v.optional(v.pipe(v.string(), v.maxLength(1), v.description("a pair market: written between base and quote (Yahoo `BTC-USD`: `-`; Binance `BTCUSDT`: none)"))),
   prefix: v.optional(v.pipe(v.string(), v.regex(/^[A-Z]{1,3}:$/, "expected 1 to 3 upper-case letters and a colon"), v.description("put before the ticker, e.g. Polygon's `C:` (EURUSD → C:EURUSD); read back as this market"))),
   suffix: v.optional(v.pipe(v.string(), v.description("appended to the ticker, e.g. `.WA`, or Yahoo's `=X` for currency pairs (read back as this market)"))),
@@ -160,6 +187,7 @@ export const MarketFileSchema = v.strictObject({
       ),
       shareClassSeparator: v.optional(v.pipe(v.string(), v.length(1), v.description("a share class written after `.`, `/` or `-` is stored with this (BRK.B, BRK/B → BRK-B)"))),
       pairs: v.optional(Pairs),
+      padDigits: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2), v.maxValue(8), v.description("an all-digit ticker is stored with this many digits at least, zero-padded, any other leading zeros dropped (Hong Kong 4: 700, 00700 → 0700)"))),
     }),
     v.description("how ticksync spells and reads the market's symbols"),
   ),
