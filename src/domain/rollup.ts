@@ -1,11 +1,13 @@
 // Rollups: bars of a coarser interval built from finer ones along the exchange's own boundaries.
 // An intraday bucket starts at the session open in exchange time and steps by its length, the
 // last one cut at the close (NYSE 1h: 09:30-10:30 … 15:30-16:00, 12:30-13:00 on an early close);
-// a daily bar is one session (a WSE daily bar is the Warsaw session, not a UTC day); a weekly bar
-// is the sessions of one ISO week, a monthly bar those of one calendar month. DST needs no special
-// case: session opens and closes are UTC instants the calendar computes per local date.
+// a daily bar is one session (a WSE daily bar is the Warsaw session, not a UTC day; an FX one runs
+// 17:00 to 17:00 New York; a CRYPTO one is a UTC day); a weekly bar is the sessions of one ISO
+// week of trade dates (FX: Sunday 17:00 to Friday 17:00), a monthly bar those of one calendar
+// month. DST needs no special case: session opens and closes are UTC instants the calendar
+// computes per trade date.
 import { INTERVAL_MS, INTERVALS, type Bar, type Interval } from "./bar.ts";
-import { isTradingDay, MARKET_TIMEZONES, sessionFor, zonedTimeToUtc, type Market, type Session } from "./calendar.ts";
+import { isTradingDay, sessionFor, tradeDate, tradeDayStart, type Market, type Session } from "./calendar.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -33,17 +35,17 @@ export function nextMonthStart(date: string): string {
   return m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, "0")}-01`;
 }
 
-/** Local date of an instant at a market (its time zone's calendar day). */
-export function localDate(market: Market, ts: number): string {
-  const tz = MARKET_TIMEZONES[market];
-  const d = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
-  if (ts >= zonedTimeToUtc(addDays(d, 1), "00:00", tz)) return addDays(d, 1);
-  if (ts < zonedTimeToUtc(d, "00:00", tz)) return addDays(d, -1);
-  return d;
-}
+/**
+ * Trade date of an instant at a market: its local date (the time zone's calendar day), or for a
+ * market whose session opens the evening before (FX) the date of that session's day.
+ */
+export const localDate = (market: Market, ts: number) => tradeDate(market, ts);
 
-/** UTC instant of local midnight starting a date at a market (memoised: weekly and monthly buckets ask per bar). */
-export const localMidnight = (market: Market, date: string) => memo(midnightMemo, `${market} ${date}`, () => zonedTimeToUtc(date, "00:00", MARKET_TIMEZONES[market]));
+/**
+ * UTC instant a trade date's day starts at a market: local midnight, or the evening before for an
+ * overnight market (FX: 17:00 New York). Memoised: weekly and monthly buckets ask per bar.
+ */
+export const localMidnight = (market: Market, date: string) => memo(midnightMemo, `${market} ${date}`, () => tradeDayStart(market, date));
 
 // Sessions are asked for once per bar; memoise them (bounded: a long read must not grow it forever).
 const sessionMemo = new Map<string, Session | null>();

@@ -130,7 +130,7 @@ describe("a market file", () => {
     expect(parse({ holidays: [{ date: "13-01", what: "x" }] }).success).toBe(false);
     expect(parse({ holidays: [{ easter: 1, nth: 2, what: "x" }] }).success).toBe(false);
     const file = v.parse(MarketFileSchema, wse) as MarketFile;
-    expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
+    expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre!, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
     expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
   });
 });
