@@ -209,6 +209,12 @@ export function isTradingDay(market: Market, date: string): boolean {
   return tradingDay(market, parseDate(date), date);
 }
 
+/** Whether Saturday or Sunday has a session at a market (CRYPTO): a weekend can hide a missing bar. */
+export function tradesOnWeekends(market: Market): boolean {
+  const { weekdays } = calendarOf(market);
+  return weekdays[0]! || weekdays[6]!;
+}
+
 /** Local opening and closing times of a trading day, or null when the exchange does not trade. */
 function hoursOn(market: Market, n: number, date: string): (Hours & { early: boolean }) | null {
   if (!tradingDay(market, n, date)) return null;
