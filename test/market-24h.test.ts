@@ -6,8 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
-import { expectedUnits, findGaps, latestCompletedSession, unitWindow } from "../src/domain/gaps.ts";
-import { barDate } from "../src/domain/gaps.ts";
+import { barDate, expectedUnits, findGaps, latestCompletedSession, unitWindow } from "../src/domain/gaps.ts";
 import { marketInfo } from "../src/domain/markets/index.ts";
 import { isOvernight, MarketFileSchema, phaseAxis, phaseProblem, type MarketFile } from "../src/domain/markets/schema.ts";
 import { createApp } from "../src/http/app.ts";
