@@ -317,6 +317,9 @@ test("FX week across the Sunday open, winter (EST): opens Sunday 17:00 = 22:00Z,
   expect(tradingDaysBetween("FX", "2025-01-03", "2025-01-13")).toEqual(["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09", "2025-01-10"]);
   // One phase, open: no pre or post.
   expect(phasesOn("FX", "2025-01-06").map((p) => [p.phase, isoAt(p.from), isoAt(p.to)])).toEqual([["open", "2025-01-05T22:00:00.000Z", "2025-01-06T22:00:00.000Z"]]);
+  expect(isOpen("FX", at("2025-01-08T03:00:00Z"), ["pre", "post"])).toBe(false);
+  expect(isoAt(nextOpen("FX", at("2025-01-11T12:00:00Z"), ["pre", "open"]))).toBe("2025-01-12T22:00:00.000Z");
+  expect(() => nextOpen("FX", at("2025-01-11T12:00:00Z"), ["pre", "post"])).toThrow("FX has no pre or post phase: it has open");
   expect(phasesOn("FX", "2025-01-11")).toEqual([]);
   // A Sunday-evening instant's trade date is Monday; the trade day starts the evening before.
   expect(tradeDate("FX", at("2025-01-05T22:00:00Z"))).toBe("2025-01-06");

@@ -61,6 +61,8 @@ type MarketCalendar = {
   dayStart: string;
   /** How much earlier than local midnight the trade day starts (FX: 7 h, from 17:00 the evening before). */
   rollMs: number;
+  /** The phases its file defines (FX and CRYPTO: open only). */
+  defined: readonly SessionPhase[];
 };
 
 const MON_TO_FRI = ["Mon", "Tue", "Wed", "Thu", "Fri"] as const;
@@ -77,6 +79,7 @@ function marketCalendar(info: MarketInfo): MarketCalendar {
     overnight,
     dayStart,
     rollMs: overnight ? DAY_MS - parseClock(dayStart) : 0,
+    defined: SESSION_PHASES.filter((p) => p === "open" || info.phases[p] !== undefined),
   };
 }
 
@@ -373,6 +376,9 @@ export function isOpen(market: Market, instantMs: number, phases: readonly Sessi
  */
 export function nextOpen(market: Market, instantMs: number, phases: readonly SessionPhase[] = ["open"]): number {
   checkPhases(phases);
+  // A phase the market never has (FX's pre) would be searched for a year in vain.
+  const { defined } = calendarOf(market);
+  if (!phases.some((p) => defined.includes(p))) throw new RangeError(`${market} has no ${phases.join(" or ")} phase: it has ${defined.join(", ")}`);
   let n = localDay(market, instantMs);
   for (let i = 0; i <= MAX_SEARCH_DAYS; i++, n++) {
     for (const s of phaseSpans(market, n, formatDate(n))) {
