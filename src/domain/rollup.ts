@@ -157,8 +157,9 @@ const periodMemo = new Map<string, { ts: number; end: number }>();
 
 /**
  * The time a rolled-up bar at `ts` (a bucket's ts, as bucketOf gives it) spans: `end` as bucketOf
- * gives it; `start` the bucket's ts for intraday buckets, else the midnight (the market's for
- * intraday `from` bars, UTC for daily ones, as bucketOf reads them) starting its first date — the
+ * gives it; `start` the bucket's ts for intraday buckets, else the midnight (the market's trade
+ * day start for intraday `from` bars, UTC for daily ones, as bucketOf reads them; FX's is 17:00
+ * New York the evening before) starting its first date — the
  * session's, the ISO week's Monday, the month's 1st. Every finer bar of the bucket starts in
  * [start - the finer interval, end); pages of rolled-up bars count the bars left out between
  * their first start and last end (see outOfSessionSpan).
@@ -185,8 +186,9 @@ export function bucketSpan(ts: number, from: Interval, to: Interval, market: Mar
 
 /**
  * The stretch of time outside the regular session an intraday bar at `ts` lies in (one that
- * bucketOf leaves out): a non-trading day's whole local day, or the part of a trading day before
- * its open or after its close. Stretches never cross a local midnight, an open or a close, so
+ * bucketOf leaves out): a non-trading day's whole trade day (local midnight to midnight; FX
+ * 17:00 to 17:00 New York), or the part of a trading day before its open or after its close.
+ * Stretches never cross a trade day's start, an open or a close, so
  * a span from a bucket's start to a bucket's end holds each one whole or not at all.
  */
 export function outOfSessionSpan(market: Market, ts: number): { start: number; end: number } {
@@ -198,7 +200,7 @@ export function outOfSessionSpan(market: Market, ts: number): { start: number; e
 }
 
 /**
- * The ISO week and calendar month around the date a `from` bar at `ts` is on (its market's local
+ * The ISO week and calendar month around the date a `from` bar at `ts` is on (its market's trade
  * date for intraday bars, the UTC date for daily ones), as one span: every bucket of every
  * interval a bar there rolls up into lies inside it. Recomputing the buckets of a changed bar
  * reads the finer bars of this span.
