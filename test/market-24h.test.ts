@@ -2,20 +2,27 @@
 // 17:00-17:00 New York session, CRYPTO's 00:00-24:00 UTC day, weekdays as data), gaps on both (a
 // missing Saturday is a CRYPTO gap; FX has no Saturday), and a round trip through a real SQLite
 // store: FX hour bars from a CSV, read back as daily and weekly bars rolled up on read along the
-// 17:00 New York roll, with their gaps. Instants are written out in UTC by hand.
+// 17:00 New York roll, with their gaps; and PostgreSQL's materialised rollups of both, equal to the
+// rollup on read. Instants are written out in UTC by hand.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import postgres from "postgres";
 import * as v from "valibot";
+import type { Bar, Interval } from "../src/domain/bar.ts";
 import { barDate, expectedUnits, findGaps, latestCompletedSession, unitWindow } from "../src/domain/gaps.ts";
+import { rollup } from "../src/domain/rollup.ts";
 import { marketInfo } from "../src/domain/markets/index.ts";
 import { isOvernight, MarketFileSchema, phaseAxis, phaseProblem, type MarketFile } from "../src/domain/markets/schema.ts";
 import { createApp } from "../src/http/app.ts";
+import { readRolledUp, rolledUpBars } from "../src/http/derived.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";
 import { csvSource, csvSourceSchema } from "../src/sources/csv.ts";
+import { parsePgUrl } from "../src/stores/postgres/index.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { tempDir, writeFile } from "./helpers.ts";
+import { STORES } from "./stores.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -174,5 +181,70 @@ describe("a round trip through SQLite: FX hour bars from a CSV, daily and weekly
     expect(body.data).toEqual([{ source: "fxcsv", symbol: "EURGBP.FX", market: "FX", interval: "1h", from: "2025-01-09", to: "2025-01-09", units: 1, sessions: 1, bars: 24, trailing: true }]);
     const crypto = (await get("/api/gaps?symbol=BTC-USDT.CRYPTO")).body;
     expect(crypto.data[0]).toEqual({ source: "cryptocsv", symbol: "BTC-USDT.CRYPTO", market: "CRYPTO", interval: "1d", from: "2025-01-04", to: "2025-01-05", units: 2, sessions: 2, bars: 2, trailing: false });
+  });
+});
+
+const pg = STORES.find((x) => x.kind === "postgres")!;
+
+/** `n` one-minute bars of a symbol from `start` (UTC ISO), values varying so order mistakes show. */
+function minuteBars(symbol: string, start: string, n: number, seed: number): Bar[] {
+  return every(start, n, 60_000).map((ts, k) => {
+    const mid = 1 + ((seed + k) % 97) / 1000;
+    return { source: "s", symbol, interval: "1m", ts, open: mid, high: mid + 0.002, low: mid - 0.002, close: mid + 0.001, volume: 1 + ((seed + k) % 5) };
+  });
+}
+
+describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL) follow FX and CRYPTO sessions", () => {
+  const dir = tempDir("ticksync-24h-pg-");
+  const sql = pg.unavailable === null ? postgres(parsePgUrl(process.env.TICKSYNC_TEST_PG_URL!).url, { max: 1, onnotice: () => {} }) : null!;
+  const url = pg.unavailable === null ? pg.freshUrl(dir) : "";
+  let store: Store;
+  // FX: Friday's last hour and the hour after the close, a Saturday half hour, the hour before the
+  // Sunday open and Monday's first three hours. CRYPTO: the same weekend, both ISO weeks around it.
+  const FX = [
+    ...minuteBars("EURGBP.FX", "2025-01-10T21:00:00Z", 120, 0),
+    ...minuteBars("EURGBP.FX", "2025-01-11T12:00:00Z", 30, 200),
+    ...minuteBars("EURGBP.FX", "2025-01-12T21:00:00Z", 240, 300),
+  ];
+  const CRYPTO = [...minuteBars("BTC-USDT.CRYPTO", "2025-01-04T23:00:00Z", 120, 0), ...minuteBars("BTC-USDT.CRYPTO", "2025-01-12T23:00:00Z", 120, 500)];
+
+  beforeAll(async () => {
+    store = pg.open(url);
+    await store.migrate();
+    const bars = [...FX, ...CRYPTO];
+    const runId = await store.startRun({ kind: "ingest", source: "test" });
+    await store.commitBatch({ runId, source: "test", bars, quarantine: [], read: bars.length });
+    await store.finishRun(runId, { outcome: "succeeded", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    await store.rollUp?.();
+  });
+  afterAll(async () => {
+    await store?.close().catch(() => {});
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${parsePgUrl(url).schema}" CASCADE`);
+    await sql.end();
+  });
+
+  test("every coarser interval, served from the table, equals the rollup on read and domain/rollup.ts", async () => {
+    for (const [symbol, market, bars] of [["EURGBP.FX", "FX", FX], ["BTC-USDT.CRYPTO", "CRYPTO", CRYPTO]] as const) {
+      for (const interval of ["5m", "15m", "1h", "1d", "1w", "1mo"] as Interval[]) {
+        const q = { symbol, interval, limit: 1000 };
+        const stored = (await rolledUpBars(store, q))!;
+        const onRead = await readRolledUp(store, { ...q, market, base: "1m" });
+        expect([symbol, interval, stored.materialised]).toEqual([symbol, interval, true]);
+        expect(stored.bars).toEqual(onRead.bars);
+        expect(stored.excluded).toBe(onRead.excluded);
+        expect(stored.bars.map((b) => [b.ts, b.volume])).toEqual(rollup(bars, interval, market).map((b) => [b.ts, b.volume]));
+      }
+    }
+    // Hand-checked: FX's Friday bar (16:00-17:00 New York) and Monday's (from Sunday 17:00 = 22:00Z);
+    // the Friday evening, Saturday and Sunday afternoon bars are in none. CRYPTO: Saturday, Sunday, Monday.
+    const fxDays = (await rolledUpBars(store, { symbol: "EURGBP.FX", interval: "1d", limit: 10 }))!;
+    expect(fxDays.bars.map((b) => iso(b.ts))).toEqual(["2025-01-10T00:00:00.000Z", "2025-01-13T00:00:00.000Z"]);
+    expect(fxDays.excluded).toBe(60 + 30 + 60);
+    const fxWeeks = (await rolledUpBars(store, { symbol: "EURGBP.FX", interval: "1w", limit: 10 }))!;
+    expect(fxWeeks.bars.map((b) => iso(b.ts))).toEqual(["2025-01-06T00:00:00.000Z", "2025-01-13T00:00:00.000Z"]);
+    const cryptoDays = (await rolledUpBars(store, { symbol: "BTC-USDT.CRYPTO", interval: "1d", limit: 10 }))!;
+    expect(cryptoDays.bars.map((b) => iso(b.ts))).toEqual(["2025-01-04T00:00:00.000Z", "2025-01-05T00:00:00.000Z", "2025-01-12T00:00:00.000Z", "2025-01-13T00:00:00.000Z"]);
+    const cryptoWeeks = (await rolledUpBars(store, { symbol: "BTC-USDT.CRYPTO", interval: "1w", limit: 10 }))!;
+    expect(cryptoWeeks.bars.map((b) => iso(b.ts))).toEqual(["2024-12-30T00:00:00.000Z", "2025-01-06T00:00:00.000Z", "2025-01-13T00:00:00.000Z"]);
   });
 });
