@@ -14,6 +14,11 @@ break: exchange-calendars' break_start and break_end, at most one a day, against
 the run (exit 1) unless scripts/calendars/known-differences.json lists it with a reason (by date, or
 by a range of dates, from..until, for one kind: a change of hours the market file does not date);
 an entry there that no longer matches a difference fails it too, so the file cannot go stale.
+
+A market with no exchange (MIC XXXX: FX, CRYPTO) is compared with exchange-calendars' "24/7"
+calendar when it trades every day, else its "24/5" one (see their_calendar). Both are UTC days
+00:00-24:00: the instants are compared only for a market whose sessions are UTC days too (CRYPTO);
+for FX (17:00 New York to 17:00) only which days are sessions, and half days, are compared.
 """
 from __future__ import annotations
 
@@ -138,9 +143,24 @@ def load_known(path: str) -> dict[str, list[dict]]:
     return known
 
 
-def check_market(market: str, mic: str, args, known: list[dict]) -> bool:
+def their_calendar(m: dict) -> tuple[str, str | None]:
+    """The exchange-calendars name to compare a market with, and why instants are not compared (None: they are)."""
+    if m["mic"] != "XXXX":
+        return m["mic"], None
+    name = "24/7" if len(m["weekdays"]) == 7 else "24/5"
+    if m["timeZone"] == "UTC" and m["open"] == ["00:00", "24:00"]:
+        return name, None
+    return name, (f"{name} has UTC days 00:00-24:00, ours {m['open'][0]}-{m['open'][1]} {m['timeZone']}: "
+                  "open and close instants differ by design and are not compared; sessions and half days are")
+
+
+def check_market(market: str, m: dict, args, known: list[dict]) -> bool:
+    mic, skip_instants = their_calendar(m)
     cal, lo, hi, refused = theirs(mic, args.first, args.last)
     compared, sessions_ours, sessions_theirs, diffs = compare(ours(market, args.first, args.last, args.dump), their_days(cal, lo, hi), lo, hi)
+    if skip_instants:
+        diffs = [d for d in diffs if d["kind"] not in ("open", "close")]
+
     def known_for(date: str, kind: str) -> int | None:
         """The index of the entry that lists this difference: its date, or a range holding it."""
         for i, e in enumerate(known):
@@ -152,6 +172,8 @@ def check_market(market: str, mic: str, args, known: list[dict]) -> bool:
     print(f"== {market} ({mic}) {lo}..{hi}, exchange-calendars {xcals.__version__}")
     if refused:
         print(f"   note: {refused}")
+    if skip_instants:
+        print(f"   note: {skip_instants}")
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for d in diffs:
         by_kind[d["kind"]].append(d)
@@ -178,7 +200,7 @@ def check_market(market: str, mic: str, args, known: list[dict]) -> bool:
         when = e.get("date") or f"{e['from']}..{e['until']}"
         print(f"   STALE known difference {when} {e['kind']}: no longer differs; remove it from known-differences.json")
     dates = len({d["date"] for d in diffs})
-    print(f"   weekdays compared {compared}; sessions ours {sessions_ours}, exchange-calendars {sessions_theirs}; "
+    print(f"   days compared {compared}; sessions ours {sessions_ours}, exchange-calendars {sessions_theirs}; "
           f"days differing {dates} ({len(diffs)} differences: {len(diffs) - unexplained} known, {unexplained} unexplained)")
     return unexplained == 0 and not stale
 
@@ -192,14 +214,17 @@ def main() -> int:
     p.add_argument("--known", default=KNOWN)
     args = p.parse_args()
     known = load_known(args.known)
-    mics = json.loads(subprocess.run(
-        ["bun", "-e", "import { MARKETS } from './src/domain/markets/index.ts'; console.log(JSON.stringify(Object.fromEntries(MARKETS.map((m) => [m.code, m.mic]))))"],
+    markets = json.loads(subprocess.run(
+        ["bun", "-e", "import { MARKETS } from './src/domain/markets/index.ts'; console.log(JSON.stringify(Object.fromEntries(MARKETS.map((m) => "
+                      "[m.code, { mic: m.mic, timeZone: m.timeZone, weekdays: m.tradingWeekdays ?? ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'], open: [m.phases.open.from, m.phases.open.to] }]))))"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     ok = True
-    for market in args.markets or list(mics):
-        if market not in mics:
-            sys.exit(f"unknown market {market}: expected one of {', '.join(mics)}")
-        ok = check_market(market, mics[market], args, known.get(mics[market], [])) and ok
+    for market in args.markets or list(markets):
+        if market not in markets:
+            sys.exit(f"unknown market {market}: expected one of {', '.join(markets)}")
+        m = markets[market]
+        # known-differences.json is keyed by the calendar compared with: the MIC, or 24/7 and 24/5.
+        ok = check_market(market, m, args, known.get(their_calendar(m)[0], [])) and ok
     print("OK: every difference is explained" if ok else "FAIL: unexplained or stale differences above")
     return 0 if ok else 1
 

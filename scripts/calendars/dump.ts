@@ -1,10 +1,12 @@
-// Prints what ticksync's calendar says of every weekday of a market in a range of years, one line
-// per day, for scripts/calendars/check.py to compare with exchange-calendars. Run by hand:
+// Prints what ticksync's calendar says of every weekday of a market in a range of years (every day
+// for a market that trades on weekends, CRYPTO), one line per day, for scripts/calendars/check.py
+// to compare with exchange-calendars. Run by hand:
 //   bun scripts/calendars/dump.ts WSE 2000 2035 [--csv]
 // Only the exported calendar API is used, so what is printed is what the service answers.
-import { formatDate, parseClock, parseDate, weekday } from "../../src/domain/days.ts";
+import { formatDate, parseClock, parseDate, parseEndClock, weekday } from "../../src/domain/days.ts";
 import { isTradingDay, MARKET_TIMEZONES, regularHoursOn, sessionFor } from "../../src/domain/calendar.ts";
 import { isMarket, marketChoices, marketInfo, type Market } from "../../src/domain/markets/index.ts";
+import { WEEKDAYS } from "../../src/domain/markets/schema.ts";
 
 type Day = {
   date: string;
@@ -40,7 +42,8 @@ function dayOf(market: Market, date: string, timeZone: string): Day {
   const regular = regularHoursOn(market, date); // the date's own regular hours (Tokyo closed at 15:00 before 2024-11-05)
   const open = localClock(s.open, timeZone);
   const close = localClock(s.close, timeZone);
-  const half = parseClock(close) < parseClock(regular.close);
+  // A 24:00 close reads 00:00 on the clock: the regular close, not an early one.
+  const half = close !== (regular.close === "24:00" ? "00:00" : regular.close) && parseClock(close) < parseEndClock(regular.close);
   const lateOpen = parseClock(open) > parseClock(regular.open);
   if (s.early !== (half || lateOpen)) throw new Error(`${market} ${date}: early=${s.early} but hours ${open}-${close}`);
   return {
@@ -69,9 +72,11 @@ const timeZone = MARKET_TIMEZONES[market];
 const out: string[] = [];
 if (csv) out.push("market,mic,date,trading,open,close,open_utc,close_utc,half,late_open,breaks_utc");
 const mic = marketInfo(market)!.mic;
+const weekend = (marketInfo(market)!.tradingWeekdays ?? []).filter((w) => w === "Sat" || w === "Sun");
 for (let n = parseDate(`${from}-01-01`), end = parseDate(`${to}-12-31`); n <= end; n++) {
   const wd = weekday(n);
-  if (wd === 0 || wd === 6) continue; // no market here trades on a weekend; the check asks for weekdays
+  // Weekdays, and the weekend days the market trades on (the check compares what is printed).
+  if ((wd === 0 || wd === 6) && !weekend.includes(WEEKDAYS[wd]!)) continue;
   const d = dayOf(market, formatDate(n), timeZone);
   if (csv) out.push([market, mic, d.date, d.trading, d.open ?? "", d.close ?? "", d.openUtc ?? "", d.closeUtc ?? "", d.half ?? "", d.lateOpen ?? "", (d.breaks ?? []).map((b) => `${b.from}/${b.to}`).join(" ")].join(","));
   else out.push(JSON.stringify({ market, mic, ...d }));

@@ -5,9 +5,14 @@ import {
   calendarCoverage,
   isOpen,
   isTradingDay,
+  marketPhase,
+  nextOpen,
   nextTradingDay,
+  phasesOn,
   previousTradingDay,
   sessionFor,
+  tradeDate,
+  tradeDayStart,
   tradingDaysBetween,
   zonedTimeToUtc,
   type Market,
@@ -279,4 +284,92 @@ test("coverage is reported per market", () => {
       expect([market, y, n >= 245 && n <= 256]).toEqual([market, y, true]);
     }
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Markets that trade around the clock. FX: Sunday 17:00 to Friday 17:00 New York, each trade date
+// D the session [D-1 17:00, D 17:00) New York (22:00Z in EST, 21:00Z in EDT). CRYPTO: every day a
+// UTC day. Instants written out in UTC by hand.
+
+const isoAt = (t: number) => new Date(t).toISOString();
+const span = (market: Market, date: string) => {
+  const s = sessionFor(market, date);
+  return s && [isoAt(s.open), isoAt(s.close), s.early];
+};
+
+test("FX week across the Sunday open, winter (EST): opens Sunday 17:00 = 22:00Z, closes Friday 17:00", () => {
+  // 2025-01-05 is a Sunday.
+  expect(marketPhase("FX", at("2025-01-05T21:59:00Z"))).toBe("closed"); // Sunday 16:59 New York
+  expect(marketPhase("FX", at("2025-01-05T22:00:00Z"))).toBe("open"); // Sunday 17:00 New York
+  expect(span("FX", "2025-01-06")).toEqual(["2025-01-05T22:00:00.000Z", "2025-01-06T22:00:00.000Z", false]); // Monday's session
+  // The daily roll at 17:00 is no pause: Monday's close is Tuesday's open.
+  expect(marketPhase("FX", at("2025-01-06T22:00:00Z"))).toBe("open");
+  expect(tradeDate("FX", at("2025-01-06T21:59:59Z"))).toBe("2025-01-06");
+  expect(tradeDate("FX", at("2025-01-06T22:00:00Z"))).toBe("2025-01-07");
+  expect(span("FX", "2025-01-10")).toEqual(["2025-01-09T22:00:00.000Z", "2025-01-10T22:00:00.000Z", false]); // Friday
+  expect(marketPhase("FX", at("2025-01-10T21:59:00Z"))).toBe("open"); // Friday 16:59
+  expect(marketPhase("FX", at("2025-01-10T22:00:00Z"))).toBe("closed"); // Friday 17:00: the week's close
+  for (const t of ["2025-01-11T00:00:00Z", "2025-01-11T12:00:00Z", "2025-01-12T12:00:00Z", "2025-01-12T21:59:59Z"]) {
+    expect([t, marketPhase("FX", at(t)), isOpen("FX", at(t))]).toEqual([t, "closed", false]);
+  }
+  expect(isoAt(nextOpen("FX", at("2025-01-11T12:00:00Z")))).toBe("2025-01-12T22:00:00.000Z");
+  expect(isoAt(nextOpen("FX", at("2025-01-08T03:00:00Z")))).toBe("2025-01-08T03:00:00.000Z"); // already open
+  expect([isTradingDay("FX", "2025-01-11"), isTradingDay("FX", "2025-01-12"), isTradingDay("FX", "2025-01-13")]).toEqual([false, false, true]);
+  expect(nextTradingDay("FX", "2025-01-10")).toBe("2025-01-13");
+  expect(previousTradingDay("FX", "2025-01-13")).toBe("2025-01-10");
+  expect(tradingDaysBetween("FX", "2025-01-03", "2025-01-13")).toEqual(["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09", "2025-01-10"]);
+  // One phase, open: no pre or post.
+  expect(phasesOn("FX", "2025-01-06").map((p) => [p.phase, isoAt(p.from), isoAt(p.to)])).toEqual([["open", "2025-01-05T22:00:00.000Z", "2025-01-06T22:00:00.000Z"]]);
+  expect(isOpen("FX", at("2025-01-08T03:00:00Z"), ["pre", "post"])).toBe(false);
+  expect(isoAt(nextOpen("FX", at("2025-01-11T12:00:00Z"), ["pre", "open"]))).toBe("2025-01-12T22:00:00.000Z");
+  expect(() => nextOpen("FX", at("2025-01-11T12:00:00Z"), ["pre", "post"])).toThrow("FX has no pre or post phase: it has open");
+  expect(phasesOn("FX", "2025-01-11")).toEqual([]);
+  // A Sunday-evening instant's trade date is Monday; the trade day starts the evening before.
+  expect(tradeDate("FX", at("2025-01-05T22:00:00Z"))).toBe("2025-01-06");
+  expect(tradeDate("FX", at("2025-01-05T21:59:59Z"))).toBe("2025-01-05");
+  expect(isoAt(tradeDayStart("FX", "2025-01-06"))).toBe("2025-01-05T22:00:00.000Z");
+});
+
+test("FX in summer (EDT): the same 17:00 New York is 21:00Z", () => {
+  // 2025-07-06 is a Sunday.
+  expect(marketPhase("FX", at("2025-07-06T20:59:00Z"))).toBe("closed"); // 16:59 EDT
+  expect(marketPhase("FX", at("2025-07-06T21:00:00Z"))).toBe("open"); // 17:00 EDT
+  expect(span("FX", "2025-07-07")).toEqual(["2025-07-06T21:00:00.000Z", "2025-07-07T21:00:00.000Z", false]);
+  expect(marketPhase("FX", at("2025-07-11T20:59:00Z"))).toBe("open");
+  expect(marketPhase("FX", at("2025-07-11T21:00:00Z"))).toBe("closed");
+  expect(tradeDate("FX", at("2025-07-06T21:00:00Z"))).toBe("2025-07-07");
+  expect(tradeDate("FX", at("2025-07-06T22:00:00Z"))).toBe("2025-07-07");
+  expect(tradeDate("FX", at("2025-07-06T20:59:00Z"))).toBe("2025-07-06");
+});
+
+test("FX across the US clock changes: the roll stays 17:00 New York", () => {
+  // Spring: clocks go forward on Sunday 2025-03-09 at 02:00, before the 17:00 open.
+  expect(span("FX", "2025-03-07")).toEqual(["2025-03-06T22:00:00.000Z", "2025-03-07T22:00:00.000Z", false]); // Friday, EST
+  expect(span("FX", "2025-03-10")).toEqual(["2025-03-09T21:00:00.000Z", "2025-03-10T21:00:00.000Z", false]); // Monday, EDT
+  expect(marketPhase("FX", at("2025-03-09T20:59:00Z"))).toBe("closed");
+  expect(marketPhase("FX", at("2025-03-09T21:00:00Z"))).toBe("open");
+  // Autumn: back on Sunday 2025-11-02 at 02:00; Friday 10-31 closes 21:00Z, Sunday opens 22:00Z.
+  expect(span("FX", "2025-10-31")).toEqual(["2025-10-30T21:00:00.000Z", "2025-10-31T21:00:00.000Z", false]);
+  expect(span("FX", "2025-11-03")).toEqual(["2025-11-02T22:00:00.000Z", "2025-11-03T22:00:00.000Z", false]);
+  expect(isoAt(nextOpen("FX", at("2025-10-31T21:00:00Z")))).toBe("2025-11-02T22:00:00.000Z");
+});
+
+test("CRYPTO: every day a session, UTC midnight to midnight, weekends included", () => {
+  // 2025-01-04 is a Saturday.
+  for (const d of ["2025-01-03", "2025-01-04", "2025-01-05", "2025-01-06"]) {
+    expect(span("CRYPTO", d)).toEqual([`${d}T00:00:00.000Z`, isoAt(at(`${d}T00:00:00Z`) + 86_400_000), false]);
+  }
+  expect(tradingDaysBetween("CRYPTO", "2025-01-02", "2025-01-08")).toEqual(["2025-01-03", "2025-01-04", "2025-01-05", "2025-01-06", "2025-01-07"]);
+  expect(nextTradingDay("CRYPTO", "2025-01-03")).toBe("2025-01-04");
+  expect(previousTradingDay("CRYPTO", "2025-01-06")).toBe("2025-01-05");
+  expect(isTradingDay("CRYPTO", "2024-12-25")).toBe(true);
+  for (const t of ["2025-01-04T00:00:00Z", "2025-01-04T23:59:59Z", "2025-01-05T12:00:00Z"]) expect([t, marketPhase("CRYPTO", at(t))]).toEqual([t, "open"]);
+  expect(isoAt(nextOpen("CRYPTO", at("2025-01-05T12:34:00Z")))).toBe("2025-01-05T12:34:00.000Z");
+  expect(tradeDate("CRYPTO", at("2025-01-04T23:59:59Z"))).toBe("2025-01-04");
+  expect(tradeDate("CRYPTO", at("2025-01-05T00:00:00Z"))).toBe("2025-01-05");
+  expect(isoAt(tradeDayStart("CRYPTO", "2025-01-05"))).toBe("2025-01-05T00:00:00.000Z");
+  expect(phasesOn("CRYPTO", "2025-01-04").map((p) => [p.phase, isoAt(p.from), isoAt(p.to)])).toEqual([["open", "2025-01-04T00:00:00.000Z", "2025-01-05T00:00:00.000Z"]]);
+  // A year of sessions is every day of it.
+  expect(tradingDaysBetween("CRYPTO", "2023-12-31", "2025-01-01").length).toBe(366);
+  expect(tradingDaysBetween("FX", "2023-12-31", "2025-01-01").length).toBe(262);
 });

@@ -1,10 +1,12 @@
 // Exchange calendars: which local dates a market trades on, and the UTC instants its sessions
 // and phases open and close. The markets (zone, hours, holiday rules, one-off closures) are data
 // in markets/; this module turns them into answers. Holidays are rules (Easter, "third Monday",
-// weekend shifts), so every year has an answer.
-import { DAY_MS, dayNumber, digits, formatDate, parseClock, parseDate, weekday } from "./days.ts";
+// weekend shifts), so every year has an answer. A market trades on its tradingWeekdays; a session
+// may open the evening before its trade date (FX: 17:00 New York) or last a whole day (CRYPTO).
+import { DAY_MS, dayNumber, digits, formatDate, parseClock, parseDate, parseEndClock, weekday } from "./days.ts";
 import { MARKETS, marketChoices, type Market, type MarketInfo } from "./markets/index.ts";
 import { ruleDays } from "./markets/rules.ts";
+import { isOvernight, WEEKDAYS } from "./markets/schema.ts";
 
 export type { Market } from "./markets/index.ts";
 
@@ -63,19 +65,43 @@ type MarketCalendar = {
   history: readonly { until: string; hours: Hours }[];
   /** Year → its holidays and special sessions, built on first use. */
   years: Map<number, YearCalendar>;
+  /** By weekday (0 = Sunday): whether that day of the week has a session. */
+  weekdays: readonly boolean[];
+  /** The session opens on the calendar day before its trade date (FX). */
+  overnight: boolean;
+  /** Local clock time the trade day starts at: midnight, or for an overnight market its first phase's start the evening before. */
+  dayStart: string;
+  /** How much earlier than local midnight the trade day starts (FX: 7 h, from 17:00 the evening before). */
+  rollMs: number;
+  /** The phases its file defines (FX and CRYPTO: open only). */
+  defined: readonly SessionPhase[];
 };
 
-// A Map, not an object: a market name from config ("constructor", say) must not hit a prototype.
-const calendars = new Map<string, MarketCalendar>(
-  MARKETS.map((info) => {
-    const regular: Hours = { open: info.phases.open.from, close: info.phases.open.to, breaks: info.phases.breaks ?? [] };
-    const history = (info.hoursHistory ?? []).map((h) => ({
+const MON_TO_FRI = ["Mon", "Tue", "Wed", "Thu", "Fri"] as const;
+
+function marketCalendar(info: MarketInfo): MarketCalendar {
+  const tradingWeekdays: readonly string[] = info.tradingWeekdays ?? MON_TO_FRI;
+  const overnight = isOvernight(info.phases.open);
+  const dayStart = overnight ? (info.phases.pre ?? info.phases.open).from : "00:00";
+  const regular: Hours = { open: info.phases.open.from, close: info.phases.open.to, breaks: info.phases.breaks ?? [] };
+  return {
+    info,
+    regular,
+    history: (info.hoursHistory ?? []).map((h) => ({
       until: h.until,
       hours: { open: h.open ?? regular.open, close: h.close ?? regular.close, breaks: h.breaks ?? regular.breaks },
-    }));
-    return [info.code, { info, regular, history, years: new Map() }];
-  }),
-);
+    })),
+    years: new Map(),
+    weekdays: WEEKDAYS.map((w) => tradingWeekdays.includes(w)),
+    overnight,
+    dayStart,
+    rollMs: overnight ? DAY_MS - parseClock(dayStart) : 0,
+    defined: SESSION_PHASES.filter((p) => p === "open" || info.phases[p] !== undefined),
+  };
+}
+
+// A Map, not an object: a market name from config ("constructor", say) must not hit a prototype.
+const calendars = new Map<string, MarketCalendar>(MARKETS.map((info) => [info.code, marketCalendar(info)]));
 
 /** The regular hours of a date: today's, or those of the earlier years it lies in. */
 function regularOf(cal: MarketCalendar, date: string): Hours {
@@ -91,10 +117,6 @@ function calendarOf(market: Market): MarketCalendar {
   const cal = calendars.get(market);
   if (cal === undefined) throw unknownMarket(market);
   return cal;
-}
-
-function timeZoneOf(market: Market): string {
-  return calendarOf(market).info.timeZone;
 }
 
 function yearCalendar(market: Market, year: number): YearCalendar {
@@ -124,8 +146,7 @@ function yearCalendar(market: Market, year: number): YearCalendar {
 }
 
 function tradingDay(market: Market, n: number, date: string): boolean {
-  const wd = weekday(n);
-  if (wd === 0 || wd === 6) return false;
+  if (!calendarOf(market).weekdays[weekday(n)]) return false;
   return !yearCalendar(market, digits(date, 0, 4)).closed.has(date);
 }
 
@@ -214,6 +235,12 @@ export function isTradingDay(market: Market, date: string): boolean {
   return tradingDay(market, parseDate(date), date);
 }
 
+/** Whether Saturday or Sunday has a session at a market (CRYPTO): a weekend can hide a missing bar. */
+export function tradesOnWeekends(market: Market): boolean {
+  const { weekdays } = calendarOf(market);
+  return weekdays[0]! || weekdays[6]!;
+}
+
 /**
  * Local hours of a trading day, or null when the exchange does not trade: the regular hours of
  * its date, with a special session's open or close. A session that closes before or inside a break
@@ -253,18 +280,28 @@ export function regularHoursOn(market: Market, date: string): { open: string; cl
   return { open: h.open, close: h.close, breaks: h.breaks.map((b) => ({ from: b.from, to: b.to })) };
 }
 
-/** The session of a local exchange date, or null when the exchange does not trade that day. */
+/** The UTC instant of a local clock time on day n in a zone; 24:00 is the next day's midnight. */
+function instantOn(n: number, clock: string, timeZone: string): number {
+  return clock === "24:00" ? zonedTimeToUtc(formatDate(n + 1), "00:00", timeZone) : zonedTimeToUtc(formatDate(n), clock, timeZone);
+}
+
+/**
+ * The session of a trade date (a local exchange date), or null when the exchange does not trade
+ * that day. An overnight session opens the evening before: FX's 2025-01-06 (a Monday) is
+ * [Sunday 17:00, Monday 17:00) New York.
+ */
 export function sessionFor(market: Market, date: string): Session | null {
-  const hours = hoursOn(market, parseDate(date), date);
+  const n = parseDate(date);
+  const hours = hoursOn(market, n, date);
   if (hours === null) return null;
-  const timeZone = timeZoneOf(market);
+  const { info, overnight } = calendarOf(market);
   const session: Session = {
     date,
-    open: zonedTimeToUtc(date, hours.open, timeZone),
-    close: zonedTimeToUtc(date, hours.close, timeZone),
+    open: instantOn(overnight ? n - 1 : n, hours.open, info.timeZone),
+    close: instantOn(n, hours.close, info.timeZone),
     early: hours.early,
   };
-  if (hours.breaks.length > 0) session.breaks = hours.breaks.map((b) => ({ from: zonedTimeToUtc(date, b.from, timeZone), to: zonedTimeToUtc(date, b.to, timeZone) }));
+  if (hours.breaks.length > 0) session.breaks = hours.breaks.map((b) => ({ from: instantOn(n, b.from, info.timeZone), to: instantOn(n, b.to, info.timeZone) }));
   return session;
 }
 
@@ -304,8 +341,9 @@ export function previousTradingDay(market: Market, date: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Phases of the trading day. Every phase lies within one local day (no market here trades across
-// midnight), so the phase at an instant is decided by that instant's local date alone.
+// Phases of the trading day. Every phase lies within one trade day (local midnight to midnight, or
+// for an overnight market the first phase's start the evening before to the next such start), so
+// the phase at an instant is decided by that instant's trade date alone.
 
 export type PhaseSpan = {
   phase: DayPhase;
@@ -318,22 +356,26 @@ export type PhaseSpan = {
 function phaseSpans(market: Market, n: number, date: string): PhaseSpan[] {
   const hours = hoursOn(market, n, date);
   if (hours === null) return [];
-  const { info } = calendarOf(market);
+  const { info, overnight } = calendarOf(market);
   const day = info.phases;
   const timeZone = info.timeZone;
-  const at = (hhmm: string) => zonedTimeToUtc(date, hhmm, timeZone);
-  const open = at(hours.open);
-  const close = at(hours.close);
-  // A shortened day ends its after-hours earlier too (NYSE: 17:00 instead of 20:00).
-  const shortened = parseClock(hours.close) < parseClock(hours.regular.close);
-  const postTo = at(shortened && day.earlyClose ? day.earlyClose.postTo : day.post.to);
-  const spans: PhaseSpan[] = [{ phase: "pre", from: at(day.pre.from), to: open }];
+  // An overnight session's pre and open are on the evening before the trade date; breaks are on it.
+  const open = instantOn(overnight ? n - 1 : n, hours.open, timeZone);
+  const close = instantOn(n, hours.close, timeZone);
+  const spans: PhaseSpan[] = [];
+  if (day.pre) spans.push({ phase: "pre", from: instantOn(overnight ? n - 1 : n, day.pre.from, timeZone), to: open });
   let from = open;
   for (const b of hours.breaks) {
-    spans.push({ phase: "open", from, to: at(b.from) }, { phase: "break", from: at(b.from), to: at(b.to) });
-    from = at(b.to);
+    const [breakFrom, breakTo] = [instantOn(n, b.from, timeZone), instantOn(n, b.to, timeZone)];
+    spans.push({ phase: "open", from, to: breakFrom }, { phase: "break", from: breakFrom, to: breakTo });
+    from = breakTo;
   }
-  spans.push({ phase: "open", from, to: close }, { phase: "post", from: close, to: postTo });
+  spans.push({ phase: "open", from, to: close });
+  if (day.post) {
+    // A shortened day ends its after-hours earlier too (NYSE: 17:00 instead of 20:00).
+    const shortened = parseEndClock(hours.close) < parseEndClock(hours.regular.close);
+    spans.push({ phase: "post", from: close, to: instantOn(n, shortened && day.earlyClose ? day.earlyClose.postTo : day.post.to, timeZone) });
+  }
   return spans.filter((s) => s.from < s.to);
 }
 
@@ -342,10 +384,31 @@ export function phasesOn(market: Market, date: string): PhaseSpan[] {
   return phaseSpans(market, parseDate(date), date);
 }
 
-/** Local exchange date (day number) of an instant. */
+/** Trade date (day number) of an instant: its local date, moved on by the roll of an overnight market. */
 function localDay(market: Market, instantMs: number): number {
   if (!Number.isFinite(instantMs)) throw new RangeError(`invalid instant ${instantMs}`);
-  return Math.floor((instantMs + offsetAt(timeZoneOf(market), instantMs)) / DAY_MS);
+  const cal = calendarOf(market);
+  return Math.floor((instantMs + offsetAt(cal.info.timeZone, instantMs) + cal.rollMs) / DAY_MS);
+}
+
+/**
+ * The trade date of an instant, YYYY-MM-DD: its local date at the market, or for an overnight
+ * market the date whose trade day it lies in (FX: Sunday 17:00 New York onwards is Monday's).
+ * Weekends and holidays have trade dates too: the day that would hold their session.
+ */
+export function tradeDate(market: Market, instantMs: number): string {
+  return formatDate(localDay(market, instantMs));
+}
+
+/**
+ * The UTC instant a trade date's day starts: local midnight, or for an overnight market its first
+ * phase's start on the evening before (FX 2025-01-06: Sunday 2025-01-05 17:00 New York, 22:00Z).
+ * Consecutive trade days tile time: a day ends where the next one starts.
+ */
+export function tradeDayStart(market: Market, date: string): number {
+  const cal = calendarOf(market);
+  const n = parseDate(date);
+  return cal.overnight ? instantOn(n - 1, cal.dayStart, cal.info.timeZone) : instantOn(n, "00:00", cal.info.timeZone);
 }
 
 /** The phase of a market at an instant (epoch ms); see `MarketPhase`. */
@@ -376,6 +439,9 @@ export function isOpen(market: Market, instantMs: number, phases: readonly Sessi
  */
 export function nextOpen(market: Market, instantMs: number, phases: readonly SessionPhase[] = ["open"]): number {
   checkPhases(phases);
+  // A phase the market never has (FX's pre) would be searched for a year in vain.
+  const { defined } = calendarOf(market);
+  if (!phases.some((p) => defined.includes(p))) throw new RangeError(`${market} has no ${phases.join(" or ")} phase: it has ${defined.join(", ")}`);
   let n = localDay(market, instantMs);
   for (let i = 0; i <= MAX_SEARCH_DAYS; i++, n++) {
     for (const s of phaseSpans(market, n, formatDate(n))) {

@@ -90,3 +90,8 @@ export function parseClock(hhmm: string): number {
   }
   throw new RangeError(`invalid time ${JSON.stringify(hhmm)}: expected HH:MM or HH:MM:SS`);
 }
+
+/** Ms into the day of a phase's end: `parseClock`, or `24:00` for the end of the day (a 24-hour session). */
+export function parseEndClock(hhmm: string): number {
+  return hhmm === "24:00" ? DAY_MS : parseClock(hhmm);
+}

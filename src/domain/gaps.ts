@@ -1,7 +1,9 @@
 // Gaps: the sessions a series should have a bar for, by its market's calendar, and which of them
 // it lacks. A holiday is not a gap; a missing ordinary session is. The unit is the session for
 // daily and intraday bars (intraday: a session with no bar at all), the ISO week or calendar
-// month (with at least one session) for weekly and monthly bars.
+// month (with at least one session) for weekly and monthly bars. Sessions are the calendar's: a
+// weekend is one at a market that trades on it (a missing CRYPTO Saturday is a gap, FX has none),
+// and an intraday bar counts for its trade date (FX: a bar at Sunday 22:00Z is Monday's).
 import { INTERVAL_MS, type Interval } from "./bar.ts";
 import { calendarCoverage, isTradingDay, type Market } from "./calendar.ts";
 import { addDays, dateMs, dateOf, isIntraday, isoWeekMonday, localDate, localMidnight, nextMonthStart, sessionOn } from "./rollup.ts";

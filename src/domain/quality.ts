@@ -2,7 +2,7 @@
 // person can read. Each batch gets a score 0..1 and the rule counts behind it.
 import * as v from "valibot";
 import { BarSchema, INTERVALS, type Bar, type Interval, type RawRow } from "./bar.ts";
-import { calendarCoverage, tradingDaysBetween } from "./calendar.ts";
+import { calendarCoverage, tradesOnWeekends, tradingDaysBetween, type Market } from "./calendar.ts";
 import { normaliseSymbol, type SymbolMarket } from "./symbols.ts";
 import { parseTimestamp, utcDate, floorUtcDay, type TsFormat } from "./time.ts";
 
@@ -296,11 +296,12 @@ export function scoreBatch(read: number, accepted: number, gapSessions: number, 
 }
 
 const DAY_MS = 86_400_000;
-/** True when no weekday lies strictly between the two UTC days. */
-function adjacentWeekdays(a: number, b: number): boolean {
+/** True when no session can lie strictly between the two UTC days: no weekday does, or (a market with weekend sessions) no day at all. */
+function adjacentWeekdays(a: number, b: number, market: Market): boolean {
   const da = Math.floor(a / DAY_MS);
   const db = Math.floor(b / DAY_MS);
   if (db - da <= 1) return true;
+  if (tradesOnWeekends(market)) return false; // CRYPTO: Friday → Monday skips two sessions
   const weekday = (((da + 4) % 7) + 7) % 7; // 1970-01-01 was a Thursday (4)
   // From Friday, Saturday or Sunday the next weekday is Monday.
   const toMonday = weekday === 5 ? 3 : weekday === 6 ? 2 : weekday === 0 ? 1 : 1;
@@ -333,7 +334,7 @@ export function findDailyGapsIn(bySymbol: Map<string, number[]>, lastTs: Map<str
     let prev = lastTs.get(symbol);
     for (const ts of list) {
       // Consecutive weekdays (or Friday → Monday) cannot hide a session: skip the calendar.
-      if (prev !== undefined && ts > prev && sym.ok && !adjacentWeekdays(prev, ts)) {
+      if (prev !== undefined && ts > prev && sym.ok && !adjacentWeekdays(prev, ts, sym.market)) {
         const [after, before] = [utcDate(prev), utcDate(ts)];
         const cover = calendarCoverage(sym.market);
         if (after >= cover.from && before <= cover.to) {

@@ -184,9 +184,10 @@ describe("weeks and months of sessions", () => {
 
 describe("spans for materialised rollups (bucketSpan, coveringSpan, outOfSessionSpan)", () => {
   // Bars every 11 minutes (and a daily bar every day) through 2024: every DST change, half day and
-  // holiday of the year, and Tokyo's lunch breaks and its change of close on 2024-11-05.
+  // holiday of the year, Tokyo's lunch breaks and its change of close on 2024-11-05, the FX roll
+  // and weekends, CRYPTO's UTC days.
   const year = { from: Date.parse("2024-01-01T00:00:00Z"), to: Date.parse("2025-01-01T00:00:00Z") };
-  for (const market of ["WSE", "NYSE", "TSE"] as const)
+  for (const market of ["WSE", "NYSE", "TSE", "FX", "CRYPTO"] as const)
     test(`${market}: a bucket's span holds its finer bars and ends where bucketOf says; the covering span holds every bucket of a bar`, () => {
       let checked = 0;
       for (const from of ["1m", "1d"] as const) {
@@ -250,5 +251,109 @@ describe("a session with a lunch break (Tokyo, 09:00-11:30 and 12:30-15:30 JST)"
     // 12:00-13:00 JST overlaps the afternoon part only: its bucket starts at 12:30.
     expect(bucketOf(Date.parse("2025-06-02T03:00:00Z"), "1h", "1d", "TSE")).toEqual({ ts: Date.parse("2025-06-02T00:00:00Z"), end: Date.parse("2025-06-02T06:30:00Z") });
     expect(bucketOf(Date.parse("2025-06-02T03:00:00Z"), "15m", "1h", "TSE")).toBeNull(); // 12:00-12:15: lunch
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Around the clock. FX: a trade date D is [D-1 17:00, D 17:00) New York (22:00Z in winter), so a
+// daily bar runs 17:00 to 17:00 and a week from the Sunday open to the Friday close, dated by its
+// first trade date. CRYPTO: UTC days, ISO weeks, calendar months, weekends included.
+
+/** `count` bars of `stepMs` from `start` (UTC ISO), numbered as `minutes` numbers them. */
+function steps(interval: Interval, stepMs: number, start: string, count: number, firstIndex = 0): Bar[] {
+  return minutes(start, count, "s", firstIndex).map((b, k) => ({ ...b, interval, ts: Date.parse(start) + k * stepMs }));
+}
+
+describe("FX: sessions from 17:00 New York", () => {
+  test("1m → 1d across the Sunday open: Sunday evening is Monday's bar; before the open nothing", () => {
+    // Sunday 2025-01-05 21:00Z (16:00 New York) to Wednesday 23:00Z: 60 minutes before the open,
+    // Monday's and Tuesday's 1,440 each, 60 of Wednesday's.
+    const bars = minutes("2025-01-05T21:00:00Z", 60 + 2 * 1440 + 60);
+    const roller = createRoller("1m", "1d", "FX");
+    for (const b of bars) roller.push(b);
+    const out = roller.drain(Infinity);
+    expect(roller.excluded).toBe(60);
+    expect(out.map(shape)).toEqual([
+      ["2025-01-06T00:00:00.000Z", 160, 1599.5, 159.5, 1599.25, 14_400],
+      ["2025-01-07T00:00:00.000Z", 1600, 3039.5, 1599.5, 3039.25, 14_400],
+      ["2025-01-08T00:00:00.000Z", 3040, 3099.5, 3039.5, 3099.25, 600],
+    ]);
+    // Monday's bar spans Sunday 17:00 to Monday 17:00 New York.
+    const span = bucketSpan(out[0]!.ts, "1m", "1d", "FX");
+    expect([iso(span.start), iso(span.end)]).toEqual(["2025-01-05T22:00:00.000Z", "2025-01-06T22:00:00.000Z"]);
+  });
+
+  test("1m → 1h from the open, and nothing after the Friday close", () => {
+    const out = rollup(minutes("2025-01-10T20:00:00Z", 180), "1h", "FX"); // Friday 15:00-18:00 New York
+    expect(out.map(shape)).toEqual([
+      ["2025-01-10T20:00:00.000Z", 100, 159.5, 99.5, 159.25, 600],
+      ["2025-01-10T21:00:00.000Z", 160, 219.5, 159.5, 219.25, 600],
+    ]);
+    // The weekend is one stretch out of session per trade date (Saturday's: Friday 17:00 to Saturday 17:00).
+    const sat = outOfSessionSpan("FX", Date.parse("2025-01-11T12:00:00Z"));
+    expect([iso(sat.start), iso(sat.end)]).toEqual(["2025-01-10T22:00:00.000Z", "2025-01-11T22:00:00.000Z"]);
+    const sun = outOfSessionSpan("FX", Date.parse("2025-01-12T21:59:00Z"));
+    expect([iso(sun.start), iso(sun.end)]).toEqual(["2025-01-11T22:00:00.000Z", "2025-01-12T22:00:00.000Z"]);
+  });
+
+  test("summer time: Monday's bar starts Sunday 21:00Z (17:00 EDT)", () => {
+    const out = rollup(minutes("2025-07-06T20:00:00Z", 120), "1d", "FX");
+    expect(out.map(shape)).toEqual([["2025-07-07T00:00:00.000Z", 160, 219.5, 159.5, 219.25, 600]]);
+    expect(bucketOf(Date.parse("2025-07-07T20:59:00Z"), "1m", "1h", "FX")).toEqual({ ts: Date.parse("2025-07-07T20:00:00Z"), end: Date.parse("2025-07-07T21:00:00Z") });
+  });
+
+  test("1h → 1w: the week from the Sunday open to the Friday close, dated by its Monday", () => {
+    const week1 = steps("1h", 60 * MIN, "2025-01-05T22:00:00Z", 120); // Sunday 17:00 to Friday 17:00 New York
+    const week2 = steps("1h", 60 * MIN, "2025-01-12T22:00:00Z", 24, 1000); // the next Sunday open to Monday 17:00
+    const out = rollup([...week1, ...week2], "1w", "FX");
+    expect(out.map(shape)).toEqual([
+      ["2025-01-06T00:00:00.000Z", 100, 219.5, 99.5, 219.25, 1200],
+      ["2025-01-13T00:00:00.000Z", 1100, 1123.5, 1099.5, 1123.25, 240],
+    ]);
+    const span = bucketSpan(out[0]!.ts, "1h", "1w", "FX");
+    expect([iso(span.start), iso(span.end)]).toEqual(["2025-01-05T22:00:00.000Z", "2025-01-12T22:00:00.000Z"]);
+    // The same week from daily bars (dated by trade date, Monday to Friday).
+    const days = ["2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09", "2025-01-10"].map((d, i) => daily(d, 10 + i, 20 + i, 5, 11 + i, 100));
+    expect(rollup(days, "1w", "FX").map(shape)).toEqual([["2025-01-06T00:00:00.000Z", 10, 24, 5, 15, 500]]);
+  });
+
+  test("a month of trade dates: March 2025's first bar is Sunday 2025-03-02 17:00 New York, Monday the 3rd's", () => {
+    const out = rollup(steps("1h", 60 * MIN, "2025-02-28T21:00:00Z", 3), "1mo", "FX"); // Friday 16:00, 17:00 (closed), …
+    expect(out.map((b) => iso(b.ts))).toEqual(["2025-02-03T00:00:00.000Z"]);
+    const march = rollup(steps("1h", 60 * MIN, "2025-03-02T22:00:00Z", 2), "1mo", "FX");
+    expect(march.map((b) => iso(b.ts))).toEqual(["2025-03-03T00:00:00.000Z"]);
+    const span = bucketSpan(march[0]!.ts, "1h", "1mo", "FX");
+    expect([iso(span.start), iso(span.end)]).toEqual(["2025-02-28T22:00:00.000Z", "2025-03-31T21:00:00.000Z"]); // Friday 17:00 EST to Monday 17:00 EDT
+  });
+});
+
+describe("CRYPTO: UTC days, ISO weeks, every day a session", () => {
+  test("1m → 1d over a weekend: Friday, Saturday and Sunday, each a whole UTC day", () => {
+    const roller = createRoller("1m", "1d", "CRYPTO");
+    for (const b of minutes("2025-01-03T00:00:00Z", 3 * 1440)) roller.push(b);
+    const out = roller.drain(Infinity);
+    expect(roller.excluded).toBe(0);
+    expect(out.map(shape)).toEqual([
+      ["2025-01-03T00:00:00.000Z", 100, 1539.5, 99.5, 1539.25, 14_400],
+      ["2025-01-04T00:00:00.000Z", 1540, 2979.5, 1539.5, 2979.25, 14_400],
+      ["2025-01-05T00:00:00.000Z", 2980, 4419.5, 2979.5, 4419.25, 14_400],
+    ]);
+    const sat = bucketSpan(out[1]!.ts, "1m", "1d", "CRYPTO");
+    expect([iso(sat.start), iso(sat.end)]).toEqual(["2025-01-04T00:00:00.000Z", "2025-01-05T00:00:00.000Z"]);
+    expect(rollup(minutes("2025-01-04T10:00:00Z", 120), "1h", "CRYPTO").map((b) => iso(b.ts))).toEqual(["2025-01-04T10:00:00.000Z", "2025-01-04T11:00:00.000Z"]);
+  });
+
+  test("1h → 1w: ISO weeks in UTC, Sunday 23:00Z in one, Monday 00:00Z in the next", () => {
+    const out = rollup(steps("1h", 60 * MIN, "2025-01-05T22:00:00Z", 4), "1w", "CRYPTO");
+    expect(out.map(shape)).toEqual([
+      ["2024-12-30T00:00:00.000Z", 100, 101.5, 99.5, 101.25, 20],
+      ["2025-01-06T00:00:00.000Z", 102, 103.5, 101.5, 103.25, 20],
+    ]);
+    const span = bucketSpan(out[1]!.ts, "1h", "1w", "CRYPTO");
+    expect([iso(span.start), iso(span.end)]).toEqual(["2025-01-06T00:00:00.000Z", "2025-01-13T00:00:00.000Z"]);
+    // A month starting on a Saturday is dated by that Saturday (NYSE's February 2025 by Monday the 3rd).
+    const days = [daily("2025-01-31", 1, 2, 1, 2, 5), daily("2025-02-01", 2, 3, 2, 3, 5)];
+    expect(rollup(days, "1mo", "CRYPTO").map((b) => iso(b.ts))).toEqual(["2025-01-01T00:00:00.000Z", "2025-02-01T00:00:00.000Z"]);
+    expect(rollup(days, "1mo", "NYSE").map((b) => iso(b.ts))).toEqual(["2025-01-02T00:00:00.000Z", "2025-02-03T00:00:00.000Z"]);
   });
 });

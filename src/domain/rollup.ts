@@ -1,13 +1,15 @@
 // Rollups: bars of a coarser interval built from finer ones along the exchange's own boundaries.
 // An intraday bucket starts at the session open in exchange time and steps by its length, the
 // last one cut at the close (NYSE 1h: 09:30-10:30 … 15:30-16:00, 12:30-13:00 on an early close);
-// a session with a break (Tokyo's lunch) is two parts, each bucketed so from its own start, so no
+// a session with a break (Tokyo's lunch) is two parts, each bucketed from its own start, so no
 // bucket spans the break (TSE 1h: 09:00-10:00, 10:00-11:00, 11:00-11:30, 12:30-13:30 …);
-// a daily bar is one session (a WSE daily bar is the Warsaw session, not a UTC day); a weekly bar
-// is the sessions of one ISO week, a monthly bar those of one calendar month. DST needs no special
-// case: session opens and closes are UTC instants the calendar computes per local date.
+// a daily bar is one session (a WSE daily bar is the Warsaw session, not a UTC day; an FX one runs
+// 17:00 to 17:00 New York; a CRYPTO one is a UTC day); a weekly bar is the sessions of one ISO
+// week of trade dates (FX: Sunday 17:00 to Friday 17:00), a monthly bar those of one calendar
+// month. DST needs no special case: session opens and closes are UTC instants the calendar
+// computes per trade date.
 import { INTERVAL_MS, INTERVALS, type Bar, type Interval } from "./bar.ts";
-import { isTradingDay, MARKET_TIMEZONES, sessionFor, zonedTimeToUtc, type Market, type Session } from "./calendar.ts";
+import { isTradingDay, sessionFor, tradeDate, tradeDayStart, type Market, type Session } from "./calendar.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -35,17 +37,17 @@ export function nextMonthStart(date: string): string {
   return m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, "0")}-01`;
 }
 
-/** Local date of an instant at a market (its time zone's calendar day). */
-export function localDate(market: Market, ts: number): string {
-  const tz = MARKET_TIMEZONES[market];
-  const d = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
-  if (ts >= zonedTimeToUtc(addDays(d, 1), "00:00", tz)) return addDays(d, 1);
-  if (ts < zonedTimeToUtc(d, "00:00", tz)) return addDays(d, -1);
-  return d;
-}
+/**
+ * Trade date of an instant at a market: its local date (the time zone's calendar day), or for a
+ * market whose session opens the evening before (FX) the date of that session's day.
+ */
+export const localDate = (market: Market, ts: number) => tradeDate(market, ts);
 
-/** UTC instant of local midnight starting a date at a market (memoised: weekly and monthly buckets ask per bar). */
-export const localMidnight = (market: Market, date: string) => memo(midnightMemo, `${market} ${date}`, () => zonedTimeToUtc(date, "00:00", MARKET_TIMEZONES[market]));
+/**
+ * UTC instant a trade date's day starts at a market: local midnight, or the evening before for an
+ * overnight market (FX: 17:00 New York). Memoised: weekly and monthly buckets ask per bar.
+ */
+export const localMidnight = (market: Market, date: string) => memo(midnightMemo, `${market} ${date}`, () => tradeDayStart(market, date));
 
 // Sessions are asked for once per bar; memoise them (bounded: a long read must not grow it forever).
 const sessionMemo = new Map<string, Session | null>();
@@ -174,8 +176,9 @@ const periodMemo = new Map<string, { ts: number; end: number }>();
 
 /**
  * The time a rolled-up bar at `ts` (a bucket's ts, as bucketOf gives it) spans: `end` as bucketOf
- * gives it; `start` the bucket's ts for intraday buckets, else the midnight (the market's for
- * intraday `from` bars, UTC for daily ones, as bucketOf reads them) starting its first date — the
+ * gives it; `start` the bucket's ts for intraday buckets, else the midnight (the market's trade
+ * day start for intraday `from` bars, UTC for daily ones, as bucketOf reads them; FX's is 17:00
+ * New York the evening before) starting its first date — the
  * session's, the ISO week's Monday, the month's 1st. Every finer bar of the bucket starts in
  * [start - the finer interval, end); pages of rolled-up bars count the bars left out between
  * their first start and last end (see outOfSessionSpan).
@@ -202,10 +205,10 @@ export function bucketSpan(ts: number, from: Interval, to: Interval, market: Mar
 
 /**
  * The stretch of time outside the regular session an intraday bar at `ts` lies in (one that
- * bucketOf leaves out): a non-trading day's whole local day, the part of a trading day before
- * its open or after its close, or a break in its session. Stretches never cross a local midnight,
- * an open, a close or a break's ends, so a span from a bucket's start to a bucket's end holds each
- * one whole or not at all.
+ * bucketOf leaves out): a non-trading day's whole trade day (local midnight to midnight; FX
+ * 17:00 to 17:00 New York), the part of a trading day before its open or after its close, or a
+ * break in its session. Stretches never cross a trade day's start, an open, a close or a break's
+ * ends, so a span from a bucket's start to a bucket's end holds each one whole or not at all.
  */
 export function outOfSessionSpan(market: Market, ts: number): { start: number; end: number } {
   const d = localDate(market, ts);
@@ -217,7 +220,7 @@ export function outOfSessionSpan(market: Market, ts: number): { start: number; e
 }
 
 /**
- * The ISO week and calendar month around the date a `from` bar at `ts` is on (its market's local
+ * The ISO week and calendar month around the date a `from` bar at `ts` is on (its market's trade
  * date for intraday bars, the UTC date for daily ones), as one span: every bucket of every
  * interval a bar there rolls up into lies inside it. Recomputing the buckets of a changed bar
  * reads the finer bars of this span.

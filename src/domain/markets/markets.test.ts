@@ -205,7 +205,7 @@ describe("a market file", () => {
     expect(parse({ holidays: [{ solarTerm: 20, what: "x" }] }).success).toBe(false);
     expect(parse({ holidays: [{ date: "05-01", observed: "next-free-day", what: "x" }] }).success).toBe(true);
     const file = v.parse(MarketFileSchema, wse) as MarketFile;
-    expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
+    expect(phaseProblem({ ...file, phases: { ...file.phases, pre: { ...file.phases.pre!, to: "08:45" } } })).toBe("the WSE phases are not contiguous and in order");
     expect(phaseProblem({ ...file, halfDays: [{ date: "12-24", what: "x" }] })).toBe("WSE has half days but no phases.earlyClose hours");
     const lunch = (from: string, to: string) => phaseProblem({ ...file, phases: { ...file.phases, breaks: [{ from, to, what: "lunch" }] } });
     expect(lunch("12:00", "13:00")).toBeUndefined();

@@ -2,13 +2,18 @@
 // with it when the process starts, so a broken file stops start-up with the field that is wrong
 // instead of giving wrong sessions later.
 import * as v from "valibot";
-import { parseClock, parseDate } from "../days.ts";
+import { DAY_MS, parseClock, parseDate, parseEndClock } from "../days.ts";
 
 const Text = v.pipe(v.string(), v.nonEmpty());
 const Clock = v.pipe(
   v.string(),
   v.check((s) => isValid(() => parseClock(s)), "expected HH:MM or HH:MM:SS"),
   v.description("local exchange time, HH:MM or HH:MM:SS"),
+);
+const EndClock = v.pipe(
+  v.string(),
+  v.check((s) => isValid(() => parseEndClock(s)), "expected HH:MM, HH:MM:SS or 24:00"),
+  v.description("local exchange time, HH:MM or HH:MM:SS; 24:00 is the end of the day"),
 );
 const IsoDate = v.pipe(
   v.string(),
@@ -138,7 +143,7 @@ const SandwichedRule = v.strictObject({
 export const HolidayRule = v.union([FixedDateRule, EasterRule, NthWeekdayRule, WeekdayOnOrBeforeRule, EquinoxRule, SandwichedRule, LunarRule, SolarTermRule]);
 export type HolidayRule = v.InferOutput<typeof HolidayRule>;
 
-const Span = v.strictObject({ from: Clock, to: Clock, what: Text });
+const Span = v.strictObject({ from: Clock, to: EndClock, what: Text });
 const Breaks = v.pipe(
   v.array(Span),
   v.description("breaks in the regular session (a lunch break), local times strictly inside it, in order and not overlapping; closed for trading"),
@@ -174,6 +179,16 @@ export const MarketFileSchema = v.strictObject({
   timeZone: TimeZone,
   currency: v.optional(v.pipe(v.string(), v.regex(/^[A-Z]{3}$/), v.description("ISO 4217 code of the currency most of its listings trade in"))),
   notes: v.optional(v.array(Text)),
+  tradingWeekdays: v.optional(
+    v.pipe(
+      v.array(Weekday),
+      v.minLength(1),
+      v.description(
+        "the days of the week that have a session, as trade dates (default Mon-Fri); all seven for a market that trades every day (CRYPTO). " +
+          "An overnight session (phases.open) belongs to the day it closes on: FX's Monday opens on Sunday evening, and Sunday is not listed",
+      ),
+    ),
+  ),
   symbols: v.pipe(
     v.strictObject({
       suffix: v.pipe(Suffix, v.description("canonical suffix of a stored symbol (PKN.WA)")),
@@ -195,14 +210,24 @@ export const MarketFileSchema = v.strictObject({
   phases: v.pipe(
     v.strictObject({
       note: v.optional(Text),
-      pre: Span,
-      open: Span,
-      post: Span,
+      pre: v.optional(Span),
+      open: v.pipe(
+        Span,
+        v.description(
+          "the regular session. from < to: within the trade date (to may be 24:00, the next midnight: 00:00-24:00 is a whole day, CRYPTO's UTC day). " +
+            "from >= to: an overnight session that opens at `from` on the calendar day before its trade date and closes at `to` on it; " +
+            "from = to is 24 hours (FX: 17:00-17:00 New York, Monday's session opens Sunday 17:00). The trade date's day then starts at the first phase's from the evening before",
+        ),
+      ),
+      post: v.optional(Span),
       breaks: v.optional(Breaks),
       earlyClose: v.optional(v.strictObject({ close: Clock, postTo: Clock, what: Text })),
       sources: v.array(Text),
     }),
-    v.description("the phases of a trading day in local time, each [from, to): pre, the regular session (open), post; and where a half day ends them"),
+    v.description(
+      "the phases of a trading day in local time, each [from, to): pre, the regular session (open), post; and where a half day ends them. " +
+        "pre and post are optional (a market that trades around the clock has neither); an overnight session's pre lies on the evening before, its post on the trade date",
+    ),
   ),
   hoursHistory: v.optional(
     v.pipe(
@@ -234,32 +259,58 @@ export type MarketFile = v.InferOutput<typeof MarketFileSchema>;
 
 /** Breaks strictly inside [open, close], in order, not overlapping, each of some length. */
 function breaksInside(open: string, close: string, breaks: readonly { from: string; to: string }[]): boolean {
+  if (breaks.length === 0) return true; // also an overnight session's (FX 17:00-17:00), which has none
   let last = parseClock(open);
   for (const b of breaks) {
     if (!(last < parseClock(b.from) && parseClock(b.from) < parseClock(b.to))) return false;
     last = parseClock(b.to);
   }
-  return last < parseClock(close);
+  return last < parseEndClock(close);
 }
 
 /**
- * What the schema cannot say: the phases make one day, in order, breaks lie inside the session,
- * a half day has hours, and earlier hours are in date order and make a session each.
+ * Whether the regular session opens on the calendar day before its trade date (FX 17:00-17:00
+ * New York; CME-style 17:00-16:00): `open.from` at or after `open.to`.
+ */
+export function isOvernight(open: { from: string; to: string }): boolean {
+  return parseClock(open.from) >= parseEndClock(open.to);
+}
+
+/**
+ * The phases of a trade date as [from, to) ms on one axis from its local midnight (an overnight
+ * session's evening before is negative), in order: pre, open, post, those the file has.
+ */
+export function phaseAxis(phases: MarketFile["phases"]): { from: number; to: number }[] {
+  const eve = isOvernight(phases.open) ? -DAY_MS : 0;
+  const spans: { from: number; to: number }[] = [];
+  if (phases.pre) spans.push({ from: parseClock(phases.pre.from) + eve, to: parseEndClock(phases.pre.to) + eve });
+  spans.push({ from: parseClock(phases.open.from) + eve, to: parseEndClock(phases.open.to) });
+  if (phases.post) spans.push({ from: parseClock(phases.post.from), to: parseEndClock(phases.post.to) });
+  return spans;
+}
+
+/**
+ * What the schema cannot say: the phases make one trade day, in order, no longer than 24 hours
+ * (a day's first phase starts no earlier than the day before's last one ends), breaks lie inside
+ * the session, a half day has hours, no weekday is listed twice, and earlier hours are in date
+ * order and make a session each.
  */
 export function phaseProblem(file: MarketFile): string | undefined {
   const d = file.phases;
-  const t = [d.pre.from, d.pre.to, d.open.from, d.open.to, d.post.from, d.post.to].map(parseClock);
-  const ordered = t[0]! < t[1]! && t[1] === t[2] && t[2]! < t[3]! && t[3] === t[4] && t[4]! < t[5]!;
-  const early = d.earlyClose === undefined || (t[2]! < parseClock(d.earlyClose.close) && parseClock(d.earlyClose.close) < parseClock(d.earlyClose.postTo));
+  const axis = phaseAxis(d);
+  const ordered = axis.every((s, i) => s.from < s.to && (i === 0 || axis[i - 1]!.to === s.from)) && axis.at(-1)!.to - axis[0]!.from <= DAY_MS;
+  const open = axis[d.pre ? 1 : 0]!;
+  const early = d.earlyClose === undefined || (open.from < parseClock(d.earlyClose.close) && parseClock(d.earlyClose.close) < parseClock(d.earlyClose.postTo));
   if (!ordered || !early) return `the ${file.code} phases are not contiguous and in order`;
   if (!breaksInside(d.open.from, d.open.to, d.breaks ?? [])) return `the ${file.code} breaks are not inside phases.open, in order and apart`;
   if (file.halfDays.length > 0 && d.earlyClose === undefined) return `${file.code} has half days but no phases.earlyClose hours`;
+  if (new Set(file.tradingWeekdays).size !== (file.tradingWeekdays ?? []).length) return `${file.code} lists a day twice in tradingWeekdays`;
   let previous = "";
   for (const h of file.hoursHistory ?? []) {
     const open = h.open ?? d.open.from;
     const close = h.close ?? d.open.to;
     if (h.until <= previous) return `the ${file.code} hoursHistory is not in date order`;
-    if (!(t[0]! < parseClock(open) && parseClock(close) < t[5]!) || !breaksInside(open, close, h.breaks ?? d.breaks ?? [])) {
+    if (!(axis[0]!.from <= parseClock(open) && parseClock(open) < parseEndClock(close) && parseEndClock(close) <= axis.at(-1)!.to) || !breaksInside(open, close, h.breaks ?? d.breaks ?? [])) {
       return `the ${file.code} hoursHistory entry until ${h.until} is not a session inside the day's phases with its breaks inside it`;
     }
     previous = h.until;
