@@ -363,7 +363,7 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
   if (!YAHOO_INTERVALS.includes(interval))
     return yahooError(400, "Bad Request", `Invalid input - interval=${interval} is not supported. Valid intervals: [${YAHOO_INTERVALS.join(", ")}]`);
   if (interval in YAHOO_INTRADAY) return yahooIntraday(symbol, q, interval, lookup, float32);
-  if (interval !== "1d") return yahooError(400, "Bad Request", `fake yahoo serves interval=1d and 1m, 5m, 15m, 60m only (got ${interval})`);
+  if (interval !== "1d") return yahooError(400, "Bad Request", `fake yahoo serves interval=1d and 1m, 2m, 5m, 15m, 30m, 60m only (got ${interval})`);
   const now = Math.floor(Date.now() / 1000);
   const int = (name: string) => {
     const v = q.get(name);
@@ -459,15 +459,17 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
   return json({ chart: { result: [result], error: null } });
 }
 
-// Yahoo intraday: GET /v8/finance/chart/<SYM>?period1=&period2=&interval=1m|5m|15m|60m. Each daily bar
+// Yahoo intraday: GET /v8/finance/chart/<SYM>?period1=&period2=&interval=1m|2m|5m|15m|30m|60m. Each daily bar
 // set becomes its regular session's bars (New York 09:30-16:00, Warsaw 09:00-17:00), stamped with
 // their open instants; 60m bars start at the open (09:30, 10:30, …). Yahoo's look-back: 1m within
-// the last 30 days and at most 7 days per request, 5m and 15m within 60 days, 60m within 730 days;
+// the last 30 days and at most 7 days per request, 2m, 5m, 15m and 30m within 60 days, 60m within 730 days;
 // anything else is its HTTP 422 "Unprocessable Entity".
 const YAHOO_INTRADAY: Record<string, { step: number; days: number }> = {
   "1m": { step: 60, days: 30 },
+  "2m": { step: 120, days: 60 },
   "5m": { step: 300, days: 60 },
   "15m": { step: 900, days: 60 },
+  "30m": { step: 1800, days: 60 },
   "60m": { step: 3600, days: 730 },
 };
 
