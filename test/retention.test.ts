@@ -44,7 +44,8 @@ test("config: [retention] rules, one per interval; a retention job needs rules",
   const c = parseConfig({ retention: { rules: [{ interval: "1m", keepDays: 90 }, { interval: "5m", keepDays: 365 }] }, jobs: [{ name: "age-out", kind: "retention", schedule: "0 0 3 * * *" }] });
   expect(c.retention.rules).toEqual([{ interval: "1m", keepDays: 90 }, { interval: "5m", keepDays: 365 }]);
   expect(() => parseConfig({ retention: { rules: [{ interval: "1m", keepDays: 90 }, { interval: "1m", keepDays: 30 }] } })).toThrow(/one rule per interval/);
-  expect(() => parseConfig({ retention: { rules: [{ interval: "2m", keepDays: 90 }] } })).toThrow(/expected an interval/);
+  expect(() => parseConfig({ retention: { rules: [{ interval: "2h", keepDays: 90 }] } })).toThrow(/expected an interval: 1m, 2m, 5m, 15m, 30m, 1h, 4h, 1d, 1w, 1mo/);
+  expect(parseConfig({ retention: { rules: ["2m", "30m", "4h"].map((interval) => ({ interval, keepDays: 30 })) } }).retention.rules.map((r) => r.interval)).toEqual(["2m", "30m", "4h"]);
   expect(() => parseConfig({ retention: { rules: [{ interval: "1m", keepDays: 0 }] } })).toThrow(/at least 1/);
   expect(() => parseConfig({ jobs: [{ name: "age-out", kind: "retention" }] })).toThrow(/retention job needs rules/);
 });

@@ -1,7 +1,8 @@
 // One contract, every store: the same cases run against SQLite and PostgreSQL (and each store
 // added later), so the pipeline can rely on any of them alike.
 import { afterAll, describe, expect, test } from "bun:test";
-import type { Bar } from "../src/domain/bar.ts";
+import { INTERVALS, type Bar } from "../src/domain/bar.ts";
+import { isIntraday } from "../src/domain/rollup.ts";
 import type { Rejection } from "../src/domain/quality.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { BarEvent } from "../src/stores/events.ts";
@@ -188,6 +189,16 @@ for (const kind of STORES) {
       await s.commitBatch({ runId: run, source: "src", bars: [bar("A.US", "2024-03-01", 3), bar("A.US", "2024-01-15", 2)], quarantine: [], read: 2 });
       expect(await s.listSeries()).toEqual([{ source: "src", symbol: "A.US", interval: "1d", firstTs: day("2024-01-15"), lastTs: day("2024-03-01"), bars: 3 }]);
       expect(await s.listSeries({ symbol: "B.US" })).toEqual([]);
+    });
+
+    test("every interval (2m, 30m and 4h included) is its own series, stored and read back as itself", async () => {
+      const s = await fresh();
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const t0 = Date.parse("2024-06-03T13:30:00Z");
+      const bars = INTERVALS.map((interval, i): Bar => ({ ...bar("IV.US", "2024-06-03", 10 + i), interval, ts: isIntraday(interval) ? t0 : day("2024-06-03") }));
+      expect(await s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: bars.length })).toMatchObject({ inserted: INTERVALS.length });
+      expect((await s.listSeries({ symbol: "IV.US" })).map((x) => x.interval).sort()).toEqual([...INTERVALS].sort());
+      for (const b of bars) expect(await s.queryBars({ symbol: "IV.US", interval: b.interval, limit: 10 })).toEqual([JSON.parse(JSON.stringify(b))]);
     });
 
     test("bars: range, source filter and keyset paging across sources", async () => {

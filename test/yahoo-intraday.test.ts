@@ -1,4 +1,4 @@
-// Yahoo intraday bars (1m … 60m) against the local Yahoo server: open-instant timestamps, requests
+// Yahoo intraday bars (1m, 2m, 5m, 15m, 30m, 60m) against the local Yahoo server: open-instant timestamps, requests
 // in windows Yahoo's look-back accepts, its 422 for a range beyond the look-back as no_data (not
 // retried), incremental loading per interval, and the per-provider interval check of the config.
 import { describe, expect, test } from "bun:test";
@@ -105,6 +105,34 @@ describe("yahoo intraday", () => {
     expect(requests().length).toBe(2);
   });
 
+  test("2m over 2 sessions: 195 bars a day from 09:30 New York, one request", async () => {
+    const days = recentSessions("AMD", 20).slice(-2);
+    fake.setBars("yahoo", "AMD", days);
+    const s = await ingestFromConfig({ loaded: loaded({ y: yahoo({ symbols: ["AMD.US"], interval: "2m", start: days[0]!.date }) }), store, source: "y" });
+    expect(s.outcome).toBe("succeeded");
+    const bars = await store.queryBars({ symbol: "AMD.US", interval: "2m", limit: 1000 });
+    expect(bars.length).toBe(2 * 195);
+    expect(bars.slice(0, 2).map((b) => b.ts)).toEqual([newYork(days[0]!.date, 9, 30), newYork(days[0]!.date, 9, 32)]);
+    expect(bars.at(-1)!.ts).toBe(newYork(days[1]!.date, 15, 58));
+    expect(requests().map((r) => [r.query.interval, r.status])).toEqual([["2m", 200]]);
+  });
+
+  test("30m: 13 bars a session; 50 days back in one request, 70 days back is no_data", async () => {
+    const days = recentSessions("INTC", 50);
+    fake.setBars("yahoo", "INTC", days);
+    const s = await ingestFromConfig({ loaded: loaded({ y: yahoo({ symbols: ["INTC.US"], interval: "30m", start: days[0]!.date }) }), store, source: "y" });
+    expect(s.outcome).toBe("succeeded");
+    const bars = await store.queryBars({ symbol: "INTC.US", interval: "30m", limit: 10_000 });
+    expect(bars.length).toBe(days.length * 13);
+    expect(bars.slice(-2).map((b) => b.ts)).toEqual([newYork(days.at(-1)!.date, 15, 0), newYork(days.at(-1)!.date, 15, 30)]);
+    expect(requests().map((r) => [r.query.interval, r.status])).toEqual([["30m", 200]]);
+    const from = Date.now() - 70 * DAY;
+    const f = await ingestFromConfig({ loaded: loaded({ y: yahoo({ symbols: ["INTC.US"], interval: "30m" }) }), store, source: "y", range: { from, to: from + 5 * DAY } });
+    expect(f.failures).toEqual({ no_data: 1 });
+    expect(requests().at(-1)!.status).toBe(422);
+    expect(requests().length).toBe(2); // not retried
+  });
+
   test("a start beyond the look-back is clipped to it, not refused", async () => {
     fake.setBars("yahoo", "KO", recentSessions("KO", 40));
     const s = await ingestFromConfig({ loaded: loaded({ y: yahoo({ symbols: ["KO.US"], interval: "1m", start: dateOf(Date.now() - 40 * DAY) }) }), store, source: "y" });
@@ -132,6 +160,7 @@ describe("intervals per provider in the config", () => {
     expect(() => parseConfig({ sources: { s: { type: "stooq", symbols: ["CDR.WA"], interval: "1m" } } })).toThrow(/stooq loads 1d bars only/);
     const c = parseConfig({ sources: { y: { type: "yahoo", symbols: ["AAPL.US"], interval: "1m" } } });
     expect((c.sources.y as { interval: string }).interval).toBe("1m");
-    expect(() => parseConfig({ sources: { y: { type: "yahoo", symbols: ["AAPL.US"], interval: "2h" } } })).toThrow(/yahoo offers the intervals 1m, 5m, 15m, 1h, 1d, 1w, 1mo/);
+    expect(() => parseConfig({ sources: { y: { type: "yahoo", symbols: ["AAPL.US"], interval: "2h" } } })).toThrow(/yahoo offers the intervals 1m, 2m, 5m, 15m, 30m, 1h, 1d, 1w, 1mo/);
+    expect(() => parseConfig({ sources: { y: { type: "yahoo", symbols: ["AAPL.US"], interval: "4h" } } })).toThrow(/yahoo offers the intervals/);
   });
 });

@@ -10,6 +10,7 @@ import { CONFIG_HELP, interruptible, intFlag, loadCommandConfig, withStore } fro
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { out } from "./io.ts";
 import { marketChoices, marketCodes } from "../domain/markets/index.ts";
+import { INTERVALS } from "../domain/bar.ts";
 
 const schema = options({
   source: texts("a source from the config (repeatable; default: every source)", "NAME"),
@@ -20,7 +21,7 @@ const schema = options({
   columns: text("field=column pairs, e.g. symbol=ticker,ts=date,close=price", "MAP"),
   symbol: text("symbol of every row (default: from the file name or a symbol column)", "SYM"),
   market: text(`market of bare tickers: ${marketChoices()}`, "M"),
-  interval: text("1m 5m 15m 1h 1d (default) 1w 1mo", "I"),
+  interval: text(INTERVALS.map((i) => (i === "1d" ? "1d (default)" : i)).join(" "), "I"),
   delimiter: text("CSV delimiter (default ,)", "C"),
   decimal: text("decimal separator . or , (default .)", "C"),
   name: text("source name stored with the bars (default: stooq, csv or sqlite)", "NAME"),

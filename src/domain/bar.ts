@@ -2,16 +2,20 @@
 // The natural key is (source, symbol, interval, ts); every store upserts on it.
 import * as v from "valibot";
 
-export const INTERVALS = ["1m", "5m", "15m", "1h", "1d", "1w", "1mo"] as const;
+/** Shortest first: rollups (canRollUp) and pickers rely on the order. */
+export const INTERVALS = ["1m", "2m", "5m", "15m", "30m", "1h", "4h", "1d", "1w", "1mo"] as const;
 export type Interval = (typeof INTERVALS)[number];
-export const IntervalSchema = v.picklist(INTERVALS, "expected one of 1m, 5m, 15m, 1h, 1d, 1w, 1mo");
+export const IntervalSchema = v.picklist(INTERVALS, `expected one of ${INTERVALS.join(", ")}`);
 
 /** Length of an interval in ms; calendar intervals (1w, 1mo) use their shortest length. */
 export const INTERVAL_MS: Record<Interval, number> = {
   "1m": 60_000,
+  "2m": 120_000,
   "5m": 300_000,
   "15m": 900_000,
+  "30m": 1_800_000,
   "1h": 3_600_000,
+  "4h": 14_400_000,
   "1d": 86_400_000,
   "1w": 7 * 86_400_000,
   "1mo": 28 * 86_400_000,

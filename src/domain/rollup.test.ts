@@ -2,7 +2,7 @@
 // DST changes (the US and the EU change on different weekends), half-day sessions, daily bars as
 // sessions, weekly and monthly bars around holidays. Instants are written out in UTC by hand.
 import { describe, expect, test } from "bun:test";
-import type { Bar, Interval } from "./bar.ts";
+import { INTERVAL_MS, type Bar, type Interval } from "./bar.ts";
 import { bucketOf, bucketSpan, canRollUp, coveringSpan, createRoller, outOfSessionSpan, rollup, rollupSources } from "./rollup.ts";
 import { testTimeout } from "../../test/timeout.ts";
 
@@ -37,9 +37,50 @@ describe("which intervals build which", () => {
     expect(canRollUp("1w", "1mo")).toBe(false); // weeks straddle months
     expect(canRollUp("1d", "1d")).toBe(false);
     expect(canRollUp("1h", "5m")).toBe(false);
-    expect(rollupSources("1w")).toEqual(["1d", "1h", "15m", "5m", "1m"]);
-    expect(rollupSources("1h")).toEqual(["15m", "5m", "1m"]);
+    expect(rollupSources("1w")).toEqual(["1d", "4h", "1h", "30m", "15m", "5m", "2m", "1m"]);
+    expect(rollupSources("1h")).toEqual(["30m", "15m", "5m", "2m", "1m"]);
   });
+
+  test("2m, 30m and 4h: only where buckets nest (2m does not divide 5m or 15m)", () => {
+    expect(rollupSources("2m")).toEqual(["1m"]);
+    expect(rollupSources("5m")).toEqual(["1m"]);
+    expect(rollupSources("15m")).toEqual(["5m", "1m"]);
+    expect(rollupSources("30m")).toEqual(["15m", "5m", "2m", "1m"]);
+    expect(rollupSources("4h")).toEqual(["1h", "30m", "15m", "5m", "2m", "1m"]);
+    expect(rollupSources("1d")).toEqual(["4h", "1h", "30m", "15m", "5m", "2m", "1m"]);
+    expect(canRollUp("2m", "5m")).toBe(false);
+    expect(canRollUp("2m", "15m")).toBe(false);
+    expect(canRollUp("4h", "1h")).toBe(false);
+    expect(canRollUp("4h", "1mo")).toBe(true);
+  });
+
+  // Every pair canRollUp allows: each finer bucket lies inside one coarser bucket, session by
+  // session (both grids start at the open; the last bucket of each is cut at the close). The
+  // pairs it refuses are shown to straddle, so the rule is not stricter than it must be.
+  const intraday = ["1m", "2m", "5m", "15m", "30m", "1h", "4h"] as const;
+  for (const market of ["WSE", "NYSE"] as const)
+    test(`${market}: intraday buckets nest exactly where canRollUp says (a month with an early close)`, () => {
+      const from = Date.parse("2024-11-01T00:00:00Z");
+      const to = Date.parse("2024-12-31T00:00:00Z");
+      const straddles = new Set<string>();
+      let checked = 0;
+      for (let ts = from; ts < to; ts += MIN) {
+        for (const fine of intraday)
+          for (const coarse of intraday) {
+            if (INTERVAL_MS[coarse] <= INTERVAL_MS[fine]) continue;
+            const f = bucketOf(ts, "1m", fine, market);
+            if (f === null) continue;
+            const c = bucketOf(ts, "1m", coarse, market)!;
+            const nests = f.ts >= c.ts && f.end <= c.end;
+            if (canRollUp(fine, coarse)) {
+              expect(nests).toBe(true);
+              checked++;
+            } else if (!nests) straddles.add(`${fine}>${coarse}`);
+          }
+      }
+      expect(checked).toBeGreaterThan(100_000);
+      expect([...straddles].sort()).toEqual(["2m>15m", "2m>5m"]);
+    });
 });
 
 describe("intraday buckets from the session open, in exchange time", () => {
@@ -100,6 +141,32 @@ describe("intraday buckets from the session open, in exchange time", () => {
     expect(bucketOf(Date.parse("2024-11-29T17:45:00Z"), "1m", "1h", "NYSE")).toEqual({ ts: Date.parse("2024-11-29T17:30:00Z"), end: Date.parse("2024-11-29T18:00:00Z") });
     // The daily bar of a half day ends at the early close.
     expect(rollup(bars, "1d", "NYSE").map(shape)).toEqual([["2024-11-29T00:00:00.000Z", 100, 309.5, 99.5, 309.25, 2100]]);
+  });
+
+  test("4h follows the session as 1h does: NYSE 09:30-13:30 and 13:30-16:00; one 09:30-13:00 bucket on the 2024-11-29 half day", () => {
+    const full = minutes("2024-11-27T14:30:00Z", 390); // 09:30-16:00 EST
+    const half = minutes("2024-11-29T14:30:00Z", 210, "s", 1000); // 09:30-13:00 EST
+    expect(rollup([...full, ...half], "4h", "NYSE").map(shape)).toEqual([
+      ["2024-11-27T14:30:00.000Z", 100, 339.5, 99.5, 339.25, 2400],
+      ["2024-11-27T18:30:00.000Z", 340, 489.5, 339.5, 489.25, 1500],
+      ["2024-11-29T14:30:00.000Z", 1100, 1309.5, 1099.5, 1309.25, 2100],
+    ]);
+    // From 2m and 30m bars rolled up first: the same 4h bars (the buckets nest).
+    for (const mid of ["2m", "30m", "1h"] as const) expect(rollup(rollup([...full, ...half], mid, "NYSE"), "4h", "NYSE").map(shape)).toEqual(rollup([...full, ...half], "4h", "NYSE").map(shape));
+    // WSE 09:00-17:00 CET: two whole 4h buckets.
+    expect(rollup(minutes("2024-11-27T08:00:00Z", 480), "4h", "WSE").map((b) => iso(b.ts))).toEqual(["2024-11-27T08:00:00.000Z", "2024-11-27T12:00:00.000Z"]);
+  });
+
+  test("2m and 30m from the open: NYSE 30m 09:30-10:00 … 15:30-16:00, 2m 09:30, 09:32 …", () => {
+    const day = minutes("2024-06-03T13:30:00Z", 390);
+    const m30 = rollup(day, "30m", "NYSE");
+    expect(m30.length).toBe(13);
+    expect(shape(m30[0]!)).toEqual(["2024-06-03T13:30:00.000Z", 100, 129.5, 99.5, 129.25, 300]);
+    expect(iso(m30[12]!.ts)).toBe("2024-06-03T19:30:00.000Z");
+    const m2 = rollup(day, "2m", "NYSE");
+    expect(m2.length).toBe(195);
+    expect(shape(m2[1]!)).toEqual(["2024-06-03T13:32:00.000Z", 102, 103.5, 101.5, 103.25, 20]);
+    expect(rollup(m2, "30m", "NYSE").map(shape)).toEqual(m30.map(shape));
   });
 
   test("a clock-aligned hour bar that runs into the open counts in the first bucket", () => {
@@ -194,7 +261,7 @@ describe("spans for materialised rollups (bucketSpan, coveringSpan, outOfSession
         const step = from === "1m" ? 11 * MIN : 86_400_000;
         for (let ts = year.from; ts < year.to; ts += step) {
           const cover = coveringSpan(ts, from, market);
-          for (const to of ["5m", "15m", "1h", "1d", "1w", "1mo"] as const) {
+          for (const to of ["2m", "5m", "15m", "30m", "1h", "4h", "1d", "1w", "1mo"] as const) {
             if (!canRollUp(from, to)) continue;
             const k = bucketOf(ts, from, to, market);
             if (k === null) {

@@ -1,6 +1,7 @@
 // Rollups: bars of a coarser interval built from finer ones along the exchange's own boundaries.
 // An intraday bucket starts at the session open in exchange time and steps by its length, the
-// last one cut at the close (NYSE 1h: 09:30-10:30 … 15:30-16:00, 12:30-13:00 on an early close);
+// last one cut at the close (NYSE 1h: 09:30-10:30 … 15:30-16:00, 12:30-13:00 on an early close;
+// 4h alike: 09:30-13:30 and 13:30-16:00, one 09:30-13:00 bucket on an early close);
 // a session with a break (Tokyo's lunch) is two parts, each bucketed from its own start, so no
 // bucket spans the break (TSE 1h: 09:00-10:00, 10:00-11:00, 11:00-11:30, 12:30-13:30 …);
 // a daily bar is one session (a WSE daily bar is the Warsaw session, not a UTC day; an FX one runs
@@ -13,7 +14,7 @@ import { isTradingDay, sessionFor, tradeDate, tradeDayStart, type Market, type S
 
 const DAY_MS = 86_400_000;
 
-export const INTRADAY: readonly Interval[] = ["1m", "5m", "15m", "1h"];
+export const INTRADAY: readonly Interval[] = ["1m", "2m", "5m", "15m", "30m", "1h", "4h"];
 export const isIntraday = (i: Interval) => INTRADAY.includes(i);
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +115,9 @@ function firstSessionIn(market: Market, from: string, days: number): string | nu
 
 /**
  * Whether bars of `to` can be built exactly from bars of `from`: an intraday interval from a
- * finer one that divides it (1h from 1m, 5m or 15m; 15m from 1m or 5m; 5m from 1m), 1d from any
+ * finer one that divides it, so that both bucket grids start at the session open and every finer
+ * bucket lies in one coarser bucket (5m from 1m; 30m from 1m, 2m, 5m or 15m; 4h from any finer
+ * intraday interval; but not 5m or 15m from 2m, whose buckets straddle theirs), 1d from any
  * intraday interval, 1w and 1mo from intraday or daily bars. Weeks and months do not nest, so
  * neither is built from the other.
  */

@@ -1,6 +1,10 @@
-// Stooq's daily CSV download, one request per symbol: `/q/d/l/?s=<sym>&i=d&d1=&d2=`. WSE
-// symbols are bare lower-case tickers (`pkn`), US ones carry `.us`. Stooq answers 200 for
-// everything: `No data` for an unknown symbol, `Exceeded the daily hits limit` when throttled.
+// Stooq's daily CSV download, one request per symbol: `/q/d/l/?s=<sym>&i=d&d1=&d2=`, for every
+// market whose file spells its symbols for Stooq (WSE bare lower-case tickers `pkn`, NYSE `.us`,
+// LSE `.uk`, XETRA `.de`, …): nothing here is market-specific. A row's Date is the session date
+// at the market, which is a daily bar's ts as every provider stores it (00:00Z of that date), and
+// d1/d2 are the UTC dates of the range, i.e. those session dates. Currencies and indices come
+// without a Volume column. Stooq answers 200 for everything: `No data` for an unknown symbol,
+// `Exceeded the daily hits limit` when throttled.
 // Latest quotes (mode = "quote") come from the light quote CSV, many symbols per request:
 // `/q/l/?s=pkn+msft.us&f=sd2t2ohlcv&h&e=csv` → `Symbol,Date,Time,Open,High,Low,Close,Volume`,
 // one line per symbol, `N/D` in every field for a symbol Stooq does not know.
@@ -104,7 +108,7 @@ stooqImpl.quotes = {
 
 export const stooqDescriptor = providerDescriptor({
   type: "stooq",
-  summary: "Stooq daily bars over HTTP (WSE and US listings), or its latest quotes",
+  summary: "Stooq daily bars over HTTP (every market with a Stooq spelling: WSE, NYSE, LSE, XETRA, …), or its latest quotes",
   defaults: { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2 },
   impl: stooqImpl,
 });

@@ -8,8 +8,8 @@
 // `meta` names the listing (longName, exchange, currency, instrumentType): the instrument.
 // Latest quotes (mode = "quote"): the same chart with `range=1d&interval=1d`, one symbol per
 // request; its last entry is the current (or last) session's bar, its close the latest price.
-// Intraday (1m, 5m, 15m, 60m): Yahoo keeps a short look-back per interval and caps 1m requests at
-// 7 days; older ranges are answered 422 "Unprocessable Entity". Ranges are clipped to the look-back
+// Intraday (1m, 2m, 5m, 15m, 30m, 60m): Yahoo keeps a short look-back per interval and caps 1m
+// requests at 7 days; older ranges are answered 422 "Unprocessable Entity". Ranges are clipped to the look-back
 // and asked in windows it accepts; intraday rows are bars' open instants (UTC), as Yahoo sends them.
 import type { Interval, RawRow } from "../domain/bar.ts";
 import { log } from "../lib/log.ts";
@@ -138,14 +138,16 @@ export function yahooEvents(events: YahooEvents | undefined, tz: string) {
 }
 
 /** Yahoo's spelling of each interval ticksync loads from it. */
-export const YAHOO_INTERVAL: Partial<Record<Interval, string>> = { "1m": "1m", "5m": "5m", "15m": "15m", "1h": "60m", "1d": "1d", "1w": "1wk", "1mo": "1mo" };
+export const YAHOO_INTERVAL: Partial<Record<Interval, string>> = { "1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m", "1d": "1d", "1w": "1wk", "1mo": "1mo" };
 export const YAHOO_INTERVALS = Object.keys(YAHOO_INTERVAL) as Interval[];
 const DAY = 86_400_000;
 /** How far back Yahoo serves an intraday interval, and the longest range one request may ask (days). 1d, 1wk, 1mo: unlimited. */
 export const YAHOO_LOOKBACK: Partial<Record<Interval, { days: number; windowDays: number }>> = {
   "1m": { days: 30, windowDays: 7 },
+  "2m": { days: 60, windowDays: 60 },
   "5m": { days: 60, windowDays: 60 },
   "15m": { days: 60, windowDays: 60 },
+  "30m": { days: 60, windowDays: 60 },
   "1h": { days: 730, windowDays: 730 },
 };
 /** Clipped starts stay this far inside the look-back, so a request sent a moment later is still accepted. */
@@ -302,7 +304,7 @@ yahooImpl.quotes = {
 
 export const yahooDescriptor = providerDescriptor({
   type: "yahoo",
-  summary: "Yahoo Finance bars (1m to 1mo; daily and longer with splits and dividends), or its latest quotes",
+  summary: "Yahoo Finance bars (1m, 2m, 5m, 15m, 30m, 1h, 1d, 1w, 1mo; daily and longer with splits and dividends), or its latest quotes",
   defaults: { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 },
   intervals: YAHOO_INTERVALS,
   impl: yahooImpl,

@@ -15,7 +15,8 @@ export type FakeBar = { date: string /* YYYY-MM-DD */; open: number; high: numbe
 export type Fault =
   | { kind: "429"; retryAfterSeconds?: number; times: number } // HTTP 429 + Retry-After, in the provider's own 429 body
   | { kind: "av-note"; times: number } // Alpha Vantage 200 {"Note": "...5 calls per minute..."}
-  | { kind: "av-information"; times: number } // Alpha Vantage 200 {"Information": "...rate limit..."}
+  | { kind: "av-information"; times: number } // Alpha Vantage 200 {"Information": "...rate limit..."}, quoting the key it saw
+  | { kind: "av-premium"; times: number } // Alpha Vantage 200 {"Information": "...This is a premium endpoint..."}
   | { kind: "stooq-limit"; times: number } // Stooq 200 "Exceeded the daily hits limit"
   | { kind: "5xx"; status?: 500 | 502 | 503; times: number } // default 500
   | { kind: "truncated"; times: number } // 200 with the real body cut in half
@@ -175,6 +176,8 @@ const AV_NOTE =
   "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and 500 calls per day. Please visit https://www.alphavantage.co/premium/ if you would like to target a higher API call frequency.";
 const AV_INFORMATION =
   "We have detected your API key as XXXX and our standard API rate limit is 25 requests per day. Please subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to instantly remove all daily rate limits.";
+const AV_PREMIUM =
+  "Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe to any of the premium plans at https://www.alphavantage.co/premium/ to instantly unlock all premium endpoints";
 const AV_MISSING_KEY =
   "the parameter apikey is invalid or missing. Please claim your free API key on (https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds.";
 const avInvalidCall = (fn: string) => `Invalid API call. Please retry or visit the documentation (https://www.alphavantage.co/documentation/) for ${fn}.`;
@@ -377,7 +380,7 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
   if (!YAHOO_INTERVALS.includes(interval))
     return yahooError(400, "Bad Request", `Invalid input - interval=${interval} is not supported. Valid intervals: [${YAHOO_INTERVALS.join(", ")}]`);
   if (interval in YAHOO_INTRADAY) return yahooIntraday(symbol, q, interval, lookup, float32);
-  if (interval !== "1d") return yahooError(400, "Bad Request", `fake yahoo serves interval=1d and 1m, 5m, 15m, 60m only (got ${interval})`);
+  if (interval !== "1d") return yahooError(400, "Bad Request", `fake yahoo serves interval=1d and 1m, 2m, 5m, 15m, 30m, 60m only (got ${interval})`);
   const now = Math.floor(Date.now() / 1000);
   const int = (name: string) => {
     const v = q.get(name);
@@ -473,15 +476,17 @@ function yahoo({ url, path, lookup, events }: Ctx, float32: boolean): Response {
   return json({ chart: { result: [result], error: null } });
 }
 
-// Yahoo intraday: GET /v8/finance/chart/<SYM>?period1=&period2=&interval=1m|5m|15m|60m. Each daily bar
+// Yahoo intraday: GET /v8/finance/chart/<SYM>?period1=&period2=&interval=1m|2m|5m|15m|30m|60m. Each daily bar
 // set becomes its regular session's bars (New York 09:30-16:00, Warsaw 09:00-17:00), stamped with
 // their open instants; 60m bars start at the open (09:30, 10:30, …). Yahoo's look-back: 1m within
-// the last 30 days and at most 7 days per request, 5m and 15m within 60 days, 60m within 730 days;
+// the last 30 days and at most 7 days per request, 2m, 5m, 15m and 30m within 60 days, 60m within 730 days;
 // anything else is its HTTP 422 "Unprocessable Entity".
 const YAHOO_INTRADAY: Record<string, { step: number; days: number }> = {
   "1m": { step: 60, days: 30 },
+  "2m": { step: 120, days: 60 },
   "5m": { step: 300, days: 60 },
   "15m": { step: 900, days: 60 },
+  "30m": { step: 1800, days: 60 },
   "60m": { step: 3600, days: 730 },
 };
 
@@ -661,6 +666,7 @@ function alphavantage({ url, path, lookup }: Ctx): Response {
   if (!q.get("apikey")) return avJson({ "Error Message": AV_MISSING_KEY });
   const fn = q.get("function") ?? "";
   if (fn === "GLOBAL_QUOTE") return avGlobalQuote(q.get("symbol") ?? "", lookup);
+  if (fn === "TIME_SERIES_INTRADAY") return avIntraday(q, lookup);
   if (fn !== "TIME_SERIES_DAILY") return avJson({ "Error Message": avInvalidCall(fn) });
   const symbol = q.get("symbol") ?? "";
   const all = symbol ? lookup(symbol.toUpperCase()) : undefined;
@@ -686,6 +692,57 @@ function alphavantage({ url, path, lookup }: Ctx): Response {
       "5. Time Zone": "US/Eastern",
     },
     "Time Series (Daily)": series,
+  });
+}
+
+// Alpha Vantage TIME_SERIES_INTRADAY: interval=1min|5min|15min|30min|60min, month=YYYY-MM (that
+// month; without it the trailing 30 days), outputsize=compact (the newest 100) or full,
+// extended_hours=true (default: 04:00-20:00 New York) or false (09:30-16:00). Keys are New York
+// wall times "YYYY-MM-DD HH:MM:SS", each bar's start, newest first; each daily bar set becomes
+// its session's bars, stepping from the first minute (60min too: 09:30, 10:30, … when regular).
+// An unknown symbol, and (assumed: a case the docs leave open) a month without bars, answer
+// {"Error Message": "Invalid API call. …"}.
+const AV_STEPS: Record<string, number> = { "1min": 1, "5min": 5, "15min": 15, "30min": 30, "60min": 60 };
+
+function avIntraday(q: URLSearchParams, lookup: Lookup): Response {
+  const fn = "TIME_SERIES_INTRADAY";
+  const interval = q.get("interval") ?? "";
+  const step = AV_STEPS[interval];
+  const symbol = q.get("symbol") ?? "";
+  const all = symbol ? lookup(symbol.toUpperCase()) : undefined;
+  const month = q.get("month");
+  if (!step || !all || (month !== null && !/^\d{4}-\d{2}$/.test(month))) return avJson({ "Error Message": avInvalidCall(fn) });
+  const extended = q.get("extended_hours") !== "false";
+  const [from, to] = extended ? [4 * 60, 20 * 60] : [9 * 60 + 30, 16 * 60];
+  const trailingFrom = new Date(Date.now() - 30 * DAY_MS).toISOString().slice(0, 10);
+  const days = all.filter((b) => (month !== null ? b.date.startsWith(month) : b.date >= trailingFrom));
+  if (month !== null && days.length === 0) return avJson({ "Error Message": avInvalidCall(fn) });
+  const s4 = (x: number) => x.toFixed(4);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const bars: [string, Record<string, string>][] = [];
+  for (const b of days) {
+    const regular = Math.ceil((16 * 60 - (9 * 60 + 30)) / step);
+    let k = 0;
+    for (let m = from; m < to; m += step) {
+      const inSession = m >= 9 * 60 + 30 && m < 16 * 60;
+      const [o, c] = inSession ? [b.open + ((b.close - b.open) * k) / regular, b.open + ((b.close - b.open) * (k + 1)) / regular] : m < 9 * 60 + 30 ? [b.open, b.open] : [b.close, b.close];
+      if (inSession) k++;
+      const volume = inSession ? Math.round(b.volume / regular) : 100;
+      bars.push([`${b.date} ${pad(Math.floor(m / 60))}:${pad(m % 60)}:00`, { "1. open": s4(o), "2. high": s4(Math.max(o, c) + 0.01), "3. low": s4(Math.min(o, c) - 0.01), "4. close": s4(c), "5. volume": String(volume) }]);
+    }
+  }
+  const full = q.get("outputsize") === "full";
+  const newest = bars.reverse().slice(0, full ? undefined : 100);
+  return avJson({
+    "Meta Data": {
+      "1. Information": `Intraday (${interval}) open, high, low, close prices and volume`,
+      "2. Symbol": symbol,
+      "3. Last Refreshed": newest[0]?.[0] ?? "",
+      "4. Interval": interval,
+      "5. Output Size": full ? "Full size" : "Compact",
+      "6. Time Zone": "US/Eastern",
+    },
+    [`Time Series (${interval})`]: Object.fromEntries(newest),
   });
 }
 
@@ -805,7 +862,9 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
         case "av-note":
           return answer(avJson({ Note: AV_NOTE }));
         case "av-information":
-          return answer(avJson({ Information: AV_INFORMATION }));
+          return answer(avJson({ Information: AV_INFORMATION.replace("XXXX", url.searchParams.get("apikey") ?? "") }));
+        case "av-premium":
+          return answer(avJson({ Information: AV_PREMIUM }));
         case "stooq-limit":
           return answer(text(STOOQ_LIMIT, 200, "text/csv"));
         case "5xx":
@@ -855,7 +914,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
     fault(provider, symbol, f, opts) {
       const p = providerOf(provider);
       // These answers exist only at one provider; anywhere else the test is mistaken.
-      if ((f.kind === "av-note" || f.kind === "av-information") && p !== "alphavantage") throw new Error(`fault(${p}): ${f.kind} is an Alpha Vantage answer`);
+      if ((f.kind === "av-note" || f.kind === "av-information" || f.kind === "av-premium") && p !== "alphavantage") throw new Error(`fault(${p}): ${f.kind} is an Alpha Vantage answer`);
       if (f.kind === "stooq-limit" && p !== "stooq") throw new Error(`fault(${p}): stooq-limit is a Stooq answer`);
       const left = f.kind === "empty" ? (f.times ?? Infinity) : f.times;
       if (!(left > 0)) return;

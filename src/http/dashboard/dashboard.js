@@ -529,7 +529,7 @@
       if (pick && pick !== had) await selectSeries(pick);
     }
   }
-  const INTERVAL_S = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400, "1w": 604800, "1mo": 2678400 };
+  const INTERVAL_S = { "1m": 60, "2m": 120, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800, "1mo": 2678400 };
   async function selectSeries(value) {
     const [symbol, source, interval] = value.split("|");
     const prev = state.chart.symbol;

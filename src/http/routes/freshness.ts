@@ -7,10 +7,15 @@ import { freshness } from "../../monitor/freshness.ts";
 import { badRequest } from "../query.ts";
 import { MAX_FRESHNESS_DAYS } from "../limits.ts";
 import { MarketSchema } from "../../domain/markets/index.ts";
+import type { Interval } from "../../domain/bar.ts";
+import { INTRADAY } from "../../domain/rollup.ts";
+
+/** The heat map counts sessions: intraday and daily series have them, weeks and months do not. */
+const HEAT_MAP_INTERVALS = [...INTRADAY, "1d"] as Interval[];
 
 const FreshnessQuery = v.strictObject({
   days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(MAX_FRESHNESS_DAYS, `days must be at most ${MAX_FRESHNESS_DAYS}`)), "40"),
-  interval: v.optional(v.picklist(["1m", "5m", "15m", "1h", "1d"], "expected one of 1m, 5m, 15m, 1h, 1d"), "1d"),
+  interval: v.optional(v.picklist(HEAT_MAP_INTERVALS, `expected one of ${HEAT_MAP_INTERVALS.join(", ")}`), "1d"),
   market: v.optional(MarketSchema),
   to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"))),
 });

@@ -25,7 +25,7 @@
 //
 // Here: queueing runs, rolling one up (rollUpRun), catching up, retention's carry, rebuilding;
 // intraday.ts and daily.ts roll series up, page.ts reads, worker.ts is the store's catch-up loop.
-import { coveringSpan } from "../../../domain/rollup.ts";
+import { coveringSpan, isIntraday } from "../../../domain/rollup.ts";
 import { log } from "../../../lib/log.ts";
 import type { BarQuery } from "../../types.ts";
 import {
@@ -52,13 +52,18 @@ import { errorText } from "../../../lib/errors.ts";
 
 export { RollupInterrupted, rollupTargets, type RollupCounts } from "./common.ts";
 
-/** Every rolled-up interval of every series, built from scratch (migration 8, and tests). */
-export async function rebuildRollups(tx: Tx): Promise<{ written: number; deleted: number }> {
+/**
+ * Every rolled-up interval of every series, built from scratch (migration 8, and tests); with
+ * `intradayOnly`, of intraday series only (migration 11: the intervals added since, 2m, 30m and
+ * 4h, are all intraday; daily series roll up into 1w and 1mo as before).
+ */
+export async function rebuildRollups(tx: Tx, opts: { intradayOnly?: boolean } = {}): Promise<{ written: number; deleted: number }> {
   const ids = (await tx`SELECT id FROM series WHERE bars > 0 ORDER BY id`).map((r) => r.id as number);
   let written = 0;
   let deleted = 0;
   const daily: { s: RollSeries; window: Span }[] = [];
   for (const s of await seriesInfo(tx, ids)) {
+    if (opts.intradayOnly && !isIntraday(s.interval)) continue;
     const [r] = await tx.unsafe(`SELECT ${epochMs("min(ts)")} AS lo, ${epochMs("max(ts)")} AS hi FROM bars WHERE series_id = $1`, [s.id]);
     if (r?.lo == null) continue;
     if (isDaily(s)) {
