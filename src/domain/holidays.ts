@@ -9,8 +9,8 @@ import { ruleDays } from "./markets/rules.ts";
 // Per (market, year): date → holiday name. Small (a dozen a year) and asked for a few dates.
 const names = new Map<string, Map<string, string>>();
 
-/** A rule's name without its trailing note on observance: `Christmas Day (on a weekend: …)` → `Christmas Day`. */
-const shortName = (what: string) => what.replace(/\s*\(.*\)\s*$/, "") || what;
+/** A rule's name without its note: `Christmas Day (on a weekend: …)`, `Good Friday: not a public holiday…` → the name. */
+const shortName = (what: string) => what.split(/: | \(/)[0]!.trim() || what;
 
 function yearNames(market: Market, year: number): Map<string, string> {
   const key = `${market} ${year}`;
