@@ -18,6 +18,7 @@ import { alertsConfigSchema, createAlerts } from "../src/monitor/alerts.ts";
 import { freshness } from "../src/monitor/freshness.ts";
 import { marketsStatus } from "../src/monitor/markets.ts";
 import { runGapfill } from "../src/pipeline/gapfill.ts";
+import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { createGapScanner } from "../src/pipeline/gaps.ts";
 import { jobGate, jobRunner } from "../src/scheduler/jobs/registry.ts";
 import { createScheduler, nextGatedRun, type JobScope, type Scheduler } from "../src/scheduler/scheduler.ts";
@@ -131,6 +132,34 @@ describe("a store with a series on every market", () => {
     expect(asked().map((a) => a.symbol).sort()).toEqual(traded.map(yahooSym).sort());
     for (const a of asked()) expect(a.from.slice(0, 10)).toBe(BANK_HOLIDAY);
     expect((await createGapScanner(store, { now: () => NOW }).scan()).every((g) => g.runs.length === 0)).toBe(true);
+  });
+
+  test("intraday gapfill asks for each missing session's whole local day at its market", async () => {
+    // Within Yahoo's 60m look-back (730 days) of the real clock, which the local server applies.
+    const [from, to, hole] = ["2026-11-16", "2026-11-20", "2026-11-18"];
+    const store = await fresh();
+    const loaded = config(store, ["AAPL.US", "PKN.WA"]);
+    (loaded.config.sources.yahoo as { interval: string }).interval = "1h";
+    const full = { AAPL: syntheticBars("AAPL", from, to), "PKN.WA": syntheticBars("PKN.WA", from, to) };
+    const serve = (withHole: boolean) => {
+      fake.reset();
+      resetSharedLimiters();
+      for (const [k, bars] of Object.entries(full)) fake.setBars("yahoo", k, bars.filter((b) => !withHole || b.date !== hole));
+    };
+    serve(true);
+    const seed = await ingestFromConfig({ loaded, store, source: "yahoo", kind: "backfill", range: { from: day(from), to: day("2026-11-21") } });
+    expect(seed.outcome).toBe("succeeded");
+    const now = at("2026-11-20T22:00:00Z");
+    const gaps = async () => Object.fromEntries((await createGapScanner(store, { now: () => now }).scan()).map((g) => [g.symbol, g.runs.map((r) => `${r.from}..${r.to}`)]));
+    expect(await gaps()).toEqual({ "AAPL.US": [`${hole}..${hole}`], "PKN.WA": [`${hole}..${hole}`] });
+    serve(false);
+    const r = await runGapfill({ loaded, store, source: "yahoo", lookbackDays: 30, now: () => now });
+    expect(r.requested).toEqual({ "AAPL.US": [hole], "PKN.WA": [hole] });
+    expect(r.sessions).toEqual({ filled: 2, no_data: 0, pending: 0, failed: 0 });
+    // From local midnight of the session's date: 05:00Z in New York, 23:00Z the day before in Warsaw.
+    const starts = Object.fromEntries(fake.requests.map((q) => [q.path.split("/").pop()!, new Date(Number(q.query.period1) * 1000).toISOString()]));
+    expect(starts).toEqual({ AAPL: "2026-11-18T05:00:00.000Z", "PKN.WA": "2026-11-17T23:00:00.000Z" });
+    expect(await gaps()).toEqual({ "AAPL.US": [], "PKN.WA": [] });
   });
 
   test("freshness: each row against its own market, the last column the UTC date, latestSession per row", async () => {
