@@ -19,6 +19,8 @@ import { freshness } from "../src/monitor/freshness.ts";
 import { marketsStatus } from "../src/monitor/markets.ts";
 import { runGapfill } from "../src/pipeline/gapfill.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
+import { onMarkets } from "../src/pipeline/market-scope.ts";
+import type { Source } from "../src/sources/types.ts";
 import { createGapScanner } from "../src/pipeline/gaps.ts";
 import { jobGate, jobRunner } from "../src/scheduler/jobs/registry.ts";
 import { createScheduler, nextGatedRun, type JobScope, type Scheduler } from "../src/scheduler/scheduler.ts";
@@ -282,6 +284,28 @@ describe("the scheduler gates a universe that mixes markets per symbol", () => {
     expect(nextGatedRun(cron, { markets: ["WSE", "NYSE", "ASX"], phases: ["open"] }, now)?.toISOString()).toBe("2024-06-03T00:00:00.000Z");
     expect(nextGatedRun(cron, { markets: ["WSE", "NYSE"], phases: ["open"] }, now)?.toISOString()).toBe("2024-06-03T07:00:00.000Z");
     cron.stop();
+  });
+
+  test("/api/jobs shows each market's phase; a manual run says it reads every symbol", async () => {
+    const store = await fresh();
+    scheduler = createScheduler({ now: () => at("2024-05-28T14:00:00Z") });
+    scheduler.add({ name: "live", schedule: "0 0 0 1 1 *", gate: { markets: ["WSE", "ASX"], phases: ["open"] }, run: async () => ({ outcome: "succeeded" }) });
+    const app = createApp({ store, metrics: ticksyncMetrics(), scheduler });
+    const jobs = (await (await app.request("/api/jobs")).json()) as { data: { markets: unknown }[] };
+    expect(jobs.data[0]!.markets).toEqual([{ market: "WSE", phase: "open" }, { market: "ASX", phase: "closed" }]);
+    const res = await app.request("/api/jobs/live/run", { method: "POST" });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as { note: string }).note).toBe("manual runs ignore market hours and read every symbol (WSE is open, ASX is closed)");
+    await scheduler.idle("live");
+  });
+
+  test("a source narrowed to some markets: symbols, quote batches, and files of the source's market", async () => {
+    const source = (streams: string[], market?: Market): Source => ({ name: "s", type: "t", interval: "1d", market, streams: async () => streams, read: async function* () {} });
+    expect(await onMarkets(source(["TST.WA,AAPL.US,TST.AX", "TST.L", "AAPL.US"]), ["WSE", "ASX"]).streams()).toEqual(["TST.WA,TST.AX"]);
+    expect(await onMarkets(source(["prices/a.csv", "prices/b.csv"], "LSE"), ["LSE"]).streams()).toEqual(["prices/a.csv", "prices/b.csv"]);
+    expect(await onMarkets(source(["prices/a.csv"], "LSE"), ["WSE"]).streams()).toEqual([]);
+    // No market to know: read, not dropped unseen (serve refuses such a job at start).
+    expect(await onMarkets(source(["prices/a.csv"]), ["WSE"]).streams()).toEqual(["prices/a.csv"]);
   });
 
   test("config: phases without market gate by each symbol's market; a source with no market to know is refused", async () => {
