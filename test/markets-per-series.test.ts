@@ -11,7 +11,8 @@ import { parseConfig, type LoadedConfig } from "../src/config/load.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { isOpen, isTradingDay, sessionFor, type Market } from "../src/domain/calendar.ts";
 import { MARKETS } from "../src/domain/markets/index.ts";
-import { MARKET_SUFFIX, providerSpelling } from "../src/domain/symbols.ts";
+import { MARKET_SUFFIX, isMarket, marketOf, normaliseSymbol, providerSpelling } from "../src/domain/symbols.ts";
+import { nextBarDue } from "../src/domain/gaps.ts";
 import { createApp } from "../src/http/app.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { alertsConfigSchema, createAlerts } from "../src/monitor/alerts.ts";
@@ -41,9 +42,18 @@ const FROM = "2024-05-20";
 const TO = "2024-05-31";
 const BANK_HOLIDAY = "2024-05-27";
 const CODES = MARKETS.map((m) => m.code);
-/** One listing per market: TST.WA, TST.US, TST.L, … */
-const sym = (m: Market) => `TST.${MARKET_SUFFIX[m]}`;
-const yahooSym = (m: Market) => providerSpelling("yahoo", "TST", m)!;
+// One listing per market: TST.WA, TST.US, TST.L, …; a market whose tickers have a shape of their
+// own (pairs, numbers) gets one of that shape.
+const TICKERS: Record<string, string> = { FX: "EURGBP", CRYPTO: "BTC-USD", HKEX: "0005", TSE: "7203" };
+function listing(m: Market): { symbol: string; ticker: string } {
+  const n = normaliseSymbol(`${TICKERS[m] ?? "TST"}.${MARKET_SUFFIX[m]}`);
+  if (!n.ok) throw new Error(n.reason);
+  return n;
+}
+const sym = (m: Market) => listing(m).symbol;
+const yahooSym = (m: Market) => providerSpelling("yahoo", listing(m).ticker, m)!;
+/** The markets whose listings are stored as their own (one stored as another's, as Nasdaq's .US may be, is left out). */
+const LISTED = CODES.filter((m) => marketOf(sym(m)) === m);
 /** Every session of the market in [FROM, TO]. */
 const sessions = (m: Market) => syntheticBars(yahooSym(m), FROM, TO).filter((b) => isTradingDay(m, b.date));
 const dailyBar = (m: Market, date: string, close: number): Bar => ({ source: "yahoo", symbol: sym(m), interval: "1d", ts: day(date), open: close, high: close + 1, low: close - 1, close, volume: 100 });
@@ -87,7 +97,7 @@ function config(store: Store, symbols: string[]): LoadedConfig {
 async function storeWithHoles(): Promise<Store> {
   const store = await fresh();
   const run = await store.startRun({ kind: "ingest", source: "yahoo" });
-  const bars = CODES.flatMap((m) => sessions(m).filter((b) => b.date !== BANK_HOLIDAY).map((b) => dailyBar(m, b.date, b.close)));
+  const bars = LISTED.flatMap((m) => sessions(m).filter((b) => b.date !== BANK_HOLIDAY).map((b) => dailyBar(m, b.date, b.close)));
   await store.commitBatch({ runId: run, source: "yahoo", bars, quarantine: [], read: bars.length });
   return store;
 }
@@ -98,22 +108,22 @@ describe("a store with a series on every market", () => {
   test("gaps follow each series' market: a UK bank holiday is no gap for London, the same day missing at Xetra is", async () => {
     const store = await storeWithHoles();
     const gaps = Object.fromEntries((await createGapScanner(store, { now: () => NOW }).scan()).map((g) => [g.symbol, g.runs.map((r) => `${r.from}..${r.to}`)]));
-    expect(Object.keys(gaps).sort()).toEqual(CODES.map(sym).sort());
+    expect(Object.keys(gaps).sort()).toEqual(LISTED.map(sym).sort());
     expect(gaps["TST.L"]).toEqual([]); // Spring bank holiday
     expect(gaps["TST.US"]).toEqual([]); // Memorial Day
     expect(gaps["TST.DE"]).toEqual([`${BANK_HOLIDAY}..${BANK_HOLIDAY}`]);
     expect(gaps["TST.WA"]).toEqual([`${BANK_HOLIDAY}..${BANK_HOLIDAY}`]);
     expect(gaps["TST.AX"]).toEqual([`${BANK_HOLIDAY}..${BANK_HOLIDAY}`]);
-    for (const m of CODES) expect(gaps[sym(m)]).toEqual(isTradingDay(m, BANK_HOLIDAY) ? [`${BANK_HOLIDAY}..${BANK_HOLIDAY}`] : []);
+    for (const m of LISTED) expect(gaps[sym(m)]).toEqual(isTradingDay(m, BANK_HOLIDAY) ? [`${BANK_HOLIDAY}..${BANK_HOLIDAY}`] : []);
   });
 
   test("gapfill asks the provider for each market's missing sessions only, and only for the markets it is scoped to", async () => {
     const store = await storeWithHoles();
-    const loaded = config(store, CODES.map(sym));
+    const loaded = config(store, LISTED.map(sym));
     fake.reset();
     resetSharedLimiters();
-    for (const m of CODES) fake.setBars("yahoo", yahooSym(m), sessions(m));
-    const asked = () => fake.requests.map((q) => ({ symbol: q.path.split("/").pop()!, from: new Date(Number(q.query.period1) * 1000).toISOString() }));
+    for (const m of LISTED) fake.setBars("yahoo", yahooSym(m), sessions(m));
+    const asked = () => fake.requests.map((q) => ({ symbol: decodeURIComponent(q.path.split("/").pop()!), from: new Date(Number(q.query.period1) * 1000).toISOString() }));
 
     // A tick gated per symbol in which only Xetra is in phase: Xetra's symbol alone.
     const xetra = await runGapfill({ loaded, store, source: "yahoo", lookbackDays: 30, markets: ["XETRA"], now: () => NOW });
@@ -123,16 +133,17 @@ describe("a store with a series on every market", () => {
 
     fake.reset();
     resetSharedLimiters();
-    for (const m of CODES) fake.setBars("yahoo", yahooSym(m), sessions(m));
+    for (const m of LISTED) fake.setBars("yahoo", yahooSym(m), sessions(m));
     const all = await runGapfill({ loaded, store, source: "yahoo", lookbackDays: 30, now: () => NOW });
-    const traded = CODES.filter((m) => m !== "XETRA" && isTradingDay(m, BANK_HOLIDAY));
+    const traded = LISTED.filter((m) => m !== "XETRA" && isTradingDay(m, BANK_HOLIDAY));
     expect(traded).toContain("ASX");
     expect(all.requested).toEqual(Object.fromEntries(traded.map((m) => [sym(m), [BANK_HOLIDAY]])));
     expect(all.sessions).toEqual({ filled: traded.length, no_data: 0, pending: 0, failed: 0 });
     // London and New York, closed that day, are not asked at all; each request starts at that
-    // session (Yahoo's daily period2 is the source's own: up to now).
+    // session (the provider may start a day early, for zones ahead of UTC; its daily period2 is
+    // its own: up to now), not at the series' start.
     expect(asked().map((a) => a.symbol).sort()).toEqual(traded.map(yahooSym).sort());
-    for (const a of asked()) expect(a.from.slice(0, 10)).toBe(BANK_HOLIDAY);
+    for (const a of asked()) expect(a.from >= "2024-05-26T00:00:00.000Z" && a.from <= `${BANK_HOLIDAY}T00:00:00.000Z`).toBe(true);
     expect((await createGapScanner(store, { now: () => NOW }).scan()).every((g) => g.runs.length === 0)).toBe(true);
   });
 
@@ -169,7 +180,7 @@ describe("a store with a series on every market", () => {
     const f = await freshness(store, { days: 12, interval: "1d", to: TO, now: NOW });
     const col = f.dates.indexOf(BANK_HOLIDAY);
     const row = (m: Market) => f.rows.find((r) => r.symbol === sym(m))!;
-    expect(f.rows).toHaveLength(CODES.length);
+    expect(f.rows).toHaveLength(LISTED.length);
     expect(row("LSE").cells[col]).toBe("-");
     expect(row("NYSE").cells[col]).toBe("-");
     expect(row("XETRA").cells[col]).toBe("M");
@@ -251,6 +262,26 @@ describe("staleness alerts count in each market's sessions", () => {
     expect((await staleness(at("2024-05-27T01:00:00Z"), rules)).sydney).toMatchObject({ status: "ok" });
     expect((await staleness(at("2024-05-28T01:00:00Z"), rules)).sydney).toMatchObject({ status: "firing", value: 19 * 3600 });
   });
+});
+
+// Tokyo comes with its market file (a colleague's branch); until it is in the registry this is skipped.
+const TSE = "TSE" as Market;
+test.skipIf(!isMarket(TSE))("a Tokyo series is not stale over the lunch break, a Tokyo holiday or a weekend", async () => {
+  const store = await fresh();
+  const run = await store.startRun({ kind: "ingest", source: "yahoo" });
+  const hour = (iso: string): Bar => ({ source: "yahoo", symbol: "7203.T", interval: "1h", ts: at(iso), open: 1, high: 1, low: 1, close: 1, volume: 1 });
+  // The last morning bar, 10:30-11:30 JST; the next one is 12:30-13:30, after lunch: due 04:30Z.
+  await store.commitBatch({ runId: run, source: "yahoo", bars: [hour("2024-03-12T01:30:00Z"), { ...dailyBar(TSE, "2024-01-05", 10), symbol: "7203.T" }], quarantine: [], read: 2 });
+  expect(new Date(nextBarDue(TSE, "1h", at("2024-03-12T01:30:00Z"))).toISOString()).toBe("2024-03-12T04:30:00.000Z");
+  const cfg = v.parse(alertsConfigSchema, { rules: [{ kind: "staleness", name: "tokyo-1h", market: TSE, interval: "1h", maxAgeS: 600 }, { kind: "staleness", name: "tokyo-1d", market: TSE, maxAgeS: 600 }] });
+  const state = async (now: string) => {
+    const alerts = createAlerts(store, cfg, { now: () => at(now), isOpen: (m, t) => isOpen(m, t.getTime()) }, []);
+    return Object.fromEntries((await alerts.evaluate()).map((a) => [a.name, a.status]));
+  };
+  expect((await state("2024-03-12T04:00:00Z"))["tokyo-1h"]).toBe("ok"); // 13:00 JST, after lunch
+  expect((await state("2024-03-12T04:45:00Z"))["tokyo-1h"]).toBe("firing");
+  // Friday 2024-01-05's bar; Monday the 8th is Coming of Age Day: Tuesday's bar is due at Tuesday's close.
+  expect((await state("2024-01-09T01:00:00Z"))["tokyo-1d"]).toBe("ok"); // 10:00 JST, trading
 });
 
 describe("the scheduler gates a universe that mixes markets per symbol", () => {
@@ -348,7 +379,9 @@ describe("the dashboard's market status lists every market of the registry", () 
     // Sydney is past its close (16:00 AEST, 06:00Z) and into its Tuesday already at 14:00Z.
     expect(status.ASX).toMatchObject({ phase: "closed", date: BANK_HOLIDAY, holiday: null, nextOpen: "2024-05-28T00:00:00.000Z" });
     // A weekend is closed, but for no holiday; a one-off closure is named by its reason.
-    expect(marketsStatus(at("2024-06-01T12:00:00Z")).every((s) => s.phase === "closed" && s.holiday === null)).toBe(true);
+    const saturday = marketsStatus(at("2024-06-01T12:00:00Z")).filter((s) => !isTradingDay(s.market, "2024-06-01"));
+    expect(saturday.map((s) => s.market)).toContain("LSE");
+    expect(saturday.every((s) => s.phase === "closed" && s.holiday === null)).toBe(true);
     expect(marketsStatus(at("2022-06-03T12:00:00Z")).find((s) => s.market === "LSE")!.holiday).toBe("Platinum Jubilee of Queen Elizabeth II: extra bank holiday");
     expect(marketsStatus(at("2024-12-25T12:00:00Z")).find((s) => s.market === "WSE")!.holiday).toBe("Christmas Day");
   });

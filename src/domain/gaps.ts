@@ -3,7 +3,7 @@
 // daily and intraday bars (intraday: a session with no bar at all), the ISO week or calendar
 // month (with at least one session) for weekly and monthly bars.
 import { INTERVAL_MS, type Interval } from "./bar.ts";
-import { calendarCoverage, isTradingDay, nextTradingDay, type Market } from "./calendar.ts";
+import { calendarCoverage, isTradingDay, nextOpen, nextTradingDay, type Market } from "./calendar.ts";
 import { addDays, dateMs, dateOf, isIntraday, isoWeekMonday, localDate, localMidnight, nextMonthStart, sessionOn } from "./rollup.ts";
 
 const DAY_MS = 86_400_000;
@@ -157,19 +157,19 @@ export function trailingRuns(market: Market, interval: Interval, lastDate: strin
 /**
  * The instant by which the bar after one at `lastTs` should have ended, by the market's sessions:
  * staleness is measured from it, so weekends, holidays and the night between sessions never count.
- * Intraday: the next bar of the same session (cut at the close), else the first bar of the next
- * session; daily: the close of the next session; weekly and monthly: the close of the last session
+ * Intraday: the next bar of the same session (cut at the close), else the first bar after the
+ * next opening; daily: the close of the next session; weekly and monthly: the close of the last session
  * of the next week or month that has one.
  */
 export function nextBarDue(market: Market, interval: Interval, lastTs: number): number {
   const lastDate = barDate(market, interval, lastTs);
   if (isIntraday(interval)) {
+    // The next bar starts when the last one ends if the market is open then, else at the next
+    // (re)opening: after the close, a weekend, a holiday or a lunch break.
     const ms = INTERVAL_MS[interval];
-    const s = sessionOn(market, lastDate);
-    const end = lastTs + ms;
-    if (s !== null && end < s.close) return Math.min(end + ms, s.close);
-    const next = sessionOn(market, nextTradingDay(market, lastDate))!;
-    return Math.min(next.open + ms, next.close);
+    const start = nextOpen(market, lastTs + ms);
+    const s = sessionOn(market, localDate(market, start));
+    return Math.min(start + ms, s?.close ?? start + ms);
   }
   if (interval === "1d") return sessionOn(market, nextTradingDay(market, lastDate))!.close;
   // The next week or month with a session lies well within 70 days of the last bar's.

@@ -23,7 +23,7 @@ function yearNames(market: Market, year: number): Map<string, string> {
   let count = 0;
   for (let i = 0; i < info.holidays.length; i++) {
     const days = ruleDays(info.holidays.slice(0, i + 1), year);
-    if (days.length > count) byDate.set(formatDate(days[days.length - 1]!), shortName(info.holidays[i]!.what));
+    for (const n of days.slice(count)) byDate.set(formatDate(n), shortName(info.holidays[i]!.what));
     count = days.length;
   }
   for (const c of info.closures) if (digits(c.date, 0, 4) === year) byDate.set(c.date, c.reason);

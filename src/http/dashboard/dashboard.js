@@ -140,9 +140,11 @@
     const { data } = await api("/api/markets");
     $("#markets").replaceChildren(
       ...data.map((s) => {
-        const next = s.phase === "open" ? (s.nextClose ? ` · closes ${ago(s.nextClose)}` : "") : s.nextOpen ? ` · opens ${ago(s.nextOpen)}` : "";
+        // A break in the session (Tokyo's lunch) is shown as one, not as a closed market.
+        const lunch = s.phase === "break";
+        const next = s.phase === "open" ? (s.nextClose ? ` · closes ${ago(s.nextClose)}` : "") : s.nextOpen ? ` · ${lunch ? "reopens" : "opens"} ${ago(s.nextOpen)}` : "";
         const title = `${s.name} (${s.timeZone}), ${s.date}${s.holiday ? `: ${s.holiday}` : ""} · next open ${s.nextOpen ?? "—"} · next close ${s.nextClose ?? "—"}`;
-        return h("span", { class: `pill ${s.phase === "open" ? "ok" : s.phase === "closed" ? "" : "warn"}`, title }, `${s.market} ${s.phase}${s.holiday ? ` (${s.holiday})` : ""}${next}`);
+        return h("span", { class: `pill ${s.phase === "open" ? "ok" : s.phase === "closed" ? "" : "warn"}`, title }, `${s.market} ${lunch ? "lunch break" : s.phase}${s.holiday ? ` (${s.holiday})` : ""}${next}`);
       }),
     );
   }

@@ -88,7 +88,7 @@ export const jobConfigSchema = v.pipe(
         ),
       ),
       v.description(
-        'With market: the phases a tick may run in (pre, open, post); the regular session ("open") by default. Without market (ingest and gapfill jobs): each symbol follows its own market, and a tick reads the symbols whose market is in one of the phases (none: the tick is skipped).',
+        'With market: the phases a tick may run in (pre, open, post; a break in the session, such as the Tokyo lunch, is in none of them); the regular session ("open") by default. Without market (ingest and gapfill jobs): each symbol follows its own market, and a tick reads the symbols whose market is in one of the phases (none: the tick is skipped).',
       ),
     ),
   }),
