@@ -13,7 +13,7 @@ import { createAlerts, emailNotifier, webhookNotifier, type AlertInputs, type Al
 import { auditedStore } from "./monitor/audit.ts";
 import { sinkStream } from "./pipeline/sync.ts";
 import { consistencyOf, verifyStream } from "./pipeline/verify-sink.ts";
-import { jobRunner } from "./scheduler/jobs/registry.ts";
+import { jobGate, jobRunner } from "./scheduler/jobs/registry.ts";
 import { holdSchedulerLease, type SchedulerLease } from "./scheduler/lease.ts";
 import { triggerOnEvents } from "./scheduler/on-events.ts";
 import { createScheduler, type Scheduler } from "./scheduler/scheduler.ts";
@@ -65,7 +65,7 @@ function scheduleJobs(o: Opened): Scheduler {
       schedule: job.schedule,
       timeZone: job.timeZone,
       runOnStart: job.runOnStart,
-      gate: job.market ? { market: job.market, phases: job.phases ?? ["open"] } : undefined,
+      gate: jobGate(job, o.loaded),
       run: jobRunner(job, ctx),
     });
   return scheduler;

@@ -37,10 +37,11 @@ test("freshness: stored, missing, pending and not-a-session days against the WSE
   const dates = ["2024-01-02", "2024-01-03", "2024-01-05", "2024-01-08", "2024-01-09"];
   await s.commitBatch({ runId: run, source: "files", bars: [...dates.map((d, i) => bar("PKN.WA", d, 60 + i)), bar("CDR.WA", "2024-01-09", 120)], quarantine: [], read: 6 });
   // 2024-01-10 20:00Z: the WSE session of that day (closes 17:00 Warsaw, 16:00Z) is over.
-  // By default the last column is the latest of the markets' local dates, by then Sydney's 01-11;
-  // `to` pins it to the 10th.
-  const after = await freshness(s, { days: 10, interval: "1d", now: Date.parse("2024-01-10T20:00:00Z"), to: "2024-01-10" });
-  expect((await freshness(s, { days: 1, interval: "1d", now: Date.parse("2024-01-10T20:00:00Z") })).dates).toEqual(["2024-01-11"]);
+  // By default the last column is the UTC date of now, not the date Sydney has already reached
+  // (01-11); `to` pins it.
+  const after = await freshness(s, { days: 10, interval: "1d", now: Date.parse("2024-01-10T20:00:00Z") });
+  expect((await freshness(s, { days: 1, interval: "1d", now: Date.parse("2024-01-10T23:30:00Z") })).dates).toEqual(["2024-01-10"]);
+  expect((await freshness(s, { days: 2, interval: "1d", now: Date.parse("2024-01-10T20:00:00Z"), to: "2024-01-05" })).dates).toEqual(["2024-01-04", "2024-01-05"]);
   expect(after.dates).toEqual(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-06", "2024-01-07", "2024-01-08", "2024-01-09", "2024-01-10"]);
   expect(after.sessions.WSE).toBe("-TTTT--TTT");
   const pkn = after.rows.find((r) => r.symbol === "PKN.WA")!;
@@ -55,7 +56,9 @@ test("freshness: stored, missing, pending and not-a-session days against the WSE
   expect(during.rows.find((r) => r.symbol === "PKN.WA")!.cells).toBe("?SSMS--SSP");
   expect(during.markets.WSE.phase).toBe("open");
   // NYSE is in its pre-market (from 04:00 New York); the regular session opens at 09:30.
-  expect(during.markets.NYSE).toEqual({ phase: "pre", nextOpen: "2024-01-10T14:30:00.000Z" });
+  expect(during.markets.NYSE).toMatchObject({ phase: "pre", nextOpen: "2024-01-10T14:30:00.000Z", nextClose: "2024-01-10T21:00:00.000Z", holiday: null });
+  expect(pkn.latestSession).toBe("2024-01-10");
+  expect(during.rows.find((r) => r.symbol === "PKN.WA")!.latestSession).toBe("2024-01-09");
 });
 
 test("rates: rows per second per bucket from ingest and sync runs", async () => {

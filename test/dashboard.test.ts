@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Bar } from "../src/domain/bar.ts";
+import { MARKET_CODES } from "../src/domain/markets/index.ts";
 import { ROOT, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -114,6 +115,9 @@ it("the page asks for the token, then loads every panel without console errors",
   await waitFor(async () => (await page.locator("#runs tbody tr").count()) > 0 && (await page.locator("#quarantine tbody tr[data-id]").count()) > 0, 10_000, "runs and quarantine");
   await waitFor(async () => (await page.locator("#store-pill").textContent())?.includes("ready"), 10_000, "the store pill");
   await waitFor(async () => (await page.locator("#rates canvas").count()) > 0, 10_000, "the rates chart");
+  // Every market of the registry in the header, each with its phase.
+  await waitFor(async () => (await page.locator("#markets .pill").count()) === MARKET_CODES.length, 10_000, "every market's status");
+  expect((await page.locator("#markets").textContent())!).toContain(`${MARKET_CODES.at(-1)} `);
   expect(await page.locator("#candles canvas").count()).toBeGreaterThan(0);
   expect(await page.locator("#sources tbody").textContent()).toContain("files");
   expect(await page.locator("#quality tbody").textContent()).toContain("high");

@@ -5,7 +5,7 @@
 // weekend is one at a market that trades on it (a missing CRYPTO Saturday is a gap, FX has none),
 // and an intraday bar counts for its trade date (FX: a bar at Sunday 22:00Z is Monday's).
 import { INTERVAL_MS, type Interval } from "./bar.ts";
-import { calendarCoverage, isTradingDay, type Market } from "./calendar.ts";
+import { calendarCoverage, isTradingDay, nextOpen, nextTradingDay, type Market } from "./calendar.ts";
 import { addDays, dateMs, dateOf, isIntraday, isoWeekMonday, localDate, localMidnight, nextMonthStart, sessionOn } from "./rollup.ts";
 
 const DAY_MS = 86_400_000;
@@ -154,4 +154,29 @@ export function trailingRuns(market: Market, interval: Interval, lastDate: strin
   const lastKey = unitKey(interval, lastDate);
   const units = expectedUnits(market, interval, addDays(lastDate, 1), latest).filter((u) => u.key !== lastKey);
   return missingRuns(units, () => false, true);
+}
+
+/**
+ * The instant by which the bar after one at `lastTs` should have ended, by the market's sessions:
+ * staleness is measured from it, so weekends, holidays and the night between sessions never count.
+ * Intraday: the next bar of the same session (cut at the close), else the first bar after the
+ * next opening; daily: the close of the next session; weekly and monthly: the close of the last session
+ * of the next week or month that has one.
+ */
+export function nextBarDue(market: Market, interval: Interval, lastTs: number): number {
+  const lastDate = barDate(market, interval, lastTs);
+  if (isIntraday(interval)) {
+    // The next bar starts when the last one ends if the market is open then, else at the next
+    // (re)opening: after the close, a weekend, a holiday or a lunch break.
+    const ms = INTERVAL_MS[interval];
+    const start = nextOpen(market, lastTs + ms);
+    const s = sessionOn(market, localDate(market, start));
+    return Math.min(start + ms, s?.close ?? start + ms);
+  }
+  if (interval === "1d") return sessionOn(market, nextTradingDay(market, lastDate))!.close;
+  // The next week or month with a session lies well within 70 days of the last bar's.
+  const lastKey = unitKey(interval, lastDate);
+  const next = expectedUnits(market, interval, addDays(lastDate, 1), addDays(lastDate, 70)).find((u) => u.key !== lastKey);
+  if (next === undefined) throw new RangeError(`no ${market} ${interval} unit within 70 days of ${lastDate}`);
+  return sessionOn(market, next.to)!.close;
 }

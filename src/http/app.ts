@@ -20,6 +20,7 @@ import { gapRoutes } from "./routes/gaps.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { quarantineRoutes } from "./routes/quarantine.ts";
 import { freshnessRoutes } from "./routes/freshness.ts";
+import { marketRoutes } from "./routes/markets.ts";
 import { rateRoutes } from "./routes/rates.ts";
 import { streamRoutes } from "./routes/stream.ts";
 import { jobRoutes } from "./routes/jobs.ts";
@@ -64,6 +65,7 @@ export function createApp(deps: AppDeps) {
   app.route("/api/runs", runRoutes(store));
   app.route("/api/quarantine", quarantineRoutes(deps));
   app.route("/api/freshness", freshnessRoutes(store));
+  app.route("/api/markets", marketRoutes());
   app.route("/api/rates", rateRoutes(store));
   if (deps.stream) app.route("/api", streamRoutes(deps.stream.hub, deps.stream.config, security));
   app.route("/api/jobs", jobRoutes(deps));

@@ -7,7 +7,8 @@
 import * as v from "valibot";
 import nodemailer from "nodemailer";
 import { statfsSync } from "node:fs";
-import { IntervalSchema, INTERVAL_MS } from "../domain/bar.ts";
+import { IntervalSchema } from "../domain/bar.ts";
+import { nextBarDue } from "../domain/gaps.ts";
 import { marketOf } from "../domain/symbols.ts";
 import type { Store } from "../stores/types.ts";
 import { log } from "../lib/log.ts";
@@ -27,12 +28,15 @@ export const alertRuleSchema = v.variant(
   "kind",
   [
     v.strictObject({
-      kind: ruleKind("staleness", "The newest bar of a market's series is older than maxAgeS while the market trades."),
+      kind: ruleKind(
+        "staleness",
+        "A market's series are stale: the bar that should follow their newest one, by the market's sessions, is due more than maxAgeS ago, while the market trades.",
+      ),
       name: ruleName,
       severity: Severity,
-      market: described(MarketSchema, `The market whose series are watched (${marketChoices()}).`),
+      market: v.optional(described(MarketSchema, `The market whose series are watched (${marketChoices()}); default: every series, each by its own market.`)),
       interval: v.optional(described(IntervalSchema, "The interval of the series watched."), "1d"),
-      maxAgeS: described(Seconds, "Seconds since the newest bar's end beyond which the rule fires."),
+      maxAgeS: described(Seconds, "Seconds past the instant the next bar was due (counted in the market's sessions: weekends, holidays and nights never count) beyond which the rule fires."),
     }),
     v.strictObject({
       kind: ruleKind("errors", "Runs that failed within the window."),
@@ -228,19 +232,47 @@ async function recentRuns(store: Store, now: () => number, windowS: number) {
   return out;
 }
 
+type StalenessRule = Extract<AlertRule, { kind: "staleness" }>;
+
+/**
+ * Staleness per market, each series by its own market (the symbol's suffix): of the market's
+ * series the newest bar counts, and the bar after it is due by the market's sessions
+ * (`nextBarDue`), so a Tokyo series is not stale over a Tokyo holiday or a weekend. A market that
+ * is not trading now is not looked at: nobody is paged at night for the close's bar.
+ */
+async function checkStaleness(r: StalenessRule, store: Store, inputs: AlertInputs, t: number): Promise<Check> {
+  const newest = new Map<Market, number>();
+  for (const s of await store.listSeries()) {
+    const market = marketOf(s.symbol);
+    if (s.interval !== r.interval || market === undefined || (r.market !== undefined && market !== r.market) || s.bars === 0) continue;
+    newest.set(market, Math.max(newest.get(market) ?? -Infinity, s.lastTs));
+  }
+  const watched = r.market !== undefined ? [r.market] : [...newest.keys()];
+  const trading = watched.filter((m) => inputs.isOpen(m, new Date(t)));
+  const scope = r.market ?? "any market";
+  if (trading.length === 0) return { firing: false, message: watched.length ? `${watched.join(", ")} not trading` : `no ${r.interval} series`, value: null };
+  const stale: string[] = [];
+  let worst = -Infinity;
+  for (const m of trading) {
+    const last = newest.get(m);
+    if (last === undefined) {
+      stale.push(`no ${r.interval} bars for ${m} at all`);
+      continue;
+    }
+    const age = Math.round((t - nextBarDue(m, r.interval, last)) / 1000);
+    worst = Math.max(worst, age);
+    if (age > r.maxAgeS) stale.push(`${m}: the ${r.interval} bar after ${new Date(last).toISOString()} was due ${age} s ago`);
+  }
+  const value = worst === -Infinity ? null : worst;
+  if (stale.length) return { firing: true, message: `${stale.join("; ")} (limit ${r.maxAgeS} s)`, value };
+  return { firing: false, message: `${trading.join(", ")} ${r.interval} bars on time (${scope}; limit ${r.maxAgeS} s)`, value };
+}
+
 /** What a rule sees now. */
 async function checkRule(r: AlertRule, store: Store, inputs: AlertInputs, now: () => number): Promise<Check> {
   switch (r.kind) {
-    case "staleness": {
-      const at = new Date(now());
-      if (!inputs.isOpen(r.market, at)) return { firing: false, message: `${r.market} is not trading`, value: null };
-      let newest = -Infinity;
-      for (const s of await store.listSeries()) if (s.interval === r.interval && marketOf(s.symbol) === r.market) newest = Math.max(newest, s.lastTs);
-      if (newest === -Infinity) return { firing: true, message: `no ${r.interval} bars for ${r.market} at all`, value: null };
-      // A bar covers [ts, ts + interval): it is stale once its end is older than maxAgeS.
-      const age = Math.round((now() - (newest + INTERVAL_MS[r.interval])) / 1000);
-      return { firing: age > r.maxAgeS, message: `newest ${r.market} ${r.interval} bar ends ${age} s ago (limit ${r.maxAgeS} s)`, value: age };
-    }
+    case "staleness":
+      return checkStaleness(r, store, inputs, now());
     case "errors": {
       const failed = (await recentRuns(store, now, r.windowS)).filter((x) => x.outcome === "failed" || x.outcome === "interrupted");
       return { firing: failed.length > r.maxFailed, message: `${failed.length} runs failed in the last ${r.windowS} s (limit ${r.maxFailed})${failed[0] ? `; latest: run ${failed[0].id} ${failed[0].source}: ${failed[0].error ?? failed[0].outcome}` : ""}`, value: failed.length };

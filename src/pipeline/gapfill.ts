@@ -13,7 +13,7 @@
 import type { Interval } from "../domain/bar.ts";
 import type { Market } from "../domain/calendar.ts";
 import { barDate, sessionsIn, unitWindow } from "../domain/gaps.ts";
-import { dateMs, dateOf } from "../domain/rollup.ts";
+import { dateMs, dateOf, isIntraday } from "../domain/rollup.ts";
 import { createGapScanner } from "./gaps.ts";
 import { log } from "../lib/log.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
@@ -35,6 +35,8 @@ export type GapfillOptions = {
   job?: string;
   /** Only sessions this many days back from now are looked at. */
   lookbackDays: number;
+  /** Only the symbols of these markets (a tick gated per symbol); default: every symbol. */
+  markets?: readonly Market[];
   metrics?: TicksyncMetrics;
   now?: () => number;
   signal?: AbortSignal;
@@ -92,12 +94,19 @@ export async function runGapfill(opts: GapfillOptions): Promise<GapfillResult> {
   const found = await createGapScanner(store, { now }).scan({ source, interval });
   const wants = new Map<string, Want>();
   for (const g of found) {
+    if (opts.markets && !opts.markets.includes(g.market)) continue;
     const sessions: string[] = [];
     for (const r of g.runs) if (r.to >= since) sessions.push(...sessionsIn(g.market, r.from < since ? since : r.from, r.to));
     if (sessions.length) wants.set(g.symbol, { symbol: g.symbol, market: g.market, interval: g.interval, sessions });
   }
+  // Each symbol's range runs from its first to its last missing session by its own market's
+  // calendar: an intraday session is its local day (a Sydney session starts the UTC day before).
   const ranges = new Map<string, ReadRange>();
-  for (const w of wants.values()) ranges.set(w.symbol, { from: dateMs(w.sessions[0]!), to: dateMs(w.sessions[w.sessions.length - 1]!) });
+  for (const w of wants.values()) {
+    const [first, last] = [w.sessions[0]!, w.sessions[w.sessions.length - 1]!];
+    if (isIntraday(w.interval)) ranges.set(w.symbol, { from: unitWindow(w.market, w.interval, first).from, to: unitWindow(w.market, w.interval, last).to - 1 });
+    else ranges.set(w.symbol, { from: dateMs(first), to: dateMs(last) });
+  }
 
   const summary = await ingestFromConfig({
     loaded,
@@ -108,7 +117,7 @@ export async function runGapfill(opts: GapfillOptions): Promise<GapfillResult> {
     streams: [...ranges.keys()],
     trackStreams: true,
     adapt: (s) => rangedSource(s, ranges),
-    params: { lookbackDays: opts.lookbackDays, since, symbols: ranges.size, sessions: [...wants.values()].reduce((n, w) => n + w.sessions.length, 0) },
+    params: { lookbackDays: opts.lookbackDays, since, ...(opts.markets ? { markets: [...opts.markets] } : {}), symbols: ranges.size, sessions: [...wants.values()].reduce((n, w) => n + w.sessions.length, 0) },
     metrics: opts.metrics,
     signal: opts.signal,
   });

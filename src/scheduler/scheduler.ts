@@ -1,8 +1,10 @@
 // In-process scheduling with croner. A job never overlaps itself: a cron tick or a manual
 // trigger that finds the job running is skipped and counted, not queued behind it.
 // A job may be gated by market hours: a cron tick outside the given phases of its market is
-// skipped and counted, so `*/30 * * * * *` polls only while the exchange trades. Manual
-// triggers and run-on-start are explicit requests and run whatever the market's phase.
+// skipped and counted, so `*/30 * * * * *` polls only while the exchange trades. A job over
+// symbols of several markets may instead be gated per symbol: a tick runs while any of its
+// markets is in phase, and the run is told which are (it reads only their symbols). Manual
+// triggers and run-on-start are explicit requests and run whatever the markets' phases, in full.
 import { Cron } from "croner";
 import { isOpen, marketPhase, nextOpen, type Market, type MarketPhase, type SessionPhase } from "../domain/calendar.ts";
 import { log } from "../lib/log.ts";
@@ -13,16 +15,31 @@ import { errorText } from "../lib/errors.ts";
 /** Which replica ran a scheduled job, for the audit trail. */
 const PROCESS = `${hostname()}:${process.pid}`;
 
+/** The whole job follows one market: a tick runs while it is in one of the phases. */
 export type MarketGate = { market: Market; phases: readonly SessionPhase[] };
+/** Each symbol follows its own market (`markets`: those of the job's symbols): see `JobScope`. */
+export type SymbolMarketsGate = { markets: readonly Market[]; phases: readonly SessionPhase[] };
+export type JobGate = MarketGate | SymbolMarketsGate;
+
+/** What a gated tick of a per-symbol job may read: the symbols of these markets only. */
+export type JobScope = { markets: readonly Market[] };
+
+const gateMarkets = (g: JobGate): readonly Market[] => ("market" in g ? [g.market] : g.markets);
+
+/** The gate's markets that are in one of its phases at an instant. */
+export function marketsInPhase(gate: JobGate, t: number): Market[] {
+  return gateMarkets(gate).filter((m) => isOpen(m, t, gate.phases));
+}
 
 export type JobSpec = {
   name: string;
   schedule?: string;
   timeZone?: string;
   runOnStart?: boolean;
-  /** Run cron ticks only while this market is in one of these phases. */
-  gate?: MarketGate;
-  run: () => Promise<{ outcome: string }>;
+  /** Run cron ticks only while this market (or one of these) is in one of these phases. */
+  gate?: JobGate;
+  /** `scope`: a per-symbol gated tick's markets in phase; absent: everything. */
+  run: (scope?: JobScope) => Promise<{ outcome: string }>;
 };
 
 export type JobStatus = {
@@ -36,6 +53,8 @@ export type JobStatus = {
   market: Market | null;
   phases: SessionPhase[] | null;
   marketPhase: MarketPhase | null;
+  /** Jobs gated per symbol: each market of their symbols and its phase now. */
+  markets: { market: Market; phase: MarketPhase }[] | null;
   lastStartedAt: string | null;
   lastFinishedAt: string | null;
   lastOutcome: string | null;
@@ -53,7 +72,7 @@ type Entry = {
   running: Promise<void> | null;
   /** A gated job's next run as found at `at`; it holds until that run (a null one for a day). */
   next: { at: number; run: Date | null } | null;
-  status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun" | "market" | "phases" | "marketPhase">;
+  status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun" | "market" | "phases" | "marketPhase" | "markets">;
 };
 
 // Each failed try moves past a whole phase or to the next day, so this is a horizon of months; a
@@ -64,15 +83,17 @@ const MAX_GATED_TRIES = 1000;
  * The first tick of `cron` after `afterMs` at which the market is in one of the gate's phases:
  * the next tick if the market is open then, else the first tick at or after the next opening.
  */
-export function nextGatedRun(cron: Cron, gate: MarketGate, afterMs: number): Date | null {
+export function nextGatedRun(cron: Cron, gate: JobGate, afterMs: number): Date | null {
+  if (gateMarkets(gate).length === 0) return null;
   let after = afterMs;
   for (let i = 0; i < MAX_GATED_TRIES; i++) {
     const tick = cron.nextRun(new Date(after));
     if (tick === null) return null;
-    if (isOpen(gate.market, tick.getTime(), gate.phases)) return tick;
+    const t = tick.getTime();
+    if (marketsInPhase(gate, t).length > 0) return tick;
     // croner looks strictly after its reference, in whole seconds: a millisecond before the
-    // opening lets a tick exactly at the opening count.
-    after = nextOpen(gate.market, tick.getTime(), gate.phases) - 1;
+    // (earliest) opening lets a tick exactly at the opening count.
+    after = Math.min(...gateMarkets(gate).map((m) => nextOpen(m, t, gate.phases))) - 1;
   }
   return null;
 }
@@ -93,7 +114,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
 
   // Finding a gated next run can take many steps (a schedule that never meets its phases takes
   // them all), and no gated tick lies between the time it was searched from and the run found.
-  function gatedNext(e: Entry, gate: MarketGate, t: number): Date | null {
+  function gatedNext(e: Entry, gate: JobGate, t: number): Date | null {
     const c = e.next;
     if (c !== null && t >= c.at && (c.run === null ? t < c.at + 86_400_000 : t < c.run.getTime())) return c.run;
     const run = nextGatedRun(e.cron!, gate, t);
@@ -109,18 +130,22 @@ export function createScheduler(options: SchedulerOptions = {}) {
       return;
     }
     const gate = entry.spec.gate;
+    let scope: JobScope | undefined;
     if (gate) {
       const t = now();
-      if (!isOpen(gate.market, t, gate.phases)) {
+      const inPhase = marketsInPhase(gate, t);
+      if (inPhase.length === 0) {
         entry.status.skippedClosed++;
-        log.debug("market outside the job's phases, tick skipped", { job: entry.spec.name, market: gate.market, phase: marketPhase(gate.market, t), phases: gate.phases });
+        const where = "market" in gate ? { market: gate.market, phase: marketPhase(gate.market, t) } : { markets: gate.markets.map((m) => `${m} ${marketPhase(m, t)}`) };
+        log.debug("market outside the job's phases, tick skipped", { job: entry.spec.name, ...where, phases: gate.phases });
         return;
       }
+      if (!("market" in gate)) scope = { markets: inPhase };
     }
-    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, () => execute(entry));
+    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, () => execute(entry, scope));
   }
 
-  async function execute(entry: Entry): Promise<"started" | "busy"> {
+  async function execute(entry: Entry, scope?: JobScope): Promise<"started" | "busy"> {
     if (entry.running) {
       entry.status.skippedOverlaps++;
       log.warn("job still running, skipped", { job: entry.spec.name });
@@ -129,7 +154,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
     entry.status.lastStartedAt = new Date().toISOString();
     entry.running = (async () => {
       try {
-        const r = await entry.spec.run();
+        const r = await entry.spec.run(scope);
         entry.status.lastOutcome = r.outcome;
         entry.status.lastError = null;
       } catch (e) {
@@ -157,7 +182,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
       if (spec.schedule) {
         entry.cron = new Cron(spec.schedule, { name: `ticksync:${spec.name}`, timezone: spec.timeZone, paused: true }, () => tick(entry));
         if (spec.gate && gatedNext(entry, spec.gate, now()) === null)
-          log.warn("the job's schedule never falls in its market phases", { job: spec.name, schedule: spec.schedule, market: spec.gate.market, phases: spec.gate.phases });
+          log.warn("the job's schedule never falls in its market phases", { job: spec.name, schedule: spec.schedule, ...("market" in spec.gate ? { market: spec.gate.market } : { markets: spec.gate.markets }), phases: spec.gate.phases });
       }
       jobs.set(spec.name, entry);
     },
@@ -190,9 +215,10 @@ export function createScheduler(options: SchedulerOptions = {}) {
           timeZone: e.spec.timeZone ?? null,
           running: e.running !== null,
           nextRun: next?.toISOString() ?? null,
-          market: gate?.market ?? null,
+          market: gate && "market" in gate ? gate.market : null,
           phases: gate ? [...gate.phases] : null,
-          marketPhase: gate ? marketPhase(gate.market, t) : null,
+          marketPhase: gate && "market" in gate ? marketPhase(gate.market, t) : null,
+          markets: gate && !("market" in gate) ? gate.markets.map((m) => ({ market: m, phase: marketPhase(m, t) })) : null,
           ...e.status,
         };
       });

@@ -135,6 +135,20 @@
     pill.className = `pill ${r.ready ? "ok" : "bad"}`;
   }
 
+  // Every market of the registry: its phase, when it next opens or closes, and a holiday by name.
+  async function refreshMarkets() {
+    const { data } = await api("/api/markets");
+    $("#markets").replaceChildren(
+      ...data.map((s) => {
+        // A break in the session (Tokyo's lunch) is shown as one, not as a closed market.
+        const lunch = s.phase === "break";
+        const next = s.phase === "open" ? (s.nextClose ? ` · closes ${ago(s.nextClose)}` : "") : s.nextOpen ? ` · ${lunch ? "reopens" : "opens"} ${ago(s.nextOpen)}` : "";
+        const title = `${s.name} (${s.timeZone}), ${s.date}${s.holiday ? `: ${s.holiday}` : ""} · next open ${s.nextOpen ?? "—"} · next close ${s.nextClose ?? "—"}`;
+        return h("span", { class: `pill ${s.phase === "open" ? "ok" : s.phase === "closed" ? "" : "warn"}`, title }, `${s.market} ${lunch ? "lunch break" : s.phase}${s.holiday ? ` (${s.holiday})` : ""}${next}`);
+      }),
+    );
+  }
+
   // ---- alerts --------------------------------------------------------------------------------
 
   async function refreshAlerts() {
@@ -211,7 +225,7 @@
         h(
           "tr",
           {},
-          h("td", {}, j.name, j.market ? h("small", {}, ` ${j.market} ${j.marketPhase}`) : ""),
+          h("td", {}, j.name, j.market ? h("small", {}, ` ${j.market} ${j.marketPhase}`) : j.markets ? h("small", {}, ` ${j.markets.map((m) => `${m.market} ${m.phase}`).join(", ")}`) : ""),
           h("td", {}, h("code", {}, j.schedule || "manual")),
           h("td", { class: outcomeClass(j.running ? "running" : j.lastOutcome) }, j.running ? "running" : j.lastOutcome || "—", h("br"), h("small", {}, ago(j.lastFinishedAt || j.lastStartedAt))),
           h("td", {}, j.nextRun ? when(j.nextRun) : "—"),
@@ -345,13 +359,8 @@
     if (f.rows.length && f.rows.every((r) => r.stored === 0)) {
       const newest = f.rows.map((r) => r.last.slice(0, 10)).sort().at(-1);
       note = ` · nothing stored in the last ${days} days: shown up to the newest bar, ${newest}`;
-      const markets = f.markets;
-      f = { ...(await api(`/api/freshness?days=${days}&to=${newest}`)), markets };
+      f = await api(`/api/freshness?days=${days}&to=${newest}`);
     }
-    $("#markets").replaceChildren(
-      // A break in the session (Tokyo's lunch) is shown as one, not as a closed market.
-      ...Object.entries(f.markets).map(([m, s]) => h("span", { class: `pill ${s.phase === "open" ? "ok" : s.phase === "closed" ? "" : "warn"}`, title: s.nextOpen ? `next open ${s.nextOpen}` : "" }, `${m} ${s.phase === "break" ? "lunch break" : s.phase}${s.phase !== "open" && s.nextOpen ? ` · ${s.phase === "break" ? "reopens" : "opens"} ${ago(s.nextOpen)}` : ""}`)),
-    );
     const grid = $("#heatmap");
     grid.style.gridTemplateColumns = `max-content repeat(${f.dates.length}, 12px)`;
     const cells = [h("div", { class: "sym" })];
@@ -529,7 +538,7 @@
       if (pick && pick !== had) await selectSeries(pick);
     }
   }
-  const INTERVAL_S = { "1m": 60, "2m": 120, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400, "1w": 604800, "1mo": 2678400 };
+  const INTERVAL_S = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400, "1w": 604800, "1mo": 2678400 };
   async function selectSeries(value) {
     const [symbol, source, interval] = value.split("|");
     const prev = state.chart.symbol;
@@ -635,6 +644,7 @@
 
   every(5000, "store", refreshReady);
   every(5000, "alerts", refreshAlerts);
+  every(30000, "markets", refreshMarkets);
   every(5000, "sinks", async () => {
     await refreshSinks();
     await refreshRuns();

@@ -16,7 +16,11 @@ export function jobRoutes(deps: Pick<AppDeps, "scheduler">): Hono {
     if (r === "busy") return c.json({ status: "busy", message: "the job is running; it does not overlap itself" }, 409);
     // Market hours gate cron ticks only: a manual run starts whatever the market's phase, and says so.
     const job = deps.scheduler.list().find((j) => j.name === c.req.param("name"));
-    const gated = job?.market ? { marketPhase: job.marketPhase, note: `manual runs ignore market hours (${job.market} is ${job.marketPhase})` } : {};
+    const gated = job?.market
+      ? { marketPhase: job.marketPhase, note: `manual runs ignore market hours (${job.market} is ${job.marketPhase})` }
+      : job?.markets
+        ? { markets: job.markets, note: `manual runs ignore market hours and read every symbol (${job.markets.map((m) => `${m.market} is ${m.phase}`).join(", ")})` }
+        : {};
     return c.json({ status: "started", ...gated }, 202);
   });
   return app;

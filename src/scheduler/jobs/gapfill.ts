@@ -12,8 +12,8 @@ export const gapfillJob = defineJobKind({
     minQuality: minQualityField,
     lookbackDays: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(36_600))), v.description("gapfill jobs: only sessions this many days back are looked at (default 365).")),
   }),
-  create: (job, ctx) => async () => {
-    const r = await runGapfill({ loaded: ctx.settings, store: ctx.store, source: job.source!, job: job.name, lookbackDays: job.lookbackDays ?? 365, metrics: ctx.metrics, signal: ctx.signal });
+  create: (job, ctx) => async (scope) => {
+    const r = await runGapfill({ loaded: ctx.settings, store: ctx.store, source: job.source!, job: job.name, lookbackDays: job.lookbackDays ?? 365, markets: scope?.markets, metrics: ctx.metrics, signal: ctx.signal });
     return { outcome: r.outcome };
   },
 });

@@ -8,6 +8,7 @@ import type { IngestSettings } from "../../pipeline/run.ts";
 import type { Sink } from "../../sinks/registry.ts";
 import { minQualitySchema } from "../../sources/common.ts";
 import type { Store } from "../../stores/types.ts";
+import type { JobScope } from "../scheduler.ts";
 
 /** A name of a config entry (source, sink, job, universe): letters, digits, _ and -. */
 export const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
@@ -30,7 +31,8 @@ export type JobContext = {
   retentionRules: readonly RetentionRule[];
 };
 
-export type JobRunner = () => Promise<{ outcome: string }>;
+/** `scope`: on a tick gated per symbol, the markets in phase (read only their symbols). */
+export type JobRunner = (scope?: JobScope) => Promise<{ outcome: string }>;
 
 type KindSchema = v.ObjectSchema<v.ObjectEntries, undefined>;
 

@@ -11,7 +11,12 @@ import { Name, type AnyJobKind, type JobContext, type JobRunner } from "./kind.t
 import { retentionJob } from "./retention.ts";
 import { syncJob } from "./sync.ts";
 import { verifyJob } from "./verify.ts";
-import { MarketSchema, marketChoices } from "../../domain/markets/index.ts";
+import { MarketSchema, marketChoices, type Market } from "../../domain/markets/index.ts";
+import { marketOf } from "../../domain/symbols.ts";
+import type { IngestSettings } from "../../pipeline/run.ts";
+import { providerSymbols, type ProviderConfig } from "../../sources/provider.ts";
+import { PROVIDER_SOURCE_TYPES } from "../../sources/registry.ts";
+import type { JobGate } from "../scheduler.ts";
 
 export const JOB_KINDS = [ingestJob, syncJob, verifyJob, backupJob, gapfillJob, retentionJob] as const;
 
@@ -71,7 +76,10 @@ export const jobConfigSchema = v.pipe(
     schedule: v.pipe(v.optional(CronExpression), v.description("Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered.")),
     timeZone: v.pipe(v.optional(TimeZone, "UTC"), v.description("The time zone of the schedule (IANA).")),
     runOnStart: v.pipe(v.optional(v.boolean(), false), v.description("Run once when serve starts (on the replica that leads).")),
-    market: v.pipe(v.optional(MarketSchema), v.description("Run cron ticks only while this exchange trades (manual and start-up runs are not gated).")),
+    market: v.pipe(
+      v.optional(MarketSchema),
+      v.description("Run cron ticks only while this exchange trades (manual and start-up runs are not gated). Without it, phases gate each symbol by its own market."),
+    ),
     phases: v.pipe(
       v.optional(
         v.pipe(
@@ -79,11 +87,17 @@ export const jobConfigSchema = v.pipe(
           v.nonEmpty("expected at least one of pre, open, post"),
         ),
       ),
-      v.description('With market: the phases a tick may run in (pre, open, post; a break in the session, such as the Tokyo lunch, is in none of them); the regular session ("open") by default.'),
+      v.description(
+        'With market: the phases a tick may run in (pre, open, post; a break in the session, such as the Tokyo lunch, is in none of them); the regular session ("open") by default. Without market (ingest and gapfill jobs): each symbol follows its own market, and a tick reads the symbols whose market is in one of the phases (none: the tick is skipped).',
+      ),
     ),
   }),
   v.forward(
-    v.partialCheck([["market"], ["phases"]], (j) => j.phases === undefined || j.market !== undefined, `phases need a market: set market = ${marketChoices(true)}`),
+    v.partialCheck(
+      [["market"], ["phases"], ["kind"]],
+      (j) => j.phases === undefined || j.market !== undefined || SOURCE_JOB_KINDS.has(j.kind),
+      `phases need a market: set market = ${marketChoices(true)} (only ingest and gapfill jobs gate each symbol by its own market)`,
+    ),
     ["phases"],
   ),
 );
@@ -95,4 +109,28 @@ export function jobRunner(job: JobConfig, ctx: JobContext): JobRunner {
   const kind = findDescriptor(KINDS, job.kind);
   if (!kind) throw new Error(`unknown job kind ${job.kind}`);
   return kind.create(job as never, ctx);
+}
+
+/**
+ * The market-hours gate of a configured job: `market` gates the whole job by that market;
+ * `phases` alone gates each symbol of its source by the symbol's own market (a provider's symbols
+ * and universe, else the source's configured market). A source whose markets cannot be known
+ * stops start-up here rather than running ungated.
+ */
+export function jobGate(job: JobConfig, settings: IngestSettings): JobGate | undefined {
+  if (job.market) return { market: job.market, phases: job.phases ?? ["open"] };
+  if (!job.phases) return undefined;
+  const name = job.source!;
+  const cfg = settings.config.sources[name];
+  if (!cfg) throw new Error(`job ${job.name}: source ${name} is not defined in the config`);
+  let markets: Market[];
+  if ((PROVIDER_SOURCE_TYPES as readonly string[]).includes(cfg.type)) {
+    const symbols = providerSymbols(name, cfg as ProviderConfig, { universes: settings.config.universes });
+    markets = [...new Set(symbols.map((s) => marketOf(s)!))];
+  } else {
+    const market = (cfg as { market?: Market }).market;
+    if (market === undefined) throw new Error(`job ${job.name}: phases without market gate each symbol by its market, but source ${name} (${cfg.type}) names none: set market on the job or the source`);
+    markets = [market];
+  }
+  return { markets, phases: job.phases };
 }
