@@ -61,8 +61,8 @@ type MarketCalendar = {
   info: MarketInfo;
   /** The regular session's local times today. */
   regular: Hours;
-  /** The regular hours of earlier years, oldest first: each applies up to its `until` date. */
-  history: readonly { until: string; hours: Hours }[];
+  /** The regular hours of earlier years, oldest first: each applies up to its `until` date, with its half days' close if it differs. */
+  history: readonly { until: string; hours: Hours; earlyClose?: string }[];
   /** Year → its holidays and special sessions, built on first use. */
   years: Map<number, YearCalendar>;
   /** By weekday (0 = Sunday): whether that day of the week has a session. */
@@ -90,6 +90,7 @@ function marketCalendar(info: MarketInfo): MarketCalendar {
     history: (info.hoursHistory ?? []).map((h) => ({
       until: h.until,
       hours: { open: h.open ?? regular.open, close: h.close ?? regular.close, breaks: h.breaks ?? regular.breaks },
+      ...(h.earlyClose ? { earlyClose: h.earlyClose } : {}),
     })),
     years: new Map(),
     weekdays: WEEKDAYS.map((w) => tradingWeekdays.includes(w)),
@@ -109,6 +110,13 @@ function regularOf(cal: MarketCalendar, date: string): Hours {
   return cal.regular;
 }
 
+/** A half day's close on a date: its years' own (Hong Kong 12:30 until 2011-03-04), else today's. */
+function earlyCloseOf(cal: MarketCalendar, date: string): string | undefined {
+  const today = cal.info.phases.earlyClose?.close;
+  for (const h of cal.history) if (date <= h.until) return h.earlyClose ?? today;
+  return today;
+}
+
 function unknownMarket(market: string): RangeError {
   return new RangeError(`unknown market ${JSON.stringify(market)}: expected ${marketChoices()}`);
 }
@@ -124,7 +132,8 @@ function yearCalendar(market: Market, year: number): YearCalendar {
   if (years === undefined) throw unknownMarket(market);
   let cal = years.get(year);
   if (cal !== undefined) return cal;
-  const info = calendarOf(market).info;
+  const marketCal = calendarOf(market);
+  const info = marketCal.info;
 
   const inYear = (e: { date: string }) => digits(e.date, 0, 4) === year;
   const closed = new Set(ruleDays(info.holidays, year).map(formatDate));
@@ -133,8 +142,7 @@ function yearCalendar(market: Market, year: number): YearCalendar {
 
   // The registry has checked that a market with half days has their hours.
   const special = new Map<string, Partial<Pick<Hours, "open" | "close">>>();
-  const earlyClose = info.phases.earlyClose?.close;
-  for (const n of ruleDays(info.halfDays, year)) special.set(formatDate(n), { close: earlyClose });
+  for (const n of ruleDays(info.halfDays, year)) special.set(formatDate(n), { close: earlyCloseOf(marketCal, formatDate(n)) });
   for (const e of (info.specialSessions ?? []).filter(inYear)) {
     special.set(e.date, { ...(e.open ? { open: e.open } : {}), ...(e.close ? { close: e.close } : {}) });
   }

@@ -222,10 +222,13 @@ describe("a market file", () => {
     expect(phaseProblem(withBreaks([{ from: "16:00", to: "17:00" }]))).toBe(broken); // reaches the 17:00 close
     expect(phaseProblem(withBreaks([{ from: "13:00", to: "12:00" }]))).toBe(broken);
     expect(phaseProblem(withBreaks([{ from: "12:00", to: "13:00" }, { from: "12:30", to: "14:00" }]))).toBe(broken);
-    const history = (h: { until: string; close?: string }[]) => ({ ...file, hoursHistory: h.map((x) => ({ ...x, what: "x" })) });
+    const history = (h: { until: string; close?: string; earlyClose?: string }[]) => ({ ...file, hoursHistory: h.map((x) => ({ ...x, what: "x" })) });
     expect(phaseProblem(history([{ until: "2010-01-01", close: "16:30" }, { until: "2013-04-12" }]))).toBeUndefined();
     expect(phaseProblem(history([{ until: "2013-04-12" }, { until: "2010-01-01" }]))).toBe("the WSE hoursHistory is not in date order");
     expect(phaseProblem(history([{ until: "2010-01-01", close: "08:00" }]))).toContain("is not a session inside the day's phases");
+    expect(phaseProblem(history([{ until: "2010-01-01", close: "16:30", earlyClose: "14:00" }]))).toBeUndefined();
+    expect(phaseProblem(history([{ until: "2010-01-01", close: "16:30", earlyClose: "16:30" }]))).toBe("the WSE hoursHistory entry until 2010-01-01 has an earlyClose outside its session");
+    expect(phaseProblem(history([{ until: "2010-01-01", earlyClose: "08:59" }]))).toContain("has an earlyClose outside its session");
   });
 
   test("symbols: one owner per suffix, and storedAs names a market that stores its own", () => {
@@ -449,6 +452,26 @@ describe("Hong Kong", () => {
     expect([new Date(s.open).toISOString(), new Date(s.close).toISOString()]).toEqual(["2025-03-03T01:30:00.000Z", "2025-03-03T08:00:00.000Z"]);
     expect(marketInfo("HKEX")!.phases.breaks).toEqual([{ from: "12:00", to: "13:00", what: expect.any(String) }]);
     expect(closeUtc("2025-12-24")).toBe("2025-12-24T04:00:00.000Z");
+  });
+
+  // Per HKEx's news releases of 2010-11-23 and 2012-03-01 (stored copies) and exchange-calendars'
+  // 10:00 open and 12:30 half-day close until 2011-03-04; its lunch is today's for every year.
+  test("earlier hours: 10:00, lunch 12:30-14:30 and half days to 12:30 until 2011-03-04; lunch 12:00-13:30 until 2012-03-02", () => {
+    const iso = (t: number) => new Date(t).toISOString();
+    const shape = (date: string) => {
+      const s = sessionFor("HKEX", date)!;
+      return { open: iso(s.open), close: iso(s.close), early: s.early, breaks: (s.breaks ?? []).map((b) => [iso(b.from), iso(b.to)]) };
+    };
+    expect(shape("2010-06-01")).toEqual({ open: "2010-06-01T02:00:00.000Z", close: "2010-06-01T08:00:00.000Z", early: false, breaks: [["2010-06-01T04:30:00.000Z", "2010-06-01T06:30:00.000Z"]] });
+    expect(marketPhase("HKEX", Date.parse("2010-06-01T04:15:00Z"))).toBe("open"); // 12:15: still the morning session then
+    expect(marketPhase("HKEX", Date.parse("2010-06-01T06:00:00Z"))).toBe("break"); // 14:00: today's afternoon, then lunch
+    expect(shape("2010-12-24")).toEqual({ open: "2010-12-24T02:00:00.000Z", close: "2010-12-24T04:30:00.000Z", early: true, breaks: [] });
+    expect(shape("2011-03-04").open).toBe("2011-03-04T02:00:00.000Z");
+    expect(shape("2011-03-07").open).toBe("2011-03-07T01:30:00.000Z");
+    expect(shape("2011-06-01")).toEqual({ open: "2011-06-01T01:30:00.000Z", close: "2011-06-01T08:00:00.000Z", early: false, breaks: [["2011-06-01T04:00:00.000Z", "2011-06-01T05:30:00.000Z"]] });
+    expect(shape("2012-03-02").breaks).toEqual([["2012-03-02T04:00:00.000Z", "2012-03-02T05:30:00.000Z"]]);
+    expect(shape("2012-03-05").breaks).toEqual([["2012-03-05T04:00:00.000Z", "2012-03-05T05:00:00.000Z"]]);
+    expect(closeUtc("2012-12-24")).toBe("2012-12-24T04:00:00.000Z");
   });
 
   test("tickers are stored with four digits, as Yahoo writes them; Stooq drops the zeros", () => {

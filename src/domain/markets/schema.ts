@@ -237,6 +237,9 @@ export const MarketFileSchema = v.strictObject({
           open: v.optional(Clock),
           close: v.optional(Clock),
           breaks: v.optional(Breaks),
+          earlyClose: v.optional(
+            v.pipe(Clock, v.description("the close of a half day in these years, inside their session (Hong Kong: 12:30 until 2011-03-04); left out: phases.earlyClose.close")),
+          ),
           what: Text,
         }),
       ),
@@ -293,7 +296,7 @@ export function phaseAxis(phases: MarketFile["phases"]): { from: number; to: num
  * What the schema cannot say: the phases make one trade day, in order, no longer than 24 hours
  * (a day's first phase starts no earlier than the day before's last one ends), breaks lie inside
  * the session, a half day has hours, no weekday is listed twice, and earlier hours are in date
- * order and make a session each.
+ * order and make a session each (with a half day's close inside it).
  */
 export function phaseProblem(file: MarketFile): string | undefined {
   const d = file.phases;
@@ -312,6 +315,9 @@ export function phaseProblem(file: MarketFile): string | undefined {
     if (h.until <= previous) return `the ${file.code} hoursHistory is not in date order`;
     if (!(axis[0]!.from <= parseClock(open) && parseClock(open) < parseEndClock(close) && parseEndClock(close) <= axis.at(-1)!.to) || !breaksInside(open, close, h.breaks ?? d.breaks ?? [])) {
       return `the ${file.code} hoursHistory entry until ${h.until} is not a session inside the day's phases with its breaks inside it`;
+    }
+    if (h.earlyClose !== undefined && !(parseClock(open) < parseClock(h.earlyClose) && parseClock(h.earlyClose) < parseEndClock(close))) {
+      return `the ${file.code} hoursHistory entry until ${h.until} has an earlyClose outside its session`;
     }
     previous = h.until;
   }
