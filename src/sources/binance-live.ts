@@ -40,7 +40,7 @@ const d = LIVE_DEFAULTS;
 export const liveOptionsSchema = v.pipe(
   v.strictObject({
     streamsPerConnection: Int(1, 1024, `Symbols per WebSocket connection (Binance allows 1,024) (default ${d.streamsPerConnection}).`),
-    silenceSeconds: Int(5, 3600, `A connection with no message or ping for this long is opened again (Binance pings every 20 s) (default ${d.silenceSeconds}).`),
+    silenceSeconds: Int(1, 3600, `A connection with no message or ping for this long is opened again (Binance pings every 20 s) (default ${d.silenceSeconds}).`),
     maxMessageBytes: Int(1024, 16_777_216, `A longer message is hostile: its connection is dropped and opened again (default ${d.maxMessageBytes}).`),
     outboxBars: Int(100, 10_000_000, `Bars received and not yet stored, at most; past it they are dropped and fetched again by REST (default ${d.outboxBars}).`),
     lookbackBars: Int(1, 1_000_000, `Bars backfilled for a symbol with no closed bar in the cursor yet (default ${d.lookbackBars}, and never before start).`),

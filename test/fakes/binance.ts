@@ -46,6 +46,8 @@ export type FakeBinance = {
   /** New connections get no pings and no messages. */
   silent: boolean;
   push(symbol: string, interval: string, k: FakeKline, closed: boolean): number;
+  /** Any text to every connection. */
+  raw(text: string): void;
   dropAll(): void;
   reset(): void;
   stop(): Promise<void>;
@@ -132,6 +134,9 @@ export async function startFakeBinance(): Promise<FakeBinance> {
       let sent = 0;
       for (const ws of fake.sockets) if (!ws.data.silent && ws.data.streams.includes(stream)) (ws.send(JSON.stringify({ stream, data })), sent++);
       return sent;
+    },
+    raw(text: string) {
+      for (const ws of fake.sockets) ws.send(text);
     },
     dropAll() {
       for (const ws of fake.sockets) ws.terminate();
