@@ -9,6 +9,7 @@ import { parseConfig } from "../src/config/load.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
+import { createSource } from "../src/sources/registry.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { BarEvent } from "../src/stores/events.ts";
@@ -132,15 +133,26 @@ describe("binance live", () => {
       expect(firstStartAfter(asked2, "BTCUSDT")).toBe(btc[49]!.t);
       expect(firstStartAfter(asked2, "ETHUSDT")).toBe(eth[50]!.t);
 
+      // A closed bar that skips one (56) sends BTC back to REST, from bar 56 exactly. (Every
+      // connection is a talking one again first, and their backfills are done.)
+      await waitFor(() => fake.sockets.size === 3 && [...fake.sockets].every((ws) => !ws.data.silent), 5000, "reconnected, not silent");
+      await Bun.sleep(300);
+      const asked3 = fake.requests.length;
+      serve(58, null);
+      fake.push("BTCUSDT", "1m", btc[57]!, true);
+      await waitFor(async () => (await bars("BTC-USDT.CRYPTO")).length === 59, 5000, "the backfill of a hole");
+      expect(firstStartAfter(asked3, "BTCUSDT")).toBe(btc[56]!.t);
+
       // A hostile message (over maxMessageBytes) drops its connection, which comes back.
       await waitFor(() => fake.sockets.size === 3, 5000, "reconnected");
       const before = fake.connections;
       fake.raw(JSON.stringify({ stream: "x", data: { e: "kline", pad: "x".repeat(4000) } }));
       await waitFor(() => fake.connections >= before + 3, 5000, "reconnects after an oversized message");
+      await waitFor(async () => (await bars("ETH-USDT.CRYPTO")).length === 59, 5000, "ETH's backfill after the reconnect");
 
       // The store is the server's series: every bar once, none missing, the open one as it is now.
-      expect((await bars("BTC-USDT.CRYPTO")).map(shape)).toEqual(want([...btc.slice(0, 56), inProgress(btc[56]!, 60_400)]));
-      expect((await bars("ETH-USDT.CRYPTO")).map(shape)).toEqual(want(eth.slice(0, 57)));
+      expect((await bars("BTC-USDT.CRYPTO")).map(shape)).toEqual(want(btc.slice(0, 59)));
+      expect((await bars("ETH-USDT.CRYPTO")).map(shape)).toEqual(want(eth.slice(0, 59)));
       expect(await bars("NOPE-USDT.CRYPTO")).toEqual([]);
     } finally {
       ac.abort();
@@ -150,6 +162,24 @@ describe("binance live", () => {
     }
     // The live position is committed: each symbol's last closed bar.
     const cp = await store.getCheckpoint("live:live");
-    expect(cp?.cursor).toMatchObject({ "closed:BTC-USDT.CRYPTO": btc[55]!.t, "closed:ETH-USDT.CRYPTO": eth[56]!.t });
+    expect(cp?.cursor).toMatchObject({ "closed:BTC-USDT.CRYPTO": btc[58]!.t, "closed:ETH-USDT.CRYPTO": eth[58]!.t });
+  });
+
+  test("a backfill (an explicit range) of the live source reads each symbol by REST and keeps the live cursor", async () => {
+    const b0 = Date.parse("2026-03-02T00:00:00Z");
+    fake.series.set("BTCUSDT|1m", klineSeries(b0, MIN, 30));
+    fake.series.set("ETHUSDT|1m", klineSeries(b0, MIN, 30, 3_000));
+    const cfg = liveConfig(["BTCUSDT", "ETHUSDT"]);
+    const source = createSource("live", cfg.sources.live!, dir, {});
+    expect(await source.streams()).toEqual(["live"]);
+    const cursor = { "closed:BTC-USDT.CRYPTO": 123 };
+    const got: { rows: number; cursor: unknown }[] = [];
+    for await (const b of source.read("live", cursor, 1000, { from: b0 + 10 * MIN, to: b0 + 19 * MIN })) got.push({ rows: b.rows.length, cursor: b.cursor });
+    expect(got).toEqual([
+      { rows: 10, cursor },
+      { rows: 10, cursor },
+    ]);
+    expect(fake.sockets.size).toBe(0);
+    expect(fake.requests.map((r) => r.query.symbol)).toEqual(["BTCUSDT", "ETHUSDT"]);
   });
 });

@@ -87,7 +87,7 @@ type Pending = { row: RawRow; t: number | null; closed: boolean };
  * What the connections hand the reader: received bars conflated per symbol and open time (the
  * newest state of a bar wins), the symbols waiting for a backfill, and a fatal error.
  */
-class Inbox {
+export class Inbox {
   readonly bars = new Map<string, Map<number | string, Pending>>();
   size = 0;
   readonly backfills = new Set<string>();
@@ -102,19 +102,19 @@ class Inbox {
   }
   put(symbol: string, key: number | string, p: Pending): void {
     let of = this.bars.get(symbol);
-    if (!of) this.bars.set(symbol, (of = new Map()));
-    if (!of.has(key)) {
+    if (!of?.has(key)) {
       if (this.size >= this.max) {
         // The store is behind: drop what waits and fetch it again by REST, once it catches up.
         log.warn("binance live: outbox full; its bars are dropped and fetched again by REST", { bars: this.size });
         for (const s of this.bars.keys()) this.backfills.add(s);
         this.bars.clear();
         this.size = 0;
-        return this.put(symbol, key, p);
+        of = undefined;
       }
+      if (!of) this.bars.set(symbol, (of = new Map()));
       this.size++;
     }
-    of.set(key, p);
+    of!.set(key, p);
     this.notify();
   }
   backfill(symbols: Iterable<string>) {
@@ -145,6 +145,7 @@ class Inbox {
   }
   wait(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
       const done = () => {
         signal?.removeEventListener("abort", done);
         resolve();
@@ -196,27 +197,32 @@ function keepConnected(group: LiveSymbol[], spec: LiveSpec, inbox: Inbox): Conne
     new Promise<{ delivered: boolean; why: string }>((resolve) => {
       let delivered = false;
       let opened = false;
-      let finished = false;
+      let socket: WebSocket | null = null;
       let seen = Date.now();
       let error = "";
-      const socket = new WebSocket(url);
-      const end = (why: string) => {
+      let finished = false;
+      const watch = setInterval(() => {
+        if (Date.now() - seen > o.silenceSeconds * 1000) end(opened ? `silent for ${o.silenceSeconds} s` : `no answer in ${o.silenceSeconds} s`);
+      }, Math.min(1000, (o.silenceSeconds * 1000) / 4));
+      const onStop = () => end("stopped");
+      function end(why: string) {
         if (finished) return;
         finished = true;
         clearInterval(watch);
         stopper.signal.removeEventListener("abort", onStop);
         try {
-          socket.terminate();
+          socket?.terminate();
         } catch {
           /* already closed */
         }
         resolve({ delivered, why });
-      };
-      const onStop = () => end("stopped");
+      }
       stopper.signal.addEventListener("abort", onStop, { once: true });
-      const watch = setInterval(() => {
-        if (Date.now() - seen > o.silenceSeconds * 1000) end(opened ? `silent for ${o.silenceSeconds} s` : `no answer in ${o.silenceSeconds} s`);
-      }, Math.min(1000, (o.silenceSeconds * 1000) / 4));
+      try {
+        socket = new WebSocket(url);
+      } catch (e) {
+        return end(`could not connect: ${errorText(e)}`);
+      }
       socket.addEventListener("open", () => {
         opened = true;
         seen = Date.now();
@@ -232,7 +238,9 @@ function keepConnected(group: LiveSymbol[], spec: LiveSpec, inbox: Inbox): Conne
         seen = Date.now();
         const text = ev.data;
         if (typeof text !== "string") return;
-        if (text.length > o.maxMessageBytes) return end(`a message of ${text.length} bytes (limit ${o.maxMessageBytes})`);
+        // Characters first (cheap); bytes only when the characters could be over the limit.
+        if (text.length > o.maxMessageBytes || (text.length * 3 > o.maxMessageBytes && Buffer.byteLength(text) > o.maxMessageBytes))
+          return end(`a message over ${o.maxMessageBytes} bytes`);
         const got = klineEvent(text, spec.spelled, bySymbol, daily);
         if (!got) return;
         delivered = true;
