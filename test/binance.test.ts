@@ -157,6 +157,17 @@ describe("binance REST klines", () => {
     expect(fake.duringBan).toBe(0);
   });
 
+  test("bare pairs are CRYPTO without a market setting; a symbol of another market fails by itself", async () => {
+    const first = Date.parse("2026-02-02T00:00:00Z");
+    fake.series.set("ETHUSDT|1h", klineSeries(first, 3_600_000, 5));
+    const { market: _, ...noMarket } = source({ symbols: ["ETHUSDT", "AAPL.US"], interval: "1h", start: dateOf(first) });
+    const s = await ingestFromConfig({ loaded: loaded({ b: noMarket }), store, source: "b" });
+    expect(s.inserted).toBe(5);
+    expect(s.failedStreams).toEqual({ source_error: ["AAPL.US"] });
+    expect(s.streams.find((r) => r.error)!.error).toContain("no data for NYSE symbols like AAPL.US");
+    expect(fake.requests.map((r) => r.query.symbol)).toEqual(["ETHUSDT"]);
+  });
+
   test("-1121 Invalid symbol fails that symbol (not_found, not retried); the others are stored", async () => {
     const first = Date.parse("2026-02-02T00:00:00Z");
     fake.series.set("BTCUSDT|1m", klineSeries(first, MIN, 10));

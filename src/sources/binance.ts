@@ -187,7 +187,9 @@ const base = providerDescriptor({
 });
 
 /** A Binance source: the provider's history reads, or (mode = live) the kline stream over them. */
-export function binanceSource(name: string, cfg: BinanceConfig, ctx: Parameters<typeof providerSymbols>[2] = {}, o: BinanceOptions = { weightPerMinute: cfg.weightPerMinute }) {
+export function binanceSource(name: string, given: BinanceConfig, ctx: Parameters<typeof providerSymbols>[2] = {}, o: BinanceOptions = { weightPerMinute: given.weightPerMinute }) {
+  // Binance lists crypto pairs only: a bare BTCUSDT is one.
+  const cfg: BinanceConfig = { ...given, market: given.market ?? "CRYPTO" };
   const impl = binanceImpl(o);
   const history = providerSource(name, { ...cfg, mode: "history" }, impl, ctx);
   if ((cfg.mode as string) !== "live") return history;
