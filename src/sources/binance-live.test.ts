@@ -40,14 +40,19 @@ describe("binance live outbox", () => {
     expect(box.take(10).map(([s]) => s)).toEqual(["D"]);
   });
 
-  test("a REST read of a symbol drops what came before it", () => {
+  test("a REST read of a symbol drops its in-progress bars that came before it, not its closed ones", () => {
     const box = new Inbox(10);
-    box.put("A", 1, pending("A", 1, 1));
+    box.put("A", 1, pending("A", 1, 1, true));
     box.put("A", 2, pending("A", 2, 1));
     box.put("B", 1, pending("B", 1, 1));
-    box.drop("A");
-    expect(box.size).toBe(1);
-    expect(box.take(10).map(([s]) => s)).toEqual(["B"]);
+    box.put("C", 1, pending("C", 1, 1));
+    box.dropInProgress("A");
+    box.dropInProgress("C");
+    expect(box.size).toBe(2);
+    expect(box.take(10).map(([s, p]) => [s, p.t, p.closed])).toEqual([
+      ["A", 1, true],
+      ["B", 1, false],
+    ]);
   });
 });
 

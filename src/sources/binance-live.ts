@@ -5,7 +5,8 @@
 // through the same validation and store path as any read, and the store's journal feeds the
 // stream hub. A connection that drops, goes silent (no message or ping for silenceSeconds) or is
 // closed by Binance (after 24 h) is opened again with backoff, and after every (re)connect its
-// symbols are backfilled by REST from their last closed bar to now before their live bars go on.
+// symbols are backfilled by REST from their last closed bar to now before their live bars go on
+// (in-progress bars received before that read are dropped: it has them as new).
 // Each symbol's last closed bar is kept in the stream's cursor, committed with the bars. Bounded:
 // streams per connection, message size, and the outbox (conflated per bar; when it overflows, it is
 // dropped and every symbol is backfilled instead, so nothing is lost). See docs/sources.md.
@@ -121,10 +122,16 @@ export class Inbox {
     for (const s of symbols) this.backfills.add(s);
     this.notify();
   }
-  /** Bars received before a REST read of the symbol: what the read returns is as new or newer. */
-  drop(symbol: string) {
+  /**
+   * In-progress bars received before a REST read of the symbol: the read's are as new (and one that
+   * has closed since must not be stored over by its older state). Closed bars stay: they are final,
+   * and REST may lag the stream.
+   */
+  dropInProgress(symbol: string) {
     const of = this.bars.get(symbol);
-    if (of) (this.size -= of.size), this.bars.delete(symbol);
+    if (!of) return;
+    for (const [key, p] of of) if (!p.closed) (of.delete(key), this.size--);
+    if (of.size === 0) this.bars.delete(symbol);
   }
   take(max: number): [string, Pending][] {
     const out: [string, Pending][] = [];
@@ -281,7 +288,7 @@ export function binanceLiveSource(name: string, spec: LiveSpec): Source {
 
   /** REST backfill of one symbol from its last closed bar (or the look-back) to now. */
   async function* backfill(s: LiveSymbol, closed: Map<string, number>, dead: Set<string>, inbox: Inbox): AsyncIterable<SourceBatch> {
-    inbox.drop(s.symbol);
+    inbox.dropInProgress(s.symbol);
     const last = closed.get(s.symbol);
     const now = Date.now();
     const from = last !== undefined ? step(last) : Math.max(spec.start, now - o.lookbackBars * INTERVAL_MS[spec.interval]);
