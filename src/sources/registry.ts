@@ -11,10 +11,11 @@ import { yahooDescriptor } from "./yahoo.ts";
 import { polygonDescriptor } from "./polygon.ts";
 import { alphaVantageDescriptor } from "./alphavantage.ts";
 import { replayDescriptor } from "./replay.ts";
+import { binanceDescriptor } from "./binance.ts";
 import type { Source, SourceContext, SourceDescriptor, SourceFactory } from "./types.ts";
 
 /** Every source type, in the order help, errors and docs list them. */
-export const SOURCES = [csvDescriptor, sqliteDescriptor, postgresDescriptor, stooqDescriptor, yahooDescriptor, polygonDescriptor, alphaVantageDescriptor, replayDescriptor] as const;
+export const SOURCES = [csvDescriptor, sqliteDescriptor, postgresDescriptor, stooqDescriptor, yahooDescriptor, polygonDescriptor, alphaVantageDescriptor, binanceDescriptor, replayDescriptor] as const;
 
 export const SOURCE_TYPES = typesOf(SOURCES);
 
