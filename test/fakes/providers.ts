@@ -26,7 +26,8 @@ export type Fault =
 
 export type ProviderName = "stooq" | "yahoo" | "polygon" | "alphavantage";
 
-export type FakeRequest = { provider: string; path: string; query: Record<string, string>; at: number; status: number };
+/** `at`: arrival, epoch ms; `mono`: arrival on the monotonic clock (performance.now()), for rates: the wall clock may be stepped mid-run. */
+export type FakeRequest = { provider: string; path: string; query: Record<string, string>; at: number; mono: number; status: number };
 
 export type FakeProviders = {
   /** Base URL, e.g. http://127.0.0.1:PORT; a client's base URL is `${url}/yahoo` etc. */
@@ -822,7 +823,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
       const url = new URL(req.url);
       const [, prefix = "", ...rest] = url.pathname.split("/");
       const path = `/${rest.join("/")}`;
-      const entry: FakeRequest = { provider: prefix, path, query: Object.fromEntries(url.searchParams), at: Date.now(), status: 0 };
+      const entry: FakeRequest = { provider: prefix, path, query: Object.fromEntries(url.searchParams), at: Date.now(), mono: performance.now(), status: 0 };
       requests.push(entry);
       const answer = (res: Response) => {
         entry.status = res.status;
