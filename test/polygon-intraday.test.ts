@@ -251,6 +251,21 @@ describe("polygon intraday errors", () => {
   });
 });
 
+describe("the sessions option at Yahoo", () => {
+  test('yahoo asks includePrePost=true for sessions = "extended" and false by default', async () => {
+    const day = new Date(Date.now() - 2 * DAY).toISOString().slice(0, 10);
+    fake.setBars("yahoo", "AAPL", syntheticBars("AAPL", day, day, { weekdaysOnly: false }));
+    const yahoo = (extra: Record<string, unknown>) =>
+      loadedSources(dir, { y: { type: "yahoo", baseUrl: `${fake.url}/yahoo`, symbols: ["AAPL.US"], interval: "1h", rateLimit: { perSecond: 500 }, ...extra } });
+    const r = { from: Date.now() - 3 * DAY, to: Date.now() };
+    for (const [extra, want] of [[{}, "false"], [{ sessions: "extended" }, "true"]] as const) {
+      const before = fake.requests.length;
+      expect((await ingestFromConfig({ loaded: yahoo(extra), store, source: "y", kind: "backfill", range: r })).outcome).toBe("succeeded");
+      expect(fake.requests.slice(before).map((q) => q.query.includePrePost)).toEqual([want]);
+    }
+  });
+});
+
 describe("config", () => {
   test("polygon offers 1m, 5m, 15m, 1h and 1d; sessions is regular or extended (default regular), for yahoo too", () => {
     const c = parseConfig({ sources: { p: { type: "polygon", symbols: ["AAPL.US"], interval: "1m" } } });

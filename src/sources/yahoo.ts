@@ -10,7 +10,8 @@
 // request; its last entry is the current (or last) session's bar, its close the latest price.
 // Intraday (1m, 5m, 15m, 60m): Yahoo keeps a short look-back per interval and caps 1m requests at
 // 7 days; older ranges are answered 422 "Unprocessable Entity". Ranges are clipped to the look-back
-// and asked in windows it accepts; intraday rows are bars' open instants (UTC), as Yahoo sends them.
+// and asked in windows it accepts; intraday rows are bars' open instants (UTC), as Yahoo sends them,
+// pre-market and after-hours bars included only with sessions = "extended" (includePrePost=true).
 import type { Interval, RawRow } from "../domain/bar.ts";
 import { log } from "../lib/log.ts";
 import { providerSpelling } from "../domain/symbols.ts";
