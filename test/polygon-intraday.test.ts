@@ -162,6 +162,35 @@ describe("polygon intraday bars", () => {
   });
 });
 
+describe("polygon weeks and months", () => {
+  // Polygon's weeks start on Sunday and its months on the 1st (midnight New York); ticksync stamps
+  // a week or month with its first session's date, as its rollups do.
+  const days = syntheticBars("MSFT", "2024-01-02", "2024-03-28").filter((b) => b.date !== "2024-01-15" && b.date !== "2024-02-19");
+  const sum = (from: string, to: string) => days.filter((b) => b.date >= from && b.date <= to).reduce((n, b) => n + b.volume, 0);
+  const utc = (date: string) => Date.parse(`${date}T00:00:00Z`);
+
+  test("1w: one bar per week, stamped with its first session (Tuesday after Presidents' Day), the week's sessions in it", async () => {
+    fake.setBars("polygon", "MSFT", days);
+    const s = await ingestFromConfig({ loaded: loaded({ symbols: ["MSFT.US"], interval: "1w" }), store, source: "p", kind: "backfill", range: { from: utc("2024-02-05"), to: utc("2024-02-25") } });
+    expect(s.outcome).toBe("succeeded");
+    expect(requests()[0]!.path).toBe("/v2/aggs/ticker/MSFT/range/1/week/2024-02-05/2024-02-25");
+    const got = await store.queryBars({ symbol: "MSFT.US", interval: "1w", limit: 100 });
+    // Polygon snaps `to` (a Sunday) to the end of its week: the week of 26 February comes too.
+    expect(got.map((b) => b.ts)).toEqual(["2024-02-05", "2024-02-12", "2024-02-20", "2024-02-26"].map(utc));
+    expect(got.map((b) => b.volume)).toEqual([sum("2024-02-04", "2024-02-10"), sum("2024-02-11", "2024-02-17"), sum("2024-02-18", "2024-02-24"), sum("2024-02-25", "2024-03-02")]);
+    expect(got[2]!.open).toBe(days.find((b) => b.date === "2024-02-20")!.open);
+  });
+
+  test("1mo: stamped with the month's first session (2 January), the month's sessions in it", async () => {
+    fake.setBars("polygon", "MSFT", days);
+    const s = await ingestFromConfig({ loaded: loaded({ symbols: ["MSFT.US"], interval: "1mo" }), store, source: "p", kind: "backfill", range: { from: utc("2024-01-01"), to: utc("2024-03-31") } });
+    expect(s.outcome).toBe("succeeded");
+    const got = await store.queryBars({ symbol: "MSFT.US", interval: "1mo", limit: 100 });
+    expect(got.map((b) => b.ts)).toEqual(["2024-01-02", "2024-02-01", "2024-03-01"].map(utc));
+    expect(got.map((b) => b.volume)).toEqual([sum("2024-01-01", "2024-01-31"), sum("2024-02-01", "2024-02-29"), sum("2024-03-01", "2024-03-31")]);
+  });
+});
+
 describe("polygon intraday errors", () => {
   test("429 with Retry-After and without: waited out, then loaded", async () => {
     setDays();
@@ -267,10 +296,10 @@ describe("the sessions option at Yahoo", () => {
 });
 
 describe("config", () => {
-  test("polygon offers 1m, 5m, 15m, 1h and 1d; sessions is regular or extended (default regular), for yahoo too", () => {
+  test("polygon offers 1m, 5m, 15m, 1h, 1d, 1w and 1mo; sessions is regular or extended (default regular), for yahoo too", () => {
     const c = parseConfig({ sources: { p: { type: "polygon", symbols: ["AAPL.US"], interval: "1m" } } });
     expect(c.sources.p).toMatchObject({ interval: "1m", sessions: "regular" });
-    expect(() => parseConfig({ sources: { p: { type: "polygon", symbols: ["AAPL.US"], interval: "1w" } } })).toThrow(/polygon offers the intervals 1m, 5m, 15m, 1h, 1d/);
+    expect(() => parseConfig({ sources: { p: { type: "polygon", symbols: ["AAPL.US"], interval: "1y" } } })).toThrow(/polygon offers the intervals 1m, 5m, 15m, 1h, 1d, 1w, 1mo/);
     expect(() => parseConfig({ sources: { p: { type: "polygon", symbols: ["AAPL.US"], sessions: "all" } } })).toThrow(/expected regular or extended/);
     expect(parseConfig({ sources: { y: { type: "yahoo", symbols: ["AAPL.US"], interval: "5m", sessions: "extended" } } }).sources.y).toMatchObject({ sessions: "extended" });
   });

@@ -9,14 +9,19 @@
 // windows of INTRADAY_WINDOW_DAYS: 30 days of a market trading around the clock are 43,200
 // minutes, under the limit; next_url pages through whatever a window still holds. Bars are asked
 // adjusted=false: stored bars are as traded and splits are applied once, on read.
+// Day, week and month bars start at midnight New York, weeks on Sunday, months on the 1st (per
+// Polygon's knowledge base, "How does Polygon treat hourly bars…"): for US listings a Sunday week
+// holds the sessions of the ISO week, so a week or month is stamped, as rollups stamp it, with the
+// date of its first session (domain/rollup.ts bucketOf).
 import type { Interval, RawRow } from "../domain/bar.ts";
 import { INTERVAL_MS } from "../domain/bar.ts";
+import { addDays, bucketOf, dateMs, dateOf } from "../domain/rollup.ts";
 import { ProviderError, parseJsonBody } from "../lib/http.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerCall, type FetchRequest, type QuoteRequest } from "./provider.ts";
 import { RegularSession, type Sessions } from "./sessions.ts";
 
 /** Polygon's multiplier and timespan for each interval ticksync loads from it. */
-export const POLYGON_RANGE: Partial<Record<Interval, string>> = { "1m": "1/minute", "5m": "5/minute", "15m": "15/minute", "1h": "1/hour", "1d": "1/day" };
+export const POLYGON_RANGE: Partial<Record<Interval, string>> = { "1m": "1/minute", "5m": "5/minute", "15m": "15/minute", "1h": "1/hour", "1d": "1/day", "1w": "1/week", "1mo": "1/month" };
 export const POLYGON_INTERVALS = Object.keys(POLYGON_RANGE) as Interval[];
 
 const DAY = 86_400_000;
@@ -93,10 +98,20 @@ function aggsPage(url: string, req: FetchRequest, what: string, on403?: (msg: st
 
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-/** Daily aggregates of [from, to]: ts = the New York session date (Polygon's daily bars start at midnight there). */
-export async function* fetchDailyAggs(req: FetchRequest): AsyncIterable<RawRow[]> {
+const NEW_YORK = "America/New_York";
+
+/** The date a day, week or month bar starting at `t` is stamped with: the session's, or the first session's of the week or month. */
+function barDate(t: number, interval: Interval, market: FetchRequest["market"]): string {
+  const date = dateInZone(t, NEW_YORK);
+  if (interval === "1d") return date;
+  // A Sunday (or any day of it) and the Monday after it are in the same ISO week.
+  return dateOf(bucketOf(dateMs(interval === "1w" ? addDays(date, 1) : date), "1d", interval, market)!.ts);
+}
+
+/** Day, week or month aggregates of [from, to] (dates), stamped per barDate. */
+export async function* fetchDailyAggs(req: FetchRequest, interval: Interval = "1d"): AsyncIterable<RawRow[]> {
   let url: string | null =
-    `${req.baseUrl}/v2/aggs/ticker/${encodeURIComponent(req.providerSymbol)}/range/1/day/${isoDay(req.from)}/${isoDay(req.to)}?adjusted=false&sort=asc&limit=${AGGS_LIMIT}`;
+    `${req.baseUrl}/v2/aggs/ticker/${encodeURIComponent(req.providerSymbol)}/range/${POLYGON_RANGE[interval]}/${isoDay(req.from)}/${isoDay(req.to)}?adjusted=false&sort=asc&limit=${AGGS_LIMIT}`;
   let page = 0;
   // A next_url seen before would page forever: a broken answer, not more data.
   const asked = new Set<string>();
@@ -114,8 +129,9 @@ export async function* fetchDailyAggs(req: FetchRequest): AsyncIterable<RawRow[]
     for (let i = 0; i < results.length; i++) {
       // Every entry is a row, a broken one too (the quarantine says what is wrong with it).
       const r: Partial<Record<string, unknown>> = results[i] && typeof results[i] === "object" ? results[i]! : {};
-      const date = isInstant(r.t) ? dateInZone(r.t, "America/New_York") : String(r.t);
-      rows.push({ locator: `polygon:${req.providerSymbol}:${isInstant(r.t) ? date : `#${i}`}`, fields: aggFields(req.symbol, date, r) });
+      const date = isInstant(r.t) ? barDate(r.t, interval, req.market) : String(r.t);
+      const at = isInstant(r.t) ? date : `#${i}`;
+      rows.push({ locator: `polygon:${req.providerSymbol}:${interval === "1d" ? at : `${interval}:${at}`}`, fields: aggFields(req.symbol, date, r) });
     }
     yield rows;
     url = nextPageUrl(body.next_url, req, req.providerSymbol);

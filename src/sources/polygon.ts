@@ -183,7 +183,7 @@ export function polygonBarsImpl(sessions: Sessions): ProviderImpl {
     providerSymbol: (ticker, market) => providerSpelling("polygon", ticker, market),
     fetchDaily(req) {
       const interval = req.interval ?? "1d";
-      return isIntraday(interval) ? fetchIntradayAggs(req, interval, sessions) : fetchDailyAggs(req);
+      return isIntraday(interval) ? fetchIntradayAggs(req, interval, sessions) : fetchDailyAggs(req, interval);
     },
   };
 }
@@ -232,7 +232,7 @@ export const polygonImpl: ProviderImpl = { ...polygonBarsImpl("regular"), quotes
 // The free tier allows 5 calls per minute.
 export const polygonDescriptor = providerDescriptor({
   type: "polygon",
-  summary: "Polygon.io bars of US listings (1m to 1d; intraday regular or extended hours), optionally with splits, dividends and ticker details",
+  summary: "Polygon.io bars of US listings (1m to 1mo; intraday regular or extended hours), optionally with splits, dividends and ticker details",
   defaults: { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 },
   intervals: POLYGON_INTERVALS,
   entries: { ...referenceEntries, ...sessionsEntry },

@@ -572,7 +572,9 @@ function polygon(ctx: Ctx, pageSize: number): Response {
   const multiplier = /^[1-9]\d{0,3}$/.test(multiplierRaw) ? Number(multiplierRaw) : NaN;
   if (Number.isNaN(multiplier)) return polygonError(400, `Could not parse the multiplier: '${multiplierRaw}'`);
   const stepMs = timespan === "minute" ? multiplier * 60_000 : timespan === "hour" ? multiplier * 3_600_000 : null;
-  if (stepMs === null && (timespan !== "day" || multiplier !== 1)) return polygonError(400, `fake polygon serves range/1/day and minute and hour ranges only (got ${multiplierRaw}/${timespan})`);
+  const calendar = timespan === "week" || timespan === "month";
+  if (stepMs === null && ((timespan !== "day" && !calendar) || multiplier !== 1))
+    return polygonError(400, `fake polygon serves range/1/day, 1/week, 1/month and minute and hour ranges only (got ${multiplierRaw}/${timespan})`);
   const bound = (v: string) => (/^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v)) ? nyMidnight(v) : /^\d+$/.test(v) ? Number(v) : NaN);
   const fromMs = bound(fromRaw);
   const toMs = bound(toRaw);
@@ -609,7 +611,15 @@ function polygon(ctx: Ctx, pageSize: number): Response {
     nextT = results[size]?.t;
     results = results.slice(0, size);
   } else {
-    const rows = (all ?? []).map((b) => ({ b, t: nyMidnight(b.date) })).filter((r) => fromMs <= r.t && r.t <= toMs);
+    // Weeks start on Sunday, months on the 1st, at midnight New York; `from` snaps back to the start of its week or month…
+    const periodStart = (date: string) => (timespan === "week" ? plusDays(date, -new Date(`${date}T00:00:00Z`).getUTCDay()) : timespan === "month" ? `${date.slice(0, 8)}01` : date);
+    const snapped = calendar ? nyMidnight(periodStart(new Date(fromMs + offsetMinutes("America/New_York", fromMs) * 60_000).toISOString().slice(0, 10))) : fromMs;
+    // …and `to` forward to the end of its week or month.
+    const toDate = new Date(toMs + offsetMinutes("America/New_York", toMs) * 60_000).toISOString().slice(0, 10);
+    const nextStart = timespan === "week" ? plusDays(periodStart(toDate), 7) : plusDays(`${toDate.slice(0, 8)}01`, 32).slice(0, 8) + "01";
+    const toSnapped = calendar ? nyMidnight(nextStart) - 1 : toMs;
+    const daily = (all ?? []).map((b) => ({ b, t: nyMidnight(b.date) })).filter((r) => snapped <= r.t && r.t <= toSnapped);
+    const rows = calendar ? calendarBars(daily.map((r) => r.b), periodStart) : daily;
     if (sort === "desc") rows.reverse();
     const page = rows.slice(0, size);
     nextT = rows[size]?.t;
@@ -644,6 +654,21 @@ function polygon(ctx: Ctx, pageSize: number): Response {
 }
 
 type PolygonAgg = { v: number; vw: number; o: number; c: number; h: number; l: number; t: number; n: number };
+
+const plusDays = (date: string, n: number) => new Date(Date.parse(`${date}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
+
+/** Daily bars grouped into weeks or months (by `periodStart` of each date), t = that start's New York midnight. */
+function calendarBars(days: FakeBar[], periodStart: (date: string) => string): { b: FakeBar; t: number }[] {
+  const out: { b: FakeBar; t: number }[] = [];
+  for (const d of days) {
+    const start = periodStart(d.date);
+    const last = out.at(-1);
+    if (last && last.b.date === start) {
+      last.b = { ...last.b, high: Math.max(last.b.high, d.high), low: Math.min(last.b.low, d.low), close: d.close, volume: last.b.volume + d.volume, adjClose: d.adjClose };
+    } else out.push({ b: { ...d, date: start }, t: nyMidnight(start) });
+  }
+  return out;
+}
 
 /**
  * Polygon intraday: each daily bar set becomes the minute bars of New York's extended day, as
