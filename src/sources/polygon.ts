@@ -1,5 +1,5 @@
-// Polygon.io v2 aggregates: `results[]` of {t, o, h, l, c, v, vw, n}, paginated by `next_url`
-// (which carries no key: we add it), with `status` and `error` on failures. US listings only.
+// Polygon.io, US listings: bars from the v2 aggregates, daily and intraday (polygon-aggs.ts: the
+// calls, paging by `next_url`, errors; the `sessions` option for intraday bars).
 // Latest quotes (mode = "quote"): the stocks snapshot, many tickers per request,
 // `/v2/snapshot/locale/us/markets/stocks/tickers?tickers=AAPL,MSFT` → `tickers[]` of
 // {ticker, day: {o, h, l, c, v, vw}, updated (ns), prevDay, min, lastTrade}. Snapshots are
@@ -18,8 +18,11 @@
 import * as v from "valibot";
 import type { RawRow } from "../domain/bar.ts";
 import { providerSpelling } from "../domain/symbols.ts";
-import { ProviderError, parseJsonBody } from "../lib/http.ts";
-import { NO_DATA_SPAN_MS, dateInZone, isInstant, providerCall, providerDescriptor, type FetchRequest, type ProviderImpl, type ProviderPage, type QuoteRequest } from "./provider.ts";
+import { isIntraday } from "../domain/rollup.ts";
+import { ProviderError } from "../lib/http.ts";
+import { dateInZone, isInstant, providerDescriptor, type FetchRequest, type ProviderImpl, type ProviderPage } from "./provider.ts";
+import { MAX_PAGES, POLYGON_INTERVALS, fetchDailyAggs, fetchIntradayAggs, nextPageUrl, polygonGet } from "./polygon-aggs.ts";
+import { sessionsEntry, type Sessions } from "./sessions.ts";
 import type { Cursor } from "./types.ts";
 
 /** Polygon's config fields beyond every provider's: the opt-in reference data. */
@@ -47,45 +50,16 @@ type Split = { execution_date?: string; split_from?: number; split_to?: number }
 type Dividend = { ex_dividend_date?: string; cash_amount?: number; currency?: string; pay_date?: string; declaration_date?: string; frequency?: number; dividend_type?: string };
 type TickerDetails = { name?: string; primary_exchange?: string; type?: string; currency_name?: string; sic_description?: string; share_class_figi?: string };
 
-type Aggs = { status?: string; error?: string; message?: string; results?: { t: number; o: number; h: number; l: number; c: number; v: number; vw?: number; n?: number }[]; next_url?: string };
-
-const withKey = (url: string, key: string | undefined) => (key ? `${url}${url.includes("?") ? "&" : "?"}apiKey=${encodeURIComponent(key)}` : url);
-
-type PolygonBody = { status?: string; error?: string; message?: string };
-type GetOptions<T> = {
-  /** What a 404 is: an unknown ticker (not_found, the default), nothing there (null), or a failure like any other 4xx. */
-  on404?: "not_found" | "null" | "client_error";
-  /** More checks of the answer, inside the call: what they throw as retryable is retried. */
-  check?: (json: T, msg: string) => void;
-};
-
-/** One Polygon GET with the key added, its errors classified. */
-function polygonGet<T extends PolygonBody>(url: string, req: FetchRequest | QuoteRequest, what: string, o: GetOptions<T> & { on404: "null" }): Promise<T | null>;
-function polygonGet<T extends PolygonBody>(url: string, req: FetchRequest | QuoteRequest, what: string, o?: GetOptions<T> & { on404?: "not_found" | "client_error" }): Promise<T>;
-function polygonGet<T extends PolygonBody>(url: string, req: FetchRequest | QuoteRequest, what: string, o: GetOptions<T> = {}): Promise<T | null> {
-  return providerCall(req, withKey(url, req.apiKey), (res, text) => {
-    const json = parseJsonBody(text, `polygon ${what}`) as T;
-    const msg = `polygon ${what}: ${json.error ?? json.message ?? `HTTP ${res.status}`}`;
-    if (res.status === 401 || res.status === 403) throw new ProviderError(msg, "auth", { status: res.status });
-    if (res.status === 404 && o.on404 !== "client_error") {
-      if (o.on404 === "null") return null;
-      throw new ProviderError(msg, "not_found", { status: res.status });
-    }
-    if (!res.ok || json.status === "ERROR") throw new ProviderError(msg, "client_error", { status: res.status });
-    o.check?.(json, msg);
-    return json;
-  });
-}
-
 /** All pages of a /v3/reference list: `next_url` carries a cursor and no key (added again). */
 async function referenceList<T>(first: string, req: FetchRequest, what: string): Promise<T[]> {
   const out: T[] = [];
   let url: string | null = first;
-  while (url) {
+  for (let page = 1; url; page++) {
+    if (page > MAX_PAGES) throw new ProviderError(`polygon ${what}: more than ${MAX_PAGES} pages (next_url does not end)`, "bad_response");
     const body: Reference<T[]> = await polygonGet<Reference<T[]>>(url, req, what);
     if (body.results !== undefined && !Array.isArray(body.results)) throw new ProviderError(`polygon ${what}: results is not a list`, "bad_response", { retryable: true });
     out.push(...(body.results ?? []));
-    url = body.next_url ?? null;
+    url = nextPageUrl(body.next_url, req, what);
   }
   return out;
 }
@@ -154,7 +128,7 @@ export function actionsSince(state: ReferenceState, overlapDays: number): string
   return isoDay(Date.parse(through) - overlapDays * DAY);
 }
 
-export type ReferenceOptions = { actions: boolean; details: boolean; refreshHours: number; overlapDays: number };
+export type ReferenceOptions = { actions: boolean; details: boolean; refreshHours: number; overlapDays: number; sessions?: Sessions };
 
 /**
  * Polygon's impl with the reference endpoints when opted in: asked with a symbol's first page of
@@ -162,20 +136,21 @@ export type ReferenceOptions = { actions: boolean; details: boolean; refreshHour
  * facts on every 5-minute run), splits and dividends incrementally from actionsSince.
  */
 export function polygonImplWith(ref: ReferenceOptions): ProviderImpl {
-  if (!ref.actions && !ref.details) return polygonImpl;
+  const bars: ProviderImpl = ref.sessions === undefined || ref.sessions === "regular" ? polygonImpl : { ...polygonBarsImpl(ref.sessions), quotes: polygonQuotes };
+  if (!ref.actions && !ref.details) return bars;
   const refreshMs = ref.refreshHours * 3_600_000;
   // A time ahead of the clock (the clock was set back) counts as due rather than never.
   const due = (at: number | null, now: number) => at === null || at > now || now - at >= refreshMs;
   return {
-    ...polygonImpl,
+    ...bars,
     async *fetchDaily(req) {
       const now = Date.now();
       const was = referenceState(req.cursor);
       const actions = ref.actions && due(was.actionsAt, now);
       const details = ref.details && due(was.detailsAt, now);
-      if (!actions && !details) return yield* polygonImpl.fetchDaily(req);
+      if (!actions && !details) return yield* bars.fetchDaily(req);
       let first = true;
-      for await (const got of polygonImpl.fetchDaily(req)) {
+      for await (const got of bars.fetchDaily(req)) {
         const rows = Array.isArray(got) ? got : got.rows;
         if (!first) {
           yield rows;
@@ -202,49 +177,20 @@ export function polygonImplWith(ref: ReferenceOptions): ProviderImpl {
   };
 }
 
-export const polygonImpl: ProviderImpl = {
-  providerSymbol: (ticker, market) => providerSpelling("polygon", ticker, market),
-  async *fetchDaily(req) {
-    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-    let url: string | null =
-      `${req.baseUrl}/v2/aggs/ticker/${encodeURIComponent(req.providerSymbol)}/range/1/day/${day(req.from)}/${day(req.to)}?adjusted=false&sort=asc&limit=50000`;
-    let page = 0;
-    // A next_url seen before would page forever: a broken answer, not more data.
-    const asked = new Set<string>();
-    while (url) {
-      page++;
-      if (asked.has(url)) throw new ProviderError(`polygon ${req.providerSymbol}: next_url repeats an earlier page`, "bad_response");
-      asked.add(url);
-      const body: Aggs = await polygonGet<Aggs>(url, req, req.providerSymbol, {
-        check: (json) => {
-          if (json.results != null && !Array.isArray(json.results)) throw new ProviderError(`polygon ${req.providerSymbol}: results is not a list`, "bad_response", { retryable: true });
-          if (json.next_url != null && typeof json.next_url !== "string") throw new ProviderError(`polygon ${req.providerSymbol}: next_url is not a URL`, "bad_response", { retryable: true });
-        },
-      });
-      const results = body.results ?? [];
-      // An unknown ticker is a 200 with no results. Over a week or more that is worth a failure
-      // record; over a few days (an incremental run over a weekend) it is just nothing new.
-      if (page === 1 && results.length === 0 && !body.next_url && req.to - req.from >= NO_DATA_SPAN_MS)
-        throw new ProviderError(`polygon ${req.providerSymbol}: no data in ${day(req.from)}..${day(req.to)} (unknown ticker or no trading)`, "no_data");
-      const rows: RawRow[] = results.map((entry, i) => {
-        // Every entry is a row, a broken one too (the quarantine says what is wrong with it).
-        const r: Partial<Record<string, unknown>> = entry && typeof entry === "object" ? entry : {};
-        // Daily aggregates start at midnight New York time.
-        const date = isInstant(r.t) ? dateInZone(r.t, "America/New_York") : String(r.t);
-        return {
-          locator: `polygon:${req.providerSymbol}:${isInstant(r.t) ? date : `#${i}`}`,
-          fields: { symbol: req.symbol, ts: date, open: r.o, high: r.h, low: r.l, close: r.c, volume: r.v, trades: r.n, turnover: typeof r.vw === "number" && typeof r.v === "number" ? r.vw * r.v : undefined },
-        };
-      });
-      yield rows;
-      url = body.next_url || null;
-    }
-  },
-};
+/** Polygon's bars: daily, or intraday with the sessions asked for (see polygon-aggs.ts). */
+export function polygonBarsImpl(sessions: Sessions): ProviderImpl {
+  return {
+    providerSymbol: (ticker, market) => providerSpelling("polygon", ticker, market),
+    fetchDaily(req) {
+      const interval = req.interval ?? "1d";
+      return isIntraday(interval) ? fetchIntradayAggs(req, interval, sessions) : fetchDailyAggs(req, interval);
+    },
+  };
+}
 
 type Snapshot = { status?: string; error?: string; message?: string; tickers?: { ticker?: string; updated?: number; day?: { o?: number; h?: number; l?: number; c?: number; v?: number; vw?: number } }[] };
 
-polygonImpl.quotes = {
+const polygonQuotes: NonNullable<ProviderImpl["quotes"]> = {
   batch: 50,
   async fetch(req) {
     const list = req.symbols.map((s) => s.providerSymbol).join(",");
@@ -281,11 +227,15 @@ polygonImpl.quotes = {
   },
 };
 
+export const polygonImpl: ProviderImpl = { ...polygonBarsImpl("regular"), quotes: polygonQuotes };
+
 // The free tier allows 5 calls per minute.
 export const polygonDescriptor = providerDescriptor({
   type: "polygon",
-  summary: "Polygon.io daily bars of US listings, optionally with splits, dividends and ticker details",
+  summary: "Polygon.io bars of US listings (1m to 1mo; intraday regular or extended hours), optionally with splits, dividends and ticker details",
   defaults: { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 },
-  entries: referenceEntries,
-  impl: (cfg) => polygonImplWith({ actions: cfg.actions, details: cfg.details, refreshHours: cfg.referenceRefreshHours, overlapDays: cfg.actionsOverlapDays }),
+  intervals: POLYGON_INTERVALS,
+  entries: { ...referenceEntries, ...sessionsEntry },
+  impl: (cfg) =>
+    polygonImplWith({ actions: cfg.actions, details: cfg.details, refreshHours: cfg.referenceRefreshHours, overlapDays: cfg.actionsOverlapDays, sessions: cfg.sessions }),
 });

@@ -10,12 +10,14 @@
 // request; its last entry is the current (or last) session's bar, its close the latest price.
 // Intraday (1m, 2m, 5m, 15m, 30m, 60m): Yahoo keeps a short look-back per interval and caps 1m
 // requests at 7 days; older ranges are answered 422 "Unprocessable Entity". Ranges are clipped to the look-back
-// and asked in windows it accepts; intraday rows are bars' open instants (UTC), as Yahoo sends them.
+// and asked in windows it accepts; intraday rows are bars' open instants (UTC), as Yahoo sends them,
+// pre-market and after-hours bars included only with sessions = "extended" (includePrePost=true).
 import type { Interval, RawRow } from "../domain/bar.ts";
 import { log } from "../lib/log.ts";
 import { providerSpelling } from "../domain/symbols.ts";
 import { MARKET_TIMEZONES } from "../domain/calendar.ts";
 import { ProviderError, parseJsonBody } from "../lib/http.ts";
+import { sessionsEntry, type Sessions } from "./sessions.ts";
 import { NO_DATA_SPAN_MS, dateInZone, isInstant, knownZone, providerCall, providerDescriptor, type FetchRequest, type ProviderImpl, type ProviderPage, type QuoteRequest } from "./provider.ts";
 
 type Chart = {
@@ -167,7 +169,7 @@ function lookbackError(req: FetchRequest, interval: Interval, e: ProviderError):
  * in windows Yahoo accepts, one page per window. A range wholly beyond the look-back is asked once
  * as it is: Yahoo's 422 becomes a no_data failure naming the limit (not retried).
  */
-async function* fetchIntraday(req: FetchRequest, interval: Interval): AsyncIterable<ProviderPage> {
+async function* fetchIntraday(req: FetchRequest, interval: Interval, sessions: Sessions): AsyncIterable<ProviderPage> {
   const { days, windowDays } = YAHOO_LOOKBACK[interval]!;
   const earliest = Date.now() - days * DAY + LOOKBACK_MARGIN_MS;
   let from = req.from;
@@ -182,7 +184,7 @@ async function* fetchIntraday(req: FetchRequest, interval: Interval): AsyncItera
     const b = Math.min(a + windowDays * DAY - 1000, req.to + 1);
     const url =
       `${req.baseUrl}/v8/finance/chart/${encodeURIComponent(req.providerSymbol)}?period1=${Math.floor(a / 1000)}` +
-      `&period2=${Math.ceil(b / 1000)}&interval=${YAHOO_INTERVAL[interval]}&includePrePost=false`;
+      `&period2=${Math.ceil(b / 1000)}&interval=${YAHOO_INTERVAL[interval]}&includePrePost=${sessions === "extended"}`;
     let chart: ReturnType<typeof chartResult>;
     try {
       chart = await chartCall(req, url, req.providerSymbol);
@@ -220,7 +222,7 @@ export const yahooImpl: ProviderImpl = {
   providerSymbol: (ticker, market) => providerSpelling("yahoo", ticker, market),
   async *fetchDaily(req) {
     const interval = req.interval ?? "1d";
-    if (YAHOO_LOOKBACK[interval]) return yield* fetchIntraday(req, interval);
+    if (YAHOO_LOOKBACK[interval]) return yield* fetchIntraday(req, interval, "regular");
     // Up to now, whatever `to` is: every split after a bar must be in the events to undo it.
     // From a day early: Yahoo stamps a daily bar with its session's open, which east of UTC
     // (Sydney 10:00, a currency's London midnight in summer) falls on the UTC day before its date.
@@ -302,10 +304,20 @@ yahooImpl.quotes = {
   },
 };
 
+/** Yahoo with pre-market and after-hours intraday bars too (sessions = "extended": includePrePost=true). */
+const yahooExtendedImpl: ProviderImpl = {
+  ...yahooImpl,
+  fetchDaily(req) {
+    const interval = req.interval ?? "1d";
+    return YAHOO_LOOKBACK[interval] ? fetchIntraday(req, interval, "extended") : yahooImpl.fetchDaily(req);
+  },
+};
+
 export const yahooDescriptor = providerDescriptor({
   type: "yahoo",
   summary: "Yahoo Finance bars (1m, 2m, 5m, 15m, 30m, 1h, 1d, 1w, 1mo; daily and longer with splits and dividends), or its latest quotes",
   defaults: { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 },
   intervals: YAHOO_INTERVALS,
-  impl: yahooImpl,
+  entries: sessionsEntry,
+  impl: (cfg) => (cfg.sessions === "extended" ? yahooExtendedImpl : yahooImpl),
 });

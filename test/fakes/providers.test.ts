@@ -478,7 +478,7 @@ describe("request log", () => {
     await get("/polygon/v2/aggs/ticker/AAPL/range/1/day/2024-01-01/2024-01-31?apiKey=bad");
     await get("/alphavantage/query?function=TIME_SERIES_DAILY&symbol=IBM");
     await get("/nowhere/x");
-    expect(fake.requests.map(({ at: _, ...r }) => r)).toEqual([
+    expect(fake.requests.map(({ at: _, mono: _mono, ...r }) => r)).toEqual([
       { provider: "stooq", path: "/q/d/l/", query: { s: "cdr", i: "d", d1: "20240306", d2: "20240308" }, status: 200 },
       { provider: "yahoo", path: "/v8/finance/chart/%5EGSPC", query: { period1: "1", period2: "2", interval: "1d" }, status: 404 },
       { provider: "polygon", path: "/v2/aggs/ticker/AAPL/range/1/day/2024-01-01/2024-01-31", query: { apiKey: "bad" }, status: 401 },

@@ -13,7 +13,9 @@ import { rng } from "../../scripts/gen-demo.ts";
 export type FakeBar = { date: string /* YYYY-MM-DD */; open: number; high: number; low: number; close: number; volume: number; adjClose: number };
 
 export type Fault =
-  | { kind: "429"; retryAfterSeconds?: number; times: number } // HTTP 429 + Retry-After, in the provider's own 429 body
+  | { kind: "429"; retryAfterSeconds?: number | null; times: number } // HTTP 429 + Retry-After (null: without one), in the provider's own 429 body
+  | { kind: "polygon-not-authorized"; times: number } // Polygon 403 NOT_AUTHORIZED: the plan does not cover the data asked for
+  | { kind: "polygon-delayed"; times: number } // Polygon's answer as usual, with status DELAYED (plans with delayed data)
   | { kind: "av-note"; times: number } // Alpha Vantage 200 {"Note": "...5 calls per minute..."}
   | { kind: "av-information"; times: number } // Alpha Vantage 200 {"Information": "...rate limit..."}, quoting the key it saw
   | { kind: "av-premium"; times: number } // Alpha Vantage 200 {"Information": "...This is a premium endpoint..."}
@@ -25,7 +27,8 @@ export type Fault =
 
 export type ProviderName = "stooq" | "yahoo" | "polygon" | "alphavantage";
 
-export type FakeRequest = { provider: string; path: string; query: Record<string, string>; at: number; status: number };
+/** `at`: arrival, epoch ms; `mono`: arrival on the monotonic clock (performance.now()), for rates: the wall clock may be stepped mid-run. */
+export type FakeRequest = { provider: string; path: string; query: Record<string, string>; at: number; mono: number; status: number };
 
 export type FakeProviders = {
   /** Base URL, e.g. http://127.0.0.1:PORT; a client's base URL is `${url}/yahoo` etc. */
@@ -187,8 +190,8 @@ const STOOQ_LIMIT = "Exceeded the daily hits limit";
 // Alpha Vantage pretty-prints its JSON with four spaces.
 const avJson = (body: unknown) => new Response(JSON.stringify(body, null, 4), { headers: { "content-type": "application/json" } });
 
-function tooManyRequests(provider: ProviderName, retryAfterSeconds: number): Response {
-  const headers = { "retry-after": String(retryAfterSeconds) };
+function tooManyRequests(provider: ProviderName, retryAfterSeconds: number | null): Response {
+  const headers: Record<string, string> = retryAfterSeconds === null ? {} : { "retry-after": String(retryAfterSeconds) };
   if (provider === "polygon") return json({ status: "ERROR", request_id: requestId(), error: POLYGON_429 }, 429, headers);
   return text("Too Many Requests", 429, "text/plain; charset=utf-8", headers);
 }
@@ -299,7 +302,7 @@ function polygonReference({ url, path, base, lookup, events }: Ctx, pageSize: nu
   return json(body);
 }
 
-type Ctx = { url: URL; path: string; req: Request; base: string; lookup: Lookup; events?: FakeEvents };
+type Ctx = { url: URL; path: string; req: Request; base: string; lookup: Lookup; events?: FakeEvents; delayed?: boolean };
 
 // ---------------------------------------------------------------------------------------------
 // Stooq: GET /q/d/l/?s=<sym>&i=d[&d1=YYYYMMDD&d2=YYYYMMDD]
@@ -531,7 +534,7 @@ function yahooIntraday(symbol: string, q: URLSearchParams, interval: string, loo
 }
 
 // ---------------------------------------------------------------------------------------------
-// Polygon: GET /v2/aggs/ticker/<T>/range/1/day/<from>/<to>?adjusted=&sort=&limit=&apiKey=
+// Polygon: GET /v2/aggs/ticker/<T>/range/<multiplier>/<day|minute|hour>/<from>/<to>?adjusted=&sort=&limit=&apiKey=
 
 const polygonError = (status: number, error: string) => json({ status: "ERROR", request_id: requestId(), error }, status);
 const nyMidnight = (date: string) => zonedMs(date, 0, 0, "America/New_York");
@@ -584,8 +587,13 @@ function polygon(ctx: Ctx, pageSize: number): Response {
   if (key === "bad") return polygonError(401, "Unknown API Key");
 
   const ticker = decodeURIComponent(m[1]!);
-  const [multiplier, timespan, fromRaw, toRaw] = [m[2]!, m[3]!, decodeURIComponent(m[4]!), decodeURIComponent(m[5]!)];
-  if (multiplier !== "1" || timespan !== "day") return polygonError(400, `fake polygon serves range/1/day only (got ${multiplier}/${timespan})`);
+  const [multiplierRaw, timespan, fromRaw, toRaw] = [m[2]!, m[3]!, decodeURIComponent(m[4]!), decodeURIComponent(m[5]!)];
+  const multiplier = /^[1-9]\d{0,3}$/.test(multiplierRaw) ? Number(multiplierRaw) : NaN;
+  if (Number.isNaN(multiplier)) return polygonError(400, `Could not parse the multiplier: '${multiplierRaw}'`);
+  const stepMs = timespan === "minute" ? multiplier * 60_000 : timespan === "hour" ? multiplier * 3_600_000 : null;
+  const calendar = timespan === "week" || timespan === "month";
+  if (stepMs === null && ((timespan !== "day" && !calendar) || multiplier !== 1))
+    return polygonError(400, `fake polygon serves range/1/day, 1/week, 1/month and minute and hour ranges only (got ${multiplierRaw}/${timespan})`);
   const bound = (v: string) => (/^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v)) ? nyMidnight(v) : /^\d+$/.test(v) ? Number(v) : NaN);
   const fromMs = bound(fromRaw);
   const toMs = bound(toRaw);
@@ -609,52 +617,126 @@ function polygon(ctx: Ctx, pageSize: number): Response {
   const sort = opts.get("sort") === "desc" ? "desc" : "asc";
   const limitRaw = Number(opts.get("limit") ?? 5000);
   const limit = Math.min(50_000, Math.max(1, Number.isFinite(limitRaw) ? Math.floor(limitRaw) : 5000));
+  const size = Math.min(limit, pageSize);
+  const status = ctx.delayed ? "DELAYED" : "OK";
 
   const all = lookup(ticker);
-  const rows = (all ?? [])
-    .map((b) => ({ b, t: nyMidnight(b.date) }))
-    .filter((r) => fromMs <= r.t && r.t <= toMs);
-  if (sort === "desc") rows.reverse();
-  const none = { ticker, queryCount: 0, resultsCount: 0, adjusted, status: "OK", request_id: requestId(), count: 0 };
-  if (rows.length === 0) return json(none);
-
-  const size = Math.min(limit, pageSize);
-  const page = rows.slice(0, size);
-  // Polygon's `adjusted` is for splits only: with adjusted=true the prices before each split set
-  // with setEvents are divided by its ratio and the volumes multiplied (a FakeBar's adjClose is
-  // Yahoo's dividend-and-split figure, not used here).
-  const splitK = (date: string) => (adjusted ? (ctx.events?.splits ?? []).filter((sp) => date < sp.date).reduce((k, sp) => (k * sp.denominator) / sp.numerator, 1) : 1);
-  const results = page.map(({ b, t }) => {
-    const k = splitK(b.date);
-    const px = (x: number) => (k === 1 ? x : round(x * k, 4));
-    return {
-      v: k === 1 ? b.volume : Math.round(b.volume / k),
-      vw: round(((b.high + b.low + b.close) / 3) * k, 4),
-      o: px(b.open),
-      c: px(b.close),
-      h: px(b.high),
-      l: px(b.low),
-      t,
-      n: Math.max(1, Math.round(b.volume / 137)),
-    };
-  });
-  const body: Record<string, unknown> = {
-    ticker,
-    queryCount: results.length,
-    resultsCount: results.length,
-    adjusted,
-    results,
-    status: "OK",
-    request_id: requestId(),
-    count: results.length,
-  };
-  const next = rows[size];
-  if (next) {
+  let results: PolygonAgg[];
+  let nextT: number | undefined;
+  if (stepMs !== null) {
+    if (sort !== "asc") return polygonError(400, "fake polygon serves intraday ranges in sort=asc only");
+    // One more than a page: whether there is a next page, and where it starts.
+    results = polygonIntraday(all ?? [], fromMs, toMs, stepMs, size + 1);
+    nextT = results[size]?.t;
+    results = results.slice(0, size);
+  } else {
+    // Weeks start on Sunday, months on the 1st, at midnight New York; `from` snaps back to the start of its week or month…
+    const periodStart = (date: string) => (timespan === "week" ? plusDays(date, -new Date(`${date}T00:00:00Z`).getUTCDay()) : timespan === "month" ? `${date.slice(0, 8)}01` : date);
+    const snapped = calendar ? nyMidnight(periodStart(new Date(fromMs + offsetMinutes("America/New_York", fromMs) * 60_000).toISOString().slice(0, 10))) : fromMs;
+    // …and `to` forward to the end of its week or month.
+    const toDate = new Date(toMs + offsetMinutes("America/New_York", toMs) * 60_000).toISOString().slice(0, 10);
+    const nextStart = timespan === "week" ? plusDays(periodStart(toDate), 7) : plusDays(`${toDate.slice(0, 8)}01`, 32).slice(0, 8) + "01";
+    const toSnapped = calendar ? nyMidnight(nextStart) - 1 : toMs;
+    const daily = (all ?? []).map((b) => ({ b, t: nyMidnight(b.date) })).filter((r) => snapped <= r.t && r.t <= toSnapped);
+    const rows = calendar ? calendarBars(daily.map((r) => r.b), periodStart) : daily;
+    if (sort === "desc") rows.reverse();
+    const page = rows.slice(0, size);
+    nextT = rows[size]?.t;
+    // Polygon's `adjusted` is for splits only: with adjusted=true the prices before each split set
+    // with setEvents are divided by its ratio and the volumes multiplied (a FakeBar's adjClose is
+    // Yahoo's dividend-and-split figure, not used here).
+    const splitK = (date: string) => (adjusted ? (ctx.events?.splits ?? []).filter((sp) => date < sp.date).reduce((k, sp) => (k * sp.denominator) / sp.numerator, 1) : 1);
+    results = page.map(({ b, t }) => {
+      const k = splitK(b.date);
+      const px = (x: number) => (k === 1 ? x : round(x * k, 4));
+      return {
+        v: k === 1 ? b.volume : Math.round(b.volume / k),
+        vw: round(((b.high + b.low + b.close) / 3) * k, 4),
+        o: px(b.open),
+        c: px(b.close),
+        h: px(b.high),
+        l: px(b.low),
+        t,
+        n: Math.max(1, Math.round(b.volume / 137)),
+      };
+    });
+  }
+  if (results.length === 0) return json({ ticker, queryCount: 0, resultsCount: 0, adjusted, status, request_id: requestId(), count: 0 });
+  const body: Record<string, unknown> = { ticker, queryCount: results.length, resultsCount: results.length, adjusted, results, status, request_id: requestId(), count: results.length };
+  if (nextT !== undefined) {
+    // Polygon's own form: the range with `from` moved to the next bar, and a cursor holding the options.
     const c = Buffer.from(`adjusted=${adjusted}&limit=${limit}&sort=${sort}`).toString("base64url");
-    const [f, t] = sort === "asc" ? [String(next.t), toRaw] : [fromRaw, String(next.t)];
-    body.next_url = `${base}/polygon/v2/aggs/ticker/${encodeURIComponent(ticker)}/range/1/day/${f}/${t}?cursor=${c}`;
+    const [f, t] = sort === "asc" ? [String(nextT), toRaw] : [fromRaw, String(nextT)];
+    body.next_url = `${base}/polygon/v2/aggs/ticker/${encodeURIComponent(ticker)}/range/${multiplierRaw}/${timespan}/${f}/${t}?cursor=${c}`;
   }
   return json(body);
+}
+
+type PolygonAgg = { v: number; vw: number; o: number; c: number; h: number; l: number; t: number; n: number };
+
+const plusDays = (date: string, n: number) => new Date(Date.parse(`${date}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10);
+
+/** Daily bars grouped into weeks or months (by `periodStart` of each date), t = that start's New York midnight. */
+function calendarBars(days: FakeBar[], periodStart: (date: string) => string): { b: FakeBar; t: number }[] {
+  const out: { b: FakeBar; t: number }[] = [];
+  for (const d of days) {
+    const start = periodStart(d.date);
+    const last = out.at(-1);
+    if (last && last.b.date === start) {
+      last.b = { ...last.b, high: Math.max(last.b.high, d.high), low: Math.min(last.b.low, d.low), close: d.close, volume: last.b.volume + d.volume, adjClose: d.adjClose };
+    } else out.push({ b: { ...d, date: start }, t: nyMidnight(start) });
+  }
+  return out;
+}
+
+/**
+ * Polygon intraday: each daily bar set becomes the minute bars of New York's extended day, as
+ * Polygon has them for a US listing: every minute of the regular session 09:30-16:00 (prices
+ * walking from the day's open to its close) and, extended-hours trading being thin, every 5th
+ * minute of the pre-market 04:00-09:30 (at the open) and the after-hours 16:00-20:00 (at the
+ * close). Coarser bars aggregate them on clock-aligned buckets (a 1-hour bar at 09:00 holds
+ * 09:00-09:59: pre-market and regular minutes). Bars with t in [from, to], at most `max` of them.
+ * The fake's page counts result bars (Polygon's `limit` counts the base minutes behind them).
+ */
+function polygonIntraday(days: FakeBar[], from: number, to: number, stepMs: number, max: number): PolygonAgg[] {
+  const out: PolygonAgg[] = [];
+  let cur: PolygonAgg | null = null;
+  let turnover = 0;
+  const flush = () => {
+    if (cur && cur.t >= from && cur.t <= to) out.push({ ...cur, vw: round(turnover / cur.v, 4) });
+    cur = null;
+  };
+  for (const b of days) {
+    const dayStart = zonedMs(b.date, 4, 0, "America/New_York"); // no DST change between 04:00 and 20:00
+    if (dayStart + 16 * 3_600_000 <= from - stepMs || dayStart > to) continue;
+    const regular = 390;
+    for (let minute = 0; minute < 16 * 60; minute++) {
+      const inRegular = minute >= 330 && minute < 330 + regular;
+      if (!inRegular && minute % 5 !== 0) continue;
+      const k = minute - 330;
+      const px = (j: number) => round(b.open + ((b.close - b.open) * j) / regular, 2);
+      const [o, c] = inRegular ? [px(k), px(k + 1)] : minute < 330 ? [b.open, b.open] : [b.close, b.close];
+      const [h, l] = inRegular ? [round(Math.max(o, c) + 0.01, 2), round(Math.min(o, c) - 0.01, 2)] : [round(o + 0.02, 2), round(o - 0.02, 2)];
+      const v = Math.max(1, Math.round(inRegular ? b.volume / regular : b.volume / 5000));
+      const t = dayStart + minute * 60_000;
+      const bucket = t - (t % stepMs);
+      if (cur === null || cur.t !== bucket) {
+        flush();
+        if (out.length >= max) return out;
+        cur = { v: 0, vw: 0, o, c, h, l, t: bucket, n: 0 };
+        turnover = 0;
+      }
+      const a: PolygonAgg = cur;
+      a.c = c;
+      a.h = Math.max(a.h, h);
+      a.l = Math.min(a.l, l);
+      a.v += v;
+      a.n += Math.max(1, Math.round(v / 50));
+      turnover += ((h + l + c) / 3) * v;
+    }
+  }
+  flush();
+  return out.slice(0, max);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -837,7 +919,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
       const url = new URL(req.url);
       const [, prefix = "", ...rest] = url.pathname.split("/");
       const path = `/${rest.join("/")}`;
-      const entry: FakeRequest = { provider: prefix, path, query: Object.fromEntries(url.searchParams), at: Date.now(), status: 0 };
+      const entry: FakeRequest = { provider: prefix, path, query: Object.fromEntries(url.searchParams), at: Date.now(), mono: performance.now(), status: 0 };
       requests.push(entry);
       const answer = (res: Response) => {
         entry.status = res.status;
@@ -858,7 +940,12 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
         case undefined:
           return answer(handle(ctx));
         case "429":
-          return answer(tooManyRequests(provider, fault.retryAfterSeconds ?? 1));
+          return answer(tooManyRequests(provider, fault.retryAfterSeconds === undefined ? 1 : fault.retryAfterSeconds));
+        case "polygon-not-authorized":
+          // As Polygon words it (per polygon-io/issues#313: an aggregates range the plan does not cover).
+          return answer(json({ status: "NOT_AUTHORIZED", request_id: requestId(), message: "Your plan doesn't include this data timeframe. Please upgrade your plan at https://polygon.io/pricing" }, 403));
+        case "polygon-delayed":
+          return answer(handle({ ...ctx, delayed: true }));
         case "av-note":
           return answer(avJson({ Note: AV_NOTE }));
         case "av-information":
@@ -916,6 +1003,7 @@ export async function startFakeProviders(opts: FakeProvidersOptions = {}): Promi
       // These answers exist only at one provider; anywhere else the test is mistaken.
       if ((f.kind === "av-note" || f.kind === "av-information" || f.kind === "av-premium") && p !== "alphavantage") throw new Error(`fault(${p}): ${f.kind} is an Alpha Vantage answer`);
       if (f.kind === "stooq-limit" && p !== "stooq") throw new Error(`fault(${p}): stooq-limit is a Stooq answer`);
+      if ((f.kind === "polygon-not-authorized" || f.kind === "polygon-delayed") && p !== "polygon") throw new Error(`fault(${p}): ${f.kind} is a Polygon answer`);
       const left = f.kind === "empty" ? (f.times ?? Infinity) : f.times;
       if (!(left > 0)) return;
       if (!faults.has(p)) faults.set(p, []);
