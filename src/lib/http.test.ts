@@ -1,7 +1,7 @@
 // The pieces of the provider call policy that are pure functions, and the limiter's schedule.
 import { describe, expect, test } from "bun:test";
 import { backoffMs, DEFAULT_RETRY, redactUrl, retryAfterMs } from "./http.ts";
-import { createRateLimiter, ratePerSecond, RATE_HEADROOM } from "./ratelimit.ts";
+import { createRateLimiter, ratePerSecond, RATE_HEADROOM, WINDOW_SLACK_MS, windowOf } from "./ratelimit.ts";
 import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
@@ -71,6 +71,26 @@ describe("rate limiter", () => {
     for (let i = 0; i < 100; i++) limiter.succeeded();
     expect(limiter.stats().factor).toBe(1);
     expect(limiter.stats().throttled).toBe(3);
+  });
+
+  test("the provider's window holds at most its limit, a burst included, and the pace stays above 95% of it", async () => {
+    expect(windowOf({ perSecond: 20 })).toEqual({ calls: 20, ms: 1000 });
+    expect(windowOf({ perMinute: 5 })).toEqual({ calls: 5, ms: 60_000 });
+    expect(windowOf({ perSecond: 0.5 })).toEqual({ calls: 1, ms: 2000 });
+    for (const limit of [{ perSecond: 20 }, { perSecond: 20, burst: 8 }, { perMinute: 5, burst: 5 }]) {
+      let clock = 0;
+      const sent: number[] = [];
+      const limiter = createRateLimiter("t", limit, { now: () => clock, sleep: async (ms) => void (clock += ms) });
+      for (let i = 0; i < 200; i++) {
+        await limiter.acquire();
+        sent.push(clock);
+      }
+      const { calls, ms } = windowOf(limit);
+      // Any calls + 1 consecutive grants span more than the window and its slack.
+      for (let i = calls; i < sent.length; i++) expect(sent[i]! - sent[i - calls]!).toBeGreaterThanOrEqual(ms + WINDOW_SLACK_MS);
+      const perWindow = ((sent.length - 1) / (sent.at(-1)! - sent[0]!)) * ms;
+      expect(perWindow).toBeGreaterThan(0.95 * calls);
+    }
   });
 
   test("a used-up quota fails every caller at once", async () => {

@@ -1,8 +1,9 @@
 // Per-provider rate limiting, shared by every worker that calls the provider: a token bucket
 // of capacity `burst` (default 1) at the configured rate, kept as a GCRA schedule and handed out
-// one grant at a time, so with burst 1 calls are evenly spaced and no window of the provider's
-// length sees more calls than its limit. A 429 (or a provider's 200-with-a-note) pauses everyone until its
-// Retry-After, and consecutive ones halve the rate; successes win it back step by step.
+// one grant at a time, so with burst 1 calls are evenly spaced; and no window of the provider's
+// length (a second or a minute, with some slack) sees more calls than its limit, bursts included.
+// A 429 (or a provider's 200-with-a-note) pauses everyone until its Retry-After, and consecutive
+// ones halve the rate; successes win it back step by step.
 export type RateLimit = { perSecond?: number; perMinute?: number; burst?: number };
 
 /** A wait in progress that a person should see: why, and until when (epoch ms). */
@@ -71,6 +72,23 @@ export function ratePerSecond(limit: RateLimit): number {
 export const RATE_HEADROOM = 0.98;
 /** Lateness of a timer that still counts as on schedule (see grant). */
 const LATE_CREDIT_MS = 4;
+/**
+ * Slack added to the provider's window: a call granted on time may still leave late (a busy
+ * event loop between grant and send), so the calls it counts in any window of its length are
+ * at most its limit as long as that lateness varies by less than this.
+ */
+export const WINDOW_SLACK_MS = 40;
+
+/**
+ * The provider's own window and the calls it allows in it (20 per second, 5 per minute), which
+ * even spacing alone does not bound: a burst, or calls sent late after on-time ones, would put
+ * more in one window. A limit below one call per window is one call per 1/rate.
+ */
+export function windowOf(limit: RateLimit): { calls: number; ms: number } {
+  const ms = limit.perSecond !== undefined ? 1000 : 60_000;
+  const calls = Math.floor((ratePerSecond(limit) * ms) / 1000 + 1e-9);
+  return calls >= 1 ? { calls, ms } : { calls: 1, ms: 1000 / ratePerSecond(limit) };
+}
 
 export function createRateLimiter(
   name: string,
@@ -95,6 +113,11 @@ export function createRateLimiter(
   let queue: Promise<void> = Promise.resolve();
   const stats: RateLimiterStats = { granted: 0, throttled: 0, factor: 1, waitedMs: 0 };
   const step = () => 1000 / (rate * factor * RATE_HEADROOM);
+  // The last `window.calls` grants, a ring: a new one waits until the oldest is a window (and the
+  // slack) old, so no window of the provider's length holds more than its limit.
+  const window = windowOf(limit);
+  const granted = new Array<number>(window.calls).fill(-Infinity);
+  let oldest = 0;
   let pauseWhy = "";
 
   // Long waits in progress (the grant's, and retries' backoffs), so a run can say why it is quiet.
@@ -132,7 +155,7 @@ export function createRateLimiter(
     for (;;) {
       if (Date.now() < exhaustedUntil) throw new QuotaExhausted(`${name}: ${exhaustedReason} (no calls until ${new Date(exhaustedUntil).toISOString()})`);
       t = now();
-      const delay = Math.max(pausedUntil, tat - (burst - 1) * step()) - t;
+      const delay = Math.max(pausedUntil, tat - (burst - 1) * step(), granted[oldest]! + window.ms + WINDOW_SLACK_MS) - t;
       if (delay <= 0) break;
       stats.waitedMs += delay;
       const paused = pausedUntil - t >= delay;
@@ -143,6 +166,8 @@ export function createRateLimiter(
     // millisecond a call. Anything later (an idle limiter, a stalled process) starts over from
     // now: never a burst to catch up.
     tat = t - tat <= Math.min(step() / 2, LATE_CREDIT_MS) ? tat + step() : t + step();
+    granted[oldest] = t;
+    oldest = (oldest + 1) % window.calls;
     stats.granted++;
   }
 
