@@ -15,7 +15,7 @@ import type { Store } from "../src/stores/types.ts";
 import type { BarEvent } from "../src/stores/events.ts";
 import { createHub } from "../src/stream/hub.ts";
 import { klineSeries, startFakeBinance, type FakeBinance, type FakeKline } from "./fakes/binance.ts";
-import { tempDir, waitFor } from "./helpers.ts";
+import { MAIN, ROOT, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -181,5 +181,31 @@ describe("binance live", () => {
     ]);
     expect(fake.sockets.size).toBe(0);
     expect(fake.requests.map((r) => r.query.symbol)).toEqual(["BTCUSDT", "ETHUSDT"]);
+  });
+
+  test("`ticksync ingest` of a live source runs until Ctrl-C and then exits 0 with its bars stored", async () => {
+    const b0 = Math.floor((Date.now() - 3_600_000) / MIN) * MIN;
+    fake.series.set("BTCUSDT|1m", klineSeries(b0, MIN, 30, 60_000));
+    fake.visibleUntil = b0 + 29 * MIN;
+    const dbPath = join(dir, `cli-${++n}.db`);
+    const config = writeFile(
+      join(dir, `live-${n}.json`),
+      JSON.stringify({
+        store: { url: `sqlite://${dbPath}` },
+        sources: { live: { type: "binance", mode: "live", baseUrl: fake.url, streamUrl: fake.wsUrl, market: "CRYPTO", symbols: ["BTCUSDT"], interval: "1m", rateLimit: { perSecond: 200 }, live: { lookbackBars: 100 } } },
+      }),
+    );
+    const proc = Bun.spawn([process.execPath, MAIN, "ingest", "--config", config, "--source", "live"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    try {
+      const cli = sqliteStore(dbPath);
+      await waitFor(async () => (await cli.queryBars({ symbol: "BTC-USDT.CRYPTO", interval: "1m", limit: 100 }).catch(() => [])).length === 30, 20_000, "the backfilled bars");
+      await cli.close();
+      await waitFor(() => fake.sockets.size > 0, 10_000, "the live connection");
+    } finally {
+      proc.kill("SIGINT");
+    }
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(stderr).toContain("stopping after the current batches");
+    expect(code).toBe(0);
   });
 });

@@ -117,7 +117,9 @@ async function run(v: Options<typeof schema>): Promise<number> {
       if (!v.json) printSummary(s);
     }
     if (v.json) out(JSON.stringify(summaries, null, 2));
-    if (summaries.some((s) => s.outcome !== "succeeded" && (s.readFailed || !s.belowMinQuality))) return EXIT.runFailed;
+    // A live feed (Binance mode = "live") runs until stopped: Ctrl-C or SIGTERM is its clean end.
+    const live = (s: IngestSummary) => s.outcome === "interrupted" && (loaded.config.sources[s.source] as { mode?: string } | undefined)?.mode === "live";
+    if (summaries.some((s) => s.outcome !== "succeeded" && !live(s) && (s.readFailed || !s.belowMinQuality))) return EXIT.runFailed;
     if (summaries.some((s) => s.belowMinQuality)) return EXIT.quarantined;
     if (v["fail-on-quarantine"] && summaries.some((s) => s.quarantined > 0)) return EXIT.quarantined;
     return EXIT.ok;

@@ -70,6 +70,8 @@ type Entry = {
   spec: JobSpec;
   cron: Cron | null;
   running: Promise<void> | null;
+  /** Ticks skipped because this run was still going. */
+  overlaps: number;
   /** A gated job's next run as found at `at`; it holds until that run (a null one for a day). */
   next: { at: number; run: Date | null } | null;
   status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun" | "market" | "phases" | "marketPhase" | "markets">;
@@ -148,9 +150,12 @@ export function createScheduler(options: SchedulerOptions = {}) {
   async function execute(entry: Entry, scope?: JobScope): Promise<"started" | "busy"> {
     if (entry.running) {
       entry.status.skippedOverlaps++;
-      log.warn("job still running, skipped", { job: entry.spec.name });
+      // Once per run: a long one (a live feed runs until stopped) would say it at every tick.
+      if (entry.overlaps++ === 0) log.warn("job still running, skipped (further ticks until it ends: debug)", { job: entry.spec.name });
+      else log.debug("job still running, skipped", { job: entry.spec.name });
       return "busy";
     }
+    entry.overlaps = 0;
     entry.status.lastStartedAt = new Date().toISOString();
     entry.running = (async () => {
       try {
@@ -176,6 +181,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         spec,
         cron: null,
         running: null,
+        overlaps: 0,
         next: null,
         status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0, skippedClosed: 0, skippedFollower: 0 },
       };
