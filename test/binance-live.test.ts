@@ -3,37 +3,28 @@
 // updated through the pipeline and reach the stream hub; a dropped connection and a silent one
 // (no message, no ping) both reconnect, and after every reconnect the REST backfill asks exactly
 // from the bar after the last closed one, so the store ends equal to the server's series.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { parseConfig } from "../src/config/load.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
-import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { createSource } from "../src/sources/registry.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { BarEvent } from "../src/stores/events.ts";
 import { createHub } from "../src/stream/hub.ts";
 import { klineSeries, startFakeBinance, type FakeBinance, type FakeKline } from "./fakes/binance.ts";
-import { MAIN, ROOT, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { MAIN, ROOT, waitFor, writeFile } from "./helpers.ts";
+import { useFakeServerTestEnv } from "./provider-env.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 setLogLevel("error");
 
 const MIN = 60_000;
-const dir = tempDir("ticksync-binance-live-");
 let fake: FakeBinance;
 let store: Store;
-let n = 0;
-beforeAll(async () => void (fake = await startFakeBinance()));
-afterAll(() => fake.stop());
-beforeEach(async () => {
-  fake.reset();
-  resetSharedLimiters();
-  store = sqliteStore(join(dir, `store-${++n}.db`));
-  await store.migrate();
-});
+const dir = useFakeServerTestEnv("ticksync-binance-live-", startFakeBinance, (env) => void ({ fake, store } = env));
 
 const liveConfig = (symbols: string[], live: Record<string, unknown> = {}) =>
   parseConfig({
@@ -187,9 +178,9 @@ describe("binance live", () => {
     const b0 = Math.floor((Date.now() - 3_600_000) / MIN) * MIN;
     fake.series.set("BTCUSDT|1m", klineSeries(b0, MIN, 30, 60_000));
     fake.visibleUntil = b0 + 29 * MIN;
-    const dbPath = join(dir, `cli-${++n}.db`);
+    const dbPath = join(dir, "cli.db");
     const config = writeFile(
-      join(dir, `live-${n}.json`),
+      join(dir, "live.json"),
       JSON.stringify({
         store: { url: `sqlite://${dbPath}` },
         sources: { live: { type: "binance", mode: "live", baseUrl: fake.url, streamUrl: fake.wsUrl, market: "CRYPTO", symbols: ["BTCUSDT"], interval: "1m", rateLimit: { perSecond: 200 }, live: { lookbackBars: 100 } } },

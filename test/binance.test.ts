@@ -3,18 +3,16 @@
 // the next run, 1w (Monday 00:00 UTC) and 1mo (`1M`) bars, the weight header slowing every caller
 // to the next window, 429 with Retry-After, a 418 ban (no request at all until it ends, every
 // symbol failing with one line), and -1121 Invalid symbol failing that symbol only.
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../src/config/load.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { binanceSource } from "../src/sources/binance.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
-import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { klineSeries, kline, startFakeBinance, type FakeBinance, type FakeKline } from "./fakes/binance.ts";
-import { tempDir } from "./helpers.ts";
+import { useFakeServerTestEnv } from "./provider-env.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -22,18 +20,9 @@ setLogLevel("error");
 
 const MIN = 60_000;
 const DAY = 86_400_000;
-const dir = tempDir("ticksync-binance-");
 let fake: FakeBinance;
 let store: Store;
-let n = 0;
-beforeAll(async () => void (fake = await startFakeBinance()));
-afterAll(() => fake.stop());
-beforeEach(async () => {
-  fake.reset();
-  resetSharedLimiters();
-  store = sqliteStore(join(dir, `store-${++n}.db`));
-  await store.migrate();
-});
+const dir = useFakeServerTestEnv("ticksync-binance-", startFakeBinance, (env) => void ({ fake, store } = env));
 
 const source = (extra: Record<string, unknown>) => ({
   type: "binance",

@@ -11,16 +11,24 @@ import { startFakeProviders, type FakeProviders, type FakeProvidersOptions } fro
 import { tempDir } from "./helpers.ts";
 
 export type ProviderTestEnv = { readonly dir: string; fake: FakeProviders; store: Store; storePath: string };
+/** A local provider server a test file starts once and resets before each test. */
+type FakeServer = { reset(): void; stop(): unknown };
+export type FakeServerTestEnv<F> = { readonly dir: string; fake: F; store: Store; storePath: string };
 
 /**
  * Registers the hooks; `bind` is called with the env once the servers run and again with each
  * test's new store, so a file keeps its own `fake` and `store` variables. Returns the temp dir.
  */
 export function useProviderTestEnv(prefix: string, bind: (env: ProviderTestEnv) => void, opts: FakeProvidersOptions = {}): string {
-  const env = { dir: tempDir(prefix) } as ProviderTestEnv;
+  return useFakeServerTestEnv(prefix, () => startFakeProviders(opts), bind);
+}
+
+/** The same for any local provider server (Binance's): started once, reset with each test's new store. */
+export function useFakeServerTestEnv<F extends FakeServer>(prefix: string, start: () => Promise<F>, bind: (env: FakeServerTestEnv<F>) => void): string {
+  const env = { dir: tempDir(prefix) } as FakeServerTestEnv<F>;
   let n = 0;
   beforeAll(async () => {
-    env.fake = await startFakeProviders(opts);
+    env.fake = await start();
     bind(env);
   });
   afterAll(async () => {

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listUniverses } from "../../src/universes/universes.ts";
 import { startFakeProviders, syntheticBars } from "../../test/fakes/providers.ts";
+import { backfillChild } from "./lib/backfill-child.ts";
 
-const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const RATE_TARGET = 0.95;
 const FROM = "2024-01-02";
 const TO = "2024-06-28";
@@ -32,20 +32,9 @@ export async function run(): Promise<boolean> {
       `[store]\nurl = "sqlite:bench.db"\n[sources.yahoo]\ntype = "yahoo"\nbaseUrl = "${fake.url}/yahoo"\nuniverse = "sp500"\nconcurrency = 8\nrateLimit = { perSecond = ${limit} }\n`,
     );
     console.log(`backfill: ${symbols.length} symbols (sp500 universe) × ${FROM}..${TO} from the local Yahoo server, limit ${limit} requests/s, concurrency 8`);
-    const started = performance.now();
-    const proc = Bun.spawn([process.execPath, MAIN, "backfill", "--config", join(dir, "ticksync.toml"), "--source", "yahoo", "--from", FROM, "--to", TO, "--json"], {
-      cwd: dir,
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, TICKSYNC_LOG__LEVEL: "error" },
-    });
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    const wallMs = performance.now() - started;
-    if (code !== 0) {
-      console.error(`FAIL backfill exited ${code}: ${stderr.slice(-2000)}`);
-      return false;
-    }
-    const summary = JSON.parse(stdout);
+    const run = await backfillChild(dir, "yahoo", FROM, TO);
+    if (!run.ok) return false;
+    const { summary, wallMs } = run;
     const reqs = fake.requests.filter((r) => r.provider === "yahoo");
     const first = reqs[0]!.at;
     const last = reqs[reqs.length - 1]!.at;

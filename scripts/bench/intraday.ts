@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listUniverses } from "../../src/universes/universes.ts";
 import { startFakeProviders, syntheticBars } from "../../test/fakes/providers.ts";
+import { backfillChild } from "./lib/backfill-child.ts";
 
-const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const RATE_TARGET = 0.95;
 /** 30 calendar days: one intraday window per symbol, no NYSE holiday inside. */
 const FROM = "2024-04-01";
@@ -59,21 +59,10 @@ export async function run(): Promise<boolean> {
         `symbols = [${symbols.map((s) => JSON.stringify(s)).join(", ")}]\ninterval = "1m"\nconcurrency = 8\nrateLimit = { perSecond = ${limit} }\n`,
     );
     console.log(`intraday: ${symbols.length} symbols × ${FROM}..${TO} of 1m bars from the local Polygon server (pages of ${PAGE_BARS} bars), limit ${limit} requests/s, concurrency 8`);
-    const started = performance.now();
     // --to is a date read as its UTC midnight: the day after the last one takes all of it.
-    const proc = Bun.spawn([process.execPath, MAIN, "backfill", "--config", join(dir, "ticksync.toml"), "--source", "polygon", "--from", FROM, "--to", "2024-05-01", "--json"], {
-      cwd: dir,
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, TICKSYNC_LOG__LEVEL: "error" },
-    });
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    const wallMs = performance.now() - started;
-    if (code !== 0) {
-      console.error(`FAIL backfill exited ${code}: ${stderr.slice(-2000)}`);
-      return false;
-    }
-    const summary = JSON.parse(stdout);
+    const run = await backfillChild(dir, "polygon", FROM, "2024-05-01");
+    if (!run.ok) return false;
+    const { summary, wallMs } = run;
     const reqs = fake.requests.filter((r) => r.provider === "polygon");
     const at = reqs.map((r) => r.mono);
     // n requests span n-1 intervals.
