@@ -128,7 +128,11 @@ describe("parseConfig errors name the field and what was expected", () => {
     expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "WSE", phases: ["open", "lunch"] }] })).toEqual([{ path: "jobs[0].phases[1]", message: "expected pre, open or post" }]);
     expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", market: "WSE", phases: [] }] })).toEqual([{ path: "jobs[0].phases", message: "expected at least one of pre, open, post" }]);
     // Phases alone gate an ingest or gapfill job per symbol by its own market; other kinds need one.
-    expect(parseConfig({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", phases: ["open"] }] }).jobs[0]).toMatchObject({ phases: ["open"] });
+    expect(parseConfig({ sources: { pkn: { ...csv, market: "WSE" } }, jobs: [{ name: "j", source: "pkn", phases: ["open"] }] }).jobs[0]).toMatchObject({ phases: ["open"] });
+    // A file source with no market of its own has no symbol markets to gate by.
+    expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "j", source: "pkn", phases: ["open"] }] })).toEqual([
+      { path: "jobs", message: "job j: phases without market gate each symbol by its market, but source pkn (csv) names none: set market on the job or the source" },
+    ]);
     expect(issuesOf({ sources: { pkn: csv }, jobs: [{ name: "ok", source: "pkn" }, { name: "j", kind: "backup", phases: ["open"] }] })).toEqual([
       { path: "jobs[1].phases", message: `phases need a market: set market = ${marketChoices(true)} (only ingest and gapfill jobs gate each symbol by its own market)` },
     ]);

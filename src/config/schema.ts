@@ -1,7 +1,7 @@
 // The config file's schema. Every section is a valibot schema; the JSON Schema that editors use
 // (`ticksync config schema`) is derived from these, so the two never disagree.
 import * as v from "valibot";
-import { sourceConfigSchema } from "../sources/registry.ts";
+import { PROVIDER_SOURCE_TYPES, sourceConfigSchema } from "../sources/registry.ts";
 import { sinkConfigSchema } from "../sinks/registry.ts";
 import { streamConfigSchema } from "../stream/config.ts";
 import { alertsConfigSchema } from "../monitor/alerts.ts";
@@ -145,10 +145,35 @@ function jobReference(ref: "source" | "sink", kinds: ReadonlySet<string>): v.Gen
   );
 }
 
+type GatedJob = { name: string; source?: string; market?: string; phases?: readonly string[] };
+
+/**
+ * A job gated by `phases` without `market` follows each symbol's market, which a file or table
+ * source can only give by its own `market`: one naming none is refused here (`config check`), not
+ * at the first tick.
+ */
+function ungateableJob(jobs: readonly GatedJob[], sources: Record<string, { type: string; market?: string }>): string | undefined {
+  const providers: readonly string[] = PROVIDER_SOURCE_TYPES;
+  const bad = jobs.find((j) => j.phases && !j.market && j.source !== undefined && sources[j.source] && !providers.includes(sources[j.source]!.type) && !sources[j.source]!.market);
+  if (bad === undefined) return undefined;
+  return `job ${bad.name}: phases without market gate each symbol by its market, but source ${bad.source} (${sources[bad.source!]!.type}) names none: set market on the job or the source`;
+}
+
 export const configSchema = v.pipe(
   configSections,
   jobReference("source", SOURCE_JOB_KINDS),
   jobReference("sink", SINK_JOB_KINDS),
+  v.forward(
+    v.partialCheck(
+      [["jobs"], ["sources"]],
+      (c) => ungateableJob(c.jobs, c.sources) === undefined,
+      (issue) => {
+        const c = issue.input as { jobs: GatedJob[]; sources: Record<string, { type: string; market?: string }> };
+        return ungateableJob(c.jobs, c.sources) ?? "a job cannot be gated by its symbols' markets";
+      },
+    ),
+    ["jobs"],
+  ),
   v.forward(
     v.check((c) => new Set(c.jobs.map((j) => j.name)).size === c.jobs.length, "job names must be unique"),
     ["jobs"],
