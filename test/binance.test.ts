@@ -5,6 +5,7 @@
 // symbol failing with one line), and -1121 Invalid symbol failing that symbol only.
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../src/config/load.ts";
+import { bucketOf } from "../src/domain/rollup.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
@@ -89,6 +90,20 @@ describe("binance REST klines", () => {
     expect((await run({ symbols: ["BTCUSDT"], interval: "1mo", start: "2025-01-01" }, "monthly")).inserted).toBe(3);
     expect(fake.requests.at(-1)!.query.interval).toBe("1M");
     expect((await store.queryBars({ symbol: "BTC-USDT.CRYPTO", interval: "1mo", limit: 10 })).map((b) => dateOf(b.ts))).toEqual(["2025-01-01", "2025-02-01", "2025-03-01"]);
+  });
+
+  test("30m and 4h klines are the CRYPTO market's own buckets (UTC days from 00:00), so they meet rolled-up bars", async () => {
+    const day = Date.parse("2025-09-06T00:00:00Z"); // a Saturday: CRYPTO trades
+    fake.series.set("BTCUSDT|4h", klineSeries(day, 4 * 3_600_000, 6, 60_000));
+    fake.series.set("BTCUSDT|30m", klineSeries(day, 30 * MIN, 48, 60_000));
+    expect((await run({ symbols: ["BTCUSDT"], interval: "4h", start: "2025-09-06" })).inserted).toBe(6);
+    expect(fake.requests.at(-1)!.query.interval).toBe("4h");
+    const fours = await store.queryBars({ symbol: "BTC-USDT.CRYPTO", interval: "4h", limit: 10 });
+    expect(fours.map((b) => b.ts)).toEqual([0, 1, 2, 3, 4, 5].map((k) => day + k * 4 * 3_600_000));
+    // Where a 1m bar of that day rolls up to: the same 4h bucket Binance stamps.
+    for (const b of fours) expect(bucketOf(b.ts + 17 * MIN, "1m", "4h", "CRYPTO")).toEqual({ ts: b.ts, end: b.ts + 4 * 3_600_000 });
+    expect((await run({ symbols: ["BTCUSDT"], interval: "30m", start: "2025-09-06" }, "halves")).inserted).toBe(48);
+    expect(fake.requests.at(-1)!.query.interval).toBe("30m");
   });
 
   test("weight near the limit: the next call waits for the next weight window; below it, none does", async () => {
