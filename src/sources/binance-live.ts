@@ -18,6 +18,7 @@ import { ProviderError } from "../lib/http.ts";
 import { log } from "../lib/log.ts";
 import { sleep } from "../lib/ratelimit.ts";
 import { errorText } from "../lib/errors.ts";
+import { isInstant } from "./provider.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch } from "./types.ts";
 
 /** The live source's one stream; any other stream (a symbol) or an explicit range is a history read. */
@@ -80,7 +81,6 @@ export function nextOpen(t: number, interval: Interval): number {
 }
 
 const CLOSED = "closed:";
-const isInstant = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && Math.abs(x) <= 8.64e15;
 
 type Pending = { row: RawRow; t: number | null; closed: boolean };
 
