@@ -17,6 +17,7 @@ import * as v from "valibot";
 import PocketBase from "pocketbase";
 import { createSink, sinkConfigSchema } from "../src/sinks/registry.ts";
 import { SinkError } from "../src/sinks/pocketbase/index.ts";
+import { ConfigError, parseConfig } from "../src/config/load.ts";
 
 testTimeout();
 
@@ -268,4 +269,22 @@ describe("a sink on a closed port, in process", () => {
     const noAlerts = await app.request("/api/acknowledge_alert", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ alert: "x" }) });
     expect(noAlerts.status).toBe(404);
   });
+});
+
+test("config: readiness and dependency rules name configured sinks; the default gates on the store only", () => {
+  const sinks = { app: { type: "pocketbase", url: "http://127.0.0.1:8090", email: "a@b.c", password: "secret-password" } };
+  expect(parseConfig({}).server).toMatchObject({ readiness: ["store"], healthCacheSeconds: 5 });
+  expect(parseConfig({ sinks, server: { readiness: ["store", "sink:app"] }, alerts: { rules: [{ kind: "dependency", name: "d" }] } }).alerts.rules[0]).toMatchObject({ dependencies: ["store", "sinks"] });
+  const issue = (raw: unknown) => {
+    try {
+      parseConfig(raw);
+      return null;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return e.message;
+    }
+  };
+  expect(issue({ sinks, server: { readiness: ["sink:nope"] } })).toContain("server.readiness: sink:nope names no sink (defined: app)");
+  expect(issue({ sinks, alerts: { rules: [{ kind: "dependency", name: "d", dependencies: ["sink:gone"] }] } })).toContain("sink:gone names no sink");
+  expect(issue({ server: { readiness: ["pocketbase"] } })).toContain('expected "store", "sinks", "sink:<name>" or "disk"');
 });

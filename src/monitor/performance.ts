@@ -32,8 +32,7 @@ let loop: ReturnType<typeof monitorEventLoopDelay> | null = null;
 export function createProcessStats(now: () => number = Date.now) {
   loop ??= monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
-  const started = now();
-  let prev = { at: started, cpu: process.cpuUsage() };
+  let prev = { at: now(), cpu: process.cpuUsage() };
   let first = true;
   let cpuPercent = 0;
   const ms = (ns: number) => Math.round((ns / 1e6) * 100) / 100;
@@ -42,7 +41,7 @@ export function createProcessStats(now: () => number = Date.now) {
       const t = now();
       if (first || t - prev.at >= 1000) {
         const cpu = process.cpuUsage();
-        const since = first ? { at: started - process.uptime() * 1000, cpu: { user: 0, system: 0 } } : prev;
+        const since = first ? { at: t - process.uptime() * 1000, cpu: { user: 0, system: 0 } } : prev;
         const wallUs = Math.max(1, (t - since.at) * 1000);
         cpuPercent = Math.round(((cpu.user - since.cpu.user + cpu.system - since.cpu.system) / wallUs) * 10_000) / 100;
         prev = { at: t, cpu };
