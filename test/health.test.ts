@@ -153,6 +153,17 @@ describe.skipIf(bin === null)(`health and the monitoring service's routes${why ?
     expect(bad.integrityScore).toBe(0.5);
   });
 
+  test("a sink whose superuser cannot sign in is reachable but down, with the reason", async () => {
+    const wrong = createSink("wrong", v.parse(sinkConfigSchema, { type: "pocketbase", url: pb.url, email: pb.email, password: "not-the-password", retryForS: 0 }));
+    expect(await wrong.probe()).toMatchObject({ reachable: true, authenticated: false });
+    const store = sqliteStore(`sqlite:${join(dir, "wrong.db")}`);
+    await store.migrate();
+    const h = await createHealth({ store, sinks: [{ name: "wrong", kind: "pocketbase", location: wrong.location, probe: () => wrong.probe() }], sources: [], readiness: ["sinks"], cacheMs: 0 }).check();
+    expect(h).toMatchObject({ status: "unhealthy", ready: false });
+    expect(h.dependencies.find((d) => d.name === "sink:wrong")!.reason).toContain("superuser sign-in failed (400): check the sink's email and password");
+    await store.close();
+  });
+
   test("the mutations need the token; with it a backup is taken and listed", async () => {
     const noToken = await post("/api/trigger_backup", {});
     expect(noToken.status).toBe(401);

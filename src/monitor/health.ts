@@ -63,6 +63,8 @@ export type HealthInputs = {
 /** Runs looked at per source for its last success and failure. */
 const RUNS_PER_SOURCE = 200;
 const DISK_DEGRADED_RATIO = 0.05;
+/** A sink's probe as a whole (its health call, sign-in and authenticated call) takes at most this long. */
+const PROBE_TIMEOUT_MS = 10_000;
 
 const dep = (name: string, kind: DependencyState["kind"], status: DependencyStatus, reason: string | null, latencyMs: number | null, details: Record<string, unknown>): DependencyState => ({
   name,
@@ -87,12 +89,19 @@ async function probeStore(store: Store): Promise<DependencyState> {
 }
 
 async function probeSink(s: ProbedSink): Promise<DependencyState> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // A server that takes the connection and never answers must not hold every caller of the round.
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS / 1000} s`)), PROBE_TIMEOUT_MS);
+  });
   try {
-    const p = await s.probe();
+    const p = await Promise.race([s.probe(), late]);
     const details = { kind: s.kind, location: s.location, reachable: p.reachable, authenticated: p.authenticated };
     return dep(`sink:${s.name}`, "sink", p.reachable && p.authenticated ? "up" : "down", p.error, p.latencyMs, details);
   } catch (e) {
     return dep(`sink:${s.name}`, "sink", "down", errorText(e), null, { kind: s.kind, location: s.location, reachable: false, authenticated: false });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
