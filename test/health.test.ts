@@ -18,6 +18,7 @@ import PocketBase from "pocketbase";
 import { createSink, sinkConfigSchema } from "../src/sinks/registry.ts";
 import { SinkError } from "../src/sinks/pocketbase/index.ts";
 import { ConfigError, parseConfig } from "../src/config/load.ts";
+import { PG_URL, STORES } from "./stores.ts";
 
 testTimeout();
 
@@ -298,4 +299,27 @@ test("config: readiness and dependency rules name configured sinks; the default 
   expect(issue({ sinks, server: { readiness: ["sink:nope"] } })).toContain("server.readiness: sink:nope names no sink (defined: app)");
   expect(issue({ sinks, alerts: { rules: [{ kind: "dependency", name: "d", dependencies: ["sink:gone"] }] } })).toContain("sink:gone names no sink");
   expect(issue({ server: { readiness: ["pocketbase"] } })).toContain('expected "store", "sinks", "sink:<name>" or "disk"');
+});
+
+const pgStore = STORES.find((s) => s.kind === "postgres")!;
+test.skipIf(pgStore.unavailable !== null)(`a PostgreSQL store: up with its latency; on a closed port down with the reason, and nothing is ready${pgStore.unavailable ? ` (skipped: ${pgStore.unavailable})` : ""}`, async () => {
+  const store = pgStore.open(pgStore.freshUrl(""));
+  await store.migrate();
+  const up = createApp({ store, metrics: ticksyncMetrics(), health: createHealth({ store, sinks: [], sources: [], readiness: ["store"], cacheMs: 0 }) });
+  const body = (await (await up.request("/api/health")).json()) as any;
+  expect(body.dependencies.find((d: any) => d.name === "store")).toMatchObject({ status: "up", details: { kind: "postgres", migrated: true } });
+  expect(JSON.stringify(body)).not.toContain(new URL(PG_URL!).password || "\u0000");
+  await store.close();
+
+  const u = new URL(PG_URL!);
+  u.port = String(closedPort());
+  const gone = pgStore.open(u.toString());
+  const down = createApp({ store: gone, metrics: ticksyncMetrics(), health: createHealth({ store: gone, sinks: [], sources: ["files"], readiness: ["store"], cacheMs: 0 }) });
+  const h = await down.request("/api/health");
+  expect(h.status).toBe(503);
+  const d = (await h.json()) as any;
+  expect(d).toMatchObject({ status: "unhealthy", ready: false, checks: { store: "down" } });
+  expect(d.dependencies.find((x: any) => x.name === "store").reason).toMatch(/\S/);
+  expect((await down.request("/readyz")).status).toBe(503);
+  await gone.close().catch(() => {});
 });
