@@ -11,6 +11,7 @@ import { ticksyncMetrics, type TicksyncMetrics } from "./lib/metrics.ts";
 import { redactUrl } from "./lib/redact.ts";
 import { createAlerts, emailNotifier, webhookNotifier, type AlertInputs, type Alerts } from "./monitor/alerts.ts";
 import { auditedStore } from "./monitor/audit.ts";
+import { createHealth, type Health } from "./monitor/health.ts";
 import { sinkStream } from "./pipeline/sync.ts";
 import { consistencyOf, verifyStream } from "./pipeline/verify-sink.ts";
 import { jobGate, jobRunner } from "./scheduler/jobs/registry.ts";
@@ -72,7 +73,7 @@ function scheduleJobs(o: Opened): Scheduler {
 }
 
 /** What the alert rules read: market hours, sink backlogs, the sinks' last verify, the data's disk. */
-function alertInputs(o: Opened): AlertInputs {
+function alertInputs(o: Opened, health: Health): AlertInputs {
   const { store, sinks, loaded } = o;
   return {
     isOpen: (market, at) => isOpen(market, at.getTime(), ["open"]),
@@ -94,7 +95,24 @@ function alertInputs(o: Opened): AlertInputs {
       return (await store.changedBars({ after, uptoRun: Number.MAX_SAFE_INTEGER, limit: atMost + 1, sources: sink.config.sources })).length;
     },
     dataPath: dataPath(loaded),
+    // The same probe round /api/health shows (cached for server.healthCacheSeconds).
+    dependencies: async () => (await health.check()).dependencies,
   };
+}
+
+/** Every dependency's probe: the store, each sink (a real call), the sources' runs, scheduler, lease, disk. */
+function healthChecks(o: Opened, scheduler: Scheduler): Health {
+  const { config } = o.loaded;
+  return createHealth({
+    store: o.store,
+    sinks: [...o.sinks.values()].map((s) => ({ name: s.name, kind: s.kind, location: s.location, probe: () => s.probe() })),
+    sources: Object.keys(config.sources),
+    jobs: () => scheduler.list(),
+    lease: o.lease,
+    dataPath: dataPath(o.loaded),
+    readiness: config.server.readiness,
+    cacheMs: config.server.healthCacheSeconds * 1000,
+  });
 }
 
 /** Where the disk alert looks: a local file store's folder, else the config file's. */
@@ -105,11 +123,11 @@ function dataPath(loaded: LoadedConfig): string {
 }
 
 /** Alerts evaluated on their interval by the leader; notifications go to the webhook and e-mail. */
-function startAlerts(o: Opened): { alerts: Alerts | undefined; stop: () => void } {
+function startAlerts(o: Opened, health: Health): { alerts: Alerts | undefined; stop: () => void } {
   const cfg = o.loaded.config.alerts;
   if (!cfg.rules.length) return { alerts: undefined, stop: () => {} };
   const notifiers = [...(cfg.webhook ? [webhookNotifier(cfg.webhook)] : []), ...(cfg.email ? [emailNotifier(cfg.email)] : [])];
-  const alerts = createAlerts(o.store, cfg, alertInputs(o), notifiers);
+  const alerts = createAlerts(o.store, cfg, alertInputs(o, health), notifiers);
   const evaluate = async () => {
     if (!o.lease.isLeader()) return; // one replica announces
     try {
@@ -139,7 +157,7 @@ async function startFeed(o: Opened, scheduler: Scheduler): Promise<{ hub: Hub; u
 }
 
 /** The HTTP app over everything serve opened. */
-function buildApp(o: Opened, scheduler: Scheduler, hub: Hub, alerts: Alerts | undefined) {
+function buildApp(o: Opened, scheduler: Scheduler, hub: Hub, alerts: Alerts | undefined, health: Health) {
   const { config, baseDir } = o.loaded;
   // Quarantine replay validates raw rows with the source's settings as the config has them now.
   const replayContext = (name: string) => {
@@ -161,6 +179,8 @@ function buildApp(o: Opened, scheduler: Scheduler, hub: Hub, alerts: Alerts | un
     replayContext,
     indicators: config.indicators,
     universes: config.universes,
+    health,
+    backups: config.jobs.flatMap((j) => (j.kind === "backup" ? [{ job: j.name, dir: resolve(baseDir, j.dir ?? "backups") }] : [])),
   });
 }
 
@@ -180,8 +200,9 @@ export async function serve(loaded: LoadedConfig, onListening: (url: string) => 
   const opened: Opened = { loaded, store, metrics, lease, sinks, shutdown };
   const scheduler = scheduleJobs(opened);
   const { hub, unwatch } = await startFeed(opened, scheduler);
-  const alerting = startAlerts(opened);
-  const app = buildApp(opened, scheduler, hub, alerting.alerts);
+  const health = healthChecks(opened, scheduler);
+  const alerting = startAlerts(opened, health);
+  const app = buildApp(opened, scheduler, hub, alerting.alerts, health);
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });

@@ -52,7 +52,7 @@ afterAll(async () => {
   await store.close();
 });
 
-const ROUTES = ["/", "/healthz", "/readyz", "/metrics", "/api/sinks", "/api/symbols", "/api/bars", "/api/indicators", "/api/gaps", "/api/runs", "/api/quarantine", "/api/freshness", "/api/rates", "/api/jobs", "/api/audit", "/api/alerts", "/api/ws", "/api/stream", "/assets/dashboard.js", "/assets/__proto__"];
+const ROUTES = ["/", "/healthz", "/readyz", "/metrics", "/api/sinks", "/api/symbols", "/api/bars", "/api/indicators", "/api/gaps", "/api/runs", "/api/quarantine", "/api/freshness", "/api/rates", "/api/jobs", "/api/audit", "/api/alerts", "/api/health", "/api/status", "/api/performance", "/api/integrity", "/api/backups", "/api/ws", "/api/stream", "/assets/dashboard.js", "/assets/__proto__"];
 const NAMES = ["symbol", "symbols", "interval", "source", "from", "to", "limit", "cursor", "adjusted", "set", "market", "before", "rule", "run", "kind", "days", "window", "bucket", "since", "token"];
 const HOSTILE_NAMES = ["__proto__", "constructor", "toString", "hasOwnProperty", "", "%", "a%5B%5D", "ßymbol", "symbol[]", "__proto__[x]"];
 const base64 = (s: string) => Buffer.from(s).toString("base64url");

@@ -117,6 +117,7 @@ describe("no secret in any output", () => {
       "/healthz", "/readyz", "/metrics", "/api/sinks", "/api/symbols", "/api/bars?symbol=PKN.WA&interval=1d", "/api/runs?limit=100",
       "/api/quarantine", "/api/freshness", "/api/rates", "/api/jobs", "/api/audit?limit=100", "/api/alerts", "/api/indicators?symbol=PKN.WA",
       "/api/gaps", "/", "/assets/dashboard.js", "/assets/dashboard.css", "/api/nope", "/api/bars?symbol=%ZZ",
+      "/api/health", "/api/status", "/api/performance", "/api/integrity", "/api/backups",
     ];
     for (const r of routes) {
       const res = await fetch(base + r, { headers: auth });

@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { PROVIDER_SOURCE_TYPES, sourceConfigSchema } from "../sources/registry.ts";
 import { sinkConfigSchema } from "../sinks/registry.ts";
 import { streamConfigSchema } from "../stream/config.ts";
-import { alertsConfigSchema } from "../monitor/alerts.ts";
+import { alertsConfigSchema, DependencySelector } from "../monitor/alerts.ts";
 import { indicatorsConfigSchema } from "../domain/indicators.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { retentionConfigSchema } from "../pipeline/retention.ts";
@@ -71,6 +71,24 @@ export const serverConfigSchema = v.strictObject({
     [],
   ),
   maxBodyBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1 << 30), v.description("Largest request body accepted, bytes.")), 1 << 20),
+  readiness: v.optional(
+    v.pipe(
+      v.array(DependencySelector),
+      v.description(
+        'Which dependencies gate /readyz (503 while one is down): "store", "sinks" (every sink), "sink:<name>", "disk". The default, the store only, keeps a replica serving reads from its store while a sink is away; add "sinks" where a load balancer should take a replica whose sink is down out of rotation.',
+      ),
+    ),
+    ["store"],
+  ),
+  healthCacheSeconds: v.optional(
+    v.pipe(
+      v.number(),
+      v.minValue(0),
+      v.maxValue(300),
+      v.description("GET /api/health and /readyz reuse the last probe of every dependency for this long, so a flood of requests makes one call per sink per period at most."),
+    ),
+    5,
+  ),
 });
 
 export const logConfigSchema = v.strictObject({
@@ -159,8 +177,25 @@ function ungateableJob(jobs: readonly GatedJob[], sources: Record<string, { type
   return `job ${bad.name}: phases without market gate each symbol by its market, but source ${bad.source} (${sources[bad.source!]!.type}) names none: set market on the job or the source`;
 }
 
+type NamedSinks = { server: { readiness: string[] }; alerts: { rules: { kind: string; dependencies?: string[] }[] }; sinks: Record<string, unknown> };
+
+/** A `sink:<name>` in server.readiness or a dependency alert that names no configured sink. */
+function unknownSinkDependency(c: NamedSinks): string | undefined {
+  const named = [...c.server.readiness.map((d) => ["server.readiness", d] as const), ...c.alerts.rules.flatMap((r) => (r.dependencies ?? []).map((d) => ["alerts.rules", d] as const))];
+  const bad = named.find(([, d]) => d.startsWith("sink:") && !(d.slice(5) in c.sinks));
+  return bad ? `${bad[0]}: ${bad[1]} names no sink (defined: ${Object.keys(c.sinks).join(", ") || "none"})` : undefined;
+}
+
 export const configSchema = v.pipe(
   configSections,
+  v.forward(
+    v.partialCheck(
+      [["server", "readiness"], ["alerts", "rules"], ["sinks"]],
+      (c) => unknownSinkDependency(c as NamedSinks) === undefined,
+      (issue) => unknownSinkDependency(issue.input as NamedSinks) ?? "unknown sink",
+    ),
+    ["server", "readiness"],
+  ),
   jobReference("source", SOURCE_JOB_KINDS),
   jobReference("sink", SINK_JOB_KINDS),
   v.forward(

@@ -26,6 +26,10 @@ import { streamRoutes } from "./routes/stream.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { auditRoutes } from "./routes/audit.ts";
 import { alertRoutes } from "./routes/alerts.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { monitoringRoutes } from "./routes/monitoring.ts";
+import { createHealth } from "../monitor/health.ts";
+import { createRequestStats } from "../monitor/performance.ts";
 
 export type { AppDeps, SinkInfo } from "./deps.ts";
 
@@ -43,6 +47,13 @@ export function createApp(deps: AppDeps) {
   // Host, origin, tokens, body limits, CORS (src/http/security.ts); the stream endpoints check
   // tokens with the same rule (readGuard) and their own stream tokens.
   const security = deps.security ?? { tokens: [], authReads: false, corsOrigins: [], maxBodyBytes: 1 << 20 };
+  // Request latency for /api/performance: the last requests' durations, in a fixed ring.
+  const requests = createRequestStats();
+  app.use("*", async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    requests.record(performance.now() - t0);
+  });
   // Every query string is bounded before a route reads it (src/http/limits.ts).
   app.use("*", queryGuard);
   // The dashboard's page and assets hold no data (they fetch it with the token the page is given),
@@ -55,7 +66,9 @@ export function createApp(deps: AppDeps) {
 
   // One gap scanner for /api/gaps and the gap gauge /metrics sets.
   const gaps = createGapScanner(store, { now: deps.now ?? Date.now });
-  app.route("/", probeRoutes(store, metrics, started));
+  // Without serve's health checks (tests, embedders): the store, the process, nothing gating but the store.
+  const health = deps.health ?? createHealth({ store, sinks: [], sources: [], readiness: ["store"], cacheMs: 1000 });
+  app.route("/", probeRoutes({ store, metrics, health: deps.health }, started));
   app.route("/metrics", metricsRoutes(deps, gapGauge(gaps, metrics)));
   app.route("/api/sinks", sinkRoutes(deps));
   app.route("/api/symbols", symbolRoutes(store));
@@ -71,5 +84,8 @@ export function createApp(deps: AppDeps) {
   app.route("/api/jobs", jobRoutes(deps));
   app.route("/api/audit", auditRoutes(store));
   app.route("/api/alerts", alertRoutes(deps));
+  app.route("/api/health", healthRoutes({ health }));
+  // The monitoring service's routes, as aliases over the native ones (docs/coming-from.md).
+  app.route("/api", monitoringRoutes({ ...deps, health }, requests, started));
   return app;
 }

@@ -7,6 +7,7 @@ import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { Hub } from "../stream/hub.ts";
 import type { StreamConfig } from "../stream/config.ts";
 import type { Alerts } from "../monitor/alerts.ts";
+import type { Health } from "../monitor/health.ts";
 import type { ContextOf } from "../pipeline/replay-quarantine.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
 import type { SecurityConfig } from "./security.ts";
@@ -33,4 +34,8 @@ export type AppDeps = {
   stream?: { hub: Hub; config: StreamConfig };
   /** How a configured source validates rows now (quarantine replay); absent: replay is unavailable. */
   replayContext?: ContextOf;
+  /** Every dependency's state (/api/health, /readyz beyond the store, the dependency alert). */
+  health?: Health;
+  /** The backup jobs and where each writes (/api/backups, POST /api/trigger_backup). */
+  backups?: { job: string; dir: string }[];
 };

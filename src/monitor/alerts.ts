@@ -15,6 +15,7 @@ import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
 import { MarketSchema, marketChoices, type Market } from "../domain/markets/index.ts";
 import { errorText } from "../lib/errors.ts";
+import { selects, type DependencyState } from "./health.ts";
 
 const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "expected a name of letters, digits, _ and - starting with a letter"));
 const Severity = v.optional(v.pipe(v.picklist(["info", "warning", "critical"], "expected info, warning or critical"), v.description("info, warning or critical.")), "warning");
@@ -22,6 +23,11 @@ const Seconds = v.pipe(v.number("expected seconds"), v.minValue(1, "expected at 
 const described = <S extends v.GenericSchema>(schema: S, text: string) => v.pipe(schema, v.description(text));
 const ruleKind = <T extends string>(kind: T, text: string) => described(v.literal(kind), text);
 const ruleName = described(Name, "The alert's name (its state is kept as alert:<name>).");
+/** A dependency as /api/health names it, or a group of them (server.readiness uses the same). */
+export const DependencySelector = v.pipe(
+  v.string(),
+  v.regex(/^(?:store|sinks|disk|sink:[A-Za-z][A-Za-z0-9_-]{0,63})$/, 'expected "store", "sinks", "sink:<name>" or "disk"'),
+);
 const windowS = v.optional(described(Seconds, "The window looked back over, seconds."), 3600);
 
 export const alertRuleSchema = v.variant(
@@ -73,8 +79,23 @@ export const alertRuleSchema = v.variant(
       minFreeBytes: v.optional(described(v.pipe(v.number(), v.minValue(0)), "Fires below this many free bytes.")),
       minFreeRatio: v.optional(described(v.pipe(v.number(), v.minValue(0), v.maxValue(1)), "Fires below this share (0..1) of the file system free.")),
     }),
+    v.strictObject({
+      kind: ruleKind(
+        "dependency",
+        "A dependency is down, as GET /api/health probes it (the store; a sink unreachable or refusing its sign-in; the disk): fires at the first evaluation that finds it down, not when a run's retries run out, and resolves when it is back.",
+      ),
+      name: ruleName,
+      severity: Severity,
+      dependencies: v.optional(
+        described(
+          v.pipe(v.array(DependencySelector), v.minLength(1, "name at least one dependency")),
+          'What is watched: "store", "sinks" (every sink), "sink:<name>", "disk".',
+        ),
+        ["store", "sinks"],
+      ),
+    }),
   ],
-  "expected an alert rule with kind staleness, errors, quarantine, consistency, sink_backlog or disk",
+  "expected an alert rule with kind staleness, errors, quarantine, consistency, sink_backlog, disk or dependency",
 );
 export type AlertRule = v.InferOutput<typeof alertRuleSchema>;
 
@@ -137,6 +158,8 @@ export type AlertInputs = {
   consistency?: () => Promise<{ sink: string; collection: string; status: string; differingDays: number | null }[]>;
   /** Where the store's data lives, for the disk rule. */
   dataPath?: string;
+  /** Every dependency's state now (the health checks), for the dependency rule. */
+  dependencies?: () => Promise<DependencyState[]>;
 };
 
 type Check = { firing: boolean; message: string; value: number | null };
@@ -293,6 +316,13 @@ async function checkRule(r: AlertRule, store: Store, inputs: AlertInputs, now: (
       if (!inputs.sinkBacklog) return { firing: false, message: "no such sink in this service", value: null };
       const pending = await inputs.sinkBacklog(r.sink, r.maxPending);
       return { firing: pending > r.maxPending, message: `${pending > r.maxPending ? `more than ${r.maxPending}` : pending} bars wait for sink ${r.sink} (limit ${r.maxPending})`, value: pending };
+    }
+    case "dependency": {
+      if (!inputs.dependencies) return { firing: false, message: "no health checks in this process", value: null };
+      const watched = (await inputs.dependencies()).filter((d) => r.dependencies.some((sel) => selects(sel, d.name)));
+      const down = watched.filter((d) => d.status === "down");
+      if (down.length) return { firing: true, message: `down: ${down.map((d) => `${d.name} (${d.reason ?? "no reason given"})`).join("; ")}`, value: down.length };
+      return { firing: false, message: watched.length ? `up: ${watched.map((d) => d.name).join(", ")}` : `nothing matches ${r.dependencies.join(", ")}`, value: 0 };
     }
     case "disk": {
       const path = r.path ?? inputs.dataPath ?? ".";

@@ -201,3 +201,30 @@ export async function restoreStore(manifestPath: string, url: string, opts: { fo
     await store.close();
   }
 }
+
+export type BackupListing = { name: string; manifest: BackupManifest | null; error: string | null };
+
+/**
+ * The backups in `dir`, newest first, at most `limit` (GET /api/backups): each manifest as
+ * written, or why it cannot be read. A missing directory is an empty list.
+ */
+export function listBackups(dir: string, limit = 1000): BackupListing[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => BACKUP_NAME.test(f));
+  } catch {
+    return [];
+  }
+  const key = (f: string) => {
+    const m = BACKUP_NAME.exec(f)!;
+    return `${m[1]}-${String(Number(m[2] ?? 1)).padStart(6, "0")}`;
+  };
+  names.sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
+  return names.slice(0, limit).map((name) => {
+    try {
+      return { name, manifest: readManifest(join(dir, name)), error: null };
+    } catch (e) {
+      return { name, manifest: null, error: errorText(e) };
+    }
+  });
+}

@@ -80,6 +80,7 @@ export async function recordVerify(store: Store, runId: number, r: SinkVerifyRes
           storeRecords: r.storeRecords,
           sinkRecords: r.sinkRecords,
           differingDays: r.differing.length,
+          days: r.days,
           missing: r.missing,
           extra: r.extra,
           changed: r.changed,

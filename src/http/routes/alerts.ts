@@ -1,21 +1,26 @@
 // GET /api/alerts: every alert rule's state; POST /api/alerts/:name/ack: a person acknowledges a
 // firing alert, which silences its reminders until it clears (src/monitor/alerts.ts).
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { redactValue } from "../../lib/redact.ts";
 import { apiActor } from "../actor.ts";
 import type { AppDeps } from "../deps.ts";
+
+/** Acknowledge alert `name` by `by` (else the caller's token fingerprint); also POST /api/acknowledge_alert. */
+export async function acknowledge(c: Context, deps: Pick<AppDeps, "alerts">, name: string, by: unknown) {
+  if (!deps.alerts) return c.json({ error: "no alerts are configured" }, 404);
+  const actor = apiActor(c);
+  const who = typeof by === "string" && by.trim() ? by.trim().slice(0, 100) : actor.by === "api" && actor.tokenId ? `token ${actor.tokenId}` : "api";
+  const s = await deps.alerts.ack(name, who);
+  if (!s) return c.json({ error: "unknown alert", alert: name.slice(0, 100) }, 404);
+  return c.json({ data: s });
+}
 
 export function alertRoutes(deps: Pick<AppDeps, "alerts">): Hono {
   const app = new Hono();
   app.get("/", async (c) => c.json({ data: redactValue(deps.alerts?.list() ?? []) }));
   app.post("/:name/ack", async (c) => {
-    if (!deps.alerts) return c.json({ error: "no alerts are configured" }, 404);
     const body = (await c.req.json().catch(() => ({}))) as { by?: unknown };
-    const actor = apiActor(c);
-    const by = typeof body.by === "string" && body.by.trim() ? body.by.trim().slice(0, 100) : actor.by === "api" && actor.tokenId ? `token ${actor.tokenId}` : "api";
-    const s = await deps.alerts.ack(c.req.param("name"), by);
-    if (!s) return c.json({ error: "unknown alert", alert: c.req.param("name") }, 404);
-    return c.json({ data: s });
+    return acknowledge(c, deps, c.req.param("name"), body.by);
   });
   return app;
 }

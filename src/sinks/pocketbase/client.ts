@@ -6,6 +6,7 @@ import { sleep } from "../../lib/ratelimit.ts";
 import { log } from "../../lib/log.ts";
 import { retryAfterMs } from "../../lib/http.ts";
 import { redactUrl } from "../../lib/redact.ts";
+import { errorText } from "../../lib/errors.ts";
 import type { PocketbaseSinkConfig } from "./config.ts";
 
 /** Why a sink operation failed for good (after its retries): the run fails, the cursor stays. */
@@ -62,10 +63,36 @@ export const requestOptions = (conn: PbConnection) => ({ requestKey: null, signa
 
 type Transient = { kind: "unreachable" | "server_error" | "rate_limited"; message: string };
 
-function transientOf(e: unknown): Transient | null {
+/** host:port of the sink's URL (no credentials, no path). */
+function hostPort(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || (u.protocol === "https:" ? "443" : "80")}`;
+  } catch {
+    return redactUrl(url);
+  }
+}
+
+/**
+ * What a request that got no answer met, in words. The SDK wraps the fetch error in a
+ * ClientResponseError whose message is "Something went wrong."; the cause is in originalError.
+ */
+export function unreachableReason(e: ClientResponseError, url: string, timeoutMs: number): string {
+  const at = hostPort(url);
+  const o = e.originalError as { code?: unknown; name?: unknown; message?: unknown } | null;
+  const code = typeof o?.code === "string" ? o.code : "";
+  if (code === "ECONNREFUSED" || code === "ConnectionRefused") return `connection refused at ${at}`;
+  if (code === "ECONNRESET" || code === "ConnectionClosed") return `connection reset by ${at}`;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "FailedToOpenSocket") return `cannot resolve or reach ${at} (${code})`;
+  if (e.isAbort || o?.name === "TimeoutError" || o?.name === "AbortError") return `no answer from ${at} within ${timeoutMs} ms`;
+  const why = typeof o?.message === "string" && o.message ? o.message : e.message;
+  return `no response from ${at}${code ? ` (${code})` : ""}: ${why}`;
+}
+
+function transientOf(e: unknown, conn: PbConnection): Transient | null {
   if (e instanceof TransactionFailed) return { kind: "server_error", message: e.message };
   if (e instanceof ClientResponseError) {
-    if (e.isAbort || e.status === 0) return { kind: "unreachable", message: e.message || "no response" };
+    if (e.isAbort || e.status === 0) return { kind: "unreachable", message: unreachableReason(e, conn.cfg.url, conn.cfg.timeoutMs) };
     if (e.status === 429) return { kind: "rate_limited", message: "429 Too Many Requests" };
     if (e.status >= 500) return { kind: "server_error", message: `${e.status} ${e.message}` };
     return null;
@@ -93,7 +120,7 @@ export async function withRetry<T>(conn: PbConnection, what: string, fn: () => P
         conn.pb.authStore.clear();
         continue;
       }
-      const t = transientOf(e);
+      const t = transientOf(e, conn);
       if (!t) throw e;
       if (Date.now() >= deadline) throw new SinkError(`${where}: ${what} still failing after ${cfg.retryForS} s: ${t.message}`, t.kind);
       const hinted = t.kind === "rate_limited" && e instanceof ClientResponseError ? Number(e.response?.retryAfterMs) : NaN;
@@ -130,5 +157,33 @@ async function signIn(conn: PbConnection): Promise<void> {
     throw e;
   } finally {
     conn.authing = null;
+  }
+}
+
+export type SinkProbe = { reachable: boolean; authenticated: boolean; latencyMs: number; error: string | null };
+
+/**
+ * One look at the server, no retries (the health checks): its /api/health answers, the superuser
+ * signs in (or its token is still good) and an authenticated call succeeds.
+ */
+export async function probeConnection(conn: PbConnection): Promise<SinkProbe> {
+  const t0 = performance.now();
+  const ms = () => Math.round(performance.now() - t0);
+  const opts = () => ({ requestKey: null, signal: AbortSignal.timeout(Math.min(conn.cfg.timeoutMs, 5_000)) });
+  try {
+    await conn.pb.health.check(opts());
+  } catch (e) {
+    const why = e instanceof ClientResponseError && (e.isAbort || e.status === 0) ? unreachableReason(e, conn.cfg.url, Math.min(conn.cfg.timeoutMs, 5_000)) : `health check failed: ${errorText(e)}`;
+    return { reachable: false, authenticated: false, latencyMs: ms(), error: why };
+  }
+  try {
+    await ensureAuth(conn);
+    // An endpoint only a superuser may read: proves the token is accepted now.
+    await conn.pb.collections.getList(1, 1, { ...opts(), skipTotal: true, fields: "id" });
+    return { reachable: true, authenticated: true, latencyMs: ms(), error: null };
+  } catch (e) {
+    if (e instanceof ClientResponseError && e.status === 401) conn.pb.authStore.clear();
+    const why = e instanceof ClientResponseError && (e.isAbort || e.status === 0) ? unreachableReason(e, conn.cfg.url, conn.cfg.timeoutMs) : errorText(e);
+    return { reachable: true, authenticated: false, latencyMs: ms(), error: why };
   }
 }

@@ -8,7 +8,7 @@
 // (collections.ts), and it enables the batch API only when the config allows it (write.ts).
 import type { Descriptor } from "../../lib/descriptor.ts";
 import { redactUrl } from "../../lib/redact.ts";
-import { connect, type PbConnection } from "./client.ts";
+import { connect, probeConnection, type PbConnection, type SinkProbe } from "./client.ts";
 import { barsCollection, ensureCollection, tableCollection, type CollectionCheck } from "./collections.ts";
 import { pocketbaseSinkConfigSchema, type PocketbaseSinkConfig } from "./config.ts";
 import { countRecords, recordsOf, scanRecords, strayRecords } from "./read.ts";
@@ -16,7 +16,7 @@ import type { BarRecord, PbRecord } from "./records.ts";
 import { batchRecords, ensureBatchApi, removeRecords, writeBatch, type SendResult } from "./write.ts";
 
 export { FIELD_TYPES, pocketbaseSinkConfigSchema, tableSpecSchema, type FieldType, type PocketbaseSinkConfig, type TableSpec } from "./config.ts";
-export { SinkError, type BatchLimits } from "./client.ts";
+export { SinkError, type BatchLimits, type SinkProbe } from "./client.ts";
 export { BAR_FIELDS, barsCollection, tableCollection, type CollectionSpec, type FieldSpec } from "./collections.ts";
 export { barToRecord, describeRejection, keyId, pbDate, recordFromServer, recordId, rejectionOf, type BarRecord, type PbRecord, type SinkRejection } from "./records.ts";
 export type { SendResult } from "./write.ts";
@@ -57,6 +57,8 @@ export function pocketbaseSink(name: string, cfg: PocketbaseSinkConfig, opts: { 
     /** Every record whose symbol is not in `known` (records no store bar accounts for). */
     strays: (known: Set<string>, each: (r: BarRecord) => void): Promise<void> => strayRecords(conn, known, each),
     retries: () => conn.retries,
+    /** One look, no retries: reachable, signed in, an authenticated call answered (health checks). */
+    probe: (): Promise<SinkProbe> => probeConnection(conn),
     /** The SDK client (tests and the bench use it for direct checks). */
     client: conn.pb,
   };
