@@ -6,6 +6,7 @@ import type { Command } from "./command.ts";
 import { configCommand } from "./config.ts";
 import { CONFIG_HELP } from "./context.ts";
 import { EXIT_CODES_HELP } from "./exit.ts";
+import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
 import { instrumentsCommand } from "./instruments.ts";
 import { migrateCommand } from "./migrate.ts";
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   backfillCommand,
   universeCommand,
   instrumentsCommand,
+  importCommand,
   migrateCommand,
   syncCommand,
   verifyCommand,
