@@ -2,7 +2,7 @@
 // price_history with several intervals in one table, dividends, splits), imported whole by
 // `ticksync import stockula`; a view read by key paging; NUMERIC columns taken exactly or
 // quarantined with the reason; a hostile `where`; PostgreSQL numeric text through the same check.
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -86,82 +86,91 @@ function buildStockula(path: string): Row[] {
 
 const INTERVAL = { "1d": "1d", "1wk": "1w", "1mo": "1mo" } as Record<string, string>;
 
-describe("ticksync import stockula", () => {
-  const db = join(dir, "stockula.db");
-  const storePath = join(dir, "store.db");
-  const rows = buildStockula(db);
-  afterAll(() => {});
+const db = join(dir, "stockula.db");
+const rows = buildStockula(db);
 
-  test("imports every interval into its own series, dividends and splits as actions, stock info as instruments", async () => {
-    const r = await cli(["import", "stockula", "--sqlite", db, "--store", `sqlite:${storePath}`, "--json"], { env });
-    // Exit 4: the 1h rows (date only) and the 5d rows were not imported, and say so.
-    expect(r.code).toBe(4);
-    const result = JSON.parse(r.stdout);
-    expect(result.intervals).toEqual([
-      { value: "1d", rows: 30, interval: "1d", skipped: null },
-      { value: "1h", rows: 3, interval: "1h", skipped: "3 of its rows have a date without a time of day (Stockula keys price_history by date), not an intraday bar's open" },
-      { value: "1mo", rows: 9, interval: "1mo", skipped: null },
-      { value: "1wk", rows: 12, interval: "1w", skipped: null },
-      { value: "5d", rows: 2, interval: null, skipped: expect.stringContaining('interval "5d" has no ticksync interval') },
-    ]);
-    expect(result.runs.map((s: { outcome: string; read: number; inserted: number; quarantined: number }) => [s.outcome, s.read, s.inserted, s.quarantined])).toEqual([
-      ["succeeded", 30, 30, 0],
-      ["succeeded", 9, 9, 0],
-      ["succeeded", 12, 12, 0],
-    ]);
-    expect(result.reference).toMatchObject({ actions: { read: 8, stored: 8 }, instruments: { read: 3, inserted: 3, updated: 0, unchanged: 0 }, rejected: [], error: null });
+for (const f of STORES.filter((s) => s.kind !== "questdb"))
+  describe.skipIf(f.unavailable !== null)(`ticksync import stockula into ${f.kind}`, () => {
+    const storeUrl = f.unavailable === null ? f.freshUrl(dir) : "";
 
-    const store = sqliteStore(`sqlite:${storePath}`);
-    try {
-      // Every bar, value for value, in its own series.
-      let bars = 0;
-      for (const symbol of SYMBOLS)
-        for (const interval of ["1d", "1wk", "1mo"]) {
-          const want = rows.filter((x) => x.symbol === symbol && x.interval === interval);
-          const got = await store.queryBars({ symbol: `${symbol}.US`, interval: INTERVAL[interval] as never, limit: 1000 });
-          expect(got.map((b) => [b.source, iso(b.ts), b.open, b.high, b.low, b.close, b.volume])).toEqual(want.map((x) => ["stockula", x.date, x.o, x.h, x.l, x.c, x.vol]));
-          bars += got.length;
-        }
-      expect(bars).toBe(rows.length);
-      expect(await store.queryBars({ symbol: "AAPL.US", interval: "1h", limit: 10 })).toEqual([]);
-
-      const aapl = await store.listActions!("AAPL.US");
-      expect(aapl.map((a) => [a.source, a.type, iso(a.exDate), a.amount, a.numerator, a.denominator, a.currency])).toEqual([
-        ["stockula", "split", "1987-06-16", null, 1, 2, null],
-        ["stockula", "split", "2020-08-31", null, 4, 1, null],
-        ["stockula", "dividend", "2023-11-10", 0.24, null, null, "USD"],
-        ["stockula", "dividend", "2024-02-09", 0.24, null, null, "USD"],
+    test("imports every interval into its own series, dividends and splits as actions, stock info as instruments", async () => {
+      const r = await cli(["import", "stockula", "--sqlite", db, "--store", storeUrl, "--json"], { env });
+      // Exit 4: the 1h rows (date only) and the 5d rows were not imported, and say so.
+      expect(r.code).toBe(4);
+      const result = JSON.parse(r.stdout);
+      expect(result.intervals).toEqual([
+        { value: "1d", rows: 30, interval: "1d", skipped: null },
+        { value: "1h", rows: 3, interval: "1h", skipped: "3 of its rows have a date without a time of day (Stockula keys price_history by date), not an intraday bar's open" },
+        { value: "1mo", rows: 9, interval: "1mo", skipped: null },
+        { value: "1wk", rows: 12, interval: "1w", skipped: null },
+        { value: "5d", rows: 2, interval: null, skipped: expect.stringContaining('interval "5d" has no ticksync interval') },
       ]);
-      const msft = await store.listActions!("MSFT.US");
-      expect(msft.map((a) => [a.type, iso(a.exDate), a.amount ?? `${a.numerator}:${a.denominator}`])).toEqual([
-        ["split", "1990-04-16", "3:2"],
-        ["split", "2003-02-18", "2:1"],
-        ["dividend", "2024-02-14", 0.75],
+      expect(result.runs.map((s: { outcome: string; read: number; inserted: number; quarantined: number }) => [s.outcome, s.read, s.inserted, s.quarantined])).toEqual([
+        ["succeeded", 30, 30, 0],
+        ["succeeded", 9, 9, 0],
+        ["succeeded", 12, 12, 0],
       ]);
-      expect((await store.listActions!("BRK-B.US")).map((a) => [a.type, iso(a.exDate), a.numerator, a.denominator])).toEqual([["split", "2010-01-21", 50, 1]]);
+      expect(result.reference).toMatchObject({ actions: { read: 8, stored: 8 }, instruments: { read: 3, inserted: 3, updated: 0, unchanged: 0 }, rejected: [], error: null });
 
-      const instruments = (await store.listInstruments!()).filter((i) => i.source === "stockula");
-      expect(instruments.map(({ updatedAt: _, ...i }) => i)).toEqual([
-        { source: "stockula", symbol: "AAPL.US", name: "Apple Inc.", exchange: "NMS", currency: "USD", type: "EQUITY", sector: "Technology", industry: "Consumer Electronics", isin: "US0378331005" },
-        { source: "stockula", symbol: "BRK-B.US", name: "Berkshire Hathaway Inc.", exchange: "NYQ", currency: "USD", type: "EQUITY", sector: "Financial Services", industry: null, isin: null },
-        { source: "stockula", symbol: "MSFT.US", name: "Microsoft Corporation", exchange: "NMS", currency: "USD", type: null, sector: "Technology", industry: "Software—Infrastructure", isin: null },
-      ]);
-    } finally {
-      await store.close();
-    }
+      const store = f.open(storeUrl);
+      try {
+        // Every bar, value for value, in its own series.
+        let bars = 0;
+        for (const symbol of SYMBOLS)
+          for (const interval of ["1d", "1wk", "1mo"]) {
+            const want = rows.filter((x) => x.symbol === symbol && x.interval === interval);
+            const got = await store.queryBars({ symbol: `${symbol}.US`, interval: INTERVAL[interval] as never, limit: 1000 });
+            expect(got.map((b) => [b.source, iso(b.ts), b.open, b.high, b.low, b.close, b.volume])).toEqual(want.map((x) => ["stockula", x.date, x.o, x.h, x.l, x.c, x.vol]));
+            bars += got.length;
+          }
+        expect(bars).toBe(rows.length);
+        expect(await store.queryBars({ symbol: "AAPL.US", interval: "1h", limit: 10 })).toEqual([]);
 
-    // Run again: nothing new anywhere.
-    const again = await cli(["import", "stockula", "--sqlite", db, "--store", `sqlite:${storePath}`, "--json"], { env });
-    const second = JSON.parse(again.stdout);
-    expect(second.runs.map((s: { read: number; inserted: number }) => [s.read, s.inserted])).toEqual([[0, 0], [0, 0], [0, 0]]);
-    expect(second.reference).toMatchObject({ actions: { read: 8, stored: 0 }, instruments: { inserted: 0, updated: 0, unchanged: 3 } });
+        const aapl = await store.listActions!("AAPL.US");
+        expect(aapl.map((a) => [a.source, a.type, iso(a.exDate), a.amount, a.numerator, a.denominator, a.currency])).toEqual([
+          ["stockula", "split", "1987-06-16", null, 1, 2, null],
+          ["stockula", "split", "2020-08-31", null, 4, 1, null],
+          ["stockula", "dividend", "2023-11-10", 0.24, null, null, "USD"],
+          ["stockula", "dividend", "2024-02-09", 0.24, null, null, "USD"],
+        ]);
+        const msft = await store.listActions!("MSFT.US");
+        expect(msft.map((a) => [a.type, iso(a.exDate), a.amount ?? `${a.numerator}:${a.denominator}`])).toEqual([
+          ["split", "1990-04-16", "3:2"],
+          ["split", "2003-02-18", "2:1"],
+          ["dividend", "2024-02-14", 0.75],
+        ]);
+        expect((await store.listActions!("BRK-B.US")).map((a) => [a.type, iso(a.exDate), a.numerator, a.denominator])).toEqual([["split", "2010-01-21", 50, 1]]);
 
-    // Human output names what was not imported.
-    const text = await cli(["import", "stockula", "--sqlite", db, "--store", `sqlite:${storePath}`], { env });
-    expect(text.stderr).toContain("price_history interval 5d: 2 rows not imported");
-    expect(text.stderr).toContain("price_history interval 1h: 3 rows not imported");
-  }, 120_000);
-});
+        const instruments = (await store.listInstruments!()).filter((i) => i.source === "stockula");
+        expect(instruments.map(({ updatedAt: _, ...i }) => i)).toEqual([
+          { source: "stockula", symbol: "AAPL.US", name: "Apple Inc.", exchange: "NMS", currency: "USD", type: "EQUITY", sector: "Technology", industry: "Consumer Electronics", isin: "US0378331005" },
+          { source: "stockula", symbol: "BRK-B.US", name: "Berkshire Hathaway Inc.", exchange: "NYQ", currency: "USD", type: "EQUITY", sector: "Financial Services", industry: null, isin: null },
+          { source: "stockula", symbol: "MSFT.US", name: "Microsoft Corporation", exchange: "NMS", currency: "USD", type: null, sector: "Technology", industry: "Software—Infrastructure", isin: null },
+        ]);
+      } finally {
+        await store.close();
+      }
+
+      // Run again: nothing new anywhere.
+      const again = await cli(["import", "stockula", "--sqlite", db, "--store", storeUrl, "--json"], { env });
+      const second = JSON.parse(again.stdout);
+      expect(second.runs.map((s: { read: number; inserted: number }) => [s.read, s.inserted])).toEqual([[0, 0], [0, 0], [0, 0]]);
+      expect(second.reference).toMatchObject({ actions: { read: 8, stored: 0 }, instruments: { inserted: 0, updated: 0, unchanged: 3 } });
+
+      // Human output names what was not imported.
+      const text = await cli(["import", "stockula", "--sqlite", db, "--store", storeUrl], { env });
+      expect(text.stderr).toContain("price_history interval 5d: 2 rows not imported");
+      expect(text.stderr).toContain("price_history interval 1h: 3 rows not imported");
+    }, 120_000);
+  });
+
+const questdb = STORES.find((s) => s.kind === "questdb")!;
+test.skipIf(questdb.unavailable !== null)("into QuestDB, which keeps no actions or instruments: the bars go in, the rest fails in one line", async () => {
+  const r = await cli(["import", "stockula", "--sqlite", db, "--store", questdb.freshUrl(dir)], { env });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("ticksync: import stockula: the questdb store keeps no corporate actions or instruments (use SQLite or Postgres)");
+  expect(r.stdout).toContain("stockula: succeeded");
+}, 120_000);
 
 describe("sqlite source: views, NUMERIC columns, where", () => {
   const path = join(dir, "numeric.db");
