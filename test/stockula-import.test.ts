@@ -220,7 +220,7 @@ describe("sqlite source: views, NUMERIC columns, where", () => {
       const reasons = q.map((x) => x.reason).sort();
       expect(reasons).toEqual([
         'adjClose "100.12345678901234567 (20 significant digits: more than a number holds exactly)" is not a number',
-        'high "Inf (beyond the range of a number)" is not a number',
+        'high "Infinity (beyond the range of a number)" is not a number',
         'volume "9223372036854775807 (an integer beyond 2^53: not exact as a number)" is not a number',
       ]);
       // Paged by the view's key (symbol, timestamp): the checkpoint holds the last key read.

@@ -33,23 +33,29 @@ const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const NUMERIC_FIELDS = new Set(["open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"]);
 
 /**
- * A numeric column's select: SQLite integers past 2^53 (bun:sqlite would round them) and reals
- * that overflowed to infinity (NUMERIC affinity makes '1e400' one) come as text the row rules
- * reject with the reason in it; the check runs in SQLite, not per row here.
+ * A numeric column's select. SQLite integers past 2^53 (bun:sqlite would round them) come as text
+ * the row rules reject with the reason in it; the check runs in SQLite, and only for columns whose
+ * declared type lets them hold integers (a REAL column turns every integer into a float, and a
+ * TEXT column keeps numbers as text, which exactCells checks).
  */
-function numericSelect(col: string): string {
+function numericSelect(col: string, declared: string): string {
   const c = ident(col);
-  return (
-    `CASE WHEN typeof(${c}) = 'integer' AND ${c} NOT BETWEEN -${MAX_EXACT_INTEGER} AND ${MAX_EXACT_INTEGER} THEN ${c} || ' (an integer beyond 2^53: not exact as a number)'` +
-    ` WHEN typeof(${c}) = 'real' AND abs(${c}) > 1.7976931348623157e308 THEN ${c} || ' (beyond the range of a number)' ELSE ${c} END`
-  );
+  const t = declared.toUpperCase();
+  const realOrText = !t.includes("INT") && (t.includes("REAL") || t.includes("FLOA") || t.includes("DOUB") || t.includes("CHAR") || t.includes("CLOB") || t.includes("TEXT"));
+  if (realOrText) return c;
+  return `CASE WHEN typeof(${c}) = 'integer' AND ${c} NOT BETWEEN -${MAX_EXACT_INTEGER} AND ${MAX_EXACT_INTEGER} THEN ${c} || ' (an integer beyond 2^53: not exact as a number)' ELSE ${c} END`;
 }
 
-/** Decimal text of the numeric fields checked for exactness (numbers pass on one typeof). */
+/**
+ * Decimal text of the numeric fields checked for exactness, and an infinity (a REAL or NUMERIC
+ * column stores '1e400' as one) named as such: finite numbers pass on two comparisons.
+ */
 function exactCells(r: Record<string, unknown>, fields: readonly string[]): void {
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!;
-    if (typeof r[f] === "string") r[f] = exactCell(r[f]);
+    const x = r[f];
+    if (typeof x === "string") r[f] = exactCell(x);
+    else if (x === Infinity || x === -Infinity) r[f] = `${x} (beyond the range of a number)`;
   }
 }
 
@@ -66,9 +72,10 @@ type Plan = {
 
 /** What to read and how to page, checked against the table's columns. */
 function planRead(db: Database, name: string, cfg: SqliteSourceConfig): Plan {
-  const info = db.query(`PRAGMA table_info(${ident(cfg.table)})`).all() as { name: string; pk: number }[];
+  const info = db.query(`PRAGMA table_info(${ident(cfg.table)})`).all() as { name: string; type: string; pk: number }[];
   if (info.length === 0) throw new SourceError(`source ${name}: table or view ${cfg.table} not found in ${cfg.path}`);
   const byLower = new Map(info.map((c) => [c.name.toLowerCase(), c.name]));
+  const declared = new Map(info.map((c) => [c.name.toLowerCase(), c.type ?? ""]));
   const known = (col: string, what: string) => {
     const real = byLower.get(col.toLowerCase());
     if (real === undefined) throw new SourceError(`source ${name}: column ${col} (${what}) not found in ${cfg.table}; it has ${info.map((c) => c.name).join(", ")}`);
@@ -79,7 +86,7 @@ function planRead(db: Database, name: string, cfg: SqliteSourceConfig): Plan {
   for (const [field, col] of mapped) if (!byLower.has(col.toLowerCase()) && !(field === "volume" && cfg.columns.volume === "volume")) known(col, `for ${field}`);
   const present = mapped.filter(([, col]) => byLower.has(col.toLowerCase()));
   for (const col of Object.keys(cfg.where ?? {})) known(col, "in where");
-  const select = present.map(([field, col]) => `${NUMERIC_FIELDS.has(field) ? numericSelect(col) : ident(col)} AS ${ident(field)}`);
+  const select = present.map(([field, col]) => `${NUMERIC_FIELDS.has(field) ? numericSelect(col, declared.get(col.toLowerCase()) ?? "") : ident(col)} AS ${ident(field)}`);
   const kind = (db.query("SELECT type, sql FROM sqlite_master WHERE name = ? COLLATE NOCASE").get(cfg.table) as { type: string; sql: string | null } | null) ?? { type: "table", sql: null };
   const noRowid = kind.type === "view" || /\bWITHOUT\s+ROWID\b/i.test(kind.sql ?? "");
   let key: string[] | null = null;
