@@ -164,6 +164,36 @@ for (const f of STORES.filter((s) => s.kind !== "questdb"))
     }, 120_000);
   });
 
+test("hostile rows of a Stockula file: each is rejected or quarantined with its reason, the rest imported", async () => {
+  const bad = join(dir, "stockula-bad.db");
+  const b = new Database(bad, { create: true });
+  b.exec(SCHEMA);
+  b.run("INSERT INTO stocks (symbol, name) VALUES ('AAPL', 'Apple Inc.'), ('   ', 'blank')");
+  b.run("INSERT INTO price_history (symbol, date, open_price, high_price, low_price, close_price, volume, interval) VALUES ('AAPL', '2024-02-05', 10, 11, 9, 10.5, 1000, '1d')");
+  b.run("INSERT INTO price_history (symbol, date, open_price, high_price, low_price, close_price, volume, interval) VALUES ('AAPL', '2024-02-06', 10, 11, 9, 10.5, 9223372036854775807, '1d')");
+  b.run("INSERT INTO dividends (symbol, date, amount) VALUES ('AAPL', '2024-02-09', 0), ('AAPL', 'soon', 0.24), ('AAPL', '2024-05-10', 0.25)");
+  b.run("INSERT INTO splits (symbol, date, ratio) VALUES ('AAPL', '2020-08-31', -4)");
+  b.close();
+  const r = await cli(["import", "stockula", "--sqlite", bad, "--store", `sqlite:${join(dir, "bad-store.db")}`, "--json"], { env });
+  expect(r.code).toBe(4);
+  const result = JSON.parse(r.stdout);
+  expect(result.runs.map((s: { read: number; inserted: number; quarantined: number }) => [s.read, s.inserted, s.quarantined])).toEqual([[2, 1, 1]]);
+  expect(result.reference).toMatchObject({ actions: { read: 4, stored: 1 }, instruments: { read: 2, inserted: 1 }, rejectedCount: 4, error: null });
+  expect(result.reference.rejected.map((x: { row: string; reason: string }) => `${x.row}: ${x.reason}`)).toEqual([
+    "stocks rowid 2: symbol is empty",
+    "dividends rowid 1: AAPL.US: amount 0 is not a positive number",
+    'dividends rowid 2: AAPL.US: date "soon" is not a date',
+    "splits rowid 1: AAPL.US: ratio -4 is not a positive number",
+  ]);
+  const store = sqliteStore(`sqlite:${join(dir, "bad-store.db")}`);
+  try {
+    const [q] = await store.listQuarantine({ limit: 10 });
+    expect(q!.reason).toBe('volume "9223372036854775807 (an integer beyond 2^53: not exact as a number)" is not a number');
+  } finally {
+    await store.close();
+  }
+}, 60_000);
+
 const questdb = STORES.find((s) => s.kind === "questdb")!;
 test.skipIf(questdb.unavailable !== null)("into QuestDB, which keeps no actions or instruments: the bars go in, the rest fails in one line", async () => {
   const r = await cli(["import", "stockula", "--sqlite", db, "--store", questdb.freshUrl(dir)], { env });

@@ -33,7 +33,9 @@ export type ReferenceImport = {
   runId: number;
   actions: { read: number; stored: number };
   instruments: { read: number; inserted: number; updated: number; unchanged: number };
+  /** The first rejections (at most 100); `rejectedCount` counts them all. */
   rejected: ReferenceRejection[];
+  rejectedCount: number;
   error: string | null;
 };
 
@@ -45,10 +47,9 @@ const REJECTIONS_KEPT = 100;
 async function importReference(store: Store, file: string, source: string, market: Market): Promise<ReferenceImport> {
   const runId = await store.startRun({ kind: "stockula", source, params: { file, market } });
   let actionsValid = 0;
-  const r: ReferenceImport = { runId, actions: { read: 0, stored: 0 }, instruments: { read: 0, inserted: 0, updated: 0, unchanged: 0 }, rejected: [], error: null };
-  let rejectedCount = 0;
+  const r: ReferenceImport = { runId, actions: { read: 0, stored: 0 }, instruments: { read: 0, inserted: 0, updated: 0, unchanged: 0 }, rejected: [], rejectedCount: 0, error: null };
   const reject = (xs: ReferenceRejection[]) => {
-    rejectedCount += xs.length;
+    r.rejectedCount += xs.length;
     for (const x of xs) if (r.rejected.length < REJECTIONS_KEPT) r.rejected.push(x);
   };
   try {
@@ -80,6 +81,7 @@ async function importReference(store: Store, file: string, source: string, marke
   } catch (e) {
     r.error = errorText(e);
   }
+  const rejectedCount = r.rejectedCount;
   const rejected = rejectedCount ? `${rejectedCount} rows rejected: ${r.rejected.slice(0, 5).map((x) => `${x.row}: ${x.reason}`).join("; ")}${rejectedCount > 5 ? "; …" : ""}` : null;
   await store.finishRun(runId, {
     outcome: r.error || rejectedCount ? "failed" : "succeeded",
@@ -127,6 +129,11 @@ async function run(argv: string[]): Promise<number> {
       runs.push(s);
       if (signal.aborted) break;
     }
+    if (signal.aborted) {
+      for (const s of runs) printSummary(s);
+      err("ticksync: import stockula: interrupted; run it again to continue (each interval resumes from its checkpoint)");
+      return EXIT.runFailed;
+    }
     const reference = await importReference(store, file, source, market);
     const result: StockulaImport = { file, source, intervals, runs, reference };
     if (o.json) out(JSON.stringify(result, null, 2));
@@ -136,11 +143,11 @@ async function run(argv: string[]): Promise<number> {
       for (const x of reference.rejected) err(`${o.sqlite}: ${x.row}: rejected: ${x.reason}`);
       const a = reference.actions;
       const i = reference.instruments;
-      out(`${source}: actions read ${a.read}, stored ${a.stored} new or changed; instruments read ${i.read}, inserted ${i.inserted}, updated ${i.updated}, unchanged ${i.unchanged}; rejected ${reference.rejected.length} (run ${reference.runId})`);
+      out(`${source}: actions read ${a.read}, stored ${a.stored} new or changed; instruments read ${i.read}, inserted ${i.inserted}, updated ${i.updated}, unchanged ${i.unchanged}; rejected ${reference.rejectedCount} (run ${reference.runId})`);
       if (reference.error) err(`ticksync: import stockula: ${reference.error}`);
     }
     if (reference.error || runs.some((s) => s.outcome !== "succeeded" && (s.readFailed || !s.belowMinQuality))) return EXIT.runFailed;
-    if (intervals.some((iv) => iv.skipped) || reference.rejected.length || runs.some((s) => s.quarantined > 0)) return EXIT.quarantined;
+    if (intervals.some((iv) => iv.skipped) || reference.rejectedCount || runs.some((s) => s.quarantined > 0)) return EXIT.quarantined;
     return EXIT.ok;
   });
 }
