@@ -19,6 +19,7 @@ const OWN_HELP: Record<string, { usage: string; flags: string[] }> = {
   backfill: { usage: "Usage: ticksync backfill --source NAME --from YYYY-MM-DD", flags: ["--resume", "--retry-failed", "--concurrency N"] },
   "universe list": { usage: "Usage: ticksync universe list", flags: [] },
   "instruments import": { usage: "Usage: ticksync instruments import --file CSV", flags: ["--file CSV", "--columns MAP", "--delimiter C"] },
+  "import stockula": { usage: "Usage: ticksync import stockula --sqlite FILE", flags: ["--sqlite FILE", "--market M", "--name NAME"] },
   migrate: { usage: "Usage: ticksync migrate --to URL [--from URL]", flags: ["--verify-only", "--batch-size N"] },
   sync: { usage: "Usage: ticksync sync [--config FILE] [--sink NAME ...]", flags: ["--sink NAME"] },
   verify: { usage: "Usage: ticksync verify --sink NAME|pocketbase [--repair]", flags: ["--repair"] },

@@ -6,6 +6,7 @@ import type { Command } from "./command.ts";
 import { configCommand } from "./config.ts";
 import { CONFIG_HELP } from "./context.ts";
 import { EXIT_CODES_HELP } from "./exit.ts";
+import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
 import { instrumentsCommand } from "./instruments.ts";
 import { migrateCommand } from "./migrate.ts";
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   backfillCommand,
   universeCommand,
   instrumentsCommand,
+  importCommand,
   migrateCommand,
   syncCommand,
   verifyCommand,
@@ -39,10 +41,10 @@ export const findCommand = (word: string): Command | undefined => COMMANDS.find(
 const NAME_WIDTH = 16;
 const INDENT = " ".repeat(2 + NAME_WIDTH);
 
-/** One command of the main help's list: its name, then its text (on the next line when the name is too long). */
+/** One command of the main help's list: its name, then its text (on the next line when the name leaves no two-space gap). */
 function listing(name: string, text: string): string {
   const lines = text.split("\n").join(`\n${INDENT}`);
-  return name.length < NAME_WIDTH ? `  ${name.padEnd(NAME_WIDTH)}${lines}` : `  ${name}\n${INDENT}${lines}`;
+  return name.length < NAME_WIDTH - 1 ? `  ${name.padEnd(NAME_WIDTH)}${lines}` : `  ${name}\n${INDENT}${lines}`;
 }
 
 const MAIN_HELP = `ticksync — ingest, validate, store and serve market data (OHLCV bars)
