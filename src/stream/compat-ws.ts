@@ -11,6 +11,7 @@ import type { Hub } from "./hub.ts";
 import type { Session } from "./session.ts";
 import type { Compat, CompatClient } from "./compat.ts";
 import { CLOSE } from "./protocol.ts";
+import { compatError } from "./compat-messages.ts";
 import { tokenBucket, wsTransport } from "./ws.ts";
 import { errorText } from "../lib/errors.ts";
 
@@ -34,7 +35,7 @@ export function compatEndpoint(hub: Hub, compat: Compat) {
           compat.receive(client, typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data as ArrayBuffer));
         } catch (err) {
           // A bug must not take the server down: the client is told, the connection stays.
-          session.deliver({ type: "compat", json: JSON.stringify({ type: "error", message: `the message could not be handled: ${errorText(err)}` }) });
+          session.deliver(compatError(`the message could not be handled: ${errorText(err)}`, Date.now()));
         }
       },
       onClose() {
