@@ -15,7 +15,7 @@ import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts"
 import { createStatusFeed, marketState, type StatusFeed } from "../src/stream/status.ts";
 import { compatMarketStatus, createCompat } from "../src/stream/compat.ts";
 import { compatApp } from "../src/stream/compat-ws.ts";
-import { tempDir, waitFor } from "./helpers.ts";
+import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -212,6 +212,24 @@ describe("compatibility protocol (the replaced streaming service's clients)", ()
     n.ws.close();
   });
 
+  test("SSE: events=market_status,provider_status alone watches them; an unknown event is a 400", async () => {
+    const s = await start();
+    const base = s.nativeUrl.replace("ws://", "http://").replace("/api/ws", "");
+    expect((await fetch(`${base}/api/stream?events=bogus`)).status).toBe(400);
+    expect((await fetch(`${base}/api/stream`)).status).toBe(400);
+    const ctl = new AbortController();
+    const res = await fetch(`${base}/api/stream?events=market_status,provider_status`, { signal: ctl.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = "";
+    await waitFor(async () => {
+      text += new TextDecoder().decode((await reader.read()).value);
+      return text.includes('"market":"WSE"');
+    }, 10_000, "the WSE's market_status over SSE");
+    expect(text).toContain("event: market_status\ndata: {\"type\":\"market_status\"");
+    ctl.abort();
+  });
+
   test("the phase names: PRE_MARKET, OPEN, AFTER_HOURS, CLOSED (break, night), WEEKEND, HOLIDAY", () => {
     const at = (iso: string) => compatMarketStatus(marketState("WSE", D(iso)));
     expect(at("2024-01-03T07:45:00Z")).toBe("PRE_MARKET");
@@ -245,5 +263,38 @@ describe("compatibility protocol (the replaced streaming service's clients)", ()
     for (let i = 0; i < 30; i++) f.send({ type: "ping" });
     expect((await f.closed).code).toBe(4029);
     expect(s.hub.counters.dropped.flood).toBe(1);
+  });
+});
+
+describe("ticksync serve with [stream.compat]", () => {
+  test("the second listener speaks the old protocol, fed by another process's commits, behind the stream tokens", async () => {
+    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = probe.port;
+    await probe.stop(true);
+    const token = "compat-token-0123456789";
+    const db = join(dir, "serve.db");
+    const cfg = writeFile(join(dir, "serve.toml"), `[store]\nurl = "sqlite:${db}"\n\n[stream]\ntokens = ["${token}"]\npollMs = 50\n\n[stream.compat]\nport = ${port}\n`);
+    const { proc } = await startServe(["--config", cfg]);
+    try {
+      // Without the token: refused at the upgrade.
+      const refused = await fetch(`http://127.0.0.1:${port}/`, { headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" } });
+      expect(refused.status).toBe(401);
+      const c = oldClient(`ws://127.0.0.1:${port}/?token=${token}`);
+      await c.opened;
+      await c.until(() => c.of("connection").length, "the greeting");
+      c.send({ type: "subscribe", symbols: ["PKN"] });
+      await c.until(() => c.of("subscribed").length, "the subscribe reply");
+      // Another process (this test's store handle) commits: serve's tailer finds it.
+      const store = sqliteStore(`sqlite:${db}`);
+      await store.migrate();
+      await commit(store, [bar("PKN.WA", "1d", "2024-01-02T00:00:00Z", 40), bar("PKN.WA", "1d", "2024-01-03T00:00:00Z", 42)]);
+      await c.until(() => c.updates().length, "stock_updates from serve");
+      expect(c.updates()[0]!.map((u) => [u.symbol, u.price, u.change, u.change_percent])).toEqual([["PKN", 42, 2, 5]]);
+      c.ws.close();
+      await store.close();
+    } finally {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    }
   });
 });
