@@ -15,6 +15,8 @@ import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts"
 import { createStatusFeed, marketState, type StatusFeed } from "../src/stream/status.ts";
 import { compatMarketStatus, createCompat } from "../src/stream/compat.ts";
 import { compatApp } from "../src/stream/compat-ws.ts";
+import { PreviousCloses } from "../src/stream/previous-close.ts";
+import { parseConfig, ConfigError } from "../src/config/load.ts";
 import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -228,6 +230,36 @@ describe("compatibility protocol (the replaced streaming service's clients)", ()
     }, 10_000, "the WSE's market_status over SSE");
     expect(text).toContain("event: market_status\ndata: {\"type\":\"market_status\"");
     ctl.abort();
+  });
+
+  test("previous close: from the daily series when stored, else the last intraday bar of the previous trading day", async () => {
+    const s = await start();
+    // KGH: minute bars only; Friday's last one is Monday's previous close (the weekend skipped).
+    await commit(s.store, [bar("KGH.WA", "1m", "2024-01-05T15:58:00Z", 120), bar("KGH.WA", "1m", "2024-01-05T15:59:00Z", 121), bar("KGH.WA", "1m", "2024-01-08T08:00:00Z", 125)]);
+    const closes = new PreviousCloses(s.store);
+    expect(await closes.before(bar("KGH.WA", "1m", "2024-01-08T08:01:00Z", 126), "WSE")).toBe(121);
+    // No earlier session stored: null, and not cached (it may arrive later).
+    expect(await closes.before(bar("KGH.WA", "1m", "2024-01-05T15:59:00Z", 121), "WSE")).toBeNull();
+    await commit(s.store, [bar("KGH.WA", "1m", "2024-01-04T15:59:00Z", 118)]);
+    expect(await closes.before(bar("KGH.WA", "1m", "2024-01-05T15:59:00Z", 121), "WSE")).toBe(118);
+    // A daily series wins over the minute bars.
+    await commit(s.store, [bar("KGH.WA", "1d", "2024-01-05T00:00:00Z", 122)]);
+    expect(await new PreviousCloses(s.store).before(bar("KGH.WA", "1m", "2024-01-08T08:01:00Z", 126), "WSE")).toBe(122);
+  });
+
+  test("[stream.compat] config: defaults off, errors name the field", () => {
+    expect(parseConfig({}).stream.compat).toEqual({ host: "127.0.0.1", defaultMarket: "WSE" });
+    expect(parseConfig({ stream: { compat: { port: 8765, defaultMarket: "NYSE", interval: "1d" } } }).stream.compat).toEqual({ port: 8765, host: "127.0.0.1", defaultMarket: "NYSE", interval: "1d" });
+    const issue = (raw: unknown) => {
+      try {
+        parseConfig(raw);
+      } catch (e) {
+        if (e instanceof ConfigError) return e.issues[0];
+      }
+      throw new Error("expected a ConfigError");
+    };
+    expect(issue({ stream: { compat: { defaultMarket: "MARS" } } })!.path).toBe("stream.compat.defaultMarket");
+    expect(issue({ stream: { compat: { port: 70000 } } })).toEqual({ path: "stream.compat.port", message: "must be at most 65535" });
   });
 
   test("the phase names: PRE_MARKET, OPEN, AFTER_HOURS, CLOSED (break, night), WEEKEND, HOLIDAY", () => {
