@@ -24,7 +24,6 @@ import { storeFor } from "./stores/registry.ts";
 import type { ChangePosition, Store } from "./stores/types.ts";
 import { createHub, type Hub } from "./stream/hub.ts";
 import { streamWebSocket } from "./stream/ws.ts";
-import { createCompat } from "./stream/compat.ts";
 import { compatApp } from "./stream/compat-ws.ts";
 import { readGuard, securityMiddleware } from "./http/security.ts";
 import { errorText } from "./lib/errors.ts";
@@ -172,10 +171,9 @@ function startCompatListener(o: Opened, hub: Hub): ReturnType<typeof Bun.serve> 
   const { stream, server } = o.loaded.config;
   const cfg = stream.compat;
   if (cfg.port === undefined) return null;
-  const compat = createCompat(hub, { store: o.store, defaultMarket: cfg.defaultMarket, interval: cfg.interval });
   const guards = [...securityMiddleware(server, { skip: () => true }), readGuard(server, stream.tokens)];
   try {
-    const listener = Bun.serve({ hostname: cfg.host, port: cfg.port, fetch: compatApp(hub, compat, guards).fetch, websocket: streamWebSocket(stream) });
+    const listener = Bun.serve({ hostname: cfg.host, port: cfg.port, fetch: compatApp(hub, hub.compat(), guards).fetch, websocket: streamWebSocket(stream) });
     log.info("compatibility stream listening", { url: `ws://${listener.hostname}:${listener.port}` });
     return listener;
   } catch (e) {

@@ -13,7 +13,7 @@ import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { streamWebSocket } from "../src/stream/ws.ts";
 import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
 import { createStatusFeed, marketState, type StatusFeed } from "../src/stream/status.ts";
-import { compatMarketStatus, createCompat } from "../src/stream/compat.ts";
+import { compatMarketStatus } from "../src/stream/compat.ts";
 import { compatApp } from "../src/stream/compat-ws.ts";
 import { PreviousCloses } from "../src/stream/previous-close.ts";
 import { parseConfig, ConfigError } from "../src/config/load.ts";
@@ -36,14 +36,14 @@ async function start(over: Partial<StreamConfig> = {}): Promise<Setup> {
   const store = sqliteStore(`sqlite:${join(dir, `c${++nFile}.db`)}`);
   await store.migrate();
   const config: StreamConfig = { ...defaultStreamConfig(), pollMs: 50, ...over };
+  config.compat = { ...config.compat, path: true };
   // Saturday noon in Warsaw: the WSE is closed for the weekend.
   const clock = { t: D("2024-01-06T12:00:00Z") };
   const status = createStatusFeed({ ledger: store, pollSeconds: 3600, now: () => clock.t });
   const metrics = ticksyncMetrics();
   const hub = createHub({ store, metrics, config, status });
   await hub.start();
-  const compat = createCompat(hub, { store, defaultMarket: "WSE" });
-  const compatServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: compatApp(hub, compat).fetch, websocket: streamWebSocket(config) });
+  const compatServer = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: compatApp(hub, hub.compat()).fetch, websocket: streamWebSocket(config) });
   const app = createApp({ store, metrics, stream: { hub, config } });
   const main = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch, websocket: streamWebSocket(config) });
   const s: Setup = {
@@ -167,7 +167,8 @@ describe("compatibility protocol (the replaced streaming service's clients)", ()
 
   test("market status changes and provider status reach old and native clients", async () => {
     const s = await start();
-    const c = oldClient(s.compatUrl);
+    // This old client uses the path on the main server ([stream.compat] path = true): the same engine.
+    const c = oldClient(s.nativeUrl.replace("/api/ws", "/api/ws/legacy"));
     await c.opened;
     const n = oldClient(s.nativeUrl);
     await n.opened;
@@ -248,8 +249,8 @@ describe("compatibility protocol (the replaced streaming service's clients)", ()
   });
 
   test("[stream.compat] config: defaults off, errors name the field", () => {
-    expect(parseConfig({}).stream.compat).toEqual({ host: "127.0.0.1", defaultMarket: "WSE" });
-    expect(parseConfig({ stream: { compat: { port: 8765, defaultMarket: "NYSE", interval: "1d" } } }).stream.compat).toEqual({ port: 8765, host: "127.0.0.1", defaultMarket: "NYSE", interval: "1d" });
+    expect(parseConfig({}).stream.compat).toEqual({ host: "127.0.0.1", path: false, defaultMarket: "WSE" });
+    expect(parseConfig({ stream: { compat: { port: 8765, defaultMarket: "NYSE", interval: "1d" } } }).stream.compat).toEqual({ port: 8765, host: "127.0.0.1", path: false, defaultMarket: "NYSE", interval: "1d" });
     const issue = (raw: unknown) => {
       try {
         parseConfig(raw);
@@ -306,8 +307,10 @@ describe("ticksync serve with [stream.compat]", () => {
     const token = "compat-token-0123456789";
     const db = join(dir, "serve.db");
     const cfg = writeFile(join(dir, "serve.toml"), `[store]\nurl = "sqlite:${db}"\n\n[stream]\ntokens = ["${token}"]\npollMs = 50\n\n[stream.compat]\nport = ${port}\n`);
-    const { proc } = await startServe(["--config", cfg]);
+    const { url, proc } = await startServe(["--config", cfg]);
     try {
+      // The path on the main server is off unless `path = true`.
+      expect((await fetch(`${url}/api/ws/legacy`)).status).toBe(404);
       // Without the token: refused at the upgrade.
       const refused = await fetch(`http://127.0.0.1:${port}/`, { headers: { upgrade: "websocket", connection: "upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13" } });
       expect(refused.status).toBe(401);

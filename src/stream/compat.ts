@@ -14,7 +14,9 @@ import type { BarEvent } from "../stores/events.ts";
 import type { Store } from "../stores/types.ts";
 import { log } from "../lib/log.ts";
 import { errorText } from "../lib/errors.ts";
-import type { Hub } from "./hub.ts";
+import type { EventBus } from "./bus.ts";
+import type { StreamConfig } from "./config.ts";
+import type { StatusFeed } from "./status.ts";
 import { MAX_PENDING, type Session } from "./session.ts";
 import { clip, MAX_SYMBOLS_PER_MESSAGE } from "./protocol.ts";
 import type { StatusEvent } from "./status.ts";
@@ -45,6 +47,9 @@ export class CompatClient {
   constructor(readonly session: Session) {}
 }
 
+/** What the engine needs of the hub (the hub makes it: src/stream/hub.ts `compat()`). */
+export type CompatHub = { bus: Pick<EventBus, "subscribe">; status: StatusFeed; config: StreamConfig; lastId(): number };
+
 export type CompatOptions = { store: Store; defaultMarket: Market; interval?: Interval };
 
 type Row = { bar: Bar; market: Market | undefined; previousClose: number | null };
@@ -58,7 +63,7 @@ export class Compat {
   #flushing = false;
 
   constructor(
-    private readonly hub: Hub,
+    private readonly hub: CompatHub,
     private readonly o: CompatOptions,
   ) {
     this.#closes = new PreviousCloses(o.store);
@@ -278,4 +283,4 @@ export class Compat {
   }
 }
 
-export const createCompat = (hub: Hub, o: CompatOptions) => new Compat(hub, o);
+export const createCompat = (hub: CompatHub, o: CompatOptions) => new Compat(hub, o);

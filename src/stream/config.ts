@@ -59,6 +59,10 @@ export const streamConfigSchema = v.strictObject({
           ),
         ),
         host: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("Address the compatibility listener binds; 127.0.0.1 keeps it to this machine.")), "127.0.0.1"),
+        path: v.optional(
+          v.pipe(v.boolean("expected true or false"), v.description("Also serve the protocol on the main server at GET /api/ws/legacy (behind the same guards as /api/ws).")),
+          false,
+        ),
         defaultMarket: v.optional(
           v.pipe(
             v.picklist(MARKET_CODES as [Market, ...Market[]], `expected a market code: ${MARKET_CODES.join(", ")}`),

@@ -16,6 +16,7 @@ import { startRetention } from "./retention.ts";
 import type { StreamConfig } from "./config.ts";
 import { marketStatusMessage, providerStatusMessage, type Outgoing, type StatusEventType } from "./protocol.ts";
 import { createStatusFeed, type StatusEvent, type StatusFeed } from "./status.ts";
+import { createCompat, type Compat } from "./compat.ts";
 
 /** `status`: market and provider status (made from the store's run ledger when not given; tests give one with their clock). */
 export type HubOptions = { store: Store; config: StreamConfig; metrics?: TicksyncMetrics; bus?: EventBus; status?: StatusFeed };
@@ -70,9 +71,14 @@ export function createHub(o: HubOptions) {
     timers.push(() => clearInterval(t));
   };
 
-  return {
+  let compat: Compat | null = null;
+  const hub = {
     bus,
     status,
+    /** The compatibility protocol's engine (src/stream/compat.ts), made on first use: one per hub, whichever listener or path serves it. */
+    compat(): Compat {
+      return (compat ??= createCompat(hub, { store, defaultMarket: config.compat.defaultMarket, interval: config.compat.interval }));
+    },
     counters,
     config,
     /** Start reading the journal, pruning it, and the heartbeats. */
@@ -146,4 +152,5 @@ export function createHub(o: HubOptions) {
       report();
     },
   };
+  return hub;
 }
