@@ -1,7 +1,8 @@
 // The stream hub: every connected client (session), heartbeats, and the parts it wires together:
 // the journal tailer that fills the bus (src/stream/tailer.ts), the fan-out from the bus to the
 // sessions (src/stream/fanout.ts), the journal's retention, and the stream's metrics
-// (src/stream/report.ts).
+// (src/stream/report.ts); market and provider status (src/stream/status.ts) to the sessions that
+// watch them, and the compatibility protocol's engine (src/stream/compat.ts) when it is used.
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import { log } from "../lib/log.ts";

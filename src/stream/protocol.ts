@@ -47,7 +47,8 @@
 // SSE: GET /api/stream?symbols=PKN.WA,CDR.WA|*[&since=<id>][&token=<token>], or the `Last-Event-ID`
 // header on reconnect (it wins over `since`). Each message is `event: <type>` with the same JSON as
 // `data:`; `bar` and `snapshot` events carry `id:`, so a browser's EventSource resumes by itself.
-// A comment line (`: heartbeat`) is sent every heartbeat.
+// A comment line (`: heartbeat`) is sent every heartbeat. `events=market_status,provider_status`
+// watches those (symbols may then be left out).
 import * as v from "valibot";
 import { barJson } from "../domain/bar.ts";
 import type { BarEvent } from "../stores/events.ts";
