@@ -16,6 +16,7 @@ import { createStatusFeed, marketState, type StatusFeed } from "../src/stream/st
 import { compatMarketStatus } from "../src/stream/compat.ts";
 import { compatApp } from "../src/stream/compat-ws.ts";
 import { PreviousCloses } from "../src/stream/previous-close.ts";
+import { rawWs, wsFrame } from "./fakes/raw-ws.ts";
 import { parseConfig, ConfigError } from "../src/config/load.ts";
 import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
@@ -297,6 +298,32 @@ describe("compatibility protocol (the replaced streaming service's clients)", ()
     expect((await f.closed).code).toBe(4029);
     expect(s.hub.counters.dropped.flood).toBe(1);
   });
+});
+
+describe("compatibility protocol: a client that does not read", () => {
+  test("is closed with 4008 once bufferMessages wait, whatever slowClient says (no conflation notice in this protocol)", async () => {
+    const s = await start({ bufferBytes: 1024, bufferMessages: 10, slowClient: "conflate", messagesPerSecond: 100_000 });
+    const good = oldClient(s.compatUrl);
+    await good.opened;
+    const client = await rawWs(s.compatUrl.replace("ws://", "http://"), "/");
+    const ping = wsFrame('{"type":"ping"}');
+    const chunk = new Uint8Array(ping.length * 10_000);
+    for (let i = 0; i < 10_000; i++) chunk.set(ping, i * ping.length);
+    // Pings it never reads the pongs of: the socket's buffers fill, then the outbox.
+    let sent = 0;
+    while (!s.hub.counters.dropped.slow && sent < 1_000_000) {
+      if (!(await client.write(chunk))) break;
+      sent += 10_000;
+    }
+    const r = await client.readAll();
+    client.destroy();
+    expect(r.close).toEqual({ code: 4008, reason: "too slow: more than 10 messages waiting" });
+    expect(r.texts[0]).toStartWith('{"type":"connection"');
+    // The other client is served as before.
+    good.send({ type: "ping" });
+    await good.until(() => good.of("pong").length, "the good client's pong");
+    good.ws.close();
+  }, 60_000);
 });
 
 describe("ticksync serve with [stream.compat]", () => {
