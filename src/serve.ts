@@ -25,6 +25,8 @@ import { storeFor } from "./stores/registry.ts";
 import type { ChangePosition, Store } from "./stores/types.ts";
 import { createHub, type Hub } from "./stream/hub.ts";
 import { streamWebSocket } from "./stream/ws.ts";
+import { compatApp } from "./stream/compat-ws.ts";
+import { readGuard, securityMiddleware } from "./http/security.ts";
 import { errorText } from "./lib/errors.ts";
 
 /** serve could not start: the store would not open, or the address would not bind. */
@@ -184,6 +186,21 @@ function buildApp(o: Opened, scheduler: Scheduler, hub: Hub, alerts: Alerts | un
   });
 }
 
+/** The replaced streaming service's protocol on its own port (`stream.compat.port`), when configured; same guards as /api/ws. */
+function startCompatListener(o: Opened, hub: Hub): ReturnType<typeof Bun.serve> | null {
+  const { stream, server } = o.loaded.config;
+  const cfg = stream.compat;
+  if (cfg.port === undefined) return null;
+  const guards = [...securityMiddleware(server, { skip: () => true }), readGuard(server, stream.tokens)];
+  try {
+    const listener = Bun.serve({ hostname: cfg.host, port: cfg.port, fetch: compatApp(hub, hub.compat(), guards).fetch, websocket: streamWebSocket(stream) });
+    log.info("compatibility stream listening", { url: `ws://${listener.hostname}:${listener.port}` });
+    return listener;
+  } catch (e) {
+    throw new ServeError("listen", `cannot listen on ${cfg.host}:${cfg.port} (stream.compat)`, e);
+  }
+}
+
 /**
  * Runs the service until SIGINT/SIGTERM (a second signal ends the process at once, 130).
  * `onListening` gets the URL it listens on (port 0 picks a free one). Throws ServeError when it
@@ -204,12 +221,19 @@ export async function serve(loaded: LoadedConfig, onListening: (url: string) => 
   const alerting = startAlerts(opened, health);
   const app = buildApp(opened, scheduler, hub, alerting.alerts, health);
   let server: ReturnType<typeof Bun.serve>;
+  let compatServer: ReturnType<typeof Bun.serve> | null = null;
   try {
     server = Bun.serve({ hostname: config.server.host, port: config.server.port, fetch: app.fetch, websocket: streamWebSocket(config.stream) });
+    try {
+      compatServer = startCompatListener(opened, hub);
+    } catch (e) {
+      await server.stop();
+      throw e;
+    }
   } catch (e) {
     await hub.stop();
     await store.close();
-    throw new ServeError("listen", `cannot listen on ${config.server.host}:${config.server.port}`, e);
+    throw e instanceof ServeError ? e : new ServeError("listen", `cannot listen on ${config.server.host}:${config.server.port}`, e);
   }
   onListening(`http://${server.hostname}:${server.port}`);
   log.info("listening", { url: `http://${server.hostname}:${server.port}`, jobs: config.jobs.map((j) => j.name) });
@@ -227,6 +251,7 @@ export async function serve(loaded: LoadedConfig, onListening: (url: string) => 
       await lease.release();
       await hub.stop();
       await server.stop();
+      await compatServer?.stop();
       await scheduler.stop();
       await store.close();
       stopped();

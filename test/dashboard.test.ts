@@ -156,6 +156,19 @@ it("bars committed to the store while the page is open appear on the chart over 
   expect(consoleErrors).toEqual([]);
 }, 30_000);
 
+it("a source's failed run shows as a notice at once (provider_status over the WebSocket), not at the next poll", async () => {
+  const store = sqliteStore(`sqlite:${join(dir, "store.db")}`);
+  try {
+    const runId = await store.startRun({ kind: "ingest", source: "files" });
+    await store.finishRun(runId, { outcome: "failed", read: 0, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: "HTTP 503 from the provider" });
+    // serve reads the run ledger every stream.statusPollSeconds (5 s by default).
+    await waitFor(async () => (await page.locator("#notice").textContent())?.includes(`source files: run ${runId} failed: HTTP 503`), 15_000, "the failure notice");
+  } finally {
+    await store.close();
+  }
+  expect(consoleErrors).toEqual([]);
+}, 30_000);
+
 it("a firing alert is acknowledged from the page (with the page's token)", async () => {
   const button = page.locator('button[data-ack="quarantined-rows"]');
   await waitFor(async () => (await button.count()) === 1, 15_000, "the firing alert's button");

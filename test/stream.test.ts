@@ -230,7 +230,7 @@ describe("WebSocket /api/ws", () => {
     const errors = c.msgs.filter((m) => m.type === "error");
     expect(errors.length).toBe(6);
     expect(errors[0]!.message).toContain("expected a JSON object");
-    expect(errors[1]!.message).toContain("expected op: subscribe, unsubscribe or ping");
+    expect(errors[1]!.message).toContain("expected op: subscribe, unsubscribe, watch, unwatch or ping");
     expect(errors[2]!.message).toContain("symbols");
     expect(errors[3]).toMatchObject({ op: "subscribe", symbols: ["NOPE", "x!y.WA"] });
     expect(errors[4]!.message).toContain("since must not be negative");
@@ -580,7 +580,7 @@ describe("journal retention and config", () => {
   });
 
   test("stream config: defaults, and errors that name the field", () => {
-    expect(parseConfig({}).stream).toEqual({ tokens: [], slowClient: "conflate", bufferBytes: 1 << 20, bufferMessages: 10_000, outboxBytes: 16 << 20, maxMessageBytes: 65_536, messagesPerSecond: 20, maxSymbols: 5000, heartbeatSeconds: 15, pollMs: 1000, retentionDays: 7 });
+    expect(parseConfig({}).stream).toEqual({ tokens: [], slowClient: "conflate", bufferBytes: 1 << 20, bufferMessages: 10_000, outboxBytes: 16 << 20, maxMessageBytes: 65_536, messagesPerSecond: 20, maxSymbols: 5000, heartbeatSeconds: 15, pollMs: 1000, statusPollSeconds: 5, compat: { host: "127.0.0.1", path: false, defaultMarket: "WSE" }, retentionDays: 7 });
     const issues = (raw: unknown) => {
       try {
         parseConfig(raw);

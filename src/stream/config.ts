@@ -1,6 +1,8 @@
 // The `[stream]` config section: who may connect to /api/ws and /api/stream, how much a client may
 // fall behind before its policy applies, heartbeats, and how long the event journal is kept.
 import * as v from "valibot";
+import { MARKET_CODES, type Market } from "../domain/markets/index.ts";
+import { INTERVALS } from "../domain/bar.ts";
 
 const whole = (what: string, min: number, max: number, doc: string) =>
   v.pipe(
@@ -40,6 +42,45 @@ export const streamConfigSchema = v.strictObject({
   ),
   heartbeatSeconds: v.optional(whole("seconds", 1, 3600, "Seconds between heartbeats (WebSocket ping frames, SSE comments); a WebSocket silent for two is closed."), 15),
   pollMs: v.optional(whole("milliseconds", 10, 60_000, "How often the journal is read for batches other processes committed (ms)."), 1000),
+  statusPollSeconds: v.optional(
+    whole("seconds", 1, 3600, "How often the run ledger is read for sources' run outcomes (provider_status events on the stream)."),
+    5,
+  ),
+  compat: v.optional(
+    v.pipe(
+      v.strictObject({
+        port: v.optional(
+          v.pipe(
+            v.number("expected a port number"),
+            v.integer("expected a whole port number"),
+            v.minValue(0, "must be at least 0"),
+            v.maxValue(65535, "must be at most 65535"),
+            v.description("Port of the second listener that speaks the replaced streaming service's protocol (its clients used 8765); absent: no such listener. 0 picks a free one."),
+          ),
+        ),
+        host: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("Address the compatibility listener binds; 127.0.0.1 keeps it to this machine.")), "127.0.0.1"),
+        path: v.optional(
+          v.pipe(v.boolean("expected true or false"), v.description("Also serve the protocol on the main server at GET /api/ws/legacy (behind the same guards as /api/ws).")),
+          false,
+        ),
+        defaultMarket: v.optional(
+          v.pipe(
+            v.picklist(MARKET_CODES as [Market, ...Market[]], `expected a market code: ${MARKET_CODES.join(", ")}`),
+            v.description("Market of the bare tickers old clients send (`PKN` is PKN.WA with WSE); its phase is the greeting's and status's market_status."),
+          ),
+          "WSE",
+        ),
+        interval: v.optional(
+          v.pipe(
+            v.picklist(INTERVALS, `expected an interval: ${INTERVALS.join(", ")}`),
+            v.description("Only bars of this interval make stock_updates (e.g. \"1d\" for the day's volume); absent: the latest bar of the batch whatever its interval."),
+          ),
+        ),
+      }),
+      v.description("The replaced streaming service's WebSocket protocol (connection, subscribe, stock_updates, market_status, provider_status) on a second listener: docs/stream.md#compatibility-protocol."),
+    ),
+    {},
+  ),
   retentionDays: v.optional(
     v.pipe(
       v.number("expected a number of days"),

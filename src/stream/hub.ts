@@ -1,7 +1,8 @@
 // The stream hub: every connected client (session), heartbeats, and the parts it wires together:
 // the journal tailer that fills the bus (src/stream/tailer.ts), the fan-out from the bus to the
 // sessions (src/stream/fanout.ts), the journal's retention, and the stream's metrics
-// (src/stream/report.ts).
+// (src/stream/report.ts); market and provider status (src/stream/status.ts) to the sessions that
+// watch them, and the compatibility protocol's engine (src/stream/compat.ts) when it is used.
 import type { Store } from "../stores/types.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
 import { log } from "../lib/log.ts";
@@ -14,8 +15,14 @@ import { streamReporter } from "./report.ts";
 import { startTailer, type Tailer } from "./tailer.ts";
 import { startRetention } from "./retention.ts";
 import type { StreamConfig } from "./config.ts";
+import { marketStatusMessage, providerStatusMessage, type Outgoing, type StatusEventType } from "./protocol.ts";
+import { createStatusFeed, type StatusEvent, type StatusFeed } from "./status.ts";
+import { createCompat, type Compat } from "./compat.ts";
 
-export type HubOptions = { store: Store; config: StreamConfig; metrics?: TicksyncMetrics; bus?: EventBus };
+/** `status`: market and provider status (made from the store's run ledger when not given; tests give one with their clock). */
+export type HubOptions = { store: Store; config: StreamConfig; metrics?: TicksyncMetrics; bus?: EventBus; status?: StatusFeed };
+
+const statusMessage = (e: StatusEvent): Outgoing => (e.kind === "market" ? marketStatusMessage(e) : providerStatusMessage(e));
 
 export type Hub = ReturnType<typeof createHub>;
 
@@ -43,6 +50,13 @@ export function createHub(o: HubOptions) {
   let tailer: Tailer | null = null;
   const timers: (() => void)[] = [];
   bus.subscribe(fanout.fanOut);
+  const status = o.status ?? createStatusFeed({ ledger: store, pollSeconds: config.statusPollSeconds });
+  // Status events go to the sessions watching them (few events: a phase change, a run's outcome).
+  status.subscribe((e) => {
+    const type: StatusEventType = e.kind === "market" ? "market_status" : "provider_status";
+    let m: Outgoing | undefined;
+    for (const s of sessions) if (s.watching.has(type)) s.deliver((m ??= statusMessage(e)));
+  });
 
   function forget(s: Session) {
     if (!sessions.delete(s)) return;
@@ -58,13 +72,20 @@ export function createHub(o: HubOptions) {
     timers.push(() => clearInterval(t));
   };
 
-  return {
+  let compat: Compat | null = null;
+  const hub = {
     bus,
+    status,
+    /** The compatibility protocol's engine (src/stream/compat.ts), made on first use: one per hub, whichever listener or path serves it. */
+    compat(): Compat {
+      return (compat ??= createCompat(hub, { store, defaultMarket: config.compat.defaultMarket, interval: config.compat.interval }));
+    },
     counters,
     config,
     /** Start reading the journal, pruning it, and the heartbeats. */
     async start() {
       tailer = await startTailer({ store, bus, pollMs: config.pollMs });
+      await status.start();
       timers.push(startRetention(store, config.retentionDays * 86_400_000));
       every(config.heartbeatSeconds * 1000, () => heartbeat(sessions, config, counters, forget));
       every(1000, report);
@@ -73,8 +94,21 @@ export function createHub(o: HubOptions) {
     /** Read the journal now (a commit elsewhere was announced, e.g. by LISTEN/NOTIFY). */
     poke: () => tailer?.poke() ?? Promise.resolve(),
     lastId: () => bus.lastId(),
-    /** A client connected. */
-    open(t: Transport): Session {
+    /** Start (or stop) sending these status events to a session; starting sends the current state first. */
+    watch(s: Session, events: readonly StatusEventType[], on: boolean) {
+      for (const type of events) {
+        if (!on) {
+          s.watching.delete(type);
+          continue;
+        }
+        if (s.watching.has(type)) continue;
+        s.watching.add(type);
+        if (type === "market_status") for (const state of status.markets()) s.deliver(marketStatusMessage({ state, previous: null }));
+        else for (const state of status.providers()) s.deliver(providerStatusMessage({ state, previous: null }));
+      }
+    },
+    /** A client connected (`slowClient` overrides the config's: the compatibility protocol has no conflation notice). */
+    open(t: Transport, slowClient: StreamConfig["slowClient"] = config.slowClient): Session {
       const s = new Session(t, {
         store,
         lastId: bus.lastId,
@@ -82,7 +116,7 @@ export function createHub(o: HubOptions) {
         bufferMessages: config.bufferMessages,
         outboxBytes: config.outboxBytes,
         maxSymbols: config.maxSymbols,
-        slowClient: config.slowClient,
+        slowClient,
         counters,
         index: fanout.index,
         fastPath: fanout.fastPath,
@@ -110,6 +144,7 @@ export function createHub(o: HubOptions) {
     },
     async stop() {
       tailer?.stop();
+      status.stop();
       for (const stop of timers.splice(0)) stop();
       for (const s of [...sessions]) {
         forget(s);
@@ -118,4 +153,5 @@ export function createHub(o: HubOptions) {
       report();
     },
   };
+  return hub;
 }

@@ -10,6 +10,8 @@
 //         symbol, then live `bar`s. With `since` it replays every stored event after that id for
 //         these symbols instead, then goes live: no gap, no duplicate.
 //     {"op":"unsubscribe","symbols":[...]}      stops those symbols ("*" stops the wildcard)
+//     {"op":"watch","events":["market_status","provider_status"]}   the current state of each market /
+//         source (`previous` null), then each change; {"op":"unwatch","events":[...]} stops them
 //     {"op":"ping"}                              → {"type":"pong","id":<last event id>}
 //
 //   server → client
@@ -20,6 +22,9 @@
 //     {"type":"status","status":"subscribed"|"unsubscribed"|"replay"|"replayed"|"replay_unavailable"|
 //                       "conflating"|"caught_up","message":..., ...}
 //         replay progress, conflation notices, and "replay unavailable from id X: journal starts at Y"
+//     {"type":"market_status","market":"WSE","phase":"open","previous":"pre","date":...,"holiday":null,"weekend":false}
+//     {"type":"provider_status","source":"stooq","status":"ok"|"failing"|"interrupted","previous":...,
+//                              "runId":...,"at":ISO,"failures":<failed runs in a row>,"error":...}
 //     {"type":"pong","id":<last event id>}
 //     {"type":"error","message":...,"symbols"?:[bad spellings]}   a bad message; the connection stays
 //
@@ -42,10 +47,13 @@
 // SSE: GET /api/stream?symbols=PKN.WA,CDR.WA|*[&since=<id>][&token=<token>], or the `Last-Event-ID`
 // header on reconnect (it wins over `since`). Each message is `event: <type>` with the same JSON as
 // `data:`; `bar` and `snapshot` events carry `id:`, so a browser's EventSource resumes by itself.
-// A comment line (`: heartbeat`) is sent every heartbeat.
+// A comment line (`: heartbeat`) is sent every heartbeat. `events=market_status,provider_status`
+// watches those (symbols may then be left out).
 import * as v from "valibot";
 import { barJson } from "../domain/bar.ts";
 import type { BarEvent } from "../stores/events.ts";
+import type { MarketPhase } from "../domain/calendar.ts";
+import type { MarketState, ProviderState } from "./status.ts";
 
 /** Close codes the server uses. */
 export const CLOSE = {
@@ -76,20 +84,32 @@ const Symbols = v.pipe(
 );
 const EventIdSchema = v.pipe(v.number("expected since: an event id"), v.integer("expected since: a whole event id"), v.minValue(0, "since must not be negative"));
 
+/** The status events a client may watch (src/stream/status.ts). */
+export const STATUS_EVENTS = ["market_status", "provider_status"] as const;
+export type StatusEventType = (typeof STATUS_EVENTS)[number];
+const StatusEvents = v.pipe(
+  v.array(v.picklist(STATUS_EVENTS, `expected events among ${STATUS_EVENTS.join(", ")}`), "expected events: a list such as [\"market_status\",\"provider_status\"]"),
+  v.minLength(1, "expected at least one event type"),
+  v.maxLength(STATUS_EVENTS.length * 2, "too many event types"),
+);
+
 export const ClientMessageSchema = v.variant(
   "op",
   [
     v.strictObject({ op: v.literal("subscribe"), symbols: Symbols, since: v.optional(EventIdSchema) }),
     v.strictObject({ op: v.literal("unsubscribe"), symbols: Symbols }),
+    v.strictObject({ op: v.literal("watch"), events: StatusEvents }),
+    v.strictObject({ op: v.literal("unwatch"), events: StatusEvents }),
     v.strictObject({ op: v.literal("ping") }),
   ],
-  "expected op: subscribe, unsubscribe or ping",
+  "expected op: subscribe, unsubscribe, watch, unwatch or ping",
 );
 export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 
 /** A message on its way out: its JSON once, and its SSE frame made once when an SSE client needs it. */
 export type Outgoing = {
-  type: "bar" | "snapshot" | "status" | "pong" | "error";
+  /** The SSE event name too. Compatibility-protocol messages carry theirs (src/stream/compat.ts). */
+  type: "bar" | "snapshot" | "status" | "pong" | "error" | StatusEventType | "compat";
   json: string;
   /** The event id (bar, snapshot). */
   id?: number;
@@ -115,6 +135,21 @@ export function statusMessage(status: string, message: string, extra: Record<str
 
 export function errorMessage(message: string, extra: Record<string, unknown> = {}): Outgoing {
   return { type: "error", json: JSON.stringify({ type: "error", message: clip(message, 400), ...extra }) };
+}
+
+/** A market's phase changed (or its state as a client starts watching: `previous` null). */
+export function marketStatusMessage(e: { state: MarketState; previous: MarketPhase | null }): Outgoing {
+  const s = e.state;
+  return { type: "market_status", json: JSON.stringify({ type: "market_status", market: s.market, phase: s.phase, previous: e.previous, date: s.date, holiday: s.holiday, weekend: s.weekend }) };
+}
+
+/** A source's state changed, or its run failed again (or its state as a client starts watching: `previous` null). */
+export function providerStatusMessage(e: { state: ProviderState; previous: ProviderState["status"] | null }): Outgoing {
+  const s = e.state;
+  return {
+    type: "provider_status",
+    json: JSON.stringify({ type: "provider_status", source: s.source, status: s.status, previous: e.previous, runId: s.runId, at: new Date(s.at).toISOString(), failures: s.failures, error: s.error === null ? null : clip(s.error, 400) }),
+  };
 }
 
 export function pongMessage(id: number): Outgoing {

@@ -47,6 +47,8 @@ const matches = (m: Outgoing, syms: Set<string>, wildcard: boolean) => wildcard 
 export class Session implements ReplayTarget {
   /** Last time the client was heard from (WebSocket messages and pongs). */
   seenAt = Date.now();
+  /** Status events the client watches (market_status, provider_status: src/stream/status.ts). */
+  readonly watching = new Set<string>();
   readonly #d: SessionDeps;
   readonly #symbols = new Set<string>();
   #all = false;

@@ -10,13 +10,13 @@ import type { Hub } from "./hub.ts";
 import type { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
 import type { StreamConfig } from "./config.ts";
-import { clip, CLOSE, ClientMessageSchema, MAX_SYMBOLS_PER_MESSAGE, errorMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
+import { clip, CLOSE, ClientMessageSchema, MAX_SYMBOLS_PER_MESSAGE, errorMessage, statusMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
 import { errorText } from "../lib/errors.ts";
 
 /** What Hono keeps in `ws.data`: its events object, to which the session is attached. */
 type WsData = { events: { session?: Session } };
 
-function wsTransport(ws: ServerWebSocket<unknown>, server: Server<unknown>): Transport {
+export function wsTransport(ws: ServerWebSocket<unknown>, server: Server<unknown>): Transport {
   return {
     kind: "ws",
     topics: {
@@ -49,7 +49,7 @@ export function tokenBucket(rate: number, now = () => performance.now()) {
 /** A received value quoted back: a short string, or only its type. */
 const quote = (x: unknown) => (typeof x === "string" ? clip(x) : x === null ? "null" : typeof x);
 
-/** One message from a client: subscribe, unsubscribe or ping; anything else is an error reply. */
+/** One message from a client: subscribe, unsubscribe, watch, unwatch or ping; anything else is an error reply. */
 function receive(hub: Hub, s: Session, text: string) {
   let raw: unknown;
   try {
@@ -65,6 +65,10 @@ function receive(hub: Hub, s: Session, text: string) {
   if (!parsed.success) return s.deliver(errorMessage(issueText(parsed.issues), { received: typeof raw === "object" && raw && Object.hasOwn(raw, "op") ? quote((raw as { op: unknown }).op) : undefined }));
   const msg = parsed.output;
   if (msg.op === "ping") return s.deliver(pongMessage(hub.lastId()));
+  if (msg.op === "watch" || msg.op === "unwatch") {
+    hub.watch(s, msg.events, msg.op === "watch");
+    return s.deliver(statusMessage(msg.op === "watch" ? "watching" : "unwatched", msg.op === "watch" ? "watching" : "not watching", { events: msg.events }));
+  }
   const syms = parseSymbols(msg.symbols, (x) => normaliseSymbol(x));
   if (syms.bad.length)
     return s.deliver(

@@ -596,6 +596,8 @@
       sock.onopen = () => {
         retry = 0;
         setStatus("live", "ok");
+        // A market opening or a source failing shows at once, not at the next poll.
+        send({ op: "watch", events: ["market_status", "provider_status"] });
         if (symbol) send(state.chart.lastEventId ? { op: "subscribe", symbols: [symbol], since: state.chart.lastEventId } : { op: "subscribe", symbols: [symbol] });
       };
       sock.onmessage = (ev) => {
@@ -608,6 +610,11 @@
         if ((m.type === "bar" || m.type === "snapshot") && m.bar) {
           if (typeof m.id === "number" && m.id > state.chart.lastEventId) state.chart.lastEventId = m.id;
           applyBar(m.bar);
+        } else if (m.type === "market_status" && m.previous !== null) refreshMarkets().catch(() => {});
+        else if (m.type === "provider_status") {
+          // The current state on connect (previous null) too: a source failing now is worth a notice.
+          if (m.status === "failing") notice(`source ${m.source}: run ${m.runId} failed${m.error ? `: ${m.error}` : ""}`, "bad");
+          if (m.previous !== null) refreshRuns().catch(() => {});
         } else if (m.type === "status" && m.status === "replay_unavailable") {
           state.chart.lastEventId = 0;
           selectSeries($("#symbol").value).catch(() => {});
