@@ -254,6 +254,19 @@ export interface Retention {
   listNoData(opts?: { source?: string }): Promise<NoDataSession[]>;
 }
 
+/** A bar's natural key within one source. */
+export type BarKey = { symbol: string; interval: Interval; ts: number };
+
+/** Deleting single bars (a table source's reconciliation, deleteMissing). Optional in a Store. */
+export interface BarDeletes {
+  /**
+   * Delete these bars of `source` in one transaction, journaled as "delete" events so the stream
+   * and the sinks see them; series stay exact. Returns the bars that existed and were deleted.
+   * Absent where the store cannot delete rows (QuestDB).
+   */
+  deleteBarKeys(batch: { runId: number; source: string; keys: BarKey[] }): Promise<number>;
+}
+
 /** Materialised rollups (Postgres; src/stores/postgres/rollups.ts). Optional in a Store. */
 export interface MaterialisedRollups {
   /**
@@ -288,4 +301,5 @@ export interface Store
     Leases,
     Partial<ReferenceData>,
     Partial<Retention>,
+    Partial<BarDeletes>,
     Partial<MaterialisedRollups> {}

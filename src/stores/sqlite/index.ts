@@ -15,6 +15,7 @@ import * as reads from "./reads.ts";
 import * as reference from "./reference.ts";
 import { migrate, schemaVersion, SQLITE_SCHEMA_VERSION } from "./schema.ts";
 import { commitBatch, commitTransaction, putCheckpoints } from "./writes.ts";
+import { deleteBarKeysTransaction } from "./deletes.ts";
 
 export { sqlitePath } from "./db.ts";
 export { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./schema.ts";
@@ -39,6 +40,7 @@ export function sqliteStore(url: string): Store {
     ...bindLeases(cx, journal),
     ...bindReferenceData(cx, reference),
     ...bindRetention(cx, reference),
+    deleteBarKeys: deleteBarKeysTransaction(cx),
     async close() {
       cx.stmts = null;
       cx.db.close();
