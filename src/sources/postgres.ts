@@ -75,10 +75,11 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
   function connect() {
     return postgres(url, {
       max: 1,
-      // QuestDB answers only part of pg_catalog; its TIMESTAMP has no zone and means UTC.
+      // QuestDB answers only part of pg_catalog; its TIMESTAMP has no zone and means UTC. A change
+      // cursor compared with a TIMESTAMP column is bound as one, from its text.
       fetch_types: catalog,
       onnotice: () => {},
-      types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } },
+      types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date | string) => (d instanceof Date ? d.toISOString() : d), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } },
     });
   }
 
