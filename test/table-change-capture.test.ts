@@ -234,6 +234,14 @@ for (const srv of servers) {
       expect(second.reconciled).toMatchObject({ differing: 2 + deleted, reread: 3, inserted: 1, updated: 1, gone: deleted, deleted });
       expect((await storeBars(name)).map(key).sort()).toEqual(await tableBars(table));
       await syncedEqualsStore(cfg, name, collection);
+
+      // A row changed into one the rules reject (close above high) is quarantined, never deleted.
+      const stored = await storeBars(name);
+      await sql!.unsafe(`UPDATE ${table} SET close = 500 WHERE symbol = 'PKN' AND ts = '${days[7]!.toISOString()}'`);
+      await settle(table, 31 - deleted, { symbol: "PKN", ts: days[7]!, close: 500 });
+      const third = await ingest(cfg);
+      expect(third.reconciled).toMatchObject({ differing: 1, reread: 1, quarantined: 1, gone: 0, deleted: 0 });
+      expect((await storeBars(name)).map(key).sort()).toEqual(stored.map(key).sort());
     }, 120_000);
 
     test("without deleteMissing, bars gone from the table are counted and kept", async () => {

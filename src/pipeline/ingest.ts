@@ -327,7 +327,9 @@ const validateSettings = ({ source, now }: IngestOptions) => ({ source: source.n
 async function reconcileRun(st: RunState, batchSize: number): Promise<void> {
   const { opts } = st;
   const rec = opts.source.reconcile;
-  if (!rec || st.failedCount > 0 || opts.range || opts.signal?.aborted) return;
+  // Only over the whole source, read whole: a run of some streams (a market-gated tick that read
+  // none, a resumed run) would find every bar of the others "gone".
+  if (!rec || st.failedCount > 0 || st.results.length === 0 || opts.range || opts.streams || opts.resumeRunId !== undefined || opts.signal?.aborted) return;
   const r = await reconcileSource({ store: opts.store, source: opts.source, runId: st.runId, batchSize, settings: validateSettings(opts), days: rec.days, deleteMissing: rec.deleteMissing, full: opts.full, now: opts.now?.(), signal: opts.signal });
   st.totals.inserted += r.inserted;
   st.totals.updated += r.updated;

@@ -5,7 +5,7 @@
 // bars of those days gone from the table are deleted when configured, through the store's delete
 // path (journaled, so the stream and the sinks see them). Described in docs/sources.md.
 import type { Bar } from "../domain/bar.ts";
-import { newValidateCache, validateBatch, type ValidateContext } from "../domain/quality.ts";
+import { newValidateCache, validateBatch, type Rejection, type ValidateContext } from "../domain/quality.ts";
 import type { Source } from "../sources/types.ts";
 import type { BarKey, Store } from "../stores/types.ts";
 import { addToDigest, differingKeys, digestKey, seriesBars, type DayDigest } from "./migrate.ts";
@@ -23,6 +23,8 @@ export type ReconcileResult = {
   reread: number;
   inserted: number;
   updated: number;
+  /** Rows of the re-read days the rules rejected: quarantined, and their stored bars kept. */
+  quarantined: number;
   /** Bars of the store gone from the table: deleted (deleteMissing) or kept. */
   gone: number;
   deleted: number;
@@ -43,13 +45,14 @@ export type ReconcileOptions = {
   signal?: AbortSignal;
 };
 
-/** Bars of the source's streams in [from, to], validated; rejected rows are left to ingest's quarantine. */
-async function* sourceBars(o: ReconcileOptions, from: number | undefined, to?: number): AsyncIterable<{ bars: Bar[] }> {
+/** Bars of the source's streams in [from, to], validated, and the rows the rules rejected. */
+async function* sourceBars(o: ReconcileOptions, from: number | undefined, to?: number): AsyncIterable<{ bars: Bar[]; rejections: Rejection[] }> {
   const ctx: ValidateContext = { ...o.settings, lastTs: new Map(), cache: newValidateCache() };
   for (const stream of await o.source.streams())
     for await (const batch of o.source.read(stream, null, o.batchSize, { from, to })) {
       if (o.signal?.aborted) throw new Error("run aborted");
-      yield { bars: validateBatch(batch.rows, ctx).bars };
+      const v = validateBatch(batch.rows, ctx);
+      yield { bars: v.bars, rejections: v.rejections };
     }
 }
 
@@ -78,21 +81,24 @@ export async function reconcileSource(o: ReconcileOptions): Promise<ReconcileRes
     if (s.source === source.name && s.interval === source.interval && (from === undefined || s.lastTs >= from))
       for await (const page of seriesBars(store, s.symbol, s.interval, s.source, undefined, o.batchSize, { from })) for (const b of page) addToDigest(stored, b);
   const differing = new Set(differingKeys(table, stored));
-  const result: ReconcileResult = { from: from === undefined ? null : new Date(from).toISOString().slice(0, 10), compared: new Set([...table.keys(), ...stored.keys()]).size, differing: differing.size, reread: 0, inserted: 0, updated: 0, gone: 0, deleted: 0 };
+  const result: ReconcileResult = { from: from === undefined ? null : new Date(from).toISOString().slice(0, 10), compared: new Set([...table.keys(), ...stored.keys()]).size, differing: differing.size, reread: 0, inserted: 0, updated: 0, quarantined: 0, gone: 0, deleted: 0 };
   if (differing.size === 0) return result;
 
-  // Read the differing days again; store the bars of differing groups, and note every key the table has.
+  // Read the differing days again; store the bars of differing groups, and note every key the
+  // table has. A row the rules reject is quarantined, and its stored bar is not "gone".
   const days = [...new Set([...differing].map((k) => k.slice(k.lastIndexOf("|") + 1)))].sort();
   result.reread = days.length;
   const present = new Set<string>();
   for (const [start, end] of dayRuns(days))
-    for await (const { bars } of sourceBars(o, start, end - 1)) {
+    for await (const { bars, rejections } of sourceBars(o, start, end - 1)) {
       const mine = bars.filter((b) => differing.has(digestKey(b)));
       for (const b of mine) present.add(`${b.symbol}|${b.ts}`);
-      if (!mine.length) continue;
-      const r = await store.commitBatch({ runId: o.runId, source: source.name, bars: mine, quarantine: [], read: 0 });
+      for (const r of rejections) if (r.symbol !== undefined && r.ts !== undefined) present.add(`${r.symbol}|${r.ts}`);
+      if (!mine.length && !rejections.length) continue;
+      const r = await store.commitBatch({ runId: o.runId, source: source.name, bars: mine, quarantine: rejections, read: 0 });
       result.inserted += r.inserted;
       result.updated += r.updated;
+      result.quarantined += rejections.length;
     }
 
   // Bars of the differing groups the table no longer has.
