@@ -257,3 +257,15 @@ for (const srv of servers) {
     }, 120_000);
   });
 }
+
+describe("reconcile config", () => {
+  test("config check refuses deleteMissing on a store that cannot delete bars, and takes it on SQLite", async () => {
+    const source = `[sources.seed]\ntype = "postgres"\nurl = "postgres://u:p@127.0.0.1:1/db"\ntable = "t"\nreconcile = { days = 3, deleteMissing = true }\n`;
+    const pgStore = writeFile(join(dir, "delete-pg.toml"), `[store]\nurl = "postgres://u:p@127.0.0.1:1/db"\n${source}`);
+    const refused = await cli(["config", "check", "--config", pgStore]);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain("source seed: reconcile.deleteMissing needs a store that deletes bars (sqlite); the postgres store cannot");
+    const ok = await cli(["config", "check", "--config", writeFile(join(dir, "delete-sqlite.toml"), `[store]\nurl = "sqlite:x.db"\n${source}`)]);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+});
