@@ -65,6 +65,12 @@ describe("SQLite store deletes", () => {
     // The last bar of a series: the series goes.
     await store.deleteBarKeys!({ runId, source: "seed", keys: [{ symbol: "CDR.WA", interval: "1d", ts: bar("CDR.WA", 0).ts }] });
     expect(await store.listSeries({ symbol: "CDR.WA" })).toEqual([]);
+    // Sinks read only the deletes, among inserts journaled before and after them.
+    await commit(store, [bar("PKN.WA", 7)]);
+    const deletes = await store.deletesSince!(0, 100);
+    expect(deletes.map((e) => [e.op, e.bar.symbol, e.bar.ts])).toEqual([["delete", "PKN.WA", bars[0]!.ts], ["delete", "PKN.WA", bars[2]!.ts], ["delete", "CDR.WA", bar("CDR.WA", 0).ts]]);
+    expect((await store.deletesSince!(deletes[0]!.id, 1)).map((e) => e.id)).toEqual([deletes[1]!.id]);
+    expect(await store.deletesSince!(deletes[2]!.id, 100)).toEqual([]);
     await store.close();
   });
 });

@@ -265,6 +265,11 @@ export interface BarDeletes {
    * Absent where the store cannot delete rows (QuestDB).
    */
   deleteBarKeys(batch: { runId: number; source: string; keys: BarKey[] }): Promise<number>;
+  /**
+   * The "delete" events journaled after event id `after`, in id order, at most about `limit`:
+   * what eventsSince gives less the inserts and updates, found without decoding them (sinks).
+   */
+  deletesSince(after: number, limit: number): Promise<BarEvent[]>;
 }
 
 /** Materialised rollups (Postgres; src/stores/postgres/rollups.ts). Optional in a Store. */

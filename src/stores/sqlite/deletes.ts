@@ -3,7 +3,7 @@
 // so the stream and the sinks see them as they see inserts and updates.
 import { rowToBar } from "../rows.ts";
 import type { Bar } from "../../domain/bar.ts";
-import { encodeJournal, eventId, type BarEvent } from "../events.ts";
+import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, type BarEvent } from "../events.ts";
 import type { BarKey } from "../types.ts";
 import { writeStatements, type SqliteContext } from "./db.ts";
 
@@ -37,4 +37,15 @@ export function deleteBarKeysTransaction(cx: SqliteContext) {
     if (events.length) for (const fn of cx.listeners) fn(events);
     return events.length;
   };
+}
+
+/** Delete events after `after` (fewer than `limit` only when no more): only journal batches holding one (an op byte 2) are decoded. */
+export async function deletesSince(cx: SqliteContext, after: number, limit: number): Promise<BarEvent[]> {
+  const rows = cx.db.query("SELECT batch, series, ops, data FROM journal WHERE batch >= ? AND instr(ops, X'02') > 0 ORDER BY batch");
+  const out: BarEvent[] = [];
+  for (const r of rows.iterate(eventBatch(after)) as IterableIterator<{ batch: number; series: string; ops: Uint8Array; data: Uint8Array }>) {
+    for (const e of decodeJournal(r.batch, r.series, r.ops, r.data, r.batch === eventBatch(after) ? eventIndex(after) + 1 : 0)) if (e.op === "delete") out.push(e);
+    if (out.length >= limit) break;
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import * as reads from "./reads.ts";
 import * as reference from "./reference.ts";
 import { migrate, schemaVersion, SQLITE_SCHEMA_VERSION } from "./schema.ts";
 import { commitBatch, commitTransaction, putCheckpoints } from "./writes.ts";
-import { deleteBarKeysTransaction } from "./deletes.ts";
+import { deleteBarKeysTransaction, deletesSince } from "./deletes.ts";
 
 export { sqlitePath } from "./db.ts";
 export { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./schema.ts";
@@ -41,6 +41,7 @@ export function sqliteStore(url: string): Store {
     ...bindReferenceData(cx, reference),
     ...bindRetention(cx, reference),
     deleteBarKeys: deleteBarKeysTransaction(cx),
+    deletesSince: (after, limit) => deletesSince(cx, after, limit),
     async close() {
       cx.stmts = null;
       cx.db.close();
