@@ -13,6 +13,10 @@ import { PG_URL, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { startPocketbase, pocketbaseBin, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import type { Bar } from "../src/domain/bar.ts";
+import * as v from "valibot";
+import { sourceConfigSchema } from "../src/sources/registry.ts";
+import { ingestFromConfig } from "../src/pipeline/run.ts";
+import { onMarkets } from "../src/pipeline/market-scope.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -227,6 +231,17 @@ for (const srv of servers) {
       await syncedEqualsStore(cfg, name, collection);
 
       const deleted = await change(table, false, 30);
+      // A tick gated to another market's hours reads none of the table: it must not reconcile
+      // (every stored bar would look gone).
+      const store = sqliteStore(`sqlite:${join(dir, `${name}.db`)}`);
+      const sourceCfg = v.parse(sourceConfigSchema, { type: "postgres", url: srv.url(), table, market: "WSE", reconcile: { days: 15, deleteMissing: true } });
+      const settings = { config: { sources: { seed: sourceCfg }, universes: {}, ingest: { batchSize: 4 }, jobs: [] }, baseDir: dir };
+      const gated = await ingestFromConfig({ loaded: settings, store, source: "seed", adapt: (s) => onMarkets(s, ["NYSE"]) });
+      expect(gated).toMatchObject({ outcome: "succeeded", read: 0 });
+      expect(gated.reconciled).toBeUndefined();
+      expect(await store.countBars()).toBe(30);
+      await store.close();
+
       const second = await ingest(cfg);
       // Past the (ts, symbol) cursor there is nothing: the changes are the reconciliation's to find.
       expect(second).toMatchObject({ outcome: "succeeded", read: 0, inserted: 1, updated: 1 });
