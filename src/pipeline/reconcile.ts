@@ -90,7 +90,9 @@ export async function reconcileSource(o: ReconcileOptions): Promise<ReconcileRes
   result.reread = days.length;
   const present = new Set<string>();
   for (const [start, end] of dayRuns(days))
-    for await (const { bars, rejections } of sourceBars(o, start, end - 1)) {
+    // Up to the next midnight inclusive: a row at 23:59:59.9995 (microseconds) is not missed; bars
+    // of days that do not differ are filtered out.
+    for await (const { bars, rejections } of sourceBars(o, start, end)) {
       const mine = bars.filter((b) => differing.has(digestKey(b)));
       for (const b of mine) present.add(`${b.symbol}|${b.ts}`);
       for (const r of rejections) if (r.symbol !== undefined && r.ts !== undefined) present.add(`${r.symbol}|${r.ts}`);
