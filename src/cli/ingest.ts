@@ -27,6 +27,7 @@ const schema = options({
   name: text("source name stored with the bars (default: stooq, csv or sqlite)", "NAME"),
   store: text("store URL (config store.url)", "URL"),
   "batch-size": text(`rows per transaction (default ${DEFAULT_BATCH_SIZE})`, "N"),
+  full: flag("read every row again, whatever the checkpoints say; a source with\nreconcile compares every day (and deletes what is gone, when set)"),
   "fail-on-quarantine": flag("exit 4 when any row was quarantined"),
   json: flag("print the run summaries as JSON"),
 });
@@ -47,6 +48,12 @@ export function printSummary(s: IngestSummary) {
     for (const [cause, streams] of causes) out(`    ${cause}: ${s.failures?.[cause] ?? streams.length} (${streams.join(", ")}${(s.failures?.[cause] ?? 0) > streams.length ? ", …" : ""})`);
     if (s.belowMinQuality) out(`  quality gate: ${s.quality!.score.toFixed(3)} is below minQuality ${s.minQuality}`);
   } else if (s.error) out(`  error: ${s.error}`);
+  const r = s.reconciled;
+  if (r)
+    out(
+      `  reconciled ${r.from ? `since ${r.from}` : "every day"}: ${r.compared} symbol-days compared, ${r.differing} differed; ${r.reread} days re-read ` +
+        `(inserted ${r.inserted}, updated ${r.updated}), ${r.gone} gone from the source, ${r.deleted} deleted`,
+    );
   if (s.quality && Object.keys(s.quality.rules).length) out(`  rules: ${Object.entries(s.quality.rules).map(([k, n]) => `${k}=${n}`).join(" ")}`);
 }
 
@@ -111,7 +118,7 @@ async function run(v: Options<typeof schema>): Promise<number> {
       const progress = createProgressReporter({ unit: loaded.config.sources[name]!.type === "csv" ? "files" : "streams" });
       // One stream shows no progress line, unless it has to wait (then from that wait on).
       let waited = false;
-      const s = await ingestFromConfig({ loaded, store, source: name, signal, onProgress: (p) => (p.total > 1 || (waited ||= Boolean(p.waiting))) && progress.update(p) });
+      const s = await ingestFromConfig({ loaded, store, source: name, signal, full: v.full, onProgress: (p) => (p.total > 1 || (waited ||= Boolean(p.waiting))) && progress.update(p) });
       progress.finish();
       summaries.push(s);
       if (!v.json) printSummary(s);

@@ -11,7 +11,7 @@ import { retentionConfigSchema } from "../pipeline/retention.ts";
 import { jobConfigSchema, SINK_JOB_KINDS, SOURCE_JOB_KINDS } from "../scheduler/jobs/registry.ts";
 import { Name } from "../scheduler/jobs/kind.ts";
 import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
-import { storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
+import { storeFor, storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
 
 export const storeConfigSchema = v.strictObject({
   url: v.optional(
@@ -186,6 +186,14 @@ function unknownSinkDependency(c: NamedSinks): string | undefined {
   return bad ? `${bad[0]}: ${bad[1]} names no sink (defined: ${Object.keys(c.sinks).join(", ") || "none"})` : undefined;
 }
 
+/** A source whose reconcile.deleteMissing the store cannot honour (it deletes no bars), as the message. */
+function undeletable(storeUrl: string, sources: Record<string, object>): string | undefined {
+  const name = Object.keys(sources).find((n) => (sources[n] as { reconcile?: { deleteMissing?: boolean } }).reconcile?.deleteMissing);
+  const store = storeFor(storeUrl);
+  if (name === undefined || store.deletesBars) return undefined;
+  return `source ${name}: reconcile.deleteMissing needs a store that deletes bars (sqlite); the ${store.type} store cannot`;
+}
+
 export const configSchema = v.pipe(
   configSections,
   v.forward(
@@ -212,6 +220,18 @@ export const configSchema = v.pipe(
   v.forward(
     v.check((c) => new Set(c.jobs.map((j) => j.name)).size === c.jobs.length, "job names must be unique"),
     ["jobs"],
+  ),
+  // A table source's reconcile.deleteMissing deletes bars: refused here for a store that cannot.
+  v.forward(
+    v.partialCheck(
+      [["store", "url"], ["sources"]],
+      (c) => undeletable(c.store.url, c.sources) === undefined,
+      (issue) => {
+        const c = issue.input as { store: { url: string }; sources: Record<string, object> };
+        return undeletable(c.store.url, c.sources) ?? "this store cannot delete bars";
+      },
+    ),
+    ["sources"],
   ),
   v.forward(
     v.partialCheck(

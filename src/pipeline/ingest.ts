@@ -14,6 +14,7 @@ import { inlineReader, workerReader, type StreamReader, type ValidatedBatch } fr
 import { log } from "../lib/log.ts";
 import { newValidateCache, scoreBatch, type QualityReport, type Rule, type GapWarning } from "../domain/quality.ts";
 import { errorText } from "../lib/errors.ts";
+import { reconcileSource, type ReconcileResult } from "./reconcile.ts";
 
 export type BatchEvent = {
   runId: number;
@@ -56,6 +57,8 @@ export type IngestSummary = RunSummary & {
   belowMinQuality: boolean;
   /** A stream or the run itself could not be read or stored (a failure besides the quality gate). */
   readFailed: boolean;
+  /** What the source's reconciliation found and did (sources with `reconcile`). */
+  reconciled?: ReconcileResult;
 };
 
 export type IngestOptions = {
@@ -68,6 +71,8 @@ export type IngestOptions = {
   streams?: string[];
   /** Read this range instead of continuing from each stream's checkpoint (backfill). */
   range?: ReadRange;
+  /** Read every stream from its start, whatever its checkpoint says; a reconciling source compares every day. */
+  full?: boolean;
   /** Streams at once; default the source's own (providers) or 1. */
   concurrency?: number;
   /** Continue this unfinished run with the streams it has not done. */
@@ -128,6 +133,7 @@ type RunState = {
   failedCount: number;
   reader: StreamReader | null;
   referenceWarned: boolean;
+  reconciled?: ReconcileResult;
 };
 
 /** A new run in the store, or an unfinished one reopened with its totals so far. */
@@ -229,7 +235,7 @@ async function commitStream(st: RunState, stream: string, result: StreamResult):
     }
   };
   try {
-    for await (const v of reader.batches(stream, cp?.cursor ?? null, opts.range)) {
+    for await (const v of reader.batches(stream, opts.full ? null : (cp?.cursor ?? null), opts.range)) {
       if (opts.signal?.aborted) throw new Error("run aborted");
       // The batch's range, and its newest bar (the first of them, for the checkpoint's key).
       const c = v.columns;
@@ -311,6 +317,26 @@ async function pickStreams(st: RunState): Promise<string[]> {
   return states.filter((s) => s.status === "pending" || (opts.retryFailed && s.status === "failed")).map((s) => s.stream);
 }
 
+/** How the run validates rows into bars. */
+const validateSettings = ({ source, now }: IngestOptions) => ({ source: source.name, interval: source.interval, market: source.market, tsFormat: source.tsFormat, timeZone: source.timeZone, now: now?.() });
+
+/**
+ * A reconciling source (`reconcile`), after a plain run whose streams all succeeded: compare its
+ * recent days (every day with `full`) with the store and repair what differs (reconcile.ts).
+ */
+async function reconcileRun(st: RunState, batchSize: number): Promise<void> {
+  const { opts } = st;
+  const rec = opts.source.reconcile;
+  // Only over the whole source, read whole: a run of some streams (a market-gated tick that read
+  // none, a resumed run) would find every bar of the others "gone".
+  if (!rec || st.failedCount > 0 || st.results.length === 0 || opts.range || opts.streams || opts.resumeRunId !== undefined || opts.signal?.aborted) return;
+  const r = await reconcileSource({ store: opts.store, source: opts.source, runId: st.runId, batchSize, settings: validateSettings(opts), days: rec.days, deleteMissing: rec.deleteMissing, full: opts.full, now: opts.now?.(), signal: opts.signal });
+  st.totals.inserted += r.inserted;
+  st.totals.updated += r.updated;
+  st.reconciled = r;
+  if (r.differing) log.info("reconciled", { source: opts.source.name, run: st.runId, ...r });
+}
+
 /** The reader (in a worker when the source can be rebuilt there), then every stream, `concurrency` at once. */
 async function runStreams(st: RunState, batchSize: number): Promise<void> {
   const { opts } = st;
@@ -318,7 +344,7 @@ async function runStreams(st: RunState, batchSize: number): Promise<void> {
   // Newest bar per symbol, seeded from the store, so gaps are found across batches and runs.
   const lastTs = new Map<string, number>();
   for (const s of await store.listSeries()) if (s.source === source.name && s.interval === source.interval) lastTs.set(s.symbol, s.lastTs);
-  const settings = { source: source.name, interval: source.interval, market: source.market, tsFormat: source.tsFormat, timeZone: source.timeZone, now: opts.now?.() };
+  const settings = validateSettings(opts);
   st.reader =
     (opts.worker ?? source.spec !== undefined) && source.spec
       ? workerReader(source.spec, settings, batchSize, lastTs, rebuildError)
@@ -386,6 +412,7 @@ async function finishIngest(st: RunState, fatal: unknown): Promise<IngestSummary
     minQuality,
     belowMinQuality,
     readFailed: readError !== null,
+    ...(st.reconciled ? { reconciled: st.reconciled } : {}),
   };
 }
 
@@ -398,6 +425,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestSummary> {
   let fatal: unknown = null;
   try {
     await runStreams(st, batchSize);
+    await reconcileRun(st, batchSize);
   } catch (e) {
     fatal = e;
   } finally {

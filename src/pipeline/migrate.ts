@@ -9,11 +9,11 @@ import { errorText } from "../lib/errors.ts";
 
 export type MigrateSummary = { runId: number; bars: number; series: number; checkpoints: number; quarantine: number; resumedSeries: number };
 
-/** A page of bars after a keyset position; every series is read in (ts, source) order. */
-export async function* seriesBars(store: BarReader, symbol: string, interval: Bar["interval"], source: string, after: { ts: number; source: string } | undefined, page: number) {
+/** A page of bars after a keyset position (within `range`, inclusive); every series is read in (ts, source) order. */
+export async function* seriesBars(store: BarReader, symbol: string, interval: Bar["interval"], source: string, after: { ts: number; source: string } | undefined, page: number, range: { from?: number; to?: number } = {}) {
   let cursor = after;
   for (;;) {
-    const bars = await store.queryBars({ symbol, interval, source, limit: page, after: cursor });
+    const bars = await store.queryBars({ symbol, interval, source, limit: page, after: cursor, ...range });
     if (bars.length > 0) yield bars;
     if (bars.length < page) return;
     const last = bars[bars.length - 1]!;
@@ -114,19 +114,36 @@ export function barHash(b: Bar): bigint {
   );
 }
 
+/** The digest key of a bar: `symbol|interval|YYYY-MM-DD` (its UTC day). */
+export const digestKey = (b: Bar) => `${b.symbol}|${b.interval}|${new Date(b.ts).toISOString().slice(0, 10)}`;
+
+/** Count a bar into its (symbol, interval, day) digest. */
+export function addToDigest(digests: Map<string, DayDigest>, b: Bar): void {
+  const key = digestKey(b);
+  const d = digests.get(key);
+  if (d) {
+    d.count++;
+    d.sum = (d.sum + barHash(b)) & MASK;
+  } else digests.set(key, { count: 1, sum: barHash(b) });
+}
+
+/** The keys whose count or checksum differ between two digests (either side may lack a key). */
+export function differingKeys(a: Map<string, DayDigest>, b: Map<string, DayDigest>): string[] {
+  const out: string[] = [];
+  for (const [key, d] of a) {
+    const e = b.get(key);
+    if (!e || e.count !== d.count || e.sum !== d.sum) out.push(key);
+  }
+  for (const key of b.keys()) if (!a.has(key)) out.push(key);
+  return out.sort();
+}
+
 /** Per (symbol, interval, day): count and the sum of bar hashes mod 2^64 (order does not matter). */
 export async function digestStore(store: Store, page = 10_000): Promise<StoreDigest> {
   const bars = new Map<string, DayDigest>();
   for (const s of await store.listSeries()) {
     for await (const batch of seriesBars(store, s.symbol, s.interval, s.source, undefined, page)) {
-      for (const b of batch) {
-        const key = `${b.symbol}|${b.interval}|${new Date(b.ts).toISOString().slice(0, 10)}`;
-        const d = bars.get(key);
-        if (d) {
-          d.count++;
-          d.sum = (d.sum + barHash(b)) & MASK;
-        } else bars.set(key, { count: 1, sum: barHash(b) });
-      }
+      for (const b of batch) addToDigest(bars, b);
     }
   }
   const quarantine = new Set<string>();

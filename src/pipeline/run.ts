@@ -32,6 +32,8 @@ export type IngestRequest = {
   job?: string;
   kind?: "ingest" | "backfill" | "gapfill";
   range?: ReadRange;
+  /** Read every stream from its start, whatever its checkpoint (`ingest --full`). */
+  full?: boolean;
   /** Wraps the source made from the config (gapfill: each symbol read over its own range). */
   adapt?: (source: Source) => Source;
   /** Record every stream's state (default: backfill runs only). */
@@ -64,6 +66,7 @@ export async function ingestFromConfig(req: IngestRequest): Promise<IngestSummar
     kind: req.kind,
     trackStreams: req.trackStreams,
     range: req.range,
+    full: req.full,
     streams: req.streams,
     concurrency: req.concurrency,
     resumeRunId: req.resumeRunId,

@@ -12,6 +12,8 @@ export type SyncSummary = {
   rejected: number;
   retries: number;
   batches: number;
+  /** Records removed because their bars were deleted from the store (sync-deletes.ts). */
+  deleted?: number;
   /** The run ids synced through (inclusive) at the end. */
   uptoRun: number;
   durationMs: number;

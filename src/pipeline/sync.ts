@@ -8,6 +8,7 @@ import { barToRecord, describeRejection, rejectionOf, SinkError, type Pocketbase
 import { log } from "../lib/log.ts";
 import { runTableSync } from "./sync-table.ts";
 import { finishSyncRun, type SyncProgress, type SyncSummary } from "./sync-run.ts";
+import { deletesFrom, syncDeletes } from "./sync-deletes.ts";
 import { errorText } from "../lib/errors.ts";
 
 // Callers (main, http) take the sync types from here, where the engine is.
@@ -65,7 +66,7 @@ export async function runSync(opts: {
   const started = performance.now();
   const stream = sinkStream(sink);
   const runId = await store.startRun({ kind: "sync", source: `sink:${sink.name}`, job: opts.job ?? `sync:${sink.name}`, params: { sink: sink.name, collection: sink.collection, location: sink.location } });
-  const t = { read: 0, sent: 0, rejected: 0, batches: 0 };
+  const t = { read: 0, sent: 0, rejected: 0, batches: 0, deleted: 0 };
   const retriesBefore = sink.retries();
   let uptoRun = 0;
   let error: string | null = null;
@@ -76,6 +77,8 @@ export async function runSync(opts: {
     const concurrency = sink.config.concurrency;
     uptoRun = await settledRun(store);
     let after = cursorOf(await store.getCheckpoint(stream));
+    // Taken before the bars are read: a bar sent now and deleted meanwhile is removed below.
+    const deletesAfter = await deletesFrom(store, sink, after === null);
     // The cursor may be ahead of uptoRun only if runs were deleted; nothing to do then.
     const pageSize = Math.max(opts.pageSize ?? 10_000, size * concurrency);
 
@@ -158,6 +161,7 @@ export async function runSync(opts: {
     while (inFlight() > 0) await settledOne();
     await commitHead();
     if (failure) throw failure;
+    if (outcome === "succeeded") t.deleted = await syncDeletes(store, sink, runId, deletesAfter, opts.signal);
   } catch (e) {
     outcome = opts.signal?.aborted && e instanceof SinkError && e.cause_ === "aborted" ? "interrupted" : "failed";
     error = errorText(e);

@@ -1,7 +1,9 @@
 // A table in PostgreSQL or QuestDB (over its PG wire), such as the seeds' `wig80_historical`
-// (symbol, ts, OHLCV and indicator columns). Columns are mapped in config; rows are read in
-// (ts, symbol) order after a keyset cursor, so a run continues from the last row it stored and
-// picks up rows added since.
+// (symbol, ts, OHLCV and indicator columns). Columns are mapped in config. Rows are read after a
+// keyset cursor: by (ts, symbol), or with `changeColumn` by (change value, ts, symbol), so an
+// UPDATE or a late INSERT of an older ts that moves the change column is read on the next run.
+// `reconcile` makes each run also compare recent days with the store (src/pipeline/reconcile.ts).
+// Change capture is described in docs/sources.md.
 import * as v from "valibot";
 import postgres from "postgres";
 import { minQualitySchema, sourceType, tableSourceEntries } from "./common.ts";
@@ -11,7 +13,23 @@ import { errorText } from "../lib/errors.ts";
 
 const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
 
-const POSTGRES_SUMMARY = "A table in PostgreSQL or QuestDB, columns mapped, read incrementally by (ts, symbol)";
+const POSTGRES_SUMMARY = "A table in PostgreSQL or QuestDB, columns mapped, read incrementally by (ts, symbol) or a change column";
+
+export const reconcileSchema = v.pipe(
+  v.strictObject({
+    days: v.optional(
+      v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(36_600), v.description("Days back from today (UTC) compared with the store on each run; `ingest --full` compares every day.")),
+      30,
+    ),
+    deleteMissing: v.optional(
+      v.pipe(v.boolean(), v.description("Delete from the store the bars of a compared day that are gone from the table (the deletes reach the stream and the Pocketbase sync). Off: they are counted and kept.")),
+      false,
+    ),
+  }),
+  v.description(
+    "After each run, compare per (symbol, day) counts and checksums of the table and the store over the last `days` days, re-read only the days that differ, and delete bars gone from the table when deleteMissing is set.",
+  ),
+);
 
 export const postgresSourceSchema = v.strictObject({
   type: sourceType("postgres", POSTGRES_SUMMARY),
@@ -27,43 +45,86 @@ export const postgresSourceSchema = v.strictObject({
     v.description("The table to read (schema.table allowed)."),
   ),
   ...tableSourceEntries(Column, { symbol: "symbol", ts: "ts" }),
+  changeColumn: v.optional(
+    v.pipe(
+      Column,
+      v.description(
+        "A column the table's writer sets on every INSERT and UPDATE (an updated-at timestamp or a growing version number): runs read rows whose value is past the last one read (ties by ts, symbol), so changed and late rows are read. Without it, runs read rows past the last (ts, symbol).",
+      ),
+    ),
+  ),
+  reconcile: v.optional(reconcileSchema),
 });
 export type PostgresSourceConfig = v.InferOutput<typeof postgresSourceSchema>;
+
+/** The cursor of a change-column read: the last change value as the database wrote it (text, full precision), then the row's key. */
+type ChangeCursor = { change: string; ts: number; symbol: string };
+
+function changeCursorOf(cursor: Cursor | null): ChangeCursor | null {
+  if (!cursor || typeof cursor.change !== "string" || typeof cursor.ts !== "number") return null;
+  return { change: cursor.change, ts: cursor.ts, symbol: typeof cursor.symbol === "string" ? cursor.symbol : "" };
+}
 
 export function postgresSource(name: string, cfg: PostgresSourceConfig): Source {
   // The schema let only stores with a PostgreSQL wire through.
   const { url, catalog } = storeFor(cfg.url).pgWire!(cfg.url);
+  // The change value travels as text, so a timestamp keeps its microseconds: PostgreSQL casts to
+  // text, QuestDB (no `text` type over its wire) to string; both compare text back to the column's type.
+  const textType = catalog ? "text" : "string";
 
-  async function* read(_stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
-    const sql = postgres(url, {
+  function connect() {
+    return postgres(url, {
       max: 1,
-      // QuestDB answers only part of pg_catalog; its TIMESTAMP has no zone and means UTC.
+      // QuestDB answers only part of pg_catalog; its TIMESTAMP has no zone and means UTC. A change
+      // cursor compared with a TIMESTAMP column is bound as one, from its text.
       fetch_types: catalog,
       onnotice: () => {},
-      types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date) => d.toISOString(), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } },
+      types: { timestamp: { to: 1114, from: [1114], serialize: (d: Date | string) => (d instanceof Date ? d.toISOString() : d), parse: (s: string) => new Date(s.endsWith("Z") ? s : `${s}Z`) } },
     });
+  }
+
+  async function* read(_stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
+    const sql = connect();
     try {
       const c = cfg.columns;
       const mapped = Object.entries(c).filter(([field]) => !(field === "symbol" && cfg.symbol)) as [string, string][];
-      const select = sql.unsafe(mapped.map(([field, col]) => `${col} AS "${field}"`).join(", "));
+      const byChange = cfg.changeColumn !== undefined && range === undefined;
+      const selectList = mapped.map(([field, col]) => `${col} AS "${field}"`);
+      if (byChange) selectList.push(`CAST(${cfg.changeColumn} AS ${textType}) AS "__change"`);
+      const select = sql.unsafe(selectList.join(", "));
       const table = sql.unsafe(cfg.table);
       const tsCol = sql.unsafe(c.ts);
       const symCol = cfg.symbol ? null : sql.unsafe(c.symbol);
-      let lastTs = typeof cursor?.ts === "number" ? new Date(cursor.ts) : range?.from !== undefined ? new Date(range.from - 1) : null;
-      let lastSym = typeof cursor?.symbol === "string" ? cursor.symbol : "";
+      const chgCol = cfg.changeColumn ? sql.unsafe(cfg.changeColumn) : null;
+      // A range (backfill, reconciliation) reads by ts from its start; a change-column source keeps its change cursor meanwhile.
+      const keepCursor = cfg.changeColumn !== undefined && range !== undefined;
+      let lastTs = keepCursor ? null : typeof cursor?.ts === "number" ? new Date(cursor.ts) : null;
+      if (range?.from !== undefined && (lastTs === null || lastTs.getTime() < range.from - 1)) lastTs = new Date(range.from - 1);
+      let lastSym = !keepCursor && typeof cursor?.symbol === "string" ? cursor.symbol : "";
+      let change = byChange ? changeCursorOf(cursor) : null;
+      if (byChange && change) {
+        lastTs = new Date(change.ts);
+        lastSym = change.symbol;
+      } else if (byChange) lastTs = null;
       const to = range?.to !== undefined ? new Date(range.to) : null;
+      const keyAfter = () => (symCol ? sql`(${tsCol} > ${lastTs} OR (${tsCol} = ${lastTs} AND ${symCol} > ${lastSym}))` : sql`${tsCol} > ${lastTs}`);
       let yielded = false;
       for (;;) {
-        const after = lastTs === null ? sql`` : symCol ? sql`AND (${tsCol} > ${lastTs} OR (${tsCol} = ${lastTs} AND ${symCol} > ${lastSym}))` : sql`AND ${tsCol} > ${lastTs}`;
+        let after = sql``;
+        if (byChange && change) after = sql`AND (${chgCol} > ${change.change} OR (${chgCol} = ${change.change} AND ${keyAfter()}))`;
+        else if (!byChange && lastTs !== null) after = sql`AND ${keyAfter()}`;
+        const order = byChange ? sql`${chgCol}, ${tsCol}` : tsCol;
         let rows: Record<string, unknown>[];
         try {
-          rows = await sql`SELECT ${select} FROM ${table} WHERE ${tsCol} IS NOT NULL ${after} ${to ? sql`AND ${tsCol} <= ${to}` : sql``}
-                           ORDER BY ${tsCol}${symCol ? sql`, ${symCol}` : sql``} LIMIT ${batchSize}`;
+          rows = await sql`SELECT ${select} FROM ${table} WHERE ${tsCol} IS NOT NULL ${byChange ? sql`AND ${chgCol} IS NOT NULL` : sql``} ${after} ${to ? sql`AND ${tsCol} <= ${to}` : sql``}
+                           ORDER BY ${order}${symCol ? sql`, ${symCol}` : sql``} LIMIT ${batchSize}`;
         } catch (e) {
           throw new SourceError(`source ${name}: reading ${cfg.table}: ${errorText(e)}`);
         }
         if (rows.length === 0) break;
+        const lastChange = byChange ? String(rows[rows.length - 1]!.__change) : "";
         const batch = rows.map((r) => {
+          if (byChange) delete r.__change;
           if (cfg.symbol) r.symbol = cfg.symbol;
           const ts = r.ts instanceof Date ? r.ts.getTime() : r.ts;
           return { locator: `${cfg.table}:${typeof ts === "number" ? new Date(ts).toISOString() : String(ts)}:${String(r.symbol)}`, fields: { ...r, ts } };
@@ -71,11 +132,16 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
         const last = rows[rows.length - 1]!;
         lastTs = last.ts instanceof Date ? last.ts : new Date(String(last.ts));
         lastSym = String(last.symbol ?? "");
-        yield { rows: batch, cursor: { ts: lastTs.getTime(), symbol: lastSym } };
+        let next: Cursor;
+        if (byChange) {
+          change = { change: lastChange, ts: lastTs.getTime(), symbol: lastSym };
+          next = change;
+        } else next = keepCursor ? (cursor ?? { change: null, ts: null, symbol: null }) : { ts: lastTs.getTime(), symbol: lastSym };
+        yield { rows: batch, cursor: next };
         yielded = true;
         if (rows.length < batchSize) break;
       }
-      if (!yielded && cursor === null) yield { rows: [], cursor: { ts: null, symbol: null } };
+      if (!yielded && cursor === null) yield { rows: [], cursor: byChange || keepCursor ? { change: null, ts: null, symbol: null } : { ts: null, symbol: null } };
     } finally {
       await sql.end({ timeout: 5 });
     }
@@ -88,6 +154,7 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
     market: cfg.market,
     tsFormat: cfg.tsFormat,
     timeZone: cfg.timeZone,
+    ...(cfg.reconcile ? { reconcile: cfg.reconcile } : {}),
     streams: async () => [cfg.table],
     read,
   };

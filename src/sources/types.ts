@@ -49,6 +49,11 @@ export type Source = {
   readonly timeZone?: string;
   /** Set when the source can be rebuilt from plain config in a worker thread (local files). */
   readonly spec?: { name: string; config: unknown; baseDir?: string };
+  /**
+   * Compare the last `days` days with the store after each run and re-read the days that differ
+   * (src/pipeline/reconcile.ts); the source must read a ReadRange.
+   */
+  readonly reconcile?: { days: number; deleteMissing: boolean };
   /** Streams read at once (providers: symbols in flight, all under one rate limit). */
   readonly concurrency?: number;
   /** Long waits of the source (a provider's rate limit, Retry-After, retries), for progress and /api/jobs. */

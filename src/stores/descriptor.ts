@@ -30,6 +30,8 @@ export interface StoreDescriptor extends Descriptor<v.GenericSchema<string, stri
   readonly pgWire?: (url: string) => PgWire;
   /** A store kept in one local file: that file (the disk alert watches its folder). */
   readonly localFile?: (url: string) => string;
+  /** It deletes single bars (Store.deleteBarKeys): a table source's reconcile.deleteMissing needs it. */
+  readonly deletesBars?: boolean;
   /** How ticksync backs it up, or why it does not. */
   readonly backup: StoreBackup | { readonly unsupported: string };
 }

@@ -1,10 +1,16 @@
-// Events: a bar stored (inserted, or changed by a later delivery) is an event. Stores journal the
+// Events: a bar stored (inserted, or changed by a later delivery) or deleted is an event. Stores journal the
 // bars each committed batch changed, in the batch's own transaction, under a batch number that
 // grows in commit order; an event's id is that number and the bar's place in the batch, so ids
 // are monotonic, survive restarts, and a client that has seen id N can be given everything after.
 import type { Bar } from "../domain/bar.ts";
 
-export type BarEvent = { id: number; type: "bar"; op: "insert" | "update"; bar: Bar };
+/** A bar inserted, changed, or deleted (the bar as it was; a table source's reconciliation). */
+export type BarOp = "insert" | "update" | "delete";
+export type BarEvent = { id: number; type: "bar"; op: BarOp; bar: Bar };
+
+/** An op as the journal keeps it, one byte, and back. */
+export const opByte = (op: BarOp) => (op === "update" ? 1 : op === "delete" ? 2 : 0);
+export const opOf = (byte: number | undefined): BarOp => (byte === 1 ? "update" : byte === 2 ? "delete" : "insert");
 
 /** Events per batch at most (the ingest batch size is capped well below). */
 export const BATCH_EVENTS = 2 ** 20;
@@ -23,7 +29,7 @@ export type JournalEntry = { series: string; ops: Uint8Array; data: Uint8Array; 
 
 const FIELDS = 10;
 
-export function encodeJournal(bars: Bar[], ops: ("insert" | "update")[]): JournalEntry {
+export function encodeJournal(bars: Bar[], ops: BarOp[]): JournalEntry {
   const keys = new Map<string, number>();
   const series: [string, string, string][] = [];
   const data = new Float64Array(bars.length * FIELDS);
@@ -48,7 +54,7 @@ export function encodeJournal(bars: Bar[], ops: ("insert" | "update")[]): Journa
     data[o + 7] = b.adjClose ?? NaN;
     data[o + 8] = b.turnover ?? NaN;
     data[o + 9] = b.trades ?? NaN;
-    opBytes[i] = ops[i] === "update" ? 1 : 0;
+    opBytes[i] = opByte(ops[i]!);
   }
   return { series: JSON.stringify(series), ops: opBytes, data: new Uint8Array(data.buffer), n: bars.length };
 }
@@ -66,7 +72,7 @@ export function decodeJournal(batch: number, series: string, ops: Uint8Array, da
     if (!Number.isNaN(f[o + 7]!)) bar.adjClose = f[o + 7]!;
     if (!Number.isNaN(f[o + 8]!)) bar.turnover = f[o + 8]!;
     if (!Number.isNaN(f[o + 9]!)) bar.trades = f[o + 9]!;
-    out.push({ id: eventId(batch, i), type: "bar", op: ops[i] === 1 ? "update" : "insert", bar });
+    out.push({ id: eventId(batch, i), type: "bar", op: opOf(ops[i]), bar });
   }
   return out;
 }

@@ -254,6 +254,24 @@ export interface Retention {
   listNoData(opts?: { source?: string }): Promise<NoDataSession[]>;
 }
 
+/** A bar's natural key within one source. */
+export type BarKey = { symbol: string; interval: Interval; ts: number };
+
+/** Deleting single bars (a table source's reconciliation, deleteMissing). Optional in a Store. */
+export interface BarDeletes {
+  /**
+   * Delete these bars of `source` in one transaction, journaled as "delete" events so the stream
+   * and the sinks see them; series stay exact. Returns the bars that existed and were deleted.
+   * Absent where the store cannot delete rows (QuestDB).
+   */
+  deleteBarKeys(batch: { runId: number; source: string; keys: BarKey[] }): Promise<number>;
+  /**
+   * The "delete" events journaled after event id `after`, in id order, at most about `limit`:
+   * what eventsSince gives less the inserts and updates, found without decoding them (sinks).
+   */
+  deletesSince(after: number, limit: number): Promise<BarEvent[]>;
+}
+
 /** Materialised rollups (Postgres; src/stores/postgres/rollups.ts). Optional in a Store. */
 export interface MaterialisedRollups {
   /**
@@ -288,4 +306,5 @@ export interface Store
     Leases,
     Partial<ReferenceData>,
     Partial<Retention>,
+    Partial<BarDeletes>,
     Partial<MaterialisedRollups> {}

@@ -19,5 +19,6 @@ export const sqliteStoreDescriptor: StoreDescriptor = {
     const path = url.replace(/^(sqlite:|file:)/i, "");
     return !isAbsolute(path) && path !== ":memory:" && !path.startsWith("//") ? `sqlite:${resolve(baseDir, path)}` : url;
   },
+  deletesBars: true,
   backup: sqliteBackup,
 };

@@ -15,6 +15,7 @@ import * as reads from "./reads.ts";
 import * as reference from "./reference.ts";
 import { migrate, schemaVersion, SQLITE_SCHEMA_VERSION } from "./schema.ts";
 import { commitBatch, commitTransaction, putCheckpoints } from "./writes.ts";
+import { deleteBarKeysTransaction, deletesSince } from "./deletes.ts";
 
 export { sqlitePath } from "./db.ts";
 export { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./schema.ts";
@@ -39,6 +40,8 @@ export function sqliteStore(url: string): Store {
     ...bindLeases(cx, journal),
     ...bindReferenceData(cx, reference),
     ...bindRetention(cx, reference),
+    deleteBarKeys: deleteBarKeysTransaction(cx),
+    deletesSince: (after, limit) => deletesSince(cx, after, limit),
     async close() {
       cx.stmts = null;
       cx.db.close();
