@@ -16,7 +16,7 @@
 //
 //   server → client
 //     {"type":"snapshot","id":<id>,"bar":{...}}   latest stored bar; the `bar`s that follow have ids above `id`
-//     {"type":"bar","id":<id>,"op":"insert"|"update","bar":{...}}
+//     {"type":"bar","id":<id>,"op":"insert"|"update"|"delete","bar":{...}}
 //         a stored bar; ids grow strictly (per connection, except a replay requested by a later
 //         subscribe, which starts from its own `since`)
 //     {"type":"status","status":"subscribed"|"unsubscribed"|"replay"|"replayed"|"replay_unavailable"|
