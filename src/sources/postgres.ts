@@ -27,6 +27,13 @@ export const postgresSourceSchema = v.strictObject({
     v.description("The table to read (schema.table allowed)."),
   ),
   ...tableSourceEntries(Column, { symbol: "symbol", ts: "ts" }),
+  extraColumns: v.optional(
+    v.pipe(
+      v.array(Column),
+      v.maxLength(64, "at most 64 extra columns"),
+      v.description("Extra numeric columns (e.g. rsi, sma_20) kept beside each bar and deliverable to a Pocketbase sink's `fields`; a row whose extra is not a finite number is quarantined, a NULL one is left out."),
+    ),
+  ),
 });
 export type PostgresSourceConfig = v.InferOutput<typeof postgresSourceSchema>;
 
@@ -45,7 +52,8 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
     try {
       const c = cfg.columns;
       const mapped = Object.entries(c).filter(([field]) => !(field === "symbol" && cfg.symbol)) as [string, string][];
-      const select = sql.unsafe(mapped.map(([field, col]) => `${col} AS "${field}"`).join(", "));
+      const extras = cfg.extraColumns ?? [];
+      const select = sql.unsafe([...mapped.map(([field, col]) => `${col} AS "${field}"`), ...extras.map((col, i) => `${col} AS "x${i}"`)].join(", "));
       const table = sql.unsafe(cfg.table);
       const tsCol = sql.unsafe(c.ts);
       const symCol = cfg.symbol ? null : sql.unsafe(c.symbol);
@@ -65,6 +73,11 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
         if (rows.length === 0) break;
         const batch = rows.map((r) => {
           if (cfg.symbol) r.symbol = cfg.symbol;
+          if (extras.length) {
+            const x: Record<string, unknown> = {};
+            for (let i = 0; i < extras.length; i++) (x[extras[i]!] = r[`x${i}`]), delete r[`x${i}`];
+            r.extras = x;
+          }
           const ts = r.ts instanceof Date ? r.ts.getTime() : r.ts;
           return { locator: `${cfg.table}:${typeof ts === "number" ? new Date(ts).toISOString() : String(ts)}:${String(r.symbol)}`, fields: { ...r, ts } };
         });
@@ -89,6 +102,7 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
     tsFormat: cfg.tsFormat,
     timeZone: cfg.timeZone,
     streams: async () => [cfg.table],
+    ...(cfg.extraColumns?.length ? { extras: cfg.extraColumns } : {}),
     read,
   };
 }

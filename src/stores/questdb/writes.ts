@@ -166,6 +166,17 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: Seri
   return { inserted, updated, unchanged };
 }
 
+/**
+ * The batch's extras, over PG wire before its bars join the gathered write (no transaction
+ * across tables here: an extra may land before its bar, never without a retry writing both).
+ */
+async function writeExtras(cx: QdbContext, b: CommitBatch) {
+  const { sql, T } = cx;
+  const rows = b.extras!.map((e) => ({ symbol: e.symbol, interval: e.interval, source: b.source, ts: new Date(e.ts), extras: JSON.stringify(e.values) }));
+  for (let i = 0; i < rows.length; i += 1000) await sql`INSERT INTO ${sql(T.bar_extras)} ${sql(rows.slice(i, i + 1000), "symbol", "interval", "source", "ts", "extras")}`;
+  cx.extrasDirty = true;
+}
+
 export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResult> =>
   cx.exclusive(async (): Promise<CommitResult> => {
     const earlier = refusal(cx, b.runId);
@@ -180,6 +191,7 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     let states: SeriesState[] = [];
     if (c.n > 0) ({ existing, states, lo, hi } = await existingBars(cx, c, lo, hi));
     const quarantined = b.quarantine.length > 0 ? await writeQuarantine(cx, b) : 0;
+    if (b.extras?.length) await writeExtras(cx, b);
     // From here on no await: the batch joins the gathered write whole, its bars and then its
     // run's counters and its checkpoint (one request to one table: one transaction, after the bars).
     const { inserted, updated, unchanged } = appendLines(cx, b, c, states, existing, now);
