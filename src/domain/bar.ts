@@ -58,7 +58,7 @@ export function checkExtras(raw: unknown): Record<string, number> | string {
   for (const [k, x] of Object.entries(raw as Record<string, unknown>)) {
     if (x === null || x === undefined || x === "") continue;
     const n = typeof x === "number" ? x : typeof x === "string" || typeof x === "bigint" ? Number(x) : NaN;
-    if (!Number.isFinite(n)) return `extra ${k} ${JSON.stringify(typeof x === "bigint" ? String(x) : x)} is not a finite number`;
+    if (!Number.isFinite(n)) return `extra ${k} ${typeof x === "string" ? JSON.stringify(x) : typeof x === "object" ? JSON.stringify(x) : String(x)} is not a finite number`;
     out[k] = n;
   }
   return out;

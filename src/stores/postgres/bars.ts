@@ -82,7 +82,7 @@ export async function barExtras({ sql }: PgContext, bars: readonly Bar[]): Promi
   const keys = bars.map((b) => ({ source: b.source, symbol: b.symbol, interval: b.interval, t: b.ts }));
   const rows = await sql`
     SELECT s.source, s.symbol, s.interval, (extract(epoch FROM e.ts) * 1000)::float8 AS t, e.extras
-    FROM jsonb_to_recordset(${JSON.stringify(keys)}::jsonb) AS k(source text, symbol text, interval text, t float8)
+    FROM jsonb_to_recordset(${JSON.stringify(keys)}::text::jsonb) AS k(source text, symbol text, interval text, t float8)
     JOIN series s ON s.source = k.source AND s.symbol = k.symbol AND s.interval = k.interval
     JOIN bar_extras e ON e.series_id = s.id AND e.ts = to_timestamp(k.t / 1000)`;
   for (const r of rows) out.set(barKey(r.source, r.symbol, r.interval, Math.round(Number(r.t))), typeof r.extras === "string" ? JSON.parse(r.extras) : r.extras);

@@ -177,7 +177,7 @@ async function writeExtras(tx: Tx, b: CommitBatch, c: BarColumns, prepared: Prep
   if (!rows.length) return;
   await tx`
     INSERT INTO bar_extras (series_id, ts, extras)
-    SELECT (x->>'s')::int, to_timestamp((x->>'t')::float8 / 1000), x->'e' FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) x
+    SELECT (x->>'s')::int, to_timestamp((x->>'t')::float8 / 1000), x->'e' FROM jsonb_array_elements(${JSON.stringify(rows)}::text::jsonb) x
     ON CONFLICT (series_id, ts) DO UPDATE SET extras = excluded.extras WHERE bar_extras.extras IS DISTINCT FROM excluded.extras`;
 }
 
