@@ -17,6 +17,7 @@ import { pocketbaseSink, recordId, type PocketbaseSinkConfig } from "../src/sink
 import { runSync } from "../src/pipeline/sync.ts";
 import { verifySinkAll } from "../src/pipeline/verify-sink.ts";
 import { marketStatus } from "../src/pipeline/sync-mirrors.ts";
+import { migrateStore } from "../src/pipeline/migrate.ts";
 import { createAlerts } from "../src/monitor/alerts.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { testTimeout } from "./timeout.ts";
@@ -269,3 +270,27 @@ describe.skipIf(!bin)(`Pocketbase mirrors and extras${why ? ` (skipped: ${why})`
     await store.close();
   }, 60_000);
 });
+
+test("a migration between stores carries the extras", async () => {
+  const targets = STORES.filter((s) => s.unavailable === null);
+  const from = sqliteStore(`sqlite:${join(dir, `migrate-from-${++n}.db`)}`);
+  await from.migrate();
+  const bars = [bar("PKN.WA", day(2), 50), bar("PKN.WA", day(3), 51), bar("CDR.WA", day(2), 100)];
+  const runId = await from.startRun({ kind: "ingest", source: "seed" });
+  await from.commitBatch({ runId, source: "seed", bars, quarantine: [], read: 3, extras: [{ symbol: "PKN.WA", interval: "1d", ts: day(3), values: { rsi: 55.5, sma_20: 50.25 } }] });
+  await from.finishRun(runId, { outcome: "succeeded", read: 3, inserted: 3, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+  const want = new Map([[`seed\u0000PKN.WA\u00001d\u0000${day(3)}`, { rsi: 55.5, sma_20: 50.25 }]]);
+  for (const t of targets) {
+    const to = t.open(t.freshUrl(dir));
+    await to.migrate();
+    try {
+      expect(await to.hasExtras()).toBe(false);
+      await migrateStore(from, to);
+      expect(await to.hasExtras()).toBe(true);
+      expect(await to.barExtras(bars)).toEqual(want);
+    } finally {
+      await to.close();
+    }
+  }
+  await from.close();
+}, 60_000);

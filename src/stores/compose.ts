@@ -37,6 +37,7 @@ export function bindBarReader<C>(cx: C, f: OverContext<C, BarReader>): BarReader
     countBars: () => f.countBars(cx),
     changedBars: (q) => f.changedBars(cx, q),
     barExtras: (bars) => f.barExtras(cx, bars),
+    hasExtras: () => f.hasExtras(cx),
   };
 }
 

@@ -170,6 +170,8 @@ export interface BarReader {
    * are not in the map. Read by sinks that map extras to fields, a page at a time.
    */
   barExtras(bars: readonly Bar[]): Promise<Map<string, Record<string, number>>>;
+  /** Whether any bar has extras (a migration copies them only then). */
+  hasExtras(): Promise<boolean>;
 }
 
 /** The run ledger: runs and their streams, checkpoints, and the quarantine of rejected rows. */

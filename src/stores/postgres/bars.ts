@@ -88,3 +88,7 @@ export async function barExtras({ sql }: PgContext, bars: readonly Bar[]): Promi
   for (const r of rows) out.set(barKey(r.source, r.symbol, r.interval, Math.round(Number(r.t))), typeof r.extras === "string" ? JSON.parse(r.extras) : r.extras);
   return out;
 }
+
+export async function hasExtras({ sql }: PgContext): Promise<boolean> {
+  return (await sql`SELECT 1 FROM bar_extras LIMIT 1`).length > 0;
+}

@@ -95,3 +95,12 @@ export async function barExtras(cx: QdbContext, bars: readonly Bar[]): Promise<M
   }
   return out;
 }
+
+export async function hasExtras(cx: QdbContext): Promise<boolean> {
+  const { sql, T } = cx;
+  if (cx.extrasDirty) {
+    await walApplied(cx, T.bar_extras);
+    cx.extrasDirty = false;
+  }
+  return (await sql`SELECT 1 FROM ${sql(T.bar_extras)} LIMIT 1`).length > 0;
+}

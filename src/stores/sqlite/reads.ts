@@ -52,3 +52,7 @@ export async function barExtras(cx: SqliteContext, bars: readonly Bar[]): Promis
   }
   return out;
 }
+
+export async function hasExtras(cx: SqliteContext): Promise<boolean> {
+  return cx.db.query("SELECT 1 FROM bar_extras LIMIT 1").get() !== null;
+}
