@@ -294,3 +294,21 @@ test("a migration between stores carries the extras", async () => {
   }
   await from.close();
 }, 60_000);
+
+test("retention deletes the extras of the bars it deletes", async () => {
+  for (const t of STORES.filter((s) => s.unavailable === null && s.kind !== "questdb")) {
+    const store = t.open(t.freshUrl(dir));
+    await store.migrate();
+    try {
+      const bars = [bar("PKN.WA", day(2), 50), bar("PKN.WA", day(3), 51)];
+      const runId = await store.startRun({ kind: "ingest", source: "seed" });
+      const extras = bars.map((b) => ({ symbol: b.symbol, interval: "1d" as const, ts: b.ts, values: { rsi: b.close } }));
+      await store.commitBatch({ runId, source: "seed", bars, quarantine: [], read: 2, extras });
+      await store.finishRun(runId, { outcome: "succeeded", read: 2, inserted: 2, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+      expect(await store.deleteBars!({ interval: "1d", before: day(3) })).toBe(1);
+      expect(await store.barExtras(bars)).toEqual(new Map([[`seed\u0000PKN.WA\u00001d\u0000${day(3)}`, { rsi: 51 }]]));
+    } finally {
+      await store.close();
+    }
+  }
+}, 60_000);
