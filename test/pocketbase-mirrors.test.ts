@@ -207,6 +207,14 @@ describe.skipIf(!bin)(`Pocketbase mirrors and extras${why ? ` (skipped: ${why})`
     const pkn = recs.find((r) => r.symbol === "PKN.WA")!;
     expect(pkn.id).toBe(first.id);
     expect([pkn.price, pkn.previous_close, pkn.change, pkn.change_percent, pkn.volume, pkn.time.slice(0, 10)]).toEqual([51.48, 52, -0.52, -1, 300, "2024-01-04"]);
+
+    // A quiet cycle leaves the records as they are; a corrected close of the same bar updates its symbol's.
+    expect(await runSync({ store, sink })).toMatchObject({ outcome: "succeeded", sent: 0 });
+    expect((await c.collection(col).getOne(first.id)).price).toBe(51.48);
+    await addBars(store, [bar("PKN.WA", day(4), 53, 300)]);
+    expect(await runSync({ store, sink })).toMatchObject({ outcome: "succeeded", sent: 1 });
+    expect(await c.collection(col).getOne(first.id)).toMatchObject({ price: 53, change: 1, change_percent: 1.9231 });
+    expect(await c.collection(col).getFullList()).toHaveLength(2);
     await store.close();
   }, 60_000);
 

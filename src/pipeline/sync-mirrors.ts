@@ -82,17 +82,42 @@ export function refuseBareClashes(sink: PocketbaseSink, symbols: Iterable<string
   if (clashes.length) throw new SinkError(clashError(sink.name, clashes), "config");
 }
 
-/** Build and upsert the market_updates snapshot; refused records are quarantined under `runId`. */
+/** Per sink, the updates built so far: a symbol is read again only when a sync delivered its bars. */
+const known = new WeakMap<PocketbaseSink, Map<string, MarketUpdate>>();
+/** Per sink, symbols whose bars were delivered since the last snapshot written (kept across a failed cycle). */
+const pending = new WeakMap<PocketbaseSink, Set<string>>();
+
+/** The set a sync adds the symbols it delivers to, for the next snapshot. */
+export function deliveredSymbols(sink: PocketbaseSink): Set<string> {
+  let set = pending.get(sink);
+  if (!set) pending.set(sink, (set = new Set()));
+  return set;
+}
+
+/**
+ * Build and upsert the market_updates snapshot; refused records are quarantined under `runId`.
+ * Symbols whose bars were delivered since the last snapshot and those not seen yet are read from the
+ * store; the others only get their market status again (no read), so a quiet cycle costs the
+ * series list and sends only what changed.
+ */
 export async function mirrorMarketUpdates(store: Store, sink: PocketbaseSink, runId: number, now = Date.now()): Promise<{ sent: number; rejected: number }> {
   if (!sink.config.mirrors?.market_updates) return { sent: 0, rejected: 0 };
+  const touched = deliveredSymbols(sink);
   const by = await sinkSeries(store, sink);
   refuseBareClashes(sink, by.keys());
+  let cache = known.get(sink);
+  if (!cache) known.set(sink, (cache = new Map()));
   const updates: MarketUpdate[] = [];
   for (const [symbol, series] of by) {
-    const u = await updateOf(store, symbol, series, now);
-    if (u) updates.push(u);
+    const had = cache.get(symbol);
+    const u = had && !touched.has(symbol) ? { ...had, marketStatus: marketStatus(marketOf(symbol), now) } : await updateOf(store, symbol, series, now);
+    if (!u) continue;
+    cache.set(symbol, u);
+    updates.push(u);
   }
+  for (const symbol of cache.keys()) if (!by.has(symbol)) cache.delete(symbol);
   const r = await sink.mirrorMarketUpdates(updates);
+  touched.clear();
   if (r.rejected.length) await store.commitBatch({ runId, source: `sink:${sink.name}`, bars: [], quarantine: r.rejected.map((x) => rejectionOf(sink.name, x)), read: 0 });
   return { sent: r.sent, rejected: r.rejected.length };
 }

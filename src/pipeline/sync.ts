@@ -5,7 +5,7 @@
 // and the run's counters are committed together (one store transaction).
 import type { ChangePosition, Checkpoint, RunRecord, Store } from "../stores/types.ts";
 import { barToRecord, describeRejection, plainShape, rejectionOf, shapeRecord, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase/index.ts";
-import { mirrorMarketUpdates, refuseBareClashes, sinkSeries } from "./sync-mirrors.ts";
+import { deliveredSymbols, mirrorMarketUpdates, refuseBareClashes, sinkSeries } from "./sync-mirrors.ts";
 import { log } from "../lib/log.ts";
 import { runTableSync } from "./sync-table.ts";
 import { finishSyncRun, type SyncProgress, type SyncSummary } from "./sync-run.ts";
@@ -77,6 +77,8 @@ export async function runSync(opts: {
     const plain = plainShape(shape);
     if (shape.bare) refuseBareClashes(sink, (await sinkSeries(store, sink)).keys());
     const size = sink.batchRecords();
+    // Symbols whose bars this cycle delivers, for the market_updates mirror (only when it is on).
+    const touched = sink.config.mirrors?.market_updates ? deliveredSymbols(sink) : null;
     const concurrency = sink.config.concurrency;
     uptoRun = await settledRun(store);
     let after = cursorOf(await store.getCheckpoint(stream));
@@ -126,6 +128,7 @@ export async function runSync(opts: {
       t.read += page.length;
       // Extras mapped to fields: read for the page in one go (a plain sink reads none).
       const extras = shape.extras.length ? await store.barExtras(page.map((c) => c.bar)) : null;
+      if (touched) for (const c of page) touched.add(c.bar.symbol);
       for (let i = 0; i < page.length; i += size) {
         const chunk = page.slice(i, i + size);
         const last = chunk[chunk.length - 1]!.position;
@@ -165,7 +168,7 @@ export async function runSync(opts: {
     await commitHead();
     if (failure) throw failure;
     // The app's market_updates: after the bars, one snapshot per cycle.
-    if (outcome === "succeeded" && sink.config.mirrors?.market_updates) {
+    if (outcome === "succeeded" && touched) {
       const m = await mirrorMarketUpdates(store, sink, runId);
       t.rejected += m.rejected;
     }
