@@ -108,7 +108,7 @@ export const pocketbaseSinkConfigSchema = v.strictObject({
   fields: v.optional(
     v.pipe(
       v.record(Column, v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an extra column's name"))),
-      v.check((f) => Object.keys(f).every((k) => !BAR_RECORD_FIELDS.includes(k)), `a bar record's own fields (${"source, symbol, interval, ts, open, high, low, close, volume, adj_close, turnover, trades"}) cannot be mapped`),
+      v.check((f) => Object.keys(f).every((k) => !BAR_RECORD_FIELDS.includes(k)), `a bar record's own fields (${BAR_RECORD_FIELDS.join(", ")}) cannot take an extra`),
       v.description(
         "Extra columns of a table source (its `extraColumns`) as number fields of the bars' records: record field → extra column, e.g. { rsi = \"rsi\", sma20 = \"sma_20\" }. A bar without that extra gets 0 (Pocketbase's empty number). Verify compares them.",
       ),
