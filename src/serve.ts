@@ -128,7 +128,9 @@ function dataPath(loaded: LoadedConfig): string {
 function startAlerts(o: Opened, health: Health): { alerts: Alerts | undefined; stop: () => void } {
   const cfg = o.loaded.config.alerts;
   if (!cfg.rules.length) return { alerts: undefined, stop: () => {} };
-  const notifiers = [...(cfg.webhook ? [webhookNotifier(cfg.webhook)] : []), ...(cfg.email ? [emailNotifier(cfg.email)] : [])];
+  // Pocketbase sinks with mirrors.alerts keep the app's alerts collection in step.
+  const pbAlerts = [...o.sinks.values()].flatMap((s) => s.alertsNotifier() ?? []);
+  const notifiers = [...(cfg.webhook ? [webhookNotifier(cfg.webhook)] : []), ...(cfg.email ? [emailNotifier(cfg.email)] : []), ...pbAlerts];
   const alerts = createAlerts(o.store, cfg, alertInputs(o, health), notifiers);
   const evaluate = async () => {
     if (!o.lease.isLeader()) return; // one replica announces

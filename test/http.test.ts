@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
+import { SQLITE_SCHEMA_VERSION } from "../src/stores/sqlite/index.ts";
 
 testTimeout();
 
@@ -68,7 +69,7 @@ describe("probes", () => {
   test("GET /readyz reports the store and its schema version", async () => {
     const r = await fetch(`${base}/readyz`);
     expect(r.status).toBe(200);
-    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: 7, expectedVersion: 7 } });
+    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: SQLITE_SCHEMA_VERSION, expectedVersion: SQLITE_SCHEMA_VERSION } });
   });
 });
 

@@ -35,7 +35,34 @@ export type Bar = {
   adjClose?: number | null;
   turnover?: number | null;
   trades?: number | null;
+  /**
+   * Extra numeric columns a table source declared (`extraColumns`, e.g. rsi, sma_20): finite
+   * numbers by name. Absent on every other bar; stores keep them beside the bar (see stores).
+   */
+  extras?: Record<string, number>;
 };
+
+/** A bar's extras as a store keeps them: its key within the batch's source, and the values. */
+export type BarExtras = { symbol: string; interval: Interval; ts: number; values: Record<string, number> };
+
+/** The key of a bar as a string (maps of extras by bar). */
+export const barKey = (source: string, symbol: string, interval: string, ts: number) => `${source}\u0000${symbol}\u0000${interval}\u0000${ts}`;
+
+/**
+ * A row's extra columns as finite numbers, or why not (the row is quarantined, rule "number").
+ * A null or empty column is left out (an indicator undefined at a series' start is not an error).
+ */
+export function checkExtras(raw: unknown): Record<string, number> | string {
+  if (raw === null || typeof raw !== "object") return `extras ${JSON.stringify(raw)} are not a map of numbers`;
+  const out: Record<string, number> = {};
+  for (const [k, x] of Object.entries(raw as Record<string, unknown>)) {
+    if (x === null || x === undefined || x === "") continue;
+    const n = typeof x === "number" ? x : typeof x === "string" || typeof x === "bigint" ? Number(x) : NaN;
+    if (!Number.isFinite(n)) return `extra ${k} ${typeof x === "string" ? JSON.stringify(x) : typeof x === "object" ? JSON.stringify(x) : String(x)} is not a finite number`;
+    out[k] = n;
+  }
+  return out;
+}
 
 const price = (field: string) =>
   v.pipe(

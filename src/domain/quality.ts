@@ -1,7 +1,7 @@
 // Quality rules: turn raw rows into bars or into rejections with a rule name and a reason a
 // person can read. Each batch gets a score 0..1 and the rule counts behind it.
 import * as v from "valibot";
-import { BarSchema, INTERVALS, type Bar, type Interval, type RawRow } from "./bar.ts";
+import { BarSchema, checkExtras, INTERVALS, type Bar, type Interval, type RawRow } from "./bar.ts";
 import { calendarCoverage, tradesOnWeekends, tradingDaysBetween, type Market } from "./calendar.ts";
 import { normaliseSymbol, type SymbolMarket } from "./symbols.ts";
 import { parseTimestamp, utcDate, floorUtcDay, type TsFormat } from "./time.ts";
@@ -164,7 +164,7 @@ function numberOf(x: unknown): number {
  */
 export function acceptRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache): Bar | null {
   const f = row.fields;
-  if (f.malformed !== undefined) return null;
+  if (f.malformed !== undefined || f.extras !== undefined) return null;
   const source = ctx.source;
   const interval = ctx.interval;
   if (typeof source !== "string" || source === "" || !INTERVALS.includes(interval)) return null;
@@ -248,6 +248,12 @@ export function checkRow(row: RawRow, ctx: ValidateContext, cache: ValidateCache
   const bar = parsed.output as Bar;
   if (high < Math.max(open, close, low)) return reject(row, "high", `high ${high} is below max(open ${open}, close ${close}, low ${low})`, where);
   if (low > Math.min(open, close, high)) return reject(row, "low", `low ${low} is above min(open ${open}, close ${close}, high ${high})`, where);
+  // A table source's extra columns (only sources that declare some set f.extras).
+  if (f.extras !== undefined) {
+    const extras = checkExtras(f.extras);
+    if (typeof extras === "string") return reject(row, "number", extras, where);
+    bar.extras = extras;
+  }
   return bar;
 }
 

@@ -258,7 +258,7 @@ async function commitStream(st: RunState, stream: string, result: StreamResult):
       }
       await storeReference(st, v.actions, v.instruments);
       const committing = store
-        .commitBatch({ runId: st.runId, source: source.name, bars: c, quarantine: v.rejections, read: v.read, checkpoint: { stream: key, cursor: v.cursor, lastTs: cpLastTs, lastKey: cpLastKey } })
+        .commitBatch({ runId: st.runId, source: source.name, bars: c, quarantine: v.rejections, read: v.read, checkpoint: { stream: key, cursor: v.cursor, lastTs: cpLastTs, lastKey: cpLastKey }, ...(v.extras ? { extras: v.extras } : {}) })
         .then((res) => countBatch(st, result, v, res))
         // The store is done with the columns once the commit settled: their arrays go back
         // to the reader for the next batches.

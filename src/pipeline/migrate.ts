@@ -2,7 +2,7 @@
 // the store contract (so any two stores pair up), each series resumable from a checkpoint kept
 // in the target; checkpoints and the quarantine follow. Then both sides are verified: counts
 // and an order-independent checksum per (symbol, interval, day).
-import type { Bar } from "../domain/bar.ts";
+import { barKey, type Bar, type BarExtras } from "../domain/bar.ts";
 import type { Rejection } from "../domain/quality.ts";
 import type { BarReader, Store } from "../stores/types.ts";
 import { errorText } from "../lib/errors.ts";
@@ -29,11 +29,23 @@ const MIGRATE_PREFIX = "migrate:";
  */
 const storeOwn = (stream: string) => stream.startsWith(MIGRATE_PREFIX) || stream.startsWith("sink:") || stream.startsWith("verify:") || stream.startsWith("alert:");
 
+/** A page's extras as a commit takes them. */
+function extrasOf(bars: readonly Bar[], found: Map<string, Record<string, number>>): BarExtras[] {
+  const out: BarExtras[] = [];
+  if (found.size) for (const b of bars) {
+    const values = found.get(barKey(b.source, b.symbol, b.interval, b.ts));
+    if (values) out.push({ symbol: b.symbol, interval: b.interval, ts: b.ts, values });
+  }
+  return out;
+}
+
 export async function migrateStore(from: Store, to: Store, opts: { batchSize?: number; onProgress?: (done: number, total: number, bars: number) => void } = {}): Promise<MigrateSummary> {
   const page = opts.batchSize ?? 10_000;
   const tag = `${MIGRATE_PREFIX}${Bun.hash(from.location).toString(16)}:`;
   const runId = await to.startRun({ kind: "migrate", source: from.kind, params: { from: from.location, to: to.location } });
   const series = await from.listSeries();
+  // Extras (a table source's extra columns) travel too; a store without any is not asked per batch.
+  const withExtras = await from.hasExtras();
   let bars = 0;
   let resumedSeries = 0;
   let done = 0;
@@ -45,6 +57,7 @@ export async function migrateStore(from: Store, to: Store, opts: { batchSize?: n
       if (cp) resumedSeries++;
       for await (const batch of seriesBars(from, s.symbol, s.interval, s.source, after, page)) {
         const last = batch[batch.length - 1]!;
+        const extras = withExtras ? extrasOf(batch, await from.barExtras(batch)) : [];
         // The target's checkpoint moves with each batch: a killed migration resumes where it was.
         await to.commitBatch({
           runId,
@@ -52,6 +65,7 @@ export async function migrateStore(from: Store, to: Store, opts: { batchSize?: n
           bars: batch,
           quarantine: [],
           read: batch.length,
+          ...(extras.length ? { extras } : {}),
           checkpoint: { stream, cursor: { ts: last.ts, source: last.source }, lastTs: last.ts, lastKey: `${last.symbol}|${last.interval}|${last.ts}` },
         });
         bars += batch.length;

@@ -4,7 +4,8 @@
 // failed holds back every batch after it. The cursor, the quarantine of records the sink refused
 // and the run's counters are committed together (one store transaction).
 import type { ChangePosition, Checkpoint, RunRecord, Store } from "../stores/types.ts";
-import { barToRecord, describeRejection, rejectionOf, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase/index.ts";
+import { barToRecord, describeRejection, plainShape, rejectionOf, shapeRecord, SinkError, type PocketbaseSink, type SinkRejection } from "../sinks/pocketbase/index.ts";
+import { deliveredSymbols, mirrorMarketUpdates, refuseBareClashes, sinkSeries } from "./sync-mirrors.ts";
 import { log } from "../lib/log.ts";
 import { runTableSync } from "./sync-table.ts";
 import { finishSyncRun, type SyncProgress, type SyncSummary } from "./sync-run.ts";
@@ -73,7 +74,12 @@ export async function runSync(opts: {
   let outcome: SyncSummary["outcome"] = "succeeded";
   try {
     await sink.prepare();
+    const shape = sink.shape;
+    const plain = plainShape(shape);
+    if (shape.bare) refuseBareClashes(sink, (await sinkSeries(store, sink)).keys());
     const size = sink.batchRecords();
+    // Symbols whose bars this cycle delivers, for the market_updates mirror (only when it is on).
+    const touched = sink.config.mirrors?.market_updates ? deliveredSymbols(sink) : null;
     const concurrency = sink.config.concurrency;
     uptoRun = await settledRun(store);
     let after = cursorOf(await store.getCheckpoint(stream));
@@ -123,10 +129,13 @@ export async function runSync(opts: {
       const page = await store.changedBars({ after, uptoRun, limit: pageSize, sources: sink.config.sources });
       if (!page.length) break;
       t.read += page.length;
+      // Extras mapped to fields: read for the page in one go (a plain sink reads none).
+      const extras = shape.extras.length ? await store.barExtras(page.map((c) => c.bar)) : null;
+      if (touched) for (const c of page) touched.add(c.bar.symbol);
       for (let i = 0; i < page.length; i += size) {
         const chunk = page.slice(i, i + size);
         const last = chunk[chunk.length - 1]!.position;
-        const records = chunk.map((c) => barToRecord(c.bar));
+        const records = plain ? chunk.map((c) => barToRecord(c.bar)) : chunk.map((c) => shapeRecord(barToRecord(c.bar), c.bar, shape, extras));
         const slot: Slot = { last, count: chunk.length, settled: false, result: null as any };
         slot.result = sink.write(records, { assumeNew: true }).then(
           (value) => {
@@ -162,6 +171,11 @@ export async function runSync(opts: {
     await commitHead();
     if (failure) throw failure;
     if (outcome === "succeeded") t.deleted = await syncDeletes(store, sink, runId, deletesAfter, opts.signal);
+    // The app's market_updates: after the bars, one snapshot per cycle.
+    if (outcome === "succeeded" && touched) {
+      const m = await mirrorMarketUpdates(store, sink, runId);
+      t.rejected += m.rejected;
+    }
   } catch (e) {
     outcome = opts.signal?.aborted && e instanceof SinkError && e.cause_ === "aborted" ? "interrupted" : "failed";
     error = errorText(e);

@@ -2,6 +2,7 @@
 // thread so parsing and validation overlap with the store's writes (two cores: one reads and
 // checks, one writes). Bars cross the thread boundary as columns in transferred buffers, so
 // handing a batch over costs next to nothing.
+import type { Bar, BarExtras } from "../domain/bar.ts";
 import { toColumns, type BarColumns } from "../domain/columns.ts";
 import { validateCells, type ColumnBuffers } from "../domain/cells.ts";
 import { validateBatch, type GapWarning, type QualityReport, type Rejection, type ValidateCache, type ValidateContext } from "../domain/quality.ts";
@@ -18,6 +19,8 @@ export type ValidatedBatch = {
   /** Passed through from the source batch (providers; worker-read local files have none). */
   actions?: SourceBatch["actions"];
   instruments?: SourceBatch["instruments"];
+  /** Extras of the accepted bars, from a source that declares extra columns (absent otherwise). */
+  extras?: BarExtras[];
 };
 
 export type StreamReader = {
@@ -40,8 +43,16 @@ export async function* validatedBatches(source: Source, stream: string, cursor: 
   }
   for await (const batch of source.read(stream, cursor, batchSize, range)) {
     const v = validateBatch(batch.rows, ctx);
-    yield { columns: toColumns(v.bars), rejections: v.rejections, warnings: v.warnings, report: v.report, cursor: batch.cursor, read: batch.rows.length, actions: batch.actions, instruments: batch.instruments };
+    const extras = source.extras?.length ? extrasOf(v.bars) : undefined;
+    yield { columns: toColumns(v.bars), rejections: v.rejections, warnings: v.warnings, report: v.report, cursor: batch.cursor, read: batch.rows.length, actions: batch.actions, instruments: batch.instruments, ...(extras ? { extras } : {}) };
   }
+}
+
+/** The extras of bars that have some (a source with extra columns only). */
+function extrasOf(bars: readonly Bar[]): BarExtras[] {
+  const out: BarExtras[] = [];
+  for (const b of bars) if (b.extras) out.push({ symbol: b.symbol, interval: b.interval, ts: b.ts, values: b.extras });
+  return out;
 }
 
 /** Read and validate on this thread. */

@@ -5,7 +5,8 @@
 // the ones the store does not account for. The outcome is kept in the store (a checkpoint named
 // verify:<sink>:<collection>) so /metrics and /api report it from any process.
 import type { Checkpoint, Store } from "../stores/types.ts";
-import { barToRecord, type BarRecord, type PocketbaseSink } from "../sinks/pocketbase/index.ts";
+import { barToRecord, extrasText, plainShape, recordSymbol, shapeRecord, type BarRecord, type PocketbaseSink, type RecordShape } from "../sinks/pocketbase/index.ts";
+import { refuseBareClashes } from "./sync-mirrors.ts";
 import { seriesBars } from "./migrate.ts";
 import { verifyTable } from "./sync-table.ts";
 import { MASK, recordDiff, recordVerify, repairRecords, type DayDigest, type SinkDayDiff, type SinkVerifyResult } from "./verify-records.ts";
@@ -14,9 +15,10 @@ import { errorText } from "../lib/errors.ts";
 // Callers (main, http) take these from here, where the engine is.
 export { verifyStream, type SinkVerifyResult } from "./verify-records.ts";
 
-export function recordHash(r: BarRecord): bigint {
+export function recordHash(r: BarRecord, shape?: RecordShape): bigint {
+  const extras = shape?.extras.length ? extrasText(r, shape) : "";
   return BigInt(
-    Bun.hash.wyhash(`${r.id}|${r.source}|${r.symbol}|${r.interval}|${r.ts}|${r.open}|${r.high}|${r.low}|${r.close}|${r.volume}|${r.adj_close}|${r.turnover}|${r.trades}`),
+    Bun.hash.wyhash(`${r.id}|${r.source}|${r.symbol}|${r.interval}|${r.ts}|${r.open}|${r.high}|${r.low}|${r.close}|${r.volume}|${r.adj_close}|${r.turnover}|${r.trades}${extras}`),
   );
 }
 
@@ -82,6 +84,9 @@ export async function verifySink(
     const sources = sink.config.sources ? new Set(sink.config.sources) : null;
     const series = (await store.listSeries()).filter((s) => !sources || sources.has(s.source));
     const symbols = [...new Set(series.map((s) => s.symbol))].sort();
+    const shape = sink.shape;
+    const plain = plainShape(shape);
+    refuseBareClashes(sink, symbols);
     const storeDays = new Map<string, DayDigest>();
     const sinkDays = new Map<string, DayDigest>();
     let storeRecords = 0;
@@ -96,18 +101,20 @@ export async function verifySink(
       const expected = new Map<string, { rec: BarRecord; hash: bigint }>();
       for (const s of series) {
         if (s.symbol !== symbol) continue;
-        for await (const page of seriesBars(store, s.symbol, s.interval, s.source, undefined, 10_000))
+        for await (const page of seriesBars(store, s.symbol, s.interval, s.source, undefined, 10_000)) {
+          const extras = shape.extras.length ? await store.barExtras(page) : null;
           for (const b of page) {
-            const rec = barToRecord(b);
-            const hash = recordHash(rec);
+            const rec = plain ? barToRecord(b) : shapeRecord(barToRecord(b), b, shape, extras);
+            const hash = recordHash(rec, shape);
             expected.set(rec.id, { rec, hash });
             addTo(storeDays, dayKey(rec), hash);
           }
+        }
       }
       storeRecords += expected.size;
       const diff = recordDiff(expected);
-      sinkRecords += await sink.recordsOf(symbol, (r) => {
-        const hash = recordHash(r);
+      sinkRecords += await sink.recordsOf(recordSymbol(symbol, shape), (r) => {
+        const hash = recordHash(r, shape);
         addTo(sinkDays, dayKey(r), hash);
         diff.sinkHas(r.id, hash);
       });
@@ -122,9 +129,9 @@ export async function verifySink(
     // Records of symbols the store has no bars for: only looked for when the totals say so.
     const total = await sink.count();
     if (total > sinkRecords) {
-      const known = new Set(symbols);
+      const known = new Set(symbols.map((x) => recordSymbol(x, shape)));
       await sink.strays(known, (r) => {
-        addTo(sinkDays, dayKey(r), recordHash(r));
+        addTo(sinkDays, dayKey(r), recordHash(r, shape));
         sinkRecords++;
         extra++;
         remove.push(r.id);

@@ -54,6 +54,13 @@ export const postgresSourceSchema = v.strictObject({
     ),
   ),
   reconcile: v.optional(reconcileSchema),
+  extraColumns: v.optional(
+    v.pipe(
+      v.array(Column),
+      v.maxLength(64, "at most 64 extra columns"),
+      v.description("Extra numeric columns (e.g. rsi, sma_20) kept beside each bar and deliverable to a Pocketbase sink's `fields`; a row whose extra is not a finite number is quarantined, a NULL one is left out."),
+    ),
+  ),
 });
 export type PostgresSourceConfig = v.InferOutput<typeof postgresSourceSchema>;
 
@@ -89,7 +96,8 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
       const c = cfg.columns;
       const mapped = Object.entries(c).filter(([field]) => !(field === "symbol" && cfg.symbol)) as [string, string][];
       const byChange = cfg.changeColumn !== undefined && range === undefined;
-      const selectList = mapped.map(([field, col]) => `${col} AS "${field}"`);
+      const extras = cfg.extraColumns ?? [];
+      const selectList = [...mapped.map(([field, col]) => `${col} AS "${field}"`), ...extras.map((col, i) => `${col} AS "x${i}"`)];
       if (byChange) selectList.push(`CAST(${cfg.changeColumn} AS ${textType}) AS "__change"`);
       const select = sql.unsafe(selectList.join(", "));
       const table = sql.unsafe(cfg.table);
@@ -126,6 +134,11 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
         const batch = rows.map((r) => {
           if (byChange) delete r.__change;
           if (cfg.symbol) r.symbol = cfg.symbol;
+          if (extras.length) {
+            const x: Record<string, unknown> = {};
+            for (let i = 0; i < extras.length; i++) (x[extras[i]!] = r[`x${i}`]), delete r[`x${i}`];
+            r.extras = x;
+          }
           const ts = r.ts instanceof Date ? r.ts.getTime() : r.ts;
           return { locator: `${cfg.table}:${typeof ts === "number" ? new Date(ts).toISOString() : String(ts)}:${String(r.symbol)}`, fields: { ...r, ts } };
         });
@@ -156,6 +169,7 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
     timeZone: cfg.timeZone,
     ...(cfg.reconcile ? { reconcile: cfg.reconcile } : {}),
     streams: async () => [cfg.table],
+    ...(cfg.extraColumns?.length ? { extras: cfg.extraColumns } : {}),
     read,
   };
 }

@@ -62,6 +62,8 @@ export type Source = {
   streams(): Promise<string[]>;
   /** Batches after `cursor` (null: from the start). Rows are never all held in memory at once. */
   read(stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch>;
+  /** Extra numeric columns its rows carry (`fields.extras`), kept beside their bars. */
+  readonly extras?: readonly string[];
   /** The same batches as read(), as cells (sources of delimited text): no object per row. */
   readCells?(stream: string, cursor: Cursor | null, batchSize: number): AsyncIterable<CellBatch>;
 };

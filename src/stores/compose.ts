@@ -36,6 +36,8 @@ export function bindBarReader<C>(cx: C, f: OverContext<C, BarReader>): BarReader
     queryBars: (q) => f.queryBars(cx, q),
     countBars: () => f.countBars(cx),
     changedBars: (q) => f.changedBars(cx, q),
+    barExtras: (bars) => f.barExtras(cx, bars),
+    hasExtras: () => f.hasExtras(cx),
   };
 }
 

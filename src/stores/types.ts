@@ -2,7 +2,7 @@
 // leases, and the optional reference data, retention and materialised rollups. Every store
 // (SQLite, Postgres, QuestDB) implements `Store`, their composition, so the pipeline, the HTTP
 // layer and the tests never know which one they talk to; a caller takes only the part it needs.
-import type { Bar, Interval } from "../domain/bar.ts";
+import type { Bar, BarExtras, Interval } from "../domain/bar.ts";
 import type { BarList } from "../domain/columns.ts";
 import type { QualityReport, Rejection } from "../domain/quality.ts";
 import type { BarEvent } from "./events.ts";
@@ -31,6 +31,11 @@ export type CommitBatch = {
   checkpoint?: Checkpoint;
   /** Rows read for this batch (accepted and rejected); added to the run's counters in the same transaction. */
   read: number;
+  /**
+   * Extra columns of some of the batch's bars (a table source's `extraColumns`), kept beside the
+   * bars in the same transaction; absent for every other source, whose commits do not change.
+   */
+  extras?: readonly BarExtras[];
 };
 
 export type CommitResult = UpsertCounts & { quarantined: number };
@@ -160,6 +165,13 @@ export interface BarReader {
   countBars(): Promise<number>;
   /** Bars changed by runs in (after.runId, uptoRun], in change order; for sinks. */
   changedBars(q: ChangeQuery): Promise<ChangedBar[]>;
+  /**
+   * The extras kept for these bars (by barKey(source, symbol, interval, ts)); bars without any
+   * are not in the map. Read by sinks that map extras to fields, a page at a time.
+   */
+  barExtras(bars: readonly Bar[]): Promise<Map<string, Record<string, number>>>;
+  /** Whether any bar has extras (a migration copies them only then). */
+  hasExtras(): Promise<boolean>;
 }
 
 /** The run ledger: runs and their streams, checkpoints, and the quarantine of rejected rows. */

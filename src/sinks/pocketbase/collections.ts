@@ -29,7 +29,12 @@ export const BAR_FIELDS: FieldSpec[] = [
 ];
 const KEY_FIELDS = ["source", "symbol", "interval", "ts"];
 
-export const barsCollection = (name: string): CollectionSpec => ({ name, fields: BAR_FIELDS, key: KEY_FIELDS });
+/** The bars collection, with a number field per mapped extra (`fields`). */
+export const barsCollection = (name: string, extraFields: string[] = []): CollectionSpec => ({
+  name,
+  fields: extraFields.length ? [...BAR_FIELDS, ...extraFields.map((f): FieldSpec => ({ name: f, type: "number" }))] : BAR_FIELDS,
+  key: KEY_FIELDS,
+});
 
 export const tableCollection = (name: string, spec: TableSpec): CollectionSpec => ({
   name,

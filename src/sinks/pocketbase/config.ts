@@ -11,6 +11,9 @@ const Column = v.pipe(
   v.check((c) => !["id", "created", "updated", "collectionId", "collectionName", "expand"].includes(c), "id, created, updated, collectionId, collectionName and expand are Pocketbase's own names"),
 );
 
+/** The fields every bar record has: extras cannot take their names. */
+export const BAR_RECORD_FIELDS = ["source", "symbol", "interval", "ts", "open", "high", "low", "close", "volume", "adj_close", "turnover", "trades"];
+
 export const FIELD_TYPES = ["text", "number", "bool", "date", "json"] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 
@@ -102,6 +105,37 @@ export const pocketbaseSinkConfigSchema = v.strictObject({
   ),
   readRule: v.optional(v.pipe(v.nullable(v.string()), v.description("API rule for list and view on a collection the sink creates (default: superusers only).")), null),
   bars: v.optional(v.pipe(v.boolean(), v.description("Deliver the store's bars to `collection` (false: only the mapped tables).")), true),
+  fields: v.optional(
+    v.pipe(
+      v.record(Column, v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an extra column's name"))),
+      v.check((f) => Object.keys(f).every((k) => !BAR_RECORD_FIELDS.includes(k)), `a bar record's own fields (${BAR_RECORD_FIELDS.join(", ")}) cannot take an extra`),
+      v.description(
+        "Extra columns of a table source (its `extraColumns`) as number fields of the bars' records: record field → extra column, e.g. { rsi = \"rsi\", sma20 = \"sma_20\" }. A bar without that extra gets 0 (Pocketbase's empty number). Verify compares them.",
+      ),
+    ),
+  ),
+  symbolField: v.optional(
+    v.pipe(
+      v.picklist(["full", "bare"], "expected full or bare"),
+      v.description(
+        "How records name their symbol: full (PKN.WA, the store's symbol) or bare (PKN, the ticker without its market suffix) for apps keyed that way. With bare, two synced symbols sharing a ticker (PKN.WA and PKN.US) fail the sync with both named: use `sources` or a second sink to keep them apart. Default full.",
+      ),
+    ),
+  ),
+  mirrors: v.optional(
+    v.pipe(
+      v.strictObject({
+        market_updates: v.optional(
+          v.pipe(
+            CollectionName,
+            v.description("Collection of one record per symbol, upserted after each sync: latest price, change against the previous close, volume, time and market status."),
+          ),
+        ),
+        alerts: v.optional(v.pipe(CollectionName, v.description("Collection of one record per alert rule, upserted when it fires, resolves or reminds (serve)."))),
+      }),
+      v.description("Collections the replaced WIG80 app read, kept up to date beside the bars."),
+    ),
+  ),
   tables: v.optional(
     v.pipe(
       v.record(CollectionName, tableSpecSchema),

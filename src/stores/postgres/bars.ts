@@ -1,6 +1,6 @@
 // Reads of bars: the series, a symbol's page of bars, the count, and the bars runs changed (the
 // sinks' change order).
-import type { Bar } from "../../domain/bar.ts";
+import { barKey, type Bar } from "../../domain/bar.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo, Store } from "../types.ts";
 import { rowToBar, rowToSeries } from "../rows.ts";
 import type { PgContext } from "./context.ts";
@@ -73,4 +73,22 @@ export async function changedBars({ sql }: PgContext, q: ChangeQuery): Promise<C
     if (out.length >= q.limit) break;
   }
   return out;
+}
+
+/** The extras kept for these bars, by barKey: one statement per page of bars. */
+export async function barExtras({ sql }: PgContext, bars: readonly Bar[]): Promise<Map<string, Record<string, number>>> {
+  const out = new Map<string, Record<string, number>>();
+  if (!bars.length) return out;
+  const keys = bars.map((b) => ({ source: b.source, symbol: b.symbol, interval: b.interval, t: b.ts }));
+  const rows = await sql`
+    SELECT s.source, s.symbol, s.interval, (extract(epoch FROM e.ts) * 1000)::float8 AS t, e.extras
+    FROM jsonb_to_recordset(${JSON.stringify(keys)}::text::jsonb) AS k(source text, symbol text, interval text, t float8)
+    JOIN series s ON s.source = k.source AND s.symbol = k.symbol AND s.interval = k.interval
+    JOIN bar_extras e ON e.series_id = s.id AND e.ts = to_timestamp(k.t / 1000)`;
+  for (const r of rows) out.set(barKey(r.source, r.symbol, r.interval, Math.round(Number(r.t))), typeof r.extras === "string" ? JSON.parse(r.extras) : r.extras);
+  return out;
+}
+
+export async function hasExtras({ sql }: PgContext): Promise<boolean> {
+  return (await sql`SELECT 1 FROM bar_extras LIMIT 1`).length > 0;
 }

@@ -155,6 +155,7 @@ async function writeBatch(
       : { inserted: 0, updated: 0, unchanged: 0, changedKeys: null, ids: null, gained: new Map(), touched: new Map() };
     // From here on, rows that other batches write too: only after the batch before committed.
     if (before && !(await before)) throw new Error("an earlier batch of this stream was not committed, so this one is not either");
+    if (b.extras?.length && prepared) await writeExtras(tx, b, c, prepared, loaded);
     const quarantined = await bookkeeping(tx, b, c, loaded);
     const { inserted, updated, unchanged } = loaded;
     // Last: the journal. Its lock makes batch numbers follow commit order.
@@ -162,6 +163,39 @@ async function writeBatch(
     return { inserted, updated, unchanged, quarantined };
   });
   return { result: result as CommitResult, events };
+}
+
+/**
+ * The batch's extras beside their bars (by series id and ts). A bar whose extras changed while its
+ * prices did not is given this run's id (counted as updated, in run_series and the journal), so a
+ * sink's next sync re-sends it with the new values.
+ */
+async function writeExtras(tx: Tx, b: CommitBatch, c: BarColumns, prepared: PreparedSeries, loaded: Loaded) {
+  const index = new Map<string, number>();
+  c.series.forEach((x, i) => index.set(`${x.symbol}\u0000${x.interval}`, prepared.ids[i]!));
+  const rows: { s: number; t: number; e: Record<string, number> }[] = [];
+  for (const e of b.extras!) {
+    const id = index.get(`${e.symbol}\u0000${e.interval}`);
+    if (id !== undefined) rows.push({ s: id, t: e.ts, e: e.values });
+  }
+  if (!rows.length) return;
+  const remarked = await tx`
+    WITH changed AS (
+      INSERT INTO bar_extras (series_id, ts, extras)
+      SELECT (x->>'s')::int, to_timestamp((x->>'t')::float8 / 1000), x->'e' FROM jsonb_array_elements(${JSON.stringify(rows)}::text::jsonb) x
+      ON CONFLICT (series_id, ts) DO UPDATE SET extras = excluded.extras WHERE bar_extras.extras IS DISTINCT FROM excluded.extras
+      RETURNING series_id, ts)
+    UPDATE bars SET run_id = ${b.runId}, updated_at = now() FROM changed
+    WHERE bars.series_id = changed.series_id AND bars.ts = changed.ts AND bars.run_id <> ${b.runId}
+    RETURNING bars.series_id, (extract(epoch FROM bars.ts) * 1000)::float8 AS t`;
+  for (const k of remarked) {
+    loaded.changedKeys?.set(`${k.series_id}|${k.t}`, "update");
+    const u = loaded.touched.get(k.series_id);
+    if (u) (u[0] = Math.min(u[0], k.t)), (u[1] = Math.max(u[1], k.t));
+    else loaded.touched.set(k.series_id, [k.t, k.t]);
+  }
+  loaded.updated += remarked.length;
+  loaded.unchanged -= remarked.length;
 }
 
 /** Commit one batch (Store.commitBatch): after the batch before it of its stream, never after one that failed. */

@@ -21,6 +21,8 @@ export async function deleteBars({ sql, rollups, worker }: PgContext, { interval
     const counts = await tx`
       WITH d AS (DELETE FROM bars WHERE series_id = ANY(${ids}::int[]) AND ts < ${cutoff} RETURNING series_id)
       SELECT series_id, count(*)::bigint AS n FROM d GROUP BY series_id`;
+    // The deleted bars' extras (a table source's extra columns) go with them.
+    await tx`DELETE FROM bar_extras WHERE series_id = ANY(${ids}::int[]) AND ts < ${cutoff}`;
     await tx`
       UPDATE series SET bars = series.bars - u.n,
         first_ts = coalesce((SELECT min(b.ts) FROM bars b WHERE b.series_id = series.id), series.first_ts)

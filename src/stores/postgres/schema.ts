@@ -283,6 +283,18 @@ export const PG_MIGRATIONS: Migration[] = [
       await rebuildRollups(sql, { intradayOnly: true });
     },
   },
+  // --- bar extras ---
+  {
+    version: 12,
+    name: "bar extras (a table source's extra numeric columns, beside their bars)",
+    async up(sql) {
+      await sql`
+        CREATE TABLE bar_extras (
+          series_id int NOT NULL, ts timestamptz NOT NULL, extras jsonb NOT NULL,
+          PRIMARY KEY (series_id, ts))`;
+    },
+  },
+  // --- end bar extras ---
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -25,7 +25,7 @@ export function parseQuestdbUrl(url: string): { pg: string; http: string; locati
   return { pg, http: http.replace(/\/+$/, ""), prefix, lines, location: `questdb://${u.username ? `${u.username}:***@` : ""}${u.host}${u.pathname}?http=${http}${prefix ? `&prefix=${prefix}` : ""}` };
 }
 
-export const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "runs", "run_streams", "schema_migrations"] as const;
+export const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "runs", "run_streams", "schema_migrations", "bar_extras"] as const;
 export type TableName = (typeof TABLE_NAMES)[number];
 
 /** A run's counters, as commitBatch adds to them. */
@@ -57,6 +57,8 @@ export type QdbContext = {
   // before (kill -9) may have left committed rows that are not applied yet.
   barsDirty: boolean;
   progressDirty: boolean;
+  /** Extras written over PG wire and perhaps not applied yet (reads of them wait). */
+  extrasDirty?: boolean;
   /** What this process wrote to the progress table, so reading it back needs no wait for the WAL. */
   readonly checkpointsWritten: Map<string, Checkpoint>;
   readonly counters: Map<number, Counters>;

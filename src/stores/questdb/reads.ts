@@ -1,9 +1,9 @@
 // The QuestDB store's bar reads: series (derived from the bars), pages of one series, the count,
 // and the change order sinks read. Every read waits until the writes are applied (settled).
-import type { Bar } from "../../domain/bar.ts";
-import { rowToBar, rowToSeries } from "../rows.ts";
+import { barKey, type Bar } from "../../domain/bar.ts";
+import { ms, rowToBar, rowToSeries } from "../rows.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo } from "../types.ts";
-import type { QdbContext } from "./context.ts";
+import { walApplied, type QdbContext } from "./context.ts";
 import { settled } from "./queue.ts";
 
 export async function listSeries(cx: QdbContext, opts?: { symbol?: string }): Promise<SeriesInfo[]> {
@@ -68,4 +68,39 @@ export async function changedBars(cx: QdbContext, q: ChangeQuery): Promise<Chang
     if (out.length >= q.limit) break;
   }
   return out;
+}
+
+/** The extras kept for these bars, by barKey: one query per page, by time range and symbols. */
+export async function barExtras(cx: QdbContext, bars: readonly Bar[]): Promise<Map<string, Record<string, number>>> {
+  const out = new Map<string, Record<string, number>>();
+  if (!bars.length) return out;
+  const { sql, T } = cx;
+  if (cx.extrasDirty) {
+    await walApplied(cx, T.bar_extras);
+    cx.extrasDirty = false;
+  }
+  let lo = Infinity;
+  let hi = -Infinity;
+  const wanted = new Set<string>();
+  for (const b of bars) {
+    if (b.ts < lo) lo = b.ts;
+    if (b.ts > hi) hi = b.ts;
+    wanted.add(barKey(b.source, b.symbol, b.interval, b.ts));
+  }
+  const symbols = [...new Set(bars.map((b) => b.symbol))];
+  const rows = await sql`SELECT symbol, interval, source, ts, extras FROM ${sql(T.bar_extras)} WHERE ts >= ${new Date(lo)} AND ts <= ${new Date(hi)} AND symbol IN ${sql(symbols)}`;
+  for (const r of rows) {
+    const k = barKey(String(r.source), String(r.symbol), String(r.interval), ms(r.ts)!);
+    if (wanted.has(k)) out.set(k, JSON.parse(String(r.extras)));
+  }
+  return out;
+}
+
+export async function hasExtras(cx: QdbContext): Promise<boolean> {
+  const { sql, T } = cx;
+  if (cx.extrasDirty) {
+    await walApplied(cx, T.bar_extras);
+    cx.extrasDirty = false;
+  }
+  return (await sql`SELECT 1 FROM ${sql(T.bar_extras)} LIMIT 1`).length > 0;
 }

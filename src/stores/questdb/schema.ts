@@ -30,7 +30,7 @@ const PROGRESS = (t: Record<TableName, string>) =>
      run_id LONG, read LONG, inserted LONG, updated LONG, unchanged LONG, quarantined LONG, from_ts TIMESTAMP, to_ts TIMESTAMP,
      updated_at TIMESTAMP
    ) TIMESTAMP(ts) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(ts, kind, key)`;
-export const QDB_SCHEMA_VERSION = 2;
+export const QDB_SCHEMA_VERSION = 3;
 
 export async function version(cx: QdbContext): Promise<number> {
   const { sql, T } = cx;
@@ -65,6 +65,16 @@ export function migrate(cx: QdbContext): Promise<{ applied: number[]; version: n
       await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (2, 'checkpoints and run counters in one WAL table written over ILP', ${new Date()})`;
       applied.push(2);
     }
+    // --- bar extras ---
+    if ((await version(cx)) < 3) {
+      // A table source's extra numeric columns beside their bars, as JSON text under the bars' key.
+      await sql.unsafe(`CREATE TABLE IF NOT EXISTS "${T.bar_extras}" (
+          symbol SYMBOL, interval SYMBOL, source SYMBOL, ts TIMESTAMP, extras VARCHAR
+        ) TIMESTAMP(ts) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(ts, symbol, interval, source)`);
+      await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (3, 'bar extras beside their bars', ${new Date()})`;
+      applied.push(3);
+    }
+    // --- end bar extras ---
     for (const r of await sql`SELECT id, owner FROM ${sql(T.runs)} WHERE outcome = 'running'`) {
       if (ownerGone(String(r.owner), cx.owner))
         await sql`UPDATE ${sql(T.runs)} SET outcome = 'interrupted', finished_at = ${new Date()}, error = 'process ended before the run finished' WHERE id = ${Number(r.id)}`;

@@ -7,7 +7,7 @@ import type { Bar } from "../../domain/bar.ts";
 import { eventId } from "../events.ts";
 import { date, ms, rowToBar } from "../rows.ts";
 import type { CommitBatch, CommitResult } from "../types.ts";
-import { nextId, type Counters, type QdbContext, type SeriesState } from "./context.ts";
+import { nextId, walApplied, type Counters, type QdbContext, type SeriesState } from "./context.ts";
 import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
 import { getRun } from "./ledger.ts";
 import { checkpointLine, counterLine, flush, refusal, settled, WRITE_DELAY_MS } from "./queue.ts";
@@ -166,6 +166,41 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: Seri
   return { inserted, updated, unchanged };
 }
 
+/**
+ * The batch's extras that differ from those stored, over PG wire before its bars join the
+ * gathered write (no transaction across tables here: an extra may land before its bar, never
+ * without a retry writing both). Returns the bar keys (as `existing` has them) whose extras changed.
+ */
+async function writeExtras(cx: QdbContext, b: CommitBatch): Promise<string[]> {
+  const { sql, T } = cx;
+  const list = b.extras!;
+  const keyOf = (symbol: string, interval: string, ts: number) => `${symbol}\u0000${interval}\u0000${b.source}\u0000${ts}`;
+  if (cx.extrasDirty) {
+    await walApplied(cx, T.bar_extras);
+    cx.extrasDirty = false;
+  }
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const e of list) (lo = Math.min(lo, e.ts)), (hi = Math.max(hi, e.ts));
+  const symbols = [...new Set(list.map((e) => e.symbol))];
+  const stored = new Map<string, string>();
+  for (let i = 0; i < symbols.length; i += 500)
+    for (const r of await sql`SELECT symbol, interval, ts, extras FROM ${sql(T.bar_extras)} WHERE source = ${b.source} AND ts >= ${new Date(lo)} AND ts <= ${new Date(hi)} AND symbol IN ${sql(symbols.slice(i, i + 500))}`)
+      stored.set(keyOf(String(r.symbol), String(r.interval), ms(r.ts)!), String(r.extras));
+  const changed: string[] = [];
+  const rows: Record<string, unknown>[] = [];
+  for (const e of list) {
+    const key = keyOf(e.symbol, e.interval, e.ts);
+    const text = JSON.stringify(e.values);
+    if (stored.get(key) === text) continue;
+    changed.push(key);
+    rows.push({ symbol: e.symbol, interval: e.interval, source: b.source, ts: new Date(e.ts), extras: text });
+  }
+  for (let i = 0; i < rows.length; i += 1000) await sql`INSERT INTO ${sql(T.bar_extras)} ${sql(rows.slice(i, i + 1000), "symbol", "interval", "source", "ts", "extras")}`;
+  if (rows.length) cx.extrasDirty = true;
+  return changed;
+}
+
 export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResult> =>
   cx.exclusive(async (): Promise<CommitResult> => {
     const earlier = refusal(cx, b.runId);
@@ -180,6 +215,14 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     let states: SeriesState[] = [];
     if (c.n > 0) ({ existing, states, lo, hi } = await existingBars(cx, c, lo, hi));
     const quarantined = b.quarantine.length > 0 ? await writeQuarantine(cx, b) : 0;
+    if (b.extras?.length) {
+      // A stored bar whose extras changed is written again (with this run's id), so a sink's
+      // next sync re-sends it: its stored copy is made to differ (NaN equals nothing).
+      for (const key of await writeExtras(cx, b)) {
+        const old = existing.get(key);
+        if (old) existing.set(key, { ...old, open: NaN });
+      }
+    }
     // From here on no await: the batch joins the gathered write whole, its bars and then its
     // run's counters and its checkpoint (one request to one table: one transaction, after the bars).
     const { inserted, updated, unchanged } = appendLines(cx, b, c, states, existing, now);

@@ -1,6 +1,6 @@
 // The SQLite store's bar reads: series, pages of one series, the count, and the change order sinks read.
 import { rowToBar, rowToSeries } from "../rows.ts";
-import type { Bar } from "../../domain/bar.ts";
+import { barKey, type Bar } from "../../domain/bar.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo } from "../types.ts";
 import type { SqliteContext } from "./db.ts";
 
@@ -40,4 +40,19 @@ export async function changedBars(cx: SqliteContext, q: ChangeQuery): Promise<Ch
     )
     .all(a.runId, a.symbol, a.interval, a.ts, a.source, q.uptoRun, q.sources?.length ? JSON.stringify(q.sources) : null, q.limit) as any[];
   return rows.map((r) => ({ bar: rowToBar(r), position: { runId: r.run_id, symbol: r.symbol, interval: r.interval, ts: r.ts, source: r.source } }));
+}
+
+/** The extras kept for these bars, by barKey. */
+export async function barExtras(cx: SqliteContext, bars: readonly Bar[]): Promise<Map<string, Record<string, number>>> {
+  const out = new Map<string, Record<string, number>>();
+  const get = cx.db.query("SELECT extras FROM bar_extras WHERE symbol = ?1 AND interval = ?2 AND ts = ?3 AND source = ?4");
+  for (const b of bars) {
+    const r = get.get(b.symbol, b.interval, b.ts, b.source) as { extras: string } | null;
+    if (r) out.set(barKey(b.source, b.symbol, b.interval, b.ts), JSON.parse(r.extras));
+  }
+  return out;
+}
+
+export async function hasExtras(cx: SqliteContext): Promise<boolean> {
+  return cx.db.query("SELECT 1 FROM bar_extras LIMIT 1").get() !== null;
 }

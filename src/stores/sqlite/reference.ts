@@ -56,6 +56,7 @@ export async function deleteBars({ db }: SqliteContext, { interval, before }: { 
     const series = db.query("SELECT source, symbol, bars FROM series WHERE interval = ? AND first_ts < ?").all(interval, before) as { source: string; symbol: string; bars: number }[];
     for (const se of series) {
       const n = db.query("DELETE FROM bars WHERE symbol = ? AND interval = ? AND source = ? AND ts < ?").run(se.symbol, interval, se.source, before).changes;
+      db.query("DELETE FROM bar_extras WHERE symbol = ? AND interval = ? AND source = ? AND ts < ?").run(se.symbol, interval, se.source, before);
       total += n;
       const first = db.query("SELECT min(ts) AS t FROM bars WHERE symbol = ? AND interval = ? AND source = ?").get(se.symbol, interval, se.source) as { t: number | null };
       if (first.t === null) db.query("DELETE FROM series WHERE source = ? AND symbol = ? AND interval = ?").run(se.source, se.symbol, interval);

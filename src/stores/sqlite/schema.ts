@@ -114,6 +114,18 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     `,
   },
   // --- end retention and no-data sessions ---
+  // --- bar extras ---
+  {
+    version: 8,
+    name: "bar extras (a table source's extra numeric columns, beside their bars)",
+    sql: `
+      CREATE TABLE bar_extras (
+        symbol TEXT NOT NULL, interval TEXT NOT NULL, ts INTEGER NOT NULL, source TEXT NOT NULL, extras TEXT NOT NULL,
+        PRIMARY KEY (symbol, interval, ts, source)
+      ) WITHOUT ROWID;
+    `,
+  },
+  // --- end bar extras ---
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;

@@ -43,6 +43,13 @@ export function commitRows(cx: SqliteContext, b: CommitBatch): CommitResult & { 
       ops.push("update");
     } else unchanged++;
   }
+  if (b.extras?.length)
+    for (const bar of writeExtras(cx, b, bars, now)) {
+      updated++;
+      unchanged--;
+      changed.push(bar);
+      ops.push("update");
+    }
   for (const se of series.values()) s.upsertSeries.run(se.source, se.symbol, se.interval, se.first, se.last, se.n);
   let quarantined = 0;
   for (const q of b.quarantine) {
@@ -67,6 +74,29 @@ export function commitRows(cx: SqliteContext, b: CommitBatch): CommitResult & { 
     events = changed.map((bar, i) => ({ id: eventId(batch, i), type: "bar", op: ops[i]!, bar }));
   }
   return { inserted, updated, unchanged, quarantined, events };
+}
+
+/**
+ * The batch's extras beside their bars. A bar whose extras changed while its prices did not is
+ * given this run's id, so a sink's next sync re-sends it with the new values: those bars are
+ * returned (counted as updated, journaled).
+ */
+function writeExtras(cx: SqliteContext, b: CommitBatch, bars: readonly Bar[], now: number): Bar[] {
+  const put = cx.db.query(
+    `INSERT INTO bar_extras (symbol, interval, ts, source, extras) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT DO UPDATE SET extras = excluded.extras WHERE bar_extras.extras IS NOT excluded.extras`,
+  );
+  const touch = cx.db.query(`UPDATE bars SET run_id = ?5, updated_at = ?6 WHERE symbol = ?1 AND interval = ?2 AND ts = ?3 AND source = ?4 AND run_id <> ?5`);
+  const remarked: Bar[] = [];
+  let byKey: Map<string, Bar> | null = null;
+  for (const e of b.extras!) {
+    if (put.run(e.symbol, e.interval, e.ts, b.source, JSON.stringify(e.values)).changes !== 1) continue;
+    if (touch.run(e.symbol, e.interval, e.ts, b.source, b.runId, now).changes !== 1) continue;
+    byKey ??= new Map(bars.map((x) => [`${x.symbol}\u0000${x.interval}\u0000${x.ts}`, x]));
+    const bar = byKey.get(`${e.symbol}\u0000${e.interval}\u0000${e.ts}`);
+    if (bar) remarked.push(bar);
+  }
+  return remarked;
 }
 
 /** `commitRows` as one immediate transaction, made once per store. */
