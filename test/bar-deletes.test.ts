@@ -47,6 +47,16 @@ async function commit(store: Store, bars: Bar[]) {
 }
 
 describe("SQLite store deletes", () => {
+  test("a deleted bar's extra columns go with it; a kept bar's stay", async () => {
+    const bars = [0, 1].map((i) => bar("PKN.WA", i));
+    const store = await storeWith([]);
+    const runId = await store.startRun({ kind: "ingest", source: "seed" });
+    await store.commitBatch({ runId, source: "seed", bars, quarantine: [], read: 2, extras: bars.map((b) => ({ symbol: b.symbol, interval: b.interval, ts: b.ts, values: { rsi: 50 + b.ts / 1e12 } })) });
+    expect((await store.barExtras(bars)).size).toBe(2);
+    await store.deleteBarKeys!({ runId, source: "seed", keys: [{ symbol: "PKN.WA", interval: "1d", ts: bars[0]!.ts }] });
+    expect([...(await store.barExtras(bars)).values()]).toEqual([{ rsi: 50 + bars[1]!.ts / 1e12 }]);
+  });
+
   test("series stay exact, the journal and live listeners get delete events, an emptied series goes", async () => {
     const bars = [0, 1, 2, 3, 4].map((i) => bar("PKN.WA", i));
     const store = await storeWith([...bars, bar("CDR.WA", 0)]);

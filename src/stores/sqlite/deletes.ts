@@ -11,11 +11,14 @@ export function deleteBarKeysTransaction(cx: SqliteContext) {
   const { db } = cx;
   const tx = db.transaction((runId: number, source: string, keys: BarKey[]): BarEvent[] => {
     const del = db.prepare("DELETE FROM bars WHERE symbol = ? AND interval = ? AND ts = ? AND source = ? RETURNING *");
+    // A bar's extra columns (bar_extras) go with it.
+    const delExtras = db.prepare("DELETE FROM bar_extras WHERE symbol = ? AND interval = ? AND ts = ? AND source = ?");
     const gone: Bar[] = [];
     const series = new Map<string, { symbol: string; interval: string; n: number }>();
     for (const k of keys) {
       const row = del.get(k.symbol, k.interval, k.ts, source) as Record<string, unknown> | null;
       if (!row) continue;
+      delExtras.run(k.symbol, k.interval, k.ts, source);
       gone.push(rowToBar(row));
       const key = `${k.symbol}\u0000${k.interval}`;
       const se = series.get(key);
