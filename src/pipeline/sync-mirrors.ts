@@ -1,38 +1,20 @@
 // The market_updates snapshot a sink mirrors after each sync (see sinks/pocketbase/mirrors.ts):
 // per symbol of the sink's series, its newest bar (the series with the newest bar; a finer
-// interval on a tie), the close of the trading day before that bar's, the volume of the bar, and
-// its market's status now. Reads are bounded: one bar per symbol plus one previous day's bars.
+// interval on a tie), its previous close and market status as the streaming service's clients get
+// them (stream/previous-close.ts, stream/status.ts), and the volume of the bar. Reads are bounded:
+// one bar per symbol plus its previous session's close.
 import { INTERVALS, type Bar } from "../domain/bar.ts";
-import { isTradingDay, marketPhase, previousTradingDay, tradeDate, tradeDayStart, tradesOnWeekends } from "../domain/calendar.ts";
-import { holidayName } from "../domain/holidays.ts";
 import { marketOf } from "../domain/symbols.ts";
-import { utcDate } from "../domain/time.ts";
 import type { SeriesInfo, Store } from "../stores/types.ts";
+import { compatMarketStatus } from "../stream/compat-messages.ts";
+import { PreviousCloses } from "../stream/previous-close.ts";
+import { marketState } from "../stream/status.ts";
 import { bareClashes, clashError, rejectionOf, SinkError, type MarketUpdate, type PocketbaseSink } from "../sinks/pocketbase/index.ts";
 
-const DAY = 86_400_000;
-const DAILY = new Set(["1d", "1w", "1mo"]);
 
-/** The streaming service's market status words for a market at an instant. */
+/** The streaming service's market status words for a market at an instant (as its WebSocket clients get them). */
 export function marketStatus(market: ReturnType<typeof marketOf>, now: number): string {
-  if (market === undefined) return "CLOSED";
-  switch (marketPhase(market, now)) {
-    case "open":
-      return "OPEN";
-    case "pre":
-      return "PRE_MARKET";
-    case "post":
-      return "AFTER_HOURS";
-    case "break":
-      return "CLOSED";
-    case "closed": {
-      const date = tradeDate(market, now);
-      if (isTradingDay(market, date)) return "CLOSED";
-      const weekday = new Date(`${date}T00:00:00Z`).getUTCDay();
-      if ((weekday === 0 || weekday === 6) && !tradesOnWeekends(market)) return "WEEKEND";
-      return holidayName(market, date) !== null ? "HOLIDAY" : "CLOSED";
-    }
-  }
+  return market === undefined ? "CLOSED" : compatMarketStatus(marketState(market, now));
 }
 
 /** The series a symbol's latest price comes from: the newest bar, a finer interval on a tie. */
@@ -46,19 +28,13 @@ async function lastBarIn(store: Store, s: Pick<SeriesInfo, "symbol" | "interval"
   return bars.length ? bars[bars.length - 1]! : null;
 }
 
-/** One symbol's update, or null when its newest bar cannot be read. */
-async function updateOf(store: Store, symbol: string, series: SeriesInfo[], now: number): Promise<MarketUpdate | null> {
+/** One symbol's update, or null when its newest bar cannot be read; its previous close as the streaming clients get it. */
+async function updateOf(store: Store, symbol: string, series: SeriesInfo[], now: number, closes: PreviousCloses): Promise<MarketUpdate | null> {
   const s = latestSeries(series);
   const bar = await lastBarIn(store, s, s.lastTs, s.lastTs);
   if (!bar) return null;
   const market = marketOf(symbol);
-  // The trading day of the bar, and the one before it: its close is the previous close.
-  const day = DAILY.has(bar.interval) || market === undefined ? utcDate(bar.ts) : tradeDate(market, bar.ts);
-  const prevDay = market === undefined ? utcDate(Date.parse(`${day}T00:00:00Z`) - DAY) : previousTradingDay(market, day);
-  let previousClose: number | null = null;
-  const daily = series.find((x) => x.interval === "1d" && x.source === s.source) ?? series.find((x) => x.interval === "1d");
-  if (daily) previousClose = (await lastBarIn(store, daily, Date.parse(`${prevDay}T00:00:00Z`) - 6 * DAY, Date.parse(`${prevDay}T00:00:00Z`)))?.close ?? null;
-  else if (!DAILY.has(bar.interval) && market !== undefined) previousClose = (await lastBarIn(store, s, tradeDayStart(market, prevDay), tradeDayStart(market, day) - 1))?.close ?? null;
+  const previousClose = await closes.before(bar, market);
   return { symbol, market: market ?? null, price: bar.close, previousClose, volume: bar.volume, ts: bar.ts, marketStatus: marketStatus(market, now) };
 }
 
@@ -108,9 +84,10 @@ export async function mirrorMarketUpdates(store: Store, sink: PocketbaseSink, ru
   let cache = known.get(sink);
   if (!cache) known.set(sink, (cache = new Map()));
   const updates: MarketUpdate[] = [];
+  const closes = new PreviousCloses(store);
   for (const [symbol, series] of by) {
     const had = cache.get(symbol);
-    const u = had && !touched.has(symbol) ? { ...had, marketStatus: marketStatus(marketOf(symbol), now) } : await updateOf(store, symbol, series, now);
+    const u = had && !touched.has(symbol) ? { ...had, marketStatus: marketStatus(marketOf(symbol), now) } : await updateOf(store, symbol, series, now, closes);
     if (!u) continue;
     cache.set(symbol, u);
     updates.push(u);
