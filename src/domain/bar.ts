@@ -121,3 +121,13 @@ export function barJson(b: Bar) {
     ...(b.trades != null ? { trades: b.trades } : {}),
   };
 }
+
+/**
+ * A price's change against the previous close, as quote feeds print it: the difference to 6
+ * decimals and the percentage to 4 (no float noise in a UI); null without a previous close.
+ */
+export function priceChange(price: number, previousClose: number | null): { change: number; changePercent: number } | null {
+  if (previousClose === null || previousClose === 0) return null;
+  const change = price - previousClose;
+  return { change: Math.round(change * 1e6) / 1e6, changePercent: Math.round((change / previousClose) * 100 * 1e4) / 1e4 };
+}

@@ -3,7 +3,7 @@
 // Field names are the old service's (snake_case, `type` on every message); keep them stable.
 import * as v from "valibot";
 import type { Market } from "../domain/markets/index.ts";
-import type { Bar } from "../domain/bar.ts";
+import { priceChange, type Bar } from "../domain/bar.ts";
 import { clip, type Outgoing } from "./protocol.ts";
 import type { MarketState, ProviderState } from "./status.ts";
 
@@ -42,7 +42,6 @@ export const CompatClientMessage = v.variant(
 );
 
 export const iso = (t: number) => new Date(t).toISOString();
-const round = (x: number, places: number) => Math.round(x * 10 ** places) / 10 ** places;
 
 /** A message of the protocol: a JSON object with `type`, and `timestamp` (server time, ISO). */
 export const compatMessage = (body: Record<string, unknown>, now: number): Outgoing => ({ type: "compat", json: JSON.stringify({ ...body, timestamp: iso(now) }) });
@@ -51,11 +50,12 @@ export const compatError = (message: string, now: number, extra: Record<string, 
 
 /** One symbol's entry of `stock_updates`: its bar as a quote, in the spelling the client used. */
 export function stockUpdate(bar: Bar, spelling: string, previousClose: number | null, marketStatus: CompatMarketStatus | null) {
+  const moved = priceChange(bar.close, previousClose);
   return {
     symbol: spelling,
     price: bar.close,
-    change: previousClose === null ? null : round(bar.close - previousClose, 6),
-    change_percent: previousClose ? round(((bar.close - previousClose) / previousClose) * 100, 4) : null,
+    change: moved?.change ?? null,
+    change_percent: moved?.changePercent ?? null,
     volume: bar.volume,
     time: iso(bar.ts),
     market_status: marketStatus,

@@ -6,6 +6,7 @@
 import { keyId, pbDate, type PbRecord } from "./records.ts";
 import type { CollectionSpec, FieldSpec } from "./collections.ts";
 import { bareSymbol } from "./shape.ts";
+import { priceChange } from "../../domain/bar.ts";
 
 /** Per symbol, what the app's `market_updates` showed. */
 export type MarketUpdate = {
@@ -50,12 +51,10 @@ const ALERT_FIELDS: FieldSpec[] = [
 export const marketUpdatesCollection = (name: string): CollectionSpec => ({ name, fields: MARKET_UPDATE_FIELDS, key: ["symbol"] });
 export const alertsCollection = (name: string): CollectionSpec => ({ name, fields: ALERT_FIELDS, key: ["name"] });
 
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-
 /** A market update as its record: keyed by the record symbol (bare or full, as the sink writes symbols). */
 export function marketUpdateRecord(u: MarketUpdate, bare: boolean): PbRecord {
   const symbol = bare ? bareSymbol(u.symbol) : u.symbol;
-  const change = u.previousClose === null ? 0 : u.price - u.previousClose;
+  const moved = priceChange(u.price, u.previousClose);
   return {
     id: keyId(["market_update", symbol]),
     symbol,
@@ -63,9 +62,8 @@ export function marketUpdateRecord(u: MarketUpdate, bare: boolean): PbRecord {
     market: u.market ?? "",
     price: u.price,
     previous_close: u.previousClose ?? 0,
-    // Rounded as the streaming service sent them: no float noise in a UI.
-    change: round(change, 6),
-    change_percent: u.previousClose ? round((change / u.previousClose) * 100, 4) : 0,
+    change: moved?.change ?? 0,
+    change_percent: moved?.changePercent ?? 0,
     volume: u.volume,
     time: pbDate(u.ts),
     market_status: u.marketStatus,
