@@ -19,6 +19,9 @@
 // Finer bars outside every regular session are counted per stretch (`rollup_excluded`), so a
 // page can say how many it left out, as on read.
 //
+// A run's deleted bars (deleteBarKeys, src/stores/postgres/deletes.ts) widen its run_series range
+// and leave their UTC days in `rollup_dirty`: their buckets are rolled up again without them.
+//
 // Retention (deleteBars) keeps rollups: buckets wholly before a series' cutoff stay as they were
 // (a daily history outlives 1m retention); the deleted bars of the buckets the cutoff cuts through
 // are kept aside in `rollup_carry` until the cutoff has passed them, so those buckets stay whole.
@@ -143,7 +146,9 @@ async function rollUpRun({ sql, lockKey }: RollupDb, runId: number, check: () =>
       for (const g of await tx.unsafe(
         `SELECT rs.series_id, ${epochMs("min(b.ts)")} AS lo, ${epochMs("max(b.ts)")} AS hi
          FROM run_series rs JOIN bars b ON b.series_id = rs.series_id AND b.ts >= rs.min_ts AND b.ts <= rs.max_ts AND b.run_id = rs.run_id
-         WHERE rs.run_id = $1 AND rs.series_id = ANY($2::int[]) GROUP BY rs.series_id, date_trunc('day', b.ts AT TIME ZONE 'UTC')`,
+         WHERE rs.run_id = $1 AND rs.series_id = ANY($2::int[]) GROUP BY rs.series_id, date_trunc('day', b.ts AT TIME ZONE 'UTC')
+         UNION ALL
+         SELECT series_id, ${epochMs("min_ts")}, ${epochMs("max_ts")} FROM rollup_dirty WHERE run_id = $1 AND series_id = ANY($2::int[])`,
         [runId, others] as never[],
       )) {
         const list = days.get(g.series_id) ?? [];
@@ -170,6 +175,7 @@ async function rollUpRun({ sql, lockKey }: RollupDb, runId: number, check: () =>
     }
     check();
     await tx`DELETE FROM rollup_pending WHERE run_id = ${runId}`;
+    await tx`DELETE FROM rollup_dirty WHERE run_id = ${runId}`;
     return n;
   })) as RunCounts | null | "busy";
 }
