@@ -148,7 +148,18 @@ describe.skipIf(pg.unavailable !== null)(`PostgreSQL rollups after deletes${pg.u
     // session's first minute (its 5m bucket's open), and one minute of another day.
     const gone = [daily[5]!, daily[6]!, intraday[0]!, intraday[480 + 100]!];
     const runId = await store.startRun({ kind: "ingest", source: "seed" });
-    expect(await store.deleteBarKeys!({ runId, source: "seed", keys: gone.map(keyOf) })).toBe(4);
+    // A catch-up in progress (the rollups' lock held alone) is waited for: it cannot clear marks it did not read.
+    const sql = postgres(parsePgUrl(url).url, { max: 1, onnotice: () => {} });
+    const catchUp = await sql.reserve();
+    await catchUp`BEGIN`;
+    await catchUp`SELECT pg_advisory_xact_lock(hashtext(${`${parsePgUrl(url).schema}.ticksync.rollups`}))`;
+    let done = false;
+    const deleting = store.deleteBarKeys!({ runId, source: "seed", keys: gone.map(keyOf) }).then((n) => ((done = true), n));
+    await Bun.sleep(300);
+    expect(done).toBe(false);
+    await catchUp`COMMIT`;
+    catchUp.release();
+    expect(await deleting).toBe(4);
     // Until the rollups have the deletes, pages are rolled up on read (null here).
     expect(await page(store, "CDR.WA", "1w")).toBeNull();
     expect(await page(store, "PKN.WA", "1w")).toBeNull();
@@ -161,7 +172,6 @@ describe.skipIf(pg.unavailable !== null)(`PostgreSQL rollups after deletes${pg.u
     for (const i of ["1w", "1mo"] as Interval[]) expect((await page(store, "CDR.WA", i))!.bars).toEqual(rollup(keptDaily, i, "WSE"));
     for (const i of ["5m", "1h", "1d", "1w", "1mo"] as Interval[]) expect((await page(store, "PKN.WA", i))!.bars).toEqual(rollup(keptIntraday, i, "WSE"));
     // Nothing is left marked for the rollups.
-    const sql = postgres(parsePgUrl(url).url, { max: 1, onnotice: () => {} });
     try {
       const [d] = await sql.unsafe(`SELECT count(*)::int AS n FROM "${parsePgUrl(url).schema}".rollup_dirty`);
       expect(d!.n).toBe(0);

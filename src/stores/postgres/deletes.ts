@@ -1,6 +1,6 @@
 // The PostgreSQL store's deletes of single bars (a table source's reconciliation, deleteMissing):
 // in one transaction the rows and their extras, their series' bounds and counts, the rollups told
-// which days to roll up again, and a journal row of "delete" events holding the whole bars (a
+// which days to roll up again (rollups/index.ts, deleted), and a journal row of "delete" events holding the whole bars (a
 // replay cannot read a deleted bar back by key), announced by NOTIFY as a commit's are.
 import type { Bar } from "../../domain/bar.ts";
 import { decodeJournal, encodeJournal, eventBatch, eventId, eventIndex, opByte, type BarEvent } from "../events.ts";
@@ -55,8 +55,6 @@ async function deleteInTx(ctx: PgContext, tx: Tx, runId: number, source: string,
     else per.set(goneIds[i]!, { n: 1, lo: t, hi: t });
   }
   const ids = [...per.keys()].sort((a, b) => a - b);
-  const lo = Math.min(...ids.map((id) => per.get(id)!.lo));
-  const hi = Math.max(...ids.map((id) => per.get(id)!.hi));
   // The bookkeeping in one round trip (postgres.js pipelines what is sent together).
   await Promise.all([
     // A bar's extra columns go with it.
@@ -69,24 +67,8 @@ async function deleteInTx(ctx: PgContext, tx: Tx, runId: number, source: string,
         last_ts = coalesce((SELECT max(b.ts) FROM bars b WHERE b.series_id = series.id), series.last_ts)
       FROM unnest(${ids}::int[], ${ids.map((id) => String(per.get(id)!.n))}::bigint[]) AS u(id, n)
       WHERE series.id = u.id`,
-    // The rollups: the run's range in each series widened over the deleted bars (daily series
-    // roll up again from its first to its last), their UTC days recorded (intraday series find a
-    // run's days from its bars, and these are gone), and the run queued, so pages of these series
-    // are rolled up on read until the rollups are rebuilt without the deleted bars.
-    tx`
-      INSERT INTO run_series (run_id, series_id, min_ts, max_ts)
-      SELECT ${runId}, u.* FROM unnest(${ids}::int[], ${ids.map((id) => iso(per.get(id)!.lo))}::timestamptz[], ${ids.map((id) => iso(per.get(id)!.hi))}::timestamptz[]) AS u(id, f, l)
-      ORDER BY u.id
-      ON CONFLICT (run_id, series_id) DO UPDATE SET min_ts = least(run_series.min_ts, excluded.min_ts), max_ts = greatest(run_series.max_ts, excluded.max_ts)`,
-    tx`
-      INSERT INTO rollup_dirty (run_id, series_id, day, min_ts, max_ts)
-      SELECT ${runId}, k.series_id, (k.ts AT TIME ZONE 'UTC')::date, min(k.ts), max(k.ts)
-      FROM unnest(${goneIds}::int[], ${goneTs}::timestamptz[]) AS k(series_id, ts) GROUP BY 2, 3
-      ON CONFLICT (run_id, series_id, day) DO UPDATE SET min_ts = least(rollup_dirty.min_ts, excluded.min_ts), max_ts = greatest(rollup_dirty.max_ts, excluded.max_ts)`,
-    tx`
-      INSERT INTO rollup_pending (run_id, from_ts, to_ts) VALUES (${runId}, ${iso(lo)}::timestamptz, ${iso(hi)}::timestamptz)
-      ON CONFLICT (run_id) DO UPDATE SET from_ts = least(rollup_pending.from_ts, excluded.from_ts), to_ts = greatest(rollup_pending.to_ts, excluded.to_ts)`,
   ]);
+  await ctx.rollups.deleted(tx, runId, ids.map((id) => ({ id, ...per.get(id)! })), goneIds, goneTs);
   // Last, as a commit's journal row: the batch number follows commit order under the journal's lock.
   const j = encodeJournal(gone, gone.map(() => "delete"));
   const [, [row]] = await Promise.all([
