@@ -3,7 +3,7 @@
 // change column is read by it (ties split across batches neither skipped nor read twice); a table
 // without one is reconciled by per-day digests. After an UPDATE, a late INSERT of an older ts and
 // a DELETE, the next run leaves the store equal to the table, and a sync leaves Pocketbase equal
-// to the store. With CI=true a missing server fails; without CI its cases skip, saying why.
+// to the store; the DELETE's reconciliation also with a PostgreSQL store (it deletes bars too). With CI=true a missing server fails; without CI its cases skip, saying why.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import PocketBase from "pocketbase";
@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { PG_URL, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
+import { postgresStore } from "../src/stores/postgres/index.ts";
 import { startPocketbase, pocketbaseBin, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import * as v from "valibot";
@@ -39,6 +40,8 @@ const today = Math.floor(Date.now() / DAY) * DAY;
 const days = Array.from({ length: 10 }, (_, i) => new Date(today - (10 - i) * DAY));
 const dayText = (d: Date) => d.toISOString().slice(0, 10);
 const unique = () => `${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
+
+const pgStore = STORES.find((s) => s.kind === "postgres")!;
 
 const servers = [
   {
@@ -147,11 +150,15 @@ for (const srv of servers) {
       return questdb ? SYMBOLS.length : 1;
     }
 
-    function config(table: string, name: string, extra: string, collection: string) {
+    /** The store of each config by name, when not its SQLite file. */
+    const storeUrls = new Map<string, string>();
+
+    function config(table: string, name: string, extra: string, collection: string, storeUrl = `sqlite:${name}.db`) {
+      if (!storeUrl.startsWith("sqlite:")) storeUrls.set(name, storeUrl);
       const sink = pb ? `[sinks.app]\ntype = "pocketbase"\nurl = "${pb.url}"\nemail = "${pb.email}"\ncollection = "${collection}"\nenableBatchApi = true\n` : "";
       return writeFile(
         join(dir, `${name}.toml`),
-        `[store]\nurl = "sqlite:${name}.db"\n[ingest]\nbatchSize = 4\n[sources.seed]\ntype = "postgres"\nurl = "${srv.url()}"\ntable = "${table}"\nmarket = "WSE"\n${extra}\n${sink}`,
+        `[store]\nurl = "${storeUrl}"\n[ingest]\nbatchSize = 4\n[sources.seed]\ntype = "postgres"\nurl = "${srv.url()}"\ntable = "${table}"\nmarket = "WSE"\n${extra}\n${sink}`,
       );
     }
 
@@ -165,7 +172,8 @@ for (const srv of servers) {
     }
 
     async function storeBars(name: string): Promise<Bar[]> {
-      const store = sqliteStore(`sqlite:${join(dir, `${name}.db`)}`);
+      const pgUrl = storeUrls.get(name);
+      const store = pgUrl ? postgresStore(pgUrl) : sqliteStore(`sqlite:${join(dir, `${name}.db`)}`);
       try {
         const out: Bar[] = [];
         for (const s of await store.listSeries()) out.push(...(await store.queryBars({ symbol: s.symbol, interval: s.interval, source: s.source, limit: 10_000 })));
@@ -259,6 +267,37 @@ for (const srv of servers) {
       expect((await storeBars(name)).map(key).sort()).toEqual(stored.map(key).sort());
     }, 120_000);
 
+    test.skipIf(pgStore.unavailable !== null)("a PostgreSQL store: the reconciliation deletes what the table lost, the sync removes it from Pocketbase", async () => {
+      const table = await createTable(false);
+      await insert(table, initial());
+      await settle(table, 30);
+      const name = `pgstore-${srv.kind}`;
+      const collection = `cdc_pgstore_${srv.kind}`;
+      const storeUrl = pgStore.freshUrl(dir);
+      const cfg = config(table, name, `reconcile = { days = 15, deleteMissing = true }`, collection, storeUrl);
+      const check = await cli(["config", "check", "--config", cfg], { env: env() });
+      expect(check.code, check.stderr).toBe(0);
+      expect(await ingest(cfg)).toMatchObject({ outcome: "succeeded", read: 30, inserted: 30 });
+      await syncedEqualsStore(cfg, name, collection);
+
+      const deleted = await change(table, false, 30);
+      const second = await ingest(cfg);
+      expect(second.reconciled).toMatchObject({ differing: 2 + deleted, inserted: 1, updated: 1, gone: deleted, deleted });
+      expect((await storeBars(name)).map(key).sort()).toEqual(await tableBars(table));
+      // Journaled as delete events, series exact.
+      const store = postgresStore(storeUrl);
+      try {
+        const deletes = await store.deletesSince!(0, 100);
+        expect(deletes.map((e) => dayText(new Date(e.bar.ts)))).toEqual(Array(deleted).fill(dayText(days[5]!)));
+        expect((await store.listSeries()).reduce((t, s) => t + s.bars, 0)).toBe(31 - deleted);
+      } finally {
+        await store.close();
+      }
+      await syncedEqualsStore(cfg, name, collection);
+      // Nothing differs any more: the next run deletes nothing.
+      expect((await ingest(cfg)).reconciled).toMatchObject({ differing: 0, deleted: 0 });
+    }, 120_000);
+
     test("without deleteMissing, bars gone from the table are counted and kept", async () => {
       const table = await createTable(false);
       await insert(table, initial());
@@ -274,13 +313,15 @@ for (const srv of servers) {
 }
 
 describe("reconcile config", () => {
-  test("config check refuses deleteMissing on a store that cannot delete bars, and takes it on SQLite", async () => {
+  test("config check refuses deleteMissing on a store that cannot delete bars (QuestDB), and takes it on SQLite and PostgreSQL", async () => {
     const source = `[sources.seed]\ntype = "postgres"\nurl = "postgres://u:p@127.0.0.1:1/db"\ntable = "t"\nreconcile = { days = 3, deleteMissing = true }\n`;
-    const pgStore = writeFile(join(dir, "delete-pg.toml"), `[store]\nurl = "postgres://u:p@127.0.0.1:1/db"\n${source}`);
-    const refused = await cli(["config", "check", "--config", pgStore]);
+    const qdbStore = writeFile(join(dir, "delete-qdb.toml"), `[store]\nurl = "questdb://u:p@127.0.0.1:1/qdb?http=http://127.0.0.1:2"\n${source}`);
+    const refused = await cli(["config", "check", "--config", qdbStore]);
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toContain("source seed: reconcile.deleteMissing needs a store that deletes bars (sqlite); the postgres store cannot");
-    const ok = await cli(["config", "check", "--config", writeFile(join(dir, "delete-sqlite.toml"), `[store]\nurl = "sqlite:x.db"\n${source}`)]);
-    expect(ok.code, ok.stderr).toBe(0);
+    expect(refused.stderr).toContain("source seed: reconcile.deleteMissing needs a store that deletes bars (sqlite, postgres); the questdb store cannot");
+    for (const [name, url] of [["delete-sqlite", "sqlite:x.db"], ["delete-pg", "postgres://u:p@127.0.0.1:1/db"]]) {
+      const ok = await cli(["config", "check", "--config", writeFile(join(dir, `${name}.toml`), `[store]\nurl = "${url}"\n${source}`)]);
+      expect(ok.code, ok.stderr).toBe(0);
+    }
   });
 });

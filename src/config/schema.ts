@@ -11,7 +11,7 @@ import { retentionConfigSchema } from "../pipeline/retention.ts";
 import { jobConfigSchema, SINK_JOB_KINDS, SOURCE_JOB_KINDS } from "../scheduler/jobs/registry.ts";
 import { Name } from "../scheduler/jobs/kind.ts";
 import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
-import { storeFor, storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
+import { STORES, storeFor, storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
 
 export const storeConfigSchema = v.strictObject({
   url: v.optional(
@@ -191,7 +191,7 @@ function undeletable(storeUrl: string, sources: Record<string, object>): string 
   const name = Object.keys(sources).find((n) => (sources[n] as { reconcile?: { deleteMissing?: boolean } }).reconcile?.deleteMissing);
   const store = storeFor(storeUrl);
   if (name === undefined || store.deletesBars) return undefined;
-  return `source ${name}: reconcile.deleteMissing needs a store that deletes bars (sqlite); the ${store.type} store cannot`;
+  return `source ${name}: reconcile.deleteMissing needs a store that deletes bars (${STORES.filter((d) => d.deletesBars).map((d) => d.type).join(", ")}); the ${store.type} store cannot`;
 }
 
 export const configSchema = v.pipe(

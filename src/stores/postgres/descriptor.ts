@@ -79,4 +79,5 @@ export const postgresStoreDescriptor: StoreDescriptor = {
   redact: redactStoreUrl,
   pgWire: (url) => ({ url, catalog: true }),
   backup: postgresBackup,
+  deletesBars: true,
 };

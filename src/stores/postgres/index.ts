@@ -8,7 +8,7 @@
 //
 // This module composes the store from its parts, each a set of functions of the shared context
 // (context.ts): schema.ts (migrations), series.ts, copy.ts and batch.ts (the write path),
-// bars.ts (reads), ledger.ts (runs, checkpoints, quarantine), journal.ts, leases.ts,
+// bars.ts (reads), ledger.ts (runs, checkpoints, quarantine), journal.ts, deletes.ts, leases.ts,
 // reference.ts (instruments, actions), retention.ts, rollups/ (materialised rollups).
 import postgres from "postgres";
 import { newOwner, readiness } from "../common.ts";
@@ -17,6 +17,7 @@ import type { BarEvent } from "../events.ts";
 import type { Store } from "../types.ts";
 import * as bars from "./bars.ts";
 import { commitBatch } from "./batch.ts";
+import { deleteBarKeys, deletesSince } from "./deletes.ts";
 import type { PgContext } from "./context.ts";
 import * as journal from "./journal.ts";
 import * as leases from "./leases.ts";
@@ -80,6 +81,8 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
 
     ...bindLedger(ctx, ledger),
     deleteQuarantine: (ids) => ledger.deleteQuarantine(ctx, ids),
+    deleteBarKeys: (b) => deleteBarKeys(ctx, b),
+    deletesSince: (after, limit) => deletesSince(ctx, after, limit),
     ...bindBarReader(ctx, bars),
     ...bindJournal(ctx, journal),
     watchEvents: (fn) => journal.watchEvents(ctx, fn),

@@ -14,7 +14,7 @@ export const eventsChannel = (schema: string) => (schema.length <= 40 ? `ticksyn
 const JOURNAL_KEYS = "keys:v1";
 
 /** Advisory lock key that orders journal batch numbers by commit. */
-const JOURNAL_LOCK = 0x7469636b; // "tick"
+export const JOURNAL_LOCK = 0x7469636b; // "tick"
 
 /**
  * Last in a batch's transaction: the `n` bars it inserted or changed, as one journal row whose

@@ -295,6 +295,20 @@ export const PG_MIGRATIONS: Migration[] = [
     },
   },
   // --- end bar extras ---
+  // --- bar deletes ---
+  {
+    version: 13,
+    name: "rollup_dirty: the UTC days whose bars a run deleted, for the rollups to roll up again",
+    async up(sql) {
+      // A deleted bar is gone from bars, so a run's rollup cannot find its day by reading them:
+      // deleteBarKeys (deletes.ts) records the day here, with the deleted bars' first and last ts.
+      await sql`
+        CREATE TABLE rollup_dirty (
+          run_id bigint NOT NULL, series_id int NOT NULL, day date NOT NULL, min_ts timestamptz NOT NULL, max_ts timestamptz NOT NULL,
+          PRIMARY KEY (run_id, series_id, day))`;
+    },
+  },
+  // --- end bar deletes ---
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -19,11 +19,14 @@
 // Finer bars outside every regular session are counted per stretch (`rollup_excluded`), so a
 // page can say how many it left out, as on read.
 //
+// A run's deleted bars (deleteBarKeys, src/stores/postgres/deletes.ts) widen its run_series range
+// and leave their UTC days in `rollup_dirty`: their buckets are rolled up again without them.
+//
 // Retention (deleteBars) keeps rollups: buckets wholly before a series' cutoff stay as they were
 // (a daily history outlives 1m retention); the deleted bars of the buckets the cutoff cuts through
 // are kept aside in `rollup_carry` until the cutoff has passed them, so those buckets stay whole.
 //
-// Here: queueing runs, rolling one up (rollUpRun), catching up, retention's carry, rebuilding;
+// Here: queueing runs, rolling one up (rollUpRun), catching up, retention's carry, deletes' marks, rebuilding;
 // intraday.ts and daily.ts roll series up, page.ts reads, worker.ts is the store's catch-up loop.
 import { coveringSpan, isIntraday } from "../../../domain/rollup.ts";
 import { log } from "../../../lib/log.ts";
@@ -143,7 +146,9 @@ async function rollUpRun({ sql, lockKey }: RollupDb, runId: number, check: () =>
       for (const g of await tx.unsafe(
         `SELECT rs.series_id, ${epochMs("min(b.ts)")} AS lo, ${epochMs("max(b.ts)")} AS hi
          FROM run_series rs JOIN bars b ON b.series_id = rs.series_id AND b.ts >= rs.min_ts AND b.ts <= rs.max_ts AND b.run_id = rs.run_id
-         WHERE rs.run_id = $1 AND rs.series_id = ANY($2::int[]) GROUP BY rs.series_id, date_trunc('day', b.ts AT TIME ZONE 'UTC')`,
+         WHERE rs.run_id = $1 AND rs.series_id = ANY($2::int[]) GROUP BY rs.series_id, date_trunc('day', b.ts AT TIME ZONE 'UTC')
+         UNION ALL
+         SELECT series_id, ${epochMs("min_ts")}, ${epochMs("max_ts")} FROM rollup_dirty WHERE run_id = $1 AND series_id = ANY($2::int[])`,
         [runId, others] as never[],
       )) {
         const list = days.get(g.series_id) ?? [];
@@ -170,6 +175,7 @@ async function rollUpRun({ sql, lockKey }: RollupDb, runId: number, check: () =>
     }
     check();
     await tx`DELETE FROM rollup_pending WHERE run_id = ${runId}`;
+    await tx`DELETE FROM rollup_dirty WHERE run_id = ${runId}`;
     return n;
   })) as RunCounts | null | "busy";
 }
@@ -237,6 +243,36 @@ async function carry(db: RollupDb, tx: Tx, seriesIds: number[], before: number):
     ON CONFLICT (series_id) DO UPDATE SET before = greatest(rollup_cutoffs.before, excluded.before)`;
 }
 
+/**
+ * In a transaction deleting bars of these (locked) series for run `runId`: the run's range in
+ * each series widened over the deleted bars (a daily series rolls up again from the first to the
+ * last), their UTC days recorded (an intraday series' days are found from the run's bars, and
+ * these are gone), and the run queued, so pages of these series are rolled up on read until the
+ * rollups are rebuilt without them. Under the rollups' lock, shared: a catch-up (which holds it
+ * alone) never clears a run's queue entry and days around marks it did not read.
+ */
+async function deleted(db: RollupDb, tx: Tx, runId: number, series: { id: number; lo: number; hi: number }[], ids: number[], tss: string[]): Promise<void> {
+  if (series.length === 0) return;
+  await tx`SELECT pg_advisory_xact_lock_shared(hashtext(${db.lockKey}))`;
+  const lo = series.reduce((m, s) => Math.min(m, s.lo), Infinity);
+  const hi = series.reduce((m, s) => Math.max(m, s.hi), -Infinity);
+  await Promise.all([
+    tx`
+      INSERT INTO run_series (run_id, series_id, min_ts, max_ts)
+      SELECT ${runId}, u.* FROM unnest(${series.map((s) => s.id)}::int[], ${series.map((s) => iso(s.lo))}::timestamptz[], ${series.map((s) => iso(s.hi))}::timestamptz[]) AS u(id, f, l)
+      ORDER BY u.id
+      ON CONFLICT (run_id, series_id) DO UPDATE SET min_ts = least(run_series.min_ts, excluded.min_ts), max_ts = greatest(run_series.max_ts, excluded.max_ts)`,
+    tx`
+      INSERT INTO rollup_dirty (run_id, series_id, day, min_ts, max_ts)
+      SELECT ${runId}, k.series_id, (k.ts AT TIME ZONE 'UTC')::date, min(k.ts), max(k.ts)
+      FROM unnest(${ids}::int[], ${tss}::timestamptz[]) AS k(series_id, ts) GROUP BY 2, 3
+      ON CONFLICT (run_id, series_id, day) DO UPDATE SET min_ts = least(rollup_dirty.min_ts, excluded.min_ts), max_ts = greatest(rollup_dirty.max_ts, excluded.max_ts)`,
+    tx`
+      INSERT INTO rollup_pending (run_id, from_ts, to_ts) VALUES (${runId}, ${iso(lo)}::timestamptz, ${iso(hi)}::timestamptz)
+      ON CONFLICT (run_id) DO UPDATE SET from_ts = least(rollup_pending.from_ts, excluded.from_ts), to_ts = greatest(rollup_pending.to_ts, excluded.to_ts)`,
+  ]);
+}
+
 /** The materialised rollups of the schema `sql` works in. */
 export function pgRollups(sql: Sql, schema: string) {
   const db: RollupDb = { sql, lockKey: `${schema}.ticksync.rollups` };
@@ -245,6 +281,7 @@ export function pgRollups(sql: Sql, schema: string) {
     catchUp: (stop?: () => boolean) => catchUp(db, stop),
     pending: () => pending(sql),
     carry: (tx: Tx, seriesIds: number[], before: number) => carry(db, tx, seriesIds, before),
+    deleted: (tx: Tx, runId: number, series: { id: number; lo: number; hi: number }[], ids: number[], tss: string[]) => deleted(db, tx, runId, series, ids, tss),
     page: (q: BarQuery) => rollupPage(sql, q),
   };
 }
