@@ -35,8 +35,16 @@ test("exactCell's short-text fast path gives exactDecimal's answer", () => {
     const n = exactDecimal(x);
     return typeof n === "number" ? x : `${x} (${n.reason})`;
   };
-  const cases = ["1", "0", "-0", "0.0", "", " ", "abc", "0x10", "1e400", "-1e400", "1e-400", "5e-324", "1e308", "123456789012345", "12345678.1234", " 12 ", "Infinity", "NaN", "1.", ".5", "+7", "1e-320"];
+  const cases = ["1", "0", "-0", "0.0", "", " ", "abc", "0x10", "1e400", "-1e400", "1e-400", "5e-324", "1e308", "123456789012345", "12345678.1234", " 12 ", "Infinity", "NaN", "1.", ".5", "+7", "1e-320", "100.500000000000000000", "1000000000000000000000", "1.0e100", "1.0e4000", "1e-4000", "0.000000000001234567", "12345678901234567.0000", "123456789012345.0000", "0000000000000000", "-0.000000000000000000"];
   for (const x of cases) expect([x, exactCell(x)]).toEqual([x, slow(x)]);
+  // Generated decimals with leading and trailing zeros, signs and exponents (a fixed LCG: the same cases each run).
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const digits = (n: number) => Array.from({ length: n }, () => String(rnd(10))).join("");
+  for (let i = 0; i < 5000; i++) {
+    const x = `${["", "-", "+"][rnd(3)]}${"0".repeat(rnd(3))}${digits(rnd(20))}${rnd(2) ? `.${digits(rnd(20))}` : ""}${"0".repeat(rnd(20))}${rnd(4) === 0 ? `e${rnd(2) ? "-" : ""}${rnd(400)}` : ""}`;
+    expect([x, exactCell(x)]).toEqual([x, slow(x)]);
+  }
   expect(exactCell("1e-400")).toBe("1e-400 (too small for a number)");
 });
 

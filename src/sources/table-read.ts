@@ -108,8 +108,12 @@ export function exactDecimal(text: string): number | { reason: string } {
  */
 export function exactCell(x: unknown): unknown {
   if (typeof x !== "string") return x;
-  // Fast path, same answer: text of at most 15 characters has at most 15 digits, so a finite non-zero number from it is exact.
-  if (x.length <= 15) {
+  // Fast path, same answer as exactDecimal: trailing zeros are not significant digits (a
+  // NUMERIC(38,18)'s "100.500000000000000000"), so text of at most 15 characters before them has
+  // at most 15 digits, and a finite non-zero number from it is exact.
+  let end = x.length;
+  while (end > 0 && x.charCodeAt(end - 1) === 48) end--;
+  if (end <= 15) {
     const quick = Number(x);
     if (quick !== 0 && Number.isFinite(quick)) return x;
   }
