@@ -10,6 +10,7 @@ import { minQualitySchema, sourceType, tableSourceEntries } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
 import { storeFor, storeUrlPattern } from "../stores/registry.ts";
 import { errorText } from "../lib/errors.ts";
+import { exactCells, exactValue, NUMERIC_FIELDS, whereSchema, whereSuffix, type Where } from "./table-read.ts";
 
 const Column = v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected a column name of letters, digits and _"));
 
@@ -54,6 +55,7 @@ export const postgresSourceSchema = v.strictObject({
     ),
   ),
   reconcile: v.optional(reconcileSchema),
+  where: whereSchema(Column),
   extraColumns: v.optional(
     v.pipe(
       v.array(Column),
@@ -70,6 +72,16 @@ type ChangeCursor = { change: string; ts: number; symbol: string };
 function changeCursorOf(cursor: Cursor | null): ChangeCursor | null {
   if (!cursor || typeof cursor.change !== "string" || typeof cursor.ts !== "number") return null;
   return { change: cursor.change, ts: cursor.ts, symbol: typeof cursor.symbol === "string" ? cursor.symbol : "" };
+}
+
+/** `AND col = $n AND col IN ($n, …)` of a `where` (columns checked by the schema, values bound); empty without one. */
+function whereFilter(sql: postgres.Sql, where: Where | undefined) {
+  let out = sql``;
+  for (const [col, value] of Object.entries(where ?? {})) {
+    const c = sql.unsafe(col);
+    out = Array.isArray(value) ? sql`${out} AND ${c} IN ${sql(value)}` : sql`${out} AND ${c} = ${value}`;
+  }
+  return out;
 }
 
 export function postgresSource(name: string, cfg: PostgresSourceConfig): Source {
@@ -90,6 +102,8 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
     });
   }
 
+  const stream = `${cfg.table}${whereSuffix(cfg.where)}`;
+
   async function* read(_stream: string, cursor: Cursor | null, batchSize: number, range?: ReadRange): AsyncIterable<SourceBatch> {
     const sql = connect();
     try {
@@ -97,13 +111,17 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
       const mapped = Object.entries(c).filter(([field]) => !(field === "symbol" && cfg.symbol)) as [string, string][];
       const byChange = cfg.changeColumn !== undefined && range === undefined;
       const extras = cfg.extraColumns ?? [];
-      const selectList = [...mapped.map(([field, col]) => `${col} AS "${field}"`), ...extras.map((col, i) => `${col} AS "x${i}"`)];
+      const extraAliases = extras.map((_, i) => `x${i}`);
+      // Numeric fields come as text where the type is numeric or int8 (postgres.js parses only int2/int4/float): checked for exactness.
+      const numeric = mapped.map(([field]) => field).filter((f) => NUMERIC_FIELDS.has(f));
+      const selectList = [...mapped.map(([field, col]) => `${col} AS "${field}"`), ...extras.map((col, i) => `${col} AS "${extraAliases[i]}"`)];
       if (byChange) selectList.push(`CAST(${cfg.changeColumn} AS ${textType}) AS "__change"`);
       const select = sql.unsafe(selectList.join(", "));
       const table = sql.unsafe(cfg.table);
       const tsCol = sql.unsafe(c.ts);
       const symCol = cfg.symbol ? null : sql.unsafe(c.symbol);
       const chgCol = cfg.changeColumn ? sql.unsafe(cfg.changeColumn) : null;
+      const filter = whereFilter(sql, cfg.where);
       // A range (backfill, reconciliation) reads by ts from its start; a change-column source keeps its change cursor meanwhile.
       const keepCursor = cfg.changeColumn !== undefined && range !== undefined;
       let lastTs = keepCursor ? null : typeof cursor?.ts === "number" ? new Date(cursor.ts) : null;
@@ -124,24 +142,27 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
         const order = byChange ? sql`${chgCol}, ${tsCol}` : tsCol;
         let rows: Record<string, unknown>[];
         try {
-          rows = await sql`SELECT ${select} FROM ${table} WHERE ${tsCol} IS NOT NULL ${byChange ? sql`AND ${chgCol} IS NOT NULL` : sql``} ${after} ${to ? sql`AND ${tsCol} <= ${to}` : sql``}
+          rows = await sql`SELECT ${select} FROM ${table} WHERE ${tsCol} IS NOT NULL ${byChange ? sql`AND ${chgCol} IS NOT NULL` : sql``} ${after} ${to ? sql`AND ${tsCol} <= ${to}` : sql``} ${filter}
                            ORDER BY ${order}${symCol ? sql`, ${symCol}` : sql``} LIMIT ${batchSize}`;
         } catch (e) {
           throw new SourceError(`source ${name}: reading ${cfg.table}: ${errorText(e)}`);
         }
         if (rows.length === 0) break;
         const lastChange = byChange ? String(rows[rows.length - 1]!.__change) : "";
-        const batch = rows.map((r) => {
+        const batch: SourceBatch["rows"] = new Array(rows.length);
+        for (let j = 0; j < rows.length; j++) {
+          const r = rows[j]!;
           if (byChange) delete r.__change;
           if (cfg.symbol) r.symbol = cfg.symbol;
+          exactCells(r, numeric);
           if (extras.length) {
             const x: Record<string, unknown> = {};
-            for (let i = 0; i < extras.length; i++) (x[extras[i]!] = r[`x${i}`]), delete r[`x${i}`];
+            for (let i = 0; i < extras.length; i++) (x[extras[i]!] = exactValue(r[extraAliases[i]!])), delete r[extraAliases[i]!];
             r.extras = x;
           }
           const ts = r.ts instanceof Date ? r.ts.getTime() : r.ts;
-          return { locator: `${cfg.table}:${typeof ts === "number" ? new Date(ts).toISOString() : String(ts)}:${String(r.symbol)}`, fields: { ...r, ts } };
-        });
+          batch[j] = { locator: `${stream}:${typeof ts === "number" ? new Date(ts).toISOString() : String(ts)}:${String(r.symbol)}`, fields: { ...r, ts } };
+        }
         const last = rows[rows.length - 1]!;
         lastTs = last.ts instanceof Date ? last.ts : new Date(String(last.ts));
         lastSym = String(last.symbol ?? "");
@@ -168,7 +189,7 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
     tsFormat: cfg.tsFormat,
     timeZone: cfg.timeZone,
     ...(cfg.reconcile ? { reconcile: cfg.reconcile } : {}),
-    streams: async () => [cfg.table],
+    streams: async () => [stream],
     ...(cfg.extraColumns?.length ? { extras: cfg.extraColumns } : {}),
     read,
   };

@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { minQualitySchema, sourceType, tableSourceEntries } from "./common.ts";
 import { SourceError, type Source, type SourceBatch, type Cursor, type SourceDescriptor } from "./types.ts";
-import { exactCell, keySchema, MAX_EXACT_INTEGER, whereSchema, whereSql, whereSuffix, type WhereValue } from "./table-read.ts";
+import { exactCells, keySchema, NUMERIC_FIELDS, MAX_EXACT_INTEGER, whereSchema, whereSql, whereSuffix, type WhereValue } from "./table-read.ts";
 
 const Column = v.pipe(v.string(), v.nonEmpty());
 
@@ -29,9 +29,6 @@ export type SqliteSourceConfig = v.InferOutput<typeof sqliteSourceSchema>;
 
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-/** Bar fields read as numbers: an integer past 2^53 or over-long decimal text is not taken as one. */
-const NUMERIC_FIELDS = new Set(["open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"]);
-
 /**
  * A numeric column's select. SQLite integers past 2^53 (bun:sqlite would round them) come as text
  * the row rules reject with the reason in it; the check runs in SQLite, and only for columns whose
@@ -44,19 +41,6 @@ function numericSelect(col: string, declared: string): string {
   const realOrText = !t.includes("INT") && (t.includes("REAL") || t.includes("FLOA") || t.includes("DOUB") || t.includes("CHAR") || t.includes("CLOB") || t.includes("TEXT"));
   if (realOrText) return c;
   return `CASE WHEN typeof(${c}) = 'integer' AND ${c} NOT BETWEEN -${MAX_EXACT_INTEGER} AND ${MAX_EXACT_INTEGER} THEN ${c} || ' (an integer beyond 2^53: not exact as a number)' ELSE ${c} END`;
-}
-
-/**
- * Decimal text of the numeric fields checked for exactness, and an infinity (a REAL or NUMERIC
- * column stores '1e400' as one) named as such: finite numbers pass on two comparisons.
- */
-function exactCells(r: Record<string, unknown>, fields: readonly string[]): void {
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    const x = r[f];
-    if (typeof x === "string") r[f] = exactCell(x);
-    else if (x === Infinity || x === -Infinity) r[f] = `${x} (beyond the range of a number)`;
-  }
 }
 
 type Plan = {

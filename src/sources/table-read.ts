@@ -108,6 +108,37 @@ export function exactDecimal(text: string): number | { reason: string } {
  */
 export function exactCell(x: unknown): unknown {
   if (typeof x !== "string") return x;
+  // Fast path, same answer as exactDecimal: trailing zeros are not significant digits (a
+  // NUMERIC(38,18)'s "100.500000000000000000"), so text of at most 15 characters before them has
+  // at most 15 digits, and a finite non-zero number from it is exact.
+  let end = x.length;
+  while (end > 0 && x.charCodeAt(end - 1) === 48) end--;
+  if (end <= 15) {
+    const quick = Number(x);
+    if (quick !== 0 && Number.isFinite(quick)) return x;
+  }
   const n = exactDecimal(x);
   return typeof n === "number" ? x : `${x} (${n.reason})`;
+}
+
+/** Bar fields read as numbers: an integer past 2^53 or over-long decimal text is not taken as one. */
+export const NUMERIC_FIELDS: ReadonlySet<string> = new Set(["open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"]);
+
+/** One cell as exactCells leaves it: decimal text checked, an infinity named, anything else as it is. */
+export function exactValue(x: unknown): unknown {
+  if (typeof x === "string") return exactCell(x);
+  return x === Infinity || x === -Infinity ? `${x} (beyond the range of a number)` : x;
+}
+
+/**
+ * Decimal text of the numeric fields checked for exactness, and an infinity (a REAL or NUMERIC
+ * column stores '1e400' as one) named as such: finite numbers pass on two comparisons.
+ */
+export function exactCells(r: Record<string, unknown>, fields: readonly string[]): void {
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const x = r[f];
+    if (typeof x === "string") r[f] = exactCell(x);
+    else if (x === Infinity || x === -Infinity) r[f] = `${x} (beyond the range of a number)`;
+  }
 }
