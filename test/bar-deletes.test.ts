@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as v from "valibot";
 import PocketBase from "pocketbase";
 import postgres from "postgres";
-import { tempDir, waitFor } from "./helpers.ts";
+import { tempDir, waitFor, pocketbaseForTests } from "./helpers.ts";
 import { STORES } from "./stores.ts";
 import { parsePgUrl } from "../src/stores/postgres/index.ts";
 import type { Store } from "../src/stores/types.ts";
@@ -17,20 +17,12 @@ import type { Bar, Interval } from "../src/domain/bar.ts";
 import { rollup } from "../src/domain/rollup.ts";
 import { pocketbaseSink, pocketbaseSinkConfigSchema, recordId } from "../src/sinks/pocketbase/index.ts";
 import { runSync } from "../src/pipeline/sync.ts";
-import { startPocketbase, pocketbaseBin, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
+import { startPocketbase, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 
-let pbBin: string | null = null;
-let pbWhy: string | null = null;
-try {
-  pbBin = pocketbaseBin();
-} catch (e) {
-  if (process.env.CI === "true") throw new Error(`CI=true and no Pocketbase server binary: ${(e as Error).message}`);
-  pbWhy = (e as Error).message.split("\n")[0]!;
-  console.warn(`bar deletes: Pocketbase case skipped: ${pbWhy}`);
-}
+const { bin: pbBin, why: pbWhy } = pocketbaseForTests("bar deletes");
 
 const dir = tempDir("ticksync-deletes-");
 const DAY = 86_400_000;

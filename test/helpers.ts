@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll } from "bun:test";
+import { pocketbaseBin } from "../scripts/services/pocketbase-instance.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const MAIN = join(ROOT, "src", "main.ts");
@@ -80,4 +81,19 @@ export function rng(seed: number) {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * The Pocketbase server binary the tests start, or why there is none: with CI=true a missing one
+ * fails the file; without CI its cases skip, and `what` (the cases) is named in a warning.
+ */
+export function pocketbaseForTests(what?: string): { bin: string | null; why: string | null } {
+  try {
+    return { bin: pocketbaseBin(), why: null };
+  } catch (e) {
+    if (process.env.CI === "true") throw new Error(`CI=true and no Pocketbase server binary: ${(e as Error).message}`);
+    const why = (e as Error).message.split("\n")[0]!;
+    if (what) console.warn(`${what}: Pocketbase cases skipped: ${why}`);
+    return { bin: null, why };
+  }
 }

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import PocketBase from "pocketbase";
 import { join } from "node:path";
-import { cli, tempDir, writeFile, startServe, waitFor } from "./helpers.ts";
-import { startPocketbase, pocketbaseBin, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
+import { cli, tempDir, writeFile, startServe, waitFor, pocketbaseForTests } from "./helpers.ts";
+import { startPocketbase, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Bar } from "../src/domain/bar.ts";
@@ -21,14 +21,7 @@ import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 
-let bin: string | null = null;
-let why: string | null = null;
-try {
-  bin = pocketbaseBin();
-} catch (e) {
-  if (process.env.CI === "true") throw new Error(`CI=true and no Pocketbase server binary: ${(e as Error).message}`);
-  why = (e as Error).message.split("\n")[0]!;
-}
+const { bin, why } = pocketbaseForTests();
 
 const dir = tempDir("ticksync-pb-test-");
 let n = 0;

@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import PocketBase from "pocketbase";
 import { join } from "node:path";
-import { cli, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { cli, tempDir, waitFor, writeFile, pocketbaseForTests } from "./helpers.ts";
 import { PG_URL, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
-import { startPocketbase, pocketbaseBin, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
+import { startPocketbase, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import * as v from "valibot";
 import { sourceConfigSchema } from "../src/sources/registry.ts";
@@ -22,15 +22,7 @@ import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 
-let pbBin: string | null = null;
-let pbWhy: string | null = null;
-try {
-  pbBin = pocketbaseBin();
-} catch (e) {
-  if (process.env.CI === "true") throw new Error(`CI=true and no Pocketbase server binary: ${(e as Error).message}`);
-  pbWhy = (e as Error).message.split("\n")[0]!;
-  console.warn(`table change capture: Pocketbase cases skipped: ${pbWhy}`);
-}
+const { bin: pbBin } = pocketbaseForTests("table change capture");
 
 const dir = tempDir("ticksync-cdc-");
 const DAY = 86_400_000;
