@@ -1,7 +1,7 @@
 // GET /api/bars: a keyset-paged page of a symbol's bars; rolled up from finer bars when the store
 // has none at the interval asked for (src/http/derived.ts), or adjusted for the stored splits and
 // dividends (`adjusted=true`, src/domain/actions.ts).
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import * as v from "valibot";
 import { barJson, type Bar, type Interval } from "../../domain/bar.ts";
 import { adjustBars, dedupeActions } from "../../domain/actions.ts";
@@ -10,6 +10,7 @@ import type { TicksyncMetrics } from "../../lib/metrics.ts";
 import { badRequest, barPageEntries, encodeBarCursor } from "../query.ts";
 import { rolledUpBars } from "../derived.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
+import { BAR_FORMATS, barsCsv, barsNdjson, pageClosed, sendPage, type BarFormat } from "../representation.ts";
 
 /**
  * A page of raw bars adjusted for the symbol's stored actions, per source (each source's own
@@ -40,15 +41,20 @@ const barsQuery = (maxPage: number) =>
     ...barPageEntries(maxPage),
     /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
     adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
+    /** The body's format: json (the page object), ndjson (a bar a line), csv (header + rows). */
+    format: v.optional(v.picklist(BAR_FORMATS, `expected one of ${BAR_FORMATS.join(", ")}`), "json"),
   });
 
-export function barRoutes(store: Store, metrics: TicksyncMetrics, maxPage: number): Hono {
+export type BarRouteOptions = { maxPage: number; now: () => number; privateCache: boolean };
+
+export function barRoutes(store: Store, metrics: TicksyncMetrics, opts: BarRouteOptions): Hono {
+  const { maxPage } = opts;
   const BarsQuery = barsQuery(maxPage);
   const app = new Hono();
   app.get("/", async (c) => {
     const q = v.safeParse(BarsQuery, c.req.query());
     if (!q.success) return badRequest(c, q.issues);
-    const { interval, source, from, to, cursor } = q.output;
+    const { interval, source, from, to, cursor, format } = q.output;
     const limit = q.output.limit ?? Math.min(1000, maxPage);
     if (from !== undefined && to !== undefined && from > to)
       return c.json({ error: "invalid request", issues: [{ field: "from", message: "from must not be after to" }] }, 400);
@@ -66,7 +72,8 @@ export function barRoutes(store: Store, metrics: TicksyncMetrics, maxPage: numbe
       const path = rolled.materialised ? "materialised" : "on_read";
       metrics.rollupPages.inc({ path });
       c.header("X-Ticksync-Rollup", path);
-      return c.json({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next: rolled.next && encodeBarCursor(rolled.next) });
+      const next = rolled.next && encodeBarCursor(rolled.next);
+      return send(c, format, rolled.bars, next, to, () => ({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next }));
     }
     const bars = await store.queryBars({ symbol, interval, source, from, to, limit: limit + 1, after: cursor });
     const page = bars.slice(0, limit);
@@ -74,9 +81,16 @@ export function barRoutes(store: Store, metrics: TicksyncMetrics, maxPage: numbe
     const next = bars.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null;
     if (adjusted) {
       const adj = await adjustedPage(store, symbol, interval, page);
-      return c.json({ symbol, interval, adjusted: true, actions: adj.actions, data: adj.bars.map(barJson), next });
+      return send(c, format, adj.bars, next, to, () => ({ symbol, interval, adjusted: true, actions: adj.actions, data: adj.bars.map(barJson), next }));
     }
-    return c.json({ symbol, interval, data: page.map(barJson), next });
+    return send(c, format, page, next, to, () => ({ symbol, interval, data: page.map(barJson), next }));
   });
+  /** The page in its format, with its ETag and Cache-Control (src/http/representation.ts); ndjson and csv carry `next` in X-Ticksync-Next. */
+  function send(c: Context, format: BarFormat, bars: Bar[], next: string | null, to: number | undefined, json: () => unknown) {
+    const closed = bars.length > 0 && pageClosed(bars[0]!.symbol, bars[0]!.interval, bars, next !== null, to, opts.now());
+    if (format !== "json" && next) c.header("X-Ticksync-Next", next);
+    const body = format === "json" ? JSON.stringify(json()) : format === "ndjson" ? barsNdjson(bars) : barsCsv(bars);
+    return sendPage(c, body, format, { closed, privateCache: opts.privateCache });
+  }
   return app;
 }
