@@ -49,7 +49,7 @@ beforeAll(async () => {
   store = sqliteStore(`sqlite:${join(dir, "store.db")}`);
   await store.migrate();
   await write([...days.map((d, i) => bar(d, i)), odd]);
-  app = createApp({ store, metrics: ticksyncMetrics(), now: () => now, maxPageSize: 500 });
+  app = createApp({ store, metrics: ticksyncMetrics(), now: () => now, maxPageSize: 500, indicators: { default: ["sma:3"], universes: {} } });
 });
 afterAll(async () => {
   await store.close();
@@ -210,5 +210,22 @@ describe("format=", () => {
     expect(JSON.stringify(await r.json())).toContain("json, ndjson, csv");
     expect((await req("/api/bars?symbol=AAPL.US&limit=501&format=csv")).status).toBe(400);
     expect((await req("/api/bars?symbol=AAPL.US&format=csv&from=2024-03-01&to=2024-02-01")).status).toBe(400);
+  });
+});
+
+describe("/api/indicators", () => {
+  test("ETag, 304, Cache-Control and compression as /api/bars", async () => {
+    const path = "/api/indicators?symbol=AAPL.US&source=stooq&limit=30";
+    const a = await req(path);
+    expect(a.status).toBe(200);
+    const tag = a.headers.get("etag")!;
+    expect(tag).toMatch(/^"[\w-]+"$/);
+    expect(a.headers.get("cache-control")).toBe("public, max-age=3600");
+    expect((await req(path, { "If-None-Match": tag })).status).toBe(304);
+    const text = await a.text();
+    const gz = await req(path, { "Accept-Encoding": "gzip" });
+    expect(gz.headers.get("content-encoding")).toBe("gzip");
+    expect(new TextDecoder().decode(Bun.gunzipSync(new Uint8Array(await gz.arrayBuffer())))).toBe(text);
+    expect(JSON.parse(text).data[5]["sma:3"]).toBeNumber();
   });
 });

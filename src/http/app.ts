@@ -73,7 +73,7 @@ export function createApp(deps: AppDeps) {
   app.route("/api/sinks", sinkRoutes(deps));
   app.route("/api/symbols", symbolRoutes(store));
   app.route("/api/bars", barRoutes(store, metrics, { maxPage, now: deps.now ?? Date.now, privateCache: security.authReads }));
-  app.route("/api/indicators", indicatorRoutes(deps, maxPage));
+  app.route("/api/indicators", indicatorRoutes(deps, maxPage, { now: deps.now ?? Date.now, privateCache: security.authReads }));
   app.route("/api/gaps", gapRoutes(store, gaps));
   app.route("/api/runs", runRoutes(store));
   app.route("/api/quarantine", quarantineRoutes(deps));

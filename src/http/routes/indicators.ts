@@ -15,6 +15,7 @@ import type { AppDeps } from "../deps.ts";
 import { badRequest, barPageEntries, encodeBarCursor, invalid, type BarCursor } from "../query.ts";
 import { MAX_INDICATOR_CELLS, MAX_INDICATORS } from "../limits.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
+import { pageClosed, sendPage } from "../representation.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -107,7 +108,7 @@ async function warmUp(store: Store, s: Series, t0: number, need: number, firstTs
   return warm.slice(Math.max(0, warm.length - need));
 }
 
-export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "universes">, maxPageSize: number): Hono {
+export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "universes">, maxPageSize: number, cache: { now: () => number; privateCache: boolean }): Hono {
   const { store } = deps;
   const specsFor = configuredSets(deps);
   const IndicatorsQuery = indicatorsQuery(maxPageSize);
@@ -160,7 +161,10 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
       return row;
     });
     const last = rows[rows.length - 1];
-    return c.json({ ...head, data, next: page.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null });
+    const next = page.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null;
+    // ETag, 304 and Cache-Control as /api/bars (src/http/representation.ts): the values follow from the page's bars.
+    const closed = rows.length > 0 && pageClosed(symbol, interval, rows, next !== null, to, cache.now());
+    return sendPage(c, JSON.stringify({ ...head, data, next }), "json", { closed, privateCache: cache.privateCache });
   });
   return app;
 }
