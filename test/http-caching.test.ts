@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { brotliDecompressSync, zstdDecompressSync } from "node:zlib";
 import type { Bar } from "../src/domain/bar.ts";
 import { createApp } from "../src/http/app.ts";
+import { pageClosed } from "../src/http/representation.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
@@ -99,6 +100,12 @@ describe("Cache-Control", () => {
     expect((await req("/api/bars?symbol=AAPL.US&source=stooq&from=2024-03-20&limit=7")).headers.get("cache-control")).toBe("no-cache");
     expect((await req("/api/bars?symbol=AAPL.US&source=stooq&from=2024-03-20&limit=3")).headers.get("cache-control")).toBe("public, max-age=3600");
     now = Date.parse("2024-04-03T21:00:00Z");
+  });
+
+  test("a monthly bar is closed only once its calendar month is over (not after INTERVAL_MS's 28 days)", () => {
+    const jan = { source: "s", symbol: "AAPL.US", interval: "1mo" as const, ts: Date.parse("2025-01-02T00:00:00Z"), open: 1, high: 1, low: 1, close: 1, volume: 1 };
+    expect(pageClosed("AAPL.US", "1mo", [jan], true, undefined, Date.parse("2025-01-31T18:00:00Z"))).toBe(false);
+    expect(pageClosed("AAPL.US", "1mo", [jan], true, undefined, Date.parse("2025-02-03T18:00:00Z"))).toBe(true);
   });
 
   test("with token-protected reads no shared cache may keep a page", async () => {

@@ -61,6 +61,13 @@ function matches(header: string, hash: string): boolean {
   return false;
 }
 
+/** When a bar starting at `ts` ends: a calendar month for 1mo (January's 31 days, not INTERVAL_MS's 30). */
+function barEnd(ts: number, interval: Interval): number {
+  if (interval !== "1mo") return ts + INTERVAL_MS[interval];
+  const d = new Date(ts);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
 /**
  * A page is closed when no later write in the normal course can change its bytes: every bar in
  * it ends at or before the start of the symbol's current trade day, and the window it was read
@@ -73,7 +80,7 @@ export function pageClosed(symbol: string, interval: Interval, bars: readonly Ba
   if (market === undefined) return false;
   const horizon = tradeDayStart(market, tradeDate(market, now));
   const last = bars[bars.length - 1];
-  if (last && last.ts + INTERVAL_MS[interval] > horizon) return false;
+  if (last && barEnd(last.ts, interval) > horizon) return false;
   return full || (to !== undefined && to < horizon);
 }
 
