@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import * as v from "valibot";
 import { waitFor } from "./helpers.ts";
-import { PG_URL, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
+import { tableServers } from "./stores.ts";
 import { postgresSource, postgresSourceSchema } from "../src/sources/postgres.ts";
 import { validateBatch } from "../src/domain/quality.ts";
 import { exactCell, exactDecimal } from "../src/sources/table-read.ts";
@@ -16,19 +16,7 @@ import { testTimeout } from "./timeout.ts";
 testTimeout();
 
 const unique = () => `${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
-const servers = [
-  { kind: "postgres", unavailable: STORES.find((s) => s.kind === "postgres")!.unavailable, pg: PG_URL, url: () => PG_URL! },
-  {
-    kind: "questdb",
-    unavailable: STORES.find((s) => s.kind === "questdb")!.unavailable,
-    pg: QDB_PG_URL,
-    url: () => {
-      const u = new URL(QDB_PG_URL!);
-      return `questdb://${u.username}:${u.password}@${u.host}${u.pathname}?http=${QDB_HTTP}`;
-    },
-  },
-];
-for (const s of servers) if (s.unavailable) console.warn(`postgres source exactness: ${s.kind} cases skipped: ${s.unavailable}`);
+const servers = tableServers("postgres source exactness");
 
 test("exactCell's short-text fast path gives exactDecimal's answer", () => {
   const slow = (x: string) => {

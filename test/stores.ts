@@ -60,3 +60,25 @@ export const STORES: StoreFactory[] = [
     open: (url) => questdbStore(url),
   },
 ];
+
+/**
+ * The servers a `postgres` table source reads from in tests (PostgreSQL, and QuestDB over its PG
+ * wire): a raw connection URL to create tables with, and the source's `url`; `what` names the
+ * skipped cases in a warning when one is not running (with CI=true a missing one has failed above).
+ */
+export function tableServers(what: string) {
+  const servers = [
+    { kind: "postgres" as const, unavailable: STORES.find((s) => s.kind === "postgres")!.unavailable, pg: PG_URL, url: () => PG_URL! },
+    {
+      kind: "questdb" as const,
+      unavailable: STORES.find((s) => s.kind === "questdb")!.unavailable,
+      pg: QDB_PG_URL,
+      url: () => {
+        const u = new URL(QDB_PG_URL!);
+        return `questdb://${u.username}:${u.password}@${u.host}${u.pathname}?http=${QDB_HTTP}`;
+      },
+    },
+  ];
+  for (const s of servers) if (s.unavailable) console.warn(`${what}: ${s.kind} cases skipped: ${s.unavailable}`);
+  return servers;
+}

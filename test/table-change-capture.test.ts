@@ -9,7 +9,7 @@ import postgres from "postgres";
 import PocketBase from "pocketbase";
 import { join } from "node:path";
 import { cli, tempDir, waitFor, writeFile, pocketbaseForTests } from "./helpers.ts";
-import { PG_URL, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
+import { STORES, tableServers } from "./stores.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
 import { startPocketbase, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
@@ -35,24 +35,7 @@ const unique = () => `${process.pid}_${Date.now().toString(36)}_${Math.floor(Mat
 
 const pgStore = STORES.find((s) => s.kind === "postgres")!;
 
-const servers = [
-  {
-    kind: "postgres",
-    unavailable: STORES.find((s) => s.kind === "postgres")!.unavailable,
-    pg: PG_URL,
-    url: () => PG_URL!,
-  },
-  {
-    kind: "questdb",
-    unavailable: STORES.find((s) => s.kind === "questdb")!.unavailable,
-    pg: QDB_PG_URL,
-    url: () => {
-      const u = new URL(QDB_PG_URL!);
-      return `questdb://${u.username}:${u.password}@${u.host}${u.pathname}?http=${QDB_HTTP}`;
-    },
-  },
-];
-for (const s of servers) if (s.unavailable) console.warn(`table change capture: ${s.kind} cases skipped: ${s.unavailable}`);
+const servers = tableServers("table change capture");
 
 let pb: PocketbaseInstance | null = null;
 beforeAll(async () => {
