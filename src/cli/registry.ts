@@ -6,6 +6,7 @@ import type { Command } from "./command.ts";
 import { configCommand } from "./config.ts";
 import { CONFIG_HELP } from "./context.ts";
 import { EXIT_CODES_HELP } from "./exit.ts";
+import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { ingestCommand } from "./ingest.ts";
 import { instrumentsCommand } from "./instruments.ts";
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   verifyCommand,
   backupCommand,
   restoreCommand,
+  exportCommand,
   rollupsCommand,
   configCommand,
   versionCommand,

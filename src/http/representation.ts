@@ -1,21 +1,23 @@
-// How a bar page goes out: its format (json, ndjson, csv), a strong ETag over the exact body
+// How a bar page goes out: its format (json, ndjson, csv, arrow), a strong ETag over the exact body
 // bytes with 304 on If-None-Match, Cache-Control by whether the page is made only of closed
 // sessions, and compression negotiated by Accept-Encoding (zstd, br, gzip). Our own rather than
 // hono/compress, which offers gzip and deflate only, and hono/etag, which clones and re-reads the
-// body stream: here the body is already one string in hand.
+// body stream: here the body is already one string (or, for arrow, one byte array) in hand.
 import type { Context } from "hono";
 import { createHash } from "node:crypto";
 import { brotliCompressSync, constants as zlibConstants, zstdCompressSync } from "node:zlib";
 import { INTERVAL_MS, type Bar, type Interval } from "../domain/bar.ts";
 import { tradeDate, tradeDayStart } from "../domain/calendar.ts";
 import { marketOf } from "../domain/symbols.ts";
+import { ARROW_STREAM_TYPE } from "../domain/arrow-bars.ts";
 
-export const BAR_FORMATS = ["json", "ndjson", "csv"] as const;
+export const BAR_FORMATS = ["json", "ndjson", "csv", "arrow"] as const;
 export type BarFormat = (typeof BAR_FORMATS)[number];
 export const CONTENT_TYPES: Record<BarFormat, string> = {
   json: "application/json",
   ndjson: "application/x-ndjson; charset=utf-8",
   csv: "text/csv; charset=utf-8; header=present",
+  arrow: ARROW_STREAM_TYPE,
 };
 
 /** Bodies smaller than this go out as they are: compressing them saves less than it costs. */
@@ -89,8 +91,8 @@ export function pageClosed(symbol: string, interval: Interval, bars: readonly Ba
  * suffix, so each representation's tag is its own), 304 when If-None-Match names it,
  * Cache-Control (`privateCache`: reads need a token, so no shared cache may keep the page).
  */
-export function sendPage(c: Context, body: string, format: BarFormat, cache: { closed: boolean; privateCache: boolean }): Response {
-  const bytes = Buffer.from(body);
+export function sendPage(c: Context, body: string | Uint8Array, format: BarFormat, cache: { closed: boolean; privateCache: boolean }): Response {
+  const bytes = typeof body === "string" ? Buffer.from(body) : body;
   const hash = createHash("sha1").update(bytes).digest("base64url");
   const encoding = bytes.length >= COMPRESS_MIN_BYTES ? negotiateEncoding(c.req.header("accept-encoding")) : null;
   const scope = cache.privateCache ? "private" : "public";
@@ -100,7 +102,7 @@ export function sendPage(c: Context, body: string, format: BarFormat, cache: { c
   const ifNoneMatch = c.req.header("if-none-match");
   if (ifNoneMatch !== undefined && matches(ifNoneMatch, hash)) return c.body(null, 304);
   c.header("Content-Type", CONTENT_TYPES[format]);
-  if (!encoding) return c.body(bytes, 200);
+  if (!encoding) return c.body(bytes as Uint8Array<ArrayBuffer>, 200);
   c.header("Content-Encoding", encoding);
   return c.body(encode(bytes, encoding) as Uint8Array<ArrayBuffer>, 200);
 }

@@ -10,6 +10,7 @@ import type { TicksyncMetrics } from "../../lib/metrics.ts";
 import { badRequest, barPageEntries, encodeBarCursor } from "../query.ts";
 import { rolledUpBars } from "../derived.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
+import { barsArrow } from "../../domain/arrow-bars.ts";
 import { BAR_FORMATS, barsCsv, barsNdjson, pageClosed, sendPage, type BarFormat } from "../representation.ts";
 
 /**
@@ -41,7 +42,7 @@ const barsQuery = (maxPage: number) =>
     ...barPageEntries(maxPage),
     /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
     adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
-    /** The body's format: json (the page object), ndjson (a bar a line), csv (header + rows). */
+    /** The body's format: json (the page object), ndjson (a bar a line), csv (header + rows), arrow (Arrow IPC stream). */
     format: v.optional(v.picklist(BAR_FORMATS, `expected one of ${BAR_FORMATS.join(", ")}`), "json"),
   });
 
@@ -85,11 +86,11 @@ export function barRoutes(store: Store, metrics: TicksyncMetrics, opts: BarRoute
     }
     return send(c, format, page, next, to, () => ({ symbol, interval, data: page.map(barJson), next }));
   });
-  /** The page in its format, with its ETag and Cache-Control (src/http/representation.ts); ndjson and csv carry `next` in X-Ticksync-Next. */
+  /** The page in its format, with its ETag and Cache-Control (src/http/representation.ts); ndjson, csv and arrow carry `next` in X-Ticksync-Next. */
   function send(c: Context, format: BarFormat, bars: Bar[], next: string | null, to: number | undefined, json: () => unknown) {
     const closed = bars.length > 0 && pageClosed(bars[0]!.symbol, bars[0]!.interval, bars, next !== null, to, opts.now());
     if (format !== "json" && next) c.header("X-Ticksync-Next", next);
-    const body = format === "json" ? JSON.stringify(json()) : format === "ndjson" ? barsNdjson(bars) : barsCsv(bars);
+    const body = format === "json" ? JSON.stringify(json()) : format === "ndjson" ? barsNdjson(bars) : format === "csv" ? barsCsv(bars) : barsArrow(bars);
     return sendPage(c, body, format, { closed, privateCache: opts.privateCache });
   }
   return app;

@@ -16,6 +16,7 @@ import { badRequest, barPageEntries, encodeBarCursor, invalid, type BarCursor } 
 import { MAX_INDICATOR_CELLS, MAX_INDICATORS } from "../limits.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
 import { pageClosed, sendPage } from "../representation.ts";
+import { indicatorsArrow } from "../../domain/arrow-bars.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -43,6 +44,8 @@ const indicatorsQuery = (maxPageSize: number) =>
   v.strictObject({
     ...barPageEntries(maxPageSize),
     set: v.optional(IndicatorSet),
+    /** json (the page object) or arrow (an Arrow IPC stream: ts, close, a column per indicator; `next` in X-Ticksync-Next). */
+    format: v.optional(v.picklist(["json", "arrow"], "expected one of json, arrow"), "json"),
   });
 
 /**
@@ -116,7 +119,7 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
   app.get("/", async (c) => {
     const q = v.safeParse(IndicatorsQuery, c.req.query());
     if (!q.success) return badRequest(c, q.issues);
-    const { interval, from, to, cursor } = q.output;
+    const { interval, from, to, cursor, format } = q.output;
     let limit = q.output.limit ?? Math.min(1000, maxPageSize);
     if (from !== undefined && to !== undefined && from > to) return invalid(c, [{ field: "from", message: "from must not be after to" }]);
     const resolved = await resolveSymbol(store, q.output.symbol);
@@ -142,8 +145,10 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
     if (sources.length > 1) return invalid(c, [{ field: "source", message: `${symbol} has ${readInterval} bars from several sources, choose one: ${sources.join(", ")}` }]);
     const source = sources[0];
     const head = { symbol, interval, source: source ?? null, set: specs.map((s) => s.key), ...(base ? { rolledUpFrom: base } : {}) };
-    if (source === undefined) return c.json({ ...head, data: [], next: null });
-    if (base !== null && market === undefined) return c.json({ ...head, data: [], next: null });
+    const arrowMeta = () => ({ symbol, interval, source: source ?? "", set: head.set.join(",") });
+    const empty = () => (format === "arrow" ? sendPage(c, indicatorsArrow([], head.set, {}, 0, arrowMeta()), "arrow", { closed: false, privateCache: cache.privateCache }) : c.json({ ...head, data: [], next: null }));
+    if (source === undefined) return empty();
+    if (base !== null && market === undefined) return empty();
     const one: Series = { symbol, market, base, interval, source };
 
     const start = cursor ? Math.max(cursor.ts + 1, from ?? -Infinity) : from;
@@ -164,6 +169,10 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
     const next = page.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null;
     // ETag, 304 and Cache-Control as /api/bars (src/http/representation.ts): the values follow from the page's bars.
     const closed = rows.length > 0 && pageClosed(symbol, interval, rows, next !== null, to, cache.now());
+    if (format === "arrow") {
+      if (next) c.header("X-Ticksync-Next", next);
+      return sendPage(c, indicatorsArrow(rows, head.set, cols, warm.length, arrowMeta()), "arrow", { closed, privateCache: cache.privateCache });
+    }
     return sendPage(c, JSON.stringify({ ...head, data, next }), "json", { closed, privateCache: cache.privateCache });
   });
   return app;
