@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Every test server at once. Usage: all.sh start | stop | status | url | running
 #
-#   start   starts PostgreSQL, QuestDB and Pocketbase (each returns at once when already running)
+#   start   starts PostgreSQL, QuestDB and Pocketbase (each returns at once when already running),
+#           makes the Python venv the format tests read files back with (python.sh ensure)
 #           and prints, on stdout, one NAME=value line per server that is up:
 #             TICKSYNC_TEST_PG_URL=postgres://ticksync@127.0.0.1:55432/ticksync_test
 #             TICKSYNC_TEST_QUESTDB_URL=postgres://admin:quest@127.0.0.1:58812/qdb
 #             TICKSYNC_TEST_QUESTDB_HTTP=http://127.0.0.1:59000
 #             TICKSYNC_TEST_PB_URL=http://127.0.0.1:58090
 #             TICKSYNC_TEST_PB_BIN=<the cached Pocketbase server binary; tests start their own>
+#             TICKSYNC_TEST_PYTHON=<the venv python with pyarrow and polars>
 #           Exports nothing; exits non-zero when any server failed (the lines of the others
 #           are still printed). Progress and errors go to stderr.
 #   stop    stops them all
 #   status  one line each; exit 0 only when all run
 #   url     the NAME=value lines, without starting anything
 #   running the NAME=value lines of the servers that answer now (test/preload.ts reads them for a
-#           plain `bun test`); starts and builds nothing. stderr names each one not running;
+#           plain `bun test`), and the Python venv's when it exists; starts and builds nothing. stderr names each one not running;
 #           exit 0 when all run, 3 otherwise
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +37,7 @@ case "${1:-}" in
     if bash "$here/postgres.sh" start >/dev/null; then urls_pg; else echo "all: PostgreSQL did not start" >&2; status=1; fi
     if bash "$here/questdb.sh" start >/dev/null; then urls_qdb; else echo "all: QuestDB did not start" >&2; status=1; fi
     if bash "$here/pocketbase.sh" start >/dev/null; then urls_pb; else echo "all: Pocketbase did not start" >&2; status=1; fi
+    bash "$here/python.sh" ensure || { echo "all: no Python venv with pyarrow and polars (python.sh ensure)" >&2; status=1; }
     exit $status
     ;;
   stop)
@@ -64,6 +67,8 @@ case "${1:-}" in
     if bash "$here/questdb.sh" status >/dev/null; then urls_qdb; else echo "all: QuestDB is not running" >&2; status=3; fi
     # A running server means its binary is built (`bin` then only prints the path).
     if bash "$here/pocketbase.sh" status >/dev/null; then urls_pb; else echo "all: Pocketbase is not running" >&2; status=3; fi
+    # Not a server: its absence is the format tests' own warning (test/formats-python.ts), not a status.
+    bash "$here/python.sh" path || true
     exit $status
     ;;
   *) echo "usage: $0 start|stop|status|url|running" >&2; exit 2 ;;
