@@ -16,7 +16,8 @@
 #   status  one line each; exit 0 only when all run
 #   url     the NAME=value lines, without starting anything
 #   running the NAME=value lines of the servers that answer now (test/preload.ts reads them for a
-#           plain `bun test`), and the Python venv's when it exists; starts and builds nothing. stderr names each one not running;
+#           plain `bun test`; the format tests find the Python venv themselves: python.sh path);
+#           starts and builds nothing. stderr names each one not running;
 #           exit 0 when all run, 3 otherwise
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,8 +68,6 @@ case "${1:-}" in
     if bash "$here/questdb.sh" status >/dev/null; then urls_qdb; else echo "all: QuestDB is not running" >&2; status=3; fi
     # A running server means its binary is built (`bin` then only prints the path).
     if bash "$here/pocketbase.sh" status >/dev/null; then urls_pb; else echo "all: Pocketbase is not running" >&2; status=3; fi
-    # Not a server: its absence is the format tests' own warning (test/formats-python.ts), not a status.
-    bash "$here/python.sh" path || true
     exit $status
     ;;
   *) echo "usage: $0 start|stop|status|url|running" >&2; exit 2 ;;
