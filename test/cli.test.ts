@@ -25,6 +25,7 @@ const OWN_HELP: Record<string, { usage: string; flags: string[] }> = {
   verify: { usage: "Usage: ticksync verify --sink NAME|pocketbase [--repair]", flags: ["--repair"] },
   backup: { usage: "Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N]", flags: ["--out DIR", "--keep N"] },
   restore: { usage: "Usage: ticksync restore --from MANIFEST [--to URL] [--force]", flags: ["--from MANIFEST", "--force"] },
+  export: { usage: "Usage: ticksync export --out PATH [--format parquet|arrow|csv]", flags: ["--out PATH", "--symbols LIST", "--universe NAME", "--row-group N"] },
   rollups: { usage: "Usage: ticksync rollups [--config FILE] [--store URL]", flags: ["--store URL"] },
   "config check": { usage: "Usage: ticksync config check [--config FILE]", flags: [] },
   "config schema": { usage: "Usage: ticksync config schema", flags: [] },
