@@ -213,6 +213,7 @@ describe("ticksync export: errors", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--format expects one of parquet, arrow, csv");
     expect((await cli(["export", "--store", storeUrl])).code).toBe(2);
+    expect((await cli(["export", "--store", storeUrl, "--out", join(dir, "x.parquet"), "--row-group", "1000001"])).code).toBe(2);
     expect((await cli(["export", "--store", storeUrl, "--out", join(dir, "x.csv"), "--universe", "no-such"])).code).toBe(2);
     const none = await cli(["export", "--store", storeUrl, "--interval", "1w", "--out", join(dir, "w.csv")]);
     expect(none.code).toBe(1);

@@ -3,7 +3,7 @@
 import { existsSync, statSync } from "node:fs";
 import type { Interval } from "../domain/bar.ts";
 import { INTERVALS } from "../domain/bar.ts";
-import { DEFAULT_ROW_GROUP_ROWS, EXPORT_FORMATS, ExportError, exportBars, type ExportFormat } from "../pipeline/export.ts";
+import { DEFAULT_ROW_GROUP_ROWS, EXPORT_FORMATS, MAX_ROW_GROUP_ROWS, ExportError, exportBars, type ExportFormat } from "../pipeline/export.ts";
 import { resolveUniverse } from "../universes/universes.ts";
 import { defineCommand, flag, options, text, UsageError, type Options } from "./command.ts";
 import { CONFIG_HELP, dateFlag, intFlag, interruptible, loadCommandConfig, withStore } from "./context.ts";
@@ -19,7 +19,7 @@ const schema = options({
   source: text("only the bars of this source (default: every source, ordered by ts then source)", "NAME"),
   from: text("first session, inclusive", "YYYY-MM-DD"),
   to: text("last session, inclusive", "YYYY-MM-DD"),
-  "row-group": text(`Parquet rows per row group (default ${DEFAULT_ROW_GROUP_ROWS})`, "N"),
+  "row-group": text(`Parquet rows per row group (default ${DEFAULT_ROW_GROUP_ROWS}, at most ${MAX_ROW_GROUP_ROWS})`, "N"),
   store: text("the store (default: the config's store.url)", "URL"),
   json: flag("print the files written as JSON"),
 });
@@ -60,7 +60,7 @@ async function run(v: Values): Promise<number> {
   const toDay = dateFlag("to", v.to);
   if (from !== undefined && toDay !== undefined && toDay < from) throw new UsageError("--to is before --from");
   const rowGroupRows = intFlag("row-group", v["row-group"]);
-  if (rowGroupRows === 0) throw new UsageError("--row-group must be at least 1");
+  if (rowGroupRows !== undefined && (rowGroupRows < 1 || rowGroupRows > MAX_ROW_GROUP_ROWS)) throw new UsageError(`--row-group must be 1 to ${MAX_ROW_GROUP_ROWS}, got ${rowGroupRows}`);
   const perSymbol = v.out.endsWith("/") || (existsSync(v.out) && statSync(v.out).isDirectory());
   const loaded = loadCommandConfig(v, { store: { url: v.store } });
   const listed = symbolsOf(v, loaded.config.universes);

@@ -24,6 +24,8 @@ export const EXPORT_EXTENSIONS: Record<ExportFormat, string> = { parquet: "parqu
 export const EXPORT_PAGE_ROWS = 10_000;
 /** Rows per Parquet row group (DuckDB and polars parallelise and skip by row group). */
 export const DEFAULT_ROW_GROUP_ROWS = 100_000;
+/** The largest row group --row-group may ask for: one is held in memory while it fills. */
+export const MAX_ROW_GROUP_ROWS = 1_000_000;
 
 export type ExportRequest = {
   store: Store;
