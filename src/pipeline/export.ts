@@ -92,9 +92,8 @@ function arrowWriter(path: string): BarFileWriter {
   })();
   return {
     write(bars) {
+      // The drain loop takes this batch's bytes while copySymbol yields after the page.
       writer.write(barsBatch(bars));
-      // Lets the drain loop take this batch's bytes before the next page is read.
-      return new Promise((resolve) => setImmediate(resolve));
     },
     async close() {
       writer.finish();
@@ -210,6 +209,9 @@ async function copySymbol(req: ExportRequest, symbol: string, writer: BarFileWri
       throw new ExportError("write", `cannot write ${symbol}: ${(e as Error).message}`);
     }
     n += page.length;
+    // A turn of the event loop per page: a synchronous store (bun:sqlite) would otherwise never
+    // let Ctrl-C's handler or the Arrow writer's drain run until the export ends.
+    await new Promise((resolve) => setImmediate(resolve));
     if (page.length < limit) return n;
     const last = page[page.length - 1]!;
     after = { ts: last.ts, source: last.source };
