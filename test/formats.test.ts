@@ -4,7 +4,7 @@
 // answer, on a SQLite store with edge values: null and set adjClose, a 1e20 volume, 2^53-1
 // trades, a bar before 1970, prices that are not short decimals, several symbols, 1m bars.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import type { Bar } from "../src/domain/bar.ts";
@@ -12,7 +12,8 @@ import { createApp } from "../src/http/app.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
-import { cli, tempDir } from "./helpers.ts";
+import { cli, tempDir, waitFor } from "./helpers.ts";
+import { STORES } from "./stores.ts";
 import { fullRow, pythonForTests, readBack } from "./formats-python.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -78,11 +79,11 @@ afterAll(async () => {
 });
 
 /** Every page of /api/bars as JSON rows (following next). */
-async function jsonRows(query: string): Promise<Record<string, unknown>[]> {
+async function jsonRows(query: string, from = app): Promise<Record<string, unknown>[]> {
   const rows: Record<string, unknown>[] = [];
   let cursor: string | null = null;
   do {
-    const r = await app.request(`/api/bars?${query}&limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
+    const r = await from.request(`/api/bars?${query}&limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
     expect(r.status).toBe(200);
     const body = (await r.json()) as { data: Record<string, unknown>[]; next: string | null };
     rows.push(...body.data.map(fullRow));
@@ -201,6 +202,41 @@ describe.skipIf(!py)("ticksync export read back with pyarrow/polars", () => {
       expect(readBack(py!, kind, join(perSymbol, `BTC-USDT.CRYPTO.1m.${format}`)).rows).toEqual(minutesJson);
     });
 
+  for (const kind of ["postgres", "questdb"] as const) {
+    const factory = STORES.find((f) => f.kind === kind)!;
+    test.skipIf(factory.unavailable !== null)(`from a ${kind} store: parquet and arrow equal to that store's /api/bars`, async () => {
+      const url = factory.freshUrl(dir);
+      const other = factory.open(url);
+      try {
+        await other.migrate();
+        const runId = await other.startRun({ kind: "ingest", source: "test" });
+        // QuestDB loses a whole batch that holds a bar before 1970 (commitBatch still counts it
+        // inserted): its bars from 1970 on only, until its store refuses or keeps such bars.
+        const bars = kind === "questdb" ? seeded.filter((b) => b.ts >= 0) : seeded;
+        await other.commitBatch({ runId, source: "test", bars, quarantine: [], read: bars.length });
+        const otherApp = createApp({ store: other, metrics: ticksyncMetrics(), maxPageSize: 10_000 });
+        const out = join(dir, `${kind}.parquet`);
+        // QuestDB applies a commit asynchronously (WAL): wait until another connection sees every bar.
+        const probe = factory.open(url);
+        try {
+          await waitFor(async () => (await Promise.all(["AAPL.US", "PKN.WA"].map((symbol) => probe.queryBars({ symbol, interval: "1d", limit: 1000 })))).flat().length + (await probe.queryBars({ symbol: "BTC-USDT.CRYPTO", interval: "1m", limit: 1000 })).length === bars.length, 30_000, `${kind} to show the bars`);
+        } finally {
+          await probe.close();
+        }
+        const r = await cli(["export", "--store", url, "--symbols", "BTC-USDT.CRYPTO", "--interval", "1m", "--out", out]);
+        expect(r.stderr).toBe("");
+        const expected = await jsonRows("symbol=BTC-USDT.CRYPTO&interval=1m", otherApp);
+        expect(expected.length).toBe(90);
+        expect(readBack(py!, "parquet", out).rows).toEqual(expected);
+        const d = join(dir, `${kind}-1d.arrow`);
+        expect((await cli(["export", "--store", url, "--symbols", "AAPL.US,PKN.WA", "--out", d])).code).toBe(0);
+        expect(readBack(py!, "arrow-file", d).rows).toEqual([...(await jsonRows("symbol=AAPL.US", otherApp)), ...(await jsonRows("symbol=PKN.WA", otherApp))]);
+      } finally {
+        await other.close();
+      }
+    });
+  }
+
   test("parquet row groups hold --row-group rows", () => {
     const r = Bun.spawnSync([py!, "-c", "import sys, pyarrow.parquet as pq; m = pq.ParquetFile(sys.argv[1]).metadata; print(m.num_row_groups, m.row_group(0).num_rows)", join(dir, "all.parquet")], { stdout: "pipe" });
     expect(r.stdout.toString().trim()).toBe(`${Math.ceil(95 / 7)} 7`);
@@ -218,6 +254,10 @@ describe("ticksync export: errors", () => {
     const none = await cli(["export", "--store", storeUrl, "--interval", "1w", "--out", join(dir, "w.csv")]);
     expect(none.code).toBe(1);
     expect(none.stderr.trim().split("\n")).toHaveLength(1);
+    const nothing = await cli(["export", "--store", storeUrl, "--symbols", "PKN.WA", "--from", "2030-01-01", "--out", join(dir, "n.csv")]);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toBe("ticksync: export: no 1d bars for PKN.WA in the range: nothing written\n");
+    expect(existsSync(join(dir, "n.csv"))).toBe(false);
     const unwritable = await cli(["export", "--store", storeUrl, "--symbols", "PKN.WA", "--out", join(dir, "no", "such", "dir", "x.parquet")]);
     expect(unwritable.code).toBe(1);
     expect(unwritable.stderr.trim().split("\n")).toHaveLength(1);

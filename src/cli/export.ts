@@ -83,7 +83,9 @@ async function run(v: Values): Promise<number> {
         for (const f of r.files) out(`${f.path}: ${f.bars} bars, ${f.symbols} symbols`);
         out(`exported ${r.bars} ${interval} bars as ${format} in ${seconds.toFixed(2)}s${r.empty.length ? `; no bars for ${r.empty.length} symbols: ${r.empty.slice(0, 20).join(", ")}${r.empty.length > 20 ? ", …" : ""}` : ""}`);
       }
-      return r.bars === 0 ? EXIT.runFailed : EXIT.ok;
+      if (r.bars > 0) return EXIT.ok;
+      err(`ticksync: export: no ${interval} bars${v.source ? ` of ${v.source}` : ""} for ${symbols.length === 1 ? symbols[0] : `any of the ${symbols.length} symbols`}${from !== undefined || to !== undefined ? " in the range" : ""}: nothing written`);
+      return EXIT.runFailed;
     } catch (e) {
       if (!(e instanceof ExportError)) throw e;
       err(`ticksync: export: ${oneLine(e)}`);

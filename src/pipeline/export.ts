@@ -240,13 +240,15 @@ async function writeFile(req: ExportRequest, path: string, symbols: readonly str
   return { bars: counts.reduce((a, b) => a + b, 0), counts };
 }
 
-/** Runs an export; symbols without a stored bar in the range are listed in `empty` (and get no file of their own). */
+/** Runs an export; symbols without a stored bar in the range are listed in `empty` (and get no file of their own; no bars at all, no file). */
 export async function exportBars(req: ExportRequest): Promise<ExportResult> {
   const files: ExportFile[] = [];
   const empty: string[] = [];
   if (!req.perSymbol) {
     const r = await writeFile(req, req.out, req.symbols);
     req.symbols.forEach((s, i) => r.counts[i] === 0 && empty.push(s));
+    // No bars at all: no file (as a symbol without bars gets none of its own).
+    if (r.bars === 0) return rmSync(req.out, { force: true }), { files, bars: 0, empty };
     files.push({ path: req.out, bars: r.bars, symbols: r.counts.filter((c) => c > 0).length });
     return { files, bars: r.bars, empty };
   }
