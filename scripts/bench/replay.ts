@@ -78,7 +78,6 @@ function bareServer(file: string) {
     port: 0,
     fetch() {
       let after: [number, string, string] | null = null;
-      const enc = new TextEncoder();
       const params: (string | number | null)[] = [Number.MAX_SAFE_INTEGER, 10_000, null];
       for (const s of SYMBOL_LIST) params.push(s, T0 - 1, null);
       const body = new ReadableStream<Uint8Array>(
@@ -94,7 +93,7 @@ function bareServer(file: string) {
             let out = "";
             for (const r of rows)
               out += `{"type":"bar","symbol":"${r[1]}","source":"${r[2]}","interval":"1m","ts":"${new Date(r[0]).toISOString()}","open":${r[3]},"high":${r[4]},"low":${r[5]},"close":${r[6]},"volume":${r[7]}}\n`;
-            if (out) ctl.enqueue(enc.encode(out));
+            if (out) ctl.enqueue(Buffer.from(out));
             const last = rows[rows.length - 1];
             if (!last) return ctl.close();
             after = [last[0], last[1], last[2]];
@@ -138,6 +137,9 @@ export async function run(): Promise<boolean> {
   };
   try {
     console.log(`replay: ${total.toLocaleString("en")} one-minute bars of ${SYMBOLS} symbols (SQLite), one client`);
+    // Warm-up (page cache, JIT): one pass of each reader, not timed.
+    await client(["http", `http://127.0.0.1:${bare.port}/`]);
+    await client(["http", `http://127.0.0.1:${server.port}/api/replay?symbols=${SYMBOL_LIST.join(",")}&interval=1m&from=${from}&to=${to}`]);
     const base = report("bare Bun + bun:sqlite", await client(["http", `http://127.0.0.1:${bare.port}/`]));
     const http = report("ticksync GET /api/replay", await client(["http", `http://127.0.0.1:${server.port}/api/replay?symbols=${SYMBOL_LIST.join(",")}&interval=1m&from=${from}&to=${to}`]));
     const op = JSON.stringify({ op: "replay", symbols: SYMBOL_LIST, interval: "1m", from, to, speed: "max" });

@@ -40,7 +40,6 @@ export function replayRoutes(store: Store, limits: ReplayConfig, now: () => numb
     const after = q.output.cursor === undefined ? undefined : decodeRangeCursor(q.output.cursor);
     if (after === null) return invalid(c, [{ field: "cursor", message: "expected the `next` of a truncated replay" }]);
     const reader = openRange(store, { symbols: [...symbols], interval, source, from, to, after });
-    const encoder = new TextEncoder();
     let sent = 0;
     let last: { ts: number; symbol: string; source: string } | null = after ?? null;
     const body = new ReadableStream<Uint8Array>(
@@ -49,7 +48,7 @@ export function replayRoutes(store: Store, limits: ReplayConfig, now: () => numb
           const want = Math.min(limits.pageRows, limits.maxRows - sent);
           if (want <= 0) {
             // The row bound: the client continues with `cursor=<next>`.
-            ctl.enqueue(encoder.encode(`{"type":"truncated","rows":${sent},"next":"${encodeRangeCursor(last!)}"}\n`));
+            ctl.enqueue(Buffer.from(`{"type":"truncated","rows":${sent},"next":"${encodeRangeCursor(last!)}"}\n`));
             return ctl.close();
           }
           const { rows } = await reader.next(want);
@@ -57,7 +56,8 @@ export function replayRoutes(store: Store, limits: ReplayConfig, now: () => numb
             sent += rows.length;
             const r = rows[rows.length - 1]!;
             last = { ts: r[0], symbol: r[1], source: r[2] };
-            ctl.enqueue(encoder.encode(ndjsonLines(rows, interval)));
+            // Buffer.from: several times faster than TextEncoder on a page of ASCII lines.
+            ctl.enqueue(Buffer.from(ndjsonLines(rows, interval)));
           }
           if (rows.length < want) ctl.close();
         },
