@@ -62,6 +62,7 @@ async function storeFile(): Promise<string> {
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   db.close();
   renameSync(building, file);
+  for (const f of [`${building}-wal`, `${building}-shm`]) rmSync(f, { force: true });
   console.log(`  built ${PER * SYMBOLS} bars in ${((performance.now() - t) / 1000).toFixed(1)} s: ${file}`);
   return file;
 }
