@@ -8,7 +8,8 @@
 // which positions each page covered under which journal id. A held live event for a bar the range
 // covers was already sent by the replay exactly when its id is at most the journalAt of the page
 // that covered the bar's position (that read saw its commit); every other held event is delivered
-// after the replay, in id order. A store with no journal (journalAt 0) drops nothing.
+// after the replay, in id order; the hold ends only once the bus has published every event the
+// replay's reads saw. A store with no journal (journalAt 0) drops nothing.
 import * as v from "valibot";
 import { IntervalSchema, type Interval } from "../domain/bar.ts";
 import { normaliseSymbol } from "../domain/symbols.ts";
@@ -68,12 +69,14 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const ROOM_EVERY = 64;
 /** The longest single wait of a paced replay, so a cancel is seen within it. */
 const MAX_WAIT_MS = 250;
+/** How long the hand-over waits for the bus to publish what the replay's reads saw. */
+const CATCH_UP_MS = 10_000;
 
 /**
  * A replay request from a client: validated, its symbols normalised and bounded; an error reply
  * (the connection stays) or the subscribe that runs it.
  */
-export function startReplay(session: ReplayTarget & { subscribe(syms: Set<string>, all: boolean, since: undefined, onError: (e: Error) => void, range: RangeReplay): Promise<void> }, raw: unknown, store: Store, limits: ReplayConfig, now = Date.now): void {
+export function startReplay(session: ReplayTarget & { subscribe(syms: Set<string>, all: boolean, since: undefined, onError: (e: Error) => void, range: RangeReplay): Promise<void> }, raw: unknown, store: Store, limits: ReplayConfig, lastId: () => number, now = Date.now): void {
   const list = (raw as { symbols?: unknown }).symbols;
   if (Array.isArray(list) && list.length > limits.maxSymbols) return session.deliver(errorMessage(`replay: at most ${limits.maxSymbols} symbols per replay (got ${list.length})`, { op: "replay", limit: limits.maxSymbols }));
   const p = v.safeParse(ReplayMessageSchema, raw);
@@ -87,7 +90,7 @@ export function startReplay(session: ReplayTarget & { subscribe(syms: Set<string
   }
   const to = m.to ?? now();
   if (m.from > to) return session.deliver(errorMessage("replay: from must not be after to", { op: "replay" }));
-  const range = rangeReplay(store, limits, { symbols, interval: m.interval, source: m.source, from: m.from, to, speed: m.speed });
+  const range = rangeReplay(store, limits, lastId, { symbols, interval: m.interval, source: m.source, from: m.from, to, speed: m.speed });
   const set = running.get(session) ?? new Set();
   running.set(session, set);
   const entry = { symbols, cancel: range.cancel };
@@ -99,7 +102,7 @@ export function startReplay(session: ReplayTarget & { subscribe(syms: Set<string
 
 export type RangeReplayRequest = { symbols: Set<string>; interval: Interval; source?: string; from: number; to: number; speed: number | "max" };
 
-export function rangeReplay(store: Store, limits: ReplayConfig, r: RangeReplayRequest): RangeReplay {
+export function rangeReplay(store: Store, limits: ReplayConfig, lastId: () => number, r: RangeReplayRequest): RangeReplay {
   let cancelled = false;
   // Pages covered so far, merged while their journal id is the same: [last position, journalAt].
   const covered: [Pos, number][] = [];
@@ -117,6 +120,7 @@ export function rangeReplay(store: Store, limits: ReplayConfig, r: RangeReplayRe
       let iso = "";
       let last: Pos | null = null;
       let truncated = false;
+      let seen = 0;
       while (!stop()) {
         const want = Math.min(limits.pageRows, limits.maxRows - sent);
         if (want <= 0) {
@@ -124,6 +128,7 @@ export function rangeReplay(store: Store, limits: ReplayConfig, r: RangeReplayRe
           break;
         }
         const page = await reader.next(want);
+        seen = Math.max(seen, page.journalAt);
         const end = page.rows[page.rows.length - 1];
         if (page.rows.length < want) coveredAll = true;
         if (end) {
@@ -150,6 +155,9 @@ export function rangeReplay(store: Store, limits: ReplayConfig, r: RangeReplayRe
         }
         if (coveredAll) break;
       }
+      // Events the replay's reads saw but the bus has not published yet would come after the hold
+      // ends, unfiltered: wait for the bus to reach them (the tailer is poked on every commit).
+      for (const until = performance.now() + CATCH_UP_MS; lastId() < seen && !stop() && performance.now() < until; ) await sleep(2);
       const extra = truncated && last ? { truncated: true, next: encodeRangeCursor(last) } : {};
       t.deliver(statusMessage("replay_done", cancelled ? `replay stopped after ${sent} bars` : `replayed ${sent} bars; live from here`, { bars: sent, cancelled: stop(), ...extra }));
     },

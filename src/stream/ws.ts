@@ -59,7 +59,7 @@ function receive(hub: Hub, s: Session, text: string) {
     return s.deliver(errorMessage("expected a JSON object such as {\"op\":\"subscribe\",\"symbols\":[\"PKN.WA\"]}"));
   }
   // A replay of a range of stored bars, then live (src/stream/range-replay.ts validates it).
-  if (typeof raw === "object" && raw !== null && (raw as { op?: unknown }).op === "replay") return startReplay(s, raw, hub.store, hub.replay);
+  if (typeof raw === "object" && raw !== null && (raw as { op?: unknown }).op === "replay") return startReplay(s, raw, hub.store, hub.replay, hub.lastId);
   // Refused before validation, which would check every element of a list that long first.
   const list = typeof raw === "object" && raw !== null ? (raw as { symbols?: unknown }).symbols : undefined;
   if (Array.isArray(list) && list.length > MAX_SYMBOLS_PER_MESSAGE)
