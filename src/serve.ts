@@ -148,7 +148,7 @@ function startAlerts(o: Opened, health: Health): { alerts: Alerts | undefined; s
 /** The live feed: the hub tails the store's event journal; sync jobs with onEvents follow it. */
 async function startFeed(o: Opened, scheduler: Scheduler): Promise<{ hub: Hub; unwatch: (() => Promise<void>) | null }> {
   const { config } = o.loaded;
-  const hub = createHub({ store: o.store, metrics: o.metrics, config: config.stream });
+  const hub = createHub({ store: o.store, metrics: o.metrics, config: config.stream, replay: config.replay });
   await hub.start();
   for (const job of config.jobs.filter((j) => j.kind === "sync" && j.onEvents))
     triggerOnEvents({ scheduler, job: job.name, subscribe: (onEvent) => hub.bus.subscribe(onEvent), isLeader: o.lease.isLeader });
@@ -178,6 +178,7 @@ function buildApp(o: Opened, scheduler: Scheduler, hub: Hub, alerts: Alerts | un
     version: pkg.version,
     sinks: [...o.sinks.values()],
     stream: { hub, config: config.stream },
+    replay: config.replay,
     alerts,
     security: config.server,
     replayContext,

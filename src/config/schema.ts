@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { PROVIDER_SOURCE_TYPES, sourceConfigSchema } from "../sources/registry.ts";
 import { sinkConfigSchema } from "../sinks/registry.ts";
 import { streamConfigSchema } from "../stream/config.ts";
+import { replayConfigSchema } from "../stream/range-read.ts";
 import { alertsConfigSchema, DependencySelector } from "../monitor/alerts.ts";
 import { indicatorsConfigSchema } from "../domain/indicators.ts";
 import { resolveUniverse } from "../universes/universes.ts";
@@ -127,6 +128,7 @@ const configSections = v.strictObject({
   sinks: v.optional(v.pipe(v.record(Name, sinkConfigSchema), v.description("Where the store's bars are delivered (Pocketbase collections), by name.")), {}),
   jobs: v.optional(v.pipe(v.array(jobConfigSchema), v.description("Work `ticksync serve` runs on a schedule, on start or when triggered; each has a kind.")), []),
   stream: v.optional(v.pipe(streamConfigSchema, v.description("The WebSocket and SSE feed: tokens, slow-client policy, heartbeats, journal retention.")), {}),
+  replay: v.optional(v.pipe(replayConfigSchema, v.description("Bounds of a replay of stored bars (GET /api/replay, the WebSocket's `replay`): symbols, rows, rows per store read.")), {}),
   alerts: v.optional(v.pipe(alertsConfigSchema, v.description("Alert rules and where notifications go.")), {}),
   indicators: v.optional(
     v.pipe(indicatorsConfigSchema, v.description("Indicator sets /api/indicators computes when a request names none: `default`, and per universe.")),

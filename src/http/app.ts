@@ -15,6 +15,8 @@ import { gapGauge, metricsRoutes } from "./routes/metrics.ts";
 import { sinkRoutes } from "./routes/sinks.ts";
 import { symbolRoutes } from "./routes/symbols.ts";
 import { barRoutes } from "./routes/bars.ts";
+import { replayRoutes } from "./routes/replay.ts";
+import { defaultReplayConfig } from "../stream/range-read.ts";
 import { indicatorRoutes } from "./routes/indicators.ts";
 import { gapRoutes } from "./routes/gaps.ts";
 import { runRoutes } from "./routes/runs.ts";
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps) {
   app.route("/api/sinks", sinkRoutes(deps));
   app.route("/api/symbols", symbolRoutes(store));
   app.route("/api/bars", barRoutes(store, metrics, { maxPage, now: deps.now ?? Date.now, privateCache: security.authReads }));
+  app.route("/api/replay", replayRoutes(store, deps.replay ?? defaultReplayConfig(), deps.now));
   app.route("/api/indicators", indicatorRoutes(deps, maxPage, { now: deps.now ?? Date.now, privateCache: security.authReads }));
   app.route("/api/gaps", gapRoutes(store, gaps));
   app.route("/api/runs", runRoutes(store));

@@ -6,6 +6,7 @@ import type { TicksyncMetrics } from "../lib/metrics.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { Hub } from "../stream/hub.ts";
 import type { StreamConfig } from "../stream/config.ts";
+import type { ReplayConfig } from "../stream/range-read.ts";
 import type { Alerts } from "../monitor/alerts.ts";
 import type { Health } from "../monitor/health.ts";
 import type { ContextOf } from "../pipeline/replay-quarantine.ts";
@@ -30,6 +31,8 @@ export type AppDeps = {
   now?: () => number;
   version?: string;
   sinks?: SinkInfo[];
+  /** `[replay]`: the bounds of GET /api/replay and the WebSocket's replay. */
+  replay?: ReplayConfig;
   /** The live feed: /api/ws and /api/stream (Bun.serve needs the hub's `websocket` handler too). */
   stream?: { hub: Hub; config: StreamConfig };
   /** How a configured source validates rows now (quarantine replay); absent: replay is unavailable. */

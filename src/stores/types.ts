@@ -305,6 +305,33 @@ export interface MaterialisedRollups {
   rollUpInBackground(): void;
 }
 
+/** Where a range read ended: the (ts, symbol, source) of the last bar it gave. */
+export type RangePosition = { ts: number; symbol: string; source: string };
+
+/** Bars of several symbols at one interval in [from, to], merged in (ts, symbol, source) order. */
+export type RangeQuery = { symbols: readonly string[]; interval: Interval; source?: string; from: number; to: number; after?: RangePosition };
+
+/**
+ * A bar of a range read as a row, no object per bar:
+ * [ts, symbol, source, open, high, low, close, volume, adjClose, turnover, trades].
+ */
+export type RangeRow = [number, string, string, number, number, number, number, number, number | null, number | null, number | null];
+
+/** A page of a range read, and the journal's last event id in the same snapshot (what the page reflects). */
+export type RangePage = { rows: RangeRow[]; journalAt: number };
+
+/** A range read in progress: each call reads the next page (empty at the end). */
+export type RangeReader = { next(limit: number): Promise<RangePage> };
+
+/**
+ * Range reads across symbols in time order (/api/replay, the WebSocket's replay). Optional in a
+ * Store: where absent, callers merge per-symbol queryBars pages themselves. Ties order by symbol
+ * then source, compared as bytes; the series read are those existing when the read starts.
+ */
+export interface RangeReads {
+  readRange(q: RangeQuery): RangeReader;
+}
+
 /**
  * A whole store: every capability, the optional ones where it has them. Callers that need only
  * one part take that part's type (e.g. the stream takes an EventJournal).
@@ -319,4 +346,5 @@ export interface Store
     Partial<ReferenceData>,
     Partial<Retention>,
     Partial<BarDeletes>,
-    Partial<MaterialisedRollups> {}
+    Partial<MaterialisedRollups>,
+    Partial<RangeReads> {}

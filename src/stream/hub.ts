@@ -18,9 +18,10 @@ import type { StreamConfig } from "./config.ts";
 import { marketStatusMessage, providerStatusMessage, type Outgoing, type StatusEventType } from "./protocol.ts";
 import { createStatusFeed, type StatusEvent, type StatusFeed } from "./status.ts";
 import { createCompat, type Compat } from "./compat.ts";
+import { defaultReplayConfig, type ReplayConfig } from "./range-read.ts";
 
 /** `status`: market and provider status (made from the store's run ledger when not given; tests give one with their clock). */
-export type HubOptions = { store: Store; config: StreamConfig; metrics?: TicksyncMetrics; bus?: EventBus; status?: StatusFeed };
+export type HubOptions = { store: Store; config: StreamConfig; metrics?: TicksyncMetrics; bus?: EventBus; status?: StatusFeed; replay?: ReplayConfig };
 
 const statusMessage = (e: StatusEvent): Outgoing => (e.kind === "market" ? marketStatusMessage(e) : providerStatusMessage(e));
 
@@ -82,6 +83,9 @@ export function createHub(o: HubOptions) {
     },
     counters,
     config,
+    /** The store and `[replay]` bounds, for the WebSocket's replay of a range (src/stream/range-replay.ts). */
+    store,
+    replay: o.replay ?? defaultReplayConfig(),
     /** Start reading the journal, pruning it, and the heartbeats. */
     async start() {
       tailer = await startTailer({ store, bus, pollMs: config.pollMs });

@@ -109,7 +109,7 @@ export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 /** A message on its way out: its JSON once, and its SSE frame made once when an SSE client needs it. */
 export type Outgoing = {
   /** The SSE event name too. Compatibility-protocol messages carry theirs (src/stream/compat.ts). */
-  type: "bar" | "snapshot" | "status" | "pong" | "error" | StatusEventType | "compat";
+  type: "bar" | "snapshot" | "status" | "pong" | "error" | StatusEventType | "compat" | "replay";
   json: string;
   /** The event id (bar, snapshot). */
   id?: number;

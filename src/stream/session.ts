@@ -16,6 +16,7 @@ import { errorMessage, statusMessage, type Outgoing } from "./protocol.ts";
 import { Outbox } from "./outbox.ts";
 import { replay, snapshot, type Floor, type ReplayTarget } from "./replay.ts";
 import { ALL_TOPIC, symbolTopic, type Transport } from "./transport.ts";
+import type { RangeReplay } from "./range-replay.ts";
 
 export type SessionCounters = { sent: Record<Transport["kind"], number>; conflated: number; dropped: Record<string, number>; replayed: number };
 
@@ -211,7 +212,7 @@ export class Session implements ReplayTarget {
     }
   }
 
-  async #subscribeNow(syms: Set<string>, wildcard: boolean, since: number | undefined): Promise<void> {
+  async #subscribeNow(syms: Set<string>, wildcard: boolean, since: number | undefined, range?: RangeReplay): Promise<void> {
     const d = this.#d;
     const symbols = this.#symbols;
     const fresh = new Set<string>();
@@ -222,7 +223,7 @@ export class Session implements ReplayTarget {
       return;
     }
     // Nothing new and no replay: no store read, so the fast path may stay as it is.
-    if (since === undefined && !fresh.size && !freshAll) {
+    if (since === undefined && !range && !fresh.size && !freshAll) {
       this.deliver(statusMessage("subscribed", "subscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}), lastId: d.lastId() }));
       return;
     }
@@ -236,13 +237,16 @@ export class Session implements ReplayTarget {
       d.index(this, "add", syms, wildcard);
       const mark = d.lastId();
       this.deliver(statusMessage("subscribed", "subscribed", { symbols: [...syms], ...(wildcard ? { all: true } : {}), lastId: mark }));
-      if (since === undefined) await snapshot(this, d.store, fresh, freshAll, mark);
+      // A replay of a range of stored bars (src/stream/range-replay.ts) instead of the snapshot.
+      if (range) await range.run(this, mark);
+      else if (since === undefined) await snapshot(this, d.store, fresh, freshAll, mark);
       else await replay(this, d.store, d.counters, since, syms, wildcard, mark);
     } finally {
       const h = this.#held;
       this.#held = [];
       this.#holding = false;
-      for (const m of h) this.push(m);
+      // Less what the range replay already sent (it read the store after they were committed).
+      for (const m of h) if (!range?.covered(m)) this.push(m);
     }
   }
 
@@ -276,8 +280,8 @@ export class Session implements ReplayTarget {
     return this.#chain;
   }
 
-  subscribe(syms: Set<string>, wildcard: boolean, since: number | undefined, onError: (e: Error) => void): Promise<void> {
-    return this.#queue(() => this.#subscribeNow(syms, wildcard, since), onError);
+  subscribe(syms: Set<string>, wildcard: boolean, since: number | undefined, onError: (e: Error) => void, range?: RangeReplay): Promise<void> {
+    return this.#queue(() => this.#subscribeNow(syms, wildcard, since, range), onError);
   }
 
   unsubscribe(syms: Set<string>, wildcard: boolean, onError: (e: Error) => void): Promise<void> {

@@ -12,6 +12,7 @@ import type { Transport } from "./transport.ts";
 import type { StreamConfig } from "./config.ts";
 import { clip, CLOSE, ClientMessageSchema, MAX_SYMBOLS_PER_MESSAGE, errorMessage, statusMessage, issueText, parseStreamRequest, parseSymbols, pongMessage, type StreamRequest } from "./protocol.ts";
 import { errorText } from "../lib/errors.ts";
+import { cancelReplays, startReplay } from "./range-replay.ts";
 
 /** What Hono keeps in `ws.data`: its events object, to which the session is attached. */
 type WsData = { events: { session?: Session } };
@@ -57,6 +58,8 @@ function receive(hub: Hub, s: Session, text: string) {
   } catch {
     return s.deliver(errorMessage("expected a JSON object such as {\"op\":\"subscribe\",\"symbols\":[\"PKN.WA\"]}"));
   }
+  // A replay of a range of stored bars, then live (src/stream/range-replay.ts validates it).
+  if (typeof raw === "object" && raw !== null && (raw as { op?: unknown }).op === "replay") return startReplay(s, raw, hub.store, hub.replay, hub.lastId);
   // Refused before validation, which would check every element of a list that long first.
   const list = typeof raw === "object" && raw !== null ? (raw as { symbols?: unknown }).symbols : undefined;
   if (Array.isArray(list) && list.length > MAX_SYMBOLS_PER_MESSAGE)
@@ -79,7 +82,11 @@ function receive(hub: Hub, s: Session, text: string) {
     );
   const fail = (e: Error) => s.deliver(errorMessage(`${msg.op} failed: ${e.message}`, { op: msg.op }));
   if (msg.op === "subscribe") void s.subscribe(syms.symbols, syms.all, msg.since, fail);
-  else void s.unsubscribe(syms.symbols, syms.all, fail);
+  else {
+    // A replay of these symbols stops now; the unsubscribe waits for it to end.
+    cancelReplays(s, syms.symbols, syms.all);
+    void s.unsubscribe(syms.symbols, syms.all, fail);
+  }
 }
 
 /** GET /api/ws: upgrade, with optional `symbols` and `since` in the query to subscribe at once. */

@@ -29,6 +29,7 @@ import { catchUp, rollUpInBackground, rollUpQueued, rollupWorker, stopWorker } f
 import { applyMigrations, PG_SCHEMA_VERSION, schemaVersion } from "./schema.ts";
 import type { Sql } from "./sql.ts";
 import { parsePgUrl, redactPgUrl } from "./url.ts";
+import { readRange } from "./replay.ts";
 
 export { encodeCopy } from "./copy.ts";
 export { PG_MIGRATIONS, PG_SCHEMA_VERSION } from "./schema.ts";
@@ -90,6 +91,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     ...bindReferenceData(ctx, reference),
     ...bindRetention(ctx, retention),
 
+    readRange: (q) => readRange(ctx, q),
     rollupPage: (q) => rollups.page(q),
     rollupPending: () => rollups.pending(),
     rollUp: () => catchUp(worker),

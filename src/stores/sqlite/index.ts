@@ -16,6 +16,7 @@ import * as reference from "./reference.ts";
 import { migrate, schemaVersion, SQLITE_SCHEMA_VERSION } from "./schema.ts";
 import { commitBatch, commitTransaction, putCheckpoints } from "./writes.ts";
 import { deleteBarKeysTransaction, deletesSince } from "./deletes.ts";
+import { readRange } from "./replay.ts";
 
 export { sqlitePath } from "./db.ts";
 export { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./schema.ts";
@@ -42,6 +43,7 @@ export function sqliteStore(url: string): Store {
     ...bindRetention(cx, reference),
     deleteBarKeys: deleteBarKeysTransaction(cx),
     deletesSince: (after, limit) => deletesSince(cx, after, limit),
+    readRange: (q) => readRange(cx, q),
     async close() {
       cx.stmts = null;
       cx.db.close();

@@ -1,0 +1,71 @@
+// GET /api/replay?symbols=A,B&from=&to=&interval=[&source=][&cursor=]: the stored bars of several
+// symbols merged in (ts, symbol, source) order, streamed as NDJSON, a bar a line (docs/stream.md,
+// "Replay"). The body is a pull stream: each read of the client pulls one page from the store, so
+// a slow client slows the reads and a replay holds at most a page in memory. Token rules are
+// /api/bars' (the app's security middleware).
+import { Hono } from "hono";
+import * as v from "valibot";
+import { IntervalSchema } from "../../domain/bar.ts";
+import { normaliseSymbol } from "../../domain/symbols.ts";
+import type { Store } from "../../stores/types.ts";
+import { decodeRangeCursor, encodeRangeCursor, ndjsonLines, openRange, type ReplayConfig } from "../../stream/range-read.ts";
+import { badRequest, Instant, invalid } from "../query.ts";
+
+const replayQuery = v.strictObject({
+  symbols: v.pipe(v.string("symbols is required: a comma-separated list such as PKN.WA,CDR.WA"), v.nonEmpty("symbols is required")),
+  interval: v.optional(IntervalSchema, "1d"),
+  source: v.optional(v.pipe(v.string(), v.nonEmpty())),
+  from: Instant,
+  to: v.optional(Instant),
+  cursor: v.optional(v.string()),
+  token: v.optional(v.string()),
+});
+
+export function replayRoutes(store: Store, limits: ReplayConfig, now: () => number = Date.now): Hono {
+  const app = new Hono();
+  app.get("/", async (c) => {
+    const q = v.safeParse(replayQuery, c.req.query());
+    if (!q.success) return badRequest(c, q.issues);
+    const { interval, source, from } = q.output;
+    const to = q.output.to ?? now();
+    if (from > to) return invalid(c, [{ field: "from", message: "from must not be after to" }]);
+    const list = q.output.symbols.split(",").filter((s) => s.trim() !== "");
+    if (list.length > limits.maxSymbols) return invalid(c, [{ field: "symbols", message: `at most ${limits.maxSymbols} symbols per replay (got ${list.length})` }]);
+    const symbols = new Set<string>();
+    for (const raw of list) {
+      const n = normaliseSymbol(raw.trim());
+      if (!n.ok) return invalid(c, [{ field: "symbols", message: n.reason }]);
+      symbols.add(n.symbol);
+    }
+    const after = q.output.cursor === undefined ? undefined : decodeRangeCursor(q.output.cursor);
+    if (after === null) return invalid(c, [{ field: "cursor", message: "expected the `next` of a truncated replay" }]);
+    const reader = openRange(store, { symbols: [...symbols], interval, source, from, to, after });
+    let sent = 0;
+    let last: { ts: number; symbol: string; source: string } | null = after ?? null;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(ctl) {
+          const want = Math.min(limits.pageRows, limits.maxRows - sent);
+          if (want <= 0) {
+            // The row bound: the client continues with `cursor=<next>`.
+            ctl.enqueue(Buffer.from(`{"type":"truncated","rows":${sent},"next":"${encodeRangeCursor(last!)}"}\n`));
+            return ctl.close();
+          }
+          const { rows } = await reader.next(want);
+          if (rows.length) {
+            sent += rows.length;
+            const r = rows[rows.length - 1]!;
+            last = { ts: r[0], symbol: r[1], source: r[2] };
+            // Buffer.from: several times faster than TextEncoder on a page of ASCII lines.
+            ctl.enqueue(Buffer.from(ndjsonLines(rows, interval)));
+          }
+          if (rows.length < want) ctl.close();
+        },
+      },
+      // Nothing is read ahead of the client: one page at a time.
+      { highWaterMark: 0 },
+    );
+    return c.body(body, 200, { "Content-Type": "application/x-ndjson; charset=utf-8", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff" });
+  });
+  return app;
+}
