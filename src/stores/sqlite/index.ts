@@ -14,7 +14,7 @@ import * as ledger from "./ledger.ts";
 import * as reads from "./reads.ts";
 import * as reference from "./reference.ts";
 import { migrate, schemaVersion, SQLITE_SCHEMA_VERSION } from "./schema.ts";
-import { commitBatch, commitTransaction, putCheckpoints } from "./writes.ts";
+import { commitBatch, commitTransaction, dropBatchStatements, putCheckpoints } from "./writes.ts";
 import { deleteBarKeysTransaction, deletesSince } from "./deletes.ts";
 
 export { sqlitePath } from "./db.ts";
@@ -44,6 +44,7 @@ export function sqliteStore(url: string): Store {
     deletesSince: (after, limit) => deletesSince(cx, after, limit),
     async close() {
       cx.stmts = null;
+      dropBatchStatements(cx.db);
       cx.db.close();
     },
   };

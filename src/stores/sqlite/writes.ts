@@ -39,6 +39,14 @@ function statementsOf(db: Database): BatchStatements {
   return st;
 }
 
+/** Finalize the batch path's statements of a database being closed. */
+export function dropBatchStatements(db: Database): void {
+  const st = batchStatements.get(db);
+  if (!st) return;
+  for (const s of [...st.inserts.values(), st.seriesRange, st.storedRange]) s.finalize();
+  batchStatements.delete(db);
+}
+
 function insertStatement(db: Database, rows: number): Statement {
   const byRows = statementsOf(db).inserts;
   let s = byRows.get(rows);
