@@ -14,7 +14,7 @@ import * as ledger from "./ledger.ts";
 import * as reads from "./reads.ts";
 import * as reference from "./reference.ts";
 import { migrate, schemaVersion, SQLITE_SCHEMA_VERSION } from "./schema.ts";
-import { commitBatch, commitTransaction, putCheckpoints } from "./writes.ts";
+import { commitBatch, commitTransaction, dropBatchStatements, putCheckpoints } from "./writes.ts";
 import { deleteBarKeysTransaction, deletesSince } from "./deletes.ts";
 import { readRange } from "./replay.ts";
 
@@ -46,6 +46,7 @@ export function sqliteStore(url: string): Store {
     readRange: (q) => readRange(cx, q),
     async close() {
       cx.stmts = null;
+      dropBatchStatements(cx.db);
       cx.db.close();
     },
   };
