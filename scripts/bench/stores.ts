@@ -7,7 +7,10 @@
 //             src/stores/questdb/index.ts's writes hold) into a table made by the store's own migration,
 //             until its WAL is applied.
 // The raw files are prepared beforehand and not timed, so the baselines measure only the load.
-// A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file.
+// A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file; the
+// load-rate target (issue #17 item 7) holds at both sizes. After each load the same file is loaded
+// again into the same store (`--full`): every bar unchanged, printed as re-load ÷ first load (item 5).
+// To use servers already running for another checkout: TICKSYNC_PG_DIR / TICKSYNC_QDB_DIR.
 // The servers are the test servers of scripts/services (started here when they are not up).
 //   bun scripts/bench/stores.ts [postgres|questdb]   (one store only when named;
 //                                     BENCH_STORE_ROWS=200000 for a quick run;
