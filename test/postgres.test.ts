@@ -140,4 +140,45 @@ describe.skipIf(pg.unavailable !== null)("postgres store specifics", () => {
       await v1.end();
     }
   });
+
+  test("a re-load of stored bars through the staging table writes only the changed ones: journal keys, run_series ranges", async () => {
+    // Its own schema: the bars here are not those of the other tests.
+    const own = pg.freshUrl(dir);
+    const s2 = pg.open(own);
+    const ownSchema = parsePgUrl(own).schema;
+    try {
+      await s2.migrate();
+      const d = (day: number) => Date.UTC(2024, 0, 2 + day);
+      // Two series over two years' partitions, 40 bars each.
+      const bars: Bar[] = [];
+      for (const symbol of ["PKN.WA", "CDR.WA"]) for (let i = 0; i < 40; i++) bars.push({ source: "t", symbol, interval: "1d", ts: d(i - 20), open: 10 + i, high: 11 + i, low: 9 + i, close: 10.5 + i, volume: 100 + i });
+      const r1 = await s2.startRun({ kind: "ingest", source: "t" });
+      expect(await s2.commitBatch({ runId: r1, source: "t", bars, quarantine: [], read: bars.length })).toEqual({ inserted: 80, updated: 0, unchanged: 0, quarantined: 0 });
+      const journal = async () => Number((await sql!.unsafe(`SELECT count(*)::int AS n FROM "${ownSchema}".journal`))[0]!.n);
+      const ranges = async (run: number) => (await sql!.unsafe(`SELECT series_id, min_ts, max_ts FROM "${ownSchema}".run_series WHERE run_id = $1 ORDER BY series_id`, [run])).length;
+      const before = await journal();
+      // The same bars again (a re-load): nothing written.
+      const r2 = await s2.startRun({ kind: "ingest", source: "t" });
+      expect(await s2.commitBatch({ runId: r2, source: "t", bars, quarantine: [], read: bars.length })).toEqual({ inserted: 0, updated: 0, unchanged: 80, quarantined: 0 });
+      expect(await journal()).toBe(before);
+      expect(await ranges(r2)).toBe(0);
+      // One bar changed, one new bar after the rest: exactly those two.
+      const again = bars.map((b) => ({ ...b }));
+      again[5]!.close = 99;
+      again.push({ source: "t", symbol: "CDR.WA", interval: "1d", ts: d(-30), open: 1, high: 2, low: 0.5, close: 1.5, volume: 7 });
+      const r3 = await s2.startRun({ kind: "ingest", source: "t" });
+      const seen: string[] = [];
+      const off = s2.onEvents((evs) => seen.push(...evs.map((e) => `${e.op} ${e.bar.symbol} ${e.bar.ts}`)));
+      expect(await s2.commitBatch({ runId: r3, source: "t", bars: again, quarantine: [], read: again.length })).toEqual({ inserted: 1, updated: 1, unchanged: 79, quarantined: 0 });
+      off();
+      expect(seen.sort()).toEqual([`insert CDR.WA ${d(-30)}`, `update PKN.WA ${d(-15)}`]);
+      expect(await journal()).toBe(before + 1);
+      expect(await ranges(r3)).toBe(2);
+      const page = await s2.queryBars({ symbol: "PKN.WA", interval: "1d", from: d(-15), to: d(-15), limit: 5 });
+      expect(page.map((b) => b.close)).toEqual([99]);
+    } finally {
+      await s2.close();
+      await sql!.unsafe(`DROP SCHEMA IF EXISTS "${ownSchema}" CASCADE`);
+    }
+  });
 });

@@ -50,14 +50,34 @@ async function loadRows(tx: Tx, b: CommitBatch, c: BarColumns, prepared: Prepare
         series_id int, ts timestamptz, open float8, high float8, low float8, close float8,
         volume float8, adj_close float8, turnover float8, trades bigint, run_id bigint) ON COMMIT DELETE ROWS`;
     await copyInto(tx, "bars_stage", data);
-    // New keys go in; only when some keys already existed does a second statement update
-    // the rows whose values changed, so an identical re-delivery writes nothing.
-    const insertedRows = await tx`
+    // First a read: which staged bars are new or differ from the stored ones. The join is held to
+    // the batch's series and ts range, so it reads that box of the key index once (a hash join)
+    // rather than the whole table or an index probe per bar; an unchanged batch stops here and
+    // writes no tuple, journal row, NOTIFY or run_series range.
+    const seriesIds = list.map((x) => x.id);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const x of list) (lo = Math.min(lo, x.min)), (hi = Math.max(hi, x.max));
+    const from = new Date(lo).toISOString();
+    const to = new Date(hi).toISOString();
+    const [diff] = await tx`
+      SELECT count(*) FILTER (WHERE b.ts IS NULL)::int AS fresh, count(*) FILTER (WHERE b.ts IS NOT NULL)::int AS changed
+      FROM bars_stage s LEFT JOIN bars b ON b.series_id = s.series_id AND b.ts = s.ts
+        AND b.series_id = ANY(${seriesIds}::int[]) AND b.ts >= ${from}::timestamptz AND b.ts <= ${to}::timestamptz
+      WHERE b.ts IS NULL
+        OR (b.open, b.high, b.low, b.close, b.volume, b.adj_close, b.turnover, b.trades)
+          IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume, s.adj_close, s.turnover, s.trades)`;
+    const fresh: number = diff!.fresh;
+    const differ: number = diff!.changed;
+    changedKeys = new Map();
+    if (fresh + differ === 0) return { inserted: 0, updated: 0, unchanged: c.n, changedKeys, ids, gained, touched };
+    // New keys go in; then, when some keys already existed (or another writer stored some of
+    // the new ones meanwhile), a second statement updates the rows whose values changed.
+    const insertedRows = fresh === 0 ? [] : await tx`
       INSERT INTO bars (series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id)
       SELECT series_id, ts, open, high, low, close, volume, adj_close, turnover, trades, run_id FROM bars_stage
       ON CONFLICT (series_id, ts) DO NOTHING
       RETURNING series_id, (extract(epoch FROM ts) * 1000)::float8 AS t`;
-    changedKeys = new Map();
     for (const k of insertedRows) {
       changedKeys.set(`${k.series_id}|${k.t}`, "insert");
       const g = gained.get(k.series_id);
@@ -65,12 +85,13 @@ async function loadRows(tx: Tx, b: CommitBatch, c: BarColumns, prepared: Prepare
       else gained.set(k.series_id, [k.t, k.t, 1]);
     }
     inserted = insertedRows.length;
-    if (inserted < c.n) {
+    if (differ > 0 || inserted < fresh) {
       const res = await tx`
         UPDATE bars SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume,
           adj_close = s.adj_close, turnover = s.turnover, trades = s.trades, run_id = s.run_id, updated_at = now()
         FROM bars_stage s
         WHERE bars.series_id = s.series_id AND bars.ts = s.ts
+          AND bars.series_id = ANY(${seriesIds}::int[]) AND bars.ts >= ${from}::timestamptz AND bars.ts <= ${to}::timestamptz
           AND (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.adj_close, bars.turnover, bars.trades)
             IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume, s.adj_close, s.turnover, s.trades)
         RETURNING bars.series_id, (extract(epoch FROM bars.ts) * 1000)::float8 AS t`;

@@ -68,6 +68,20 @@ export async function settled(cx: QdbContext) {
   cx.barsDirty = false;
 }
 
+/**
+ * The bars written and readable, without sending the progress rows gathered since (a batch's
+ * lookup of stored bars needs only the bars; an unchanged re-load would otherwise make one
+ * request per batch for its checkpoint alone).
+ */
+export async function barsSettled(cx: QdbContext) {
+  const p = cx.pending;
+  if (p.cur.lines > 0 || p.bodies.length > 0) return settled(cx);
+  await cx.writing;
+  if (!cx.barsDirty) return;
+  await walApplied(cx, cx.T.bars);
+  cx.barsDirty = false;
+}
+
 /** The progress rows (checkpoints, run counters) written and readable. */
 export async function progressSettled(cx: QdbContext) {
   await drain(cx);

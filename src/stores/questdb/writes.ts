@@ -10,7 +10,7 @@ import type { CommitBatch, CommitResult } from "../types.ts";
 import { nextId, walApplied, type Counters, type QdbContext, type SeriesState } from "./context.ts";
 import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
 import { getRun } from "./ledger.ts";
-import { checkpointLine, counterLine, flush, refusal, settled, WRITE_DELAY_MS } from "./queue.ts";
+import { barsSettled, checkpointLine, counterLine, flush, refusal, settled, WRITE_DELAY_MS } from "./queue.ts";
 
 const same = (a: number | null | undefined, b: number | null | undefined) => (a ?? null) === (b ?? null);
 
@@ -80,10 +80,15 @@ async function existingBars(cx: QdbContext, c: BarColumns, lo: number | null, hi
     if (hi === null || ts > hi) hi = ts;
   }
   if (maybe.size > 0) {
-    await settled(cx);
+    await barsSettled(cx);
     const list = [...maybe];
+    // The compared columns only, ts as epoch micros (a number, not a Date parsed from text): on
+    // a re-load every bar of the batch comes back this way, so its cost is the re-load's.
     for (let i = 0; i < list.length; i += 500)
-      for (const r of await sql`SELECT * FROM ${sql(T.bars)} WHERE ts >= ${new Date(mlo)} AND ts <= ${new Date(mhi)} AND symbol IN ${sql(list.slice(i, i + 500))}`) {
+      for (const r of await sql`
+        SELECT symbol, interval, source, cast(ts AS long) AS ts, open, high, low, close, volume, adj_close, turnover, trades
+        FROM ${sql(T.bars)} WHERE ts >= ${new Date(mlo)} AND ts <= ${new Date(mhi)} AND symbol IN ${sql(list.slice(i, i + 500))}`) {
+        r.ts = Number(r.ts) / 1000;
         const old = rowToBar(r);
         existing.set(`${old.symbol}\u0000${old.interval}\u0000${old.source}\u0000${old.ts}`, old);
       }
