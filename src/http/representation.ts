@@ -4,7 +4,6 @@
 // hono/compress, which offers gzip and deflate only, and hono/etag, which clones and re-reads the
 // body stream: here the body is already one string in hand.
 import type { Context } from "hono";
-import { createHash } from "node:crypto";
 import { brotliCompressSync, constants as zlibConstants, zstdCompressSync } from "node:zlib";
 import { INTERVAL_MS, type Bar, type Interval } from "../domain/bar.ts";
 import { tradeDate, tradeDayStart } from "../domain/calendar.ts";
@@ -76,11 +75,15 @@ function barEnd(ts: number, interval: Interval): number {
  * immutable, and the ETag that changes with the bytes.
  */
 export function pageClosed(symbol: string, interval: Interval, bars: readonly Bar[], full: boolean, to: number | undefined, now: number): boolean {
+  return pageClosedAt(symbol, interval, bars[bars.length - 1]?.ts, full, to, now);
+}
+
+/** pageClosed by the ts of the page's last bar (undefined: an empty page). */
+export function pageClosedAt(symbol: string, interval: Interval, lastTs: number | undefined, full: boolean, to: number | undefined, now: number): boolean {
   const market = marketOf(symbol);
   if (market === undefined) return false;
   const horizon = tradeDayStart(market, tradeDate(market, now));
-  const last = bars[bars.length - 1];
-  if (last && barEnd(last.ts, interval) > horizon) return false;
+  if (lastTs !== undefined && barEnd(lastTs, interval) > horizon) return false;
   return full || (to !== undefined && to < horizon);
 }
 
@@ -90,9 +93,9 @@ export function pageClosed(symbol: string, interval: Interval, bars: readonly Ba
  * Cache-Control (`privateCache`: reads need a token, so no shared cache may keep the page).
  */
 export function sendPage(c: Context, body: string, format: BarFormat, cache: { closed: boolean; privateCache: boolean }): Response {
-  const bytes = Buffer.from(body);
-  const hash = createHash("sha1").update(bytes).digest("base64url");
-  const encoding = bytes.length >= COMPRESS_MIN_BYTES ? negotiateEncoding(c.req.header("accept-encoding")) : null;
+  // Hashed and sent as the string: no copy of the body but the compressor's.
+  const hash = new Bun.CryptoHasher("sha1").update(body).digest("base64url");
+  const encoding = body.length >= COMPRESS_MIN_BYTES || Buffer.byteLength(body) >= COMPRESS_MIN_BYTES ? negotiateEncoding(c.req.header("accept-encoding")) : null;
   const scope = cache.privateCache ? "private" : "public";
   c.header("Cache-Control", cache.closed ? `${scope}, max-age=${CLOSED_MAX_AGE_S}` : cache.privateCache ? "private, no-cache" : "no-cache");
   c.header("Vary", "Accept-Encoding");
@@ -100,9 +103,9 @@ export function sendPage(c: Context, body: string, format: BarFormat, cache: { c
   const ifNoneMatch = c.req.header("if-none-match");
   if (ifNoneMatch !== undefined && matches(ifNoneMatch, hash)) return c.body(null, 304);
   c.header("Content-Type", CONTENT_TYPES[format]);
-  if (!encoding) return c.body(bytes, 200);
+  if (!encoding) return c.body(body, 200);
   c.header("Content-Encoding", encoding);
-  return c.body(encode(bytes, encoding) as Uint8Array<ArrayBuffer>, 200);
+  return c.body(encode(Buffer.from(body), encoding) as Uint8Array<ArrayBuffer>, 200);
 }
 
 const CSV_HEADER = "source,symbol,interval,ts,open,high,low,close,volume,adjClose,turnover,trades\r\n";

@@ -2,6 +2,7 @@
 // both servers): autocannon against one server for a bounded
 // time, each request's path drawn at random from the list given. Prints one JSON line.
 //   bun scripts/bench/lib/reads-load.ts '{"url","paths","connections","seconds"}'
+// @ts-expect-error autocannon ships no types (@types/autocannon is not a dependency)
 import autocannon from "autocannon";
 
 type Args = { url: string; paths: string[]; connections: number; seconds: number };
