@@ -63,10 +63,12 @@ export async function readRolledUp(
   let after: BarCursor | undefined;
   let read = 0;
   let exhausted = false;
+  // Only intraday bars can lie outside every session (bucketOf null); daily bars skip the check.
+  const sessioned = isIntraday(q.base);
   for (;;) {
     const rows = await store.queryBars({ symbol: q.symbol, interval: q.base, source: q.source, from: fetchFrom, to: fetchTo, limit: CHUNK, after });
     for (const b of rows) {
-      if (bucketOf(b.ts, q.base, q.interval, q.market) === null) left.push(b.ts);
+      if (sessioned && bucketOf(b.ts, q.base, q.interval, q.market) === null) left.push(b.ts);
       roller.push(b);
     }
     read += rows.length;

@@ -4,6 +4,7 @@
 // hono/compress, which offers gzip and deflate only, and hono/etag, which clones and re-reads the
 // body stream: here the body is already one string in hand.
 import type { Context } from "hono";
+import { createHash } from "node:crypto";
 import { brotliCompressSync, constants as zlibConstants, zstdCompressSync } from "node:zlib";
 import { INTERVAL_MS, type Bar, type Interval } from "../domain/bar.ts";
 import { tradeDate, tradeDayStart } from "../domain/calendar.ts";
@@ -93,9 +94,9 @@ export function pageClosedAt(symbol: string, interval: Interval, lastTs: number 
  * Cache-Control (`privateCache`: reads need a token, so no shared cache may keep the page).
  */
 export function sendPage(c: Context, body: string, format: BarFormat, cache: { closed: boolean; privateCache: boolean }): Response {
-  // Hashed and sent as the string: no copy of the body but the compressor's.
-  const hash = new Bun.CryptoHasher("sha1").update(body).digest("base64url");
-  const encoding = body.length >= COMPRESS_MIN_BYTES || Buffer.byteLength(body) >= COMPRESS_MIN_BYTES ? negotiateEncoding(c.req.header("accept-encoding")) : null;
+  const bytes = Buffer.from(body);
+  const hash = createHash("sha1").update(bytes).digest("base64url");
+  const encoding = bytes.length >= COMPRESS_MIN_BYTES ? negotiateEncoding(c.req.header("accept-encoding")) : null;
   const scope = cache.privateCache ? "private" : "public";
   c.header("Cache-Control", cache.closed ? `${scope}, max-age=${CLOSED_MAX_AGE_S}` : cache.privateCache ? "private, no-cache" : "no-cache");
   c.header("Vary", "Accept-Encoding");
@@ -103,9 +104,9 @@ export function sendPage(c: Context, body: string, format: BarFormat, cache: { c
   const ifNoneMatch = c.req.header("if-none-match");
   if (ifNoneMatch !== undefined && matches(ifNoneMatch, hash)) return c.body(null, 304);
   c.header("Content-Type", CONTENT_TYPES[format]);
-  if (!encoding) return c.body(body, 200);
+  if (!encoding) return c.body(bytes, 200);
   c.header("Content-Encoding", encoding);
-  return c.body(encode(Buffer.from(body), encoding) as Uint8Array<ArrayBuffer>, 200);
+  return c.body(encode(bytes, encoding) as Uint8Array<ArrayBuffer>, 200);
 }
 
 const CSV_HEADER = "source,symbol,interval,ts,open,high,low,close,volume,adjClose,turnover,trades\r\n";
