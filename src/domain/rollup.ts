@@ -158,6 +158,9 @@ export function bucketOf(ts: number, from: Interval, to: Interval, market: Marke
     date = s.date;
     endOf = (d) => localMidnight(market, d);
   } else {
+    // Daily bars come in runs of one week or month: the last bucket answers without a key built.
+    const c = lastDailyBucket;
+    if (c !== null && c.market === market && c.to === to && ts >= c.start && ts < c.end) return { ts: c.ts, end: c.end };
     date = dateOf(ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS));
     endOf = dateMs;
   }
@@ -173,9 +176,12 @@ export function bucketOf(ts: number, from: Interval, to: Interval, market: Marke
     const days = Math.round((dateMs(next) - dateMs(first)) / DAY_MS);
     return { ts: dateMs(firstSessionIn(market, first, days) ?? first), end: endOf(next) };
   });
+  if (!isIntraday(from)) lastDailyBucket = { market, to, start: dateMs(to === "1w" ? isoWeekMonday(date) : monthStart(date)), ts: p.ts, end: p.end };
   return { ts: p.ts, end: p.end };
 }
 const periodMemo = new Map<string, { ts: number; end: number }>();
+/** bucketOf's last daily bucket: [start, end) are the UTC midnights its daily bars lie in. */
+let lastDailyBucket: { market: Market; to: Interval; start: number; ts: number; end: number } | null = null;
 
 /**
  * The time a rolled-up bar at `ts` (a bucket's ts, as bucketOf gives it) spans: `end` as bucketOf

@@ -6,7 +6,7 @@ import { INTERVAL_MS, type Bar, type Interval } from "../domain/bar.ts";
 import type { Market } from "../domain/calendar.ts";
 import { bucketOf, bucketSpan, createRoller, isIntraday, rollupSources } from "../domain/rollup.ts";
 import { marketOf } from "../domain/symbols.ts";
-import type { Store } from "../stores/types.ts";
+import type { SeriesInfo, Store } from "../stores/types.ts";
 import type { BarCursor } from "./query.ts";
 
 const DAY_MS = 86_400_000;
@@ -25,8 +25,9 @@ export function reach(to: Interval): number {
  * `interval` itself (of `source`, when given) or none it could be built from. The coarsest
  * usable interval is taken: it is the least to read.
  */
-export async function rollupBase(store: Store, symbol: string, interval: Interval, source?: string): Promise<Interval | null> {
-  const series = (await store.listSeries({ symbol })).filter((s) => s.bars > 0 && (source === undefined || s.source === source));
+export async function rollupBase(store: Store, symbol: string, interval: Interval, source?: string, listed?: SeriesInfo[]): Promise<Interval | null> {
+  // `listed`: the symbol's series when the caller has read them already (one store call fewer).
+  const series = (listed ?? (await store.listSeries({ symbol }))).filter((s) => s.bars > 0 && (source === undefined || s.source === source));
   if (series.some((s) => s.interval === interval)) return null;
   return rollupSources(interval).find((i) => series.some((s) => s.interval === i)) ?? null;
 }
@@ -63,10 +64,12 @@ export async function readRolledUp(
   let after: BarCursor | undefined;
   let read = 0;
   let exhausted = false;
+  // Only intraday bars can lie outside every session (bucketOf null); daily bars skip the check.
+  const sessioned = isIntraday(q.base);
   for (;;) {
     const rows = await store.queryBars({ symbol: q.symbol, interval: q.base, source: q.source, from: fetchFrom, to: fetchTo, limit: CHUNK, after });
     for (const b of rows) {
-      if (bucketOf(b.ts, q.base, q.interval, q.market) === null) left.push(b.ts);
+      if (sessioned && bucketOf(b.ts, q.base, q.interval, q.market) === null) left.push(b.ts);
       roller.push(b);
     }
     read += rows.length;

@@ -78,11 +78,15 @@ function barEnd(ts: number, interval: Interval): number {
  * immutable, and the ETag that changes with the bytes.
  */
 export function pageClosed(symbol: string, interval: Interval, bars: readonly Bar[], full: boolean, to: number | undefined, now: number): boolean {
+  return pageClosedAt(symbol, interval, bars[bars.length - 1]?.ts, full, to, now);
+}
+
+/** pageClosed by the ts of the page's last bar (undefined: an empty page). */
+export function pageClosedAt(symbol: string, interval: Interval, lastTs: number | undefined, full: boolean, to: number | undefined, now: number): boolean {
   const market = marketOf(symbol);
   if (market === undefined) return false;
   const horizon = tradeDayStart(market, tradeDate(market, now));
-  const last = bars[bars.length - 1];
-  if (last && barEnd(last.ts, interval) > horizon) return false;
+  if (lastTs !== undefined && barEnd(lastTs, interval) > horizon) return false;
   return full || (to !== undefined && to < horizon);
 }
 

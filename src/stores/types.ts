@@ -2,7 +2,7 @@
 // leases, and the optional reference data, retention and materialised rollups. Every store
 // (SQLite, Postgres, QuestDB) implements `Store`, their composition, so the pipeline, the HTTP
 // layer and the tests never know which one they talk to; a caller takes only the part it needs.
-import type { Bar, BarExtras, Interval } from "../domain/bar.ts";
+import type { Bar, BarExtras, BarValues, Interval } from "../domain/bar.ts";
 import type { BarList } from "../domain/columns.ts";
 import type { QualityReport, Rejection } from "../domain/quality.ts";
 import type { BarEvent } from "./events.ts";
@@ -156,6 +156,14 @@ export interface BarWriter {
    * the order of the calls, none after one that failed.
    */
   readonly pipeline?: number;
+}
+
+/**
+ * queryBars' page as BarValues rows, no object per bar: /api/bars' JSON is written straight from
+ * them. Optional in a Store (SQLite, Postgres): without it a reader maps queryBars' bars (barValues).
+ */
+export interface BarValueReader {
+  queryBarValues(q: BarQuery): Promise<BarValues[]>;
 }
 
 /** Bars out: pages of one series, the series kept, and the change order sinks read. */
@@ -340,6 +348,7 @@ export interface Store
   extends StoreLifecycle,
     BarWriter,
     BarReader,
+    Partial<BarValueReader>,
     RunLedger,
     EventJournal,
     Leases,

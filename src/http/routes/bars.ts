@@ -3,7 +3,7 @@
 // dividends (`adjusted=true`, src/domain/actions.ts).
 import { Hono, type Context } from "hono";
 import * as v from "valibot";
-import { barJson, type Bar, type Interval } from "../../domain/bar.ts";
+import { barValues, barValuesJson, barsJson, type Bar, type Interval } from "../../domain/bar.ts";
 import { adjustBars, dedupeActions } from "../../domain/actions.ts";
 import type { Store } from "../../stores/types.ts";
 import type { TicksyncMetrics } from "../../lib/metrics.ts";
@@ -11,7 +11,7 @@ import { badRequest, barPageEntries, encodeBarCursor } from "../query.ts";
 import { rolledUpBars } from "../derived.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
 import { barsArrow } from "../../domain/arrow-bars.ts";
-import { BAR_FORMATS, barsCsv, barsNdjson, pageClosed, sendPage, type BarFormat } from "../representation.ts";
+import { BAR_FORMATS, barsCsv, barsNdjson, pageClosed, pageClosedAt, sendPage, type BarFormat } from "../representation.ts";
 
 /**
  * A page of raw bars adjusted for the symbol's stored actions, per source (each source's own
@@ -36,6 +36,9 @@ async function adjustedPage(store: Store, symbol: string, interval: Interval, pa
   bars.sort((a, b) => a.ts - b.ts || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
   return { bars, actions };
 }
+
+/** A page's JSON: `head`'s fields, then `data` (JSON text of the bars, barsJson) and `next`, as JSON.stringify({ ...head, data, next }) writes it. */
+const pageJson = (head: Record<string, unknown>, data: string, next: string | null) => `${JSON.stringify(head).slice(0, -1)},"data":${data},"next":${JSON.stringify(next)}}`;
 
 const barsQuery = (maxPage: number) =>
   v.strictObject({
@@ -74,23 +77,33 @@ export function barRoutes(store: Store, metrics: TicksyncMetrics, opts: BarRoute
       metrics.rollupPages.inc({ path });
       c.header("X-Ticksync-Rollup", path);
       const next = rolled.next && encodeBarCursor(rolled.next);
-      return send(c, format, rolled.bars, next, to, () => ({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded, data: rolled.bars.map(barJson), next }));
+      return send(c, format, rolled.bars, next, to, () => pageJson({ symbol, interval, rolledUpFrom: rolled.from, excluded: rolled.excluded }, barsJson(rolled.bars), next));
     }
-    const bars = await store.queryBars({ symbol, interval, source, from, to, limit: limit + 1, after: cursor });
+    const q1 = { symbol, interval, source, from, to, limit: limit + 1, after: cursor };
+    if (format === "json" && !adjusted) {
+      // The common page: written straight from the store's rows, no object per bar.
+      const rows = store.queryBarValues ? await store.queryBarValues(q1) : (await store.queryBars(q1)).map(barValues);
+      const n = Math.min(rows.length, limit);
+      const last = rows[n - 1];
+      const next = rows.length > limit && last ? encodeBarCursor({ ts: last[3], source: last[0] }) : null;
+      const closed = n > 0 && pageClosedAt(symbol, interval, last![3], next !== null, to, opts.now());
+      return sendPage(c, pageJson({ symbol, interval }, barValuesJson(rows, n), next), "json", { closed, privateCache: opts.privateCache });
+    }
+    const bars = await store.queryBars(q1);
     const page = bars.slice(0, limit);
     const last = page[page.length - 1];
     const next = bars.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null;
     if (adjusted) {
       const adj = await adjustedPage(store, symbol, interval, page);
-      return send(c, format, adj.bars, next, to, () => ({ symbol, interval, adjusted: true, actions: adj.actions, data: adj.bars.map(barJson), next }));
+      return send(c, format, adj.bars, next, to, () => pageJson({ symbol, interval, adjusted: true, actions: adj.actions }, barsJson(adj.bars), next));
     }
-    return send(c, format, page, next, to, () => ({ symbol, interval, data: page.map(barJson), next }));
+    return send(c, format, page, next, to, () => pageJson({ symbol, interval }, barsJson(page), next));
   });
   /** The page in its format, with its ETag and Cache-Control (src/http/representation.ts); ndjson, csv and arrow carry `next` in X-Ticksync-Next. */
-  function send(c: Context, format: BarFormat, bars: Bar[], next: string | null, to: number | undefined, json: () => unknown) {
+  function send(c: Context, format: BarFormat, bars: Bar[], next: string | null, to: number | undefined, json: () => string) {
     const closed = bars.length > 0 && pageClosed(bars[0]!.symbol, bars[0]!.interval, bars, next !== null, to, opts.now());
     if (format !== "json" && next) c.header("X-Ticksync-Next", next);
-    const body = format === "json" ? JSON.stringify(json()) : format === "ndjson" ? barsNdjson(bars) : format === "csv" ? barsCsv(bars) : barsArrow(bars);
+    const body = format === "json" ? json() : format === "ndjson" ? barsNdjson(bars) : format === "csv" ? barsCsv(bars) : barsArrow(bars);
     return sendPage(c, body, format, { closed, privateCache: opts.privateCache });
   }
   return app;

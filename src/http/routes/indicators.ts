@@ -138,9 +138,10 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
     if (ann && periodsPerYear === undefined) return invalid(c, [{ field: "set", message: `${ann.key}: annualised volatility needs 1d, 1w or 1mo bars` }]);
 
     // One series: indicators over bars of two sources interleaved would mean nothing.
-    const base = await rollupBase(store, symbol, interval, q.output.source);
+    const listed = await store.listSeries({ symbol });
+    const base = await rollupBase(store, symbol, interval, q.output.source, listed);
     const readInterval = base ?? interval;
-    const series = (await store.listSeries({ symbol })).filter((s) => s.interval === readInterval && s.bars > 0 && (!q.output.source || s.source === q.output.source));
+    const series = listed.filter((s) => s.interval === readInterval && s.bars > 0 && (!q.output.source || s.source === q.output.source));
     const sources = [...new Set(series.map((s) => s.source))];
     if (sources.length > 1) return invalid(c, [{ field: "source", message: `${symbol} has ${readInterval} bars from several sources, choose one: ${sources.join(", ")}` }]);
     const source = sources[0];
@@ -155,8 +156,10 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
     const page = await readSeries(store, one, start, to, limit + 1);
     const rows = page.slice(0, limit);
     const barsPerDay = isIntraday(interval) ? DAY_MS / INTERVAL_MS[interval] : 1;
-    const need = rows.length > 0 ? warmupBars(specs, barsPerDay) : 0;
-    const warm = need > 0 ? await warmUp(store, one, rows[0]!.ts, need, Math.min(...series.map((s) => s.firstTs))) : [];
+    const firstTs = Math.min(...series.map((s) => s.firstTs));
+    // A page of stored bars starting at the series' first bar has nothing before it to read.
+    const need = rows.length > 0 && !(base === null && rows[0]!.ts <= firstTs) ? warmupBars(specs, barsPerDay) : 0;
+    const warm = need > 0 ? await warmUp(store, one, rows[0]!.ts, need, firstTs) : [];
     const all = [...warm, ...rows];
     const sessionOf = isIntraday(interval) && market ? (b: Bar) => localDate(market, b.ts) : undefined;
     const cols = computeIndicators(all, specs, { periodsPerYear, sessionOf });

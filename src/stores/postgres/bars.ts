@@ -1,6 +1,6 @@
 // Reads of bars: the series, a symbol's page of bars, the count, and the bars runs changed (the
 // sinks' change order).
-import { barKey, type Bar } from "../../domain/bar.ts";
+import { barKey, type Bar, type BarValues } from "../../domain/bar.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo, Store } from "../types.ts";
 import { rowToBar, rowToSeries } from "../rows.ts";
 import type { PgContext } from "./context.ts";
@@ -28,6 +28,24 @@ export async function queryBars({ sql }: PgContext, q: BarQuery): Promise<Bar[]>
     WHERE s.symbol = ${q.symbol} AND s.interval = ${q.interval} AND (${q.source ?? null}::text IS NULL OR s.source = ${q.source ?? null})
     ORDER BY b.ts, s.source LIMIT ${q.limit}`;
   return rows.map(rowToBar);
+}
+
+/**
+ * queryBars' page as BarValues rows: the driver's arrays (.values()), ts as epoch ms (floor: the
+ * ms a Date of the timestamp holds), trades as float8, so no object or Date per bar.
+ */
+export async function queryBarValues({ sql }: PgContext, q: BarQuery): Promise<BarValues[]> {
+  const from = new Date(q.from ?? -8.64e15 / 1000);
+  const to = new Date(q.to ?? 8.64e15 / 1000);
+  const after = q.after ? sql`AND b.ts >= ${new Date(q.after.ts)} AND (b.ts > ${new Date(q.after.ts)} OR s.source > ${q.after.source})` : sql``;
+  return (await sql`
+    SELECT s.source, s.symbol, s.interval, floor(extract(epoch FROM b.ts) * 1000)::float8, b.open, b.high, b.low, b.close, b.volume, b.adj_close, b.turnover, b.trades::float8
+    FROM series s CROSS JOIN LATERAL (
+      SELECT * FROM bars b WHERE b.series_id = s.id AND b.ts >= ${from} AND b.ts <= ${to} ${after}
+      ORDER BY b.ts LIMIT ${q.limit}
+    ) b
+    WHERE s.symbol = ${q.symbol} AND s.interval = ${q.interval} AND (${q.source ?? null}::text IS NULL OR s.source = ${q.source ?? null})
+    ORDER BY b.ts, s.source LIMIT ${q.limit}`.values()) as unknown as BarValues[];
 }
 
 export async function countBars({ sql }: PgContext): Promise<number> {

@@ -85,6 +85,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     deleteBarKeys: (b) => deleteBarKeys(ctx, b),
     deletesSince: (after, limit) => deletesSince(ctx, after, limit),
     ...bindBarReader(ctx, bars),
+    queryBarValues: (q) => bars.queryBarValues(ctx, q),
     ...bindJournal(ctx, journal),
     watchEvents: (fn) => journal.watchEvents(ctx, fn),
     ...bindLeases(ctx, leases),

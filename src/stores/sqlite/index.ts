@@ -35,6 +35,7 @@ export function sqliteStore(url: string): Store {
     ...bindLedger(cx, { ...ledger, putCheckpoints }),
     deleteQuarantine: (ids) => ledger.deleteQuarantine(cx, ids),
     ...bindBarReader(cx, reads),
+    queryBarValues: (q) => reads.queryBarValues(cx, q),
     ...bindJournal(cx, journal),
     // Other processes on this file are seen by polling the journal.
     watchEvents: async () => null,

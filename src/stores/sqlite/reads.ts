@@ -1,6 +1,6 @@
 // The SQLite store's bar reads: series, pages of one series, the count, and the change order sinks read.
 import { rowToBar, rowToSeries } from "../rows.ts";
-import { barKey, type Bar } from "../../domain/bar.ts";
+import { barKey, type Bar, type BarValues } from "../../domain/bar.ts";
 import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo } from "../types.ts";
 import type { SqliteContext } from "./db.ts";
 
@@ -19,6 +19,21 @@ export async function queryBars(cx: SqliteContext, q: BarQuery): Promise<Bar[]> 
     )
     .all(q.symbol, q.interval, q.source ?? null, q.from ?? Number.MIN_SAFE_INTEGER, q.to ?? Number.MAX_SAFE_INTEGER, afterTs, afterSource, q.limit);
   return rows.map(rowToBar);
+}
+
+/**
+ * queryBars' page as BarValues rows (stmt.values(): an array per row, no object). db.query keeps
+ * the compiled statement (bun:sqlite caches it by its text), so a page costs no prepare.
+ */
+export async function queryBarValues(cx: SqliteContext, q: BarQuery): Promise<BarValues[]> {
+  return cx.db
+    .query(
+      `SELECT source, symbol, interval, ts, open, high, low, close, volume, adj_close, turnover, trades FROM bars
+       WHERE symbol = ?1 AND interval = ?2 AND (?3 IS NULL OR source = ?3)
+         AND ts >= ?4 AND ts <= ?5 AND (ts > ?6 OR (ts = ?6 AND source > ?7))
+       ORDER BY ts, source LIMIT ?8`,
+    )
+    .values(q.symbol, q.interval, q.source ?? null, q.from ?? Number.MIN_SAFE_INTEGER, q.to ?? Number.MAX_SAFE_INTEGER, q.after?.ts ?? Number.MIN_SAFE_INTEGER, q.after?.source ?? "", q.limit) as BarValues[];
 }
 
 export async function countBars(cx: SqliteContext): Promise<number> {
