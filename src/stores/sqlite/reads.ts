@@ -5,7 +5,11 @@ import type { BarQuery, ChangedBar, ChangeQuery, SeriesInfo } from "../types.ts"
 import type { SqliteContext } from "./db.ts";
 
 export async function listSeries(cx: SqliteContext, opts?: { symbol?: string }): Promise<SeriesInfo[]> {
-  return cx.db.query(`SELECT * FROM series WHERE (?1 IS NULL OR symbol = ?1) ORDER BY symbol, interval, source`).all(opts?.symbol ?? null).map(rowToSeries);
+  // Two statements: `(?1 IS NULL OR symbol = ?1)` would keep SQLite off the series_symbol index.
+  const rows = opts?.symbol !== undefined
+    ? cx.db.query(`SELECT * FROM series WHERE symbol = ?1 ORDER BY symbol, interval, source`).all(opts.symbol)
+    : cx.db.query(`SELECT * FROM series ORDER BY symbol, interval, source`).all();
+  return rows.map(rowToSeries);
 }
 
 export async function queryBars(cx: SqliteContext, q: BarQuery): Promise<Bar[]> {

@@ -126,6 +126,13 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     `,
   },
   // --- end bar extras ---
+  {
+    version: 9,
+    // Every bar page looks up its symbol's series (rollups, indicators, resolving a bare ticker);
+    // the key starts with source, so without this each lookup scanned the whole table.
+    name: "series by symbol",
+    sql: `CREATE INDEX series_symbol ON series (symbol, interval, source);`,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1]!.version;
