@@ -12,11 +12,9 @@ export const micros = (t: number) => `${Math.round(t * 1000)}t`;
 /**
  * Lines per /write request, and so per QuestDB transaction: each one makes QuestDB merge its
  * rows into every partition they touch (all months of a series' history, for a bulk file), so
- * fewer, larger transactions cost it far less work. ticksync's writes come paced by parsing, so
- * QuestDB applies them one by one (it squashes back-to-back ones): 1,250,000 bars cost QuestDB
- * 8.3–8.7 CPU-s in writes of 100,000 lines, 6.4 in writes of 250,000 (docs/benchmarks.md).
+ * fewer, larger transactions cost it far less work.
  */
-export const ILP_LINES_PER_REQUEST = 250_000;
+export const ILP_LINES_PER_REQUEST = 100_000;
 
 /**
  * ILP text built as bytes in place: numbers are written digit by digit, the rest is encoded
