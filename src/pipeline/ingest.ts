@@ -195,14 +195,14 @@ async function storeReference(st: RunState, actions: ValidatedBatch["actions"], 
 }
 
 /** A committed batch's counts into the run's totals and the stream's result; onBatch hears of it. */
-function countBatch(st: RunState, result: StreamResult, v: ValidatedBatch, res: { inserted: number; updated: number; unchanged: number }): void {
+function countBatch(st: RunState, result: StreamResult, v: ValidatedBatch, res: { inserted: number; updated: number; unchanged: number; refused?: number }): void {
   const { totals, rules, opts } = st;
   result.read += v.read;
   totals.read += v.read;
   totals.inserted += res.inserted;
   totals.updated += res.updated;
   totals.unchanged += res.unchanged;
-  totals.quarantined += v.rejections.length;
+  totals.quarantined += v.rejections.length + (res.refused ?? 0);
   st.accepted += v.report.accepted;
   st.gapSessions += v.report.gapSessions;
   st.gapWarnings += v.warnings.length;

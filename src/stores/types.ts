@@ -38,7 +38,11 @@ export type CommitBatch = {
   extras?: readonly BarExtras[];
 };
 
-export type CommitResult = UpsertCounts & { quarantined: number };
+export type CommitResult = UpsertCounts & {
+  quarantined: number;
+  /** Bars the store cannot hold (QuestDB: before 1970), quarantined by it: counted as quarantined, not stored. */
+  refused?: number;
+};
 
 export type RunOutcome = "running" | "succeeded" | "failed" | "interrupted";
 

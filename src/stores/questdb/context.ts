@@ -51,6 +51,8 @@ export type QdbContext = {
   /** One write at a time: QuestDB's non-WAL tables take a single writer. */
   readonly exclusive: <R>(fn: () => Promise<R>) => Promise<R>;
   readonly writeUrl: string;
+  /** HTTP `/exec`: the lookup of stored bars a batch may overwrite (src/stores/questdb/writes.ts). */
+  readonly execUrl: string;
   readonly linesPerRequest: number;
   // A 204 means the rows are committed to the WAL (durable); they become readable once the WAL is
   // applied. Reads wait for that; writes need not. A table starts dirty: a process that ended
@@ -105,6 +107,7 @@ export function openContext(pg: string, http: string, prefix: string, linesPerRe
     owner,
     exclusive: mutex(),
     writeUrl: `${http}/write?precision=ms`,
+    execUrl: `${http}/exec`,
     linesPerRequest,
     barsDirty: true,
     progressDirty: true,

@@ -55,6 +55,9 @@ export function questdbStore(url: string): Store {
     async close() {
       await settled(cx).catch(() => {});
       await cx.sql.end({ timeout: 5 });
+      // A refused write that no finishRun or commitBatch has reported yet is not lost silently.
+      const [unreported] = cx.refused;
+      if (unreported) throw new Error(`QuestDB refused a write of run ${unreported[0]} (its bars are not stored): ${unreported[1].message}`);
     },
   };
 }

@@ -12,10 +12,26 @@ import { micros, recycle, str } from "./ilp.ts";
 /** A batch waits at most this long for more to join its write. */
 export const WRITE_DELAY_MS = 500;
 
-/** POST ILP lines; resolves once QuestDB has committed them to the table's WAL (204). */
+/** QuestDB's error text (its JSON's `message` when it sent one) on one line, at most 300 characters. */
+export function oneLine(text: string): string {
+  let msg = text;
+  try {
+    const j = JSON.parse(text) as { message?: unknown };
+    if (typeof j?.message === "string") msg = j.message;
+  } catch {
+    // not JSON: the text as it came
+  }
+  return msg.replace(/\s+/g, " ").trim().slice(0, 300);
+}
+
+/**
+ * POST ILP lines; resolves once QuestDB has committed them to the table's WAL (204). Any other
+ * answer refuses the whole request (nothing of it is stored): an error, which fails the runs
+ * whose batches it held (`refused`).
+ */
 async function ilp(cx: QdbContext, body: string | Uint8Array) {
   const res = await fetch(cx.writeUrl, { method: "POST", body });
-  if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${oneLine(await res.text())}`);
 }
 
 export function flush(cx: QdbContext): Promise<void> {

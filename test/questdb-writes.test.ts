@@ -1,0 +1,109 @@
+// The QuestDB store's write path on the real QuestDB (scripts/services/questdb.sh): bars before
+// 1970 (QuestDB refuses a negative designated timestamp) are quarantined with QuestDB's limit and
+// the rest of the batch stored; a write QuestDB refuses fails the run, never silently; the lookup
+// of stored bars keeps series of the same symbol apart (interval, source) and counts right.
+import { afterAll, describe, expect, test } from "bun:test";
+import postgres from "postgres";
+import type { Bar } from "../src/domain/bar.ts";
+import type { Store } from "../src/stores/types.ts";
+import { BEFORE_1970 } from "../src/stores/questdb/writes.ts";
+import { QDB_PG_URL, STORES } from "./stores.ts";
+import { testTimeout } from "./timeout.ts";
+
+testTimeout();
+
+const kind = STORES.find((s) => s.kind === "questdb")!;
+const day = (d: string) => Date.parse(`${d}T00:00:00Z`);
+const bar = (symbol: string, date: string, close: number, extra: Partial<Bar> = {}): Bar => ({ source: "src", symbol, interval: "1d", ts: day(date), open: close - 1, high: close + 1, low: close - 2, close, volume: 1000, ...extra });
+
+describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? ` (skipped: ${kind.unavailable})` : ""}`, () => {
+  const open: Store[] = [];
+  const sql = kind.unavailable === null ? postgres(QDB_PG_URL!, { max: 1, fetch_types: false, onnotice: () => {} }) : null;
+  afterAll(async () => {
+    for (const s of open) await s.close().catch(() => {});
+    await sql?.end();
+  });
+  async function fresh(): Promise<{ s: Store; prefix: string }> {
+    const url = kind.freshUrl("");
+    const s = kind.open(url);
+    open.push(s);
+    await s.migrate();
+    return { s, prefix: new URL(url).searchParams.get("prefix")! };
+  }
+
+  test("bars before 1970 are quarantined with QuestDB's limit; the rest of the batch is stored and counted", async () => {
+    const { s } = await fresh();
+    const run = await s.startRun({ kind: "ingest", source: "src" });
+    const batch = [bar("OLD.US", "1969-12-31", 5), bar("OLD.US", "1970-01-02", 6), bar("NEW.US", "2020-01-02", 7), bar("OLD.US", "1962-01-02", 4)];
+    expect(await s.commitBatch({ runId: run, source: "src", bars: batch, quarantine: [], read: 4 })).toEqual({ inserted: 2, updated: 0, unchanged: 0, quarantined: 2, refused: 2 });
+    expect(await s.countBars()).toBe(2);
+    expect((await s.queryBars({ symbol: "OLD.US", interval: "1d", limit: 10 })).map((b) => b.close)).toEqual([6]);
+    const q = await s.listQuarantine({ limit: 10 });
+    expect(q.map((r) => [r.rule, r.symbol, r.ts]).sort()).toEqual([
+      ["timestamp", "OLD.US", day("1962-01-02")],
+      ["timestamp", "OLD.US", day("1969-12-31")],
+    ]);
+    expect(q[0]!.reason).toStartWith(BEFORE_1970);
+    expect(q[0]!.raw).toMatchObject({ symbol: "OLD.US", interval: "1d", close: expect.any(Number) });
+    expect(await s.getRun(run)).toMatchObject({ read: 4, inserted: 2, quarantined: 2 });
+    // Again: the stored bars are unchanged, the quarantine records are not written twice.
+    expect(await s.commitBatch({ runId: run, source: "src", bars: batch, quarantine: [], read: 4 })).toEqual({ inserted: 0, updated: 0, unchanged: 2, quarantined: 0, refused: 2 });
+    await s.finishRun(run, { outcome: "succeeded", read: 8, inserted: 2, updated: 0, unchanged: 2, quarantined: 4, fromTs: null, toTs: null, quality: null });
+    expect((await s.getRun(run))!.outcome).toBe("succeeded");
+  });
+
+  test("a write QuestDB refuses fails the run with QuestDB's reason on one line, and close reports one nobody did", async () => {
+    const { s, prefix } = await fresh();
+    // A column of another type: QuestDB answers 400 for the whole write.
+    await sql!.unsafe(`ALTER TABLE "${prefix}bars" DROP COLUMN volume`);
+    await sql!.unsafe(`ALTER TABLE "${prefix}bars" ADD COLUMN volume BOOLEAN`);
+    const run = await s.startRun({ kind: "ingest", source: "src" });
+    // Gathered, not yet written: commitBatch cannot know yet.
+    await s.commitBatch({ runId: run, source: "src", bars: [bar("A.US", "2024-01-02", 5)], quarantine: [], read: 1 });
+    await expect(s.countBars()).resolves.toBe(0);
+    const next = s.commitBatch({ runId: run, source: "src", bars: [bar("A.US", "2024-01-03", 6)], quarantine: [], read: 1 });
+    await expect(next).rejects.toThrow(/^QuestDB refused an earlier write of run \d+: QuestDB \/write answered 400: .*cast error.*BOOLEAN/);
+    const finishing = s.finishRun(run, { outcome: "succeeded", read: 2, inserted: 2, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    await expect(finishing).rejects.toThrow(/refused/);
+    const r = await s.getRun(run);
+    expect(r!.outcome).toBe("failed");
+    expect(r!.error).not.toContain("\n");
+    expect(r!.error).toContain("cast error");
+
+    // A refused write that no later call reported: close says so.
+    const run2 = await s.startRun({ kind: "ingest", source: "src" });
+    await s.commitBatch({ runId: run2, source: "src", bars: [bar("B.US", "2024-01-02", 5)], quarantine: [], read: 1 });
+    await expect(s.close()).rejects.toThrow(new RegExp(`QuestDB refused a write of run ${run2} \\(its bars are not stored\\)`));
+  });
+
+  test("the lookup of stored bars keeps series of one symbol apart, quotes symbols, and counts a re-load of many bars exactly", async () => {
+    const { s } = await fresh();
+    const run = await s.startRun({ kind: "ingest", source: "src" });
+    const bars: Bar[] = [];
+    // Two years of one symbol in three series (daily from two sources, weekly), and a symbol with a quote.
+    for (let i = 0; i < 730; i++) {
+      const date = new Date(day("2022-01-01") + i * 86_400_000).toISOString().slice(0, 10);
+      bars.push(bar("O'NEIL.US", date, 10 + i / 100, { trades: i, adjClose: i % 3 ? 9 + i / 100 : undefined }));
+      bars.push({ ...bar("O'NEIL.US", date, 20 + i / 100), source: "other" });
+      if (i % 7 === 0) bars.push({ ...bar("O'NEIL.US", date, 30 + i / 100), interval: "1w" });
+      bars.push(bar("PLAIN.US", date, 0.1 + i * 0.07, { turnover: i * 0.3 }));
+    }
+    const half = bars.length >> 1;
+    expect(await s.commitBatch({ runId: run, source: "src", bars: bars.slice(0, half), quarantine: [], read: half })).toMatchObject({ inserted: half });
+    // Overlapping the first half: those bars are unchanged, the rest new.
+    expect(await s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: bars.length })).toMatchObject({ inserted: bars.length - half, updated: 0, unchanged: half });
+    expect(await s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: bars.length })).toMatchObject({ inserted: 0, updated: 0, unchanged: bars.length });
+    // One change in each column, each in another series: only those are updates.
+    const changed = bars.map((b) => ({ ...b }));
+    const at = (symbol: string, source: string, interval: string, date: string) => changed.findIndex((b) => b.symbol === symbol && b.source === source && b.interval === interval && b.ts === day(date));
+    changed[at("O'NEIL.US", "src", "1d", "2022-03-01")]!.adjClose = 1.5;
+    changed[at("O'NEIL.US", "src", "1d", "2022-03-03")]!.adjClose = undefined; // a stored value becomes null
+    changed[at("O'NEIL.US", "other", "1d", "2022-03-01")]!.close += 0.01;
+    changed[at("O'NEIL.US", "src", "1w", "2022-01-01")]!.volume = 7;
+    changed[at("PLAIN.US", "src", "1d", "2023-12-31")]!.turnover = 0.1 + 0.2; // not 0.3: a double's last bit
+    changed[at("O'NEIL.US", "src", "1d", "2022-06-01")]!.trades = 1;
+    expect(await s.commitBatch({ runId: run, source: "src", bars: changed, quarantine: [], read: changed.length })).toMatchObject({ inserted: 0, updated: 6, unchanged: changed.length - 6 });
+    const stored = await s.queryBars({ symbol: "PLAIN.US", interval: "1d", from: day("2023-12-31"), limit: 1 });
+    expect(stored[0]!.turnover).toBe(0.1 + 0.2);
+  });
+});
