@@ -9,7 +9,7 @@
 // week of trade dates (FX: Sunday 17:00 to Friday 17:00), a monthly bar those of one calendar
 // month. DST needs no special case: session opens and closes are UTC instants the calendar
 // computes per trade date.
-import { INTERVAL_MS, INTERVALS, type Bar, type BarValues, type Interval } from "./bar.ts";
+import { INTERVAL_MS, INTERVALS, type Bar, type Interval } from "./bar.ts";
 import { isTradingDay, sessionFor, tradeDate, tradeDayStart, type Market, type Session } from "./calendar.ts";
 
 const DAY_MS = 86_400_000;
@@ -355,9 +355,8 @@ export function rollup(bars: readonly Bar[], to: Interval, market: Market): Bar[
 }
 
 // ---------------------------------------------------------------------------------------------
-// Daily bars to weeks and months straight from a store's row values (/api/bars and
-// /api/indicators rolling up on read): no Bar per daily bar, no bucket object per bar, no date
-// strings. The week or month of a trade date is the same for every symbol of a market, so its
+// Daily bars to weeks and months straight from a store's rows (/api/bars and /api/indicators
+// rolling up on read): no Bar per daily bar, no bucket object per bar, no date strings. The week or month of a trade date is the same for every symbol of a market, so its
 // bucket is worked out once per (market, interval, period) and kept.
 
 /** A week's or month's bucket of daily bars: [start, end) the UTC midnights its daily bars lie in, ts the rolled-up bar's (bucketOf's). */
@@ -396,20 +395,28 @@ export function dailyBucket(ts: number, to: "1w" | "1mo", market: Market): Daily
 /** One source's week or month being folded: bucket, the bar so far, whether every daily bar had turnover and trades. */
 type Fold = DailyBucket & { bar: Bar; turnoverAll: boolean; tradesAll: boolean };
 
-export type DailyValueRoller = {
-  /** Add daily rows (BarValues; each source's in ts order, as a store's page gives them). */
-  push(rows: readonly BarValues[]): void;
+/**
+ * A daily bar's fields as the fold reads them: a Bar, or a store's narrow row (queryBarFields)
+ * that may leave out `source` (one series) and the optional values.
+ */
+export type DailyRow = { source?: string; ts: number; open: number; high: number; low: number; close: number; volume: number; adjClose?: number | null; turnover?: number | null; trades?: number | null };
+
+export type DailyRoller = {
+  /** Add daily rows (each source's in ts order, as a store's page gives them). */
+  push(rows: readonly DailyRow[]): void;
   /** As Roller.drain: the rolled-up bars whose bucket ends at or before `watermark`, in (ts, source) order, each once. */
   drain(watermark: number): Bar[];
 };
 
 /**
- * createRoller("1d", to, market) over BarValues rows: the same bars (open first, high max, low
- * min, close last, volume summed in order, turnover and trades summed when every daily bar has
- * them, adjClose the last bar's), folded by comparing a row's ts with its source's current bucket.
- * A value of null or NaN (QuestDB's null double) is absent, as rowToBar reads it.
+ * createRoller("1d", to, market) over a symbol's daily rows, with the same bars (open first, high
+ * max, low min, close last, volume summed in order, turnover and trades summed when every daily
+ * bar has them, adjClose the last bar's): a row is folded by comparing its ts with its source's
+ * current bucket, and a bucket is looked up (dailyBucket) only when a row leaves it. `source`
+ * names rows that carry none. A null or NaN value (QuestDB's null double) is absent, as rowToBar
+ * reads it.
  */
-export function createDailyValueRoller(to: "1w" | "1mo", market: Market): DailyValueRoller {
+export function createDailyRoller(to: "1w" | "1mo", market: Market, symbol: string, source = ""): DailyRoller {
   const open = new Map<string, Fold>();
   let closed: Fold[] = [];
   let last: Fold | undefined;
@@ -417,17 +424,18 @@ export function createDailyValueRoller(to: "1w" | "1mo", market: Market): DailyV
     push(rows) {
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
-        const ts = r[3];
-        let f = last !== undefined && last.bar.source === r[0] ? last : open.get(r[0]);
-        const adj = r[9] != null && r[9] === r[9] ? r[9] : null;
-        const turnover = r[10] != null && r[10] === r[10] ? r[10] : null;
-        const trades = r[11] != null ? Number(r[11]) : null;
+        const src = r.source ?? source;
+        const ts = r.ts;
+        let f = last !== undefined && last.bar.source === src ? last : open.get(src);
+        const adj = r.adjClose != null && r.adjClose === r.adjClose ? r.adjClose : null;
+        const turnover = r.turnover != null && r.turnover === r.turnover ? r.turnover : null;
+        const trades = r.trades != null ? Number(r.trades) : null;
         if (f !== undefined && ts >= f.start && ts < f.end) {
           const a = f.bar;
-          if (r[5] > a.high) a.high = r[5];
-          if (r[6] < a.low) a.low = r[6];
-          a.close = r[7];
-          a.volume += r[8];
+          if (r.high > a.high) a.high = r.high;
+          if (r.low < a.low) a.low = r.low;
+          a.close = r.close;
+          a.volume += r.volume;
           a.adjClose = adj;
           if (turnover === null) f.turnoverAll = false;
           else a.turnover = (a.turnover ?? 0) + turnover;
@@ -438,9 +446,9 @@ export function createDailyValueRoller(to: "1w" | "1mo", market: Market): DailyV
         }
         if (f !== undefined) closed.push(f);
         const k = dailyBucket(ts, to, market);
-        const bar: Bar = { source: r[0], symbol: r[1], interval: to, ts: k.ts, open: r[4], high: r[5], low: r[6], close: r[7], volume: r[8], adjClose: adj, turnover, trades };
+        const bar: Bar = { source: src, symbol, interval: to, ts: k.ts, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume, adjClose: adj, turnover, trades };
         f = { start: k.start, end: k.end, ts: k.ts, bar, turnoverAll: turnover !== null, tradesAll: trades !== null };
-        open.set(r[0], f);
+        open.set(src, f);
         last = f;
       }
     },
@@ -449,10 +457,10 @@ export function createDailyValueRoller(to: "1w" | "1mo", market: Market): DailyV
       const keep: Fold[] = [];
       for (const f of closed) (f.end <= watermark ? done : keep).push(f);
       closed = keep;
-      for (const [source, f] of open)
+      for (const [src, f] of open)
         if (f.end <= watermark) {
           done.push(f);
-          open.delete(source);
+          open.delete(src);
           if (last === f) last = undefined;
         }
       const bars: Bar[] = new Array(done.length);

@@ -2,9 +2,9 @@
 // the interval asked for but finer ones, rolled up along the exchange's sessions. Through the
 // store contract only (listSeries, queryBars or queryBarValues, and the optional materialised
 // rollupPage): every store serves them alike.
-import { barValues, INTERVAL_MS, type Bar, type Interval } from "../domain/bar.ts";
+import { INTERVAL_MS, type Bar, type Interval } from "../domain/bar.ts";
 import type { Market } from "../domain/calendar.ts";
-import { bucketOf, bucketSpan, createDailyValueRoller, createRoller, isIntraday, rollupSources } from "../domain/rollup.ts";
+import { bucketOf, bucketSpan, createDailyRoller, createRoller, isIntraday, rollupSources } from "../domain/rollup.ts";
 import { marketOf } from "../domain/symbols.ts";
 import type { SeriesInfo, Store } from "../stores/types.ts";
 import type { BarCursor } from "./query.ts";
@@ -58,7 +58,7 @@ function readWindow(q: RollupQuery) {
  * The finer bars are read from a little before the first bucket (its finer bars may start before
  * its ts) in the store's own pages; a bucket is emitted once a finer bar at or after its end has
  * been read (or there are no more), so a page never holds a half-built bar. Weeks and months of
- * daily bars are folded from the store's row values (readDailyRolledUp); other rollups go
+ * daily bars are folded from the store's rows (readDailyRolledUp); other rollups go
  * through the roller (readRolledUpBars). `sources`: how many series the finer bars come from,
  * when known, to size the first read to the page.
  */
@@ -104,15 +104,18 @@ export async function readRolledUpBars(store: Store, q: RollupQuery): Promise<Ro
   return { bars, next: more && lastBar ? { ts: lastBar.ts, source: lastBar.source } : null, from: q.base, excluded, materialised: false };
 }
 
+/** The daily bars' fields a week or month is folded from: symbol and interval are the query's. */
+const DAILY_FIELDS = ["source", "ts", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const;
+
 /**
- * readRolledUp for weeks and months of daily bars: the store's row values (queryBarValues, or
- * queryBars' bars as values) folded by createDailyValueRoller. The first read is sized to the
- * page (a week holds at most 7 daily bars a source, a month 31, plus the lookback), later ones
- * are CHUNK rows. Daily bars are sessions: none is left out (`excluded` 0).
+ * readRolledUp for weeks and months of daily bars: the store's narrow rows (queryBarFields, or
+ * queryBars' bars) folded by createDailyRoller. The first read is sized to the page (a week
+ * holds at most 7 daily bars a source, a month 31, plus the lookback), later ones are CHUNK
+ * rows. Daily bars are sessions: none is left out (`excluded` 0).
  */
 export async function readDailyRolledUp(store: Store, q: RollupQuery & { interval: "1w" | "1mo"; sources?: number }): Promise<RolledPage> {
   const { fetchFrom, fetchTo, lookback, keep } = readWindow(q);
-  const roller = createDailyValueRoller(q.interval, q.market);
+  const roller = createDailyRoller(q.interval, q.market, q.symbol);
   const perBucket = q.interval === "1w" ? 7 : 31;
   let limit = Math.min(CHUNK, ((q.limit + 2) * perBucket + Math.ceil(lookback / DAY_MS)) * Math.max(1, q.sources ?? 1));
   const out: Bar[] = [];
@@ -121,13 +124,13 @@ export async function readDailyRolledUp(store: Store, q: RollupQuery & { interva
   let exhausted = false;
   for (;;) {
     const bq = { symbol: q.symbol, interval: q.base, source: q.source, from: fetchFrom, to: fetchTo, limit, after };
-    const rows = store.queryBarValues ? await store.queryBarValues(bq) : (await store.queryBars(bq)).map(barValues);
+    const rows = store.queryBarFields ? await store.queryBarFields(bq, DAILY_FIELDS) : await store.queryBars(bq);
     roller.push(rows);
     read += rows.length;
     exhausted = rows.length < limit;
     const last = rows[rows.length - 1];
-    if (last) after = { ts: last[3], source: last[0] };
-    for (const b of roller.drain(exhausted ? Infinity : (last?.[3] ?? -Infinity))) if (keep(b)) out.push(b);
+    if (last) after = { ts: last.ts, source: last.source };
+    for (const b of roller.drain(exhausted ? Infinity : (last?.ts ?? -Infinity))) if (keep(b)) out.push(b);
     if (out.length > q.limit || exhausted || (read >= ROLLUP_READ_BUDGET && out.length > 0)) break;
     limit = CHUNK;
   }
