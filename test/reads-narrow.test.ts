@@ -168,3 +168,24 @@ describe("/api/indicators from narrow rows", () => {
     expect(second.data[0]!["sma:20"]).toBeNumber();
   });
 });
+
+describe("SQLite queryBarFields", () => {
+  test("queryBars' rows, only the fields asked for, with source, range and cursor filters", async () => {
+    const all = ["source", "ts", "open", "high", "low", "close", "volume", "adjClose", "turnover", "trades"] as const;
+    const queries = [
+      { symbol: "PKN.WA", interval: "1d" as const, limit: 10_000 },
+      { symbol: "PKN.WA", interval: "1d" as const, limit: 7, source: "b" },
+      { symbol: "PKN.WA", interval: "1d" as const, limit: 50, from: Date.UTC(2024, 2, 28), to: Date.UTC(2024, 3, 30) },
+      { symbol: "PKN.WA", interval: "1d" as const, limit: 5, after: { ts: Date.UTC(2024, 3, 2), source: "a" } },
+      { symbol: "NONE.WA", interval: "1d" as const, limit: 5 },
+    ];
+    for (const q of queries) {
+      const bars = await store.queryBars(q);
+      const full = await store.queryBarFields!(q, all);
+      expect(full).toEqual(bars.map((b) => ({ source: b.source, ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose ?? null, turnover: b.turnover ?? null, trades: b.trades ?? null })));
+      expect(await store.queryBarFields!(q, ["ts", "close"])).toEqual(bars.map((b) => ({ ts: b.ts, close: b.close })));
+    }
+    expect((await store.queryBarFields!(queries[0]!, ["ts"])).length).toBe(daily.filter((b) => b.symbol === "PKN.WA").length);
+    await expect(store.queryBarFields!(queries[0]!, ["ts", "symbol; DROP TABLE bars" as "ts"])).rejects.toThrow(/no bar field/);
+  });
+});
