@@ -172,7 +172,7 @@ export const barsArrow = (bars: readonly Bar[]): Uint8Array => ipcStream(barsBat
  * indicator (null where the JSON has null); the series (symbol, interval, source, set) is the
  * schema's metadata. `values[key][offset + i]` is row i's value (the page follows its warm-up).
  */
-export function indicatorsArrow(rows: readonly Bar[], keys: readonly string[], values: Record<string, readonly (number | null | undefined)[]>, offset: number, meta: Record<string, string>): Uint8Array {
+export function indicatorsArrow(rows: readonly Pick<Bar, "ts" | "close">[], keys: readonly string[], values: Record<string, readonly (number | null | undefined)[]>, offset: number, meta: Record<string, string>): Uint8Array {
   const n = rows.length;
   const ts = new Float64Array(n);
   const close = new Float64Array(n);

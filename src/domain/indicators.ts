@@ -6,14 +6,57 @@ import type { Bar } from "./bar.ts";
 
 export type Series = (number | null)[];
 
-/** Simple return close[i] / close[i-1] - 1; null for the first bar. */
-export function simpleReturn(bars: readonly Bar[]): Series {
-  return bars.map((b, i) => (i === 0 ? null : b.close / bars[i - 1]!.close - 1));
+/**
+ * A series as columns, oldest first: what the indicators read. Float64Arrays filled straight from
+ * a store's row values (/api/indicators), so no object is made per bar; barColumns for Bars.
+ */
+export type BarColumns = { length: number; ts: Float64Array; high: Float64Array; low: Float64Array; close: Float64Array; volume: Float64Array };
+
+/** Empty columns for `length` bars, to be filled. */
+export function allocColumns(length: number): BarColumns {
+  return { length, ts: new Float64Array(length), high: new Float64Array(length), low: new Float64Array(length), close: new Float64Array(length), volume: new Float64Array(length) };
 }
 
+/** Bars as columns. */
+export function barColumns(bars: readonly Bar[]): BarColumns {
+  const c = allocColumns(bars.length);
+  for (let i = 0; i < bars.length; i++) {
+    const b = bars[i]!;
+    c.ts[i] = b.ts;
+    c.high[i] = b.high;
+    c.low[i] = b.low;
+    c.close[i] = b.close;
+    c.volume[i] = b.volume;
+  }
+  return c;
+}
+
+/** Simple return close[i] / close[i-1] - 1; null for the first bar. */
+export const simpleReturn = (bars: readonly Bar[]): Series => simpleReturnOf(barColumns(bars).close);
 /** Log return ln(close[i] / close[i-1]); null for the first bar. */
-export function logReturn(bars: readonly Bar[]): Series {
-  return bars.map((b, i) => (i === 0 ? null : Math.log(b.close / bars[i - 1]!.close)));
+export const logReturn = (bars: readonly Bar[]): Series => logReturnOf(barColumns(bars).close);
+/** volatilityOf over bars' closes. */
+export const volatility = (bars: readonly Bar[], n: number, periodsPerYear?: number): Series => volatilityOf(barColumns(bars).close, n, periodsPerYear);
+/** smaOf over bars' closes. */
+export const sma = (bars: readonly Bar[], n: number): Series => smaOf(barColumns(bars).close, n);
+/** emaOf over bars' closes. */
+export const ema = (bars: readonly Bar[], n: number): Series => emaOf(barColumns(bars).close, n);
+/** rsiOf over bars' closes. */
+export const rsi = (bars: readonly Bar[], n: number): Series => rsiOf(barColumns(bars).close, n);
+/** vwapOf over bars; `sessionOf` names a bar's session (by default each bar is its own). */
+export const vwap = (bars: readonly Bar[], sessionOf?: (b: Bar) => string | number): Series =>
+  vwapOf(barColumns(bars), sessionOf && ((i) => sessionOf(bars[i]!)));
+
+export function simpleReturnOf(close: Float64Array): Series {
+  const out: Series = new Array(close.length);
+  for (let i = 0; i < close.length; i++) out[i] = i === 0 ? null : close[i]! / close[i - 1]! - 1;
+  return out;
+}
+
+export function logReturnOf(close: Float64Array): Series {
+  const out: Series = new Array(close.length);
+  for (let i = 0; i < close.length; i++) out[i] = i === 0 ? null : Math.log(close[i]! / close[i - 1]!);
+  return out;
 }
 
 /**
@@ -21,52 +64,59 @@ export function logReturn(bars: readonly Bar[]): Series {
  * log returns, so first defined at bar n (it needs n + 1 closes). `annualise` multiplies by
  * √periodsPerYear (252 trading days for daily bars: vol × √252; 52 weekly, 12 monthly).
  */
-export function volatility(bars: readonly Bar[], n: number, periodsPerYear?: number): Series {
+export function volatilityOf(close: Float64Array, n: number, periodsPerYear?: number): Series {
   if (!(Number.isInteger(n) && n >= 2)) throw new RangeError("volatility needs a window of at least 2 returns");
-  const r = logReturn(bars);
+  const r = logReturnOf(close);
   const scale = periodsPerYear === undefined ? 1 : Math.sqrt(periodsPerYear);
-  return bars.map((_, i) => {
-    if (i < n) return null;
+  const out: Series = new Array(close.length);
+  for (let i = 0; i < close.length; i++) {
+    if (i < n) {
+      out[i] = null;
+      continue;
+    }
     let mean = 0;
     for (let j = i - n + 1; j <= i; j++) mean += r[j]!;
     mean /= n;
     let ss = 0;
     for (let j = i - n + 1; j <= i; j++) ss += (r[j]! - mean) ** 2;
-    return Math.sqrt(ss / (n - 1)) * scale;
-  });
+    out[i] = Math.sqrt(ss / (n - 1)) * scale;
+  }
+  return out;
 }
 
 /** Simple moving average of the last `n` closes; first defined at bar n - 1. */
-export function sma(bars: readonly Bar[], n: number): Series {
+export function smaOf(close: Float64Array, n: number): Series {
   if (!(Number.isInteger(n) && n >= 1)) throw new RangeError("sma needs a window of at least 1");
+  const out: Series = new Array(close.length);
   let sum = 0;
-  return bars.map((b, i) => {
-    sum += b.close;
-    if (i >= n) sum -= bars[i - n]!.close;
-    return i >= n - 1 ? sum / n : null;
-  });
+  for (let i = 0; i < close.length; i++) {
+    sum += close[i]!;
+    if (i >= n) sum -= close[i - n]!;
+    out[i] = i >= n - 1 ? sum / n : null;
+  }
+  return out;
 }
 
 /**
  * Exponential moving average with α = 2 / (n + 1), seeded with the SMA of the first n closes
  * (so first defined at bar n - 1, equal to sma there): ema[i] = α·close[i] + (1 - α)·ema[i-1].
  */
-export function ema(bars: readonly Bar[], n: number): Series {
+export function emaOf(close: Float64Array, n: number): Series {
   if (!(Number.isInteger(n) && n >= 1)) throw new RangeError("ema needs a window of at least 1");
   const alpha = 2 / (n + 1);
-  const out: Series = [];
+  const out: Series = new Array(close.length);
   let prev = 0;
-  for (let i = 0; i < bars.length; i++) {
-    const c = bars[i]!.close;
+  for (let i = 0; i < close.length; i++) {
+    const c = close[i]!;
     if (i < n - 1) {
       prev += c;
-      out.push(null);
+      out[i] = null;
     } else if (i === n - 1) {
       prev = (prev + c) / n;
-      out.push(prev);
+      out[i] = prev;
     } else {
       prev = alpha * c + (1 - alpha) * prev;
-      out.push(prev);
+      out[i] = prev;
     }
   }
   return out;
@@ -78,20 +128,21 @@ export function ema(bars: readonly Bar[], n: number): Series {
  * gains and losses (defined at bar n), then avg = (avg·(n - 1) + current) / n. RSI = 100 -
  * 100 / (1 + avgGain / avgLoss); 100 when avgLoss is 0, 50 when both are 0 (no movement).
  */
-export function rsi(bars: readonly Bar[], n: number): Series {
+export function rsiOf(close: Float64Array, n: number): Series {
   if (!(Number.isInteger(n) && n >= 1)) throw new RangeError("rsi needs a window of at least 1");
-  const out: Series = bars.length > 0 ? [null] : [];
+  const out: Series = new Array(close.length);
+  if (close.length > 0) out[0] = null;
   let gain = 0;
   let loss = 0;
-  for (let i = 1; i < bars.length; i++) {
-    const d = bars[i]!.close - bars[i - 1]!.close;
+  for (let i = 1; i < close.length; i++) {
+    const d = close[i]! - close[i - 1]!;
     const g = d > 0 ? d : 0;
     const l = d < 0 ? -d : 0;
     if (i <= n) {
       gain += g;
       loss += l;
       if (i < n) {
-        out.push(null);
+        out[i] = null;
         continue;
       }
       gain /= n;
@@ -100,34 +151,37 @@ export function rsi(bars: readonly Bar[], n: number): Series {
       gain = (gain * (n - 1) + g) / n;
       loss = (loss * (n - 1) + l) / n;
     }
-    out.push(loss === 0 ? (gain === 0 ? 50 : 100) : 100 - 100 / (1 + gain / loss));
+    out[i] = loss === 0 ? (gain === 0 ? 50 : 100) : 100 - 100 / (1 + gain / loss);
   }
   return out;
 }
 
 /**
  * Volume-weighted average price per session: Σ typical·volume / Σ volume over the session's bars
- * so far, typical = (high + low + close) / 3. `sessionOf` names a bar's session (for intraday
+ * so far, typical = (high + low + close) / 3. `sessionOf(i)` names bar i's session (for intraday
  * bars its exchange date); by default each bar is its own (daily bars: VWAP = typical price).
  * Bars with no volume add nothing; null until the session has traded some volume.
  */
-export function vwap(bars: readonly Bar[], sessionOf: (b: Bar) => string | number = (b) => b.ts): Series {
+export function vwapOf(c: BarColumns, sessionOf: (i: number) => string | number = (i) => c.ts[i]!): Series {
+  const out: Series = new Array(c.length);
   let session: string | number | undefined;
   let pv = 0;
   let vol = 0;
-  return bars.map((b) => {
-    const s = sessionOf(b);
+  for (let i = 0; i < c.length; i++) {
+    const s = sessionOf(i);
     if (s !== session) {
       session = s;
       pv = 0;
       vol = 0;
     }
-    if (b.volume > 0) {
-      pv += ((b.high + b.low + b.close) / 3) * b.volume;
-      vol += b.volume;
+    const v = c.volume[i]!;
+    if (v > 0) {
+      pv += ((c.high[i]! + c.low[i]! + c.close[i]!) / 3) * v;
+      vol += v;
     }
-    return vol > 0 ? pv / vol : null;
-  });
+    out[i] = vol > 0 ? pv / vol : null;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,17 +277,27 @@ export function computeIndicators(
   specs: readonly IndicatorSpec[],
   opts: { periodsPerYear?: number; sessionOf?: (b: Bar) => string | number } = {},
 ): Record<string, Series> {
+  const { sessionOf } = opts;
+  return computeIndicatorColumns(barColumns(bars), specs, { periodsPerYear: opts.periodsPerYear, sessionOf: sessionOf && ((i) => sessionOf(bars[i]!)) });
+}
+
+/** computeIndicators over columns; `sessionOf(i)` names bar i's session for VWAP. */
+export function computeIndicatorColumns(
+  cols: BarColumns,
+  specs: readonly IndicatorSpec[],
+  opts: { periodsPerYear?: number; sessionOf?: (i: number) => string | number } = {},
+): Record<string, Series> {
   const out: Record<string, Series> = {};
   for (const s of specs) {
-    if (s.kind === "ret") out[s.key] = simpleReturn(bars);
-    else if (s.kind === "logret") out[s.key] = logReturn(bars);
-    else if (s.kind === "vwap") out[s.key] = vwap(bars, opts.sessionOf);
-    else if (s.kind === "sma") out[s.key] = sma(bars, s.n);
-    else if (s.kind === "ema") out[s.key] = ema(bars, s.n);
-    else if (s.kind === "rsi") out[s.key] = rsi(bars, s.n);
+    if (s.kind === "ret") out[s.key] = simpleReturnOf(cols.close);
+    else if (s.kind === "logret") out[s.key] = logReturnOf(cols.close);
+    else if (s.kind === "vwap") out[s.key] = vwapOf(cols, opts.sessionOf);
+    else if (s.kind === "sma") out[s.key] = smaOf(cols.close, s.n);
+    else if (s.kind === "ema") out[s.key] = emaOf(cols.close, s.n);
+    else if (s.kind === "rsi") out[s.key] = rsiOf(cols.close, s.n);
     else {
       if (s.annualised && opts.periodsPerYear === undefined) throw new RangeError(`${s.key}: annualised volatility needs daily, weekly or monthly bars`);
-      out[s.key] = volatility(bars, s.n, s.annualised ? opts.periodsPerYear : undefined);
+      out[s.key] = volatilityOf(cols.close, s.n, s.annualised ? opts.periodsPerYear : undefined);
     }
   }
   return out;

@@ -3,7 +3,7 @@
 // sessions, weekly and monthly bars around holidays. Instants are written out in UTC by hand.
 import { describe, expect, test } from "bun:test";
 import { INTERVAL_MS, type Bar, type Interval } from "./bar.ts";
-import { bucketOf, bucketSpan, canRollUp, coveringSpan, createRoller, outOfSessionSpan, rollup, rollupSources } from "./rollup.ts";
+import { bucketOf, bucketSpan, canRollUp, coveringSpan, createDailyRoller, createRoller, dailyBucket, outOfSessionSpan, rollup, rollupSources } from "./rollup.ts";
 import { testTimeout } from "../../test/timeout.ts";
 
 testTimeout();
@@ -422,5 +422,65 @@ describe("CRYPTO: UTC days, ISO weeks, every day a session", () => {
     const days = [daily("2025-01-31", 1, 2, 1, 2, 5), daily("2025-02-01", 2, 3, 2, 3, 5)];
     expect(rollup(days, "1mo", "CRYPTO").map((b) => iso(b.ts))).toEqual(["2025-01-01T00:00:00.000Z", "2025-02-01T00:00:00.000Z"]);
     expect(rollup(days, "1mo", "NYSE").map((b) => iso(b.ts))).toEqual(["2025-01-02T00:00:00.000Z", "2025-02-03T00:00:00.000Z"]);
+  });
+});
+
+describe("daily bars to weeks and months from rows (createDailyRoller, dailyBucket)", () => {
+  const DAY = 86_400_000;
+  test("dailyBucket is bucketOf's bucket for every day around 1970 and 2000-2030, at every kind of calendar", () => {
+    const days: number[] = [];
+    for (let t = Date.UTC(1969, 10, 1); t < Date.UTC(1970, 2, 1); t += DAY) days.push(t);
+    for (let t = Date.UTC(2000, 0, 1); t < Date.UTC(2031, 0, 10); t += DAY) days.push(t);
+    for (const market of ["WSE", "NYSE", "TSE", "FX", "CRYPTO"] as const)
+      for (const to of ["1w", "1mo"] as const)
+        for (const t of days) {
+          // A ts inside the day too (daily bars are floored to their UTC date).
+          for (const ts of [t, t + 13 * 3_600_000]) {
+            const b = bucketOf(ts, "1d", to, market)!;
+            const d = dailyBucket(ts, to, market);
+            if (d.ts !== b.ts || d.end !== b.end || !(ts >= d.start && ts < d.end)) throw new Error(`${market} ${to} ${new Date(ts).toISOString()}: ${JSON.stringify(d)} vs ${JSON.stringify(b)}`);
+          }
+        }
+  });
+
+  // Two sources with different gaps, optional values present on some days only, across the
+  // 2024 Easter Monday holiday (WSE closed 2024-04-01: that week starts on Tuesday), a month end
+  // mid-week and both DST changes.
+  const bars: Bar[] = [];
+  for (let t = Date.UTC(2024, 2, 1), i = 0; t < Date.UTC(2024, 10, 30); t += DAY, i++) {
+    const wd = new Date(t).getUTCDay();
+    if (wd === 0 || wd === 6 || t === Date.UTC(2024, 3, 1)) continue;
+    const base = { symbol: "PKN.WA", interval: "1d" as const, ts: t, open: 50 + i, high: 52 + i + (i % 5), low: 49 + i - (i % 3), close: 51 + i, volume: 1000 + i * 7.25 };
+    bars.push({ ...base, source: "a", adjClose: i % 4 === 0 ? null : 50.5 + i, turnover: i % 11 === 0 ? null : 1e5 + i, trades: i % 13 === 0 ? null : 10 + i });
+    if (i % 3 !== 1) bars.push({ ...base, source: "b", close: 60 + i, high: 70 + i, volume: 0.1 * i });
+  }
+  bars.sort((x, y) => x.ts - y.ts || (x.source < y.source ? -1 : 1));
+
+  test("the same bars as createRoller, from Bars and from narrow rows, drained at every watermark", () => {
+    for (const to of ["1w", "1mo"] as const) {
+      const expected = rollup(bars, to, "WSE");
+      if (to === "1w") expect(expected.filter((b) => b.ts === Date.UTC(2024, 3, 2)).length).toBe(2); // Easter week from Tuesday, both sources
+      // Rows as a narrow read gives them: no symbol or interval, nulls as null.
+      const rows = bars.map((b) => ({ source: b.source, ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose ?? null, turnover: b.turnover ?? null, trades: b.trades ?? null }));
+      for (const input of [bars, rows])
+        for (const chunk of [1, 7, 50, 100_000]) {
+          const roller = createDailyRoller(to, "WSE", "PKN.WA");
+          const out: Bar[] = [];
+          for (let i = 0; i < input.length; i += chunk) {
+            const part = input.slice(i, i + chunk);
+            roller.push(part);
+            out.push(...roller.drain(part[part.length - 1]!.ts));
+          }
+          out.push(...roller.drain(Infinity));
+          expect(out).toEqual(expected);
+        }
+    }
+  });
+
+  test("rows of one series may leave out their source; NaN is absent, as rowToBar reads QuestDB's nulls", () => {
+    const one = bars.filter((b) => b.source === "a");
+    const roller = createDailyRoller("1w", "WSE", "PKN.WA", "a");
+    roller.push(one.map((b) => ({ ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close, volume: b.volume, adjClose: b.adjClose ?? NaN, turnover: b.turnover ?? NaN, trades: b.trades ?? null })));
+    expect(roller.drain(Infinity)).toEqual(rollup(one, "1w", "WSE"));
   });
 });

@@ -353,3 +353,124 @@ export function rollup(bars: readonly Bar[], to: Interval, market: Market): Bar[
   for (const b of [...bars].sort((a, b) => a.ts - b.ts)) roller.push(b);
   return roller.drain(Infinity);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Daily bars to weeks and months straight from a store's rows (/api/bars and /api/indicators
+// rolling up on read): no Bar per daily bar, no bucket object per bar, no date strings. The week or month of a trade date is the same for every symbol of a market, so its
+// bucket is worked out once per (market, interval, period) and kept.
+
+/** A week's or month's bucket of daily bars: [start, end) the UTC midnights its daily bars lie in, ts the rolled-up bar's (bucketOf's). */
+export type DailyBucket = { start: number; end: number; ts: number };
+
+const dailyBucketMemo = new Map<string, Map<number, DailyBucket>>();
+
+/**
+ * bucketOf(ts, "1d", to, market) with the period's start: the ISO week (Monday 00:00Z) or
+ * calendar month (the 1st, 00:00Z) the UTC date of `ts` lies in, its ts that of its first
+ * session (or the period's start when it has none). The period is found by arithmetic on the day
+ * number (1970-01-01 was a Thursday), the bucket memoised by its start.
+ */
+export function dailyBucket(ts: number, to: "1w" | "1mo", market: Market): DailyBucket {
+  const day = Math.floor(ts / DAY_MS);
+  let start: number;
+  if (to === "1w") start = (day - ((((day + 3) % 7) + 7) % 7)) * DAY_MS;
+  else {
+    const d = new Date(day * DAY_MS);
+    start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+  }
+  const key = `${market} ${to}`;
+  let periods = dailyBucketMemo.get(key);
+  if (periods === undefined) dailyBucketMemo.set(key, (periods = new Map()));
+  let b = periods.get(start);
+  if (b === undefined) {
+    if (periods.size >= MEMO_LIMIT) periods.clear();
+    const first = dateOf(start);
+    const end = to === "1w" ? start + 7 * DAY_MS : dateMs(nextMonthStart(first));
+    b = { start, end, ts: dateMs(firstSessionIn(market, first, Math.round((end - start) / DAY_MS)) ?? first) };
+    periods.set(start, b);
+  }
+  return b;
+}
+
+/** One source's week or month being folded: bucket, the bar so far, whether every daily bar had turnover and trades. */
+type Fold = DailyBucket & { bar: Bar; turnoverAll: boolean; tradesAll: boolean };
+
+/**
+ * A daily bar's fields as the fold reads them: a Bar, or a store's narrow row (queryBarFields)
+ * that may leave out `source` (one series) and the optional values.
+ */
+export type DailyRow = { source?: string; ts: number; open: number; high: number; low: number; close: number; volume: number; adjClose?: number | null; turnover?: number | null; trades?: number | null };
+
+export type DailyRoller = {
+  /** Add daily rows (each source's in ts order, as a store's page gives them). */
+  push(rows: readonly DailyRow[]): void;
+  /** As Roller.drain: the rolled-up bars whose bucket ends at or before `watermark`, in (ts, source) order, each once. */
+  drain(watermark: number): Bar[];
+};
+
+/**
+ * createRoller("1d", to, market) over a symbol's daily rows, with the same bars (open first, high
+ * max, low min, close last, volume summed in order, turnover and trades summed when every daily
+ * bar has them, adjClose the last bar's): a row is folded by comparing its ts with its source's
+ * current bucket, and a bucket is looked up (dailyBucket) only when a row leaves it. `source`
+ * names rows that carry none. A null or NaN value (QuestDB's null double) is absent, as rowToBar
+ * reads it.
+ */
+export function createDailyRoller(to: "1w" | "1mo", market: Market, symbol: string, source = ""): DailyRoller {
+  const open = new Map<string, Fold>();
+  let closed: Fold[] = [];
+  let last: Fold | undefined;
+  return {
+    push(rows) {
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        const src = r.source ?? source;
+        const ts = r.ts;
+        let f = last !== undefined && last.bar.source === src ? last : open.get(src);
+        const adj = r.adjClose != null && r.adjClose === r.adjClose ? r.adjClose : null;
+        const turnover = r.turnover != null && r.turnover === r.turnover ? r.turnover : null;
+        const trades = r.trades != null ? Number(r.trades) : null;
+        if (f !== undefined && ts >= f.start && ts < f.end) {
+          const a = f.bar;
+          if (r.high > a.high) a.high = r.high;
+          if (r.low < a.low) a.low = r.low;
+          a.close = r.close;
+          a.volume += r.volume;
+          a.adjClose = adj;
+          if (turnover === null) f.turnoverAll = false;
+          else a.turnover = (a.turnover ?? 0) + turnover;
+          if (trades === null) f.tradesAll = false;
+          else a.trades = (a.trades ?? 0) + trades;
+          last = f;
+          continue;
+        }
+        if (f !== undefined) closed.push(f);
+        const k = dailyBucket(ts, to, market);
+        const bar: Bar = { source: src, symbol, interval: to, ts: k.ts, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume, adjClose: adj, turnover, trades };
+        f = { start: k.start, end: k.end, ts: k.ts, bar, turnoverAll: turnover !== null, tradesAll: trades !== null };
+        open.set(src, f);
+        last = f;
+      }
+    },
+    drain(watermark) {
+      const done: Fold[] = [];
+      const keep: Fold[] = [];
+      for (const f of closed) (f.end <= watermark ? done : keep).push(f);
+      closed = keep;
+      for (const [src, f] of open)
+        if (f.end <= watermark) {
+          done.push(f);
+          open.delete(src);
+          if (last === f) last = undefined;
+        }
+      const bars: Bar[] = new Array(done.length);
+      for (let i = 0; i < done.length; i++) {
+        const f = done[i]!;
+        if (!f.turnoverAll) f.bar.turnover = null;
+        if (!f.tradesAll) f.bar.trades = null;
+        bars[i] = f.bar;
+      }
+      return bars.sort((x, y) => x.ts - y.ts || (x.source < y.source ? -1 : x.source > y.source ? 1 : 0));
+    },
+  };
+}

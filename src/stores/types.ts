@@ -170,6 +170,20 @@ export interface BarValueReader {
   queryBarValues(q: BarQuery): Promise<BarValues[]>;
 }
 
+/** Fields a narrow read can ask for, named as in Bar. */
+export type BarField = "source" | "ts" | "open" | "high" | "low" | "close" | "volume" | "adjClose" | "turnover" | "trades";
+/** A bar's fields as a narrow read gives them: an absent optional value null. */
+export type BarFieldRow = { source: string; ts: number; open: number; high: number; low: number; close: number; volume: number; adjClose: number | null; turnover: number | null; trades: number | null };
+
+/**
+ * queryBars' page with only `fields`, a plain object per row keyed by them: every value left out
+ * is one not made (/api/indicators reads ts and close; weeks rolled up from daily bars leave out
+ * symbol and interval). Optional in a Store (SQLite); without it a reader takes queryBars' bars.
+ */
+export interface BarFieldReader {
+  queryBarFields<F extends BarField>(q: BarQuery, fields: readonly F[]): Promise<Pick<BarFieldRow, F>[]>;
+}
+
 /** Bars out: pages of one series, the series kept, and the change order sinks read. */
 export interface BarReader {
   listSeries(opts?: { symbol?: string }): Promise<SeriesInfo[]>;
@@ -353,6 +367,7 @@ export interface Store
     BarWriter,
     BarReader,
     Partial<BarValueReader>,
+    Partial<BarFieldReader>,
     RunLedger,
     EventJournal,
     Leases,

@@ -3,19 +3,19 @@
 // first values need (warm-up), so a value does not depend on where a page starts.
 import { Hono } from "hono";
 import * as v from "valibot";
-import { INTERVAL_MS, type Bar, type Interval } from "../../domain/bar.ts";
+import { INTERVAL_MS, isoTs, type Interval } from "../../domain/bar.ts";
 import type { Market } from "../../domain/calendar.ts";
-import { computeIndicators, parseIndicator, PERIODS_PER_YEAR, warmupBars, type IndicatorSpec } from "../../domain/indicators.ts";
+import { allocColumns, computeIndicatorColumns, parseIndicator, PERIODS_PER_YEAR, warmupBars, type BarColumns, type IndicatorSpec } from "../../domain/indicators.ts";
 import { isIntraday, localDate } from "../../domain/rollup.ts";
 import { marketOf } from "../../domain/symbols.ts";
-import type { Store } from "../../stores/types.ts";
+import type { BarField, Store } from "../../stores/types.ts";
 import { resolveUniverse } from "../../universes/universes.ts";
 import { CHUNK, reach, readRolledUp, rollupBase } from "../derived.ts";
 import type { AppDeps } from "../deps.ts";
 import { badRequest, barPageEntries, encodeBarCursor, invalid, type BarCursor } from "../query.ts";
 import { MAX_INDICATOR_CELLS, MAX_INDICATORS } from "../limits.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
-import { pageClosed, sendPage } from "../representation.ts";
+import { pageClosedAt, sendPage } from "../representation.ts";
 import { indicatorsArrow } from "../../domain/arrow-bars.ts";
 
 const DAY_MS = 86_400_000;
@@ -67,49 +67,74 @@ function configuredSets(deps: Pick<AppDeps, "indicators" | "universes">): (symbo
 /** One series, as stored (`base` null) or rolled up from `base` bars. */
 type Series = { symbol: string; market: Market | undefined; base: Interval | null; interval: Interval; source: string };
 
-/** Bars of the series in [fromTs, toTs], at most `max`, stored or rolled up. */
-async function readSeries(store: Store, s: Series, fromTs: number | undefined, toTs: number | undefined, max: number): Promise<Bar[]> {
+/** A bar of the series as the indicators read it: a Bar, or a store's narrow row (ts and close; high, low and volume for VWAP). */
+type SeriesRow = { ts: number; close: number; high?: number; low?: number; volume?: number };
+
+/** Rows of the series in [fromTs, toTs], at most `max`, stored (only the `fields` the set needs) or rolled up. */
+async function readSeries(store: Store, s: Series, fields: readonly BarField[], fromTs: number | undefined, toTs: number | undefined, max: number): Promise<SeriesRow[]> {
   const { symbol, market, base, interval, source } = s;
-  const out: Bar[] = [];
+  let out: SeriesRow[] | undefined;
   let after: BarCursor | undefined;
-  while (out.length < max) {
-    const n = Math.min(CHUNK, max - out.length);
-    let page: Bar[];
+  for (;;) {
+    const n = Math.min(CHUNK, max - (out?.length ?? 0));
+    let page: SeriesRow[];
     let next: BarCursor | null;
     if (base !== null) {
-      const r = await readRolledUp(store, { symbol, market: market!, base, interval, source, from: fromTs, to: toTs, limit: n, after });
+      const r = await readRolledUp(store, { symbol, market: market!, base, interval, source, from: fromTs, to: toTs, limit: n, after, sources: 1 });
       page = r.bars;
       next = r.next;
     } else {
-      page = await store.queryBars({ symbol, interval, source, from: fromTs, to: toTs, limit: n, after });
+      const q = { symbol, interval, source, from: fromTs, to: toTs, limit: n, after };
+      page = store.queryBarFields ? await store.queryBarFields(q, fields) : await store.queryBars(q);
       const last = page[page.length - 1];
-      next = page.length === n && last ? { ts: last.ts, source: last.source } : null;
+      // One series: every row is of `source`.
+      next = page.length === n && last ? { ts: last.ts, source } : null;
     }
-    out.push(...page);
-    if (next === null) break;
+    // The common read is one chunk: its rows are the answer, not copied.
+    if (out === undefined) out = page;
+    else for (const r of page) out.push(r);
+    if (next === null || out.length >= max) return out;
     after = next;
   }
-  return out;
 }
 
 /**
- * Warm-up: the `need` bars before `t0` that make a page's first values right (see warmupBars), or
+ * Warm-up: the `need` rows before `t0` that make a page's first values right (see warmupBars), or
  * as many as there are back to the series' first bar (`firstTs`).
  */
-async function warmUp(store: Store, s: Series, t0: number, need: number, firstTs: number): Promise<Bar[]> {
+async function warmUp(store: Store, s: Series, fields: readonly BarField[], t0: number, need: number, firstTs: number): Promise<SeriesRow[]> {
   const { interval } = s;
   // A first guess of the span that holds `need` bars (sessions are a fraction of the clock),
   // doubled until it does or reaches back to the series' first bar.
   let span = need * INTERVAL_MS[interval] * (isIntraday(interval) ? 6 : interval === "1d" ? 1.6 : 1.2) + INTERVAL_MS[interval];
-  let warm: Bar[];
+  let warm: SeriesRow[];
   for (;;) {
     const lo = t0 - span;
-    warm = await readSeries(store, s, lo, t0 - 1, Number.MAX_SAFE_INTEGER);
+    warm = await readSeries(store, s, fields, lo, t0 - 1, Number.MAX_SAFE_INTEGER);
     if (warm.length >= need || lo <= firstTs - reach(interval)) break;
     span *= 2;
   }
   return warm.slice(Math.max(0, warm.length - need));
 }
+
+/** The warm-up rows then the page's rows as columns, one pass (high, low and volume NaN where not read). */
+function columnsOf(warm: readonly SeriesRow[], rows: readonly SeriesRow[]): BarColumns {
+  const c = allocColumns(warm.length + rows.length);
+  let i = 0;
+  for (const part of [warm, rows])
+    for (const r of part) {
+      c.ts[i] = r.ts;
+      c.close[i] = r.close;
+      c.high[i] = r.high ?? NaN;
+      c.low[i] = r.low ?? NaN;
+      c.volume[i] = r.volume ?? NaN;
+      i++;
+    }
+  return c;
+}
+
+/** The fields a set reads: every one the close; VWAP also high, low and volume. */
+const fieldsFor = (specs: readonly IndicatorSpec[]): readonly BarField[] => (specs.some((s) => s.kind === "vwap") ? ["ts", "high", "low", "close", "volume"] : ["ts", "close"]);
 
 export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "universes">, maxPageSize: number, cache: { now: () => number; privateCache: boolean }): Hono {
   const { store } = deps;
@@ -153,28 +178,33 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
     const one: Series = { symbol, market, base, interval, source };
 
     const start = cursor ? Math.max(cursor.ts + 1, from ?? -Infinity) : from;
-    const page = await readSeries(store, one, start, to, limit + 1);
-    const rows = page.slice(0, limit);
+    const fields = fieldsFor(specs);
+    const page = await readSeries(store, one, fields, start, to, limit + 1);
+    const n = Math.min(page.length, limit);
     const barsPerDay = isIntraday(interval) ? DAY_MS / INTERVAL_MS[interval] : 1;
     const firstTs = Math.min(...series.map((s) => s.firstTs));
     // A page of stored bars starting at the series' first bar has nothing before it to read.
-    const need = rows.length > 0 && !(base === null && rows[0]!.ts <= firstTs) ? warmupBars(specs, barsPerDay) : 0;
-    const warm = need > 0 ? await warmUp(store, one, rows[0]!.ts, need, firstTs) : [];
-    const all = [...warm, ...rows];
-    const sessionOf = isIntraday(interval) && market ? (b: Bar) => localDate(market, b.ts) : undefined;
-    const cols = computeIndicators(all, specs, { periodsPerYear, sessionOf });
-    const data = rows.map((b, i) => {
-      const row: Record<string, unknown> = { ts: new Date(b.ts).toISOString(), close: b.close };
-      for (const s of specs) row[s.key] = cols[s.key]![warm.length + i] ?? null;
-      return row;
-    });
-    const last = rows[rows.length - 1];
-    const next = page.length > limit && last ? encodeBarCursor({ ts: last.ts, source: last.source }) : null;
+    const need = n > 0 && !(base === null && page[0]!.ts <= firstTs) ? warmupBars(specs, barsPerDay) : 0;
+    const warm = need > 0 ? await warmUp(store, one, fields, page[0]!.ts, need, firstTs) : [];
+    const rows = page.length > n ? page.slice(0, n) : page;
+    const colsIn = columnsOf(warm, rows);
+    const sessionOf = isIntraday(interval) && market ? (i: number) => localDate(market, colsIn.ts[i]!) : undefined;
+    const cols = computeIndicatorColumns(colsIn, specs, { periodsPerYear, sessionOf });
+    const last = rows[n - 1];
+    const next = page.length > limit && last ? encodeBarCursor({ ts: last.ts, source }) : null;
     // ETag, 304 and Cache-Control as /api/bars (src/http/representation.ts): the values follow from the page's bars.
-    const closed = rows.length > 0 && pageClosed(symbol, interval, rows, next !== null, to, cache.now());
+    const closed = n > 0 && pageClosedAt(symbol, interval, last!.ts, next !== null, to, cache.now());
     if (format === "arrow") {
       if (next) c.header("X-Ticksync-Next", next);
       return sendPage(c, indicatorsArrow(rows, head.set, cols, warm.length, arrowMeta()), "arrow", { closed, privateCache: cache.privateCache });
+    }
+    const w = warm.length;
+    const columns = specs.map((s) => cols[s.key]!);
+    const data: Record<string, unknown>[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const row: Record<string, unknown> = { ts: isoTs(rows[i]!.ts), close: rows[i]!.close };
+      for (let k = 0; k < specs.length; k++) row[specs[k]!.key] = columns[k]![w + i] ?? null;
+      data[i] = row;
     }
     return sendPage(c, JSON.stringify({ ...head, data, next }), "json", { closed, privateCache: cache.privateCache });
   });

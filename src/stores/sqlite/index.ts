@@ -36,6 +36,7 @@ export function sqliteStore(url: string): Store {
     deleteQuarantine: (ids) => ledger.deleteQuarantine(cx, ids),
     ...bindBarReader(cx, reads),
     queryBarValues: (q) => reads.queryBarValues(cx, q),
+    queryBarFields: (q, fields) => reads.queryBarFields(cx, q, fields),
     ...bindJournal(cx, journal),
     // Other processes on this file are seen by polling the journal.
     watchEvents: async () => null,
