@@ -3,7 +3,8 @@
 import type { IngestSummary } from "../pipeline/ingest.ts";
 import { createProgressReporter } from "../pipeline/progress.ts";
 import { ingestFromConfig } from "../pipeline/run.ts";
-import type { SourceConfig } from "../sources/registry.ts";
+import { startReadWorker } from "../pipeline/validated.ts";
+import { SOURCES, type SourceConfig } from "../sources/registry.ts";
 import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
 import { defineCommand, flag, options, text, texts, UsageError, type Options } from "./command.ts";
 import { CONFIG_HELP, interruptible, intFlag, loadCommandConfig, withStore } from "./context.ts";
@@ -112,6 +113,9 @@ async function run(v: Options<typeof schema>): Promise<number> {
   if (names.length === 0) throw new UsageError("nothing to ingest: give --file, --sqlite or --source, or define sources in the config");
 
   const signal = interruptible();
+  // A source read in a worker thread (a file, a SQLite table): the worker is started now, so it
+  // gets ready while the store is opened and migrated.
+  if (names.some((n) => SOURCES.some((d) => d.type === loaded.config.sources[n]!.type && d.rebuildInWorker))) startReadWorker();
   return withStore(loaded, async (store) => {
     const summaries: IngestSummary[] = [];
     for (const name of names) {

@@ -1,6 +1,5 @@
 // `ticksync serve`: the HTTP API, metrics, the live feed and the scheduler (wired in src/serve.ts).
 import pkg from "../../package.json" with { type: "json" };
-import { serve, ServeError } from "../serve.ts";
 import { defineCommand, options, text, type Options } from "./command.ts";
 import { CONFIG_HELP, intFlag, loadCommandConfig } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
@@ -15,6 +14,8 @@ const schema = options({
 
 async function run(v: Options<typeof schema>): Promise<number> {
   const loaded = loadCommandConfig(v, { store: { url: v.store }, server: { host: v.host, port: intFlag("port", v.port) } });
+  // The server (HTTP app, scheduler, feeds) is loaded only by this command: the others start without it.
+  const { serve, ServeError } = await import("../serve.ts");
   try {
     // One machine-readable line on stdout says where it listens (port 0 picks a free one).
     await serve(loaded, (url) => out(JSON.stringify({ listening: url, version: pkg.version })));

@@ -315,6 +315,34 @@ function adjacentWeekdays(a: number, b: number, market: Market): boolean {
 }
 
 /**
+ * Sessions missing strictly between two UTC days of a market, by market and day pair: every
+ * symbol of a market shares its holidays, so a bulk file asks the calendar the same few pairs
+ * again and again. Bounded: emptied when it grows past GAP_CACHE_MAX pairs.
+ */
+const missingCache = new Map<Market, Map<number, number>>();
+const GAP_CACHE_MAX = 100_000;
+let missingCached = 0;
+
+function missingSessions(market: Market, prev: number, ts: number): number {
+  const da = Math.floor(prev / DAY_MS);
+  const span = Math.floor(ts / DAY_MS) - da;
+  // One number per pair (a span this long is rare: not cached).
+  const key = span < 4096 ? da * 4096 + span : NaN;
+  let byPair = missingCache.get(market);
+  const hit = byPair?.get(key);
+  if (hit !== undefined) return hit;
+  const [after, before] = [utcDate(prev), utcDate(ts)];
+  const cover = calendarCoverage(market);
+  const missing = after >= cover.from && before <= cover.to ? tradingDaysBetween(market, after, before).length : 0;
+  if (Number.isNaN(key)) return missing;
+  if (missingCached >= GAP_CACHE_MAX) (missingCache.clear(), (missingCached = 0), (byPair = undefined));
+  if (!byPair) missingCache.set(market, (byPair = new Map()));
+  byPair.set(key, missing);
+  missingCached++;
+  return missing;
+}
+
+/**
  * Daily gaps per symbol against its market's calendar. `lastTs` carries the newest bar per
  * symbol between batches (one number per symbol: constant in the file size) and is updated.
  */
@@ -341,12 +369,8 @@ export function findDailyGapsIn(bySymbol: Map<string, number[]>, lastTs: Map<str
     for (const ts of list) {
       // Consecutive weekdays (or Friday → Monday) cannot hide a session: skip the calendar.
       if (prev !== undefined && ts > prev && sym.ok && !adjacentWeekdays(prev, ts, sym.market)) {
-        const [after, before] = [utcDate(prev), utcDate(ts)];
-        const cover = calendarCoverage(sym.market);
-        if (after >= cover.from && before <= cover.to) {
-          const missing = tradingDaysBetween(sym.market, after, before).length;
-          if (missing > 0) warnings.push({ rule: "gap", symbol, interval: "1d", after, before, missing });
-        }
+        const missing = missingSessions(sym.market, prev, ts);
+        if (missing > 0) warnings.push({ rule: "gap", symbol, interval: "1d", after: utcDate(prev), before: utcDate(ts), missing });
       }
       if (prev === undefined || ts > prev) prev = ts;
     }

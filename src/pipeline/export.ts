@@ -9,11 +9,8 @@
 // compression and dictionary encoding built in; Arrow by apache-arrow's RecordBatchFileWriter.
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { RecordBatchFileWriter } from "apache-arrow";
-import { fileWriter, ParquetWriter } from "hyparquet-writer";
 import type { SchemaElement } from "hyparquet";
 import type { Bar, Interval } from "../domain/bar.ts";
-import { barsBatch } from "../domain/arrow-bars.ts";
 import type { Store } from "../stores/types.ts";
 
 export const EXPORT_FORMATS = ["parquet", "arrow", "csv"] as const;
@@ -84,7 +81,9 @@ function csvWriter(path: string): BarFileWriter {
 }
 
 /** An Arrow IPC file (Feather v2): a record batch per page, the writer's bytes drained to the file as they come. */
-function arrowWriter(path: string): BarFileWriter {
+async function arrowWriter(path: string): Promise<BarFileWriter> {
+  // Loaded here, not at start: every other command (ingest above all) starts without them.
+  const [{ RecordBatchFileWriter }, { barsBatch }] = await Promise.all([import("apache-arrow"), import("../domain/arrow-bars.ts")]);
   const fd = openSync(path, "w");
   const writer = new RecordBatchFileWriter();
   const drained = (async () => {
@@ -118,7 +117,8 @@ const PARQUET_SCHEMA: SchemaElement[] = [
 ];
 
 /** Parquet: pages gathered into row groups of `rowGroupRows`, each written (and flushed to the file) when full. */
-function parquetWriter(path: string, rowGroupRows: number): BarFileWriter {
+async function parquetWriter(path: string, rowGroupRows: number): Promise<BarFileWriter> {
+  const { fileWriter, ParquetWriter } = await import("hyparquet-writer");
   const pq = new ParquetWriter({ writer: fileWriter(path), schema: PARQUET_SCHEMA, createdBy: "ticksync (hyparquet-writer)" });
   const encoder = new TextEncoder();
   // The few distinct strings (sources, symbols, intervals), encoded once each.
@@ -176,11 +176,11 @@ function emptyColumns() {
   };
 }
 
-function openWriter(format: ExportFormat, path: string, rowGroupRows: number): BarFileWriter {
+async function openWriter(format: ExportFormat, path: string, rowGroupRows: number): Promise<BarFileWriter> {
   try {
     if (format === "csv") return csvWriter(path);
-    if (format === "arrow") return arrowWriter(path);
-    return parquetWriter(path, rowGroupRows);
+    if (format === "arrow") return await arrowWriter(path);
+    return await parquetWriter(path, rowGroupRows);
   } catch (e) {
     throw new ExportError("write", `cannot write ${path}: ${(e as Error).message}`);
   }
@@ -221,7 +221,7 @@ async function copySymbol(req: ExportRequest, symbol: string, writer: BarFileWri
 /** Writes one output file from the symbols' bars, in symbol order then (ts, source); under .partial until complete. */
 async function writeFile(req: ExportRequest, path: string, symbols: readonly string[]): Promise<{ bars: number; counts: number[] }> {
   const partial = `${path}.partial`;
-  const writer = openWriter(req.format, partial, req.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS);
+  const writer = await openWriter(req.format, partial, req.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS);
   const counts: number[] = [];
   try {
     for (const symbol of symbols) counts.push(await copySymbol(req, symbol, writer));

@@ -92,14 +92,34 @@ function readWorkerUrl(): string {
   return here.includes("/$bunfs/") ? new URL("./pipeline/read-worker.ts", here).href : new URL("./read-worker.ts", here).href;
 }
 
+/** A read worker started ahead of its first use (startReadWorker), and why it died if it did. */
+let early: { worker: Worker; died: string | null } | null = null;
+
+/**
+ * Start the read worker's thread now, so its start-up (a thread, its modules) overlaps the
+ * caller's own (the CLI: the store's migration); the next workerReader takes it. It does not
+ * keep the process alive while unused.
+ */
+export function startReadWorker(): void {
+  if (early) return;
+  const e = { worker: new Worker(readWorkerUrl()), died: null as string | null };
+  e.worker.addEventListener("error", (ev: ErrorEvent) => (e.died ??= ev.message || "error"));
+  e.worker.addEventListener("close", () => (e.died ??= "it exited"));
+  e.worker.unref();
+  early = e;
+}
+
 /**
  * Read and validate in a worker thread. One worker serves all streams of a run, one at a time.
  * `rebuildError` turns the worker's error back into the error class the engine classifies.
  */
 export function workerReader(spec: WorkerSourceSpec, settings: ValidateSettings, batchSize: number, lastTs: Map<string, number>, rebuildError: (e: { message: string; name: string; failure?: string }) => Error): StreamReader {
-  const worker = new Worker(readWorkerUrl());
+  const started = early;
+  early = null;
+  const worker = started?.worker ?? new Worker(readWorkerUrl());
+  worker.ref();
   // One listener for the worker's whole life: a crash before or between reads is not missed.
-  let crashed: Error | null = null;
+  let crashed: Error | null = started?.died ? new Error(`read worker failed: ${started.died}`) : null;
   let current: { id: number; queue: FromWorker[]; wake: (() => void) | null } | null = null;
   worker.addEventListener("message", (ev: MessageEvent<FromWorker>) => {
     if (current && ev.data.id === current.id) {

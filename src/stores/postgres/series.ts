@@ -74,21 +74,32 @@ export async function prepareSeries(ctx: PgContext, c: BarColumns, stats: { list
   await ensurePartitions(ctx, c);
   const byKey = new Map(list.map((x) => [x.key, x]));
   const cols = (l: BatchSeries[]) => [l.map((x) => x.source), l.map((x) => x.symbol), l.map((x) => x.interval)] as const;
-  // New series rows first (committed on their own), then the batch's series as stored.
+  // The batch's series as stored, new rows made first (committed on their own, in the same
+  // statement: one round trip and one commit). The rows it makes come back from the insert, the
+  // others from the table; a row another writer made meanwhile is in neither (the statement's
+  // snapshot predates it) and is read once more below.
   const fresh = list.filter((x) => !seriesIds.has(x.key));
-  if (fresh.length > 0) {
-    const [src, sym, int] = cols(fresh);
-    await sql`
-      INSERT INTO series (source, symbol, interval, first_ts, last_ts, bars)
-      SELECT source, symbol, interval, f, l, 0
-      FROM unnest(${src}::text[], ${sym}::text[], ${int}::text[], ${fresh.map((x) => new Date(x.min).toISOString())}::timestamptz[], ${fresh.map((x) => new Date(x.max).toISOString())}::timestamptz[]) AS u(source, symbol, interval, f, l)
-      ORDER BY source, symbol, interval
-      ON CONFLICT (source, symbol, interval) DO NOTHING`;
-  }
   const [src, sym, int] = cols(list);
-  const stored = await sql`
+  const select = () => sql`
     SELECT id, source, symbol, interval, last_ts, bars FROM series
     WHERE (source, symbol, interval) IN (SELECT * FROM unnest(${src}::text[], ${sym}::text[], ${int}::text[]))`;
+  let stored;
+  if (fresh.length > 0) {
+    const [fsrc, fsym, fint] = cols(fresh);
+    stored = await sql`
+      WITH made AS (
+        INSERT INTO series (source, symbol, interval, first_ts, last_ts, bars)
+        SELECT source, symbol, interval, f, l, 0
+        FROM unnest(${fsrc}::text[], ${fsym}::text[], ${fint}::text[], ${fresh.map((x) => new Date(x.min).toISOString())}::timestamptz[], ${fresh.map((x) => new Date(x.max).toISOString())}::timestamptz[]) AS u(source, symbol, interval, f, l)
+        ORDER BY source, symbol, interval
+        ON CONFLICT (source, symbol, interval) DO NOTHING
+        RETURNING id, source, symbol, interval, last_ts, bars)
+      SELECT * FROM made
+      UNION ALL
+      SELECT id, source, symbol, interval, last_ts, bars FROM series
+      WHERE (source, symbol, interval) IN (SELECT * FROM unnest(${src}::text[], ${sym}::text[], ${int}::text[]))`;
+    if (stored.length < list.length) stored = await select();
+  } else stored = await select();
   for (const r of stored) {
     const x = byKey.get(seriesKey(r.source, r.symbol, r.interval));
     if (!x) continue;
