@@ -100,11 +100,13 @@ export function readRange(cx: SqliteContext, q: RangeQuery): RangeReader {
     while (out.length < limit && size > 0) {
       const i = heap[0]!;
       const buf = bufs[i]!;
-      const row = buf[at[i]++]!;
+      const k = at[i]! + 1;
+      const row = buf[k - 1]!;
       row[1] = symbols[i]!;
       out.push(row);
-      gave[i]++;
-      if (at[i] < buf.length) headTs[i] = buf[at[i]]![0];
+      gave[i]!++;
+      at[i] = k;
+      if (k < buf.length) headTs[i] = buf[k]![0];
       // This symbol's chunk is spent mid-page: the next, twice as large, in the same snapshot.
       else if (!full[i] || !fill(i, row[0], row[2], Math.min(limit, 2 * buf.length))) {
         heap[0] = heap[--size]!;
