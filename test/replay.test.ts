@@ -289,6 +289,27 @@ for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
         expect(c.msgs.findIndex((x) => x.status === "replay_done")).toBeLessThan(firstLive);
       });
 
+      test("batch: several bars a message, the same bars in the same order; out of bounds is an error", async () => {
+        const range = { symbols: ["CDR.WA", "ALE.WA"], interval: "1m", from: T0, to: T0 + 119 * MIN };
+        const one = await client();
+        one.send({ op: "replay", ...range });
+        await one.until((m) => m.some((x) => x.status === "replay_done"), "replay_done (batch 1)");
+        const many = await client();
+        many.send({ op: "replay", ...range, batch: 7 });
+        await many.until((m) => m.some((x) => x.status === "replay_done"), "replay_done (batch 7)");
+        const singles = one.msgs.filter((x) => x.type === "replay");
+        const batches = many.msgs.filter((x) => x.type === "replay").map((x) => x.bars as Msg["bar"][]);
+        expect(singles.every((x) => x.bar && !("bars" in x))).toBe(true);
+        expect(singles.length).toBe(all.filter((b) => b.interval === "1m" && range.symbols.includes(b.symbol) && b.ts <= range.to).length);
+        expect(batches.flat()).toEqual(singles.map((x) => x.bar));
+        expect(Math.max(...batches.map((b) => b.length))).toBe(7);
+        expect(many.msgs.find((x) => x.status === "replay_done")!.bars).toBe(singles.length);
+        many.send({ op: "replay", ...range, batch: 0 });
+        many.send({ op: "replay", ...range, batch: 1001 });
+        await many.until((m) => m.filter((x) => x.type === "error").length === 2, "2 errors");
+        expect(many.msgs.filter((x) => x.type === "error").map((x) => x.message)).toEqual([expect.stringContaining("batch must be at least 1"), expect.stringContaining("batch must be at most 1000")]);
+      });
+
       test("a replay that would take hours stops on unsubscribe", async () => {
         const c = await client();
         c.send({ op: "replay", symbols: ["CDR.WA"], interval: "1m", from: T0, to: T0 + 100 * MIN, speed: 1 });
