@@ -16,6 +16,7 @@ import { CHUNK_SQL as sqliteChunkSql } from "../src/stores/sqlite/replay.ts";
 import { rangeSql as pgRangeSql } from "../src/stores/postgres/replay.ts";
 import { parsePgUrl } from "../src/stores/postgres/url.ts";
 import { Database } from "bun:sqlite";
+import type { RangeRow } from "../src/stores/types.ts";
 import { STORES } from "./stores.ts";
 import { tempDir, waitFor } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
@@ -136,6 +137,23 @@ for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
       const rest: string[] = [];
       for (let p = await resumed.next(5); p.rows.length; p = await resumed.next(5)) rest.push(...p.rows.map((r) => key({ ts: r[0], symbol: r[1], source: r[2] })));
       expect(rest).toEqual(want.slice(at + 1).map(key));
+    });
+
+    test("a write between pages shows in the next page, by this connection or another", async () => {
+      const other = factory.open(url);
+      cleanups.push(() => other.close());
+      const fresh = [...Array(10)].flatMap((_, i) => [bar("CDR.WA", 400 + i), bar("PKN.WA", 400 + i)]);
+      await commit(store, fresh);
+      const reader = store.readRange!({ symbols: ["PKN.WA", "CDR.WA"], interval: "1m", from: T0 + 400 * MIN, to: T0 + 500 * MIN });
+      const closes = (rows: RangeRow[]) => rows.map((r) => `${r[1]}@${(r[0] - T0) / MIN}:${r[6]}`);
+      expect(closes((await reader.next(3)).rows)).toEqual(["CDR.WA@400:14", "PKN.WA@400:14", "CDR.WA@401:14.01"]);
+      await commit(store, [bar("CDR.WA", 402, "test", 1)]);
+      expect(closes((await reader.next(3)).rows)).toEqual(["PKN.WA@401:14.01", "CDR.WA@402:1", "PKN.WA@402:14.02"]);
+      await commit(other, [bar("PKN.WA", 406, "test", 2), bar("PKN.WA", 450)]);
+      const rest = closes((await reader.next(100)).rows);
+      expect(rest.length).toBe(15);
+      expect(rest).toContain("PKN.WA@406:2");
+      expect(rest.at(-1)).toBe("PKN.WA@450:14.5");
     });
 
     test("the fallback merge of per-symbol pages (stores without range reads) gives the same lines", async () => {

@@ -2,8 +2,8 @@
 // one interval, merged in (ts, symbol, source) order, a keyset page per read transaction. Each
 // symbol is a cursor over its range of the primary key (symbol, interval, ts, source), read in
 // chunks, so each comes in (ts, source) order; a binary heap keyed by (ts, symbol) merges them.
-// Why not one UNION ALL query merged by SQLite: its merge costs ~1 µs a bar, these range scans
-// plus the heap about half that (docs/benchmarks.md, "Replay"). No extra index: writes pay nothing.
+// Why not one UNION ALL query merged by SQLite: its merge costs ~1.2 µs a bar (CPU), these range
+// scans plus the heap ~0.8 (docs/benchmarks.md, "Replay"). No extra index: writes pay nothing.
 import { eventId } from "../events.ts";
 import type { RangePage, RangeQuery, RangeReader, RangeRow } from "../types.ts";
 import type { SqliteContext } from "./db.ts";
@@ -21,6 +21,8 @@ export const CHUNK_SQL =
 
 /** The smallest chunk a symbol reads; a symbol's first chunk of a page is what it gave the last page, plus one. */
 const MIN_CHUNK = 32;
+/** Chunks grow (doubling) to this many pages' share per symbol: what a reader buffers at most. */
+const CHUNK_PAGES = 4;
 
 /** Byte order of ASCII/BMP strings, as SQLite's BINARY collation compares their UTF-8. */
 const byBytes = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -31,6 +33,9 @@ export function readRange(cx: SqliteContext, q: RangeQuery): RangeReader {
   if (n > SQLITE_MAX_RANGE_SYMBOLS) throw new Error(`a range read takes at most ${SQLITE_MAX_RANGE_SYMBOLS} symbols on SQLite (got ${n})`);
   const chunkStmt = cx.db.query(CHUNK_SQL);
   const journal = cx.db.query("SELECT batch, n FROM journal ORDER BY batch DESC LIMIT 1");
+  // What the snapshot is: data_version changes when another connection committed since this
+  // connection's last read transaction began, total_changes() with each row this connection wrote.
+  const version = cx.db.query("SELECT (SELECT data_version FROM pragma_data_version()) AS dv, total_changes() AS tc");
   const params: (string | number | null)[] = ["", q.interval, 0, q.to, null, q.source ?? null, 0];
   // Per symbol: its buffered chunk, the next row's index in it, its head ts, whether the chunk was
   // full (more may follow), the rows it gave the last page (sizes its next first chunk).
@@ -80,22 +85,34 @@ export function readRange(cx: SqliteContext, q: RangeQuery): RangeReader {
     return true;
   }
   let after = q.after ?? null;
+  // The snapshot the buffered chunks were read in; `kept` while they are whole and usable.
+  let dv = -1;
+  let tc = -1;
+  let kept = false;
   // The page and the journal's end in one read transaction: one snapshot (WAL). Rows buffered past
-  // the page are dropped with it: the next page reads again in its own snapshot.
+  // the page serve the next one only when no write was committed in between (the same snapshot);
+  // else every symbol reads again from the cursor in the new one.
   const page = cx.db.transaction((limit: number): RangePage => {
     const j = journal.get() as { batch: number; n: number } | null;
     const journalAt = j ? eventId(j.batch, j.n - 1) : 0;
+    const v = version.get() as { dv: number; tc: number };
+    const same = kept && v.dv === dv && v.tc === tc;
+    (dv = v.dv), (tc = v.tc), (kept = false);
     const out: RangeRow[] = [];
-    size = 0;
+    const cap = Math.max(MIN_CHUNK, Math.ceil((CHUNK_PAGES * limit) / Math.max(1, n)));
+    if (!same) size = 0;
     for (let i = 0; i < n; i++) {
-      const s = symbols[i]!;
-      const want = Math.min(limit, Math.max(MIN_CHUNK, gave[i]! < 0 ? Math.ceil(limit / n) + 1 : gave[i]! + 1));
+      const given = gave[i]!;
       gave[i] = 0;
+      if (same) continue;
+      const s = symbols[i]!;
+      const want = Math.min(cap, Math.max(MIN_CHUNK, given < 0 ? Math.ceil(limit / n) + 1 : given + 1));
       // Before the cursor's symbol: strictly later ts; after it: the same ts too; at it: later source.
       const has = !after
         ? fill(i, q.from - 1, null, want)
         : s < after.symbol ? fill(i, after.ts, null, want) : s > after.symbol ? fill(i, after.ts - 1, null, want) : fill(i, after.ts, after.source, want);
       if (has) (heap[size] = i), siftUp(size++);
+      else bufs[i] = [];
     }
     while (out.length < limit && size > 0) {
       const i = heap[0]!;
@@ -107,14 +124,14 @@ export function readRange(cx: SqliteContext, q: RangeQuery): RangeReader {
       gave[i]!++;
       at[i] = k;
       if (k < buf.length) headTs[i] = buf[k]![0];
-      // This symbol's chunk is spent mid-page: the next, twice as large, in the same snapshot.
-      else if (!full[i] || !fill(i, row[0], row[2], Math.min(limit, 2 * buf.length))) {
+      // This symbol's chunk is spent: the next, up to twice as large, in the same snapshot.
+      else if (!full[i] || !fill(i, row[0], row[2], Math.min(cap, 2 * buf.length))) {
         heap[0] = heap[--size]!;
         bufs[i] = [];
       }
       if (size > 0) siftDown(0);
     }
-    for (let i = 0; i < n; i++) bufs[i] = [];
+    kept = true;
     return { rows: out, journalAt };
   });
   return {
