@@ -19,7 +19,7 @@ export const SQLITE_MAX_RANGE_SYMBOLS = 500;
 export const CHUNK_SQL =
   "SELECT ts, NULL, source, open, high, low, close, volume, adj_close, turnover, trades FROM bars WHERE symbol = ?1 AND interval = ?2 AND ts >= ?3 AND ts <= ?4 AND (ts > ?3 OR source > ?5) AND (?6 IS NULL OR source = ?6) ORDER BY ts, source LIMIT ?7";
 
-/** The smallest chunk a symbol reads; a symbol's first chunk of a page is what it gave the last page, plus one. */
+/** The smallest chunk a symbol reads (within the cap); its first chunk of a page is what it gave the last page, plus one. */
 const MIN_CHUNK = 32;
 /** Chunks grow (doubling) to this many pages' share per symbol: what a reader buffers at most. */
 const CHUNK_PAGES = 4;
@@ -99,7 +99,8 @@ export function readRange(cx: SqliteContext, q: RangeQuery): RangeReader {
     const same = kept && v.dv === dv && v.tc === tc;
     (dv = v.dv), (tc = v.tc), (kept = false);
     const out: RangeRow[] = [];
-    const cap = Math.max(MIN_CHUNK, Math.ceil((CHUNK_PAGES * limit) / Math.max(1, n)));
+    // Chunks of all symbols together hold at most CHUNK_PAGES pages (plus one row a symbol).
+    const cap = Math.ceil((CHUNK_PAGES * limit) / Math.max(1, n));
     if (!same) size = 0;
     for (let i = 0; i < n; i++) {
       const given = gave[i]!;
