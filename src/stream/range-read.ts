@@ -13,7 +13,7 @@ const whole = (what: string, min: number, max: number, doc: string) =>
 
 export const replayConfigSchema = v.strictObject({
   maxSymbols: v.optional(
-    whole("symbols", 1, 500, "Symbols one replay (GET /api/replay, the WebSocket's replay) may name; more is refused (400 / an error reply). At most 500: SQLite merges at most 500 arms in one query."),
+    whole("symbols", 1, 500, "Symbols one replay (GET /api/replay, the WebSocket's replay) may name; more is refused (400 / an error reply). At most 500: a page reads each symbol at least once."),
     100,
   ),
   maxRows: v.optional(

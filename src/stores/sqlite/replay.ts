@@ -8,7 +8,7 @@ import { eventId } from "../events.ts";
 import type { RangePage, RangeQuery, RangeReader, RangeRow } from "../types.ts";
 import type { SqliteContext } from "./db.ts";
 
-/** Symbols one range read may merge (`replay.maxSymbols` is at most this). */
+/** Symbols one range read may merge (`replay.maxSymbols` is at most this): a page queries each at least once. */
 export const SQLITE_MAX_RANGE_SYMBOLS = 500;
 
 /**
