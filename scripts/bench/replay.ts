@@ -1,9 +1,12 @@
-// Replay bench: messages/s of a replay of a 10,000,000-bar SQLite store to one client, against a
-// bare Bun.serve + bun:sqlite handler streaming the same rows as the same NDJSON in the same run.
-// ticksync serves GET /api/replay (the app as `serve` builds it) and the WebSocket's replay at
-// speed "max"; the client is another process (scripts/bench/lib/replay-client.ts) that counts the
-// bars and fails the bench on one out of (ts, symbol, source) order. The issue's aim: above
-// tardis-machine's published ~700,000 messages/s.
+// Replay bench: bars/s of a replay of a 10,000,000-bar SQLite store to one client, against a bare
+// Bun.serve + bun:sqlite handler streaming the same rows as the same NDJSON in the same order in
+// the same run. ticksync serves GET /api/replay (the app as `serve` builds it) and the WebSocket's
+// replay at speed "max", a bar a message and in batches; the client is another process
+// (scripts/bench/lib/replay-client.ts) that counts the bars and fails the bench on one out of
+// (ts, symbol, source) order. Each run also prints the server's CPU µs per bar (steadier than wall
+// time on a shared machine), and first the readers alone in this process: the store's range reader
+// against one UNION ALL query merged by SQLite (the previous reader), CPU µs per bar.
+// The issue's aim: above tardis-machine's published ~700,000 messages/s.
 //   bun scripts/bench/run.ts replay
 //   BENCH_REPLAY_ROWS=1000000 bun scripts/bench/run.ts replay     (a quick run)
 // The store (100 crypto pairs × ROWS/100 one-minute bars) is built once per size with a raw
@@ -137,6 +140,42 @@ function bareServer(file: string) {
   });
 }
 
+/** CPU µs per bar of reading every row in pages of 10,000: the store's range reader, then one UNION ALL query a page. */
+async function readerCpu(file: string, store: ReturnType<typeof sqliteStore>): Promise<{ store: number; union: number; rows: number }> {
+  const cpuUs = () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+  let c0 = cpuUs();
+  let rows = 0;
+  const reader = store.readRange!({ symbols: SYMBOL_LIST, interval: "1m", from: T0, to: T0 + PER * MIN });
+  for (let p = await reader.next(10_000); p.rows.length; p = await reader.next(10_000)) rows += p.rows.length;
+  const storeUs = (cpuUs() - c0) / rows;
+  const db = new Database(file, { readonly: true });
+  const arms = SYMBOL_LIST.map(
+    (_, i) => `SELECT ts, symbol, source, open, high, low, close, volume, adj_close, turnover, trades FROM bars WHERE symbol = ?${3 + 3 * i} AND interval = '1m' AND ts >= ?${4 + 3 * i} AND ts <= ?1 AND (ts > ?${4 + 3 * i} OR source > ?${5 + 3 * i})`,
+  );
+  const page = db.query(`${arms.join(" UNION ALL ")} ORDER BY 1, 2, 3 LIMIT ?2`);
+  const params: (string | number | null)[] = [Number.MAX_SAFE_INTEGER, 10_000];
+  for (const s of SYMBOL_LIST) params.push(s, T0 - 1, null);
+  c0 = cpuUs();
+  let unionRows = 0;
+  for (;;) {
+    const got = page.values(...(params as any[])) as [number, string, string][];
+    unionRows += got.length;
+    const last = got[got.length - 1];
+    if (!last) break;
+    for (let i = 0; i < SYMBOL_LIST.length; i++) {
+      const s = SYMBOL_LIST[i]!;
+      params[3 + 3 * i] = s < last[1] ? last[0] : s > last[1] ? last[0] - 1 : last[0];
+      params[4 + 3 * i] = s === last[1] ? last[2] : null;
+    }
+  }
+  db.close();
+  if (unionRows !== rows) throw new Error(`the readers disagree: ${rows} and ${unionRows} rows`);
+  return { store: storeUs, union: (cpuUs() - c0) / rows, rows };
+}
+
 type ClientResult = { bars: number; seconds: number; outOfOrder: number; messages: number; serverCpuUs: number };
 /** One client run; the server's CPU time meanwhile (this process: both servers, one of them busy). */
 async function client(args: string[]): Promise<ClientResult> {
@@ -172,6 +211,8 @@ export async function run(): Promise<boolean> {
   };
   try {
     console.log(`replay: ${total.toLocaleString("en")} one-minute bars of ${SYMBOLS} symbols (SQLite), one client`);
+    const cpu = await readerCpu(file, store);
+    console.log(`  readers alone (CPU, this process): store's range reader ${cpu.store.toFixed(2)} µs/bar; one UNION ALL query a page ${cpu.union.toFixed(2)} µs/bar`);
     // Warm-up (page cache, JIT): one pass of each reader, not timed.
     await client(["http", `http://127.0.0.1:${bare.port}/`]);
     await client(["http", `http://127.0.0.1:${server.port}/api/replay?symbols=${SYMBOL_LIST.join(",")}&interval=1m&from=${from}&to=${to}`]);
