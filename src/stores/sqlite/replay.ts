@@ -137,6 +137,7 @@ export function readRange(cx: SqliteContext, q: RangeQuery): RangeReader {
   });
   return {
     async next(limit) {
+      if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`a page takes a whole number of rows above 0 (got ${limit})`);
       const p = page.deferred(limit);
       const last = p.rows[p.rows.length - 1];
       if (last) after = { ts: last[0], symbol: last[1], source: last[2] };
