@@ -322,6 +322,15 @@ for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
         expect(batches.flat()).toEqual(singles.map((x) => x.bar));
         expect(Math.max(...batches.map((b) => b.length))).toBe(7);
         expect(many.msgs.find((x) => x.status === "replay_done")!.bars).toBe(singles.length);
+        // Paced (119 minutes at 36,000×: ~200 ms): what is due goes out before each wait, none lost.
+        const paced = await client();
+        const t0 = performance.now();
+        paced.send({ op: "replay", ...range, batch: 50, speed: 36_000 });
+        await paced.until((m) => m.some((x) => x.status === "replay_done"), "replay_done (paced)");
+        expect(performance.now() - t0).toBeGreaterThanOrEqual(150);
+        const pacedBatches = paced.msgs.filter((x) => x.type === "replay").map((x) => x.bars as Msg["bar"][]);
+        expect(pacedBatches.flat()).toEqual(singles.map((x) => x.bar));
+        expect(pacedBatches.length).toBeGreaterThan(10);
         many.send({ op: "replay", ...range, batch: 0 });
         many.send({ op: "replay", ...range, batch: 1001 });
         await many.until((m) => m.filter((x) => x.type === "error").length === 2, "2 errors");
