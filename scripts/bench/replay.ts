@@ -1,9 +1,12 @@
-// Replay bench: messages/s of a replay of a 10,000,000-bar SQLite store to one client, against a
-// bare Bun.serve + bun:sqlite handler streaming the same rows as the same NDJSON in the same run.
-// ticksync serves GET /api/replay (the app as `serve` builds it) and the WebSocket's replay at
-// speed "max"; the client is another process (scripts/bench/lib/replay-client.ts) that counts the
-// bars and fails the bench on one out of (ts, symbol, source) order. The issue's aim: above
-// tardis-machine's published ~700,000 messages/s.
+// Replay bench: bars/s of a replay of a 10,000,000-bar SQLite store to one client, against a bare
+// Bun.serve + bun:sqlite handler streaming the same rows as the same NDJSON in the same order in
+// the same run. ticksync serves GET /api/replay (the app as `serve` builds it) and the WebSocket's
+// replay at speed "max", a bar a message and in batches; the client is another process
+// (scripts/bench/lib/replay-client.ts) that counts the bars and fails the bench on one out of
+// (ts, symbol, source) order. Each run also prints the server's CPU µs per bar (steadier than wall
+// time on a shared machine), and first the readers alone in this process: the store's range reader
+// against one UNION ALL query merged by SQLite (the previous reader), CPU µs per bar.
+// The issue's aim: above tardis-machine's published ~700,000 messages/s.
 //   bun scripts/bench/run.ts replay
 //   BENCH_REPLAY_ROWS=1000000 bun scripts/bench/run.ts replay     (a quick run)
 // The store (100 crypto pairs × ROWS/100 one-minute bars) is built once per size with a raw
@@ -28,6 +31,8 @@ const MIN = 60_000;
 /** tardis-machine's published figure (messages/s from its cache). */
 const AIM = 700_000;
 const CLIENT = join(import.meta.dir, "lib", "replay-client.ts");
+/** Bars per message in the batched WebSocket run. */
+const WS_BATCH = 500;
 
 const letters = (i: number) => String.fromCharCode(65 + Math.floor(i / 676), 65 + (Math.floor(i / 26) % 26), 65 + (i % 26));
 const SYMBOL_LIST = Array.from({ length: SYMBOLS }, (_, i) => `${letters(i)}-USDT.CRYPTO`);
@@ -67,37 +72,65 @@ async function storeFile(): Promise<string> {
   return file;
 }
 
-/** The baseline: a bare Bun.serve + bun:sqlite handler, the same merge query in keyset pages, the same lines. */
+/**
+ * The baseline: a bare Bun.serve + bun:sqlite handler writing the same lines in the same order the
+ * plainest fast way: each symbol's primary-key range read in chunks of 1,000 rows (`stmt.values()`),
+ * a binary heap on (ts, symbol index) merging them, each ts's ISO text made once. No snapshots, no
+ * cursor, no bounds: what ticksync adds over this is what the ratio shows.
+ */
 function bareServer(file: string) {
   const db = new Database(file, { readonly: true });
-  const arms = SYMBOL_LIST.map(
-    (_, i) => `SELECT ts, symbol, source, open, high, low, close, volume FROM bars WHERE symbol = ?${4 + 3 * i} AND interval = '1m' AND ts >= ?${5 + 3 * i} AND ts <= ?1 AND (ts > ?${5 + 3 * i} OR source > ?${6 + 3 * i})`,
-  );
-  const page = db.query(`${arms.join(" UNION ALL ")} ORDER BY 1, 2, 3 LIMIT ?2`);
+  const chunk = db.query("SELECT ts, symbol, source, open, high, low, close, volume FROM bars WHERE symbol = ?1 AND interval = '1m' AND ts >= ?2 AND (ts > ?2 OR source > ?3) ORDER BY ts, source LIMIT 1000");
+  type Row = [number, string, string, number, number, number, number, number];
+  const n = SYMBOL_LIST.length;
   return Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     fetch() {
-      let after: [number, string, string] | null = null;
-      const params: (string | number | null)[] = [Number.MAX_SAFE_INTEGER, 10_000, null];
-      for (const s of SYMBOL_LIST) params.push(s, T0 - 1, null);
+      const bufs: Row[][] = SYMBOL_LIST.map((s) => chunk.values(s, T0 - 1, null) as Row[]);
+      const at = new Int32Array(n);
+      const headTs = new Float64Array(n);
+      const heap = SYMBOL_LIST.map((_, i) => i).filter((i) => bufs[i]!.length);
+      for (const i of heap) headTs[i] = bufs[i]![0]![0];
+      const down = (k: number) => {
+        const x = heap[k]!;
+        for (;;) {
+          let c = 2 * k + 1;
+          if (c >= heap.length) break;
+          const y = heap[c]!;
+          if (c + 1 < heap.length) {
+            const z = heap[c + 1]!;
+            if (headTs[z]! < headTs[y]! || (headTs[z] === headTs[y] && z < y)) c++;
+          }
+          const m = heap[c]!;
+          if (headTs[x]! < headTs[m]! || (headTs[x] === headTs[m] && x < m)) break;
+          heap[k] = m;
+          k = c;
+        }
+        heap[k] = x;
+      };
+      for (let k = (heap.length >> 1) - 1; k >= 0; k--) down(k);
       const body = new ReadableStream<Uint8Array>(
         {
           pull(ctl) {
-            if (after) for (let i = 0; i < SYMBOL_LIST.length; i++) {
-              const s = SYMBOL_LIST[i]!;
-              const k = 3 + 3 * i;
-              params[k + 1] = s < after[1] ? after[0] : s > after[1] ? after[0] - 1 : after[0];
-              params[k + 2] = s === after[1] ? after[2] : null;
-            }
-            const rows = page.values(...(params as any[])) as [number, string, string, number, number, number, number, number][];
             let out = "";
-            for (const r of rows)
-              out += `{"type":"bar","symbol":"${r[1]}","source":"${r[2]}","interval":"1m","ts":"${new Date(r[0]).toISOString()}","open":${r[3]},"high":${r[4]},"low":${r[5]},"close":${r[6]},"volume":${r[7]}}\n`;
+            let lastTs = NaN;
+            let iso = "";
+            for (let m = 0; m < 10_000 && heap.length; m++) {
+              const i = heap[0]!;
+              const r = bufs[i]![at[i]!++]!;
+              if (r[0] !== lastTs) iso = new Date((lastTs = r[0])).toISOString();
+              out += `{"type":"bar","symbol":"${r[1]}","source":"${r[2]}","interval":"1m","ts":"${iso}","open":${r[3]},"high":${r[4]},"low":${r[5]},"close":${r[6]},"volume":${r[7]}}\n`;
+              if (at[i]! === bufs[i]!.length) {
+                bufs[i] = bufs[i]!.length < 1000 ? [] : (chunk.values(SYMBOL_LIST[i]!, r[0], r[2]) as Row[]);
+                at[i] = 0;
+                if (!bufs[i]!.length) heap[0] = heap[heap.length - 1]!, heap.pop();
+              }
+              if (bufs[i]!.length) headTs[i] = bufs[i]![at[i]!]![0];
+              if (heap.length) down(0);
+            }
             if (out) ctl.enqueue(Buffer.from(out));
-            const last = rows[rows.length - 1];
-            if (!last) return ctl.close();
-            after = [last[0], last[1], last[2]];
+            if (!heap.length) ctl.close();
           },
         },
         { highWaterMark: 0 },
@@ -107,12 +140,51 @@ function bareServer(file: string) {
   });
 }
 
-type ClientResult = { bars: number; seconds: number; outOfOrder: number };
+/** CPU µs per bar of reading every row in pages of 10,000: the store's range reader, then one UNION ALL query a page. */
+async function readerCpu(file: string, store: ReturnType<typeof sqliteStore>): Promise<{ store: number; union: number; rows: number }> {
+  const cpuUs = () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+  let c0 = cpuUs();
+  let rows = 0;
+  const reader = store.readRange!({ symbols: SYMBOL_LIST, interval: "1m", from: T0, to: T0 + PER * MIN });
+  for (let p = await reader.next(10_000); p.rows.length; p = await reader.next(10_000)) rows += p.rows.length;
+  const storeUs = (cpuUs() - c0) / rows;
+  const db = new Database(file, { readonly: true });
+  const arms = SYMBOL_LIST.map(
+    (_, i) => `SELECT ts, symbol, source, open, high, low, close, volume, adj_close, turnover, trades FROM bars WHERE symbol = ?${3 + 3 * i} AND interval = '1m' AND ts >= ?${4 + 3 * i} AND ts <= ?1 AND (ts > ?${4 + 3 * i} OR source > ?${5 + 3 * i})`,
+  );
+  const page = db.query(`${arms.join(" UNION ALL ")} ORDER BY 1, 2, 3 LIMIT ?2`);
+  const params: (string | number | null)[] = [Number.MAX_SAFE_INTEGER, 10_000];
+  for (const s of SYMBOL_LIST) params.push(s, T0 - 1, null);
+  c0 = cpuUs();
+  let unionRows = 0;
+  for (;;) {
+    const got = page.values(...(params as any[])) as [number, string, string][];
+    unionRows += got.length;
+    const last = got[got.length - 1];
+    if (!last) break;
+    for (let i = 0; i < SYMBOL_LIST.length; i++) {
+      const s = SYMBOL_LIST[i]!;
+      params[3 + 3 * i] = s < last[1] ? last[0] : s > last[1] ? last[0] - 1 : last[0];
+      params[4 + 3 * i] = s === last[1] ? last[2] : null;
+    }
+  }
+  db.close();
+  if (unionRows !== rows) throw new Error(`the readers disagree: ${rows} and ${unionRows} rows`);
+  return { store: storeUs, union: (cpuUs() - c0) / rows, rows };
+}
+
+type ClientResult = { bars: number; seconds: number; outOfOrder: number; messages: number; serverCpuUs: number };
+/** One client run; the server's CPU time meanwhile (this process: both servers, one of them busy). */
 async function client(args: string[]): Promise<ClientResult> {
+  const cpu0 = process.cpuUsage();
   const proc = Bun.spawn([process.execPath, CLIENT, ...args], { stdout: "pipe", stderr: "inherit" });
   const out = await new Response(proc.stdout).text();
   if ((await proc.exited) !== 0) throw new Error(`the replay client failed (${args[0]})`);
-  return JSON.parse(out.trim().split("\n").pop()!);
+  const cpu = process.cpuUsage(cpu0);
+  return { ...JSON.parse(out.trim().split("\n").pop()!), serverCpuUs: cpu.user + cpu.system };
 }
 
 export async function run(): Promise<boolean> {
@@ -133,11 +205,14 @@ export async function run(): Promise<boolean> {
     const rate = r.bars / r.seconds;
     const bad = r.bars !== total || r.outOfOrder > 0;
     if (bad) ok = false;
-    console.log(`  ${name.padEnd(28)} ${r.bars} bars in ${r.seconds.toFixed(2)} s: ${Math.round(rate).toLocaleString("en")} messages/s${r.outOfOrder ? `, ${r.outOfOrder} OUT OF ORDER` : ""}${r.bars !== total ? `, expected ${total} bars` : ""}`);
+    const frames = r.messages !== r.bars ? ` (${r.messages.toLocaleString("en")} frames)` : "";
+    console.log(`  ${name.padEnd(34)} ${r.bars} bars${frames} in ${r.seconds.toFixed(2)} s: ${Math.round(rate).toLocaleString("en")} bars/s, server CPU ${(r.serverCpuUs / r.bars).toFixed(2)} µs/bar${r.outOfOrder ? `, ${r.outOfOrder} OUT OF ORDER` : ""}${r.bars !== total ? `, expected ${total} bars` : ""}`);
     return rate;
   };
   try {
     console.log(`replay: ${total.toLocaleString("en")} one-minute bars of ${SYMBOLS} symbols (SQLite), one client`);
+    const cpu = await readerCpu(file, store);
+    console.log(`  readers alone (CPU, this process): store's range reader ${cpu.store.toFixed(2)} µs/bar; one UNION ALL query a page ${cpu.union.toFixed(2)} µs/bar`);
     // Warm-up (page cache, JIT): one pass of each reader, not timed.
     await client(["http", `http://127.0.0.1:${bare.port}/`]);
     await client(["http", `http://127.0.0.1:${server.port}/api/replay?symbols=${SYMBOL_LIST.join(",")}&interval=1m&from=${from}&to=${to}`]);
@@ -145,8 +220,11 @@ export async function run(): Promise<boolean> {
     const http = report("ticksync GET /api/replay", await client(["http", `http://127.0.0.1:${server.port}/api/replay?symbols=${SYMBOL_LIST.join(",")}&interval=1m&from=${from}&to=${to}`]));
     const op = JSON.stringify({ op: "replay", symbols: SYMBOL_LIST, interval: "1m", from, to, speed: "max" });
     const ws = report("ticksync WebSocket replay", await client(["ws", `ws://127.0.0.1:${server.port}/api/ws`, op]));
-    console.log(`  /api/replay ÷ bare: ${(http / base).toFixed(2)}; WebSocket ÷ bare: ${(ws / base).toFixed(2)}`);
-    console.log(`  aim (above ${AIM.toLocaleString("en")} messages/s, tardis-machine's figure): /api/replay ${http > AIM ? "met" : "missed"}, WebSocket ${ws > AIM ? "met" : "missed"}`);
+    const opBatch = JSON.stringify({ op: "replay", symbols: SYMBOL_LIST, interval: "1m", from, to, speed: "max", batch: WS_BATCH });
+    const wsBatch = report(`ticksync WebSocket, batch ${WS_BATCH}`, await client(["ws", `ws://127.0.0.1:${server.port}/api/ws`, opBatch]));
+    console.log(`  ÷ bare (bars/s): /api/replay ${(http / base).toFixed(2)}; WebSocket ${(ws / base).toFixed(2)}; WebSocket batch ${WS_BATCH} ${(wsBatch / base).toFixed(2)}`);
+    const met = (x: number) => (x > AIM ? "met" : "missed");
+    console.log(`  aim (above ${AIM.toLocaleString("en")} messages/s, tardis-machine's figure; a bar a message): /api/replay ${met(http)}, WebSocket ${met(ws)}; batched, in bars/s: ${met(wsBatch)}`);
   } finally {
     bare.stop(true);
     await hub.stop();

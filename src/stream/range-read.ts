@@ -1,7 +1,8 @@
 // Replay's reading half, shared by GET /api/replay and the WebSocket's `replay`: the limits
 // (`[replay]` in the config), a range of several symbols' stored bars in (ts, symbol, source)
 // order a page at a time (the store's readRange; a k-way merge of per-symbol queryBars pages
-// where a store has none, e.g. QuestDB), and bars written as NDJSON lines straight from the rows.
+// where a store has none, e.g. QuestDB), and bars written as NDJSON lines straight from the rows
+// (a ts's ISO text made once for all its bars).
 // The format and the tie order are documented in docs/stream.md ("Replay").
 import * as v from "valibot";
 import type { Interval } from "../domain/bar.ts";
@@ -12,14 +13,14 @@ const whole = (what: string, min: number, max: number, doc: string) =>
 
 export const replayConfigSchema = v.strictObject({
   maxSymbols: v.optional(
-    whole("symbols", 1, 500, "Symbols one replay (GET /api/replay, the WebSocket's replay) may name; more is refused (400 / an error reply). At most 500: SQLite merges at most 500 arms in one query."),
+    whole("symbols", 1, 500, "Symbols one replay (GET /api/replay, the WebSocket's replay) may name; more is refused (400 / an error reply). At most 500: a page reads each symbol at least once."),
     100,
   ),
   maxRows: v.optional(
     whole("rows", 1, 1e12, "Bars one replay sends at most; a range with more ends with a `truncated` line (GET /api/replay) or status carrying the cursor to continue from."),
     10_000_000,
   ),
-  pageRows: v.optional(whole("rows", 100, 100_000, "Bars read from the store per query while replaying: what one replay holds in memory at most."), 10_000),
+  pageRows: v.optional(whole("rows", 100, 100_000, "Bars read from the store per read transaction (a page) while replaying. A replay holds at most about five pages in memory: the page and, on SQLite, each symbol's rows read ahead (up to four pages' worth in all)."), 10_000),
 });
 export type ReplayConfig = v.InferOutput<typeof replayConfigSchema>;
 export const defaultReplayConfig = (): ReplayConfig => v.parse(replayConfigSchema, {});
@@ -76,7 +77,7 @@ function mergedRange(store: Store, q: RangeQuery): RangeReader {
  * written from the row values: one string per page, no object per bar. Rows of one ts (a tie
  * across symbols) reuse its ISO text; symbols and sources are quoted once per page.
  */
-export function ndjsonLines(rows: readonly RangeRow[], interval: Interval): string {
+export function ndjsonLines(rows: readonly RangeRow[], interval: Interval, start = 0, end = rows.length): string {
   let out = "";
   let lastTs = NaN;
   let iso = "";
@@ -86,7 +87,7 @@ export function ndjsonLines(rows: readonly RangeRow[], interval: Interval): stri
     if (x === undefined) quoted.set(s, (x = JSON.stringify(s)));
     return x;
   };
-  for (let i = 0; i < rows.length; i++) {
+  for (let i = start; i < end; i++) {
     const r = rows[i]!;
     if (r[0] !== lastTs) iso = new Date((lastTs = r[0])).toISOString();
     out += `{"type":"bar","symbol":${q(r[1])},"source":${q(r[2])},"interval":"${interval}","ts":"${iso}","open":${r[3]},"high":${r[4]},"low":${r[5]},"close":${r[6]},"volume":${r[7]}`;

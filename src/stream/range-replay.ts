@@ -27,6 +27,10 @@ const Instant = v.union(
   "expected an ISO date, date-time or epoch milliseconds",
 );
 
+/** Bars one message may carry (`batch`), and the text at which a batch is sent even if not full. */
+const MAX_BATCH = 1000;
+const BATCH_CHARS = 256 * 1024;
+
 export const ReplayMessageSchema = v.strictObject({
   op: v.literal("replay"),
   symbols: v.pipe(v.array(v.pipe(v.string("expected symbols as strings"), v.maxLength(64))), v.minLength(1, "expected at least one symbol"), v.maxLength(500, "at most 500 symbols")),
@@ -35,6 +39,7 @@ export const ReplayMessageSchema = v.strictObject({
   from: Instant,
   to: v.optional(Instant),
   speed: v.optional(v.union([v.literal("max"), v.pipe(v.number(), v.gtValue(0, "speed must be above 0"), v.maxValue(1e9))], 'expected speed: a multiple of real time (e.g. 60) or "max"'), "max"),
+  batch: v.optional(v.pipe(v.number("expected batch: bars per message"), v.integer("expected a whole number of bars per message"), v.minValue(1, "batch must be at least 1"), v.maxValue(MAX_BATCH, `batch must be at most ${MAX_BATCH}`)), 1),
 });
 
 /** What the session runs in place of a snapshot, and asks of each held live message afterwards. */
@@ -55,13 +60,24 @@ export function cancelReplays(session: object, symbols: ReadonlySet<string>, all
 type Pos = { ts: number; symbol: string; source: string };
 const before = (a: Pos, b: Pos) => a.ts < b.ts || (a.ts === b.ts && (a.symbol < b.symbol || (a.symbol === b.symbol && a.source < b.source)));
 
-/** A bar of the replay: `{"type":"replay","bar":{…}}`, the bar as the `bar` messages carry it. */
-function replayJson(r: RangeRow, interval: Interval, iso: string): string {
-  let s = `{"type":"replay","bar":{"source":${JSON.stringify(r[2])},"symbol":${JSON.stringify(r[1])},"interval":"${interval}","ts":"${iso}","open":${r[3]},"high":${r[4]},"low":${r[5]},"close":${r[6]},"volume":${r[7]}`;
-  if (r[8] != null) s += `,"adjClose":${r[8]}`;
-  if (r[9] != null) s += `,"turnover":${r[9]}`;
-  if (r[10] != null) s += `,"trades":${r[10]}`;
-  return s + "}}";
+/**
+ * A bar of the replay as the `bar` messages carry it (`{"source":…,"symbol":…,…}`), written from
+ * the row: the text up to `"ts":"` is kept per (symbol, source), so a bar quotes no strings.
+ */
+function barWriter(interval: Interval) {
+  const prefixes = new Map<string, { source: string; text: string }>();
+  let lastTs = NaN;
+  let tsText = "";
+  return (r: RangeRow): string => {
+    let p = prefixes.get(r[1]);
+    if (p === undefined || p.source !== r[2]) prefixes.set(r[1], (p = { source: r[2], text: `{"source":${JSON.stringify(r[2])},"symbol":${JSON.stringify(r[1])},"interval":"${interval}","ts":"` }));
+    if (r[0] !== lastTs) tsText = `${new Date((lastTs = r[0])).toISOString()}","open":`;
+    let s = p.text + tsText + r[3] + ',"high":' + r[4] + ',"low":' + r[5] + ',"close":' + r[6] + ',"volume":' + r[7];
+    if (r[8] != null) s += `,"adjClose":${r[8]}`;
+    if (r[9] != null) s += `,"turnover":${r[9]}`;
+    if (r[10] != null) s += `,"trades":${r[10]}`;
+    return s + "}";
+  };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -90,7 +106,7 @@ export function startReplay(session: ReplayTarget & { subscribe(syms: Set<string
   }
   const to = m.to ?? now();
   if (m.from > to) return session.deliver(errorMessage("replay: from must not be after to", { op: "replay" }));
-  const range = rangeReplay(store, limits, lastId, { symbols, interval: m.interval, source: m.source, from: m.from, to, speed: m.speed });
+  const range = rangeReplay(store, limits, lastId, { symbols, interval: m.interval, source: m.source, from: m.from, to, speed: m.speed, batch: m.batch });
   const set = running.get(session) ?? new Set();
   running.set(session, set);
   const entry = { symbols, cancel: range.cancel };
@@ -100,7 +116,7 @@ export function startReplay(session: ReplayTarget & { subscribe(syms: Set<string
     .finally(() => set.delete(entry));
 }
 
-export type RangeReplayRequest = { symbols: Set<string>; interval: Interval; source?: string; from: number; to: number; speed: number | "max" };
+export type RangeReplayRequest = { symbols: Set<string>; interval: Interval; source?: string; from: number; to: number; speed: number | "max"; batch?: number };
 
 export function rangeReplay(store: Store, limits: ReplayConfig, lastId: () => number, r: RangeReplayRequest): RangeReplay {
   let cancelled = false;
@@ -114,13 +130,27 @@ export function rangeReplay(store: Store, limits: ReplayConfig, lastId: () => nu
       t.deliver(statusMessage("replaying", `replaying ${r.interval} bars of ${r.symbols.size} symbols`, { from: new Date(r.from).toISOString(), to: new Date(r.to).toISOString(), speed: r.speed, lastId: mark }));
       const stop = () => cancelled || t.closed;
       let sent = 0;
+      let started = false;
       let wall0 = 0;
       let ts0 = 0;
-      let lastTs = NaN;
-      let iso = "";
       let last: Pos | null = null;
       let truncated = false;
       let seen = 0;
+      const batch = r.batch ?? 1;
+      const barJson = barWriter(r.interval);
+      // The message being gathered: its bars' JSON, how many, the last one.
+      let frame = "";
+      let inFrame = 0;
+      let frameEnd: RangeRow | null = null;
+      /** Send the gathered bars as one message: `bar`, or `bars` when the client asked for batches. */
+      const flush = () => {
+        if (!inFrame) return;
+        t.deliver({ type: "replay", json: batch > 1 ? `{"type":"replay","bars":[${frame}]}` : `{"type":"replay","bar":${frame}}` });
+        sent += inFrame;
+        last = { ts: frameEnd![0], symbol: frameEnd![1], source: frameEnd![2] };
+        frame = "";
+        inFrame = 0;
+      };
       while (!stop()) {
         const want = Math.min(limits.pageRows, limits.maxRows - sent);
         if (want <= 0) {
@@ -141,18 +171,22 @@ export function rangeReplay(store: Store, limits: ReplayConfig, lastId: () => nu
         for (let i = 0; i < page.rows.length; i++) {
           const row = page.rows[i]!;
           if (r.speed !== "max") {
-            if (!sent) (wall0 = performance.now()), (ts0 = row[0]);
-            // Due at the bar's distance from the first one, divided by the speed.
-            for (let wait = wall0 + (row[0] - ts0) / r.speed - performance.now(); wait > 1 && !stop(); wait = wall0 + (row[0] - ts0) / r.speed - performance.now())
-              await sleep(Math.min(wait, MAX_WAIT_MS));
+            if (!started) (started = true), (wall0 = performance.now()), (ts0 = row[0]);
+            // Due at the bar's distance from the first one, divided by the speed; what is due goes first.
+            let wait = wall0 + (row[0] - ts0) / r.speed - performance.now();
+            if (wait > 1) flush();
+            for (; wait > 1 && !stop(); wait = wall0 + (row[0] - ts0) / r.speed - performance.now()) await sleep(Math.min(wait, MAX_WAIT_MS));
           }
-          if (sent % ROOM_EVERY === 0) await t.room();
+          if (inFrame === 0 && (batch > 1 || sent % ROOM_EVERY === 0)) await t.room();
           if (stop()) break;
-          if (row[0] !== lastTs) iso = new Date((lastTs = row[0])).toISOString();
-          t.deliver({ type: "replay", json: replayJson(row, r.interval, iso) });
-          last = { ts: row[0], symbol: row[1], source: row[2] };
-          sent++;
+          frame = inFrame ? frame + "," + barJson(row) : barJson(row);
+          inFrame++;
+          frameEnd = row;
+          if (inFrame >= batch || frame.length >= BATCH_CHARS) flush();
         }
+        // A stopped replay sends nothing more; else a message ends with its page.
+        if (stop()) (frame = ""), (inFrame = 0);
+        else flush();
         if (coveredAll) break;
       }
       // Events the replay's reads saw but the bus has not published yet would come after the hold

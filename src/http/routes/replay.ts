@@ -1,8 +1,8 @@
 // GET /api/replay?symbols=A,B&from=&to=&interval=[&source=][&cursor=]: the stored bars of several
 // symbols merged in (ts, symbol, source) order, streamed as NDJSON, a bar a line (docs/stream.md,
-// "Replay"). The body is a pull stream: each read of the client pulls one page from the store, so
-// a slow client slows the reads and a replay holds at most a page in memory. Token rules are
-// /api/bars' (the app's security middleware).
+// "Replay"). The body is a pull stream: each read of the client pulls one page from the store
+// (sent as ~190 kB chunks), so a slow client slows the reads and a replay holds a few pages in
+// memory at most (`replay.pageRows`). Token rules are /api/bars' (the app's security middleware).
 import { Hono } from "hono";
 import * as v from "valibot";
 import { IntervalSchema } from "../../domain/bar.ts";
@@ -20,6 +20,9 @@ const replayQuery = v.strictObject({
   cursor: v.optional(v.string()),
   token: v.optional(v.string()),
 });
+
+/** Bars per chunk of the body (~190 kB of lines): a page goes out in several. */
+const CHUNK_ROWS = 1024;
 
 export function replayRoutes(store: Store, limits: ReplayConfig, now: () => number = Date.now): Hono {
   const app = new Hono();
@@ -57,7 +60,7 @@ export function replayRoutes(store: Store, limits: ReplayConfig, now: () => numb
             const r = rows[rows.length - 1]!;
             last = { ts: r[0], symbol: r[1], source: r[2] };
             // Buffer.from: several times faster than TextEncoder on a page of ASCII lines.
-            ctl.enqueue(Buffer.from(ndjsonLines(rows, interval)));
+            for (let i = 0; i < rows.length; i += CHUNK_ROWS) ctl.enqueue(Buffer.from(ndjsonLines(rows, interval, i, Math.min(rows.length, i + CHUNK_ROWS))));
           }
           if (rows.length < want) ctl.close();
         },
