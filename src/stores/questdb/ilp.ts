@@ -2,8 +2,14 @@
 // escapes of tags and strings, and a bar's line with its numbers written digit by digit. This is
 // the hot path of a load: no string per line or number, no allocation per row.
 
-/** ILP tag values: commas, spaces and equals signs are escaped. */
-export const tag = (s: string) => s.replace(/[ ,=\\]/g, (c) => `\\${c}`);
+/**
+ * ILP tag values: commas, spaces and equals signs are escaped. A line break cannot be escaped in a
+ * tag (it ends the line, and the rest would be read as another line), so it is refused.
+ */
+export function tag(s: string): string {
+  if (/[\r\n]/.test(s)) throw new Error(`QuestDB's line protocol cannot carry a line break in a tag value: ${JSON.stringify(s.slice(0, 80))}`);
+  return s.replace(/[ ,=\\]/g, (c) => `\\${c}`);
+}
 /** ILP string field values: quoted, with quotes, backslashes and newlines escaped. */
 export const str = (s: string) => `"${s.replace(/["\\\n]/g, (c) => `\\${c}`)}"`;
 /** ILP timestamp field (microseconds) from epoch ms. */
