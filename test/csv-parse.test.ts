@@ -251,6 +251,17 @@ describe("stooq-bulk layout", () => {
       expect(r.fields).not.toHaveProperty("time");
     }
   });
+
+  test("the header says which Stooq layout a file is: a bulk file read with the default layout, a daily one with stooq-bulk", async () => {
+    const bulk = writeFile(fresh("bulk2.txt"), "<TICKER>,<PER>,<DATE>,<TIME>,<OPEN>,<HIGH>,<LOW>,<CLOSE>,<VOL>,<OPENINT>\nPKN,D,20240102,000000,61.5,62.75,60.1,62,1234,0\n");
+    const fromBulk = rowsOf(await readAll(bulk));
+    expect(fromBulk.map((r) => [r.fields.symbol, parseTimestamp(r.fields.ts)])).toEqual([["PKN", Date.UTC(2024, 0, 2)]]);
+    const daily = writeFile(fresh("pkn_d.csv"), [HEADER, DAYS[0]].join("\n") + "\n");
+    const fromDaily = rowsOf(await readAll(daily, { layout: "stooq-bulk" }));
+    expect(fromDaily.map((r) => r.fields.close)).toEqual(["62"]);
+    // Mapped columns mean the caller chose: no guessing then.
+    await expect(readAll(bulk, { columns: { date: "Date" } })).rejects.toThrow(/column "Date" for date not found/);
+  });
 });
 
 describe("batches and cursors", () => {

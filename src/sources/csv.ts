@@ -50,7 +50,7 @@ export const csvSourceSchema = v.strictObject({
   layout: v.optional(
     v.pipe(
       v.picklist(["stooq", "stooq-bulk", "generic"], "expected stooq, stooq-bulk or generic"),
-      v.description("stooq: Date,Open,High,Low,Close,Volume, one symbol per file; stooq-bulk: <TICKER>,<PER>,<DATE>,<TIME>,…; generic: the columns mapped in `columns`."),
+      v.description("stooq: Date,Open,High,Low,Close,Volume, one symbol per file; stooq-bulk: <TICKER>,<PER>,<DATE>,<TIME>,…; generic: the columns mapped in `columns`. Without `columns`, a file's header picks between the two Stooq layouts."),
     ),
     "stooq",
   ),
@@ -124,10 +124,22 @@ function csvFiles(name: string, cfg: CsvSourceConfig, pattern: string): string[]
   return [resolve(pattern)];
 }
 
+/**
+ * The Stooq layout a file's header shows: a bulk download's `<TICKER>,…,<DATE>` header read with
+ * the default `stooq` layout (or the other way round) is the other layout, when no column is mapped.
+ */
+function stooqLayout(cfg: CsvSourceConfig, lower: string[] | undefined): CsvSourceConfig["layout"] {
+  if (cfg.layout === "generic" || cfg.columns || !lower) return cfg.layout;
+  const bulk = lower.includes("<ticker>") && lower.includes("<date>");
+  const daily = lower.includes("date") && lower.includes("close");
+  return bulk && !daily ? "stooq-bulk" : daily && !bulk ? "stooq" : cfg.layout;
+}
+
 /** Map field → column index from the header (or the configured indices when there is none). */
 function columnIndex(name: string, cfg: CsvSourceConfig, header: string[] | null, file: string): Map<Field, number> {
-  const wanted: Columns = { ...(cfg.layout === "generic" ? {} : PRESETS[cfg.layout]), ...cfg.columns };
   const lower = header?.map((h) => h.trim().replace(/^\uFEFF/, "").toLowerCase());
+  const layout = stooqLayout(cfg, lower);
+  const wanted: Columns = { ...(layout === "generic" ? {} : PRESETS[layout]), ...cfg.columns };
   const idx = new Map<Field, number>();
   for (const [field, col] of Object.entries(wanted) as [Field, string | number | undefined][]) {
     if (col === undefined) continue;
@@ -137,7 +149,7 @@ function columnIndex(name: string, cfg: CsvSourceConfig, header: string[] | null
     }
     const i = lower ? lower.indexOf(col.toLowerCase()) : -1;
     if (i >= 0) idx.set(field, i);
-    else if (!(cfg.layout !== "generic" && OPTIONAL_IN_PRESET.has(field) && !cfg.columns?.[field]))
+    else if (!(layout !== "generic" && OPTIONAL_IN_PRESET.has(field) && !cfg.columns?.[field]))
       throw new SourceError(
         `source ${name}: ${file}: column "${col}" for ${field} not found in header [${header?.join(",") ?? "no header"}]`,
       );
