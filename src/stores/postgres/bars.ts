@@ -13,20 +13,27 @@ export async function listSeries({ sql }: PgContext, opts?: Parameters<Store["li
   return rows.map(rowToSeries);
 }
 
-export async function queryBars({ sql }: PgContext, q: BarQuery): Promise<Bar[]> {
+/**
+ * A page's FROM and WHERE, shared by queryBars and queryBarValues: each matching series (one per
+ * source) gives at most a page in its index order; the pages are merged by (ts, source).
+ */
+function pageSource(sql: PgContext["sql"], q: BarQuery) {
   const from = new Date(q.from ?? -8.64e15 / 1000);
   const to = new Date(q.to ?? 8.64e15 / 1000);
-  // Each matching series (one per source) gives at most a page in its index order; the
-  // pages are merged by (ts, source).
   const after = q.after ? sql`AND b.ts >= ${new Date(q.after.ts)} AND (b.ts > ${new Date(q.after.ts)} OR s.source > ${q.after.source})` : sql``;
-  const rows = await sql`
-    SELECT s.source, s.symbol, s.interval, b.ts, b.open, b.high, b.low, b.close, b.volume, b.adj_close, b.turnover, b.trades
+  return sql`
     FROM series s CROSS JOIN LATERAL (
       SELECT * FROM bars b WHERE b.series_id = s.id AND b.ts >= ${from} AND b.ts <= ${to} ${after}
       ORDER BY b.ts LIMIT ${q.limit}
     ) b
     WHERE s.symbol = ${q.symbol} AND s.interval = ${q.interval} AND (${q.source ?? null}::text IS NULL OR s.source = ${q.source ?? null})
     ORDER BY b.ts, s.source LIMIT ${q.limit}`;
+}
+
+export async function queryBars({ sql }: PgContext, q: BarQuery): Promise<Bar[]> {
+  const rows = await sql`
+    SELECT s.source, s.symbol, s.interval, b.ts, b.open, b.high, b.low, b.close, b.volume, b.adj_close, b.turnover, b.trades
+    ${pageSource(sql, q)}`;
   return rows.map(rowToBar);
 }
 
@@ -35,17 +42,9 @@ export async function queryBars({ sql }: PgContext, q: BarQuery): Promise<Bar[]>
  * ms a Date of the timestamp holds), trades as float8, so no object or Date per bar.
  */
 export async function queryBarValues({ sql }: PgContext, q: BarQuery): Promise<BarValues[]> {
-  const from = new Date(q.from ?? -8.64e15 / 1000);
-  const to = new Date(q.to ?? 8.64e15 / 1000);
-  const after = q.after ? sql`AND b.ts >= ${new Date(q.after.ts)} AND (b.ts > ${new Date(q.after.ts)} OR s.source > ${q.after.source})` : sql``;
   return (await sql`
     SELECT s.source, s.symbol, s.interval, floor(extract(epoch FROM b.ts) * 1000)::float8, b.open, b.high, b.low, b.close, b.volume, b.adj_close, b.turnover, b.trades::float8
-    FROM series s CROSS JOIN LATERAL (
-      SELECT * FROM bars b WHERE b.series_id = s.id AND b.ts >= ${from} AND b.ts <= ${to} ${after}
-      ORDER BY b.ts LIMIT ${q.limit}
-    ) b
-    WHERE s.symbol = ${q.symbol} AND s.interval = ${q.interval} AND (${q.source ?? null}::text IS NULL OR s.source = ${q.source ?? null})
-    ORDER BY b.ts, s.source LIMIT ${q.limit}`.values()) as unknown as BarValues[];
+    ${pageSource(sql, q)}`.values()) as unknown as BarValues[];
 }
 
 export async function countBars({ sql }: PgContext): Promise<number> {
