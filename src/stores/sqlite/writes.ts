@@ -10,7 +10,7 @@ import type { Bar } from "../../domain/bar.ts";
 import { eventId, opOf, type BarEvent } from "../events.ts";
 import type { Checkpoint, CommitBatch, CommitResult } from "../types.ts";
 import { BAR_COLS, writeStatements, type SqliteContext, type WriteStatements } from "./db.ts";
-import { encodeColumnsJournal } from "./journal.ts";
+import { encodeColumnsKeys } from "./journal.ts";
 
 /** Rows per multi-row INSERT: 12 parameters each, well under SQLite's 32,766. */
 const INSERT_ROWS = 256;
@@ -315,7 +315,7 @@ export function commitRows(cx: SqliteContext, b: CommitBatch, wantEvents = true)
   }
   const events: BarEvent[] = [];
   if (nChanged) {
-    const j = encodeColumnsJournal(c, changed, ops, nChanged);
+    const j = encodeColumnsKeys(c, changed, ops, nChanged);
     const { batch } = s.journal.get(b.runId, now, j.n, j.series, j.ops, j.data) as { batch: number };
     // Bar objects only for someone listening in this process.
     if (wantEvents) for (let k = 0; k < nChanged; k++) events.push({ id: eventId(batch, k), type: "bar", op: opOf(ops[k]), bar: barAt(c, changed[k]!) });
