@@ -3,7 +3,7 @@
 // which works under Bun and inside the compiled executable. Writing never blocks the caller: lines
 // queue and go to the stream one batch at a time; a write error, or a backlog past
 // MAX_BACKLOG_BYTES (a stalled disk), gives the file up and hands back what it had not written.
-import { appendFileSync, closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { createStream, type Options, type RotatingFileStream } from "rotating-file-stream";
 
@@ -132,17 +132,24 @@ export class LogFile {
     const rest = inFlight + this.queue.join("");
     if (rest === "") return;
     try {
+      mkdirSync(dirname(this.path), { recursive: true }); // the stream may not have made it yet
       appendFileSync(this.path, rest);
     } catch {
       process.stderr.write(rest);
     }
   }
 
+  /** Resolves once every line written so far is on disk (or the file failed), or after timeoutMs. */
+  async drained(timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight !== null && !this.done && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
   /** Writes what is queued and closes the file; gives up after timeoutMs (a stalled disk). */
   async close(timeoutMs = 5_000): Promise<void> {
     if (this.done) return;
     const deadline = Date.now() + timeoutMs;
-    while (this.inFlight !== null && !this.done && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await this.drained(timeoutMs);
     if (this.done) return;
     this.done = true;
     process.off("exit", this.onExit);
