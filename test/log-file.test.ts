@@ -136,6 +136,26 @@ describe("redaction and failures", () => {
     expect(String(got[1]!.error)).toMatch(/ENOTDIR|not a directory/i);
   });
 
+  test("a file that fails mid-run (its rotation cannot rename): stderr from then on, nothing lost", async () => {
+    const path = logPath();
+    writeFile(join(`${path}.1`, "in-the-way"), ""); // a non-empty directory where <file>.1 goes
+    const stderr = await captureStderr(async () => {
+      const file = setLogFile({ ...base, path, keep: 1 })!;
+      for (let i = 0; i < 20; i++) {
+        log.info("row", { i, pad: "w".repeat(150) });
+        await file.drained();
+      }
+    });
+    const got = lines(stderr);
+    const warnings = got.filter((l) => String(l.msg).startsWith("log file failed"));
+    expect(warnings).toHaveLength(1);
+    expect(String(warnings[0]!.error)).toMatch(/EISDIR|ENOTEMPTY|directory/i);
+    const onDisk = fileLines(path).map((l) => l.i as number);
+    expect(onDisk.length).toBeGreaterThan(0);
+    const onStderr = got.filter((l) => l.i !== undefined).map((l) => l.i as number);
+    expect([...new Set([...onDisk, ...onStderr])].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+
   test("a stalled disk: past MAX_BACKLOG_BYTES waiting, the file is given up, memory stays bounded", async () => {
     const path = logPath();
     const line = "z".repeat(1000);
