@@ -119,6 +119,19 @@ describe("redaction and failures", () => {
     expect(text).toContain("***");
   });
 
+  test("stderr = true: each line in the file and on stderr; false: in the file only", async () => {
+    for (const both of [true, false]) {
+      const path = logPath();
+      const stderr = await captureStderr(async () => {
+        const file = setLogFile({ ...base, path, stderr: both })!;
+        log.info("twice?", { both });
+        await file.close();
+      });
+      expect(fileLines(path).map((l) => l.msg)).toEqual(["twice?"]);
+      expect(lines(stderr).map((l) => l.msg)).toEqual(both ? ["twice?"] : []);
+    }
+  });
+
   test("a file that cannot be opened: the lines go to stderr, with one warning, and logging goes on", async () => {
     writeFileSync(join(dir, "not-a-dir"), "");
     const path = join(dir, "not-a-dir", "ticksync.log");
