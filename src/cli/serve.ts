@@ -1,10 +1,12 @@
 // `ticksync serve`: the HTTP API, metrics, the live feed and the scheduler (wired in src/serve.ts).
+import { resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { defineCommand, options, text, type Options } from "./command.ts";
 import { CONFIG_HELP, intFlag, loadCommandConfig } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
 import { marketCodes } from "../domain/markets/index.ts";
+import { setLogFile } from "../lib/log.ts";
 
 const schema = options({
   host: text("listen address (default 127.0.0.1, config server.host)", "HOST"),
@@ -14,6 +16,9 @@ const schema = options({
 
 async function run(v: Options<typeof schema>): Promise<number> {
   const loaded = loadCommandConfig(v, { store: { url: v.store }, server: { host: v.host, port: intFlag("port", v.port) } });
+  // Only serve writes log.file: one process per file, as rotation is not shared between processes.
+  const logConfig = loaded.config.log;
+  if (logConfig.file) setLogFile({ ...logConfig, path: resolve(loaded.baseDir, logConfig.file) });
   // The server (HTTP app, scheduler, feeds) is loaded only by this command: the others start without it.
   const { serve, ServeError } = await import("../serve.ts");
   try {

@@ -12,6 +12,7 @@ import { retentionConfigSchema } from "../pipeline/retention.ts";
 import { jobConfigSchema, SINK_JOB_KINDS, SOURCE_JOB_KINDS } from "../scheduler/jobs/registry.ts";
 import { Name } from "../scheduler/jobs/kind.ts";
 import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
+import { parseByteSize, rotationIntervalError } from "../lib/log-file.ts";
 import { STORES, storeFor, storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
 
 export const storeConfigSchema = v.strictObject({
@@ -94,9 +95,42 @@ export const serverConfigSchema = v.strictObject({
 
 export const logConfigSchema = v.strictObject({
   level: v.optional(
-    v.pipe(v.picklist(["debug", "info", "warn", "error"], "expected debug, info, warn or error"), v.description("The least severe log level written (to stderr).")),
+    v.pipe(v.picklist(["debug", "info", "warn", "error"], "expected debug, info, warn or error"), v.description("The least severe log level written (to stderr, or to file).")),
     "info",
   ),
+  file: v.optional(
+    v.pipe(
+      v.string(),
+      v.nonEmpty("expected a file path"),
+      v.check((f) => !/[/\\]$/.test(f), "expected a file path, not a directory"),
+      v.description(
+        "`ticksync serve` writes its JSON log lines to this file (relative to the config file) instead of stderr, rotated by maxSize and interval, keeping `keep` old files (<file>.1 the newest). Unset: stderr. Other commands always log to stderr. If the file cannot be written (disk full, permissions, a write stalled) the service goes on logging to stderr after one warning there.",
+      ),
+    ),
+  ),
+  maxSize: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((s) => parseByteSize(s) !== null, `expected a size such as "100MB": a whole number and B, KB, MB or GB (1KB = 1024 bytes), from 1KB to 64GB`),
+      v.description('With file: it is rotated once it reaches this size ("100MB"; B, KB, MB, GB; 1KB = 1024 bytes).'),
+    ),
+    "100MB",
+  ),
+  interval: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((s) => rotationIntervalError(s) === null, (issue) => rotationIntervalError(issue.input as string) ?? "invalid interval"),
+      v.description(
+        'With file: it is also rotated at every boundary of this interval, in local time ("1d" at midnight, "6h", "30m", "10s"; hours divide 24, minutes and seconds divide 60). Unset: by size only.',
+      ),
+    ),
+  ),
+  keep: v.optional(
+    v.pipe(v.number("expected a number of files"), v.integer("expected a whole number of files"), v.minValue(1, "expected 1 to 1000 files"), v.maxValue(1000, "expected 1 to 1000 files"), v.description("With file: rotated files kept; older ones are deleted.")),
+    10,
+  ),
+  compress: v.optional(v.pipe(v.boolean(), v.description("With file: rotated files are gzipped (<file>.1.gz …).")), false),
+  stderr: v.optional(v.pipe(v.boolean(), v.description("With file: every line goes to stderr too (under systemd: to the journal as well).")), false),
 });
 
 export const ingestConfigSchema = v.strictObject({
