@@ -50,7 +50,7 @@ function createProcessMetrics() {
 }
 let processMetricsOnce: ReturnType<typeof createProcessMetrics> | null = null;
 
-/** The process-wide metrics (made on first use; the default metrics start at the first render). */
+/** The process-wide metrics (made on first use). */
 export function processMetrics() {
   return (processMetricsOnce ??= createProcessMetrics());
 }
@@ -59,7 +59,11 @@ function processRegistry(): client.Registry {
   const p = processMetrics();
   if (!p.defaultsOn) {
     p.defaultsOn = true;
+    const before = process.cpuUsage();
     client.collectDefaultMetrics({ register: p.registry });
+    // prom-client counts CPU from here on; Prometheus's process_cpu_* are since the process started.
+    const seed = { process_cpu_user_seconds_total: before.user, process_cpu_system_seconds_total: before.system, process_cpu_seconds_total: before.user + before.system };
+    for (const [name, us] of Object.entries(seed)) (p.registry.getSingleMetric(name) as Counter | undefined)?.inc(us / 1e6);
     for (const name of DEAD_UNDER_BUN) p.registry.removeSingleMetric(name);
     if (!gcObserved()) p.registry.removeSingleMetric("nodejs_gc_duration_seconds");
   }
@@ -79,6 +83,7 @@ const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600
 
 /** The metrics ticksync itself exposes, in one place so their names, labels and help stay consistent. */
 export function ticksyncMetrics() {
+  processRegistry(); // once per process: the default metrics' event-loop and CPU figures start now
   const prom = new client.Registry();
   const registers = [prom];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new client.Counter<L>({ name, help, labelNames, registers });
