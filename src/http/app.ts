@@ -83,7 +83,7 @@ export function createApp(deps: AppDeps) {
   const health = deps.health ?? createHealth({ store, sinks: [], sources: [], readiness: ["store"], cacheMs: 1000 });
   app.route("/", probeRoutes({ store, metrics, health: deps.health }, started));
   app.route("/metrics", metricsRoutes(deps, gapGauge(gaps, metrics)));
-  app.route("/api/resources", resourceRoutes(deps.now));
+  app.route("/api/resources", resourceRoutes());
   app.route("/api/sinks", sinkRoutes(deps));
   app.route("/api/symbols", symbolRoutes(store));
   app.route("/api/bars", barRoutes(store, metrics, { maxPage, now: deps.now ?? Date.now, privateCache: security.authReads }));
