@@ -60,6 +60,19 @@ test("ingest a CSV into a new SQLite store, then serve it", async () => {
   expect(await (await fetch(`${server.url}/assets/lightweight-charts.js`)).text()).toContain("Lightweight Charts");
 }, 30_000);
 
+test("/metrics from the executable: prom-client's process metrics and the HTTP route histogram", async () => {
+  expect(server).toBeDefined();
+  await fetch(`${server!.url}/api/bars?symbol=CDR.WA`);
+  const text = await (await fetch(`${server!.url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+  for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "nodejs_heap_size_used_bytes", "process_open_fds"]) expect(value(name)).toBeGreaterThan(0);
+  expect(value("nodejs_eventloop_lag_p99_seconds")).toBeGreaterThanOrEqual(0);
+  expect(text).toMatch(/^ticksync_http_request_duration_seconds_count\{method="GET",route="\/api\/bars",status="200"\} [1-9]/m);
+  const r = (await (await fetch(`${server!.url}/api/resources`)).json()) as any;
+  expect(r.fds.open).toBeGreaterThan(0);
+  expect(r.memory.rssBytes).toBeGreaterThan(0);
+});
+
 test("config check with a bad config exits 3 naming the field", async () => {
   writeFile(join(dir, "bad.toml"), `[ingest]\nbatchSize = -5\n`);
   const r = await cli(["config", "check", "--config", "bad.toml"], { exe: [exe], cwd: dir, env });

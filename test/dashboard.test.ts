@@ -115,6 +115,11 @@ it("the page asks for the token, then loads every panel without console errors",
   await waitFor(async () => (await page.locator("#runs tbody tr").count()) > 0 && (await page.locator("#quarantine tbody tr[data-id]").count()) > 0, 10_000, "runs and quarantine");
   await waitFor(async () => (await page.locator("#store-pill").textContent())?.includes("ready"), 10_000, "the store pill");
   await waitFor(async () => (await page.locator("#rates canvas").count()) > 0, 10_000, "the rates chart");
+  // The resources panel: the process's figures from /api/resources, and their chart.
+  await waitFor(async () => (await page.locator("#resources .tile").count()) === 5 && (await page.locator("#resources-chart canvas").count()) > 0, 10_000, "the resources panel");
+  expect(await page.locator('#resources [data-key="fds"] b').textContent()).toMatch(/^[1-9][\d,]*$/);
+  expect(await page.locator('#resources [data-key="rss"] b').textContent()).toMatch(/^[\d.]+ (MiB|GiB)$/);
+  expect(await page.locator('#resources [data-key="cpu"] b').textContent()).toMatch(/^[\d.,]+%$/);
   // Every market of the registry in the header, each with its phase.
   await waitFor(async () => (await page.locator("#markets .pill").count()) === MARKET_CODES.length, 10_000, "every market's status");
   expect((await page.locator("#markets").textContent())!).toContain(`${MARKET_CODES.at(-1)} `);

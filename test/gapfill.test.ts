@@ -10,7 +10,7 @@ import { runGapfill } from "../src/pipeline/gapfill.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
 import { createGapScanner } from "../src/pipeline/gaps.ts";
 import { isTradingDay } from "../src/domain/calendar.ts";
-import { ticksyncMetrics } from "../src/lib/metrics.ts";
+import { metricValue, ticksyncMetrics } from "../src/lib/metrics.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
@@ -111,9 +111,9 @@ test("gapfill fetches only the missing sessions, records a no-data session and n
   expect(run).toMatchObject({ kind: "gapfill", source: "yahoo", job: "fill", inserted: 4 });
   expect(run.failures).toEqual({ server_error: 1 });
   expect((await store.listRunStreams(r.runId)).map((s) => `${s.stream}:${s.status}`).sort()).toEqual(["AAPL.US:done", "IBM.US:failed", "KO.US:done"]);
-  expect(metrics.gapfillSessions.get({ source: "yahoo", outcome: "filled" })).toBe(4);
-  expect(metrics.gapfillSessions.get({ source: "yahoo", outcome: "no_data" })).toBe(1);
-  expect(metrics.gapfillSessions.get({ source: "yahoo", outcome: "failed" })).toBe(2);
+  expect(await metricValue(metrics.gapfillSessions, { source: "yahoo", outcome: "filled" })).toBe(4);
+  expect(await metricValue(metrics.gapfillSessions, { source: "yahoo", outcome: "no_data" })).toBe(1);
+  expect(await metricValue(metrics.gapfillSessions, { source: "yahoo", outcome: "failed" })).toBe(2);
 
   // The filled bars are the provider's; the no-data session is no longer a gap; IBM's still is.
   const aapl = await store.queryBars({ symbol: "AAPL.US", interval: "1d", source: "yahoo", from: Date.parse("2024-02-05T00:00:00Z"), to: Date.parse("2024-02-07T00:00:00Z"), limit: 10 });

@@ -1,5 +1,5 @@
-// /metrics of a real `ticksync serve` (after an ingest, with an alert rule and the stream up)
-// passes Prometheus's own linter: `promtool check metrics` (scripts/services/promtool.sh finds or
+// /metrics of a real `ticksync serve` (after an ingest, with an alert rule and the stream up; the
+// process and HTTP metrics included) passes Prometheus's own linter: `promtool check metrics` (scripts/services/promtool.sh finds or
 // fetches it). With CI=true a missing promtool fails; without CI the test skips, saying why.
 import { expect, test } from "bun:test";
 import { join } from "node:path";
@@ -33,6 +33,10 @@ test.skipIf(promtool === null)(`/metrics passes promtool check metrics${why ? ` 
     await waitFor(async () => (await (await fetch(`${srv.url}/metrics`)).text()).includes("ticksync_alert_firing"), 15_000, "the run and an alert evaluation");
     const text = await (await fetch(`${srv.url}/metrics`)).text();
     expect(text).toContain("ticksync_rows_quarantined_total");
+    // The runtime metrics are part of what promtool checks: process, route histogram, outboxes, PG pool.
+    for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "nodejs_eventloop_lag_p99_seconds", "nodejs_heap_size_used_bytes", "ticksync_stream_outbox_bytes", "ticksync_pg_pool_wait_seconds_count"])
+      expect(text).toMatch(new RegExp(`^${name} `, "m"));
+    expect(text).toMatch(/^ticksync_http_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/metrics",status="200"\} /m);
     const p = Bun.spawn([promtool!, "check", "metrics"], { stdin: new Blob([text]), stdout: "pipe", stderr: "pipe" });
     const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     expect(`${out}${err}`.trim()).toBe("");

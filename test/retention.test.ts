@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Bar, Interval } from "../src/domain/bar.ts";
 import { runRetention } from "../src/pipeline/retention.ts";
-import { ticksyncMetrics } from "../src/lib/metrics.ts";
+import { metricValue, ticksyncMetrics } from "../src/lib/metrics.ts";
 import { parseConfig } from "../src/config/load.ts";
 import type { Store } from "../src/stores/types.ts";
 import { STORES } from "./stores.ts";
@@ -117,8 +117,8 @@ for (const kind of STORES) {
       expect(run).toMatchObject({ kind: "retention", source: store.kind, job: "age-out", outcome: "succeeded" });
       expect((run.params as any).rules).toEqual([{ interval: "1m", keepDays: 90, before: new Date(CUTOFF_1M).toISOString() }]);
       expect(await store.listRunStreams(r.runId)).toEqual([{ stream: "1m", status: "done", cause: null, error: null, rows: expected }]);
-      expect(metrics.retentionDeleted.get({ interval: "1m" })).toBe(expected);
-      expect(metrics.registry.render()).toContain(`ticksync_retention_deleted_total{interval="1m"} ${expected}`);
+      expect(await metricValue(metrics.retentionDeleted, { interval: "1m" })).toBe(expected);
+      expect(await metrics.registry.render()).toContain(`ticksync_retention_deleted_total{interval="1m"} ${expected}`);
 
       // Again at the same instant: nothing is due any more.
       const again = await runRetention(store, [{ interval: "1m", keepDays: 90 }], { now: () => NOW, metrics });

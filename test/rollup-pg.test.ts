@@ -270,7 +270,7 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
             expect(l.how).toEqual(["on_read"]);
           }
         }
-    expect(metrics.registry.render()).toContain('ticksync_rollup_pages_total{path="on_read"}');
+    expect(await metrics.registry.render()).toContain('ticksync_rollup_pages_total{path="on_read"}');
   });
 
   test("a second run rewrites only the buckets its bars are in; the answer stays equal to on read", async () => {

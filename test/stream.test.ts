@@ -367,8 +367,8 @@ describe("WebSocket /api/ws", () => {
       for (const l of lines.filter((l) => l.startsWith("bar "))) lastPer.set(l.split(" ")[2]!, Number(l.split(" ")[1]));
       const journal = await s.store.eventsSince(0, 10_000_000);
       for (const sym of symbols) expect(lastPer.get(sym)).toBe(journal.filter((e) => e.bar.symbol === sym).at(-1)!.id);
-      await waitFor(() => /ticksync_stream_conflated_total [1-9]/.test(s.metrics.registry.render()), 3000, "the conflated metric");
-      expect(s.metrics.registry.render()).toContain('ticksync_stream_clients{transport="ws"} 2');
+      await waitFor(async () => /ticksync_stream_conflated_total [1-9]/.test(await s.metrics.registry.render()), 3000, "the conflated metric");
+      expect(await s.metrics.registry.render()).toContain('ticksync_stream_clients{transport="ws"} 2');
       console.log(`fast client got ${expected.length} events in ${fastDone} ms while the other was stopped; the stopped one got ${slowIds.length} after conflation`);
       fast.ws.close();
     } finally {
@@ -398,7 +398,7 @@ describe("WebSocket /api/ws", () => {
       process.kill(slow.pid, "SIGCONT");
       expect(await out).toMatch(/closed 4008 too slow/);
       expect(s.hub.clients).toBe(1);
-      await waitFor(() => s.metrics.registry.render().includes('ticksync_stream_dropped_clients_total{reason="slow"} 1'), 3000, "the dropped metric");
+      await waitFor(async () => (await s.metrics.registry.render()).includes('ticksync_stream_dropped_clients_total{reason="slow"} 1'), 3000, "the dropped metric");
       fast.ws.close();
     } finally {
       slow.kill("SIGCONT");

@@ -2,7 +2,8 @@
 // composed with app.route() from one module per resource (src/http/routes/). It depends on the
 // store contract and the scheduler, never on a particular store. Order matters: the query-string
 // bound and the security middleware come before every route.
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { matchedRoutes } from "hono/route";
 import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
 import { createGapScanner } from "../pipeline/gaps.ts";
@@ -11,7 +12,7 @@ import { queryGuard } from "./query.ts";
 import { securityMiddleware } from "./security.ts";
 import type { AppDeps } from "./deps.ts";
 import { probeRoutes } from "./routes/probes.ts";
-import { gapGauge, metricsRoutes } from "./routes/metrics.ts";
+import { gapGauge, metricsRoutes, resourceRoutes } from "./routes/metrics.ts";
 import { sinkRoutes } from "./routes/sinks.ts";
 import { symbolRoutes } from "./routes/symbols.ts";
 import { barRoutes } from "./routes/bars.ts";
@@ -35,6 +36,13 @@ import { createRequestStats } from "../monitor/performance.ts";
 
 export type { AppDeps, SinkInfo } from "./deps.ts";
 
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+/** The metric labels of a request: the endpoint's route pattern (never the raw path), bounded. */
+function routeLabels(c: Context): { method: string; route: string; status: string } {
+  const endpoint = matchedRoutes(c).findLast((r) => r.method !== "ALL");
+  return { method: METHODS.has(c.req.method) ? c.req.method : "OTHER", route: endpoint?.path ?? "unmatched", status: String(c.res.status) };
+}
+
 export function createApp(deps: AppDeps) {
   const { store, metrics } = deps;
   const maxPage = deps.maxPageSize ?? 10_000;
@@ -49,12 +57,15 @@ export function createApp(deps: AppDeps) {
   // Host, origin, tokens, body limits, CORS (src/http/security.ts); the stream endpoints check
   // tokens with the same rule (readGuard) and their own stream tokens.
   const security = deps.security ?? { tokens: [], authReads: false, corsOrigins: [], maxBodyBytes: 1 << 20 };
-  // Request latency for /api/performance: the last requests' durations, in a fixed ring.
+  // Request latency for /api/performance (the last requests' durations, in a fixed ring) and the
+  // ticksync_http_request_duration_seconds histogram.
   const requests = createRequestStats();
   app.use("*", async (c, next) => {
     const t0 = performance.now();
     await next();
-    requests.record(performance.now() - t0);
+    const ms = performance.now() - t0;
+    requests.record(ms);
+    metrics.httpDuration.observe(routeLabels(c), ms / 1000);
   });
   // Every query string is bounded before a route reads it (src/http/limits.ts).
   app.use("*", queryGuard);
@@ -72,6 +83,7 @@ export function createApp(deps: AppDeps) {
   const health = deps.health ?? createHealth({ store, sinks: [], sources: [], readiness: ["store"], cacheMs: 1000 });
   app.route("/", probeRoutes({ store, metrics, health: deps.health }, started));
   app.route("/metrics", metricsRoutes(deps, gapGauge(gaps, metrics)));
+  app.route("/api/resources", resourceRoutes());
   app.route("/api/sinks", sinkRoutes(deps));
   app.route("/api/symbols", symbolRoutes(store));
   app.route("/api/bars", barRoutes(store, metrics, { maxPage, now: deps.now ?? Date.now, privateCache: security.authReads }));

@@ -1,141 +1,140 @@
-// A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
-// text exposition format (version 0.0.4). Written here rather than imported because the common
-// clients are tied to Node's process model; this is the part we need and nothing more.
+// The Prometheus metrics, on prom-client (it works inside the compiled executable: checked with
+// `bun scripts/build.ts`, collectDefaultMetrics and registry.metrics() in dist/ticksync). Each
+// ticksyncMetrics() has its own registry; what belongs to the process (CPU, memory, event loop,
+// file descriptors, the PostgreSQL pool) is in one registry per process, rendered after it.
+// Under Bun some default metrics are dead and are removed (see DEAD_UNDER_BUN); GC is one of them:
+// Bun's PerformanceObserver has no "gc" entries, so there is no GC metric.
+import client from "prom-client";
+import { PerformanceObserver } from "node:perf_hooks";
+
 export type Labels = Record<string, string>;
+export type Counter<L extends string = string> = client.Counter<L>;
+export type Gauge<L extends string = string> = client.Gauge<L>;
+export type Histogram<L extends string = string> = client.Histogram<L>;
 
-type Kind = "counter" | "gauge" | "histogram";
-type Series = { labels: Labels; value: number; buckets?: number[]; sum?: number; count?: number };
+export const METRICS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
 
-const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-const escapeHelp = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-const labelKey = (l: Labels) => JSON.stringify(Object.entries(l).sort(([a], [b]) => a.localeCompare(b)));
-const fmtLabels = (l: Labels, extra?: [string, string]) => {
-  const parts = Object.entries(l).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
-  if (extra) parts.push(`${extra[0]}="${escapeLabel(extra[1])}"`);
-  return parts.length ? `{${parts.join(",")}}` : "";
-};
-const fmtNum = (n: number) => (Number.isFinite(n) ? String(n) : n > 0 ? "+Inf" : n < 0 ? "-Inf" : "NaN");
+/**
+ * Default metrics that say nothing under Bun 1.4: the GC histogram stays empty (no "gc"
+ * performance entries), the active handles/requests/resources are always 0 (Bun returns empty
+ * lists), and the V8 heap spaces are a shim (all of JSC's heap shown as "old", every other space 0).
+ */
+const DEAD_UNDER_BUN = [
+  "nodejs_active_handles",
+  "nodejs_active_handles_total",
+  "nodejs_active_requests",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources",
+  "nodejs_active_resources_total",
+  "nodejs_heap_space_size_total_bytes",
+  "nodejs_heap_space_size_used_bytes",
+  "nodejs_heap_space_size_available_bytes",
+];
+const gcObserved = () => (PerformanceObserver.supportedEntryTypes as readonly string[]).includes("gc");
 
-export type Metric = {
-  name: string;
-  help: string;
-  kind: Kind;
-  series: Map<string, Series>;
-  bucketBounds?: number[];
-};
-
-export type Counter = { inc(labels?: Labels, by?: number): void; get(labels?: Labels): number };
-export type Gauge = { set(labels: Labels, value: number): void; get(labels?: Labels): number };
-export type Histogram = { observe(labels: Labels, value: number): void };
-
-export function createRegistry() {
-  const metrics = new Map<string, Metric>();
-
-  function define(name: string, help: string, kind: Kind, bucketBounds?: number[]): Metric {
-    const existing = metrics.get(name);
-    if (existing) return existing;
-    const m: Metric = { name, help, kind, series: new Map(), bucketBounds };
-    metrics.set(name, m);
-    return m;
-  }
-
-  function seriesOf(m: Metric, labels: Labels): Series {
-    const key = labelKey(labels);
-    let s = m.series.get(key);
-    if (!s) {
-      s = { labels, value: 0 };
-      if (m.kind === "histogram") Object.assign(s, { buckets: m.bucketBounds!.map(() => 0), sum: 0, count: 0 });
-      m.series.set(key, s);
-    }
-    return s;
-  }
-
-  return {
-    counter(name: string, help: string): Counter {
-      const m = define(name, help, "counter");
-      return {
-        inc: (labels = {}, by = 1) => {
-          if (by < 0) throw new Error(`counter ${name} cannot decrease`);
-          seriesOf(m, labels).value += by;
-        },
-        get: (labels = {}) => m.series.get(labelKey(labels))?.value ?? 0,
-      };
-    },
-    gauge(name: string, help: string): Gauge {
-      const m = define(name, help, "gauge");
-      return {
-        set: (labels, value) => void (seriesOf(m, labels).value = value),
-        get: (labels = {}) => m.series.get(labelKey(labels))?.value ?? 0,
-      };
-    },
-    histogram(name: string, help: string, buckets: number[]): Histogram {
-      const m = define(name, help, "histogram", [...buckets].sort((a, b) => a - b));
-      return {
-        observe: (labels, value) => {
-          const s = seriesOf(m, labels);
-          m.bucketBounds!.forEach((b, i) => {
-            if (value <= b) s.buckets![i]!++;
-          });
-          s.sum! += value;
-          s.count!++;
-        },
-      };
-    },
-    render(): string {
-      const out: string[] = [];
-      for (const m of metrics.values()) {
-        out.push(`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${m.kind}`);
-        for (const s of m.series.values()) {
-          if (m.kind !== "histogram") {
-            out.push(`${m.name}${fmtLabels(s.labels)} ${fmtNum(s.value)}`);
-            continue;
-          }
-          m.bucketBounds!.forEach((b, i) => out.push(`${m.name}_bucket${fmtLabels(s.labels, ["le", fmtNum(b)])} ${s.buckets![i]}`));
-          out.push(`${m.name}_bucket${fmtLabels(s.labels, ["le", "+Inf"])} ${s.count}`);
-          out.push(`${m.name}_sum${fmtLabels(s.labels)} ${fmtNum(s.sum!)}`, `${m.name}_count${fmtLabels(s.labels)} ${s.count}`);
-        }
-      }
-      return out.join("\n") + "\n";
-    },
-  };
-}
-
-export type Registry = ReturnType<typeof createRegistry>;
-
-/** The metrics ticksync itself exposes, in one place so their names and help stay consistent. */
-export function ticksyncMetrics(registry: Registry = createRegistry()) {
+function createProcessMetrics() {
+  const registry = new client.Registry();
+  const registers = [registry];
   return {
     registry,
-    rowsRead: registry.counter("ticksync_rows_read_total", "Rows read from sources."),
-    rowsStored: registry.counter("ticksync_rows_stored_total", "Rows inserted or updated in the store."),
-    rowsUnchanged: registry.counter("ticksync_rows_unchanged_total", "Rows re-delivered unchanged (nothing written)."),
-    rowsQuarantined: registry.counter("ticksync_rows_quarantined_total", "Rows rejected by quality rules and quarantined."),
-    ruleViolations: registry.counter("ticksync_quality_rule_violations_total", "Quality rule violations by rule (gap counts missing sessions)."),
-    qualityScore: registry.gauge("ticksync_batch_quality_score", "Quality score 0..1 of the last batch per source."),
-    runs: registry.counter("ticksync_runs_total", "Finished runs by outcome."),
-    runDuration: registry.histogram("ticksync_run_duration_seconds", "Run durations.", [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]),
-    lastSuccess: registry.gauge("ticksync_job_last_success_timestamp_seconds", "Unix time of the last successful run per job."),
-    storeUp: registry.gauge("ticksync_store_up", "1 when the store answers and its schema is current."),
-    leader: registry.gauge("ticksync_scheduler_leader", "1 when this replica holds the scheduler lease and runs the scheduled jobs."),
-    alertFiring: registry.gauge("ticksync_alert_firing", "1 while an alert rule fires."),
-    sinkRecords: registry.counter("ticksync_sink_records_total", "Records a sink acknowledged (upserted)."),
-    sinkRejected: registry.counter("ticksync_sink_rejected_total", "Records a sink refused (quarantined with the sink's error)."),
-    sinkRetries: registry.counter("ticksync_sink_retries_total", "Sink requests retried (server down, 5xx, 429)."),
-    sinkConsistent: registry.gauge("ticksync_sink_consistent", "1 when the last verify found the sink equal to the store, 0 when it differed, -1 never verified."),
-    sinkDifferingDays: registry.gauge("ticksync_sink_differing_days", "(symbol, day) keys that differed at the last verify."),
-    sinkVerifyRecords: registry.gauge("ticksync_sink_verify_records", "Records counted at the last verify, by side (store: expected, sink: found)."),
-    sinkLastVerify: registry.gauge("ticksync_sink_last_verify_timestamp_seconds", "Unix time of the last verify of a sink."),
-    streamClients: registry.gauge("ticksync_stream_clients", "Connected stream clients by transport (ws, sse)."),
-    streamMessages: registry.counter("ticksync_stream_messages_sent_total", "Messages sent to stream clients by transport."),
-    streamConflated: registry.counter("ticksync_stream_conflated_total", "Bars not sent to a slow client because a newer bar of the series replaced them."),
-    streamDropped: registry.counter("ticksync_stream_dropped_clients_total", "Stream clients closed by the server, by reason (slow, heartbeat)."),
-    streamReplayed: registry.counter("ticksync_stream_replayed_events_total", "Events replayed from the journal to reconnecting clients."),
-    streamLastEventId: registry.gauge("ticksync_stream_last_event_id", "Id of the last event the stream published."),
-    gapfillSessions: registry.counter("ticksync_gapfill_sessions_total", "Missing sessions a gapfill asked its provider for, by outcome (filled, no_data: recorded and not asked again, failed, pending: still missing after a fetch but newer than the newest bar)."),
-    retentionDeleted: registry.counter("ticksync_retention_deleted_total", "Bars deleted by retention, by interval."),
-    rollupPages: registry.counter("ticksync_rollup_pages_total", "Rolled-up /api/bars pages by path (materialised: from the store's rollups; on_read: rolled up from finer bars)."),
-    rollupPendingRuns: registry.gauge("ticksync_rollup_pending_runs", "Runs whose stored bars are not in the store's materialised rollups yet (Postgres); updated at scrape time."),
-    gapBars: registry.gauge("ticksync_gap_bars", "Bars missing by the exchange calendar (between each series' first bar and the latest completed session), by market and interval; updated at scrape time."),
+    /** Transactions that waited for a pooled connection (src/stores/postgres/context.ts). */
+    pgPoolWait: new client.Histogram({
+      name: "ticksync_pg_pool_wait_seconds",
+      help: "Time a PostgreSQL transaction waited for a pooled connection (with its BEGIN round trip).",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    pgPoolWaiting: new client.Gauge({ name: "ticksync_pg_pool_waiting", help: "PostgreSQL transactions waiting for a pooled connection now.", registers }),
+    defaultsOn: false,
+  };
+}
+let processMetricsOnce: ReturnType<typeof createProcessMetrics> | null = null;
+
+/** The process-wide metrics (made on first use). */
+export function processMetrics() {
+  return (processMetricsOnce ??= createProcessMetrics());
+}
+
+function processRegistry(): client.Registry {
+  const p = processMetrics();
+  if (!p.defaultsOn) {
+    p.defaultsOn = true;
+    const before = process.cpuUsage();
+    client.collectDefaultMetrics({ register: p.registry });
+    // prom-client counts CPU from here on; Prometheus's process_cpu_* are since the process started.
+    const seed = { process_cpu_user_seconds_total: before.user, process_cpu_system_seconds_total: before.system, process_cpu_seconds_total: before.user + before.system };
+    for (const [name, us] of Object.entries(seed)) (p.registry.getSingleMetric(name) as Counter | undefined)?.inc(us / 1e6);
+    for (const name of DEAD_UNDER_BUN) p.registry.removeSingleMetric(name);
+    if (!gcObserved()) p.registry.removeSingleMetric("nodejs_gc_duration_seconds");
+  }
+  return p.registry;
+}
+
+/** The value of one series of a counter or gauge (0 when it has none yet). */
+export async function metricValue(metric: Counter | Gauge, labels: Labels = {}): Promise<number> {
+  const want = Object.entries(labels);
+  const { values } = await metric.get();
+  const found = values.find((v) => want.every(([k, x]) => v.labels[k] === x) && Object.keys(v.labels).length === want.length);
+  return found?.value ?? 0;
+}
+
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+/** The metrics ticksync itself exposes, in one place so their names, labels and help stay consistent. */
+export function ticksyncMetrics() {
+  processRegistry(); // once per process: the default metrics' event-loop and CPU figures start now
+  const prom = new client.Registry();
+  const registers = [prom];
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new client.Counter<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new client.Gauge<L>({ name, help, labelNames, registers });
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
+    new client.Histogram<L>({ name, help, labelNames, buckets, registers });
+  const sinkL = ["sink", "collection"] as const;
+  return {
+    registry: {
+      prom,
+      /** This registry, then the process's: Prometheus text (version 0.0.4). */
+      async render(): Promise<string> {
+        const [own, proc] = await Promise.all([prom.metrics(), processRegistry().metrics()]);
+        return `${own.trimEnd()}\n\n${proc.trimEnd()}\n`;
+      },
+    },
+    rowsRead: counter("ticksync_rows_read_total", "Rows read from sources.", ["source"]),
+    rowsStored: counter("ticksync_rows_stored_total", "Rows inserted or updated in the store.", ["source"]),
+    rowsUnchanged: counter("ticksync_rows_unchanged_total", "Rows re-delivered unchanged (nothing written).", ["source"]),
+    rowsQuarantined: counter("ticksync_rows_quarantined_total", "Rows rejected by quality rules and quarantined.", ["source"]),
+    ruleViolations: counter("ticksync_quality_rule_violations_total", "Quality rule violations by rule (gap counts missing sessions).", ["source", "rule"]),
+    qualityScore: gauge("ticksync_batch_quality_score", "Quality score 0..1 of the last batch per source.", ["source"]),
+    runs: counter("ticksync_runs_total", "Finished runs by outcome.", ["source", "outcome"]),
+    runDuration: histogram("ticksync_run_duration_seconds", "Run durations.", ["job"], RUN_BUCKETS),
+    lastSuccess: gauge("ticksync_job_last_success_timestamp_seconds", "Unix time of the last successful run per job.", ["job"]),
+    storeUp: gauge("ticksync_store_up", "1 when the store answers and its schema is current.", ["store"]),
+    leader: gauge("ticksync_scheduler_leader", "1 when this replica holds the scheduler lease and runs the scheduled jobs.", ["replica"]),
+    alertFiring: gauge("ticksync_alert_firing", "1 while an alert rule fires.", ["alert", "severity"]),
+    sinkRecords: counter("ticksync_sink_records_total", "Records a sink acknowledged (upserted).", sinkL),
+    sinkRejected: counter("ticksync_sink_rejected_total", "Records a sink refused (quarantined with the sink's error).", sinkL),
+    sinkRetries: counter("ticksync_sink_retries_total", "Sink requests retried (server down, 5xx, 429).", sinkL),
+    sinkConsistent: gauge("ticksync_sink_consistent", "1 when the last verify found the sink equal to the store, 0 when it differed, -1 never verified.", sinkL),
+    sinkDifferingDays: gauge("ticksync_sink_differing_days", "(symbol, day) keys that differed at the last verify.", sinkL),
+    sinkVerifyRecords: gauge("ticksync_sink_verify_records", "Records counted at the last verify, by side (store: expected, sink: found).", [...sinkL, "side"]),
+    sinkLastVerify: gauge("ticksync_sink_last_verify_timestamp_seconds", "Unix time of the last verify of a sink.", sinkL),
+    streamClients: gauge("ticksync_stream_clients", "Connected stream clients by transport (ws, sse).", ["transport"]),
+    streamMessages: counter("ticksync_stream_messages_sent_total", "Messages sent to stream clients by transport.", ["transport"]),
+    streamConflated: counter("ticksync_stream_conflated_total", "Bars not sent to a slow client because a newer bar of the series replaced them.", []),
+    streamDropped: counter("ticksync_stream_dropped_clients_total", "Stream clients closed by the server, by reason (slow, heartbeat).", ["reason"]),
+    streamReplayed: counter("ticksync_stream_replayed_events_total", "Events replayed from the journal to reconnecting clients.", []),
+    streamLastEventId: gauge("ticksync_stream_last_event_id", "Id of the last event the stream published.", []),
+    outboxClients: gauge("ticksync_stream_outbox_clients", "Stream clients with messages waiting in their outbox (the socket had no room); updated at scrape time.", []),
+    outboxMessages: gauge("ticksync_stream_outbox_messages", "Messages waiting in stream clients' outboxes, all clients together; updated at scrape time.", []),
+    outboxBytes: gauge("ticksync_stream_outbox_bytes", "Bytes (UTF-16 units of the JSON) waiting in stream clients' outboxes, all clients together; updated at scrape time.", []),
+    outboxMaxBytes: gauge("ticksync_stream_outbox_max_bytes", "Bytes waiting in the fullest single client outbox; updated at scrape time.", []),
+    gapfillSessions: counter("ticksync_gapfill_sessions_total", "Missing sessions a gapfill asked its provider for, by outcome (filled, no_data: recorded and not asked again, failed, pending: still missing after a fetch but newer than the newest bar).", ["source", "outcome"]),
+    retentionDeleted: counter("ticksync_retention_deleted_total", "Bars deleted by retention, by interval.", ["interval"]),
+    rollupPages: counter("ticksync_rollup_pages_total", "Rolled-up /api/bars pages by path (materialised: from the store's rollups; on_read: rolled up from finer bars).", ["path"]),
+    rollupPendingRuns: gauge("ticksync_rollup_pending_runs", "Runs whose stored bars are not in the store's materialised rollups yet (Postgres); updated at scrape time.", ["store"]),
+    gapBars: gauge("ticksync_gap_bars", "Bars missing by the exchange calendar (between each series' first bar and the latest completed session), by market and interval; updated at scrape time.", ["market", "interval"]),
+    httpDuration: histogram("ticksync_http_request_duration_seconds", "HTTP request durations until the response (for streams: until it starts), by method, route pattern and status.", ["method", "route", "status"], HTTP_BUCKETS),
   };
 }
 export type TicksyncMetrics = ReturnType<typeof ticksyncMetrics>;

@@ -3,6 +3,25 @@
 // decides when to queue, send and drop (src/stream/session.ts); this holds and shrinks the queue.
 import { statusMessage, type Outgoing } from "./protocol.ts";
 
+/** Outboxes that may hold messages, for the metrics (outboxTotals); an emptied one is pruned there. */
+const waiting = new Set<Outbox>();
+
+/** What waits in this process's outboxes now: clients with a non-empty outbox, their messages and bytes, the largest. */
+export function outboxTotals(): { clients: number; messages: number; bytes: number; maxBytes: number } {
+  const t = { clients: 0, messages: 0, bytes: 0, maxBytes: 0 };
+  for (const o of waiting) {
+    if (o.items.size === 0) {
+      waiting.delete(o);
+      continue;
+    }
+    t.clients++;
+    t.messages += o.items.size;
+    t.bytes += o.bytes;
+    t.maxBytes = Math.max(t.maxBytes, o.bytes);
+  }
+  return t;
+}
+
 export class Outbox {
   /**
    * Waiting messages in send order. Keys: a sequence number, or "s"+series for a conflated bar
@@ -22,6 +41,7 @@ export class Outbox {
   constructor(private readonly counters: { conflated: number }) {}
 
   put(key: string | number, m: Outgoing): void {
+    if (this.items.size === 0) waiting.add(this);
     const old = this.items.get(key);
     if (old) {
       this.items.delete(key);
@@ -57,6 +77,7 @@ export class Outbox {
   }
 
   clear(): void {
+    waiting.delete(this);
     this.items.clear();
     this.bytes = 0;
   }

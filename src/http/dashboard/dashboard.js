@@ -347,6 +347,43 @@
   }
   $("#rates-window").addEventListener("change", () => refreshRates().catch((e) => notice(`rates: ${e.message}`, "bad")));
 
+  // ---- resources (GET /api/resources) --------------------------------------------------------
+
+  function bytes(n) {
+    if (n === null || n === undefined) return "—";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
+    return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+  }
+  // The last 30 minutes of samples, kept in the page (the server keeps no history of its own).
+  const resources = { chart: null, cpu: null, lag: null, points: [] };
+  async function refreshResources() {
+    const r = await api("/api/resources");
+    const lag = r.eventLoopLagMs;
+    const tile = (key, label, value, detail) => h("div", { class: "tile", dataset: { key } }, h("small", {}, label), h("b", {}, value), h("small", {}, detail));
+    $("#resources").replaceChildren(
+      tile("cpu", "CPU", `${num(r.cpu.percent)}%`, `of ${r.cpu.cores} cores · ${num(r.cpu.userSeconds + r.cpu.systemSeconds)} s in all`),
+      tile("rss", "resident memory", bytes(r.memory.rssBytes), `${num(r.memory.rssPercent)}% of ${bytes(r.memory.systemTotalBytes)}`),
+      tile("heap", "JS heap used", bytes(r.memory.heapUsedBytes), `heap ${bytes(r.memory.heapTotalBytes)}`),
+      tile("lag", "event-loop lag p99", `${num(lag.p99)} ms`, `p50 ${num(lag.p50)} · max ${num(lag.max)} ms`),
+      tile("fds", "open files", num(r.fds.open), r.fds.max ? `of ${num(r.fds.max)} allowed` : ""),
+    );
+    const time = Math.floor(Date.parse(r.timestamp) / 1000);
+    const pts = resources.points;
+    if (!pts.length || time > pts[pts.length - 1].time) pts.push({ time, cpu: r.cpu.percent, lag: lag.p99 ?? 0 });
+    while (pts.length > 360) pts.shift();
+    if (!resources.chart) {
+      resources.chart = newChart($("#resources-chart"), true);
+      resources.chart.applyOptions({ leftPriceScale: { visible: true, borderColor: chartColors().line } });
+      const line = (color, priceScaleId) => resources.chart.addSeries(LWC.LineSeries, { color, priceScaleId, lineWidth: 2, priceLineVisible: false, lastValueVisible: false });
+      resources.cpu = line("#0969da", "right");
+      resources.lag = line("#bf8700", "left");
+    }
+    resources.cpu.setData(pts.map((p) => ({ time: p.time, value: p.cpu })));
+    resources.lag.setData(pts.map((p) => ({ time: p.time, value: p.lag })));
+  }
+
   // ---- freshness heat map --------------------------------------------------------------------
 
   const CELL = { S: "stored", M: "missing", P: "pending", "-": "closed", "?": "unknown" };
@@ -657,6 +694,7 @@
     await refreshRuns();
   });
   every(30000, "rates", refreshRates);
+  every(5000, "resources", refreshResources);
   every(60000, "freshness", refreshFreshness);
   every(30000, "symbols", loadSymbols);
   loadQuarantine(false).catch((e) => notice(`quarantine: ${e.message}`, "bad"));

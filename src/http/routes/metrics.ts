@@ -1,8 +1,12 @@
 // GET /metrics: the Prometheus registry, with the gauges that are read from the store on each
-// scrape brought up to date first (store up, sink consistency, gaps, pending rollups).
+// scrape brought up to date first (store up, sink consistency, gaps, pending rollups, stream
+// outboxes); and GET /api/resources, the process's resources as JSON for the dashboard.
+import { readdirSync, readFileSync } from "node:fs";
 import { Hono } from "hono";
 import type { Store } from "../../stores/types.ts";
-import type { TicksyncMetrics } from "../../lib/metrics.ts";
+import { METRICS_CONTENT_TYPE, type TicksyncMetrics } from "../../lib/metrics.ts";
+import { createProcessStats } from "../../monitor/performance.ts";
+import { outboxTotals } from "../../stream/outbox.ts";
 import type { GapScanner, SeriesGaps } from "../../pipeline/gaps.ts";
 import { log } from "../../lib/log.ts";
 import type { AppDeps, SinkInfo } from "../deps.ts";
@@ -58,7 +62,41 @@ export function metricsRoutes(deps: Pick<AppDeps, "store" | "metrics" | "sinks">
     if (r.ok) await updateSinkGauges(store, metrics, deps.sinks ?? []);
     if (r.ok) await updateGapMetric();
     if (r.ok && store.rollupPending) metrics.rollupPendingRuns.set({ store: store.kind }, await store.rollupPending());
-    return c.body(metrics.registry.render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+    const out = outboxTotals();
+    metrics.outboxClients.set(out.clients);
+    metrics.outboxMessages.set(out.messages);
+    metrics.outboxBytes.set(out.bytes);
+    metrics.outboxMaxBytes.set(out.maxBytes);
+    return c.body(await metrics.registry.render(), 200, { "Content-Type": METRICS_CONTENT_TYPE });
+  });
+  return app;
+}
+
+/** Open file descriptors and their soft limit, from /proc (null where there is no /proc). */
+export function fileDescriptors(): { open: number | null; max: number | null } {
+  let open: number | null = null;
+  let max: number | null = null;
+  try {
+    open = readdirSync("/proc/self/fd").length - 1; // less the one readdirSync had open
+  } catch {
+    /* not Linux */
+  }
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (m) max = Number(m[1]);
+  } catch {
+    /* not Linux */
+  }
+  return { open, max };
+}
+
+/** GET /api/resources: CPU, memory, event-loop lag (since the previous look) and file descriptors. */
+export function resourceRoutes(now: () => number = Date.now): Hono {
+  const stats = createProcessStats(now);
+  const app = new Hono();
+  app.get("/", (c) => {
+    const s = stats.sample();
+    return c.json({ timestamp: new Date(now()).toISOString(), uptimeSeconds: Math.round(process.uptime()), ...s, fds: fileDescriptors() }, 200, { "Cache-Control": "no-store" });
   });
   return app;
 }

@@ -18,7 +18,7 @@ import type { Store } from "../types.ts";
 import * as bars from "./bars.ts";
 import { commitBatch } from "./batch.ts";
 import { deleteBarKeys, deletesSince } from "./deletes.ts";
-import type { PgContext } from "./context.ts";
+import { timePoolWaits, type PgContext } from "./context.ts";
 import * as journal from "./journal.ts";
 import * as leases from "./leases.ts";
 import * as ledger from "./ledger.ts";
@@ -38,12 +38,14 @@ export { parsePgUrl, redactPgUrl } from "./url.ts";
 /** The store's context: a pool of `max` connections (default 4) working in the URL's schema. */
 function openContext(url: string, max: number): PgContext {
   const { url: connUrl, schema } = parsePgUrl(url);
-  const sql: Sql = postgres(connUrl, {
-    max,
-    onnotice: () => {},
-    connection: { search_path: schema, application_name: "ticksync" },
-    types: { bigint: postgres.BigInt },
-  });
+  const sql: Sql = timePoolWaits(
+    postgres(connUrl, {
+      max,
+      onnotice: () => {},
+      connection: { search_path: schema, application_name: "ticksync" },
+      types: { bigint: postgres.BigInt },
+    }),
+  );
   const rollups = pgRollups(sql, schema);
   return {
     sql,
