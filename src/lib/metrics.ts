@@ -6,6 +6,7 @@
 // Bun's PerformanceObserver has no "gc" entries, so there is no GC metric.
 import client from "prom-client";
 import { PerformanceObserver } from "node:perf_hooks";
+import { setPoolWaitRecorder } from "./pool-waits.ts";
 
 export type Labels = Record<string, string>;
 export type Counter<L extends string = string> = client.Counter<L>;
@@ -52,7 +53,17 @@ let processMetricsOnce: ReturnType<typeof createProcessMetrics> | null = null;
 
 /** The process-wide metrics (made on first use). */
 export function processMetrics() {
-  return (processMetricsOnce ??= createProcessMetrics());
+  if (!processMetricsOnce) {
+    const p = (processMetricsOnce = createProcessMetrics());
+    setPoolWaitRecorder({
+      waiting: () => p.pgPoolWaiting.inc(),
+      done: (seconds) => {
+        p.pgPoolWaiting.dec();
+        if (seconds !== null) p.pgPoolWait.observe(seconds);
+      },
+    });
+  }
+  return processMetricsOnce;
 }
 
 function processRegistry(): client.Registry {

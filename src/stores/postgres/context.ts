@@ -4,7 +4,7 @@ import type { BarEvent } from "../events.ts";
 import type { PgRollups } from "./rollups/index.ts";
 import type { RollupWorker } from "./rollups/worker.ts";
 import type { Sql } from "./sql.ts";
-import { processMetrics } from "../../lib/metrics.ts";
+import { poolWaitRecorder } from "../../lib/pool-waits.ts";
 
 /**
  * `sql` whose transactions (`begin`) count how long they waited for a pooled connection:
@@ -12,18 +12,18 @@ import { processMetrics } from "../../lib/metrics.ts";
  * call to the transaction's first line (that includes BEGIN's round trip). Single queries are not timed.
  */
 export function timePoolWaits(sql: Sql): Sql {
-  const { pgPoolWait, pgPoolWaiting } = processMetrics();
   const begin = sql.begin.bind(sql) as (...a: unknown[]) => Promise<unknown>;
   const timed = (...args: unknown[]) => {
+    const rec = poolWaitRecorder();
+    if (!rec) return begin(...args); // no metrics kept in this process
     const fn = args[args.length - 1] as (tx: unknown) => unknown;
     const t0 = performance.now();
     let waiting = true;
-    pgPoolWaiting.inc();
+    rec.waiting();
     const stop = (got: boolean) => {
       if (!waiting) return;
       waiting = false;
-      pgPoolWaiting.dec();
-      if (got) pgPoolWait.observe((performance.now() - t0) / 1000);
+      rec.done(got ? (performance.now() - t0) / 1000 : null);
     };
     return begin(...args.slice(0, -1), (tx: unknown) => (stop(true), fn(tx))).finally(() => stop(false));
   };
