@@ -202,6 +202,7 @@ describe("old and new config", () => {
     expect(jobScope({ kind: "verify" }, sources)).toBe("operate");
     expect(jobScope({ kind: "ingest", source: "table" }, sources)).toBe("admin");
     expect(jobScope({ kind: "ingest", source: "files" }, sources)).toBe("operate");
+    expect(jobScope({ kind: "gapfill", source: "table" }, sources)).toBe("operate"); // reads ranges: never reconciles
     expect(jobScope({ kind: "backup" }, sources)).toBe("operate");
   });
 });

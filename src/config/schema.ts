@@ -100,7 +100,7 @@ export const serverConfigSchema = v.strictObject({
     v.pipe(
       v.array(apiTokenSchema),
       v.description(
-        'Named API tokens with a role ([[server.token]] name = "ci", secret = "…", role = "operate"): read (every read), operate (also run jobs, replay quarantine, trigger backups, acknowledge alerts), admin (everything, jobs that delete data included). Set a secret with TICKSYNC_SERVER__TOKEN__<index>__SECRET.',
+        'Named API tokens with a role ([[server.token]] name = "ci", secret = "…", role = "operate"): read (every read), operate (also run jobs, replay quarantine, trigger backups, acknowledge alerts), admin (everything, the jobs that delete data included). Set a secret with TICKSYNC_SERVER__TOKEN__<index>__SECRET.',
       ),
     ),
     [],

@@ -195,12 +195,12 @@ export function readGuard(cfg: SecurityConfig, streamTokens: string[]): Middlewa
 
 /**
  * The scope of running a configured job by hand: admin for the jobs whose runs delete data
- * (retention; verify with repair, which deletes a sink's extra records; ingest and gapfill from a
- * source with reconcile.deleteMissing), operate for the others.
+ * (retention; verify with repair, which deletes a sink's extra records; ingest from a source with
+ * reconcile.deleteMissing, whose plain runs delete bars gone from the table), operate for the others.
  */
 export function jobScope(job: { kind: string; repair?: boolean; source?: string }, sources: Record<string, object>): Scope {
   if (job.kind === "retention" || (job.kind === "verify" && job.repair)) return "admin";
-  const source = job.source === undefined ? undefined : (sources[job.source] as { reconcile?: { deleteMissing?: boolean } } | undefined);
+  const source = job.kind !== "ingest" || job.source === undefined ? undefined : (sources[job.source] as { reconcile?: { deleteMissing?: boolean } } | undefined);
   if (source?.reconcile?.deleteMissing) return "admin";
   return "operate";
 }
