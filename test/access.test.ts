@@ -13,7 +13,8 @@ import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { createScheduler } from "../src/scheduler/scheduler.ts";
 import { configSchema } from "../src/config/schema.ts";
-import { applyEnvOverrides } from "../src/config/load.ts";
+import { applyEnvOverrides, loadConfig } from "../src/config/load.ts";
+import { redact } from "../src/lib/redact.ts";
 
 testTimeout();
 
@@ -193,6 +194,11 @@ describe("old and new config", () => {
     expect(messages({ tokens: [T.read], token: [{ name: "a", secret: T.read, role: "read" }] })).toEqual(["server.tokens[0] and server.token a have the same secret: give each token its own"]);
     expect(messages({ token: [{ name: "a", secret: T.read, role: "root" }] })).toEqual(["expected read, operate, admin"]);
     expect(messages({ token: [{ name: "a", secret: "short", role: "read" }] })).toEqual(["a token must be at least 16 characters"]);
+    // Secrets from the file and from the environment are masked in every output.
+    const file = writeFile(join(dir, "named.toml"), `[[server.token]]\nname = "a"\nrole = "read"\nsecret = "${T.read}"\n[[server.token]]\nname = "b"\nrole = "admin"\nsecret = "placeholder-0123456789ab"\n`);
+    const loaded = loadConfig(file, { TICKSYNC_SERVER__TOKEN__1__SECRET: T.admin }, {}, () => {});
+    expect(loaded.config.server.token.map((t) => t.secret)).toEqual([T.read, T.admin]);
+    expect(redact(`x ${T.read} y ${T.admin} z`)).toBe("x *** y *** z");
   });
 
   test("the jobs that delete data need admin", () => {

@@ -141,9 +141,8 @@ const forbiddenRole = (c: Context, a: Access, scope: Scope | "stream") =>
  * (always required): no server tokens → this machine only (as admin); else a known token whose
  * role reaches `scope`. null: let it through (with `c.get("access")` set).
  */
-function access(c: Context, known: readonly KnownToken[], required: boolean, scope: Scope | "stream", realm: string): Response | null {
+function access(c: Context, known: readonly KnownToken[], required: boolean, scope: Scope | "stream", realm: string, token = matchToken(known, requestToken(c))): Response | null {
   const given = requestToken(c);
-  const token = matchToken(known, given);
   const stream = scope === "stream";
   const anonymous: Access = token ? { role: token.role, name: token.name } : { role: null, name: null };
   // Stream tokens open the stream only: for everything else they are not "tokens configured".
@@ -217,8 +216,7 @@ export function requestLimiter(cfg: Pick<SecurityConfig, "rateLimit">): KeyedLim
  * The rate limit of one request: a valid token's bucket, else its address's (IPv6 by /64;
  * loopback peers only with `loopback`). A flood of invalid tokens counts against the address.
  */
-function rateLimited(c: Context, known: readonly KnownToken[], rl: RateLimitConfig, limiter: KeyedLimiter): Response | null {
-  const token = matchToken(known, requestToken(c));
+function rateLimited(c: Context, token: KnownToken | null, rl: RateLimitConfig, limiter: KeyedLimiter): Response | null {
   let key: string | null = null;
   let rule = { perSecond: rl.tokenPerSecond, burst: rl.tokenBurst };
   if (token) key = rl.tokenPerSecond > 0 ? `token ${token.name}` : null;
@@ -318,12 +316,13 @@ export function securityMiddleware(cfg: SecurityConfig, opts: SecurityOptions = 
   };
   const auth: MiddlewareHandler = async (c, next) => {
     if (OPEN.has(c.req.path)) return next();
-    const limited = rl && limiter ? rateLimited(c, known, rl, limiter) : null;
+    const token = matchToken(known, requestToken(c));
+    const limited = rl && limiter ? rateLimited(c, token, rl, limiter) : null;
     if (limited) return limited;
     if (opts.skip?.(c.req.path)) return next();
     // The floor of every route: read for a read, operate for a mutation; routes raise it (requireScope).
     const mutating = MUTATING.has(c.req.method);
-    return access(c, known, mutating || cfg.authReads, mutating ? "operate" : "read", "ticksync") ?? next();
+    return access(c, known, mutating || cfg.authReads, mutating ? "operate" : "read", "ticksync", token) ?? next();
   };
   const json: MiddlewareHandler = async (c, next) => {
     if (!MUTATING.has(c.req.method) || bodyTypeOk(c)) return next();
