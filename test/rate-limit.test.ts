@@ -137,6 +137,26 @@ describe("the limiter's memory is bounded", () => {
   });
 });
 
+test("by default callers on this machine are limited per token only (a local proxy would be every client)", async () => {
+  const store = sqliteStore(`sqlite:${join(dir, "local.db")}`);
+  await store.migrate();
+  const limiter = keyedLimiter(100);
+  const app = createApp({ store, metrics: ticksyncMetrics(), limiter, security: { tokens: [A], authReads: false, corsOrigins: [], maxBodyBytes: 1 << 20, rateLimit: { ...DEFAULT_RATE_LIMIT, addressPerSecond: 0.1, addressBurst: 2, tokenPerSecond: 0.1, tokenBurst: 2 } } });
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
+  try {
+    const statuses = new Set<number>();
+    for (let i = 0; i < 30; i++) statuses.add((await rawGet(server.port!, "127.0.40.1", "/api/runs")).status);
+    expect([...statuses]).toEqual([200]);
+    expect(limiter.size).toBe(0);
+    const withToken: number[] = [];
+    for (let i = 0; i < 3; i++) withToken.push((await rawGet(server.port!, "127.0.40.1", "/api/runs", { Authorization: `Bearer ${A}` })).status);
+    expect(withToken).toEqual([200, 200, 429]);
+  } finally {
+    server.stop(true);
+    await store.close();
+  }
+});
+
 describe("GCRA on a stepped clock", () => {
   test("burst, exact retry time, steady rate", () => {
     let now = 0;
