@@ -26,7 +26,7 @@ import type { ChangePosition, Store } from "./stores/types.ts";
 import { createHub, type Hub } from "./stream/hub.ts";
 import { streamWebSocket } from "./stream/ws.ts";
 import { compatApp } from "./stream/compat-ws.ts";
-import { readGuard, securityMiddleware } from "./http/security.ts";
+import { jobScope, readGuard, securityMiddleware } from "./http/security.ts";
 import { errorText } from "./lib/errors.ts";
 
 /** serve could not start: the store would not open, or the address would not bind. */
@@ -185,6 +185,7 @@ function buildApp(o: Opened, scheduler: Scheduler, hub: Hub, alerts: Alerts | un
     indicators: config.indicators,
     universes: config.universes,
     health,
+    jobScopes: new Map(config.jobs.map((j) => [j.name, jobScope(j, config.sources)])),
     backups: config.jobs.flatMap((j) => (j.kind === "backup" ? [{ job: j.name, dir: resolve(baseDir, j.dir ?? "backups") }] : [])),
   });
 }
@@ -194,7 +195,7 @@ function startCompatListener(o: Opened, hub: Hub): ReturnType<typeof Bun.serve> 
   const { stream, server } = o.loaded.config;
   const cfg = stream.compat;
   if (cfg.port === undefined) return null;
-  const guards = [...securityMiddleware(server, { skip: () => true }), readGuard(server, stream.tokens)];
+  const guards = [...securityMiddleware(server, { skip: () => true, streamTokens: stream.tokens }), readGuard(server, stream.tokens)];
   try {
     const listener = Bun.serve({ hostname: cfg.host, port: cfg.port, fetch: compatApp(hub, hub.compat(), guards).fetch, websocket: streamWebSocket(stream) });
     log.info("compatibility stream listening", { url: `ws://${listener.hostname}:${listener.port}` });

@@ -53,7 +53,7 @@ describe("parseConfig defaults", () => {
 
   test("given values are kept", () => {
     const c = parseConfig({ server: { port: 9090, host: "0.0.0.0" }, log: { level: "debug" }, ingest: { batchSize: 10 } });
-    expect(c.server).toEqual({ host: "0.0.0.0", port: 9090, maxPageSize: 10_000, leaseSeconds: 10, tokens: [], authReads: false, allowedHosts: [], corsOrigins: [], maxBodyBytes: 1 << 20, readiness: ["store"], healthCacheSeconds: 5 });
+    expect(c.server).toEqual({ host: "0.0.0.0", port: 9090, maxPageSize: 10_000, leaseSeconds: 10, tokens: [], token: [], rateLimit: { tokenPerSecond: 50, tokenBurst: 200, addressPerSecond: 20, addressBurst: 100, maxKeys: 10_000, loopback: false }, authReads: false, allowedHosts: [], corsOrigins: [], maxBodyBytes: 1 << 20, readiness: ["store"], healthCacheSeconds: 5 });
     expect(c.log.level).toBe("debug");
     expect(c.ingest.batchSize).toBe(10);
   });

@@ -14,6 +14,7 @@ import { Name } from "../scheduler/jobs/kind.ts";
 import { DEFAULT_BATCH_SIZE } from "../sources/types.ts";
 import { parseByteSize, rotationIntervalError } from "../lib/log-file.ts";
 import { STORES, storeFor, storeUrlForms, storeUrlPattern } from "../stores/registry.ts";
+import { DEFAULT_RATE_LIMIT, ROLES } from "../http/security.ts";
 
 export const storeConfigSchema = v.strictObject({
   url: v.optional(
@@ -26,6 +27,42 @@ export const storeConfigSchema = v.strictObject({
     "sqlite:./.data/ticksync.db",
   ),
 });
+
+const apiTokenSchema = v.strictObject({
+  name: v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, "expected a name of letters, digits, _, . and - starting with a letter"), v.description("The token's name: in the audit trail and 403 messages (the secret never is).")),
+  secret: v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"), v.description("The token (Authorization: Bearer <secret>). Never logged.")),
+  role: v.pipe(v.picklist(ROLES, `expected ${ROLES.join(", ")}`), v.description("read, operate or admin (docs/operations.md, Access: roles and rate limits).")),
+});
+
+const perSecond = (doc: string, fallback: number) => v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1_000_000), v.description(doc)), fallback);
+const burst = (doc: string, fallback: number) => v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1_000_000), v.description(doc)), fallback);
+
+const rateLimitSchema = v.strictObject({
+  tokenPerSecond: perSecond("Requests per second one token may make on average (0: no limit).", DEFAULT_RATE_LIMIT.tokenPerSecond),
+  tokenBurst: burst("Requests one token may make at once.", DEFAULT_RATE_LIMIT.tokenBurst),
+  addressPerSecond: perSecond("Requests per second one address may make without a valid token (IPv6: per /64; 0: no limit).", DEFAULT_RATE_LIMIT.addressPerSecond),
+  addressBurst: burst("Requests one address may make at once without a valid token.", DEFAULT_RATE_LIMIT.addressBurst),
+  maxKeys: v.optional(
+    v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(10_000_000), v.description("Tokens and addresses whose rate is tracked at once; beyond, the least recently seen is forgotten (memory stays bounded).")),
+    DEFAULT_RATE_LIMIT.maxKeys,
+  ),
+  loopback: v.optional(
+    v.pipe(v.boolean(), v.description("Limit callers on this machine per address too (off: behind a reverse proxy on this machine every client would share one address).")),
+    DEFAULT_RATE_LIMIT.loopback,
+  ),
+});
+
+/** The same secret twice (with two roles), or one name twice, as the message. */
+function tokenClash(server: { tokens: string[]; token: { name: string; secret: string }[] }): string | undefined {
+  const names = server.token.map((t) => t.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) return `two tokens are named ${dup}: names must be unique`;
+  const secrets = [...server.tokens, ...server.token.map((t) => t.secret)];
+  const i = secrets.findIndex((x, j) => secrets.indexOf(x) !== j);
+  if (i < 0) return undefined;
+  const at = (k: number) => (k < server.tokens.length ? `server.tokens[${k}]` : `server.token ${server.token[k - server.tokens.length]!.name}`);
+  return `${at(secrets.indexOf(secrets[i]!))} and ${at(i)} have the same secret: give each token its own`;
+}
 
 export const serverConfigSchema = v.strictObject({
   host: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("Address the HTTP server listens on; 127.0.0.1 keeps it to this machine.")), "127.0.0.1"),
@@ -55,11 +92,21 @@ export const serverConfigSchema = v.strictObject({
     v.pipe(
       v.array(v.pipe(v.string("expected a token string"), v.minLength(16, "a token must be at least 16 characters"))),
       v.description(
-        "API tokens (Authorization: Bearer <token>): needed for every mutating request (and for reads with authReads). Without tokens only callers on this machine may mutate. Prefer setting them with TICKSYNC_SERVER__TOKENS='[\"…\"]'.",
+        "API tokens (Authorization: Bearer <token>), each with the admin role: needed for every mutating request (and for reads with authReads). Without server tokens (here or in server.token) only callers on this machine may mutate. Prefer setting them with TICKSYNC_SERVER__TOKENS='[\"…\"]'. Named tokens with a narrower role: server.token.",
       ),
     ),
     [],
   ),
+  token: v.optional(
+    v.pipe(
+      v.array(apiTokenSchema),
+      v.description(
+        'Named API tokens with a role ([[server.token]] name = "ci", secret = "…", role = "operate"): read (every read), operate (also run jobs, replay quarantine, trigger backups, acknowledge alerts), admin (everything, the jobs that delete data included). Set a secret with TICKSYNC_SERVER__TOKEN__<index>__SECRET.',
+      ),
+    ),
+    [],
+  ),
+  rateLimit: v.optional(v.pipe(rateLimitSchema, v.description("Request rate limits of the HTTP API (429 with Retry-After beyond them); the probes are not limited.")), {}),
   authReads: v.optional(v.pipe(v.boolean(), v.description("Reads need a token too (the probes /healthz and /readyz never do).")), false),
   allowedHosts: v.optional(
     v.pipe(
@@ -239,6 +286,14 @@ export const configSchema = v.pipe(
       (issue) => unknownSinkDependency(issue.input as NamedSinks) ?? "unknown sink",
     ),
     ["server", "readiness"],
+  ),
+  v.forward(
+    v.partialCheck(
+      [["server", "tokens"], ["server", "token"]],
+      (c) => tokenClash(c.server) === undefined,
+      (issue) => tokenClash((issue.input as { server: { tokens: string[]; token: { name: string; secret: string }[] } }).server) ?? "tokens clash",
+    ),
+    ["server", "token"],
   ),
   jobReference("source", SOURCE_JOB_KINDS),
   jobReference("sink", SINK_JOB_KINDS),

@@ -72,7 +72,8 @@ export function createApp(deps: AppDeps) {
   // The dashboard's page and assets hold no data (they fetch it with the token the page is given),
   // so they load without one even with authReads.
   const publicPath = (p: string) => p === "/" || p.startsWith("/assets/");
-  for (const mw of securityMiddleware(security, { skip: (p) => p === "/api/ws" || p === "/api/ws/legacy" || p === "/api/stream" || publicPath(p) })) app.use("*", mw);
+  const skip = (p: string) => p === "/api/ws" || p === "/api/ws/legacy" || p === "/api/stream" || publicPath(p);
+  for (const mw of securityMiddleware(security, { skip, streamTokens: deps.stream?.config.tokens, limiter: deps.limiter })) app.use("*", mw);
 
   // The dashboard: `/` and `/assets/*`, embedded in the executable (src/http/dashboard/).
   app.route("/", dashboardRoutes(deps.version ?? "dev"));

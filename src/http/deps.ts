@@ -11,7 +11,8 @@ import type { Alerts } from "../monitor/alerts.ts";
 import type { Health } from "../monitor/health.ts";
 import type { ContextOf } from "../pipeline/replay-quarantine.ts";
 import type { IndicatorsConfig } from "../domain/indicators.ts";
-import type { SecurityConfig } from "./security.ts";
+import type { Scope, SecurityConfig } from "./security.ts";
+import type { KeyedLimiter } from "./rate-limit.ts";
 
 /** What the HTTP layer needs to know of a sink: its name, collection and where it is. */
 export type SinkInfo = { name: string; kind: string; collections: string[]; location: string };
@@ -39,6 +40,10 @@ export type AppDeps = {
   replayContext?: ContextOf;
   /** Every dependency's state (/api/health, /readyz beyond the store, the dependency alert). */
   health?: Health;
+  /** The rate limiter of security.rateLimit (tests pass one to look at its size); absent: a new one. */
+  limiter?: KeyedLimiter;
+  /** The scope POST /api/jobs/:name/run needs per job (security.ts jobScope); a job not in it: operate. */
+  jobScopes?: ReadonlyMap<string, Scope>;
   /** The backup jobs and where each writes (/api/backups, POST /api/trigger_backup). */
   backups?: { job: string; dir: string }[];
 };

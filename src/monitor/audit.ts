@@ -1,7 +1,7 @@
 // The audit trail. Every run (ingest, backfill, migrate, sync, verify and repair, backup,
 // restore) is already recorded with its parameters, counts and outcome; what this adds is who or
-// what started it — the CLI (and the OS user), a scheduled job, or an API call (and which
-// token) — carried through the async calls to wherever a run starts, and a redacted view of it
+// what started it — the CLI (and the OS user), a scheduled job, or an API call (which token:
+// its role, name and fingerprint) — carried through the async calls to wherever a run starts, and a redacted view of it
 // all for /api/audit.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { userInfo } from "node:os";
@@ -11,7 +11,17 @@ import { redactValue } from "../lib/redact.ts";
 export type Actor =
   | { by: "cli"; user: string; command: string }
   | { by: "schedule"; job: string; process?: string }
-  | { by: "api"; route: string; /** A fingerprint of the bearer token (sha256, 12 hex), never the token. */ tokenId: string | null; remote: string | null }
+  | {
+      by: "api";
+      route: string;
+      /** A fingerprint of the bearer token (sha256, 12 hex), never the token. */
+      tokenId: string | null;
+      remote: string | null;
+      /** The role the call was let through with: its token's, admin for this machine without server tokens; null: none (older records too). */
+      role: "read" | "operate" | "admin" | "stream" | null;
+      /** The token's name ([[server.token]] name, server.tokens[i]), never the token; null without one. */
+      caller: string | null;
+    }
   | { by: "system"; what: string };
 
 const current = new AsyncLocalStorage<Actor>();
@@ -65,6 +75,9 @@ export type AuditEntry = {
   error: string | null;
 };
 
+/** Records from before roles name none: say so (null) rather than leave the field out. */
+const apiRole = (a: Actor | null): Actor | null => (a?.by === "api" ? { ...a, role: a.role ?? null, caller: a.caller ?? null } : a);
+
 export function auditEntry(r: RunRecord): AuditEntry {
   const { startedBy, ...params } = (r.params ?? {}) as Record<string, unknown>;
   return {
@@ -72,7 +85,7 @@ export function auditEntry(r: RunRecord): AuditEntry {
     kind: r.kind,
     source: r.source,
     job: r.job ?? null,
-    startedBy: (redactParams(startedBy) as Actor) ?? null,
+    startedBy: apiRole((redactParams(startedBy) as Actor) ?? null),
     params: redactParams(params),
     startedAt: new Date(r.startedAt).toISOString(),
     finishedAt: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(),

@@ -4,6 +4,7 @@ import { Hono, type Context } from "hono";
 import { redactValue } from "../../lib/redact.ts";
 import { apiActor } from "../actor.ts";
 import type { AppDeps } from "../deps.ts";
+import { requireScope } from "../security.ts";
 
 /** Acknowledge alert `name` by `by` (else the caller's token fingerprint); also POST /api/acknowledge_alert. */
 export async function acknowledge(c: Context, deps: Pick<AppDeps, "alerts">, name: string, by: unknown) {
@@ -18,7 +19,7 @@ export async function acknowledge(c: Context, deps: Pick<AppDeps, "alerts">, nam
 export function alertRoutes(deps: Pick<AppDeps, "alerts">): Hono {
   const app = new Hono();
   app.get("/", async (c) => c.json({ data: redactValue(deps.alerts?.list() ?? []) }));
-  app.post("/:name/ack", async (c) => {
+  app.post("/:name/ack", requireScope("operate"), async (c) => {
     const body = (await c.req.json().catch(() => ({}))) as { by?: unknown };
     return acknowledge(c, deps, c.req.param("name"), body.by);
   });

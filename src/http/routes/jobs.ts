@@ -4,12 +4,14 @@ import { jobWaiting } from "../../pipeline/progress.ts";
 import { withActor } from "../../monitor/audit.ts";
 import { apiActor } from "../actor.ts";
 import type { AppDeps } from "../deps.ts";
+import { requireScope } from "../security.ts";
 
-export function jobRoutes(deps: Pick<AppDeps, "scheduler">): Hono {
+export function jobRoutes(deps: Pick<AppDeps, "scheduler" | "jobScopes">): Hono {
   const app = new Hono();
   // A running job in a long wait (rate limit, Retry-After) says so: `waiting: {reason, until, seconds}`.
   app.get("/", (c) => c.json({ data: (deps.scheduler?.list() ?? []).map((j) => ({ ...j, waiting: j.running ? jobWaiting(j.name) : null })) }));
-  app.post("/:name/run", async (c) => {
+  // operate; admin for a job that deletes data (security.ts jobScope).
+  app.post("/:name/run", requireScope((c) => deps.jobScopes?.get(c.req.param("name")!) ?? "operate"), async (c) => {
     if (!deps.scheduler) return c.json({ error: "no scheduler in this process" }, 404);
     const r = await withActor(apiActor(c), () => deps.scheduler!.trigger(c.req.param("name")));
     if (r === "unknown") return c.json({ error: "unknown job", job: c.req.param("name") }, 404);

@@ -12,6 +12,7 @@ import { verifyStream } from "../../pipeline/verify-sink.ts";
 import { redactValue } from "../../lib/redact.ts";
 import { apiActor } from "../actor.ts";
 import type { AppDeps } from "../deps.ts";
+import { requireScope } from "../security.ts";
 import { healthBody } from "./health.ts";
 import { acknowledge } from "./alerts.ts";
 
@@ -121,7 +122,7 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
   });
 
   // POST /api/jobs/<backup job>/run, naming the job when there is more than one.
-  app.post("/trigger_backup", async (c) => {
+  app.post("/trigger_backup", requireScope("operate"), async (c) => {
     const body = (await c.req.json().catch(() => ({}))) as { job?: unknown };
     const jobs = (deps.backups ?? []).map((b) => b.job);
     if (!deps.scheduler || jobs.length === 0) return c.json({ error: "no backup job is configured", message: 'add [[jobs]] kind = "backup" (docs/operations.md#backups)' }, 404);
@@ -135,7 +136,7 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
   });
 
   // POST /api/alerts/<name>/ack, with the alert named in the body.
-  app.post("/acknowledge_alert", async (c) => {
+  app.post("/acknowledge_alert", requireScope("operate"), async (c) => {
     const body = (await c.req.json().catch(() => ({}))) as Record<string, unknown>;
     const name = [body.alert, body.name, body.alert_id, body.id].find((x) => typeof x === "string" && x.length > 0 && x.length <= 64) as string | undefined;
     if (!name) return c.json({ error: "which alert?", message: 'name it: {"alert": "<name>", "by": "…"}' }, 400);

@@ -8,6 +8,7 @@ import { apiActor } from "../actor.ts";
 import type { AppDeps } from "../deps.ts";
 import { badRequest, IdCursor, Limit } from "../query.ts";
 import { MAX_RECORDS_PAGE, MAX_REPLAY_RECORDS } from "../limits.ts";
+import { requireScope } from "../security.ts";
 
 const QuarantineQuery = v.strictObject({
   limit: Limit(MAX_RECORDS_PAGE),
@@ -46,7 +47,7 @@ export function quarantineRoutes(deps: Pick<AppDeps, "store" | "replayContext">)
       next: rows.length > limit ? String(page[page.length - 1]!.id) : null,
     });
   });
-  app.post("/replay", async (c) => {
+  app.post("/replay", requireScope("operate"), async (c) => {
     if (!deps.replayContext) return c.json({ error: "quarantine replay is not available in this process" }, 404);
     if (!store.deleteQuarantine) return c.json({ error: `the ${store.kind} store cannot remove quarantine records, so it cannot replay them` }, 501);
     const body = v.safeParse(ReplayBody, await c.req.json().catch(() => undefined));
