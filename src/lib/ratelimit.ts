@@ -4,6 +4,9 @@
 // length (a second or a minute, with some slack) sees more calls than its limit, bursts included.
 // A 429 (or a provider's 200-with-a-note) pauses everyone until its Retry-After, and consecutive
 // ones halve the rate; successes win it back step by step.
+// Replicas on one PostgreSQL store share each provider's limit: with a SharedRates installed
+// (serve does, for PostgreSQL), a grant also reserves its slot in the store's bucket for the
+// provider and key, and a 429 pauses every replica. Alone (SQLite: one process) it is local.
 export type RateLimit = { perSecond?: number; perMinute?: number; burst?: number };
 
 /** A wait in progress that a person should see: why, and until when (epoch ms). */
@@ -54,6 +57,28 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 
+/**
+ * A limiter every replica shares (stores/postgres/limits.ts). `reserve` books the next slot of the
+ * bucket `key` and resolves with how long to wait for it (ms); `pause` holds the bucket back.
+ */
+export type SharedRates = {
+  reserve(key: string, o: { stepMs: number; windowCalls: number; windowMs: number; burst: number }): Promise<number>;
+  pause(key: string, ms: number): Promise<void>;
+};
+
+let sharedRates: SharedRates | null = null;
+/** Install (or with null remove) the shared limiter: limiters made with a `sharedKey` use it. */
+export function useSharedRates(s: SharedRates | null): void {
+  sharedRates = s;
+}
+
+/**
+ * Slack added to the provider's window for grants shared between processes: a grant travels
+ * back from the database and then to the provider, and that lateness varies more between
+ * processes than within one (about 10% of a one-second window).
+ */
+export const SHARED_WINDOW_SLACK_MS = 100;
+
 export class QuotaExhausted extends Error {
   override name = "QuotaExhausted";
 }
@@ -93,8 +118,11 @@ export function windowOf(limit: RateLimit): { calls: number; ms: number } {
 export function createRateLimiter(
   name: string,
   limit: RateLimit,
-  opts: { now?: () => number; sleep?: (ms: number, signal?: AbortSignal) => Promise<void>; minFactor?: number } = {},
+  opts: { now?: () => number; sleep?: (ms: number, signal?: AbortSignal) => Promise<void>; minFactor?: number; sharedKey?: string } = {},
 ): RateLimiter {
+  // Read once: a limiter made before serve installs the shared one stays local.
+  const shared = opts.sharedKey !== undefined ? sharedRates : null;
+  const sharedKey = opts.sharedKey ?? "";
   const now = opts.now ?? (() => performance.now());
   const wait = opts.sleep ?? sleep;
   const rate = ratePerSecond(limit);
@@ -161,6 +189,16 @@ export function createRateLimiter(
       const paused = pausedUntil - t >= delay;
       await shown(delay, `${name} rate limit${paused && pauseWhy ? `: ${pauseWhy}` : ""}`, () => wait(delay, signal));
     }
+    if (shared) {
+      // The other replicas' calls count too: wait for the slot the shared bucket gives this one.
+      const ms = await shared.reserve(sharedKey, { stepMs: step(), windowCalls: window.calls, windowMs: window.ms + SHARED_WINDOW_SLACK_MS, burst });
+      if (ms > 0) {
+        stats.waitedMs += ms;
+        await shown(ms, `${name} rate limit (shared by the replicas)`, () => wait(ms, signal));
+      }
+      if (Date.now() < exhaustedUntil) throw new QuotaExhausted(`${name}: ${exhaustedReason} (no calls until ${new Date(exhaustedUntil).toISOString()})`);
+      t = now();
+    }
     // Timers fire a little late. A little lateness (timer jitter: at most half an interval and
     // at most LATE_CREDIT_MS) is credited to the next call, so the rate holds instead of losing a
     // millisecond a call. Anything later (an idle limiter, a stalled process) starts over from
@@ -194,6 +232,8 @@ export function createRateLimiter(
       const t = now();
       pausedUntil = Math.max(pausedUntil, t + (retryAfterMs ?? step()));
       tat = Math.max(tat, pausedUntil);
+      // Every replica waits out the provider's pause (a failed write leaves the local one).
+      shared?.pause(sharedKey, pausedUntil - t).catch(() => {});
     },
     succeeded() {
       consecutive = 0;

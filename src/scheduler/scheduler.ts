@@ -5,6 +5,8 @@
 // symbols of several markets may instead be gated per symbol: a tick runs while any of its
 // markets is in phase, and the run is told which are (it reads only their symbols). Manual
 // triggers and run-on-start are explicit requests and run whatever the markets' phases, in full.
+// Replicas share the jobs by claims (scheduler/lease.ts): each tick runs on the replica that
+// claims the job for that tick, once; without claims, on the leader (or here, alone).
 import { Cron } from "croner";
 import { isOpen, marketPhase, nextOpen, type Market, type MarketPhase, type SessionPhase } from "../domain/calendar.ts";
 import { log } from "../lib/log.ts";
@@ -62,7 +64,7 @@ export type JobStatus = {
   skippedOverlaps: number;
   /** Cron ticks skipped because the market was outside the job's phases. */
   skippedClosed: number;
-  /** Cron ticks left to the replica that holds the scheduler lease. */
+  /** Cron ticks (and triggers) left to another replica: the leader, or the one that claimed the job. */
   skippedFollower: number;
 };
 
@@ -100,6 +102,14 @@ export function nextGatedRun(cron: Cron, gate: JobGate, afterMs: number): Date |
   return null;
 }
 
+/** A job claimed for one run: released when the run ends. */
+export type JobHold = { release(): Promise<void> };
+/** Claims of jobs across replicas; `tick`: the cron tick (ms, to the second) or a trigger's instant. */
+export type JobClaims = { claim(job: string, tick: number): Promise<JobHold | null> };
+
+/** A cron tick's key, the same on every replica: croner fires a few ms after the second. */
+const tickKey = (t: number) => Math.round(t / 1000) * 1000;
+
 export type SchedulerOptions = {
   /** The clock the market-hours gate reads (tests pin it); croner's timers keep real time. */
   now?: () => number;
@@ -108,6 +118,8 @@ export type SchedulerOptions = {
    * manual trigger runs where it is asked). Without it every tick runs here.
    */
   isLeader?: () => boolean;
+  /** Replicas share the jobs: a run needs its claim (isLeader is then not asked). */
+  claims?: JobClaims;
 };
 
 export function createScheduler(options: SchedulerOptions = {}) {
@@ -126,7 +138,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
 
   /** A cron tick: run unless another replica leads, or the job's market is outside its phases. */
   function tick(entry: Entry): void {
-    if (options.isLeader && !options.isLeader()) {
+    if (!options.claims && options.isLeader && !options.isLeader()) {
       entry.status.skippedFollower++;
       log.debug("not the leader, tick left to the leader", { job: entry.spec.name });
       return;
@@ -144,10 +156,31 @@ export function createScheduler(options: SchedulerOptions = {}) {
       }
       if (!("market" in gate)) scope = { markets: inPhase };
     }
-    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, () => execute(entry, scope));
+    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, () => claimed(entry, tickKey(Date.now()), scope));
   }
 
-  async function execute(entry: Entry, scope?: JobScope): Promise<"started" | "busy"> {
+  /** Run it if this replica claims it for `at` (no claims: at once). */
+  async function claimed(entry: Entry, at: number, scope?: JobScope): Promise<"started" | "busy"> {
+    if (!options.claims) return execute(entry, scope, null);
+    if (entry.running) return execute(entry, scope, null); // counted as an overlap
+    let hold: JobHold | null;
+    try {
+      hold = await options.claims.claim(entry.spec.name, at);
+    } catch (e) {
+      log.warn("cannot claim the job; this tick is left to the other replicas", { job: entry.spec.name, error: errorText(e) });
+      hold = null;
+    }
+    if (hold === null) {
+      entry.status.skippedFollower++;
+      log.debug("another replica has the job for this tick", { job: entry.spec.name });
+      return "busy";
+    }
+    const r = await execute(entry, scope, hold);
+    if (r === "busy") await hold.release();
+    return r;
+  }
+
+  async function execute(entry: Entry, scope: JobScope | undefined, hold: JobHold | null): Promise<"started" | "busy"> {
     if (entry.running) {
       entry.status.skippedOverlaps++;
       // Once per run: a long one (a live feed runs until stopped) would say it at every tick.
@@ -168,6 +201,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         log.error("job failed", { job: entry.spec.name, error: entry.status.lastError });
       } finally {
         entry.status.lastFinishedAt = new Date().toISOString();
+        await hold?.release().catch((e) => log.warn("cannot release the job's claim; it expires", { job: entry.spec.name, error: errorText(e) }));
         entry.running = null;
       }
     })();
@@ -196,14 +230,14 @@ export function createScheduler(options: SchedulerOptions = {}) {
     start() {
       for (const e of jobs.values()) {
         e.cron?.resume();
-        if (e.spec.runOnStart && (!options.isLeader || options.isLeader())) void withActor({ by: "schedule", job: e.spec.name, process: PROCESS }, () => execute(e));
+        if (e.spec.runOnStart && (options.claims || !options.isLeader || options.isLeader())) void withActor({ by: "schedule", job: e.spec.name, process: PROCESS }, () => claimed(e, Date.now()));
       }
     },
     trigger(name: string): Promise<"started" | "busy" | "unknown"> {
       const e = jobs.get(name);
       if (!e) return Promise.resolve("unknown");
       // A manual run is recorded as the caller's (the API names itself), else as the schedule's.
-      return currentActor() ? execute(e) : withActor({ by: "schedule", job: name, process: PROCESS }, () => execute(e));
+      return currentActor() ? claimed(e, Date.now()) : withActor({ by: "schedule", job: name, process: PROCESS }, () => claimed(e, Date.now()));
     },
     /** Resolves when the job is idle (used by tests and shutdown). */
     async idle(name?: string) {

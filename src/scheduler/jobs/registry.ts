@@ -4,6 +4,7 @@
 import { Cron } from "croner";
 import * as v from "valibot";
 import { findDescriptor, typesOf } from "../../lib/descriptor.ts";
+import { backfillJob } from "./backfill.ts";
 import { backupJob } from "./backup.ts";
 import { gapfillJob } from "./gapfill.ts";
 import { ingestJob } from "./ingest.ts";
@@ -18,7 +19,7 @@ import { providerSymbols, type ProviderConfig } from "../../sources/provider.ts"
 import { PROVIDER_SOURCE_TYPES } from "../../sources/registry.ts";
 import type { JobGate } from "../scheduler.ts";
 
-export const JOB_KINDS = [ingestJob, syncJob, verifyJob, backupJob, gapfillJob, retentionJob] as const;
+export const JOB_KINDS = [ingestJob, syncJob, verifyJob, backupJob, gapfillJob, retentionJob, backfillJob] as const;
 
 const KINDS: readonly AnyJobKind[] = JOB_KINDS;
 type KindType = (typeof JOB_KINDS)[number]["type"];
