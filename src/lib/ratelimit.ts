@@ -78,6 +78,12 @@ export function useSharedRates(s: SharedRates | null): void {
  * processes than within one (about 10% of a one-second window).
  */
 export const SHARED_WINDOW_SLACK_MS = 100;
+/**
+ * The shared bucket keeps its last grants in its row, rewritten at each grant: a limit of more
+ * calls a window is kept as this many in the matching part of the window (even spacing bounds
+ * the rest).
+ */
+const SHARED_RING_MAX = 256;
 
 export class QuotaExhausted extends Error {
   override name = "QuotaExhausted";
@@ -191,7 +197,9 @@ export function createRateLimiter(
     }
     if (shared) {
       // The other replicas' calls count too: wait for the slot the shared bucket gives this one.
-      const ms = await shared.reserve(sharedKey, { stepMs: step(), windowCalls: window.calls, windowMs: window.ms + SHARED_WINDOW_SLACK_MS, burst });
+      const calls = Math.min(window.calls, SHARED_RING_MAX);
+      const windowMs = (window.ms * calls) / window.calls + SHARED_WINDOW_SLACK_MS;
+      const ms = await shared.reserve(sharedKey, { stepMs: step(), windowCalls: calls, windowMs, burst });
       if (ms > 0) {
         stats.waitedMs += ms;
         await shown(ms, `${name} rate limit (shared by the replicas)`, () => wait(ms, signal));

@@ -74,6 +74,8 @@ type Entry = {
   running: Promise<void> | null;
   /** Ticks skipped because this run was still going. */
   overlaps: number;
+  /** This replica claimed the job's last tick (replicas: it lets the others try first). */
+  claimedLast: boolean;
   /** A gated job's next run as found at `at`; it holds until that run (a null one for a day). */
   next: { at: number; run: Date | null } | null;
   status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun" | "market" | "phases" | "marketPhase" | "markets">;
@@ -109,6 +111,11 @@ export type JobClaims = { claim(job: string, tick: number): Promise<JobHold | nu
 
 /** A cron tick's key, the same on every replica: croner fires a few ms after the second. */
 const tickKey = (t: number) => Math.round(t / 1000) * 1000;
+/**
+ * A replica that ran a job's last tick claims the next one this much later, so the ticks of a
+ * job go round the live replicas instead of to whichever is fastest every time.
+ */
+const CLAIM_YIELD_MS = 100;
 
 export type SchedulerOptions = {
   /** The clock the market-hours gate reads (tests pin it); croner's timers keep real time. */
@@ -156,7 +163,11 @@ export function createScheduler(options: SchedulerOptions = {}) {
       }
       if (!("market" in gate)) scope = { markets: inPhase };
     }
-    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, () => claimed(entry, tickKey(Date.now()), scope));
+    const at = tickKey(Date.now());
+    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, async () => {
+      if (options.claims && entry.claimedLast) await new Promise((r) => setTimeout(r, CLAIM_YIELD_MS));
+      return claimed(entry, at, scope);
+    });
   }
 
   /** Run it if this replica claims it for `at` (no claims: at once). */
@@ -170,6 +181,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
       log.warn("cannot claim the job; this tick is left to the other replicas", { job: entry.spec.name, error: errorText(e) });
       hold = null;
     }
+    entry.claimedLast = hold !== null;
     if (hold === null) {
       entry.status.skippedFollower++;
       log.debug("another replica has the job for this tick", { job: entry.spec.name });
@@ -216,6 +228,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         cron: null,
         running: null,
         overlaps: 0,
+        claimedLast: false,
         next: null,
         status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0, skippedClosed: 0, skippedFollower: 0 },
       };
