@@ -11,6 +11,7 @@ import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { PG_URL } from "./stores.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
+import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -169,3 +170,45 @@ describe.skipIf(!PG_URL)("replicas share a backfill on one Postgres store", () =
     }
   }, 90_000);
 });
+
+// SQLite: one process, its own limiter; the backfill job's shards are taken by it, in turn.
+test("on SQLite one replica plans the shards and runs them all under the file's leases", async () => {
+  const provider = await startFakeProviders();
+  try {
+    const symbols = SYMBOLS.slice(0, 9);
+    for (const s of symbols) provider.setBars("yahoo", s, syntheticBars(s, "2023-12-01", "2024-04-30"));
+    provider.rateLimit("yahoo", 20);
+    const config = writeFile(
+      join(dir, "sqlite.toml"),
+      `[store]\nurl = "sqlite:one.db"\n[universes]\nrs = [${symbols.map((s) => `"${s}.US"`).join(", ")}]\n` +
+        `[sources.yahoo]\ntype = "yahoo"\nbaseUrl = "${provider.url}/yahoo"\nuniverse = "rs"\nrateLimit = { perSecond = 20 }\n` +
+        `[[jobs]]\nname = "history"\nkind = "backfill"\nsource = "yahoo"\nfrom = "${FROM}"\nto = "${TO}"\nshardSize = 4\n`,
+    );
+    const one = await startServe(["--config", config], { env: { TICKSYNC_LOG__LEVEL: "warn" } });
+    try {
+      expect((await fetch(`${one.url}/api/jobs/history/run`, { method: "POST" })).status).toBe(202);
+      const store = sqliteStore(join(dir, "one.db"));
+      try {
+        await waitFor(async () => {
+          const runs = (await store.listRuns({ limit: 10 })).filter((r) => r.kind === "backfill");
+          return runs.length === 3 && runs.every((r) => r.outcome === "succeeded");
+        }, 30_000, "three shards done");
+        const from = Date.parse(`${FROM}T00:00:00Z`);
+        const to = Date.parse(`${TO}T00:00:00Z`);
+        const expected = symbols.reduce((n, s) => n + syntheticBars(s, "2023-12-01", "2024-04-30").filter((b) => Date.parse(`${b.date}T00:00:00Z`) >= from && Date.parse(`${b.date}T00:00:00Z`) <= to).length, 0);
+        expect(await store.countBars()).toBe(expected);
+        // Asked again once done: a new plan (the old one has nothing left).
+        expect((await fetch(`${one.url}/api/jobs/history/run`, { method: "POST" })).status).toBe(202);
+        await waitFor(async () => (await store.listRuns({ limit: 10 })).filter((r) => r.kind === "backfill").length === 6, 15_000, "a second plan");
+      } finally {
+        await store.close();
+      }
+      expect(provider.violations("yahoo")).toBe(0);
+    } finally {
+      one.proc.kill("SIGKILL");
+      await one.proc.exited;
+    }
+  } finally {
+    await provider.stop();
+  }
+}, 60_000);

@@ -129,6 +129,16 @@ export type SchedulerOptions = {
   claims?: JobClaims;
 };
 
+/** The claim, or null when another replica has it or the store cannot be asked (the others may). */
+async function claimOrNull(claims: JobClaims, job: string, at: number): Promise<JobHold | null> {
+  try {
+    return await claims.claim(job, at);
+  } catch (e) {
+    log.warn("cannot claim the job; this tick is left to the other replicas", { job, error: errorText(e) });
+    return null;
+  }
+}
+
 export function createScheduler(options: SchedulerOptions = {}) {
   const now = options.now ?? Date.now;
   const jobs = new Map<string, Entry>();
@@ -174,13 +184,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
   async function claimed(entry: Entry, at: number, scope?: JobScope): Promise<"started" | "busy"> {
     if (!options.claims) return execute(entry, scope, null);
     if (entry.running) return execute(entry, scope, null); // counted as an overlap
-    let hold: JobHold | null;
-    try {
-      hold = await options.claims.claim(entry.spec.name, at);
-    } catch (e) {
-      log.warn("cannot claim the job; this tick is left to the other replicas", { job: entry.spec.name, error: errorText(e) });
-      hold = null;
-    }
+    const hold = await claimOrNull(options.claims, entry.spec.name, at);
     entry.claimedLast = hold !== null;
     if (hold === null) {
       entry.status.skippedFollower++;
