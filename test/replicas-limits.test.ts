@@ -3,7 +3,7 @@
 // every window, and one's 429 pauses all), what a grant costs, and job claims (one tick runs
 // once, a dead holder's claim expires, a lost claim cannot be renewed).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createRateLimiter, useSharedRates } from "../src/lib/ratelimit.ts";
+import { createRateLimiter, SHARED_LATE_MS, useSharedRates, type SharedRates } from "../src/lib/ratelimit.ts";
 import { pgCoordination, type PgCoordination } from "../src/stores/postgres/limits.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
 import type { Store } from "../src/stores/types.ts";
@@ -116,4 +116,29 @@ describe.skipIf(!PG_URL)("replica coordination on Postgres", () => {
     // Other jobs are claimed on their own.
     expect(await other.claimJob("sync", "b", tick + 2000, 60_000)).toBe(true);
   });
+});
+
+// No database needed: a grant that comes back late (a slow answer, a late timer) is not used.
+test("a shared grant that arrives late is given up and another booked", async () => {
+  const asked: number[] = [];
+  const slow: SharedRates = {
+    async reserve() {
+      asked.push(performance.now());
+      // The first answers are quick; then one is slow, as on a busy machine.
+      if (asked.length === 3) await Bun.sleep(SHARED_LATE_MS + 80);
+      return 0;
+    },
+    pause: async () => {},
+  };
+  useSharedRates(slow);
+  try {
+    const l = createRateLimiter("yahoo", { perSecond: 1000 }, { sharedKey: "late" });
+    await l.acquire();
+    await l.acquire();
+    expect(asked.length).toBe(2);
+    await l.acquire(); // its slot came back too late: a second booking
+    expect(asked.length).toBe(4);
+  } finally {
+    useSharedRates(null);
+  }
 });

@@ -84,6 +84,13 @@ export const SHARED_WINDOW_SLACK_MS = 100;
  * the rest).
  */
 const SHARED_RING_MAX = 256;
+/**
+ * A shared grant that reaches its caller later than this after its slot, beyond the quickest
+ * recent answer of the database (a slow answer, a late timer on a busy machine), is given up and
+ * another booked: sent that late it could arrive within a window of the calls after it. The slot
+ * given up still counts, so it errs on the safe side.
+ */
+export const SHARED_LATE_MS = 40;
 
 export class QuotaExhausted extends Error {
   override name = "QuotaExhausted";
@@ -184,6 +191,28 @@ export function createRateLimiter(
     }
   }
 
+  // The last round trips to the shared bucket: the quickest is the database's usual latency.
+  const roundTrips = new Array<number>(16).fill(Infinity);
+  let rtPos = 0;
+  /** The other replicas' calls count too: wait for the slot the shared bucket gives this one. */
+  async function sharedSlot(signal?: AbortSignal) {
+    const calls = Math.min(window.calls, SHARED_RING_MAX);
+    const windowMs = (window.ms * calls) / window.calls + SHARED_WINDOW_SLACK_MS;
+    for (;;) {
+      const asked = now();
+      const ms = Math.max(0, await shared!.reserve(sharedKey, { stepMs: step(), windowCalls: calls, windowMs, burst }));
+      roundTrips[rtPos] = now() - asked;
+      rtPos = (rtPos + 1) % roundTrips.length;
+      if (ms > 0) {
+        stats.waitedMs += ms;
+        await shown(ms, `${name} rate limit (shared by the replicas)`, () => wait(ms, signal));
+      }
+      // The slot is on the database's clock, `ms` after it was asked: at most this late now.
+      if (now() - asked - ms <= Math.min(...roundTrips) + SHARED_LATE_MS) return;
+      signal?.throwIfAborted();
+    }
+  }
+
   async function grant(signal?: AbortSignal) {
     let t: number;
     for (;;) {
@@ -196,14 +225,7 @@ export function createRateLimiter(
       await shown(delay, `${name} rate limit${paused && pauseWhy ? `: ${pauseWhy}` : ""}`, () => wait(delay, signal));
     }
     if (shared) {
-      // The other replicas' calls count too: wait for the slot the shared bucket gives this one.
-      const calls = Math.min(window.calls, SHARED_RING_MAX);
-      const windowMs = (window.ms * calls) / window.calls + SHARED_WINDOW_SLACK_MS;
-      const ms = await shared.reserve(sharedKey, { stepMs: step(), windowCalls: calls, windowMs, burst });
-      if (ms > 0) {
-        stats.waitedMs += ms;
-        await shown(ms, `${name} rate limit (shared by the replicas)`, () => wait(ms, signal));
-      }
+      await sharedSlot(signal);
       if (Date.now() < exhaustedUntil) throw new QuotaExhausted(`${name}: ${exhaustedReason} (no calls until ${new Date(exhaustedUntil).toISOString()})`);
       t = now();
     }
