@@ -76,7 +76,7 @@ export const jobConfigSchema = v.pipe(
     ...kindEntries,
     schedule: v.pipe(v.optional(CronExpression), v.description("Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered.")),
     timeZone: v.pipe(v.optional(TimeZone, "UTC"), v.description("The time zone of the schedule (IANA).")),
-    runOnStart: v.pipe(v.optional(v.boolean(), false), v.description("Run once when serve starts (on the replica that leads).")),
+    runOnStart: v.pipe(v.optional(v.boolean(), false), v.description("Run once when serve starts: on PostgreSQL, on each replica that starts while no other runs the job; on other stores, on the replica that leads.")),
     market: v.pipe(
       v.optional(MarketSchema),
       v.description("Run cron ticks only while this exchange trades (manual and start-up runs are not gated). Without it, phases gate each symbol by its own market."),
