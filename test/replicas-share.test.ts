@@ -131,6 +131,10 @@ describe.skipIf(!PG_URL)("replicas share a backfill on one Postgres store", () =
       expect(streams.length).toBe(SYMBOLS.length);
       expect(streams.every((s) => s.status === "done" && Number(s.n) === 1)).toBe(true);
       expect(new Set(streams.map((s) => String(s.stream)))).toEqual(new Set(SYMBOLS.map((s) => `${s}.US`)));
+      // Each symbol's checkpoint was last written by the shard (run) it belongs to.
+      const cps = await sql`SELECT c.run_id, s.run_id AS shard FROM checkpoints c JOIN run_streams s ON c.stream = 'yahoo:' || s.stream`;
+      expect(cps.length).toBe(SYMBOLS.length);
+      expect(cps.filter((c) => Number(c.run_id) !== Number(c.shard))).toEqual([]);
       const from = Date.parse(`${FROM}T00:00:00Z`);
       const to = Date.parse(`${TO}T00:00:00Z`);
       const expected = SYMBOLS.reduce((n, s) => n + syntheticBars(s, "2023-12-01", "2024-04-30").filter((b) => Date.parse(`${b.date}T00:00:00Z`) >= from && Date.parse(`${b.date}T00:00:00Z`) <= to).length, 0);
