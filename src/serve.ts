@@ -15,7 +15,10 @@ import { createHealth, type Health } from "./monitor/health.ts";
 import { sinkStream } from "./pipeline/sync.ts";
 import { consistencyOf, verifyStream } from "./pipeline/verify-sink.ts";
 import { jobGate, jobRunner } from "./scheduler/jobs/registry.ts";
-import { holdSchedulerLease, type SchedulerLease } from "./scheduler/lease.ts";
+import { holdSchedulerLease, jobClaims, type SchedulerLease } from "./scheduler/lease.ts";
+import { startShardWorker } from "./scheduler/shards.ts";
+import { useSharedRates } from "./lib/ratelimit.ts";
+import { pgCoordination, type PgCoordination } from "./stores/postgres/limits.ts";
 import { triggerOnEvents } from "./scheduler/on-events.ts";
 import { createScheduler, type Scheduler } from "./scheduler/scheduler.ts";
 import { createSink, type Sink } from "./sinks/registry.ts";
@@ -41,7 +44,16 @@ export class ServeError extends Error {
   }
 }
 
-type Opened = { loaded: LoadedConfig; store: Store; metrics: TicksyncMetrics; lease: SchedulerLease; sinks: Map<string, Sink>; shutdown: AbortController };
+type Opened = {
+  loaded: LoadedConfig;
+  store: Store;
+  metrics: TicksyncMetrics;
+  lease: SchedulerLease;
+  sinks: Map<string, Sink>;
+  shutdown: AbortController;
+  /** PostgreSQL: replicas share the jobs (claims, shard leases) and the providers' rate limits. */
+  coordination: PgCoordination | null;
+};
 
 async function openServeStore(url: string): Promise<Store> {
   try {
@@ -60,7 +72,9 @@ async function openServeStore(url: string): Promise<Store> {
 /** The scheduler with every job of the config, run on the replica that holds the lease. */
 function scheduleJobs(o: Opened): Scheduler {
   const { config } = o.loaded;
-  const scheduler = createScheduler({ isLeader: o.lease.isLeader });
+  const leaseMs = config.server.leaseSeconds * 1000;
+  const claims = o.coordination ? jobClaims(o.coordination, { replica: o.lease.replica, leaseMs }) : undefined;
+  const scheduler = createScheduler({ isLeader: o.lease.isLeader, claims });
   const ctx = { store: o.store, sinks: o.sinks, metrics: o.metrics, signal: o.shutdown.signal, settings: o.loaded, storeUrl: config.store.url, retentionRules: config.retention.rules };
   for (const job of config.jobs)
     scheduler.add({
@@ -72,6 +86,22 @@ function scheduleJobs(o: Opened): Scheduler {
       run: jobRunner(job, ctx),
     });
   return scheduler;
+}
+
+/** Replicas on PostgreSQL coordinate through a small pool of their own; other stores are one process. */
+function openCoordination(store: Store, url: string): PgCoordination | null {
+  if (store.kind !== "postgres") return null;
+  const c = pgCoordination(url);
+  useSharedRates(c);
+  return c;
+}
+
+/** Every replica takes shards of the backfill jobs (on a single-process store, under its own leases). */
+function startShards(o: Opened) {
+  const jobs = new Map(o.loaded.config.jobs.flatMap((j) => (j.kind === "backfill" ? [[j.name, { slots: j.shardsPerReplica ?? 2 }] as const] : [])));
+  if (jobs.size === 0) return { stop: async () => {} };
+  const leaseMs = o.loaded.config.server.leaseSeconds * 1000;
+  return startShardWorker({ store: o.store, leases: o.coordination ?? o.store, settings: o.loaded, metrics: o.metrics, replica: o.lease.replica, leaseMs, jobs, signal: o.shutdown.signal });
 }
 
 /** What the alert rules read: market hours, sink backlogs, the sinks' last verify, the data's disk. */
@@ -217,8 +247,9 @@ export async function serve(loaded: LoadedConfig, onListening: (url: string) => 
   for (const [job, t] of await store.lastSuccessByJob()) metrics.lastSuccess.set({ job }, Math.floor(t / 1000));
   const lease = await holdSchedulerLease(store, { leaseMs: config.server.leaseSeconds * 1000, metrics });
   const shutdown = new AbortController();
+  const coordination = openCoordination(store, config.store.url);
   const sinks = new Map(Object.entries(config.sinks).map(([name, cfg]) => [name, createSink(name, cfg, { signal: shutdown.signal })]));
-  const opened: Opened = { loaded, store, metrics, lease, sinks, shutdown };
+  const opened: Opened = { loaded, store, metrics, lease, sinks, shutdown, coordination };
   const scheduler = scheduleJobs(opened);
   const { hub, unwatch } = await startFeed(opened, scheduler);
   const health = healthChecks(opened, scheduler);
@@ -242,6 +273,7 @@ export async function serve(loaded: LoadedConfig, onListening: (url: string) => 
   onListening(`http://${server.hostname}:${server.port}`);
   log.info("listening", { url: `http://${server.hostname}:${server.port}`, jobs: config.jobs.map((j) => j.name) });
   scheduler.start();
+  const shards = startShards(opened);
   return new Promise<void>((stopped) => {
     let stopping = false;
     const stop = async (signal: string) => {
@@ -257,6 +289,9 @@ export async function serve(loaded: LoadedConfig, onListening: (url: string) => 
       await server.stop();
       await compatServer?.stop();
       await scheduler.stop();
+      await shards.stop();
+      useSharedRates(null);
+      await coordination?.close().catch(() => {});
       await store.close();
       stopped();
     };

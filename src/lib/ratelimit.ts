@@ -4,6 +4,9 @@
 // length (a second or a minute, with some slack) sees more calls than its limit, bursts included.
 // A 429 (or a provider's 200-with-a-note) pauses everyone until its Retry-After, and consecutive
 // ones halve the rate; successes win it back step by step.
+// Replicas on one PostgreSQL store share each provider's limit: with a SharedRates installed
+// (serve does, for PostgreSQL), a grant also reserves its slot in the store's bucket for the
+// provider and key, and a 429 pauses every replica. Alone (SQLite: one process) it is local.
 export type RateLimit = { perSecond?: number; perMinute?: number; burst?: number };
 
 /** A wait in progress that a person should see: why, and until when (epoch ms). */
@@ -54,6 +57,41 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 
+/**
+ * A limiter every replica shares (stores/postgres/limits.ts). `reserve` books the next slot of the
+ * bucket `key` and resolves with how long to wait for it (ms); `pause` holds the bucket back.
+ */
+export type SharedRates = {
+  reserve(key: string, o: { stepMs: number; windowCalls: number; windowMs: number; burst: number }): Promise<number>;
+  pause(key: string, ms: number): Promise<void>;
+};
+
+let sharedRates: SharedRates | null = null;
+/** Install (or with null remove) the shared limiter: limiters made with a `sharedKey` use it. */
+export function useSharedRates(s: SharedRates | null): void {
+  sharedRates = s;
+}
+
+/**
+ * Slack added to the provider's window for grants shared between processes: a grant travels
+ * back from the database and then to the provider, and that lateness varies more between
+ * processes than within one (about 10% of a one-second window).
+ */
+export const SHARED_WINDOW_SLACK_MS = 100;
+/**
+ * The shared bucket keeps its last grants in its row, rewritten at each grant: a limit of more
+ * calls a window is kept as this many in the matching part of the window (even spacing bounds
+ * the rest).
+ */
+const SHARED_RING_MAX = 256;
+/**
+ * A shared grant that reaches its caller later than this after its slot, beyond the quickest
+ * recent answer of the database (a slow answer, a late timer on a busy machine), is given up and
+ * another booked: sent that late it could arrive within a window of the calls after it. The slot
+ * given up still counts, so it errs on the safe side.
+ */
+export const SHARED_LATE_MS = 40;
+
 export class QuotaExhausted extends Error {
   override name = "QuotaExhausted";
 }
@@ -93,8 +131,11 @@ export function windowOf(limit: RateLimit): { calls: number; ms: number } {
 export function createRateLimiter(
   name: string,
   limit: RateLimit,
-  opts: { now?: () => number; sleep?: (ms: number, signal?: AbortSignal) => Promise<void>; minFactor?: number } = {},
+  opts: { now?: () => number; sleep?: (ms: number, signal?: AbortSignal) => Promise<void>; minFactor?: number; sharedKey?: string } = {},
 ): RateLimiter {
+  // Read once: a limiter made before serve installs the shared one stays local.
+  const shared = opts.sharedKey !== undefined ? sharedRates : null;
+  const sharedKey = opts.sharedKey ?? "";
   const now = opts.now ?? (() => performance.now());
   const wait = opts.sleep ?? sleep;
   const rate = ratePerSecond(limit);
@@ -150,6 +191,28 @@ export function createRateLimiter(
     }
   }
 
+  // The last round trips to the shared bucket: the quickest is the database's usual latency.
+  const roundTrips = new Array<number>(16).fill(Infinity);
+  let rtPos = 0;
+  /** The other replicas' calls count too: wait for the slot the shared bucket gives this one. */
+  async function sharedSlot(signal?: AbortSignal) {
+    const calls = Math.min(window.calls, SHARED_RING_MAX);
+    const windowMs = (window.ms * calls) / window.calls + SHARED_WINDOW_SLACK_MS;
+    for (;;) {
+      const asked = now();
+      const ms = Math.max(0, await shared!.reserve(sharedKey, { stepMs: step(), windowCalls: calls, windowMs, burst }));
+      roundTrips[rtPos] = now() - asked;
+      rtPos = (rtPos + 1) % roundTrips.length;
+      if (ms > 0) {
+        stats.waitedMs += ms;
+        await shown(ms, `${name} rate limit (shared by the replicas)`, () => wait(ms, signal));
+      }
+      // The slot is on the database's clock, `ms` after it was asked: at most this late now.
+      if (now() - asked - ms <= Math.min(...roundTrips) + SHARED_LATE_MS) return;
+      signal?.throwIfAborted();
+    }
+  }
+
   async function grant(signal?: AbortSignal) {
     let t: number;
     for (;;) {
@@ -160,6 +223,11 @@ export function createRateLimiter(
       stats.waitedMs += delay;
       const paused = pausedUntil - t >= delay;
       await shown(delay, `${name} rate limit${paused && pauseWhy ? `: ${pauseWhy}` : ""}`, () => wait(delay, signal));
+    }
+    if (shared) {
+      await sharedSlot(signal);
+      if (Date.now() < exhaustedUntil) throw new QuotaExhausted(`${name}: ${exhaustedReason} (no calls until ${new Date(exhaustedUntil).toISOString()})`);
+      t = now();
     }
     // Timers fire a little late. A little lateness (timer jitter: at most half an interval and
     // at most LATE_CREDIT_MS) is credited to the next call, so the rate holds instead of losing a
@@ -194,6 +262,8 @@ export function createRateLimiter(
       const t = now();
       pausedUntil = Math.max(pausedUntil, t + (retryAfterMs ?? step()));
       tat = Math.max(tat, pausedUntil);
+      // Every replica waits out the provider's pause (a failed write leaves the local one).
+      shared?.pause(sharedKey, pausedUntil - t).catch(() => {});
     },
     succeeded() {
       consecutive = 0;

@@ -5,6 +5,8 @@
 // symbols of several markets may instead be gated per symbol: a tick runs while any of its
 // markets is in phase, and the run is told which are (it reads only their symbols). Manual
 // triggers and run-on-start are explicit requests and run whatever the markets' phases, in full.
+// Replicas share the jobs by claims (scheduler/lease.ts): each tick runs on the replica that
+// claims the job for that tick, once; without claims, on the leader (or here, alone).
 import { Cron } from "croner";
 import { isOpen, marketPhase, nextOpen, type Market, type MarketPhase, type SessionPhase } from "../domain/calendar.ts";
 import { log } from "../lib/log.ts";
@@ -62,7 +64,7 @@ export type JobStatus = {
   skippedOverlaps: number;
   /** Cron ticks skipped because the market was outside the job's phases. */
   skippedClosed: number;
-  /** Cron ticks left to the replica that holds the scheduler lease. */
+  /** Cron ticks (and triggers) left to another replica: the leader, or the one that claimed the job. */
   skippedFollower: number;
 };
 
@@ -72,6 +74,8 @@ type Entry = {
   running: Promise<void> | null;
   /** Ticks skipped because this run was still going. */
   overlaps: number;
+  /** This replica claimed the job's last tick (replicas: it lets the others try first). */
+  claimedLast: boolean;
   /** A gated job's next run as found at `at`; it holds until that run (a null one for a day). */
   next: { at: number; run: Date | null } | null;
   status: Omit<JobStatus, "name" | "schedule" | "timeZone" | "running" | "nextRun" | "market" | "phases" | "marketPhase" | "markets">;
@@ -100,6 +104,19 @@ export function nextGatedRun(cron: Cron, gate: JobGate, afterMs: number): Date |
   return null;
 }
 
+/** A job claimed for one run: released when the run ends. */
+export type JobHold = { release(): Promise<void> };
+/** Claims of jobs across replicas; `tick`: the cron tick (ms, to the second) or a trigger's instant. */
+export type JobClaims = { claim(job: string, tick: number): Promise<JobHold | null> };
+
+/** A cron tick's key, the same on every replica: croner fires a few ms after the second. */
+const tickKey = (t: number) => Math.round(t / 1000) * 1000;
+/**
+ * A replica that ran a job's last tick claims the next one this much later, so the ticks of a
+ * job go round the live replicas instead of to whichever is fastest every time.
+ */
+const CLAIM_YIELD_MS = 100;
+
 export type SchedulerOptions = {
   /** The clock the market-hours gate reads (tests pin it); croner's timers keep real time. */
   now?: () => number;
@@ -108,7 +125,19 @@ export type SchedulerOptions = {
    * manual trigger runs where it is asked). Without it every tick runs here.
    */
   isLeader?: () => boolean;
+  /** Replicas share the jobs: a run needs its claim (isLeader is then not asked). */
+  claims?: JobClaims;
 };
+
+/** The claim, or null when another replica has it or the store cannot be asked (the others may). */
+async function claimOrNull(claims: JobClaims, job: string, at: number): Promise<JobHold | null> {
+  try {
+    return await claims.claim(job, at);
+  } catch (e) {
+    log.warn("cannot claim the job; this tick is left to the other replicas", { job, error: errorText(e) });
+    return null;
+  }
+}
 
 export function createScheduler(options: SchedulerOptions = {}) {
   const now = options.now ?? Date.now;
@@ -126,7 +155,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
 
   /** A cron tick: run unless another replica leads, or the job's market is outside its phases. */
   function tick(entry: Entry): void {
-    if (options.isLeader && !options.isLeader()) {
+    if (!options.claims && options.isLeader && !options.isLeader()) {
       entry.status.skippedFollower++;
       log.debug("not the leader, tick left to the leader", { job: entry.spec.name });
       return;
@@ -144,10 +173,30 @@ export function createScheduler(options: SchedulerOptions = {}) {
       }
       if (!("market" in gate)) scope = { markets: inPhase };
     }
-    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, () => execute(entry, scope));
+    const at = tickKey(Date.now());
+    void withActor({ by: "schedule", job: entry.spec.name, process: PROCESS }, async () => {
+      if (options.claims && entry.claimedLast) await new Promise((r) => setTimeout(r, CLAIM_YIELD_MS));
+      return claimed(entry, at, scope);
+    });
   }
 
-  async function execute(entry: Entry, scope?: JobScope): Promise<"started" | "busy"> {
+  /** Run it if this replica claims it for `at` (no claims: at once). */
+  async function claimed(entry: Entry, at: number, scope?: JobScope): Promise<"started" | "busy"> {
+    if (!options.claims) return execute(entry, scope, null);
+    if (entry.running) return execute(entry, scope, null); // counted as an overlap
+    const hold = await claimOrNull(options.claims, entry.spec.name, at);
+    entry.claimedLast = hold !== null;
+    if (hold === null) {
+      entry.status.skippedFollower++;
+      log.debug("another replica has the job for this tick", { job: entry.spec.name });
+      return "busy";
+    }
+    const r = await execute(entry, scope, hold);
+    if (r === "busy") await hold.release();
+    return r;
+  }
+
+  async function execute(entry: Entry, scope: JobScope | undefined, hold: JobHold | null): Promise<"started" | "busy"> {
     if (entry.running) {
       entry.status.skippedOverlaps++;
       // Once per run: a long one (a live feed runs until stopped) would say it at every tick.
@@ -168,6 +217,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         log.error("job failed", { job: entry.spec.name, error: entry.status.lastError });
       } finally {
         entry.status.lastFinishedAt = new Date().toISOString();
+        await hold?.release().catch((e) => log.warn("cannot release the job's claim; it expires", { job: entry.spec.name, error: errorText(e) }));
         entry.running = null;
       }
     })();
@@ -182,6 +232,7 @@ export function createScheduler(options: SchedulerOptions = {}) {
         cron: null,
         running: null,
         overlaps: 0,
+        claimedLast: false,
         next: null,
         status: { lastStartedAt: null, lastFinishedAt: null, lastOutcome: null, lastError: null, skippedOverlaps: 0, skippedClosed: 0, skippedFollower: 0 },
       };
@@ -196,14 +247,14 @@ export function createScheduler(options: SchedulerOptions = {}) {
     start() {
       for (const e of jobs.values()) {
         e.cron?.resume();
-        if (e.spec.runOnStart && (!options.isLeader || options.isLeader())) void withActor({ by: "schedule", job: e.spec.name, process: PROCESS }, () => execute(e));
+        if (e.spec.runOnStart && (options.claims || !options.isLeader || options.isLeader())) void withActor({ by: "schedule", job: e.spec.name, process: PROCESS }, () => claimed(e, Date.now()));
       }
     },
     trigger(name: string): Promise<"started" | "busy" | "unknown"> {
       const e = jobs.get(name);
       if (!e) return Promise.resolve("unknown");
       // A manual run is recorded as the caller's (the API names itself), else as the schedule's.
-      return currentActor() ? execute(e) : withActor({ by: "schedule", job: name, process: PROCESS }, () => execute(e));
+      return currentActor() ? claimed(e, Date.now()) : withActor({ by: "schedule", job: name, process: PROCESS }, () => claimed(e, Date.now()));
     },
     /** Resolves when the job is idle (used by tests and shutdown). */
     async idle(name?: string) {

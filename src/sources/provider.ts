@@ -174,7 +174,7 @@ const limiters = new Map<string, RateLimiter>();
 export function sharedLimiter(cfg: ProviderConfig): RateLimiter {
   const key = `${cfg.type}|${cfg.baseUrl}|${cfg.apiKey ? Bun.hash(cfg.apiKey).toString(16) : ""}|${JSON.stringify(cfg.rateLimit)}`;
   let l = limiters.get(key);
-  if (!l) limiters.set(key, (l = createRateLimiter(cfg.type, cfg.rateLimit)));
+  if (!l) limiters.set(key, (l = createRateLimiter(cfg.type, cfg.rateLimit, { sharedKey: key })));
   return l;
 }
 

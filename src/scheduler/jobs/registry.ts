@@ -4,6 +4,7 @@
 import { Cron } from "croner";
 import * as v from "valibot";
 import { findDescriptor, typesOf } from "../../lib/descriptor.ts";
+import { backfillJob } from "./backfill.ts";
 import { backupJob } from "./backup.ts";
 import { gapfillJob } from "./gapfill.ts";
 import { ingestJob } from "./ingest.ts";
@@ -18,7 +19,7 @@ import { providerSymbols, type ProviderConfig } from "../../sources/provider.ts"
 import { PROVIDER_SOURCE_TYPES } from "../../sources/registry.ts";
 import type { JobGate } from "../scheduler.ts";
 
-export const JOB_KINDS = [ingestJob, syncJob, verifyJob, backupJob, gapfillJob, retentionJob] as const;
+export const JOB_KINDS = [ingestJob, syncJob, verifyJob, backupJob, gapfillJob, retentionJob, backfillJob] as const;
 
 const KINDS: readonly AnyJobKind[] = JOB_KINDS;
 type KindType = (typeof JOB_KINDS)[number]["type"];
@@ -75,7 +76,7 @@ export const jobConfigSchema = v.pipe(
     ...kindEntries,
     schedule: v.pipe(v.optional(CronExpression), v.description("Cron expression (croner syntax, seconds optional). Without it the job runs only on start or when triggered.")),
     timeZone: v.pipe(v.optional(TimeZone, "UTC"), v.description("The time zone of the schedule (IANA).")),
-    runOnStart: v.pipe(v.optional(v.boolean(), false), v.description("Run once when serve starts (on the replica that leads).")),
+    runOnStart: v.pipe(v.optional(v.boolean(), false), v.description("Run once when serve starts: on PostgreSQL, on each replica that starts while no other runs the job; on other stores, on the replica that leads.")),
     market: v.pipe(
       v.optional(MarketSchema),
       v.description("Run cron ticks only while this exchange trades (manual and start-up runs are not gated). Without it, phases gate each symbol by its own market."),

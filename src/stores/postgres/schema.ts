@@ -309,6 +309,45 @@ export const PG_MIGRATIONS: Migration[] = [
     },
   },
   // --- end bar deletes ---
+  // --- replicas share the work ---
+  {
+    version: 14,
+    name: "job_claims and rate_buckets: jobs claimed per tick, provider rate limits shared by replicas",
+    async up(sql) {
+      // A job is run by the replica that claims it: held (expires_at, renewed by a heartbeat)
+      // while it runs; last_tick keeps another replica from running the same cron tick again.
+      await sql`CREATE TABLE job_claims (job text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL, last_tick bigint NOT NULL)`;
+      // One token bucket per provider endpoint and key: a GCRA schedule (tat, ms since the epoch
+      // on the database's clock), a pause (a 429's Retry-After), and the last grants as a ring, so
+      // no window of the provider's length holds more than its limit.
+      await sql`
+        CREATE TABLE rate_buckets (
+          key text PRIMARY KEY, tat double precision NOT NULL, paused_until double precision NOT NULL,
+          ring double precision[] NOT NULL, pos int NOT NULL)`;
+      // One round trip per grant: reserve the next slot and say how long to wait for it.
+      await sql.unsafe(`
+        CREATE FUNCTION rate_reserve(k text, step double precision, calls int, window_ms double precision, burst int) RETURNS double precision
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+          b rate_buckets%ROWTYPE;
+          now_ms double precision := extract(epoch FROM clock_timestamp()) * 1000;
+          slot double precision;
+        BEGIN
+          INSERT INTO rate_buckets (key, tat, paused_until, ring, pos)
+          VALUES (k, 0, 0, array_fill(0::double precision, ARRAY[calls]), 0) ON CONFLICT (key) DO NOTHING;
+          SELECT * INTO b FROM rate_buckets WHERE key = k FOR UPDATE;
+          IF coalesce(array_length(b.ring, 1), 0) <> calls THEN
+            b.ring := array_fill(0::double precision, ARRAY[calls]);
+            b.pos := 0;
+          END IF;
+          slot := greatest(now_ms, b.paused_until, b.tat - (burst - 1) * step, b.ring[b.pos + 1] + window_ms);
+          b.ring[b.pos + 1] := slot;
+          UPDATE rate_buckets SET tat = greatest(b.tat, slot) + step, ring = b.ring, pos = (b.pos + 1) % calls WHERE key = k;
+          RETURN slot - now_ms;
+        END $fn$`);
+    },
+  },
+  // --- end replicas share the work ---
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;
