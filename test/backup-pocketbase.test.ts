@@ -10,6 +10,10 @@ import PocketBase from "pocketbase";
 import { cli, pocketbaseForTests, tempDir, waitFor } from "./helpers.ts";
 import { startPocketbase, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import { testTimeout } from "./timeout.ts";
+import { parseConfig } from "../src/config/load.ts";
+import { backupJob } from "../src/scheduler/jobs/backup.ts";
+import type { JobContext } from "../src/scheduler/jobs/kind.ts";
+import { createSink } from "../src/sinks/registry.ts";
 
 testTimeout();
 
@@ -20,6 +24,14 @@ let client: PocketBase;
 let config: string;
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+
+test("config: a backup job's sink must be defined, and backup jobs need dirs of their own", () => {
+  const sinks = { app: { type: "pocketbase", url: "http://127.0.0.1:1", email: "a@b.c", password: "secret-pass" } };
+  expect(() => parseConfig({ sinks, jobs: [{ name: "b", kind: "backup", sink: "nope" }] })).toThrow('sink "nope" is not defined in sinks (defined: app)');
+  expect(() => parseConfig({ sinks, jobs: [{ name: "s", kind: "backup" }, { name: "p", kind: "backup", sink: "app" }] })).toThrow('backup jobs "s" and "p" both write to backups');
+  const ok = parseConfig({ sinks, jobs: [{ name: "s", kind: "backup" }, { name: "p", kind: "backup", sink: "app", dir: "backups/pb", keep: 3 }] });
+  expect(ok.jobs[1]).toMatchObject({ kind: "backup", sink: "app", dir: "backups/pb", keep: 3 });
+});
 
 describe.skipIf(bin === null)("Pocketbase backups through its backup API", () => {
   beforeAll(async () => {
@@ -102,6 +114,16 @@ describe.skipIf(bin === null)("Pocketbase backups through its backup API", () =>
     const keys = (await client.backups.getFullList()).map((x) => x.key);
     expect(keys).toContain("someone-elses.zip");
     expect(keys.filter((k) => k.startsWith("ticksync-app-")).sort()).toEqual(made.slice(1).sort());
+  });
+
+  test("the backup job with a sink backs that Pocketbase up", async () => {
+    const sink = createSink("app", parseConfig({ sinks: { app: { type: "pocketbase", url: pb.url, email: pb.email, password: pb.password } } }).sinks.app!);
+    const ctx = { sinks: new Map([["app", sink]]), settings: { baseDir: dir }, storeUrl: `sqlite:${join(dir, "store.db")}`, signal: new AbortController().signal } as unknown as JobContext;
+    const run = backupJob.create({ name: "pb", sink: "app", dir: "job", keep: 1 }, ctx);
+    expect(await run()).toEqual({ outcome: "succeeded" });
+    const manifests = readdirSync(join(dir, "job")).filter((f) => f.endsWith(".json"));
+    expect(manifests.length).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, "job", manifests[0]!), "utf8"))).toMatchObject({ kind: "pocketbase", sink: "app", counts: { notes: 5 } });
   });
 
   test("a wrong password: one clear line, no secret in it", async () => {
