@@ -3,7 +3,7 @@
 // the stored values come back exactly, control characters, backslashes and empty strings included;
 // a damaged file and existing tables are refused.
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { cli, tempDir } from "./helpers.ts";
@@ -13,6 +13,8 @@ import { digestStore } from "../src/pipeline/migrate.ts";
 import { openStore } from "../src/stores/open.ts";
 import { csvFields, RowSum } from "../src/monitor/backup-questdb.ts";
 import { testTimeout } from "./timeout.ts";
+import { backupJob } from "../src/scheduler/jobs/backup.ts";
+import type { JobContext } from "../src/scheduler/jobs/kind.ts";
 
 testTimeout();
 
@@ -32,11 +34,11 @@ const digestOf = async (url: string) => {
   }
 };
 
-/** The runs as stored, every column but the owner (a process id differs by nothing here). */
-async function runsOf(prefix: string) {
+/** Rows of a table as stored, by a query over its prefixed name. */
+async function rowsOf(prefix: string, query: (t: (name: string) => string) => string) {
   const sql = postgres(QDB_PG_URL!, { max: 1, fetch_types: false, onnotice: () => {} });
   try {
-    return await sql.unsafe(`SELECT id, kind, source, params, outcome, error, read FROM "${prefix}runs" ORDER BY id`);
+    return [...(await sql.unsafe(query((name) => `"${prefix}${name}"`)))];
   } finally {
     await sql.end();
   }
@@ -100,7 +102,8 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     const manifest = JSON.parse(b.stdout);
     expect(manifest).toMatchObject({ format: "ticksync-backup/1", kind: "questdb", schemaVersion: 3, counts: { bars: 1095, quarantine: 1, runs: 1 } });
     expect(manifest.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(manifest.store).not.toContain(new URL(QDB_PG_URL!).password);
+    expect(manifest.store).not.toContain(`:${new URL(QDB_PG_URL!).password}@`);
+    expect(manifest.store).toContain(":***@");
     expect(manifest.tables.map((t: { name: string }) => t.name)).toContain("progress");
 
     const target = qdb.freshUrl(dir);
@@ -120,10 +123,15 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).counts).toEqual(manifest.counts);
     expect(await digestOf(target)).toBe(before);
-    const restoredRuns = await runsOf(prefixOf(target));
-    expect(restoredRuns).toEqual(await runsOf(prefixOf(url)));
+    const runs = (t: (n: string) => string) => `SELECT id, kind, source, params, owner, started_at, outcome, error, read FROM ${t("runs")} ORDER BY id`;
+    const restoredRuns = await rowsOf(prefixOf(target), runs);
+    expect(restoredRuns).toEqual(await rowsOf(prefixOf(url), runs));
     expect(JSON.parse(String(restoredRuns[0]!.params)).note).toBe(TRICKY);
     expect(restoredRuns[0]!.error).toBe("");
+    const quarantine = (t: (n: string) => string) => `SELECT id, reason, raw, ts FROM ${t("quarantine")}`;
+    const restoredQuarantine = await rowsOf(prefixOf(target), quarantine);
+    expect(restoredQuarantine).toEqual(await rowsOf(prefixOf(url), quarantine));
+    expect(restoredQuarantine[0]!.reason).toBe(TRICKY);
 
     // Tables that exist are replaced only with --force.
     const again = await cli(["restore", "--from", manifest.manifest, "--to", target]);
@@ -132,5 +140,22 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     const forced = await cli(["restore", "--from", manifest.manifest, "--to", target, "--force"]);
     expect(forced.code, forced.stderr).toBe(0);
     expect(await digestOf(target)).toBe(before);
+  });
+
+  test("the backup job of a QuestDB store exports it; keep = 1 leaves the newest", async () => {
+    const url = qdb.freshUrl(dir);
+    prefixes.push(prefixOf(url));
+    const s = openStore(url);
+    await s.migrate();
+    await s.close();
+    const ctx = { sinks: new Map(), settings: { baseDir: dir }, storeUrl: url, signal: new AbortController().signal } as unknown as JobContext;
+    const run = backupJob.create({ name: "qdb", dir: "qdb-job", keep: 1 }, ctx);
+    expect(await run()).toEqual({ outcome: "succeeded" });
+    expect(await run()).toEqual({ outcome: "succeeded" });
+    const files = readdirSync(join(dir, "qdb-job")).sort();
+    expect(files.length).toBe(2);
+    const manifest = JSON.parse(readFileSync(join(dir, "qdb-job", files.find((f) => f.endsWith(".json"))!), "utf8"));
+    expect(manifest).toMatchObject({ kind: "questdb", counts: { bars: 0 } });
+    expect(files).toContain(manifest.file);
   });
 });

@@ -290,6 +290,14 @@ async function walApplied(exec: Exec, table: string, until: number): Promise<voi
   }
 }
 
+/** What of a manifest's table would reach SQL unchecked: a name, a column, a second statement. */
+function unsafePart(t: QuestdbTable): string | null {
+  if (!(TABLE_NAMES as readonly string[]).includes(t.name)) return `table ${JSON.stringify(t.name)}`;
+  if (t.columns.some((c) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(c.name) || (!BARE_TYPES.has(c.type) && !QUOTED_TYPES.has(c.type)))) return `a column of ${t.name}`;
+  if (typeof t.ddl !== "string" || t.ddl.replace(/;\s*$/, "").includes(";")) return `the DDL of ${t.name}`;
+  return null;
+}
+
 export type QuestdbRestoreResult = { manifest: QuestdbManifest; target: string; counts: Record<string, number> };
 
 /**
@@ -301,6 +309,11 @@ export async function restoreQuestdb(manifestPath: string, url: string, o: { for
   const { manifest: m, file } = await checkedBackup<QuestdbManifest>(manifestPath, "questdb");
   const { http, prefix, location, pg } = parseQuestdbUrl(url);
   const exec = execOver(http);
+  // The manifest is not checksummed: what of it reaches SQL is checked first.
+  for (const t of m.tables ?? []) {
+    const bad = unsafePart(t);
+    if (bad) throw new BackupError(`${manifestPath}: ${bad} is not one this backup makes; nothing was restored`, "failed");
+  }
   const targets = m.tables.map((t) => ({ t, target: `${prefix}${t.name}` }));
   let present: Set<string>;
   try {
