@@ -118,6 +118,12 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     expect(refused.code).toBe(6);
     expect(refused.stderr).toContain("does not match the manifest");
     writeFileSync(file, good);
+    // A manifest edited to smuggle SQL in: refused before a table is made.
+    const hostile = join(out, "hostile.json");
+    writeFileSync(hostile, JSON.stringify({ ...manifest, tables: [{ ...manifest.tables[0], name: 'bars" (x INT); --' }] }));
+    const smuggled = await cli(["restore", "--from", hostile, "--to", target]);
+    expect(smuggled.code).toBe(1);
+    expect(smuggled.stderr).toContain("is not one this backup makes");
 
     const r = await cli(["restore", "--from", manifest.manifest, "--to", target, "--json"]);
     expect(r.code, r.stderr).toBe(0);
