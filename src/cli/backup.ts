@@ -42,7 +42,7 @@ export const backupCommand = defineCommand({
   type: "backup",
   listed: [["backup", "snapshot the store with a manifest (sha256, row counts, a checksum of every bar)"]],
   schema,
-  usage: `Usage: ticksync backup [--config FILE] [--store URL | --sink NAME] [--out DIR] [--keep N] [--json]`,
+  usage: `Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N] [--json] [--sink NAME]`,
   about: `Writes a backup of the store into DIR (default ./backups) with a manifest beside it
 (ticksync-<UTC time>.json): the file's size and sha256, the row counts and a checksum of every
 bar. By store:

@@ -45,7 +45,7 @@ export const restoreCommand = defineCommand({
   type: "restore",
   listed: [["restore", "restore a backup after checking its sha256; counts and checksum checked after"]],
   schema,
-  usage: `Usage: ticksync restore --from MANIFEST [--to URL | --sink NAME] [--force] [--config FILE] [--json]`,
+  usage: `Usage: ticksync restore --from MANIFEST [--to URL] [--force] [--config FILE] [--json] [--sink NAME]`,
   about: `Restores the backup a manifest describes into the store (default: the config's store.url).
 The backup file's sha256 is checked first, and for SQLite the decompressed snapshot's sha256
 and integrity too, before anything is replaced; an existing store is replaced only with
