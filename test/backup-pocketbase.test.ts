@@ -14,6 +14,8 @@ import { parseConfig } from "../src/config/load.ts";
 import { backupJob } from "../src/scheduler/jobs/backup.ts";
 import type { JobContext } from "../src/scheduler/jobs/kind.ts";
 import { createSink } from "../src/sinks/registry.ts";
+import { openStore } from "../src/stores/open.ts";
+import { auditEntry } from "../src/monitor/audit.ts";
 
 testTimeout();
 
@@ -96,6 +98,16 @@ describe.skipIf(bin === null)("Pocketbase backups through its backup API", () =>
     const keys = (await client.backups.getFullList()).map((x) => x.key);
     expect(keys.filter((k) => k.startsWith("ticksync-restore-"))).toEqual([]);
     expect(keys).toContain(manifest.key);
+    // The audit trail of the config's store: the backup and the restore, started from the CLI.
+    const store = openStore(`sqlite:${join(dir, "store.db")}`);
+    const runs = (await store.listRuns({ limit: 10 })).map(auditEntry);
+    await store.close();
+    expect(runs.map((x) => [x.kind, x.source, x.outcome])).toEqual([
+      ["restore", "pocketbase", "succeeded"],
+      ["backup", "pocketbase", "succeeded"],
+    ]);
+    expect(runs[0]).toMatchObject({ startedBy: { by: "cli" }, params: { sink: "app", sha256: manifest.sha256 } });
+    expect(JSON.stringify(runs)).not.toContain(pb.password);
   });
 
   test("--keep keeps the newest N here and of its own on the server", async () => {
@@ -104,7 +116,7 @@ describe.skipIf(bin === null)("Pocketbase backups through its backup API", () =>
     const made: string[] = [];
     for (let i = 0; i < 3; i++) {
       // Names carry the second: the next backup waits for a second that has none yet.
-      if (i > 0) await waitFor(() => !made.some((m) => m.includes(stamp())), 5000, "the next second");
+      if (i > 0) await waitFor(() => !made.some((m) => m.includes(stamp().toLowerCase())), 5000, "the next second");
       const b = await cli(["backup", "--config", config, "--sink", "app", "--out", out, "--keep", "2", "--json"], { env: env() });
       expect(b.code, b.stderr).toBe(0);
       made.push(JSON.parse(b.stdout).key);

@@ -38,7 +38,7 @@ const digestOf = async (url: string) => {
 async function rowsOf(prefix: string, query: (t: (name: string) => string) => string) {
   const sql = postgres(QDB_PG_URL!, { max: 1, fetch_types: false, onnotice: () => {} });
   try {
-    return [...(await sql.unsafe(query((name) => `"${prefix}${name}"`)))];
+    return [...(await sql.unsafe(query((name) => `"${prefix}${name}"`)))] as Record<string, unknown>[];
   } finally {
     await sql.end();
   }
@@ -129,7 +129,11 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).counts).toEqual(manifest.counts);
     expect(await digestOf(target)).toBe(before);
-    const runs = (t: (n: string) => string) => `SELECT id, kind, source, params, owner, started_at, outcome, error, read FROM ${t("runs")} ORDER BY id`;
+    // The audit trail: the backup in the store backed up, the restore in the restored one.
+    const audit = (t: (n: string) => string) => `SELECT kind, source, outcome FROM ${t("runs")} WHERE kind IN ('backup', 'restore')`;
+    expect(await rowsOf(prefixOf(url), audit)).toEqual([{ kind: "backup", source: "questdb", outcome: "succeeded" }]);
+    expect(await rowsOf(prefixOf(target), audit)).toEqual([{ kind: "restore", source: "questdb", outcome: "succeeded" }]);
+    const runs = (t: (n: string) => string) => `SELECT id, kind, source, params, owner, started_at, outcome, error, read FROM ${t("runs")} WHERE kind = 'ingest' ORDER BY id`;
     const restoredRuns = await rowsOf(prefixOf(target), runs);
     expect(restoredRuns).toEqual(await rowsOf(prefixOf(url), runs));
     expect(JSON.parse(String(restoredRuns[0]!.params)).note).toBe(TRICKY);

@@ -27,7 +27,7 @@ export async function backupOther(loaded: LoadedConfig, dir: string, v: { sink?:
   const keep = intFlag("keep", v.keep);
   const r =
     v.sink !== undefined
-      ? await backupPocketbase(v.sink, pocketbaseSink(loaded, v.sink), dir, { keep })
+      ? await backupPocketbase(v.sink, pocketbaseSink(loaded, v.sink), dir, { keep, auditStore: loaded.config.store.url })
       : await backupQuestdb(loaded.config.store.url, dir, { keep });
   if (v.json) out(JSON.stringify({ ...r.manifest, manifest: r.manifestPath, removed: r.removed }, null, 2));
   else {
@@ -44,7 +44,7 @@ export async function restoreOther(loaded: LoadedConfig, manifestPath: string, k
   if (kind === "pocketbase") {
     const m = JSON.parse(readFileSync(manifestPath, "utf8")) as PocketbaseManifest;
     const sink = v.sink ?? m.sink;
-    r = await restorePocketbase(manifestPath, sink, pocketbaseSink(loaded, sink), { force: !!v.force });
+    r = await restorePocketbase(manifestPath, sink, pocketbaseSink(loaded, sink), { force: !!v.force, auditStore: loaded.config.store.url });
   } else if (kind === "questdb") r = await restoreQuestdb(manifestPath, loaded.config.store.url, { force: !!v.force });
   else return null;
   if (v.json) out(JSON.stringify(r, null, 2));

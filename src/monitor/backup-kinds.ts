@@ -9,6 +9,9 @@ import { pipeline } from "node:stream/promises";
 import { BackupError, MANIFEST_FORMAT } from "./backup.ts";
 import { sha256File, writable } from "../stores/backup.ts";
 import { errorText } from "../lib/errors.ts";
+import { log } from "../lib/log.ts";
+import { openStore } from "../stores/open.ts";
+import { auditedStore } from "./audit.ts";
 
 /** The fields every manifest has, whatever its kind (GET /api/backups reads these). */
 export type ManifestBase = {
@@ -131,4 +134,26 @@ export async function downloadTo(body: ReadableStream<Uint8Array>, path: string)
     throw e;
   }
   return { bytes, sha256: h.digest("hex") };
+}
+
+/**
+ * Record a backup or restore as a run of the store at `storeUrl` (the audit trail, as the store
+ * backups do). Best effort: the backup itself is done, so a store that cannot take the record
+ * is a warning, not a failed backup.
+ */
+export async function recordRun(
+  storeUrl: string | undefined,
+  run: { kind: "backup" | "restore"; source: string; params: Record<string, unknown>; read: number; error: string | null },
+): Promise<void> {
+  if (!storeUrl) return;
+  const store = auditedStore(openStore(storeUrl));
+  try {
+    await store.migrate();
+    const id = await store.startRun({ kind: run.kind, source: run.source, params: run.params });
+    await store.finishRun(id, { outcome: run.error ? "failed" : "succeeded", read: run.read, inserted: 0, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null, error: run.error });
+  } catch (e) {
+    log.warn(`the ${run.kind} is done but could not be recorded in the store`, { error: errorText(e) });
+  } finally {
+    await store.close().catch(() => {});
+  }
 }

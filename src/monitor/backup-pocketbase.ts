@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ClientResponseError } from "pocketbase";
 import { BackupError } from "./backup.ts";
 import { MANIFEST_FORMAT } from "./backup.ts";
-import { checkedBackup, downloadTo, newBackupName, pruneMine, writeManifest, type ManifestBase } from "./backup-kinds.ts";
+import { checkedBackup, downloadTo, newBackupName, pruneMine, recordRun, writeManifest, type ManifestBase } from "./backup-kinds.ts";
 import { connect, withRetry, type PbConnection } from "../sinks/pocketbase/client.ts";
 import type { PocketbaseSinkConfig } from "../sinks/pocketbase/config.ts";
 import { errorText } from "../lib/errors.ts";
@@ -40,13 +40,21 @@ function fail(conn: PbConnection, what: string, e: unknown, code: BackupError["c
 /** Backups this sink made on the server are named ticksync-<sink>-<time>.zip (Pocketbase allows [a-z0-9_-]). */
 const keyPrefix = (sink: string) => `ticksync-${sink.toLowerCase().replace(/[^a-z0-9_]/g, "_")}-`;
 
+/** A key's place among those of one second: "…z.zip" is the first, "…z-2.zip" the second. */
+const keyOrder = (key: string) => {
+  const m = /^(.*?)(?:-(\d+))?\.zip$/.exec(key);
+  return m ? `${m[1]}-${(m[2] ?? "1").padStart(6, "0")}` : key;
+};
+
 /** Records per collection (views left out: they hold no data of their own). */
 async function countRecords(conn: PbConnection): Promise<Record<string, number>> {
   const { pb } = conn;
-  const cols = await withRetry(conn, "list collections", () => pb.collections.getFullList({ ...opts(conn.cfg.timeoutMs), fields: "name,type" }));
+  const cols = await withRetry(conn, "list collections", () => pb.collections.getFullList({ ...opts(conn.cfg.timeoutMs), fields: "name,type,system" }));
   const counts: Record<string, number> = {};
   for (const c of cols.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (c.type === "view") continue;
+    // Pocketbase's own bookkeeping (_authOrigins, _otps…) changes with every sign-in; of its
+    // system collections only the superusers are counted.
+    if (c.type === "view" || (c.system && c.name !== "_superusers")) continue;
     const page = await withRetry(conn, `count ${c.name}`, () => pb.collection(c.name).getList(1, 1, { ...opts(conn.cfg.timeoutMs), fields: "id" }));
     counts[c.name] = page.totalItems;
   }
@@ -57,15 +65,25 @@ async function countRecords(conn: PbConnection): Promise<Record<string, number>>
  * Back up the Pocketbase of sink `sink` into `dir`; keep the newest `keep` of its backups there
  * and of its own on the server.
  */
-export async function backupPocketbase(sink: string, cfg: PocketbaseSinkConfig, dir: string, o: { keep?: number; now?: Date } = {}): Promise<PocketbaseBackupResult> {
+export async function backupPocketbase(
+  sink: string,
+  cfg: PocketbaseSinkConfig,
+  dir: string,
+  o: { keep?: number; now?: Date; /** The store whose audit trail records the backup. */ auditStore?: string } = {},
+): Promise<PocketbaseBackupResult> {
   const now = o.now ?? new Date();
   const name = newBackupName(dir, now);
-  const key = `${keyPrefix(sink)}${name.slice("ticksync-".length).toLowerCase()}.zip`;
   const conn = connect(sink, cfg);
   const { pb } = conn;
   let before: Record<string, number>;
+  let key = `${keyPrefix(sink)}${name.slice("ticksync-".length).toLowerCase()}`;
   try {
     before = await countRecords(conn);
+    // Another directory's backup of this sink may have taken the name this second.
+    const taken = new Set((await pb.backups.getFullList(opts(conn.cfg.timeoutMs))).map((b) => b.key));
+    const base = key;
+    for (let n = 2; taken.has(`${key}.zip`); n++) key = `${base}-${n}`;
+    key += ".zip";
   } catch (e) {
     throw fail(conn, "cannot read the collections", e, "store");
   }
@@ -107,12 +125,15 @@ export async function backupPocketbase(sink: string, cfg: PocketbaseSinkConfig, 
   const removed = o.keep ? pruneMine(dir, o.keep, (m) => m.kind === "pocketbase" && (m as PocketbaseManifest).sink === sink && m.store === manifest.store) : [];
   const removedOnServer: string[] = [];
   if (o.keep) {
-    const ours = (await pb.backups.getFullList(opts(conn.cfg.timeoutMs))).filter((b) => b.key.startsWith(keyPrefix(sink))).sort((a, b) => (a.key < b.key ? 1 : -1));
+    const ours = (await pb.backups.getFullList(opts(conn.cfg.timeoutMs))).filter((b) => b.key.startsWith(keyPrefix(sink)))
+      // Newest first: by when the server wrote them, then by name (the -n of a second's backups).
+      .sort((a, b) => (a.modified === b.modified ? (keyOrder(a.key) < keyOrder(b.key) ? 1 : -1) : a.modified < b.modified ? 1 : -1));
     for (const b of ours.slice(o.keep)) {
       await pb.backups.delete(b.key, opts(conn.cfg.timeoutMs));
       removedOnServer.push(b.key);
     }
   }
+  await recordRun(o.auditStore, { kind: "backup", source: "pocketbase", params: { sink, dir, file: manifest.file, sha256: manifest.sha256, bytes: manifest.bytes, removed, removedOnServer }, read: 0, error: null });
   return { manifest, manifestPath, removed, removedOnServer };
 }
 
@@ -178,7 +199,7 @@ export async function restorePocketbase(
   manifestPath: string,
   sink: string,
   cfg: PocketbaseSinkConfig,
-  o: { force?: boolean; timeoutMs?: number } = {},
+  o: { force?: boolean; timeoutMs?: number; auditStore?: string } = {},
 ): Promise<PocketbaseRestoreResult> {
   const { manifest: m, file } = await checkedBackup<PocketbaseManifest>(manifestPath, "pocketbase");
   const conn = connect(sink, cfg);
@@ -201,8 +222,10 @@ export async function restorePocketbase(
     conn.pb.authStore.clear();
     const counts = await countRecords(conn);
     await conn.pb.backups.delete(key, opts(conn.cfg.timeoutMs)).catch(() => {});
-    if (m.counts && JSON.stringify(counts) !== JSON.stringify(m.counts))
-      throw new BackupError(`restored, but the records differ from the manifest: ${JSON.stringify(counts)} vs ${JSON.stringify(m.counts)}`, "mismatch");
+    const differ = m.counts !== null && JSON.stringify(counts) !== JSON.stringify(m.counts);
+    const params = { sink, manifest: manifestPath, createdAt: m.createdAt, sha256: m.sha256, from: m.store };
+    await recordRun(o.auditStore, { kind: "restore", source: "pocketbase", params, read: 0, error: differ ? "restored records differ from the manifest" : null });
+    if (differ) throw new BackupError(`restored, but the records differ from the manifest: ${JSON.stringify(counts)} vs ${JSON.stringify(m.counts)}`, "mismatch");
     return { manifest: m, target: conn.where, counts };
   } catch (e) {
     if (e instanceof BackupError) throw e;

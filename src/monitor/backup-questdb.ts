@@ -14,7 +14,7 @@ import { createGunzip, createGzip } from "node:zlib";
 import { createInterface } from "node:readline";
 import postgres from "postgres";
 import { BackupError, MANIFEST_FORMAT } from "./backup.ts";
-import { checkedBackup, newBackupName, pruneMine, tap, writeManifest, type ManifestBase } from "./backup-kinds.ts";
+import { checkedBackup, newBackupName, pruneMine, recordRun, tap, writeManifest, type ManifestBase } from "./backup-kinds.ts";
 import { parseQuestdbUrl, TABLE_NAMES } from "../stores/questdb/context.ts";
 import { errorText } from "../lib/errors.ts";
 import { redact } from "../lib/redact.ts";
@@ -182,6 +182,7 @@ export async function backupQuestdb(url: string, dir: string, o: { keep?: number
   };
   const manifestPath = writeManifest(dir, name, manifest);
   const removed = o.keep ? pruneMine(dir, o.keep, (m) => m.kind === "questdb" && m.store === location) : [];
+  await recordRun(url, { kind: "backup", source: "questdb", params: { dir, file: manifest.file, sha256: manifest.sha256, bytes: manifest.bytes, removed }, read: manifest.counts.bars ?? 0, error: null });
   return { manifest, manifestPath, removed };
 }
 
@@ -345,5 +346,7 @@ export async function restoreQuestdb(manifestPath: string, url: string, o: { for
   } finally {
     await sql.end({ timeout: 5 });
   }
+  // Recorded in the restored store itself, after the check (so the check sees the backup's runs).
+  await recordRun(url, { kind: "restore", source: "questdb", params: { manifest: manifestPath, createdAt: m.createdAt, sha256: m.sha256, from: m.store }, read: counts.bars ?? 0, error: null });
   return { manifest: m, target: location, counts };
 }

@@ -23,7 +23,7 @@ export const backupJob = defineJobKind({
     const sink = job.sink === undefined ? undefined : ctx.sinks.get(job.sink);
     if (job.sink !== undefined && !sink) throw new Error(`job ${job.name}: sink ${job.sink} is not open`);
     const r = sink
-      ? await backupPocketbase(sink.name, sink.config, dir, { keep: job.keep })
+      ? await backupPocketbase(sink.name, sink.config, dir, { keep: job.keep, auditStore: ctx.storeUrl })
       : storeFor(ctx.storeUrl).type === "questdb"
         ? await backupQuestdb(ctx.storeUrl, dir, { keep: job.keep, signal: ctx.signal })
         : await backupStore(ctx.storeUrl, dir, { keep: job.keep });
