@@ -65,7 +65,9 @@ export class RowSum {
   private sum1 = 0;
   private sum2 = 0;
   private lines = 0;
+  private last = -1;
   update(chunk: Uint8Array): void {
+    if (chunk.length) this.last = chunk[chunk.length - 1]!;
     let { h1, h2 } = this;
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i]!;
@@ -86,6 +88,10 @@ export class RowSum {
     }
     this.h1 = h1;
     this.h2 = h2;
+  }
+  /** The export ended after a whole line (one cut short by a failure mid-stream does not). */
+  get complete(): boolean {
+    return this.last === 10;
   }
   get rows(): number {
     return Math.max(0, this.lines - 1);
@@ -158,6 +164,7 @@ export async function backupQuestdb(url: string, dir: string, o: { keep?: number
         }),
         createWriteStream(`${file}.part`, { flags: offset === 0 ? "w" : "a" }),
       );
+      if (!sum.complete) throw new Error(`the export of ${t.table} ended in the middle of a row`);
       done.push({ ...t, offset, bytes, rows: sum.rows, checksum: sum.checksum });
       offset += bytes;
     }
