@@ -5,12 +5,14 @@ import { defineCommand, flag, options, text, type Options } from "./command.ts";
 import { intFlag, loadCommandConfig } from "./context.ts";
 import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
-import { STORES } from "../stores/registry.ts";
+import { STORES, storeFor } from "../stores/registry.ts";
+import { backupOther, QUESTDB_METHOD } from "./backup-other.ts";
 
 const schema = options({
   out: text("where backups go (default ./backups)", "DIR"),
   keep: text("keep the newest N backups in DIR, remove older ones", "N"),
   store: text("the store (default: the config's store.url)", "URL"),
+  sink: text("back up this Pocketbase sink's server (its backup API) instead of the store", "NAME"),
   json: flag("print the manifest as JSON"),
 });
 
@@ -18,6 +20,7 @@ async function run(v: Options<typeof schema>): Promise<number> {
   const loaded = loadCommandConfig(v, { store: { url: v.store } });
   const dir = v.out ?? "backups";
   try {
+    if (v.sink !== undefined || storeFor(loaded.config.store.url).type === "questdb") return await backupOther(loaded, dir, v);
     const r = await backupStore(loaded.config.store.url, dir, { keep: intFlag("keep", v.keep) });
     if (v.json) out(JSON.stringify({ ...r.manifest, manifest: r.manifestPath, removed: r.removed }, null, 2));
     else {
@@ -39,11 +42,13 @@ export const backupCommand = defineCommand({
   type: "backup",
   listed: [["backup", "snapshot the store with a manifest (sha256, row counts, a checksum of every bar)"]],
   schema,
-  usage: `Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N] [--json]`,
+  usage: `Usage: ticksync backup [--config FILE] [--store URL] [--out DIR] [--keep N] [--json] [--sink NAME]`,
   about: `Writes a backup of the store into DIR (default ./backups) with a manifest beside it
 (ticksync-<UTC time>.json): the file's size and sha256, the row counts and a checksum of every
 bar. By store:
-${STORES.map((d) => `  ${d.type.padEnd(10)}${"method" in d.backup ? d.backup.method : d.backup.unsupported}`).join("\n")}`,
+${STORES.map((d) => `  ${d.type.padEnd(10)}${"method" in d.backup ? d.backup.method : d.type === "questdb" ? QUESTDB_METHOD : d.backup.unsupported}`).join("\n")}
+With --sink NAME, the Pocketbase server of that sink is backed up instead, through its own backup
+API (a zip of its pb_data, downloaded; the records per collection in the manifest).`,
   footers: [EXIT_CODES_HELP],
   run,
 });

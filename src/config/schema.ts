@@ -246,6 +246,26 @@ function jobReference(ref: "source" | "sink", kinds: ReadonlySet<string>): v.Gen
   );
 }
 
+type BackupJob = { name: string; kind: string; sink?: string; dir?: string };
+
+/**
+ * A backup job's sink (a Pocketbase server backed up instead of the store) must be defined, and
+ * backup jobs write to directories of their own: each keeps the newest N of its own there, and
+ * /api/backups lists a directory by its job.
+ */
+function backupJobProblem(c: { jobs: BackupJob[]; sinks: Record<string, unknown> }): string | undefined {
+  const backups = c.jobs.filter((j) => j.kind === "backup");
+  const unknown = backups.find((j) => j.sink !== undefined && !(j.sink in c.sinks));
+  if (unknown) return `backup job "${unknown.name}": sink "${unknown.sink}" is not defined in sinks (defined: ${Object.keys(c.sinks).join(", ") || "none"})`;
+  const seen = new Map<string, string>();
+  for (const j of backups) {
+    const dir = j.dir ?? "backups";
+    if (seen.has(dir)) return `backup jobs "${seen.get(dir)}" and "${j.name}" both write to ${dir}: give each its own dir`;
+    seen.set(dir, j.name);
+  }
+  return undefined;
+}
+
 type GatedJob = { name: string; source?: string; market?: string; phases?: readonly string[] };
 
 /**
@@ -297,6 +317,14 @@ export const configSchema = v.pipe(
   ),
   jobReference("source", SOURCE_JOB_KINDS),
   jobReference("sink", SINK_JOB_KINDS),
+  v.forward(
+    v.partialCheck(
+      [["jobs"], ["sinks"]],
+      (c) => backupJobProblem(c as { jobs: BackupJob[]; sinks: Record<string, unknown> }) === undefined,
+      (issue) => backupJobProblem(issue.input as { jobs: BackupJob[]; sinks: Record<string, unknown> }) ?? "a backup job is misconfigured",
+    ),
+    ["jobs"],
+  ),
   v.forward(
     v.partialCheck(
       [["jobs"], ["sources"]],

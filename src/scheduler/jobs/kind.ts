@@ -15,7 +15,7 @@ export const Name = v.pipe(v.string(), v.regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 
 
 // Fields more than one kind has: each kind lists them, the job schema holds them once.
 export const sourceField = v.pipe(v.optional(Name), v.description("Name of a source in `sources` (ingest and gapfill jobs)."));
-export const sinkField = v.pipe(v.optional(Name), v.description("Name of a sink in `sinks` (sync and verify jobs)."));
+export const sinkField = v.pipe(v.optional(Name), v.description("Name of a sink in `sinks` (sync and verify jobs; backup jobs: back up that Pocketbase sink's server instead of the store)."));
 export const minQualityField = v.pipe(v.optional(minQualitySchema), v.description("ingest and gapfill jobs: the quality gate, instead of the source's minQuality."));
 
 /** What serve opened that a job runs with. */
