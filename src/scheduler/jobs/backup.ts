@@ -1,4 +1,5 @@
-// The backup job: a snapshot of the store with its manifest, the oldest beyond `keep` removed.
+// The backup job: a snapshot of the store with its manifest, the oldest beyond `keep` removed;
+// with `incremental`, increments chained to it, a full backup every `fullEvery` / `fullEveryHours`.
 import { resolve } from "node:path";
 import * as v from "valibot";
 import { log } from "../../lib/log.ts";
@@ -10,11 +11,18 @@ export const backupJob = defineJobKind({
   summary: "snapshot the store with a manifest",
   schema: v.object({
     dir: v.pipe(v.optional(v.pipe(v.string(), v.nonEmpty())), v.description("backup jobs: where backups go (relative to the config file; default backups).")),
-    keep: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))), v.description("backup jobs: how many backups are kept (the newest).")),
+    keep: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))), v.description("backup jobs: how many backups are kept (the newest, and every backup a kept increment needs).")),
+    incremental: v.pipe(
+      v.optional(v.boolean()),
+      v.description("backup jobs: write increments (what changed since the newest backup in dir, chained to it) rather than full backups; a full one when there is none to follow (SQLite, PostgreSQL)."),
+    ),
+    fullEvery: v.pipe(v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))), v.description("backup jobs with incremental: a full backup after this many increments (default: no limit).")),
+    fullEveryHours: v.pipe(v.optional(v.pipe(v.number(), v.minValue(0))), v.description("backup jobs with incremental: a full backup once the chain's full one is this many hours old (default: no limit).")),
   }),
   create: (job, ctx) => async () => {
-    const r = await backupStore(ctx.storeUrl, resolve(ctx.settings.baseDir, job.dir ?? "backups"), { keep: job.keep });
-    log.info("backup written", { file: r.manifest.file, bytes: r.manifest.bytes, sha256: r.manifest.sha256, removed: r.removed.length });
+    const incremental = job.incremental ? { fallback: true, fullEvery: job.fullEvery, fullAfterMs: job.fullEveryHours === undefined ? undefined : job.fullEveryHours * 3_600_000 } : false;
+    const r = await backupStore(ctx.storeUrl, resolve(ctx.settings.baseDir, job.dir ?? "backups"), { keep: job.keep, incremental });
+    log.info("backup written", { file: r.manifest.file, mode: r.manifest.mode, bytes: r.manifest.bytes, sha256: r.manifest.sha256, removed: r.removed.length, ...(r.fullBecause ? { fullBecause: r.fullBecause } : {}) });
     return { outcome: "succeeded" };
   },
 });
