@@ -5,7 +5,9 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import postgres from "postgres";
 import { cli, tempDir } from "./helpers.ts";
+import { parsePgUrl } from "../src/stores/postgres/index.ts";
 import { STORES } from "./stores.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
 import { digestStore } from "../src/pipeline/migrate.ts";
@@ -41,6 +43,13 @@ const digestOf = async (url: string) => {
     await s.close();
   }
 };
+
+async function dropSchema(url: string) {
+  const { url: conn, schema } = parsePgUrl(url);
+  const sql = postgres(conn, { max: 1, onnotice: () => {} });
+  await sql.unsafe(`DROP SCHEMA "${schema}" CASCADE`);
+  await sql.end();
+}
 
 async function backup(url: string, out: string, ...flags: string[]) {
   const r = await cli(["backup", "--store", url, "--out", out, "--json", ...flags]);
@@ -87,7 +96,9 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       expect(inc3.bytes).toBeLessThan(full.bytes);
 
       const source = await digestOf(url);
-      const target = kind.freshUrl(dir);
+      // pg_restore puts the schema back under its own name: the source's, dropped first.
+      const target = kind.kind === "postgres" ? url : kind.freshUrl(dir);
+      if (kind.kind === "postgres") await dropSchema(url);
       const r = await cli(["restore", "--from", inc3.manifest, "--to", target, "--json"]);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).counts).toEqual(inc3.counts);
@@ -140,7 +151,7 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       const noParent = await cli(["backup", "--store", url, "--out", out, "--incremental"]);
       writeFileSync(digest, good);
       expect(noParent.code).toBe(6);
-      expect(noParent.stderr).toContain("cannot make an increment");
+      expect(noParent.stderr).toContain("cannot make an increment: the digests file");
       expect(noParent.stderr).toContain("make a full backup");
       const empty = await cli(["backup", "--store", url, "--out", join(out, "empty"), "--incremental"]);
       expect(empty.code).toBe(6);
