@@ -55,22 +55,23 @@ async function digestTables(tx: Tx): Promise<PartitionDigests> {
   return acc.result();
 }
 
-/** Rows one COPY may carry at most: its text is held while gzip catches up (copyOut). */
-const COPY_ROWS = 100_000;
-/** Table pages one COPY of a whole table reads at most (8 MB), for the same reason. */
-const COPY_PAGES = 1024;
+/**
+ * What one COPY carries at most, its text being held while gzip catches up (copyOut): bars
+ * (`rows`), pages of a whole table (`pages`, 8 MB) and journal batches (`batches`). Tests lower them.
+ */
+export const COPY_LIMITS = { rows: 100_000, pages: 1024, batches: 1000 };
 
-/** A whole table's rows as COPY queries of at most COPY_PAGES pages each (ctid ranges). */
+/** A whole table's rows as COPY queries of at most COPY_LIMITS.pages pages each (ctid ranges). */
 async function pagedQueries(tx: Tx, schema: string, table: string): Promise<string[]> {
   const [r] = await tx`SELECT (pg_relation_size(${`"${schema}"."${table}"`}::regclass) / current_setting('block_size')::int)::bigint::text AS pages`;
   const pages = Number(r!.pages);
   const out: string[] = [];
-  for (let p = 0; p + COPY_PAGES < pages; p += COPY_PAGES) out.push(`SELECT * FROM "${table}" WHERE ctid >= '(${p},0)'::tid AND ctid < '(${p + COPY_PAGES},0)'::tid`);
-  out.push(`SELECT * FROM "${table}" WHERE ctid >= '(${Math.floor(Math.max(0, pages - 1) / COPY_PAGES) * COPY_PAGES},0)'::tid`);
+  for (let p = 0; p + COPY_LIMITS.pages < pages; p += COPY_LIMITS.pages) out.push(`SELECT * FROM "${table}" WHERE ctid >= '(${p},0)'::tid AND ctid < '(${p + COPY_LIMITS.pages},0)'::tid`);
+  out.push(`SELECT * FROM "${table}" WHERE ctid >= '(${Math.floor(Math.max(0, pages - 1) / COPY_LIMITS.pages) * COPY_LIMITS.pages},0)'::tid`);
   return out;
 }
 
-/** The partitions a key names, as series ids and ts bounds, in groups of at most COPY_ROWS bars. */
+/** The partitions a key names, as series ids and ts bounds, in groups of at most COPY_LIMITS.rows bars. */
 async function partsOf(tx: Tx, keys: string[], now: PartitionDigests): Promise<{ sid: number[]; lo: string[]; hi: string[]; grp: number[] }> {
   const widths = new Map((await tx`SELECT id, interval FROM series`).map((r) => [Number(r.id), partitionWidth(INTERVAL_MS[r.interval as (typeof INTERVALS)[number]] ?? 86_400_000)]));
   const out = { sid: [] as number[], lo: [] as string[], hi: [] as string[], grp: [] as number[] };
@@ -78,7 +79,7 @@ async function partsOf(tx: Tx, keys: string[], now: PartitionDigests): Promise<{
   let rows = 0;
   for (const k of keys) {
     const n = Number(now.get(k)?.split(":")[0] ?? 0);
-    if (rows > 0 && rows + n > COPY_ROWS) (grp++, (rows = 0));
+    if (rows > 0 && rows + n > COPY_LIMITS.rows) (grp++, (rows = 0));
     rows += n;
     out.grp.push(grp);
     const [sid, bucket] = k.split(":").map(Number) as [number, number];
@@ -99,7 +100,7 @@ async function columnsOf(tx: Tx, schema: string, table: string): Promise<string[
  * One COPY's text into the file. Read as it arrives ('data' events), never paused: postgres.js
  * leaves a connection deaf to the next statement when a COPY stream ends full (porsager/postgres#499,
  * as src/stores/postgres/rollups/daily.ts says; seen here too), and its read() after the end makes
- * sure the socket flows. What one COPY holds is bounded by its query instead (COPY_ROWS, COPY_PAGES).
+ * sure the socket flows. What one COPY holds is bounded by its query instead (COPY_LIMITS).
  */
 async function copyOut(tx: Tx, w: GzipLineWriter, query: string) {
   const stream = await tx.unsafe(`COPY (${query}) TO STDOUT`).readable();
@@ -143,9 +144,9 @@ async function writeIncrement(tx: Tx, schema: string, file: string, after: numbe
     await w.line(JSON.stringify({ sequences: seqs.map((s) => [s.sequencename, s.v]) }));
     const [j] = await tx`SELECT min(batch)::text AS first FROM journal`;
     const first = j?.first == null ? Number.MAX_SAFE_INTEGER : Number(j.first);
-    // Batches after the parent's, ranges of at most COPY_ROWS / 100 batches (a batch's keys: up to a few MB).
+    // Batches after the parent's, in ranges of COPY_LIMITS.batches.
     const [l] = await tx`SELECT coalesce(max(batch), 0)::text AS last FROM journal`;
-    const step = COPY_ROWS / 100;
+    const step = COPY_LIMITS.batches;
     const ranges: string[] = [];
     for (let b = Math.trunc(after); b < Number(l!.last); b += step) ranges.push(`SELECT * FROM journal WHERE batch > ${b} AND batch <= ${b + step} ORDER BY batch`);
     await copySection(tx, w, schema, "journal", "journal", ranges, { after, first });
