@@ -8,7 +8,7 @@
 // temporary place first where it can (SQLite), and checks the counts and the bar checksum after.
 // Increments (--incremental; src/stores/backup.ts says what they hold) chain to the backup
 // before them (src/monitor/backup-chain.ts); a restore applies the full backup, then each link.
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { openStore } from "../stores/open.ts";
 import { redactUrl } from "../lib/redact.ts";
@@ -74,9 +74,14 @@ async function incrementBase(inc: IncrementalBackup | undefined, dir: string, ur
 
 /** Write to `path` through a `.part` file, renamed into place when complete. */
 async function writeWhole<T>(path: string, fn: (part: string) => Promise<T>): Promise<T> {
-  const r = await fn(`${path}.part`);
-  renameSync(`${path}.part`, path);
-  return r;
+  try {
+    const r = await fn(`${path}.part`);
+    renameSync(`${path}.part`, path);
+    return r;
+  } catch (e) {
+    rmSync(`${path}.part`, { force: true });
+    throw e;
+  }
 }
 
 /**

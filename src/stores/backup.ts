@@ -118,6 +118,7 @@ export class GzipLineWriter {
   private readonly done: Promise<void>;
   constructor(readonly path: string) {
     this.done = pipeline(this.gz, createWriteStream(path));
+    this.done.catch(() => {}); // awaited by close(); not an unhandled rejection before that
   }
   private buffered = "";
   /** A line, sent on to the compressor in 64 KB pieces, each awaited until taken. */
@@ -151,7 +152,12 @@ export class GzipLineWriter {
 
 /** The lines of a gzip file, streamed. */
 export async function* gzipLines(path: string): AsyncGenerator<string> {
-  const rl = createInterface({ input: createReadStream(path).pipe(createGunzip()), crlfDelay: Infinity });
+  const gunzip = createGunzip();
+  // .pipe() does not pass the file's errors on: they end the gunzip, which the lines rethrow.
+  createReadStream(path)
+    .on("error", (e) => gunzip.destroy(e))
+    .pipe(gunzip);
+  const rl = createInterface({ input: gunzip, crlfDelay: Infinity });
   try {
     for await (const line of rl) yield line;
   } finally {
