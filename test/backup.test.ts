@@ -140,6 +140,28 @@ test("backups within the same second all stay, numbered; --keep counts them newe
   expect(readdirSync(out).filter((f) => f.endsWith(".json")).sort()).toEqual(["ticksync-20261206T070000Z-3.json", "ticksync-20261206T070001Z.json"]);
 });
 
+test("--keep removes only backups of the same kind and store: another kind's, another store's and unreadable manifests stay", async () => {
+  const url = `sqlite:${join(dir, "keep-kinds.db")}`;
+  const s = openStore(url);
+  await fill(s);
+  await s.close();
+  const out = join(dir, "keep-kinds");
+  const first = await backupStore(url, out, { now: new Date("2026-12-06T07:00:00Z") });
+  const base = JSON.parse(readFileSync(first.manifestPath, "utf8"));
+  // Older than everything: a Pocketbase sink's backup, another store's, and a manifest that is not JSON.
+  writeFileSync(join(out, "ticksync-20261206T060000Z.json"), JSON.stringify({ ...base, kind: "pocketbase", file: "ticksync-app-x.zip" }));
+  writeFileSync(join(out, "ticksync-20261206T060001Z.json"), JSON.stringify({ ...base, store: "sqlite:/elsewhere/other.db" }));
+  writeFileSync(join(out, "ticksync-20261206T060002Z.json"), "{ not json");
+  const later = await backupStore(url, out, { now: new Date("2026-12-06T07:00:01Z"), keep: 1 });
+  expect(later.removed).toEqual([basename(first.manifestPath)]);
+  expect(readdirSync(out).filter((f) => f.endsWith(".json")).sort()).toEqual([
+    "ticksync-20261206T060000Z.json",
+    "ticksync-20261206T060001Z.json",
+    "ticksync-20261206T060002Z.json",
+    "ticksync-20261206T070001Z.json",
+  ]);
+});
+
 test("audit parameters never carry secrets", () => {
   expect(
     redactParams({ url: "postgres://ticksync:s3cret@db:5432/x", sinks: { app: { password: "pw", email: "a@b.c" } }, href: "https://x/q?apikey=K1&symbol=A", token: null }),

@@ -19,5 +19,6 @@ export const EXIT_CODES_HELP = `Exit codes:
      row quarantined); rows were quarantined and --fail-on-quarantine was given; instruments
      import rejected lines
   5  the store cannot be opened or migrated (also by backup)
-  6  verification found differences (migrate, verify), or a backup's checksum does not match (restore)
+  6  verification found differences (migrate, verify), or a backup's checksum does not match
+     or its chain is broken (restore), or no increment can be made (backup --incremental)
 A failure prints one line on stderr (TICKSYNC_DEBUG=1 adds the stack); secrets are shown as ***.`;

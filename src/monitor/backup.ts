@@ -6,11 +6,14 @@
 // the row counts at the time and a checksum of the bars (the digest `migrate` verifies with).
 // Restore reads the manifest, checks the file's sha256 before touching the store, restores to a
 // temporary place first where it can (SQLite), and checks the counts and the bar checksum after.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+// Increments (--incremental; src/stores/backup.ts says what they hold) chain to the backup
+// before them (src/monitor/backup-chain.ts); a restore applies the full backup, then each link.
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
 import { openStore } from "../stores/open.ts";
 import { redactUrl } from "../lib/redact.ts";
-import { BackupError, sha256File, writable } from "../stores/backup.ts";
+import { BackupError, readDigests, sha256File, writable, writeDigests, type IncrementalBackup } from "../stores/backup.ts";
+import { chainHead, manifestNames, prune, readManifest, verifyChain, type BackupManifest, MANIFEST_FORMAT } from "./backup-chain.ts";
 import { storeFor } from "../stores/registry.ts";
 import type { Store } from "../stores/types.ts";
 import { digestStore } from "../pipeline/migrate.ts";
@@ -18,26 +21,7 @@ import { auditedStore } from "./audit.ts";
 import { errorText } from "../lib/errors.ts";
 
 export { BackupError } from "../stores/backup.ts";
-
-export const MANIFEST_FORMAT = "ticksync-backup/1";
-
-export type BackupManifest = {
-  format: typeof MANIFEST_FORMAT;
-  kind: "sqlite" | "postgres";
-  createdAt: string;
-  /** The store backed up, with any password removed. */
-  store: string;
-  /** The backup file, relative to the manifest. */
-  file: string;
-  bytes: number;
-  sha256: string;
-  /** SQLite: the uncompressed snapshot's size and sha256. */
-  raw?: { bytes: number; sha256: string };
-  schemaVersion: number;
-  counts: { bars: number; series: number; quarantine: number; checkpoints: number; runs: number };
-  /** Order-independent checksum of every bar (sum of per-bar hashes mod 2^64, hex). */
-  barsChecksum: string;
-};
+export { MANIFEST_FORMAT, prune, readManifest, type BackupManifest } from "./backup-chain.ts";
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 
@@ -62,10 +46,49 @@ async function describe(store: Store): Promise<Pick<BackupManifest, "counts" | "
   return { counts: { bars, series, quarantine: d.quarantine.size, checkpoints: (await store.listCheckpoints()).length, runs }, barsChecksum: sum.toString(16), schemaVersion: r.schemaVersion };
 }
 
-export type BackupResult = { manifest: BackupManifest; manifestPath: string; removed: string[] };
+export type BackupResult = { manifest: BackupManifest; manifestPath: string; removed: string[]; /** Why a full backup was made where an increment was asked for. */ fullBecause?: string };
 
-/** Back the store up into `dir`; then keep only the newest `keep` backups of that store there. */
-export async function backupStore(url: string, dir: string, opts: { keep?: number; now?: Date } = {}): Promise<BackupResult> {
+/** What `incremental` asks for: an increment, unless the chain is due for a full backup. */
+export type IncrementalOptions = {
+  /** Where no increment can be made, make a full backup (a job) rather than refuse (the CLI). */
+  fallback?: boolean;
+  /** A full backup once the chain has this many increments. */
+  fullEvery?: number;
+  /** A full backup once the chain's full backup is older than this (ms). */
+  fullAfterMs?: number;
+};
+
+type Head = { chain: { name: string; manifest: BackupManifest }[]; digest: string; manifestSha: string };
+
+/** The chain an increment would follow, or why a full backup has to be made instead. */
+async function incrementBase(inc: IncrementalBackup | undefined, dir: string, url: string, kind: string, schemaVersion: number, o: IncrementalOptions, now: Date): Promise<Head | string> {
+  if (!inc) return `the ${kind} store has no increments`;
+  const head = await chainHead(dir, redactUrl(url), kind, schemaVersion);
+  if ("reason" in head) return head.reason;
+  const increments = head.chain.length - 1;
+  if (o.fullEvery !== undefined && increments >= o.fullEvery) return `the chain has ${increments} increments (a full backup every ${o.fullEvery})`;
+  const fullAt = Date.parse(head.chain[0]!.manifest.createdAt);
+  if (o.fullAfterMs !== undefined && now.getTime() - fullAt >= o.fullAfterMs) return `the chain's full backup ${head.chain[0]!.name} is older than ${Math.round(o.fullAfterMs / 1000)} s`;
+  return head;
+}
+
+/** Write to `path` through a `.part` file, renamed into place when complete. */
+async function writeWhole<T>(path: string, fn: (part: string) => Promise<T>): Promise<T> {
+  try {
+    const r = await fn(`${path}.part`);
+    renameSync(`${path}.part`, path);
+    return r;
+  } catch (e) {
+    rmSync(`${path}.part`, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Back the store up into `dir` (with `incremental`, as an increment on the newest backup of the
+ * store there); then keep the newest `keep` backups and every one they depend on.
+ */
+export async function backupStore(url: string, dir: string, opts: { keep?: number; now?: Date; incremental?: boolean | IncrementalOptions } = {}): Promise<BackupResult> {
   writable(() => mkdirSync(dir, { recursive: true }), dir);
   const now = opts.now ?? new Date();
   // A second backup within the same second gets -2, -3…: it never replaces the first.
@@ -89,69 +112,66 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
     }
     migrated = true;
     const described = await describe(store);
-    const { file, raw } = await backup.dump(url, dir, name);
+    const inc = backup.incremental;
+    let head: Head | null = null;
+    let fullBecause: string | undefined;
+    if (opts.incremental) {
+      const o = opts.incremental === true ? {} : opts.incremental;
+      const base = await incrementBase(inc, dir, url, store.kind, described.schemaVersion, o, now);
+      if (typeof base !== "string") head = base;
+      else if (o.fallback) fullBecause = base;
+      else throw new BackupError(`cannot make an increment: ${base}; make a full backup (ticksync backup without --incremental)`, "chain");
+    }
+    let file: string;
+    let raw: BackupManifest["raw"];
+    let snap: Awaited<ReturnType<IncrementalBackup["snapshot"]>> | null = null;
+    if (head) {
+      const parent = await readDigests(head.digest);
+      file = join(dir, `${name}.inc.gz`);
+      const after = head.chain[head.chain.length - 1]!.manifest.positions!.to;
+      snap = await writeWhole(file, (part) => inc!.snapshot(url, { digests: parent.digests, after, file: part }));
+    } else {
+      // The digests first: a change between them and the dump is carried again by the next increment.
+      snap = inc ? await inc.snapshot(url, null) : null;
+      ({ file, raw } = await backup.dump(url, dir, name));
+    }
+    let digest: BackupManifest["digest"];
+    if (snap) {
+      const path = join(dir, `${name}.digest.gz`);
+      await writeWhole(path, (part) => writeDigests(part, snap));
+      digest = { file: basename(path), sha256: await sha256File(path) };
+    }
+    const parent = head?.chain[head.chain.length - 1]!.manifest;
+    const from = parent?.positions?.to ?? 0;
     const manifest: BackupManifest = {
       format: MANIFEST_FORMAT,
-      kind: store.kind as BackupManifest["kind"],
+      kind: store.kind,
+      mode: head ? "incremental" : "full",
       createdAt: now.toISOString(),
       store: redactUrl(url),
       file: basename(file),
       bytes: statSync(file).size,
       sha256: await sha256File(file),
       ...(raw ? { raw } : {}),
+      ...(digest ? { digest } : {}),
+      ...(head ? { parent: { name: head.chain[head.chain.length - 1]!.name, sha256: head.manifestSha }, changed: snap!.changed } : {}),
+      sequence: parent ? (parent.sequence ?? 0) + 1 : 0,
+      // Batch numbers only grow; a journal pruned empty reads 0, which stays at the parent's.
+      positions: { from, to: Math.max(from, snap?.lastBatch ?? 0) },
       ...described,
     };
     const manifestPath = join(dir, `${name}.json`);
     writeFileSync(`${manifestPath}.part`, JSON.stringify(manifest, null, 2) + "\n");
     renameSync(`${manifestPath}.part`, manifestPath);
-    const removed = opts.keep ? prune(dir, opts.keep) : [];
-    await record("succeeded", { file: manifest.file, sha256: manifest.sha256, bytes: manifest.bytes, removed }, manifest.counts.bars, null);
-    return { manifest, manifestPath, removed };
+    const removed = opts.keep ? prune(dir, opts.keep, (m) => m.kind === manifest.kind && m.store === manifest.store) : [];
+    await record("succeeded", { file: manifest.file, mode: manifest.mode, sha256: manifest.sha256, bytes: manifest.bytes, removed, ...(fullBecause ? { fullBecause } : {}) }, manifest.counts.bars, null);
+    return { manifest, manifestPath, removed, ...(fullBecause ? { fullBecause } : {}) };
   } catch (e) {
     if (migrated) await record("failed", {}, 0, errorText(e)).catch(() => {});
     throw e;
   } finally {
     await store.close();
   }
-}
-
-const BACKUP_NAME = /^ticksync-(\d{8}T\d{6}Z)(?:-(\d+))?\.json$/;
-
-/** The newest `keep` backups in `dir` stay; older ones (manifest and file) go. */
-export function prune(dir: string, keep: number): string[] {
-  // Newest first: by the time stamp, then by the number a backup of the same second got.
-  const order = (f: string) => {
-    const m = BACKUP_NAME.exec(f)!;
-    return [m[1]!, Number(m[2] ?? 1)] as const;
-  };
-  const manifests = readdirSync(dir)
-    .filter((f) => BACKUP_NAME.test(f))
-    .sort((a, b) => {
-      const [sa, na] = order(a);
-      const [sb, nb] = order(b);
-      return sa < sb ? 1 : sa > sb ? -1 : nb - na;
-    });
-  const removed: string[] = [];
-  for (const m of manifests.slice(keep)) {
-    try {
-      const man = JSON.parse(readFileSync(join(dir, m), "utf8")) as BackupManifest;
-      rmSync(join(dir, basename(man.file)), { force: true });
-    } catch {}
-    rmSync(join(dir, m), { force: true });
-    removed.push(m);
-  }
-  return removed;
-}
-
-export function readManifest(path: string): BackupManifest {
-  let m: BackupManifest;
-  try {
-    m = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new BackupError(`cannot read the manifest ${path}: ${errorText(e)}`, "failed");
-  }
-  if (m?.format !== MANIFEST_FORMAT) throw new BackupError(`${path} is not a ticksync backup manifest (format ${JSON.stringify(m?.format)})`, "failed");
-  return m;
 }
 
 export type RestoreResult = { manifest: BackupManifest; target: string; counts: BackupManifest["counts"]; barsChecksum: string };
@@ -162,23 +182,30 @@ export type RestoreResult = { manifest: BackupManifest; target: string; counts: 
  * existing store is replaced only with `force`.
  */
 export async function restoreStore(manifestPath: string, url: string, opts: { force?: boolean } = {}): Promise<RestoreResult> {
-  const m = readManifest(manifestPath);
-  const file = join(dirname(resolve(manifestPath)), basename(m.file));
-  if (!existsSync(file)) throw new BackupError(`the backup file ${file} named by the manifest is missing`, "failed");
-  const sum = await sha256File(file);
-  if (sum !== m.sha256) throw new BackupError(`${file}: sha256 ${sum} does not match the manifest's ${m.sha256}; nothing was restored`, "checksum");
+  // Every link checked (files, parents, sequence, positions) before anything is replaced.
+  const links = await verifyChain(resolve(manifestPath), { files: true });
+  const full = links[0]!;
+  const m = links[links.length - 1]!.manifest;
   const target = storeFor(url);
   const kind = target.type;
   if (kind !== m.kind) throw new BackupError(`this is a ${m.kind} backup; it cannot be restored into a ${kind} store (use ticksync migrate after restoring it into a ${m.kind} store)`, "unsupported");
   const backup = target.backup;
   if (!("restore" in backup)) throw new BackupError(backup.unsupported, "unsupported");
-  await backup.restore(url, file, { force: !!opts.force, raw: m.raw });
+  if (links.length > 1 && !backup.incremental) throw new BackupError(`the ${kind} store cannot apply increments`, "unsupported");
+  await backup.restore(url, full.file, { force: !!opts.force, raw: full.manifest.raw });
+  for (const link of links.slice(1)) {
+    try {
+      await backup.incremental!.apply(url, link.file);
+    } catch (e) {
+      throw new BackupError(`the full backup and the increments before ${link.name} are restored, but applying ${link.name} failed: ${errorText(e)}`, e instanceof BackupError ? e.code : "failed");
+    }
+  }
   const store = auditedStore(openStore(url));
   try {
     const after = await describe(store);
     const same = JSON.stringify(after.counts) === JSON.stringify(m.counts) && after.barsChecksum === m.barsChecksum;
     // Recorded in the restored store itself (after the check, so the check sees the snapshot).
-    const runId = await store.startRun({ kind: "restore", source: m.kind, params: { manifest: resolve(manifestPath), createdAt: m.createdAt, sha256: m.sha256, from: m.store } });
+    const runId = await store.startRun({ kind: "restore", source: m.kind, params: { manifest: resolve(manifestPath), createdAt: m.createdAt, sha256: m.sha256, from: m.store, links: links.length } });
     await store.finishRun(runId, {
       outcome: same ? "succeeded" : "failed",
       read: after.counts.bars,
@@ -209,22 +236,13 @@ export type BackupListing = { name: string; manifest: BackupManifest | null; err
  * written, or why it cannot be read. A missing directory is an empty list.
  */
 export function listBackups(dir: string, limit = 1000): BackupListing[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((f) => BACKUP_NAME.test(f));
-  } catch {
-    return [];
-  }
-  const key = (f: string) => {
-    const m = BACKUP_NAME.exec(f)!;
-    return `${m[1]}-${String(Number(m[2] ?? 1)).padStart(6, "0")}`;
-  };
-  names.sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
-  return names.slice(0, limit).map((name) => {
-    try {
-      return { name, manifest: readManifest(join(dir, name)), error: null };
-    } catch (e) {
-      return { name, manifest: null, error: errorText(e) };
-    }
-  });
+  return manifestNames(dir)
+    .slice(0, limit)
+    .map((name) => {
+      try {
+        return { name, manifest: readManifest(join(dir, name)), error: null };
+      } catch (e) {
+        return { name, manifest: null, error: errorText(e) };
+      }
+    });
 }

@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, renameSync } from "node:fs";
 import { basename, join } from "node:path";
 import { redact, redactUrl } from "../../lib/redact.ts";
+import { postgresIncremental } from "./backup-incremental.ts";
 import { BackupError, type StoreBackup } from "../backup.ts";
 import { redactStoreUrl, storeUrlSchema, type StoreDescriptor } from "../descriptor.ts";
 import { parsePgUrl, postgresStore } from "./index.ts";
@@ -66,6 +67,7 @@ const postgresBackup: StoreBackup = {
   dump,
   restore,
   target: (url) => redactUrl(url),
+  incremental: postgresIncremental,
 };
 
 export const postgresStoreDescriptor: StoreDescriptor = {

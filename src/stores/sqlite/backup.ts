@@ -6,6 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { BackupError, sha256File, writable, type RawSnapshot, type StoreBackup } from "../backup.ts";
+import { sqliteIncremental } from "./backup-incremental.ts";
 import { sqlitePath } from "./db.ts";
 
 async function dump(url: string, dir: string, name: string): Promise<{ file: string; raw: RawSnapshot }> {
@@ -55,4 +56,5 @@ export const sqliteBackup: StoreBackup = {
   dump,
   restore,
   target: (url) => resolve(sqlitePath(url)),
+  incremental: sqliteIncremental,
 };
