@@ -79,18 +79,25 @@ async function idleServer(pid: number | null): Promise<Server | null> {
   return { pid, idlePerS: (treeCpuSeconds(pid) - a) / IDLE_S };
 }
 
-/** CPU-seconds the server spent in `work` above its idle rate (never below 0). */
-async function serverCpu<T>(server: Server | null, work: () => Promise<T>): Promise<{ value: T; cpuS: number; windowS: number }> {
+/**
+ * CPU-seconds the server spent in `work` above its idle rate: the lower of the rates measured just
+ * before and just after it (other clients' bursts on a shared server inflate one or the other).
+ */
+async function serverCpu<T>(server: Server | null, work: () => Promise<T>): Promise<{ value: T; cpuS: number; windowS: number; idlePerS: number }> {
   const started = performance.now();
   const a = server ? treeCpuSeconds(server.pid) : 0;
   const value = await work();
   const windowS = (performance.now() - started) / 1000;
-  const cpuS = server ? Math.max(0, treeCpuSeconds(server.pid) - a - server.idlePerS * windowS) : 0;
-  return { value, cpuS, windowS };
+  if (!server) return { value, cpuS: 0, windowS, idlePerS: 0 };
+  const used = treeCpuSeconds(server.pid) - a;
+  const after = await idleServer(server.pid);
+  const idlePerS = Math.min(server.idlePerS, after!.idlePerS);
+  return { value, cpuS: Math.max(0, used - idlePerS * windowS), windowS, idlePerS };
 }
 
 type Load = { ms: number; clientCpuS: number; serverCpuS: number; idlePerS: number };
-type Size = { bytes: number; barsBytes: number; bars: number };
+/** A store's bytes: all of it, and what stays (less the event journal, pruned after stream.retentionDays; QuestDB: the bars partitions, less WAL segments). */
+type Size = { bytes: number; keptBytes: number; bars: number };
 type Result = {
   store: string;
   interval: Interval;
@@ -157,16 +164,17 @@ async function sqliteBaselineChild(csv: string, dbPath: string, interval: Interv
   process.stdout.write(JSON.stringify({ rows: bars.length, ms: performance.now() - started, cpuS: (cpu.user + cpu.system) / 1e6 }) + "\n");
 }
 
-/** A SQLite store file compacted (VACUUM, WAL checkpointed into it): its bytes, those of bars and its indexes (dbstat), its bars. */
+/** A SQLite store file compacted (VACUUM, WAL checkpointed into it): its bytes, those less the journal's pages (dbstat), its bars. */
 function sqliteCompact(path: string): Size {
   const db = new Database(path);
   const { n } = db.query("SELECT count(*) AS n FROM bars").get() as { n: number };
   db.exec("VACUUM");
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  const { b } = db.query("SELECT coalesce(sum(pgsize), 0) AS b FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'bars')").get() as { b: number };
+  const { j } = db.query("SELECT coalesce(sum(pgsize), 0) AS j FROM dbstat WHERE name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'journal')").get() as { j: number };
   db.close();
   const size = (f: string) => (existsSync(f) ? statSync(f).size : 0);
-  return { bytes: size(path) + size(`${path}-wal`), barsBytes: b, bars: n };
+  const bytes = size(path) + size(`${path}-wal`);
+  return { bytes, keptBytes: bytes - j, bars: n };
 }
 
 async function benchSqlite(dir: string, split: Split, interval: Interval, problems: string[]): Promise<Result> {
@@ -208,16 +216,16 @@ function psqlBin(): string {
 
 const withSchema = (url: string, schema: string) => `${url}${url.includes("?") ? "&" : "?"}schema=${schema}`;
 
-/** Every table of a schema vacuumed, then the bytes of all (heap, indexes, TOAST, maps) and of the bars partitions alone. */
-async function pgCompactSize(sql: postgres.Sql, schema: string): Promise<{ bytes: number; barsBytes: number; bars: number }> {
+/** Every table of a schema vacuumed, then the bytes of all (heap, indexes, TOAST, maps), and of all but the journal. */
+async function pgCompactSize(sql: postgres.Sql, schema: string): Promise<Size> {
   const tables = await sql`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ${schema} AND c.relkind = 'r'`;
   for (const t of tables) await sql.unsafe(`VACUUM "${schema}"."${t.relname}"`);
   const [r] = await sql`
     SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes,
-           coalesce(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname ~ '^bars(_y[0-9]+)?$'), 0)::bigint AS bars_bytes
+           coalesce(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname <> 'journal'), 0)::bigint AS kept
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ${schema} AND c.relkind = 'r'`;
   const [n] = await sql.unsafe(`SELECT count(*)::bigint AS n FROM "${schema}".bars`);
-  return { bytes: Number(r!.bytes), barsBytes: Number(r!.bars_bytes), bars: Number(n!.n) };
+  return { bytes: Number(r!.bytes), keptBytes: Number(r!.kept), bars: Number(n!.n) };
 }
 
 async function pgCheckpoint(sql: postgres.Sql) {
@@ -309,13 +317,13 @@ async function qdbBytes(sql: postgres.Sql, prefix: string): Promise<Size> {
 }
 
 async function qdbBytesOnce(sql: postgres.Sql, prefix: string): Promise<Size> {
-  let [bytes, barsBytes] = [0, 0];
+  let [bytes, keptBytes] = [0, 0];
   for (const r of await sql`SELECT tableName, diskSize FROM table_storage()`) if (String(r.tableName).startsWith(prefix)) bytes += Number(r.diskSize);
   const bars = `${prefix}bars`;
-  if ((await sql`SELECT table_name FROM tables() WHERE table_name = ${bars}`).length === 0) return { bytes, barsBytes, bars: 0 };
-  for (const r of await sql.unsafe(`SELECT diskSize FROM table_partitions('${bars}')`)) barsBytes += Number(r.diskSize);
+  if ((await sql`SELECT table_name FROM tables() WHERE table_name = ${bars}`).length === 0) return { bytes, keptBytes, bars: 0 };
+  for (const r of await sql.unsafe(`SELECT diskSize FROM table_partitions('${bars}')`)) keptBytes += Number(r.diskSize);
   const [n] = await sql.unsafe(`SELECT count() AS n FROM "${bars}"`);
-  return { bytes, barsBytes, bars: Number(n!.n) };
+  return { bytes, keptBytes, bars: Number(n!.n) };
 }
 
 /** The size once QuestDB has purged the partition versions a load replaced: unchanged for 3 s (at most 60 s). */
@@ -380,13 +388,13 @@ async function benchQuestdb(sql: postgres.Sql, pgWire: string, http: string, tag
         return r;
       });
       checkIngest(t.value, rows, problems, `questdb ${interval} ${part}`);
-      return { ms: t.value.ms, clientCpuS: t.value.cpuS, serverCpuS: t.cpuS, idlePerS: server!.idlePerS };
+      return { ms: t.value.ms, clientCpuS: t.value.cpuS, serverCpuS: t.cpuS, idlePerS: t.idlePerS };
     },
     () => qdbSettledBytes(sql, tsP),
   );
   if (two.afterB.bars !== raw.rows) problems.push(`questdb ${interval}: the store holds ${two.afterB.bars} bars, expected ${raw.rows}`);
   for (const p of [baseP, tsP]) await qdbDropPrefix(sql, p);
-  const baseline = { ms: base.value.ms, clientCpuS: base.value.cpuS, serverCpuS: base.cpuS, idlePerS: baseIdle!.idlePerS };
+  const baseline = { ms: base.value.ms, clientCpuS: base.value.cpuS, serverCpuS: base.cpuS, idlePerS: base.idlePerS };
   return { store: "questdb", interval, rows: raw.rows, rowsB: split.rowsB, ...two, baseline, empty };
 }
 
@@ -395,26 +403,28 @@ async function benchQuestdb(sql: postgres.Sql, pgWire: string, http: string, tag
 const perCpu = (rows: number, l: Load) => rows / (l.clientCpuS + l.serverCpuS);
 /** Bytes a bar costs once the store exists: part B's growth ÷ its bars (what the sizing uses). */
 const marginal = (r: Result) => (r.afterB.bytes - r.afterA.bytes) / r.rowsB;
-const marginalBars = (r: Result) => (r.afterB.barsBytes - r.afterA.barsBytes) / r.rowsB;
+/** The same for what stays: the sizing's figure. */
+const kept = (r: Result) => (r.afterB.keptBytes - r.afterA.keptBytes) / r.rowsB;
 const overall = (r: Result) => (r.afterB.bytes - r.empty.bytes) / r.rows;
 
 function printResults(results: Result[]) {
-  const head = ["store", "int", "rows", "wall s", "rows/s", "CLI cpu-s", "server cpu-s", "rows/cpu-s", "raw rows/cpu-s", "ratio", "B/bar all", "B/bar more", "bars only", "÷ 52 B"];
+  const head = ["store", "int", "rows", "wall s", "rows/s", "CLI cpu-s", "server cpu-s", "rows/cpu-s", "raw rows/cpu-s", "ratio", "B/bar all", "B/bar more", "kept", "÷ 52 B"];
   const w = [8, 3, 9, 7, 9, 9, 12, 10, 14, 5, 9, 10, 9, 6];
   const line = (cells: string[]) => console.log(cells.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(" "));
   line(head);
   for (const r of results) {
     const t = perCpu(r.rows, r.ticksync);
     const b = perCpu(r.rows, r.baseline);
-    line([r.store, r.interval, int(r.rows), fix(r.ticksync.ms / 1000), int(r.rows / (r.ticksync.ms / 1000)), fix(r.ticksync.clientCpuS), fix(r.ticksync.serverCpuS), int(t), int(b), fix(t / b), fix(overall(r), 1), fix(marginal(r), 1), fix(marginalBars(r), 1), fix(marginal(r) / RAW_BAR_BYTES)]);
+    line([r.store, r.interval, int(r.rows), fix(r.ticksync.ms / 1000), int(r.rows / (r.ticksync.ms / 1000)), fix(r.ticksync.clientCpuS), fix(r.ticksync.serverCpuS), int(t), int(b), fix(t / b), fix(overall(r), 1), fix(marginal(r), 1), fix(kept(r), 1), fix(kept(r) / RAW_BAR_BYTES)]);
   }
   console.log(
     "rows/cpu-s: rows ÷ CPU-seconds of the CLI (or raw client) + the server above its idle rate; ticksync: part A then part B, summed. " +
-      "B/bar all: (store after both − empty store) ÷ rows; B/bar more: part B's growth ÷ its rows (the sizing's figure); bars only: the same for the bars table and its indexes (QuestDB: its partitions, WAL excluded).",
+      "B/bar all: (store after both − empty store) ÷ rows; B/bar more: part B's growth ÷ its rows; kept: the same less the event journal (pruned after stream.retentionDays) or, QuestDB, " +
+      "the bars partitions alone (WAL segments are purged once applied): the sizing's figure.",
   );
   for (const r of results)
     console.log(
-      `RESULT ${r.store} ${r.interval}: ${fix(marginal(r), 1)} B/bar (÷ raw ${RAW_BAR_BYTES} B: ${fix(marginal(r) / RAW_BAR_BYTES)}), ` +
+      `RESULT ${r.store} ${r.interval}: ${fix(kept(r), 1)} B/bar kept, ${fix(marginal(r), 1)} with journal/WAL (÷ raw ${RAW_BAR_BYTES} B: ${fix(kept(r) / RAW_BAR_BYTES)}), ` +
         `${int(perCpu(r.rows, r.ticksync))} rows/cpu-s (÷ raw load's ${int(perCpu(r.rows, r.baseline))}: ${fix(perCpu(r.rows, r.ticksync) / perCpu(r.rows, r.baseline))}); ` +
         `raw load ${fix(r.baseline.ms / 1000)}s wall, ${fix(r.baseline.clientCpuS)} + ${fix(r.baseline.serverCpuS)} cpu-s; ${r.store === "questdb" ? `server idle ${fix(r.ticksync.idlePerS, 3)} cpu-s/s subtracted; ` : ""}` +
         `store bytes: empty ${int(r.empty.bytes)}, after A ${int(r.afterA.bytes)}, after B ${int(r.afterB.bytes)} (${int(r.rows - r.rowsB)} + ${int(r.rowsB)} bars)`,
@@ -440,7 +450,7 @@ function printSizing(results: Result[], cores: number, diskTb: number) {
       const cells = stores.map((store) => {
         const r = results.find((x) => x.store === store && x.interval === interval);
         if (!r) return "-";
-        const f: StoreFigures = { bytesPerBar: marginal(r), rowsPerCpuSecond: perCpu(r.rows, r.ticksync) };
+        const f: StoreFigures = { bytesPerBar: kept(r), rowsPerCpuSecond: perCpu(r.rows, r.ticksync) };
         const z = sizing(s, f, m);
         return `${bytesText(z.diskBytes)}, ${fix(z.loadCpuHours, z.loadCpuHours < 10 ? 1 : 0)} / ${hoursText(z.loadHoursAllCores)}, ${int(z.dailyCpuSeconds)}, ${z.machines}`;
       });
