@@ -1,17 +1,20 @@
 // Capacity bench (issue #18 item 9): per store (SQLite, PostgreSQL, QuestDB) and per interval (1d,
 // 1m), the bytes on disk a stored bar costs and the rows loaded per CPU-second, loading through the
-// real CLI (`bun src/main.ts ingest`), each against a raw load of the same rows in the same run:
-//   bytes per bar: the store's size after the load, compacted where the store can (SQLite VACUUM;
-//     PostgreSQL VACUUM, then pg_total_relation_size of every table of the schema: bars partitions,
-//     indexes, journal, series, rollups …; QuestDB table_storage()'s diskSize of the store's tables
-//     once it stops shrinking), less the size of an empty store made by the same migration, ÷ bars;
-//     printed against a raw bar of 52 bytes (ts as int64, OHLCV as 5 float64, a 4-byte series id);
-//   rows per CPU-second: rows ÷ (CPU-seconds of the CLI process + of the store server: the
-//     PostgreSQL postmaster's tree or QuestDB's JVM, read from /proc before and after, less their
-//     idle rate measured just before), against the raw load's: a bun:sqlite insert in one
-//     transaction (its CPU only), psql \copy into the store's own keyed bars table (psql + server),
-//     the same ILP lines posted to /write (this process + server). PostgreSQL's CPU window ends
-//     with a CHECKPOINT, so the dirty pages a load leaves are written inside it.
+// real CLI (`bun src/main.ts ingest`), each against a raw load of the same rows in the same run.
+//   Bytes per bar: the CSV is loaded in two parts (cut at a change of symbol) into one fresh store,
+//     compacted and measured after each (SQLite VACUUM + dbstat; PostgreSQL VACUUM, then
+//     pg_total_relation_size of every table of the schema; QuestDB table_storage()'s diskSize and
+//     table_partitions() of bars, once they stop shrinking). Part B's growth ÷ its bars leaves the
+//     store's fixed cost out; "kept" is that less the event journal (pruned after
+//     stream.retentionDays) or, QuestDB, the bars partitions alone (WAL segments are purged once
+//     applied). Printed against a raw bar of 52 bytes (int64 ts, OHLCV as 5 float64, a 4-byte id).
+//   Rows per CPU-second: rows ÷ (CPU-seconds of the CLI process + of the store server for it):
+//     PostgreSQL: the backends serving the client's connections (found in /proc by client port)
+//     and the WAL writer, checkpointer and background writer, up to a CHECKPOINT after the load;
+//     QuestDB: its JVM's CPU less its idle rate (the lower of 3 s before and 3 s after: the server
+//     is shared and its CPU cannot be told apart by client). Against the raw load's: a bun:sqlite
+//     insert in one transaction (its CPU only, not its CSV parse), psql \copy into the store's own
+//     keyed bars table (psql + server), the same ILP lines posted to /write (this process + server).
 // Then the sizing table docs/capacity.md is made of: symbols × interval × years → disk, CPU-hours
 // to load, machines, from the figures just measured.
 //   npm run bench -- capacity
