@@ -453,6 +453,8 @@ function printSizing(results: Result[], cores: number, diskTb: number) {
       const cells = stores.map((store) => {
         const r = results.find((x) => x.store === store && x.interval === interval);
         if (!r) return "-";
+        // A small run's part B may fit in the page-rounded files part A left (QuestDB's last partition): nothing to size from.
+        if (!(kept(r) > 0)) return "- (part B did not grow the store: more rows)";
         const f: StoreFigures = { bytesPerBar: kept(r), rowsPerCpuSecond: perCpu(r.rows, r.ticksync) };
         const z = sizing(s, f, m);
         return `${bytesText(z.diskBytes)}, ${fix(z.loadCpuHours, z.loadCpuHours < 10 ? 1 : 0)} / ${hoursText(z.loadHoursAllCores)}, ${int(z.dailyCpuSeconds)}, ${z.machines}`;
