@@ -55,6 +55,8 @@ export function flush(cx: QdbContext): Promise<void> {
         await ilp(cx, body);
         recycle(body); // sent and answered: QuestDB has it
       }
+      // The journal rows after the bars they name, before the checkpoints that claim them.
+      if (p.journal.length > 0) await ilp(cx, p.journal.join(""));
       if (p.progress.size > 0) {
         cx.progressDirty = true;
         await ilp(cx, [...p.progress.values()].join(""));
