@@ -6,7 +6,7 @@ import { isIntraday } from "../src/domain/rollup.ts";
 import type { Rejection } from "../src/domain/quality.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { BarEvent } from "../src/stores/events.ts";
-import { STORES } from "./stores.ts";
+import { dropQuestdbTables, STORES } from "./stores.ts";
 import { tempDir, waitFor } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -26,18 +26,25 @@ function rejection(locator: string, rule: Rejection["rule"] = "high"): Rejection
 for (const kind of STORES) {
   describe.skipIf(kind.unavailable !== null)(`${kind.kind} store${kind.unavailable ? ` (skipped: ${kind.unavailable})` : ""}`, () => {
     const open: Store[] = [];
+    const urls: string[] = [];
+    const freshUrl = () => {
+      const url = kind.freshUrl(dir);
+      urls.push(url);
+      return url;
+    };
     afterAll(async () => {
       for (const s of open) await s.close().catch(() => {});
+      await dropQuestdbTables(urls);
     });
     async function fresh(): Promise<Store> {
-      const s = kind.open(kind.freshUrl(dir));
+      const s = kind.open(freshUrl());
       open.push(s);
       await s.migrate();
       return s;
     }
     // What the store says it can do, read before the tests are made: a capability it lacks is a
     // skipped test that says so, never a test that returns early and passes.
-    const probe = kind.unavailable === null ? kind.open(kind.freshUrl(dir)) : null;
+    const probe = kind.unavailable === null ? kind.open(freshUrl()) : null;
     if (probe) open.push(probe);
     const journal = probe?.journal ?? false;
     const deletes = probe?.deleteQuarantine !== undefined;
@@ -46,7 +53,7 @@ for (const kind of STORES) {
     const lacks = (what: string) => `(skipped: the ${kind.kind} store ${what})`;
 
     test("migrations are versioned and idempotent; ready says so", async () => {
-      const url = kind.freshUrl(dir);
+      const url = freshUrl();
       const s = kind.open(url);
       open.push(s);
       const before = await s.ready();
@@ -141,7 +148,7 @@ for (const kind of STORES) {
     });
 
     test.skipIf(!notifies)(`another process's commits are watched ${notifies ? "" : lacks("cannot notify another process")}`, async () => {
-      const url = kind.freshUrl(dir);
+      const url = freshUrl();
       const a = kind.open(url);
       const b = kind.open(url);
       open.push(a, b);

@@ -75,6 +75,9 @@ export type QdbContext = {
   /** This process' onEvents listeners, called after a write's journal rows are committed. */
   readonly listeners: Set<(events: BarEvent[]) => void>;
   journal: JournalCursor | null;
+  /** Until when (this process' clock) it holds the journal writer's lease (0: not held), and the timer that gives it up when idle. */
+  writerUntil: number;
+  writerIdle: Timer | null;
   pending: Pending;
   writing: Promise<void>;
   /** Runs with a write QuestDB refused: nothing of theirs is written after it, and they fail. */
@@ -121,6 +124,8 @@ export function openContext(pg: string, http: string, prefix: string, linesPerRe
     counters: new Map(),
     listeners: new Set(),
     journal: null,
+    writerUntil: 0,
+    writerIdle: null,
     pending: nothingPending(linesPerRequest),
     writing: Promise.resolve(),
     refused: new Map(),

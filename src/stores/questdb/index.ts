@@ -50,6 +50,7 @@ export function questdbStore(url: string): Store {
     ...bindLeases(cx, leases),
     async close() {
       await settled(cx).catch(() => {});
+      await journal.releaseWriter(cx).catch(() => {});
       await cx.sql.end({ timeout: 5 });
       // A refused write that no finishRun or commitBatch has reported yet is not lost silently.
       const [unreported] = cx.refused;

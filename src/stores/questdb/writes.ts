@@ -10,7 +10,7 @@ import type { BarExtras } from "../../domain/bar.ts";
 import type { CommitBatch, CommitResult } from "../types.ts";
 import { nextId, walApplied, type Counters, type JournalCursor, type QdbContext, type SeriesState } from "./context.ts";
 import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
-import { journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
+import { holdWriter, journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
 import { getRun } from "./ledger.ts";
 import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, WRITE_DELAY_MS } from "./queue.ts";
 
@@ -316,6 +316,7 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     let states: SeriesState[] = [];
     if (c.n > 0) ({ stored, states, lo, hi } = await existingBars(cx, c, lo, hi));
     const quarantined = b.quarantine.length > 0 ? await writeQuarantine(cx, b) : 0;
+    if (c.n > 0) await holdWriter(cx);
     const cursor = c.n > 0 ? await journalCursor(cx) : null;
     if (b.extras?.length) {
       // A stored bar whose extras changed is written again (with this run's id), so a sink's
