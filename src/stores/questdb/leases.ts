@@ -73,7 +73,8 @@ export async function tryLease(cx: QdbContext, name: string, holder: string, ttl
   try {
     await cx.sql.unsafe(`CREATE TABLE "${table(cx, name, next)}" (holder VARCHAR, expires_at TIMESTAMP)`);
   } catch (e) {
-    if (/already exists/i.test(String((e as Error)?.message ?? e))) return false;
+    // Another process created it first (or is creating it: QuestDB then says the name is busy).
+    if (/already exists|table busy/i.test(String((e as Error)?.message ?? e))) return false;
     throw e;
   }
   await claim(cx, table(cx, name, next), holder, ttlMs);
