@@ -13,7 +13,7 @@
 //
 // Modules: context (URL, connection, state), ilp (the line encoder), queue (gathered writes),
 // schema (tables, migration), writes (commitBatch), reads, ledger (runs, checkpoints, quarantine),
-// journal (events, replayable by id), leases (epoch tables).
+// journal (events, replayable by id), leases (epoch tables), writer (one writing process at a time).
 import { newOwner, readiness } from "../common.ts";
 import { bindBarReader, bindJournal, bindLeases, bindLedger } from "../compose.ts";
 import type { Store } from "../types.ts";
@@ -25,6 +25,7 @@ import { settled } from "./queue.ts";
 import * as reads from "./reads.ts";
 import { migrate, QDB_SCHEMA_VERSION, version } from "./schema.ts";
 import { commitBatch } from "./writes.ts";
+import { releaseWriter } from "./writer.ts";
 
 export { parseQuestdbUrl } from "./context.ts";
 export { ILP_LINES_PER_REQUEST, ilpDoubleText } from "./ilp.ts";
@@ -50,7 +51,7 @@ export function questdbStore(url: string): Store {
     ...bindLeases(cx, leases),
     async close() {
       await settled(cx).catch(() => {});
-      await journal.releaseWriter(cx).catch(() => {});
+      await releaseWriter(cx).catch(() => {});
       await cx.sql.end({ timeout: 5 });
       // A refused write that no finishRun or commitBatch has reported yet is not lost silently.
       const [unreported] = cx.refused;

@@ -6,7 +6,7 @@
 // are written after the batch's bars and before its checkpoint (src/stores/questdb/queue.ts), so
 // a journal row never names a bar QuestDB has not accepted, and WAL order makes every reader see
 // a prefix of the batches in number order. What this cannot give: two processes writing at once
-// would number batches apart (the writer lease refuses the second: src/stores/questdb/leases.ts),
+// would number batches apart (the writer lease refuses the second: src/stores/questdb/writer.ts),
 // and a crash between a write's bars and its journal rows loses those events (docs/stores.md).
 import { COLUMN_WIDTH, type BarColumns } from "../../domain/columns.ts";
 import type { Bar, Interval } from "../../domain/bar.ts";
@@ -14,7 +14,6 @@ import { eventBatch, eventId, eventIndex, type BarEvent } from "../events.ts";
 import { ms } from "../rows.ts";
 import type { QdbContext, JournalCursor } from "./context.ts";
 import { str } from "./ilp.ts";
-import { releaseLease, tryLease } from "./leases.ts";
 import { drain, oneLine, writeProgress } from "./queue.ts";
 
 /** Events per journal row: a big batch is split so no row's text grows without bound. */
@@ -102,66 +101,6 @@ export async function journalCursor(cx: QdbContext): Promise<JournalCursor> {
   const m = await marks(cx);
   const [r] = await sql`SELECT max(batch_id) AS b, max(ts) AS t FROM ${sql(T.journal)}`;
   return (cx.journal = { nextBatch: Math.max(Number(r?.b ?? 0), m.last, m.pruned) + 1, lastTs: ms(r?.t) ?? 0 });
-}
-
-/** The lease a process holds while it writes batches: their numbers come from its counter alone. */
-const WRITER_LEASE = "journal-writer";
-export const WRITER_LEASE_MS = 30_000;
-/** How long a commit waits for another writing process to go idle before it is refused. */
-export const WRITER_WAIT_MS = 10_000;
-/** A writer gives its lease up once it has written nothing for this long. */
-const WRITER_IDLE_MS = 1000;
-
-/**
- * Before a batch is numbered: this process holds the writer's lease (renewed once a third of it
- * has passed). When it did not hold it, another process may have written since, so the numbering
- * is loaded again. Another writer that stays busy makes the commit fail, saying why.
- */
-export async function holdWriter(cx: QdbContext) {
-  if (cx.writerIdle) clearTimeout(cx.writerIdle);
-  cx.writerIdle = null;
-  if (cx.writerUntil - Date.now() > (WRITER_LEASE_MS * 2) / 3) return;
-  const held = cx.writerUntil > Date.now();
-  const deadline = Date.now() + WRITER_WAIT_MS;
-  for (;;) {
-    const asked = Date.now();
-    if (await tryLease(cx, WRITER_LEASE, cx.owner, WRITER_LEASE_MS)) {
-      cx.writerUntil = asked + WRITER_LEASE_MS;
-      break;
-    }
-    cx.writerUntil = 0;
-    if (Date.now() > deadline)
-      throw new Error(`another process has been writing to this QuestDB store for ${WRITER_WAIT_MS / 1000} s: QuestDB cannot order two writers' event journals, so one process writes at a time (docs/stores.md)`);
-    await Bun.sleep(100);
-  }
-  if (!held) cx.journal = null;
-}
-
-/** After a write: once nothing more is written for a while, the writer's lease is given up (another process may write then). */
-export function releaseWriterWhenIdle(cx: QdbContext) {
-  if (cx.writerUntil === 0 || cx.writerIdle) return;
-  cx.writerIdle = setTimeout(() => {
-    cx.writerIdle = null;
-    void cx
-      .exclusive(async () => {
-        const p = cx.pending;
-        if (cx.writerIdle || p.cur.lines > 0 || p.bodies.length > 0 || p.progress.size > 0) return;
-        await cx.writing;
-        cx.writerUntil = 0;
-        await releaseLease(cx, WRITER_LEASE, cx.owner);
-      })
-      .catch(() => {}); // not released: it runs out by itself
-  }, WRITER_IDLE_MS);
-  cx.writerIdle.unref?.();
-}
-
-/** On close: the writer's lease given up now. */
-export async function releaseWriter(cx: QdbContext) {
-  if (cx.writerIdle) clearTimeout(cx.writerIdle);
-  cx.writerIdle = null;
-  if (cx.writerUntil === 0) return;
-  cx.writerUntil = 0;
-  await releaseLease(cx, WRITER_LEASE, cx.owner);
 }
 
 /** A query over HTTP `/exec` (its JSON rows: doubles exact and cheaper to read than PG wire's text). */

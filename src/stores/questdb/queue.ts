@@ -8,7 +8,7 @@
 import type { Checkpoint } from "../types.ts";
 import { nothingPending, walApplied, type Counters, type QdbContext } from "./context.ts";
 import { micros, recycle, str } from "./ilp.ts";
-import { releaseWriterWhenIdle } from "./journal.ts";
+import { releaseWriterWhenIdle } from "./writer.ts";
 
 /** A batch waits at most this long for more to join its write. */
 export const WRITE_DELAY_MS = 500;

@@ -10,7 +10,8 @@ import type { BarExtras } from "../../domain/bar.ts";
 import type { CommitBatch, CommitResult } from "../types.ts";
 import { nextId, walApplied, type Counters, type JournalCursor, type QdbContext, type SeriesState } from "./context.ts";
 import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
-import { holdWriter, journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
+import { journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
+import { holdWriter } from "./writer.ts";
 import { getRun } from "./ledger.ts";
 import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, WRITE_DELAY_MS } from "./queue.ts";
 
