@@ -286,7 +286,9 @@ for (const factory of STORES) {
         await c.until((m) => m.some((x) => x.status === "replay_done"), "replay_done");
         const elapsed = performance.now() - t0;
         expect(elapsed).toBeGreaterThanOrEqual(330);
-        await c.until((m) => m.filter((x) => x.type === "bar").length >= 3, "the live bars");
+        // The three that are live in any case (QuestDB sends a commit up to half a second later: its writes are gathered).
+        const notAt110 = (x: Msg) => !(x.bar!.symbol === "CDR.WA" && Date.parse(x.bar!.ts) === T0 + 110 * MIN);
+        await c.until((m) => m.filter((x) => x.type === "bar" && notAt110(x)).length >= 3, "the live bars");
         // Nothing more comes: a ping's pong follows everything published.
         c.send({ op: "ping" });
         await c.until((m) => m.some((x) => x.type === "pong"), "pong");

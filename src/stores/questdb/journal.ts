@@ -150,7 +150,9 @@ async function readable(cx: QdbContext) {
 
 export async function eventsSince(cx: QdbContext, after: number, limit: number): Promise<BarEvent[]> {
   const { sql, T } = cx;
-  await readable(cx);
+  // What was sent, not what is still gathered: the stream's tailer polls this, and sending a
+  // load's gathered writes early at each poll would cut them into many small ones.
+  await caughtUp(cx, T.journal);
   const { pruned } = await marks(cx);
   const first = Math.max(eventBatch(after), pruned + 1);
   const skipTo = first === eventBatch(after) ? eventIndex(after) + 1 : 0;
