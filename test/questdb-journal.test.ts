@@ -98,6 +98,9 @@ describe.skipIf(kind.unavailable !== null)(`questdb journal and leases${kind.una
     expect(events.map((e) => e.bar.ts)).toEqual([0, 1, 2, 3].map((i) => T0 + i * 60_000));
     expect(eventBatch(events[2]!.id)).toBeGreaterThan(eventBatch(events[1]!.id));
     console.log(`the second writer waited ${Date.now() - t} ms for the first to go idle`);
+    // a writes again what b stored: it knows b wrote (the numbering moved on) and finds the bars stored, unchanged.
+    const runA = await a.startRun({ kind: "ingest", source: "src" });
+    expect(await a.commitBatch({ runId: runA, source: "src", bars: bars("PKN.WA", 2, 2), quarantine: [], read: 2 })).toEqual({ inserted: 0, updated: 0, unchanged: 2, quarantined: 0 });
     // A writer that keeps the lease (as a busy process would): the commit is refused, saying why.
     await waitFor(() => a.tryLease("journal-writer", "busy-process", 60_000), 10_000, "b to go idle");
     const c = await at(url);

@@ -301,6 +301,19 @@ async function writeExtras(cx: QdbContext, b: CommitBatch): Promise<BarExtras[]>
   return changed;
 }
 
+/**
+ * This process holds the writer's lease, and the journal's numbering as the tables have it. When
+ * another process wrote bars since this one last did (the numbering moved on), the newest stored
+ * ts per series it keeps is read again: bars after it are taken as new without a lookup.
+ */
+async function writerCursor(cx: QdbContext): Promise<JournalCursor> {
+  const before = cx.journal?.nextBatch;
+  await holdWriter(cx);
+  const cursor = await journalCursor(cx);
+  if (before !== undefined && cursor.nextBatch !== before) cx.newest = null;
+  return cursor;
+}
+
 export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResult> =>
   cx.exclusive(async (): Promise<CommitResult> => {
     const earlier = refusal(cx, b.runId);
@@ -315,10 +328,9 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     const now = Date.now();
     let stored: Stored | null = null;
     let states: SeriesState[] = [];
+    const cursor = c.n > 0 ? await writerCursor(cx) : null;
     if (c.n > 0) ({ stored, states, lo, hi } = await existingBars(cx, c, lo, hi));
     const quarantined = b.quarantine.length > 0 ? await writeQuarantine(cx, b) : 0;
-    if (c.n > 0) await holdWriter(cx);
-    const cursor = c.n > 0 ? await journalCursor(cx) : null;
     if (b.extras?.length) {
       // A stored bar whose extras changed is written again (with this run's id), so a sink's
       // next sync re-sends it: its stored copy is made to differ (a null open, which no bar of
