@@ -47,25 +47,28 @@ const claim = (cx: QdbContext, t: string, holder: string, ttlMs: number) =>
  * After a claim in epoch `e`: granted when no later epoch exists and the epoch before has run
  * out; epochs older than that one are nobody's any more and are dropped.
  */
-async function granted(cx: QdbContext, name: string, e: number, holder: string): Promise<boolean> {
+async function granted(cx: QdbContext, name: string, e: number, holder: string, gone?: Gone): Promise<boolean> {
   const list = await epochs(cx, name);
   if (list[0] !== e) return false;
   const prev = list.find((x) => x < e);
   if (prev === undefined) return true;
   const row = await lastRow(cx, table(cx, name, prev));
-  if (row?.live && row.holder !== holder) return false;
+  if (row?.live && row.holder !== holder && !gone?.(row.holder)) return false;
   for (const old of list) if (old < prev) await cx.sql.unsafe(`DROP TABLE IF EXISTS "${table(cx, name, old)}"`).catch(() => {});
   return true;
 }
 
-export async function tryLease(cx: QdbContext, name: string, holder: string, ttlMs: number): Promise<boolean> {
+/** Whether a holder is known to have ended (a process of this host that is gone): its lease is free at once. */
+export type Gone = (holder: string) => boolean;
+
+export async function tryLease(cx: QdbContext, name: string, holder: string, ttlMs: number, gone?: Gone): Promise<boolean> {
   const [h] = await epochs(cx, name);
   if (h !== undefined) {
     const row = await lastRow(cx, table(cx, name, h));
-    if (row?.live) {
+    if (row?.live && (row.holder === holder || !gone?.(row.holder))) {
       if (row.holder !== holder) return false;
       await claim(cx, table(cx, name, h), holder, ttlMs);
-      return granted(cx, name, h, holder);
+      return granted(cx, name, h, holder, gone);
     }
   }
   // Free (never held, released, run out, or its taker ended before its first row): the next epoch.
@@ -78,7 +81,7 @@ export async function tryLease(cx: QdbContext, name: string, holder: string, ttl
     throw e;
   }
   await claim(cx, table(cx, name, next), holder, ttlMs);
-  return granted(cx, name, next, holder);
+  return granted(cx, name, next, holder, gone);
 }
 
 export async function releaseLease(cx: QdbContext, name: string, holder: string): Promise<void> {

@@ -2,16 +2,36 @@
 // journal's batch numbers come from the writing process' counter (src/stores/questdb/journal.ts).
 // A process takes the lease at its first batch, renews it while it writes, and gives it up once
 // idle, so a CLI ingest beside an idle `serve` can write; a second busy writer is refused.
+import { hostname } from "node:os";
 import type { QdbContext } from "./context.ts";
 import { releaseLease, tryLease } from "./leases.ts";
 
 /** The lease a process holds while it writes batches: their numbers come from its counter alone. */
 const WRITER_LEASE = "journal-writer";
-export const WRITER_LEASE_MS = 30_000;
-/** How long a commit waits for another writing process to go idle before it is refused. */
-export const WRITER_WAIT_MS = 10_000;
+export const WRITER_LEASE_MS = 15_000;
+/**
+ * How long a commit waits for another writing process to go idle before it is refused: longer
+ * than the lease, so a writer on another host that ended without giving it up is waited out (one
+ * of this host that ended frees it at once).
+ */
+export const WRITER_WAIT_MS = WRITER_LEASE_MS + 5000;
 /** A writer gives its lease up once it has written nothing for this long. */
 const WRITER_IDLE_MS = 1000;
+
+/**
+ * A holder (`host:pid:start`, src/stores/common.ts) that was a process of this host, not this one,
+ * and is no longer running (kill -9, a crash): it writes no more, so its lease need not run out.
+ */
+function ended(holder: string): boolean {
+  const [host, pid] = holder.split(":");
+  if (host !== hostname() || !/^\d+$/.test(pid ?? "") || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (e) {
+    return (e as { code?: string }).code === "ESRCH";
+  }
+}
 
 /**
  * Before a batch is numbered: this process holds the writer's lease (renewed once a third of it
@@ -26,7 +46,7 @@ export async function holdWriter(cx: QdbContext) {
   const deadline = Date.now() + WRITER_WAIT_MS;
   for (;;) {
     const asked = Date.now();
-    if (await tryLease(cx, WRITER_LEASE, cx.owner, WRITER_LEASE_MS)) {
+    if (await tryLease(cx, WRITER_LEASE, cx.owner, WRITER_LEASE_MS, ended)) {
       cx.writerUntil = asked + WRITER_LEASE_MS;
       break;
     }
