@@ -2,6 +2,7 @@
 // numbers keep growing across restarts and after the whole journal is pruned; another process
 // reads what one wrote, in id order; a batch split over several journal rows replays from any id;
 // a second writing process waits for the first to go idle, and is refused while it stays busy;
+// quarantined rows replayed after a fix are stored, journaled and leave the quarantine;
 // of processes racing for a lease exactly one gets it; a renewal that crossed a takeover holds
 // the newcomer off until it runs out.
 import { afterAll, describe, expect, test } from "bun:test";
@@ -11,6 +12,8 @@ import type { Store } from "../src/stores/types.ts";
 import { JOURNAL_ROW_EVENTS } from "../src/stores/questdb/journal.ts";
 import { WRITER_WAIT_MS } from "../src/stores/questdb/writer.ts";
 import { eventBatch } from "../src/stores/events.ts";
+import { validateBatch, type ValidateContext } from "../src/domain/quality.ts";
+import { replayQuarantine } from "../src/pipeline/replay-quarantine.ts";
 import { dropQuestdbTables, QDB_PG_URL, STORES } from "./stores.ts";
 import { waitFor } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
@@ -112,6 +115,27 @@ describe.skipIf(kind.unavailable !== null)(`questdb journal and leases${kind.una
     await c.countBars(); // its gathered write sent (the journal gives what was sent)
     expect((await c.eventsSince(events.at(-1)!.id, 10)).map((e) => e.bar.ts)).toEqual([T0 + 9 * 60_000]);
   }, WRITER_WAIT_MS + 30_000);
+
+  test("quarantined rows replayed after a fix are stored by a replay run, journaled, and leave the quarantine", async () => {
+    const s = await at(freshUrl());
+    // Configured without a market: bare tickers cannot be normalised.
+    const ctx: Omit<ValidateContext, "lastTs" | "cache"> = { source: "files", interval: "1d" };
+    const rows = ["2024-01-02", "2024-01-03"].map((d, i) => ({ locator: `pkn.csv:${i + 2}`, fields: { symbol: "PKN", ts: d, open: "10", high: "11", low: "9", close: `10.${i}`, volume: "100" } }));
+    const checked = validateBatch(rows, ctx);
+    const run = await s.startRun({ kind: "ingest", source: "files" });
+    await s.commitBatch({ runId: run, source: "files", bars: checked.bars, quarantine: checked.rejections, read: rows.length });
+    expect((await s.listQuarantine({ limit: 10 })).map((r) => r.rule)).toEqual(["symbol", "symbol"]);
+    const before = (await s.eventBounds()).last;
+    const result = await replayQuarantine(s, { limit: 100 }, (name) => (name === "files" ? { ...ctx, market: "WSE" } : null));
+    expect(result).toMatchObject({ examined: 2, released: 2, stillFailing: 0, skipped: 0 });
+    expect(await s.listQuarantine({ limit: 10 })).toEqual([]);
+    expect((await s.queryBars({ symbol: "PKN.WA", interval: "1d", limit: 10 })).map((b) => b.close)).toEqual([10, 10.1]);
+    expect((await s.eventsSince(before, 10)).map((e) => [e.op, e.bar.symbol, e.bar.close])).toEqual([["insert", "PKN.WA", 10], ["insert", "PKN.WA", 10.1]]);
+    // Replayed again: nothing left to replay; the same row quarantined later is a new record.
+    expect((await replayQuarantine(s, { limit: 100 }, () => ctx)).examined).toBe(0);
+    await s.commitBatch({ runId: run, source: "files", bars: [], quarantine: checked.rejections.slice(0, 1), read: 1 });
+    expect((await s.listQuarantine({ limit: 10 })).length).toBe(1);
+  });
 
   test("of processes racing for a lease exactly one gets it, each time it is free", async () => {
     const url = freshUrl();
