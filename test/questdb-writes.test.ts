@@ -7,7 +7,7 @@ import postgres from "postgres";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
 import { BEFORE_1970 } from "../src/stores/questdb/writes.ts";
-import { QDB_PG_URL, STORES } from "./stores.ts";
+import { dropQuestdbTables, QDB_PG_URL, STORES } from "./stores.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -18,13 +18,16 @@ const bar = (symbol: string, date: string, close: number, extra: Partial<Bar> = 
 
 describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? ` (skipped: ${kind.unavailable})` : ""}`, () => {
   const open: Store[] = [];
+  const urls: string[] = [];
   const sql = kind.unavailable === null ? postgres(QDB_PG_URL!, { max: 1, fetch_types: false, onnotice: () => {} }) : null;
   afterAll(async () => {
     for (const s of open) await s.close().catch(() => {});
     await sql?.end();
+    await dropQuestdbTables(urls);
   });
   async function fresh(): Promise<{ s: Store; prefix: string }> {
     const url = kind.freshUrl("");
+    urls.push(url);
     const s = kind.open(url);
     open.push(s);
     await s.migrate();

@@ -17,7 +17,7 @@ import { rangeSql as pgRangeSql } from "../src/stores/postgres/replay.ts";
 import { parsePgUrl } from "../src/stores/postgres/url.ts";
 import { Database } from "bun:sqlite";
 import type { RangeRow } from "../src/stores/types.ts";
-import { STORES } from "./stores.ts";
+import { dropQuestdbTables, STORES } from "./stores.ts";
 import { tempDir, waitFor } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -60,13 +60,18 @@ async function replayLines(app: ReturnType<typeof createApp>, qs: string): Promi
   return { status: 200, lines: text.split("\n").filter(Boolean).map((l) => JSON.parse(l)), text };
 }
 
-for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
+for (const factory of STORES) {
   describe.skipIf(factory.unavailable !== null)(`replay on ${factory.kind}`, () => {
+    // QuestDB has no range reads (readRange): /api/replay and the WebSocket's replay merge its
+    // per-symbol pages instead (the fallback, tested here on every store).
+    const ranges = factory.kind !== "questdb";
+    const lacks = `(skipped: the ${factory.kind} store has no range reads)`;
     const limits: ReplayConfig = { ...defaultReplayConfig(), pageRows: 100, maxSymbols: 3 };
     let store: Store;
     let app: ReturnType<typeof createApp>;
     const all = fixture().concat([bar("CDR.WA", 5, "other"), bar("CDR.WA", 6, "other"), bar("CDR.WA", 7, "alpha"), { ...bar("CDR.WA", 0), interval: "1d" }]);
     const url = factory.freshUrl(dir);
+    cleanups.push(() => dropQuestdbTables([url])); // last: after every handle on it is closed
 
     test("setup", async () => {
       store = factory.open(url);
@@ -117,7 +122,7 @@ for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
       expect(got.map(key)).toEqual(want.map(key));
     });
 
-    test("the store's range reader gives the same order at any page size, resuming from a cursor", async () => {
+    test.skipIf(!ranges)(`the store's range reader gives the same order at any page size, resuming from a cursor ${ranges ? "" : lacks}`, async () => {
       // Small pages and skew (PKN.WA only from bar 60, ALE.WA only to 40) make chunks run out mid-page.
       await commit(store, [...Array(30)].map((_, i) => bar("KGH.WA", 200 + i)));
       const want = all.filter((b) => b.interval === "1m").concat([...Array(30)].map((_, i) => bar("KGH.WA", 200 + i))).sort(order);
@@ -139,7 +144,7 @@ for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
       expect(rest).toEqual(want.slice(at + 1).map(key));
     });
 
-    test("a write between pages shows in the next page, by this connection or another", async () => {
+    test.skipIf(!ranges)(`a write between pages shows in the next page, by this connection or another ${ranges ? "" : lacks}`, async () => {
       const other = factory.open(url);
       cleanups.push(() => other.close());
       const fresh = [...Array(10)].flatMap((_, i) => [bar("CDR.WA", 400 + i), bar("PKN.WA", 400 + i)]);
@@ -196,7 +201,7 @@ for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
       }
     });
 
-    test("a page merges index ranges: no sort in the plan", async () => {
+    test.skipIf(!ranges)(`a page merges index ranges: no sort in the plan ${ranges ? "" : lacks}`, async () => {
       if (factory.kind === "sqlite") {
         const db = new Database(url.slice("sqlite:".length), { readonly: true });
         // Each symbol's chunk is a range of the primary key in its own order (the heap merges them).
@@ -281,7 +286,9 @@ for (const factory of STORES.filter((s) => s.kind !== "questdb")) {
         await c.until((m) => m.some((x) => x.status === "replay_done"), "replay_done");
         const elapsed = performance.now() - t0;
         expect(elapsed).toBeGreaterThanOrEqual(330);
-        await c.until((m) => m.filter((x) => x.type === "bar").length >= 3, "the live bars");
+        // The three that are live in any case (QuestDB sends a commit up to half a second later: its writes are gathered).
+        const notAt110 = (x: Msg) => !(x.bar!.symbol === "CDR.WA" && Date.parse(x.bar!.ts) === T0 + 110 * MIN);
+        await c.until((m) => m.filter((x) => x.type === "bar" && notAt110(x)).length >= 3, "the live bars");
         // Nothing more comes: a ping's pong follows everything published.
         c.send({ op: "ping" });
         await c.until((m) => m.some((x) => x.type === "pong"), "pong");

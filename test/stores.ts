@@ -82,3 +82,22 @@ export function tableServers(what: string) {
   for (const s of servers) if (s.unavailable) console.warn(`${what}: ${s.kind} cases skipped: ${s.unavailable}`);
   return servers;
 }
+
+/**
+ * Drops the QuestDB tables of the stores at these URLs (their `prefix`): each test store makes a
+ * dozen tables, and a shared QuestDB that keeps them all runs out of file descriptors.
+ */
+export async function dropQuestdbTables(urls: string[]) {
+  const prefixes = urls.filter((u) => u.startsWith("questdb://")).map((u) => new URL(u).searchParams.get("prefix") ?? "").filter((p) => p.startsWith("t_"));
+  if (!prefixes.length || !QDB_PG_URL) return;
+  const { default: postgres } = await import("postgres");
+  const sql = postgres(QDB_PG_URL, { max: 1, fetch_types: false, onnotice: () => {} });
+  try {
+    for (const r of await sql`SELECT table_name FROM tables()`) {
+      const t = String(r.table_name);
+      if (prefixes.some((p) => t.startsWith(p))) await sql.unsafe(`DROP TABLE IF EXISTS "${t}"`).catch(() => {});
+    }
+  } finally {
+    await sql.end();
+  }
+}

@@ -1,4 +1,5 @@
-// The live feed against real servers: a SQLite store file, the Hono app on Bun.serve (in process,
+// The live feed against real servers: a SQLite store file (and QuestDB, for what its journal
+// carries: snapshots, events from another writer, replay by id), the Hono app on Bun.serve (in process,
 // and `ticksync serve` as a child), real WebSocket clients (Bun's, and one in its own process that
 // a test stops so it no longer reads) and an SSE client over fetch. Bars are committed to the same
 // file by this process's store handle or by a second handle (another writer, found by the
@@ -6,6 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
+import { questdbStore } from "../src/stores/questdb/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import { createHub, type Hub } from "../src/stream/hub.ts";
@@ -15,6 +17,7 @@ import { streamWebSocket } from "../src/stream/ws.ts";
 import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
 import { parseConfig, ConfigError } from "../src/config/load.ts";
 import { ROOT, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { dropQuestdbTables, STORES } from "./stores.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -22,14 +25,25 @@ testTimeout();
 const dir = tempDir("ticksync-stream-");
 let nFile = 0;
 
-type Server = { base: string; wsBase: string; file: string; store: Store; hub: Hub; metrics: ReturnType<typeof ticksyncMetrics>; stop(): Promise<void> };
+type Server = { base: string; wsBase: string; file: string; store: Store; reopen(): Store; hub: Hub; metrics: ReturnType<typeof ticksyncMetrics>; stop(): Promise<void> };
 const servers: Server[] = [];
+const qdbUrls: string[] = [];
 afterAll(async () => {
   for (const s of servers) await s.stop().catch(() => {});
+  await dropQuestdbTables(qdbUrls);
 });
 
-async function startStream(over: Partial<StreamConfig> = {}, file = join(dir, `s${++nFile}.db`)): Promise<Server> {
-  const store = sqliteStore(`sqlite:${file}`);
+const QDB = STORES.find((k) => k.kind === "questdb")!;
+/** Stores whose journal the feed is tested on: SQLite files always, QuestDB where it runs. */
+const JOURNALED = [
+  { kind: "sqlite", unavailable: null, url: () => `sqlite:${join(dir, `s${++nFile}.db`)}` },
+  { kind: "questdb", unavailable: QDB.unavailable, url: () => (qdbUrls.push(QDB.freshUrl(dir)), qdbUrls.at(-1)!) },
+] as const;
+const openUrl = (url: string): Store => (url.startsWith("questdb://") ? questdbStore(url) : sqliteStore(url));
+
+async function startStream(over: Partial<StreamConfig> = {}, url = `sqlite:${join(dir, `s${++nFile}.db`)}`): Promise<Server> {
+  const store = openUrl(url);
+  const file = url.startsWith("sqlite:") ? url.slice("sqlite:".length) : "";
   await store.migrate();
   const metrics = ticksyncMetrics();
   const config: StreamConfig = { ...defaultStreamConfig(), pollMs: 50, ...over };
@@ -42,6 +56,7 @@ async function startStream(over: Partial<StreamConfig> = {}, file = join(dir, `s
     wsBase: `ws://127.0.0.1:${server.port}`,
     file,
     store,
+    reopen: () => openUrl(url),
     hub,
     metrics,
     async stop() {
@@ -71,6 +86,14 @@ async function commit(store: Store, list: Bar[]) {
     const b = list.slice(i, i + 5000);
     await store.commitBatch({ runId: run, source: "test", bars: b, quarantine: [], read: b.length });
   }
+  // QuestDB gathers writes and sends them a moment later: reading the journal's bounds waits for them.
+  await store.eventBounds();
+}
+
+/** The hub has published every committed event (a snapshot taken now is marked with the last). */
+async function published(s: Server) {
+  const { last } = await s.store.eventBounds();
+  await waitFor(() => s.hub.lastId() >= last, 15_000, "the hub to publish what is committed");
 }
 
 /** The journal's ids after `since` for these symbols: what a client must receive, in this order. */
@@ -184,9 +207,10 @@ const CDR = "CDR.WA";
 const ALE = "ALE.WA";
 
 describe("WebSocket /api/ws", () => {
-  test("snapshot on subscribe, then exactly the subscribed events in id order, from this process and from another writer", async () => {
-    const s = await startStream();
+  for (const kind of JOURNALED) test.skipIf(kind.unavailable !== null)(`snapshot on subscribe, then exactly the subscribed events in id order, from this process and from another writer (${kind.kind})`, async () => {
+    const s = await startStream({}, kind.url());
     await commit(s.store, bars([PKN, CDR, ALE], 0, 3));
+    await published(s);
     const c = wsClient(`${s.wsBase}/api/ws`);
     await c.opened;
     // Spellings of other providers name the same listings.
@@ -199,8 +223,9 @@ describe("WebSocket /api/ws", () => {
     expect(snapId).toBe((await s.store.eventBounds()).last);
     expect(c.msgs[0]).toMatchObject({ type: "status", status: "subscribed", symbols: [PKN, CDR] });
 
-    // A second handle on the same file is another process's commit: the tailer's poll finds it.
-    const other = sqliteStore(`sqlite:${s.file}`);
+    // A second handle on the same store is another process's commit: the tailer's poll finds it.
+    const other = s.reopen();
+    await other.migrate();
     await commit(other, bars([PKN, CDR, ALE], 3, 50));
     await commit(s.store, bars([ALE, CDR, PKN], 53, 50));
     await commit(other, bars([PKN], 0, 10, 1)); // updates of stored bars are events too
@@ -253,9 +278,11 @@ describe("WebSocket /api/ws", () => {
     c.ws.close();
   });
 
-  test("reconnect with since replays exactly the missed events, then live, while writers keep committing", async () => {
-    const s = await startStream();
-    const other = sqliteStore(`sqlite:${s.file}`);
+  for (const kind of JOURNALED) test.skipIf(kind.unavailable !== null)(`reconnect with since replays exactly the missed events, then live, while writers keep committing (${kind.kind})`, async () => {
+    const s = await startStream({}, kind.url());
+    // QuestDB takes one writing process at a time (another waits until the first is idle): there
+    // this process writes alone; the test above has its second writer.
+    const other = kind.kind === "questdb" ? s.store : s.reopen();
     await commit(s.store, bars([PKN, CDR], 0, 5));
     const a = wsClient(`${s.wsBase}/api/ws`);
     await a.opened;
@@ -295,11 +322,11 @@ describe("WebSocket /api/ws", () => {
     const aSnap = a.msgs.find((m) => m.type === "snapshot")!.id!;
     expect(a.ids()).toEqual((await journalIds(s.store, [PKN, CDR], aSnap)).slice(0, a.ids().length));
     b.ws.close();
-    await other.close();
+    if (other !== s.store) await other.close();
   });
 
-  test("since older than the journal, or ahead of it, is told in a status message", async () => {
-    const s = await startStream();
+  for (const kind of JOURNALED) test.skipIf(kind.unavailable !== null)(`since older than the journal, or ahead of it, is told in a status message (${kind.kind})`, async () => {
+    const s = await startStream({}, kind.url());
     await commit(s.store, bars([PKN], 0, 1));
     await commit(s.store, bars([PKN], 1, 1));
     await commit(s.store, bars([PKN], 2, 1));
@@ -432,16 +459,18 @@ describe("WebSocket /api/ws", () => {
 });
 
 describe("SSE /api/stream", () => {
-  test("headers, the subscribed events with ids, heartbeats, and Last-Event-ID replays exactly the missed ones", async () => {
-    const s = await startStream({ heartbeatSeconds: 1 });
+  for (const kind of JOURNALED) test.skipIf(kind.unavailable !== null)(`headers, the subscribed events with ids, heartbeats, and Last-Event-ID replays exactly the missed ones (${kind.kind})`, async () => {
+    const s = await startStream({ heartbeatSeconds: 1 }, kind.url());
     await commit(s.store, bars([PKN, CDR], 0, 2));
+    await published(s);
     const a = await sseClient(`${s.base}/api/stream?symbols=pkn.pl,CDR.WA`);
     expect(a.res.status).toBe(200);
     expect(a.res.headers.get("content-type")).toStartWith("text/event-stream");
     expect(a.res.headers.get("cache-control")).toBe("no-cache");
     expect(a.res.headers.get("x-accel-buffering")).toBe("no");
     await a.until((e) => e.filter((x) => x.event === "snapshot").length === 2, "snapshots");
-    const other = sqliteStore(`sqlite:${s.file}`);
+    const other = s.reopen();
+    await other.migrate();
     await commit(other, bars([PKN, CDR, ALE], 2, 20));
     const firstPart = await journalIds(s.store, [PKN, CDR], (await s.store.eventsSince(0, 100))[3]!.id);
     await a.until((e) => e.filter((x) => x.event === "bar").length >= firstPart.length, "live events");

@@ -221,7 +221,7 @@ export interface RunLedger {
   listQuarantine(opts: { limit: number; before?: number; source?: string; rule?: string; runId?: number }): Promise<QuarantineRecord[]>;
   /**
    * Remove quarantine records by id (a replay stored their rows); returns how many were removed.
-   * Absent where the store cannot delete rows (QuestDB).
+   * QuestDB deletes no rows: it marks them released, and no read sees them after.
    */
   deleteQuarantine?(ids: number[]): Promise<number>;
 }
@@ -252,7 +252,7 @@ export interface EventJournal {
   watchEvents(fn: () => void): Promise<(() => Promise<void>) | null>;
 }
 
-/** Named leases (replicas: one leader runs the scheduled jobs). */
+/** Named leases (replicas: one leader runs the scheduled jobs). QuestDB's are epoch tables (src/stores/questdb/leases.ts). */
 export interface Leases {
   /**
    * Take or keep the named lease for `ttlMs`. True when `holder` has it now: it was free,

@@ -25,7 +25,8 @@ export function parseQuestdbUrl(url: string): { pg: string; http: string; locati
   return { pg, http: http.replace(/\/+$/, ""), prefix, lines, location: `questdb://${u.username ? `${u.username}:***@` : ""}${u.host}${u.pathname}?http=${http}${prefix ? `&prefix=${prefix}` : ""}` };
 }
 
-export const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "runs", "run_streams", "schema_migrations", "bar_extras"] as const;
+/** The store's tables; `lease` is the stem of the lease tables (src/stores/questdb/leases.ts). */
+export const TABLE_NAMES = ["bars", "checkpoints", "progress", "quarantine", "runs", "run_streams", "schema_migrations", "bar_extras", "journal", "lease"] as const;
 export type TableName = (typeof TABLE_NAMES)[number];
 
 /** A run's counters, as commitBatch adds to them. */
@@ -39,9 +40,16 @@ export type SeriesState = { last: number; head: Uint8Array };
  * one being filled, the progress rows (checkpoints and run counters) by key, the runs and streams
  * they hold, and their events.
  */
-export type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[] };
+export type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[]; journal: string[] };
 
-export const nothingPending = (linesPerRequest: number): Pending => ({ bodies: [], cur: ilpBuffer(linesPerRequest), progress: new Map(), runs: new Set(), streams: new Set(), events: [] });
+export const nothingPending = (linesPerRequest: number): Pending => ({ bodies: [], cur: ilpBuffer(linesPerRequest), progress: new Map(), runs: new Set(), streams: new Set(), events: [], journal: [] });
+
+/**
+ * The journal's numbering in the writing process (src/stores/questdb/journal.ts): the next batch
+ * number and the last journal row's designated timestamp (ms, strictly increasing), loaded from
+ * the tables before this process journals its first batch; null until then.
+ */
+export type JournalCursor = { nextBatch: number; lastTs: number };
 
 export type QdbContext = {
   readonly sql: Sql;
@@ -64,11 +72,12 @@ export type QdbContext = {
   /** What this process wrote to the progress table, so reading it back needs no wait for the WAL. */
   readonly checkpointsWritten: Map<string, Checkpoint>;
   readonly counters: Map<number, Counters>;
-  // Events are live only here: QuestDB keeps no journal for replay (the SQLite and Postgres stores
-  // do). Batch numbers start at the store's opening second, so ids still grow across restarts
-  // unless a process averaged more than one batch a second since 1970.
+  /** This process' onEvents listeners, called after a write's journal rows are committed. */
   readonly listeners: Set<(events: BarEvent[]) => void>;
-  nextBatch: number;
+  journal: JournalCursor | null;
+  /** Until when (this process' clock) it holds the journal writer's lease (0: not held), and the timer that gives it up when idle. */
+  writerUntil: number;
+  writerIdle: Timer | null;
   pending: Pending;
   writing: Promise<void>;
   /** Runs with a write QuestDB refused: nothing of theirs is written after it, and they fail. */
@@ -114,7 +123,9 @@ export function openContext(pg: string, http: string, prefix: string, linesPerRe
     checkpointsWritten: new Map(),
     counters: new Map(),
     listeners: new Set(),
-    nextBatch: Math.floor(Date.now() / 1000),
+    journal: null,
+    writerUntil: 0,
+    writerIdle: null,
     pending: nothingPending(linesPerRequest),
     writing: Promise.resolve(),
     refused: new Map(),

@@ -12,17 +12,20 @@
 // QuestDB has not accepted, and the run's counters always match its checkpoints.
 //
 // Modules: context (URL, connection, state), ilp (the line encoder), queue (gathered writes),
-// schema (tables, migration), writes (commitBatch), reads, ledger (runs, checkpoints, quarantine).
+// schema (tables, migration), writes (commitBatch), reads, ledger (runs, checkpoints, quarantine),
+// journal (events, replayable by id), leases (epoch tables), writer (one writing process at a time).
 import { newOwner, readiness } from "../common.ts";
-import { bindBarReader, bindLedger } from "../compose.ts";
-import { eventId } from "../events.ts";
+import { bindBarReader, bindJournal, bindLeases, bindLedger } from "../compose.ts";
 import type { Store } from "../types.ts";
 import { openContext, parseQuestdbUrl } from "./context.ts";
+import * as journal from "./journal.ts";
+import * as leases from "./leases.ts";
 import * as ledger from "./ledger.ts";
 import { settled } from "./queue.ts";
 import * as reads from "./reads.ts";
 import { migrate, QDB_SCHEMA_VERSION, version } from "./schema.ts";
 import { commitBatch } from "./writes.ts";
+import { releaseWriter } from "./writer.ts";
 
 export { parseQuestdbUrl } from "./context.ts";
 export { ILP_LINES_PER_REQUEST, ilpDoubleText } from "./ilp.ts";
@@ -32,28 +35,23 @@ export function questdbStore(url: string): Store {
   const cx = openContext(pg, http, prefix, lines, newOwner());
   return {
     kind: "questdb",
-    journal: false,
+    journal: true,
     location,
     migrate: async () => migrate(cx),
     ready: () => readiness(() => version(cx), QDB_SCHEMA_VERSION),
     commitBatch: (b) => commitBatch(cx, b),
     ...bindLedger(cx, ledger),
+    deleteQuarantine: (ids) => ledger.deleteQuarantine(cx, ids),
     ...bindBarReader(cx, reads),
-    // Events are live only: no journal to replay (see src/stores/questdb/context.ts).
-    eventsSince: async () => [],
-    eventBounds: async () => ({ last: eventId(cx.nextBatch, 0) - 1, first: null }),
-    pruneEvents: async () => 0,
-    onEvents(fn) {
-      cx.listeners.add(fn);
-      return () => cx.listeners.delete(fn);
-    },
+    // The journal (src/stores/questdb/journal.ts); QuestDB cannot notify another process, so its
+    // readers poll.
+    ...bindJournal(cx, journal),
     watchEvents: async () => null,
-    // QuestDB has no transactions to arbitrate a lease: one ticksync process per QuestDB store
-    // (replicas need the Postgres store; docs/stores.md).
-    tryLease: async () => true,
-    releaseLease: async () => {},
+    // Leases by epoch tables: CREATE TABLE is QuestDB's one atomic step (src/stores/questdb/leases.ts).
+    ...bindLeases(cx, leases),
     async close() {
       await settled(cx).catch(() => {});
+      await releaseWriter(cx).catch(() => {});
       await cx.sql.end({ timeout: 5 });
       // A refused write that no finishRun or commitBatch has reported yet is not lost silently.
       const [unreported] = cx.refused;

@@ -155,8 +155,24 @@ export async function lastSuccessByJob(cx: QdbContext): Promise<Map<string, numb
 export async function listQuarantine(cx: QdbContext, { limit, before, source, rule, runId }: Parameters<RunLedger["listQuarantine"]>[0]): Promise<QuarantineRecord[]> {
   const { sql, T } = cx;
   const rows = await sql`
-    SELECT * FROM ${sql(T.quarantine)} WHERE id < ${before ?? Number.MAX_SAFE_INTEGER}
+    SELECT * FROM ${sql(T.quarantine)} WHERE id < ${before ?? Number.MAX_SAFE_INTEGER} AND released_at IS NULL
       ${source ? sql`AND source = ${source}` : sql``} ${rule ? sql`AND rule = ${rule}` : sql``} ${runId ? sql`AND run_id = ${runId}` : sql``}
     ORDER BY id DESC LIMIT ${limit}`;
   return rows.map((r) => rowToQuarantine(r));
 }
+
+/**
+ * Quarantine records a replay stored leave the quarantine: marked released (QuestDB deletes no
+ * rows from a table), so no read or later write sees them; returns how many were still there.
+ */
+export const deleteQuarantine = (cx: QdbContext, ids: number[]): Promise<number> =>
+  cx.exclusive(async () => {
+    const { sql, T } = cx;
+    let n = 0;
+    const now = new Date();
+    for (let i = 0; i < ids.length; i += 500) {
+      const part = ids.slice(i, i + 500).filter((id) => Number.isSafeInteger(id));
+      if (part.length) n += (await sql`UPDATE ${sql(T.quarantine)} SET released_at = ${now} WHERE released_at IS NULL AND id IN ${sql(part)}`).count;
+    }
+    return n;
+  });

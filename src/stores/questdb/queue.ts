@@ -8,6 +8,7 @@
 import type { Checkpoint } from "../types.ts";
 import { nothingPending, walApplied, type Counters, type QdbContext } from "./context.ts";
 import { micros, recycle, str } from "./ilp.ts";
+import { releaseWriterWhenIdle } from "./writer.ts";
 
 /** A batch waits at most this long for more to join its write. */
 export const WRITE_DELAY_MS = 500;
@@ -55,11 +56,14 @@ export function flush(cx: QdbContext): Promise<void> {
         await ilp(cx, body);
         recycle(body); // sent and answered: QuestDB has it
       }
+      // The journal rows after the bars they name, before the checkpoints that claim them.
+      if (p.journal.length > 0) await ilp(cx, p.journal.join(""));
       if (p.progress.size > 0) {
         cx.progressDirty = true;
         await ilp(cx, [...p.progress.values()].join(""));
       }
       if (p.events.length) for (const fn of cx.listeners) fn(p.events);
+      releaseWriterWhenIdle(cx);
     } catch (e) {
       for (const r of p.runs) cx.refused.set(r, e instanceof Error ? e : new Error(String(e)));
       forget();

@@ -30,7 +30,7 @@ const PROGRESS = (t: Record<TableName, string>) =>
      run_id LONG, read LONG, inserted LONG, updated LONG, unchanged LONG, quarantined LONG, from_ts TIMESTAMP, to_ts TIMESTAMP,
      updated_at TIMESTAMP
    ) TIMESTAMP(ts) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(ts, kind, key)`;
-export const QDB_SCHEMA_VERSION = 3;
+export const QDB_SCHEMA_VERSION = 4;
 
 export async function version(cx: QdbContext): Promise<number> {
   const { sql, T } = cx;
@@ -39,6 +39,8 @@ export async function version(cx: QdbContext): Promise<number> {
   const [r] = await sql`SELECT max(version) AS v FROM ${sql(T.schema_migrations)}`;
   return Number(r?.v ?? 0);
 }
+
+const hasColumn = async (cx: QdbContext, table: string, column: string) => (await cx.sql.unsafe(`SELECT "column" FROM table_columns('${table}') WHERE "column" = $1`, [column])).length > 0;
 
 const tableExists = async (cx: QdbContext, name: string) => (await cx.sql`SELECT table_name FROM tables() WHERE table_name = ${name}`).length > 0;
 
@@ -75,6 +77,19 @@ export function migrate(cx: QdbContext): Promise<{ applied: number[]; version: n
       applied.push(3);
     }
     // --- end bar extras ---
+    if ((await version(cx)) < 4) {
+      // The event journal (src/stores/questdb/journal.ts): keys of each batch's changed bars, by
+      // batch number; its marks (last batch, pruned floor) are progress rows with a value. A
+      // quarantine record a replay stored is marked released (QuestDB deletes no rows).
+      await sql.unsafe(`CREATE TABLE IF NOT EXISTS "${T.journal}" (
+          batch_id LONG, at_index INT, events INT, run_id LONG, series VARCHAR, ops VARCHAR, data VARCHAR, ts TIMESTAMP
+        ) TIMESTAMP(ts) PARTITION BY DAY WAL`);
+      if (!(await hasColumn(cx, T.progress, "value"))) await sql.unsafe(`ALTER TABLE "${T.progress}" ADD COLUMN value LONG`);
+      if (!(await hasColumn(cx, T.quarantine, "released_at"))) await sql.unsafe(`ALTER TABLE "${T.quarantine}" ADD COLUMN released_at TIMESTAMP`);
+      await walApplied(cx, T.progress);
+      await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (4, 'event journal, released quarantine records', ${new Date()})`;
+      applied.push(4);
+    }
     for (const r of await sql`SELECT id, owner FROM ${sql(T.runs)} WHERE outcome = 'running'`) {
       if (ownerGone(String(r.owner), cx.owner))
         await sql`UPDATE ${sql(T.runs)} SET outcome = 'interrupted', finished_at = ${new Date()}, error = 'process ended before the run finished' WHERE id = ${Number(r.id)}`;

@@ -8,8 +8,10 @@ import { eventId } from "../events.ts";
 import { date, ms } from "../rows.ts";
 import type { BarExtras } from "../../domain/bar.ts";
 import type { CommitBatch, CommitResult } from "../types.ts";
-import { nextId, walApplied, type Counters, type QdbContext, type SeriesState } from "./context.ts";
+import { nextId, walApplied, type Counters, type JournalCursor, type QdbContext, type SeriesState } from "./context.ts";
 import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
+import { journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
+import { holdWriter } from "./writer.ts";
 import { getRun } from "./ledger.ts";
 import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, WRITE_DELAY_MS } from "./queue.ts";
 
@@ -188,7 +190,7 @@ async function writeQuarantine(cx: QdbContext, b: CommitBatch): Promise<number> 
   const old = new Map<string, { rule: string; raw: string }>();
   const locators = b.quarantine.map((q) => q.locator);
   for (let i = 0; i < locators.length; i += 500)
-    for (const r of await sql`SELECT locator, rule, raw FROM ${sql(T.quarantine)} WHERE source = ${b.source} AND locator IN ${sql(locators.slice(i, i + 500))}`)
+    for (const r of await sql`SELECT locator, rule, raw FROM ${sql(T.quarantine)} WHERE source = ${b.source} AND released_at IS NULL AND locator IN ${sql(locators.slice(i, i + 500))}`)
       old.set(r.locator, { rule: r.rule, raw: r.raw });
   let id = await nextId(cx, "quarantine");
   const fresh: Record<string, unknown>[] = [];
@@ -199,7 +201,7 @@ async function writeQuarantine(cx: QdbContext, b: CommitBatch): Promise<number> 
     quarantined++;
     if (o)
       await sql`UPDATE ${sql(T.quarantine)} SET run_id = ${b.runId}, rule = ${q.rule}, reason = ${q.reason}, symbol = ${q.symbol ?? null}, ts = ${date(q.ts)}, raw = ${raw}
-                WHERE source = ${b.source} AND locator = ${q.locator}`;
+                WHERE source = ${b.source} AND locator = ${q.locator} AND released_at IS NULL`;
     else {
       fresh.push({ id: id++, run_id: b.runId, source: b.source, locator: q.locator, rule: q.rule, reason: q.reason, symbol: q.symbol ?? null, ts: date(q.ts), raw, created_at: new Date() });
       old.set(q.locator, { rule: q.rule, raw });
@@ -215,7 +217,7 @@ async function writeQuarantine(cx: QdbContext, b: CommitBatch): Promise<number> 
  * their events when anyone listens. Synchronous: the batch joins one write whole, and its lines
  * may span two requests of the write, never two writes.
  */
-function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: SeriesState[], stored: Stored | null, now: number) {
+function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: SeriesState[], stored: Stored | null, now: number, cursor: JournalCursor | null) {
   const f = c.f64;
   const linesPerRequest = cx.linesPerRequest;
   const pending = cx.pending;
@@ -225,8 +227,10 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: Seri
   // The same tail for every line of the batch.
   const tail = utf8.encode(`,run_id=${b.runId}i,updated_at=${micros(now)} `);
   let w = pending.cur;
-  const batch = cx.listeners.size ? cx.nextBatch++ : 0;
-  let nEvents = 0;
+  // The batch's number if it changes any bar (taken below), and its journal's keys.
+  const batch = cursor?.nextBatch ?? 0;
+  const listening = cx.listeners.size > 0;
+  const keys = journalKeys(c.n);
   const values = stored?.values;
   for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
     const st = states[c.row[i]!]!;
@@ -242,7 +246,10 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: Seri
       }
       updated++;
     } else inserted++;
-    if (batch) pending.events.push({ id: eventId(batch, nEvents++), type: "bar", op: at !== undefined ? "update" : "insert", bar: barAt(c, i) });
+    keys.at[keys.n] = i;
+    if (at !== undefined) (keys.ops[keys.n] = 1), keys.updates++;
+    if (listening) pending.events.push({ id: eventId(batch, keys.n), type: "bar", op: at !== undefined ? "update" : "insert", bar: barAt(c, i) });
+    keys.n++;
     // Head, tail, 8 numbers of at most 25 characters and the field names.
     room(w, st.head.length + tail.length + 320);
     ilpLine(w, st.head, f, k, tail);
@@ -250,6 +257,12 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: Seri
       pending.bodies.push(w.buf.subarray(0, w.len));
       w = pending.cur = ilpBuffer(linesPerRequest);
     }
+  }
+  if (keys.n > 0 && cursor) {
+    // Journaled after the bars, before the progress rows, in the same write (src/stores/questdb/queue.ts).
+    cursor.nextBatch++;
+    pending.journal.push(journalLines(cx, cursor, batch, b.runId, c, keys));
+    pending.progress.set("journal:last", journalMarkLine(cx, "last", batch, now));
   }
   return { inserted, updated, unchanged };
 }
@@ -288,6 +301,19 @@ async function writeExtras(cx: QdbContext, b: CommitBatch): Promise<BarExtras[]>
   return changed;
 }
 
+/**
+ * This process holds the writer's lease, and the journal's numbering as the tables have it. When
+ * another process wrote bars since this one last did (the numbering moved on), the newest stored
+ * ts per series it keeps is read again: bars after it are taken as new without a lookup.
+ */
+async function writerCursor(cx: QdbContext): Promise<JournalCursor> {
+  const before = cx.journal?.nextBatch;
+  await holdWriter(cx);
+  const cursor = await journalCursor(cx);
+  if (before !== undefined && cursor.nextBatch !== before) cx.newest = null;
+  return cursor;
+}
+
 export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResult> =>
   cx.exclusive(async (): Promise<CommitResult> => {
     const earlier = refusal(cx, b.runId);
@@ -302,6 +328,7 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     const now = Date.now();
     let stored: Stored | null = null;
     let states: SeriesState[] = [];
+    const cursor = c.n > 0 ? await writerCursor(cx) : null;
     if (c.n > 0) ({ stored, states, lo, hi } = await existingBars(cx, c, lo, hi));
     const quarantined = b.quarantine.length > 0 ? await writeQuarantine(cx, b) : 0;
     if (b.extras?.length) {
@@ -319,7 +346,7 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     }
     // From here on no await: the batch joins the gathered write whole, its bars and then its
     // run's counters and its checkpoint (one request to one table: one transaction, after the bars).
-    const { inserted, updated, unchanged } = appendLines(cx, b, c, states, stored, now);
+    const { inserted, updated, unchanged } = appendLines(cx, b, c, states, stored, now, cursor);
     const next: Counters | null = run
       ? { read: run.read + b.read, inserted: run.inserted + inserted, updated: run.updated + updated, unchanged: run.unchanged + unchanged, quarantined: run.quarantined + b.quarantine.length, fromTs: lo, toTs: hi }
       : null;
