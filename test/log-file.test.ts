@@ -2,7 +2,7 @@
 // N, gzip), scrubbed of secrets like stderr; a file that cannot be written falls back to stderr
 // with one warning; the config refuses nonsense; the compiled executable writes and rotates it;
 // and the systemd unit in deploy/ passes `systemd-analyze verify` and its offline security check.
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -23,6 +23,8 @@ const lines = (text: string) => text.split("\n").filter(Boolean).map((l) => JSON
 const fileLines = (path: string) => (existsSync(path) ? lines(readFileSync(path, "utf8")) : []);
 const base = { maxSize: "1KB", keep: 3, compress: false, stderr: false };
 
+// Test files share one process: another file may have left the level at "error".
+beforeEach(() => setLogLevel("info"));
 afterEach(() => {
   setLogFile(null);
   setLogLevel("info");

@@ -435,8 +435,9 @@ describe.skipIf(pg.unavailable !== null)("materialised rollups (PostgreSQL)", ()
     // As a version-10 schema left it: no rows at the intervals added since, migration 11 and the
     // later ones not applied (their tables not there).
     await sql.unsafe(`DELETE FROM "${schema}".rollups WHERE interval IN ('2m', '30m', '4h')`);
-    // …and none of the later ones (12: bar extras, 13: rollup_dirty).
-    await sql.unsafe(`DROP TABLE "${schema}".bar_extras, "${schema}".rollup_dirty`);
+    // …and none of the later ones (12: bar extras, 13: rollup_dirty, 14: job claims and shared rate limits).
+    await sql.unsafe(`DROP TABLE "${schema}".bar_extras, "${schema}".rollup_dirty, "${schema}".job_claims, "${schema}".rate_buckets`);
+    await sql.unsafe(`DROP FUNCTION "${schema}".rate_reserve`);
     await sql.unsafe(`DELETE FROM "${schema}".schema_migrations WHERE version >= 11`);
     const old = await snapshot(sql, schema);
     expect(old.size).toBeLessThan(full.size);
