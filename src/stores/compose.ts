@@ -9,7 +9,7 @@ export type OverContext<C, T> = {
   [K in keyof T]-?: NonNullable<T[K]> extends (...args: infer A) => infer R ? (cx: C, ...args: A) => R : never;
 };
 
-/** The run ledger; deleteQuarantine is optional (QuestDB has none), so a store adds it itself. */
+/** The run ledger; deleteQuarantine is optional (each store adds its own: QuestDB marks records released). */
 type Ledger = Omit<RunLedger, "deleteQuarantine">;
 
 export function bindLedger<C>(cx: C, f: OverContext<C, Ledger>): Ledger {

@@ -1,7 +1,7 @@
 // Replay's reading half, shared by GET /api/replay and the WebSocket's `replay`: the limits
 // (`[replay]` in the config), a range of several symbols' stored bars in (ts, symbol, source)
 // order a page at a time (the store's readRange; a k-way merge of per-symbol queryBars pages
-// where a store has none, e.g. QuestDB), and bars written as NDJSON lines straight from the rows
+// where a store has none: QuestDB), and bars written as NDJSON lines straight from the rows
 // (a ts's ISO text made once for all its bars).
 // The format and the tie order are documented in docs/stream.md ("Replay").
 import * as v from "valibot";

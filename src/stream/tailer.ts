@@ -5,7 +5,7 @@
 // pokes on the store's watchEvents: Postgres LISTEN/NOTIFY, another replica's commit). Because it
 // only ever reads the journal in id order from where it left off, delivery is exactly id order
 // with no gap and no duplicate however many writers there are. A store without a journal
-// (QuestDB) cannot be read back: its onEvents events are published as they come, live only.
+// cannot be read back: its onEvents events are published as they come, live only.
 import type { EventJournal } from "../stores/types.ts";
 import type { EventBus } from "./bus.ts";
 import { log } from "../lib/log.ts";

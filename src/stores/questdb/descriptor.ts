@@ -13,5 +13,5 @@ export const questdbStoreDescriptor: StoreDescriptor = {
   redact: redactStoreUrl,
   // QuestDB answers only part of pg_catalog.
   pgWire: (url) => ({ url: parseQuestdbUrl(url).pg, catalog: false }),
-  backup: { unsupported: "the QuestDB store is backed up with QuestDB's own tools (SNAPSHOT / a copy of its root dir), not by ticksync" },
+  backup: { unsupported: "a QuestDB store is backed up as a checksummed export of its tables (ticksync backup, a backup job: src/monitor/backup-questdb.ts), not as a file snapshot" },
 };
