@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } fr
 import { basename, join, resolve } from "node:path";
 import { openStore } from "../stores/open.ts";
 import { redactUrl } from "../lib/redact.ts";
-import { BackupError, readDigests, sha256File, writable, writeDigests, type IncrementalBackup } from "../stores/backup.ts";
+import { BackupError, readDigests, sha256File, writable, writeDigests, type IncrementalBackup, type SnapshotDigest } from "../stores/backup.ts";
 import { chainHead, manifestNames, prune, readManifest, verifyChain, type BackupManifest, MANIFEST_FORMAT } from "./backup-chain.ts";
 import { storeFor } from "../stores/registry.ts";
 import type { Store } from "../stores/types.ts";
@@ -25,8 +25,10 @@ export { MANIFEST_FORMAT, prune, readManifest, type BackupManifest } from "./bac
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 
-/** What a manifest records of a store's content, to be checked again after a restore. */
-async function describe(store: Store): Promise<Pick<BackupManifest, "counts" | "barsChecksum" | "schemaVersion">> {
+type Described = Pick<BackupManifest, "counts" | "barsChecksum" | "schemaVersion">;
+
+/** What a manifest records of a store's content (a backup's snapshot), to be checked again after a restore. */
+async function describe(store: Store): Promise<Described> {
   const d = await digestStore(store);
   let sum = 0n;
   let bars = 0;
@@ -111,30 +113,28 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
       throw new BackupError(`cannot open the store ${redactUrl(url)}: ${errorText(e)}`, "store");
     }
     migrated = true;
-    const described = await describe(store);
     const inc = backup.incremental;
     let head: Head | null = null;
     let fullBecause: string | undefined;
     if (opts.incremental) {
       const o = opts.incremental === true ? {} : opts.incremental;
-      const base = await incrementBase(inc, dir, url, store.kind, described.schemaVersion, o, now);
+      const base = await incrementBase(inc, dir, url, store.kind, (await store.ready()).schemaVersion, o, now);
       if (typeof base !== "string") head = base;
       else if (o.fallback) fullBecause = base;
       else throw new BackupError(`cannot make an increment: ${base}; make a full backup (ticksync backup without --incremental)`, "chain");
     }
+    // The counts and the checksum are read in the backup's own snapshot (a view of the store the
+    // backup step gives): a service writing meanwhile changes neither the backup nor them.
     let file: string;
     let raw: BackupManifest["raw"];
-    let snap: Awaited<ReturnType<IncrementalBackup["snapshot"]>> | null = null;
+    let described: Described;
+    let snap: (SnapshotDigest & { changed?: number }) | undefined;
     if (head) {
       const parent = await readDigests(head.digest);
       file = join(dir, `${name}.inc.gz`);
       const after = head.chain[head.chain.length - 1]!.manifest.positions!.to;
-      snap = await writeWhole(file, (part) => inc!.snapshot(url, { digests: parent.digests, after, file: part }));
-    } else {
-      // The digests first: a change between them and the dump is carried again by the next increment.
-      snap = inc ? await inc.snapshot(url, null) : null;
-      ({ file, raw } = await backup.dump(url, dir, name));
-    }
+      ({ described, ...snap } = await writeWhole(file, (part) => inc!.snapshot(url, { digests: parent.digests, after, file: part }, describe)));
+    } else ({ file, raw, described, digest: snap } = await backup.dump(url, dir, name, describe));
     let digest: BackupManifest["digest"];
     if (snap) {
       const path = join(dir, `${name}.digest.gz`);
@@ -154,7 +154,7 @@ export async function backupStore(url: string, dir: string, opts: { keep?: numbe
       sha256: await sha256File(file),
       ...(raw ? { raw } : {}),
       ...(digest ? { digest } : {}),
-      ...(head ? { parent: { name: head.chain[head.chain.length - 1]!.name, sha256: head.manifestSha }, changed: snap!.changed } : {}),
+      ...(head ? { parent: { name: head.chain[head.chain.length - 1]!.name, sha256: head.manifestSha }, changed: snap!.changed! } : {}),
       sequence: parent ? (parent.sequence ?? 0) + 1 : 0,
       // Batch numbers only grow; a journal pruned empty reads 0, which stays at the parent's.
       positions: { from, to: Math.max(from, snap?.lastBatch ?? 0) },

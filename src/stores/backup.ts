@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 import { errorText } from "../lib/errors.ts";
+import type { Store } from "./types.ts";
 
 export class BackupError extends Error {
   override name = "BackupError";
@@ -20,11 +21,22 @@ export class BackupError extends Error {
 /** The snapshot a compressed backup holds: its size and sha256 before compression. */
 export type RawSnapshot = { bytes: number; sha256: string };
 
+/**
+ * Reads what a manifest records (counts, the bars' checksum) from `snapshot`: a view of the store
+ * that sees exactly what the backup holds (its reads run in the backup's own snapshot; not to be
+ * closed). A service writing meanwhile changes neither.
+ */
+export type DescribeSnapshot<T> = (snapshot: Store) => Promise<T>;
+
 export interface StoreBackup {
   /** How it is done, for help and docs (`ticksync backup --help`). */
   readonly method: string;
-  /** Write the store's backup into `dir` as `name` plus its own extension; returns the file written. */
-  dump(url: string, dir: string, name: string): Promise<{ file: string; raw?: RawSnapshot }>;
+  /**
+   * Write the store's backup into `dir` as `name` plus its own extension; returns the file
+   * written, what `describe` read of the same snapshot, and (where the store has increments) the
+   * snapshot's partition digests, for the next increment to compare with.
+   */
+  dump<T>(url: string, dir: string, name: string, describe: DescribeSnapshot<T>): Promise<{ file: string; raw?: RawSnapshot; described: T; digest?: SnapshotDigest }>;
   /**
    * Replace the store at `url` with the backup `file` (its sha256 already checked): an existing
    * store only with `force`; `raw`, the snapshot the manifest recorded, is checked where it applies.
@@ -68,11 +80,12 @@ export type SnapshotDigest = { digests: PartitionDigests; lastBatch: number };
 
 export interface IncrementalBackup {
   /**
-   * In one consistent snapshot of the store: the digests of its bar partitions, and when `parent`
-   * is given, the increment from the parent's digests to this snapshot written to `file` (gzip,
-   * streamed). Returns the snapshot's digests, its journal position and the partitions written.
+   * In one consistent snapshot of the store: the digests of its bar partitions, the increment
+   * from the parent's digests to this snapshot written to `parent.file` (gzip, streamed), and
+   * what `describe` reads of it. Returns the snapshot's digests, its journal position, the
+   * partitions written and what was described.
    */
-  snapshot(url: string, parent: IncrementParent | null): Promise<SnapshotDigest & { changed: number }>;
+  snapshot<T>(url: string, parent: IncrementParent, describe: DescribeSnapshot<T>): Promise<SnapshotDigest & { changed: number; described: T }>;
   /** Apply an increment (its checksums already checked) to the store at `url`, in one transaction. */
   apply(url: string, file: string): Promise<void>;
 }

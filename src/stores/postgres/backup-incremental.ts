@@ -8,6 +8,7 @@ import { INTERVALS, INTERVAL_MS } from "../../domain/bar.ts";
 import {
   BackupError,
   changedPartitions,
+  type DescribeSnapshot,
   DigestAccumulator,
   GzipLineWriter,
   gzipLines,
@@ -21,6 +22,7 @@ import {
 } from "../backup.ts";
 import type { Sql, Tx } from "./sql.ts";
 import { parsePgUrl } from "./url.ts";
+import { postgresStore } from "./index.ts";
 
 /** Tables keyed by (series_id, ts), carried by partition; the others go whole. */
 const PARTITIONED = ["bars", "bar_extras"];
@@ -29,7 +31,7 @@ const WIDTHS = INTERVALS.map((i) => partitionWidth(INTERVAL_MS[i]));
 
 function connect(url: string): { sql: Sql; schema: string } {
   const { url: conn, schema } = parsePgUrl(url);
-  return { sql: postgres(conn, { max: 1, onnotice: () => {}, connection: { search_path: schema, application_name: "ticksync-backup" } }), schema };
+  return { sql: postgres(conn, { max: 1, onnotice: () => {}, connection: { search_path: schema, application_name: "ticksync-backup" }, types: { bigint: postgres.BigInt } }), schema };
 }
 
 /** Text output that is the same in every session: the digests compare rows as text. */
@@ -156,21 +158,44 @@ async function writeIncrement(tx: Tx, schema: string, file: string, after: numbe
   }
 }
 
-async function snapshot(url: string, parent: IncrementParent | null): Promise<SnapshotDigest & { changed: number }> {
+async function snapshot<T>(url: string, parent: IncrementParent, describe: DescribeSnapshot<T>): Promise<SnapshotDigest & { changed: number; described: T }> {
   const { sql, schema } = connect(url);
   try {
-    return (await sql.begin("ISOLATION LEVEL REPEATABLE READ", async (tx) => {
+    return await sql.begin("ISOLATION LEVEL REPEATABLE READ", async (tx) => {
       await pinSession(tx);
       const digests = await digestTables(tx);
       const [j] = await tx`SELECT coalesce(max(batch), 0)::text AS b FROM journal`;
-      let changed = 0;
-      if (parent) {
-        const keys = changedPartitions(parent.digests, digests);
-        changed = keys.length;
-        await writeIncrement(tx, schema, parent.file, parent.after, keys, digests);
-      }
-      return { digests, lastBatch: Number(j!.b), changed };
-    })) as SnapshotDigest & { changed: number };
+      // In the same transaction: the manifest describes what the increment carries.
+      const described = await describe(postgresStore(url, { sql: tx as unknown as Sql }));
+      const keys = changedPartitions(parent.digests, digests);
+      await writeIncrement(tx, schema, parent.file, parent.after, keys, digests);
+      return { digests, lastBatch: Number(j!.b), changed: keys.length, described };
+    });
+  } finally {
+    await sql.end();
+  }
+}
+
+/**
+ * A full backup's snapshot: in one REPEATABLE READ transaction, exported (pg_export_snapshot) to
+ * `dumpWith` (pg_dump --snapshot) and kept open until it is done, the digests and what `describe`
+ * reads: the manifest and the next increment's base are exactly what the dump holds.
+ */
+export async function fullSnapshot<T>(url: string, describe: DescribeSnapshot<T>, dumpWith: (snapshotId: string) => Promise<void>): Promise<{ described: T; digest: SnapshotDigest }> {
+  const { sql } = connect(url);
+  try {
+    return await sql.begin("ISOLATION LEVEL REPEATABLE READ", async (tx) => {
+      const [e] = await tx`SELECT pg_export_snapshot() AS id`;
+      await pinSession(tx);
+      // pg_dump works in parallel with the reads here: both see the exported snapshot.
+      const dumped = dumpWith(e!.id as string);
+      dumped.catch(() => {}); // awaited below; not an unhandled rejection if a read fails first
+      const digests = await digestTables(tx);
+      const [j] = await tx`SELECT coalesce(max(batch), 0)::text AS b FROM journal`;
+      const described = await describe(postgresStore(url, { sql: tx as unknown as Sql }));
+      await dumped;
+      return { described, digest: { digests, lastBatch: Number(j!.b) } };
+    });
   } finally {
     await sql.end();
   }

@@ -5,8 +5,8 @@
 import { existsSync, readdirSync, renameSync } from "node:fs";
 import { basename, join } from "node:path";
 import { redact, redactUrl } from "../../lib/redact.ts";
-import { postgresIncremental } from "./backup-incremental.ts";
-import { BackupError, type StoreBackup } from "../backup.ts";
+import { fullSnapshot, postgresIncremental } from "./backup-incremental.ts";
+import { BackupError, type DescribeSnapshot, type SnapshotDigest, type StoreBackup } from "../backup.ts";
 import { redactStoreUrl, storeUrlSchema, type StoreDescriptor } from "../descriptor.ts";
 import { parsePgUrl, postgresStore } from "./index.ts";
 
@@ -46,12 +46,15 @@ async function pgSchemaHasTables(url: string): Promise<boolean> {
   return Number(out.trim()) > 0;
 }
 
-async function dump(url: string, dir: string, name: string): Promise<{ file: string }> {
+async function dump<T>(url: string, dir: string, name: string, describe: DescribeSnapshot<T>): Promise<{ file: string; described: T; digest: SnapshotDigest }> {
   const file = join(dir, `${name}.pgdump`);
   const { env, schema } = pgEnv(url);
-  await run([pgTool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", `--schema=${schema}`, `--file=${file}.part`], env);
+  // pg_dump reads the snapshot of the transaction the manifest's counts and digests are read in.
+  const { described, digest } = await fullSnapshot(url, describe, (snapshotId) =>
+    run([pgTool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", `--schema=${schema}`, `--snapshot=${snapshotId}`, `--file=${file}.part`], env),
+  );
   renameSync(`${file}.part`, file);
-  return { file };
+  return { file, described, digest };
 }
 
 async function restore(url: string, file: string, opts: { force: boolean }): Promise<void> {

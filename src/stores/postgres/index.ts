@@ -36,9 +36,9 @@ export { PG_MIGRATIONS, PG_SCHEMA_VERSION } from "./schema.ts";
 export { parsePgUrl, redactPgUrl } from "./url.ts";
 
 /** The store's context: a pool of `max` connections (default 4) working in the URL's schema. */
-function openContext(url: string, max: number): PgContext {
+function openContext(url: string, max: number, given?: Sql): PgContext {
   const { url: connUrl, schema } = parsePgUrl(url);
-  const sql: Sql = timePoolWaits(
+  const sql: Sql = given ?? timePoolWaits(
     postgres(connUrl, {
       max,
       onnotice: () => {},
@@ -63,8 +63,12 @@ function openContext(url: string, max: number): PgContext {
   };
 }
 
-export function postgresStore(url: string, opts: { max?: number } = {}): Store {
-  const ctx = openContext(url, opts.max ?? 4);
+/**
+ * The store at `url`; or, given `sql` (a transaction's, say), a view of that connection (a
+ * backup's snapshot: it reads within the caller's transaction, and closing it leaves `sql` open).
+ */
+export function postgresStore(url: string, opts: { max?: number; sql?: Sql } = {}): Store {
+  const ctx = openContext(url, opts.max ?? 4, opts.sql);
   const { rollups, worker } = ctx;
   return {
     kind: "postgres",
@@ -103,7 +107,7 @@ export function postgresStore(url: string, opts: { max?: number } = {}): Store {
     async close() {
       // A catch-up in progress stops at its next step and rolls back (its run stays queued).
       await stopWorker(worker);
-      await ctx.sql.end({ timeout: 5 });
+      if (!opts.sql) await ctx.sql.end({ timeout: 5 });
     },
   };
 }

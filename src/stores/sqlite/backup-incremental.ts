@@ -7,6 +7,7 @@ import { INTERVAL_MS, type Interval } from "../../domain/bar.ts";
 import {
   BackupError,
   changedPartitions,
+  type DescribeSnapshot,
   DigestAccumulator,
   GzipLineWriter,
   gzipLines,
@@ -19,6 +20,7 @@ import {
   type SnapshotDigest,
 } from "../backup.ts";
 import { sqlitePath } from "./db.ts";
+import { sqliteStore } from "./index.ts";
 
 /** Tables keyed by (symbol, interval, ts, source), carried by partition; the others go whole. */
 const PARTITIONED = ["bars", "bar_extras"];
@@ -83,20 +85,24 @@ async function writeIncrement(db: Database, file: string, after: number, changed
   }
 }
 
-async function snapshot(url: string, parent: IncrementParent | null): Promise<SnapshotDigest & { changed: number }> {
+/** The digests of a snapshot and its journal position, read within the caller's transaction. */
+export function snapshotDigest(db: Database): SnapshotDigest {
+  const digests = digestTables(db);
+  const lastBatch = (db.query("SELECT coalesce(max(batch), 0) AS b FROM journal").get() as { b: number }).b;
+  return { digests, lastBatch };
+}
+
+async function snapshot<T>(url: string, parent: IncrementParent, describe: DescribeSnapshot<T>): Promise<SnapshotDigest & { changed: number; described: T }> {
   const db = new Database(sqlitePath(url), { readonly: true });
   try {
     db.run("BEGIN");
-    const digests = digestTables(db);
-    const lastBatch = (db.query("SELECT coalesce(max(batch), 0) AS b FROM journal").get() as { b: number }).b;
-    let changed = 0;
-    if (parent) {
-      const keys = changedPartitions(parent.digests, digests);
-      changed = keys.length;
-      await writeIncrement(db, parent.file, parent.after, keys);
-    }
+    const { digests, lastBatch } = snapshotDigest(db);
+    // Read in the same transaction: the manifest describes what the increment carries.
+    const described = await describe(sqliteStore(url, db));
+    const keys = changedPartitions(parent.digests, digests);
+    await writeIncrement(db, parent.file, parent.after, keys);
     db.run("COMMIT");
-    return { digests, lastBatch, changed };
+    return { digests, lastBatch, changed: keys.length, described };
   } finally {
     db.close();
   }

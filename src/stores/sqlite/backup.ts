@@ -1,30 +1,49 @@
-// SQLite backups: VACUUM INTO a snapshot (consistent while the service writes), gzip-compressed;
+// SQLite backups: VACUUM INTO a snapshot (consistent while the service writes), described and
+// digested from that snapshot file, gzip-compressed;
 // restored to a temporary file first, checked (sha256, integrity_check), then moved in place.
 import { Database } from "bun:sqlite";
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
-import { BackupError, sha256File, writable, type RawSnapshot, type StoreBackup } from "../backup.ts";
-import { sqliteIncremental } from "./backup-incremental.ts";
+import { BackupError, sha256File, writable, type DescribeSnapshot, type RawSnapshot, type SnapshotDigest, type StoreBackup } from "../backup.ts";
+import { snapshotDigest, sqliteIncremental } from "./backup-incremental.ts";
+import { sqliteStore } from "./index.ts";
 import { sqlitePath } from "./db.ts";
 
-async function dump(url: string, dir: string, name: string): Promise<{ file: string; raw: RawSnapshot }> {
+async function dump<T>(url: string, dir: string, name: string, describe: DescribeSnapshot<T>): Promise<{ file: string; raw: RawSnapshot; described: T; digest: SnapshotDigest }> {
   const raw = join(dir, `.${name}.db.part`);
   const file = join(dir, `${name}.db.gz`);
   rmSync(raw, { force: true });
-  // VACUUM INTO writes a consistent, compact copy while others keep writing (WAL).
-  const db = new Database(sqlitePath(url), { readonly: true });
   try {
-    db.run("VACUUM INTO ?", [raw]);
+    // VACUUM INTO writes a consistent, compact copy while others keep writing (WAL).
+    const db = new Database(sqlitePath(url), { readonly: true });
+    try {
+      db.run("VACUUM INTO ?", [raw]);
+    } finally {
+      db.close();
+    }
+    // The manifest's counts and the digests are read from the copy itself: nothing written since
+    // the copy is in them. Read-only (the copy is not in WAL mode): the file stays as it was made.
+    const snap = new Database(raw, { readonly: true });
+    let described: T;
+    let digest: SnapshotDigest;
+    try {
+      snap.run("BEGIN");
+      digest = snapshotDigest(snap);
+      described = await describe(sqliteStore(`sqlite:${raw}`, snap));
+      snap.run("COMMIT");
+    } finally {
+      snap.close();
+    }
+    const rawInfo = { bytes: statSync(raw).size, sha256: await sha256File(raw) };
+    await pipeline(createReadStream(raw), createGzip({ level: 6 }), createWriteStream(`${file}.part`));
+    renameSync(`${file}.part`, file);
+    return { file, raw: rawInfo, described, digest };
   } finally {
-    db.close();
+    rmSync(raw, { force: true });
+    rmSync(`${file}.part`, { force: true });
   }
-  const rawInfo = { bytes: statSync(raw).size, sha256: await sha256File(raw) };
-  await pipeline(createReadStream(raw), createGzip({ level: 6 }), createWriteStream(`${file}.part`));
-  renameSync(`${file}.part`, file);
-  rmSync(raw, { force: true });
-  return { file, raw: rawInfo };
 }
 
 async function restore(url: string, file: string, opts: { force: boolean; raw?: RawSnapshot }): Promise<void> {

@@ -3,6 +3,7 @@
 // Modules: db (connection, write statements), schema (migrations), writes (the batch
 // transaction), reads, ledger (runs, checkpoints, quarantine), journal (events, leases),
 // reference (instruments, actions, retention), backup (snapshot and restore).
+import type { Database } from "bun:sqlite";
 import { resolve } from "node:path";
 import { newOwner, readiness } from "../common.ts";
 import { bindBarReader, bindJournal, bindLeases, bindLedger, bindReferenceData, bindRetention } from "../compose.ts";
@@ -21,9 +22,13 @@ import { readRange } from "./replay.ts";
 export { sqlitePath } from "./db.ts";
 export { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./schema.ts";
 
-export function sqliteStore(url: string): Store {
+/**
+ * The store at `url`; or, given `db`, a view of that open connection (a backup's snapshot: it
+ * reads within the caller's transaction, and closing the view leaves the connection open).
+ */
+export function sqliteStore(url: string, db?: Database): Store {
   const path = sqlitePath(url);
-  const cx: SqliteContext = { db: openDatabase(path), owner: newOwner(), stmts: null, listeners: new Set<(events: BarEvent[]) => void>() };
+  const cx: SqliteContext = { db: db ?? openDatabase(path), owner: newOwner(), stmts: null, listeners: new Set<(events: BarEvent[]) => void>() };
   const commit = commitTransaction(cx);
   return {
     kind: "sqlite",
@@ -49,7 +54,7 @@ export function sqliteStore(url: string): Store {
     async close() {
       cx.stmts = null;
       dropBatchStatements(cx.db);
-      cx.db.close();
+      if (!db) cx.db.close();
     },
   };
 }
