@@ -97,8 +97,9 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       for (const made of [full.json, inc.json]) {
         const m = manifestOf(made.manifest);
         expect(w.totals.has(m.counts.bars), `${m.mode} backup's ${m.counts.bars} bars is no batch boundary`).toBe(true);
-        const target = kind.freshUrl(dir);
-        const r = await run(["restore", "--from", made.manifest, "--to", target]);
+        // pg_restore puts the schema back under its own name: the source's, replaced (--force).
+        const target = kind.kind === "postgres" ? url : kind.freshUrl(dir);
+        const r = await run(["restore", "--from", made.manifest, "--to", target, "--force"]);
         expect(r.code, `${m.mode}: ${r.stderr}`).toBe(0);
         expect(r.json.counts).toEqual(m.counts);
         expect(r.json.barsChecksum).toBe(m.barsChecksum);
