@@ -13,6 +13,7 @@ import { digestStore } from "../src/pipeline/migrate.ts";
 import { openStore } from "../src/stores/open.ts";
 import { csvFields, RowSum } from "../src/monitor/backup-questdb.ts";
 import { testTimeout } from "./timeout.ts";
+import { QDB_SCHEMA_VERSION } from "../src/stores/questdb/schema.ts";
 import { backupJob } from "../src/scheduler/jobs/backup.ts";
 import type { JobContext } from "../src/scheduler/jobs/kind.ts";
 
@@ -103,7 +104,7 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     const b = await cli(["backup", "--store", url, "--out", out, "--json"]);
     expect(b.code, b.stderr).toBe(0);
     const manifest = JSON.parse(b.stdout);
-    expect(manifest).toMatchObject({ format: "ticksync-backup/1", kind: "questdb", schemaVersion: 3, counts: { bars: 1095, quarantine: 1, runs: 1 } });
+    expect(manifest).toMatchObject({ format: "ticksync-backup/1", kind: "questdb", schemaVersion: QDB_SCHEMA_VERSION, counts: { bars: 1095, quarantine: 1, runs: 1 } });
     expect(manifest.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(manifest.store).not.toContain(`:${new URL(QDB_PG_URL!).password}@`);
     expect(manifest.store).toContain(":***@");

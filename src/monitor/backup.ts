@@ -3,7 +3,8 @@
 //   SQLite:   VACUUM INTO a snapshot (consistent while the service writes), gzip-compressed.
 //   Postgres: pg_dump of the store's schema in its custom (compressed) format.
 // Each backup has a manifest beside it: what was backed up, when, the file's size and sha256,
-// the row counts at the time and a checksum of the bars (the digest `migrate` verifies with).
+// the row counts and a checksum of the bars (the digest `migrate` verifies with), both read in
+// the backup's own snapshot through a view of the store the store's backup step gives.
 // Restore reads the manifest, checks the file's sha256 before touching the store, restores to a
 // temporary place first where it can (SQLite), and checks the counts and the bar checksum after.
 // Increments (--incremental; src/stores/backup.ts says what they hold) chain to the backup

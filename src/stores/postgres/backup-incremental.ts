@@ -1,8 +1,9 @@
 // PostgreSQL increments (src/stores/backup.ts says what an increment is): in one REPEATABLE READ
 // transaction (one snapshot while the service writes), the digest of every bar partition
 // (series id, time bucket) computed in the database, then the changed partitions' rows and every
-// other table whole through COPY's text format, streamed into a gzip'd file of lines. Applied in
-// one transaction with COPY FROM STDIN.
+// other table whole through COPY's text format, streamed into a gzip'd file of lines, and the
+// manifest's counts (a view of the store on that transaction). Applied in one transaction with
+// COPY FROM STDIN. A full backup's pg_dump is given such a transaction's snapshot (fullSnapshot).
 import postgres from "postgres";
 import { INTERVALS, INTERVAL_MS } from "../../domain/bar.ts";
 import {
@@ -187,14 +188,20 @@ export async function fullSnapshot<T>(url: string, describe: DescribeSnapshot<T>
     return await sql.begin("ISOLATION LEVEL REPEATABLE READ", async (tx) => {
       const [e] = await tx`SELECT pg_export_snapshot() AS id`;
       await pinSession(tx);
-      // pg_dump works in parallel with the reads here: both see the exported snapshot.
-      const dumped = dumpWith(e!.id as string);
-      dumped.catch(() => {}); // awaited below; not an unhandled rejection if a read fails first
-      const digests = await digestTables(tx);
-      const [j] = await tx`SELECT coalesce(max(batch), 0)::text AS b FROM journal`;
-      const described = await describe(postgresStore(url, { sql: tx as unknown as Sql }));
-      await dumped;
-      return { described, digest: { digests, lastBatch: Number(j!.b) } };
+      // pg_dump works while the reads here run: both see the exported snapshot. Both are waited
+      // for, whichever fails (the transaction stays open until pg_dump is done with it).
+      const [dumped, read] = await Promise.allSettled([
+        dumpWith(e!.id as string),
+        (async () => {
+          const digests = await digestTables(tx);
+          const [j] = await tx`SELECT coalesce(max(batch), 0)::text AS b FROM journal`;
+          const described = await describe(postgresStore(url, { sql: tx as unknown as Sql }));
+          return { described, digest: { digests, lastBatch: Number(j!.b) } };
+        })(),
+      ]);
+      if (dumped.status === "rejected") throw dumped.reason;
+      if (read.status === "rejected") throw read.reason;
+      return read.value;
     });
   } finally {
     await sql.end();

@@ -2,7 +2,7 @@
 // of the store's schema in its custom (compressed) format, restored with pg_restore after
 // dropping the schema (only with force). libpq reads the connection from its environment, so no
 // password is on a command line.
-import { existsSync, readdirSync, renameSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { redact, redactUrl } from "../../lib/redact.ts";
 import { fullSnapshot, postgresIncremental } from "./backup-incremental.ts";
@@ -50,11 +50,16 @@ async function dump<T>(url: string, dir: string, name: string, describe: Describ
   const file = join(dir, `${name}.pgdump`);
   const { env, schema } = pgEnv(url);
   // pg_dump reads the snapshot of the transaction the manifest's counts and digests are read in.
-  const { described, digest } = await fullSnapshot(url, describe, (snapshotId) =>
-    run([pgTool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", `--schema=${schema}`, `--snapshot=${snapshotId}`, `--file=${file}.part`], env),
-  );
-  renameSync(`${file}.part`, file);
-  return { file, described, digest };
+  const pgDump = pgTool("pg_dump");
+  try {
+    const { described, digest } = await fullSnapshot(url, describe, (snapshotId) =>
+      run([pgDump, "--format=custom", "--no-owner", "--no-privileges", `--schema=${schema}`, `--snapshot=${snapshotId}`, `--file=${file}.part`], env),
+    );
+    renameSync(`${file}.part`, file);
+    return { file, described, digest };
+  } finally {
+    rmSync(`${file}.part`, { force: true });
+  }
 }
 
 async function restore(url: string, file: string, opts: { force: boolean }): Promise<void> {

@@ -1,7 +1,8 @@
 // SQLite increments (src/stores/backup.ts says what an increment is): in one read transaction
 // (WAL: a consistent snapshot while the service writes), the digest of every bar partition
 // (source, symbol, interval, time bucket), then the changed partitions' rows and every other
-// table whole, as gzip'd JSON lines. Applied to a restored file in one write transaction.
+// table whole, as gzip'd JSON lines, and the manifest's counts (a view of the store on that
+// connection). Applied to a restored file in one write transaction.
 import { Database } from "bun:sqlite";
 import { INTERVAL_MS, type Interval } from "../../domain/bar.ts";
 import {
