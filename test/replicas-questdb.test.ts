@@ -71,7 +71,7 @@ describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.
   });
   const freshStore = async () => {
     const pg = new URL(QDB_PG_URL!);
-    const url = `questdb://${pg.username}:${pg.password}@${pg.host}${pg.pathname}?http=${QDB_HTTP}&prefix=t_replq_${process.pid}_${Date.now().toString(36)}_`;
+    const url = `questdb://${pg.username}:${pg.password}@${pg.host}${pg.pathname}?http=${QDB_HTTP}&prefix=t_replq_${process.pid}_${Date.now().toString(36)}_${urls.length}_`;
     urls.push(url);
     const store = questdbStore(url);
     stores.push(store);
@@ -149,9 +149,10 @@ describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.
     // a's client resumes on the other follower by id: the bars stored while it was away, replayed.
     const other = leader === b ? c : b;
     const resumed = await client(other.url, lastSeen);
-    writeFile(join(data, "ale_d.csv"), stooqCsv([["2024-01-02", 40, 41, 39, 40.5, 300], ["2024-01-03", 41, 42, 40, 41.5, 350]]));
-    await allHave([cb, cc, resumed], "ALE.WA");
-    await waitFor(() => resumed.bars.some((y) => y.symbol === "ALE.WA" && y.op === "insert" && y.id > lastSeen), 15_000, "a live bar after the replay");
+    // Then live: a bar stored after it resumed.
+    writeFile(join(data, "kgh_d.csv"), stooqCsv([["2024-01-02", 140, 141, 139, 140.5, 90], ["2024-01-03", 141, 142, 140, 141.5, 95]]));
+    await allHave([cb, cc, resumed], "KGH.WA");
+    expect(resumed.bars.filter((y) => y.symbol === "XTB.WA").length).toBe(2);
 
     // Every event on every connection, in id order, none twice: the dead replica's client's
     // before its death joined with its resumption equal the journal, as do the others'.
@@ -204,5 +205,56 @@ describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.
     expect(await store.countBars()).toBe(expected);
     expect(b.log.filter((l) => l.includes("another process has been writing"))).toEqual([]);
     expect(fake.violations("yahoo")).toBe(0);
+  }, 60_000);
+
+  test("a job on a replica that is not the journal writer waits for the writer to go idle, and fails saying why when it stays busy", async () => {
+    const { url, store } = await freshStore();
+    const extra = join(dir, "busy");
+    writeFile(join(extra, "ale_d.csv"), stooqCsv([["2024-01-02", 40, 41, 39, 40.5, 300]]));
+    const config = writeFile(join(dir, "busy.toml"), `[store]\nurl = "${url}"\n[server]\nleaseSeconds = 2\n[sources.extra]\ntype = "csv"\npath = "busy"\nlayout = "stooq"\nmarket = "WSE"\n[[jobs]]\nname = "extra"\nsource = "extra"\n`);
+    // This process writes a batch every 200 ms: it holds the journal-writer lease while it does.
+    const run = await store.startRun({ kind: "ingest", source: "busy" });
+    let i = 0;
+    let stopped = false;
+    const busyFor = (ms: number) =>
+      (async () => {
+        for (const end = Date.now() + ms; Date.now() < end && !stopped; i++) {
+          const bars = [{ source: "busy", symbol: "B", interval: "1m" as const, ts: Date.UTC(2024, 0, 2) + i * 60_000, open: 1, high: 1, low: 1, close: 1, volume: i }];
+          await store.commitBatch({ runId: run, source: "busy", bars, quarantine: [], read: 1 });
+          await Bun.sleep(200);
+        }
+      })();
+    const r = await replica(config);
+    procs.push(r);
+    const extraRuns = async () => (await store.listRuns({ limit: 20 })).filter((x) => x.job === "extra");
+    // Busy for 3 s, then idle: the job waits, then writes.
+    // (A batch committed: this process holds the lease; the replica's last lease is given up.)
+    const holding = async () => {
+      const from = i;
+      await waitFor(() => i >= from + 2, 15_000, "this process writing");
+    };
+    let busy = busyFor(3000);
+    try {
+      await holding();
+      const asked = Date.now();
+      expect((await fetch(`${r.url}/api/jobs/extra/run`, { method: "POST" })).status).toBe(202);
+      const [first] = await waitFor(async () => ((await extraRuns()).some((x) => x.outcome !== "running") ? extraRuns() : null), 15_000, "the job after the writer went idle");
+      expect(first!.outcome).toBe("succeeded");
+      expect(first!.inserted).toBe(1);
+      expect(first!.finishedAt! - asked).toBeGreaterThan(2000);
+      await busy;
+      // Busy for longer than the wait (20 s): the job's run fails, saying why, on one line.
+      writeFile(join(extra, "ale_d.csv"), stooqCsv([["2024-01-02", 40, 41, 39, 40.5, 300], ["2024-01-03", 41, 42, 40, 41.5, 350]]));
+      busy = busyFor(25_000);
+      await holding();
+      expect((await fetch(`${r.url}/api/jobs/extra/run`, { method: "POST" })).status).toBe(202);
+      const failed = await waitFor(async () => (await extraRuns()).find((x) => x.id !== first!.id && x.outcome !== "running"), 25_000, "the refused run");
+      expect(failed.outcome).toBe("failed");
+      expect(failed.error).toContain("another process has been writing to this QuestDB store for 20 s: QuestDB cannot order two writers' event journals");
+      expect(failed.error).not.toContain("\n");
+    } finally {
+      stopped = true;
+      await busy.catch(() => {});
+    }
   }, 60_000);
 });
