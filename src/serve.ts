@@ -96,12 +96,14 @@ function openCoordination(store: Store, url: string): PgCoordination | null {
   return c;
 }
 
-/** Every replica takes shards of the backfill jobs (on a single-process store, under its own leases). */
+/** Every replica takes shards of the backfill jobs (on a single-process store, under its own leases; on QuestDB, the leader). */
 function startShards(o: Opened) {
   const jobs = new Map(o.loaded.config.jobs.flatMap((j) => (j.kind === "backfill" ? [[j.name, { slots: j.shardsPerReplica ?? 2 }] as const] : [])));
   if (jobs.size === 0) return { stop: async () => {} };
   const leaseMs = o.loaded.config.server.leaseSeconds * 1000;
-  return startShardWorker({ store: o.store, leases: o.coordination ?? o.store, settings: o.loaded, metrics: o.metrics, replica: o.lease.replica, leaseMs, jobs, signal: o.shutdown.signal });
+  // QuestDB: one process writes at a time (its journal's numbering), so only the leader takes shards.
+  const leaderOnly = o.store.kind === "questdb" ? o.lease.isLeader : undefined;
+  return startShardWorker({ store: o.store, leases: o.coordination ?? o.store, settings: o.loaded, metrics: o.metrics, replica: o.lease.replica, leaseMs, jobs, signal: o.shutdown.signal, leaderOnly });
 }
 
 /** What the alert rules read: market hours, sink backlogs, the sinks' last verify, the data's disk. */

@@ -5,7 +5,9 @@
 // resumed backfill: when a replica dies its leases expire and another one continues the shard
 // with the symbols it had not done. Shards, not one lease per symbol: a lease and a run per
 // few dozen symbols keep the store's runs list and the lease traffic small, and a takeover
-// repeats at most the symbols in flight.
+// repeats at most the symbols in flight. On a store that one process writes at a time (QuestDB:
+// its journal's batch numbers come from the writing process) only the scheduler lease's holder
+// takes shards, and a replica that stops leading stops its shards (`leaderOnly`).
 import { log } from "../lib/log.ts";
 import { errorText } from "../lib/errors.ts";
 import type { TicksyncMetrics } from "../lib/metrics.ts";
@@ -60,18 +62,22 @@ export type ShardWorkerOptions = {
   pollMs?: number;
   /** Raised on shutdown: running shards stop (interrupted) and their leases are released. */
   signal: AbortSignal;
+  /**
+   * A store one process writes at a time (QuestDB): shards are taken only while this says this
+   * replica leads, and stopped (interrupted, for the next leader to go on) when it stops leading.
+   */
+  leaderOnly?: () => boolean;
 };
 
 /** Takes free shards of the backfill jobs, one per poll, up to each job's slots. */
 export function startShardWorker(o: ShardWorkerOptions): { stop(): Promise<void> } {
   const names = new Set(o.jobs.keys());
-  const active = new Map<number, { job: string; done: Promise<void> }>();
+  const active = new Map<number, { job: string; done: Promise<void>; stop: AbortController }>();
   /** Shards seen finished by this process, so they are not looked at again. */
   const finished = new Set<number>();
   let polling = false;
 
-  async function runShard(run: RunRecord, lease: string): Promise<void> {
-    const lost = new AbortController();
+  async function runShard(run: RunRecord, lease: string, lost: AbortController): Promise<void> {
     const stopBeat = heartbeat(o.leaseMs, () => o.leases.tryLease(lease, o.replica, o.leaseMs), (why) => {
       log.warn("lost a backfill shard's lease; stopping it", { run: run.id, why });
       lost.abort(new Error(`lease lost: ${why}`));
@@ -103,6 +109,14 @@ export function startShardWorker(o: ShardWorkerOptions): { stop(): Promise<void>
     if (polling || o.signal.aborted) return;
     polling = true;
     try {
+      if (o.leaderOnly && !o.leaderOnly()) {
+        for (const [id, a] of active)
+          if (!a.stop.signal.aborted) {
+            log.warn("no longer the leader; stopping a backfill shard (one process writes this store at a time)", { run: id });
+            a.stop.abort(new Error("no longer the leader"));
+          }
+        return;
+      }
       const open = (await openShards(o.store, names)).filter((r) => !finished.has(r.id) && !active.has(r.id));
       // A random order: replicas polling together try different shards first.
       for (const r of open.sort(() => Math.random() - 0.5)) {
@@ -118,8 +132,9 @@ export function startShardWorker(o: ShardWorkerOptions): { stop(): Promise<void>
           await o.leases.releaseLease(lease, o.replica);
           continue;
         }
-        const done = runShard(now, lease).finally(() => active.delete(r.id));
-        active.set(r.id, { job, done });
+        const stop = new AbortController();
+        const done = runShard(now, lease, stop).finally(() => active.delete(r.id));
+        active.set(r.id, { job, done, stop });
         break; // one a poll: the other replicas get their turn
       }
     } catch (e) {
