@@ -5,7 +5,7 @@
 // MAX_BACKLOG_BYTES (a stalled disk), gives the file up and hands back what it had not written.
 import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { createStream, type Options, type RotatingFileStream } from "rotating-file-stream";
+import type { Options, RotatingFileStream } from "rotating-file-stream";
 
 export type LogFileOptions = {
   /** The file written; rotated files sit beside it. */
@@ -86,6 +86,8 @@ export class LogFile {
     const rfsOptions: Options = { path: dirname(this.path), size: `${size}B`, rotate: options.keep, mode: 0o640 };
     if (options.interval !== undefined) rfsOptions.interval = options.interval;
     if (options.compress) rfsOptions.compress = "gzip";
+    // Loaded here, not at the top: every command imports the log, only `serve` with log.file needs this.
+    const { createStream } = require("rotating-file-stream") as typeof import("rotating-file-stream");
     this.stream = createStream(basename(this.path), rfsOptions);
     // Without this listener a disk error would be an uncaught exception that ends the process.
     this.stream.on("error", (e) => this.fail(e.message));
