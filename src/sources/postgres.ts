@@ -5,7 +5,7 @@
 // `reconcile` makes each run also compare recent days with the store (src/pipeline/reconcile.ts).
 // Change capture is described in docs/sources.md.
 import * as v from "valibot";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { minQualitySchema, sourceType, tableSourceEntries } from "./common.ts";
 import { SourceError, type Cursor, type ReadRange, type Source, type SourceBatch, type SourceDescriptor } from "./types.ts";
 import { storeFor, storeUrlPattern } from "../stores/registry.ts";
@@ -92,7 +92,9 @@ export function postgresSource(name: string, cfg: PostgresSourceConfig): Source 
   const textType = catalog ? "text" : "string";
 
   function connect() {
-    return postgres(url, {
+    // postgres.js is loaded when a table is read: every ingest imports the source registry.
+    const pg = (require("postgres") as { default: typeof postgres }).default;
+    return pg(url, {
       max: 1,
       // QuestDB answers only part of pg_catalog; its TIMESTAMP has no zone and means UTC. A change
       // cursor compared with a TIMESTAMP column is bound as one, from its text.

@@ -6,8 +6,6 @@ import { resolve } from "node:path";
 import * as v from "valibot";
 import { log } from "../../lib/log.ts";
 import { backupStore } from "../../monitor/backup.ts";
-import { backupPocketbase } from "../../monitor/backup-pocketbase.ts";
-import { backupQuestdb } from "../../monitor/backup-questdb.ts";
 import { storeFor } from "../../stores/registry.ts";
 import { defineJobKind, sinkField } from "./kind.ts";
 
@@ -30,9 +28,10 @@ export const backupJob = defineJobKind({
     const sink = job.sink === undefined ? undefined : ctx.sinks.get(job.sink);
     if (job.sink !== undefined && !sink) throw new Error(`job ${job.name}: sink ${job.sink} is not open`);
     if (sink || storeFor(ctx.storeUrl).type === "questdb") {
+      // Loaded when such a backup runs: the config schema (every command) imports the job kinds.
       const r = sink
-        ? await backupPocketbase(sink.name, sink.config, dir, { keep: job.keep, auditStore: ctx.storeUrl })
-        : await backupQuestdb(ctx.storeUrl, dir, { keep: job.keep, signal: ctx.signal });
+        ? await (await import("../../monitor/backup-pocketbase.ts")).backupPocketbase(sink.name, sink.config, dir, { keep: job.keep, auditStore: ctx.storeUrl })
+        : await (await import("../../monitor/backup-questdb.ts")).backupQuestdb(ctx.storeUrl, dir, { keep: job.keep, signal: ctx.signal });
       log.info("backup written", { kind: r.manifest.kind, file: r.manifest.file, bytes: r.manifest.bytes, sha256: r.manifest.sha256, removed: r.removed.length });
       return { outcome: "succeeded" };
     }

@@ -2,7 +2,7 @@
 // file, in keyset order: (cursor, key…) when the table has a cursor column, (key…) otherwise.
 // A page starts strictly after the last row of the previous one, so no offset ever grows.
 import { Database } from "bun:sqlite";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { storeFor } from "../../stores/registry.ts";
 import type { FieldType, TableSpec } from "./config.ts";
 import { keyId, pbDate, type PbRecord } from "./records.ts";
@@ -69,7 +69,8 @@ export function openTableReader(collection: string, spec: TableSpec, baseDir = p
     };
   }
   const wire = store.pgWire(spec.from);
-  const sql = postgres(wire.url, {
+  // postgres.js is loaded when a table is read (the config schema, read by every command, imports this).
+  const sql = (require("postgres") as { default: typeof postgres }).default(wire.url, {
     max: 1,
     fetch_types: wire.catalog,
     onnotice: () => {},

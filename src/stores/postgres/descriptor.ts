@@ -5,10 +5,16 @@
 import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { redact, redactUrl } from "../../lib/redact.ts";
-import { fullSnapshot, postgresIncremental } from "./backup-incremental.ts";
+import type * as Incremental from "./backup-incremental.ts";
 import { BackupError, type DescribeSnapshot, type SnapshotDigest, type StoreBackup } from "../backup.ts";
 import { redactStoreUrl, storeUrlSchema, type StoreDescriptor } from "../descriptor.ts";
-import { parsePgUrl, postgresStore } from "./index.ts";
+import type * as PgStore from "./index.ts";
+import { parsePgUrl } from "./url.ts";
+
+// The store and its increments are loaded when first used, not with the registry: every command
+// imports the registry, and these bring in postgres.js (~50 ms of start for an SQLite ingest).
+const pgStore = () => require("./index.ts") as typeof PgStore;
+const incremental = () => require("./backup-incremental.ts") as typeof Incremental;
 
 function pgTool(name: "pg_dump" | "pg_restore" | "psql"): string {
   const onPath = Bun.which(name);
@@ -52,7 +58,7 @@ async function dump<T>(url: string, dir: string, name: string, describe: Describ
   // pg_dump reads the snapshot of the transaction the manifest's counts and digests are read in.
   const pgDump = pgTool("pg_dump");
   try {
-    const { described, digest } = await fullSnapshot(url, describe, (snapshotId) =>
+    const { described, digest } = await incremental().fullSnapshot(url, describe, (snapshotId) =>
       run([pgDump, "--format=custom", "--no-owner", "--no-privileges", `--schema=${schema}`, `--snapshot=${snapshotId}`, `--file=${file}.part`], env),
     );
     renameSync(`${file}.part`, file);
@@ -75,14 +81,17 @@ const postgresBackup: StoreBackup = {
   dump,
   restore,
   target: (url) => redactUrl(url),
-  incremental: postgresIncremental,
+  incremental: {
+    snapshot: (...a) => incremental().postgresIncremental.snapshot(...a),
+    apply: (...a) => incremental().postgresIncremental.apply(...a),
+  },
 };
 
 export const postgresStoreDescriptor: StoreDescriptor = {
   type: "postgres",
   summary: "PostgreSQL (TimescaleDB when the extension is there): replicas, large data",
   schema: storeUrlSchema("postgres://user:pass@host:port/db[?schema=name]"),
-  create: postgresStore,
+  create: (url) => pgStore().postgresStore(url),
   prefixes: ["postgres://", "postgresql://"],
   urlForm: "postgres://user@host:port/db",
   parseUrl: parsePgUrl,
