@@ -65,8 +65,20 @@ export async function journalBatch(
 
 export async function eventsSince({ sql }: PgContext, after: number, limit: number): Promise<BarEvent[]> {
   const first = eventBatch(after);
-  const rows = await sql`SELECT batch, series, ops, data FROM journal WHERE batch >= ${first} ORDER BY batch LIMIT ${Math.max(1, Math.ceil(limit / 100) + 1)}`;
+  const perRead = Math.max(1, Math.ceil(limit / 100) + 1);
   const out: BarEvent[] = [];
+  // Rows whose bars were all deleted since give no event: reading goes on past them, a page of
+  // rows at a time, until `limit` events or the end (fewer than `limit`: the journal has no more).
+  for (let next = first; ; ) {
+    const rows = await sql`SELECT batch, series, ops, data FROM journal WHERE batch >= ${next} ORDER BY batch LIMIT ${perRead}`;
+    await eventsOfRows(sql, rows, first, after, limit, out);
+    if (out.length >= limit || rows.length < perRead) return out;
+    next = Number(rows[rows.length - 1]!.batch) + 1;
+  }
+}
+
+/** The events of some journal rows (from the event after `after` in its batch) into `out`, up to about `limit`. */
+async function eventsOfRows(sql: PgContext["sql"], rows: readonly Record<string, any>[], first: number, after: number, limit: number, out: BarEvent[]): Promise<void> {
   for (const r of rows) {
     const batch = Number(r.batch);
     const from = batch === first ? eventIndex(after) + 1 : 0;
@@ -94,7 +106,6 @@ export async function eventsSince({ sql }: PgContext, after: number, limit: numb
     }
     if (out.length >= limit) break;
   }
-  return out;
 }
 
 export async function eventBounds({ sql }: PgContext): Promise<{ last: number; first: number | null }> {

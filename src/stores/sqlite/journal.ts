@@ -33,16 +33,34 @@ function keyEvents(cx: SqliteContext, batch: number, series: string, ops: Uint8A
   }
 }
 
+/** Journal rows read per query by eventsSince (a row is one batch, up to 2^20 events). */
+const ROWS_PER_READ = 64;
+
+/**
+ * Up to `limit` events after `after`, in id order. Rows whose bars were all deleted since give no
+ * event: reading goes on past them (a page of rows at a time) until `limit` events or the end, so
+ * fewer than `limit` means the journal has no more, as the tailer takes it.
+ */
 export async function eventsSince(cx: SqliteContext, after: number, limit: number): Promise<BarEvent[]> {
-  const rows = cx.db.query("SELECT batch, series, ops, data FROM journal WHERE batch >= ? ORDER BY batch LIMIT ?").all(eventBatch(after), Math.max(1, Math.ceil(limit / 100) + 1)) as any[];
+  const page = cx.db.query("SELECT batch, series, ops, data FROM journal WHERE batch > ? ORDER BY batch LIMIT ?");
   const out: BarEvent[] = [];
-  for (const r of rows) {
-    const from = r.batch === eventBatch(after) ? eventIndex(after) + 1 : 0;
-    if ((r.series as string).startsWith(JOURNAL_KEYS)) keyEvents(cx, r.batch, r.series, r.ops, r.data, from, out, limit);
-    else out.push(...decodeJournal(r.batch, r.series, r.ops, r.data, from));
-    if (out.length >= limit) break;
+  const first = eventBatch(after);
+  // The batch holding `after` first (from the event after it), then the batches after it.
+  const head = cx.db.query("SELECT batch, series, ops, data FROM journal WHERE batch = ?").all(first) as any[];
+  let rows = head;
+  let last = first;
+  for (;;) {
+    for (const r of rows) {
+      const from = r.batch === first ? eventIndex(after) + 1 : 0;
+      if ((r.series as string).startsWith(JOURNAL_KEYS)) keyEvents(cx, r.batch, r.series, r.ops, r.data, from, out, limit);
+      else out.push(...decodeJournal(r.batch, r.series, r.ops, r.data, from));
+      if (out.length >= limit) return out;
+      last = r.batch;
+    }
+    if (rows !== head && rows.length < ROWS_PER_READ) return out;
+    rows = page.all(last, ROWS_PER_READ) as any[];
+    if (!rows.length) return out;
   }
-  return out;
 }
 
 export async function eventBounds(cx: SqliteContext): Promise<{ last: number; first: number | null }> {
