@@ -58,10 +58,10 @@ for (const kind of [sqlite, pg])
       const runId = await store.startRun({ kind: "ingest", source: "seed" });
       expect(await store.deleteBarKeys!({ runId, source: "seed", keys: bars.slice(0, 3).map(keyOf) })).toBe(3);
       const events = await store.eventsSince(0, 100);
-      expect(events.map((e) => [e.op, e.bar.ts])).toEqual([
+      expect(events.map((e): [string, number] => [e.op, e.bar.ts])).toEqual([
         ["insert", bars[3]!.ts],
         ["insert", bars[4]!.ts],
-        ...bars.slice(0, 3).map((b) => ["delete", b.ts]),
+        ...bars.slice(0, 3).map((b): [string, number] => ["delete", b.ts]),
       ]);
       // From an id inside the deleted batches, and with a small limit, the same events in order.
       const ids = events.map((e) => e.id);

@@ -4,6 +4,7 @@
 // stale, must leave the same rows, counts, series and events as upserting each row in turn.
 import { Database } from "bun:sqlite";
 import { afterAll, expect, test } from "bun:test";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import type { Bar } from "../src/domain/bar.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
@@ -121,4 +122,28 @@ test("an unchanged re-load writes nothing: no event, no journal entry, rows keep
   const db = new Database(path, { readonly: true });
   expect(db.query("SELECT count(*) AS n FROM bars WHERE run_id <> ?").get(first)).toEqual({ n: 0 });
   db.close();
+});
+
+test("a bulk batch checkpoints every 64 MiB of WAL, a small one at SQLite's 4 MiB", async () => {
+  const path = join(dir, "checkpoints.db");
+  const store = sqliteStore(`sqlite:${path}`);
+  opened.push(store);
+  await store.migrate();
+  const run = await store.startRun({ kind: "ingest", source: "src" });
+  const fileSize = () => statSync(path).size;
+  const walPages = () => statSync(`${path}-wal`).size / 4096;
+  const empty = fileSize();
+  // Bulk batches (≥ 5,000 bars) well past 1,000 pages of WAL: no checkpoint yet, the file stays as it was.
+  const symbols = Array.from({ length: 40 }, (_, i) => `S${i}.WA`);
+  for (let b = 0; b < 3; b++) {
+    const bars: Bar[] = [];
+    for (let day = b * 250; day < (b + 1) * 250; day++) for (const symbol of symbols) bars.push(randomBar(rng(day), symbol, day, 0));
+    await store.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: bars.length });
+  }
+  expect(walPages()).toBeGreaterThan(1_500);
+  expect(fileSize()).toBe(empty);
+  // A small batch (a live feed's) commits with SQLite's own threshold: its commit checkpoints.
+  const one = [randomBar(rng(1), "PKN.WA", 900, 0)];
+  await store.commitBatch({ runId: run, source: "src", bars: one, quarantine: [], read: 1 });
+  expect(fileSize()).toBeGreaterThan(empty + 1_000 * 4096);
 });

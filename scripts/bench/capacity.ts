@@ -154,7 +154,7 @@ async function sqliteBaselineChild(csv: string, dbPath: string, interval: Interv
   const started = performance.now();
   const db = new Database(dbPath, { create: true, strict: false });
   // The same pragmas as src/stores/sqlite/index.ts.
-  for (const p of ["journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 10000", "temp_store = MEMORY", "cache_size = -65536", "wal_autocheckpoint = 16384", "journal_size_limit = 67108864"]) db.exec(`PRAGMA ${p}`);
+  for (const p of ["journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 10000", "temp_store = MEMORY", "cache_size = -65536", "journal_size_limit = 67108864"]) db.exec(`PRAGMA ${p}`);
   for (const m of SQLITE_MIGRATIONS) db.exec(m.sql);
   const insert = db.prepare(`INSERT INTO bars (${BAR_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);
   const now = Date.now();

@@ -177,7 +177,6 @@ function baselineChild(csv: string, dbPath: string): void {
   db.exec("PRAGMA busy_timeout = 10000");
   db.exec("PRAGMA temp_store = MEMORY");
   db.exec("PRAGMA cache_size = -65536");
-  db.exec("PRAGMA wal_autocheckpoint = 16384");
   db.exec("PRAGMA journal_size_limit = 67108864");
   for (const m of SQLITE_MIGRATIONS) db.exec(m.sql);
   const insert = db.prepare(`INSERT INTO bars (${BAR_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`);

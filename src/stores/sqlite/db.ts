@@ -16,6 +16,8 @@ export type SqliteContext = {
   stmts: WriteStatements | null;
   /** onEvents subscribers: told of each committed batch's events in this process. */
   readonly listeners: Set<(events: BarEvent[]) => void>;
+  /** The connection's wal_autocheckpoint now (pages), as the write path last set it. */
+  checkpointPages?: number;
 };
 
 /**
@@ -42,10 +44,8 @@ export function openDatabase(path: string): Database {
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec("PRAGMA temp_store = MEMORY");
   db.exec("PRAGMA cache_size = -65536");
-  // A checkpoint every 64 MiB of WAL rather than SQLite's 4 MiB: a load commits a batch every few
-  // MiB, and each checkpoint fsyncs the WAL and the file (80 of them for a million bars, tens of
-  // milliseconds each on a busy disk); the WAL file is cut back to that size after each one.
-  db.exec("PRAGMA wal_autocheckpoint = 16384");
+  // The WAL file is cut back to 64 MiB after a checkpoint (the most a bulk load lets it grow:
+  // see BULK_CHECKPOINT_PAGES in writes.ts).
   db.exec("PRAGMA journal_size_limit = 67108864");
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
   return db;
