@@ -35,6 +35,7 @@ import { ILP_LINES_PER_REQUEST } from "../../src/stores/questdb/index.ts";
 import { MARKET, RUN_ID, SOURCE, eachLine, parseLine, splitCsv, writeCsv, writeRawFiles, type Interval, type RawFiles } from "./lib/capacity-data.ts";
 import { PgClientCpu, pidListening, treeCpuSeconds } from "./lib/proc-cpu.ts";
 import { bytesText, hoursText, sizing, type Scenario, type StoreFigures } from "./lib/sizing.ts";
+import { walApplied } from "./lib/questdb-wal.ts";
 
 const ROWS = { "1d": 500_000, "1m": 500_000 } as const;
 const MINUTES = 10_080;
@@ -286,18 +287,6 @@ async function benchPostgres(sql: postgres.Sql, pgUrl: string, tag: string, spli
 }
 
 // --- QuestDB --------------------------------------------------------------------------------
-
-async function walApplied(sql: postgres.Sql, table: string, timeoutMs = 600_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [r] = await sql`SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = ${table}`;
-    if (!r) throw new Error(`QuestDB has no WAL table ${table}`);
-    if (r.suspended) throw new Error(`QuestDB suspended the WAL of ${table} (see its log)`);
-    if (Number(r.writerTxn) >= Number(r.sequencerTxn)) return;
-    if (Date.now() > deadline) throw new Error(`QuestDB did not apply the WAL of ${table} in time`);
-    await Bun.sleep(20);
-  }
-}
 
 /**
  * A QuestDB catalogue query, tried again while another client's table is locked or gone (tests on

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { writeBulkCsv } from "./ingest.ts";
 import { ILP_LINES_PER_REQUEST as QDB_LINES_PER_REQUEST, questdbStore } from "../../src/stores/questdb/index.ts";
 import { postgresStore } from "../../src/stores/postgres/index.ts";
+import { walApplied } from "./lib/questdb-wal.ts";
 
 /** The issue's size. */
 const ROWS = 5_000_000;
@@ -366,18 +367,6 @@ async function qdbFingerprint(sql: postgres.Sql, table: string): Promise<QdbPrin
   const [r] = await sql.unsafe(`SELECT count() AS n, sum(close) AS close, min(ts) AS "minTs", max(ts) AS "maxTs" FROM "${table}"`);
   const t = (x: unknown) => (x == null ? null : new Date(String(x)).getTime());
   return { n: Number(r!.n), close: Number(r!.close ?? 0), minTs: t(r!.minTs), maxTs: t(r!.maxTs) };
-}
-
-async function walApplied(sql: postgres.Sql, table: string, timeoutMs = 600_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [r] = await sql`SELECT writerTxn, sequencerTxn, suspended FROM wal_tables() WHERE name = ${table}`;
-    if (!r) throw new Error(`QuestDB has no WAL table ${table}`);
-    if (r.suspended) throw new Error(`QuestDB suspended the WAL of ${table} (see its log)`);
-    if (Number(r.writerTxn) >= Number(r.sequencerTxn)) return;
-    if (Date.now() > deadline) throw new Error(`QuestDB did not apply the WAL of ${table} in time`);
-    await Bun.sleep(10);
-  }
 }
 
 async function qdbDropPrefix(sql: postgres.Sql, prefix: string) {

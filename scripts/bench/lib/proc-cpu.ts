@@ -50,9 +50,8 @@ export function treeCpuSeconds(root: number): number {
   return ticks / CLK_TCK;
 }
 
-/** Socket inodes listening on a local TCP port (IPv4 and IPv6). */
-function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
+/** The TCP sockets of this machine (IPv4 and IPv6), each line of /proc/net/tcp* cut into its fields. */
+function* tcpSockets(): Generator<string[]> {
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text = "";
     try {
@@ -62,10 +61,19 @@ function listeningInodes(port: number): Set<string> {
     }
     for (const line of text.split("\n").slice(1)) {
       const c = line.trim().split(/\s+/);
-      if (c.length < 10 || c[3] !== "0A") continue; // 0A: LISTEN
-      if (parseInt(c[1]!.split(":")[1]!, 16) === port) inodes.add(c[9]!);
+      if (c.length >= 10) yield c;
     }
   }
+}
+
+/** A socket field's port ("0100007F:1F90" → 8080). */
+const portOf = (address: string) => parseInt(address.split(":")[1]!, 16);
+
+/** Socket inodes listening on a local TCP port (IPv4 and IPv6). */
+function listeningInodes(port: number): Set<string> {
+  const inodes = new Set<string>();
+  // c[3] 0A: LISTEN; c[1] the local address, c[9] the inode.
+  for (const c of tcpSockets()) if (c[3] === "0A" && portOf(c[1]!) === port) inodes.add(c[9]!);
   return inodes;
 }
 
@@ -121,19 +129,8 @@ function clientPorts(pid: number, serverPort: number): Set<number> {
     }
   }
   const ports = new Set<number>();
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const c = line.trim().split(/\s+/);
-      if (c.length < 10 || !inodes.has(c[9]!)) continue;
-      if (parseInt(c[2]!.split(":")[1]!, 16) === serverPort) ports.add(parseInt(c[1]!.split(":")[1]!, 16));
-    }
-  }
+  // c[1] the local address, c[2] the remote one.
+  for (const c of tcpSockets()) if (inodes.has(c[9]!) && portOf(c[2]!) === serverPort) ports.add(portOf(c[1]!));
   return ports;
 }
 
