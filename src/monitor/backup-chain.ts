@@ -146,33 +146,28 @@ export async function chainHead(dir: string, store: string, kind: string, schema
 export function prune(dir: string, keep: number, mine: (m: BackupManifest) => boolean = () => true): string[] {
   // Only backups `mine` accepts (the same kind and store): another kind's backups in the
   // directory (a Pocketbase sink's, say), and a manifest that cannot be read, are left alone.
-  const names = manifestNames(dir).filter((n) => {
+  const manifests = new Map<string, BackupManifest>(); // newest first, as manifestNames orders them
+  for (const n of manifestNames(dir)) {
     try {
-      return mine(readManifest(join(dir, n)));
+      const m = readManifest(join(dir, n));
+      if (mine(m)) manifests.set(n, m);
     } catch {
-      return false;
+      // not ours to remove
     }
-  });
-  const kept = new Set<string>();
-  const manifests = new Map<string, BackupManifest | null>();
-  const load = (n: string) => {
-    if (!manifests.has(n)) {
-      try {
-        manifests.set(n, readManifest(join(dir, n)));
-      } catch {
-        manifests.set(n, null);
-      }
-    }
-    return manifests.get(n)!;
-  };
-  for (const n of names.slice(0, keep)) {
-    for (let at: string | undefined = n; at && !kept.has(at) && names.includes(at); at = load(at)?.mode === "incremental" ? basename(load(at)!.parent?.name ?? "") : undefined) kept.add(at);
   }
+  const names = [...manifests.keys()];
+  const kept = new Set<string>();
+  for (const n of names.slice(0, keep))
+    for (let at: string | undefined = n; at && !kept.has(at) && manifests.has(at); ) {
+      kept.add(at);
+      const m: BackupManifest = manifests.get(at)!;
+      at = m.mode === "incremental" ? basename(m.parent?.name ?? "") : undefined;
+    }
   const removed: string[] = [];
   for (const n of names) {
     if (kept.has(n)) continue;
-    const m = load(n);
-    for (const f of [m?.file, m?.digest?.file]) if (f) rmSync(join(dir, basename(f)), { force: true });
+    const m = manifests.get(n)!;
+    for (const f of [m.file, m.digest?.file]) if (f) rmSync(join(dir, basename(f)), { force: true });
     rmSync(join(dir, n), { force: true });
     removed.push(n);
   }

@@ -2,11 +2,12 @@
 // backup API, backup-pocketbase.ts; the QuestDB store as a checksummed export, backup-questdb.ts):
 // the manifest's top-level fields (those of src/monitor/backup.ts, plus what the kind adds), its
 // name beside the backup file, and a pruning that removes only backups of the same kind and origin.
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BackupError, MANIFEST_FORMAT } from "./backup.ts";
+import { readManifest } from "./backup-chain.ts";
 import { sha256File, writable } from "../stores/backup.ts";
 import { errorText } from "../lib/errors.ts";
 import { log } from "../lib/log.ts";
@@ -29,7 +30,6 @@ export type ManifestBase = {
 };
 
 const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-const BACKUP_NAME = /^ticksync-(\d{8}T\d{6}Z)(?:-(\d+))?\.json$/;
 
 /** A new backup's name in `dir` (ticksync-<UTC time>[-n], as the store's backups are named). */
 export function newBackupName(dir: string, now: Date): string {
@@ -49,41 +49,9 @@ export function writeManifest(dir: string, name: string, manifest: ManifestBase)
   return path;
 }
 
-/**
- * Keep the newest `keep` backups in `dir` that `mine` accepts (same kind and origin); older ones
- * of those go, manifest and file. Backups of anything else in the directory are left alone.
- */
-export function pruneMine(dir: string, keep: number, mine: (m: ManifestBase) => boolean): string[] {
-  const order = (f: string) => {
-    const m = BACKUP_NAME.exec(f)!;
-    return `${m[1]}-${String(Number(m[2] ?? 1)).padStart(6, "0")}`;
-  };
-  const ours: { name: string; file: string }[] = [];
-  for (const f of readdirSync(dir).filter((x) => BACKUP_NAME.test(x))) {
-    try {
-      const m = JSON.parse(readFileSync(join(dir, f), "utf8")) as ManifestBase;
-      if (m?.format === MANIFEST_FORMAT && mine(m)) ours.push({ name: f, file: basename(String(m.file)) });
-    } catch {} // an unreadable manifest is not ours to remove
-  }
-  ours.sort((a, b) => (order(a.name) < order(b.name) ? 1 : -1));
-  const removed: string[] = [];
-  for (const o of ours.slice(keep)) {
-    rmSync(join(dir, o.file), { force: true });
-    rmSync(join(dir, o.name), { force: true });
-    removed.push(o.name);
-  }
-  return removed;
-}
-
 /** A manifest of one `kind`, and its backup file after its sha256 was checked against it. */
 export async function checkedBackup<M extends ManifestBase>(manifestPath: string, kind: M["kind"]): Promise<{ manifest: M; file: string }> {
-  let m: M;
-  try {
-    m = JSON.parse(readFileSync(manifestPath, "utf8"));
-  } catch (e) {
-    throw new BackupError(`cannot read the manifest ${manifestPath}: ${errorText(e)}`, "failed");
-  }
-  if (m?.format !== MANIFEST_FORMAT) throw new BackupError(`${manifestPath} is not a ticksync backup manifest (format ${JSON.stringify(m?.format)})`, "failed");
+  const m = readManifest(manifestPath) as unknown as M;
   if (m.kind !== kind) throw new BackupError(`${manifestPath} is a ${JSON.stringify(m.kind)} backup, not a ${kind} one`, "unsupported");
   const file = join(dirname(resolve(manifestPath)), basename(String(m.file)));
   if (!existsSync(file)) throw new BackupError(`the backup file ${file} named by the manifest is missing`, "failed");
@@ -95,8 +63,8 @@ export async function checkedBackup<M extends ManifestBase>(manifestPath: string
 /** The kind a manifest names ("sqlite", "postgres", "pocketbase", "questdb"), or null. */
 export function manifestKind(path: string): string | null {
   try {
-    const m = JSON.parse(readFileSync(path, "utf8")) as Partial<ManifestBase>;
-    return m?.format === MANIFEST_FORMAT && typeof m.kind === "string" ? m.kind : null;
+    const m = readManifest(path);
+    return typeof m.kind === "string" ? m.kind : null;
   } catch {
     return null;
   }

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { ClientResponseError } from "pocketbase";
 import { BackupError } from "./backup.ts";
 import { MANIFEST_FORMAT } from "./backup.ts";
-import { checkedBackup, downloadTo, newBackupName, pruneMine, recordRun, writeManifest, type ManifestBase } from "./backup-kinds.ts";
+import { prune } from "./backup-chain.ts";
+import { checkedBackup, downloadTo, newBackupName, recordRun, writeManifest, type ManifestBase } from "./backup-kinds.ts";
 import { connect, withRetry, type PbConnection } from "../sinks/pocketbase/client.ts";
 import type { PocketbaseSinkConfig } from "../sinks/pocketbase/config.ts";
 import { errorText } from "../lib/errors.ts";
@@ -122,7 +123,7 @@ export async function backupPocketbase(
     key,
   };
   const manifestPath = writeManifest(dir, name, manifest);
-  const removed = o.keep ? pruneMine(dir, o.keep, (m) => m.kind === "pocketbase" && (m as PocketbaseManifest).sink === sink && m.store === manifest.store) : [];
+  const removed = o.keep ? prune(dir, o.keep, (m) => m.kind === "pocketbase" && (m as unknown as PocketbaseManifest).sink === sink && m.store === manifest.store) : [];
   const removedOnServer: string[] = [];
   if (o.keep) {
     try {

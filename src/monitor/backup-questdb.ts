@@ -14,7 +14,8 @@ import { createGunzip, createGzip } from "node:zlib";
 import { createInterface } from "node:readline";
 import postgres from "postgres";
 import { BackupError, MANIFEST_FORMAT } from "./backup.ts";
-import { checkedBackup, newBackupName, pruneMine, recordRun, tap, writeManifest, type ManifestBase } from "./backup-kinds.ts";
+import { prune } from "./backup-chain.ts";
+import { checkedBackup, newBackupName, recordRun, tap, writeManifest, type ManifestBase } from "./backup-kinds.ts";
 import { parseQuestdbUrl, TABLE_NAMES } from "../stores/questdb/context.ts";
 import { errorText } from "../lib/errors.ts";
 import { redact } from "../lib/redact.ts";
@@ -188,7 +189,7 @@ export async function backupQuestdb(url: string, dir: string, o: { keep?: number
     tables: done,
   };
   const manifestPath = writeManifest(dir, name, manifest);
-  const removed = o.keep ? pruneMine(dir, o.keep, (m) => m.kind === "questdb" && m.store === location) : [];
+  const removed = o.keep ? prune(dir, o.keep, (m) => m.kind === "questdb" && m.store === location) : [];
   await recordRun(url, { kind: "backup", source: "questdb", params: { dir, file: manifest.file, sha256: manifest.sha256, bytes: manifest.bytes, removed }, read: manifest.counts.bars ?? 0, error: null });
   return { manifest, manifestPath, removed };
 }
