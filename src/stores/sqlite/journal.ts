@@ -5,8 +5,8 @@
 // Deletes keep whole bars (the bar as it was), in encodeJournal's format.
 import type { Statement } from "bun:sqlite";
 import { COLUMN_WIDTH, type BarColumns } from "../../domain/columns.ts";
-import type { Interval } from "../../domain/bar.ts";
 import { decodeJournal, eventBatch, eventId, eventIndex, opOf, type BarEvent, type JournalEntry } from "../events.ts";
+import { rowToBar } from "../rows.ts";
 import type { SqliteContext } from "./db.ts";
 
 /** A journal row of keys: `series` is this prefix, then the JSON of its (source, symbol, interval) triples. */
@@ -23,12 +23,9 @@ function keyEvents(cx: SqliteContext, batch: number, series: string, ops: Uint8A
   for (let i = from; i < ops.length && out.length < limit; i++) {
     const [source, symbol, interval] = triples[keys[2 * i]!]!;
     const ts = keys[2 * i + 1]!;
-    const r = get.values(symbol, interval, ts, source)[0] as (number | null)[] | undefined;
+    const r = get.get(symbol, interval, ts, source) as Record<string, number | null> | null;
     if (!r) continue; // deleted since
-    const bar: BarEvent["bar"] = { source, symbol, interval: interval as Interval, ts, open: r[0]!, high: r[1]!, low: r[2]!, close: r[3]!, volume: r[4]! };
-    if (r[5] !== null) bar.adjClose = r[5]!;
-    if (r[6] !== null) bar.turnover = r[6]!;
-    if (r[7] !== null) bar.trades = r[7]!;
+    const bar = rowToBar({ source, symbol, interval, ts, ...r });
     out.push({ id: eventId(batch, i), type: "bar", op: opOf(ops[i]), bar });
   }
 }
