@@ -8,9 +8,8 @@ import { basename, join } from "node:path";
 import postgres from "postgres";
 import { cli, tempDir } from "./helpers.ts";
 import { parsePgUrl } from "../src/stores/postgres/index.ts";
-import { STORES } from "./stores.ts";
+import { STORES, storeDigest } from "./stores.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
-import { digestStore } from "../src/pipeline/migrate.ts";
 import { openStore } from "../src/stores/open.ts";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
@@ -34,16 +33,6 @@ const all = benchBars(4);
 const first = all.filter((b) => b.symbol !== all[all.length - 1]!.symbol);
 const lastSymbol = all.filter((b) => b.symbol === all[all.length - 1]!.symbol);
 
-/** A store's content as a string: every (symbol, interval, day) digest, quarantine, checkpoints. */
-const digestOf = async (url: string) => {
-  const s = openStore(url);
-  try {
-    const d = await digestStore(s);
-    return JSON.stringify([[...d.bars].map(([k, v]) => [k, v.count, v.sum.toString()]), [...d.quarantine], [...d.checkpoints]]);
-  } finally {
-    await s.close();
-  }
-};
 
 async function dropSchema(url: string) {
   const { url: conn, schema } = parsePgUrl(url);
@@ -96,14 +85,14 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       // An increment is smaller than the full backup it follows.
       expect(inc3.bytes).toBeLessThan(full.bytes);
 
-      const source = await digestOf(url);
+      const source = await storeDigest(url);
       // pg_restore puts the schema back under its own name: the source's, dropped first.
       const target = kind.kind === "postgres" ? url : kind.freshUrl(dir);
       if (kind.kind === "postgres") await dropSchema(url);
       const r = await cli(["restore", "--from", inc3.manifest, "--to", target, "--json"]);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).counts).toEqual(inc3.counts);
-      expect(await digestOf(target)).toBe(source);
+      expect(await storeDigest(target)).toBe(source);
       // Restoring the middle of the chain gives the store as it was then.
       const mid = await cli(["restore", "--from", inc1.manifest, "--to", target, "--force", "--json"]);
       expect(mid.code, mid.stderr).toBe(0);
@@ -143,7 +132,7 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       // Still whole after all that.
       const again = await cli(["restore", "--from", inc3.manifest, "--to", target, "--force"]);
       expect(again.code, again.stderr).toBe(0);
-      expect(await digestOf(target)).toBe(source);
+      expect(await storeDigest(target)).toBe(source);
 
       // An increment cannot be made without a usable parent: say so, make a full one instead.
       const digest = join(out, inc3.digest.file);
@@ -179,11 +168,11 @@ test.skipIf(pg.unavailable !== null)("postgres increments COPY in small pieces (
     const inc = await backupStore(url, out, { incremental: true, now: new Date("2026-12-06T08:00:01Z") });
     expect(inc.manifest).toMatchObject({ mode: "incremental", parent: { name: basename(full.manifestPath) } });
     expect(inc.manifest.changed!).toBeGreaterThan(1);
-    const source = await digestOf(url);
+    const source = await storeDigest(url);
     await dropSchema(url);
     const r = await restoreStore(inc.manifestPath, url);
     expect(r.counts).toEqual(inc.manifest.counts);
-    expect(await digestOf(url)).toBe(source);
+    expect(await storeDigest(url)).toBe(source);
   } finally {
     Object.assign(COPY_LIMITS, saved);
   }
@@ -223,5 +212,5 @@ test("the job's incremental backups: full when there is none to follow and every
   const target = `sqlite:${join(dir, "job-restored.db")}`;
   const r = await cli(["restore", "--from", last.manifestPath, "--to", target]);
   expect(r.code, r.stderr).toBe(0);
-  expect(await digestOf(target)).toBe(await digestOf(url));
+  expect(await storeDigest(target)).toBe(await storeDigest(url));
 });

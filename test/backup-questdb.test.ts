@@ -7,9 +7,8 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { cli, tempDir } from "./helpers.ts";
-import { QDB_PG_URL, STORES } from "./stores.ts";
+import { QDB_PG_URL, STORES, storeDigest } from "./stores.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
-import { digestStore } from "../src/pipeline/migrate.ts";
 import { openStore } from "../src/stores/open.ts";
 import { csvFields, RowSum } from "../src/monitor/backup-questdb.ts";
 import { testTimeout } from "./timeout.ts";
@@ -25,15 +24,6 @@ const prefixes: string[] = [];
 // Text a CSV export escapes (\n, \\, \u0001) or quotes, and an empty string beside a null.
 const TRICKY = 'line\nbreak, "quoted" back\\slash \\n tab\t ctl\u0001 ünï 😀';
 
-const digestOf = async (url: string) => {
-  const s = openStore(url);
-  try {
-    const d = await digestStore(s);
-    return JSON.stringify([[...d.bars].map(([k, v]) => [k, v.count, v.sum.toString()]), [...d.quarantine], [...d.checkpoints]]);
-  } finally {
-    await s.close();
-  }
-};
 
 /** Rows of a table as stored, by a query over its prefixed name. */
 async function rowsOf(prefix: string, query: (t: (name: string) => string) => string) {
@@ -98,7 +88,7 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     });
     await s.finishRun(run, { outcome: "failed", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 1, fromTs: null, toTs: null, quality: null, error: "" });
     await s.close();
-    const before = await digestOf(url);
+    const before = await storeDigest(url);
 
     const out = join(dir, "qdb");
     const b = await cli(["backup", "--store", url, "--out", out, "--json"]);
@@ -132,7 +122,7 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     const r = await cli(["restore", "--from", manifest.manifest, "--to", target, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).counts).toEqual(manifest.counts);
-    expect(await digestOf(target)).toBe(before);
+    expect(await storeDigest(target)).toBe(before);
     // The audit trail: the backup in the store backed up, the restore in the restored one.
     const audit = (t: (n: string) => string) => `SELECT kind, source, outcome FROM ${t("runs")} WHERE kind IN ('backup', 'restore')`;
     expect(await rowsOf(prefixOf(url), audit)).toEqual([{ kind: "backup", source: "questdb", outcome: "succeeded" }]);
@@ -153,7 +143,7 @@ describe.skipIf(qdb.unavailable !== null)("QuestDB store backup and restore", ()
     expect(again.stderr).toContain("--force");
     const forced = await cli(["restore", "--from", manifest.manifest, "--to", target, "--force"]);
     expect(forced.code, forced.stderr).toBe(0);
-    expect(await digestOf(target)).toBe(before);
+    expect(await storeDigest(target)).toBe(before);
   });
 
   test("the backup job of a QuestDB store exports it; keep = 1 leaves the newest", async () => {

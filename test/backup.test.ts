@@ -5,9 +5,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { basename, join } from "node:path";
 import postgres from "postgres";
 import { cli, tempDir, waitFor } from "./helpers.ts";
-import { STORES } from "./stores.ts";
+import { STORES, storeDigest } from "./stores.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
-import { digestStore } from "../src/pipeline/migrate.ts";
 import { openStore } from "../src/stores/open.ts";
 import type { Store } from "../src/stores/types.ts";
 import { parsePgUrl } from "../src/stores/postgres/index.ts";
@@ -34,15 +33,6 @@ async function fill(store: Store) {
   await store.finishRun(run, { outcome: "succeeded", read: bars.length, inserted: bars.length, updated: 0, unchanged: 0, quarantined: 1, fromTs: null, toTs: null, quality: null });
 }
 
-const digestOf = async (url: string) => {
-  const s = openStore(url);
-  try {
-    const d = await digestStore(s);
-    return JSON.stringify([[...d.bars].map(([k, v]) => [k, v.count, v.sum.toString()]), [...d.quarantine], [...d.checkpoints]]);
-  } finally {
-    await s.close();
-  }
-};
 
 for (const kind of STORES.filter((k) => k.kind !== "questdb"))
   describe.skipIf(kind.unavailable !== null)(`${kind.kind} backup and restore`, () => {
@@ -51,7 +41,7 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       const s = kind.open(url);
       await fill(s);
       await s.close();
-      const before = await digestOf(url);
+      const before = await storeDigest(url);
       const out = join(dir, `backups-${kind.kind}-${Date.now()}`);
       const b = await cli(["backup", "--store", url, "--out", out, "--json"]);
       expect(b.code, b.stderr).toBe(0);
@@ -86,7 +76,7 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       const r = await cli(["restore", "--from", manifest.manifest, "--to", url, "--json"]);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).counts).toEqual(manifest.counts);
-      expect(await digestOf(url)).toBe(before);
+      expect(await storeDigest(url)).toBe(before);
       // The audit trail of the restored store: the restore, started from the CLI.
       const audited = openStore(url);
       const runs = (await audited.listRuns({ limit: 10 })).map(auditEntry);
@@ -99,7 +89,7 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb"))
       expect(again.stderr).toContain("--force");
       const forced = await cli(["restore", "--from", manifest.manifest, "--to", url, "--force"]);
       expect(forced.code, forced.stderr).toBe(0);
-      expect(await digestOf(url)).toBe(before);
+      expect(await storeDigest(url)).toBe(before);
     });
   });
 

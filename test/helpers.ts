@@ -97,3 +97,14 @@ export function pocketbaseForTests(what?: string): { bin: string | null; why: st
     return { bin: null, why };
   }
 }
+
+/** The most of `at` (times, any order) that any window of `ms` holds: a rate limit's check. */
+export function busiestWindow(at: number[], ms: number): number {
+  const s = [...at].sort((x, y) => x - y);
+  let most = 0;
+  for (let i = 0, j = 0; i < s.length; i++) {
+    while (s[i]! - s[j]! >= ms) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}

@@ -7,21 +7,12 @@ import { createRateLimiter, SHARED_LATE_MS, useSharedRates, type SharedRates } f
 import { pgCoordination, type PgCoordination } from "../src/stores/postgres/limits.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
 import type { Store } from "../src/stores/types.ts";
+import { busiestWindow } from "./helpers.ts";
 import { PG_URL } from "./stores.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
 if (!PG_URL && process.env.CI === "true") throw new Error("CI=true and PostgreSQL is not running");
-
-function busiestWindow(at: number[], ms: number): number {
-  const s = [...at].sort((x, y) => x - y);
-  let most = 0;
-  for (let i = 0, j = 0; i < s.length; i++) {
-    while (s[i]! - s[j]! >= ms) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
 
 describe.skipIf(!PG_URL)("replica coordination on Postgres", () => {
   let store: Store;

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import postgres from "postgres";
-import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { busiestWindow, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { PG_URL } from "./stores.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
@@ -40,16 +40,6 @@ async function client(base: string, since?: number): Promise<Client> {
     ws.onerror = () => bad(new Error("websocket did not open"));
   });
   return c;
-}
-
-/** The most requests any window of `ms` saw (arrival on the provider's monotonic clock). */
-function busiestWindow(at: number[], ms: number): number {
-  let most = 0;
-  for (let i = 0, j = 0; i < at.length; i++) {
-    while (at[i]! - at[j]! >= ms) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
 }
 
 describe.skipIf(!PG_URL)("replicas share a backfill on one Postgres store", () => {

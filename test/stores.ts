@@ -6,6 +6,8 @@ import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
 import { questdbStore } from "../src/stores/questdb/index.ts";
 import type { Store } from "../src/stores/types.ts";
+import { openStore } from "../src/stores/open.ts";
+import { digestStore } from "../src/pipeline/migrate.ts";
 
 export type StoreKind = "sqlite" | "postgres" | "questdb";
 
@@ -99,5 +101,16 @@ export async function dropQuestdbTables(urls: string[]) {
     }
   } finally {
     await sql.end();
+  }
+}
+
+/** A store's content as a string: every (symbol, interval, day) digest, quarantine, checkpoints. */
+export async function storeDigest(url: string): Promise<string> {
+  const s = openStore(url);
+  try {
+    const d = await digestStore(s);
+    return JSON.stringify([[...d.bars].map(([k, v]) => [k, v.count, v.sum.toString()]), [...d.quarantine], [...d.checkpoints]]);
+  } finally {
+    await s.close();
   }
 }
