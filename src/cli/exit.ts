@@ -7,6 +7,7 @@ export const EXIT = {
   quarantined: 4,
   store: 5,
   mismatch: 6,
+  checkFailed: 7,
 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes:
@@ -21,4 +22,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   5  the store cannot be opened or migrated (also by backup)
   6  verification found differences (migrate, verify), or a backup's checksum does not match
      or its chain is broken (restore), or no increment can be made (backup --incremental)
+  7  a check failed (doctor: each failing check is named with its remedy)
 A failure prints one line on stderr (TICKSYNC_DEBUG=1 adds the stack); secrets are shown as ***.`;

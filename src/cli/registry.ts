@@ -3,8 +3,10 @@
 import { backfillCommand } from "./backfill.ts";
 import { backupCommand } from "./backup.ts";
 import type { Command } from "./command.ts";
+import { completionCommand } from "./completion.ts";
 import { configCommand } from "./config.ts";
 import { CONFIG_HELP } from "./context.ts";
+import { doctorCommand } from "./doctor.ts";
 import { EXIT_CODES_HELP } from "./exit.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
@@ -34,6 +36,8 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   rollupsCommand,
   configCommand,
+  doctorCommand,
+  completionCommand(() => COMMANDS),
   versionCommand,
 ];
 

@@ -191,6 +191,7 @@ export const alphaVantageImpl = alphaVantageImplFor("regular");
 // The free tier: 5 calls per minute (and a daily cap); intraday needs a premium plan.
 export const alphaVantageDescriptor = providerDescriptor({
   type: "alphavantage",
+  apiKey: "required",
   summary: "Alpha Vantage daily bars, intraday bars (1m to 1h, premium plans) or its latest quotes (free tier: 5 calls a minute)",
   defaults: { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1 },
   intervals: AV_INTERVALS,

@@ -232,6 +232,7 @@ export const polygonImpl: ProviderImpl = { ...polygonBarsImpl("regular"), quotes
 // The free tier allows 5 calls per minute.
 export const polygonDescriptor = providerDescriptor({
   type: "polygon",
+  apiKey: "required",
   summary: "Polygon.io bars of US listings (1m to 1mo; intraday regular or extended hours), optionally with splits, dividends and ticker details",
   defaults: { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 },
   intervals: POLYGON_INTERVALS,

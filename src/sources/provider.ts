@@ -326,6 +326,8 @@ export function providerDescriptor<T extends string, E extends v.ObjectEntries =
   entries?: E;
   /** The intervals the provider offers (default daily only). */
   intervals?: readonly Interval[];
+  /** Whether it wants an API key (absent: it takes none). */
+  apiKey?: "required" | "optional";
   impl: ProviderImpl | ((cfg: v.InferOutput<ProviderSchema<T, E>>) => ProviderImpl);
 }): SourceDescriptor<ProviderSchema<T, E>> {
   const { type, summary, impl } = spec;
@@ -337,6 +339,7 @@ export function providerDescriptor<T extends string, E extends v.ObjectEntries =
     create: (name, cfg, _baseDir, ctx) => providerSource(name, cfg as ProviderConfig, typeof impl === "function" ? impl(cfg) : impl, ctx),
     provider: true,
     rebuildInWorker: false,
+    ...(spec.apiKey ? { apiKey: spec.apiKey } : {}),
   };
 }
 

@@ -82,4 +82,6 @@ export interface SourceDescriptor<S extends v.GenericSchema = v.GenericSchema> e
   readonly provider: boolean;
   /** A CPU-bound local reader the pipeline may rebuild from plain config in a read worker. */
   readonly rebuildInWorker: boolean;
+  /** Whether the provider wants an API key (`apiKey`): `ticksync doctor` fails a source that needs one and has none. */
+  readonly apiKey?: "required" | "optional";
 }
