@@ -148,8 +148,12 @@ function tryListen(host: string, port: number): Promise<string | null> {
   });
 }
 
+/** A program holding a port has this long to answer /healthz before it counts as not a ticksync. */
+const HEALTHZ_TIMEOUT_MS = 2_000;
+
 /** A ticksync answers /healthz with {"status":"ok","uptimeSeconds":n}. */
-async function isTicksync(host: string, port: number, signal: AbortSignal): Promise<boolean> {
+async function isTicksync(host: string, port: number, given: AbortSignal): Promise<boolean> {
+  const signal = AbortSignal.any([given, AbortSignal.timeout(HEALTHZ_TIMEOUT_MS)]);
   const at = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
   try {
     const res = await fetch(`http://${at}:${port}/healthz`, { signal, redirect: "manual" });
@@ -168,7 +172,7 @@ export async function portCheck(host: string, port: number, signal: AbortSignal)
   if (code === null) return result("port", "ok", `${host}:${port} is free`);
   if (code === "EADDRINUSE") {
     if (await isTicksync(host, port, signal)) return result("port", "ok", `${host}:${port} is taken by a running ticksync (its /healthz answers)`);
-    return result("port", "fail", `${host}:${port} is taken by another program`, "stop it, or set server.port (TICKSYNC_SERVER__PORT) to a free port");
+    return result("port", "fail", `${host}:${port} is taken by another program (not a ticksync: its /healthz does not answer as one)`, "stop it, or set server.port (TICKSYNC_SERVER__PORT) to a free port");
   }
   if (code === "EACCES") return result("port", "fail", `${host}:${port}: not allowed to listen there (EACCES)`, "use a port above 1023, or give the service CAP_NET_BIND_SERVICE");
   if (code === "EADDRNOTAVAIL") return result("port", "fail", `${host}:${port}: no such address on this machine`, "set server.host to an address of this machine (127.0.0.1, 0.0.0.0)");
