@@ -29,6 +29,8 @@ const OWN_HELP: Record<string, { usage: string; flags: string[] }> = {
   rollups: { usage: "Usage: ticksync rollups [--config FILE] [--store URL]", flags: ["--store URL"] },
   "config check": { usage: "Usage: ticksync config check [--config FILE]", flags: [] },
   "config schema": { usage: "Usage: ticksync config schema", flags: [] },
+  doctor: { usage: "Usage: ticksync doctor [--config FILE] [--json] [--timeout MS]", flags: ["--json", "--timeout MS"] },
+  completion: { usage: "Usage: ticksync completion bash|zsh|fish", flags: [] },
   version: { usage: "Usage: ticksync version", flags: [] },
 };
 
