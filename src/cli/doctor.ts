@@ -36,7 +36,12 @@ async function storeCheck(url: string, signal: AbortSignal): Promise<CheckResult
   // Opening a file that is not there would make it (and its folder): the doctor changes nothing.
   if (localFile !== undefined && localFile !== ":memory:" && !existsSync(localFile))
     return result("store", "fail", `${shown} does not exist yet (not migrated)`, "ticksync serve (or ingest) creates and migrates it on its first run; check store.url if it should exist");
-  const store = openStore(url);
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore(url);
+  } catch (e) {
+    return result("store", "fail", `cannot open ${shown}: ${errorText(e)}`, "check store.url (TICKSYNC_STORE__URL): the file or server it names, and this user's access to it");
+  }
   signal.addEventListener("abort", () => void store.close().catch(() => {}), { once: true });
   try {
     const r = await store.ready();
