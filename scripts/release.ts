@@ -4,8 +4,8 @@
 //   ticksync-<version>-<target>[.exe]   one executable per target (nothing to unpack: what the
 //                                        checksum verifies is the file that runs)
 //   SHA256SUMS                          `<sha256>  <file>` lines, as `sha256sum -c` / `shasum -a 256 -c` read
-// Each executable's header is checked against its target (ELF x86-64/aarch64 and its libc, Mach-O,
-// PE), so a build for the wrong platform fails the release. A tree with uncommitted changes is
+// Each executable's header is checked against its target (ELF x86-64/aarch64 and its libc, Mach-O
+// and its code signature, PE), so a build for the wrong platform fails the release. A tree with uncommitted changes is
 // refused (the stamped commit would not be what was built) unless --allow-dirty.
 //   bun scripts/release.ts [--targets linux-x64,linux-arm64] [--out DIR] [--allow-dirty]
 import { createHash } from "node:crypto";
@@ -59,6 +59,24 @@ export function executableKind(head: Uint8Array): ExecutableKind | { unknown: st
     return cpu ? `pe ${cpu}` : { unknown: `PE for machine 0x${u16(pe + 4).toString(16)}` };
   }
   return { unknown: `no executable header (starts ${Buffer.from(head.subarray(0, 4)).toString("hex")})` };
+}
+
+/**
+ * Whether a Mach-O (64-bit, little-endian) carries a code signature (LC_CODE_SIGNATURE): macOS on
+ * Apple silicon refuses to run arm64 code without one. Undefined when the load commands lie past `head`.
+ */
+export function machoSigned(head: Uint8Array): boolean | undefined {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.length < 32) return undefined;
+  const count = view.getUint32(16, true);
+  for (let i = 0, at = 32; i < count; i++) {
+    if (at + 8 > head.length) return undefined;
+    if (view.getUint32(at, true) === 0x1d) return true; // LC_CODE_SIGNATURE
+    const size = view.getUint32(at + 4, true);
+    if (size < 8) return false; // malformed: a command is at least its own header
+    at += size;
+  }
+  return false;
 }
 
 /** An ELF64's PT_INTERP path; null when it has none (static), undefined when it lies past `head`. */
@@ -127,12 +145,16 @@ export async function release(opts: { out: string; targets: readonly string[]; a
     // bun writes source maps beside the executable: build in a scratch dir, keep only the executable.
     const scratch = join(dir, `.build-${target}`);
     mkdirSync(scratch);
-    const { exitCode, output } = compile({ outfile: join(scratch, name), stamp: { ...base, target }, target, quiet: true });
-    if (exitCode !== 0 || !existsSync(join(scratch, name))) throw new Error(`${target}: bun build failed (exit ${exitCode}): ${lastLine(output)}`);
-    renameSync(join(scratch, name), join(dir, name));
-    rmSync(scratch, { recursive: true, force: true });
+    try {
+      const { exitCode, output } = compile({ outfile: join(scratch, name), stamp: { ...base, target }, target, quiet: true });
+      if (exitCode !== 0 || !existsSync(join(scratch, name))) throw new Error(`${target}: bun build failed (exit ${exitCode}): ${lastLine(output)}`);
+      renameSync(join(scratch, name), join(dir, name));
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
     const kind = executableKind(readHead(join(dir, name)));
     if (kind !== TARGETS[target]) throw new Error(`${target}: ${name} is ${typeof kind === "string" ? kind : kind.unknown}, not ${TARGETS[target]}`);
+    if (kind.startsWith("mach-o") && machoSigned(readHead(join(dir, name), 65536)) !== true) throw new Error(`${target}: ${name} has no code signature (macOS on Apple silicon would not run it)`);
     const seconds = (performance.now() - started) / 1000;
     built.push({ target, file: name, bytes: statSync(join(dir, name)).size, seconds, sha256: await sha256File(join(dir, name)) });
     log(`${target.padEnd(20)} ${(built.at(-1)!.bytes / 1e6).toFixed(1).padStart(6)} MB  ${seconds.toFixed(1).padStart(5)} s  ${name}`);

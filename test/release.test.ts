@@ -3,7 +3,7 @@
 // them through the npm registry), then:
 // - SHA256SUMS is what `sha256sum -c` reads, and lists exactly the executables;
 // - each executable's header is its target's (ELF x86-64/aarch64 and libc, Mach-O, PE), by our
-//   reader and by file(1), and no target's header passes for another's;
+//   reader and by file(1), and no target's header passes for another's; the Mach-O ones are signed;
 // - the version stamp (version, commit, build date, target) of the host's executable;
 // - a tree with changes is refused without --allow-dirty (a temp git repo stands in for the checkout);
 // - the linux-arm64 executable runs under qemu-user (scripts/services/qemu.sh): --version,
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
-import { TARGETS, artifactName, executableKind, readHead, release, sha256File } from "../scripts/release.ts";
+import { TARGETS, artifactName, executableKind, machoSigned, readHead, release, sha256File } from "../scripts/release.ts";
 import { ROOT, cli, startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -97,6 +97,16 @@ describe("artifacts", () => {
     }
   });
 
+  test("the macOS executables carry a code signature (Apple silicon runs no unsigned arm64 code)", () => {
+    for (const target of ["darwin-arm64", "darwin-x64"]) expect(`${target} ${machoSigned(readHead(path(target), 65536))}`).toBe(`${target} true`);
+    // The same header with its LC_CODE_SIGNATURE command renumbered (to LC_UUID) reads as unsigned.
+    const head = readHead(path("darwin-arm64"), 65536).slice();
+    const view = new DataView(head.buffer);
+    for (let i = 0, at = 32; i < view.getUint32(16, true); i++, at += view.getUint32(at + 4, true)) if (view.getUint32(at, true) === 0x1d) view.setUint32(at, 0x1b, true);
+    expect(machoSigned(head)).toBe(false);
+    expect(machoSigned(head.subarray(0, 40))).toBeUndefined();
+  });
+
   test("what is no executable we ship is named, not passed", () => {
     const elf = readHead(path("linux-arm64"));
     const as = (edit: (b: Uint8Array) => void) => {
@@ -173,6 +183,20 @@ describe("a tree with changes", () => {
   test("no git repo is refused too; an unknown target is named", async () => {
     await expect(release({ ...opts(false), gitDir: outs })).rejects.toThrow("commit unknown would not be what was built");
     await expect(release({ ...opts(true), targets: ["linux-sparc"] })).rejects.toThrow("unknown target linux-sparc (known: linux-x64, ");
+  });
+
+  test("an executable that is not its target's fails the release (a planted wrong expectation)", async () => {
+    const targets = TARGETS as Record<string, string>;
+    const kept = targets["linux-arm64"]!;
+    targets["linux-arm64"] = "elf x86-64 glibc";
+    try {
+      await expect(release({ ...opts(true), targets: ["linux-arm64"] })).rejects.toThrow(
+        `linux-arm64: ticksync-${pkg.version}-linux-arm64 is elf aarch64 glibc, not elf x86-64 glibc`,
+      );
+      expect(existsSync(join(outs, pkg.version, "SHA256SUMS"))).toBe(false);
+    } finally {
+      targets["linux-arm64"] = kept;
+    }
   });
 
   test("the script: one line and exit 1 when refused", () => {
