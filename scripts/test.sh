@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: type-check, start the test servers (scripts/services/all.sh) and make sure Chromium is
-# there (scripts/services/chromium.sh), then every test
+# `npm test`: type-check, start the test servers (scripts/services/all.sh) and make sure Chromium
+# (scripts/services/chromium.sh) and qemu-user (scripts/services/qemu.sh) are there, then every test
 # (unit and integration) with bun test. Prints one closing line "N passed, N failed, N skipped"
 # read from bun's JUnit report.
 set -euo pipefail
@@ -41,6 +41,19 @@ elif [ "${CI:-}" = true ]; then
   exit 1
 else
   echo "WARNING: no Chromium: the dashboard tests are skipped (apt-get install -y chromium)" >&2
+fi
+
+# qemu-user for the linux-arm64 release executable (test/release.test.ts): installed with apt-get
+# (scripts/services/qemu.sh) when missing. With CI=true a missing emulator fails the run; without CI
+# those tests skip with a warning.
+if qemu_path=$(bash scripts/services/qemu.sh ensure); then
+  export TICKSYNC_TEST_QEMU="$qemu_path"
+  echo "TICKSYNC_TEST_QEMU=$qemu_path"
+elif [ "${CI:-}" = true ]; then
+  echo "FAIL: CI=true and qemu-aarch64 is not available for the linux-arm64 tests (scripts/services/qemu.sh ensure)" >&2
+  exit 1
+else
+  echo "WARNING: no qemu-aarch64: the linux-arm64 emulation tests are skipped (apt-get install -y qemu-user libc6-arm64-cross)" >&2
 fi
 
 # Tables earlier local runs left in QuestDB (each test store has its own t_… prefix).

@@ -33,7 +33,8 @@ test("--help and version run from the lone executable", async () => {
   expect(r.code).toBe(0);
   expect(r.stdout).toContain("Usage: ticksync <command>");
   const v = await cli(["version"], { exe: [exe], cwd: dir, env });
-  expect(v.stdout).toMatch(/^ticksync \d+\.\d+\.\d+ \(bun /);
+  // The stamp scripts/build.ts defines in: version, commit, build date, target (test/release.test.ts checks it closely).
+  expect(v.stdout).toMatch(/^ticksync \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}(-dirty)?|unknown), built \S+Z, [a-z]+-[a-z0-9]+, bun /);
 });
 
 test("ingest a CSV into a new SQLite store, then serve it", async () => {
