@@ -8,6 +8,7 @@ import { CONFIG_HELP } from "./context.ts";
 import { EXIT_CODES_HELP } from "./exit.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
+import { initCommand } from "./init.ts";
 import { ingestCommand } from "./ingest.ts";
 import { instrumentsCommand } from "./instruments.ts";
 import { migrateCommand } from "./migrate.ts";
@@ -34,6 +35,7 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   rollupsCommand,
   configCommand,
+  initCommand,
   versionCommand,
 ];
 
