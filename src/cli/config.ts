@@ -32,7 +32,9 @@ function run(argv: string[]): number {
     if (v.help) return out(help["config schema"]), EXIT.ok;
     const text = JSON.stringify(configJsonSchema(), null, 2) + "\n";
     const file = (v as { out?: string }).out;
-    if (file === undefined) out(text);
+    // Not through out(): the schema holds no secret, and its URL forms (user:pass@host) would be
+    // masked by shape.
+    if (file === undefined) process.stdout.write(text);
     else writeFileSync(file, text);
     return EXIT.ok;
   }
@@ -63,7 +65,8 @@ export const configCommand = defineRawCommand({
     ["config check", "validate a config file without starting anything"],
     ["config schema", "print the config's JSON Schema (for editors)"],
   ],
-  schema,
+  // Every flag of either subcommand (config check parses without --out).
+  schema: schemaOptions,
   help,
   run,
 });
