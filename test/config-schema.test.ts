@@ -6,6 +6,7 @@ import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { configJsonSchema } from "../src/config/load.ts";
 import { cli, ROOT, tempDir, writeFile } from "./helpers.ts";
+import { taploCheck } from "./taplo.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -23,17 +24,6 @@ function undescribed(node: Node, path = ""): string[] {
   if (typeof node.additionalProperties === "object") out.push(...undescribed(node.additionalProperties, `${path}.<name>`));
   for (const [i, option] of [...(node.oneOf ?? []), ...(node.anyOf ?? [])].entries()) out.push(...undescribed(option, `${path}{${i}}`));
   return out;
-}
-
-const TAPLO = join(ROOT, "node_modules", ".bin", "taplo");
-
-/** `taplo check` of a file, against `schema` (else the file's `#:schema` line). */
-export async function taploCheck(file: string, schema?: string): Promise<{ code: number; output: string }> {
-  const args = schema ? ["--schema", `file://${schema}`] : [];
-  // Offline: no schema catalog to fetch, no config file of Taplo's own to find.
-  const proc = Bun.spawn([TAPLO, "check", "--no-auto-config", ...args, file], { stdout: "pipe", stderr: "pipe", env: { ...process.env, RUST_LOG: "error" } });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, output: out + err };
 }
 
 const dir = tempDir("ticksync-config-schema-");

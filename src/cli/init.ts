@@ -3,7 +3,7 @@
 // choices, Enter takes the default); otherwise (stdin not a terminal, or --yes) it takes the
 // flags and the defaults and never waits for input.
 import { createInterface } from "node:readline";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import * as v from "valibot";
 import { configJsonSchema } from "../config/load.ts";
@@ -174,6 +174,7 @@ export async function runInit(values: Options<typeof schema>, io: InitIo): Promi
   const schemaFile = join(dirname(file), "ticksync.schema.json");
   const plan: StarterPlan = { ...answers, token: answers.token ? generateToken() : undefined, schemaFile: `./${basename(schemaFile)}`, env: io.env };
   const starter = renderStarter(plan);
+  mkdirSync(dirname(file), { recursive: true });
   try {
     // "wx": refused if the file exists, in the same call that creates it. Readable by its owner
     // only when it holds a token.

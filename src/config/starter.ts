@@ -162,10 +162,11 @@ function componentLines(out: Lines, table: "sources" | "sinks", entries: JsonSch
     if (secret) {
       if (required || env[variable] !== undefined) out.secret(field, key, variable);
       else out.secret(field, key, variable, true);
-    } else if (required) {
-      if (field.examples?.[0] === undefined) throw new Error(`starter config: ${table}.${choice.name}.${key} has no example to start from`);
+    } else if (field.examples?.[0] !== undefined) {
+      // A field's first example is its starter value (a replay's `from`, optional on its own, is
+      // needed when `csv` is not given).
       out.field(field, key, field.examples[0]);
-    }
+    } else if (required) throw new Error(`starter config: ${table}.${choice.name}.${key} has no example to start from`);
   }
 }
 
