@@ -130,6 +130,9 @@ describe("init without a terminal: flags and defaults", () => {
     expect(readFileSync(file, "utf8")).toBe("# mine\n");
     expect(await init(["--out", file, "--force"])).toMatchObject({ code: 0 });
     expect(readFileSync(file, "utf8")).toStartWith("#:schema ");
+    // Replaced with a token, the file is narrowed to its owner.
+    expect(await init(["--out", file, "--force", "--token"])).toMatchObject({ code: 0 });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   test("bad flags are usage errors (exit 2) and write nothing", async () => {
@@ -211,6 +214,8 @@ describe("${NAME} references in a config file", () => {
     expect(c.store.url).toBe("postgres://ticksync:db-secret-pw@127.0.0.1:5432/ticks");
     expect(c.sinks.app).toMatchObject({ email: "admin@example.com", password: "pb-secret-pw" });
     expect(c.sources.demo).toMatchObject({ path: "data/${literal}" });
+    // A value is not expanded again: a variable holding "${…}" gives it as written.
+    expect(loadConfig(file, { ...env, REF_PB_PASSWORD: "${REF_EMAIL}" }, {}, () => {}).config.sinks.app).toMatchObject({ password: "${REF_EMAIL}" });
   });
 
   test("the values they bring are secrets like any other: masked in output", () => {

@@ -3,14 +3,14 @@
 // choices, Enter takes the default); otherwise (stdin not a terminal, or --yes) it takes the
 // flags and the defaults and never waits for input.
 import { createInterface } from "node:readline";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import * as v from "valibot";
 import { configJsonSchema } from "../config/load.ts";
 import { storeConfigSchema } from "../config/schema.ts";
 import { renderStarter, type StarterChoice, type StarterPlan } from "../config/starter.ts";
 import { SINKS } from "../sinks/registry.ts";
-import { SOURCES } from "../sources/registry.ts";
+import { SOURCES, sourceTypesHelp } from "../sources/registry.ts";
 import { STORES } from "../stores/registry.ts";
 import { defineCommand, flag, options, text, texts, UsageError, type Options } from "./command.ts";
 import { EXIT } from "./exit.ts";
@@ -155,6 +155,11 @@ function givenByFlags(values: Options<typeof schema>, env: Record<string, string
 /** A URL-safe random token, 256 bits. */
 const generateToken = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
 
+function refuseOverwrite(file: string): number {
+  err(`ticksync: ${file} exists: pass --force to overwrite it`);
+  return EXIT.usage;
+}
+
 export type InitIo = { env: Record<string, string | undefined>; interactive: boolean; prompter?: () => Prompter };
 
 /** Runs init; the streams and the environment are injected for tests. */
@@ -162,6 +167,8 @@ export async function runInit(values: Options<typeof schema>, io: InitIo): Promi
   const file = values.out ?? "ticksync.toml";
   if (extname(file).toLowerCase() !== ".toml") throw new UsageError(`--out ${file}: init writes TOML (a .toml file), the format that keeps its comments`);
   const given = givenByFlags(values, io.env);
+  // Said before any question is asked (the write below refuses it again, atomically).
+  if (!values.force && existsSync(file)) return refuseOverwrite(file);
   let answers: Answers;
   if (io.interactive && !values.yes) {
     const p = io.prompter ? io.prompter() : createPrompter(process.stdin, process.stdout);
@@ -180,12 +187,11 @@ export async function runInit(values: Options<typeof schema>, io: InitIo): Promi
     // only when it holds a token.
     writeFileSync(file, starter.text, { flag: values.force ? "w" : "wx", mode: plan.token ? 0o600 : 0o644 });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
-      err(`ticksync: ${file} exists: pass --force to overwrite it`);
-      return EXIT.usage;
-    }
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return refuseOverwrite(file);
     throw e;
   }
+  // A file replaced (--force) keeps its mode: one that now holds a token is narrowed.
+  if (plan.token) chmodSync(file, 0o600);
   writeFileSync(schemaFile, JSON.stringify(configJsonSchema(), null, 2) + "\n");
   out(`wrote ${file} and its schema ${schemaFile}`);
   if (plan.token) out(`  an admin API token is in ${file} ([[server.token]] "admin"); the file is readable by you only`);
@@ -204,9 +210,11 @@ export const initCommand = defineCommand({
 "#:schema ./ticksync.schema.json" (written beside it, replaced every time) for completion and
 checks in editors. On a terminal it asks for the store, the sources and the sinks the flags do
 not give (Enter takes the default); without one it takes the flags and the defaults (the
-embedded SQLite store, one csv source). Secrets are never written: a field that needs one is a
-"\${NAME}" reference to an environment variable (a store URL with a password:
-\${TICKSYNC_STORE__URL}), read when the config is loaded. Exit 0 when written, 2 when the file
-exists (without --force) or a flag is wrong.`,
+embedded SQLite store, one csv source). A secret you hold is never written: a field that needs
+one is a "\${NAME}" reference to an environment variable, read when the config is loaded (a
+store URL with a password: \${TICKSYNC_STORE__URL}); init lists the variables to set. A token
+made by --token is written, and the file is then readable by its owner only. Exit 0 when
+written, 2 when the file exists (without --force) or a flag is wrong.`,
+  footers: [`Source types:\n${sourceTypesHelp()}`, `Sink types:\n${SINKS.map((d) => `  ${d.type.padEnd(12)}${d.summary}`).join("\n")}`],
   run: (values) => runInit(values, { env: process.env, interactive: process.stdin.isTTY === true }),
 });
