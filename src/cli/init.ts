@@ -31,7 +31,7 @@ const ENTRY_NAME = /^[A-Za-z][A-Za-z0-9_]{0,50}$/;
 /** Answers a question may get wrong before init gives up (input that keeps failing is no person). */
 const TRIES = 3;
 /** What a terminal run offers when Enter is pressed, and what a run without one writes. */
-const DEFAULT_SOURCES: readonly StarterChoice[] = [{ name: "csv", type: SOURCES[0].type }];
+const DEFAULT_SOURCES: readonly StarterChoice[] = [{ name: SOURCES[0].type, type: SOURCES[0].type }];
 
 type Kind = { type: string; summary: string };
 
