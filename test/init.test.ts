@@ -181,6 +181,13 @@ describe("init on a terminal: the prompts", () => {
     await expect(askAnswers(s.prompter, {})).rejects.toThrow("after 3 tries");
   });
 
+  test("a name the flags took is not offered again", async () => {
+    const s = scripted(["1", "pocketbase", "app2"]);
+    const answers = await askAnswers(s.prompter, { storeUrl: PG_URL, sources: [{ name: "pocketbase", type: "csv" }], token: false });
+    expect(s.asked()).toContain("pocketbase is taken");
+    expect(answers.sinks).toEqual([{ name: "app2", type: SINKS[0].type }]);
+  });
+
   test("what the flags give is not asked", async () => {
     const s = scripted([]);
     const answers = await askAnswers(s.prompter, { storeUrl: PG_URL, sources: [], sinks: [], token: false });

@@ -108,10 +108,10 @@ async function askStore(p: Prompter): Promise<string | undefined> {
 }
 
 async function askComponents(p: Prompter, what: "source" | "sink", kinds: readonly Kind[], fallback: readonly StarterChoice[], taken: Set<string>): Promise<StarterChoice[]> {
-  const plural = `${what}s`;
-  p.say(`${plural[0]!.toUpperCase()}${plural.slice(1)} (numbers separated by spaces, 0 for none):\n${menu(kinds)}`);
+  const title = `${what[0]!.toUpperCase()}${what.slice(1)}s`;
+  p.say(`${title} (numbers separated by spaces, 0 for none):\n${menu(kinds)}`);
   const defaults = fallback.map((c) => String(kinds.findIndex((k) => k.type === c.type) + 1)).join(" ") || "0";
-  const picked = await askUntil(p, plural[0]!.toUpperCase() + plural.slice(1), defaults, (a) => pickNumbers(a, kinds));
+  const picked = await askUntil(p, title, defaults, (a) => pickNumbers(a, kinds));
   const chosen: StarterChoice[] = [];
   for (const kind of picked) {
     let suggestion = kind.type;
@@ -131,7 +131,8 @@ type Answers = { storeUrl?: string; storeFromEnv?: boolean; sources: StarterChoi
 /** What a terminal run settles: each part the flags left open is asked for. */
 export async function askAnswers(p: Prompter, given: Given): Promise<Answers> {
   const fromStore = given.storeUrl === undefined ? { storeUrl: await askStore(p) } : { storeUrl: given.storeUrl, storeFromEnv: given.storeFromEnv };
-  const taken = new Set<string>();
+  // Names are unique across sources and sinks, as with the flags.
+  const taken = new Set([...(given.sources ?? []), ...(given.sinks ?? [])].map((c) => c.name));
   const sources = given.sources ?? (await askComponents(p, "source", SOURCES, DEFAULT_SOURCES, taken));
   const sinks = given.sinks ?? (await askComponents(p, "sink", SINKS, [], taken));
   const token = given.token ?? (await askUntil(p, "Generate an admin API token for the server? (y/n)", "n", (a) => (/^(y|yes)$/i.test(a) ? { yes: true } : /^(n|no)$/i.test(a) ? { yes: false } : "expected y or n"))).yes;
