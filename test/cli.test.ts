@@ -28,6 +28,7 @@ const OWN_HELP: Record<string, { usage: string; flags: string[] }> = {
   export: { usage: "Usage: ticksync export --out PATH [--format parquet|arrow|csv]", flags: ["--out PATH", "--symbols LIST", "--universe NAME", "--row-group N"] },
   rollups: { usage: "Usage: ticksync rollups [--config FILE] [--store URL]", flags: ["--store URL"] },
   "config check": { usage: "Usage: ticksync config check [--config FILE]", flags: [] },
+  init: { usage: "Usage: ticksync init [--out FILE] [--store URL]", flags: ["--source NAME=TYPE", "--force", "--yes"] },
   "config schema": { usage: "Usage: ticksync config schema", flags: [] },
   doctor: { usage: "Usage: ticksync doctor [--config FILE] [--json] [--timeout MS]", flags: ["--json", "--timeout MS"] },
   completion: { usage: "Usage: ticksync completion bash|zsh|fish", flags: [] },

@@ -345,7 +345,7 @@ describe("configJsonSchema", () => {
   });
 
   test("the file's own $schema key is allowed", () => {
-    expect(schema.properties.$schema).toEqual({ type: "string" });
+    expect(schema.properties.$schema).toEqual({ type: "string", description: expect.any(String) });
     expect(parseConfig({ $schema: "./ticksync.schema.json" }).server.port).toBe(8080);
   });
 });

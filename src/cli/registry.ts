@@ -10,6 +10,7 @@ import { doctorCommand } from "./doctor.ts";
 import { EXIT_CODES_HELP } from "./exit.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
+import { initCommand } from "./init.ts";
 import { ingestCommand } from "./ingest.ts";
 import { instrumentsCommand } from "./instruments.ts";
 import { migrateCommand } from "./migrate.ts";
@@ -36,6 +37,7 @@ export const COMMANDS: readonly Command[] = [
   exportCommand,
   rollupsCommand,
   configCommand,
+  initCommand,
   doctorCommand,
   completionCommand(() => COMMANDS),
   versionCommand,

@@ -136,7 +136,8 @@ function readFile(file: string): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError(file, [{ path: "", message: `cannot read the config file: ${(e as NodeJS.ErrnoException).code ?? errorText(e)}` }]);
   }
-  addSecrets(textSecrets(text));
+  // A `${NAME}` reference names a secret without holding it: the value it expands to is the secret.
+  addSecrets(textSecrets(text).filter((t) => !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(t)));
   const ext = extname(file).toLowerCase();
   try {
     const parsed = ext === ".toml" ? Bun.TOML.parse(text) : JSON.parse(text);
@@ -147,6 +148,38 @@ function readFile(file: string): Record<string, unknown> {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(file, [{ path: "", message: `cannot parse ${ext === ".toml" ? "TOML" : "JSON"}: ${errorText(e)}` }]);
   }
+}
+
+/** The TICKSYNC_* variable that overrides the field at `path` (["sinks", "app", "password"]). */
+export const overrideVariable = (path: readonly string[]): string =>
+  ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("__");
+
+/** `${NAME}` in a file's string value: the environment variable NAME; `$${` is a literal `${`. */
+const ENV_REFERENCE = /\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * Replace `${NAME}` references in every string of a parsed file with the environment's values,
+ * so a file can name its secrets without holding them (`password = "${PB_PASSWORD}"`). A reference
+ * to an unset variable is an issue at its field: a secret silently empty would fail later, worse.
+ */
+export function expandEnvReferences(raw: unknown, env: Record<string, string | undefined>, path = "", issues: ConfigIssue[] = []): { value: unknown; issues: ConfigIssue[] } {
+  if (typeof raw === "string") {
+    if (!raw.includes("${")) return { value: raw, issues };
+    const value = raw.replace(ENV_REFERENCE, (whole, escaped: string | undefined, name: string) => {
+      if (escaped) return whole.slice(1);
+      const found = env[name];
+      if (found === undefined) issues.push({ path, message: `environment variable ${name} is not set (the file refers to it as \${${name}})` });
+      return found ?? "";
+    });
+    return { value, issues };
+  }
+  if (Array.isArray(raw)) return { value: raw.map((x, i) => expandEnvReferences(x, env, `${path}[${i}]`, issues).value), issues };
+  if (typeof raw === "object" && raw !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(raw)) Object.defineProperty(out, k, { value: expandEnvReferences(x, env, path ? `${path}.${k}` : k, issues).value, enumerable: true, writable: true, configurable: true });
+    return { value: out, issues };
+  }
+  return { value: raw, issues };
 }
 
 /** Validate an already parsed config object. */
@@ -162,8 +195,7 @@ export function parseConfig(raw: unknown, file: string | null = null, origins = 
     if (i.kind === "schema" && i.expected === "never" && i.type === "strict_object") message = `unknown field ${JSON.stringify(path.split(".").pop())}: check its spelling (ticksync config schema lists every field)`;
     // A required field that is absent: say so, and name the variable that can supply it.
     if (i.kind === "schema" && i.type === "strict_object" && i.received === "undefined" && path) {
-      const env = ENV_PREFIX + path.split(".").map((p) => p.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("__");
-      message = `required field is missing: set it in the config file or with ${env}`;
+      message = `required field is missing: set it in the config file or with ${overrideVariable(path.split("."))}`;
     }
     const origin = [...origins].find(([p]) => path === p || path.startsWith(`${p}.`) || p.startsWith(`${path}.`))?.[1];
     // A list given as plain text in a variable: show how to write it.
@@ -188,7 +220,9 @@ export function loadConfig(
   if (file) {
     resolved = resolve(file);
     if (!existsSync(resolved)) throw new ConfigError(file, [{ path: "", message: `config file not found: ${file}` }]);
-    raw = readFile(resolved);
+    const expanded = expandEnvReferences(readFile(resolved), env);
+    if (expanded.issues.length) throw new ConfigError(file, expanded.issues);
+    raw = expanded.value as Record<string, unknown>;
   }
   // Secrets are known before anything can print them: those in the file, in TICKSYNC_* variables
   // (also ignored ones: a secret-named variable's value) and in flags.
@@ -215,7 +249,10 @@ export function loadConfig(
   return { config, file: resolved, baseDir };
 }
 
-/** The JSON Schema of the config file, for editors (`$schema`). */
+/**
+ * The JSON Schema of the config file, for editors (`$schema`, Taplo's `#:schema`) and
+ * docs/config.md: every field's description and default come from the valibot schemas.
+ */
 export function configJsonSchema(): Record<string, unknown> {
   const schema = toJsonSchema(configSchema, { errorMode: "ignore" }) as Record<string, unknown>;
   return { ...schema, title: "ticksync config" };

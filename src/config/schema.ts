@@ -193,7 +193,7 @@ export { jobConfigSchema };
 /** The config's sections; configSchema adds the checks across them. */
 const configSections = v.strictObject({
   // Not a setting: the editor's pointer to the JSON Schema, kept a bare string in that schema.
-  $schema: v.optional(v.string()),
+  $schema: v.optional(v.pipe(v.string(), v.description('A JSON config\'s pointer to this schema for editors ("./ticksync.schema.json", written by `ticksync config schema --out`); a TOML config uses a first line `#:schema ./ticksync.schema.json` instead. Not a setting.'))),
   store: v.optional(v.pipe(storeConfigSchema, v.description("Where bars, runs, checkpoints and the event journal are kept.")), {}),
   server: v.optional(v.pipe(serverConfigSchema, v.description("The HTTP server of `ticksync serve`: address, API tokens, limits.")), {}),
   log: v.optional(v.pipe(logConfigSchema, v.description("Logging.")), {}),

@@ -46,6 +46,7 @@ export const csvSourceSchema = v.strictObject({
     v.string(),
     v.nonEmpty("path is required"),
     v.description("A file, a directory (every *.csv in it) or a glob. Relative paths are relative to the config file."),
+    v.examples(["data"]),
   ),
   layout: v.optional(
     v.pipe(

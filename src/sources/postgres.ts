@@ -39,11 +39,13 @@ export const postgresSourceSchema = v.strictObject({
     v.string(),
     v.regex(storeUrlPattern({ pgWire: true }), "expected postgres://… or questdb://…"),
     v.description("postgres://user:pass@host:port/db, or questdb://user:pass@host:8812/qdb for QuestDB."),
+    v.examples(["postgres://ticksync@127.0.0.1:5432/market"]),
   ),
   table: v.pipe(
     v.string(),
     v.regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, "expected a table name (schema.table allowed)"),
     v.description("The table to read (schema.table allowed)."),
+    v.examples(["bars"]),
   ),
   ...tableSourceEntries(Column, { symbol: "symbol", ts: "ts" }),
   changeColumn: v.optional(

@@ -27,7 +27,7 @@ export const replaySourceSchema = v.pipe(
   v.strictObject({
     type: sourceType("replay", REPLAY_SUMMARY),
     minQuality: v.optional(minQualitySchema),
-    from: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("A store URL (sqlite:<path>, a .db path, postgres://…, questdb://…), read only."))),
+    from: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("A store URL (sqlite:<path>, a .db path, postgres://…, questdb://…), read only."), v.examples(["sqlite:recorded.db"]))),
     csv: v.optional(
       v.pipe(v.omit(csvSourceSchema, ["type", "interval", "minQuality"]), v.description("Or a CSV file, described as a csv source is (path, layout, columns, …).")),
     ),

@@ -19,7 +19,7 @@ const SQLITE_SUMMARY = "A table or view in an existing SQLite file, columns mapp
 export const sqliteSourceSchema = v.strictObject({
   type: sourceType("sqlite", SQLITE_SUMMARY),
   minQuality: v.optional(minQualitySchema),
-  path: v.pipe(v.string(), v.nonEmpty("path is required"), v.description("The SQLite file, opened read-only; relative to the config file.")),
+  path: v.pipe(v.string(), v.nonEmpty("path is required"), v.description("The SQLite file, opened read-only; relative to the config file."), v.examples(["bars.db"])),
   table: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("The table or view to read.")), "stock_data"),
   where: whereSchema(Column),
   key: keySchema(Column),

@@ -57,7 +57,7 @@ export type TableSpec = v.InferOutput<typeof tableSpecSchema>;
 
 export const pocketbaseSinkConfigSchema = v.strictObject({
   type: v.pipe(v.literal("pocketbase"), v.description('The sink\'s kind: "pocketbase".')),
-  url: v.pipe(v.string(), v.url("expected the server's URL, e.g. http://127.0.0.1:8090"), v.description("Base URL of the Pocketbase server, e.g. http://127.0.0.1:8090.")),
+  url: v.pipe(v.string(), v.url("expected the server's URL, e.g. http://127.0.0.1:8090"), v.description("Base URL of the Pocketbase server, e.g. http://127.0.0.1:8090."), v.examples(["http://127.0.0.1:8090"])),
   email: v.pipe(
     v.string("expected the superuser's e-mail (or TICKSYNC_SINKS__<NAME>__EMAIL)"),
     v.nonEmpty(),
