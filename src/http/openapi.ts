@@ -21,7 +21,7 @@ type ResponseSpec = NonNullable<Parameters<typeof describeRoute>[0]["responses"]
 
 /** Validates a route's query with `schema` (a 400 as src/http/query.ts answers it) and documents its parameters. */
 export const query = <S extends Schema>(schema: S) =>
-  validator("query", schema, (r, c: Context) => (r.success ? undefined : badRequest(c, r.error)), { options: { typeMode: "input" } } as never);
+  validator("query", schema, (r, c: Context) => (r.success ? undefined : badRequest(c, r.error)), { options: { typeMode: "input" } });
 
 const OUTPUT = { options: { typeMode: "output" } };
 
@@ -158,7 +158,7 @@ type Operation = OpenAPIV3_1.OperationObject & { "x-ticksync-role"?: string };
  * mutations need one, of the role their route declares (requireScope), operate at least.
  */
 export async function openApiDocument(app: Hono): Promise<OpenAPIV3_1.Document> {
-  const doc = (await generateSpecs(app, { documentation: documentation as never, excludeStaticFile: false, defaultValidationErrorResponse: false })) as OpenAPIV3_1.Document;
+  const doc = (await generateSpecs(app, { documentation, excludeStaticFile: false, defaultValidationErrorResponse: false })) as OpenAPIV3_1.Document;
   const scopes = new Map<string, string>();
   for (const r of app.routes) {
     const scope = declaredScope(r.handler);
