@@ -13,6 +13,8 @@ import { createApp } from "../src/http/app.ts";
 import { openApiDocument } from "../src/http/openapi.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { createScheduler, type Scheduler } from "../src/scheduler/scheduler.ts";
+import { alertsConfigSchema, createAlerts } from "../src/monitor/alerts.ts";
+import * as v from "valibot";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { createHub, type Hub } from "../src/stream/hub.ts";
@@ -49,7 +51,12 @@ beforeAll(async () => {
   // A job that waits until released: a second trigger while it runs is the 409.
   const held = new Promise<void>((r) => (release = r));
   scheduler.add({ name: "openapi-wse", schedule: "0 0 10 * * *", timeZone: "Europe/Warsaw", gate: { market: "WSE", phases: ["open"] }, run: async () => (await held, { outcome: "succeeded" }) });
-  app = createApp({ store, metrics: ticksyncMetrics(), stream: { hub, config }, scheduler, sinks: [{ name: "pb", kind: "pocketbase", collections: ["bars"], location: "http://admin:secret@127.0.0.1:1" }], backups: [{ job: "nightly-backup", dir }] });
+  // A failed run makes an alert fire: /api/alerts, /api/status and an acknowledgement have something to show.
+  const failed = await store.startRun({ kind: "ingest", source: "stooq" });
+  await store.finishRun(failed, { outcome: "failed", quality: null, inserted: 0, updated: 0, unchanged: 0, read: 0, quarantined: 0, fromTs: null, toTs: null, error: "stooq: 503" });
+  const alerts = createAlerts(store, v.parse(alertsConfigSchema, { rules: [{ kind: "errors", name: "failed-runs", windowS: 3600, maxFailed: 0 }] }), { isOpen: () => true }, []);
+  await alerts.evaluate();
+  app = createApp({ store, metrics: ticksyncMetrics(), stream: { hub, config }, scheduler, alerts, sinks: [{ name: "pb", kind: "pocketbase", collections: ["bars"], location: "http://admin:secret@127.0.0.1:1" }], backups: [{ job: "nightly-backup", dir }] });
   doc = (await openApiDocument(app)) as Json;
 });
 
@@ -237,6 +244,15 @@ describe("the server's answers match the document", () => {
     const alert = await post("/api/alerts/x/ack", { by: "me" });
     expect(alert.status).toBe(404);
     expect(await conforms("/api/alerts/{name}/ack", "post", alert)).toEqual([]);
+    const acked = await post("/api/alerts/failed-runs/ack", { by: "me" });
+    expect(acked.status).toBe(200);
+    expect(await conforms("/api/alerts/{name}/ack", "post", acked)).toEqual([]);
+    const aliased = await post("/api/acknowledge_alert", { alert: "failed-runs" });
+    expect(aliased.status).toBe(200);
+    expect(await conforms("/api/acknowledge_alert", "post", aliased)).toEqual([]);
+    const which = await post("/api/acknowledge_alert", {});
+    expect(which.status).toBe(400);
+    expect(await conforms("/api/acknowledge_alert", "post", which)).toEqual([]);
     const replay = await post("/api/quarantine/replay", { all: true });
     expect(replay.status).toBe(404);
     expect(await conforms("/api/quarantine/replay", "post", replay)).toEqual([]);
