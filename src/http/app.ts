@@ -33,6 +33,8 @@ import { healthRoutes } from "./routes/health.ts";
 import { monitoringRoutes } from "./routes/monitoring.ts";
 import { createHealth } from "../monitor/health.ts";
 import { createRequestStats } from "../monitor/performance.ts";
+import { describe, error, json, openApiRoute, textBody } from "./openapi.ts";
+import * as v from "valibot";
 
 export type { AppDeps, SinkInfo } from "./deps.ts";
 
@@ -75,8 +77,21 @@ export function createApp(deps: AppDeps) {
   const skip = (p: string) => p === "/api/ws" || p === "/api/ws/legacy" || p === "/api/stream" || publicPath(p);
   for (const mw of securityMiddleware(security, { skip, streamTokens: deps.stream?.config.tokens, limiter: deps.limiter })) app.use("*", mw);
 
-  // The dashboard: `/` and `/assets/*`, embedded in the executable (src/http/dashboard/).
+  // The dashboard: `/` and `/assets/*`, embedded in the executable (src/http/dashboard/); documented here.
+  app.get("/", describe({ summary: "The dashboard's page", tags: ["meta"], open: "page", responses: { 200: { description: "the page", content: { "text/html": textBody("the dashboard") } } } }));
+  app.get(
+    "/assets/:name",
+    describe({
+      summary: "The dashboard's script, stylesheet and chart library",
+      tags: ["meta"],
+      open: "page",
+      responses: { 200: { description: "the file (ETag; cached an hour)", content: { "text/javascript": textBody("a script"), "text/css": textBody("a stylesheet") } }, 304: { description: "Not Modified" }, 404: error("Not Found: no such asset") },
+    }),
+  );
   app.route("/", dashboardRoutes(deps.version ?? "dev"));
+  // This API's OpenAPI document (src/http/openapi.ts), public like the probes.
+  const openapi = describe({ summary: "This document: the OpenAPI 3.1 description of the HTTP API", tags: ["meta"], open: "probe", responses: { 200: json(v.record(v.string(), v.unknown()), "the document") } });
+  app.get("/openapi.json", openapi, openApiRoute(app));
 
   // One gap scanner for /api/gaps and the gap gauge /metrics sets.
   const gaps = createGapScanner(store, { now: deps.now ?? Date.now });

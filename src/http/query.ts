@@ -8,16 +8,17 @@ import { MAX_ISSUES, MAX_LIST_ITEMS, MAX_MESSAGE_CHARS, MAX_QUERY_BYTES, MAX_QUE
 /** An instant: ISO date, ISO date-time or epoch milliseconds, as epoch ms. */
 export const Instant = v.pipe(
   v.string(),
+  v.description("an ISO date (2024-01-31), an ISO date-time or epoch milliseconds"),
   v.transform((s) => parseTimestamp(s)),
   v.number("expected an ISO date (2024-01-31), an ISO date-time or epoch milliseconds"),
 );
 
 export const Limit = (max: number) =>
   v.optional(
-    v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1, "limit must be at least 1"), v.maxValue(max, `limit must be at most ${max}`)),
+    v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.description(`page size, 1 to ${max}`), v.transform(Number), v.minValue(1, "limit must be at least 1"), v.maxValue(max, `limit must be at most ${max}`)),
   );
 
-export const IdCursor = v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number)));
+export const IdCursor = v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.description("a record id (a page's `next`)"), v.transform(Number)));
 
 /** Where a page of bars ended: the last bar's ts and source (bars of one ts are ordered by source). */
 export type BarCursor = { ts: number; source: string };
@@ -28,6 +29,7 @@ export const encodeBarCursor = (c: BarCursor): string => Buffer.from(JSON.string
 /** A `cursor` query parameter: a `next` returned by a previous page. */
 export const BarCursorParam = v.pipe(
   v.string(),
+  v.description("the `next` of the previous page"),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     try {
       const c = JSON.parse(Buffer.from(dataset.value, "base64url").toString("utf8"));
@@ -57,8 +59,13 @@ export function invalid(c: Context, issues: { field: string; message: string }[]
   return c.json({ error: "invalid request", issues: shown, ...(issues.length > MAX_ISSUES ? { moreIssues: issues.length - MAX_ISSUES } : {}) }, 400);
 }
 
-export function badRequest(c: Context, issues: v.BaseIssue<unknown>[]) {
-  return invalid(c, issues.map((i) => ({ field: (i.path ?? []).map((p) => String(p.key)).join("."), message: i.message })));
+/** A path segment: valibot's ({ key }) or Standard Schema's (a key, or { key }). */
+type PathItem = PropertyKey | { key: unknown };
+const segment = (p: PathItem) => String(typeof p === "object" && p !== null ? p.key : p);
+
+/** 400 for valibot issues (v.safeParse, or the validators of src/http/openapi.ts through Standard Schema). */
+export function badRequest(c: Context, issues: readonly { message: string; path?: readonly PathItem[] | undefined }[]) {
+  return invalid(c, issues.map((i) => ({ field: (i.path ?? []).map(segment).join("."), message: i.message })));
 }
 
 /**

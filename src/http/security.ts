@@ -80,7 +80,8 @@ type KnownToken = { digest: Buffer; role: CallerRole; name: string };
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
-const OPEN = new Set(["/healthz", "/readyz"]);
+/** No token and no rate limit: the probes, and the API's document (src/http/openapi.ts). */
+const OPEN = new Set(["/healthz", "/readyz", "/openapi.json"]);
 
 /** Every token the server knows, with its role and name: `server.tokens` (admin), `[[server.token]]`, and stream tokens. */
 export function knownTokens(cfg: Pick<SecurityConfig, "tokens" | "token">, streamTokens: readonly string[] = []): KnownToken[] {

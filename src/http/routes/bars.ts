@@ -7,11 +7,14 @@ import { barValues, barValuesJson, barsJson, type Bar, type Interval } from "../
 import { adjustBars, dedupeActions } from "../../domain/actions.ts";
 import type { Store } from "../../stores/types.ts";
 import type { TicksyncMetrics } from "../../lib/metrics.ts";
-import { badRequest, barPageEntries, encodeBarCursor } from "../query.ts";
+import { barPageEntries, encodeBarCursor } from "../query.ts";
 import { rolledUpBars } from "../derived.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
 import { barsArrow } from "../../domain/arrow-bars.ts";
-import { BAR_FORMATS, barsCsv, barsNdjson, pageClosed, pageClosedAt, sendPage, type BarFormat } from "../representation.ts";
+import { BAR_FORMATS, barsCsv, barsNdjson, CONTENT_TYPES, pageClosed, pageClosedAt, sendPage, type BarFormat } from "../representation.ts";
+import { binaryBody, describe, error, mediaType, NOT_MODIFIED, PAGE_HEADERS, query, schemaOf, textBody } from "../openapi.ts";
+import { AppliedActionSchema, BarPage, BarPageHead, BarSchema } from "../schemas/bars.ts";
+import type { Body } from "../schemas/common.ts";
 
 /**
  * A page of raw bars adjusted for the symbol's stored actions, per source (each source's own
@@ -21,7 +24,7 @@ import { BAR_FORMATS, barsCsv, barsNdjson, pageClosed, pageClosedAt, sendPage, t
 async function adjustedPage(store: Store, symbol: string, interval: Interval, page: Bar[]) {
   const all = await store.listActions!(symbol);
   const bars: Bar[] = [];
-  const actions: Record<string, unknown>[] = [];
+  const actions: Body<typeof AppliedActionSchema>[] = [];
   for (const [source, group] of Map.groupBy(page, (b) => b.source)) {
     const chosen = dedupeActions(all, source);
     const prevClose = async (exDate: number) => {
@@ -30,7 +33,7 @@ async function adjustedPage(store: Store, symbol: string, interval: Interval, pa
     };
     const adj = await adjustBars(group, chosen, prevClose);
     bars.push(...adj.bars);
-    for (const a of adj.applied) actions.push({ series: source, ...a, exDate: new Date(a.exDate).toISOString().slice(0, 10) });
+    for (const a of adj.applied) actions.push({ series: source, ...a, exDate: new Date(a.exDate).toISOString().slice(0, 10) } satisfies Body<typeof AppliedActionSchema>);
   }
   // Back in the page's (ts, source) order.
   bars.sort((a, b) => a.ts - b.ts || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
@@ -38,7 +41,7 @@ async function adjustedPage(store: Store, symbol: string, interval: Interval, pa
 }
 
 /** A page's JSON: `head`'s fields, then `data` (JSON text of the bars, barsJson) and `next`, as JSON.stringify({ ...head, data, next }) writes it. */
-const pageJson = (head: Record<string, unknown>, data: string, next: string | null) => `${JSON.stringify(head).slice(0, -1)},"data":${data},"next":${JSON.stringify(next)}}`;
+const pageJson = (head: Body<typeof BarPageHead>, data: string, next: string | null) => `${JSON.stringify(head).slice(0, -1)},"data":${data},"next":${JSON.stringify(next)}}`;
 
 const barsQuery = (maxPage: number) =>
   v.strictObject({
@@ -55,9 +58,27 @@ export function barRoutes(store: Store, metrics: TicksyncMetrics, opts: BarRoute
   const { maxPage } = opts;
   const BarsQuery = barsQuery(maxPage);
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(BarsQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
+  const doc = describe({
+    summary: "A page of one series' bars",
+    description: "Keyset-paged (`next` → `cursor`); rolled up from finer stored bars when none are stored at `interval` (header X-Ticksync-Rollup: materialised or on_read); `adjusted=true` adjusts for stored splits and dividends.",
+    tags: ["data"],
+    responses: {
+      200: {
+        description: "the page: format=json the page object; ndjson a bar a line; csv a header and a bar a line; arrow an Arrow IPC stream (`next` in X-Ticksync-Next)",
+        headers: PAGE_HEADERS,
+        content: {
+          "application/json": schemaOf(BarPage),
+          [mediaType(CONTENT_TYPES.ndjson)]: schemaOf(BarSchema),
+          [mediaType(CONTENT_TYPES.csv)]: textBody("source,symbol,interval,ts,open,high,low,close,volume,adjClose,turnover,trades, then a bar per CRLF line"),
+          [mediaType(CONTENT_TYPES.arrow)]: binaryBody("an Arrow IPC stream of the bars"),
+        },
+      },
+      304: NOT_MODIFIED,
+      501: error("Not Implemented: adjusted=true on a store that keeps no corporate actions"),
+    },
+  });
+  app.get("/", doc, query(BarsQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
     const { interval, source, from, to, cursor, format } = q.output;
     const limit = q.output.limit ?? Math.min(1000, maxPage);
     if (from !== undefined && to !== undefined && from > to)

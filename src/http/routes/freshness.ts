@@ -4,7 +4,9 @@ import { Hono } from "hono";
 import * as v from "valibot";
 import type { Store } from "../../stores/types.ts";
 import { freshness } from "../../monitor/freshness.ts";
-import { badRequest } from "../query.ts";
+import { describe, json, query } from "../openapi.ts";
+import { FreshnessBody } from "../schemas/data.ts";
+import type { Body } from "../schemas/common.ts";
 import { MAX_FRESHNESS_DAYS } from "../limits.ts";
 import { MarketSchema } from "../../domain/markets/index.ts";
 import type { Interval } from "../../domain/bar.ts";
@@ -22,10 +24,10 @@ const FreshnessQuery = v.strictObject({
 
 export function freshnessRoutes(store: Store): Hono {
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(FreshnessQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
-    return c.json(await freshness(store, { days: q.output.days, interval: q.output.interval, market: q.output.market, to: q.output.to }));
+  const doc = describe({ summary: "Each series' days against its market's calendar (the dashboard's heat map)", tags: ["data"], responses: { 200: json(FreshnessBody, "the heat map") } });
+  app.get("/", doc, query(FreshnessQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
+    return c.json((await freshness(store, { days: q.output.days, interval: q.output.interval, market: q.output.market, to: q.output.to })) satisfies Body<typeof FreshnessBody>);
   });
   return app;
 }

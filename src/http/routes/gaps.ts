@@ -5,7 +5,10 @@ import * as v from "valibot";
 import { IntervalSchema } from "../../domain/bar.ts";
 import type { GapScanner } from "../../pipeline/gaps.ts";
 import type { Store } from "../../stores/types.ts";
-import { badRequest, invalid, Limit } from "../query.ts";
+import { invalid, Limit } from "../query.ts";
+import { describe, json, query } from "../openapi.ts";
+import { GapsBody } from "../schemas/data.ts";
+import type { Body } from "../schemas/common.ts";
 import { MAX_GAPS_PAGE } from "../limits.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
 import { MarketSchema } from "../../domain/markets/index.ts";
@@ -22,9 +25,9 @@ const iso = (t: number) => new Date(t).toISOString();
 
 export function gapRoutes(store: Store, gaps: GapScanner): Hono {
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(GapsQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
+  const doc = describe({ summary: "The sessions each series misses against its market's calendar", tags: ["data"], responses: { 200: json(GapsBody, "per series, and the runs of missing bars") } });
+  app.get("/", doc, query(GapsQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
     let symbol: string | undefined;
     if (q.output.symbol !== undefined) {
       const r = await resolveSymbol(store, q.output.symbol);
@@ -51,7 +54,7 @@ export function gapRoutes(store: Store, gaps: GapScanner): Hono {
       data: runs.slice(0, limit),
       count: runs.length,
       truncated: runs.length > limit,
-    });
+    } satisfies Body<typeof GapsBody>);
   });
   return app;
 }

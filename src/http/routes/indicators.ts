@@ -12,7 +12,10 @@ import type { BarField, Store } from "../../stores/types.ts";
 import { resolveUniverse } from "../../universes/universes.ts";
 import { CHUNK, reach, readRolledUp, rollupBase } from "../derived.ts";
 import type { AppDeps } from "../deps.ts";
-import { badRequest, barPageEntries, encodeBarCursor, invalid, type BarCursor } from "../query.ts";
+import { barPageEntries, encodeBarCursor, invalid, type BarCursor } from "../query.ts";
+import { binaryBody, describe, NOT_MODIFIED, PAGE_HEADERS, query, schemaOf } from "../openapi.ts";
+import { IndicatorPage, type IndicatorRow } from "../schemas/bars.ts";
+import type { Body } from "../schemas/common.ts";
 import { MAX_INDICATOR_CELLS, MAX_INDICATORS } from "../limits.ts";
 import { resolveSymbol } from "../resolve-symbol.ts";
 import { pageClosedAt, sendPage } from "../representation.ts";
@@ -141,9 +144,21 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
   const specsFor = configuredSets(deps);
   const IndicatorsQuery = indicatorsQuery(maxPageSize);
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(IndicatorsQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
+  const doc = describe({
+    summary: "Technical indicators over one series' bars",
+    description: "Keyset-paged like /api/bars. `set` lists indicators (sma:20,ema:12,rsi:14,macd,bb:20:2,vol:20,vwap…); without it, the set configured for the symbol ([indicators]). Each page reads the bars before it that its first values need.",
+    tags: ["data"],
+    responses: {
+      200: {
+        description: "the page: format=json the page object; arrow an Arrow IPC stream (ts, close, a column per indicator; `next` in X-Ticksync-Next)",
+        headers: PAGE_HEADERS,
+        content: { "application/json": schemaOf(IndicatorPage), "application/vnd.apache.arrow.stream": binaryBody("an Arrow IPC stream: ts, close, a column per indicator") },
+      },
+      304: NOT_MODIFIED,
+    },
+  });
+  app.get("/", doc, query(IndicatorsQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
     const { interval, from, to, cursor, format } = q.output;
     let limit = q.output.limit ?? Math.min(1000, maxPageSize);
     if (from !== undefined && to !== undefined && from > to) return invalid(c, [{ field: "from", message: "from must not be after to" }]);
@@ -172,7 +187,7 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
     const source = sources[0];
     const head = { symbol, interval, source: source ?? null, set: specs.map((s) => s.key), ...(base ? { rolledUpFrom: base } : {}) };
     const arrowMeta = () => ({ symbol, interval, source: source ?? "", set: head.set.join(",") });
-    const empty = () => (format === "arrow" ? sendPage(c, indicatorsArrow([], head.set, {}, 0, arrowMeta()), "arrow", { closed: false, privateCache: cache.privateCache }) : c.json({ ...head, data: [], next: null }));
+    const empty = () => (format === "arrow" ? sendPage(c, indicatorsArrow([], head.set, {}, 0, arrowMeta()), "arrow", { closed: false, privateCache: cache.privateCache }) : c.json({ ...head, data: [], next: null } satisfies Body<typeof IndicatorPage>));
     if (source === undefined) return empty();
     if (base !== null && market === undefined) return empty();
     const one: Series = { symbol, market, base, interval, source };
@@ -200,13 +215,14 @@ export function indicatorRoutes(deps: Pick<AppDeps, "store" | "indicators" | "un
     }
     const w = warm.length;
     const columns = specs.map((s) => cols[s.key]!);
-    const data: Record<string, unknown>[] = new Array(n);
+    const data: Body<typeof IndicatorRow>[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const row: Record<string, unknown> = { ts: isoTs(rows[i]!.ts), close: rows[i]!.close };
+      // A cast: TypeScript cannot write "ts a string, every other key a number" (the schema can).
+      const row = { ts: isoTs(rows[i]!.ts), close: rows[i]!.close } as Body<typeof IndicatorRow>;
       for (let k = 0; k < specs.length; k++) row[specs[k]!.key] = columns[k]![w + i] ?? null;
       data[i] = row;
     }
-    return sendPage(c, JSON.stringify({ ...head, data, next }), "json", { closed, privateCache: cache.privateCache });
+    return sendPage(c, JSON.stringify({ ...head, data, next } satisfies Body<typeof IndicatorPage>), "json", { closed, privateCache: cache.privateCache });
   });
   return app;
 }

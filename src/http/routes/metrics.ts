@@ -12,6 +12,9 @@ import { log } from "../../lib/log.ts";
 import type { AppDeps, SinkInfo } from "../deps.ts";
 import { sinkConsistency } from "./sinks.ts";
 import { errorText } from "../../lib/errors.ts";
+import { describe, json, textBody } from "../openapi.ts";
+import { ResourcesBody } from "../schemas/data.ts";
+import type { Body } from "../schemas/common.ts";
 
 /**
  * The ticksync_gap_bars{market,interval} gauge, set on a scrape. Every (market, interval) it has
@@ -56,7 +59,13 @@ async function updateSinkGauges(store: Store, metrics: TicksyncMetrics, sinks: S
 export function metricsRoutes(deps: Pick<AppDeps, "store" | "metrics" | "sinks">, updateGapMetric: () => Promise<void>): Hono {
   const { store, metrics } = deps;
   const app = new Hono();
-  app.get("/", async (c) => {
+  const doc = describe({
+    summary: "Prometheus metrics",
+    description: "The registry in the Prometheus text format, with the gauges read from the store brought up to date first.",
+    tags: ["operations"],
+    responses: { 200: { description: "the metrics", content: { "text/plain": textBody("Prometheus text exposition format 0.0.4") } } },
+  });
+  app.get("/", doc, async (c) => {
     const r = await store.ready();
     metrics.storeUp.set({ store: store.kind }, r.ok ? 1 : 0);
     if (r.ok) await updateSinkGauges(store, metrics, deps.sinks ?? []);
@@ -94,9 +103,10 @@ export function fileDescriptors(): { open: number | null; max: number | null } {
 export function resourceRoutes(now: () => number = Date.now): Hono {
   const stats = createProcessStats(now);
   const app = new Hono();
-  app.get("/", (c) => {
+  const doc = describe({ summary: "CPU, memory, event-loop lag and file descriptors of the process", tags: ["operations"], responses: { 200: json(ResourcesBody, "the process's resources") } });
+  app.get("/", doc, (c) => {
     const s = stats.sample();
-    return c.json({ timestamp: new Date(now()).toISOString(), uptimeSeconds: Math.round(process.uptime()), ...s, fds: fileDescriptors() }, 200, { "Cache-Control": "no-store" });
+    return c.json({ timestamp: new Date(now()).toISOString(), uptimeSeconds: Math.round(process.uptime()), ...s, fds: fileDescriptors() } satisfies Body<typeof ResourcesBody>, 200, { "Cache-Control": "no-store" });
   });
   return app;
 }

@@ -15,6 +15,11 @@ import type { AppDeps } from "../deps.ts";
 import { requireScope } from "../security.ts";
 import { healthBody } from "./health.ts";
 import { acknowledge } from "./alerts.ts";
+import { body, describe, error, json } from "../openapi.ts";
+import type { Body } from "../schemas/common.ts";
+import { AcknowledgeAlertBody, AlertBody, BackupChoiceBody, BackupStartedBody, BackupsBody, BusyBody, IntegrityBody, PerformanceBody, StatusBody, TriggerBackupBody } from "../schemas/ops.ts";
+
+const TAGS = ["monitoring"];
 
 type MonitoringDeps = Pick<AppDeps, "store" | "scheduler" | "alerts" | "sinks" | "backups" | "version"> & Required<Pick<AppDeps, "health">>;
 
@@ -45,7 +50,8 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
   const app = new Hono();
   const proc = createProcessStats();
 
-  app.get("/status", async (c) => {
+  const status = describe({ summary: "The service at a glance: health, jobs, alerts, sinks", tags: TAGS, responses: { 200: json(StatusBody, "the status") } });
+  app.get("/status", status, async (c) => {
     const h = await deps.health.check();
     const jobs = deps.scheduler?.list() ?? [];
     const alerts = deps.alerts?.list() ?? [];
@@ -62,11 +68,12 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
         jobs: { total: jobs.length, running: jobs.filter((j) => j.running).map((j) => j.name), failing: jobs.filter((j) => j.lastOutcome === "failed").map((j) => j.name) },
         alerts: { total: alerts.length, firing: firing.map((a) => a.name), acknowledged: firing.filter((a) => a.acknowledged).map((a) => a.name) },
         sinks: (deps.sinks ?? []).map((s) => s.name),
-      }),
+      } satisfies Body<typeof StatusBody>),
     );
   });
 
-  app.get("/performance", async (c) => {
+  const performance = describe({ summary: "CPU, memory, event-loop lag, request latency and rows per second", tags: TAGS, responses: { 200: json(PerformanceBody, "the process's performance") } });
+  app.get("/performance", performance, async (c) => {
     const r = await rates(deps.store, { windowSeconds: ROWS_WINDOW_S, bucketSeconds: 60, maxRuns: ROWS_MAX_RUNS });
     const mean = (k: "ingestRead" | "ingestStored" | "quarantined" | "synced") => Math.round((r.points.reduce((s, p) => s + p[k], 0) / Math.max(1, r.points.length)) * 1000) / 1000;
     return c.json({
@@ -75,10 +82,11 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
       ...proc.sample(),
       requests: requests.summary(),
       rowsPerSecond: { windowSeconds: ROWS_WINDOW_S, read: mean("ingestRead"), stored: mean("ingestStored"), quarantined: mean("quarantined"), synced: mean("synced") },
-    });
+    } satisfies Body<typeof PerformanceBody>);
   });
 
-  app.get("/integrity", async (c) => {
+  const integrity = describe({ summary: "Each sink collection's last verify, as an integrity score", tags: TAGS, responses: { 200: json(IntegrityBody, "per collection, and the lowest score") } });
+  app.get("/integrity", integrity, async (c) => {
     const now = Date.now();
     const data = await Promise.all(
       (deps.sinks ?? []).flatMap((s) =>
@@ -90,7 +98,7 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
           return {
             sink: s.name,
             collection,
-            status: k?.status === "consistent" || k?.status === "inconsistent" ? k.status : "unverified",
+            status: k?.status === "consistent" ? ("consistent" as const) : k?.status === "inconsistent" ? ("inconsistent" as const) : ("unverified" as const),
             verifiedAt: checkedAt === null ? null : new Date(checkedAt).toISOString(),
             ageSeconds: checkedAt === null ? null : Math.round((now - checkedAt) / 1000),
             storeRecords: i.store,
@@ -106,10 +114,11 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
       ),
     );
     const scored = data.filter((d) => d.integrityScore !== null).map((d) => d.integrityScore!);
-    return c.json({ timestamp: new Date(now).toISOString(), integrityScore: scored.length ? Math.min(...scored) : null, verified: scored.length, unverified: data.length - scored.length, data });
+    return c.json({ timestamp: new Date(now).toISOString(), integrityScore: scored.length ? Math.min(...scored) : null, verified: scored.length, unverified: data.length - scored.length, data } satisfies Body<typeof IntegrityBody>);
   });
 
-  app.get("/backups", (c) => {
+  const backups = describe({ summary: "The backups of every backup job, newest first", tags: TAGS, responses: { 200: json(BackupsBody, "the backups") } });
+  app.get("/backups", backups, (c) => {
     const data = (deps.backups ?? []).flatMap((b) =>
       listBackups(b.dir, MAX_BACKUPS).map((x) =>
         x.manifest
@@ -118,11 +127,22 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
       ),
     );
     data.sort((a, b) => (b.createdAt ?? "").localeCompare(a.createdAt ?? ""));
-    return c.json({ data: redactValue(data), jobs: (deps.backups ?? []).map((b) => b.job) });
+    return c.json({ data: redactValue(data), jobs: (deps.backups ?? []).map((b) => b.job) } satisfies Body<typeof BackupsBody>);
   });
 
   // POST /api/jobs/<backup job>/run, naming the job when there is more than one.
-  app.post("/trigger_backup", requireScope("operate"), async (c) => {
+  const trigger = describe({
+    summary: "Start a backup now (POST /api/jobs/<backup job>/run)",
+    tags: TAGS,
+    requestBody: body(TriggerBackupBody, "the backup job, needed when there is more than one"),
+    responses: {
+      202: json(BackupStartedBody, "started"),
+      400: json(BackupChoiceBody, "Bad Request: several backup jobs and none named (or the query is invalid)"),
+      404: json(BackupChoiceBody, "Not Found: no backup job is configured, or no such job"),
+      409: json(BusyBody, "Conflict: the backup is running"),
+    },
+  });
+  app.post("/trigger_backup", trigger, requireScope("operate"), async (c) => {
     const body = (await c.req.json().catch(() => ({}))) as { job?: unknown };
     const jobs = (deps.backups ?? []).map((b) => b.job);
     if (!deps.scheduler || jobs.length === 0) return c.json({ error: "no backup job is configured", message: 'add [[jobs]] kind = "backup" (docs/operations.md#backups)' }, 404);
@@ -130,13 +150,19 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
     if (job === null) return c.json({ error: "which backup job?", message: `name one: {"job": "…"} (${jobs.join(", ")})`, jobs }, 400);
     if (!jobs.includes(job)) return c.json({ error: "unknown backup job", job: job.slice(0, 100), jobs }, 404);
     const r = await withActor(apiActor(c), () => deps.scheduler!.trigger(job));
-    if (r === "busy") return c.json({ status: "busy", job, message: "the backup is running; it does not overlap itself" }, 409);
+    if (r === "busy") return c.json({ status: "busy", job, message: "the backup is running; it does not overlap itself" } satisfies Body<typeof BusyBody>, 409);
     if (r === "unknown") return c.json({ error: "unknown backup job", job, jobs }, 404);
-    return c.json({ status: "started", job }, 202);
+    return c.json({ status: "started", job } satisfies Body<typeof BackupStartedBody>, 202);
   });
 
   // POST /api/alerts/<name>/ack, with the alert named in the body.
-  app.post("/acknowledge_alert", requireScope("operate"), async (c) => {
+  const ack = describe({
+    summary: "Acknowledge a firing alert (POST /api/alerts/<name>/ack)",
+    tags: TAGS,
+    requestBody: body(AcknowledgeAlertBody, "the alert (alert, name, alert_id or id) and who acknowledges"),
+    responses: { 200: json(AlertBody, "the alert's state"), 400: error("Bad Request: no alert named (or the query is invalid)"), 404: error("Not Found: no alerts are configured, or no such alert") },
+  });
+  app.post("/acknowledge_alert", ack, requireScope("operate"), async (c) => {
     const body = (await c.req.json().catch(() => ({}))) as Record<string, unknown>;
     const name = [body.alert, body.name, body.alert_id, body.id].find((x) => typeof x === "string" && x.length > 0 && x.length <= 64) as string | undefined;
     if (!name) return c.json({ error: "which alert?", message: 'name it: {"alert": "<name>", "by": "…"}' }, 400);

@@ -7,6 +7,9 @@ import { withActor } from "../../monitor/audit.ts";
 import { apiActor } from "../actor.ts";
 import type { AppDeps } from "../deps.ts";
 import { badRequest, IdCursor, Limit } from "../query.ts";
+import { body, describe, error, json, query } from "../openapi.ts";
+import { QuarantineBody, QuarantineReplayBody } from "../schemas/ops.ts";
+import type { Body } from "../schemas/common.ts";
 import { MAX_RECORDS_PAGE, MAX_REPLAY_RECORDS } from "../limits.ts";
 import { requireScope } from "../security.ts";
 
@@ -36,25 +39,36 @@ const ReplayBody = v.pipe(
 export function quarantineRoutes(deps: Pick<AppDeps, "store" | "replayContext">): Hono {
   const { store } = deps;
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(QuarantineQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
+  const list = describe({ summary: "The rows validation refused, with their reasons", description: "Newest first, keyset-paged: `next` → `before`.", tags: ["operations"], responses: { 200: json(QuarantineBody, "a page of quarantined rows") } });
+  app.get("/", list, query(QuarantineQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
     const limit = q.output.limit ?? 100;
     const rows = await store.listQuarantine({ limit: limit + 1, before: q.output.before, source: q.output.source, rule: q.output.rule, runId: q.output.run });
     const page = rows.slice(0, limit);
     return c.json({
       data: page.map((r) => ({ ...r, ts: r.ts === null ? null : new Date(r.ts).toISOString(), createdAt: new Date(r.createdAt).toISOString() })),
       next: rows.length > limit ? String(page[page.length - 1]!.id) : null,
-    });
+    } satisfies Body<typeof QuarantineBody>);
   });
-  app.post("/replay", requireScope("operate"), async (c) => {
+  const replay = describe({
+    summary: "Validate quarantined rows again after a fix",
+    description: "Rows that pass are stored by a `replay` run and leave the quarantine. Give `ids`, or `all: true` with source, rule or run to narrow it.",
+    tags: ["operations"],
+    requestBody: body(ReplayBody, "which records"),
+    responses: {
+      200: json(QuarantineReplayBody, "what was released and what stayed"),
+      404: error("Not Found: quarantine replay is not available in this process"),
+      501: error("Not Implemented: the store cannot remove quarantine records"),
+    },
+  });
+  app.post("/replay", replay, requireScope("operate"), async (c) => {
     if (!deps.replayContext) return c.json({ error: "quarantine replay is not available in this process" }, 404);
     if (!store.deleteQuarantine) return c.json({ error: `the ${store.kind} store cannot remove quarantine records, so it cannot replay them` }, 501);
     const body = v.safeParse(ReplayBody, await c.req.json().catch(() => undefined));
     if (!body.success) return badRequest(c, body.issues);
     const { ids, source, rule, run, limit } = body.output;
     const result = await withActor(apiActor(c), () => replayQuarantine(store, { ids, source, rule, run, limit }, deps.replayContext!));
-    return c.json({ data: result });
+    return c.json({ data: result } satisfies Body<typeof QuarantineReplayBody>);
   });
   return app;
 }

@@ -4,7 +4,9 @@ import { Hono } from "hono";
 import * as v from "valibot";
 import type { Store } from "../../stores/types.ts";
 import { rates } from "../../monitor/rates.ts";
-import { badRequest } from "../query.ts";
+import { describe, json, query } from "../openapi.ts";
+import { RatesBody } from "../schemas/data.ts";
+import type { Body } from "../schemas/common.ts";
 import { MAX_RATE_BUCKETS } from "../limits.ts";
 
 const Seconds = (max: number, dflt: string) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected whole seconds"), v.transform(Number), v.minValue(10), v.maxValue(max)), dflt);
@@ -15,10 +17,10 @@ const RatesQuery = v.pipe(
 
 export function rateRoutes(store: Store): Hono {
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(RatesQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
-    return c.json(await rates(store, { windowSeconds: q.output.window, bucketSeconds: q.output.bucket }));
+  const doc = describe({ summary: "Ingest and sync rows per second over a window, from the runs", tags: ["operations"], responses: { 200: json(RatesBody, "a point per bucket") } });
+  app.get("/", doc, query(RatesQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
+    return c.json((await rates(store, { windowSeconds: q.output.window, bucketSeconds: q.output.bucket })) satisfies Body<typeof RatesBody>);
   });
   return app;
 }

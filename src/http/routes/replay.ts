@@ -9,7 +9,9 @@ import { IntervalSchema } from "../../domain/bar.ts";
 import { normaliseSymbol } from "../../domain/symbols.ts";
 import type { Store } from "../../stores/types.ts";
 import { decodeRangeCursor, encodeRangeCursor, ndjsonLines, openRange, type ReplayConfig } from "../../stream/range-read.ts";
-import { badRequest, Instant, invalid } from "../query.ts";
+import { Instant, invalid } from "../query.ts";
+import { describe, query, schemaOf } from "../openapi.ts";
+import { ReplayLine } from "../schemas/bars.ts";
 
 const replayQuery = v.strictObject({
   symbols: v.pipe(v.string("symbols is required: a comma-separated list such as PKN.WA,CDR.WA"), v.nonEmpty("symbols is required")),
@@ -26,9 +28,14 @@ const CHUNK_ROWS = 1024;
 
 export function replayRoutes(store: Store, limits: ReplayConfig, now: () => number = Date.now): Hono {
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(replayQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
+  const doc = describe({
+    summary: "Several symbols' stored bars, merged, as NDJSON",
+    description: "Bars in (ts, symbol, source) order, a bar a line, streamed as the client reads. Past replay.maxRows the last line is `{\"type\":\"truncated\",\"next\":…}`: continue with cursor=<next>. docs/stream.md, Replay.",
+    tags: ["stream"],
+    responses: { 200: { description: "a bar a line; the last line may say the replay was truncated", content: { "application/x-ndjson": schemaOf(ReplayLine) } } },
+  });
+  app.get("/", doc, query(replayQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
     const { interval, source, from } = q.output;
     const to = q.output.to ?? now();
     if (from > to) return invalid(c, [{ field: "from", message: "from must not be after to" }]);

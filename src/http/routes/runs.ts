@@ -3,16 +3,19 @@ import { Hono } from "hono";
 import * as v from "valibot";
 import type { Store } from "../../stores/types.ts";
 import { redactValue } from "../../lib/redact.ts";
-import { badRequest, IdCursor, Limit } from "../query.ts";
+import { IdCursor, Limit } from "../query.ts";
+import { describe, json, query } from "../openapi.ts";
+import { RunsBody } from "../schemas/ops.ts";
+import type { Body } from "../schemas/common.ts";
 import { MAX_RECORDS_PAGE } from "../limits.ts";
 
 const RunsQuery = v.strictObject({ limit: Limit(MAX_RECORDS_PAGE), before: IdCursor, source: v.optional(v.string()) });
 
 export function runRoutes(store: Store): Hono {
   const app = new Hono();
-  app.get("/", async (c) => {
-    const q = v.safeParse(RunsQuery, c.req.query());
-    if (!q.success) return badRequest(c, q.issues);
+  const doc = describe({ summary: "The run ledger, newest first", description: "Keyset-paged by run id: `next` → `before`.", tags: ["operations"], responses: { 200: json(RunsBody, "a page of runs") } });
+  app.get("/", doc, query(RunsQuery), async (c) => {
+    const q = { output: c.req.valid("query") };
     const limit = q.output.limit ?? 50;
     const runs = await store.listRuns({ limit: limit + 1, before: q.output.before, source: q.output.source });
     const page = runs.slice(0, limit);
@@ -26,7 +29,7 @@ export function runRoutes(store: Store): Hono {
         to: r.toTs === null ? null : new Date(r.toTs).toISOString(),
       })),
       next: runs.length > limit ? String(page[page.length - 1]!.id) : null,
-    });
+    } satisfies Body<typeof RunsBody>);
   });
   return app;
 }

@@ -6,6 +6,9 @@ import { consistencyOf, verifyStream, type ConsistencyStatus } from "../../pipel
 import { sinkStream } from "../../pipeline/sync.ts";
 import { redactUrl } from "../../lib/redact.ts";
 import type { AppDeps, SinkInfo } from "../deps.ts";
+import { describe, json } from "../openapi.ts";
+import { SinksBody } from "../schemas/data.ts";
+import type { Body } from "../schemas/common.ts";
 
 /** Each sink's last verify, as kept in the store (a verify run by the CLI counts too). */
 export async function sinkConsistency(store: Store, sinks: SinkInfo[]): Promise<ConsistencyStatus[]> {
@@ -16,7 +19,8 @@ export async function sinkConsistency(store: Store, sinks: SinkInfo[]): Promise<
 export function sinkRoutes(deps: Pick<AppDeps, "store" | "sinks">): Hono {
   const { store } = deps;
   const app = new Hono();
-  app.get("/", async (c) => {
+  const doc = describe({ summary: "Each sink: where it is, and per collection its sync cursor and last verify", tags: ["operations"], responses: { 200: json(SinksBody, "every sink") } });
+  app.get("/", doc, async (c) => {
     const sinks = deps.sinks ?? [];
     const consistency = await sinkConsistency(store, sinks);
     const data = await Promise.all(
@@ -37,7 +41,7 @@ export function sinkRoutes(deps: Pick<AppDeps, "store" | "sinks">): Hono {
         ),
       })),
     );
-    return c.json({ data });
+    return c.json({ data } satisfies Body<typeof SinksBody>);
   });
   return app;
 }
