@@ -3,10 +3,11 @@
 // asked), the routes need no token even with authReads, and in headless Chromium with every request
 // to anything but 127.0.0.1 blocked the page renders the API's title and lists its operations.
 //
-// /openapi.json is the HTTP document's route (another slice of issue #19); until it is merged this
-// test serves a small stand-in document in front of the app (STAND_IN below).
+// /openapi.json is the HTTP document's route (another slice of issue #19): the app's own when it
+// serves one, else TICKSYNC_TEST_OPENAPI (a document file), else a small stand-in (STAND_IN below)
+// served in front of the app. The title and operations looked for are the document's.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { chromium, type Browser } from "playwright-core";
@@ -43,15 +44,29 @@ let server: ReturnType<typeof Bun.serve>;
 let browser: Browser | undefined;
 let url: string;
 
+/** The document's title and the labels Scalar shows for two of its operations (summary, else the path). */
+let title = TITLE;
+let operations: string[] = [];
+
 beforeAll(async () => {
   store = sqliteStore(`sqlite:${join(dir, "store.db")}`);
   await store.migrate();
   // Reads need a token: the reference's routes must still load without one.
   const app = createApp({ store, metrics: ticksyncMetrics(), version: "1.2.3-test", security: { tokens: [TOKEN], authReads: true, corsOrigins: [], maxBodyBytes: 1 << 20 } });
+  const own = await app.request("/openapi.json");
+  const document: any = own.ok ? await own.json() : process.env.TICKSYNC_TEST_OPENAPI ? JSON.parse(readFileSync(process.env.TICKSYNC_TEST_OPENAPI, "utf8")) : STAND_IN;
+  title = document.info.title;
+  // Scalar lists operations under their tags, the first tag's open: look for those, and every tag.
+  const firstTag: string | undefined = document.tags?.[0]?.name;
+  const ops = Object.entries(document.paths as Record<string, Record<string, { summary?: string; tags?: string[] }>>)
+    .flatMap(([path, item]) => Object.values(item).map((op) => ({ label: op.summary ?? path, tag: op.tags?.[0] })))
+    .filter((op) => firstTag === undefined || op.tag === firstTag)
+    .map((op) => op.label);
+  operations = [ops[0]!, ops[ops.length - 1]!, ...((document.tags ?? []) as { name: string }[]).map((t) => t.name)];
   server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
-    fetch: (req, srv) => (new URL(req.url).pathname === "/openapi.json" ? Response.json(STAND_IN) : app.fetch(req, srv)),
+    fetch: (req, srv) => (!own.ok && new URL(req.url).pathname === "/openapi.json" ? Response.json(document) : app.fetch(req, srv)),
   });
   url = `http://127.0.0.1:${server.port}`;
   if (exe) browser = await chromium.launch({ executablePath: exe, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
@@ -117,8 +132,8 @@ inBrowser("in Chromium, offline but for 127.0.0.1, the page renders the API's ti
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`${url}/docs`);
-  await waitFor(async () => (await page.locator("h1").allTextContents()).some((t) => t.includes(TITLE)), 30_000, "the API's title");
-  await waitFor(async () => (await page.getByText("Stored bars of a series").count()) > 0 && (await page.getByText("Liveness probe").count()) > 0, 15_000, "the operations");
+  await waitFor(async () => (await page.locator("h1").allTextContents()).some((t) => t.includes(title)), 30_000, "the API's title");
+  await waitFor(async () => (await Promise.all(operations.map((o) => page.getByText(o, { exact: true }).count()))).every((n) => n > 0), 15_000, `the operations ${operations.join(", ")}`);
   // The stream's document is the page's other source: its channels render from /asyncapi.json.
   expect(await page.content()).toContain("Stream protocols (AsyncAPI)");
   await page.goto(`${url}/docs?api=stream`);
