@@ -114,6 +114,8 @@ test("the bundle: a year's Cache-Control, an ETag answered with 304, the same by
   expect((await fetch(`${url}${src}`, { headers: { "If-None-Match": etag } })).status).toBe(304);
   const gz = await fetch(`${url}${src}`, { headers: { "Accept-Encoding": "gzip" }, decompress: false });
   expect(gz.headers.get("content-encoding")).toBe("gzip");
+  expect(gz.headers.get("etag")).toBe(`${etag.slice(0, -1)}-gzip"`);
+  expect((await fetch(`${url}${src}`, { headers: { "Accept-Encoding": "gzip", "If-None-Match": gz.headers.get("etag")! } })).status).toBe(304);
   const packed = new Uint8Array(await gz.arrayBuffer());
   expect(packed.length).toBeLessThan(body.length / 2);
   expect(Bun.hash(gunzipSync(packed))).toBe(Bun.hash(onDisk));

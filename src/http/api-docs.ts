@@ -46,7 +46,7 @@ function scalarBundle(version: string) {
 }
 
 /** The paths these routes serve, for the security middleware's list of public paths. */
-export const apiDocsPath = (p: string) => p === "/docs" || p === "/docs/" || p.startsWith("/docs/") || p === "/asyncapi.json";
+export const apiDocsPath = (p: string) => p === "/docs" || p.startsWith("/docs/") || p === "/asyncapi.json";
 
 /** `/docs`, `/docs/scalar.js` and `/asyncapi.json`. */
 export function apiDocsRoutes(version: string): Hono {
@@ -80,9 +80,10 @@ export function apiDocsRoutes(version: string): Hono {
   app.get("/docs/", page);
   app.get("/docs/scalar.js", async (c) => {
     const { bytes, tag } = await bundle.load();
-    const headers = { ETag: tag, "Cache-Control": "public, max-age=31536000, immutable", Vary: "Accept-Encoding" };
-    if (c.req.header("if-none-match")?.includes(tag)) return c.body(null, 304, headers);
     const encoding = negotiateEncoding(c.req.header("accept-encoding"));
+    // Each encoding its own strong tag (as bar pages' are: src/http/representation.ts); any of them matches.
+    const headers = { ETag: encoding ? `${tag.slice(0, -1)}-${encoding}"` : tag, "Cache-Control": "public, max-age=31536000, immutable", Vary: "Accept-Encoding" };
+    if (c.req.header("if-none-match")?.includes(tag.slice(0, -1))) return c.body(null, 304, headers);
     const type = { "Content-Type": "text/javascript; charset=utf-8" };
     if (!encoding) return c.body(bytes, 200, { ...headers, ...type });
     return c.body(await bundle.encoded(encoding), 200, { ...headers, ...type, "Content-Encoding": encoding });
