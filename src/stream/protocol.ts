@@ -53,9 +53,9 @@ import * as v from "valibot";
 import { barJson, IntervalSchema } from "../domain/bar.ts";
 import type { BarEvent } from "../stores/events.ts";
 import type { MarketPhase } from "../domain/calendar.ts";
+import type { MarketState, ProviderState } from "./status.ts";
 
 const MARKET_PHASES = ["closed", "pre", "open", "break", "post"] as const satisfies readonly MarketPhase[];
-import type { MarketState, ProviderState } from "./status.ts";
 
 /** Close codes the server uses. */
 export const CLOSE = {
