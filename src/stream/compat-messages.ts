@@ -4,7 +4,7 @@
 import * as v from "valibot";
 import type { Market } from "../domain/markets/index.ts";
 import { IntervalSchema, priceChange, type Bar } from "../domain/bar.ts";
-import { clip, type Outgoing } from "./protocol.ts";
+import { clip, MARKET_PHASES, type Outgoing } from "./protocol.ts";
 import type { MarketState, ProviderState } from "./status.ts";
 
 export type CompatMarketStatus = "PRE_MARKET" | "OPEN" | "AFTER_HOURS" | "CLOSED" | "WEEKEND" | "HOLIDAY";
@@ -105,7 +105,7 @@ export const CompatServerMessages = {
     "The latest bar of each of the client's symbols a batch of stored bars changed.",
   ),
   market_status: message(
-    { type: v.literal("market_status"), market: v.string(), status: MarketStatusName, previous_status: v.nullable(MarketStatusName), phase: v.picklist(["closed", "pre", "open", "break", "post"]), date: v.string(), holiday: v.nullable(v.string()) },
+    { type: v.literal("market_status"), market: v.string(), status: MarketStatusName, previous_status: v.nullable(MarketStatusName), phase: v.picklist(MARKET_PHASES), date: v.string(), holiday: v.nullable(v.string()) },
     "A market's status changed (the default market's to every client, others' to the clients holding one of its symbols).",
   ),
   provider_status: message(ProviderStatusEntries, "A source's state changed, or its run failed again."),

@@ -55,7 +55,7 @@ import type { BarEvent } from "../stores/events.ts";
 import type { MarketPhase } from "../domain/calendar.ts";
 import type { MarketState, ProviderState } from "./status.ts";
 
-const MARKET_PHASES = ["closed", "pre", "open", "break", "post"] as const satisfies readonly MarketPhase[];
+export const MARKET_PHASES = ["closed", "pre", "open", "break", "post"] as const satisfies readonly MarketPhase[];
 
 /** Close codes the server uses. */
 export const CLOSE = {
