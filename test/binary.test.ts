@@ -59,6 +59,11 @@ test("ingest a CSV into a new SQLite store, then serve it", async () => {
     expect((await res.text()).length).toBeGreaterThan(1000);
   }
   expect(await (await fetch(`${server.url}/assets/lightweight-charts.js`)).text()).toContain("Lightweight Charts");
+  // The API reference's page and Scalar's bundle (src/http/api-docs.ts), embedded too.
+  const src = /<script[^>]*\bsrc="(\/docs\/scalar\.js[^"]+)"/.exec(await (await fetch(`${server.url}/docs`)).text())?.[1];
+  expect(src).toBeDefined();
+  expect((await (await fetch(`${server.url}${src}`)).text()).length).toBeGreaterThan(1_000_000);
+  expect(((await (await fetch(`${server.url}/asyncapi.json`)).json()) as any).asyncapi).toBe("3.0.0");
 }, 30_000);
 
 test("/metrics from the executable: prom-client's process metrics and the HTTP route histogram", async () => {

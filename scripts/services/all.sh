@@ -2,7 +2,8 @@
 # Every test server at once. Usage: all.sh start | stop | status | url | running
 #
 #   start   starts PostgreSQL, QuestDB and Pocketbase (each returns at once when already running),
-#           makes the Python venv the format tests read files back with (python.sh ensure)
+#           makes the Python venv the format tests read files back with (python.sh ensure) and
+#           schemathesis' venv (schemathesis.sh ensure, for test/schemathesis.test.ts)
 #           and prints, on stdout, one NAME=value line per server that is up:
 #             TICKSYNC_TEST_PG_URL=postgres://ticksync@127.0.0.1:55432/ticksync_test
 #             TICKSYNC_TEST_QUESTDB_URL=postgres://admin:quest@127.0.0.1:58812/qdb
@@ -10,6 +11,7 @@
 #             TICKSYNC_TEST_PB_URL=http://127.0.0.1:58090
 #             TICKSYNC_TEST_PB_BIN=<the cached Pocketbase server binary; tests start their own>
 #             TICKSYNC_TEST_PYTHON=<the venv python with pyarrow and polars>
+#             TICKSYNC_TEST_SCHEMATHESIS=<the venv's schemathesis executable>
 #           Exports nothing; exits non-zero when any server failed (the lines of the others
 #           are still printed). Progress and errors go to stderr.
 #   stop    stops them all
@@ -39,6 +41,7 @@ case "${1:-}" in
     if bash "$here/questdb.sh" start >/dev/null; then urls_qdb; else echo "all: QuestDB did not start" >&2; status=1; fi
     if bash "$here/pocketbase.sh" start >/dev/null; then urls_pb; else echo "all: Pocketbase did not start" >&2; status=1; fi
     bash "$here/python.sh" ensure || { echo "all: no Python venv with pyarrow and polars (python.sh ensure)" >&2; status=1; }
+    bash "$here/schemathesis.sh" ensure || { echo "all: no schemathesis venv (schemathesis.sh ensure)" >&2; status=1; }
     exit $status
     ;;
   stop)

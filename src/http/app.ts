@@ -8,6 +8,7 @@ import { log } from "../lib/log.ts";
 import { redact } from "../lib/redact.ts";
 import { createGapScanner } from "../pipeline/gaps.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
+import { apiDocsPath, apiDocsRoutes } from "./api-docs.ts";
 import { queryGuard } from "./query.ts";
 import { securityMiddleware } from "./security.ts";
 import type { AppDeps } from "./deps.ts";
@@ -73,7 +74,7 @@ export function createApp(deps: AppDeps) {
   app.use("*", queryGuard);
   // The dashboard's page and assets hold no data (they fetch it with the token the page is given),
   // so they load without one even with authReads.
-  const publicPath = (p: string) => p === "/" || p.startsWith("/assets/");
+  const publicPath = (p: string) => p === "/" || p.startsWith("/assets/") || apiDocsPath(p);
   const skip = (p: string) => p === "/api/ws" || p === "/api/ws/legacy" || p === "/api/stream" || publicPath(p);
   for (const mw of securityMiddleware(security, { skip, streamTokens: deps.stream?.config.tokens, limiter: deps.limiter })) app.use("*", mw);
 
@@ -92,6 +93,8 @@ export function createApp(deps: AppDeps) {
   // This API's OpenAPI document (src/http/openapi.ts), public like the probes.
   const openapi = describe({ summary: "This document: the OpenAPI 3.1 description of the HTTP API", tags: ["meta"], open: "probe", responses: { 200: json(v.record(v.string(), v.unknown()), "the document") } });
   app.get("/openapi.json", openapi, openApiRoute(app));
+  // The API reference (/docs) and the stream's AsyncAPI document (/asyncapi.json), embedded too.
+  app.route("/", apiDocsRoutes(deps.version ?? "dev"));
 
   // One gap scanner for /api/gaps and the gap gauge /metrics sets.
   const gaps = createGapScanner(store, { now: deps.now ?? Date.now });

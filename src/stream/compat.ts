@@ -114,7 +114,7 @@ export class Compat {
     this.#unsubscribe(c, m.symbols);
   }
 
-  #error(c: CompatClient, message: string, extra: Record<string, unknown> = {}): void {
+  #error(c: CompatClient, message: string, extra: { received?: string; limit?: number } = {}): void {
     c.session.deliver(compatError(message, this.#now(), extra));
   }
 

@@ -50,10 +50,12 @@
 // A comment line (`: heartbeat`) is sent every heartbeat. `events=market_status,provider_status`
 // watches those (symbols may then be left out).
 import * as v from "valibot";
-import { barJson } from "../domain/bar.ts";
+import { barJson, IntervalSchema } from "../domain/bar.ts";
 import type { BarEvent } from "../stores/events.ts";
 import type { MarketPhase } from "../domain/calendar.ts";
 import type { MarketState, ProviderState } from "./status.ts";
+
+export const MARKET_PHASES = ["closed", "pre", "open", "break", "post"] as const satisfies readonly MarketPhase[];
 
 /** Close codes the server uses. */
 export const CLOSE = {
@@ -106,6 +108,99 @@ export const ClientMessageSchema = v.variant(
 );
 export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 
+// Server → client messages, as valibot schemas: the builders below are typed by them, and the
+// AsyncAPI document (GET /asyncapi.json, src/http/asyncapi.ts) is generated from them. Strict
+// objects, so a field added here or in a builder without the other fails the type-check.
+const d = v.description;
+const EventId = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Iso = (what: string) => v.pipe(v.string(), d(`${what}, ISO 8601 UTC`));
+const SymbolList = v.pipe(v.array(v.string()), d("symbols, normalised (PKN.WA)"));
+const num = (what: string) => v.optional(v.pipe(v.number(), d(what)));
+
+/** A bar as the stream writes it (barJson's shape): `adjClose`, `turnover`, `trades` only when stored. */
+export const WireBarSchema = v.strictObject({
+  source: v.pipe(v.string(), d("the source it came from")),
+  symbol: v.pipe(v.string(), d("normalised symbol (PKN.WA)")),
+  interval: IntervalSchema,
+  ts: Iso("the bar's start"),
+  open: v.number(),
+  high: v.number(),
+  low: v.number(),
+  close: v.number(),
+  volume: v.number(),
+  adjClose: v.optional(v.number()),
+  turnover: v.optional(v.number()),
+  trades: v.optional(v.pipe(v.number(), v.integer())),
+});
+export const BarMessageSchema = v.pipe(
+  v.strictObject({ type: v.literal("bar"), id: v.pipe(EventId, d("event id, strictly increasing")), op: v.picklist(["insert", "update", "delete"]), bar: WireBarSchema }),
+  d("A stored bar (delete: one removed by a table source's reconciliation)."),
+);
+export const SnapshotMessageSchema = v.pipe(
+  v.strictObject({ type: v.literal("snapshot"), id: v.pipe(EventId, d("the bars that follow have ids above it")), bar: WireBarSchema }),
+  d("The latest stored bar of a series, on subscribe without `since`."),
+);
+export const ReplayBarsMessageSchema = v.pipe(
+  v.union([v.strictObject({ type: v.literal("replay"), bar: WireBarSchema }), v.strictObject({ type: v.literal("replay"), bars: v.pipe(v.array(WireBarSchema), v.minLength(1), v.maxLength(1000)) })]),
+  d("Stored bars of a `replay` range: one (`bar`), or up to `batch` (`bars`) when batch is above 1."),
+);
+const status = <S extends string, E extends v.ObjectEntries>(name: S, extra: E, doc: string) =>
+  v.pipe(v.strictObject({ type: v.literal("status"), status: v.literal(name), message: v.string(), ...extra }), d(doc));
+const symbolsExtra = { symbols: SymbolList, all: v.optional(v.pipe(v.literal(true), d("the wildcard (*)"))) };
+export const StatusMessageSchema = v.variant("status", [
+  status("subscribed", { ...symbolsExtra, lastId: v.pipe(EventId, d("the bus's last event id then")) }, "A subscribe took effect."),
+  status("unsubscribed", symbolsExtra, "An unsubscribe took effect."),
+  status("watching", { events: v.array(v.picklist(STATUS_EVENTS)) }, "A watch took effect."),
+  status("unwatched", { events: v.array(v.picklist(STATUS_EVENTS)) }, "An unwatch took effect."),
+  status("replay", { since: EventId }, "Replaying the journal's events after `since`."),
+  status("replayed", { events: v.pipe(v.number(), d("events replayed")), last: EventId }, "The journal replay ended; live from here."),
+  status("replay_unavailable", { since: EventId, first: v.optional(EventId), last: v.optional(EventId) }, "The journal cannot replay from `since` (pruned, ahead of it, or no journal)."),
+  status("replaying", { from: Iso("range start"), to: Iso("range end"), speed: v.union([v.literal("max"), v.number()]), lastId: EventId }, "A `replay` range starts."),
+  status("replay_done", { bars: v.number(), cancelled: v.boolean(), truncated: v.optional(v.literal(true)), next: v.optional(v.pipe(v.string(), d("cursor to continue past maxRows"))) }, "A `replay` range ended; live from here."),
+  status("conflating", { limit: num("the outbox's message bound") }, "The client reads too slowly: only the latest pending bar per series is kept."),
+  status("caught_up", { conflated: v.pipe(v.number(), d("bars left out while conflating")) }, "The outbox is empty again."),
+]);
+export const PongMessageSchema = v.pipe(v.strictObject({ type: v.literal("pong"), id: v.pipe(EventId, d("the last event id")) }), d("The answer to a ping."));
+export const ErrorMessageSchema = v.pipe(
+  v.strictObject({
+    type: v.literal("error"),
+    message: v.pipe(v.string(), v.maxLength(420), d("what was wrong; client input is quoted clipped")),
+    op: v.optional(v.string()),
+    limit: num("the limit the message went past"),
+    symbols: v.optional(v.pipe(v.array(v.string()), d("bad spellings, clipped"))),
+    received: v.optional(v.pipe(v.string(), d("the op sent, clipped"))),
+  }),
+  d("A bad message or a refused request; the connection stays."),
+);
+export const MarketStatusMessageSchema = v.pipe(
+  v.strictObject({
+    type: v.literal("market_status"),
+    market: v.pipe(v.string(), d("market code (WSE)")),
+    phase: v.picklist(MARKET_PHASES),
+    previous: v.pipe(v.nullable(v.picklist(MARKET_PHASES)), d("null: the state as the client starts watching")),
+    date: v.pipe(v.string(), d("the market's trade date, YYYY-MM-DD")),
+    holiday: v.pipe(v.nullable(v.string()), d("the holiday it is closed for")),
+    weekend: v.pipe(v.boolean(), d("closed on a non-trading day that is no holiday")),
+  }),
+  d("A watched market's phase changed (or its state when the watch starts)."),
+);
+const PROVIDER_STATES = ["ok", "failing", "interrupted"] as const;
+export const ProviderStatusMessageSchema = v.pipe(
+  v.strictObject({
+    type: v.literal("provider_status"),
+    source: v.string(),
+    status: v.picklist(PROVIDER_STATES),
+    previous: v.nullable(v.picklist(PROVIDER_STATES)),
+    runId: v.number(),
+    at: Iso("when the run finished"),
+    failures: v.pipe(v.number(), d("failed runs in a row")),
+    error: v.pipe(v.nullable(v.pipe(v.string(), v.maxLength(420))), d("the run's error line, clipped")),
+  }),
+  d("A watched source's state changed, or its run failed again (or its state when the watch starts)."),
+);
+type StatusBody = v.InferOutput<typeof StatusMessageSchema>;
+type StatusExtra<S extends StatusBody["status"]> = Omit<Extract<StatusBody, { status: S }>, "type" | "status" | "message">;
+
 /** A message on its way out: its JSON once, and its SSE frame made once when an SSE client needs it. */
 export type Outgoing = {
   /** The SSE event name too. Compatibility-protocol messages carry theirs (src/stream/compat.ts). */
@@ -121,39 +216,42 @@ export type Outgoing = {
 
 export const seriesKey = (b: { source: string; symbol: string; interval: string }) => `${b.symbol}\u0000${b.interval}\u0000${b.source}`;
 
+// Bodies are typed by their schemas (no check at run time: a bar's message is a hot path).
 export function barMessage(e: BarEvent): Outgoing {
-  return { type: "bar", id: e.id, symbol: e.bar.symbol, series: seriesKey(e.bar), json: JSON.stringify({ type: "bar", id: e.id, op: e.op, bar: barJson(e.bar) }) };
+  const body: v.InferOutput<typeof BarMessageSchema> = { type: "bar", id: e.id, op: e.op, bar: barJson(e.bar) };
+  return { type: "bar", id: e.id, symbol: e.bar.symbol, series: seriesKey(e.bar), json: JSON.stringify(body) };
 }
 
 export function snapshotMessage(id: number, bar: BarEvent["bar"]): Outgoing {
-  return { type: "snapshot", id, json: JSON.stringify({ type: "snapshot", id, bar: barJson(bar) }) };
+  const body: v.InferOutput<typeof SnapshotMessageSchema> = { type: "snapshot", id, bar: barJson(bar) };
+  return { type: "snapshot", id, json: JSON.stringify(body) };
 }
 
-export function statusMessage(status: string, message: string, extra: Record<string, unknown> = {}): Outgoing {
-  return { type: "status", json: JSON.stringify({ type: "status", status, message, ...extra }) };
+export function statusMessage<S extends StatusBody["status"]>(status: S, message: string, ...extra: {} extends StatusExtra<S> ? [StatusExtra<S>?] : [StatusExtra<S>]): Outgoing {
+  return { type: "status", json: JSON.stringify({ type: "status", status, message, ...extra[0] }) };
 }
 
-export function errorMessage(message: string, extra: Record<string, unknown> = {}): Outgoing {
+export function errorMessage(message: string, extra: Omit<v.InferOutput<typeof ErrorMessageSchema>, "type" | "message"> = {}): Outgoing {
   return { type: "error", json: JSON.stringify({ type: "error", message: clip(message, 400), ...extra }) };
 }
 
 /** A market's phase changed (or its state as a client starts watching: `previous` null). */
 export function marketStatusMessage(e: { state: MarketState; previous: MarketPhase | null }): Outgoing {
   const s = e.state;
-  return { type: "market_status", json: JSON.stringify({ type: "market_status", market: s.market, phase: s.phase, previous: e.previous, date: s.date, holiday: s.holiday, weekend: s.weekend }) };
+  const body: v.InferOutput<typeof MarketStatusMessageSchema> = { type: "market_status", market: s.market, phase: s.phase, previous: e.previous, date: s.date, holiday: s.holiday, weekend: s.weekend };
+  return { type: "market_status", json: JSON.stringify(body) };
 }
 
 /** A source's state changed, or its run failed again (or its state as a client starts watching: `previous` null). */
 export function providerStatusMessage(e: { state: ProviderState; previous: ProviderState["status"] | null }): Outgoing {
   const s = e.state;
-  return {
-    type: "provider_status",
-    json: JSON.stringify({ type: "provider_status", source: s.source, status: s.status, previous: e.previous, runId: s.runId, at: new Date(s.at).toISOString(), failures: s.failures, error: s.error === null ? null : clip(s.error, 400) }),
-  };
+  const body: v.InferOutput<typeof ProviderStatusMessageSchema> = { type: "provider_status", source: s.source, status: s.status, previous: e.previous, runId: s.runId, at: new Date(s.at).toISOString(), failures: s.failures, error: s.error === null ? null : clip(s.error, 400) };
+  return { type: "provider_status", json: JSON.stringify(body) };
 }
 
 export function pongMessage(id: number): Outgoing {
-  return { type: "pong", json: JSON.stringify({ type: "pong", id }) };
+  const body: v.InferOutput<typeof PongMessageSchema> = { type: "pong", id };
+  return { type: "pong", json: JSON.stringify(body) };
 }
 
 /** The SSE frame of a message: bars and snapshots carry `id:` so EventSource can resume. */

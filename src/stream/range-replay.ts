@@ -192,7 +192,7 @@ export function rangeReplay(store: Store, limits: ReplayConfig, lastId: () => nu
       // Events the replay's reads saw but the bus has not published yet would come after the hold
       // ends, unfiltered: wait for the bus to reach them (the tailer is poked on every commit).
       for (const until = performance.now() + CATCH_UP_MS; lastId() < seen && !stop() && performance.now() < until; ) await sleep(2);
-      const extra = truncated && last ? { truncated: true, next: encodeRangeCursor(last) } : {};
+      const extra = truncated && last ? { truncated: true as const, next: encodeRangeCursor(last) } : {};
       t.deliver(statusMessage("replay_done", cancelled ? `replay stopped after ${sent} bars` : `replayed ${sent} bars; live from here`, { bars: sent, cancelled: stop(), ...extra }));
     },
     covered(m) {
