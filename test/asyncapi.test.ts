@@ -4,11 +4,12 @@
 // captured from live sessions over a real SQLite store (WebSocket, SSE, the compatibility protocol
 // on the main server and on its own listener) validate against the payloads it documents for them.
 //
-// The spec's own JSON Schema (@asyncapi/specs) is not a dependency yet: its required fields are
-// checked here by hand. Payloads are checked with ajv (draft-07).
+// The whole document is validated against the spec's own JSON Schema (@asyncapi/specs 3.0.0);
+// payloads are checked with ajv (draft-07).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import Ajv, { type ValidateFunction } from "ajv";
+import asyncapiSchema from "@asyncapi/specs/schemas/3.0.0.json";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import type { Bar } from "../src/domain/bar.ts";
@@ -86,6 +87,17 @@ function validators(channel: string): Map<string, ValidateFunction> {
 }
 
 describe("the document", () => {
+  test("is valid against the AsyncAPI 3.0.0 JSON Schema (@asyncapi/specs), which rejects a broken one", () => {
+    // The spec's schema carries its own copy of the draft-07 meta-schema (so ajv's is left out:
+    // meta: false) and keywords ajv's strict mode does not know.
+    const validate = new Ajv({ meta: false, validateSchema: false, strict: false, allErrors: true, validateFormats: false }).compile(asyncapiSchema);
+    expect({ valid: validate(doc), errors: validate.errors ?? null }).toEqual({ valid: true, errors: null });
+    const broken = structuredClone(doc);
+    delete broken.info;
+    broken.channels[Object.keys(broken.channels)[0]!].address = 42;
+    expect(validate(broken)).toBe(false);
+  });
+
   test("has AsyncAPI 3.0's required fields and shapes", () => {
     expect(doc.asyncapi).toBe("3.0.0");
     expect(typeof doc.info.title).toBe("string");
