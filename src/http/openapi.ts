@@ -62,7 +62,7 @@ export function queryParameters(schema: v.ObjectSchema<v.ObjectEntries, undefine
   });
 }
 
-const ref = (name: string) => ({ $ref: `#/components/responses/${name}` }) as unknown as ResponseSpec;
+export const ref = (name: string) => ({ $ref: `#/components/responses/${name}` }) as unknown as ResponseSpec;
 
 /** Who may call a route without the security middleware's token rule. */
 type Open = "probe" | "page";
@@ -125,8 +125,10 @@ const RATE_HEADERS: Record<string, OpenAPIV3_1.HeaderObject> = {
   "RateLimit-Reset": { schema: { type: "integer" } },
 };
 
-const documentation = {
+const documentation: NonNullable<NonNullable<Parameters<typeof generateSpecs>[1]>["documentation"]> = {
   info: { title: "ticksync HTTP API", version: API_VERSION, description: DESCRIPTION },
+  // Relative: the server that serves the document (a copy of docs/openapi.json: wherever ticksync runs).
+  servers: [{ url: "/", description: "the ticksync server that serves this document" }],
   tags: TAGS,
   components: {
     securitySchemes: {
@@ -144,7 +146,7 @@ const documentation = {
       UnsupportedMediaType: json(ErrorBody, "Unsupported Media Type: request bodies must be application/json"),
     },
   },
-} as const;
+};
 
 const OPTIONAL_TOKEN: OpenAPIV3_1.SecurityRequirementObject[] = [{}, { bearer: [] }, { tokenQuery: [] }];
 const TOKEN: OpenAPIV3_1.SecurityRequirementObject[] = [{ bearer: [] }, { tokenQuery: [] }];
