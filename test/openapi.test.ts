@@ -46,6 +46,10 @@ beforeAll(async () => {
   const bars = dates.flatMap((d, i) => ["PKN.WA", "AAPL.US"].map((symbol) => ({ source: "files", symbol, interval: "1d" as const, ts: day(d), open: 10 + i, high: 12 + i, low: 9 + i, close: 11 + i, volume: 100 * (i + 1) })));
   await store.commitBatch({ runId: run, source: "files", bars, quarantine: [{ locator: "a.csv:9", rule: "high", reason: "high below low", raw: { high: "1" }, symbol: "PKN.WA", ts: day("2024-01-04") }], read: bars.length + 1 });
   await store.finishRun(run, { outcome: "succeeded", quality: null, inserted: bars.length, updated: 0, unchanged: 0, read: bars.length + 1, quarantined: 1, fromTs: day("2024-01-02"), toTs: day("2024-01-11") } as never);
+  // A verify of the sink's collection on record: /api/sinks and /api/integrity show it.
+  const verify = await store.startRun({ kind: "verify", source: "pb" });
+  const cursor = { status: "inconsistent", checkedAt: day("2024-01-12"), storeRecords: 14, sinkRecords: 13, missing: 1, extra: 0, changed: 0, days: 7, differingDays: 1 };
+  await store.commitBatch({ runId: verify, source: "pb", bars: [], quarantine: [], read: 0, checkpoint: { stream: "verify:pb:bars", cursor, lastTs: null, lastKey: null } });
   await store.upsertInstruments?.([{ source: "files", symbol: "PKN.WA", name: "Orlen", exchange: "WSE", currency: "PLN", type: "EQUITY", sector: null, industry: null, isin: null, updatedAt: day("2024-01-02") }]);
   const base = defaultStreamConfig();
   const config = { ...base, compat: { ...base.compat, path: true } };
@@ -227,8 +231,9 @@ describe("the server's answers match the document", () => {
 
   test("the lists checked above are not empty (a schema checked against [] proves little)", async () => {
     const body = async (url: string) => (await (await app.request(url)).json()) as Json;
-    for (const url of ["/api/symbols", "/api/runs", "/api/quarantine", "/api/jobs", "/api/alerts", "/api/audit", "/api/sinks", "/api/markets"]) expect((await body(url)).data.length).toBeGreaterThan(0);
+    for (const url of ["/api/symbols", "/api/runs", "/api/quarantine", "/api/jobs", "/api/alerts", "/api/audit", "/api/sinks", "/api/markets", "/api/integrity"]) expect((await body(url)).data.length).toBeGreaterThan(0);
     expect((await body("/api/backups")).data.map((b: Json) => b.error === null)).toEqual([true, false]);
+    expect((await body("/api/integrity")).data[0]).toMatchObject({ status: "inconsistent", integrityScore: expect.any(Number) });
     expect((await body("/api/freshness?days=10&to=2024-01-12")).rows.length).toBeGreaterThan(0);
     expect((await body("/api/indicators?symbol=PKN.WA&set=sma:3,rsi:2")).data.length).toBeGreaterThan(0);
   });
