@@ -3,7 +3,7 @@
 // and the server's real answers valid against it: every GET route of an app over a seeded SQLite
 // store, a 400, a mutation's 202 and 409, with the document's own schemas (ajv, JSON Schema 2020-12).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createConfig, lintFromString } from "@redocly/openapi-core";
 import Ajv2020 from "ajv/dist/2020.js";
@@ -19,6 +19,9 @@ import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
 import { createHub, type Hub } from "../src/stream/hub.ts";
 import { defaultStreamConfig } from "../src/stream/config.ts";
+import { MANIFEST_FORMAT } from "../src/monitor/backup-chain.ts";
+import type { Body } from "../src/http/schemas/common.ts";
+import { RunsBody } from "../src/http/schemas/ops.ts";
 import { tempDir } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -43,6 +46,10 @@ beforeAll(async () => {
   const bars = dates.flatMap((d, i) => ["PKN.WA", "AAPL.US"].map((symbol) => ({ source: "files", symbol, interval: "1d" as const, ts: day(d), open: 10 + i, high: 12 + i, low: 9 + i, close: 11 + i, volume: 100 * (i + 1) })));
   await store.commitBatch({ runId: run, source: "files", bars, quarantine: [{ locator: "a.csv:9", rule: "high", reason: "high below low", raw: { high: "1" }, symbol: "PKN.WA", ts: day("2024-01-04") }], read: bars.length + 1 });
   await store.finishRun(run, { outcome: "succeeded", quality: null, inserted: bars.length, updated: 0, unchanged: 0, read: bars.length + 1, quarantined: 1, fromTs: day("2024-01-02"), toTs: day("2024-01-11") } as never);
+  // A verify of the sink's collection on record: /api/sinks and /api/integrity show it.
+  const verify = await store.startRun({ kind: "verify", source: "pb" });
+  const cursor = { status: "inconsistent", checkedAt: day("2024-01-12"), storeRecords: 14, sinkRecords: 13, missing: 1, extra: 0, changed: 0, days: 7, differingDays: 1 };
+  await store.commitBatch({ runId: verify, source: "pb", bars: [], quarantine: [], read: 0, checkpoint: { stream: "verify:pb:bars", cursor, lastTs: null, lastKey: null } });
   await store.upsertInstruments?.([{ source: "files", symbol: "PKN.WA", name: "Orlen", exchange: "WSE", currency: "PLN", type: "EQUITY", sector: null, industry: null, isin: null, updatedAt: day("2024-01-02") }]);
   const base = defaultStreamConfig();
   const config = { ...base, compat: { ...base.compat, path: true } };
@@ -56,7 +63,13 @@ beforeAll(async () => {
   await store.finishRun(failed, { outcome: "failed", quality: null, inserted: 0, updated: 0, unchanged: 0, read: 0, quarantined: 0, fromTs: null, toTs: null, error: "stooq: 503" });
   const alerts = createAlerts(store, v.parse(alertsConfigSchema, { rules: [{ kind: "errors", name: "failed-runs", windowS: 3600, maxFailed: 0 }] }), { isOpen: () => true }, []);
   await alerts.evaluate();
-  app = createApp({ store, metrics: ticksyncMetrics(), stream: { hub, config }, scheduler, alerts, sinks: [{ name: "pb", kind: "pocketbase", collections: ["bars"], location: "http://admin:secret@127.0.0.1:1" }], backups: [{ job: "nightly-backup", dir }] });
+  // A backup directory with a manifest and one that cannot be read: both shapes of /api/backups' entries.
+  const backups = join(dir, "backups");
+  mkdirSync(backups);
+  const manifest = { format: MANIFEST_FORMAT, kind: "sqlite", createdAt: "2024-01-12T00:00:00.000Z", store: "sqlite:api.db", file: "b.db.zst", bytes: 10, sha256: "ab", schemaVersion: 1, counts: { bars: 14, series: 2, quarantine: 1, checkpoints: 0, runs: 2 }, barsChecksum: "1" };
+  writeFileSync(join(backups, "ticksync-20240112T000000Z.json"), JSON.stringify(manifest));
+  writeFileSync(join(backups, "ticksync-20240113T000000Z.json"), "{not json");
+  app = createApp({ store, metrics: ticksyncMetrics(), stream: { hub, config }, scheduler, alerts, sinks: [{ name: "pb", kind: "pocketbase", collections: ["bars"], location: "http://admin:secret@127.0.0.1:1" }], backups: [{ job: "nightly-backup", dir: backups }] });
   doc = (await openApiDocument(app)) as Json;
 });
 
@@ -198,6 +211,12 @@ describe("the server's answers match the document", () => {
     ["/api/backups", "/api/backups"],
   ];
 
+  test("the handlers' bodies are typed by the documented schemas (a body that drifts does not compile)", () => {
+    // @ts-expect-error a run without its fields is not a RunsBody entry
+    const drifted: Body<typeof RunsBody> = { data: [{ id: 1 }], next: null };
+    expect(drifted.next).toBeNull();
+  });
+
   test("every GET route is exercised here", () => {
     const gets = Object.entries(doc.paths as Json).filter(([, item]) => item.get).map(([p]) => p);
     expect(gets.filter((p) => !GETS.some(([path]) => path === p))).toEqual([]);
@@ -209,6 +228,15 @@ describe("the server's answers match the document", () => {
       expect(res.status).toBeLessThan(500);
       expect(await conforms(path, "get", res)).toEqual([]);
     });
+
+  test("the lists checked above are not empty (a schema checked against [] proves little)", async () => {
+    const body = async (url: string) => (await (await app.request(url)).json()) as Json;
+    for (const url of ["/api/symbols", "/api/runs", "/api/quarantine", "/api/jobs", "/api/alerts", "/api/audit", "/api/sinks", "/api/markets", "/api/integrity"]) expect((await body(url)).data.length).toBeGreaterThan(0);
+    expect((await body("/api/backups")).data.map((b: Json) => b.error === null)).toEqual([true, false]);
+    expect((await body("/api/integrity")).data[0]).toMatchObject({ status: "inconsistent", integrityScore: expect.any(Number) });
+    expect((await body("/api/freshness?days=10&to=2024-01-12")).rows.length).toBeGreaterThan(0);
+    expect((await body("/api/indicators?symbol=PKN.WA&set=sma:3,rsi:2")).data.length).toBeGreaterThan(0);
+  });
 
   test("a page's 304 is documented", async () => {
     const first = await app.request("/api/bars?symbol=PKN.WA");

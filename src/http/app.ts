@@ -34,7 +34,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { monitoringRoutes } from "./routes/monitoring.ts";
 import { createHealth } from "../monitor/health.ts";
 import { createRequestStats } from "../monitor/performance.ts";
-import { describe, error, json, openApiRoute, textBody } from "./openapi.ts";
+import { describe, json, openApiRoute, ref, textBody } from "./openapi.ts";
 import * as v from "valibot";
 
 export type { AppDeps, SinkInfo } from "./deps.ts";
@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps) {
       summary: "The dashboard's script, stylesheet and chart library",
       tags: ["meta"],
       open: "page",
-      responses: { 200: { description: "the file (ETag; cached an hour)", content: { "text/javascript": textBody("a script"), "text/css": textBody("a stylesheet") } }, 304: { description: "Not Modified" }, 404: error("Not Found: no such asset") },
+      responses: { 200: { description: "the file (ETag; cached an hour)", content: { "text/javascript": textBody("a script"), "text/css": textBody("a stylesheet") } }, 304: { description: "Not Modified" }, 404: ref("NotFound") },
     }),
   );
   app.route("/", dashboardRoutes(deps.version ?? "dev"));

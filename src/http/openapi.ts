@@ -32,15 +32,8 @@ export const json = (schema: Schema, description: string, headers?: Record<strin
   content: { "application/json": { schema: resolver(schema, OUTPUT) } },
 });
 
-/** A response of another media type; `schema` describes one line of an NDJSON body. */
-export const media = (type: string, description: string, schema?: Schema, headers?: Record<string, OpenAPIV3_1.HeaderObject>): ResponseSpec => ({
-  description,
-  ...(headers ? { headers } : {}),
-  content: { [type]: schema ? { schema: resolver(schema, OUTPUT) } : { schema: { type: "string" } } },
-});
-
 /** A media type object of `schema` (for `content`). */
-export const schemaOf = (schema: Schema, description?: string) => ({ schema: resolver(schema, description ? { options: { typeMode: "output" }, description } : OUTPUT) });
+export const schemaOf = (schema: Schema) => ({ schema: resolver(schema, OUTPUT) });
 /** A text or binary body of another format. */
 export const textBody = (description: string) => ({ schema: { type: "string", description } as OpenAPIV3_1.SchemaObject });
 export const binaryBody = (description: string) => ({ schema: { type: "string", contentMediaType: "application/octet-stream", description } as OpenAPIV3_1.SchemaObject });
@@ -50,8 +43,8 @@ export const mediaType = (contentType: string) => contentType.split(";")[0]!.tri
 /** An error answer: `{ error, message? }`. */
 export const error = (description: string, schema: Schema = ErrorBody) => json(schema, description);
 
-/** A JSON request body of `schema`. */
-export const body = (schema: Schema, description: string) => ({ required: false, description, content: { "application/json": { schema: resolver(schema, { options: { typeMode: "input" } }) } } });
+/** A JSON request body of `schema` (`required`: a request without one is refused). */
+export const body = (schema: Schema, description: string, required = false) => ({ required, description, content: { "application/json": { schema: resolver(schema, { options: { typeMode: "input" } }) } } });
 
 /** Query parameters of a schema a route does not validate itself (the stream's, parsed in src/stream/). */
 export function queryParameters(schema: v.ObjectSchema<v.ObjectEntries, undefined>): OpenAPIV3_1.ParameterObject[] {
@@ -62,7 +55,7 @@ export function queryParameters(schema: v.ObjectSchema<v.ObjectEntries, undefine
   });
 }
 
-const ref = (name: string) => ({ $ref: `#/components/responses/${name}` }) as unknown as ResponseSpec;
+export const ref = (name: string) => ({ $ref: `#/components/responses/${name}` }) as unknown as ResponseSpec;
 
 /** Who may call a route without the security middleware's token rule. */
 type Open = "probe" | "page";
@@ -125,8 +118,10 @@ const RATE_HEADERS: Record<string, OpenAPIV3_1.HeaderObject> = {
   "RateLimit-Reset": { schema: { type: "integer" } },
 };
 
-const documentation = {
+const documentation: NonNullable<NonNullable<Parameters<typeof generateSpecs>[1]>["documentation"]> = {
   info: { title: "ticksync HTTP API", version: API_VERSION, description: DESCRIPTION },
+  // Relative: the server that serves the document (a copy of docs/openapi.json: wherever ticksync runs).
+  servers: [{ url: "/", description: "the ticksync server that serves this document" }],
   tags: TAGS,
   components: {
     securitySchemes: {
@@ -144,7 +139,7 @@ const documentation = {
       UnsupportedMediaType: json(ErrorBody, "Unsupported Media Type: request bodies must be application/json"),
     },
   },
-} as const;
+};
 
 const OPTIONAL_TOKEN: OpenAPIV3_1.SecurityRequirementObject[] = [{}, { bearer: [] }, { tokenQuery: [] }];
 const TOKEN: OpenAPIV3_1.SecurityRequirementObject[] = [{ bearer: [] }, { tokenQuery: [] }];

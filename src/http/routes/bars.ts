@@ -47,9 +47,9 @@ const barsQuery = (maxPage: number) =>
   v.strictObject({
     ...barPageEntries(maxPage),
     /** true: prices adjusted for the stored splits and dividends, on read (src/domain/actions.ts). */
-    adjusted: v.optional(v.picklist(["true", "false"], "expected true or false")),
+    adjusted: v.optional(v.pipe(v.picklist(["true", "false"], "expected true or false"), v.description("prices adjusted for the stored splits and dividends"))),
     /** The body's format: json (the page object), ndjson (a bar a line), csv (header + rows), arrow (Arrow IPC stream). */
-    format: v.optional(v.picklist(BAR_FORMATS, `expected one of ${BAR_FORMATS.join(", ")}`), "json"),
+    format: v.optional(v.pipe(v.picklist(BAR_FORMATS, `expected one of ${BAR_FORMATS.join(", ")}`), v.description("the body's format")), "json"),
   });
 
 export type BarRouteOptions = { maxPage: number; now: () => number; privateCache: boolean };

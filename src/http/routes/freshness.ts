@@ -19,7 +19,7 @@ const FreshnessQuery = v.strictObject({
   days: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected a whole number"), v.transform(Number), v.minValue(1), v.maxValue(MAX_FRESHNESS_DAYS, `days must be at most ${MAX_FRESHNESS_DAYS}`)), "40"),
   interval: v.optional(v.picklist(HEAT_MAP_INTERVALS, `expected one of ${HEAT_MAP_INTERVALS.join(", ")}`), "1d"),
   market: v.optional(MarketSchema),
-  to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"))),
+  to: v.optional(v.pipe(v.string(), v.isoDate("expected the last day as YYYY-MM-DD"), v.description("the last day (default: today, UTC)"))),
 });
 
 export function freshnessRoutes(store: Store): Hono {

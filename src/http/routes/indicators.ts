@@ -25,6 +25,7 @@ const DAY_MS = 86_400_000;
 
 const IndicatorSet = v.pipe(
   v.string(),
+  v.description(`indicators, comma-separated (at most ${MAX_INDICATORS}): sma:20, ema:12, rsi:14, macd, bb:20:2, vol:20, vwap…; default: the set configured for the symbol`),
   v.rawTransform(({ dataset, addIssue, NEVER }) => {
     const parts = dataset.value.split(",");
     // Counted before any is parsed: the work of a refusal does not grow with the list.

@@ -54,7 +54,7 @@ export function quarantineRoutes(deps: Pick<AppDeps, "store" | "replayContext">)
     summary: "Validate quarantined rows again after a fix",
     description: "Rows that pass are stored by a `replay` run and leave the quarantine. Give `ids`, or `all: true` with source, rule or run to narrow it.",
     tags: ["operations"],
-    requestBody: body(ReplayBody, "which records"),
+    requestBody: body(ReplayBody, "which records", true),
     responses: {
       200: json(QuarantineReplayBody, "what was released and what stayed"),
       404: error("Not Found: quarantine replay is not available in this process"),

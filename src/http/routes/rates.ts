@@ -11,7 +11,7 @@ import { MAX_RATE_BUCKETS } from "../limits.ts";
 
 const Seconds = (max: number, dflt: string) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "expected whole seconds"), v.transform(Number), v.minValue(10), v.maxValue(max)), dflt);
 const RatesQuery = v.pipe(
-  v.strictObject({ window: Seconds(31 * 86_400, "21600"), bucket: Seconds(86_400, "300") }),
+  v.strictObject({ window: v.pipe(Seconds(31 * 86_400, "21600"), v.description("seconds back from now")), bucket: v.pipe(Seconds(86_400, "300"), v.description("seconds per point")) }),
   v.check((q) => q.window / q.bucket <= MAX_RATE_BUCKETS, `at most ${MAX_RATE_BUCKETS} buckets per window`),
 );
 

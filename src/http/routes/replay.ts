@@ -14,13 +14,13 @@ import { describe, query, schemaOf } from "../openapi.ts";
 import { ReplayLine } from "../schemas/bars.ts";
 
 const replayQuery = v.strictObject({
-  symbols: v.pipe(v.string("symbols is required: a comma-separated list such as PKN.WA,CDR.WA"), v.nonEmpty("symbols is required")),
+  symbols: v.pipe(v.string("symbols is required: a comma-separated list such as PKN.WA,CDR.WA"), v.nonEmpty("symbols is required"), v.description("comma-separated, at most replay.maxSymbols")),
   interval: v.optional(IntervalSchema, "1d"),
   source: v.optional(v.pipe(v.string(), v.nonEmpty())),
   from: Instant,
   to: v.optional(Instant),
-  cursor: v.optional(v.string()),
-  token: v.optional(v.string()),
+  cursor: v.optional(v.pipe(v.string(), v.description("the `next` of a truncated replay"))),
+  token: v.optional(v.pipe(v.string(), v.description("the token, for clients that cannot send Authorization"))),
 });
 
 /** Bars per chunk of the body (~190 kB of lines): a page goes out in several. */
