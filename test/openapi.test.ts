@@ -177,6 +177,10 @@ describe("the server's answers match the document", () => {
     ["/", "/"],
     ["/assets/{name}", "/assets/dashboard.css"],
     ["/openapi.json", "/openapi.json"],
+    ["/docs", "/docs"],
+    ["/docs/", "/docs/"],
+    ["/docs/scalar.js", "/docs/scalar.js"],
+    ["/asyncapi.json", "/asyncapi.json"],
     ["/healthz", "/healthz"],
     ["/readyz", "/readyz"],
     ["/metrics", "/metrics"],
@@ -281,6 +285,15 @@ describe("the server's answers match the document", () => {
     const which = await post("/api/acknowledge_alert", {});
     expect(which.status).toBe(400);
     expect(await conforms("/api/acknowledge_alert", "post", which)).toEqual([]);
+    // Bodies the documented schema refuses are a 400 naming why (a JSON null was a 500 once).
+    for (const [url, bad] of [["/api/acknowledge_alert", null], ["/api/alerts/failed-runs/ack", null], ["/api/alerts/failed-runs/ack", { by: 5 }], ["/api/acknowledge_alert", ["x"]], ["/api/trigger_backup", { job: 1 }]] as const) {
+      const res = await post(url, bad);
+      expect({ url, bad, status: res.status }).toEqual({ url, bad, status: 400 });
+      expect(await conforms(url.replace("failed-runs", "{name}"), "post", res)).toEqual([]);
+    }
+    const notJson = await app.request("/api/acknowledge_alert", { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as Json).issues[0].field).toBe("body");
     const replay = await post("/api/quarantine/replay", { all: true });
     expect(replay.status).toBe(404);
     expect(await conforms("/api/quarantine/replay", "post", replay)).toEqual([]);

@@ -9,6 +9,8 @@ import { Scalar } from "@scalar/hono-api-reference";
 import scalarBundlePath from "../../node_modules/@scalar/api-reference/dist/browser/standalone.js" with { type: "file" };
 import { negotiateEncoding } from "./representation.ts";
 import { asyncApiDocument } from "./asyncapi.ts";
+import { describe, json, textBody } from "./openapi.ts";
+import * as v from "valibot";
 
 type Encoding = "zstd" | "br" | "gzip";
 const gzip = promisify(zlib.gzip);
@@ -76,9 +78,16 @@ export function apiDocsRoutes(version: string): Hono {
     res.headers.set("Cache-Control", "no-cache");
     return res;
   };
-  app.get("/docs", page);
-  app.get("/docs/", page);
-  app.get("/docs/scalar.js", async (c) => {
+  const pageDoc = describe({ summary: "The API reference: this document and the stream's AsyncAPI document, rendered (works offline)", tags: ["meta"], open: "page", responses: { 200: { description: "the page", content: { "text/html": textBody("the API reference") } } } });
+  app.get("/docs", pageDoc, page);
+  app.get("/docs/", pageDoc, page);
+  const bundleDoc = describe({
+    summary: "The API reference's script (Scalar's browser bundle, embedded in the executable)",
+    tags: ["meta"],
+    open: "page",
+    responses: { 200: { description: "the script (cached a year: its URL changes with its bytes)", content: { "text/javascript": textBody("Scalar's bundle") } }, 304: { description: "Not Modified: If-None-Match names its ETag" } },
+  });
+  app.get("/docs/scalar.js", bundleDoc, async (c) => {
     const { bytes, tag } = await bundle.load();
     const encoding = negotiateEncoding(c.req.header("accept-encoding"));
     // Each encoding its own strong tag (as bar pages' are: src/http/representation.ts); any of them matches.
@@ -88,6 +97,7 @@ export function apiDocsRoutes(version: string): Hono {
     if (!encoding) return c.body(bytes, 200, { ...headers, ...type });
     return c.body(await bundle.encoded(encoding), 200, { ...headers, ...type, "Content-Encoding": encoding });
   });
-  app.get("/asyncapi.json", (c) => c.json(asyncapi(new URL(c.req.url).host), 200, { "Cache-Control": "no-cache" }));
+  const asyncDoc = describe({ summary: "The AsyncAPI 3.0 document of the stream protocols (WebSocket, SSE, the compatibility protocol)", tags: ["meta"], open: "page", responses: { 200: json(v.record(v.string(), v.unknown()), "the document") } });
+  app.get("/asyncapi.json", asyncDoc, (c) => c.json(asyncapi(new URL(c.req.url).host), 200, { "Cache-Control": "no-cache" }));
   return app;
 }

@@ -69,6 +69,25 @@ export function badRequest(c: Context, issues: readonly { message: string; path?
 }
 
 /**
+ * A POST's optional JSON body, checked by the schema that documents it: no body is `{}` (these
+ * bodies' fields are all optional); text that is not JSON, or JSON the schema refuses (`null`, a
+ * list, a field of the wrong type), is a 400 naming why.
+ */
+export async function optionalJsonBody<S extends v.GenericSchema>(c: Context, schema: S): Promise<{ output: v.InferOutput<S> } | { response: Response }> {
+  const text = await c.req.text();
+  let value: unknown = {};
+  if (text.trim() !== "") {
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return { response: invalid(c, [{ field: "body", message: "expected a JSON object" }]) };
+    }
+  }
+  const r = v.safeParse(schema, value);
+  return r.success ? { output: r.output } : { response: badRequest(c, r.issues) };
+}
+
+/**
  * Every request's query string, before any route parses it: at most MAX_QUERY_BYTES and
  * MAX_QUERY_PARAMS, each parameter once (a repeated one would be read differently by different
  * parsers on the way).

@@ -6,6 +6,7 @@ import { apiActor } from "../actor.ts";
 import type { AppDeps } from "../deps.ts";
 import { requireScope } from "../security.ts";
 import { body, describe, error, json } from "../openapi.ts";
+import { optionalJsonBody } from "../query.ts";
 import { AckBody, AlertBody, AlertsBody } from "../schemas/ops.ts";
 import type { Body } from "../schemas/common.ts";
 
@@ -31,8 +32,9 @@ export function alertRoutes(deps: Pick<AppDeps, "alerts">): Hono {
     responses: { 200: json(AlertBody, "the alert's state"), 404: error("Not Found: no alerts are configured, or no such alert") },
   });
   app.post("/:name/ack", ack, requireScope("operate"), async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { by?: unknown };
-    return acknowledge(c, deps, c.req.param("name"), body.by);
+    const body = await optionalJsonBody(c, AckBody);
+    if ("response" in body) return body.response;
+    return acknowledge(c, deps, c.req.param("name"), body.output.by);
   });
   return app;
 }

@@ -16,6 +16,7 @@ import { requireScope } from "../security.ts";
 import { healthBody } from "./health.ts";
 import { acknowledge } from "./alerts.ts";
 import { body, describe, error, json } from "../openapi.ts";
+import { optionalJsonBody } from "../query.ts";
 import type { Body } from "../schemas/common.ts";
 import { AcknowledgeAlertBody, AlertBody, BackupChoiceBody, BackupStartedBody, BackupsBody, BusyBody, IntegrityBody, PerformanceBody, StatusBody, TriggerBackupBody } from "../schemas/ops.ts";
 
@@ -143,7 +144,9 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
     },
   });
   app.post("/trigger_backup", trigger, requireScope("operate"), async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as { job?: unknown };
+    const parsed = await optionalJsonBody(c, TriggerBackupBody);
+    if ("response" in parsed) return parsed.response;
+    const body = parsed.output;
     const jobs = (deps.backups ?? []).map((b) => b.job);
     if (!deps.scheduler || jobs.length === 0) return c.json({ error: "no backup job is configured", message: 'add [[jobs]] kind = "backup" (docs/operations.md#backups)' }, 404);
     const job = typeof body.job === "string" ? body.job : jobs.length === 1 ? jobs[0]! : null;
@@ -163,8 +166,10 @@ export function monitoringRoutes(deps: MonitoringDeps, requests: RequestStats, s
     responses: { 200: json(AlertBody, "the alert's state"), 400: error("Bad Request: no alert named (or the query is invalid)"), 404: error("Not Found: no alerts are configured, or no such alert") },
   });
   app.post("/acknowledge_alert", ack, requireScope("operate"), async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as Record<string, unknown>;
-    const name = [body.alert, body.name, body.alert_id, body.id].find((x) => typeof x === "string" && x.length > 0 && x.length <= 64) as string | undefined;
+    const parsed = await optionalJsonBody(c, AcknowledgeAlertBody);
+    if ("response" in parsed) return parsed.response;
+    const body = parsed.output;
+    const name = body.alert ?? body.name ?? body.alert_id ?? body.id;
     if (!name) return c.json({ error: "which alert?", message: 'name it: {"alert": "<name>", "by": "…"}' }, 400);
     return acknowledge(c, deps, name, body.by);
   });
