@@ -6,6 +6,7 @@
 //   scripts/services that already run are found (`all.sh running`, which starts nothing) and
 //   their variables set. Each one not found is one warning, and its tests skip; with CI=true a
 //   missing server fails the run instead.
+import { afterAll } from "bun:test";
 import { join } from "node:path";
 
 /** The variables each server of scripts/services/all.sh provides. */
@@ -50,3 +51,10 @@ export function discoverServers(env: Record<string, string | undefined> = proces
 }
 
 for (const w of discoverServers()) console.warn(w);
+
+// After the whole run (an afterAll in a preload is global): the QuestDB tables of every test store
+// test/stores.ts made, so a QuestDB kept between runs does not fill with them (a dozen a store).
+afterAll(async () => {
+  const { dropQuestdbTestTables } = await import("./stores.ts");
+  await dropQuestdbTestTables();
+});

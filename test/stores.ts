@@ -57,7 +57,9 @@ export const STORES: StoreFactory[] = [
     unavailable: requireInCi("QuestDB", QDB_PG_URL && QDB_HTTP),
     freshUrl: () => {
       const pg = new URL(QDB_PG_URL!);
-      return `questdb://${pg.username}:${pg.password}@${pg.host}${pg.pathname}?http=${QDB_HTTP}&prefix=t_${unique()}_`;
+      const url = `questdb://${pg.username}:${pg.password}@${pg.host}${pg.pathname}?http=${QDB_HTTP}&prefix=t_${unique()}_`;
+      questdbStoresMade.add(url);
+      return url;
     },
     open: (url) => questdbStore(url),
   },
@@ -84,6 +86,10 @@ export function tableServers(what: string) {
   for (const s of servers) if (s.unavailable) console.warn(`${what}: ${s.kind} cases skipped: ${s.unavailable}`);
   return servers;
 }
+
+/** Every QuestDB store URL freshUrl gave in this test process: test/preload.ts drops their tables after the run. */
+const questdbStoresMade = new Set<string>();
+export const dropQuestdbTestTables = () => dropQuestdbTables([...questdbStoresMade]);
 
 /**
  * Drops the QuestDB tables of the stores at these URLs (their `prefix`): each test store makes a
