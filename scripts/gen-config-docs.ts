@@ -5,25 +5,9 @@
 // test/config-docs.test.ts fails when the file is stale or a field has no description.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { configJsonSchema } from "../src/config/load.ts";
+import { configJsonSchema, type JsonSchemaNode } from "../src/config/load.ts";
 
-type JsonSchema = {
-  type?: string;
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  additionalProperties?: JsonSchema | boolean;
-  items?: JsonSchema;
-  oneOf?: JsonSchema[];
-  anyOf?: JsonSchema[];
-  enum?: unknown[];
-  const?: unknown;
-  default?: unknown;
-  description?: string;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  format?: string;
-};
+type JsonSchema = JsonSchemaNode;
 
 /** A table row: a field (an object property) or the value of a map's entries. */
 type Row = { path: string; type: string; default: string; description: string; field: boolean };

@@ -31,30 +31,24 @@ if [ "$services_status" != 0 ]; then
   echo "WARNING: not every test server started (see above); the tests that need one are skipped" >&2
 fi
 
-# Headless Chromium for the dashboard tests (test/dashboard.test.ts): installed with apt-get when
-# missing. With CI=true a missing browser fails the run; without CI those tests skip with a warning.
-if chromium_path=$(bash scripts/services/chromium.sh ensure); then
-  export TICKSYNC_TEST_CHROMIUM="$chromium_path"
-  echo "TICKSYNC_TEST_CHROMIUM=$chromium_path"
-elif [ "${CI:-}" = true ]; then
-  echo "FAIL: CI=true and Chromium is not available for the dashboard tests (scripts/services/chromium.sh ensure)" >&2
-  exit 1
-else
-  echo "WARNING: no Chromium: the dashboard tests are skipped (apt-get install -y chromium)" >&2
-fi
-
-# qemu-user for the linux-arm64 release executable (test/release.test.ts): installed with apt-get
-# (scripts/services/qemu.sh) when missing. With CI=true a missing emulator fails the run; without CI
-# those tests skip with a warning.
-if qemu_path=$(bash scripts/services/qemu.sh ensure); then
-  export TICKSYNC_TEST_QEMU="$qemu_path"
-  echo "TICKSYNC_TEST_QEMU=$qemu_path"
-elif [ "${CI:-}" = true ]; then
-  echo "FAIL: CI=true and qemu-aarch64 is not available for the linux-arm64 tests (scripts/services/qemu.sh ensure)" >&2
-  exit 1
-else
-  echo "WARNING: no qemu-aarch64: the linux-arm64 emulation tests are skipped (apt-get install -y qemu-user libc6-arm64-cross)" >&2
-fi
+# Tools the tests drive, each installed with apt-get by its script when missing, its path exported:
+# headless Chromium (test/dashboard.test.ts, test/api-docs.test.ts) and qemu-user for the
+# linux-arm64 release executable (test/release.test.ts). With CI=true a missing one fails the run;
+# without CI its tests skip with a warning.
+need_tool() {
+  local var=$1 script=$2 what=$3 hint=$4 path
+  if path=$(bash "scripts/services/$script" ensure); then
+    export "$var=$path"
+    echo "$var=$path"
+  elif [ "${CI:-}" = true ]; then
+    echo "FAIL: CI=true and $what is not available (scripts/services/$script ensure)" >&2
+    exit 1
+  else
+    echo "WARNING: no $what: those tests are skipped ($hint)" >&2
+  fi
+}
+need_tool TICKSYNC_TEST_CHROMIUM chromium.sh "Chromium for the browser tests" "apt-get install -y chromium"
+need_tool TICKSYNC_TEST_QEMU qemu.sh "qemu-aarch64 for the linux-arm64 tests" "apt-get install -y qemu-user libc6-arm64-cross"
 
 # Tables earlier local runs left in QuestDB (each test store has its own t_… prefix).
 bash scripts/services/questdb.sh drop-test-tables || true

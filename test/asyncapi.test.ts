@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import Ajv, { type ValidateFunction } from "ajv";
+import addFormats from "ajv-formats";
 import asyncapiSchema from "@asyncapi/specs/schemas/3.0.0.json";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import type { Store } from "../src/stores/types.ts";
@@ -78,6 +79,7 @@ function refs(x: unknown, out: string[] = []): string[] {
 }
 
 const ajv = new Ajv({ strict: true, allErrors: true });
+addFormats(ajv);
 
 /** The payload validators of a channel's messages, by message name (a payload's `type`). */
 function validators(channel: string): Map<string, ValidateFunction> {

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createConfig, lintFromString } from "@redocly/openapi-core";
 import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import type { Hono } from "hono";
 import { OPENAPI_PATH, renderOpenApi } from "../scripts/gen-openapi.ts";
 import { createApp } from "../src/http/app.ts";
@@ -83,8 +84,7 @@ afterAll(async () => {
 /** Ajv for OpenAPI 3.1 schemas: JSON Schema 2020-12, the formats the document uses, the components for $ref. */
 function validatorFor(document: Json) {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
-  ajv.addFormat("date-time", /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/);
-  ajv.addFormat("date", /^\d{4}-\d{2}-\d{2}$/);
+  addFormats(ajv);
   ajv.addSchema({ $id: "doc", components: document.components ?? {} });
   const fixRefs = (s: unknown): unknown =>
     Array.isArray(s) ? s.map(fixRefs) : s && typeof s === "object" ? Object.fromEntries(Object.entries(s).map(([k, x]) => [k, k === "$ref" && typeof x === "string" ? `doc${x}` : fixRefs(x)])) : s;

@@ -253,6 +253,26 @@ export function loadConfig(
  * The JSON Schema of the config file, for editors (`$schema`, Taplo's `#:schema`) and
  * docs/config.md: every field's description and default come from the valibot schemas.
  */
+/** The parts of a JSON Schema node the config's readers use (docs/config.md, `init`'s starter). */
+export type JsonSchemaNode = {
+  type?: string;
+  properties?: Record<string, JsonSchemaNode>;
+  required?: string[];
+  additionalProperties?: JsonSchemaNode | boolean;
+  items?: JsonSchemaNode;
+  oneOf?: JsonSchemaNode[];
+  anyOf?: JsonSchemaNode[];
+  enum?: unknown[];
+  const?: unknown;
+  default?: unknown;
+  description?: string;
+  examples?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  format?: string;
+};
+
 export function configJsonSchema(): Record<string, unknown> {
   const schema = toJsonSchema(configSchema, { errorMode: "ignore" }) as Record<string, unknown>;
   return { ...schema, title: "ticksync config" };

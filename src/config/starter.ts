@@ -2,22 +2,10 @@
 // descriptions (the text of the JSON Schema and docs/config.md), opened by the `#:schema` line
 // editors (Taplo, Even Better TOML) follow. Secrets are never written in clear: a field that holds
 // one is a `${NAME}` reference the loader fills from the environment (load.ts).
-import { configJsonSchema, overrideVariable, parseConfig } from "./load.ts";
+import { configJsonSchema, type JsonSchemaNode, overrideVariable, parseConfig } from "./load.ts";
 import { isSecretKey, redactUrl } from "../lib/redact.ts";
 
-type JsonSchema = {
-  type?: string;
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-  additionalProperties?: JsonSchema | boolean;
-  items?: JsonSchema;
-  oneOf?: JsonSchema[];
-  anyOf?: JsonSchema[];
-  const?: unknown;
-  default?: unknown;
-  description?: string;
-  examples?: unknown[];
-};
+type JsonSchema = JsonSchemaNode;
 
 /** A named component of a type: `--source quotes=polygon`. */
 export type StarterChoice = { name: string; type: string };

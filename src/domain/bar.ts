@@ -154,8 +154,26 @@ export type BarValues = [
 /** A Bar as BarValues (stores without a values read). */
 export const barValues = (b: Bar): BarValues => [b.source, b.symbol, b.interval, b.ts, b.open, b.high, b.low, b.close, b.volume, b.adjClose ?? null, b.turnover ?? null, b.trades ?? null];
 
-/** barJson's shape: the optional fields are added after these, in this order. */
-export type BarJson = { source: string; symbol: string; interval: Interval; ts: string; open: number; high: number; low: number; close: number; volume: number; adjClose?: number; turnover?: number; trades?: number };
+/**
+ * A bar as JSON (barJson's shape): what /api/bars pages, replay lines and stream messages carry.
+ * `adjClose`, `turnover` and `trades` only when stored. The OpenAPI and AsyncAPI documents
+ * describe bars by it.
+ */
+export const BarJsonSchema = v.strictObject({
+  source: v.pipe(v.string(), v.description("the source it came from")),
+  symbol: v.pipe(v.string(), v.description("normalised symbol (PKN.WA)")),
+  interval: IntervalSchema,
+  ts: v.pipe(v.string(), v.isoTimestamp(), v.description("the bar's start, ISO 8601 UTC")),
+  open: v.number(),
+  high: v.number(),
+  low: v.number(),
+  close: v.number(),
+  volume: v.number(),
+  adjClose: v.optional(v.number()),
+  turnover: v.optional(v.number()),
+  trades: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+});
+export type BarJson = v.InferOutput<typeof BarJsonSchema>;
 
 /**
  * `JSON.stringify(rows.slice(0, n).map(barJson))` for a store's BarValues rows: the driver's

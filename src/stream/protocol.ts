@@ -50,7 +50,7 @@
 // A comment line (`: heartbeat`) is sent every heartbeat. `events=market_status,provider_status`
 // watches those (symbols may then be left out).
 import * as v from "valibot";
-import { barJson, IntervalSchema } from "../domain/bar.ts";
+import { barJson, BarJsonSchema } from "../domain/bar.ts";
 import type { BarEvent } from "../stores/events.ts";
 import type { MarketPhase } from "../domain/calendar.ts";
 import type { MarketState, ProviderState } from "./status.ts";
@@ -117,21 +117,8 @@ const Iso = (what: string) => v.pipe(v.string(), d(`${what}, ISO 8601 UTC`));
 const SymbolList = v.pipe(v.array(v.string()), d("symbols, normalised (PKN.WA)"));
 const num = (what: string) => v.optional(v.pipe(v.number(), d(what)));
 
-/** A bar as the stream writes it (barJson's shape): `adjClose`, `turnover`, `trades` only when stored. */
-export const WireBarSchema = v.strictObject({
-  source: v.pipe(v.string(), d("the source it came from")),
-  symbol: v.pipe(v.string(), d("normalised symbol (PKN.WA)")),
-  interval: IntervalSchema,
-  ts: Iso("the bar's start"),
-  open: v.number(),
-  high: v.number(),
-  low: v.number(),
-  close: v.number(),
-  volume: v.number(),
-  adjClose: v.optional(v.number()),
-  turnover: v.optional(v.number()),
-  trades: v.optional(v.pipe(v.number(), v.integer())),
-});
+/** A bar as the stream writes it (barJson's shape). */
+export const WireBarSchema = BarJsonSchema;
 export const BarMessageSchema = v.pipe(
   v.strictObject({ type: v.literal("bar"), id: v.pipe(EventId, d("event id, strictly increasing")), op: v.picklist(["insert", "update", "delete"]), bar: WireBarSchema }),
   d("A stored bar (delete: one removed by a table source's reconciliation)."),

@@ -1,27 +1,13 @@
 // The bodies of the bar routes: /api/bars (a page of bars), /api/indicators (a page of indicator
 // values) and /api/replay (NDJSON lines). Pages of bars are written as JSON text straight from
 // the store's rows (src/domain/bar.ts barValuesJson): the page head is typed by these schemas, and
-// BarJson, the type those writers write, is checked against BarSchema below at compile time.
+// BarJson, the type those writers write, is BarJsonSchema's output.
 import * as v from "valibot";
-import type { BarJson } from "../../domain/bar.ts";
-import { type Body, Count, Interval, IsoDay, IsoTime } from "./common.ts";
+import { BarJsonSchema } from "../../domain/bar.ts";
+import { Count, Interval, IsoDay, IsoTime } from "./common.ts";
 
-export const BarSchema = v.object({
-  source: v.string(),
-  symbol: v.string(),
-  interval: Interval,
-  ts: v.pipe(IsoTime, v.description("the bar's start")),
-  open: v.number(),
-  high: v.number(),
-  low: v.number(),
-  close: v.number(),
-  volume: v.number(),
-  adjClose: v.optional(v.number()),
-  turnover: v.optional(v.number()),
-  trades: v.optional(Count),
-});
-// The bars' JSON writers write BarJson: it must be a BarSchema (a compile error here is drift).
-export const barJsonFits = (b: BarJson): Body<typeof BarSchema> => b;
+/** A bar of a page or a replay line: the JSON its writers (barJson, barValuesJson) write. */
+export const BarSchema = BarJsonSchema;
 
 export const AppliedActionSchema = v.object({
   series: v.pipe(v.string(), v.description("the source whose bars it was applied to")),
