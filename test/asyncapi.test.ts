@@ -21,7 +21,7 @@ import { streamWebSocket } from "../src/stream/ws.ts";
 import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
 import { createStatusFeed, type StatusFeed } from "../src/stream/status.ts";
 import { compatApp } from "../src/stream/compat-ws.ts";
-import { tempDir, waitFor } from "./helpers.ts";
+import { tempDir, waitFor, wsClient } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -153,16 +153,6 @@ describe("the document", () => {
   });
 });
 
-function wsClient(url: string) {
-  const ws = new WebSocket(url);
-  const msgs: Msg[] = [];
-  const opened = new Promise<void>((resolve, reject) => {
-    ws.onopen = () => resolve();
-    ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
-  });
-  ws.onmessage = (e) => msgs.push(JSON.parse(String(e.data)));
-  return { ws, msgs, opened, send: (m: unknown) => ws.send(typeof m === "string" ? m : JSON.stringify(m)), has: (type: string, n = 1) => msgs.filter((m) => m.type === type).length >= n };
-}
 
 const D = (iso: string) => Date.parse(iso);
 const bar = (symbol: string, ts: string, close: number, extra: Partial<Bar> = {}): Bar => ({ source: "test", symbol, interval: "1d", ts: D(ts), open: close, high: close + 1, low: close - 1, close, volume: 1000, ...extra });

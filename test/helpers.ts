@@ -108,3 +108,43 @@ export function busiestWindow(at: number[], ms: number): number {
   }
   return most;
 }
+
+/** A stream message as a test reads it. */
+export type WsMsg = { type: string; id?: number; status?: string; message?: string; bar?: { symbol: string; close: number; ts: string }; [k: string]: unknown };
+
+/** A WebSocket client of the stream that keeps every message it gets (parsed). */
+export function wsClient(url: string) {
+  const ws = new WebSocket(url);
+  const msgs: WsMsg[] = [];
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => (ws.onclose = (e) => resolve({ code: e.code, reason: e.reason })));
+  ws.onmessage = (e) => msgs.push(JSON.parse(String(e.data)));
+  return {
+    ws,
+    msgs,
+    opened,
+    closed,
+    send: (m: unknown) => ws.send(typeof m === "string" ? m : JSON.stringify(m)),
+    /** At least `n` messages of this type arrived. */
+    has: (type: string, n = 1) => msgs.filter((m) => m.type === type).length >= n,
+    bars: () => msgs.filter((m) => m.type === "bar"),
+    ids: () => msgs.filter((m) => m.type === "bar").map((m) => m.id!),
+    until: (pred: (msgs: WsMsg[]) => unknown, what: string, ms = 15_000) => waitFor(() => pred(msgs), ms, what),
+    /**
+     * Ping until a pong carries an id ≥ `id`: the hub had published every event up to it, and what
+     * it sent this client came before the pong. The positive marker for "nothing more arrives".
+     */
+    async settle(id: number) {
+      const pongs = () => msgs.filter((m) => m.type === "pong");
+      for (;;) {
+        const n = pongs().length;
+        ws.send('{"op":"ping"}');
+        await waitFor(() => pongs().length > n, 15_000, "a pong");
+        if (pongs().at(-1)!.id! >= id) return;
+      }
+    },
+  };
+}

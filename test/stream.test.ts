@@ -16,7 +16,7 @@ import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { streamWebSocket } from "../src/stream/ws.ts";
 import { defaultStreamConfig, type StreamConfig } from "../src/stream/config.ts";
 import { parseConfig, ConfigError } from "../src/config/load.ts";
-import { ROOT, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { ROOT, startServe, tempDir, waitFor, writeFile, wsClient, type WsMsg as Msg } from "./helpers.ts";
 import { dropQuestdbTables, STORES } from "./stores.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -102,41 +102,6 @@ async function journalIds(store: Store, symbols: string[], since = 0): Promise<n
   return (await store.eventsSince(since, 10_000_000)).filter((e) => want.has(e.bar.symbol)).map((e) => e.id);
 }
 
-type Msg = { type: string; id?: number; status?: string; message?: string; bar?: { symbol: string; close: number; ts: string }; [k: string]: unknown };
-
-function wsClient(url: string) {
-  const ws = new WebSocket(url);
-  const msgs: Msg[] = [];
-  const opened = new Promise<void>((resolve, reject) => {
-    ws.onopen = () => resolve();
-    ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => (ws.onclose = (e) => resolve({ code: e.code, reason: e.reason })));
-  ws.onmessage = (e) => msgs.push(JSON.parse(String(e.data)));
-  return {
-    ws,
-    msgs,
-    opened,
-    closed,
-    send: (m: unknown) => ws.send(typeof m === "string" ? m : JSON.stringify(m)),
-    bars: () => msgs.filter((m) => m.type === "bar"),
-    ids: () => msgs.filter((m) => m.type === "bar").map((m) => m.id!),
-    until: (pred: (msgs: Msg[]) => unknown, what: string, ms = 15_000) => waitFor(() => pred(msgs), ms, what),
-    /**
-     * Ping until a pong carries an id ≥ `id`: the hub had published every event up to it, and what
-     * it sent this client came before the pong. The positive marker for "nothing more arrives".
-     */
-    async settle(id: number) {
-      const pongs = () => msgs.filter((m) => m.type === "pong");
-      for (;;) {
-        const n = pongs().length;
-        ws.send('{"op":"ping"}');
-        await waitFor(() => pongs().length > n, 15_000, "a pong");
-        if (pongs().at(-1)!.id! >= id) return;
-      }
-    },
-  };
-}
 
 /** A client in its own process: its stdout as lines, and a wait for a line. */
 function child(args: string[]) {
