@@ -14,6 +14,7 @@ import { SOURCE_TYPES } from "../src/sources/registry.ts";
 import { STORES } from "../src/stores/registry.ts";
 import { cli, MAIN, tempDir, writeFile } from "./helpers.ts";
 import { taploCheck } from "./taplo.ts";
+import { startFakeProviders, syntheticBars } from "./fakes/providers.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -240,5 +241,24 @@ describe("${NAME} references in a config file", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues.map((i) => i.path)).toEqual(["store.url", "sinks.app.password"]);
     expect((error as ConfigError).message).toContain("environment variable REF_PB_PASSWORD is not set");
+  });
+});
+
+describe("a starter runs", () => {
+  test("a provider source's starter symbols are fetched and stored (the provider served locally in its real format)", async () => {
+    const fake = await startFakeProviders();
+    try {
+      for (const s of ["AAPL", "MSFT"]) fake.setBars("yahoo", s, syntheticBars(s, "2024-03-04", "2024-03-29"));
+      const at = join(dir, "runs");
+      const file = join(at, "ticksync.toml");
+      expect(await init(["--out", file, "--source", "quotes=yahoo"])).toMatchObject({ code: 0 });
+      expect(readFileSync(file, "utf8")).toContain('symbols = ["AAPL.US", "MSFT.US"]');
+      const r = await cli(["ingest", "--config", file, "--json"], { cwd: at, env: { TICKSYNC_SOURCES__QUOTES__BASE_URL: `${fake.url}/yahoo`, TICKSYNC_SOURCES__QUOTES__START: "2024-03-01" } });
+      expect(r.code).toBe(0);
+      const [run] = JSON.parse(r.stdout) as { outcome: string; inserted: number }[];
+      expect(run).toMatchObject({ outcome: "succeeded", inserted: 40 });
+    } finally {
+      await fake.stop();
+    }
   });
 });

@@ -193,7 +193,7 @@ export const alphaVantageDescriptor = providerDescriptor({
   type: "alphavantage",
   apiKey: "required",
   summary: "Alpha Vantage daily bars, intraday bars (1m to 1h, premium plans) or its latest quotes (free tier: 5 calls a minute)",
-  defaults: { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1 },
+  defaults: { baseUrl: "https://www.alphavantage.co", rateLimit: { perMinute: 5 }, concurrency: 1, symbols: ["IBM.US"] },
   intervals: AV_INTERVALS,
   entries: {
     sessions: v.optional(

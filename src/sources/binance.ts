@@ -180,7 +180,7 @@ const base = providerDescriptor({
   type: "binance",
   summary: "Binance spot klines of crypto pairs (1m to 1mo, no key), by REST or live from its WebSocket stream",
   // Klines weigh 2: 10 calls a second is a third of today's weight limit, room for other clients on the IP.
-  defaults: { baseUrl: "https://api.binance.com", rateLimit: { perSecond: 10 }, concurrency: 4 },
+  defaults: { baseUrl: "https://api.binance.com", rateLimit: { perSecond: 10 }, concurrency: 4, symbols: ["BTC-USDT.CRYPTO", "ETH-USDT.CRYPTO"] },
   intervals: BINANCE_INTERVALS,
   entries: binanceEntries,
   impl: (cfg) => binanceImpl({ weightPerMinute: cfg.weightPerMinute }),

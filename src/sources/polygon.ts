@@ -234,7 +234,7 @@ export const polygonDescriptor = providerDescriptor({
   type: "polygon",
   apiKey: "required",
   summary: "Polygon.io bars of US listings (1m to 1mo; intraday regular or extended hours), optionally with splits, dividends and ticker details",
-  defaults: { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2 },
+  defaults: { baseUrl: "https://api.polygon.io", rateLimit: { perMinute: 5 }, concurrency: 2, symbols: ["AAPL.US", "MSFT.US"] },
   intervals: POLYGON_INTERVALS,
   entries: { ...referenceEntries, ...sessionsEntry },
   impl: (cfg) =>

@@ -44,7 +44,8 @@ const retrySchema = v.pipe(
 );
 
 /** What differs between providers in the fields they share: where they are and how much they allow. */
-type ProviderDefaults = { baseUrl: string; rateLimit: RateLimit; concurrency: number };
+/** A provider's defaults; `symbols` are a starter's (`ticksync init`), in the provider's market. */
+type ProviderDefaults = { baseUrl: string; rateLimit: RateLimit; concurrency: number; symbols: string[] };
 
 /** Bars re-read before the last stored intraday bar (capped by overlapDays): late corrections without re-reading whole days of 1m bars. */
 export const INTRADAY_OVERLAP_BARS = 60;
@@ -69,7 +70,7 @@ function providerConfigEntries<T extends string>(type: T, summary: string, defau
     minQuality: v.optional(minQualitySchema),
     baseUrl: v.optional(v.pipe(v.string(), v.url("expected a URL such as https://host/path"), v.description("The provider's API root (a mirror or a test double).")), defaults.baseUrl),
     apiKey: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("Never logged; prefer the TICKSYNC_SOURCES__<NAME>__API_KEY environment variable."))),
-    symbols: v.optional(v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols to load, in any provider spelling (with or besides universe)."))),
+    symbols: v.optional(v.pipe(v.array(v.pipe(v.string(), v.nonEmpty())), v.description("Symbols to load, in any provider spelling (with or besides universe)."), v.examples([defaults.symbols]))),
     universe: v.optional(v.pipe(v.string(), v.nonEmpty(), v.description("A bundled universe (wig80, sp500, etf-us) or one of [universes]."))),
     market: v.optional(MarketSchema),
     interval: intervalSchema(type, intervals),

@@ -110,6 +110,6 @@ export const stooqDescriptor = providerDescriptor({
   type: "stooq",
   apiKey: "optional",
   summary: "Stooq daily bars over HTTP (every market with a Stooq spelling: WSE, NYSE, LSE, XETRA, …), or its latest quotes",
-  defaults: { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2 },
+  defaults: { baseUrl: "https://stooq.com", rateLimit: { perSecond: 1 }, concurrency: 2, symbols: ["PKN.WA", "CDR.WA"] },
   impl: stooqImpl,
 });

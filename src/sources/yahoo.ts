@@ -316,7 +316,7 @@ const yahooExtendedImpl: ProviderImpl = {
 export const yahooDescriptor = providerDescriptor({
   type: "yahoo",
   summary: "Yahoo Finance bars (1m, 2m, 5m, 15m, 30m, 1h, 1d, 1w, 1mo; daily and longer with splits and dividends), or its latest quotes",
-  defaults: { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4 },
+  defaults: { baseUrl: "https://query1.finance.yahoo.com", rateLimit: { perSecond: 2 }, concurrency: 4, symbols: ["AAPL.US", "MSFT.US"] },
   intervals: YAHOO_INTERVALS,
   entries: sessionsEntry,
   impl: (cfg) => (cfg.sessions === "extended" ? yahooExtendedImpl : yahooImpl),
