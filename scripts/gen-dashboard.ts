@@ -4,7 +4,7 @@
 // start: `npm start` and `bun build --compile` then serve the same file, with no build step at run time.
 // Run: bun scripts/gen-dashboard.ts
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 export const DASHBOARD_ENTRY = join(ROOT, "src", "http", "dashboard", "page", "dashboard.ts");
@@ -18,7 +18,12 @@ export async function renderDashboard(): Promise<string> {
   if (!out.success) throw new Error(`dashboard bundle failed: ${out.logs.map((l) => l.message).join("; ")}`);
   const [script] = out.outputs;
   if (!script || out.outputs.length !== 1) throw new Error(`dashboard bundle: expected one output, got ${out.outputs.length}`);
-  return `${HEADER}${await script.text()}`;
+  // Bun names each module in a comment by its real path from the working directory, and
+  // node_modules may be a symlink (a git worktree's): the names are made relative to the checkout,
+  // node_modules cut to "node_modules/…", so every checkout and directory makes the same bundle.
+  const where = (path: string) => relative(ROOT, resolve(process.cwd(), path)).replace(/^\S*?node_modules\//, "node_modules/");
+  const text = (await script.text()).replace(/^(\s*\/\/ )(\S+\.[cm]?[jt]s)$/gm, (_, lead: string, path: string) => `${lead}${where(path)}`);
+  return `${HEADER}${text}`;
 }
 
 if (import.meta.main) {

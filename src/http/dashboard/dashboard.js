@@ -59,7 +59,7 @@
   }
   var message = (e) => e instanceof Error ? e.message : String(e);
 
-  // ../../main/node_modules/openapi-fetch/dist/index.mjs
+  // node_modules/openapi-fetch/dist/index.mjs
   var PATH_PARAM_RE = /\{[^{}]+\}/g;
   var supportsRequestInitExt = () => {
     return typeof process === "object" && Number.parseInt(process?.versions?.node?.substring(0, 2)) >= 18 && process.versions.undici;
