@@ -10,6 +10,8 @@ if [ ! -x node_modules/.bin/bun ]; then npm install --no-audit --no-fund; fi
 
 echo "== type-check"
 tsc --noEmit -p .
+# The dashboard's browser code: the DOM's types, which clash with Bun's, so a tsconfig of its own.
+tsc --noEmit -p src/http/dashboard/page
 
 echo "== services"
 # Real PostgreSQL, QuestDB and Pocketbase on 127.0.0.1 (scripts/services/). Left running after the tests so the

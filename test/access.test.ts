@@ -1,11 +1,13 @@
 // Access by role on a real `ticksync serve`: each role (and no token, a plain `server.tokens`
 // entry, a stream token) against each route class (read, operate, admin); the stream opened by
 // stream tokens and by every server token; the audit trail naming the role and the token's name,
-// never the token. Rate limits are in test/rate-limit.test.ts.
+// never the token. Rate limits are in test/rate-limit.test.ts. The role matrix is raw HTTP (its
+// subject is the Authorization header); the audit trail is read through the typed client.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { testTimeout } from "./timeout.ts";
 import { createApp } from "../src/http/app.ts";
 import { declaredScope, jobScope } from "../src/http/security.ts";
@@ -146,7 +148,11 @@ describe("roles against route classes", () => {
 
   test("the audit trail records the role and the token's name, never the token", async () => {
     // One run per caller, each waiting for the one before (a job does not overlap itself).
-    const runs = async () => ((await (await fetch(`${srv.url}/api/audit?kind=retention&limit=50`, { headers: auth(T.read) })).json()) as any).data as any[];
+    // The trail is read through the typed client (src/http/client), with the read token.
+    const reader = apiClient({ baseUrl: srv.url, token: T.read });
+    const audit = async (kind: string) => (await ok(reader.GET("/api/audit", { params: { query: { kind, limit: "50" } } }))).data;
+    const byApi = (e: Awaited<ReturnType<typeof audit>>[number]) => (e.startedBy?.by === "api" ? e.startedBy : null);
+    const runs = () => audit("retention");
     const before = (await runs()).length;
     for (const token of [T.admin, T.plain]) {
       const n = (await runs()).length;
@@ -154,12 +160,12 @@ describe("roles against route classes", () => {
       await waitFor(async () => (await runs()).length > n && (await runs()).every((e) => e.finishedAt !== null), 15_000, "trim finished");
     }
     const trims = (await runs()).slice(0, (await runs()).length - before);
-    expect(trims.map((e) => ({ role: e.startedBy.role, caller: e.startedBy.caller }))).toEqual([
+    expect(trims.map((e) => ({ role: byApi(e)?.role, caller: byApi(e)?.caller }))).toEqual([
       { role: "admin", caller: "server.tokens[0]" },
       { role: "admin", caller: "boss" },
     ]);
-    const loads = ((await (await fetch(`${srv.url}/api/audit?kind=ingest&limit=50`, { headers: auth(T.read) })).json()) as any).data as any[];
-    expect(loads.find((e) => e.startedBy?.caller === "ops")?.startedBy).toMatchObject({ by: "api", role: "operate", route: "POST /api/jobs/load/run", tokenId: expect.stringMatching(/^sha256:[0-9a-f]{12}$/) });
+    const loads = await audit("ingest");
+    expect(loads.find((e) => byApi(e)?.caller === "ops")?.startedBy).toMatchObject({ by: "api", role: "operate", route: "POST /api/jobs/load/run", tokenId: expect.stringMatching(/^sha256:[0-9a-f]{12}$/) });
     const text = JSON.stringify([...trims, ...loads]);
     for (const secret of Object.values(T)) expect(text).not.toContain(secret);
   });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { parseConfig } from "../src/config/load.ts";
 import { createApp } from "../src/http/app.ts";
+import { apiClient, ok, type paths } from "../src/http/client/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
@@ -67,7 +68,9 @@ afterAll(async () => {
   await fake.stop();
 });
 
-const get = async (path: string) => (await app.request(path)).json() as Promise<any>;
+// The JSON API through the typed client (src/http/client), in process.
+const bars = (query: BarsQuery) => ok(apiClient({ app }).GET("/api/bars", { params: { query } }));
+type BarsQuery = paths["/api/bars"]["get"]["parameters"]["query"];
 
 describe("yahoo corporate actions", () => {
   test("raw bars are stored (Yahoo's split adjustment taken out), the actions as their own records", async () => {
@@ -81,46 +84,46 @@ describe("yahoo corporate actions", () => {
   });
 
   test("adjusted=true equals Yahoo's own adjusted close, to the cent, on every bar", async () => {
-    const r = await get("/api/bars?symbol=AAPL.US&adjusted=true");
+    const r = await bars({ symbol: "AAPL.US", adjusted: "true" });
     expect(r.adjusted).toBe(true);
     expect(r.data.length).toBe(RAW.length);
-    for (const [i, b] of (r.data as any[]).entries()) {
+    for (const [i, b] of r.data.entries()) {
       const yahoo = YAHOO[i]!;
       expect(b.ts.slice(0, 10)).toBe(yahoo.date);
       expect(b.close.toFixed(2)).toBe(yahoo.adjClose.toFixed(2));
       expect(b.adjClose).toBe(b.close);
     }
     // Volume is adjusted for the split only.
-    expect((r.data as any[]).map((b) => b.volume)).toEqual(RAW.map(([d]) => (d < "2024-03-12" ? 2000 : 1000)));
-    expect(r.actions.map((a: any) => [a.type, a.exDate, a.prevClose ?? null])).toEqual([
+    expect(r.data.map((b) => b.volume)).toEqual(RAW.map(([d]) => (d < "2024-03-12" ? 2000 : 1000)));
+    expect(r.actions!.map((a) => [a.type, a.exDate, a.prevClose ?? null])).toEqual([
       ["dividend", "2024-03-07", 102],
       ["split", "2024-03-12", null],
     ]);
     // Unadjusted reads are the raw bars, with Yahoo's adjusted close kept beside them.
-    const plain = await get("/api/bars?symbol=AAPL.US");
+    const plain = await bars({ symbol: "AAPL.US" });
     expect(plain.data[0]).toMatchObject({ close: 100, adjClose: 49.7549 }); // Yahoo's float32: 7 digits
   });
 
   test("a later split re-adjusts all of history on read, with no request to the provider", async () => {
     const before = fake.requests.length;
     await store.upsertActions!([{ source: "yh", symbol: "AAPL.US", type: "split", exDate: Date.parse("2024-03-20"), numerator: 3, denominator: 1, amount: null, currency: null, payDate: null }]);
-    const r = await get("/api/bars?symbol=AAPL.US&adjusted=true");
-    for (const [i, b] of (r.data as any[]).entries()) expect(b.close.toFixed(4)).toBe((YAHOO[i]!.adjClose / 3).toFixed(4));
+    const r = await bars({ symbol: "AAPL.US", adjusted: "true" });
+    for (const [i, b] of r.data.entries()) expect(b.close.toFixed(4)).toBe((YAHOO[i]!.adjClose / 3).toFixed(4));
     expect(fake.requests.length).toBe(before);
   });
 
   test("the same split from two sources is applied once; adjusted rollups are refused, not guessed", async () => {
     await store.upsertActions!([{ source: "other", symbol: "AAPL.US", type: "split", exDate: Date.parse("2024-03-12"), numerator: 2, denominator: 1, amount: null, currency: null, payDate: null }]);
-    const r = await get("/api/bars?symbol=AAPL.US&adjusted=true&to=2024-03-04");
-    expect(r.data[0].close.toFixed(4)).toBe((YAHOO[0]!.adjClose / 3).toFixed(4));
-    const w = await app.request("/api/bars?symbol=AAPL.US&adjusted=true&interval=1w");
-    expect(w.status).toBe(400);
+    const r = await bars({ symbol: "AAPL.US", adjusted: "true", to: "2024-03-04" });
+    expect(r.data[0]!.close.toFixed(4)).toBe((YAHOO[0]!.adjClose / 3).toFixed(4));
+    const w = await apiClient({ app }).GET("/api/bars", { params: { query: { symbol: "AAPL.US", adjusted: "true", interval: "1w" } } });
+    expect(w.response.status).toBe(400);
   });
 
   test("the chart's meta is the instrument at /api/symbols", async () => {
-    const r = await get("/api/symbols");
+    const r = await ok(apiClient({ app }).GET("/api/symbols"));
     expect(r.data[0]).toMatchObject({ symbol: "AAPL.US", name: "AAPL", exchange: "NasdaqGS", currency: "USD", type: "EQUITY", sector: null, isin: null });
-    expect(r.data[0].instruments.map((i: any) => i.source)).toEqual(["yh"]);
+    expect(r.data[0]!.instruments.map((i) => i.source)).toEqual(["yh"]);
   });
 });
 

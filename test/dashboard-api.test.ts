@@ -1,8 +1,10 @@
 // The JSON the dashboard draws from, in process against a real SQLite file: the freshness heat
-// map against the WSE calendar, rates from runs, and quarantine replay after a fix.
+// map against the WSE calendar, rates from runs, and quarantine replay after a fix. The HTTP API
+// is called through the typed client (src/http/client), in process.
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createApp } from "../src/http/app.ts";
+import { apiClient, ok, type paths } from "../src/http/client/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { freshness } from "../src/monitor/freshness.ts";
 import { rates } from "../src/monitor/rates.ts";
@@ -74,14 +76,13 @@ test("rates: rows per second per bucket from ingest and sync runs", async () => 
   const total = (f: "ingestRead" | "ingestStored" | "quarantined" | "synced") => Math.round(r.points.reduce((a, p) => a + p[f] * 60, 0));
   expect([total("ingestRead"), total("ingestStored"), total("quarantined"), total("synced")]).toEqual([600, 540, 60, 540]);
   // Over the HTTP API, with its bounds.
-  const app = createApp({ store: s, metrics: ticksyncMetrics() });
-  const res = await app.request("/api/rates?window=600&bucket=60");
-  expect(((await res.json()) as any).points).toHaveLength(10);
-  expect((await app.request("/api/rates?window=86400&bucket=10")).status).toBe(400);
-  expect((await app.request("/api/freshness?days=0")).status).toBe(400);
-  expect((await app.request("/api/freshness?days=5")).status).toBe(200);
-  expect(((await (await app.request("/api/freshness?days=3&to=2024-01-10")).json()) as any).dates).toEqual(["2024-01-08", "2024-01-09", "2024-01-10"]);
-  expect((await app.request("/api/freshness?to=10.01.2024")).status).toBe(400);
+  const api = apiClient({ app: createApp({ store: s, metrics: ticksyncMetrics() }) });
+  expect((await ok(api.GET("/api/rates", { params: { query: { window: "600", bucket: "60" } } }))).points).toHaveLength(10);
+  expect((await api.GET("/api/rates", { params: { query: { window: "86400", bucket: "10" } } })).response.status).toBe(400);
+  expect((await api.GET("/api/freshness", { params: { query: { days: "0" } } })).response.status).toBe(400);
+  expect((await api.GET("/api/freshness", { params: { query: { days: "5" } } })).response.status).toBe(200);
+  expect((await ok(api.GET("/api/freshness", { params: { query: { days: "3", to: "2024-01-10" } } }))).dates).toEqual(["2024-01-08", "2024-01-09", "2024-01-10"]);
+  expect((await api.GET("/api/freshness", { params: { query: { to: "10.01.2024" } } })).response.status).toBe(400);
 });
 
 test("quarantine replay: after a fix the rows pass, are stored by a replay run and leave the quarantine", async () => {
@@ -98,30 +99,31 @@ test("quarantine replay: after a fix the rows pass, are stored by a replay run a
   await s.commitBatch({ runId: run, source: "files", bars: [], quarantine: [{ locator: "pb:bars/x", rule: "sink", reason: "refused", raw: { symbol: "PKN.WA" } }], read: 0 });
 
   let current = ctx;
-  const app = createApp({ store: s, metrics: ticksyncMetrics(), replayContext: (name) => (name === "files" ? current : null) });
-  const replay = async (body: unknown) => {
-    const res = await app.request("/api/quarantine/replay", { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
-    return { status: res.status, body: (await res.json()) as any };
+  const api = apiClient({ app: createApp({ store: s, metrics: ticksyncMetrics(), replayContext: (name) => (name === "files" ? current : null) }) });
+  type ReplayBody = NonNullable<paths["/api/quarantine/replay"]["post"]["requestBody"]>["content"]["application/json"];
+  const replay = async (body: ReplayBody) => {
+    const { data, error, response } = await api.POST("/api/quarantine/replay", { body });
+    return { status: response.status, body: data, error };
   };
   expect((await replay({})).status).toBe(400);
-  expect((await replay({ ids: [1], all: true })).status).toBe(400);
+  expect((await replay({ ids: [1], all: true })).error).toMatchObject({ error: "invalid request" });
   expect((await replay({ ids: [] })).status).toBe(400);
 
   // Before the fix: everything still fails, nothing moves.
   const before = await replay({ all: true });
   expect(before.status).toBe(200);
-  expect(before.body.data).toMatchObject({ examined: 5, released: 0, stillFailing: 4, skipped: 1 });
-  expect(before.body.data.kept.find((k: any) => k.rule === "sink").reason).toContain("next sync");
+  expect(before.body!.data).toMatchObject({ examined: 5, released: 0, stillFailing: 4, skipped: 1 });
+  expect(before.body!.data.kept.find((k) => k.rule === "sink")?.reason).toContain("next sync");
 
   // The fix: the source's market. One record by id first, then the rest by rule.
   current = { ...ctx, market: "WSE" };
   const all = (await s.listQuarantine({ limit: 100 })).filter((r) => r.rule === "symbol");
   expect(all).toHaveLength(3);
   const one = await replay({ ids: [all[all.length - 1]!.id] });
-  expect(one.body.data).toMatchObject({ examined: 1, released: 1, stillFailing: 0, skipped: 0 });
-  expect(one.body.data.sources[0]).toMatchObject({ source: "files", inserted: 1 });
+  expect(one.body!.data).toMatchObject({ examined: 1, released: 1, stillFailing: 0, skipped: 0 });
+  expect(one.body!.data.sources[0]).toMatchObject({ source: "files", inserted: 1 });
   const rest = await replay({ all: true, rule: "symbol" });
-  expect(rest.body.data).toMatchObject({ examined: 2, released: 2, stillFailing: 0 });
+  expect(rest.body!.data).toMatchObject({ examined: 2, released: 2, stillFailing: 0 });
   const left = await s.listQuarantine({ limit: 100 });
   expect(left.map((r) => r.rule).sort()).toEqual(["high", "sink"]);
   const stored = await s.queryBars({ symbol: "PKN.WA", interval: "1d", limit: 10 });
@@ -138,15 +140,15 @@ test("quarantine replay: after a fix the rows pass, are stored by a replay run a
   // A row that passes now, but whose key has a different bar stored since, is kept.
   await s.commitBatch({ runId: run, source: "files", bars: [], quarantine: [{ locator: "pkn.csv:9", rule: "symbol", reason: "old", raw: { symbol: "PKN", ts: "2024-01-02", open: "1", high: "1", low: "1", close: "1", volume: "1" } }], read: 1 });
   const kept = await replay({ all: true, rule: "symbol" });
-  expect(kept.body.data).toMatchObject({ examined: 1, released: 0, skipped: 1 });
-  expect(kept.body.data.kept[0].reason).toContain("stored since");
+  expect(kept.body!.data).toMatchObject({ examined: 1, released: 0, skipped: 1 });
+  expect(kept.body!.data.kept[0]?.reason).toContain("stored since");
   expect((await s.queryBars({ symbol: "PKN.WA", interval: "1d", limit: 1 }))[0]!.close).toBe(10);
 
   // A source no longer in the config: skipped, with the reason.
   await s.commitBatch({ runId: run, source: "gone", bars: [], quarantine: [{ locator: "x:1", rule: "symbol", reason: "old", raw: {} }], read: 1 });
   const gone = await replay({ all: true, source: "gone" });
-  expect(gone.body.data.kept[0].reason).toContain("not in the config");
+  expect(gone.body!.data.kept[0]?.reason).toContain("not in the config");
   // Without a config (in-process app without replay): 404.
-  const bare = createApp({ store: s, metrics: ticksyncMetrics() });
-  expect((await bare.request("/api/quarantine/replay", { method: "POST", body: "{}" })).status).toBe(404);
+  const bare = apiClient({ app: createApp({ store: s, metrics: ticksyncMetrics() }) });
+  expect((await bare.POST("/api/quarantine/replay", { body: {} })).response.status).toBe(404);
 });

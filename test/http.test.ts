@@ -1,7 +1,9 @@
 // The HTTP endpoints over a real socket: `ticksync serve` as a child process on a free port,
-// with a config whose job ingests a fixture on start.
+// with a config whose job ingests a fixture on start. The JSON API is called through the typed
+// client (src/http/client); raw fetch where the subject is raw HTTP (/metrics' text, refused queries).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { apiClient, ok, type ApiClient } from "../src/http/client/index.ts";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 import { SQLITE_SCHEMA_VERSION } from "../src/stores/sqlite/index.ts";
@@ -10,6 +12,7 @@ testTimeout();
 
 const dir = tempDir("ticksync-http-");
 let base = "";
+let api: ApiClient;
 let server: Awaited<ReturnType<typeof startServe>> | undefined;
 afterAll(async () => {
   server?.proc.kill("SIGTERM");
@@ -54,22 +57,20 @@ timeZone = "America/New_York"
   );
   server = await startServe(["--config", join(dir, "ticksync.toml")], { env: { TICKSYNC_LOG__LEVEL: "warn" } });
   base = server.url;
-  await waitFor(async () => {
-    const r = await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>);
-    return r.data?.[0]?.outcome === "succeeded";
-  }, 20_000, "the start-up ingest");
+  api = apiClient({ baseUrl: base });
+  await waitFor(async () => (await ok(api.GET("/api/runs"))).data[0]?.outcome === "succeeded", 20_000, "the start-up ingest");
 });
 
 describe("probes", () => {
   test("GET /healthz is alive", async () => {
-    const r = await fetch(`${base}/healthz`);
-    expect(r.status).toBe(200);
-    expect((await r.json()) as any).toMatchObject({ status: "ok" });
+    const { data, response } = await api.GET("/healthz");
+    expect(response.status).toBe(200);
+    expect(data).toMatchObject({ status: "ok" });
   });
   test("GET /readyz reports the store and its schema version", async () => {
-    const r = await fetch(`${base}/readyz`);
-    expect(r.status).toBe(200);
-    expect((await r.json()) as any).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: SQLITE_SCHEMA_VERSION, expectedVersion: SQLITE_SCHEMA_VERSION } });
+    const { data, response } = await api.GET("/readyz");
+    expect(response.status).toBe(200);
+    expect(data).toEqual({ ready: true, store: { kind: "sqlite", schemaVersion: SQLITE_SCHEMA_VERSION, expectedVersion: SQLITE_SCHEMA_VERSION } });
   });
 });
 
@@ -103,38 +104,40 @@ describe("/metrics", () => {
 
 describe("/api", () => {
   test("symbols with their series", async () => {
-    const r = await fetch(`${base}/api/symbols`).then((r) => r.json() as Promise<any>);
+    const r = await ok(api.GET("/api/symbols"));
     expect(r.count).toBe(2);
-    const aapl = r.data.find((s: any) => s.symbol === "AAPL.US");
+    const aapl = r.data.find((s) => s.symbol === "AAPL.US");
     expect(aapl).toEqual({ symbol: "AAPL.US", market: "NYSE", series: [{ source: "us", interval: "1d", bars: 30, first: "2024-01-02T00:00:00.000Z", last: "2024-02-12T00:00:00.000Z" }],
       // No provider described it: the instrument fields are there, empty.
       name: null, exchange: null, currency: null, type: null, sector: null, industry: null, isin: null, instruments: [],
     });
-    expect((await fetch(`${base}/api/symbols?market=WSE`).then((r) => r.json() as Promise<any>)).count).toBe(0);
+    expect((await ok(api.GET("/api/symbols", { params: { query: { market: "WSE" } } }))).count).toBe(0);
   });
 
   test("bars: range, paging with a cursor, and symbol spellings", async () => {
-    const first = await fetch(`${base}/api/bars?symbol=AAPL.US&from=2024-01-03&to=2024-01-31&limit=10`).then((r) => r.json() as Promise<any>);
+    const range = { symbol: "AAPL.US", from: "2024-01-03", to: "2024-01-31", limit: "10" };
+    const first = await ok(api.GET("/api/bars", { params: { query: range } }));
     expect(first.data.length).toBe(10);
     expect(first.data[0]).toEqual({ source: "us", symbol: "AAPL.US", interval: "1d", ts: "2024-01-03T00:00:00.000Z", open: 181, high: 183, low: 180, close: 182, volume: 1000001 });
     const all = [...first.data];
     let next = first.next;
     while (next) {
-      const page = await fetch(`${base}/api/bars?symbol=AAPL.US&from=2024-01-03&to=2024-01-31&limit=10&cursor=${next}`).then((r) => r.json() as Promise<any>);
+      const page = await ok(api.GET("/api/bars", { params: { query: { ...range, cursor: next } } }));
       all.push(...page.data);
       next = page.next;
     }
     expect(all.length).toBe(21);
     expect(new Set(all.map((b) => b.ts)).size).toBe(21);
-    expect(all[20].ts).toBe("2024-01-31T00:00:00.000Z");
+    expect(all[20]!.ts).toBe("2024-01-31T00:00:00.000Z");
     // Bare ticker and Stooq spelling find the same symbol.
     for (const s of ["aapl", "aapl.us", "AAPL"]) {
-      const r = await fetch(`${base}/api/bars?symbol=${s}&limit=1`).then((r) => r.json() as Promise<any>);
+      const r = await ok(api.GET("/api/bars", { params: { query: { symbol: s, limit: "1" } } }));
       expect(r.symbol).toBe("AAPL.US");
       expect(r.data.length).toBe(1);
     }
   });
 
+  // Raw HTTP: these queries are what the typed client cannot send.
   test("bars: invalid queries are 400 with the field named", async () => {
     const cases: [string, string][] = [
       ["interval=1d", "symbol"],
@@ -156,30 +159,33 @@ describe("/api", () => {
   });
 
   test("runs and quarantine", async () => {
-    const runs = await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>);
-    expect(runs.data[0]).toMatchObject({ kind: "ingest", source: "us", job: "us-daily", outcome: "succeeded", read: 32, stored: 31, quarantined: 1, from: "2024-01-02T00:00:00.000Z" });
-    const q = await fetch(`${base}/api/quarantine`).then((r) => r.json() as Promise<any>);
+    const runs = await ok(api.GET("/api/runs"));
+    const run = runs.data[0]!;
+    expect(run).toMatchObject({ kind: "ingest", source: "us", job: "us-daily", outcome: "succeeded", read: 32, quarantined: 1, from: "2024-01-02T00:00:00.000Z" });
+    expect(run.stored).toBe(31);
+    const q = await ok(api.GET("/api/quarantine"));
     expect(q.data.length).toBe(1);
-    expect(q.data[0]).toMatchObject({ source: "us", rule: "high", symbol: "MSFT.US", ts: "2024-01-03T00:00:00.000Z", runId: runs.data[0].id });
-    expect(q.data[0].locator).toEndWith("msft_us_d.csv:3");
-    expect((await fetch(`${base}/api/quarantine?rule=volume`).then((r) => r.json() as Promise<any>)).data.length).toBe(0);
+    expect(q.data[0]).toMatchObject({ source: "us", rule: "high", symbol: "MSFT.US", ts: "2024-01-03T00:00:00.000Z", runId: run.id });
+    expect(q.data[0]!.locator).toEndWith("msft_us_d.csv:3");
+    expect((await ok(api.GET("/api/quarantine", { params: { query: { rule: "volume" } } }))).data.length).toBe(0);
     expect((await fetch(`${base}/api/quarantine?limit=x`)).status).toBe(400);
   });
 
   test("jobs: next run in its time zone, trigger by POST, no overlap", async () => {
-    const jobs = await fetch(`${base}/api/jobs`).then((r) => r.json() as Promise<any>);
+    const jobs = await ok(api.GET("/api/jobs"));
     expect(jobs.data[0]).toMatchObject({ name: "us-daily", schedule: "0 30 22 * * 1-5", timeZone: "America/New_York", lastOutcome: "succeeded" });
-    const next = new Date(jobs.data[0].nextRun);
+    const next = new Date(jobs.data[0]!.nextRun!);
     const ny = new Intl.DateTimeFormat("en-US", { timeZone: "America/New_York", hour: "2-digit", minute: "2-digit", hourCycle: "h23", weekday: "short" }).format(next);
     expect(ny).toMatch(/^(Mon|Tue|Wed|Thu|Fri) 22:30$/);
-    const r = await fetch(`${base}/api/jobs/us-daily/run`, { method: "POST" });
-    expect(r.status).toBe(202);
-    expect((await fetch(`${base}/api/jobs/nope/run`, { method: "POST" })).status).toBe(404);
+    const r = await api.POST("/api/jobs/{name}/run", { params: { path: { name: "us-daily" } } });
+    expect(r.response.status).toBe(202);
+    expect(r.data?.status).toBe("started");
+    expect((await api.POST("/api/jobs/{name}/run", { params: { path: { name: "nope" } } })).response.status).toBe(404);
     await waitFor(async () => {
-      const runs = (await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>)).data;
-      return runs.length === 2 && runs[0].outcome !== "running";
+      const runs = (await ok(api.GET("/api/runs"))).data;
+      return runs.length === 2 && runs[0]!.outcome !== "running";
     }, 10_000, "the triggered run");
-    const runs = await fetch(`${base}/api/runs`).then((r) => r.json() as Promise<any>);
+    const runs = await ok(api.GET("/api/runs"));
     expect(runs.data[0]).toMatchObject({ outcome: "succeeded", read: 0, stored: 0 });
   });
 

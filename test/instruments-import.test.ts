@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { isinCheckDigit, isinProblem } from "../src/domain/isin.ts";
 import { marketChoices } from "../src/domain/markets/index.ts";
 import { createApp } from "../src/http/app.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { parseInstrumentsCsv } from "../src/sources/instruments.ts";
 import { SourceError } from "../src/sources/types.ts";
@@ -123,13 +124,13 @@ for (const kind of STORES.filter((k) => k.kind !== "questdb")) {
     });
 
     test("/api/symbols shows the ISIN beside the series", async () => {
-      const r = (await (await app.request("/api/symbols")).json()) as any;
+      const r = await ok(apiClient({ app }).GET("/api/symbols"));
       // Symbols with stored series; KGH.WA has none, so it is not listed.
-      expect(r.data.map((s: any) => [s.symbol, s.isin, s.name, s.sector])).toEqual([
+      expect(r.data.map((s) => [s.symbol, s.isin, s.name, s.sector])).toEqual([
         ["CDR.WA", "PLOPTTC00011", "CD PROJEKT, S.A.", "Technology"],
         ["PKN.WA", "PLPKN0000018", "ORLEN", "Energy"],
       ]);
-      expect(r.data[1].instruments).toEqual([expect.objectContaining({ source: "gpw", isin: "PLPKN0000018", updatedAt: expect.any(String) })]);
+      expect(r.data[1]!.instruments).toEqual([expect.objectContaining({ source: "gpw", isin: "PLPKN0000018", updatedAt: expect.any(String) })]);
     });
 
     test("the file fixed and imported again: exit 0, equal records not written again", async () => {

@@ -1,9 +1,11 @@
 // /api/jobs and POST /api/jobs/:name/run for jobs gated by market hours: in process with a pinned
-// clock (exact next runs), and through `ticksync serve` from a config file (the wiring).
+// clock (exact next runs), and through `ticksync serve` from a config file (the wiring); both
+// through the typed API client (src/http/client).
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { createApp } from "../src/http/app.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { createScheduler, type Scheduler } from "../src/scheduler/scheduler.ts";
 import { isTradingDay, zonedTimeToUtc } from "../src/domain/calendar.ts";
@@ -31,14 +33,14 @@ describe("in process, clock pinned to Saturday 2025-03-29 12:00 UTC", () => {
     scheduler.add({ name: "nyse-extended", schedule: "0 */5 * * * *", timeZone: "America/New_York", gate: { market: "NYSE", phases: ["pre", "open", "post"] }, run });
     scheduler.add({ name: "nightly", schedule: "0 0 2 * * *", timeZone: "UTC", run });
     cleanup.push(() => store.close(), () => scheduler.stop());
-    return { app: createApp({ store, metrics: ticksyncMetrics(), scheduler }), scheduler, runs: () => runs };
+    return { api: apiClient({ app: createApp({ store, metrics: ticksyncMetrics(), scheduler }) }), scheduler, runs: () => runs };
   }
   // One scheduler for the block: croner job names are process-wide.
   const shared = app();
 
   test("gated jobs show the first run at which their market is in phase, the market and the phases", async () => {
-    const { app: a } = await shared;
-    const body = (await (await a.request("/api/jobs")).json()) as { data: any[] };
+    const { api } = await shared;
+    const body = await ok(api.GET("/api/jobs"));
     const byName = Object.fromEntries(body.data.map((j) => [j.name, j]));
     expect(byName["wse-live"]).toMatchObject({
       schedule: "*/30 * * * * *",
@@ -62,15 +64,15 @@ describe("in process, clock pinned to Saturday 2025-03-29 12:00 UTC", () => {
   });
 
   test("a manual run starts while the market is closed, and the response says hours were ignored", async () => {
-    const { app: a, scheduler, runs } = await shared;
-    const r = await a.request("/api/jobs/wse-live/run", { method: "POST" });
-    expect(r.status).toBe(202);
-    expect(await r.json()).toEqual({ status: "started", marketPhase: "closed", note: "manual runs ignore market hours (WSE is closed)" });
+    const { api, scheduler, runs } = await shared;
+    const r = await api.POST("/api/jobs/{name}/run", { params: { path: { name: "wse-live" } } });
+    expect(r.response.status).toBe(202);
+    expect(r.data).toEqual({ status: "started", marketPhase: "closed", note: "manual runs ignore market hours (WSE is closed)" });
     await scheduler.idle("wse-live");
     expect(runs()).toBe(1);
     // An ungated job's response is unchanged.
-    const plain = await a.request("/api/jobs/nightly/run", { method: "POST" });
-    expect(await plain.json()).toEqual({ status: "started" });
+    const plain = await ok(api.POST("/api/jobs/{name}/run", { params: { path: { name: "nightly" } } }));
+    expect(plain).toEqual({ status: "started" });
   });
 });
 
@@ -104,7 +106,7 @@ phases = ["pre", "post"]
       server.proc.kill("SIGTERM");
       await server.proc.exited;
     });
-    const jobs = ((await (await fetch(`${server.url}/api/jobs`)).json()) as { data: any[] }).data;
+    const jobs = (await ok(apiClient({ baseUrl: server.url }).GET("/api/jobs"))).data;
     // Expected independently of the scheduler: the first trading day whose 12:00 in Warsaw is ahead.
     let expected = "";
     for (let d = new Date(Date.now() - 86_400_000); !expected; d = new Date(d.getTime() + 86_400_000)) {
@@ -113,7 +115,7 @@ phases = ["pre", "post"]
       if (noon > Date.now() && isTradingDay("WSE", date)) expected = new Date(noon).toISOString();
     }
     expect(jobs[0]).toMatchObject({ name: "wse-noon", market: "WSE", phases: ["open"], nextRun: expected, skippedClosed: 0 });
-    expect(["closed", "pre", "open", "post"]).toContain(jobs[0].marketPhase);
+    expect(["closed", "pre", "open", "post"]).toContain(jobs[0]!.marketPhase!);
     // Noon is never in the pre-opening or trading at last: no next run at all.
     expect(jobs[1]).toMatchObject({ name: "wse-auctions", market: "WSE", phases: ["pre", "post"], nextRun: null });
   }, 30_000);

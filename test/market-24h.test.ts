@@ -14,6 +14,7 @@ import { rollup } from "../src/domain/rollup.ts";
 import { marketInfo } from "../src/domain/markets/index.ts";
 import { isOvernight, MarketFileSchema, phaseAxis, phaseProblem, type MarketFile } from "../src/domain/markets/schema.ts";
 import { createApp } from "../src/http/app.ts";
+import { apiClient } from "../src/http/client/index.ts";
 import { readRolledUp, rolledUpBars } from "../src/http/derived.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { runIngest } from "../src/pipeline/ingest.ts";
@@ -144,13 +145,16 @@ describe("a round trip through SQLite: FX hour bars from a CSV, daily and weekly
     await store.close();
   });
 
-  const get = async (path: string) => {
-    const r = await app.request(path);
-    return { status: r.status, body: (await r.json()) as any };
+  // The JSON API through the typed client (src/http/client), in process.
+  const answer = async <T>(call: Promise<{ data?: T; response: Response }>) => {
+    const { data, response } = await call;
+    return { status: response.status, body: data! };
   };
+  const bars = (query: { symbol: string; interval: "1h" | "1d" | "1w"; limit?: string }) => answer(apiClient({ app }).GET("/api/bars", { params: { query } }));
+  const gaps = (query: { symbol: string; interval?: "1h" }) => answer(apiClient({ app }).GET("/api/gaps", { params: { query } }));
 
   test("the pair is stored as EURGBP.FX, its hour bars as they came", async () => {
-    const { status, body } = await get("/api/bars?symbol=EURGBP.FX&interval=1h&limit=1000");
+    const { status, body } = await bars({ symbol: "EURGBP.FX", interval: "1h", limit: "1000" });
     expect(status).toBe(200);
     expect(body.rolledUpFrom).toBeUndefined();
     expect(body.data.length).toBe(73);
@@ -158,11 +162,11 @@ describe("a round trip through SQLite: FX hour bars from a CSV, daily and weekly
   });
 
   test("1d on read: three bars of 17:00-17:00 New York, dated Monday to Wednesday; the hour before the Sunday open in none", async () => {
-    const { status, body } = await get("/api/bars?symbol=EURGBP.FX&interval=1d");
+    const { status, body } = await bars({ symbol: "EURGBP.FX", interval: "1d" });
     expect(status).toBe(200);
     expect(body.rolledUpFrom).toBe("1h");
     const rounded = (x: number) => Math.round(x * 10_000) / 10_000;
-    expect(body.data.map((b: any) => [b.ts, rounded(b.open), rounded(b.high), rounded(b.low), rounded(b.close), b.volume])).toEqual([
+    expect(body.data.map((b) => [b.ts, rounded(b.open), rounded(b.high), rounded(b.low), rounded(b.close), b.volume])).toEqual([
       ["2025-01-06T00:00:00.000Z", 1.001, 1.0245, 1.0005, 1.024, 24], // hours 1..24: Sunday 22:00Z to Monday 21:00Z
       ["2025-01-07T00:00:00.000Z", 1.025, 1.0485, 1.0245, 1.048, 24],
       ["2025-01-08T00:00:00.000Z", 1.049, 1.0725, 1.0485, 1.072, 24],
@@ -170,16 +174,16 @@ describe("a round trip through SQLite: FX hour bars from a CSV, daily and weekly
   });
 
   test("1w on read: the week from the Sunday open, dated by its first trade date", async () => {
-    const { body } = await get("/api/bars?symbol=EURGBP.FX&interval=1w");
+    const { body } = await bars({ symbol: "EURGBP.FX", interval: "1w" });
     expect(body.rolledUpFrom).toBe("1h");
-    expect(body.data.map((b: any) => [b.ts, b.open, b.close, b.volume])).toEqual([["2025-01-06T00:00:00.000Z", 1.001, 1.072, 72]]);
+    expect(body.data.map((b) => [b.ts, b.open, b.close, b.volume])).toEqual([["2025-01-06T00:00:00.000Z", 1.001, 1.072, 72]]);
   });
 
   test("gaps: Thursday's session has closed without a bar (24 hours missing); the weekend before is none", async () => {
-    const { status, body } = await get("/api/gaps?symbol=EURGBP.FX&interval=1h");
+    const { status, body } = await gaps({ symbol: "EURGBP.FX", interval: "1h" });
     expect(status).toBe(200);
     expect(body.data).toEqual([{ source: "fxcsv", symbol: "EURGBP.FX", market: "FX", interval: "1h", from: "2025-01-09", to: "2025-01-09", units: 1, sessions: 1, bars: 24, trailing: true }]);
-    const crypto = (await get("/api/gaps?symbol=BTC-USDT.CRYPTO")).body;
+    const crypto = (await gaps({ symbol: "BTC-USDT.CRYPTO" })).body;
     expect(crypto.data[0]).toEqual({ source: "cryptocsv", symbol: "BTC-USDT.CRYPTO", market: "CRYPTO", interval: "1d", from: "2025-01-04", to: "2025-01-05", units: 2, sessions: 2, bars: 2, trailing: false });
   });
 });

@@ -14,6 +14,7 @@ import { MARKETS } from "../src/domain/markets/index.ts";
 import { MARKET_SUFFIX, isMarket, marketOf, normaliseSymbol, providerSpelling } from "../src/domain/symbols.ts";
 import { nextBarDue } from "../src/domain/gaps.ts";
 import { createApp } from "../src/http/app.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { alertsConfigSchema, createAlerts } from "../src/monitor/alerts.ts";
 import { freshness } from "../src/monitor/freshness.ts";
@@ -319,12 +320,12 @@ describe("the scheduler gates a universe that mixes markets per symbol", () => {
     const store = await fresh();
     scheduler = createScheduler({ now: () => at("2024-05-28T14:00:00Z") });
     scheduler.add({ name: "live", schedule: "0 0 0 1 1 *", gate: { markets: ["WSE", "ASX"], phases: ["open"] }, run: async () => ({ outcome: "succeeded" }) });
-    const app = createApp({ store, metrics: ticksyncMetrics(), scheduler });
-    const jobs = (await (await app.request("/api/jobs")).json()) as { data: { markets: unknown }[] };
+    const api = apiClient({ app: createApp({ store, metrics: ticksyncMetrics(), scheduler }) });
+    const jobs = await ok(api.GET("/api/jobs"));
     expect(jobs.data[0]!.markets).toEqual([{ market: "WSE", phase: "open" }, { market: "ASX", phase: "closed" }]);
-    const res = await app.request("/api/jobs/live/run", { method: "POST" });
-    expect(res.status).toBe(202);
-    expect(((await res.json()) as { note: string }).note).toBe("manual runs ignore market hours and read every symbol (WSE is open, ASX is closed)");
+    const res = await api.POST("/api/jobs/{name}/run", { params: { path: { name: "live" } } });
+    expect(res.response.status).toBe(202);
+    expect(res.data!.note).toBe("manual runs ignore market hours and read every symbol (WSE is open, ASX is closed)");
     await scheduler.idle("live");
   });
 
@@ -389,13 +390,11 @@ describe("the dashboard's market status lists every market of the registry", () 
 
   test("over the HTTP API, and in the freshness answer", async () => {
     const store = await fresh();
-    const app = createApp({ store, metrics: ticksyncMetrics() });
-    const res = await app.request("/api/markets");
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { data: { market: string; phase: string; nextOpen: string | null; nextClose: string | null }[] };
+    const api = apiClient({ app: createApp({ store, metrics: ticksyncMetrics() }) });
+    const body = await ok(api.GET("/api/markets"));
     expect(body.data.map((m) => m.market)).toEqual(CODES);
     for (const m of body.data) expect(m.nextOpen !== null && m.nextClose !== null && m.nextClose > m.nextOpen.slice(0, 10)).toBe(true);
-    const f = (await (await app.request("/api/freshness?days=3")).json()) as { markets: Record<string, unknown> };
+    const f = await ok(api.GET("/api/freshness", { params: { query: { days: "3" } } }));
     expect(Object.keys(f.markets)).toEqual(CODES);
   });
 });

@@ -1,8 +1,10 @@
 // Operating `ticksync serve`: an alert rule fires to a local webhook and is acknowledged over the
 // API; the audit trail says who started each run; a scheduled backup job writes its manifest.
+// The API is called through the typed client (src/http/client).
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -37,42 +39,45 @@ test("alerts fire to the webhook and are acknowledged; runs are audited; the bac
   );
   const srv = await startServe(["--config", config]);
   try {
-    const api = async (path: string, init?: RequestInit) => (await fetch(`${srv.url}${path}`, init)).json() as Promise<any>;
-    await waitFor(async () => (await api("/api/runs")).data.some((r: any) => r.job === "load" && r.outcome === "succeeded"), 15_000, "the start-up run");
+    const api = apiClient({ baseUrl: srv.url });
+    const alerts = async () => (await ok(api.GET("/api/alerts"))).data;
+    const audit = async (query: { kind?: string; limit?: string }) => ok(api.GET("/api/audit", { params: { query } }));
+    await waitFor(async () => (await ok(api.GET("/api/runs"))).data.some((r) => r.job === "load" && r.outcome === "succeeded"), 15_000, "the start-up run");
     // Nothing has failed: the alert is quiet.
-    await waitFor(async () => (await api("/api/alerts")).data[0]?.lastEvaluated, 10_000, "an evaluation");
-    expect((await api("/api/alerts")).data[0]).toMatchObject({ name: "failed-runs", status: "ok" });
+    await waitFor(async () => (await alerts())[0]?.lastEvaluated, 10_000, "an evaluation");
+    expect((await alerts())[0]).toMatchObject({ name: "failed-runs", status: "ok" });
 
     // A run that fails (its files are not there), started over the API with a token.
-    const trig = await fetch(`${srv.url}/api/jobs/broken/run`, { method: "POST", headers: { Authorization: "Bearer op-token-0123456789abcdef" } });
-    expect(trig.status).toBe(202);
+    const operator = apiClient({ baseUrl: srv.url, token: "op-token-0123456789abcdef" });
+    const trig = await operator.POST("/api/jobs/{name}/run", { params: { path: { name: "broken" } } });
+    expect(trig.response.status).toBe(202);
     await waitFor(() => posts.some((p) => p.text.includes("FIRING [ticksync] failed-runs")), 15_000, "the alert at the webhook");
-    const firing = (await api("/api/alerts")).data[0];
+    const firing = (await alerts())[0]!;
     expect(firing).toMatchObject({ status: "firing", acknowledged: false, severity: "critical" });
-    const ack = await api("/api/alerts/failed-runs/ack", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: "alice" }) });
+    const ack = await ok(api.POST("/api/alerts/{name}/ack", { params: { path: { name: "failed-runs" } }, body: { by: "alice" } }));
     expect(ack.data).toMatchObject({ acknowledged: true, acknowledgedBy: "alice" });
-    expect((await fetch(`${srv.url}/api/alerts/nope/ack`, { method: "POST" })).status).toBe(404);
+    expect((await api.POST("/api/alerts/{name}/ack", { params: { path: { name: "nope" } } })).response.status).toBe(404);
     // Announced once while it keeps firing: three more evaluations (each 1 s; the first two have
     // finished, notifications included, once the third has begun).
-    const evaluated = new Set<number>([firing.lastEvaluated]);
-    await waitFor(async () => evaluated.add((await api("/api/alerts")).data[0].lastEvaluated).size > 3, 15_000, "three more evaluations");
-    expect((await api("/api/alerts")).data[0]).toMatchObject({ status: "firing" });
+    const evaluated = new Set<number | null>([firing.lastEvaluated]);
+    await waitFor(async () => evaluated.add((await alerts())[0]!.lastEvaluated).size > 3, 15_000, "three more evaluations");
+    expect((await alerts())[0]).toMatchObject({ status: "firing" });
     expect(posts.filter((p) => p.text.includes("failed-runs")).length).toBe(1);
 
     // The audit trail: the start-up run by the schedule, the failed one by the API (the token as
     // a fingerprint, never itself).
-    const audit = (await api("/api/audit?limit=20")).data;
-    const broken = audit.find((e: any) => e.job === "broken");
+    const trail = (await audit({ limit: "20" })).data;
+    const broken = trail.find((e) => e.job === "broken");
     expect(broken).toMatchObject({ kind: "ingest", outcome: "failed", startedBy: { by: "api", route: "POST /api/jobs/broken/run", tokenId: expect.stringMatching(/^sha256:[0-9a-f]{12}$/) } });
-    expect(JSON.stringify(audit)).not.toContain("op-token-0123456789abcdef");
-    expect(audit.find((e: any) => e.job === "load")).toMatchObject({ startedBy: { by: "schedule", job: "load" } });
-    expect((await api("/api/audit?kind=ingest&limit=1")).next).not.toBeNull();
+    expect(JSON.stringify(trail)).not.toContain("op-token-0123456789abcdef");
+    expect(trail.find((e) => e.job === "load")).toMatchObject({ startedBy: { by: "schedule", job: "load" } });
+    expect((await audit({ kind: "ingest", limit: "1" })).next).not.toBeNull();
 
     // The backup job, triggered: a manifest and its file in the config's backups dir.
-    expect((await fetch(`${srv.url}/api/jobs/nightly-backup/run`, { method: "POST" })).status).toBe(202);
+    expect((await api.POST("/api/jobs/{name}/run", { params: { path: { name: "nightly-backup" } } })).response.status).toBe(202);
     await waitFor(() => existsSync(join(dir, "backups")) && readdirSync(join(dir, "backups")).some((f) => f.endsWith(".json")), 15_000, "the backup");
     expect(readdirSync(join(dir, "backups")).some((f) => f.endsWith(".db.gz"))).toBe(true);
-    await waitFor(async () => (await api("/api/audit?kind=backup")).data[0]?.outcome === "succeeded", 10_000, "the backup in the audit trail");
+    await waitFor(async () => (await audit({ kind: "backup" })).data[0]?.outcome === "succeeded", 10_000, "the backup in the audit trail");
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
     expect(metrics).toContain('ticksync_alert_firing{alert="failed-runs",severity="critical"} 1');
     expect(metrics).toMatch(/ticksync_scheduler_leader\{replica="[^"]+"\} 1/);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import PocketBase from "pocketbase";
 import { join } from "node:path";
 import { cli, tempDir, writeFile, startServe, waitFor, pocketbaseForTests } from "./helpers.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { startPocketbase, type PocketbaseInstance } from "../scripts/services/pocketbase-instance.ts";
 import { benchBars } from "../scripts/bench/pocketbase.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
@@ -381,9 +382,9 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
     // The consistency status is served by /api/sinks and /metrics of a running service.
     const srv = await startServe(["--config", config], { env });
     try {
-      const api = (await (await fetch(`${srv.url}/api/sinks`)).json()) as any;
+      const api = await ok(apiClient({ baseUrl: srv.url }).GET("/api/sinks"));
       expect(api.data[0]).toMatchObject({ name: "app", collections: [{ collection, consistency: { status: "inconsistent", missing: 1, extra: 1, changed: 1, differingDays: 3 } }] });
-      expect(api.data[0].collections[0].cursor.runId).toBe(1);
+      expect(api.data[0]!.collections[0]!.cursor!.runId).toBe(1);
       const metrics = await (await fetch(`${srv.url}/metrics`)).text();
       expect(metrics).toContain(`ticksync_sink_consistent{sink="app",collection="${collection}"} 0`);
       expect(metrics).toContain(`ticksync_sink_differing_days{sink="app",collection="${collection}"} 3`);
@@ -469,9 +470,9 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       await addBars(s, [{ ...bars[0]!, ts: bars[0]!.ts - 86_400_000 * 3 }]);
       await closeStore(s);
       await waitFor(async () => (await count(c, collection)) === 101, 20_000, "the next tick");
-      const trig = await fetch(`${srv.url}/api/jobs/check-app/run`, { method: "POST" });
-      expect(trig.status).toBeLessThan(300);
-      await waitFor(async () => ((await (await fetch(`${srv.url}/api/sinks`)).json()) as any).data[0].collections[0].consistency.status === "consistent", 20_000, "verify job");
+      const trig = await apiClient({ baseUrl: srv.url }).POST("/api/jobs/{name}/run", { params: { path: { name: "check-app" } } });
+      expect(trig.response.status).toBeLessThan(300);
+      await waitFor(async () => (await ok(apiClient({ baseUrl: srv.url }).GET("/api/sinks"))).data[0]!.collections[0]!.consistency.status === "consistent", 20_000, "verify job");
     } finally {
       srv.proc.kill();
       await srv.proc.exited;
@@ -632,8 +633,8 @@ describe.skipIf(bin === null)(`Pocketbase sink${why ? ` (skipped: ${why})` : ""}
       await addBars(other, bars.slice(10));
       await closeStore(other);
       await waitFor(async () => (await count(c, collection)) === 50, 20_000, "the sync the events started");
-      const audit = ((await (await fetch(`${srv.url}/api/audit?kind=sync`)).json()) as any).data;
-      expect(audit[0].startedBy).toMatchObject({ by: "system", what: "events → follow" });
+      const audit = (await ok(apiClient({ baseUrl: srv.url }).GET("/api/audit", { params: { query: { kind: "sync" } } }))).data;
+      expect(audit[0]!.startedBy).toMatchObject({ by: "system", what: "events → follow" });
     } finally {
       srv.proc.kill();
       await srv.proc.exited;

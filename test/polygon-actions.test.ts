@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, setSystemTime, test } from "bun:
 import { join } from "node:path";
 import { parseConfig } from "../src/config/load.ts";
 import { createApp } from "../src/http/app.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { ticksyncMetrics } from "../src/lib/metrics.ts";
 import { setLogLevel } from "../src/lib/log.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
@@ -86,7 +87,8 @@ afterAll(async () => {
 describe("polygon corporate actions (actions = true, details = true)", () => {
   let store: Store;
   let app: ReturnType<typeof createApp>;
-  const get = async (path: string) => (await app.request(path)).json() as Promise<any>;
+  // The JSON API through the typed client (src/http/client), in process.
+  const api = () => apiClient({ app });
 
   beforeAll(async () => {
     fake.reset();
@@ -131,10 +133,10 @@ describe("polygon corporate actions (actions = true, details = true)", () => {
   });
 
   test("adjusted=true: closes as worked by hand for the split and both dividends", async () => {
-    const r = await get("/api/bars?symbol=AAPL.US&adjusted=true");
-    expect(r.data.map((b: any) => [b.ts.slice(0, 10), Number(b.close.toFixed(2))])).toEqual(RAW.map(([d]) => [d, BY_HAND[d]]));
-    expect(r.data.map((b: any) => b.volume)).toEqual(RAW.map(() => 2000));
-    expect(r.actions.map((a: any) => [a.type, a.exDate, a.prevClose ?? null])).toEqual([
+    const r = await ok(api().GET("/api/bars", { params: { query: { symbol: "AAPL.US", adjusted: "true" } } }));
+    expect(r.data.map((b) => [b.ts.slice(0, 10), Number(b.close.toFixed(2))])).toEqual(RAW.map(([d]) => [d, BY_HAND[d]!]));
+    expect(r.data.map((b) => b.volume)).toEqual(RAW.map(() => 2000));
+    expect(r.actions!.map((a) => [a.type, a.exDate, a.prevClose ?? null])).toEqual([
       ["dividend", "2024-03-07", 102],
       ["split", "2024-03-12", null],
       ["dividend", "2024-03-14", 52.8],
@@ -142,7 +144,7 @@ describe("polygon corporate actions (actions = true, details = true)", () => {
   });
 
   test("ticker details are the instrument", async () => {
-    const r = await get("/api/symbols");
+    const r = await ok(api().GET("/api/symbols"));
     expect(r.data[0]).toMatchObject({ symbol: "AAPL.US", name: "AAPL Holdings Inc. Common Stock", exchange: "XNAS", currency: "USD", type: "CS", sector: null, industry: "ELECTRONIC COMPUTERS", isin: null });
   });
 });

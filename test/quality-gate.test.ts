@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { cli, startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { ingestFromConfig } from "../src/pipeline/run.ts";
@@ -154,11 +155,11 @@ describe("serve: a scheduled job below the gate", () => {
     const { url, proc } = await startServe(["--config", cfg]);
     try {
       const job = await waitFor(async () => {
-        const body = (await (await fetch(`${url}/api/jobs`)).json()) as { data: { name: string; lastOutcome: string | null }[] };
+        const body = await ok(apiClient({ baseUrl: url }).GET("/api/jobs"));
         return body.data.find((j) => j.name === "nightly" && j.lastOutcome !== null);
       }, 30_000, "the job to finish");
       expect(job.lastOutcome).toBe("failed");
-      const runs = (await (await fetch(`${url}/api/runs`)).json()) as { data: { job: string; outcome: string; error: string }[] };
+      const runs = await ok(apiClient({ baseUrl: url }).GET("/api/runs"));
       expect(runs.data[0]).toMatchObject({ job: "nightly", outcome: "failed" });
       expect(runs.data[0]!.error).toContain("below minQuality");
       await firstPost;

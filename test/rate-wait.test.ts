@@ -14,6 +14,7 @@ import { setLogLevel } from "../src/lib/log.ts";
 import { resetSharedLimiters } from "../src/sources/provider.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
 import { cli, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -119,8 +120,7 @@ test("serve: a running job in a 429's Retry-After shows waiting {reason, until, 
     JSON.stringify({ store: { url: `sqlite:${join(dir, "serve.db")}` }, sources: { y: yahoo(["AAPL.US"]) }, jobs: [{ name: "daily", kind: "ingest", source: "y", runOnStart: true }] }),
   );
   const { url, proc } = await startServe(["--config", cfg]);
-  type Job = { name: string; running: boolean; lastOutcome: string | null; waiting: { reason: string; until: string; seconds: number } | null };
-  const job = async () => ((await (await fetch(`${url}/api/jobs`)).json()) as { data: Job[] }).data.find((j) => j.name === "daily")!;
+  const job = async () => (await ok(apiClient({ baseUrl: url }).GET("/api/jobs"))).data.find((j) => j.name === "daily")!;
   try {
     const during = await waitFor(async () => {
       const j = await job();

@@ -8,6 +8,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { dropQuestdbTables, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
 import { questdbStore } from "../src/stores/questdb/index.ts";
@@ -55,7 +56,9 @@ async function replica(config: string, env: Record<string, string> = {}): Promis
 }
 
 const leads = async (r: Replica) => /^ticksync_scheduler_leader\{replica="[^"]+"\} 1$/m.test(await (await fetch(`${r.url}/metrics`)).text());
-const jobStatus = async (r: Replica, name: string) => ((await (await fetch(`${r.url}/api/jobs`)).json()) as { data: { name: string; skippedFollower: number }[] }).data.find((j) => j.name === name)!;
+const jobStatus = async (r: Replica, name: string) => (await ok(apiClient({ baseUrl: r.url }).GET("/api/jobs"))).data.find((j) => j.name === name)!;
+/** POST /api/jobs/{name}/run on a replica, through the typed client: the status. */
+const runJob = async (r: Replica, name: string) => (await apiClient({ baseUrl: r.url }).POST("/api/jobs/{name}/run", { params: { path: { name } } })).response.status;
 
 describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.unavailable ? ` (skipped: ${kind.unavailable})` : ""}`, () => {
   const procs: Replica[] = [];
@@ -124,7 +127,7 @@ describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.
     // A job asked of a follower runs there: the leader is idle (its ticks find nothing new), so
     // the follower takes the journal-writer lease, and its batch reaches every client too.
     writeFile(join(extra, "ale_d.csv"), stooqCsv([["2024-01-02", 40, 41, 39, 40.5, 300]]));
-    expect((await fetch(`${b.url}/api/jobs/extra/run`, { method: "POST" })).status).toBe(202);
+    expect(await runJob(b, "extra")).toBe(202);
     await allHave([ca, cb, cc], "ALE.WA");
     const [byB] = (await store.listRuns({ limit: 50 })).filter((r) => r.job === "extra");
     expect(byB!.outcome).toBe("succeeded");
@@ -184,7 +187,7 @@ describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.
     const b = await replica(config);
     procs.push(b);
     // Asked of the follower: it plans (runs only), the leader takes the shards.
-    expect((await fetch(`${b.url}/api/jobs/history/run`, { method: "POST" })).status).toBe(202);
+    expect(await runJob(b, "history")).toBe(202);
     const taken = (r: Replica) => r.log.filter((l) => l.includes("backfill shard taken")).length;
     const shardRuns = async () => (await store.listRuns({ limit: 50 })).filter((r) => r.kind === "backfill");
     await waitFor(async () => (await shardRuns()).filter((r) => r.outcome === "succeeded").length >= 1 && taken(a) >= 2, 30_000, "the leader through a shard");
@@ -237,7 +240,7 @@ describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.
     try {
       await holding();
       const asked = Date.now();
-      expect((await fetch(`${r.url}/api/jobs/extra/run`, { method: "POST" })).status).toBe(202);
+      expect(await runJob(r, "extra")).toBe(202);
       const [first] = await waitFor(async () => ((await extraRuns()).some((x) => x.outcome !== "running") ? extraRuns() : null), 15_000, "the job after the writer went idle");
       expect(first!.outcome).toBe("succeeded");
       expect(first!.inserted).toBe(1);
@@ -247,7 +250,7 @@ describe.skipIf(kind.unavailable !== null)(`replicas on one QuestDB store${kind.
       writeFile(join(extra, "ale_d.csv"), stooqCsv([["2024-01-02", 40, 41, 39, 40.5, 300], ["2024-01-03", 41, 42, 40, 41.5, 350]]));
       busy = busyFor(25_000);
       await holding();
-      expect((await fetch(`${r.url}/api/jobs/extra/run`, { method: "POST" })).status).toBe(202);
+      expect(await runJob(r, "extra")).toBe(202);
       const failed = await waitFor(async () => (await extraRuns()).find((x) => x.id !== first!.id && x.outcome !== "running"), 25_000, "the refused run");
       expect(failed.outcome).toBe("failed");
       expect(failed.error).toContain("another process has been writing to this QuestDB store for 20 s: QuestDB cannot order two writers' event journals");

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import postgres from "postgres";
 import { busiestWindow, startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { apiClient } from "../src/http/client/index.ts";
 import { PG_URL } from "./stores.ts";
 import { startFakeProviders, syntheticBars, type FakeProviders } from "./fakes/providers.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
@@ -76,8 +77,8 @@ describe.skipIf(!PG_URL)("replicas share a backfill on one Postgres store", () =
       const clients = await Promise.all(replicas.map((r) => client(r.url)));
 
       // One replica is asked; the plan is six shards of five symbols, taken by whoever is free.
-      const r = await fetch(`${replicas[0]!.url}/api/jobs/history/run`, { method: "POST" });
-      expect(r.status).toBe(202);
+      const r = await apiClient({ baseUrl: replicas[0]!.url }).POST("/api/jobs/{name}/run", { params: { path: { name: "history" } } });
+      expect(r.response.status).toBe(202);
       const pidOf = (holder: string) => Number(holder.split(":")[1]);
       const held = async () => (await sql`SELECT name, holder FROM leases WHERE name LIKE 'backfill-shard:%' AND expires_at > now()`).map((x) => ({ run: Number(String(x.name).split(":")[1]), pid: pidOf(String(x.holder)) }));
       const doneCount = async () => Number((await sql`SELECT count(*) AS n FROM run_streams WHERE status <> 'pending'`)[0]!.n);
@@ -180,7 +181,7 @@ test("on SQLite one replica plans the shards and runs them all under the file's 
     );
     const one = await startServe(["--config", config], { env: { TICKSYNC_LOG__LEVEL: "warn" } });
     try {
-      expect((await fetch(`${one.url}/api/jobs/history/run`, { method: "POST" })).status).toBe(202);
+      expect((await apiClient({ baseUrl: one.url }).POST("/api/jobs/{name}/run", { params: { path: { name: "history" } } })).response.status).toBe(202);
       const store = sqliteStore(join(dir, "one.db"));
       try {
         await waitFor(async () => {
@@ -192,7 +193,7 @@ test("on SQLite one replica plans the shards and runs them all under the file's 
         const expected = symbols.reduce((n, s) => n + syntheticBars(s, "2023-12-01", "2024-04-30").filter((b) => Date.parse(`${b.date}T00:00:00Z`) >= from && Date.parse(`${b.date}T00:00:00Z`) <= to).length, 0);
         expect(await store.countBars()).toBe(expected);
         // Asked again once done: a new plan (the old one has nothing left).
-        expect((await fetch(`${one.url}/api/jobs/history/run`, { method: "POST" })).status).toBe(202);
+        expect((await apiClient({ baseUrl: one.url }).POST("/api/jobs/{name}/run", { params: { path: { name: "history" } } })).response.status).toBe(202);
         await waitFor(async () => (await store.listRuns({ limit: 10 })).filter((r) => r.kind === "backfill").length === 6, 15_000, "a second plan");
       } finally {
         await store.close();

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { startServe, stooqCsv, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { PG_URL } from "./stores.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
 import { auditEntry } from "../src/monitor/audit.ts";
@@ -64,7 +65,7 @@ describe.skipIf(!PG_URL)("replicas on one Postgres store", () => {
     // runs once: the other replica skips it.
     const byProcess = async () => new Set((await store.listRuns({ limit: 500 })).map((r) => (auditEntry(r).startedBy as any)?.process));
     await waitFor(async () => (await byProcess()).size === 2, 15_000, "ticks run by both replicas");
-    const skipped = async (url: string) => ((await (await fetch(`${url}/api/jobs`)).json()) as any).data[0].skippedFollower as number;
+    const skipped = async (url: string) => (await ok(apiClient({ baseUrl: url }).GET("/api/jobs"))).data[0]!.skippedFollower;
     // The replica that ran the last tick tries the next one 100 ms after the other: its skip may
     // be counted just after the other's run is recorded.
     await waitFor(async () => (await skipped(a.url)) + (await skipped(b.url)) > 0, 15_000, "a tick skipped by the replica that did not claim it");

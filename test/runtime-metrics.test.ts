@@ -6,6 +6,7 @@ import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import postgres from "postgres";
 import { createApp } from "../src/http/app.ts";
+import { apiClient, ok } from "../src/http/client/index.ts";
 import { metricValue, processMetrics, ticksyncMetrics } from "../src/lib/metrics.ts";
 import { sqliteStore } from "../src/stores/sqlite/index.ts";
 import { postgresStore } from "../src/stores/postgres/index.ts";
@@ -78,17 +79,14 @@ test("GET /api/resources: CPU, memory, event-loop lag and open file descriptors"
   const store = sqliteStore(`sqlite:${join(dir, "res.db")}`);
   await store.migrate();
   stores.push(store);
-  const app = createApp({ store, metrics: ticksyncMetrics() });
-  const res = await app.request("/api/resources");
-  expect(res.status).toBe(200);
-  const r = (await res.json()) as any;
+  const r = await ok(apiClient({ app: createApp({ store, metrics: ticksyncMetrics() }) }).GET("/api/resources"));
   expect(r.cpu.userSeconds + r.cpu.systemSeconds).toBeGreaterThan(0);
   expect(r.cpu.percent).toBeGreaterThanOrEqual(0);
   expect(r.memory.rssBytes).toBeGreaterThan(1 << 20);
   expect(r.memory.heapUsedBytes).toBeGreaterThan(0);
   expect(typeof r.eventLoopLagMs.p99).toBe("number");
-  expect(r.fds.open).toBeGreaterThan(2);
-  expect(r.fds.max).toBeGreaterThanOrEqual(r.fds.open);
+  expect(r.fds.open!).toBeGreaterThan(2);
+  expect(r.fds.max!).toBeGreaterThanOrEqual(r.fds.open!);
 });
 
 test("outbox totals: clients with messages waiting, their messages and bytes, the fullest one", () => {

@@ -1,7 +1,8 @@
 // The dashboard's files, imported as text so `bun build --compile` embeds them in the executable:
 // the page, its stylesheet and script, and lightweight-charts' standalone build (from
 // node_modules; its package exports do not list that file, hence the path). Nothing is read from
-// disk at run time and nothing is built: the script is plain browser JavaScript.
+// disk at run time and nothing is built: the script is the committed bundle of page/*.ts
+// (scripts/gen-dashboard.ts), which calls the API through the typed client (src/http/client).
 import { Hono } from "hono";
 import indexHtml from "./index.html" with { type: "text" };
 import css from "./dashboard.css" with { type: "text" };
