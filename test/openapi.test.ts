@@ -108,6 +108,8 @@ async function conforms(path: string, method: string, res: Response): Promise<st
   if (!r) return [`${method.toUpperCase()} ${path}: status ${res.status} is not documented`];
   const type = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
   if (res.status === 304 || res.status === 101) return [];
+  // A response documented without content (a redirect) must come without a body.
+  if (!r.content) return (await res.text()) === "" ? [] : [`${method.toUpperCase()} ${path} ${res.status}: a body where none is documented`];
   const media = r.content?.[type];
   if (!media) return [`${method.toUpperCase()} ${path} ${res.status}: content type ${type} is not documented`];
   const check = validatorFor(doc);

@@ -80,7 +80,8 @@ export function apiDocsRoutes(version: string): Hono {
   };
   const pageDoc = describe({ summary: "The API reference: this document and the stream's AsyncAPI document, rendered (works offline)", tags: ["meta"], open: "page", responses: { 200: { description: "the page", content: { "text/html": textBody("the API reference") } } } });
   app.get("/docs", pageDoc, page);
-  app.get("/docs/", pageDoc, page);
+  const slashDoc = describe({ summary: "/docs with a trailing slash: redirects to /docs", tags: ["meta"], open: "page", operationId: "getDocsSlash", responses: { 301: { description: "Moved Permanently: Location /docs (the query kept)" } } });
+  app.get("/docs/", slashDoc, (c) => c.redirect(`/docs${new URL(c.req.url).search}`, 301));
   const bundleDoc = describe({
     summary: "The API reference's script (Scalar's browser bundle, embedded in the executable)",
     tags: ["meta"],

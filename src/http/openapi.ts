@@ -69,6 +69,8 @@ export type RouteDoc = {
   responses: Record<number, ResponseSpec>;
   requestBody?: ReturnType<typeof body>;
   parameters?: OpenAPIV3_1.ParameterObject[];
+  /** Only where the one made from the method and path would repeat another's (`/docs` and `/docs/`). */
+  operationId?: string;
 };
 
 /** A route's documentation, with the answers every route may give (the query bound, Host check, token rule, rate limit). */
@@ -85,6 +87,7 @@ export function describe(d: RouteDoc) {
     ...(d.open ? { security: [] } : {}),
     ...(d.requestBody ? { requestBody: d.requestBody } : {}),
     ...(d.parameters ? { parameters: d.parameters } : {}),
+    ...(d.operationId ? { operationId: d.operationId } : {}),
   });
 }
 

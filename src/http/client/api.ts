@@ -52,6 +52,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/docs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The API reference: this document and the stream's AsyncAPI document, rendered (works offline) */
+        get: operations["getDocs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** /docs with a trailing slash: redirects to /docs */
+        get: operations["getDocsSlash"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/scalar.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The API reference's script (Scalar's browser bundle, embedded in the executable) */
+        get: operations["getDocsScalarJs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/asyncapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The AsyncAPI 3.0 document of the stream protocols (WebSocket, SSE, the compatibility protocol) */
+        get: operations["getAsyncapiJson"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -811,20 +879,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
-            /** @description Not Found: no such asset */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @description what went wrong, in a few words */
-                        error: string;
-                        /** @description why, and what to do */
-                        message?: string;
-                    };
-                };
-            };
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
@@ -851,6 +906,109 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getDocs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getDocsSlash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Moved Permanently: Location /docs (the query kept) */
+            301: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getDocsScalarJs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the script (cached a year: its URL changes with its bytes) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            /** @description Not Modified: If-None-Match names its ETag */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getAsyncapiJson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -1145,7 +1303,9 @@ export interface operations {
                 limit?: string;
                 /** @description the `next` of the previous page */
                 cursor?: string;
+                /** @description prices adjusted for the stored splits and dividends */
                 adjusted?: "true" | "false";
+                /** @description the body's format */
                 format?: "json" | "ndjson" | "csv" | "arrow";
             };
             header?: never;
@@ -1193,13 +1353,15 @@ export interface operations {
                             skipped?: string;
                         }[];
                         data: {
+                            /** @description the source it came from */
                             source: string;
+                            /** @description normalised symbol (PKN.WA) */
                             symbol: string;
                             /** @enum {string} */
                             interval: "1m" | "2m" | "5m" | "15m" | "30m" | "1h" | "4h" | "1d" | "1w" | "1mo";
                             /**
                              * Format: date-time
-                             * @description the bar's start
+                             * @description the bar's start, ISO 8601 UTC
                              */
                             ts: string;
                             open: number;
@@ -1214,13 +1376,15 @@ export interface operations {
                         next: string | null;
                     };
                     "application/x-ndjson": {
+                        /** @description the source it came from */
                         source: string;
+                        /** @description normalised symbol (PKN.WA) */
                         symbol: string;
                         /** @enum {string} */
                         interval: "1m" | "2m" | "5m" | "15m" | "30m" | "1h" | "4h" | "1d" | "1w" | "1mo";
                         /**
                          * Format: date-time
-                         * @description the bar's start
+                         * @description the bar's start, ISO 8601 UTC
                          */
                         ts: string;
                         open: number;
@@ -1267,6 +1431,7 @@ export interface operations {
     getApiReplay: {
         parameters: {
             query: {
+                /** @description comma-separated, at most replay.maxSymbols */
                 symbols: string;
                 interval?: "1m" | "2m" | "5m" | "15m" | "30m" | "1h" | "4h" | "1d" | "1w" | "1mo";
                 source?: string;
@@ -1274,7 +1439,9 @@ export interface operations {
                 from: string;
                 /** @description an ISO date (2024-01-31), an ISO date-time or epoch milliseconds */
                 to?: string;
+                /** @description the `next` of a truncated replay */
                 cursor?: string;
+                /** @description the token, for clients that cannot send Authorization */
                 token?: string;
             };
             header?: never;
@@ -1292,13 +1459,15 @@ export interface operations {
                     "application/x-ndjson": {
                         /** @constant */
                         type: "bar";
+                        /** @description the source it came from */
                         source: string;
+                        /** @description normalised symbol (PKN.WA) */
                         symbol: string;
                         /** @enum {string} */
                         interval: "1m" | "2m" | "5m" | "15m" | "30m" | "1h" | "4h" | "1d" | "1w" | "1mo";
                         /**
                          * Format: date-time
-                         * @description the bar's start
+                         * @description the bar's start, ISO 8601 UTC
                          */
                         ts: string;
                         open: number;
@@ -1339,6 +1508,7 @@ export interface operations {
                 limit?: string;
                 /** @description the `next` of the previous page */
                 cursor?: string;
+                /** @description indicators, comma-separated (at most 32): sma:20, ema:12, rsi:14, macd, bb:20:2, vol:20, vwap…; default: the set configured for the symbol */
                 set?: string;
                 format?: "json" | "arrow";
             };
@@ -1515,7 +1685,17 @@ export interface operations {
                             /** @enum {string} */
                             outcome: "running" | "succeeded" | "failed" | "interrupted";
                             quality: {
-                                [key: string]: unknown;
+                                read: number;
+                                accepted: number;
+                                rejected: number;
+                                /** @description missing trading sessions the gap rule found (warnings) */
+                                gapSessions?: number;
+                                /** @description 0..1: the share of rows accepted, less half the share of expected sessions missing */
+                                score: number;
+                                /** @description rows each rule rejected or flagged */
+                                rules: {
+                                    [key: string]: number;
+                                };
                             } | null;
                             error: string | null;
                             /** @description failed streams by cause (not_found, rate_limited, timeout…) */
@@ -1594,7 +1774,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description which records */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     ids?: number[];
@@ -1686,6 +1866,7 @@ export interface operations {
                 days?: string;
                 interval?: "1m" | "2m" | "5m" | "15m" | "30m" | "1h" | "4h" | "1d";
                 market?: "WSE" | "NYSE" | "NASDAQ" | "LSE" | "XETRA" | "PAR" | "AMS" | "SIX" | "TSX" | "ASX" | "TSE" | "HKEX" | "FX" | "CRYPTO";
+                /** @description the last day (default: today, UTC) */
                 to?: string;
             };
             header?: never;
@@ -1790,7 +1971,9 @@ export interface operations {
     getApiRates: {
         parameters: {
             query?: {
+                /** @description seconds back from now */
                 window?: string;
+                /** @description seconds per point */
                 bucket?: string;
             };
             header?: never;
@@ -1812,7 +1995,7 @@ export interface operations {
                         /** Format: date-time */
                         to: string;
                         points: {
-                            /** @description bucket start, epoch ms */
+                            /** @description bucket start, epoch seconds (as chart libraries take time) */
                             t: number;
                             ingestRead: number;
                             ingestStored: number;

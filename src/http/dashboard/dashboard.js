@@ -885,7 +885,7 @@
   // src/http/dashboard/page/panels.ts
   var INGEST_KINDS = new Set(["ingest", "backfill", "replay"]);
   var SOURCE_KINDS = new Set(["ingest", "backfill"]);
-  var quality = (r) => r.quality && typeof r.quality.score === "number" ? r.quality : null;
+  var quality = (r) => r.quality;
   var startedBy = (r) => r.params?.startedBy ?? null;
   async function refreshReady() {
     const { data, error } = await api.GET("/readyz");

@@ -94,7 +94,7 @@ export const RatesBody = v.object({
   bucketSeconds: Count,
   from: IsoTime,
   to: IsoTime,
-  points: v.array(v.object({ t: v.pipe(v.number(), v.description("bucket start, epoch ms")), ingestRead: v.number(), ingestStored: v.number(), quarantined: v.number(), synced: v.number() })),
+  points: v.array(v.object({ t: v.pipe(v.number(), v.description("bucket start, epoch seconds (as chart libraries take time)")), ingestRead: v.number(), ingestStored: v.number(), quarantined: v.number(), synced: v.number() })),
 });
 
 export const ConsistencySchema = v.object({

@@ -7,6 +7,16 @@ import { ProcessStatsEntries } from "./data.ts";
 const Outcome = v.picklist(["running", "succeeded", "failed", "interrupted"]);
 const Role = v.picklist(["read", "operate", "admin", "stream"]);
 
+/** A run's quality report (src/domain/quality.ts QualityReport); runs from before the gap rule have no gapSessions. */
+const QualitySchema = v.object({
+  read: Count,
+  accepted: Count,
+  rejected: Count,
+  gapSessions: v.optional(v.pipe(Count, v.description("missing trading sessions the gap rule found (warnings)"))),
+  score: v.pipe(v.number(), v.minValue(0), v.maxValue(1), v.description("0..1: the share of rows accepted, less half the share of expected sessions missing")),
+  rules: v.pipe(v.record(v.string(), Count), v.description("rows each rule rejected or flagged")),
+});
+
 export const RunSchema = v.object({
   id: Count,
   kind: v.string(),
@@ -27,7 +37,7 @@ export const RunSchema = v.object({
   finishedAt: NullableIso,
   durationMs: NullableNumber,
   outcome: Outcome,
-  quality: v.nullable(Open),
+  quality: v.nullable(QualitySchema),
   error: v.nullable(v.string()),
   failures: v.pipe(v.record(v.string(), Count), v.description("failed streams by cause (not_found, rate_limited, timeout…)")),
 });

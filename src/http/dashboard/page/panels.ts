@@ -7,11 +7,10 @@ export const INGEST_KINDS = new Set(["ingest", "backfill", "replay"]);
 // A source's status and quality are its reads; a replay re-checks old rows and is not one.
 const SOURCE_KINDS = new Set(["ingest", "backfill"]);
 
-// A run's quality and who started it are free-form in the document (the ledger's JSON); these are
+// Who started a run is free-form in the document (its params are the ledger's JSON); these are
 // the fields the page reads.
-type Quality = { score: number; rules?: Record<string, number> };
 type StartedBy = { by?: string; job?: string; command?: string; user?: string; route?: string; tokenId?: string };
-const quality = (r: Run) => (r.quality && typeof r.quality.score === "number" ? (r.quality as unknown as Quality) : null);
+const quality = (r: Run) => r.quality;
 const startedBy = (r: Run) => (r.params?.startedBy ?? null) as StartedBy | null;
 
 export async function refreshReady(): Promise<void> {
