@@ -7,6 +7,7 @@ import { EXIT, EXIT_CODES_HELP } from "./exit.ts";
 import { err, oneLine, out } from "./io.ts";
 import { marketCodes } from "../domain/markets/index.ts";
 import { setLogFile } from "../lib/log.ts";
+import { buildStamp } from "./version.ts";
 
 const schema = options({
   host: text("listen address (default 127.0.0.1, config server.host)", "HOST"),
@@ -23,7 +24,9 @@ async function run(v: Options<typeof schema>): Promise<number> {
   const { serve, ServeError } = await import("../serve.ts");
   try {
     // One machine-readable line on stdout says where it listens (port 0 picks a free one).
-    await serve(loaded, (url) => out(JSON.stringify({ listening: url, version: pkg.version })));
+    // The first line says which build answers: the version and the commit `ticksync --version` prints.
+    const { commit } = buildStamp();
+    await serve(loaded, (url) => out(JSON.stringify({ listening: url, version: pkg.version, commit })));
     return EXIT.ok;
   } catch (e) {
     if (!(e instanceof ServeError)) throw e;
