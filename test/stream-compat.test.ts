@@ -18,7 +18,7 @@ import { compatApp } from "../src/stream/compat-ws.ts";
 import { PreviousCloses } from "../src/stream/previous-close.ts";
 import { rawWs, wsFrame } from "./fakes/raw-ws.ts";
 import { parseConfig, ConfigError } from "../src/config/load.ts";
-import { startServe, tempDir, waitFor, writeFile } from "./helpers.ts";
+import { startServe, tempDir, waitFor, writeFile, wsClient } from "./helpers.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -65,30 +65,13 @@ async function start(over: Partial<StreamConfig> = {}): Promise<Setup> {
   return s;
 }
 
-type Msg = { type: string; [k: string]: unknown };
 type Update = { symbol: string; price: number; change: number | null; change_percent: number | null; volume: number; time: string; market_status: string; previous_close: number | null };
 
 /** A client of the old service: plain WebSocket, JSON messages with `type`. */
 function oldClient(url: string) {
-  const ws = new WebSocket(url);
-  const msgs: Msg[] = [];
-  const opened = new Promise<void>((resolve, reject) => {
-    ws.onopen = () => resolve();
-    ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => (ws.onclose = (e) => resolve({ code: e.code, reason: e.reason })));
-  ws.onmessage = (e) => msgs.push(JSON.parse(String(e.data)));
-  const of = (type: string) => msgs.filter((m) => m.type === type);
-  return {
-    ws,
-    msgs,
-    opened,
-    closed,
-    of,
-    send: (m: unknown) => ws.send(typeof m === "string" ? m : JSON.stringify(m)),
-    updates: () => of("stock_updates").map((m) => m.data as Update[]),
-    until: (pred: () => unknown, what: string, ms = 10_000) => waitFor(pred, ms, what),
-  };
+  const c = wsClient(url);
+  const of = (type: string) => c.msgs.filter((m) => m.type === type);
+  return { ...c, of, updates: () => of("stock_updates").map((m) => m.data as Update[]) };
 }
 
 const bar = (symbol: string, interval: Bar["interval"], ts: string, close: number, volume = 1000): Bar => ({ source: "test", symbol, interval, ts: D(ts), open: close, high: close, low: close, close, volume });
