@@ -249,10 +249,6 @@ export function loadConfig(
   return { config, file: resolved, baseDir };
 }
 
-/**
- * The JSON Schema of the config file, for editors (`$schema`, Taplo's `#:schema`) and
- * docs/config.md: every field's description and default come from the valibot schemas.
- */
 /** The parts of a JSON Schema node the config's readers use (docs/config.md, `init`'s starter). */
 export type JsonSchemaNode = {
   type?: string;
@@ -273,6 +269,10 @@ export type JsonSchemaNode = {
   format?: string;
 };
 
+/**
+ * The JSON Schema of the config file, for editors (`$schema`, Taplo's `#:schema`) and
+ * docs/config.md: every field's description and default come from the valibot schemas.
+ */
 export function configJsonSchema(): Record<string, unknown> {
   const schema = toJsonSchema(configSchema, { errorMode: "ignore" }) as Record<string, unknown>;
   return { ...schema, title: "ticksync config" };
