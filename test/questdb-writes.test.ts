@@ -1,13 +1,16 @@
 // The QuestDB store's write path on the real QuestDB (scripts/services/questdb.sh): bars before
 // 1970 (QuestDB refuses a negative designated timestamp) are quarantined with QuestDB's limit and
 // the rest of the batch stored; a write QuestDB refuses fails the run, never silently; the lookup
-// of stored bars keeps series of the same symbol apart (interval, source) and counts right.
+// of stored bars keeps series of the same symbol apart (interval, source) and counts right; a
+// bulk load's bars stream into one transaction per write, intact through a slow connection.
 import { afterAll, describe, expect, test } from "bun:test";
+import { createServer, connect, type Server } from "node:net";
 import postgres from "postgres";
 import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
 import { BEFORE_1970 } from "../src/stores/questdb/writes.ts";
-import { dropQuestdbTables, QDB_PG_URL, STORES } from "./stores.ts";
+import { ILP_CHUNK_LINES } from "../src/stores/questdb/ilp.ts";
+import { dropQuestdbTables, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
 import { testTimeout } from "./timeout.ts";
 
 testTimeout();
@@ -108,5 +111,72 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
     expect(await s.commitBatch({ runId: run, source: "src", bars: changed, quarantine: [], read: changed.length })).toMatchObject({ inserted: 0, updated: 6, unchanged: changed.length - 6 });
     const stored = await s.queryBars({ symbol: "PLAIN.US", interval: "1d", from: day("2023-12-31"), limit: 1 });
     expect(stored[0]!.turnover).toBe(0.1 + 0.2);
+  });
+
+  /**
+   * A TCP proxy to QuestDB's HTTP port that reads what the client sends in small slices with
+   * pauses between them: the client's socket stays full, so the request body's stream is pulled
+   * only as the proxy drains it (the write path then reuses chunk buffers under backpressure).
+   */
+  async function slowProxy(): Promise<{ server: Server; url: string; forwarded: () => number }> {
+    const target = new URL(QDB_HTTP!);
+    let forwarded = 0;
+    const server = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      upstream.pipe(client);
+      client.on("data", (d) => {
+        forwarded += d.length;
+        upstream.write(d);
+        client.pause();
+        setTimeout(() => client.resume(), 2);
+      });
+      client.on("end", () => upstream.end());
+      const close = () => (client.destroy(), upstream.destroy());
+      client.on("error", close);
+      upstream.on("error", close);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, forwarded: () => forwarded };
+  }
+
+  test("a bulk load streams its bars into one transaction per write, every bar intact through a slow connection", async () => {
+    const proxy = await slowProxy();
+    try {
+      const { prefix } = await fresh();
+      // The same store through the proxy: writes of 2.5 chunks, so one write takes several.
+      const lines = ILP_CHUNK_LINES * 2.5;
+      const url = kind.freshUrl("").replace(/http=[^&]+/, `http=${proxy.url}`).replace(/prefix=[^&]+/, `prefix=${prefix}`) + `&lines=${lines}`;
+      const s = kind.open(url);
+      open.push(s);
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const symbols = 100;
+      const days = Math.ceil((lines + ILP_CHUNK_LINES * 0.6) / symbols); // a full write, then part of another
+      const bars: Bar[] = [];
+      let sum = 0;
+      for (let k = 0; k < symbols; k++)
+        for (let d = 0; d < days; d++) {
+          const close = 10 + k + d / 1000 + 1e-9 * ((k * 7919 + d) % 1000);
+          sum += close;
+          bars.push({ ...bar(`S${k}.US`, "2000-01-03", close, { trades: d }), ts: day("2000-01-03") + d * 86_400_000 });
+        }
+      for (let i = 0; i < bars.length; i += 20_000) {
+        const batch = bars.slice(i, i + 20_000);
+        expect(await s.commitBatch({ runId: run, source: "src", bars: batch, quarantine: [], read: batch.length })).toMatchObject({ inserted: batch.length });
+      }
+      // A read ends the open write and waits for it.
+      expect(await s.countBars()).toBe(bars.length);
+      const [txns] = await sql!`SELECT sequencerTxn FROM wal_tables() WHERE name = ${`${prefix}bars`}`;
+      expect(Number(txns!.sequencerTxn)).toBe(Math.ceil(bars.length / lines));
+      const [got] = await sql!.unsafe(`SELECT count() AS n, sum(close) AS close, sum(trades) AS trades, min(ts) AS lo, max(ts) AS hi FROM "${prefix}bars"`);
+      expect(Number(got!.n)).toBe(bars.length);
+      expect(Math.abs(Number(got!.close) - sum)).toBeLessThan(1e-6);
+      expect(Number(got!.trades)).toBe((symbols * days * (days - 1)) / 2);
+      // Every bar as written, compared by the store's own lookup: a re-load finds each unchanged.
+      expect(await s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: bars.length })).toMatchObject({ inserted: 0, updated: 0, unchanged: bars.length });
+      expect(proxy.forwarded()).toBeGreaterThan(bars.length * 100);
+      await s.finishRun(run, { outcome: "succeeded", read: bars.length * 2, inserted: bars.length, updated: 0, unchanged: bars.length, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    } finally {
+      proxy.server.close();
+    }
   });
 });

@@ -1,13 +1,14 @@
 // Runs the benchmarks in scripts/bench/: every module here but this one, in name order. Each
 // exports `run()`, prints its own numbers and returns false only when a correctness check fails;
 // timings are reported, never asserted.
-//   bun run bench [filter]   (filter: part of a bench's name, e.g. `ingest`)
+//   bun run bench [filter] [arg]   (filter: part of a bench's name, e.g. `ingest`; arg: passed to its
+//                                   run(), e.g. `npm run bench -- stores questdb`)
 import { Glob } from "bun";
 import { basename } from "node:path";
 
-type BenchModule = { run: () => Promise<boolean> };
+type BenchModule = { run: (arg?: string) => Promise<boolean> };
 
-const filter = process.argv[2];
+const [filter, arg] = process.argv.slice(2);
 const names = [...new Glob("*.ts").scanSync({ cwd: import.meta.dir })]
   .map((f) => basename(f, ".ts"))
   .filter((n) => n !== "run")
@@ -24,7 +25,7 @@ for (const name of selected) {
   const mod = (await import(`./${name}.ts`)) as BenchModule;
   let ok = false;
   try {
-    ok = await mod.run();
+    ok = await mod.run(arg);
   } catch (e) {
     console.error(`bench ${name} crashed: ${(e as Error).stack ?? e}`);
   }

@@ -4,7 +4,7 @@
 import postgres from "postgres";
 import type { BarEvent } from "../events.ts";
 import type { Checkpoint, RunCounters } from "../types.ts";
-import { ILP_LINES_PER_REQUEST, ilpBuffer, type IlpBuffer } from "./ilp.ts";
+import { ILP_CHUNK_LINES, ILP_LINES_PER_REQUEST, ilpBuffer, type IlpBuffer } from "./ilp.ts";
 
 export type Sql = postgres.Sql<{}>;
 
@@ -17,7 +17,7 @@ export function parseQuestdbUrl(url: string): { pg: string; http: string; locati
   if (!/^[a-z0-9_]*$/i.test(prefix)) throw new Error(`prefix ${JSON.stringify(prefix)} must be letters, digits and _`);
   // `lines`: ILP lines per /write request (one QuestDB transaction each).
   const lines = Number(u.searchParams.get("lines") ?? ILP_LINES_PER_REQUEST);
-  if (!Number.isInteger(lines) || lines < 1 || lines > 1_000_000) throw new Error(`lines ${JSON.stringify(u.searchParams.get("lines"))} must be a whole number from 1 to 1000000`);
+  if (!Number.isInteger(lines) || lines < 1 || lines > 10_000_000) throw new Error(`lines ${JSON.stringify(u.searchParams.get("lines"))} must be a whole number from 1 to 10000000`);
   u.searchParams.delete("http");
   u.searchParams.delete("prefix");
   u.searchParams.delete("lines");
@@ -35,14 +35,21 @@ export type Counters = RunCounters;
 /** Per series: the newest stored ts and the start of its ILP lines (table and tags), made once. */
 export type SeriesState = { last: number; head: Uint8Array };
 
-/**
- * Writes gathered across batches (src/stores/questdb/queue.ts): the bars' request bodies, the
- * one being filled, the progress rows (checkpoints and run counters) by key, the runs and streams
- * they hold, and their events.
- */
-export type Pending = { bodies: Uint8Array[]; cur: IlpBuffer; progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[]; journal: string[] };
+/** What a write's journal and progress requests need of its batches: the progress rows (checkpoints and run counters) by key, the runs and streams they hold, their journal rows and events. */
+export type Held = { progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[]; journal: string[] };
+export const nothingHeld = (): Held => ({ progress: new Map(), runs: new Set(), streams: new Set(), events: [], journal: [] });
 
-export const nothingPending = (linesPerRequest: number): Pending => ({ bodies: [], cur: ilpBuffer(linesPerRequest), progress: new Map(), runs: new Set(), streams: new Set(), events: [], journal: [] });
+/** Batches gathered since the last flush (src/stores/questdb/queue.ts): their full chunks of ILP lines, the one being filled, and what they hold. */
+export type Pending = Held & { bodies: Uint8Array[]; cur: IlpBuffer };
+
+export const nothingPending = (chunkLines: number): Pending => ({ ...nothingHeld(), bodies: [], cur: ilpBuffer(chunkLines) });
+
+/**
+ * A write whose bars stream into one /write request (one QuestDB transaction): the chunks it has
+ * not taken yet, its lines so far, whether it takes no more, the request waiting for a chunk and
+ * the producer waiting for room, what its batches hold, and QuestDB's answer.
+ */
+export type BarsWrite = { chunks: Uint8Array[]; lines: number; ended: boolean; wake: (() => void) | null; waiting: (() => void) | null; held: Held; answer: Promise<void> };
 
 /**
  * The journal's numbering in the writing process (src/stores/questdb/journal.ts): the next batch
@@ -61,7 +68,9 @@ export type QdbContext = {
   readonly writeUrl: string;
   /** HTTP `/exec`: the lookup of stored bars a batch may overwrite (src/stores/questdb/writes.ts). */
   readonly execUrl: string;
+  /** ILP lines per write (one request, one QuestDB transaction), and per chunk of its streamed body. */
   readonly linesPerRequest: number;
+  readonly chunkLines: number;
   // A 204 means the rows are committed to the WAL (durable); they become readable once the WAL is
   // applied. Reads wait for that; writes need not. A table starts dirty: a process that ended
   // before (kill -9) may have left committed rows that are not applied yet.
@@ -79,6 +88,8 @@ export type QdbContext = {
   writerUntil: number;
   writerIdle: Timer | null;
   pending: Pending;
+  /** The write whose request is open, taking chunks as batches fill them. */
+  open: BarsWrite | null;
   writing: Promise<void>;
   /** Runs with a write QuestDB refused: nothing of theirs is written after it, and they fail. */
   readonly refused: Map<number, Error>;
@@ -101,6 +112,7 @@ function mutex() {
 }
 
 export function openContext(pg: string, http: string, prefix: string, linesPerRequest: number, owner: string): QdbContext {
+  const chunkLines = Math.min(linesPerRequest, ILP_CHUNK_LINES);
   const sql: Sql = postgres(pg, {
     max: 1,
     fetch_types: false,
@@ -118,6 +130,7 @@ export function openContext(pg: string, http: string, prefix: string, linesPerRe
     writeUrl: `${http}/write?precision=ms`,
     execUrl: `${http}/exec`,
     linesPerRequest,
+    chunkLines,
     barsDirty: true,
     progressDirty: true,
     checkpointsWritten: new Map(),
@@ -126,7 +139,8 @@ export function openContext(pg: string, http: string, prefix: string, linesPerRe
     journal: null,
     writerUntil: 0,
     writerIdle: null,
-    pending: nothingPending(linesPerRequest),
+    pending: nothingPending(chunkLines),
+    open: null,
     writing: Promise.resolve(),
     refused: new Map(),
     timer: null,

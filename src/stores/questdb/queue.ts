@@ -1,12 +1,16 @@
-// The QuestDB store's write queue. Writes are gathered across batches into requests of `lines`
-// lines (a batch is never split between two writes), and sent while the next batches are
-// prepared: one write in flight, one queued behind it, at most. A write is the bars' requests,
-// then — after QuestDB accepted them — one request with the checkpoints and run counters of the
-// batches they hold. So commitBatch returns before its batch is durable, but nothing claims it
-// until it is: a crash loses at most the batches not yet written, and their checkpoints with
-// them. Anything that reads, finishes a run or marks a stream done waits for the writes first.
+// The QuestDB store's write queue. A batch's bars become ILP lines in chunks of `chunkLines`
+// lines (a batch is never split between two writes); full chunks are streamed into one open
+// /write request, so QuestDB takes up to `linesPerRequest` lines as one transaction while the next
+// batches are prepared (QuestDB merges each transaction into every partition its rows touch: a
+// bulk file's symbols span all of them, so few large transactions cost it far less than many
+// small ones: docs/benchmarks.md). At most one chunk waits behind the one being sent. A write
+// ends when its request is full, when no batch came for WRITE_DELAY_MS, or when anything reads,
+// finishes a run or marks a stream done; then — after QuestDB accepted the bars — one request
+// with the journal rows and one with the checkpoints and run counters of the batches it held. So
+// commitBatch returns before its batch is durable, but nothing claims it until it is: a crash
+// loses at most the batches not yet committed, and their checkpoints with them.
 import type { Checkpoint } from "../types.ts";
-import { nothingPending, walApplied, type Counters, type QdbContext } from "./context.ts";
+import { nothingHeld, nothingPending, walApplied, type BarsWrite, type Counters, type Held, type QdbContext } from "./context.ts";
 import { micros, recycle, str } from "./ilp.ts";
 import { releaseWriterWhenIdle } from "./writer.ts";
 
@@ -26,50 +30,144 @@ export function oneLine(text: string): string {
 }
 
 /**
- * POST ILP lines; resolves once QuestDB has committed them to the table's WAL (204). Any other
- * answer refuses the whole request (nothing of it is stored): an error, which fails the runs
- * whose batches it held (`refused`).
+ * POST ILP lines (a body, or a stream of chunks); resolves once QuestDB has committed them to the
+ * table's WAL (204). Any other answer refuses the whole request (nothing of it is stored): an
+ * error, which fails the runs whose batches it held (`refused`).
  */
-async function ilp(cx: QdbContext, body: string | Uint8Array) {
-  const res = await fetch(cx.writeUrl, { method: "POST", body });
+async function ilp(cx: QdbContext, body: string | Uint8Array | ReadableStream<Uint8Array>) {
+  const res = await fetch(cx.writeUrl, { method: "POST", body, ...(body instanceof ReadableStream ? { duplex: "half" } : {}) } as RequestInit);
   if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${oneLine(await res.text())}`);
 }
 
-export function flush(cx: QdbContext): Promise<void> {
+/**
+ * A write's bars as one streamed request. It starts once the write before it is done (so two
+ * writes never race: with dedup keys, the later commit must carry the newer values), and takes
+ * its chunks as the socket drains; `waiting` is the producer held back while one chunk is queued.
+ */
+function openWrite(cx: QdbContext): BarsWrite {
+  const w: BarsWrite = { chunks: [], lines: 0, ended: false, wake: null, waiting: null, held: nothingHeld(), answer: Promise.resolve() };
+  const woken = () => {
+    w.waiting?.();
+    w.waiting = null;
+  };
+  // Chunks handed to the request. Bun has sent (or copied) a chunk by the time it asks for the
+  // next one (test/questdb-writes.test.ts loads through a slow connection); one more is kept
+  // before its buffer is used again, for margin. The rest are given back once QuestDB answered.
+  const handed: Uint8Array[] = [];
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(ctl) {
+        if (handed.length > 1) recycle(handed.shift()!);
+        while (w.chunks.length === 0 && !w.ended) await new Promise<void>((r) => (w.wake = r));
+        const chunk = w.chunks.shift();
+        woken();
+        if (!chunk) return ctl.close();
+        ctl.enqueue(chunk);
+        handed.push(chunk);
+      },
+      cancel() {
+        w.ended = true;
+        w.chunks.length = 0;
+        woken();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  w.answer = cx.writing.then(() => ilp(cx, body));
+  // Whatever ends the request (an answer before the body's end, a refused connection): nothing
+  // waits on it for room any more.
+  w.answer.then(
+    () => {
+      for (const c of handed.splice(0)) recycle(c);
+    },
+    () => {
+      w.ended = true;
+      w.chunks.length = 0;
+      woken();
+    },
+  );
+  return w;
+}
+
+/** Until the open write has taken all but one of its chunks (or ended): production stays one chunk ahead. */
+const room = (w: BarsWrite) => (w.chunks.length <= 1 || w.ended ? Promise.resolve() : new Promise<void>((r) => (w.waiting = r)));
+
+/** What a write's journal and progress requests need of the batches it holds. */
+function hold(into: Held, p: Held) {
+  for (const [k, v] of p.progress) into.progress.set(k, v);
+  for (const r of p.runs) into.runs.add(r);
+  for (const s of p.streams) into.streams.add(s);
+  for (const e of p.events) into.events.push(e);
+  into.journal.push(...p.journal);
+}
+
+/**
+ * The gathered batches into the write: full chunks streamed into the open request (opened if
+ * none). With `end`, or once the request is full, the write ends: its bars' answer, then its
+ * journal rows, then its progress rows, then its events. Returns the writes' chain.
+ */
+export function flush(cx: QdbContext, end = true): Promise<void> {
   if (cx.timer) clearTimeout(cx.timer);
   cx.timer = null;
   const p = cx.pending;
-  if (p.cur.lines === 0 && p.bodies.length === 0 && p.progress.size === 0) return cx.writing;
-  cx.pending = nothingPending(cx.linesPerRequest);
+  if (p.cur.lines === 0 && p.bodies.length === 0 && p.progress.size === 0 && !cx.open) return cx.writing;
+  cx.pending = nothingPending(cx.chunkLines);
+  const lines = p.bodies.length * cx.chunkLines + p.cur.lines;
   if (p.cur.lines > 0) p.bodies.push(p.cur.buf.subarray(0, p.cur.len));
   else recycle(p.cur.buf);
+  let w = cx.open;
+  if (!w && p.bodies.length > 0) w = cx.open = openWrite(cx);
+  if (w) {
+    hold(w.held, p);
+    w.lines += lines;
+    if (!w.ended && p.bodies.length > 0) {
+      cx.barsDirty = true;
+      w.chunks.push(...p.bodies);
+      w.wake?.();
+      w.wake = null;
+    }
+    // Open until full, unless told to end it or its request already failed (its runs then learn why).
+    if (!end && !w.ended && w.lines < cx.linesPerRequest) return cx.writing;
+    cx.open = null;
+    w.ended = true;
+    w.wake?.();
+    w.wake = null;
+  }
+  const held = w ? w.held : p;
+  const answer = w?.answer;
   // What this process remembers of a write that did not happen is forgotten: reads go to the table.
   const forget = () => {
-    for (const st of p.streams) cx.checkpointsWritten.delete(st);
-    for (const r of p.runs) cx.counters.delete(r);
+    for (const st of held.streams) cx.checkpointsWritten.delete(st);
+    for (const r of held.runs) cx.counters.delete(r);
   };
   cx.writing = cx.writing.then(async () => {
-    if ([...p.runs].some((r) => cx.refused.has(r))) return forget();
     try {
-      for (const body of p.bodies) {
-        cx.barsDirty = true;
-        await ilp(cx, body);
-        recycle(body); // sent and answered: QuestDB has it
-      }
+      if (answer) await answer;
+      if ([...held.runs].some((r) => cx.refused.has(r))) return forget();
       // The journal rows after the bars they name, before the checkpoints that claim them.
-      if (p.journal.length > 0) await ilp(cx, p.journal.join(""));
-      if (p.progress.size > 0) {
+      if (held.journal.length > 0) await ilp(cx, held.journal.join(""));
+      if (held.progress.size > 0) {
         cx.progressDirty = true;
-        await ilp(cx, [...p.progress.values()].join(""));
+        await ilp(cx, [...held.progress.values()].join(""));
       }
-      if (p.events.length) for (const fn of cx.listeners) fn(p.events);
+      if (held.events.length) for (const fn of cx.listeners) fn(held.events);
       releaseWriterWhenIdle(cx);
     } catch (e) {
-      for (const r of p.runs) cx.refused.set(r, e instanceof Error ? e : new Error(String(e)));
+      for (const r of held.runs) cx.refused.set(r, e instanceof Error ? e : new Error(String(e)));
       forget();
     }
   });
   return cx.writing;
+}
+
+/**
+ * A batch filled a chunk: it goes to the open write, and the batch after it waits only while
+ * another chunk is still queued there. When that write just ended full, the next one's chunks
+ * queue while it finishes (its request starts after), and wait there.
+ */
+export async function streamFull(cx: QdbContext) {
+  flush(cx, false);
+  if (cx.open) await room(cx.open);
 }
 
 /** Every gathered batch written (or refused: see `refused`). */
@@ -95,7 +193,7 @@ export async function settled(cx: QdbContext) {
  */
 export async function barsSettled(cx: QdbContext) {
   const p = cx.pending;
-  if (p.cur.lines > 0 || p.bodies.length > 0) return settled(cx);
+  if (p.cur.lines > 0 || p.bodies.length > 0 || cx.open) return settled(cx);
   await cx.writing;
   if (!cx.barsDirty) return;
   await walApplied(cx, cx.T.bars);

@@ -66,7 +66,7 @@ export function releaseWriterWhenIdle(cx: QdbContext) {
     void cx
       .exclusive(async () => {
         const p = cx.pending;
-        if (cx.writerIdle || p.cur.lines > 0 || p.bodies.length > 0 || p.progress.size > 0) return;
+        if (cx.writerIdle || cx.open || p.cur.lines > 0 || p.bodies.length > 0 || p.progress.size > 0) return;
         await cx.writing;
         cx.writerUntil = 0;
         await releaseLease(cx, WRITER_LEASE, cx.owner);

@@ -13,7 +13,7 @@ import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
 import { journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
 import { holdWriter } from "./writer.ts";
 import { getRun } from "./ledger.ts";
-import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, WRITE_DELAY_MS } from "./queue.ts";
+import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, streamFull, WRITE_DELAY_MS } from "./queue.ts";
 
 /** Equal numbers, or both null (NaN in columns). */
 const same = (a: number, b: number) => a === b || (a !== a && b !== b);
@@ -219,7 +219,7 @@ async function writeQuarantine(cx: QdbContext, b: CommitBatch): Promise<number> 
  */
 function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: SeriesState[], stored: Stored | null, now: number, cursor: JournalCursor | null) {
   const f = c.f64;
-  const linesPerRequest = cx.linesPerRequest;
+  const chunkLines = cx.chunkLines;
   const pending = cx.pending;
   let inserted = 0;
   let updated = 0;
@@ -253,9 +253,9 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: Seri
     // Head, tail, 8 numbers of at most 25 characters and the field names.
     room(w, st.head.length + tail.length + 320);
     ilpLine(w, st.head, f, k, tail);
-    if (++w.lines === linesPerRequest) {
+    if (++w.lines === chunkLines) {
       pending.bodies.push(w.buf.subarray(0, w.len));
-      w = pending.cur = ilpBuffer(linesPerRequest);
+      w = pending.cur = ilpBuffer(chunkLines);
     }
   }
   if (keys.n > 0 && cursor) {
@@ -361,12 +361,9 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
       pending.streams.add(b.checkpoint.stream);
       cx.checkpointsWritten.set(b.checkpoint.stream, b.checkpoint);
     }
-    if (pending.bodies.length > 0) {
-      // Queue this write behind the one in flight, and wait for that one: QuestDB always has
-      // the next write while this process prepares the one after it.
-      const inFlight = cx.writing;
-      void flush(cx);
-      await inFlight;
-    } else cx.timer ??= setTimeout(() => void flush(cx), WRITE_DELAY_MS);
+    // A full chunk streams into the open write while the next is made; otherwise the write ends
+    // unless another batch comes soon.
+    if (pending.bodies.length > 0) await streamFull(cx);
+    else cx.timer ??= setTimeout(() => void flush(cx), WRITE_DELAY_MS);
     return { inserted, updated, unchanged, quarantined, ...(before1970 ? { refused: before1970.refused.length } : {}) };
   });
