@@ -92,6 +92,15 @@ function openWrite(cx: QdbContext): BarsWrite {
 /** Until the open write has taken all but one of its chunks (or ended): production stays one chunk ahead. */
 const room = (w: BarsWrite) => (w.chunks.length <= 1 || w.ended ? Promise.resolve() : new Promise<void>((r) => (w.waiting = r)));
 
+/** Chunks to the write's request (none to one that failed: its runs learn why when it ends). */
+function give(cx: QdbContext, w: BarsWrite, chunks: Uint8Array[]) {
+  if (w.ended || chunks.length === 0) return;
+  cx.barsDirty = true;
+  w.chunks.push(...chunks);
+  w.wake?.();
+  w.wake = null;
+}
+
 /** What a write's journal and progress requests need of the batches it holds. */
 function hold(into: Held, p: Held) {
   for (const [k, v] of p.progress) into.progress.set(k, v);
@@ -103,14 +112,25 @@ function hold(into: Held, p: Held) {
 
 /**
  * The gathered batches into the write: full chunks streamed into the open request (opened if
- * none). With `end`, or once the request is full, the write ends: its bars' answer, then its
- * journal rows, then its progress rows, then its events. Returns the writes' chain.
+ * none). With `end`, once the request is full, or when its request failed, the write ends with
+ * every gathered line: its bars' answer, then its journal rows, then its progress rows, then its
+ * events. Returns the writes' chain.
  */
 export function flush(cx: QdbContext, end = true): Promise<void> {
   if (cx.timer) clearTimeout(cx.timer);
   cx.timer = null;
   const p = cx.pending;
   if (p.cur.lines === 0 && p.bodies.length === 0 && p.progress.size === 0 && !cx.open) return cx.writing;
+  const full = p.bodies.length * cx.chunkLines;
+  if (!end && !cx.open?.ended && (cx.open?.lines ?? 0) + full + p.cur.lines < cx.linesPerRequest) {
+    // The write stays open: its full chunks go, the chunk being filled and what the batches
+    // hold wait for the flush that ends it (a batch's checkpoint never leaves before its bars).
+    if (p.bodies.length === 0) return cx.writing;
+    const w = (cx.open ??= openWrite(cx));
+    w.lines += full;
+    give(cx, w, p.bodies.splice(0));
+    return cx.writing;
+  }
   cx.pending = nothingPending(cx.chunkLines);
   const lines = p.bodies.length * cx.chunkLines + p.cur.lines;
   if (p.cur.lines > 0) p.bodies.push(p.cur.buf.subarray(0, p.cur.len));
@@ -120,14 +140,7 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
   if (w) {
     hold(w.held, p);
     w.lines += lines;
-    if (!w.ended && p.bodies.length > 0) {
-      cx.barsDirty = true;
-      w.chunks.push(...p.bodies);
-      w.wake?.();
-      w.wake = null;
-    }
-    // Open until full, unless told to end it or its request already failed (its runs then learn why).
-    if (!end && !w.ended && w.lines < cx.linesPerRequest) return cx.writing;
+    give(cx, w, p.bodies);
     cx.open = null;
     w.ended = true;
     w.wake?.();
@@ -162,12 +175,13 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
 
 /**
  * A batch filled a chunk: it goes to the open write, and the batch after it waits only while
- * another chunk is still queued there. When that write just ended full, the next one's chunks
- * queue while it finishes (its request starts after), and wait there.
+ * another chunk is still queued there. When that write just ended full, the batch after it waits
+ * for the write before it to be done: one write finishing and one being made, at most.
  */
 export async function streamFull(cx: QdbContext) {
+  const before = cx.writing;
   flush(cx, false);
-  if (cx.open) await room(cx.open);
+  await (cx.open ? room(cx.open) : before);
 }
 
 /** Every gathered batch written (or refused: see `refused`). */
