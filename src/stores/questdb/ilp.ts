@@ -42,7 +42,10 @@ export const ilpBuffer = (lines: number): IlpBuffer => {
   const spare = spareBuffers.pop();
   return { buf: spare ?? new Uint8Array(Math.min(64 << 20, Math.max(1 << 16, lines * 160))), len: 0, lines: 0 };
 };
-export const recycle = (body: Uint8Array) => void (spareBuffers.length < 2 && spareBuffers.push(new Uint8Array(body.buffer)));
+/** Three: a load keeps the chunk being filled, one queued and one just handed over in rotation (fewer made it allocate and drop 16 MB buffers faster than the GC freed them). */
+export const recycle = (body: Uint8Array) => void (spareBuffers.length < 3 && spareBuffers.push(new Uint8Array(body.buffer)));
+/** Once nothing is being written: the spares are given back (an idle `serve` holds none). */
+export const dropSpareBuffers = () => void (spareBuffers.length = 0);
 export function room(w: IlpBuffer, n: number) {
   if (w.len + n <= w.buf.length) return;
   const grown = new Uint8Array(Math.max(w.buf.length * 2, w.len + n));

@@ -51,13 +51,13 @@ function openWrite(cx: QdbContext): BarsWrite {
     w.waiting = null;
   };
   // Chunks handed to the request. Bun has sent (or copied) a chunk by the time it asks for the
-  // next one (test/questdb-writes.test.ts loads through a slow connection); one more is kept
-  // before its buffer is used again, for margin. The rest are given back once QuestDB answered.
+  // next one (test/questdb-writes.test.ts loads through a slow connection), so its buffer is
+  // used again then; the last is given back once QuestDB answered.
   const handed: Uint8Array[] = [];
   const body = new ReadableStream<Uint8Array>(
     {
       async pull(ctl) {
-        if (handed.length > 1) recycle(handed.shift()!);
+        if (handed.length > 0) recycle(handed.shift()!);
         while (w.chunks.length === 0 && !w.ended) await new Promise<void>((r) => (w.wake = r));
         const chunk = w.chunks.shift();
         woken();

@@ -4,6 +4,7 @@
 // idle, so a CLI ingest beside an idle `serve` can write; a second busy writer is refused.
 import { hostname } from "node:os";
 import type { QdbContext } from "./context.ts";
+import { dropSpareBuffers } from "./ilp.ts";
 import { releaseLease, tryLease } from "./leases.ts";
 
 /** The lease a process holds while it writes batches: their numbers come from its counter alone. */
@@ -68,6 +69,7 @@ export function releaseWriterWhenIdle(cx: QdbContext) {
         const p = cx.pending;
         if (cx.writerIdle || cx.open || p.cur.lines > 0 || p.bodies.length > 0 || p.progress.size > 0) return;
         await cx.writing;
+        dropSpareBuffers();
         cx.writerUntil = 0;
         await releaseLease(cx, WRITER_LEASE, cx.owner);
       })
