@@ -143,7 +143,7 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
     const proxy = await slowProxy();
     try {
       const { prefix } = await fresh();
-      // The same store through the proxy: writes of 2.5 chunks, so one write takes several.
+      // The same store through the proxy: writes of 2.5 chunks, so one write streams several.
       const lines = ILP_CHUNK_LINES * 2.5;
       const url = kind.freshUrl("").replace(/http=[^&]+/, `http=${proxy.url}`).replace(/prefix=[^&]+/, `prefix=${prefix}`) + `&lines=${lines}`;
       const s = kind.open(url);
