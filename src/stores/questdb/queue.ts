@@ -39,6 +39,15 @@ async function ilp(cx: QdbContext, body: string | Uint8Array | ReadableStream<Ui
   if (res.status !== 204 && res.status !== 200) throw new Error(`QuestDB /write answered ${res.status}: ${oneLine(await res.text())}`);
 }
 
+/** The error of the first of these runs an earlier write refused, if any. */
+function refusedOf(cx: QdbContext, runs: Iterable<number>): Error | null {
+  for (const r of runs) {
+    const e = cx.refused.get(r);
+    if (e) return e;
+  }
+  return null;
+}
+
 /**
  * A write's bars as one streamed request. It starts once the write before it is done (so two
  * writes never race: with dedup keys, the later commit must carry the newer values), and takes
@@ -73,7 +82,13 @@ function openWrite(cx: QdbContext): BarsWrite {
     },
     { highWaterMark: 0 },
   );
-  w.answer = cx.writing.then(() => ilp(cx, body));
+  // A run refused by an earlier write gets no more bars written: this write then fails whole, and
+  // every run it holds with it (none is left with bars but no checkpoint, unannounced).
+  w.answer = cx.writing.then(() => {
+    const earlier = refusedOf(cx, cx.open === w ? [...w.held.runs, ...cx.pending.runs] : w.held.runs);
+    if (earlier) throw earlier;
+    return ilp(cx, body);
+  });
   // Whatever ends the request (an answer before the body's end, a refused connection): nothing
   // waits on it for room any more.
   w.answer.then(
@@ -156,7 +171,8 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
   cx.writing = cx.writing.then(async () => {
     try {
       if (answer) await answer;
-      if ([...held.runs].some((r) => cx.refused.has(r))) return forget();
+      const earlier = refusedOf(cx, held.runs);
+      if (earlier) throw earlier;
       // The journal rows after the bars they name, before the checkpoints that claim them.
       if (held.journal.length > 0) await ilp(cx, held.journal.join(""));
       if (held.progress.size > 0) {
