@@ -15,7 +15,7 @@ export function parseQuestdbUrl(url: string): { pg: string; http: string; locati
   // `prefix` names this store's tables apart, so several stores can share one QuestDB.
   const prefix = u.searchParams.get("prefix") ?? "";
   if (!/^[a-z0-9_]*$/i.test(prefix)) throw new Error(`prefix ${JSON.stringify(prefix)} must be letters, digits and _`);
-  // `lines`: ILP lines per /write request (one QuestDB transaction each).
+  // `lines`: a write (one /write request, one QuestDB transaction) ends at the first batch that brings it to this many ILP lines.
   const lines = Number(u.searchParams.get("lines") ?? ILP_LINES_PER_REQUEST);
   if (!Number.isInteger(lines) || lines < 1 || lines > 10_000_000) throw new Error(`lines ${JSON.stringify(u.searchParams.get("lines"))} must be a whole number from 1 to 10000000`);
   u.searchParams.delete("http");
@@ -68,7 +68,7 @@ export type QdbContext = {
   readonly writeUrl: string;
   /** HTTP `/exec`: the lookup of stored bars a batch may overwrite (src/stores/questdb/writes.ts). */
   readonly execUrl: string;
-  /** ILP lines per write (one request, one QuestDB transaction), and per chunk of its streamed body. */
+  /** A write (one request, one QuestDB transaction) ends at the first batch that brings it to this many ILP lines; its body streams in chunks of `chunkLines`. */
   readonly linesPerRequest: number;
   readonly chunkLines: number;
   // A 204 means the rows are committed to the WAL (durable); they become readable once the WAL is

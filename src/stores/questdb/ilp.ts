@@ -16,7 +16,8 @@ export const str = (s: string) => `"${s.replace(/["\\\n]/g, (c) => `\\${c}`)}"`;
 export const micros = (t: number) => `${Math.round(t * 1000)}t`;
 
 /**
- * Lines per /write request, and so per QuestDB transaction: each one makes QuestDB merge its
+ * Lines per write: one /write request, so one QuestDB transaction, ends at the first batch that
+ * brings it to this many lines (a batch is never split). Each transaction makes QuestDB merge its
  * rows into every partition they touch (all months of a series' history, for a bulk file), so
  * fewer, larger transactions cost it far less work. The request's body is streamed in chunks
  * of ILP_CHUNK_LINES, so this costs no memory (src/stores/questdb/queue.ts).

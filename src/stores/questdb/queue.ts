@@ -1,7 +1,7 @@
 // The QuestDB store's write queue. A batch's bars become ILP lines in chunks of `chunkLines`
 // lines (a batch is never split between two writes); full chunks are streamed into one open
-// /write request, so QuestDB takes up to `linesPerRequest` lines as one transaction while the next
-// batches are prepared (QuestDB merges each transaction into every partition its rows touch: a
+// /write request, so QuestDB takes the batches up to the first that brings it to
+// `linesPerRequest` lines as one transaction while the next are prepared (QuestDB merges each transaction into every partition its rows touch: a
 // bulk file's symbols span all of them, so few large transactions cost it far less than many
 // small ones: docs/benchmarks.md). At most one chunk waits behind the one being sent. A write
 // ends when its request is full, when no batch came for WRITE_DELAY_MS, or when anything reads,
@@ -137,7 +137,7 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
   const p = cx.pending;
   if (p.cur.lines === 0 && p.bodies.length === 0 && p.progress.size === 0 && !cx.open) return cx.writing;
   const full = p.bodies.length * cx.chunkLines;
-  if (!end && !cx.open?.ended && (cx.open?.lines ?? 0) + full + p.cur.lines < cx.linesPerRequest) {
+  if (!end && !cx.open?.ended && writeLines(cx) < cx.linesPerRequest) {
     // The write stays open: its full chunks go, the chunk being filled and what the batches
     // hold wait for the flush that ends it (a batch's checkpoint never leaves before its bars).
     if (p.bodies.length === 0) return cx.writing;
@@ -189,10 +189,14 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
   return cx.writing;
 }
 
+/** Lines of the write being made: streamed, and gathered since. */
+export const writeLines = (cx: QdbContext) => (cx.open?.lines ?? 0) + cx.pending.bodies.length * cx.chunkLines + cx.pending.cur.lines;
+
 /**
- * A batch filled a chunk: it goes to the open write, and the batch after it waits only while
- * another chunk is still queued there. When that write just ended full, the batch after it waits
- * for the write before it to be done: one write finishing and one being made, at most.
+ * A batch filled a chunk, or brought the write to its lines: full chunks go to the open write
+ * (which ends if full), and the batch after it waits only while another chunk is still queued
+ * there. When that write just ended, the batch after it waits for the write before it to be
+ * done: one write finishing and one being made, at most.
  */
 export async function streamFull(cx: QdbContext) {
   const before = cx.writing;

@@ -13,7 +13,7 @@ import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
 import { journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
 import { holdWriter } from "./writer.ts";
 import { getRun } from "./ledger.ts";
-import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, streamFull, WRITE_DELAY_MS } from "./queue.ts";
+import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, streamFull, WRITE_DELAY_MS, writeLines } from "./queue.ts";
 
 /** Equal numbers, or both null (NaN in columns). */
 const same = (a: number, b: number) => a === b || (a !== a && b !== b);
@@ -361,9 +361,9 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
       pending.streams.add(b.checkpoint.stream);
       cx.checkpointsWritten.set(b.checkpoint.stream, b.checkpoint);
     }
-    // A full chunk streams into the open write while the next is made; otherwise the write ends
-    // unless another batch comes soon.
-    if (pending.bodies.length > 0) await streamFull(cx);
+    // A full chunk streams into the open write while the next is made, and the write ends at the
+    // batch that brings it to its lines; otherwise it ends unless another batch comes soon.
+    if (pending.bodies.length > 0 || writeLines(cx) >= cx.linesPerRequest) await streamFull(cx);
     else cx.timer ??= setTimeout(() => void flush(cx), WRITE_DELAY_MS);
     return { inserted, updated, unchanged, quarantined, ...(before1970 ? { refused: before1970.refused.length } : {}) };
   });
