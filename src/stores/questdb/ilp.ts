@@ -20,7 +20,8 @@ export const micros = (t: number) => `${Math.round(t * 1000)}t`;
  * brings it to this many lines (a batch is never split). Each transaction makes QuestDB merge its
  * rows into every partition they touch (all months of a series' history, for a bulk file), so
  * fewer, larger transactions cost it far less work. The request's body is streamed in chunks
- * of ILP_CHUNK_LINES, so this costs no memory (src/stores/questdb/queue.ts).
+ * of ILP_CHUNK_LINES, so its bars cost no memory; its batches' journal rows wait for its end
+ * (about 21 bytes a bar: src/stores/questdb/queue.ts).
  */
 export const ILP_LINES_PER_REQUEST = 1_000_000;
 /** Lines per chunk of a write's streamed body: what this process holds of a write at a time (about 3.5 MB of daily bars; chunks of 100,000 lines cost 130 MiB more peak RSS at 5,000,000 bars, no speed). */

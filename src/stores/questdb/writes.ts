@@ -215,7 +215,7 @@ async function writeQuarantine(cx: QdbContext, b: CommitBatch): Promise<number> 
 /**
  * The batch's bars as ILP lines into the gathered write, skipping those stored unchanged; with
  * their events when anyone listens. Synchronous: the batch joins one write whole, and its lines
- * may span two requests of the write, never two writes.
+ * may span two chunks of the write, never two writes.
  */
 function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: SeriesState[], stored: Stored | null, now: number, cursor: JournalCursor | null) {
   const f = c.f64;
