@@ -37,19 +37,19 @@ export type SeriesState = { last: number; head: Uint8Array };
 
 /** What a write's journal and progress requests need of its batches: the progress rows (checkpoints and run counters) by key, the runs and streams they hold, their journal rows and events. */
 export type Held = { progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[]; journal: string[] };
-export const nothingHeld = (): Held => ({ progress: new Map(), runs: new Set(), streams: new Set(), events: [], journal: [] });
 
 /** Batches gathered since the last flush (src/stores/questdb/queue.ts): their full chunks of ILP lines, the one being filled, and what they hold. */
 export type Pending = Held & { bodies: Uint8Array[]; cur: IlpBuffer };
 
-export const nothingPending = (chunkLines: number): Pending => ({ ...nothingHeld(), bodies: [], cur: ilpBuffer(chunkLines) });
+export const nothingPending = (chunkLines: number): Pending => ({ progress: new Map(), runs: new Set(), streams: new Set(), events: [], journal: [], bodies: [], cur: ilpBuffer(chunkLines) });
 
 /**
  * A write whose bars stream into one /write request (one QuestDB transaction): the chunks it has
  * not taken yet, its lines so far, whether it takes no more, the request waiting for a chunk and
- * the producer waiting for room, what its batches hold, and QuestDB's answer.
+ * the producer waiting for room, what its batches hold (null while it is open: that is still
+ * `pending`), and QuestDB's answer.
  */
-export type BarsWrite = { chunks: Uint8Array[]; lines: number; ended: boolean; wake: (() => void) | null; waiting: (() => void) | null; held: Held; answer: Promise<void> };
+export type BarsWrite = { chunks: Uint8Array[]; lines: number; ended: boolean; wake: (() => void) | null; waiting: (() => void) | null; held: Held | null; answer: Promise<void> };
 
 /**
  * The journal's numbering in the writing process (src/stores/questdb/journal.ts): the next batch

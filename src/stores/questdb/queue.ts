@@ -10,7 +10,7 @@
 // commitBatch returns before its batch is durable, but nothing claims it until it is: a crash
 // loses at most the batches not yet committed, and their checkpoints with them.
 import type { Checkpoint } from "../types.ts";
-import { nothingHeld, nothingPending, walApplied, type BarsWrite, type Counters, type Held, type QdbContext } from "./context.ts";
+import { nothingPending, walApplied, type BarsWrite, type Counters, type QdbContext } from "./context.ts";
 import { micros, recycle, str } from "./ilp.ts";
 import { releaseWriterWhenIdle } from "./writer.ts";
 
@@ -54,7 +54,7 @@ function refusedOf(cx: QdbContext, runs: Iterable<number>): Error | null {
  * its chunks as the socket drains; `waiting` is the producer held back while one chunk is queued.
  */
 function openWrite(cx: QdbContext): BarsWrite {
-  const w: BarsWrite = { chunks: [], lines: 0, ended: false, wake: null, waiting: null, held: nothingHeld(), answer: Promise.resolve() };
+  const w: BarsWrite = { chunks: [], lines: 0, ended: false, wake: null, waiting: null, held: null, answer: Promise.resolve() };
   const woken = () => {
     w.waiting?.();
     w.waiting = null;
@@ -85,7 +85,7 @@ function openWrite(cx: QdbContext): BarsWrite {
   // A run refused by an earlier write gets no more bars written: this write then fails whole, and
   // every run it holds with it (none is left with bars but no checkpoint, unannounced).
   w.answer = cx.writing.then(() => {
-    const earlier = refusedOf(cx, cx.open === w ? [...w.held.runs, ...cx.pending.runs] : w.held.runs);
+    const earlier = refusedOf(cx, (w.held ?? cx.pending).runs);
     if (earlier) throw earlier;
     return ilp(cx, body);
   });
@@ -116,15 +116,6 @@ function give(cx: QdbContext, w: BarsWrite, chunks: Uint8Array[]) {
   w.wake = null;
 }
 
-/** What a write's journal and progress requests need of the batches it holds. */
-function hold(into: Held, p: Held) {
-  for (const [k, v] of p.progress) into.progress.set(k, v);
-  for (const r of p.runs) into.runs.add(r);
-  for (const s of p.streams) into.streams.add(s);
-  for (const e of p.events) into.events.push(e);
-  into.journal.push(...p.journal);
-}
-
 /**
  * The gathered batches into the write: full chunks streamed into the open request (opened if
  * none). With `end`, once the request is full, or when its request failed, the write ends with
@@ -153,7 +144,7 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
   let w = cx.open;
   if (!w && p.bodies.length > 0) w = cx.open = openWrite(cx);
   if (w) {
-    hold(w.held, p);
+    w.held = p;
     w.lines += lines;
     give(cx, w, p.bodies);
     cx.open = null;
@@ -161,28 +152,27 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
     w.wake?.();
     w.wake = null;
   }
-  const held = w ? w.held : p;
   const answer = w?.answer;
   // What this process remembers of a write that did not happen is forgotten: reads go to the table.
   const forget = () => {
-    for (const st of held.streams) cx.checkpointsWritten.delete(st);
-    for (const r of held.runs) cx.counters.delete(r);
+    for (const st of p.streams) cx.checkpointsWritten.delete(st);
+    for (const r of p.runs) cx.counters.delete(r);
   };
   cx.writing = cx.writing.then(async () => {
     try {
       if (answer) await answer;
-      const earlier = refusedOf(cx, held.runs);
+      const earlier = refusedOf(cx, p.runs);
       if (earlier) throw earlier;
       // The journal rows after the bars they name, before the checkpoints that claim them.
-      if (held.journal.length > 0) await ilp(cx, held.journal.join(""));
-      if (held.progress.size > 0) {
+      if (p.journal.length > 0) await ilp(cx, p.journal.join(""));
+      if (p.progress.size > 0) {
         cx.progressDirty = true;
-        await ilp(cx, [...held.progress.values()].join(""));
+        await ilp(cx, [...p.progress.values()].join(""));
       }
-      if (held.events.length) for (const fn of cx.listeners) fn(held.events);
+      if (p.events.length) for (const fn of cx.listeners) fn(p.events);
       releaseWriterWhenIdle(cx);
     } catch (e) {
-      for (const r of held.runs) cx.refused.set(r, e instanceof Error ? e : new Error(String(e)));
+      for (const r of p.runs) cx.refused.set(r, e instanceof Error ? e : new Error(String(e)));
       forget();
     }
   });
