@@ -2,7 +2,9 @@
 // 1970 (QuestDB refuses a negative designated timestamp) are quarantined with QuestDB's limit and
 // the rest of the batch stored; a write QuestDB refuses fails the run, never silently; the lookup
 // of stored bars keeps series of the same symbol apart (interval, source) and counts right; a
-// bulk load's bars stream into one transaction per write, intact through a slow connection.
+// bulk load's bars stream into one transaction per write, intact through a slow connection; an
+// unchanged re-load is confirmed from sums of row hashes, and only series that differ (or hold
+// bars stored before row hashes) are read back.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createServer, connect, type Server } from "node:net";
 import postgres from "postgres";
@@ -28,14 +30,45 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
     await sql?.end();
     await dropQuestdbTables(urls);
   });
-  async function fresh(): Promise<{ s: Store; prefix: string }> {
+  async function fresh(): Promise<{ s: Store; prefix: string; url: string }> {
     const url = kind.freshUrl("");
     urls.push(url);
     const s = kind.open(url);
     open.push(s);
     await s.migrate();
-    return { s, prefix: new URL(url).searchParams.get("prefix")! };
+    return { s, prefix: new URL(url).searchParams.get("prefix")!, url };
   }
+  /** The store at `url` again (as another process would open it), its HTTP calls through `http` when given. */
+  function reopen(url: string, http?: string): Store {
+    const s = kind.open(http ? url.replace(/http=[^&]+/, `http=${http}`) : url);
+    open.push(s);
+    return s;
+  }
+  async function walApplied(table: string) {
+    for (let i = 0; i < 500; i++) {
+      const [r] = await sql!`SELECT writerTxn, sequencerTxn FROM wal_tables() WHERE name = ${table}`;
+      if (!r || Number(r.writerTxn) >= Number(r.sequencerTxn)) return;
+      await Bun.sleep(20);
+    }
+    throw new Error(`the WAL of ${table} was not applied in time`);
+  }
+  /** An HTTP proxy to QuestDB that keeps the text of every `/exec` query the store sends. */
+  function recordingProxy() {
+    const queries: string[] = [];
+    const server = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const u = new URL(req.url);
+        if (u.pathname === "/exec") queries.push(u.searchParams.get("query") ?? "");
+        return fetch(`${QDB_HTTP}${u.pathname}${u.search}`, { method: req.method, headers: req.headers, body: req.body, duplex: "half" } as RequestInit);
+      },
+    });
+    return { server, url: `http://127.0.0.1:${server.port}`, queries };
+  }
+  /** The symbols whose bars a batch's lookup read back one by one (not their row hash sums). */
+  const readBack = (queries: string[]) =>
+    queries.filter((q) => q.startsWith("SELECT symbol, cast(ts AS long)")).flatMap((q) => [...q.matchAll(/'([A-Z]+\.US)'/g)].map((m) => m[1]!));
 
   test("bars before 1970 are quarantined with QuestDB's limit; the rest of the batch is stored and counted", async () => {
     const { s } = await fresh();
@@ -182,12 +215,105 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
       expect(Number(got!.n)).toBe(bars.length);
       expect(Math.abs(Number(got!.close) - sum)).toBeLessThan(1e-6);
       expect(Number(got!.trades)).toBe((symbols * days * (days - 1)) / 2);
-      // Every bar as written, compared by the store's own lookup: a re-load finds each unchanged.
+      // Every bar as written, each number compared.
+      const back = await sql!.unsafe(`SELECT symbol, cast(ts AS long) AS ts, open, high, low, close, volume, trades FROM "${prefix}bars"`);
+      const byKey = new Map(bars.map((b) => [`${b.symbol} ${b.ts}`, b]));
+      let same = 0;
+      for (const r of back) {
+        const b = byKey.get(`${r.symbol} ${Number(r.ts) / 1000}`);
+        if (b && r.open === b.open && r.high === b.high && r.low === b.low && r.close === b.close && r.volume === b.volume && Number(r.trades) === b.trades) same++;
+      }
+      expect(same).toBe(bars.length);
       expect(await s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: bars.length })).toMatchObject({ inserted: 0, updated: 0, unchanged: bars.length });
       expect(proxy.forwarded()).toBeGreaterThan(bars.length * 100);
       await s.finishRun(run, { outcome: "succeeded", read: bars.length * 2, inserted: bars.length, updated: 0, unchanged: bars.length, quarantined: 0, fromTs: null, toTs: null, quality: null });
     } finally {
       proxy.server.close();
     }
+  });
+
+  test("an unchanged re-load is confirmed from sums of row hashes; series with a changed, swapped, missing or unhashed bar are read back bar by bar", async () => {
+    const { url, prefix } = await fresh();
+    const proxy = recordingProxy();
+    try {
+      const s = reopen(url, proxy.url);
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const bars: Bar[] = [];
+      for (const symbol of ["A.US", "B.US", "C.US"])
+        for (let d = 0; d < 200; d++) bars.push({ ...bar(symbol, "2020-01-01", 50 + d / 8 + symbol.charCodeAt(0), { trades: d }), ts: day("2020-01-01") + d * 86_400_000 });
+      const commit = (list: Bar[]) => s.commitBatch({ runId: run, source: "src", bars: list, quarantine: [], read: list.length });
+      expect(await commit(bars)).toMatchObject({ inserted: 600 });
+      expect(await s.countBars()).toBe(600);
+      const [hashed] = await sql!.unsafe(`SELECT count() AS n, count(row_hash) AS hashed FROM "${prefix}bars"`);
+      expect([Number(hashed!.n), Number(hashed!.hashed)]).toEqual([600, 600]);
+
+      // Unchanged: QuestDB is asked for counts and sums only, no bar is read back.
+      proxy.queries.length = 0;
+      expect(await commit(bars)).toMatchObject({ inserted: 0, updated: 0, unchanged: 600 });
+      expect(proxy.queries.some((q) => q.includes("sum(row_hash)"))).toBe(true);
+      expect(readBack(proxy.queries)).toEqual([]);
+
+      // Two days of A with their numbers swapped (each day's own numbers are unchanged as a set):
+      // A is read back and both are updates.
+      const swapped = bars.map((b) => ({ ...b }));
+      const [x, y] = [swapped[10]!, swapped[11]!];
+      [swapped[10], swapped[11]] = [{ ...y, ts: x.ts }, { ...x, ts: y.ts }];
+      proxy.queries.length = 0;
+      expect(await commit(swapped)).toMatchObject({ inserted: 0, updated: 2, unchanged: 598 });
+      expect(readBack(proxy.queries)).toEqual(["A.US"]);
+
+      // B's bars as stored before row hashes (null): read back, found unchanged.
+      await sql!.unsafe(`UPDATE "${prefix}bars" SET row_hash = null WHERE symbol = 'B.US'`);
+      await walApplied(`${prefix}bars`);
+      proxy.queries.length = 0;
+      expect(await commit(swapped)).toMatchObject({ inserted: 0, updated: 0, unchanged: 600 });
+      expect(readBack(proxy.queries)).toEqual(["B.US"]);
+
+      // One close of C changed, and a batch without one of C's stored bars: C is read back each time.
+      const moved = swapped.map((b) => ({ ...b }));
+      const c = moved.findIndex((b) => b.symbol === "C.US" && b.ts === day("2020-03-01"));
+      moved[c]!.close += 1e-9;
+      proxy.queries.length = 0;
+      expect(await commit(moved.filter((b) => b.symbol === "C.US"))).toMatchObject({ inserted: 0, updated: 1, unchanged: 199 });
+      expect(readBack(proxy.queries)).toEqual(["C.US"]);
+      const gap = moved.filter((b, i) => i !== c + 5);
+      proxy.queries.length = 0;
+      expect(await commit(gap)).toMatchObject({ inserted: 0, updated: 0, unchanged: 599 });
+      expect(readBack(proxy.queries)).toEqual(["B.US", "C.US"]);
+      expect((await s.queryBars({ symbol: "C.US", interval: "1d", from: day("2020-03-01"), limit: 1 }))[0]!.close).toBe(moved[c]!.close);
+      await s.finishRun(run, { outcome: "succeeded", read: 0, inserted: 600, updated: 3, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    } finally {
+      proxy.server.stop(true);
+    }
+  });
+
+  test("a store from before row hashes gets the column and a key from its migration; its bars are looked up bar by bar until written again", async () => {
+    const url = kind.freshUrl("");
+    urls.push(url);
+    const prefix = new URL(url).searchParams.get("prefix")!;
+    // The bars table as schema versions 1 to 4 made it (no row_hash), with bars written over ILP.
+    await sql!.unsafe(`CREATE TABLE "${prefix}bars" (
+        symbol SYMBOL, interval SYMBOL, source SYMBOL, ts TIMESTAMP,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, adj_close DOUBLE, turnover DOUBLE, trades LONG,
+        run_id LONG, updated_at TIMESTAMP
+      ) TIMESTAMP(ts) PARTITION BY MONTH WAL DEDUP UPSERT KEYS(ts, symbol, interval, source)`);
+    const bars = Array.from({ length: 50 }, (_, d) => ({ ...bar("OLD.US", "2021-01-01", 20 + d), ts: day("2021-01-01") + d * 86_400_000 }));
+    const lines = bars.map((b) => `${prefix}bars,symbol=OLD.US,interval=1d,source=src open=${b.open},high=${b.high},low=${b.low},close=${b.close},volume=${b.volume}.0,run_id=1i ${b.ts}\n`).join("");
+    expect((await fetch(`${QDB_HTTP}/write?precision=ms`, { method: "POST", body: lines })).status).toBe(204);
+    await walApplied(`${prefix}bars`);
+
+    const s = reopen(url);
+    expect(await s.ready()).toMatchObject({ ok: false, expectedVersion: 5 });
+    expect((await s.migrate()).applied).toEqual([1, 2, 3, 4, 5]);
+    const [key] = await sql!.unsafe(`SELECT cursor FROM "${prefix}progress" WHERE kind = 'meta' AND key = 'row_hash_key'`);
+    expect(String(key!.cursor)).toMatch(/^[0-9a-f]{16}$/);
+    const run = await s.startRun({ kind: "ingest", source: "src" });
+    expect(await s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: 50 })).toMatchObject({ inserted: 0, updated: 0, unchanged: 50 });
+    const changed = bars.map((b, i) => (i === 7 ? { ...b, volume: 1 } : b));
+    expect(await s.commitBatch({ runId: run, source: "src", bars: changed, quarantine: [], read: 50 })).toMatchObject({ inserted: 0, updated: 1, unchanged: 49 });
+    expect(await s.countBars()).toBe(50);
+    const hashed = await sql!.unsafe(`SELECT cast(ts AS long) AS ts, volume FROM "${prefix}bars" WHERE row_hash IS NOT NULL`);
+    expect([...hashed].map((r) => [Number(r.ts) / 1000, r.volume])).toEqual([[bars[7]!.ts, 1]]);
+    await s.finishRun(run, { outcome: "succeeded", read: 100, inserted: 0, updated: 1, unchanged: 99, quarantined: 0, fromTs: null, toTs: null, quality: null });
   });
 });

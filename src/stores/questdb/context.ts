@@ -5,6 +5,7 @@ import postgres from "postgres";
 import type { BarEvent } from "../events.ts";
 import type { Checkpoint, RunCounters } from "../types.ts";
 import { ILP_CHUNK_LINES, ILP_LINES_PER_REQUEST, ilpBuffer, type IlpBuffer } from "./ilp.ts";
+import type { RowHashKey } from "./rowhash.ts";
 
 export type Sql = postgres.Sql<{}>;
 
@@ -99,6 +100,8 @@ export type QdbContext = {
    * yet, so a fresh load writes without asking the table first.
    */
   newest: Map<string, Map<string, SeriesState>> | null;
+  /** The store's row hash key (src/stores/questdb/rowhash.ts), read before the first write. */
+  rowKey: RowHashKey | null;
 };
 
 /** One write at a time: QuestDB's non-WAL tables take a single writer. */
@@ -145,6 +148,7 @@ export function openContext(pg: string, http: string, prefix: string, linesPerRe
     refused: new Map(),
     timer: null,
     newest: null,
+    rowKey: null,
   };
 }
 

@@ -2,12 +2,13 @@
 // tables over PG wire; the progress table written over ILP) and their versioned migration.
 import { ownerGone } from "../common.ts";
 import { walApplied, type QdbContext, type TableName } from "./context.ts";
+import { expandKey, KEY_HEX, KEY_ROW, newKeyHex, type RowHashKey } from "./rowhash.ts";
 
 const TABLES = (t: Record<TableName, string>) => [
   `CREATE TABLE IF NOT EXISTS "${t.bars}" (
      symbol SYMBOL, interval SYMBOL, source SYMBOL, ts TIMESTAMP,
      open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE, adj_close DOUBLE, turnover DOUBLE, trades LONG,
-     run_id LONG, updated_at TIMESTAMP
+     run_id LONG, updated_at TIMESTAMP, row_hash LONG
    ) TIMESTAMP(ts) PARTITION BY MONTH WAL DEDUP UPSERT KEYS(ts, symbol, interval, source)`,
   // Bookkeeping tables are small, non-partitioned, written synchronously over PG wire.
   `CREATE TABLE IF NOT EXISTS "${t.checkpoints}" (stream VARCHAR, cursor VARCHAR, last_ts TIMESTAMP, last_key VARCHAR, run_id LONG, updated_at TIMESTAMP)`,
@@ -30,7 +31,7 @@ const PROGRESS = (t: Record<TableName, string>) =>
      run_id LONG, read LONG, inserted LONG, updated LONG, unchanged LONG, quarantined LONG, from_ts TIMESTAMP, to_ts TIMESTAMP,
      updated_at TIMESTAMP
    ) TIMESTAMP(ts) PARTITION BY YEAR WAL DEDUP UPSERT KEYS(ts, kind, key)`;
-export const QDB_SCHEMA_VERSION = 4;
+export const QDB_SCHEMA_VERSION = 5;
 
 export async function version(cx: QdbContext): Promise<number> {
   const { sql, T } = cx;
@@ -90,10 +91,35 @@ export function migrate(cx: QdbContext): Promise<{ applied: number[]; version: n
       await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (4, 'event journal, released quarantine records', ${new Date()})`;
       applied.push(4);
     }
+    if ((await version(cx)) < 5) {
+      // Each bar's keyed hash (src/stores/questdb/rowhash.ts), so an unchanged re-load compares
+      // sums of hashes instead of reading every bar back; the key is random per store. Bars
+      // stored before have none (null) and are looked up bar by bar as before. (A new store's
+      // bars table has the column from migration 1.)
+      if (!(await hasColumn(cx, T.bars, "row_hash"))) await sql.unsafe(`ALTER TABLE "${T.bars}" ADD COLUMN row_hash LONG`);
+      const [key] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
+      if (!KEY_HEX.test(String(key?.cursor ?? ""))) {
+        await sql`INSERT INTO ${sql(T.progress)} (kind, key, ts, cursor, updated_at) VALUES (${KEY_ROW.kind}, ${KEY_ROW.key}, cast(0 AS timestamp), ${newKeyHex()}, ${new Date()})`;
+        await walApplied(cx, T.progress);
+      }
+      await walApplied(cx, T.bars);
+      await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (5, 'row hashes of bars', ${new Date()})`;
+      applied.push(5);
+    }
     for (const r of await sql`SELECT id, owner FROM ${sql(T.runs)} WHERE outcome = 'running'`) {
       if (ownerGone(String(r.owner), cx.owner))
         await sql`UPDATE ${sql(T.runs)} SET outcome = 'interrupted', finished_at = ${new Date()}, error = 'process ended before the run finished' WHERE id = ${Number(r.id)}`;
     }
     return { applied, version: await version(cx) };
   });
+}
+
+/** The store's key, read once (made by schema migration 5). */
+export async function rowHashKey(cx: QdbContext): Promise<RowHashKey> {
+  if (cx.rowKey) return cx.rowKey;
+  const { sql, T } = cx;
+  const [r] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
+  const hex = String(r?.cursor ?? "");
+  if (!KEY_HEX.test(hex)) throw new Error("the QuestDB store has no row hash key: its schema migrations are pending (schema version 5 makes it)");
+  return (cx.rowKey = expandKey(parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8), 16)));
 }

@@ -12,6 +12,8 @@ import { nextId, walApplied, type Counters, type JournalCursor, type QdbContext,
 import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
 import { journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
 import { holdWriter } from "./writer.ts";
+import { hashSums, MAX_SUMMED, rowHashes } from "./rowhash.ts";
+import { rowHashKey } from "./schema.ts";
 import { getRun } from "./ledger.ts";
 import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, streamFull, WRITE_DELAY_MS, writeLines } from "./queue.ts";
 
@@ -153,11 +155,20 @@ async function exec(cx: QdbContext, query: string): Promise<unknown[][]> {
 }
 
 /**
- * Each series' state, the run's ts range with the batch's, and what the table holds for the
- * batch's bars. Bars after their series' newest stored bar are new by construction; the rest are
- * looked up by time range and series (`storedRows`).
+ * What the table holds of a batch's bars. Bars after their series' newest stored ts (`before`)
+ * are new by construction. For the rest, QuestDB first counts and sums the row hashes stored in
+ * each series' range (`hashTotals`): a series whose count and sum are the batch's own is stored
+ * unchanged (`unchanged`), one with nothing stored there is all new; only the others are read
+ * back bar by bar (`stored`). `forced`: bars of unchanged series written again all the same
+ * (their extras changed), as `${series}\0${ts}`.
  */
-async function existingBars(cx: QdbContext, c: BarColumns, lo: number | null, hi: number | null) {
+type Lookup = { stored: Stored | null; unchanged: Uint8Array; before: Float64Array; forced?: Set<string> };
+
+/**
+ * Each series' state, the run's ts range with the batch's, and what the table holds for the
+ * batch's bars (`Lookup`).
+ */
+async function existingBars(cx: QdbContext, c: BarColumns, hashes: Float64Array, lo: number | null, hi: number | null) {
   const f = c.f64;
   const all = await newestBySeries(cx);
   const states = c.series.map((x) => {
@@ -166,21 +177,85 @@ async function existingBars(cx: QdbContext, c: BarColumns, lo: number | null, hi
     if (!st) group.set(x.symbol, (st = { last: -Infinity, head: head(cx, x.source, x.symbol, x.interval) }));
     return st;
   });
-  let mlo = Infinity;
-  let mhi = -Infinity;
-  const maybe = new Set<number>();
+  const S = c.series.length;
+  const before = Float64Array.from(states, (st) => st.last);
+  // Per series, of its bars at or before `before`: how many, their ts range, their hashes' sum.
+  const count = new Float64Array(S);
+  const from = new Float64Array(S).fill(Infinity);
+  const to = new Float64Array(S).fill(-Infinity);
+  const sums = hashSums(S);
   for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
     const ts = f[k]!;
-    if (ts <= states[c.row[i]!]!.last) (mlo = Math.min(mlo, ts)), (mhi = Math.max(mhi, ts)), maybe.add(c.row[i]!);
+    const s = c.row[i]!;
+    if (ts <= before[s]!) {
+      count[s] = count[s]! + 1;
+      if (ts < from[s]!) from[s] = ts;
+      if (ts > to[s]!) to[s] = ts;
+      sums.add(s, hashes[i]!);
+    }
     if (lo === null || ts < lo) lo = ts;
     if (hi === null || ts > hi) hi = ts;
   }
-  let stored: Stored | null = null;
-  if (maybe.size > 0) {
+  const lookup: Lookup = { stored: null, unchanged: new Uint8Array(S), before };
+  const maybe: number[] = [];
+  for (let s = 0; s < S; s++) if (count[s]! > 0) maybe.push(s);
+  if (maybe.length > 0) {
     await barsSettled(cx);
-    stored = await storedRows(cx, c, maybe, mlo, mhi);
+    const totals = await hashTotals(cx, c, maybe, from, to);
+    const rest = new Set<number>();
+    let rlo = Infinity;
+    let rhi = -Infinity;
+    for (const s of maybe) {
+      const t = totals.get(s);
+      if (!t) continue; // nothing stored in its range: all new
+      if (t.n === count[s] && t.hashed === t.n && count[s]! <= MAX_SUMMED && t.sum === sums.total(s)) lookup.unchanged[s] = 1;
+      else rest.add(s), (rlo = Math.min(rlo, from[s]!)), (rhi = Math.max(rhi, to[s]!));
+    }
+    if (rest.size > 0) lookup.stored = await storedRows(cx, c, rest, rlo, rhi);
   }
-  return { stored, states, lo, hi };
+  return { lookup, states, lo, hi };
+}
+
+/** Series per hash-totals query: each adds its own ts range to the query's text, which travels in a GET's URL. */
+const SERIES_PER_TOTALS = 50;
+
+/**
+ * Per series: its stored bars in [from, to] counted, those with a row hash counted, and their
+ * hashes' sum mod 2^64 (QuestDB's LONG sum wraps; read as text, as JSON would round it).
+ */
+async function hashTotals(cx: QdbContext, c: BarColumns, wanted: number[], from: Float64Array, to: Float64Array) {
+  const out = new Map<number, { n: number; hashed: number; sum: bigint | null }>();
+  const groups = new Map<string, number[]>();
+  for (const s of wanted) {
+    const x = c.series[s]!;
+    const k = `${x.source}\u0000${x.interval}`;
+    const g = groups.get(k);
+    if (g) g.push(s);
+    else groups.set(k, [s]);
+  }
+  const iso = (t: number) => lit(new Date(t).toISOString());
+  for (const g of groups.values())
+    for (let i = 0; i < g.length; i += SERIES_PER_TOTALS) {
+      const part = g.slice(i, i + SERIES_PER_TOTALS);
+      const { source, interval } = c.series[part[0]!]!;
+      const bySymbol = new Map(part.map((s) => [c.series[s]!.symbol, s]));
+      let glo = Infinity;
+      let ghi = -Infinity;
+      for (const s of part) (glo = Math.min(glo, from[s]!)), (ghi = Math.max(ghi, to[s]!));
+      // Each series' own range, unless they all share the query's.
+      const own = part.some((s) => from[s] !== glo || to[s] !== ghi)
+        ? ` AND (${part.map((s) => `(symbol = ${lit(c.series[s]!.symbol)} AND ts BETWEEN ${iso(from[s]!)} AND ${iso(to[s]!)})`).join(" OR ")})`
+        : "";
+      const query =
+        `SELECT symbol, count() AS n, count(row_hash) AS hashed, cast(sum(row_hash) AS string) AS total FROM "${cx.T.bars}" ` +
+        `WHERE ts BETWEEN ${iso(glo)} AND ${iso(ghi)} AND source = ${lit(source)} AND interval = ${lit(interval)} ` +
+        `AND symbol IN (${[...bySymbol.keys()].map(lit).join(",")})${own} GROUP BY symbol`;
+      for (const r of await exec(cx, query)) {
+        const s = bySymbol.get(r[0] as string);
+        if (s !== undefined) out.set(s, { n: Number(r[1]), hashed: Number(r[2]), sum: typeof r[3] === "string" ? BigInt.asUintN(64, BigInt(r[3])) : null });
+      }
+    }
+  return out;
 }
 
 /** The batch's quarantine, over PG wire: new records inserted, changed ones updated; returns how many. */
@@ -217,7 +292,7 @@ async function writeQuarantine(cx: QdbContext, b: CommitBatch): Promise<number> 
  * their events when anyone listens. Synchronous: the batch joins one write whole, and its lines
  * may span two chunks of the write, never two writes.
  */
-function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: SeriesState[], stored: Stored | null, now: number, cursor: JournalCursor | null) {
+function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, hashes: Float64Array, states: SeriesState[], lookup: Lookup | null, now: number, cursor: JournalCursor | null) {
   const f = c.f64;
   const chunkLines = cx.chunkLines;
   const pending = cx.pending;
@@ -231,28 +306,42 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, states: Seri
   const batch = cursor?.nextBatch ?? 0;
   const listening = cx.listeners.size > 0;
   const keys = journalKeys(c.n);
+  const stored = lookup?.stored;
   const values = stored?.values;
   for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
-    const st = states[c.row[i]!]!;
+    const s = c.row[i]!;
+    const st = states[s]!;
     const ts = f[k]!;
     if (ts > st.last) st.last = ts;
-    const at = stored?.rows[c.row[i]!]?.get(ts);
-    if (at !== undefined) {
-      const o = at * VALUES;
-      if (same(values![o]!, f[k + 1]!) && same(values![o + 1]!, f[k + 2]!) && same(values![o + 2]!, f[k + 3]!) && same(values![o + 3]!, f[k + 4]!) &&
-          same(values![o + 4]!, f[k + 5]!) && same(values![o + 5]!, f[k + 6]!) && same(values![o + 6]!, f[k + 7]!) && same(values![o + 7]!, f[k + 8]!)) {
+    let exists: boolean;
+    if (lookup?.unchanged[s] && ts <= lookup.before[s]!) {
+      // Stored unchanged (its series' hash totals matched), unless its extras changed.
+      if (!lookup.forced?.has(`${s}\u0000${ts}`)) {
         unchanged++;
         continue;
       }
-      updated++;
-    } else inserted++;
+      exists = true;
+    } else {
+      const at = stored?.rows[s]?.get(ts);
+      exists = at !== undefined;
+      if (exists) {
+        const o = at! * VALUES;
+        if (same(values![o]!, f[k + 1]!) && same(values![o + 1]!, f[k + 2]!) && same(values![o + 2]!, f[k + 3]!) && same(values![o + 3]!, f[k + 4]!) &&
+            same(values![o + 4]!, f[k + 5]!) && same(values![o + 5]!, f[k + 6]!) && same(values![o + 6]!, f[k + 7]!) && same(values![o + 7]!, f[k + 8]!)) {
+          unchanged++;
+          continue;
+        }
+      }
+    }
+    if (exists) updated++;
+    else inserted++;
     keys.at[keys.n] = i;
-    if (at !== undefined) (keys.ops[keys.n] = 1), keys.updates++;
-    if (listening) pending.events.push({ id: eventId(batch, keys.n), type: "bar", op: at !== undefined ? "update" : "insert", bar: barAt(c, i) });
+    if (exists) (keys.ops[keys.n] = 1), keys.updates++;
+    if (listening) pending.events.push({ id: eventId(batch, keys.n), type: "bar", op: exists ? "update" : "insert", bar: barAt(c, i) });
     keys.n++;
     // Head, tail, 8 numbers of at most 25 characters and the field names.
     room(w, st.head.length + tail.length + 320);
-    ilpLine(w, st.head, f, k, tail);
+    ilpLine(w, st.head, f, k, hashes[i]!, tail);
     if (++w.lines === chunkLines) {
       pending.bodies.push(w.buf.subarray(0, w.len));
       w = pending.cur = ilpBuffer(chunkLines);
@@ -326,27 +415,30 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     let lo = run?.fromTs ?? null;
     let hi = run?.toTs ?? null;
     const now = Date.now();
-    let stored: Stored | null = null;
+    let lookup: Lookup | null = null;
     let states: SeriesState[] = [];
+    const hashes = c.n > 0 ? rowHashes(await rowHashKey(cx), c) : new Float64Array(0);
     const cursor = c.n > 0 ? await writerCursor(cx) : null;
-    if (c.n > 0) ({ stored, states, lo, hi } = await existingBars(cx, c, lo, hi));
+    if (c.n > 0) ({ lookup, states, lo, hi } = await existingBars(cx, c, hashes, lo, hi));
     const quarantined = b.quarantine.length > 0 ? await writeQuarantine(cx, b) : 0;
     if (b.extras?.length) {
       // A stored bar whose extras changed is written again (with this run's id), so a sink's
       // next sync re-sends it: its stored copy is made to differ (a null open, which no bar of
       // a batch has).
       const changed = await writeExtras(cx, b);
-      if (stored && changed.length) {
+      if (lookup && changed.length) {
         const index = new Map(c.series.map((x, i) => [`${x.symbol}\u0000${x.interval}\u0000${x.source}`, i]));
         for (const e of changed) {
-          const at = stored.rows[index.get(`${e.symbol}\u0000${e.interval}\u0000${b.source}`) ?? -1]?.get(e.ts);
-          if (at !== undefined) stored.values[at * VALUES] = NaN;
+          const s = index.get(`${e.symbol}\u0000${e.interval}\u0000${b.source}`) ?? -1;
+          if (lookup.unchanged[s] && e.ts <= lookup.before[s]!) (lookup.forced ??= new Set()).add(`${s}\u0000${e.ts}`);
+          const at = lookup.stored?.rows[s]?.get(e.ts);
+          if (at !== undefined) lookup.stored!.values[at * VALUES] = NaN;
         }
       }
     }
     // From here on no await: the batch joins the gathered write whole, its bars and then its
     // run's counters and its checkpoint (one request to one table: one transaction, after the bars).
-    const { inserted, updated, unchanged } = appendLines(cx, b, c, states, stored, now, cursor);
+    const { inserted, updated, unchanged } = appendLines(cx, b, c, hashes, states, lookup, now, cursor);
     const next: Counters | null = run
       ? { read: run.read + b.read, inserted: run.inserted + inserted, updated: run.updated + updated, unchanged: run.unchanged + unchanged, quarantined: run.quarantined + b.quarantine.length, fromTs: lo, toTs: hi }
       : null;
