@@ -281,6 +281,32 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
       expect(await commit(gap)).toMatchObject({ inserted: 0, updated: 0, unchanged: 599 });
       expect(readBack(proxy.queries)).toEqual(["B.US", "C.US"]);
       expect((await s.queryBars({ symbol: "C.US", interval: "1d", from: day("2020-03-01"), limit: 1 }))[0]!.close).toBe(moved[c]!.close);
+
+      // Series whose ranges in the batch all differ: the first ones are asked one range each, the
+      // rest in one query giving each its own range; one changed bar in each kind of query.
+      const ranged: Bar[] = [];
+      for (let k = 0; k < 7; k++)
+        for (let d = k * 3; d < 150 - k; d++) ranged.push({ ...bar(`R${String.fromCharCode(65 + k)}.US`, "2020-01-01", 30 + d / 4 + k, { trades: d }), ts: day("2020-01-01") + d * 86_400_000 });
+      expect(await commit(ranged)).toMatchObject({ inserted: ranged.length });
+      proxy.queries.length = 0;
+      expect(await commit(ranged)).toMatchObject({ inserted: 0, updated: 0, unchanged: ranged.length });
+      const totals = proxy.queries.filter((q) => q.includes("sum(row_hash)"));
+      expect(totals.map((q) => q.includes(" OR ("))).toEqual([false, false, false, false, true]);
+      expect(readBack(proxy.queries)).toEqual([]);
+      const edited = ranged.map((b) => (b.symbol === "RA.US" && b.ts === day("2020-02-01")) || (b.symbol === "RG.US" && b.ts === day("2020-03-01")) ? { ...b, low: b.low - 0.5 } : b);
+      proxy.queries.length = 0;
+      expect(await commit(edited)).toMatchObject({ inserted: 0, updated: 2, unchanged: ranged.length - 2 });
+      expect(readBack(proxy.queries).sort()).toEqual(["RA.US", "RG.US"]);
+
+      // Long symbols: lookups are split so no URL passes QuestDB's limit (about 64 KB).
+      const long: Bar[] = [];
+      for (let k = 0; k < 40; k++) for (let d = 0; d < 5; d++) long.push({ ...bar(`L${k}${"x".repeat(3000)}.US`, "2020-01-01", 10 + d), ts: day("2020-01-01") + d * 86_400_000 });
+      expect(await commit(long)).toMatchObject({ inserted: 200 });
+      proxy.queries.length = 0;
+      expect(await commit(long)).toMatchObject({ inserted: 0, updated: 0, unchanged: 200 });
+      expect(proxy.queries.filter((q) => q.includes("sum(row_hash)")).length).toBeGreaterThan(2);
+      long[3]!.close += 1;
+      expect(await commit(long)).toMatchObject({ inserted: 0, updated: 1, unchanged: 199 });
       await s.finishRun(run, { outcome: "succeeded", read: 0, inserted: 600, updated: 3, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
     } finally {
       proxy.server.stop(true);
