@@ -12,8 +12,10 @@
 // QuestDB has not accepted, and the run's counters always match its checkpoints.
 //
 // Modules: context (URL, connection, state), ilp (the line encoder), queue (gathered writes),
-// schema (tables, migration), writes (commitBatch), reads, ledger (runs, checkpoints, quarantine),
-// journal (events, replayable by id), leases (epoch tables), writer (one writing process at a time).
+// schema (tables, migration), writes (commitBatch), rowhash (each bar's keyed hash, so a re-load
+// compares sums instead of reading bars back), exec (queries over HTTP /exec), reads, ledger
+// (runs, checkpoints, quarantine), journal (events, replayable by id), leases (epoch tables),
+// writer (one writing process at a time).
 import { newOwner, readiness } from "../common.ts";
 import { bindBarReader, bindJournal, bindLeases, bindLedger } from "../compose.ts";
 import type { Store } from "../types.ts";

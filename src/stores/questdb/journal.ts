@@ -13,8 +13,9 @@ import type { Bar, Interval } from "../../domain/bar.ts";
 import { eventBatch, eventId, eventIndex, type BarEvent } from "../events.ts";
 import { ms } from "../rows.ts";
 import type { QdbContext, JournalCursor } from "./context.ts";
+import { exec, lit, queryParts } from "./exec.ts";
 import { str } from "./ilp.ts";
-import { drain, oneLine, writeProgress } from "./queue.ts";
+import { drain, writeProgress } from "./queue.ts";
 
 /** Events per journal row: a big batch is split so no row's text grows without bound. */
 export const JOURNAL_ROW_EVENTS = 10_000;
@@ -103,15 +104,7 @@ export async function journalCursor(cx: QdbContext): Promise<JournalCursor> {
   return (cx.journal = { nextBatch: Math.max(Number(r?.b ?? 0), m.last, m.pruned) + 1, lastTs: ms(r?.t) ?? 0 });
 }
 
-/** A query over HTTP `/exec` (its JSON rows: doubles exact and cheaper to read than PG wire's text). */
-async function exec(cx: QdbContext, query: string): Promise<unknown[][]> {
-  const res = await fetch(`${cx.execUrl}?query=${encodeURIComponent(query)}`);
-  const body = (await res.json().catch(() => null)) as { dataset?: unknown[][]; error?: string } | null;
-  if (res.status !== 200 || !body?.dataset) throw new Error(`QuestDB /exec answered ${res.status}: ${oneLine(body?.error ?? "no rows")}`);
-  return body.dataset;
-}
 
-const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 /** Symbols and timestamps per lookup query (its text travels in a GET's URL). */
 const SYMBOLS_PER_QUERY = 100;
 const TS_PER_QUERY = 500;
@@ -120,15 +113,14 @@ const TS_PER_QUERY = 500;
 async function barsByKey(cx: QdbContext, wanted: Map<string, { source: string; interval: string; symbols: Set<string>; ts: Set<number> }>) {
   const found = new Map<string, Bar>();
   for (const g of wanted.values()) {
-    const symbols = [...g.symbols];
     const times = [...g.ts].sort((a, b) => a - b);
-    for (let i = 0; i < symbols.length; i += SYMBOLS_PER_QUERY)
+    for (const symbols of queryParts([...g.symbols], (x) => x, SYMBOLS_PER_QUERY))
       for (let j = 0; j < times.length; j += TS_PER_QUERY) {
         const rows = await exec(
           cx,
           `SELECT symbol, cast(ts AS long), open, high, low, close, volume, adj_close, turnover, trades FROM "${cx.T.bars}" ` +
             `WHERE ts IN (${times.slice(j, j + TS_PER_QUERY).map((t) => Math.round(t * 1000)).join(",")}) AND source = ${lit(g.source)} AND interval = ${lit(g.interval)} ` +
-            `AND symbol IN (${symbols.slice(i, i + SYMBOLS_PER_QUERY).map(lit).join(",")})`,
+            `AND symbol IN (${symbols.map(lit).join(",")})`,
         );
         for (const r of rows) {
           const bar: Bar = { source: g.source, symbol: r[0] as string, interval: g.interval as Interval, ts: (r[1] as number) / 1000, open: r[2] as number, high: r[3] as number, low: r[4] as number, close: r[5] as number, volume: r[6] as number };

@@ -15,8 +15,8 @@ import { holdWriter } from "./writer.ts";
 import { hashSums, MAX_SUMMED, rowHashes } from "./rowhash.ts";
 import { rowHashKey } from "./schema.ts";
 import { getRun } from "./ledger.ts";
-import { errorText } from "../../lib/errors.ts";
-import { barsSettled, checkpointLine, counterLine, flush, oneLine, refusal, settled, streamFull, WRITE_DELAY_MS, writeLines } from "./queue.ts";
+import { exec, lit, queryParts } from "./exec.ts";
+import { barsSettled, checkpointLine, counterLine, flush, refusal, settled, streamFull, WRITE_DELAY_MS, writeLines } from "./queue.ts";
 
 /** Equal numbers, or both null (NaN in columns). */
 const same = (a: number, b: number) => a === b || (a !== a && b !== b);
@@ -99,35 +99,14 @@ async function runCounters(cx: QdbContext, runId: number): Promise<Counters | un
 type Stored = { rows: (Map<number, number> | undefined)[]; values: Float64Array };
 const VALUES = 8;
 
-/** A QuestDB SQL string literal. */
-const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 /** Symbols per lookup query: its text travels in the URL of a GET. */
 const SYMBOLS_PER_QUERY = 100;
-/** Characters of symbols per lookup query: QuestDB closes the connection on a URL over about 64 KB. */
-const SYMBOL_CHARS_PER_QUERY = 12_000;
-
-/** `items` in runs of at most `count`, and of at most SYMBOL_CHARS_PER_QUERY characters of their symbols (one item at least). */
-function queryParts<T>(items: T[], symbol: (x: T) => string, count: number): T[][] {
-  const out: T[][] = [];
-  let cur: T[] = [];
-  let chars = 0;
-  for (const x of items) {
-    const n = symbol(x).length;
-    if (cur.length > 0 && (cur.length === count || chars + n > SYMBOL_CHARS_PER_QUERY)) (out.push(cur), (cur = []), (chars = 0));
-    cur.push(x);
-    chars += n;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
-}
-
 /**
  * The rows stored for these series of the batch within [lo, hi], read over HTTP `/exec` as JSON:
- * on an unchanged re-load every bar of the batch comes back this way, so this read is the
- * re-load's cost. Measured on 1,250,000 bars read back in batches: `/exec` + JSON.parse took a
- * third of the client CPU and less of QuestDB's than the same query over PG wire with
- * postgres.js (both give doubles back exactly). Filtering `symbol IN (…)` itself is cheap there
- * (all batches' counts: 0.2 s), so `symbol` needs no index.
+ * for series whose hash totals differ from the batch's (`hashTotals`), about 1.5 µs of QuestDB
+ * per bar. Measured on 1,250,000 bars read back in batches: `/exec` + JSON.parse took a third
+ * of the client CPU and less of QuestDB's than the same query over PG wire with postgres.js
+ * (both give doubles back exactly).
  */
 async function storedRows(cx: QdbContext, c: BarColumns, wanted: Set<number>, lo: number, hi: number): Promise<Stored> {
   const groups = new Map<string, { source: string; interval: string; bySymbol: Map<string, number> }>();
@@ -161,17 +140,6 @@ async function storedRows(cx: QdbContext, c: BarColumns, wanted: Set<number>, lo
       at++;
     }
   return stored;
-}
-
-/** A query over HTTP `/exec`: its rows (JSON arrays, null for SQL null). */
-async function exec(cx: QdbContext, query: string): Promise<unknown[][]> {
-  const url = `${cx.execUrl}?query=${encodeURIComponent(query)}`;
-  const res = await fetch(url).catch((e) => {
-    throw new Error(`QuestDB /exec failed on a lookup of ${url.length} characters: ${oneLine(errorText(e))}`);
-  });
-  const body = (await res.json().catch(() => null)) as { dataset?: unknown[][]; error?: string } | null;
-  if (res.status !== 200 || !body?.dataset) throw new Error(`QuestDB /exec answered ${res.status}: ${oneLine(body?.error ?? "no rows")}`);
-  return body.dataset;
 }
 
 /**
