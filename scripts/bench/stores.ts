@@ -3,15 +3,17 @@
 //   Postgres: `psql \copy` of a COPY text file into an unindexed table, and into a table with
 //             the store's key (the store's own bars table, made by its migration: primary key
 //             (series_id, ts), yearly partitions); ticksync's rate is printed against both;
-//   QuestDB:  the same ILP lines ticksync writes, POSTed to /write into a table made by the
-//             store's own migration, until its WAL is applied: 100,000 lines a request (the
+//   QuestDB:  the ILP lines ticksync writes, less its row_hash field (a cost of ticksync's own
+//             re-load check: the baseline does not pay it), POSTed to /write into a table made
+//             by the store's own migration, until its WAL is applied: 100,000 lines a request (the
 //             baseline issue #17 measured; QuestDB's own clients flush every 75,000 rows by
 //             default), and as many a request as ticksync's writes hold (one transaction each,
 //             src/stores/questdb/ilp.ts); ticksync's rate is printed against both.
 // The raw files are prepared beforehand and not timed, so the baselines measure only the load.
 // A second run at a quarter of the rows shows whether ticksync's peak RSS grows with the file; the
 // load-rate target (issue #17 item 7) holds at both sizes. After each load the same file is loaded
-// again into the same store (`--full`): every bar unchanged, printed as re-load ÷ first load (item 5).
+// again into the same store (`--full`): every bar unchanged, printed as re-load ÷ first load (item 5);
+// and the quarter's rows interleaved by day (a bulk export's order) are loaded and re-loaded too.
 // To use servers already running for another checkout: TICKSYNC_PG_DIR / TICKSYNC_QDB_DIR.
 // The servers are the test servers of scripts/services (started here when they are not up).
 //   bun scripts/bench/stores.ts [postgres|questdb]   (one store only when named;
@@ -21,7 +23,7 @@ import postgres from "postgres";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeBulkCsv } from "./ingest.ts";
+import { writeBulkCsv, writeInterleavedCsv } from "./ingest.ts";
 import { ILP_LINES_PER_REQUEST as QDB_LINES_PER_REQUEST, questdbStore } from "../../src/stores/questdb/index.ts";
 import { postgresStore } from "../../src/stores/postgres/index.ts";
 import { walApplied } from "./lib/questdb-wal.ts";
@@ -446,6 +448,26 @@ async function benchQuestdb(sql: postgres.Sql, pgWire: string, http: string, tag
 
 // --- the bench ------------------------------------------------------------------------------
 
+/**
+ * The same rows interleaved by day (a bulk export's order: every symbol's bar of a day, then the
+ * next day), loaded into a fresh store and loaded again unchanged: item 5 on the other order,
+ * where every batch holds hundreds of series over a few days.
+ */
+async function byDay(store: string, p: Prepared, url: string): Promise<{ line: string; problems: string[] }> {
+  const csv = join(p.csv, "..", `by-day-${p.rows}.csv`);
+  await writeInterleavedCsv(p.csv, csv);
+  try {
+    const first = await runTicksync(csv, url);
+    const again = await runTicksync(csv, url, Infinity, true);
+    const problems = [...reloadProblems(again, p.rows), ...(first.inserted !== p.rows ? [`the load by day inserted ${first.inserted} of ${p.rows} rows`] : [])];
+    const x = again.ms / first.ms;
+    const line = `RATIO ${store} ${int(p.rows)} rows by day: re-load ${secs(again.ms)}s / first load ${secs(first.ms)}s = ${x.toFixed(2)} (target ≤ ${RELOAD_TARGET.toFixed(1)}: ${x <= RELOAD_TARGET ? "met" : "missed"}); peak RSS ${MiB(first.maxRss).toFixed(1)} MiB`;
+    return { line, problems };
+  } finally {
+    rmSync(csv, { force: true });
+  }
+}
+
 export async function run(only?: string): Promise<boolean> {
   if (only !== undefined && only !== "postgres" && only !== "questdb") throw new Error(`unknown store ${JSON.stringify(only)}: postgres or questdb`);
   const bench = (store: "postgres" | "questdb") => only === undefined || only === store;
@@ -496,6 +518,12 @@ export async function run(only?: string): Promise<boolean> {
       fail("postgres", rows, r.problems);
       pgRows.push(r.row);
     }
+    const dayLines: string[] = [];
+    if (bench("postgres")) {
+      const r = await byDay("postgres", await prep(quarter), `${pgUrl}${pgUrl.includes("?") ? "&" : "?"}schema=${tag}_byday`);
+      fail("postgres", quarter, r.problems);
+      dayLines.push(r.line);
+    }
 
     // QuestDB: the full size first, within the budget; a quarter after it (or, when the full size
     // did not fit, a quarter and a sixteenth).
@@ -524,6 +552,10 @@ export async function run(only?: string): Promise<boolean> {
         qdbRows.push(r.row);
       }
       qdbRows.sort((a, b) => a.rows - b.rows);
+      const r = await byDay("questdb", await prep(quarter), questdbUrl(qdbPg, qdbHttp, `${tag}_byday_`));
+      fail("questdb", quarter, r.problems);
+      dayLines.push(r.line);
+      await qdbDropPrefix(qdb, `${tag}_byday_`);
     }
 
     const pgLast = pgRows[pgRows.length - 1];
@@ -545,6 +577,7 @@ export async function run(only?: string): Promise<boolean> {
     console.log("");
     printRatios("postgres", pgRows, "psql \\copy");
     printRatios("questdb", qdbRows, "raw ILP");
+    for (const l of dayLines) console.log(l);
     if (pgLast) printRss("postgres", pgRows[0]!, pgLast);
     if (qdbLast) printRss("questdb", qdbRows[0]!, qdbLast);
     for (const n of notes) console.log(n);

@@ -204,8 +204,12 @@ async function existingBars(cx: QdbContext, c: BarColumns, hashes: Float64Array,
   return { lookup, states, lo, hi };
 }
 
-/** Series per hash-totals query: its text travels in the URL of a GET. */
-const SERIES_PER_TOTALS = 50;
+/**
+ * Series per hash-totals query (its text travels in the URL of a GET): all of a batch's series
+ * that share a range go in one (a file by day: each query costs QuestDB a few ms whatever it
+ * holds), those given their own ranges 50 at a time.
+ */
+const SERIES_PER_TOTALS = { shared: 1000, own: 50 };
 /**
  * Hash-totals queries per (source, interval) of a batch that filter by one ts range; series with
  * other ranges share queries that give each its own (an OR of ranges, which QuestDB evaluates
@@ -254,9 +258,9 @@ async function hashTotals(cx: QdbContext, c: BarColumns, wanted: number[], from:
     const byRange = [...g.values()].sort((a, b) => b.length - a.length);
     const mixed = byRange.slice(RANGE_QUERIES).flat();
     const symbol = (s: number) => c.series[s]!.symbol;
-    for (const same of byRange.slice(0, RANGE_QUERIES)) for (const part of queryParts(same, symbol, SERIES_PER_TOTALS)) await ask(part, false);
+    for (const same of byRange.slice(0, RANGE_QUERIES)) for (const part of queryParts(same, symbol, SERIES_PER_TOTALS.shared)) await ask(part, false);
     // Each series named twice (IN and its range).
-    for (const part of queryParts(mixed, (s) => symbol(s).repeat(2), SERIES_PER_TOTALS)) await ask(part, true);
+    for (const part of queryParts(mixed, (s) => symbol(s).repeat(2), SERIES_PER_TOTALS.own)) await ask(part, true);
   }
   return out;
 }
