@@ -430,8 +430,8 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     const quarantined = b.quarantine.length > 0 ? await writeQuarantine(cx, b) : 0;
     if (b.extras?.length) {
       // A stored bar whose extras changed is written again (with this run's id), so a sink's
-      // next sync re-sends it: its stored copy is made to differ (a null open, which no bar of
-      // a batch has).
+      // next sync re-sends it: its stored copy read back is made to differ (a null open, which
+      // no bar of a batch has), or, in a series found unchanged by its hash totals, it is forced.
       const changed = await writeExtras(cx, b);
       if (lookup && changed.length) {
         const index = new Map(c.series.map((x, i) => [`${x.symbol}\u0000${x.interval}\u0000${x.source}`, i]));
