@@ -340,6 +340,29 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
     expect(await s.countBars()).toBe(50);
     const hashed = await sql!.unsafe(`SELECT cast(ts AS long) AS ts, volume FROM "${prefix}bars" WHERE row_hash IS NOT NULL`);
     expect([...hashed].map((r) => [Number(r.ts) / 1000, r.volume])).toEqual([[bars[7]!.ts, 1]]);
-    await s.finishRun(run, { outcome: "succeeded", read: 100, inserted: 0, updated: 1, unchanged: 99, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    // Every bar written again: all hashed with this key.
+    const heavier = bars.map((b) => ({ ...b, volume: b.volume + 1 }));
+    expect(await s.commitBatch({ runId: run, source: "src", bars: heavier, quarantine: [], read: 50 })).toMatchObject({ updated: 50 });
+    await s.finishRun(run, { outcome: "succeeded", read: 150, inserted: 0, updated: 51, unchanged: 99, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    await s.close();
+    const [all] = await sql!.unsafe(`SELECT count(row_hash) AS hashed FROM "${prefix}bars"`);
+    expect(Number(all!.hashed)).toBe(50);
+
+    // The key lost: writing refuses until a migration makes a new one; then a re-load with one
+    // changed bar counts right (bars hashed with the old key no longer match their sums).
+    await sql!.unsafe(`UPDATE "${prefix}progress" SET cursor = null WHERE kind = 'meta'`);
+    await walApplied(`${prefix}progress`);
+    const lost = reopen(url);
+    const r2 = await lost.startRun({ kind: "ingest", source: "src" });
+    await expect(lost.commitBatch({ runId: r2, source: "src", bars, quarantine: [], read: 50 })).rejects.toThrow(/^the QuestDB store has no row hash key: it is made when the store is migrated/);
+    expect((await lost.migrate()).applied).toEqual([]);
+    const [fresh2] = await sql!.unsafe(`SELECT cursor FROM "${prefix}progress" WHERE kind = 'meta' AND key = 'row_hash_key'`);
+    expect(String(fresh2!.cursor)).toMatch(/^[0-9a-f]{16}$/);
+    expect(String(fresh2!.cursor)).not.toBe(String(key!.cursor));
+    const healed = reopen(url);
+    const r3 = await healed.startRun({ kind: "ingest", source: "src" });
+    const again = heavier.map((b, i) => (i === 20 ? { ...b, high: b.high + 1 } : b));
+    expect(await healed.commitBatch({ runId: r3, source: "src", bars: again, quarantine: [], read: 50 })).toMatchObject({ inserted: 0, updated: 1, unchanged: 49 });
+    await healed.finishRun(r3, { outcome: "succeeded", read: 50, inserted: 0, updated: 1, unchanged: 49, quarantined: 0, fromTs: null, toTs: null, quality: null });
   });
 });

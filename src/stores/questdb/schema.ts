@@ -97,15 +97,13 @@ export function migrate(cx: QdbContext): Promise<{ applied: number[]; version: n
       // stored before have none (null) and are looked up bar by bar as before. (A new store's
       // bars table has the column from migration 1.)
       if (!(await hasColumn(cx, T.bars, "row_hash"))) await sql.unsafe(`ALTER TABLE "${T.bars}" ADD COLUMN row_hash LONG`);
-      const [key] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
-      if (!KEY_HEX.test(String(key?.cursor ?? ""))) {
-        await sql`INSERT INTO ${sql(T.progress)} (kind, key, ts, cursor, updated_at) VALUES (${KEY_ROW.kind}, ${KEY_ROW.key}, cast(0 AS timestamp), ${newKeyHex()}, ${new Date()})`;
-        await walApplied(cx, T.progress);
-      }
       await walApplied(cx, T.bars);
       await sql`INSERT INTO ${sql(T.schema_migrations)} VALUES (5, 'row hashes of bars', ${new Date()})`;
       applied.push(5);
     }
+    // The row hash key: made by migration 5, and again whenever it is missing (a store whose
+    // progress rows were lost); bars hashed with a lost key are only read back, never misjudged.
+    if ((await version(cx)) >= 5) await ensureRowHashKey(cx);
     for (const r of await sql`SELECT id, owner FROM ${sql(T.runs)} WHERE outcome = 'running'`) {
       if (ownerGone(String(r.owner), cx.owner))
         await sql`UPDATE ${sql(T.runs)} SET outcome = 'interrupted', finished_at = ${new Date()}, error = 'process ended before the run finished' WHERE id = ${Number(r.id)}`;
@@ -114,12 +112,20 @@ export function migrate(cx: QdbContext): Promise<{ applied: number[]; version: n
   });
 }
 
-/** The store's key, read once (made by schema migration 5). */
+async function ensureRowHashKey(cx: QdbContext) {
+  const { sql, T } = cx;
+  const [key] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
+  if (KEY_HEX.test(String(key?.cursor ?? ""))) return;
+  await sql`INSERT INTO ${sql(T.progress)} (kind, key, ts, cursor, updated_at) VALUES (${KEY_ROW.kind}, ${KEY_ROW.key}, cast(0 AS timestamp), ${newKeyHex()}, ${new Date()})`;
+  await walApplied(cx, T.progress);
+}
+
+/** The store's key, read once (made by its migration). */
 export async function rowHashKey(cx: QdbContext): Promise<RowHashKey> {
   if (cx.rowKey) return cx.rowKey;
   const { sql, T } = cx;
   const [r] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
   const hex = String(r?.cursor ?? "");
-  if (!KEY_HEX.test(hex)) throw new Error("the QuestDB store has no row hash key: its schema migrations are pending (schema version 5 makes it)");
+  if (!KEY_HEX.test(hex)) throw new Error("the QuestDB store has no row hash key: it is made when the store is migrated (schema version 5, or any migration after its loss)");
   return (cx.rowKey = expandKey(parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8), 16)));
 }
