@@ -12,6 +12,7 @@ import type { Bar } from "../src/domain/bar.ts";
 import type { Store } from "../src/stores/types.ts";
 import { BEFORE_1970 } from "../src/stores/questdb/writes.ts";
 import { ILP_CHUNK_LINES } from "../src/stores/questdb/ilp.ts";
+import { LINES_WHILE_LISTENED } from "../src/stores/questdb/queue.ts";
 import { dropQuestdbTables, QDB_HTTP, QDB_PG_URL, STORES } from "./stores.ts";
 import { testTimeout } from "./timeout.ts";
 
@@ -229,6 +230,29 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
       await s.finishRun(run, { outcome: "succeeded", read: bars.length * 2, inserted: bars.length, updated: 0, unchanged: bars.length, quarantined: 0, fromTs: null, toTs: null, quality: null });
     } finally {
       proxy.server.close();
+    }
+  });
+
+  test("while anyone listens for events, a write ends at LINES_WHILE_LISTENED lines (its events wait for its end in memory)", async () => {
+    const { s, prefix } = await fresh();
+    const delivered: number[] = [];
+    const stop = s.onEvents((events) => delivered.push(events.length));
+    try {
+      const run = await s.startRun({ kind: "ingest", source: "src" });
+      const batch = 20_000;
+      const total = LINES_WHILE_LISTENED + 2 * batch;
+      for (let i = 0; i < total; i += batch) {
+        const bars = Array.from({ length: batch }, (_, j) => ({ ...bar(`W${(i + j) % 50}.US`, "2000-01-03", 10 + j / 1000), ts: day("2000-01-03") + Math.floor((i + j) / 50) * 86_400_000 }));
+        expect(await s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: batch })).toMatchObject({ inserted: batch });
+      }
+      expect(await s.countBars()).toBe(total);
+      // Two writes: the first ended at the batch that brought it to the limit, the rest at the read.
+      const [txns] = await sql!`SELECT sequencerTxn FROM wal_tables() WHERE name = ${`${prefix}bars`}`;
+      expect(Number(txns!.sequencerTxn)).toBe(2);
+      expect(delivered).toEqual([LINES_WHILE_LISTENED, 2 * batch]);
+      await s.finishRun(run, { outcome: "succeeded", read: total, inserted: total, updated: 0, unchanged: 0, quarantined: 0, fromTs: null, toTs: null, quality: null });
+    } finally {
+      stop();
     }
   });
 

@@ -104,6 +104,14 @@ function openWrite(cx: QdbContext): BarsWrite {
   return w;
 }
 
+/**
+ * Lines at which a write ends. While anyone listens (onEvents: a serving process), its events
+ * wait for its end as objects, about 175 bytes a bar (measured: 2,500,000 would be 430 MB): then
+ * a write ends at 100,000 lines.
+ */
+export const LINES_WHILE_LISTENED = 100_000;
+export const writeLimit = (cx: QdbContext) => (cx.listeners.size > 0 ? Math.min(cx.linesPerRequest, LINES_WHILE_LISTENED) : cx.linesPerRequest);
+
 /** Until the open write has taken all but one of its chunks (or ended): production stays one chunk ahead. */
 const room = (w: BarsWrite) => (w.chunks.length <= 1 || w.ended ? Promise.resolve() : new Promise<void>((r) => (w.waiting = r)));
 
@@ -128,7 +136,7 @@ export function flush(cx: QdbContext, end = true): Promise<void> {
   const p = cx.pending;
   if (p.cur.lines === 0 && p.bodies.length === 0 && p.progress.size === 0 && !cx.open) return cx.writing;
   const full = p.bodies.length * cx.chunkLines;
-  if (!end && !cx.open?.ended && writeLines(cx) < cx.linesPerRequest) {
+  if (!end && !cx.open?.ended && writeLines(cx) < writeLimit(cx)) {
     // The write stays open: its full chunks go, the chunk being filled and what the batches
     // hold wait for the flush that ends it (a batch's checkpoint never leaves before its bars).
     if (p.bodies.length === 0) return cx.writing;

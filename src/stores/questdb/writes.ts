@@ -16,7 +16,7 @@ import { hashSums, MAX_SUMMED, rowHashes } from "./rowhash.ts";
 import { rowHashKey } from "./schema.ts";
 import { getRun } from "./ledger.ts";
 import { exec, lit, queryParts } from "./exec.ts";
-import { barsSettled, checkpointLine, counterLine, flush, refusal, settled, streamFull, WRITE_DELAY_MS, writeLines } from "./queue.ts";
+import { barsSettled, checkpointLine, counterLine, flush, refusal, settled, streamFull, WRITE_DELAY_MS, writeLimit, writeLines } from "./queue.ts";
 
 /** Equal numbers, or both null (NaN in columns). */
 const same = (a: number, b: number) => a === b || (a !== a && b !== b);
@@ -462,7 +462,7 @@ export const commitBatch = (cx: QdbContext, b: CommitBatch): Promise<CommitResul
     }
     // A full chunk streams into the open write while the next is made, and the write ends at the
     // batch that brings it to its lines; otherwise it ends unless another batch comes soon.
-    if (pending.bodies.length > 0 || writeLines(cx) >= cx.linesPerRequest) await streamFull(cx);
+    if (pending.bodies.length > 0 || writeLines(cx) >= writeLimit(cx)) await streamFull(cx);
     else cx.timer ??= setTimeout(() => void flush(cx), WRITE_DELAY_MS);
     return { inserted, updated, unchanged, quarantined, ...(before1970 ? { refused: before1970.refused.length } : {}) };
   });
