@@ -96,8 +96,10 @@ async function runCounters(cx: QdbContext, runId: number): Promise<Counters | un
  * The stored rows a batch may overwrite: per batch series, stored ts → row of `values` (the eight
  * compared columns open … trades per row, null as NaN). Numbers only: no object or string per row.
  */
-type Stored = { rows: (Map<number, number> | undefined)[]; values: Float64Array };
+type Stored = { rows: (Map<number, number> | undefined)[]; values: Float64Array; meta: Float64Array };
 const VALUES = 8;
+/** Per stored row in `meta`: its run_id, updated_at (µs) and row_hash (NaN for null). */
+const META = 3;
 
 /** Symbols per lookup query: its text travels in the URL of a GET. */
 const SYMBOLS_PER_QUERY = 100;
@@ -123,20 +125,21 @@ async function storedRows(cx: QdbContext, c: BarColumns, wanted: Set<number>, lo
   for (const g of groups.values()) {
     for (const symbols of queryParts([...g.bySymbol.keys()], (x) => x, SYMBOLS_PER_QUERY)) {
       const query =
-        `SELECT symbol, cast(ts AS long) AS ts, open, high, low, close, volume, adj_close, turnover, trades FROM "${cx.T.bars}" ` +
+        `SELECT symbol, cast(ts AS long) AS ts, open, high, low, close, volume, adj_close, turnover, trades, run_id, cast(updated_at AS long), row_hash FROM "${cx.T.bars}" ` +
         `WHERE ${range} AND source = ${lit(g.source)} AND interval = ${lit(g.interval)} AND symbol IN (${symbols.map(lit).join(",")})`;
       const rows = await exec(cx, query);
       parts.push({ bySymbol: g.bySymbol, rows });
       total += rows.length;
     }
   }
-  const stored: Stored = { rows: new Array(c.series.length), values: new Float64Array(total * VALUES) };
+  const stored: Stored = { rows: new Array(c.series.length), values: new Float64Array(total * VALUES), meta: new Float64Array(total * META) };
   let at = 0;
   for (const { bySymbol, rows } of parts)
     for (const r of rows) {
       const s = bySymbol.get(r[0] as string)!;
       (stored.rows[s] ??= new Map()).set((r[1] as number) / 1000, at);
       for (let j = 0, o = at * VALUES; j < VALUES; j++, o++) stored.values[o] = (r[2 + j] as number | null) ?? NaN;
+      for (let j = 0, o = at * META; j < META; j++, o++) stored.meta[o] = (r[2 + VALUES + j] as number | null) ?? NaN;
       at++;
     }
   return stored;
@@ -295,6 +298,18 @@ async function writeQuarantine(cx: QdbContext, b: CommitBatch): Promise<number> 
 }
 
 /**
+ * The tail of a stored bar written again only to give it its row hash (stored before row hashes,
+ * or under a lost key): its own run_id and updated_at, so no sink, stream or journal sees a change
+ * (sinks sync by run_id). It is not journaled and counts as unchanged. A store from before row
+ * hashes so gets them on its first re-load, which costs about a load more once.
+ */
+function keptTail(meta: Float64Array, m: number): Uint8Array {
+  const run = meta[m]!;
+  const at = meta[m + 1]!;
+  return utf8.encode(`${Number.isNaN(run) ? "" : `,run_id=${run}i`}${Number.isNaN(at) ? "" : `,updated_at=${at}t`} `);
+}
+
+/**
  * The batch's bars as ILP lines into the gathered write, skipping those stored unchanged; with
  * their events when anyone listens. Synchronous: the batch joins one write whole, and its lines
  * may span two chunks of the write, never two writes.
@@ -321,6 +336,8 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, hashes: Floa
     const ts = f[k]!;
     if (ts > st.last) st.last = ts;
     let exists: boolean;
+    // An unchanged bar stored without this hash is written again as it is: `kept` is its tail.
+    let kept: Uint8Array | null = null;
     if (lookup?.unchanged[s] && ts <= lookup.before[s]!) {
       // Stored unchanged (its series' hash totals matched), unless its extras changed.
       if (!lookup.forced?.has(`${s}\u0000${ts}`)) {
@@ -336,19 +353,23 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, hashes: Floa
         if (same(values![o]!, f[k + 1]!) && same(values![o + 1]!, f[k + 2]!) && same(values![o + 2]!, f[k + 3]!) && same(values![o + 3]!, f[k + 4]!) &&
             same(values![o + 4]!, f[k + 5]!) && same(values![o + 5]!, f[k + 6]!) && same(values![o + 6]!, f[k + 7]!) && same(values![o + 7]!, f[k + 8]!)) {
           unchanged++;
-          continue;
+          if (stored!.meta[at! * META + 2] === hashes[i]) continue;
+          kept = keptTail(stored!.meta, at! * META);
         }
       }
     }
-    if (exists) updated++;
-    else inserted++;
-    keys.at[keys.n] = i;
-    if (exists) (keys.ops[keys.n] = 1), keys.updates++;
-    if (listening) pending.events.push({ id: eventId(batch, keys.n), type: "bar", op: exists ? "update" : "insert", bar: barAt(c, i) });
-    keys.n++;
+    if (kept === null) {
+      if (exists) updated++;
+      else inserted++;
+      keys.at[keys.n] = i;
+      if (exists) (keys.ops[keys.n] = 1), keys.updates++;
+      if (listening) pending.events.push({ id: eventId(batch, keys.n), type: "bar", op: exists ? "update" : "insert", bar: barAt(c, i) });
+      keys.n++;
+    }
     // Head, tail, 8 numbers of at most 25 characters and the field names.
-    room(w, st.head.length + tail.length + 320);
-    ilpLine(w, st.head, f, k, hashes[i]!, tail);
+    const t = kept ?? tail;
+    room(w, st.head.length + t.length + 320);
+    ilpLine(w, st.head, f, k, hashes[i]!, t);
     if (++w.lines === chunkLines) {
       pending.bodies.push(w.buf.subarray(0, w.len));
       w = pending.cur = ilpBuffer(chunkLines);
