@@ -256,6 +256,27 @@ describe.skipIf(kind.unavailable !== null)(`questdb writes${kind.unavailable ? `
     }
   });
 
+  test("a re-load that changes bars batch after batch keeps one write open; a batch meeting bars not yet readable waits for them", async () => {
+    const { s, prefix } = await fresh();
+    const run = await s.startRun({ kind: "ingest", source: "src" });
+    const series = (symbol: string, close: number) => Array.from({ length: 100 }, (_, d) => ({ ...bar(symbol, "2020-01-01", close + d), ts: day("2020-01-01") + d * 86_400_000 }));
+    const commit = (bars: Bar[]) => s.commitBatch({ runId: run, source: "src", bars, quarantine: [], read: bars.length });
+    for (const x of ["P", "Q", "R", "S"]) expect(await commit(series(`${x}.US`, 10))).toMatchObject({ inserted: 100 });
+    expect(await s.countBars()).toBe(400);
+    const txns = async () => Number((await sql!`SELECT sequencerTxn FROM wal_tables() WHERE name = ${`${prefix}bars`}`)[0]!.sequencerTxn);
+    const t0 = await txns();
+    // Each batch another series, every bar changed: nothing to wait for, one transaction.
+    for (const x of ["P", "Q", "R", "S"]) expect(await commit(series(`${x}.US`, 20))).toMatchObject({ inserted: 0, updated: 100 });
+    expect(await s.countBars()).toBe(400);
+    expect(await txns()).toBe(t0 + 1);
+    // P changed again, then P unchanged: the second batch meets the first's bars, waits for them
+    // and finds them (unchanged, not updated again).
+    expect(await commit(series("P.US", 30))).toMatchObject({ updated: 100 });
+    expect(await commit(series("P.US", 30))).toMatchObject({ inserted: 0, updated: 0, unchanged: 100 });
+    expect((await s.queryBars({ symbol: "P.US", interval: "1d", limit: 1 }))[0]!.close).toBe(30);
+    await s.finishRun(run, { outcome: "succeeded", read: 1000, inserted: 400, updated: 500, unchanged: 100, quarantined: 0, fromTs: null, toTs: null, quality: null });
+  });
+
   test("an unchanged re-load is confirmed from sums of row hashes; series with a changed, swapped, missing or unhashed bar are read back bar by bar", async () => {
     const { url, prefix } = await fresh();
     const proxy = recordingProxy();

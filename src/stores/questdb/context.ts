@@ -102,7 +102,21 @@ export type QdbContext = {
   newest: Map<string, Map<string, SeriesState>> | null;
   /** The store's row hash key (src/stores/questdb/rowhash.ts), read before the first write. */
   rowKey: RowHashKey | null;
+  /**
+   * Per series (`seriesKey`), the ts range of the bars this process wrote that may not be
+   * readable yet: a lookup waits for the bars to be applied only when its range meets one.
+   */
+  unsettled: Map<string, { lo: number; hi: number }>;
 };
+
+export const seriesKey = (source: string, interval: string, symbol: string) => `${source}\u0000${interval}\u0000${symbol}`;
+
+/** `[lo, hi]` added to a series' range in `m`. */
+export function widen(m: Map<string, { lo: number; hi: number }>, key: string, lo: number, hi: number) {
+  const r = m.get(key);
+  if (!r) m.set(key, { lo, hi });
+  else (r.lo = Math.min(r.lo, lo)), (r.hi = Math.max(r.hi, hi));
+}
 
 /** One write at a time: QuestDB's non-WAL tables take a single writer. */
 function mutex() {
@@ -149,6 +163,7 @@ export function openContext(pg: string, http: string, prefix: string, linesPerRe
     timer: null,
     newest: null,
     rowKey: null,
+    unsettled: new Map(),
   };
 }
 

@@ -10,7 +10,7 @@
 // commitBatch returns before its batch is durable, but nothing claims it until it is: a crash
 // loses at most the batches not yet committed, and their checkpoints with them.
 import type { Checkpoint } from "../types.ts";
-import { nothingPending, walApplied, type BarsWrite, type Counters, type QdbContext } from "./context.ts";
+import { nothingPending, walApplied, widen, type BarsWrite, type Counters, type QdbContext } from "./context.ts";
 import { micros, recycle, str } from "./ilp.ts";
 import { releaseWriterWhenIdle } from "./writer.ts";
 
@@ -211,11 +211,27 @@ export const refusal = (cx: QdbContext, runId: number) => {
 };
 
 /** The bars written and readable. */
-export async function settled(cx: QdbContext) {
-  await drain(cx);
-  if (!cx.barsDirty) return;
-  await walApplied(cx, cx.T.bars);
-  cx.barsDirty = false;
+export const settled = (cx: QdbContext) =>
+  applying(cx, async () => {
+    await drain(cx);
+    if (!cx.barsDirty) return;
+    await walApplied(cx, cx.T.bars);
+    cx.barsDirty = false;
+  });
+
+/**
+ * `apply` makes every bar written so far readable: the unsettled ranges it covers are forgotten
+ * (kept when it fails); bars written meanwhile stay unsettled.
+ */
+async function applying(cx: QdbContext, apply: () => Promise<void>) {
+  const covered = cx.unsettled;
+  cx.unsettled = new Map();
+  try {
+    await apply();
+  } catch (e) {
+    for (const [k, r] of covered) widen(cx.unsettled, k, r.lo, r.hi);
+    throw e;
+  }
 }
 
 /**
@@ -226,10 +242,12 @@ export async function settled(cx: QdbContext) {
 export async function barsSettled(cx: QdbContext) {
   const p = cx.pending;
   if (p.cur.lines > 0 || p.bodies.length > 0 || cx.open) return settled(cx);
-  await cx.writing;
-  if (!cx.barsDirty) return;
-  await walApplied(cx, cx.T.bars);
-  cx.barsDirty = false;
+  await applying(cx, async () => {
+    await cx.writing;
+    if (!cx.barsDirty) return;
+    await walApplied(cx, cx.T.bars);
+    cx.barsDirty = false;
+  });
 }
 
 /** The progress rows (checkpoints, run counters) written and readable. */

@@ -8,7 +8,7 @@ import { eventId } from "../events.ts";
 import { date, ms } from "../rows.ts";
 import type { BarExtras } from "../../domain/bar.ts";
 import type { CommitBatch, CommitResult } from "../types.ts";
-import { nextId, walApplied, type Counters, type JournalCursor, type QdbContext, type SeriesState } from "./context.ts";
+import { nextId, seriesKey, walApplied, widen, type Counters, type JournalCursor, type QdbContext, type SeriesState } from "./context.ts";
 import { ilpBuffer, ilpLine, micros, room, tag, utf8 } from "./ilp.ts";
 import { journalCursor, journalKeys, journalLines, journalMarkLine } from "./journal.ts";
 import { holdWriter } from "./writer.ts";
@@ -191,7 +191,15 @@ async function existingBars(cx: QdbContext, c: BarColumns, hashes: Float64Array,
   const maybe: number[] = [];
   for (let s = 0; s < S; s++) if (count[s]! > 0) maybe.push(s);
   if (maybe.length > 0) {
-    await barsSettled(cx);
+    // Bars this process wrote are readable only once applied: waited for when they may be among
+    // those looked up (a write ends there, so a batch that overlaps the one before costs a
+    // transaction of its own; one that does not, as in a re-load, keeps the write going).
+    const key = (s: number) => seriesKey(c.series[s]!.source, c.series[s]!.interval, c.series[s]!.symbol);
+    if (maybe.some((s) => {
+      const r = cx.unsettled.get(key(s));
+      return r !== undefined && r.lo <= to[s]! && r.hi >= from[s]!;
+    }))
+      await barsSettled(cx);
     const totals = await hashTotals(cx, c, maybe, from, to);
     const rest = new Set<number>();
     let rlo = Infinity;
@@ -330,6 +338,9 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, hashes: Floa
   const keys = journalKeys(c.n);
   const stored = lookup?.stored;
   const values = stored?.values;
+  // Per series, the ts range of the lines written (unsettled until applied).
+  const wlo = new Float64Array(c.series.length).fill(Infinity);
+  const whi = new Float64Array(c.series.length).fill(-Infinity);
   for (let i = 0, k = 0; i < c.n; i++, k += COLUMN_WIDTH) {
     const s = c.row[i]!;
     const st = states[s]!;
@@ -370,11 +381,14 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, hashes: Floa
     const t = kept ?? tail;
     room(w, st.head.length + t.length + 320);
     ilpLine(w, st.head, f, k, hashes[i]!, t);
+    if (ts < wlo[s]!) wlo[s] = ts;
+    if (ts > whi[s]!) whi[s] = ts;
     if (++w.lines === chunkLines) {
       pending.bodies.push(w.buf.subarray(0, w.len));
       w = pending.cur = ilpBuffer(chunkLines);
     }
   }
+  for (let s = 0; s < c.series.length; s++) if (whi[s]! >= wlo[s]!) widen(cx.unsettled, seriesKey(c.series[s]!.source, c.series[s]!.interval, c.series[s]!.symbol), wlo[s]!, whi[s]!);
   if (keys.n > 0 && cursor) {
     // Journaled after the bars, before the progress rows, in the same write (src/stores/questdb/queue.ts).
     cursor.nextBatch++;
