@@ -33,8 +33,8 @@ export type TableName = (typeof TABLE_NAMES)[number];
 /** A run's counters, as commitBatch adds to them. */
 export type Counters = RunCounters;
 
-/** Per series: the newest stored ts and the start of its ILP lines (table and tags), made once. */
-export type SeriesState = { last: number; head: Uint8Array };
+/** Per series: the newest stored ts, the start of its ILP lines (table and tags) and its `seriesKey`, made once. */
+export type SeriesState = { last: number; head: Uint8Array; key: string };
 
 /** What a write's journal and progress requests need of its batches: the progress rows (checkpoints and run counters) by key, the runs and streams they hold, their journal rows and events. */
 export type Held = { progress: Map<string, string>; runs: Set<number>; streams: Set<string>; events: BarEvent[]; journal: string[] };

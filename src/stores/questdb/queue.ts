@@ -211,23 +211,21 @@ export const refusal = (cx: QdbContext, runId: number) => {
 };
 
 /** The bars written and readable. */
-export const settled = (cx: QdbContext) =>
-  applying(cx, async () => {
-    await drain(cx);
-    if (!cx.barsDirty) return;
-    await walApplied(cx, cx.T.bars);
-    cx.barsDirty = false;
-  });
+export const settled = (cx: QdbContext) => barsApplied(cx, () => drain(cx));
 
 /**
- * `apply` makes every bar written so far readable: the unsettled ranges it covers are forgotten
- * (kept when it fails); bars written meanwhile stay unsettled.
+ * Every bar written so far readable: `sent` (the writes sent), then QuestDB's WAL applied. The
+ * unsettled ranges it covers are forgotten once it succeeds (kept when it fails); bars written
+ * meanwhile stay unsettled.
  */
-async function applying(cx: QdbContext, apply: () => Promise<void>) {
+async function barsApplied(cx: QdbContext, sent: () => Promise<void>) {
   const covered = cx.unsettled;
   cx.unsettled = new Map();
   try {
-    await apply();
+    await sent();
+    if (!cx.barsDirty) return;
+    await walApplied(cx, cx.T.bars);
+    cx.barsDirty = false;
   } catch (e) {
     for (const [k, r] of covered) widen(cx.unsettled, k, r.lo, r.hi);
     throw e;
@@ -239,15 +237,9 @@ async function applying(cx: QdbContext, apply: () => Promise<void>) {
  * lookup of stored bars needs only the bars; an unchanged re-load would otherwise make one
  * request per batch for its checkpoint alone).
  */
-export async function barsSettled(cx: QdbContext) {
+export function barsSettled(cx: QdbContext) {
   const p = cx.pending;
-  if (p.cur.lines > 0 || p.bodies.length > 0 || cx.open) return settled(cx);
-  await applying(cx, async () => {
-    await cx.writing;
-    if (!cx.barsDirty) return;
-    await walApplied(cx, cx.T.bars);
-    cx.barsDirty = false;
-  });
+  return barsApplied(cx, () => (p.cur.lines > 0 || p.bodies.length > 0 || cx.open ? drain(cx) : cx.writing));
 }
 
 /** The progress rows (checkpoints, run counters) written and readable. */

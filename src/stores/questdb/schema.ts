@@ -112,10 +112,17 @@ export function migrate(cx: QdbContext): Promise<{ applied: number[]; version: n
   });
 }
 
+/** The store's key as stored (16 hex digits), or null when there is none. */
+async function storedKeyHex(cx: QdbContext): Promise<string | null> {
+  const { sql, T } = cx;
+  const [r] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
+  const hex = String(r?.cursor ?? "");
+  return KEY_HEX.test(hex) ? hex : null;
+}
+
 async function ensureRowHashKey(cx: QdbContext) {
   const { sql, T } = cx;
-  const [key] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
-  if (KEY_HEX.test(String(key?.cursor ?? ""))) return;
+  if (await storedKeyHex(cx)) return;
   await sql`INSERT INTO ${sql(T.progress)} (kind, key, ts, cursor, updated_at) VALUES (${KEY_ROW.kind}, ${KEY_ROW.key}, cast(0 AS timestamp), ${newKeyHex()}, ${new Date()})`;
   await walApplied(cx, T.progress);
 }
@@ -123,9 +130,7 @@ async function ensureRowHashKey(cx: QdbContext) {
 /** The store's key, read once (made by its migration). */
 export async function rowHashKey(cx: QdbContext): Promise<RowHashKey> {
   if (cx.rowKey) return cx.rowKey;
-  const { sql, T } = cx;
-  const [r] = await sql`SELECT cursor FROM ${sql(T.progress)} WHERE kind = ${KEY_ROW.kind} AND key = ${KEY_ROW.key}`;
-  const hex = String(r?.cursor ?? "");
-  if (!KEY_HEX.test(hex)) throw new Error("the QuestDB store has no row hash key: it is made when the store is migrated (schema version 5, or any migration after its loss)");
+  const hex = await storedKeyHex(cx);
+  if (!hex) throw new Error("the QuestDB store has no row hash key: it is made when the store is migrated (schema version 5, or any migration after its loss)");
   return (cx.rowKey = expandKey(parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8), 16)));
 }

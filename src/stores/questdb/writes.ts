@@ -21,7 +21,12 @@ import { barsSettled, checkpointLine, counterLine, flush, refusal, settled, stre
 /** Equal numbers, or both null (NaN in columns). */
 const same = (a: number, b: number) => a === b || (a !== a && b !== b);
 
-const head = (cx: QdbContext, source: string, symbol: string, interval: string) => utf8.encode(`${cx.T.bars},symbol=${tag(symbol)},interval=${tag(interval)},source=${tag(source)} `);
+/** A series' state with no bar stored yet (`last`: its newest stored ts). */
+const seriesState = (cx: QdbContext, source: string, symbol: string, interval: string, last = -Infinity): SeriesState => ({
+  last,
+  head: utf8.encode(`${cx.T.bars},symbol=${tag(symbol)},interval=${tag(interval)},source=${tag(source)} `),
+  key: seriesKey(source, interval, symbol),
+});
 
 async function newestBySeries(cx: QdbContext): Promise<Map<string, Map<string, SeriesState>>> {
   if (cx.newest) return cx.newest;
@@ -29,7 +34,7 @@ async function newestBySeries(cx: QdbContext): Promise<Map<string, Map<string, S
   await settled(cx);
   const m = new Map<string, Map<string, SeriesState>>();
   for (const r of await sql`SELECT source, symbol, interval, max(ts) AS last_ts FROM ${sql(T.bars)} GROUP BY source, symbol, interval`)
-    seriesGroup(m, r.source, r.interval).set(r.symbol, { last: ms(r.last_ts)!, head: head(cx, r.source, r.symbol, r.interval) });
+    seriesGroup(m, r.source, r.interval).set(r.symbol, seriesState(cx, r.source, r.symbol, r.interval, ms(r.last_ts)!));
   return (cx.newest = m);
 }
 
@@ -165,7 +170,7 @@ async function existingBars(cx: QdbContext, c: BarColumns, hashes: Float64Array,
   const states = c.series.map((x) => {
     const group = seriesGroup(all, x.source, x.interval);
     let st = group.get(x.symbol);
-    if (!st) group.set(x.symbol, (st = { last: -Infinity, head: head(cx, x.source, x.symbol, x.interval) }));
+    if (!st) group.set(x.symbol, (st = seriesState(cx, x.source, x.symbol, x.interval)));
     return st;
   });
   const S = c.series.length;
@@ -194,9 +199,8 @@ async function existingBars(cx: QdbContext, c: BarColumns, hashes: Float64Array,
     // Bars this process wrote are readable only once applied: waited for when they may be among
     // those looked up (a write ends there, so a batch that overlaps the one before costs a
     // transaction of its own; one that does not, as in a re-load, keeps the write going).
-    const key = (s: number) => seriesKey(c.series[s]!.source, c.series[s]!.interval, c.series[s]!.symbol);
     if (maybe.some((s) => {
-      const r = cx.unsettled.get(key(s));
+      const r = cx.unsettled.get(states[s]!.key);
       return r !== undefined && r.lo <= to[s]! && r.hi >= from[s]!;
     }))
       await barsSettled(cx);
@@ -388,7 +392,7 @@ function appendLines(cx: QdbContext, b: CommitBatch, c: BarColumns, hashes: Floa
       w = pending.cur = ilpBuffer(chunkLines);
     }
   }
-  for (let s = 0; s < c.series.length; s++) if (whi[s]! >= wlo[s]!) widen(cx.unsettled, seriesKey(c.series[s]!.source, c.series[s]!.interval, c.series[s]!.symbol), wlo[s]!, whi[s]!);
+  for (let s = 0; s < c.series.length; s++) if (whi[s]! >= wlo[s]!) widen(cx.unsettled, states[s]!.key, wlo[s]!, whi[s]!);
   if (keys.n > 0 && cursor) {
     // Journaled after the bars, before the progress rows, in the same write (src/stores/questdb/queue.ts).
     cursor.nextBatch++;
